@@ -1,0 +1,66 @@
+/**
+ * Command dispatch: the first argument names a command, one file per command.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { checkCommand } from "./check.ts";
+import { simCommand } from "./sim.ts";
+
+/** Version printed by `hacore --version`. */
+export const VERSION = "0.1.0";
+
+/** A command takes its own arguments and returns the process exit code. */
+export type Command = (args: string[]) => Promise<number>;
+
+interface CommandEntry {
+  run: Command;
+  summary: string;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  check: {
+    run: checkCommand,
+    summary: "check FILE: validate a config, print a summary or the errors",
+  },
+  sim: {
+    run: simCommand,
+    summary: "sim [--seed N]: run a failover scenario in the deterministic simulator",
+  },
+};
+
+function usage(): string {
+  const lines = ["usage: hacore COMMAND [ARGS]", "", "commands:"];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
+  lines.push(`  ${"help".padEnd(8)} this text`, "", "options: --version, --help");
+  return lines.join("\n");
+}
+
+/**
+ * Runs the command named by `argv[0]` and returns its exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await runCli(["check", "examples/two-node.toml"]);
+ * ```
+ */
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "version") {
+    console.log(`hacore ${VERSION}`);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`hacore: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return await cmd.run(rest);
+}
+
+/** Re-exported so commands parse flags the same way. */
+export { parseArgs };

@@ -1,0 +1,182 @@
+/**
+ * IP address text ⇄ bytes, canonical forms and network-byte-order comparison.
+ *
+ * The engine keeps addresses as canonical strings (readable in traces and status);
+ * the codec and the tie-break need their bytes, so both directions live here.
+ *
+ * @module
+ */
+
+/** Address family of an instance, an advert or a VIP. */
+export type Family = "ipv4" | "ipv6";
+
+/**
+ * Parses dotted-quad IPv4 text into 4 bytes, or returns null when it is not one.
+ *
+ * @example
+ * ```ts
+ * parseIpv4("10.0.0.1"); // Uint8Array [10, 0, 0, 1]
+ * ```
+ */
+export function parseIpv4(text: string): Uint8Array | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i];
+    // Leading zeros are refused: inet_aton would read them as octal, which surprises people.
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const n = Number(p);
+    if (n > 255) return null;
+    out[i] = n;
+  }
+  return out;
+}
+
+/**
+ * Parses IPv6 text (RFC 4291 forms, including `::` and a trailing dotted quad)
+ * into 16 bytes, or returns null. A zone (`%eth0`) is not accepted.
+ *
+ * @example
+ * ```ts
+ * parseIpv6("fe80::1")?.[15]; // 1
+ * ```
+ */
+export function parseIpv6(text: string): Uint8Array | null {
+  if (text.length === 0 || text.length > 45 || text.includes("%")) return null;
+  let head = text;
+  let v4tail: Uint8Array | null = null;
+  const lastColon = text.lastIndexOf(":");
+  if (lastColon >= 0 && text.indexOf(".", lastColon) > lastColon) {
+    v4tail = parseIpv4(text.slice(lastColon + 1));
+    if (!v4tail) return null;
+    head = text.slice(0, lastColon + 1) + "0:0";
+  }
+  const dbl = head.indexOf("::");
+  if (dbl !== head.lastIndexOf("::")) return null;
+  const groupsOf = (s: string): number[] | null => {
+    if (s === "") return [];
+    const out: number[] = [];
+    for (const g of s.split(":")) {
+      if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  let groups: number[];
+  if (dbl >= 0) {
+    const left = groupsOf(head.slice(0, dbl));
+    const right = groupsOf(head.slice(dbl + 2));
+    if (!left || !right || left.length + right.length > 7) return null;
+    groups = [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
+  } else {
+    const all = groupsOf(head);
+    if (!all || all.length !== 8) return null;
+    groups = all;
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[i * 2] = groups[i] >> 8;
+    out[i * 2 + 1] = groups[i] & 0xff;
+  }
+  if (v4tail) out.set(v4tail, 12);
+  return out;
+}
+
+/**
+ * Parses an address of either family.
+ *
+ * @example
+ * ```ts
+ * parseIp("::1")?.family; // "ipv6"
+ * ```
+ */
+export function parseIp(text: string): { family: Family; bytes: Uint8Array } | null {
+  const v4 = parseIpv4(text);
+  if (v4) return { family: "ipv4", bytes: v4 };
+  const v6 = parseIpv6(text);
+  if (v6) return { family: "ipv6", bytes: v6 };
+  return null;
+}
+
+/**
+ * Formats 4 or 16 address bytes as canonical text (RFC 5952 for IPv6).
+ *
+ * @example
+ * ```ts
+ * formatIp(new Uint8Array([192, 0, 2, 1])); // "192.0.2.1"
+ * ```
+ */
+export function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return Array.from(bytes).join(".");
+  if (bytes.length !== 16) {
+    throw new RangeError(`address must be 4 or 16 bytes, got ${bytes.length}`);
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((bytes[i * 2] << 8) | bytes[i * 2 + 1]);
+  // RFC 5952: compress the longest run of two or more zero groups, the first one on a tie.
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = (gs: number[]) => gs.map((g) => g.toString(16)).join(":");
+  if (bestStart < 0) return hex(groups);
+  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+}
+
+/**
+ * Returns the canonical text of an address, or null when `text` is not one.
+ *
+ * @example
+ * ```ts
+ * canonicalIp("FE80:0:0::01"); // "fe80::1"
+ * ```
+ */
+export function canonicalIp(text: string): string | null {
+  const p = parseIp(text);
+  return p ? formatIp(p.bytes) : null;
+}
+
+/**
+ * Compares two addresses of one family as unsigned numbers in network byte order,
+ * as the VRRP tie-break requires (RFC 5798 §6.4.3). Negative when `a < b`.
+ *
+ * @example
+ * ```ts
+ * compareIp("10.0.0.2", "10.0.0.10") < 0; // true
+ * ```
+ */
+export function compareIp(a: string, b: string): number {
+  const pa = parseIp(a);
+  const pb = parseIp(b);
+  if (!pa || !pb) throw new TypeError(`not an IP address: ${!pa ? a : b}`);
+  if (pa.family !== pb.family) throw new TypeError(`mixed families: ${a} and ${b}`);
+  for (let i = 0; i < pa.bytes.length; i++) {
+    if (pa.bytes[i] !== pb.bytes[i]) return pa.bytes[i] - pb.bytes[i];
+  }
+  return 0;
+}
+
+/**
+ * True for an IPv6 link-local unicast address (fe80::/10).
+ *
+ * @example
+ * ```ts
+ * isLinkLocalV6("fe80::1"); // true
+ * ```
+ */
+export function isLinkLocalV6(text: string): boolean {
+  const b = parseIpv6(text);
+  return b !== null && b[0] === 0xfe && (b[1] & 0xc0) === 0x80;
+}
