@@ -1,0 +1,470 @@
+/**
+ * `[vrrp_instance.NAME]`: reading and the checks that need only the instance itself
+ * (and the names of the trackers it references). Checks across instances live in
+ * `validate.ts`.
+ *
+ * @module
+ */
+
+import { type Family, isLinkLocalV6 } from "../vrrp/addr.ts";
+import type { VrrpVersion } from "../vrrp/types.ts";
+import { describeValue } from "./errors.ts";
+import {
+  bool,
+  check,
+  type Ctx,
+  expected,
+  familyName,
+  ifname,
+  int,
+  type Ip,
+  isTable,
+  num,
+  ok,
+  oneOf,
+  type Parser,
+  type RawTable,
+  TableReader,
+  unicastIp,
+} from "./fields.ts";
+import type { KeyPath } from "./scan.ts";
+import type { AuthConfig, GlobalConfig, InstanceConfig } from "./schema.ts";
+import { NOTIFY_KEYS, readNotify, readTrackRefs, secondsToMs } from "./sections.ts";
+import { readVip, type VipDraft } from "./vip.ts";
+
+const INSTANCE_KEYS = [
+  "interface",
+  "virtual_router_id",
+  "priority",
+  "advert_int",
+  "version",
+  "state",
+  "nopreempt",
+  "preempt_delay",
+  "accept",
+  "release_hold",
+  "mcast_src_ip",
+  "unicast_src_ip",
+  "unicast_peer",
+  "authentication",
+  "virtual_ipaddress",
+  "virtual_ipaddress_excluded",
+  "track_script",
+  "track_interface",
+  "track_file",
+  "track_process",
+  ...NOTIFY_KEYS,
+] as const;
+
+/** What an instance may refer to outside itself. */
+export interface InstanceEnv {
+  global: GlobalConfig;
+  scripts: ReadonlySet<string>;
+  trackFiles: ReadonlySet<string>;
+  trackProcesses: ReadonlySet<string>;
+}
+
+/** An instance plus what the cross-instance checks need to know about its validity. */
+export interface InstanceDraft {
+  config: InstanceConfig;
+  path: KeyPath;
+  /** interface, virtual_router_id and the family are all trustworthy. */
+  identityOk: boolean;
+}
+
+/** RFC 5798 §5.2.7: 12 bits of centiseconds. */
+const V3_MAX_CS = 4095;
+/** The advert's address count is one byte. */
+const MAX_VIPS = 255;
+
+const versionParser: Parser<VrrpVersion> = (v) =>
+  v === 2n || v === 3n ? ok(Number(v) as VrrpVersion) : expected("2 or 3", v);
+
+const seconds: Parser<number> = (v) =>
+  typeof v === "bigint" || (typeof v === "number" && Number.isFinite(v))
+    ? ok(Number(v))
+    : expected("a number of seconds", v);
+
+const releaseHold: Parser<"auto" | number> = (v) => {
+  if (v === "auto") return ok("auto");
+  const n = typeof v === "bigint" ? Number(v) : v;
+  if (typeof n === "number" && Number.isFinite(n) && n >= 0 && n <= 3600) return ok(secondsToMs(n));
+  return expected(`"auto" or a number of seconds in 0..3600`, v);
+};
+
+const authType: Parser<"PASS"> = (v) => {
+  if (typeof v === "string" && v.toUpperCase() === "PASS") return ok("PASS");
+  if (typeof v === "string" && v.toUpperCase() === "AH") {
+    return {
+      ok: false,
+      message:
+        `expected "PASS": AH authentication was removed from VRRP (RFC 3768) and is not supported, got "AH"`,
+    };
+  }
+  return expected(`"PASS"`, v);
+};
+
+const authPass: Parser<string> = (v) => {
+  const bytes = typeof v === "string" ? new TextEncoder().encode(v).length : 0;
+  return bytes >= 1 && bytes <= 8 ? ok(v as string) : expected(
+    `a password of 1..8 bytes (the v2 auth field is 8 bytes${
+      bytes > 8 ? `; this one is ${bytes}` : ""
+    })`,
+    v,
+  );
+};
+
+/**
+ * Reads one instance. Errors go to `ctx`; the returned config is filled with defaults
+ * where values were bad, and is only meaningful when `ctx` has no errors.
+ *
+ * @example
+ * ```ts
+ * import { Ctx } from "./fields.ts";
+ * import { GLOBAL_DEFAULTS } from "./schema.ts";
+ * const ctx = new Ctx("a.toml", new Map());
+ * const none = new Set<string>();
+ * const env = { global: GLOBAL_DEFAULTS, scripts: none, trackFiles: none, trackProcesses: none };
+ * const d = readInstance(ctx, "VI_1", {
+ *   interface: "eth0",
+ *   virtual_router_id: 51n,
+ *   virtual_ipaddress: ["192.0.2.10/24"],
+ * }, env);
+ * d.config.priority; // 100
+ * ```
+ */
+export function readInstance(
+  ctx: Ctx,
+  name: string,
+  raw: RawTable,
+  env: InstanceEnv,
+): InstanceDraft {
+  const path: KeyPath = ["vrrp_instance", name];
+  const r = new TableReader(ctx, raw, path, INSTANCE_KEYS);
+  const strict = env.global.strict;
+
+  const iface = r.req("interface", ifname, `an interface name, e.g. "eth0"`) ?? "";
+  const vrid = r.req("virtual_router_id", int(1, 255), "an integer in 1..255") ?? 0;
+  const priority = r.opt("priority", int(1, 255)) ?? 100;
+  const version = r.opt("version", versionParser) ?? env.global.vrrpVersion;
+  const inherited = r.has("version") ? "" : `; version ${version} comes from global.vrrp_version`;
+
+  const advertIntervalMs = readAdvertInterval(r, version, inherited);
+
+  const state = r.opt("state", oneOf(["MASTER", "BACKUP"] as const, true)) ?? "BACKUP";
+  const nopreempt = r.opt("nopreempt", bool) ?? false;
+  const preemptDelayS = r.opt("preempt_delay", num(0, 1000, "seconds")) ?? 0;
+  if (nopreempt && preemptDelayS > 0) {
+    r.fail(
+      "preempt_delay",
+      `expected no preempt_delay with nopreempt = true (it would never apply), got ${preemptDelayS}`,
+    );
+  }
+  if (nopreempt && state === "MASTER") {
+    r.fail(
+      "state",
+      `expected "BACKUP" with nopreempt = true (starting as master is preempting), got "MASTER"`,
+    );
+  }
+
+  const src = readSource(r);
+  const peers = readPeers(r, src?.ip.address ?? null);
+  if (strict && r.has("unicast_peer")) {
+    r.fail(
+      "unicast_peer",
+      `expected no unicast_peer under global.vrrp_strict (RFC 3768/5798 adverts are multicast), got ${
+        describeValue(r.table.unicast_peer)
+      }`,
+    );
+  }
+  const auth = readAuth(r, version, inherited, strict);
+
+  const vips = readVipList(r, "virtual_ipaddress", iface);
+  const excluded = readVipList(r, "virtual_ipaddress_excluded", iface);
+  if (vips === undefined && !r.has("virtual_ipaddress")) {
+    r.fail(
+      "virtual_ipaddress",
+      `missing required key "virtual_ipaddress": expected an array of 1..${MAX_VIPS} VIPs, e.g. ["192.0.2.10/24"]`,
+    );
+  } else if (vips !== undefined && vips.length === 0 && r.ok("virtual_ipaddress")) {
+    r.fail("virtual_ipaddress", `expected 1..${MAX_VIPS} VIPs, got an empty array`);
+  } else if (vips !== undefined && vips.length > MAX_VIPS) {
+    r.fail(
+      "virtual_ipaddress",
+      `expected at most ${MAX_VIPS} VIPs (the advert's address count is one byte), got ${vips.length}`,
+    );
+  }
+  if (strict && r.has("virtual_ipaddress_excluded")) {
+    r.fail(
+      "virtual_ipaddress_excluded",
+      `expected no virtual_ipaddress_excluded under global.vrrp_strict (every address must be in the advert), got ${
+        describeValue(r.table.virtual_ipaddress_excluded)
+      }`,
+    );
+  }
+  checkDuplicateVips(r, [...(vips ?? []), ...(excluded ?? [])]);
+
+  const family = checkFamily(r, vips ?? [], version, inherited);
+  if (family !== null) checkAddressFamilies(r, family, src, peers);
+  checkOwner(r, priority, src, vips ?? []);
+
+  const config: InstanceConfig = {
+    name,
+    interface: iface,
+    vrid,
+    priority,
+    version,
+    family: family ?? "ipv4",
+    advertIntervalMs,
+    initialState: state === "MASTER" ? "master" : "backup",
+    preempt: !nopreempt,
+    preemptDelayMs: secondsToMs(preemptDelayS),
+    accept: r.opt("accept", bool) ?? false,
+    releaseHold: r.opt("release_hold", releaseHold) ?? "auto",
+    srcIp: src?.ip.address ?? null,
+    unicastPeers: peers.map((p) => p.ip.address),
+    auth,
+    vips: (vips ?? []).map((d) => d.vip),
+    excludedVips: (excluded ?? []).map((d) => d.vip),
+    trackScripts: readTrackRefs(r, "track_script", "vrrp_script", env.scripts),
+    trackInterfaces: readTrackRefs(r, "track_interface", null, null, ifname),
+    trackFiles: readTrackRefs(r, "track_file", "vrrp_track_file", env.trackFiles),
+    trackProcesses: readTrackRefs(r, "track_process", "vrrp_track_process", env.trackProcesses),
+    notify: readNotify(r),
+    syncGroup: null,
+  };
+  return {
+    config,
+    path,
+    identityOk: r.ok("interface") && r.ok("virtual_router_id") && family !== null &&
+      r.has("interface") && r.has("virtual_router_id"),
+  };
+}
+
+/**
+ * v2 carries whole seconds in 8 bits; v3 carries centiseconds in 12 bits. Floats like
+ * 0.29 are not exact in binary, so "a whole number of centiseconds" allows for that.
+ */
+function readAdvertInterval(r: TableReader, version: VrrpVersion, inherited: string): number {
+  const s = r.opt("advert_int", seconds) ?? 1;
+  if (!r.ok("version") || !r.ok("advert_int")) return 1000;
+  if (version === 2) {
+    if (Number.isInteger(s) && s >= 1 && s <= 255) return s * 1000;
+    r.fail(
+      "advert_int",
+      `expected whole seconds in 1..255 for VRRPv2 (use version = 3 for sub-second adverts${inherited}), got ${
+        describeValue(r.table.advert_int)
+      }`,
+    );
+    return 1000;
+  }
+  const cs = s * 100;
+  const whole = Math.round(cs);
+  if (Math.abs(cs - whole) < 1e-6 && whole >= 1 && whole <= V3_MAX_CS) return whole * 10;
+  r.fail(
+    "advert_int",
+    `expected 0.01..40.95 seconds in steps of 0.01 for VRRPv3, got ${
+      describeValue(r.table.advert_int)
+    }`,
+  );
+  return 1000;
+}
+
+interface Source {
+  ip: Ip;
+  key: "unicast_src_ip" | "mcast_src_ip";
+}
+
+/** keepalived treats mcast_src_ip and unicast_src_ip as one setting; so do we. */
+function readSource(r: TableReader): Source | null {
+  const m = r.opt("mcast_src_ip", unicastIp);
+  const u = r.opt("unicast_src_ip", unicastIp);
+  if (m !== undefined && u !== undefined && m.address !== u.address) {
+    r.fail(
+      "unicast_src_ip",
+      `expected one source address: unicast_src_ip and mcast_src_ip are the same setting, got ${u.address} and ${m.address}`,
+    );
+    return null;
+  }
+  if (u !== undefined) return { ip: u, key: "unicast_src_ip" };
+  if (m !== undefined) return { ip: m, key: "mcast_src_ip" };
+  return null;
+}
+
+interface Peer {
+  ip: Ip;
+  path: KeyPath;
+}
+
+function readPeers(r: TableReader, srcIp: string | null): Peer[] {
+  const seen = new Map<string, number>();
+  const peers = r.list("unicast_peer", (v, path) => {
+    const ip = check(r.ctx, path, v, unicastIp);
+    if (ip === undefined) return undefined;
+    const index = path[path.length - 1] as number;
+    const previous = seen.get(ip.address);
+    if (previous !== undefined) {
+      r.ctx.error(path, `duplicate peer ${ip.address} (also at unicast_peer[${previous}])`);
+      return undefined;
+    }
+    seen.set(ip.address, index);
+    if (ip.address === srcIp) {
+      r.ctx.error(
+        path,
+        `expected another router's address, got ${ip.address}, this router's own source address`,
+      );
+      return undefined;
+    }
+    return { ip, path };
+  }, `an array of peer addresses, e.g. ["192.0.2.2"]`);
+  return peers ?? [];
+}
+
+function readAuth(
+  r: TableReader,
+  version: VrrpVersion,
+  inherited: string,
+  strict: boolean,
+): AuthConfig | null {
+  if (!r.has("authentication")) return null;
+  const raw = r.table.authentication;
+  if (!isTable(raw)) {
+    r.fail(
+      "authentication",
+      `expected { auth_type = "PASS", auth_pass = "..." }, got ${describeValue(raw)}`,
+    );
+    return null;
+  }
+  const t = new TableReader(r.ctx, raw, r.at("authentication"), ["auth_type", "auth_pass"]);
+  const type = t.req("auth_type", authType, `"PASS"`);
+  const pass = t.req("auth_pass", authPass, "a password of 1..8 bytes");
+  if (strict) {
+    r.fail(
+      "authentication",
+      "expected no authentication under global.vrrp_strict (RFC 5798 removed it), got an authentication table",
+    );
+  } else if (version === 3 && r.ok("version")) {
+    r.fail(
+      "authentication",
+      `expected no authentication with VRRPv3 (RFC 5798 removed it; only v2 has it${inherited}), got an authentication table`,
+    );
+  }
+  return type !== undefined && pass !== undefined ? { type, pass } : null;
+}
+
+function readVipList(r: TableReader, key: string, iface: string): VipDraft[] | undefined {
+  return r.list(
+    key,
+    (v, path) => readVip(r.ctx, v, path, iface),
+    `an array of "ADDR[/PREFIX]" strings or { address = "..." } tables`,
+  );
+}
+
+function checkDuplicateVips(r: TableReader, all: readonly VipDraft[]): void {
+  const seen = new Map<string, KeyPath>();
+  for (const d of all) {
+    const previous = seen.get(d.vip.address);
+    if (previous === undefined) {
+      seen.set(d.vip.address, d.path);
+      continue;
+    }
+    const [key, index] = previous.slice(-2);
+    r.ctx.error(d.path, `duplicate VIP ${d.vip.address} (also at ${key}[${index}])`);
+  }
+}
+
+/** The instance's family (that of its first VIP) after checking the rest agree; null if unknown. */
+function checkFamily(
+  r: TableReader,
+  vips: readonly VipDraft[],
+  version: VrrpVersion,
+  inherited: string,
+): Family | null {
+  if (vips.length === 0) return null;
+  const first = vips[0];
+  const family = first.family;
+  let mixed = false;
+  for (const d of vips.slice(1)) {
+    if (d.family === family) continue;
+    mixed = true;
+    r.ctx.error(
+      d.path,
+      `expected an ${
+        familyName(family)
+      } address like the first VIP ${first.vip.address} (one address family per instance; use a second instance for the other), got ${
+        familyName(d.family)
+      } ${d.vip.address}`,
+    );
+  }
+  if (family === "ipv6") {
+    if (!isLinkLocalV6(first.vip.address)) {
+      r.ctx.error(
+        first.path,
+        `expected a link-local address (fe80::/10) as the first IPv6 VIP (RFC 5798 §5.2.9), got ${first.vip.address}`,
+      );
+    }
+    if (version === 2 && r.ok("version")) {
+      r.fail(
+        "version",
+        `expected version = 3 for an IPv6 instance (VRRPv2 is IPv4-only${inherited}), got 2`,
+      );
+    }
+  }
+  return mixed ? null : family;
+}
+
+function checkAddressFamilies(
+  r: TableReader,
+  family: Family,
+  src: Source | null,
+  peers: readonly Peer[],
+): void {
+  const fam = familyName(family);
+  if (src !== null && src.ip.family !== family) {
+    r.fail(
+      src.key,
+      `expected an ${fam} address like the VIPs, got ${
+        familyName(src.ip.family)
+      } ${src.ip.address}`,
+    );
+  } else if (
+    src !== null && family === "ipv6" && peers.length === 0 && !isLinkLocalV6(src.ip.address)
+  ) {
+    r.fail(
+      src.key,
+      `expected a link-local source (fe80::/10) for IPv6 multicast adverts (RFC 5798 §5.1.2.1), got ${src.ip.address}`,
+    );
+  }
+  for (const p of peers) {
+    if (p.ip.family === family) continue;
+    r.ctx.error(
+      p.path,
+      `expected an ${fam} address like the VIPs, got ${familyName(p.ip.family)} ${p.ip.address}`,
+    );
+  }
+}
+
+/**
+ * The address owner (RFC 5798 §3) is the router whose own address is a VIP; only it may
+ * use priority 255, and it must, or two routers would both believe they own the address.
+ */
+function checkOwner(
+  r: TableReader,
+  priority: number,
+  src: Source | null,
+  vips: readonly VipDraft[],
+): void {
+  if (!r.ok("priority") || !r.ok("unicast_src_ip") || !r.ok("mcast_src_ip")) return;
+  const owner = src !== null && vips.some((d) => d.vip.address === src.ip.address);
+  if (priority === 255 && !owner) {
+    r.fail(
+      "priority",
+      "expected 1..254: priority 255 is reserved for the address owner; set unicast_src_ip (or mcast_src_ip) to one of this instance's VIPs if this router owns it, got 255",
+    );
+  } else if (owner && priority !== 255 && src !== null) {
+    r.fail(
+      "priority",
+      `expected 255 for the address owner (${src.key} ${src.ip.address} is one of the VIPs), got ${priority}`,
+    );
+  }
+}

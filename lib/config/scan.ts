@@ -1,0 +1,295 @@
+/**
+ * A small, pure scanner that maps TOML key paths to the line they appear on.
+ *
+ * smol-toml returns values without positions, and an error without a line makes a
+ * person search the file by hand. This scanner reads only what it needs (table
+ * headers, keys, the starts of array elements and inline-table keys) and skips over
+ * every value. It runs after smol-toml has accepted the document, so it can be
+ * forgiving: anything it does not understand it skips to the end of the line.
+ *
+ * @module
+ */
+
+/** One step of a key path: a table key, or an array index. */
+export type PathSegment = string | number;
+/** A key path, outermost first, e.g. `["vrrp_instance", "VI_1", "virtual_ipaddress", 2]`. */
+export type KeyPath = readonly PathSegment[];
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Formats a key path the way a person would write it in TOML: dotted, with keys that are
+ * not bare quoted and indexes in brackets.
+ *
+ * @example
+ * ```ts
+ * formatPath(["vrrp_instance", "VI 1", "virtual_ipaddress", 2]);
+ * // 'vrrp_instance."VI 1".virtual_ipaddress[2]'
+ * ```
+ */
+export function formatPath(path: KeyPath): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else {
+      const key = BARE_KEY.test(seg) ? seg : JSON.stringify(seg);
+      out += out === "" ? key : `.${key}`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Scans TOML source and returns the 1-based line of every key path it can see: table
+ * headers, keys (dotted ones and their prefixes too), inline-table keys and array elements
+ * (each element maps to the line where it starts). The first occurrence wins.
+ *
+ * @example
+ * ```ts
+ * const lines = scanKeyLines('[vrrp_instance.VI_1]\npriority = 150\n');
+ * lines.get("vrrp_instance.VI_1.priority"); // 2
+ * ```
+ */
+export function scanKeyLines(source: string): Map<string, number> {
+  return new Scanner(source).run();
+}
+
+/**
+ * The line of `path`, or of its nearest ancestor the scanner saw, or null.
+ *
+ * @example
+ * ```ts
+ * const lines = scanKeyLines('[global]\nchecksum = "auto"\n');
+ * lineOf(lines, ["global", "vrrp_strict"]); // 1 (the [global] header)
+ * ```
+ */
+export function lineOf(lines: ReadonlyMap<string, number>, path: KeyPath): number | null {
+  for (let n = path.length; n > 0; n--) {
+    const line = lines.get(formatPath(path.slice(0, n)));
+    if (line !== undefined) return line;
+  }
+  return null;
+}
+
+class Scanner {
+  readonly #src: string;
+  readonly #lineStarts: number[] = [0];
+  readonly #out = new Map<string, number>();
+  readonly #arrayTableCounts = new Map<string, number>();
+  #pos = 0;
+
+  constructor(src: string) {
+    this.#src = src;
+    for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
+  }
+
+  run(): Map<string, number> {
+    let table: PathSegment[] = [];
+    const src = this.#src;
+    while (this.#pos < src.length) {
+      this.#skipSpaces();
+      const c = src[this.#pos];
+      if (c === undefined) break;
+      if (c === "\n" || c === "\r") {
+        this.#pos++;
+      } else if (c === "#") {
+        this.#skipLine();
+      } else if (c === "[") {
+        const line = this.#line();
+        const arrayOfTables = src[this.#pos + 1] === "[";
+        this.#pos += arrayOfTables ? 2 : 1;
+        const key = this.#key();
+        if (key === null) {
+          this.#skipLine();
+          continue;
+        }
+        if (arrayOfTables) {
+          const k = formatPath(key);
+          const index = this.#arrayTableCounts.get(k) ?? 0;
+          this.#arrayTableCounts.set(k, index + 1);
+          table = [...key, index];
+        } else {
+          table = key;
+        }
+        this.#record(table, line);
+        this.#skipLine();
+      } else {
+        const start = this.#pos;
+        this.#keyValue(table);
+        this.#skipLine();
+        if (this.#pos === start) this.#pos++;
+      }
+    }
+    return this.#out;
+  }
+
+  #keyValue(prefix: KeyPath): void {
+    const line = this.#line();
+    const key = this.#key();
+    if (key === null) return;
+    this.#skipSpaces();
+    if (this.#src[this.#pos] !== "=") return;
+    this.#pos++;
+    const path = [...prefix, ...key];
+    this.#record(path, line);
+    this.#skipSpaces();
+    this.#value(path);
+  }
+
+  #record(path: KeyPath, line: number): void {
+    for (let n = 1; n <= path.length; n++) {
+      const k = formatPath(path.slice(0, n));
+      if (!this.#out.has(k)) this.#out.set(k, line);
+    }
+  }
+
+  /** A dotted key: bare, "basic" or 'literal' parts joined by dots; null if none here. */
+  #key(): string[] | null {
+    const src = this.#src;
+    const parts: string[] = [];
+    for (;;) {
+      this.#skipSpaces();
+      const c = src[this.#pos];
+      let part: string | null = null;
+      if (c === '"' || c === "'") {
+        const start = this.#pos;
+        this.#quoted(c);
+        const raw = src.slice(start, this.#pos);
+        part = c === "'" ? raw.slice(1, -1) : unescapeBasic(raw);
+      } else {
+        const m = /^[A-Za-z0-9_-]+/.exec(src.slice(this.#pos, this.#pos + 256));
+        if (m) {
+          part = m[0];
+          this.#pos += part.length;
+        }
+      }
+      if (part === null) return parts.length > 0 ? parts : null;
+      parts.push(part);
+      this.#skipSpaces();
+      if (src[this.#pos] !== ".") return parts;
+      this.#pos++;
+    }
+  }
+
+  #value(path: KeyPath): void {
+    const src = this.#src;
+    const c = src[this.#pos];
+    if (src.startsWith('"""', this.#pos) || src.startsWith("'''", this.#pos)) {
+      this.#multiline(src.slice(this.#pos, this.#pos + 3));
+    } else if (c === '"' || c === "'") {
+      this.#quoted(c);
+    } else if (c === "[") {
+      this.#array(path);
+    } else if (c === "{") {
+      this.#inlineTable(path);
+    } else {
+      while (this.#pos < src.length && !",]}\n\r#".includes(src[this.#pos])) this.#pos++;
+    }
+  }
+
+  #array(path: KeyPath): void {
+    const src = this.#src;
+    this.#pos++;
+    let index = 0;
+    while (this.#pos < src.length) {
+      this.#skipBlank();
+      const c = src[this.#pos];
+      if (c === "]") {
+        this.#pos++;
+        return;
+      }
+      if (c === ",") {
+        this.#pos++;
+        continue;
+      }
+      const start = this.#pos;
+      const elementPath = [...path, index];
+      this.#record(elementPath, this.#line());
+      this.#value(elementPath);
+      index++;
+      if (this.#pos === start) this.#pos++;
+    }
+  }
+
+  #inlineTable(path: KeyPath): void {
+    const src = this.#src;
+    this.#pos++;
+    while (this.#pos < src.length) {
+      this.#skipBlank();
+      const c = src[this.#pos];
+      if (c === "}") {
+        this.#pos++;
+        return;
+      }
+      if (c === ",") {
+        this.#pos++;
+        continue;
+      }
+      const start = this.#pos;
+      this.#keyValue(path);
+      if (this.#pos === start) this.#pos++;
+    }
+  }
+
+  #quoted(quote: string): void {
+    const src = this.#src;
+    this.#pos++;
+    while (this.#pos < src.length && src[this.#pos] !== quote && src[this.#pos] !== "\n") {
+      if (quote === '"' && src[this.#pos] === "\\") this.#pos++;
+      this.#pos++;
+    }
+    this.#pos++;
+  }
+
+  #multiline(delimiter: string): void {
+    const src = this.#src;
+    this.#pos += 3;
+    while (this.#pos < src.length && !src.startsWith(delimiter, this.#pos)) {
+      if (delimiter === '"""' && src[this.#pos] === "\\") this.#pos++;
+      this.#pos++;
+    }
+    this.#pos += 3;
+    // Up to two more quotes may close the string as part of its content ("""a"""").
+    for (let i = 0; i < 2 && src[this.#pos] === delimiter[0]; i++) this.#pos++;
+  }
+
+  #skipSpaces(): void {
+    while (this.#src[this.#pos] === " " || this.#src[this.#pos] === "\t") this.#pos++;
+  }
+
+  /** Whitespace, newlines and comments: what may sit between array elements. */
+  #skipBlank(): void {
+    const src = this.#src;
+    while (this.#pos < src.length) {
+      const c = src[this.#pos];
+      if (c === " " || c === "\t" || c === "\n" || c === "\r") this.#pos++;
+      else if (c === "#") { while (this.#pos < src.length && src[this.#pos] !== "\n") this.#pos++; }
+      else return;
+    }
+  }
+
+  #skipLine(): void {
+    const end = this.#src.indexOf("\n", this.#pos);
+    this.#pos = end < 0 ? this.#src.length : end + 1;
+  }
+
+  #line(): number {
+    let lo = 0;
+    let hi = this.#lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.#lineStarts[mid] <= this.#pos) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo + 1;
+  }
+}
+
+function unescapeBasic(raw: string): string {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return typeof v === "string" ? v : raw.slice(1, -1);
+  } catch {
+    return raw.slice(1, -1);
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The validated configuration: every default filled in, every address canonical, every
+ * duration in milliseconds. Nothing downstream re-validates or re-defaults; a `Config`
+ * that exists is one the daemon can run. Values are deeply frozen at runtime too.
+ *
+ * TOML keys keep keepalived's names (`virtual_router_id`, `nopreempt`, ...); the fields
+ * here are their camelCase meanings, with units last (`advertIntervalMs`).
+ *
+ * @module
+ */
+
+import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
+
+/** Address scope of a VIP as `ip addr add ... scope` takes it. */
+export type VipScope = "global" | "site" | "link" | "host";
+
+/**
+ * One virtual address to hold while master.
+ *
+ * @example
+ * ```ts
+ * const vip: Vip = { address: "192.0.2.100", prefix: 24, dev: "eth0", label: null, scope: "global" };
+ * ```
+ */
+export interface Vip {
+  /** Canonical address text. */
+  readonly address: string;
+  readonly prefix: number;
+  /** Interface to add it on; the instance's interface unless set. */
+  readonly dev: string;
+  /** IPv4 label (`eth0:web`), which must start with `dev`; always null for IPv6. */
+  readonly label: string | null;
+  readonly scope: VipScope;
+}
+
+/**
+ * A reference from an instance to a tracker, with an optional weight override.
+ *
+ * @example
+ * ```ts
+ * const ref: TrackRef = { name: "chk_nginx", weight: -20 };
+ * ```
+ */
+export interface TrackRef {
+  readonly name: string;
+  /** null: use the tracker's own weight (or, for interfaces, go to Fault when down). */
+  readonly weight: number | null;
+}
+
+/**
+ * Commands run on state changes; null when not configured.
+ *
+ * @example
+ * ```ts
+ * const n: NotifyConfig = { master: "/etc/hacore/up", backup: null, fault: null, stop: null, generic: null };
+ * ```
+ */
+export interface NotifyConfig {
+  readonly master: string | null;
+  readonly backup: string | null;
+  readonly fault: string | null;
+  readonly stop: string | null;
+  /** keepalived's `notify`: called on every change with the new state as an argument. */
+  readonly generic: string | null;
+}
+
+/**
+ * VRRPv2 simple-text authentication (RFC 2338 type 1).
+ *
+ * @example
+ * ```ts
+ * const auth: AuthConfig = { type: "PASS", pass: "secret12" };
+ * ```
+ */
+export interface AuthConfig {
+  readonly type: "PASS";
+  /** 1..8 bytes of UTF-8. */
+  readonly pass: string;
+}
+
+/**
+ * The `[global]` table.
+ *
+ * @example
+ * ```ts
+ * const g: GlobalConfig = GLOBAL_DEFAULTS;
+ * g.vrrpVersion; // 2 unless the file says otherwise
+ * ```
+ */
+export interface GlobalConfig {
+  readonly routerId: string;
+  /** Default `version` of instances that do not set one. */
+  readonly vrrpVersion: VrrpVersion;
+  readonly mcastGroup4: string;
+  readonly mcastGroup6: string;
+  /** After becoming master, repeat the GARP/NA burst after this long (0 = no repeat). */
+  readonly garpMasterDelayMs: number;
+  /** GARPs/NAs per burst. */
+  readonly garpMasterRepeat: number;
+  /** Re-announce periodically while master (0 = off). */
+  readonly garpMasterRefreshMs: number;
+  readonly garpMasterRefreshRepeat: number;
+  /** Gap between GARPs of a burst. */
+  readonly garpIntervalMs: number;
+  /** Gap between unsolicited NAs of a burst. */
+  readonly gnaIntervalMs: number;
+  readonly checksum: ChecksumMode;
+  /** See `vrrp_strict` in the validator: no auth, no unicast, no excluded addresses. */
+  readonly strict: boolean;
+}
+
+/**
+ * A `[vrrp_script.NAME]` health check.
+ *
+ * @example
+ * ```ts
+ * const chk: ScriptConfig = {
+ *   name: "chk_nginx",
+ *   script: "/usr/local/bin/check_nginx",
+ *   intervalMs: 2000,
+ *   timeoutMs: 2000,
+ *   weight: -20,
+ *   rise: 2,
+ *   fall: 2,
+ *   user: null,
+ * };
+ * ```
+ */
+export interface ScriptConfig {
+  readonly name: string;
+  /** Command line. */
+  readonly script: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Added to priority while failing (negative) or passing (positive); 0 = fault when failing. */
+  readonly weight: number;
+  readonly rise: number;
+  readonly fall: number;
+  readonly user: string | null;
+}
+
+/**
+ * A `[vrrp_track_file.NAME]` tracker: the number in the file, times `weight`, adjusts priority.
+ *
+ * @example
+ * ```ts
+ * const maint: TrackFileConfig = { name: "maint", file: "/etc/hacore/maint", weight: 1 };
+ * ```
+ */
+export interface TrackFileConfig {
+  readonly name: string;
+  /** Absolute path. */
+  readonly file: string;
+  readonly weight: number;
+}
+
+/**
+ * A `[vrrp_track_process.NAME]` tracker: healthy while at least `quorum` processes run.
+ *
+ * @example
+ * ```ts
+ * const nginx: TrackProcessConfig = { name: "nginx", process: "nginx", quorum: 1, weight: 0, fullCommand: false };
+ * ```
+ */
+export interface TrackProcessConfig {
+  readonly name: string;
+  readonly process: string;
+  readonly quorum: number;
+  readonly weight: number;
+  /** Match the whole command line rather than the process name. */
+  readonly fullCommand: boolean;
+}
+
+/**
+ * A `[vrrp_instance.NAME]`: one virtual router on one interface.
+ *
+ * @example
+ * ```ts
+ * const label = (vi: InstanceConfig) => `${vi.name} (vrid ${vi.vrid} on ${vi.interface})`;
+ * ```
+ */
+export interface InstanceConfig {
+  readonly name: string;
+  readonly interface: string;
+  readonly vrid: number;
+  readonly priority: number;
+  readonly version: VrrpVersion;
+  /** Family of the advertised VIPs. */
+  readonly family: Family;
+  readonly advertIntervalMs: number;
+  readonly initialState: "master" | "backup";
+  /** `!nopreempt`. */
+  readonly preempt: boolean;
+  readonly preemptDelayMs: number;
+  readonly accept: boolean;
+  /** Keep VIPs after the priority-0 advert: "auto" (skew + one interval) or ms. */
+  readonly releaseHold: "auto" | number;
+  /** `unicast_src_ip` / `mcast_src_ip`, canonical; null = the interface's primary address. */
+  readonly srcIp: string | null;
+  /** Canonical; empty = multicast. */
+  readonly unicastPeers: readonly string[];
+  readonly auth: AuthConfig | null;
+  /** Advertised VIPs, in configured (wire) order. */
+  readonly vips: readonly Vip[];
+  /** Held with the VIPs but not advertised; may be of either family. */
+  readonly excludedVips: readonly Vip[];
+  readonly trackScripts: readonly TrackRef[];
+  readonly trackInterfaces: readonly TrackRef[];
+  readonly trackFiles: readonly TrackRef[];
+  readonly trackProcesses: readonly TrackRef[];
+  readonly notify: NotifyConfig;
+  /** Name of the sync group this instance belongs to, if any. */
+  readonly syncGroup: string | null;
+}
+
+/**
+ * A `[vrrp_sync_group.NAME]`: instances that change state together.
+ *
+ * @example
+ * ```ts
+ * const members = (g: SyncGroupConfig) => g.instances.join(", "); // "VI_1, VI_2"
+ * ```
+ */
+export interface SyncGroupConfig {
+  readonly name: string;
+  readonly instances: readonly string[];
+  readonly notify: NotifyConfig;
+}
+
+/**
+ * A whole validated config file. Arrays keep file order.
+ *
+ * @example
+ * ```ts
+ * const names = (config: Config) => config.instances.map((vi) => vi.name);
+ * ```
+ */
+export interface Config {
+  readonly file: string;
+  readonly global: GlobalConfig;
+  readonly instances: readonly InstanceConfig[];
+  readonly syncGroups: readonly SyncGroupConfig[];
+  readonly scripts: readonly ScriptConfig[];
+  readonly trackFiles: readonly TrackFileConfig[];
+  readonly trackProcesses: readonly TrackProcessConfig[];
+}
+
+/** Defaults of `[global]`, in keepalived's spirit. */
+export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
+  routerId: "hacore",
+  vrrpVersion: 2,
+  mcastGroup4: "224.0.0.18",
+  mcastGroup6: "ff02::12",
+  garpMasterDelayMs: 5000,
+  garpMasterRepeat: 5,
+  garpMasterRefreshMs: 0,
+  garpMasterRefreshRepeat: 1,
+  garpIntervalMs: 0,
+  gnaIntervalMs: 0,
+  checksum: "auto",
+  strict: false,
+});
