@@ -1,0 +1,657 @@
+/**
+ * The VRRP protocol engine for one virtual router: RFC 3768 (v2), RFC 5798 and
+ * RFC 9568 (v3) §6.4, plus Fault as keepalived and RFC 6527 know it.
+ *
+ * Sans-IO: `step(state, event, nowMs)` returns the next state and the actions to
+ * carry out; it never reads a clock, arms a timer or touches a socket. Timers are
+ * deadlines kept in the state; the caller asks `nextDeadline(state)` and feeds
+ * `{ type: "tick" }` at or after that time. Inputs are never mutated: nested arrays
+ * and objects of a state are replaced, not edited, so states can share them safely.
+ *
+ * @example
+ * ```ts
+ * let r = createRouter(config, 0);
+ * ({ state: r } = step(r, { type: "startup" }, 0)); // Backup, Master_Down_Timer armed
+ * const due = nextDeadline(r)!; // 3609.375 for v2 priority 100 at 1 s
+ * const { state, actions } = step(r, { type: "tick" }, due); // Master: transition, send, hold-vips, announce
+ * ```
+ *
+ * @module
+ */
+
+import { canonicalIp, compareIp } from "./addr.ts";
+import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
+import {
+  type Advert,
+  type DropReason,
+  HISTORY_LIMIT,
+  type OutgoingAdvert,
+  type RouterAction,
+  type RouterConfig,
+  type RouterCounters,
+  type RouterEvent,
+  type RouterState,
+  type RouterStateName,
+  type StepResult,
+  type TransitionReason,
+} from "./types.ts";
+
+/**
+ * The fault name a sync group uses to hold a member in Fault while another member
+ * is faulty. Tracker names come from the config and cannot contain `@`, so it
+ * never collides with a real tracker.
+ *
+ * @example
+ * ```ts
+ * step(r, { type: "force", state: "fault", detail: "sync group g" }, now).state.faults;
+ * // [SYNC_GROUP_FAULT]
+ * ```
+ */
+export const SYNC_GROUP_FAULT = "@sync-group";
+
+/**
+ * Which counter a codec drop bumps. Local on purpose: the codec will export its own
+ * `DROP_COUNTER`; this engine must not depend on the codec. `vrid` is counted by the
+ * node (no router to charge it to) and `family` has no RFC 6527 counter.
+ */
+const DROP_COUNTERS: Record<DropReason, keyof RouterCounters | null> = {
+  truncated: "packetLengthErrors",
+  length: "packetLengthErrors",
+  version: "versionErrors",
+  type: "invalidTypePackets",
+  checksum: "checksumErrors",
+  ttl: "ipTtlErrors",
+  vrid: null,
+  "address-list": "addressListErrors",
+  "auth-type": "invalidAuthType",
+  auth: "authFailures",
+  interval: "advertiseIntervalErrors",
+  family: null,
+  "unicast-peer": "unicastPeerErrors",
+};
+
+const OWNER_PRIORITY = 255;
+
+/**
+ * Creates a router in state `init`, not started: it does nothing until `startup`.
+ *
+ * @example
+ * ```ts
+ * const r = createRouter(config, 0);
+ * r.state; // "init"
+ * r.priority; // config.priority
+ * ```
+ */
+export function createRouter(config: RouterConfig, nowMs: number): RouterState {
+  return {
+    config,
+    state: "init",
+    priority: config.priority,
+    faults: [],
+    masterAdverIntervalMs: config.advertIntervalMs,
+    adverDeadlineMs: null,
+    masterDownDeadlineMs: null,
+    preemptDeadlineMs: null,
+    releaseDeadlineMs: null,
+    holdingVips: false,
+    lastMaster: null,
+    peerChecksum: {},
+    sinceMs: nowMs,
+    lastTransition: null,
+    history: [],
+    counters: {
+      masterTransitions: 0,
+      advertisementsSent: 0,
+      advertisementsReceived: 0,
+      priorityZeroSent: 0,
+      priorityZeroReceived: 0,
+      advertiseIntervalErrors: 0,
+      addressListErrors: 0,
+      authFailures: 0,
+      invalidAuthType: 0,
+      ipTtlErrors: 0,
+      packetLengthErrors: 0,
+      invalidTypePackets: 0,
+      versionErrors: 0,
+      checksumErrors: 0,
+      unicastPeerErrors: 0,
+    },
+    stopped: false,
+  };
+}
+
+/**
+ * The advert this router sends: configured VRID, addresses and auth, the given
+ * priority (0 to release) and interval. v2 carries the password NUL-padded to its
+ * 8 bytes (zeros for auth type 0); v3 has no auth.
+ *
+ * @example
+ * ```ts
+ * outgoingAdvert(config, 0, config.advertIntervalMs).priority; // 0
+ * ```
+ */
+export function outgoingAdvert(
+  config: RouterConfig,
+  priority: number,
+  intervalMs: number,
+): OutgoingAdvert {
+  return {
+    version: config.version,
+    vrid: config.vrid,
+    priority,
+    intervalMs,
+    addresses: [...config.addresses],
+    authType: config.version === 2 ? config.authType : 0,
+    authData: config.version === 2 ? authBytes(config) : new Uint8Array(0),
+  };
+}
+
+/**
+ * The earliest pending deadline, or null when nothing is pending. Feed
+ * `{ type: "tick" }` at or after it.
+ *
+ * @example
+ * ```ts
+ * const r = step(createRouter(config, 0), { type: "startup" }, 0).state;
+ * nextDeadline(r); // r.masterDownDeadlineMs
+ * ```
+ */
+export function nextDeadline(state: RouterState): number | null {
+  let best: number | null = null;
+  for (
+    const d of [
+      state.adverDeadlineMs,
+      state.masterDownDeadlineMs,
+      state.preemptDeadlineMs,
+      state.releaseDeadlineMs,
+    ]
+  ) {
+    if (d !== null && (best === null || d < best)) best = d;
+  }
+  return best;
+}
+
+/**
+ * Advances the router by one event at time `nowMs` and returns the new state and the
+ * actions to carry out, in order. A state change always puts its `transition` action
+ * first. The input state is never modified.
+ *
+ * Events:
+ * - `startup`: owner (priority 255) → Master; anyone else → Backup with a full
+ *   Master_Down_Interval; pending faults → Fault.
+ * - `tick`: fires whichever deadlines are due.
+ * - `advert`: validated (version, unicast peer, v2 auth, v2 interval, address list),
+ *   then the RFC §6.4.2/§6.4.3 rules, with the RFC 9568 immediate reply by a Master.
+ * - `dropped`: a codec drop, counted.
+ * - `priority`: new effective priority (clamped to 1..254; an owner stays 255).
+ * - `fault`: one tracker failing or recovered; any failing → Fault.
+ * - `force`: sync-group propagation. `master` takes over from Backup; `backup`
+ *   demotes a Master (sending priority 0) and clears a sync-group fault; `fault`
+ *   holds the router in Fault under `SYNC_GROUP_FAULT` until a `backup` force clears it.
+ * - `shutdown`: priority 0 from a Master, then stopped for good.
+ *
+ * @example
+ * ```ts
+ * let r = step(createRouter(config, 0), { type: "startup" }, 0).state;
+ * const res = step(r, { type: "tick" }, nextDeadline(r)!);
+ * res.actions.map((a) => a.type); // ["transition", "send", "hold-vips", "announce"]
+ * ```
+ */
+export function step(state: RouterState, event: RouterEvent, nowMs: number): StepResult {
+  const d: Draft = { s: { ...state, counters: { ...state.counters } }, actions: [], now: nowMs };
+  if (state.stopped) {
+    stepStopped(d, event);
+    return { state: d.s, actions: d.actions };
+  }
+  switch (event.type) {
+    case "startup":
+      onStartup(d);
+      break;
+    case "tick":
+      onTick(d);
+      break;
+    case "advert":
+      onAdvert(d, event.advert, event.src, event.checksumForm);
+      break;
+    case "dropped": {
+      const key = DROP_COUNTERS[event.reason];
+      if (key) d.s.counters[key]++;
+      break;
+    }
+    case "priority":
+      onPriority(d, event.priority);
+      break;
+    case "fault":
+      onFault(d, event.tracker, event.failing);
+      break;
+    case "force":
+      onForce(d, event.state, event.detail);
+      break;
+    case "shutdown":
+      onShutdown(d);
+      break;
+  }
+  return { state: d.s, actions: d.actions };
+}
+
+/**
+ * Postpones a takeover that is due now: re-arms the Master_Down_Timer (a full
+ * Master_Down_Interval) and the preemption delay if they are due, changing nothing
+ * else. A sync group uses it to keep a member in Backup while a sibling still follows
+ * a live master, so the group does not split or flap.
+ *
+ * @example
+ * ```ts
+ * const held = deferTakeover(backup, backup.masterDownDeadlineMs!);
+ * nextDeadline(held)! > backup.masterDownDeadlineMs!; // true
+ * ```
+ */
+export function deferTakeover(state: RouterState, nowMs: number): RouterState {
+  const s = { ...state };
+  if (s.masterDownDeadlineMs !== null && s.masterDownDeadlineMs <= nowMs) {
+    s.masterDownDeadlineMs = nowMs + mdi(s);
+  }
+  if (s.preemptDeadlineMs !== null && s.preemptDeadlineMs <= nowMs) {
+    s.preemptDeadlineMs = nowMs + s.config.preemptDelayMs;
+  }
+  return s;
+}
+
+/**
+ * True when this router is a Backup following a master it would not preempt (equal
+ * or higher priority, or preemption off), heard within its Master_Down_Interval.
+ * Sync groups must not take over while any member is in this state.
+ *
+ * @example
+ * ```ts
+ * followsLiveMaster(backupHearing200, now); // true while adverts keep coming
+ * ```
+ */
+export function followsLiveMaster(state: RouterState, nowMs: number): boolean {
+  const m = state.lastMaster;
+  if (state.stopped || state.state !== "backup" || m === null || m.priority === 0) return false;
+  if (nowMs - m.atMs >= mdi(state)) return false;
+  return m.priority >= state.priority || !state.config.preempt;
+}
+
+// ---------------------------------------------------------------------------------
+// Internals. A Draft is a shallow copy of the input state that handlers edit; nested
+// arrays/objects are replaced whole, never edited, so the input stays untouched.
+
+interface Draft {
+  s: RouterState;
+  actions: RouterAction[];
+  now: number;
+}
+
+function isOwner(s: RouterState): boolean {
+  return s.config.priority >= OWNER_PRIORITY;
+}
+
+function mdi(s: RouterState): number {
+  return masterDownIntervalMs(s.config.version, s.priority, s.masterAdverIntervalMs);
+}
+
+function authBytes(config: RouterConfig): Uint8Array {
+  const out = new Uint8Array(8);
+  if (config.authType === 1) out.set(new TextEncoder().encode(config.authPass).subarray(0, 8));
+  return out;
+}
+
+function transition(d: Draft, to: RouterStateName, reason: TransitionReason, detail: string) {
+  const t = { from: d.s.state, to, reason, atMs: d.now, detail };
+  const history = [...d.s.history, t];
+  if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
+  d.s.state = to;
+  d.s.sinceMs = d.now;
+  d.s.lastTransition = t;
+  d.s.history = history;
+  if (to === "master") d.s.counters.masterTransitions++;
+  d.actions.push({ type: "transition", transition: t });
+}
+
+function send(d: Draft, priority: number) {
+  d.actions.push({
+    type: "send",
+    advert: outgoingAdvert(d.s.config, priority, d.s.config.advertIntervalMs),
+  });
+  d.s.counters.advertisementsSent++;
+  if (priority === 0) d.s.counters.priorityZeroSent++;
+}
+
+function holdVips(d: Draft) {
+  if (d.s.holdingVips) return;
+  d.s.holdingVips = true;
+  d.actions.push({ type: "hold-vips" });
+}
+
+function releaseVips(d: Draft) {
+  if (!d.s.holdingVips) return;
+  d.s.holdingVips = false;
+  d.actions.push({ type: "release-vips" });
+}
+
+function clearTimers(d: Draft) {
+  d.s.adverDeadlineMs = null;
+  d.s.masterDownDeadlineMs = null;
+  d.s.preemptDeadlineMs = null;
+}
+
+function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
+  transition(d, "master", reason, detail);
+  clearTimers(d);
+  // As Master our own interval is the master's interval; a v3 Backup learns it from us.
+  d.s.masterAdverIntervalMs = d.s.config.advertIntervalMs;
+  send(d, d.s.priority);
+  holdVips(d);
+  d.actions.push({ type: "announce" });
+  d.s.adverDeadlineMs = d.now + d.s.config.advertIntervalMs;
+}
+
+/**
+ * Leaves Master (or Fault, or Init) for Backup. `learnedIntervalMs` is the v3
+ * master's interval when a better advert caused this; otherwise the configured one,
+ * since no master is known yet.
+ */
+function enterBackup(
+  d: Draft,
+  reason: TransitionReason,
+  detail: string,
+  opts: { releaseAdvert: boolean; learnedIntervalMs?: number },
+) {
+  const wasMaster = d.s.state === "master";
+  transition(d, "backup", reason, detail);
+  if (wasMaster && opts.releaseAdvert) send(d, 0);
+  releaseVips(d);
+  clearTimers(d);
+  d.s.masterAdverIntervalMs = opts.learnedIntervalMs ?? d.s.config.advertIntervalMs;
+  d.s.masterDownDeadlineMs = d.now + mdi(d.s);
+}
+
+function enterFault(d: Draft, reason: TransitionReason, detail: string) {
+  const wasMaster = d.s.state === "master";
+  transition(d, "fault", reason, detail);
+  // Tell the Backups at once rather than let them wait out Master_Down_Interval.
+  if (wasMaster) send(d, 0);
+  releaseVips(d);
+  clearTimers(d);
+}
+
+function leaveFault(d: Draft, reason: TransitionReason, detail: string) {
+  if (isOwner(d.s)) enterMaster(d, reason, detail);
+  else enterBackup(d, reason, detail, { releaseAdvert: false });
+}
+
+function onStartup(d: Draft) {
+  if (d.s.state !== "init") return;
+  if (d.s.faults.length > 0) {
+    enterFault(d, "fault", `failing at startup: ${d.s.faults.join(", ")}`);
+  } else if (isOwner(d.s)) {
+    enterMaster(d, "owner", "address owner (priority 255)");
+  } else {
+    // `initialState: "master"` is only a hint: a non-owner that claimed Master at once
+    // would fight a live master for up to one interval on every restart. Like
+    // keepalived 2.x we always wait out a full Master_Down_Interval as Backup.
+    enterBackup(d, "startup", `initial state hint ${d.s.config.initialState}`, {
+      releaseAdvert: false,
+    });
+  }
+}
+
+function onTick(d: Draft) {
+  const s = d.s;
+  const now = d.now;
+  if (s.state === "master") {
+    if (s.adverDeadlineMs !== null && now >= s.adverDeadlineMs) {
+      send(d, s.priority);
+      s.adverDeadlineMs = now + s.config.advertIntervalMs;
+    }
+    return;
+  }
+  if (s.state !== "backup") return;
+  if (s.masterDownDeadlineMs !== null && now >= s.masterDownDeadlineMs) {
+    const [reason, detail] = takeoverReason(s, now);
+    enterMaster(d, reason, detail);
+    return;
+  }
+  if (s.preemptDeadlineMs !== null && now >= s.preemptDeadlineMs) {
+    const m = s.lastMaster;
+    if (s.config.preempt && m !== null && m.priority > 0 && m.priority < s.priority) {
+      enterMaster(d, "preempt", `preempt delay over, master ${m.ip} priority ${m.priority}`);
+    } else {
+      s.preemptDeadlineMs = null;
+    }
+  }
+}
+
+/** Why the Master_Down_Timer fired, from the last advert heard. */
+function takeoverReason(s: RouterState, now: number): [TransitionReason, string] {
+  const m = s.lastMaster;
+  // Accepted adverts reset the timer, so a timer firing within one Master_Down_Interval
+  // of the last advert means that advert was not accepted (or was a release).
+  if (m !== null && now - m.atMs < mdi(s)) {
+    if (m.priority === 0) return ["priority-zero", `${m.ip} released (priority 0)`];
+    if (m.priority < s.priority) {
+      return ["preempt", `lower-priority master ${m.ip} priority ${m.priority}`];
+    }
+  }
+  return ["master-down-timer", m ? `last heard ${m.ip} at ${m.atMs}` : "no master heard"];
+}
+
+/** Why an advert is refused, as the counter to bump, or null when it is acceptable. */
+function refusal(s: RouterState, a: Advert, src: string): keyof RouterCounters | null {
+  const c = s.config;
+  if (a.version !== c.version) return "versionErrors";
+  if (c.unicastPeers.length > 0) {
+    const from = canonicalIp(src) ?? src;
+    if (!c.unicastPeers.some((p) => (canonicalIp(p) ?? p) === from)) return "unicastPeerErrors";
+  }
+  if (c.version === 2) {
+    // Type 2 (IP AH) was removed from the protocol; refuse it even if both ends agree.
+    if (a.authType !== c.authType || a.authType === 2) return "invalidAuthType";
+    if (a.authType === 1 && !sameBytes(a.authData, authBytes(c))) return "authFailures";
+    // RFC 3768 §7.1: a differing Adver Int MUST be discarded.
+    if (a.intervalMs !== c.advertIntervalMs) return "advertiseIntervalErrors";
+  } else if (!(a.intervalMs > 0)) {
+    // RFC 9568 erratum 8301: a zero interval would make every Backup time out at once.
+    return "advertiseIntervalErrors";
+  }
+  // RFC 3768/5798 §7.1 say a differing address list SHOULD be logged and MUST be
+  // dropped unless it comes from the owner (255). We also accept priority 0, so a
+  // misconfigured master that steps down still gets a fast takeover. Either way the
+  // mismatch is counted (the accepted ones in `onAdvert`).
+  if (!sameSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
+    return "addressListErrors";
+  }
+  return null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameSet(a: string[], b: string[]): boolean {
+  const norm = (xs: string[]) => new Set(xs.map((x) => canonicalIp(x) ?? x));
+  const sa = norm(a);
+  const sb = norm(b);
+  if (sa.size !== sb.size) return false;
+  for (const x of sa) if (!sb.has(x)) return false;
+  return true;
+}
+
+function isOwnAdvert(s: RouterState, src: string): boolean {
+  return (canonicalIp(src) ?? src) === (canonicalIp(s.config.primaryIp) ?? s.config.primaryIp);
+}
+
+/** Sender beats us on the tie-break: higher primary address in network byte order. */
+function senderWinsTie(s: RouterState, src: string): boolean {
+  try {
+    return compareIp(src, s.config.primaryIp) > 0;
+  } catch {
+    // A source of the other family cannot be ours to compare with; keep Master.
+    return false;
+  }
+}
+
+function onAdvert(
+  d: Draft,
+  a: Advert,
+  src: string,
+  checksumForm: "pseudo-header" | "rfc9568" | undefined,
+) {
+  const s = d.s;
+  // Our own multicast looped back is not a peer's advert: no counter, no effect.
+  if (isOwnAdvert(s, src)) return;
+  s.counters.advertisementsReceived++;
+  if (s.state === "fault" || s.state === "init") return;
+  const refused = refusal(s, a, src);
+  if (refused) {
+    s.counters[refused]++;
+    return;
+  }
+  if (!sameSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
+  if (checksumForm && s.peerChecksum[src] !== checksumForm) {
+    s.peerChecksum = { ...s.peerChecksum, [src]: checksumForm };
+  }
+  if (a.priority === 0) s.counters.priorityZeroReceived++;
+  // RFC 3768/5798/9568 §7.1: the address owner MUST discard adverts; it is Master
+  // whatever anyone else says.
+  if (isOwner(s)) return;
+  if (s.state === "backup") backupAdvert(d, a, src);
+  else if (s.state === "master") masterAdvert(d, a, src);
+}
+
+function backupAdvert(d: Draft, a: Advert, src: string) {
+  const s = d.s;
+  const now = d.now;
+  s.lastMaster = { ip: src, priority: a.priority, atMs: now };
+  if (a.priority === 0) {
+    // The master stepped down: take over after Skew_Time only, best Backup first.
+    s.masterDownDeadlineMs = now +
+      skewTimeMs(s.config.version, s.priority, s.masterAdverIntervalMs);
+    s.preemptDeadlineMs = null;
+    return;
+  }
+  const accept = !s.config.preempt || a.priority >= s.priority;
+  if (!accept && s.config.preemptDelayMs <= 0) {
+    // RFC: discard, so the timer runs out and we preempt. lastMaster (set above)
+    // lets the takeover be reported as "preempt".
+    return;
+  }
+  if (s.config.version === 3) s.masterAdverIntervalMs = a.intervalMs;
+  s.masterDownDeadlineMs = now + mdi(s);
+  if (accept) {
+    s.preemptDeadlineMs = null;
+  } else if (s.preemptDeadlineMs === null) {
+    // Delayed preemption: follow the lower master for now, take over when the delay ends.
+    s.preemptDeadlineMs = now + s.config.preemptDelayMs;
+  }
+}
+
+function masterAdvert(d: Draft, a: Advert, src: string) {
+  const s = d.s;
+  const now = d.now;
+  if (a.priority === 0) {
+    // Another master stepped down: assert ourselves at once so Backups do not take over.
+    send(d, s.priority);
+    s.adverDeadlineMs = now + s.config.advertIntervalMs;
+    return;
+  }
+  if (a.priority > s.priority || (a.priority === s.priority && senderWinsTie(s, src))) {
+    const why = a.priority > s.priority
+      ? `advert from ${src} priority ${a.priority} > ${s.priority}`
+      : `advert from ${src} priority ${a.priority}, higher address wins the tie`;
+    enterBackup(d, "higher-priority", why, {
+      releaseAdvert: false,
+      learnedIntervalMs: s.config.version === 3 ? a.intervalMs : undefined,
+    });
+    d.s.lastMaster = { ip: src, priority: a.priority, atMs: now };
+    return;
+  }
+  // RFC 9568 §6.4.3: answer a lower-priority master at once, so it steps down within
+  // one packet instead of both holding the VIPs until our next interval.
+  send(d, s.priority);
+  s.adverDeadlineMs = now + s.config.advertIntervalMs;
+}
+
+function onPriority(d: Draft, priority: number) {
+  if (isOwner(d.s) || !Number.isFinite(priority)) return;
+  d.s.priority = Math.min(254, Math.max(1, Math.round(priority)));
+  // Nothing else changes now: a Master advertises the new value at its next interval
+  // and Backups re-evaluate on the next advert, as keepalived does.
+}
+
+function onFault(d: Draft, tracker: string, failing: boolean) {
+  const had = d.s.faults.includes(tracker);
+  if (had === failing) return;
+  d.s.faults = failing ? [...d.s.faults, tracker] : d.s.faults.filter((f) => f !== tracker);
+  syncFaultState(d, failing ? "fault" : "fault-cleared", `tracker ${tracker}`);
+}
+
+/** Moves a started router into or out of Fault to match its fault set. */
+function syncFaultState(d: Draft, reason: TransitionReason, detail: string) {
+  const s = d.s;
+  if (s.state === "init") return;
+  if (s.faults.length > 0 && s.state !== "fault") enterFault(d, reason, detail);
+  else if (s.faults.length === 0 && s.state === "fault") leaveFault(d, reason, detail);
+}
+
+function onForce(d: Draft, target: "backup" | "master" | "fault", detail: string) {
+  const s = d.s;
+  if (target === "master") {
+    if (s.state === "backup") enterMaster(d, "sync-group", detail);
+    return;
+  }
+  if (target === "fault") {
+    if (s.faults.includes(SYNC_GROUP_FAULT)) return;
+    s.faults = [...s.faults, SYNC_GROUP_FAULT];
+    syncFaultState(d, "sync-group", detail);
+    return;
+  }
+  if (s.faults.includes(SYNC_GROUP_FAULT)) {
+    s.faults = s.faults.filter((f) => f !== SYNC_GROUP_FAULT);
+    syncFaultState(d, "sync-group", detail);
+  } else if (s.state === "master") {
+    // Leaving on purpose while still healthy: release so the peer takes over after
+    // Skew_Time rather than Master_Down_Interval.
+    enterBackup(d, "sync-group", detail, { releaseAdvert: true });
+  }
+}
+
+function onShutdown(d: Draft) {
+  const s = d.s;
+  if (s.state === "master") {
+    transition(d, "init", "shutdown", "stopped while master");
+    send(d, 0);
+    if (s.config.releaseHoldMs > 0) {
+      // Keep forwarding until the new master speaks, so a planned handover drops nothing.
+      s.releaseDeadlineMs = d.now + s.config.releaseHoldMs;
+    } else {
+      releaseVips(d);
+    }
+  } else if (s.state !== "init") {
+    transition(d, "init", "shutdown", `stopped while ${s.state}`);
+    releaseVips(d);
+  }
+  clearTimers(d);
+  s.stopped = true;
+}
+
+/** A stopped router only finishes its release hold; everything else is ignored. */
+function stepStopped(d: Draft, event: RouterEvent) {
+  const s = d.s;
+  if (s.releaseDeadlineMs === null) return;
+  let release = false;
+  if (event.type === "tick") {
+    release = d.now >= s.releaseDeadlineMs;
+  } else if (event.type === "advert") {
+    release = event.advert.priority > 0 && !isOwnAdvert(s, event.src) &&
+      refusal(s, event.advert, event.src) === null;
+  }
+  if (release) {
+    s.releaseDeadlineMs = null;
+    releaseVips(d);
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * VRRP timer arithmetic (RFC 3768 §6.1, RFC 5798 / RFC 9568 §6.1), in milliseconds.
+ *
+ * Nothing is truncated: v2 skews are multiples of 1000/256 ms and v3 skews are
+ * multiples of interval/256 ms, both exact in binary floating point, so two routers
+ * computing the same deadline get the same number and golden traces stay stable.
+ *
+ * @module
+ */
+
+import type { VrrpVersion } from "./types.ts";
+
+/**
+ * Skew_Time: how much longer a lower-priority Backup waits, so that the best Backup
+ * answers first.
+ *
+ * - v2 (RFC 3768): `(256 - Priority) / 256` seconds; the interval plays no part.
+ * - v3 (RFC 5798/9568): `((256 - Priority) * Master_Adver_Interval) / 256`.
+ *
+ * @example
+ * ```ts
+ * skewTimeMs(2, 100, 1000); // 609.375
+ * skewTimeMs(3, 200, 10); // 2.1875
+ * ```
+ */
+export function skewTimeMs(
+  version: VrrpVersion,
+  priority: number,
+  masterAdverIntervalMs: number,
+): number {
+  if (version === 2) return ((256 - priority) * 1000) / 256;
+  return ((256 - priority) * masterAdverIntervalMs) / 256;
+}
+
+/**
+ * Master_Down_Interval: `3 × Master_Adver_Interval + Skew_Time`, how long a Backup
+ * waits without hearing the Master before taking over.
+ *
+ * @example
+ * ```ts
+ * masterDownIntervalMs(2, 100, 1000); // 3609.375
+ * masterDownIntervalMs(3, 200, 10); // 32.1875
+ * ```
+ */
+export function masterDownIntervalMs(
+  version: VrrpVersion,
+  priority: number,
+  masterAdverIntervalMs: number,
+): number {
+  return 3 * masterAdverIntervalMs + skewTimeMs(version, priority, masterAdverIntervalMs);
+}
