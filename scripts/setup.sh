@@ -29,6 +29,11 @@ else
   deno_bin="$tools/bin/deno"
 fi
 
+# One stable path for scripts and docs, whichever deno was chosen.
+mkdir -p "$tools/bin"
+[ "$deno_bin" = "$tools/bin/deno" ] || ln -sf "$deno_bin" "$tools/bin/deno"
+deno_bin="$tools/bin/deno"
+
 cd "$root"
 "$deno_bin" install --quiet >&2
 echo "$deno_bin"
