@@ -30,7 +30,6 @@ import type {
   DropReason,
   OutgoingAdvert,
   PacketContext,
-  RouterCounters,
 } from "./types.ts";
 
 /*
@@ -467,39 +466,7 @@ function integer(name: string, value: number, min: number, max: number): void {
   }
 }
 
-/**
- * Names of drop counters: every `RouterCounters` field, plus the one that has no
- * router to live on (a VRID nobody here serves is counted router-wide, as RFC 6527's
- * `vrrpv3RouterVrIdErrors` is).
- */
-export type DropCounterName = keyof RouterCounters | "vridErrors";
-
-/**
- * The counter each drop reason bumps. Both "truncated" and "length" are packet-length
- * errors in the MIB; "family" (v2 over IPv6, or an advert on the wrong family) has no
- * MIB object of its own and is counted as a version error, which is what it is to a
- * VRRPv2 peer.
- *
- * @example
- * ```ts
- * counters[DROP_COUNTER["checksum"]]++; // checksumErrors
- * ```
- */
-export const DROP_COUNTER: Readonly<Record<DropReason, DropCounterName>> = Object.freeze({
-  truncated: "packetLengthErrors",
-  length: "packetLengthErrors",
-  version: "versionErrors",
-  family: "versionErrors",
-  type: "invalidTypePackets",
-  checksum: "checksumErrors",
-  ttl: "ipTtlErrors",
-  vrid: "vridErrors",
-  "address-list": "addressListErrors",
-  "auth-type": "invalidAuthType",
-  auth: "authFailures",
-  interval: "advertiseIntervalErrors",
-  "unicast-peer": "unicastPeerErrors",
-});
+export { DROP_COUNTER, type DropCounterName } from "./types.ts";
 
 /**
  * The MIB object each drop reason is reported as: RFC 6527 (VRRPv3 MIB) where it has

@@ -23,7 +23,7 @@ import { canonicalIp, compareIp } from "./addr.ts";
 import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
-  type DropReason,
+  DROP_COUNTER,
   HISTORY_LIMIT,
   type OutgoingAdvert,
   type RouterAction,
@@ -48,27 +48,6 @@ import {
  * ```
  */
 export const SYNC_GROUP_FAULT = "@sync-group";
-
-/**
- * Which counter a codec drop bumps. Local on purpose: the codec will export its own
- * `DROP_COUNTER`; this engine must not depend on the codec. `vrid` is counted by the
- * node (no router to charge it to) and `family` has no RFC 6527 counter.
- */
-const DROP_COUNTERS: Record<DropReason, keyof RouterCounters | null> = {
-  truncated: "packetLengthErrors",
-  length: "packetLengthErrors",
-  version: "versionErrors",
-  type: "invalidTypePackets",
-  checksum: "checksumErrors",
-  ttl: "ipTtlErrors",
-  vrid: null,
-  "address-list": "addressListErrors",
-  "auth-type": "invalidAuthType",
-  auth: "authFailures",
-  interval: "advertiseIntervalErrors",
-  family: null,
-  "unicast-peer": "unicastPeerErrors",
-};
 
 const OWNER_PRIORITY = 255;
 
@@ -214,8 +193,9 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
       onAdvert(d, event.advert, event.src, event.checksumForm);
       break;
     case "dropped": {
-      const key = DROP_COUNTERS[event.reason];
-      if (key) d.s.counters[key]++;
+      // A VRID nobody serves has no router to charge; the node counts those.
+      const key = DROP_COUNTER[event.reason];
+      if (key !== "vridErrors") d.s.counters[key]++;
       break;
     }
     case "priority":
