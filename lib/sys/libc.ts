@@ -1,0 +1,1347 @@
+/**
+ * The one door to the C library: `Deno.dlopen("libc.so.6")`, every symbol hacore calls,
+ * every constant and struct layout those calls take, and a small typed wrapper surface
+ * that turns a failing call into a {@link SyscallError} carrying errno.
+ *
+ * Rules this module keeps (see DESIGN.md, "Facts that bite"):
+ * - errno is per thread. Every call whose error matters is declared synchronous, so it
+ *   runs on the JS thread and `__errno_location()` read right after it sees its errno.
+ *   Only `poll` is `nonblocking: true`, and nothing reads errno after it.
+ * - Sockets are opened `SOCK_NONBLOCK | SOCK_CLOEXEC`: reads return null on EAGAIN and
+ *   readiness comes from {@link pollAsync} (see poll.ts), never from a parked `recv`.
+ * - The library is opened lazily on first use, so pure modules (the netlink codec, the
+ *   simulator) may import the constants below without `--allow-ffi`.
+ *
+ * Layouts are those of LP64 little-endian Linux (x86_64 and aarch64, which share the
+ * generic socket constants); {@link libc} refuses to load anywhere else.
+ *
+ * @module
+ */
+
+import { parseIp } from "../vrrp/addr.ts";
+import { EAGAIN, EINTR, ENODEV, SyscallError } from "./errno.ts";
+
+export { SyscallError } from "./errno.ts";
+
+// ---------------------------------------------------------------------------------------
+// Constants: address families, socket types, protocols
+// ---------------------------------------------------------------------------------------
+
+/** `AF_UNSPEC`: no particular family (netlink: "all families"). */
+export const AF_UNSPEC = 0;
+/** `AF_INET`: IPv4. */
+export const AF_INET = 2;
+/** `AF_INET6`: IPv6. */
+export const AF_INET6 = 10;
+/** `AF_NETLINK`: kernel ⇄ user messaging (rtnetlink, generic netlink). */
+export const AF_NETLINK = 16;
+/** `AF_PACKET`: link-layer frames (gratuitous ARP, unsolicited NA). */
+export const AF_PACKET = 17;
+
+/** `SOCK_STREAM`. */
+export const SOCK_STREAM = 1;
+/** `SOCK_DGRAM` (also: AF_PACKET "cooked" sockets, link header supplied by the kernel). */
+export const SOCK_DGRAM = 2;
+/** `SOCK_RAW`. */
+export const SOCK_RAW = 3;
+/** `SOCK_NONBLOCK`, or-ed into the type: the socket never blocks the JS thread. */
+export const SOCK_NONBLOCK = 0o4000;
+/** `SOCK_CLOEXEC`, or-ed into the type: notify scripts must not inherit our sockets. */
+export const SOCK_CLOEXEC = 0o2000000;
+
+/** `IPPROTO_IP` (also the `SOL_IP` option level). */
+export const IPPROTO_IP = 0;
+/** `IPPROTO_ICMP`. */
+export const IPPROTO_ICMP = 1;
+/** `IPPROTO_IPV6` (also the `SOL_IPV6` option level). */
+export const IPPROTO_IPV6 = 41;
+// IANA protocol numbers the pure codec also needs; defined once, there, so the core
+// never imports the FFI module. IPPROTO_ICMPV6 is also the `SOL_ICMPV6` level.
+export { IPPROTO_ICMPV6, IPPROTO_VRRP } from "../vrrp/ip.ts";
+/** `IPPROTO_RAW`. */
+export const IPPROTO_RAW = 255;
+
+/** `NETLINK_ROUTE`: rtnetlink (links, addresses, routes, neighbours). */
+export const NETLINK_ROUTE = 0;
+/** `NETLINK_GENERIC`: generic netlink (IPVS lives there). */
+export const NETLINK_GENERIC = 16;
+
+/** `ETH_P_ALL`: every protocol (AF_PACKET). */
+export const ETH_P_ALL = 0x0003;
+/** `ETH_P_IP`: IPv4 ethertype. */
+export const ETH_P_IP = 0x0800;
+/** `ETH_P_ARP`: ARP ethertype. */
+export const ETH_P_ARP = 0x0806;
+/** `ETH_P_IPV6`: IPv6 ethertype. */
+export const ETH_P_IPV6 = 0x86dd;
+/** `ARPHRD_ETHER`: Ethernet hardware type (sockaddr_ll.sll_hatype, ARP htype). */
+export const ARPHRD_ETHER = 1;
+/** `PACKET_HOST`: frame addressed to us (sockaddr_ll.sll_pkttype). */
+export const PACKET_HOST = 0;
+/** `PACKET_BROADCAST`: link-layer broadcast frame. */
+export const PACKET_BROADCAST = 1;
+/** `PACKET_MULTICAST`: link-layer multicast frame. */
+export const PACKET_MULTICAST = 2;
+/** `PACKET_OTHERHOST`: frame for another host, seen in promiscuous mode. */
+export const PACKET_OTHERHOST = 3;
+/** `PACKET_OUTGOING`: our own outgoing frame looped back to a packet socket. */
+export const PACKET_OUTGOING = 4;
+
+// ---------------------------------------------------------------------------------------
+// Constants: socket option levels and names
+// ---------------------------------------------------------------------------------------
+
+/** `SOL_SOCKET`: generic socket options. */
+export const SOL_SOCKET = 1;
+/** `SOL_IP` (= IPPROTO_IP): IPv4 options. */
+export const SOL_IP = 0;
+/** `SOL_IPV6` (= IPPROTO_IPV6): IPv6 options. */
+export const SOL_IPV6 = 41;
+/** `SOL_ICMPV6` (= IPPROTO_ICMPV6): ICMPv6 filter. */
+export const SOL_ICMPV6 = 58;
+/** `SOL_PACKET`: AF_PACKET options. */
+export const SOL_PACKET = 263;
+/** `SOL_NETLINK`: netlink socket options. */
+export const SOL_NETLINK = 270;
+
+/** `SO_REUSEADDR`. */
+export const SO_REUSEADDR = 2;
+/** `SO_ERROR`. */
+export const SO_ERROR = 4;
+/** `SO_SNDBUF`. */
+export const SO_SNDBUF = 7;
+/** `SO_RCVBUF`: receive buffer size (the kernel doubles the value it is given). */
+export const SO_RCVBUF = 8;
+/** `SO_PRIORITY`. */
+export const SO_PRIORITY = 12;
+/** `SO_BINDTODEVICE`: only traffic through the named interface (value: the name). */
+export const SO_BINDTODEVICE = 25;
+/** `SO_RCVBUFFORCE`: like SO_RCVBUF but past rmem_max (needs CAP_NET_ADMIN). */
+export const SO_RCVBUFFORCE = 33;
+
+/** `IP_TOS`. */
+export const IP_TOS = 1;
+/** `IP_TTL`: unicast TTL of outgoing packets. */
+export const IP_TTL = 2;
+/** `IP_HDRINCL`: the caller writes the IPv4 header. */
+export const IP_HDRINCL = 3;
+/** `IP_PKTINFO`: receive `struct in_pktinfo` (arrival interface, destination). */
+export const IP_PKTINFO = 8;
+/** `IP_RECVTTL`: receive the TTL as ancillary data. */
+export const IP_RECVTTL = 12;
+/** `IP_FREEBIND`. */
+export const IP_FREEBIND = 15;
+/** `IP_MULTICAST_IF`: outgoing interface for multicast (value: struct ip_mreqn). */
+export const IP_MULTICAST_IF = 32;
+/** `IP_MULTICAST_TTL`: TTL of outgoing multicast (VRRP requires 255). */
+export const IP_MULTICAST_TTL = 33;
+/** `IP_MULTICAST_LOOP`: deliver our own multicast back to local sockets. */
+export const IP_MULTICAST_LOOP = 34;
+/** `IP_ADD_MEMBERSHIP`: join a group (value: struct ip_mreqn). */
+export const IP_ADD_MEMBERSHIP = 35;
+/** `IP_DROP_MEMBERSHIP`: leave a group (value: struct ip_mreqn). */
+export const IP_DROP_MEMBERSHIP = 36;
+/** `IP_MULTICAST_ALL`: 0 = deliver only groups this socket joined (Linux defaults to 1). */
+export const IP_MULTICAST_ALL = 49;
+
+/** `IPV6_CHECKSUM`: kernel computes/verifies a checksum at this offset (raw sockets). */
+export const IPV6_CHECKSUM = 7;
+/** `IPV6_UNICAST_HOPS`: hop limit of outgoing unicast. */
+export const IPV6_UNICAST_HOPS = 16;
+/** `IPV6_MULTICAST_IF`: outgoing interface index for multicast. */
+export const IPV6_MULTICAST_IF = 17;
+/** `IPV6_MULTICAST_HOPS`: hop limit of outgoing multicast (VRRP requires 255). */
+export const IPV6_MULTICAST_HOPS = 18;
+/** `IPV6_MULTICAST_LOOP`. */
+export const IPV6_MULTICAST_LOOP = 19;
+/** `IPV6_ADD_MEMBERSHIP` (= IPV6_JOIN_GROUP): value struct ipv6_mreq. */
+export const IPV6_ADD_MEMBERSHIP = 20;
+/** `IPV6_DROP_MEMBERSHIP` (= IPV6_LEAVE_GROUP). */
+export const IPV6_DROP_MEMBERSHIP = 21;
+/** `IPV6_V6ONLY`. */
+export const IPV6_V6ONLY = 26;
+/** `IPV6_MULTICAST_ALL`: 0 = only groups this socket joined. */
+export const IPV6_MULTICAST_ALL = 29;
+/** `IPV6_RECVPKTINFO`: receive `struct in6_pktinfo` as IPV6_PKTINFO cmsgs. */
+export const IPV6_RECVPKTINFO = 49;
+/** `IPV6_PKTINFO`: cmsg type of `struct in6_pktinfo`. */
+export const IPV6_PKTINFO = 50;
+/** `IPV6_RECVHOPLIMIT`: receive the hop limit as IPV6_HOPLIMIT cmsgs (raw v6 strips it). */
+export const IPV6_RECVHOPLIMIT = 51;
+/** `IPV6_HOPLIMIT`: cmsg type carrying the received hop limit (an int). */
+export const IPV6_HOPLIMIT = 52;
+/** `ICMP6_FILTER`: which ICMPv6 types a raw ICMPv6 socket receives. */
+export const ICMP6_FILTER = 1;
+
+/** `NETLINK_ADD_MEMBERSHIP`: subscribe to a multicast group by number (any number). */
+export const NETLINK_ADD_MEMBERSHIP = 1;
+/** `NETLINK_DROP_MEMBERSHIP`. */
+export const NETLINK_DROP_MEMBERSHIP = 2;
+/** `NETLINK_BROADCAST_ERROR`. */
+export const NETLINK_BROADCAST_ERROR = 4;
+/** `NETLINK_NO_ENOBUFS`: hide overruns (hacore wants to see them and resync instead). */
+export const NETLINK_NO_ENOBUFS = 5;
+/** `NETLINK_CAP_ACK`: error acks omit the echoed request payload. */
+export const NETLINK_CAP_ACK = 10;
+/** `NETLINK_EXT_ACK`: error acks carry the kernel's text (`NLMSGERR_ATTR_MSG`). */
+export const NETLINK_EXT_ACK = 11;
+/** `NETLINK_GET_STRICT_CHK`: strict checking of dump requests. */
+export const NETLINK_GET_STRICT_CHK = 12;
+
+// ---------------------------------------------------------------------------------------
+// Constants: flags for send/recv, fcntl, eventfd, poll, open, setns
+// ---------------------------------------------------------------------------------------
+
+/** `MSG_PEEK`. */
+export const MSG_PEEK = 0x02;
+/** `MSG_CTRUNC`: control data was cut short (msg_flags on return). */
+export const MSG_CTRUNC = 0x08;
+/** `MSG_TRUNC`: datagram was longer than the buffer (msg_flags on return). */
+export const MSG_TRUNC = 0x20;
+/** `MSG_DONTWAIT`. */
+export const MSG_DONTWAIT = 0x40;
+
+/** `F_GETFL`. */
+export const F_GETFL = 3;
+/** `F_SETFL`. */
+export const F_SETFL = 4;
+/** `O_RDONLY`. */
+export const O_RDONLY = 0;
+/** `O_NONBLOCK`. */
+export const O_NONBLOCK = 0o4000;
+/** `O_CLOEXEC`. */
+export const O_CLOEXEC = 0o2000000;
+
+/** `EFD_NONBLOCK`. */
+export const EFD_NONBLOCK = 0o4000;
+/** `EFD_CLOEXEC`. */
+export const EFD_CLOEXEC = 0o2000000;
+
+/** `POLLIN`: readable. */
+export const POLLIN = 0x001;
+/** `POLLPRI`. */
+export const POLLPRI = 0x002;
+/** `POLLOUT`: writable. */
+export const POLLOUT = 0x004;
+/** `POLLERR`: error pending (reported even when not asked for). */
+export const POLLERR = 0x008;
+/** `POLLHUP`: hang-up. */
+export const POLLHUP = 0x010;
+/** `POLLNVAL`: the fd is not open. */
+export const POLLNVAL = 0x020;
+
+/** `CLONE_NEWNET`: setns(2) nstype for a network namespace. */
+export const CLONE_NEWNET = 0x40000000;
+
+/** `IF_NAMESIZE`: interface names hold at most 15 bytes plus the NUL. */
+export const IF_NAMESIZE = 16;
+
+// ---------------------------------------------------------------------------------------
+// Struct sizes (LP64 Linux)
+// ---------------------------------------------------------------------------------------
+
+/** `sizeof(struct sockaddr_in)`. */
+export const SIZEOF_SOCKADDR_IN = 16;
+/** `sizeof(struct sockaddr_in6)`. */
+export const SIZEOF_SOCKADDR_IN6 = 28;
+/** `sizeof(struct sockaddr_ll)`. */
+export const SIZEOF_SOCKADDR_LL = 20;
+/** `sizeof(struct sockaddr_nl)`. */
+export const SIZEOF_SOCKADDR_NL = 12;
+/** `sizeof(struct sockaddr_storage)`: room for any address a recv may report. */
+export const SIZEOF_SOCKADDR_STORAGE = 128;
+/** `sizeof(struct ip_mreqn)`. */
+export const SIZEOF_IP_MREQN = 12;
+/** `sizeof(struct ipv6_mreq)`. */
+export const SIZEOF_IPV6_MREQ = 20;
+/** `sizeof(struct in_pktinfo)`. */
+export const SIZEOF_IN_PKTINFO = 12;
+/** `sizeof(struct in6_pktinfo)`. */
+export const SIZEOF_IN6_PKTINFO = 20;
+/** `sizeof(struct iovec)`. */
+export const SIZEOF_IOVEC = 16;
+/** `sizeof(struct msghdr)`. */
+export const SIZEOF_MSGHDR = 56;
+/** `sizeof(struct cmsghdr)`: size_t len, int level, int type. */
+export const SIZEOF_CMSGHDR = 16;
+/** `sizeof(struct pollfd)`. */
+export const SIZEOF_POLLFD = 8;
+
+// msghdr field offsets; the two 4-byte holes after msg_namelen and msg_flags are padding.
+const MSGHDR_NAME = 0;
+const MSGHDR_NAMELEN = 8;
+const MSGHDR_IOV = 16;
+const MSGHDR_IOVLEN = 24;
+const MSGHDR_CONTROL = 32;
+const MSGHDR_CONTROLLEN = 40;
+const MSGHDR_FLAGS = 48;
+
+/**
+ * `CMSG_ALIGN`: control messages are padded to `sizeof(size_t)`.
+ *
+ * @example
+ * ```ts
+ * cmsgAlign(4); // 8
+ * ```
+ */
+export function cmsgAlign(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/**
+ * `CMSG_SPACE`: bytes one control message with `dataLen` bytes of data occupies.
+ *
+ * @example
+ * ```ts
+ * cmsgSpace(4); // 24: room for IPV6_HOPLIMIT
+ * ```
+ */
+export function cmsgSpace(dataLen: number): number {
+  return SIZEOF_CMSGHDR + cmsgAlign(dataLen);
+}
+
+// ---------------------------------------------------------------------------------------
+// The library
+// ---------------------------------------------------------------------------------------
+
+/** Every libc symbol hacore calls, with its FFI signature. */
+export const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  sendto: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+  },
+  recvfrom: {
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"],
+    result: "isize",
+  },
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // The only nonblocking symbol: it runs on a worker thread, so its errno is unreadable.
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
+  getpid: { parameters: [], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * The typed symbol table of libc, as returned by `Deno.dlopen`.
+ *
+ * @example
+ * ```ts
+ * const sym: LibcSymbols = libc();
+ * ```
+ */
+export type LibcSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+let opened: Deno.DynamicLibrary<typeof SYMBOLS> | null = null;
+
+/**
+ * The libc symbols, loading the library on first use. Prefer the wrappers below; the
+ * raw table is exported for the rare call that has no wrapper yet.
+ *
+ * @example
+ * ```ts
+ * const pid = libc().getpid();
+ * ```
+ */
+export function libc(): LibcSymbols {
+  if (opened) return opened.symbols;
+  if (Deno.build.os !== "linux" || !["x86_64", "aarch64"].includes(Deno.build.arch)) {
+    throw new Error(
+      `libc.ts: struct layouts are those of 64-bit Linux; this is ${Deno.build.os}/${Deno.build.arch}`,
+    );
+  }
+  opened = Deno.dlopen("libc.so.6", SYMBOLS);
+  return opened.symbols;
+}
+
+/**
+ * errno of the last failing synchronous call on this (the JS) thread. Must be called
+ * immediately after the call, before anything else that could touch libc.
+ *
+ * @example
+ * ```ts
+ * if (libc().close(-1) < 0) lastErrno(); // 9 (EBADF)
+ * ```
+ */
+export function lastErrno(): number {
+  const p = libc().__errno_location();
+  if (p === null) return 0;
+  return new Deno.UnsafePointerView(p).getInt32(0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Struct encoders and decoders
+// ---------------------------------------------------------------------------------------
+
+/**
+ * An IP address as text ("192.0.2.1", "ff02::12") or as 4 / 16 network-order bytes.
+ *
+ * @example
+ * ```ts
+ * const a: IpInput = "192.0.2.1";
+ * const b: IpInput = Uint8Array.of(192, 0, 2, 1);
+ * ```
+ */
+export type IpInput = string | Uint8Array;
+
+/**
+ * The bytes of an address, checked against the family the caller expects.
+ *
+ * @example
+ * ```ts
+ * ipBytes("192.0.2.1", 4); // Uint8Array [192, 0, 2, 1]
+ * ```
+ */
+export function ipBytes(addr: IpInput, length: 4 | 16): Uint8Array {
+  if (typeof addr !== "string") {
+    if (addr.length !== length) {
+      throw new RangeError(`expected a ${length}-byte address, got ${addr.length} bytes`);
+    }
+    return addr;
+  }
+  const p = parseIp(addr);
+  if (!p || p.bytes.length !== length) {
+    throw new RangeError(`not an IPv${length === 4 ? 4 : 6} address: ${addr}`);
+  }
+  return p.bytes;
+}
+
+/**
+ * `struct sockaddr_in` { sa_family_t family; in_port_t port (BE); in_addr addr; zero[8] }.
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, packet, sockaddrIn("224.0.0.18"));
+ * ```
+ */
+export function sockaddrIn(addr: IpInput, port = 0): Uint8Array {
+  const b = new Uint8Array(SIZEOF_SOCKADDR_IN);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, AF_INET, true);
+  dv.setUint16(2, port, false);
+  b.set(ipBytes(addr, 4), 4);
+  return b;
+}
+
+/**
+ * `struct sockaddr_in6` { family; port (BE); flowinfo; in6_addr addr; u32 scope_id }.
+ * A link-local destination needs `scopeId` (the interface index).
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, packet, sockaddrIn6("ff02::12", 0, ifindex));
+ * ```
+ */
+export function sockaddrIn6(addr: IpInput, port = 0, scopeId = 0, flowinfo = 0): Uint8Array {
+  const b = new Uint8Array(SIZEOF_SOCKADDR_IN6);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, AF_INET6, true);
+  dv.setUint16(2, port, false);
+  dv.setUint32(4, flowinfo, false);
+  b.set(ipBytes(addr, 16), 8);
+  dv.setUint32(24, scopeId, true);
+  return b;
+}
+
+/**
+ * Fields of `struct sockaddr_ll`.
+ *
+ * @example
+ * ```ts
+ * const f: SockaddrLlFields = { protocol: ETH_P_ARP, ifindex: 3 };
+ * ```
+ */
+export interface SockaddrLlFields {
+  /** Ethertype in host order (ETH_P_ARP); stored big-endian. */
+  protocol: number;
+  /** Interface index. */
+  ifindex: number;
+  /** ARPHRD_* (only meaningful when receiving). */
+  hatype?: number;
+  /** PACKET_* (only meaningful when receiving). */
+  pkttype?: number;
+  /** Link-layer address (at most 8 bytes); its length becomes `sll_halen`. */
+  addr?: Uint8Array;
+}
+
+/**
+ * `struct sockaddr_ll` { family; u16 protocol (BE); int ifindex; u16 hatype; u8 pkttype;
+ * u8 halen; u8 addr[8] }, for binding and sending on AF_PACKET sockets.
+ *
+ * @example
+ * ```ts
+ * const to = sockaddrLl({ protocol: ETH_P_ARP, ifindex, addr: new Uint8Array(6).fill(0xff) });
+ * ```
+ */
+export function sockaddrLl(f: SockaddrLlFields): Uint8Array {
+  const b = new Uint8Array(SIZEOF_SOCKADDR_LL);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, AF_PACKET, true);
+  dv.setUint16(2, f.protocol, false);
+  dv.setInt32(4, f.ifindex, true);
+  dv.setUint16(8, f.hatype ?? 0, true);
+  b[10] = f.pkttype ?? 0;
+  const addr = f.addr ?? new Uint8Array(0);
+  if (addr.length > 8) throw new RangeError(`sll_addr holds 8 bytes, got ${addr.length}`);
+  b[11] = addr.length;
+  b.set(addr, 12);
+  return b;
+}
+
+/**
+ * `struct sockaddr_nl` { family; u16 pad; u32 pid (port id, 0 = kernel); u32 groups }.
+ *
+ * @example
+ * ```ts
+ * bindSocket(fd, sockaddrNl()); // let the kernel pick our port id
+ * ```
+ */
+export function sockaddrNl(pid = 0, groups = 0): Uint8Array {
+  const b = new Uint8Array(SIZEOF_SOCKADDR_NL);
+  const dv = new DataView(b.buffer);
+  dv.setUint16(0, AF_NETLINK, true);
+  dv.setUint32(4, pid, true);
+  dv.setUint32(8, groups, true);
+  return b;
+}
+
+/**
+ * `struct ip_mreqn` { in_addr multiaddr; in_addr address; int ifindex }: the interface
+ * is chosen by index, so an interface without an IPv4 address can still join.
+ *
+ * @example
+ * ```ts
+ * setsockoptBuf(fd, SOL_IP, IP_ADD_MEMBERSHIP, ipMreqn("224.0.0.18", ifindex));
+ * ```
+ */
+export function ipMreqn(group: IpInput, ifindex: number, address: IpInput = "0.0.0.0"): Uint8Array {
+  const b = new Uint8Array(SIZEOF_IP_MREQN);
+  b.set(ipBytes(group, 4), 0);
+  b.set(ipBytes(address, 4), 4);
+  new DataView(b.buffer).setInt32(8, ifindex, true);
+  return b;
+}
+
+/**
+ * `struct ipv6_mreq` { in6_addr multiaddr; unsigned ifindex }.
+ *
+ * @example
+ * ```ts
+ * setsockoptBuf(fd, SOL_IPV6, IPV6_ADD_MEMBERSHIP, ipv6Mreq("ff02::12", ifindex));
+ * ```
+ */
+export function ipv6Mreq(group: IpInput, ifindex: number): Uint8Array {
+  const b = new Uint8Array(SIZEOF_IPV6_MREQ);
+  b.set(ipBytes(group, 16), 0);
+  new DataView(b.buffer).setUint32(16, ifindex, true);
+  return b;
+}
+
+/**
+ * A socket address decoded from what recvfrom/recvmsg/getsockname reported.
+ *
+ * @example
+ * ```ts
+ * const from = recvFrom(fd, buf)?.from;
+ * if (from?.family === AF_INET && "address" in from) formatIp(from.address);
+ * ```
+ */
+export type SockAddr =
+  | { family: typeof AF_INET; address: Uint8Array; port: number }
+  | { family: typeof AF_INET6; address: Uint8Array; port: number; scopeId: number }
+  | {
+    family: typeof AF_PACKET;
+    protocol: number;
+    ifindex: number;
+    hatype: number;
+    pkttype: number;
+    addr: Uint8Array;
+  }
+  | { family: typeof AF_NETLINK; pid: number; groups: number }
+  | { family: number; raw: Uint8Array };
+
+/**
+ * Decodes a sockaddr of `len` bytes; unknown or short ones come back raw.
+ *
+ * @example
+ * ```ts
+ * const a = decodeSockaddr(sockaddrIn("192.0.2.1"));
+ * a.family === AF_INET; // true
+ * ```
+ */
+export function decodeSockaddr(buf: Uint8Array, len = buf.length): SockAddr {
+  const n = Math.min(len, buf.length);
+  const dv = new DataView(buf.buffer, buf.byteOffset, n);
+  if (n < 2) return { family: AF_UNSPEC, raw: buf.slice(0, n) };
+  const family = dv.getUint16(0, true);
+  if (family === AF_INET && n >= 8) {
+    return { family, address: buf.slice(4, 8), port: dv.getUint16(2, false) };
+  }
+  if (family === AF_INET6 && n >= 24) {
+    return {
+      family,
+      address: buf.slice(8, 24),
+      port: dv.getUint16(2, false),
+      scopeId: n >= 28 ? dv.getUint32(24, true) : 0,
+    };
+  }
+  if (family === AF_PACKET && n >= 12) {
+    const halen = Math.min(buf[11], 8, n - 12);
+    return {
+      family,
+      protocol: dv.getUint16(2, false),
+      ifindex: dv.getInt32(4, true),
+      hatype: dv.getUint16(8, true),
+      pkttype: buf[10],
+      addr: buf.slice(12, 12 + halen),
+    };
+  }
+  if (family === AF_NETLINK && n >= 12) {
+    return { family, pid: dv.getUint32(4, true), groups: dv.getUint32(8, true) };
+  }
+  return { family, raw: buf.slice(0, n) };
+}
+
+/**
+ * One control message from recvmsg: level, type and its data bytes.
+ *
+ * @example
+ * ```ts
+ * const hop: Cmsg = { level: SOL_IPV6, type: IPV6_HOPLIMIT, data: Uint8Array.of(255, 0, 0, 0) };
+ * ```
+ */
+export interface Cmsg {
+  /** cmsg_level: SOL_IP, SOL_IPV6, …. */
+  level: number;
+  /** cmsg_type: IPV6_HOPLIMIT, IPV6_PKTINFO, IP_PKTINFO, …. */
+  type: number;
+  /** The payload, without padding. */
+  data: Uint8Array;
+}
+
+/**
+ * Walks the control buffer recvmsg filled (`len` = the returned msg_controllen).
+ * Never throws: a malformed header ends the walk.
+ *
+ * @example
+ * ```ts
+ * const hop = parseCmsgs(control, len).find((c) => c.type === IPV6_HOPLIMIT);
+ * ```
+ */
+export function parseCmsgs(control: Uint8Array, len: number): Cmsg[] {
+  const out: Cmsg[] = [];
+  const end = Math.min(len, control.length);
+  const dv = new DataView(control.buffer, control.byteOffset, control.length);
+  let off = 0;
+  while (off + SIZEOF_CMSGHDR <= end) {
+    const cmsgLen = Number(dv.getBigUint64(off, true));
+    if (cmsgLen < SIZEOF_CMSGHDR || off + cmsgLen > end) break;
+    out.push({
+      level: dv.getInt32(off + 8, true),
+      type: dv.getInt32(off + 12, true),
+      data: control.slice(off + SIZEOF_CMSGHDR, off + cmsgLen),
+    });
+    off += cmsgAlign(cmsgLen);
+  }
+  return out;
+}
+
+/**
+ * Builds a control buffer from messages, for sendmsg (e.g. IPV6_PKTINFO to pick the
+ * source address).
+ *
+ * @example
+ * ```ts
+ * const ctl = buildCmsgs([{ level: SOL_IPV6, type: IPV6_PKTINFO, data: in6Pktinfo("fe80::1", 2) }]);
+ * ```
+ */
+export function buildCmsgs(msgs: readonly Cmsg[]): Uint8Array {
+  const total = msgs.reduce((s, m) => s + cmsgSpace(m.data.length), 0);
+  const b = new Uint8Array(total);
+  const dv = new DataView(b.buffer);
+  let off = 0;
+  for (const m of msgs) {
+    dv.setBigUint64(off, BigInt(SIZEOF_CMSGHDR + m.data.length), true);
+    dv.setInt32(off + 8, m.level, true);
+    dv.setInt32(off + 12, m.type, true);
+    b.set(m.data, off + SIZEOF_CMSGHDR);
+    off += cmsgSpace(m.data.length);
+  }
+  return b;
+}
+
+/**
+ * Reads a native int from cmsg data (IPV6_HOPLIMIT, IP_TTL), or null when too short.
+ *
+ * @example
+ * ```ts
+ * cmsgInt(new Uint8Array([255, 0, 0, 0])); // 255
+ * ```
+ */
+export function cmsgInt(data: Uint8Array): number | null {
+  if (data.length < 4) return null;
+  return new DataView(data.buffer, data.byteOffset, 4).getInt32(0, true);
+}
+
+/**
+ * Decodes `struct in_pktinfo` { int ifindex; in_addr spec_dst; in_addr addr }.
+ *
+ * @example
+ * ```ts
+ * const info = decodeInPktinfo(cmsg.data); // { ifindex, specDst, addr }
+ * ```
+ */
+export function decodeInPktinfo(
+  data: Uint8Array,
+): { ifindex: number; specDst: Uint8Array; addr: Uint8Array } | null {
+  if (data.length < SIZEOF_IN_PKTINFO) return null;
+  const dv = new DataView(data.buffer, data.byteOffset, data.length);
+  return { ifindex: dv.getInt32(0, true), specDst: data.slice(4, 8), addr: data.slice(8, 12) };
+}
+
+/**
+ * Encodes `struct in6_pktinfo` { in6_addr addr; unsigned ifindex }.
+ *
+ * @example
+ * ```ts
+ * in6Pktinfo("fe80::1", 3).length; // 20
+ * ```
+ */
+export function in6Pktinfo(addr: IpInput, ifindex: number): Uint8Array {
+  const b = new Uint8Array(SIZEOF_IN6_PKTINFO);
+  b.set(ipBytes(addr, 16), 0);
+  new DataView(b.buffer).setUint32(16, ifindex, true);
+  return b;
+}
+
+/**
+ * Decodes `struct in6_pktinfo` (the destination address and arrival interface).
+ *
+ * @example
+ * ```ts
+ * decodeIn6Pktinfo(in6Pktinfo("ff02::12", 3))?.ifindex; // 3
+ * ```
+ */
+export function decodeIn6Pktinfo(
+  data: Uint8Array,
+): { addr: Uint8Array; ifindex: number } | null {
+  if (data.length < SIZEOF_IN6_PKTINFO) return null;
+  const dv = new DataView(data.buffer, data.byteOffset, data.length);
+  return { addr: data.slice(0, 16), ifindex: dv.getUint32(16, true) };
+}
+
+/**
+ * Encodes an array of `struct pollfd` { int fd; short events; short revents }.
+ *
+ * @example
+ * ```ts
+ * const set = encodePollFds([fd], POLLIN);
+ * ```
+ */
+export function encodePollFds(fds: readonly number[], events: number): Uint8Array {
+  const b = new Uint8Array(fds.length * SIZEOF_POLLFD);
+  const dv = new DataView(b.buffer);
+  fds.forEach((fd, i) => {
+    dv.setInt32(i * SIZEOF_POLLFD, fd, true);
+    dv.setInt16(i * SIZEOF_POLLFD + 4, events, true);
+  });
+  return b;
+}
+
+/**
+ * The `revents` of entry `i` of a pollfd array after poll returned.
+ *
+ * @example
+ * ```ts
+ * if (pollRevents(set, 0) & POLLIN) drain();
+ * ```
+ */
+export function pollRevents(set: Uint8Array, i: number): number {
+  return new DataView(set.buffer, set.byteOffset, set.length).getUint16(
+    i * SIZEOF_POLLFD + 6,
+    true,
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Wrappers
+// ---------------------------------------------------------------------------------------
+
+// What each socket we opened is, so an error names it: "bind(AF_INET raw/112)".
+const fdLabels = new Map<number, string>();
+
+const FAMILY_NAMES: Record<number, string> = {
+  [AF_UNSPEC]: "AF_UNSPEC",
+  [AF_INET]: "AF_INET",
+  [AF_INET6]: "AF_INET6",
+  [AF_NETLINK]: "AF_NETLINK",
+  [AF_PACKET]: "AF_PACKET",
+};
+const TYPE_NAMES: Record<number, string> = {
+  [SOCK_STREAM]: "stream",
+  [SOCK_DGRAM]: "dgram",
+  [SOCK_RAW]: "raw",
+};
+
+/**
+ * A readable name for a socket kind, as used in error messages.
+ *
+ * @example
+ * ```ts
+ * describeSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP); // "AF_INET raw/112"
+ * ```
+ */
+export function describeSocket(domain: number, type: number, protocol: number): string {
+  const t = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  return `${FAMILY_NAMES[domain] ?? `family ${domain}`} ${
+    TYPE_NAMES[t] ?? `type ${t}`
+  }/${protocol}`;
+}
+
+function label(fd: number): string {
+  return fdLabels.get(fd) ?? `fd ${fd}`;
+}
+
+function fail(call: string, context: string): never {
+  throw new SyscallError(call, lastErrno(), context);
+}
+
+function cstring(s: string): Uint8Array {
+  const enc = new TextEncoder().encode(s);
+  const b = new Uint8Array(enc.length + 1);
+  b.set(enc);
+  return b;
+}
+
+/**
+ * Opens a socket, always non-blocking and close-on-exec.
+ *
+ * @example
+ * ```ts
+ * const fd = openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP);
+ * ```
+ * @throws {SyscallError} e.g. `socket(AF_INET raw/112): EPERM (Operation not permitted)`.
+ */
+export function openSocket(domain: number, type: number, protocol: number): number {
+  const what = describeSocket(domain, type, protocol);
+  const fd = libc().socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0) fail("socket", what);
+  fdLabels.set(fd, what);
+  return fd;
+}
+
+/**
+ * Closes a file descriptor. EINTR is not retried: on Linux the fd is gone either way.
+ *
+ * @example
+ * ```ts
+ * closeFd(fd);
+ * ```
+ */
+export function closeFd(fd: number): void {
+  const what = label(fd);
+  fdLabels.delete(fd);
+  const r = libc().close(fd);
+  if (r < 0) {
+    const errno = lastErrno();
+    if (errno !== EINTR) throw new SyscallError("close", errno, what);
+  }
+}
+
+/**
+ * Binds a socket to an address built by {@link sockaddrIn}, {@link sockaddrNl}, ….
+ *
+ * @example
+ * ```ts
+ * bindSocket(fd, sockaddrNl());
+ * ```
+ */
+export function bindSocket(fd: number, sockaddr: Uint8Array): void {
+  if (libc().bind(fd, sockaddr, sockaddr.length) < 0) fail("bind", label(fd));
+}
+
+/**
+ * Sets an int-valued socket option.
+ *
+ * @example
+ * ```ts
+ * setsockoptInt(fd, SOL_IP, IP_MULTICAST_TTL, 255);
+ * ```
+ */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setInt32(0, value, true);
+  if (libc().setsockopt(fd, level, name, b, 4) < 0) {
+    fail("setsockopt", `${label(fd)}, ${optionName(level, name)}`);
+  }
+}
+
+/**
+ * Sets a socket option whose value is a struct (ip_mreqn, ipv6_mreq, a name).
+ *
+ * @example
+ * ```ts
+ * setsockoptBuf(fd, SOL_IP, IP_ADD_MEMBERSHIP, ipMreqn("224.0.0.18", ifindex));
+ * ```
+ */
+export function setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): void {
+  if (libc().setsockopt(fd, level, name, value, value.length) < 0) {
+    fail("setsockopt", `${label(fd)}, ${optionName(level, name)}`);
+  }
+}
+
+/**
+ * Reads an int-valued socket option.
+ *
+ * @example
+ * ```ts
+ * getsockoptInt(fd, SOL_SOCKET, SO_RCVBUF); // what the kernel actually granted
+ * ```
+ */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const b = new Uint8Array(4);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, 4, true);
+  if (libc().getsockopt(fd, level, name, b, len) < 0) {
+    fail("getsockopt", `${label(fd)}, ${optionName(level, name)}`);
+  }
+  return new DataView(b.buffer).getInt32(0, true);
+}
+
+/**
+ * Restricts a socket to one interface (`SO_BINDTODEVICE`), so a raw VRRP socket sees
+ * only adverts that arrived there.
+ *
+ * @example
+ * ```ts
+ * bindToDevice(fd, "eth0");
+ * ```
+ */
+export function bindToDevice(fd: number, ifname: string): void {
+  const name = cstring(ifname);
+  if (name.length > IF_NAMESIZE) {
+    throw new SyscallError("setsockopt", ENODEV, `${label(fd)}, SO_BINDTODEVICE ${ifname}`);
+  }
+  if (libc().setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) < 0) {
+    fail("setsockopt", `${label(fd)}, SO_BINDTODEVICE ${ifname}`);
+  }
+}
+
+/**
+ * Joins an IPv4 multicast group on an interface (by index).
+ *
+ * @example
+ * ```ts
+ * joinGroupV4(fd, "224.0.0.18", ifNameToIndex("eth0"));
+ * ```
+ */
+export function joinGroupV4(fd: number, group: IpInput, ifindex: number): void {
+  setsockoptBuf(fd, SOL_IP, IP_ADD_MEMBERSHIP, ipMreqn(group, ifindex));
+}
+
+/**
+ * Joins an IPv6 multicast group on an interface (by index).
+ *
+ * @example
+ * ```ts
+ * joinGroupV6(fd, "ff02::12", ifNameToIndex("eth0"));
+ * ```
+ */
+export function joinGroupV6(fd: number, group: IpInput, ifindex: number): void {
+  setsockoptBuf(fd, SOL_IPV6, IPV6_ADD_MEMBERSHIP, ipv6Mreq(group, ifindex));
+}
+
+/**
+ * Sends a datagram. Returns the bytes sent, or null when the socket buffer is full
+ * (EAGAIN): the caller may drop the packet, as a router would.
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, advert, sockaddrIn("224.0.0.18"));
+ * ```
+ */
+export function sendTo(fd: number, buf: Uint8Array, sockaddr: Uint8Array | null): number | null {
+  for (;;) {
+    const r = Number(
+      libc().sendto(fd, buf, BigInt(buf.length), 0, sockaddr, sockaddr?.length ?? 0),
+    );
+    if (r >= 0) return r;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("sendto", errno, label(fd));
+  }
+}
+
+/**
+ * Receives one datagram into `buf`. Returns its length (possibly more than `buf` holds
+ * when truncated, as MSG_TRUNC reports) and the sender, or null when nothing is queued.
+ *
+ * @example
+ * ```ts
+ * const got = recvFrom(fd, new Uint8Array(65536));
+ * if (got) handle(buf.subarray(0, got.n), got.from);
+ * ```
+ */
+export function recvFrom(fd: number, buf: Uint8Array): { n: number; from: SockAddr } | null {
+  const name = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
+  const nameLen = new Uint8Array(4);
+  const nlv = new DataView(nameLen.buffer);
+  for (;;) {
+    nlv.setUint32(0, name.length, true);
+    const r = Number(libc().recvfrom(fd, buf, BigInt(buf.length), 0, name, nameLen));
+    if (r >= 0) return { n: r, from: decodeSockaddr(name, nlv.getUint32(0, true)) };
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("recvfrom", errno, label(fd));
+  }
+}
+
+/**
+ * What {@link recvMsg} returns for one datagram.
+ *
+ * @example
+ * ```ts
+ * const r: RecvMsgResult | null = recvMsg(fd, buf, control);
+ * if (r && r.flags & MSG_TRUNC) drop();
+ * ```
+ */
+export interface RecvMsgResult {
+  /** Bytes received (the datagram's length). */
+  n: number;
+  /** The sender. */
+  from: SockAddr;
+  /** msg_flags: MSG_TRUNC, MSG_CTRUNC. */
+  flags: number;
+  /** Ancillary data: IPV6_HOPLIMIT, IPV6_PKTINFO, IP_PKTINFO, …. */
+  cmsgs: Cmsg[];
+}
+
+function ptrValue(b: Uint8Array): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+}
+
+/**
+ * Receives one datagram with ancillary data (hop limit, packet info). Returns null when
+ * nothing is queued.
+ *
+ * @example
+ * ```ts
+ * const got = recvMsg(fd, buf, new Uint8Array(256));
+ * const hop = got?.cmsgs.find((c) => c.level === SOL_IPV6 && c.type === IPV6_HOPLIMIT);
+ * ```
+ */
+export function recvMsg(
+  fd: number,
+  buf: Uint8Array,
+  control: Uint8Array = new Uint8Array(0),
+): RecvMsgResult | null {
+  const name = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
+  const iov = new Uint8Array(SIZEOF_IOVEC);
+  const msg = new Uint8Array(SIZEOF_MSGHDR);
+  const iv = new DataView(iov.buffer);
+  const mv = new DataView(msg.buffer);
+  // Every buffer referenced by pointer stays reachable in this frame during the call.
+  iv.setBigUint64(0, buf.length ? ptrValue(buf) : 0n, true);
+  iv.setBigUint64(8, BigInt(buf.length), true);
+  for (;;) {
+    mv.setBigUint64(MSGHDR_NAME, ptrValue(name), true);
+    mv.setUint32(MSGHDR_NAMELEN, name.length, true);
+    mv.setBigUint64(MSGHDR_IOV, ptrValue(iov), true);
+    mv.setBigUint64(MSGHDR_IOVLEN, 1n, true);
+    mv.setBigUint64(MSGHDR_CONTROL, control.length ? ptrValue(control) : 0n, true);
+    mv.setBigUint64(MSGHDR_CONTROLLEN, BigInt(control.length), true);
+    mv.setInt32(MSGHDR_FLAGS, 0, true);
+    const r = Number(libc().recvmsg(fd, msg, 0));
+    if (r >= 0) {
+      const controlLen = Number(mv.getBigUint64(MSGHDR_CONTROLLEN, true));
+      return {
+        n: r,
+        from: decodeSockaddr(name, mv.getUint32(MSGHDR_NAMELEN, true)),
+        flags: mv.getInt32(MSGHDR_FLAGS, true),
+        cmsgs: parseCmsgs(control, controlLen),
+      };
+    }
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("recvmsg", errno, label(fd));
+  }
+}
+
+/**
+ * Sends one datagram with optional ancillary data (built by {@link buildCmsgs}).
+ * Returns the bytes sent, or null on EAGAIN.
+ *
+ * @example
+ * ```ts
+ * sendMsg(fd, advert, sockaddrIn6("ff02::12", 0, ifindex), buildCmsgs([...]));
+ * ```
+ */
+export function sendMsg(
+  fd: number,
+  buf: Uint8Array,
+  sockaddr: Uint8Array | null,
+  control: Uint8Array = new Uint8Array(0),
+): number | null {
+  const iov = new Uint8Array(SIZEOF_IOVEC);
+  const msg = new Uint8Array(SIZEOF_MSGHDR);
+  const iv = new DataView(iov.buffer);
+  const mv = new DataView(msg.buffer);
+  iv.setBigUint64(0, buf.length ? ptrValue(buf) : 0n, true);
+  iv.setBigUint64(8, BigInt(buf.length), true);
+  mv.setBigUint64(MSGHDR_NAME, sockaddr && sockaddr.length ? ptrValue(sockaddr) : 0n, true);
+  mv.setUint32(MSGHDR_NAMELEN, sockaddr?.length ?? 0, true);
+  mv.setBigUint64(MSGHDR_IOV, ptrValue(iov), true);
+  mv.setBigUint64(MSGHDR_IOVLEN, 1n, true);
+  mv.setBigUint64(MSGHDR_CONTROL, control.length ? ptrValue(control) : 0n, true);
+  mv.setBigUint64(MSGHDR_CONTROLLEN, BigInt(control.length), true);
+  for (;;) {
+    const r = Number(libc().sendmsg(fd, msg, 0));
+    if (r >= 0) return r;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("sendmsg", errno, label(fd));
+  }
+}
+
+/**
+ * The address a socket is bound to (netlink: our port id, which the kernel picked).
+ *
+ * @example
+ * ```ts
+ * const me = getSockName(fd);
+ * ```
+ */
+export function getSockName(fd: number): SockAddr {
+  const name = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
+  const len = new Uint8Array(4);
+  const lv = new DataView(len.buffer);
+  lv.setUint32(0, name.length, true);
+  if (libc().getsockname(fd, name, len) < 0) fail("getsockname", label(fd));
+  return decodeSockaddr(name, lv.getUint32(0, true));
+}
+
+/**
+ * The index of an interface by name (in the calling thread's network namespace).
+ *
+ * @example
+ * ```ts
+ * ifNameToIndex("lo"); // 1
+ * ```
+ * @throws {SyscallError} `if_nametoindex(eth9): ENODEV (No such device)`.
+ */
+export function ifNameToIndex(name: string): number {
+  const idx = libc().if_nametoindex(cstring(name));
+  if (idx === 0) {
+    const errno = lastErrno();
+    throw new SyscallError("if_nametoindex", errno === 0 ? ENODEV : errno, name);
+  }
+  return idx;
+}
+
+/**
+ * The name of an interface by index, or null when there is none.
+ *
+ * @example
+ * ```ts
+ * ifIndexToName(1); // "lo"
+ * ```
+ */
+export function ifIndexToName(index: number): string | null {
+  const b = new Uint8Array(IF_NAMESIZE);
+  const p = libc().if_indextoname(index, b);
+  if (p === null) return null;
+  const end = b.indexOf(0);
+  return new TextDecoder().decode(b.subarray(0, end < 0 ? b.length : end));
+}
+
+/**
+ * Makes an fd non-blocking (for fds not opened here, e.g. inherited ones).
+ *
+ * @example
+ * ```ts
+ * setNonBlocking(fd);
+ * ```
+ */
+export function setNonBlocking(fd: number): void {
+  const flags = libc().fcntl(fd, F_GETFL, 0);
+  if (flags < 0) fail("fcntl", `${label(fd)}, F_GETFL`);
+  if (libc().fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) fail("fcntl", `${label(fd)}, F_SETFL`);
+}
+
+/**
+ * Creates a non-blocking, close-on-exec eventfd (the wake-up line of a poller).
+ *
+ * @example
+ * ```ts
+ * const efd = createEventFd();
+ * ```
+ */
+export function createEventFd(): number {
+  const fd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) fail("eventfd", "");
+  fdLabels.set(fd, "eventfd");
+  return fd;
+}
+
+/**
+ * Adds 1 to an eventfd's counter, making it readable. Never blocks (EAGAIN only when
+ * the counter is about to overflow, which already means "readable").
+ *
+ * @example
+ * ```ts
+ * signalEventFd(efd);
+ * ```
+ */
+export function signalEventFd(fd: number): void {
+  const one = new Uint8Array(8);
+  new DataView(one.buffer).setBigUint64(0, 1n, true);
+  const r = Number(libc().write(fd, one, 8n));
+  if (r < 0) {
+    const errno = lastErrno();
+    if (errno !== EAGAIN) throw new SyscallError("write", errno, label(fd));
+  }
+}
+
+/**
+ * Resets an eventfd's counter; returns the count drained (0 when it was not signalled).
+ *
+ * @example
+ * ```ts
+ * drainEventFd(efd);
+ * ```
+ */
+export function drainEventFd(fd: number): number {
+  const b = new Uint8Array(8);
+  const r = Number(libc().read(fd, b, 8n));
+  if (r < 0) {
+    const errno = lastErrno();
+    if (errno === EAGAIN) return 0;
+    throw new SyscallError("read", errno, label(fd));
+  }
+  return Number(new DataView(b.buffer).getBigUint64(0, true));
+}
+
+/**
+ * `poll(2)` on a worker thread: resolves with poll's return value (ready count, 0 on
+ * timeout, -1 on error, whose errno is lost by design). `set` must stay untouched until
+ * it resolves; revents are read from it afterwards with {@link pollRevents}.
+ *
+ * @example
+ * ```ts
+ * const set = encodePollFds([fd, efd], POLLIN);
+ * const n = await pollAsync(set, 1000);
+ * ```
+ */
+export function pollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
+  return libc().poll(set, BigInt(set.length / SIZEOF_POLLFD), timeoutMs);
+}
+
+/**
+ * Opens a path read-only, close-on-exec, returning the raw fd (for namespace files,
+ * which Deno's file API cannot hand to setns).
+ *
+ * @example
+ * ```ts
+ * const fd = openPath("/run/netns/blue");
+ * ```
+ */
+export function openPath(path: string): number {
+  const fd = libc().open(cstring(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) fail("open", path);
+  fdLabels.set(fd, path);
+  return fd;
+}
+
+/**
+ * Moves the calling thread (the JS thread) into the namespace `fd` refers to. Sockets
+ * belong to the namespace they were created in, so a socket opened between two setns
+ * calls keeps working there after the thread moves back.
+ *
+ * @example
+ * ```ts
+ * setNs(openPath("/run/netns/blue"), CLONE_NEWNET);
+ * ```
+ */
+export function setNs(fd: number, nstype: number): void {
+  if (libc().setns(fd, nstype) < 0) fail("setns", label(fd));
+}
+
+/**
+ * The process id.
+ *
+ * @example
+ * ```ts
+ * getPid() === Deno.pid; // true
+ * ```
+ */
+export function getPid(): number {
+  return libc().getpid();
+}
+
+const OPTION_NAMES: Record<string, string> = {
+  [`${SOL_SOCKET}.${SO_RCVBUF}`]: "SO_RCVBUF",
+  [`${SOL_SOCKET}.${SO_RCVBUFFORCE}`]: "SO_RCVBUFFORCE",
+  [`${SOL_SOCKET}.${SO_SNDBUF}`]: "SO_SNDBUF",
+  [`${SOL_SOCKET}.${SO_BINDTODEVICE}`]: "SO_BINDTODEVICE",
+  [`${SOL_SOCKET}.${SO_REUSEADDR}`]: "SO_REUSEADDR",
+  [`${SOL_SOCKET}.${SO_PRIORITY}`]: "SO_PRIORITY",
+  [`${SOL_IP}.${IP_TTL}`]: "IP_TTL",
+  [`${SOL_IP}.${IP_TOS}`]: "IP_TOS",
+  [`${SOL_IP}.${IP_HDRINCL}`]: "IP_HDRINCL",
+  [`${SOL_IP}.${IP_PKTINFO}`]: "IP_PKTINFO",
+  [`${SOL_IP}.${IP_RECVTTL}`]: "IP_RECVTTL",
+  [`${SOL_IP}.${IP_MULTICAST_IF}`]: "IP_MULTICAST_IF",
+  [`${SOL_IP}.${IP_MULTICAST_TTL}`]: "IP_MULTICAST_TTL",
+  [`${SOL_IP}.${IP_MULTICAST_LOOP}`]: "IP_MULTICAST_LOOP",
+  [`${SOL_IP}.${IP_ADD_MEMBERSHIP}`]: "IP_ADD_MEMBERSHIP",
+  [`${SOL_IP}.${IP_DROP_MEMBERSHIP}`]: "IP_DROP_MEMBERSHIP",
+  [`${SOL_IP}.${IP_MULTICAST_ALL}`]: "IP_MULTICAST_ALL",
+  [`${SOL_IPV6}.${IPV6_CHECKSUM}`]: "IPV6_CHECKSUM",
+  [`${SOL_IPV6}.${IPV6_UNICAST_HOPS}`]: "IPV6_UNICAST_HOPS",
+  [`${SOL_IPV6}.${IPV6_MULTICAST_IF}`]: "IPV6_MULTICAST_IF",
+  [`${SOL_IPV6}.${IPV6_MULTICAST_HOPS}`]: "IPV6_MULTICAST_HOPS",
+  [`${SOL_IPV6}.${IPV6_MULTICAST_LOOP}`]: "IPV6_MULTICAST_LOOP",
+  [`${SOL_IPV6}.${IPV6_ADD_MEMBERSHIP}`]: "IPV6_ADD_MEMBERSHIP",
+  [`${SOL_IPV6}.${IPV6_DROP_MEMBERSHIP}`]: "IPV6_DROP_MEMBERSHIP",
+  [`${SOL_IPV6}.${IPV6_V6ONLY}`]: "IPV6_V6ONLY",
+  [`${SOL_IPV6}.${IPV6_MULTICAST_ALL}`]: "IPV6_MULTICAST_ALL",
+  [`${SOL_IPV6}.${IPV6_RECVPKTINFO}`]: "IPV6_RECVPKTINFO",
+  [`${SOL_IPV6}.${IPV6_RECVHOPLIMIT}`]: "IPV6_RECVHOPLIMIT",
+  [`${SOL_ICMPV6}.${ICMP6_FILTER}`]: "ICMP6_FILTER",
+  [`${SOL_NETLINK}.${NETLINK_ADD_MEMBERSHIP}`]: "NETLINK_ADD_MEMBERSHIP",
+  [`${SOL_NETLINK}.${NETLINK_DROP_MEMBERSHIP}`]: "NETLINK_DROP_MEMBERSHIP",
+  [`${SOL_NETLINK}.${NETLINK_NO_ENOBUFS}`]: "NETLINK_NO_ENOBUFS",
+  [`${SOL_NETLINK}.${NETLINK_CAP_ACK}`]: "NETLINK_CAP_ACK",
+  [`${SOL_NETLINK}.${NETLINK_EXT_ACK}`]: "NETLINK_EXT_ACK",
+  [`${SOL_NETLINK}.${NETLINK_GET_STRICT_CHK}`]: "NETLINK_GET_STRICT_CHK",
+};
+
+/**
+ * A readable name for a socket option, as used in error messages.
+ *
+ * @example
+ * ```ts
+ * optionName(SOL_IP, IP_ADD_MEMBERSHIP); // "IP_ADD_MEMBERSHIP"
+ * ```
+ */
+export function optionName(level: number, name: number): string {
+  return OPTION_NAMES[`${level}.${name}`] ?? `option ${level}/${name}`;
+}

@@ -1,0 +1,1275 @@
+/**
+ * The rtnetlink codec: builds the requests hacore sends (address and route changes,
+ * dumps) and parses what the kernel sends back (addresses, links, routes, acks), as
+ * pure functions over bytes. No sockets here; rtnl.ts does the I/O.
+ *
+ * Wire layout (linux/netlink.h), all integers in host (little-endian) order:
+ *
+ * ```
+ *  0               4       6       8              12              16
+ *  +---------------+-------+-------+---------------+---------------+
+ *  |  nlmsg_len    | type  | flags |  nlmsg_seq    |  nlmsg_pid    |  struct nlmsghdr
+ *  +---------------+-------+-------+---------------+---------------+
+ *  | family-specific header (ifaddrmsg 8, ifinfomsg 16, rtmsg 12)  |
+ *  +-------+-------+-----------------------------------------------+
+ *  |rta_len|rta_typ| payload, zero-padded to a multiple of 4 ...   |  struct rtattr, repeated
+ *  +-------+-------+-----------------------------------------------+
+ * ```
+ *
+ * `rta_len` counts the 4-byte attribute header and the payload but not the padding;
+ * `nlmsg_len` counts everything, and the next message starts at the 4-byte boundary.
+ *
+ * Builders lay attributes out in the order iproute2 does, so tests can compare their
+ * output byte for byte with what `ip` sends. {@link parseMessages} never throws:
+ * anything it cannot read becomes a `malformed` item naming the offset and the reason.
+ *
+ * @module
+ */
+
+import { formatIp } from "../../vrrp/addr.ts";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC, ipBytes, type IpInput } from "../libc.ts";
+import {
+  IFA_ADDRESS,
+  IFA_BROADCAST,
+  IFA_CACHEINFO,
+  IFA_FLAGS,
+  IFA_LABEL,
+  IFA_LOCAL,
+  IFA_PROTO,
+  IFA_PROTO_HACORE,
+  IFADDRMSG_LEN,
+  IFINFOMSG_LEN,
+  IFLA_ADDRESS,
+  IFLA_CARRIER,
+  IFLA_EXT_MASK,
+  IFLA_IFNAME,
+  IFLA_INFO_KIND,
+  IFLA_LINK,
+  IFLA_LINKINFO,
+  IFLA_MASTER,
+  IFLA_MTU,
+  IFLA_OPERSTATE,
+  NLA_ALIGNTO,
+  NLA_HDRLEN,
+  NLA_TYPE_MASK,
+  NLM_F_ACK,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLM_F_CREATE,
+  NLM_F_DUMP,
+  NLM_F_EXCL,
+  NLM_F_REQUEST,
+  NLMSG_ALIGNTO,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSG_OVERRUN,
+  NLMSGERR_ATTR_MSG,
+  NLMSGERR_ATTR_OFFS,
+  RT_TABLE_UNSPEC,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_OIF,
+  RTA_PREFSRC,
+  RTA_PRIORITY,
+  RTA_SRC,
+  RTA_TABLE,
+  RTEXT_FILTER_SKIP_STATS,
+  RTM_DELADDR,
+  RTM_DELLINK,
+  RTM_DELROUTE,
+  RTM_GETADDR,
+  RTM_GETLINK,
+  RTM_GETROUTE,
+  RTM_NEWADDR,
+  RTM_NEWLINK,
+  RTM_NEWROUTE,
+  RTMSG_LEN,
+} from "./constants.ts";
+
+export * from "./constants.ts";
+
+// ---------------------------------------------------------------------------------------
+// Types
+// ---------------------------------------------------------------------------------------
+
+/**
+ * struct nlmsghdr.
+ *
+ * @example
+ * ```ts
+ * const h: NlHeader = { len: 16, type: NLMSG_DONE, flags: 0, seq: 1, pid: 0 };
+ * ```
+ */
+export interface NlHeader {
+  /** nlmsg_len: header and body, without trailing padding. */
+  len: number;
+  /** nlmsg_type: RTM_*, NLMSG_ERROR, NLMSG_DONE, …. */
+  type: number;
+  /** nlmsg_flags: NLM_F_*. */
+  flags: number;
+  /** nlmsg_seq: echoed by the kernel in replies to a request. */
+  seq: number;
+  /** nlmsg_pid: the sender's port id (0 from the kernel). */
+  pid: number;
+}
+
+/**
+ * An address (RTM_NEWADDR / RTM_DELADDR) as the kernel reported it.
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "addr" && !m.deleted) console.log(`${m.address}/${m.prefixLen} on #${m.index}`);
+ * ```
+ */
+export interface AddrMessage {
+  /** Discriminant. */
+  kind: "addr";
+  /** The netlink header. */
+  header: NlHeader;
+  /** True for RTM_DELADDR. */
+  deleted: boolean;
+  /** AF_INET or AF_INET6. */
+  family: number;
+  /** Prefix length. */
+  prefixLen: number;
+  /** IFA_FLAGS when present (all 32 bits), else the 8-bit ifa_flags. */
+  flags: number;
+  /** RT_SCOPE_*. */
+  scope: number;
+  /** Interface index. */
+  index: number;
+  /** IFA_ADDRESS as text (the prefix address; the peer on point-to-point links). */
+  address?: string;
+  /** IFA_LOCAL as text (IPv4; IPv6 reports only IFA_ADDRESS). */
+  local?: string;
+  /** IFA_BROADCAST as text. */
+  broadcast?: string;
+  /** IFA_LABEL (IPv4 only). */
+  label?: string;
+  /** IFA_PROTO (Linux ≥ 6.1), absent when unset or unsupported. */
+  proto?: number;
+  /** From IFA_CACHEINFO, seconds; 0xffffffff is "forever". */
+  validLifetime?: number;
+  /** From IFA_CACHEINFO, seconds; 0xffffffff is "forever". */
+  preferredLifetime?: number;
+}
+
+/**
+ * A link (RTM_NEWLINK / RTM_DELLINK).
+ *
+ * @example
+ * ```ts
+ * const carrier = (m.flags & IFF_LOWER_UP) !== 0;
+ * ```
+ */
+export interface LinkMessage {
+  /** Discriminant. */
+  kind: "link";
+  /** The netlink header. */
+  header: NlHeader;
+  /** True for RTM_DELLINK. */
+  deleted: boolean;
+  /** ifi_family (AF_UNSPEC for most links). */
+  family: number;
+  /** ifi_type: ARPHRD_*. */
+  linkType: number;
+  /** Interface index. */
+  index: number;
+  /** IFF_* flags: IFF_UP, IFF_RUNNING, IFF_LOWER_UP, …. */
+  flags: number;
+  /** ifi_change: which flags changed (notifications). */
+  change: number;
+  /** IFLA_IFNAME. */
+  name?: string;
+  /** IFLA_MTU. */
+  mtu?: number;
+  /** IFLA_OPERSTATE: IF_OPER_*. */
+  operstate?: number;
+  /** IFLA_ADDRESS as `aa:bb:cc:dd:ee:ff`. */
+  mac?: string;
+  /** IFLA_LINK: the lower device (veth peer, vlan parent). */
+  link?: number;
+  /** IFLA_MASTER: the bridge or bond holding this link. */
+  master?: number;
+  /** IFLA_CARRIER. */
+  carrier?: boolean;
+  /** IFLA_INFO_KIND: "veth", "bridge", …. */
+  linkKind?: string;
+}
+
+/**
+ * A route (RTM_NEWROUTE / RTM_DELROUTE).
+ *
+ * @example
+ * ```ts
+ * const ours = m.kind === "route" && m.protocol === RTPROT_HACORE;
+ * ```
+ */
+export interface RouteMessage {
+  /** Discriminant. */
+  kind: "route";
+  /** The netlink header. */
+  header: NlHeader;
+  /** True for RTM_DELROUTE. */
+  deleted: boolean;
+  /** rtm_family. */
+  family: number;
+  /** rtm_dst_len. */
+  dstLen: number;
+  /** rtm_src_len. */
+  srcLen: number;
+  /** rtm_tos. */
+  tos: number;
+  /** RTA_TABLE when present (full 32 bits), else rtm_table. */
+  table: number;
+  /** rtm_protocol: RTPROT_*. */
+  protocol: number;
+  /** rtm_scope: RT_SCOPE_*. */
+  scope: number;
+  /** rtm_type: RTN_*. */
+  type: number;
+  /** rtm_flags. */
+  flags: number;
+  /** RTA_DST as text. */
+  dst?: string;
+  /** RTA_SRC as text. */
+  src?: string;
+  /** RTA_GATEWAY as text. */
+  gateway?: string;
+  /** RTA_OIF. */
+  oif?: number;
+  /** RTA_PRIORITY (metric). */
+  priority?: number;
+  /** RTA_PREFSRC as text. */
+  prefsrc?: string;
+}
+
+/**
+ * NLMSG_ERROR: an ack when `errno` is 0, a failure otherwise.
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "error" && m.ackedSeq === seq && m.errno !== 0) fail(m.errno);
+ * ```
+ */
+export interface ErrorMessage {
+  /** Discriminant. */
+  kind: "error";
+  /** The netlink header. */
+  header: NlHeader;
+  /** Positive errno (the wire carries it negated); 0 for an ack. */
+  errno: number;
+  /** Sequence number of the request this answers. */
+  ackedSeq: number;
+  /** Message type of the request this answers. */
+  ackedType: number;
+  /** NLMSGERR_ATTR_MSG: the kernel's explanation, when extended acks are on. */
+  extAckMessage?: string;
+  /** NLMSGERR_ATTR_OFFS: offset of the offending attribute in the request. */
+  extAckOffset?: number;
+}
+
+/**
+ * NLMSG_DONE: the end of a dump.
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "done" && m.errno !== 0) throw new Error("dump failed");
+ * ```
+ */
+export interface DoneMessage {
+  /** Discriminant. */
+  kind: "done";
+  /** The netlink header. */
+  header: NlHeader;
+  /** Positive errno when the dump itself failed (the body's int is negative), else 0. */
+  errno: number;
+}
+
+/**
+ * Messages were lost: NLMSG_OVERRUN on the wire, or (from rtnl.ts) ENOBUFS on an event
+ * socket. Whoever sees it must resynchronise with a dump.
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "overrun") await resyncFromDump();
+ * ```
+ */
+export interface OverrunMessage {
+  /** Discriminant. */
+  kind: "overrun";
+  /** Present when the kernel sent NLMSG_OVERRUN itself. */
+  header?: NlHeader;
+}
+
+/**
+ * A well-formed message of a type this codec does not decode (NLMSG_NOOP, neighbours, …).
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "other") log.debug(`skipped type ${m.header.type}`);
+ * ```
+ */
+export interface OtherMessage {
+  /** Discriminant. */
+  kind: "other";
+  /** The netlink header. */
+  header: NlHeader;
+  /** The undecoded body (a copy). */
+  body: Uint8Array;
+}
+
+/**
+ * Bytes that could not be read: where, and why. Parsing continues with the next message
+ * when the header was sound.
+ *
+ * @example
+ * ```ts
+ * if (m.kind === "malformed") log.warn(`netlink +${m.offset}: ${m.reason}`);
+ * ```
+ */
+export interface MalformedMessage {
+  /** Discriminant. */
+  kind: "malformed";
+  /** Byte offset of the message in the buffer. */
+  offset: number;
+  /** What was wrong. */
+  reason: string;
+  /** The header, when it could be read. */
+  header?: NlHeader;
+}
+
+/**
+ * Everything {@link parseMessages} can return.
+ *
+ * @example
+ * ```ts
+ * const links = parseMessages(buf).filter((m) => m.kind === "link");
+ * ```
+ */
+export type NetlinkMessage =
+  | AddrMessage
+  | LinkMessage
+  | RouteMessage
+  | ErrorMessage
+  | DoneMessage
+  | OverrunMessage
+  | OtherMessage
+  | MalformedMessage;
+
+/**
+ * Header fields a builder lets the caller set.
+ *
+ * @example
+ * ```ts
+ * buildGetAddrDump(AF_INET, { seq: 12 } satisfies BuildOptions);
+ * ```
+ */
+export interface BuildOptions {
+  /** nlmsg_seq; 0 when omitted. */
+  seq?: number;
+  /** nlmsg_pid; 0 (from user space: "let the kernel fill it") when omitted. */
+  pid?: number;
+  /** nlmsg_flags, replacing the builder's default. */
+  flags?: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Writer
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Rounds up to the netlink alignment (4).
+ *
+ * @example
+ * ```ts
+ * nlAlign(5); // 8
+ * ```
+ */
+export function nlAlign(n: number): number {
+  return (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
+}
+
+class MessageWriter {
+  #buf = new Uint8Array(128);
+  #dv = new DataView(this.#buf.buffer);
+  #len = 0;
+
+  constructor(type: number, flags: number, opts: BuildOptions) {
+    this.u32(0); // nlmsg_len, set by finish()
+    this.u16(type);
+    this.u16(opts.flags ?? flags);
+    this.u32(opts.seq ?? 0);
+    this.u32(opts.pid ?? 0);
+  }
+
+  #grow(n: number): void {
+    if (this.#len + n <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + n));
+    next.set(this.#buf);
+    this.#buf = next;
+    this.#dv = new DataView(next.buffer);
+  }
+
+  u8(v: number): void {
+    this.#grow(1);
+    this.#dv.setUint8(this.#len, v);
+    this.#len += 1;
+  }
+
+  u16(v: number): void {
+    this.#grow(2);
+    this.#dv.setUint16(this.#len, v, true);
+    this.#len += 2;
+  }
+
+  u32(v: number): void {
+    this.#grow(4);
+    this.#dv.setUint32(this.#len, v >>> 0, true);
+    this.#len += 4;
+  }
+
+  i32(v: number): void {
+    this.#grow(4);
+    this.#dv.setInt32(this.#len, v, true);
+    this.#len += 4;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.#grow(b.length);
+    this.#buf.set(b, this.#len);
+    this.#len += b.length;
+  }
+
+  pad(): void {
+    const to = nlAlign(this.#len);
+    this.#grow(to - this.#len);
+    this.#len = to; // fresh buffers are zeroed, so the padding bytes are 0
+  }
+
+  attr(type: number, payload: Uint8Array): void {
+    this.u16(NLA_HDRLEN + payload.length);
+    this.u16(type);
+    this.bytes(payload);
+    this.pad();
+  }
+
+  attrU8(type: number, v: number): void {
+    this.attr(type, Uint8Array.of(v));
+  }
+
+  attrU32(type: number, v: number): void {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v >>> 0, true);
+    this.attr(type, b);
+  }
+
+  attrString(type: number, s: string): void {
+    const enc = new TextEncoder().encode(s);
+    const b = new Uint8Array(enc.length + 1);
+    b.set(enc);
+    this.attr(type, b);
+  }
+
+  finish(): Uint8Array {
+    this.pad();
+    this.#dv.setUint32(0, this.#len, true);
+    return this.#buf.slice(0, this.#len);
+  }
+}
+
+/**
+ * Encodes one attribute (header, payload, zero padding to 4 bytes).
+ *
+ * @example
+ * ```ts
+ * encodeAttr(IFA_LABEL, new TextEncoder().encode("eth0\0")); // 4 + 5 bytes, padded to 12
+ * ```
+ */
+export function encodeAttr(type: number, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(nlAlign(NLA_HDRLEN + payload.length));
+  const dv = new DataView(out.buffer);
+  dv.setUint16(0, NLA_HDRLEN + payload.length, true);
+  dv.setUint16(2, type, true);
+  out.set(payload, NLA_HDRLEN);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------
+
+/**
+ * What an address request names.
+ *
+ * @example
+ * ```ts
+ * const spec: AddrSpec = { index: 3, family: AF_INET, prefixLen: 24, address: "192.0.2.1" };
+ * ```
+ */
+export interface AddrSpec {
+  /** Interface index. */
+  index: number;
+  /** AF_INET or AF_INET6. */
+  family: number;
+  /** Prefix length. */
+  prefixLen: number;
+  /** The address (IFA_ADDRESS; also IFA_LOCAL unless `local` is given). */
+  address: IpInput;
+  /** IFA_LOCAL when it differs from `address` (point-to-point peers). */
+  local?: IpInput;
+  /** IFA_BROADCAST (IPv4); see {@link broadcastOf}. */
+  broadcast?: IpInput;
+  /** IFA_LABEL (IPv4 only, at most 15 bytes). */
+  label?: string;
+  /** RT_SCOPE_*; universe (0) when omitted. */
+  scope?: number;
+  /** IFA_F_* flags; the low 8 bits go in ifa_flags, IFA_FLAGS is added when more are set. */
+  flags?: number;
+  /** IFA_PROTO; no attribute when omitted. */
+  proto?: number;
+}
+
+function familyLength(family: number): 4 | 16 {
+  if (family === AF_INET) return 4;
+  if (family === AF_INET6) return 16;
+  throw new RangeError(`family must be AF_INET or AF_INET6, got ${family}`);
+}
+
+function checkPrefix(prefixLen: number, len: 4 | 16): void {
+  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > len * 8) {
+    throw new RangeError(`prefix length ${prefixLen} out of range for a ${len * 8}-bit address`);
+  }
+}
+
+function addrBody(w: MessageWriter, spec: AddrSpec, withExtras: boolean): void {
+  const len = familyLength(spec.family);
+  checkPrefix(spec.prefixLen, len);
+  const address = ipBytes(spec.address, len);
+  const local = spec.local === undefined ? address : ipBytes(spec.local, len);
+  const flags = spec.flags ?? 0;
+  // struct ifaddrmsg
+  w.u8(spec.family);
+  w.u8(spec.prefixLen);
+  w.u8(flags & 0xff);
+  w.u8(spec.scope ?? 0);
+  w.u32(spec.index);
+  // iproute2's order: IFA_LOCAL, IFA_FLAGS, IFA_LABEL, IFA_ADDRESS, IFA_BROADCAST ("brd +").
+  w.attr(IFA_LOCAL, local);
+  if (flags > 0xff) w.attrU32(IFA_FLAGS, flags);
+  if (spec.label !== undefined) {
+    if (new TextEncoder().encode(spec.label).length > 15) {
+      throw new RangeError(`label ${JSON.stringify(spec.label)} is longer than 15 bytes`);
+    }
+    w.attrString(IFA_LABEL, spec.label);
+  }
+  w.attr(IFA_ADDRESS, address);
+  if (withExtras) {
+    if (spec.broadcast !== undefined) w.attr(IFA_BROADCAST, ipBytes(spec.broadcast, 4));
+    if (spec.proto !== undefined) w.attrU8(IFA_PROTO, spec.proto);
+  }
+}
+
+/**
+ * RTM_NEWADDR with NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, as
+ * `ip addr add` sends it.
+ *
+ * @example
+ * ```ts
+ * const msg = buildNewAddr({
+ *   index: 3, family: AF_INET, prefixLen: 24, address: "192.0.2.1",
+ *   label: "eth0:hc", proto: IFA_PROTO_HACORE,
+ * }, { seq: 7 });
+ * ```
+ * @throws {RangeError} on an address of the wrong family, a bad prefix or a long label.
+ */
+export function buildNewAddr(spec: AddrSpec, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(
+    RTM_NEWADDR,
+    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    opts,
+  );
+  addrBody(w, spec, true);
+  return w.finish();
+}
+
+/**
+ * RTM_DELADDR with NLM_F_REQUEST | NLM_F_ACK, as `ip addr del` sends it. The kernel
+ * matches on local address, prefix length and (when given) label.
+ *
+ * @example
+ * ```ts
+ * buildDelAddr({ index: 3, family: AF_INET, prefixLen: 24, address: "192.0.2.1" });
+ * ```
+ */
+export function buildDelAddr(
+  spec: Omit<AddrSpec, "broadcast" | "proto">,
+  opts: BuildOptions = {},
+): Uint8Array {
+  const w = new MessageWriter(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK, opts);
+  addrBody(w, spec, false);
+  return w.finish();
+}
+
+/**
+ * What a route request names.
+ *
+ * @example
+ * ```ts
+ * const spec: RouteSpec = {
+ *   family: AF_INET, dst: "198.51.100.0", dstLen: 24, gateway: "192.0.2.1",
+ *   table: RT_TABLE_MAIN, protocol: RTPROT_HACORE, scope: RT_SCOPE_UNIVERSE, type: RTN_UNICAST,
+ * };
+ * ```
+ */
+export interface RouteSpec {
+  /** AF_INET or AF_INET6. */
+  family: number;
+  /** Destination prefix; omit (with dstLen 0) for a default route. */
+  dst?: IpInput;
+  /** Destination prefix length. */
+  dstLen: number;
+  /** Next hop; omit for an on-link route. */
+  gateway?: IpInput;
+  /** Outgoing interface index. */
+  oif?: number;
+  /** Table id; ids ≥ 256 travel in RTA_TABLE. */
+  table: number;
+  /** RTPROT_*. */
+  protocol: number;
+  /** RT_SCOPE_*. */
+  scope: number;
+  /** RTN_*. */
+  type: number;
+  /** RTA_PRIORITY (metric). */
+  priority?: number;
+  /** RTA_PREFSRC. */
+  prefsrc?: IpInput;
+}
+
+function routeBody(w: MessageWriter, spec: RouteSpec): void {
+  const len = familyLength(spec.family);
+  checkPrefix(spec.dstLen, len);
+  // struct rtmsg
+  w.u8(spec.family);
+  w.u8(spec.dstLen);
+  w.u8(0); // src_len
+  w.u8(0); // tos
+  w.u8(spec.table < 256 ? spec.table : RT_TABLE_UNSPEC);
+  w.u8(spec.protocol);
+  w.u8(spec.scope);
+  w.u8(spec.type);
+  w.u32(0); // rtm_flags
+  // iproute2 adds attributes in argument order and the device last; this is the order
+  // of `ip route add DST src S via GW metric M table T dev D`.
+  if (spec.dst !== undefined) w.attr(RTA_DST, ipBytes(spec.dst, len));
+  else if (spec.dstLen !== 0) throw new RangeError("dstLen without dst");
+  if (spec.prefsrc !== undefined) w.attr(RTA_PREFSRC, ipBytes(spec.prefsrc, len));
+  if (spec.gateway !== undefined) w.attr(RTA_GATEWAY, ipBytes(spec.gateway, len));
+  if (spec.priority !== undefined) w.attrU32(RTA_PRIORITY, spec.priority);
+  if (spec.table >= 256) w.attrU32(RTA_TABLE, spec.table);
+  if (spec.oif !== undefined) w.attrU32(RTA_OIF, spec.oif);
+}
+
+/**
+ * RTM_NEWROUTE with NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL.
+ *
+ * @example
+ * ```ts
+ * buildNewRoute({
+ *   family: AF_INET, dst: "198.51.100.0", dstLen: 24, gateway: "192.0.2.1", oif: 3,
+ *   table: RT_TABLE_MAIN, protocol: RTPROT_HACORE, scope: RT_SCOPE_UNIVERSE, type: RTN_UNICAST,
+ * });
+ * ```
+ */
+export function buildNewRoute(spec: RouteSpec, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(
+    RTM_NEWROUTE,
+    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    opts,
+  );
+  routeBody(w, spec);
+  return w.finish();
+}
+
+/**
+ * RTM_DELROUTE with NLM_F_REQUEST | NLM_F_ACK. Zero protocol and type and scope
+ * RT_SCOPE_NOWHERE match anything, as `ip route del` does.
+ *
+ * @example
+ * ```ts
+ * buildDelRoute({
+ *   family: AF_INET, dst: "198.51.100.0", dstLen: 24, oif: 3, table: RT_TABLE_MAIN,
+ *   protocol: RTPROT_HACORE, scope: RT_SCOPE_NOWHERE, type: RTN_UNSPEC,
+ * });
+ * ```
+ */
+export function buildDelRoute(spec: RouteSpec, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, opts);
+  routeBody(w, spec);
+  return w.finish();
+}
+
+/**
+ * RTM_GETADDR dump request for one family (AF_UNSPEC: all), as `ip addr show` sends it.
+ *
+ * @example
+ * ```ts
+ * buildGetAddrDump(AF_INET, { seq: 1 });
+ * ```
+ */
+export function buildGetAddrDump(family: number = AF_UNSPEC, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, opts);
+  w.u8(family);
+  w.u8(0);
+  w.u8(0);
+  w.u8(0);
+  w.u32(0);
+  return w.finish();
+}
+
+/**
+ * Options of a link dump.
+ *
+ * @example
+ * ```ts
+ * buildGetLinkDump({ family: AF_PACKET, extMask: RTEXT_FILTER_VF } satisfies LinkDumpOptions);
+ * ```
+ */
+export interface LinkDumpOptions extends BuildOptions {
+  /** ifi_family; `ip link show` uses AF_PACKET. */
+  family?: number;
+  /** IFLA_EXT_MASK (RTEXT_FILTER_*); statistics are skipped unless asked for. */
+  extMask?: number;
+}
+
+/**
+ * RTM_GETLINK dump request.
+ *
+ * @example
+ * ```ts
+ * buildGetLinkDump({ seq: 2 });
+ * ```
+ */
+export function buildGetLinkDump(opts: LinkDumpOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, opts);
+  linkHeader(w, opts.family ?? AF_PACKET, 0);
+  w.attrU32(IFLA_EXT_MASK, opts.extMask ?? RTEXT_FILTER_SKIP_STATS);
+  return w.finish();
+}
+
+/**
+ * RTM_GETLINK for one interface by index (answered by one RTM_NEWLINK or an error).
+ *
+ * @example
+ * ```ts
+ * buildGetLink(3, { seq: 9 });
+ * ```
+ */
+export function buildGetLink(index: number, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_GETLINK, NLM_F_REQUEST, opts);
+  linkHeader(w, AF_UNSPEC, index);
+  w.attrU32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  return w.finish();
+}
+
+function linkHeader(w: MessageWriter, family: number, index: number): void {
+  // struct ifinfomsg
+  w.u8(family);
+  w.u8(0);
+  w.u16(0);
+  w.i32(index);
+  w.u32(0);
+  w.u32(0);
+}
+
+/**
+ * RTM_GETROUTE dump request for one family.
+ *
+ * @example
+ * ```ts
+ * buildGetRouteDump(AF_INET6);
+ * ```
+ */
+export function buildGetRouteDump(
+  family: number = AF_UNSPEC,
+  opts: BuildOptions = {},
+): Uint8Array {
+  const w = new MessageWriter(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, opts);
+  w.u8(family);
+  for (let i = 1; i < RTMSG_LEN; i++) w.u8(0);
+  return w.finish();
+}
+
+/**
+ * A copy of a buffer of messages with every nlmsg_seq and nlmsg_pid replaced, so two
+ * captures of one operation compare equal.
+ *
+ * @example
+ * ```ts
+ * withSeqPid(captured, 0, 0);
+ * ```
+ */
+export function withSeqPid(buf: Uint8Array, seq: number, pid: number): Uint8Array {
+  const out = buf.slice();
+  const dv = new DataView(out.buffer);
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= out.length) {
+    const len = dv.getUint32(off, true);
+    dv.setUint32(off + 8, seq >>> 0, true);
+    dv.setUint32(off + 12, pid >>> 0, true);
+    if (len < NLMSG_HDRLEN) break;
+    off += nlAlign(len);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Parser
+// ---------------------------------------------------------------------------------------
+
+/**
+ * One attribute: its type (flags stripped) and payload.
+ *
+ * @example
+ * ```ts
+ * const attrs = parseAttrs(body);
+ * if (Array.isArray(attrs)) attrs.find((a: NlAttr) => a.type === IFA_LABEL);
+ * ```
+ */
+export interface NlAttr {
+  /** Attribute type, NLA_F_* flags removed. */
+  type: number;
+  /** NLA_F_NESTED / NLA_F_NET_BYTEORDER bits of the type field. */
+  typeFlags: number;
+  /** The payload (a view, without padding). */
+  data: Uint8Array;
+}
+
+/**
+ * Splits a run of attributes. Returns an error string instead of throwing when an
+ * attribute's length is impossible.
+ *
+ * @example
+ * ```ts
+ * const r = parseAttrs(encodeAttr(IFA_PROTO, Uint8Array.of(0x48)));
+ * if (Array.isArray(r)) r[0].data[0]; // 0x48
+ * ```
+ */
+export function parseAttrs(buf: Uint8Array): NlAttr[] | string {
+  const out: NlAttr[] = [];
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let off = 0;
+  while (off + NLA_HDRLEN <= buf.length) {
+    const len = dv.getUint16(off, true);
+    const rawType = dv.getUint16(off + 2, true);
+    if (len < NLA_HDRLEN) return `attribute at +${off} has length ${len} < ${NLA_HDRLEN}`;
+    if (off + len > buf.length) {
+      return `attribute ${rawType & NLA_TYPE_MASK} at +${off} runs past the message (${len} > ${
+        buf.length - off
+      })`;
+    }
+    out.push({
+      type: rawType & NLA_TYPE_MASK,
+      typeFlags: rawType & ~NLA_TYPE_MASK,
+      data: buf.subarray(off + NLA_HDRLEN, off + len),
+    });
+    off += (len + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
+  }
+  // Up to 3 bytes of trailing padding are legal; anything else is debris.
+  if (off < buf.length && buf.length - off >= NLA_HDRLEN) {
+    return `stray ${buf.length - off} bytes after attributes`;
+  }
+  return out;
+}
+
+class Malformed extends Error {}
+
+function u32(data: Uint8Array, what: string): number {
+  if (data.length < 4) throw new Malformed(`${what}: ${data.length} bytes, want 4`);
+  return new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true);
+}
+
+function u8(data: Uint8Array, what: string): number {
+  if (data.length < 1) throw new Malformed(`${what}: empty`);
+  return data[0];
+}
+
+function cstr(data: Uint8Array): string {
+  const end = data.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? data : data.subarray(0, end));
+}
+
+function ip(data: Uint8Array, family: number, what: string): string {
+  const want = family === AF_INET ? 4 : family === AF_INET6 ? 16 : data.length;
+  if (data.length !== want || (want !== 4 && want !== 16)) {
+    throw new Malformed(`${what}: ${data.length} bytes for family ${family}`);
+  }
+  return formatIp(data);
+}
+
+/**
+ * Formats link-layer address bytes as lowercase colon-separated hex.
+ *
+ * @example
+ * ```ts
+ * formatMac(Uint8Array.of(0, 0x5e, 0, 1, 0, 7)); // "00:5e:00:01:00:07"
+ * ```
+ */
+export function formatMac(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+function attrsOf(body: Uint8Array, fixed: number, what: string): NlAttr[] {
+  if (body.length < fixed) throw new Malformed(`${what}: body ${body.length} bytes < ${fixed}`);
+  const attrs = parseAttrs(body.subarray(fixed));
+  if (typeof attrs === "string") throw new Malformed(`${what}: ${attrs}`);
+  return attrs;
+}
+
+function parseAddr(header: NlHeader, body: Uint8Array): AddrMessage {
+  const attrs = attrsOf(body, IFADDRMSG_LEN, "ifaddrmsg");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const m: AddrMessage = {
+    kind: "addr",
+    header,
+    deleted: header.type === RTM_DELADDR,
+    family: body[0],
+    prefixLen: body[1],
+    flags: body[2],
+    scope: body[3],
+    index: dv.getUint32(4, true),
+  };
+  for (const a of attrs) {
+    switch (a.type) {
+      case IFA_ADDRESS:
+        m.address = ip(a.data, m.family, "IFA_ADDRESS");
+        break;
+      case IFA_LOCAL:
+        m.local = ip(a.data, m.family, "IFA_LOCAL");
+        break;
+      case IFA_BROADCAST:
+        m.broadcast = ip(a.data, m.family, "IFA_BROADCAST");
+        break;
+      case IFA_LABEL:
+        m.label = cstr(a.data);
+        break;
+      case IFA_FLAGS:
+        m.flags = u32(a.data, "IFA_FLAGS");
+        break;
+      case IFA_PROTO:
+        m.proto = u8(a.data, "IFA_PROTO");
+        break;
+      case IFA_CACHEINFO:
+        if (a.data.length < 16) throw new Malformed(`IFA_CACHEINFO: ${a.data.length} bytes`);
+        m.preferredLifetime = u32(a.data.subarray(0, 4), "ifa_prefered");
+        m.validLifetime = u32(a.data.subarray(4, 8), "ifa_valid");
+        break;
+    }
+  }
+  return m;
+}
+
+function parseLink(header: NlHeader, body: Uint8Array): LinkMessage {
+  const attrs = attrsOf(body, IFINFOMSG_LEN, "ifinfomsg");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const m: LinkMessage = {
+    kind: "link",
+    header,
+    deleted: header.type === RTM_DELLINK,
+    family: body[0],
+    linkType: dv.getUint16(2, true),
+    index: dv.getInt32(4, true),
+    flags: dv.getUint32(8, true),
+    change: dv.getUint32(12, true),
+  };
+  for (const a of attrs) {
+    switch (a.type) {
+      case IFLA_IFNAME:
+        m.name = cstr(a.data);
+        break;
+      case IFLA_MTU:
+        m.mtu = u32(a.data, "IFLA_MTU");
+        break;
+      case IFLA_OPERSTATE:
+        m.operstate = u8(a.data, "IFLA_OPERSTATE");
+        break;
+      case IFLA_ADDRESS:
+        m.mac = formatMac(a.data);
+        break;
+      case IFLA_LINK:
+        m.link = u32(a.data, "IFLA_LINK");
+        break;
+      case IFLA_MASTER:
+        m.master = u32(a.data, "IFLA_MASTER");
+        break;
+      case IFLA_CARRIER:
+        m.carrier = u8(a.data, "IFLA_CARRIER") !== 0;
+        break;
+      case IFLA_LINKINFO: {
+        const inner = parseAttrs(a.data);
+        if (typeof inner === "string") throw new Malformed(`IFLA_LINKINFO: ${inner}`);
+        const kind = inner.find((x) => x.type === IFLA_INFO_KIND);
+        if (kind) m.linkKind = cstr(kind.data);
+        break;
+      }
+    }
+  }
+  return m;
+}
+
+function parseRoute(header: NlHeader, body: Uint8Array): RouteMessage {
+  const attrs = attrsOf(body, RTMSG_LEN, "rtmsg");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const m: RouteMessage = {
+    kind: "route",
+    header,
+    deleted: header.type === RTM_DELROUTE,
+    family: body[0],
+    dstLen: body[1],
+    srcLen: body[2],
+    tos: body[3],
+    table: body[4],
+    protocol: body[5],
+    scope: body[6],
+    type: body[7],
+    flags: dv.getUint32(8, true),
+  };
+  // Routes of other families (multicast, MPLS) carry addresses this codec does not read.
+  const ipFamily = m.family === AF_INET || m.family === AF_INET6;
+  for (const a of attrs) {
+    switch (a.type) {
+      case RTA_DST:
+        if (ipFamily) m.dst = ip(a.data, m.family, "RTA_DST");
+        break;
+      case RTA_SRC:
+        if (ipFamily) m.src = ip(a.data, m.family, "RTA_SRC");
+        break;
+      case RTA_GATEWAY:
+        if (ipFamily) m.gateway = ip(a.data, m.family, "RTA_GATEWAY");
+        break;
+      case RTA_PREFSRC:
+        if (ipFamily) m.prefsrc = ip(a.data, m.family, "RTA_PREFSRC");
+        break;
+      case RTA_OIF:
+        m.oif = u32(a.data, "RTA_OIF");
+        break;
+      case RTA_PRIORITY:
+        m.priority = u32(a.data, "RTA_PRIORITY");
+        break;
+      case RTA_TABLE:
+        m.table = u32(a.data, "RTA_TABLE");
+        break;
+    }
+  }
+  return m;
+}
+
+function parseError(header: NlHeader, body: Uint8Array): ErrorMessage {
+  // struct nlmsgerr { int error; struct nlmsghdr msg; [payload]; [TLVs] }
+  if (body.length < 4 + NLMSG_HDRLEN) {
+    throw new Malformed(`nlmsgerr: body ${body.length} bytes < ${4 + NLMSG_HDRLEN}`);
+  }
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const error = dv.getInt32(0, true);
+  const m: ErrorMessage = {
+    kind: "error",
+    header,
+    errno: error === 0 ? 0 : Math.abs(error),
+    ackedSeq: dv.getUint32(4 + 8, true),
+    ackedType: dv.getUint16(4 + 4, true),
+  };
+  if (header.flags & NLM_F_ACK_TLVS) {
+    const origLen = dv.getUint32(4, true);
+    // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
+    const tlvAt = 4 + (header.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : nlAlign(origLen));
+    if (tlvAt <= body.length) {
+      const attrs = parseAttrs(body.subarray(tlvAt));
+      if (typeof attrs === "string") throw new Malformed(`extended ack: ${attrs}`);
+      for (const a of attrs) {
+        if (a.type === NLMSGERR_ATTR_MSG) m.extAckMessage = cstr(a.data);
+        if (a.type === NLMSGERR_ATTR_OFFS) m.extAckOffset = u32(a.data, "NLMSGERR_ATTR_OFFS");
+      }
+    } else {
+      throw new Malformed(`extended ack: TLVs at +${tlvAt} beyond ${body.length}-byte body`);
+    }
+  }
+  return m;
+}
+
+/**
+ * Decodes one nlmsghdr at `off`, or returns null when fewer than 16 bytes remain.
+ *
+ * @example
+ * ```ts
+ * decodeHeader(buildGetAddrDump(), 0)?.type; // RTM_GETADDR
+ * ```
+ */
+export function decodeHeader(buf: Uint8Array, off = 0): NlHeader | null {
+  if (off < 0 || off + NLMSG_HDRLEN > buf.length) return null;
+  const dv = new DataView(buf.buffer, buf.byteOffset + off, NLMSG_HDRLEN);
+  return {
+    len: dv.getUint32(0, true),
+    type: dv.getUint16(4, true),
+    flags: dv.getUint16(6, true),
+    seq: dv.getUint32(8, true),
+    pid: dv.getUint32(12, true),
+  };
+}
+
+/**
+ * Parses every message in a buffer (one recv's worth). Never throws: a message whose
+ * body cannot be read becomes a `malformed` item and parsing goes on with the next;
+ * a header whose length is impossible ends the buffer with a `malformed` item.
+ *
+ * @example
+ * ```ts
+ * for (const m of parseMessages(buf)) {
+ *   if (m.kind === "addr" && !m.deleted) console.log(m.address, m.label);
+ * }
+ * ```
+ */
+export function parseMessages(buf: Uint8Array): NetlinkMessage[] {
+  const out: NetlinkMessage[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    const header = decodeHeader(buf, off);
+    if (!header) {
+      // Trailing alignment padding is not an error; anything longer than that is.
+      if (buf.length - off >= NLMSG_ALIGNTO) {
+        out.push({
+          kind: "malformed",
+          offset: off,
+          reason: `truncated header: ${buf.length - off} bytes`,
+        });
+      }
+      break;
+    }
+    if (header.len < NLMSG_HDRLEN || off + header.len > buf.length) {
+      out.push({
+        kind: "malformed",
+        offset: off,
+        header,
+        reason: `nlmsg_len ${header.len} impossible with ${buf.length - off} bytes left`,
+      });
+      break;
+    }
+    const body = buf.subarray(off + NLMSG_HDRLEN, off + header.len);
+    out.push(parseOne(header, body, off));
+    off += nlAlign(header.len);
+  }
+  return out;
+}
+
+function parseOne(header: NlHeader, body: Uint8Array, offset: number): NetlinkMessage {
+  try {
+    switch (header.type) {
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+        return parseAddr(header, body);
+      case RTM_NEWLINK:
+      case RTM_DELLINK:
+        return parseLink(header, body);
+      case RTM_NEWROUTE:
+      case RTM_DELROUTE:
+        return parseRoute(header, body);
+      case NLMSG_ERROR:
+        return parseError(header, body);
+      case NLMSG_DONE: {
+        // The body is an int: 0, or a negated errno when the dump failed midway.
+        const err = body.length >= 4
+          ? new DataView(body.buffer, body.byteOffset, 4).getInt32(0, true)
+          : 0;
+        return { kind: "done", header, errno: err < 0 ? -err : 0 };
+      }
+      case NLMSG_OVERRUN:
+        return { kind: "overrun", header };
+      default:
+        return { kind: "other", header, body: body.slice() };
+    }
+  } catch (e) {
+    // Malformed is the expected path; anything else is a codec bug, kept visible by its
+    // "internal:" prefix (the fuzz test asserts none occur) rather than thrown at a caller.
+    const reason = e instanceof Malformed ? e.message : `internal: ${String(e)}`;
+    return { kind: "malformed", offset, header, reason };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// hacore's own addresses
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Suffix of the label hacore gives IPv4 addresses, the tag that survives on kernels
+ * without IFA_PROTO (< 6.1). IPv6 has no labels, so there only IFA_PROTO can tag.
+ */
+export const HACORE_LABEL_SUFFIX = ":hc";
+
+/**
+ * The label hacore puts on an IPv4 address on `ifname`: `<ifname>:hc`, with the name
+ * shortened so the whole fits the kernel's 15-byte limit.
+ *
+ * @example
+ * ```ts
+ * hacoreLabel("eth0"); // "eth0:hc"
+ * hacoreLabel("averylongname15"); // "averylongnam:hc"
+ * ```
+ */
+export function hacoreLabel(ifname: string): string {
+  return ifname.slice(0, 15 - HACORE_LABEL_SUFFIX.length) + HACORE_LABEL_SUFFIX;
+}
+
+/**
+ * True when an address was installed by hacore: tagged with {@link IFA_PROTO_HACORE},
+ * or (kernels without IFA_PROTO) labelled by {@link hacoreLabel}.
+ *
+ * @example
+ * ```ts
+ * const mine = dump.filter((m) => m.kind === "addr" && isHacoreAddress(m));
+ * ```
+ */
+export function isHacoreAddress(addr: Pick<AddrMessage, "proto" | "label">): boolean {
+  if (addr.proto === IFA_PROTO_HACORE) return true;
+  return addr.label !== undefined && addr.label.endsWith(HACORE_LABEL_SUFFIX);
+}
+
+/**
+ * Whether a kernel release (`Deno.osRelease()`, `uname -r`) keeps IFA_PROTO: Linux 6.1
+ * and later. Older kernels accept the attribute and silently drop it.
+ *
+ * @example
+ * ```ts
+ * kernelSupportsIfaProto("6.18.44-fc"); // true
+ * kernelSupportsIfaProto("5.15.0-91-generic"); // false
+ * ```
+ */
+export function kernelSupportsIfaProto(release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 6 || (major === 6 && minor >= 1);
+}
+
+/**
+ * The IPv4 directed broadcast of an address and prefix (what `ip addr add … brd +`
+ * computes), or undefined for /31 and /32, which have none.
+ *
+ * @example
+ * ```ts
+ * broadcastOf("192.0.2.2", 24); // "192.0.2.255"
+ * ```
+ */
+export function broadcastOf(address: IpInput, prefixLen: number): string | undefined {
+  const b = ipBytes(address, 4);
+  checkPrefix(prefixLen, 4);
+  if (prefixLen >= 31) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const bits = Math.max(0, Math.min(8, prefixLen - i * 8));
+    const hostMask = 0xff >> bits;
+    out[i] = b[i] | hostMask;
+  }
+  return formatIp(out);
+}

@@ -1,0 +1,585 @@
+/**
+ * rtnetlink, the poller and raw VRRP sockets against the real kernel, inside network
+ * namespaces this file creates and always deletes.
+ *
+ * How code runs "inside" a namespace: {@link inNetns} moves the JS thread there with
+ * setns(2) through FFI, opens sockets, and moves it back before returning. A socket
+ * belongs to the namespace it was created in for its whole life, so one test process can
+ * hold an rtnetlink socket in one namespace and raw sockets in two others, drive them all
+ * with one event loop, and check them with `ip -n`. That is simpler and sturdier than
+ * spawning `ip netns exec … deno run` helpers and coordinating them over pipes: no second
+ * process to start, time, or kill, and failures surface as ordinary assertions.
+ */
+
+import assert from "node:assert/strict";
+import { EADDRNOTAVAIL, EEXIST } from "../../lib/sys/errno.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  bindToDevice,
+  buildCmsgs,
+  closeFd,
+  cmsgInt,
+  createEventFd,
+  decodeIn6Pktinfo,
+  ifNameToIndex,
+  in6Pktinfo,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  ipMreqn,
+  IPPROTO_VRRP,
+  IPV6_HOPLIMIT,
+  IPV6_MULTICAST_HOPS,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
+  IPV6_PKTINFO,
+  IPV6_RECVHOPLIMIT,
+  IPV6_RECVPKTINFO,
+  joinGroupV4,
+  joinGroupV6,
+  openSocket,
+  recvFrom,
+  recvMsg,
+  sendMsg,
+  sendTo,
+  setsockoptBuf,
+  setsockoptInt,
+  signalEventFd,
+  SO_RCVBUF,
+  SOCK_RAW,
+  sockaddrIn,
+  sockaddrIn6,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_SOCKET,
+  SyscallError,
+} from "../../lib/sys/libc.ts";
+import {
+  type AddrMessage,
+  hacoreLabel,
+  IFA_F_NODAD,
+  IFA_PROTO_HACORE,
+  IFF_LOWER_UP,
+  IFF_RUNNING,
+  IFF_UP,
+  isHacoreAddress,
+  kernelSupportsIfaProto,
+  type LinkMessage,
+  type NetlinkMessage,
+  RTPROT_HACORE,
+} from "../../lib/sys/netlink/codec.ts";
+import { NetlinkError, Rtnl } from "../../lib/sys/netlink/rtnl.ts";
+import { Poller } from "../../lib/sys/poll.ts";
+import {
+  inNetns,
+  ipJson,
+  ipNs,
+  type Lab,
+  leftoverNamespaces,
+  netnsTest,
+  withLab,
+} from "./helpers.ts";
+
+const EVENT_TIMEOUT_MS = 3000;
+// IPv4 header offsets (RFC 791): a raw IPv4 socket hands us the header as received.
+const IPV4_TTL_OFFSET = 8;
+const IPV4_PROTOCOL_OFFSET = 9;
+const IPV4_SRC_OFFSET = 12;
+const VRRP_TTL = 255;
+
+/** Reads events until one matches, failing after a timeout. */
+async function waitEvent<T extends NetlinkMessage>(
+  it: AsyncIterator<NetlinkMessage>,
+  match: (m: NetlinkMessage) => m is T,
+  what: string,
+): Promise<T> {
+  const deadline = performance.now() + EVENT_TIMEOUT_MS;
+  const seen: string[] = [];
+  while (performance.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => {
+      timer = setTimeout(() => r("timeout"), deadline - performance.now());
+    });
+    const r = await Promise.race([it.next(), timeout]);
+    clearTimeout(timer);
+    if (r === "timeout") break;
+    if (r.done) break;
+    if (match(r.value)) return r.value;
+    seen.push(r.value.kind === "addr" ? `addr ${r.value.address}` : r.value.kind);
+  }
+  throw new Error(`no ${what} within ${EVENT_TIMEOUT_MS} ms; saw: ${seen.join(", ") || "nothing"}`);
+}
+
+/** A namespace with a veth pair inside it, and an Rtnl opened there. */
+async function rtnlLab(
+  lab: Lab,
+): Promise<{ ns: string; a: string; b: string; idx: number; rtnl: Rtnl }> {
+  const ns = await lab.netns();
+  const [a, b] = await lab.veth(ns, ns);
+  const { rtnl, idx } = inNetns(ns, () => ({ rtnl: Rtnl.open(), idx: ifNameToIndex(a) }));
+  return { ns, a, b, idx, rtnl };
+}
+
+interface IpJsonAddr {
+  ifname: string;
+  addr_info: { family: string; local: string; prefixlen: number; label?: string }[];
+}
+
+// ---------------------------------------------------------------------------------------
+// rtnetlink
+// ---------------------------------------------------------------------------------------
+
+netnsTest(
+  "an added address carries label and hacore tag in a dump, in `ip -j addr`, and as an event",
+  async () => {
+    await withLab(async (lab) => {
+      const { ns, a, idx, rtnl } = await rtnlLab(lab);
+      try {
+        const events = rtnl.events()[Symbol.asyncIterator]();
+        await rtnl.addAddress({
+          index: idx,
+          address: "192.0.2.10",
+          prefixLen: 24,
+          label: hacoreLabel(a),
+        });
+        await rtnl.addAddress({
+          index: idx,
+          address: "2001:db8::10",
+          prefixLen: 64,
+          flags: IFA_F_NODAD,
+        });
+
+        const ev = await waitEvent(
+          events,
+          (m): m is AddrMessage => m.kind === "addr" && !m.deleted && m.address === "192.0.2.10",
+          "RTM_NEWADDR for 192.0.2.10",
+        );
+        assert.equal(ev.index, idx);
+        assert.equal(ev.label, hacoreLabel(a));
+
+        const dump = await rtnl.dumpAddresses();
+        const v4 = dump.find((m) => m.address === "192.0.2.10");
+        const v6 = dump.find((m) => m.address === "2001:db8::10");
+        assert.ok(v4 && v6, "both addresses in the dump");
+        assert.equal(v4.label, hacoreLabel(a));
+        assert.equal(v4.prefixLen, 24);
+        assert.ok(v6.flags & IFA_F_NODAD);
+        assert.equal(isHacoreAddress(v4), true);
+        if (kernelSupportsIfaProto(Deno.osRelease())) {
+          // The kernel keeps IFA_PROTO for both families, so IPv6 (no labels) is tagged too.
+          assert.equal(v4.proto, IFA_PROTO_HACORE);
+          assert.equal(v6.proto, IFA_PROTO_HACORE);
+          assert.equal(isHacoreAddress(v6), true);
+        }
+        // Kernel-made addresses are never mistaken for ours.
+        assert.ok(
+          dump.filter((m) => m.address?.startsWith("fe80:")).every((m) => !isHacoreAddress(m)),
+        );
+
+        const shown = await ipJson(ns, "addr", "show", "dev", a) as IpJsonAddr[];
+        const info = shown[0].addr_info.find((x) => x.local === "192.0.2.10");
+        assert.ok(info, "ip -j addr show lists it");
+        assert.equal(info.prefixlen, 24);
+        assert.equal(info.label, hacoreLabel(a));
+        assert.ok(shown[0].addr_info.some((x) => x.local === "2001:db8::10"));
+      } finally {
+        await rtnl.close();
+      }
+    });
+  },
+);
+
+netnsTest("an address deleted by hand with `ip addr del` arrives as RTM_DELADDR", async () => {
+  await withLab(async (lab) => {
+    const { ns, a, idx, rtnl } = await rtnlLab(lab);
+    try {
+      const events = rtnl.events()[Symbol.asyncIterator]();
+      await rtnl.addAddress({
+        index: idx,
+        address: "192.0.2.20",
+        prefixLen: 24,
+        label: hacoreLabel(a),
+      });
+      await ipNs(ns, "addr", "del", "192.0.2.20/24", "dev", a);
+      const del = await waitEvent(
+        events,
+        (m): m is AddrMessage => m.kind === "addr" && m.deleted && m.address === "192.0.2.20",
+        "RTM_DELADDR for 192.0.2.20",
+      );
+      assert.equal(del.index, idx);
+      assert.equal(isHacoreAddress(del), true, "the tag survives into the delete notification");
+      assert.equal(
+        (await rtnl.dumpAddresses(AF_INET)).some((m) => m.address === "192.0.2.20"),
+        false,
+      );
+    } finally {
+      await rtnl.close();
+    }
+  });
+});
+
+netnsTest(
+  "`ip link set … down` arrives as RTM_NEWLINK without IFF_RUNNING and IFF_LOWER_UP",
+  async () => {
+    await withLab(async (lab) => {
+      const { ns, a, b, idx, rtnl } = await rtnlLab(lab);
+      try {
+        const events = rtnl.events()[Symbol.asyncIterator]();
+        const before = (await rtnl.dumpLinks()).find((l) => l.index === idx);
+        assert.ok(before);
+        assert.equal(before.name, a);
+        assert.equal(before.linkKind, "veth");
+        assert.equal(
+          before.flags & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP),
+          IFF_UP | IFF_RUNNING | IFF_LOWER_UP,
+        );
+
+        // Peer down: our end stays administratively up but loses carrier (what a pulled
+        // cable looks like to VRRP).
+        await ipNs(ns, "link", "set", b, "down");
+        const lost = await waitEvent(
+          events,
+          (m): m is LinkMessage =>
+            m.kind === "link" && m.index === idx && !(m.flags & IFF_LOWER_UP),
+          `RTM_NEWLINK for ${a} without carrier`,
+        );
+        assert.ok(lost.flags & IFF_UP);
+        assert.equal(lost.flags & (IFF_RUNNING | IFF_LOWER_UP), 0);
+
+        // Our end down: not even administratively up.
+        await ipNs(ns, "link", "set", a, "down");
+        const down = await waitEvent(
+          events,
+          (m): m is LinkMessage => m.kind === "link" && m.index === idx && !(m.flags & IFF_UP),
+          `RTM_NEWLINK for ${a} down`,
+        );
+        assert.equal(down.flags & (IFF_UP | IFF_RUNNING | IFF_LOWER_UP), 0);
+        assert.equal((await rtnl.getLink(idx))?.name, a);
+        assert.equal(await rtnl.getLink(9999), null);
+      } finally {
+        await rtnl.close();
+      }
+    });
+  },
+);
+
+netnsTest("routes are added with hacore's protocol, seen by `ip route`, and deleted", async () => {
+  await withLab(async (lab) => {
+    const { ns, a, idx, rtnl } = await rtnlLab(lab);
+    try {
+      await rtnl.addAddress({ index: idx, address: "192.0.2.30", prefixLen: 24 });
+      await rtnl.addAddress({
+        index: idx,
+        address: "2001:db8::30",
+        prefixLen: 64,
+        flags: IFA_F_NODAD,
+      });
+      await rtnl.addRoute({ dst: "198.51.100.0", dstLen: 24, gateway: "192.0.2.1", oif: idx });
+      await rtnl.addRoute({ dst: "2001:db8:1::", dstLen: 48, gateway: "2001:db8::1", oif: idx });
+      await rtnl.addRoute({ dst: "203.0.113.0", dstLen: 24, oif: idx, table: 1000 });
+
+      const v4 = await rtnl.dumpRoutes(AF_INET);
+      const r = v4.find((x) => x.dst === "198.51.100.0");
+      assert.ok(r);
+      assert.deepEqual([r.dstLen, r.gateway, r.oif, r.protocol], [
+        24,
+        "192.0.2.1",
+        idx,
+        RTPROT_HACORE,
+      ]);
+      assert.equal(v4.find((x) => x.dst === "203.0.113.0")?.table, 1000);
+      assert.ok(
+        (await rtnl.dumpRoutes(AF_INET6)).some((x) => x.dst === "2001:db8:1::" && x.dstLen === 48),
+      );
+
+      const shown = await ipJson(ns, "route", "show", "dev", a) as {
+        dst: string;
+        gateway?: string;
+      }[];
+      assert.ok(shown.some((x) => x.dst === "198.51.100.0/24" && x.gateway === "192.0.2.1"));
+
+      await assert.rejects(
+        rtnl.addRoute({ dst: "198.51.100.0", dstLen: 24, gateway: "192.0.2.1", oif: idx }),
+        (e: unknown) => e instanceof NetlinkError && e.errno === EEXIST,
+      );
+      await rtnl.delRoute({ dst: "198.51.100.0", dstLen: 24, oif: idx });
+      await rtnl.delRoute({ dst: "2001:db8:1::", dstLen: 48, oif: idx });
+      await rtnl.delRoute({ dst: "203.0.113.0", dstLen: 24, oif: idx, table: 1000 });
+      assert.equal(
+        (await rtnl.dumpRoutes(AF_INET)).some((x) => x.protocol === RTPROT_HACORE),
+        false,
+      );
+      await assert.rejects(
+        rtnl.delRoute({ dst: "198.51.100.0", dstLen: 24, oif: idx }),
+        (e: unknown) => e instanceof NetlinkError && e.code === "ESRCH",
+      );
+    } finally {
+      await rtnl.close();
+    }
+  });
+});
+
+netnsTest("refused requests name the operation, address, interface and errno", async () => {
+  await withLab(async (lab) => {
+    const { a, idx, rtnl } = await rtnlLab(lab);
+    try {
+      await rtnl.addAddress({ index: idx, address: "192.0.2.40", prefixLen: 24 });
+      const twice = await rtnl.addAddress({ index: idx, address: "192.0.2.40", prefixLen: 24 })
+        .then(() => null, (e: unknown) => e);
+      assert.ok(twice instanceof NetlinkError, `expected NetlinkError, got ${twice}`);
+      assert.equal(twice.code, "EEXIST");
+      assert.equal(twice.errno, EEXIST);
+      assert.equal(twice.operation, "add");
+      assert.ok(
+        twice.message.startsWith(`add 192.0.2.40/24 dev ${a}: EEXIST (File exists)`),
+        twice.message,
+      );
+      assert.ok(twice instanceof SyscallError);
+
+      await assert.rejects(
+        rtnl.delAddress({ index: idx, address: "192.0.2.99", prefixLen: 24 }),
+        (e: unknown) =>
+          e instanceof NetlinkError && e.errno === EADDRNOTAVAIL &&
+          e.message.startsWith(`del 192.0.2.99/24 dev ${a}: EADDRNOTAVAIL`),
+      );
+      await assert.rejects(
+        rtnl.addAddress({ index: 9999, address: "192.0.2.41", prefixLen: 24, ifname: "ghost0" }),
+        (e: unknown) =>
+          e instanceof NetlinkError && e.code === "ENODEV" && e.message.includes("dev ghost0"),
+      );
+      // The socket stays usable after errors.
+      await rtnl.delAddress({ index: idx, address: "192.0.2.40", prefixLen: 24 });
+    } finally {
+      await rtnl.close();
+    }
+  });
+});
+
+netnsTest("closing an Rtnl ends an events() iteration promptly", async () => {
+  await withLab(async (lab) => {
+    const { rtnl } = await rtnlLab(lab);
+    const it = rtnl.events()[Symbol.asyncIterator]();
+    const pending = it.next();
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    await rtnl.close();
+    const r = await pending;
+    assert.equal(r.done, true);
+    assert.ok(performance.now() - t0 < 100, `took ${performance.now() - t0} ms`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// Poller (no privileges needed)
+// ---------------------------------------------------------------------------------------
+
+Deno.test("Poller.wake() ends a long wait on an idle fd within 100 ms", async () => {
+  const idle = createEventFd();
+  const poller = new Poller();
+  try {
+    const t0 = performance.now();
+    const waiting = poller.wait([idle], 10_000);
+    await new Promise((r) => setTimeout(r, 10));
+    poller.wake();
+    const ready = await waiting;
+    const elapsed = performance.now() - t0;
+    assert.deepEqual(ready, []);
+    assert.ok(elapsed < 100, `wake took ${elapsed} ms`);
+  } finally {
+    poller.close();
+    await poller.settled();
+    closeFd(idle);
+  }
+});
+
+Deno.test("Poller reports readable fds, honours timeouts, and remembers an early wake", async () => {
+  const a = createEventFd();
+  const b = createEventFd();
+  const poller = new Poller();
+  try {
+    signalEventFd(b);
+    assert.deepEqual(await poller.wait([a, b], 1000), [b]);
+
+    const t0 = performance.now();
+    assert.deepEqual(await poller.wait([a], 50), []);
+    assert.ok(performance.now() - t0 >= 45, "timeout honoured");
+
+    poller.wake(); // no wait running: the next one returns at once
+    const t1 = performance.now();
+    assert.deepEqual(await poller.wait([a], 5000), []);
+    assert.ok(performance.now() - t1 < 100);
+
+    const first = poller.wait([a], 5000);
+    await assert.rejects(poller.wait([a], 10), /already running/);
+    poller.close();
+    assert.deepEqual(await first, []);
+    await assert.rejects(poller.wait([a], 10), /closed/);
+  } finally {
+    poller.close();
+    await poller.settled();
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
+// ---------------------------------------------------------------------------------------
+// Raw VRRP sockets
+// ---------------------------------------------------------------------------------------
+
+/** Two namespaces joined by a veth pair, addressed, and their interface indexes. */
+async function pairLab(lab: Lab) {
+  const nsA = await lab.netns();
+  const nsB = await lab.netns();
+  const [a, b] = await lab.veth(nsA, nsB);
+  await ipNs(nsA, "addr", "add", "192.0.2.1/24", "dev", a);
+  await ipNs(nsB, "addr", "add", "192.0.2.2/24", "dev", b);
+  const idxA = inNetns(nsA, () => ifNameToIndex(a));
+  const idxB = inNetns(nsB, () => ifNameToIndex(b));
+  return { nsA, nsB, a, b, idxA, idxB };
+}
+
+// A VRRPv3 advert for VRID 7, priority 100, one IPv4 address (RFC 5798 §5.1); its
+// checksum does not matter here: the kernel delivers protocol 112 unexamined.
+const ADVERT = Uint8Array.of(0x31, 7, 100, 1, 0, 100, 0, 0, 192, 0, 2, 100);
+
+netnsTest(
+  "a raw IPPROTO_VRRP socket sends to 224.0.0.18 across a veth pair with TTL 255",
+  async () => {
+    await withLab(async (lab) => {
+      const { nsA, nsB, a, b, idxA, idxB } = await pairLab(lab);
+      const tx = inNetns(nsA, () => openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP));
+      const rx = inNetns(nsB, () => openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP));
+      const poller = new Poller();
+      try {
+        bindToDevice(tx, a);
+        setsockoptBuf(tx, SOL_IP, IP_MULTICAST_IF, ipMreqn("0.0.0.0", idxA));
+        setsockoptInt(tx, SOL_IP, IP_MULTICAST_TTL, VRRP_TTL);
+        setsockoptInt(tx, SOL_IP, IP_MULTICAST_LOOP, 0);
+
+        bindToDevice(rx, b);
+        setsockoptInt(rx, SOL_SOCKET, SO_RCVBUF, 256 * 1024);
+        joinGroupV4(rx, "224.0.0.18", idxB);
+
+        assert.equal(sendTo(tx, ADVERT, sockaddrIn("224.0.0.18")), ADVERT.length);
+
+        const buf = new Uint8Array(2048);
+        let got: ReturnType<typeof recvFrom> = null;
+        const deadline = performance.now() + EVENT_TIMEOUT_MS;
+        while (!got && performance.now() < deadline) {
+          got = recvFrom(rx, buf);
+          if (!got) await poller.wait([rx], deadline - performance.now());
+        }
+        assert.ok(got, "advert received");
+        const ihl = (buf[0] & 0x0f) * 4;
+        assert.equal(buf[IPV4_TTL_OFFSET], VRRP_TTL, "TTL 255 as sent");
+        assert.equal(buf[IPV4_PROTOCOL_OFFSET], IPPROTO_VRRP);
+        assert.deepEqual(Array.from(buf.subarray(IPV4_SRC_OFFSET, IPV4_SRC_OFFSET + 4)), [
+          192,
+          0,
+          2,
+          1,
+        ]);
+        assert.deepEqual(buf.slice(ihl, got.n), ADVERT);
+        assert.equal(got.from.family, AF_INET);
+        assert.equal(recvFrom(rx, buf), null, "nothing else queued: EAGAIN is null");
+      } finally {
+        poller.close();
+        await poller.settled();
+        closeFd(tx);
+        closeFd(rx);
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a raw IPv6 VRRP socket receives ff02::12 with hop limit 255 and packet info",
+  async () => {
+    await withLab(async (lab) => {
+      const { nsA, nsB, a, b, idxA, idxB } = await pairLab(lab);
+      const tx = inNetns(nsA, () => openSocket(AF_INET6, SOCK_RAW, IPPROTO_VRRP));
+      const rx = inNetns(nsB, () => openSocket(AF_INET6, SOCK_RAW, IPPROTO_VRRP));
+      const poller = new Poller();
+      try {
+        bindToDevice(tx, a);
+        setsockoptInt(tx, SOL_IPV6, IPV6_MULTICAST_IF, idxA);
+        setsockoptInt(tx, SOL_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
+        setsockoptInt(tx, SOL_IPV6, IPV6_MULTICAST_LOOP, 0);
+
+        bindToDevice(rx, b);
+        joinGroupV6(rx, "ff02::12", idxB);
+        setsockoptInt(rx, SOL_IPV6, IPV6_RECVHOPLIMIT, 1);
+        setsockoptInt(rx, SOL_IPV6, IPV6_RECVPKTINFO, 1);
+
+        const buf = new Uint8Array(2048);
+        const control = new Uint8Array(256);
+        let got: ReturnType<typeof recvMsg> = null;
+        const deadline = performance.now() + EVENT_TIMEOUT_MS;
+        // The link-local source may still be settling right after the link came up; resend
+        // until something arrives rather than sleeping a fixed time.
+        while (!got && performance.now() < deadline) {
+          try {
+            // sendmsg with IPV6_PKTINFO naming the outgoing interface, as a daemon picking
+            // its source per packet would.
+            const pktinfo = { level: SOL_IPV6, type: IPV6_PKTINFO, data: in6Pktinfo("::", idxA) };
+            sendMsg(tx, ADVERT, sockaddrIn6("ff02::12", 0, idxA), buildCmsgs([pktinfo]));
+          } catch (e) {
+            if (!(e instanceof SyscallError && e.code === "EADDRNOTAVAIL")) throw e;
+          }
+          await poller.wait([rx], 200);
+          got = recvMsg(rx, buf, control);
+        }
+        assert.ok(got, "advert received");
+        assert.deepEqual(buf.slice(0, got.n), ADVERT, "raw IPv6 sockets strip the header");
+        const hop = got.cmsgs.find((c) => c.level === SOL_IPV6 && c.type === IPV6_HOPLIMIT);
+        assert.ok(hop, "IPV6_HOPLIMIT cmsg present");
+        assert.equal(cmsgInt(hop.data), VRRP_TTL);
+        const info = got.cmsgs.find((c) => c.level === SOL_IPV6 && c.type === IPV6_PKTINFO);
+        assert.ok(info, "IPV6_PKTINFO cmsg present");
+        assert.equal(decodeIn6Pktinfo(info.data)?.ifindex, idxB);
+        assert.equal(got.from.family, AF_INET6);
+      } finally {
+        poller.close();
+        await poller.settled();
+        closeFd(tx);
+        closeFd(rx);
+      }
+    });
+  },
+);
+
+netnsTest("socket errors name the call, the socket and the errno", async () => {
+  await withLab(async (lab) => {
+    const ns = await lab.netns();
+    const fd = inNetns(ns, () => openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP));
+    try {
+      const err = (() => {
+        try {
+          bindToDevice(fd, "nope0");
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      assert.ok(err instanceof SyscallError);
+      assert.equal(err.call, "setsockopt");
+      assert.equal(err.code, "ENODEV");
+      assert.equal(
+        err.message,
+        "setsockopt(AF_INET raw/112, SO_BINDTODEVICE nope0): ENODEV (No such device)",
+      );
+      assert.throws(
+        () => inNetns(ns, () => ifNameToIndex("nope0")),
+        /if_nametoindex\(nope0\): ENODEV/,
+      );
+    } finally {
+      closeFd(fd);
+    }
+  });
+});
+
+// Last in the file: Deno runs a file's tests in order.
+netnsTest("no namespace of this run is left behind", async () => {
+  assert.deepEqual(await leftoverNamespaces(), []);
+});
