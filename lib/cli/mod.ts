@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { checkCommand } from "./check.ts";
+import { runCommand } from "./run.ts";
 import { simCommand } from "./sim.ts";
 
 /** Version printed by `hacore --version`. */
@@ -19,6 +20,7 @@ interface CommandEntry {
 }
 
 const COMMANDS: Record<string, CommandEntry> = {
+  run: { run: runCommand, summary: "run FILE: run the daemon in the foreground (root)" },
   check: {
     run: checkCommand,
     summary: "check FILE: validate a config, print a summary or the errors",

@@ -170,6 +170,8 @@ export const IPV6_PKTINFO = 50;
 export const IPV6_RECVHOPLIMIT = 51;
 /** `IPV6_HOPLIMIT`: cmsg type carrying the received hop limit (an int). */
 export const IPV6_HOPLIMIT = 52;
+/** `IPV6_TCLASS`: traffic class of outgoing packets (VRRP adverts use 0xc0, CS6). */
+export const IPV6_TCLASS = 67;
 /** `ICMP6_FILTER`: which ICMPv6 types a raw ICMPv6 socket receives. */
 export const ICMP6_FILTER = 1;
 
@@ -1325,6 +1327,7 @@ const OPTION_NAMES: Record<string, string> = {
   [`${SOL_IPV6}.${IPV6_MULTICAST_ALL}`]: "IPV6_MULTICAST_ALL",
   [`${SOL_IPV6}.${IPV6_RECVPKTINFO}`]: "IPV6_RECVPKTINFO",
   [`${SOL_IPV6}.${IPV6_RECVHOPLIMIT}`]: "IPV6_RECVHOPLIMIT",
+  [`${SOL_IPV6}.${IPV6_TCLASS}`]: "IPV6_TCLASS",
   [`${SOL_ICMPV6}.${ICMP6_FILTER}`]: "ICMP6_FILTER",
   [`${SOL_NETLINK}.${NETLINK_ADD_MEMBERSHIP}`]: "NETLINK_ADD_MEMBERSHIP",
   [`${SOL_NETLINK}.${NETLINK_DROP_MEMBERSHIP}`]: "NETLINK_DROP_MEMBERSHIP",

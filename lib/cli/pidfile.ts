@@ -1,0 +1,100 @@
+/**
+ * The pid file that keeps two daemons off one config: created exclusively, and a
+ * stale one (its process gone) is taken over rather than blocking a restart after a
+ * crash or kill -9.
+ *
+ * @module
+ */
+
+/** A held pid file; `release` removes it if it is still ours. */
+export interface PidFile {
+  readonly path: string;
+  release(): Promise<void>;
+}
+
+/** Where pid files go by default (tmpfs, root-owned, as systemd's RuntimeDirectory). */
+export const PID_DIR = "/run/hacore";
+
+/**
+ * The default pid file of a config: one per config file's real path, so two daemons
+ * with different configs (a lab, a test) can run side by side while the same config
+ * cannot run twice.
+ *
+ * @example
+ * ```ts
+ * await defaultPidFile("/etc/hacore/hacore.toml"); // "/run/hacore/hacore-3f2a9c1e.pid"
+ * ```
+ */
+export async function defaultPidFile(configFile: string): Promise<string> {
+  let real = configFile;
+  try {
+    real = await Deno.realPath(configFile);
+  } catch {
+    // The config was read a moment ago; if it vanished since, its name still identifies it.
+  }
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(real)),
+  );
+  const tag = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+  const base = real.split("/").pop()!.replace(/\.toml$/, "").replace(/[^A-Za-z0-9_.-]/g, "_");
+  return `${PID_DIR}/${base}-${tag}.pid`;
+}
+
+/** True when `pid` runs; a zombie (killed, not yet reaped) holds nothing and counts as gone. */
+async function processAlive(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Field 3, after the parenthesised command name (which may itself hold spaces).
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Takes the pid file at `path`, or throws naming the process that holds it.
+ *
+ * @example
+ * ```ts
+ * const pid = await acquirePidFile("/run/hacore/test.pid");
+ * await pid.release();
+ * ```
+ * @throws Error "another hacore (pid N) already runs with this config (PATH)"
+ */
+export async function acquirePidFile(path: string): Promise<PidFile> {
+  const dir = path.slice(0, path.lastIndexOf("/")) || "/";
+  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  const mine = `${Deno.pid}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await Deno.writeTextFile(path, mine, { createNew: true, mode: 0o644 });
+      return {
+        path,
+        async release() {
+          try {
+            if ((await Deno.readTextFile(path)) === mine) await Deno.remove(path);
+          } catch {
+            // Already gone: nothing to release.
+          }
+        },
+      };
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) {
+        throw new Error(`cannot create pid file ${path}: ${(e as Error).message}`);
+      }
+    }
+    let other = NaN;
+    try {
+      other = Number((await Deno.readTextFile(path)).trim());
+    } catch {
+      continue; // removed between our create and read: try again
+    }
+    if (Number.isInteger(other) && other > 0 && other !== Deno.pid && await processAlive(other)) {
+      throw new Error(`another hacore (pid ${other}) already runs with this config (${path})`);
+    }
+    // Stale (its process is gone) or unreadable garbage: take it over.
+    await Deno.remove(path).catch(() => {});
+  }
+  throw new Error(`cannot take pid file ${path}: it keeps reappearing`);
+}

@@ -1,0 +1,499 @@
+/**
+ * The production {@link TransportFactory}: raw IP protocol 112 sockets, one per
+ * (interface, family), all read by one {@link Poller} loop per factory.
+ *
+ * IPv4 sends with `IP_HDRINCL`: hacore writes the IPv4 header itself, as keepalived
+ * does. The source address is part of the VRRPv3 checksum the daemon already computed,
+ * so it must reach the wire exactly as given; with our own header it does, whatever
+ * the routing table would have picked, and the header matches keepalived's byte for
+ * byte (TOS 0xc0, TTL 255, DF clear, a per-socket identification counter). The kernel
+ * still fills the total length and header checksum.
+ *
+ * IPv6 has no usable header-include mode for protocol 112, so each send carries an
+ * `IPV6_PKTINFO` control message naming the source and the interface; traffic class
+ * and hop limits are socket options. The kernel adds no checksum for protocol 112: the
+ * daemon's bytes already carry it.
+ *
+ * Receiving: IPv4 raw sockets hand over the IP header, which {@link decodeIpv4Header}
+ * parses for source, destination, TTL and the exact payload (Ethernet padding cut off by
+ * the total length). IPv6 raw sockets strip the header, so the hop limit and the
+ * destination come as `IPV6_HOPLIMIT` and `IPV6_PKTINFO` control messages. Nothing that
+ * arrives is validated as VRRP here; the daemon does all of it, so every drop is
+ * counted in one place. Only packets whose IP facts cannot be read are skipped, and
+ * counted in {@link TransportStats}.
+ *
+ * @module
+ */
+
+import type {
+  ReceivedPacket,
+  TransportFactory,
+  TransportRequest,
+  VrrpTransport,
+} from "../daemon/ports.ts";
+import { formatIp, parseIp } from "../vrrp/addr.ts";
+import { decodeIpv4Header, encodeIpv4Header, IPV4_HEADER_LENGTH } from "../vrrp/ip.ts";
+import { EAGAIN, EBADF, SyscallError } from "./errno.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  bindToDevice,
+  buildCmsgs,
+  closeFd,
+  cmsgInt,
+  cmsgSpace,
+  decodeIn6Pktinfo,
+  ifNameToIndex,
+  in6Pktinfo,
+  IP_HDRINCL,
+  IP_MULTICAST_ALL,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  IP_TOS,
+  IP_TTL,
+  ipMreqn,
+  IPPROTO_VRRP,
+  IPV6_HOPLIMIT,
+  IPV6_MULTICAST_ALL,
+  IPV6_MULTICAST_HOPS,
+  IPV6_MULTICAST_IF,
+  IPV6_MULTICAST_LOOP,
+  IPV6_PKTINFO,
+  IPV6_RECVHOPLIMIT,
+  IPV6_RECVPKTINFO,
+  IPV6_TCLASS,
+  IPV6_UNICAST_HOPS,
+  joinGroupV4,
+  joinGroupV6,
+  MSG_TRUNC,
+  openSocket,
+  recvMsg,
+  type RecvMsgResult,
+  sendMsg,
+  sendTo,
+  setsockoptBuf,
+  setsockoptInt,
+  SIZEOF_IN6_PKTINFO,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SOCK_RAW,
+  sockaddrIn,
+  sockaddrIn6,
+  SOL_IP,
+  SOL_IPV6,
+  SOL_SOCKET,
+} from "./libc.ts";
+import { Poller } from "./poll.ts";
+
+/** TTL / hop limit of every VRRP packet (RFC 5798 §5.1.1.3, §5.1.2.3). */
+export const VRRP_HOP_LIMIT = 255;
+/** TOS / traffic class keepalived sends adverts with: DSCP CS6 (network control). */
+export const VRRP_TOS = 0xc0;
+
+// Adverts are tiny, but a LAN with many instances can deliver bursts while the JS thread
+// is busy (a reload, a slow notify spawn); a large buffer turns that into latency, not loss.
+const RCVBUF_BYTES = 1024 * 1024;
+// An IPv4 datagram, header included, is at most 65535 bytes.
+const RECV_BUFFER_BYTES = 65536;
+const CONTROL_BYTES = cmsgSpace(SIZEOF_IN6_PKTINFO) + cmsgSpace(4) + 64;
+// Reads per fd per wake-up: a flooded socket must not starve the others or the event
+// loop. What is left stays readable, so the next poll returns at once.
+const MAX_READS_PER_WAKE = 256;
+
+/**
+ * What a factory's receive loop has seen, for status and metrics.
+ *
+ * @example
+ * ```ts
+ * const s: TransportStats = factory.stats();
+ * if (s.malformed > 0) log.warn(`${s.malformed} packets with unreadable IP facts`);
+ * ```
+ */
+export interface TransportStats {
+  /** Packets handed to an `onPacket` callback. */
+  readonly received: number;
+  /** Packets skipped because their IP header or control data could not be read. */
+  readonly malformed: number;
+  /** recvmsg calls that failed with something other than EAGAIN. */
+  readonly receiveErrors: number;
+  /** `onPacket` callbacks that threw (the contract says they must not). */
+  readonly callbackErrors: number;
+}
+
+// One open socket and what its sends need; handed out as a VrrpTransport.
+class RawTransport implements VrrpTransport {
+  readonly fd: number;
+  readonly family: "ipv4" | "ipv6";
+  readonly ifindex: number;
+  readonly interface: string;
+  readonly onPacket: (packet: ReceivedPacket) => void;
+  closed = false;
+  #ipId = 0;
+  #closer: (t: RawTransport) => void;
+
+  constructor(
+    closer: (t: RawTransport) => void,
+    fd: number,
+    req: TransportRequest,
+    ifindex: number,
+    onPacket: (packet: ReceivedPacket) => void,
+  ) {
+    this.#closer = closer;
+    this.fd = fd;
+    this.family = req.family;
+    this.interface = req.interface;
+    this.ifindex = ifindex;
+    this.onPacket = onPacket;
+  }
+
+  send(bytes: Uint8Array, dst: string, src: string): void {
+    if (this.closed) {
+      throw new SyscallError("send", EBADF, `VRRP ${this.family} on ${this.interface}, closed`);
+    }
+    const sent = this.family === "ipv4"
+      ? this.#sendV4(bytes, dst, src)
+      : this.#sendV6(bytes, dst, src);
+    // A full socket buffer is a local failure the daemon counts, like ENOBUFS.
+    if (sent === null) {
+      throw new SyscallError("sendto", EAGAIN, `VRRP ${this.family} on ${this.interface}`);
+    }
+  }
+
+  #sendV4(bytes: Uint8Array, dst: string, src: string): number | null {
+    // 0 would ask the kernel to pick the identification; keepalived counts from 1.
+    this.#ipId = this.#ipId >= 0xffff ? 1 : this.#ipId + 1;
+    const header = encodeIpv4Header({
+      src,
+      dst,
+      ttl: VRRP_HOP_LIMIT,
+      tos: VRRP_TOS,
+      protocol: IPPROTO_VRRP,
+      id: this.#ipId,
+      payloadLength: bytes.length,
+      df: false,
+    });
+    const packet = new Uint8Array(IPV4_HEADER_LENGTH + bytes.length);
+    packet.set(header, 0);
+    packet.set(bytes, IPV4_HEADER_LENGTH);
+    return sendTo(this.fd, packet, sockaddrIn(dst));
+  }
+
+  #sendV6(bytes: Uint8Array, dst: string, src: string): number | null {
+    const info = { level: SOL_IPV6, type: IPV6_PKTINFO, data: in6Pktinfo(src, this.ifindex) };
+    // The scope id only matters for link-scoped destinations (ff02::12, fe80::/10);
+    // the kernel ignores it for the rest, so it is always given.
+    return sendMsg(this.fd, bytes, sockaddrIn6(dst, 0, this.ifindex), buildCmsgs([info]));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#closer(this);
+  }
+}
+
+/**
+ * Opens VRRP transports on raw sockets and reads them all with one poll loop.
+ *
+ * Sockets live in the network namespace of the calling thread at the time of
+ * {@link SystemTransportFactory.open}; the loop reads them wherever they live, so one
+ * factory can serve transports in several namespaces (the namespace tests do).
+ *
+ * The loop starts with the first transport and stops when the last one closes. A
+ * transport closed while the loop waits wakes it at once; its socket is closed only
+ * after the wait has returned, so a new socket can never reuse the number of one the
+ * poll worker thread is still watching.
+ *
+ * @example
+ * ```ts
+ * const factory = new SystemTransportFactory();
+ * const t = factory.open({ interface: "eth0", family: "ipv4", group: "224.0.0.18" },
+ *   (p) => inbox.push(p));
+ * t.send(advert, "224.0.0.18", "192.0.2.11");
+ * t.close();
+ * await factory.settled(); // the loop has let go of every socket
+ * ```
+ */
+export class SystemTransportFactory implements TransportFactory {
+  #open = new Map<number, RawTransport>();
+  #pendingClose: number[] = [];
+  #poller: Poller | null = null;
+  #loop: Promise<void> | null = null;
+  #buf = new Uint8Array(RECV_BUFFER_BYTES);
+  #control = new Uint8Array(CONTROL_BYTES);
+  #stats = { received: 0, malformed: 0, receiveErrors: 0, callbackErrors: 0 };
+
+  /**
+   * Opens a raw VRRP socket on `req.interface` for `req.family`, joined to `req.group`,
+   * and starts delivering what arrives there to `onPacket`.
+   *
+   * @example
+   * ```ts
+   * const t = factory.open({ interface: "eth0", family: "ipv6", group: "ff02::12" }, onPacket);
+   * ```
+   * @throws {SyscallError} `if_nametoindex(eth9): ENODEV` for a missing interface, EPERM
+   * without CAP_NET_RAW, and so on.
+   * @throws {RangeError} when `group` is not an address of `family`.
+   */
+  open(req: TransportRequest, onPacket: (packet: ReceivedPacket) => void): VrrpTransport {
+    if (parseIp(req.group)?.family !== req.family) {
+      throw new RangeError(`group ${req.group} is not an ${req.family} address`);
+    }
+    const ifindex = ifNameToIndex(req.interface);
+    const fd = req.family === "ipv4"
+      ? openV4(req.interface, ifindex, req.group)
+      : openV6(req.interface, ifindex, req.group);
+    const t = new RawTransport((x) => this.#closeTransport(x), fd, req, ifindex, onPacket);
+    this.#open.set(fd, t);
+    if (this.#loop) {
+      // The running wait does not watch the new socket yet; make it start over.
+      this.#poller?.wake();
+    } else {
+      this.#poller = new Poller();
+      this.#loop = this.#run().catch(() => {
+        // #run handles its own errors; this only keeps a bug from becoming an
+        // unhandled rejection that would kill the daemon.
+      });
+    }
+    return t;
+  }
+
+  /**
+   * Counters of the receive loop since the factory was made.
+   *
+   * @example
+   * ```ts
+   * factory.stats().received; // 42
+   * ```
+   */
+  stats(): TransportStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Number of open transports.
+   *
+   * @example
+   * ```ts
+   * factory.openCount(); // 0 after every transport was closed
+   * ```
+   */
+  openCount(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Resolves once the receive loop has stopped (at once when it is not running): every
+   * closed transport's socket is closed and no poll is pending.
+   *
+   * @example
+   * ```ts
+   * t.close();
+   * await factory.settled();
+   * ```
+   */
+  async settled(): Promise<void> {
+    while (this.#loop) await this.#loop;
+  }
+
+  /**
+   * Closes every transport and waits for the loop to stop.
+   *
+   * @example
+   * ```ts
+   * await factory.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    for (const t of [...this.#open.values()]) t.close();
+    await this.settled();
+  }
+
+  #closeTransport(t: RawTransport): void {
+    if (this.#open.get(t.fd) !== t) return;
+    this.#open.delete(t.fd);
+    if (this.#loop && this.#poller) {
+      this.#pendingClose.push(t.fd);
+      this.#poller.wake();
+    } else {
+      closeQuietly(t.fd);
+    }
+  }
+
+  async #run(): Promise<void> {
+    const poller = this.#poller!;
+    try {
+      while (this.#open.size > 0) {
+        let ready: number[];
+        try {
+          ready = await poller.wait([...this.#open.keys()], -1);
+        } catch {
+          // Only a closed poller refuses to wait, and only this loop closes it.
+          break;
+        }
+        for (const fd of ready) {
+          const t = this.#open.get(fd);
+          if (t) this.#drain(t);
+        }
+        this.#reap();
+      }
+    } finally {
+      poller.close();
+      await poller.settled();
+      this.#poller = null;
+      this.#loop = null;
+      this.#reap();
+      // A transport opened while the loop was shutting down found #loop still set and
+      // only woke the old poller: start a fresh loop for it.
+      if (this.#open.size > 0) {
+        this.#poller = new Poller();
+        this.#loop = this.#run().catch(() => {});
+      }
+    }
+  }
+
+  #reap(): void {
+    for (const fd of this.#pendingClose.splice(0)) closeQuietly(fd);
+  }
+
+  #drain(t: RawTransport): void {
+    for (let i = 0; i < MAX_READS_PER_WAKE && !t.closed; i++) {
+      let got: RecvMsgResult | null;
+      try {
+        got = recvMsg(t.fd, this.#buf, t.family === "ipv6" ? this.#control : undefined);
+      } catch {
+        // A pending socket error (e.g. ENETDOWN) is reported once and cleared by the read.
+        this.#stats.receiveErrors++;
+        return;
+      }
+      if (got === null) return;
+      const packet = t.family === "ipv4" ? parseV4(this.#buf, got) : parseV6(this.#buf, got);
+      if (packet === null) {
+        this.#stats.malformed++;
+        continue;
+      }
+      this.#stats.received++;
+      try {
+        t.onPacket(packet);
+      } catch {
+        this.#stats.callbackErrors++;
+      }
+    }
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // close(2) releases the descriptor even when it reports an error.
+  }
+}
+
+function trySetInt(fd: number, level: number, name: number, value: number): boolean {
+  try {
+    setsockoptInt(fd, level, name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function setReceiveBuffer(fd: number): void {
+  // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; without it, take what SO_RCVBUF gives.
+  if (!trySetInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)) {
+    trySetInt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF_BYTES);
+  }
+}
+
+function openV4(ifname: string, ifindex: number, group: string): number {
+  const fd = openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP);
+  try {
+    bindToDevice(fd, ifname);
+    setsockoptInt(fd, SOL_IP, IP_HDRINCL, 1);
+    // Linux defaults to delivering every group any socket on the host joined; VRRP on
+    // this interface wants only its own group (best effort: very old kernels lack it).
+    trySetInt(fd, SOL_IP, IP_MULTICAST_ALL, 0);
+    joinGroupV4(fd, group, ifindex);
+    setsockoptBuf(fd, SOL_IP, IP_MULTICAST_IF, ipMreqn("0.0.0.0", ifindex));
+    // With IP_HDRINCL our header carries TTL and TOS; the options keep the socket right
+    // should anything ever send on it without one.
+    setsockoptInt(fd, SOL_IP, IP_MULTICAST_TTL, VRRP_HOP_LIMIT);
+    setsockoptInt(fd, SOL_IP, IP_TTL, VRRP_HOP_LIMIT);
+    setsockoptInt(fd, SOL_IP, IP_TOS, VRRP_TOS);
+    // The daemon ignores its own adverts anyway; not looping them saves the work.
+    setsockoptInt(fd, SOL_IP, IP_MULTICAST_LOOP, 0);
+    setReceiveBuffer(fd);
+    return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+function openV6(ifname: string, ifindex: number, group: string): number {
+  const fd = openSocket(AF_INET6, SOCK_RAW, IPPROTO_VRRP);
+  try {
+    bindToDevice(fd, ifname);
+    trySetInt(fd, SOL_IPV6, IPV6_MULTICAST_ALL, 0);
+    joinGroupV6(fd, group, ifindex);
+    setsockoptInt(fd, SOL_IPV6, IPV6_MULTICAST_IF, ifindex);
+    setsockoptInt(fd, SOL_IPV6, IPV6_MULTICAST_HOPS, VRRP_HOP_LIMIT);
+    setsockoptInt(fd, SOL_IPV6, IPV6_UNICAST_HOPS, VRRP_HOP_LIMIT);
+    setsockoptInt(fd, SOL_IPV6, IPV6_MULTICAST_LOOP, 0);
+    // Raw IPv6 sockets strip the header: the hop limit and destination come as cmsgs.
+    setsockoptInt(fd, SOL_IPV6, IPV6_RECVHOPLIMIT, 1);
+    setsockoptInt(fd, SOL_IPV6, IPV6_RECVPKTINFO, 1);
+    setsockoptInt(fd, SOL_IPV6, IPV6_TCLASS, VRRP_TOS);
+    setReceiveBuffer(fd);
+    return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}
+
+/**
+ * The received packet from what an IPv4 raw socket returned (the datagram with its IP
+ * header), or null when its IP facts cannot be read.
+ *
+ * @example
+ * ```ts
+ * const got = recvMsg(fd, buf);
+ * const p = got && parseV4(buf, got); // { bytes, src, dst, ttl } or null
+ * ```
+ */
+export function parseV4(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | null {
+  if (got.flags & MSG_TRUNC) return null;
+  const ip = decodeIpv4Header(buf.subarray(0, got.n));
+  if (!ip.ok || ip.protocol !== IPPROTO_VRRP) return null;
+  return { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.ttl };
+}
+
+/**
+ * The received packet from what an IPv6 raw socket returned (the payload, the sender,
+ * and IPV6_HOPLIMIT / IPV6_PKTINFO control messages), or null when a fact is missing.
+ *
+ * @example
+ * ```ts
+ * const got = recvMsg(fd, buf, control);
+ * const p = got && parseV6(buf, got);
+ * ```
+ */
+export function parseV6(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | null {
+  if (got.flags & MSG_TRUNC) return null;
+  if (got.from.family !== AF_INET6 || !("address" in got.from)) return null;
+  let ttl: number | null = null;
+  let dst: string | null = null;
+  for (const c of got.cmsgs) {
+    if (c.level !== SOL_IPV6) continue;
+    if (c.type === IPV6_HOPLIMIT) ttl = cmsgInt(c.data);
+    if (c.type === IPV6_PKTINFO) {
+      const info = decodeIn6Pktinfo(c.data);
+      if (info) dst = formatIp(info.addr);
+    }
+  }
+  if (ttl === null || dst === null) return null;
+  return { bytes: buf.slice(0, got.n), src: formatIp(got.from.address), dst, ttl };
+}

@@ -1,0 +1,87 @@
+/**
+ * `hacore run` refuses bad input before touching anything, and its pid file keeps a
+ * second daemon off the same config while letting a crashed one's file be taken over.
+ */
+import assert from "node:assert/strict";
+import { acquirePidFile, defaultPidFile } from "../../lib/cli/pidfile.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+async function hacore(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("run: a config error exits 1 naming file, line and key, and creates no pid file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/bad.toml`;
+    await Deno.writeTextFile(
+      file,
+      '[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 0\n',
+    );
+    const { code, stderr } = await hacore("run", file, "--pidfile", `${dir}/p.pid`);
+    assert.equal(code, 1);
+    assert.match(stderr, /bad\.toml:3: vrrp_instance\.VI_1\.virtual_router_id/);
+    assert.match(stderr, /nothing was started/);
+    await assert.rejects(Deno.stat(`${dir}/p.pid`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run: usage errors exit 2", async () => {
+  assert.equal((await hacore("run")).code, 2);
+  assert.equal((await hacore("run", "a.toml", "--log-level", "loud")).code, 2);
+});
+
+Deno.test("pid file: a live holder refuses a second daemon, release frees it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/x.pid`;
+    // A live process that is not us holds it.
+    const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+    try {
+      await Deno.writeTextFile(path, `${child.pid}\n`);
+      await assert.rejects(
+        acquirePidFile(path),
+        new RegExp(`another hacore \\(pid ${child.pid}\\)`),
+      );
+    } finally {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    // Its process is gone now: the stale file is taken over.
+    const held = await acquirePidFile(path);
+    assert.equal((await Deno.readTextFile(path)).trim(), String(Deno.pid));
+    await held.release();
+    await assert.rejects(Deno.stat(path), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pid file: garbage content is taken over; release leaves a file that is not ours", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/y.pid`;
+    await Deno.writeTextFile(path, "not a pid");
+    const held = await acquirePidFile(path);
+    await Deno.writeTextFile(path, "12345\n"); // someone else's now
+    await held.release();
+    assert.equal(await Deno.readTextFile(path), "12345\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pid file: default path is per config file, stable, under /run/hacore", async () => {
+  const a = await defaultPidFile("/etc/hacore/a.toml");
+  assert.equal(a, await defaultPidFile("/etc/hacore/a.toml"));
+  assert.notEqual(a, await defaultPidFile("/etc/other/a.toml"));
+  assert.match(a, /^\/run\/hacore\/a-[0-9a-f]{8}\.pid$/);
+});
