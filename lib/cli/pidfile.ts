@@ -40,15 +40,19 @@ export async function defaultPidFile(configFile: string): Promise<string> {
   return `${PID_DIR}/${base}-${tag}.pid`;
 }
 
-/** True when `pid` runs; a zombie (killed, not yet reaped) holds nothing and counts as gone. */
+/**
+ * True when `pid` runs; a zombie (killed, not yet reaped) holds nothing and counts as
+ * gone. Only a missing /proc entry means gone: any other failure to look (permissions)
+ * assumes alive, because wrongly taking a live daemon's pid file would let two run.
+ */
 async function processAlive(pid: number): Promise<boolean> {
   try {
     const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
     // Field 3, after the parenthesised command name (which may itself hold spaces).
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
     return state !== "Z" && state !== "X";
-  } catch {
-    return false;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }
 
