@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { checkCommand } from "./check.ts";
+import { labCommand } from "./lab.ts";
 import { runCommand } from "./run.ts";
 import { simCommand } from "./sim.ts";
 
@@ -28,6 +29,11 @@ const COMMANDS: Record<string, CommandEntry> = {
   sim: {
     run: simCommand,
     summary: "sim [--seed N]: run a failover scenario in the deterministic simulator",
+  },
+  lab: {
+    run: labCommand,
+    summary:
+      "lab [FILE]: namespaces + bridge + client, one hacore per node, failover timeline (root)",
   },
 };
 
