@@ -227,6 +227,9 @@ type InboxItem =
   | { kind: "packet"; iface: string; family: Family; packet: ReceivedPacket }
   | { kind: "kernel"; event: KernelEvent };
 
+/** Tracker name of an instance's own link; shown in status as the fault's cause. */
+const LINK_FAULT_PREFIX = "link ";
+
 /** Beyond this many queued inputs, packets are dropped (and counted) rather than queued. */
 const INBOX_LIMIT = 65_536;
 /** After a stop, leave no later than the longest release hold plus this. */
@@ -547,6 +550,7 @@ export class Daemon {
       this.#reconcileWanted = true;
       this.#reconcileReason = "startup";
       await this.#guarded(() => this.#reconcileNow());
+      await this.#guarded(() => this.#readLinkStates());
       this.#feed({ type: "startup" });
       started();
       for (;;) {
@@ -863,14 +867,76 @@ export class Daemon {
         return;
       case "link-up":
         this.#log.info(`${e.interface}: link up`);
+        this.#reopenTransports(e.interface);
+        this.#setLinkFault(e.interface, false);
         this.#wantReconcile("kernel");
         return;
       case "link-down":
         this.#log.warn(`${e.interface}: link down`);
+        this.#setLinkFault(e.interface, true);
         return;
       case "resync":
         this.#wantReconcile("kernel");
         return;
+    }
+  }
+
+  /**
+   * An instance whose own interface has no link can neither hear nor be heard: like
+   * keepalived, it goes to Fault (releasing with priority 0 if it was Master) and comes
+   * back when the link does. `track_interface` for other links is the trackers' job.
+   */
+  #setLinkFault(iface: string, failing: boolean) {
+    for (const inst of this.#instances) {
+      if (inst.cfg.interface !== iface) continue;
+      this.#feed({
+        type: "router",
+        name: inst.cfg.name,
+        event: { type: "fault", tracker: `${LINK_FAULT_PREFIX}${iface}`, failing },
+      });
+    }
+  }
+
+  async #readLinkStates(): Promise<void> {
+    if (!this.#addresses.linkStates) return;
+    const states = await this.#addresses.linkStates();
+    for (const iface of new Set(this.#instances.map((i) => i.cfg.interface))) {
+      if (states.get(iface) === false) {
+        this.#log.warn(`${iface}: link is down at start`);
+        this.#setLinkFault(iface, true);
+      }
+    }
+  }
+
+  /**
+   * A link that comes back may be a new interface under the old name (a re-created
+   * VLAN or bond), whose index our bound, group-joined sockets no longer match; opening
+   * them again is cheap and right in both cases.
+   */
+  #reopenTransports(iface: string) {
+    const reopened = new Set<string>();
+    for (const inst of this.#instances) {
+      if (inst.cfg.interface !== iface || reopened.has(inst.key)) continue;
+      reopened.add(inst.key);
+      const old = this.#transports.get(inst.key);
+      if (!old) continue;
+      old.close();
+      this.#transports.delete(inst.key);
+      try {
+        const family = inst.cfg.family;
+        this.#transports.set(
+          inst.key,
+          this.#transportFactory.open(
+            { interface: iface, family, group: inst.group },
+            (packet) => this.#push({ kind: "packet", iface, family, packet }),
+          ),
+        );
+      } catch (e) {
+        bump(this.#counters, "transportErrors");
+        this.#log.error(
+          `${inst.cfg.name}: cannot reopen the VRRP socket on ${iface}: ${errorText(e)}`,
+        );
+      }
     }
   }
 

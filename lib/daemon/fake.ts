@@ -414,6 +414,8 @@ export interface FakeAddressOp {
 export class FakeAddressPort implements AddressPort {
   #addresses: KernelAddress[];
   readonly #watchers = new Set<(e: KernelEvent) => void>();
+  /** Links set with {@link FakeAddressPort.link}; unnamed ones are up. */
+  readonly #links = new Map<string, boolean>();
   /** Every change, in order. */
   readonly ops: FakeAddressOp[] = [];
   /** Make the next N `add` calls fail (to test retries). */
@@ -507,6 +509,19 @@ export class FakeAddressPort implements AddressPort {
   }
 
   /**
+   * Link states as last set with {@link FakeAddressPort.link}.
+   *
+   * @example
+   * ```ts
+   * port.link("eth0", false);
+   * (await port.linkStates()).get("eth0"); // false
+   * ```
+   */
+  linkStates(): Promise<ReadonlyMap<string, boolean>> {
+    return Promise.resolve(new Map(this.#links));
+  }
+
+  /**
    * Number of watchers, for checking a stopped daemon unsubscribed.
    *
    * @example
@@ -567,6 +582,7 @@ export class FakeAddressPort implements AddressPort {
    * ```
    */
   link(dev: string, up: boolean): void {
+    this.#links.set(dev, up);
     this.#emit({ kind: up ? "link-up" : "link-down", interface: dev });
   }
 

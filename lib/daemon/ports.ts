@@ -229,6 +229,12 @@ export interface AddressPort {
   remove(address: KernelAddress): Promise<void>;
   /** Follows address and link changes until the returned function is called. */
   watch(onEvent: (event: KernelEvent) => void): () => void;
+  /**
+   * Whether each interface's link is up now (by name). `watch` reports only changes,
+   * so the daemon reads this once at start to fault instances whose link is already
+   * down. Optional: a port without it is taken as "all up".
+   */
+  linkStates?(): Promise<ReadonlyMap<string, boolean>>;
 }
 
 /**

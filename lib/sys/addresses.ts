@@ -254,6 +254,23 @@ export class RtnlAddressPort implements AddressPort {
   }
 
   /**
+   * Every interface's link state by name: up means `IFF_UP`, `IFF_RUNNING` and
+   * `IFF_LOWER_UP` all set, the same rule `watch` uses for its link events.
+   *
+   * @example
+   * ```ts
+   * (await port.linkStates()).get("eth0"); // true
+   * ```
+   */
+  async linkStates(): Promise<ReadonlyMap<string, boolean>> {
+    const out = new Map<string, boolean>();
+    for (const link of await this.rtnl.dumpLinks()) {
+      if (link.name) out.set(link.name, linkIsUp(link));
+    }
+    return out;
+  }
+
+  /**
    * Index, MAC, state and MTU of `dev`, or null when there is no such interface.
    *
    * @example

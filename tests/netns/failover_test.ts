@@ -69,6 +69,7 @@ interface HacoreLan {
   readonly watchers: VipWatcher[];
   readonly client: LanMember | null;
   readonly cut: (m: LanMember) => Promise<void>;
+  readonly plug: (m: LanMember) => Promise<void>;
   restart(node: Node): Promise<HacoreProc>;
 }
 
@@ -103,6 +104,7 @@ async function hacoreLan(
     watchers: nodes.map((n) => n.watcher),
     client: lan.client,
     cut: lan.cut,
+    plug: lan.plug,
     async restart(node) {
       node.hacore = await hacoreFromToml(lab, dir, node.member.ns, node.name, node.toml);
       return node.hacore;
@@ -222,6 +224,37 @@ netnsTest(
           exitMs.toFixed(0)
         } ms`,
       );
+    }),
+);
+
+netnsTest(
+  "link down on the master's interface: it goes FAULT and releases, the backup takes over within Master_Down_Interval, and it preempts back when the link returns",
+  () =>
+    withPeerLab(async (lab) => {
+      const l = await hacoreLan(lab, [v3("a", 150), v3("b", 100)]);
+      const [a, b] = l.nodes;
+      await elected(l, "a");
+
+      const fromA = a.hacore.transitions.length;
+      const fromB = b.hacore.transitions.length;
+      const tCut = wallMs();
+      await l.cut(a.member);
+      const fault = await a.hacore.waitState("FAULT", 2000, { fromIndex: fromA });
+      assert.equal(fault.reason, "fault");
+      await waitForHolders([a.watcher], (h) => h.length === 0, 2000, "a to release the VIP");
+      // a's priority 0 cannot cross a pulled cable, so b waits out its Master_Down_Interval.
+      const took = await waitForHolders([b.watcher], only("b"), START_MS, "b to take over");
+      const ms = took.atMs - tCut;
+      assert.ok(ms <= mdi(100) + MARGIN_MS, `b took ${ms.toFixed(0)} ms; MDI is ${mdi(100)} ms`);
+      await b.hacore.waitState("MASTER", 1000, { fromIndex: fromB });
+
+      const fromA2 = a.hacore.transitions.length;
+      await l.plug(a.member);
+      const back = await a.hacore.waitState("BACKUP", 3000, { fromIndex: fromA2 });
+      assert.equal(back.reason, "fault-cleared");
+      await a.hacore.waitState("MASTER", START_MS, { fromIndex: fromA2 });
+      await waitForHolders(l.watchers, only("a"), START_MS, "a to hold the VIP again");
+      console.log(`  link down: FAULT at once, b took over ${ms.toFixed(0)} ms after the cut`);
     }),
 );
 

@@ -771,3 +771,53 @@ Deno.test("real clock: stopping a backup (timer armed for seconds) returns at on
   assert.ok(performance.now() - t0 < 100);
   assert.equal(d.status().instances[0].state, "init");
 });
+
+Deno.test("link down on the master's interface: Fault with a priority-0 release, back when the link returns", async () => {
+  const w = threeNodes();
+  const [a, b] = w.hosts;
+  w.invariant = backupsHoldNothing(w);
+  await w.startAll();
+  await w.run(5000);
+  assert.equal(vi(a).state, "master");
+  const opened = w.lan.openCount("a");
+
+  a.port.link("eth0", false);
+  await w.settle();
+  assert.equal(vi(a).state, "fault");
+  assert.equal(vi(a).lastTransition?.reason, "fault");
+  assert.ok(!hasVip(a), "a faulted master must not keep the VIP");
+  const zero = w.lan.sent.find((p) => p.host === "a" && p.bytes[2] === 0);
+  assert.ok(zero, "no priority-0 release on link down");
+  assert.ok(
+    a.lines.some((l) => l.includes("VI_1: MASTER -> FAULT (fault: tracker link eth0)")),
+    a.lines.join("\n"),
+  );
+
+  // B takes over after its Skew_Time, not a whole Master_Down_Interval.
+  await w.run(5000 + 1 + (156 * 1000) / 256);
+  assert.equal(vi(b).state, "master");
+
+  a.port.link("eth0", true);
+  await w.settle();
+  assert.equal(vi(a).state, "backup");
+  assert.equal(vi(a).lastTransition?.reason, "fault-cleared");
+  assert.equal(w.lan.openCount("a"), opened, "the transport was reopened, not leaked");
+  // A (150) preempts B (100) again once its Master_Down_Interval has passed.
+  await w.run(w.clock.nowMs() + 5000);
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(b).state, "backup");
+  await w.stopAll();
+});
+
+Deno.test("an interface already down at start puts its instance in Fault, never Master", async () => {
+  const w = threeNodes();
+  const [a] = w.hosts;
+  a.port.link("eth0", false);
+  await w.startAll();
+  await w.run(10_000);
+  assert.equal(vi(a).state, "fault");
+  assert.ok(!hasVip(a));
+  assert.ok(a.lines.some((l) => l.includes("eth0: link is down at start")));
+  assert.deepStrictEqual(sentBy(w, "a"), []);
+  await w.stopAll();
+});
