@@ -690,6 +690,18 @@ export class Daemon {
         if (action.transition.to !== "master") inst.announce = IDLE_ANNOUNCE;
         this.#logTransition(inst, action.transition);
         break;
+      case "refused":
+        this.#rateLog(
+          `${inst.cfg.name}/${action.reason}`,
+          "warn",
+          `${inst.cfg.name}: dropped an advert from ${action.src}: ${action.reason}: ${action.detail}`,
+        );
+        break;
+      default: {
+        // A new action type must be handled here; the compiler says so.
+        const never: never = action;
+        throw new Error(`unhandled engine action ${JSON.stringify(never)}`);
+      }
     }
   }
 

@@ -24,6 +24,7 @@ import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
   DROP_COUNTER,
+  type DropReason,
   HISTORY_LIMIT,
   type OutgoingAdvert,
   type RouterAction,
@@ -419,29 +420,54 @@ function takeoverReason(s: RouterState, now: number): [TransitionReason, string]
 }
 
 /** Why an advert is refused, as the counter to bump, or null when it is acceptable. */
-function refusal(s: RouterState, a: Advert, src: string): keyof RouterCounters | null {
+/** Why an instance refuses a well-formed advert, with words for the log. */
+interface Refusal {
+  reason: DropReason;
+  detail: string;
+}
+
+function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
   const c = s.config;
-  if (a.version !== c.version) return "versionErrors";
+  if (a.version !== c.version) {
+    return {
+      reason: "version",
+      detail: `VRRPv${a.version} advert, this instance runs VRRPv${c.version}`,
+    };
+  }
   if (c.unicastPeers.length > 0) {
     const from = canonicalIp(src) ?? src;
-    if (!c.unicastPeers.some((p) => (canonicalIp(p) ?? p) === from)) return "unicastPeerErrors";
+    if (!c.unicastPeers.some((p) => (canonicalIp(p) ?? p) === from)) {
+      return { reason: "unicast-peer", detail: `${src} is not in unicast_peer` };
+    }
   }
   if (c.version === 2) {
     // Type 2 (IP AH) was removed from the protocol; refuse it even if both ends agree.
-    if (a.authType !== c.authType || a.authType === 2) return "invalidAuthType";
-    if (a.authType === 1 && !sameBytes(a.authData, authBytes(c))) return "authFailures";
+    if (a.authType !== c.authType || a.authType === 2) {
+      return { reason: "auth-type", detail: `auth type ${a.authType}, expected ${c.authType}` };
+    }
+    if (a.authType === 1 && !sameBytes(a.authData, authBytes(c))) {
+      return { reason: "auth", detail: "wrong auth_pass" };
+    }
     // RFC 3768 §7.1: a differing Adver Int MUST be discarded.
-    if (a.intervalMs !== c.advertIntervalMs) return "advertiseIntervalErrors";
+    if (a.intervalMs !== c.advertIntervalMs) {
+      return {
+        reason: "interval",
+        detail: `advert_int ${a.intervalMs / 1000} s, expected ${c.advertIntervalMs / 1000} s`,
+      };
+    }
   } else if (!(a.intervalMs > 0)) {
     // RFC 9568 erratum 8301: a zero interval would make every Backup time out at once.
-    return "advertiseIntervalErrors";
+    return { reason: "interval", detail: "Max Adver Int 0" };
   }
   // RFC 3768/5798 §7.1 say a differing address list SHOULD be logged and MUST be
   // dropped unless it comes from the owner (255). We also accept priority 0, so a
   // misconfigured master that steps down still gets a fast takeover. Either way the
   // mismatch is counted (the accepted ones in `onAdvert`).
   if (!sameSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
-    return "addressListErrors";
+    return {
+      reason: "address-list",
+      detail: `addresses [${a.addresses.join(", ")}], configured [${c.addresses.join(", ")}]`,
+    };
   }
   return null;
 }
@@ -488,7 +514,9 @@ function onAdvert(
   if (s.state === "fault" || s.state === "init") return;
   const refused = refusal(s, a, src);
   if (refused) {
-    s.counters[refused]++;
+    const counter = DROP_COUNTER[refused.reason];
+    if (counter !== "vridErrors") s.counters[counter]++;
+    d.actions.push({ type: "refused", reason: refused.reason, src, detail: refused.detail });
     return;
   }
   if (!sameSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;

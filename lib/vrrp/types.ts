@@ -229,7 +229,13 @@ export type RouterAction =
   /** Gratuitous ARP / unsolicited NA for the VIPs. */
   | { type: "announce" }
   /** A state change happened; run notify hooks and log it. */
-  | { type: "transition"; transition: Transition };
+  | { type: "transition"; transition: Transition }
+  /**
+   * An advert that decoded fine was refused by this instance's rules (version, auth,
+   * interval, address list, unicast peer); already counted. The daemon logs it,
+   * rate-limited, so a misconfigured peer is visible and not only a counter.
+   */
+  | { type: "refused"; reason: DropReason; src: string; detail: string };
 
 /** Result of one engine step. */
 export interface StepResult {

@@ -285,6 +285,7 @@ export function runScenario(spec: ScenarioSpec): SimResult {
           });
           break;
         case "announce":
+        case "refused":
           break;
       }
     }

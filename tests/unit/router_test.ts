@@ -99,6 +99,8 @@ function show(actions: RouterAction[]): string[] {
         return `transition ${a.transition.from}>${a.transition.to} ${a.transition.reason}`;
       case "send":
         return `send ${a.advert.priority}`;
+      case "refused":
+        return `refused ${a.reason}`;
       default:
         return a.type;
     }
@@ -402,7 +404,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 200, intervalMs: 2000 }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused interval"],
     check: ({ state }, before) => {
       assertEquals(state.counters.advertiseIntervalErrors, 1);
       assertEquals(state.counters.advertisementsReceived, 1);
@@ -416,7 +418,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 200, intervalMs: 3000 }),
     at: 4000,
     state: "master",
-    actions: [],
+    actions: ["refused interval"],
     check: ({ state }) => assertEquals(state.counters.advertiseIntervalErrors, 1),
   },
   {
@@ -434,7 +436,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { version: 3, priority: 200, intervalMs: 0 }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused interval"],
     check: ({ state }) => assertEquals(state.counters.advertiseIntervalErrors, 1),
   },
   {
@@ -443,7 +445,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 200, addresses: ["192.0.2.101"] }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused address-list"],
     check: ({ state }) => {
       assertEquals(state.counters.addressListErrors, 1);
       assertEquals(state.lastMaster, null);
@@ -491,7 +493,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 200, authType: 0 }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused auth-type"],
     check: ({ state }) => assertEquals(state.counters.invalidAuthType, 1),
   },
   {
@@ -504,7 +506,7 @@ const rows: Row[] = [
     }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused auth"],
     check: ({ state }) => assertEquals(state.counters.authFailures, 1),
   },
   {
@@ -529,7 +531,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { version: 3, priority: 200 }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused version"],
     check: ({ state }) => assertEquals(state.counters.versionErrors, 1),
   },
   {
@@ -538,7 +540,7 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 200 }),
     at: 2000,
     state: "backup",
-    actions: [],
+    actions: ["refused unicast-peer"],
     check: ({ state }) => assertEquals(state.counters.unicastPeerErrors, 1),
   },
   {
