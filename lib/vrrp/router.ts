@@ -29,7 +29,6 @@ import {
   type OutgoingAdvert,
   type RouterAction,
   type RouterConfig,
-  type RouterCounters,
   type RouterEvent,
   type RouterState,
   type RouterStateName,
