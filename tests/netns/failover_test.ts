@@ -259,6 +259,50 @@ netnsTest(
 );
 
 netnsTest(
+  "IPv6: VRRPv3 over ff02::12 from link-local sources elects, fails over on kill -9 and hands over on SIGTERM",
+  () =>
+    withPeerLab(async (lab) => {
+      const VIP6 = "2001:db8::100";
+      const v6 = (name: string, priority: number) => ({
+        name,
+        priority,
+        // RFC 5798 §5.2.9: an IPv6 advert's first address is link-local.
+        toml: hacoreConfigToml({ routerId: name, priority, vips: ["fe80::100/64", `${VIP6}/64`] }),
+      });
+      const l = await hacoreLan(lab, [v6("a", 150), v6("b", 100)]);
+      const [a, b] = l.nodes;
+      const w6 = l.nodes.map((n) => addressWatcher(n.name, n.member.ns, LAN_IFACE, VIP6));
+      await waitForHolders(w6, only("a"), START_MS, "a alone to hold the IPv6 VIP");
+      await a.hacore.waitState("MASTER", START_MS);
+
+      const tKill = wallMs();
+      a.hacore.proc.child.kill("SIGKILL");
+      const took = await waitForHolders([w6[1]], only("b"), START_MS, "b to take over");
+      const ms = took.atMs - tKill;
+      assert.ok(ms <= mdi(100) + MARGIN_MS, `b took ${ms.toFixed(0)} ms; MDI is ${mdi(100)} ms`);
+
+      // The killed node's kernel still holds its copy; a fresh start must clean it up
+      // as a backup (it is hacore-tagged) and then preempt.
+      await l.restart(a);
+      await waitForHolders(w6, only("a"), START_MS, "a to preempt back over IPv6");
+      const fromB = b.hacore.transitions.length;
+      const tTerm = wallMs();
+      a.hacore.proc.child.kill("SIGTERM");
+      const handover = await waitForHolders([w6[1]], only("b"), START_MS, "b after SIGTERM");
+      const skew = skewTimeMs(3, 100, ADV_MS);
+      const hms = handover.atMs - tTerm;
+      assert.ok(hms <= skew + MARGIN_MS, `b took ${hms.toFixed(0)} ms; Skew_Time is ${skew} ms`);
+      assert.equal(
+        (await b.hacore.waitState("MASTER", 1000, { fromIndex: fromB })).reason,
+        "priority-zero",
+      );
+      console.log(
+        `  IPv6: kill -9 takeover ${ms.toFixed(0)} ms, SIGTERM handover ${hms.toFixed(0)} ms`,
+      );
+    }),
+);
+
+netnsTest(
   "nopreempt: the higher-priority node comes back as BACKUP and leaves the VIP where it is",
   () =>
     withPeerLab(async (lab) => {
