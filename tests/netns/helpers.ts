@@ -37,67 +37,19 @@ export function uniqueName(): string {
   return `${RUN_PREFIX}${counter}`;
 }
 
-/**
- * What a finished command printed and returned.
- *
- * @example
- * ```ts
- * const r: CommandResult = await run("ip", ["-V"]);
- * if (r.code !== 0) console.error(r.stderr);
- * ```
- */
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a command to completion, capturing its output; never throws on a non-zero exit.
- *
- * @example
- * ```ts
- * const r = await run("ip", ["-V"]);
- * ```
- */
-export async function run(cmd: string, args: readonly string[]): Promise<CommandResult> {
-  const out = await new Deno.Command(cmd, {
-    args: [...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-/**
- * Runs a command and throws (with its stderr) unless it exits 0.
- *
- * @example
- * ```ts
- * await runOk("ip", ["netns", "add", "hc-1-1"]);
- * ```
- */
-export async function runOk(cmd: string, args: readonly string[]): Promise<string> {
-  const r = await run(cmd, args);
-  if (r.code !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} exited ${r.code}: ${r.stderr.trim()}`);
-  }
-  return r.stdout;
-}
-
-/**
- * Runs `ip -n <ns> <args>` and throws unless it succeeds.
- *
- * @example
- * ```ts
- * await ipNs(ns, "link", "set", "veth0", "up");
- * ```
- */
-export function ipNs(ns: string, ...args: string[]): Promise<string> {
-  return runOk("ip", ["-n", ns, ...args]);
-}
+// One command runner for the lab and the tests; the tests know it by these names.
+export {
+  ipIn as ipNs,
+  type Output as CommandResult,
+  runChecked as runOk,
+  runCmd as run,
+} from "../../lib/lab/host.ts";
+import {
+  ipIn as ipNs,
+  type Output as CommandResult,
+  runChecked as runOk,
+  runCmd as run,
+} from "../../lib/lab/host.ts";
 
 /**
  * Runs `ip -j -n <ns> <args>` and parses its JSON.
