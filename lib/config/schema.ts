@@ -107,6 +107,19 @@ export interface GlobalConfig {
   readonly checksum: ChecksumMode;
   /** See `vrrp_strict` in the validator: no auth, no unicast, no excluded addresses. */
   readonly strict: boolean;
+  /** Unix socket of `hacore status` and the operator verbs (root only, mode 0600). */
+  readonly controlSocket: string;
+  /** `HOST:PORT` (`[V6]:PORT`) of the Prometheus `/metrics` + `/healthz` listener; null = off. */
+  readonly metricsListen: string | null;
+  /** Path of a FIFO (or file) that receives every notify event as one JSON line; null = off. */
+  readonly notifyFifo: string | null;
+  /** A notify hook still running after this long is killed (and counted as failed). */
+  readonly notifyTimeoutMs: number;
+  /**
+   * Run scripts that non-root users could change (writable by others, or under a
+   * world-writable directory). Off by default: such a script is refused.
+   */
+  readonly allowInsecureScripts: boolean;
 }
 
 /**
@@ -259,4 +272,9 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   gnaIntervalMs: 0,
   checksum: "auto",
   strict: false,
+  controlSocket: "/run/hacore/hacore.sock",
+  metricsListen: null,
+  notifyFifo: null,
+  notifyTimeoutMs: 10_000,
+  allowInsecureScripts: false,
 });

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { parseIp } from "../vrrp/addr.ts";
 import { describeValue, didYouMean, quoteList } from "./errors.ts";
 import {
   bool,
@@ -113,7 +114,29 @@ const GLOBAL_KEYS = [
   "vrrp_gna_interval",
   "checksum",
   "vrrp_strict",
+  "control_socket",
+  "metrics_listen",
+  "notify_fifo",
+  "notify_timeout",
+  "allow_insecure_scripts",
 ] as const;
+
+/**
+ * `HOST:PORT` with an IPv4 address or a bracketed IPv6 one, e.g. `127.0.0.1:9650` or
+ * `[::1]:9650`. Names are refused: a listener must not depend on DNS at boot.
+ */
+const listenAddress: Parser<string> = (v) => {
+  const what = 'HOST:PORT with an IP address, e.g. "127.0.0.1:9650" or "[::1]:9650"';
+  if (typeof v !== "string") return expected(what, v);
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(v);
+  if (!m) return expected(what, v);
+  const host = m[1] ?? m[2];
+  const fam = m[1] !== undefined ? "ipv6" : "ipv4";
+  const parsed = parseIp(host);
+  const port = Number(m[3]);
+  if (!parsed || parsed.family !== fam || port < 1 || port > 65535) return expected(what, v);
+  return ok(v);
+};
 
 const version: Parser<2 | 3> = (v) =>
   v === 2n || v === 3n ? ok(Number(v) as 2 | 3) : expected("2 or 3", v);
@@ -155,6 +178,11 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     checksum: r.opt("checksum", oneOf(["auto", "pseudo-header", "rfc9568"] as const)) ??
       d.checksum,
     strict: r.opt("vrrp_strict", bool) ?? d.strict,
+    controlSocket: r.opt("control_socket", absolutePath) ?? d.controlSocket,
+    metricsListen: r.opt("metrics_listen", listenAddress) ?? d.metricsListen,
+    notifyFifo: r.opt("notify_fifo", absolutePath) ?? d.notifyFifo,
+    notifyTimeoutMs: ms("notify_timeout", num(0.1, 3600, "seconds"), d.notifyTimeoutMs),
+    allowInsecureScripts: r.opt("allow_insecure_scripts", bool) ?? d.allowInsecureScripts,
   };
 }
 

@@ -45,6 +45,35 @@ interface BrokenCase {
 
 const BROKEN: BrokenCase[] = [
   {
+    name: "a relative control socket path is refused",
+    toml: `[global]\ncontrol_socket = "run/hacore.sock"\n`,
+    path: "global.control_socket",
+    line: 2,
+    message: `expected an absolute path (starting with /), got "run/hacore.sock"`,
+  },
+  {
+    name: "the metrics listener needs an IP address, not a name",
+    toml: `[global]\nmetrics_listen = "localhost:9650"\n`,
+    path: "global.metrics_listen",
+    line: 2,
+    message:
+      `expected HOST:PORT with an IP address, e.g. "127.0.0.1:9650" or "[::1]:9650", got "localhost:9650"`,
+  },
+  {
+    name: "an IPv6 metrics listener needs brackets",
+    toml: `[global]\nmetrics_listen = "::1:9650"\n`,
+    path: "global.metrics_listen",
+    line: 2,
+    message: `expected HOST:PORT with an IP address`,
+  },
+  {
+    name: "a zero notify timeout is refused",
+    toml: `[global]\nnotify_timeout = 0\n`,
+    path: "global.notify_timeout",
+    line: 2,
+    message: "expected a number in 0.1..3600 seconds, got 0",
+  },
+  {
     name: "unknown instance key suggests the closest allowed key",
     toml: `${VI}virtual_ipaddress = ["192.0.2.10"]\npriorty = 150\n`,
     path: "vrrp_instance.VI_1.priorty",
@@ -556,6 +585,11 @@ Deno.test("a minimal instance gets every default", () => {
     gnaIntervalMs: 0,
     checksum: "auto",
     strict: false,
+    controlSocket: "/run/hacore/hacore.sock",
+    metricsListen: null,
+    notifyFifo: null,
+    notifyTimeoutMs: 10_000,
+    allowInsecureScripts: false,
   });
   const expected: InstanceConfig = {
     name: "VI_1",
