@@ -1,0 +1,156 @@
+/**
+ * The contract between the running daemon and everything that observes or steers it:
+ * the control socket (`hacore status`, the operator verbs, `hacore reload`), the
+ * metrics listener and notify hooks. The daemon implements {@link DaemonControl};
+ * the others only ever see this interface, so each is tested against a fake.
+ *
+ * @module
+ */
+
+import type { DaemonStatus, InstanceStatus } from "../daemon/daemon.ts";
+import type { RouterStateName, TransitionReason } from "../vrrp/types.ts";
+
+/** Version of the control protocol; a request with another `v` is refused. */
+export const CONTROL_PROTOCOL_VERSION = 1;
+
+/**
+ * One recorded transition, with wall time for people and monotonic time for sorting.
+ *
+ * @example
+ * ```ts
+ * const t: TransitionRecord = {
+ *   from: "backup", to: "master", reason: "master-down-timer", detail: "no master heard",
+ *   atMs: 3414.06, wallTime: "2026-11-21T22:59:03.414Z",
+ * };
+ * ```
+ */
+export interface TransitionRecord {
+  readonly from: RouterStateName;
+  readonly to: RouterStateName;
+  readonly reason: TransitionReason;
+  readonly detail: string;
+  readonly atMs: number;
+  readonly wallTime: string;
+}
+
+/**
+ * One finished (or killed) run of a notify hook.
+ *
+ * @example
+ * ```ts
+ * const h: HookRun = {
+ *   hook: "notify_master", target: "INSTANCE", name: "VI_1", state: "MASTER",
+ *   command: "/etc/hacore/notify.sh master", startedAt: "2026-11-21T22:59:03.420Z",
+ *   durationMs: 12.5, exitCode: 0, signal: null, timedOut: false, error: null,
+ * };
+ * ```
+ */
+export interface HookRun {
+  /** Config key of the hook: notify_master, notify_backup, notify_fault, notify_stop, notify. */
+  readonly hook: string;
+  readonly target: "INSTANCE" | "GROUP";
+  /** Instance or sync group name. */
+  readonly name: string;
+  /** The state the hook was told about (keepalived's spelling). */
+  readonly state: "MASTER" | "BACKUP" | "FAULT" | "STOP";
+  readonly command: string;
+  readonly startedAt: string;
+  readonly durationMs: number;
+  /** Null when it did not exit by itself (killed, or could not start). */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  /** Why it could not run (refused by script security, not found); null when it ran. */
+  readonly error: string | null;
+}
+
+/**
+ * A temporary priority set by `hacore demote` / `hacore promote`, until `hacore resume`
+ * or a restart.
+ *
+ * @example
+ * ```ts
+ * const o: PriorityOverride = { kind: "demote", priority: 1 };
+ * ```
+ */
+export interface PriorityOverride {
+  readonly kind: "demote" | "promote";
+  readonly priority: number;
+}
+
+/**
+ * One instance in full, for `hacore status NAME`: the summary plus its history, every
+ * counter (zeros included, RFC 6527 names), the override and recent hook runs.
+ *
+ * @example
+ * ```ts
+ * const d = control.detail("VI_1");
+ * d?.history.at(-1)?.reason; // "master-down-timer"
+ * ```
+ */
+export interface InstanceDetail {
+  readonly summary: InstanceStatus;
+  /** The last 50 transitions, oldest first. */
+  readonly history: readonly TransitionRecord[];
+  /** Every counter, zeros included. */
+  readonly counters: Readonly<Record<string, number>>;
+  readonly override: PriorityOverride | null;
+  /** The most recent hook runs for this instance (and its group), oldest first. */
+  readonly hooks: readonly HookRun[];
+}
+
+/**
+ * What an operator verb answers: done (with a sentence for the person), or refused.
+ *
+ * @example
+ * ```ts
+ * const r: OperatorResult = { ok: false, error: 'no instance "VI_9"; instances: VI_1, VI_2' };
+ * ```
+ */
+export type OperatorResult = { readonly ok: true; readonly message: string } | {
+  readonly ok: false;
+  readonly error: string;
+};
+
+/**
+ * The outcome of a reload: refused with the config errors (nothing changed), or
+ * applied, with one line per change (instance added, removed, VIP added, ...).
+ *
+ * @example
+ * ```ts
+ * const r: ReloadOutcome = { ok: true, errors: [], changes: ["VI_2: added 192.0.2.101/24"] };
+ * ```
+ */
+export interface ReloadOutcome {
+  readonly ok: boolean;
+  readonly errors: readonly string[];
+  readonly changes: readonly string[];
+}
+
+/**
+ * Everything the control plane may ask of a running daemon.
+ *
+ * @example
+ * ```ts
+ * const r = control.demote("VI_1"); // the peer takes over
+ * control.resume("VI_1");
+ * ```
+ */
+export interface DaemonControl {
+  /** Summary of every instance. */
+  status(): DaemonStatus;
+  /** One instance in full, or null when there is no such instance. */
+  detail(name: string): InstanceDetail | null;
+  /** Sets a temporary lower priority (default 1) so a peer takes over. */
+  demote(name: string, priority?: number): OperatorResult;
+  /** Sets a temporary higher priority (default 254) so this node takes over. */
+  promote(name: string, priority?: number): OperatorResult;
+  /** Clears an override. */
+  resume(name: string): OperatorResult;
+  /** On: every instance releases mastership (priority 0) and stays Backup. Off: normal. */
+  maintenance(on: boolean): OperatorResult;
+  /** Re-reads the config file; see {@link ReloadOutcome}. Same as SIGHUP. */
+  reload(): Promise<ReloadOutcome>;
+  /** True while the daemon's loop is turning (for `/healthz`). */
+  isLive(): boolean;
+}
