@@ -65,6 +65,61 @@ export interface HookRun {
 }
 
 /**
+ * Outcome label of a notify hook run in `hacore_notify_runs_total`.
+ *
+ * @example
+ * ```ts
+ * const r: HookResult = "timeout";
+ * ```
+ */
+export type HookResult = "ok" | "failed" | "timeout";
+
+/** Every hook outcome, in label order. */
+export const HOOK_RESULTS: readonly HookResult[] = ["ok", "failed", "timeout"];
+/** Prefix of hook-run counter keys. */
+export const HOOK_PREFIX = "hook.";
+
+/**
+ * The counter key under which the daemon counts an instance's hook runs, in that
+ * instance's counters (`detail(name).counters`). The metrics read these; the daemon
+ * (or its notify runner) bumps them. Hook names contain no dots.
+ *
+ * @example
+ * ```ts
+ * hookCounterKey("notify_master", "ok"); // "hook.notify_master.ok"
+ * ```
+ */
+export function hookCounterKey(hook: string, result: HookResult): string {
+  return `${HOOK_PREFIX}${hook}.${result}`;
+}
+
+/**
+ * The counter key for a sync group's hook runs, kept in the node-wide counters
+ * (`status().counters`), since a group belongs to no one instance.
+ *
+ * @example
+ * ```ts
+ * groupHookCounterKey("G_web", "notify_backup", "failed"); // "hook.G_web.notify_backup.failed"
+ * ```
+ */
+export function groupHookCounterKey(group: string, hook: string, result: HookResult): string {
+  return `${HOOK_PREFIX}${group}.${hook}.${result}`;
+}
+
+/**
+ * The outcome label of a finished hook run.
+ *
+ * @example
+ * ```ts
+ * hookResultOf({ timedOut: false, exitCode: 0 }); // "ok"
+ * ```
+ */
+export function hookResultOf(run: Pick<HookRun, "timedOut" | "exitCode">): HookResult {
+  if (run.timedOut) return "timeout";
+  return run.exitCode === 0 ? "ok" : "failed";
+}
+
+/**
  * A temporary priority set by `hacore demote` / `hacore promote`, until `hacore resume`
  * or a restart.
  *

@@ -6,7 +6,16 @@
  * the kernel, GARPs/NAs follow the announce schedule, transitions are logged.
  *
  * One loop, one input at a time: nothing runs concurrently with a step, so state
- * never needs a lock. Port callbacks only queue into an inbox and wake the loop.
+ * never needs a lock. Port callbacks only queue into an inbox and wake the loop, and
+ * so do the operator verbs of {@link DaemonControl} (demote, promote, resume,
+ * maintenance, reload): they validate at once and take effect in the loop.
+ *
+ * Reload (SIGHUP, `hacore reload`): the new file is validated first (an invalid one
+ * changes nothing), then the pure diff (`reload.ts`) is applied in one loop turn:
+ * removed instances release like a shutdown (priority 0, VIPs kept through the release
+ * hold, then removed), added ones start, changed ones are reconfigured in place (VIPs
+ * reconciled address by address, no state change, no missed advert), and untouched
+ * ones do not notice.
  *
  * Robustness rules:
  * - nothing a packet contains can throw out of the loop: each packet is handled under
@@ -30,23 +39,42 @@
  * @module
  */
 
+import { formatConfigError, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance, toRouterConfig } from "../config/router.ts";
-import type { Config, InstanceConfig } from "../config/schema.ts";
+import type { Config, InstanceConfig, NotifyConfig, SyncGroupConfig } from "../config/schema.ts";
+import {
+  type DaemonControl,
+  groupHookCounterKey,
+  hookCounterKey,
+  hookResultOf,
+  type HookRun,
+  type InstanceDetail,
+  type OperatorResult,
+  type PriorityOverride,
+  type ReloadOutcome,
+  type TransitionRecord,
+} from "../control/api.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { canonicalIp, type Family, parseIp } from "../vrrp/addr.ts";
 import {
   createNode,
+  nodeAddRouter,
   type NodeEvent,
   nodeNextDeadline,
+  nodeRemoveRouter,
+  nodeSetSyncGroups,
   type NodeState,
   stepNode,
 } from "../vrrp/node.ts";
 import { decodeAdvert, DROP_COUNTER, encodeAdvert } from "../vrrp/packet.ts";
+import { nextDeadline, step } from "../vrrp/router.ts";
 import type {
   DropReason,
   OutgoingAdvert,
   RouterAction,
   RouterConfig,
+  RouterEvent,
+  RouterState,
   RouterStateName,
   Transition,
   TransitionReason,
@@ -66,6 +94,8 @@ import type {
   Announcer,
   Clock,
   KernelEvent,
+  NotifyEvent,
+  NotifySink,
   PrimaryAddresses,
   ReceivedPacket,
   TransportFactory,
@@ -78,6 +108,7 @@ import {
   reconcile,
   vipKey,
 } from "./reconcile.ts";
+import { diffConfigs, diffLines } from "./reload.ts";
 
 /**
  * What a daemon needs: the validated config, each interface's own addresses, and the
@@ -101,6 +132,17 @@ export interface DaemonOptions {
   readonly retryMs?: number;
   /** Window of the drop-log rate limiter; 10 000 ms by default. */
   readonly dropLogWindowMs?: number;
+  /**
+   * Wall clock, only to label monotonic times for people (history, notify events);
+   * `() => new Date()` by default. Read once at construction: the engine never sees it.
+   */
+  readonly wallClock?: () => Date;
+  /** hacore's version, shown in status (`VERSION` of `lib/cli/mod.ts`); "unknown" by default. */
+  readonly version?: string;
+  /** Receives every instance and sync-group state change; none by default. */
+  readonly notify?: NotifySink;
+  /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
+  readonly loadConfig?: (file: string) => Promise<LoadResult>;
 }
 
 /**
@@ -189,6 +231,10 @@ export interface InstanceStatus {
     | null;
   /** Non-zero counters only: the engine's (RFC 6527 names) plus the daemon's own. */
   readonly counters: Readonly<Record<string, number>>;
+  /** The operator's demote/promote in force, or null. */
+  readonly override: PriorityOverride | null;
+  /** In maintenance: stays Backup, never takes over. */
+  readonly maintenance: boolean;
 }
 
 /**
@@ -207,6 +253,14 @@ export interface DaemonStatus {
   readonly counters: Readonly<Record<string, number>>;
   /** Current conflicts, described. */
   readonly conflicts: readonly string[];
+  /** Operator maintenance is on (see {@link DaemonControl.maintenance}). */
+  readonly maintenance: boolean;
+  /** The config file the daemon runs (and reloads). */
+  readonly configFile: string;
+  /** Wall time of `start()` (of construction, before that), ISO 8601. */
+  readonly startedAtWall: string;
+  /** hacore's version. */
+  readonly version: string;
 }
 
 interface Instance {
@@ -221,11 +275,22 @@ interface Instance {
   announce: AnnounceState;
   /** Counters the engine does not keep. */
   extra: Record<string, number>;
+  /**
+   * Set once a reload removed (or replaced) the instance: its stopped router, out of
+   * the node, finishing its release hold. Null while the instance is live.
+   */
+  retired: RouterState | null;
 }
 
 type InboxItem =
   | { kind: "packet"; iface: string; family: Family; packet: ReceivedPacket }
-  | { kind: "kernel"; event: KernelEvent };
+  | { kind: "kernel"; event: KernelEvent }
+  /** Operator work, run in the loop; `cancel` if the loop ends before it ran. */
+  | { kind: "control"; run: () => void; cancel: () => void };
+
+/** keepalived's names of states, as notify hooks and the FIFO see them. */
+type NotifyState = NotifyEvent["state"];
+type GroupState = NotifyState | "INIT";
 
 /** Tracker name of an instance's own link; shown in status as the fault's cause. */
 const LINK_FAULT_PREFIX = "link ";
@@ -236,6 +301,21 @@ const INBOX_LIMIT = 65_536;
 const STOP_GRACE_MS = 2000;
 /** Pause after an unexpected error in the loop itself, so a persistent bug cannot spin. */
 const LOOP_ERROR_PAUSE_MS = 100;
+/** `isLive` tolerates at least this much loop silence (a GC pause is not death). */
+const MIN_LIVENESS_MS = 2000;
+/** Counters the daemon keeps per instance beside the engine's; shown even at zero. */
+const INSTANCE_EXTRA_COUNTERS = [
+  "vridErrors",
+  "sendErrors",
+  "vipsRestored",
+  "vipAddErrors",
+  "vipRemoveErrors",
+  "announceErrors",
+] as const;
+/** Operator priorities: 0 is the release advert and 255 the owner's; neither is settable. */
+const MIN_OPERATOR_PRIORITY = 1;
+const MAX_OPERATOR_PRIORITY = 254;
+const OWNER_PRIORITY = 255;
 
 function transportKey(iface: string, family: Family): string {
   return `${iface}/${family}`;
@@ -253,8 +333,54 @@ function upper(s: RouterStateName): string {
   return s.toUpperCase();
 }
 
+function notifyState(s: RouterStateName): NotifyState {
+  return s === "init" ? "STOP" : s === "master" ? "MASTER" : s === "fault" ? "FAULT" : "BACKUP";
+}
+
+function notifyPrevious(s: RouterStateName | GroupState): NotifyEvent["previous"] {
+  switch (s) {
+    case "master":
+    case "MASTER":
+      return "MASTER";
+    case "backup":
+    case "BACKUP":
+      return "BACKUP";
+    case "fault":
+    case "FAULT":
+      return "FAULT";
+    default:
+      return "INIT";
+  }
+}
+
+/** What GARPs/NAs announce for an instance: its VIPs, advertised and excluded. */
+function targetsOf(vi: InstanceConfig): AnnounceTarget[] {
+  return [...vi.vips, ...vi.excludedVips].flatMap((v) => {
+    const p = parseIp(v.address);
+    return p ? [{ dev: v.dev, address: v.address, family: p.family }] : [];
+  });
+}
+
+function groupOf(g: SyncGroupConfig): { name: string; members: string[] } {
+  return { name: g.name, members: [...g.instances] };
+}
+
+const NO_HOOKS: NotifyConfig = Object.freeze({
+  master: null,
+  backup: null,
+  fault: null,
+  stop: null,
+  generic: null,
+});
+
+/** Label of a retiring instance in reconcile plans, so it never merges with its successor. */
+function retiredLabel(name: string): string {
+  return `${name} (removed)`;
+}
+
 /**
- * The VRRP daemon over a set of ports. Construct, `start()`, and `stop()` on SIGTERM.
+ * The VRRP daemon over a set of ports. Construct, `start()`, and `stop()` on SIGTERM;
+ * the control socket drives it through {@link DaemonControl}.
  *
  * @example
  * ```ts
@@ -264,8 +390,8 @@ function upper(s: RouterStateName): string {
  * await d.stop();
  * ```
  */
-export class Daemon {
-  readonly #config: Config;
+export class Daemon implements DaemonControl {
+  #config: Config;
   readonly #clock: Clock;
   readonly #transportFactory: TransportFactory;
   readonly #addresses: AddressPort;
@@ -273,12 +399,23 @@ export class Daemon {
   readonly #log: Logger;
   readonly #retryMs: number;
   readonly #limiter: RateLimiter;
-  readonly #announceCfg: AnnounceConfig;
-  readonly #instances: Instance[] = [];
-  readonly #byName = new Map<string, Instance>();
-  readonly #byTransport = new Map<string, Instance[]>();
+  readonly #primaries: PrimaryAddresses;
+  readonly #notify: NotifySink | null;
+  readonly #load: (file: string) => Promise<LoadResult>;
+  readonly #version: string;
+  readonly #wallClock: () => Date;
+  /** Wall time minus clock time at construction: labels monotonic times for people. */
+  readonly #wallOffsetMs: number;
+  #startedAtWall: string;
+  #announceCfg: AnnounceConfig;
+  /** Live instances, in config order. */
+  #instances: Instance[] = [];
+  /** Instances a reload removed, still finishing their release hold. */
+  #retiring: Instance[] = [];
+  #byName = new Map<string, Instance>();
+  #byTransport = new Map<string, Instance[]>();
   /** Every configured VIP address (canonical) → instances, for filtering kernel events. */
-  readonly #vipOwners = new Map<string, Instance[]>();
+  #vipOwners = new Map<string, Instance[]>();
 
   #node: NodeState;
   #phase: DaemonStatus["phase"] = "new";
@@ -292,14 +429,27 @@ export class Daemon {
   #shutdownFed = false;
   #stopHardAtMs: number | null = null;
   #reconcileWanted = false;
-  #reconcileReason: "startup" | "engine" | "kernel" | "retry" = "startup";
+  #reconcileReason: "startup" | "engine" | "kernel" | "retry" | "reload" = "startup";
   #retryAtMs: number | null = null;
   /** `vipKey` of wanted VIPs present in the kernel, per the last reconcile. */
   #held = new Set<string>();
   /** `vipKey` of addresses hacore itself removed, whose kernel event is still to come. */
   #selfRemoved = new Set<string>();
+  /** Canonical VIP → instance that a reload took it from, to name it in the removal log. */
+  #reloadRemoved = new Map<string, string>();
   #conflicts = new Map<string, string>();
   #counters: Record<string, number> = {};
+  #overrides = new Map<string, PriorityOverride>();
+  #maintenance = false;
+  /** Last state told for each sync group. */
+  #groupStates = new Map<string, GroupState>();
+  /** Transitions of the current step, by router, for the group event that may follow. */
+  #stepTransitions: { name: string; t: Transition }[] = [];
+  #reloadChain: Promise<unknown> = Promise.resolve();
+  /** Clock time the loop last finished an iteration. */
+  #lastTurnMs: number;
+  /** While parked: the deadline it waits for (null: none). Undefined while turning. */
+  #parkedUntil: number | null | undefined = undefined;
 
   /**
    * Builds the daemon; nothing is opened until {@link Daemon.start}.
@@ -320,47 +470,82 @@ export class Daemon {
     this.#retryMs = opts.retryMs ?? 1000;
     this.#limiter = new RateLimiter(opts.dropLogWindowMs ?? 10_000);
     this.#announceCfg = announceConfig(opts.config.global);
+    this.#primaries = opts.primaryAddresses;
+    this.#notify = opts.notify ?? null;
+    this.#load = opts.loadConfig ?? loadConfig;
+    this.#version = opts.version ?? "unknown";
+    this.#wallClock = opts.wallClock ?? (() => new Date());
+    const now = this.#clock.nowMs();
+    this.#lastTurnMs = now;
+    const wall = this.#wallClock();
+    this.#wallOffsetMs = wall.getTime() - now;
+    this.#startedAtWall = wall.toISOString();
 
     const problems: string[] = [];
     for (const vi of opts.config.instances) {
-      const primary = opts.primaryAddresses.get(vi.interface)?.[vi.family];
-      const src = vi.srcIp ?? primary ?? null;
-      if (src === null) {
-        problems.push(
-          `${vi.name}: no ${vi.family} address on ${vi.interface} to send adverts from (and no unicast_src_ip)`,
-        );
-        continue;
-      }
-      const inst: Instance = {
-        cfg: vi,
-        rc: toRouterConfig(vi, canonicalIp(src) ?? src),
-        key: transportKey(vi.interface, vi.family),
-        group: vi.family === "ipv4"
-          ? opts.config.global.mcastGroup4
-          : opts.config.global.mcastGroup6,
-        peers: new Set(vi.unicastPeers.map((p) => canonicalIp(p) ?? p)),
-        targets: [...vi.vips, ...vi.excludedVips].flatMap((v) => {
-          const p = parseIp(v.address);
-          return p ? [{ dev: v.dev, address: v.address, family: p.family }] : [];
-        }),
-        announce: IDLE_ANNOUNCE,
-        extra: {},
-      };
-      this.#instances.push(inst);
-      this.#byName.set(vi.name, inst);
+      const inst = this.#makeInstance(vi, opts.config);
+      if (typeof inst === "string") problems.push(inst);
+      else this.#instances.push(inst);
+    }
+    if (problems.length > 0) throw new DaemonSetupError(problems);
+    this.#index();
+    this.#node = createNode({
+      routers: this.#instances.map((i) => i.rc),
+      syncGroups: opts.config.syncGroups.map(groupOf),
+    }, now);
+    for (const g of opts.config.syncGroups) this.#groupStates.set(g.name, "INIT");
+  }
+
+  /** An instance's runtime form, or the reason it cannot run. */
+  #makeInstance(vi: InstanceConfig, config: Config): Instance | string {
+    const src = this.#sourceOf(vi);
+    if (src === null) {
+      return `${vi.name}: no ${vi.family} address on ${vi.interface} to send adverts from (and no unicast_src_ip)`;
+    }
+    return {
+      cfg: vi,
+      rc: toRouterConfig(vi, src),
+      key: transportKey(vi.interface, vi.family),
+      group: vi.family === "ipv4" ? config.global.mcastGroup4 : config.global.mcastGroup6,
+      peers: new Set(vi.unicastPeers.map((p) => canonicalIp(p) ?? p)),
+      targets: targetsOf(vi),
+      announce: IDLE_ANNOUNCE,
+      extra: {},
+      retired: null,
+    };
+  }
+
+  #sourceOf(vi: InstanceConfig): string | null {
+    const primary = this.#primaries.get(vi.interface)?.[vi.family];
+    const src = vi.srcIp ?? primary ?? null;
+    return src === null ? null : canonicalIp(src) ?? src;
+  }
+
+  /** Rebuilds the lookups from `#instances` and `#retiring`. */
+  #index() {
+    this.#byName = new Map(this.#instances.map((i) => [i.cfg.name, i]));
+    this.#byTransport = new Map();
+    for (const inst of this.#instances) {
       const list = this.#byTransport.get(inst.key) ?? [];
       list.push(inst);
       this.#byTransport.set(inst.key, list);
+    }
+    this.#vipOwners = new Map();
+    for (const inst of [...this.#instances, ...this.#retiring]) {
       for (const t of inst.targets) {
         const a = canonicalIp(t.address) ?? t.address;
         this.#vipOwners.set(a, [...(this.#vipOwners.get(a) ?? []), inst]);
       }
     }
-    if (problems.length > 0) throw new DaemonSetupError(problems);
-    this.#node = createNode({
-      routers: this.#instances.map((i) => i.rc),
-      syncGroups: opts.config.syncGroups.map((g) => ({ name: g.name, members: [...g.instances] })),
-    }, this.#clock.nowMs());
+  }
+
+  /** The engine state of an instance, live or retiring. */
+  #routerOf(inst: Instance): RouterState {
+    return inst.retired ?? this.#node.routers[inst.cfg.name];
+  }
+
+  #wallIso(atMs: number): string {
+    return new Date(this.#wallOffsetMs + atMs).toISOString();
   }
 
   /**
@@ -405,16 +590,10 @@ export class Daemon {
   start(): Promise<void> {
     if (this.#phase !== "new") return Promise.reject(new Error("the daemon was already started"));
     this.#phase = "running";
+    this.#startedAtWall = this.#wallIso(this.#clock.nowMs());
     try {
       for (const inst of this.#instances) {
-        if (this.#transports.has(inst.key)) continue;
-        const iface = inst.cfg.interface;
-        const family = inst.cfg.family;
-        const t = this.#transportFactory.open(
-          { interface: iface, family, group: inst.group },
-          (packet) => this.#push({ kind: "packet", iface, family, packet }),
-        );
-        this.#transports.set(inst.key, t);
+        if (!this.#transports.has(inst.key)) this.#transports.set(inst.key, this.#open(inst));
       }
       this.#unwatch = this.#addresses.watch((event) => this.#push({ kind: "kernel", event }));
     } catch (e) {
@@ -438,6 +617,16 @@ export class Daemon {
     return startedP;
   }
 
+  /** Opens the transport an instance needs (throws like the factory). */
+  #open(inst: Instance): VrrpTransport {
+    const iface = inst.cfg.interface;
+    const family = inst.cfg.family;
+    return this.#transportFactory.open(
+      { interface: iface, family, group: inst.group },
+      (packet) => this.#push({ kind: "packet", iface, family, packet }),
+    );
+  }
+
   /**
    * Orderly stop (SIGTERM): every instance sends its priority-0 advert, a Master keeps
    * its VIPs through its release hold (until a new master is heard or the hold ends),
@@ -457,7 +646,10 @@ export class Daemon {
     if (this.#stopRequested || this.#phase === "stopped") return this.#done;
     this.#stopRequested = true;
     this.#phase = "stopping";
-    const hold = Math.max(0, ...this.#instances.map((i) => i.rc.releaseHoldMs));
+    const hold = Math.max(
+      0,
+      ...[...this.#instances, ...this.#retiring].map((i) => i.rc.releaseHoldMs),
+    );
     this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
     this.#poke();
     return this.#done;
@@ -473,46 +665,7 @@ export class Daemon {
    */
   status(): DaemonStatus {
     const now = this.#clock.nowMs();
-    const instances = this.#instances.map((inst): InstanceStatus => {
-      const r = this.#node.routers[inst.cfg.name];
-      const counters: Record<string, number> = {};
-      for (const [k, v] of Object.entries(r.counters)) if (v !== 0) counters[k] = v;
-      for (const [k, v] of Object.entries(inst.extra)) if (v !== 0) bump(counters, k, v);
-      const vip = (excluded: boolean) => (v: InstanceConfig["vips"][number]): VipStatus => ({
-        address: v.address,
-        prefix: v.prefix,
-        dev: v.dev,
-        excluded,
-        held: r.holdingVips && this.#held.has(vipKey(v.dev, v.address)),
-      });
-      const t = r.lastTransition;
-      return {
-        name: inst.cfg.name,
-        interface: inst.cfg.interface,
-        vrid: inst.cfg.vrid,
-        version: inst.cfg.version,
-        family: inst.cfg.family,
-        state: r.state,
-        sinceMs: r.sinceMs,
-        inStateMs: now - r.sinceMs,
-        priority: { base: inst.rc.priority, effective: r.priority },
-        faults: [...r.faults],
-        lastMaster: r.lastMaster === null ? null : {
-          ip: r.lastMaster.ip,
-          priority: r.lastMaster.priority,
-          agoMs: now - r.lastMaster.atMs,
-        },
-        advertIntervalMs: inst.rc.advertIntervalMs,
-        masterAdvertIntervalMs: r.masterAdverIntervalMs,
-        transport: inst.peers.size > 0 ? "unicast" : "multicast",
-        holdingVips: r.holdingVips,
-        vips: [...inst.cfg.vips.map(vip(false)), ...inst.cfg.excludedVips.map(vip(true))],
-        lastTransition: t === null
-          ? null
-          : { from: t.from, to: t.to, reason: t.reason, detail: t.detail, atMs: t.atMs },
-        counters,
-      };
-    });
+    const instances = this.#instances.map((inst) => this.#instanceStatus(inst, now));
     const counters: Record<string, number> = {};
     for (const [k, v] of Object.entries(this.#node.counters)) if (v !== 0) counters[k] = v;
     for (const [k, v] of Object.entries(this.#counters)) if (v !== 0) bump(counters, k, v);
@@ -522,14 +675,579 @@ export class Daemon {
       instances,
       counters,
       conflicts: [...this.#conflicts.values()],
+      maintenance: this.#maintenance,
+      configFile: this.#config.file,
+      startedAtWall: this.#startedAtWall,
+      version: this.#version,
     };
+  }
+
+  #instanceStatus(inst: Instance, now: number): InstanceStatus {
+    const r = this.#routerOf(inst);
+    const counters: Record<string, number> = {};
+    for (const [k, v] of Object.entries(r.counters)) if (v !== 0) counters[k] = v;
+    for (const [k, v] of Object.entries(inst.extra)) if (v !== 0) bump(counters, k, v);
+    const vip = (excluded: boolean) => (v: InstanceConfig["vips"][number]): VipStatus => ({
+      address: v.address,
+      prefix: v.prefix,
+      dev: v.dev,
+      excluded,
+      held: r.holdingVips && this.#held.has(vipKey(v.dev, v.address)),
+    });
+    const t = r.lastTransition;
+    return {
+      name: inst.cfg.name,
+      interface: inst.cfg.interface,
+      vrid: inst.cfg.vrid,
+      version: inst.cfg.version,
+      family: inst.cfg.family,
+      state: r.state,
+      sinceMs: r.sinceMs,
+      inStateMs: now - r.sinceMs,
+      priority: { base: inst.rc.priority, effective: r.priority },
+      faults: [...r.faults],
+      lastMaster: r.lastMaster === null ? null : {
+        ip: r.lastMaster.ip,
+        priority: r.lastMaster.priority,
+        agoMs: now - r.lastMaster.atMs,
+      },
+      advertIntervalMs: inst.rc.advertIntervalMs,
+      masterAdvertIntervalMs: r.masterAdverIntervalMs,
+      transport: inst.peers.size > 0 ? "unicast" : "multicast",
+      holdingVips: r.holdingVips,
+      vips: [...inst.cfg.vips.map(vip(false)), ...inst.cfg.excludedVips.map(vip(true))],
+      lastTransition: t === null
+        ? null
+        : { from: t.from, to: t.to, reason: t.reason, detail: t.detail, atMs: t.atMs },
+      counters,
+      override: this.#overrides.get(inst.cfg.name) ?? null,
+      maintenance: r.maintenance,
+    };
+  }
+
+  // -------------------------------------------------------------------------------
+  // DaemonControl
+
+  /**
+   * One instance in full: its summary, the last 50 transitions with wall times, every
+   * counter (zeros included), the override and its recent hook runs. Null when there
+   * is no such instance.
+   *
+   * @example
+   * ```ts
+   * daemon.detail("VI_1")?.history.at(-1)?.wallTime; // "2026-11-21T22:59:03.414Z"
+   * ```
+   */
+  detail(name: string): InstanceDetail | null {
+    const inst = this.#byName.get(name);
+    if (inst === undefined) return null;
+    const r = this.#routerOf(inst);
+    const history = r.history.slice(-50).map((t): TransitionRecord => ({
+      from: t.from,
+      to: t.to,
+      reason: t.reason,
+      detail: t.detail,
+      atMs: t.atMs,
+      wallTime: this.#wallIso(t.atMs),
+    }));
+    const counters: Record<string, number> = { ...r.counters };
+    for (const k of INSTANCE_EXTRA_COUNTERS) counters[k] ??= 0;
+    for (const [k, v] of Object.entries(inst.extra)) bump(counters, k, v);
+    const hooks = [...(this.#notify?.recent(name) ?? [])];
+    if (inst.cfg.syncGroup !== null) {
+      hooks.push(...(this.#notify?.recent(inst.cfg.syncGroup) ?? []));
+    }
+    hooks.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+    return {
+      summary: this.#instanceStatus(inst, this.#clock.nowMs()),
+      history,
+      counters,
+      override: this.#overrides.get(name) ?? null,
+      hooks,
+    };
+  }
+
+  /**
+   * Lowers an instance's priority until {@link Daemon.resume} (or a restart), so a peer
+   * takes over. The new priority goes out in the Master's next regular advert; a
+   * Backup with preemption and a higher priority discards it and takes over when its
+   * Master_Down_Timer, last reset by the Master's previous advert, runs out: within
+   * one Master_Down_Interval of the demote. A peer with `nopreempt` keeps following
+   * (RFC 5798 §6.4.2), so nothing moves.
+   *
+   * @example
+   * ```ts
+   * daemon.demote("VI_1"); // { ok: true, message: "VI_1: priority 150 -> 1 until resume; ..." }
+   * ```
+   */
+  demote(name: string, priority = MIN_OPERATOR_PRIORITY): OperatorResult {
+    return this.#setOverride("demote", name, priority);
+  }
+
+  /**
+   * Raises a Backup's priority until {@link Daemon.resume}. With preemption it then
+   * discards the lower-priority Master's adverts and takes over when its
+   * Master_Down_Timer, last reset by the Master's last advert before the promote,
+   * runs out (the timer keeps the length it was armed with).
+   *
+   * @example
+   * ```ts
+   * daemon.promote("VI_1", 200);
+   * ```
+   */
+  promote(name: string, priority = MAX_OPERATOR_PRIORITY): OperatorResult {
+    return this.#setOverride("promote", name, priority);
+  }
+
+  /**
+   * Clears a demote or promote: the configured priority applies again.
+   *
+   * @example
+   * ```ts
+   * daemon.resume("VI_1"); // { ok: true, message: "VI_1: override cleared; priority 1 -> 150" }
+   * ```
+   */
+  resume(name: string): OperatorResult {
+    const inst = this.#byName.get(name);
+    if (inst === undefined) return { ok: false, error: this.#unknownInstance(name) };
+    const refused = this.#refuseUnlessRunning();
+    if (refused) return refused;
+    const o = this.#overrides.get(name);
+    if (o === undefined) {
+      return { ok: true, message: `${name}: no override; priority stays ${inst.rc.priority}` };
+    }
+    this.#overrides.delete(name);
+    this.#log.notice(
+      `${name}: ${o.kind} cleared by the operator; priority back to ${inst.rc.priority}`,
+    );
+    this.#control(() => this.#applyPriority(name));
+    return {
+      ok: true,
+      message: `${name}: override cleared; priority ${o.priority} -> ${inst.rc.priority}`,
+    };
+  }
+
+  /**
+   * Maintenance on: every instance releases mastership (a Master sends priority 0 and
+   * keeps its VIPs through its release hold, as on SIGTERM) and stays Backup, taking
+   * over in no case. Off: every instance is a Backup with a fresh Master_Down_Timer.
+   * Instances a reload adds meanwhile start in maintenance too.
+   *
+   * @example
+   * ```ts
+   * daemon.maintenance(true); // the peers take over after their Skew_Time
+   * daemon.maintenance(false);
+   * ```
+   */
+  maintenance(on: boolean): OperatorResult {
+    const refused = this.#refuseUnlessRunning();
+    if (refused) return refused;
+    if (this.#maintenance === on) {
+      return { ok: true, message: `maintenance is already ${on ? "on" : "off"}` };
+    }
+    this.#maintenance = on;
+    const masters = this.#instances.filter((i) => this.#routerOf(i).state === "master")
+      .map((i) => i.cfg.name);
+    this.#log.notice(`maintenance ${on ? "on" : "off"} by the operator`);
+    this.#control(() => this.#feed({ type: "maintenance", on }));
+    if (!on) {
+      return {
+        ok: true,
+        message: "maintenance off: every instance is a backup again and takes over as usual",
+      };
+    }
+    return {
+      ok: true,
+      message: `maintenance on: every instance stays backup${
+        masters.length > 0 ? `; releasing ${masters.join(", ")} (priority 0)` : ""
+      }`,
+    };
+  }
+
+  /**
+   * Re-reads the config file and applies the difference (see the module notes). An
+   * invalid file, or one whose instances cannot run here, changes nothing and answers
+   * `ok: false` with the errors. Reloads run one at a time.
+   *
+   * @example
+   * ```ts
+   * const r = await daemon.reload();
+   * if (!r.ok) console.error(r.errors.join("\n")); else console.log(r.changes.join("\n"));
+   * ```
+   */
+  reload(): Promise<ReloadOutcome> {
+    const p = this.#reloadChain.then(() => this.#reload());
+    this.#reloadChain = p.catch(() => {});
+    return p;
+  }
+
+  /**
+   * Counts one finished hook run, for `hacore_notify_runs_total`: an instance's under
+   * its own counters, a sync group's under the node's (a group belongs to no instance).
+   *
+   * @example
+   * ```ts
+   * const notifier = new Notifier({ ...opts, onRun: (run) => daemon.countHookRun(run) });
+   * ```
+   */
+  countHookRun(run: HookRun): void {
+    const result = hookResultOf(run);
+    const inst = run.target === "INSTANCE" ? this.#byName.get(run.name) : undefined;
+    if (inst) bump(inst.extra, hookCounterKey(run.hook, result));
+    else bump(this.#counters, groupHookCounterKey(run.name, run.hook, result));
+  }
+
+  /**
+   * True while the loop turns: it finished an iteration within the last
+   * max(2 s, 3 × the smallest advert interval) of the daemon's clock, or it is parked
+   * on a deadline that is not overdue by more than that (or on none at all).
+   *
+   * @example
+   * ```ts
+   * const healthy = daemon.isLive(); // for /healthz
+   * ```
+   */
+  isLive(): boolean {
+    if (this.#phase !== "running" && this.#phase !== "stopping") return false;
+    const smallest = Math.min(Infinity, ...this.#instances.map((i) => i.rc.advertIntervalMs));
+    const limit = Math.max(MIN_LIVENESS_MS, 3 * (Number.isFinite(smallest) ? smallest : 0));
+    const now = this.#clock.nowMs();
+    if (now - this.#lastTurnMs <= limit) return true;
+    const parked = this.#parkedUntil;
+    if (parked === undefined) return false;
+    return parked === null || now - parked <= limit;
+  }
+
+  #unknownInstance(name: string): string {
+    const names = this.#instances.map((i) => i.cfg.name);
+    return `no instance ${JSON.stringify(name)}; instances: ${
+      names.length > 0 ? names.join(", ") : "(none)"
+    }`;
+  }
+
+  #refuseUnlessRunning(): OperatorResult | null {
+    if (this.#phase === "running") return null;
+    return {
+      ok: false,
+      error: `the daemon is ${this.#phase === "new" ? "not started" : this.#phase}`,
+    };
+  }
+
+  #setOverride(kind: "demote" | "promote", name: string, priority: number): OperatorResult {
+    const inst = this.#byName.get(name);
+    if (inst === undefined) return { ok: false, error: this.#unknownInstance(name) };
+    const refused = this.#refuseUnlessRunning();
+    if (refused) return refused;
+    const base = inst.rc.priority;
+    if (base >= OWNER_PRIORITY) {
+      return {
+        ok: false,
+        error:
+          `${name} is the address owner (priority ${OWNER_PRIORITY}): its priority never changes`,
+      };
+    }
+    if (
+      !Number.isInteger(priority) || priority < MIN_OPERATOR_PRIORITY ||
+      priority > MAX_OPERATOR_PRIORITY
+    ) {
+      return {
+        ok: false,
+        error:
+          `priority must be an integer from ${MIN_OPERATOR_PRIORITY} to ${MAX_OPERATOR_PRIORITY}, got ${priority}`,
+      };
+    }
+    if (kind === "demote" && priority >= base) {
+      return {
+        ok: false,
+        error:
+          `cannot demote ${name} to ${priority}: not below its priority ${base} (promote raises it)`,
+      };
+    }
+    if (kind === "promote" && priority <= base) {
+      return {
+        ok: false,
+        error:
+          `cannot promote ${name} to ${priority}: not above its priority ${base} (demote lowers it)`,
+      };
+    }
+    this.#overrides.set(name, { kind, priority });
+    this.#log.notice(
+      `${name}: ${kind}d by the operator to priority ${priority} (configured ${base})`,
+    );
+    this.#control(() => this.#applyPriority(name));
+    const what = kind === "demote"
+      ? "a peer with preempt and a higher priority takes over within its Master_Down_Interval"
+      : "with preempt it takes over from a lower-priority master within its Master_Down_Interval";
+    return { ok: true, message: `${name}: priority ${base} -> ${priority} until resume; ${what}` };
+  }
+
+  /** Feeds the engine the priority an instance should have now (override, else base). */
+  #applyPriority(name: string) {
+    const inst = this.#byName.get(name);
+    if (inst === undefined) return;
+    const want = this.#overrides.get(name)?.priority ?? inst.rc.priority;
+    if (this.#routerOf(inst).priority === want) return;
+    this.#feed({ type: "router", name, event: { type: "priority", priority: want } });
+  }
+
+  /** Queues operator work for the loop (never run concurrently with a step). */
+  #control(run: () => void, cancel: () => void = () => {}) {
+    this.#push({ kind: "control", run, cancel });
+  }
+
+  // -------------------------------------------------------------------------------
+  // Reload
+
+  async #reload(): Promise<ReloadOutcome> {
+    const refused = (errors: string[]): ReloadOutcome => ({ ok: false, errors, changes: [] });
+    if (this.#phase !== "running") {
+      return refused([`the daemon is ${this.#phase === "new" ? "not started" : this.#phase}`]);
+    }
+    const file = this.#config.file;
+    this.#log.notice(`reload: reading ${file}`);
+    let loaded: LoadResult;
+    try {
+      loaded = await this.#load(file);
+    } catch (e) {
+      loaded = {
+        ok: false,
+        errors: [{ file, line: null, path: "", message: `cannot read the file: ${errorText(e)}` }],
+      };
+    }
+    if (!loaded.ok) {
+      const errors = loaded.errors.map(formatConfigError);
+      for (const e of errors) this.#log.error(`reload: ${e}`);
+      this.#log.error(`reload: ${errors.length} error(s) in ${file}; nothing changed`);
+      return refused(errors);
+    }
+    const next = loaded.config;
+    // Read before the loop applies anything: an added instance on a dead link must
+    // start in Fault, as at startup.
+    const down = new Set<string>();
+    try {
+      const states = await this.#addresses.linkStates?.();
+      for (const [iface, up] of states ?? []) if (!up) down.add(iface);
+    } catch (e) {
+      this.#log.warn(`reload: cannot read link states: ${errorText(e)}`);
+    }
+    return await new Promise<ReloadOutcome>((resolve) => {
+      this.#control(
+        () => {
+          try {
+            resolve(this.#applyReload(next, down));
+          } catch (e) {
+            // A bug; the loop's guard counts it. The caller must still get an answer.
+            resolve(refused([`internal error applying the reload: ${errorText(e)}`]));
+            throw e;
+          }
+        },
+        () => resolve(refused(["the daemon stopped before the reload was applied"])),
+      );
+    });
+  }
+
+  /** Applies a validated config in one loop turn; see the module notes. */
+  #applyReload(next: Config, down: ReadonlySet<string>): ReloadOutcome {
+    if (this.#phase !== "running") {
+      return { ok: false, errors: [`the daemon is ${this.#phase}`], changes: [] };
+    }
+    const diff = diffConfigs(this.#config, next);
+    const lines = diffLines(diff);
+
+    // Everything that can fail comes first, so that a refusal changes nothing.
+    const problems: string[] = [];
+    const fresh = new Map<string, Instance>();
+    for (const vi of [...diff.added, ...diff.replaced.map((r) => r.next)]) {
+      const inst = this.#makeInstance(vi, next);
+      if (typeof inst === "string") problems.push(inst);
+      else fresh.set(vi.name, inst);
+    }
+    const sources = new Map<string, string>();
+    for (const c of diff.changed) {
+      const src = this.#sourceOf(c.next);
+      if (src === null) {
+        problems.push(
+          `${c.name}: no ${c.next.family} address on ${c.next.interface} to send adverts from (and no unicast_src_ip)`,
+        );
+      } else {
+        sources.set(c.name, src);
+      }
+    }
+    const opened = new Map<string, VrrpTransport>();
+    if (problems.length === 0) {
+      for (const inst of fresh.values()) {
+        if (this.#transports.has(inst.key) || opened.has(inst.key)) continue;
+        try {
+          opened.set(inst.key, this.#open(inst));
+        } catch (e) {
+          problems.push(
+            `${inst.cfg.name}: cannot open the VRRP socket on ${inst.cfg.interface}: ${
+              errorText(e)
+            }`,
+          );
+          break;
+        }
+      }
+    }
+    if (problems.length > 0) {
+      for (const t of opened.values()) t.close();
+      for (const p of problems) this.#log.error(`reload: ${p}`);
+      this.#log.error(`reload: ${next.file} cannot be applied here; nothing changed`);
+      return { ok: false, errors: problems, changes: [] };
+    }
+
+    for (const line of lines) this.#log.notice(`reload: ${line}`);
+    this.#log.notice(
+      lines.length === 0
+        ? `reload: ${next.file}: no changes`
+        : `reload: ${next.file}: ${lines.length} change${lines.length === 1 ? "" : "s"} applied`,
+    );
+    for (const [key, t] of opened) this.#transports.set(key, t);
+    const now = this.#clock.nowMs();
+
+    for (const vi of [...diff.removed, ...diff.replaced.map((r) => r.old)]) {
+      const inst = this.#byName.get(vi.name);
+      if (inst) this.#retire(inst);
+    }
+
+    for (const c of diff.changed) {
+      const inst = this.#byName.get(c.name);
+      if (inst === undefined) continue;
+      inst.cfg = c.next;
+      inst.rc = toRouterConfig(c.next, sources.get(c.name)!);
+      inst.peers = new Set(c.next.unicastPeers.map((p) => canonicalIp(p) ?? p));
+      inst.targets = targetsOf(c.next);
+      this.#feed({ type: "router", name: c.name, event: { type: "reconfigure", config: inst.rc } });
+      if (c.priority !== null) this.#applyPriority(c.name);
+      for (const v of [...c.vips.removed, ...c.excluded.removed]) {
+        this.#reloadRemoved.set(canonicalIp(v.address) ?? v.address, c.name);
+      }
+      const gained = c.vips.added.length + c.excluded.added.length + c.vips.changed.length +
+        c.excluded.changed.length;
+      if (gained > 0 && this.#routerOf(inst).state === "master") {
+        // Switches and hosts must learn the new addresses as they would on a takeover.
+        inst.announce = startAnnounce(this.#announceCfg, inst.targets, now);
+      } else if (inst.announce !== IDLE_ANNOUNCE) {
+        inst.announce = { ...inst.announce, targets: inst.targets };
+      }
+    }
+
+    const old = this.#config;
+    this.#config = next;
+    this.#announceCfg = announceConfig(next.global);
+    const live = new Map(this.#instances.map((i) => [i.cfg.name, i]));
+    this.#instances = next.instances.map((vi) => fresh.get(vi.name) ?? live.get(vi.name)!);
+    for (const inst of this.#instances) {
+      if (fresh.has(inst.cfg.name)) this.#node = nodeAddRouter(this.#node, inst.rc, now);
+    }
+    this.#node = nodeSetSyncGroups(this.#node, next.syncGroups.map(groupOf));
+    const groups = new Map<string, GroupState>();
+    for (const g of next.syncGroups) groups.set(g.name, this.#groupStates.get(g.name) ?? "INIT");
+    this.#groupStates = groups;
+    this.#index();
+
+    for (const family of ["ipv4", "ipv6"] as const) {
+      const field = family === "ipv4" ? "mcastGroup4" : "mcastGroup6";
+      if (old.global[field] === next.global[field]) continue;
+      for (const inst of this.#instances) {
+        if (inst.cfg.family === family) inst.group = next.global[field];
+      }
+      for (
+        const key of new Set(
+          this.#instances.filter((i) => i.cfg.family === family).map((i) => i.key),
+        )
+      ) {
+        if (!opened.has(key)) this.#reopenKey(key);
+      }
+    }
+
+    for (const inst of this.#instances) {
+      if (!fresh.has(inst.cfg.name)) continue;
+      const name = inst.cfg.name;
+      if (this.#maintenance) {
+        this.#feed({ type: "router", name, event: { type: "maintenance", on: true } });
+      }
+      if (down.has(inst.cfg.interface)) {
+        this.#log.warn(`${inst.cfg.interface}: link is down`);
+        this.#feed({
+          type: "router",
+          name,
+          event: {
+            type: "fault",
+            tracker: `${LINK_FAULT_PREFIX}${inst.cfg.interface}`,
+            failing: true,
+          },
+        });
+      }
+      this.#log.info(summarizeInstance(inst.cfg));
+      this.#feed({ type: "router", name, event: { type: "startup" } });
+    }
+    this.#closeUnused();
+    this.#reconcileWanted = true;
+    this.#reconcileReason = "reload";
+    return { ok: true, errors: [], changes: lines };
+  }
+
+  /**
+   * Stops an instance a reload removed: the same priority-0 release as a shutdown,
+   * then its router leaves the node and finishes its release hold on the side.
+   */
+  #retire(inst: Instance) {
+    const name = inst.cfg.name;
+    if (this.#overrides.delete(name)) this.#log.info(`${name}: override dropped with the instance`);
+    this.#feed({ type: "router", name, event: { type: "shutdown" } });
+    const { node, router } = nodeRemoveRouter(this.#node, name);
+    this.#node = node;
+    if (router === null) return;
+    inst.retired = router;
+    inst.announce = IDLE_ANNOUNCE;
+    this.#retiring.push(inst);
+    this.#instances = this.#instances.filter((i) => i !== inst);
+  }
+
+  #stepRetired(inst: Instance, event: RouterEvent) {
+    if (inst.retired === null) return;
+    const now = this.#clock.nowMs();
+    const { state, actions } = step(inst.retired, event, now);
+    inst.retired = state;
+    for (const a of actions) this.#execute(inst, a, now);
+  }
+
+  /** Forgets retiring instances whose VIPs are gone, and closes what they alone used. */
+  #finishRetired() {
+    if (this.#retiring.length === 0 || this.#reconcileWanted) return;
+    const done = this.#retiring.filter((i) =>
+      i.retired !== null && !i.retired.holdingVips && i.retired.releaseDeadlineMs === null
+    );
+    if (done.length === 0) return;
+    this.#retiring = this.#retiring.filter((i) => !done.includes(i));
+    for (const i of done) this.#log.info(`${i.cfg.name}: removed instance released`);
+    this.#index();
+    this.#closeUnused();
+  }
+
+  /** Closes transports that no live or retiring instance uses any more. */
+  #closeUnused() {
+    const used = new Set([...this.#instances, ...this.#retiring].map((i) => i.key));
+    for (const [key, t] of this.#transports) {
+      if (used.has(key)) continue;
+      try {
+        t.close();
+      } catch (e) {
+        this.#log.warn(`closing the transport on ${key}: ${errorText(e)}`);
+      }
+      this.#transports.delete(key);
+    }
   }
 
   // -------------------------------------------------------------------------------
   // The loop
 
   #push(item: InboxItem) {
-    if (this.#phase === "stopped" || this.#phase === "new") return;
+    if (this.#phase === "stopped" || this.#phase === "new") {
+      if (item.kind === "control") item.cancel();
+      return;
+    }
     if (this.#inbox.length >= INBOX_LIMIT && item.kind === "packet") {
       bump(this.#counters, "inboxOverflows");
       return;
@@ -555,6 +1273,7 @@ export class Daemon {
       started();
       for (;;) {
         await this.#guarded(() => this.#iteration());
+        this.#lastTurnMs = this.#clock.nowMs();
         if (this.#finished()) break;
         await this.#wait(this.#nextDeadline());
       }
@@ -579,19 +1298,26 @@ export class Daemon {
     const batch = this.#inbox.splice(0);
     for (const item of batch) {
       if (item.kind === "packet") this.#onPacket(item.iface, item.family, item.packet);
-      else this.#onKernel(item.event);
+      else if (item.kind === "kernel") this.#onKernel(item.event);
+      else item.run();
     }
     if (this.#stopRequested && !this.#shutdownFed) {
       this.#shutdownFed = true;
       this.#feed({ type: "shutdown" });
     }
+    const now = this.#clock.nowMs();
     const due = nodeNextDeadline(this.#node);
-    if (due !== null && due <= this.#clock.nowMs()) this.#feed({ type: "tick" });
+    if (due !== null && due <= now) this.#feed({ type: "tick" });
+    for (const inst of [...this.#retiring]) {
+      const d = inst.retired === null ? null : nextDeadline(inst.retired);
+      if (d !== null && d <= now) this.#stepRetired(inst, { type: "tick" });
+    }
     if (this.#retryAtMs !== null && this.#retryAtMs <= this.#clock.nowMs()) {
       this.#reconcileWanted = true;
       this.#reconcileReason = "retry";
     }
     if (this.#reconcileWanted) await this.#reconcileNow();
+    this.#finishRetired();
     // After the reconcile, so a new master's VIPs exist before they are announced.
     this.#runAnnouncements();
   }
@@ -603,8 +1329,8 @@ export class Daemon {
       return true;
     }
     if (this.#reconcileWanted) return false;
-    return this.#instances.every((i) => {
-      const r = this.#node.routers[i.cfg.name];
+    return [...this.#instances, ...this.#retiring].every((i) => {
+      const r = this.#routerOf(i);
       return !r.holdingVips && r.releaseDeadlineMs === null;
     });
   }
@@ -615,6 +1341,7 @@ export class Daemon {
       if (d !== null && (best === null || d < best)) best = d;
     };
     for (const inst of this.#instances) consider(announceNextDeadline(inst.announce));
+    for (const inst of this.#retiring) consider(inst.retired && nextDeadline(inst.retired));
     consider(this.#retryAtMs);
     consider(this.#stopHardAtMs);
     return best;
@@ -627,10 +1354,12 @@ export class Daemon {
     const waits = [woken];
     if (deadline !== null) waits.push(this.#clock.sleepUntil(deadline, ac.signal));
     this.#idle = true;
+    this.#parkedUntil = deadline;
     try {
       await Promise.race(waits);
     } finally {
       this.#idle = false;
+      this.#parkedUntil = undefined;
       this.#wake = null;
       // Cancels the sleep's timer: a stopped daemon leaves nothing pending.
       ac.abort();
@@ -653,11 +1382,13 @@ export class Daemon {
     }
     this.#unwatch = null;
     for (const inst of this.#instances) inst.announce = IDLE_ANNOUNCE;
+    const pending = this.#inbox;
     this.#inbox = [];
     if (this.#phase !== "stopped") {
       this.#phase = "stopped";
       this.#log.notice("hacore stopped");
     }
+    for (const item of pending) if (item.kind === "control") item.cancel();
   }
 
   // -------------------------------------------------------------------------------
@@ -671,6 +1402,7 @@ export class Daemon {
       const inst = this.#byName.get(router);
       if (inst) this.#execute(inst, action, now);
     }
+    this.#checkGroups(now);
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
@@ -686,10 +1418,17 @@ export class Daemon {
       case "announce":
         inst.announce = startAnnounce(this.#announceCfg, inst.targets, now);
         break;
-      case "transition":
-        if (action.transition.to !== "master") inst.announce = IDLE_ANNOUNCE;
-        this.#logTransition(inst, action.transition);
+      case "transition": {
+        const t = action.transition;
+        if (t.to !== "master") inst.announce = IDLE_ANNOUNCE;
+        const why = this.#why(inst, t);
+        this.#log.notice(
+          `${inst.cfg.name}: ${upper(t.from)} -> ${upper(t.to)} (${t.reason}: ${why})`,
+        );
+        this.#stepTransitions.push({ name: inst.cfg.name, t });
+        this.#notifyInstance(inst, t, why);
         break;
+      }
       case "refused":
         this.#rateLog(
           `${inst.cfg.name}/${action.reason}`,
@@ -705,16 +1444,84 @@ export class Daemon {
     }
   }
 
-  #logTransition(inst: Instance, t: Transition) {
-    const r = this.#node.routers[inst.cfg.name];
-    let why = t.detail;
-    if (t.reason === "master-down-timer") {
-      const m = r.lastMaster;
-      why = m === null
-        ? "no master heard"
-        : `no advert from ${m.ip} for ${(t.atMs - m.atMs).toFixed(1)} ms`;
+  /** The detail of a transition as people read it. */
+  #why(inst: Instance, t: Transition): string {
+    if (t.reason !== "master-down-timer") return t.detail;
+    const m = this.#routerOf(inst).lastMaster;
+    return m === null
+      ? "no master heard"
+      : `no advert from ${m.ip} for ${(t.atMs - m.atMs).toFixed(1)} ms`;
+  }
+
+  // -------------------------------------------------------------------------------
+  // Notify
+
+  #notifyInstance(inst: Instance, t: Transition, why: string) {
+    if (this.#notify === null) return;
+    const r = this.#routerOf(inst);
+    const state = notifyState(t.to);
+    const heard = r.lastMaster !== null && r.lastMaster.priority > 0 ? r.lastMaster.ip : null;
+    this.#emit({
+      target: "INSTANCE",
+      name: inst.cfg.name,
+      state,
+      previous: notifyPrevious(t.from),
+      priority: r.priority,
+      reason: t.reason,
+      detail: why,
+      masterIp: state === "MASTER" ? inst.rc.primaryIp : state === "BACKUP" ? heard : null,
+      at: new Date(this.#wallOffsetMs + t.atMs),
+      hooks: inst.cfg.notify,
+    });
+  }
+
+  /**
+   * Tells each sync group's change as a whole: every member stopped → STOP; else,
+   * among the started ones, any in Fault → FAULT, all Master → MASTER, else BACKUP.
+   */
+  #checkGroups(now: number) {
+    const moved = this.#stepTransitions;
+    this.#stepTransitions = [];
+    for (const g of this.#node.syncGroups) {
+      const rs = g.members.map((m) => this.#node.routers[m]);
+      const active = rs.filter((r) => !r.stopped && r.state !== "init");
+      let state: NotifyState;
+      if (rs.length > 0 && rs.every((r) => r.stopped)) state = "STOP";
+      else if (active.length === 0) continue;
+      else if (active.some((r) => r.state === "fault")) state = "FAULT";
+      else if (active.every((r) => r.state === "master")) state = "MASTER";
+      else state = "BACKUP";
+      const prev = this.#groupStates.get(g.name) ?? "INIT";
+      if (state === prev) continue;
+      this.#groupStates.set(g.name, state);
+      // The first member that moved in this step is the cause; the rest followed it.
+      const trigger = moved.find((m) => g.members.includes(m.name));
+      this.#log.notice(`sync group ${g.name}: ${prev} -> ${state}`);
+      if (this.#notify === null) continue;
+      const hooks = this.#config.syncGroups.find((c) => c.name === g.name)?.notify;
+      this.#emit({
+        target: "GROUP",
+        name: g.name,
+        state,
+        previous: notifyPrevious(prev),
+        priority: trigger ? this.#node.routers[trigger.name].priority : 0,
+        reason: trigger?.t.reason ?? "sync-group",
+        detail: trigger ? `${trigger.name}: ${trigger.t.detail}` : "group membership changed",
+        masterIp: null,
+        at: new Date(this.#wallOffsetMs + (trigger?.t.atMs ?? now)),
+        hooks: hooks ?? NO_HOOKS,
+      });
     }
-    this.#log.notice(`${inst.cfg.name}: ${upper(t.from)} -> ${upper(t.to)} (${t.reason}: ${why})`);
+  }
+
+  /** Hands an event to the sink; a misbehaving sink costs a counter, never the loop. */
+  #emit(event: NotifyEvent) {
+    try {
+      this.#notify?.notify(event);
+    } catch (e) {
+      bump(this.#counters, "notifyErrors");
+      this.#rateLog("notify", "error", `notify ${event.name} ${event.state}: ${errorText(e)}`);
+    }
   }
 
   #sendAdvert(inst: Instance, advert: OutgoingAdvert) {
@@ -749,7 +1556,7 @@ export class Daemon {
   #checksumForm(inst: Instance, dst: string): "pseudo-header" | "rfc9568" {
     const mode = this.#config.global.checksum;
     if (mode !== "auto") return mode;
-    const learned = this.#node.routers[inst.cfg.name].peerChecksum;
+    const learned = this.#routerOf(inst).peerChecksum;
     if (inst.peers.size > 0) return learned[dst] ?? "pseudo-header";
     const forms = Object.values(learned);
     return forms.length > 0 && forms.every((f) => f === "rfc9568") ? "rfc9568" : "pseudo-header";
@@ -791,15 +1598,24 @@ export class Daemon {
       return;
     }
     const advert = res.advert;
-    const targets = candidates.filter((i) => i.cfg.vrid === advert.vrid);
-    if (targets.length === 0) {
-      this.#drop(iface, [], "vrid", `no ${family} instance for vrid ${advert.vrid}`, p.src);
-      return;
-    }
     const src = canonicalIp(p.src) ?? p.src;
     const checksumForm = res.checksumForm === "pseudo-header" || res.checksumForm === "rfc9568"
       ? res.checksumForm
       : undefined;
+    const key = transportKey(iface, family);
+    // A removed instance in its release hold waits for the new master's advert.
+    const retiring = this.#retiring.filter((i) => i.key === key && i.cfg.vrid === advert.vrid);
+    for (const inst of retiring) {
+      if (src !== inst.rc.primaryIp) {
+        this.#stepRetired(inst, { type: "advert", advert, src, checksumForm });
+      }
+    }
+    const targets = candidates.filter((i) => i.cfg.vrid === advert.vrid);
+    if (targets.length === 0) {
+      if (retiring.length > 0) return;
+      this.#drop(iface, [], "vrid", `no ${family} instance for vrid ${advert.vrid}`, p.src);
+      return;
+    }
     for (const inst of targets) {
       // Our own advert looped back is not a peer's; the engine would ignore it too.
       if (src === inst.rc.primaryIp) continue;
@@ -862,7 +1678,7 @@ export class Daemon {
         const ours = this.#selfRemoved.delete(key);
         const holder = ours
           ? undefined
-          : owners.find((i) => this.#node.routers[i.cfg.name].holdingVips && this.#held.has(key));
+          : owners.find((i) => this.#routerOf(i).holdingVips && this.#held.has(key));
         if (holder) {
           this.#log.warn(
             `${holder.cfg.name}: ${e.address} was removed from ${e.interface} outside hacore; restoring it`,
@@ -926,29 +1742,29 @@ export class Daemon {
    * them again is cheap and right in both cases.
    */
   #reopenTransports(iface: string) {
-    const reopened = new Set<string>();
-    for (const inst of this.#instances) {
-      if (inst.cfg.interface !== iface || reopened.has(inst.key)) continue;
-      reopened.add(inst.key);
-      const old = this.#transports.get(inst.key);
-      if (!old) continue;
-      old.close();
-      this.#transports.delete(inst.key);
-      try {
-        const family = inst.cfg.family;
-        this.#transports.set(
-          inst.key,
-          this.#transportFactory.open(
-            { interface: iface, family, group: inst.group },
-            (packet) => this.#push({ kind: "packet", iface, family, packet }),
-          ),
-        );
-      } catch (e) {
-        bump(this.#counters, "transportErrors");
-        this.#log.error(
-          `${inst.cfg.name}: cannot reopen the VRRP socket on ${iface}: ${errorText(e)}`,
-        );
-      }
+    const keys = new Set(
+      [...this.#instances, ...this.#retiring].filter((i) => i.cfg.interface === iface).map((i) =>
+        i.key
+      ),
+    );
+    for (const key of keys) this.#reopenKey(key);
+  }
+
+  /** Closes and opens again the transport of `key` (a new index, or a new group). */
+  #reopenKey(key: string) {
+    const inst = this.#instances.find((i) => i.key === key) ??
+      this.#retiring.find((i) => i.key === key);
+    const old = this.#transports.get(key);
+    if (!inst || !old) return;
+    old.close();
+    this.#transports.delete(key);
+    try {
+      this.#transports.set(key, this.#open(inst));
+    } catch (e) {
+      bump(this.#counters, "transportErrors");
+      this.#log.error(
+        `${inst.cfg.name}: cannot reopen the VRRP socket on ${inst.cfg.interface}: ${errorText(e)}`,
+      );
     }
   }
 
@@ -958,12 +1774,16 @@ export class Daemon {
   }
 
   #wants(): InstanceVips[] {
-    return this.#instances.map((i) => ({
-      name: i.cfg.name,
-      holding: this.#node.routers[i.cfg.name].holdingVips,
+    const want = (i: Instance, name: string): InstanceVips => ({
+      name,
+      holding: this.#routerOf(i).holdingVips,
       vips: i.cfg.vips,
       excluded: i.cfg.excludedVips,
-    }));
+    });
+    return [
+      ...this.#instances.map((i) => want(i, i.cfg.name)),
+      ...this.#retiring.map((i) => want(i, retiredLabel(i.cfg.name))),
+    ];
   }
 
   async #reconcileNow(): Promise<void> {
@@ -986,10 +1806,15 @@ export class Daemon {
     const plan = reconcile(this.#wants(), kernel);
     this.#reportConflicts(plan.conflicts);
     const held = new Set(plan.held);
+    const fromReload = this.#reloadRemoved;
+    this.#reloadRemoved = new Map();
     let failed = false;
     for (const op of plan.ops) {
       const owner = op.instance === null ? undefined : this.#byName.get(op.instance);
-      const who = op.instance ?? "hacore";
+      const dropped = op.op === "remove" && op.instance === null
+        ? fromReload.get(canonicalIp(op.address.address) ?? op.address.address)
+        : undefined;
+      const who = op.instance ?? dropped ?? "hacore";
       if (op.op === "add") {
         const s = op.spec;
         const what = `${s.address}/${s.prefix} dev ${s.dev}`;
@@ -1006,7 +1831,9 @@ export class Daemon {
       } else {
         const a = op.address;
         const what = `${a.address}/${a.prefix} dev ${a.dev}`;
-        const why = op.why === "leftover"
+        const why = dropped !== undefined
+          ? " (no longer in the config)"
+          : op.why === "leftover"
           ? reason === "startup"
             ? " (left over from an earlier run)"
             : " (no instance wants it here)"
@@ -1034,7 +1861,10 @@ export class Daemon {
 
   #reportConflicts(conflicts: readonly Conflict[]) {
     const now = new Map<string, string>();
+    const retiring = new Set(this.#retiring.map((i) => retiredLabel(i.cfg.name)));
     for (const c of conflicts) {
+      // A removed instance handing its VIPs to its successor is no misconfiguration.
+      if (c.kind === "shared" && c.instances.some((n) => retiring.has(n))) continue;
       const key = c.kind === "shared"
         ? `shared|${c.address}`
         : `foreign|${vipKey(c.address.dev, c.address.address)}|${c.address.prefix}`;

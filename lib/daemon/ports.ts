@@ -14,8 +14,10 @@
  * @module
  */
 
-import type { Vip } from "../config/schema.ts";
+import type { NotifyConfig, Vip } from "../config/schema.ts";
+import type { HookRun } from "../control/api.ts";
 import type { Family } from "../vrrp/addr.ts";
+import type { TransitionReason } from "../vrrp/types.ts";
 
 /**
  * Monotonic time and waiting. The engine's deadlines are in this clock's
@@ -268,3 +270,62 @@ export type PrimaryAddresses = ReadonlyMap<
   string,
   { readonly ipv4?: string; readonly ipv6?: string }
 >;
+
+/**
+ * A state change to tell the outside world about (notify hooks, the notify FIFO), as
+ * keepalived names things: one per instance transition, and one per change of a sync
+ * group as a whole. `hooks` are the commands configured for that instance or group.
+ *
+ * - INSTANCE: every transition; Init → Backup at startup is told as BACKUP (as
+ *   keepalived does), a stop (shutdown, or removal by reload) as STOP.
+ * - GROUP: all members Master → MASTER, any member in Fault → FAULT, every member
+ *   stopped → STOP, otherwise BACKUP; only when that changes.
+ *
+ * @example
+ * ```ts
+ * const e: NotifyEvent = {
+ *   target: "INSTANCE", name: "VI_1", state: "MASTER", previous: "BACKUP", priority: 150,
+ *   reason: "master-down-timer", detail: "no master heard", masterIp: "192.0.2.11",
+ *   at: new Date(), hooks: instance.notify,
+ * };
+ * ```
+ */
+export interface NotifyEvent {
+  readonly target: "INSTANCE" | "GROUP";
+  /** Instance or sync group name. */
+  readonly name: string;
+  readonly state: "MASTER" | "BACKUP" | "FAULT" | "STOP";
+  readonly previous: "MASTER" | "BACKUP" | "FAULT" | "INIT";
+  /** Effective priority after the change (for a group, that of the member that moved it). */
+  readonly priority: number;
+  readonly reason: TransitionReason;
+  readonly detail: string;
+  /** Our own address when MASTER, the master heard when BACKUP, otherwise null. */
+  readonly masterIp: string | null;
+  /** Wall time of the change. */
+  readonly at: Date;
+  readonly hooks: NotifyConfig;
+}
+
+/**
+ * Where the daemon sends {@link NotifyEvent}s. `notify` is called from inside the
+ * daemon's loop: it must return at once (queue the work, never await a script) and
+ * should not throw (the daemon catches, counts and logs it if it does).
+ *
+ * @example
+ * ```ts
+ * const sink: NotifySink = {
+ *   notify: (e) => queue.push(e),
+ *   recent: () => [],
+ *   close: () => Promise.resolve(),
+ * };
+ * ```
+ */
+export interface NotifySink {
+  /** Queues the hooks (and FIFO line) of one event; never blocks. */
+  notify(event: NotifyEvent): void;
+  /** The most recent finished hook runs for an instance or group name, oldest first. */
+  recent(name: string): readonly HookRun[];
+  /** Waits for (or kills, past their timeout) running hooks; no hook starts afterwards. */
+  close(): Promise<void>;
+}

@@ -8,14 +8,17 @@
  * Sync-group rules:
  * - a member entering Master (other than by the group itself) forces the members in
  *   Backup to Master;
- * - a Master demoted by a better advert forces the other Masters to Backup (they send
- *   priority 0, so the peer group takes over after Skew_Time);
+ * - a Master demoted by a better advert, or handing over for maintenance, forces the
+ *   other Masters to Backup (they send priority 0, so the peer group takes over after
+ *   Skew_Time);
  * - while any member has a fault of its own, every other member is held in Fault
  *   under `SYNC_GROUP_FAULT`; when none has, they return to Backup;
  * - anti-flap guard: a member never takes over (by timer or by force) while another
  *   member follows a live master it would not preempt (`followsLiveMaster`): the peer
  *   host is Master for that VRID, so it should be Master for the whole group. The
- *   member stays Backup and its timer is re-armed (`deferTakeover`).
+ *   member stays Backup and its timer is re-armed (`deferTakeover`);
+ * - maintenance: a member in maintenance never becomes Master, so while one is, no
+ *   other member takes over either (the same guard).
  *
  * Known limit: when two hosts' member priorities disagree (each prefers a different
  * VRID) and their timers fire in the very same instant with a fixed delivery delay,
@@ -115,6 +118,8 @@ export type NodeEvent =
   | { type: "startup" }
   | { type: "tick" }
   | { type: "shutdown" }
+  /** Operator maintenance for every router at once (see the router's `maintenance`). */
+  | { type: "maintenance"; on: boolean }
   | {
     type: "advert";
     family: Family;
@@ -186,7 +191,8 @@ export function nodeNextDeadline(node: NodeState): number | null {
  * Actions come in order: the triggering router's own, then those its sync group
  * propagated, in member order.
  *
- * - `startup`, `shutdown`, `tick`: every router (a tick only those with a due deadline);
+ * - `startup`, `shutdown`, `maintenance`, `tick`: every router (a tick only those with
+ *   a due deadline);
  * - `advert`: the routers serving (family, advert.vrid); none → `vridErrors`;
  * - `router`: that router only (priority, fault, dropped, shutdown, ...).
  *
@@ -204,12 +210,16 @@ export function stepNode(
     node: { ...node, routers: { ...node.routers }, counters: { ...node.counters } },
     actions: [],
     now: nowMs,
+    everyRouter: event.type === "maintenance",
   };
   const routers = w.node.routers;
   switch (event.type) {
     case "startup":
     case "shutdown":
       for (const name of node.order) apply(w, name, { type: event.type });
+      break;
+    case "maintenance":
+      for (const name of node.order) apply(w, name, { type: "maintenance", on: event.on });
       break;
     case "tick":
       for (const name of node.order) {
@@ -249,6 +259,8 @@ interface Work {
   node: NodeState;
   actions: NodeAction[];
   now: number;
+  /** The event goes to every router anyway: no sibling needs to be moved on its behalf. */
+  everyRouter: boolean;
 }
 
 /** The other members of every sync group `name` belongs to, in member order. */
@@ -261,8 +273,15 @@ function siblings(node: NodeState, name: string): string[] {
   return out;
 }
 
+/**
+ * A member must not take over while a sibling follows a live master, or while a
+ * sibling is in maintenance (it will not come along, and a group only moves whole).
+ */
 function heldBack(w: Work, name: string): boolean {
-  return siblings(w.node, name).some((m) => followsLiveMaster(w.node.routers[m], w.now));
+  return siblings(w.node, name).some((m) => {
+    const r = w.node.routers[m];
+    return followsLiveMaster(r, w.now) || (r.maintenance && !r.stopped);
+  });
 }
 
 /** Steps one router, records its actions, then propagates its transitions. */
@@ -295,14 +314,14 @@ function propagate(w: Work, name: string, from: string, to: string, reason: stri
       if (r.state !== "backup" || followsLiveMaster(r, w.now) || heldBack(w, m)) continue;
       apply(w, m, { type: "force", state: "master", detail: `sync group: ${name} became master` });
     }
-  } else if (from === "master" && to === "backup" && reason === "higher-priority") {
+  } else if (
+    from === "master" && to === "backup" &&
+    (reason === "higher-priority" || (reason === "maintenance" && !w.everyRouter))
+  ) {
+    const why = reason === "maintenance" ? "is in maintenance" : "lost to a higher priority";
     for (const m of others) {
       if (w.node.routers[m].state !== "master") continue;
-      apply(w, m, {
-        type: "force",
-        state: "backup",
-        detail: `sync group: ${name} lost to a higher priority`,
-      });
+      apply(w, m, { type: "force", state: "backup", detail: `sync group: ${name} ${why}` });
     }
   }
 }
@@ -346,4 +365,76 @@ function reconcileGroups(w: Work) {
       apply(w, m, { type: "force", state: "master", detail: `sync group: ${master} is master` });
     }
   }
+}
+
+/**
+ * Adds a router (in `init`, not started: feed it a `router` startup event). Sync-group
+ * membership is not changed; see {@link nodeSetSyncGroups}.
+ *
+ * @example
+ * ```ts
+ * let node = nodeAddRouter(createNode({ routers: [], syncGroups: [] }, 0), vi1, 0);
+ * ({ node } = stepNode(node, { type: "router", name: "vi1", event: { type: "startup" } }, 0));
+ * ```
+ * @throws when a router of that name exists already.
+ */
+export function nodeAddRouter(node: NodeState, config: RouterConfig, nowMs: number): NodeState {
+  if (config.name in node.routers) throw new Error(`duplicate router name: ${config.name}`);
+  return {
+    ...node,
+    routers: { ...node.routers, [config.name]: createRouter(config, nowMs) },
+    order: [...node.order, config.name],
+  };
+}
+
+/**
+ * Takes a router out of the node (and out of its sync groups), returning its last
+ * state, e.g. so a stopped router can finish its release hold on its own. Unknown
+ * names leave the node as it is and return null.
+ *
+ * @example
+ * ```ts
+ * ({ node } = stepNode(node, { type: "router", name: "vi1", event: { type: "shutdown" } }, now));
+ * const { node: rest, router } = nodeRemoveRouter(node, "vi1");
+ * ```
+ */
+export function nodeRemoveRouter(
+  node: NodeState,
+  name: string,
+): { node: NodeState; router: RouterState | null } {
+  if (!(name in node.routers)) return { node, router: null };
+  const routers = { ...node.routers };
+  const router = routers[name];
+  delete routers[name];
+  return {
+    node: {
+      ...node,
+      routers,
+      order: node.order.filter((n) => n !== name),
+      syncGroups: node.syncGroups.map((g) => ({
+        name: g.name,
+        members: g.members.filter((m) => m !== name),
+      })),
+    },
+    router,
+  };
+}
+
+/**
+ * Replaces the sync groups (members naming no router are dropped, as in
+ * {@link createNode}). The group rules apply from the next `stepNode`.
+ *
+ * @example
+ * ```ts
+ * node = nodeSetSyncGroups(node, [{ name: "g", members: ["vi1", "vi2"] }]);
+ * ```
+ */
+export function nodeSetSyncGroups(node: NodeState, groups: readonly SyncGroupConfig[]): NodeState {
+  return {
+    ...node,
+    syncGroups: groups.map((g) => ({
+      name: g.name,
+      members: g.members.filter((m) => m in node.routers),
+    })),
+  };
 }

@@ -96,6 +96,7 @@ export function createRouter(config: RouterConfig, nowMs: number): RouterState {
       unicastPeerErrors: 0,
     },
     stopped: false,
+    maintenance: false,
   };
 }
 
@@ -168,6 +169,12 @@ export function nextDeadline(state: RouterState): number | null {
  *   demotes a Master (sending priority 0) and clears a sync-group fault; `fault`
  *   holds the router in Fault under `SYNC_GROUP_FAULT` until a `backup` force clears it.
  * - `shutdown`: priority 0 from a Master, then stopped for good.
+ * - `maintenance`: on, a Master hands over (priority 0, VIPs kept through its release
+ *   hold like a shutdown) and the router stays Backup with no timer: no takeover by
+ *   Master_Down_Timer, priority-0 release, preemption or sync group. Off: a Backup gets
+ *   a fresh Master_Down_Timer (an owner becomes Master at once).
+ * - `reconfigure`: the config replaced in place (see {@link RouterEvent}); a Master
+ *   keeps its advert schedule (the next advert no later than the new interval allows).
  *
  * @example
  * ```ts
@@ -210,6 +217,12 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
     case "shutdown":
       onShutdown(d);
       break;
+    case "maintenance":
+      onMaintenance(d, event.on);
+      break;
+    case "reconfigure":
+      onReconfigure(d, event.config);
+      break;
   }
   return { state: d.s, actions: d.actions };
 }
@@ -251,7 +264,8 @@ export function followsLiveMaster(state: RouterState, nowMs: number): boolean {
   const m = state.lastMaster;
   if (state.stopped || state.state !== "backup" || m === null || m.priority === 0) return false;
   if (nowMs - m.atMs >= mdi(state)) return false;
-  return m.priority >= state.priority || !state.config.preempt;
+  // In maintenance nothing is preempted: the live master is followed whatever its priority.
+  return m.priority >= state.priority || !state.config.preempt || state.maintenance;
 }
 
 // ---------------------------------------------------------------------------------
@@ -320,6 +334,8 @@ function clearTimers(d: Draft) {
 function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
   transition(d, "master", reason, detail);
   clearTimers(d);
+  // Taking back over during a maintenance release hold: the VIPs are still ours.
+  d.s.releaseDeadlineMs = null;
   // As Master our own interval is the master's interval; a v3 Backup learns it from us.
   d.s.masterAdverIntervalMs = d.s.config.advertIntervalMs;
   send(d, d.s.priority);
@@ -331,21 +347,27 @@ function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
 /**
  * Leaves Master (or Fault, or Init) for Backup. `learnedIntervalMs` is the v3
  * master's interval when a better advert caused this; otherwise the configured one,
- * since no master is known yet.
+ * since no master is known yet. `hold`: after the release advert, keep the VIPs
+ * through the release hold (as a shutdown does) instead of dropping them at once.
+ * In maintenance no Master_Down_Timer is armed: the router must not take over.
  */
 function enterBackup(
   d: Draft,
   reason: TransitionReason,
   detail: string,
-  opts: { releaseAdvert: boolean; learnedIntervalMs?: number },
+  opts: { releaseAdvert: boolean; learnedIntervalMs?: number; hold?: boolean },
 ) {
   const wasMaster = d.s.state === "master";
   transition(d, "backup", reason, detail);
   if (wasMaster && opts.releaseAdvert) send(d, 0);
-  releaseVips(d);
+  if (wasMaster && opts.releaseAdvert && opts.hold && d.s.config.releaseHoldMs > 0) {
+    d.s.releaseDeadlineMs = d.now + d.s.config.releaseHoldMs;
+  } else {
+    releaseVips(d);
+  }
   clearTimers(d);
   d.s.masterAdverIntervalMs = opts.learnedIntervalMs ?? d.s.config.advertIntervalMs;
-  d.s.masterDownDeadlineMs = d.now + mdi(d.s);
+  d.s.masterDownDeadlineMs = d.s.maintenance ? null : d.now + mdi(d.s);
 }
 
 function enterFault(d: Draft, reason: TransitionReason, detail: string) {
@@ -353,12 +375,14 @@ function enterFault(d: Draft, reason: TransitionReason, detail: string) {
   transition(d, "fault", reason, detail);
   // Tell the Backups at once rather than let them wait out Master_Down_Interval.
   if (wasMaster) send(d, 0);
+  // A fault ends a maintenance release hold too: a faulty router must not forward.
+  d.s.releaseDeadlineMs = null;
   releaseVips(d);
   clearTimers(d);
 }
 
 function leaveFault(d: Draft, reason: TransitionReason, detail: string) {
-  if (isOwner(d.s)) enterMaster(d, reason, detail);
+  if (isOwner(d.s) && !d.s.maintenance) enterMaster(d, reason, detail);
   else enterBackup(d, reason, detail, { releaseAdvert: false });
 }
 
@@ -366,15 +390,16 @@ function onStartup(d: Draft) {
   if (d.s.state !== "init") return;
   if (d.s.faults.length > 0) {
     enterFault(d, "fault", `failing at startup: ${d.s.faults.join(", ")}`);
-  } else if (isOwner(d.s)) {
+  } else if (isOwner(d.s) && !d.s.maintenance) {
     enterMaster(d, "owner", "address owner (priority 255)");
   } else {
     // `initialState: "master"` is only a hint: a non-owner that claimed Master at once
     // would fight a live master for up to one interval on every restart. Like
     // keepalived 2.x we always wait out a full Master_Down_Interval as Backup.
-    enterBackup(d, "startup", `initial state hint ${d.s.config.initialState}`, {
-      releaseAdvert: false,
-    });
+    const detail = d.s.maintenance
+      ? "maintenance: staying backup"
+      : `initial state hint ${d.s.config.initialState}`;
+    enterBackup(d, "startup", detail, { releaseAdvert: false });
   }
 }
 
@@ -389,6 +414,16 @@ function onTick(d: Draft) {
     return;
   }
   if (s.state !== "backup") return;
+  if (s.releaseDeadlineMs !== null && now >= s.releaseDeadlineMs) {
+    s.releaseDeadlineMs = null;
+    releaseVips(d);
+  }
+  if (s.maintenance) {
+    // Nothing is armed in maintenance; this only guards against a stale deadline.
+    s.masterDownDeadlineMs = null;
+    s.preemptDeadlineMs = null;
+    return;
+  }
   if (s.masterDownDeadlineMs !== null && now >= s.masterDownDeadlineMs) {
     const [reason, detail] = takeoverReason(s, now);
     enterMaster(d, reason, detail);
@@ -533,7 +568,17 @@ function onAdvert(
 function backupAdvert(d: Draft, a: Advert, src: string) {
   const s = d.s;
   const now = d.now;
+  if (s.releaseDeadlineMs !== null && a.priority > 0) {
+    // Handing over in maintenance: the new master speaks, so the VIPs can go now.
+    s.releaseDeadlineMs = null;
+    releaseVips(d);
+  }
   s.lastMaster = { ip: src, priority: a.priority, atMs: now };
+  if (s.maintenance) {
+    // Follow (for status and the next Master_Down_Timer) but never arm a takeover.
+    if (s.config.version === 3 && a.priority > 0) s.masterAdverIntervalMs = a.intervalMs;
+    return;
+  }
   if (a.priority === 0) {
     // The master stepped down: take over after Skew_Time only, best Backup first.
     s.masterDownDeadlineMs = now +
@@ -608,7 +653,7 @@ function syncFaultState(d: Draft, reason: TransitionReason, detail: string) {
 function onForce(d: Draft, target: "backup" | "master" | "fault", detail: string) {
   const s = d.s;
   if (target === "master") {
-    if (s.state === "backup") enterMaster(d, "sync-group", detail);
+    if (s.state === "backup" && !s.maintenance) enterMaster(d, "sync-group", detail);
     return;
   }
   if (target === "fault") {
@@ -640,10 +685,65 @@ function onShutdown(d: Draft) {
     }
   } else if (s.state !== "init") {
     transition(d, "init", "shutdown", `stopped while ${s.state}`);
-    releaseVips(d);
+    // A maintenance handover still in its release hold finishes it as a stopped router.
+    if (s.releaseDeadlineMs === null) releaseVips(d);
   }
   clearTimers(d);
   s.stopped = true;
+}
+
+function onMaintenance(d: Draft, on: boolean) {
+  const s = d.s;
+  if (s.maintenance === on) return;
+  s.maintenance = on;
+  // Init: startup reads the flag. Fault: leaving it does.
+  if (s.state === "init" || s.state === "fault") return;
+  if (on) {
+    if (s.state === "master") {
+      enterBackup(d, "maintenance", "maintenance on: handing over", {
+        releaseAdvert: true,
+        hold: true,
+      });
+    } else {
+      s.masterDownDeadlineMs = null;
+      s.preemptDeadlineMs = null;
+    }
+    return;
+  }
+  if (isOwner(s)) {
+    enterMaster(d, "maintenance", "maintenance off: address owner (priority 255)");
+  } else {
+    // As after a fault: whoever is master now has a full interval to be heard.
+    s.masterDownDeadlineMs = d.now + mdi(s);
+  }
+}
+
+/** Identity of a router: what a reconfigure must not change (a new router instead). */
+function sameIdentity(a: RouterConfig, b: RouterConfig): boolean {
+  return a.name === b.name && a.vrid === b.vrid && a.version === b.version &&
+    a.family === b.family && isOwnerPriority(a.priority) === isOwnerPriority(b.priority);
+}
+
+function isOwnerPriority(p: number): boolean {
+  return p >= OWNER_PRIORITY;
+}
+
+function onReconfigure(d: Draft, config: RouterConfig) {
+  const s = d.s;
+  if (!sameIdentity(s.config, config)) return;
+  s.config = config;
+  if (s.state === "master") {
+    s.masterAdverIntervalMs = config.advertIntervalMs;
+    // Never later than the new interval allows, never earlier than already planned:
+    // a shorter interval takes effect at once, a longer one after the advert due.
+    if (s.adverDeadlineMs !== null) {
+      s.adverDeadlineMs = Math.min(s.adverDeadlineMs, d.now + config.advertIntervalMs);
+    }
+  } else if (config.version === 2 || s.lastMaster === null) {
+    // v2 has no learned interval, and a v3 Backup that heard nobody uses its own.
+    s.masterAdverIntervalMs = config.advertIntervalMs;
+  }
+  if (!config.preempt) s.preemptDeadlineMs = null;
 }
 
 /** A stopped router only finishes its release hold; everything else is ignored. */

@@ -198,6 +198,11 @@ export interface RouterState {
   counters: RouterCounters;
   /** True once stopped (shutdown); a stopped router ignores everything. */
   stopped: boolean;
+  /**
+   * Operator maintenance: the router stays out of Master (no Master_Down_Timer, no
+   * preemption, no takeover on a priority-0 release or by its sync group) until off.
+   */
+  maintenance: boolean;
 }
 
 /** Inputs to the engine. */
@@ -216,7 +221,18 @@ export type RouterEvent =
   /** Sync-group propagation: move to this state because a peer member did. */
   | { type: "force"; state: "backup" | "master" | "fault"; detail: string }
   /** Orderly stop (SIGTERM, removed by reload): send priority 0 and release. */
-  | { type: "shutdown" };
+  | { type: "shutdown" }
+  /**
+   * Operator maintenance on: a Master hands over (priority 0, then release like a
+   * shutdown) and the router stays Backup; off: Backup with a fresh Master_Down_Timer.
+   */
+  | { type: "maintenance"; on: boolean }
+  /**
+   * A reload changed settings that need no new router (same name, VRID, version and
+   * family): the config is replaced in place with no state change and no missed
+   * advert. The effective priority is not touched; feed a `priority` event for that.
+   */
+  | { type: "reconfigure"; config: RouterConfig };
 
 /** Outputs of the engine; the daemon (or simulator) carries them out in order. */
 export type RouterAction =

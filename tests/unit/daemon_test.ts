@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import type { HookRun } from "../../lib/control/api.ts";
 import { Daemon, DaemonSetupError, type InstanceStatus } from "../../lib/daemon/daemon.ts";
 import {
   FakeAddressPort,
@@ -14,7 +15,12 @@ import {
   RecordingAnnouncer,
   runClock,
 } from "../../lib/daemon/fake.ts";
-import { type KernelAddress, systemClock } from "../../lib/daemon/ports.ts";
+import {
+  type KernelAddress,
+  type NotifyEvent,
+  type NotifySink,
+  systemClock,
+} from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
 import { decodeAdvert, encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
@@ -36,6 +42,8 @@ interface HostSpec {
   global?: string;
   /** Addresses present before the daemon starts, besides the primary one. */
   initial?: KernelAddress[];
+  /** The whole config file instead of the one-instance default. */
+  text?: string;
 }
 
 interface Host {
@@ -46,10 +54,34 @@ interface Host {
   port: FakeAddressPort;
   announcer: RecordingAnnouncer;
   lines: string[];
+  /** What the config file holds now: a reload reads this. */
+  file: { text: string };
+  notify: RecordingNotify;
 }
 
-function configFor(spec: HostSpec): Config {
-  const text = `
+/** A notify sink that records events; `throws` makes `notify` throw (a broken sink). */
+class RecordingNotify implements NotifySink {
+  readonly events: NotifyEvent[] = [];
+  throws = false;
+  runs: HookRun[] = [];
+  notify(event: NotifyEvent): void {
+    this.events.push(event);
+    if (this.throws) throw new Error("sink broke");
+  }
+  recent(name: string): readonly HookRun[] {
+    return this.runs.filter((r) => r.name === name);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+  /** Compact form: "INSTANCE VI_1 INIT>BACKUP startup". */
+  shown(): string[] {
+    return this.events.map((e) => `${e.target} ${e.name} ${e.previous}>${e.state} ${e.reason}`);
+  }
+}
+
+function textFor(spec: HostSpec): string {
+  return spec.text ?? `
 [global]
 vrrp_version = 3
 ${spec.global ?? ""}
@@ -62,7 +94,10 @@ advert_int = ${spec.advertInt ?? 1}
 virtual_ipaddress = ["${VIP}/24"]
 ${spec.instance ?? ""}
 `;
-  const r = parseConfig(text, `${spec.name}.toml`);
+}
+
+function configFor(spec: HostSpec): Config {
+  const r = parseConfig(textFor(spec), `${spec.name}.toml`);
   if (!r.ok) throw new Error(JSON.stringify(r.errors));
   return r.config;
 }
@@ -89,16 +124,33 @@ class World {
       wallClock: () => new Date(WALL_EPOCH + clock.nowMs()),
     });
     const announcer = new RecordingAnnouncer(clock);
+    const file = { text: textFor(spec) };
+    const notify = new RecordingNotify();
+    const eth1 = spec.ip.replace(/^192\.0\.2\./, "198.51.100.");
     const daemon = new Daemon({
       config,
-      primaryAddresses: new Map([["eth0", { ipv4: spec.ip }]]),
+      primaryAddresses: new Map([["eth0", { ipv4: spec.ip }], ["eth1", { ipv4: eth1 }]]),
       clock,
-      transports: this.lan.host(spec.name, [spec.ip]),
+      transports: this.lan.host(spec.name, [spec.ip, eth1]),
       addresses: port,
       announcer,
       logger,
+      wallClock: () => new Date(WALL_EPOCH + clock.nowMs()),
+      version: "9.9.9",
+      notify,
+      loadConfig: (f) => Promise.resolve(parseConfig(file.text, f)),
     });
-    const host = { name: spec.name, ip: spec.ip, config, daemon, port, announcer, lines };
+    const host = {
+      name: spec.name,
+      ip: spec.ip,
+      config,
+      daemon,
+      port,
+      announcer,
+      lines,
+      file,
+      notify,
+    };
     this.hosts.push(host);
     return host;
   }
@@ -665,6 +717,8 @@ Deno.test("status is plain JSON with the documented fields", async () => {
         atMs: A_TAKEOVER,
       },
       counters: undefined,
+      override: null,
+      maintenance: false,
     },
   );
   assert.deepStrictEqual(s.counters, { masterTransitions: 1, advertisementsSent: 2 });
@@ -819,5 +873,722 @@ Deno.test("an interface already down at start puts its instance in Fault, never 
   assert.ok(!hasVip(a));
   assert.ok(a.lines.some((l) => l.includes("eth0: link is down at start")));
   assert.deepStrictEqual(sentBy(w, "a"), []);
+  await w.stopAll();
+});
+
+// ---------------------------------------------------------------------------------
+// Operator control: status fields, detail, demote/promote/resume, maintenance,
+// notify events, reload, liveness.
+
+interface MultiVi {
+  vrid: number;
+  vips: string[];
+  priority?: number;
+  iface?: string;
+  extra?: string;
+}
+
+const MULTI: Record<string, MultiVi> = {
+  VI_1: { vrid: 51, vips: [`${VIP}/24`, "192.0.2.102/24"] },
+  VI_2: { vrid: 52, vips: ["192.0.2.110/24"] },
+  VI_3: { vrid: 53, vips: ["192.0.2.120/24"] },
+};
+
+/** Three instances (or MULTI edited: null removes one), all at `priority` unless set. */
+function multiText(
+  priority: number,
+  over: Record<string, Partial<MultiVi> | null> = {},
+  tail = "",
+): string {
+  const all: Record<string, MultiVi> = {};
+  for (const [name, vi] of Object.entries(MULTI)) {
+    if (over[name] === null) continue;
+    all[name] = { ...vi, ...over[name] };
+  }
+  for (const [name, vi] of Object.entries(over)) {
+    if (!(name in MULTI) && vi !== null) all[name] = vi as MultiVi;
+  }
+  const parts = ["[global]\nvrrp_version = 3\n"];
+  for (const [name, vi] of Object.entries(all)) {
+    parts.push(`[vrrp_instance.${name}]
+interface = "${vi.iface ?? "eth0"}"
+virtual_router_id = ${vi.vrid}
+priority = ${vi.priority ?? priority}
+virtual_ipaddress = [${vi.vips.map((v) => `"${v}"`).join(", ")}]
+${vi.extra ?? ""}
+`);
+  }
+  parts.push(tail);
+  return parts.join("\n");
+}
+
+/** v3 at 1 s: Master_Down_Interval of priority p. */
+function mdi(p: number): number {
+  return 3000 + ((256 - p) * 1000) / 256;
+}
+
+/** Adverts `host` sent for `vrid`, in order. */
+function advertsOf(w: World, host: string, vrid: number) {
+  return w.lan.sent.filter((p) => p.host === host && p.bytes[1] === vrid);
+}
+
+function addressesIn(p: { bytes: Uint8Array; src: string; dst: string }): string[] {
+  const d = decodeAdvert(p.bytes, { family: "ipv4", src: p.src, dst: p.dst, ttl: 255 }, {
+    checksumMode: "auto",
+  });
+  assert.ok(d.ok);
+  return d.advert.addresses;
+}
+
+/** Asserts `times` are exactly `first`, `first + period`, ... */
+function assertPeriodic(times: number[], first: number, period = 1000) {
+  assert.ok(times.length > 0);
+  assert.deepStrictEqual(times, times.map((_, i) => first + i * period));
+}
+
+/** Reloads `hosts` at the current instant: the clock must not move meanwhile. */
+async function reloadNow(w: World, hosts: Host[]) {
+  const t = w.clock.nowMs();
+  let done = false;
+  let out: Awaited<ReturnType<Daemon["reload"]>>[] = [];
+  Promise.all(hosts.map((h) => h.daemon.reload())).then((r) => {
+    out = r;
+    done = true;
+  });
+  for (let i = 0; i < 50 && !done; i++) await w.settle();
+  assert.ok(done, "the reload did not finish in the same instant");
+  assert.equal(w.clock.nowMs(), t);
+  return out;
+}
+
+function multiWorld(): { w: World; a: Host; b: Host } {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150, text: multiText(150) });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100, text: multiText(100) });
+  return { w, a, b };
+}
+
+Deno.test("status: version, config file, start time and maintenance are reported", async () => {
+  const w = threeNodes();
+  const [a] = w.hosts;
+  await w.startAll();
+  const st = a.daemon.status();
+  assert.equal(st.version, "9.9.9");
+  assert.equal(st.configFile, "a.toml");
+  assert.equal(st.startedAtWall, "2026-11-21T22:59:00.000Z");
+  assert.equal(st.maintenance, false);
+  assert.equal(st.instances[0].override, null);
+  assert.equal(st.instances[0].maintenance, false);
+  await w.stopAll();
+});
+
+Deno.test("detail: history with wall times, every counter (zeros too), override, hook runs", async () => {
+  const w = threeNodes();
+  const [a] = w.hosts;
+  const run: HookRun = {
+    hook: "notify_master",
+    target: "INSTANCE",
+    name: "VI_1",
+    state: "MASTER",
+    command: "/bin/true",
+    startedAt: "2026-11-21T22:59:03.420Z",
+    durationMs: 1,
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    error: null,
+  };
+  a.notify.runs = [run, { ...run, name: "VI_9" }];
+  await w.startAll();
+  await w.run(5000);
+  const d = a.daemon.detail("VI_1");
+  assert.ok(d);
+  assert.deepStrictEqual(d.summary, vi(a));
+  assert.deepStrictEqual(d.history, [
+    {
+      from: "init",
+      to: "backup",
+      reason: "startup",
+      detail: "initial state hint backup",
+      atMs: 0,
+      wallTime: "2026-11-21T22:59:00.000Z",
+    },
+    {
+      from: "backup",
+      to: "master",
+      reason: "master-down-timer",
+      detail: "no master heard",
+      atMs: A_TAKEOVER,
+      wallTime: "2026-11-21T22:59:03.414Z",
+    },
+  ]);
+  assert.equal(d.counters.masterTransitions, 1);
+  assert.equal(d.counters.advertisementsSent, 2);
+  for (
+    const zero of ["checksumErrors", "authFailures", "vipsRestored", "sendErrors", "vridErrors"]
+  ) {
+    assert.equal(d.counters[zero], 0, zero);
+  }
+  assert.equal(d.override, null);
+  assert.deepStrictEqual(d.hooks, [run]);
+  assert.equal(a.daemon.detail("VI_9"), null);
+  assert.deepStrictEqual(JSON.parse(JSON.stringify(d)), d);
+  await w.stopAll();
+});
+
+Deno.test("demote the master: its next advert carries priority 1; the preempting backup takes over one MDI after the last priority-150 advert", async () => {
+  const w = threeNodes();
+  const [a, b, c] = w.hosts;
+  w.invariant = backupsHoldNothing(w);
+  await w.startAll();
+  await w.run(10_000);
+  const r = a.daemon.demote("VI_1");
+  assert.deepStrictEqual(r, {
+    ok: true,
+    message:
+      "VI_1: priority 150 -> 1 until resume; a peer with preempt and a higher priority takes over within its Master_Down_Interval",
+  });
+  await w.settle();
+  assert.deepStrictEqual(vi(a).priority, { base: 150, effective: 1 });
+  assert.deepStrictEqual(vi(a).override, { kind: "demote", priority: 1 });
+  assert.deepStrictEqual(a.daemon.detail("VI_1")?.override, { kind: "demote", priority: 1 });
+  // No extra packet: RFC 5798 has no "priority changed" message. The next regular
+  // advert (10 414.06) says 1; B and C (preempt on) discard it as lower than their own.
+  const lastHigh = A_TAKEOVER + 6000; // 9414.0625, heard by B 1 ms later
+  // B's Master_Down_Timer, last reset by that advert, runs out: B preempts. That is at
+  // most one Master_Down_Interval (3609.375 ms for B) after the demote.
+  const takeover = lastHigh + 1 + mdi(100);
+  assert.ok(takeover - 10_000 <= mdi(100));
+  await w.run(takeover - 0.001);
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(b).state, "backup");
+  assert.deepStrictEqual(sentBy(w, "a").filter(([t]) => t > 10_000), [
+    [lastHigh + 1000, 1],
+    [lastHigh + 2000, 1],
+    [lastHigh + 3000, 1],
+  ]);
+  await w.run(takeover);
+  assert.equal(vi(b).state, "master");
+  assert.equal(vi(b).lastTransition?.reason, "preempt");
+  assert.equal(vi(b).lastTransition?.detail, "lower-priority master 192.0.2.11 priority 1");
+  // A hears B's 100 > 1 and steps down; C (50) follows B.
+  await w.run(takeover + 1);
+  assert.equal(vi(a).state, "backup");
+  assert.equal(vi(a).lastTransition?.reason, "higher-priority");
+  assert.equal(vi(c).state, "backup");
+
+  // Resume: 150 again. As a Backup A now discards B's 100 adverts; its timer, last
+  // reset by B's advert before the resume, keeps the length it had at priority 1.
+  await w.run(15_500);
+  assert.deepStrictEqual(a.daemon.resume("VI_1"), {
+    ok: true,
+    message: "VI_1: override cleared; priority 1 -> 150",
+  });
+  await w.settle();
+  assert.deepStrictEqual(vi(a).priority, { base: 150, effective: 150 });
+  assert.equal(vi(a).override, null);
+  const lastAccepted = takeover + 2000 + 1; // B's advert at 15 024.44, heard at 15 025.44
+  await w.run(lastAccepted + mdi(1));
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(a).lastTransition?.reason, "preempt");
+  assert.equal(vi(a).lastTransition?.atMs, lastAccepted + mdi(1));
+  await w.run(lastAccepted + mdi(1) + 1);
+  assert.equal(vi(b).state, "backup");
+  await w.stopAll();
+});
+
+Deno.test("promote a backup: it discards the lower master's adverts and takes over when its timer, armed before the promote, runs out", async () => {
+  const w = threeNodes();
+  const [a, b] = w.hosts;
+  await w.startAll();
+  await w.run(10_000);
+  const r = b.daemon.promote("VI_1");
+  assert.ok(r.ok);
+  await w.settle();
+  assert.deepStrictEqual(vi(b).priority, { base: 100, effective: 254 });
+  assert.deepStrictEqual(vi(b).override, { kind: "promote", priority: 254 });
+  // A's advert at 9414.06 (heard 9415.06) armed B's timer with B's old MDI; the next
+  // ones (150 < 254) are discarded, so B preempts when that timer runs out.
+  const takeover = A_TAKEOVER + 6000 + 1 + mdi(100);
+  await w.run(takeover - 0.001);
+  assert.equal(vi(b).state, "backup");
+  await w.run(takeover);
+  assert.equal(vi(b).state, "master");
+  assert.equal(vi(b).lastTransition?.reason, "preempt");
+  await w.run(takeover + 1);
+  assert.equal(vi(a).state, "backup");
+  assert.deepStrictEqual(sentBy(w, "b")[0], [takeover, 254]);
+  await w.stopAll();
+});
+
+Deno.test("operator verbs: clear refusals, nothing changed", async () => {
+  const w = new World();
+  const owner = w.add({
+    name: "o",
+    ip: "192.0.2.11",
+    priority: 255,
+    instance: `unicast_src_ip = "${VIP}"`,
+  });
+  const plain = w.add({ name: "p", ip: "192.0.2.12", priority: 100 });
+  assert.deepStrictEqual(plain.daemon.demote("VI_1"), {
+    ok: false,
+    error: "the daemon is not started",
+  });
+  await w.startAll();
+  assert.deepStrictEqual(plain.daemon.demote("VI_9"), {
+    ok: false,
+    error: 'no instance "VI_9"; instances: VI_1',
+  });
+  assert.deepStrictEqual(plain.daemon.resume("nope"), {
+    ok: false,
+    error: 'no instance "nope"; instances: VI_1',
+  });
+  assert.deepStrictEqual(owner.daemon.demote("VI_1"), {
+    ok: false,
+    error: "VI_1 is the address owner (priority 255): its priority never changes",
+  });
+  for (const bad of [0, 255, 1.5, NaN]) {
+    const r = plain.daemon.promote("VI_1", bad);
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.error.startsWith("priority must be an integer from 1 to 254, got "));
+  }
+  assert.deepStrictEqual(plain.daemon.demote("VI_1", 120), {
+    ok: false,
+    error: "cannot demote VI_1 to 120: not below its priority 100 (promote raises it)",
+  });
+  assert.deepStrictEqual(plain.daemon.promote("VI_1", 100), {
+    ok: false,
+    error: "cannot promote VI_1 to 100: not above its priority 100 (demote lowers it)",
+  });
+  assert.deepStrictEqual(plain.daemon.resume("VI_1"), {
+    ok: true,
+    message: "VI_1: no override; priority stays 100",
+  });
+  await w.settle();
+  assert.deepStrictEqual(vi(plain).priority, { base: 100, effective: 100 });
+  assert.equal(vi(plain).override, null);
+  await w.stopAll();
+  assert.deepStrictEqual(plain.daemon.maintenance(true), {
+    ok: false,
+    error: "the daemon is stopped",
+  });
+});
+
+Deno.test("maintenance on the master: priority 0, VIP kept until the peer speaks, never takes over until off", async () => {
+  const w = threeNodes();
+  const [a, b, c] = w.hosts;
+  w.invariant = backupsHoldNothing(w);
+  await w.startAll();
+  await w.run(10_000);
+  assert.deepStrictEqual(a.daemon.maintenance(true), {
+    ok: true,
+    message: "maintenance on: every instance stays backup; releasing VI_1 (priority 0)",
+  });
+  await w.settle();
+  assert.equal(vi(a).state, "backup");
+  assert.equal(vi(a).lastTransition?.reason, "maintenance");
+  assert.equal(vi(a).maintenance, true);
+  assert.equal(a.daemon.status().maintenance, true);
+  assert.deepStrictEqual(sentBy(w, "a").at(-1), [10_000, 0]);
+  assert.ok(hasVip(a), "released before anyone took over");
+  // B takes over after its Skew_Time; A lets the VIP go as soon as it hears B.
+  const takeover = 10_001 + (156 * 1000) / 256;
+  await w.run(takeover);
+  assert.equal(vi(b).state, "master");
+  assert.equal(vi(b).lastTransition?.reason, "priority-zero");
+  await w.run(takeover + 1);
+  assert.ok(!hasVip(a));
+  // A (150, preempt) hears B (100) for 30 s and never preempts.
+  await w.run(40_000);
+  assert.equal(vi(a).state, "backup");
+  assert.deepStrictEqual(sentBy(w, "a").filter(([t]) => t > 10_000), []);
+  assert.equal(vi(c).state, "backup");
+  assert.deepStrictEqual(a.daemon.maintenance(true), {
+    ok: true,
+    message: "maintenance is already on",
+  });
+
+  // Off: a fresh Master_Down_Timer; B's lower adverts are discarded, so A preempts.
+  assert.ok(a.daemon.maintenance(false).ok);
+  await w.settle();
+  assert.equal(vi(a).maintenance, false);
+  assert.equal(a.daemon.status().maintenance, false);
+  await w.run(40_000 + A_TAKEOVER);
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(a).lastTransition?.reason, "preempt");
+  assert.equal(vi(a).lastTransition?.atMs, 40_000 + A_TAKEOVER);
+  await w.stopAll();
+});
+
+Deno.test("maintenance on a backup: it does not take over on the master's priority 0; the next backup does", async () => {
+  const w = threeNodes();
+  const [a, b, c] = w.hosts;
+  await w.startAll();
+  await w.run(5000);
+  assert.ok(b.daemon.maintenance(true).ok);
+  await w.settle();
+  assert.equal(vi(b).state, "backup");
+  await w.until(a.daemon.stop());
+  await w.run(20_000);
+  assert.equal(vi(b).state, "backup");
+  assert.equal(vi(c).state, "master");
+  assert.equal(vi(c).lastTransition?.reason, "priority-zero");
+  assert.ok(!hasVip(b));
+  await w.stopAll();
+});
+
+Deno.test("notify: every transition, INIT->BACKUP at startup included, STOP on stop; a throwing sink is contained", async () => {
+  const w = threeNodes();
+  const [a, b] = w.hosts;
+  b.notify.throws = true;
+  await w.startAll();
+  await w.run(5000);
+  assert.deepStrictEqual(a.notify.shown(), [
+    "INSTANCE VI_1 INIT>BACKUP startup",
+    "INSTANCE VI_1 BACKUP>MASTER master-down-timer",
+  ]);
+  const [start, master] = a.notify.events;
+  assert.equal(start.masterIp, null);
+  assert.equal(master.masterIp, a.ip);
+  assert.equal(master.priority, 150);
+  assert.equal(master.detail, "no master heard");
+  assert.equal(master.at.toISOString(), "2026-11-21T22:59:03.414Z");
+  assert.deepStrictEqual(master.hooks, a.config.instances[0].notify);
+  // B's sink throws on every event: counted and logged, never fatal.
+  assert.equal(b.daemon.status().counters.notifyErrors, 1);
+  assert.ok(b.lines.some((l) => l.includes("notify VI_1 BACKUP: sink broke")));
+  assert.equal(b.daemon.status().phase, "running");
+
+  await w.until(a.daemon.stop());
+  assert.deepStrictEqual(a.notify.shown().slice(2), ["INSTANCE VI_1 MASTER>STOP shutdown"]);
+  // B took over from A's release: told with the master it replaced gone.
+  b.notify.throws = false;
+  await w.run(10_000);
+  await w.stopAll();
+  assert.deepStrictEqual(b.notify.shown().slice(-2), [
+    "INSTANCE VI_1 BACKUP>MASTER priority-zero",
+    "INSTANCE VI_1 MASTER>STOP shutdown",
+  ]);
+});
+
+Deno.test("notify: a sync group is told once per change of the group as a whole", async () => {
+  const w = new World();
+  const a = w.add({
+    name: "a",
+    ip: "192.0.2.11",
+    priority: 150,
+    text: multiText(
+      150,
+      { VI_3: null },
+      `[vrrp_sync_group.g]\ngroup = ["VI_1", "VI_2"]\nnotify_master = "/etc/hacore/g-master"\n`,
+    ),
+  });
+  await w.startAll();
+  await w.run(5000);
+  await w.until(a.daemon.stop());
+  assert.deepStrictEqual(a.notify.shown().filter((l) => l.startsWith("GROUP")), [
+    "GROUP g INIT>BACKUP startup",
+    "GROUP g BACKUP>MASTER master-down-timer",
+    "GROUP g MASTER>STOP shutdown",
+  ]);
+  const master = a.notify.events.find((e) => e.target === "GROUP" && e.state === "MASTER");
+  assert.equal(master?.hooks.master, "/etc/hacore/g-master");
+  assert.match(master?.detail ?? "", /^VI_\d: /);
+  // Both members were told individually too.
+  assert.equal(a.notify.shown().filter((l) => l.includes("BACKUP>MASTER")).length, 3);
+  await w.stopAll();
+});
+
+Deno.test("reload: one instance changes (VIP added, VIP removed, priority); the others keep state, VIPs and exact advert timing", async () => {
+  const { w, a, b } = multiWorld();
+  w.invariant = () => {
+    for (const h of w.hosts) {
+      for (const s of h.daemon.status().instances) {
+        if (s.state !== "master" && !s.holdingVips) {
+          for (const v of s.vips) {
+            assert.ok(!h.port.has(v.dev, v.address), `${h.name} ${v.address}`);
+          }
+        }
+      }
+    }
+  };
+  await w.startAll();
+  await w.run(10_500);
+  const st = (h: Host) => h.daemon.status().instances;
+  assert.deepStrictEqual(st(a).map((i) => i.state), ["master", "master", "master"]);
+  assert.deepStrictEqual(st(b).map((i) => i.state), ["backup", "backup", "backup"]);
+  const beforeA = st(a);
+  const beforeB = st(b);
+  const opsBefore = a.port.ops.length;
+  const annBefore = a.announcer.records.length;
+
+  const newVips = [`${VIP}/24`, "192.0.2.101/24"];
+  a.file.text = multiText(150, { VI_1: { priority: 160, vips: newVips } });
+  b.file.text = multiText(100, { VI_1: { vips: newVips } });
+  const [ra, rb] = await reloadNow(w, [a, b]);
+  assert.deepStrictEqual(ra, {
+    ok: true,
+    errors: [],
+    changes: [
+      "VI_1: added 192.0.2.101/24",
+      "VI_1: removed 192.0.2.102/24",
+      "VI_1: priority 150 -> 160",
+    ],
+  });
+  assert.deepStrictEqual(rb.changes, [
+    "VI_1: added 192.0.2.101/24",
+    "VI_1: removed 192.0.2.102/24",
+  ]);
+
+  // At once: VI_1 is still Master (no transition), with the new priority and VIPs.
+  const afterA = st(a);
+  assert.equal(afterA[0].state, "master");
+  assert.deepStrictEqual(afterA[0].lastTransition, beforeA[0].lastTransition);
+  assert.deepStrictEqual(afterA[0].priority, { base: 160, effective: 160 });
+  assert.deepStrictEqual(afterA[0].vips.map((v) => `${v.address} ${v.held}`), [
+    `${VIP} true`,
+    "192.0.2.101 true",
+  ]);
+  assert.ok(a.port.has("eth0", "192.0.2.101", 24, true));
+  assert.ok(!a.port.has("eth0", "192.0.2.102"));
+  // VI_2 and VI_3 did not notice; nor did any of B's.
+  assert.deepStrictEqual(afterA.slice(1), beforeA.slice(1));
+  assert.deepStrictEqual(st(b).slice(1), beforeB.slice(1));
+  assert.equal(st(b)[0].state, "backup");
+  // The new VIP is announced (the whole instance's burst, as on a takeover).
+  assert.deepStrictEqual(
+    a.announcer.records.slice(annBefore).filter((r) => r.atMs === 10_500).map((r) => r.address)
+      .sort(),
+    [...new Array(5).fill(VIP), ...new Array(5).fill("192.0.2.101")],
+  );
+
+  await w.run(20_000);
+  // The kernel saw exactly two changes: untouched VIPs were never removed, not even briefly.
+  assert.deepStrictEqual(
+    a.port.ops.slice(opsBefore).map((o) => `${o.by} ${o.op} ${o.address}`),
+    ["hacore remove 192.0.2.102", "hacore add 192.0.2.101"],
+  );
+  assert.deepStrictEqual(b.port.ops.filter((o) => o.by === "hacore"), []);
+  // Every instance's adverts stayed exactly periodic across the reload.
+  for (const vrid of [51, 52, 53]) {
+    assertPeriodic(advertsOf(w, "a", vrid).map((p) => p.atMs), A_TAKEOVER);
+  }
+  // VI_1's adverts after the reload carry the new priority and address list.
+  const next = advertsOf(w, "a", 51).find((p) => p.atMs > 10_500)!;
+  assert.equal(next.bytes[2], 160);
+  assert.deepStrictEqual(addressesIn(next), [VIP, "192.0.2.101"]);
+  assert.equal(advertsOf(w, "a", 51).find((p) => p.atMs < 10_500)!.bytes[2], 150);
+  // B followed throughout: nothing refused, still Backup everywhere.
+  assert.deepStrictEqual(st(b).map((i) => i.state), ["backup", "backup", "backup"]);
+  assert.equal(st(b)[0].counters.addressListErrors, undefined);
+  assert.deepStrictEqual(st(a).map((i) => i.state), ["master", "master", "master"]);
+  assert.ok(a.lines.some((l) => l.endsWith("notice reload: VI_1: priority 150 -> 160")));
+  assert.ok(a.lines.some((l) => l.endsWith("notice reload: a.toml: 3 changes applied")));
+  assert.ok(
+    a.lines.some((l) =>
+      l.endsWith("VI_1: removed 192.0.2.102/24 dev eth0 (no longer in the config)")
+    ),
+  );
+  assert.ok(a.lines.some((l) => l.endsWith("VI_1: added 192.0.2.101/24 dev eth0")));
+  await w.stopAll();
+});
+
+Deno.test("reload: an invalid file (or one that cannot run here) changes nothing", async () => {
+  const { w, a } = multiWorld();
+  await w.startAll();
+  await w.run(10_500);
+  const before = a.daemon.status();
+  const ops = a.port.ops.length;
+  const open = w.lan.openCount("a");
+
+  a.file.text = multiText(150, { VI_1: { priority: 160 } }).replace(
+    "virtual_router_id = 52",
+    "virtual_router_id = 0",
+  );
+  const [bad] = await reloadNow(w, [a]);
+  assert.equal(bad.ok, false);
+  assert.deepStrictEqual(bad.changes, []);
+  assert.equal(bad.errors.length, 1);
+  assert.match(bad.errors[0], /^a\.toml:\d+: vrrp_instance\.VI_2\.virtual_router_id: /);
+  assert.ok(a.lines.some((l) => l.endsWith("reload: 1 error(s) in a.toml; nothing changed")));
+
+  // Valid, but an added instance has no address to send from on its interface.
+  a.file.text = multiText(150, {
+    VI_1: { priority: 160 },
+    VI_7: { vrid: 57, iface: "eth7", vips: ["203.0.113.7/24"] },
+  });
+  const [cannot] = await reloadNow(w, [a]);
+  assert.deepStrictEqual(cannot, {
+    ok: false,
+    errors: ["VI_7: no ipv4 address on eth7 to send adverts from (and no unicast_src_ip)"],
+    changes: [],
+  });
+  assert.deepStrictEqual(a.daemon.status(), before);
+  assert.equal(a.port.ops.length, ops);
+  assert.equal(w.lan.openCount("a"), open);
+  await w.run(20_000);
+  for (const vrid of [51, 52, 53]) {
+    assertPeriodic(advertsOf(w, "a", vrid).map((p) => p.atMs), A_TAKEOVER);
+    assert.ok(advertsOf(w, "a", vrid).every((p) => p.bytes[2] === 150));
+  }
+  await w.stopAll();
+});
+
+Deno.test("reload: a removed master sends priority 0 and its VIPs go once the peer speaks; an added instance starts", async () => {
+  const { w, a, b } = multiWorld();
+  await w.startAll();
+  await w.run(10_500);
+  a.file.text = multiText(150, { VI_3: null, VI_4: { vrid: 54, vips: ["192.0.2.130/24"] } });
+  const [r] = await reloadNow(w, [a]);
+  assert.deepStrictEqual(r.changes, [
+    "VI_3: removed (released with priority 0 if master)",
+    "VI_4: added: eth0 vrid 54 v3 ipv4 prio 150 adv 1s preempt, 1 VIP (192.0.2.130/24), multicast",
+  ]);
+  assert.deepStrictEqual(a.daemon.status().instances.map((i) => `${i.name} ${i.state}`), [
+    "VI_1 master",
+    "VI_2 master",
+    "VI_4 backup",
+  ]);
+  assert.equal(a.daemon.detail("VI_3"), null);
+  // VI_3 released with priority 0 at once, and keeps its VIP through the release hold.
+  assert.deepStrictEqual(advertsOf(w, "a", 53).at(-1)?.atMs, 10_500);
+  assert.equal(advertsOf(w, "a", 53).at(-1)?.bytes[2], 0);
+  assert.ok(a.port.has("eth0", "192.0.2.120"));
+  assert.deepStrictEqual(
+    a.notify.shown().filter((l) => l.includes("VI_3") || l.includes("VI_4")).slice(-2),
+    [
+      "INSTANCE VI_3 MASTER>STOP shutdown",
+      "INSTANCE VI_4 INIT>BACKUP startup",
+    ],
+  );
+  // B's VI_3 takes over after its Skew_Time; A drops the VIP as soon as it hears B.
+  const takeover = 10_501 + (156 * 1000) / 256;
+  await w.run(takeover);
+  assert.equal(b.daemon.status().instances[2].state, "master");
+  assert.ok(a.port.has("eth0", "192.0.2.120"));
+  await w.run(takeover + 1);
+  assert.ok(!a.port.has("eth0", "192.0.2.120"));
+  assert.ok(a.lines.some((l) => l.endsWith("VI_3 (removed): removed 192.0.2.120/24 dev eth0")));
+  assert.equal(w.lan.openCount("a"), 1, "the shared transport stays open");
+  // VI_4: nobody else serves VRID 54, so A takes over after its Master_Down_Interval.
+  await w.run(10_500 + A_TAKEOVER);
+  assert.equal(a.daemon.status().instances[2].state, "master");
+  assert.ok(a.port.has("eth0", "192.0.2.130", 24, true));
+  // The untouched instances never noticed.
+  await w.run(20_000);
+  for (const vrid of [51, 52]) {
+    assertPeriodic(advertsOf(w, "a", vrid).map((p) => p.atMs), A_TAKEOVER);
+  }
+  assert.ok(!a.lines.some((l) => l.includes("conflict")));
+  await w.stopAll();
+});
+
+Deno.test("reload: a new interface opens its transport, and the last instance on it closes it", async () => {
+  const { w, a } = multiWorld();
+  await w.startAll();
+  await w.run(5000);
+  assert.equal(w.lan.openCount("a"), 1);
+  a.file.text = multiText(150, { VI_9: { vrid: 9, iface: "eth1", vips: ["198.51.100.100/24"] } });
+  assert.ok((await reloadNow(w, [a]))[0].ok);
+  assert.equal(w.lan.openCount("a"), 2);
+  await w.run(5000 + A_TAKEOVER);
+  assert.equal(a.daemon.status().instances[3].state, "master");
+  assert.ok(a.port.has("eth1", "198.51.100.100", 24, true));
+  assert.equal(advertsOf(w, "a", 9).at(-1)?.interface, "eth1");
+
+  await w.run(10_000);
+  a.file.text = multiText(150);
+  assert.deepStrictEqual((await reloadNow(w, [a]))[0].changes, [
+    "VI_9: removed (released with priority 0 if master)",
+  ]);
+  // Nobody answers on eth1: the VIP goes after the release hold (skew + one interval).
+  await w.run(10_000 + (106 * 1000) / 256 + 1000);
+  assert.ok(!a.port.has("eth1", "198.51.100.100"));
+  assert.equal(w.lan.openCount("a"), 1);
+  await w.stopAll();
+});
+
+Deno.test("reload: a new VRID replaces the instance (release, then a fresh start); settings change in place", async () => {
+  const { w, a } = multiWorld();
+  await w.startAll();
+  await w.run(10_500);
+  a.file.text = multiText(150, {
+    VI_2: { vrid: 62 },
+    VI_3: { extra: "advert_int = 2\nnopreempt = true" },
+  });
+  const [r] = await reloadNow(w, [a]);
+  assert.deepStrictEqual(r.changes, [
+    "VI_2: replaced (virtual_router_id 52 -> 62): released and started again",
+    "VI_3: advert_int 1s -> 2s",
+    "VI_3: preempt on -> off (nopreempt)",
+  ]);
+  assert.deepStrictEqual(advertsOf(w, "a", 52).at(-1)?.bytes[2], 0);
+  const vi2 = a.daemon.status().instances[1];
+  assert.equal(vi2.vrid, 62);
+  assert.equal(vi2.state, "backup");
+  // VI_3: same state, the advert already planned goes out, then every 2 s.
+  const vi3 = a.daemon.status().instances[2];
+  assert.equal(vi3.state, "master");
+  assert.equal(vi3.advertIntervalMs, 2000);
+  await w.run(20_000);
+  const times = advertsOf(w, "a", 53).map((p) => p.atMs).filter((t) => t > 10_500);
+  assertPeriodic(times, A_TAKEOVER + 8000, 2000);
+  assert.equal(a.daemon.status().instances[2].lastTransition?.to, "master");
+  assert.equal(a.daemon.status().instances[2].sinceMs, A_TAKEOVER);
+  // The replacement takes over VRID 62 after its own Master_Down_Interval.
+  assert.equal(a.daemon.status().instances[1].state, "master");
+  assert.equal(a.daemon.status().instances[1].lastTransition?.atMs, 10_500 + A_TAKEOVER);
+  await w.stopAll();
+});
+
+Deno.test("reload: refused while not running; a reload with no changes says so", async () => {
+  const { w, a } = multiWorld();
+  assert.deepStrictEqual(await a.daemon.reload(), {
+    ok: false,
+    errors: ["the daemon is not started"],
+    changes: [],
+  });
+  await w.startAll();
+  assert.deepStrictEqual((await reloadNow(w, [a]))[0], { ok: true, errors: [], changes: [] });
+  assert.ok(a.lines.some((l) => l.endsWith("reload: a.toml: no changes")));
+  await w.stopAll();
+});
+
+Deno.test("isLive: true while the loop turns or waits on time, false before start, when stalled, and after stop", async () => {
+  const w = threeNodes();
+  const [a] = w.hosts;
+  assert.equal(a.daemon.isLive(), false);
+  await w.startAll();
+  assert.equal(a.daemon.isLive(), true);
+  await w.run(10_000);
+  assert.equal(a.daemon.isLive(), true);
+  // The clock moves on while no timer fires: the loop's deadline is overdue by far more
+  // than max(2 s, 3 × 1 s), as if the loop were stuck.
+  const due = w.clock.nextTimerMs()!;
+  w.clock.setNow(due + 3000);
+  assert.equal(a.daemon.isLive(), true, "3 s overdue is within the 3-interval allowance");
+  w.clock.setNow(due + 3001);
+  assert.equal(a.daemon.isLive(), false);
+  await w.run(due + 4000);
+  assert.equal(a.daemon.isLive(), true);
+  await w.stopAll();
+  assert.equal(a.daemon.isLive(), false);
+});
+
+Deno.test("maintenance: an instance a reload adds meanwhile starts in maintenance too", async () => {
+  const { w, a } = multiWorld();
+  await w.startAll();
+  await w.run(5000);
+  assert.ok(a.daemon.maintenance(true).ok);
+  await w.settle();
+  a.file.text = multiText(150, { VI_4: { vrid: 54, vips: ["192.0.2.130/24"] } });
+  assert.ok((await reloadNow(w, [a]))[0].ok);
+  await w.run(30_000);
+  const vi4 = a.daemon.status().instances[3];
+  assert.equal(vi4.name, "VI_4");
+  assert.equal(vi4.maintenance, true);
+  assert.equal(vi4.state, "backup");
+  assert.deepStrictEqual(advertsOf(w, "a", 54), []);
+  assert.ok(!a.port.has("eth0", "192.0.2.130"));
   await w.stopAll();
 });

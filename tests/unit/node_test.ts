@@ -6,8 +6,11 @@ import assert from "node:assert/strict";
 import {
   createNode,
   type NodeAction,
+  nodeAddRouter,
   type NodeEvent,
   nodeNextDeadline,
+  nodeRemoveRouter,
+  nodeSetSyncGroups,
   type NodeState,
   stepNode,
   type SyncGroupConfig,
@@ -540,4 +543,107 @@ Deno.test("stepNode never mutates its input node", () => {
     assertEquals(node, snapshot);
     node = deepFreeze(r.node);
   }
+});
+
+// ---------------------------------------------------------------------------------
+// Maintenance and reload
+
+Deno.test("maintenance: node-wide, every Master of a group releases for itself and nobody takes over", () => {
+  const master = run(groupNode(), { type: "tick" }, MDI(100)).node;
+  assertEquals(states(master), { a: "master", b: "master" });
+  const r = run(master, { type: "maintenance", on: true }, 5000);
+  // Each member leaves for its own reason: the group does not force one on the other.
+  assertEquals(show(r.actions), [
+    "a: master>backup maintenance",
+    "a: send 0",
+    "a: release-vips",
+    "b: master>backup maintenance",
+    "b: send 0",
+    "b: release-vips",
+  ]);
+  let node = r.node;
+  assertEquals(nodeNextDeadline(node), null);
+  // A peer's release, a peer going silent, a peer of lower priority: still Backup.
+  node = run(node, advEv(1, 0), 6000).node;
+  node = run(node, advEv(2, 50), 6000).node;
+  assertEquals(nodeNextDeadline(node), null);
+  assertEquals(run(node, { type: "tick" }, 60_000).actions, []);
+  assertEquals(states(node), { a: "backup", b: "backup" });
+
+  const off = run(node, { type: "maintenance", on: false }, 70_000);
+  assertEquals(off.actions, []);
+  assertEquals(nodeNextDeadline(off.node), 70_000 + MDI(100));
+  const back = run(off.node, { type: "tick" }, 70_000 + MDI(100));
+  assertEquals(states(back.node), { a: "master", b: "master" });
+});
+
+Deno.test("maintenance of one member: its Master siblings follow it to Backup, and stay consistent", () => {
+  const master = run(groupNode(), { type: "tick" }, MDI(100)).node;
+  const r = run(master, {
+    type: "router",
+    name: "a",
+    event: { type: "maintenance", on: true },
+  }, 5000);
+  assertEquals(show(r.actions), [
+    "a: master>backup maintenance",
+    "a: send 0",
+    "a: release-vips",
+    "b: master>backup sync-group",
+    "b: send 0",
+    "b: release-vips",
+  ]);
+  assertEquals(r.node.routers.b.lastTransition?.detail, "sync group: a is in maintenance");
+  // b's own timer runs out, but a group moves whole and a will not come along: b is
+  // held back (its timer re-armed), so the group never splits.
+  const t = run(r.node, { type: "tick" }, 5000 + MDI(100));
+  assertEquals(t.actions, []);
+  assertEquals(states(t.node), { a: "backup", b: "backup" });
+  assertEquals(t.node.routers.b.masterDownDeadlineMs, 5000 + 2 * MDI(100));
+  // a leaves maintenance: the group takes over together once a's fresh timer runs out.
+  const off = run(
+    t.node,
+    { type: "router", name: "a", event: { type: "maintenance", on: false } },
+    9000,
+  );
+  const back = run(off.node, { type: "tick" }, 9000 + MDI(100));
+  assertEquals(states(back.node), { a: "master", b: "master" });
+});
+
+Deno.test("nodeAddRouter, nodeRemoveRouter, nodeSetSyncGroups: membership follows the routers", () => {
+  let node = run(createNode({ routers: [rc("a", 1, 100)], syncGroups: [] }, 0), {
+    type: "startup",
+  }, 0).node;
+  node = nodeAddRouter(node, rc("b", 2, 200), 100);
+  assertEquals(node.order, ["a", "b"]);
+  assertEquals(node.routers.b.state, "init");
+  assert.throws(() => nodeAddRouter(node, rc("b", 3, 100), 100), /duplicate router name: b/);
+  node = nodeSetSyncGroups(node, [{ name: "g", members: ["a", "b", "ghost"] }]);
+  assertEquals(node.syncGroups, [{ name: "g", members: ["a", "b"] }]);
+  const started = run(node, { type: "router", name: "b", event: { type: "startup" } }, 100);
+  assertEquals(show(started.actions), ["b: init>backup startup"]);
+  node = started.node;
+
+  const frozen = deepFreeze(node);
+  const { node: rest, router } = nodeRemoveRouter(frozen, "a");
+  assertEquals(router?.config.name, "a");
+  assertEquals(rest.order, ["b"]);
+  assertEquals(Object.keys(rest.routers), ["b"]);
+  assertEquals(rest.syncGroups, [{ name: "g", members: ["b"] }]);
+  assertEquals(frozen.order, ["a", "b"]);
+  assertEquals(nodeRemoveRouter(rest, "zz"), { node: rest, router: null });
+  // An advert for the removed router's VRID is nobody's now.
+  assertEquals(run(rest, advEv(1, 100), 200).node.counters.vridErrors, 1);
+});
+
+Deno.test("reconfigure through the node: one router, no state change, group untouched", () => {
+  const master = run(groupNode(), { type: "tick" }, MDI(100)).node;
+  const r = run(master, {
+    type: "router",
+    name: "a",
+    event: { type: "reconfigure", config: rc("a", 1, 100, { advertIntervalMs: 500 }) },
+  }, 4000);
+  assertEquals(r.actions, []);
+  assertEquals(states(r.node), { a: "master", b: "master" });
+  assertEquals(r.node.routers.a.adverDeadlineMs, 4500);
+  assertEquals(r.node.routers.b.adverDeadlineMs, master.routers.b.adverDeadlineMs);
 });

@@ -973,10 +973,309 @@ const rows: Row[] = [
       }
     },
   },
+
+  // --- Maintenance (operator): release mastership and stay Backup until off
+  {
+    name: "maintenance on as Master, no hold: transition, send 0, release-vips; no timer",
+    given: () => startedMaster(),
+    event: maint(true),
+    at: 4000,
+    state: "backup",
+    actions: ["transition master>backup maintenance", "send 0", "release-vips"],
+    check: ({ state }) => {
+      assertEquals(state.maintenance, true);
+      assertEquals(state.holdingVips, false);
+      assertEquals(state.counters.priorityZeroSent, 1);
+      assertEquals(nextDeadline(state), null);
+    },
+  },
+  {
+    name: "maintenance on as Master with release hold: keeps the VIPs like a shutdown",
+    given: () => startedMaster(cfg({ releaseHoldMs: 2000 })),
+    event: maint(true),
+    at: 4000,
+    state: "backup",
+    actions: ["transition master>backup maintenance", "send 0"],
+    check: ({ state }) => {
+      assertEquals(state.holdingVips, true);
+      assertEquals(state.releaseDeadlineMs, 6000);
+      assertEquals(state.masterDownDeadlineMs, null);
+      assertEquals(nextDeadline(state), 6000);
+    },
+  },
+  {
+    name: "maintenance hold: the new master's first advert releases the VIPs",
+    given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), maint(true), 4000).state,
+    event: advertEv("10.0.0.2", { priority: 90 }),
+    at: 4700,
+    state: "backup",
+    actions: ["release-vips"],
+    check: ({ state }) => {
+      assertEquals(state.releaseDeadlineMs, null);
+      assertEquals(nextDeadline(state), null);
+      assertEquals(state.lastMaster?.ip, "10.0.0.2");
+    },
+  },
+  {
+    name: "maintenance hold: the deadline releases the VIPs",
+    given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), maint(true), 4000).state,
+    event: { type: "tick" },
+    at: 6000,
+    state: "backup",
+    actions: ["release-vips"],
+    check: ({ state }) => assertEquals(nextDeadline(state), null),
+  },
+  {
+    name: "maintenance hold: a shutdown lets the stopped router finish the hold",
+    given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), maint(true), 4000).state,
+    event: { type: "shutdown" },
+    at: 4500,
+    state: "init",
+    actions: ["transition backup>init shutdown"],
+    check: ({ state }) => {
+      assertEquals(state.holdingVips, true);
+      assertEquals(run(state, { type: "tick" }, 6000).actions.map((a) => a.type), [
+        "release-vips",
+      ]);
+    },
+  },
+  {
+    name: "maintenance hold: a fault ends it at once",
+    given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), maint(true), 4000).state,
+    event: fault("eth0", true),
+    at: 4500,
+    state: "fault",
+    actions: ["transition backup>fault fault", "release-vips"],
+    check: ({ state }) => assertEquals(state.releaseDeadlineMs, null),
+  },
+  {
+    name: "maintenance on as Backup: no transition, the Master_Down_Timer is disarmed",
+    given: () => startedBackup(),
+    event: maint(true),
+    at: 1000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.maintenance, true);
+      assertEquals(nextDeadline(state), null);
+    },
+  },
+  {
+    name: "maintenance: a Backup hearing a master arms no timer, so master-down never fires",
+    given: () => run(startedBackup(), maint(true), 1000).state,
+    event: advertEv("10.0.0.2", { priority: 150 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(nextDeadline(state), null);
+      assertEquals(state.lastMaster, { ip: "10.0.0.2", priority: 150, atMs: 2000 });
+      assertEquals(run(state, { type: "tick" }, 100_000).actions, []);
+    },
+  },
+  {
+    name: "maintenance: a priority-0 release does not arm the Skew_Time takeover",
+    given: () => run(startedBackup(), maint(true), 1000).state,
+    event: advertEv("10.0.0.2", { priority: 0 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(nextDeadline(state), null);
+      assertEquals(state.counters.priorityZeroReceived, 1);
+    },
+  },
+  {
+    name: "maintenance: a lower-priority master is not preempted (nor with a preempt delay)",
+    given: () => run(startedBackup(cfg({ preemptDelayMs: 500 })), maint(true), 1000).state,
+    event: advertEv("10.0.0.2", { priority: 50 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(nextDeadline(state), null);
+      assert(followsLiveMaster(state, 2100), "in maintenance the live master is followed");
+    },
+  },
+  {
+    name: "maintenance: a sync-group force to Master is refused",
+    given: () => run(startedBackup(), maint(true), 1000).state,
+    event: { type: "force", state: "master", detail: "sync group g" },
+    at: 2000,
+    state: "backup",
+    actions: [],
+  },
+  {
+    name: "maintenance: a repeated on changes nothing",
+    given: () => run(startedMaster(), maint(true), 4000).state,
+    event: maint(true),
+    at: 4500,
+    state: "backup",
+    actions: [],
+  },
+  {
+    name: "maintenance off: Backup with a fresh Master_Down_Timer, no transition",
+    given: () =>
+      run(run(startedBackup(), maint(true), 1000).state, advertEv("10.0.0.2"), 2000).state,
+    event: maint(false),
+    at: 9000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.maintenance, false);
+      assertEquals(state.masterDownDeadlineMs, 9000 + MDI_100);
+      const r = run(state, { type: "tick" }, 9000 + MDI_100);
+      assertEquals(show(r.actions), [
+        "transition backup>master master-down-timer",
+        "send 100",
+        "hold-vips",
+        "announce",
+      ]);
+    },
+  },
+  {
+    name: "maintenance off: a lower-priority master is preempted again by the normal rules",
+    given: () => run(startedBackup(), maint(true), 1000).state,
+    event: maint(false),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      const low = run(state, advertEv("10.0.0.2", { priority: 50 }), 2500).state; // discarded
+      assertEquals(run(low, { type: "tick" }, 2000 + MDI_100).actions[0].type, "transition");
+    },
+  },
+  {
+    name: "maintenance on as owner: releases like anyone; off: Master at once",
+    given: () => run(startedMaster(cfg({ priority: 255 })), maint(true), 500).state,
+    event: maint(false),
+    at: 1500,
+    state: "master",
+    actions: ["transition backup>master maintenance", "send 255", "hold-vips", "announce"],
+    check: (_r, before) => {
+      assertEquals(before.state, "backup");
+      assertEquals(before.holdingVips, false);
+      assertEquals(before.lastTransition?.reason, "maintenance");
+    },
+  },
+  {
+    name: "maintenance before startup: starts Backup with no timer, the owner too",
+    given: () => run(createRouter(cfg({ priority: 255 }), 0), maint(true), 0).state,
+    event: { type: "startup" },
+    at: 0,
+    state: "backup",
+    actions: ["transition init>backup startup"],
+    check: ({ state }) => {
+      assertEquals(nextDeadline(state), null);
+      assertEquals(state.lastTransition?.detail, "maintenance: staying backup");
+    },
+  },
+  {
+    name: "maintenance in Fault: the fault clears to Backup with no timer",
+    given: () => run(run(startedBackup(), fault("eth0", true), 1).state, maint(true), 2).state,
+    event: fault("eth0", false),
+    at: 3,
+    state: "backup",
+    actions: ["transition fault>backup fault-cleared"],
+    check: ({ state }) => assertEquals(nextDeadline(state), null),
+  },
+
+  // --- Reconfigure (reload): same virtual router, new settings, no state change
+  {
+    name: "reconfigure as Master: no state change, the next advert carries the new addresses",
+    given: () => startedMaster(),
+    event: reconf({ addresses: ["192.0.2.100", "192.0.2.101"], preempt: false }),
+    at: 4000,
+    state: "master",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.adverDeadlineMs, MDI_100 + 1000);
+      assertEquals(state.config.preempt, false);
+      const next = run(state, { type: "tick" }, MDI_100 + 1000);
+      const sent = next.actions[0];
+      assert(sent.type === "send");
+      assertEquals(sent.advert.addresses, ["192.0.2.100", "192.0.2.101"]);
+    },
+  },
+  {
+    name: "reconfigure as Master, shorter interval: next advert no later than now + new interval",
+    given: () => startedMaster(),
+    event: reconf({ advertIntervalMs: 200 }),
+    at: 4000,
+    state: "master",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.adverDeadlineMs, 4200);
+      assertEquals(state.masterAdverIntervalMs, 200);
+    },
+  },
+  {
+    name: "reconfigure as Master, longer interval: the advert already due still goes out",
+    given: () => startedMaster(),
+    event: reconf({ advertIntervalMs: 5000 }),
+    at: 4000,
+    state: "master",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.adverDeadlineMs, MDI_100 + 1000);
+      const next = run(state, { type: "tick" }, MDI_100 + 1000).state;
+      assertEquals(next.adverDeadlineMs, MDI_100 + 6000);
+    },
+  },
+  {
+    name: "reconfigure with another VRID (or version, family, ownership) is ignored",
+    given: () => startedMaster(),
+    event: reconf({ vrid: 2, advertIntervalMs: 200 }),
+    at: 4000,
+    state: "master",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.config.vrid, 1);
+      assertEquals(state.config.advertIntervalMs, 1000);
+      assertEquals(run(state, reconf({ priority: 255 }), 4001).state.config.priority, 100);
+    },
+  },
+  {
+    name: "reconfigure as Backup: the timer stays, the priority is not touched",
+    given: () => run(startedBackup(), advertEv("10.0.0.2"), 1000).state,
+    event: reconf({ priority: 200, advertIntervalMs: 2000 }),
+    at: 1500,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.masterDownDeadlineMs, 1000 + MDI_100);
+      assertEquals(state.priority, 100);
+      assertEquals(state.config.priority, 200);
+      assertEquals(state.masterAdverIntervalMs, 2000); // v2: the configured interval
+    },
+  },
+  {
+    name: "reconfigure as Backup, preempt turned off: a pending preempt delay is dropped",
+    given: () =>
+      run(startedBackup(cfg({ preemptDelayMs: 500 })), advertEv("10.0.0.2", { priority: 50 }), 1000)
+        .state,
+    event: reconf({ preempt: false, preemptDelayMs: 500 }),
+    at: 1200,
+    state: "backup",
+    actions: [],
+    check: ({ state }, before) => {
+      assertEquals(before.preemptDeadlineMs, 1500);
+      assertEquals(state.preemptDeadlineMs, null);
+    },
+  },
 ];
 
 function fault(tracker: string, failing: boolean): RouterEvent {
   return { type: "fault", tracker, failing };
+}
+
+function maint(on: boolean): RouterEvent {
+  return { type: "maintenance", on };
+}
+
+/** A reconfigure to `cfg()` with these changes. */
+function reconf(over: Partial<RouterConfig>): RouterEvent {
+  return { type: "reconfigure", config: cfg(over) };
 }
 
 /** Feeds adverts from 10.0.0.2 as [priority, atMs] pairs. */
@@ -1043,6 +1342,10 @@ Deno.test("step never mutates its input (deep-frozen state and events through a 
     [fault("eth0", true), 600],
     [fault("eth0", false), 700],
     [{ type: "tick" }, 5000],
+    [maint(true), 5100],
+    [reconf({ version: 3, advertIntervalMs: 500, releaseHoldMs: 50 }), 5200],
+    [advertEv("10.0.0.2", { version: 3, priority: 0 }), 5300],
+    [maint(false), 5400],
     [{ type: "shutdown" }, 6000],
     [{ type: "tick" }, 7000],
   ];

@@ -1,0 +1,460 @@
+/**
+ * What a reload from one validated config to another changes: the pure diff behind
+ * `hacore reload` (SIGHUP) and `hacore check --diff OLD NEW`.
+ *
+ * An instance is matched by name. What it becomes:
+ * - `added` / `removed`: only in the new / old config;
+ * - `replaced`: its identity changed (interface, VRID, version, family, or becoming or
+ *   ceasing to be the address owner): the engine cannot turn one virtual router into
+ *   another, so the old one is released (priority 0) and the new one started;
+ * - `changed`: the same virtual router with other settings: VIPs reconciled address by
+ *   address, priority fed to the engine, the rest replaced in place with no state
+ *   change;
+ * - `unchanged`: untouched, not even its timers.
+ *
+ * @example
+ * ```ts
+ * const d = diffConfigs(oldConfig, newConfig);
+ * for (const line of diffLines(d)) console.log(line); // "VI_2: added 192.0.2.101/24", ...
+ * ```
+ *
+ * @module
+ */
+
+import { formatMs, summarizeInstance } from "../config/router.ts";
+import type {
+  Config,
+  GlobalConfig,
+  InstanceConfig,
+  NotifyConfig,
+  SyncGroupConfig,
+  TrackRef,
+  Vip,
+} from "../config/schema.ts";
+import { vipKey } from "./reconcile.ts";
+
+/**
+ * One VIP whose address stayed but whose prefix, label or scope changed.
+ *
+ * @example
+ * ```ts
+ * const c: VipChange = { old: vip24, next: { ...vip24, prefix: 25 } };
+ * ```
+ */
+export interface VipChange {
+  readonly old: Vip;
+  readonly next: Vip;
+}
+
+/**
+ * How one list of VIPs changed, matched by (interface, address).
+ *
+ * @example
+ * ```ts
+ * const d: VipSetDiff = { added: [vip101], removed: [vip102], changed: [], reordered: false };
+ * ```
+ */
+export interface VipSetDiff {
+  readonly added: readonly Vip[];
+  readonly removed: readonly Vip[];
+  readonly changed: readonly VipChange[];
+  /** Same addresses in another order (adverts list them in configured order). */
+  readonly reordered: boolean;
+}
+
+/**
+ * An instance kept across the reload whose settings changed.
+ *
+ * @example
+ * ```ts
+ * const c: InstanceDiff = diffConfigs(a, b).changed[0];
+ * c.priority; // { from: 100, to: 120 }
+ * ```
+ */
+export interface InstanceDiff {
+  readonly name: string;
+  readonly old: InstanceConfig;
+  readonly next: InstanceConfig;
+  /** `virtual_ipaddress`. */
+  readonly vips: VipSetDiff;
+  /** `virtual_ipaddress_excluded`. */
+  readonly excluded: VipSetDiff;
+  /** Base priority, when it changed. */
+  readonly priority: { readonly from: number; readonly to: number } | null;
+  /** Every other changed setting, one readable line each ("advert_int 1s -> 2s"). */
+  readonly settings: readonly string[];
+}
+
+/**
+ * An instance whose identity changed: stopped and started again.
+ *
+ * @example
+ * ```ts
+ * const r: ReplacedInstance = { old, next, why: ["virtual_router_id 51 -> 52"] };
+ * ```
+ */
+export interface ReplacedInstance {
+  readonly old: InstanceConfig;
+  readonly next: InstanceConfig;
+  readonly why: readonly string[];
+}
+
+/**
+ * How the sync groups changed.
+ *
+ * @example
+ * ```ts
+ * diffConfigs(a, b).groups.changed[0].what; // ["members VI_1, VI_2 -> VI_1"]
+ * ```
+ */
+export interface GroupDiff {
+  readonly added: readonly SyncGroupConfig[];
+  readonly removed: readonly SyncGroupConfig[];
+  readonly changed: readonly {
+    readonly old: SyncGroupConfig;
+    readonly next: SyncGroupConfig;
+    readonly what: readonly string[];
+  }[];
+}
+
+/**
+ * One changed `[global]` key.
+ *
+ * @example
+ * ```ts
+ * const g: GlobalChange = { key: "checksum", from: "auto", to: "rfc9568", needsRestart: false };
+ * ```
+ */
+export interface GlobalChange {
+  /** The TOML key. */
+  readonly key: string;
+  readonly from: string;
+  readonly to: string;
+  /** Owned by a part of hacore that reads it only at start (control socket, metrics, notify). */
+  readonly needsRestart: boolean;
+}
+
+/**
+ * Everything a reload from `old` to `next` changes. Lists follow config order (the
+ * new config's for added and changed, the old one's for removed).
+ *
+ * @example
+ * ```ts
+ * const d: ConfigDiff = diffConfigs(oldConfig, newConfig);
+ * d.added.map((i) => i.name);
+ * ```
+ */
+export interface ConfigDiff {
+  readonly added: readonly InstanceConfig[];
+  readonly removed: readonly InstanceConfig[];
+  readonly replaced: readonly ReplacedInstance[];
+  readonly changed: readonly InstanceDiff[];
+  /** Names of instances that do not change at all. */
+  readonly unchanged: readonly string[];
+  readonly groups: GroupDiff;
+  readonly global: readonly GlobalChange[];
+  /** Added, removed or changed `vrrp_script` / `vrrp_track_file` / `vrrp_track_process`. */
+  readonly trackers: readonly string[];
+}
+
+/**
+ * Computes the diff from `old` to `next`. Pure; both configs must be validated.
+ *
+ * @example
+ * ```ts
+ * const d = diffConfigs(oldConfig, newConfig);
+ * isEmptyDiff(d); // true when a reload would change nothing
+ * ```
+ */
+export function diffConfigs(old: Config, next: Config): ConfigDiff {
+  const before = new Map(old.instances.map((i) => [i.name, i]));
+  const after = new Map(next.instances.map((i) => [i.name, i]));
+  const added: InstanceConfig[] = [];
+  const replaced: ReplacedInstance[] = [];
+  const changed: InstanceDiff[] = [];
+  const unchanged: string[] = [];
+  for (const n of next.instances) {
+    const o = before.get(n.name);
+    if (o === undefined) {
+      added.push(n);
+      continue;
+    }
+    const why = identityChanges(o, n);
+    if (why.length > 0) {
+      replaced.push({ old: o, next: n, why });
+      continue;
+    }
+    const d = diffInstance(o, n);
+    if (d === null) unchanged.push(n.name);
+    else changed.push(d);
+  }
+  const removed = old.instances.filter((i) => !after.has(i.name));
+  return {
+    added,
+    removed,
+    replaced,
+    changed,
+    unchanged,
+    groups: diffGroups(old.syncGroups, next.syncGroups),
+    global: diffGlobal(old.global, next.global),
+    trackers: diffTrackers(old, next),
+  };
+}
+
+/**
+ * True when the reload would change nothing at all.
+ *
+ * @example
+ * ```ts
+ * isEmptyDiff(diffConfigs(config, config)); // true
+ * ```
+ */
+export function isEmptyDiff(d: ConfigDiff): boolean {
+  return d.added.length === 0 && d.removed.length === 0 && d.replaced.length === 0 &&
+    d.changed.length === 0 && d.groups.added.length === 0 && d.groups.removed.length === 0 &&
+    d.groups.changed.length === 0 && d.global.length === 0 && d.trackers.length === 0;
+}
+
+/**
+ * The diff as lines for people and logs, one per change, prefixed with the instance,
+ * group or `global`. Empty when nothing changes.
+ *
+ * @example
+ * ```ts
+ * diffLines(diffConfigs(a, b));
+ * // ["VI_2: added 192.0.2.101/24", "VI_2: removed 192.0.2.102/24", "VI_2: priority 100 -> 120"]
+ * ```
+ */
+export function diffLines(d: ConfigDiff): string[] {
+  const out: string[] = [];
+  for (const i of d.removed) out.push(`${i.name}: removed (released with priority 0 if master)`);
+  for (const r of d.replaced) {
+    out.push(`${r.next.name}: replaced (${r.why.join(", ")}): released and started again`);
+  }
+  for (const c of d.changed) {
+    const p = `${c.name}: `;
+    for (const v of c.vips.added) out.push(`${p}added ${vipText(v, c.next)}`);
+    for (const v of c.vips.removed) out.push(`${p}removed ${vipText(v, c.old)}`);
+    for (const v of c.vips.changed) {
+      out.push(`${p}${vipText(v.old, c.old)} -> ${vipText(v.next, c.next)}`);
+    }
+    if (c.vips.reordered) out.push(`${p}virtual_ipaddress reordered`);
+    for (const v of c.excluded.added) out.push(`${p}added excluded ${vipText(v, c.next)}`);
+    for (const v of c.excluded.removed) out.push(`${p}removed excluded ${vipText(v, c.old)}`);
+    for (const v of c.excluded.changed) {
+      out.push(`${p}excluded ${vipText(v.old, c.old)} -> ${vipText(v.next, c.next)}`);
+    }
+    if (c.priority) out.push(`${p}priority ${c.priority.from} -> ${c.priority.to}`);
+    for (const s of c.settings) out.push(`${p}${s}`);
+  }
+  for (const i of d.added) out.push(summarizeInstance(i).replace(/^[^:]*: /, `${i.name}: added: `));
+  for (const g of d.groups.removed) out.push(`sync group ${g.name}: removed`);
+  for (const g of d.groups.added) {
+    out.push(`sync group ${g.name}: added (${g.instances.join(", ")})`);
+  }
+  for (const g of d.groups.changed) {
+    for (const w of g.what) out.push(`sync group ${g.next.name}: ${w}`);
+  }
+  for (const g of d.global) {
+    out.push(
+      `global: ${g.key} ${g.from} -> ${g.to}${
+        g.needsRestart ? " (takes effect at the next restart)" : ""
+      }`,
+    );
+  }
+  out.push(...d.trackers);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+
+const OWNER_PRIORITY = 255;
+
+function identityChanges(o: InstanceConfig, n: InstanceConfig): string[] {
+  const why: string[] = [];
+  if (o.interface !== n.interface) why.push(`interface ${o.interface} -> ${n.interface}`);
+  if (o.vrid !== n.vrid) why.push(`virtual_router_id ${o.vrid} -> ${n.vrid}`);
+  if (o.version !== n.version) why.push(`version ${o.version} -> ${n.version}`);
+  if (o.family !== n.family) why.push(`family ${o.family} -> ${n.family}`);
+  const owner = (i: InstanceConfig) => i.priority >= OWNER_PRIORITY;
+  if (owner(o) !== owner(n)) {
+    why.push(owner(n) ? "now the address owner (255)" : "no longer the address owner (255)");
+  }
+  return why;
+}
+
+function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null {
+  const vips = diffVips(o.vips, n.vips);
+  const excluded = diffVips(o.excludedVips, n.excludedVips);
+  const priority = o.priority === n.priority ? null : { from: o.priority, to: n.priority };
+  const settings: string[] = [];
+  const setting = (key: string, a: string, b: string) => {
+    if (a !== b) settings.push(`${key} ${a} -> ${b}`);
+  };
+  setting("advert_int", formatMs(o.advertIntervalMs), formatMs(n.advertIntervalMs));
+  setting("preempt", o.preempt ? "on" : "off (nopreempt)", n.preempt ? "on" : "off (nopreempt)");
+  setting("preempt_delay", formatMs(o.preemptDelayMs), formatMs(n.preemptDelayMs));
+  setting("accept", String(o.accept), String(n.accept));
+  setting("release_hold", holdText(o.releaseHold), holdText(n.releaseHold));
+  setting("unicast_src_ip", o.srcIp ?? "(interface address)", n.srcIp ?? "(interface address)");
+  setting("unicast_peer", listText(o.unicastPeers), listText(n.unicastPeers));
+  // Never print a password, not even in a diff.
+  if (authText(o) !== authText(n) || o.auth?.pass !== n.auth?.pass) {
+    settings.push(`authentication changed (${authText(o)} -> ${authText(n)})`);
+  }
+  setting("state", o.initialState, n.initialState);
+  setting("track_script", refsText(o.trackScripts), refsText(n.trackScripts));
+  setting("track_interface", refsText(o.trackInterfaces), refsText(n.trackInterfaces));
+  setting("track_file", refsText(o.trackFiles), refsText(n.trackFiles));
+  setting("track_process", refsText(o.trackProcesses), refsText(n.trackProcesses));
+  settings.push(...notifyChanges(o.notify, n.notify));
+  // Sync-group membership is reported (and applied) with the groups, not here.
+  const vipsSame = vips.added.length + vips.removed.length + vips.changed.length === 0 &&
+    !vips.reordered;
+  const exclSame = excluded.added.length + excluded.removed.length + excluded.changed.length ===
+      0 && !excluded.reordered;
+  if (vipsSame && exclSame && priority === null && settings.length === 0) return null;
+  return { name: n.name, old: o, next: n, vips, excluded, priority, settings };
+}
+
+function diffVips(o: readonly Vip[], n: readonly Vip[]): VipSetDiff {
+  const key = (v: Vip) => vipKey(v.dev, v.address);
+  const before = new Map(o.map((v) => [key(v), v]));
+  const after = new Map(n.map((v) => [key(v), v]));
+  const added = n.filter((v) => !before.has(key(v)));
+  const removed = o.filter((v) => !after.has(key(v)));
+  const changed: VipChange[] = [];
+  for (const v of n) {
+    const was = before.get(key(v));
+    if (was && (was.prefix !== v.prefix || was.label !== v.label || was.scope !== v.scope)) {
+      changed.push({ old: was, next: v });
+    }
+  }
+  const keptOld = o.filter((v) => after.has(key(v))).map(key);
+  const keptNew = n.filter((v) => before.has(key(v))).map(key);
+  const reordered = keptOld.some((k, i) => keptNew[i] !== k);
+  return { added, removed, changed, reordered };
+}
+
+function vipText(v: Vip, i: InstanceConfig): string {
+  let t = `${v.address}/${v.prefix}`;
+  if (v.dev !== i.interface) t += ` dev ${v.dev}`;
+  if (v.label !== null) t += ` label ${v.label}`;
+  if (v.scope !== "global") t += ` scope ${v.scope}`;
+  return t;
+}
+
+function holdText(h: "auto" | number): string {
+  return h === "auto" ? "auto" : formatMs(h);
+}
+
+function listText(xs: readonly string[]): string {
+  return xs.length === 0 ? "(none)" : xs.join(", ");
+}
+
+function refsText(refs: readonly TrackRef[]): string {
+  return listText(refs.map((r) => (r.weight === null ? r.name : `${r.name} weight ${r.weight}`)));
+}
+
+function authText(i: InstanceConfig): string {
+  return i.auth === null ? "none" : i.auth.type;
+}
+
+const NOTIFY_KEYS: readonly [keyof NotifyConfig, string][] = [
+  ["master", "notify_master"],
+  ["backup", "notify_backup"],
+  ["fault", "notify_fault"],
+  ["stop", "notify_stop"],
+  ["generic", "notify"],
+];
+
+function notifyChanges(o: NotifyConfig, n: NotifyConfig): string[] {
+  return NOTIFY_KEYS.filter(([k]) => o[k] !== n[k]).map(([k, key]) =>
+    `${key} ${JSON.stringify(o[k])} -> ${JSON.stringify(n[k])}`
+  );
+}
+
+function diffGroups(o: readonly SyncGroupConfig[], n: readonly SyncGroupConfig[]): GroupDiff {
+  const before = new Map(o.map((g) => [g.name, g]));
+  const after = new Map(n.map((g) => [g.name, g]));
+  const changed: GroupDiff["changed"][number][] = [];
+  for (const g of n) {
+    const was = before.get(g.name);
+    if (!was) continue;
+    const what: string[] = [];
+    if (was.instances.join("\n") !== g.instances.join("\n")) {
+      what.push(`members ${listText(was.instances)} -> ${listText(g.instances)}`);
+    }
+    what.push(...notifyChanges(was.notify, g.notify));
+    if (what.length > 0) changed.push({ old: was, next: g, what });
+  }
+  return {
+    added: n.filter((g) => !before.has(g.name)),
+    removed: o.filter((g) => !after.has(g.name)),
+    changed,
+  };
+}
+
+/** `[global]` fields with their TOML keys, how to print them, and who reads them. */
+const GLOBAL_KEYS: readonly {
+  field: keyof GlobalConfig;
+  key: string;
+  ms?: boolean;
+  restart?: boolean;
+}[] = [
+  { field: "routerId", key: "router_id" },
+  { field: "vrrpVersion", key: "vrrp_version" },
+  { field: "mcastGroup4", key: "vrrp_mcast_group4" },
+  { field: "mcastGroup6", key: "vrrp_mcast_group6" },
+  { field: "garpMasterDelayMs", key: "vrrp_garp_master_delay", ms: true },
+  { field: "garpMasterRepeat", key: "vrrp_garp_master_repeat" },
+  { field: "garpMasterRefreshMs", key: "vrrp_garp_master_refresh", ms: true },
+  { field: "garpMasterRefreshRepeat", key: "vrrp_garp_master_refresh_repeat" },
+  { field: "garpIntervalMs", key: "vrrp_garp_interval", ms: true },
+  { field: "gnaIntervalMs", key: "vrrp_gna_interval", ms: true },
+  { field: "checksum", key: "checksum" },
+  { field: "strict", key: "vrrp_strict" },
+  { field: "controlSocket", key: "control_socket", restart: true },
+  { field: "metricsListen", key: "metrics_listen", restart: true },
+  { field: "notifyFifo", key: "notify_fifo", restart: true },
+  { field: "notifyTimeoutMs", key: "notify_timeout", ms: true, restart: true },
+  { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
+];
+
+function diffGlobal(o: GlobalConfig, n: GlobalConfig): GlobalChange[] {
+  const text = (v: unknown, ms: boolean) =>
+    v === null ? "(none)" : ms && typeof v === "number" ? formatMs(v) : String(v);
+  const out: GlobalChange[] = [];
+  for (const k of GLOBAL_KEYS) {
+    if (o[k.field] === n[k.field]) continue;
+    out.push({
+      key: k.key,
+      from: text(o[k.field], k.ms ?? false),
+      to: text(n[k.field], k.ms ?? false),
+      needsRestart: k.restart ?? false,
+    });
+  }
+  return out;
+}
+
+function diffTrackers(o: Config, n: Config): string[] {
+  const out: string[] = [];
+  const section = <T extends { readonly name: string }>(
+    key: string,
+    a: readonly T[],
+    b: readonly T[],
+  ) => {
+    const before = new Map(a.map((x) => [x.name, x]));
+    const after = new Map(b.map((x) => [x.name, x]));
+    for (const x of a) if (!after.has(x.name)) out.push(`${key}.${x.name}: removed`);
+    for (const x of b) {
+      const was = before.get(x.name);
+      if (!was) out.push(`${key}.${x.name}: added`);
+      else if (JSON.stringify(was) !== JSON.stringify(x)) out.push(`${key}.${x.name}: changed`);
+    }
+  };
+  section("vrrp_script", o.scripts, n.scripts);
+  section("vrrp_track_file", o.trackFiles, n.trackFiles);
+  section("vrrp_track_process", o.trackProcesses, n.trackProcesses);
+  return out;
+}
