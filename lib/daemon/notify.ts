@@ -1,0 +1,713 @@
+/**
+ * Notify hooks: the commands an operator hangs on state changes (`notify_master`,
+ * `notify_backup`, `notify_fault`, `notify_stop`, `notify`), run the way keepalived
+ * runs them, without ever slowing the daemon down.
+ *
+ * Arguments (keepalived's convention, `keepalived.conf(5)` and
+ * `keepalived/vrrp/vrrp_notify.c`):
+ * - the state-specific hook (`notify_master` on MASTER, `notify_backup` on BACKUP,
+ *   `notify_fault` on FAULT, `notify_stop` on STOP) runs first, with exactly the
+ *   arguments written in its command line and nothing added;
+ * - then the generic `notify` runs, with its written arguments followed by four more:
+ *   `TYPE NAME STATE PRIORITY`, TYPE being `INSTANCE` or `GROUP`, STATE one of `MASTER`
+ *   `BACKUP` `FAULT` `STOP`, both in upper case. PRIORITY is the instance's effective
+ *   priority, and `0` for a group, as keepalived sends it.
+ *
+ * Command lines are split on whitespace honouring quotes (`splitCommandLine`),
+ * with no shell. Every hook gets the same small environment and nothing inherited:
+ * `HACORE_TYPE`, `HACORE_NAME`, `HACORE_STATE`, `HACORE_PREVIOUS_STATE`,
+ * `HACORE_PRIORITY` (the event's priority, for groups too), `HACORE_REASON`,
+ * `HACORE_DETAIL`, `HACORE_MASTER_IP` (empty when unknown), `HACORE_TIME` (ISO 8601) and
+ * `PATH` = {@link SCRIPT_PATH}. The working directory is `/`, stdin is `/dev/null`.
+ *
+ * Scheduling: one queue per instance or group, so the hooks of one name run one at a
+ * time in transition order (a `notify_backup` never overtakes the `notify_master`
+ * before it) while different names run side by side. `notify()` only queues. Each run
+ * is bounded by `notify_timeout`: SIGTERM to the hook's process group, SIGKILL one
+ * second later. A queue holding more than 100 events drops its oldest pending ones: a
+ * flapping instance must not build an unbounded backlog.
+ *
+ * Before each run the command is checked by `script_security.ts` (verdicts cached 30
+ * s); a refused hook is recorded as a run with `error` set and not started.
+ *
+ * @example
+ * ```ts
+ * const notifier = new Notifier({
+ *   timeoutMs: config.global.notifyTimeoutMs, logger,
+ *   allowInsecure: config.global.allowInsecureScripts, fifoPath: config.global.notifyFifo,
+ * });
+ * notifier.notify(event); // returns at once
+ * notifier.recent("VI_1"); // finished runs, oldest first
+ * await notifier.close();
+ * ```
+ *
+ * @module
+ */
+
+import type { HookRun } from "../control/api.ts";
+import type { NotifyConfig } from "../config/schema.ts";
+import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
+import { EventStream, type EventStreamStats } from "./event_stream.ts";
+import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
+import {
+  checkScript,
+  type CheckScriptOptions,
+  SCRIPT_PATH,
+  type ScriptVerdict,
+} from "./script_security.ts";
+
+/**
+ * What to start: the resolved executable, its arguments (without argv[0]) and the
+ * whole environment.
+ *
+ * @example
+ * ```ts
+ * const req: HookSpawnRequest = {
+ *   path: "/etc/hacore/notify.sh", args: ["INSTANCE", "VI_1", "MASTER", "150"],
+ *   env: { PATH: SCRIPT_PATH, HACORE_STATE: "MASTER" },
+ * };
+ * ```
+ */
+export interface HookSpawnRequest {
+  readonly path: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * How a hook ended: `exitCode` when it exited, `signal` (e.g. `"SIGTERM"`) when a
+ * signal ended it.
+ *
+ * @example
+ * ```ts
+ * const s: HookExit = { exitCode: null, signal: "SIGKILL" };
+ * ```
+ */
+export interface HookExit {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+}
+
+/**
+ * A started hook.
+ *
+ * @example
+ * ```ts
+ * const p = spawnHook(req);
+ * p.kill("SIGTERM");
+ * const { exitCode, signal } = await p.exit;
+ * const { stderr } = await p.output;
+ * ```
+ */
+export interface HookProcess {
+  readonly pid: number;
+  /** Resolves when the process has ended (never rejects). */
+  readonly exit: Promise<HookExit>;
+  /**
+   * The last {@link OUTPUT_CAP_BYTES} of stdout and stderr, decoded. Resolves soon after
+   * `exit` even when a background grandchild still holds the pipes open.
+   */
+  readonly output: Promise<{ readonly stdout: string; readonly stderr: string }>;
+  /** Signals the hook's whole process group; a no-op once it is gone. */
+  kill(signal: "SIGTERM" | "SIGKILL"): void;
+}
+
+/**
+ * Starts a hook; throws when it cannot (the file vanished, ENOEXEC, ...). Injected in
+ * tests; {@link spawnHook} in production.
+ *
+ * @example
+ * ```ts
+ * const spawn: HookSpawner = (req) => spawnHook(req);
+ * ```
+ */
+export type HookSpawner = (req: HookSpawnRequest) => HookProcess;
+
+/**
+ * How much of each of a hook's stdout and stderr is kept (the tail): enough for the
+ * last error line, bounded whatever the hook prints.
+ *
+ * @example
+ * ```ts
+ * OUTPUT_CAP_BYTES; // 4096
+ * ```
+ */
+export const OUTPUT_CAP_BYTES = 4096;
+
+/**
+ * After a hook exits, how long its output pipes may stay open (held by a background
+ * child it left behind) before we stop reading them.
+ */
+const OUTPUT_DRAIN_GRACE_MS = 100;
+
+/**
+ * The production {@link HookSpawner}: `Deno.Command` with a cleared environment, cwd
+ * `/`, stdin from `/dev/null`, stdout and stderr captured, in a process group of its
+ * own (so a timeout kills whatever the script started, too).
+ *
+ * @example
+ * ```ts
+ * const p = spawnHook({ path: "/bin/true", args: [], env: { PATH: SCRIPT_PATH } });
+ * await p.exit; // { exitCode: 0, signal: null }
+ * await p.output;
+ * ```
+ */
+export function spawnHook(req: HookSpawnRequest): HookProcess {
+  const child = new Deno.Command(req.path, {
+    args: [...req.args],
+    env: { ...req.env },
+    clearEnv: true,
+    cwd: "/",
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    detached: true,
+  }).spawn();
+  let ended = false;
+  const exit = child.status.then(
+    (s): HookExit => ({ exitCode: s.signal === null ? s.code : null, signal: s.signal }),
+    (): HookExit => ({ exitCode: null, signal: null }),
+  ).finally(() => {
+    ended = true;
+  });
+  const stdout = readTail(child.stdout, exit);
+  const stderr = readTail(child.stderr, exit);
+  const decoder = new TextDecoder();
+  return {
+    pid: child.pid,
+    exit,
+    output: Promise.all([stdout, stderr]).then(([o, e]) => ({
+      stdout: decoder.decode(o),
+      stderr: decoder.decode(e),
+    })),
+    kill(signal) {
+      if (ended) return;
+      try {
+        // Negative pid: the whole group (detached made the hook its leader).
+        Deno.kill(-child.pid, signal);
+      } catch {
+        try {
+          child.kill(signal);
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+  };
+}
+
+/** Reads a stream to its end keeping the last OUTPUT_CAP_BYTES; gives up shortly after `exit`. */
+async function readTail(
+  stream: ReadableStream<Uint8Array>,
+  exit: Promise<unknown>,
+): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  let tail: Uint8Array = new Uint8Array(0);
+  let finished = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let giveUp = () => {};
+  const gaveUp = new Promise<null>((resolve) => giveUp = () => resolve(null));
+  exit.then(() => {
+    if (!finished) timer = setTimeout(giveUp, OUTPUT_DRAIN_GRACE_MS);
+  });
+  try {
+    while (true) {
+      const r = await Promise.race([reader.read(), gaveUp]);
+      if (r === null) {
+        await reader.cancel();
+        break;
+      }
+      if (r.done) break;
+      tail = keepTail(tail, r.value);
+    }
+  } catch {
+    // A broken pipe only costs us the output.
+  } finally {
+    finished = true;
+    clearTimeout(timer);
+    giveUp();
+  }
+  return tail;
+}
+
+function keepTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
+  if (chunk.length >= OUTPUT_CAP_BYTES) return chunk.slice(chunk.length - OUTPUT_CAP_BYTES);
+  const keep = Math.min(tail.length, OUTPUT_CAP_BYTES - chunk.length);
+  const out = new Uint8Array(keep + chunk.length);
+  out.set(tail.subarray(tail.length - keep), 0);
+  out.set(chunk, keep);
+  return out;
+}
+
+/**
+ * One hook to run for an event: its config key, the command line as configured, and
+ * the arguments keepalived appends (none for state-specific hooks).
+ *
+ * @example
+ * ```ts
+ * const job: HookJob = { hook: "notify", command: "/etc/hacore/n.sh", extraArgs: ["INSTANCE", "VI_1", "MASTER", "150"] };
+ * ```
+ */
+export interface HookJob {
+  readonly hook: string;
+  readonly command: string;
+  readonly extraArgs: readonly string[];
+}
+
+/**
+ * The hooks an event runs, in keepalived's order: the state-specific one, then the
+ * generic `notify` with `TYPE NAME STATE PRIORITY` appended (PRIORITY `0` for a group).
+ *
+ * @example
+ * ```ts
+ * hookJobs({ ...event, state: "MASTER", hooks: { master: "/bin/up", backup: null, fault: null, stop: null, generic: "/bin/n x" } });
+ * // [{ hook: "notify_master", command: "/bin/up", extraArgs: [] },
+ * //  { hook: "notify", command: "/bin/n x", extraArgs: ["INSTANCE", "VI_1", "MASTER", "150"] }]
+ * ```
+ */
+export function hookJobs(event: NotifyEvent): HookJob[] {
+  const jobs: HookJob[] = [];
+  const specific = stateHook(event.hooks, event.state);
+  if (specific !== null) jobs.push({ hook: specific[0], command: specific[1], extraArgs: [] });
+  if (event.hooks.generic !== null) {
+    const priority = event.target === "GROUP" ? 0 : event.priority;
+    jobs.push({
+      hook: "notify",
+      command: event.hooks.generic,
+      extraArgs: [event.target, event.name, event.state, String(priority)],
+    });
+  }
+  return jobs;
+}
+
+function stateHook(hooks: NotifyConfig, state: NotifyEvent["state"]): [string, string] | null {
+  switch (state) {
+    case "MASTER":
+      return hooks.master === null ? null : ["notify_master", hooks.master];
+    case "BACKUP":
+      return hooks.backup === null ? null : ["notify_backup", hooks.backup];
+    case "FAULT":
+      return hooks.fault === null ? null : ["notify_fault", hooks.fault];
+    case "STOP":
+      return hooks.stop === null ? null : ["notify_stop", hooks.stop];
+  }
+}
+
+/**
+ * The environment of every hook of an event: the `HACORE_*` variables and a fixed
+ * PATH, nothing else.
+ *
+ * @example
+ * ```ts
+ * hookEnv(event).HACORE_STATE; // "MASTER"
+ * hookEnv(event).HACORE_MASTER_IP; // "" when unknown
+ * ```
+ */
+export function hookEnv(event: NotifyEvent): Record<string, string> {
+  // NUL cannot be passed in an environment string; nothing legitimate contains one.
+  const clean = (s: string) => s.replaceAll("\0", "");
+  return {
+    HACORE_TYPE: event.target,
+    HACORE_NAME: clean(event.name),
+    HACORE_STATE: event.state,
+    HACORE_PREVIOUS_STATE: event.previous,
+    HACORE_PRIORITY: String(event.priority),
+    HACORE_REASON: event.reason,
+    HACORE_DETAIL: clean(event.detail),
+    HACORE_MASTER_IP: event.masterIp ?? "",
+    HACORE_TIME: event.at.toISOString(),
+    PATH: SCRIPT_PATH,
+  };
+}
+
+/**
+ * Options of {@link Notifier}.
+ *
+ * @example
+ * ```ts
+ * const opts: NotifierOptions = { timeoutMs: 10_000, logger, allowInsecure: false, fifoPath: null };
+ * ```
+ */
+export interface NotifierOptions {
+  /** `global.notify_timeout`: a run still going after this long gets SIGTERM. */
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  /** `global.allow_insecure_scripts`. */
+  readonly allowInsecure: boolean;
+  /** `global.notify_fifo`, or null for no event stream. */
+  readonly fifoPath: string | null;
+  /** Starts hooks; {@link spawnHook} by default. */
+  readonly spawn?: HookSpawner;
+  /** Monotonic time for durations, timeouts and the verdict cache; {@link systemClock} by default. */
+  readonly clock?: Clock;
+  /** Wall time for `startedAt`; `new Date()` by default. */
+  readonly wallClock?: () => Date;
+  /** Finished runs kept per name; 20 by default. */
+  readonly historyLimit?: number;
+  /** Pending events per name before the oldest are dropped; 100 by default. */
+  readonly queueLimit?: number;
+  /** Between SIGTERM and SIGKILL of a timed-out hook; 1000 ms by default. */
+  readonly killGraceMs?: number;
+  /** Script security check; {@link checkScript} by default. */
+  readonly checkScript?: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
+  /** Told of every finished (or refused) run, e.g. to count it; must not throw. */
+  readonly onRun?: (run: HookRun) => void;
+}
+
+/** A script's verdict is trusted this long before the files are checked again. */
+const VERDICT_TTL_MS = 30_000;
+
+interface Lane {
+  readonly key: string;
+  pending: NotifyEvent[];
+  active: boolean;
+}
+
+/**
+ * Runs notify hooks: queues per name, runs one at a time per name, enforces the
+ * timeout, checks script security, keeps the recent results and feeds the event
+ * stream. See the module doc for the conventions.
+ *
+ * @example
+ * ```ts
+ * const notifier = new Notifier({ timeoutMs: 10_000, logger, allowInsecure: false, fifoPath: null });
+ * notifier.notify(event);
+ * await notifier.settled();
+ * notifier.recent("VI_1").at(-1)?.exitCode; // 0
+ * ```
+ */
+export class Notifier implements NotifySink {
+  readonly #timeoutMs: number;
+  readonly #onRun: ((run: HookRun) => void) | undefined;
+  readonly #logger: Logger;
+  readonly #allowInsecure: boolean;
+  readonly #spawn: HookSpawner;
+  readonly #clock: Clock;
+  readonly #wallClock: () => Date;
+  readonly #historyLimit: number;
+  readonly #queueLimit: number;
+  readonly #killGraceMs: number;
+  readonly #check: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
+  readonly #stream: EventStream | null;
+  readonly #lanes = new Map<string, Lane>();
+  readonly #drains = new Set<Promise<void>>();
+  readonly #history = new Map<string, HookRun[]>();
+  readonly #verdicts = new Map<string, { verdict: ScriptVerdict; atMs: number }>();
+  readonly #warnedInsecure = new Set<string>();
+  readonly #dropLog = new RateLimiter(10_000);
+  /** Aborts the timeout sleeps of running hooks, so close() leaves no timer behind. */
+  readonly #sleeps = new AbortController();
+  #closed = false;
+  #droppedEvents = 0;
+  #idleWaiters: (() => void)[] = [];
+
+  /**
+   * Creates a notifier (and, with `fifoPath`, its event stream).
+   *
+   * @example
+   * ```ts
+   * const n = new Notifier({ timeoutMs: 5000, logger, allowInsecure: false, fifoPath: "/run/hacore/events" });
+   * ```
+   */
+  constructor(opts: NotifierOptions) {
+    this.#timeoutMs = opts.timeoutMs;
+    this.#onRun = opts.onRun;
+    this.#logger = opts.logger;
+    this.#allowInsecure = opts.allowInsecure;
+    this.#spawn = opts.spawn ?? spawnHook;
+    this.#clock = opts.clock ?? systemClock;
+    this.#wallClock = opts.wallClock ?? (() => new Date());
+    this.#historyLimit = opts.historyLimit ?? 20;
+    this.#queueLimit = opts.queueLimit ?? 100;
+    this.#killGraceMs = opts.killGraceMs ?? 1000;
+    this.#check = opts.checkScript ?? checkScript;
+    this.#stream = opts.fifoPath === null
+      ? null
+      : new EventStream({ path: opts.fifoPath, logger: opts.logger });
+  }
+
+  /**
+   * Writes the event to the stream and queues its hooks. Returns at once and never
+   * throws: a slow hook must never delay the caller's adverts.
+   *
+   * @example
+   * ```ts
+   * notifier.notify({ target: "INSTANCE", name: "VI_1", state: "MASTER", previous: "BACKUP",
+   *   priority: 150, reason: "master-down-timer", detail: "", masterIp: "192.0.2.11",
+   *   at: new Date(), hooks: instance.notify });
+   * ```
+   */
+  notify(event: NotifyEvent): void {
+    try {
+      if (this.#closed) {
+        this.#logger.debug(`${event.name}: notifier closed; ${event.state} not notified`);
+        return;
+      }
+      this.#stream?.write(event);
+      if (hookJobs(event).length === 0) return;
+      const key = `${event.target}\0${event.name}`;
+      let lane = this.#lanes.get(key);
+      if (lane === undefined) {
+        lane = { key, pending: [], active: false };
+        this.#lanes.set(key, lane);
+      }
+      lane.pending.push(event);
+      if (lane.pending.length > this.#queueLimit) this.#dropOldest(lane, event.name);
+      if (!lane.active) {
+        lane.active = true;
+        const drain = this.#drain(lane);
+        this.#drains.add(drain);
+        drain.finally(() => {
+          this.#drains.delete(drain);
+          if (this.#drains.size === 0) this.#wakeIdle();
+        });
+      }
+    } catch (e) {
+      try {
+        this.#logger.error(`${event.name}: notify failed: ${describe(e)}`);
+      } catch {
+        // Nothing left to do; the caller must not see it.
+      }
+    }
+  }
+
+  /**
+   * The last finished runs for an instance or group name (up to `historyLimit`), oldest
+   * first.
+   *
+   * @example
+   * ```ts
+   * for (const run of notifier.recent("VI_1")) console.log(run.hook, run.exitCode, run.durationMs);
+   * ```
+   */
+  recent(name: string): readonly HookRun[] {
+    return [...(this.#history.get(name) ?? [])];
+  }
+
+  /**
+   * Events written to and dropped by the event stream (null without `notify_fifo`), and
+   * events dropped from full queues.
+   *
+   * @example
+   * ```ts
+   * notifier.stats.queueDropped; // 0
+   * ```
+   */
+  get stats(): { readonly stream: EventStreamStats | null; readonly queueDropped: number } {
+    return { stream: this.#stream?.stats ?? null, queueDropped: this.#droppedEvents };
+  }
+
+  /**
+   * Resolves once nothing is running or pending (at once if that is already so). For
+   * a shutdown that wants its STOP hooks run: `notify` the STOP events, await this
+   * (each run is bounded by the timeout), then {@link close}.
+   *
+   * @example
+   * ```ts
+   * notifier.notify(stopEvent);
+   * await notifier.settled();
+   * await notifier.close();
+   * ```
+   */
+  settled(): Promise<void> {
+    if (this.#drains.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /**
+   * Stops: drops pending events (with a log line per name), lets running hooks finish
+   * within their timeout (killed after it), closes the event stream. Nothing is left
+   * running or pending when it resolves. Later `notify` calls are ignored.
+   *
+   * @example
+   * ```ts
+   * await notifier.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const lane of this.#lanes.values()) {
+        const n = lane.pending.length;
+        if (n > 0) {
+          lane.pending = [];
+          const name = lane.key.split("\0")[1];
+          this.#logger.warn(`${name}: shutting down; dropped ${n} pending notify event(s)`);
+        }
+      }
+    }
+    await Promise.all([...this.#drains]);
+    this.#sleeps.abort();
+    this.#stream?.close();
+  }
+
+  async #drain(lane: Lane): Promise<void> {
+    try {
+      while (lane.pending.length > 0) {
+        const event = lane.pending.shift()!;
+        for (const job of hookJobs(event)) {
+          // close() means no new hook starts, the rest of this event's included.
+          if (this.#closed) break;
+          try {
+            this.#record(await this.#run(event, job));
+          } catch (e) {
+            this.#logger.error(`${event.name}: ${job.hook}: internal error: ${describe(e)}`);
+          }
+        }
+      }
+    } finally {
+      lane.active = false;
+      this.#lanes.delete(lane.key);
+    }
+  }
+
+  #wakeIdle(): void {
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  async #run(event: NotifyEvent, job: HookJob): Promise<HookRun> {
+    const startedAt = this.#wallClock().toISOString();
+    const base = {
+      hook: job.hook,
+      target: event.target,
+      name: event.name,
+      state: event.state,
+      command: job.command,
+      startedAt,
+    };
+    const refused = (error: string): HookRun => {
+      this.#logger.warn(`${event.name}: ${job.hook} not run: ${error}`);
+      return {
+        ...base,
+        durationMs: 0,
+        exitCode: null,
+        signal: null,
+        timedOut: false,
+        error,
+      };
+    };
+    const verdict = this.#verdict(job);
+    if (!verdict.ok) return refused(verdict.error);
+    if (verdict.warning !== null && !this.#warnedInsecure.has(job.command)) {
+      this.#warnedInsecure.add(job.command);
+      this.#logger.warn(verdict.warning);
+    }
+    const t0 = this.#clock.nowMs();
+    let proc: HookProcess;
+    try {
+      proc = this.#spawn({
+        path: verdict.path,
+        args: [...verdict.argv.slice(1), ...job.extraArgs],
+        env: hookEnv(event),
+      });
+    } catch (e) {
+      // Forget the verdict: whatever made the start fail (file gone) must be re-checked.
+      this.#verdicts.delete(job.command);
+      return refused(`cannot start ${verdict.path}: ${describe(e)}`);
+    }
+    const timedOut = await this.#waitOrKill(proc);
+    const exit = await proc.exit;
+    const durationMs = Math.round((this.#clock.nowMs() - t0) * 10) / 10;
+    const { stderr } = await proc.output;
+    const run: HookRun = {
+      ...base,
+      durationMs,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      timedOut,
+      error: null,
+    };
+    this.#logRun(run, stderr);
+    return run;
+  }
+
+  /** Waits for the hook within the timeout; past it, SIGTERM then SIGKILL. True if it timed out. */
+  async #waitOrKill(proc: HookProcess): Promise<boolean> {
+    const done = proc.exit.then(() => true);
+    if (await this.#within(done, this.#timeoutMs)) return false;
+    proc.kill("SIGTERM");
+    if (!(await this.#within(done, this.#killGraceMs))) proc.kill("SIGKILL");
+    return true;
+  }
+
+  /** True when `p` resolves within `ms`; the timer is cleared either way. */
+  async #within(p: Promise<boolean>, ms: number): Promise<boolean> {
+    const ac = new AbortController();
+    const onClose = () => ac.abort();
+    this.#sleeps.signal.addEventListener("abort", onClose, { once: true });
+    try {
+      const sleep = this.#clock.sleepUntil(this.#clock.nowMs() + ms, ac.signal).then(() => false);
+      return await Promise.race([p, sleep]);
+    } finally {
+      ac.abort();
+      this.#sleeps.signal.removeEventListener("abort", onClose);
+    }
+  }
+
+  #verdict(job: HookJob): ScriptVerdict {
+    const now = this.#clock.nowMs();
+    const cached = this.#verdicts.get(job.command);
+    if (cached !== undefined && now - cached.atMs < VERDICT_TTL_MS) return cached.verdict;
+    const verdict = this.#check(job.command, {
+      allowInsecure: this.#allowInsecure,
+      label: job.hook,
+    });
+    this.#verdicts.set(job.command, { verdict, atMs: now });
+    return verdict;
+  }
+
+  #logRun(run: HookRun, stderr: string): void {
+    const took = `${Math.round(run.durationMs)} ms`;
+    if (run.exitCode === 0 && !run.timedOut) {
+      this.#logger.info(`${run.name}: ${run.hook} exited 0 in ${took}`);
+      return;
+    }
+    let what: string;
+    if (run.timedOut) {
+      what = `timed out after ${this.#timeoutMs} ms, killed (${run.signal ?? "exited"}) in ${took}`;
+    } else if (run.signal !== null) what = `killed by ${run.signal} in ${took}`;
+    else what = `exited ${run.exitCode} in ${took}`;
+    const last = lastLine(stderr);
+    this.#logger.warn(`${run.name}: ${run.hook} ${what}${last ? `: ${last}` : ""}`);
+  }
+
+  #record(run: HookRun): void {
+    try {
+      this.#onRun?.(run);
+    } catch (e) {
+      this.#logger.error(`notify: run observer failed: ${(e as Error).message}`);
+    }
+    let list = this.#history.get(run.name);
+    if (list === undefined) {
+      list = [];
+      this.#history.set(run.name, list);
+    }
+    list.push(run);
+    if (list.length > this.#historyLimit) list.splice(0, list.length - this.#historyLimit);
+  }
+
+  #dropOldest(lane: Lane, name: string): void {
+    const excess = lane.pending.length - this.#queueLimit;
+    const dropped = lane.pending.splice(0, excess);
+    this.#droppedEvents += dropped.length;
+    const v = this.#dropLog.check(lane.key, this.#clock.nowMs());
+    if (v.allow) {
+      this.#logger.warn(
+        `${name}: notify queue full (${this.#queueLimit} pending); dropped the oldest ` +
+          `(${dropped.map((e) => e.state).join(", ")})${suppressedNote(v.suppressed)}`,
+      );
+    }
+  }
+}
+
+/** The last non-empty line of a hook's output, trimmed, or "". */
+function lastLine(text: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  return lines.at(-1) ?? "";
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
