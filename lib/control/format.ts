@@ -1,0 +1,639 @@
+/**
+ * How `hacore status` shows a daemon to a person: a table with one row per instance and
+ * indented lines under it for what does not fit a column (VIPs, the last transition, why
+ * the priority differs, faults, error counters), and for `hacore status NAME` one
+ * instance in full: history, every counter with its MIB name, the override, hook runs.
+ *
+ * Pure: text in, text out. The caller decides width, Unicode and colour (see
+ * {@link outputStyle}); nothing here looks at the terminal or the clock, so the output
+ * is fixed for a fixed snapshot and the tests compare it verbatim.
+ *
+ * `hacore status --json` does not come through here: it prints the daemon's
+ * `DaemonStatus` exactly as received, so scripts see stable field names (documented in
+ * the README, "Status JSON").
+ *
+ * @example
+ * ```ts
+ * const status = await call(path, { v: 1, cmd: "status" });
+ * console.log(renderStatus(status, { width: 100, unicode: true, color: false }));
+ * ```
+ *
+ * @module
+ */
+
+import type { DaemonStatus, InstanceStatus, VipStatus } from "../daemon/daemon.ts";
+import { DROP_COUNTER, RFC6527_NAME } from "../vrrp/packet.ts";
+import type { HookRun, InstanceDetail, PriorityOverride, TransitionRecord } from "./api.ts";
+
+/**
+ * An instance as the renderer reads it: the daemon's fields, with the operator fields
+ * optional so that a snapshot from a daemon without them still renders.
+ *
+ * @example
+ * ```ts
+ * const i: InstanceView = status.instances[0];
+ * i.override?.kind; // "demote"
+ * ```
+ */
+export type InstanceView = Omit<InstanceStatus, "override" | "maintenance"> & {
+  readonly override?: PriorityOverride | null;
+  readonly maintenance?: boolean;
+};
+
+/**
+ * A snapshot as the renderer reads it (see {@link InstanceView}).
+ *
+ * @example
+ * ```ts
+ * const s: StatusView = await call(path, { v: 1, cmd: "status" });
+ * ```
+ */
+export type StatusView =
+  & Omit<DaemonStatus, "instances" | "maintenance" | "configFile" | "startedAtWall" | "version">
+  & {
+    readonly instances: readonly InstanceView[];
+    readonly maintenance?: boolean;
+    readonly configFile?: string;
+    readonly startedAtWall?: string;
+    readonly version?: string;
+  };
+
+/**
+ * How to draw: width in columns, Unicode marks or ASCII, ANSI colour or none.
+ *
+ * @example
+ * ```ts
+ * const o: RenderOptions = { width: 100, unicode: true, color: false };
+ * ```
+ */
+export interface RenderOptions {
+  /** Target width; lines wrap to it where they can. 100 by default. */
+  readonly width?: number;
+  /** `✓`, `→`, `·` when true; `+`, `->`, `,` when false. True by default. */
+  readonly unicode?: boolean;
+  /** ANSI colours for states and errors. False by default. */
+  readonly color?: boolean;
+  /** "Now" on the wall clock, for the uptime in the header; omitted when absent. */
+  readonly nowWall?: Date;
+}
+
+/**
+ * Decides Unicode and colour from the environment the way CLI tools agree on: colour
+ * only on a terminal and only without `NO_COLOR` (or with `TERM=dumb`); Unicode when
+ * the locale (`LC_ALL`, else `LC_CTYPE`, else `LANG`) says UTF-8.
+ *
+ * @example
+ * ```ts
+ * outputStyle({ LANG: "en_US.UTF-8" }, true); // { unicode: true, color: true }
+ * outputStyle({ LANG: "C", NO_COLOR: "1" }, true); // { unicode: false, color: false }
+ * ```
+ */
+export function outputStyle(
+  env: Readonly<Record<string, string | undefined>>,
+  isTty: boolean,
+): { unicode: boolean; color: boolean } {
+  const locale = [env.LC_ALL, env.LC_CTYPE, env.LANG].find((v) => v !== undefined && v !== "") ??
+    "";
+  const unicode = /utf-?8/i.test(locale);
+  const color = isTty && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb";
+  return { unicode, color };
+}
+
+// -------------------------------------------------------------------------------------
+// Small formatters
+
+/**
+ * A duration for people, shortest unit that keeps it exact enough: `0.4s`, `9.9s`,
+ * `45s`, `3m12s`, `2h03m`, `3d04h`.
+ *
+ * @example
+ * ```ts
+ * formatDuration(192_000); // "3m12s"
+ * formatDuration(350); // "0.4s"
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  const t = Number.isFinite(ms) && ms > 0 ? ms : 0;
+  if (t < 10_000) return `${(Math.round(t / 100) / 10).toFixed(1)}s`;
+  const s = Math.floor(t / 1000);
+  if (s < 60) return `${s}s`;
+  const two = (n: number) => String(n).padStart(2, "0");
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${two(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86_400)}d${two(Math.floor(s / 3600) % 24)}h`;
+}
+
+/**
+ * An advert interval: `100ms`, `1s`, `1.5s`.
+ *
+ * @example
+ * ```ts
+ * formatInterval(1000); // "1s"
+ * formatInterval(250); // "250ms"
+ * ```
+ */
+export function formatInterval(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  return `${Number((ms / 1000).toFixed(2))}s`;
+}
+
+/**
+ * Counters that count normal operation, not trouble: the table leaves them out (the
+ * detail view shows them all).
+ *
+ * @example
+ * ```ts
+ * NORMAL_COUNTERS.has("advertisementsReceived"); // true
+ * ```
+ */
+export const NORMAL_COUNTERS: ReadonlySet<string> = new Set([
+  "masterTransitions",
+  "advertisementsSent",
+  "advertisementsReceived",
+  "priorityZeroSent",
+  "priorityZeroReceived",
+]);
+
+/**
+ * The MIB object operators know each counter by: RFC 6527 (VRRPv3 MIB) where it has
+ * one, RFC 2787 (VRRPv2 MIB) for the v2 authentication counters. The drop counters come
+ * from the codec's own table (`RFC6527_NAME`, `DROP_COUNTER`); the rest are listed here.
+ * A counter absent from this table is hacore's own (sent adverts, kernel errors).
+ *
+ * @example
+ * ```ts
+ * COUNTER_MIB_NAME.checksumErrors; // "vrrpv3RouterChecksumErrors"
+ * COUNTER_MIB_NAME.masterTransitions; // "vrrpv3StatisticsMasterTransitions"
+ * ```
+ */
+export const COUNTER_MIB_NAME: Readonly<Record<string, string>> = Object.freeze((() => {
+  const t: Record<string, string> = {
+    masterTransitions: "vrrpv3StatisticsMasterTransitions",
+    advertisementsReceived: "vrrpv3StatisticsRcvdAdvertisements",
+    priorityZeroSent: "vrrpv3StatisticsSentPriZeroPackets",
+    priorityZeroReceived: "vrrpv3StatisticsRcvdPriZeroPackets",
+  };
+  for (const [reason, counter] of Object.entries(DROP_COUNTER)) {
+    const mib = RFC6527_NAME[reason as keyof typeof RFC6527_NAME];
+    // Names with a note ("... (not in a MIB)") are not MIB objects.
+    if (!/\s/.test(mib)) t[counter] ??= mib;
+  }
+  return t;
+})());
+
+/** Detail view order: the engine's counters as RFC 6527 lists them, then the daemon's. */
+const COUNTER_ORDER = [
+  "masterTransitions",
+  "advertisementsReceived",
+  "advertisementsSent",
+  "priorityZeroReceived",
+  "priorityZeroSent",
+  "advertiseIntervalErrors",
+  "ipTtlErrors",
+  "invalidTypePackets",
+  "addressListErrors",
+  "packetLengthErrors",
+  "checksumErrors",
+  "versionErrors",
+  "vridErrors",
+  "authFailures",
+  "invalidAuthType",
+  "unicastPeerErrors",
+];
+
+function sortCounters(names: string[]): string[] {
+  const rank = (n: string) => {
+    const i = COUNTER_ORDER.indexOf(n);
+    return i < 0 ? COUNTER_ORDER.length : i;
+  };
+  return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+// -------------------------------------------------------------------------------------
+// Drawing helpers
+
+interface Style {
+  readonly width: number;
+  readonly unicode: boolean;
+  readonly color: boolean;
+  readonly nowWall?: Date;
+}
+
+function style(o: RenderOptions): Style {
+  return {
+    width: Math.max(20, o.width ?? 100),
+    unicode: o.unicode ?? true,
+    color: o.color ?? false,
+    nowWall: o.nowWall,
+  };
+}
+
+const ANSI = { red: 31, green: 32, yellow: 33, cyan: 36, bold: 1, dim: 2 } as const;
+
+function paint(st: Style, text: string, c: keyof typeof ANSI): string {
+  return st.color ? `\x1b[${ANSI[c]}m${text}\x1b[0m` : text;
+}
+
+function stateColor(state: string): keyof typeof ANSI {
+  switch (state) {
+    case "master":
+      return "green";
+    case "fault":
+      return "red";
+    case "init":
+      return "yellow";
+    default:
+      return "cyan";
+  }
+}
+
+function arrow(st: Style): string {
+  return st.unicode ? "→" : "->";
+}
+
+function dot(st: Style): string {
+  return st.unicode ? " · " : ", ";
+}
+
+/**
+ * Packs `items` into lines of at most `width` columns: the first line starts with
+ * `first`, the others with `rest` (same length, so items line up). An item longer than
+ * a line gets a line of its own rather than being cut.
+ */
+function pack(items: readonly string[], width: number, first: string, rest: string, sep = "  ") {
+  const lines: string[] = [];
+  let line = first;
+  let len = visible(first);
+  let empty = true;
+  for (const item of items) {
+    const n = visible(item);
+    if (!empty && len + sep.length + n > width) {
+      lines.push(line);
+      line = rest;
+      len = visible(rest);
+      empty = true;
+    }
+    line += (empty ? "" : sep) + item;
+    len += (empty ? 0 : sep.length) + n;
+    empty = false;
+  }
+  lines.push(line);
+  return lines;
+}
+
+/** Columns a string takes: colour codes take none (every mark used here takes one). */
+function visible(s: string): number {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, "").length;
+}
+
+/** Wraps prose at spaces (for long reasons and details). */
+function wrapText(text: string, width: number, first: string, rest: string): string[] {
+  return pack(text.split(/ +/).filter((w) => w !== ""), width, first, rest, " ");
+}
+
+function upper(s: string): string {
+  return s.toUpperCase();
+}
+
+function vipText(v: VipStatus, iface: string): string {
+  return `${v.address}/${v.prefix}${v.dev !== iface ? ` dev ${v.dev}` : ""}${
+    v.excluded ? " (excluded)" : ""
+  }`;
+}
+
+function vipMark(st: Style, held: boolean): string {
+  if (held) return paint(st, st.unicode ? "✓" : "+", "green");
+  return "-";
+}
+
+function masterCell(i: InstanceView): string {
+  if (i.state === "master") return "self";
+  const m = i.lastMaster;
+  if (m === null) return "none heard";
+  return `${m.ip} (${m.priority}) ${formatDuration(m.agoMs)} ago`;
+}
+
+function versionCell(i: InstanceView): string {
+  return i.family === "ipv6" ? `v${i.version} ipv6` : `v${i.version}`;
+}
+
+function priorityCell(i: InstanceView): string {
+  const p = i.priority;
+  return p.effective === p.base ? String(p.base) : `${p.effective}/${p.base}`;
+}
+
+/** Why the effective priority is not the configured one, or null when it is. */
+function priorityWhy(i: InstanceView, nodeMaintenance: boolean): string | null {
+  const p = i.priority;
+  const why: string[] = [];
+  if (i.maintenance === true || nodeMaintenance) why.push("maintenance: never takes over");
+  if (i.override) {
+    why.push(
+      `${i.override.kind}d to ${i.override.priority} by the operator (hacore resume ${i.name})`,
+    );
+  }
+  if (why.length === 0 && p.effective === p.base) return null;
+  if (why.length === 0) why.push("tracker weights");
+  return `priority ${p.effective}, base ${p.base}: ${why.join("; ")}`;
+}
+
+function errorCounters(counters: Readonly<Record<string, number>>): string[] {
+  const names = Object.keys(counters).filter((k) => counters[k] !== 0 && !NORMAL_COUNTERS.has(k));
+  return sortCounters(names).map((k) => `${k} ${counters[k]}`);
+}
+
+function transitionText(
+  st: Style,
+  t: { from: string; to: string; reason: string; detail: string },
+): string {
+  const why = t.detail !== "" ? `${t.reason}: ${t.detail}` : t.reason;
+  return `${upper(t.from)} ${arrow(st)} ${upper(t.to)} (${why})`;
+}
+
+function header(s: StatusView, st: Style): string {
+  const parts = [`hacore${s.version ? ` ${s.version}` : ""}`, s.phase];
+  if (s.startedAtWall && st.nowWall) {
+    const up = st.nowWall.getTime() - Date.parse(s.startedAtWall);
+    if (Number.isFinite(up)) parts.push(`up ${formatDuration(up)}`);
+  }
+  if (s.configFile) parts.push(s.configFile);
+  const n = s.instances.length;
+  parts.push(`${n} instance${n === 1 ? "" : "s"}`);
+  let line = parts.join(dot(st));
+  if (s.maintenance) {
+    line += `${dot(st)}${paint(st, "MAINTENANCE: every instance stays backup", "yellow")}`;
+  }
+  return line;
+}
+
+// -------------------------------------------------------------------------------------
+// The table
+
+const COLUMNS = ["NAME", "IFACE", "VRID", "VER", "STATE", "PRIO", "MASTER (PRIO) HEARD", "ADVERT"];
+const RIGHT = new Set(["VRID", "PRIO"]);
+
+interface Row {
+  cells: string[];
+  /** Column index → colour of its text. */
+  colors: Map<number, keyof typeof ANSI>;
+  sub: string[];
+}
+
+function instanceRow(i: InstanceView, s: StatusView, st: Style): Row {
+  const cells = [
+    i.name,
+    i.interface,
+    String(i.vrid),
+    versionCell(i),
+    `${upper(i.state)} ${formatDuration(i.inStateMs)}`,
+    priorityCell(i),
+    masterCell(i),
+    formatInterval(i.advertIntervalMs),
+  ];
+  return {
+    cells,
+    colors: new Map([[4, stateColor(i.state)]]),
+    sub: subLines(i, s, st, "  "),
+  };
+}
+
+/** The indented lines under an instance (or its block in the narrow layout). */
+function subLines(i: InstanceView, s: StatusView, st: Style, indent: string): string[] {
+  const w = st.width;
+  const out: string[] = [];
+  const label = (l: string) => `${indent}${l.padEnd(7)}`;
+  const cont = " ".repeat(label("").length);
+  if (i.vips.length > 0) {
+    const items = i.vips.map((v) => `${vipMark(st, v.held)} ${vipText(v, i.interface)}`);
+    out.push(...pack(items, w, label("vips"), cont));
+  } else {
+    out.push(`${label("vips")}none`);
+  }
+  const t = i.lastTransition;
+  if (t !== null) {
+    out.push(
+      ...wrapText(
+        `${formatDuration(s.nowMs - t.atMs)} ago: ${transitionText(st, t)}`,
+        w,
+        label("last"),
+        cont,
+      ),
+    );
+  }
+  const why = priorityWhy(i, s.maintenance === true);
+  if (why !== null) out.push(...wrapText(why, w, label("prio"), cont));
+  if (i.faults.length > 0) {
+    out.push(...pack(i.faults, w, paint(st, label("faults"), "red"), cont, ", "));
+  }
+  if (i.masterAdvertIntervalMs !== i.advertIntervalMs && i.state !== "master") {
+    out.push(
+      `${label("advert")}the master advertises every ${formatInterval(i.masterAdvertIntervalMs)}`,
+    );
+  }
+  const errs = errorCounters(i.counters);
+  if (errs.length > 0) out.push(...pack(errs, w, paint(st, label("errors"), "red"), cont, ", "));
+  return out;
+}
+
+function footer(s: StatusView, st: Style): string[] {
+  const out: string[] = [];
+  const node = Object.keys(s.counters).filter((k) => s.counters[k] !== 0);
+  if (node.length > 0) {
+    out.push(
+      ...pack(
+        sortCounters(node).map((k) => `${k} ${s.counters[k]}`),
+        st.width,
+        "node: ",
+        "      ",
+        ", ",
+      ),
+    );
+  }
+  for (const c of s.conflicts) {
+    out.push(...wrapText(c, st.width, paint(st, "conflict: ", "red"), "          "));
+  }
+  return out;
+}
+
+/**
+ * The `hacore status` table. At the given width when the columns fit; narrower, each
+ * instance becomes a block of `key value` lines instead, so nothing is cut.
+ *
+ * @example
+ * ```ts
+ * renderStatus(status, { width: 100, unicode: false });
+ * // hacore 0.1.0, running, up 2h03m, /etc/hacore/hacore.toml, 1 instance
+ * // NAME    IFACE  VRID  VER  STATE         PRIO  MASTER (PRIO) HEARD  ADVERT
+ * // VI_web  eth0     51  v3   MASTER 3m12s   150  self                 1s
+ * //   vips   + 192.0.2.100/24
+ * ```
+ */
+export function renderStatus(status: StatusView, opts: RenderOptions = {}): string {
+  const st = style(opts);
+  const lines = [header(status, st)];
+  if (status.instances.length === 0) {
+    lines.push("no instances configured");
+  } else {
+    const rows = status.instances.map((i) => instanceRow(i, status, st));
+    const widths = COLUMNS.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c].length)));
+    const tableWidth = widths.reduce((a, b) => a + b, 0) + 2 * (widths.length - 1);
+    if (tableWidth <= st.width) {
+      const cell = (text: string, c: number, color?: keyof typeof ANSI) => {
+        const padded = RIGHT.has(COLUMNS[c]) ? text.padStart(widths[c]) : text.padEnd(widths[c]);
+        return color ? paint(st, padded, color) : padded;
+      };
+      lines.push(paint(st, COLUMNS.map((h, c) => cell(h, c)).join("  ").trimEnd(), "bold"));
+      for (const r of rows) {
+        lines.push(r.cells.map((t, c) => cell(t, c, r.colors.get(c))).join("  ").trimEnd());
+        lines.push(...r.sub);
+      }
+    } else {
+      for (const i of status.instances) lines.push(...narrowBlock(i, status, st));
+    }
+  }
+  lines.push(...footer(status, st));
+  return lines.join("\n");
+}
+
+function narrowBlock(i: InstanceView, s: StatusView, st: Style): string[] {
+  const head = `${i.name}  ${paint(st, upper(i.state), stateColor(i.state))} ${
+    formatDuration(i.inStateMs)
+  }`;
+  const facts = [
+    `${i.interface}`,
+    `vrid ${i.vrid}`,
+    versionCell(i),
+    `prio ${priorityCell(i)}`,
+    `master ${masterCell(i)}`,
+    `advert ${formatInterval(i.advertIntervalMs)}`,
+  ];
+  return [head, ...pack(facts, st.width, "  ", "  ", ", "), ...subLines(i, s, st, "  ")];
+}
+
+// -------------------------------------------------------------------------------------
+// One instance in full
+
+function hookOutcome(h: HookRun): string {
+  if (h.error !== null) return `not run: ${h.error}`;
+  if (h.timedOut) return `timed out${h.signal ? ` (killed, ${h.signal})` : ""}`;
+  if (h.exitCode !== null) return `exit ${h.exitCode}`;
+  if (h.signal !== null) return `killed by ${h.signal}`;
+  return "unknown";
+}
+
+function durationText(ms: number): string {
+  return ms < 1000 ? `${ms.toFixed(1)}ms` : formatDuration(ms);
+}
+
+/**
+ * `hacore status NAME`: every field of one instance, its transition history with wall
+ * times and reasons, every counter (zeros included) with its MIB name, the override
+ * and the recent hook runs.
+ *
+ * @example
+ * ```ts
+ * const d = await call(path, { v: 1, cmd: "detail", instance: "VI_web" });
+ * console.log(renderDetail(d, { unicode: false }));
+ * ```
+ */
+export function renderDetail(detail: InstanceDetail, opts: RenderOptions = {}): string {
+  const st = style(opts);
+  const i = detail.summary as InstanceView;
+  const out: string[] = [];
+  const kv = (k: string, v: string) =>
+    out.push(...wrapText(v, st.width, `  ${k.padEnd(13)}`, " ".repeat(15)));
+
+  out.push(
+    `${paint(st, i.name, "bold")}: ${paint(st, upper(i.state), stateColor(i.state))} for ${
+      formatDuration(i.inStateMs)
+    }`,
+  );
+  kv("interface", `${i.interface} (${i.family}, ${i.transport})`);
+  kv("vrid", `${i.vrid}, VRRPv${i.version}`);
+  kv(
+    "priority",
+    i.priority.effective === i.priority.base
+      ? `${i.priority.effective}`
+      : `${i.priority.effective} (configured ${i.priority.base})`,
+  );
+  const ov = detail.override ?? i.override ?? null;
+  kv(
+    "override",
+    ov === null
+      ? "none"
+      : `${ov.kind} to priority ${ov.priority} (hacore resume ${i.name} clears it)`,
+  );
+  if (i.maintenance !== undefined) {
+    kv("maintenance", i.maintenance ? "on: never takes over" : "off");
+  }
+  kv("faults", i.faults.length > 0 ? i.faults.join(", ") : "none");
+  const m = i.lastMaster;
+  kv(
+    "master",
+    i.state === "master"
+      ? `self${
+        m !== null
+          ? ` (last other master heard: ${m.ip}, priority ${m.priority}, ${
+            formatDuration(m.agoMs)
+          } ago)`
+          : ""
+      }`
+      : m === null
+      ? "none heard"
+      : `${m.ip}, priority ${m.priority}, heard ${formatDuration(m.agoMs)} ago`,
+  );
+  kv(
+    "advert",
+    `every ${formatInterval(i.advertIntervalMs)}${
+      i.masterAdvertIntervalMs !== i.advertIntervalMs
+        ? ` (the master's: ${formatInterval(i.masterAdvertIntervalMs)})`
+        : ""
+    }, ${i.transport}`,
+  );
+  kv("holding VIPs", i.holdingVips ? "yes" : "no");
+  if (i.vips.length === 0) kv("vips", "none");
+  i.vips.forEach((v, n) => {
+    const text = `${vipMark(st, v.held)} ${vipText(v, "")}`;
+    out.push(`  ${(n === 0 ? "vips" : "").padEnd(13)}${text}`);
+  });
+
+  out.push("", `history (${detail.history.length}, oldest first; at most 50 are kept)`);
+  if (detail.history.length === 0) out.push("  none");
+  const hist = detail.history.map((t: TransitionRecord) => ({
+    when: t.wallTime,
+    move: `${upper(t.from)} ${arrow(st)} ${upper(t.to)}`,
+    why: t.detail !== "" ? `${t.reason}: ${t.detail}` : t.reason,
+  }));
+  const moveW = Math.max(0, ...hist.map((h) => h.move.length));
+  for (const h of hist) {
+    const lead = `  ${h.when}  ${h.move.padEnd(moveW)}  `;
+    out.push(...wrapText(h.why, st.width, lead, " ".repeat(lead.length)));
+  }
+
+  out.push("", "counters (MIB object, value, hacore name)");
+  const names = sortCounters(Object.keys(detail.counters));
+  if (names.length === 0) out.push("  none");
+  const mib = (n: string) => COUNTER_MIB_NAME[n] ?? "(hacore's own)";
+  const mibW = Math.max(0, ...names.map((n) => mib(n).length));
+  const valW = Math.max(0, ...names.map((n) => String(detail.counters[n]).length));
+  for (const n of names) {
+    const v = detail.counters[n];
+    const val = String(v).padStart(valW);
+    const colored = v !== 0 && !NORMAL_COUNTERS.has(n) ? paint(st, val, "red") : val;
+    out.push(`  ${mib(n).padEnd(mibW)}  ${colored}  ${n}`);
+  }
+
+  out.push("", `hook runs (${detail.hooks.length}, oldest first)`);
+  if (detail.hooks.length === 0) out.push("  none");
+  for (const h of detail.hooks) {
+    const outcome = hookOutcome(h);
+    const ok = h.error === null && !h.timedOut && h.exitCode === 0;
+    const lead = `  ${h.startedAt}  ${h.hook} (${h.state}${
+      h.target === "GROUP" ? `, group ${h.name}` : ""
+    })  ${ok ? outcome : paint(st, outcome, "red")} after ${durationText(h.durationMs)}`;
+    out.push(lead);
+    out.push(...wrapText(h.command, st.width, "      ", "      "));
+  }
+  return out.join("\n");
+}
