@@ -19,7 +19,7 @@
  */
 
 import { parseIp } from "../vrrp/addr.ts";
-import { EAGAIN, EINTR, ENODEV, SyscallError } from "./errno.ts";
+import { EAGAIN, EINTR, ENODEV, errnoNumber, SyscallError } from "./errno.ts";
 
 export { SyscallError } from "./errno.ts";
 
@@ -29,6 +29,8 @@ export { SyscallError } from "./errno.ts";
 
 /** `AF_UNSPEC`: no particular family (netlink: "all families"). */
 export const AF_UNSPEC = 0;
+/** `AF_UNIX` (= AF_LOCAL): local sockets (systemd's `NOTIFY_SOCKET`). */
+export const AF_UNIX = 1;
 /** `AF_INET`: IPv4. */
 export const AF_INET = 2;
 /** `AF_INET6`: IPv6. */
@@ -118,6 +120,8 @@ export const SO_PRIORITY = 12;
 export const SO_BINDTODEVICE = 25;
 /** `SO_RCVBUFFORCE`: like SO_RCVBUF but past rmem_max (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
+/** `SO_PEERCRED`: the pid, uid and gid of the process at the other end of a unix socket. */
+export const SO_PEERCRED = 17;
 
 /** `IP_TOS`. */
 export const IP_TOS = 1;
@@ -202,6 +206,8 @@ export const MSG_CTRUNC = 0x08;
 export const MSG_TRUNC = 0x20;
 /** `MSG_DONTWAIT`. */
 export const MSG_DONTWAIT = 0x40;
+/** `MSG_NOSIGNAL`: a write to a closed stream fails with EPIPE instead of raising SIGPIPE. */
+export const MSG_NOSIGNAL = 0x4000;
 
 /** `F_GETFL`. */
 export const F_GETFL = 3;
@@ -209,6 +215,10 @@ export const F_GETFL = 3;
 export const F_SETFL = 4;
 /** `O_RDONLY`. */
 export const O_RDONLY = 0;
+/** `O_WRONLY`. */
+export const O_WRONLY = 1;
+/** `O_APPEND`. */
+export const O_APPEND = 0o2000;
 /** `O_NONBLOCK`. */
 export const O_NONBLOCK = 0o4000;
 /** `O_CLOEXEC`. */
@@ -238,6 +248,9 @@ export const CLONE_NEWNET = 0x40000000;
 /** `IF_NAMESIZE`: interface names hold at most 15 bytes plus the NUL. */
 export const IF_NAMESIZE = 16;
 
+/** `CLOCK_MONOTONIC`: the clock systemd's `MONOTONIC_USEC=` is read from. */
+export const CLOCK_MONOTONIC = 1;
+
 // ---------------------------------------------------------------------------------------
 // Struct sizes (LP64 Linux)
 // ---------------------------------------------------------------------------------------
@@ -250,6 +263,10 @@ export const SIZEOF_SOCKADDR_IN6 = 28;
 export const SIZEOF_SOCKADDR_LL = 20;
 /** `sizeof(struct sockaddr_nl)`. */
 export const SIZEOF_SOCKADDR_NL = 12;
+/** `sizeof(struct sockaddr_un)`: sa_family_t plus a 108-byte `sun_path`. */
+export const SIZEOF_SOCKADDR_UN = 110;
+/** `sizeof(struct timespec)`: two 64-bit fields. */
+export const SIZEOF_TIMESPEC = 16;
 /** `sizeof(struct sockaddr_storage)`: room for any address a recv may report. */
 export const SIZEOF_SOCKADDR_STORAGE = 128;
 /** `sizeof(struct ip_mreqn)`. */
@@ -268,6 +285,8 @@ export const SIZEOF_MSGHDR = 56;
 export const SIZEOF_CMSGHDR = 16;
 /** `sizeof(struct pollfd)`. */
 export const SIZEOF_POLLFD = 8;
+/** `sizeof(struct ucred)`: pid, uid, gid. */
+export const SIZEOF_UCRED = 12;
 
 // msghdr field offsets; the two 4-byte holes after msg_namelen and msg_flags are padding.
 const MSGHDR_NAME = 0;
@@ -334,8 +353,13 @@ export const SYMBOLS = {
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   getpid: { parameters: [], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -518,6 +542,36 @@ export function sockaddrNl(pid = 0, groups = 0): Uint8Array {
   dv.setUint16(0, AF_NETLINK, true);
   dv.setUint32(4, pid, true);
   dv.setUint32(8, groups, true);
+  return b;
+}
+
+/**
+ * `struct sockaddr_un` { sa_family_t family; char sun_path[108] }, cut to the length the
+ * kernel must be given. A path is NUL-terminated and the NUL is counted; a name starting
+ * with `@` is in the abstract namespace: `sun_path[0]` is NUL, the rest is the name, and
+ * nothing follows it, because every byte up to the length is part of an abstract name
+ * (this is how systemd reads `NOTIFY_SOCKET=@name`).
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, new TextEncoder().encode("READY=1"), sockaddrUn("/run/systemd/notify"));
+ * sockaddrUn("@hacore").length; // 2 + 1 + 6 = 9
+ * ```
+ * @throws {RangeError} when the name does not fit in `sun_path`, or is empty.
+ */
+export function sockaddrUn(path: string): Uint8Array {
+  const abstract = path.startsWith("@");
+  const name = new TextEncoder().encode(abstract ? path.slice(1) : path);
+  // Abstract: leading NUL + name. Path: name + trailing NUL. Either way one extra byte.
+  const pathLen = name.length + 1;
+  if (name.length === 0 || pathLen > SIZEOF_SOCKADDR_UN - 2) {
+    throw new RangeError(
+      `AF_UNIX address must be 1..${SIZEOF_SOCKADDR_UN - 3} bytes, got ${name.length}: ${path}`,
+    );
+  }
+  const b = new Uint8Array(2 + pathLen);
+  new DataView(b.buffer).setUint16(0, AF_UNIX, true);
+  b.set(name, abstract ? 3 : 2);
   return b;
 }
 
@@ -779,15 +833,40 @@ export function pollRevents(set: Uint8Array, i: number): number {
   );
 }
 
+/**
+ * Encodes an array of `struct pollfd` where each fd asks for its own events (a stream
+ * socket waits for POLLIN while it reads a request and for POLLOUT while a reply is
+ * queued).
+ *
+ * @example
+ * ```ts
+ * const set = encodePollEntries([{ fd: listenFd, events: POLLIN }, { fd: conn, events: POLLOUT }]);
+ * ```
+ */
+export function encodePollEntries(
+  entries: readonly { readonly fd: number; readonly events: number }[],
+): Uint8Array {
+  const b = new Uint8Array(entries.length * SIZEOF_POLLFD);
+  const dv = new DataView(b.buffer);
+  entries.forEach((e, i) => {
+    dv.setInt32(i * SIZEOF_POLLFD, e.fd, true);
+    dv.setInt16(i * SIZEOF_POLLFD + 4, e.events, true);
+  });
+  return b;
+}
+
 // ---------------------------------------------------------------------------------------
 // Wrappers
 // ---------------------------------------------------------------------------------------
+
+const ECONNABORTED = errnoNumber("ECONNABORTED") ?? 103;
 
 // What each socket we opened is, so an error names it: "bind(AF_INET raw/112)".
 const fdLabels = new Map<number, string>();
 
 const FAMILY_NAMES: Record<number, string> = {
   [AF_UNSPEC]: "AF_UNSPEC",
+  [AF_UNIX]: "AF_UNIX",
   [AF_INET]: "AF_INET",
   [AF_INET6]: "AF_INET6",
   [AF_NETLINK]: "AF_NETLINK",
@@ -1273,6 +1352,58 @@ export function openPath(path: string): number {
 }
 
 /**
+ * Opens a path write-only, non-blocking and close-on-exec (plus `O_APPEND` when
+ * asked), returning the raw fd. Non-blocking is the point: opening a FIFO that has no
+ * reader fails at once with ENXIO instead of parking the JS thread until one appears.
+ * Throws a {@link SyscallError} (ENXIO, ENOENT, ...) on failure.
+ *
+ * @example
+ * ```ts
+ * const fd = openWriteNonBlocking("/run/hacore/events", false); // ENXIO when no reader
+ * ```
+ */
+export function openWriteNonBlocking(path: string, append: boolean): number {
+  const flags = O_WRONLY | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0);
+  const fd = libc().open(cstring(path), flags, 0);
+  if (fd < 0) fail("open", path);
+  fdLabels.set(fd, path);
+  return fd;
+}
+
+/**
+ * Writes once to a non-blocking fd: the byte count written, or null on EAGAIN (a full
+ * pipe). Any other error (EPIPE when the reader went away) throws a
+ * {@link SyscallError}.
+ *
+ * @example
+ * ```ts
+ * const n = writeNonBlocking(fd, new TextEncoder().encode("line\n")); // null: pipe full
+ * ```
+ */
+export function writeNonBlocking(fd: number, bytes: Uint8Array): number | null {
+  const r = Number(libc().write(fd, bytes, BigInt(bytes.length)));
+  if (r < 0) {
+    const errno = lastErrno();
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("write", errno, label(fd));
+  }
+  return r;
+}
+
+/**
+ * Creates a FIFO (`mkfifo(3)`) with `mode` (less the umask). Throws a
+ * {@link SyscallError} (EEXIST when the path exists).
+ *
+ * @example
+ * ```ts
+ * makeFifo("/run/hacore/events", 0o600);
+ * ```
+ */
+export function makeFifo(path: string, mode: number): void {
+  if (libc().mkfifo(cstring(path), mode) < 0) fail("mkfifo", path);
+}
+
+/**
  * Moves the calling thread (the JS thread) into the namespace `fd` refers to. Sockets
  * belong to the namespace they were created in, so a socket opened between two setns
  * calls keeps working there after the thread moves back.
@@ -1284,6 +1415,22 @@ export function openPath(path: string): number {
  */
 export function setNs(fd: number, nstype: number): void {
   if (libc().setns(fd, nstype) < 0) fail("setns", label(fd));
+}
+
+/**
+ * `clock_gettime(CLOCK_MONOTONIC)` in microseconds: the clock systemd compares
+ * `MONOTONIC_USEC=` against. `performance.now()` is not it (its origin is our start).
+ *
+ * @example
+ * ```ts
+ * const usec = clockMonotonicUsec(); // e.g. 12345678901n
+ * ```
+ */
+export function clockMonotonicUsec(): bigint {
+  const ts = new Uint8Array(SIZEOF_TIMESPEC);
+  if (libc().clock_gettime(CLOCK_MONOTONIC, ts) < 0) fail("clock_gettime", "CLOCK_MONOTONIC");
+  const dv = new DataView(ts.buffer);
+  return dv.getBigInt64(0, true) * 1_000_000n + dv.getBigInt64(8, true) / 1000n;
 }
 
 /**
@@ -1347,4 +1494,128 @@ const OPTION_NAMES: Record<string, string> = {
  */
 export function optionName(level: number, name: number): string {
   return OPTION_NAMES[`${level}.${name}`] ?? `option ${level}/${name}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Stream sockets (the control socket)
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Marks a bound stream socket as accepting connections.
+ *
+ * @example
+ * ```ts
+ * const fd = openSocket(AF_UNIX, SOCK_STREAM, 0);
+ * bindSocket(fd, sockaddrUn("/run/hacore/hacore.sock"));
+ * listenSocket(fd, 64);
+ * ```
+ */
+export function listenSocket(fd: number, backlog: number): void {
+  if (libc().listen(fd, backlog) < 0) fail("listen", label(fd));
+}
+
+/**
+ * Accepts one pending connection as a non-blocking, close-on-exec fd, or returns null
+ * when none is pending. A connection that was reset before it could be accepted is
+ * skipped, as there is nothing to talk to.
+ *
+ * @example
+ * ```ts
+ * for (let fd = acceptSocket(lfd); fd !== null; fd = acceptSocket(lfd)) serve(fd);
+ * ```
+ */
+export function acceptSocket(fd: number): number | null {
+  for (;;) {
+    const r = libc().accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (r >= 0) {
+      fdLabels.set(r, `${label(fd)} connection`);
+      return r;
+    }
+    const errno = lastErrno();
+    if (errno === EINTR || errno === ECONNABORTED) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("accept4", errno, label(fd));
+  }
+}
+
+/**
+ * Connects a socket (for unix sockets this completes at once or fails at once, also
+ * on a non-blocking socket: EAGAIN means the listener's backlog is full).
+ *
+ * @example
+ * ```ts
+ * connectSocket(fd, sockaddrUn("/run/hacore/hacore.sock"));
+ * ```
+ * @throws {SyscallError} e.g. ECONNREFUSED when nothing listens, ENOENT without a file.
+ */
+export function connectSocket(fd: number, sockaddr: Uint8Array): void {
+  for (;;) {
+    if (libc().connect(fd, sockaddr, sockaddr.length) === 0) return;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    throw new SyscallError("connect", errno, label(fd));
+  }
+}
+
+/**
+ * The credentials of the process at the other end of a connected unix socket, as the
+ * kernel recorded them at connect time (`SO_PEERCRED`): they cannot be forged.
+ *
+ * @example
+ * ```ts
+ * if (peerCredentials(conn).uid !== 0) refuse(conn);
+ * ```
+ */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  const b = new Uint8Array(SIZEOF_UCRED);
+  const len = new Uint8Array(4);
+  new DataView(len.buffer).setUint32(0, SIZEOF_UCRED, true);
+  if (libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, b, len) < 0) {
+    fail("getsockopt", `${label(fd)}, SO_PEERCRED`);
+  }
+  const dv = new DataView(b.buffer);
+  return { pid: dv.getInt32(0, true), uid: dv.getUint32(4, true), gid: dv.getUint32(8, true) };
+}
+
+/**
+ * Reads what a stream socket has: the byte count (0 at end of stream), or null when
+ * nothing is there yet (EAGAIN).
+ *
+ * @example
+ * ```ts
+ * const n = recvStream(conn, buf);
+ * if (n === 0) closeFd(conn);
+ * ```
+ */
+export function recvStream(fd: number, buf: Uint8Array): number | null {
+  for (;;) {
+    const r = Number(libc().read(fd, buf, BigInt(buf.length)));
+    if (r >= 0) return r;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("read", errno, label(fd));
+  }
+}
+
+/**
+ * Writes to a stream socket without ever raising SIGPIPE: the bytes written, or null
+ * when the socket buffer is full (EAGAIN).
+ *
+ * @example
+ * ```ts
+ * const n = sendStream(conn, reply);
+ * if (n !== null) reply = reply.subarray(n);
+ * ```
+ * @throws {SyscallError} EPIPE / ECONNRESET when the peer has gone.
+ */
+export function sendStream(fd: number, buf: Uint8Array): number | null {
+  for (;;) {
+    const r = Number(libc().sendto(fd, buf, BigInt(buf.length), MSG_NOSIGNAL, null, 0));
+    if (r >= 0) return r;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EAGAIN) return null;
+    throw new SyscallError("send", errno, label(fd));
+  }
 }

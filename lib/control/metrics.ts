@@ -1,0 +1,506 @@
+/**
+ * Prometheus metrics and a liveness probe over HTTP: `GET /metrics` in the text
+ * exposition format 0.0.4, `GET /healthz` for load balancers and orchestrators.
+ *
+ * Everything is read from {@link DaemonControl} at scrape time; nothing here keeps
+ * state of its own, so a scrape always agrees with `hacore status` and the module can
+ * be tested against a fake. Families (all prefixed `hacore_`):
+ *
+ * | family                                    | type    | labels                                |
+ * | ----------------------------------------- | ------- | ------------------------------------- |
+ * | `hacore_up`                               | gauge   |                                       |
+ * | `hacore_build_info`                       | gauge   | version                               |
+ * | `hacore_live`                             | gauge   |                                       |
+ * | `hacore_start_time_seconds`               | gauge   |                                       |
+ * | `hacore_maintenance`                      | gauge   |                                       |
+ * | `hacore_vip_conflicts`                    | gauge   |                                       |
+ * | `hacore_vrrp_instance_info`               | gauge   | instance, interface, vrid, version, family, transport |
+ * | `hacore_vrrp_state`                       | gauge   | instance, interface, vrid, state      |
+ * | `hacore_vrrp_priority`                    | gauge   | instance, kind (base, effective)      |
+ * | `hacore_vrrp_in_state_seconds`            | gauge   | instance                              |
+ * | `hacore_vrrp_vips_configured`             | gauge   | instance                              |
+ * | `hacore_vrrp_vips_held`                   | gauge   | instance                              |
+ * | `hacore_vrrp_master_transitions_total`    | counter | instance                              |
+ * | `hacore_vrrp_transitions_total`           | counter | instance (only if the daemon counts them) |
+ * | `hacore_vrrp_adverts_sent_total`          | counter | instance                              |
+ * | `hacore_vrrp_adverts_received_total`      | counter | instance                              |
+ * | `hacore_vrrp_priority_zero_sent_total`    | counter | instance                              |
+ * | `hacore_vrrp_priority_zero_received_total`| counter | instance                              |
+ * | `hacore_vrrp_drops_total`                 | counter | instance, reason                      |
+ * | `hacore_vrrp_events_total`                | counter | instance, event                       |
+ * | `hacore_notify_runs_total`                | counter | name, hook, result                    |
+ * | `hacore_node_drops_total`                 | counter | reason                                |
+ * | `hacore_node_events_total`                | counter | event                                 |
+ *
+ * `reason` is the drop counter's name as `hacore status NAME` prints it
+ * (`checksumErrors`, `ipTtlErrors`, …), i.e. RFC 6527's object without its prefix:
+ * the counter is what is kept, and two drop reasons can share one (a short and a long
+ * packet are both `packetLengthErrors`), so a finer label would be a lie.
+ *
+ * @example
+ * ```ts
+ * const server = startMetricsServer({ listen: "127.0.0.1:9650", control: daemon, logger });
+ * // curl -s localhost:9650/metrics | grep hacore_vrrp_state
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
+import { DROP_COUNTER, type RouterStateName } from "../vrrp/types.ts";
+import type { DaemonControl } from "./api.ts";
+
+/** `Content-Type` of the text exposition format, as Prometheus negotiates it. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Every state an instance can be in: one `hacore_vrrp_state` series each. */
+const STATES: readonly RouterStateName[] = ["init", "backup", "master", "fault"];
+
+/**
+ * Drop counter names, each once (several reasons share a counter), in a fixed order.
+ * Taken from the one table the codec, engine and daemon share, so a new drop reason
+ * appears here, zero-valued, without touching this file.
+ */
+const DROP_COUNTERS: readonly string[] = [...new Set(Object.values(DROP_COUNTER))];
+
+/** Node-wide drops that are not packet-validation failures. */
+const NODE_ONLY_DROPS: readonly string[] = ["inboxOverflows"];
+
+/**
+ * Node-wide counters shown even at zero. status() lists only non-zero ones, and a
+ * series that appears out of nothing hides its first increase from `increase()`.
+ * Others the daemon adds later still appear, once non-zero.
+ */
+const NODE_EVENTS: readonly string[] = [
+  "internalErrors",
+  "transportErrors",
+  "reconcileErrors",
+  "notifyErrors",
+  "conflicts",
+  "unknownRouterEvents",
+];
+
+/** Instance counters with a family of their own (the rest go to `_events_total`). */
+const COUNTER_FAMILY: Readonly<Record<string, string>> = {
+  masterTransitions: "hacore_vrrp_master_transitions_total",
+  transitions: "hacore_vrrp_transitions_total",
+  advertisementsSent: "hacore_vrrp_adverts_sent_total",
+  advertisementsReceived: "hacore_vrrp_adverts_received_total",
+  priorityZeroSent: "hacore_vrrp_priority_zero_sent_total",
+  priorityZeroReceived: "hacore_vrrp_priority_zero_received_total",
+};
+
+// Counter naming of hook runs is part of the daemon/metrics contract; it lives in api.ts.
+import {
+  groupHookCounterKey,
+  HOOK_PREFIX,
+  HOOK_RESULTS,
+  hookCounterKey,
+  type HookResult,
+} from "./api.ts";
+export { groupHookCounterKey, hookCounterKey, type HookResult };
+
+/** Splits `hook.[NAME.]HOOK.RESULT` from the right, so a NAME may contain dots. */
+function parseHookKey(
+  key: string,
+  withName: boolean,
+): { name: string | null; hook: string; result: HookResult } | null {
+  if (!key.startsWith(HOOK_PREFIX)) return null;
+  const parts = key.slice(HOOK_PREFIX.length).split(".");
+  const result = parts.pop() as HookResult;
+  const hook = parts.pop();
+  if (!HOOK_RESULTS.includes(result) || !hook) return null;
+  if (!withName) return parts.length === 0 ? { name: null, hook, result } : null;
+  return parts.length > 0 ? { name: parts.join("."), hook, result } : null;
+}
+
+type MetricType = "gauge" | "counter";
+
+/**
+ * Collects samples per family so each family's `# HELP`/`# TYPE` is written once and
+ * its samples stay together, as the format requires, whatever order they arrive in.
+ */
+class Exposition {
+  readonly #families = new Map<string, { help: string; type: MetricType; lines: string[] }>();
+
+  family(name: string, type: MetricType, help: string): void {
+    this.#families.set(name, { help, type, lines: [] });
+  }
+
+  add(name: string, labels: Readonly<Record<string, string | number>>, value: number): void {
+    const f = this.#families.get(name);
+    if (!f) throw new Error(`metrics: family ${name} is not declared`);
+    const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(String(v))}"`);
+    const set = pairs.length > 0 ? `{${pairs.join(",")}}` : "";
+    f.lines.push(`${name}${set} ${formatValue(value)}`);
+  }
+
+  toString(): string {
+    let out = "";
+    for (const [name, f] of this.#families) {
+      // An empty vector is left out, as client_golang does, rather than a bare header.
+      if (f.lines.length === 0) continue;
+      out += `# HELP ${name} ${escapeHelp(f.help)}\n# TYPE ${name} ${f.type}\n`;
+      out += f.lines.join("\n") + "\n";
+    }
+    return out;
+  }
+}
+
+/**
+ * Escapes a label value for the text format: backslash, double quote and line feed.
+ *
+ * @example
+ * ```ts
+ * escapeLabel('a"b\\c\nd'); // 'a\\"b\\\\c\\nd'
+ * ```
+ */
+export function escapeLabel(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** HELP text escapes only backslash and line feed (quotes are literal there). */
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
+/** Go's ParseFloat spellings for the values JavaScript prints differently. */
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+function count(counters: Readonly<Record<string, number>>, key: string): number {
+  const v = counters[key];
+  return typeof v === "number" ? v : 0;
+}
+
+/**
+ * Renders every metric family from the daemon's current status, in the Prometheus
+ * text format 0.0.4. Pure apart from the calls on `control`; cheap enough to run on
+ * the daemon's thread at every scrape (a few hundred lines for dozens of instances).
+ *
+ * @example
+ * ```ts
+ * const text = renderMetrics(daemon);
+ * text.includes('hacore_vrrp_state{instance="VI_1",interface="eth0",vrid="51",state="master"} 1');
+ * ```
+ */
+export function renderMetrics(control: DaemonControl): string {
+  const status = control.status();
+  const x = new Exposition();
+
+  x.family("hacore_up", "gauge", "1 when the hacore daemon answers a scrape.");
+  x.add("hacore_up", {}, 1);
+  x.family("hacore_build_info", "gauge", "Always 1; the version is in the label.");
+  x.add("hacore_build_info", { version: status.version || "unknown" }, 1);
+  x.family("hacore_live", "gauge", "1 while the daemon's event loop is turning (as /healthz).");
+  x.add("hacore_live", {}, control.isLive() ? 1 : 0);
+  x.family(
+    "hacore_start_time_seconds",
+    "gauge",
+    "Start of the daemon, seconds since the epoch (a change means a restart).",
+  );
+  const started = Date.parse(status.startedAtWall);
+  if (Number.isFinite(started)) x.add("hacore_start_time_seconds", {}, started / 1000);
+  x.family(
+    "hacore_maintenance",
+    "gauge",
+    "1 while operator maintenance holds every instance out of master.",
+  );
+  x.add("hacore_maintenance", {}, status.maintenance ? 1 : 0);
+  x.family("hacore_vip_conflicts", "gauge", "VIPs currently in conflict (see hacore status).");
+  x.add("hacore_vip_conflicts", {}, status.conflicts.length);
+
+  x.family(
+    "hacore_vrrp_instance_info",
+    "gauge",
+    "Always 1; static facts of each VRRP instance in the labels.",
+  );
+  x.family(
+    "hacore_vrrp_state",
+    "gauge",
+    "1 for the state the instance is in, 0 for the others (init, backup, master, fault).",
+  );
+  x.family(
+    "hacore_vrrp_priority",
+    "gauge",
+    "Priority: configured (kind=base) and in use after trackers and overrides (kind=effective).",
+  );
+  x.family("hacore_vrrp_in_state_seconds", "gauge", "Time since the instance entered its state.");
+  x.family(
+    "hacore_vrrp_vips_configured",
+    "gauge",
+    "Virtual addresses configured (including excluded ones).",
+  );
+  x.family(
+    "hacore_vrrp_vips_held",
+    "gauge",
+    "Virtual addresses present in the kernel as hacore's, per the last reconcile.",
+  );
+  x.family(
+    "hacore_vrrp_master_transitions_total",
+    "counter",
+    "Transitions into master (RFC 6527 vrrpv3StatisticsMasterTransitions).",
+  );
+  x.family("hacore_vrrp_transitions_total", "counter", "State transitions of any kind.");
+  x.family(
+    "hacore_vrrp_adverts_sent_total",
+    "counter",
+    "Advertisements sent, priority 0 included.",
+  );
+  x.family(
+    "hacore_vrrp_adverts_received_total",
+    "counter",
+    "Advertisements received that decoded, later refusals included (RFC 6527 vrrpv3StatisticsRcvdAdvertisements).",
+  );
+  x.family(
+    "hacore_vrrp_priority_zero_sent_total",
+    "counter",
+    "Priority-0 (release) advertisements sent (RFC 6527 vrrpv3StatisticsPriZeroPktsSent).",
+  );
+  x.family(
+    "hacore_vrrp_priority_zero_received_total",
+    "counter",
+    "Priority-0 (release) advertisements received (RFC 6527 vrrpv3StatisticsPriZeroPktsRcvd).",
+  );
+  x.family(
+    "hacore_vrrp_drops_total",
+    "counter",
+    "Received packets dropped, by counter name (RFC 6527 object names without the prefix).",
+  );
+  x.family(
+    "hacore_vrrp_events_total",
+    "counter",
+    "Other per-instance counters the daemon keeps (send and VIP errors, VIPs restored, ...).",
+  );
+  x.family(
+    "hacore_notify_runs_total",
+    "counter",
+    "Notify hook runs by instance or sync group, hook and result (ok, failed, timeout).",
+  );
+  x.family(
+    "hacore_node_drops_total",
+    "counter",
+    "Packets dropped that no instance could own (unknown VRID, ...), by counter name.",
+  );
+  x.family(
+    "hacore_node_events_total",
+    "counter",
+    "Other node-wide counters (internal, transport and reconcile errors, ...).",
+  );
+
+  for (const s of status.instances) {
+    const inst = { instance: s.name };
+    // detail() has every counter, zeros included; status() only the non-zero ones.
+    const counters = control.detail(s.name)?.counters ?? s.counters;
+
+    x.add("hacore_vrrp_instance_info", {
+      instance: s.name,
+      interface: s.interface,
+      vrid: s.vrid,
+      version: s.version,
+      family: s.family,
+      transport: s.transport,
+    }, 1);
+    for (const state of STATES) {
+      x.add(
+        "hacore_vrrp_state",
+        { instance: s.name, interface: s.interface, vrid: s.vrid, state },
+        s.state === state ? 1 : 0,
+      );
+    }
+    x.add("hacore_vrrp_priority", { ...inst, kind: "base" }, s.priority.base);
+    x.add("hacore_vrrp_priority", { ...inst, kind: "effective" }, s.priority.effective);
+    x.add("hacore_vrrp_in_state_seconds", inst, Math.max(0, s.inStateMs) / 1000);
+    x.add("hacore_vrrp_vips_configured", inst, s.vips.length);
+    x.add("hacore_vrrp_vips_held", inst, s.vips.filter((v) => v.held).length);
+
+    for (const [key, family] of Object.entries(COUNTER_FAMILY)) {
+      // A total-transitions counter is optional: absent means "not counted", not 0.
+      if (key === "transitions" && !Object.hasOwn(counters, key)) continue;
+      x.add(family, inst, count(counters, key));
+    }
+    for (const reason of DROP_COUNTERS) {
+      x.add("hacore_vrrp_drops_total", { ...inst, reason }, count(counters, reason));
+    }
+    for (const [key, value] of Object.entries(counters)) {
+      if (Object.hasOwn(COUNTER_FAMILY, key) || DROP_COUNTERS.includes(key)) continue;
+      const hook = parseHookKey(key, false);
+      if (hook) {
+        x.add(
+          "hacore_notify_runs_total",
+          { name: s.name, hook: hook.hook, result: hook.result },
+          value,
+        );
+      } else if (!key.startsWith(HOOK_PREFIX)) {
+        x.add("hacore_vrrp_events_total", { ...inst, event: key }, value);
+      }
+    }
+  }
+
+  const node = status.counters;
+  for (const reason of [...DROP_COUNTERS, ...NODE_ONLY_DROPS]) {
+    x.add("hacore_node_drops_total", { reason }, count(node, reason));
+  }
+  for (const event of NODE_EVENTS) {
+    x.add("hacore_node_events_total", { event }, count(node, event));
+  }
+  for (const [key, value] of Object.entries(node)) {
+    if (DROP_COUNTERS.includes(key) || NODE_ONLY_DROPS.includes(key)) continue;
+    if (NODE_EVENTS.includes(key)) continue;
+    const hook = parseHookKey(key, true);
+    if (hook && hook.name !== null) {
+      x.add(
+        "hacore_notify_runs_total",
+        { name: hook.name, hook: hook.hook, result: hook.result },
+        value,
+      );
+    } else if (!key.startsWith(HOOK_PREFIX)) {
+      x.add("hacore_node_events_total", { event: key }, value);
+    }
+  }
+
+  return x.toString();
+}
+
+/**
+ * Host and port of a `metrics_listen` value (`127.0.0.1:9650`, `[::1]:9650`), as the
+ * config validator accepts it; port 0 asks the kernel for a free one (tests).
+ *
+ * @example
+ * ```ts
+ * parseListen("[::1]:9650"); // { hostname: "::1", port: 9650 }
+ * ```
+ * @throws {RangeError} when the value is not `HOST:PORT`.
+ */
+export function parseListen(listen: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new RangeError(`metrics listen address: expected HOST:PORT or [V6]:PORT, got ${listen}`);
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
+/**
+ * What {@link startMetricsServer} needs.
+ *
+ * @example
+ * ```ts
+ * const opts: MetricsServerOptions = { listen: config.global.metricsListen!, control, logger };
+ * ```
+ */
+export interface MetricsServerOptions {
+  /** `HOST:PORT` or `[V6]:PORT`; port 0 picks a free one. */
+  readonly listen: string;
+  readonly control: DaemonControl;
+  readonly logger: Logger;
+}
+
+/**
+ * A running metrics listener.
+ *
+ * @example
+ * ```ts
+ * const s: MetricsServer = startMetricsServer(opts);
+ * log.info(`metrics on ${s.hostname}:${s.port}`);
+ * await s.close();
+ * ```
+ */
+export interface MetricsServer {
+  /** The bound address; the real port when 0 was asked for. */
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops listening and waits for requests in flight; resolves once all is closed. */
+  close(): Promise<void>;
+}
+
+/** Render failures are logged at most this often: a broken scrape repeats every 15 s. */
+const ERROR_LOG_WINDOW_MS = 60_000;
+
+function text(body: string, status: number, extra: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...extra },
+  });
+}
+
+/**
+ * Starts the HTTP listener: `GET|HEAD /metrics` → 200 with {@link renderMetrics},
+ * `GET|HEAD /healthz` → 200 `ok` while `control.isLive()`, else 503; another method on
+ * those paths → 405; any other path → 404. Requests are answered synchronously from
+ * the daemon's state, so a scrape never waits on anything.
+ *
+ * @example
+ * ```ts
+ * const metrics = global.metricsListen === null ? null : startMetricsServer({
+ *   listen: global.metricsListen, control: daemon, logger: log,
+ * });
+ * // ... on shutdown:
+ * await metrics?.close();
+ * ```
+ * @throws {Deno.errors.AddrInUse} and the like when the address cannot be bound, and
+ * {@link RangeError} for a malformed `listen`: both before anything is listening.
+ */
+export function startMetricsServer(opts: MetricsServerOptions): MetricsServer {
+  const { hostname, port } = parseListen(opts.listen);
+  const log = opts.logger;
+  const limiter = new RateLimiter(ERROR_LOG_WINDOW_MS);
+  const logError = (what: string, e: unknown) => {
+    const v = limiter.check(what, performance.now());
+    if (v.allow) {
+      const msg = e instanceof Error ? e.message : String(e);
+      log.warn(`metrics: ${what} failed: ${msg}${suppressedNote(v.suppressed)}`);
+    }
+  };
+
+  const handler = (req: Request): Response => {
+    const path = new URL(req.url).pathname;
+    if (path !== "/metrics" && path !== "/healthz") return text("not found\n", 404);
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return text("method not allowed\n", 405, { allow: "GET, HEAD" });
+    }
+    if (path === "/healthz") {
+      let live = false;
+      try {
+        live = opts.control.isLive();
+      } catch (e) {
+        logError("/healthz", e);
+      }
+      return live ? text("ok\n", 200) : text("not live\n", 503);
+    }
+    let body: string;
+    try {
+      body = renderMetrics(opts.control);
+    } catch (e) {
+      logError("/metrics", e);
+      return text("metrics unavailable\n", 500);
+    }
+    return text(body, 200, { "content-type": METRICS_CONTENT_TYPE });
+  };
+
+  const server = Deno.serve({
+    hostname,
+    port,
+    // Quiet: the daemon logs where it listens in its own format, not Deno's banner.
+    onListen: () => {},
+    onError: (e) => {
+      logError("request", e);
+      return text("internal error\n", 500);
+    },
+  }, handler);
+  const addr = server.addr as Deno.NetAddr;
+  let closing: Promise<void> | null = null;
+  return {
+    hostname: addr.hostname,
+    port: addr.port,
+    close(): Promise<void> {
+      closing ??= server.shutdown().then(() => server.finished);
+      return closing;
+    },
+  };
+}
