@@ -8,9 +8,17 @@ import { checkCommand } from "./check.ts";
 import { labCommand } from "./lab.ts";
 import { runCommand } from "./run.ts";
 import { simCommand } from "./sim.ts";
+import { statusCommand } from "./status.ts";
+import {
+  demoteCommand,
+  maintenanceCommand,
+  promoteCommand,
+  reloadCommand,
+  resumeCommand,
+} from "./verbs.ts";
 
-/** Version printed by `hacore --version`. */
-export const VERSION = "0.1.0";
+import { VERSION } from "./version.ts";
+export { VERSION };
 
 /** A command takes its own arguments and returns the process exit code. */
 export type Command = (args: string[]) => Promise<number>;
@@ -35,12 +43,34 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary:
       "lab [FILE]: namespaces + bridge + client, one hacore per node, failover timeline (root)",
   },
+  status: {
+    run: statusCommand,
+    summary: "status [NAME] [--json] [--watch [S]]: what the running daemon is doing",
+  },
+  demote: {
+    run: demoteCommand,
+    summary:
+      "demote NAME [--priority N]: lower NAME's priority (1) until resume; a peer takes over",
+  },
+  promote: {
+    run: promoteCommand,
+    summary: "promote NAME [--priority N]: raise NAME's priority (254) until resume",
+  },
+  resume: { run: resumeCommand, summary: "resume NAME: clear a demote or promote" },
+  maintenance: {
+    run: maintenanceCommand,
+    summary: "maintenance on|off: every instance gives up mastership / back to normal",
+  },
+  reload: {
+    run: reloadCommand,
+    summary: "reload: re-read the config file (as SIGHUP); prints each change or the errors",
+  },
 };
 
 function usage(): string {
   const lines = ["usage: hacore COMMAND [ARGS]", "", "commands:"];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(8)} ${c.summary}`);
-  lines.push(`  ${"help".padEnd(8)} this text`, "", "options: --version, --help");
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  lines.push(`  ${"help".padEnd(12)} this text`, "", "options: --version, --help");
   return lines.join("\n");
 }
 

@@ -6,20 +6,27 @@
  */
 import { parseArgs } from "node:util";
 import { formatConfigError, loadConfig } from "../config/mod.ts";
+import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
+import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
+import { Notifier } from "../daemon/notify.ts";
 import { systemClock } from "../daemon/ports.ts";
+import { checkConfigScripts } from "../daemon/script_security.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
+import { SdNotify } from "../sys/sdnotify.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
+import { VERSION } from "./version.ts";
 
-const USAGE =
-  "usage: hacore run FILE [--log-level debug|info|notice|warn|error] [--log-format human|json] [--pidfile PATH]";
+const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
+  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH]";
 
 interface RunOptions {
   file: string;
   level: LogLevel;
   format: LogFormat;
   pidfile: string | null;
+  controlSocket: string | null;
 }
 
 function parseRunArgs(args: string[]): RunOptions | string {
@@ -32,6 +39,7 @@ function parseRunArgs(args: string[]): RunOptions | string {
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         pidfile: { type: "string" },
+        "control-socket": { type: "string" },
       },
     });
   } catch (e) {
@@ -47,7 +55,11 @@ function parseRunArgs(args: string[]): RunOptions | string {
   if (format !== "human" && format !== "json") {
     return `--log-format: expected human or json, got "${format}"`;
   }
-  return { file: positionals[0], level, format, pidfile: values.pidfile ?? null };
+  const controlSocket = values["control-socket"] ?? null;
+  if (controlSocket !== null && !controlSocket.startsWith("/")) {
+    return `--control-socket: expected an absolute path, got "${controlSocket}"`;
+  }
+  return { file: positionals[0], level, format, pidfile: values.pidfile ?? null, controlSocket };
 }
 
 /**
@@ -66,7 +78,9 @@ export async function runCommand(args: string[]): Promise<number> {
     console.error(`hacore run: ${opts}\n${USAGE}`);
     return 2;
   }
+  // First, before anything spawns a child: hooks must not inherit NOTIFY_SOCKET.
   const log = new Logger({ level: opts.level, format: opts.format, journald: journaldFromEnv() });
+  const sd = new SdNotify({ logger: log, unsetEnvironment: true });
 
   // Validate before touching anything: a broken file must not cost a running VIP.
   const loaded = await loadConfig(opts.file);
@@ -76,6 +90,9 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   }
   const config = loaded.config;
+  // A refused hook is recorded and logged when it would run; the VIPs matter more than
+  // a hook, so this warns and starts.
+  for (const problem of checkConfigScripts(config)) log.warn(problem);
 
   let pid: PidFile;
   try {
@@ -87,6 +104,17 @@ export async function runCommand(args: string[]): Promise<number> {
 
   let ports: SystemPorts | null = null;
   let daemon: Daemon | null = null;
+  let control: ControlServer | null = null;
+  let metrics: MetricsServer | null = null;
+  let stopWatchdog: (() => void) | null = null;
+  const g = config.global;
+  const notifier = new Notifier({
+    timeoutMs: g.notifyTimeoutMs,
+    logger: log,
+    allowInsecure: g.allowInsecureScripts,
+    fifoPath: g.notifyFifo,
+    onRun: (run) => daemon?.countHookRun(run),
+  });
   const signals: [Deno.Signal, () => void][] = [];
   try {
     ports = await createSystemPorts();
@@ -98,6 +126,8 @@ export async function runCommand(args: string[]): Promise<number> {
       addresses: ports.addresses,
       announcer: ports.announcer,
       logger: log,
+      notify: notifier,
+      version: VERSION,
     });
     const d = daemon;
     let stopping = false;
@@ -105,19 +135,45 @@ export async function runCommand(args: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       log.notice(`${sig}: releasing (priority 0) and stopping`);
+      sd.stopping("releasing (priority 0)");
       void d.stop();
     };
     for (const sig of ["SIGTERM", "SIGINT"] as const) signals.push([sig, onStop(sig)]);
-    // Reload arrives with the operations issue; until then SIGHUP must not kill us
-    // (its default action), or an operator's habit would drop every VIP.
+    // SIGHUP reloads (its default action would kill us and drop every VIP). The
+    // daemon logs the outcome: each change, or the errors and "nothing changed".
     signals.push([
       "SIGHUP",
-      () => log.warn("SIGHUP: reload is not supported yet; configuration unchanged"),
+      () => {
+        log.notice("SIGHUP: reloading the configuration");
+        sd.reloading();
+        d.reload()
+          .then((r) => sd.ready(r.ok ? "reloaded" : "reload refused; configuration unchanged"))
+          .catch((e) => {
+            log.error(`reload failed: ${(e as Error).message}`);
+            // systemd waits in "reloading" until READY=1, whatever the outcome.
+            sd.ready("reload failed; configuration unchanged");
+          });
+      },
     ]);
     for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
 
+    // Listeners first: a socket or port clash fails here, before any VIP is touched.
+    control = startControlServer({
+      path: opts.controlSocket ?? g.controlSocket,
+      control: d,
+      logger: log,
+    });
+    if (g.metricsListen !== null) {
+      metrics = startMetricsServer({ listen: g.metricsListen, control: d, logger: log });
+      log.info(`metrics on http://${g.metricsListen}/metrics`);
+    }
+
     await daemon.start();
+    sd.ready(`${config.instances.length} instance(s) from ${opts.file}`);
+    stopWatchdog = sd.startWatchdog(() => d.isLive());
     await daemon.done;
+    // STOP hooks were queued while stopping; give them their timeout to finish.
+    await settledWithin(notifier.settled(), g.notifyTimeoutMs + 1000);
     return 0;
   } catch (e) {
     if (e instanceof DaemonSetupError) {
@@ -129,7 +185,23 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   } finally {
     for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
+    stopWatchdog?.();
+    // Metrics and status stay up through the release hold; they close after the daemon.
+    await metrics?.close();
+    await control?.close();
+    await notifier.close();
     if (ports) await ports.close();
     await pid.release();
+  }
+}
+
+/** Waits for `p`, but no longer than `ms`; clears its timer either way. */
+async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  let id: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => (id = setTimeout(resolve, ms)));
+  try {
+    await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(id);
   }
 }

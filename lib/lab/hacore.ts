@@ -214,6 +214,11 @@ export interface HacoreOptions {
   readonly name: string;
   /** Pid file in the lab's temp dir, never the system default. */
   readonly pidFile: string;
+  /**
+   * Control socket (`--control-socket`), so that several daemons on one machine do not
+   * all claim the default path; omit when the config sets `control_socket` itself.
+   */
+  readonly controlSocket?: string;
   /** "info" by default. */
   readonly logLevel?: "debug" | "info" | "notice" | "warn" | "error";
 }
@@ -249,6 +254,7 @@ export function startHacore(
       "json",
       "--pidfile",
       opts.pidFile,
+      ...(opts.controlSocket === undefined ? [] : ["--control-socket", opts.controlSocket]),
     ),
   );
   const transitions: HacoreTransition[] = [];

@@ -183,6 +183,7 @@ export async function runLabScenario(
     r.hacore = startHacore(box, r.member.ns, r.configFile, {
       name: r.node.name,
       pidFile: `${dir}/${r.node.name}.pid`,
+      controlSocket: `${dir}/${r.node.name}.sock`,
     });
     r.hacore.proc.onLine((l) => {
       const m = logMessage(l.text);

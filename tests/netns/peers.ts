@@ -255,7 +255,9 @@ export async function hacoreFromToml(
 ): Promise<HacoreProc> {
   const file = `${dir}/${name}.toml`;
   await Deno.writeTextFile(file, text);
-  return startHacore(lab, ns, file, { name, pidFile: `${dir}/${name}.pid` });
+  // A config that names its own control socket keeps it; the rest get one per node.
+  const controlSocket = /^\s*control_socket\s*=/m.test(text) ? undefined : `${dir}/${name}.sock`;
+  return startHacore(lab, ns, file, { name, pidFile: `${dir}/${name}.pid`, controlSocket });
 }
 
 // ---------------------------------------------------------------------------------------
