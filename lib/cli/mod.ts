@@ -32,7 +32,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   run: { run: runCommand, summary: "run FILE: run the daemon in the foreground (root)" },
   check: {
     run: checkCommand,
-    summary: "check FILE: validate a config, print a summary or the errors",
+    summary:
+      "check FILE | check --diff OLD NEW: validate a config, or show what a reload would change",
   },
   sim: {
     run: simCommand,
