@@ -10,10 +10,10 @@ import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
 import { Notifier } from "../daemon/notify.ts";
-import { systemClock } from "../daemon/ports.ts";
 import { checkConfigScripts } from "../daemon/script_security.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
+import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
@@ -121,7 +121,8 @@ export async function runCommand(args: string[]): Promise<number> {
     daemon = new Daemon({
       config,
       primaryAddresses: await ports.primaries(),
-      clock: systemClock,
+      // setTimeout fires up to milliseconds late; adverts and takeovers must not.
+      clock: new PreciseClock(),
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,

@@ -345,6 +345,8 @@ export const SYMBOLS = {
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // The only nonblocking symbol: it runs on a worker thread, so its errno is unreadable.
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // ppoll takes a timespec: nanosecond timeouts, where poll's are whole milliseconds.
+  ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32", nonblocking: true },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -1333,6 +1335,26 @@ export function drainEventFd(fd: number): number {
  */
 export function pollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
   return libc().poll(set, BigInt(set.length / SIZEOF_POLLFD), timeoutMs);
+}
+
+/**
+ * `ppoll(2)` on a worker thread with a timeout in (fractional) milliseconds, resolved
+ * to the nanosecond: for timers that must not fire a millisecond late. Same contract
+ * as {@link pollAsync}; a negative timeout waits for ever.
+ *
+ * @example
+ * ```ts
+ * const n = await ppollAsync(encodePollFds([efd], POLLIN), 2.5);
+ * ```
+ */
+export function ppollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
+  // "For ever" is a timespec of ~35,000 years rather than NULL, so one code path.
+  const ns = timeoutMs < 0 ? 1n << 60n : BigInt(Math.round(timeoutMs * 1e6));
+  const ts = new Uint8Array(SIZEOF_TIMESPEC);
+  const dv = new DataView(ts.buffer);
+  dv.setBigInt64(0, ns / 1_000_000_000n, true);
+  dv.setBigInt64(8, ns % 1_000_000_000n, true);
+  return libc().ppoll(set, BigInt(set.length / SIZEOF_POLLFD), ts, null);
 }
 
 /**

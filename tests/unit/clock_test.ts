@@ -1,0 +1,45 @@
+/**
+ * The precise clock's contract: never early, an abort ends a long sleep at once, and
+ * nothing is left pending (Deno's sanitizers check ops and resources). How late it
+ * fires is a benchmark figure (scripts/bench/failover.ts), not asserted here.
+ */
+import assert from "node:assert/strict";
+import { PreciseClock } from "../../lib/sys/clock.ts";
+
+Deno.test("precise clock: a sleep never ends before its deadline", async () => {
+  const clock = new PreciseClock();
+  for (const ms of [0.3, 1.7, 5, 12.5]) {
+    const at = clock.nowMs() + ms;
+    await clock.sleepUntil(at, new AbortController().signal);
+    assert.ok(clock.nowMs() >= at, `woke ${at - clock.nowMs()} ms early for a ${ms} ms sleep`);
+  }
+});
+
+Deno.test("precise clock: an abort ends a long sleep promptly and leaves nothing pending", async () => {
+  const clock = new PreciseClock();
+  const ac = new AbortController();
+  const t0 = clock.nowMs();
+  const sleeping = clock.sleepUntil(t0 + 60_000, ac.signal);
+  setTimeout(() => ac.abort(), 20);
+  await sleeping;
+  assert.ok(clock.nowMs() - t0 < 1000, `abort took ${clock.nowMs() - t0} ms`);
+});
+
+Deno.test("precise clock: past deadlines and aborted signals return at once", async () => {
+  const clock = new PreciseClock();
+  const ac = new AbortController();
+  ac.abort();
+  await clock.sleepUntil(clock.nowMs() + 60_000, ac.signal);
+  await clock.sleepUntil(clock.nowMs() - 5, new AbortController().signal);
+});
+
+Deno.test("precise clock: overlapping sleeps wake independently", async () => {
+  const clock = new PreciseClock();
+  const a = new AbortController();
+  const t0 = clock.nowMs();
+  const long = clock.sleepUntil(t0 + 60_000, a.signal);
+  await clock.sleepUntil(t0 + 10, new AbortController().signal);
+  assert.ok(clock.nowMs() >= t0 + 10);
+  a.abort();
+  await long;
+});
