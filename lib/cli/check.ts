@@ -1,25 +1,41 @@
 /**
  * `hacore check FILE`: validate a config without touching the system, for humans before a
- * reload and for CI on every config change. `hacore check --diff OLD NEW`: validate both
- * and print what a reload from OLD to NEW would change (the daemon's own diff).
+ * reload and for CI on every config change. `hacore check --diff FILE`: validate FILE and
+ * print what a reload of the running daemon with it would change, against the config the
+ * daemon holds in memory (the file on disk may already be edited). `hacore check --diff
+ * OLD NEW`: the same between two files, no daemon needed (the daemon's own diff).
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { type Config, formatConfigError, loadConfig, summarizeInstance } from "../config/mod.ts";
+import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../daemon/reload.ts";
+import {
+  type CliIo,
+  parseTimeout,
+  processIo,
+  reportFailure,
+  resolveSocket,
+  SOCKET_OPTIONS,
+} from "./status.ts";
 
-const USAGE = "usage: hacore check FILE | hacore check --diff OLD NEW";
+const USAGE = "usage: hacore check FILE\n" +
+  "       hacore check --diff FILE [--socket PATH | --config FILE] [--timeout MS]\n" +
+  "       hacore check --diff OLD NEW";
 
 /**
  * Validates FILE. Prints `ok: FILE` and one summary line per instance (exit 0), or every
- * error then a count on stderr (exit 1). With `--diff OLD NEW`, validates both and prints
- * one line per change a reload from OLD to NEW would make, or `no changes` (exit 0).
- * Bad usage exits 2.
+ * error then a count on stderr (exit 1). With `--diff FILE`, asks the running daemon for
+ * its config (socket from `--socket`, `--config`, FILE's own `control_socket`, or the
+ * default) and prints one line per change a reload with FILE would make, or `no
+ * changes` (exit 0); exit 3 when no daemon answers, and the other control-command exit
+ * codes of `status.ts`. With `--diff OLD NEW`, the same from OLD to NEW. Bad usage exits 2.
  *
  * @example
  * ```ts
  * const code = await checkCommand(["examples/unicast.toml"]); // 0
+ * await checkCommand(["--diff", "/etc/hacore/hacore.toml"]); // "VI_1: added 192.0.2.101/24"
  * await checkCommand(["--diff", "/etc/hacore/hacore.toml", "new.toml"]); // "VI_1: priority 100 -> 120"
  * ```
  */
@@ -28,7 +44,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { help: { type: "boolean", short: "h" }, diff: { type: "boolean" } },
+      options: { ...SOCKET_OPTIONS, diff: { type: "boolean" } },
       allowPositionals: true,
       strict: true,
     });
@@ -36,18 +52,29 @@ export async function checkCommand(args: string[]): Promise<number> {
     console.error(`hacore check: ${e instanceof Error ? e.message : String(e)}\n${USAGE}`);
     return 2;
   }
-  if (parsed.values.help) {
+  const { values } = parsed;
+  if (values.help) {
     console.log(USAGE);
     return 0;
   }
   const files = parsed.positionals;
-  if (parsed.values.diff) {
+  // Only the running-daemon form talks to a socket; elsewhere these flags would be
+  // silently ignored, and an operator would believe the daemon was consulted.
+  const talks = values.socket !== undefined || values.config !== undefined ||
+    values.timeout !== undefined;
+  const usage = (msg: string) => {
+    console.error(`hacore check: ${msg}\n${USAGE}`);
+    return 2;
+  };
+  if (values.diff) {
+    if (files.length === 1) return await runningDiffCommand(files[0], values);
     if (files.length !== 2) {
-      console.error(`hacore check: --diff expects OLD and NEW\n${USAGE}`);
-      return 2;
+      return usage("--diff expects FILE (against the running daemon) or OLD NEW");
     }
+    if (talks) return usage("--socket, --config and --timeout go with --diff FILE, not OLD NEW");
     return await diffCommand(files[0], files[1]);
   }
+  if (talks) return usage("--socket, --config and --timeout go with --diff FILE");
   if (files.length !== 1) {
     console.error(files.length === 0 ? USAGE : `hacore check: expected one FILE\n${USAGE}`);
     return 2;
@@ -65,11 +92,90 @@ async function diffCommand(oldFile: string, newFile: string): Promise<number> {
   const before = await loadOrReport(oldFile);
   const after = await loadOrReport(newFile);
   if (before === null || after === null) return 1;
+  printDiff(`${oldFile} -> ${newFile}`, before, after);
+  return 0;
+}
+
+/** `--diff FILE`: the daemon's in-memory config against FILE. */
+async function runningDiffCommand(
+  file: string,
+  values: { socket?: string; config?: string; timeout?: string },
+): Promise<number> {
+  const timeoutMs = parseTimeout(values.timeout, 2000);
+  if (typeof timeoutMs === "string") {
+    console.error(`hacore check: ${timeoutMs}\n${USAGE}`);
+    return 2;
+  }
+  // Flags are resolved before FILE is read, so a usage error is one whatever FILE holds.
+  let path: string | null = null;
+  if (values.socket !== undefined || values.config !== undefined) {
+    const where = await resolveSocket(values);
+    if ("usage" in where) {
+      console.error(`hacore check: ${where.usage}\n${USAGE}`);
+      return 2;
+    }
+    if ("error" in where) {
+      console.error(`hacore check: ${where.error}`);
+      return 1;
+    }
+    path = where.path;
+  }
+  // FILE first: its errors are worth knowing whether or not a daemon runs.
+  const next = await loadOrReport(file);
+  if (next === null) return 1;
+  path ??= next.global.controlSocket;
+  let running: unknown;
+  try {
+    running = await call(path, makeRequest({ cmd: "config" }), { timeoutMs });
+  } catch (e) {
+    if (e instanceof ControlClientError && e.kind === "no-daemon") {
+      console.error(
+        `hacore check: hacore is not running (no daemon at ${e.path}); ` +
+          "use --diff OLD NEW to compare two files",
+      );
+      return 3;
+    }
+    return reportFailure(consoleIo(), "check", e);
+  }
+  if (!isConfig(running)) {
+    console.error(`hacore check: the daemon at ${path} answered "config" with something else`);
+    return 1;
+  }
+  printDiff(`${running.file} (running) -> ${file}`, running, next);
+  return 0;
+}
+
+function printDiff(title: string, before: Config, after: Config): void {
   const lines = diffLines(diffConfigs(before, after));
-  console.log(`ok: ${oldFile} -> ${newFile}`);
+  console.log(`ok: ${title}`);
   if (lines.length === 0) console.log("  no changes");
   for (const line of lines) console.log(`  ${line}`);
-  return 0;
+}
+
+/**
+ * The fields `diffConfigs` walks are there: a reply from another hacore version that
+ * lacks them must be an error message, not a TypeError deep in the diff.
+ */
+function isConfig(v: unknown): v is Config {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o.file === "string" && typeof o.global === "object" && o.global !== null &&
+    ["instances", "syncGroups", "scripts", "trackFiles", "trackProcesses"].every((k) =>
+      Array.isArray(o[k])
+    );
+}
+
+/**
+ * `reportFailure` writes through a CliIo; this command prints through `console` (its
+ * tests capture that), so the io is adapted to it rather than the command rewritten.
+ */
+function consoleIo(): CliIo {
+  const line = (t: string) => t.replace(/\n$/, "");
+  return {
+    ...processIo(),
+    out: (t) => console.log(line(t)),
+    err: (t) => console.error(line(t)),
+  };
 }
 
 /** The validated config, or null after printing its errors and their count. */

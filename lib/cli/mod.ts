@@ -33,7 +33,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   check: {
     run: checkCommand,
     summary:
-      "check FILE | check --diff OLD NEW: validate a config, or show what a reload would change",
+      "check FILE | check --diff [OLD] NEW: validate, or what a reload would change (no OLD: the running daemon)",
   },
   sim: {
     run: simCommand,

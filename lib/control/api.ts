@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { Config } from "../config/schema.ts";
 import type { DaemonStatus, InstanceStatus } from "../daemon/daemon.ts";
 import type { RouterStateName, TransitionReason } from "../vrrp/types.ts";
 
@@ -206,6 +207,14 @@ export interface DaemonControl {
   maintenance(on: boolean): OperatorResult;
   /** Re-reads the config file; see {@link ReloadOutcome}. Same as SIGHUP. */
   reload(): Promise<ReloadOutcome>;
+  /**
+   * The validated config the daemon runs now (the last one a reload applied), which
+   * may differ from the file on disk once someone edits it: `hacore check --diff FILE`
+   * compares against this. Plain JSON data (strings, numbers, booleans, null, arrays,
+   * objects), so it crosses the control socket unchanged; it includes `auth_pass`,
+   * which the diff needs and the root-only socket may carry.
+   */
+  config(): Config;
   /** True while the daemon's loop is turning (for `/healthz`). */
   isLive(): boolean;
 }

@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { Config } from "../config/schema.ts";
 import type { DaemonStatus } from "../daemon/daemon.ts";
 import { CONTROL_PROTOCOL_VERSION, type InstanceDetail, type ReloadOutcome } from "./api.ts";
 
@@ -39,6 +40,7 @@ export type ControlCommand =
   | "resume"
   | "maintenance"
   | "reload"
+  | "config"
   | "ping";
 
 /**
@@ -57,6 +59,7 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = Object.freeze([
   "resume",
   "maintenance",
   "reload",
+  "config",
   "ping",
 ]);
 
@@ -72,7 +75,7 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = Object.freeze([
 export type ControlRequest =
   & { readonly v: typeof CONTROL_PROTOCOL_VERSION; readonly id?: string }
   & (
-    | { readonly cmd: "status" | "reload" | "ping" }
+    | { readonly cmd: "status" | "reload" | "config" | "ping" }
     | { readonly cmd: "detail" | "resume"; readonly instance: string }
     | {
       readonly cmd: "demote" | "promote";
@@ -195,6 +198,8 @@ export interface ControlResultMap {
   maintenance: VerbResult;
   /** A refused reload is still a successful reply: `ok: false` and the config errors. */
   reload: ReloadOutcome;
+  /** The config the daemon runs now, as `DaemonControl.config()` returns it. */
+  config: Config;
   /** Liveness of the daemon's loop. */
   ping: PingResult;
 }
@@ -267,6 +272,7 @@ export const OVERRIDE_PRIORITY_MAX = 254;
 const FIELDS: Readonly<Record<ControlCommand, readonly string[]>> = {
   status: [],
   reload: [],
+  config: [],
   ping: [],
   detail: ["instance"],
   resume: ["instance"],
@@ -386,6 +392,7 @@ export function validateRequest(value: unknown): RequestParse {
   switch (cmd) {
     case "status":
     case "reload":
+    case "config":
     case "ping":
       return { ok: true, request: { ...base, cmd } };
     case "detail":

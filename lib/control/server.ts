@@ -767,6 +767,9 @@ class Server implements ControlServer {
           `maintenance ${req.on ? "on" : "off"}`,
           ctl.maintenance(req.on),
         );
+      case "config":
+        // Read-only, like status: not logged as an operator action.
+        return okReply(req.id, ctl.config());
       case "reload":
         this.#log.notice(`control: reload requested by pid ${c.pid} (uid ${c.uid})`);
         return ctl.reload().then((outcome) => okReply(req.id, outcome));

@@ -882,6 +882,20 @@ export class Daemon implements DaemonControl {
   }
 
   /**
+   * The config the daemon runs now: the one it started with, or the last one a reload
+   * applied (a refused reload leaves it as it was). The loader deep-freezes every
+   * config, so handing it out lets nobody change what the daemon runs.
+   *
+   * @example
+   * ```ts
+   * diffLines(diffConfigs(daemon.config(), candidate)); // what a reload to it would change
+   * ```
+   */
+  config(): Config {
+    return this.#config;
+  }
+
+  /**
    * Counts one finished hook run, for `hacore_notify_runs_total`: an instance's under
    * its own counters, a sync group's under the node's (a group belongs to no instance).
    *

@@ -12,7 +12,9 @@
  *   are shown, and an insecure hook is refused (and shown);
  * - systemd notify (READY, RELOADING + MONOTONIC_USEC, WATCHDOG, STOPPING) reaches a
  *   real AF_UNIX datagram socket from a real daemon;
- * - metrics are served inside the node's namespace and parse under two parsers.
+ * - metrics are served inside the node's namespace and parse under two parsers;
+ * - `hacore check --diff FILE` shows what the next reload would change, against the
+ *   daemon's running config, and changes nothing itself.
  *
  * Needs root and iproute2 (each test skips with a printed reason otherwise). VRRPv3 at
  * 100 ms keeps the whole file well under a minute.
@@ -952,5 +954,62 @@ peerTest(
         `  metrics: adverts_sent_total ${sent1} -> ${sent2} over ${(t2 - t1).toFixed(0)} ms; ` +
           `after SIGTERM: ${closed.error.trim()}`,
       );
+    }),
+);
+
+// ---------------------------------------------------------------------------------------
+// 6. hacore check --diff FILE: a dry run of the next reload
+// ---------------------------------------------------------------------------------------
+
+peerTest(
+  "operate: hacore check --diff FILE on an edited config prints the added VIP and changes nothing; hacore reload then applies exactly the printed change",
+  [],
+  () =>
+    withPeerLab(async (lab) => {
+      const lan = await buildLan(lab, { nodes: [{ name: "a", address: "192.0.2.11/24" }] });
+      const dir = await lab.tempDir();
+      const vip = "192.0.2.101/24";
+      const added = "192.0.2.111/24";
+      const spec: InstanceSpec = { name: "VI_1", vrid: 51, priority: 150, vips: [vip] };
+      const a = await startNode(lab, dir, lan.nodes[0], configToml("a", [spec]));
+      await a.hacore.waitState("MASTER", START_MS, { instance: "VI_1" });
+      await waitForSocket(a.socket);
+      const watchers = (v: string) => watchersFor([a], v);
+      await waitForHolders(watchers(vip), only("a"), MOVE_MS, `a on ${vip}`);
+      const from = a.hacore.transitions.length;
+      const fromLine = a.hacore.proc.lines.length;
+
+      // The operator's edit, on the very file the daemon runs: the diff must come from
+      // the daemon's memory, since the file no longer says what runs.
+      await Deno.writeTextFile(a.file, configToml("a", [{ ...spec, vips: [vip, added] }]));
+      const check = await cliOk("check", "--diff", a.file, "--socket", a.socket);
+      assert.equal(check, `ok: ${a.file} (running) -> ${a.file}\n  VI_1: added ${added}\n`);
+      const printed = check.split("\n").slice(1, -1);
+
+      // A dry run: after several adverts the daemon still runs the old VIP set, in its
+      // status, in the kernel and in its log.
+      await sleep(500);
+      const held = async () =>
+        (await statusJson(a)).instances[0].vips.map((v) => `${v.address} ${v.held}`);
+      assert.deepStrictEqual(await held(), ["192.0.2.101 true"]);
+      assert.equal(await hasAddress(a.member.ns, LAN_IFACE, vipOf(added)), false);
+      const logged = messages(a.hacore, fromLine).filter((m) => m.startsWith("reload"));
+      assert.deepStrictEqual(logged, [], "check --diff reloaded nothing");
+
+      // The reload applies what was printed, no more and no less.
+      const out = await cliOk("reload", "--socket", a.socket);
+      assert.equal(
+        out,
+        `reload: applied ${printed.length} change(s)\n${printed.map((l) => `${l}\n`).join("")}`,
+      );
+      await waitForHolders(watchers(added), only("a"), MOVE_MS, `a on ${added}`);
+      assert.deepStrictEqual(await held(), ["192.0.2.101 true", "192.0.2.111 true"]);
+      // The daemon's config is now the file's: nothing is left to apply.
+      assert.equal(
+        await cliOk("check", "--diff", a.file, "--socket", a.socket),
+        `ok: ${a.file} (running) -> ${a.file}\n  no changes\n`,
+      );
+      assert.deepStrictEqual(a.hacore.transitions.slice(from), [], "no transition");
+      console.log(`  check --diff: printed ${JSON.stringify(printed)}; reload applied the same`);
     }),
 );

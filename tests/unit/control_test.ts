@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type CliIo, runStatus } from "../../lib/cli/status.ts";
+import { type Config, loadConfig, parseConfig } from "../../lib/config/mod.ts";
 import { runVerb, type Verb } from "../../lib/cli/verbs.ts";
 import type {
   DaemonControl,
@@ -14,7 +15,13 @@ import type {
   OperatorResult,
   ReloadOutcome,
 } from "../../lib/control/api.ts";
-import { call, ControlClientError, ControlReplyError, request } from "../../lib/control/client.ts";
+import {
+  call,
+  ControlClientError,
+  ControlReplyError,
+  makeRequest,
+  request,
+} from "../../lib/control/client.ts";
 import {
   type ControlErrorCode,
   type ControlReply,
@@ -46,6 +53,7 @@ Deno.test("protocol: valid requests of every command parse to typed requests", (
     ['{"v":1,"cmd":"status"}', { v: 1, cmd: "status" }],
     ['{"v":1,"cmd":"ping","id":"a-1"}', { v: 1, id: "a-1", cmd: "ping" }],
     ['{"v":1,"cmd":"reload"}', { v: 1, cmd: "reload" }],
+    ['{"v":1,"cmd":"config"}', { v: 1, cmd: "config" }],
     ['{"v":1,"cmd":"detail","instance":"VI_1"}', { v: 1, cmd: "detail", instance: "VI_1" }],
     ['{"v":1,"cmd":"demote","instance":"VI_1"}', { v: 1, cmd: "demote", instance: "VI_1" }],
     [
@@ -80,6 +88,7 @@ Deno.test("protocol: every bad request gets one error code and a message naming 
     ['{"v":1,"cmd":7}', "bad-request", /"cmd" must be a string, got 7/],
     ['{"v":1,"cmd":"stats"}', "unknown-command", /unknown command "stats"; commands: /],
     ['{"v":1,"cmd":"status","instance":"VI_1"}', "bad-request", /unknown field "instance"/],
+    ['{"v":1,"cmd":"config","instance":"VI_1"}', "bad-request", /unknown field "instance"/],
     [
       '{"v":1,"cmd":"demote","instance":"VI_1","priorty":1}',
       "bad-request",
@@ -166,6 +175,64 @@ function instance(name: string, state: InstanceStatus["state"]): InstanceStatus 
   return view as unknown as InstanceStatus;
 }
 
+/**
+ * A config using every kind of field there is (trackers, auth, excluded VIPs with label
+ * and scope, a numeric release_hold, notify hooks, unicast, a sync group, global
+ * listeners), so a field that JSON cannot carry would show in the round trip.
+ */
+const EVERY_FIELD = `[global]
+router_id = "a"
+vrrp_version = 3
+metrics_listen = "127.0.0.1:9650"
+notify_fifo = "/run/hacore/events"
+
+[vrrp_script.chk]
+script = "/usr/local/bin/chk"
+weight = -20
+
+[vrrp_track_file.maint]
+file = "/etc/hacore/maint"
+
+[vrrp_track_process.nginx]
+process = "nginx"
+full_command = true
+
+[vrrp_instance.VI_1]
+interface = "eth0"
+virtual_router_id = 51
+version = 2
+priority = 150
+nopreempt = true
+release_hold = 0.5
+authentication = { auth_type = "PASS", auth_pass = "s3cr3t" }
+unicast_src_ip = "192.0.2.11"
+unicast_peer = ["192.0.2.12"]
+virtual_ipaddress = ["192.0.2.100/24"]
+virtual_ipaddress_excluded = [{ address = "192.0.2.200", label = "eth0:x", scope = "link" }, "2001:db8::1/64"]
+track_script = ["chk"]
+track_file = [{ name = "maint", weight = -5 }]
+track_process = ["nginx"]
+track_interface = ["eth1"]
+notify_master = "/etc/hacore/notify.sh master"
+notify = "/etc/hacore/notify.sh"
+
+[vrrp_instance.VI_2]
+interface = "eth0"
+virtual_router_id = 52
+virtual_ipaddress = ["fe80::100", "2001:db8::100/64"]
+version = 3
+
+[vrrp_sync_group.G]
+group = ["VI_1"]
+notify_backup = "/etc/hacore/notify.sh backup"
+`;
+
+function configOf(source: string, file = "/etc/hacore/hacore.toml"): Config {
+  const r = parseConfig(source, file);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors, null, 2));
+  return r.config;
+}
+
 class FakeDaemon implements DaemonControl {
   calls: string[] = [];
   statusCalls = 0;
@@ -217,6 +284,10 @@ class FakeDaemon implements DaemonControl {
     this.calls.push("reload");
     if (this.reloadGate) await this.reloadGate;
     return this.reloadOutcome;
+  }
+  running: Config = configOf(EVERY_FIELD);
+  config(): Config {
+    return this.running;
   }
   isLive(): boolean {
     return true;
@@ -325,6 +396,30 @@ Deno.test("server: ping, status and detail round trip; an unknown instance names
       ok: false,
       error: { code: "no-such-instance", message: 'no instance "VI_9"; instances: VI_1, VI_2' },
     });
+  });
+});
+
+Deno.test("config: every example and a config of every field survive JSON unchanged", async () => {
+  const examples = new URL("../../examples/", import.meta.url);
+  const configs: Config[] = [configOf(EVERY_FIELD)];
+  for await (const e of Deno.readDir(examples)) {
+    if (!e.name.endsWith(".toml")) continue;
+    const r = await loadConfig(new URL(e.name, examples).pathname);
+    assert.ok(r.ok, e.name);
+    configs.push(r.config);
+  }
+  assert.ok(configs.length >= 8, "the examples were found");
+  for (const c of configs) assert.deepStrictEqual(JSON.parse(JSON.stringify(c)), c, c.file);
+});
+
+Deno.test("server: config round trip: the daemon's running config, unchanged, not logged as an action", async () => {
+  await withServer(async ({ path, daemon, logs }) => {
+    const got = await call(path, makeRequest({ cmd: "config" }));
+    assert.deepStrictEqual(got, daemon.running);
+    assert.equal(got.instances[0].auth?.pass, "s3cr3t", "the diff needs it; the socket is root's");
+    const r = await request(path, { v: 1, id: "c", cmd: "config" });
+    assert.deepStrictEqual(r, { v: 1, id: "c", ok: true, result: got });
+    assert.ok(!logs.some((l) => / control: config/.test(l)), logs.join("\n"));
   });
 });
 

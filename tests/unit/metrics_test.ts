@@ -174,6 +174,9 @@ class FakeControl implements DaemonControl {
   reload() {
     return Promise.resolve({ ok: false, errors: ["fake"], changes: [] });
   }
+  config(): never {
+    throw new Error("the metrics never read the config");
+  }
   isLive(): boolean {
     return this.live;
   }

@@ -1,11 +1,21 @@
 /**
  * The reload diff as a table: (old config, new config) → the lines a reload logs and
  * returns, plus the structure the daemon applies (added, removed, replaced, changed,
- * unchanged). And `hacore check --diff OLD NEW`, which prints the same lines.
+ * unchanged). And `hacore check --diff OLD NEW`, which prints the same lines, and
+ * `hacore check --diff FILE`, which asks a (fake) running daemon for its config.
  */
 import assert from "node:assert/strict";
 import { checkCommand } from "../../lib/cli/check.ts";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import type {
+  DaemonControl,
+  InstanceDetail,
+  OperatorResult,
+  ReloadOutcome,
+} from "../../lib/control/api.ts";
+import { startControlServer } from "../../lib/control/server.ts";
+import type { DaemonStatus } from "../../lib/daemon/daemon.ts";
+import { Logger } from "../../lib/log.ts";
 import { type ConfigDiff, diffConfigs, diffLines, isEmptyDiff } from "../../lib/daemon/reload.ts";
 
 interface Vi {
@@ -326,12 +336,166 @@ Deno.test("hacore check --diff: errors in either file as usual, both reported, e
   });
 });
 
-Deno.test("hacore check --diff: usage errors exit 2, and usage names both forms", async () => {
-  const one = await captured(["--diff", "a.toml"]);
-  assert.equal(one.code, 2);
-  assert.match(one.err, /--diff expects OLD and NEW/);
-  assert.match(one.err, /usage: hacore check FILE \| hacore check --diff OLD NEW/);
+Deno.test("hacore check --diff: usage errors exit 2, and usage names every form", async () => {
+  for (
+    const [args, why] of [
+      [["--diff", "a.toml", "b.toml", "c.toml"], /--diff expects FILE .* or OLD NEW/],
+      [["--diff"], /--diff expects FILE .* or OLD NEW/],
+      // The socket flags mean "ask the daemon": where it is not asked, they are refused.
+      [["--diff", "a.toml", "b.toml", "--socket", "/s"], /go with --diff FILE, not OLD NEW/],
+      [["a.toml", "--config", "/c.toml"], /go with --diff FILE/],
+      [["--diff", "a.toml", "--timeout", "0"], /--timeout: expected milliseconds/],
+      [["--diff", "a.toml", "--socket", "/s", "--config", "/c"], /--socket or --config, not both/],
+    ] as [string[], RegExp][]
+  ) {
+    const r = await captured(args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, why, args.join(" "));
+    assert.match(r.err, /usage: hacore check FILE\n/);
+  }
   const help = await captured(["--help"]);
   assert.equal(help.code, 0);
+  assert.match(help.out, /hacore check --diff FILE \[--socket PATH \| --config FILE\]/);
   assert.match(help.out, /hacore check --diff OLD NEW/);
+});
+
+// ---------------------------------------------------------------------------------
+// hacore check --diff FILE: against the config a running daemon holds in memory
+
+/** A daemon that only knows its config: all `check --diff FILE` may ask of it. */
+class RunningConfig implements DaemonControl {
+  asked = 0;
+  constructor(readonly running: Config) {}
+  config(): Config {
+    this.asked++;
+    return this.running;
+  }
+  status(): DaemonStatus {
+    throw new Error("check --diff asks only for the config");
+  }
+  detail(): InstanceDetail | null {
+    throw new Error("check --diff asks only for the config");
+  }
+  demote(): OperatorResult {
+    throw new Error("check --diff changes nothing");
+  }
+  promote(): OperatorResult {
+    throw new Error("check --diff changes nothing");
+  }
+  resume(): OperatorResult {
+    throw new Error("check --diff changes nothing");
+  }
+  maintenance(): OperatorResult {
+    throw new Error("check --diff changes nothing");
+  }
+  reload(): Promise<ReloadOutcome> {
+    throw new Error("check --diff changes nothing");
+  }
+  isLive(): boolean {
+    return true;
+  }
+}
+
+/**
+ * A control server on `DIR/hacore.sock` for a daemon running BASE from
+ * /etc/hacore/hacore.toml (a path that does not exist here: what is compared is what
+ * the daemon holds, never a file).
+ */
+async function withDaemon(
+  fn: (rig: { dir: string; socket: string; daemon: RunningConfig }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "hacore-check-" });
+  const socket = `${dir}/hacore.sock`;
+  const daemon = new RunningConfig(config(text(BASE), "/etc/hacore/hacore.toml"));
+  const logger = new Logger({ level: "debug", sink: () => {} });
+  const server = startControlServer({ path: socket, control: daemon, logger });
+  try {
+    await fn({ dir, socket, daemon });
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** BASE edited as an operator would, with `control_socket` pointing at `socket`. */
+function edited(socket: string, instances: Record<string, Vi> = BASE): string {
+  return text(instances, `vrrp_version = 3\ncontrol_socket = "${socket}"`);
+}
+
+Deno.test("hacore check --diff FILE prints what a reload of the running daemon would change (socket from FILE)", async () => {
+  await withDaemon(async ({ dir, socket, daemon }) => {
+    const file = `${dir}/hacore.toml`;
+    await Deno.writeTextFile(
+      file,
+      edited(socket, edit({ VI_1: { priority: 160, vips: ["192.0.2.100/24", "192.0.2.101/24"] } })),
+    );
+    const r = await captured(["--diff", file]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.err, "");
+    assert.deepEqual(r.out.split("\n"), [
+      `ok: /etc/hacore/hacore.toml (running) -> ${file}`,
+      "  VI_1: added 192.0.2.101/24",
+      "  VI_1: removed 192.0.2.102/24",
+      "  VI_1: priority 150 -> 160",
+      // The running daemon was started without it; FILE names the socket it was reached on.
+      `  global: control_socket /run/hacore/hacore.sock -> ${socket} (takes effect at the next restart)`,
+    ]);
+    assert.equal(daemon.asked, 1);
+  });
+});
+
+Deno.test("hacore check --diff FILE: the same config as running says no changes (--socket, --config)", async () => {
+  await withDaemon(async ({ dir, socket }) => {
+    const file = `${dir}/same.toml`;
+    await Deno.writeTextFile(file, text(BASE));
+    const r = await captured(["--diff", file, "--socket", socket]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(r.out.split("\n"), [
+      `ok: /etc/hacore/hacore.toml (running) -> ${file}`,
+      "  no changes",
+    ]);
+    // --config names another file whose control_socket leads to the daemon.
+    const other = `${dir}/other.toml`;
+    await Deno.writeTextFile(other, edited(socket));
+    const c = await captured(["--diff", file, "--config", other, "--timeout", "5000"]);
+    assert.equal(c.code, 0, c.err);
+    assert.match(c.out, /^ {2}no changes$/m);
+  });
+});
+
+Deno.test("hacore check --diff FILE: an invalid FILE prints its errors, exit 1, the daemon never asked", async () => {
+  await withDaemon(async ({ dir, socket, daemon }) => {
+    const file = `${dir}/bad.toml`;
+    await Deno.writeTextFile(
+      file,
+      edited(socket).replace("virtual_router_id = 52", "virtual_router_id = 0"),
+    );
+    const r = await captured(["--diff", file]);
+    assert.equal(r.code, 1);
+    assert.equal(r.out, "");
+    assert.match(r.err, /vrrp_instance\.VI_2\.virtual_router_id/);
+    assert.match(r.err, new RegExp(`1 error\\(s\\) in ${file}$`));
+    assert.equal(daemon.asked, 0);
+  });
+});
+
+Deno.test("hacore check --diff FILE: no daemon exits 3 and points at --diff OLD NEW", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hacore-check-" });
+  try {
+    const socket = `${dir}/none.sock`;
+    const file = `${dir}/hacore.toml`;
+    await Deno.writeTextFile(file, edited(socket));
+    for (const args of [["--diff", file], ["--diff", file, "--socket", socket]]) {
+      const r = await captured(args);
+      assert.equal(r.code, 3, args.join(" "));
+      assert.equal(r.out, "");
+      assert.equal(
+        r.err,
+        `hacore check: hacore is not running (no daemon at ${socket}); ` +
+          "use --diff OLD NEW to compare two files",
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
