@@ -22,6 +22,7 @@ import {
   systemClock,
 } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
+import { HANDOVER_GRACE_MAX_MS } from "../../lib/vrrp/router.ts";
 import { decodeAdvert, encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
 import { createRng } from "../sim/rng.ts";
@@ -351,10 +352,14 @@ Deno.test("master stop: priority 0 goes out, the best backup takes over after Sk
   assert.equal(vi(b).state, "master");
   assert.equal(vi(b).lastTransition?.reason, "priority-zero");
   assert.equal(vi(c).state, "backup");
-  // A keeps the VIP through its release hold until it hears B: both hold for 1 ms.
+  // A keeps the VIP through its release hold until it hears B, then one handover grace
+  // more, so B's GARPs (sent right after its first advert) are out before A lets go.
   assert.ok(hasVip(a) && hasVip(b));
   await w.until(stopping);
-  assert.equal(w.clock.nowMs(), takeover + 1, "A released as soon as it heard B");
+  const released = takeover + 1 + HANDOVER_GRACE_MAX_MS;
+  assert.equal(w.clock.nowMs(), released, "A released one handover grace after hearing B");
+  const firstGarp = b.announcer.records.find((r) => r.atMs >= takeover);
+  assert.ok(firstGarp && firstGarp.atMs < released, "B announced before A released");
   assert.ok(!hasVip(a));
   assert.equal(vi(a).state, "init");
   assert.ok(
@@ -1191,12 +1196,15 @@ Deno.test("maintenance on the master: priority 0, VIP kept until the peer speaks
   assert.equal(a.daemon.status().maintenance, true);
   assert.deepStrictEqual(sentBy(w, "a").at(-1), [10_000, 0]);
   assert.ok(hasVip(a), "released before anyone took over");
-  // B takes over after its Skew_Time; A lets the VIP go as soon as it hears B.
+  // B takes over after its Skew_Time; A lets the VIP go one handover grace after it
+  // hears B.
   const takeover = 10_001 + (156 * 1000) / 256;
   await w.run(takeover);
   assert.equal(vi(b).state, "master");
   assert.equal(vi(b).lastTransition?.reason, "priority-zero");
   await w.run(takeover + 1);
+  assert.ok(hasVip(a), "kept through the handover grace");
+  await w.run(takeover + 1 + HANDOVER_GRACE_MAX_MS);
   assert.ok(!hasVip(a));
   // A (150, preempt) hears B (100) for 30 s and never preempts.
   await w.run(40_000);
@@ -1461,12 +1469,15 @@ Deno.test("reload: a removed master sends priority 0 and its VIPs go once the pe
       "INSTANCE VI_4 INIT>BACKUP startup",
     ],
   );
-  // B's VI_3 takes over after its Skew_Time; A drops the VIP as soon as it hears B.
+  // B's VI_3 takes over after its Skew_Time; A drops the VIP one handover grace after
+  // it hears B.
   const takeover = 10_501 + (156 * 1000) / 256;
   await w.run(takeover);
   assert.equal(b.daemon.status().instances[2].state, "master");
   assert.ok(a.port.has("eth0", "192.0.2.120"));
   await w.run(takeover + 1);
+  assert.ok(a.port.has("eth0", "192.0.2.120"), "kept through the handover grace");
+  await w.run(takeover + 1 + HANDOVER_GRACE_MAX_MS);
   assert.ok(!a.port.has("eth0", "192.0.2.120"));
   assert.ok(a.lines.some((l) => l.endsWith("VI_3 (removed): removed 192.0.2.120/24 dev eth0")));
   assert.equal(w.lan.openCount("a"), 1, "the shared transport stays open");

@@ -8,6 +8,7 @@ import {
   createRouter,
   deferTakeover,
   followsLiveMaster,
+  HANDOVER_GRACE_MAX_MS,
   nextDeadline,
   outgoingAdvert,
   step,
@@ -905,16 +906,49 @@ const rows: Row[] = [
     },
   },
   {
-    name: "release hold: the new master's first advert releases the VIPs",
+    // Its GARPs follow its first advert: keep the VIPs one interval more (capped at
+    // HANDOVER_GRACE_MAX_MS) so hosts are never left with nobody answering.
+    name: "release hold: the new master's first advert shortens the hold to the handover grace",
     given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), { type: "shutdown" }, 4000).state,
     event: advertEv("10.0.0.2", { priority: 90 }),
     at: 4700,
+    state: "init",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.holdingVips, true);
+      assertEquals(nextDeadline(state), 4700 + HANDOVER_GRACE_MAX_MS);
+    },
+  },
+  {
+    name: "release hold: the handover grace ends and the VIPs go",
+    given: () =>
+      run(
+        run(startedMaster(cfg({ releaseHoldMs: 2000 })), { type: "shutdown" }, 4000).state,
+        advertEv("10.0.0.2", { priority: 90 }),
+        4700,
+      ).state,
+    event: { type: "tick" },
+    at: 4700 + HANDOVER_GRACE_MAX_MS,
     state: "init",
     actions: ["release-vips"],
     check: ({ state }) => {
       assertEquals(state.holdingVips, false);
       assertEquals(nextDeadline(state), null);
     },
+  },
+  {
+    name: "release hold: with 10 ms adverts the handover grace is one interval",
+    given: () =>
+      run(
+        startedMaster(cfg({ version: 3, advertIntervalMs: 10, releaseHoldMs: 500 })),
+        { type: "shutdown" },
+        4000,
+      ).state,
+    event: advertEv("10.0.0.2", { priority: 90, version: 3, intervalMs: 10 }),
+    at: 4007,
+    state: "init",
+    actions: [],
+    check: ({ state }) => assertEquals(nextDeadline(state), 4017),
   },
   {
     name: "release hold: another priority-0 advert does not release",
@@ -1004,15 +1038,15 @@ const rows: Row[] = [
     },
   },
   {
-    name: "maintenance hold: the new master's first advert releases the VIPs",
+    name: "maintenance hold: the new master's first advert shortens the hold to the handover grace",
     given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), maint(true), 4000).state,
     event: advertEv("10.0.0.2", { priority: 90 }),
     at: 4700,
     state: "backup",
-    actions: ["release-vips"],
+    actions: [],
     check: ({ state }) => {
-      assertEquals(state.releaseDeadlineMs, null);
-      assertEquals(nextDeadline(state), null);
+      assertEquals(state.releaseDeadlineMs, 4700 + HANDOVER_GRACE_MAX_MS);
+      assertEquals(nextDeadline(state), 4700 + HANDOVER_GRACE_MAX_MS);
       assertEquals(state.lastMaster?.ip, "10.0.0.2");
     },
   },
