@@ -47,6 +47,7 @@ export {
 import {
   ipIn as ipNs,
   type Output as CommandResult,
+  prepareNamespace,
   runChecked as runOk,
   runCmd as run,
 } from "../../lib/lab/host.ts";
@@ -154,16 +155,7 @@ export class Lab {
     const ns = uniqueName();
     await runOk("ip", ["netns", "add", ns]);
     this.namespaces.push(ns);
-    await ipNs(ns, "link", "set", "lo", "up");
-    await runOk("ip", [
-      "netns",
-      "exec",
-      ns,
-      "sh",
-      "-c",
-      "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && " +
-      "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
-    ]);
+    await prepareNamespace(ns);
     return ns;
   }
 
