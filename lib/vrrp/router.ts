@@ -34,6 +34,7 @@ import {
   type RouterStateName,
   type StepResult,
   type TransitionReason,
+  zeroCounters,
 } from "./types.ts";
 
 /**
@@ -81,23 +82,7 @@ export function createRouter(config: RouterConfig, nowMs: number): RouterState {
     sinceMs: nowMs,
     lastTransition: null,
     history: [],
-    counters: {
-      masterTransitions: 0,
-      advertisementsSent: 0,
-      advertisementsReceived: 0,
-      priorityZeroSent: 0,
-      priorityZeroReceived: 0,
-      advertiseIntervalErrors: 0,
-      addressListErrors: 0,
-      authFailures: 0,
-      invalidAuthType: 0,
-      ipTtlErrors: 0,
-      packetLengthErrors: 0,
-      invalidTypePackets: 0,
-      versionErrors: 0,
-      checksumErrors: 0,
-      unicastPeerErrors: 0,
-    },
+    counters: zeroCounters(),
     stopped: false,
     maintenance: false,
   };

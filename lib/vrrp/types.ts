@@ -156,6 +156,34 @@ export interface RouterCounters {
   unicastPeerErrors: number;
 }
 
+/**
+ * A fresh set of counters, every one at zero: what a new router starts with.
+ *
+ * @example
+ * ```ts
+ * zeroCounters().masterTransitions; // 0
+ * ```
+ */
+export function zeroCounters(): RouterCounters {
+  return {
+    masterTransitions: 0,
+    advertisementsSent: 0,
+    advertisementsReceived: 0,
+    priorityZeroSent: 0,
+    priorityZeroReceived: 0,
+    advertiseIntervalErrors: 0,
+    addressListErrors: 0,
+    authFailures: 0,
+    invalidAuthType: 0,
+    ipTtlErrors: 0,
+    packetLengthErrors: 0,
+    invalidTypePackets: 0,
+    versionErrors: 0,
+    checksumErrors: 0,
+    unicastPeerErrors: 0,
+  };
+}
+
 /** One recorded transition. */
 export interface Transition {
   from: RouterStateName;

@@ -43,6 +43,7 @@ import type {
   PacketContext,
   RouterCounters,
 } from "../../lib/vrrp/types.ts";
+import { zeroCounters } from "../../lib/vrrp/types.ts";
 import {
   CAPTURE_NAMES,
   type CaptureName,
@@ -941,23 +942,7 @@ Deno.test("internet checksum: RFC 1071 example, odd lengths, split parts", () =>
 // Counters
 
 Deno.test("DROP_COUNTER and RFC6527_NAME cover every drop reason with a real counter", () => {
-  const counters: RouterCounters = {
-    masterTransitions: 0,
-    advertisementsSent: 0,
-    advertisementsReceived: 0,
-    priorityZeroSent: 0,
-    priorityZeroReceived: 0,
-    advertiseIntervalErrors: 0,
-    addressListErrors: 0,
-    authFailures: 0,
-    invalidAuthType: 0,
-    ipTtlErrors: 0,
-    packetLengthErrors: 0,
-    invalidTypePackets: 0,
-    versionErrors: 0,
-    checksumErrors: 0,
-    unicastPeerErrors: 0,
-  };
+  const counters: RouterCounters = zeroCounters();
   const reasons: DropReason[] = [
     "truncated",
     "version",

@@ -28,30 +28,14 @@ import {
   runClock,
 } from "../../lib/daemon/fake.ts";
 import { Logger } from "../../lib/log.ts";
-import { DROP_COUNTER } from "../../lib/vrrp/types.ts";
+import { DROP_COUNTER, zeroCounters } from "../../lib/vrrp/types.ts";
 import { type Family, parseBoth, parseStrict, value } from "./prometheus.ts";
 
 // ---------------------------------------------------------------------------------------
 // A fake daemon: two instances with known counters
 // ---------------------------------------------------------------------------------------
 
-const ZERO_ROUTER_COUNTERS = {
-  masterTransitions: 0,
-  advertisementsSent: 0,
-  advertisementsReceived: 0,
-  priorityZeroSent: 0,
-  priorityZeroReceived: 0,
-  advertiseIntervalErrors: 0,
-  addressListErrors: 0,
-  authFailures: 0,
-  invalidAuthType: 0,
-  ipTtlErrors: 0,
-  packetLengthErrors: 0,
-  invalidTypePackets: 0,
-  versionErrors: 0,
-  checksumErrors: 0,
-  unicastPeerErrors: 0,
-};
+const ZERO_ROUTER_COUNTERS = zeroCounters();
 
 function instance(over: Partial<InstanceStatus> & { name: string }): InstanceStatus {
   return {
