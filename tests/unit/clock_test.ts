@@ -4,6 +4,7 @@
  * fires is a benchmark figure (scripts/bench/failover.ts), not asserted here.
  */
 import assert from "node:assert/strict";
+import process from "node:process";
 import { PreciseClock } from "../../lib/sys/clock.ts";
 
 Deno.test("precise clock: a sleep never ends before its deadline", async () => {
@@ -42,4 +43,21 @@ Deno.test("precise clock: overlapping sleeps wake independently", async () => {
   assert.ok(clock.nowMs() >= t0 + 10);
   a.abort();
   await long;
+});
+
+Deno.test("precise clock: an aborted sleep's wake-up does not leave the next sleep spinning", async () => {
+  const clock = new PreciseClock();
+  const ac = new AbortController();
+  const first = clock.sleepUntil(clock.nowMs() + 60_000, ac.signal);
+  ac.abort();
+  await first;
+  // A still-signalled eventfd would make every ppoll return at once: the sleep would
+  // still end on time, but by spinning through its whole length.
+  const cpu0 = process.cpuUsage();
+  const at = clock.nowMs() + 200;
+  await clock.sleepUntil(at, new AbortController().signal);
+  const cpuMs = (process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1000;
+  assert.ok(clock.nowMs() >= at);
+  assert.ok(cpuMs < 100, `a 200 ms sleep used ${cpuMs.toFixed(1)} ms of CPU`);
+  clock.close();
 });
