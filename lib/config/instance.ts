@@ -28,7 +28,7 @@ import {
   unicastIp,
 } from "./fields.ts";
 import type { KeyPath } from "./scan.ts";
-import type { AuthConfig, GlobalConfig, InstanceConfig } from "./schema.ts";
+import type { AuthConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
 import { NOTIFY_KEYS, readNotify, readTrackRefs, secondsToMs } from "./sections.ts";
 import { readVip, type VipDraft } from "./vip.ts";
 
@@ -54,6 +54,7 @@ const INSTANCE_KEYS = [
   "track_file",
   "track_process",
   ...NOTIFY_KEYS,
+  "use_vmac",
 ] as const;
 
 /** What an instance may refer to outside itself. */
@@ -70,6 +71,8 @@ export interface InstanceDraft {
   path: KeyPath;
   /** interface, virtual_router_id and the family are all trustworthy. */
   identityOk: boolean;
+  /** IPv4 and IPv6 VIPs together: the instance runs as two protocol instances. */
+  dual: boolean;
 }
 
 /** RFC 5798 §5.2.7: 12 bits of centiseconds. */
@@ -205,7 +208,8 @@ export function readInstance(
   checkDuplicateVips(r, [...(vips ?? []), ...(excluded ?? [])]);
 
   const family = checkFamily(r, vips ?? [], version, inherited);
-  if (family !== null) checkAddressFamilies(r, family, src, peers);
+  if (family !== null && family !== "dual") checkAddressFamilies(r, family, src, peers);
+  const vmac = readVmac(r, vrid);
   checkOwner(r, priority, src, vips ?? []);
 
   const config: InstanceConfig = {
@@ -214,7 +218,7 @@ export function readInstance(
     vrid,
     priority,
     version,
-    family: family ?? "ipv4",
+    family: family === "ipv6" ? "ipv6" : "ipv4",
     advertIntervalMs,
     initialState: state === "MASTER" ? "master" : "backup",
     preempt: !nopreempt,
@@ -224,18 +228,21 @@ export function readInstance(
     srcIp: src?.ip.address ?? null,
     unicastPeers: peers.map((p) => p.ip.address),
     auth,
-    vips: (vips ?? []).map((d) => d.vip),
-    excludedVips: (excluded ?? []).map((d) => d.vip),
+    vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
+    excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     trackScripts: readTrackRefs(r, "track_script", "vrrp_script", env.scripts),
     trackInterfaces: readTrackRefs(r, "track_interface", null, null, ifname),
     trackFiles: readTrackRefs(r, "track_file", "vrrp_track_file", env.trackFiles),
     trackProcesses: readTrackRefs(r, "track_process", "vrrp_track_process", env.trackProcesses),
     notify: readNotify(r),
     syncGroup: null,
+    vmac,
+    dualStackOf: null,
   };
   return {
     config,
     path,
+    dual: family === "dual",
     identityOk: r.ok("interface") && r.ok("virtual_router_id") && family !== null &&
       r.has("interface") && r.has("virtual_router_id"),
   };
@@ -373,30 +380,21 @@ function checkDuplicateVips(r: TableReader, all: readonly VipDraft[]): void {
   }
 }
 
-/** The instance's family (that of its first VIP) after checking the rest agree; null if unknown. */
+/**
+ * The instance's family: that of its VIPs, or "dual" when it has both (it then runs as
+ * two protocol instances); null if unknown. The first IPv6 VIP must be link-local.
+ */
 function checkFamily(
   r: TableReader,
   vips: readonly VipDraft[],
   version: VrrpVersion,
   inherited: string,
-): Family | null {
+): Family | "dual" | null {
   if (vips.length === 0) return null;
-  const first = vips[0];
-  const family = first.family;
-  let mixed = false;
-  for (const d of vips.slice(1)) {
-    if (d.family === family) continue;
-    mixed = true;
-    r.ctx.error(
-      d.path,
-      `expected an ${
-        familyName(family)
-      } address like the first VIP ${first.vip.address} (one address family per instance; use a second instance for the other), got ${
-        familyName(d.family)
-      } ${d.vip.address}`,
-    );
-  }
-  if (family === "ipv6") {
+  const v6 = vips.filter((d) => d.family === "ipv6");
+  const v4 = vips.filter((d) => d.family === "ipv4");
+  if (v6.length > 0) {
+    const first = v6[0];
     if (!isLinkLocalV6(first.vip.address)) {
       r.ctx.error(
         first.path,
@@ -406,11 +404,14 @@ function checkFamily(
     if (version === 2 && r.ok("version")) {
       r.fail(
         "version",
-        `expected version = 3 for an IPv6 instance (VRRPv2 is IPv4-only${inherited}), got 2`,
+        `expected version = 3 for ${
+          v4.length > 0 ? "a dual-stack" : "an IPv6"
+        } instance (VRRPv2 is IPv4-only${inherited}), got 2`,
       );
     }
   }
-  return mixed ? null : family;
+  if (v4.length > 0 && v6.length > 0) return "dual";
+  return vips[0].family;
 }
 
 function checkAddressFamilies(
@@ -467,4 +468,35 @@ function checkOwner(
       `expected 255 for the address owner (${src.key} ${src.ip.address} is one of the VIPs), got ${priority}`,
     );
   }
+}
+
+/**
+ * `use_vmac = true` (the macvlan is named `vrrp.VRID`, as keepalived names it) or a
+ * name; a dual-stack instance's IPv6 half adds `6` to a default name.
+ */
+function readVmac(r: TableReader, vrid: number): string | null {
+  const v = r.table.use_vmac;
+  if (v === undefined || v === false) return null;
+  if (v === true) return `vrrp.${vrid}`;
+  const name = r.opt("use_vmac", ifname);
+  if (name === undefined) {
+    return null;
+  }
+  if (name === r.table.interface) {
+    r.fail(
+      "use_vmac",
+      `expected a new interface name for the macvlan, not the instance's own interface "${name}"`,
+    );
+    return null;
+  }
+  return name;
+}
+
+/** With a virtual MAC, VIPs meant for the instance's interface live on its macvlan. */
+function onVmac(vip: Vip, iface: string, vmac: string | null): Vip {
+  if (vmac === null || vip.dev !== iface) return vip;
+  const label = vip.label !== null && vip.label.startsWith(iface)
+    ? `${vmac}${vip.label.slice(iface.length)}`
+    : vip.label;
+  return { ...vip, dev: vmac, label };
 }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
@@ -123,33 +124,33 @@ export interface GlobalConfig {
 }
 
 /**
- * A `[vrrp_script.NAME]` health check.
+ * A `[vrrp_script.NAME]` health check: any check of `lib/check`, not only a script.
  *
  * @example
  * ```ts
  * const chk: ScriptConfig = {
  *   name: "chk_nginx",
- *   script: "/usr/local/bin/check_nginx",
+ *   check: { kind: "tcp", target: { host: "127.0.0.1", port: 80 } },
  *   intervalMs: 2000,
  *   timeoutMs: 2000,
  *   weight: -20,
  *   rise: 2,
  *   fall: 2,
- *   user: null,
+ *   initialUp: true,
  * };
  * ```
  */
 export interface ScriptConfig {
   readonly name: string;
-  /** Command line. */
-  readonly script: string;
+  readonly check: CheckSpec;
   readonly intervalMs: number;
   readonly timeoutMs: number;
   /** Added to priority while failing (negative) or passing (positive); 0 = fault when failing. */
   readonly weight: number;
   readonly rise: number;
   readonly fall: number;
-  readonly user: string | null;
+  /** The state before the first result; keepalived's `init_fail` is `initialUp: false`. */
+  readonly initialUp: boolean;
 }
 
 /**
@@ -224,6 +225,17 @@ export interface InstanceConfig {
   readonly notify: NotifyConfig;
   /** Name of the sync group this instance belongs to, if any. */
   readonly syncGroup: string | null;
+  /**
+   * `use_vmac`: the name of a macvlan (MAC 00:00:5e:00:01:VRID, :02: for IPv6) on
+   * `interface` that holds the VIPs and sources the adverts; null = no virtual MAC.
+   */
+  readonly vmac: string | null;
+  /**
+   * For the two halves of a dual-stack instance (IPv4 and IPv6 VIPs in one table): the
+   * name written in the file. The IPv4 half keeps that name, the IPv6 half is
+   * `NAME@v6`; both share every other setting and move together. null otherwise.
+   */
+  readonly dualStackOf: string | null;
 }
 
 /**
@@ -238,6 +250,19 @@ export interface SyncGroupConfig {
   readonly name: string;
   readonly instances: readonly string[];
   readonly notify: NotifyConfig;
+  /**
+   * Trackers on the group: any failing one puts every member in FAULT (weights do not
+   * apply to a group, as in keepalived).
+   */
+  readonly trackScripts: readonly TrackRef[];
+  readonly trackInterfaces: readonly TrackRef[];
+  readonly trackFiles: readonly TrackRef[];
+  readonly trackProcesses: readonly TrackRef[];
+  /**
+   * Made by hacore for a dual-stack instance outside any group (named like the
+   * instance), so its halves move together; it runs no group notify hooks.
+   */
+  readonly implicit: boolean;
 }
 
 /**

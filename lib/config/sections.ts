@@ -29,7 +29,6 @@ import {
   GLOBAL_DEFAULTS,
   type GlobalConfig,
   type NotifyConfig,
-  type ScriptConfig,
   type TrackFileConfig,
   type TrackProcessConfig,
   type TrackRef,
@@ -188,36 +187,6 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
 
 /** Tracker weights stay inside what a priority can move (1..254 ± 253 still lands in range). */
 export const WEIGHT = int(-254, 254);
-
-const SCRIPT_KEYS = ["script", "interval", "timeout", "weight", "rise", "fall", "user"] as const;
-
-/**
- * Reads one `[vrrp_script.NAME]`.
- *
- * @example
- * ```ts
- * import { Ctx } from "./fields.ts";
- * const ctx = new Ctx("a.toml", new Map());
- * readScript(ctx, "chk", { script: "/bin/true" }).intervalMs; // 1000
- * ```
- */
-export function readScript(ctx: Ctx, name: string, raw: RawTable): ScriptConfig {
-  const r = new TableReader(ctx, raw, ["vrrp_script", name], SCRIPT_KEYS);
-  const intervalS = r.opt("interval", num(0.01, 3600, "seconds")) ?? 1;
-  const timeoutS = r.opt("timeout", num(0.01, 3600, "seconds")) ?? intervalS;
-  return {
-    name,
-    script:
-      r.req("script", text("a command line"), 'a command line, e.g. "/usr/local/bin/check"') ??
-        "",
-    intervalMs: secondsToMs(intervalS),
-    timeoutMs: secondsToMs(timeoutS),
-    weight: r.opt("weight", WEIGHT) ?? 0,
-    rise: r.opt("rise", int(1, 1000)) ?? 1,
-    fall: r.opt("fall", int(1, 1000)) ?? 1,
-    user: r.opt("user", text("a user name")) ?? null,
-  };
-}
 
 const absolutePath: Parser<string> = (v) =>
   typeof v === "string" && v.startsWith("/") && !v.includes("\0")

@@ -7,7 +7,8 @@
  */
 
 import { formatPath } from "./scan.ts";
-import { type Ctx, familyName, type RawTable, TableReader, text } from "./fields.ts";
+import { type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
+import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import type { Config, InstanceConfig, SyncGroupConfig } from "./schema.ts";
 import {
@@ -15,9 +16,9 @@ import {
   NOTIFY_KEYS,
   readGlobal,
   readNotify,
-  readScript,
   readTrackFile,
   readTrackProcess,
+  readTrackRefs,
   unknownReference,
 } from "./sections.ts";
 
@@ -66,12 +67,21 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
   );
   checkUniqueVrids(ctx, drafts);
 
-  const syncGroups = readSyncGroups(ctx, doc.vrrp_sync_group, drafts.map((d) => d.config.name));
+  const declared = readSyncGroups(
+    ctx,
+    doc.vrrp_sync_group,
+    drafts.map((d) => d.config.name),
+    env,
+  );
+  const { instances: split, groups: syncGroups } = splitDualStack(
+    drafts.map((d) => d.config),
+    declared,
+  );
   const groupOf = new Map<string, string>();
   for (const g of syncGroups) for (const m of g.instances) groupOf.set(m, g.name);
-  const instances: InstanceConfig[] = drafts.map((d) => ({
-    ...d.config,
-    syncGroup: groupOf.get(d.config.name) ?? null,
+  const instances: InstanceConfig[] = split.map((c) => ({
+    ...c,
+    syncGroup: groupOf.get(c.name) ?? null,
   }));
 
   return { file: ctx.file, global, instances, syncGroups, scripts, trackFiles, trackProcesses };
@@ -86,10 +96,11 @@ function checkUniqueVrids(ctx: Ctx, drafts: InstanceDraft[]): void {
   for (const d of drafts) {
     if (!d.identityOk) continue;
     const c = d.config;
-    const key = `${c.interface}\0${c.vrid}\0${c.family}`;
-    const first = seen.get(key);
+    const families = d.dual ? ["ipv4", "ipv6"] as const : [c.family];
+    const taken = families.map((f) => seen.get(`${c.interface}\0${c.vrid}\0${f}`));
+    const first = taken.find((t) => t !== undefined);
     if (first === undefined) {
-      seen.set(key, d);
+      for (const f of families) seen.set(`${c.interface}\0${c.vrid}\0${f}`, d);
       continue;
     }
     const line = ctx.lineOf([...first.path, "virtual_router_id"]);
@@ -102,12 +113,23 @@ function checkUniqueVrids(ctx: Ctx, drafts: InstanceDraft[]): void {
   }
 }
 
-function readSyncGroups(ctx: Ctx, raw: unknown, instanceNames: string[]): SyncGroupConfig[] {
+const GROUP_TRACK_KEYS = ["track_script", "track_interface", "track_file", "track_process"];
+
+function readSyncGroups(
+  ctx: Ctx,
+  raw: unknown,
+  instanceNames: string[],
+  env: TrackerNames,
+): SyncGroupConfig[] {
   const known = new Set(instanceNames);
   const memberOf = new Map<string, string>();
   const groups: SyncGroupConfig[] = [];
   for (const [name, table] of namedTables(ctx, raw, "vrrp_sync_group")) {
-    const r = new TableReader(ctx, table, ["vrrp_sync_group", name], ["group", ...NOTIFY_KEYS]);
+    const r = new TableReader(ctx, table, ["vrrp_sync_group", name], [
+      "group",
+      ...NOTIFY_KEYS,
+      ...GROUP_TRACK_KEYS,
+    ]);
     const what = `an array of 1 or more vrrp_instance names, e.g. ["VI_1", "VI_2"]`;
     const seen = new Set<string>();
     const members = r.list("group", (v, path) => {
@@ -141,7 +163,100 @@ function readSyncGroups(ctx: Ctx, raw: unknown, instanceNames: string[]): SyncGr
     else if (Array.isArray(table.group) && table.group.length === 0) {
       r.fail("group", `expected ${what}, got an empty array`);
     }
-    groups.push({ name, instances: members ?? [], notify: readNotify(r) });
+    const refs = (key: string, section: string | null, known: ReadonlySet<string> | null) => {
+      const list = readTrackRefs(r, key, section, known, section === null ? ifname : undefined);
+      list.forEach((ref, i) => {
+        if (ref.weight !== null && ref.weight !== 0) {
+          ctx.error(
+            [...r.path, key, i, "weight"],
+            `expected no weight (or 0) on a sync group's tracker: a failing one puts every member in FAULT, got ${ref.weight}`,
+          );
+        }
+      });
+      return list.map((ref) => ({ name: ref.name, weight: 0 }));
+    };
+    groups.push({
+      name,
+      instances: members ?? [],
+      notify: readNotify(r),
+      trackScripts: refs("track_script", "vrrp_script", env.scripts),
+      trackInterfaces: refs("track_interface", null, null),
+      trackFiles: refs("track_file", "vrrp_track_file", env.trackFiles),
+      trackProcesses: refs("track_process", "vrrp_track_process", env.trackProcesses),
+      implicit: false,
+    });
   }
   return groups;
+}
+
+/** Names of the trackers instances and groups may refer to. */
+interface TrackerNames {
+  readonly scripts: ReadonlySet<string>;
+  readonly trackFiles: ReadonlySet<string>;
+  readonly trackProcesses: ReadonlySet<string>;
+}
+
+/** Suffix of the IPv6 half of a dual-stack instance. */
+export const DUAL_STACK_V6_SUFFIX = "@v6";
+
+/**
+ * An instance with VIPs of both families runs as two protocol instances (VRRPv3 carries
+ * one family per advert): the IPv4 half keeps the name, the IPv6 half is `NAME@v6`, and
+ * both sit in one sync group (the declared one, or an implicit group named like the
+ * instance) so they move together.
+ */
+function splitDualStack(
+  configs: readonly InstanceConfig[],
+  groups: readonly SyncGroupConfig[],
+): { instances: InstanceConfig[]; groups: SyncGroupConfig[] } {
+  const instances: InstanceConfig[] = [];
+  const extraMembers = new Map<string, string[]>();
+  const implicit: SyncGroupConfig[] = [];
+  for (const c of configs) {
+    const v6 = c.vips.filter((v) => v.address.includes(":"));
+    const v4 = c.vips.filter((v) => !v.address.includes(":"));
+    if (v4.length === 0 || v6.length === 0) {
+      instances.push(c);
+      continue;
+    }
+    const v6Name = `${c.name}${DUAL_STACK_V6_SUFFIX}`;
+    instances.push({
+      ...c,
+      family: "ipv4",
+      vips: v4,
+      srcIp: c.srcIp !== null && c.srcIp.includes(":") ? null : c.srcIp,
+      unicastPeers: c.unicastPeers.filter((p) => !p.includes(":")),
+      dualStackOf: c.name,
+    });
+    instances.push({
+      ...c,
+      name: v6Name,
+      family: "ipv6",
+      vips: v6,
+      excludedVips: [],
+      srcIp: c.srcIp !== null && c.srcIp.includes(":") ? c.srcIp : null,
+      unicastPeers: c.unicastPeers.filter((p) => p.includes(":")),
+      dualStackOf: c.name,
+    });
+    const group = groups.find((g) => g.instances.includes(c.name));
+    if (group !== undefined) {
+      extraMembers.set(group.name, [...(extraMembers.get(group.name) ?? []), v6Name]);
+    } else {
+      implicit.push({
+        name: c.name,
+        instances: [c.name, v6Name],
+        notify: { master: null, backup: null, fault: null, stop: null, generic: null },
+        trackScripts: [],
+        trackInterfaces: [],
+        trackFiles: [],
+        trackProcesses: [],
+        implicit: true,
+      });
+    }
+  }
+  const out = groups.map((g) => {
+    const more = extraMembers.get(g.name);
+    return more === undefined ? g : { ...g, instances: [...g.instances, ...more] };
+  });
+  return { instances, groups: [...out, ...implicit] };
 }

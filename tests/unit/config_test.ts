@@ -176,12 +176,18 @@ const BROKEN: BrokenCase[] = [
     message: "in steps of 0.01 for VRRPv3, got 0.015",
   },
   {
-    name: "mixed families point at the odd element's own line",
+    name: "a dual-stack instance's first IPv6 VIP is checked at its own line",
     toml: `${VI}version = 3\nvirtual_ipaddress = [\n  "192.0.2.10",\n  "2001:db8::1",\n]\n`,
     path: "vrrp_instance.VI_1.virtual_ipaddress[1]",
     line: 7,
-    message:
-      "expected an IPv4 address like the first VIP 192.0.2.10 (one address family per instance",
+    message: "expected a link-local address (fe80::/10) as the first IPv6 VIP",
+  },
+  {
+    name: "a dual-stack instance needs version 3",
+    toml: `${VI}virtual_ipaddress = ["192.0.2.10", "fe80::1"]\n`,
+    path: "vrrp_instance.VI_1.version",
+    line: 1,
+    message: "expected version = 3 for a dual-stack instance",
   },
   {
     name: "an IPv6 instance's first VIP must be link-local",
@@ -442,11 +448,98 @@ const BROKEN: BrokenCase[] = [
     message: `expected one of "global", "site", "link", "host", got "universe"`,
   },
   {
-    name: "a vrrp_script needs a script",
+    name: "a vrrp_script needs a type or a script",
     toml: `[vrrp_script.chk]\ninterval = 2\n`,
+    path: "vrrp_script.chk.type",
+    line: 1,
+    message: `missing required key "type": expected one of script, tcp, http`,
+  },
+  {
+    name: "a script check needs its command line",
+    toml: `[vrrp_script.chk]\ntype = "script"\n`,
     path: "vrrp_script.chk.script",
     line: 1,
     message: `missing required key "script": expected a command line`,
+  },
+  {
+    name: "a check type is one of the known kinds",
+    toml: `[vrrp_script.chk]\ntype = "ftp"\n`,
+    path: "vrrp_script.chk.type",
+    line: 2,
+    message: `expected one of "script", "tcp"`,
+  },
+  {
+    name: "a tcp check needs HOST:PORT with an address, not a name",
+    toml: `[vrrp_script.chk]\ntype = "tcp"\nconnect = "localhost:80"\n`,
+    path: "vrrp_script.chk.connect",
+    line: 3,
+    message: "expected HOST:PORT with an IP address",
+  },
+  {
+    name: "a key of another check type is named as not applying",
+    toml: `[vrrp_script.chk]\ntype = "tcp"\nconnect = "127.0.0.1:80"\nurl = "http://127.0.0.1/"\n`,
+    path: "vrrp_script.chk.url",
+    line: 4,
+    message: `"url" does not apply to type = "tcp"; its keys are: connect`,
+  },
+  {
+    name: "an https check refuses an http URL",
+    toml: `[vrrp_script.chk]\ntype = "https"\nurl = "http://127.0.0.1/"\n`,
+    path: "vrrp_script.chk.url",
+    line: 3,
+    message: 'expected an https:// URL for type = "https"',
+  },
+  {
+    name: "an http status range must be ordered",
+    toml: `[vrrp_script.chk]\ntype = "http"\nurl = "http://127.0.0.1/"\nstatus = ["299-200"]\n`,
+    path: "vrrp_script.chk.status[0]",
+    line: 4,
+    message: "expected an HTTP status (100..599) or a range",
+  },
+  {
+    name: "a body regex must compile",
+    toml: `[vrrp_script.chk]\ntype = "http"\nurl = "http://127.0.0.1/"\nbody_regex = "("\n`,
+    path: "vrrp_script.chk.body_regex",
+    line: 4,
+    message: "expected a valid regular expression",
+  },
+  {
+    name: "a digest is MD5 or SHA-256 hex",
+    toml: `[vrrp_script.chk]\ntype = "http"\nurl = "http://127.0.0.1/"\ndigest = "abc"\n`,
+    path: "vrrp_script.chk.digest",
+    line: 4,
+    message: "32 digits (MD5) or 64 (SHA-256)",
+  },
+  {
+    name: "a dns record type is listed",
+    toml:
+      `[vrrp_script.chk]\ntype = "dns"\nserver = "127.0.0.1"\nquery = "a.example"\nrecord_type = "AXFR"\n`,
+    path: "vrrp_script.chk.record_type",
+    line: 5,
+    message: `expected one of "A", "AAAA"`,
+  },
+  {
+    name: "udp payload and payload_hex exclude each other",
+    toml:
+      `[vrrp_script.chk]\ntype = "udp"\nconnect = "127.0.0.1:9"\npayload = "x"\npayload_hex = "00"\n`,
+    path: "vrrp_script.chk.payload_hex",
+    line: 5,
+    message: "expected one of payload and payload_hex, got both",
+  },
+  {
+    name: "a sync group tracker takes no weight",
+    toml:
+      `${VI}virtual_ipaddress = ["192.0.2.10"]\n[vrrp_sync_group.G]\ngroup = ["VI_1"]\ntrack_interface = [{ name = "eth1", weight = -10 }]\n`,
+    path: "vrrp_sync_group.G.track_interface[0].weight",
+    line: 7,
+    message: "expected no weight (or 0) on a sync group's tracker",
+  },
+  {
+    name: "use_vmac may not name the instance's own interface",
+    toml: `${VI}virtual_ipaddress = ["192.0.2.10"]\nuse_vmac = "eth0"\n`,
+    path: "vrrp_instance.VI_1.use_vmac",
+    line: 5,
+    message: "expected a new interface name for the macvlan",
   },
   {
     name: "a tracker weight stays within -254..254",
@@ -543,6 +636,7 @@ track_script = ["nope"]
     errors.map((e) => [e.line, e.path]),
     [
       [2, "global.checksum"],
+      [3, "vrrp_instance.VI_1.version"],
       [5, "vrrp_instance.VI_1.virtual_router_id"],
       [6, "vrrp_instance.VI_1.priorty"],
       [7, "vrrp_instance.VI_1.advert_int"],
@@ -615,6 +709,8 @@ Deno.test("a minimal instance gets every default", () => {
     trackProcesses: [],
     notify: { master: null, backup: null, fault: null, stop: null, generic: null },
     syncGroup: null,
+    vmac: null,
+    dualStackOf: null,
   };
   assert.deepEqual(config.instances[0], expected);
   assert.deepEqual(config.syncGroups, []);
@@ -638,13 +734,13 @@ track_interface = [{ name = "eth1", weight = -30 }, "eth2"]
 `);
   assert.deepEqual(config.scripts[0], {
     name: "chk",
-    script: "/bin/true",
+    check: { kind: "script", command: "/bin/true", user: null, dynamic: false },
     intervalMs: 2000,
     timeoutMs: 2000,
     weight: 0,
     rise: 1,
     fall: 1,
-    user: null,
+    initialUp: true,
   });
   assert.deepEqual(config.trackFiles[0], { name: "maint", file: "/etc/hacore/maint", weight: 1 });
   assert.deepEqual(config.trackProcesses[0], {
@@ -681,6 +777,109 @@ Deno.test("the config is deeply frozen", () => {
   assert.ok(Object.isFrozen(config.instances[0].vips[0]));
 });
 
+Deno.test("every check type reads its own keys into a CheckSpec", () => {
+  const config = configOf(`
+[vrrp_script.tcp]
+type = "tcp"
+connect = "[::1]:8080"
+[vrrp_script.web]
+type = "https"
+url = "https://192.0.2.5/health?full=1"
+status = [200, "300-301"]
+body_regex = "^ok"
+digest = "D41D8CD98F00B204E9800998ECF8427E"
+host_header = "www.example.com"
+sni = "www.example.com"
+verify_tls = false
+init_fail = true
+rise = 3
+fall = 2
+[vrrp_script.dns]
+type = "dns"
+server = "127.0.0.1"
+query = "example.com"
+record_type = "soa"
+[vrrp_script.ping]
+type = "icmp"
+host = "2001:DB8::1"
+[vrrp_script.mail]
+type = "smtp"
+connect = "127.0.0.1"
+[vrrp_script.udp]
+type = "udp"
+connect = "127.0.0.1:5353"
+payload_hex = "01 02ff"
+expect = "^pong"
+[vrrp_script.ready]
+type = "file"
+file = "/run/app/ready"
+[vrrp_script.dyn]
+script = "/usr/local/bin/w"
+dynamic = true
+user = "nobody"
+`);
+  const by = new Map(config.scripts.map((s) => [s.name, s]));
+  assert.deepEqual(by.get("tcp")?.check, { kind: "tcp", target: { host: "::1", port: 8080 } });
+  assert.deepEqual(by.get("web")?.check, {
+    kind: "http",
+    tls: true,
+    target: { host: "192.0.2.5", port: 443 },
+    path: "/health?full=1",
+    hostHeader: "www.example.com",
+    sni: "www.example.com",
+    verifyTls: false,
+    statusRanges: [[200, 200], [300, 301]],
+    bodyRegex: "^ok",
+    digest: "d41d8cd98f00b204e9800998ecf8427e",
+  });
+  assert.equal(by.get("web")?.initialUp, false);
+  assert.equal(by.get("web")?.rise, 3);
+  assert.deepEqual(by.get("dns")?.check, {
+    kind: "dns",
+    server: { host: "127.0.0.1", port: 53 },
+    name: "example.com",
+    type: "SOA",
+    expect: null,
+  });
+  assert.deepEqual(by.get("ping")?.check, { kind: "icmp", host: "2001:db8::1" });
+  assert.deepEqual(by.get("mail")?.check, {
+    kind: "smtp",
+    target: { host: "127.0.0.1", port: 25 },
+    heloName: "hacore",
+  });
+  const udp = by.get("udp")?.check;
+  assert.ok(udp?.kind === "udp");
+  assert.deepEqual([...udp.payload], [1, 2, 255]);
+  assert.deepEqual(by.get("ready")?.check, { kind: "file", path: "/run/app/ready", expect: null });
+  assert.deepEqual(by.get("dyn")?.check, {
+    kind: "script",
+    command: "/usr/local/bin/w",
+    user: "nobody",
+    dynamic: true,
+  });
+  const http = configOf(`[vrrp_script.h]\ntype = "http"\nurl = "http://127.0.0.1:8080"\n`)
+    .scripts[0].check;
+  assert.ok(http.kind === "http");
+  assert.deepEqual(http.statusRanges, [[200, 299]]);
+  assert.equal(http.path, "/");
+});
+
+Deno.test("use_vmac names the macvlan and moves the instance's VIPs onto it", () => {
+  const vi = configOf(
+    `${VI}virtual_ipaddress = ["192.0.2.10", { address = "192.0.2.11", label = "eth0:web" }, { address = "198.51.100.1", dev = "eth1" }]
+use_vmac = true
+`,
+  ).instances[0];
+  assert.equal(vi.vmac, "vrrp.51");
+  assert.deepEqual(vi.vips.map((v) => [v.dev, v.label]), [
+    ["vrrp.51", null],
+    ["vrrp.51", "vrrp.51:web"],
+    ["eth1", null],
+  ]);
+  const named = configOf(`${VI}virtual_ipaddress = ["192.0.2.10"]\nuse_vmac = "vm51"\n`);
+  assert.equal(named.instances[0].vmac, "vm51");
+});
+
 Deno.test("sync groups are attached to their instances", () => {
   const config = configOf(`${VI}virtual_ipaddress = ["192.0.2.10"]
 [vrrp_sync_group.G1]
@@ -692,6 +891,11 @@ notify_master = "/bin/up"
     name: "G1",
     instances: ["VI_1"],
     notify: { master: "/bin/up", backup: null, fault: null, stop: null, generic: null },
+    trackScripts: [],
+    trackInterfaces: [],
+    trackFiles: [],
+    trackProcesses: [],
+    implicit: false,
   });
 });
 
