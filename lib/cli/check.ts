@@ -8,7 +8,13 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type Config, formatConfigError, loadConfig, summarizeInstance } from "../config/mod.ts";
+import {
+  type Config,
+  formatConfigError,
+  loadConfig,
+  summarizeInstance,
+  summarizeScript,
+} from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../daemon/reload.ts";
 import {
@@ -84,6 +90,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   if (config === null) return 1;
   console.log(`ok: ${file}`);
   for (const instance of config.instances) console.log(`  ${summarizeInstance(instance)}`);
+  for (const script of config.scripts) console.log(`  check ${summarizeScript(script)}`);
   return 0;
 }
 

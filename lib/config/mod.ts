@@ -30,7 +30,7 @@ import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
 
 export { type ConfigError, formatConfigError } from "./errors.ts";
-export { autoReleaseHoldMs, summarizeInstance, toRouterConfig } from "./router.ts";
+export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
 export { GLOBAL_DEFAULTS } from "./schema.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import type { RouterConfig } from "../vrrp/types.ts";
-import type { InstanceConfig } from "./schema.ts";
+import type { InstanceConfig, ScriptConfig } from "./schema.ts";
 
 /**
  * The release hold that "auto" stands for: Skew_Time plus one advert interval, i.e.
@@ -115,6 +115,14 @@ export function summarizeInstance(i: InstanceConfig): string {
   if (i.priority === 255) extras.push("address owner");
   if (i.auth !== null) extras.push("auth PASS");
   if (i.syncGroup !== null) extras.push(`sync group ${i.syncGroup}`);
+  if (i.vmac !== null) extras.push(`vmac ${i.vmac}`);
+  const tracked = [
+    ...i.trackScripts.map((t) => `script ${t.name}`),
+    ...i.trackInterfaces.map((t) => `interface ${t.name}`),
+    ...i.trackFiles.map((t) => `file ${t.name}`),
+    ...i.trackProcesses.map((t) => `process ${t.name}`),
+  ];
+  if (tracked.length > 0) extras.push(`tracks ${tracked.join(", ")}`);
   return [
     `${i.name}: ${i.interface} vrid ${i.vrid} v${i.version} ${i.family} prio ${i.priority} adv ${
       formatMs(i.advertIntervalMs)
@@ -123,4 +131,39 @@ export function summarizeInstance(i: InstanceConfig): string {
     transport,
     ...extras,
   ].join(", ");
+}
+
+/**
+ * One line per `[vrrp_script.*]`: its kind, target, pacing and weight.
+ *
+ * @example
+ * ```ts
+ * // "web: tcp 127.0.0.1:80 every 1s (timeout 1s), fall 2 rise 2, weight -30"
+ * ```
+ */
+export function summarizeScript(s: ScriptConfig): string {
+  const c = s.check;
+  const ep = (e: { host: string; port: number }) =>
+    e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  const what = c.kind === "tcp"
+    ? `tcp ${ep(c.target)}`
+    : c.kind === "http"
+    ? `${c.tls ? "https" : "http"} GET ${ep(c.target)}${c.path}`
+    : c.kind === "dns"
+    ? `dns ${c.type} ${c.name} at ${ep(c.server)}`
+    : c.kind === "icmp"
+    ? `icmp echo ${c.host}`
+    : c.kind === "smtp"
+    ? `smtp ${ep(c.target)}`
+    : c.kind === "udp"
+    ? `udp ${ep(c.target)}`
+    : c.kind === "file"
+    ? `file ${c.path}`
+    : `script ${c.command}${c.user === null ? "" : ` as ${c.user}`}${
+      c.dynamic ? " (dynamic weight)" : ""
+    }`;
+  const weight = s.weight === 0 ? "fault when down" : `weight ${s.weight}`;
+  return `${s.name}: ${what} every ${formatMs(s.intervalMs)} (timeout ${
+    formatMs(s.timeoutMs)
+  }), fall ${s.fall} rise ${s.rise}, ${weight}${s.initialUp ? "" : ", starts down"}`;
 }
