@@ -112,14 +112,14 @@ export interface SmtpCheck {
 }
 
 /**
- * UDP: sends `payload`; healthy when a reply comes back (and, with `expect`, matches
+ * UDP: sends the bytes of `payloadHex`; healthy when a reply comes back (and, with `expect`, matches
  * it as a regex over the reply read as latin1, so binary protocols can be matched too).
  * An ICMP port-unreachable is an immediate failure.
  *
  * @example
  * ```ts
  * const udp: UdpCheck = {
- *   kind: "udp", target: { host: "127.0.0.1", port: 5353 }, payload: new TextEncoder().encode("ping"),
+ *   kind: "udp", target: { host: "127.0.0.1", port: 5353 }, payloadHex: "70696e67",
  *   expect: "^pong",
  * };
  * ```
@@ -127,7 +127,8 @@ export interface SmtpCheck {
 export interface UdpCheck {
   readonly kind: "udp";
   readonly target: Endpoint;
-  readonly payload: Uint8Array;
+  /** Lower-case hex (plain text in the config is converted): configs stay plain JSON. */
+  readonly payloadHex: string;
   readonly expect: string | null;
 }
 

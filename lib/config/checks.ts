@@ -103,15 +103,18 @@ const digest: Parser<string> = (v) =>
     ? ok(v.toLowerCase())
     : expected("a hex digest of the body: 32 digits (MD5) or 64 (SHA-256)", v);
 
-const hexBytes: Parser<Uint8Array> = (v) => {
+const hexBytes: Parser<string> = (v) => {
   if (typeof v !== "string" || !/^(?:[0-9a-fA-F]{2})+$/.test(v.replace(/\s+/g, ""))) {
     return expected('an even number of hex digits, e.g. "0a0b0c"', v);
   }
-  const s = v.replace(/\s+/g, "");
-  const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
-  return ok(out);
+  return ok(v.replace(/\s+/g, "").toLowerCase());
 };
+
+function toHex(text: string): string {
+  return [...new TextEncoder().encode(text)].map((b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}
 
 /** `200`, or `"200-299"`, as an inclusive range. */
 const statusRange: Parser<readonly [number, number]> = (v) => {
@@ -267,10 +270,10 @@ export function readCheck(r: TableReader, type: CheckType): CheckSpec | undefine
       if (r.has("payload") && r.has("payload_hex")) {
         r.fail("payload_hex", "expected one of payload and payload_hex, got both");
       }
-      const payload = r.opt("payload_hex", hexBytes) ??
-        new TextEncoder().encode(r.opt("payload", text("a payload")) ?? "");
+      const payloadHex = r.opt("payload_hex", hexBytes) ??
+        toHex(r.opt("payload", text("a payload")) ?? "");
       if (target === undefined) return undefined;
-      return { kind: "udp", target, payload, expect: r.opt("expect", regex) ?? null };
+      return { kind: "udp", target, payloadHex, expect: r.opt("expect", regex) ?? null };
     }
     case "file": {
       const path = r.req("file", absolute, 'an absolute path, e.g. "/run/app/ready"');

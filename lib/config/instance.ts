@@ -472,7 +472,7 @@ function checkOwner(
 
 /**
  * `use_vmac = true` (the macvlan is named `vrrp.VRID`, as keepalived names it) or a
- * name; a dual-stack instance's IPv6 half adds `6` to a default name.
+ * name; a dual-stack instance's IPv6 half gets its own (`vrrp6.VRID`, or the name + `6`).
  */
 function readVmac(r: TableReader, vrid: number): string | null {
   const v = r.table.use_vmac;

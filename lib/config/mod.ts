@@ -111,8 +111,6 @@ export async function loadConfig(file: string): Promise<LoadResult> {
 }
 
 function deepFreeze<T>(value: T): T {
-  // Byte payloads (a UDP check's) cannot be frozen; nothing downstream writes to them.
-  if (ArrayBuffer.isView(value)) return value;
   if (typeof value === "object" && value !== null) {
     Object.freeze(value);
     // Recurse even into frozen objects: a frozen parent may hold a mutable child.

@@ -66,6 +66,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     readInstance(ctx, n, t, env)
   );
   checkUniqueVrids(ctx, drafts);
+  checkDualStackNames(ctx, drafts);
 
   const declared = readSyncGroups(
     ctx,
@@ -109,6 +110,24 @@ function checkUniqueVrids(ctx: Ctx, drafts: InstanceDraft[]): void {
       `expected a VRID unique per interface and family: ${formatPath(first.path)}${
         line === null ? "" : ` (line ${line})`
       } already uses ${c.vrid} on ${c.interface} for ${familyName(c.family)}, got ${c.vrid}`,
+    );
+  }
+}
+
+/**
+ * The IPv6 half of a dual-stack instance is named `NAME@v6`: an instance written under
+ * that name would be a second instance of the same name (status, verbs and sync groups
+ * could not tell them apart).
+ */
+function checkDualStackNames(ctx: Ctx, drafts: InstanceDraft[]): void {
+  const byName = new Map(drafts.map((d) => [d.config.name, d]));
+  for (const d of drafts) {
+    if (!d.dual) continue;
+    const clash = byName.get(`${d.config.name}${DUAL_STACK_V6_SUFFIX}`);
+    if (clash === undefined) continue;
+    ctx.error(
+      clash.path,
+      `expected another name: vrrp_instance.${d.config.name} has IPv4 and IPv6 VIPs, and its IPv6 half runs as "${clash.config.name}"`,
     );
   }
 }
@@ -228,11 +247,20 @@ function splitDualStack(
       unicastPeers: c.unicastPeers.filter((p) => !p.includes(":")),
       dualStackOf: c.name,
     });
+    // One macvlan per family: the IPv6 virtual MAC differs (00:00:5e:00:02:VRID).
+    const vmac6 = c.vmac === null
+      ? null
+      : c.vmac === `vrrp.${c.vrid}`
+      ? `vrrp6.${c.vrid}`
+      : `${c.vmac.slice(0, 14)}6`;
     instances.push({
       ...c,
       name: v6Name,
       family: "ipv6",
-      vips: v6,
+      vmac: vmac6,
+      vips: v6.map((v) =>
+        vmac6 !== null && v.dev === c.vmac ? { ...v, dev: vmac6, label: null } : v
+      ),
       excludedVips: [],
       srcIp: c.srcIp !== null && c.srcIp.includes(":") ? c.srcIp : null,
       unicastPeers: c.unicastPeers.filter((p) => p.includes(":")),

@@ -849,7 +849,7 @@ user = "nobody"
   });
   const udp = by.get("udp")?.check;
   assert.ok(udp?.kind === "udp");
-  assert.deepEqual([...udp.payload], [1, 2, 255]);
+  assert.equal(udp.payloadHex, "0102ff");
   assert.deepEqual(by.get("ready")?.check, { kind: "file", path: "/run/app/ready", expect: null });
   assert.deepEqual(by.get("dyn")?.check, {
     kind: "script",
