@@ -88,6 +88,13 @@ const hostIp: Parser<string> = (v) => {
   return p === null ? expected("an IP address", v) : ok(canonicalIp(v as string) ?? (v as string));
 };
 
+/** A header value may not smuggle a second header (or a body) into the request. */
+const headerValue: Parser<string> = (v) =>
+  typeof v === "string" && v.length > 0 &&
+    ![...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+    ? ok(v)
+    : expected("a Host header value without control characters", v);
+
 const regex: Parser<string> = (v) => {
   if (typeof v !== "string") return expected("a regular expression", v);
   try {
@@ -234,7 +241,7 @@ export function readCheck(r: TableReader, type: CheckType): CheckSpec | undefine
         tls: u.tls,
         target: u.target,
         path: u.path,
-        hostHeader: r.opt("host_header", text("a Host header value")) ?? null,
+        hostHeader: r.opt("host_header", headerValue) ?? null,
         sni: r.opt("sni", dnsName) ?? null,
         verifyTls: r.opt("verify_tls", bool) ?? true,
         statusRanges: ranges !== undefined && ranges.length > 0 ? ranges : [[200, 299]],

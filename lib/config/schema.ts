@@ -259,6 +259,13 @@ export interface SyncGroupConfig {
   readonly trackFiles: readonly TrackRef[];
   readonly trackProcesses: readonly TrackRef[];
   /**
+   * keepalived's `sync_group_tracking_weight`: members' weighted trackers move their
+   * priority as usual. Off by default, where a member's failing tracker puts it (and so
+   * the group) in FAULT whatever its weight: one member's lower priority alone would
+   * never move a group whose other members still defer to the same master.
+   */
+  readonly trackingWeight: boolean;
+  /**
    * Made by hacore for a dual-stack instance outside any group (named like the
    * instance), so its halves move together; it runs no group notify hooks.
    */

@@ -7,7 +7,7 @@
  */
 
 import { formatPath } from "./scan.ts";
-import { type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
+import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import type { Config, InstanceConfig, SyncGroupConfig } from "./schema.ts";
@@ -148,6 +148,7 @@ function readSyncGroups(
       "group",
       ...NOTIFY_KEYS,
       ...GROUP_TRACK_KEYS,
+      "sync_group_tracking_weight",
     ]);
     const what = `an array of 1 or more vrrp_instance names, e.g. ["VI_1", "VI_2"]`;
     const seen = new Set<string>();
@@ -202,6 +203,7 @@ function readSyncGroups(
       trackInterfaces: refs("track_interface", null, null),
       trackFiles: refs("track_file", "vrrp_track_file", env.trackFiles),
       trackProcesses: refs("track_process", "vrrp_track_process", env.trackProcesses),
+      trackingWeight: r.opt("sync_group_tracking_weight", bool) ?? false,
       implicit: false,
     });
   }
@@ -278,6 +280,8 @@ function splitDualStack(
         trackInterfaces: [],
         trackFiles: [],
         trackProcesses: [],
+        // Both halves share every tracker, so a weight moves them together.
+        trackingWeight: true,
         implicit: true,
       });
     }

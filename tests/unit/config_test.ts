@@ -497,6 +497,14 @@ const BROKEN: BrokenCase[] = [
     message: "expected an HTTP status (100..599) or a range",
   },
   {
+    name: "a Host header cannot carry a line break",
+    toml:
+      `[vrrp_script.chk]\ntype = "http"\nurl = "http://127.0.0.1/"\nhost_header = "a\\r\\nX-Evil: 1"\n`,
+    path: "vrrp_script.chk.host_header",
+    line: 4,
+    message: "expected a Host header value without control characters",
+  },
+  {
     name: "a body regex must compile",
     toml: `[vrrp_script.chk]\ntype = "http"\nurl = "http://127.0.0.1/"\nbody_regex = "("\n`,
     path: "vrrp_script.chk.body_regex",
@@ -895,6 +903,7 @@ notify_master = "/bin/up"
     trackInterfaces: [],
     trackFiles: [],
     trackProcesses: [],
+    trackingWeight: false,
     implicit: false,
   });
 });
