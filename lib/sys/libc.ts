@@ -176,6 +176,8 @@ export const IPV6_RECVHOPLIMIT = 51;
 export const IPV6_HOPLIMIT = 52;
 /** `IPV6_TCLASS`: traffic class of outgoing packets (VRRP adverts use 0xc0, CS6). */
 export const IPV6_TCLASS = 67;
+/** `IPV6_FREEBIND` (Linux ≥ 4.15): accept a source address not (yet) on the interface. */
+export const IPV6_FREEBIND = 78;
 /** `ICMP6_FILTER`: which ICMPv6 types a raw ICMPv6 socket receives. */
 export const ICMP6_FILTER = 1;
 
@@ -1640,4 +1642,60 @@ export function sendStream(fd: number, buf: Uint8Array): number | null {
     if (errno === EAGAIN) return null;
     throw new SyscallError("send", errno, label(fd));
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health checks: ICMP echo over raw sockets (lib/check/pinger.ts)
+// ---------------------------------------------------------------------------------------
+
+/** `SOL_RAW`: option level of raw IPv4 sockets (ICMP_FILTER). */
+export const SOL_RAW = 255;
+/** `ICMP_FILTER`: on a raw IPPROTO_ICMP socket, a u32 mask of ICMP types to drop (bit = type). */
+export const ICMP_FILTER = 1;
+/** `ICMP_ECHOREPLY`: ICMPv4 type of an echo reply. */
+export const ICMP_ECHOREPLY = 0;
+/** `ICMP_ECHO`: ICMPv4 type of an echo request. */
+export const ICMP_ECHO = 8;
+/** `ICMP6_ECHO_REQUEST`: ICMPv6 type of an echo request. */
+export const ICMP6_ECHO_REQUEST = 128;
+/** `ICMP6_ECHO_REPLY`: ICMPv6 type of an echo reply. */
+export const ICMP6_ECHO_REPLY = 129;
+/** `sizeof(struct icmp6_filter)`: 256 bits, a set bit blocks that ICMPv6 type. */
+export const SIZEOF_ICMP6_FILTER = 32;
+
+OPTION_NAMES[`${SOL_RAW}.${ICMP_FILTER}`] = "ICMP_FILTER";
+
+/**
+ * `struct icmp_filter` letting only the given ICMPv4 types through (types above 31
+ * cannot be named, and are always delivered).
+ *
+ * @example
+ * ```ts
+ * setsockoptBuf(fd, SOL_RAW, ICMP_FILTER, icmpFilterPassing([ICMP_ECHOREPLY]));
+ * ```
+ */
+export function icmpFilterPassing(types: readonly number[]): Uint8Array {
+  let blocked = 0xffffffff;
+  for (const t of types) if (t < 32) blocked &= ~(1 << t);
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, blocked >>> 0, true);
+  return b;
+}
+
+/**
+ * `struct icmp6_filter` letting only the given ICMPv6 types through
+ * (`ICMP6_FILTER_SETBLOCKALL` then `ICMP6_FILTER_SETPASS` for each).
+ *
+ * @example
+ * ```ts
+ * setsockoptBuf(fd, SOL_ICMPV6, ICMP6_FILTER, icmp6FilterPassing([ICMP6_ECHO_REPLY]));
+ * ```
+ */
+export function icmp6FilterPassing(types: readonly number[]): Uint8Array {
+  const words = new Uint32Array(SIZEOF_ICMP6_FILTER / 4).fill(0xffffffff);
+  for (const t of types) words[t >> 5] &= ~(1 << (t & 31));
+  const b = new Uint8Array(SIZEOF_ICMP6_FILTER);
+  const dv = new DataView(b.buffer);
+  words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
+  return b;
 }

@@ -1,0 +1,83 @@
+/**
+ * Building {@link CheckResult}s, and the one-line texts they carry: endpoints as people
+ * write them (`[::1]:80`), errors by their errno name (`ECONNREFUSED`).
+ *
+ * @module
+ */
+
+import { SyscallError } from "../sys/errno.ts";
+import type { CheckResult, Endpoint } from "./types.ts";
+
+/**
+ * A passing result, timed from `startedAt` (a `performance.now()` reading).
+ *
+ * @example
+ * ```ts
+ * const t0 = performance.now();
+ * passed("connected", t0).ok; // true
+ * ```
+ */
+export function passed(
+  detail: string,
+  startedAt: number,
+  weight: number | null = null,
+): CheckResult {
+  return { ok: true, detail, weight, durationMs: performance.now() - startedAt };
+}
+
+/**
+ * A failing result, timed from `startedAt`.
+ *
+ * @example
+ * ```ts
+ * failed("connect 127.0.0.1:80: ECONNREFUSED", performance.now()).ok; // false
+ * ```
+ */
+export function failed(detail: string, startedAt: number): CheckResult {
+  return { ok: false, detail, weight: null, durationMs: performance.now() - startedAt };
+}
+
+/**
+ * `host:port`, with brackets around an IPv6 host.
+ *
+ * @example
+ * ```ts
+ * formatEndpoint({ host: "::1", port: 80 }); // "[::1]:80"
+ * ```
+ */
+export function formatEndpoint(e: Endpoint): string {
+  return e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+}
+
+/**
+ * The shortest text that says why an operation failed: the errno name when there is
+ * one (`ECONNREFUSED`, from Deno's `error.code` or a {@link SyscallError}), else the
+ * message.
+ *
+ * @example
+ * ```ts
+ * errorText(new SyscallError("recvfrom", 111)); // "ECONNREFUSED"
+ * errorText(new Error("bad record")); // "bad record"
+ * ```
+ */
+export function errorText(e: unknown): string {
+  if (e instanceof SyscallError) return e.code;
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
+    return e.message.split("\n")[0];
+  }
+  return String(e);
+}
+
+/**
+ * Milliseconds as a short text: `0.4 ms`, `12 ms`, `1500 ms`.
+ *
+ * @example
+ * ```ts
+ * formatMs(0.4321); // "0.4 ms"
+ * ```
+ */
+export function formatMs(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(1)} ms` : `${Math.round(ms)} ms`;
+}

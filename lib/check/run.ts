@@ -1,0 +1,77 @@
+/**
+ * The production {@link CheckRunner}: runs a check of any kind once.
+ *
+ * @module
+ */
+
+import { checkDns } from "./dns.ts";
+import { checkFile } from "./file.ts";
+import { checkHttp } from "./http.ts";
+import { checkIcmp } from "./icmp.ts";
+import { pinger4, pinger6 } from "./pinger.ts";
+import { checkReactor } from "./reactor.ts";
+import { errorText, failed } from "./result.ts";
+import { checkScript } from "./script.ts";
+import { checkSmtp } from "./smtp.ts";
+import { checkTcp } from "./tcp.ts";
+import type { CheckResult, CheckRunner, CheckSpec } from "./types.ts";
+import { checkUdp } from "./udp.ts";
+
+function dispatch(spec: CheckSpec, timeoutMs: number, signal: AbortSignal): Promise<CheckResult> {
+  switch (spec.kind) {
+    case "tcp":
+      return checkTcp(spec, timeoutMs, signal);
+    case "http":
+      return checkHttp(spec, timeoutMs, signal);
+    case "dns":
+      return checkDns(spec, timeoutMs, signal);
+    case "icmp":
+      return checkIcmp(spec, timeoutMs, signal);
+    case "smtp":
+      return checkSmtp(spec, timeoutMs, signal);
+    case "udp":
+      return checkUdp(spec, timeoutMs, signal);
+    case "file":
+      return checkFile(spec, timeoutMs, signal);
+    case "script":
+      return checkScript(spec, timeoutMs, signal);
+  }
+}
+
+/**
+ * Runs one check of any kind. Resolves (never rejects) within about `timeoutMs`
+ * (a script past it: plus its kill grace); an exception in a check is a failed result.
+ *
+ * @example
+ * ```ts
+ * const r = await runCheck({ kind: "tcp", target: { host: "127.0.0.1", port: 22 } }, 1000, new AbortController().signal);
+ * console.log(r.ok, r.detail);
+ * ```
+ */
+export const runCheck: CheckRunner = async (
+  spec: CheckSpec,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<CheckResult> => {
+  const startedAt = performance.now();
+  try {
+    return await dispatch(spec, timeoutMs, signal);
+  } catch (e) {
+    return failed(`${spec.kind} check failed unexpectedly: ${errorText(e)}`, startedAt);
+  }
+};
+
+/**
+ * Resolves once the shared socket machinery of the checks is idle: no poll on a
+ * worker thread, no raw ICMP socket open. For a clean shutdown (and test sanitizers)
+ * after every check has ended.
+ *
+ * @example
+ * ```ts
+ * await checksIdle();
+ * ```
+ */
+export async function checksIdle(): Promise<void> {
+  await Promise.all([pinger4.idle(), pinger6.idle()]);
+  await checkReactor.idle();
+}

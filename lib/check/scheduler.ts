@@ -1,0 +1,432 @@
+/**
+ * Runs many checks on timers, each debounced by rise/fall, without getting in the way
+ * of the caller's event loop (VRRP timers share it).
+ *
+ * - One timer for all checks: next-due times sit in a min-heap and a single
+ *   `setTimeout` is armed for the earliest, so thousands of checks cost one timer,
+ *   not thousands.
+ * - Spread: a new check first runs at a random offset in [0, interval), so checks
+ *   added together (a config load) do not all fire in the same millisecond.
+ * - No overlap: the next run of a check is scheduled when the previous one completes,
+ *   at the first boundary of its schedule (first run + k × interval) still ahead. A
+ *   check slower than its interval skips boundaries instead of piling up, and a late
+ *   run does not shift the ones after it.
+ * - Few wake-ups: due times are rounded to 10 ms slots, so checks due close together
+ *   run in one timer callback.
+ * - A cap on checks in flight ({@link MAX_IN_FLIGHT}); the rest wait in a FIFO, so a
+ *   burst cannot exhaust file descriptors.
+ *
+ * @module
+ */
+
+import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
+import { MinHeap } from "./heap.ts";
+import { errorText } from "./result.ts";
+import { checksIdle, runCheck } from "./run.ts";
+import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "./types.ts";
+
+/**
+ * One check to run: `id` is unique within a scheduler (e.g. "vrrp_script:chk_web").
+ *
+ * @example
+ * ```ts
+ * const c: ScheduledCheck = {
+ *   id: "vrrp_script:web",
+ *   spec: { kind: "tcp", target: { host: "127.0.0.1", port: 80 } },
+ *   timing: { intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, initialUp: true },
+ * };
+ * ```
+ */
+export interface ScheduledCheck {
+  /** Unique within the scheduler. */
+  readonly id: string;
+  /** What to check. */
+  readonly spec: CheckSpec;
+  /** How often, how long, and the rise/fall debouncing. */
+  readonly timing: CheckTiming;
+}
+
+/**
+ * What the scheduler knows of one check.
+ *
+ * @example
+ * ```ts
+ * const st: CheckStatus | undefined = scheduler.status("vrrp_script:web");
+ * if (st?.settled && !st.up) console.log(st.last?.detail);
+ * ```
+ */
+export interface CheckStatus {
+  /** The check's id. */
+  readonly id: string;
+  /** Debounced state (rise/fall applied); `timing.initialUp` until enough results. */
+  readonly up: boolean;
+  /** false until the first result arrives. */
+  readonly settled: boolean;
+  /** The latest result, null before the first. */
+  readonly last: CheckResult | null;
+  /** Dynamic weight of the last passing result, else null. */
+  readonly weight: number | null;
+  /** Completed runs (aborted ones are not counted). */
+  readonly runs: number;
+  /** Completed runs that failed. */
+  readonly failures: number;
+  /** Results in a row that disagree with `up` (progress towards rise or fall). */
+  readonly streak: number;
+}
+
+/**
+ * Options of {@link CheckScheduler}.
+ *
+ * @example
+ * ```ts
+ * const opts: CheckSchedulerOptions = { onChange: (st) => console.log(st.id, st.up) };
+ * ```
+ */
+export interface CheckSchedulerOptions {
+  /** Called when a check's debounced state (or dynamic weight) changes. */
+  readonly onChange: (status: CheckStatus) => void;
+  /** The function that runs one check; the real network checks by default. */
+  readonly runner?: CheckRunner;
+  /** Random in [0, 1) for the start offset; Math.random by default. */
+  readonly random?: () => number;
+}
+
+/**
+ * Checks running at once, at most; the rest wait their turn. Each check holds at most
+ * one socket or child process, so this bounds the file descriptors checks use.
+ */
+export const MAX_IN_FLIGHT = 256;
+
+/** setTimeout has millisecond resolution: what is due within this runs now. */
+const DUE_SLACK_MS = 1;
+
+/**
+ * Due times are rounded to slots of this many milliseconds (less for intervals under
+ * 100 ms), so checks due close together run in one timer wake-up instead of one each:
+ * 1000 checks a second spread over the second otherwise wake the event loop 1000
+ * times. Rounding to the nearest slot keeps the average period exact.
+ */
+const SLOT_MS = 10;
+
+/** The due-time slot of a check with this interval. */
+function slotOf(intervalMs: number): number {
+  return Math.min(SLOT_MS, Math.max(intervalMs, 1) / 10);
+}
+
+type EntryState = "waiting" | "queued" | "running" | "removed";
+
+interface Entry {
+  check: ScheduledCheck;
+  debounce: DebounceState;
+  last: CheckResult | null;
+  runs: number;
+  failures: number;
+  /** Next run (performance.now() time, rounded to its slot); fixed while in the heap. */
+  due: number;
+  /** The unrounded time of the first run: every run is due at anchor + k × interval. */
+  anchor: number;
+  state: EntryState;
+  abort: AbortController | null;
+  pending: Promise<void> | null;
+}
+
+/**
+ * Runs checks on timers.
+ *
+ * @example
+ * ```ts
+ * const s = new CheckScheduler({ onChange: (st) => console.log(st.id, st.up ? "up" : "down") });
+ * s.set({
+ *   id: "vrrp_script:web",
+ *   spec: { kind: "tcp", target: { host: "127.0.0.1", port: 80 } },
+ *   timing: { intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, initialUp: true },
+ * });
+ * s.status("vrrp_script:web")?.up; // true until the checks say otherwise
+ * await s.stop();
+ * ```
+ */
+export class CheckScheduler {
+  readonly #onChange: (status: CheckStatus) => void;
+  readonly #runner: CheckRunner;
+  readonly #random: () => number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #heap = new MinHeap<Entry>((e) => e.due);
+  #queue: Entry[] = [];
+  #queueHead = 0;
+  #inFlight = 0;
+  readonly #running = new Set<Promise<void>>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #stopped = false;
+
+  /** A scheduler with no checks yet. */
+  constructor(opts: CheckSchedulerOptions) {
+    this.#onChange = opts.onChange;
+    this.#runner = opts.runner ?? runCheck;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /**
+   * Adds (or replaces, keeping its state when spec and timing are equal) a check.
+   *
+   * @example
+   * ```ts
+   * s.set({ id: "c", spec: { kind: "file", path: "/run/ok", expect: null }, timing });
+   * ```
+   */
+  set(check: ScheduledCheck): void {
+    if (this.#stopped) return;
+    const old = this.#entries.get(check.id);
+    if (old !== undefined) {
+      if (sameValue(old.check.spec, check.spec) && sameValue(old.check.timing, check.timing)) {
+        old.check = check;
+        return;
+      }
+      this.#drop(old);
+    }
+    const e: Entry = {
+      check,
+      debounce: initialDebounce(check.timing.initialUp),
+      last: null,
+      runs: 0,
+      failures: 0,
+      due: 0,
+      anchor: 0,
+      state: "waiting",
+      abort: null,
+      pending: null,
+    };
+    const interval = Math.max(1, check.timing.intervalMs);
+    const slot = slotOf(interval);
+    e.anchor = performance.now() + this.#random() * interval;
+    e.due = Math.round(e.anchor / slot) * slot;
+    this.#entries.set(check.id, e);
+    this.#heap.push(e);
+    this.#arm();
+  }
+
+  /**
+   * Stops and forgets a check (a run in progress is aborted and its result ignored).
+   *
+   * @example
+   * ```ts
+   * s.remove("vrrp_script:web");
+   * ```
+   */
+  remove(id: string): void {
+    const e = this.#entries.get(id);
+    if (e === undefined) return;
+    this.#entries.delete(id);
+    this.#drop(e);
+  }
+
+  /**
+   * The status of one check, or undefined when there is no such check.
+   *
+   * @example
+   * ```ts
+   * const st = s.status("vrrp_script:web");
+   * ```
+   */
+  status(id: string): CheckStatus | undefined {
+    const e = this.#entries.get(id);
+    return e === undefined ? undefined : snapshot(e);
+  }
+
+  /**
+   * The status of every check, in the order they were added.
+   *
+   * @example
+   * ```ts
+   * for (const st of s.all()) console.log(st.id, st.up);
+   * ```
+   */
+  all(): CheckStatus[] {
+    return [...this.#entries.values()].map(snapshot);
+  }
+
+  /**
+   * Stops every timer and aborts running checks; resolves once they have all ended
+   * and the shared check sockets are closed.
+   *
+   * @example
+   * ```ts
+   * await s.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#heap.clear();
+    this.#queue = [];
+    this.#queueHead = 0;
+    for (const e of this.#entries.values()) this.#drop(e);
+    this.#entries.clear();
+    await Promise.all([...this.#running]);
+    await checksIdle();
+  }
+
+  #drop(e: Entry): void {
+    // Entries in the heap or the queue are skipped when they come up.
+    e.state = "removed";
+    e.abort?.abort();
+  }
+
+  /** Arms the one timer for the earliest due check, unless it already fires by then. */
+  #arm(): void {
+    let top = this.#heap.peek();
+    while (top !== undefined && top.state === "removed") {
+      this.#heap.pop();
+      top = this.#heap.peek();
+    }
+    if (top === undefined) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      return;
+    }
+    if (this.#timer !== undefined && this.#timerAt <= top.due) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = top.due;
+    this.#timer = setTimeout(this.#fire, Math.max(0, top.due - performance.now()));
+  }
+
+  #fire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now() + DUE_SLACK_MS;
+    for (
+      let top = this.#heap.peek();
+      top !== undefined && top.due <= now;
+      top = this.#heap.peek()
+    ) {
+      this.#heap.pop();
+      if (top.state !== "waiting") continue;
+      if (this.#inFlight < MAX_IN_FLIGHT) this.#run(top);
+      else {
+        top.state = "queued";
+        this.#queue.push(top);
+      }
+    }
+    this.#arm();
+  };
+
+  #run(e: Entry): void {
+    this.#inFlight++;
+    e.state = "running";
+    const abort = new AbortController();
+    e.abort = abort;
+    const startedAt = performance.now();
+    const { spec, timing } = e.check;
+    let result: Promise<CheckResult>;
+    try {
+      result = this.#runner(spec, timing.timeoutMs, abort.signal);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    const pending = result.then(
+      (r) => this.#finish(e, r),
+      (err) => this.#finish(e, crashed(err, startedAt)),
+    );
+    e.pending = pending;
+    this.#running.add(pending);
+  }
+
+  #finish(e: Entry, r: CheckResult): void {
+    this.#inFlight--;
+    if (e.pending !== null) this.#running.delete(e.pending);
+    e.pending = null;
+    e.abort = null;
+    if (e.state === "running" && !this.#stopped) {
+      e.state = "waiting";
+      e.runs++;
+      if (!r.ok) e.failures++;
+      e.last = r;
+      const outcome = debounceStep(e.debounce, r, e.check.timing);
+      e.debounce = outcome.state;
+      e.due = nextDue(e.anchor, Math.max(1, e.check.timing.intervalMs), performance.now());
+      this.#heap.push(e);
+      this.#arm();
+      if (outcome.changed) this.#notify(e);
+    }
+    this.#pump();
+  }
+
+  #notify(e: Entry): void {
+    try {
+      this.#onChange(snapshot(e));
+    } catch (err) {
+      // A listener's bug must not stop the checks; it still surfaces as an error.
+      reportError(err);
+    }
+  }
+
+  /** Starts queued checks while there is room in flight. */
+  #pump(): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && this.#queueHead < this.#queue.length) {
+      const e = this.#queue[this.#queueHead++];
+      if (e.state === "queued") this.#run(e);
+    }
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+  }
+}
+
+/**
+ * The first boundary of the check's schedule (`anchor + k * interval`, k ≥ 1) after
+ * `now`, rounded to its slot: a late or slow run keeps the phase and skips the
+ * boundaries it missed instead of running twice in a row. Rounding each boundary from
+ * the anchor (not from the last rounded time) keeps the period exact on average.
+ */
+function nextDue(anchor: number, interval: number, now: number): number {
+  const slot = slotOf(interval);
+  for (let k = Math.max(1, Math.floor((now - anchor) / interval) + 1);; k++) {
+    const next = Math.round((anchor + k * interval) / slot) * slot;
+    if (next > now) return next;
+  }
+}
+
+function snapshot(e: Entry): CheckStatus {
+  return {
+    id: e.check.id,
+    up: e.debounce.up,
+    settled: e.debounce.settled,
+    last: e.last,
+    weight: e.debounce.weight,
+    runs: e.runs,
+    failures: e.failures,
+    streak: e.debounce.streak,
+  };
+}
+
+function crashed(err: unknown, startedAt: number): CheckResult {
+  return {
+    ok: false,
+    detail: `check runner failed: ${errorText(err)}`,
+    weight: null,
+    durationMs: performance.now() - startedAt,
+  };
+}
+
+/** Structural equality of config values: primitives, arrays, byte arrays, plain objects. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    if (!(a instanceof Uint8Array && b instanceof Uint8Array) || a.length !== b.length) {
+      return false;
+    }
+    return a.every((v, i) => v === b[i]);
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  return ka.every((k) => Object.hasOwn(rb, k) && sameValue(ra[k], rb[k]));
+}

@@ -1,0 +1,233 @@
+/**
+ * A fresh TCP (or TLS over TCP) connection per check, as a minimal byte stream whose
+ * every wait ends with the check's deadline.
+ *
+ * Plain TCP is `Deno.connect`. TLS is `node:tls`: it is the one TLS client in Deno that
+ * can skip certificate verification (`rejectUnauthorized: false`, for self-signed
+ * backends, as keepalived's SSL_GET does) and can send an SNI name other than the
+ * address it connects to.
+ *
+ * @module
+ */
+
+import * as tls from "node:tls";
+import type { Deadline } from "./deadline.ts";
+import type { Endpoint } from "./types.ts";
+
+/**
+ * Bytes in, bytes out, closed once.
+ *
+ * @example
+ * ```ts
+ * const s: ByteStream = await connectTcp({ host: "127.0.0.1", port: 80 }, deadline);
+ * await s.write(new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"));
+ * const chunk = await s.read(); // null at the end of the stream
+ * s.close();
+ * ```
+ */
+export interface ByteStream {
+  /** The next bytes, or null at the end of the stream. Rejects once the deadline ends. */
+  read(): Promise<Uint8Array | null>;
+  /** Writes all of `bytes`. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Closes the connection; idempotent. */
+  close(): void;
+}
+
+/** First read buffer: a response head or an SMTP reply fits. */
+const READ_BUFFER_BYTES = 4 * 1024;
+/** A read that fills the buffer doubles it, up to this. */
+const READ_BUFFER_MAX_BYTES = 64 * 1024;
+
+/**
+ * Opens a TCP connection; the deadline aborts the connect and later closes the
+ * connection, which ends a pending read.
+ *
+ * @example
+ * ```ts
+ * const s = await connectTcp({ host: "::1", port: 25 }, deadline);
+ * ```
+ * @throws the connect error (`error.code` is e.g. `ECONNREFUSED`), or an abort error.
+ */
+export async function connectTcp(target: Endpoint, deadline: Deadline): Promise<ByteStream> {
+  const conn = await Deno.connect({
+    hostname: target.host,
+    port: target.port,
+    signal: deadline.signal,
+  });
+  return new ConnStream(conn, deadline);
+}
+
+class ConnStream implements ByteStream {
+  readonly #conn: Deno.Conn;
+  readonly #deadline: Deadline;
+  #buf: Uint8Array | null = null;
+  #closed = false;
+
+  constructor(conn: Deno.Conn, deadline: Deadline) {
+    this.#conn = conn;
+    this.#deadline = deadline;
+    if (deadline.expired) this.close();
+    else deadline.signal.addEventListener("abort", this.close, { once: true });
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    let buf = this.#buf ??= new Uint8Array(READ_BUFFER_BYTES);
+    const n = await this.#conn.read(buf);
+    if (n === null) return null;
+    const out = buf.slice(0, n);
+    if (n === buf.length && buf.length < READ_BUFFER_MAX_BYTES) {
+      buf = this.#buf = new Uint8Array(buf.length * 2);
+    }
+    return out;
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  close = (): void => {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deadline.signal.removeEventListener("abort", this.close);
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the peer's reset.
+    }
+  };
+}
+
+/**
+ * Options of {@link connectTls}.
+ *
+ * @example
+ * ```ts
+ * const o: TlsOptions = { serverName: "www.example.com", verify: true };
+ * ```
+ */
+export interface TlsOptions {
+  /** SNI name, also the name the certificate must carry; null = none (IP target). */
+  readonly serverName: string | null;
+  /** false = accept any certificate. */
+  readonly verify: boolean;
+}
+
+/**
+ * Opens a TLS connection over TCP and completes the handshake (verifying the
+ * certificate against `serverName`, or the address, when `verify`).
+ *
+ * @example
+ * ```ts
+ * const s = await connectTls({ host: "127.0.0.1", port: 443 }, { serverName: null, verify: false }, d);
+ * ```
+ * @throws an Error whose message says what failed (`self-signed certificate`, ...).
+ */
+export function connectTls(
+  target: Endpoint,
+  opts: TlsOptions,
+  deadline: Deadline,
+): Promise<ByteStream> {
+  return new Promise<ByteStream>((resolve, reject) => {
+    if (deadline.expired) {
+      reject(new Error(deadline.reason()));
+      return;
+    }
+    const socket = tls.connect({
+      host: target.host,
+      port: target.port,
+      servername: opts.serverName ?? undefined,
+      rejectUnauthorized: opts.verify,
+    });
+    const stream = new TlsStream(socket, deadline);
+    const onError = (e: Error) => {
+      cleanup();
+      stream.close();
+      reject(e);
+    };
+    const onAbort = () => onError(new Error(deadline.reason()));
+    const onConnect = () => {
+      cleanup();
+      resolve(stream);
+    };
+    const cleanup = () => {
+      socket.off("secureConnect", onConnect);
+      socket.off("error", onError);
+      deadline.signal.removeEventListener("abort", onAbort);
+    };
+    socket.once("secureConnect", onConnect);
+    socket.once("error", onError);
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** node's event-driven socket as a pull stream, pausing it while unread data piles up. */
+class TlsStream implements ByteStream {
+  readonly #socket: tls.TLSSocket;
+  readonly #deadline: Deadline;
+  readonly #queue: Uint8Array[] = [];
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+  #closed = false;
+
+  constructor(socket: tls.TLSSocket, deadline: Deadline) {
+    this.#socket = socket;
+    this.#deadline = deadline;
+    socket.on("data", (b: Uint8Array) => {
+      // A plain view of node's Buffer, whose slice() would share memory instead of copying.
+      this.#queue.push(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+      if (this.#queue.length > 4) socket.pause();
+      this.#notify();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("error", (e: Error) => {
+      this.#error = e;
+      this.#notify();
+    });
+    deadline.signal.addEventListener("abort", this.close, { once: true });
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    for (;;) {
+      const b = this.#queue.shift();
+      if (b !== undefined) {
+        if (this.#queue.length <= 1) this.#socket.resume();
+        return b;
+      }
+      if (this.#error !== null) throw this.#error;
+      if (this.#closed) {
+        throw new Error(this.#deadline.expired ? this.#deadline.reason() : "closed");
+      }
+      if (this.#ended) return null;
+      await new Promise<void>((r) => this.#wake = r);
+    }
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#socket.write(bytes, (e?: Error | null) => e ? reject(e) : resolve());
+    });
+  }
+
+  close = (): void => {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deadline.signal.removeEventListener("abort", this.close);
+    this.#socket.destroy();
+    this.#notify();
+  };
+}

@@ -1,0 +1,374 @@
+/**
+ * The check scheduler with a fake runner: debouncing through it, start offsets spread
+ * over the interval, no overlapping runs, the in-flight cap, replace/remove, a clean
+ * stop, and the cost of its own bookkeeping with 2000 checks.
+ */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import process from "node:process";
+import {
+  CheckScheduler,
+  type CheckStatus,
+  MAX_IN_FLIGHT,
+  type ScheduledCheck,
+} from "../../lib/check/scheduler.ts";
+import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
+
+const PASS: CheckResult = { ok: true, detail: "pass", weight: null, durationMs: 0 };
+const FAIL: CheckResult = { ok: false, detail: "fail", weight: null, durationMs: 0 };
+
+function fileSpec(path: string): CheckSpec {
+  return { kind: "file", path, expect: null };
+}
+
+function timing(over: Partial<CheckTiming> = {}): CheckTiming {
+  return { intervalMs: 20, timeoutMs: 1000, rise: 1, fall: 1, initialUp: true, ...over };
+}
+
+function check(id: string, over: Partial<CheckTiming> = {}): ScheduledCheck {
+  return { id, spec: fileSpec(`/${id}`), timing: timing(over) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `cond` holds (polling), failing after `ms`. */
+async function until(cond: () => boolean, ms = 3000, what = "condition"): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** A runner that answers from a list per check path (the last entry repeats). */
+function scripted(
+  results: Record<string, CheckResult[]>,
+): { runner: CheckRunner; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  const runner: CheckRunner = (spec) => {
+    const key = spec.kind === "file" ? spec.path : spec.kind;
+    const n = calls.get(key) ?? 0;
+    calls.set(key, n + 1);
+    const list = results[key] ?? [PASS];
+    return Promise.resolve(list[Math.min(n, list.length - 1)]);
+  };
+  return { runner, calls };
+}
+
+Deno.test("scheduler: rise/fall applied to the runner's results; onChange only on changes", async () => {
+  const { runner } = scripted({ "/a": [PASS, FAIL, FAIL, PASS, PASS, PASS] });
+  const changes: CheckStatus[] = [];
+  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  s.set(check("a", { rise: 2, fall: 2 }));
+  await until(() => (s.status("a")?.runs ?? 0) >= 6, 3000, "6 runs");
+  await s.stop();
+  assert.deepEqual(
+    changes.map((c) => [c.up, c.runs, c.failures, c.streak]),
+    [[false, 3, 2, 0], [true, 5, 2, 0]],
+  );
+  assert.equal(changes[0].last?.detail, "fail");
+  assert.equal(changes[0].settled, true);
+});
+
+Deno.test("scheduler: status before the first result is the initial guess, unsettled", async () => {
+  const s = new CheckScheduler({
+    onChange: () => {},
+    runner: () => Promise.resolve(PASS),
+    random: () => 0.99,
+  });
+  s.set(check("up", { intervalMs: 10_000 }));
+  s.set(check("down", { intervalMs: 10_000, initialUp: false }));
+  assert.deepEqual(s.status("up"), {
+    id: "up",
+    up: true,
+    settled: false,
+    last: null,
+    weight: null,
+    runs: 0,
+    failures: 0,
+    streak: 0,
+  });
+  assert.equal(s.status("down")?.up, false);
+  assert.deepEqual(s.all().map((st) => st.id), ["up", "down"]);
+  assert.equal(s.status("nope"), undefined);
+  await s.stop();
+});
+
+Deno.test("scheduler: a dynamic weight change is a change; the same weight is not", async () => {
+  const w = (weight: number): CheckResult => ({ ...PASS, weight });
+  const { runner } = scripted({ "/d": [w(3), w(3), w(5), w(5)] });
+  const changes: (number | null)[] = [];
+  const s = new CheckScheduler({
+    onChange: (st) => changes.push(st.weight),
+    runner,
+    random: () => 0,
+  });
+  s.set(check("d"));
+  await until(() => (s.status("d")?.runs ?? 0) >= 4);
+  await s.stop();
+  assert.deepEqual(changes, [3, 5]);
+});
+
+Deno.test("scheduler: first runs are spread over the interval by the random offset", async () => {
+  const n = 10;
+  const interval = 300;
+  const firstStart = new Map<string, number>();
+  const runner: CheckRunner = (spec) => {
+    const key = spec.kind === "file" ? spec.path : "";
+    if (!firstStart.has(key)) firstStart.set(key, performance.now());
+    return Promise.resolve(PASS);
+  };
+  let i = 0;
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => (i++ % n) / n });
+  const t0 = performance.now();
+  for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: interval }));
+  await until(() => firstStart.size === n, 2000, "every first run");
+  await s.stop();
+  const offsets = Array.from({ length: n }, (_, k) => firstStart.get(`/c${k}`)! - t0);
+  for (let k = 0; k < n; k++) {
+    const want = (k * interval) / n;
+    // Never early (beyond the 5 ms slot rounding); late only by timer jitter, which a
+    // loaded machine stretches, hence the loose upper bound.
+    assert.ok(
+      offsets[k] >= want - 6 && offsets[k] < want + 100,
+      `check ${k}: first run at ${offsets[k]} ms, want ~${want}`,
+    );
+    if (k > 0) assert.ok(offsets[k] > offsets[k - 1], `check ${k} ran before check ${k - 1}`);
+  }
+  assert.ok(offsets[n - 1] - offsets[0] >= 0.8 * interval, "spread over the interval, not at once");
+});
+
+Deno.test("scheduler: a check slower than its interval never overlaps itself; it runs at the next boundary", async () => {
+  let running = 0;
+  let maxRunning = 0;
+  const starts: number[] = [];
+  const runner: CheckRunner = async () => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    starts.push(performance.now());
+    await sleep(70);
+    running--;
+    return PASS;
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  s.set(check("slow", { intervalMs: 30 }));
+  await until(() => starts.length >= 5, 3000, "5 runs");
+  await s.stop();
+  assert.equal(maxRunning, 1);
+  for (let k = 1; k < starts.length; k++) {
+    const gap = starts[k] - starts[k - 1];
+    // 70 ms of work → the third boundary (90 ms) after the start is the first free one
+    // (give or take the 3 ms slot and timer jitter).
+    assert.ok(gap >= 80 && gap < 200, `gap ${k}: ${gap} ms`);
+  }
+});
+
+Deno.test(`scheduler: at most ${MAX_IN_FLIGHT} checks in flight; the rest wait their turn`, async () => {
+  const total = MAX_IN_FLIGHT + 44;
+  let running = 0;
+  let maxRunning = 0;
+  const ran = new Set<string>();
+  let release = () => {};
+  let gate = new Promise<void>((r) => release = r);
+  const runner: CheckRunner = async (spec) => {
+    running++;
+    maxRunning = Math.max(maxRunning, running);
+    ran.add(spec.kind === "file" ? spec.path : "");
+    await gate;
+    running--;
+    return PASS;
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  for (let k = 0; k < total; k++) s.set(check(`c${k}`, { intervalMs: 50 }));
+  await until(() => running === MAX_IN_FLIGHT, 2000, "the cap to fill");
+  await sleep(100);
+  assert.equal(running, MAX_IN_FLIGHT);
+  assert.equal(ran.size, MAX_IN_FLIGHT, "the others are queued");
+  const firstGate = release;
+  gate = new Promise<void>((r) => release = r);
+  firstGate();
+  await until(() => ran.size === total, 2000, "the queued checks to run");
+  assert.equal(maxRunning, MAX_IN_FLIGHT);
+  release();
+  await s.stop();
+});
+
+Deno.test("scheduler: set with an equal check keeps its state; a changed one starts over", async () => {
+  const { runner, calls } = scripted({ "/a": [FAIL], "/b": [PASS] });
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  s.set(check("x", { intervalMs: 10 }));
+  const a = { id: "x", spec: fileSpec("/a"), timing: timing({ intervalMs: 10 }) };
+  s.set(a);
+  await until(() => (s.status("x")?.runs ?? 0) >= 2);
+  // Equal by value (new objects): same state.
+  s.set({ id: "x", spec: { ...fileSpec("/a") }, timing: { ...timing({ intervalMs: 10 }) } });
+  assert.ok(s.status("x")!.runs >= 2);
+  assert.equal(s.status("x")!.up, false);
+  // Different timing: a new check, back to the initial guess.
+  s.set({ ...a, timing: timing({ intervalMs: 11 }) });
+  assert.deepEqual([s.status("x")!.runs, s.status("x")!.up, s.status("x")!.settled], [
+    0,
+    true,
+    false,
+  ]);
+  s.set({ id: "x", spec: fileSpec("/b"), timing: timing({ intervalMs: 10 }) });
+  await until(() => (s.status("x")?.runs ?? 0) >= 1);
+  assert.equal(s.status("x")!.last?.ok, true);
+  s.remove("x");
+  assert.equal(s.status("x"), undefined);
+  const before = calls.get("/b") ?? 0;
+  await sleep(50);
+  assert.equal(calls.get("/b") ?? 0, before, "a removed check does not run again");
+  await s.stop();
+});
+
+Deno.test("scheduler: remove aborts a running check and ignores its result", async () => {
+  let aborted = false;
+  const changes: CheckStatus[] = [];
+  const runner: CheckRunner = (_spec, _t, signal) =>
+    new Promise((resolve) => {
+      signal.addEventListener("abort", () => {
+        aborted = true;
+        resolve(FAIL);
+      });
+    });
+  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  s.set(check("r"));
+  await sleep(20);
+  s.remove("r");
+  await s.stop();
+  assert.equal(aborted, true);
+  assert.deepEqual(changes, []);
+});
+
+Deno.test("scheduler: a runner that throws or rejects counts as a failed run", async () => {
+  let n = 0;
+  const runner: CheckRunner = () => {
+    n++;
+    if (n === 1) throw new Error("sync boom");
+    return Promise.reject(new Error("async boom"));
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  s.set(check("t", { initialUp: false }));
+  await until(() => (s.status("t")?.runs ?? 0) >= 2);
+  const st = s.status("t")!;
+  await s.stop();
+  assert.equal(st.failures, st.runs);
+  assert.match(st.last!.detail, /^check runner failed: (sync|async) boom$/);
+});
+
+Deno.test("scheduler: stop aborts running checks, waits for them and leaves no timer", async () => {
+  const signals: AbortSignal[] = [];
+  let finished = 0;
+  const runner: CheckRunner = (_spec, _t, signal) =>
+    new Promise((resolve) => {
+      signals.push(signal);
+      // A check that only ends when aborted; its timer must be cleared by then.
+      const t = setTimeout(() => resolve(PASS), 60_000);
+      signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        finished++;
+        resolve(FAIL);
+      });
+    });
+  const changes: CheckStatus[] = [];
+  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  for (let k = 0; k < 20; k++) s.set(check(`s${k}`, { intervalMs: 10 + k }));
+  await until(() => signals.length === 20);
+  await s.stop();
+  assert.equal(finished, 20);
+  assert.ok(signals.every((sig) => sig.aborted));
+  assert.deepEqual(changes, [], "aborted results are not reported");
+  assert.deepEqual(s.all(), []);
+  s.set(check("late"));
+  await sleep(30);
+  assert.equal(signals.length, 20, "nothing runs after stop");
+  // The test sanitizers check that no timer or op is left.
+});
+
+Deno.test("scheduler: 2000 checks at 100 ms keep their pace (scheduler overhead is small)", async () => {
+  const n = 2000;
+  const runs = new Map<string, number[]>();
+  const runner: CheckRunner = (spec) => {
+    const key = spec.kind === "file" ? spec.path : "";
+    let list = runs.get(key);
+    if (list === undefined) runs.set(key, list = []);
+    list.push(performance.now());
+    return Promise.resolve(PASS);
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: 100 }));
+  await sleep(1000);
+  await s.stop();
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  let fewest = Infinity;
+  let total = 0;
+  const gaps: number[] = [];
+  for (const list of runs.values()) {
+    fewest = Math.min(fewest, list.length);
+    total += list.length;
+    for (let k = 1; k < list.length; k++) gaps.push(list[k] - list[k - 1]);
+  }
+  gaps.sort((a, b) => a - b);
+  const median = gaps[gaps.length >> 1];
+  const worstGap = gaps[gaps.length - 1];
+  assert.equal(runs.size, n, "every check ran");
+  // First run within 100 ms, then every 100 ms: 9 or 10 runs in a second. One less is
+  // allowed for a stall of the whole process (GC, a loaded machine), which delays
+  // every check alike and is not the scheduler's doing.
+  assert.ok(fewest >= 8, `a check ran only ${fewest} times in ${wall.toFixed(0)} ms`);
+  assert.ok(median >= 99 && median < 110, `median gap between two runs of a check: ${median} ms`);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  console.log(
+    `  ${total} runs in ${wall.toFixed(0)} ms, ${cpuMs.toFixed(0)} ms CPU, worst gap ${
+      worstGap.toFixed(1)
+    } ms`,
+  );
+});
+
+Deno.test("scheduler: with the real checks, stop leaves no socket, poll, timer or process", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  const accepting = (async () => {
+    for await (const c of l) c.close();
+  })();
+  const silent = dgram.createSocket("udp4");
+  await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
+  const changes: CheckStatus[] = [];
+  const s = new CheckScheduler({ onChange: (st) => changes.push(st) });
+  const t = timing({ intervalMs: 50, timeoutMs: 2000 });
+  s.set({ id: "tcp", spec: { kind: "tcp", target: { host: "127.0.0.1", port: p } }, timing: t });
+  s.set({ id: "closed", spec: { kind: "tcp", target: { host: "127.0.0.1", port: 1 } }, timing: t });
+  // A UDP check to a port that never answers: always waiting in the shared poll.
+  s.set({
+    id: "udp",
+    spec: {
+      kind: "udp",
+      target: { host: "127.0.0.1", port: silent.address().port },
+      payloadHex: "00",
+      expect: null,
+    },
+    timing: t,
+  });
+  s.set({
+    id: "sleep",
+    spec: { kind: "script", command: "/bin/sleep 30", user: null, dynamic: false },
+    timing: t,
+  });
+  if (Deno.uid() === 0) s.set({ id: "ping", spec: { kind: "icmp", host: "::1" }, timing: t });
+  await until(
+    () => (s.status("tcp")?.runs ?? 0) >= 3 && (s.status("closed")?.runs ?? 0) >= 1,
+    3000,
+  );
+  await sleep(60);
+  const t0 = performance.now();
+  await s.stop();
+  assert.ok(performance.now() - t0 < 2000, "stop does not wait for timeouts");
+  l.close();
+  await accepting.catch(() => {});
+  await new Promise<void>((r) => silent.close(() => r()));
+  assert.deepEqual(changes.map((c) => [c.id, c.up]), [["closed", false]]);
+});
