@@ -56,6 +56,18 @@ const OWNER_PRIORITY = 255;
 export const HANDOVER_GRACE_MAX_MS = 20;
 
 /**
+ * A lower-priority rival master counts as gone after this many of its advert intervals
+ * without an advert from it: it missed at least one of its own adverts, so it heard us
+ * and stepped down (or died), and its own GARPs are over.
+ *
+ * @example
+ * ```ts
+ * state.rivalQuietDeadlineMs === heardAtMs + RIVAL_QUIET_INTERVALS * rivalIntervalMs; // true
+ * ```
+ */
+export const RIVAL_QUIET_INTERVALS = 2;
+
+/**
  * Creates a router in state `init`, not started: it does nothing until `startup`.
  *
  * @example
@@ -78,6 +90,8 @@ export function createRouter(config: RouterConfig, nowMs: number): RouterState {
     releaseDeadlineMs: null,
     holdingVips: false,
     lastMaster: null,
+    rival: null,
+    rivalQuietDeadlineMs: null,
     peerChecksum: {},
     sinceMs: nowMs,
     lastTransition: null,
@@ -132,6 +146,7 @@ export function nextDeadline(state: RouterState): number | null {
       state.masterDownDeadlineMs,
       state.preemptDeadlineMs,
       state.releaseDeadlineMs,
+      state.rivalQuietDeadlineMs,
     ]
   ) {
     if (d !== null && (best === null || d < best)) best = d;
@@ -150,6 +165,9 @@ export function nextDeadline(state: RouterState): number | null {
  * - `tick`: fires whichever deadlines are due.
  * - `advert`: validated (version, unicast peer, v2 auth, v2 interval, address list),
  *   then the RFC §6.4.2/§6.4.3 rules, with the RFC 9568 immediate reply by a Master.
+ *   A Master that hears a lower-priority master (a dual-master episode it wins) also
+ *   remembers it as its `rival`, and emits `reannounce` once the rival has been quiet
+ *   for {@link RIVAL_QUIET_INTERVALS} of its intervals (or released with priority 0).
  * - `dropped`: a codec drop, counted.
  * - `priority`: new effective priority (clamped to 1..254; an owner stays 255).
  * - `fault`: one tracker failing or recovered; any failing → Fault.
@@ -317,6 +335,9 @@ function clearTimers(d: Draft) {
   d.s.adverDeadlineMs = null;
   d.s.masterDownDeadlineMs = null;
   d.s.preemptDeadlineMs = null;
+  // A rival only matters to a Master; every way in or out of Master clears the timers.
+  d.s.rival = null;
+  d.s.rivalQuietDeadlineMs = null;
 }
 
 function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
@@ -398,6 +419,11 @@ function onTick(d: Draft) {
     if (s.adverDeadlineMs !== null && now >= s.adverDeadlineMs) {
       send(d, s.priority);
       s.adverDeadlineMs = now + s.config.advertIntervalMs;
+    }
+    if (s.rivalQuietDeadlineMs !== null && now >= s.rivalQuietDeadlineMs && s.rival !== null) {
+      const r = s.rival;
+      const silentMs = Number((now - r.atMs).toFixed(1));
+      reannounce(d, `${r.ip} (priority ${r.priority}) silent for ${silentMs} ms`);
     }
     return;
   }
@@ -547,8 +573,12 @@ function onAdvert(
   }
   if (a.priority === 0) s.counters.priorityZeroReceived++;
   // RFC 3768/5798/9568 §7.1: the address owner MUST discard adverts; it is Master
-  // whatever anyone else says.
-  if (isOwner(s)) return;
+  // whatever anyone else says. It still notes a rival master, to announce again once
+  // the rival has stepped down.
+  if (isOwner(s)) {
+    if (s.state === "master") noteRival(d, a, src);
+    return;
+  }
   if (s.state === "backup") backupAdvert(d, a, src);
   else if (s.state === "master") masterAdvert(d, a, src);
 }
@@ -596,6 +626,10 @@ function masterAdvert(d: Draft, a: Advert, src: string) {
     // Another master stepped down: assert ourselves at once so Backups do not take over.
     send(d, s.priority);
     s.adverDeadlineMs = now + s.config.advertIntervalMs;
+    // The rival of a dual-master episode released on its own: the episode is over.
+    if (s.rival !== null && s.rival.ip === src) {
+      reannounce(d, `${src} (priority ${s.rival.priority}) released (priority 0)`);
+    }
     return;
   }
   if (a.priority > s.priority || (a.priority === s.priority && senderWinsTie(s, src))) {
@@ -610,9 +644,33 @@ function masterAdvert(d: Draft, a: Advert, src: string) {
     return;
   }
   // RFC 9568 §6.4.3: answer a lower-priority master at once, so it steps down within
-  // one packet instead of both holding the VIPs until our next interval.
+  // one packet instead of both holding the VIPs until our next interval (keepalived
+  // does the same unless `vrrp_lower_prio_no_advert`).
   send(d, s.priority);
   s.adverDeadlineMs = now + s.config.advertIntervalMs;
+  noteRival(d, a, src);
+}
+
+/**
+ * A lower-priority router advertises as Master while we are: a dual-master episode
+ * (a healed partition, a one-way link) that we win. Remember it; when it has been
+ * quiet for {@link RIVAL_QUIET_INTERVALS} of its intervals, `reannounce`.
+ */
+function noteRival(d: Draft, a: Advert, src: string) {
+  const s = d.s;
+  if (a.priority === 0) return;
+  s.rival = { ip: src, priority: a.priority, atMs: d.now };
+  const quiet = d.now + RIVAL_QUIET_INTERVALS * a.intervalMs;
+  // Two rivals at once: the episode ends when the slower of them is quiet.
+  s.rivalQuietDeadlineMs = Math.max(s.rivalQuietDeadlineMs ?? quiet, quiet);
+}
+
+function reannounce(d: Draft, detail: string) {
+  const rival = d.s.rival;
+  d.s.rival = null;
+  d.s.rivalQuietDeadlineMs = null;
+  if (rival === null) return;
+  d.actions.push({ type: "reannounce", rival: rival.ip, detail });
 }
 
 function onPriority(d: Draft, priority: number) {

@@ -216,6 +216,17 @@ export interface RouterState {
   holdingVips: boolean;
   /** Last advert heard from the master (address, priority, time), for status. */
   lastMaster: { ip: string; priority: number; atMs: number } | null;
+  /**
+   * Master only: the last lower-priority router heard advertising as Master too (a
+   * dual-master episode this router wins, e.g. after a partition heals), or null.
+   */
+  rival: { ip: string; priority: number; atMs: number } | null;
+  /**
+   * When the rival counts as gone (it heard us and stepped down, or died): then the
+   * Master announces its VIPs again (`reannounce`), so switches and hosts that learned
+   * the rival's MAC during the episode learn ours. Null without a rival.
+   */
+  rivalQuietDeadlineMs: number | null;
   /** Checksum form each peer was seen using (v3/IPv4 in auto mode). */
   peerChecksum: Record<string, "pseudo-header" | "rfc9568">;
   /** Time of entering the current state. */
@@ -272,6 +283,12 @@ export type RouterAction =
   | { type: "release-vips" }
   /** Gratuitous ARP / unsolicited NA for the VIPs. */
   | { type: "announce" }
+  /**
+   * A dual-master episode ended in this Master's favour: the lower-priority master
+   * `rival` went quiet (or released). Start a fresh GARP/NA burst, so what learned
+   * the rival's MAC for the VIPs learns ours again; the daemon counts and logs it.
+   */
+  | { type: "reannounce"; rival: string; detail: string }
   /** A state change happened; run notify hooks and log it. */
   | { type: "transition"; transition: Transition }
   /**

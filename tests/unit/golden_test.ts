@@ -82,6 +82,8 @@ function compact(a: RouterAction): Record<string, unknown> {
     }
     case "send":
       return { type: a.type, priority: a.advert.priority, intervalMs: a.advert.intervalMs };
+    case "reannounce":
+      return { type: a.type, rival: a.rival };
     default:
       return { type: a.type };
   }

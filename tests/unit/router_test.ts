@@ -697,6 +697,121 @@ const rows: Row[] = [
     check: ({ state }) => assertEquals(state.counters.advertisementsReceived, 1),
   },
 
+  // --- Dual master: the winner re-announces once the lower-priority rival is quiet
+  {
+    name: "master: a lower-priority master becomes the rival, quiet after two of its intervals",
+    given: () => startedMaster(cfg({ version: 3 })),
+    event: advertEv("10.0.0.2", { version: 3, priority: 50, intervalMs: 300 }),
+    at: 4000,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }) => {
+      assertEquals(state.rival, { ip: "10.0.0.2", priority: 50, atMs: 4000 });
+      assertEquals(state.rivalQuietDeadlineMs, 4600);
+      assertEquals(nextDeadline(state), 4600);
+    },
+  },
+  {
+    name: "master: equal priority from a lower address is a rival too",
+    given: () => startedMaster(cfg({ primaryIp: "10.0.0.10" })),
+    event: advertEv("10.0.0.9", { priority: 100 }),
+    at: 4000,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }) => assertEquals(state.rivalQuietDeadlineMs, 6000),
+  },
+  {
+    name: "master: the rival silent for two intervals → reannounce, rival forgotten",
+    given: () =>
+      run(
+        startedMaster(cfg({ version: 3 })),
+        advertEv("10.0.0.2", { version: 3, priority: 50, intervalMs: 300 }),
+        4000,
+      ).state,
+    event: { type: "tick" },
+    at: 4600,
+    state: "master",
+    actions: ["reannounce"],
+    check: ({ state, actions }) => {
+      assertEquals(actions[0], {
+        type: "reannounce",
+        rival: "10.0.0.2",
+        detail: "10.0.0.2 (priority 50) silent for 600 ms",
+      });
+      assertEquals(state.rival, null);
+      assertEquals(state.rivalQuietDeadlineMs, null);
+      assertEquals(nextDeadline(state), 5000);
+    },
+  },
+  {
+    name: "master: a rival that keeps advertising pushes its quiet deadline on",
+    given: () =>
+      run(
+        startedMaster(cfg({ version: 3 })),
+        advertEv("10.0.0.2", { version: 3, priority: 50, intervalMs: 300 }),
+        4000,
+      ).state,
+    event: advertEv("10.0.0.2", { version: 3, priority: 50, intervalMs: 300 }),
+    at: 4300,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }) => {
+      assertEquals(state.rivalQuietDeadlineMs, 4900);
+      assertEquals(show(run(state, { type: "tick" }, 4600).actions), []);
+    },
+  },
+  {
+    name: "master: the rival releases (priority 0) → assert at once and reannounce at once",
+    given: () => run(startedMaster(), advertEv("10.0.0.2", { priority: 50 }), 4000).state,
+    event: advertEv("10.0.0.2", { priority: 0 }),
+    at: 4100,
+    state: "master",
+    actions: ["send 100", "reannounce"],
+    check: ({ state, actions }) => {
+      assertEquals(
+        actions[1].type === "reannounce" && actions[1].detail,
+        "10.0.0.2 (priority 50) released (priority 0)",
+      );
+      assertEquals(nextDeadline(state), 5100);
+    },
+  },
+  {
+    name: "master: a priority-0 advert from another router is no rival's release",
+    given: () => run(startedMaster(), advertEv("10.0.0.2", { priority: 50 }), 4000).state,
+    event: advertEv("10.0.0.3", { priority: 0 }),
+    at: 4100,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }) => assertEquals(state.rival?.ip, "10.0.0.2"),
+  },
+  {
+    name: "master: losing to a higher priority forgets the rival (no reannounce as Backup)",
+    given: () => run(startedMaster(), advertEv("10.0.0.2", { priority: 50 }), 4000).state,
+    event: advertEv("10.0.0.3", { priority: 150 }),
+    at: 4100,
+    state: "backup",
+    actions: ["transition master>backup higher-priority", "release-vips"],
+    check: ({ state }) => {
+      assertEquals(state.rival, null);
+      assertEquals(state.rivalQuietDeadlineMs, null);
+      assertEquals(show(run(state, { type: "tick" }, 6000).actions), []);
+    },
+  },
+  {
+    name: "master, owner: a lower master is not answered (§7.1) but is reannounced over",
+    given: () => startedMaster(cfg({ priority: 255 })),
+    event: advertEv("10.0.0.2", { priority: 100 }),
+    at: 500,
+    state: "master",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.rivalQuietDeadlineMs, 2500);
+      let s = run(state, { type: "tick" }, 1000).state;
+      s = run(s, { type: "tick" }, 2000).state;
+      assertEquals(show(run(s, { type: "tick" }, 2500).actions), ["reannounce"]);
+    },
+  },
+
   // --- Priority changes
   {
     name: "priority: a Master stores it and advertises it at the next interval, no state change",
