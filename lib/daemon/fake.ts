@@ -31,6 +31,9 @@ import type {
   ReceivedPacket,
   TransportFactory,
   TransportRequest,
+  VmacOutcome,
+  VmacPort,
+  VmacSpec,
   VrrpTransport,
 } from "./ports.ts";
 
@@ -217,6 +220,8 @@ export interface LanPacket {
   readonly src: string;
   readonly dst: string;
   readonly bytes: Uint8Array;
+  /** The interface it was sent out of when not the transport's own (a vmac). */
+  readonly via?: string;
 }
 
 interface Endpoint {
@@ -290,7 +295,7 @@ export class FakeLan {
         const ep: Endpoint = { host: name, req, onPacket, open: true };
         this.#endpoints.push(ep);
         const transport: VrrpTransport = {
-          send: (bytes, dst, src) => this.#send(ep, bytes, dst, src),
+          send: (bytes, dst, src, via) => this.#send(ep, bytes, dst, src, via),
           close: () => {
             ep.open = false;
           },
@@ -346,7 +351,7 @@ export class FakeLan {
     return this.#endpoints.filter((e) => e.open && (host === undefined || e.host === host)).length;
   }
 
-  #send(from: Endpoint, bytes: Uint8Array, dst: string, src: string) {
+  #send(from: Endpoint, bytes: Uint8Array, dst: string, src: string, via?: string) {
     if (!from.open) throw new Error("send on a closed transport");
     const atMs = this.#clock?.nowMs() ?? 0;
     const copy = bytes.slice();
@@ -358,6 +363,7 @@ export class FakeLan {
       src,
       dst,
       bytes: copy,
+      ...(via === undefined ? {} : { via }),
     });
     if (this.#down.has(from.host)) return;
     const multicast = isMulticast(dst);
@@ -380,6 +386,97 @@ function isMulticast(ip: string): boolean {
   const p = parseIp(ip);
   if (p === null) return false;
   return p.family === "ipv4" ? (p.bytes[0] & 0xf0) === 0xe0 : p.bytes[0] === 0xff;
+}
+
+/**
+ * One call a {@link FakeVmacPort} saw.
+ *
+ * @example
+ * ```ts
+ * vmacs.calls.filter((c) => c.op === "remove").map((c) => c.name); // ["vrrp.51"]
+ * ```
+ */
+export interface FakeVmacCall {
+  readonly op: "ensure" | "remove";
+  readonly name: string;
+  /** What `ensure` answered; absent for `remove` and for an ensure that failed. */
+  readonly outcome?: VmacOutcome;
+  /** Clock time of the call, when the port was given a clock. */
+  readonly atMs?: number;
+}
+
+/**
+ * Virtual-MAC macvlans in memory: `ensure` creates (or reports present), `remove`
+ * deletes, every call is recorded. `failing` names make `ensure` throw, as a missing
+ * parent or a name taken by another interface does on a real kernel.
+ *
+ * @example
+ * ```ts
+ * const vmacs = new FakeVmacPort(clock);
+ * vmacs.failing.add("vrrp.51");
+ * vmacs.present.has("vrrp.51"); // false until an ensure succeeds
+ * ```
+ */
+export class FakeVmacPort implements VmacPort {
+  /** The macvlans that exist now, by name. */
+  readonly present = new Map<string, VmacSpec>();
+  /** Every call, in order. */
+  readonly calls: FakeVmacCall[] = [];
+  /** Names whose `ensure` fails. */
+  readonly failing = new Set<string>();
+  readonly #clock: Clock | undefined;
+
+  /**
+   * An empty port; with a clock, calls are stamped with its time.
+   *
+   * @example
+   * ```ts
+   * const vmacs = new FakeVmacPort();
+   * ```
+   */
+  constructor(clock?: Clock) {
+    this.#clock = clock;
+  }
+
+  /**
+   * Creates `spec.name` unless it exists with the same settings.
+   *
+   * @example
+   * ```ts
+   * await vmacs.ensure({ name: "vrrp.51", parent: "eth0", mac: "00:00:5e:00:01:33", ipv6: false });
+   * ```
+   */
+  ensure(spec: VmacSpec): Promise<VmacOutcome> {
+    const atMs = this.#clock?.nowMs();
+    if (this.failing.has(spec.name)) {
+      this.calls.push({ op: "ensure", name: spec.name, atMs });
+      return Promise.reject(
+        new Error(`${spec.name}: its parent interface ${spec.parent} does not exist`),
+      );
+    }
+    const had = this.present.get(spec.name);
+    const outcome: VmacOutcome = had !== undefined && had.mac === spec.mac &&
+        had.parent === spec.parent && had.ipv6 === spec.ipv6
+      ? "present"
+      : "created";
+    this.present.set(spec.name, spec);
+    this.calls.push({ op: "ensure", name: spec.name, outcome, atMs });
+    return Promise.resolve(outcome);
+  }
+
+  /**
+   * Deletes `name` (a no-op when absent).
+   *
+   * @example
+   * ```ts
+   * await vmacs.remove("vrrp.51");
+   * ```
+   */
+  remove(name: string): Promise<void> {
+    this.calls.push({ op: "remove", name, atMs: this.#clock?.nowMs() });
+    this.present.delete(name);
+    return Promise.resolve();
+  }
 }
 
 /**

@@ -127,8 +127,13 @@ export interface VrrpTransport {
    * because the checksum was computed over it (v3 pseudo-header): the OS layer must
    * use exactly that source (`IP_PKTINFO`, or its own IP header). Throws on a local
    * error (ENETDOWN, ENOBUFS, ...); the daemon counts and logs it.
+   *
+   * `via` names another interface to send out of: an instance's virtual-MAC macvlan
+   * (`use_vmac`) on this transport's interface, so the frame carries the virtual
+   * router's MAC (RFC 5798 §7.3) while `src` stays the interface's own address and
+   * receiving stays on the transport's interface.
    */
-  send(bytes: Uint8Array, dst: string, src: string): void;
+  send(bytes: Uint8Array, dst: string, src: string, via?: string): void;
   /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
   close(): void;
 }
@@ -255,6 +260,64 @@ export interface AddressPort {
 export interface Announcer {
   garp(dev: string, ip: string): void;
   unsolicitedNa(dev: string, ip: string): void;
+}
+
+/**
+ * A virtual-MAC interface an instance needs (`use_vmac`): a macvlan named `name` on
+ * `parent` with the virtual router MAC, 00:00:5e:00:01:VRID for IPv4 and
+ * 00:00:5e:00:02:VRID for IPv6 (RFC 5798 §7.3). Built by `vmacSpecOf` (vmac.ts).
+ *
+ * @example
+ * ```ts
+ * const spec: VmacSpec = { name: "vrrp.51", parent: "eth0", mac: "00:00:5e:00:01:33", ipv6: false };
+ * ```
+ */
+export interface VmacSpec {
+  readonly name: string;
+  /** The instance's own interface, the macvlan's lower device. */
+  readonly parent: string;
+  /** Lowercase `aa:bb:cc:dd:ee:ff`. */
+  readonly mac: string;
+  /**
+   * Whether IPv6 addresses live on it (an IPv6 instance, or IPv6 excluded VIPs). An
+   * interface without them gets IPv6 turned off, so it never sends a frame (DAD, MLD,
+   * router solicitation) with the virtual MAC from a Backup.
+   */
+  readonly ipv6: boolean;
+}
+
+/**
+ * What {@link VmacPort.ensure} found: it made the macvlan now, took over one that was
+ * already there and matched (its own leftover, or one an operator made), or everything
+ * was in place since the last call.
+ */
+export type VmacOutcome = "created" | "adopted" | "present";
+
+/**
+ * Virtual-MAC interfaces: created (or adopted) on demand, removed when no instance wants
+ * them any more. Implemented over rtnetlink and sysctls by `lib/sys/vmac.ts`.
+ *
+ * @example
+ * ```ts
+ * await vmacs.ensure({ name: "vrrp.51", parent: "eth0", mac: "00:00:5e:00:01:33", ipv6: false });
+ * await vmacs.remove("vrrp.51");
+ * ```
+ */
+export interface VmacPort {
+  /**
+   * Makes `spec.name` a macvlan on `spec.parent` with `spec.mac`, set up as a virtual
+   * MAC needs and administratively up. Idempotent, and cheap once in place, so the
+   * daemon calls it before every reconcile: a macvlan deleted by hand, or with its
+   * parent, comes back. Throws when the parent is missing, or when `spec.name` is
+   * taken by something else (which is never touched).
+   */
+  ensure(spec: VmacSpec): Promise<VmacOutcome>;
+  /**
+   * Deletes the macvlan when hacore made it (an adopted one is only given its settings
+   * back) and restores what was changed on its parent once no other virtual MAC uses
+   * it. Unknown names are ignored.
+   */
+  remove(name: string): Promise<void>;
 }
 
 /**

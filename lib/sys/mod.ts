@@ -9,6 +9,7 @@ import type { PrimaryAddresses } from "../daemon/ports.ts";
 import { type AddressPortOptions, RtnlAddressPort } from "./addresses.ts";
 import { PacketAnnouncer } from "./announcer.ts";
 import { SystemTransportFactory } from "./transport.ts";
+import { SystemVmacPort } from "./vmac.ts";
 
 export { type AddressPortOptions, RtnlAddressPort, toKernelAddress } from "./addresses.ts";
 export { PacketAnnouncer } from "./announcer.ts";
@@ -21,6 +22,7 @@ export {
   readPrimaryAddresses,
 } from "./interfaces.ts";
 export { SystemTransportFactory, type TransportStats } from "./transport.ts";
+export { procSysctls, type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "./vmac.ts";
 
 /**
  * Everything {@link createSystemPorts} returns.
@@ -37,6 +39,8 @@ export interface SystemPorts {
   readonly addresses: RtnlAddressPort;
   /** Gratuitous ARP and unsolicited NA on packet sockets. */
   readonly announcer: PacketAnnouncer;
+  /** Virtual-MAC macvlans (`use_vmac`), on the address port's request socket. */
+  readonly vmacs: SystemVmacPort;
   /** Each interface's IPv4 primary and IPv6 link-local address, read now. */
   primaries(): Promise<PrimaryAddresses>;
   /**
@@ -56,7 +60,8 @@ export interface SystemPorts {
  * const ports = await createSystemPorts();
  * const daemon = new Daemon({
  *   config, clock: systemClock, primaryAddresses: await ports.primaries(),
- *   transports: ports.transports, addresses: ports.addresses, announcer: ports.announcer, logger,
+ *   transports: ports.transports, addresses: ports.addresses, announcer: ports.announcer,
+ *   vmacs: ports.vmacs, logger,
  * });
  * // ... on shutdown:
  * await ports.close();
@@ -73,11 +78,13 @@ export async function createSystemPorts(opts: AddressPortOptions = {}): Promise<
   }
   const transports = new SystemTransportFactory();
   const announcer = new PacketAnnouncer();
+  const vmacs = new SystemVmacPort(addresses.rtnl);
   let closing: Promise<void> | null = null;
   return {
     transports,
     addresses,
     announcer,
+    vmacs,
     primaries: () => addresses.primaries(),
     close(): Promise<void> {
       closing ??= (async () => {

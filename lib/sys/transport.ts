@@ -32,7 +32,13 @@ import type {
   VrrpTransport,
 } from "../daemon/ports.ts";
 import { formatIp, parseIp } from "../vrrp/addr.ts";
-import { decodeIpv4Header, encodeIpv4Header, IPV4_HEADER_LENGTH } from "../vrrp/ip.ts";
+import {
+  decodeIpv4Header,
+  encodeIpv4Header,
+  encodeIpv6Header,
+  IPV4_HEADER_LENGTH,
+  IPV6_HEADER_LENGTH,
+} from "../vrrp/ip.ts";
 import { EAGAIN, EBADF, SyscallError } from "./errno.ts";
 import {
   AF_INET,
@@ -53,7 +59,9 @@ import {
   IP_TOS,
   IP_TTL,
   ipMreqn,
+  IPPROTO_RAW,
   IPPROTO_VRRP,
+  IPV6_FREEBIND,
   IPV6_HOPLIMIT,
   IPV6_MULTICAST_ALL,
   IPV6_MULTICAST_HOPS,
@@ -131,6 +139,8 @@ class RawTransport implements VrrpTransport {
   closed = false;
   #ipId = 0;
   #closer: (t: RawTransport) => void;
+  /** Send-only sockets per `via` interface (virtual-MAC macvlans). */
+  #via = new Map<string, { fd: number; ifindex: number }>();
 
   constructor(
     closer: (t: RawTransport) => void,
@@ -147,11 +157,13 @@ class RawTransport implements VrrpTransport {
     this.onPacket = onPacket;
   }
 
-  send(bytes: Uint8Array, dst: string, src: string): void {
+  send(bytes: Uint8Array, dst: string, src: string, via?: string): void {
     if (this.closed) {
       throw new SyscallError("send", EBADF, `VRRP ${this.family} on ${this.interface}, closed`);
     }
-    const sent = this.family === "ipv4"
+    const sent = via !== undefined && via !== this.interface
+      ? this.#sendVia(via, bytes, dst, src)
+      : this.family === "ipv4"
       ? this.#sendV4(bytes, dst, src)
       : this.#sendV6(bytes, dst, src);
     // A full socket buffer is a local failure the daemon counts, like ENOBUFS.
@@ -161,6 +173,63 @@ class RawTransport implements VrrpTransport {
   }
 
   #sendV4(bytes: Uint8Array, dst: string, src: string): number | null {
+    return sendTo(this.fd, this.#v4Packet(bytes, dst, src), sockaddrIn(dst));
+  }
+
+  /**
+   * Sends out of another interface (a virtual-MAC macvlan), on a send-only
+   * `IPPROTO_RAW` socket bound to it: the IP header is ours for both families, so the
+   * source stays exactly `src` although that address lives on the parent, and such a
+   * socket never queues received packets.
+   */
+  #sendVia(via: string, bytes: Uint8Array, dst: string, src: string): number | null {
+    const s = this.#viaSocket(via);
+    if (this.family === "ipv4") {
+      return sendTo(s.fd, this.#v4Packet(bytes, dst, src), sockaddrIn(dst));
+    }
+    const header = encodeIpv6Header({
+      src,
+      dst,
+      hopLimit: VRRP_HOP_LIMIT,
+      trafficClass: VRRP_TOS,
+      nextHeader: IPPROTO_VRRP,
+      payloadLength: bytes.length,
+    });
+    const packet = new Uint8Array(IPV6_HEADER_LENGTH + bytes.length);
+    packet.set(header, 0);
+    packet.set(bytes, IPV6_HEADER_LENGTH);
+    // The route lookup still wants a source, and the macvlan has no address of its own:
+    // IPV6_PKTINFO names ours, which IPV6_FREEBIND lets live on the parent.
+    const info = { level: SOL_IPV6, type: IPV6_PKTINFO, data: in6Pktinfo(src, s.ifindex) };
+    return sendMsg(s.fd, packet, sockaddrIn6(dst, 0, s.ifindex), buildCmsgs([info]));
+  }
+
+  #viaSocket(via: string): { fd: number; ifindex: number } {
+    // Looked up on every send: a macvlan re-made under its name has a new index, and a
+    // socket bound to the old one would fail with ENODEV for ever.
+    const ifindex = ifNameToIndex(via);
+    const cached = this.#via.get(via);
+    if (cached && cached.ifindex === ifindex) return cached;
+    if (cached) {
+      this.#via.delete(via);
+      closeQuietly(cached.fd);
+    }
+    const fd = openSocket(this.family === "ipv4" ? AF_INET : AF_INET6, SOCK_RAW, IPPROTO_RAW);
+    try {
+      // IPPROTO_RAW sockets only send (and imply a header of our own); binding picks the
+      // interface even for multicast destinations.
+      bindToDevice(fd, via);
+      if (this.family === "ipv6") setsockoptInt(fd, SOL_IPV6, IPV6_FREEBIND, 1);
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    const s = { fd, ifindex };
+    this.#via.set(via, s);
+    return s;
+  }
+
+  #v4Packet(bytes: Uint8Array, dst: string, src: string): Uint8Array {
     // 0 would ask the kernel to pick the identification; keepalived counts from 1.
     this.#ipId = this.#ipId >= 0xffff ? 1 : this.#ipId + 1;
     const header = encodeIpv4Header({
@@ -176,7 +245,7 @@ class RawTransport implements VrrpTransport {
     const packet = new Uint8Array(IPV4_HEADER_LENGTH + bytes.length);
     packet.set(header, 0);
     packet.set(bytes, IPV4_HEADER_LENGTH);
-    return sendTo(this.fd, packet, sockaddrIn(dst));
+    return packet;
   }
 
   #sendV6(bytes: Uint8Array, dst: string, src: string): number | null {
@@ -189,6 +258,9 @@ class RawTransport implements VrrpTransport {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Send-only sockets are never polled: they can go at once.
+    for (const s of this.#via.values()) closeQuietly(s.fd);
+    this.#via.clear();
     this.#closer(this);
   }
 }

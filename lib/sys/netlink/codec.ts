@@ -27,6 +27,7 @@
  */
 
 import { formatIp } from "../../vrrp/addr.ts";
+import { parseMac } from "../ether.ts";
 import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC, ipBytes, type IpInput } from "../libc.ts";
 import {
   IFA_ADDRESS,
@@ -38,14 +39,18 @@ import {
   IFA_PROTO,
   IFA_PROTO_HACORE,
   IFADDRMSG_LEN,
+  IFF_UP,
   IFINFOMSG_LEN,
   IFLA_ADDRESS,
   IFLA_CARRIER,
   IFLA_EXT_MASK,
+  IFLA_IFALIAS,
   IFLA_IFNAME,
+  IFLA_INFO_DATA,
   IFLA_INFO_KIND,
   IFLA_LINK,
   IFLA_LINKINFO,
+  IFLA_MACVLAN_MODE,
   IFLA_MASTER,
   IFLA_MTU,
   IFLA_OPERSTATE,
@@ -196,6 +201,10 @@ export interface LinkMessage {
   carrier?: boolean;
   /** IFLA_INFO_KIND: "veth", "bridge", …. */
   linkKind?: string;
+  /** IFLA_MACVLAN_MODE (MACVLAN_MODE_*), for a macvlan. */
+  macvlanMode?: number;
+  /** IFLA_IFALIAS: the link's free-text alias. */
+  alias?: string;
 }
 
 /**
@@ -802,6 +811,175 @@ export function buildGetRouteDump(
   return w.finish();
 }
 
+/** Longest interface name the kernel takes (IFNAMSIZ 16, less the NUL). */
+const IFNAME_MAX_BYTES = 15;
+/** Longest alias the kernel takes (IFALIASZ 256, less the NUL). */
+const IFALIAS_MAX_BYTES = 255;
+
+function checkIfname(name: string): void {
+  const n = new TextEncoder().encode(name).length;
+  if (n === 0 || n > IFNAME_MAX_BYTES || /[\s/:]/.test(name) || name === "." || name === "..") {
+    throw new RangeError(
+      `interface name ${
+        JSON.stringify(name)
+      } is not valid (1-${IFNAME_MAX_BYTES} bytes, no space, '/' or ':')`,
+    );
+  }
+}
+
+function macBytes(mac: string | Uint8Array): Uint8Array {
+  const b = typeof mac === "string" ? parseMac(mac) : mac;
+  if (b === null || b.length !== 6) {
+    throw new RangeError(
+      `MAC ${
+        typeof mac === "string" ? JSON.stringify(mac) : `of ${mac.length} bytes`
+      } is not 6 bytes`,
+    );
+  }
+  return b;
+}
+
+/**
+ * What a macvlan creation names.
+ *
+ * @example
+ * ```ts
+ * const spec: MacvlanSpec = { name: "vrrp.51", parentIndex: 3, mac: "00:00:5e:00:01:33", mode: MACVLAN_MODE_BRIDGE };
+ * ```
+ */
+export interface MacvlanSpec {
+  /** IFLA_IFNAME of the new link (1-15 bytes). */
+  name: string;
+  /** IFLA_LINK: index of the parent (lower) interface. */
+  parentIndex: number;
+  /** IFLA_ADDRESS: the macvlan's own MAC, `aa:bb:cc:dd:ee:ff` or 6 bytes. */
+  mac: string | Uint8Array;
+  /** IFLA_MACVLAN_MODE: one MACVLAN_MODE_*. */
+  mode: number;
+}
+
+/**
+ * RTM_NEWLINK creating a macvlan, with NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE |
+ * NLM_F_EXCL, byte for byte what `ip link add link PARENT name NAME address MAC type
+ * macvlan mode MODE` sends: IFLA_ADDRESS, IFLA_LINK, IFLA_IFNAME, then IFLA_LINKINFO
+ * { IFLA_INFO_KIND "macvlan", IFLA_INFO_DATA { IFLA_MACVLAN_MODE } } (iproute2 sets no
+ * NLA_F_NESTED flag on the nests, and the kernel does not ask for one). The link is
+ * created down.
+ *
+ * @example
+ * ```ts
+ * buildNewMacvlan({ name: "vrrp.51", parentIndex: 3, mac: "00:00:5e:00:01:33", mode: MACVLAN_MODE_BRIDGE });
+ * ```
+ * @throws {RangeError} on a bad name, MAC or parent index.
+ */
+export function buildNewMacvlan(spec: MacvlanSpec, opts: BuildOptions = {}): Uint8Array {
+  checkIfname(spec.name);
+  if (!Number.isInteger(spec.parentIndex) || spec.parentIndex <= 0) {
+    throw new RangeError(`parent index ${spec.parentIndex} is not a positive integer`);
+  }
+  const mac = macBytes(spec.mac);
+  const w = new MessageWriter(
+    RTM_NEWLINK,
+    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    opts,
+  );
+  linkHeader(w, AF_UNSPEC, 0);
+  w.attr(IFLA_ADDRESS, mac);
+  w.attrU32(IFLA_LINK, spec.parentIndex);
+  w.attrString(IFLA_IFNAME, spec.name);
+  const mode = new Uint8Array(4);
+  new DataView(mode.buffer).setUint32(0, spec.mode >>> 0, true);
+  // iproute2 sends the kind without its NUL (addattr_l with strlen); the kernel takes both.
+  const kind = new TextEncoder().encode("macvlan");
+  const info = concat([
+    encodeAttr(IFLA_INFO_KIND, kind),
+    encodeAttr(IFLA_INFO_DATA, encodeAttr(IFLA_MACVLAN_MODE, mode)),
+  ]);
+  w.attr(IFLA_LINKINFO, info);
+  return w.finish();
+}
+
+/**
+ * A change to an existing link: any of these, unset ones are left alone.
+ *
+ * @example
+ * ```ts
+ * const c: LinkChange = { up: true };
+ * ```
+ */
+export interface LinkChange {
+  /** Set (true) or clear (false) IFF_UP, `ip link set … up|down`. */
+  up?: boolean;
+  /** IFLA_IFALIAS, `ip link set … alias TEXT` (sent without a NUL, as iproute2 does). */
+  alias?: string;
+}
+
+/**
+ * RTM_NEWLINK changing an existing link (by index), with NLM_F_REQUEST | NLM_F_ACK, as
+ * `ip link set dev NAME up` / `alias TEXT` sends it: the flags go in ifi_flags with
+ * ifi_change masking the ones that change.
+ *
+ * @example
+ * ```ts
+ * buildSetLink(4, { up: true });
+ * ```
+ * @throws {RangeError} on a bad index or an alias over 255 bytes.
+ */
+export function buildSetLink(
+  index: number,
+  change: LinkChange,
+  opts: BuildOptions = {},
+): Uint8Array {
+  if (!Number.isInteger(index) || index <= 0) {
+    throw new RangeError(`link index ${index} is not a positive integer`);
+  }
+  const w = new MessageWriter(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, opts);
+  // struct ifinfomsg
+  w.u8(AF_UNSPEC);
+  w.u8(0);
+  w.u16(0);
+  w.i32(index);
+  w.u32(change.up === true ? IFF_UP : 0);
+  w.u32(change.up === undefined ? 0 : IFF_UP);
+  if (change.alias !== undefined) {
+    const text = new TextEncoder().encode(change.alias);
+    if (text.length > IFALIAS_MAX_BYTES) {
+      throw new RangeError(`alias is ${text.length} bytes, more than ${IFALIAS_MAX_BYTES}`);
+    }
+    w.attr(IFLA_IFALIAS, text);
+  }
+  return w.finish();
+}
+
+/**
+ * RTM_DELLINK of one link by index, with NLM_F_REQUEST | NLM_F_ACK, as `ip link del
+ * dev NAME` sends it.
+ *
+ * @example
+ * ```ts
+ * buildDelLink(4);
+ * ```
+ * @throws {RangeError} on a bad index.
+ */
+export function buildDelLink(index: number, opts: BuildOptions = {}): Uint8Array {
+  if (!Number.isInteger(index) || index <= 0) {
+    throw new RangeError(`link index ${index} is not a positive integer`);
+  }
+  const w = new MessageWriter(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, opts);
+  linkHeader(w, AF_UNSPEC, index);
+  return w.finish();
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /**
  * A copy of a buffer of messages with every nlmsg_seq and nlmsg_pid replaced, so two
  * captures of one operation compare equal.
@@ -1012,8 +1190,18 @@ function parseLink(header: NlHeader, body: Uint8Array): LinkMessage {
         if (typeof inner === "string") throw new Malformed(`IFLA_LINKINFO: ${inner}`);
         const kind = inner.find((x) => x.type === IFLA_INFO_KIND);
         if (kind) m.linkKind = cstr(kind.data);
+        const data = inner.find((x) => x.type === IFLA_INFO_DATA);
+        if (data && m.linkKind === "macvlan") {
+          const d = parseAttrs(data.data);
+          if (typeof d === "string") throw new Malformed(`IFLA_INFO_DATA: ${d}`);
+          const mode = d.find((x) => x.type === IFLA_MACVLAN_MODE);
+          if (mode) m.macvlanMode = u32(mode.data, "IFLA_MACVLAN_MODE");
+        }
         break;
       }
+      case IFLA_IFALIAS:
+        m.alias = cstr(a.data);
+        break;
     }
   }
   return m;

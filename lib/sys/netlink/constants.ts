@@ -189,12 +189,29 @@ export const IFLA_MASTER = 10;
 export const IFLA_OPERSTATE = 16;
 /** `IFLA_LINKINFO`: nested; IFLA_INFO_KIND names the driver kind. */
 export const IFLA_LINKINFO = 18;
+/** `IFLA_IFALIAS`: free-text description of a link (`ip link set … alias`), at most 255 bytes. */
+export const IFLA_IFALIAS = 20;
 /** `IFLA_EXT_MASK`: u32 RTEXT_FILTER_* in GETLINK requests. */
 export const IFLA_EXT_MASK = 29;
 /** `IFLA_CARRIER`: u8. */
 export const IFLA_CARRIER = 33;
 /** `IFLA_INFO_KIND` (inside IFLA_LINKINFO): "veth", "bridge", "macvlan", …. */
 export const IFLA_INFO_KIND = 1;
+/** `IFLA_INFO_DATA` (inside IFLA_LINKINFO): nested, the kind's own attributes. */
+export const IFLA_INFO_DATA = 2;
+/** `IFLA_MACVLAN_MODE` (inside IFLA_INFO_DATA of a macvlan): u32, one MACVLAN_MODE_*. */
+export const IFLA_MACVLAN_MODE = 1;
+
+/** `MACVLAN_MODE_PRIVATE`: no traffic between sibling macvlans; frames from a sibling's MAC go to it alone. */
+export const MACVLAN_MODE_PRIVATE = 1;
+/** `MACVLAN_MODE_VEPA`: sibling traffic hairpins through the external switch. */
+export const MACVLAN_MODE_VEPA = 2;
+/** `MACVLAN_MODE_BRIDGE`: siblings talk directly; the parent still sees every frame from outside. */
+export const MACVLAN_MODE_BRIDGE = 4;
+/** `MACVLAN_MODE_PASSTHRU`: one macvlan takes over the parent. */
+export const MACVLAN_MODE_PASSTHRU = 8;
+/** `MACVLAN_MODE_SOURCE`: frames are steered by source MAC. */
+export const MACVLAN_MODE_SOURCE = 16;
 
 /** `RTEXT_FILTER_VF`: what `ip link show` asks for. */
 export const RTEXT_FILTER_VF = 1;

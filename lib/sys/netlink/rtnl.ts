@@ -43,16 +43,21 @@ import {
   type AddrMessage,
   type AddrSpec,
   buildDelAddr,
+  buildDelLink,
   buildDelRoute,
   buildGetAddrDump,
   buildGetLink,
   buildGetLinkDump,
   buildGetRouteDump,
   buildNewAddr,
+  buildNewMacvlan,
   buildNewRoute,
   type BuildOptions,
+  buildSetLink,
   IFA_PROTO_HACORE,
+  type LinkChange,
   type LinkMessage,
+  type MacvlanSpec,
   type NetlinkMessage,
   NLM_F_DUMP_INTR,
   parseMessages,
@@ -100,7 +105,7 @@ const DUMP_ATTEMPTS = 5;
  * ```
  */
 export class NetlinkError extends SyscallError {
-  /** "add", "del", "dump", "get". */
+  /** "add", "del", "set", "dump", "get". */
   readonly operation: string;
   /** What it was about: `192.0.2.1/24 dev veth0`, `addresses`. */
   readonly target: string;
@@ -367,6 +372,60 @@ export class Rtnl {
       "del",
       (o) => buildDelRoute(full, o),
       () => this.#routeTarget(spec),
+    );
+  }
+
+  /**
+   * Creates a macvlan (down; NLM_F_EXCL: EEXIST when the name is taken).
+   *
+   * @example
+   * ```ts
+   * await rtnl.addMacvlan({ name: "vrrp.51", parentIndex: 3, mac: "00:00:5e:00:01:33", mode: MACVLAN_MODE_BRIDGE });
+   * ```
+   * @throws {NetlinkError} e.g. `add macvlan vrrp.51 on #3: EEXIST (File exists)`.
+   */
+  addMacvlan(spec: MacvlanSpec): Promise<void> {
+    return this.#ack(
+      "RTM_NEWLINK",
+      "add",
+      (o) => buildNewMacvlan(spec, o),
+      async () => `macvlan ${spec.name} on ${await this.#nameOf(spec.parentIndex)}`,
+    );
+  }
+
+  /**
+   * Changes a link: up or down, and/or its alias.
+   *
+   * @example
+   * ```ts
+   * await rtnl.setLink(4, { up: true });
+   * ```
+   * @throws {NetlinkError} `ENODEV` when there is no such link.
+   */
+  setLink(index: number, change: LinkChange, ifname?: string): Promise<void> {
+    return this.#ack(
+      "RTM_NEWLINK",
+      "set",
+      (o) => buildSetLink(index, change, o),
+      async () => `link ${ifname ?? (await this.#nameOf(index))}`,
+    );
+  }
+
+  /**
+   * Deletes a link (and, with it, its addresses and routes).
+   *
+   * @example
+   * ```ts
+   * await rtnl.delLink(4, "vrrp.51");
+   * ```
+   * @throws {NetlinkError} `ENODEV` when there is no such link.
+   */
+  delLink(index: number, ifname?: string): Promise<void> {
+    return this.#ack(
+      "RTM_DELLINK",
+      "del",
+      (o) => buildDelLink(index, o),
+      async () => `link ${ifname ?? (await this.#nameOf(index))}`,
     );
   }
 
