@@ -15,6 +15,8 @@ import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel }
 import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
+import { TrackerHub } from "../track/hub.ts";
+import { systemProbes } from "../track/system.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
 
@@ -126,9 +128,12 @@ export async function runCommand(args: string[]): Promise<number> {
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,
+      vmacs: ports.vmacs,
       logger: log,
       notify: notifier,
       version: VERSION,
+      // vrrp_script checks, track files, process scans; links come from the daemon.
+      trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
     });
     const d = daemon;
     let stopping = false;

@@ -21,7 +21,13 @@
  * @module
  */
 
-import type { DaemonStatus, InstanceStatus, VipStatus } from "../daemon/daemon.ts";
+import type {
+  DaemonStatus,
+  ForeignSenderStatus,
+  InstanceStatus,
+  VipStatus,
+} from "../daemon/daemon.ts";
+import { contributionsText, type TrackerStatus } from "../track/priority.ts";
 import { DROP_COUNTER, RFC6527_NAME } from "../vrrp/packet.ts";
 import type { HookRun, InstanceDetail, PriorityOverride, TransitionRecord } from "./api.ts";
 
@@ -35,10 +41,15 @@ import type { HookRun, InstanceDetail, PriorityOverride, TransitionRecord } from
  * i.override?.kind; // "demote"
  * ```
  */
-export type InstanceView = Omit<InstanceStatus, "override" | "maintenance"> & {
-  readonly override?: PriorityOverride | null;
-  readonly maintenance?: boolean;
-};
+export type InstanceView =
+  & Omit<InstanceStatus, "override" | "maintenance" | "foreignSenders" | "trackers">
+  & {
+    readonly override?: PriorityOverride | null;
+    readonly maintenance?: boolean;
+    /** Absent from a daemon that predates trackers. */
+    readonly trackers?: readonly TrackerStatus[];
+    readonly foreignSenders?: readonly ForeignSenderStatus[];
+  };
 
 /**
  * A snapshot as the renderer reads it (see {@link InstanceView}).
@@ -333,9 +344,38 @@ function priorityWhy(i: InstanceView, nodeMaintenance: boolean): string | null {
       `${i.override.kind}d to ${i.override.priority} by the operator (hacore resume ${i.name})`,
     );
   }
+  const moved = contributionsText(i.trackers ?? []);
+  if (moved !== "") why.push(`trackers ${moved}`);
   if (why.length === 0 && p.effective === p.base) return null;
   if (why.length === 0) why.push("tracker weights");
   return `priority ${p.effective}, base ${p.base}: ${why.join("; ")}`;
+}
+
+function trackerMark(st: Style, t: TrackerStatus): string {
+  if (t.state === "up") return paint(st, st.unicode ? "✓" : "+", "green");
+  return paint(st, st.unicode ? "✗" : "-", "red");
+}
+
+/** A tracker in the table: mark, name (`G:name` for a group's), value, and FAULT. */
+function trackerItem(st: Style, t: TrackerStatus): string {
+  const name = t.group === null ? t.name : `${t.group}:${t.name}`;
+  const value = t.value !== null ? `=${t.value}` : "";
+  const fault = t.fault ? ` ${paint(st, "FAULT", "red")}` : "";
+  return `${trackerMark(st, t)} ${name}${value}${fault}`;
+}
+
+/** What a tracker does to the priority, for the detail view. */
+function trackerEffect(t: TrackerStatus): string {
+  if (t.fault) return "FAULT";
+  const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
+  if (t.group !== null) return t.kind === "file" ? "faults unless 0" : "faults when down";
+  if (t.kind === "file") {
+    return t.weight === 0
+      ? "faults unless 0"
+      : `${t.value ?? 0} × ${t.weight} = ${signed(t.contribution)}`;
+  }
+  if (t.weight === 0) return "faults when down";
+  return `weight ${signed(t.weight)}, now ${signed(t.contribution)}`;
 }
 
 function errorCounters(counters: Readonly<Record<string, number>>): string[] {
@@ -423,6 +463,10 @@ function subLines(i: InstanceView, s: StatusView, st: Style, indent: string): st
   }
   const why = priorityWhy(i, s.maintenance === true);
   if (why !== null) out.push(...wrapText(why, w, label("prio"), cont));
+  const trackers = i.trackers ?? [];
+  if (trackers.length > 0) {
+    out.push(...pack(trackers.map((t) => trackerItem(st, t)), w, label("track"), cont));
+  }
   if (i.faults.length > 0) {
     out.push(...pack(i.faults, w, paint(st, label("faults"), "red"), cont, ", "));
   }
@@ -431,9 +475,27 @@ function subLines(i: InstanceView, s: StatusView, st: Style, indent: string): st
       `${label("advert")}the master advertises every ${formatInterval(i.masterAdvertIntervalMs)}`,
     );
   }
+  for (const f of i.foreignSenders ?? []) {
+    const first = `${indent}foreign `;
+    out.push(...wrapText(foreignText(f), w, paint(st, first, "red"), " ".repeat(first.length)));
+  }
   const errs = errorCounters(i.counters);
   if (errs.length > 0) out.push(...pack(errs, w, paint(st, label("errors"), "red"), cont, ", "));
   return out;
+}
+
+/**
+ * A foreign sender in one line: who, what differs, how often and since when.
+ *
+ * @example
+ * ```ts
+ * foreignText(f); // "192.0.2.99 (priority 150): VIPs 192.0.2.11 vs ours 192.0.2.10; 12 adverts, first 12s ago, last 0.4s ago"
+ * ```
+ */
+export function foreignText(f: ForeignSenderStatus): string {
+  return `${f.source} (priority ${f.priority}): ${f.differences.join("; ")}; ${f.count} advert${
+    f.count === 1 ? "" : "s"
+  }, first ${formatDuration(f.firstSeenAgoMs)} ago, last ${formatDuration(f.lastSeenAgoMs)} ago`;
 }
 
 function footer(s: StatusView, st: Style): string[] {
@@ -592,11 +654,37 @@ export function renderDetail(detail: InstanceDetail, opts: RenderOptions = {}): 
     }, ${i.transport}`,
   );
   kv("holding VIPs", i.holdingVips ? "yes" : "no");
+  if (i.foreignSenders !== undefined) {
+    if (i.foreignSenders.length === 0) kv("foreign", "none");
+    for (const f of i.foreignSenders) kv("foreign", foreignText(f));
+  }
   if (i.vips.length === 0) kv("vips", "none");
   i.vips.forEach((v, n) => {
     const text = `${vipMark(st, v.held)} ${vipText(v, "")}`;
     out.push(`  ${(n === 0 ? "vips" : "").padEnd(13)}${text}`);
   });
+
+  const trackers = i.trackers ?? [];
+  if (i.trackers !== undefined) {
+    out.push("", `trackers (${trackers.length})`);
+    if (trackers.length === 0) out.push("  none");
+    const rows = trackers.map((t) => ({
+      t,
+      label: t.label,
+      state: t.state,
+      effect: trackerEffect(t),
+    }));
+    const labelW = Math.max(0, ...rows.map((r) => r.label.length));
+    const effectW = Math.max(0, ...rows.map((r) => r.effect.length));
+    for (const r of rows) {
+      const state = r.state === "up" ? paint(st, "up  ", "green") : paint(st, "down", "red");
+      const effect = r.t.fault
+        ? paint(st, r.effect.padEnd(effectW), "red")
+        : r.effect.padEnd(effectW);
+      const lead = `  ${r.label.padEnd(labelW)}  ${state}  ${effect}  `;
+      out.push(...wrapText(r.t.detail, st.width, lead, " ".repeat(visible(lead))));
+    }
+  }
 
   out.push("", `history (${detail.history.length}, oldest first; at most 50 are kept)`);
   if (detail.history.length === 0) out.push("  none");

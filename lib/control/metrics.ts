@@ -20,12 +20,18 @@
  * | `hacore_vrrp_in_state_seconds`            | gauge   | instance                              |
  * | `hacore_vrrp_vips_configured`             | gauge   | instance                              |
  * | `hacore_vrrp_vips_held`                   | gauge   | instance                              |
+ * | `hacore_vrrp_tracker_up`                  | gauge   | instance, kind, name, group           |
+ * | `hacore_vrrp_tracker_fault`               | gauge   | instance, kind, name, group           |
+ * | `hacore_vrrp_tracker_contribution`        | gauge   | instance, kind, name, group           |
+ * | `hacore_vrrp_foreign_senders`             | gauge   | instance                              |
  * | `hacore_vrrp_master_transitions_total`    | counter | instance                              |
  * | `hacore_vrrp_transitions_total`           | counter | instance (only if the daemon counts them) |
  * | `hacore_vrrp_adverts_sent_total`          | counter | instance                              |
  * | `hacore_vrrp_adverts_received_total`      | counter | instance                              |
  * | `hacore_vrrp_priority_zero_sent_total`    | counter | instance                              |
  * | `hacore_vrrp_priority_zero_received_total`| counter | instance                              |
+ * | `hacore_vrrp_foreign_adverts_total`       | counter | instance                              |
+ * | `hacore_vrrp_reannouncements_total`       | counter | instance                              |
  * | `hacore_vrrp_drops_total`                 | counter | instance, reason                      |
  * | `hacore_vrrp_events_total`                | counter | instance, event                       |
  * | `hacore_notify_runs_total`                | counter | name, hook, result                    |
@@ -89,6 +95,8 @@ const COUNTER_FAMILY: Readonly<Record<string, string>> = {
   advertisementsReceived: "hacore_vrrp_adverts_received_total",
   priorityZeroSent: "hacore_vrrp_priority_zero_sent_total",
   priorityZeroReceived: "hacore_vrrp_priority_zero_received_total",
+  foreignAdverts: "hacore_vrrp_foreign_adverts_total",
+  reannouncements: "hacore_vrrp_reannouncements_total",
 };
 
 // Counter naming of hook runs is part of the daemon/metrics contract; it lives in api.ts.
@@ -242,6 +250,26 @@ export function renderMetrics(control: DaemonControl): string {
     "Virtual addresses present in the kernel as hacore's, per the last reconcile.",
   );
   x.family(
+    "hacore_vrrp_foreign_senders",
+    "gauge",
+    "Other routers advertising this VRID with other VIPs, auth, interval or version now (split-brain risk; see hacore status).",
+  );
+  x.family(
+    "hacore_vrrp_tracker_up",
+    "gauge",
+    "1 while a tracker of the instance is up (kind script, interface, file, process; group is the sync group's name for a group tracker, else empty).",
+  );
+  x.family(
+    "hacore_vrrp_tracker_fault",
+    "gauge",
+    "1 while the tracker holds the instance in FAULT.",
+  );
+  x.family(
+    "hacore_vrrp_tracker_contribution",
+    "gauge",
+    "What the tracker adds to the instance's priority now (negative lowers it).",
+  );
+  x.family(
     "hacore_vrrp_master_transitions_total",
     "counter",
     "Transitions into master (RFC 6527 vrrpv3StatisticsMasterTransitions).",
@@ -266,6 +294,16 @@ export function renderMetrics(control: DaemonControl): string {
     "hacore_vrrp_priority_zero_received_total",
     "counter",
     "Priority-0 (release) advertisements received (RFC 6527 vrrpv3StatisticsPriZeroPktsRcvd).",
+  );
+  x.family(
+    "hacore_vrrp_foreign_adverts_total",
+    "counter",
+    "Adverts for this VRID whose VIPs, auth, interval or version differ from ours (also counted as drops where the RFC drops them).",
+  );
+  x.family(
+    "hacore_vrrp_reannouncements_total",
+    "counter",
+    "GARP/NA bursts sent again after a dual-master episode ended in this master's favour.",
   );
   x.family(
     "hacore_vrrp_drops_total",
@@ -318,6 +356,15 @@ export function renderMetrics(control: DaemonControl): string {
     x.add("hacore_vrrp_in_state_seconds", inst, Math.max(0, s.inStateMs) / 1000);
     x.add("hacore_vrrp_vips_configured", inst, s.vips.length);
     x.add("hacore_vrrp_vips_held", inst, s.vips.filter((v) => v.held).length);
+    // Optional for a snapshot from a daemon that predates trackers.
+    for (const t of s.trackers ?? []) {
+      const labels = { ...inst, kind: t.kind, name: t.name, group: t.group ?? "" };
+      x.add("hacore_vrrp_tracker_up", labels, t.state === "up" ? 1 : 0);
+      x.add("hacore_vrrp_tracker_fault", labels, t.fault ? 1 : 0);
+      x.add("hacore_vrrp_tracker_contribution", labels, t.contribution);
+    }
+    // Optional for a snapshot from a daemon that predates foreign senders.
+    x.add("hacore_vrrp_foreign_senders", inst, s.foreignSenders?.length ?? 0);
 
     for (const [key, family] of Object.entries(COUNTER_FAMILY)) {
       // A total-transitions counter is optional: absent means "not counted", not 0.

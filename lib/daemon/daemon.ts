@@ -67,8 +67,18 @@ import {
   stepNode,
 } from "../vrrp/node.ts";
 import { decodeAdvert, DROP_COUNTER, encodeAdvert } from "../vrrp/packet.ts";
+import {
+  describeForeign,
+  expireForeign,
+  type ForeignChange,
+  foreignNextDeadline,
+  type ForeignReason,
+  type ForeignTable,
+  observeForeign,
+} from "../vrrp/foreign.ts";
 import { nextDeadline, step } from "../vrrp/router.ts";
 import type {
+  Advert,
   DropReason,
   OutgoingAdvert,
   RouterAction,
@@ -99,6 +109,7 @@ import type {
   PrimaryAddresses,
   ReceivedPacket,
   TransportFactory,
+  VmacPort,
   VrrpTransport,
 } from "./ports.ts";
 import {
@@ -109,6 +120,16 @@ import {
   vipKey,
 } from "./reconcile.ts";
 import { diffConfigs, diffLines } from "./reload.ts";
+import { advertVia, wantedVmacs } from "./vmac.ts";
+import { TrackerHub } from "../track/hub.ts";
+import {
+  computePriority,
+  contributionsText,
+  type PriorityResult,
+  type TrackerStatus,
+  trackerUses,
+} from "../track/priority.ts";
+import { systemProbes } from "../track/system.ts";
 
 /**
  * What a daemon needs: the validated config, each interface's own addresses, and the
@@ -143,6 +164,17 @@ export interface DaemonOptions {
   readonly notify?: NotifySink;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
+  /**
+   * The trackers (`vrrp_script`, `track_interface`, `track_file`, `track_process`); a
+   * hub over the real probes (`lib/track/system.ts`) by default. The daemon starts it,
+   * feeds it link states, reconfigures it on reload and stops it.
+   */
+  readonly trackers?: TrackerHub;
+  /**
+   * Virtual-MAC macvlans (`use_vmac`): made before the first reconcile, kept in place by
+   * every reconcile, removed at stop. Needed only when an instance sets `use_vmac`.
+   */
+  readonly vmacs?: VmacPort;
 }
 
 /**
@@ -192,6 +224,37 @@ export interface VipStatus {
 }
 
 /**
+ * Another router advertising an instance's VRID (same link, same family) with other
+ * settings: a split-brain risk, listed until it agrees again or has been quiet for
+ * max(3 × its interval, 10 s). See `lib/vrrp/foreign.ts`.
+ *
+ * @example
+ * ```ts
+ * const f: ForeignSenderStatus = daemon.status().instances[0].foreignSenders[0];
+ * `${f.source}: ${f.differences.join("; ")} (${f.count} adverts)`;
+ * ```
+ */
+export interface ForeignSenderStatus {
+  readonly source: string;
+  /** What differs, as codes: version, addresses, auth, interval. */
+  readonly reasons: readonly ForeignReason[];
+  /** What differs, in words: `VIPs 192.0.2.10,192.0.2.11 vs ours 192.0.2.10`. */
+  readonly differences: readonly string[];
+  /** Priority and interval (ms) of its last advert. */
+  readonly priority: number;
+  readonly intervalMs: number;
+  /** Conflicting adverts from it since it started conflicting. */
+  readonly count: number;
+  /** Clock times, how long ago, and wall times (ISO 8601) of its first and last advert. */
+  readonly firstSeenMs: number;
+  readonly lastSeenMs: number;
+  readonly firstSeenAgoMs: number;
+  readonly lastSeenAgoMs: number;
+  readonly firstSeen: string;
+  readonly lastSeen: string;
+}
+
+/**
  * One instance in a status snapshot. Plain JSON.
  *
  * @example
@@ -235,6 +298,10 @@ export interface InstanceStatus {
   readonly override: PriorityOverride | null;
   /** In maintenance: stays Backup, never takes over. */
   readonly maintenance: boolean;
+  /** Other routers advertising this VRID with other settings, oldest first. */
+  readonly foreignSenders: readonly ForeignSenderStatus[];
+  /** Every tracker the instance (or its sync group) uses, as it stands now. */
+  readonly trackers: readonly TrackerStatus[];
 }
 
 /**
@@ -275,11 +342,15 @@ interface Instance {
   announce: AnnounceState;
   /** Counters the engine does not keep. */
   extra: Record<string, number>;
+  /** Routers advertising our VRID with other settings (reported; the engine decides). */
+  foreign: ForeignTable;
   /**
    * Set once a reload removed (or replaced) the instance: its stopped router, out of
    * the node, finishing its release hold. Null while the instance is live.
    */
   retired: RouterState | null;
+  /** The trackers' verdict last fed to the engine; null before the first. */
+  track: PriorityResult | null;
 }
 
 type InboxItem =
@@ -311,6 +382,8 @@ const INSTANCE_EXTRA_COUNTERS = [
   "vipAddErrors",
   "vipRemoveErrors",
   "announceErrors",
+  "foreignAdverts",
+  "reannouncements",
 ] as const;
 /** Operator priorities: 0 is the release advert and 255 the owner's; neither is settable. */
 const MIN_OPERATOR_PRIORITY = 1;
@@ -373,6 +446,11 @@ const NO_HOOKS: NotifyConfig = Object.freeze({
   generic: null,
 });
 
+/** The IPv6 half (`NAME@v6`) of a dual-stack instance. */
+function isDualStackV6Half(vi: InstanceConfig): boolean {
+  return vi.dualStackOf !== null && vi.name !== vi.dualStackOf;
+}
+
 /** Label of a retiring instance in reconcile plans, so it never merges with its successor. */
 function retiredLabel(name: string): string {
   return `${name} (removed)`;
@@ -396,6 +474,11 @@ export class Daemon implements DaemonControl {
   readonly #transportFactory: TransportFactory;
   readonly #addresses: AddressPort;
   readonly #announcer: Announcer;
+  readonly #vmacPort: VmacPort | null;
+  /** Virtual-MAC macvlans ensured since start, to remove when no instance wants them. */
+  #vmacsUp = new Set<string>();
+  /** Virtual-MAC macvlans whose last ensure failed: their instances are in Fault. */
+  #vmacFaults = new Set<string>();
   readonly #log: Logger;
   readonly #retryMs: number;
   readonly #limiter: RateLimiter;
@@ -404,6 +487,9 @@ export class Daemon implements DaemonControl {
   readonly #load: (file: string) => Promise<LoadResult>;
   readonly #version: string;
   readonly #wallClock: () => Date;
+  readonly #trackers: TrackerHub;
+  /** A tracker recompute is queued in the inbox. */
+  #trackersQueued = false;
   /** Wall time minus clock time at construction: labels monotonic times for people. */
   readonly #wallOffsetMs: number;
   #startedAtWall: string;
@@ -466,6 +552,7 @@ export class Daemon implements DaemonControl {
     this.#transportFactory = opts.transports;
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
+    this.#vmacPort = opts.vmacs ?? null;
     this.#log = opts.logger;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#limiter = new RateLimiter(opts.dropLogWindowMs ?? 10_000);
@@ -475,6 +562,8 @@ export class Daemon implements DaemonControl {
     this.#load = opts.loadConfig ?? loadConfig;
     this.#version = opts.version ?? "unknown";
     this.#wallClock = opts.wallClock ?? (() => new Date());
+    this.#trackers = opts.trackers ??
+      new TrackerHub({ probes: systemProbes(), logger: opts.logger });
     const now = this.#clock.nowMs();
     this.#lastTurnMs = now;
     const wall = this.#wallClock();
@@ -487,6 +576,7 @@ export class Daemon implements DaemonControl {
       if (typeof inst === "string") problems.push(inst);
       else this.#instances.push(inst);
     }
+    problems.push(...this.#vmacProblems(opts.config.instances));
     if (problems.length > 0) throw new DaemonSetupError(problems);
     this.#index();
     this.#node = createNode({
@@ -511,7 +601,9 @@ export class Daemon implements DaemonControl {
       targets: targetsOf(vi),
       announce: IDLE_ANNOUNCE,
       extra: {},
+      foreign: [],
       retired: null,
+      track: null,
     };
   }
 
@@ -612,6 +704,7 @@ export class Daemon implements DaemonControl {
       // #loop handles its own errors; this is the last line of defence.
       this.#log.error(`daemon loop failed: ${errorText(e)}`);
       this.#teardown();
+      void this.#stopTrackers();
       started();
     });
     return startedP;
@@ -722,6 +815,22 @@ export class Daemon implements DaemonControl {
       counters,
       override: this.#overrides.get(inst.cfg.name) ?? null,
       maintenance: r.maintenance,
+      // Read live, so details ("HTTP 200 in 1.2 ms") are current between recomputes.
+      trackers: inst.track === null ? [] : this.#trackerVerdict(inst).trackers,
+      foreignSenders: inst.foreign.map((f): ForeignSenderStatus => ({
+        source: f.src,
+        reasons: f.differences.map((d) => d.reason),
+        differences: f.differences.map((d) => d.text),
+        priority: f.priority,
+        intervalMs: f.intervalMs,
+        count: f.count,
+        firstSeenMs: f.firstSeenMs,
+        lastSeenMs: f.lastSeenMs,
+        firstSeenAgoMs: now - f.firstSeenMs,
+        lastSeenAgoMs: now - f.lastSeenMs,
+        firstSeen: this.#wallIso(f.firstSeenMs),
+        lastSeen: this.#wallIso(f.lastSeenMs),
+      })),
     };
   }
 
@@ -775,6 +884,10 @@ export class Daemon implements DaemonControl {
    * one Master_Down_Interval of the demote. A peer with `nopreempt` keeps following
    * (RFC 5798 §6.4.2), so nothing moves.
    *
+   * The name of a dual-stack instance as written in the file means both its halves
+   * (`NAME` and `NAME@v6`; so do promote and resume): demoting one half alone would
+   * leave the pair disagreeing, which the sync group then holds still.
+   *
    * @example
    * ```ts
    * daemon.demote("VI_1"); // { ok: true, message: "VI_1: priority 150 -> 1 until resume; ..." }
@@ -808,22 +921,28 @@ export class Daemon implements DaemonControl {
    * ```
    */
   resume(name: string): OperatorResult {
+    const halves = this.#dualStackHalves(name);
+    if (halves !== null) return this.#onBothHalves(halves, (n) => this.#resumeOne(n));
+    return this.#resumeOne(name);
+  }
+
+  #resumeOne(name: string): OperatorResult {
     const inst = this.#byName.get(name);
     if (inst === undefined) return { ok: false, error: this.#unknownInstance(name) };
     const refused = this.#refuseUnlessRunning();
     if (refused) return refused;
     const o = this.#overrides.get(name);
+    // The configured priority as the trackers move it.
+    const tracked = inst.track?.effective ?? inst.rc.priority;
     if (o === undefined) {
-      return { ok: true, message: `${name}: no override; priority stays ${inst.rc.priority}` };
+      return { ok: true, message: `${name}: no override; priority stays ${tracked}` };
     }
     this.#overrides.delete(name);
-    this.#log.notice(
-      `${name}: ${o.kind} cleared by the operator; priority back to ${inst.rc.priority}`,
-    );
+    this.#log.notice(`${name}: ${o.kind} cleared by the operator; priority back to ${tracked}`);
     this.#control(() => this.#applyPriority(name));
     return {
       ok: true,
-      message: `${name}: override cleared; priority ${o.priority} -> ${inst.rc.priority}`,
+      message: `${name}: override cleared; priority ${o.priority} -> ${tracked}`,
     };
   }
 
@@ -932,6 +1051,27 @@ export class Daemon implements DaemonControl {
     return parked === null || now - parked <= limit;
   }
 
+  /**
+   * The two halves of the dual-stack instance written as `name` in the file (its IPv4
+   * half is also called `name`), or null when `name` is no such instance. A verb on
+   * that name means the instance as written: both halves, so they stay alike.
+   */
+  #dualStackHalves(name: string): string[] | null {
+    const halves = this.#instances.filter((i) => i.cfg.dualStackOf === name).map((i) => i.cfg.name);
+    return halves.length > 1 ? halves : null;
+  }
+
+  /** Runs a verb on each half; both must agree to succeed (they share every setting). */
+  #onBothHalves(halves: string[], verb: (name: string) => OperatorResult): OperatorResult {
+    const results = halves.map(verb);
+    const failed = results.find((r) => !r.ok);
+    if (failed !== undefined) return failed;
+    return {
+      ok: true,
+      message: results.map((r) => (r.ok ? r.message : "")).join("\n"),
+    };
+  }
+
   #unknownInstance(name: string): string {
     const names = this.#instances.map((i) => i.cfg.name);
     return `no instance ${JSON.stringify(name)}; instances: ${
@@ -948,6 +1088,14 @@ export class Daemon implements DaemonControl {
   }
 
   #setOverride(kind: "demote" | "promote", name: string, priority: number): OperatorResult {
+    const halves = this.#dualStackHalves(name);
+    if (halves !== null) {
+      return this.#onBothHalves(halves, (n) => this.#setOverrideOne(kind, n, priority));
+    }
+    return this.#setOverrideOne(kind, name, priority);
+  }
+
+  #setOverrideOne(kind: "demote" | "promote", name: string, priority: number): OperatorResult {
     const inst = this.#byName.get(name);
     if (inst === undefined) return { ok: false, error: this.#unknownInstance(name) };
     const refused = this.#refuseUnlessRunning();
@@ -995,11 +1143,15 @@ export class Daemon implements DaemonControl {
     return { ok: true, message: `${name}: priority ${base} -> ${priority} until resume; ${what}` };
   }
 
-  /** Feeds the engine the priority an instance should have now (override, else base). */
+  /**
+   * Feeds the engine the priority an instance should have now: the operator's
+   * override, else the trackers' (base plus weights), else the base.
+   */
   #applyPriority(name: string) {
     const inst = this.#byName.get(name);
     if (inst === undefined) return;
-    const want = this.#overrides.get(name)?.priority ?? inst.rc.priority;
+    const want = this.#overrides.get(name)?.priority ?? inst.track?.effective ??
+      inst.rc.priority;
     if (this.#routerOf(inst).priority === want) return;
     this.#feed({ type: "router", name, event: { type: "priority", priority: want } });
   }
@@ -1069,7 +1221,7 @@ export class Daemon implements DaemonControl {
     const lines = diffLines(diff);
 
     // Everything that can fail comes first, so that a refusal changes nothing.
-    const problems: string[] = [];
+    const problems: string[] = this.#vmacProblems(next.instances);
     const fresh = new Map<string, Instance>();
     for (const vi of [...diff.added, ...diff.replaced.map((r) => r.next)]) {
       const inst = this.#makeInstance(vi, next);
@@ -1159,6 +1311,10 @@ export class Daemon implements DaemonControl {
     for (const g of next.syncGroups) groups.set(g.name, this.#groupStates.get(g.name) ?? "INIT");
     this.#groupStates = groups;
     this.#index();
+    // Before the added instances start, so they start in Fault (or with their tracked
+    // priority) as they would at startup; the kept ones get only what changed.
+    this.#trackers.configure(next);
+    this.#applyTrackers();
 
     for (const family of ["ipv4", "ipv6"] as const) {
       const field = family === "ipv4" ? "mcastGroup4" : "mcastGroup6";
@@ -1236,6 +1392,8 @@ export class Daemon implements DaemonControl {
     if (done.length === 0) return;
     this.#retiring = this.#retiring.filter((i) => !done.includes(i));
     for (const i of done) this.#log.info(`${i.cfg.name}: removed instance released`);
+    // The next reconcile removes the virtual MACs only they used.
+    if (done.some((i) => i.cfg.vmac !== null)) this.#reconcileWanted = true;
     this.#index();
     this.#closeUnused();
   }
@@ -1283,6 +1441,7 @@ export class Daemon implements DaemonControl {
       this.#reconcileReason = "startup";
       await this.#guarded(() => this.#reconcileNow());
       await this.#guarded(() => this.#readLinkStates());
+      await this.#guarded(() => Promise.resolve(this.#startTrackers()));
       this.#feed({ type: "startup" });
       started();
       for (;;) {
@@ -1292,7 +1451,10 @@ export class Daemon implements DaemonControl {
         await this.#wait(this.#nextDeadline());
       }
     } finally {
+      // The VIPs are released by now (or the stop gave up on them); the macvlans go last.
+      await this.#removeVmacs();
       this.#teardown();
+      await this.#stopTrackers();
       started();
     }
   }
@@ -1332,6 +1494,7 @@ export class Daemon implements DaemonControl {
     }
     if (this.#reconcileWanted) await this.#reconcileNow();
     this.#finishRetired();
+    this.#expireForeign();
     // After the reconcile, so a new master's VIPs exist before they are announced.
     this.#runAnnouncements();
   }
@@ -1356,6 +1519,7 @@ export class Daemon implements DaemonControl {
     };
     for (const inst of this.#instances) consider(announceNextDeadline(inst.announce));
     for (const inst of this.#retiring) consider(inst.retired && nextDeadline(inst.retired));
+    for (const inst of this.#instances) consider(foreignNextDeadline(inst.foreign));
     consider(this.#retryAtMs);
     consider(this.#stopHardAtMs);
     return best;
@@ -1432,6 +1596,15 @@ export class Daemon implements DaemonControl {
       case "announce":
         inst.announce = startAnnounce(this.#announceCfg, inst.targets, now);
         break;
+      case "reannounce":
+        // Only a live Master has VIPs to claim back; a retiring router is no Master.
+        if (inst.retired !== null) break;
+        inst.announce = startAnnounce(this.#announceCfg, inst.targets, now);
+        bump(inst.extra, "reannouncements");
+        this.#log.notice(
+          `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
+        );
+        break;
       case "transition": {
         const t = action.transition;
         if (t.to !== "master") inst.announce = IDLE_ANNOUNCE;
@@ -1485,7 +1658,9 @@ export class Daemon implements DaemonControl {
       detail: why,
       masterIp: state === "MASTER" ? inst.rc.primaryIp : state === "BACKUP" ? heard : null,
       at: new Date(this.#wallOffsetMs + t.atMs),
-      hooks: inst.cfg.notify,
+      // The hooks were written for the instance as a whole: its IPv4 half (named as
+      // written) runs them, so a dual-stack takeover runs notify_master once, not twice.
+      hooks: isDualStackV6Half(inst.cfg) ? NO_HOOKS : inst.cfg.notify,
     });
   }
 
@@ -1510,9 +1685,13 @@ export class Daemon implements DaemonControl {
       this.#groupStates.set(g.name, state);
       // The first member that moved in this step is the cause; the rest followed it.
       const trigger = moved.find((m) => g.members.includes(m.name));
+      const declared = this.#config.syncGroups.find((c) => c.name === g.name);
+      // A dual-stack instance's implicit group is not one the file declares: its
+      // halves' own events already tell the story, under the instance's name.
+      if (declared?.implicit === true) continue;
       this.#log.notice(`sync group ${g.name}: ${prev} -> ${state}`);
       if (this.#notify === null) continue;
-      const hooks = this.#config.syncGroups.find((c) => c.name === g.name)?.notify;
+      const hooks = declared?.notify;
       this.#emit({
         target: "GROUP",
         name: g.name,
@@ -1550,7 +1729,7 @@ export class Daemon implements DaemonControl {
           { family: inst.cfg.family, src, dst },
           this.#checksumForm(inst, dst),
         );
-        t.send(bytes, dst, src);
+        t.send(bytes, dst, src, advertVia(inst.cfg));
       } catch (e) {
         bump(inst.extra, "sendErrors");
         this.#rateLog(
@@ -1637,6 +1816,8 @@ export class Daemon implements DaemonControl {
         this.#drop(iface, [inst], "unicast-peer", `source ${src} is not in unicast_peer`, src);
         continue;
       }
+      // Before the engine: its refusal (counted there) and this report see the same advert.
+      this.#observeForeign(inst, advert, src);
       this.#feed({
         type: "router",
         name: inst.cfg.name,
@@ -1670,6 +1851,76 @@ export class Daemon implements DaemonControl {
         "warn",
         `${inst.cfg.name}: dropped a packet from ${src}: ${message}`,
       );
+    }
+  }
+
+  // -------------------------------------------------------------------------------
+  // Foreign senders (split-brain guard): see lib/vrrp/foreign.ts
+
+  #observeForeign(inst: Instance, advert: Advert, src: string) {
+    const now = this.#clock.nowMs();
+    const r = observeForeign(inst.foreign, inst.rc, advert, src, now);
+    inst.foreign = r.table;
+    if (r.conflicting) bump(inst.extra, "foreignAdverts");
+    if (r.change) this.#reportForeign(inst, r.change);
+  }
+
+  /** Resolves the senders that have been quiet long enough, in every live instance. */
+  #expireForeign() {
+    const now = this.#clock.nowMs();
+    for (const inst of this.#instances) {
+      const due = foreignNextDeadline(inst.foreign);
+      if (due === null || due > now) continue;
+      const r = expireForeign(inst.foreign, now);
+      inst.foreign = r.table;
+      for (const c of r.resolved) this.#reportForeign(inst, c);
+    }
+  }
+
+  /**
+   * One warning when a sender starts conflicting (the table is capped, so a flood of
+   * sources cannot flood the log), rate-limited ones when what differs changes or the
+   * table is full, one info line when it is resolved.
+   */
+  #reportForeign(inst: Instance, c: ForeignChange) {
+    const name = inst.cfg.name;
+    const what = `VRID ${inst.cfg.vrid} on ${inst.cfg.interface}`;
+    switch (c.kind) {
+      case "started":
+        this.#log.warn(
+          `${name}: foreign sender ${c.sender.src} advertises ${what} with other settings: ${
+            describeForeign(c.sender)
+          } (priority ${c.sender.priority}); split-brain risk`,
+        );
+        return;
+      case "changed":
+        this.#rateLog(
+          `${name}/foreign`,
+          "warn",
+          `${name}: foreign sender ${c.sender.src} now differs: ${describeForeign(c.sender)}`,
+        );
+        return;
+      case "full":
+        this.#rateLog(
+          `${name}/foreign-full`,
+          "warn",
+          `${name}: foreign sender ${c.src} advertises ${what} too (${
+            c.differences.map((d) => d.text).join("; ")
+          }); not listed, ${inst.foreign.length} senders are already`,
+        );
+        return;
+      case "resolved": {
+        const s = c.sender;
+        const why = c.why === "agrees"
+          ? "its adverts agree with ours now"
+          : `silent for ${((this.#clock.nowMs() - s.lastSeenMs) / 1000).toFixed(1)} s`;
+        this.#log.info(
+          `${name}: foreign sender ${s.src} resolved: ${why} (${s.count} conflicting advert${
+            s.count === 1 ? "" : "s"
+          } since ${this.#wallIso(s.firstSeenMs)})`,
+        );
+        return;
+      }
     }
   }
 
@@ -1711,11 +1962,15 @@ export class Daemon implements DaemonControl {
         this.#log.info(`${e.interface}: link up`);
         this.#reopenTransports(e.interface);
         this.#setLinkFault(e.interface, false);
+        if (this.#trackers.setLink(e.interface, true)) this.#applyTrackers();
         this.#wantReconcile("kernel");
         return;
       case "link-down":
         this.#log.warn(`${e.interface}: link down`);
+        // A virtual MAC deleted (by hand, or with its parent) is made again by the reconcile.
+        if (this.#vmacsUp.has(e.interface)) this.#wantReconcile("kernel");
         this.#setLinkFault(e.interface, true);
+        if (this.#trackers.setLink(e.interface, false)) this.#applyTrackers();
         return;
       case "resync":
         this.#wantReconcile("kernel");
@@ -1742,10 +1997,90 @@ export class Daemon implements DaemonControl {
   async #readLinkStates(): Promise<void> {
     if (!this.#addresses.linkStates) return;
     const states = await this.#addresses.linkStates();
+    // Every link, for track_interface (a missing interface counts as down there).
+    this.#trackers.setLinks(states);
     for (const iface of new Set(this.#instances.map((i) => i.cfg.interface))) {
       if (states.get(iface) === false) {
         this.#log.warn(`${iface}: link is down at start`);
         this.#setLinkFault(iface, true);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------
+  // Trackers
+
+  /** Starts the trackers on the config and applies their first verdict (before startup). */
+  #startTrackers() {
+    this.#trackers.start(this.#config, () => this.#trackersChanged());
+    this.#applyTrackers();
+  }
+
+  async #stopTrackers(): Promise<void> {
+    try {
+      await this.#trackers.stop();
+    } catch (e) {
+      this.#log.warn(`stopping the trackers: ${errorText(e)}`);
+    }
+  }
+
+  /** A probe's reading changed (outside the loop): recompute in the loop, once per burst. */
+  #trackersChanged() {
+    if (this.#trackersQueued) return;
+    this.#trackersQueued = true;
+    this.#control(
+      () => {
+        this.#trackersQueued = false;
+        this.#applyTrackers();
+      },
+      () => (this.#trackersQueued = false),
+    );
+  }
+
+  /** What the trackers say of an instance now (pure over the hub's current readings). */
+  #trackerVerdict(inst: Instance): PriorityResult {
+    return computePriority(
+      inst.rc.priority,
+      trackerUses(inst.cfg, this.#config),
+      (kind, n) => this.#trackers.reading(kind, n),
+    );
+  }
+
+  /**
+   * Recomputes every live instance's tracked priority and tracker faults from the
+   * current readings, and feeds the engine what changed: the priority first (unless an
+   * operator override is in force), then each fault that started or ended, so an
+   * instance leaving Fault does so with its new priority.
+   */
+  #applyTrackers() {
+    for (const inst of this.#instances) {
+      const name = inst.cfg.name;
+      const before = inst.track;
+      const next = this.#trackerVerdict(inst);
+      inst.track = next;
+      const was = before?.effective ?? inst.rc.priority;
+      if (next.effective !== was) {
+        const why = contributionsText(next.trackers);
+        const o = this.#overrides.get(name);
+        this.#log.notice(
+          `${name}: tracked priority ${was} -> ${next.effective}${why ? ` (${why})` : ""}${
+            o ? `; the operator's ${o.kind} to ${o.priority} stays in force` : ""
+          }`,
+        );
+      }
+      this.#applyPriority(name);
+      const old = new Set(before?.faults ?? []);
+      const now = new Set(next.faults);
+      for (const f of now) {
+        if (old.has(f)) continue;
+        const t = next.trackers.find((x) => x.label === f);
+        this.#log.warn(`${name}: FAULT while ${f} fails${t ? ` (${t.detail})` : ""}`);
+        this.#feed({ type: "router", name, event: { type: "fault", tracker: f, failing: true } });
+      }
+      for (const f of old) {
+        if (now.has(f)) continue;
+        this.#log.notice(`${name}: ${f} recovered`);
+        this.#feed({ type: "router", name, event: { type: "fault", tracker: f, failing: false } });
       }
     }
   }
@@ -1782,6 +2117,101 @@ export class Daemon implements DaemonControl {
     }
   }
 
+  // -------------------------------------------------------------------------------
+  // Virtual MAC (use_vmac)
+
+  /** Why these instances' virtual MACs cannot work: names clashing, or no port for them. */
+  #vmacProblems(cfgs: readonly InstanceConfig[]): string[] {
+    const { vmacs, conflicts } = wantedVmacs(cfgs);
+    if (vmacs.size > 0 && this.#vmacPort === null) {
+      const users = [...vmacs.values()].flatMap((v) => v.users);
+      conflicts.push(`${users.join(", ")}: use_vmac is set, but this daemon manages no links`);
+    }
+    return conflicts;
+  }
+
+  /** The macvlans live and retiring instances need. */
+  #wantedVmacs() {
+    return wantedVmacs([...this.#instances, ...this.#retiring].map((i) => i.cfg)).vmacs;
+  }
+
+  /**
+   * Makes (or keeps) the macvlans the instances need. One that cannot be made puts its
+   * instances in Fault (tracker `vmac NAME`) and is tried again with the reconcile's
+   * retry.
+   */
+  async #ensureVmacs(): Promise<void> {
+    const port = this.#vmacPort;
+    if (port === null) return;
+    for (const [name, { spec, users }] of this.#wantedVmacs()) {
+      const who = users.join(", ");
+      try {
+        const outcome = await port.ensure(spec);
+        this.#vmacsUp.add(name);
+        if (outcome !== "present") {
+          this.#log.info(`${who}: ${outcome} virtual MAC ${name} (${spec.mac} on ${spec.parent})`);
+        }
+        this.#setVmacFault(name, users, false);
+      } catch (e) {
+        bump(this.#counters, "vmacErrors");
+        this.#retryAtMs = this.#clock.nowMs() + this.#retryMs;
+        this.#rateLog(
+          `vmac/${name}`,
+          "error",
+          `${who}: cannot set up virtual MAC ${name}: ${errorText(e)}`,
+        );
+        this.#setVmacFault(name, users, true);
+      }
+    }
+  }
+
+  /** Removes the macvlans no live or retiring instance needs any more. */
+  async #dropVmacs(): Promise<void> {
+    const port = this.#vmacPort;
+    if (port === null) return;
+    const vmacs = this.#wantedVmacs();
+    for (const name of [...this.#vmacsUp]) {
+      if (vmacs.has(name)) continue;
+      this.#vmacsUp.delete(name);
+      this.#vmacFaults.delete(name);
+      await this.#removeVmac(port, name);
+    }
+  }
+
+  #setVmacFault(name: string, users: readonly string[], failing: boolean) {
+    if (this.#vmacFaults.has(name) === failing) return;
+    if (failing) this.#vmacFaults.add(name);
+    else this.#vmacFaults.delete(name);
+    for (const user of users) {
+      if (!this.#byName.has(user)) continue;
+      this.#feed({
+        type: "router",
+        name: user,
+        event: { type: "fault", tracker: `vmac ${name}`, failing },
+      });
+    }
+  }
+
+  /** Removes every macvlan this daemon ensured (at stop). */
+  async #removeVmacs(): Promise<void> {
+    const port = this.#vmacPort;
+    if (port === null) return;
+    for (const name of [...this.#vmacsUp]) {
+      this.#vmacsUp.delete(name);
+      await this.#removeVmac(port, name);
+    }
+  }
+
+  async #removeVmac(port: VmacPort, name: string): Promise<void> {
+    try {
+      await port.remove(name);
+      this.#log.info(`removed virtual MAC ${name}`);
+    } catch (e) {
+      bump(this.#counters, "vmacErrors");
+      this.#log.warn(`cannot remove virtual MAC ${name}: ${errorText(e)}`);
+    }
+  }
+
   #wantReconcile(reason: "kernel") {
     if (!this.#reconcileWanted) this.#reconcileReason = reason;
     this.#reconcileWanted = true;
@@ -1804,6 +2234,7 @@ export class Daemon implements DaemonControl {
     const reason = this.#reconcileReason;
     this.#reconcileWanted = false;
     this.#retryAtMs = null;
+    await this.#ensureVmacs();
     let kernel;
     try {
       kernel = await this.#addresses.list();
@@ -1871,6 +2302,8 @@ export class Daemon implements DaemonControl {
     }
     this.#held = held;
     if (failed) this.#retryAtMs = this.#clock.nowMs() + this.#retryMs;
+    // After the addresses: a VIP moving off a macvlan (a reload) is added elsewhere first.
+    await this.#dropVmacs();
   }
 
   #reportConflicts(conflicts: readonly Conflict[]) {

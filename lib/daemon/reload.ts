@@ -386,6 +386,18 @@ function diffGroups(o: readonly SyncGroupConfig[], n: readonly SyncGroupConfig[]
       what.push(`members ${listText(was.instances)} -> ${listText(g.instances)}`);
     }
     what.push(...notifyChanges(was.notify, g.notify));
+    // A group's trackers carry no weight: their names are the whole story.
+    const names = (refs: readonly TrackRef[]) => listText(refs.map((r) => r.name));
+    for (
+      const [key, a, b] of [
+        ["track_script", was.trackScripts, g.trackScripts],
+        ["track_interface", was.trackInterfaces, g.trackInterfaces],
+        ["track_file", was.trackFiles, g.trackFiles],
+        ["track_process", was.trackProcesses, g.trackProcesses],
+      ] as const
+    ) {
+      if (names(a) !== names(b)) what.push(`${key} ${names(a)} -> ${names(b)}`);
+    }
     if (what.length > 0) changed.push({ old: was, next: g, what });
   }
   return {

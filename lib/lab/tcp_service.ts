@@ -7,8 +7,11 @@
  * VIP exactly while the kernel holds it there):
  *
  * ```sh
- * deno run --allow-net lib/lab/tcp_service.ts NAME PORT
+ * deno run --allow-net lib/lab/tcp_service.ts NAME PORT [HOST]
  * ```
+ *
+ * HOST is the address to bind, `0.0.0.0` by default; `::` serves IPv6 (and IPv4 too,
+ * unless the namespace sets `bindv6only`).
  *
  * It prints `listening NAME PORT` on stdout once it accepts, and exits 0 on SIGTERM.
  *
@@ -50,17 +53,18 @@ export async function startTcpService(
   name: string,
   port: number = SERVICE_PORT,
   timeoutMs = 10_000,
+  hostname = "0.0.0.0",
 ): Promise<LineProc> {
   const proc = new LineProc(
     `service ${name}`,
-    host.spawn(ns, Deno.execPath(), "run", "--allow-net", SCRIPT, name, String(port)),
+    host.spawn(ns, Deno.execPath(), "run", "--allow-net", SCRIPT, name, String(port), hostname),
   );
   await proc.waitLine((l) => l.text.startsWith("listening "), timeoutMs, "listening");
   return proc;
 }
 
-async function serve(name: string, port: number): Promise<void> {
-  const listener = Deno.listen({ hostname: "0.0.0.0", port });
+async function serve(name: string, port: number, hostname: string): Promise<void> {
+  const listener = Deno.listen({ hostname, port });
   const stop = () => {
     try {
       listener.close();
@@ -89,11 +93,11 @@ async function serve(name: string, port: number): Promise<void> {
 }
 
 if (import.meta.main) {
-  const [name, port] = Deno.args;
+  const [name, port, hostname = "0.0.0.0"] = Deno.args;
   if (!name || !/^\d+$/.test(port ?? "")) {
-    console.error("usage: tcp_service.ts NAME PORT");
+    console.error("usage: tcp_service.ts NAME PORT [HOST]");
     Deno.exit(2);
   }
-  await serve(name, Number(port));
+  await serve(name, Number(port), hostname);
   Deno.exit(0);
 }

@@ -724,6 +724,8 @@ Deno.test("status is plain JSON with the documented fields", async () => {
       counters: undefined,
       override: null,
       maintenance: false,
+      trackers: [],
+      foreignSenders: [],
     },
   );
   assert.deepStrictEqual(s.counters, { masterTransitions: 1, advertisementsSent: 2 });
@@ -1601,5 +1603,213 @@ Deno.test("maintenance: an instance a reload adds meanwhile starts in maintenanc
   assert.equal(vi4.state, "backup");
   assert.deepStrictEqual(advertsOf(w, "a", 54), []);
   assert.ok(!a.port.has("eth0", "192.0.2.130"));
+  await w.stopAll();
+});
+
+// ---------------------------------------------------------------------------------------
+// Split-brain guards: foreign senders and the dual-master re-announce
+
+/** Delivers `a` to host `to` as if 192.0.2.99 (or `src`) sent it, at the current time. */
+function injectAdvert(w: World, to: string, a: OutgoingAdvert, src = "192.0.2.99") {
+  assert.equal(
+    w.lan.inject(to, "eth0", "ipv4", { bytes: wire(a, src), src, dst: GROUP, ttl: 255 }),
+    1,
+  );
+}
+
+Deno.test("foreign sender: another VIP set on our VRID shows in status, warns once, counts, and resolves after 10 s of quiet", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  await w.startAll();
+  await w.run(5000);
+  assert.equal(vi(a).state, "master");
+  const other = advert(200, { addresses: [VIP, "192.0.2.101"] });
+  for (const t of [5000, 6000, 7000]) {
+    await w.run(t);
+    injectAdvert(w, "a", other);
+  }
+  await w.settle();
+  const s = vi(a);
+  // RFC 5798 §7.1: dropped (and counted as before), so the higher priority moves nothing.
+  assert.equal(s.state, "master");
+  assert.ok(hasVip(a, true));
+  assert.equal(s.counters.addressListErrors, 3);
+  assert.equal(s.counters.foreignAdverts, 3);
+  assert.deepStrictEqual(s.foreignSenders, [{
+    source: "192.0.2.99",
+    reasons: ["addresses"],
+    differences: [`VIPs ${VIP},192.0.2.101 vs ours ${VIP}`],
+    priority: 200,
+    intervalMs: 1000,
+    count: 3,
+    firstSeenMs: 5000,
+    lastSeenMs: 7000,
+    firstSeenAgoMs: 2000,
+    lastSeenAgoMs: 0,
+    firstSeen: "2026-11-21T22:59:05.000Z",
+    lastSeen: "2026-11-21T22:59:07.000Z",
+  }]);
+  const warns = a.lines.filter((l) => l.includes("foreign sender 192.0.2.99"));
+  assert.deepStrictEqual(warns, [
+    "2026-11-21T22:59:05.000Z warn VI_1: foreign sender 192.0.2.99 advertises VRID 51 on eth0 " +
+    `with other settings: VIPs ${VIP},192.0.2.101 vs ours ${VIP} (priority 200); split-brain risk`,
+  ]);
+  assert.equal(a.daemon.detail("VI_1")?.counters.reannouncements, 0);
+
+  // Quiet for max(3 × 1 s, 10 s): listed until then, resolved (one info line) at 17 s.
+  await w.run(16_999);
+  assert.equal(vi(a).foreignSenders.length, 1);
+  await w.run(17_000);
+  assert.deepStrictEqual(vi(a).foreignSenders, []);
+  assert.equal(vi(a).counters.foreignAdverts, 3, "the counter stays");
+  assert.deepStrictEqual(a.lines.filter((l) => l.includes("foreign sender 192.0.2.99")).slice(1), [
+    "2026-11-21T22:59:17.000Z info VI_1: foreign sender 192.0.2.99 resolved: silent for 10.0 s " +
+    "(3 conflicting adverts since 2026-11-21T22:59:05.000Z)",
+  ]);
+  assert.equal(vi(a).state, "master");
+  await w.stopAll();
+});
+
+Deno.test("foreign sender: a v3 master with another interval is followed (RFC 5798 §6.4.2) and reported until it agrees", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  await w.startAll();
+  await w.run(5000);
+  injectAdvert(w, "a", advert(200, { intervalMs: 2000 }));
+  await w.settle();
+  let s = vi(a);
+  // Not dropped: a higher-priority v3 master with its own interval is a legitimate master.
+  assert.equal(s.state, "backup");
+  assert.equal(s.masterAdvertIntervalMs, 2000);
+  assert.equal(s.counters.advertiseIntervalErrors, undefined);
+  assert.deepStrictEqual(s.foreignSenders.map((f) => [f.source, f.reasons, f.differences]), [
+    ["192.0.2.99", ["interval"], ["interval 2000 ms vs ours 1000 ms"]],
+  ]);
+  // The same master now advertises our interval: resolved at once.
+  await w.run(6000);
+  injectAdvert(w, "a", advert(200));
+  await w.settle();
+  s = vi(a);
+  assert.deepStrictEqual(s.foreignSenders, []);
+  assert.ok(
+    a.lines.some((l) =>
+      l.endsWith(
+        "info VI_1: foreign sender 192.0.2.99 resolved: its adverts agree with ours now " +
+          "(1 conflicting advert since 2026-11-21T22:59:05.000Z)",
+      )
+    ),
+    a.lines.join("\n"),
+  );
+  await w.stopAll();
+});
+
+Deno.test("foreign sender: v2 auth and interval differences are named, and a v2 advert on a v3 VRID too", async () => {
+  const w = new World();
+  const a = w.add({
+    name: "a",
+    ip: "192.0.2.11",
+    priority: 150,
+    global: "",
+    text: `
+[global]
+vrrp_version = 2
+
+[vrrp_instance.VI_1]
+interface = "eth0"
+virtual_router_id = 51
+priority = 150
+advert_int = 1
+authentication = { auth_type = "PASS", auth_pass = "secret" }
+virtual_ipaddress = ["${VIP}/24"]
+
+[vrrp_instance.VI_3]
+interface = "eth0"
+virtual_router_id = 53
+version = 3
+priority = 150
+advert_int = 1
+virtual_ipaddress = ["192.0.2.103/24"]
+`,
+  });
+  await w.startAll();
+  await w.run(5000);
+  const v2 = (over: Partial<OutgoingAdvert>) =>
+    advert(100, {
+      version: 2,
+      authType: 1,
+      authData: new TextEncoder().encode("secret\0\0"),
+      ...over,
+    });
+  injectAdvert(w, "a", v2({ authData: new TextEncoder().encode("guess\0\0\0") }), "192.0.2.91");
+  injectAdvert(w, "a", v2({ intervalMs: 2000 }), "192.0.2.92");
+  injectAdvert(w, "a", v2({ authType: 0, authData: new Uint8Array(8) }), "192.0.2.93");
+  injectAdvert(w, "a", v2({ vrid: 53, addresses: ["192.0.2.103"] }), "192.0.2.94");
+  await w.settle();
+  const [vi1, vi3] = a.daemon.status().instances;
+  assert.deepStrictEqual(
+    vi1.foreignSenders.map((f) => `${f.source}: ${f.differences.join("; ")}`),
+    [
+      "192.0.2.91: auth PASS differs",
+      "192.0.2.92: interval 2000 ms vs ours 1000 ms",
+      "192.0.2.93: auth NONE vs ours PASS",
+    ],
+  );
+  assert.deepStrictEqual(
+    vi3.foreignSenders.map((f) => `${f.source}: ${f.differences.join("; ")}`),
+    [
+      "192.0.2.94: VRRPv2 vs ours VRRPv3",
+    ],
+  );
+  // The RFC 6527 / 2787 counters are kept as they were.
+  assert.equal(vi1.counters.authFailures, 1);
+  assert.equal(vi1.counters.advertiseIntervalErrors, 1);
+  assert.equal(vi1.counters.invalidAuthType, 1);
+  assert.equal(vi3.counters.versionErrors, 1);
+  // The password is never printed.
+  assert.ok(!a.lines.some((l) => l.includes("secret") || l.includes("guess")), a.lines.join("\n"));
+  await w.stopAll();
+});
+
+Deno.test("dual master: partitioned, both masters; healed, the winner answers, the loser releases, the winner announces again", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  await w.startAll();
+  await w.run(5000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+
+  // The partition: b hears nothing and is heard by nobody; it takes over too.
+  w.lan.setDown("b", true);
+  await w.run(10_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "master"]);
+  assert.ok(hasVip(a, true) && hasVip(b, true));
+  // a's own takeover bursts (at 3.4 s and 8.4 s) are over by now.
+  const before = a.announcer.records.length;
+  assert.equal(before, 10);
+
+  // Healed. b's next advert reaches a first (its phase is earlier): a answers at once,
+  // b steps down on that answer and releases, and a announces again once b is silent
+  // for two of its intervals.
+  w.lan.setDown("b", false);
+  await w.run(20_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  assert.ok(hasVip(a, true));
+  assert.ok(!hasVip(b), "the loser released the VIP");
+  const heardAt = w.lan.sent.find((p) => p.host === "b" && p.atMs >= 10_000)!.atMs + 1;
+  const reply = w.lan.sent.find((p) => p.host === "a" && p.atMs >= heardAt)!;
+  assert.equal(reply.atMs, heardAt, "a answered the lower-priority master at once");
+  const again = a.announcer.records.slice(before).map((r) => `${r.atMs} ${r.kind} ${r.address}`);
+  assert.deepStrictEqual(again, [
+    ...new Array(5).fill(`${heardAt + 2000} garp ${VIP}`),
+    ...new Array(5).fill(`${heardAt + 7000} garp ${VIP}`),
+  ]);
+  const d = a.daemon.detail("VI_1")!;
+  assert.equal(d.counters.reannouncements, 1);
+  assert.deepStrictEqual(vi(a).foreignSenders, [], "same settings: no foreign sender");
+  assert.equal(
+    a.lines.filter((l) => l.includes("dual master over")).map((l) => l.slice(25)).join("\n"),
+    "notice VI_1: dual master over: 192.0.2.12 (priority 100) silent for 2000 ms; " +
+      "announcing the VIPs again",
+  );
   await w.stopAll();
 });

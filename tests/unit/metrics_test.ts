@@ -58,6 +58,8 @@ function instance(over: Partial<InstanceStatus> & { name: string }): InstanceSta
     counters: {},
     override: null,
     maintenance: false,
+    foreignSenders: [],
+    trackers: [],
     ...over,
   };
 }
@@ -179,6 +181,9 @@ const EXPECTED_TYPES: Record<string, string> = {
   hacore_vrrp_in_state_seconds: "gauge",
   hacore_vrrp_vips_configured: "gauge",
   hacore_vrrp_vips_held: "gauge",
+  hacore_vrrp_foreign_senders: "gauge",
+  hacore_vrrp_foreign_adverts_total: "counter",
+  hacore_vrrp_reannouncements_total: "counter",
   hacore_vrrp_master_transitions_total: "counter",
   hacore_vrrp_transitions_total: "counter",
   hacore_vrrp_adverts_sent_total: "counter",
@@ -389,6 +394,44 @@ Deno.test("render: falls back to the status counters when detail() returns null"
   assert.equal(
     value(fams, "hacore_vrrp_drops_total", { instance: "VI_9", reason: "checksumErrors" }),
     2,
+  );
+});
+
+Deno.test("render: foreign senders as a gauge, conflicting adverts and re-announcements as counters", () => {
+  const c = new FakeControl();
+  const sender = {
+    source: "192.0.2.99",
+    reasons: ["addresses" as const],
+    differences: ["VIPs 192.0.2.11 vs ours 192.0.2.100"],
+    priority: 150,
+    intervalMs: 1000,
+    count: 7,
+    firstSeenMs: 1000,
+    lastSeenMs: 7000,
+    firstSeenAgoMs: 19_000,
+    lastSeenAgoMs: 13_000,
+    firstSeen: "2026-11-21T22:59:01.000Z",
+    lastSeen: "2026-11-21T22:59:07.000Z",
+  };
+  c.instances = [
+    instance({
+      name: "VI_9",
+      foreignSenders: [sender, { ...sender, source: "192.0.2.98" }],
+      counters: { foreignAdverts: 7, reannouncements: 2, addressListErrors: 7 },
+    }),
+    VI_1,
+  ];
+  const fams = parseBoth(renderMetrics(c));
+  assert.equal(value(fams, "hacore_vrrp_foreign_senders", { instance: "VI_9" }), 2);
+  assert.equal(value(fams, "hacore_vrrp_foreign_senders", { instance: "VI_1" }), 0);
+  assert.equal(value(fams, "hacore_vrrp_foreign_adverts_total", { instance: "VI_9" }), 7);
+  assert.equal(value(fams, "hacore_vrrp_reannouncements_total", { instance: "VI_9" }), 2);
+  // Present at zero too, so increase() sees the first one.
+  assert.equal(value(fams, "hacore_vrrp_reannouncements_total", { instance: "VI_1" }), 0);
+  // The RFC 6527 drop counter is kept beside the report.
+  assert.equal(
+    value(fams, "hacore_vrrp_drops_total", { instance: "VI_9", reason: "addressListErrors" }),
+    7,
   );
 });
 

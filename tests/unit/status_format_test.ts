@@ -401,6 +401,58 @@ Deno.test("status NAME of a master with no history, counters or hooks says none"
   assert.equal(text.split("\n").filter((l) => l === "  none").length, 3);
 });
 
+Deno.test("foreign senders: one red line each under the instance, and in status NAME", () => {
+  const sender = {
+    source: "192.0.2.99",
+    reasons: ["addresses" as const, "interval" as const],
+    differences: [
+      "VIPs 192.0.2.100,192.0.2.101 vs ours 192.0.2.100",
+      "interval 2000 ms vs ours 1000 ms",
+    ],
+    priority: 200,
+    intervalMs: 2000,
+    count: 31,
+    firstSeenMs: 438_000,
+    lastSeenMs: 499_600,
+    firstSeenAgoMs: 62_000,
+    lastSeenAgoMs: 400,
+    firstSeen: "2026-11-21T22:02:08.000Z",
+    lastSeen: "2026-11-21T22:03:09.600Z",
+  };
+  const web: InstanceView = { ...WEB, foreignSenders: [sender] };
+  const text = renderStatus({ ...STATUS, instances: [web] }, { width: 100, unicode: false });
+  assert.deepEqual(
+    text.split("\n").filter((l) => l.startsWith("  foreign") || l.startsWith("   ")),
+    [
+      "  foreign 192.0.2.99 (priority 200): VIPs 192.0.2.100,192.0.2.101 vs ours 192.0.2.100; interval 2000",
+      "          ms vs ours 1000 ms; 31 adverts, first 1m02s ago, last 0.4s ago",
+    ],
+  );
+  const red = renderStatus({ ...STATUS, instances: [web] }, { width: 100, color: true });
+  assert.ok(red.includes("\n\x1b[31m  foreign \x1b[0m192.0.2.99 "), red);
+  const detail = renderDetail(
+    { summary: web as InstanceStatus, history: [], counters: {}, override: null, hooks: [] },
+    { width: 200, unicode: false },
+  );
+  assert.match(
+    detail,
+    /^ {2}foreign {6}192\.0\.2\.99 \(priority 200\): VIPs .* vs ours 192\.0\.2\.100; interval 2000 ms vs ours 1000 ms; 31 adverts, first 1m02s ago, last 0\.4s ago$/m,
+  );
+  const clean = renderDetail(
+    {
+      summary: { ...WEB, foreignSenders: [] } as InstanceStatus,
+      history: [],
+      counters: {},
+      override: null,
+      hooks: [],
+    },
+    { width: 100, unicode: false },
+  );
+  assert.match(clean, /^ {2}foreign {6}none$/m);
+  // Without the field (an older daemon), no line at all.
+  assert.doesNotMatch(renderStatus(STATUS, { width: 100 }), /foreign/);
+});
+
 Deno.test("MIB names: RFC 6527 where it has an object, RFC 2787 for v2 auth, none for hacore's own", () => {
   assert.equal(COUNTER_MIB_NAME.checksumErrors, "vrrpv3RouterChecksumErrors");
   assert.equal(COUNTER_MIB_NAME.versionErrors, "vrrpv3RouterVersionErrors");
