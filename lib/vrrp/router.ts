@@ -56,6 +56,14 @@ const OWNER_PRIORITY = 255;
 export const HANDOVER_GRACE_MAX_MS = 20;
 
 /**
+ * A lower-priority master heard this soon after our takeover is the old master's
+ * parting advert crossing the network, not a dual-master episode. LAN latency is far
+ * below it; a router whose first advert had not reached the old master by then was
+ * partitioned from it.
+ */
+export const HANDOVER_ECHO_MAX_MS = 100;
+
+/**
  * A lower-priority rival master counts as gone after this many of its advert intervals
  * without an advert from it: it missed at least one of its own adverts, so it heard us
  * and stepped down (or died), and its own GARPs are over.
@@ -636,6 +644,10 @@ function masterAdvert(d: Draft, a: Advert, src: string) {
     const why = a.priority > s.priority
       ? `advert from ${src} priority ${a.priority} > ${s.priority}`
       : `advert from ${src} priority ${a.priority}, higher address wins the tie`;
+    // One parting advert (keepalived's higher_prio_send_advert): after a healed
+    // partition the winner may never have heard us, and only this tells it that hosts
+    // learned our MAC for the VIPs and need its re-announcement.
+    send(d, s.priority);
     enterBackup(d, "higher-priority", why, {
       releaseAdvert: false,
       learnedIntervalMs: s.config.version === 3 ? a.intervalMs : undefined,
@@ -659,6 +671,9 @@ function masterAdvert(d: Draft, a: Advert, src: string) {
 function noteRival(d: Draft, a: Advert, src: string) {
   const s = d.s;
   if (a.priority === 0) return;
+  // Within moments of our takeover, this is the old master's parting advert (or one
+  // that crossed our first): a handover, whose announcements are going out anyway.
+  if (d.now - s.sinceMs < Math.min(s.config.advertIntervalMs, HANDOVER_ECHO_MAX_MS)) return;
   s.rival = { ip: src, priority: a.priority, atMs: d.now };
   const quiet = d.now + RIVAL_QUIET_INTERVALS * a.intervalMs;
   // Two rivals at once: the episode ends when the slower of them is quiet.

@@ -416,8 +416,18 @@ async function dropVrrp(ns: string, port: string, dir: "ingress" | "egress") {
   ]);
 }
 
-async function allowVrrp(ns: string, port: string, dir: "ingress" | "egress") {
-  await runOk("ip", ["netns", "exec", ns, "tc", "filter", "del", "dev", port, dir]);
+/** Removes both drop filters from one tc process, microseconds apart. */
+async function allowVrrpBothWays(ns: string, port: string) {
+  const batch = await Deno.makeTempFile({ prefix: "hacore-tc-" });
+  try {
+    await Deno.writeTextFile(
+      batch,
+      `filter del dev ${port} egress\nfilter del dev ${port} ingress\n`,
+    );
+    await runOk("ip", ["netns", "exec", ns, "tc", "-batch", batch]);
+  } finally {
+    await Deno.remove(batch);
+  }
 }
 
 peerTest(
@@ -456,14 +466,13 @@ peerTest(
       await waitForHolders(watchers, (hs) => hs.length === 2, 2000, "both to hold the VIP");
       await sleep(500);
 
-      // Heal b→a first, so the winner hears the rival master (healed both ways at once,
-      // a's advert may reach b first; b then steps down without a ever hearing it).
+      // Heal both ways at once (one tc batch). Whichever advert crosses first, a learns
+      // of the episode: b's advert reaches a, or a's reaches b and b steps down with a
+      // parting advert.
       const aTransitions = ha.transitions.length;
       const bTransitions = hb.transitions.length;
-      await allowVrrp(br, b.port, "ingress");
-      await sleep(300);
       const healAt = wallMs();
-      await allowVrrp(br, b.port, "egress");
+      await allowVrrpBothWays(br, b.port);
       const down = await hb.waitState("BACKUP", 2000, { fromIndex: bTransitions });
       assert.equal(down.reason, "higher-priority");
       await waitForHolders(watchers, only("a"), 2000, "a alone to hold the VIP again");

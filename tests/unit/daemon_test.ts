@@ -1094,7 +1094,9 @@ Deno.test("demote the master: its next advert carries priority 1; the preempting
   await w.settle();
   assert.deepStrictEqual(vi(a).priority, { base: 150, effective: 150 });
   assert.equal(vi(a).override, null);
-  const lastAccepted = takeover + 2000 + 1; // B's advert at 15 024.44, heard at 15 025.44
+  // B answered A's parting advert (priority 1, heard at takeover + 2) at once, which
+  // moved its advert phase by 2 ms: its advert at 15 026.44 is heard at 15 027.44.
+  const lastAccepted = takeover + 2 + 2000 + 1;
   await w.run(lastAccepted + mdi(1));
   assert.equal(vi(a).state, "master");
   assert.equal(vi(a).lastTransition?.reason, "preempt");
@@ -1788,8 +1790,8 @@ Deno.test("dual master: partitioned, both masters; healed, the winner answers, t
   assert.equal(before, 10);
 
   // Healed. b's next advert reaches a first (its phase is earlier): a answers at once,
-  // b steps down on that answer and releases, and a announces again once b is silent
-  // for two of its intervals.
+  // b steps down on that answer (sending one parting advert) and releases, and a
+  // announces again once b is silent for two of its intervals.
   w.lan.setDown("b", false);
   await w.run(20_000);
   assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
@@ -1798,10 +1800,13 @@ Deno.test("dual master: partitioned, both masters; healed, the winner answers, t
   const heardAt = w.lan.sent.find((p) => p.host === "b" && p.atMs >= 10_000)!.atMs + 1;
   const reply = w.lan.sent.find((p) => p.host === "a" && p.atMs >= heardAt)!;
   assert.equal(reply.atMs, heardAt, "a answered the lower-priority master at once");
+  const parting = w.lan.sent.find((p) => p.host === "b" && p.atMs > heardAt)!;
+  assert.equal(parting.atMs, heardAt + 1, "b's parting advert as it steps down");
+  const lastHeard = parting.atMs + 1;
   const again = a.announcer.records.slice(before).map((r) => `${r.atMs} ${r.kind} ${r.address}`);
   assert.deepStrictEqual(again, [
-    ...new Array(5).fill(`${heardAt + 2000} garp ${VIP}`),
-    ...new Array(5).fill(`${heardAt + 7000} garp ${VIP}`),
+    ...new Array(5).fill(`${lastHeard + 2000} garp ${VIP}`),
+    ...new Array(5).fill(`${lastHeard + 7000} garp ${VIP}`),
   ]);
   const d = a.daemon.detail("VI_1")!;
   assert.equal(d.counters.reannouncements, 1);

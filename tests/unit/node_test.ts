@@ -211,6 +211,7 @@ Deno.test("sync: a Master demoted by a better advert forces the other Masters to
   assertEquals(states(node), { a: "master", b: "master" });
   const r = run(node, advEv(2, 200), 5000);
   assertEquals(show(r.actions), [
+    "b: send 100",
     "b: master>backup higher-priority",
     "b: release-vips",
     "a: master>backup sync-group",

@@ -626,7 +626,11 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { priority: 150 }),
     at: 4000,
     state: "backup",
-    actions: ["transition master>backup higher-priority", "release-vips"],
+    actions: [
+      "send 100",
+      "transition master>backup higher-priority",
+      "release-vips",
+    ],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, null);
       assertEquals(state.masterDownDeadlineMs, 4000 + MDI_100);
@@ -640,7 +644,11 @@ const rows: Row[] = [
     event: advertEv("10.0.0.2", { version: 3, priority: 150, intervalMs: 200 }),
     at: 4000,
     state: "backup",
-    actions: ["transition master>backup higher-priority", "release-vips"],
+    actions: [
+      "send 100",
+      "transition master>backup higher-priority",
+      "release-vips",
+    ],
     check: ({ state }) => {
       assertEquals(state.masterAdverIntervalMs, 200);
       // 3 × 200 + 156 × 200 / 256 = 600 + 121.875
@@ -653,7 +661,11 @@ const rows: Row[] = [
     event: advertEv("10.0.0.10", { priority: 100 }),
     at: 4000,
     state: "backup",
-    actions: ["transition master>backup higher-priority", "release-vips"],
+    actions: [
+      "send 100",
+      "transition master>backup higher-priority",
+      "release-vips",
+    ],
   },
   {
     name: "master: equal priority from a lower address (10.0.0.9 < our 10.0.0.10) → stay, reply",
@@ -673,7 +685,11 @@ const rows: Row[] = [
     event: advertEv("fe80::10", { version: 3, priority: 100, addresses: ["2001:db8::1"] }),
     at: 4000,
     state: "backup",
-    actions: ["transition master>backup higher-priority", "release-vips"],
+    actions: [
+      "send 100",
+      "transition master>backup higher-priority",
+      "release-vips",
+    ],
   },
   {
     name: "master: lower priority → RFC 9568: send at once, reset Adver_Timer, stay Master",
@@ -790,7 +806,11 @@ const rows: Row[] = [
     event: advertEv("10.0.0.3", { priority: 150 }),
     at: 4100,
     state: "backup",
-    actions: ["transition master>backup higher-priority", "release-vips"],
+    actions: [
+      "send 100",
+      "transition master>backup higher-priority",
+      "release-vips",
+    ],
     check: ({ state }) => {
       assertEquals(state.rival, null);
       assertEquals(state.rivalQuietDeadlineMs, null);
@@ -809,6 +829,21 @@ const rows: Row[] = [
       let s = run(state, { type: "tick" }, 1000).state;
       s = run(s, { type: "tick" }, 2000).state;
       assertEquals(show(run(s, { type: "tick" }, 2500).actions), ["reannounce"]);
+    },
+  },
+
+  {
+    name: "master, just taken over: a lower master's parting advert is a handover, not a rival",
+    given: () => startedMaster(),
+    // startedMaster took over at its Master_Down_Interval (3609.375 ms).
+    event: advertEv("10.0.0.2", { priority: 50 }),
+    at: 3650,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }) => {
+      assertEquals(state.sinceMs, 3609.375);
+      assertEquals(state.rival, null);
+      assertEquals(state.rivalQuietDeadlineMs, null);
     },
   },
 
