@@ -53,6 +53,12 @@ export interface NodeSpec {
   readonly advertIntS: number;
   /** With prefix length. */
   readonly vip: string;
+  /**
+   * The whole config file text (TOML for hacore, keepalived.conf for keepalived), used
+   * instead of the one-instance config the fields above describe; those fields then
+   * only name the node. For benches that need many instances or checks.
+   */
+  readonly config?: string;
 }
 
 /**
@@ -166,7 +172,7 @@ async function startHacoreNode(
 ): Promise<BenchDaemon> {
   const file = `${dir}/${spec.name}.toml`;
   const pidFile = `${dir}/${spec.name}.pid`;
-  await Deno.writeTextFile(file, hacoreToml(spec));
+  await Deno.writeTextFile(file, spec.config ?? hacoreToml(spec));
   // Its own control socket: the default path is one per machine, and a lab runs several.
   const h = startHacore(box, ns, file, {
     name: spec.name,
@@ -241,7 +247,7 @@ async function startKeepalivedNode(
   const checkersPidFile = `${base}.checkers.pid`;
   await Deno.writeTextFile(
     conf,
-    keepalivedConf({
+    spec.config ?? keepalivedConf({
       routerId: spec.name,
       priority: spec.priority,
       version: spec.version,

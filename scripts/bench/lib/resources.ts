@@ -65,20 +65,45 @@ export async function memory(pids: readonly number[]): Promise<Memory> {
 
 /**
  * Summed user + system CPU seconds of `pids` so far (a vanished process counts 0).
+ * With `withChildren`, the CPU of their reaped children (cutime + cstime) too: what a
+ * daemon spends through the processes it forks (keepalived's check scripts).
  *
  * @example
  * ```ts
  * const s = await cpuSeconds([1234]);
+ * const all = await cpuSeconds([1234], true);
  * ```
  */
-export async function cpuSeconds(pids: readonly number[]): Promise<number> {
+export async function cpuSeconds(pids: readonly number[], withChildren = false): Promise<number> {
   let ticks = 0;
   for (const pid of pids) {
     const stat = await read(`/proc/${pid}/stat`);
     if (stat === "") continue;
-    // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+    // After "pid (comm) ": state is field 3; utime, stime, cutime, cstime are 14 to 17.
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     ticks += Number(f[11]) + Number(f[12]);
+    if (withChildren) ticks += Number(f[13]) + Number(f[14]);
   }
   return ticks / USER_HZ;
+}
+
+/**
+ * The whole machine's CPU seconds so far from /proc/stat, all CPUs summed: `busy`
+ * (everything but idle and iowait) and `total`. Two samples give the load around a
+ * measurement, which a shared machine needs stated.
+ *
+ * @example
+ * ```ts
+ * const a = await hostCpuSeconds();
+ * const b = await hostCpuSeconds();
+ * const busyShare = (b.busy - a.busy) / (b.total - a.total);
+ * ```
+ */
+export async function hostCpuSeconds(): Promise<{ busy: number; total: number }> {
+  const line = (await read("/proc/stat")).split("\n").find((l) => l.startsWith("cpu ")) ?? "";
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is inside user already)
+  const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: (total - idle) / USER_HZ, total: total / USER_HZ };
 }
