@@ -25,7 +25,12 @@
  */
 
 import type { CheckStatus, ScheduledCheck } from "../check/scheduler.ts";
-import type { Config, TrackFileConfig, TrackProcessConfig } from "../config/schema.ts";
+import type {
+  Config,
+  ScriptConfig,
+  TrackFileConfig,
+  TrackProcessConfig,
+} from "../config/schema.ts";
 import {
   checkScript as defaultCheckScript,
   type CheckScriptOptions,
@@ -177,6 +182,8 @@ export class TrackerHub {
   readonly #log: Logger;
   readonly #checkScript: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   #config: Config | null = null;
+  /** `config.scripts` by name: readings are taken for every tracker on each change. */
+  #scriptsByName = new Map<string, ScriptConfig>();
   #onChange: () => void = () => {};
   #checks: CheckPort | null = null;
   #files: FilePort | null = null;
@@ -273,6 +280,7 @@ export class TrackerHub {
   configure(config: Config): void {
     if (this.#stopped || !this.#started) return;
     this.#config = config;
+    this.#scriptsByName = new Map(config.scripts.map((x) => [x.name, x]));
     this.#wanted = wantedBy(config);
     this.#configuring = true;
     try {
@@ -439,8 +447,7 @@ export class TrackerHub {
   }
 
   #scriptReading(config: Config, name: string): TrackerReading | undefined {
-    const s = config.scripts.find((x) => x.name === name);
-    if (s === undefined || !this.#wanted.scripts.has(name)) return undefined;
+    if (!this.#scriptsByName.has(name) || !this.#wanted.scripts.has(name)) return undefined;
     const refused = this.#refused.get(name);
     if (refused !== undefined) {
       return { up: false, value: null, dynamicWeight: null, detail: `not run: ${refused}` };
@@ -494,8 +501,13 @@ export class TrackerHub {
     await Promise.all(all);
   }
 
-  #checkChanged(_s: CheckStatus) {
-    this.#probeChanged("script");
+  #checkChanged(s: CheckStatus) {
+    if (this.#stopped || this.#configuring) return;
+    // Only the check that changed: with a thousand scripts, re-reading all of them on
+    // each change made a burst of changes quadratic (and starved the checks' timers).
+    const prefix = scriptCheckId("");
+    if (!s.id.startsWith(prefix)) return;
+    if (this.#logOne("script", s.id.slice(prefix.length), false)) this.#onChange();
   }
 
   #probeChanged(kind: TrackerKind) {
@@ -508,49 +520,51 @@ export class TrackerHub {
    * whether any did. `quiet` records without logging ups (at start and reload).
    */
   #logChanges(kinds: readonly TrackerKind[], quiet: boolean): boolean {
-    const config = this.#config;
-    if (config === null) return false;
+    if (this.#config === null) return false;
     let changed = false;
-    const names = (kind: TrackerKind): string[] =>
+    const wanted = (kind: TrackerKind): ReadonlySet<string> =>
       kind === "script"
-        ? [...this.#wanted.scripts]
+        ? this.#wanted.scripts
         : kind === "file"
-        ? [...this.#wanted.files]
+        ? this.#wanted.files
         : kind === "process"
-        ? [...this.#wanted.processes]
-        : [];
+        ? this.#wanted.processes
+        : new Set();
     for (const kind of kinds) {
-      for (const name of names(kind)) {
-        const r = this.reading(kind, name);
-        if (r === undefined) continue;
-        const key = `${kind}:${name}`;
-        const summary = kind === "file"
-          ? `value ${r.value}`
-          : kind === "process"
-          ? `${r.up ? "up" : "down"}, ${r.value} running`
-          : `${r.up ? "up" : "down"}${
-            r.dynamicWeight !== null ? ` weight ${r.dynamicWeight}` : ""
-          }`;
-        const was = this.#summaries.get(key);
-        if (was === summary) continue;
-        this.#summaries.set(key, summary);
-        if (was === undefined) {
-          if (!quiet || !r.up) this.#log.info(`${kind} ${name}: ${summary} (${r.detail})`);
-          if (!quiet) changed = true;
-          continue;
-        }
-        changed = true;
-        // A file changes because someone wrote it (a maintenance switch): not a warning.
-        const level = r.up || kind === "file" ? "notice" : "warn";
-        this.#log.log(level, `${kind} ${name}: ${was} -> ${summary} (${r.detail})`);
+      for (const name of wanted(kind)) {
+        if (this.#logOne(kind, name, quiet)) changed = true;
       }
     }
     for (const key of [...this.#summaries.keys()]) {
-      const [kind, name] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
-      if (!names(kind as TrackerKind).includes(name) && kinds.includes(kind as TrackerKind)) {
+      const at = key.indexOf(":");
+      const kind = key.slice(0, at) as TrackerKind;
+      if (kinds.includes(kind) && !wanted(kind).has(key.slice(at + 1))) {
         this.#summaries.delete(key);
       }
     }
     return changed;
+  }
+
+  /** Logs one tracker if its state summary changed; returns whether it did. */
+  #logOne(kind: TrackerKind, name: string, quiet: boolean): boolean {
+    const r = this.reading(kind, name);
+    if (r === undefined) return false;
+    const key = `${kind}:${name}`;
+    const summary = kind === "file"
+      ? `value ${r.value}`
+      : kind === "process"
+      ? `${r.up ? "up" : "down"}, ${r.value} running`
+      : `${r.up ? "up" : "down"}${r.dynamicWeight !== null ? ` weight ${r.dynamicWeight}` : ""}`;
+    const was = this.#summaries.get(key);
+    if (was === summary) return false;
+    this.#summaries.set(key, summary);
+    if (was === undefined) {
+      if (!quiet || !r.up) this.#log.info(`${kind} ${name}: ${summary} (${r.detail})`);
+      return !quiet;
+    }
+    // A file changes because someone wrote it (a maintenance switch): not a warning.
+    const level = r.up || kind === "file" ? "notice" : "warn";
+    this.#log.log(level, `${kind} ${name}: ${was} -> ${summary} (${r.detail})`);
+    return true;
   }
 }
