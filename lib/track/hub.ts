@@ -419,7 +419,7 @@ export class TrackerHub {
         };
       }
       case "script":
-        return this.#scriptReading(config, name);
+        return this.#scriptReading(name);
       case "file": {
         const f: TrackFileConfig | undefined = config.trackFiles.find((t) => t.name === name);
         const r = f && this.#files?.reading(f.file);
@@ -446,7 +446,7 @@ export class TrackerHub {
     }
   }
 
-  #scriptReading(config: Config, name: string): TrackerReading | undefined {
+  #scriptReading(name: string): TrackerReading | undefined {
     if (!this.#scriptsByName.has(name) || !this.#wanted.scripts.has(name)) return undefined;
     const refused = this.#refused.get(name);
     if (refused !== undefined) {
