@@ -19,7 +19,7 @@
  * @module
  */
 
-import { resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../daemon/script_security.ts";
+import { resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../sys/command_line.ts";
 import { Deadline } from "./deadline.ts";
 import { errorText, failed, formatMs, passed } from "./result.ts";
 import type { CheckResult, ScriptCheck } from "./types.ts";

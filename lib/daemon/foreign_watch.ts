@@ -1,0 +1,156 @@
+/**
+ * The split-brain guard's daemon side: feeds each received advert to the instance's
+ * foreign-sender table (`lib/vrrp/foreign.ts`, pure), expires senders that went quiet,
+ * and reports what changed: one warning when a sender starts conflicting, rate-limited
+ * ones when what differs changes or the table is full, one info line when it is
+ * resolved.
+ *
+ * Reporting only: the engine decides on the same adverts by its own rules. Separate
+ * from the daemon so that the wording and the rate limits of these reports are in one
+ * place.
+ *
+ * @example
+ * ```ts
+ * const foreign = new ForeignWatch({ log, rateLog, clock, wallIso });
+ * foreign.observe(inst, advert, "192.0.2.9"); // "VI_1: foreign sender 192.0.2.9 advertises ..."
+ * foreign.expire(instances); // "VI_1: foreign sender 192.0.2.9 resolved: silent for 10.0 s ..."
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import {
+  describeForeign,
+  expireForeign,
+  type ForeignChange,
+  foreignNextDeadline,
+  observeForeign,
+} from "../vrrp/foreign.ts";
+import type { Advert } from "../vrrp/types.ts";
+import { bump, type RateLog } from "./common.ts";
+import type { Instance } from "./instance.ts";
+import type { Clock } from "./ports.ts";
+
+/**
+ * What {@link ForeignWatch} needs.
+ *
+ * @example
+ * ```ts
+ * const deps: ForeignWatchDeps = { log, rateLog, clock, wallIso: (ms) => new Date(ms).toISOString() };
+ * ```
+ */
+export interface ForeignWatchDeps {
+  readonly log: Logger;
+  readonly rateLog: RateLog;
+  readonly clock: Clock;
+  /** Labels a clock time with its wall time (ISO 8601). */
+  readonly wallIso: (atMs: number) => string;
+}
+
+/**
+ * Updates instances' foreign tables and reports the changes.
+ *
+ * @example
+ * ```ts
+ * const foreign = new ForeignWatch(deps);
+ * ```
+ */
+export class ForeignWatch {
+  readonly #deps: ForeignWatchDeps;
+
+  /**
+   * Stateless beyond its dependencies: the tables live on the instances.
+   *
+   * @example
+   * ```ts
+   * new ForeignWatch({ log, rateLog, clock, wallIso });
+   * ```
+   */
+  constructor(deps: ForeignWatchDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * An advert from `src` reached `inst` (before the engine sees it).
+   *
+   * @example
+   * ```ts
+   * foreign.observe(inst, advert, src);
+   * ```
+   */
+  observe(inst: Instance, advert: Advert, src: string): void {
+    const now = this.#deps.clock.nowMs();
+    const r = observeForeign(inst.foreign, inst.rc, advert, src, now);
+    inst.foreign = r.table;
+    if (r.conflicting) bump(inst.extra, "foreignAdverts");
+    if (r.change) this.#report(inst, r.change);
+  }
+
+  /**
+   * Resolves the senders that have been quiet long enough, in every instance given.
+   *
+   * @example
+   * ```ts
+   * foreign.expire(liveInstances);
+   * ```
+   */
+  expire(instances: readonly Instance[]): void {
+    const now = this.#deps.clock.nowMs();
+    for (const inst of instances) {
+      const due = foreignNextDeadline(inst.foreign);
+      if (due === null || due > now) continue;
+      const r = expireForeign(inst.foreign, now);
+      inst.foreign = r.table;
+      for (const c of r.resolved) this.#report(inst, c);
+    }
+  }
+
+  /**
+   * One warning when a sender starts conflicting (the table is capped, so a flood of
+   * sources cannot flood the log), rate-limited ones when what differs changes or the
+   * table is full, one info line when it is resolved.
+   */
+  #report(inst: Instance, c: ForeignChange) {
+    const { log, rateLog } = this.#deps;
+    const name = inst.cfg.name;
+    const what = `VRID ${inst.cfg.vrid} on ${inst.cfg.interface}`;
+    switch (c.kind) {
+      case "started":
+        log.warn(
+          `${name}: foreign sender ${c.sender.src} advertises ${what} with other settings: ${
+            describeForeign(c.sender)
+          } (priority ${c.sender.priority}); split-brain risk`,
+        );
+        return;
+      case "changed":
+        rateLog(
+          `${name}/foreign`,
+          "warn",
+          `${name}: foreign sender ${c.sender.src} now differs: ${describeForeign(c.sender)}`,
+        );
+        return;
+      case "full":
+        rateLog(
+          `${name}/foreign-full`,
+          "warn",
+          `${name}: foreign sender ${c.src} advertises ${what} too (${
+            c.differences.map((d) => d.text).join("; ")
+          }); not listed, ${inst.foreign.length} senders are already`,
+        );
+        return;
+      case "resolved": {
+        const s = c.sender;
+        const why = c.why === "agrees"
+          ? "its adverts agree with ours now"
+          : `silent for ${((this.#deps.clock.nowMs() - s.lastSeenMs) / 1000).toFixed(1)} s`;
+        log.info(
+          `${name}: foreign sender ${s.src} resolved: ${why} (${s.count} conflicting advert${
+            s.count === 1 ? "" : "s"
+          } since ${this.#deps.wallIso(s.firstSeenMs)})`,
+        );
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The daemon loop's inbox: every input (a received packet, a kernel event, operator
+ * work) is queued here by a port callback or a verb, and the loop, parked on the next
+ * deadline, is woken to take them. One loop, one input at a time: nothing runs
+ * concurrently with an engine step, so the daemon's state needs no lock.
+ *
+ * Separate from the daemon because queueing, waking and parking are the one place the
+ * loop meets asynchrony; the daemon only decides what to do with what it takes out.
+ *
+ * @example
+ * ```ts
+ * const inbox = new Inbox();
+ * inbox.push({ kind: "kernel", event: { kind: "resync" } });
+ * for (const item of inbox.drain()) handle(item);
+ * await inbox.park(clock.nowMs() + 1000, clock); // returns at the deadline or the next push
+ * ```
+ *
+ * @module
+ */
+
+import type { Family } from "../vrrp/addr.ts";
+import type { Clock, KernelEvent, ReceivedPacket } from "./ports.ts";
+
+/**
+ * One queued input.
+ *
+ * @example
+ * ```ts
+ * const item: InboxItem = { kind: "control", run: () => {}, cancel: () => {} };
+ * ```
+ */
+export type InboxItem =
+  | { kind: "packet"; iface: string; family: Family; packet: ReceivedPacket }
+  | { kind: "kernel"; event: KernelEvent }
+  /** Operator work, run in the loop; `cancel` if the loop ends before it ran. */
+  | { kind: "control"; run: () => void; cancel: () => void };
+
+/**
+ * Beyond this many queued inputs, packets are dropped (and counted) rather than queued.
+ *
+ * @example
+ * ```ts
+ * new Inbox(INBOX_LIMIT);
+ * ```
+ */
+export const INBOX_LIMIT = 65_536;
+
+/**
+ * The queue, the wake-up and the parking of the loop.
+ *
+ * @example
+ * ```ts
+ * const inbox = new Inbox();
+ * if (!inbox.push(item)) bump(counters, "inboxOverflows");
+ * ```
+ */
+export class Inbox {
+  readonly #limit: number;
+  #items: InboxItem[] = [];
+  #wake: (() => void) | null = null;
+  #idle = false;
+  /** While parked: the deadline it waits for (null: none). Undefined while turning. */
+  #parkedUntil: number | null | undefined = undefined;
+
+  /**
+   * An empty inbox holding at most `limit` packets.
+   *
+   * @example
+   * ```ts
+   * const inbox = new Inbox(1024);
+   * ```
+   */
+  constructor(limit: number = INBOX_LIMIT) {
+    this.#limit = limit;
+  }
+
+  /**
+   * How many inputs are queued.
+   *
+   * @example
+   * ```ts
+   * inbox.length; // 0
+   * ```
+   */
+  get length(): number {
+    return this.#items.length;
+  }
+
+  /**
+   * True while the loop is parked with nothing queued.
+   *
+   * @example
+   * ```ts
+   * inbox.idle; // false while the loop turns
+   * ```
+   */
+  get idle(): boolean {
+    return this.#idle && this.#items.length === 0;
+  }
+
+  /**
+   * While parked, the deadline the loop waits for (null: none); undefined while it turns.
+   *
+   * @example
+   * ```ts
+   * inbox.parkedUntil; // undefined
+   * ```
+   */
+  get parkedUntil(): number | null | undefined {
+    return this.#parkedUntil;
+  }
+
+  /**
+   * Queues an input and wakes the loop. A packet finding the inbox full is not queued:
+   * false (the caller counts it).
+   *
+   * @example
+   * ```ts
+   * inbox.push({ kind: "kernel", event: { kind: "resync" } }); // true
+   * ```
+   */
+  push(item: InboxItem): boolean {
+    if (this.#items.length >= this.#limit && item.kind === "packet") return false;
+    this.#items.push(item);
+    this.#idle = false;
+    this.poke();
+    return true;
+  }
+
+  /**
+   * Wakes a parked loop without queueing anything (a stop was requested).
+   *
+   * @example
+   * ```ts
+   * inbox.poke();
+   * ```
+   */
+  poke(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /**
+   * Takes every queued input, oldest first.
+   *
+   * @example
+   * ```ts
+   * for (const item of inbox.drain()) handle(item);
+   * ```
+   */
+  drain(): InboxItem[] {
+    return this.#items.splice(0);
+  }
+
+  /**
+   * Parks until `deadline` on `clock` (null: until woken) or the next push; returns at
+   * once when something is queued. The clock's sleep is cancelled either way, so a
+   * stopped loop leaves no timer pending.
+   *
+   * @example
+   * ```ts
+   * await inbox.park(clock.nowMs() + 100, clock);
+   * ```
+   */
+  async park(deadline: number | null, clock: Clock): Promise<void> {
+    if (this.#items.length > 0) return;
+    const ac = new AbortController();
+    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+    const waits = [woken];
+    if (deadline !== null) waits.push(clock.sleepUntil(deadline, ac.signal));
+    this.#idle = true;
+    this.#parkedUntil = deadline;
+    try {
+      await Promise.race(waits);
+    } finally {
+      this.#idle = false;
+      this.#parkedUntil = undefined;
+      this.#wake = null;
+      // Cancels the sleep's timer: a stopped daemon leaves nothing pending.
+      ac.abort();
+    }
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * An instance as the daemon runs it: the config it came from, the engine's form of it
+ * (`RouterConfig`), its transport key, unicast peers, announce targets and schedule,
+ * the counters the engine does not keep, its foreign senders and its trackers' last
+ * verdict. Plus the pure helpers that build one from the config and the lookups over
+ * a set of them.
+ *
+ * Separate from the daemon because every part of the shell (status, reload, the
+ * reconcile, the notify glue) reads this record, and building it is pure: only the
+ * interfaces' primary addresses come from outside.
+ *
+ * @example
+ * ```ts
+ * const inst = makeInstance(config.instances[0], config, primaries);
+ * if (typeof inst === "string") throw new Error(inst); // no source address
+ * const index = indexInstances([inst], []);
+ * index.byName.get(inst.cfg.name) === inst; // true
+ * ```
+ *
+ * @module
+ */
+
+import { toRouterConfig } from "../config/router.ts";
+import type { Config, InstanceConfig, SyncGroupConfig } from "../config/schema.ts";
+import type { PriorityResult } from "../track/priority.ts";
+import { canonicalIp, type Family, parseIp } from "../vrrp/addr.ts";
+import type { ForeignTable } from "../vrrp/foreign.ts";
+import type { RouterConfig, RouterState } from "../vrrp/types.ts";
+import { type AnnounceState, type AnnounceTarget, IDLE_ANNOUNCE } from "./announce.ts";
+import type { PrimaryAddresses } from "./ports.ts";
+
+/**
+ * One instance's runtime record. Mutable: the daemon updates it in its loop (a reload
+ * reconfigures it in place, the announce schedule and foreign table move on).
+ *
+ * @example
+ * ```ts
+ * const inst: Instance = makeInstance(vi, config, primaries) as Instance;
+ * inst.key; // "eth0/ipv4"
+ * ```
+ */
+export interface Instance {
+  cfg: InstanceConfig;
+  rc: RouterConfig;
+  /** `iface/family` of its transport. */
+  key: string;
+  group: string;
+  /** Canonical unicast peers; empty for multicast. */
+  peers: Set<string>;
+  targets: AnnounceTarget[];
+  announce: AnnounceState;
+  /** Counters the engine does not keep. */
+  extra: Record<string, number>;
+  /** Routers advertising our VRID with other settings (reported; the engine decides). */
+  foreign: ForeignTable;
+  /**
+   * Set once a reload removed (or replaced) the instance: its stopped router, out of
+   * the node, finishing its release hold. Null while the instance is live.
+   */
+  retired: RouterState | null;
+  /** The trackers' verdict last fed to the engine; null before the first. */
+  track: PriorityResult | null;
+}
+
+/** Tracker name of an instance's own link; shown in status as the fault's cause. */
+const LINK_FAULT_PREFIX = "link ";
+
+/**
+ * The fault tracker an instance's own interface raises when its link is down.
+ *
+ * @example
+ * ```ts
+ * linkFaultTracker("eth0"); // "link eth0"
+ * ```
+ */
+export function linkFaultTracker(iface: string): string {
+  return `${LINK_FAULT_PREFIX}${iface}`;
+}
+
+/**
+ * The key of the transport an interface and family share.
+ *
+ * @example
+ * ```ts
+ * transportKey("eth0", "ipv6"); // "eth0/ipv6"
+ * ```
+ */
+export function transportKey(iface: string, family: Family): string {
+  return `${iface}/${family}`;
+}
+
+/**
+ * What GARPs/NAs announce for an instance: its VIPs, advertised and excluded.
+ *
+ * @example
+ * ```ts
+ * targetsOf(vi); // [{ dev: "eth0", address: "192.0.2.100", family: "ipv4" }]
+ * ```
+ */
+export function targetsOf(vi: InstanceConfig): AnnounceTarget[] {
+  return [...vi.vips, ...vi.excludedVips].flatMap((v) => {
+    const p = parseIp(v.address);
+    return p ? [{ dev: v.dev, address: v.address, family: p.family }] : [];
+  });
+}
+
+/**
+ * An instance's unicast peers, canonical (empty for multicast).
+ *
+ * @example
+ * ```ts
+ * peersOf(vi); // Set { "2001:db8::2" } for unicast_peer = ["2001:DB8::2"]
+ * ```
+ */
+export function peersOf(vi: InstanceConfig): Set<string> {
+  return new Set(vi.unicastPeers.map((p) => canonicalIp(p) ?? p));
+}
+
+/**
+ * A sync group as the engine's node takes it.
+ *
+ * @example
+ * ```ts
+ * createNode({ routers, syncGroups: config.syncGroups.map(groupOf) }, now);
+ * ```
+ */
+export function groupOf(g: SyncGroupConfig): { name: string; members: string[] } {
+  return { name: g.name, members: [...g.instances] };
+}
+
+/**
+ * The IPv6 half (`NAME@v6`) of a dual-stack instance.
+ *
+ * @example
+ * ```ts
+ * isDualStackV6Half(config.instances.find((i) => i.name === "VI_1@v6")!); // true
+ * ```
+ */
+export function isDualStackV6Half(vi: InstanceConfig): boolean {
+  return vi.dualStackOf !== null && vi.name !== vi.dualStackOf;
+}
+
+/**
+ * Label of a retiring instance in reconcile plans, so it never merges with its successor.
+ *
+ * @example
+ * ```ts
+ * retiredLabel("VI_1"); // "VI_1 (removed)"
+ * ```
+ */
+export function retiredLabel(name: string): string {
+  return `${name} (removed)`;
+}
+
+/**
+ * The address an instance's adverts leave from: `unicast_src_ip`, else the interface's
+ * primary address of the family; canonical. Null when there is neither.
+ *
+ * @example
+ * ```ts
+ * sourceOf(vi, new Map([["eth0", { ipv4: "192.0.2.11" }]])); // "192.0.2.11"
+ * ```
+ */
+export function sourceOf(vi: InstanceConfig, primaries: PrimaryAddresses): string | null {
+  const primary = primaries.get(vi.interface)?.[vi.family];
+  const src = vi.srcIp ?? primary ?? null;
+  return src === null ? null : canonicalIp(src) ?? src;
+}
+
+/**
+ * Why `name` cannot run: there is no address to send its adverts from.
+ *
+ * @example
+ * ```ts
+ * noSourceProblem("VI_1", vi); // "VI_1: no ipv4 address on eth0 to send adverts from (...)"
+ * ```
+ */
+export function noSourceProblem(name: string, vi: InstanceConfig): string {
+  return `${name}: no ${vi.family} address on ${vi.interface} to send adverts from (and no unicast_src_ip)`;
+}
+
+/**
+ * An instance's runtime record, fresh (idle announcements, no counters, no tracker
+ * verdict yet), or the reason it cannot run.
+ *
+ * @example
+ * ```ts
+ * const inst = makeInstance(vi, config, primaries);
+ * if (typeof inst === "string") problems.push(inst);
+ * ```
+ */
+export function makeInstance(
+  vi: InstanceConfig,
+  config: Config,
+  primaries: PrimaryAddresses,
+): Instance | string {
+  const src = sourceOf(vi, primaries);
+  if (src === null) return noSourceProblem(vi.name, vi);
+  return {
+    cfg: vi,
+    rc: toRouterConfig(vi, src),
+    key: transportKey(vi.interface, vi.family),
+    group: vi.family === "ipv4" ? config.global.mcastGroup4 : config.global.mcastGroup6,
+    peers: peersOf(vi),
+    targets: targetsOf(vi),
+    announce: IDLE_ANNOUNCE,
+    extra: {},
+    foreign: [],
+    retired: null,
+    track: null,
+  };
+}
+
+/**
+ * The lookups the daemon keeps over its instances.
+ *
+ * @example
+ * ```ts
+ * const { byName, byTransport, vipOwners } = indexInstances(live, retiring);
+ * ```
+ */
+export interface InstanceIndex {
+  /** Live instances by name. */
+  readonly byName: Map<string, Instance>;
+  /** Live instances by transport key, in config order. */
+  readonly byTransport: Map<string, Instance[]>;
+  /** Every configured VIP address (canonical) → instances, live then retiring. */
+  readonly vipOwners: Map<string, Instance[]>;
+}
+
+/**
+ * Builds the lookups from the live and retiring instances.
+ *
+ * @example
+ * ```ts
+ * indexInstances([inst], []).byTransport.get("eth0/ipv4"); // [inst]
+ * ```
+ */
+export function indexInstances(
+  live: readonly Instance[],
+  retiring: readonly Instance[],
+): InstanceIndex {
+  const byName = new Map(live.map((i) => [i.cfg.name, i]));
+  const byTransport = new Map<string, Instance[]>();
+  for (const inst of live) {
+    const list = byTransport.get(inst.key) ?? [];
+    list.push(inst);
+    byTransport.set(inst.key, list);
+  }
+  const vipOwners = new Map<string, Instance[]>();
+  for (const inst of [...live, ...retiring]) {
+    for (const t of inst.targets) {
+      const a = canonicalIp(t.address) ?? t.address;
+      vipOwners.set(a, [...(vipOwners.get(a) ?? []), inst]);
+    }
+  }
+  return { byName, byTransport, vipOwners };
+}

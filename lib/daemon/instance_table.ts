@@ -1,0 +1,347 @@
+/**
+ * What the node runs, as state: the config, its instances (live ones in config order,
+ * and the ones a reload removed that are still finishing their release hold), the
+ * engine's `NodeState` over them, the lookups the daemon needs (by name, by transport,
+ * by VIP), and the operator's overrides and maintenance switch.
+ *
+ * No effects: stepping the engine here returns its actions, paired with the instances
+ * they are for, and the caller (`runtime.ts`) carries them out. Separate so that the
+ * bookkeeping of who is live, who is retiring and which router is whose can be read
+ * (and changed) in one place, apart from what the actions do.
+ *
+ * @example
+ * ```ts
+ * const table = new InstanceTable(config, instances, clock.nowMs());
+ * for (const { inst, action } of table.step({ type: "startup" }, clock.nowMs())) execute(inst, action);
+ * table.routerOf(table.live[0]).state; // "backup"
+ * ```
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import type { PriorityOverride } from "../control/api.ts";
+import { canonicalIp } from "../vrrp/addr.ts";
+import { foreignNextDeadline } from "../vrrp/foreign.ts";
+import {
+  createNode,
+  nodeAddRouter,
+  type NodeEvent,
+  nodeNextDeadline,
+  nodeRemoveRouter,
+  nodeSetSyncGroups,
+  type NodeState,
+  stepNode,
+} from "../vrrp/node.ts";
+import { nextDeadline, step } from "../vrrp/router.ts";
+import type { RouterAction, RouterEvent, RouterState } from "../vrrp/types.ts";
+import {
+  type AnnounceConfig,
+  announceConfig,
+  announceNextDeadline,
+  IDLE_ANNOUNCE,
+} from "./announce.ts";
+import { groupOf, indexInstances, type Instance, type InstanceIndex } from "./instance.ts";
+
+/**
+ * The node's instances and engine state.
+ *
+ * @example
+ * ```ts
+ * const table = new InstanceTable(config, instances, 0);
+ * table.instance("VI_1")?.rc.priority; // 150
+ * ```
+ */
+export class InstanceTable {
+  /**
+   * The operator's demotes and promotes in force, by instance; they end with a resume,
+   * a restart, or the instance.
+   */
+  readonly overrides: Map<string, PriorityOverride> = new Map();
+  /** Operator maintenance is on: instances stay Backup (and ones a reload adds start so). */
+  maintenance = false;
+  #config: Config;
+  #announceCfg: AnnounceConfig;
+  /** Live instances, in config order. */
+  #live: Instance[];
+  /** Instances a reload removed, still finishing their release hold. */
+  #retiring: Instance[] = [];
+  #index: InstanceIndex;
+  #node: NodeState;
+
+  /**
+   * The table of a config's instances (every one runnable), engine started at `nowMs`.
+   *
+   * @example
+   * ```ts
+   * new InstanceTable(config, instances, clock.nowMs());
+   * ```
+   */
+  constructor(config: Config, instances: readonly Instance[], nowMs: number) {
+    this.#config = config;
+    this.#announceCfg = announceConfig(config.global);
+    this.#live = [...instances];
+    this.#index = indexInstances(this.#live, this.#retiring);
+    this.#node = createNode({
+      routers: this.#live.map((i) => i.rc),
+      syncGroups: config.syncGroups.map(groupOf),
+    }, nowMs);
+  }
+
+  /**
+   * The config the node runs (the last one a reload installed).
+   *
+   * @example
+   * ```ts
+   * table.config.file;
+   * ```
+   */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /**
+   * The announce timings of the config's `[global]`.
+   *
+   * @example
+   * ```ts
+   * startAnnounce(table.announceCfg, inst.targets, now);
+   * ```
+   */
+  get announceCfg(): AnnounceConfig {
+    return this.#announceCfg;
+  }
+
+  /**
+   * Live instances, in config order.
+   *
+   * @example
+   * ```ts
+   * table.live.map((i) => i.cfg.name);
+   * ```
+   */
+  get live(): readonly Instance[] {
+    return this.#live;
+  }
+
+  /**
+   * Instances a reload removed, still finishing their release hold.
+   *
+   * @example
+   * ```ts
+   * table.retiring.length;
+   * ```
+   */
+  get retiring(): readonly Instance[] {
+    return this.#retiring;
+  }
+
+  /**
+   * Live instances, then retiring ones.
+   *
+   * @example
+   * ```ts
+   * new Set(table.all().map((i) => i.key)); // the transports in use
+   * ```
+   */
+  all(): Instance[] {
+    return [...this.#live, ...this.#retiring];
+  }
+
+  /**
+   * The live instance called `name` (as of the last re-index).
+   *
+   * @example
+   * ```ts
+   * table.instance("VI_1");
+   * ```
+   */
+  instance(name: string): Instance | undefined {
+    return this.#index.byName.get(name);
+  }
+
+  /**
+   * The live instances on a transport, in config order.
+   *
+   * @example
+   * ```ts
+   * table.onTransport("eth0/ipv4");
+   * ```
+   */
+  onTransport(key: string): readonly Instance[] {
+    return this.#index.byTransport.get(key) ?? [];
+  }
+
+  /**
+   * The instances (live, then retiring) with `address` (any spelling) among their VIPs;
+   * undefined when it is nobody's.
+   *
+   * @example
+   * ```ts
+   * table.vipOwners("192.0.2.100")?.map((i) => i.cfg.name);
+   * ```
+   */
+  vipOwners(address: string): readonly Instance[] | undefined {
+    return this.#index.vipOwners.get(canonicalIp(address) ?? address);
+  }
+
+  /**
+   * The engine state of an instance, live or retiring.
+   *
+   * @example
+   * ```ts
+   * table.routerOf(inst).holdingVips;
+   * ```
+   */
+  routerOf(inst: Instance): RouterState {
+    return inst.retired ?? this.#node.routers[inst.cfg.name];
+  }
+
+  /**
+   * The engine's node state (sync groups, routers, node-wide counters).
+   *
+   * @example
+   * ```ts
+   * table.node.counters;
+   * ```
+   */
+  get node(): NodeState {
+    return this.#node;
+  }
+
+  /**
+   * Steps the engine with `event`; returns its actions, each with the live instance it
+   * is for (in the engine's order).
+   *
+   * @example
+   * ```ts
+   * for (const { inst, action } of table.step({ type: "tick" }, now)) execute(inst, action, now);
+   * ```
+   */
+  step(event: NodeEvent, now: number): { inst: Instance; action: RouterAction }[] {
+    const { node, actions } = stepNode(this.#node, event, now);
+    this.#node = node;
+    const out: { inst: Instance; action: RouterAction }[] = [];
+    for (const { router, action } of actions) {
+      const inst = this.#index.byName.get(router);
+      if (inst) out.push({ inst, action });
+    }
+    return out;
+  }
+
+  /**
+   * Steps a retiring instance's stopped router; its actions (none for a live one).
+   *
+   * @example
+   * ```ts
+   * for (const a of table.stepRetired(inst, { type: "tick" }, now)) execute(inst, a, now);
+   * ```
+   */
+  stepRetired(inst: Instance, event: RouterEvent, now: number): RouterAction[] {
+    if (inst.retired === null) return [];
+    const { state, actions } = step(inst.retired, event, now);
+    inst.retired = state;
+    return actions;
+  }
+
+  /**
+   * Takes a live instance's router out of the node (after its shutdown step): it goes
+   * on retiring, announcing nothing. The lookups keep it until the next re-index.
+   *
+   * @example
+   * ```ts
+   * table.retire(inst);
+   * ```
+   */
+  retire(inst: Instance): void {
+    const { node, router } = nodeRemoveRouter(this.#node, inst.cfg.name);
+    this.#node = node;
+    if (router === null) return;
+    inst.retired = router;
+    inst.announce = IDLE_ANNOUNCE;
+    this.#retiring.push(inst);
+    this.#live = this.#live.filter((i) => i !== inst);
+  }
+
+  /**
+   * Installs a reloaded config: the live instances become `next`'s, in its order
+   * (`fresh` ones new, the others kept), fresh routers join the node at `now`, the sync
+   * groups are `next`'s, and the lookups are rebuilt. Returns the config it replaced.
+   *
+   * @example
+   * ```ts
+   * const old = table.install(next, fresh, now);
+   * ```
+   */
+  install(next: Config, fresh: ReadonlyMap<string, Instance>, now: number): Config {
+    const old = this.#config;
+    this.#config = next;
+    this.#announceCfg = announceConfig(next.global);
+    const live = new Map(this.#live.map((i) => [i.cfg.name, i]));
+    this.#live = next.instances.map((vi) => fresh.get(vi.name) ?? live.get(vi.name)!);
+    for (const inst of this.#live) {
+      if (fresh.has(inst.cfg.name)) this.#node = nodeAddRouter(this.#node, inst.rc, now);
+    }
+    this.#node = nodeSetSyncGroups(this.#node, next.syncGroups.map(groupOf));
+    this.#reindex();
+    return old;
+  }
+
+  /**
+   * Forgets the retiring instances whose VIPs are gone and whose release hold is over;
+   * returns them.
+   *
+   * @example
+   * ```ts
+   * for (const i of table.finishRetired()) log.info(`${i.cfg.name}: removed instance released`);
+   * ```
+   */
+  finishRetired(): Instance[] {
+    const done = this.#retiring.filter((i) =>
+      i.retired !== null && !i.retired.holdingVips && i.retired.releaseDeadlineMs === null
+    );
+    if (done.length === 0) return done;
+    this.#retiring = this.#retiring.filter((i) => !done.includes(i));
+    this.#reindex();
+    return done;
+  }
+
+  /**
+   * True when no instance holds VIPs or waits out a release hold (a stop may end).
+   *
+   * @example
+   * ```ts
+   * table.settled();
+   * ```
+   */
+  settled(): boolean {
+    return this.all().every((i) => {
+      const r = this.routerOf(i);
+      return !r.holdingVips && r.releaseDeadlineMs === null;
+    });
+  }
+
+  /**
+   * The earliest deadline of the engine, the announcements, the retiring routers and
+   * the foreign senders; null when none.
+   *
+   * @example
+   * ```ts
+   * table.nextDeadline(); // 1234.5
+   * ```
+   */
+  nextDeadline(): number | null {
+    let best = nodeNextDeadline(this.#node);
+    const consider = (d: number | null) => {
+      if (d !== null && (best === null || d < best)) best = d;
+    };
+    for (const inst of this.#live) consider(announceNextDeadline(inst.announce));
+    for (const inst of this.#retiring) consider(inst.retired && nextDeadline(inst.retired));
+    for (const inst of this.#live) consider(foreignNextDeadline(inst.foreign));
+    return best;
+  }
+
+  #reindex() {
+    this.#index = indexInstances(this.#live, this.#retiring);
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * Received packets: where each goes, and carrying that out. A packet is decoded once,
+ * then dropped (with the reason, counted on the instances it was probably meant for,
+ * node-wide otherwise, logged rate-limited), handed to each retiring instance still
+ * waiting for the new master's advert, and delivered to each live instance of its VRID
+ * on that transport (its foreign-sender table, then the engine), unless it is our own
+ * advert looped back or from a source outside `unicast_peer`.
+ *
+ * The routing is pure ({@link routePacket}: a list of steps in order); the intake
+ * ({@link PacketIntake}) carries the steps out, and nothing a packet contains can
+ * throw out of it. Apart from the daemon so that the rules for untrusted input read in
+ * one place.
+ *
+ * @example
+ * ```ts
+ * const intake = new PacketIntake({ table, foreign, counters, rateLog, feed, stepRetired });
+ * intake.onPacket("eth0", "ipv4", { bytes, src: "192.0.2.2", dst: "224.0.0.18", ttl: 255 });
+ * ```
+ *
+ * @module
+ */
+
+import { canonicalIp, type Family } from "../vrrp/addr.ts";
+import type { NodeEvent } from "../vrrp/node.ts";
+import { decodeAdvert, DROP_COUNTER } from "../vrrp/packet.ts";
+import type { Advert, ChecksumMode, DropReason, RouterEvent } from "../vrrp/types.ts";
+import { bump, errorText, type RateLog } from "./common.ts";
+import type { ForeignWatch } from "./foreign_watch.ts";
+import { type Instance, transportKey } from "./instance.ts";
+import type { InstanceTable } from "./instance_table.ts";
+import type { ReceivedPacket } from "./ports.ts";
+import type { ChecksumForm } from "./transports.ts";
+
+/**
+ * One step of a packet's handling.
+ *
+ * - `drop`: count and log a drop, on `targets` (none: node-wide);
+ * - `retired`: the advert goes to a retiring instance's stopped router;
+ * - `deliver`: the advert goes to a live instance (its foreign table, then the engine).
+ *
+ * @example
+ * ```ts
+ * const step: PacketRoute = { kind: "drop", targets: [], reason: "vrid", message: "...", src: "192.0.2.9" };
+ * ```
+ */
+export type PacketRoute =
+  | {
+    readonly kind: "drop";
+    readonly targets: readonly Instance[];
+    readonly reason: DropReason;
+    readonly message: string;
+    readonly src: string;
+  }
+  | {
+    readonly kind: "retired" | "deliver";
+    readonly inst: Instance;
+    readonly advert: Advert;
+    /** Canonical source address. */
+    readonly src: string;
+    /** The checksum form the advert came with (VRRPv3 over IPv4 only). */
+    readonly checksumForm: ChecksumForm | undefined;
+  };
+
+/**
+ * What {@link routePacket} decides over.
+ *
+ * @example
+ * ```ts
+ * const input: PacketInput = { iface: "eth0", family: "ipv4", packet, candidates, retiring, checksumMode: "auto" };
+ * ```
+ */
+export interface PacketInput {
+  readonly iface: string;
+  readonly family: Family;
+  readonly packet: ReceivedPacket;
+  /** The live instances on this transport (`iface/family`), in config order. */
+  readonly candidates: readonly Instance[];
+  /** Every retiring instance (a reload removed them; they finish their release hold). */
+  readonly retiring: readonly Instance[];
+  /** `global.checksum`. */
+  readonly checksumMode: ChecksumMode;
+}
+
+/**
+ * Decodes a packet and says where it goes, in order.
+ *
+ * @example
+ * ```ts
+ * routePacket(input); // [{ kind: "deliver", inst, advert, src: "192.0.2.2", checksumForm: undefined }]
+ * ```
+ */
+export function routePacket(input: PacketInput): PacketRoute[] {
+  const { family, packet: p, candidates } = input;
+  const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl: p.ttl }, {
+    checksumMode: input.checksumMode,
+  });
+  if (!res.ok) {
+    // The VRID byte is only a hint here, but it lets the instance the packet was
+    // probably meant for own the counter, as RFC 6527's per-router statistics do.
+    const vrid = p.bytes.length >= 2 ? p.bytes[1] : -1;
+    const targets = candidates.filter((i) => i.cfg.vrid === vrid);
+    return [{
+      kind: "drop",
+      targets,
+      reason: res.error.reason,
+      message: res.error.message,
+      src: p.src,
+    }];
+  }
+  const advert = res.advert;
+  const src = canonicalIp(p.src) ?? p.src;
+  const checksumForm = res.checksumForm === "pseudo-header" || res.checksumForm === "rfc9568"
+    ? res.checksumForm
+    : undefined;
+  const key = transportKey(input.iface, family);
+  const routes: PacketRoute[] = [];
+  // A removed instance in its release hold waits for the new master's advert.
+  const retiring = input.retiring.filter((i) => i.key === key && i.cfg.vrid === advert.vrid);
+  for (const inst of retiring) {
+    if (src !== inst.rc.primaryIp) {
+      routes.push({ kind: "retired", inst, advert, src, checksumForm });
+    }
+  }
+  const targets = candidates.filter((i) => i.cfg.vrid === advert.vrid);
+  if (targets.length === 0) {
+    if (retiring.length > 0) return routes;
+    routes.push({
+      kind: "drop",
+      targets: [],
+      reason: "vrid",
+      message: `no ${family} instance for vrid ${advert.vrid}`,
+      src: p.src,
+    });
+    return routes;
+  }
+  for (const inst of targets) {
+    // Our own advert looped back is not a peer's; the engine would ignore it too.
+    if (src === inst.rc.primaryIp) continue;
+    if (inst.peers.size > 0 && !inst.peers.has(src)) {
+      routes.push({
+        kind: "drop",
+        targets: [inst],
+        reason: "unicast-peer",
+        message: `source ${src} is not in unicast_peer`,
+        src,
+      });
+      continue;
+    }
+    routes.push({ kind: "deliver", inst, advert, src, checksumForm });
+  }
+  return routes;
+}
+
+/**
+ * What {@link PacketIntake} needs.
+ *
+ * @example
+ * ```ts
+ * const deps: PacketIntakeDeps = { table, foreign, counters, rateLog, feed, stepRetired };
+ * ```
+ */
+export interface PacketIntakeDeps {
+  /** The instances by transport, the retiring ones, and `global.checksum`. */
+  readonly table: InstanceTable;
+  readonly foreign: ForeignWatch;
+  /** Node-wide counters (drops no instance owns, `internalErrors`). */
+  readonly counters: Record<string, number>;
+  readonly rateLog: RateLog;
+  /** Steps the engine and carries out its actions. */
+  readonly feed: (event: NodeEvent) => void;
+  /** Steps a retiring instance's router and carries out its actions. */
+  readonly stepRetired: (inst: Instance, event: RouterEvent) => void;
+}
+
+/**
+ * Carries out {@link routePacket}'s steps.
+ *
+ * @example
+ * ```ts
+ * const intake = new PacketIntake(deps);
+ * ```
+ */
+export class PacketIntake {
+  readonly #deps: PacketIntakeDeps;
+
+  /**
+   * Stateless beyond its dependencies.
+   *
+   * @example
+   * ```ts
+   * new PacketIntake({ table, foreign, counters, rateLog, feed, stepRetired });
+   * ```
+   */
+  constructor(deps: PacketIntakeDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Handles one received packet. Nothing a packet contains can throw out of here: a
+   * bug is counted (`internalErrors`) and logged, rate limited.
+   *
+   * @example
+   * ```ts
+   * intake.onPacket("eth0", "ipv4", { bytes, src: "192.0.2.2", dst: "224.0.0.18", ttl: 255 });
+   * ```
+   */
+  onPacket(iface: string, family: Family, p: ReceivedPacket): void {
+    try {
+      this.#handle(iface, family, p);
+    } catch (e) {
+      bump(this.#deps.counters, "internalErrors");
+      let from = "?";
+      try {
+        from = String(p?.src);
+      } catch {
+        // keep "?"
+      }
+      this.#deps.rateLog(
+        `${iface}/internal`,
+        "error",
+        `${iface}: internal error handling a packet from ${from}: ${errorText(e)}`,
+      );
+    }
+  }
+
+  #handle(iface: string, family: Family, p: ReceivedPacket) {
+    const { table } = this.#deps;
+    const routes = routePacket({
+      iface,
+      family,
+      packet: p,
+      candidates: table.onTransport(transportKey(iface, family)),
+      retiring: table.retiring,
+      checksumMode: table.config.global.checksum,
+    });
+    for (const r of routes) {
+      if (r.kind === "drop") {
+        this.#drop(iface, r.targets, r.reason, r.message, r.src);
+        continue;
+      }
+      const { advert, src, checksumForm } = r;
+      if (r.kind === "retired") {
+        this.#deps.stepRetired(r.inst, { type: "advert", advert, src, checksumForm });
+        continue;
+      }
+      // Before the engine: its refusal (counted there) and this report see the same advert.
+      this.#deps.foreign.observe(r.inst, advert, src);
+      this.#deps.feed({
+        type: "router",
+        name: r.inst.cfg.name,
+        event: { type: "advert", advert, src, checksumForm },
+      });
+    }
+  }
+
+  #drop(
+    iface: string,
+    targets: readonly Instance[],
+    reason: DropReason,
+    message: string,
+    src: string,
+  ) {
+    const { counters, rateLog, feed } = this.#deps;
+    const counter = DROP_COUNTER[reason];
+    if (targets.length === 0) {
+      bump(counters, counter);
+      // Other VRIDs on a shared LAN are normal (other clusters): not worth a warning.
+      const level = reason === "vrid" ? "debug" : "warn";
+      rateLog(`${iface}/${reason}`, level, `${iface}: dropped a packet from ${src}: ${message}`);
+      return;
+    }
+    for (const inst of targets) {
+      if (reason === "family" || reason === "vrid") {
+        // The engine keeps no counter for these; the daemon does.
+        bump(inst.extra, counter);
+      } else {
+        feed({ type: "router", name: inst.cfg.name, event: { type: "dropped", reason } });
+      }
+      rateLog(
+        `${inst.cfg.name}/${reason}`,
+        "warn",
+        `${inst.cfg.name}: dropped a packet from ${src}: ${message}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,700 @@
+/**
+ * The node's effects: every input the loop takes (a packet, a kernel event, a tracker
+ * change, a deadline, an operator's priority, a reload) becomes an engine step over
+ * the instance table (`instance_table.ts`), and every action the engine returns is
+ * carried out here: adverts through the transports, VIPs through the reconcile,
+ * GARPs/NAs on the announce schedule, state changes to the notify sink.
+ *
+ * The daemon (`daemon.ts`) decides when (the loop, the lifecycle, the control verbs);
+ * this class decides what, and wires the collaborators that do it: `Transports`,
+ * `VipReconciler`, `VmacKeeper`, `StateNotifier`, `ForeignWatch`, `PacketIntake`,
+ * `TrackerGlue`, and `applyReload`. Nothing here runs concurrently with anything else
+ * here: the daemon calls it from its loop only, and what arrives from outside
+ * (packets, tracker readings) is handed to `enqueue` for the loop.
+ *
+ * @example
+ * ```ts
+ * const rt = new NodeRuntime({ config, instances, primaries, clock, ..., enqueue });
+ * rt.openTransports();
+ * rt.requestReconcile("startup");
+ * await rt.reconcileNow();
+ * rt.feed({ type: "startup" });
+ * await rt.advance(); // ticks, reconcile, announcements
+ * ```
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import type { ReloadOutcome } from "../control/api.ts";
+import type { Logger } from "../log.ts";
+import type { TrackerHub } from "../track/hub.ts";
+import type { TrackerStatus } from "../track/priority.ts";
+import type { Family } from "../vrrp/addr.ts";
+import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
+import { nextDeadline } from "../vrrp/router.ts";
+import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
+import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
+import { bump, errorText, type RateLog } from "./common.ts";
+import { ForeignWatch } from "./foreign_watch.ts";
+import type { InboxItem } from "./inbox.ts";
+import { type Instance, linkFaultTracker, retiredLabel } from "./instance.ts";
+import { InstanceTable } from "./instance_table.ts";
+import { wantedPriority } from "./operator.ts";
+import { PacketIntake } from "./packet_intake.ts";
+import type {
+  AddressPort,
+  Announcer,
+  Clock,
+  KernelEvent,
+  NotifySink,
+  PrimaryAddresses,
+  ReceivedPacket,
+  TransportFactory,
+  VmacPort,
+} from "./ports.ts";
+import { type InstanceVips, vipKey } from "./reconcile.ts";
+import { applyReload, type ReloadContext } from "./reload_apply.ts";
+import { StateNotifier } from "./state_notifier.ts";
+import { TrackerGlue } from "./tracking.ts";
+import { checksumFormFor, Transports } from "./transports.ts";
+import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
+import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
+import { wantedVmacs } from "./vmac.ts";
+
+/**
+ * What a {@link NodeRuntime} is built from: the config and its instances (every one
+ * runnable here), the ports, and the daemon's shared plumbing.
+ *
+ * @example
+ * ```ts
+ * const opts: NodeRuntimeOptions = { config, instances, primaries, clock, transports,
+ *   addresses, announcer, vmacs: null, notify: null, trackers, log, rateLog, counters,
+ *   retryMs: 1000, wallOffsetMs, nowMs: clock.nowMs(), enqueue };
+ * ```
+ */
+export interface NodeRuntimeOptions {
+  readonly config: Config;
+  /** The config's instances, in its order, built with `makeInstance`. */
+  readonly instances: readonly Instance[];
+  readonly primaries: PrimaryAddresses;
+  readonly clock: Clock;
+  readonly transports: TransportFactory;
+  readonly addresses: AddressPort;
+  readonly announcer: Announcer;
+  readonly vmacs: VmacPort | null;
+  readonly notify: NotifySink | null;
+  readonly trackers: TrackerHub;
+  readonly log: Logger;
+  readonly rateLog: RateLog;
+  /** Node-wide counters, shared with the daemon (it shows them in status). */
+  readonly counters: Record<string, number>;
+  /** Retry a failed kernel operation after this long. */
+  readonly retryMs: number;
+  /** Wall time minus clock time: labels monotonic times for people. */
+  readonly wallOffsetMs: number;
+  /** The clock's time the engine's node starts at. */
+  readonly nowMs: number;
+  /** Queues an input for the loop (received packets, tracker recomputes). */
+  readonly enqueue: (item: InboxItem) => void;
+}
+
+/**
+ * The node's effects, over its instance table.
+ *
+ * @example
+ * ```ts
+ * const rt = new NodeRuntime(opts);
+ * rt.table.live.map((i) => `${i.cfg.name}: ${rt.table.routerOf(i).state}`);
+ * ```
+ */
+export class NodeRuntime {
+  /** The instances, the engine state, the config and the operator's overrides. */
+  readonly table: InstanceTable;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #rateLog: RateLog;
+  readonly #addresses: AddressPort;
+  readonly #announcer: Announcer;
+  readonly #transports: Transports;
+  readonly #vips: VipReconciler;
+  readonly #vmacs: VmacKeeper;
+  readonly #notifier: StateNotifier;
+  readonly #foreign: ForeignWatch;
+  readonly #intake: PacketIntake;
+  readonly #trackers: TrackerGlue;
+  readonly #lookups: ReconcileLookups;
+  readonly #reload: ReloadContext;
+
+  /**
+   * Builds the instance table and the collaborators; nothing is opened.
+   *
+   * @example
+   * ```ts
+   * const rt = new NodeRuntime(opts);
+   * ```
+   */
+  constructor(opts: NodeRuntimeOptions) {
+    const { log, rateLog, counters, clock } = opts;
+    this.#clock = clock;
+    this.#log = log;
+    this.#rateLog = rateLog;
+    this.#addresses = opts.addresses;
+    this.#announcer = opts.announcer;
+    const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
+    this.table = table;
+    const feed = (event: NodeEvent) => this.feed(event);
+    const applyPriority = (name: string) => this.applyPriority(name);
+    this.#transports = new Transports({
+      factory: opts.transports,
+      onPacket: (iface, family, packet) => opts.enqueue({ kind: "packet", iface, family, packet }),
+      log,
+      rateLog,
+      counters,
+    });
+    const vips = new VipReconciler({
+      addresses: opts.addresses,
+      log,
+      rateLog,
+      counters,
+      clock,
+      retryMs: opts.retryMs,
+    });
+    this.#vips = vips;
+    this.#vmacs = new VmacKeeper({
+      port: opts.vmacs,
+      log,
+      rateLog,
+      counters,
+      retryLater: () => vips.retryLater(),
+      fault: (users, tracker, failing) => {
+        // A virtual MAC's fault reaches its live users.
+        for (const user of users) {
+          if (table.instance(user) === undefined) continue;
+          this.feed({ type: "router", name: user, event: { type: "fault", tracker, failing } });
+        }
+      },
+    });
+    const wallOffsetMs = opts.wallOffsetMs;
+    this.#notifier = new StateNotifier({ sink: opts.notify, log, rateLog, counters, wallOffsetMs });
+    this.#notifier.setGroups(opts.config.syncGroups.map((g) => g.name));
+    this.#foreign = new ForeignWatch({
+      log,
+      rateLog,
+      clock,
+      wallIso: (atMs) => new Date(wallOffsetMs + atMs).toISOString(),
+    });
+    this.#intake = new PacketIntake({
+      table,
+      foreign: this.#foreign,
+      counters,
+      rateLog,
+      feed,
+      stepRetired: (inst, event) => this.#stepRetired(inst, event),
+    });
+    this.#trackers = new TrackerGlue({
+      hub: opts.trackers,
+      log,
+      table,
+      enqueue: opts.enqueue,
+      applyPriority,
+      feed,
+    });
+    this.#lookups = {
+      wants: () => this.#wants(),
+      retiredLabels: () => new Set(table.retiring.map((i) => retiredLabel(i.cfg.name))),
+      extraOf: (name) => table.instance(name)?.extra,
+      isVip: (address) => table.vipOwners(address) !== undefined,
+    };
+    this.#reload = {
+      table,
+      transports: this.#transports,
+      vips,
+      notifier: this.#notifier,
+      trackers: this.#trackers,
+      primaries: opts.primaries,
+      hasVmacPort: opts.vmacs !== null,
+      log,
+      clock,
+      feed,
+      applyPriority,
+    };
+  }
+
+  // -------------------------------------------------------------------------------
+  // What the daemon reads
+
+  /**
+   * `vipKey` of the wanted VIPs present in the kernel, per the last reconcile.
+   *
+   * @example
+   * ```ts
+   * rt.held.size;
+   * ```
+   */
+  get held(): ReadonlySet<string> {
+    return this.#vips.held;
+  }
+
+  /**
+   * The current VIP conflicts, described.
+   *
+   * @example
+   * ```ts
+   * rt.conflicts(); // []
+   * ```
+   */
+  conflicts(): string[] {
+    return this.#vips.conflicts();
+  }
+
+  /**
+   * An instance's trackers as they stand now (see `TrackerGlue.statusOf`).
+   *
+   * @example
+   * ```ts
+   * rt.trackersOf(inst).map((t) => t.label);
+   * ```
+   */
+  trackersOf(inst: Instance): readonly TrackerStatus[] {
+    return this.#trackers.statusOf(inst);
+  }
+
+  /**
+   * A reconcile is wanted.
+   *
+   * @example
+   * ```ts
+   * if (rt.reconcileWanted) return false; // not finished yet
+   * ```
+   */
+  get reconcileWanted(): boolean {
+    return this.#vips.wanted;
+  }
+
+  /**
+   * The earliest deadline of the table (engine, announcements, retiring routers,
+   * foreign senders) and of the reconcile's retry; null when none.
+   *
+   * @example
+   * ```ts
+   * await inbox.park(rt.nextDeadline(), clock);
+   * ```
+   */
+  nextDeadline(): number | null {
+    const table = this.table.nextDeadline();
+    const retry = this.#vips.retryAtMs;
+    if (retry === null) return table;
+    return table === null || retry < table ? retry : table;
+  }
+
+  // -------------------------------------------------------------------------------
+  // Lifecycle
+
+  /**
+   * Opens the transport of every live instance (throws like the factory; what was
+   * opened stays open for {@link NodeRuntime.closeTransports}).
+   *
+   * @example
+   * ```ts
+   * rt.openTransports();
+   * ```
+   */
+  openTransports(): void {
+    for (const inst of this.table.live) this.#transports.ensure(inst);
+  }
+
+  /**
+   * Closes every transport (at teardown).
+   *
+   * @example
+   * ```ts
+   * rt.closeTransports();
+   * ```
+   */
+  closeTransports(): void {
+    this.#transports.closeAll();
+  }
+
+  /**
+   * Cancels every pending announcement (at teardown).
+   *
+   * @example
+   * ```ts
+   * rt.silenceAnnouncements();
+   * ```
+   */
+  silenceAnnouncements(): void {
+    for (const inst of this.table.live) inst.announce = IDLE_ANNOUNCE;
+  }
+
+  /**
+   * Removes every macvlan made since start (at stop, after the VIPs are released).
+   *
+   * @example
+   * ```ts
+   * await rt.removeVmacs();
+   * ```
+   */
+  removeVmacs(): Promise<void> {
+    return this.#vmacs.removeAll();
+  }
+
+  /**
+   * Reads the links' states: every link for `track_interface`, and an instance whose
+   * own link is down starts in Fault.
+   *
+   * @example
+   * ```ts
+   * await rt.readLinkStates();
+   * ```
+   */
+  async readLinkStates(): Promise<void> {
+    if (!this.#addresses.linkStates) return;
+    const states = await this.#addresses.linkStates();
+    // Every link, for track_interface (a missing interface counts as down there).
+    this.#trackers.setLinks(states);
+    for (const iface of new Set(this.table.live.map((i) => i.cfg.interface))) {
+      if (states.get(iface) === false) {
+        this.#log.warn(`${iface}: link is down at start`);
+        this.#setLinkFault(iface, true);
+      }
+    }
+  }
+
+  /**
+   * Starts the trackers and applies their first verdict (before startup).
+   *
+   * @example
+   * ```ts
+   * rt.startTrackers();
+   * ```
+   */
+  startTrackers(): void {
+    this.#trackers.start();
+  }
+
+  /**
+   * Stops the trackers; a failure is logged.
+   *
+   * @example
+   * ```ts
+   * await rt.stopTrackers();
+   * ```
+   */
+  stopTrackers(): Promise<void> {
+    return this.#trackers.stop();
+  }
+
+  // -------------------------------------------------------------------------------
+  // Engine steps and actions
+
+  /**
+   * Steps the engine with `event` and carries out its actions; then tells the sync
+   * groups' changes.
+   *
+   * @example
+   * ```ts
+   * rt.feed({ type: "tick" });
+   * ```
+   */
+  feed(event: NodeEvent): void {
+    const now = this.#clock.nowMs();
+    for (const { inst, action } of this.table.step(event, now)) this.#execute(inst, action, now);
+    this.#notifier.stepDone(this.table.node, this.table.config.syncGroups, now);
+  }
+
+  /**
+   * Feeds the engine the priority an instance should have now: the operator's
+   * override, else the trackers' (base plus weights), else the base.
+   *
+   * @example
+   * ```ts
+   * rt.table.overrides.set("VI_1", { kind: "demote", priority: 1 }); rt.applyPriority("VI_1");
+   * ```
+   */
+  applyPriority(name: string): void {
+    const inst = this.table.instance(name);
+    if (inst === undefined) return;
+    const override = this.table.overrides.get(name);
+    const want = wantedPriority(override, inst.track?.effective, inst.rc.priority);
+    if (this.table.routerOf(inst).priority === want) return;
+    this.feed({ type: "router", name, event: { type: "priority", priority: want } });
+  }
+
+  /**
+   * Handles one received packet (see `PacketIntake`); never throws.
+   *
+   * @example
+   * ```ts
+   * rt.onPacket("eth0", "ipv4", { bytes, src: "192.0.2.2", dst: "224.0.0.18", ttl: 255 });
+   * ```
+   */
+  onPacket(iface: string, family: Family, p: ReceivedPacket): void {
+    this.#intake.onPacket(iface, family, p);
+  }
+
+  /**
+   * What is due now, after the inputs: engine and retiring routers' deadlines, the
+   * reconcile (wanted, or a retry), retiring instances that are done, quiet foreign
+   * senders, and announcements (after the reconcile, so a new master's VIPs exist
+   * before they are announced).
+   *
+   * @example
+   * ```ts
+   * await rt.advance();
+   * ```
+   */
+  async advance(): Promise<void> {
+    const now = this.#clock.nowMs();
+    const due = nodeNextDeadline(this.table.node);
+    if (due !== null && due <= now) this.feed({ type: "tick" });
+    for (const inst of [...this.table.retiring]) {
+      const d = inst.retired === null ? null : nextDeadline(inst.retired);
+      if (d !== null && d <= now) this.#stepRetired(inst, { type: "tick" });
+    }
+    this.#vips.retryIfDue(this.#clock.nowMs());
+    if (this.#vips.wanted) await this.reconcileNow();
+    this.#finishRetired();
+    this.#foreign.expire(this.table.live);
+    this.#runAnnouncements();
+  }
+
+  /**
+   * Applies a validated config in one loop turn (see `reload_apply.ts`); `down` is the
+   * links that were down when the reload started.
+   *
+   * @example
+   * ```ts
+   * const outcome = rt.applyReload(next, new Set(["eth1"]));
+   * ```
+   */
+  applyReload(next: Config, down: ReadonlySet<string>): ReloadOutcome {
+    return applyReload(this.#reload, next, down);
+  }
+
+  #execute(inst: Instance, action: RouterAction, now: number) {
+    switch (action.type) {
+      case "send":
+        this.#transports.sendAdvert(inst, action.advert, (dst) =>
+          checksumFormFor(
+            this.table.config.global.checksum,
+            this.table.routerOf(inst).peerChecksum,
+            inst.peers,
+            dst,
+          ));
+        break;
+      case "hold-vips":
+      case "release-vips":
+        this.#vips.request("engine");
+        break;
+      case "announce":
+        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        break;
+      case "reannounce":
+        // Only a live Master has VIPs to claim back; a retiring router is no Master.
+        if (inst.retired !== null) break;
+        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        bump(inst.extra, "reannouncements");
+        this.#log.notice(
+          `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
+        );
+        break;
+      case "transition": {
+        const t = action.transition;
+        if (t.to !== "master") inst.announce = IDLE_ANNOUNCE;
+        const why = this.#why(inst, t);
+        this.#log.notice(
+          `${inst.cfg.name}: ${t.from.toUpperCase()} -> ${t.to.toUpperCase()} (${t.reason}: ${why})`,
+        );
+        this.#notifier.instanceMoved(inst, this.table.routerOf(inst), t, why);
+        break;
+      }
+      case "refused":
+        this.#rateLog(
+          `${inst.cfg.name}/${action.reason}`,
+          "warn",
+          `${inst.cfg.name}: dropped an advert from ${action.src}: ${action.reason}: ${action.detail}`,
+        );
+        break;
+      default: {
+        // A new action type must be handled here; the compiler says so.
+        const never: never = action;
+        throw new Error(`unhandled engine action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The detail of a transition as people read it. */
+  #why(inst: Instance, t: Transition): string {
+    if (t.reason !== "master-down-timer") return t.detail;
+    const m = this.table.routerOf(inst).lastMaster;
+    return m === null
+      ? "no master heard"
+      : `no advert from ${m.ip} for ${(t.atMs - m.atMs).toFixed(1)} ms`;
+  }
+
+  #stepRetired(inst: Instance, event: RouterEvent) {
+    if (inst.retired === null) return;
+    const now = this.#clock.nowMs();
+    for (const a of this.table.stepRetired(inst, event, now)) this.#execute(inst, a, now);
+  }
+
+  #runAnnouncements() {
+    const now = this.#clock.nowMs();
+    for (const inst of this.table.live) {
+      const d = announceNextDeadline(inst.announce);
+      if (d === null || d > now) continue;
+      const { state, announcements } = announceDue(inst.announce, this.table.announceCfg, now);
+      inst.announce = state;
+      for (const a of announcements) {
+        // Announcing an address we failed to install would pull traffic into a void.
+        if (!this.#vips.held.has(vipKey(a.dev, a.address))) continue;
+        try {
+          if (a.kind === "garp") this.#announcer.garp(a.dev, a.address);
+          else this.#announcer.unsolicitedNa(a.dev, a.address);
+        } catch (e) {
+          bump(inst.extra, "announceErrors");
+          this.#rateLog(
+            `${inst.cfg.name}/announce`,
+            "warn",
+            `${inst.cfg.name}: cannot announce ${a.address} on ${a.dev}: ${errorText(e)}`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Forgets retiring instances whose VIPs are gone, and closes what they alone used. */
+  #finishRetired() {
+    if (this.table.retiring.length === 0 || this.#vips.wanted) return;
+    const done = this.table.finishRetired();
+    if (done.length === 0) return;
+    for (const i of done) this.#log.info(`${i.cfg.name}: removed instance released`);
+    // The next reconcile removes the virtual MACs only they used.
+    if (done.some((i) => i.cfg.vmac !== null)) this.#vips.requestAgain();
+    this.#transports.closeUnused(new Set(this.table.all().map((i) => i.key)));
+  }
+
+  // -------------------------------------------------------------------------------
+  // Kernel events and links
+
+  /**
+   * Reacts to a kernel event: a VIP removed or added (a reconcile, which restores or
+   * reports), a link up or down (the instances there leave or enter Fault, and their
+   * transports are opened again on the way up), lost events (a reconcile).
+   *
+   * @example
+   * ```ts
+   * rt.onKernel({ kind: "link-down", interface: "eth0" });
+   * ```
+   */
+  onKernel(e: KernelEvent): void {
+    switch (e.kind) {
+      case "addr-removed": {
+        const owners = this.table.vipOwners(e.address);
+        if (!owners) return;
+        this.#vips.addressRemoved(e, owners, (i) => this.table.routerOf(i).holdingVips);
+        return;
+      }
+      case "addr-added":
+        // Only a VIP's address matters here: a foreign copy of it is a conflict to report.
+        if (this.table.vipOwners(e.address) !== undefined) this.#vips.requestForKernel();
+        return;
+      case "link-up":
+        this.#log.info(`${e.interface}: link up`);
+        this.#reopenTransports(e.interface);
+        this.#setLinkFault(e.interface, false);
+        this.#trackers.setLink(e.interface, true);
+        this.#vips.requestForKernel();
+        return;
+      case "link-down":
+        this.#log.warn(`${e.interface}: link down`);
+        // A virtual MAC deleted (by hand, or with its parent) is made again by the reconcile.
+        if (this.#vmacs.isUp(e.interface)) this.#vips.requestForKernel();
+        this.#setLinkFault(e.interface, true);
+        this.#trackers.setLink(e.interface, false);
+        return;
+      case "resync":
+        this.#vips.requestForKernel();
+        return;
+    }
+  }
+
+  /**
+   * An instance whose own interface has no link can neither hear nor be heard: like
+   * keepalived, it goes to Fault (releasing with priority 0 if it was Master) and comes
+   * back when the link does. `track_interface` for other links is the trackers' job.
+   */
+  #setLinkFault(iface: string, failing: boolean) {
+    for (const inst of this.table.live) {
+      if (inst.cfg.interface !== iface) continue;
+      this.feed({
+        type: "router",
+        name: inst.cfg.name,
+        event: { type: "fault", tracker: linkFaultTracker(iface), failing },
+      });
+    }
+  }
+
+  /**
+   * A link that comes back may be a new interface under the old name (a re-created
+   * VLAN or bond), whose index our bound, group-joined sockets no longer match; opening
+   * them again is cheap and right in both cases.
+   */
+  #reopenTransports(iface: string) {
+    const all = this.table.all();
+    const keys = new Set(all.filter((i) => i.cfg.interface === iface).map((i) => i.key));
+    for (const key of keys) this.#transports.reopen(key, all.find((i) => i.key === key));
+  }
+
+  // -------------------------------------------------------------------------------
+  // VIP reconcile and virtual MACs
+
+  /**
+   * Wants a reconcile for `reason` (the loop runs it before it parks).
+   *
+   * @example
+   * ```ts
+   * rt.requestReconcile("startup");
+   * ```
+   */
+  requestReconcile(reason: ReconcileReason): void {
+    this.#vips.request(reason);
+  }
+
+  /**
+   * Reconciles now: the virtual MACs first (a VIP may live on one), then the VIPs, then
+   * the virtual MACs no instance wants any more (a VIP moving off a macvlan on a reload
+   * is added elsewhere first).
+   *
+   * @example
+   * ```ts
+   * await rt.reconcileNow();
+   * ```
+   */
+  async reconcileNow(): Promise<void> {
+    const reason = this.#vips.begin();
+    await this.#vmacs.ensure(this.#wantedVmacs());
+    if (!await this.#vips.apply(reason, this.#lookups)) return;
+    await this.#vmacs.drop(this.#wantedVmacs());
+  }
+
+  #wants(): InstanceVips[] {
+    const want = (i: Instance, name: string): InstanceVips => ({
+      name,
+      holding: this.table.routerOf(i).holdingVips,
+      vips: i.cfg.vips,
+      excluded: i.cfg.excludedVips,
+    });
+    return [
+      ...this.table.live.map((i) => want(i, i.cfg.name)),
+      ...this.table.retiring.map((i) => want(i, retiredLabel(i.cfg.name))),
+    ];
+  }
+
+  /** The macvlans live and retiring instances need. */
+  #wantedVmacs(): WantedVmacs {
+    return wantedVmacs(this.table.all().map((i) => i.cfg)).vmacs;
+  }
+}

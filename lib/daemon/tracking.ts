@@ -1,0 +1,314 @@
+/**
+ * The trackers (`vrrp_script`, `track_interface`, `track_file`, `track_process`) as
+ * the daemon applies them: the hub is started, stopped, reconfigured and fed link
+ * states through {@link TrackerGlue}, which recomputes every live instance's verdict
+ * when a reading changes and feeds the engine what moved: the tracked priority first
+ * (unless an operator override is in force), then each fault that started or ended,
+ * so an instance leaving Fault does so with its new priority.
+ *
+ * The decisions are pure ({@link trackerVerdict}, {@link trackerChange}: over the
+ * hub's current readings); the glue only logs and feeds. Apart from the daemon because
+ * the trackers have their own lifecycle and their own way into the loop (a probe's
+ * callback queues one recompute per burst).
+ *
+ * @example
+ * ```ts
+ * const trackers = new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+ * trackers.start(); // first verdict, before the engine starts
+ * trackers.setLink("eth1", false); // true when a tracker uses eth1: recomputed and fed
+ * ```
+ *
+ * @module
+ */
+
+import type { Config } from "../config/schema.ts";
+import type { PriorityOverride } from "../control/api.ts";
+import type { TrackerHub } from "../track/hub.ts";
+import {
+  computePriority,
+  contributionsText,
+  type PriorityResult,
+  type TrackerStatus,
+  trackerUses,
+} from "../track/priority.ts";
+import type { NodeEvent } from "../vrrp/node.ts";
+import type { Logger } from "../log.ts";
+import { errorText } from "./common.ts";
+import type { InboxItem } from "./inbox.ts";
+import type { Instance } from "./instance.ts";
+import type { InstanceTable } from "./instance_table.ts";
+
+/**
+ * What the trackers say of an instance now.
+ *
+ * @example
+ * ```ts
+ * trackerVerdict(inst, config, hub).effective; // 130: base 150, a failing script weighs -20
+ * ```
+ */
+export function trackerVerdict(
+  inst: Instance,
+  config: Config,
+  hub: Pick<TrackerHub, "reading">,
+): PriorityResult {
+  return computePriority(
+    inst.rc.priority,
+    trackerUses(inst.cfg, config),
+    (kind, n) => hub.reading(kind, n),
+  );
+}
+
+/**
+ * One tracker fault that started or ended, with its log line.
+ *
+ * @example
+ * ```ts
+ * const f: FaultChange = { tracker: "script chk_web", line: "VI_1: FAULT while script chk_web fails" };
+ * ```
+ */
+export interface FaultChange {
+  readonly tracker: string;
+  readonly line: string;
+}
+
+/**
+ * What moved between two verdicts on an instance.
+ *
+ * @example
+ * ```ts
+ * const c: TrackerChange = { priorityNotice: null, started: [], ended: [] };
+ * ```
+ */
+export interface TrackerChange {
+  /** The notice when the tracked priority moved; null when it did not. */
+  readonly priorityNotice: string | null;
+  /** Faults that started (a warning each), in the verdict's order. */
+  readonly started: readonly FaultChange[];
+  /** Faults that ended (a notice each). */
+  readonly ended: readonly FaultChange[];
+}
+
+/**
+ * Compares the verdict last fed (`before`; null before the first, which counts as
+ * the configured priority `base` and no faults) with `next`. An operator `override`
+ * in force is mentioned: the tracked priority then waits behind it.
+ *
+ * @example
+ * ```ts
+ * trackerChange("VI_1", null, next, 150, undefined).priorityNotice;
+ * // "VI_1: tracked priority 150 -> 130 (script chk_web -20)"
+ * ```
+ */
+export function trackerChange(
+  name: string,
+  before: PriorityResult | null,
+  next: PriorityResult,
+  base: number,
+  override: PriorityOverride | undefined,
+): TrackerChange {
+  const was = before?.effective ?? base;
+  let priorityNotice: string | null = null;
+  if (next.effective !== was) {
+    const why = contributionsText(next.trackers);
+    const o = override;
+    priorityNotice = `${name}: tracked priority ${was} -> ${next.effective}${
+      why ? ` (${why})` : ""
+    }${o ? `; the operator's ${o.kind} to ${o.priority} stays in force` : ""}`;
+  }
+  const old = new Set(before?.faults ?? []);
+  const now = new Set(next.faults);
+  const started: FaultChange[] = [];
+  for (const f of now) {
+    if (old.has(f)) continue;
+    const t = next.trackers.find((x) => x.label === f);
+    started.push({
+      tracker: f,
+      line: `${name}: FAULT while ${f} fails${t ? ` (${t.detail})` : ""}`,
+    });
+  }
+  const ended: FaultChange[] = [];
+  for (const f of old) {
+    if (now.has(f)) continue;
+    ended.push({ tracker: f, line: `${name}: ${f} recovered` });
+  }
+  return { priorityNotice, started, ended };
+}
+
+/**
+ * What {@link TrackerGlue} needs.
+ *
+ * @example
+ * ```ts
+ * const deps: TrackerGlueDeps = { hub, log, table, enqueue, applyPriority, feed };
+ * ```
+ */
+export interface TrackerGlueDeps {
+  readonly hub: TrackerHub;
+  readonly log: Logger;
+  /** The live instances, the config and the overrides. */
+  readonly table: InstanceTable;
+  /** Queues work for the loop (a probe's callback runs outside it). */
+  readonly enqueue: (item: InboxItem) => void;
+  /** Feeds the engine the priority an instance should have now. */
+  readonly applyPriority: (name: string) => void;
+  /** Steps the engine and carries out its actions. */
+  readonly feed: (event: NodeEvent) => void;
+}
+
+/**
+ * The hub's lifecycle and the recompute of every live instance's verdict.
+ *
+ * @example
+ * ```ts
+ * const trackers = new TrackerGlue(deps);
+ * ```
+ */
+export class TrackerGlue {
+  readonly #deps: TrackerGlueDeps;
+  /** A recompute is queued in the inbox. */
+  #queued = false;
+
+  /**
+   * The hub is not started until {@link TrackerGlue.start}.
+   *
+   * @example
+   * ```ts
+   * new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+   * ```
+   */
+  constructor(deps: TrackerGlueDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Starts the hub on the config and applies its first verdict (before startup).
+   *
+   * @example
+   * ```ts
+   * trackers.start();
+   * ```
+   */
+  start(): void {
+    this.#deps.hub.start(this.#deps.table.config, () => this.#changed());
+    this.apply();
+  }
+
+  /**
+   * Stops the hub; a failure is logged.
+   *
+   * @example
+   * ```ts
+   * await trackers.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    try {
+      await this.#deps.hub.stop();
+    } catch (e) {
+      this.#deps.log.warn(`stopping the trackers: ${errorText(e)}`);
+    }
+  }
+
+  /**
+   * Every link's state, for `track_interface` (a missing interface counts as down).
+   *
+   * @example
+   * ```ts
+   * trackers.setLinks(await addresses.linkStates());
+   * ```
+   */
+  setLinks(states: ReadonlyMap<string, boolean>): void {
+    this.#deps.hub.setLinks(states);
+  }
+
+  /**
+   * One link went up or down; recomputes (and says so) when a tracker uses it.
+   *
+   * @example
+   * ```ts
+   * trackers.setLink("eth1", false);
+   * ```
+   */
+  setLink(iface: string, up: boolean): boolean {
+    if (!this.#deps.hub.setLink(iface, up)) return false;
+    this.apply();
+    return true;
+  }
+
+  /**
+   * Reconfigures the hub for a reloaded config (installed in the table already) and
+   * recomputes.
+   *
+   * @example
+   * ```ts
+   * trackers.reconfigure(next);
+   * ```
+   */
+  reconfigure(next: Config): void {
+    this.#deps.hub.configure(next);
+    this.apply();
+  }
+
+  /**
+   * An instance's trackers as they stand now; none before its first verdict. Read
+   * live, so details ("HTTP 200 in 1.2 ms") are current between recomputes.
+   *
+   * @example
+   * ```ts
+   * trackers.statusOf(inst).map((t) => t.label);
+   * ```
+   */
+  statusOf(inst: Instance): readonly TrackerStatus[] {
+    return inst.track === null
+      ? []
+      : trackerVerdict(inst, this.#deps.table.config, this.#deps.hub).trackers;
+  }
+
+  /**
+   * Recomputes every live instance's tracked priority and tracker faults from the
+   * current readings, and feeds the engine what changed.
+   *
+   * @example
+   * ```ts
+   * trackers.apply();
+   * ```
+   */
+  apply(): void {
+    const { table, log, feed } = this.#deps;
+    for (const inst of table.live) {
+      const name = inst.cfg.name;
+      const before = inst.track;
+      const next = trackerVerdict(inst, table.config, this.#deps.hub);
+      inst.track = next;
+      const change = trackerChange(name, before, next, inst.rc.priority, table.overrides.get(name));
+      if (change.priorityNotice !== null) log.notice(change.priorityNotice);
+      this.#deps.applyPriority(name);
+      for (const f of change.started) {
+        log.warn(f.line);
+        feed({ type: "router", name, event: { type: "fault", tracker: f.tracker, failing: true } });
+      }
+      for (const f of change.ended) {
+        log.notice(f.line);
+        feed({
+          type: "router",
+          name,
+          event: { type: "fault", tracker: f.tracker, failing: false },
+        });
+      }
+    }
+  }
+
+  /** A probe's reading changed (outside the loop): recompute in the loop, once per burst. */
+  #changed() {
+    if (this.#queued) return;
+    this.#queued = true;
+    this.#deps.enqueue({
+      kind: "control",
+      run: () => {
+        this.#queued = false;
+        this.apply();
+      },
+      cancel: () => (this.#queued = false),
+    });
+  }
+}

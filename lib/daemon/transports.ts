@@ -1,0 +1,249 @@
+/**
+ * The daemon's open VRRP transports, one per interface and family (`iface/family`),
+ * shared by every instance there: opening them (at start, or for a reload's new
+ * instances), opening them again (a link that came back, a new multicast group),
+ * closing the ones nobody uses, and sending an instance's adverts through its own.
+ *
+ * Separate from the daemon because the transports' lifetime follows the set of
+ * instances, not any one of them, and the send path (encode, choose the checksum form,
+ * pick unicast peers or the group, count failures) is the same for all of them.
+ *
+ * @example
+ * ```ts
+ * const transports = new Transports({ factory, onPacket, log, rateLog, counters });
+ * transports.ensure(inst); // opens eth0/ipv4 unless open
+ * transports.sendAdvert(inst, advert, "pseudo-header");
+ * transports.closeAll();
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Family } from "../vrrp/addr.ts";
+import { encodeAdvert } from "../vrrp/packet.ts";
+import type { OutgoingAdvert } from "../vrrp/types.ts";
+import { bump, errorText, type RateLog } from "./common.ts";
+import type { Instance } from "./instance.ts";
+import type { ReceivedPacket, TransportFactory, VrrpTransport } from "./ports.ts";
+import { advertVia } from "./vmac.ts";
+
+/**
+ * The VRRPv3-over-IPv4 checksum forms (RFC 9568's, or keepalived's pseudo-header one).
+ *
+ * @example
+ * ```ts
+ * const form: ChecksumForm = "rfc9568";
+ * ```
+ */
+export type ChecksumForm = "pseudo-header" | "rfc9568";
+
+/**
+ * The checksum form to send with to `dst`. In `auto` mode: what a unicast peer was
+ * seen using; to the group, the RFC 9568 form only when every peer heard so far uses
+ * it (keepalived's pseudo-header form otherwise, the common default).
+ *
+ * @example
+ * ```ts
+ * checksumFormFor("auto", { "192.0.2.2": "rfc9568" }, new Set(), "224.0.0.18"); // "rfc9568"
+ * ```
+ */
+export function checksumFormFor(
+  mode: "auto" | ChecksumForm,
+  learned: Readonly<Record<string, ChecksumForm>>,
+  peers: ReadonlySet<string>,
+  dst: string,
+): ChecksumForm {
+  if (mode !== "auto") return mode;
+  if (peers.size > 0) return learned[dst] ?? "pseudo-header";
+  const forms = Object.values(learned);
+  return forms.length > 0 && forms.every((f) => f === "rfc9568") ? "rfc9568" : "pseudo-header";
+}
+
+/**
+ * What {@link Transports} needs.
+ *
+ * @example
+ * ```ts
+ * const deps: TransportsDeps = { factory, onPacket: (i, f, p) => inbox.push(...), log, rateLog, counters };
+ * ```
+ */
+export interface TransportsDeps {
+  readonly factory: TransportFactory;
+  /** Receives every packet of every transport (outside the loop: queue it). */
+  readonly onPacket: (iface: string, family: Family, packet: ReceivedPacket) => void;
+  readonly log: Logger;
+  readonly rateLog: RateLog;
+  /** Node-wide counters (`transportErrors`). */
+  readonly counters: Record<string, number>;
+}
+
+/**
+ * The open transports by key.
+ *
+ * @example
+ * ```ts
+ * const transports = new Transports(deps);
+ * transports.has("eth0/ipv4"); // false
+ * ```
+ */
+export class Transports {
+  readonly #deps: TransportsDeps;
+  #open = new Map<string, VrrpTransport>();
+
+  /**
+   * No transport is open until asked.
+   *
+   * @example
+   * ```ts
+   * new Transports({ factory, onPacket, log, rateLog, counters });
+   * ```
+   */
+  constructor(deps: TransportsDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Whether the transport of `key` is open.
+   *
+   * @example
+   * ```ts
+   * transports.has("eth0/ipv4");
+   * ```
+   */
+  has(key: string): boolean {
+    return this.#open.has(key);
+  }
+
+  /**
+   * Opens the transport an instance needs, without keeping it (throws like the factory).
+   *
+   * @example
+   * ```ts
+   * const t = transports.open(inst); transports.adopt(inst.key, t);
+   * ```
+   */
+  open(inst: Instance): VrrpTransport {
+    const iface = inst.cfg.interface;
+    const family = inst.cfg.family;
+    return this.#deps.factory.open(
+      { interface: iface, family, group: inst.group },
+      (packet) => this.#deps.onPacket(iface, family, packet),
+    );
+  }
+
+  /**
+   * Opens and keeps an instance's transport unless it is open already (throws).
+   *
+   * @example
+   * ```ts
+   * for (const inst of instances) transports.ensure(inst);
+   * ```
+   */
+  ensure(inst: Instance): void {
+    if (!this.#open.has(inst.key)) this.#open.set(inst.key, this.open(inst));
+  }
+
+  /**
+   * Keeps a transport opened with {@link Transports.open}.
+   *
+   * @example
+   * ```ts
+   * transports.adopt("eth1/ipv4", t);
+   * ```
+   */
+  adopt(key: string, t: VrrpTransport): void {
+    this.#open.set(key, t);
+  }
+
+  /**
+   * Closes and opens again the transport of `key` for `inst` (a new index, or a new
+   * group); nothing when none is open. A failure to open is logged and counted.
+   *
+   * @example
+   * ```ts
+   * transports.reopen("eth0/ipv4", inst);
+   * ```
+   */
+  reopen(key: string, inst: Instance | undefined): void {
+    const old = this.#open.get(key);
+    if (!inst || !old) return;
+    old.close();
+    this.#open.delete(key);
+    try {
+      this.#open.set(key, this.open(inst));
+    } catch (e) {
+      bump(this.#deps.counters, "transportErrors");
+      this.#deps.log.error(
+        `${inst.cfg.name}: cannot reopen the VRRP socket on ${inst.cfg.interface}: ${errorText(e)}`,
+      );
+    }
+  }
+
+  /**
+   * Closes the transports whose key is not in `used`.
+   *
+   * @example
+   * ```ts
+   * transports.closeUnused(new Set(instances.map((i) => i.key)));
+   * ```
+   */
+  closeUnused(used: ReadonlySet<string>): void {
+    for (const [key, t] of this.#open) {
+      if (used.has(key)) continue;
+      this.#close(key, t);
+      this.#open.delete(key);
+    }
+  }
+
+  /**
+   * Closes every transport (a close that throws is logged).
+   *
+   * @example
+   * ```ts
+   * transports.closeAll();
+   * ```
+   */
+  closeAll(): void {
+    for (const [key, t] of this.#open) this.#close(key, t);
+    this.#open.clear();
+  }
+
+  /**
+   * Sends an instance's advert to each unicast peer, or to its group, with the checksum
+   * form `formFor` picks per destination. A failed send is counted and logged, rate
+   * limited; nothing is sent when the instance has no open transport.
+   *
+   * @example
+   * ```ts
+   * transports.sendAdvert(inst, advert, () => "pseudo-header");
+   * ```
+   */
+  sendAdvert(inst: Instance, advert: OutgoingAdvert, formFor: (dst: string) => ChecksumForm) {
+    const t = this.#open.get(inst.key);
+    if (t === undefined) return;
+    const src = inst.rc.primaryIp;
+    const dsts = inst.peers.size > 0 ? [...inst.peers] : [inst.group];
+    for (const dst of dsts) {
+      try {
+        const bytes = encodeAdvert(advert, { family: inst.cfg.family, src, dst }, formFor(dst));
+        t.send(bytes, dst, src, advertVia(inst.cfg));
+      } catch (e) {
+        bump(inst.extra, "sendErrors");
+        this.#deps.rateLog(
+          `${inst.cfg.name}/send`,
+          "warn",
+          `${inst.cfg.name}: cannot send an advert to ${dst}: ${errorText(e)}`,
+        );
+      }
+    }
+  }
+
+  #close(key: string, t: VrrpTransport) {
+    try {
+      t.close();
+    } catch (e) {
+      this.#deps.log.warn(`closing the transport on ${key}: ${errorText(e)}`);
+    }
+  }
+}

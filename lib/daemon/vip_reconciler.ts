@@ -1,0 +1,388 @@
+/**
+ * Carries out the VIP reconcile: reads the kernel's addresses, asks the pure planner
+ * (`reconcile.ts`) what to add and remove, does it, and keeps what the daemon needs to
+ * know about the outcome: which wanted VIPs the kernel holds (announcements and
+ * status read it), which removals were hacore's own (so their kernel echo is not taken
+ * for an operator's), which conflicts are current, and when to retry after a failure.
+ *
+ * It also owns the "a reconcile is wanted, and why" flag the loop polls, and reacts to
+ * a kernel event removing a VIP: that is the one kernel input whose meaning depends on
+ * this bookkeeping. Separate from the daemon so that everything about addresses in the
+ * kernel is in one place, and the loop only says when.
+ *
+ * @example
+ * ```ts
+ * const vips = new VipReconciler({ addresses, log, rateLog, counters, clock, retryMs: 1000 });
+ * vips.request("startup");
+ * const reason = vips.begin();
+ * await vips.apply(reason, lookups);
+ * vips.held.has(vipKey("eth0", "192.0.2.100")); // true once added
+ * ```
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import { canonicalIp } from "../vrrp/addr.ts";
+import { bump, errorText, type RateLog } from "./common.ts";
+import type { Instance } from "./instance.ts";
+import type { AddressPort, Clock } from "./ports.ts";
+import {
+  type Conflict,
+  describeConflict,
+  type InstanceVips,
+  reconcile,
+  vipKey,
+} from "./reconcile.ts";
+
+/**
+ * Why a reconcile runs; it words the log lines (`restored`, `left over from an
+ * earlier run`).
+ *
+ * @example
+ * ```ts
+ * vips.request("engine");
+ * ```
+ */
+export type ReconcileReason = "startup" | "engine" | "kernel" | "retry" | "reload";
+
+/**
+ * What a reconcile reads from the daemon's instances when it runs.
+ *
+ * @example
+ * ```ts
+ * const lookups: ReconcileLookups = {
+ *   wants: () => wants, retiredLabels: () => new Set(), extraOf: () => undefined, isVip: () => true,
+ * };
+ * ```
+ */
+export interface ReconcileLookups {
+  /** Every instance's VIPs and whether it holds them now (retiring ones labelled). */
+  wants(): InstanceVips[];
+  /** Labels (`retiredLabel`) of the instances a reload removed, still releasing. */
+  retiredLabels(): ReadonlySet<string>;
+  /** The daemon's counters of the live instance `name`, if there is one. */
+  extraOf(name: string): Record<string, number> | undefined;
+  /** Whether an address (any spelling) is a configured VIP. */
+  isVip(address: string): boolean;
+}
+
+/**
+ * What {@link VipReconciler} needs.
+ *
+ * @example
+ * ```ts
+ * const deps: VipReconcilerDeps = { addresses, log, rateLog, counters, clock, retryMs: 1000 };
+ * ```
+ */
+export interface VipReconcilerDeps {
+  readonly addresses: AddressPort;
+  readonly log: Logger;
+  readonly rateLog: RateLog;
+  /** Node-wide counters (`reconcileErrors`, `conflicts`). */
+  readonly counters: Record<string, number>;
+  readonly clock: Clock;
+  /** Retry a failed kernel operation after this long. */
+  readonly retryMs: number;
+}
+
+/**
+ * The reconcile's executor and bookkeeping.
+ *
+ * @example
+ * ```ts
+ * const vips = new VipReconciler(deps);
+ * vips.wanted; // false
+ * ```
+ */
+export class VipReconciler {
+  readonly #deps: VipReconcilerDeps;
+  #wanted = false;
+  #reason: ReconcileReason = "startup";
+  #retryAtMs: number | null = null;
+  /** `vipKey` of wanted VIPs present in the kernel, per the last reconcile. */
+  #held = new Set<string>();
+  /** `vipKey` of addresses hacore itself removed, whose kernel event is still to come. */
+  #selfRemoved = new Set<string>();
+  /** Canonical VIP → instance that a reload took it from, to name it in the removal log. */
+  #reloadRemoved = new Map<string, string>();
+  #conflicts = new Map<string, string>();
+
+  /**
+   * Nothing held, nothing wanted yet.
+   *
+   * @example
+   * ```ts
+   * new VipReconciler({ addresses, log, rateLog, counters, clock, retryMs: 1000 });
+   * ```
+   */
+  constructor(deps: VipReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * A reconcile is wanted (the loop runs it before it parks).
+   *
+   * @example
+   * ```ts
+   * if (vips.wanted) await reconcileNow();
+   * ```
+   */
+  get wanted(): boolean {
+    return this.#wanted;
+  }
+
+  /**
+   * When a failed operation is retried; null when nothing failed.
+   *
+   * @example
+   * ```ts
+   * vips.retryAtMs; // null
+   * ```
+   */
+  get retryAtMs(): number | null {
+    return this.#retryAtMs;
+  }
+
+  /**
+   * `vipKey` of the wanted VIPs the kernel held at the last reconcile.
+   *
+   * @example
+   * ```ts
+   * vips.held.has(vipKey("eth0", "192.0.2.100"));
+   * ```
+   */
+  get held(): ReadonlySet<string> {
+    return this.#held;
+  }
+
+  /**
+   * The current conflicts, described.
+   *
+   * @example
+   * ```ts
+   * vips.conflicts(); // ["192.0.2.100/24 on eth0 is not hacore's ..."]
+   * ```
+   */
+  conflicts(): string[] {
+    return [...this.#conflicts.values()];
+  }
+
+  /**
+   * Wants a reconcile for `reason`.
+   *
+   * @example
+   * ```ts
+   * vips.request("reload");
+   * ```
+   */
+  request(reason: ReconcileReason): void {
+    this.#wanted = true;
+    this.#reason = reason;
+  }
+
+  /**
+   * Wants a reconcile for a kernel event, keeping the reason of one already wanted.
+   *
+   * @example
+   * ```ts
+   * vips.requestForKernel();
+   * ```
+   */
+  requestForKernel(): void {
+    if (!this.#wanted) this.#reason = "kernel";
+    this.#wanted = true;
+  }
+
+  /**
+   * Wants a reconcile, keeping the last reason.
+   *
+   * @example
+   * ```ts
+   * vips.requestAgain();
+   * ```
+   */
+  requestAgain(): void {
+    this.#wanted = true;
+  }
+
+  /**
+   * Retries after the retry delay (a kernel operation, or a virtual MAC, failed).
+   *
+   * @example
+   * ```ts
+   * vips.retryLater();
+   * ```
+   */
+  retryLater(): void {
+    this.#retryAtMs = this.#deps.clock.nowMs() + this.#deps.retryMs;
+  }
+
+  /**
+   * Wants a retry reconcile once the retry time has come.
+   *
+   * @example
+   * ```ts
+   * vips.retryIfDue(clock.nowMs());
+   * ```
+   */
+  retryIfDue(now: number): void {
+    if (this.#retryAtMs !== null && this.#retryAtMs <= now) this.request("retry");
+  }
+
+  /**
+   * Remembers that a reload took `address` from `instance`, so its removal is worded
+   * "no longer in the config" under that instance's name.
+   *
+   * @example
+   * ```ts
+   * vips.noteReloadRemoved("192.0.2.100", "VI_1");
+   * ```
+   */
+  noteReloadRemoved(address: string, instance: string): void {
+    this.#reloadRemoved.set(canonicalIp(address) ?? address, instance);
+  }
+
+  /**
+   * A kernel event (`addr-removed`) removed an address that is a VIP of `owners`. Our own removal (a
+   * prefix replacement, say) echoing back is not an operator's; otherwise a holder that
+   * had it is told (logged, counted) and the next reconcile restores it. A reconcile
+   * is wanted either way.
+   *
+   * @example
+   * ```ts
+   * vips.addressRemoved(event, owners, (i) => routerOf(i).holdingVips);
+   * ```
+   */
+  addressRemoved(
+    e: { readonly interface: string; readonly address: string },
+    owners: readonly Instance[],
+    holding: (inst: Instance) => boolean,
+  ): void {
+    const key = vipKey(e.interface, e.address);
+    // The reconcile still runs, so a stale entry can cost a log line, never a VIP.
+    const ours = this.#selfRemoved.delete(key);
+    const holder = ours ? undefined : owners.find((i) => holding(i) && this.#held.has(key));
+    if (holder) {
+      this.#deps.log.warn(
+        `${holder.cfg.name}: ${e.address} was removed from ${e.interface} outside hacore; restoring it`,
+      );
+      bump(holder.extra, "vipsRestored");
+      this.#held.delete(key);
+    }
+    this.requestForKernel();
+  }
+
+  /**
+   * Starts a reconcile: clears the wanted flag and the retry, and returns the reason.
+   *
+   * @example
+   * ```ts
+   * const reason = vips.begin();
+   * ```
+   */
+  begin(): ReconcileReason {
+    const reason = this.#reason;
+    this.#wanted = false;
+    this.#retryAtMs = null;
+    return reason;
+  }
+
+  /**
+   * Reads the kernel's addresses and applies the plan, op by op: a failure is logged,
+   * counted (on the instance when it has one) and retried later. False when the
+   * kernel's addresses could not be read (nothing was done).
+   *
+   * @example
+   * ```ts
+   * if (await vips.apply(vips.begin(), lookups)) await dropUnusedVmacs();
+   * ```
+   */
+  async apply(reason: ReconcileReason, lookups: ReconcileLookups): Promise<boolean> {
+    const { addresses, log, counters, rateLog, clock } = this.#deps;
+    let kernel;
+    try {
+      kernel = await addresses.list();
+    } catch (e) {
+      bump(counters, "reconcileErrors");
+      rateLog("reconcile/list", "error", `cannot read the kernel's addresses: ${errorText(e)}`);
+      this.retryLater();
+      return false;
+    }
+    const plan = reconcile(lookups.wants(), kernel);
+    this.#reportConflicts(plan.conflicts, lookups.retiredLabels());
+    const held = new Set(plan.held);
+    const fromReload = this.#reloadRemoved;
+    this.#reloadRemoved = new Map();
+    let failed = false;
+    for (const op of plan.ops) {
+      const extra = op.instance === null ? undefined : lookups.extraOf(op.instance);
+      const dropped = op.op === "remove" && op.instance === null
+        ? fromReload.get(canonicalIp(op.address.address) ?? op.address.address)
+        : undefined;
+      const who = op.instance ?? dropped ?? "hacore";
+      if (op.op === "add") {
+        const s = op.spec;
+        const what = `${s.address}/${s.prefix} dev ${s.dev}`;
+        try {
+          await addresses.add(s);
+          log.info(`${who}: ${reason === "kernel" ? "restored" : "added"} ${what}`);
+        } catch (e) {
+          failed = true;
+          held.delete(vipKey(s.dev, s.address));
+          if (extra) bump(extra, "vipAddErrors");
+          else bump(counters, "reconcileErrors");
+          rateLog(`${who}/add`, "error", `${who}: cannot add ${what}: ${errorText(e)}`);
+        }
+      } else {
+        const a = op.address;
+        const what = `${a.address}/${a.prefix} dev ${a.dev}`;
+        const why = dropped !== undefined
+          ? " (no longer in the config)"
+          : op.why === "leftover"
+          ? reason === "startup"
+            ? " (left over from an earlier run)"
+            : " (no instance wants it here)"
+          : op.why === "replace"
+          ? " (wrong prefix, replacing)"
+          : "";
+        try {
+          if (lookups.isVip(a.address)) this.#selfRemoved.add(vipKey(a.dev, a.address));
+          await addresses.remove(a);
+          log.info(`${who}: removed ${what}${why}`);
+        } catch (e) {
+          failed = true;
+          this.#selfRemoved.delete(vipKey(a.dev, a.address));
+          if (extra) bump(extra, "vipRemoveErrors");
+          else bump(counters, "reconcileErrors");
+          rateLog(`${who}/remove`, "error", `${who}: cannot remove ${what}: ${errorText(e)}`);
+        }
+      }
+    }
+    this.#held = held;
+    if (failed) this.#retryAtMs = clock.nowMs() + this.#deps.retryMs;
+    return true;
+  }
+
+  #reportConflicts(conflicts: readonly Conflict[], retiring: ReadonlySet<string>) {
+    const now = new Map<string, string>();
+    for (const c of conflicts) {
+      // A removed instance handing its VIPs to its successor is no misconfiguration.
+      if (c.kind === "shared" && c.instances.some((n) => retiring.has(n))) continue;
+      const key = c.kind === "shared"
+        ? `shared|${c.address}`
+        : `foreign|${vipKey(c.address.dev, c.address.address)}|${c.address.prefix}`;
+      now.set(key, describeConflict(c));
+    }
+    for (const [key, text] of now) {
+      if (!this.#conflicts.has(key)) {
+        bump(this.#deps.counters, "conflicts");
+        this.#deps.log.warn(`conflict: ${text}`);
+      }
+    }
+    for (const [key, text] of this.#conflicts) {
+      if (!now.has(key)) this.#deps.log.info(`conflict resolved: ${text}`);
+    }
+    this.#conflicts = now;
+  }
+}
