@@ -24,7 +24,7 @@
  */
 
 import type { Config, NotifyConfig } from "../config/schema.ts";
-import { resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../sys/command_line.ts";
+import { octal, resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../sys/command_line.ts";
 
 // Command lines are split and resolved in the lower layer; re-exported so that the
 // daemon's importers keep one place to get them from.
@@ -241,10 +241,6 @@ function ancestors(path: string): string[] {
   }
   out.push("/");
   return out;
-}
-
-function octal(mode: number | null): string {
-  return ((mode ?? 0) & 0o7777).toString(8).padStart(4, "0");
 }
 
 function userLabel(uid: number): string {

@@ -168,7 +168,8 @@ export class Transports {
   reopen(key: string, inst: Instance | undefined): void {
     const old = this.#open.get(key);
     if (!inst || !old) return;
-    old.close();
+    // A failing close must not skip the rest of the link-up handling (clearing the fault).
+    this.#close(key, old);
     this.#open.delete(key);
     try {
       this.#open.set(key, this.open(inst));

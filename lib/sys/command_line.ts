@@ -115,6 +115,14 @@ function statOrNull(path: string): Deno.FileInfo | null {
   }
 }
 
-function octal(mode: number | null): string {
+/**
+ * A file mode's permission bits as four octal digits, for messages.
+ *
+ * @example
+ * ```ts
+ * octal(0o100755); // "0755"
+ * ```
+ */
+export function octal(mode: number | null): string {
   return ((mode ?? 0) & 0o7777).toString(8).padStart(4, "0");
 }
