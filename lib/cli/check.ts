@@ -148,6 +148,13 @@ async function runningDiffCommand(
     console.error(`hacore check: the daemon at ${path} answered "config" with something else`);
     return 1;
   }
+  if (!sameFile(running.file, file)) {
+    // A reload re-reads the daemon's own file, not FILE: say so, or the diff misleads.
+    console.error(
+      `hacore check: note: the daemon runs ${running.file}, not ${file}; ` +
+        `a reload would read ${running.file}`,
+    );
+  }
   printDiff(`${running.file} (running) -> ${file}`, running, next);
   return 0;
 }
@@ -192,4 +199,13 @@ async function loadOrReport(file: string): Promise<Config | null> {
   for (const e of result.errors) console.error(formatConfigError(e));
   console.error(`${result.errors.length} error(s) in ${file}`);
   return null;
+}
+
+/** Whether two paths name one file (symlinks and relative paths resolved). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return a === b;
+  }
 }

@@ -431,7 +431,12 @@ Deno.test("hacore check --diff FILE prints what a reload of the running daemon w
     );
     const r = await captured(["--diff", file]);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.err, "");
+    // The fake daemon says it runs /etc/hacore/hacore.toml: a reload would not read FILE.
+    assert.equal(
+      r.err,
+      `hacore check: note: the daemon runs /etc/hacore/hacore.toml, not ${file}; ` +
+        "a reload would read /etc/hacore/hacore.toml",
+    );
     assert.deepEqual(r.out.split("\n"), [
       `ok: /etc/hacore/hacore.toml (running) -> ${file}`,
       "  VI_1: added 192.0.2.101/24",
