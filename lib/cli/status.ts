@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { GLOBAL_DEFAULTS, loadConfig } from "../config/mod.ts";
+import { DUAL_STACK_V6_SUFFIX, GLOBAL_DEFAULTS, loadConfig } from "../config/mod.ts";
 import { call, ControlClientError, ControlReplyError, makeRequest } from "../control/client.ts";
 import { outputStyle, renderDetail, renderStatus } from "../control/format.ts";
 
@@ -309,7 +309,19 @@ export async function runStatus(args: string[], io: CliIo): Promise<number> {
   const snapshot = async (): Promise<string> => {
     if (name !== undefined) {
       const d = await call(path, makeRequest({ cmd: "detail", instance: name }), { timeoutMs });
-      return values.json ? JSON.stringify(d, null, 2) : renderDetail(d, render);
+      if (values.json) return JSON.stringify(d, null, 2);
+      // A dual-stack instance is two protocol instances; its name shows both halves.
+      const v6 = name.endsWith(DUAL_STACK_V6_SUFFIX) ? null : await call(
+        path,
+        makeRequest({ cmd: "detail", instance: `${name}${DUAL_STACK_V6_SUFFIX}` }),
+        { timeoutMs },
+      ).catch((e) => {
+        if (e instanceof ControlReplyError) return null;
+        throw e;
+      });
+      return v6 === null
+        ? renderDetail(d, render)
+        : `${renderDetail(d, render)}\n\n${renderDetail(v6, render)}`;
     }
     const s = await call(path, makeRequest({ cmd: "status" }), { timeoutMs });
     return values.json

@@ -33,6 +33,7 @@ export { type ConfigError, formatConfigError } from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
 export { GLOBAL_DEFAULTS } from "./schema.ts";
+export { DUAL_STACK_V6_SUFFIX } from "./validate.ts";
 
 /**
  * The outcome of loading a config: a `Config`, or every error found.

@@ -816,6 +816,27 @@ Deno.test("cli status: the table, --json unmodified, NAME in full, without colou
   });
 });
 
+Deno.test("cli status: NAME of a dual-stack instance shows both halves; NAME@v6 only its own", async () => {
+  await withServer(async ({ path, daemon }) => {
+    daemon.snapshot = {
+      ...daemon.snapshot,
+      instances: [instance("web", "master"), instance("web@v6", "master")],
+    };
+    let c = capture();
+    assert.equal(await runStatus(["web", "--socket", path, "--ascii"], c.io), 0);
+    assert.match(c.out(), /^web: MASTER for 4\.0s$/m);
+    assert.match(c.out(), /^web@v6: MASTER for 4\.0s$/m);
+    c = capture();
+    assert.equal(await runStatus(["web@v6", "--socket", path, "--ascii"], c.io), 0);
+    assert.ok(!/^web: /m.test(c.out()), c.out());
+    c = capture();
+    assert.equal(await runStatus(["VI_1", "--socket", path, "--ascii"], c.io), 1);
+    c = capture();
+    assert.equal(await runStatus(["web", "--socket", path, "--json"], c.io), 0);
+    assert.equal(JSON.parse(c.out()).summary.name, "web");
+  });
+});
+
 Deno.test("cli status: exit 3 when nothing listens, 1 for an unknown instance, 2 for bad usage, 4 when refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "hacore-control-" });
   try {
