@@ -130,7 +130,9 @@ export class StateNotifier {
    * ```
    */
   instanceMoved(inst: Instance, router: RouterState, t: Transition, why: string): void {
-    this.#moved.push({ name: inst.cfg.name, t });
+    // A router a reload removed belongs to no group any more; its successor may share
+    // its name, and must not inherit its transition as a group event's cause.
+    if (inst.retired === null) this.#moved.push({ name: inst.cfg.name, t });
     if (this.#deps.sink === null) return;
     const r = router;
     const state = notifyState(t.to);
