@@ -105,7 +105,11 @@ export async function checkHttp(
   const p = prepare(spec);
   const d = new Deadline(signal, timeoutMs);
   const where = formatEndpoint(spec.target);
-  if (p.error !== null) return failed(p.error, d.startedAt);
+  if (p.error !== null) {
+    // Before the try below: its finally would not release the deadline's timer.
+    d.dispose();
+    return failed(p.error, d.startedAt);
+  }
   let phase = spec.tls ? `TLS ${where}` : `connect ${where}`;
   let stream: ByteStream | null = null;
   try {

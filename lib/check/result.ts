@@ -46,8 +46,19 @@ export function failed(detail: string, startedAt: number): CheckResult {
  * ```
  */
 export function formatEndpoint(e: Endpoint): string {
-  return e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+  let text = endpointTexts.get(e);
+  if (text === undefined) {
+    text = e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
+    endpointTexts.set(e, text);
+  }
+  return text;
 }
+
+/**
+ * Endpoints are config objects that live as long as their check, and every run of a
+ * check names its endpoint: the text is made once per endpoint, not once per run.
+ */
+const endpointTexts = new WeakMap<Endpoint, string>();
 
 /**
  * The shortest text that says why an operation failed: the errno name when there is

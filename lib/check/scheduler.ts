@@ -15,10 +15,17 @@
  *   run in one timer callback.
  * - A cap on checks in flight ({@link MAX_IN_FLIGHT}); the rest wait in a FIFO, so a
  *   burst cannot exhaust file descriptors.
+ * - Timeouts on the same timer: each run gets a {@link CheckBudget}, and the timer is
+ *   armed for the earliest expiry of a running check too, so a run costs no timer of
+ *   its own (the checks' Deadline adopts the budget). Running checks are a list (at
+ *   most {@link MAX_IN_FLIGHT}) that a run leaves when it ends: keeping ended budgets
+ *   until their expiry (a heap with lazy deletion) made every run's controller outlive
+ *   a young-generation GC and doubled its pauses.
  *
  * @module
  */
 
+import { CheckBudget } from "./deadline.ts";
 import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
 import { MinHeap } from "./heap.ts";
 import { errorText } from "./result.ts";
@@ -126,8 +133,10 @@ interface Entry {
   /** The unrounded time of the first run: every run is due at anchor + k × interval. */
   anchor: number;
   state: EntryState;
-  abort: AbortController | null;
-  pending: Promise<void> | null;
+  /** The budget of the run in progress, null between runs. */
+  budget: CheckBudget | null;
+  /** Index in the scheduler's running list while a run is in progress, else -1. */
+  slot: number;
 }
 
 /**
@@ -151,10 +160,18 @@ export class CheckScheduler {
   readonly #random: () => number;
   readonly #entries = new Map<string, Entry>();
   readonly #heap = new MinHeap<Entry>((e) => e.due);
+  /**
+   * Entries with a run in progress (removed ones too, until it ends), each at its
+   * `slot`. An array with swap-removal rather than a Set: a Set's table is reallocated
+   * as it grows and shrinks with every run, and those tables outlived young GCs.
+   */
+  readonly #running: Entry[] = [];
+  /** The earliest `expiresAt` of an unsettled running budget (Infinity when none). */
+  #nextExpiry = Infinity;
   #queue: Entry[] = [];
   #queueHead = 0;
-  #inFlight = 0;
-  readonly #running = new Set<Promise<void>>();
+  /** Resolves {@link stop}'s wait once the last run in progress has ended. */
+  #onIdle: (() => void) | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #stopped = false;
@@ -193,8 +210,8 @@ export class CheckScheduler {
       due: 0,
       anchor: 0,
       state: "waiting",
-      abort: null,
-      pending: null,
+      budget: null,
+      slot: -1,
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
@@ -259,44 +276,55 @@ export class CheckScheduler {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
+    this.#nextExpiry = Infinity;
     this.#heap.clear();
     this.#queue = [];
     this.#queueHead = 0;
     for (const e of this.#entries.values()) this.#drop(e);
     this.#entries.clear();
-    await Promise.all([...this.#running]);
+    if (this.#running.length > 0) {
+      await new Promise<void>((resolve) => (this.#onIdle = resolve));
+    }
     await checksIdle();
   }
 
   #drop(e: Entry): void {
     // Entries in the heap or the queue are skipped when they come up.
     e.state = "removed";
-    e.abort?.abort();
+    e.budget?.cancel();
   }
 
-  /** Arms the one timer for the earliest due check, unless it already fires by then. */
+  /**
+   * Arms the one timer for the earliest due check or running check's expiry, unless it
+   * already fires by then.
+   */
   #arm(): void {
     let top = this.#heap.peek();
     while (top !== undefined && top.state === "removed") {
       this.#heap.pop();
       top = this.#heap.peek();
     }
-    if (top === undefined) {
+    const at = Math.min(top?.due ?? Infinity, this.#nextExpiry);
+    if (at === Infinity) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Infinity;
       return;
     }
-    if (this.#timer !== undefined && this.#timerAt <= top.due) return;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = top.due;
-    this.#timer = setTimeout(this.#fire, Math.max(0, top.due - performance.now()));
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
   }
 
   #fire = (): void => {
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    const now = performance.now() + DUE_SLACK_MS;
+    // Expiries first, to the exact time (a timeout is never cut short by the slack);
+    // aborting only signals the run, which ends (and is counted) later.
+    const exact = performance.now();
+    if (this.#nextExpiry <= exact) this.#sweepExpiries(exact);
+    const now = exact + DUE_SLACK_MS;
     for (
       let top = this.#heap.peek();
       top !== undefined && top.due <= now;
@@ -304,7 +332,7 @@ export class CheckScheduler {
     ) {
       this.#heap.pop();
       if (top.state !== "waiting") continue;
-      if (this.#inFlight < MAX_IN_FLIGHT) this.#run(top);
+      if (this.#running.length < MAX_IN_FLIGHT) this.#run(top);
       else {
         top.state = "queued";
         this.#queue.push(top);
@@ -314,31 +342,44 @@ export class CheckScheduler {
   };
 
   #run(e: Entry): void {
-    this.#inFlight++;
     e.state = "running";
-    const abort = new AbortController();
-    e.abort = abort;
-    const startedAt = performance.now();
     const { spec, timing } = e.check;
+    const budget = new CheckBudget(timing.timeoutMs);
+    e.budget = budget;
+    e.slot = this.#running.length;
+    this.#running.push(e);
+    // The caller (#fire, #finish) arms the timer once it has started what it starts.
+    if (budget.expiresAt < this.#nextExpiry) this.#nextExpiry = budget.expiresAt;
     let result: Promise<CheckResult>;
     try {
-      result = this.#runner(spec, timing.timeoutMs, abort.signal);
+      result = this.#runner(spec, timing.timeoutMs, budget.signal);
     } catch (err) {
       result = Promise.reject(err);
     }
-    const pending = result.then(
+    result.then(
       (r) => this.#finish(e, r),
-      (err) => this.#finish(e, crashed(err, startedAt)),
+      (err) => this.#finish(e, crashed(err, budget.startedAt)),
     );
-    e.pending = pending;
-    this.#running.add(pending);
   }
 
   #finish(e: Entry, r: CheckResult): void {
-    this.#inFlight--;
-    if (e.pending !== null) this.#running.delete(e.pending);
-    e.pending = null;
-    e.abort = null;
+    // Swap-remove from the running list.
+    const last = this.#running.pop()!;
+    if (last !== e) {
+      this.#running[e.slot] = last;
+      last.slot = e.slot;
+    }
+    e.slot = -1;
+    const budget = e.budget!;
+    e.budget = null;
+    budget.settle();
+    // Only the earliest leaving moves the next expiry: then find the new earliest, so
+    // the timer is not woken for a run that has ended.
+    if (budget.expiresAt <= this.#nextExpiry) this.#sweepExpiries(-Infinity);
+    if (this.#running.length === 0 && this.#onIdle !== null) {
+      this.#onIdle();
+      this.#onIdle = null;
+    }
     if (e.state === "running" && !this.#stopped) {
       e.state = "waiting";
       e.runs++;
@@ -348,10 +389,23 @@ export class CheckScheduler {
       e.debounce = outcome.state;
       e.due = nextDue(e.anchor, Math.max(1, e.check.timing.intervalMs), performance.now());
       this.#heap.push(e);
-      this.#arm();
       if (outcome.changed) this.#notify(e);
     }
     this.#pump();
+    if (!this.#stopped) this.#arm();
+  }
+
+  /** Expires running budgets due by `now`, and recomputes the earliest of the rest. */
+  #sweepExpiries(now: number): void {
+    let next = Infinity;
+    for (let i = 0; i < this.#running.length; i++) {
+      const b = this.#running[i].budget!;
+      // Settled: timed out or cancelled already, and only waiting for its run to end.
+      if (b.settled) continue;
+      if (b.expiresAt <= now) b.expire();
+      else if (b.expiresAt < next) next = b.expiresAt;
+    }
+    this.#nextExpiry = next;
   }
 
   #notify(e: Entry): void {
@@ -365,7 +419,7 @@ export class CheckScheduler {
 
   /** Starts queued checks while there is room in flight. */
   #pump(): void {
-    while (this.#inFlight < MAX_IN_FLIGHT && this.#queueHead < this.#queue.length) {
+    while (this.#running.length < MAX_IN_FLIGHT && this.#queueHead < this.#queue.length) {
       const e = this.#queue[this.#queueHead++];
       if (e.state === "queued") this.#run(e);
     }

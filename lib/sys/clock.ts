@@ -16,13 +16,33 @@ import {
   POLLIN,
   ppollAsync,
   signalEventFd,
+  SIZEOF_TIMESPEC,
 } from "./libc.ts";
+
+/** One sleep's eventfd with the pollfd and timespec its ppoll reads, kept between sleeps. */
+interface Waker {
+  readonly efd: number;
+  readonly set: Uint8Array;
+  readonly ts: Uint8Array;
+  /** True once an abort wrote to the eventfd: only then is there a count to drain. */
+  signalled: boolean;
+}
+
+function newWaker(): Waker {
+  const efd = createEventFd();
+  return {
+    efd,
+    set: encodePollFds([efd], POLLIN),
+    ts: new Uint8Array(SIZEOF_TIMESPEC),
+    signalled: false,
+  };
+}
 
 /**
  * `performance.now()` for time, `ppoll` for sleeping. Each sleep has its own eventfd,
  * so overlapping sleeps never wake one another; the daemon sleeps 100 times a second at
  * 10 ms adverts, one at a time, so the last eventfd is kept (drained) for the next sleep
- * rather than created and closed each time.
+ * rather than created and closed each time, with the buffers its ppoll reads.
  *
  * @example
  * ```ts
@@ -31,7 +51,7 @@ import {
  * ```
  */
 export class PreciseClock implements Clock {
-  #spare: number | null = null;
+  #spare: Waker | null = null;
 
   /**
    * Monotonic milliseconds, sub-millisecond resolution.
@@ -56,23 +76,31 @@ export class PreciseClock implements Clock {
    */
   async sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted || atMs <= performance.now()) return;
-    const efd = this.#spare ?? createEventFd();
+    const w = this.#spare ?? newWaker();
     this.#spare = null;
-    const onAbort = () => signalEventFd(efd);
+    const onAbort = () => {
+      w.signalled = true;
+      signalEventFd(w.efd);
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
         const remaining = atMs - performance.now();
         if (remaining <= 0 || signal.aborted) return;
-        // A wake-up other than the abort (EINTR) just goes round again.
-        await ppollAsync(encodePollFds([efd], POLLIN), remaining);
+        // A wake-up other than the abort (EINTR) just goes round again. The pollfd's
+        // revents are never read, so the same set serves every ppoll.
+        await ppollAsync(w.set, remaining, w.ts);
       }
     } finally {
       signal.removeEventListener("abort", onAbort);
       // A signalled eventfd would end the next sleep at once: drain it before reuse.
-      drainEventFd(efd);
-      if (this.#spare === null) this.#spare = efd;
-      else closeFd(efd);
+      // Most sleeps end by their time, with nothing written: no read(2) for those.
+      if (w.signalled) {
+        drainEventFd(w.efd);
+        w.signalled = false;
+      }
+      if (this.#spare === null) this.#spare = w;
+      else closeFd(w.efd);
     }
   }
 
@@ -85,7 +113,7 @@ export class PreciseClock implements Clock {
    * ```
    */
   close(): void {
-    if (this.#spare !== null) closeFd(this.#spare);
+    if (this.#spare !== null) closeFd(this.#spare.efd);
     this.#spare = null;
   }
 }

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseIp } from "../vrrp/addr.ts";
+import { parseIpCached } from "../vrrp/addr.ts";
 import { EAGAIN, EINTR, ENODEV, errnoNumber, SyscallError } from "./errno.ts";
 
 export { SyscallError } from "./errno.ts";
@@ -429,7 +429,10 @@ export function lastErrno(): number {
 export type IpInput = string | Uint8Array;
 
 /**
- * The bytes of an address, checked against the family the caller expects.
+ * The bytes of an address, checked against the family the caller expects. Parsed text
+ * is remembered ({@link parseIpCached}): every send builds a sockaddr from the same few
+ * addresses. The result may be shared, so it is read (copied into a struct), never
+ * written.
  *
  * @example
  * ```ts
@@ -443,7 +446,7 @@ export function ipBytes(addr: IpInput, length: 4 | 16): Uint8Array {
     }
     return addr;
   }
-  const p = parseIp(addr);
+  const p = parseIpCached(addr);
   if (!p || p.bytes.length !== length) {
     throw new RangeError(`not an IPv${length === 4 ? 4 : 6} address: ${addr}`);
   }
@@ -1342,22 +1345,34 @@ export function pollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
 /**
  * `ppoll(2)` on a worker thread with a timeout in (fractional) milliseconds, resolved
  * to the nanosecond: for timers that must not fire a millisecond late. Same contract
- * as {@link pollAsync}; a negative timeout waits for ever.
+ * as {@link pollAsync}; a negative timeout waits for ever. `ts` is the
+ * `struct timespec` to fill (a caller sleeping 100 times a second keeps one, which
+ * must then not be shared by two polls at once).
  *
  * @example
  * ```ts
  * const n = await ppollAsync(encodePollFds([efd], POLLIN), 2.5);
  * ```
  */
-export function ppollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
-  // "For ever" is a timespec of ~35,000 years rather than NULL, so one code path.
-  const ns = timeoutMs < 0 ? 1n << 60n : BigInt(Math.round(timeoutMs * 1e6));
-  const ts = new Uint8Array(SIZEOF_TIMESPEC);
-  const dv = new DataView(ts.buffer);
-  dv.setBigInt64(0, ns / 1_000_000_000n, true);
-  dv.setBigInt64(8, ns % 1_000_000_000n, true);
+export function ppollAsync(
+  set: Uint8Array,
+  timeoutMs: number,
+  ts: Uint8Array = new Uint8Array(SIZEOF_TIMESPEC),
+): Promise<number> {
+  // "For ever" is a timespec of ~36 years rather than NULL, so one code path. Plain
+  // numbers rather than BigInt: whole nanoseconds stay exact far below 2^53.
+  const ns = timeoutMs < 0 ? FOREVER_NS : Math.round(timeoutMs * 1e6);
+  const sec = Math.floor(ns / 1e9);
+  const dv = new DataView(ts.buffer, ts.byteOffset, SIZEOF_TIMESPEC);
+  dv.setUint32(0, sec % 2 ** 32, true);
+  dv.setUint32(4, Math.floor(sec / 2 ** 32), true);
+  dv.setUint32(8, ns - sec * 1e9, true);
+  dv.setUint32(12, 0, true);
   return libc().ppoll(set, BigInt(set.length / SIZEOF_POLLFD), ts, null);
 }
+
+/** ppoll's "for ever": 2^60 ns, about 36 years. */
+const FOREVER_NS = 2 ** 60;
 
 /**
  * Opens a path read-only, close-on-exec, returning the raw fd (for namespace files,

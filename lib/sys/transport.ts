@@ -141,6 +141,9 @@ class RawTransport implements VrrpTransport {
   #closer: (t: RawTransport) => void;
   /** Send-only sockets per `via` interface (virtual-MAC macvlans). */
   #via = new Map<string, { fd: number; ifindex: number }>();
+  /** The last IPv4 destination and its sockaddr: an instance sends to one group. */
+  #lastDst = "";
+  #lastSockaddr: Uint8Array | null = null;
 
   constructor(
     closer: (t: RawTransport) => void,
@@ -173,7 +176,7 @@ class RawTransport implements VrrpTransport {
   }
 
   #sendV4(bytes: Uint8Array, dst: string, src: string): number | null {
-    return sendTo(this.fd, this.#v4Packet(bytes, dst, src), sockaddrIn(dst));
+    return sendTo(this.fd, this.#v4Packet(bytes, dst, src), this.#sockaddr4(dst));
   }
 
   /**
@@ -185,7 +188,7 @@ class RawTransport implements VrrpTransport {
   #sendVia(via: string, bytes: Uint8Array, dst: string, src: string): number | null {
     const s = this.#viaSocket(via);
     if (this.family === "ipv4") {
-      return sendTo(s.fd, this.#v4Packet(bytes, dst, src), sockaddrIn(dst));
+      return sendTo(s.fd, this.#v4Packet(bytes, dst, src), this.#sockaddr4(dst));
     }
     const header = encodeIpv6Header({
       src,
@@ -202,6 +205,14 @@ class RawTransport implements VrrpTransport {
     // IPV6_PKTINFO names ours, which IPV6_FREEBIND lets live on the parent.
     const info = { level: SOL_IPV6, type: IPV6_PKTINFO, data: in6Pktinfo(src, s.ifindex) };
     return sendMsg(s.fd, packet, sockaddrIn6(dst, 0, s.ifindex), buildCmsgs([info]));
+  }
+
+  #sockaddr4(dst: string): Uint8Array {
+    if (this.#lastSockaddr === null || this.#lastDst !== dst) {
+      this.#lastSockaddr = sockaddrIn(dst);
+      this.#lastDst = dst;
+    }
+    return this.#lastSockaddr;
   }
 
   #viaSocket(via: string): { fd: number; ifindex: number } {

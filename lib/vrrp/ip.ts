@@ -9,7 +9,7 @@
  * @module
  */
 
-import { formatIp, parseIp } from "./addr.ts";
+import { formatIp, parseIpCached } from "./addr.ts";
 import { hex16, internetChecksum } from "./checksum.ts";
 
 /** IP protocol number of VRRP (IANA). */
@@ -195,8 +195,8 @@ export interface Ipv4HeaderFields {
  * ```
  */
 export function encodeIpv4Header(h: Ipv4HeaderFields): Uint8Array {
-  const src = parseIp(h.src);
-  const dst = parseIp(h.dst);
+  const src = parseIpCached(h.src);
+  const dst = parseIpCached(h.dst);
   if (src?.family !== "ipv4" || dst?.family !== "ipv4") {
     throw new RangeError(`IPv4 header needs IPv4 addresses, got ${h.src} and ${h.dst}`);
   }
@@ -337,8 +337,8 @@ export interface Ipv6HeaderFields {
  * ```
  */
 export function encodeIpv6Header(h: Ipv6HeaderFields): Uint8Array {
-  const src = parseIp(h.src);
-  const dst = parseIp(h.dst);
+  const src = parseIpCached(h.src);
+  const dst = parseIpCached(h.dst);
   if (src?.family !== "ipv6" || dst?.family !== "ipv6") {
     throw new RangeError(`IPv6 header needs IPv6 addresses, got ${h.src} and ${h.dst}`);
   }

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { type Family, formatIp, parseIp } from "./addr.ts";
+import { type Family, formatIp, parseIpCached } from "./addr.ts";
 import { hex16, internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "./checksum.ts";
 import { IPPROTO_VRRP } from "./ip.ts";
 import type {
@@ -213,11 +213,11 @@ function decode(bytes: Uint8Array, ctx: PacketContext, opts: DecodeOptions): Dec
   if (ctx.family !== "ipv4" && ctx.family !== "ipv6") {
     return refuse("family", "ip.family", String(ctx.family), "ipv4 or ipv6");
   }
-  const src = parseIp(ctx.src);
+  const src = parseIpCached(ctx.src);
   if (src?.family !== ctx.family) {
     return refuse("family", "ip.src", JSON.stringify(ctx.src), `an ${ctx.family} address`);
   }
-  const dst = parseIp(ctx.dst);
+  const dst = parseIpCached(ctx.dst);
   if (dst?.family !== ctx.family) {
     return refuse("family", "ip.dst", JSON.stringify(ctx.dst), `an ${ctx.family} address`);
   }
@@ -403,8 +403,8 @@ export function encodeAdvert(
   if (version === 2 && ctx.family !== "ipv4") {
     throw new RangeError("VRRPv2 is defined for IPv4 only");
   }
-  const src = parseIp(ctx.src);
-  const dst = parseIp(ctx.dst);
+  const src = parseIpCached(ctx.src);
+  const dst = parseIpCached(ctx.dst);
   if (src?.family !== ctx.family || dst?.family !== ctx.family) {
     throw new RangeError(`source ${ctx.src} and destination ${ctx.dst} must be ${ctx.family}`);
   }
@@ -440,13 +440,14 @@ export function encodeAdvert(
     out[4] = intervalField >> 8; // the reserved high nibble stays 0
     out[5] = intervalField & 0xff;
   }
-  advert.addresses.forEach((text, i) => {
-    const a = parseIp(text);
+  for (let i = 0; i < count; i++) {
+    const text = advert.addresses[i];
+    const a = parseIpCached(text);
     if (a?.family !== ctx.family) {
       throw new RangeError(`virtual address ${text} is not ${ctx.family}`);
     }
     out.set(a.bytes, VRRP_HEADER_LENGTH + i * alen);
-  });
+  }
   if (version === 2) out.set(advert.authData, length - VRRP_V2_AUTH_LENGTH);
   let pseudo: Uint8Array | null = null;
   if (version === 3 && ctx.family === "ipv6") {
@@ -454,7 +455,8 @@ export function encodeAdvert(
   } else if (version === 3 && form === "pseudo-header") {
     pseudo = ipv4PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, length);
   }
-  const sum = checksumOf(out, pseudo);
+  // The checksum field of a fresh message is still zero: sum it as it is.
+  const sum = pseudo ? internetChecksum(pseudo, out) : internetChecksum(out);
   out[6] = sum >> 8;
   out[7] = sum & 0xff;
   return out;

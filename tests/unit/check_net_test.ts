@@ -10,6 +10,7 @@ import { encodeDnsQuery, readName } from "../../lib/check/dns_codec.ts";
 import { checkHttp } from "../../lib/check/http.ts";
 import { checkIcmp } from "../../lib/check/icmp.ts";
 import { checksIdle } from "../../lib/check/run.ts";
+import { CheckScheduler, type CheckStatus } from "../../lib/check/scheduler.ts";
 import { checkSmtp } from "../../lib/check/smtp.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
 import type { DnsCheck, HttpCheck, UdpCheck } from "../../lib/check/types.ts";
@@ -91,6 +92,28 @@ Deno.test("tcp: a connect that hangs fails at the timeout", async () => {
     const took = performance.now() - t0;
     assert.equal(r.ok, false);
     assert.equal(r.detail, `connect 127.0.0.1:${p}: timed out after 300 ms`);
+    assert.ok(took >= 290 && took < 1500, `took ${took} ms`);
+  });
+});
+
+Deno.test("tcp: under the scheduler a hanging connect ends at the timeout its timer keeps", async () => {
+  await withBlackHole(async (p) => {
+    const seen: CheckStatus[] = [];
+    const s = new CheckScheduler({ onChange: (st) => seen.push(st), random: () => 0 });
+    const t0 = performance.now();
+    s.set({
+      id: "hang",
+      spec: { kind: "tcp", target: { host: "127.0.0.1", port: p } },
+      timing: { intervalMs: 60_000, timeoutMs: 300, rise: 1, fall: 1, initialUp: true },
+    });
+    while (seen.length === 0 && performance.now() - t0 < 3000) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const took = performance.now() - t0;
+    await s.stop();
+    assert.equal(seen.length, 1, "the run ended and was counted");
+    assert.equal(seen[0].up, false);
+    assert.equal(seen[0].last?.detail, `connect 127.0.0.1:${p}: timed out after 300 ms`);
     assert.ok(took >= 290 && took < 1500, `took ${took} ms`);
   });
 });

@@ -12,6 +12,7 @@ import {
   MAX_IN_FLIGHT,
   type ScheduledCheck,
 } from "../../lib/check/scheduler.ts";
+import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
 const PASS: CheckResult = { ok: true, detail: "pass", weight: null, durationMs: 0 };
@@ -239,6 +240,44 @@ Deno.test("scheduler: remove aborts a running check and ignores its result", asy
   await s.stop();
   assert.equal(aborted, true);
   assert.deepEqual(changes, []);
+});
+
+Deno.test("scheduler: its timer aborts a run at its timeout (TIMED_OUT) and counts the result", async () => {
+  let reason: unknown = null;
+  let tookMs = 0;
+  const runner: CheckRunner = (_spec, _t, signal) => {
+    const t0 = performance.now();
+    return new Promise((resolve) => {
+      signal.addEventListener("abort", () => {
+        reason = signal.reason;
+        tookMs = performance.now() - t0;
+        resolve(FAIL);
+      });
+    });
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  s.set(check("slow", { timeoutMs: 80, intervalMs: 60_000 }));
+  await until(() => (s.status("slow")?.runs ?? 0) >= 1, 3000, "the timed-out run");
+  await s.stop();
+  assert.equal(reason, TIMED_OUT);
+  assert.ok(tookMs >= 79 && tookMs < 1000, `aborted after ${tookMs} ms`);
+  assert.equal(s.all().length, 0);
+});
+
+Deno.test("scheduler: a run that ended in time is not aborted when its timeout passes", async () => {
+  const signals: AbortSignal[] = [];
+  const runner: CheckRunner = (_spec, _t, signal) => {
+    signals.push(signal);
+    return Promise.resolve(PASS);
+  };
+  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  s.set(check("quick", { timeoutMs: 30, intervalMs: 3_600_000 }));
+  await until(() => (s.status("quick")?.runs ?? 0) >= 1);
+  await sleep(80);
+  assert.equal(signals.length, 1);
+  assert.equal(signals[0].aborted, false, "a settled run's expiry is skipped");
+  await s.stop();
+  assert.equal(signals[0].aborted, false, "stop only aborts runs still going");
 });
 
 Deno.test("scheduler: a runner that throws or rejects counts as a failed run", async () => {

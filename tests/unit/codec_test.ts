@@ -12,7 +12,7 @@ import {
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
 } from "../../lib/sys/ether.ts";
-import { parseIp } from "../../lib/vrrp/addr.ts";
+import { parseIp, parseIpCached } from "../../lib/vrrp/addr.ts";
 import {
   hex16,
   internetChecksum,
@@ -923,6 +923,23 @@ Deno.test("IPv6 header: fields, flow label and refusals", () => {
       }),
     RangeError,
   );
+});
+
+Deno.test("parseIpCached: parseIp's answer, parsed once per text, bounded", () => {
+  for (const text of ["192.0.2.1", "224.0.0.18", "fe80::1", "::ffff:192.0.2.1"]) {
+    const a = parseIpCached(text);
+    assert.deepEqual(a, parseIp(text));
+    assert.equal(parseIpCached(text), a, "the second ask is the remembered answer");
+  }
+  assert.equal(parseIpCached("10.0.0.256"), null);
+  assert.equal(parseIpCached("not an address"), null);
+  // Thousands of distinct sources (a hostile LAN) still get right answers; the cache
+  // starts over rather than growing.
+  for (let i = 0; i < 3000; i++) {
+    const text = `10.${(i >> 8) & 255}.${i & 255}.1`;
+    assert.deepEqual(parseIpCached(text)?.bytes, new Uint8Array([10, (i >> 8) & 255, i & 255, 1]));
+  }
+  assert.deepEqual(parseIpCached("192.0.2.1")?.bytes, new Uint8Array([192, 0, 2, 1]));
 });
 
 Deno.test("internet checksum: RFC 1071 example, odd lengths, split parts", () => {
