@@ -12,7 +12,9 @@ if [ -n "${DENORT_BIN:-}" ]; then
   [ -x "$DENORT_BIN" ] || { echo "compile: DENORT_BIN=$DENORT_BIN is not an executable file" >&2; exit 1; }
   echo "compile: using denort from DENORT_BIN=$DENORT_BIN" >&2
 fi
-if ! "$deno" compile --allow-all --output dist/hacore main.ts; then
+# The V8 flags every launcher uses (lib/cli/runtime_flags.ts), baked into the binary.
+v8flags="$("$deno" run lib/cli/runtime_flags.ts)"
+if ! "$deno" compile --allow-all "$v8flags" --output dist/hacore main.ts; then
   echo "compile: deno compile failed. It needs denort 2.9.6: set DENORT_BIN to a local copy" >&2
   echo "compile: when the download is not reachable. (The deno binary itself is not a denort.)" >&2
   exit 1
@@ -23,4 +25,4 @@ if ! out="$(timeout 10 dist/hacore --version </dev/null 2>&1)" || [[ "$out" != h
   echo "compile: dist/hacore does not run as hacore (got: ${out%%$'\n'*}); is DENORT_BIN a denort 2.9.6?" >&2
   exit 1
 fi
-echo "compile: built dist/hacore ($out)"
+echo "compile: built dist/hacore ($out, $v8flags)"

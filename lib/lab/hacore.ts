@@ -15,6 +15,7 @@
  * @module
  */
 
+import { v8FlagsArg } from "../cli/runtime_flags.ts";
 import type { NetnsHost } from "./host.ts";
 import { type Line, LineProc } from "./proc.ts";
 import { LAN_IFACE } from "./topology.ts";
@@ -224,7 +225,8 @@ export interface HacoreOptions {
 }
 
 /**
- * Starts `hacore run FILE --log-format json` inside `ns`. Resolves nothing: call
+ * Starts `hacore run FILE --log-format json` inside `ns`, with the V8 flags of
+ * `lib/cli/runtime_flags.ts` as in production. Resolves nothing: call
  * {@link HacoreProc.waitState} for what you need.
  *
  * @example
@@ -245,6 +247,8 @@ export function startHacore(
       Deno.execPath(),
       "run",
       "-A",
+      // The flags production runs with (memory, GC pauses), so labs measure the same.
+      v8FlagsArg(),
       MAIN,
       "run",
       configFile,

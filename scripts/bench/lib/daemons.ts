@@ -3,6 +3,10 @@
  * state, kill it with SIGKILL or stop it with SIGTERM at a known instant, reap it, and
  * name the processes whose memory and CPU count as the daemon's.
  *
+ * hacore runs through `startHacore` (lib/lab/hacore.ts), so with the V8 flags of
+ * `lib/cli/runtime_flags.ts` that the compiled binary bakes in: what is measured is
+ * what is shipped.
+ *
  * Both get the same instance: interface eth0, VRID 51, the given priority, version and
  * advert interval, one VIP, BACKUP at start with preemption, and a single GARP burst on
  * becoming master (no delayed second burst).

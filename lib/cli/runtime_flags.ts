@@ -1,0 +1,54 @@
+/**
+ * The V8 flags hacore runs with, in one place for every launcher: `scripts/compile.sh`
+ * bakes them into the binary (`deno compile --v8-flags=...`), the deno.json `run` task
+ * and the labs, tests and benchmarks that start a daemon (`lib/lab/hacore.ts`) pass
+ * them to `deno run`. Run this file to print the argument:
+ *
+ * ```sh
+ * deno run lib/cli/runtime_flags.ts   # --v8-flags=--optimize-for-size
+ * ```
+ *
+ * Why these (measured with the workloads of scripts/bench/checks.ts: 255 instances
+ * tracking 1,000 checks, and one instance advertising every 10 ms tracking 1,200
+ * checks a second):
+ * - `--optimize-for-size` takes the RSS of the 255 instances from ~125 MiB to
+ *   ~83 MiB (RssAnon ~78 → ~37 MiB; the deno executable's own pages are another
+ *   ~45 MiB whatever the flags), and of the 10 ms instance from ~112 to ~81 MiB: 1 MiB
+ *   semi-spaces, a heap that grows less before it collects, and a memory reducer that
+ *   hands pages back. Young GCs run ten times as often but last ~0.35 ms instead of
+ *   ~1.5 ms; advert lateness (p50 and p99) and CPU under load stay within the noise.
+ *   The cost: a full GC every ~12 s instead of ~25 s, whose final pause is 3-10 ms
+ *   instead of 3-5 ms, so the worst advert of a minute can be a few ms later.
+ *   `--max-semi-space-size=1` alone (~100 MiB) and `--single-threaded-gc` (no
+ *   change) were measured too.
+ * - No cap on the old space (`--max-old-space-size`): the live heap is ~12-15 MB and
+ *   the old generation is collected long before any cap, so a cap would not lower the
+ *   RSS; reaching one kills the daemon (and with it the VIPs) on the day a reload or
+ *   a burst of checks needs more.
+ *
+ * @module
+ */
+
+/**
+ * The V8 flags, without the `--v8-flags=` wrapper.
+ *
+ * @example
+ * ```ts
+ * HACORE_V8_FLAGS.includes("--optimize-for-size"); // true
+ * ```
+ */
+export const HACORE_V8_FLAGS: readonly string[] = Object.freeze(["--optimize-for-size"]);
+
+/**
+ * The `deno run` / `deno compile` argument carrying {@link HACORE_V8_FLAGS}.
+ *
+ * @example
+ * ```ts
+ * new Deno.Command(Deno.execPath(), { args: ["run", "-A", v8FlagsArg(), "main.ts", "run", file] });
+ * ```
+ */
+export function v8FlagsArg(flags: readonly string[] = HACORE_V8_FLAGS): string {
+  return `--v8-flags=${flags.join(",")}`;
+}
+
+if (import.meta.main) console.log(v8FlagsArg());
