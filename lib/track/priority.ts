@@ -174,9 +174,15 @@ export function trackerLabel(kind: TrackerKind, name: string, group: string | nu
  */
 export function trackerUses(vi: InstanceConfig, config: Config): TrackerUse[] {
   const own = (weight: number | null, fallback: number) => weight ?? fallback;
-  const scriptWeight = (n: string) => config.scripts.find((s) => s.name === n)?.weight ?? 0;
-  const fileWeight = (n: string) => config.trackFiles.find((f) => f.name === n)?.weight ?? 1;
-  const procWeight = (n: string) => config.trackProcesses.find((p) => p.name === n)?.weight ?? 0;
+  // Maps, not finds: an instance may track a thousand scripts.
+  const weights = (list: readonly { name: string; weight: number }[]) =>
+    new Map(list.map((t) => [t.name, t.weight]));
+  const scripts = weights(config.scripts);
+  const files = weights(config.trackFiles);
+  const procs = weights(config.trackProcesses);
+  const scriptWeight = (n: string) => scripts.get(n) ?? 0;
+  const fileWeight = (n: string) => files.get(n) ?? 1;
+  const procWeight = (n: string) => procs.get(n) ?? 0;
   const list = (
     kind: TrackerKind,
     refs: readonly TrackRef[],
