@@ -32,8 +32,9 @@
  * @module
  */
 
+import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { parseArgs } from "node:util";
-import { runCmd, Sandbox, sweepStaleNamespaces, sweepStaleTempDirs } from "../../lib/lab/host.ts";
+import { runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { logMessage, parseTransition } from "../../lib/lab/hacore.ts";
 import { type Line, sleep, wallMs } from "../../lib/lab/proc.ts";
 import { buildLan, LAN_IFACE } from "../../lib/lab/topology.ts";
@@ -865,106 +866,78 @@ async function main(args: string[]): Promise<number> {
   };
   const ipvs = await hasIpvs();
 
-  const swept = await sweepStaleNamespaces(/^hk-(\d+)-\d+$/);
-  await sweepStaleTempDirs("hacore-lab-");
-  if (swept.length > 0) console.log(`removed namespaces a killed run left: ${swept.join(", ")}`);
-
-  const box = new Sandbox(`hk-${Deno.pid}-`);
-  let interrupted: Deno.Signal | null = null;
-  let cleaning: Promise<void> | null = null;
-  const cleanup = () => {
-    cleaning ??= box.cleanup().catch((e) => {
-      console.error(`checks: cleanup: ${(e as Error).message}`);
-      throw e;
-    });
-    return cleaning;
-  };
-  const onSignal = (sig: Deno.Signal) => async () => {
-    if (interrupted) return;
-    interrupted = sig;
-    console.log(`\n${sig}: cleaning up`);
-    await cleanup().catch(() => {});
-    Deno.exit(sig === "SIGINT" ? 130 : 143);
-  };
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, onSignal(sig)] as const);
-  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
-
-  const t0 = wallMs();
-  const say = (s: string) =>
-    console.log(`${((wallMs() - t0) / 1000).toFixed(1).padStart(6)}s  ${s}`);
-  const loadBefore = (await Deno.readTextFile("/proc/loadavg")).trim();
-  say(
-    `checks benchmark${opts.quick ? " (quick)" : ""}: ${opts.impls.join(" then ")}; ` +
-      `${opts.tcp} TCP + ${opts.http} HTTP checks/s; ${navigator.hardwareConcurrency} CPUs, ` +
-      `loadavg ${loadBefore}; IPVS ${ipvs ? "present" : "absent"}; keepalived checks: ${ka.how}`,
-  );
-  const empty = (): ImplResults => ({ baseline: null, load: null, rss: null });
-  const res: Record<ImplName, ImplResults> = { hacore: empty(), keepalived: empty() };
-  let code = 0;
-  try {
-    const checks = checkSet(opts.tcp, opts.http);
-    for (const impl of opts.impls) {
-      if (opts.baselineS > 0) {
-        say(`[${impl}] baseline: one VRRPv3 master at 10 ms, no checks, ${opts.baselineS} s`);
-        res[impl].baseline = await loadRun(
+  return await runSandboxed("checks", "hk", async (box, interrupted) => {
+    const t0 = wallMs();
+    const say = (s: string) =>
+      console.log(`${((wallMs() - t0) / 1000).toFixed(1).padStart(6)}s  ${s}`);
+    const loadBefore = (await Deno.readTextFile("/proc/loadavg")).trim();
+    say(
+      `checks benchmark${opts.quick ? " (quick)" : ""}: ${opts.impls.join(" then ")}; ` +
+        `${opts.tcp} TCP + ${opts.http} HTTP checks/s; ${navigator.hardwareConcurrency} CPUs, ` +
+        `loadavg ${loadBefore}; IPVS ${ipvs ? "present" : "absent"}; keepalived checks: ${ka.how}`,
+    );
+    const empty = (): ImplResults => ({ baseline: null, load: null, rss: null });
+    const res: Record<ImplName, ImplResults> = { hacore: empty(), keepalived: empty() };
+    let code = 0;
+    try {
+      const checks = checkSet(opts.tcp, opts.http);
+      for (const impl of opts.impls) {
+        if (opts.baselineS > 0) {
+          say(`[${impl}] baseline: one VRRPv3 master at 10 ms, no checks, ${opts.baselineS} s`);
+          res[impl].baseline = await loadRun(
+            box,
+            impl,
+            [],
+            opts.baselineS,
+            opts,
+            ka,
+            say,
+            `${impl}-baseline`,
+          );
+        }
+        say(`[${impl}] load: ${checks.length} checks tracked by the master, ${opts.windowS} s`);
+        res[impl].load = await loadRun(
           box,
           impl,
-          [],
-          opts.baselineS,
+          checks,
+          opts.windowS,
           opts,
           ka,
           say,
-          `${impl}-baseline`,
+          `${impl}-load`,
         );
+        if (opts.rss) {
+          say(`[${impl}] rss: ${RSS_INSTANCES} instances, ${RSS_TCP + RSS_HTTP} checks`);
+          res[impl].rss = await rssRun(box, impl, opts, ka, say);
+        }
       }
-      say(`[${impl}] load: ${checks.length} checks tracked by the master, ${opts.windowS} s`);
-      res[impl].load = await loadRun(
-        box,
-        impl,
-        checks,
-        opts.windowS,
-        opts,
-        ka,
-        say,
-        `${impl}-load`,
+      const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
+      console.log(render(res, opts, ka, ipvs));
+      console.log(
+        `\nran ${
+          ((wallMs() - t0) / 1000).toFixed(0)
+        } s on ${navigator.hardwareConcurrency} CPUs; ` +
+          `loadavg before ${loadBefore}, after ${loadAfter}`,
       );
-      if (opts.rss) {
-        say(`[${impl}] rss: ${RSS_INSTANCES} instances, ${RSS_TCP + RSS_HTTP} checks`);
-        res[impl].rss = await rssRun(box, impl, opts, ka, say);
+      if (opts.json) {
+        const json = {
+          startedAt: new Date(t0).toISOString(),
+          options: opts,
+          host: { cpus: navigator.hardwareConcurrency, loadBefore, loadAfter, ipvs },
+          keepalivedChecks: ka.how,
+          results: res,
+        };
+        await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
+        console.log(`raw numbers: ${opts.json}`);
+      }
+    } catch (e) {
+      if (!interrupted()) {
+        console.error(`\nchecks: FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        code = 1;
       }
     }
-    const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
-    console.log(render(res, opts, ka, ipvs));
-    console.log(
-      `\nran ${((wallMs() - t0) / 1000).toFixed(0)} s on ${navigator.hardwareConcurrency} CPUs; ` +
-        `loadavg before ${loadBefore}, after ${loadAfter}`,
-    );
-    if (opts.json) {
-      const json = {
-        startedAt: new Date(t0).toISOString(),
-        options: opts,
-        host: { cpus: navigator.hardwareConcurrency, loadBefore, loadAfter, ipvs },
-        keepalivedChecks: ka.how,
-        results: res,
-      };
-      await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
-      console.log(`raw numbers: ${opts.json}`);
-    }
-  } catch (e) {
-    if (!interrupted) {
-      console.error(`\nchecks: FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      code = 1;
-    }
-  } finally {
-    try {
-      await cleanup();
-    } catch {
-      code = 1;
-    }
-    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
-  }
-  if (interrupted) return interrupted === "SIGINT" ? 130 : 143;
-  return code;
+    return code;
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -38,14 +38,9 @@
  * @module
  */
 
+import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { parseArgs } from "node:util";
-import {
-  runChecked,
-  runCmd,
-  Sandbox,
-  sweepStaleNamespaces,
-  sweepStaleTempDirs,
-} from "../../lib/lab/host.ts";
+import { runChecked, runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { type LineProc, pollUntil, sleep, wallMs } from "../../lib/lab/proc.ts";
 import { startTcpService } from "../../lib/lab/tcp_service.ts";
 import { buildLan, type Lan, LAN_IFACE, type LanMember } from "../../lib/lab/topology.ts";
@@ -1208,82 +1203,54 @@ async function main(args: string[]): Promise<number> {
     console.error(`failover: needs ${missing.join(", ")} on PATH`);
     return 1;
   }
-  const swept = await sweepStaleNamespaces(/^hb-(\d+)-\d+$/);
-  await sweepStaleTempDirs("hacore-lab-");
-  if (swept.length > 0) console.log(`removed namespaces a killed run left: ${swept.join(", ")}`);
-
-  const box = new Sandbox(`hb-${Deno.pid}-`);
-  let interrupted: Deno.Signal | null = null;
-  let cleaning: Promise<void> | null = null;
-  const cleanup = () => {
-    cleaning ??= box.cleanup().catch((e) => {
-      console.error(`failover: cleanup: ${(e as Error).message}`);
-      throw e;
-    });
-    return cleaning;
-  };
-  const onSignal = (sig: Deno.Signal) => async () => {
-    if (interrupted) return;
-    interrupted = sig;
-    console.log(`\n${sig}: cleaning up`);
-    await cleanup().catch(() => {});
-    Deno.exit(sig === "SIGINT" ? 130 : 143);
-  };
-  const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, onSignal(sig)] as const);
-  for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
-
-  const t0 = wallMs();
-  const say = (s: string) =>
-    console.log(`${((wallMs() - t0) / 1000).toFixed(1).padStart(6)}s  ${s}`);
-  const loadBefore = (await Deno.readTextFile("/proc/loadavg")).trim();
-  say(
-    `failover benchmark: ${opts.impls.join(" vs ")}, advert_int ${
-      opts.intervals.map((i) => i.label).join(" and ")
-    }, ${opts.trials} kill -9 + ${opts.trials} SIGTERM trials each; probe every ` +
-      `${opts.probeIntervalMs} ms, ${opts.probeTimeoutMs} ms timeout; loadavg ${loadBefore}`,
-  );
-  let code = 0;
-  try {
-    const blocks: BlockResult[] = [];
-    for (const iv of opts.intervals) {
-      for (const impl of opts.impls) blocks.push(await runBlock(box, impl, iv, opts, say));
-    }
-    const resources = opts.resources ? await measureResources(box, opts, say) : [];
-    const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
-    console.log(render(blocks, resources, opts));
-    console.log(
-      `\nran ${((wallMs() - t0) / 1000).toFixed(0)} s on ${navigator.hardwareConcurrency} CPUs; ` +
-        `loadavg before ${loadBefore}, after ${loadAfter}`,
+  return await runSandboxed("failover", "hb", async (box, interrupted) => {
+    const t0 = wallMs();
+    const say = (s: string) =>
+      console.log(`${((wallMs() - t0) / 1000).toFixed(1).padStart(6)}s  ${s}`);
+    const loadBefore = (await Deno.readTextFile("/proc/loadavg")).trim();
+    say(
+      `failover benchmark: ${opts.impls.join(" vs ")}, advert_int ${
+        opts.intervals.map((i) => i.label).join(" and ")
+      }, ${opts.trials} kill -9 + ${opts.trials} SIGTERM trials each; probe every ` +
+        `${opts.probeIntervalMs} ms, ${opts.probeTimeoutMs} ms timeout; loadavg ${loadBefore}`,
     );
-    if (opts.json) {
-      const json = {
-        startedAt: new Date(t0).toISOString(),
-        options: { ...opts, intervals: opts.intervals.map((i) => i.advertIntS) },
-        host: { cpus: navigator.hardwareConcurrency, loadBefore, loadAfter },
-        blocks,
-        resources,
-        verdicts: verdicts(blocks, opts.intervals),
-      };
-      await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
-      console.log(`raw numbers: ${opts.json}`);
-    }
-  } catch (e) {
-    if (!interrupted) {
-      console.error(`\nfailover: FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      code = 1;
-    }
-  } finally {
-    // After a signal the trial fails under the cleanup; returning now would exit (and
-    // kill the cleanup) before it is done, so wait for it either way.
+    let code = 0;
     try {
-      await cleanup();
-    } catch {
-      code = 1;
+      const blocks: BlockResult[] = [];
+      for (const iv of opts.intervals) {
+        for (const impl of opts.impls) blocks.push(await runBlock(box, impl, iv, opts, say));
+      }
+      const resources = opts.resources ? await measureResources(box, opts, say) : [];
+      const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
+      console.log(render(blocks, resources, opts));
+      console.log(
+        `\nran ${
+          ((wallMs() - t0) / 1000).toFixed(0)
+        } s on ${navigator.hardwareConcurrency} CPUs; ` +
+          `loadavg before ${loadBefore}, after ${loadAfter}`,
+      );
+      if (opts.json) {
+        const json = {
+          startedAt: new Date(t0).toISOString(),
+          options: { ...opts, intervals: opts.intervals.map((i) => i.advertIntS) },
+          host: { cpus: navigator.hardwareConcurrency, loadBefore, loadAfter },
+          blocks,
+          resources,
+          verdicts: verdicts(blocks, opts.intervals),
+        };
+        await Deno.writeTextFile(opts.json, JSON.stringify(json, null, 2) + "\n");
+        console.log(`raw numbers: ${opts.json}`);
+      }
+    } catch (e) {
+      if (!interrupted()) {
+        console.error(
+          `\nfailover: FAILED: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
+        );
+        code = 1;
+      }
     }
-    for (const [sig, fn] of handlers) Deno.removeSignalListener(sig, fn);
-  }
-  if (interrupted) return interrupted === "SIGINT" ? 130 : 143;
-  return code;
+    return code;
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
