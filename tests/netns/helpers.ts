@@ -10,7 +10,27 @@
  * @module
  */
 
-import { CLONE_NEWNET, closeFd, openPath, setNs } from "../../lib/sys/libc.ts";
+import {
+  AF_INET,
+  bindSocket,
+  bindToDevice,
+  CLONE_NEWNET,
+  closeFd,
+  ifNameToIndex,
+  IP_MULTICAST_IF,
+  IP_MULTICAST_LOOP,
+  IP_MULTICAST_TTL,
+  ipMreqn,
+  IPPROTO_VRRP,
+  openPath,
+  openSocket,
+  setNs,
+  setsockoptBuf,
+  setsockoptInt,
+  SOCK_RAW,
+  sockaddrIn,
+  SOL_IP,
+} from "../../lib/sys/libc.ts";
 
 let counter = 0;
 
@@ -322,4 +342,34 @@ export async function leftoverNamespaces(): Promise<string[]> {
   return out.stdout.split("\n")
     .map((l) => l.split(" ")[0])
     .filter((n) => n.startsWith(RUN_PREFIX));
+}
+
+/**
+ * A raw IPv4 VRRP socket in `ns` for crafted adverts: bound to `iface`, multicast out of
+ * it with `ttl`, not looped back; with `src`, bound to that source address too.
+ *
+ * @example
+ * ```ts
+ * const fd = openVrrpSender("hl-1-x", "eth0", { src: "192.0.2.99", ttl: 255 });
+ * ```
+ */
+export function openVrrpSender(
+  ns: string,
+  iface: string,
+  opts: { readonly src?: string; readonly ttl: number },
+): number {
+  return inNetns(ns, () => {
+    const fd = openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP);
+    bindToDevice(fd, iface);
+    if (opts.src !== undefined) bindSocket(fd, sockaddrIn(opts.src));
+    setsockoptBuf(
+      fd,
+      SOL_IP,
+      IP_MULTICAST_IF,
+      ipMreqn(opts.src ?? "0.0.0.0", ifNameToIndex(iface)),
+    );
+    setsockoptInt(fd, SOL_IP, IP_MULTICAST_TTL, opts.ttl);
+    setsockoptInt(fd, SOL_IP, IP_MULTICAST_LOOP, 0);
+    return fd;
+  });
 }

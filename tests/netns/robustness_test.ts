@@ -7,30 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  AF_INET,
-  bindToDevice,
-  closeFd,
-  ifNameToIndex,
-  IP_MULTICAST_IF,
-  IP_MULTICAST_LOOP,
-  IP_MULTICAST_TTL,
-  ipMreqn,
-  IPPROTO_VRRP,
-  openSocket,
-  sendTo,
-  setsockoptBuf,
-  setsockoptInt,
-  SOCK_RAW,
-  sockaddrIn,
-  SOL_IP,
-} from "../../lib/sys/libc.ts";
+import { closeFd, IPPROTO_VRRP, sendTo, sockaddrIn } from "../../lib/sys/libc.ts";
 import { parseIpv4 } from "../../lib/vrrp/addr.ts";
 import { internetChecksum, ipv4PseudoHeader } from "../../lib/vrrp/checksum.ts";
 import { decodeAdvert, encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
 import { createRng } from "../sim/rng.ts";
-import { inNetns, leftoverNamespaces, netnsTest } from "./helpers.ts";
+import { leftoverNamespaces, netnsTest, openVrrpSender } from "./helpers.ts";
 import {
   addressWatcher,
   buildLan,
@@ -145,15 +128,7 @@ netnsTest(
       await h.waitState("MASTER", 10_000);
       await waitForHolders([watcher], only("a"), 2000, "a to hold the VIP");
 
-      const open = (ttl: number) =>
-        inNetns(x.ns, () => {
-          const fd = openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP);
-          bindToDevice(fd, LAN_IFACE);
-          setsockoptBuf(fd, SOL_IP, IP_MULTICAST_IF, ipMreqn("0.0.0.0", ifNameToIndex(LAN_IFACE)));
-          setsockoptInt(fd, SOL_IP, IP_MULTICAST_TTL, ttl);
-          setsockoptInt(fd, SOL_IP, IP_MULTICAST_LOOP, 0);
-          return fd;
-        });
+      const open = (ttl: number) => openVrrpSender(x.ns, LAN_IFACE, { ttl });
       const tx = open(255);
       const tx64 = open(64);
       try {

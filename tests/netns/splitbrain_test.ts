@@ -17,29 +17,11 @@
 import assert from "node:assert/strict";
 import { logMessage } from "../../lib/lab/hacore.ts";
 import type { Line } from "../../lib/lab/proc.ts";
-import {
-  AF_INET,
-  bindSocket,
-  bindToDevice,
-  closeFd,
-  ifNameToIndex,
-  IP_MULTICAST_IF,
-  IP_MULTICAST_LOOP,
-  IP_MULTICAST_TTL,
-  ipMreqn,
-  IPPROTO_VRRP,
-  openSocket,
-  sendTo,
-  setsockoptBuf,
-  setsockoptInt,
-  SOCK_RAW,
-  sockaddrIn,
-  SOL_IP,
-} from "../../lib/sys/libc.ts";
+import { closeFd, IPPROTO_VRRP, sendTo, sockaddrIn } from "../../lib/sys/libc.ts";
 import { encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
 import { parseBoth, value } from "../unit/prometheus.ts";
-import { inNetns, ipNs, leftoverNamespaces, netnsTest, run, runOk } from "./helpers.ts";
+import { ipNs, leftoverNamespaces, netnsTest, openVrrpSender, run, runOk } from "./helpers.ts";
 import {
   addressWatcher,
   buildLan,
@@ -133,15 +115,7 @@ function waitLogged(h: HacoreProc, re: RegExp, n: number, timeoutMs: number) {
 
 /** A raw VRRP socket in `ns` sending from `src` to the group with TTL 255. */
 function vrrpSender(ns: string, src: string): number {
-  return inNetns(ns, () => {
-    const fd = openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP);
-    bindToDevice(fd, LAN_IFACE);
-    bindSocket(fd, sockaddrIn(src));
-    setsockoptBuf(fd, SOL_IP, IP_MULTICAST_IF, ipMreqn(src, ifNameToIndex(LAN_IFACE)));
-    setsockoptInt(fd, SOL_IP, IP_MULTICAST_TTL, 255);
-    setsockoptInt(fd, SOL_IP, IP_MULTICAST_LOOP, 0);
-    return fd;
-  });
+  return openVrrpSender(ns, LAN_IFACE, { src, ttl: 255 });
 }
 
 const pass = (p: string) => {
