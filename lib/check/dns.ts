@@ -5,7 +5,7 @@
  * @module
  */
 
-import { canonicalIp } from "../vrrp/addr.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { exchangeDatagram } from "./datagram.ts";
 import { Deadline } from "./deadline.ts";
 import {

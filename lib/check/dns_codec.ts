@@ -17,7 +17,7 @@
  * @module
  */
 
-import { formatIp } from "../vrrp/addr.ts";
+import { formatIp } from "../net/addr.ts";
 import type { DnsRecordType } from "./types.ts";
 
 /** Record type numbers (IANA). */

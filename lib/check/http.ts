@@ -12,7 +12,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { parseIp } from "../vrrp/addr.ts";
+import { parseIp } from "../net/addr.ts";
 import { Deadline } from "./deadline.ts";
 import { HttpResponseReader, printable } from "./http_response.ts";
 import { errorText, failed, formatEndpoint, formatMs, passed } from "./result.ts";

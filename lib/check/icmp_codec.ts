@@ -26,7 +26,7 @@ import {
   ICMP_ECHOREPLY,
   IPPROTO_ICMP,
 } from "../sys/libc.ts";
-import { internetChecksum } from "../vrrp/checksum.ts";
+import { internetChecksum } from "../net/checksum.ts";
 
 /** Bytes of the echo header (type, code, checksum, identifier, sequence). */
 export const ICMP_ECHO_HEADER_BYTES = 8;

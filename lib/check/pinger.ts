@@ -33,7 +33,7 @@ import {
   SOL_ICMPV6,
   SOL_RAW,
 } from "../sys/libc.ts";
-import { parseIp } from "../vrrp/addr.ts";
+import { parseIp } from "../net/addr.ts";
 import type { Deadline } from "./deadline.ts";
 import { decodeEchoReply, encodeEchoRequest } from "./icmp_codec.ts";
 import { checkReactor } from "./reactor.ts";

@@ -11,7 +11,7 @@ import {
   formatTimeline,
   randomScenario,
   runScenario,
-} from "../../tests/sim/mod.ts";
+} from "../sim/mod.ts";
 
 const USAGE = "usage: hacore sim [--seed N] [--interval MS]";
 

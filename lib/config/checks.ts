@@ -10,7 +10,7 @@
  */
 
 import type { CheckSpec, DnsRecordType, Endpoint, HttpCheck } from "../check/types.ts";
-import { canonicalIp, parseIp } from "../vrrp/addr.ts";
+import { canonicalIp, parseIp } from "../net/addr.ts";
 import {
   bool,
   type Ctx,

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { canonicalIp, type Family, parseIp } from "../vrrp/addr.ts";
+import { canonicalIp, type Family, parseIp } from "../net/addr.ts";
 import { type ConfigError, describeValue, didYouMean, quoteList } from "./errors.ts";
 import { formatPath, type KeyPath, lineOf } from "./scan.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Family, isLinkLocalV6 } from "../vrrp/addr.ts";
+import { type Family, isLinkLocalV6 } from "../net/addr.ts";
 import type { VrrpVersion } from "../vrrp/types.ts";
 import { describeValue } from "./errors.ts";
 import {

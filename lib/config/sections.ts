@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseIp } from "../vrrp/addr.ts";
+import { parseIp } from "../net/addr.ts";
 import { describeValue, didYouMean, quoteList } from "./errors.ts";
 import {
   bool,

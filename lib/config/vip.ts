@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Family, isLinkLocalV6 } from "../vrrp/addr.ts";
+import { type Family, isLinkLocalV6 } from "../net/addr.ts";
 import { describeValue } from "./errors.ts";
 import {
   check,

@@ -30,7 +30,7 @@
  */
 
 import type { GlobalConfig } from "../config/schema.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 
 /**
  * The timing knobs, from `[global]`.

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import type { Clock, KernelEvent, ReceivedPacket } from "./ports.ts";
 
 /**

@@ -23,7 +23,7 @@
 import { toRouterConfig } from "../config/router.ts";
 import type { Config, InstanceConfig, SyncGroupConfig } from "../config/schema.ts";
 import type { PriorityResult } from "../track/priority.ts";
-import { canonicalIp, type Family, parseIp } from "../vrrp/addr.ts";
+import { canonicalIp, type Family, parseIp } from "../net/addr.ts";
 import type { ForeignTable } from "../vrrp/foreign.ts";
 import type { RouterConfig, RouterState } from "../vrrp/types.ts";
 import { type AnnounceState, type AnnounceTarget, IDLE_ANNOUNCE } from "./announce.ts";

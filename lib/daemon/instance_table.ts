@@ -21,7 +21,7 @@
 
 import type { Config } from "../config/schema.ts";
 import type { PriorityOverride } from "../control/api.ts";
-import { canonicalIp } from "../vrrp/addr.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { foreignNextDeadline } from "../vrrp/foreign.ts";
 import {
   createNode,

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { canonicalIp, type Family } from "../vrrp/addr.ts";
+import { canonicalIp, type Family } from "../net/addr.ts";
 import type { NodeEvent } from "../vrrp/node.ts";
 import { decodeAdvert, DROP_COUNTER } from "../vrrp/packet.ts";
 import type { Advert, ChecksumMode, DropReason, RouterEvent } from "../vrrp/types.ts";

@@ -16,7 +16,7 @@
 
 import type { NotifyConfig, Vip } from "../config/schema.ts";
 import type { HookRun } from "../control/api.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import type { TransitionReason } from "../vrrp/types.ts";
 
 /**

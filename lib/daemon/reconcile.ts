@@ -33,7 +33,7 @@
  */
 
 import type { Vip } from "../config/schema.ts";
-import { canonicalIp, type Family, parseIp } from "../vrrp/addr.ts";
+import { canonicalIp, type Family, parseIp } from "../net/addr.ts";
 import type { AddressSpec, KernelAddress } from "./ports.ts";
 
 /**

@@ -30,7 +30,7 @@ import type { ReloadOutcome } from "../control/api.ts";
 import type { Logger } from "../log.ts";
 import type { TrackerHub } from "../track/hub.ts";
 import type { TrackerStatus } from "../track/priority.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
 import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";

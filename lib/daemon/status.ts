@@ -24,7 +24,7 @@ import type {
 } from "../control/api.ts";
 import type { InstanceConfig } from "../config/schema.ts";
 import type { TrackerStatus } from "../track/priority.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import type { ForeignReason } from "../vrrp/foreign.ts";
 import type { RouterState, RouterStateName, TransitionReason } from "../vrrp/types.ts";
 import { bump } from "./common.ts";

@@ -20,7 +20,7 @@
  */
 
 import type { Logger } from "../log.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import { encodeAdvert } from "../vrrp/packet.ts";
 import type { OutgoingAdvert } from "../vrrp/types.ts";
 import { bump, errorText, type RateLog } from "./common.ts";

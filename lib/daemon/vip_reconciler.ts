@@ -23,7 +23,7 @@
  */
 
 import type { Logger } from "../log.ts";
-import { canonicalIp } from "../vrrp/addr.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import type { Instance } from "./instance.ts";
 import type { AddressPort, Clock } from "./ports.ts";

@@ -11,7 +11,7 @@
  */
 
 import type { InstanceConfig } from "../config/schema.ts";
-import type { Family } from "../vrrp/addr.ts";
+import type { Family } from "../net/addr.ts";
 import type { VmacSpec } from "./ports.ts";
 
 /**

@@ -22,9 +22,9 @@
  */
 
 import type { Announcer } from "../daemon/ports.ts";
-import { encodeGratuitousArp } from "./arp.ts";
+import { encodeGratuitousArp } from "../net/arp.ts";
 import { EAGAIN, SyscallError } from "./errno.ts";
-import { BROADCAST_MAC, ipv6MulticastMac, macToString } from "./ether.ts";
+import { BROADCAST_MAC, ipv6MulticastMac, macToString } from "../net/ether.ts";
 import {
   AF_PACKET,
   bindSocket,
@@ -38,8 +38,8 @@ import {
   SOCK_RAW,
   sockaddrLl,
 } from "./libc.ts";
-import { encodeUnsolicitedNa } from "./ndisc.ts";
-import { parseIp } from "../vrrp/addr.ts";
+import { encodeUnsolicitedNa } from "../net/ndisc.ts";
+import { parseIp } from "../net/addr.ts";
 
 /** Destination of unsolicited NAs: all nodes (RFC 4861 §7.2.6). */
 export const ALL_NODES = "ff02::1";

@@ -10,7 +10,7 @@
  */
 
 import type { PrimaryAddresses } from "../daemon/ports.ts";
-import { parseIp } from "../vrrp/addr.ts";
+import { parseIp } from "../net/addr.ts";
 import { AF_INET, AF_INET6 } from "./libc.ts";
 import {
   type AddrMessage,

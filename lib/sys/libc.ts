@@ -18,7 +18,7 @@
  * @module
  */
 
-import { parseIpCached } from "../vrrp/addr.ts";
+import { parseIpCached } from "../net/addr.ts";
 import { EAGAIN, EINTR, ENODEV, errnoNumber, SyscallError } from "./errno.ts";
 
 export { SyscallError } from "./errno.ts";
@@ -59,7 +59,7 @@ export const IPPROTO_ICMP = 1;
 export const IPPROTO_IPV6 = 41;
 // IANA protocol numbers the pure codec also needs; defined once, there, so the core
 // never imports the FFI module. IPPROTO_ICMPV6 is also the `SOL_ICMPV6` level.
-export { IPPROTO_ICMPV6, IPPROTO_VRRP } from "../vrrp/ip.ts";
+export { IPPROTO_ICMPV6, IPPROTO_VRRP } from "../net/ip.ts";
 /** `IPPROTO_RAW`. */
 export const IPPROTO_RAW = 255;
 

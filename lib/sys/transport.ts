@@ -31,14 +31,14 @@ import type {
   TransportRequest,
   VrrpTransport,
 } from "../daemon/ports.ts";
-import { formatIp, parseIp } from "../vrrp/addr.ts";
+import { formatIp, parseIp } from "../net/addr.ts";
 import {
   decodeIpv4Header,
   encodeIpv4Header,
   encodeIpv6Header,
   IPV4_HEADER_LENGTH,
   IPV6_HEADER_LENGTH,
-} from "../vrrp/ip.ts";
+} from "../net/ip.ts";
 import { EAGAIN, EBADF, SyscallError } from "./errno.ts";
 import {
   AF_INET,

@@ -41,7 +41,7 @@
  * @module
  */
 
-import { canonicalIp } from "./addr.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { outgoingAdvert } from "./router.ts";
 import type { Advert, AuthType, RouterConfig } from "./types.ts";
 

@@ -38,7 +38,7 @@
  * @module
  */
 
-import type { Family } from "./addr.ts";
+import type { Family } from "../net/addr.ts";
 import {
   createRouter,
   deferTakeover,

@@ -20,9 +20,9 @@
  * @module
  */
 
-import { type Family, formatIp, parseIpCached } from "./addr.ts";
-import { hex16, internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "./checksum.ts";
-import { IPPROTO_VRRP } from "./ip.ts";
+import { type Family, formatIp, parseIpCached } from "../net/addr.ts";
+import { hex16, internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "../net/checksum.ts";
+import { IPPROTO_VRRP } from "../net/ip.ts";
 import type {
   Advert,
   AuthType,

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { canonicalIp, compareIp } from "./addr.ts";
+import { canonicalIp, compareIp } from "../net/addr.ts";
 import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,

@@ -12,8 +12,8 @@
  * @module
  */
 
-import type { Family } from "./addr.ts";
-export type { Family } from "./addr.ts";
+import type { Family } from "../net/addr.ts";
+export type { Family } from "../net/addr.ts";
 
 /** VRRP protocol version. */
 export type VrrpVersion = 2 | 3;

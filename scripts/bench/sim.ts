@@ -4,7 +4,7 @@
  *
  * usage: deno run --allow-env scripts/bench/sim.ts [SEEDS]
  */
-import { checkInvariants, randomScenario, runScenario } from "../../tests/sim/mod.ts";
+import { checkInvariants, randomScenario, runScenario } from "../../lib/sim/mod.ts";
 
 const seeds = Number(Deno.args[0] ?? "1000");
 const t0 = performance.now();

@@ -14,13 +14,13 @@ import assert from "node:assert/strict";
 import type { KernelEvent, ReceivedPacket } from "../../lib/daemon/ports.ts";
 import { RtnlAddressPort } from "../../lib/sys/addresses.ts";
 import { PacketAnnouncer } from "../../lib/sys/announcer.ts";
-import { decodeArp, encodeGratuitousArp } from "../../lib/sys/arp.ts";
+import { decodeArp, encodeGratuitousArp } from "../../lib/net/arp.ts";
 import { EADDRNOTAVAIL, EBADF, EEXIST, ENODEV } from "../../lib/sys/errno.ts";
-import { decodeEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV6, parseMac } from "../../lib/sys/ether.ts";
+import { decodeEthernet, ETHERTYPE_ARP, ETHERTYPE_IPV6, parseMac } from "../../lib/net/ether.ts";
 import { interfaceInfo, primariesFrom, readPrimaryAddresses } from "../../lib/sys/interfaces.ts";
 import { AF_INET6, MSG_TRUNC, type RecvMsgResult, SyscallError } from "../../lib/sys/libc.ts";
 import { createSystemPorts } from "../../lib/sys/mod.ts";
-import { decodeNaFrame, encodeUnsolicitedNa } from "../../lib/sys/ndisc.ts";
+import { decodeNaFrame, encodeUnsolicitedNa } from "../../lib/net/ndisc.ts";
 import {
   type AddrMessage,
   hacoreLabel,
@@ -33,8 +33,8 @@ import {
 } from "../../lib/sys/netlink/codec.ts";
 import { NetlinkError, Rtnl, type RtnlOptions } from "../../lib/sys/netlink/rtnl.ts";
 import { parseV4, parseV6, SystemTransportFactory } from "../../lib/sys/transport.ts";
-import { parseIp } from "../../lib/vrrp/addr.ts";
-import { decodeIpv4Header, decodeIpv6Header, encodeIpv4Header } from "../../lib/vrrp/ip.ts";
+import { parseIp } from "../../lib/net/addr.ts";
+import { decodeIpv4Header, decodeIpv6Header, encodeIpv4Header } from "../../lib/net/ip.ts";
 import {
   decodeAdvert,
   encodeAdvert,

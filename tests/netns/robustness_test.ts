@@ -8,11 +8,11 @@
 
 import assert from "node:assert/strict";
 import { closeFd, IPPROTO_VRRP, sendTo, sockaddrIn } from "../../lib/sys/libc.ts";
-import { parseIpv4 } from "../../lib/vrrp/addr.ts";
-import { internetChecksum, ipv4PseudoHeader } from "../../lib/vrrp/checksum.ts";
+import { parseIpv4 } from "../../lib/net/addr.ts";
+import { internetChecksum, ipv4PseudoHeader } from "../../lib/net/checksum.ts";
 import { decodeAdvert, encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
-import { createRng } from "../sim/rng.ts";
+import { createRng } from "../../lib/sim/rng.ts";
 import { leftoverNamespaces, netnsTest, openVrrpSender } from "./helpers.ts";
 import {
   addressWatcher,

@@ -11,7 +11,7 @@ import {
   runScenario,
   type SimResult,
   simRouter,
-} from "./mod.ts";
+} from "../../lib/sim/mod.ts";
 
 function twoHostPlan(): PlannedScenario {
   const hosts = ["A", "B"].map((name, i) => ({

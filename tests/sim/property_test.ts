@@ -2,7 +2,7 @@
  * Property tests over many seeds. `HACORE_SIM_SEEDS=N` sets how many (default 1000);
  * `HACORE_SEED=S` replays one seed and prints its timeline.
  */
-import { checkInvariants, formatTimeline, randomScenario, runScenario } from "./mod.ts";
+import { checkInvariants, formatTimeline, randomScenario, runScenario } from "../../lib/sim/mod.ts";
 
 const replay = Deno.env.get("HACORE_SEED");
 const count = Number(Deno.env.get("HACORE_SIM_SEEDS") ?? "1000");

@@ -14,7 +14,7 @@ import {
   encodeGratuitousArp,
   macToString,
   parseMac,
-} from "../../lib/sys/arp.ts";
+} from "../../lib/net/arp.ts";
 import {
   BROADCAST_MAC,
   decodeEthernet,
@@ -23,22 +23,22 @@ import {
   ETHERTYPE_IPV6,
   ipv4MulticastMac,
   ipv6MulticastMac,
-} from "../../lib/sys/ether.ts";
+} from "../../lib/net/ether.ts";
 import {
   decodeNaFrame,
   decodeNaPayload,
   encodeNaPayload,
   encodeUnsolicitedNa,
   NA_PAYLOAD_LENGTH,
-} from "../../lib/sys/ndisc.ts";
-import { parseIp } from "../../lib/vrrp/addr.ts";
-import { internetChecksum, ipv6PseudoHeader } from "../../lib/vrrp/checksum.ts";
+} from "../../lib/net/ndisc.ts";
+import { parseIp } from "../../lib/net/addr.ts";
+import { internetChecksum, ipv6PseudoHeader } from "../../lib/net/checksum.ts";
 import {
   decodeIpv4Header,
   decodeIpv6Header,
   IPPROTO_ICMPV6,
   IPPROTO_VRRP,
-} from "../../lib/vrrp/ip.ts";
+} from "../../lib/net/ip.ts";
 import {
   CAPTURE_NAMES,
   type CaptureName,

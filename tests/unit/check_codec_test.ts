@@ -19,7 +19,7 @@ import { passwdEntry } from "../../lib/check/script.ts";
 import { SmtpReplyReader } from "../../lib/check/smtp.ts";
 import { hexToBytes, latin1 } from "../../lib/check/udp.ts";
 import { formatEndpoint } from "../../lib/check/result.ts";
-import { internetChecksum } from "../../lib/vrrp/checksum.ts";
+import { internetChecksum } from "../../lib/net/checksum.ts";
 import { MinHeap } from "../../lib/check/heap.ts";
 
 const enc = new TextEncoder();

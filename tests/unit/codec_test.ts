@@ -11,21 +11,21 @@ import {
   encodeEthernet,
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
-} from "../../lib/sys/ether.ts";
-import { parseIp, parseIpCached } from "../../lib/vrrp/addr.ts";
+} from "../../lib/net/ether.ts";
+import { parseIp, parseIpCached } from "../../lib/net/addr.ts";
 import {
   hex16,
   internetChecksum,
   ipv4PseudoHeader,
   ipv6PseudoHeader,
-} from "../../lib/vrrp/checksum.ts";
+} from "../../lib/net/checksum.ts";
 import {
   decodeIpv4Header,
   decodeIpv6Header,
   encodeIpv4Header,
   encodeIpv6Header,
   IPPROTO_VRRP,
-} from "../../lib/vrrp/ip.ts";
+} from "../../lib/net/ip.ts";
 import {
   type ChecksumForm,
   type CodecDropReason,

@@ -14,7 +14,7 @@ import {
   ManualClock,
   RecordingAnnouncer,
   runClock,
-} from "../../lib/daemon/fake.ts";
+} from "../fakes/daemon.ts";
 import type { KernelAddress, NotifyEvent, NotifySink } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { bump, errorText, makeRateLog } from "../../lib/daemon/common.ts";
-import { ManualClock } from "../../lib/daemon/fake.ts";
+import { ManualClock } from "../fakes/daemon.ts";
 import { Inbox, type InboxItem } from "../../lib/daemon/inbox.ts";
 import {
   dualStackHalves,

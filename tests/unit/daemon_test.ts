@@ -14,7 +14,7 @@ import {
   ManualClock,
   RecordingAnnouncer,
   runClock,
-} from "../../lib/daemon/fake.ts";
+} from "../fakes/daemon.ts";
 import {
   type KernelAddress,
   type NotifyEvent,
@@ -25,7 +25,7 @@ import { Logger } from "../../lib/log.ts";
 import { HANDOVER_GRACE_MAX_MS } from "../../lib/vrrp/router.ts";
 import { decodeAdvert, encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { OutgoingAdvert } from "../../lib/vrrp/types.ts";
-import { createRng } from "../sim/rng.ts";
+import { createRng } from "../../lib/sim/rng.ts";
 
 const VIP = "192.0.2.100";
 const GROUP = "224.0.0.18";

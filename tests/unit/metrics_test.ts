@@ -26,7 +26,7 @@ import {
   ManualClock,
   RecordingAnnouncer,
   runClock,
-} from "../../lib/daemon/fake.ts";
+} from "../fakes/daemon.ts";
 import { Logger } from "../../lib/log.ts";
 import { DROP_COUNTER, zeroCounters } from "../../lib/vrrp/types.ts";
 import { type Family, parseBoth, parseStrict, value } from "./prometheus.ts";

@@ -16,10 +16,10 @@ import {
   ManualClock,
   RecordingAnnouncer,
   runClock,
-} from "../../lib/daemon/fake.ts";
+} from "../fakes/daemon.ts";
 import type { KernelAddress } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
-import { FakeTrackProbes } from "../../lib/track/fake.ts";
+import { FakeTrackProbes } from "../fakes/track.ts";
 import { TrackerHub } from "../../lib/track/hub.ts";
 
 const VIP = "192.0.2.100";

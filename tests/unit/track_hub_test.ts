@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
 import { Logger } from "../../lib/log.ts";
-import { FakeTrackProbes } from "../../lib/track/fake.ts";
+import { FakeTrackProbes } from "../fakes/track.ts";
 import { TrackerHub } from "../../lib/track/hub.ts";
 
 const TEXT = `

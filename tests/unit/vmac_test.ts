@@ -17,7 +17,7 @@ import {
   ManualClock,
   RecordingAnnouncer,
   runClock,
-} from "../../lib/daemon/fake.ts";
+} from "../fakes/daemon.ts";
 import type { VmacSpec } from "../../lib/daemon/ports.ts";
 import { advertVia, vmacAddress, vmacSpecOf, wantedVmacs } from "../../lib/daemon/vmac.ts";
 import { Logger } from "../../lib/log.ts";

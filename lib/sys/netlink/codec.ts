@@ -26,8 +26,8 @@
  * @module
  */
 
-import { formatIp } from "../../vrrp/addr.ts";
-import { parseMac } from "../ether.ts";
+import { formatIp } from "../../net/addr.ts";
+import { parseMac } from "../../net/ether.ts";
 import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC, ipBytes, type IpInput } from "../libc.ts";
 import {
   IFA_ADDRESS,

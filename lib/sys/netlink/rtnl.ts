@@ -12,7 +12,7 @@
  * @module
  */
 
-import { formatIp, parseIp } from "../../vrrp/addr.ts";
+import { formatIp, parseIp } from "../../net/addr.ts";
 import { EBADF, EBADMSG, ENOBUFS, ETIMEDOUT, SyscallError } from "../errno.ts";
 import {
   AF_INET,

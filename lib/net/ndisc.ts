@@ -14,9 +14,9 @@
  * @module
  */
 
-import { formatIp, parseIp } from "../vrrp/addr.ts";
-import { hex16, internetChecksum, ipv6PseudoHeader } from "../vrrp/checksum.ts";
-import { decodeIpv6Header, encodeIpv6Header, IPPROTO_ICMPV6 } from "../vrrp/ip.ts";
+import { formatIp, parseIp } from "./addr.ts";
+import { hex16, internetChecksum, ipv6PseudoHeader } from "./checksum.ts";
+import { decodeIpv6Header, encodeIpv6Header, IPPROTO_ICMPV6 } from "./ip.ts";
 import { decodeEthernet, encodeEthernet, ETHERTYPE_IPV6, ipv6MulticastMac } from "./ether.ts";
 
 /** ICMPv6 type of a Neighbor Advertisement. */

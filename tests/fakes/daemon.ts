@@ -19,8 +19,8 @@
  * @module
  */
 
-import type { Family } from "../vrrp/addr.ts";
-import { canonicalIp, parseIp } from "../vrrp/addr.ts";
+import type { Family } from "../../lib/net/addr.ts";
+import { canonicalIp, parseIp } from "../../lib/net/addr.ts";
 import type {
   AddressPort,
   AddressSpec,
@@ -35,7 +35,7 @@ import type {
   VmacPort,
   VmacSpec,
   VrrpTransport,
-} from "./ports.ts";
+} from "../../lib/daemon/ports.ts";
 
 interface Timer {
   atMs: number;

@@ -14,17 +14,17 @@
  * @module
  */
 
-import type { CheckStatus, ScheduledCheck } from "../check/scheduler.ts";
-import type { CheckScriptOptions, ScriptVerdict } from "../daemon/script_security.ts";
-import type { FileReading } from "./file.ts";
+import type { CheckStatus, ScheduledCheck } from "../../lib/check/scheduler.ts";
+import type { CheckScriptOptions, ScriptVerdict } from "../../lib/daemon/script_security.ts";
+import type { FileReading } from "../../lib/track/file.ts";
 import {
   type CheckPort,
   type FilePort,
   type ProcessPort,
   scriptCheckId,
   type TrackProbes,
-} from "./hub.ts";
-import { matcherKey, type ProcessMatcher } from "./process.ts";
+} from "../../lib/track/hub.ts";
+import { matcherKey, type ProcessMatcher } from "../../lib/track/process.ts";
 
 /**
  * Probes a test drives; see the module notes.

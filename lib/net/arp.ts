@@ -11,7 +11,7 @@
  * @module
  */
 
-import { formatIp, parseIp } from "../vrrp/addr.ts";
+import { formatIp, parseIp } from "./addr.ts";
 import {
   BROADCAST_MAC,
   decodeEthernet,

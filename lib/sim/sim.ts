@@ -7,15 +7,15 @@
  * @module
  */
 
-import { createNode, nodeNextDeadline, type NodeState, stepNode } from "../../lib/vrrp/node.ts";
-import type { SyncGroupConfig } from "../../lib/vrrp/node.ts";
+import { createNode, nodeNextDeadline, type NodeState, stepNode } from "../vrrp/node.ts";
+import type { SyncGroupConfig } from "../vrrp/node.ts";
 import type {
   Advert,
   OutgoingAdvert,
   RouterConfig,
   RouterStateName,
   TransitionReason,
-} from "../../lib/vrrp/types.ts";
+} from "../vrrp/types.ts";
 import { createRng, type Rng } from "./rng.ts";
 
 /** One simulated host. */

@@ -10,8 +10,8 @@
  * @module
  */
 
-import { compareIp } from "../../lib/vrrp/addr.ts";
-import type { RouterConfig } from "../../lib/vrrp/types.ts";
+import { compareIp } from "../net/addr.ts";
+import type { RouterConfig } from "../vrrp/types.ts";
 import type { PlannedScenario } from "./scenario.ts";
 import { type SimResult, statesAt } from "./sim.ts";
 

@@ -7,8 +7,8 @@
  * @module
  */
 
-import type { RouterConfig, VrrpVersion } from "../../lib/vrrp/types.ts";
-import { masterDownIntervalMs } from "../../lib/vrrp/timing.ts";
+import type { RouterConfig, VrrpVersion } from "../vrrp/types.ts";
+import { masterDownIntervalMs } from "../vrrp/timing.ts";
 import { createRng, type Rng } from "./rng.ts";
 import type { NetworkParams, ScenarioSpec, SimHostSpec, TimedWorldEvent } from "./sim.ts";
 
