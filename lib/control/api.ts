@@ -8,7 +8,7 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { DaemonStatus, InstanceStatus } from "../daemon/daemon.ts";
+import type { DaemonStatus, InstanceStatus } from "./status.ts";
 import type { RouterStateName, TransitionReason } from "../vrrp/types.ts";
 
 /** Version of the control protocol; a request with another `v` is refused. */

@@ -19,7 +19,7 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { DaemonStatus } from "../daemon/daemon.ts";
+import type { DaemonStatus } from "./status.ts";
 import { CONTROL_PROTOCOL_VERSION, type InstanceDetail, type ReloadOutcome } from "./api.ts";
 
 export { CONTROL_PROTOCOL_VERSION } from "./api.ts";
