@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { DUAL_STACK_V6_SUFFIX, GLOBAL_DEFAULTS, loadConfig } from "../config/mod.ts";
 import { call, ControlClientError, ControlReplyError, makeRequest } from "../control/client.ts";
-import { outputStyle, renderDetail, renderStatus } from "../control/format.ts";
+import { outputStyle, renderDetail, renderStatus } from "./format.ts";
 
 const USAGE = "usage: hacore status [NAME] [--json] [--watch [SECONDS]] [--ascii]\n" +
   "                     [--socket PATH | --config FILE] [--timeout MS]";

@@ -15,7 +15,7 @@ import {
   renderDetail,
   renderStatus,
   type StatusView,
-} from "../../lib/control/format.ts";
+} from "../../lib/cli/format.ts";
 
 const NOW_WALL = new Date("2026-11-21T22:03:10.000Z");
 

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
-import { renderDetail, renderStatus } from "../../lib/control/format.ts";
+import { renderDetail, renderStatus } from "../../lib/cli/format.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, type InstanceStatus } from "../../lib/daemon/daemon.ts";
 import {

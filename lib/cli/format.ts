@@ -26,10 +26,15 @@ import type {
   ForeignSenderStatus,
   InstanceStatus,
   VipStatus,
-} from "../daemon/daemon.ts";
+} from "../control/status.ts";
 import { contributionsText, type TrackerStatus } from "../track/priority.ts";
 import { DROP_COUNTER, RFC6527_NAME } from "../vrrp/packet.ts";
-import type { HookRun, InstanceDetail, PriorityOverride, TransitionRecord } from "./api.ts";
+import type {
+  HookRun,
+  InstanceDetail,
+  PriorityOverride,
+  TransitionRecord,
+} from "../control/api.ts";
 
 /**
  * An instance as the renderer reads it: the daemon's fields, with the operator fields
