@@ -16,7 +16,7 @@ import {
   summarizeScript,
 } from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
-import { diffConfigs, diffLines } from "../daemon/reload.ts";
+import { diffConfigs, diffLines } from "../config/diff.ts";
 import {
   type CliIo,
   parseTimeout,

@@ -1,6 +1,6 @@
 /**
  * Applying a reload (SIGHUP, `hacore reload`) to the running node, in one loop turn,
- * once the daemon has read and validated the new file. The pure diff (`reload.ts`)
+ * once the daemon has read and validated the new file. The pure diff (`lib/config/diff.ts`)
  * says what changed; this module carries it out:
  *
  * 1. everything that can fail is tried first ({@link prepareReload}): a new or
@@ -47,7 +47,7 @@ import {
 } from "./instance.ts";
 import type { InstanceTable } from "./instance_table.ts";
 import type { Clock, PrimaryAddresses, VrrpTransport } from "./ports.ts";
-import { type ConfigDiff, diffConfigs, diffLines } from "./reload.ts";
+import { type ConfigDiff, diffConfigs, diffLines } from "../config/diff.ts";
 import type { StateNotifier } from "./state_notifier.ts";
 import type { TrackerGlue } from "./tracking.ts";
 import type { Transports } from "./transports.ts";

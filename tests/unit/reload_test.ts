@@ -16,7 +16,7 @@ import type {
 import { startControlServer } from "../../lib/control/server.ts";
 import type { DaemonStatus } from "../../lib/daemon/daemon.ts";
 import { Logger } from "../../lib/log.ts";
-import { type ConfigDiff, diffConfigs, diffLines, isEmptyDiff } from "../../lib/daemon/reload.ts";
+import { type ConfigDiff, diffConfigs, diffLines, isEmptyDiff } from "../../lib/config/diff.ts";
 
 interface Vi {
   vrid: number;

@@ -21,7 +21,8 @@
  * @module
  */
 
-import { formatMs, summarizeInstance } from "../config/router.ts";
+import { canonicalIp } from "../net/addr.ts";
+import { formatMs, summarizeInstance } from "./router.ts";
 import type {
   Config,
   GlobalConfig,
@@ -30,8 +31,7 @@ import type {
   SyncGroupConfig,
   TrackRef,
   Vip,
-} from "../config/schema.ts";
-import { vipKey } from "./reconcile.ts";
+} from "./schema.ts";
 
 /**
  * One VIP whose address stayed but whose prefix, label or scope changed.
@@ -317,8 +317,16 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   return { name: n.name, old: o, next: n, vips, excluded, priority, settings };
 }
 
+/**
+ * A VIP's identity across a reload: its interface and canonical address, the same key the
+ * daemon's reconciler (`vipKey`) holds addresses by, so "changed" here means changed there.
+ */
+function vipIdentity(v: Vip): string {
+  return `${v.dev}|${canonicalIp(v.address) ?? v.address}`;
+}
+
 function diffVips(o: readonly Vip[], n: readonly Vip[]): VipSetDiff {
-  const key = (v: Vip) => vipKey(v.dev, v.address);
+  const key = vipIdentity;
   const before = new Map(o.map((v) => [key(v), v]));
   const after = new Map(n.map((v) => [key(v), v]));
   const added = n.filter((v) => !before.has(key(v)));
