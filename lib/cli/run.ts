@@ -10,7 +10,7 @@ import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
 import { Notifier } from "../daemon/notify.ts";
-import { checkConfigScripts } from "../daemon/script_security.ts";
+import { checkConfigScripts } from "../daemon/notify.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
 import { PreciseClock } from "../sys/clock.ts";

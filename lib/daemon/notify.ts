@@ -27,7 +27,7 @@
  * second later. A queue holding more than 100 events drops its oldest pending ones: a
  * flapping instance must not build an unbounded backlog.
  *
- * Before each run the command is checked by `script_security.ts` (verdicts cached 30
+ * Before each run the command is checked by `lib/sys/script_security.ts` (verdicts cached 30
  * s); a refused hook is recorded as a run with `error` set and not started.
  *
  * @example
@@ -45,7 +45,7 @@
  */
 
 import type { HookRun } from "../control/api.ts";
-import type { NotifyConfig } from "../config/schema.ts";
+import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { EventStream, type EventStreamStats } from "./event_stream.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
@@ -54,11 +54,18 @@ import {
   type CheckScriptOptions,
   SCRIPT_PATH,
   type ScriptVerdict,
-} from "./script_security.ts";
+} from "../sys/script_security.ts";
+import {
+  OUTPUT_CAP_BYTES,
+  type ProcessExit,
+  type SpawnedProcess,
+  spawnProcess,
+  type SpawnRequest,
+} from "../sys/spawn.ts";
 
 /**
- * What to start: the resolved executable, its arguments (without argv[0]) and the
- * whole environment.
+ * What to start for a hook: the resolved executable, its arguments (without argv[0])
+ * and the whole environment. The shared spawner's request (`lib/sys/spawn.ts`).
  *
  * @example
  * ```ts
@@ -68,49 +75,28 @@ import {
  * };
  * ```
  */
-export interface HookSpawnRequest {
-  readonly path: string;
-  readonly args: readonly string[];
-  readonly env: Readonly<Record<string, string>>;
-}
+export type HookSpawnRequest = Pick<SpawnRequest, "path" | "args" | "env">;
 
 /**
- * How a hook ended: `exitCode` when it exited, `signal` (e.g. `"SIGTERM"`) when a
- * signal ended it.
+ * How a hook ended (the shared spawner's {@link ProcessExit}).
  *
  * @example
  * ```ts
  * const s: HookExit = { exitCode: null, signal: "SIGKILL" };
  * ```
  */
-export interface HookExit {
-  readonly exitCode: number | null;
-  readonly signal: string | null;
-}
+export type HookExit = ProcessExit;
 
 /**
- * A started hook.
+ * A started hook (the shared spawner's {@link SpawnedProcess}).
  *
  * @example
  * ```ts
- * const p = spawnHook(req);
+ * const p: HookProcess = spawnHook(req);
  * p.kill("SIGTERM");
- * const { exitCode, signal } = await p.exit;
- * const { stderr } = await p.output;
  * ```
  */
-export interface HookProcess {
-  readonly pid: number;
-  /** Resolves when the process has ended (never rejects). */
-  readonly exit: Promise<HookExit>;
-  /**
-   * The last {@link OUTPUT_CAP_BYTES} of stdout and stderr, decoded. Resolves soon after
-   * `exit` even when a background grandchild still holds the pipes open.
-   */
-  readonly output: Promise<{ readonly stdout: string; readonly stderr: string }>;
-  /** Signals the hook's whole process group; a no-op once it is gone. */
-  kill(signal: "SIGTERM" | "SIGKILL"): void;
-}
+export type HookProcess = SpawnedProcess;
 
 /**
  * Starts a hook; throws when it cannot (the file vanished, ENOEXEC, ...). Injected in
@@ -123,27 +109,12 @@ export interface HookProcess {
  */
 export type HookSpawner = (req: HookSpawnRequest) => HookProcess;
 
-/**
- * How much of each of a hook's stdout and stderr is kept (the tail): enough for the
- * last error line, bounded whatever the hook prints.
- *
- * @example
- * ```ts
- * OUTPUT_CAP_BYTES; // 4096
- * ```
- */
-export const OUTPUT_CAP_BYTES = 4096;
+export { OUTPUT_CAP_BYTES };
 
 /**
- * After a hook exits, how long its output pipes may stay open (held by a background
- * child it left behind) before we stop reading them.
- */
-const OUTPUT_DRAIN_GRACE_MS = 100;
-
-/**
- * The production {@link HookSpawner}: `Deno.Command` with a cleared environment, cwd
- * `/`, stdin from `/dev/null`, stdout and stderr captured, in a process group of its
- * own (so a timeout kills whatever the script started, too).
+ * The production {@link HookSpawner}: the shared spawner (cleared environment, cwd `/`,
+ * stdin from `/dev/null`, a process group of its own so a timeout kills whatever the
+ * script started too) with the tails of stdout and stderr kept.
  *
  * @example
  * ```ts
@@ -153,90 +124,7 @@ const OUTPUT_DRAIN_GRACE_MS = 100;
  * ```
  */
 export function spawnHook(req: HookSpawnRequest): HookProcess {
-  const child = new Deno.Command(req.path, {
-    args: [...req.args],
-    env: { ...req.env },
-    clearEnv: true,
-    cwd: "/",
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    detached: true,
-  }).spawn();
-  let ended = false;
-  const exit = child.status.then(
-    (s): HookExit => ({ exitCode: s.signal === null ? s.code : null, signal: s.signal }),
-    (): HookExit => ({ exitCode: null, signal: null }),
-  ).finally(() => {
-    ended = true;
-  });
-  const stdout = readTail(child.stdout, exit);
-  const stderr = readTail(child.stderr, exit);
-  const decoder = new TextDecoder();
-  return {
-    pid: child.pid,
-    exit,
-    output: Promise.all([stdout, stderr]).then(([o, e]) => ({
-      stdout: decoder.decode(o),
-      stderr: decoder.decode(e),
-    })),
-    kill(signal) {
-      if (ended) return;
-      try {
-        // Negative pid: the whole group (detached made the hook its leader).
-        Deno.kill(-child.pid, signal);
-      } catch {
-        try {
-          child.kill(signal);
-        } catch {
-          // Already gone.
-        }
-      }
-    },
-  };
-}
-
-/** Reads a stream to its end keeping the last OUTPUT_CAP_BYTES; gives up shortly after `exit`. */
-async function readTail(
-  stream: ReadableStream<Uint8Array>,
-  exit: Promise<unknown>,
-): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  let tail: Uint8Array = new Uint8Array(0);
-  let finished = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let giveUp = () => {};
-  const gaveUp = new Promise<null>((resolve) => giveUp = () => resolve(null));
-  exit.then(() => {
-    if (!finished) timer = setTimeout(giveUp, OUTPUT_DRAIN_GRACE_MS);
-  });
-  try {
-    while (true) {
-      const r = await Promise.race([reader.read(), gaveUp]);
-      if (r === null) {
-        await reader.cancel();
-        break;
-      }
-      if (r.done) break;
-      tail = keepTail(tail, r.value);
-    }
-  } catch {
-    // A broken pipe only costs us the output.
-  } finally {
-    finished = true;
-    clearTimeout(timer);
-    giveUp();
-  }
-  return tail;
-}
-
-function keepTail(tail: Uint8Array, chunk: Uint8Array): Uint8Array {
-  if (chunk.length >= OUTPUT_CAP_BYTES) return chunk.slice(chunk.length - OUTPUT_CAP_BYTES);
-  const keep = Math.min(tail.length, OUTPUT_CAP_BYTES - chunk.length);
-  const out = new Uint8Array(keep + chunk.length);
-  out.set(tail.subarray(tail.length - keep), 0);
-  out.set(chunk, keep);
-  return out;
+  return spawnProcess({ ...req, output: "tail" });
 }
 
 /**
@@ -700,6 +588,55 @@ export class Notifier implements NotifySink {
       );
     }
   }
+}
+
+/**
+ * Every problem with every notify hook of a config (instances, then sync groups), one
+ * line each, labelled with the key path, e.g.
+ * `vrrp_instance.VI_1.notify_master: /etc/hacore/up does not exist`. Empty when all is
+ * well. Insecure scripts are only reported when `global.allow_insecure_scripts` is off.
+ *
+ * @example
+ * ```ts
+ * for (const p of checkConfigScripts(config)) console.error(p);
+ * ```
+ */
+export function checkConfigScripts(config: Config): string[] {
+  const problems: string[] = [];
+  const allowInsecure = config.global.allowInsecureScripts;
+  const checkAll = (section: string, name: string, notify: NotifyConfig) => {
+    const seen = new Set<string>();
+    for (const [key, command] of notifyHooks(notify)) {
+      const v = checkScript(command, { allowInsecure, label: `${section}.${name}.${key}` });
+      if (!v.ok && !seen.has(v.error)) {
+        seen.add(v.error);
+        problems.push(v.error);
+      }
+    }
+  };
+  for (const vi of config.instances) checkAll("vrrp_instance", vi.name, vi.notify);
+  for (const g of config.syncGroups) checkAll("vrrp_sync_group", g.name, g.notify);
+  return problems;
+}
+
+/**
+ * The configured hooks of a {@link NotifyConfig} as (config key, command line) pairs,
+ * in keepalived's key order; unset hooks are left out.
+ *
+ * @example
+ * ```ts
+ * notifyHooks({ master: "/bin/up", backup: null, fault: null, stop: null, generic: "/bin/n" });
+ * // [["notify_master", "/bin/up"], ["notify", "/bin/n"]]
+ * ```
+ */
+export function notifyHooks(notify: NotifyConfig): [string, string][] {
+  const out: [string, string][] = [];
+  if (notify.master !== null) out.push(["notify_master", notify.master]);
+  if (notify.backup !== null) out.push(["notify_backup", notify.backup]);
+  if (notify.fault !== null) out.push(["notify_fault", notify.fault]);
+  if (notify.stop !== null) out.push(["notify_stop", notify.stop]);
+  if (notify.generic !== null) out.push(["notify", notify.generic]);
+  return out;
 }
 
 /** The last non-empty line of a hook's output, trimmed, or "". */

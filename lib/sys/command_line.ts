@@ -4,10 +4,9 @@
  * shell ({@link splitCommandLine}), and the executable resolved, an absolute path as
  * written or a bare name in the fixed {@link SCRIPT_PATH} ({@link resolveExecutable}).
  *
- * A low-layer module of its own because both the daemon's script security
- * (`lib/daemon/script_security.ts`, which re-exports these) and the health checks
- * (`lib/check/script.ts`) run command lines, and the checks must not depend on the
- * daemon.
+ * A low-layer module of its own because both script security (`script_security.ts`,
+ * which re-exports these) and the health checks (`lib/check/script.ts`) run command
+ * lines.
  *
  * @example
  * ```ts

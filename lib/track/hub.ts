@@ -35,7 +35,7 @@ import {
   checkScript as defaultCheckScript,
   type CheckScriptOptions,
   type ScriptVerdict,
-} from "../daemon/script_security.ts";
+} from "../sys/script_security.ts";
 import type { Logger } from "../log.ts";
 import type { FileReading } from "./file.ts";
 import type { TrackerKind, TrackerReading } from "./priority.ts";

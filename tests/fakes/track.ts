@@ -15,7 +15,7 @@
  */
 
 import type { CheckStatus, ScheduledCheck } from "../../lib/check/scheduler.ts";
-import type { CheckScriptOptions, ScriptVerdict } from "../../lib/daemon/script_security.ts";
+import type { CheckScriptOptions, ScriptVerdict } from "../../lib/sys/script_security.ts";
 import type { FileReading } from "../../lib/track/file.ts";
 import {
   type CheckPort,

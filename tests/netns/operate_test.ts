@@ -21,7 +21,7 @@
  */
 
 import assert from "node:assert/strict";
-import { checkScript } from "../../lib/daemon/script_security.ts";
+import { checkScript } from "../../lib/sys/script_security.ts";
 import { logMessage } from "../../lib/lab/hacore.ts";
 import type { NetnsHost } from "../../lib/lab/host.ts";
 import type { Line } from "../../lib/lab/proc.ts";

@@ -15,7 +15,7 @@ import {
 import { hostName } from "../../lib/check/http.ts";
 import { HEAD_CAP_BYTES, HttpResponseReader, printable } from "../../lib/check/http_response.ts";
 import { decodeEchoReply, encodeEchoRequest } from "../../lib/check/icmp_codec.ts";
-import { passwdEntry } from "../../lib/check/script.ts";
+import { passwdEntry } from "../../lib/sys/spawn.ts";
 import { SmtpReplyReader } from "../../lib/check/smtp.ts";
 import { hexToBytes, latin1 } from "../../lib/check/udp.ts";
 import { formatEndpoint } from "../../lib/check/result.ts";

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { checkFile, FILE_CAP_BYTES } from "../../lib/check/file.ts";
-import { checkScript, KILL_GRACE_MS, lookupUser } from "../../lib/check/script.ts";
+import { checkScript, KILL_GRACE_MS } from "../../lib/check/script.ts";
+import { lookupUser } from "../../lib/sys/spawn.ts";
 import type { ScriptCheck } from "../../lib/check/types.ts";
 
 const never = new AbortController().signal;

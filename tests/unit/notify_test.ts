@@ -17,7 +17,7 @@ import {
   type NotifierOptions,
 } from "../../lib/daemon/notify.ts";
 import { type Clock, type NotifyEvent, systemClock } from "../../lib/daemon/ports.ts";
-import { SCRIPT_PATH, type ScriptVerdict } from "../../lib/daemon/script_security.ts";
+import { SCRIPT_PATH, type ScriptVerdict } from "../../lib/sys/script_security.ts";
 import { Logger } from "../../lib/log.ts";
 import { closeFd, libc, O_CLOEXEC, O_NONBLOCK, O_RDONLY } from "../../lib/sys/libc.ts";
 

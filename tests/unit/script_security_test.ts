@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config/mod.ts";
+import { checkConfigScripts } from "../../lib/daemon/notify.ts";
 import {
-  checkConfigScripts,
   checkScript,
   resolveExecutable,
   SCRIPT_PATH,
   splitCommandLine,
-} from "../../lib/daemon/script_security.ts";
+} from "../../lib/sys/script_security.ts";
 
 const IS_ROOT = Deno.uid() === 0;
 const NOT_ROOT = IS_ROOT

@@ -20,14 +20,17 @@
  * Command lines are split like keepalived splits them (see {@link splitCommandLine}):
  * on whitespace, with single and double quotes, and no shell.
  *
+ * Beside the spawner (`spawn.ts`) that notify hooks and script checks share, so that
+ * both (and the trackers) take the rules from one low place, not from the daemon.
+ * Which commands a config holds is the caller's (`checkConfigScripts` in
+ * `lib/daemon/notify.ts`).
+ *
  * @module
  */
 
-import type { Config, NotifyConfig } from "../config/schema.ts";
-import { octal, resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../sys/command_line.ts";
+import { octal, resolveExecutable, SCRIPT_PATH, splitCommandLine } from "./command_line.ts";
 
-// Command lines are split and resolved in the lower layer; re-exported so that the
-// daemon's importers keep one place to get them from.
+// Re-exported so that whoever checks a command line gets what runs it from one place.
 export { resolveExecutable, SCRIPT_PATH, splitCommandLine };
 
 /**
@@ -102,55 +105,6 @@ export function checkScript(commandLine: string, opts: CheckScriptOptions): Scri
     ok: false,
     error: `${prefix}${problem.what}; ${problem.fix} or set global.allow_insecure_scripts = true`,
   };
-}
-
-/**
- * Every problem with every notify hook of a config (instances, then sync groups), one
- * line each, labelled with the key path, e.g.
- * `vrrp_instance.VI_1.notify_master: /etc/hacore/up does not exist`. Empty when all is
- * well. Insecure scripts are only reported when `global.allow_insecure_scripts` is off.
- *
- * @example
- * ```ts
- * for (const p of checkConfigScripts(config)) console.error(p);
- * ```
- */
-export function checkConfigScripts(config: Config): string[] {
-  const problems: string[] = [];
-  const allowInsecure = config.global.allowInsecureScripts;
-  const checkAll = (section: string, name: string, notify: NotifyConfig) => {
-    const seen = new Set<string>();
-    for (const [key, command] of notifyHooks(notify)) {
-      const v = checkScript(command, { allowInsecure, label: `${section}.${name}.${key}` });
-      if (!v.ok && !seen.has(v.error)) {
-        seen.add(v.error);
-        problems.push(v.error);
-      }
-    }
-  };
-  for (const vi of config.instances) checkAll("vrrp_instance", vi.name, vi.notify);
-  for (const g of config.syncGroups) checkAll("vrrp_sync_group", g.name, g.notify);
-  return problems;
-}
-
-/**
- * The configured hooks of a {@link NotifyConfig} as (config key, command line) pairs,
- * in keepalived's key order; unset hooks are left out.
- *
- * @example
- * ```ts
- * notifyHooks({ master: "/bin/up", backup: null, fault: null, stop: null, generic: "/bin/n" });
- * // [["notify_master", "/bin/up"], ["notify", "/bin/n"]]
- * ```
- */
-export function notifyHooks(notify: NotifyConfig): [string, string][] {
-  const out: [string, string][] = [];
-  if (notify.master !== null) out.push(["notify_master", notify.master]);
-  if (notify.backup !== null) out.push(["notify_backup", notify.backup]);
-  if (notify.fault !== null) out.push(["notify_fault", notify.fault]);
-  if (notify.stop !== null) out.push(["notify_stop", notify.stop]);
-  if (notify.generic !== null) out.push(["notify", notify.generic]);
-  return out;
 }
 
 interface Problem {
