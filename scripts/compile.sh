@@ -12,8 +12,8 @@ if [ -n "${DENORT_BIN:-}" ]; then
   [ -x "$DENORT_BIN" ] || { echo "compile: DENORT_BIN=$DENORT_BIN is not an executable file" >&2; exit 1; }
   echo "compile: using denort from DENORT_BIN=$DENORT_BIN" >&2
 fi
-# The V8 flags every launcher uses (lib/cli/runtime_flags.ts), baked into the binary.
-v8flags="$("$deno" run lib/cli/runtime_flags.ts)"
+# The V8 flags every launcher uses (lib/sys/runtime_flags.ts), baked into the binary.
+v8flags="$("$deno" run lib/sys/runtime_flags.ts)"
 if ! "$deno" compile --allow-all "$v8flags" --output dist/hacore main.ts; then
   echo "compile: deno compile failed. It needs denort 2.9.6: set DENORT_BIN to a local copy" >&2
   echo "compile: when the download is not reachable. (The deno binary itself is not a denort.)" >&2

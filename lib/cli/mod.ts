@@ -5,7 +5,6 @@
  */
 import { parseArgs } from "node:util";
 import { checkCommand } from "./check.ts";
-import { labCommand } from "./lab.ts";
 import { runCommand } from "./run.ts";
 import { simCommand } from "./sim.ts";
 import { statusCommand } from "./status.ts";
@@ -40,7 +39,8 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: "sim [--seed N]: run a failover scenario in the deterministic simulator",
   },
   lab: {
-    run: labCommand,
+    // Loaded only when asked for: the lab harness is no part of what `hacore run` loads.
+    run: async (args) => (await import("./lab.ts")).labCommand(args),
     summary:
       "lab [FILE]: namespaces + bridge + client, one hacore per node, failover timeline (root)",
   },

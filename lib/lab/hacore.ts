@@ -15,7 +15,7 @@
  * @module
  */
 
-import { v8FlagsArg } from "../cli/runtime_flags.ts";
+import { v8FlagsArg } from "../sys/runtime_flags.ts";
 import type { NetnsHost } from "./host.ts";
 import { type Line, LineProc } from "./proc.ts";
 import { LAN_IFACE } from "./topology.ts";
@@ -226,7 +226,7 @@ export interface HacoreOptions {
 
 /**
  * Starts `hacore run FILE --log-format json` inside `ns`, with the V8 flags of
- * `lib/cli/runtime_flags.ts` as in production. Resolves nothing: call
+ * `lib/sys/runtime_flags.ts` as in production. Resolves nothing: call
  * {@link HacoreProc.waitState} for what you need.
  *
  * @example

@@ -1,9 +1,9 @@
 /**
- * The V8 flags of lib/cli/runtime_flags.ts: accepted by this Deno's V8, and used by
+ * The V8 flags of lib/sys/runtime_flags.ts: accepted by this Deno's V8, and used by
  * every launcher (the deno.json `run` task, scripts/compile.sh, the labs' startHacore).
  */
 import assert from "node:assert/strict";
-import { HACORE_V8_FLAGS, v8FlagsArg } from "../../lib/cli/runtime_flags.ts";
+import { HACORE_V8_FLAGS, v8FlagsArg } from "../../lib/sys/runtime_flags.ts";
 import { startHacore } from "../../lib/lab/hacore.ts";
 import type { NetnsHost } from "../../lib/lab/host.ts";
 
@@ -26,7 +26,7 @@ Deno.test("runtime flags: one --v8-flags argument that this Deno's V8 accepts", 
 
 Deno.test("runtime flags: running the module prints the argument (for shell launchers)", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", new URL("lib/cli/runtime_flags.ts", ROOT).pathname],
+    args: ["run", new URL("lib/sys/runtime_flags.ts", ROOT).pathname],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -36,9 +36,9 @@ Deno.test("runtime flags: running the module prints the argument (for shell laun
 
 Deno.test("runtime flags: the run task and compile.sh take them from the module", async () => {
   const deno = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT)));
-  assert.match(deno.tasks.run, /^deno run .*\$\(deno run lib\/cli\/runtime_flags\.ts\) main\.ts$/);
+  assert.match(deno.tasks.run, /^deno run .*\$\(deno run lib\/sys\/runtime_flags\.ts\) main\.ts$/);
   const compile = await Deno.readTextFile(new URL("scripts/compile.sh", ROOT));
-  assert.match(compile, /v8flags="\$\("\$deno" run lib\/cli\/runtime_flags\.ts\)"/);
+  assert.match(compile, /v8flags="\$\("\$deno" run lib\/sys\/runtime_flags\.ts\)"/);
   assert.match(compile, /"\$deno" compile --allow-all "\$v8flags" /);
 });
 

@@ -4,7 +4,7 @@
  * name the processes whose memory and CPU count as the daemon's.
  *
  * hacore runs through `startHacore` (lib/lab/hacore.ts), so with the V8 flags of
- * `lib/cli/runtime_flags.ts` that the compiled binary bakes in: what is measured is
+ * `lib/sys/runtime_flags.ts` that the compiled binary bakes in: what is measured is
  * what is shipped.
  *
  * Both get the same instance: interface eth0, VRID 51, the given priority, version and

@@ -5,7 +5,7 @@
  * them to `deno run`. Run this file to print the argument:
  *
  * ```sh
- * deno run lib/cli/runtime_flags.ts   # --v8-flags=--optimize-for-size
+ * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size
  * ```
  *
  * Why these (measured with the workloads of scripts/bench/checks.ts: 255 instances
