@@ -1,338 +1,38 @@
 /**
- * The seams between the daemon and the operating system. The daemon only ever talks
- * to these small interfaces; production implements them over FFI sockets and
- * rtnetlink (`lib/sys`), tests and the simulator over memory (`fake.ts`).
+ * The seams of the daemon. The OS-facing ones (clock, VRRP transport, kernel
+ * addresses, announcer, virtual MACs, primary addresses) are defined beside their
+ * production implementations in `lib/sys/ports.ts`, so that `lib/sys` never imports the
+ * daemon, and re-exported here so the daemon's modules keep one place to import them
+ * from. Defined here: where state changes go (notify hooks, the notify FIFO).
  *
- * Conventions shared by every port:
- * - addresses are canonical text (`lib/vrrp/addr.ts`), families are `"ipv4" | "ipv6"`;
- * - callbacks handed to a port are called from the JS thread, never re-entrantly from
- *   inside a call the daemon is making into the same port, and must not throw (the
- *   daemon's never do); they only queue work for the daemon's loop;
- * - everything that subscribes or opens returns a way to stop, and after it has been
- *   called no callback fires any more (so a stopped daemon leaves nothing running).
+ * The conventions of `lib/sys/ports.ts` hold for these too: callbacks are called from
+ * the JS thread, never re-entrantly, must not throw; what subscribes returns a way to
+ * stop.
  *
  * @module
  */
 
-import type { NotifyConfig, Vip } from "../config/schema.ts";
+import type { NotifyConfig } from "../config/schema.ts";
 import type { HookRun } from "../control/api.ts";
-import type { Family } from "../net/addr.ts";
 import type { TransitionReason } from "../vrrp/types.ts";
 
-/**
- * Monotonic time and waiting. The engine's deadlines are in this clock's
- * milliseconds, so it must never jump (no wall clock: NTP steps would fire or starve
- * every timer).
- *
- * @example
- * ```ts
- * const ac = new AbortController();
- * await clock.sleepUntil(clock.nowMs() + 100, ac.signal); // ~100 ms later
- * ```
- */
-export interface Clock {
-  /** Milliseconds on a monotonic scale, possibly fractional. */
-  nowMs(): number;
-  /**
-   * Resolves at or after `atMs` (at once when it has passed), or as soon as `signal`
-   * aborts. Never rejects. An aborted sleep leaves no timer behind.
-   */
-  sleepUntil(atMs: number, signal: AbortSignal): Promise<void>;
-}
-
-/** setTimeout takes a signed 32-bit delay; longer sleeps wake early and sleep again. */
-const MAX_TIMER_MS = 0x7fffffff;
-
-/**
- * The production clock: `performance.now()` (monotonic, sub-millisecond) and
- * `setTimeout`. A sleep cut short by its signal clears its timer, so Deno's test
- * sanitizers and a clean exit both see nothing pending.
- *
- * @example
- * ```ts
- * const t0 = systemClock.nowMs();
- * await systemClock.sleepUntil(t0 + 10, new AbortController().signal);
- * ```
- */
-export const systemClock: Clock = Object.freeze({
-  nowMs: () => performance.now(),
-  sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (signal.aborted) return resolve();
-      // Timers have millisecond resolution; rounding up keeps us from waking a hair
-      // early and spinning on a deadline that is not due yet.
-      const delay = Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(atMs - performance.now())));
-      const onAbort = () => {
-        clearTimeout(id);
-        resolve();
-      };
-      const id = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, delay);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  },
-});
-
-/**
- * A VRRP packet as received: the VRRP payload (after the IP header) and the IP facts
- * the codec needs. The interface and family are those of the transport it came in on.
- *
- * @example
- * ```ts
- * const p: ReceivedPacket = { bytes, src: "192.0.2.12", dst: "224.0.0.18", ttl: 255 };
- * ```
- */
-export interface ReceivedPacket {
-  /** The VRRP message only: IPv4 total length / IPv6 payload length, no padding. */
-  readonly bytes: Uint8Array;
-  /** IP source address. */
-  readonly src: string;
-  /** IP destination address (the group, or our own address for unicast). */
-  readonly dst: string;
-  /** IPv4 TTL or IPv6 hop limit as received (`IP_RECVTTL` / `IPV6_RECVHOPLIMIT`). */
-  readonly ttl: number;
-}
-
-/**
- * What the daemon asks for when it opens a transport: one per (interface, family)
- * used by any instance.
- *
- * @example
- * ```ts
- * const req: TransportRequest = { interface: "eth0", family: "ipv4", group: "224.0.0.18" };
- * ```
- */
-export interface TransportRequest {
-  readonly interface: string;
-  readonly family: Family;
-  /** Multicast group to join on the interface (`vrrp_mcast_group4/6`). */
-  readonly group: string;
-}
-
-/**
- * An open VRRP endpoint on one interface for one family: raw IP protocol 112, bound to
- * the interface, joined to the group, sending with TTL / hop limit 255.
- *
- * @example
- * ```ts
- * t.send(bytes, "224.0.0.18", "192.0.2.11");
- * t.close();
- * ```
- */
-export interface VrrpTransport {
-  /**
-   * Sends one VRRP message (the IP payload) to `dst` from `src`. `src` is given
-   * because the checksum was computed over it (v3 pseudo-header): the OS layer must
-   * use exactly that source (`IP_PKTINFO`, or its own IP header). Throws on a local
-   * error (ENETDOWN, ENOBUFS, ...); the daemon counts and logs it.
-   *
-   * `via` names another interface to send out of: an instance's virtual-MAC macvlan
-   * (`use_vmac`) on this transport's interface, so the frame carries the virtual
-   * router's MAC (RFC 5798 §7.3) while `src` stays the interface's own address and
-   * receiving stays on the transport's interface.
-   */
-  send(bytes: Uint8Array, dst: string, src: string, via?: string): void;
-  /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
-  close(): void;
-}
-
-/**
- * Opens transports. `onPacket` receives every VRRP packet arriving on the interface
- * for the family until the transport is closed; the OS layer does no VRRP validation
- * (TTL included), the daemon does it all so every drop is counted in one place.
- *
- * @example
- * ```ts
- * const t = transports.open({ interface: "eth0", family: "ipv4", group: "224.0.0.18" },
- *   (p) => inbox.push(p));
- * ```
- */
-export interface TransportFactory {
-  /** Throws when the interface does not exist or the socket cannot be set up. */
-  open(req: TransportRequest, onPacket: (packet: ReceivedPacket) => void): VrrpTransport;
-}
-
-/**
- * An address as the kernel holds it.
- *
- * @example
- * ```ts
- * const a: KernelAddress = {
- *   dev: "eth0", address: "192.0.2.100", prefix: 24, family: "ipv4", label: "eth0:hc", hacore: true,
- * };
- * ```
- */
-export interface KernelAddress {
-  /** Interface name. */
-  readonly dev: string;
-  /** Canonical text (IFA_LOCAL for IPv4, IFA_ADDRESS for IPv6). */
-  readonly address: string;
-  readonly prefix: number;
-  readonly family: Family;
-  /** IPv4 label, or null. */
-  readonly label: string | null;
-  /**
-   * Installed by hacore: `IFA_PROTO` is hacore's, or (kernels before 6.1) the label
-   * ends in hacore's suffix. Untagged addresses are never removed by hacore.
-   */
-  readonly hacore: boolean;
-}
-
-/**
- * An address to install: a configured VIP plus its family.
- *
- * @example
- * ```ts
- * const spec: AddressSpec = {
- *   address: "192.0.2.100", prefix: 24, dev: "eth0", label: null, scope: "global", family: "ipv4",
- * };
- * ```
- */
-export type AddressSpec = Vip & { readonly family: Family };
-
-/**
- * A change the kernel reported (rtnetlink RTM_NEWADDR / RTM_DELADDR / RTM_NEWLINK).
- * Events are hints: the daemon re-reads the kernel's addresses before acting, so a
- * lost or coalesced event (ENOBUFS) costs nothing but latency.
- *
- * @example
- * ```ts
- * const e: KernelEvent = { kind: "addr-removed", interface: "eth0", address: "192.0.2.100" };
- * ```
- */
-export type KernelEvent =
-  | {
-    readonly kind: "addr-added" | "addr-removed";
-    readonly interface: string;
-    readonly address: string;
-  }
-  | { readonly kind: "link-up" | "link-down"; readonly interface: string }
-  /** Events were lost (ENOBUFS on the netlink socket): assume anything changed. */
-  | { readonly kind: "resync" };
-
-/**
- * The kernel's addresses, as rtnetlink will implement it.
- *
- * @example
- * ```ts
- * const mine = (await addresses.list("eth0")).filter((a) => a.hacore);
- * await addresses.add({ ...vip, family: "ipv4" }); // tagged as hacore's
- * const stop = addresses.watch((e) => inbox.push(e));
- * stop();
- * ```
- */
-export interface AddressPort {
-  /** Every address on `dev`, or on every interface when `dev` is omitted. */
-  list(dev?: string): Promise<KernelAddress[]>;
-  /**
-   * Installs an address, tagged as hacore's (`IFA_PROTO`, or the label on older
-   * kernels). IPv6 VIPs go in with `IFA_F_NODAD`: a VIP must answer at once, and DAD
-   * would fail against the old master still holding it during a handover.
-   */
-  add(spec: AddressSpec): Promise<void>;
-  /** Removes an address (matched on dev, address and prefix). */
-  remove(address: KernelAddress): Promise<void>;
-  /** Follows address and link changes until the returned function is called. */
-  watch(onEvent: (event: KernelEvent) => void): () => void;
-  /**
-   * Whether each interface's link is up now (by name). `watch` reports only changes,
-   * so the daemon reads this once at start to fault instances whose link is already
-   * down. Optional: a port without it is taken as "all up".
-   */
-  linkStates?(): Promise<ReadonlyMap<string, boolean>>;
-}
-
-/**
- * Gratuitous ARP / unsolicited neighbour advertisement for one address, so switches
- * and hosts learn the new master's MAC. The OS layer builds the frames with
- * `lib/sys/arp.ts` (`encodeGratuitousArp`) and `lib/sys/ndisc.ts`
- * (`encodeUnsolicitedNa`) from the interface's MAC. Throws on a local error; the
- * daemon counts and logs it.
- *
- * @example
- * ```ts
- * announcer.garp("eth0", "192.0.2.100");
- * announcer.unsolicitedNa("eth0", "2001:db8::100");
- * ```
- */
-export interface Announcer {
-  garp(dev: string, ip: string): void;
-  unsolicitedNa(dev: string, ip: string): void;
-}
-
-/**
- * A virtual-MAC interface an instance needs (`use_vmac`): a macvlan named `name` on
- * `parent` with the virtual router MAC, 00:00:5e:00:01:VRID for IPv4 and
- * 00:00:5e:00:02:VRID for IPv6 (RFC 5798 §7.3). Built by `vmacSpecOf` (vmac.ts).
- *
- * @example
- * ```ts
- * const spec: VmacSpec = { name: "vrrp.51", parent: "eth0", mac: "00:00:5e:00:01:33", ipv6: false };
- * ```
- */
-export interface VmacSpec {
-  readonly name: string;
-  /** The instance's own interface, the macvlan's lower device. */
-  readonly parent: string;
-  /** Lowercase `aa:bb:cc:dd:ee:ff`. */
-  readonly mac: string;
-  /**
-   * Whether IPv6 addresses live on it (an IPv6 instance, or IPv6 excluded VIPs). An
-   * interface without them gets IPv6 turned off, so it never sends a frame (DAD, MLD,
-   * router solicitation) with the virtual MAC from a Backup.
-   */
-  readonly ipv6: boolean;
-}
-
-/**
- * What {@link VmacPort.ensure} found: it made the macvlan now, took over one that was
- * already there and matched (its own leftover, or one an operator made), or everything
- * was in place since the last call.
- */
-export type VmacOutcome = "created" | "adopted" | "present";
-
-/**
- * Virtual-MAC interfaces: created (or adopted) on demand, removed when no instance wants
- * them any more. Implemented over rtnetlink and sysctls by `lib/sys/vmac.ts`.
- *
- * @example
- * ```ts
- * await vmacs.ensure({ name: "vrrp.51", parent: "eth0", mac: "00:00:5e:00:01:33", ipv6: false });
- * await vmacs.remove("vrrp.51");
- * ```
- */
-export interface VmacPort {
-  /**
-   * Makes `spec.name` a macvlan on `spec.parent` with `spec.mac`, set up as a virtual
-   * MAC needs and administratively up. Idempotent, and cheap once in place, so the
-   * daemon calls it before every reconcile: a macvlan deleted by hand, or with its
-   * parent, comes back. Throws when the parent is missing, or when `spec.name` is
-   * taken by something else (which is never touched).
-   */
-  ensure(spec: VmacSpec): Promise<VmacOutcome>;
-  /**
-   * Deletes the macvlan when hacore made it (an adopted one is only given its settings
-   * back) and restores what was changed on its parent once no other virtual MAC uses
-   * it. Unknown names are ignored.
-   */
-  remove(name: string): Promise<void>;
-}
-
-/**
- * Each interface's own addresses: the IPv4 primary address and the IPv6 link-local
- * address, the sources of adverts when an instance sets no `unicast_src_ip`.
- *
- * @example
- * ```ts
- * const primaries: PrimaryAddresses = new Map([["eth0", { ipv4: "192.0.2.11", ipv6: "fe80::11" }]]);
- * ```
- */
-export type PrimaryAddresses = ReadonlyMap<
-  string,
-  { readonly ipv4?: string; readonly ipv6?: string }
->;
+export type {
+  AddressPort,
+  AddressSpec,
+  Announcer,
+  Clock,
+  KernelAddress,
+  KernelEvent,
+  PrimaryAddresses,
+  ReceivedPacket,
+  TransportFactory,
+  TransportRequest,
+  VmacOutcome,
+  VmacPort,
+  VmacSpec,
+  VrrpTransport,
+} from "../sys/ports.ts";
+export { systemClock } from "../sys/ports.ts";
 
 /**
  * A state change to tell the outside world about (notify hooks, the notify FIFO), as

@@ -17,12 +17,12 @@
 
 import type {
   AddressPort,
+  AddressScope,
   AddressSpec,
   KernelAddress,
   KernelEvent,
   PrimaryAddresses,
-} from "../daemon/ports.ts";
-import type { VipScope } from "../config/schema.ts";
+} from "./ports.ts";
 import { ENODEV } from "./errno.ts";
 import { AF_INET, AF_INET6 } from "./libc.ts";
 import {
@@ -48,7 +48,7 @@ import {
 } from "./interfaces.ts";
 
 /** RT_SCOPE_* of each configured VIP scope. */
-export const SCOPE_VALUES: Readonly<Record<VipScope, number>> = Object.freeze({
+export const SCOPE_VALUES: Readonly<Record<AddressScope, number>> = Object.freeze({
   global: RT_SCOPE_UNIVERSE,
   site: RT_SCOPE_SITE,
   link: RT_SCOPE_LINK,

@@ -21,7 +21,7 @@
  * @module
  */
 
-import type { Announcer } from "../daemon/ports.ts";
+import type { Announcer } from "./ports.ts";
 import { encodeGratuitousArp } from "../net/arp.ts";
 import { EAGAIN, SyscallError } from "./errno.ts";
 import { BROADCAST_MAC, ipv6MulticastMac, macToString } from "../net/ether.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Clock } from "../daemon/ports.ts";
+import type { Clock } from "./ports.ts";
 import {
   closeFd,
   createEventFd,

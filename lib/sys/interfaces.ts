@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { PrimaryAddresses } from "../daemon/ports.ts";
+import type { PrimaryAddresses } from "./ports.ts";
 import { parseIp } from "../net/addr.ts";
 import { AF_INET, AF_INET6 } from "./libc.ts";
 import {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PrimaryAddresses } from "../daemon/ports.ts";
+import type { PrimaryAddresses } from "./ports.ts";
 import { type AddressPortOptions, RtnlAddressPort } from "./addresses.ts";
 import { PacketAnnouncer } from "./announcer.ts";
 import { SystemTransportFactory } from "./transport.ts";

@@ -25,12 +25,7 @@
  * @module
  */
 
-import type {
-  ReceivedPacket,
-  TransportFactory,
-  TransportRequest,
-  VrrpTransport,
-} from "../daemon/ports.ts";
+import type { ReceivedPacket, TransportFactory, TransportRequest, VrrpTransport } from "./ports.ts";
 import { formatIp, parseIp } from "../net/addr.ts";
 import {
   decodeIpv4Header,

@@ -59,7 +59,7 @@
  * @module
  */
 
-import type { VmacOutcome, VmacPort, VmacSpec } from "../daemon/ports.ts";
+import type { VmacOutcome, VmacPort, VmacSpec } from "./ports.ts";
 import { ENODEV } from "./errno.ts";
 import {
   IFF_UP,
