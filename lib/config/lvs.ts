@@ -57,7 +57,8 @@ export const LVS_DEFAULTS = Object.freeze(
     connectTimeoutMs: 5_000,
     retry: 1,
     delayBeforeRetryMs: 1_000,
-    warmupMs: 0,
+    /** null: warmup defaults to each check's delay_loop. */
+    warmupMs: null,
     weight: 1,
     quorum: 1,
     hysteresis: 0,
@@ -72,7 +73,6 @@ const MAX_RANGE = 256;
 const METHODS = ["NAT", "DR", "TUN"] as const satisfies readonly LvsMethod[];
 const method: Parser<LvsMethod> = oneOf(METHODS, true);
 const port: Parser<number> = int(1, 65535);
-const seconds = (max: number) => num(0, max, "seconds");
 
 const PACING_KEYS = [
   "delay_loop",
@@ -250,13 +250,18 @@ export function readVirtualServer(
     }
     return on;
   };
-  const schedFallback = flag("sh_fallback", "sh") || flag("mh_fallback", "mh");
-  const schedPort = flag("sh_port", "sh") || flag("mh_port", "mh");
+  // Both spellings are read (no short-circuit) so a misplaced one is always reported.
+  const shFallback = flag("sh_fallback", "sh");
+  const mhFallback = flag("mh_fallback", "mh");
+  const shPort = flag("sh_port", "sh");
+  const mhPort = flag("mh_port", "mh");
+  const schedFallback = shFallback || mhFallback;
+  const schedPort = shPort || mhPort;
   const onePacket = r.opt("ops", bool) ?? false;
   if (onePacket && protocol !== "udp" && target.kind === "address") {
     r.fail("ops", `"ops" (one-packet scheduling) only applies to protocol = "udp"`);
   }
-  const pacing = readPacing(r, null);
+  const pacing = readPacing(r, VS_PACING);
   const quorum = r.opt("quorum", int(1, 0xffff_ffff)) ?? LVS_DEFAULTS.quorum;
   const hysteresis = r.opt("hysteresis", int(0, 0xffff_ffff)) ?? LVS_DEFAULTS.hysteresis;
   if (r.ok("quorum") && r.ok("hysteresis") && hysteresis >= quorum) {
@@ -264,7 +269,19 @@ export function readVirtualServer(
   }
   const cmd = text("a command line");
   const virtualhost = r.opt("virtualhost", text("a Host header value")) ?? null;
-  const base = { name, family, method: vsMethod, pacing, virtualhost, target };
+  const base = {
+    name,
+    family,
+    method: vsMethod,
+    pacing,
+    virtualhost,
+    target,
+    ports: servicePorts(target, env),
+  };
+  const haSuspend = r.opt("ha_suspend", bool) ?? false;
+  if (haSuspend && usesFwmark(target, env)) {
+    r.fail("ha_suspend", '"ha_suspend" needs a virtual address to watch, and a fwmark has none');
+  }
   const realServers = readRealServers(r, base);
   return {
     name,
@@ -279,7 +296,7 @@ export function readVirtualServer(
     persistence,
     alpha: r.opt("alpha", bool) ?? false,
     omega: r.opt("omega", bool) ?? false,
-    haSuspend: r.opt("ha_suspend", bool) ?? false,
+    haSuspend,
     quorum,
     hysteresis,
     quorumUp: r.opt("quorum_up", cmd) ?? null,
@@ -311,7 +328,9 @@ function readTarget(
     );
   }
   const familyKey = r.opt("family", oneOf(["ipv4", "ipv6"] as const));
-  const fallback = { target: { kind: "fwmark", fwmark: 1 } as const, family: familyKey ?? "ipv4" };
+  // keepalived takes a fwmark service's family from its real servers: so does hacore.
+  const inferred = familyKey ?? firstRealServerFamily(r.table) ?? "ipv4";
+  const fallback = { target: { kind: "fwmark", fwmark: 1 } as const, family: inferred };
   if (r.has("address")) {
     if (r.has("family")) r.fail("family", '"family" only applies to fwmark virtual servers');
     const ip = r.opt("address", unicastIp);
@@ -322,10 +341,9 @@ function readTarget(
   if (r.has("port")) r.fail("port", '"port" only applies with "address"');
   if (r.has("fwmark")) {
     const fwmark = r.opt("fwmark", FWMARK) ?? 1;
-    return { target: { kind: "fwmark", fwmark }, family: familyKey ?? "ipv4" };
+    return { target: { kind: "fwmark", fwmark }, family: inferred };
   }
   if (r.has("group")) {
-    if (r.has("family")) r.fail("family", '"family" only applies to fwmark virtual servers');
     const name = r.opt("group", text("a group name"));
     if (name === undefined) return fallback;
     const group = env.groups.get(name);
@@ -333,10 +351,20 @@ function readTarget(
       r.fail("group", unknownReference("virtual_server_group", name, new Set(env.groups.keys())));
       return fallback;
     }
-    const family = group.addresses[0]?.family ?? familyKey ?? "ipv4";
-    return { target: { kind: "group", group: name }, family };
+    const own = group.addresses[0]?.family;
+    if (own !== undefined && familyKey !== undefined && own !== familyKey) {
+      r.fail("family", `expected "${own}" like the addresses of group ${name}, got "${familyKey}"`);
+    }
+    return { target: { kind: "group", group: name }, family: own ?? inferred };
   }
   return fallback;
+}
+
+/** The family of the first real server's address, when it is one. */
+function firstRealServerFamily(table: RawTable): Family | null {
+  const list = table.real_server;
+  const first = Array.isArray(list) && isTable(list[0]) ? list[0].address : undefined;
+  return typeof first === "string" ? parseIp(first)?.family ?? null : null;
 }
 
 function readPersistence(r: TableReader, family: Family): LvsPersistence | null {
@@ -384,36 +412,65 @@ interface Pacing {
   readonly timeoutMs: number;
   readonly retry: number;
   readonly delayBeforeRetryMs: number;
-  readonly warmupMs: number;
+  /** null: the check's own interval, as keepalived spreads first checks over delay_loop. */
+  readonly warmupMs: number | null;
 }
 
-function readPacing(r: TableReader, parent: Pacing | null): Pacing {
-  const ms = (key: string, max: number, def: number) => {
-    const s = r.opt(key, seconds(max));
-    return s === undefined ? def : secondsToMs(s);
+const VS_PACING: Pacing = {
+  intervalMs: LVS_DEFAULTS.delayLoopMs,
+  timeoutMs: LVS_DEFAULTS.connectTimeoutMs,
+  retry: LVS_DEFAULTS.retry,
+  delayBeforeRetryMs: LVS_DEFAULTS.delayBeforeRetryMs,
+  warmupMs: null,
+};
+
+function readPacing(r: TableReader, d: Pacing): Pacing {
+  const ms = (key: string, min: number, max: number): number | undefined => {
+    const s = r.opt(key, num(min, max, "seconds"));
+    return s === undefined ? undefined : secondsToMs(s);
   };
-  const d = parent ?? {
-    intervalMs: LVS_DEFAULTS.delayLoopMs,
-    timeoutMs: LVS_DEFAULTS.connectTimeoutMs,
-    retry: LVS_DEFAULTS.retry,
-    delayBeforeRetryMs: LVS_DEFAULTS.delayBeforeRetryMs,
-    warmupMs: LVS_DEFAULTS.warmupMs,
-  };
-  const intervalMs = ms("delay_loop", 86400, d.intervalMs);
-  if (r.ok("delay_loop") && r.has("delay_loop") && intervalMs < 10) {
-    r.fail("delay_loop", `expected a delay_loop of at least 0.01 seconds, got ${intervalMs} ms`);
-  }
   return {
-    intervalMs: Math.max(intervalMs, 10),
-    timeoutMs: Math.max(ms("connect_timeout", 3600, d.timeoutMs), 10),
+    intervalMs: ms("delay_loop", 0.01, 86400) ?? d.intervalMs,
+    timeoutMs: ms("connect_timeout", 0.01, 3600) ?? d.timeoutMs,
     retry: alias(r, "retry", "nb_get_retry", int(0, 1000)) ?? d.retry,
-    delayBeforeRetryMs: ms("delay_before_retry", 3600, d.delayBeforeRetryMs),
-    warmupMs: ms("warmup", 86400, d.warmupMs),
+    delayBeforeRetryMs: ms("delay_before_retry", 0, 3600) ?? d.delayBeforeRetryMs,
+    warmupMs: ms("warmup", 0, 86400) ?? d.warmupMs,
   };
+}
+
+/** The ports a DR or TUN server must listen on: those of the service's addresses. */
+function servicePorts(target: VirtualServerTarget, env: LvsEnv): number[] {
+  if (target.kind === "address") return target.port === 0 ? [] : [target.port];
+  if (target.kind === "fwmark") return [];
+  const g = env.groups.get(target.group);
+  return [...new Set(g?.addresses.map((a) => a.port) ?? [])];
+}
+
+function usesFwmark(target: VirtualServerTarget, env: LvsEnv): boolean {
+  if (target.kind === "fwmark") return true;
+  return target.kind === "group" && (env.groups.get(target.group)?.fwmarks.length ?? 0) > 0;
+}
+
+/**
+ * DR and TUN forward the packet as the client sent it, port included: a server on
+ * another port would never see it (keepalived silently resets the port; hacore says so).
+ */
+function checkForwardedPort(t: TableReader, vs: VsBase, m: LvsMethod, p: number): void {
+  if (m === "NAT" || vs.ports.length === 0 || !t.ok("port")) return;
+  if (vs.ports.length === 1 && vs.ports[0] === p) return;
+  const want = vs.ports.length === 1
+    ? `port ${vs.ports[0]} like its virtual server`
+    : `one port for every address of the group (it has ${vs.ports.join(", ")}), so use NAT`;
+  t.fail(
+    t.has("port") ? "port" : "lb_kind",
+    `expected ${want}: ${m} does not rewrite the destination port, got ${p}`,
+  );
 }
 
 /** What a real server inherits from its virtual server. */
 interface VsBase {
+  /** Ports of the service's addresses; empty for fwmark (and all-port) services. */
+  readonly ports: readonly number[];
   readonly name: string;
   readonly family: Family;
   readonly method: LvsMethod;
@@ -490,6 +547,7 @@ function readRealServer(
   const p = readServerPort(t, vs);
   const m = alias(t, "lb_kind", "lvs_method", method) ?? vs.method;
   const tunnel = readTunnel(t, m);
+  if (p !== undefined) checkForwardedPort(t, vs, m, p);
   const uThreshold = t.opt("uthreshold", int(0, 0xffff_ffff)) ?? 0;
   const lThreshold = t.opt("lthreshold", int(0, 0xffff_ffff)) ?? 0;
   if (uThreshold > 0 && lThreshold > uThreshold) {
@@ -564,6 +622,7 @@ function readSorry(r: TableReader, vs: VsBase): SorryServerConfig | null {
   const p = readServerPort(t, vs);
   const m = alias(t, "lb_kind", "lvs_method", method) ?? vs.method;
   const tunnel = readTunnel(t, m);
+  if (p !== undefined) checkForwardedPort(t, vs, m, p);
   const inhibit = t.opt("inhibit", bool) ?? false;
   if (ip === undefined || p === undefined) return null;
   return { address: ip.address, port: p, method: m, tunnel, inhibit };
@@ -596,7 +655,8 @@ function readRealServerCheck(
     }
   }
   const check = readCheck(r, type);
-  return check === undefined ? undefined : { check, ...pacing };
+  if (check === undefined) return undefined;
+  return { check, ...pacing, warmupMs: pacing.warmupMs ?? pacing.intervalMs };
 }
 
 function withTarget(
@@ -733,7 +793,11 @@ export function summarizeVirtualServer(vs: VirtualServerConfig): string {
   }
   const n = vs.realServers.length;
   const checks = vs.realServers.reduce((sum, rs) => sum + rs.checks.length, 0);
-  parts.push(`${n} real server${n === 1 ? "" : "s"}${checks > 0 ? ` (${checks} checks)` : ""}`);
+  parts.push(
+    `${n} real server${n === 1 ? "" : "s"}${
+      checks > 0 ? ` (${checks} check${checks === 1 ? "" : "s"})` : ""
+    }`,
+  );
   if (vs.quorum > 1 || vs.hysteresis > 0) parts.push(`quorum ${vs.quorum}±${vs.hysteresis}`);
   if (vs.sorryServer !== null) {
     parts.push(`sorry ${endpointText(vs.sorryServer.address, vs.sorryServer.port)}`);

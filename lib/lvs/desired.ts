@@ -217,7 +217,10 @@ function desiredDests(vs: VirtualServerConfig, inputs: DesiredInputs): IpvsDest[
       dests.push(dest(rs.family, rs, 0));
     }
   }
-  if (sorry !== null && sorry.inhibit) dests.push(sorryDest(vs.family, sorry, 0));
+  // keepalived lets the sorry server be one of the real servers: then it is already in.
+  const duplicate = sorry !== null &&
+    vs.realServers.some((rs) => rs.address === sorry.address && rs.port === sorry.port);
+  if (sorry !== null && sorry.inhibit && !duplicate) dests.push(sorryDest(vs.family, sorry, 0));
   return dests;
 }
 

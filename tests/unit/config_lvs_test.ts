@@ -119,11 +119,30 @@ type = "icmp"
     timeoutMs: 2000,
     retry: 3,
     delayBeforeRetryMs: 1000,
-    warmupMs: 0,
+    // keepalived spreads first checks over one delay_loop unless warmup says otherwise.
+    warmupMs: 6000,
   });
   assert.deepEqual(tcp.check, { kind: "tcp", target: { host: "192.0.2.11", port: 9000 } });
   assert.equal(tcp.delayBeforeRetryMs, 500);
+  assert.equal(icmp.warmupMs, 6000);
   assert.deepEqual(icmp.check, { kind: "icmp", host: "192.0.2.11" });
+});
+
+Deno.test("warmup set on the virtual server applies to every check", () => {
+  const vs =
+    configOf(`${VS}warmup = 0\n${RS}[[virtual_server.web.real_server.check]]\ntype = "tcp"\n`)
+      .virtualServers[0];
+  assert.equal(vs.realServers[0].checks[0].warmupMs, 0);
+});
+
+Deno.test("a fwmark virtual server takes its family from its real servers", () => {
+  const vs = configOf(`[virtual_server.m]
+fwmark = 1
+[[virtual_server.m.real_server]]
+address = "2001:db8::11"
+port = 80
+`).virtualServers[0];
+  assert.equal(vs.family, "ipv6");
 });
 
 Deno.test("a full URL in a real server's check is kept as written", () => {
@@ -457,6 +476,36 @@ const BROKEN: BrokenCase[] = [
     message: `expected "none" or "csum" for tunnel_type = "gre", got "remcsum"`,
   },
   {
+    name: "a DR real server on another port than its virtual server is refused",
+    toml: `${VS}lb_kind = "DR"\n${RS}port = 8080\n`,
+    path: "virtual_server.web.real_server[0].port",
+    line: 7,
+    message:
+      "expected port 80 like its virtual server: DR does not rewrite the destination port, got 8080",
+  },
+  {
+    name: "a TUN server of a group with several ports is refused",
+    toml:
+      `[virtual_server_group.g]\naddresses = ["192.0.2.1:80", "192.0.2.1:81"]\n[virtual_server.x]\ngroup = "g"\nlb_kind = "TUN"\n[[virtual_server.x.real_server]]\naddress = "192.0.2.11"\nport = 80\n`,
+    path: "virtual_server.x.real_server[0].port",
+    line: 8,
+    message: /one port for every address of the group \(it has 80, 81\), so use NAT/,
+  },
+  {
+    name: "ha_suspend with a fwmark is refused",
+    toml: `[virtual_server.m]\nfwmark = 1\nha_suspend = true\n`,
+    path: "virtual_server.m.ha_suspend",
+    line: 3,
+    message: `"ha_suspend" needs a virtual address to watch, and a fwmark has none`,
+  },
+  {
+    name: "delay_loop must be positive",
+    toml: `${VS}delay_loop = 0\n`,
+    path: "virtual_server.web.delay_loop",
+    line: 4,
+    message: "expected a number in 0.01..86400 seconds, got 0",
+  },
+  {
     name: "quorum is at least 1",
     toml: `${VS}quorum = 0\n`,
     path: "virtual_server.web.quorum",
@@ -565,6 +614,6 @@ type = "tcp"
 `);
   assert.equal(
     summarizeVirtualServer(c.virtualServers[0]),
-    "web: tcp 192.0.2.100:80 sh sh-fallback DR, persistent 300s per /24, 1 real server (1 checks), quorum 2±1, sorry 192.0.2.200:80, alpha",
+    "web: tcp 192.0.2.100:80 sh sh-fallback DR, persistent 300s per /24, 1 real server (1 check), quorum 2±1, sorry 192.0.2.200:80, alpha",
   );
 });

@@ -159,6 +159,16 @@ Deno.test("desired: an inhibited sorry server waits with weight 0 while quorum h
   assert.deepEqual(dests(t), ["192.0.2.11:1", "192.0.2.12:2", "192.0.2.13:3", "192.0.2.200:0"]);
 });
 
+Deno.test("desired: a sorry server that is also a real server is listed once", () => {
+  const c = pool(`quorum = 1
+[virtual_server.web.sorry_server]
+address = "192.0.2.13"
+inhibit = true
+`);
+  const t = table(c, new Map([["web/192.0.2.13:80", down]]), new Map([["web", true]]));
+  assert.deepEqual(dests(t), ["192.0.2.11:1", "192.0.2.12:2"]);
+});
+
 Deno.test("desired: without a sorry server, lost quorum leaves the live servers in", () => {
   const c = pool("quorum = 10");
   assert.deepEqual(dests(table(c, new Map(), new Map([["web", false]]))), [

@@ -120,7 +120,11 @@ export interface IpvsService {
   readonly flags: number;
   /** Persistence timeout in seconds; meaningful with `IP_VS_SVC_F_PERSISTENT`. */
   readonly timeoutS: number;
-  /** Persistence granularity as a prefix length (32 / 128 = per client address). */
+  /**
+   * Persistence granularity as a prefix length (32 / 128 = per client address). The
+   * kernel's attribute is a mask for IPv4 (`255.255.255.0`) and a prefix length for
+   * IPv6: the codec converts, so that the core compares one kind of number.
+   */
   readonly netmask: number;
   /** Persistence engine ("sip"), null = none. */
   readonly persistenceEngine: string | null;
