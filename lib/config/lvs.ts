@@ -105,6 +105,7 @@ const VS_KEYS = [
   ...PACING_KEYS,
   "alpha",
   "omega",
+  "inhibit_on_failure",
   "ha_suspend",
   "quorum",
   "hysteresis",
@@ -277,6 +278,7 @@ export function readVirtualServer(
     virtualhost,
     target,
     ports: servicePorts(target, env),
+    inhibitOnFailure: r.opt("inhibit_on_failure", bool) ?? false,
   };
   const haSuspend = r.opt("ha_suspend", bool) ?? false;
   if (haSuspend && usesFwmark(target, env)) {
@@ -469,6 +471,8 @@ function checkForwardedPort(t: TableReader, vs: VsBase, m: LvsMethod, p: number)
 
 /** What a real server inherits from its virtual server. */
 interface VsBase {
+  /** `inhibit_on_failure` on the virtual server: the default of its real servers. */
+  readonly inhibitOnFailure: boolean;
   /** Ports of the service's addresses; empty for fwmark (and all-port) services. */
   readonly ports: readonly number[];
   readonly name: string;
@@ -561,7 +565,7 @@ function readRealServer(
     weight: t.opt("weight", int(0, 65535)) ?? LVS_DEFAULTS.weight,
     method: m,
     tunnel,
-    inhibitOnFailure: t.opt("inhibit_on_failure", bool) ?? false,
+    inhibitOnFailure: t.opt("inhibit_on_failure", bool) ?? vs.inhibitOnFailure,
     uThreshold,
     lThreshold,
     notifyUp: t.opt("notify_up", cmd) ?? null,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { checkCommand } from "../../lib/cli/check.ts";
 import {
   type Config,
   type ConfigError,
@@ -133,6 +134,14 @@ Deno.test("warmup set on the virtual server applies to every check", () => {
     configOf(`${VS}warmup = 0\n${RS}[[virtual_server.web.real_server.check]]\ntype = "tcp"\n`)
       .virtualServers[0];
   assert.equal(vs.realServers[0].checks[0].warmupMs, 0);
+});
+
+Deno.test("inhibit_on_failure on the virtual server is the default of its real servers", () => {
+  const vs = configOf(`${VS}inhibit_on_failure = true\n${RS}[[virtual_server.web.real_server]]
+address = "192.0.2.12"
+inhibit_on_failure = false
+`).virtualServers[0];
+  assert.deepEqual(vs.realServers.map((rs) => rs.inhibitOnFailure), [true, false]);
 });
 
 Deno.test("a fwmark virtual server takes its family from its real servers", () => {
@@ -615,5 +624,26 @@ type = "tcp"
   assert.equal(
     summarizeVirtualServer(c.virtualServers[0]),
     "web: tcp 192.0.2.100:80 sh sh-fallback DR, persistent 300s per /24, 1 real server (1 check), quorum 2±1, sorry 192.0.2.200:80, alpha",
+  );
+});
+
+Deno.test("hacore check prints one line per virtual server after the instances", async () => {
+  const file = new URL("lvs-fwmark-group.toml", EXAMPLES).pathname;
+  const out: string[] = [];
+  const { log } = console;
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  let code: number;
+  try {
+    code = await checkCommand([file]);
+  } finally {
+    console.log = log;
+  }
+  assert.equal(code, 0);
+  assert.deepEqual(out.filter((l) => l.startsWith("  virtual_server ")), [
+    "  virtual_server web_mark: fwmark 1 ipv4 sh sh-fallback DR, persistent 600s per /24, 2 real servers (2 checks)",
+    "  virtual_server api: group api tcp mh mh-port TUN, 2 real servers (2 checks)",
+  ]);
+  assert.ok(
+    out.findIndex((l) => l.startsWith("  VI_1:")) < out.findIndex((l) => l.includes("web_mark")),
   );
 });
