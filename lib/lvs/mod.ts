@@ -9,3 +9,4 @@
 export * from "./desired.ts";
 export * from "./plan.ts";
 export * from "./quorum.ts";
+export * from "./events.ts";
