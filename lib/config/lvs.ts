@@ -36,6 +36,7 @@ import {
   LVS_SCHEDULERS,
   type LvsMethod,
   type LvsPersistence,
+  type LvsProtocol,
   type LvsTunnel,
   type RealServerCheck,
   type RealServerConfig,
@@ -241,33 +242,16 @@ export function readVirtualServer(
   const persistent = typeof raw.persistence_timeout === "bigint" && raw.persistence_timeout > 0n;
   const { target, family } = readTarget(r, env, persistent);
   const persistence = readPersistence(r, family);
-  const scheduler = alias(r, "lb_algo", "lvs_sched", oneOf(LVS_SCHEDULERS)) ??
-    LVS_DEFAULTS.scheduler;
   const vsMethod = alias(r, "lb_kind", "lvs_method", method) ?? LVS_DEFAULTS.method;
-  const flag = (key: string, sched: string) => {
-    const on = r.opt(key, bool) ?? false;
-    if (on && scheduler !== sched) {
-      r.fail(key, `"${key}" only applies to lb_algo = "${sched}", got lb_algo = "${scheduler}"`);
-    }
-    return on;
-  };
-  // Both spellings are read (no short-circuit) so a misplaced one is always reported.
-  const shFallback = flag("sh_fallback", "sh");
-  const mhFallback = flag("mh_fallback", "mh");
-  const shPort = flag("sh_port", "sh");
-  const mhPort = flag("mh_port", "mh");
-  const schedFallback = shFallback || mhFallback;
-  const schedPort = shPort || mhPort;
-  const onePacket = r.opt("ops", bool) ?? false;
-  if (onePacket && protocol !== "udp" && target.kind === "address") {
-    r.fail("ops", `"ops" (one-packet scheduling) only applies to protocol = "udp"`);
+  if (target.kind === "fwmark" && r.has("protocol")) {
+    r.fail(
+      "protocol",
+      '"protocol" does not apply to a fwmark virtual server: the mark picks the traffic',
+    );
   }
+  const scheduling = readScheduling(r, protocol, target);
   const pacing = readPacing(r, VS_PACING);
-  const quorum = r.opt("quorum", int(1, 0xffff_ffff)) ?? LVS_DEFAULTS.quorum;
-  const hysteresis = r.opt("hysteresis", int(0, 0xffff_ffff)) ?? LVS_DEFAULTS.hysteresis;
-  if (r.ok("quorum") && r.ok("hysteresis") && hysteresis >= quorum) {
-    r.fail("hysteresis", `expected a hysteresis below quorum (${quorum}), got ${hysteresis}`);
-  }
+  const { quorum, hysteresis } = readQuorum(r);
   const cmd = text("a command line");
   const virtualhost = r.opt("virtualhost", text("a Host header value")) ?? null;
   const base = {
@@ -290,10 +274,7 @@ export function readVirtualServer(
     target,
     family,
     protocol,
-    scheduler,
-    schedFallback,
-    schedPort,
-    onePacket,
+    ...scheduling,
     method: vsMethod,
     persistence,
     alpha: r.opt("alpha", bool) ?? false,
@@ -307,6 +288,41 @@ export function readVirtualServer(
     sorryServer: readSorry(r, base),
     realServers,
   };
+}
+
+/** The scheduler with its flags: sh/mh flags only with their scheduler, ops only for UDP. */
+function readScheduling(r: TableReader, protocol: LvsProtocol, target: VirtualServerTarget) {
+  const scheduler = alias(r, "lb_algo", "lvs_sched", oneOf(LVS_SCHEDULERS)) ??
+    LVS_DEFAULTS.scheduler;
+  const flag = (key: string, sched: string) => {
+    const on = r.opt(key, bool) ?? false;
+    if (on && scheduler !== sched) {
+      r.fail(key, `"${key}" only applies to lb_algo = "${sched}", got lb_algo = "${scheduler}"`);
+    }
+    return on;
+  };
+  // Every flag is read (no short-circuit), so a misplaced one is always reported.
+  const fallback = [flag("sh_fallback", "sh"), flag("mh_fallback", "mh")];
+  const port = [flag("sh_port", "sh"), flag("mh_port", "mh")];
+  const onePacket = r.opt("ops", bool) ?? false;
+  if (onePacket && protocol !== "udp" && target.kind === "address") {
+    r.fail("ops", `"ops" (one-packet scheduling) only applies to protocol = "udp"`);
+  }
+  return {
+    scheduler,
+    schedFallback: fallback.some((f) => f),
+    schedPort: port.some((f) => f),
+    onePacket,
+  };
+}
+
+function readQuorum(r: TableReader): { quorum: number; hysteresis: number } {
+  const quorum = r.opt("quorum", int(1, 0xffff_ffff)) ?? LVS_DEFAULTS.quorum;
+  const hysteresis = r.opt("hysteresis", int(0, 0xffff_ffff)) ?? LVS_DEFAULTS.hysteresis;
+  if (r.ok("quorum") && r.ok("hysteresis") && hysteresis >= quorum) {
+    r.fail("hysteresis", `expected a hysteresis below quorum (${quorum}), got ${hysteresis}`);
+  }
+  return { quorum, hysteresis };
 }
 
 /** A key with two spellings (keepalived's old and new name); both at once is an error. */

@@ -515,6 +515,13 @@ const BROKEN: BrokenCase[] = [
     message: "expected a number in 0.01..86400 seconds, got 0",
   },
   {
+    name: "a fwmark virtual server has no protocol",
+    toml: `[virtual_server.m]\nfwmark = 1\nprotocol = "udp"\n`,
+    path: "virtual_server.m.protocol",
+    line: 3,
+    message: `"protocol" does not apply to a fwmark virtual server: the mark picks the traffic`,
+  },
+  {
     name: "quorum is at least 1",
     toml: `${VS}quorum = 0\n`,
     path: "virtual_server.web.quorum",
