@@ -14,6 +14,7 @@ import {
   loadConfig,
   summarizeInstance,
   summarizeScript,
+  summarizeVirtualServer,
 } from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
@@ -91,6 +92,9 @@ export async function checkCommand(args: string[]): Promise<number> {
   console.log(`ok: ${file}`);
   for (const instance of config.instances) console.log(`  ${summarizeInstance(instance)}`);
   for (const script of config.scripts) console.log(`  check ${summarizeScript(script)}`);
+  for (const vs of config.virtualServers) {
+    console.log(`  virtual_server ${summarizeVirtualServer(vs)}`);
+  }
   return 0;
 }
 

@@ -39,7 +39,8 @@ export const CHECK_TYPES = [
   "udp",
   "file",
 ] as const;
-type CheckType = typeof CHECK_TYPES[number];
+/** One value of `type`. */
+export type CheckType = typeof CHECK_TYPES[number];
 
 /** Keys each type reads, besides the common ones. */
 const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
@@ -57,7 +58,7 @@ const TYPE_KEYS: Readonly<Record<CheckType, readonly string[]>> = {
 const COMMON_KEYS = ["type", "interval", "timeout", "weight", "rise", "fall", "init_fail"];
 
 /** Every key any check type reads, for "unknown key" suggestions. */
-const ALL_CHECK_KEYS = [...new Set(Object.values(TYPE_KEYS).flat())];
+export const ALL_CHECK_KEYS = [...new Set(Object.values(TYPE_KEYS).flat())];
 
 /**
  * `HOST:PORT` (`[V6]:PORT`), or a bare `HOST` when `defaultPort` is given. Only IP

@@ -32,6 +32,9 @@ import { validateDocument } from "./validate.ts";
 export { type ConfigError, formatConfigError } from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
+export type * from "./lvs_schema.ts";
+export { LVS_SCHEDULERS } from "./lvs_schema.ts";
+export { endpointText, LVS_DEFAULTS, summarizeVirtualServer } from "./lvs.ts";
 export { GLOBAL_DEFAULTS } from "./schema.ts";
 export { DUAL_STACK_V6_SUFFIX } from "./validate.ts";
 

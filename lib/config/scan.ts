@@ -83,6 +83,21 @@ class Scanner {
     for (let i = 0; i < src.length; i++) if (src[i] === "\n") this.#lineStarts.push(i + 1);
   }
 
+  /**
+   * A header inside an array of tables (`[[a.b]]` then `[[a.b.c]]`) belongs to the last
+   * element of that array: `a.b[N].c`, so nested arrays of tables get their own lines.
+   */
+  #withArrayIndexes(key: PathSegment[]): PathSegment[] {
+    const out: PathSegment[] = [];
+    key.forEach((seg, i) => {
+      out.push(seg);
+      if (i === key.length - 1) return;
+      const count = this.#arrayTableCounts.get(formatPath(out));
+      if (count !== undefined) out.push(count - 1);
+    });
+    return out;
+  }
+
   run(): Map<string, number> {
     let table: PathSegment[] = [];
     const src = this.#src;
@@ -103,13 +118,14 @@ class Scanner {
           this.#skipLine();
           continue;
         }
+        const resolved = this.#withArrayIndexes(key);
         if (arrayOfTables) {
-          const k = formatPath(key);
+          const k = formatPath(resolved);
           const index = this.#arrayTableCounts.get(k) ?? 0;
           this.#arrayTableCounts.set(k, index + 1);
-          table = [...key, index];
+          table = [...resolved, index];
         } else {
-          table = key;
+          table = resolved;
         }
         this.#record(table, line);
         this.#skipLine();

@@ -11,6 +11,7 @@
 
 import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
+import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
 export type VipScope = "global" | "site" | "link" | "host";
@@ -288,6 +289,9 @@ export interface Config {
   readonly scripts: readonly ScriptConfig[];
   readonly trackFiles: readonly TrackFileConfig[];
   readonly trackProcesses: readonly TrackProcessConfig[];
+  /** `[virtual_server.*]`: empty for a VRRP-only config. */
+  readonly virtualServers: readonly VirtualServerConfig[];
+  readonly virtualServerGroups: readonly VirtualServerGroupConfig[];
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */

@@ -10,6 +10,7 @@ import { formatPath } from "./scan.ts";
 import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
+import { readLvs } from "./lvs.ts";
 import type { Config, InstanceConfig, SyncGroupConfig } from "./schema.ts";
 import {
   namedTables,
@@ -29,6 +30,8 @@ const TOP_KEYS = [
   "vrrp_track_process",
   "vrrp_instance",
   "vrrp_sync_group",
+  "virtual_server",
+  "virtual_server_group",
 ] as const;
 
 /**
@@ -85,7 +88,18 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     syncGroup: groupOf.get(c.name) ?? null,
   }));
 
-  return { file: ctx.file, global, instances, syncGroups, scripts, trackFiles, trackProcesses };
+  const lvs = readLvs(ctx, doc.virtual_server, doc.virtual_server_group);
+
+  return {
+    file: ctx.file,
+    global,
+    instances,
+    syncGroups,
+    scripts,
+    trackFiles,
+    trackProcesses,
+    ...lvs,
+  };
 }
 
 /**
