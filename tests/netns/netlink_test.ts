@@ -66,9 +66,9 @@ import {
   isHacoreAddress,
   kernelSupportsIfaProto,
   type LinkMessage,
-  type NetlinkMessage,
+  type RtnlMessage as NetlinkMessage,
   RTPROT_HACORE,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 import { NetlinkError, Rtnl } from "../../lib/sys/netlink/rtnl.ts";
 import { Poller } from "../../lib/sys/poll.ts";
 import {
