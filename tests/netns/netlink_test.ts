@@ -38,6 +38,7 @@ import {
   IPV6_RECVPKTINFO,
   joinGroupV4,
   joinGroupV6,
+  NETLINK_GENERIC,
   openSocket,
   recvFrom,
   recvMsg,
@@ -70,6 +71,16 @@ import {
   RTPROT_HACORE,
 } from "../../lib/sys/netlink/rtnl_codec.ts";
 import { NetlinkError, Rtnl } from "../../lib/sys/netlink/rtnl.ts";
+import { NetlinkConnection } from "../../lib/sys/netlink/connection.ts";
+import {
+  buildGetFamily,
+  CTRL_CMD_GETFAMILY,
+  encodeGenlMessage,
+  GENL_ID_CTRL,
+  parseFamilyReply,
+} from "../../lib/sys/netlink/genl.ts";
+import { resolveGenlFamily } from "../../lib/sys/netlink/genl_conn.ts";
+import { NLM_F_DUMP, NLM_F_REQUEST } from "../../lib/sys/netlink/message.ts";
 import { Poller } from "../../lib/sys/poll.ts";
 import {
   inNetns,
@@ -578,6 +589,92 @@ netnsTest("socket errors name the call, the socket and the errno", async () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// Generic netlink
+// ---------------------------------------------------------------------------------------
+
+/** True when this kernel has IPVS (built in or loaded): then the family must resolve. */
+function hostHasIpvs(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/net/ip_vs").length >= 0;
+  } catch {
+    return false;
+  }
+}
+
+netnsTest(
+  "a fresh namespace resolves nlctrl through the genl layer; IPVS only where the kernel has it",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      try {
+        const ctrl = await resolveGenlFamily(conn, "nlctrl");
+        assert.deepEqual([ctrl.id, ctrl.name], [GENL_ID_CTRL, "nlctrl"]);
+        assert.ok(ctrl.mcastGroups.has("notify"), JSON.stringify([...ctrl.mcastGroups]));
+        const missing = await resolveGenlFamily(conn, "hc-no-such").catch((e) => e);
+        assert.ok(missing instanceof NetlinkError, String(missing));
+        assert.equal(missing.errnoName, "ENOENT");
+        assert.match(missing.message, /"hc-no-such".*family not found/);
+        if (hostHasIpvs()) {
+          assert.equal((await resolveGenlFamily(conn, "IPVS")).name, "IPVS");
+        } else {
+          await assert.rejects(
+            () => resolveGenlFamily(conn, "IPVS"),
+            (e: unknown) =>
+              e instanceof NetlinkError && e.errnoName === "ENOENT" &&
+              /find generic netlink family "IPVS": ENOENT .*family not found/.test(e.message),
+          );
+        }
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a genl dump through NetlinkConnection lists every family, nlctrl among them",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      try {
+        const parts = await conn.dump(encodeGenlMessage({
+          family: GENL_ID_CTRL,
+          cmd: CTRL_CMD_GETFAMILY,
+          version: 1,
+          flags: NLM_F_REQUEST | NLM_F_DUMP,
+          attrs: [],
+        }));
+        const names = parts.map((p) => parseFamilyReply(p)).map((f) =>
+          typeof f === "string" ? f : f.name
+        );
+        assert.ok(names.includes("nlctrl"), names.join(", "));
+        assert.ok(names.length > 1, names.join(", "));
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a closed NetlinkConnection refuses an exchange with EBADF naming the request",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      await conn.close();
+      await assert.rejects(
+        () => conn.query(buildGetFamily("nlctrl"), { what: "get family nlctrl" }),
+        (e: unknown) =>
+          e instanceof NetlinkError && e.errnoName === "EBADF" && e.request === "get family nlctrl",
+      );
+    });
+  },
+);
 
 // Last in the file: Deno runs a file's tests in order.
 netnsTest("no namespace of this run is left behind", async () => {
