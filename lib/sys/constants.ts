@@ -21,5 +21,7 @@ export const AF_PACKET = 17;
 
 /** `NETLINK_ROUTE`: rtnetlink (links, addresses, routes, neighbours). */
 export const NETLINK_ROUTE = 0;
+/** `NETLINK_USERSOCK`: netlink between user-space sockets (tests play the kernel with it). */
+export const NETLINK_USERSOCK = 2;
 /** `NETLINK_GENERIC`: generic netlink (IPVS lives there). */
 export const NETLINK_GENERIC = 16;

@@ -40,6 +40,7 @@ export {
   AF_UNSPEC,
   NETLINK_GENERIC,
   NETLINK_ROUTE,
+  NETLINK_USERSOCK,
 } from "./constants.ts";
 
 /** `SOCK_STREAM`. */

@@ -18,6 +18,7 @@ import {
   AF_NETLINK,
   bindSocket,
   closeFd,
+  getSockName,
   MSG_TRUNC,
   NETLINK_ADD_MEMBERSHIP,
   NETLINK_CAP_ACK,
@@ -130,6 +131,11 @@ export interface NetlinkOpenOptions {
   rcvBufBytes?: number;
   /** Default timeout of every exchange; {@link DEFAULT_TIMEOUT_MS} when omitted. */
   timeoutMs?: number;
+  /**
+   * The port id requests go to: 0, the kernel, unless the other end is a user-space
+   * netlink socket (NETLINK_USERSOCK), as when a test plays the kernel.
+   */
+  peer?: number;
 }
 
 /**
@@ -181,11 +187,13 @@ export class NetlinkConnection {
   #closed = false;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #iterating = false;
+  #peer: Uint8Array;
 
-  private constructor(fd: number, protocol: number, timeoutMs: number) {
+  private constructor(fd: number, protocol: number, timeoutMs: number, peer: number) {
     this.#fd = fd;
     this.protocol = protocol;
     this.#timeoutMs = timeoutMs;
+    this.#peer = sockaddrNl(peer);
     // Start away from 0 so a stale ack from a previous run (impossible on a fresh socket,
     // but cheap to rule out) and kernel notifications (seq 0) cannot match.
     this.#seq = (Date.now() & 0x3fffffff) + 1;
@@ -223,7 +231,25 @@ export class NetlinkConnection {
       closeFd(fd);
       throw e;
     }
-    return new NetlinkConnection(fd, protocol, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    return new NetlinkConnection(
+      fd,
+      protocol,
+      opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      opts.peer ?? 0,
+    );
+  }
+
+  /**
+   * The port id the kernel gave this socket (replies and peers address it).
+   *
+   * @example
+   * ```ts
+   * const me = conn.portId;
+   * ```
+   */
+  get portId(): number {
+    const a = getSockName(this.#fd);
+    return "pid" in a ? a.pid : 0;
   }
 
   /** True once {@link NetlinkConnection.close} was called. */
@@ -412,7 +438,7 @@ export class NetlinkConnection {
     if (this.#closed) throw fail(EBADF);
     const seq = this.#seq = (this.#seq + 1) >>> 0;
     const wire = stamp(msg.subarray(0, header.len), seq, NLM_F_REQUEST | extraFlags);
-    if (sendTo(this.#fd, wire, sockaddrNl()) === null) throw fail(ENOBUFS);
+    if (sendTo(this.#fd, wire, this.#peer) === null) throw fail(ENOBUFS);
     const deadline = performance.now() + (opts.timeoutMs ?? this.#timeoutMs);
     const collected: DataMessage[] = [];
     for (;;) {

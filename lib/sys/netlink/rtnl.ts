@@ -135,17 +135,11 @@ function ipText(a: IpInput | undefined): string {
 export class Rtnl {
   #conn: NetlinkConnection;
   #events: NetlinkConnection | null;
-  #timeoutMs: number | undefined;
   #iterating = false;
 
-  private constructor(
-    conn: NetlinkConnection,
-    events: NetlinkConnection | null,
-    timeoutMs: number | undefined,
-  ) {
+  private constructor(conn: NetlinkConnection, events: NetlinkConnection | null) {
     this.#conn = conn;
     this.#events = events;
-    this.#timeoutMs = timeoutMs;
   }
 
   /**
@@ -174,7 +168,7 @@ export class Rtnl {
         throw e;
       }
     }
-    return new Rtnl(conn, events, opts.timeoutMs);
+    return new Rtnl(conn, events);
   }
 
   /**
@@ -386,7 +380,7 @@ export class Rtnl {
    */
   async getLink(index: number): Promise<LinkMessage | null> {
     try {
-      const got = await this.#conn.queryMessages(buildGetLink(index), this.#opts("RTM_GETLINK"));
+      const got = await this.#conn.queryMessages(buildGetLink(index), { call: "RTM_GETLINK" });
       return got.map(decodeRtnlMessage).find((m): m is LinkMessage => m.kind === "link") ?? null;
     } catch (e) {
       if (e instanceof NetlinkError && e.errno === ENODEV) return null;
@@ -449,16 +443,12 @@ export class Rtnl {
   async #nameOf(index: number): Promise<string> {
     // Asked on this socket, so the name comes from the socket's own namespace.
     try {
-      const got = await this.#conn.queryMessages(buildGetLink(index), this.#opts("RTM_GETLINK"));
+      const got = await this.#conn.queryMessages(buildGetLink(index), { call: "RTM_GETLINK" });
       const l = got.map(decodeRtnlMessage).find((m): m is LinkMessage => m.kind === "link");
       return l?.name ?? `#${index}`;
     } catch {
       return `#${index}`;
     }
-  }
-
-  #opts(call: string): { call: string; timeoutMs?: number } {
-    return this.#timeoutMs === undefined ? { call } : { call, timeoutMs: this.#timeoutMs };
   }
 
   async #ack(
@@ -468,7 +458,7 @@ export class Rtnl {
     target: () => Promise<string>,
   ): Promise<void> {
     try {
-      await this.#conn.request(msg, this.#opts(call));
+      await this.#conn.request(msg, { call });
     } catch (e) {
       throw await this.#named(e, operation, target);
     }
@@ -476,7 +466,7 @@ export class Rtnl {
 
   async #dump(what: string, msg: Uint8Array): Promise<RtnlMessage[]> {
     try {
-      return (await this.#conn.dumpMessages(msg, this.#opts("dump"))).map(decodeRtnlMessage);
+      return (await this.#conn.dumpMessages(msg, { call: "dump" })).map(decodeRtnlMessage);
     } catch (e) {
       throw await this.#named(e, "dump", () => Promise.resolve(what));
     }
