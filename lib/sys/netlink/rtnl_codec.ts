@@ -70,14 +70,16 @@ import {
 } from "./constants.ts";
 
 import {
+  attrBytes,
+  attrString,
+  attrU32,
+  attrU8,
   concatBytes,
   type DoneMessage,
-  encodeAttr,
+  encodeNlMessage,
   type ErrorMessage,
   type MalformedMessage,
   type NetlinkMessage,
-  NLA_HDRLEN,
-  nlAlign,
   type NlAttr,
   type NlHeader,
   type OverrunMessage,
@@ -299,17 +301,22 @@ export interface BuildOptions {
 // Writer
 // ---------------------------------------------------------------------------------------
 
+/**
+ * One rtnetlink message under construction: the family header field by field, then
+ * attributes from message.ts's encoders; {@link encodeNlMessage} adds the nlmsghdr.
+ */
 class MessageWriter {
   #buf = new Uint8Array(128);
   #dv = new DataView(this.#buf.buffer);
   #len = 0;
+  #type: number;
+  #flags: number;
+  #opts: BuildOptions;
 
   constructor(type: number, flags: number, opts: BuildOptions) {
-    this.u32(0); // nlmsg_len, set by finish()
-    this.u16(type);
-    this.u16(opts.flags ?? flags);
-    this.u32(opts.seq ?? 0);
-    this.u32(opts.pid ?? 0);
+    this.#type = type;
+    this.#flags = opts.flags ?? flags;
+    this.#opts = opts;
   }
 
   #grow(n: number): void {
@@ -350,40 +357,25 @@ class MessageWriter {
     this.#len += b.length;
   }
 
-  pad(): void {
-    const to = nlAlign(this.#len);
-    this.#grow(to - this.#len);
-    this.#len = to; // fresh buffers are zeroed, so the padding bytes are 0
-  }
-
   attr(type: number, payload: Uint8Array): void {
-    this.u16(NLA_HDRLEN + payload.length);
-    this.u16(type);
-    this.bytes(payload);
-    this.pad();
+    this.bytes(attrBytes(type, payload));
   }
 
   attrU8(type: number, v: number): void {
-    this.attr(type, Uint8Array.of(v));
+    this.bytes(attrU8(type, v));
   }
 
   attrU32(type: number, v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v >>> 0, true);
-    this.attr(type, b);
+    this.bytes(attrU32(type, v));
   }
 
   attrString(type: number, s: string): void {
-    const enc = new TextEncoder().encode(s);
-    const b = new Uint8Array(enc.length + 1);
-    b.set(enc);
-    this.attr(type, b);
+    this.bytes(attrString(type, s));
   }
 
   finish(): Uint8Array {
-    this.pad();
-    this.#dv.setUint32(0, this.#len, true);
-    return this.#buf.slice(0, this.#len);
+    const body = this.#buf.subarray(0, this.#len);
+    return encodeNlMessage(this.#type, this.#flags, body, this.#opts.seq, this.#opts.pid);
   }
 }
 
@@ -769,13 +761,12 @@ export function buildNewMacvlan(spec: MacvlanSpec, opts: BuildOptions = {}): Uin
   w.attr(IFLA_ADDRESS, mac);
   w.attrU32(IFLA_LINK, spec.parentIndex);
   w.attrString(IFLA_IFNAME, spec.name);
-  const mode = new Uint8Array(4);
-  new DataView(mode.buffer).setUint32(0, spec.mode >>> 0, true);
   // iproute2 sends the kind without its NUL (addattr_l with strlen); the kernel takes both.
+  // Nor does it flag the nests NLA_F_NESTED, so attrNested (which does) is not used here.
   const kind = new TextEncoder().encode("macvlan");
   const info = concatBytes([
-    encodeAttr(IFLA_INFO_KIND, kind),
-    encodeAttr(IFLA_INFO_DATA, encodeAttr(IFLA_MACVLAN_MODE, mode)),
+    attrBytes(IFLA_INFO_KIND, kind),
+    attrBytes(IFLA_INFO_DATA, attrU32(IFLA_MACVLAN_MODE, spec.mode)),
   ]);
   w.attr(IFLA_LINKINFO, info);
   return w.finish();
