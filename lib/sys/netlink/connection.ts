@@ -18,7 +18,6 @@ import {
   AF_NETLINK,
   bindSocket,
   closeFd,
-  getSockName,
   MSG_TRUNC,
   NETLINK_ADD_MEMBERSHIP,
   NETLINK_CAP_ACK,
@@ -237,19 +236,6 @@ export class NetlinkConnection {
       opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       opts.peer ?? 0,
     );
-  }
-
-  /**
-   * The port id the kernel gave this socket (replies and peers address it).
-   *
-   * @example
-   * ```ts
-   * const me = conn.portId;
-   * ```
-   */
-  get portId(): number {
-    const a = getSockName(this.#fd);
-    return "pid" in a ? a.pid : 0;
   }
 
   /** True once {@link NetlinkConnection.close} was called. */
