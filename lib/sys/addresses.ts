@@ -33,12 +33,12 @@ import {
   isHacoreAddress,
   kernelSupportsIfaProto,
   type LinkMessage,
-  type NetlinkMessage,
   RT_SCOPE_HOST,
   RT_SCOPE_LINK,
   RT_SCOPE_SITE,
   RT_SCOPE_UNIVERSE,
-} from "./netlink/codec.ts";
+  type RtnlMessage as NetlinkMessage,
+} from "./netlink/rtnl_codec.ts";
 import { DEFAULT_GROUPS, NetlinkError, Rtnl, type RtnlOptions } from "./netlink/rtnl.ts";
 import {
   type InterfaceInfo,

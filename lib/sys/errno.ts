@@ -111,6 +111,8 @@ export const EBADF = 9;
 export const EEXIST = 17;
 /** `EADDRNOTAVAIL`: the address is not on this host (also: deleting an absent address). */
 export const EADDRNOTAVAIL = 99;
+/** `ENOENT`: no such object (generic netlink: no family of that name). */
+export const ENOENT = 2;
 /** `ESRCH`: no such object (netlink: deleting an absent route). */
 export const ESRCH = 3;
 /** `ENODEV`: no such interface. */

@@ -22,7 +22,7 @@ import {
   IFF_UP,
   isHacoreAddress,
   type LinkMessage,
-} from "./netlink/codec.ts";
+} from "./netlink/rtnl_codec.ts";
 
 /**
  * The part of an rtnetlink client these readers use; `Rtnl` is one, a test double can

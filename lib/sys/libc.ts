@@ -18,27 +18,30 @@
  * @module
  */
 
-import { parseIpCached } from "../net/addr.ts";
+import { ipBytes, type IpInput } from "../net/ip_bytes.ts";
+import { AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_UNIX, AF_UNSPEC } from "./constants.ts";
 import { EAGAIN, EINTR, ENODEV, errnoNumber, SyscallError } from "./errno.ts";
 
 export { SyscallError } from "./errno.ts";
+export { ipBytes, type IpInput } from "../net/ip_bytes.ts";
 
 // ---------------------------------------------------------------------------------------
 // Constants: address families, socket types, protocols
 // ---------------------------------------------------------------------------------------
 
-/** `AF_UNSPEC`: no particular family (netlink: "all families"). */
-export const AF_UNSPEC = 0;
-/** `AF_UNIX` (= AF_LOCAL): local sockets (systemd's `NOTIFY_SOCKET`). */
-export const AF_UNIX = 1;
-/** `AF_INET`: IPv4. */
-export const AF_INET = 2;
-/** `AF_INET6`: IPv6. */
-export const AF_INET6 = 10;
-/** `AF_NETLINK`: kernel ⇄ user messaging (rtnetlink, generic netlink). */
-export const AF_NETLINK = 16;
-/** `AF_PACKET`: link-layer frames (gratuitous ARP, unsolicited NA). */
-export const AF_PACKET = 17;
+// Address families and netlink protocols live in a pure module so codecs can use them
+// without this one; they are re-exported here for the callers that import them from libc.
+export {
+  AF_INET,
+  AF_INET6,
+  AF_NETLINK,
+  AF_PACKET,
+  AF_UNIX,
+  AF_UNSPEC,
+  NETLINK_GENERIC,
+  NETLINK_ROUTE,
+  NETLINK_USERSOCK,
+} from "./constants.ts";
 
 /** `SOCK_STREAM`. */
 export const SOCK_STREAM = 1;
@@ -62,11 +65,6 @@ export const IPPROTO_IPV6 = 41;
 export { IPPROTO_ICMPV6, IPPROTO_VRRP } from "../net/ip.ts";
 /** `IPPROTO_RAW`. */
 export const IPPROTO_RAW = 255;
-
-/** `NETLINK_ROUTE`: rtnetlink (links, addresses, routes, neighbours). */
-export const NETLINK_ROUTE = 0;
-/** `NETLINK_GENERIC`: generic netlink (IPVS lives there). */
-export const NETLINK_GENERIC = 16;
 
 /** `ETH_P_ALL`: every protocol (AF_PACKET). */
 export const ETH_P_ALL = 0x0003;
@@ -416,42 +414,6 @@ export function lastErrno(): number {
 // ---------------------------------------------------------------------------------------
 // Struct encoders and decoders
 // ---------------------------------------------------------------------------------------
-
-/**
- * An IP address as text ("192.0.2.1", "ff02::12") or as 4 / 16 network-order bytes.
- *
- * @example
- * ```ts
- * const a: IpInput = "192.0.2.1";
- * const b: IpInput = Uint8Array.of(192, 0, 2, 1);
- * ```
- */
-export type IpInput = string | Uint8Array;
-
-/**
- * The bytes of an address, checked against the family the caller expects. Parsed text
- * is remembered ({@link parseIpCached}): every send builds a sockaddr from the same few
- * addresses. The result may be shared, so it is read (copied into a struct), never
- * written.
- *
- * @example
- * ```ts
- * ipBytes("192.0.2.1", 4); // Uint8Array [192, 0, 2, 1]
- * ```
- */
-export function ipBytes(addr: IpInput, length: 4 | 16): Uint8Array {
-  if (typeof addr !== "string") {
-    if (addr.length !== length) {
-      throw new RangeError(`expected a ${length}-byte address, got ${addr.length} bytes`);
-    }
-    return addr;
-  }
-  const p = parseIpCached(addr);
-  if (!p || p.bytes.length !== length) {
-    throw new RangeError(`not an IPv${length === 4 ? 4 : 6} address: ${addr}`);
-  }
-  return p.bytes;
-}
 
 /**
  * `struct sockaddr_in` { sa_family_t family; in_port_t port (BE); in_addr addr; zero[8] }.

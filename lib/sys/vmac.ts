@@ -67,7 +67,7 @@ import {
   type LinkMessage,
   MACVLAN_MODE_BRIDGE,
   type MacvlanSpec,
-} from "./netlink/codec.ts";
+} from "./netlink/rtnl_codec.ts";
 import { NetlinkError } from "./netlink/rtnl.ts";
 
 /** The alias (IFLA_IFALIAS) that marks a macvlan as made by hacore. */

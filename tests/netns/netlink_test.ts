@@ -16,12 +16,15 @@ import { EADDRNOTAVAIL, EEXIST } from "../../lib/sys/errno.ts";
 import {
   AF_INET,
   AF_INET6,
+  AF_NETLINK,
+  bindSocket,
   bindToDevice,
   buildCmsgs,
   closeFd,
   cmsgInt,
   createEventFd,
   decodeIn6Pktinfo,
+  getSockName,
   ifNameToIndex,
   in6Pktinfo,
   IP_MULTICAST_IF,
@@ -38,6 +41,8 @@ import {
   IPV6_RECVPKTINFO,
   joinGroupV4,
   joinGroupV6,
+  NETLINK_GENERIC,
+  NETLINK_USERSOCK,
   openSocket,
   recvFrom,
   recvMsg,
@@ -50,6 +55,7 @@ import {
   SOCK_RAW,
   sockaddrIn,
   sockaddrIn6,
+  sockaddrNl,
   SOL_IP,
   SOL_IPV6,
   SOL_SOCKET,
@@ -66,10 +72,36 @@ import {
   isHacoreAddress,
   kernelSupportsIfaProto,
   type LinkMessage,
-  type NetlinkMessage,
+  type RtnlMessage as NetlinkMessage,
   RTPROT_HACORE,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 import { NetlinkError, Rtnl } from "../../lib/sys/netlink/rtnl.ts";
+import { NetlinkConnection } from "../../lib/sys/netlink/connection.ts";
+import {
+  buildGetFamily,
+  CTRL_CMD_GETFAMILY,
+  encodeGenlMessage,
+  GENL_ID_CTRL,
+  parseFamilyReply,
+} from "../../lib/sys/netlink/genl.ts";
+import { resolveGenlFamily } from "../../lib/sys/netlink/genl_conn.ts";
+import {
+  attrString,
+  concatBytes,
+  decodeHeader,
+  encodeNlMessage,
+  type NlHeader,
+  NLM_F_ACK,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_MULTI,
+  NLM_F_REQUEST,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSGERR_ATTR_MSG,
+} from "../../lib/sys/netlink/message.ts";
 import { Poller } from "../../lib/sys/poll.ts";
 import {
   inNetns,
@@ -578,6 +610,242 @@ netnsTest("socket errors name the call, the socket and the errno", async () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------
+// Generic netlink
+// ---------------------------------------------------------------------------------------
+
+/** True when this kernel has IPVS (built in or loaded): then the family must resolve. */
+function hostHasIpvs(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/net/ip_vs").length >= 0;
+  } catch {
+    return false;
+  }
+}
+
+netnsTest(
+  "a fresh namespace resolves nlctrl through the genl layer; IPVS only where the kernel has it",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      try {
+        const ctrl = await resolveGenlFamily(conn, "nlctrl");
+        assert.deepEqual([ctrl.id, ctrl.name], [GENL_ID_CTRL, "nlctrl"]);
+        assert.ok(ctrl.mcastGroups.has("notify"), JSON.stringify([...ctrl.mcastGroups]));
+        const missing = await resolveGenlFamily(conn, "hc-no-such").catch((e) => e);
+        assert.ok(missing instanceof NetlinkError, String(missing));
+        assert.equal(missing.errnoName, "ENOENT");
+        assert.match(missing.message, /"hc-no-such".*family not found/);
+        if (hostHasIpvs()) {
+          assert.equal((await resolveGenlFamily(conn, "IPVS")).name, "IPVS");
+        } else {
+          await assert.rejects(
+            () => resolveGenlFamily(conn, "IPVS"),
+            (e: unknown) =>
+              e instanceof NetlinkError && e.errnoName === "ENOENT" &&
+              /find generic netlink family "IPVS": ENOENT .*family not found/.test(e.message),
+          );
+        }
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a genl dump through NetlinkConnection lists every family, nlctrl among them",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      try {
+        const parts = await conn.dump(encodeGenlMessage({
+          family: GENL_ID_CTRL,
+          cmd: CTRL_CMD_GETFAMILY,
+          version: 1,
+          flags: NLM_F_REQUEST | NLM_F_DUMP,
+          attrs: [],
+        }));
+        const names = parts.map((p) => parseFamilyReply(p)).map((f) =>
+          typeof f === "string" ? f : f.name
+        );
+        assert.ok(names.includes("nlctrl"), names.join(", "));
+        assert.ok(names.length > 1, names.join(", "));
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a closed NetlinkConnection refuses an exchange with EBADF naming the request",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_GENERIC));
+      await conn.close();
+      await assert.rejects(
+        () => conn.query(buildGetFamily("nlctrl"), { what: "get family nlctrl" }),
+        (e: unknown) =>
+          e instanceof NetlinkError && e.errnoName === "EBADF" && e.request === "get family nlctrl",
+      );
+    });
+  },
+);
+
+// ---------------------------------------------------------------------------------------
+// NetlinkConnection against a fake kernel: a NETLINK_USERSOCK socket that answers (or
+// not) exactly as a test needs, which the real kernel cannot be made to do.
+// ---------------------------------------------------------------------------------------
+
+interface FakeKernel {
+  fd: number;
+  pid: number;
+}
+
+function fakeKernel(ns: string): FakeKernel {
+  return inNetns(ns, () => {
+    const fd = openSocket(AF_NETLINK, SOCK_RAW, NETLINK_USERSOCK);
+    bindSocket(fd, sockaddrNl());
+    const me = getSockName(fd);
+    return { fd, pid: "pid" in me ? me.pid : 0 };
+  });
+}
+
+/** The next request the fake kernel receives, and the port id that sent it. */
+async function nextRequest(k: FakeKernel): Promise<{ header: NlHeader; from: number }> {
+  const buf = new Uint8Array(4096);
+  for (let i = 0; i < 400; i++) {
+    const got = recvMsg(k.fd, buf);
+    if (got && "pid" in got.from) return { header: decodeHeader(buf, 0)!, from: got.from.pid };
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("the fake kernel got no request");
+}
+
+function answer(k: FakeKernel, to: number, ...msgs: Uint8Array[]): void {
+  sendTo(k.fd, concatBytes(msgs), sockaddrNl(to));
+}
+
+const FAKE_TYPE = 0x30;
+const text = (s: string) => new TextEncoder().encode(s);
+
+netnsTest("an exchange nobody answers fails with ETIMEDOUT once its timeout is up", async () => {
+  await withLab(async (lab) => {
+    const ns = await lab.netns();
+    const k = fakeKernel(ns);
+    const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_USERSOCK, { peer: k.pid }));
+    try {
+      const t0 = performance.now();
+      await assert.rejects(
+        () =>
+          conn.request(encodeNlMessage(FAKE_TYPE, 0, new Uint8Array(4)), {
+            timeoutMs: 150,
+            what: "ping the fake kernel",
+          }),
+        (e: unknown) =>
+          e instanceof NetlinkError && e.errnoName === "ETIMEDOUT" &&
+          e.message.startsWith("ping the fake kernel: ETIMEDOUT"),
+      );
+      const took = performance.now() - t0;
+      assert.ok(took >= 140 && took < 1500, `took ${took} ms`);
+    } finally {
+      await conn.close();
+      closeFd(k.fd);
+    }
+  });
+});
+
+netnsTest(
+  "a dump gathers parts across datagrams up to DONE, skips stale replies, and re-asks an interrupted one",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const k = fakeKernel(ns);
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_USERSOCK, { peer: k.pid }));
+      try {
+        const dumping = conn.dump(encodeNlMessage(FAKE_TYPE, 0, new Uint8Array(4)));
+        const first = await nextRequest(k);
+        assert.equal(first.header.flags & (NLM_F_REQUEST | NLM_F_DUMP), NLM_F_REQUEST | NLM_F_DUMP);
+        const s1 = first.header.seq;
+        const done = (seq: number) =>
+          encodeNlMessage(NLMSG_DONE, NLM_F_MULTI, new Uint8Array(4), seq);
+        answer(
+          k,
+          first.from,
+          encodeNlMessage(FAKE_TYPE, NLM_F_MULTI | NLM_F_DUMP_INTR, text("torn"), s1),
+          done(s1),
+        );
+        const second = await nextRequest(k);
+        const s2 = second.header.seq;
+        assert.notEqual(s2, s1);
+        answer(
+          k,
+          second.from,
+          encodeNlMessage(FAKE_TYPE, NLM_F_MULTI, text("late"), s1),
+          encodeNlMessage(FAKE_TYPE, NLM_F_MULTI, text("one."), s2),
+        );
+        answer(k, second.from, encodeNlMessage(FAKE_TYPE, NLM_F_MULTI, text("two."), s2), done(s2));
+        const parts = await dumping;
+        assert.deepEqual(parts.map((p) => new TextDecoder().decode(p)), ["one.", "two."]);
+      } finally {
+        await conn.close();
+        closeFd(k.fd);
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a query returns the replies before the ack; a refusal carries errno name, request and the kernel's text",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const k = fakeKernel(ns);
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_USERSOCK, { peer: k.pid }));
+      /** NLMSG_ERROR for `req`: capped echo, and the text as NLMSGERR_ATTR_MSG when given. */
+      const nlerr = (req: NlHeader, errno: number, msg?: string) => {
+        const body = new Uint8Array(4 + 16);
+        const dv = new DataView(body.buffer);
+        dv.setInt32(0, -errno, true);
+        dv.setUint32(4, req.len, true);
+        dv.setUint16(8, req.type, true);
+        dv.setUint32(12, req.seq, true);
+        const tlvs = msg === undefined ? [] : [attrString(NLMSGERR_ATTR_MSG, msg)];
+        const flags = NLM_F_CAPPED | (msg === undefined ? 0 : NLM_F_ACK_TLVS);
+        return encodeNlMessage(NLMSG_ERROR, flags, concatBytes([body, ...tlvs]), req.seq);
+      };
+      try {
+        const querying = conn.query(encodeNlMessage(FAKE_TYPE, 0, new Uint8Array(4)));
+        const q = await nextRequest(k);
+        assert.ok(q.header.flags & NLM_F_ACK, "a query asks for an ack");
+        answer(k, q.from, encodeNlMessage(FAKE_TYPE, 0, text("its."), q.header.seq));
+        answer(k, q.from, nlerr(q.header, 0));
+        assert.deepEqual((await querying).map((p) => new TextDecoder().decode(p)), ["its."]);
+
+        const refused = conn.request(encodeNlMessage(FAKE_TYPE, 0, new Uint8Array(4)), {
+          what: "add thing 7",
+        }).catch((e) => e);
+        const r = await nextRequest(k);
+        answer(k, r.from, nlerr(r.header, EEXIST, "fake: thing 7 exists"));
+        const e = await refused;
+        assert.ok(e instanceof NetlinkError, String(e));
+        assert.deepEqual(
+          [e.errno, e.errnoName, e.request, e.kernelMessage],
+          [EEXIST, "EEXIST", "add thing 7", "fake: thing 7 exists"],
+        );
+        assert.equal(e.message, "add thing 7: EEXIST (File exists); kernel: fake: thing 7 exists");
+      } finally {
+        await conn.close();
+        closeFd(k.fd);
+      }
+    });
+  },
+);
 
 // Last in the file: Deno runs a file's tests in order.
 netnsTest("no namespace of this run is left behind", async () => {

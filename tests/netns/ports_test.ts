@@ -30,7 +30,7 @@ import {
   IFA_PROTO_HACORE,
   kernelSupportsIfaProto,
   type LinkMessage,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 import { NetlinkError, Rtnl, type RtnlOptions } from "../../lib/sys/netlink/rtnl.ts";
 import { parseV4, parseV6, SystemTransportFactory } from "../../lib/sys/transport.ts";
 import { parseIp } from "../../lib/net/addr.ts";

@@ -36,7 +36,6 @@ import {
   isHacoreAddress,
   kernelSupportsIfaProto,
   type LinkMessage,
-  type NetlinkMessage,
   nlAlign,
   NLM_F_ACK_TLVS,
   NLM_F_CAPPED,
@@ -47,7 +46,7 @@ import {
   NLMSGERR_ATTR_MSG,
   NLMSGERR_ATTR_OFFS,
   parseAttrs,
-  parseMessages,
+  parseRtnlMessages as parseMessages,
   type RouteMessage,
   RT_SCOPE_LINK,
   RT_SCOPE_NOWHERE,
@@ -62,11 +61,12 @@ import {
   RTM_NEWROUTE,
   RTN_UNICAST,
   RTN_UNSPEC,
+  type RtnlMessage as NetlinkMessage,
   RTPROT_BOOT,
   RTPROT_HACORE,
   RTPROT_UNSPEC,
   withSeqPid,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -443,8 +443,8 @@ Deno.test("labels of every length are NUL-terminated and zero-padded to 4 bytes"
     assert.ok(Array.isArray(attrs));
     const a = attrs.find((x) => x.type === IFA_LABEL);
     assert.ok(a);
-    assert.equal(a.data.length, n + 1); // rta_len counts the NUL, not the padding
-    const off = a.data.byteOffset - b.byteOffset + a.data.length;
+    assert.equal(a.payload.length, n + 1); // rta_len counts the NUL, not the padding
+    const off = a.payload.byteOffset - b.byteOffset + a.payload.length;
     for (let i = off; i < nlAlign(off); i++) {
       assert.equal(b[i], 0, `padding byte ${i} for label of ${n}`);
     }

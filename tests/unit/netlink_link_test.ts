@@ -25,11 +25,11 @@ import {
   NLM_F_CREATE,
   NLM_F_EXCL,
   NLM_F_REQUEST,
-  parseMessages,
+  parseRtnlMessages as parseMessages,
   RTM_DELLINK,
   RTM_NEWLINK,
   withSeqPid,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 
 const FIXTURES = new URL("../fixtures/netlink/", import.meta.url);
 

@@ -27,7 +27,7 @@ import {
   type LinkMessage,
   MACVLAN_MODE_BRIDGE,
   type MacvlanSpec,
-} from "../../lib/sys/netlink/codec.ts";
+} from "../../lib/sys/netlink/rtnl_codec.ts";
 import { type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "../../lib/sys/vmac.ts";
 
 const VIP = "192.0.2.100";

@@ -1,11 +1,11 @@
 /**
- * rtnetlink I/O: add and delete addresses and routes, dump links, addresses and routes,
- * and follow change events. Messages come from the pure codec (codec.ts); this module
- * only moves buffers through libc.ts and waits with a {@link Poller}, so the JS event
- * loop is never blocked and {@link Rtnl.close} always returns promptly.
+ * rtnetlink I/O: add and delete addresses, routes and macvlans, dump links, addresses
+ * and routes, and follow change events. Messages come from the pure codec
+ * (rtnl_codec.ts); sockets, sequence numbers, acks, dumps and timeouts are the generic
+ * {@link NetlinkConnection}'s, so the JS event loop is never blocked and
+ * {@link Rtnl.close} always returns promptly.
  *
- * Two sockets: one for requests (each carries NLM_F_ACK and waits for the ack with its
- * sequence number, under a timeout) and, when groups are asked for, one subscribed to
+ * Two connections: one for requests and, when groups are asked for, one subscribed to
  * them for {@link Rtnl.events}. Keeping events off the request socket means a burst of
  * notifications can never be mistaken for, or delay, an ack.
  *
@@ -13,32 +13,9 @@
  */
 
 import { formatIp, parseIp } from "../../net/addr.ts";
-import { EBADF, EBADMSG, ENOBUFS, ETIMEDOUT, SyscallError } from "../errno.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  AF_NETLINK,
-  AF_UNSPEC,
-  bindSocket,
-  closeFd,
-  type IpInput,
-  MSG_TRUNC,
-  NETLINK_ADD_MEMBERSHIP,
-  NETLINK_CAP_ACK,
-  NETLINK_EXT_ACK,
-  NETLINK_ROUTE,
-  openSocket,
-  recvMsg,
-  sendTo,
-  setsockoptInt,
-  SO_RCVBUF,
-  SO_RCVBUFFORCE,
-  SOCK_RAW,
-  sockaddrNl,
-  SOL_NETLINK,
-  SOL_SOCKET,
-} from "../libc.ts";
-import { Poller } from "../poll.ts";
+import { ENODEV } from "../errno.ts";
+import { AF_INET, AF_INET6, AF_UNSPEC, type IpInput, NETLINK_ROUTE } from "../libc.ts";
+import { NetlinkConnection, NetlinkError } from "./connection.ts";
 import {
   type AddrMessage,
   type AddrSpec,
@@ -52,15 +29,12 @@ import {
   buildNewAddr,
   buildNewMacvlan,
   buildNewRoute,
-  type BuildOptions,
   buildSetLink,
+  decodeRtnlMessage,
   IFA_PROTO_HACORE,
   type LinkChange,
   type LinkMessage,
   type MacvlanSpec,
-  type NetlinkMessage,
-  NLM_F_DUMP_INTR,
-  parseMessages,
   type RouteMessage,
   type RouteSpec,
   RT_SCOPE_LINK,
@@ -72,8 +46,12 @@ import {
   RTNLGRP_IPV4_IFADDR,
   RTNLGRP_IPV6_IFADDR,
   RTNLGRP_LINK,
+  type RtnlMessage,
   RTPROT_HACORE,
-} from "./codec.ts";
+} from "./rtnl_codec.ts";
+
+// Callers have always caught NetlinkError from here.
+export { NetlinkError } from "./connection.ts";
 
 /** Groups {@link Rtnl.open} subscribes to when none are named. */
 export const DEFAULT_GROUPS: readonly number[] = [
@@ -82,63 +60,8 @@ export const DEFAULT_GROUPS: readonly number[] = [
   RTNLGRP_IPV6_IFADDR,
 ];
 
-// Room for one recv of a dump: the kernel fills at most ~32 KiB per datagram.
-const RECV_BUFFER_BYTES = 64 * 1024;
 // Event bursts (a bridge with many ports going down) must not overrun the socket.
 const EVENT_RCVBUF_BYTES = 4 * 1024 * 1024;
-const DEFAULT_TIMEOUT_MS = 5000;
-// A dump the kernel flags as interrupted (the table changed under it) is read again.
-const DUMP_ATTEMPTS = 5;
-
-/**
- * A request the kernel refused (or never answered): which operation on what, the
- * errno, and the kernel's own explanation when extended acks carried one.
- *
- * @example
- * ```ts
- * try {
- *   await rtnl.addAddress({ index: 3, address: "192.0.2.1", prefixLen: 24 });
- * } catch (e) {
- *   if (e instanceof NetlinkError && e.code === "EEXIST") { } // already there
- *   // e.message: "add 192.0.2.1/24 dev veth0: EEXIST (File exists); kernel: ipv4: Address already assigned"
- * }
- * ```
- */
-export class NetlinkError extends SyscallError {
-  /** "add", "del", "set", "dump", "get". */
-  readonly operation: string;
-  /** What it was about: `192.0.2.1/24 dev veth0`, `addresses`. */
-  readonly target: string;
-  /** NLMSGERR_ATTR_MSG, when the kernel sent one. */
-  readonly kernelMessage?: string;
-
-  /**
-   * Builds the error; the message names operation, target, errno and kernel text.
-   *
-   * @param call the request type, e.g. `"RTM_NEWADDR"`.
-   * @param operation `"add"`, `"del"`, `"dump"`, `"get"`.
-   * @param target what it was about, e.g. `"192.0.2.1/24 dev veth0"`.
-   * @param errno the errno the kernel answered with.
-   * @param kernelMessage the kernel's extended-ack text, if any.
-   */
-  constructor(
-    call: string,
-    operation: string,
-    target: string,
-    errno: number,
-    kernelMessage?: string,
-  ) {
-    super(call, errno);
-    this.name = "NetlinkError";
-    this.operation = operation;
-    this.target = target;
-    this.kernelMessage = kernelMessage;
-    const text = this.message.slice(this.message.indexOf(":") + 2);
-    this.message = `${operation} ${target}: ${text}${
-      kernelMessage ? `; kernel: ${kernelMessage}` : ""
-    }`;
-  }
-}
 
 /**
  * Options of {@link Rtnl.open}.
@@ -210,26 +133,13 @@ function ipText(a: IpInput | undefined): string {
  * ```
  */
 export class Rtnl {
-  #fd: number;
-  #eventFd: number;
-  #poller = new Poller();
-  #eventPoller: Poller | null;
-  #seq: number;
-  #timeoutMs: number;
-  #queue: Promise<unknown> = Promise.resolve();
-  #closed = false;
-  #buf = new Uint8Array(RECV_BUFFER_BYTES);
-  #eventBuf = new Uint8Array(RECV_BUFFER_BYTES);
+  #conn: NetlinkConnection;
+  #events: NetlinkConnection | null;
   #iterating = false;
 
-  private constructor(fd: number, eventFd: number, timeoutMs: number) {
-    this.#fd = fd;
-    this.#eventFd = eventFd;
-    this.#eventPoller = eventFd >= 0 ? new Poller() : null;
-    this.#timeoutMs = timeoutMs;
-    // Start away from 0 so a stale ack from a previous run (impossible on a fresh socket,
-    // but cheap to rule out) cannot match.
-    this.#seq = (Date.now() & 0x3fffffff) + 1;
+  private constructor(conn: NetlinkConnection, events: NetlinkConnection | null) {
+    this.#conn = conn;
+    this.#events = events;
   }
 
   /**
@@ -244,29 +154,21 @@ export class Rtnl {
    */
   static open(opts: RtnlOptions = {}): Rtnl {
     const groups = opts.groups ?? DEFAULT_GROUPS;
-    const fd = openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-    let eventFd = -1;
-    try {
-      bindSocket(fd, sockaddrNl());
-      // Both are optional comforts (older kernels lack them): shorter error acks, and the
-      // kernel's own words in NetlinkError messages.
-      trySetsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
-      trySetsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
-      if (groups.length > 0) {
-        eventFd = openSocket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-        bindSocket(eventFd, sockaddrNl());
-        if (!trySetsockopt(eventFd, SOL_SOCKET, SO_RCVBUFFORCE, EVENT_RCVBUF_BYTES)) {
-          trySetsockopt(eventFd, SOL_SOCKET, SO_RCVBUF, EVENT_RCVBUF_BYTES);
-        }
-        // By number rather than the bind() bitmask: the mask cannot name groups above 32.
-        for (const g of groups) setsockoptInt(eventFd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g);
+    const conn = NetlinkConnection.open(NETLINK_ROUTE, { timeoutMs: opts.timeoutMs });
+    let events: NetlinkConnection | null = null;
+    if (groups.length > 0) {
+      try {
+        events = NetlinkConnection.open(NETLINK_ROUTE, {
+          groups,
+          rcvBufBytes: EVENT_RCVBUF_BYTES,
+        });
+      } catch (e) {
+        // Nothing polls the request socket yet, so its close cannot wait on anything.
+        void conn.close();
+        throw e;
       }
-    } catch (e) {
-      closeFd(fd);
-      if (eventFd >= 0) closeFd(eventFd);
-      throw e;
     }
-    return new Rtnl(fd, eventFd, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    return new Rtnl(conn, events);
   }
 
   /**
@@ -279,16 +181,16 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} e.g. `add 192.0.2.1/24 dev veth0: EEXIST (File exists)`.
    */
-  addAddress(spec: RtnlAddrSpec): Promise<void> {
+  async addAddress(spec: RtnlAddrSpec): Promise<void> {
     const full: AddrSpec = {
       ...spec,
       family: inferFamily(spec.address, spec.family),
       proto: spec.proto ?? IFA_PROTO_HACORE,
     };
-    return this.#ack(
+    await this.#ack(
       "RTM_NEWADDR",
       "add",
-      (o) => buildNewAddr(full, o),
+      buildNewAddr(full),
       () => this.#addrTarget(spec),
     );
   }
@@ -302,7 +204,7 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} `EADDRNOTAVAIL` when it is not there.
    */
-  delAddress(spec: RtnlAddrSpec): Promise<void> {
+  async delAddress(spec: RtnlAddrSpec): Promise<void> {
     const full = {
       index: spec.index,
       family: inferFamily(spec.address, spec.family),
@@ -313,10 +215,10 @@ export class Rtnl {
       scope: spec.scope,
       flags: spec.flags,
     };
-    return this.#ack(
+    await this.#ack(
       "RTM_DELADDR",
       "del",
-      (o) => buildDelAddr(full, o),
+      buildDelAddr(full),
       () => this.#addrTarget(spec),
     );
   }
@@ -331,7 +233,7 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} e.g. `add 198.51.100.0/24 via 192.0.2.1: EEXIST (File exists)`.
    */
-  addRoute(spec: RtnlRouteSpec): Promise<void> {
+  async addRoute(spec: RtnlRouteSpec): Promise<void> {
     const full: RouteSpec = {
       ...spec,
       family: inferFamily(spec.dst ?? spec.gateway, spec.family),
@@ -340,10 +242,10 @@ export class Rtnl {
       scope: spec.scope ?? (spec.gateway !== undefined ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
       type: spec.type ?? RTN_UNICAST,
     };
-    return this.#ack(
+    await this.#ack(
       "RTM_NEWROUTE",
       "add",
-      (o) => buildNewRoute(full, o),
+      buildNewRoute(full),
       () => this.#routeTarget(spec),
     );
   }
@@ -358,7 +260,7 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} `ESRCH` when no such route exists.
    */
-  delRoute(spec: RtnlRouteSpec): Promise<void> {
+  async delRoute(spec: RtnlRouteSpec): Promise<void> {
     const full: RouteSpec = {
       ...spec,
       family: inferFamily(spec.dst ?? spec.gateway, spec.family),
@@ -367,10 +269,10 @@ export class Rtnl {
       scope: spec.scope ?? RT_SCOPE_NOWHERE,
       type: spec.type ?? RTN_UNSPEC,
     };
-    return this.#ack(
+    await this.#ack(
       "RTM_DELROUTE",
       "del",
-      (o) => buildDelRoute(full, o),
+      buildDelRoute(full),
       () => this.#routeTarget(spec),
     );
   }
@@ -384,11 +286,11 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} e.g. `add macvlan vrrp.51 on #3: EEXIST (File exists)`.
    */
-  addMacvlan(spec: MacvlanSpec): Promise<void> {
-    return this.#ack(
+  async addMacvlan(spec: MacvlanSpec): Promise<void> {
+    await this.#ack(
       "RTM_NEWLINK",
       "add",
-      (o) => buildNewMacvlan(spec, o),
+      buildNewMacvlan(spec),
       async () => `macvlan ${spec.name} on ${await this.#nameOf(spec.parentIndex)}`,
     );
   }
@@ -402,11 +304,11 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} `ENODEV` when there is no such link.
    */
-  setLink(index: number, change: LinkChange, ifname?: string): Promise<void> {
-    return this.#ack(
+  async setLink(index: number, change: LinkChange, ifname?: string): Promise<void> {
+    await this.#ack(
       "RTM_NEWLINK",
       "set",
-      (o) => buildSetLink(index, change, o),
+      buildSetLink(index, change),
       async () => `link ${ifname ?? (await this.#nameOf(index))}`,
     );
   }
@@ -420,11 +322,11 @@ export class Rtnl {
    * ```
    * @throws {NetlinkError} `ENODEV` when there is no such link.
    */
-  delLink(index: number, ifname?: string): Promise<void> {
-    return this.#ack(
+  async delLink(index: number, ifname?: string): Promise<void> {
+    await this.#ack(
       "RTM_DELLINK",
       "del",
-      (o) => buildDelLink(index, o),
+      buildDelLink(index),
       async () => `link ${ifname ?? (await this.#nameOf(index))}`,
     );
   }
@@ -438,7 +340,7 @@ export class Rtnl {
    * ```
    */
   async dumpAddresses(family: number = AF_UNSPEC): Promise<AddrMessage[]> {
-    const all = await this.#dump("addresses", (o) => buildGetAddrDump(family, o));
+    const all = await this.#dump("addresses", buildGetAddrDump(family));
     return all.filter((m): m is AddrMessage => m.kind === "addr");
   }
 
@@ -451,7 +353,7 @@ export class Rtnl {
    * ```
    */
   async dumpLinks(): Promise<LinkMessage[]> {
-    const all = await this.#dump("links", (o) => buildGetLinkDump(o));
+    const all = await this.#dump("links", buildGetLinkDump());
     return all.filter((m): m is LinkMessage => m.kind === "link");
   }
 
@@ -464,7 +366,7 @@ export class Rtnl {
    * ```
    */
   async dumpRoutes(family: number = AF_UNSPEC): Promise<RouteMessage[]> {
-    const all = await this.#dump("routes", (o) => buildGetRouteDump(family, o));
+    const all = await this.#dump("routes", buildGetRouteDump(family));
     return all.filter((m): m is RouteMessage => m.kind === "route");
   }
 
@@ -478,17 +380,11 @@ export class Rtnl {
    */
   async getLink(index: number): Promise<LinkMessage | null> {
     try {
-      const got = await this.#exchange(
-        "RTM_GETLINK",
-        "get",
-        () => `link #${index}`,
-        (o) => buildGetLink(index, o),
-        "single",
-      );
-      return got.find((m): m is LinkMessage => m.kind === "link") ?? null;
+      const got = await this.#conn.queryMessages(buildGetLink(index), { call: "RTM_GETLINK" });
+      return got.map(decodeRtnlMessage).find((m): m is LinkMessage => m.kind === "link") ?? null;
     } catch (e) {
-      if (e instanceof NetlinkError && e.code === "ENODEV") return null;
-      throw e;
+      if (e instanceof NetlinkError && e.errno === ENODEV) return null;
+      throw await this.#named(e, "get", () => Promise.resolve(`link #${index}`));
     }
   }
 
@@ -505,41 +401,12 @@ export class Rtnl {
    * }
    * ```
    */
-  async *events(): AsyncGenerator<NetlinkMessage, void, undefined> {
-    const poller = this.#eventPoller;
-    if (!poller || this.#eventFd < 0) throw new Error("Rtnl was opened without event groups");
+  async *events(): AsyncGenerator<RtnlMessage, void, undefined> {
+    if (!this.#events) throw new Error("Rtnl was opened without event groups");
     if (this.#iterating) throw new Error("Rtnl.events() is already being iterated");
     this.#iterating = true;
     try {
-      while (!this.#closed) {
-        let got: ReturnType<typeof recvMsg>;
-        try {
-          got = recvMsg(this.#eventFd, this.#eventBuf);
-        } catch (e) {
-          if (e instanceof SyscallError && e.errno === ENOBUFS) {
-            yield { kind: "overrun" };
-            continue;
-          }
-          throw e;
-        }
-        if (got === null) {
-          // close() wakes this wait; a wait refused because close() just ran ends the loop too.
-          await poller.wait([this.#eventFd], -1).catch(() => []);
-          continue;
-        }
-        if (got.flags & MSG_TRUNC) {
-          yield {
-            kind: "malformed",
-            offset: 0,
-            reason: `event datagram truncated (${got.n} bytes)`,
-          };
-          continue;
-        }
-        for (const m of parseMessages(this.#eventBuf.subarray(0, got.n))) {
-          yield m;
-          if (this.#closed) return;
-        }
-      }
+      for await (const m of this.#events.notifications()) yield decodeRtnlMessage(m);
     } finally {
       this.#iterating = false;
     }
@@ -555,14 +422,7 @@ export class Rtnl {
    * ```
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#poller.close();
-    this.#eventPoller?.close();
-    await this.#poller.settled();
-    await this.#eventPoller?.settled();
-    closeFd(this.#fd);
-    if (this.#eventFd >= 0) closeFd(this.#eventFd);
+    await Promise.all([this.#conn.close(), this.#events?.close()]);
   }
 
   // -------------------------------------------------------------------------------------
@@ -583,115 +443,41 @@ export class Rtnl {
   async #nameOf(index: number): Promise<string> {
     // Asked on this socket, so the name comes from the socket's own namespace.
     try {
-      const link = await this.#exchangeUnlocked(
-        "RTM_GETLINK",
-        "get",
-        () => Promise.resolve(`link #${index}`),
-        (o) => buildGetLink(index, o),
-        "single",
-      );
-      const l = link.find((m): m is LinkMessage => m.kind === "link");
+      const got = await this.#conn.queryMessages(buildGetLink(index), { call: "RTM_GETLINK" });
+      const l = got.map(decodeRtnlMessage).find((m): m is LinkMessage => m.kind === "link");
       return l?.name ?? `#${index}`;
     } catch {
       return `#${index}`;
     }
   }
 
-  #ack(
+  async #ack(
     call: string,
     operation: string,
-    build: (o: BuildOptions) => Uint8Array,
+    msg: Uint8Array,
     target: () => Promise<string>,
   ): Promise<void> {
-    return this.#exchange(call, operation, target, build, "ack").then(() => {});
-  }
-
-  async #dump(what: string, build: (o: BuildOptions) => Uint8Array): Promise<NetlinkMessage[]> {
-    for (let attempt = 1;; attempt++) {
-      const msgs = await this.#exchange(
-        "dump",
-        "dump",
-        () => Promise.resolve(what),
-        build,
-        "dump",
-      );
-      const interrupted = msgs.some((m) =>
-        m.kind !== "overrun" && (m.header?.flags ?? 0) & NLM_F_DUMP_INTR
-      );
-      if (!interrupted || attempt >= DUMP_ATTEMPTS) return msgs;
+    try {
+      await this.#conn.request(msg, { call });
+    } catch (e) {
+      throw await this.#named(e, operation, target);
     }
   }
 
-  #exchange(
-    call: string,
-    operation: string,
-    target: () => Promise<string> | string,
-    build: (o: BuildOptions) => Uint8Array,
-    mode: "ack" | "dump" | "single",
-  ): Promise<NetlinkMessage[]> {
-    // One request in flight per socket: replies are matched by sequence number, but a
-    // dump's parts must be read by the one waiter that asked for them.
-    const run = this.#queue.then(() =>
-      this.#exchangeUnlocked(call, operation, async () => await target(), build, mode)
-    );
-    this.#queue = run.catch(() => {});
-    return run;
-  }
-
-  async #exchangeUnlocked(
-    call: string,
-    operation: string,
-    target: () => Promise<string>,
-    build: (o: BuildOptions) => Uint8Array,
-    mode: "ack" | "dump" | "single",
-  ): Promise<NetlinkMessage[]> {
-    if (this.#closed) throw new NetlinkError(call, operation, await target(), EBADF);
-    const seq = this.#seq = (this.#seq + 1) >>> 0;
-    const msg = build({ seq });
-    if (sendTo(this.#fd, msg, sockaddrNl()) === null) {
-      throw new NetlinkError(call, operation, await target(), ENOBUFS);
-    }
-    const deadline = performance.now() + this.#timeoutMs;
-    const collected: NetlinkMessage[] = [];
-    for (;;) {
-      // close() may have released the fd while we waited; its number could be reused.
-      if (this.#closed) throw new NetlinkError(call, operation, await target(), EBADF);
-      const got = recvMsg(this.#fd, this.#buf);
-      if (got === null) {
-        const left = deadline - performance.now();
-        if (left <= 0) throw new NetlinkError(call, operation, await target(), ETIMEDOUT);
-        await this.#poller.wait([this.#fd], left).catch(() => []);
-        continue;
-      }
-      if (got.flags & MSG_TRUNC) {
-        throw new NetlinkError(call, operation, await target(), EBADMSG, "reply truncated");
-      }
-      for (const m of parseMessages(this.#buf.subarray(0, got.n))) {
-        if (m.kind === "malformed") {
-          if (m.header && m.header.seq !== seq) continue;
-          throw new NetlinkError(call, operation, await target(), EBADMSG, m.reason);
-        }
-        if (!("header" in m) || !m.header || m.header.seq !== seq) continue; // stale reply
-        if (m.kind === "error") {
-          if (m.errno === 0) return collected;
-          throw new NetlinkError(call, operation, await target(), m.errno, m.extAckMessage);
-        }
-        if (m.kind === "done") {
-          if (m.errno !== 0) throw new NetlinkError(call, operation, await target(), m.errno);
-          return collected;
-        }
-        collected.push(m);
-        if (mode === "single") return collected;
-      }
+  async #dump(what: string, msg: Uint8Array): Promise<RtnlMessage[]> {
+    try {
+      return (await this.#conn.dumpMessages(msg, { call: "dump" })).map(decodeRtnlMessage);
+    } catch (e) {
+      throw await this.#named(e, "dump", () => Promise.resolve(what));
     }
   }
-}
 
-function trySetsockopt(fd: number, level: number, name: number, value: number): boolean {
-  try {
-    setsockoptInt(fd, level, name, value);
-    return true;
-  } catch {
-    return false;
+  /**
+   * The connection's error renamed after the operation and its target; the target is
+   * worked out only now, since naming an interface costs a request of its own.
+   */
+  async #named(e: unknown, operation: string, target: () => Promise<string>): Promise<unknown> {
+    if (!(e instanceof NetlinkError)) return e;
+    return new NetlinkError(e.call, operation, await target(), e.errno, e.kernelMessage);
   }
 }

@@ -1,26 +1,14 @@
 /**
- * The rtnetlink codec: builds the requests hacore sends (address and route changes,
- * dumps) and parses what the kernel sends back (addresses, links, routes, acks), as
- * pure functions over bytes. No sockets here; rtnl.ts does the I/O.
+ * The rtnetlink codec: builds the requests hacore sends (address, route and link
+ * changes, dumps) and decodes what the kernel sends back (addresses, links, routes), as
+ * pure functions over bytes, on the shared message layer (message.ts). No sockets here;
+ * rtnl.ts does the I/O through connection.ts.
  *
- * Wire layout (linux/netlink.h), all integers in host (little-endian) order:
- *
- * ```
- *  0               4       6       8              12              16
- *  +---------------+-------+-------+---------------+---------------+
- *  |  nlmsg_len    | type  | flags |  nlmsg_seq    |  nlmsg_pid    |  struct nlmsghdr
- *  +---------------+-------+-------+---------------+---------------+
- *  | family-specific header (ifaddrmsg 8, ifinfomsg 16, rtmsg 12)  |
- *  +-------+-------+-----------------------------------------------+
- *  |rta_len|rta_typ| payload, zero-padded to a multiple of 4 ...   |  struct rtattr, repeated
- *  +-------+-------+-----------------------------------------------+
- * ```
- *
- * `rta_len` counts the 4-byte attribute header and the payload but not the padding;
- * `nlmsg_len` counts everything, and the next message starts at the 4-byte boundary.
+ * After the 16-byte nlmsghdr each rtnetlink message carries its family header
+ * (ifaddrmsg 8 bytes, ifinfomsg 16, rtmsg 12), then attributes (see message.ts).
  *
  * Builders lay attributes out in the order iproute2 does, so tests can compare their
- * output byte for byte with what `ip` sends. {@link parseMessages} never throws:
+ * output byte for byte with what `ip` sends. {@link parseRtnlMessages} never throws:
  * anything it cannot read becomes a `malformed` item naming the offset and the reason.
  *
  * @module
@@ -28,7 +16,8 @@
 
 import { formatIp } from "../../net/addr.ts";
 import { parseMac } from "../../net/ether.ts";
-import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC, ipBytes, type IpInput } from "../libc.ts";
+import { ipBytes, type IpInput } from "../../net/ip_bytes.ts";
+import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC } from "../constants.ts";
 import {
   IFA_ADDRESS,
   IFA_BROADCAST,
@@ -54,23 +43,11 @@ import {
   IFLA_MASTER,
   IFLA_MTU,
   IFLA_OPERSTATE,
-  NLA_ALIGNTO,
-  NLA_HDRLEN,
-  NLA_TYPE_MASK,
   NLM_F_ACK,
-  NLM_F_ACK_TLVS,
-  NLM_F_CAPPED,
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REQUEST,
-  NLMSG_ALIGNTO,
-  NLMSG_DONE,
-  NLMSG_ERROR,
-  NLMSG_HDRLEN,
-  NLMSG_OVERRUN,
-  NLMSGERR_ATTR_MSG,
-  NLMSGERR_ATTR_OFFS,
   RT_TABLE_UNSPEC,
   RTA_DST,
   RTA_GATEWAY,
@@ -92,32 +69,45 @@ import {
   RTMSG_LEN,
 } from "./constants.ts";
 
+import {
+  attrBytes,
+  attrString,
+  attrU32,
+  attrU8,
+  concatBytes,
+  type DoneMessage,
+  encodeNlMessage,
+  type ErrorMessage,
+  type MalformedMessage,
+  type NetlinkMessage,
+  type NlAttr,
+  type NlHeader,
+  type OverrunMessage,
+  parseAttrs,
+  parseMessages,
+  readString,
+} from "./message.ts";
+
 export * from "./constants.ts";
+// The message layer's pieces rtnetlink callers use, so one import serves them.
+export {
+  concatBytes,
+  decodeHeader,
+  type DoneMessage,
+  encodeAttr,
+  type ErrorMessage,
+  type MalformedMessage,
+  nlAlign,
+  type NlAttr,
+  type NlHeader,
+  type OverrunMessage,
+  parseAttrs,
+  withSeqPid,
+} from "./message.ts";
 
 // ---------------------------------------------------------------------------------------
 // Types
 // ---------------------------------------------------------------------------------------
-
-/**
- * struct nlmsghdr.
- *
- * @example
- * ```ts
- * const h: NlHeader = { len: 16, type: NLMSG_DONE, flags: 0, seq: 1, pid: 0 };
- * ```
- */
-export interface NlHeader {
-  /** nlmsg_len: header and body, without trailing padding. */
-  len: number;
-  /** nlmsg_type: RTM_*, NLMSG_ERROR, NLMSG_DONE, …. */
-  type: number;
-  /** nlmsg_flags: NLM_F_*. */
-  flags: number;
-  /** nlmsg_seq: echoed by the kernel in replies to a request. */
-  seq: number;
-  /** nlmsg_pid: the sender's port id (0 from the kernel). */
-  pid: number;
-}
 
 /**
  * An address (RTM_NEWADDR / RTM_DELADDR) as the kernel reported it.
@@ -255,64 +245,6 @@ export interface RouteMessage {
 }
 
 /**
- * NLMSG_ERROR: an ack when `errno` is 0, a failure otherwise.
- *
- * @example
- * ```ts
- * if (m.kind === "error" && m.ackedSeq === seq && m.errno !== 0) fail(m.errno);
- * ```
- */
-export interface ErrorMessage {
-  /** Discriminant. */
-  kind: "error";
-  /** The netlink header. */
-  header: NlHeader;
-  /** Positive errno (the wire carries it negated); 0 for an ack. */
-  errno: number;
-  /** Sequence number of the request this answers. */
-  ackedSeq: number;
-  /** Message type of the request this answers. */
-  ackedType: number;
-  /** NLMSGERR_ATTR_MSG: the kernel's explanation, when extended acks are on. */
-  extAckMessage?: string;
-  /** NLMSGERR_ATTR_OFFS: offset of the offending attribute in the request. */
-  extAckOffset?: number;
-}
-
-/**
- * NLMSG_DONE: the end of a dump.
- *
- * @example
- * ```ts
- * if (m.kind === "done" && m.errno !== 0) throw new Error("dump failed");
- * ```
- */
-export interface DoneMessage {
-  /** Discriminant. */
-  kind: "done";
-  /** The netlink header. */
-  header: NlHeader;
-  /** Positive errno when the dump itself failed (the body's int is negative), else 0. */
-  errno: number;
-}
-
-/**
- * Messages were lost: NLMSG_OVERRUN on the wire, or (from rtnl.ts) ENOBUFS on an event
- * socket. Whoever sees it must resynchronise with a dump.
- *
- * @example
- * ```ts
- * if (m.kind === "overrun") await resyncFromDump();
- * ```
- */
-export interface OverrunMessage {
-  /** Discriminant. */
-  kind: "overrun";
-  /** Present when the kernel sent NLMSG_OVERRUN itself. */
-  header?: NlHeader;
-}
-
-/**
  * A well-formed message of a type this codec does not decode (NLMSG_NOOP, neighbours, …).
  *
  * @example
@@ -330,34 +262,15 @@ export interface OtherMessage {
 }
 
 /**
- * Bytes that could not be read: where, and why. Parsing continues with the next message
- * when the header was sound.
+ * Everything {@link parseRtnlMessages} can return: the message layer's control items,
+ * and rtnetlink messages decoded.
  *
  * @example
  * ```ts
- * if (m.kind === "malformed") log.warn(`netlink +${m.offset}: ${m.reason}`);
+ * const links = parseRtnlMessages(buf).filter((m) => m.kind === "link");
  * ```
  */
-export interface MalformedMessage {
-  /** Discriminant. */
-  kind: "malformed";
-  /** Byte offset of the message in the buffer. */
-  offset: number;
-  /** What was wrong. */
-  reason: string;
-  /** The header, when it could be read. */
-  header?: NlHeader;
-}
-
-/**
- * Everything {@link parseMessages} can return.
- *
- * @example
- * ```ts
- * const links = parseMessages(buf).filter((m) => m.kind === "link");
- * ```
- */
-export type NetlinkMessage =
+export type RtnlMessage =
   | AddrMessage
   | LinkMessage
   | RouteMessage
@@ -389,28 +302,21 @@ export interface BuildOptions {
 // ---------------------------------------------------------------------------------------
 
 /**
- * Rounds up to the netlink alignment (4).
- *
- * @example
- * ```ts
- * nlAlign(5); // 8
- * ```
+ * One rtnetlink message under construction: the family header field by field, then
+ * attributes from message.ts's encoders; {@link encodeNlMessage} adds the nlmsghdr.
  */
-export function nlAlign(n: number): number {
-  return (n + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
-}
-
 class MessageWriter {
   #buf = new Uint8Array(128);
   #dv = new DataView(this.#buf.buffer);
   #len = 0;
+  #type: number;
+  #flags: number;
+  #opts: BuildOptions;
 
   constructor(type: number, flags: number, opts: BuildOptions) {
-    this.u32(0); // nlmsg_len, set by finish()
-    this.u16(type);
-    this.u16(opts.flags ?? flags);
-    this.u32(opts.seq ?? 0);
-    this.u32(opts.pid ?? 0);
+    this.#type = type;
+    this.#flags = opts.flags ?? flags;
+    this.#opts = opts;
   }
 
   #grow(n: number): void {
@@ -451,58 +357,26 @@ class MessageWriter {
     this.#len += b.length;
   }
 
-  pad(): void {
-    const to = nlAlign(this.#len);
-    this.#grow(to - this.#len);
-    this.#len = to; // fresh buffers are zeroed, so the padding bytes are 0
-  }
-
   attr(type: number, payload: Uint8Array): void {
-    this.u16(NLA_HDRLEN + payload.length);
-    this.u16(type);
-    this.bytes(payload);
-    this.pad();
+    this.bytes(attrBytes(type, payload));
   }
 
   attrU8(type: number, v: number): void {
-    this.attr(type, Uint8Array.of(v));
+    this.bytes(attrU8(type, v));
   }
 
   attrU32(type: number, v: number): void {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v >>> 0, true);
-    this.attr(type, b);
+    this.bytes(attrU32(type, v));
   }
 
   attrString(type: number, s: string): void {
-    const enc = new TextEncoder().encode(s);
-    const b = new Uint8Array(enc.length + 1);
-    b.set(enc);
-    this.attr(type, b);
+    this.bytes(attrString(type, s));
   }
 
   finish(): Uint8Array {
-    this.pad();
-    this.#dv.setUint32(0, this.#len, true);
-    return this.#buf.slice(0, this.#len);
+    const body = this.#buf.subarray(0, this.#len);
+    return encodeNlMessage(this.#type, this.#flags, body, this.#opts.seq, this.#opts.pid);
   }
-}
-
-/**
- * Encodes one attribute (header, payload, zero padding to 4 bytes).
- *
- * @example
- * ```ts
- * encodeAttr(IFA_LABEL, new TextEncoder().encode("eth0\0")); // 4 + 5 bytes, padded to 12
- * ```
- */
-export function encodeAttr(type: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(nlAlign(NLA_HDRLEN + payload.length));
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, NLA_HDRLEN + payload.length, true);
-  dv.setUint16(2, type, true);
-  out.set(payload, NLA_HDRLEN);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -887,13 +761,12 @@ export function buildNewMacvlan(spec: MacvlanSpec, opts: BuildOptions = {}): Uin
   w.attr(IFLA_ADDRESS, mac);
   w.attrU32(IFLA_LINK, spec.parentIndex);
   w.attrString(IFLA_IFNAME, spec.name);
-  const mode = new Uint8Array(4);
-  new DataView(mode.buffer).setUint32(0, spec.mode >>> 0, true);
   // iproute2 sends the kind without its NUL (addattr_l with strlen); the kernel takes both.
+  // Nor does it flag the nests NLA_F_NESTED, so attrNested (which does) is not used here.
   const kind = new TextEncoder().encode("macvlan");
-  const info = concat([
-    encodeAttr(IFLA_INFO_KIND, kind),
-    encodeAttr(IFLA_INFO_DATA, encodeAttr(IFLA_MACVLAN_MODE, mode)),
+  const info = concatBytes([
+    attrBytes(IFLA_INFO_KIND, kind),
+    attrBytes(IFLA_INFO_DATA, attrU32(IFLA_MACVLAN_MODE, spec.mode)),
   ]);
   w.attr(IFLA_LINKINFO, info);
   return w.finish();
@@ -970,97 +843,9 @@ export function buildDelLink(index: number, opts: BuildOptions = {}): Uint8Array
   return w.finish();
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
-/**
- * A copy of a buffer of messages with every nlmsg_seq and nlmsg_pid replaced, so two
- * captures of one operation compare equal.
- *
- * @example
- * ```ts
- * withSeqPid(captured, 0, 0);
- * ```
- */
-export function withSeqPid(buf: Uint8Array, seq: number, pid: number): Uint8Array {
-  const out = buf.slice();
-  const dv = new DataView(out.buffer);
-  let off = 0;
-  while (off + NLMSG_HDRLEN <= out.length) {
-    const len = dv.getUint32(off, true);
-    dv.setUint32(off + 8, seq >>> 0, true);
-    dv.setUint32(off + 12, pid >>> 0, true);
-    if (len < NLMSG_HDRLEN) break;
-    off += nlAlign(len);
-  }
-  return out;
-}
-
 // ---------------------------------------------------------------------------------------
 // Parser
 // ---------------------------------------------------------------------------------------
-
-/**
- * One attribute: its type (flags stripped) and payload.
- *
- * @example
- * ```ts
- * const attrs = parseAttrs(body);
- * if (Array.isArray(attrs)) attrs.find((a: NlAttr) => a.type === IFA_LABEL);
- * ```
- */
-export interface NlAttr {
-  /** Attribute type, NLA_F_* flags removed. */
-  type: number;
-  /** NLA_F_NESTED / NLA_F_NET_BYTEORDER bits of the type field. */
-  typeFlags: number;
-  /** The payload (a view, without padding). */
-  data: Uint8Array;
-}
-
-/**
- * Splits a run of attributes. Returns an error string instead of throwing when an
- * attribute's length is impossible.
- *
- * @example
- * ```ts
- * const r = parseAttrs(encodeAttr(IFA_PROTO, Uint8Array.of(0x48)));
- * if (Array.isArray(r)) r[0].data[0]; // 0x48
- * ```
- */
-export function parseAttrs(buf: Uint8Array): NlAttr[] | string {
-  const out: NlAttr[] = [];
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let off = 0;
-  while (off + NLA_HDRLEN <= buf.length) {
-    const len = dv.getUint16(off, true);
-    const rawType = dv.getUint16(off + 2, true);
-    if (len < NLA_HDRLEN) return `attribute at +${off} has length ${len} < ${NLA_HDRLEN}`;
-    if (off + len > buf.length) {
-      return `attribute ${rawType & NLA_TYPE_MASK} at +${off} runs past the message (${len} > ${
-        buf.length - off
-      })`;
-    }
-    out.push({
-      type: rawType & NLA_TYPE_MASK,
-      typeFlags: rawType & ~NLA_TYPE_MASK,
-      data: buf.subarray(off + NLA_HDRLEN, off + len),
-    });
-    off += (len + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
-  }
-  // Up to 3 bytes of trailing padding are legal; anything else is debris.
-  if (off < buf.length && buf.length - off >= NLA_HDRLEN) {
-    return `stray ${buf.length - off} bytes after attributes`;
-  }
-  return out;
-}
 
 class Malformed extends Error {}
 
@@ -1072,11 +857,6 @@ function u32(data: Uint8Array, what: string): number {
 function u8(data: Uint8Array, what: string): number {
   if (data.length < 1) throw new Malformed(`${what}: empty`);
   return data[0];
-}
-
-function cstr(data: Uint8Array): string {
-  const end = data.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? data : data.subarray(0, end));
 }
 
 function ip(data: Uint8Array, family: number, what: string): string {
@@ -1122,27 +902,27 @@ function parseAddr(header: NlHeader, body: Uint8Array): AddrMessage {
   for (const a of attrs) {
     switch (a.type) {
       case IFA_ADDRESS:
-        m.address = ip(a.data, m.family, "IFA_ADDRESS");
+        m.address = ip(a.payload, m.family, "IFA_ADDRESS");
         break;
       case IFA_LOCAL:
-        m.local = ip(a.data, m.family, "IFA_LOCAL");
+        m.local = ip(a.payload, m.family, "IFA_LOCAL");
         break;
       case IFA_BROADCAST:
-        m.broadcast = ip(a.data, m.family, "IFA_BROADCAST");
+        m.broadcast = ip(a.payload, m.family, "IFA_BROADCAST");
         break;
       case IFA_LABEL:
-        m.label = cstr(a.data);
+        m.label = readString(a.payload);
         break;
       case IFA_FLAGS:
-        m.flags = u32(a.data, "IFA_FLAGS");
+        m.flags = u32(a.payload, "IFA_FLAGS");
         break;
       case IFA_PROTO:
-        m.proto = u8(a.data, "IFA_PROTO");
+        m.proto = u8(a.payload, "IFA_PROTO");
         break;
       case IFA_CACHEINFO:
-        if (a.data.length < 16) throw new Malformed(`IFA_CACHEINFO: ${a.data.length} bytes`);
-        m.preferredLifetime = u32(a.data.subarray(0, 4), "ifa_prefered");
-        m.validLifetime = u32(a.data.subarray(4, 8), "ifa_valid");
+        if (a.payload.length < 16) throw new Malformed(`IFA_CACHEINFO: ${a.payload.length} bytes`);
+        m.preferredLifetime = u32(a.payload.subarray(0, 4), "ifa_prefered");
+        m.validLifetime = u32(a.payload.subarray(4, 8), "ifa_valid");
         break;
     }
   }
@@ -1165,42 +945,42 @@ function parseLink(header: NlHeader, body: Uint8Array): LinkMessage {
   for (const a of attrs) {
     switch (a.type) {
       case IFLA_IFNAME:
-        m.name = cstr(a.data);
+        m.name = readString(a.payload);
         break;
       case IFLA_MTU:
-        m.mtu = u32(a.data, "IFLA_MTU");
+        m.mtu = u32(a.payload, "IFLA_MTU");
         break;
       case IFLA_OPERSTATE:
-        m.operstate = u8(a.data, "IFLA_OPERSTATE");
+        m.operstate = u8(a.payload, "IFLA_OPERSTATE");
         break;
       case IFLA_ADDRESS:
-        m.mac = formatMac(a.data);
+        m.mac = formatMac(a.payload);
         break;
       case IFLA_LINK:
-        m.link = u32(a.data, "IFLA_LINK");
+        m.link = u32(a.payload, "IFLA_LINK");
         break;
       case IFLA_MASTER:
-        m.master = u32(a.data, "IFLA_MASTER");
+        m.master = u32(a.payload, "IFLA_MASTER");
         break;
       case IFLA_CARRIER:
-        m.carrier = u8(a.data, "IFLA_CARRIER") !== 0;
+        m.carrier = u8(a.payload, "IFLA_CARRIER") !== 0;
         break;
       case IFLA_LINKINFO: {
-        const inner = parseAttrs(a.data);
+        const inner = parseAttrs(a.payload);
         if (typeof inner === "string") throw new Malformed(`IFLA_LINKINFO: ${inner}`);
         const kind = inner.find((x) => x.type === IFLA_INFO_KIND);
-        if (kind) m.linkKind = cstr(kind.data);
+        if (kind) m.linkKind = readString(kind.payload);
         const data = inner.find((x) => x.type === IFLA_INFO_DATA);
         if (data && m.linkKind === "macvlan") {
-          const d = parseAttrs(data.data);
+          const d = parseAttrs(data.payload);
           if (typeof d === "string") throw new Malformed(`IFLA_INFO_DATA: ${d}`);
           const mode = d.find((x) => x.type === IFLA_MACVLAN_MODE);
-          if (mode) m.macvlanMode = u32(mode.data, "IFLA_MACVLAN_MODE");
+          if (mode) m.macvlanMode = u32(mode.payload, "IFLA_MACVLAN_MODE");
         }
         break;
       }
       case IFLA_IFALIAS:
-        m.alias = cstr(a.data);
+        m.alias = readString(a.payload);
         break;
     }
   }
@@ -1229,128 +1009,44 @@ function parseRoute(header: NlHeader, body: Uint8Array): RouteMessage {
   for (const a of attrs) {
     switch (a.type) {
       case RTA_DST:
-        if (ipFamily) m.dst = ip(a.data, m.family, "RTA_DST");
+        if (ipFamily) m.dst = ip(a.payload, m.family, "RTA_DST");
         break;
       case RTA_SRC:
-        if (ipFamily) m.src = ip(a.data, m.family, "RTA_SRC");
+        if (ipFamily) m.src = ip(a.payload, m.family, "RTA_SRC");
         break;
       case RTA_GATEWAY:
-        if (ipFamily) m.gateway = ip(a.data, m.family, "RTA_GATEWAY");
+        if (ipFamily) m.gateway = ip(a.payload, m.family, "RTA_GATEWAY");
         break;
       case RTA_PREFSRC:
-        if (ipFamily) m.prefsrc = ip(a.data, m.family, "RTA_PREFSRC");
+        if (ipFamily) m.prefsrc = ip(a.payload, m.family, "RTA_PREFSRC");
         break;
       case RTA_OIF:
-        m.oif = u32(a.data, "RTA_OIF");
+        m.oif = u32(a.payload, "RTA_OIF");
         break;
       case RTA_PRIORITY:
-        m.priority = u32(a.data, "RTA_PRIORITY");
+        m.priority = u32(a.payload, "RTA_PRIORITY");
         break;
       case RTA_TABLE:
-        m.table = u32(a.data, "RTA_TABLE");
+        m.table = u32(a.payload, "RTA_TABLE");
         break;
     }
   }
   return m;
 }
 
-function parseError(header: NlHeader, body: Uint8Array): ErrorMessage {
-  // struct nlmsgerr { int error; struct nlmsghdr msg; [payload]; [TLVs] }
-  if (body.length < 4 + NLMSG_HDRLEN) {
-    throw new Malformed(`nlmsgerr: body ${body.length} bytes < ${4 + NLMSG_HDRLEN}`);
-  }
-  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
-  const error = dv.getInt32(0, true);
-  const m: ErrorMessage = {
-    kind: "error",
-    header,
-    errno: error === 0 ? 0 : Math.abs(error),
-    ackedSeq: dv.getUint32(4 + 8, true),
-    ackedType: dv.getUint16(4 + 4, true),
-  };
-  if (header.flags & NLM_F_ACK_TLVS) {
-    const origLen = dv.getUint32(4, true);
-    // Without NLM_F_CAPPED the whole request is echoed before the TLVs.
-    const tlvAt = 4 + (header.flags & NLM_F_CAPPED ? NLMSG_HDRLEN : nlAlign(origLen));
-    if (tlvAt <= body.length) {
-      const attrs = parseAttrs(body.subarray(tlvAt));
-      if (typeof attrs === "string") throw new Malformed(`extended ack: ${attrs}`);
-      for (const a of attrs) {
-        if (a.type === NLMSGERR_ATTR_MSG) m.extAckMessage = cstr(a.data);
-        if (a.type === NLMSGERR_ATTR_OFFS) m.extAckOffset = u32(a.data, "NLMSGERR_ATTR_OFFS");
-      }
-    } else {
-      throw new Malformed(`extended ack: TLVs at +${tlvAt} beyond ${body.length}-byte body`);
-    }
-  }
-  return m;
-}
-
 /**
- * Decodes one nlmsghdr at `off`, or returns null when fewer than 16 bytes remain.
+ * Decodes one message of the message layer as rtnetlink: addresses, links and routes
+ * become typed items, other protocol types come through as `other`, control items
+ * (error, done, overrun, malformed) pass unchanged. Never throws.
  *
  * @example
  * ```ts
- * decodeHeader(buildGetAddrDump(), 0)?.type; // RTM_GETADDR
+ * const events = parseMessages(buf).map(decodeRtnlMessage);
  * ```
  */
-export function decodeHeader(buf: Uint8Array, off = 0): NlHeader | null {
-  if (off < 0 || off + NLMSG_HDRLEN > buf.length) return null;
-  const dv = new DataView(buf.buffer, buf.byteOffset + off, NLMSG_HDRLEN);
-  return {
-    len: dv.getUint32(0, true),
-    type: dv.getUint16(4, true),
-    flags: dv.getUint16(6, true),
-    seq: dv.getUint32(8, true),
-    pid: dv.getUint32(12, true),
-  };
-}
-
-/**
- * Parses every message in a buffer (one recv's worth). Never throws: a message whose
- * body cannot be read becomes a `malformed` item and parsing goes on with the next;
- * a header whose length is impossible ends the buffer with a `malformed` item.
- *
- * @example
- * ```ts
- * for (const m of parseMessages(buf)) {
- *   if (m.kind === "addr" && !m.deleted) console.log(m.address, m.label);
- * }
- * ```
- */
-export function parseMessages(buf: Uint8Array): NetlinkMessage[] {
-  const out: NetlinkMessage[] = [];
-  let off = 0;
-  while (off < buf.length) {
-    const header = decodeHeader(buf, off);
-    if (!header) {
-      // Trailing alignment padding is not an error; anything longer than that is.
-      if (buf.length - off >= NLMSG_ALIGNTO) {
-        out.push({
-          kind: "malformed",
-          offset: off,
-          reason: `truncated header: ${buf.length - off} bytes`,
-        });
-      }
-      break;
-    }
-    if (header.len < NLMSG_HDRLEN || off + header.len > buf.length) {
-      out.push({
-        kind: "malformed",
-        offset: off,
-        header,
-        reason: `nlmsg_len ${header.len} impossible with ${buf.length - off} bytes left`,
-      });
-      break;
-    }
-    const body = buf.subarray(off + NLMSG_HDRLEN, off + header.len);
-    out.push(parseOne(header, body, off));
-    off += nlAlign(header.len);
-  }
-  return out;
-}
-
-function parseOne(header: NlHeader, body: Uint8Array, offset: number): NetlinkMessage {
+export function decodeRtnlMessage(m: NetlinkMessage): RtnlMessage {
+  if (m.kind !== "data") return m;
+  const { header, payload: body } = m;
   try {
     switch (header.type) {
       case RTM_NEWADDR:
@@ -1362,17 +1058,6 @@ function parseOne(header: NlHeader, body: Uint8Array, offset: number): NetlinkMe
       case RTM_NEWROUTE:
       case RTM_DELROUTE:
         return parseRoute(header, body);
-      case NLMSG_ERROR:
-        return parseError(header, body);
-      case NLMSG_DONE: {
-        // The body is an int: 0, or a negated errno when the dump failed midway.
-        const err = body.length >= 4
-          ? new DataView(body.buffer, body.byteOffset, 4).getInt32(0, true)
-          : 0;
-        return { kind: "done", header, errno: err < 0 ? -err : 0 };
-      }
-      case NLMSG_OVERRUN:
-        return { kind: "overrun", header };
       default:
         return { kind: "other", header, body: body.slice() };
     }
@@ -1380,8 +1065,24 @@ function parseOne(header: NlHeader, body: Uint8Array, offset: number): NetlinkMe
     // Malformed is the expected path; anything else is a codec bug, kept visible by its
     // "internal:" prefix (the fuzz test asserts none occur) rather than thrown at a caller.
     const reason = e instanceof Malformed ? e.message : `internal: ${String(e)}`;
-    return { kind: "malformed", offset, header, reason };
+    return { kind: "malformed", offset: m.offset, header, reason };
   }
+}
+
+/**
+ * Parses every message in a buffer (one recv's worth) as rtnetlink. Never throws: a
+ * message whose body cannot be read becomes a `malformed` item and parsing goes on with
+ * the next; a header whose length is impossible ends the buffer with a `malformed` item.
+ *
+ * @example
+ * ```ts
+ * for (const m of parseRtnlMessages(buf)) {
+ *   if (m.kind === "addr" && !m.deleted) console.log(m.address, m.label);
+ * }
+ * ```
+ */
+export function parseRtnlMessages(buf: Uint8Array): RtnlMessage[] {
+  return parseMessages(buf).map(decodeRtnlMessage);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,0 +1,479 @@
+/**
+ * A netlink socket any protocol can use (rtnetlink, generic netlink): sequence numbers,
+ * acks, multi-part dumps and a timeout on every exchange, so a kernel that never answers
+ * costs a {@link NetlinkError} with ETIMEDOUT instead of a hung daemon. Protocol codecs
+ * build the request bytes and decode the reply payloads; this module only moves buffers
+ * through libc.ts.
+ *
+ * Nothing here blocks the JS thread: the socket is non-blocking, each read is a
+ * synchronous `recvmsg` (so its errno is ours, see DESIGN.md "Facts that bite"), and
+ * between reads a {@link Poller} waits for readiness on a worker thread, wakeable by
+ * {@link NetlinkConnection.close}.
+ *
+ * @module
+ */
+
+import { EBADF, EBADMSG, ENOBUFS, ETIMEDOUT, SyscallError } from "../errno.ts";
+import {
+  AF_NETLINK,
+  bindSocket,
+  closeFd,
+  MSG_TRUNC,
+  NETLINK_ADD_MEMBERSHIP,
+  NETLINK_CAP_ACK,
+  NETLINK_EXT_ACK,
+  openSocket,
+  recvMsg,
+  sendTo,
+  setsockoptInt,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SOCK_RAW,
+  sockaddrNl,
+  SOL_NETLINK,
+  SOL_SOCKET,
+} from "../libc.ts";
+import { Poller } from "../poll.ts";
+import {
+  type DataMessage,
+  decodeHeader,
+  type NetlinkMessage,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_DUMP_INTR,
+  NLM_F_REQUEST,
+  NLMSG_HDRLEN,
+  parseMessages,
+} from "./message.ts";
+
+// Room for one recv of a dump: the kernel fills at most ~32 KiB per datagram.
+const RECV_BUFFER_BYTES = 64 * 1024;
+/** How long an exchange waits for its reply when nobody says otherwise. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+// A dump the kernel flags as interrupted (the table changed under it) is read again.
+const DUMP_ATTEMPTS = 5;
+
+/**
+ * A request the kernel refused (or never answered): what was asked, the errno and its
+ * name, and the kernel's own explanation when extended acks carried one.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await rtnl.addAddress({ index: 3, address: "192.0.2.1", prefixLen: 24 });
+ * } catch (e) {
+ *   if (e instanceof NetlinkError && e.errnoName === "EEXIST") { } // already there
+ *   // e.message: "add 192.0.2.1/24 dev veth0: EEXIST (File exists); kernel: ipv4: Address already assigned"
+ * }
+ * ```
+ */
+export class NetlinkError extends SyscallError {
+  /** "add", "del", "set", "dump", "get", "find"; empty when `target` says it all. */
+  readonly operation: string;
+  /** What it was about: `192.0.2.1/24 dev veth0`, `addresses`. */
+  readonly target: string;
+  /** NLMSGERR_ATTR_MSG, when the kernel sent one. */
+  readonly kernelMessage?: string;
+
+  /**
+   * Builds the error; the message names operation, target, errno, kernel text and hint.
+   *
+   * @param call the request type, e.g. `"RTM_NEWADDR"`.
+   * @param operation `"add"`, `"del"`, `"dump"`, `"get"`, or `""`.
+   * @param target what it was about, e.g. `"192.0.2.1/24 dev veth0"`.
+   * @param errno the errno the kernel answered with.
+   * @param kernelMessage the kernel's extended-ack text, if any.
+   * @param hint what the errno means here, when the code alone would puzzle a reader.
+   */
+  constructor(
+    call: string,
+    operation: string,
+    target: string,
+    errno: number,
+    kernelMessage?: string,
+    hint?: string,
+  ) {
+    super(call, errno);
+    this.name = "NetlinkError";
+    this.operation = operation;
+    this.target = target;
+    this.kernelMessage = kernelMessage;
+    const text = this.message.slice(this.message.indexOf(":") + 2);
+    this.message = `${this.request}: ${text}${hint ? `; ${hint}` : ""}${
+      kernelMessage ? `; kernel: ${kernelMessage}` : ""
+    }`;
+  }
+
+  /** The errno's symbolic name, e.g. `"EEXIST"` (the same as `code`). */
+  get errnoName(): string {
+    return this.code;
+  }
+
+  /** The request that failed, as the message names it: `add 192.0.2.1/24 dev veth0`. */
+  get request(): string {
+    return this.operation ? `${this.operation} ${this.target}` : this.target;
+  }
+}
+
+/**
+ * Options of {@link NetlinkConnection.open}.
+ *
+ * @example
+ * ```ts
+ * NetlinkConnection.open(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], rcvBufBytes: 4 << 20 });
+ * ```
+ */
+export interface NetlinkOpenOptions {
+  /** Multicast groups to join (by number, so groups above 32 work too). */
+  groups?: readonly number[];
+  /** Receive buffer to ask for (SO_RCVBUFFORCE, else SO_RCVBUF); event bursts need room. */
+  rcvBufBytes?: number;
+  /** Default timeout of every exchange; {@link DEFAULT_TIMEOUT_MS} when omitted. */
+  timeoutMs?: number;
+  /**
+   * The port id requests go to: 0, the kernel, unless the other end is a user-space
+   * netlink socket (NETLINK_USERSOCK), as when a test plays the kernel.
+   */
+  peer?: number;
+}
+
+/**
+ * Per-exchange options: how long to wait, and how a failure names the request.
+ *
+ * @example
+ * ```ts
+ * await conn.request(msg, { timeoutMs: 1000, what: "add service 192.0.2.10:80" });
+ * ```
+ */
+export interface ExchangeOptions {
+  /** How long to wait for the whole reply; the connection's default when omitted. */
+  timeoutMs?: number;
+  /** The request as errors name it, e.g. `add 192.0.2.1/24 dev veth0`. */
+  what?: string;
+  /** The message type's name for {@link NetlinkError.call}, e.g. `"CTRL_CMD_GETFAMILY"`. */
+  call?: string;
+}
+
+type Mode = "ack" | "dump";
+
+/**
+ * One netlink socket of one protocol: exchanges run one at a time, each stamped with the
+ * next sequence number and bounded by a timeout; replies to other sequence numbers
+ * (late answers to a request that timed out) are skipped.
+ *
+ * Notifications of joined groups are read with {@link NetlinkConnection.notifications};
+ * keep them on a connection of their own (as Rtnl does), because an exchange skips
+ * every message that is not its reply.
+ *
+ * @example
+ * ```ts
+ * const conn = NetlinkConnection.open(NETLINK_GENERIC);
+ * try {
+ *   const [reply] = await conn.query(buildGetFamily("nlctrl"));
+ * } finally {
+ *   await conn.close();
+ * }
+ * ```
+ */
+export class NetlinkConnection {
+  /** The NETLINK_* protocol the socket speaks. */
+  readonly protocol: number;
+  #fd: number;
+  #poller = new Poller();
+  #seq: number;
+  #timeoutMs: number;
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #buf = new Uint8Array(RECV_BUFFER_BYTES);
+  #iterating = false;
+  #peer: Uint8Array;
+
+  private constructor(fd: number, protocol: number, timeoutMs: number, peer: number) {
+    this.#fd = fd;
+    this.protocol = protocol;
+    this.#timeoutMs = timeoutMs;
+    this.#peer = sockaddrNl(peer);
+    // Start away from 0 so a stale ack from a previous run (impossible on a fresh socket,
+    // but cheap to rule out) and kernel notifications (seq 0) cannot match.
+    this.#seq = (Date.now() & 0x3fffffff) + 1;
+  }
+
+  /**
+   * Opens and binds a socket of `protocol` (NETLINK_ROUTE, NETLINK_GENERIC, …) in the
+   * network namespace of the calling thread, with short error acks and the kernel's
+   * extended-ack text where the kernel offers them.
+   *
+   * @example
+   * ```ts
+   * const conn = NetlinkConnection.open(NETLINK_ROUTE);
+   * ```
+   * @throws {SyscallError} when the socket cannot be opened, bound or subscribed.
+   */
+  static open(protocol: number, opts: NetlinkOpenOptions = {}): NetlinkConnection {
+    const fd = openSocket(AF_NETLINK, SOCK_RAW, protocol);
+    try {
+      bindSocket(fd, sockaddrNl());
+      // Both are optional comforts (older kernels lack them): shorter error acks, and the
+      // kernel's own words in NetlinkError messages.
+      trySetsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1);
+      trySetsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1);
+      if (opts.rcvBufBytes !== undefined) {
+        if (!trySetsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, opts.rcvBufBytes)) {
+          trySetsockopt(fd, SOL_SOCKET, SO_RCVBUF, opts.rcvBufBytes);
+        }
+      }
+      // By number rather than the bind() bitmask: the mask cannot name groups above 32.
+      for (const g of opts.groups ?? []) {
+        setsockoptInt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, g);
+      }
+    } catch (e) {
+      closeFd(fd);
+      throw e;
+    }
+    return new NetlinkConnection(
+      fd,
+      protocol,
+      opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      opts.peer ?? 0,
+    );
+  }
+
+  /** True once {@link NetlinkConnection.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends `msg` with NLM_F_REQUEST | NLM_F_ACK set and resolves on the kernel's ack.
+   * Any reply messages before the ack are dropped; use {@link NetlinkConnection.query}
+   * to keep them.
+   *
+   * @example
+   * ```ts
+   * await conn.request(buildNewAddr(spec), { what: "add 192.0.2.1/24 dev eth0" });
+   * ```
+   * @throws {NetlinkError} with the kernel's errno, ETIMEDOUT, EBADF (closed) or EBADMSG.
+   */
+  async request(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<void> {
+    await this.#exchange(msg, NLM_F_ACK, "ack", opts);
+  }
+
+  /**
+   * A request whose answer is one or more messages (a GET of one object, GETFAMILY):
+   * sent with NLM_F_ACK so the ack marks the end; resolves with the reply payloads
+   * (the bytes after each nlmsghdr).
+   *
+   * @example
+   * ```ts
+   * const [payload] = await conn.query(buildGetFamily("nlctrl"));
+   * ```
+   * @throws {NetlinkError} as {@link NetlinkConnection.request}.
+   */
+  async query(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<Uint8Array[]> {
+    return (await this.queryMessages(msg, opts)).map((m) => m.payload);
+  }
+
+  /**
+   * {@link NetlinkConnection.query}, keeping each reply's header (its type tells an
+   * rtnetlink NEWLINK from a DELLINK).
+   *
+   * @example
+   * ```ts
+   * const [link] = await conn.queryMessages(buildGetLink(1));
+   * ```
+   * @throws {NetlinkError} as {@link NetlinkConnection.request}.
+   */
+  queryMessages(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<DataMessage[]> {
+    return this.#exchange(msg, NLM_F_ACK, "ack", opts);
+  }
+
+  /**
+   * A dump (NLM_F_REQUEST | NLM_F_DUMP set): every part up to NLMSG_DONE, as payloads.
+   * A dump the kernel flags NLM_F_DUMP_INTR (the table changed while it was read) is
+   * asked again, up to 5 times; the last answer is returned even if still flagged.
+   *
+   * @example
+   * ```ts
+   * const services = (await conn.dump(buildGetServices())).map(decodeService);
+   * ```
+   * @throws {NetlinkError} as {@link NetlinkConnection.request}.
+   */
+  async dump(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<Uint8Array[]> {
+    return (await this.dumpMessages(msg, opts)).map((m) => m.payload);
+  }
+
+  /**
+   * {@link NetlinkConnection.dump}, keeping each part's header.
+   *
+   * @example
+   * ```ts
+   * const parts = await conn.dumpMessages(buildGetAddrDump(AF_INET));
+   * ```
+   * @throws {NetlinkError} as {@link NetlinkConnection.request}.
+   */
+  async dumpMessages(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<DataMessage[]> {
+    for (let attempt = 1;; attempt++) {
+      const parts = await this.#exchange(msg, NLM_F_DUMP, "dump", opts);
+      const interrupted = parts.some((m) => m.flags & NLM_F_DUMP_INTR);
+      if (!interrupted || attempt >= DUMP_ATTEMPTS) return parts;
+    }
+  }
+
+  /**
+   * Messages from the joined groups, in kernel order. An `{ kind: "overrun" }` item
+   * means the kernel dropped some (ENOBUFS): re-dump. A datagram too big for the buffer
+   * comes as a `malformed` item. Ends when {@link NetlinkConnection.close} is called.
+   * One iteration at a time.
+   *
+   * @example
+   * ```ts
+   * for await (const m of conn.notifications()) {
+   *   if (m.kind === "overrun") resync();
+   * }
+   * ```
+   */
+  async *notifications(): AsyncGenerator<NetlinkMessage, void, undefined> {
+    if (this.#iterating) throw new Error("NetlinkConnection.notifications() is already iterated");
+    this.#iterating = true;
+    try {
+      while (!this.#closed) {
+        let got: ReturnType<typeof recvMsg>;
+        try {
+          got = recvMsg(this.#fd, this.#buf);
+        } catch (e) {
+          if (e instanceof SyscallError && e.errno === ENOBUFS) {
+            yield { kind: "overrun" };
+            continue;
+          }
+          throw e;
+        }
+        if (got === null) {
+          // close() wakes this wait; a wait refused because close() just ran ends the loop too.
+          await this.#poller.wait([this.#fd], -1).catch(() => []);
+          continue;
+        }
+        if (got.flags & MSG_TRUNC) {
+          yield {
+            kind: "malformed",
+            offset: 0,
+            reason: `event datagram truncated (${got.n} bytes)`,
+          };
+          continue;
+        }
+        // Copied: the buffer is reused by the next recv while the consumer still holds these.
+        for (const m of parseMessages(this.#buf.slice(0, got.n))) {
+          yield m;
+          if (this.#closed) return;
+        }
+      }
+    } finally {
+      this.#iterating = false;
+    }
+  }
+
+  /**
+   * Ends {@link NetlinkConnection.notifications}, fails the waits of pending exchanges
+   * (EBADF), and closes the socket once no worker thread is polling it.
+   *
+   * @example
+   * ```ts
+   * await conn.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#poller.close();
+    await this.#poller.settled();
+    closeFd(this.#fd);
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  #exchange(
+    msg: Uint8Array,
+    extraFlags: number,
+    mode: Mode,
+    opts: ExchangeOptions,
+  ): Promise<DataMessage[]> {
+    // One exchange in flight per socket: replies are matched by sequence number, but a
+    // dump's parts must be read by the one waiter that asked for them.
+    const run = this.#queue.then(() => this.#exchangeNow(msg, extraFlags, mode, opts));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #exchangeNow(
+    msg: Uint8Array,
+    extraFlags: number,
+    mode: Mode,
+    opts: ExchangeOptions,
+  ): Promise<DataMessage[]> {
+    const header = decodeHeader(msg, 0);
+    if (!header || header.len < NLMSG_HDRLEN || header.len > msg.length) {
+      throw new RangeError(`not one netlink message: ${msg.length} bytes`);
+    }
+    const fail = (errno: number, kernelMessage?: string) =>
+      new NetlinkError(
+        opts.call ?? `netlink type ${header.type}`,
+        "",
+        opts.what ?? `${mode === "dump" ? "dump" : "request"} of type ${header.type}`,
+        errno,
+        kernelMessage,
+      );
+    if (this.#closed) throw fail(EBADF);
+    const seq = this.#seq = (this.#seq + 1) >>> 0;
+    const wire = stamp(msg.subarray(0, header.len), seq, NLM_F_REQUEST | extraFlags);
+    if (sendTo(this.#fd, wire, this.#peer) === null) throw fail(ENOBUFS);
+    const deadline = performance.now() + (opts.timeoutMs ?? this.#timeoutMs);
+    const collected: DataMessage[] = [];
+    for (;;) {
+      // close() may have released the fd while we waited; its number could be reused.
+      if (this.#closed) throw fail(EBADF);
+      const got = recvMsg(this.#fd, this.#buf);
+      if (got === null) {
+        const left = deadline - performance.now();
+        if (left <= 0) throw fail(ETIMEDOUT);
+        await this.#poller.wait([this.#fd], left).catch(() => []);
+        continue;
+      }
+      if (got.flags & MSG_TRUNC) throw fail(EBADMSG, "reply truncated");
+      // Copied: replies outlive this buffer, which the next recv overwrites.
+      for (const m of parseMessages(this.#buf.slice(0, got.n))) {
+        if (m.kind === "malformed") {
+          if (m.header && m.header.seq !== seq) continue;
+          throw fail(EBADMSG, m.reason);
+        }
+        if (!m.header || m.header.seq !== seq) continue; // stale reply or notification
+        if (m.kind === "error") {
+          if (m.errno === 0) return collected;
+          throw fail(m.errno, m.extAckMessage);
+        }
+        if (m.kind === "done") {
+          if (m.errno !== 0) throw fail(m.errno);
+          return collected;
+        }
+        if (m.kind === "data") collected.push(m);
+      }
+    }
+  }
+}
+
+/** A copy of one message with our seq, pid 0 (the kernel fills it) and `flags` or-ed in. */
+function stamp(msg: Uint8Array, seq: number, flags: number): Uint8Array {
+  const out = msg.slice();
+  const dv = new DataView(out.buffer);
+  dv.setUint16(6, dv.getUint16(6, true) | flags, true);
+  dv.setUint32(8, seq, true);
+  dv.setUint32(12, 0, true);
+  return out;
+}
+
+function trySetsockopt(fd: number, level: number, name: number, value: number): boolean {
+  try {
+    setsockoptInt(fd, level, name, value);
+    return true;
+  } catch {
+    return false;
+  }
+}
