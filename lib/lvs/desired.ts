@@ -49,6 +49,7 @@ import {
   type IpvsDest,
   type IpvsForward,
   type IpvsService,
+  type IpvsServiceEntry,
   type IpvsTunnelType,
 } from "../sys/netlink/ipvs_types.ts";
 import { initialQuorum } from "./quorum.ts";
@@ -66,10 +67,7 @@ export interface RealServerHealth {
 export type HealthMap = ReadonlyMap<string, RealServerHealth>;
 
 /** One virtual service with its destinations: the unit of the IPVS table. */
-export interface IpvsEntry {
-  readonly service: IpvsService;
-  readonly dests: readonly IpvsDest[];
-}
+export type IpvsEntry = IpvsServiceEntry;
 
 /** An IPVS table, wanted or dumped. */
 export type IpvsTable = readonly IpvsEntry[];

@@ -17,6 +17,14 @@
  */
 
 import type { Family } from "../net/addr.ts";
+import type {
+  IpvsDest,
+  IpvsInfo,
+  IpvsService,
+  IpvsServiceEntry,
+  IpvsSyncDaemon,
+  IpvsTimeouts,
+} from "./netlink/ipvs_types.ts";
 
 /**
  * Address scope as `ip addr add ... scope` takes it (the config's `VipScope`).
@@ -354,3 +362,42 @@ export type PrimaryAddresses = ReadonlyMap<
   string,
   { readonly ipv4?: string; readonly ipv6?: string }
 >;
+
+/**
+ * The kernel's IPVS table in the daemon's network namespace, over generic netlink. The
+ * LVS runtime reads it whole (`dump`), compares it with what it wants and applies only
+ * the difference, one operation per call; each call rejects with the kernel's errno name
+ * and the entry it was about, and never leaves a partial change behind (one netlink
+ * request each). Services and destinations are identified as the kernel does: a
+ * service by (af, protocol, address, port) or (af, fwmark), a destination by
+ * (address, port) within its service.
+ *
+ * @example
+ * ```ts
+ * for (const { service, dests } of await ipvs.dump()) console.log(service.scheduler, dests.length);
+ * ```
+ */
+export interface IpvsPort {
+  /** Every service with its destinations, their connection counts and 64-bit stats. */
+  dump(): Promise<readonly IpvsServiceEntry[]>;
+  addService(service: IpvsService): Promise<void>;
+  /** Scheduler, flags, timeout, netmask and persistence engine, in place. */
+  editService(service: IpvsService): Promise<void>;
+  /** The kernel drops the service's destinations with it. */
+  delService(service: IpvsService): Promise<void>;
+  addDest(service: IpvsService, dest: IpvsDest): Promise<void>;
+  /** Weight, forwarding method, thresholds and tunnel settings, in place. */
+  editDest(service: IpvsService, dest: IpvsDest): Promise<void>;
+  delDest(service: IpvsService, dest: IpvsDest): Promise<void>;
+  info(): Promise<IpvsInfo>;
+  timeouts(): Promise<IpvsTimeouts>;
+  setTimeouts(t: IpvsTimeouts): Promise<void>;
+  /** The running connection-sync daemons. */
+  syncDaemons(): Promise<readonly IpvsSyncDaemon[]>;
+  startSyncDaemon(d: IpvsSyncDaemon): Promise<void>;
+  stopSyncDaemon(state: IpvsSyncDaemon["state"]): Promise<void>;
+  /** Zero the counters of one service, or of every service. */
+  zero(service?: IpvsService): Promise<void>;
+  /** Stop using the socket; later calls reject. */
+  close(): Promise<void>;
+}

@@ -229,3 +229,60 @@ export function hasSchedPort(flags: number): boolean {
 export function userFlags(flags: number): number {
   return flags & ~IP_VS_SVC_F_HASHED;
 }
+
+/**
+ * One service as the kernel holds it, with its destinations: the unit a dump returns and
+ * the desired table is made of, so the plan compares like with like.
+ *
+ * @example
+ * ```ts
+ * const e: IpvsServiceEntry = { service, dests: [] };
+ * ```
+ */
+export interface IpvsServiceEntry {
+  readonly service: IpvsService;
+  readonly dests: readonly IpvsDest[];
+}
+
+/**
+ * The kernel's IPVS connection timeouts in seconds (`ipvsadm --set TCP TCPFIN UDP`);
+ * 0 in a write leaves that one unchanged, as in the kernel.
+ *
+ * @example
+ * ```ts
+ * const t: IpvsTimeouts = { tcpS: 900, tcpFinS: 120, udpS: 300 };
+ * ```
+ */
+export interface IpvsTimeouts {
+  readonly tcpS: number;
+  readonly tcpFinS: number;
+  readonly udpS: number;
+}
+
+/**
+ * What the kernel's IPVS says of itself (`IPVS_CMD_GET_INFO`): its version and the size of
+ * its connection hash table.
+ *
+ * @example
+ * ```ts
+ * const i: IpvsInfo = { version: "1.2.1", connTableSize: 4096 };
+ * ```
+ */
+export interface IpvsInfo {
+  readonly version: string;
+  readonly connTableSize: number;
+}
+
+/**
+ * One connection-sync daemon (`ipvsadm --start-daemon`): master sends, backup receives.
+ *
+ * @example
+ * ```ts
+ * const d: IpvsSyncDaemon = { state: "master", ifname: "eth0", syncId: 5 };
+ * ```
+ */
+export interface IpvsSyncDaemon {
+  readonly state: "master" | "backup";
+  readonly ifname: string;
+  readonly syncId: number;
+}
