@@ -61,11 +61,11 @@ type BudgetSignal = AbortSignal & { [BUDGET]?: CheckBudget };
  * ```
  */
 export class CheckBudget {
-  /** `performance.now()` when the budget started. */
+  /** When the budget started, on the owner's clock. */
   readonly startedAt: number;
   /** The budget in milliseconds. */
   readonly timeoutMs: number;
-  /** `performance.now()` time at which the owner should call {@link CheckBudget.expire}. */
+  /** When, on the owner's clock, the owner should call {@link CheckBudget.expire}. */
   readonly expiresAt: number;
   readonly #controller = new AbortController();
   #settled = false;
@@ -74,9 +74,11 @@ export class CheckBudget {
    * Starts a budget now.
    *
    * @param timeoutMs how long the run may take.
+   * @param nowMs the owner's clock now (the check scheduler's is the daemon's, a
+   *   manual one in tests); `performance.now()` by default.
    */
-  constructor(timeoutMs: number) {
-    this.startedAt = performance.now();
+  constructor(timeoutMs: number, nowMs: number = performance.now()) {
+    this.startedAt = nowMs;
     this.timeoutMs = timeoutMs;
     this.expiresAt = this.startedAt + Math.max(0, timeoutMs);
     (this.#controller.signal as BudgetSignal)[BUDGET] = this;

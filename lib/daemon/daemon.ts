@@ -47,6 +47,7 @@
  * @module
  */
 
+import { CheckService, type CheckServiceOptions } from "../check/service.ts";
 import { formatConfigError, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance } from "../config/router.ts";
 import type { Config } from "../config/schema.ts";
@@ -140,6 +141,12 @@ export interface DaemonOptions {
    */
   readonly trackers?: TrackerHub;
   /**
+   * How the daemon's check service runs a check and spreads first runs: the real
+   * checks and Math.random by default (a fake runner in tests). The service itself
+   * always runs on the daemon's clock and loop.
+   */
+  readonly checks?: Pick<CheckServiceOptions, "runner" | "random">;
+  /**
    * Virtual-MAC macvlans (`use_vmac`): made before the first reconcile, kept in place by
    * every reconcile, removed at stop. Needed only when an instance sets `use_vmac`.
    */
@@ -209,6 +216,11 @@ export class Daemon implements DaemonControl {
   /** The instances, the engine state, and the execution of the engine's actions. */
   readonly #rt: NodeRuntime;
   readonly #inbox = new Inbox();
+  /**
+   * The one check service: its deadline is part of the loop's wait, a run that ends
+   * early enough wakes the loop, and every subscriber (the trackers) shares it.
+   */
+  readonly #checks: CheckService;
   #phase: DaemonStatus["phase"] = "new";
   #unwatch: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
@@ -256,6 +268,11 @@ export class Daemon implements DaemonControl {
     }
     problems.push(...vmacProblems(opts.config.instances, vmacs !== null));
     if (problems.length > 0) throw new DaemonSetupError(problems);
+    this.#checks = new CheckService({
+      ...opts.checks,
+      clock: opts.clock,
+      wake: () => this.#inbox.poke(),
+    });
     this.#rt = new NodeRuntime({
       config: opts.config,
       instances,
@@ -267,6 +284,7 @@ export class Daemon implements DaemonControl {
       vmacs,
       notify: this.#notify,
       trackers,
+      checks: this.#checks,
       log: opts.logger,
       rateLog: this.#rateLog,
       counters: this.#counters,
@@ -343,7 +361,7 @@ export class Daemon implements DaemonControl {
       // #loop handles its own errors; this is the last line of defence.
       this.#log.error(`daemon loop failed: ${errorText(e)}`);
       this.#teardown();
-      void this.#rt.stopTrackers();
+      void this.#rt.stopTrackers().then(() => this.#checks.stop());
       started();
     });
     return startedP;
@@ -734,6 +752,7 @@ export class Daemon implements DaemonControl {
       await this.#rt.removeVmacs();
       this.#teardown();
       await this.#rt.stopTrackers();
+      await this.#checks.stop();
       started();
     }
   }
@@ -760,6 +779,7 @@ export class Daemon implements DaemonControl {
       this.#rt.feed({ type: "shutdown" });
     }
     await this.#rt.advance();
+    this.#checks.runDue();
   }
 
   #finished(): boolean {
@@ -773,10 +793,11 @@ export class Daemon implements DaemonControl {
   }
 
   #nextDeadline(): number | null {
-    const best = this.#rt.nextDeadline();
-    const hard = this.#stopHardAtMs;
-    if (hard === null) return best;
-    return best === null || hard < best ? hard : best;
+    let best: number | null = null;
+    for (const d of [this.#rt.nextDeadline(), this.#checks.nextDeadlineMs(), this.#stopHardAtMs]) {
+      if (d !== null && (best === null || d < best)) best = d;
+    }
+    return best;
   }
 
   #wait(deadline: number | null): Promise<void> {

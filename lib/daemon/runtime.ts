@@ -25,6 +25,7 @@
  * @module
  */
 
+import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
 import type { ReloadOutcome } from "../control/api.ts";
 import type { Logger } from "../log.ts";
@@ -69,7 +70,7 @@ import { wantedVmacs } from "./vmac.ts";
  * @example
  * ```ts
  * const opts: NodeRuntimeOptions = { config, instances, primaries, clock, transports,
- *   addresses, announcer, vmacs: null, notify: null, trackers, log, rateLog, counters,
+ *   addresses, announcer, vmacs: null, notify: null, trackers, checks, log, rateLog, counters,
  *   retryMs: 1000, wallOffsetMs, nowMs: clock.nowMs(), enqueue };
  * ```
  */
@@ -85,6 +86,8 @@ export interface NodeRuntimeOptions {
   readonly vmacs: VmacPort | null;
   readonly notify: NotifySink | null;
   readonly trackers: TrackerHub;
+  /** The daemon's check service, for the trackers' `vrrp_script`s. */
+  readonly checks: CheckSource;
   readonly log: Logger;
   readonly rateLog: RateLog;
   /** Node-wide counters, shared with the daemon (it shows them in status). */
@@ -194,6 +197,7 @@ export class NodeRuntime {
     });
     this.#trackers = new TrackerGlue({
       hub: opts.trackers,
+      checks: opts.checks,
       log,
       table,
       enqueue: opts.enqueue,

@@ -13,7 +13,7 @@
  *
  * @example
  * ```ts
- * const trackers = new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+ * const trackers = new TrackerGlue({ hub, checks, log, table, enqueue, applyPriority, feed });
  * trackers.start(); // first verdict, before the engine starts
  * trackers.setLink("eth1", false); // true when a tracker uses eth1: recomputed and fed
  * ```
@@ -21,6 +21,7 @@
  * @module
  */
 
+import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
 import type { PriorityOverride } from "../control/api.ts";
 import type { TrackerHub } from "../track/hub.ts";
@@ -139,11 +140,13 @@ export function trackerChange(
  *
  * @example
  * ```ts
- * const deps: TrackerGlueDeps = { hub, log, table, enqueue, applyPriority, feed };
+ * const deps: TrackerGlueDeps = { hub, checks, log, table, enqueue, applyPriority, feed };
  * ```
  */
 export interface TrackerGlueDeps {
   readonly hub: TrackerHub;
+  /** The daemon's check service, which the hub's `vrrp_script`s subscribe to. */
+  readonly checks: CheckSource;
   readonly log: Logger;
   /** The live instances, the config and the overrides. */
   readonly table: InstanceTable;
@@ -173,7 +176,7 @@ export class TrackerGlue {
    *
    * @example
    * ```ts
-   * new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+   * new TrackerGlue({ hub, checks, log, table, enqueue, applyPriority, feed });
    * ```
    */
   constructor(deps: TrackerGlueDeps) {
@@ -189,7 +192,7 @@ export class TrackerGlue {
    * ```
    */
   start(): void {
-    this.#deps.hub.start(this.#deps.table.config, () => this.#changed());
+    this.#deps.hub.start(this.#deps.table.config, () => this.#changed(), this.#deps.checks);
     this.apply();
   }
 

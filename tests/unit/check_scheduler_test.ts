@@ -6,12 +6,8 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import process from "node:process";
-import {
-  CheckScheduler,
-  type CheckStatus,
-  MAX_IN_FLIGHT,
-  type ScheduledCheck,
-} from "../../lib/check/scheduler.ts";
+import { drivenScheduler } from "../fakes/checks.ts";
+import { type CheckStatus, MAX_IN_FLIGHT, type ScheduledCheck } from "../../lib/check/scheduler.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
@@ -59,7 +55,7 @@ function scripted(
 Deno.test("scheduler: rise/fall applied to the runner's results; onChange only on changes", async () => {
   const { runner } = scripted({ "/a": [PASS, FAIL, FAIL, PASS, PASS, PASS] });
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   s.set(check("a", { rise: 2, fall: 2 }));
   await until(() => (s.status("a")?.runs ?? 0) >= 6, 3000, "6 runs");
   await s.stop();
@@ -72,7 +68,7 @@ Deno.test("scheduler: rise/fall applied to the runner's results; onChange only o
 });
 
 Deno.test("scheduler: status before the first result is the initial guess, unsettled", async () => {
-  const s = new CheckScheduler({
+  const s = drivenScheduler({
     onChange: () => {},
     runner: () => Promise.resolve(PASS),
     random: () => 0.99,
@@ -99,7 +95,7 @@ Deno.test("scheduler: a dynamic weight change is a change; the same weight is no
   const w = (weight: number): CheckResult => ({ ...PASS, weight });
   const { runner } = scripted({ "/d": [w(3), w(3), w(5), w(5)] });
   const changes: (number | null)[] = [];
-  const s = new CheckScheduler({
+  const s = drivenScheduler({
     onChange: (st) => changes.push(st.weight),
     runner,
     random: () => 0,
@@ -120,7 +116,7 @@ Deno.test("scheduler: first runs are spread over the interval by the random offs
     return Promise.resolve(PASS);
   };
   let i = 0;
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => (i++ % n) / n });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => (i++ % n) / n });
   const t0 = performance.now();
   for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: interval }));
   await until(() => firstStart.size === n, 2000, "every first run");
@@ -151,7 +147,7 @@ Deno.test("scheduler: a check slower than its interval never overlaps itself; it
     running--;
     return PASS;
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("slow", { intervalMs: 30 }));
   await until(() => starts.length >= 5, 3000, "5 runs");
   await s.stop();
@@ -179,7 +175,7 @@ Deno.test(`scheduler: at most ${MAX_IN_FLIGHT} checks in flight; the rest wait t
     running--;
     return PASS;
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   for (let k = 0; k < total; k++) s.set(check(`c${k}`, { intervalMs: 50 }));
   await until(() => running === MAX_IN_FLIGHT, 2000, "the cap to fill");
   await sleep(100);
@@ -196,7 +192,7 @@ Deno.test(`scheduler: at most ${MAX_IN_FLIGHT} checks in flight; the rest wait t
 
 Deno.test("scheduler: set with an equal check keeps its state; a changed one starts over", async () => {
   const { runner, calls } = scripted({ "/a": [FAIL], "/b": [PASS] });
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("x", { intervalMs: 10 }));
   const a = { id: "x", spec: fileSpec("/a"), timing: timing({ intervalMs: 10 }) };
   s.set(a);
@@ -233,7 +229,7 @@ Deno.test("scheduler: remove aborts a running check and ignores its result", asy
         resolve(FAIL);
       });
     });
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   s.set(check("r"));
   await sleep(20);
   s.remove("r");
@@ -255,7 +251,7 @@ Deno.test("scheduler: its timer aborts a run at its timeout (TIMED_OUT) and coun
       });
     });
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("slow", { timeoutMs: 80, intervalMs: 60_000 }));
   await until(() => (s.status("slow")?.runs ?? 0) >= 1, 3000, "the timed-out run");
   await s.stop();
@@ -270,7 +266,7 @@ Deno.test("scheduler: a run that ended in time is not aborted when its timeout p
     signals.push(signal);
     return Promise.resolve(PASS);
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("quick", { timeoutMs: 30, intervalMs: 3_600_000 }));
   await until(() => (s.status("quick")?.runs ?? 0) >= 1);
   await sleep(80);
@@ -287,7 +283,7 @@ Deno.test("scheduler: a runner that throws or rejects counts as a failed run", a
     if (n === 1) throw new Error("sync boom");
     return Promise.reject(new Error("async boom"));
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("t", { initialUp: false }));
   await until(() => (s.status("t")?.runs ?? 0) >= 2);
   const st = s.status("t")!;
@@ -311,7 +307,7 @@ Deno.test("scheduler: stop aborts running checks, waits for them and leaves no t
       });
     });
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   for (let k = 0; k < 20; k++) s.set(check(`s${k}`, { intervalMs: 10 + k }));
   await until(() => signals.length === 20);
   await s.stop();
@@ -335,7 +331,7 @@ Deno.test("scheduler: 2000 checks at 100 ms keep their pace (scheduler overhead 
     list.push(performance.now());
     return Promise.resolve(PASS);
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner });
+  const s = drivenScheduler({ onChange: () => {}, runner });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: 100 }));
@@ -377,7 +373,7 @@ Deno.test("scheduler: with the real checks, stop leaves no socket, poll, timer o
   const silent = dgram.createSocket("udp4");
   await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st) });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st) });
   const t = timing({ intervalMs: 50, timeoutMs: 2000 });
   s.set({ id: "tcp", spec: { kind: "tcp", target: { host: "127.0.0.1", port: p } }, timing: t });
   s.set({ id: "closed", spec: { kind: "tcp", target: { host: "127.0.0.1", port: 1 } }, timing: t });
