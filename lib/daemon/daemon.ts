@@ -1,7 +1,10 @@
 /**
  * The daemon: the one place where the pure engine meets the world. It owns the loop
- * and the lifecycle, and answers the control socket ({@link DaemonControl}); what each
- * input does to the node is the runtime's (`runtime.ts`), which turns every input (a
+ * and the lifecycle, and answers the control socket ({@link DaemonControl}). What runs
+ * in the loop is a list of subsystems (`subsystem.ts`: deadlines, kernel events,
+ * reload, status, stop) beside the one check service they subscribe to
+ * (`lib/check/service.ts`); the loop waits once, for the nearest deadline of all of
+ * them. The VRRP subsystem is the runtime (`runtime.ts`), which turns every input (a
  * received packet, a kernel address event, a deadline) into an engine step and carries
  * out the resulting actions through the ports (`ports.ts`): adverts go out through a
  * transport, VIPs are reconciled against the kernel, GARPs/NAs follow the announce
@@ -90,13 +93,8 @@ import type {
   VmacPort,
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
-import {
-  type DaemonStatus,
-  instanceDetail,
-  type InstanceStatus,
-  instanceStatus,
-  nonZeroCounters,
-} from "./status.ts";
+import { type DaemonStatus, instanceDetail } from "./status.ts";
+import { earliestDeadline, mergeReloads, type Subsystem } from "./subsystem.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
 
 export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, VipStatus } from "./status.ts";
@@ -215,6 +213,8 @@ export class Daemon implements DaemonControl {
   readonly #counters: Record<string, number> = {};
   /** The instances, the engine state, and the execution of the engine's actions. */
   readonly #rt: NodeRuntime;
+  /** What the loop drives, in order: the VRRP runtime (and the virtual servers next). */
+  readonly #subsystems: readonly Subsystem<unknown>[];
   readonly #inbox = new Inbox();
   /**
    * The one check service: its deadline is part of the loop's wait, a run that ends
@@ -293,6 +293,7 @@ export class Daemon implements DaemonControl {
       nowMs: now,
       enqueue: (item) => this.#push(item),
     });
+    this.#subsystems = [this.#rt];
   }
 
   #wallIso(atMs: number): string {
@@ -361,7 +362,8 @@ export class Daemon implements DaemonControl {
       // #loop handles its own errors; this is the last line of defence.
       this.#log.error(`daemon loop failed: ${errorText(e)}`);
       this.#teardown();
-      void this.#rt.stopTrackers().then(() => this.#checks.stop());
+      void Promise.allSettled(this.#subsystems.map((s) => s.close()))
+        .then(() => this.#checks.stop());
       started();
     });
     return startedP;
@@ -386,8 +388,6 @@ export class Daemon implements DaemonControl {
     if (this.#stopRequested || this.#phase === "stopped") return this.#done;
     this.#stopRequested = true;
     this.#phase = "stopping";
-    const hold = Math.max(0, ...this.#rt.table.all().map((i) => i.rc.releaseHoldMs));
-    this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
     this.#inbox.poke();
     return this.#done;
   }
@@ -402,31 +402,15 @@ export class Daemon implements DaemonControl {
    */
   status(): DaemonStatus {
     const now = this.#clock.nowMs();
-    const table = this.#rt.table;
-    const instances = table.live.map((inst) => this.#instanceStatus(inst, now));
     return {
       phase: this.#phase,
       nowMs: now,
-      instances,
-      counters: nonZeroCounters(table.node.counters, this.#counters),
-      conflicts: this.#rt.conflicts(),
-      maintenance: table.maintenance,
-      configFile: table.config.file,
+      // A second subsystem's section goes beside it once DaemonStatus has a field for it.
+      ...this.#rt.status(now),
+      configFile: this.#rt.table.config.file,
       startedAtWall: this.#startedAtWall,
       version: this.#version,
     };
-  }
-
-  #instanceStatus(inst: Instance, now: number): InstanceStatus {
-    return instanceStatus({
-      inst,
-      router: this.#rt.table.routerOf(inst),
-      now,
-      held: this.#rt.held,
-      override: this.#rt.table.overrides.get(inst.cfg.name) ?? null,
-      trackers: this.#rt.trackersOf(inst),
-      wallIso: (atMs) => this.#wallIso(atMs),
-    });
   }
 
   // -------------------------------------------------------------------------------
@@ -452,7 +436,7 @@ export class Daemon implements DaemonControl {
     return instanceDetail({
       inst,
       router: this.#rt.table.routerOf(inst),
-      summary: this.#instanceStatus(inst, this.#clock.nowMs()),
+      summary: this.#rt.instanceStatus(inst, this.#clock.nowMs()),
       override: this.#rt.table.overrides.get(name) ?? null,
       hooks,
       wallIso: (atMs) => this.#wallIso(atMs),
@@ -719,7 +703,7 @@ export class Daemon implements DaemonControl {
     if (this.#phase !== "running") {
       return { ok: false, errors: [`the daemon is ${this.#phase}`], changes: [] };
     }
-    return this.#rt.applyReload(next, down);
+    return mergeReloads(this.#subsystems.map((s) => s.reload(next, { linksDown: down })));
   }
 
   // -------------------------------------------------------------------------------
@@ -735,11 +719,7 @@ export class Daemon implements DaemonControl {
 
   async #loop(started: () => void): Promise<void> {
     try {
-      this.#rt.requestReconcile("startup");
-      await this.#guarded(() => this.#rt.reconcileNow());
-      await this.#guarded(() => this.#rt.readLinkStates());
-      await this.#guarded(() => Promise.resolve(this.#rt.startTrackers()));
-      this.#rt.feed({ type: "startup" });
+      for (const s of this.#subsystems) await s.start((work) => this.#guarded(work));
       started();
       for (;;) {
         await this.#guarded(() => this.#iteration());
@@ -748,10 +728,10 @@ export class Daemon implements DaemonControl {
         await this.#wait(this.#nextDeadline());
       }
     } finally {
-      // The VIPs are released by now (or the stop gave up on them); the macvlans go last.
-      await this.#rt.removeVmacs();
+      // The VIPs are released by now (or the stop gave up on them): what the subsystems
+      // made goes last, then the checks they subscribed to.
+      for (const s of this.#subsystems) await s.close();
       this.#teardown();
-      await this.#rt.stopTrackers();
       await this.#checks.stop();
       started();
     }
@@ -771,14 +751,15 @@ export class Daemon implements DaemonControl {
   async #iteration(): Promise<void> {
     for (const item of this.#inbox.drain()) {
       if (item.kind === "packet") this.#rt.onPacket(item.iface, item.family, item.packet);
-      else if (item.kind === "kernel") this.#rt.onKernel(item.event);
+      else if (item.kind === "kernel") { for (const s of this.#subsystems) s.onKernel(item.event); }
       else item.run();
     }
     if (this.#stopRequested && !this.#shutdownFed) {
       this.#shutdownFed = true;
-      this.#rt.feed({ type: "shutdown" });
+      const hold = Math.max(0, ...this.#subsystems.map((s) => s.shutdown()));
+      this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
     }
-    await this.#rt.advance();
+    for (const s of this.#subsystems) await s.advance();
     this.#checks.runDue();
   }
 
@@ -788,16 +769,15 @@ export class Daemon implements DaemonControl {
       this.#log.warn("stop: giving up waiting for the release hold and address removal");
       return true;
     }
-    if (this.#rt.reconcileWanted) return false;
-    return this.#rt.table.settled();
+    return this.#subsystems.every((s) => s.settled());
   }
 
   #nextDeadline(): number | null {
-    let best: number | null = null;
-    for (const d of [this.#rt.nextDeadline(), this.#checks.nextDeadlineMs(), this.#stopHardAtMs]) {
-      if (d !== null && (best === null || d < best)) best = d;
-    }
-    return best;
+    return earliestDeadline([
+      ...this.#subsystems.map((s) => s.nextDeadlineMs()),
+      this.#checks.nextDeadlineMs(),
+      this.#stopHardAtMs,
+    ]);
   }
 
   #wait(deadline: number | null): Promise<void> {

@@ -1,5 +1,5 @@
 /**
- * The node's effects: every input the loop takes (a packet, a kernel event, a tracker
+ * The VRRP subsystem of the daemon ({@link Subsystem}), and the node's effects: every input the loop takes (a packet, a kernel event, a tracker
  * change, a deadline, an operator's priority, a reload) becomes an engine step over
  * the instance table (`instance_table.ts`), and every action the engine returns is
  * carried out here: adverts through the transports, VIPs through the reconcile,
@@ -16,9 +16,7 @@
  * ```ts
  * const rt = new NodeRuntime({ config, instances, primaries, clock, ..., enqueue });
  * rt.openTransports();
- * rt.requestReconcile("startup");
- * await rt.reconcileNow();
- * rt.feed({ type: "startup" });
+ * await rt.start(guard); // reconcile, link states, trackers, the startup step
  * await rt.advance(); // ticks, reconcile, announcements
  * ```
  *
@@ -58,6 +56,13 @@ import { type InstanceVips, vipKey } from "./reconcile.ts";
 import { applyReload, type ReloadContext } from "./reload_apply.ts";
 import { StateNotifier } from "./state_notifier.ts";
 import { TrackerGlue } from "./tracking.ts";
+import {
+  type DaemonStatus,
+  type InstanceStatus,
+  instanceStatus,
+  nonZeroCounters,
+} from "./status.ts";
+import type { LoopGuard, ReloadFacts, Subsystem } from "./subsystem.ts";
 import { checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
@@ -103,7 +108,17 @@ export interface NodeRuntimeOptions {
 }
 
 /**
- * The node's effects, over its instance table.
+ * The VRRP runtime's section of the daemon's status.
+ *
+ * @example
+ * ```ts
+ * const { instances, maintenance }: VrrpStatus = rt.status(clock.nowMs());
+ * ```
+ */
+export type VrrpStatus = Pick<DaemonStatus, "instances" | "counters" | "conflicts" | "maintenance">;
+
+/**
+ * The node's effects, over its instance table: the VRRP subsystem.
  *
  * @example
  * ```ts
@@ -111,10 +126,14 @@ export interface NodeRuntimeOptions {
  * rt.table.live.map((i) => `${i.cfg.name}: ${rt.table.routerOf(i).state}`);
  * ```
  */
-export class NodeRuntime {
+export class NodeRuntime implements Subsystem<VrrpStatus> {
+  /** For logs. */
+  readonly name = "vrrp";
   /** The instances, the engine state, the config and the operator's overrides. */
   readonly table: InstanceTable;
   readonly #clock: Clock;
+  readonly #counters: Record<string, number>;
+  readonly #wallOffsetMs: number;
   readonly #log: Logger;
   readonly #rateLog: RateLog;
   readonly #addresses: AddressPort;
@@ -140,6 +159,8 @@ export class NodeRuntime {
   constructor(opts: NodeRuntimeOptions) {
     const { log, rateLog, counters, clock } = opts;
     this.#clock = clock;
+    this.#counters = counters;
+    this.#wallOffsetMs = opts.wallOffsetMs;
     this.#log = log;
     this.#rateLog = rateLog;
     this.#addresses = opts.addresses;
@@ -282,18 +303,118 @@ export class NodeRuntime {
    *
    * @example
    * ```ts
-   * await inbox.park(rt.nextDeadline(), clock);
+   * await inbox.park(rt.nextDeadlineMs(), clock);
    * ```
    */
-  nextDeadline(): number | null {
+  nextDeadlineMs(): number | null {
     const table = this.table.nextDeadline();
     const retry = this.#vips.retryAtMs;
     if (retry === null) return table;
     return table === null || retry < table ? retry : table;
   }
 
+  /**
+   * The instances, the node's non-zero counters (the engine's and the daemon's), the
+   * VIP conflicts and maintenance, at `nowMs`.
+   *
+   * @example
+   * ```ts
+   * rt.status(clock.nowMs()).instances[0].state; // "master"
+   * ```
+   */
+  status(nowMs: number): VrrpStatus {
+    const table = this.table;
+    return {
+      instances: table.live.map((inst) => this.instanceStatus(inst, nowMs)),
+      counters: nonZeroCounters(table.node.counters, this.#counters),
+      conflicts: this.conflicts(),
+      maintenance: table.maintenance,
+    };
+  }
+
+  /**
+   * One instance's status at `nowMs`.
+   *
+   * @example
+   * ```ts
+   * rt.instanceStatus(inst, clock.nowMs()).priority.effective;
+   * ```
+   */
+  instanceStatus(inst: Instance, nowMs: number): InstanceStatus {
+    return instanceStatus({
+      inst,
+      router: this.table.routerOf(inst),
+      now: nowMs,
+      held: this.held,
+      override: this.table.overrides.get(inst.cfg.name) ?? null,
+      trackers: this.trackersOf(inst),
+      wallIso: (atMs) => new Date(this.#wallOffsetMs + atMs).toISOString(),
+    });
+  }
+
   // -------------------------------------------------------------------------------
   // Lifecycle
+
+  /**
+   * Before the loop's first turn: the first reconcile (hacore leftovers from an earlier
+   * run go), the links' states, the trackers' first verdict, then the startup step.
+   * Each step runs under `guard`, so one that fails does not skip the others.
+   *
+   * @example
+   * ```ts
+   * await rt.start((work) => work());
+   * ```
+   */
+  async start(guard: LoopGuard): Promise<void> {
+    this.requestReconcile("startup");
+    await guard(() => this.reconcileNow());
+    await guard(() => this.readLinkStates());
+    await guard(() => Promise.resolve(this.startTrackers()));
+    this.feed({ type: "startup" });
+  }
+
+  /**
+   * Starts the orderly stop: every instance sends its priority-0 advert and a Master
+   * keeps its VIPs through its release hold. Returns the longest release hold.
+   *
+   * @example
+   * ```ts
+   * const holdMs = rt.shutdown();
+   * ```
+   */
+  shutdown(): number {
+    const hold = Math.max(0, ...this.table.all().map((i) => i.rc.releaseHoldMs));
+    this.feed({ type: "shutdown" });
+    return hold;
+  }
+
+  /**
+   * True once the stop is complete: every release hold over and the VIPs removed.
+   *
+   * @example
+   * ```ts
+   * if (rt.settled()) break;
+   * ```
+   */
+  settled(): boolean {
+    return !this.reconcileWanted && this.table.settled();
+  }
+
+  /**
+   * After the loop: removes the macvlans made since start (the VIPs are released by
+   * now), closes the transports, cancels announcements and stops the trackers.
+   *
+   * @example
+   * ```ts
+   * await rt.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.removeVmacs();
+    this.closeTransports();
+    this.silenceAnnouncements();
+    await this.stopTrackers();
+  }
 
   /**
    * Opens the transport of every live instance (throws like the factory; what was
@@ -465,16 +586,16 @@ export class NodeRuntime {
   }
 
   /**
-   * Applies a validated config in one loop turn (see `reload_apply.ts`); `down` is the
-   * links that were down when the reload started.
+   * Applies a validated config in one loop turn (see `reload_apply.ts`); an added
+   * instance on a link that was down when the reload started starts in Fault.
    *
    * @example
    * ```ts
-   * const outcome = rt.applyReload(next, new Set(["eth1"]));
+   * const outcome = rt.reload(next, { linksDown: new Set(["eth1"]) });
    * ```
    */
-  applyReload(next: Config, down: ReadonlySet<string>): ReloadOutcome {
-    return applyReload(this.#reload, next, down);
+  reload(next: Config, facts: ReloadFacts): ReloadOutcome {
+    return applyReload(this.#reload, next, facts.linksDown);
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
