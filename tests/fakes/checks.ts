@@ -29,31 +29,40 @@ export interface Driven {
  *
  * @example
  * ```ts
- * let driver!: ClockDriver;
+ * const driver = new ClockDriver(clock);
  * const s = new CheckScheduler({ clock, onChange, wake: () => driver.wake() });
- * driver = new ClockDriver(clock, s);
+ * driver.start(s);
  * ```
  */
 export class ClockDriver {
   readonly #clock: Clock;
-  readonly #target: Driven;
-  readonly #done: Promise<void>;
+  #done: Promise<void> = Promise.resolve();
   #stopped = false;
   #poked = false;
   #wake: (() => void) | null = null;
 
   /**
-   * Starts the loop (at the next microtask).
+   * A driver on `clock`, driving nothing until {@link ClockDriver.start}.
    *
    * @example
    * ```ts
-   * const driver = new ClockDriver(systemClock, scheduler);
+   * const driver = new ClockDriver(systemClock);
    * ```
    */
-  constructor(clock: Clock, target: Driven) {
+  constructor(clock: Clock) {
     this.#clock = clock;
-    this.#target = target;
-    this.#done = Promise.resolve().then(() => this.#loop());
+  }
+
+  /**
+   * Starts the loop over `target` (at the next microtask).
+   *
+   * @example
+   * ```ts
+   * driver.start(scheduler);
+   * ```
+   */
+  start(target: Driven): void {
+    this.#done = Promise.resolve().then(() => this.#loop(target));
   }
 
   /**
@@ -85,10 +94,10 @@ export class ClockDriver {
     await this.#done;
   }
 
-  async #loop(): Promise<void> {
+  async #loop(target: Driven): Promise<void> {
     while (!this.#stopped) {
       this.#poked = false;
-      const at = this.#target.nextDeadlineMs();
+      const at = target.nextDeadlineMs();
       const ac = new AbortController();
       const woken = new Promise<void>((resolve) => (this.#wake = resolve));
       const waits = [woken];
@@ -97,7 +106,7 @@ export class ClockDriver {
       this.#wake = null;
       ac.abort();
       if (this.#stopped) return;
-      this.#target.runDue();
+      target.runDue();
     }
   }
 }
@@ -125,10 +134,9 @@ export function drivenScheduler(
   opts: Omit<CheckSchedulerOptions, "clock" | "wake">,
   clock: Clock = systemClock,
 ): DrivenScheduler {
-  let driver: ClockDriver | null = null;
-  const s = new CheckScheduler({ ...opts, clock, wake: () => driver?.wake() });
-  driver = new ClockDriver(clock, s);
-  const d = driver;
+  const d = new ClockDriver(clock);
+  const s = new CheckScheduler({ ...opts, clock, wake: () => d.wake() });
+  d.start(s);
   return {
     set: (c) => s.set(c),
     remove: (id) => s.remove(id),

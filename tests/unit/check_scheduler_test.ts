@@ -1,13 +1,22 @@
 /**
  * The check scheduler with a fake runner: debouncing through it, start offsets spread
  * over the interval, no overlapping runs, the in-flight cap, replace/remove, a clean
- * stop, and the cost of its own bookkeeping with 2000 checks.
+ * stop, and the cost of its own bookkeeping with 2000 checks (on the real clock, with
+ * the loop a daemon would give it); then on a manual clock: no timer of its own, the
+ * wake-up, timeouts, and the check service's subscribers.
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import process from "node:process";
-import { drivenScheduler } from "../fakes/checks.ts";
-import { type CheckStatus, MAX_IN_FLIGHT, type ScheduledCheck } from "../../lib/check/scheduler.ts";
+import { ClockDriver, drivenScheduler } from "../fakes/checks.ts";
+import { ManualClock, runClock } from "../fakes/daemon.ts";
+import { CheckService } from "../../lib/check/service.ts";
+import {
+  CheckScheduler,
+  type CheckStatus,
+  MAX_IN_FLIGHT,
+  type ScheduledCheck,
+} from "../../lib/check/scheduler.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
@@ -406,4 +415,130 @@ Deno.test("scheduler: with the real checks, stop leaves no socket, poll, timer o
   await accepting.catch(() => {});
   await new Promise<void>((r) => silent.close(() => r()));
   assert.deepEqual(changes.map((c) => [c.id, c.up]), [["closed", false]]);
+});
+
+// ---------------------------------------------------------------------------------
+// On the daemon's clock: a manual one here, so every time below is exact.
+
+/** Lets resolved runs and the driver's loop take their turns. */
+const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+Deno.test("scheduler: on a manual clock it arms nothing, runs when told, and wakes its caller when a run's end moves its deadline earlier", async () => {
+  const clock = new ManualClock(1000);
+  const startedAt: number[] = [];
+  const runner: CheckRunner = () => {
+    startedAt.push(clock.nowMs());
+    return Promise.resolve(PASS);
+  };
+  let wakes = 0;
+  const s = new CheckScheduler({
+    clock,
+    onChange: () => {},
+    runner,
+    random: () => 0.5,
+    wake: () => wakes++,
+  });
+  assert.equal(s.nextDeadlineMs(), null);
+  s.set(check("a", { intervalMs: 100, timeoutMs: 1000 }));
+  assert.equal(wakes, 1, "a new check is an earlier deadline");
+  assert.equal(s.nextDeadlineMs(), 1050, "half an interval in");
+  assert.equal(clock.pendingTimers(), 0, "no timer of its own");
+  clock.setNow(1060);
+  await flush();
+  assert.deepEqual(startedAt, [], "nothing runs until the caller says so");
+  s.runDue();
+  assert.deepEqual(startedAt, [1060]);
+  // What the loop parks on while the run is in flight: its expiry.
+  assert.equal(s.nextDeadlineMs(), 2060);
+  await flush();
+  assert.equal(wakes, 2, "the run ended: the next run (1150) is before its expiry (2060)");
+  assert.equal(s.nextDeadlineMs(), 1150, "the schedule keeps its phase");
+  assert.equal(s.status("a")?.runs, 1);
+  await s.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("scheduler: a timeout is kept on the manual clock, to the millisecond", async () => {
+  const clock = new ManualClock();
+  const aborted: [number, unknown][] = [];
+  const runner: CheckRunner = (_spec, _t, signal) =>
+    new Promise((resolve) => {
+      signal.addEventListener("abort", () => {
+        aborted.push([clock.nowMs(), signal.reason]);
+        resolve(FAIL);
+      });
+    });
+  const changes: CheckStatus[] = [];
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => changes.push(st),
+    runner,
+    random: () => 0,
+    wake: () => driver.wake(),
+  });
+  driver.start(s);
+  s.set(check("hang", { intervalMs: 60_000, timeoutMs: 750 }));
+  await runClock(clock, 5000, flush);
+  assert.deepEqual(aborted, [[750, TIMED_OUT]]);
+  assert.deepEqual(changes.map((c) => [c.id, c.up, c.runs]), [["hang", false, 1]]);
+  await driver.stop();
+  await s.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("service: each subscriber hears only its own verdicts, under its own ids, from one scheduler", async () => {
+  const clock = new ManualClock();
+  const { runner, calls } = scripted({ "/a": [FAIL], "/b": [PASS] });
+  const driver = new ClockDriver(clock);
+  const checks = new CheckService({ clock, runner, random: () => 0, wake: () => driver.wake() });
+  driver.start(checks);
+  const heard: string[] = [];
+  const a = checks.subscribe("vrrp_script", (id, st) => heard.push(`a ${id} ${st.id} ${st.up}`));
+  const b = checks.subscribe("lvs", (id, st) => heard.push(`b ${id} ${st.id} ${st.up}`));
+  assert.throws(() => checks.subscribe("lvs", () => {}), /lvs is subscribed already/);
+  // The same id in both: two checks, told apart by their subscriber.
+  a.set(new Map([["web", { spec: fileSpec("/a"), timing: timing({ intervalMs: 100 }) }]]));
+  b.set(new Map([["web", { spec: fileSpec("/b"), timing: timing({ intervalMs: 100 }) }]]));
+  await runClock(clock, 250, flush);
+  assert.deepEqual(heard, ["a web web false"]);
+  assert.deepEqual([calls.get("/a"), calls.get("/b")], [3, 3], "at 0, 100 and 200");
+  assert.equal(a.status("web")?.up, false);
+  assert.equal(b.status("web")?.up, true);
+  assert.equal(b.status("web")?.id, "web");
+  assert.equal(a.status("other"), undefined);
+  await driver.stop();
+  await checks.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("service: set keeps equal checks with their state, restarts changed ones and stops missing ones; close stops the rest", async () => {
+  const clock = new ManualClock();
+  const { runner, calls } = scripted({ "/x": [FAIL], "/y": [PASS], "/z": [PASS] });
+  const driver = new ClockDriver(clock);
+  const checks = new CheckService({ clock, runner, random: () => 0, wake: () => driver.wake() });
+  driver.start(checks);
+  const sub = checks.subscribe("lvs", () => {});
+  const def = (path: string, intervalMs = 100) => ({
+    spec: fileSpec(path),
+    timing: timing({ intervalMs }),
+  });
+  sub.set(new Map([["x", def("/x")], ["y", def("/y")], ["z", def("/z")]]));
+  await runClock(clock, 150, flush);
+  assert.deepEqual([sub.status("x")?.runs, sub.status("x")?.up], [2, false]);
+  // New objects, equal values: x keeps its state; y's interval changed; z is gone.
+  sub.set(new Map([["x", def("/x")], ["y", def("/y", 50)]]));
+  assert.deepEqual([sub.status("x")?.runs, sub.status("x")?.up], [2, false]);
+  assert.deepEqual([sub.status("y")?.runs, sub.status("y")?.settled], [0, false]);
+  assert.equal(sub.status("z"), undefined);
+  const zRuns = calls.get("/z");
+  await runClock(clock, 400, flush);
+  assert.equal(calls.get("/z"), zRuns, "a dropped check does not run again");
+  sub.close();
+  const xRuns = calls.get("/x");
+  await runClock(clock, 1000, flush);
+  assert.equal(calls.get("/x"), xRuns, "a closed subscription's checks stop");
+  assert.equal(sub.status("x"), undefined);
+  await driver.stop();
+  await checks.stop();
 });
