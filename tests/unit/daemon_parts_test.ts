@@ -23,7 +23,7 @@ import {
 } from "../../lib/daemon/operator.ts";
 import { nonZeroCounters } from "../../lib/daemon/status.ts";
 import { earliestDeadline, mergeReloads } from "../../lib/daemon/subsystem.ts";
-import { trackerChange } from "../../lib/daemon/tracking.ts";
+import { trackerChange } from "../../lib/track/priority.ts";
 import { checksumFormFor } from "../../lib/daemon/transports.ts";
 import { Logger, RateLimiter } from "../../lib/log.ts";
 import type { PriorityResult, TrackerStatus } from "../../lib/track/priority.ts";
