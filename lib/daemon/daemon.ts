@@ -87,6 +87,7 @@ import type {
   AddressPort,
   Announcer,
   Clock,
+  KernelEvent,
   NotifySink,
   PrimaryAddresses,
   TransportFactory,
@@ -388,6 +389,8 @@ export class Daemon implements DaemonControl {
     if (this.#stopRequested || this.#phase === "stopped") return this.#done;
     this.#stopRequested = true;
     this.#phase = "stopping";
+    const hold = Math.max(0, ...this.#subsystems.map((s) => s.stopBudgetMs()));
+    this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
     this.#inbox.poke();
     return this.#done;
   }
@@ -751,16 +754,20 @@ export class Daemon implements DaemonControl {
   async #iteration(): Promise<void> {
     for (const item of this.#inbox.drain()) {
       if (item.kind === "packet") this.#rt.onPacket(item.iface, item.family, item.packet);
-      else if (item.kind === "kernel") { for (const s of this.#subsystems) s.onKernel(item.event); }
+      else if (item.kind === "kernel") this.#onKernel(item.event);
       else item.run();
     }
     if (this.#stopRequested && !this.#shutdownFed) {
       this.#shutdownFed = true;
-      const hold = Math.max(0, ...this.#subsystems.map((s) => s.shutdown()));
-      this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
+      for (const s of this.#subsystems) s.shutdown();
     }
     for (const s of this.#subsystems) await s.advance();
     this.#checks.runDue();
+  }
+
+  /** Every subsystem hears every kernel event. */
+  #onKernel(event: KernelEvent) {
+    for (const s of this.#subsystems) s.onKernel(event);
   }
 
   #finished(): boolean {

@@ -374,18 +374,28 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * Starts the orderly stop: every instance sends its priority-0 advert and a Master
-   * keeps its VIPs through its release hold. Returns the longest release hold.
+   * The longest release hold: how long the orderly stop may keep VIPs.
    *
    * @example
    * ```ts
-   * const holdMs = rt.shutdown();
+   * rt.stopBudgetMs(); // 3000
    * ```
    */
-  shutdown(): number {
-    const hold = Math.max(0, ...this.table.all().map((i) => i.rc.releaseHoldMs));
+  stopBudgetMs(): number {
+    return Math.max(0, ...this.table.all().map((i) => i.rc.releaseHoldMs));
+  }
+
+  /**
+   * Starts the orderly stop: every instance sends its priority-0 advert and a Master
+   * keeps its VIPs through its release hold.
+   *
+   * @example
+   * ```ts
+   * rt.shutdown();
+   * ```
+   */
+  shutdown(): void {
     this.feed({ type: "shutdown" });
-    return hold;
   }
 
   /**

@@ -56,7 +56,8 @@ export interface ReloadFacts {
  *   advance() { return Promise.resolve(); }
  *   reload() { return { ok: true, errors: [], changes: [] }; }
  *   status() { return null; }
- *   shutdown() { return 0; }
+ *   stopBudgetMs() { return 0; }
+ *   shutdown() {}
  *   settled() { return true; }
  *   close() { return Promise.resolve(); }
  * }
@@ -78,10 +79,12 @@ export interface Subsystem<S> {
   /** Its section of the daemon's status. */
   status(nowMs: number): S;
   /**
-   * Starts the orderly stop, in the loop; returns how long it may take at most (the
-   * VRRP release hold), after which the daemon gives up waiting for it.
+   * How long its orderly stop may take at most (the VRRP release hold), read when the
+   * stop is asked: the daemon gives up waiting for it that long (and a grace) later.
    */
-  shutdown(): number;
+  stopBudgetMs(): number;
+  /** Starts the orderly stop, in the loop. */
+  shutdown(): void;
   /** True once its orderly stop is complete: the loop ends when every subsystem is. */
   settled(): boolean;
   /** After the loop: releases what it holds (kernel state it made, sockets, probes). */
