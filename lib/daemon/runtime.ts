@@ -1,9 +1,10 @@
 /**
- * The VRRP subsystem of the daemon ({@link Subsystem}), and the node's effects: every input the loop takes (a packet, a kernel event, a tracker
- * change, a deadline, an operator's priority, a reload) becomes an engine step over
- * the instance table (`instance_table.ts`), and every action the engine returns is
- * carried out here: adverts through the transports, VIPs through the reconcile,
- * GARPs/NAs on the announce schedule, state changes to the notify sink.
+ * The VRRP subsystem of the daemon ({@link Subsystem}): the node's effects. Every
+ * input the loop takes (a packet, a kernel event, a tracker change, a deadline, an
+ * operator's priority, a reload) becomes an engine step over the instance table
+ * (`instance_table.ts`), and every action the engine returns is carried out here:
+ * adverts through the transports, VIPs through the reconcile, GARPs/NAs on the
+ * announce schedule, state changes to the notify sink.
  *
  * The daemon (`daemon.ts`) decides when (the loop, the lifecycle, the control verbs);
  * this class decides what, and wires the collaborators that do it: `Transports`,

@@ -2,8 +2,9 @@
  * The trackers of a running daemon: one place that runs every probe the config asks
  * for (the `vrrp_script` checks, as one subscriber of the daemon's check service; track
  * files, process scans, and the link states the daemon feeds in from its own kernel
- * events), keeps their latest readings, and says "something changed". The daemon then recomputes each instance's
- * priority and faults with the pure `priority.ts` and feeds the engine.
+ * events), keeps their latest readings, and says "something changed". The daemon then
+ * recomputes each instance's priority and faults with the pure `priority.ts` and feeds
+ * the engine.
  *
  * Probes sit behind {@link TrackProbes}, so tests drive trackers by hand
  * (`FakeTrackProbes` in `tests/fakes/track.ts`) while `system.ts` gives the real ones.
