@@ -7,9 +7,9 @@
  *   {@link Deadline.dispose}, so a finished check leaves no timer behind (Deno's test
  *   sanitizers see the difference). For a check run by hand.
  * - A {@link CheckBudget} is kept by its owner's clock: the check scheduler sweeps
- *   every running check's expiry from the one timer it has anyway, and a Deadline made
- *   on a budget's signal adopts it, with no timer, no second AbortController and no
- *   listener of its own. At 1,200 checks a second those were a twentieth of the
+ *   every running check's expiry at the one deadline it keeps anyway (the daemon
+ *   loop's wait), and a Deadline made on a budget's signal adopts it, with no timer,
+ *   no second AbortController and no listener of its own. At 1,200 checks a second those were a twentieth of the
  *   daemon's CPU, and a timer armed and cleared per run is most of it.
  *
  * Both abort with reasons made once ({@link TIMED_OUT}, {@link CANCELLED}): a bare
@@ -48,7 +48,7 @@ type BudgetSignal = AbortSignal & { [BUDGET]?: CheckBudget };
 
 /**
  * One run's time budget kept by its owner: it aborts `signal` when the owner calls
- * {@link CheckBudget.expire} (at `expiresAt`, by the owner's own timer) or
+ * {@link CheckBudget.expire} (at `expiresAt`, on the owner's own deadline) or
  * {@link CheckBudget.cancel}. A {@link Deadline} on this signal with the same timeout
  * uses it as it is.
  *
@@ -56,16 +56,16 @@ type BudgetSignal = AbortSignal & { [BUDGET]?: CheckBudget };
  * ```ts
  * const b = new CheckBudget(1000);
  * const run = runCheck(spec, 1000, b.signal);
- * // later, from the owner's timer: if (!b.settled && now >= b.expiresAt) b.expire();
+ * // later, at the owner's deadline: if (!b.settled && now >= b.expiresAt) b.expire();
  * b.settle(); // once the run has ended
  * ```
  */
 export class CheckBudget {
-  /** `performance.now()` when the budget started. */
+  /** When the budget started, on the owner's clock. */
   readonly startedAt: number;
   /** The budget in milliseconds. */
   readonly timeoutMs: number;
-  /** `performance.now()` time at which the owner should call {@link CheckBudget.expire}. */
+  /** When, on the owner's clock, the owner should call {@link CheckBudget.expire}. */
   readonly expiresAt: number;
   readonly #controller = new AbortController();
   #settled = false;
@@ -74,9 +74,11 @@ export class CheckBudget {
    * Starts a budget now.
    *
    * @param timeoutMs how long the run may take.
+   * @param nowMs the owner's clock now (the check scheduler's is the daemon's, a
+   *   manual one in tests); `performance.now()` by default.
    */
-  constructor(timeoutMs: number) {
-    this.startedAt = performance.now();
+  constructor(timeoutMs: number, nowMs: number = performance.now()) {
+    this.startedAt = nowMs;
     this.timeoutMs = timeoutMs;
     this.expiresAt = this.startedAt + Math.max(0, timeoutMs);
     (this.#controller.signal as BudgetSignal)[BUDGET] = this;
@@ -87,7 +89,7 @@ export class CheckBudget {
     return this.#controller.signal;
   }
 
-  /** True once the run ended or the signal aborted: the owner's timer has nothing to do. */
+  /** True once the run ended or the signal aborted: the owner has nothing to expire. */
   get settled(): boolean {
     return this.#settled;
   }

@@ -1,10 +1,16 @@
 /**
- * Runs many checks on timers, each debounced by rise/fall, without getting in the way
- * of the caller's event loop (VRRP timers share it).
+ * Runs many checks on a deadline, each debounced by rise/fall, inside the caller's
+ * event loop: the scheduler neither reads a clock of its own nor arms a timer. It is
+ * given the daemon's clock, says when it next needs to run
+ * ({@link CheckScheduler.nextDeadlineMs}), and the loop, which waits in one place for
+ * the nearest deadline of everything it drives, calls {@link CheckScheduler.runDue}
+ * then. Under a manual clock the checks run in manual time like the VRRP timers.
  *
- * - One timer for all checks: next-due times sit in a min-heap and a single
- *   `setTimeout` is armed for the earliest, so thousands of checks cost one timer,
- *   not thousands.
+ * - One deadline for all checks: next-due times sit in a min-heap and only the
+ *   earliest is handed to the loop, so thousands of checks cost one wake-up, not
+ *   thousands. When a change from outside the loop (a run that ended, a check added)
+ *   moves that deadline earlier than the one last handed out, `wake` is called so the
+ *   loop waits again for the new one.
  * - Spread: a new check first runs at a random offset in [0, interval), so checks
  *   added together (a config load) do not all fire in the same millisecond.
  * - No overlap: the next run of a check is scheduled when the previous one completes,
@@ -12,11 +18,11 @@
  *   check slower than its interval skips boundaries instead of piling up, and a late
  *   run does not shift the ones after it.
  * - Few wake-ups: due times are rounded to 10 ms slots, so checks due close together
- *   run in one timer callback.
+ *   run in one wake-up.
  * - A cap on checks in flight ({@link MAX_IN_FLIGHT}); the rest wait in a FIFO, so a
  *   burst cannot exhaust file descriptors.
- * - Timeouts on the same timer: each run gets a {@link CheckBudget}, and the timer is
- *   armed for the earliest expiry of a running check too, so a run costs no timer of
+ * - Timeouts on the same deadline: each run gets a {@link CheckBudget}, and the
+ *   deadline is the earliest expiry of a running check too, so a run costs no timer of
  *   its own (the checks' Deadline adopts the budget). Running checks are a list (at
  *   most {@link MAX_IN_FLIGHT}) that a run leaves when it ends: keeping ended budgets
  *   until their expiry (a heap with lazy deletion) made every run's controller outlive
@@ -82,14 +88,39 @@ export interface CheckStatus {
 }
 
 /**
+ * The part of the daemon's `Clock` (`lib/daemon/ports.ts`) the scheduler reads: its
+ * due times and budgets are on that clock, so a manual clock moves them too.
+ *
+ * @example
+ * ```ts
+ * const clock: CheckClock = { nowMs: () => performance.now() };
+ * ```
+ */
+export interface CheckClock {
+  nowMs(): number;
+}
+
+/**
  * Options of {@link CheckScheduler}.
  *
  * @example
  * ```ts
- * const opts: CheckSchedulerOptions = { onChange: (st) => console.log(st.id, st.up) };
+ * const opts: CheckSchedulerOptions = {
+ *   clock: systemClock,
+ *   onChange: (st) => console.log(st.id, st.up),
+ *   wake: () => inbox.poke(),
+ * };
  * ```
  */
 export interface CheckSchedulerOptions {
+  /** The daemon's clock: every due time and timeout is on it. */
+  readonly clock: CheckClock;
+  /**
+   * Called when {@link CheckScheduler.nextDeadlineMs} would now answer earlier than it
+   * last did (a run ended, a check was added), from outside the caller's loop: the
+   * loop should take the new deadline. None by default (the caller polls).
+   */
+  readonly wake?: () => void;
   /** Called when a check's debounced state (or dynamic weight) changes. */
   readonly onChange: (status: CheckStatus) => void;
   /** The function that runs one check; the real network checks by default. */
@@ -104,7 +135,7 @@ export interface CheckSchedulerOptions {
  */
 export const MAX_IN_FLIGHT = 256;
 
-/** setTimeout has millisecond resolution: what is due within this runs now. */
+/** What is due within this runs now: a wake a hair early must not cost a second one. */
 const DUE_SLACK_MS = 1;
 
 /**
@@ -128,7 +159,7 @@ interface Entry {
   last: CheckResult | null;
   runs: number;
   failures: number;
-  /** Next run (performance.now() time, rounded to its slot); fixed while in the heap. */
+  /** Next run (clock time, rounded to its slot); fixed while in the heap. */
   due: number;
   /** The unrounded time of the first run: every run is due at anchor + k × interval. */
   anchor: number;
@@ -140,22 +171,25 @@ interface Entry {
 }
 
 /**
- * Runs checks on timers.
+ * Runs checks on the caller's deadlines; see the module notes.
  *
  * @example
  * ```ts
- * const s = new CheckScheduler({ onChange: (st) => console.log(st.id, st.up ? "up" : "down") });
+ * const s = new CheckScheduler({ clock, onChange: (st) => console.log(st.id, st.up) });
  * s.set({
  *   id: "vrrp_script:web",
  *   spec: { kind: "tcp", target: { host: "127.0.0.1", port: 80 } },
  *   timing: { intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, initialUp: true },
  * });
  * s.status("vrrp_script:web")?.up; // true until the checks say otherwise
+ * // in the loop: park until s.nextDeadlineMs(), then s.runDue()
  * await s.stop();
  * ```
  */
 export class CheckScheduler {
   readonly #onChange: (status: CheckStatus) => void;
+  readonly #clock: CheckClock;
+  readonly #wake: () => void;
   readonly #runner: CheckRunner;
   readonly #random: () => number;
   readonly #entries = new Map<string, Entry>();
@@ -172,13 +206,15 @@ export class CheckScheduler {
   #queueHead = 0;
   /** Resolves {@link stop}'s wait once the last run in progress has ended. */
   #onIdle: (() => void) | null = null;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  /** The deadline last handed out; an earlier one than this wakes the caller. */
+  #promisedAt = Infinity;
   #stopped = false;
 
   /** A scheduler with no checks yet. */
   constructor(opts: CheckSchedulerOptions) {
     this.#onChange = opts.onChange;
+    this.#clock = opts.clock;
+    this.#wake = opts.wake ?? (() => {});
     this.#runner = opts.runner ?? runCheck;
     this.#random = opts.random ?? Math.random;
   }
@@ -215,11 +251,11 @@ export class CheckScheduler {
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
-    e.anchor = performance.now() + this.#random() * interval;
+    e.anchor = this.#clock.nowMs() + this.#random() * interval;
     e.due = Math.round(e.anchor / slot) * slot;
     this.#entries.set(check.id, e);
     this.#heap.push(e);
-    this.#arm();
+    this.#wakeIfEarlier();
   }
 
   /**
@@ -263,7 +299,54 @@ export class CheckScheduler {
   }
 
   /**
-   * Stops every timer and aborts running checks; resolves once they have all ended
+   * When the scheduler next needs {@link CheckScheduler.runDue}: the earliest due check
+   * or expiry of a running one, in clock time; null when nothing is pending.
+   *
+   * @example
+   * ```ts
+   * const at = s.nextDeadlineMs(); // e.g. 12_340, or null
+   * ```
+   */
+  nextDeadlineMs(): number | null {
+    const at = this.#earliest();
+    this.#promisedAt = at;
+    return at === Infinity ? null : at;
+  }
+
+  /**
+   * Runs what is due by the clock's time: expires running checks past their timeout,
+   * starts the checks due (within the in-flight cap; the rest queue). Cheap when
+   * nothing is due, so the caller may call it on every loop turn.
+   *
+   * @example
+   * ```ts
+   * if ((s.nextDeadlineMs() ?? Infinity) <= clock.nowMs()) s.runDue();
+   * ```
+   */
+  runDue(): void {
+    if (this.#stopped) return;
+    // Expiries first, to the exact time (a timeout is never cut short by the slack);
+    // aborting only signals the run, which ends (and is counted) later.
+    const exact = this.#clock.nowMs();
+    if (this.#nextExpiry <= exact) this.#sweepExpiries(exact);
+    const now = exact + DUE_SLACK_MS;
+    for (
+      let top = this.#heap.peek();
+      top !== undefined && top.due <= now;
+      top = this.#heap.peek()
+    ) {
+      this.#heap.pop();
+      if (top.state !== "waiting") continue;
+      if (this.#running.length < MAX_IN_FLIGHT) this.#run(top);
+      else {
+        top.state = "queued";
+        this.#queue.push(top);
+      }
+    }
+  }
+
+  /**
+   * Aborts running checks and forgets every check; resolves once they have all ended
    * and the shared check sockets are closed.
    *
    * @example
@@ -273,9 +356,7 @@ export class CheckScheduler {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#promisedAt = Infinity;
     this.#nextExpiry = Infinity;
     this.#heap.clear();
     this.#queue = [];
@@ -294,61 +375,32 @@ export class CheckScheduler {
     e.budget?.cancel();
   }
 
-  /**
-   * Arms the one timer for the earliest due check or running check's expiry, unless it
-   * already fires by then.
-   */
-  #arm(): void {
+  /** The earliest due time or running expiry (Infinity when none); drops removed tops. */
+  #earliest(): number {
     let top = this.#heap.peek();
     while (top !== undefined && top.state === "removed") {
       this.#heap.pop();
       top = this.#heap.peek();
     }
-    const at = Math.min(top?.due ?? Infinity, this.#nextExpiry);
-    if (at === Infinity) {
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#timerAt = Infinity;
-      return;
-    }
-    if (this.#timer !== undefined && this.#timerAt <= at) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(this.#fire, Math.max(0, at - performance.now()));
+    return Math.min(top?.due ?? Infinity, this.#nextExpiry);
   }
 
-  #fire = (): void => {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    // Expiries first, to the exact time (a timeout is never cut short by the slack);
-    // aborting only signals the run, which ends (and is counted) later.
-    const exact = performance.now();
-    if (this.#nextExpiry <= exact) this.#sweepExpiries(exact);
-    const now = exact + DUE_SLACK_MS;
-    for (
-      let top = this.#heap.peek();
-      top !== undefined && top.due <= now;
-      top = this.#heap.peek()
-    ) {
-      this.#heap.pop();
-      if (top.state !== "waiting") continue;
-      if (this.#running.length < MAX_IN_FLIGHT) this.#run(top);
-      else {
-        top.state = "queued";
-        this.#queue.push(top);
-      }
-    }
-    this.#arm();
-  };
+  /** Tells the caller when its deadline for the scheduler has moved earlier. */
+  #wakeIfEarlier(): void {
+    if (this.#stopped || this.#earliest() >= this.#promisedAt) return;
+    // Once told, the caller reads the new deadline; no need to tell it again till then.
+    this.#promisedAt = -Infinity;
+    this.#wake();
+  }
 
   #run(e: Entry): void {
     e.state = "running";
     const { spec, timing } = e.check;
-    const budget = new CheckBudget(timing.timeoutMs);
+    const budget = new CheckBudget(timing.timeoutMs, this.#clock.nowMs());
     e.budget = budget;
     e.slot = this.#running.length;
     this.#running.push(e);
-    // The caller (#fire, #finish) arms the timer once it has started what it starts.
+    // The caller (runDue, #finish) reports the deadline once it has started what it starts.
     if (budget.expiresAt < this.#nextExpiry) this.#nextExpiry = budget.expiresAt;
     let result: Promise<CheckResult>;
     try {
@@ -358,7 +410,7 @@ export class CheckScheduler {
     }
     result.then(
       (r) => this.#finish(e, r),
-      (err) => this.#finish(e, crashed(err, budget.startedAt)),
+      (err) => this.#finish(e, crashed(err, this.#clock.nowMs() - budget.startedAt)),
     );
   }
 
@@ -374,7 +426,7 @@ export class CheckScheduler {
     e.budget = null;
     budget.settle();
     // Only the earliest leaving moves the next expiry: then find the new earliest, so
-    // the timer is not woken for a run that has ended.
+    // the caller is not woken for a run that has ended.
     if (budget.expiresAt <= this.#nextExpiry) this.#sweepExpiries(-Infinity);
     if (this.#running.length === 0 && this.#onIdle !== null) {
       this.#onIdle();
@@ -387,12 +439,13 @@ export class CheckScheduler {
       e.last = r;
       const outcome = debounceStep(e.debounce, r, e.check.timing);
       e.debounce = outcome.state;
-      e.due = nextDue(e.anchor, Math.max(1, e.check.timing.intervalMs), performance.now());
+      const interval = Math.max(1, e.check.timing.intervalMs);
+      e.due = nextDue(e.anchor, interval, this.#clock.nowMs());
       this.#heap.push(e);
       if (outcome.changed) this.#notify(e);
     }
     this.#pump();
-    if (!this.#stopped) this.#arm();
+    this.#wakeIfEarlier();
   }
 
   /** Expires running budgets due by `now`, and recomputes the earliest of the rest. */
@@ -457,13 +510,8 @@ function snapshot(e: Entry): CheckStatus {
   };
 }
 
-function crashed(err: unknown, startedAt: number): CheckResult {
-  return {
-    ok: false,
-    detail: `check runner failed: ${errorText(err)}`,
-    weight: null,
-    durationMs: performance.now() - startedAt,
-  };
+function crashed(err: unknown, durationMs: number): CheckResult {
+  return { ok: false, detail: `check runner failed: ${errorText(err)}`, weight: null, durationMs };
 }
 
 /** Structural equality of config values: primitives, arrays, byte arrays, plain objects. */

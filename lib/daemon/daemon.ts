@@ -1,7 +1,10 @@
 /**
  * The daemon: the one place where the pure engine meets the world. It owns the loop
- * and the lifecycle, and answers the control socket ({@link DaemonControl}); what each
- * input does to the node is the runtime's (`runtime.ts`), which turns every input (a
+ * and the lifecycle, and answers the control socket ({@link DaemonControl}). What runs
+ * in the loop is a list of subsystems (`subsystem.ts`: deadlines, kernel events,
+ * reload, status, stop) beside the one check service they subscribe to
+ * (`lib/check/service.ts`); the loop waits once, for the nearest deadline of all of
+ * them. The VRRP subsystem is the runtime (`runtime.ts`), which turns every input (a
  * received packet, a kernel address event, a deadline) into an engine step and carries
  * out the resulting actions through the ports (`ports.ts`): adverts go out through a
  * transport, VIPs are reconciled against the kernel, GARPs/NAs follow the announce
@@ -47,6 +50,7 @@
  * @module
  */
 
+import { CheckService, type CheckServiceOptions } from "../check/service.ts";
 import { formatConfigError, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance } from "../config/router.ts";
 import type { Config } from "../config/schema.ts";
@@ -83,19 +87,15 @@ import type {
   AddressPort,
   Announcer,
   Clock,
+  KernelEvent,
   NotifySink,
   PrimaryAddresses,
   TransportFactory,
   VmacPort,
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
-import {
-  type DaemonStatus,
-  instanceDetail,
-  type InstanceStatus,
-  instanceStatus,
-  nonZeroCounters,
-} from "./status.ts";
+import { type DaemonStatus, instanceDetail } from "./status.ts";
+import { earliestDeadline, mergeReloads, type Subsystem } from "./subsystem.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
 
 export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, VipStatus } from "./status.ts";
@@ -139,6 +139,12 @@ export interface DaemonOptions {
    * feeds it link states, reconfigures it on reload and stops it.
    */
   readonly trackers?: TrackerHub;
+  /**
+   * How the daemon's check service runs a check and spreads first runs: the real
+   * checks and Math.random by default (a fake runner in tests). The service itself
+   * always runs on the daemon's clock and loop.
+   */
+  readonly checks?: Pick<CheckServiceOptions, "runner" | "random">;
   /**
    * Virtual-MAC macvlans (`use_vmac`): made before the first reconcile, kept in place by
    * every reconcile, removed at stop. Needed only when an instance sets `use_vmac`.
@@ -208,7 +214,14 @@ export class Daemon implements DaemonControl {
   readonly #counters: Record<string, number> = {};
   /** The instances, the engine state, and the execution of the engine's actions. */
   readonly #rt: NodeRuntime;
+  /** What the loop drives, in order: the VRRP runtime (and the virtual servers next). */
+  readonly #subsystems: readonly Subsystem<unknown>[];
   readonly #inbox = new Inbox();
+  /**
+   * The one check service: its deadline is part of the loop's wait, a run that ends
+   * early enough wakes the loop, and every subscriber (the trackers) shares it.
+   */
+  readonly #checks: CheckService;
   #phase: DaemonStatus["phase"] = "new";
   #unwatch: (() => void) | null = null;
   #done: Promise<void> = Promise.resolve();
@@ -256,6 +269,11 @@ export class Daemon implements DaemonControl {
     }
     problems.push(...vmacProblems(opts.config.instances, vmacs !== null));
     if (problems.length > 0) throw new DaemonSetupError(problems);
+    this.#checks = new CheckService({
+      ...opts.checks,
+      clock: opts.clock,
+      wake: () => this.#inbox.poke(),
+    });
     this.#rt = new NodeRuntime({
       config: opts.config,
       instances,
@@ -267,6 +285,7 @@ export class Daemon implements DaemonControl {
       vmacs,
       notify: this.#notify,
       trackers,
+      checks: this.#checks,
       log: opts.logger,
       rateLog: this.#rateLog,
       counters: this.#counters,
@@ -275,6 +294,7 @@ export class Daemon implements DaemonControl {
       nowMs: now,
       enqueue: (item) => this.#push(item),
     });
+    this.#subsystems = [this.#rt];
   }
 
   #wallIso(atMs: number): string {
@@ -343,7 +363,8 @@ export class Daemon implements DaemonControl {
       // #loop handles its own errors; this is the last line of defence.
       this.#log.error(`daemon loop failed: ${errorText(e)}`);
       this.#teardown();
-      void this.#rt.stopTrackers();
+      void Promise.allSettled(this.#subsystems.map((s) => s.close()))
+        .then(() => this.#checks.stop());
       started();
     });
     return startedP;
@@ -368,7 +389,7 @@ export class Daemon implements DaemonControl {
     if (this.#stopRequested || this.#phase === "stopped") return this.#done;
     this.#stopRequested = true;
     this.#phase = "stopping";
-    const hold = Math.max(0, ...this.#rt.table.all().map((i) => i.rc.releaseHoldMs));
+    const hold = Math.max(0, ...this.#subsystems.map((s) => s.stopBudgetMs()));
     this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
     this.#inbox.poke();
     return this.#done;
@@ -384,31 +405,15 @@ export class Daemon implements DaemonControl {
    */
   status(): DaemonStatus {
     const now = this.#clock.nowMs();
-    const table = this.#rt.table;
-    const instances = table.live.map((inst) => this.#instanceStatus(inst, now));
     return {
       phase: this.#phase,
       nowMs: now,
-      instances,
-      counters: nonZeroCounters(table.node.counters, this.#counters),
-      conflicts: this.#rt.conflicts(),
-      maintenance: table.maintenance,
-      configFile: table.config.file,
+      // A second subsystem's section goes beside it once DaemonStatus has a field for it.
+      ...this.#rt.status(now),
+      configFile: this.#rt.table.config.file,
       startedAtWall: this.#startedAtWall,
       version: this.#version,
     };
-  }
-
-  #instanceStatus(inst: Instance, now: number): InstanceStatus {
-    return instanceStatus({
-      inst,
-      router: this.#rt.table.routerOf(inst),
-      now,
-      held: this.#rt.held,
-      override: this.#rt.table.overrides.get(inst.cfg.name) ?? null,
-      trackers: this.#rt.trackersOf(inst),
-      wallIso: (atMs) => this.#wallIso(atMs),
-    });
   }
 
   // -------------------------------------------------------------------------------
@@ -434,7 +439,7 @@ export class Daemon implements DaemonControl {
     return instanceDetail({
       inst,
       router: this.#rt.table.routerOf(inst),
-      summary: this.#instanceStatus(inst, this.#clock.nowMs()),
+      summary: this.#rt.instanceStatus(inst, this.#clock.nowMs()),
       override: this.#rt.table.overrides.get(name) ?? null,
       hooks,
       wallIso: (atMs) => this.#wallIso(atMs),
@@ -701,7 +706,7 @@ export class Daemon implements DaemonControl {
     if (this.#phase !== "running") {
       return { ok: false, errors: [`the daemon is ${this.#phase}`], changes: [] };
     }
-    return this.#rt.applyReload(next, down);
+    return mergeReloads(this.#subsystems.map((s) => s.reload(next, { linksDown: down })));
   }
 
   // -------------------------------------------------------------------------------
@@ -717,11 +722,7 @@ export class Daemon implements DaemonControl {
 
   async #loop(started: () => void): Promise<void> {
     try {
-      this.#rt.requestReconcile("startup");
-      await this.#guarded(() => this.#rt.reconcileNow());
-      await this.#guarded(() => this.#rt.readLinkStates());
-      await this.#guarded(() => Promise.resolve(this.#rt.startTrackers()));
-      this.#rt.feed({ type: "startup" });
+      for (const s of this.#subsystems) await s.start((work) => this.#guarded(work));
       started();
       for (;;) {
         await this.#guarded(() => this.#iteration());
@@ -730,10 +731,11 @@ export class Daemon implements DaemonControl {
         await this.#wait(this.#nextDeadline());
       }
     } finally {
-      // The VIPs are released by now (or the stop gave up on them); the macvlans go last.
-      await this.#rt.removeVmacs();
+      // The VIPs are released by now (or the stop gave up on them): what the subsystems
+      // made goes last, then the checks they subscribed to.
+      for (const s of this.#subsystems) await s.close();
       this.#teardown();
-      await this.#rt.stopTrackers();
+      await this.#checks.stop();
       started();
     }
   }
@@ -752,14 +754,20 @@ export class Daemon implements DaemonControl {
   async #iteration(): Promise<void> {
     for (const item of this.#inbox.drain()) {
       if (item.kind === "packet") this.#rt.onPacket(item.iface, item.family, item.packet);
-      else if (item.kind === "kernel") this.#rt.onKernel(item.event);
+      else if (item.kind === "kernel") this.#onKernel(item.event);
       else item.run();
     }
     if (this.#stopRequested && !this.#shutdownFed) {
       this.#shutdownFed = true;
-      this.#rt.feed({ type: "shutdown" });
+      for (const s of this.#subsystems) s.shutdown();
     }
-    await this.#rt.advance();
+    for (const s of this.#subsystems) await s.advance();
+    this.#checks.runDue();
+  }
+
+  /** Every subsystem hears every kernel event. */
+  #onKernel(event: KernelEvent) {
+    for (const s of this.#subsystems) s.onKernel(event);
   }
 
   #finished(): boolean {
@@ -768,15 +776,15 @@ export class Daemon implements DaemonControl {
       this.#log.warn("stop: giving up waiting for the release hold and address removal");
       return true;
     }
-    if (this.#rt.reconcileWanted) return false;
-    return this.#rt.table.settled();
+    return this.#subsystems.every((s) => s.settled());
   }
 
   #nextDeadline(): number | null {
-    const best = this.#rt.nextDeadline();
-    const hard = this.#stopHardAtMs;
-    if (hard === null) return best;
-    return best === null || hard < best ? hard : best;
+    return earliestDeadline([
+      ...this.#subsystems.map((s) => s.nextDeadlineMs()),
+      this.#checks.nextDeadlineMs(),
+      this.#stopHardAtMs,
+    ]);
   }
 
   #wait(deadline: number | null): Promise<void> {

@@ -1,9 +1,10 @@
 /**
- * The node's effects: every input the loop takes (a packet, a kernel event, a tracker
- * change, a deadline, an operator's priority, a reload) becomes an engine step over
- * the instance table (`instance_table.ts`), and every action the engine returns is
- * carried out here: adverts through the transports, VIPs through the reconcile,
- * GARPs/NAs on the announce schedule, state changes to the notify sink.
+ * The VRRP subsystem of the daemon ({@link Subsystem}): the node's effects. Every
+ * input the loop takes (a packet, a kernel event, a tracker change, a deadline, an
+ * operator's priority, a reload) becomes an engine step over the instance table
+ * (`instance_table.ts`), and every action the engine returns is carried out here:
+ * adverts through the transports, VIPs through the reconcile, GARPs/NAs on the
+ * announce schedule, state changes to the notify sink.
  *
  * The daemon (`daemon.ts`) decides when (the loop, the lifecycle, the control verbs);
  * this class decides what, and wires the collaborators that do it: `Transports`,
@@ -16,15 +17,14 @@
  * ```ts
  * const rt = new NodeRuntime({ config, instances, primaries, clock, ..., enqueue });
  * rt.openTransports();
- * rt.requestReconcile("startup");
- * await rt.reconcileNow();
- * rt.feed({ type: "startup" });
+ * await rt.start(guard); // reconcile, link states, trackers, the startup step
  * await rt.advance(); // ticks, reconcile, announcements
  * ```
  *
  * @module
  */
 
+import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
 import type { ReloadOutcome } from "../control/api.ts";
 import type { Logger } from "../log.ts";
@@ -57,6 +57,13 @@ import { type InstanceVips, vipKey } from "./reconcile.ts";
 import { applyReload, type ReloadContext } from "./reload_apply.ts";
 import { StateNotifier } from "./state_notifier.ts";
 import { TrackerGlue } from "./tracking.ts";
+import {
+  type DaemonStatus,
+  type InstanceStatus,
+  instanceStatus,
+  nonZeroCounters,
+} from "./status.ts";
+import type { LoopGuard, ReloadFacts, Subsystem } from "./subsystem.ts";
 import { checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
@@ -69,7 +76,7 @@ import { wantedVmacs } from "./vmac.ts";
  * @example
  * ```ts
  * const opts: NodeRuntimeOptions = { config, instances, primaries, clock, transports,
- *   addresses, announcer, vmacs: null, notify: null, trackers, log, rateLog, counters,
+ *   addresses, announcer, vmacs: null, notify: null, trackers, checks, log, rateLog, counters,
  *   retryMs: 1000, wallOffsetMs, nowMs: clock.nowMs(), enqueue };
  * ```
  */
@@ -85,6 +92,8 @@ export interface NodeRuntimeOptions {
   readonly vmacs: VmacPort | null;
   readonly notify: NotifySink | null;
   readonly trackers: TrackerHub;
+  /** The daemon's check service, for the trackers' `vrrp_script`s. */
+  readonly checks: CheckSource;
   readonly log: Logger;
   readonly rateLog: RateLog;
   /** Node-wide counters, shared with the daemon (it shows them in status). */
@@ -100,7 +109,17 @@ export interface NodeRuntimeOptions {
 }
 
 /**
- * The node's effects, over its instance table.
+ * The VRRP runtime's section of the daemon's status.
+ *
+ * @example
+ * ```ts
+ * const { instances, maintenance }: VrrpStatus = rt.status(clock.nowMs());
+ * ```
+ */
+export type VrrpStatus = Pick<DaemonStatus, "instances" | "counters" | "conflicts" | "maintenance">;
+
+/**
+ * The node's effects, over its instance table: the VRRP subsystem.
  *
  * @example
  * ```ts
@@ -108,10 +127,14 @@ export interface NodeRuntimeOptions {
  * rt.table.live.map((i) => `${i.cfg.name}: ${rt.table.routerOf(i).state}`);
  * ```
  */
-export class NodeRuntime {
+export class NodeRuntime implements Subsystem<VrrpStatus> {
+  /** For logs. */
+  readonly name = "vrrp";
   /** The instances, the engine state, the config and the operator's overrides. */
   readonly table: InstanceTable;
   readonly #clock: Clock;
+  readonly #counters: Record<string, number>;
+  readonly #wallOffsetMs: number;
   readonly #log: Logger;
   readonly #rateLog: RateLog;
   readonly #addresses: AddressPort;
@@ -137,6 +160,8 @@ export class NodeRuntime {
   constructor(opts: NodeRuntimeOptions) {
     const { log, rateLog, counters, clock } = opts;
     this.#clock = clock;
+    this.#counters = counters;
+    this.#wallOffsetMs = opts.wallOffsetMs;
     this.#log = log;
     this.#rateLog = rateLog;
     this.#addresses = opts.addresses;
@@ -194,6 +219,7 @@ export class NodeRuntime {
     });
     this.#trackers = new TrackerGlue({
       hub: opts.trackers,
+      checks: opts.checks,
       log,
       table,
       enqueue: opts.enqueue,
@@ -278,18 +304,128 @@ export class NodeRuntime {
    *
    * @example
    * ```ts
-   * await inbox.park(rt.nextDeadline(), clock);
+   * await inbox.park(rt.nextDeadlineMs(), clock);
    * ```
    */
-  nextDeadline(): number | null {
+  nextDeadlineMs(): number | null {
     const table = this.table.nextDeadline();
     const retry = this.#vips.retryAtMs;
     if (retry === null) return table;
     return table === null || retry < table ? retry : table;
   }
 
+  /**
+   * The instances, the node's non-zero counters (the engine's and the daemon's), the
+   * VIP conflicts and maintenance, at `nowMs`.
+   *
+   * @example
+   * ```ts
+   * rt.status(clock.nowMs()).instances[0].state; // "master"
+   * ```
+   */
+  status(nowMs: number): VrrpStatus {
+    const table = this.table;
+    return {
+      instances: table.live.map((inst) => this.instanceStatus(inst, nowMs)),
+      counters: nonZeroCounters(table.node.counters, this.#counters),
+      conflicts: this.conflicts(),
+      maintenance: table.maintenance,
+    };
+  }
+
+  /**
+   * One instance's status at `nowMs`.
+   *
+   * @example
+   * ```ts
+   * rt.instanceStatus(inst, clock.nowMs()).priority.effective;
+   * ```
+   */
+  instanceStatus(inst: Instance, nowMs: number): InstanceStatus {
+    return instanceStatus({
+      inst,
+      router: this.table.routerOf(inst),
+      now: nowMs,
+      held: this.held,
+      override: this.table.overrides.get(inst.cfg.name) ?? null,
+      trackers: this.trackersOf(inst),
+      wallIso: (atMs) => new Date(this.#wallOffsetMs + atMs).toISOString(),
+    });
+  }
+
   // -------------------------------------------------------------------------------
   // Lifecycle
+
+  /**
+   * Before the loop's first turn: the first reconcile (hacore leftovers from an earlier
+   * run go), the links' states, the trackers' first verdict, then the startup step.
+   * Each step runs under `guard`, so one that fails does not skip the others.
+   *
+   * @example
+   * ```ts
+   * await rt.start((work) => work());
+   * ```
+   */
+  async start(guard: LoopGuard): Promise<void> {
+    this.requestReconcile("startup");
+    await guard(() => this.reconcileNow());
+    await guard(() => this.readLinkStates());
+    await guard(() => Promise.resolve(this.startTrackers()));
+    this.feed({ type: "startup" });
+  }
+
+  /**
+   * The longest release hold: how long the orderly stop may keep VIPs.
+   *
+   * @example
+   * ```ts
+   * rt.stopBudgetMs(); // 3000
+   * ```
+   */
+  stopBudgetMs(): number {
+    return Math.max(0, ...this.table.all().map((i) => i.rc.releaseHoldMs));
+  }
+
+  /**
+   * Starts the orderly stop: every instance sends its priority-0 advert and a Master
+   * keeps its VIPs through its release hold.
+   *
+   * @example
+   * ```ts
+   * rt.shutdown();
+   * ```
+   */
+  shutdown(): void {
+    this.feed({ type: "shutdown" });
+  }
+
+  /**
+   * True once the stop is complete: every release hold over and the VIPs removed.
+   *
+   * @example
+   * ```ts
+   * if (rt.settled()) break;
+   * ```
+   */
+  settled(): boolean {
+    return !this.reconcileWanted && this.table.settled();
+  }
+
+  /**
+   * After the loop: removes the macvlans made since start (the VIPs are released by
+   * now), closes the transports, cancels announcements and stops the trackers.
+   *
+   * @example
+   * ```ts
+   * await rt.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    await this.removeVmacs();
+    this.closeTransports();
+    this.silenceAnnouncements();
+    await this.stopTrackers();
+  }
 
   /**
    * Opens the transport of every live instance (throws like the factory; what was
@@ -461,16 +597,16 @@ export class NodeRuntime {
   }
 
   /**
-   * Applies a validated config in one loop turn (see `reload_apply.ts`); `down` is the
-   * links that were down when the reload started.
+   * Applies a validated config in one loop turn (see `reload_apply.ts`); an added
+   * instance on a link that was down when the reload started starts in Fault.
    *
    * @example
    * ```ts
-   * const outcome = rt.applyReload(next, new Set(["eth1"]));
+   * const outcome = rt.reload(next, { linksDown: new Set(["eth1"]) });
    * ```
    */
-  applyReload(next: Config, down: ReadonlySet<string>): ReloadOutcome {
-    return applyReload(this.#reload, next, down);
+  reload(next: Config, facts: ReloadFacts): ReloadOutcome {
+    return applyReload(this.#reload, next, facts.linksDown);
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {

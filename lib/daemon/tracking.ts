@@ -6,14 +6,15 @@
  * (unless an operator override is in force), then each fault that started or ended,
  * so an instance leaving Fault does so with its new priority.
  *
- * The decisions are pure ({@link trackerVerdict}, {@link trackerChange}: over the
- * hub's current readings); the glue only logs and feeds. Apart from the daemon because
- * the trackers have their own lifecycle and their own way into the loop (a probe's
- * callback queues one recompute per burst).
+ * The decisions are pure and the tracker room's (`computePriority`, `trackerChange`
+ * in `lib/track/priority.ts`, over the hub's current readings); the glue only wires
+ * them to the instances, logs and feeds. Apart from the daemon because the trackers
+ * have their own lifecycle and their own way into the loop (a probe's callback queues
+ * one recompute per burst).
  *
  * @example
  * ```ts
- * const trackers = new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+ * const trackers = new TrackerGlue({ hub, checks, log, table, enqueue, applyPriority, feed });
  * trackers.start(); // first verdict, before the engine starts
  * trackers.setLink("eth1", false); // true when a tracker uses eth1: recomputed and fed
  * ```
@@ -21,13 +22,13 @@
  * @module
  */
 
+import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
-import type { PriorityOverride } from "../control/api.ts";
 import type { TrackerHub } from "../track/hub.ts";
 import {
   computePriority,
-  contributionsText,
   type PriorityResult,
+  trackerChange,
   type TrackerStatus,
   trackerUses,
 } from "../track/priority.ts";
@@ -59,91 +60,17 @@ export function trackerVerdict(
 }
 
 /**
- * One tracker fault that started or ended, with its log line.
- *
- * @example
- * ```ts
- * const f: FaultChange = { tracker: "script chk_web", line: "VI_1: FAULT while script chk_web fails" };
- * ```
- */
-export interface FaultChange {
-  readonly tracker: string;
-  readonly line: string;
-}
-
-/**
- * What moved between two verdicts on an instance.
- *
- * @example
- * ```ts
- * const c: TrackerChange = { priorityNotice: null, started: [], ended: [] };
- * ```
- */
-export interface TrackerChange {
-  /** The notice when the tracked priority moved; null when it did not. */
-  readonly priorityNotice: string | null;
-  /** Faults that started (a warning each), in the verdict's order. */
-  readonly started: readonly FaultChange[];
-  /** Faults that ended (a notice each). */
-  readonly ended: readonly FaultChange[];
-}
-
-/**
- * Compares the verdict last fed (`before`; null before the first, which counts as
- * the configured priority `base` and no faults) with `next`. An operator `override`
- * in force is mentioned: the tracked priority then waits behind it.
- *
- * @example
- * ```ts
- * trackerChange("VI_1", null, next, 150, undefined).priorityNotice;
- * // "VI_1: tracked priority 150 -> 130 (script chk_web -20)"
- * ```
- */
-export function trackerChange(
-  name: string,
-  before: PriorityResult | null,
-  next: PriorityResult,
-  base: number,
-  override: PriorityOverride | undefined,
-): TrackerChange {
-  const was = before?.effective ?? base;
-  let priorityNotice: string | null = null;
-  if (next.effective !== was) {
-    const why = contributionsText(next.trackers);
-    const o = override;
-    priorityNotice = `${name}: tracked priority ${was} -> ${next.effective}${
-      why ? ` (${why})` : ""
-    }${o ? `; the operator's ${o.kind} to ${o.priority} stays in force` : ""}`;
-  }
-  const old = new Set(before?.faults ?? []);
-  const now = new Set(next.faults);
-  const started: FaultChange[] = [];
-  for (const f of now) {
-    if (old.has(f)) continue;
-    const t = next.trackers.find((x) => x.label === f);
-    started.push({
-      tracker: f,
-      line: `${name}: FAULT while ${f} fails${t ? ` (${t.detail})` : ""}`,
-    });
-  }
-  const ended: FaultChange[] = [];
-  for (const f of old) {
-    if (now.has(f)) continue;
-    ended.push({ tracker: f, line: `${name}: ${f} recovered` });
-  }
-  return { priorityNotice, started, ended };
-}
-
-/**
  * What {@link TrackerGlue} needs.
  *
  * @example
  * ```ts
- * const deps: TrackerGlueDeps = { hub, log, table, enqueue, applyPriority, feed };
+ * const deps: TrackerGlueDeps = { hub, checks, log, table, enqueue, applyPriority, feed };
  * ```
  */
 export interface TrackerGlueDeps {
   readonly hub: TrackerHub;
+  /** The daemon's check service, which the hub's `vrrp_script`s subscribe to. */
+  readonly checks: CheckSource;
   readonly log: Logger;
   /** The live instances, the config and the overrides. */
   readonly table: InstanceTable;
@@ -173,7 +100,7 @@ export class TrackerGlue {
    *
    * @example
    * ```ts
-   * new TrackerGlue({ hub, log, table, enqueue, applyPriority, feed });
+   * new TrackerGlue({ hub, checks, log, table, enqueue, applyPriority, feed });
    * ```
    */
   constructor(deps: TrackerGlueDeps) {
@@ -189,7 +116,7 @@ export class TrackerGlue {
    * ```
    */
   start(): void {
-    this.#deps.hub.start(this.#deps.table.config, () => this.#changed());
+    this.#deps.hub.start(this.#deps.table.config, () => this.#changed(), this.#deps.checks);
     this.apply();
   }
 

@@ -1,12 +1,13 @@
 /**
  * The trackers of a running daemon: one place that runs every probe the config asks
- * for (the `vrrp_script` checks on a check scheduler, track files, process scans, and
- * the link states the daemon feeds in from its own kernel events), keeps their latest
- * readings, and says "something changed". The daemon then recomputes each instance's
- * priority and faults with the pure `priority.ts` and feeds the engine.
+ * for (the `vrrp_script` checks, as one subscriber of the daemon's check service; track
+ * files, process scans, and the link states the daemon feeds in from its own kernel
+ * events), keeps their latest readings, and says "something changed". The daemon then
+ * recomputes each instance's priority and faults with the pure `priority.ts` and feeds
+ * the engine.
  *
  * Probes sit behind {@link TrackProbes}, so tests drive trackers by hand
- * (`FakeTrackProbes` in `fake.ts`) while `system.ts` gives the real ones.
+ * (`FakeTrackProbes` in `tests/fakes/track.ts`) while `system.ts` gives the real ones.
  *
  * Only trackers some instance or sync group refers to run. A `script`-kind check must
  * pass the same script security rules as notify hooks (`script_security.ts`): a refused
@@ -15,7 +16,7 @@
  * @example
  * ```ts
  * const hub = new TrackerHub({ probes: systemProbes(), logger });
- * hub.start(config, () => daemonRecompute());
+ * hub.start(config, () => daemonRecompute(), checkService);
  * hub.setLinks(await addresses.linkStates());
  * hub.reading("script", "chk_web"); // { up: true, ..., detail: "HTTP 200 in 1.2 ms" }
  * await hub.stop();
@@ -24,7 +25,7 @@
  * @module
  */
 
-import type { CheckStatus, ScheduledCheck } from "../check/scheduler.ts";
+import type { CheckDefinition, CheckSource, CheckSubscription } from "../check/service.ts";
 import type {
   Config,
   ScriptConfig,
@@ -40,22 +41,6 @@ import type { Logger } from "../log.ts";
 import type { FileReading } from "./file.ts";
 import type { TrackerKind, TrackerReading } from "./priority.ts";
 import type { ProcessMatcher } from "./process.ts";
-
-/**
- * The part of a check scheduler the hub uses (`CheckScheduler` fits it).
- *
- * @example
- * ```ts
- * const port: CheckPort = new CheckScheduler({ onChange });
- * ```
- */
-export interface CheckPort {
-  /** Adds or replaces a check; an equal spec and timing keeps its state. */
-  set(check: ScheduledCheck): void;
-  remove(id: string): void;
-  status(id: string): CheckStatus | undefined;
-  stop(): Promise<void>;
-}
 
 /**
  * Track files as the hub sees them (`FileWatcher` fits it).
@@ -88,21 +73,25 @@ export interface ProcessPort {
 }
 
 /**
- * Where the hub's probes come from. Each factory is called once, at
- * {@link TrackerHub.start}, with the callback to call when a reading changes (never
- * re-entrantly with anything but `set`), and a function for warnings worth a log line.
+ * Where the hub's probes come from. Each factory is called once, on first use, with
+ * the callback to call when a reading changes (never re-entrantly with anything but
+ * `set`), and a function for warnings worth a log line.
  *
  * @example
  * ```ts
  * const probes: TrackProbes = {
- *   checks: (onChange) => new CheckScheduler({ onChange }),
  *   files: (onChange, warn) => new FileWatcher({ onReading: onChange, onWarning: warn }),
  *   processes: (onChange, warn) => new ProcessWatcher({ onCounts: onChange, onWarning: warn }),
  * };
  * ```
  */
 export interface TrackProbes {
-  checks(onChange: (status: CheckStatus) => void): CheckPort;
+  /**
+   * A check source of the probes' own, used instead of the one given to
+   * {@link TrackerHub.start} (tests set verdicts by hand through it). Production probes
+   * have none: the scripts run on the daemon's check service.
+   */
+  checks?(): CheckSource;
   files(onChange: () => void, warn: (message: string) => void): FilePort;
   processes(onChange: () => void, warn: (message: string) => void): ProcessPort;
   /** Script security; `checkScript` of `script_security.ts` by default. */
@@ -122,8 +111,11 @@ export interface TrackerHubOptions {
   readonly logger: Logger;
 }
 
+/** The hub's name as a subscriber of the check service. */
+export const TRACKER_CHECK_OWNER = "vrrp_script";
+
 /**
- * The scheduler id of a `vrrp_script`.
+ * The id of a `vrrp_script` among the hub's checks.
  *
  * @example
  * ```ts
@@ -172,7 +164,7 @@ function errorText(e: unknown): string {
  * @example
  * ```ts
  * const hub = new TrackerHub({ probes, logger });
- * hub.start(config, () => recompute());
+ * hub.start(config, () => recompute(), checks);
  * hub.configure(nextConfig); // on reload
  * await hub.stop();
  * ```
@@ -185,13 +177,15 @@ export class TrackerHub {
   /** `config.scripts` by name: readings are taken for every tracker on each change. */
   #scriptsByName = new Map<string, ScriptConfig>();
   #onChange: () => void = () => {};
-  #checks: CheckPort | null = null;
+  /** Where the scripts run: the probes' own source, else the one `start` was given. */
+  #checkSource: CheckSource | null = null;
+  #checks: CheckSubscription | null = null;
   #files: FilePort | null = null;
   #processes: ProcessPort | null = null;
   /** Why the check runner could not start, when it could not. */
   #checksBroken: string | null = null;
-  /** Scheduled checks by id, with the JSON of what was scheduled (to skip equal re-sets). */
-  #scheduled = new Map<string, string>();
+  /** Ids of the checks scheduled now (a script's warning is logged when it starts). */
+  #scheduled = new Set<string>();
   /** Scripts refused by script security, with the reason. */
   #refused = new Map<string, string>();
   #wanted: Wanted = {
@@ -224,28 +218,32 @@ export class TrackerHub {
 
   /**
    * Opens the probes and starts what `config` refers to. Track files and process
-   * counts are read before this returns; checks start at their `initialUp` state.
+   * counts are read before this returns; checks start at their `initialUp` state, on
+   * `checks` (the daemon's check service) unless the probes bring their own.
    * `onChange` is called (from a probe's callback, never inside a hub call) whenever a
    * reading that may move a priority or a fault changed.
    *
    * @example
    * ```ts
-   * hub.start(config, () => inbox.push("trackers"));
+   * hub.start(config, () => inbox.push("trackers"), checkService);
    * ```
    */
-  start(config: Config, onChange: () => void): void {
+  start(config: Config, onChange: () => void, checks?: CheckSource): void {
     if (this.#config !== null) throw new Error("the tracker hub was already started");
     this.#onChange = onChange;
+    this.#checkSource = checks ?? null;
     this.#started = true;
     this.configure(config);
   }
 
   // Probes open on first use: a config without trackers opens nothing.
 
-  #checkPort(): CheckPort | null {
+  #checkPort(): CheckSubscription | null {
     if (this.#checks === null && this.#checksBroken === null) {
       try {
-        this.#checks = this.#probes.checks((s) => this.#checkChanged(s));
+        const source = this.#probes.checks?.() ?? this.#checkSource;
+        if (source === null) throw new Error("no check service");
+        this.#checks = source.subscribe(TRACKER_CHECK_OWNER, (id) => this.#checkChanged(id));
       } catch (e) {
         this.#checksBroken = errorText(e);
         this.#log.error(`cannot start the check scheduler: ${this.#checksBroken}`);
@@ -301,7 +299,7 @@ export class TrackerHub {
   }
 
   #configureScripts(config: Config) {
-    const ids = new Set<string>();
+    const wanted = new Map<string, CheckDefinition>();
     const refused = new Map<string, string>();
     for (const s of config.scripts) {
       if (!this.#wanted.scripts.has(s.name)) continue;
@@ -320,9 +318,7 @@ export class TrackerHub {
         }
         if (v.warning !== null && !this.#scheduled.has(id)) this.#log.warn(v.warning);
       }
-      ids.add(id);
-      const check: ScheduledCheck = {
-        id,
+      wanted.set(id, {
         spec: s.check,
         timing: {
           intervalMs: s.intervalMs,
@@ -331,25 +327,16 @@ export class TrackerHub {
           fall: s.fall,
           initialUp: s.initialUp,
         },
-      };
-      const json = JSON.stringify(check, (_k, v) => v instanceof Uint8Array ? [...v] : v);
-      if (this.#scheduled.get(id) === json) continue;
-      const checks = this.#checkPort();
-      if (checks === null) continue;
-      try {
-        checks.set(check);
-        this.#scheduled.set(id, json);
-      } catch (e) {
-        this.#log.error(`vrrp_script.${s.name}: cannot schedule the check: ${errorText(e)}`);
-      }
+      });
     }
-    for (const id of [...this.#scheduled.keys()]) {
-      if (ids.has(id)) continue;
-      this.#scheduled.delete(id);
+    // The subscription keeps equal checks as they are (their rise/fall progress too).
+    const checks = wanted.size > 0 || this.#checks !== null ? this.#checkPort() : null;
+    if (checks !== null) {
       try {
-        this.#checks?.remove(id);
+        checks.set(wanted);
+        this.#scheduled = new Set(wanted.keys());
       } catch (e) {
-        this.#log.warn(`removing check ${id}: ${errorText(e)}`);
+        this.#log.error(`vrrp_script: cannot schedule the checks: ${errorText(e)}`);
       }
     }
     for (const name of this.#refused.keys()) {
@@ -495,19 +482,19 @@ export class TrackerHub {
         this.#log.warn(`stopping trackers: ${errorText(e)}`);
       }
     };
-    if (this.#checks) guard(() => this.#checks!.stop());
+    // The service is the daemon's: the hub only leaves it.
+    if (this.#checks) guard(() => Promise.resolve(this.#checks!.close()));
     if (this.#files) guard(() => this.#files!.close());
     if (this.#processes) guard(() => this.#processes!.close());
     await Promise.all(all);
   }
 
-  #checkChanged(s: CheckStatus) {
+  #checkChanged(id: string) {
     if (this.#stopped || this.#configuring) return;
     // Only the check that changed: with a thousand scripts, re-reading all of them on
     // each change made a burst of changes quadratic (and starved the checks' timers).
     const prefix = scriptCheckId("");
-    if (!s.id.startsWith(prefix)) return;
-    if (this.#logOne("script", s.id.slice(prefix.length), false)) this.#onChange();
+    if (this.#logOne("script", id.slice(prefix.length), false)) this.#onChange();
   }
 
   #probeChanged(kind: TrackerKind) {

@@ -3,7 +3,8 @@
  * instance (or its sync group) refers to either adds a weight to the configured
  * priority or, with weight 0, holds the instance in FAULT while it fails. Pure: the
  * readings come in (from `hub.ts`), the effective priority, the faults and a line per
- * tracker for status come out.
+ * tracker for status come out; {@link trackerChange} says what moved between two such
+ * verdicts, for the daemon's log and engine.
  *
  * The rules, per kind:
  * - `script` (a `vrrp_script` of any check type) and `process` (`vrrp_track_process`,
@@ -34,6 +35,7 @@
  */
 
 import type { Config, InstanceConfig, SyncGroupConfig, TrackRef } from "../config/schema.ts";
+import type { PriorityOverride } from "../control/api.ts";
 
 /**
  * The kinds of tracker.
@@ -333,4 +335,80 @@ export function contributionsText(trackers: readonly TrackerStatus[]): string {
       t.contribution > 0 ? "+" : ""
     }${t.contribution}`
   ).join(", ");
+}
+
+/**
+ * One tracker fault that started or ended, with its log line.
+ *
+ * @example
+ * ```ts
+ * const f: FaultChange = { tracker: "script chk_web", line: "VI_1: FAULT while script chk_web fails" };
+ * ```
+ */
+export interface FaultChange {
+  readonly tracker: string;
+  readonly line: string;
+}
+
+/**
+ * What moved between two verdicts on an instance.
+ *
+ * @example
+ * ```ts
+ * const c: TrackerChange = { priorityNotice: null, started: [], ended: [] };
+ * ```
+ */
+export interface TrackerChange {
+  /** The notice when the tracked priority moved; null when it did not. */
+  readonly priorityNotice: string | null;
+  /** Faults that started (a warning each), in the verdict's order. */
+  readonly started: readonly FaultChange[];
+  /** Faults that ended (a notice each). */
+  readonly ended: readonly FaultChange[];
+}
+
+/**
+ * Compares the verdict last fed (`before`; null before the first, which counts as
+ * the configured priority `base` and no faults) with `next`. An operator `override`
+ * in force is mentioned: the tracked priority then waits behind it.
+ *
+ * @example
+ * ```ts
+ * trackerChange("VI_1", null, next, 150, undefined).priorityNotice;
+ * // "VI_1: tracked priority 150 -> 130 (script chk_web -20)"
+ * ```
+ */
+export function trackerChange(
+  name: string,
+  before: PriorityResult | null,
+  next: PriorityResult,
+  base: number,
+  override: PriorityOverride | undefined,
+): TrackerChange {
+  const was = before?.effective ?? base;
+  let priorityNotice: string | null = null;
+  if (next.effective !== was) {
+    const why = contributionsText(next.trackers);
+    const o = override;
+    priorityNotice = `${name}: tracked priority ${was} -> ${next.effective}${
+      why ? ` (${why})` : ""
+    }${o ? `; the operator's ${o.kind} to ${o.priority} stays in force` : ""}`;
+  }
+  const old = new Set(before?.faults ?? []);
+  const now = new Set(next.faults);
+  const started: FaultChange[] = [];
+  for (const f of now) {
+    if (old.has(f)) continue;
+    const t = next.trackers.find((x) => x.label === f);
+    started.push({
+      tracker: f,
+      line: `${name}: FAULT while ${f} fails${t ? ` (${t.detail})` : ""}`,
+    });
+  }
+  const ended: FaultChange[] = [];
+  for (const f of old) {
+    if (now.has(f)) continue;
+    ended.push({ tracker: f, line: `${name}: ${f} recovered` });
+  }
+  return { priorityNotice, started, ended };
 }

@@ -1,7 +1,7 @@
 /**
- * The real probes of the tracker hub: health checks on the `lib/check` scheduler,
- * track files through {@link FileWatcher}, process counts through
- * {@link ProcessWatcher}. What `hacore run` gives its daemon.
+ * The real probes of the tracker hub: track files through {@link FileWatcher}, process
+ * counts through {@link ProcessWatcher}. What `hacore run` gives its daemon. Health
+ * checks are not a probe: they run on the daemon's check service.
  *
  * @example
  * ```ts
@@ -11,9 +11,6 @@
  * @module
  */
 
-// A namespace import: the module must load even where the scheduler is only declared
-// (its contract stub), so that a config without checks still runs.
-import * as scheduler from "../check/scheduler.ts";
 import { FileWatcher } from "./file.ts";
 import type { TrackProbes } from "./hub.ts";
 import { ProcessWatcher } from "./process.ts";
@@ -43,13 +40,6 @@ export interface SystemProbeOptions {
  */
 export function systemProbes(opts: SystemProbeOptions = {}): TrackProbes {
   return {
-    checks(onChange) {
-      const Scheduler = scheduler.CheckScheduler as typeof scheduler.CheckScheduler | undefined;
-      if (typeof Scheduler !== "function") {
-        throw new Error("this build has no check scheduler (lib/check/scheduler.ts)");
-      }
-      return new Scheduler({ onChange });
-    },
     files: (onChange, warn) =>
       new FileWatcher({ onReading: onChange, onWarning: warn, rereadMs: opts.fileRereadMs }),
     processes: (onChange, warn) =>

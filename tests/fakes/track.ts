@@ -14,11 +14,16 @@
  * @module
  */
 
-import type { CheckStatus, ScheduledCheck } from "../../lib/check/scheduler.ts";
+import type { CheckStatus } from "../../lib/check/scheduler.ts";
+import type {
+  CheckDefinition,
+  CheckSource,
+  CheckSubscription,
+  VerdictListener,
+} from "../../lib/check/service.ts";
 import type { CheckScriptOptions, ScriptVerdict } from "../../lib/sys/script_security.ts";
 import type { FileReading } from "../../lib/track/file.ts";
 import {
-  type CheckPort,
   type FilePort,
   type ProcessPort,
   scriptCheckId,
@@ -37,7 +42,7 @@ import { matcherKey, type ProcessMatcher } from "../../lib/track/process.ts";
  * ```
  */
 export class FakeTrackProbes implements TrackProbes {
-  /** Every `set` the hub made, by check id, in order (to see whether a check was replaced). */
+  /** Every check the hub started or replaced, by id, in order (an equal re-set is none). */
   readonly checkSets: string[] = [];
   /** Check ids removed, in order. */
   readonly checkRemovals: string[] = [];
@@ -48,50 +53,60 @@ export class FakeTrackProbes implements TrackProbes {
   #files = new Map<string, FileReading>();
   #watchedFiles = new Set<string>();
   #counts = new Map<string, number>();
-  #onCheck: ((s: CheckStatus) => void) | null = null;
+  #onCheck: VerdictListener | null = null;
   #onFile: (() => void) | null = null;
   #onProcess: (() => void) | null = null;
   #stopped = false;
 
   /**
-   * The check port the hub runs its scripts on.
+   * The check source the hub subscribes to, instead of a daemon's service: what a
+   * check says is set by hand ({@link FakeTrackProbes.setScript}).
    *
    * @example
    * ```ts
-   * probes.checks(() => {});
+   * probes.checks().subscribe("vrrp_script", () => {});
    * ```
    */
-  checks(onChange: (status: CheckStatus) => void): CheckPort {
-    this.#onCheck = onChange;
+  checks(): CheckSource {
+    return { subscribe: (owner, onVerdict) => this.#subscribe(owner, onVerdict) };
+  }
+
+  #subscribe(owner: string, onVerdict: VerdictListener): CheckSubscription {
+    this.#onCheck = onVerdict;
     return {
-      set: (c: ScheduledCheck) => {
-        this.checkSets.push(c.id);
-        const json = JSON.stringify(c);
-        const had = this.#statuses.get(c.id);
-        if (had !== undefined && this.#specs.get(c.id) === json) return;
-        this.#specs.set(c.id, json);
-        this.#statuses.set(c.id, {
-          id: c.id,
-          up: c.timing.initialUp,
-          settled: false,
-          last: null,
-          weight: null,
-          runs: 0,
-          failures: 0,
-          streak: 0,
-        });
-      },
-      remove: (id: string) => {
-        this.checkRemovals.push(id);
-        this.#statuses.delete(id);
-        this.#specs.delete(id);
+      owner,
+      set: (checks) => {
+        for (const id of [...this.#statuses.keys()]) {
+          if (checks.has(id)) continue;
+          this.checkRemovals.push(id);
+          this.#statuses.delete(id);
+          this.#specs.delete(id);
+        }
+        for (const [id, c] of checks) this.#set(id, c);
       },
       status: (id: string) => this.#statuses.get(id),
-      stop: () => {
+      close: () => {
         this.#stopped = true;
-        return Promise.resolve();
       },
     };
+  }
+
+  /** Adds a check, or replaces one whose spec or timing changed (an equal one stays). */
+  #set(id: string, c: CheckDefinition): void {
+    const json = JSON.stringify(c, (_k, v) => v instanceof Uint8Array ? [...v] : v);
+    if (this.#statuses.has(id) && this.#specs.get(id) === json) return;
+    this.checkSets.push(id);
+    this.#specs.set(id, json);
+    this.#statuses.set(id, {
+      id,
+      up: c.timing.initialUp,
+      settled: false,
+      last: null,
+      weight: null,
+      runs: 0,
+      failures: 0,
+      streak: 0,
+    });
   }
 
   /**
@@ -184,7 +199,7 @@ export class FakeTrackProbes implements TrackProbes {
       streak: 0,
     };
     this.#statuses.set(id, s);
-    if (!this.#stopped) this.#onCheck?.(s);
+    if (!this.#stopped) this.#onCheck?.(id, s);
   }
 
   /**

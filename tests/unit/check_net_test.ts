@@ -10,7 +10,8 @@ import { encodeDnsQuery, readName } from "../../lib/check/dns_codec.ts";
 import { checkHttp } from "../../lib/check/http.ts";
 import { checkIcmp } from "../../lib/check/icmp.ts";
 import { checksIdle } from "../../lib/check/run.ts";
-import { CheckScheduler, type CheckStatus } from "../../lib/check/scheduler.ts";
+import type { CheckStatus } from "../../lib/check/scheduler.ts";
+import { drivenScheduler } from "../fakes/checks.ts";
 import { checkSmtp } from "../../lib/check/smtp.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
 import type { DnsCheck, HttpCheck, UdpCheck } from "../../lib/check/types.ts";
@@ -99,7 +100,7 @@ Deno.test("tcp: a connect that hangs fails at the timeout", async () => {
 Deno.test("tcp: under the scheduler a hanging connect ends at the timeout its timer keeps", async () => {
   await withBlackHole(async (p) => {
     const seen: CheckStatus[] = [];
-    const s = new CheckScheduler({ onChange: (st) => seen.push(st), random: () => 0 });
+    const s = drivenScheduler({ onChange: (st) => seen.push(st), random: () => 0 });
     const t0 = performance.now();
     s.set({
       id: "hang",

@@ -1,11 +1,16 @@
 /**
  * The check scheduler with a fake runner: debouncing through it, start offsets spread
  * over the interval, no overlapping runs, the in-flight cap, replace/remove, a clean
- * stop, and the cost of its own bookkeeping with 2000 checks.
+ * stop, and the cost of its own bookkeeping with 2000 checks (on the real clock, with
+ * the loop a daemon would give it); then on a manual clock: no timer of its own, the
+ * wake-up, timeouts, and the check service's subscribers.
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import process from "node:process";
+import { ClockDriver, drivenScheduler } from "../fakes/checks.ts";
+import { ManualClock, runClock } from "../fakes/daemon.ts";
+import { CheckService } from "../../lib/check/service.ts";
 import {
   CheckScheduler,
   type CheckStatus,
@@ -59,7 +64,7 @@ function scripted(
 Deno.test("scheduler: rise/fall applied to the runner's results; onChange only on changes", async () => {
   const { runner } = scripted({ "/a": [PASS, FAIL, FAIL, PASS, PASS, PASS] });
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   s.set(check("a", { rise: 2, fall: 2 }));
   await until(() => (s.status("a")?.runs ?? 0) >= 6, 3000, "6 runs");
   await s.stop();
@@ -72,7 +77,7 @@ Deno.test("scheduler: rise/fall applied to the runner's results; onChange only o
 });
 
 Deno.test("scheduler: status before the first result is the initial guess, unsettled", async () => {
-  const s = new CheckScheduler({
+  const s = drivenScheduler({
     onChange: () => {},
     runner: () => Promise.resolve(PASS),
     random: () => 0.99,
@@ -99,7 +104,7 @@ Deno.test("scheduler: a dynamic weight change is a change; the same weight is no
   const w = (weight: number): CheckResult => ({ ...PASS, weight });
   const { runner } = scripted({ "/d": [w(3), w(3), w(5), w(5)] });
   const changes: (number | null)[] = [];
-  const s = new CheckScheduler({
+  const s = drivenScheduler({
     onChange: (st) => changes.push(st.weight),
     runner,
     random: () => 0,
@@ -120,7 +125,7 @@ Deno.test("scheduler: first runs are spread over the interval by the random offs
     return Promise.resolve(PASS);
   };
   let i = 0;
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => (i++ % n) / n });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => (i++ % n) / n });
   const t0 = performance.now();
   for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: interval }));
   await until(() => firstStart.size === n, 2000, "every first run");
@@ -151,7 +156,7 @@ Deno.test("scheduler: a check slower than its interval never overlaps itself; it
     running--;
     return PASS;
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("slow", { intervalMs: 30 }));
   await until(() => starts.length >= 5, 3000, "5 runs");
   await s.stop();
@@ -179,7 +184,7 @@ Deno.test(`scheduler: at most ${MAX_IN_FLIGHT} checks in flight; the rest wait t
     running--;
     return PASS;
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   for (let k = 0; k < total; k++) s.set(check(`c${k}`, { intervalMs: 50 }));
   await until(() => running === MAX_IN_FLIGHT, 2000, "the cap to fill");
   await sleep(100);
@@ -196,7 +201,7 @@ Deno.test(`scheduler: at most ${MAX_IN_FLIGHT} checks in flight; the rest wait t
 
 Deno.test("scheduler: set with an equal check keeps its state; a changed one starts over", async () => {
   const { runner, calls } = scripted({ "/a": [FAIL], "/b": [PASS] });
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("x", { intervalMs: 10 }));
   const a = { id: "x", spec: fileSpec("/a"), timing: timing({ intervalMs: 10 }) };
   s.set(a);
@@ -233,7 +238,7 @@ Deno.test("scheduler: remove aborts a running check and ignores its result", asy
         resolve(FAIL);
       });
     });
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   s.set(check("r"));
   await sleep(20);
   s.remove("r");
@@ -255,7 +260,7 @@ Deno.test("scheduler: its timer aborts a run at its timeout (TIMED_OUT) and coun
       });
     });
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("slow", { timeoutMs: 80, intervalMs: 60_000 }));
   await until(() => (s.status("slow")?.runs ?? 0) >= 1, 3000, "the timed-out run");
   await s.stop();
@@ -270,7 +275,7 @@ Deno.test("scheduler: a run that ended in time is not aborted when its timeout p
     signals.push(signal);
     return Promise.resolve(PASS);
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("quick", { timeoutMs: 30, intervalMs: 3_600_000 }));
   await until(() => (s.status("quick")?.runs ?? 0) >= 1);
   await sleep(80);
@@ -287,7 +292,7 @@ Deno.test("scheduler: a runner that throws or rejects counts as a failed run", a
     if (n === 1) throw new Error("sync boom");
     return Promise.reject(new Error("async boom"));
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: () => {}, runner, random: () => 0 });
   s.set(check("t", { initialUp: false }));
   await until(() => (s.status("t")?.runs ?? 0) >= 2);
   const st = s.status("t")!;
@@ -311,7 +316,7 @@ Deno.test("scheduler: stop aborts running checks, waits for them and leaves no t
       });
     });
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st), runner, random: () => 0 });
   for (let k = 0; k < 20; k++) s.set(check(`s${k}`, { intervalMs: 10 + k }));
   await until(() => signals.length === 20);
   await s.stop();
@@ -335,7 +340,7 @@ Deno.test("scheduler: 2000 checks at 100 ms keep their pace (scheduler overhead 
     list.push(performance.now());
     return Promise.resolve(PASS);
   };
-  const s = new CheckScheduler({ onChange: () => {}, runner });
+  const s = drivenScheduler({ onChange: () => {}, runner });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let k = 0; k < n; k++) s.set(check(`c${k}`, { intervalMs: 100 }));
@@ -377,7 +382,7 @@ Deno.test("scheduler: with the real checks, stop leaves no socket, poll, timer o
   const silent = dgram.createSocket("udp4");
   await new Promise<void>((r) => silent.bind(0, "127.0.0.1", () => r()));
   const changes: CheckStatus[] = [];
-  const s = new CheckScheduler({ onChange: (st) => changes.push(st) });
+  const s = drivenScheduler({ onChange: (st) => changes.push(st) });
   const t = timing({ intervalMs: 50, timeoutMs: 2000 });
   s.set({ id: "tcp", spec: { kind: "tcp", target: { host: "127.0.0.1", port: p } }, timing: t });
   s.set({ id: "closed", spec: { kind: "tcp", target: { host: "127.0.0.1", port: 1 } }, timing: t });
@@ -410,4 +415,130 @@ Deno.test("scheduler: with the real checks, stop leaves no socket, poll, timer o
   await accepting.catch(() => {});
   await new Promise<void>((r) => silent.close(() => r()));
   assert.deepEqual(changes.map((c) => [c.id, c.up]), [["closed", false]]);
+});
+
+// ---------------------------------------------------------------------------------
+// On the daemon's clock: a manual one here, so every time below is exact.
+
+/** Lets resolved runs and the driver's loop take their turns. */
+const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+Deno.test("scheduler: on a manual clock it arms nothing, runs when told, and wakes its caller when a run's end moves its deadline earlier", async () => {
+  const clock = new ManualClock(1000);
+  const startedAt: number[] = [];
+  const runner: CheckRunner = () => {
+    startedAt.push(clock.nowMs());
+    return Promise.resolve(PASS);
+  };
+  let wakes = 0;
+  const s = new CheckScheduler({
+    clock,
+    onChange: () => {},
+    runner,
+    random: () => 0.5,
+    wake: () => wakes++,
+  });
+  assert.equal(s.nextDeadlineMs(), null);
+  s.set(check("a", { intervalMs: 100, timeoutMs: 1000 }));
+  assert.equal(wakes, 1, "a new check is an earlier deadline");
+  assert.equal(s.nextDeadlineMs(), 1050, "half an interval in");
+  assert.equal(clock.pendingTimers(), 0, "no timer of its own");
+  clock.setNow(1060);
+  await flush();
+  assert.deepEqual(startedAt, [], "nothing runs until the caller says so");
+  s.runDue();
+  assert.deepEqual(startedAt, [1060]);
+  // What the loop parks on while the run is in flight: its expiry.
+  assert.equal(s.nextDeadlineMs(), 2060);
+  await flush();
+  assert.equal(wakes, 2, "the run ended: the next run (1150) is before its expiry (2060)");
+  assert.equal(s.nextDeadlineMs(), 1150, "the schedule keeps its phase");
+  assert.equal(s.status("a")?.runs, 1);
+  await s.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("scheduler: a timeout is kept on the manual clock, to the millisecond", async () => {
+  const clock = new ManualClock();
+  const aborted: [number, unknown][] = [];
+  const runner: CheckRunner = (_spec, _t, signal) =>
+    new Promise((resolve) => {
+      signal.addEventListener("abort", () => {
+        aborted.push([clock.nowMs(), signal.reason]);
+        resolve(FAIL);
+      });
+    });
+  const changes: CheckStatus[] = [];
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => changes.push(st),
+    runner,
+    random: () => 0,
+    wake: () => driver.wake(),
+  });
+  driver.start(s);
+  s.set(check("hang", { intervalMs: 60_000, timeoutMs: 750 }));
+  await runClock(clock, 5000, flush);
+  assert.deepEqual(aborted, [[750, TIMED_OUT]]);
+  assert.deepEqual(changes.map((c) => [c.id, c.up, c.runs]), [["hang", false, 1]]);
+  await driver.stop();
+  await s.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("service: each subscriber hears only its own verdicts, under its own ids, from one scheduler", async () => {
+  const clock = new ManualClock();
+  const { runner, calls } = scripted({ "/a": [FAIL], "/b": [PASS] });
+  const driver = new ClockDriver(clock);
+  const checks = new CheckService({ clock, runner, random: () => 0, wake: () => driver.wake() });
+  driver.start(checks);
+  const heard: string[] = [];
+  const a = checks.subscribe("vrrp_script", (id, st) => heard.push(`a ${id} ${st.id} ${st.up}`));
+  const b = checks.subscribe("lvs", (id, st) => heard.push(`b ${id} ${st.id} ${st.up}`));
+  assert.throws(() => checks.subscribe("lvs", () => {}), /lvs is subscribed already/);
+  // The same id in both: two checks, told apart by their subscriber.
+  a.set(new Map([["web", { spec: fileSpec("/a"), timing: timing({ intervalMs: 100 }) }]]));
+  b.set(new Map([["web", { spec: fileSpec("/b"), timing: timing({ intervalMs: 100 }) }]]));
+  await runClock(clock, 250, flush);
+  assert.deepEqual(heard, ["a web web false"]);
+  assert.deepEqual([calls.get("/a"), calls.get("/b")], [3, 3], "at 0, 100 and 200");
+  assert.equal(a.status("web")?.up, false);
+  assert.equal(b.status("web")?.up, true);
+  assert.equal(b.status("web")?.id, "web");
+  assert.equal(a.status("other"), undefined);
+  await driver.stop();
+  await checks.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("service: set keeps equal checks with their state, restarts changed ones and stops missing ones; close stops the rest", async () => {
+  const clock = new ManualClock();
+  const { runner, calls } = scripted({ "/x": [FAIL], "/y": [PASS], "/z": [PASS] });
+  const driver = new ClockDriver(clock);
+  const checks = new CheckService({ clock, runner, random: () => 0, wake: () => driver.wake() });
+  driver.start(checks);
+  const sub = checks.subscribe("lvs", () => {});
+  const def = (path: string, intervalMs = 100) => ({
+    spec: fileSpec(path),
+    timing: timing({ intervalMs }),
+  });
+  sub.set(new Map([["x", def("/x")], ["y", def("/y")], ["z", def("/z")]]));
+  await runClock(clock, 150, flush);
+  assert.deepEqual([sub.status("x")?.runs, sub.status("x")?.up], [2, false]);
+  // New objects, equal values: x keeps its state; y's interval changed; z is gone.
+  sub.set(new Map([["x", def("/x")], ["y", def("/y", 50)]]));
+  assert.deepEqual([sub.status("x")?.runs, sub.status("x")?.up], [2, false]);
+  assert.deepEqual([sub.status("y")?.runs, sub.status("y")?.settled], [0, false]);
+  assert.equal(sub.status("z"), undefined);
+  const zRuns = calls.get("/z");
+  await runClock(clock, 400, flush);
+  assert.equal(calls.get("/z"), zRuns, "a dropped check does not run again");
+  sub.close();
+  const xRuns = calls.get("/x");
+  await runClock(clock, 1000, flush);
+  assert.equal(calls.get("/x"), xRuns, "a closed subscription's checks stop");
+  assert.equal(sub.status("x"), undefined);
+  await driver.stop();
+  await checks.stop();
 });

@@ -1,7 +1,8 @@
 /**
  * The daemon's pure parts on their own, without a loop: the operator verbs' rules,
  * the checksum form an advert goes out with, counter merging for status, the tracker
- * change report, the rate-limited log, and the inbox's queueing and parking. The
+ * change report, the rate-limited log, the inbox's queueing and parking, and how the
+ * loop combines its subsystems' deadlines and reload outcomes. The
  * daemon tests cover them end to end; these pin the rules where they live.
  */
 import assert from "node:assert/strict";
@@ -21,7 +22,8 @@ import {
   wantedPriority,
 } from "../../lib/daemon/operator.ts";
 import { nonZeroCounters } from "../../lib/daemon/status.ts";
-import { trackerChange } from "../../lib/daemon/tracking.ts";
+import { earliestDeadline, mergeReloads } from "../../lib/daemon/subsystem.ts";
+import { trackerChange } from "../../lib/track/priority.ts";
 import { checksumFormFor } from "../../lib/daemon/transports.ts";
 import { Logger, RateLimiter } from "../../lib/log.ts";
 import type { PriorityResult, TrackerStatus } from "../../lib/track/priority.ts";
@@ -287,4 +289,23 @@ Deno.test("inbox: parking waits for the deadline or a push, and leaves no timer 
   await byDeadline;
   assert.equal(clock.nowMs(), 50);
   assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("subsystems: the loop waits for the earliest deadline of all, none when none has one", () => {
+  assert.equal(earliestDeadline([null, 120, 80, null]), 80);
+  assert.equal(earliestDeadline([0, 5]), 0, "a deadline at 0 is a deadline");
+  assert.equal(earliestDeadline([null, null]), null);
+  assert.equal(earliestDeadline([]), null);
+});
+
+Deno.test("subsystems: a reload is ok only when every subsystem's is; errors and changes in order", () => {
+  const vrrp = { ok: true, errors: [], changes: ["VI_1: priority 100 -> 150"] };
+  const lvs = { ok: false, errors: ["10.0.0.1:80: no real server"], changes: ["vs added"] };
+  assert.deepEqual(mergeReloads([vrrp]), vrrp);
+  assert.deepEqual(mergeReloads([vrrp, lvs]), {
+    ok: false,
+    errors: ["10.0.0.1:80: no real server"],
+    changes: ["VI_1: priority 100 -> 150", "vs added"],
+  });
+  assert.deepEqual(mergeReloads([vrrp, { ok: true, errors: [], changes: [] }]), vrrp);
 });

@@ -3,7 +3,8 @@
  * (`FakeTrackProbes`) on a manual clock and a fake LAN that carries real adverts.
  * Weight-0 faults and recovery, a negative weight handing mastership to a preempting
  * peer, the owner, the clamp, operator overrides over trackers, sync-group trackers,
- * track_interface from link events, refused scripts, status and reload.
+ * track_interface from link events, refused scripts, status and reload; and one
+ * `vrrp_script` run for real by the daemon's check service, on the manual clock.
  */
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
@@ -21,6 +22,8 @@ import type { KernelAddress } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
 import { FakeTrackProbes } from "../fakes/track.ts";
 import { TrackerHub } from "../../lib/track/hub.ts";
+import { systemProbes } from "../../lib/track/system.ts";
+import type { CheckResult, CheckRunner } from "../../lib/check/types.ts";
 
 const VIP = "192.0.2.100";
 const VIP2 = "192.0.2.101";
@@ -641,5 +644,72 @@ ${tracked ? 'track_script = ["chk_db"]' : ""}
   assert.ok(!a.probes.scheduled("chk_db"));
   await w.settle();
   assert.deepEqual([vi(a).state, vi(a, "VI_2").state], ["backup", "backup"]);
+  await w.stopAll();
+});
+
+Deno.test("track: the daemon's check service runs a script check on the manual clock to a priority change and back", async () => {
+  const w = new World();
+  // The peer, so that a's lower priority has somewhere to go.
+  const b = w.add("b", "192.0.2.12", oneInstance(140));
+  const head = `${SCRIPT("chk", -20)}interval = 2\ntimeout = 1\nfall = 2\nrise = 1\n`;
+  const text = oneInstance(150, `track_script = ["chk"]`, head);
+  const lines: string[] = [];
+  const logger = new Logger({ level: "debug", sink: (l) => lines.push(l) });
+  let healthy = true;
+  const runsAt: number[] = [];
+  const runner: CheckRunner = (spec) => {
+    assert.equal(spec.kind, "tcp");
+    runsAt.push(w.clock.nowMs());
+    const r: CheckResult = {
+      ok: healthy,
+      detail: healthy ? "up" : "refused",
+      weight: null,
+      durationMs: 0,
+    };
+    return Promise.resolve(r);
+  };
+  const port = new FakeAddressPort([addr("192.0.2.11")]);
+  const a = new Daemon({
+    config: configOf(text, "a.toml"),
+    primaryAddresses: new Map([["eth0", { ipv4: "192.0.2.11" }]]),
+    clock: w.clock,
+    transports: w.lan.host("a", ["192.0.2.11"]),
+    addresses: port,
+    announcer: new RecordingAnnouncer(w.clock),
+    logger,
+    // The real hub and probes: the script runs on the daemon's own check service.
+    trackers: new TrackerHub({ probes: systemProbes(), logger }),
+    checks: { runner, random: () => 0.5 },
+  });
+  const status = () => a.status().instances[0];
+  await a.start();
+  await w.startAll();
+  // First run half an interval in (random 0.5), then every 2 s, all in manual time.
+  await w.run(6000);
+  assert.deepEqual(runsAt, [1000, 3000, 5000]);
+  assert.equal(status().state, "master");
+  assert.equal(status().priority.effective, 150);
+  healthy = false;
+  await w.run(8999 - w.clock.nowMs());
+  assert.deepEqual(runsAt, [1000, 3000, 5000, 7000]);
+  assert.equal(status().priority.effective, 150, "one failure of fall = 2 moves nothing");
+  await w.run(1);
+  assert.deepEqual(runsAt, [1000, 3000, 5000, 7000, 9000]);
+  assert.equal(status().priority.effective, 130);
+  assert.deepEqual(status().trackers.map((t) => [t.label, t.state, t.contribution]), [
+    ["script chk", "down", -20],
+  ]);
+  assert.ok(lines.some((l) => l.includes("VI_1: tracked priority 150 -> 130 (chk -20)")));
+  // The peer at 140 now preempts a at 130.
+  await w.run(5000);
+  assert.equal(vi(b).state, "master");
+  assert.equal(status().state, "backup");
+  healthy = true;
+  await w.run(15_000 - w.clock.nowMs());
+  assert.equal(runsAt.at(-1), 15_000);
+  assert.equal(status().priority.effective, 150, "one pass of rise = 1 restores it");
+  await w.run(5000);
+  assert.equal(status().state, "master");
+  await w.until(a.stop());
   await w.stopAll();
 });

@@ -1,0 +1,150 @@
+/**
+ * The check scheduler outside a daemon: it only says when it next needs to run, so a
+ * test that runs it alone needs the loop a daemon would give it. {@link ClockDriver} is
+ * that loop (wait on the clock for the deadline, or until woken, then run what is
+ * due), and {@link drivenScheduler} a scheduler with one, on the real clock by default.
+ *
+ * @example
+ * ```ts
+ * const s = drivenScheduler({ onChange: (st) => seen.push(st), runner, random: () => 0 });
+ * s.set(check);
+ * await s.stop(); // the loop ends, then the scheduler stops
+ * ```
+ *
+ * @module
+ */
+
+import { CheckScheduler, type CheckSchedulerOptions } from "../../lib/check/scheduler.ts";
+import { type Clock, systemClock } from "../../lib/daemon/ports.ts";
+
+/** What a {@link ClockDriver} drives: a scheduler, or the check service. */
+export interface Driven {
+  nextDeadlineMs(): number | null;
+  runDue(): void;
+}
+
+/**
+ * The daemon loop's part for a {@link Driven} alone: one sleep on the clock at a
+ * time, cut short by {@link ClockDriver.wake}.
+ *
+ * @example
+ * ```ts
+ * const driver = new ClockDriver(clock);
+ * const s = new CheckScheduler({ clock, onChange, wake: () => driver.wake() });
+ * driver.start(s);
+ * ```
+ */
+export class ClockDriver {
+  readonly #clock: Clock;
+  #done: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #poked = false;
+  #wake: (() => void) | null = null;
+
+  /**
+   * A driver on `clock`, driving nothing until {@link ClockDriver.start}.
+   *
+   * @example
+   * ```ts
+   * const driver = new ClockDriver(systemClock);
+   * ```
+   */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /**
+   * Starts the loop over `target` (at the next microtask).
+   *
+   * @example
+   * ```ts
+   * driver.start(scheduler);
+   * ```
+   */
+  start(target: Driven): void {
+    this.#done = Promise.resolve().then(() => this.#loop(target));
+  }
+
+  /**
+   * The target's deadline moved earlier: wait again.
+   *
+   * @example
+   * ```ts
+   * driver.wake();
+   * ```
+   */
+  wake(): void {
+    this.#poked = true;
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /**
+   * Ends the loop and waits for it; no sleep is left pending.
+   *
+   * @example
+   * ```ts
+   * await driver.stop();
+   * ```
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.wake();
+    await this.#done;
+  }
+
+  async #loop(target: Driven): Promise<void> {
+    while (!this.#stopped) {
+      this.#poked = false;
+      const at = target.nextDeadlineMs();
+      const ac = new AbortController();
+      const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+      const waits = [woken];
+      if (at !== null) waits.push(this.#clock.sleepUntil(at, ac.signal));
+      if (!this.#poked && !this.#stopped) await Promise.race(waits);
+      this.#wake = null;
+      ac.abort();
+      if (this.#stopped) return;
+      target.runDue();
+    }
+  }
+}
+
+/**
+ * A scheduler and its driver, stopped together.
+ *
+ * @example
+ * ```ts
+ * const s: DrivenScheduler = drivenScheduler({ onChange: () => {} });
+ * ```
+ */
+export type DrivenScheduler = Pick<CheckScheduler, "set" | "remove" | "status" | "all" | "stop">;
+
+/**
+ * A scheduler on `clock` (the real one by default) with a {@link ClockDriver}; its
+ * `stop` ends the driver, then stops the scheduler.
+ *
+ * @example
+ * ```ts
+ * const s = drivenScheduler({ onChange: (st) => console.log(st.id, st.up), random: () => 0 });
+ * ```
+ */
+export function drivenScheduler(
+  opts: Omit<CheckSchedulerOptions, "clock" | "wake">,
+  clock: Clock = systemClock,
+): DrivenScheduler {
+  const d = new ClockDriver(clock);
+  const s = new CheckScheduler({ ...opts, clock, wake: () => d.wake() });
+  d.start(s);
+  return {
+    set: (c) => s.set(c),
+    remove: (id) => s.remove(id),
+    status: (id) => s.status(id),
+    all: () => s.all(),
+    stop: async () => {
+      await d.stop();
+      await s.stop();
+    },
+  };
+}
