@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { PriorityOverride } from "../track/priority.ts";
 import type { Config } from "../config/schema.ts";
 import type { DaemonStatus, InstanceStatus } from "./status.ts";
 import type { RouterStateName, TransitionReason } from "../vrrp/types.ts";
@@ -120,19 +121,7 @@ export function hookResultOf(run: Pick<HookRun, "timedOut" | "exitCode">): HookR
   return run.exitCode === 0 ? "ok" : "failed";
 }
 
-/**
- * A temporary priority set by `hacore demote` / `hacore promote`, until `hacore resume`
- * or a restart.
- *
- * @example
- * ```ts
- * const o: PriorityOverride = { kind: "demote", priority: 1 };
- * ```
- */
-export interface PriorityOverride {
-  readonly kind: "demote" | "promote";
-  readonly priority: number;
-}
+export type { PriorityOverride };
 
 /**
  * One instance in full, for `hacore status NAME`: the summary plus its history, every

@@ -35,7 +35,20 @@
  */
 
 import type { Config, InstanceConfig, SyncGroupConfig, TrackRef } from "../config/schema.ts";
-import type { PriorityOverride } from "../control/api.ts";
+
+/**
+ * A temporary priority set by `hacore demote` / `hacore promote`, until `hacore resume`
+ * or a restart.
+ *
+ * @example
+ * ```ts
+ * const o: PriorityOverride = { kind: "demote", priority: 1 };
+ * ```
+ */
+export interface PriorityOverride {
+  readonly kind: "demote" | "promote";
+  readonly priority: number;
+}
 
 /**
  * The kinds of tracker.
