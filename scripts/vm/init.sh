@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # PID 1 of the User-Mode Linux guest that scripts/vm/run.sh boots (see the header there).
 #
 # The kernel hands us the host's / read-only (hostfs) and, as environment variables from its
@@ -70,5 +70,12 @@ mount -t hostfs -o "$hacore_repo" hostfs "$hacore_repo" || die "mount $hacore_re
 
 # Serial lines cook output ("\n" becomes "\r\n") unless raw.
 for t in ttyS0 ttyS1 ttyS2; do stty -F "/dev/$t" raw -echo 2>/dev/null; done
-sh /run/hacore-job.sh </dev/null >/dev/ttyS0 2>/dev/ttyS1
-power_off "$?"
+# The job writes into pipes, not the ttys: a tty would make deno and others draw progress
+# for a terminal the host may not have. Wait for both copies so no tail is lost.
+mkfifo /run/hacore-stderr
+cat /run/hacore-stderr >/dev/ttyS1 &
+errcopy=$!
+bash /run/hacore-job.sh </dev/null 2>/run/hacore-stderr | cat >/dev/ttyS0
+code=${PIPESTATUS[0]}
+wait "$errcopy"
+power_off "$code"

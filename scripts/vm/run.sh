@@ -84,8 +84,6 @@ write_job() {
   printf 'cd %q || exit 125\n' "$root"
   printf 'export PATH=%q\n' "$root/.tools/bin:$PATH"
   printf 'export DENO_DIR=%q\n' "${DENO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/deno}"
-  # The guest's stdout is a serial tty; keep colours only if ours is a terminal too.
-  [ -t 1 ] || echo 'export NO_COLOR=1'
   for v in HOME USER LANG LC_ALL TERM CI NO_COLOR $(compgen -e | grep -E '^(DENO|HACORE)_' || true); do
     [ "$v" = DENO_DIR ] || [ -z "${!v+x}" ] || printf 'export %s=%q\n' "$v" "${!v}"
   done
@@ -120,6 +118,7 @@ setsid bash -c '
   kill -0 "$1" 2>/dev/null || rm -rf "$4"
 ' watchdog "$$" "$vm" "$timeout" "$work" </dev/null >/dev/null 2>&1 &
 watchdog=$!
+disown "$watchdog" # no "Killed" job notice when cleanup ends it
 
 set +e
 wait "$vm" 2>/dev/null
