@@ -5,8 +5,8 @@
 #   scripts/vm/run.sh [--mem MiB] [--timeout S] -- CMD...
 #
 # Why a guest at all: the test hosts' kernels have no IPVS and cannot load modules, and nested
-# KVM does not work there (see ../../README.md, "Tests"). UML (Debian's user-mode-linux package)
-# is a Linux 6.1 kernel that runs as an ordinary host process, with the IPVS modules beside it;
+# KVM does not work there (their KVM is PVM-only). UML (Debian's user-mode-linux package) is
+# a Linux 6.1 kernel that runs as an ordinary host process, with the IPVS modules beside it;
 # it boots to a shell command in ~2.5 s and needs no image:
 # - Root is the host's own / through hostfs, read-only, so deno, ip, ipvsadm, keepalived and the
 #   deno cache are all there as they are on the host. An overlay with its upper layer on a
