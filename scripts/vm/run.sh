@@ -74,10 +74,17 @@ cleanup() {
   fi
   rm -rf "$work"
 }
+# On a signal, clean up and then die of that same signal, so a calling shell sees an
+# interrupted child (and stops too) rather than one that merely failed.
+on_signal() {
+  trap - EXIT "$1"
+  cleanup
+  kill -s "$1" "$$"
+}
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
 
 write_job() {
   local v
