@@ -90,7 +90,7 @@ write_job() {
   local v
   printf 'cd %q || exit 125\n' "$root"
   printf 'export PATH=%q\n' "$root/.tools/bin:$PATH"
-  printf 'export DENO_DIR=%q\n' "${DENO_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/deno}"
+  printf 'export DENO_DIR=%q\n' "${DENO_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/deno}"
   for v in HOME USER LANG LC_ALL TERM CI NO_COLOR $(compgen -e | grep -E '^(DENO|HACORE)_' || true); do
     [ "$v" = DENO_DIR ] || [ -z "${!v+x}" ] || printf 'export %s=%q\n' "$v" "${!v}"
   done
@@ -107,9 +107,18 @@ cmdline=(
   con=null con0=null,fd:3 ssl=null ssl0=null,fd:4 ssl1=null,fd:5 ssl2=null,fd:6
   "hacore_job=$work/job.sh" "hacore_repo=$root" "hacore_mods=$mods"
 )
+# Guest RAM is a file in $TMPDIR: tmpfs when /dev/shm has room for all of it (containers often
+# give /dev/shm 64 MiB, and a guest touching more than that would die of SIGBUS), disk otherwise.
+ram_dir=/dev/shm
+if [ "$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')" -lt $((mem * 1024)) ] 2>/dev/null ||
+  [ ! -d /dev/shm ]; then
+  ram_dir="${TMPDIR:-/tmp}"
+  echo "vm: /dev/shm has less than ${mem} MiB free; guest RAM goes to $ram_dir" >&2
+fi
+
 # A background child of a script is not a process-group leader, so setsid execs in place and
 # $! is the kernel process and its new group's id.
-setsid setpriv --pdeathsig KILL env TMPDIR=/dev/shm "$uml" "${cmdline[@]}" \
+setsid setpriv --pdeathsig KILL env TMPDIR="$ram_dir" "$uml" "${cmdline[@]}" \
   </dev/null 4>&1 5>&2 3>>"$work/console.log" 6>"$work/status" >>"$work/console.log" 2>&1 &
 vm=$!
 
