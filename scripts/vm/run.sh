@@ -7,7 +7,7 @@
 # Why a guest at all: the test hosts' kernels have no IPVS and cannot load modules, and nested
 # KVM does not work there (their KVM is PVM-only). UML (Debian's user-mode-linux package) is
 # a Linux 6.1 kernel that runs as an ordinary host process, with the IPVS modules beside it;
-# it boots to a shell command in ~2.5 s and needs no image:
+# it boots to a shell command in 2.5-5 s and needs no image:
 # - Root is the host's own / through hostfs, read-only, so deno, ip, ipvsadm, keepalived and the
 #   deno cache are all there as they are on the host. An overlay with its upper layer on a
 #   guest tmpfs (scripts/vm/init.sh) makes it writable; every write vanishes with the guest.
@@ -16,12 +16,15 @@
 # - There is no NIC and no terminal. The guest's serial lines are mapped to host file
 #   descriptors instead: ttyS0 to our stdout, ttyS1 to our stderr, ttyS2 to a file that receives
 #   the command's exit status; the kernel console goes to a log printed only when the guest
-#   fails. Guest RAM is an unlinked file in $TMPDIR, which we point at /dev/shm (not disk).
+#   fails. Guest RAM is an unlinked file in $TMPDIR, which we point at /dev/shm (disk only
+#   when /dev/shm is too small).
 # - The guest is one host process per guest process, all in one process group of their own.
 #   Every way out (exit, failure, --timeout, Ctrl-C, SIGTERM) kills that group; if this script
 #   itself is SIGKILLed, the kernel process gets SIGKILL (pdeathsig) and a watchdog in its own
 #   session kills the group within a second.
 #
+# CMD runs as root in the repository's root directory with stdin at /dev/null and the host's
+# PATH (plus .tools/bin), HOME, DENO_DIR, CI, TERM, LANG and DENO_*/HACORE_* variables.
 # Exit status: CMD's; 124 on timeout; 125 when the guest could not run CMD; 2 on bad usage.
 # Environment: UML_ROOT (a directory holding usr/bin/linux.uml and usr/lib/uml/modules, e.g.
 # from `dpkg -x`; default /), HACORE_VM_CONSOLE=1 (print the guest's console log at the end).
