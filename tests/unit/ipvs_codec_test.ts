@@ -332,11 +332,18 @@ Deno.test("list --stats: 64-bit counters are read, zero on a fresh table", async
   assert.deepEqual(Object.values(d.stats), new Array(10).fill(0n));
 });
 
-Deno.test("decoded services re-encode to the request that made them", async () => {
+Deno.test("decoded services, dests and daemons re-encode to the request that made them", async () => {
   const { c } = await operation("list");
   const [tcp] = c.replies.slice(1, 2).map((p) => unwrap(decodeService(p)).service);
   const edit = await operation("edit-service");
   same(buildSetService(edit.c.family, tcp), edit.req);
+  // The dumped 10.9.0.2 (the last dest part) is what ipvsadm -e left: re-sent, it is that edit.
+  const dumped = unwrap(decodeDest(c.replies[c.replies.length - 1], AF_INET));
+  const editDest = await operation("edit-dest");
+  same(buildSetDest(editDest.c.family, web, dumped), editDest.req);
+  const listed = await operation("list-daemon");
+  const start = await operation("start-daemon");
+  same(buildNewDaemon(start.c.family, unwrap(decodeDaemon(listed.c.replies[1]))), start.req);
 });
 
 Deno.test("netmask: IPv4 mask <-> prefix, IPv6 as is, holes refused", () => {
