@@ -231,7 +231,10 @@ function ask(operation: string, target: string): ExchangeOptions {
 }
 
 function decoded<T>(v: T | string, operation: string, target: string): T {
-  if (typeof v === "string") throw new NetlinkError("IPVS", operation, target, EBADMSG, v);
+  // The decoder's reason goes in as the hint: it is hacore's reading, not the kernel's words.
+  if (typeof v === "string") {
+    throw new NetlinkError("IPVS", operation, target, EBADMSG, undefined, v);
+  }
   return v;
 }
 

@@ -18,8 +18,9 @@
  * - Flags travel as `struct ip_vs_flags { u32 flags; u32 mask; }`; hacore always sends the
  *   full mask, so an edit sets every user flag and clears the others.
  *
- * The decoders never throw: a reply they cannot read comes back as a string naming the
- * attribute that was wrong.
+ * The builders throw a RangeError only for an address that is not of the family it is
+ * declared with (a caller's bug, not a kernel answer). The decoders never throw: a reply
+ * they cannot read comes back as a string naming the attribute that was wrong.
  *
  * @module
  */
@@ -228,7 +229,12 @@ const ALL_FLAGS_MASK = 0xffffffff;
 // ipvsadm's netmask when it has none to say (reference form, non-persistent IPv4).
 const NO_NETMASK = 0xffffffff;
 
-function message(family: number, cmd: number, attrs: readonly Uint8Array[], dump = false) {
+function message(
+  family: number,
+  cmd: number,
+  attrs: readonly Uint8Array[],
+  dump = false,
+): Uint8Array {
   return encodeGenlMessage({
     family,
     cmd,
