@@ -222,6 +222,12 @@ export interface CheckTiming {
   readonly fall: number;
   /** The state before enough results arrive (keepalived's `init_fail` is `false`). */
   readonly initialUp: boolean;
+  /**
+   * While a healthy check fails short of `fall`, the next run comes this long after the
+   * failure instead of at the next interval (keepalived's `delay_before_retry`): a real
+   * server is declared down within fall retries, not fall intervals. Unset = interval.
+   */
+  readonly retryIntervalMs?: number;
 }
 
 /**
