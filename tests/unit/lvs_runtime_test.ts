@@ -7,6 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { renderStatus, renderVirtualServer } from "../../lib/cli/format.ts";
+import { diffConfigs, diffLines } from "../../lib/config/diff.ts";
+import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, DaemonSetupError } from "../../lib/daemon/daemon.ts";
 import type { NotifySink } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
@@ -387,4 +390,91 @@ virtual_ipaddress = ["192.0.2.50/24"]
   await v.stop();
   const t = new Lvs(webConfig(), { openIpvs: false });
   await assert.rejects(() => t.daemon.start(), DaemonSetupError);
+});
+
+Deno.test("lvs: status, the rendered table and the metrics show health with the last error, weights, connections and rates from the dump", async () => {
+  const t = new Lvs(
+    webConfig("", "", '[virtual_server.web.sorry_server]\naddress = "192.0.2.200"\n'),
+  );
+  await t.start();
+  t.alive.set("192.0.2.12", false);
+  await t.to(1300);
+  t.ipvs.setCounters(WEB, { address: "192.0.2.11", port: 80 }, {
+    activeConns: 7,
+    inactConns: 3,
+    stats: {
+      conns: 5_000_000_000n,
+      inpkts: 10n,
+      outpkts: 11n,
+      inbytes: 1000n,
+      outbytes: 2000n,
+      cps: 4n,
+      inpps: 0n,
+      outpps: 0n,
+      inbps: 800n,
+      outbps: 1600n,
+    },
+  });
+  await t.to(5000);
+  const lvs = t.daemon.status().lvs!;
+  const [vs] = lvs.virtualServers;
+  assert.equal(vs.endpoint, "192.0.2.100:80");
+  assert.equal(vs.scheduler, "wlc");
+  assert.equal(vs.method, "DR");
+  assert.equal(vs.liveWeight, 1);
+  const [a, b] = vs.realServers;
+  assert.deepEqual(
+    [a.up, a.desiredWeight, a.kernelWeight, a.activeConns, a.inactConns, a.conns, a.cps, a.inBps],
+    [true, 1, 1, 7, 3, "5000000000", 4, 800],
+  );
+  assert.deepEqual([b.up, b.desiredWeight, b.kernelWeight], [false, null, null]);
+  assert.deepEqual(b.checks, [
+    { kind: "tcp", up: false, lastError: "connect 192.0.2.12:80: ECONNREFUSED" },
+  ]);
+  const text = renderStatus(t.daemon.status(), { unicode: false, width: 200 });
+  assert.match(text, /^web {2}192\.0\.2\.100:80 {2}tcp {2}wlc {2}DR {2}quorum up 1\/1$/m);
+  assert.match(
+    text,
+    /^ {2}\+ 192\.0\.2\.11:80 {2}up {2}weight 1\/1 {2}conns 7\/3 {2}4 cps 800\/1600 Bps$/m,
+  );
+  assert.match(
+    text,
+    /^ {2}- 192\.0\.2\.12:80 {2}down \(tcp: connect 192\.0\.2\.12:80: ECONNREFUSED\) {2}weight -\/-/m,
+  );
+  assert.ok(!text.includes("no instances configured"));
+  const full = renderVirtualServer(vs, { unicode: false });
+  assert.match(full, /totals: 5000000000 conns, in 10 pkts 1000 B, out 11 pkts 2000 B/);
+  assert.match(full, /sorry server: 192\.0\.2\.200:80$/m);
+  const m = renderMetrics(t.daemon);
+  for (
+    const line of [
+      'hacore_lvs_quorum_up{virtual_server="web"} 1',
+      'hacore_lvs_real_server_up{virtual_server="web",real_server="192.0.2.12:80"} 0',
+      'hacore_lvs_real_server_weight{virtual_server="web",real_server="192.0.2.11:80",kind="kernel"} 1',
+      'hacore_lvs_real_server_active_connections{virtual_server="web",real_server="192.0.2.11:80"} 7',
+      'hacore_lvs_real_server_connections_total{virtual_server="web",real_server="192.0.2.11:80"} 5000000000',
+      'hacore_lvs_real_server_bytes_total{virtual_server="web",real_server="192.0.2.11:80",direction="out"} 2000',
+      'hacore_lvs_sorry_server_active{virtual_server="web"} 0',
+      'hacore_lvs_operations_total{result="applied"} 4',
+      "hacore_lvs_drift_repairs_total 0",
+    ]
+  ) assert.ok(m.includes(line), `${line}\n${m}`);
+  await t.stop();
+});
+
+Deno.test("lvs: the config diff (check --diff, reload) lists virtual and real server changes", () => {
+  const a = configOf(webConfig());
+  const b = configOf(
+    webConfig().replace("weight = 2", "weight = 4").replace('lb_algo = "wlc"', 'lb_algo = "rr"')
+      .replace('address = "192.0.2.11"', 'address = "192.0.2.13"') +
+      '[virtual_server.dns]\naddress = "192.0.2.101"\nport = 53\nprotocol = "udp"\n',
+  );
+  assert.deepEqual(diffLines(diffConfigs(a, b)), [
+    "virtual_server web: scheduler wlc -> rr",
+    "virtual_server web: real server 192.0.2.11:80 removed",
+    "virtual_server web: real server 192.0.2.13:80 added (weight 1)",
+    "virtual_server web: real server 192.0.2.12:80 weight 2 -> 4",
+    "virtual_server dns: added (192.0.2.101:53 udp wlc NAT, 0 real servers)",
+  ]);
+  assert.deepEqual(diffLines(diffConfigs(a, configOf(webConfig()))), []);
 });
