@@ -251,7 +251,9 @@ export class CheckScheduler {
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
-    e.anchor = this.#clock.nowMs() + this.#random() * interval;
+    // The first run comes within `warmupMs` (keepalived's warmup), else one interval.
+    const spread = Math.max(0, check.timing.warmupMs ?? interval);
+    e.anchor = this.#clock.nowMs() + this.#random() * spread;
     e.due = Math.round(e.anchor / slot) * slot;
     this.#entries.set(check.id, e);
     this.#heap.push(e);

@@ -228,6 +228,11 @@ export interface CheckTiming {
    * server is declared down within fall retries, not fall intervals. Unset = interval.
    */
   readonly retryIntervalMs?: number;
+  /**
+   * The first run comes after a random delay up to this long (keepalived's `warmup`;
+   * 0 = at once). Unset = up to one interval, so checks added together spread out.
+   */
+  readonly warmupMs?: number;
 }
 
 /**

@@ -222,7 +222,7 @@ export class Daemon implements DaemonControl {
   readonly #counters: Record<string, number> = {};
   /** The instances, the engine state, and the execution of the engine's actions. */
   readonly #rt: NodeRuntime;
-  /** What the loop drives, in order: the VRRP runtime, then the virtual servers. */
+  /** What the loop drives, in order: the virtual servers (when any), then the VRRP runtime. */
   readonly #subsystems: Subsystem<unknown>[];
   /** The virtual servers, once {@link Daemon.start} opened IPVS; null for VRRP only. */
   #lvs: LvsRuntime | null = null;
@@ -348,7 +348,10 @@ export class Daemon implements DaemonControl {
       enqueue: (run) => this.#push({ kind: "control", run, cancel: () => {} }),
       localAddresses: async () => (await this.#addresses.list()).map((a) => a.address),
     });
-    this.#subsystems.push(this.#lvs);
+    // First in the loop: its table is applied at start before VRRP may take a VIP, so a
+    // director answers for the VIP only with its IPVS table in place (a backup holds the
+    // same table, ready for a failover).
+    this.#subsystems.unshift(this.#lvs);
   }
 
   #wallIso(atMs: number): string {

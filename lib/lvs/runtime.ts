@@ -140,7 +140,7 @@ export function lvsCheckId(realServerId: string, index: number): string {
  * The scheduler's pacing of one real server check, keepalived's way: every `delay_loop`
  * while healthy; a failure is retried `retry` times `delay_before_retry` apart before
  * the server counts as down (fall = retry + 1); one pass brings it back; with `alpha`
- * it starts down.
+ * it starts down; the first run comes within `warmup`.
  *
  * @example
  * ```ts
@@ -162,6 +162,7 @@ export function lvsCheckDefinition(
       fall: c.retry + 1,
       initialUp: !vs.alpha,
       retryIntervalMs: c.delayBeforeRetryMs,
+      warmupMs: c.warmupMs,
     },
   };
 }

@@ -570,3 +570,27 @@ Deno.test("scheduler: with retryIntervalMs a failing healthy check is retried th
   await s.stop();
   assert.equal(clock.pendingTimers(), 0);
 });
+
+Deno.test("scheduler: warmupMs bounds the first run's random delay (0 = at once), then the interval paces it", async () => {
+  const clock = new ManualClock();
+  const startedAt: Record<string, number[]> = { a: [], b: [] };
+  const runner: CheckRunner = (spec) => {
+    startedAt[spec.kind === "file" ? spec.path.slice(1) : ""].push(clock.nowMs());
+    return Promise.resolve(PASS);
+  };
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: () => {},
+    runner,
+    random: () => 0.5,
+    wake: () => driver.wake(),
+  });
+  driver.start(s);
+  s.set(check("a", { intervalMs: 1000, warmupMs: 0 }));
+  s.set(check("b", { intervalMs: 1000, warmupMs: 200 }));
+  await runClock(clock, 2500, flush);
+  assert.deepEqual(startedAt, { a: [0, 1000, 2000], b: [100, 1100, 2100] });
+  await driver.stop();
+  await s.stop();
+});

@@ -478,3 +478,32 @@ Deno.test("lvs: the config diff (check --diff, reload) lists virtual and real se
   ]);
   assert.deepEqual(diffLines(diffConfigs(a, configOf(webConfig()))), []);
 });
+
+Deno.test("lvs: a director's IPVS table is in place before its VRRP instance takes the VIP (an owner takes it at start)", async () => {
+  const t = new Lvs(
+    webConfig() + `
+[vrrp_instance.VI_1]
+interface = "eth0"
+virtual_router_id = 51
+priority = 255
+advert_int = 1
+unicast_src_ip = "192.0.2.100"
+unicast_peer = ["192.0.2.3"]
+virtual_ipaddress = ["192.0.2.100/24"]
+`,
+  );
+  let vipOpsAtFirstAdd: number | null = null;
+  t.ipvs.failure = (op) => {
+    if (op === "addService" && vipOpsAtFirstAdd === null) vipOpsAtFirstAdd = t.port.ops.length;
+    return null;
+  };
+  await t.start();
+  assert.equal(vipOpsAtFirstAdd, 0, "the service went in before any address change");
+  await t.to(100);
+  assert.equal(t.daemon.status().instances[0].state, "master");
+  assert.ok(t.port.has("eth0", "192.0.2.100"));
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  await t.stop();
+  assert.deepEqual(t.ipvs.table(), [], "removed at stop");
+  assert.ok(!t.port.has("eth0", "192.0.2.100"), "VIP released");
+});
