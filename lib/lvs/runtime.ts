@@ -293,9 +293,9 @@ export class LvsRuntime {
   }
 
   nextDeadlineMs(): number | null {
-    if (this.#closed) return null;
+    // Stopping: nothing more is applied (the table goes at close), so nothing is due.
+    if (this.#closed || this.#stopping) return null;
     if (this.#dirty || this.#addressesStale) return this.#d.clock.nowMs();
-    if (this.#stopping) return null;
     const r = this.#retryAtMs;
     return r !== null && r < this.#nextSyncMs ? r : this.#nextSyncMs;
   }
@@ -315,14 +315,13 @@ export class LvsRuntime {
       await this.#readAddresses();
       this.#setChecks();
     }
+    // A verdict goes to the kernel first, against the known table: the fast path, and
+    // what a dump due in the same turn then finds different is drift, not the verdict.
+    if (this.#dirty) await this.#sync(false, false);
     const now = this.#d.clock.nowMs();
     const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
     const syncDue = now >= this.#nextSyncMs;
-    if (retryDue || syncDue) {
-      await this.#sync(true, syncDue && this.#retryAtMs === null);
-    } else if (this.#dirty) {
-      await this.#sync(false, false);
-    }
+    if (retryDue || syncDue) await this.#sync(true, syncDue && this.#retryAtMs === null);
   }
 
   /** Applies a validated config: the plan edits in place, deletes the removed, adds the new. */

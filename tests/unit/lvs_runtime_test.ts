@@ -13,7 +13,8 @@ import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, DaemonSetupError } from "../../lib/daemon/daemon.ts";
 import type { NotifySink } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
-import type { LvsNotice } from "../../lib/lvs/runtime.ts";
+import { type LvsNotice, LvsRuntime } from "../../lib/lvs/runtime.ts";
+import { CheckService } from "../../lib/check/service.ts";
 import type { CheckRunner } from "../../lib/check/types.ts";
 import {
   AF_INET,
@@ -506,4 +507,37 @@ virtual_ipaddress = ["192.0.2.100/24"]
   await t.stop();
   assert.deepEqual(t.ipvs.table(), [], "removed at stop");
   assert.ok(!t.port.has("eth0", "192.0.2.100"), "VIP released");
+});
+
+Deno.test("lvs runtime: once stopping nothing is due (no spin through the VRRP release hold), and close removes its services", async () => {
+  const clock = new ManualClock(0);
+  const ipvs = new FakeIpvs();
+  const checks = new CheckService({
+    clock,
+    runner: () => Promise.resolve({ ok: true, detail: "", weight: null, durationMs: 0 }),
+    random: () => 0,
+  });
+  const config = configOf(webConfig());
+  const rt = new LvsRuntime({
+    config,
+    ipvs,
+    checks,
+    clock,
+    log: new Logger({ level: "debug", sink: () => {} }),
+    rateLog: () => {},
+    notify: () => {},
+    enqueue: (run) => run(),
+    localAddresses: () => Promise.resolve([]),
+  });
+  await rt.start((work) => work());
+  assert.equal(ipvs.table().length, 1);
+  assert.equal(rt.nextDeadlineMs(), 5000, "the periodic dump");
+  rt.reload(configOf(webConfig().replace("weight = 2", "weight = 3")), { linksDown: new Set() });
+  assert.equal(rt.nextDeadlineMs(), 0, "a reload is due at once");
+  rt.shutdown();
+  assert.equal(rt.nextDeadlineMs(), null);
+  await rt.close();
+  assert.deepEqual(ipvs.table(), []);
+  assert.equal(ipvs.closed, true);
+  await checks.stop();
 });
