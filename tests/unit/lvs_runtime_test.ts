@@ -75,6 +75,8 @@ class Lvs {
   /** Check results by real server address: true passes (the default). */
   readonly alive = new Map<string, boolean>();
   readonly notices: [number, LvsNotice][] = [];
+  /** What a dynamic script check reports. */
+  dynamicWeight: number | null = null;
   readonly lines: string[] = [];
   readonly port = new FakeAddressPort([]);
   readonly file: { text: string };
@@ -83,6 +85,11 @@ class Lvs {
   constructor(text: string, opts: { openIpvs?: false } = {}) {
     this.file = { text };
     const runner: CheckRunner = (spec) => {
+      if (spec.kind === "script") {
+        // A dynamic script check answers with the weight the test set (exit 2 + weight).
+        const weight = this.dynamicWeight;
+        return Promise.resolve({ ok: true, detail: "exit", weight, durationMs: 0.1 });
+      }
       const host = spec.kind === "tcp" ? spec.target.host : "";
       const ok = this.alive.get(host) ?? true;
       const detail = ok ? "connected" : `connect ${host}:80: ECONNREFUSED`;
@@ -540,4 +547,28 @@ Deno.test("lvs runtime: once stopping nothing is due (no spin through the VRRP r
   assert.deepEqual(ipvs.table(), []);
   assert.equal(ipvs.closed, true);
   await checks.stop();
+});
+
+Deno.test("lvs: a dynamic script check's weight (misc_dynamic) replaces the configured weight, edited in place", async () => {
+  const t = new Lvs(`[virtual_server.web]
+address = "192.0.2.100"
+port = 80
+delay_loop = 1
+warmup = 0
+[[virtual_server.web.real_server]]
+address = "192.0.2.11"
+weight = 1
+[[virtual_server.web.real_server.check]]
+type = "script"
+script = "/usr/local/bin/load"
+dynamic = true
+`);
+  t.dynamicWeight = 1;
+  await t.start();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  t.dynamicWeight = 9;
+  await t.to(1000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:9"]);
+  assert.equal(t.ipvs.calls.at(-1), "editDest 2 6 192.0.2.100 80 192.0.2.11 80 w9");
+  await t.stop();
 });
