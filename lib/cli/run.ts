@@ -134,6 +134,7 @@ export async function runCommand(args: string[]): Promise<number> {
       version: VERSION,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
+      // TODO(lead, after merging lib/sys/ipvs.ts): openIpvs: () => openIpvs(), so that configs with virtual servers start.
     });
     const d = daemon;
     let stopping = false;
