@@ -49,6 +49,8 @@ export interface KeywordInfo {
   readonly kind: ValueKind;
   /** Why it is warned or refused, or what changes in the renaming. */
   readonly note: string;
+  /** keepalived itself calls it deprecated: carried over, with keepalived's warning. */
+  readonly deprecated?: boolean;
 }
 
 type Entry = Omit<KeywordInfo, "section">;
@@ -368,7 +370,7 @@ const VS: Entry[] = [
   same("inhibit_on_failure", "flag"),
   same("connect_timeout", "number"),
   same("retry", "int"),
-  renamed("nb_get_retry", "retry", "int", "older name of retry"),
+  { ...renamed("nb_get_retry", "retry", "int", "deprecated in keepalived"), deprecated: true },
   same("delay_before_retry", "number"),
   same("warmup", "number"),
   renamed("sh-fallback", "sh_fallback", "flag", "underscore"),
@@ -409,7 +411,7 @@ const CHECK: Entry[] = [
   same("connect_port", "int"),
   same("connect_timeout", "number"),
   same("retry", "int"),
-  renamed("nb_get_retry", "retry", "int", "older name of retry"),
+  { ...renamed("nb_get_retry", "retry", "int", "deprecated in keepalived"), deprecated: true },
   same("delay_before_retry", "number"),
   same("delay_loop", "number"),
   same("warmup", "number"),

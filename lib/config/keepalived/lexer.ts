@@ -219,17 +219,25 @@ class Lexer {
   /** Replaces `$NAME` and `${NAME}` (repeatedly, for parameters made of parameters). */
   #expand(text: string, file = "", rounds = 0): string {
     if (rounds > 16 || !text.includes("$")) return text;
+    // keepalived expands `${NAME}` anywhere, but a bare `$NAME` only where a word starts.
     const out = text.replace(
-      /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-      (whole, a?: string, b?: string) => {
+      /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|(^|[\s{}])\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (whole, a?: string, lead?: string, b?: string) => {
         const name = a ?? b ?? "";
-        return this.#params.get(name) ?? this.#predefined(name, file) ?? whole;
+        const value = this.#params.get(name) ?? this.#predefined(name, file);
+        return value === undefined ? whole : `${lead ?? ""}${value}`;
       },
     );
     return out === text ? out : this.#expand(out, file, rounds + 1);
   }
 
   #words(text: string, file: string, line: number, depth: number): void {
+    // An include's pattern may hold braces ({a,b}): it is read before braces are split.
+    const inc = /^include\s+(?:"([^"]*)"|([^\s!#]+))\s*(?:[!#].*)?$/.exec(text);
+    if (inc) {
+      this.#include([inc[1] ?? inc[2]], file, line, depth);
+      return;
+    }
     const words = splitWords(text);
     if (words === null) {
       this.#problem(file, line, "expected a closing double quote");
@@ -254,7 +262,13 @@ class Lexer {
     const pattern = args[0].startsWith("/") ? args[0] : `${dirname(file)}/${args[0]}`;
     const matches = expandBraces(pattern).flatMap((p) => globFiles(p, this.#reader));
     if (matches.length === 0) {
-      this.#problem(file, line, `include: no file matches "${args[0]}"`);
+      // keepalived reports the missing files and carries on; so does hacore, with a warning.
+      this.#problem(
+        file,
+        line,
+        `include: no file matches "${args[0]}" (skipped, as keepalived does)`,
+        true,
+      );
       return;
     }
     for (const path of [...new Set(matches)]) {

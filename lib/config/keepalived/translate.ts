@@ -117,6 +117,8 @@ class Translator {
     }
     this.#finishAdverts();
     this.#finishAuth();
+    this.#finishPreempt();
+    this.#finishGroupWeights();
   }
 
   /** Looks a keyword up, reporting an unknown one with a suggestion. */
@@ -139,6 +141,12 @@ class Translator {
     if (info.status === "warned") {
       this.#warn(n, `"${n.keyword}" has no effect in hacore: ${info.note}`);
       return false;
+    }
+    if (info.deprecated === true) {
+      this.#warn(
+        n,
+        `"${n.keyword}" is deprecated - use "${info.hacore}" (carried over, as keepalived does)`,
+      );
     }
     if (info.status === "refused") {
       this.#error(n, `"${n.keyword}" is not supported by hacore: ${info.note}`);
@@ -497,6 +505,61 @@ class Translator {
     }
   }
 
+  /** keepalived clears nopreempt on an instance that starts as MASTER, and warns. */
+  #finishPreempt(): void {
+    for (const [name, raw] of Object.entries(this.#tables("vrrp_instance"))) {
+      if (raw.nopreempt !== true || raw.state !== "MASTER") continue;
+      delete raw.nopreempt;
+      const loc = this.locs.get(formatPath(["vrrp_instance", name, "nopreempt"]));
+      this.problems.push({
+        file: loc?.file ?? "",
+        line: loc?.line ?? null,
+        message: `(${name}) nopreempt does not work with state MASTER: cleared, as keepalived does`,
+        warning: true,
+      });
+    }
+  }
+
+  /**
+   * In a sync group without sync_group_tracking_weight, keepalived ignores members'
+   * tracker weights (a failing tracker faults the group); hacore does the same, and
+   * says so as keepalived does.
+   */
+  #finishGroupWeights(): void {
+    const instances = this.#tables("vrrp_instance");
+    const scripts = this.#tables("vrrp_script");
+    for (const group of Object.values(this.#tables("vrrp_sync_group"))) {
+      if (group.sync_group_tracking_weight === true || !Array.isArray(group.group)) continue;
+      for (const member of group.group) {
+        const vi = instances[member as string];
+        if (vi === undefined) continue;
+        for (const key of ["track_script", "track_interface"]) {
+          const refs = vi[key];
+          if (!Array.isArray(refs)) continue;
+          refs.forEach((ref, i) => {
+            const name = typeof ref === "string" ? ref : String((ref as RawTable).name);
+            const own = key === "track_script" ? scripts[name]?.weight : undefined;
+            const weight = typeof ref === "string" ? own : (ref as RawTable).weight;
+            if (weight === undefined || weight === 0n) return;
+            const loc = this.locs.get(formatPath(["vrrp_instance", member as string, key, i]));
+            this.problems.push({
+              file: loc?.file ?? "",
+              line: loc?.line ?? null,
+              message:
+                `(${member}) the weight of ${key} ${name} is ignored in a sync group without sync_group_tracking_weight: a failure means FAULT, as in keepalived`,
+              warning: true,
+            });
+          });
+        }
+      }
+    }
+  }
+
+  #tables(section: string): Record<string, RawTable> {
+    const t = this.doc[section];
+    return (typeof t === "object" && t !== null ? t : {}) as Record<string, RawTable>;
+  }
+
   #vsGroup(n: KaNode): void {
     const name = this.#name(n);
     if (name === undefined) return;
@@ -561,7 +624,7 @@ class Translator {
       },
       real_server: (c, _t, p) => {
         const rp = [...p, "real_server", servers.length];
-        const rs = this.#realServer(c, rp);
+        const rs = this.#realServer(c, rp, target.keys.address === undefined);
         if (rs !== undefined) servers.push(rs);
       },
     });
@@ -599,7 +662,7 @@ class Translator {
     return undefined;
   }
 
-  #realServer(n: KaNode, path: KeyPath): RawTable | undefined {
+  #realServer(n: KaNode, path: KeyPath, portless: boolean): RawTable | undefined {
     if (n.args.length < 1 || n.args.length > 2) {
       this.#error(n, `real_server: expected "ADDRESS [PORT]", got "${n.args.join(" ")}"`);
       return undefined;
@@ -624,6 +687,13 @@ class Translator {
     }
     if (n.children !== null) this.#block(n, "real_server", path, rs, specials);
     if (checks.length > 0) rs.check = checks;
+    // A fwmark or group service has no port; keepalived's checks then say where to
+    // connect, and hacore keeps that port as the real server's.
+    const port = checks.find((c) => c.connect_port !== undefined)?.connect_port;
+    if (portless && rs.port === undefined && port !== undefined) {
+      rs.port = port;
+      this.#at([...path, "port"], n);
+    }
     return rs;
   }
 
