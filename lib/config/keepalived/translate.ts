@@ -584,8 +584,14 @@ class Translator {
         );
       }
     }
-    if (addresses.length > 0) table.addresses = addresses;
-    if (fwmarks.length > 0) table.fwmarks = fwmarks;
+    if (addresses.length > 0) {
+      table.addresses = addresses;
+      this.#at([...path, "addresses"], n);
+    }
+    if (fwmarks.length > 0) {
+      table.fwmarks = fwmarks;
+      this.#at([...path, "fwmarks"], n);
+    }
   }
 
   #virtualServer(n: KaNode): void {
