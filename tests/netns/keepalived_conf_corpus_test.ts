@@ -9,6 +9,10 @@
  * pair), so a complaint is about the file, never about this host's interfaces. The
  * LVS sections need no IPVS for -t.
  *
+ * A second test keeps the keyword table honest the same way: every keyword it lists is
+ * one keepalived knows in that section (and a checker keyword in exactly the checker
+ * blocks the table names), apart from those of features Debian's build leaves out.
+ *
  * Skipped with the reason where namespaces or keepalived are missing; under CI=true a
  * missing keepalived is a failure, since CI installs it (scripts/deps.sh).
  *
@@ -16,6 +20,7 @@
  */
 import assert from "node:assert/strict";
 import { CORPUS } from "../fixtures/keepalived/corpus.ts";
+import { CHECKER_SECTION, KEYWORDS } from "../../lib/config/keepalived/keywords.ts";
 import { hasCommand, ipNs, run, withLab } from "./helpers.ts";
 import { peerTest } from "./peers.ts";
 
@@ -54,5 +59,92 @@ if (Deno.env.get("CI") === "true" && !hasCommand("keepalived")) {
         for (const s of entry.keepalivedSays) assert.ok(said.includes(s), `no "${s}" in ${what}`);
       }
     });
+  });
+}
+
+/** Keywords of keepalived features (nftables, ipsets, D-Bus) the tested build leaves out. */
+const NOT_BUILT = new Set([
+  "vrrp_ipsets",
+  "vrrp_nftables",
+  "vrrp_nftables_priority",
+  "enable_dbus_instance",
+]);
+
+const CHECKERS = [
+  "TCP_CHECK",
+  "HTTP_GET",
+  "SSL_GET",
+  "MISC_CHECK",
+  "DNS_CHECK",
+  "SMTP_CHECK",
+  "UDP_CHECK",
+  "PING_CHECK",
+];
+
+const inRealServer = (inner: string) =>
+  `virtual_server 192.0.2.1 80 {\nreal_server 192.0.2.2 80 {\n${inner}}\n}\n`;
+
+const WRAP: Record<string, (body: string) => string> = {
+  "(top level)": (b) => b,
+  global_defs: (b) => `global_defs {\n${b}}\n`,
+  vrrp_script: (b) => `vrrp_script s {\n${b}}\n`,
+  vrrp_track_process: (b) => `vrrp_track_process p {\n${b}}\n`,
+  track_file: (b) => `track_file f {\n${b}}\n`,
+  vrrp_instance: (b) => `vrrp_instance V {\n${b}}\n`,
+  authentication: (b) => `vrrp_instance V {\nauthentication {\n${b}}\n}\n`,
+  vrrp_sync_group: (b) => `vrrp_sync_group G {\n${b}}\n`,
+  virtual_server: (b) => `virtual_server 192.0.2.1 80 {\n${b}}\n`,
+  real_server: inRealServer,
+  url: (b) => inRealServer(`HTTP_GET {\nurl {\n${b}}\n}\n`),
+};
+
+/** True when keepalived calls `keyword` unknown where `wrap` puts it, in every shape tried. */
+async function unknownTo(
+  dir: string,
+  wrap: (b: string) => string,
+  keyword: string,
+): Promise<boolean> {
+  for (const shape of [`${keyword} 1\n`, `${keyword} x {\n}\n`, `${keyword} {\n}\n`]) {
+    const file = `${dir}/probe.conf`;
+    await Deno.writeTextFile(file, wrap(shape));
+    const r = await run("keepalived", ["-t", "-l", "-f", file]);
+    if (!/Unknown keyword/.test(r.stdout + r.stderr)) return false;
+  }
+  return true;
+}
+
+const KEYWORD_TEST = "every keyword of the table is one keepalived knows, where the table says";
+if (Deno.env.get("CI") === "true" && !hasCommand("keepalived")) {
+  Deno.test(KEYWORD_TEST, () => {
+    throw new Error("keepalived is not installed: run scripts/deps.sh");
+  });
+} else {
+  peerTest(KEYWORD_TEST, ["keepalived"], async () => {
+    const dir = await Deno.makeTempDir({ prefix: "hacore-kwprobe-" });
+    try {
+      const wrong: string[] = [];
+      for (const k of KEYWORDS.filter((k) => !NOT_BUILT.has(k.keyword))) {
+        if (k.section !== CHECKER_SECTION) {
+          if (await unknownTo(dir, WRAP[k.section], k.keyword)) {
+            wrong.push(`${k.section}/${k.keyword}`);
+          }
+          continue;
+        }
+        for (const checker of CHECKERS) {
+          const unknown = await unknownTo(
+            dir,
+            (b) => inRealServer(`${checker} {\n${b}}\n`),
+            k.keyword,
+          );
+          const listed = k.checkers === undefined || k.checkers.includes(checker);
+          if (unknown === listed) {
+            wrong.push(`${checker}/${k.keyword} (${listed ? "listed" : "not listed"})`);
+          }
+        }
+      }
+      assert.deepEqual(wrong, [], "the keyword table disagrees with keepalived");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 }

@@ -51,6 +51,8 @@ export interface KeywordInfo {
   readonly note: string;
   /** keepalived itself calls it deprecated: carried over, with keepalived's warning. */
   readonly deprecated?: boolean;
+  /** For checker keywords: the checker blocks that take it (keepalived refuses it elsewhere). */
+  readonly checkers?: readonly string[];
 }
 
 type Entry = Omit<KeywordInfo, "section">;
@@ -111,6 +113,7 @@ const TOP: Entry[] = [
   refused("static_rules", "hacore manages no routing rules: configure them in the OS"),
   refused("bfd_instance", "hacore has no BFD"),
   refused("garp_group", "hacore has no gratuitous ARP groups"),
+  refused("SSL", "hacore's https checks present no client certificate"),
   warned("linkbeat_interfaces", "hacore follows links through netlink only"),
   warned("net_namespace", "run hacore inside the namespace instead (ip netns exec)"),
   warned("net_namespace_ipvs", "run hacore inside the namespace instead"),
@@ -152,11 +155,10 @@ const GLOBAL: Entry[] = [
   warned("smtp_alert_checker", NO_EMAIL),
   warned("no_email_faults", NO_EMAIL),
   warned("checker_log_all_failures", "hacore logs every check transition"),
-  warned("lvs_id", "obsolete in keepalived (use router_id)"),
   warned("lvs_timeouts", "hacore leaves IPVS timeouts as they are"),
   refused("lvs_sync_daemon", "hacore does not start the IPVS sync daemon"),
   warned("lvs_flush", "hacore removes only the IPVS entries it made"),
-  warned("lvs_flush_onstop", "hacore removes only the IPVS entries it made"),
+  warned("lvs_flush_on_stop", "hacore removes only the IPVS entries it made"),
   warned("vrrp_check_unicast_src", "hacore always accepts unicast adverts from listed peers only"),
   warned("vrrp_skip_check_adv_addr", "hacore always checks advert addresses"),
   warned("vrrp_garp_lower_prio_delay", "hacore sends no GARPs on a lower-priority advert"),
@@ -231,6 +233,27 @@ const GLOBAL: Entry[] = [
   warned("startup_script_timeout", "run it from the service manager"),
   warned("shutdown_script", "run it from the service manager (ExecStopPost)"),
   warned("shutdown_script_timeout", "run it from the service manager"),
+  warned("vrrp_cpu_affinity", TUNING),
+  warned("checker_cpu_affinity", TUNING),
+  warned("bfd_cpu_affinity", TUNING),
+  warned("process_monitor_rcv_bufs", TUNING),
+  warned("process_monitor_rcv_bufs_force", TUNING),
+  warned("config_save_dir", "hacore saves no copies of its config"),
+  warned("tmp_config_directory", "hacore writes no temporary config files"),
+  warned("include_check", "hacore always checks a config before it reloads"),
+  warned("dbus_service_name", NO_SNMP),
+  warned("fifo_write_vrrp_states_on_reload", "hacore's notify FIFO has events only"),
+  warned("log_unknown_vrids", "hacore counts adverts for unknown VRIDs in its metrics"),
+  warned("nftables", NO_FIREWALL),
+  warned("nftables_priority", NO_FIREWALL),
+  warned("nftables_ipvs", NO_FIREWALL),
+  warned("nftables_ipvs_priority", NO_FIREWALL),
+  warned("nftables_ipvs_start_fwmark", NO_FIREWALL),
+  warned("no_checker_emails", NO_EMAIL),
+  warned("rs_init_notifies", "hacore runs real server notify hooks on changes only"),
+  warned("vmac_prefix", "hacore names macvlans with use_vmac"),
+  warned("vmac_addr_prefix", "hacore names macvlans with use_vmac"),
+  warned("vrrp_down_timer_adverts", "hacore uses the RFC's Master_Down_Interval"),
 ];
 
 const SCRIPT: Entry[] = [
@@ -321,6 +344,13 @@ const INSTANCE: Entry[] = [
   warned("track_src_ip", "hacore does not follow the source address"),
   warned("old_unicast_checksum", "hacore computes the RFC checksum (see global checksum)"),
   warned("notify_priority_changes", "hacore's notify FIFO has no priority events"),
+  warned("down_timer_adverts", "hacore uses the RFC's Master_Down_Interval"),
+  warned("garp_extra_if", "hacore sends GARPs on the VIP interfaces only"),
+  warned("use_vmac_addr", "hacore gives the macvlan the virtual MAC, as use_vmac does"),
+  refused(
+    "mcast_dst_ip",
+    "set the group for every instance with global_defs vrrp_mcast_group4 / vrrp_mcast_group6",
+  ),
 ];
 
 const AUTH: Entry[] = [
@@ -342,6 +372,7 @@ const SYNC_GROUP: Entry[] = [
   refused("track_bfd", "hacore has no BFD"),
   same("sync_group_tracking_weight", "flag"),
   warned("global_tracking", "obsolete in keepalived (use sync_group_tracking_weight)"),
+  warned("notify_priority_changes", "hacore's notify FIFO has no priority events"),
   warned("smtp_alert", NO_EMAIL),
 ];
 
@@ -370,7 +401,6 @@ const VS: Entry[] = [
   same("inhibit_on_failure", "flag"),
   same("connect_timeout", "number"),
   same("retry", "int"),
-  { ...renamed("nb_get_retry", "retry", "int", "deprecated in keepalived"), deprecated: true },
   same("delay_before_retry", "number"),
   same("warmup", "number"),
   renamed("sh-fallback", "sh_fallback", "flag", "underscore"),
@@ -379,7 +409,7 @@ const VS: Entry[] = [
   renamed("mh-port", "mh_port", "flag", "underscore"),
   same("real_server", "custom", "[[virtual_server.NAME.real_server]]"),
   warned("smtp_alert", NO_EMAIL),
-  warned("lb_algo_flags", "use sh-port / sh-fallback / mh-port / mh-fallback"),
+  warned("snmp_name", NO_SNMP),
   warned("ip_family", "hacore decides the family from the addresses"),
 ];
 
@@ -390,7 +420,6 @@ const RS: Entry[] = [
   same("notify_down", "command"),
   same("uthreshold", "int"),
   same("lthreshold", "int"),
-  same("lb_kind", "upper"),
   same("lvs_method", "upper"),
   renamed("TCP_CHECK", "check type = tcp", "custom", "one [[...real_server.check]]"),
   renamed("HTTP_GET", "check type = http", "custom", "one check per url block"),
@@ -404,44 +433,64 @@ const RS: Entry[] = [
   refused("BFD_CHECK", "hacore has no BFD"),
   warned("smtp_alert", NO_EMAIL),
   warned("alpha", "a real server's alpha: hacore's is per virtual server"),
+  renamed("connect_timeout", "check.connect_timeout", "custom", "given to each of its checks"),
+  renamed("delay_loop", "check.delay_loop", "custom", "given to each of its checks"),
+  renamed("retry", "check.retry", "custom", "given to each of its checks"),
+  renamed("delay_before_retry", "check.delay_before_retry", "custom", "given to its checks"),
+  renamed("warmup", "check.warmup", "custom", "given to each of its checks"),
+  warned("virtualhost", "set virtualhost on the virtual server or in the check"),
 ];
 
+const CONNECTING = [
+  "TCP_CHECK",
+  "HTTP_GET",
+  "SSL_GET",
+  "DNS_CHECK",
+  "SMTP_CHECK",
+  "UDP_CHECK",
+  "PING_CHECK",
+];
+const HTTP = ["HTTP_GET", "SSL_GET"];
+const on = (checkers: readonly string[], e: Entry): Entry => ({ ...e, checkers });
+
 const CHECK: Entry[] = [
-  same("connect_ip", "string"),
-  same("connect_port", "int"),
-  same("connect_timeout", "number"),
+  on(CONNECTING, same("connect_ip", "string")),
+  on(CONNECTING, same("connect_port", "int")),
+  on(CONNECTING, same("connect_timeout", "number")),
   same("retry", "int"),
-  { ...renamed("nb_get_retry", "retry", "int", "deprecated in keepalived"), deprecated: true },
+  on(HTTP, {
+    ...renamed("nb_get_retry", "retry", "int", "deprecated in keepalived"),
+    deprecated: true,
+  }),
   same("delay_before_retry", "number"),
   same("delay_loop", "number"),
   same("warmup", "number"),
-  refused("bindto", "hacore checks from the host's routed source address"),
-  refused("bind_port", "hacore checks from an ephemeral port"),
-  refused("bind_if", "hacore checks through the routed interface"),
-  refused("fwmark", "hacore's checks carry no firewall mark"),
+  on(CONNECTING, refused("bindto", "hacore checks from the host's routed source address")),
+  on(CONNECTING, refused("bind_port", "hacore checks from an ephemeral port")),
+  on(CONNECTING, refused("bind_if", "hacore checks through the routed interface")),
+  on(CONNECTING, refused("fwmark", "hacore's checks carry no firewall mark")),
   warned("alpha", "hacore's alpha is per virtual server"),
-  // HTTP_GET / SSL_GET
-  same("url", "custom", "path, status_code, digest; regex becomes body_regex"),
-  renamed("virtualhost", "host_header", "string", "the Host header"),
-  warned("http_protocol", "hacore sends HTTP/1.1"),
-  renamed("enable_sni", "sni", "custom", "SNI from virtualhost"),
-  warned("fast_recovery", "hacore counts rise as set"),
-  // MISC_CHECK
-  renamed("misc_path", "script", "command", "type = script"),
-  renamed("misc_timeout", "connect_timeout", "custom", "the script's timeout"),
-  renamed("misc_dynamic", "dynamic", "flag", "exit codes set the weight"),
-  same("user", "string"),
-  // DNS_CHECK
-  renamed("type", "record_type", "upper", "the DNS record type"),
-  renamed("name", "query", "string", "the name asked for"),
-  // SMTP_CHECK
-  same("helo_name", "string"),
-  refused("host", "one SMTP_CHECK per server: write one check per address"),
-  // UDP_CHECK
-  renamed("payload", "payload_hex", "custom", "hex bytes as written"),
-  warned("require_reply", "hacore's UDP check passes on any reply, or none without expect"),
-  warned("min_reply_length", "hacore checks the reply with expect only"),
-  warned("max_reply_length", "hacore checks the reply with expect only"),
+  warned("log_all_failures", "hacore logs every check transition"),
+  on(HTTP, same("url", "custom", "path, status_code, digest; regex becomes body_regex")),
+  on(HTTP, renamed("virtualhost", "host_header", "string", "the Host header")),
+  on(HTTP, warned("http_protocol", "hacore sends HTTP/1.1")),
+  on(HTTP, renamed("enable_sni", "sni", "custom", "SNI from virtualhost")),
+  on(HTTP, warned("fast_recovery", "hacore counts rise as set")),
+  on(["MISC_CHECK"], renamed("misc_path", "script", "command", "type = script")),
+  on(["MISC_CHECK"], renamed("misc_timeout", "connect_timeout", "custom", "the script's timeout")),
+  on(["MISC_CHECK"], renamed("misc_dynamic", "dynamic", "flag", "exit codes set the weight")),
+  on(["MISC_CHECK"], same("user", "string")),
+  on(["DNS_CHECK"], renamed("type", "record_type", "upper", "the DNS record type")),
+  on(["DNS_CHECK"], renamed("name", "query", "string", "the name asked for")),
+  on(["SMTP_CHECK"], same("helo_name", "string")),
+  on(["SMTP_CHECK"], refused("host", "one SMTP_CHECK per server: write one check per address")),
+  on(["UDP_CHECK"], renamed("payload", "payload_hex", "custom", "hex bytes as written")),
+  on(
+    ["UDP_CHECK"],
+    warned("require_reply", "hacore's UDP check passes on any reply, or none without expect"),
+  ),
+  on(["UDP_CHECK"], warned("min_reply_length", "hacore checks the reply with expect only")),
+  on(["UDP_CHECK"], warned("max_reply_length", "hacore checks the reply with expect only")),
 ];
 
 const URL: Entry[] = [

@@ -20,6 +20,7 @@ import {
   CHECKER_SECTION,
   findKeyword,
   type KeywordInfo,
+  KEYWORDS,
   keywordsOf,
   TOP_SECTION,
 } from "./keywords.ts";
@@ -136,6 +137,22 @@ class Translator {
     return undefined;
   }
 
+  /** A keyword of the checker block `checker`, reporting one that block does not take. */
+  #knownIn(checker: string, n: KaNode): KeywordInfo | undefined {
+    const fits = (k: KeywordInfo) => k.checkers === undefined || k.checkers.includes(checker);
+    const info = findKeyword(CHECKER_SECTION, n.keyword);
+    if (info !== undefined && fits(info)) return info;
+    const names = KEYWORDS.filter((k) => k.section === CHECKER_SECTION && fits(k));
+    const guess = didYouMean(n.keyword, names.map((k) => k.keyword));
+    this.#error(
+      n,
+      `unknown keyword "${n.keyword}" in ${checker}${
+        guess === null ? "" : `; did you mean "${guess}"?`
+      }`,
+    );
+    return undefined;
+  }
+
   /** Reports warned and refused keywords; true when the keyword is carried over. */
   #usable(info: KeywordInfo, n: KaNode): boolean {
     if (info.status === "warned") {
@@ -170,13 +187,17 @@ class Translator {
     return t;
   }
 
-  /** Reads a block's statements into `table`, keyword by keyword. */
+  /**
+   * Reads a block's statements into `table`, keyword by keyword. In a checker block,
+   * `checker` names it, and a keyword of another checker is unknown there, as in keepalived.
+   */
   #block(
     n: KaNode,
     section: string,
     path: KeyPath,
     table: RawTable,
     specials: Record<string, Special>,
+    checker?: string,
   ): void {
     if (n.children === null) {
       this.#error(
@@ -186,7 +207,7 @@ class Translator {
       return;
     }
     for (const c of n.children) {
-      const info = this.#known(section, c);
+      const info = checker === undefined ? this.#known(section, c) : this.#knownIn(checker, c);
       if (info === undefined || !this.#usable(info, c)) continue;
       const special = specials[c.keyword];
       if (special !== undefined) special(c, table, path);
@@ -681,7 +702,15 @@ class Translator {
       this.#at([...path, "port"], n);
     }
     const checks: RawTable[] = [];
+    // Pacing set on the real server is the default of each of its checks.
+    const pacing: RawTable = {};
     const specials: Record<string, Special> = {};
+    for (const key of ["connect_timeout", "delay_loop", "retry", "delay_before_retry", "warmup"]) {
+      specials[key] = (c) => {
+        const v = this.#value(c, { ...findKeyword(CHECKER_SECTION, key)!, kind: "number" });
+        if (v !== undefined) pacing[key] = v;
+      };
+    }
     for (const kw of Object.keys(CHECKERS)) {
       specials[kw] = (c) => {
         for (const check of this.#checker(c)) {
@@ -692,6 +721,7 @@ class Translator {
       };
     }
     if (n.children !== null) this.#block(n, "real_server", path, rs, specials);
+    for (const c of checks) for (const [k, v] of Object.entries(pacing)) c[k] ??= v;
     if (checks.length > 0) rs.check = checks;
     // A fwmark or group service has no port; keepalived's checks then say where to
     // connect, and hacore keeps that port as the real server's.
@@ -734,7 +764,7 @@ class Translator {
         });
         if (v !== undefined) t.connect_timeout = v;
       },
-    });
+    }, n.keyword);
     if (base.url !== undefined) delete base.url;
     if (sni && typeof base.host_header === "string") base.sni = base.host_header;
     if (type === "http" || type === "https") {
