@@ -652,12 +652,27 @@ class Translator {
       real_server: (c, _t, p) => {
         const rp = [...p, "real_server", servers.length];
         const rs = this.#realServer(c, rp, target.keys.address === undefined);
+        if (target.keys.fwmark !== undefined && c.args[1] !== undefined) {
+          this.#warn(
+            c,
+            `fwmark virtual server ${target.keys.fwmark}: real server ${
+              c.args[0]
+            } has a port specified - keepalived clears it; hacore keeps it for checks and the kernel entry (DR and TUN ignore it, NAT rewrites to it)`,
+          );
+        }
         if (rs !== undefined) servers.push(rs);
       },
     });
     if (servers.length > 0) {
       table.real_server = servers;
       this.#at([...path, "real_server"], n);
+    }
+    if (target.keys.fwmark !== undefined && table.protocol !== undefined) {
+      delete table.protocol;
+      this.#warn(
+        n,
+        `virtual server fwmark ${target.keys.fwmark}: protocol specified for fwmark - protocol ignored, as keepalived does`,
+      );
     }
     if (target.keys.fwmark === undefined && table.protocol === undefined) {
       table.protocol = "udp";
@@ -740,11 +755,13 @@ class Translator {
     if (type === "https") base.verify_tls = false; // keepalived's SSL_GET verifies nothing
     const urls: RawTable[] = [];
     let sni = false;
-    const path: KeyPath = [];
+    // The real server records where its checks came from; this path only keeps the
+    // checker's own keys out of the document's index.
+    const path: KeyPath = ["(checker)"];
     this.#block(n, CHECKER_SECTION, path, base, {
       url: (c) => {
         const u: RawTable = {};
-        this.#block(c, "url", [], u, {
+        this.#block(c, "url", path, u, {
           status_code: (s, t) => {
             t.status = s.args.map((a) => /^\d+$/.test(a) ? BigInt(a) : a);
           },
