@@ -215,3 +215,27 @@ Deno.test("hacore import prints TOML with source lines, and refuses what hacore 
   assert.equal(refused.code, 1);
   assert.match(refused.err, /static_ipaddress/);
 });
+
+Deno.test("comments, quotes and continuation lines read as keepalived reads them", () => {
+  const src = 'global_defs { # a comment\n  router_id "lb #1" ! another\n}\n' +
+    "$LONG=vrrp_garp_master_repeat \\\n  4\nglobal_defs {\n  $LONG\n}\n";
+  const c = okConfig(src);
+  assert.equal(c.global.routerId, "lb #1");
+  assert.equal(c.global.garpMasterRepeat, 4);
+});
+
+Deno.test("notify_fifo keeps its path; an owner after it is a warning, not an error", () => {
+  const r = parseKeepalived("global_defs {\n notify_fifo /run/ka.fifo root\n}\n", "k.conf", {
+    configId: "x",
+  });
+  assert.ok(r.ok);
+  assert.equal(r.config.global.notifyFifo, "/run/ka.fifo");
+  assert.match(r.warnings[0].message, /the owner "root" has no effect in hacore/);
+});
+
+Deno.test("hacore run refuses a bad --format before reading anything", async () => {
+  const { runCommand } = await import("../../lib/cli/run.ts");
+  const r = await captured(() => runCommand([`${DIR}vrrp_basic.conf`, "--format", "yaml"]));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--format: expected auto, toml or keepalived, got "yaml"/);
+});

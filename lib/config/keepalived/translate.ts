@@ -98,7 +98,11 @@ class Translator {
 
   top(nodes: readonly KaNode[]): void {
     const handlers: Record<string, (n: KaNode) => void> = {
-      global_defs: (n) => this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {}),
+      global_defs: (n) =>
+        this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {
+          notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+          vrrp_notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+        }),
       vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
       vrrp_track_process: (n) =>
         this.#named(n, "vrrp_track_process", "vrrp_track_process", this.#weightSpecial()),
@@ -268,6 +272,22 @@ class Translator {
     if (n.args.length === 1 && ["false", "off", "no", "0"].includes(v)) return false;
     this.#error(n, `"${n.keyword}": expected nothing (or on/off), got "${n.args.join(" ")}"`);
     return undefined;
+  }
+
+  /** `notify_fifo FILE [USER [GROUP]]`: hacore sets no owner on the FIFO. */
+  #fifo(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.args.length === 0) {
+      this.#error(n, `"${n.keyword}": expected a FIFO path, got nothing`);
+      return;
+    }
+    if (n.args.length > 1) {
+      this.#warn(
+        n,
+        `"${n.keyword}": the owner "${n.args.slice(1).join(" ")}" has no effect in hacore`,
+      );
+    }
+    table.notify_fifo = n.args[0];
+    this.#at([...path, "notify_fifo"], n);
   }
 
   #name(n: KaNode): string | undefined {
