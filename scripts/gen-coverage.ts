@@ -55,8 +55,8 @@ export function coverageMarkdown(): string {
     "globs and braces (relative to the including file), `@id` / `@^id` lines selected by",
     "`--config-id` (default: the host name's first part), `$NAME=value` parameters",
     "(`$NAME` where a word starts, `${NAME}` anywhere; predefined `${_PWD}`,",
-    "`${_INSTANCE}`, `${_HASH}`, `${_BANG}`, `${_SPACE}`), and `~SEQ(VAR, START, [STEP,]",
-    "END)` / `~LST(VAR, A, B, ...)` line repetition.",
+    "`${_INSTANCE}`, `${_HASH}`, `${_BANG}`, `${_SPACE}`), and",
+    "`~SEQ(VAR, START, [STEP,] END)` / `~LST(VAR, A, B, ...)` line repetition.",
     "",
     "## Totals",
     "",
@@ -76,7 +76,10 @@ export function coverageMarkdown(): string {
     );
     for (const k of KEYWORDS.filter((k) => k.section === section)) {
       const key = k.hacore === null ? "" : `\`${k.hacore}\``;
-      const note = k.deprecated ? `${k.note}; warned as deprecated` : k.note;
+      const parts = [k.note];
+      if (k.deprecated) parts.push("warned as deprecated");
+      if (k.checkers !== undefined) parts.push(`in ${k.checkers.join(", ")} only`);
+      const note = parts.filter((p) => p !== "").join("; ");
       out.push(
         `| \`${k.keyword}\` | ${STATUS_TEXT[k.status]} | ${key} | ${note.replaceAll("|", "\\|")} |`,
       );
