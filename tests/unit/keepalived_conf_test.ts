@@ -239,3 +239,21 @@ Deno.test("hacore run refuses a bad --format before reading anything", async () 
   assert.equal(r.code, 2);
   assert.match(r.err, /--format: expected auto, toml or keepalived, got "yaml"/);
 });
+
+Deno.test("checkers keep keepalived's own defaults: DNS asks . SOA with 3 retries, MISC never retries, HTTP waits 3 s", () => {
+  const c = okConfig(
+    "virtual_server 192.0.2.1 53 {\n protocol UDP\n delay_loop 20\n" +
+      " real_server 192.0.2.2 53 {\n  DNS_CHECK {\n  }\n  MISC_CHECK {\n   misc_path /bin/true\n  }\n" +
+      "  HTTP_GET {\n   url {\n    path /\n   }\n  }\n }\n}\n",
+  );
+  const [dns, misc, http] = c.virtualServers[0].realServers[0].checks;
+  assert.deepEqual(dns.check.kind === "dns" && [dns.check.name, dns.check.type], [
+    ".",
+    "SOA",
+  ]);
+  assert.equal(dns.retry, 3);
+  assert.equal(dns.delayBeforeRetryMs, 20_000);
+  assert.equal(misc.retry, 0);
+  assert.equal(http.delayBeforeRetryMs, 3_000);
+  assert.equal(http.retry, 1);
+});

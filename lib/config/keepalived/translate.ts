@@ -683,6 +683,9 @@ class Translator {
         if (rs !== undefined) servers.push(rs);
       },
     });
+    for (const rs of servers) {
+      for (const check of (rs.check ?? []) as RawTable[]) checkerDefaults(check, table);
+    }
     if (servers.length > 0) {
       table.real_server = servers;
       this.#at([...path, "real_server"], n);
@@ -813,6 +816,34 @@ class Translator {
       });
     }
     return [base];
+  }
+}
+
+/**
+ * keepalived's defaults that differ by checker (keepalived.conf(5)): HTTP_GET and SSL_GET
+ * wait 3 s before a retry; DNS_CHECK retries 3 times, waits delay_loop before a retry and
+ * asks for `. SOA`; MISC_CHECK does not retry. hacore's own defaults are one set for all
+ * checks, so these are written out unless the check, its real server or its virtual
+ * server says otherwise.
+ */
+function checkerDefaults(check: RawTable, vs: RawTable): void {
+  const unset = (key: string) => check[key] === undefined && vs[key] === undefined;
+  switch (check.type) {
+    case "http":
+    case "https":
+      if (unset("delay_before_retry")) check.delay_before_retry = 3n;
+      break;
+    case "dns":
+      if (unset("retry")) check.retry = 3n;
+      if (unset("delay_before_retry")) {
+        check.delay_before_retry = check.delay_loop ?? vs.delay_loop ?? 60n;
+      }
+      check.record_type ??= "SOA";
+      check.query ??= ".";
+      break;
+    case "script":
+      if (unset("retry")) check.retry = 0n;
+      break;
   }
 }
 
