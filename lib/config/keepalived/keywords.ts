@@ -268,7 +268,7 @@ const SCRIPT: Entry[] = [
 ];
 
 const TRACK_PROCESS: Entry[] = [
-  same("process", "string"),
+  same("process", "custom", "parameters after the name are refused"),
   same("quorum", "int"),
   same("weight", "custom", `"reverse" is refused`),
   same("full_command", "flag"),
@@ -296,7 +296,10 @@ const INSTANCE: Entry[] = [
   warned("preempt", "the default; hacore preempts unless nopreempt"),
   same("preempt_delay", "number"),
   same("accept", "flag"),
-  warned("no_accept", "the default"),
+  warned(
+    "no_accept",
+    "hacore installs no firewall rule to drop traffic to the VIPs: they receive it, as with accept",
+  ),
   same("mcast_src_ip", "string"),
   same("unicast_src_ip", "string"),
   same("unicast_peer", "custom", "min_ttl / max_ttl are refused"),

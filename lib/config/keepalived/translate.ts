@@ -105,7 +105,22 @@ class Translator {
         }),
       vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
       vrrp_track_process: (n) =>
-        this.#named(n, "vrrp_track_process", "vrrp_track_process", this.#weightSpecial()),
+        this.#named(n, "vrrp_track_process", "vrrp_track_process", {
+          ...this.#weightSpecial(),
+          process: (c, t, p) => {
+            if (c.args.length !== 1) {
+              this.#error(
+                c,
+                `"process": parameters after the name are not supported by hacore (it matches the name, or the whole command line with full_command), got "${
+                  c.args.join(" ")
+                }"`,
+              );
+              return;
+            }
+            t.process = c.args[0];
+            this.#at([...p, "process"], c);
+          },
+        }),
       track_file: (n) => this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
       vrrp_track_file: (n) =>
         this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
