@@ -21,6 +21,7 @@
 import assert from "node:assert/strict";
 import { CORPUS } from "../fixtures/keepalived/corpus.ts";
 import { CHECKER_SECTION, KEYWORDS } from "../../lib/config/keepalived/keywords.ts";
+import { parseKeepalived } from "../../lib/config/keepalived/mod.ts";
 import { hasCommand, ipNs, run, withLab } from "./helpers.ts";
 import { peerTest } from "./peers.ts";
 
@@ -148,3 +149,32 @@ if (Deno.env.get("CI") === "true" && !hasCommand("keepalived")) {
     }
   });
 }
+
+const SAMPLES = "/usr/share/doc/keepalived/samples";
+
+peerTest(
+  "keepalived's own sample configs read without a crash, each problem with its file and line",
+  ["keepalived"],
+  async () => {
+    let read = 0;
+    for (const e of Deno.readDirSync(SAMPLES)) {
+      if (!e.name.startsWith("keepalived.conf.")) continue;
+      const file = `${SAMPLES}/${e.name}`;
+      const r = parseKeepalived(await Deno.readTextFile(file), file, { configId: "lb-a" });
+      read++;
+      for (const p of [...r.warnings, ...(r.ok ? [] : r.errors)]) {
+        assert.ok(p.message !== "", `${file}: an empty message`);
+        assert.ok(p.file !== "" && p.line !== null, `${file}: no place for "${p.message}"`);
+      }
+    }
+    assert.ok(read > 10, `only ${read} samples in ${SAMPLES}`);
+  },
+  () => {
+    try {
+      Deno.statSync(SAMPLES);
+      return null;
+    } catch {
+      return `no ${SAMPLES}`;
+    }
+  },
+);

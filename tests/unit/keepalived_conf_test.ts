@@ -257,3 +257,13 @@ Deno.test("checkers keep keepalived's own defaults: DNS asks . SOA with 3 retrie
   assert.equal(http.delayBeforeRetryMs, 3_000);
   assert.equal(http.retry, 1);
 });
+
+Deno.test("one address and port may carry a TCP and a UDP virtual server", () => {
+  const vs = (proto: string) =>
+    `virtual_server 192.0.2.1 53 {\n protocol ${proto}\n real_server 192.0.2.2 53 {\n }\n}\n`;
+  const c = okConfig(vs("TCP") + vs("UDP"));
+  assert.deepEqual(c.virtualServers.map((v) => [v.name, v.protocol]), [
+    ["192.0.2.1:53", "tcp"],
+    ["192.0.2.1:53-udp", "udp"],
+  ]);
+});

@@ -730,7 +730,11 @@ class Translator {
     }
     if (n.args.length === 2 && a === "group") return { name: `group_${b}`, keys: { group: b } };
     if (n.args.length === 2) {
-      const name = a.includes(":") ? `${a}.${b}` : `${a}:${b}`;
+      // One address and port may carry a TCP and a UDP service (DNS): the protocol,
+      // when not TCP, is part of the name. (No protocol means UDP in keepalived 2.2.)
+      const proto = n.children?.find((c) => c.keyword === "protocol")?.args[0]?.toLowerCase();
+      const base = a.includes(":") ? `${a}.${b}` : `${a}:${b}`;
+      const name = proto === "tcp" ? base : `${base}-${proto ?? "udp"}`;
       return { name, keys: { address: a, port: numberValue(b) } };
     }
     this.#error(
