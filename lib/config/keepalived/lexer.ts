@@ -314,6 +314,7 @@ function splitWords(text: string): Word[] | null {
   return out;
 }
 
+/** The text before a `!` or `#` that is outside double quotes. */
 function stripComment(text: string): string {
   const m = /^[^"!#]*(?:"[^"]*"[^"!#]*)*/.exec(text);
   return m ? m[0] : text;

@@ -23,6 +23,7 @@ import {
   KEYWORDS,
   keywordsOf,
   TOP_SECTION,
+  type ValueKind,
 } from "./keywords.ts";
 import type { LexProblem } from "./lexer.ts";
 import type { KaNode } from "./parser.ts";
@@ -221,7 +222,7 @@ class Translator {
     if (n.children === null) {
       this.#error(
         n,
-        `expected a block: ${n.keyword} ${n.args.join(" ")} { ... }`.replace("  ", " "),
+        `expected a block: ${[n.keyword, ...n.args].join(" ")} { ... }`,
       );
       return;
     }
@@ -237,7 +238,7 @@ class Translator {
   /** A keyword whose arguments become one value, by the table's kind. */
   #simple(n: KaNode, info: KeywordInfo, table: RawTable, path: KeyPath): void {
     const key = info.hacore ?? n.keyword;
-    const value = this.#value(n, info);
+    const value = this.#value(n, info.kind);
     if (value === undefined) return;
     if (key.includes(".")) {
       const [sub, k] = key.split(".");
@@ -250,13 +251,13 @@ class Translator {
     this.#at([...path, key], n);
   }
 
-  #value(n: KaNode, info: KeywordInfo): unknown {
+  #value(n: KaNode, kind: ValueKind): unknown {
     const one = () => {
       if (n.args.length === 1) return n.args[0];
       this.#error(n, `"${n.keyword}": expected one value, got ${n.args.length}`);
       return undefined;
     };
-    switch (info.kind) {
+    switch (kind) {
       case "string":
         return one();
       case "upper":
@@ -360,14 +361,13 @@ class Translator {
   #trackSpecials(): Record<string, Special> {
     const list = (key: string): Special => (c, table, path) => {
       const items: unknown[] = [];
-      (c.children ?? []).forEach((item, i) => {
+      for (const item of c.children ?? []) {
         const ref = this.#trackRef(item);
-        if (ref === undefined) return;
+        if (ref === undefined) continue;
         this.#at([...path, key, items.length], item);
         if (typeof ref !== "string") this.#at([...path, key, items.length, "weight"], item);
         items.push(ref);
-        void i;
-      });
+      }
       if (c.children === null) this.#error(c, `"${key}": expected a block of names`);
       table[key] = items;
       this.#at([...path, key], c);
@@ -442,7 +442,7 @@ class Translator {
       virtual_ipaddress: vips("virtual_ipaddress"),
       virtual_ipaddress_excluded: vips("virtual_ipaddress_excluded"),
       advert_int: (c, t, p) => {
-        const v = this.#value(c, { ...findKeyword("vrrp_instance", "priority")!, kind: "number" });
+        const v = this.#value(c, "number");
         if (v === undefined) return;
         t.advert_int = v;
         this.#at([...p, "advert_int"], c);
@@ -667,10 +667,7 @@ class Translator {
     const servers: RawTable[] = [];
     this.#block(n, "virtual_server", path, table, {
       persistence_granularity: (c, t, p) => {
-        const v = this.#value(c, {
-          ...findKeyword("virtual_server", "persistence_engine")!,
-          kind: "string",
-        });
+        const v = this.#value(c, "string");
         if (v === undefined) return;
         t.persistence_granularity = /^\d+$/.test(v as string) ? BigInt(v as string) : v;
         this.#at([...p, "persistence_granularity"], c);
@@ -764,7 +761,7 @@ class Translator {
     const specials: Record<string, Special> = {};
     for (const key of ["connect_timeout", "delay_loop", "retry", "delay_before_retry", "warmup"]) {
       specials[key] = (c) => {
-        const v = this.#value(c, { ...findKeyword(CHECKER_SECTION, key)!, kind: "number" });
+        const v = this.#value(c, "number");
         if (v !== undefined) pacing[key] = v;
       };
     }
@@ -817,10 +814,7 @@ class Translator {
         t.payload_hex = c.args.join("");
       },
       misc_timeout: (c, t) => {
-        const v = this.#value(c, {
-          ...findKeyword(CHECKER_SECTION, "delay_loop")!,
-          kind: "number",
-        });
+        const v = this.#value(c, "number");
         if (v !== undefined) t.connect_timeout = v;
       },
     }, n.keyword);
