@@ -28,9 +28,11 @@ import {
   SOCKET_OPTIONS,
 } from "./status.ts";
 
-const USAGE = "usage: hacore check FILE [--format auto|toml|keepalived] [--config-id ID]\n" +
+const USAGE = "usage: hacore check FILE\n" +
   "       hacore check --diff FILE [--socket PATH | --config FILE] [--timeout MS]\n" +
-  "       hacore check --diff OLD NEW";
+  "       hacore check --diff OLD NEW\n" +
+  "reading a FILE: --format auto|toml|keepalived (default: from its content), --config-id ID " +
+  "(keepalived.conf @ID lines; default: the host name's first part)";
 
 /**
  * Validates FILE. Prints `ok: FILE` and one summary line per instance (exit 0), or every
