@@ -68,7 +68,7 @@ import {
 import { type Logger, RateLimiter } from "../log.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
-import { bump, errorText, makeRateLog, type RateLog } from "./common.ts";
+import { bump, errorText, type FlushingRateLog, makeRateLog } from "./common.ts";
 import { Inbox, type InboxItem } from "./inbox.ts";
 import { type Instance, makeInstance } from "./instance.ts";
 import {
@@ -203,7 +203,7 @@ export class Daemon implements DaemonControl {
   readonly #clock: Clock;
   readonly #addresses: AddressPort;
   readonly #log: Logger;
-  readonly #rateLog: RateLog;
+  readonly #rateLog: FlushingRateLog;
   readonly #notify: NotifySink | null;
   readonly #load: (file: string) => Promise<LoadResult>;
   readonly #version: string;
@@ -727,6 +727,8 @@ export class Daemon implements DaemonControl {
       for (;;) {
         await this.#guarded(() => this.#iteration());
         this.#lastTurnMs = this.#clock.nowMs();
+        // A flood that stopped still gets its "N similar lines suppressed" line.
+        this.#rateLog.flush();
         if (this.#finished()) break;
         await this.#wait(this.#nextDeadline());
       }

@@ -1705,6 +1705,34 @@ Deno.test("foreign sender: a v3 master with another interval is followed (RFC 57
   await w.stopAll();
 });
 
+Deno.test("foreign sender: 1,000 alternating adverts make a handful of lines, the counters count them all", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  await w.startAll();
+  await w.run(5000);
+  const before = a.lines.length;
+  // A hostile sender flips between another VIP list and ours, 100 packets a second.
+  for (let i = 0; i < 1000; i++) {
+    await w.run(5000 + i * 10);
+    const other = i % 2 === 0 ? advert(100, { addresses: [VIP, "192.0.2.101"] }) : advert(100);
+    injectAdvert(w, "a", other);
+  }
+  await w.settle();
+  await w.run(30_000);
+  const lines = a.lines.slice(before);
+  const foreign = lines.filter((l) => l.includes("foreign sender") || l.includes("suppressed"));
+  assert.ok(foreign.length <= 8, foreign.join("\n"));
+  assert.ok(
+    lines.some((l) =>
+      /\d+ similar lines suppressed in 10 s \(VI_1\/foreign\/192\.0\.2\.99\)/.test(l)
+    ),
+    lines.join("\n"),
+  );
+  assert.equal(vi(a).counters.foreignAdverts, 500, "every conflicting advert is counted");
+  assert.equal(vi(a).state, "master");
+  await w.stopAll();
+});
+
 Deno.test("foreign sender: v2 auth and interval differences are named, and a v2 advert on a v3 VRID too", async () => {
   const w = new World();
   const a = w.add({
