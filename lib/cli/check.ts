@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import {
   type Config,
-  formatConfigError,
+  formatConfigErrors,
   loadConfig,
   summarizeInstance,
   summarizeScript,
@@ -200,7 +200,7 @@ function consoleIo(): CliIo {
 async function loadOrReport(file: string): Promise<Config | null> {
   const result = await loadConfig(file);
   if (result.ok) return result.config;
-  for (const e of result.errors) console.error(formatConfigError(e));
+  for (const line of formatConfigErrors(result.errors)) console.error(line);
   console.error(`${result.errors.length} error(s) in ${file}`);
   return null;
 }

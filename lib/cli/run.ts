@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatConfigError, loadConfig } from "../config/mod.ts";
+import { formatConfigErrors, loadConfig } from "../config/mod.ts";
 import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
@@ -87,7 +87,7 @@ export async function runCommand(args: string[]): Promise<number> {
   // Validate before touching anything: a broken file must not cost a running VIP.
   const loaded = await loadConfig(opts.file);
   if (!loaded.ok) {
-    for (const e of loaded.errors) log.error(formatConfigError(e));
+    for (const line of formatConfigErrors(loaded.errors)) log.error(line);
     log.error(`${loaded.errors.length} error(s) in ${opts.file}; nothing was started`);
     return 1;
   }

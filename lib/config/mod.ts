@@ -29,7 +29,7 @@ import { scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
 
-export { type ConfigError, formatConfigError } from "./errors.ts";
+export { type ConfigError, formatConfigError, formatConfigErrors } from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
 export type * from "./lvs_schema.ts";

@@ -51,7 +51,7 @@
  */
 
 import { CheckService, type CheckServiceOptions } from "../check/service.ts";
-import { formatConfigError, loadConfig, type LoadResult } from "../config/mod.ts";
+import { formatConfigErrors, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance } from "../config/router.ts";
 import type { Config } from "../config/schema.ts";
 import {
@@ -670,9 +670,10 @@ export class Daemon implements DaemonControl {
       };
     }
     if (!loaded.ok) {
-      const errors = loaded.errors.map(formatConfigError);
+      // A screenful at most, each line cut: the file is untrusted input.
+      const errors = formatConfigErrors(loaded.errors);
       for (const e of errors) this.#log.error(`reload: ${e}`);
-      this.#log.error(`reload: ${errors.length} error(s) in ${file}; nothing changed`);
+      this.#log.error(`reload: ${loaded.errors.length} error(s) in ${file}; nothing changed`);
       return refused(errors);
     }
     const next = loaded.config;
