@@ -25,6 +25,7 @@ import {
   describeForeign,
   expireForeign,
   type ForeignChange,
+  type ForeignDifference,
   foreignNextDeadline,
   observeForeign,
 } from "../vrrp/foreign.ts";
@@ -73,16 +74,22 @@ export class ForeignWatch {
   }
 
   /**
-   * An advert from `src` reached `inst` (before the engine sees it).
+   * An advert from `src` reached `inst` (before the engine sees it), with what the
+   * intake already refused it for (`extra`), if anything.
    *
    * @example
    * ```ts
    * foreign.observe(inst, advert, src);
    * ```
    */
-  observe(inst: Instance, advert: Advert, src: string): void {
+  observe(
+    inst: Instance,
+    advert: Advert,
+    src: string,
+    extra: readonly ForeignDifference[] = [],
+  ): void {
     const now = this.#deps.clock.nowMs();
-    const r = observeForeign(inst.foreign, inst.rc, advert, src, now);
+    const r = observeForeign(inst.foreign, inst.rc, advert, src, now, extra);
     inst.foreign = r.table;
     if (r.conflicting) bump(inst.extra, "foreignAdverts");
     if (r.change) this.#report(inst, r.change);

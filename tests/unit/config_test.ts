@@ -709,6 +709,8 @@ Deno.test("a minimal instance gets every default", () => {
     releaseHold: "auto",
     srcIp: null,
     unicastPeers: [],
+    allowedPeers: [],
+    pinPeerMac: false,
     auth: null,
     vips: [{ address: "192.0.2.10", prefix: 32, dev: "eth0", label: null, scope: "global" }],
     excludedVips: [],
@@ -1139,4 +1141,39 @@ Deno.test("2,000 broken instances print a screenful of errors, then how many mor
     errors.slice(0, 3).map(formatConfigError),
   );
   assert.deepStrictEqual(formatConfigErrors(errors.slice(0, 21)).at(-1), "and 1 more error");
+});
+
+Deno.test("allowed_peers and pin_peer_mac: off by default, read canonical, split per family", () => {
+  const base = `${VI}virtual_ipaddress = ["192.0.2.10"]\n`;
+  const off = configOf(base).instances[0];
+  assert.deepStrictEqual([off.allowedPeers, off.pinPeerMac], [[], false]);
+  const on = configOf(`${base}allowed_peers = ["192.0.2.2", "192.0.2.3"]\npin_peer_mac = true\n`)
+    .instances[0];
+  assert.deepStrictEqual([on.allowedPeers, on.pinPeerMac], [["192.0.2.2", "192.0.2.3"], true]);
+  const dual = configOf(
+    `${VI}version = 3\nvirtual_ipaddress = ["192.0.2.10", "fe80::10", "2001:db8::10"]\n` +
+      `allowed_peers = ["192.0.2.2", "FE80::2"]\n`,
+  ).instances;
+  assert.deepStrictEqual(dual.map((i) => [i.family, i.allowedPeers]), [
+    ["ipv4", ["192.0.2.2"]],
+    ["ipv6", ["fe80::2"]],
+  ]);
+});
+
+Deno.test("allowed_peers: wrong family, duplicates, and together with unicast_peer are errors", () => {
+  const base = `${VI}virtual_ipaddress = ["192.0.2.10"]\n`;
+  const msgs = (t: string) => errorsOf(t).map((e) => `${e.path}: ${e.message}`);
+  assert.match(
+    msgs(`${base}allowed_peers = ["2001:db8::2"]\n`)[0],
+    /allowed_peers\[0\]: expected an IPv4/,
+  );
+  assert.match(
+    msgs(`${base}allowed_peers = ["192.0.2.2", "192.0.2.2"]\n`)[0],
+    /duplicate peer 192\.0\.2\.2 \(also at allowed_peers\[0\]\)/,
+  );
+  assert.match(
+    msgs(`${base}allowed_peers = ["192.0.2.2"]\nunicast_peer = ["192.0.2.2"]\n`)[0],
+    /allowed_peers: expected allowed_peers only for multicast/,
+  );
+  assert.match(msgs(`${base}pin_peer_mac = "yes"\n`)[0], /pin_peer_mac: expected true or false/);
 });
