@@ -74,8 +74,8 @@ export class ForeignWatch {
   }
 
   /**
-   * An advert from `src` reached `inst` (before the engine sees it), with what the
-   * intake already refused it for (`extra`), if anything.
+   * An advert from `src` (at `mac`, when known) reached `inst` (before the engine sees
+   * it), with what the intake already refused it for (`extra`), if anything.
    *
    * @example
    * ```ts
@@ -87,9 +87,10 @@ export class ForeignWatch {
     advert: Advert,
     src: string,
     extra: readonly ForeignDifference[] = [],
+    mac?: string,
   ): void {
     const now = this.#deps.clock.nowMs();
-    const r = observeForeign(inst.foreign, inst.rc, advert, src, now, extra);
+    const r = observeForeign(inst.foreign, inst.rc, advert, src, now, extra, mac);
     inst.foreign = r.table;
     if (r.conflicting) bump(inst.extra, "foreignAdverts");
     if (r.change) this.#report(inst, r.change);
@@ -127,7 +128,7 @@ export class ForeignWatch {
     switch (c.kind) {
       case "started":
         rateLog(
-          `${name}/foreign/${c.sender.src}`,
+          `${name}/foreign/${senderKey(c.sender)}`,
           "warn",
           `${name}: foreign sender ${c.sender.src} advertises ${what} with other settings: ${
             describeForeign(c.sender)
@@ -136,7 +137,7 @@ export class ForeignWatch {
         return;
       case "changed":
         rateLog(
-          `${name}/foreign-changed/${c.sender.src}`,
+          `${name}/foreign-changed/${senderKey(c.sender)}`,
           "warn",
           `${name}: foreign sender ${c.sender.src} now differs: ${describeForeign(c.sender)}`,
         );
@@ -156,7 +157,7 @@ export class ForeignWatch {
           ? "its adverts agree with ours now"
           : `silent for ${((this.#deps.clock.nowMs() - s.lastSeenMs) / 1000).toFixed(1)} s`;
         rateLog(
-          `${name}/foreign-resolved/${s.src}`,
+          `${name}/foreign-resolved/${senderKey(s)}`,
           "info",
           `${name}: foreign sender ${s.src} resolved: ${why} (${s.count} conflicting advert${
             s.count === 1 ? "" : "s"
@@ -166,4 +167,9 @@ export class ForeignWatch {
       }
     }
   }
+}
+
+/** A sender in a rate-limit key and a log line: its address, and its MAC when known. */
+function senderKey(s: { readonly src: string; readonly mac?: string }): string {
+  return s.mac === undefined ? s.src : `${s.src} (${s.mac})`;
 }

@@ -75,6 +75,7 @@ export type PacketRoute =
     readonly message: string;
     /** What the foreign-sender report says about it. */
     readonly difference: ForeignDifference;
+    readonly srcMac?: string;
   };
 
 /**
@@ -161,7 +162,7 @@ export function routePacket(input: PacketInput): PacketRoute[] {
     if (src === inst.rc.primaryIp) continue;
     const refused = peerRefusal(inst, src, srcMac);
     if (refused !== null) {
-      routes.push({ kind: "refuse", inst, advert, src, ...refused });
+      routes.push({ kind: "refuse", inst, advert, src, ...refused, srcMac });
       continue;
     }
     if (inst.peers.size > 0 && !inst.peers.has(src)) {
@@ -307,7 +308,7 @@ export class PacketIntake {
       }
       if (r.kind === "refuse") {
         // Reported like any sender that disagrees with us, then dropped.
-        this.#deps.foreign.observe(r.inst, r.advert, r.src, [r.difference]);
+        this.#deps.foreign.observe(r.inst, r.advert, r.src, [r.difference], r.srcMac);
         this.#drop(iface, [r.inst], r.reason, r.message, r.src);
         continue;
       }
@@ -318,7 +319,7 @@ export class PacketIntake {
       }
       if (r.srcMac !== undefined && r.inst.cfg.pinPeerMac) learnPeerMac(r.inst, src, r.srcMac);
       // Before the engine: its refusal (counted there) and this report see the same advert.
-      this.#deps.foreign.observe(r.inst, advert, src);
+      this.#deps.foreign.observe(r.inst, advert, src, [], r.srcMac);
       const event: RouterEvent = r.srcMac === undefined
         ? { type: "advert", advert, src, checksumForm }
         : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };

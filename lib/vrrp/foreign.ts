@@ -84,6 +84,11 @@ export interface ForeignDifference {
 export interface ForeignSender {
   /** Source address, canonical text. */
   readonly src: string;
+  /**
+   * The sender's MAC when the transport tells it: a sender is an (address, MAC) pair,
+   * so the real peer's agreeing adverts do not resolve a forger using its address.
+   */
+  readonly mac?: string;
   /** What its last advert had that ours do not, in a fixed order (version, addresses, auth, interval). */
   readonly differences: readonly ForeignDifference[];
   /** Priority of its last advert. */
@@ -268,7 +273,7 @@ function sameDifferences(a: readonly ForeignDifference[], b: readonly ForeignDif
 /**
  * Feeds one advert received for the instance `config` describes (our own looped-back
  * adverts must not be fed), with what the daemon found wrong in it already (`extra`:
- * another MAC, a source not allowed). Returns the new table, whether the advert conflicts (count
+ * another MAC, a source not allowed) and the sender's MAC when known. Returns the new table, whether the advert conflicts (count
  * it), and how the table changed, if it did.
  *
  * @example
@@ -284,10 +289,11 @@ export function observeForeign(
   src: string,
   nowMs: number,
   extra: readonly ForeignDifference[] = [],
+  mac?: string,
 ): { table: ForeignTable; conflicting: boolean; change: ForeignChange | null } {
   const from = canonicalIp(src) ?? src;
   const differences = [...extra, ...foreignDifferences(config, advert)];
-  const i = table.findIndex((s) => s.src === from);
+  const i = table.findIndex((s) => s.src === from && s.mac === mac);
   if (differences.length === 0) {
     if (i < 0) return { table, conflicting: false, change: null };
     return {
@@ -303,6 +309,7 @@ export function observeForeign(
     }
     const sender: ForeignSender = {
       src: from,
+      ...(mac === undefined ? {} : { mac }),
       differences,
       priority: advert.priority,
       intervalMs: advert.intervalMs,
