@@ -53,11 +53,7 @@ export function errorText(e: unknown): string {
  * const rateLog: RateLog = (key, level, msg) => console.log(key, level, msg);
  * ```
  */
-export type RateLog = (
-  key: string,
-  level: "debug" | "info" | "warn" | "error",
-  msg: string,
-) => void;
+export type RateLog = (key: string, level: RateLevel, msg: string) => void;
 
 /**
  * A {@link RateLog} that also owes summaries: {@link FlushingRateLog.flush} prints one
@@ -109,5 +105,12 @@ export function makeRateLog(
   return Object.assign(rateLog, { flush });
 }
 
-/** The levels a rate-limited line may have. */
-type RateLevel = "debug" | "info" | "warn" | "error";
+/**
+ * The levels a rate-limited line may have.
+ *
+ * @example
+ * ```ts
+ * const level: RateLevel = "notice";
+ * ```
+ */
+export type RateLevel = "debug" | "info" | "notice" | "warn" | "error";
