@@ -9,6 +9,10 @@
  * and the client's failed connects. Before the priority-0 rule, each forgery made b
  * take over after Skew_Time and hand back moments later, its gratuitous ARP having
  * moved the client to a MAC that no longer holds the VIP.
+ *
+ * `FORGE=high` forges priority 254 from the attacker's own address instead, aimed at
+ * the Master; `EXTRA='allowed_peers = ["192.0.2.11", "192.0.2.12"]'` adds a line to
+ * both nodes' instance.
  */
 
 import { logMessage } from "../../lib/lab/hacore.ts";
@@ -42,16 +46,23 @@ import {
 } from "./peers.ts";
 
 const MAIN = Deno.env.get("HACORE_MAIN") ?? new URL("../../main.ts", import.meta.url).pathname;
+/**
+ * `zero` (default): a release with a's address and x's MAC, aimed at the Backup.
+ * `high`: priority 254 from x's own address, aimed at the Master.
+ */
+const FORGE = Deno.env.get("FORGE") === "high" ? "high" : "zero";
+/** Extra instance lines for both nodes, e.g. `allowed_peers = ["192.0.2.11", "192.0.2.12"]`. */
+const EXTRA = Deno.env.get("EXTRA") ?? "";
 const VIP = "192.0.2.100";
 const GROUP = "224.0.0.18";
 const ROUNDS = 10;
 
-function forgedRelease(src: string, mac: string): Uint8Array {
+function forgedAdvert(priority: number, src: string, mac: string): Uint8Array {
   const payload = encodeAdvert(
     {
       version: 3,
       vrid: 51,
-      priority: 0,
+      priority,
       intervalMs: 1000,
       addresses: [VIP],
       authType: 0,
@@ -95,7 +106,8 @@ await withPeerLab(async (lab) => {
     const file = `${dir}/${name}.toml`;
     await Deno.writeTextFile(
       file,
-      hacoreConfigToml({ routerId: name, priority, vips: [`${VIP}/24`], advertIntS: 1 }),
+      hacoreConfigToml({ routerId: name, priority, vips: [`${VIP}/24`], advertIntS: 1 }) +
+        (EXTRA === "" ? "" : `${EXTRA}\n`),
     );
     return new LineProc(
       `hacore ${name}`,
@@ -138,7 +150,9 @@ await withPeerLab(async (lab) => {
   let sent = 0;
   let lastMs = 0;
   try {
-    const frame = forgedRelease("192.0.2.11", xMac);
+    const frame = FORGE === "zero"
+      ? forgedAdvert(0, "192.0.2.11", xMac)
+      : forgedAdvert(254, "192.0.2.13", xMac);
     inNetns(
       x.ns,
       () =>
@@ -157,15 +171,20 @@ await withPeerLab(async (lab) => {
   await sleep(2000);
   await probe.stop();
   const s = summarizeProbe(probe.results, t0);
-  const takeovers = hb.lines.filter((l) => /BACKUP -> MASTER/.test(logMessage(l.text).msg)).length;
-  console.log(`hacore: ${MAIN}`);
+  const count = (p: LineProc, re: RegExp) =>
+    p.lines.filter((l) => re.test(logMessage(l.text).msg)).length;
+  console.log(`hacore: ${MAIN}${EXTRA === "" ? "" : ` with ${EXTRA}`}`);
+  const what = FORGE === "zero"
+    ? "forged priority-0 adverts (a's address, another MAC)"
+    : "forged priority-254 adverts (x's own address)";
   console.log(
-    `${ROUNDS} forged priority-0 adverts (a's address, another MAC): b took over ${takeovers} times; ` +
+    `${ROUNDS} ${what}: b took over ${count(hb, /BACKUP -> MASTER/)} times, a stepped down ${
+      count(ha, /MASTER -> BACKUP/)
+    } times; ` +
       `client: ${s.failed} of ${s.attempts} connects failed (${
         (s.failed * 10 / ROUNDS).toFixed(0)
       } ms of outage per forged packet at 10 ms per connect), answered by ${
         s.answeredBy.map((w) => w.who).join(", ")
       }`,
   );
-  void ha;
 });
