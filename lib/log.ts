@@ -14,7 +14,9 @@
  * wall clock is injected, so a simulated daemon logs simulated time.
  *
  * {@link RateLimiter} keeps hostile or broken traffic from flooding the log: at most
- * one line per key per window, and the next line says how many were held back.
+ * one line per (reason, source) key per window, the next line says how many were held
+ * back, and {@link RateLimiter.sweep} owes a "N similar lines suppressed" summary for a
+ * flood that stopped. {@link truncateText} bounds any value that came from outside.
  *
  * @example
  * ```ts
@@ -355,9 +357,33 @@ function humanValue(v: string | number | boolean | null): string {
 export type RateVerdict = { allow: true; suppressed: number } | { allow: false };
 
 /**
+ * A key whose window ended with lines held back: owed one "N similar lines suppressed"
+ * summary, since no later line of its own may come to carry the count.
+ *
+ * @example
+ * ```ts
+ * const due: SuppressedSummary = { key: "VI_1/checksum", suppressed: 12 };
+ * ```
+ */
+export interface SuppressedSummary {
+  readonly key: string;
+  readonly suppressed: number;
+}
+
+/** Keys a limiter remembers by default: far above (instances × reasons × sources). */
+export const RATE_LIMITER_MAX_KEYS = 4096;
+
+/**
+ * The key every new key shares once a limiter is full, so that a flood of distinct
+ * keys (spoofed sources) is limited as one instead of growing memory or the log.
+ */
+export const RATE_OVERFLOW_KEY = "(other)";
+
+/**
  * At most one line per key per window. Time is passed in (monotonic ms), so it works
- * on a simulated clock. Keys should be bounded (instance × reason), since each one
- * is remembered.
+ * on a simulated clock. Keys are (reason, source) pairs; at most `maxKeys` are
+ * remembered, and new keys beyond that share {@link RATE_OVERFLOW_KEY}. Keys idle for
+ * a window with nothing held back are forgotten by {@link RateLimiter.sweep}.
  *
  * @example
  * ```ts
@@ -369,22 +395,31 @@ export type RateVerdict = { allow: true; suppressed: number } | { allow: false }
  */
 export class RateLimiter {
   readonly #windowMs: number;
+  readonly #maxKeys: number;
   readonly #keys = new Map<string, { lastMs: number; suppressed: number }>();
 
   /**
-   * Creates a limiter with the given window (10 s by default).
+   * Creates a limiter with the given window (10 s by default) and key bound.
    *
    * @example
    * ```ts
    * const rl = new RateLimiter(1000);
    * ```
    */
-  constructor(windowMs = 10_000) {
+  constructor(windowMs = 10_000, maxKeys = RATE_LIMITER_MAX_KEYS) {
     this.#windowMs = windowMs;
+    this.#maxKeys = Math.max(1, maxKeys);
+  }
+
+  /** The window, for callers that word their summaries with it. */
+  get windowMs(): number {
+    return this.#windowMs;
   }
 
   /**
    * Whether a line for `key` may be printed at `nowMs`. Allowed lines reset the count.
+   * The verdict is about the key actually used: a full limiter answers for
+   * {@link RATE_OVERFLOW_KEY} (see {@link RateLimiter.keyFor}).
    *
    * @example
    * ```ts
@@ -393,9 +428,10 @@ export class RateLimiter {
    * ```
    */
   check(key: string, nowMs: number): RateVerdict {
-    const k = this.#keys.get(key);
+    const used = this.keyFor(key);
+    const k = this.#keys.get(used);
     if (k === undefined) {
-      this.#keys.set(key, { lastMs: nowMs, suppressed: 0 });
+      this.#keys.set(used, { lastMs: nowMs, suppressed: 0 });
       return { allow: true, suppressed: 0 };
     }
     if (nowMs - k.lastMs >= this.#windowMs) {
@@ -409,6 +445,20 @@ export class RateLimiter {
   }
 
   /**
+   * The key a line for `key` is counted under: itself, or {@link RATE_OVERFLOW_KEY}
+   * when the limiter is full and does not know it.
+   *
+   * @example
+   * ```ts
+   * rl.keyFor("VI_1/foreign/192.0.2.9"); // "VI_1/foreign/192.0.2.9"
+   * ```
+   */
+  keyFor(key: string): string {
+    if (this.#keys.has(key) || this.#keys.size < this.#maxKeys) return key;
+    return RATE_OVERFLOW_KEY;
+  }
+
+  /**
    * Lines held back for `key` since its last printed line.
    *
    * @example
@@ -419,6 +469,76 @@ export class RateLimiter {
   pending(key: string): number {
     return this.#keys.get(key)?.suppressed ?? 0;
   }
+
+  /**
+   * The keys whose window has ended with lines held back (their count is reset, and
+   * the window restarts, so a summary is itself at most one per window), and forgets
+   * keys that stayed quiet for a whole window. Call it now and then (the daemon does
+   * on every loop turn) so that the end of a flood is reported too.
+   *
+   * @example
+   * ```ts
+   * for (const s of rl.sweep(clock.nowMs())) log.warn(`${s.key}: ${s.suppressed} similar lines suppressed`);
+   * ```
+   */
+  sweep(nowMs: number): SuppressedSummary[] {
+    const due: SuppressedSummary[] = [];
+    for (const [key, k] of this.#keys) {
+      if (nowMs - k.lastMs < this.#windowMs) continue;
+      if (k.suppressed > 0) {
+        due.push({ key, suppressed: k.suppressed });
+        k.suppressed = 0;
+        k.lastMs = nowMs;
+      } else {
+        this.#keys.delete(key);
+      }
+    }
+    return due;
+  }
+
+  /**
+   * Number of keys remembered.
+   *
+   * @example
+   * ```ts
+   * rl.size; // 0
+   * ```
+   */
+  get size(): number {
+    return this.#keys.size;
+  }
+}
+
+/**
+ * The line that reports a {@link SuppressedSummary}.
+ *
+ * @example
+ * ```ts
+ * suppressedSummaryLine({ key: "VI_1/foreign/192.0.2.9", suppressed: 3 }, 10_000);
+ * // "3 similar lines suppressed in 10 s (VI_1/foreign/192.0.2.9)"
+ * ```
+ */
+export function suppressedSummaryLine(s: SuppressedSummary, windowMs: number): string {
+  const lines = s.suppressed === 1 ? "line" : "lines";
+  return `${s.suppressed} similar ${lines} suppressed in ${windowMs / 1000} s (${
+    truncateText(s.key, 120)
+  })`;
+}
+
+/**
+ * Cuts a text that came from outside (a config value, a packet field) for a log line
+ * or an error message: the first `max` characters, then how long it really was, so a
+ * 200 000-character value cannot make a 200 000-character line.
+ *
+ * @example
+ * ```ts
+ * truncateText("short", 80); // "short"
+ * truncateText("x".repeat(1000), 10); // "xxxxxxxxxx… (1000 characters)"
+ * ```
+ */
+export function truncateText(text: string, max = 80): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max)}… (${text.length} characters)`;
 }
 
 /**

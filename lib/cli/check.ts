@@ -10,7 +10,8 @@
 import { parseArgs } from "node:util";
 import {
   type Config,
-  formatConfigError,
+  ERRORS_SHOWN_MAX,
+  formatConfigErrors,
   loadConfig,
   type LoadOptions,
   summarizeInstance,
@@ -248,9 +249,10 @@ let loadOptions: LoadOptions = {};
  */
 async function loadOrReport(file: string): Promise<Config | null> {
   const result = await loadConfig(file, loadOptions);
-  for (const w of result.warnings ?? []) console.error(`warning: ${formatConfigError(w)}`);
+  const warnings = formatConfigErrors(result.warnings ?? [], ERRORS_SHOWN_MAX, "warning");
+  for (const line of warnings) console.error(`warning: ${line}`);
   if (result.ok) return result.config;
-  for (const e of result.errors) console.error(formatConfigError(e));
+  for (const line of formatConfigErrors(result.errors)) console.error(line);
   console.error(`${result.errors.length} error(s) in ${file}`);
   return null;
 }

@@ -5,18 +5,22 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatConfigError, loadConfig, type LoadOptions } from "../config/mod.ts";
-import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
-import { type ControlServer, startControlServer } from "../control/server.ts";
-import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
-import { Notifier } from "../daemon/notify.ts";
-import { checkConfigScripts } from "../daemon/notify.ts";
+import {
+  type Config,
+  ERRORS_SHOWN_MAX,
+  formatConfigErrors,
+  loadConfig,
+  type LoadOptions,
+} from "../config/mod.ts";
+import type { MetricsServer } from "../control/metrics.ts";
+import type { ControlServer } from "../control/server.ts";
+import type { Daemon } from "../daemon/daemon.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
+import { canonicalIp } from "../net/addr.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
+import type { AddressPort } from "../sys/ports.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
-import { TrackerHub } from "../track/hub.ts";
-import { systemProbes } from "../track/system.ts";
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
@@ -101,19 +105,17 @@ export async function runCommand(args: string[]): Promise<number> {
   // Start and every reload read the file alike (format, config id) and log its warnings.
   const load = async (file: string) => {
     const r = await loadConfig(file, opts.load);
-    for (const w of r.warnings ?? []) log.warn(formatConfigError(w));
+    const warnings = formatConfigErrors(r.warnings ?? [], ERRORS_SHOWN_MAX, "warning");
+    for (const line of warnings) log.warn(line);
     return r;
   };
   const loaded = await load(opts.file);
   if (!loaded.ok) {
-    for (const e of loaded.errors) log.error(formatConfigError(e));
+    for (const line of formatConfigErrors(loaded.errors)) log.error(line);
     log.error(`${loaded.errors.length} error(s) in ${opts.file}; nothing was started`);
     return 1;
   }
   const config = loaded.config;
-  // A refused hook is recorded and logged when it would run; the VIPs matter more than
-  // a hook, so this warns and starts.
-  for (const problem of checkConfigScripts(config)) log.warn(problem);
 
   let pid: PidFile;
   try {
@@ -124,6 +126,36 @@ export async function runCommand(args: string[]): Promise<number> {
   }
 
   let ports: SystemPorts | null = null;
+  try {
+    // The first thing that touches the kernel, before the daemon's modules are even
+    // loaded, and before the listeners, checks and trackers: a crashed run's VIPs are
+    // held nowhere else now, and the LAN has two holders until they go.
+    ports = await createSystemPorts();
+    await removeLeftovers(ports.addresses, config, log);
+  } catch (e) {
+    // The daemon's first reconcile removes them too; only the head start is lost.
+    log.warn(`cannot remove an earlier run's addresses yet: ${(e as Error).message}`);
+  }
+  // Loaded only now: they are most of what `hacore run` loads, and the leftovers above
+  // must not wait for them.
+  const [
+    { Daemon, DaemonSetupError },
+    { checkConfigScripts, Notifier },
+    { startControlServer },
+    { startMetricsServer },
+    { TrackerHub },
+    { systemProbes },
+  ] = await Promise.all([
+    import("../daemon/daemon.ts"),
+    import("../daemon/notify.ts"),
+    import("../control/server.ts"),
+    import("../control/metrics.ts"),
+    import("../track/hub.ts"),
+    import("../track/system.ts"),
+  ]);
+  // A refused hook is recorded and logged when it would run; the VIPs matter more than
+  // a hook, so this warns and starts.
+  for (const problem of checkConfigScripts(config)) log.warn(problem);
   let daemon: Daemon | null = null;
   let control: ControlServer | null = null;
   let metrics: MetricsServer | null = null;
@@ -138,7 +170,7 @@ export async function runCommand(args: string[]): Promise<number> {
   });
   const signals: [Deno.Signal, () => void][] = [];
   try {
-    ports = await createSystemPorts();
+    ports ??= await createSystemPorts();
     daemon = new Daemon({
       config,
       primaryAddresses: await ports.primaries(),
@@ -221,6 +253,41 @@ export async function runCommand(args: string[]): Promise<number> {
     if (ports) await ports.close();
     await pid.release();
   }
+}
+
+/**
+ * Removes every address an earlier hacore run left in this namespace (tagged as
+ * hacore's; nothing else is touched), except those an address owner (priority 255)
+ * holds at once anyway. The pid file is held by then, so no running daemon owns them.
+ * Returns how many went.
+ *
+ * @example
+ * ```ts
+ * await removeLeftovers(ports.addresses, config, log); // 1 after a kill -9 of a master
+ * ```
+ */
+export async function removeLeftovers(
+  addresses: AddressPort,
+  config: Config,
+  log: Logger,
+): Promise<number> {
+  const owned = new Set(
+    config.instances.filter((i) => i.priority >= 255).flatMap((i) =>
+      [...i.vips, ...i.excludedVips].map((v) => `${v.dev}|${canonicalIp(v.address) ?? v.address}`)
+    ),
+  );
+  let removed = 0;
+  for (const a of await addresses.list()) {
+    if (!a.hacore || owned.has(`${a.dev}|${a.address}`)) continue;
+    try {
+      await addresses.remove(a);
+      removed++;
+      log.notice(`removed ${a.address}/${a.prefix} dev ${a.dev}, left by an earlier run`);
+    } catch (e) {
+      log.warn(`cannot remove ${a.address}/${a.prefix} dev ${a.dev}: ${(e as Error).message}`);
+    }
+  }
+  return removed;
 }
 
 /** Waits for `p`, but no longer than `ms`; clears its timer either way. */

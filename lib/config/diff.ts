@@ -389,6 +389,8 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   setting("release_hold", holdText(o.releaseHold), holdText(n.releaseHold));
   setting("unicast_src_ip", o.srcIp ?? "(interface address)", n.srcIp ?? "(interface address)");
   setting("unicast_peer", listText(o.unicastPeers), listText(n.unicastPeers));
+  setting("allowed_peers", listText(o.allowedPeers), listText(n.allowedPeers));
+  setting("pin_peer_mac", String(o.pinPeerMac), String(n.pinPeerMac));
   // Never print a password, not even in a diff.
   if (authText(o) !== authText(n) || o.auth?.pass !== n.auth?.pass) {
     settings.push(`authentication changed (${authText(o)} -> ${authText(n)})`);

@@ -29,7 +29,10 @@ export interface ConfigError {
 
 /**
  * Formats an error the way compilers do, so editors can jump to it: `FILE:LINE: PATH: MESSAGE`.
- * The line or the path is left out when there is none.
+ * The line or the path is left out when there is none. A config is untrusted text, so
+ * any run of more than {@link ERROR_WORD_MAX} non-blank characters in the path or the
+ * message (a 200 000-character value, or key) is cut to its start and its length, and
+ * so is a message longer than {@link ERROR_MESSAGE_MAX}: one error stays one readable line.
  *
  * @example
  * ```ts
@@ -39,7 +42,59 @@ export interface ConfigError {
  */
 export function formatConfigError(e: ConfigError): string {
   const where = e.line === null ? e.file : `${e.file}:${e.line}`;
-  return e.path === "" ? `${where}: ${e.message}` : `${where}: ${e.path}: ${e.message}`;
+  const message = cutText(cutLongWords(e.message), ERROR_MESSAGE_MAX);
+  return e.path === "" ? `${where}: ${message}` : `${where}: ${cutLongWords(e.path)}: ${message}`;
+}
+
+/** Longest run of non-blank characters an error line shows from a config. */
+export const ERROR_WORD_MAX = 64;
+
+/** Longest message an error line shows (a value full of blanks is cut here). */
+export const ERROR_MESSAGE_MAX = 240;
+
+function cutText(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
+}
+
+/** Errors listed before "and N more": about a screenful. */
+export const ERRORS_SHOWN_MAX = 20;
+
+/**
+ * Cuts every run of more than `max` non-blank characters to its first `max` and its
+ * length, leaving the words of the message whole.
+ *
+ * @example
+ * ```ts
+ * cutLongWords(`got "${"x".repeat(100)}"`, 5); // 'got "xxxx… (102 characters)'
+ * ```
+ */
+export function cutLongWords(text: string, max = ERROR_WORD_MAX): string {
+  return text.replace(
+    new RegExp(`\\S{${max + 1},}`, "g"),
+    (w) => `${w.slice(0, max)}… (${w.length} characters)`,
+  );
+}
+
+/**
+ * The lines to print for a failed load: at most `max` formatted errors, then
+ * `and N more errors` when there were more, so 2 000 broken instances cost a screenful
+ * of log on each refused reload rather than thousands of lines. Callers still report
+ * the full count.
+ *
+ * @example
+ * ```ts
+ * formatConfigErrors(errors, 20); // [..20 lines, "and 1980 more errors"]
+ * ```
+ */
+export function formatConfigErrors(
+  errors: readonly ConfigError[],
+  max = ERRORS_SHOWN_MAX,
+  noun = "error",
+): string[] {
+  const lines = errors.slice(0, max).map(formatConfigError);
+  const more = errors.length - lines.length;
+  if (more > 0) lines.push(`and ${more} more ${noun}${more === 1 ? "" : "s"}`);
+  return lines;
 }
 
 /**

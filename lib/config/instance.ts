@@ -46,6 +46,8 @@ const INSTANCE_KEYS = [
   "mcast_src_ip",
   "unicast_src_ip",
   "unicast_peer",
+  "allowed_peers",
+  "pin_peer_mac",
   "authentication",
   "virtual_ipaddress",
   "virtual_ipaddress_excluded",
@@ -171,7 +173,14 @@ export function readInstance(
   }
 
   const src = readSource(r);
-  const peers = readPeers(r, src?.ip.address ?? null);
+  const peers = readPeers(r, src?.ip.address ?? null, "unicast_peer");
+  const allowed = readPeers(r, src?.ip.address ?? null, "allowed_peers");
+  if (r.has("unicast_peer") && r.has("allowed_peers")) {
+    r.fail(
+      "allowed_peers",
+      "expected allowed_peers only for multicast: unicast_peer already lists the only peers heard",
+    );
+  }
   if (strict && r.has("unicast_peer")) {
     r.fail(
       "unicast_peer",
@@ -208,7 +217,10 @@ export function readInstance(
   checkDuplicateVips(r, [...(vips ?? []), ...(excluded ?? [])]);
 
   const family = checkFamily(r, vips ?? [], version, inherited);
-  if (family !== null && family !== "dual") checkAddressFamilies(r, family, src, peers);
+  if (family !== null && family !== "dual") {
+    checkAddressFamilies(r, family, src, peers);
+    checkAddressFamilies(r, family, null, allowed);
+  }
   const vmac = readVmac(r, vrid);
   checkOwner(r, priority, src, vips ?? []);
 
@@ -227,6 +239,8 @@ export function readInstance(
     releaseHold: r.opt("release_hold", releaseHold) ?? "auto",
     srcIp: src?.ip.address ?? null,
     unicastPeers: peers.map((p) => p.ip.address),
+    allowedPeers: allowed.map((p) => p.ip.address),
+    pinPeerMac: r.opt("pin_peer_mac", bool) ?? false,
     auth,
     vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
@@ -303,15 +317,20 @@ interface Peer {
   path: KeyPath;
 }
 
-function readPeers(r: TableReader, srcIp: string | null): Peer[] {
+/** `unicast_peer` or `allowed_peers`: other routers' addresses, each once. */
+function readPeers(
+  r: TableReader,
+  srcIp: string | null,
+  key: "unicast_peer" | "allowed_peers",
+): Peer[] {
   const seen = new Map<string, number>();
-  const peers = r.list("unicast_peer", (v, path) => {
+  const peers = r.list(key, (v, path) => {
     const ip = check(r.ctx, path, v, unicastIp);
     if (ip === undefined) return undefined;
     const index = path[path.length - 1] as number;
     const previous = seen.get(ip.address);
     if (previous !== undefined) {
-      r.ctx.error(path, `duplicate peer ${ip.address} (also at unicast_peer[${previous}])`);
+      r.ctx.error(path, `duplicate peer ${ip.address} (also at ${key}[${previous}])`);
       return undefined;
     }
     seen.set(ip.address, index);

@@ -32,7 +32,12 @@ import { validateDocument } from "./validate.ts";
 import { type KeepalivedOptions, looksLikeKeepalived, parseKeepalived } from "./keepalived/mod.ts";
 import { writeToml } from "./keepalived/toml.ts";
 
-export { type ConfigError, formatConfigError } from "./errors.ts";
+export {
+  type ConfigError,
+  ERRORS_SHOWN_MAX,
+  formatConfigError,
+  formatConfigErrors,
+} from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
 export type * from "./lvs_schema.ts";

@@ -114,6 +114,8 @@ export function summarizeInstance(i: InstanceConfig): string {
   const extras: string[] = [];
   if (i.priority === 255) extras.push("address owner");
   if (i.auth !== null) extras.push("auth PASS");
+  if (i.allowedPeers.length > 0) extras.push(`peers ${i.allowedPeers.join(", ")} only`);
+  if (i.pinPeerMac) extras.push("peer MACs pinned");
   if (i.syncGroup !== null) extras.push(`sync group ${i.syncGroup}`);
   if (i.vmac !== null) extras.push(`vmac ${i.vmac}`);
   const tracked = [

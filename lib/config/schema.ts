@@ -214,6 +214,19 @@ export interface InstanceConfig {
   readonly srcIp: string | null;
   /** Canonical; empty = multicast. */
   readonly unicastPeers: readonly string[];
+  /**
+   * `allowed_peers`: in multicast mode, the only sources whose adverts are heard
+   * (canonical); empty = anyone on the link, as keepalived does. `unicast_peer` is
+   * the same filter for unicast.
+   */
+  readonly allowedPeers: readonly string[];
+  /**
+   * `pin_peer_mac`: remember the MAC each peer address first advertised from, and
+   * refuse (count and report) an advert that claims that address from another MAC.
+   * Off by default, as keepalived does not; a peer whose NIC is replaced is learned
+   * again after a restart.
+   */
+  readonly pinPeerMac: boolean;
   readonly auth: AuthConfig | null;
   /** Advertised VIPs, in configured (wire) order. */
   readonly vips: readonly Vip[];

@@ -261,6 +261,7 @@ function splitDualStack(
       vips: v4,
       srcIp: c.srcIp !== null && c.srcIp.includes(":") ? null : c.srcIp,
       unicastPeers: c.unicastPeers.filter((p) => !p.includes(":")),
+      allowedPeers: c.allowedPeers.filter((p) => !p.includes(":")),
       dualStackOf: c.name,
     });
     // One macvlan per family: the IPv6 virtual MAC differs (00:00:5e:00:02:VRID).
@@ -280,6 +281,7 @@ function splitDualStack(
       excludedVips: [],
       srcIp: c.srcIp !== null && c.srcIp.includes(":") ? c.srcIp : null,
       unicastPeers: c.unicastPeers.filter((p) => p.includes(":")),
+      allowedPeers: c.allowedPeers.filter((p) => p.includes(":")),
       dualStackOf: c.name,
     });
     const group = groups.find((g) => g.instances.includes(c.name));

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { type Logger, type RateLimiter, suppressedNote } from "../log.ts";
+import { type Logger, type RateLimiter, suppressedNote, suppressedSummaryLine } from "../log.ts";
 
 /**
  * Adds `by` (1 by default) to a counter, starting it at zero.
@@ -53,10 +53,27 @@ export function errorText(e: unknown): string {
  * const rateLog: RateLog = (key, level, msg) => console.log(key, level, msg);
  * ```
  */
-export type RateLog = (key: string, level: "debug" | "warn" | "error", msg: string) => void;
+export type RateLog = (key: string, level: RateLevel, msg: string) => void;
 
 /**
- * A {@link RateLog} over a logger, a limiter and the daemon's clock.
+ * A {@link RateLog} that also owes summaries: {@link FlushingRateLog.flush} prints one
+ * "N similar lines suppressed" line per key whose window ended with lines held back,
+ * so that a flood that stopped is still reported (the counters count every one).
+ *
+ * @example
+ * ```ts
+ * const rateLog: FlushingRateLog = makeRateLog(log, new RateLimiter(), () => clock.nowMs());
+ * rateLog.flush(); // on every loop turn
+ * ```
+ */
+export interface FlushingRateLog extends RateLog {
+  /** Prints the summaries that are due. */
+  flush(): void;
+}
+
+/**
+ * A {@link RateLog} over a logger, a limiter and the daemon's clock: the one limiter
+ * every line the network or a config can trigger goes through.
  *
  * @example
  * ```ts
@@ -64,9 +81,36 @@ export type RateLog = (key: string, level: "debug" | "warn" | "error", msg: stri
  * rateLog("VI_1/send", "warn", "VI_1: cannot send an advert to 224.0.0.18: ENETDOWN");
  * ```
  */
-export function makeRateLog(log: Logger, limiter: RateLimiter, nowMs: () => number): RateLog {
-  return (key, level, msg) => {
-    const v = limiter.check(key, nowMs());
+export function makeRateLog(
+  log: Logger,
+  limiter: RateLimiter,
+  nowMs: () => number,
+): FlushingRateLog {
+  // The level of each key's last line, so its summary goes out at the same level.
+  const levels = new Map<string, RateLevel>();
+  const rateLog = (key: string, level: RateLevel, msg: string) => {
+    const used = limiter.keyFor(key);
+    levels.set(used, level);
+    const v = limiter.check(used, nowMs());
     if (v.allow) log.log(level, msg + suppressedNote(v.suppressed));
   };
+  const flush = () => {
+    for (const s of limiter.sweep(nowMs())) {
+      log.log(levels.get(s.key) ?? "warn", suppressedSummaryLine(s, limiter.windowMs));
+    }
+    if (levels.size > limiter.size) {
+      for (const k of levels.keys()) if (limiter.pending(k) === 0) levels.delete(k);
+    }
+  };
+  return Object.assign(rateLog, { flush });
 }
+
+/**
+ * The levels a rate-limited line may have.
+ *
+ * @example
+ * ```ts
+ * const level: RateLevel = "notice";
+ * ```
+ */
+export type RateLevel = "debug" | "info" | "notice" | "warn" | "error";

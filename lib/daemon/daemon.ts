@@ -51,7 +51,7 @@
  */
 
 import { CheckService, type CheckServiceOptions } from "../check/service.ts";
-import { formatConfigError, loadConfig, type LoadResult } from "../config/mod.ts";
+import { formatConfigErrors, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance } from "../config/router.ts";
 import type { Config } from "../config/schema.ts";
 import {
@@ -70,7 +70,7 @@ import { LvsRuntime } from "../lvs/runtime.ts";
 import type { IpvsPort } from "../sys/ports.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
-import { bump, errorText, makeRateLog, type RateLog } from "./common.ts";
+import { bump, errorText, type FlushingRateLog, makeRateLog } from "./common.ts";
 import { Inbox, type InboxItem } from "./inbox.ts";
 import { type Instance, makeInstance } from "./instance.ts";
 import {
@@ -211,7 +211,7 @@ export class Daemon implements DaemonControl {
   readonly #clock: Clock;
   readonly #addresses: AddressPort;
   readonly #log: Logger;
-  readonly #rateLog: RateLog;
+  readonly #rateLog: FlushingRateLog;
   readonly #notify: NotifySink | null;
   readonly #load: (file: string) => Promise<LoadResult>;
   readonly #version: string;
@@ -740,9 +740,10 @@ export class Daemon implements DaemonControl {
       };
     }
     if (!loaded.ok) {
-      const errors = loaded.errors.map(formatConfigError);
+      // A screenful at most, each line cut: the file is untrusted input.
+      const errors = formatConfigErrors(loaded.errors);
       for (const e of errors) this.#log.error(`reload: ${e}`);
-      this.#log.error(`reload: ${errors.length} error(s) in ${file}; nothing changed`);
+      this.#log.error(`reload: ${loaded.errors.length} error(s) in ${file}; nothing changed`);
       return refused(errors);
     }
     const next = loaded.config;
@@ -802,6 +803,8 @@ export class Daemon implements DaemonControl {
       for (;;) {
         await this.#guarded(() => this.#iteration());
         this.#lastTurnMs = this.#clock.nowMs();
+        // A flood that stopped still gets its "N similar lines suppressed" line.
+        this.#rateLog.flush();
         if (this.#finished()) break;
         await this.#wait(this.#nextDeadline());
       }

@@ -1,9 +1,10 @@
 /**
  * The split-brain guard's daemon side: feeds each received advert to the instance's
  * foreign-sender table (`lib/vrrp/foreign.ts`, pure), expires senders that went quiet,
- * and reports what changed: one warning when a sender starts conflicting, rate-limited
- * ones when what differs changes or the table is full, one info line when it is
- * resolved.
+ * and reports what changed: a warning when a sender starts conflicting or what differs
+ * changes or the table is full, an info line when it is resolved; all of them through
+ * the daemon's one rate limiter, per (reason, source), since a hostile sender decides
+ * how often they happen.
  *
  * Reporting only: the engine decides on the same adverts by its own rules. Separate
  * from the daemon so that the wording and the rate limits of these reports are in one
@@ -24,6 +25,7 @@ import {
   describeForeign,
   expireForeign,
   type ForeignChange,
+  type ForeignDifference,
   foreignNextDeadline,
   observeForeign,
 } from "../vrrp/foreign.ts";
@@ -72,16 +74,23 @@ export class ForeignWatch {
   }
 
   /**
-   * An advert from `src` reached `inst` (before the engine sees it).
+   * An advert from `src` (at `mac`, when known) reached `inst` (before the engine sees
+   * it), with what the intake already refused it for (`extra`), if anything.
    *
    * @example
    * ```ts
    * foreign.observe(inst, advert, src);
    * ```
    */
-  observe(inst: Instance, advert: Advert, src: string): void {
+  observe(
+    inst: Instance,
+    advert: Advert,
+    src: string,
+    extra: readonly ForeignDifference[] = [],
+    mac?: string,
+  ): void {
     const now = this.#deps.clock.nowMs();
-    const r = observeForeign(inst.foreign, inst.rc, advert, src, now);
+    const r = observeForeign(inst.foreign, inst.rc, advert, src, now, extra, mac);
     inst.foreign = r.table;
     if (r.conflicting) bump(inst.extra, "foreignAdverts");
     if (r.change) this.#report(inst, r.change);
@@ -107,17 +116,20 @@ export class ForeignWatch {
   }
 
   /**
-   * One warning when a sender starts conflicting (the table is capped, so a flood of
-   * sources cannot flood the log), rate-limited ones when what differs changes or the
-   * table is full, one info line when it is resolved.
+   * Every line goes through the one rate limiter, keyed by (reason, source): a sender
+   * whose adverts alternate between agreeing and not (or a storm of them) gets one
+   * "foreign sender" and one "resolved" line per window, then a summary of the rest.
+   * The table is capped, so the sources, and the keys, are bounded.
    */
   #report(inst: Instance, c: ForeignChange) {
-    const { log, rateLog } = this.#deps;
+    const { rateLog } = this.#deps;
     const name = inst.cfg.name;
     const what = `VRID ${inst.cfg.vrid} on ${inst.cfg.interface}`;
     switch (c.kind) {
       case "started":
-        log.warn(
+        rateLog(
+          `${name}/foreign/${senderKey(c.sender)}`,
+          "warn",
           `${name}: foreign sender ${c.sender.src} advertises ${what} with other settings: ${
             describeForeign(c.sender)
           } (priority ${c.sender.priority}); split-brain risk`,
@@ -125,7 +137,7 @@ export class ForeignWatch {
         return;
       case "changed":
         rateLog(
-          `${name}/foreign`,
+          `${name}/foreign-changed/${senderKey(c.sender)}`,
           "warn",
           `${name}: foreign sender ${c.sender.src} now differs: ${describeForeign(c.sender)}`,
         );
@@ -144,7 +156,9 @@ export class ForeignWatch {
         const why = c.why === "agrees"
           ? "its adverts agree with ours now"
           : `silent for ${((this.#deps.clock.nowMs() - s.lastSeenMs) / 1000).toFixed(1)} s`;
-        log.info(
+        rateLog(
+          `${name}/foreign-resolved/${senderKey(s)}`,
+          "info",
           `${name}: foreign sender ${s.src} resolved: ${why} (${s.count} conflicting advert${
             s.count === 1 ? "" : "s"
           } since ${this.#deps.wallIso(s.firstSeenMs)})`,
@@ -153,4 +167,9 @@ export class ForeignWatch {
       }
     }
   }
+}
+
+/** A sender in a rate-limit key and a log line: its address, and its MAC when known. */
+function senderKey(s: { readonly src: string; readonly mac?: string }): string {
+  return s.mac === undefined ? s.src : `${s.src} (${s.mac})`;
 }

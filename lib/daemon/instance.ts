@@ -54,6 +54,11 @@ export interface Instance {
   /** Routers advertising our VRID with other settings (reported; the engine decides). */
   foreign: ForeignTable;
   /**
+   * `pin_peer_mac`: the MAC each peer address was first heard from (at most
+   * `PEER_MACS_MAX`); an advert claiming the address from another MAC is refused.
+   */
+  peerMacs: Map<string, string>;
+  /**
    * Set once a reload removed (or replaced) the instance: its stopped router, out of
    * the node, finishing its release hold. Null while the instance is live.
    */
@@ -206,6 +211,7 @@ export function makeInstance(
     announce: IDLE_ANNOUNCE,
     extra: {},
     foreign: [],
+    peerMacs: new Map(),
     retired: null,
     track: null,
   };

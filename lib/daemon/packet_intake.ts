@@ -21,6 +21,7 @@
  */
 
 import { canonicalIp, type Family } from "../net/addr.ts";
+import type { ForeignDifference } from "../vrrp/foreign.ts";
 import type { NodeEvent } from "../vrrp/node.ts";
 import { decodeAdvert, DROP_COUNTER } from "../vrrp/packet.ts";
 import type { Advert, ChecksumMode, DropReason, RouterEvent } from "../vrrp/types.ts";
@@ -36,7 +37,10 @@ import type { ChecksumForm } from "./transports.ts";
  *
  * - `drop`: count and log a drop, on `targets` (none: node-wide);
  * - `retired`: the advert goes to a retiring instance's stopped router;
- * - `deliver`: the advert goes to a live instance (its foreign table, then the engine).
+ * - `deliver`: the advert goes to a live instance (its foreign table, then the engine);
+ * - `refuse`: a decoded advert this instance will not hear from that sender (outside
+ *   `allowed_peers`, or a pinned peer's address from another MAC): counted and logged
+ *   as a drop, and listed as a foreign sender.
  *
  * @example
  * ```ts
@@ -59,7 +63,26 @@ export type PacketRoute =
     readonly src: string;
     /** The checksum form the advert came with (VRRPv3 over IPv4 only). */
     readonly checksumForm: ChecksumForm | undefined;
+    /** The sender's MAC, when the transport reported it. */
+    readonly srcMac?: string;
+  }
+  | {
+    readonly kind: "refuse";
+    readonly inst: Instance;
+    readonly advert: Advert;
+    readonly src: string;
+    readonly reason: "unicast-peer" | "peer-mac";
+    readonly message: string;
+    /** What the foreign-sender report says about it. */
+    readonly difference: ForeignDifference;
+    readonly srcMac?: string;
   };
+
+/**
+ * Peer MACs remembered per instance: peers are a handful, so a flood of spoofed
+ * sources fills this and then learns nothing more (their adverts still pass).
+ */
+export const PEER_MACS_MAX = 64;
 
 /**
  * What {@link routePacket} decides over.
@@ -133,9 +156,15 @@ export function routePacket(input: PacketInput): PacketRoute[] {
     });
     return routes;
   }
+  const srcMac = p.srcMac;
   for (const inst of targets) {
     // Our own advert looped back is not a peer's; the engine would ignore it too.
     if (src === inst.rc.primaryIp) continue;
+    const refused = peerRefusal(inst, src, srcMac);
+    if (refused !== null) {
+      routes.push({ kind: "refuse", inst, advert, src, ...refused, srcMac });
+      continue;
+    }
     if (inst.peers.size > 0 && !inst.peers.has(src)) {
       routes.push({
         kind: "drop",
@@ -146,9 +175,48 @@ export function routePacket(input: PacketInput): PacketRoute[] {
       });
       continue;
     }
-    routes.push({ kind: "deliver", inst, advert, src, checksumForm });
+    routes.push(
+      srcMac === undefined
+        ? { kind: "deliver", inst, advert, src, checksumForm }
+        : { kind: "deliver", inst, advert, src, checksumForm, srcMac },
+    );
   }
   return routes;
+}
+
+/**
+ * Why `inst` will not hear `src` (from `srcMac`), or null: a source outside
+ * `allowed_peers` (multicast; `unicast_peer` is checked on its own), or, with
+ * `pin_peer_mac`, a known peer's address from a MAC other than the one it was first
+ * heard from. VRRPv3 has no authentication, so these are what tell a forged advert
+ * from a peer's.
+ *
+ * @example
+ * ```ts
+ * peerRefusal(inst, "192.0.2.66", "02:00:00:00:00:66"); // { reason: "unicast-peer", ... }
+ * ```
+ */
+export function peerRefusal(
+  inst: Instance,
+  src: string,
+  srcMac: string | undefined,
+): { reason: "unicast-peer" | "peer-mac"; message: string; difference: ForeignDifference } | null {
+  const allowed = inst.cfg.allowedPeers;
+  if (allowed.length > 0 && !allowed.includes(src)) {
+    return {
+      reason: "unicast-peer",
+      message: `source ${src} is not in allowed_peers`,
+      difference: { reason: "peer", text: "not in allowed_peers" },
+    };
+  }
+  if (!inst.cfg.pinPeerMac || srcMac === undefined) return null;
+  const pinned = inst.peerMacs.get(src);
+  if (pinned === undefined || pinned === srcMac) return null;
+  return {
+    reason: "peer-mac",
+    message: `source ${src} from MAC ${srcMac}, but that peer is pinned to ${pinned}`,
+    difference: { reason: "mac", text: `MAC ${srcMac} vs pinned ${pinned}` },
+  };
 }
 
 /**
@@ -238,18 +306,24 @@ export class PacketIntake {
         this.#drop(iface, r.targets, r.reason, r.message, r.src);
         continue;
       }
+      if (r.kind === "refuse") {
+        // Reported like any sender that disagrees with us, then dropped.
+        this.#deps.foreign.observe(r.inst, r.advert, r.src, [r.difference], r.srcMac);
+        this.#drop(iface, [r.inst], r.reason, r.message, r.src);
+        continue;
+      }
       const { advert, src, checksumForm } = r;
       if (r.kind === "retired") {
         this.#deps.stepRetired(r.inst, { type: "advert", advert, src, checksumForm });
         continue;
       }
+      if (r.srcMac !== undefined && r.inst.cfg.pinPeerMac) learnPeerMac(r.inst, src, r.srcMac);
       // Before the engine: its refusal (counted there) and this report see the same advert.
-      this.#deps.foreign.observe(r.inst, advert, src);
-      this.#deps.feed({
-        type: "router",
-        name: r.inst.cfg.name,
-        event: { type: "advert", advert, src, checksumForm },
-      });
+      this.#deps.foreign.observe(r.inst, advert, src, [], r.srcMac);
+      const event: RouterEvent = r.srcMac === undefined
+        ? { type: "advert", advert, src, checksumForm }
+        : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };
+      this.#deps.feed({ type: "router", name: r.inst.cfg.name, event });
     }
   }
 
@@ -283,4 +357,10 @@ export class PacketIntake {
       );
     }
   }
+}
+
+/** Pins a peer's MAC on first sight (the table is bounded; see {@link PEER_MACS_MAX}). */
+function learnPeerMac(inst: Instance, src: string, mac: string) {
+  if (inst.peerMacs.has(src) || inst.peerMacs.size >= PEER_MACS_MAX) return;
+  inst.peerMacs.set(src, mac);
 }

@@ -632,7 +632,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         if (inst.retired !== null) break;
         inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
         bump(inst.extra, "reannouncements");
-        this.#log.notice(
+        // A rival is whoever sends adverts: one line per window, however many come.
+        this.#rateLog(
+          `${inst.cfg.name}/reannounce`,
+          "notice",
           `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
         );
         break;

@@ -118,6 +118,8 @@ export const SO_PRIORITY = 12;
 export const SO_BINDTODEVICE = 25;
 /** `SO_RCVBUFFORCE`: like SO_RCVBUF but past rmem_max (needs CAP_NET_ADMIN). */
 export const SO_RCVBUFFORCE = 33;
+/** `SO_ATTACH_FILTER`: a classic BPF program deciding what the socket queues. */
+export const SO_ATTACH_FILTER = 26;
 /** `SO_PEERCRED`: the pid, uid and gid of the process at the other end of a unix socket. */
 export const SO_PEERCRED = 17;
 
@@ -824,6 +826,48 @@ export function encodePollEntries(
   return b;
 }
 
+/** `BPF_LD | BPF_B | BPF_ABS`: load the byte at offset k of the packet. */
+export const BPF_LDB_ABS = 0x30;
+/** `BPF_JMP | BPF_JEQ | BPF_K`: jump by jt if A == k, else by jf. */
+export const BPF_JEQ_K = 0x15;
+/** `BPF_RET | BPF_K`: accept k bytes of the packet (0 drops it). */
+export const BPF_RET_K = 0x06;
+
+/**
+ * One classic BPF instruction (`struct sock_filter`).
+ *
+ * @example
+ * ```ts
+ * const accept: BpfInsn = { code: BPF_RET_K, jt: 0, jf: 0, k: 0xffff };
+ * ```
+ */
+export interface BpfInsn {
+  readonly code: number;
+  readonly jt: number;
+  readonly jf: number;
+  readonly k: number;
+}
+
+/**
+ * `struct sock_filter[]`: u16 code, u8 jt, u8 jf, u32 k per instruction.
+ *
+ * @example
+ * ```ts
+ * encodeBpf([{ code: BPF_RET_K, jt: 0, jf: 0, k: 0 }]).length; // 8
+ * ```
+ */
+export function encodeBpf(prog: readonly BpfInsn[]): Uint8Array {
+  const b = new Uint8Array(prog.length * 8);
+  const dv = new DataView(b.buffer);
+  prog.forEach((i, n) => {
+    dv.setUint16(n * 8, i.code, true);
+    b[n * 8 + 2] = i.jt;
+    b[n * 8 + 3] = i.jf;
+    dv.setUint32(n * 8 + 4, i.k, true);
+  });
+  return b;
+}
+
 // ---------------------------------------------------------------------------------------
 // Wrappers
 // ---------------------------------------------------------------------------------------
@@ -951,6 +995,28 @@ export function setsockoptInt(fd: number, level: number, name: number, value: nu
 export function setsockoptBuf(fd: number, level: number, name: number, value: Uint8Array): void {
   if (libc().setsockopt(fd, level, name, value, value.length) < 0) {
     fail("setsockopt", `${label(fd)}, ${optionName(level, name)}`);
+  }
+}
+
+/**
+ * Attaches a classic BPF program to a socket (`SO_ATTACH_FILTER`): the kernel runs it
+ * on every packet before queueing, so what it refuses costs no wake-up and no copy.
+ *
+ * @example
+ * ```ts
+ * attachFilter(fd, [{ code: BPF_RET_K, jt: 0, jf: 0, k: 0 }]); // queue nothing
+ * ```
+ */
+export function attachFilter(fd: number, prog: readonly BpfInsn[]): void {
+  const filter = encodeBpf(prog);
+  // struct sock_fprog { u16 len; (pad); struct sock_filter *filter; }
+  const fprog = new Uint8Array(16);
+  const dv = new DataView(fprog.buffer);
+  dv.setUint16(0, prog.length, true);
+  dv.setBigUint64(8, ptrValue(filter), true);
+  // `filter` stays reachable in this frame for the call; the kernel copies it.
+  if (libc().setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, fprog.length) < 0) {
+    fail("setsockopt", `${label(fd)}, SO_ATTACH_FILTER`);
   }
 }
 

@@ -110,6 +110,11 @@ export interface ReceivedPacket {
   readonly dst: string;
   /** IPv4 TTL or IPv6 hop limit as received (`IP_RECVTTL` / `IPV6_RECVHOPLIMIT`). */
   readonly ttl: number;
+  /**
+   * The sender's link-layer address ("aa:bb:cc:dd:ee:ff") when the transport can tell
+   * it: peer MAC pinning and the priority-0 rule use it, and do without it otherwise.
+   */
+  readonly srcMac?: string;
 }
 
 /**

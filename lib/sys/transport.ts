@@ -14,21 +14,39 @@
  * and hop limits are socket options. The kernel adds no checksum for protocol 112: the
  * daemon's bytes already carry it.
  *
- * Receiving: IPv4 raw sockets hand over the IP header, which {@link decodeIpv4Header}
- * parses for source, destination, TTL and the exact payload (Ethernet padding cut off by
- * the total length). IPv6 raw sockets strip the header, so the hop limit and the
- * destination come as `IPV6_HOPLIMIT` and `IPV6_PKTINFO` control messages. Nothing that
- * arrives is validated as VRRP here; the daemon does all of it, so every drop is
- * counted in one place. Only packets whose IP facts cannot be read are skipped, and
- * counted in {@link TransportStats}.
+ * Receiving, with the sender's MAC (the default): a raw IP socket cannot tell who sent a
+ * packet on the link, and VRRPv3 has no authentication, so peer MAC pinning and the
+ * priority-0 rule need the link-layer source. Each transport therefore reads from an
+ * `AF_PACKET` "cooked" socket bound to the interface and its IP ethertype, whose
+ * classic BPF filter keeps only IP protocol 112 (everything else is refused in the
+ * kernel, so the cost per advert is one recvmsg, as before); `recvmsg` names the
+ * sender's MAC in its `sockaddr_ll`. The raw IP socket stays for sending and for the
+ * multicast join (IGMP/MLD snooping switches need it), with a filter that queues
+ * nothing. What the IP layer did for the raw socket is done here: frames for other
+ * hosts and our own are skipped, the IPv4 header checksum is verified, fragments are
+ * skipped (an advert is never fragmented), and a multicast destination must be the
+ * group joined.
+ *
+ * Without the packet socket (`linkLayer: false`, or when it cannot be opened) the raw
+ * socket receives as before: IPv4 raw sockets hand over the IP header, which
+ * {@link decodeIpv4Header} parses for source, destination, TTL and the exact payload
+ * (Ethernet padding cut off by the total length); IPv6 raw sockets strip the header,
+ * so the hop limit and the destination come as `IPV6_HOPLIMIT` and `IPV6_PKTINFO`
+ * control messages, and no MAC is known.
+ *
+ * Nothing that arrives is validated as VRRP here; the daemon does all of it, so every
+ * drop is counted in one place. Only packets whose IP facts cannot be read are
+ * skipped, and counted in {@link TransportStats}.
  *
  * @module
  */
 
 import type { ReceivedPacket, TransportFactory, TransportRequest, VrrpTransport } from "./ports.ts";
-import { formatIp, parseIp } from "../net/addr.ts";
+import { canonicalIp, formatIp, parseIp } from "../net/addr.ts";
+import { macToString } from "../net/ether.ts";
 import {
   decodeIpv4Header,
+  decodeIpv6Header,
   encodeIpv4Header,
   encodeIpv6Header,
   IPV4_HEADER_LENGTH,
@@ -38,12 +56,21 @@ import { EAGAIN, EBADF, SyscallError } from "./errno.ts";
 import {
   AF_INET,
   AF_INET6,
+  AF_PACKET,
+  attachFilter,
+  bindSocket,
   bindToDevice,
+  BPF_JEQ_K,
+  BPF_LDB_ABS,
+  BPF_RET_K,
+  type BpfInsn,
   buildCmsgs,
   closeFd,
   cmsgInt,
   cmsgSpace,
   decodeIn6Pktinfo,
+  ETH_P_IP,
+  ETH_P_IPV6,
   ifNameToIndex,
   in6Pktinfo,
   IP_HDRINCL,
@@ -71,6 +98,8 @@ import {
   joinGroupV6,
   MSG_TRUNC,
   openSocket,
+  PACKET_OTHERHOST,
+  PACKET_OUTGOING,
   recvMsg,
   type RecvMsgResult,
   sendMsg,
@@ -80,9 +109,11 @@ import {
   SIZEOF_IN6_PKTINFO,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
+  SOCK_DGRAM,
   SOCK_RAW,
   sockaddrIn,
   sockaddrIn6,
+  sockaddrLl,
   SOL_IP,
   SOL_IPV6,
   SOL_SOCKET,
@@ -118,6 +149,11 @@ export interface TransportStats {
   readonly received: number;
   /** Packets skipped because their IP header or control data could not be read. */
   readonly malformed: number;
+  /**
+   * Frames the packet socket saw that the IP layer would not have delivered to us
+   * (another host's, our own, a fragment, another multicast group).
+   */
+  readonly notForUs: number;
   /** recvmsg calls that failed with something other than EAGAIN. */
   readonly receiveErrors: number;
   /** `onPacket` callbacks that threw (the contract says they must not). */
@@ -126,7 +162,14 @@ export interface TransportStats {
 
 // One open socket and what its sends need; handed out as a VrrpTransport.
 class RawTransport implements VrrpTransport {
+  /** The raw IP socket: sends, and holds the multicast join. */
   readonly fd: number;
+  /** The socket received on: the packet socket, or `fd` without one. */
+  readonly rxFd: number;
+  /** True when `rxFd` is a packet socket (frames carry the sender's MAC). */
+  readonly linkLayer: boolean;
+  /** The group joined, canonical: the only multicast destination heard. */
+  readonly group: string;
   readonly family: "ipv4" | "ipv6";
   readonly ifindex: number;
   readonly interface: string;
@@ -143,12 +186,16 @@ class RawTransport implements VrrpTransport {
   constructor(
     closer: (t: RawTransport) => void,
     fd: number,
+    rxFd: number,
     req: TransportRequest,
     ifindex: number,
     onPacket: (packet: ReceivedPacket) => void,
   ) {
     this.#closer = closer;
     this.fd = fd;
+    this.rxFd = rxFd;
+    this.linkLayer = rxFd !== fd;
+    this.group = canonicalIp(req.group) ?? req.group;
     this.family = req.family;
     this.interface = req.interface;
     this.ifindex = ifindex;
@@ -294,13 +341,28 @@ class RawTransport implements VrrpTransport {
  * ```
  */
 export class SystemTransportFactory implements TransportFactory {
+  /** By receiving fd. */
   #open = new Map<number, RawTransport>();
+  readonly #linkLayer: boolean;
   #pendingClose: number[] = [];
   #poller: Poller | null = null;
   #loop: Promise<void> | null = null;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #control = new Uint8Array(CONTROL_BYTES);
-  #stats = { received: 0, malformed: 0, receiveErrors: 0, callbackErrors: 0 };
+  #stats = { received: 0, malformed: 0, notForUs: 0, receiveErrors: 0, callbackErrors: 0 };
+
+  /**
+   * `linkLayer` (true by default): receive on a packet socket, so that each packet
+   * names its sender's MAC; false receives on the raw IP socket, without it.
+   *
+   * @example
+   * ```ts
+   * const factory = new SystemTransportFactory({ linkLayer: false });
+   * ```
+   */
+  constructor(opts: { linkLayer?: boolean } = {}) {
+    this.#linkLayer = opts.linkLayer ?? true;
+  }
 
   /**
    * Opens a raw VRRP socket on `req.interface` for `req.family`, joined to `req.group`,
@@ -322,8 +384,9 @@ export class SystemTransportFactory implements TransportFactory {
     const fd = req.family === "ipv4"
       ? openV4(req.interface, ifindex, req.group)
       : openV6(req.interface, ifindex, req.group);
-    const t = new RawTransport((x) => this.#closeTransport(x), fd, req, ifindex, onPacket);
-    this.#open.set(fd, t);
+    const rxFd = this.#linkLayer ? openLinkReceiver(fd, req.family, ifindex) : fd;
+    const t = new RawTransport((x) => this.#closeTransport(x), fd, rxFd, req, ifindex, onPacket);
+    this.#open.set(rxFd, t);
     if (this.#loop) {
       // The running wait does not watch the new socket yet; make it start over.
       this.#poller?.wake();
@@ -389,13 +452,15 @@ export class SystemTransportFactory implements TransportFactory {
   }
 
   #closeTransport(t: RawTransport): void {
-    if (this.#open.get(t.fd) !== t) return;
-    this.#open.delete(t.fd);
+    if (this.#open.get(t.rxFd) !== t) return;
+    this.#open.delete(t.rxFd);
+    // Only the receiving socket is polled; a separate sending one can go at once.
+    if (t.rxFd !== t.fd) closeQuietly(t.fd);
     if (this.#loop && this.#poller) {
-      this.#pendingClose.push(t.fd);
+      this.#pendingClose.push(t.rxFd);
       this.#poller.wake();
     } else {
-      closeQuietly(t.fd);
+      closeQuietly(t.rxFd);
     }
   }
 
@@ -439,16 +504,25 @@ export class SystemTransportFactory implements TransportFactory {
     for (let i = 0; i < MAX_READS_PER_WAKE && !t.closed; i++) {
       let got: RecvMsgResult | null;
       try {
-        got = recvMsg(t.fd, this.#buf, t.family === "ipv6" ? this.#control : undefined);
+        const control = t.family === "ipv6" && !t.linkLayer ? this.#control : undefined;
+        got = recvMsg(t.rxFd, this.#buf, control);
       } catch {
         // A pending socket error (e.g. ENETDOWN) is reported once and cleared by the read.
         this.#stats.receiveErrors++;
         return;
       }
       if (got === null) return;
-      const packet = t.family === "ipv4" ? parseV4(this.#buf, got) : parseV6(this.#buf, got);
+      const packet = t.linkLayer
+        ? parseLinkFrame(t.family, t.group, this.#buf, got)
+        : t.family === "ipv4"
+        ? parseV4(this.#buf, got)
+        : parseV6(this.#buf, got);
       if (packet === null) {
         this.#stats.malformed++;
+        continue;
+      }
+      if (packet === NOT_FOR_US) {
+        this.#stats.notForUs++;
         continue;
       }
       this.#stats.received++;
@@ -482,6 +556,39 @@ function setReceiveBuffer(fd: number): void {
   // SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN; without it, take what SO_RCVBUF gives.
   if (!trySetInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)) {
     trySetInt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF_BYTES);
+  }
+}
+
+/** Keeps IP protocol 112 only: the protocol byte (IPv4) or next header (IPv6). */
+function vrrpFilter(family: "ipv4" | "ipv6"): BpfInsn[] {
+  return [
+    { code: BPF_LDB_ABS, jt: 0, jf: 0, k: family === "ipv4" ? 9 : 6 },
+    { code: BPF_JEQ_K, jt: 0, jf: 1, k: IPPROTO_VRRP },
+    { code: BPF_RET_K, jt: 0, jf: 0, k: 0xffff },
+    { code: BPF_RET_K, jt: 0, jf: 0, k: 0 },
+  ];
+}
+
+const QUEUE_NOTHING: BpfInsn[] = [{ code: BPF_RET_K, jt: 0, jf: 0, k: 0 }];
+
+/**
+ * The packet socket a transport receives on, or `rawFd` when one cannot be had (the
+ * transport then works as before, without senders' MACs). Once it is open, the raw
+ * socket is told to queue nothing: the same packets would only pile up there.
+ */
+function openLinkReceiver(rawFd: number, family: "ipv4" | "ipv6", ifindex: number): number {
+  let fd = -1;
+  try {
+    // Protocol 0 receives nothing until the bind: the filter is in place by then.
+    fd = openSocket(AF_PACKET, SOCK_DGRAM, 0);
+    attachFilter(fd, vrrpFilter(family));
+    bindSocket(fd, sockaddrLl({ protocol: family === "ipv4" ? ETH_P_IP : ETH_P_IPV6, ifindex }));
+    setReceiveBuffer(fd);
+    attachFilter(rawFd, QUEUE_NOTHING);
+    return fd;
+  } catch {
+    if (fd >= 0) closeQuietly(fd);
+    return rawFd;
   }
 }
 
@@ -574,4 +681,55 @@ export function parseV6(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | n
   }
   if (ttl === null || dst === null) return null;
   return { bytes: buf.slice(0, got.n), src: formatIp(got.from.address), dst, ttl };
+}
+
+/**
+ * What {@link parseLinkFrame} returns for a frame the IP layer would not have handed
+ * to a raw socket of ours: another host's (promiscuous mode), our own, a fragment,
+ * another multicast group.
+ */
+export const NOT_FOR_US = "not-for-us";
+
+/**
+ * The received packet from what a packet socket returned (the IP packet, and the
+ * sender in a `sockaddr_ll`), with the sender's MAC; {@link NOT_FOR_US} for what the
+ * IP layer would not have delivered; null when its IP facts cannot be read.
+ *
+ * @example
+ * ```ts
+ * const got = recvMsg(fd, buf);
+ * const p = got && parseLinkFrame("ipv4", "224.0.0.18", buf, got); // { bytes, src, dst, ttl, srcMac }
+ * ```
+ */
+export function parseLinkFrame(
+  family: "ipv4" | "ipv6",
+  group: string,
+  buf: Uint8Array,
+  got: RecvMsgResult,
+): ReceivedPacket | typeof NOT_FOR_US | null {
+  if (got.flags & MSG_TRUNC) return null;
+  const from = got.from;
+  if (from.family !== AF_PACKET || !("pkttype" in from)) return null;
+  if (from.pkttype === PACKET_OUTGOING || from.pkttype === PACKET_OTHERHOST) return NOT_FOR_US;
+  const frame = buf.subarray(0, got.n);
+  let p: { bytes: Uint8Array; src: string; dst: string; ttl: number };
+  if (family === "ipv4") {
+    // The checksum is verified: the IP layer would have dropped a bad one.
+    const ip = decodeIpv4Header(frame);
+    if (!ip.ok || ip.protocol !== IPPROTO_VRRP) return null;
+    if (ip.mf || ip.fragmentOffset !== 0) return NOT_FOR_US;
+    p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.ttl };
+  } else {
+    const ip = decodeIpv6Header(frame);
+    if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
+    p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
+  }
+  if (isMulticastText(p.dst) && p.dst !== group) return NOT_FOR_US;
+  return from.addr.length === 6 ? { ...p, srcMac: macToString(from.addr) } : p;
+}
+
+function isMulticastText(ip: string): boolean {
+  if (ip.includes(":")) return ip.startsWith("ff");
+  const first = Number(ip.slice(0, ip.indexOf(".")));
+  return first >= 224 && first <= 239;
 }

@@ -22,7 +22,10 @@
  *   RFC 5798 §6.4.2, and keepalived only logs it), so the engine accepts the advert
  *   and only this report says the two configs disagree: when this router takes over
  *   it will advertise at its own rate;
- * - the version (a v2 router on a v3 instance's VRID, or the reverse).
+ * - the version (a v2 router on a v3 instance's VRID, or the reverse);
+ * - what the daemon refused before the engine (`extra` of {@link observeForeign}): a
+ *   pinned peer's address from another MAC (`mac`), a source outside `allowed_peers`
+ *   (`peer`). Those adverts are dropped, and this report says who sent them.
  *
  * Pure and deadline-based like the engine: the caller feeds each advert with
  * {@link observeForeign}, asks {@link foreignNextDeadline} when to wake, and calls
@@ -53,7 +56,7 @@ import type { Advert, AuthType, RouterConfig } from "./types.ts";
  * const r: ForeignReason = "addresses";
  * ```
  */
-export type ForeignReason = "version" | "addresses" | "auth" | "interval";
+export type ForeignReason = "version" | "addresses" | "auth" | "interval" | "mac" | "peer";
 
 /**
  * One difference, with words for people: `VIPs 192.0.2.10,192.0.2.11 vs ours 192.0.2.10`,
@@ -81,6 +84,11 @@ export interface ForeignDifference {
 export interface ForeignSender {
   /** Source address, canonical text. */
   readonly src: string;
+  /**
+   * The sender's MAC when the transport tells it: a sender is an (address, MAC) pair,
+   * so the real peer's agreeing adverts do not resolve a forger using its address.
+   */
+  readonly mac?: string;
   /** What its last advert had that ours do not, in a fixed order (version, addresses, auth, interval). */
   readonly differences: readonly ForeignDifference[];
   /** Priority of its last advert. */
@@ -264,7 +272,8 @@ function sameDifferences(a: readonly ForeignDifference[], b: readonly ForeignDif
 
 /**
  * Feeds one advert received for the instance `config` describes (our own looped-back
- * adverts must not be fed). Returns the new table, whether the advert conflicts (count
+ * adverts must not be fed), with what the daemon found wrong in it already (`extra`:
+ * another MAC, a source not allowed) and the sender's MAC when known. Returns the new table, whether the advert conflicts (count
  * it), and how the table changed, if it did.
  *
  * @example
@@ -279,10 +288,12 @@ export function observeForeign(
   advert: Advert,
   src: string,
   nowMs: number,
+  extra: readonly ForeignDifference[] = [],
+  mac?: string,
 ): { table: ForeignTable; conflicting: boolean; change: ForeignChange | null } {
   const from = canonicalIp(src) ?? src;
-  const differences = foreignDifferences(config, advert);
-  const i = table.findIndex((s) => s.src === from);
+  const differences = [...extra, ...foreignDifferences(config, advert)];
+  const i = table.findIndex((s) => s.src === from && s.mac === mac);
   if (differences.length === 0) {
     if (i < 0) return { table, conflicting: false, change: null };
     return {
@@ -298,6 +309,7 @@ export function observeForeign(
     }
     const sender: ForeignSender = {
       src: from,
+      ...(mac === undefined ? {} : { mac }),
       differences,
       priority: advert.priority,
       intervalMs: advert.intervalMs,

@@ -494,4 +494,5 @@ export const RFC6527_NAME: Readonly<Record<DropReason, string>> = Object.freeze(
   auth: "vrrpStatsAuthFailures",
   interval: "vrrpv3StatisticsAdvIntervalErrors",
   "unicast-peer": "hacoreUnicastPeerErrors (not in a MIB)",
+  "peer-mac": "hacorePeerMacErrors (not in a MIB)",
 });

@@ -211,7 +211,7 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
       onTick(d);
       break;
     case "advert":
-      onAdvert(d, event.advert, event.src, event.checksumForm);
+      onAdvert(d, event.advert, event.src, event.checksumForm, event.srcMac);
       break;
     case "dropped": {
       // A VRID nobody serves has no router to charge; the node counts those.
@@ -562,6 +562,7 @@ function onAdvert(
   a: Advert,
   src: string,
   checksumForm: "pseudo-header" | "rfc9568" | undefined,
+  srcMac: string | undefined,
 ) {
   const s = d.s;
   // Our own multicast looped back is not a peer's advert: no counter, no effect.
@@ -587,18 +588,47 @@ function onAdvert(
     if (s.state === "master") noteRival(d, a, src);
     return;
   }
-  if (s.state === "backup") backupAdvert(d, a, src);
-  else if (s.state === "master") masterAdvert(d, a, src);
+  if (s.state === "backup") backupAdvert(d, a, src, srcMac);
+  else if (s.state === "master") masterAdvert(d, a, src, srcMac);
 }
 
-function backupAdvert(d: Draft, a: Advert, src: string) {
+/**
+ * Whether a priority-0 advert comes from the master this Backup follows: the same
+ * address, and the same MAC when both are known. RFC 5798 §6.4.2 has a Backup act on
+ * any priority 0; it can only mean "the Master is leaving" when the Master sent it. A
+ * release from anyone else (VRRPv3 has no authentication, so anyone on the LAN can
+ * send one) is ignored, and the Master_Down_Timer still runs as before: a real
+ * master that left without being followed yet is taken over from within
+ * Master_Down_Interval all the same.
+ */
+function fromFollowedMaster(s: RouterState, src: string, srcMac: string | undefined): boolean {
+  const m = s.lastMaster;
+  if (m === null || m.ip !== src) return false;
+  return m.mac === undefined || srcMac === undefined || m.mac === srcMac;
+}
+
+/** The master just heard, with its MAC when the transport told it. */
+function heardMaster(
+  ip: string,
+  priority: number,
+  atMs: number,
+  mac: string | undefined,
+): NonNullable<RouterState["lastMaster"]> {
+  return mac === undefined ? { ip, priority, atMs } : { ip, priority, atMs, mac };
+}
+
+function backupAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefined) {
   const s = d.s;
   const now = d.now;
+  if (a.priority === 0 && !fromFollowedMaster(s, src, srcMac)) {
+    s.counters.priorityZeroIgnored++;
+    return;
+  }
   if (s.releaseDeadlineMs !== null && a.priority > 0) {
     // Handing over in maintenance: the new master speaks, so the VIPs can go soon.
     newMasterHeard(d);
   }
-  s.lastMaster = { ip: src, priority: a.priority, atMs: now };
+  s.lastMaster = heardMaster(src, a.priority, now, srcMac);
   if (s.maintenance) {
     // Follow (for status and the next Master_Down_Timer) but never arm a takeover.
     if (s.config.version === 3 && a.priority > 0) s.masterAdverIntervalMs = a.intervalMs;
@@ -627,7 +657,7 @@ function backupAdvert(d: Draft, a: Advert, src: string) {
   }
 }
 
-function masterAdvert(d: Draft, a: Advert, src: string) {
+function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefined) {
   const s = d.s;
   const now = d.now;
   if (a.priority === 0) {
@@ -652,7 +682,7 @@ function masterAdvert(d: Draft, a: Advert, src: string) {
       releaseAdvert: false,
       learnedIntervalMs: s.config.version === 3 ? a.intervalMs : undefined,
     });
-    d.s.lastMaster = { ip: src, priority: a.priority, atMs: now };
+    d.s.lastMaster = heardMaster(src, a.priority, now, srcMac);
     return;
   }
   // RFC 9568 §6.4.3: answer a lower-priority master at once, so it steps down within

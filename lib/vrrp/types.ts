@@ -82,7 +82,8 @@ export type DropReason =
   | "auth" // v2 password mismatch
   | "interval" // v2 advert interval differs from ours
   | "family" // address family does not match the instance
-  | "unicast-peer"; // unicast instance received from a source not in its peer list
+  | "unicast-peer" // source not in the instance's peer list (unicast_peer, allowed_peers)
+  | "peer-mac"; // a known peer's address from another link-layer address (pin_peer_mac)
 
 /** Why a router changed state; shown in logs and status, and counted. */
 export type TransitionReason =
@@ -154,6 +155,13 @@ export interface RouterCounters {
   versionErrors: number;
   checksumErrors: number;
   unicastPeerErrors: number;
+  /** A pinned peer's address seen from another MAC (hacore's own, not in a MIB). */
+  peerMacErrors: number;
+  /**
+   * Priority-0 adverts acted on by no one: not from the master this Backup follows
+   * (address and MAC), so a forged release moves nothing (hacore's own).
+   */
+  priorityZeroIgnored: number;
 }
 
 /**
@@ -181,6 +189,8 @@ export function zeroCounters(): RouterCounters {
     versionErrors: 0,
     checksumErrors: 0,
     unicastPeerErrors: 0,
+    peerMacErrors: 0,
+    priorityZeroIgnored: 0,
   };
 }
 
@@ -214,8 +224,12 @@ export interface RouterState {
   releaseDeadlineMs: number | null;
   /** Whether the VIPs are (meant to be) held right now. */
   holdingVips: boolean;
-  /** Last advert heard from the master (address, priority, time), for status. */
-  lastMaster: { ip: string; priority: number; atMs: number } | null;
+  /**
+   * Last advert heard from the master (address, priority, time, and the sender's MAC
+   * when the transport reported it): for status, and the only router whose priority-0
+   * release a Backup acts on.
+   */
+  lastMaster: { ip: string; priority: number; atMs: number; mac?: string } | null;
   /**
    * Master only: the last lower-priority router heard advertising as Master too (a
    * dual-master episode this router wins, e.g. after a partition heals), or null.
@@ -249,8 +263,17 @@ export type RouterEvent =
   | { type: "startup" }
   /** Time has advanced; the engine fires whichever deadlines are due. */
   | { type: "tick" }
-  /** A received advert that passed codec validation. */
-  | { type: "advert"; advert: Advert; src: string; checksumForm?: "pseudo-header" | "rfc9568" }
+  /**
+   * A received advert that passed codec validation. `srcMac`: the sender's link-layer
+   * address ("aa:bb:cc:dd:ee:ff") when the transport can tell it.
+   */
+  | {
+    type: "advert";
+    advert: Advert;
+    src: string;
+    checksumForm?: "pseudo-header" | "rfc9568";
+    srcMac?: string;
+  }
   /** A packet for this instance dropped before it reached the engine (codec error). */
   | { type: "dropped"; reason: DropReason }
   /** New effective priority from trackers or an operator override. */
@@ -339,4 +362,5 @@ export const DROP_COUNTER: Readonly<Record<DropReason, DropCounterName>> = Objec
   auth: "authFailures",
   interval: "advertiseIntervalErrors",
   "unicast-peer": "unicastPeerErrors",
+  "peer-mac": "peerMacErrors",
 });

@@ -272,10 +272,16 @@ netnsTest(
         for (const s of sends) tA.send(s.bytes, s.dst, s.src);
 
         await waitFor(() => atB.length >= sends.length, () => `3 packets at B, got ${atB.length}`);
+        const macA = await macOf(nsA, a);
         for (const s of sends) {
           // The unicast one may overtake or trail the others while ARP resolves.
           const got = atB.find((p) => p.bytes[1] === s.vrid);
           assert.ok(got, `VRID ${s.vrid} received`);
+          assert.equal(
+            got.srcMac,
+            macA,
+            `VRID ${s.vrid}: the sender's MAC, from the packet socket`,
+          );
           assert.deepEqual(got.bytes, s.bytes, `VRID ${s.vrid}: exactly the bytes sent`);
           assert.equal(got.src, s.src, `VRID ${s.vrid}: source as given`);
           assert.equal(got.dst, s.dst);
@@ -392,13 +398,15 @@ netnsTest(
         for (const s of sends) tA.send(s.bytes, s.dst, s.src);
 
         await waitFor(() => atB.length >= sends.length, () => `2 packets at B, got ${atB.length}`);
+        const macA = await macOf(nsA, a);
         for (const s of sends) {
           const got = atB.find((p) => p.bytes[1] === s.vrid);
           assert.ok(got, `VRID ${s.vrid} received`);
           assert.deepEqual(got.bytes, s.bytes);
           assert.equal(got.src, llA);
-          assert.equal(got.dst, s.dst, "destination from IPV6_PKTINFO");
-          assert.equal(got.ttl, 255, "hop limit from IPV6_HOPLIMIT");
+          assert.equal(got.dst, s.dst, "destination from the IPv6 header");
+          assert.equal(got.ttl, 255, "hop limit from the IPv6 header");
+          assert.equal(got.srcMac, macA, "the sender's MAC, from the packet socket");
           const check = decodeAdvert(got.bytes, { family: "ipv6", ...got }, {
             checksumMode: "auto",
           });
@@ -570,6 +578,67 @@ netnsTest("opening a transport names what is wrong", async () => {
     }
   });
 });
+
+netnsTest(
+  "without the packet socket (linkLayer: false) packets arrive as before, with no MAC",
+  async () => {
+    await withLab(async (lab) => {
+      const { nsA, nsB, a, b } = await pairLab(lab);
+      const factory = new SystemTransportFactory({ linkLayer: false });
+      const atB: ReceivedPacket[] = [];
+      try {
+        const req = (dev: string) => ({
+          interface: dev,
+          family: "ipv4" as const,
+          group: VRRP_GROUP_IPV4,
+        });
+        const tA = inNetns(nsA, () => factory.open(req(a), () => {}));
+        inNetns(nsB, () => factory.open(req(b), (p) => atB.push(p)));
+        tA.send(advert("ipv4", "192.0.2.1", VRRP_GROUP_IPV4, 7), VRRP_GROUP_IPV4, "192.0.2.1");
+        await waitFor(() => atB.length === 1, () => `1 packet at B, got ${atB.length}`);
+        assert.equal(atB[0].src, "192.0.2.1");
+        assert.equal(atB[0].srcMac, undefined);
+      } finally {
+        await factory.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "the packet socket hears only protocol 112 for our group, and not another host's frames",
+  async () => {
+    await withLab(async (lab) => {
+      const { nsA, nsB, a, b } = await pairLab(lab);
+      const factory = new SystemTransportFactory();
+      const atB: ReceivedPacket[] = [];
+      try {
+        const req = (dev: string) => ({
+          interface: dev,
+          family: "ipv4" as const,
+          group: VRRP_GROUP_IPV4,
+        });
+        const tA = inNetns(nsA, () => factory.open(req(a), () => {}));
+        inNetns(nsB, () => factory.open(req(b), (p) => atB.push(p)));
+        // Another group (B never joined it) and ordinary traffic: neither reaches onPacket.
+        tA.send(advert("ipv4", "192.0.2.1", "224.0.0.99", 8), "224.0.0.99", "192.0.2.1");
+        await new Deno.Command("ip", {
+          args: ["netns", "exec", nsA, "ping", "-c", "2", "-i", "0.2", "-W", "1", "192.0.2.2"],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        tA.send(advert("ipv4", "192.0.2.1", VRRP_GROUP_IPV4, 9), VRRP_GROUP_IPV4, "192.0.2.1");
+        await waitFor(() => atB.length >= 1, () => `the advert at B, got ${atB.length}`);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.deepEqual(atB.map((p) => p.bytes[1]), [9]);
+        assert.ok(factory.stats().notForUs >= 1, "the other group was seen and skipped");
+        assert.equal(factory.stats().malformed, 0);
+      } finally {
+        await factory.close();
+      }
+    });
+  },
+);
 
 Deno.test("parseV4 cuts Ethernet padding off and refuses unreadable IP headers", () => {
   const payload = advert("ipv4", "192.0.2.1", VRRP_GROUP_IPV4, 5);

@@ -974,6 +974,7 @@ Deno.test("DROP_COUNTER and RFC6527_NAME cover every drop reason with a real cou
     "interval",
     "family",
     "unicast-peer",
+    "peer-mac",
   ];
   assert.deepEqual(Object.keys(DROP_COUNTER).sort(), [...reasons].sort());
   assert.deepEqual(Object.keys(RFC6527_NAME).sort(), [...reasons].sort());

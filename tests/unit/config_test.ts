@@ -4,6 +4,7 @@ import {
   type Config,
   type ConfigError,
   formatConfigError,
+  formatConfigErrors,
   type InstanceConfig,
   loadConfig,
   parseConfig,
@@ -708,6 +709,8 @@ Deno.test("a minimal instance gets every default", () => {
     releaseHold: "auto",
     srcIp: null,
     unicastPeers: [],
+    allowedPeers: [],
+    pinPeerMac: false,
     auth: null,
     vips: [{ address: "192.0.2.10", prefix: 32, dev: "eth0", label: null, scope: "global" }],
     excludedVips: [],
@@ -1090,4 +1093,87 @@ Deno.test("hacore check: no file or an unknown flag is usage, exit 2", async () 
   assert.equal(flag.code, 2);
   const two = await captured(["a.toml", "b.toml"]);
   assert.equal(two.code, 2);
+});
+
+Deno.test("a 200,000-character value makes an error line under 200 characters that gives its length", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/big.toml`;
+    await Deno.writeTextFile(file, `${VI}priority = "${"x".repeat(200_000)}"\n`);
+    const r = await captured([file]);
+    assert.equal(r.code, 1);
+    const lines = r.err.split("\n");
+    assert.ok(lines.every((l) => l.length < 200), lines.map((l) => l.length).join(","));
+    assert.ok(lines.length >= 2);
+    assert.match(
+      lines.find((l) => l.includes("priority")) ?? "",
+      /priority: expected an integer .*"x{63}… \(200002 characters\)$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a long key and a long message with blanks are cut too", () => {
+  const line = formatConfigError({
+    file: "a.toml",
+    line: 1,
+    path: `vrrp_instance.${"k".repeat(5000)}`,
+    message: `bad ${"a ".repeat(5000)}`,
+  });
+  assert.ok(line.length < 400, String(line.length));
+  assert.match(line, /\(5014 characters\): bad a a/);
+  assert.match(line, /… \(10004 characters\)$/);
+});
+
+Deno.test("2,000 broken instances print a screenful of errors, then how many more", () => {
+  let toml = "";
+  for (let i = 0; i < 2000; i++) {
+    toml += `[vrrp_instance.VI_${i}]\ninterface = "eth0"\nvirtual_router_id = 300\n`;
+  }
+  const errors = errorsOf(toml);
+  assert.ok(errors.length >= 2000);
+  const lines = formatConfigErrors(errors);
+  assert.equal(lines.length, 21);
+  assert.equal(lines[20], `and ${errors.length - 20} more errors`);
+  assert.deepStrictEqual(
+    formatConfigErrors(errors.slice(0, 3)),
+    errors.slice(0, 3).map(formatConfigError),
+  );
+  assert.deepStrictEqual(formatConfigErrors(errors.slice(0, 21)).at(-1), "and 1 more error");
+});
+
+Deno.test("allowed_peers and pin_peer_mac: off by default, read canonical, split per family", () => {
+  const base = `${VI}virtual_ipaddress = ["192.0.2.10"]\n`;
+  const off = configOf(base).instances[0];
+  assert.deepStrictEqual([off.allowedPeers, off.pinPeerMac], [[], false]);
+  const on = configOf(`${base}allowed_peers = ["192.0.2.2", "192.0.2.3"]\npin_peer_mac = true\n`)
+    .instances[0];
+  assert.deepStrictEqual([on.allowedPeers, on.pinPeerMac], [["192.0.2.2", "192.0.2.3"], true]);
+  const dual = configOf(
+    `${VI}version = 3\nvirtual_ipaddress = ["192.0.2.10", "fe80::10", "2001:db8::10"]\n` +
+      `allowed_peers = ["192.0.2.2", "FE80::2"]\n`,
+  ).instances;
+  assert.deepStrictEqual(dual.map((i) => [i.family, i.allowedPeers]), [
+    ["ipv4", ["192.0.2.2"]],
+    ["ipv6", ["fe80::2"]],
+  ]);
+});
+
+Deno.test("allowed_peers: wrong family, duplicates, and together with unicast_peer are errors", () => {
+  const base = `${VI}virtual_ipaddress = ["192.0.2.10"]\n`;
+  const msgs = (t: string) => errorsOf(t).map((e) => `${e.path}: ${e.message}`);
+  assert.match(
+    msgs(`${base}allowed_peers = ["2001:db8::2"]\n`)[0],
+    /allowed_peers\[0\]: expected an IPv4/,
+  );
+  assert.match(
+    msgs(`${base}allowed_peers = ["192.0.2.2", "192.0.2.2"]\n`)[0],
+    /duplicate peer 192\.0\.2\.2 \(also at allowed_peers\[0\]\)/,
+  );
+  assert.match(
+    msgs(`${base}allowed_peers = ["192.0.2.2"]\nunicast_peer = ["192.0.2.2"]\n`)[0],
+    /allowed_peers: expected allowed_peers only for multicast/,
+  );
+  assert.match(msgs(`${base}pin_peer_mac = "yes"\n`)[0], /pin_peer_mac: expected true or false/);
 });

@@ -628,6 +628,99 @@ Deno.test("unicast: adverts go to each peer, and strangers are counted and ignor
   await w.stopAll();
 });
 
+/** Delivers `a` to host `to` from `src` with the sender MAC `mac`, at the current time. */
+function injectFromMac(w: World, to: string, a: OutgoingAdvert, src: string, mac: string) {
+  const packet = { bytes: wire(a, src), src, dst: GROUP, ttl: 255, srcMac: mac };
+  assert.equal(w.lan.inject(to, "eth0", "ipv4", packet), 1);
+}
+
+const PEER_MAC = "02:00:00:00:00:99";
+const FORGED_MAC = "02:66:66:66:66:66";
+
+Deno.test("allowed_peers: a multicast advert from a source outside the list is refused, counted and reported", async () => {
+  const w = new World();
+  const a = w.add({
+    name: "a",
+    ip: "192.0.2.11",
+    priority: 150,
+    instance: `allowed_peers = ["192.0.2.12"]`,
+  });
+  await w.startAll();
+  await w.run(5000);
+  assert.equal(vi(a).state, "master");
+  for (let i = 0; i < 3; i++) injectAdvert(w, "a", advert(254), "192.0.2.66");
+  await w.settle();
+  const s = vi(a);
+  assert.equal(s.state, "master", "a stranger's priority 254 moves nothing");
+  assert.equal(s.counters.unicastPeerErrors, 3);
+  assert.deepStrictEqual(s.foreignSenders.map((f) => [f.source, f.reasons, f.count]), [
+    ["192.0.2.66", ["peer"], 3],
+  ]);
+  assert.equal(a.lines.filter((l) => l.includes("192.0.2.66 is not in allowed_peers")).length, 1);
+  await w.stopAll();
+});
+
+Deno.test("pin_peer_mac: a pinned peer's address from another MAC is refused and reported; the peer's own MAC is heard", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150, instance: "pin_peer_mac = true" });
+  await w.startAll();
+  await w.run(5000);
+  // The real peer (priority 200) is heard first: a follows it, and its MAC is pinned.
+  injectFromMac(w, "a", advert(200), "192.0.2.99", PEER_MAC);
+  await w.settle();
+  assert.equal(vi(a).state, "backup");
+  // A forger claims the peer's address from its own MAC: refused whatever it says.
+  await w.run(5500);
+  injectFromMac(w, "a", advert(0), "192.0.2.99", FORGED_MAC);
+  injectFromMac(w, "a", advert(254), "192.0.2.99", FORGED_MAC);
+  await w.settle();
+  let s = vi(a);
+  assert.equal(s.counters.peerMacErrors, 2);
+  assert.equal(s.counters.priorityZeroReceived, undefined, "the engine never saw the release");
+  assert.deepStrictEqual(s.foreignSenders.map((f) => [f.source, f.differences]), [
+    ["192.0.2.99", [`MAC ${FORGED_MAC} vs pinned ${PEER_MAC}`]],
+  ]);
+  assert.ok(
+    a.lines.some((l) =>
+      l.includes(`source 192.0.2.99 from MAC ${FORGED_MAC}, but that peer is pinned to ${PEER_MAC}`)
+    ),
+    a.lines.join("\n"),
+  );
+  // The forged release did not shorten the Master_Down_Timer: still backup 3 s later.
+  await w.run(6000);
+  injectFromMac(w, "a", advert(200), "192.0.2.99", PEER_MAC);
+  await w.run(8000);
+  s = vi(a);
+  assert.equal(s.state, "backup");
+  assert.equal(s.lastMaster?.ip, "192.0.2.99");
+  await w.stopAll();
+});
+
+Deno.test("priority 0: a forged release from a source the backup does not follow moves nothing", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  await w.startAll();
+  await w.run(5000);
+  injectFromMac(w, "a", advert(200), "192.0.2.99", PEER_MAC);
+  await w.settle();
+  assert.equal(vi(a).state, "backup");
+  // From another address, and from the master's address with another MAC (no pinning).
+  injectFromMac(w, "a", advert(0), "192.0.2.66", FORGED_MAC);
+  injectFromMac(w, "a", advert(0), "192.0.2.99", FORGED_MAC);
+  await w.settle();
+  await w.run(5000 + 2000);
+  const s = vi(a);
+  assert.equal(s.state, "backup", "no fast takeover");
+  assert.equal(s.counters.priorityZeroIgnored, 2);
+  assert.ok(!hasVip(a, true));
+  // The real master's release from its own MAC still gives the fast takeover.
+  injectFromMac(w, "a", advert(0), "192.0.2.99", PEER_MAC);
+  await w.run(7000 + 1000);
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(a).lastTransition?.reason, "priority-zero");
+  await w.stopAll();
+});
+
 Deno.test("checksum auto mode: a unicast peer that uses the RFC 9568 form gets it back", async () => {
   const w = new World();
   const a = w.add({
@@ -1702,6 +1795,34 @@ Deno.test("foreign sender: a v3 master with another interval is followed (RFC 57
     ),
     a.lines.join("\n"),
   );
+  await w.stopAll();
+});
+
+Deno.test("foreign sender: 1,000 alternating adverts make a handful of lines, the counters count them all", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150 });
+  await w.startAll();
+  await w.run(5000);
+  const before = a.lines.length;
+  // A hostile sender flips between another VIP list and ours, 100 packets a second.
+  for (let i = 0; i < 1000; i++) {
+    await w.run(5000 + i * 10);
+    const other = i % 2 === 0 ? advert(100, { addresses: [VIP, "192.0.2.101"] }) : advert(100);
+    injectAdvert(w, "a", other);
+  }
+  await w.settle();
+  await w.run(30_000);
+  const lines = a.lines.slice(before);
+  const foreign = lines.filter((l) => l.includes("foreign sender") || l.includes("suppressed"));
+  assert.ok(foreign.length <= 8, foreign.join("\n"));
+  assert.ok(
+    lines.some((l) =>
+      /\d+ similar lines suppressed in 10 s \(VI_1\/foreign\/192\.0\.2\.99\)/.test(l)
+    ),
+    lines.join("\n"),
+  );
+  assert.equal(vi(a).counters.foreignAdverts, 500, "every conflicting advert is counted");
+  assert.equal(vi(a).state, "master");
   await w.stopAll();
 });
 

@@ -9,9 +9,12 @@ import {
   Logger,
   type LoggerOptions,
   parseLogLevel,
+  RATE_OVERFLOW_KEY,
   RateLimiter,
   suppressedNote,
+  suppressedSummaryLine,
   SYSLOG_PRIORITY,
+  truncateText,
 } from "../../lib/log.ts";
 
 const EPOCH = new Date("2026-11-21T22:59:06.400Z");
@@ -138,4 +141,57 @@ Deno.test("rate limiter: one line per key per window, then the suppressed count"
 Deno.test("suppressedNote", () => {
   assert.equal(suppressedNote(0), "");
   assert.equal(suppressedNote(7), " (7 more suppressed)");
+});
+
+Deno.test("rate limiter sweep: a flood that stopped is owed one summary, then the key is forgotten", () => {
+  const rl = new RateLimiter(10_000);
+  rl.check("VI_1/foreign/192.0.2.9", 0);
+  for (let i = 1; i <= 999; i++) rl.check("VI_1/foreign/192.0.2.9", i);
+  rl.check("VI_1/ttl", 0);
+  assert.deepStrictEqual(rl.sweep(9_999), [], "nothing is due inside the window");
+  assert.deepStrictEqual(rl.sweep(10_000), [{ key: "VI_1/foreign/192.0.2.9", suppressed: 999 }]);
+  // The quiet key is forgotten; the summarised one restarts its window and is owed nothing.
+  assert.equal(rl.size, 1);
+  assert.deepStrictEqual(rl.sweep(20_000), []);
+  assert.equal(rl.size, 0);
+  assert.deepStrictEqual(rl.check("VI_1/foreign/192.0.2.9", 20_001), {
+    allow: true,
+    suppressed: 0,
+  });
+});
+
+Deno.test("rate limiter: beyond maxKeys new keys share one overflow budget", () => {
+  const rl = new RateLimiter(10_000, 2);
+  assert.deepStrictEqual(rl.check("a", 0), { allow: true, suppressed: 0 });
+  assert.deepStrictEqual(rl.check("b", 0), { allow: true, suppressed: 0 });
+  assert.equal(rl.keyFor("c"), "(other)");
+  assert.equal(RATE_OVERFLOW_KEY, "(other)");
+  // The limiter is full, so a third key may still print once: it is the overflow's key.
+  assert.deepStrictEqual(rl.check("c", 1), { allow: true, suppressed: 0 });
+  assert.equal(rl.keyFor("d"), "(other)");
+  for (let i = 0; i < 1000; i++) {
+    assert.deepStrictEqual(rl.check(`spoofed-${i}`, 2), { allow: false });
+  }
+  assert.equal(rl.size, 3);
+  assert.equal(rl.pending(RATE_OVERFLOW_KEY), 1000);
+  assert.equal(rl.keyFor("a"), "a", "known keys keep their own budget");
+});
+
+Deno.test("suppressedSummaryLine names the count, the window and the key", () => {
+  assert.equal(
+    suppressedSummaryLine({ key: "VI_1/foreign/192.0.2.9", suppressed: 3 }, 10_000),
+    "3 similar lines suppressed in 10 s (VI_1/foreign/192.0.2.9)",
+  );
+  assert.equal(
+    suppressedSummaryLine({ key: "k", suppressed: 1 }, 1000),
+    "1 similar line suppressed in 1 s (k)",
+  );
+});
+
+Deno.test("truncateText keeps short text and cuts long text to the limit plus its length", () => {
+  assert.equal(truncateText("short", 80), "short");
+  assert.equal(truncateText("x".repeat(80), 80), "x".repeat(80));
+  const cut = truncateText("y".repeat(200_000));
+  assert.equal(cut, `${"y".repeat(80)}… (200000 characters)`);
+  assert.ok(cut.length < 120);
 });

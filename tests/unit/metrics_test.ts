@@ -338,7 +338,12 @@ Deno.test("render: other instance counters go to events_total, hook keys to noti
   const events = fams.get("hacore_vrrp_events_total")!.samples;
   assert.deepEqual(
     events.map((s) => `${s.labels.instance}/${s.labels.event}=${s.value}`).sort(),
-    ["VI_1/sendErrors=2", "VI_1/vipsRestored=0"],
+    [
+      "VI_1/priorityZeroIgnored=0",
+      "VI_1/sendErrors=2",
+      "VI_1/vipsRestored=0",
+      "VI_2/priorityZeroIgnored=0",
+    ],
   );
   const runs = (name: string, hook: string, result: string) =>
     value(fams, "hacore_notify_runs_total", { name, hook, result });

@@ -85,6 +85,16 @@ function startedBackup(c: RouterConfig = cfg()): RouterState {
   return run(createRouter(c, 0), { type: "startup" }, 0).state;
 }
 
+/** A Backup following master `ip` (heard at 1000 ms, priority 200), from `mac` if given. */
+function following(ip = "10.0.0.2", mac?: string, c: RouterConfig = cfg()): RouterState {
+  const ev: RouterEvent = { type: "advert", advert: adv({ priority: 200 }), src: ip, srcMac: mac };
+  return run(startedBackup(c), ev, 1000).state;
+}
+
+function advertFromMac(src: string, mac: string, over: Partial<Advert> = {}): RouterEvent {
+  return { type: "advert", advert: adv(over), src, srcMac: mac };
+}
+
 /** A router that became Master by its Master_Down_Timer (or at once, as owner). */
 function startedMaster(c: RouterConfig = cfg()): RouterState {
   const s = run(createRouter(c, 0), { type: "startup" }, 0).state;
@@ -279,7 +289,7 @@ const rows: Row[] = [
   },
   {
     name: "backup: priority 0 sets Master_Down_Timer to Skew_Time (fast takeover)",
-    given: () => startedBackup(),
+    given: () => following("10.0.0.2"),
     event: advertEv("10.0.0.2", { priority: 0 }),
     at: 2000,
     state: "backup",
@@ -291,11 +301,82 @@ const rows: Row[] = [
   },
   {
     name: "backup: Master_Down_Timer after a priority-0 release → Master, reason priority-zero",
-    given: () => run(startedBackup(), advertEv("10.0.0.2", { priority: 0 }), 2000).state,
+    given: () => run(following("10.0.0.2"), advertEv("10.0.0.2", { priority: 0 }), 2000).state,
     event: { type: "tick" },
     at: 2000 + SKEW_100,
     state: "master",
     actions: ["transition backup>master priority-zero", "send 100", "hold-vips", "announce"],
+  },
+  {
+    name:
+      "backup: priority 0 from a router it does not follow is ignored (counted, timer untouched)",
+    given: () => following("10.0.0.2"),
+    event: advertEv("10.0.0.9", { priority: 0 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.masterDownDeadlineMs, 1000 + MDI_100);
+      assertEquals(state.counters.priorityZeroIgnored, 1);
+      assertEquals(state.counters.priorityZeroReceived, 1);
+      assertEquals(state.lastMaster?.ip, "10.0.0.2");
+      assertEquals(state.lastMaster?.priority, 200);
+    },
+  },
+  {
+    name: "backup: priority 0 from the master's address but another MAC is ignored",
+    given: () => following("10.0.0.2", "02:00:00:00:00:02"),
+    event: advertFromMac("10.0.0.2", "02:66:66:66:66:66", { priority: 0 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.masterDownDeadlineMs, 1000 + MDI_100);
+      assertEquals(state.counters.priorityZeroIgnored, 1);
+      assertEquals(state.lastMaster?.mac, "02:00:00:00:00:02");
+    },
+  },
+  {
+    name: "backup: priority 0 from the master's address and MAC gives the fast takeover",
+    given: () => following("10.0.0.2", "02:00:00:00:00:02"),
+    event: advertFromMac("10.0.0.2", "02:00:00:00:00:02", { priority: 0 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.masterDownDeadlineMs, 2000 + SKEW_100);
+      assertEquals(state.counters.priorityZeroIgnored, 0);
+    },
+  },
+  {
+    name: "backup: a MAC the transport could not tell falls back to the address alone",
+    given: () => following("10.0.0.2"),
+    event: advertFromMac("10.0.0.2", "02:00:00:00:00:02", { priority: 0 }),
+    at: 2000,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => assertEquals(state.masterDownDeadlineMs, 2000 + SKEW_100),
+  },
+  {
+    name: "backup: priority 0 before any master was heard is ignored; Master_Down_Timer still runs",
+    given: () => startedBackup(),
+    event: advertEv("10.0.0.2", { priority: 0 }),
+    at: 500,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => {
+      assertEquals(state.masterDownDeadlineMs, MDI_100);
+      assertEquals(state.counters.priorityZeroIgnored, 1);
+      assertEquals(state.lastMaster, null);
+    },
+  },
+  {
+    name: "backup: after ignoring a forged priority 0, the Master_Down_Timer takes over as before",
+    given: () => run(startedBackup(), advertEv("10.0.0.2", { priority: 0 }), 500).state,
+    event: { type: "tick" },
+    at: MDI_100,
+    state: "master",
+    actions: ["transition backup>master master-down-timer", "send 100", "hold-vips", "announce"],
   },
   {
     name: "backup, preempt off: a lower-priority advert is accepted (timer reset)",
@@ -478,7 +559,7 @@ const rows: Row[] = [
   },
   {
     name: "address list mismatch in a priority-0 release is counted but still gives fast takeover",
-    given: () => startedBackup(),
+    given: () => following("10.0.0.2"),
     event: advertEv("10.0.0.2", { priority: 0, addresses: [] }),
     at: 2000,
     state: "backup",

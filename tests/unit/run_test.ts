@@ -4,6 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { acquirePidFile, defaultPidFile } from "../../lib/cli/pidfile.ts";
+import { removeLeftovers } from "../../lib/cli/run.ts";
+import { parseConfig } from "../../lib/config/mod.ts";
+import { Logger } from "../../lib/log.ts";
+import { FakeAddressPort } from "../fakes/daemon.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -84,4 +88,41 @@ Deno.test("pid file: default path is per config file, stable, under /run/hacore"
   assert.equal(a, await defaultPidFile("/etc/hacore/a.toml"));
   assert.notEqual(a, await defaultPidFile("/etc/other/a.toml"));
   assert.match(a, /^\/run\/hacore\/a-[0-9a-f]{8}\.pid$/);
+});
+
+Deno.test("removeLeftovers: an earlier run's addresses go, the operator's and an owner's stay", async () => {
+  const port = new FakeAddressPort([
+    { dev: "eth0", address: "192.0.2.11", prefix: 24, family: "ipv4", label: null, hacore: false },
+    { dev: "eth0", address: "192.0.2.100", prefix: 24, family: "ipv4", label: null, hacore: true },
+    {
+      dev: "eth1",
+      address: "2001:db8::100",
+      prefix: 64,
+      family: "ipv6",
+      label: null,
+      hacore: true,
+    },
+    { dev: "eth0", address: "192.0.2.200", prefix: 24, family: "ipv4", label: null, hacore: true },
+  ]);
+  const r = parseConfig(
+    `[vrrp_instance.OWNER]
+interface = "eth0"
+virtual_router_id = 52
+priority = 255
+unicast_src_ip = "192.0.2.200"
+virtual_ipaddress = ["192.0.2.200/24"]
+`,
+    "test.toml",
+  );
+  assert.ok(r.ok, r.ok ? "" : r.errors.map((e) => e.message).join("\n"));
+  const lines: string[] = [];
+  const log = new Logger({ sink: (l) => lines.push(l), wallClock: () => new Date(0) });
+  assert.equal(await removeLeftovers(port, r.config, log), 2);
+  assert.deepStrictEqual((await port.list()).map((a) => a.address).sort(), [
+    "192.0.2.11",
+    "192.0.2.200",
+  ]);
+  assert.ok(
+    lines.some((l) => l.includes("removed 192.0.2.100/24 dev eth0, left by an earlier run")),
+  );
 });
