@@ -18,6 +18,9 @@ import {
 } from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
+import { formatConfigWarning } from "../config/errors.ts";
+import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
+import { defaultControlSocket } from "./pidfile.ts";
 import {
   type CliIo,
   parseTimeout,
@@ -89,6 +92,10 @@ export async function checkCommand(args: string[]): Promise<number> {
   const file = files[0];
   const config = await loadOrReport(file);
   if (config === null) return 1;
+  // Checked where it may not run: a missing interface is worth a warning, not a refusal.
+  for (const m of missingInterfaces(config, interfaceExists)) {
+    console.error(`${file}: warning: ${describeMissing(m)}`);
+  }
   console.log(`ok: ${file}`);
   for (const instance of config.instances) console.log(`  ${summarizeInstance(instance)}`);
   for (const script of config.scripts) console.log(`  check ${summarizeScript(script)}`);
@@ -134,7 +141,7 @@ async function runningDiffCommand(
   // FILE first: its errors are worth knowing whether or not a daemon runs.
   const next = await loadOrReport(file);
   if (next === null) return 1;
-  path ??= next.global.controlSocket;
+  path ??= next.global.controlSocket ?? await defaultControlSocket(file);
   let running: unknown;
   try {
     running = await call(path, makeRequest({ cmd: "config" }), { timeoutMs });
@@ -199,7 +206,10 @@ function consoleIo(): CliIo {
 /** The validated config, or null after printing its errors and their count. */
 async function loadOrReport(file: string): Promise<Config | null> {
   const result = await loadConfig(file);
-  if (result.ok) return result.config;
+  if (result.ok) {
+    for (const w of result.warnings ?? []) console.error(formatConfigWarning(w));
+    return result.config;
+  }
   for (const e of result.errors) console.error(formatConfigError(e));
   console.error(`${result.errors.length} error(s) in ${file}`);
   return null;

@@ -6,6 +6,8 @@
  */
 import { parseArgs } from "node:util";
 import { formatConfigError, loadConfig } from "../config/mod.ts";
+import { formatConfigWarning } from "../config/errors.ts";
+import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
 import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
@@ -17,7 +19,7 @@ import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
-import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
+import { acquirePidFile, defaultControlSocket, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
@@ -92,13 +94,22 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   }
   const config = loaded.config;
+  for (const w of loaded.warnings ?? []) log.warn(formatConfigWarning(w));
+  const missing = missingInterfaces(config, interfaceExists);
+  if (missing.length > 0) {
+    for (const m of missing) log.error(describeMissing(m));
+    log.error(`${missing.length} missing interface(s) for ${opts.file}; nothing was started`);
+    return 1;
+  }
   // A refused hook is recorded and logged when it would run; the VIPs matter more than
   // a hook, so this warns and starts.
   for (const problem of checkConfigScripts(config)) log.warn(problem);
 
   let pid: PidFile;
   try {
-    pid = await acquirePidFile(opts.pidfile ?? await defaultPidFile(opts.file));
+    pid = await acquirePidFile(
+      opts.pidfile ?? config.global.pidFile ?? await defaultPidFile(opts.file),
+    );
   } catch (e) {
     log.error((e as Error).message);
     return 3;
@@ -167,7 +178,7 @@ export async function runCommand(args: string[]): Promise<number> {
 
     // Listeners first: a socket or port clash fails here, before any VIP is touched.
     control = startControlServer({
-      path: opts.controlSocket ?? g.controlSocket,
+      path: opts.controlSocket ?? g.controlSocket ?? await defaultControlSocket(opts.file),
       control: d,
       logger: log,
     });

@@ -530,6 +530,7 @@ const GLOBAL_KEYS: readonly {
   { field: "notifyFifo", key: "notify_fifo", restart: true },
   { field: "notifyTimeoutMs", key: "notify_timeout", ms: true, restart: true },
   { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
+  { field: "pidFile", key: "pid_file", restart: true },
 ];
 
 function diffGlobal(o: GlobalConfig, n: GlobalConfig): GlobalChange[] {

@@ -43,6 +43,22 @@ export function formatConfigError(e: ConfigError): string {
 }
 
 /**
+ * Formats a warning like an error, marked as one: `FILE:LINE: warning: PATH: MESSAGE`.
+ *
+ * @example
+ * ```ts
+ * formatConfigWarning({ file: "a.toml", line: 3, path: "vrrp_instance.VI_1.preempt", message: "x" });
+ * // "a.toml:3: warning: vrrp_instance.VI_1.preempt: x"
+ * ```
+ */
+export function formatConfigWarning(e: ConfigError): string {
+  const where = e.line === null ? e.file : `${e.file}:${e.line}`;
+  return e.path === ""
+    ? `${where}: warning: ${e.message}`
+    : `${where}: warning: ${e.path}: ${e.message}`;
+}
+
+/**
  * Edit distance (insertions, deletions, substitutions) between two strings.
  *
  * @example

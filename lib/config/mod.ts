@@ -6,10 +6,15 @@
  * warnings: a misspelt `nopreemt` silently ignored is an outage waiting for a reboot.
  *
  * What `vrrp_strict = true` means here: RFC behaviour only, so that hacore interoperates
- * with any RFC-conformant router:
- * - no `authentication` (RFC 5798 removed it);
+ * with any RFC-conformant router (keepalived's meaning):
+ * - `authentication` is cleared with a warning (RFC 5798 removed it), as keepalived does;
  * - no `unicast_peer` (the RFCs send adverts to the multicast group only);
- * - no `virtual_ipaddress_excluded` (every address the router holds is in its advert).
+ * - no `virtual_ipaddress_excluded` (every address the router holds is in its advert);
+ * - Accept Mode is off unless `accept = true`: a master drops traffic to VIPs it does
+ *   not own (nftables, `lib/sys/nft.ts`).
+ *
+ * What is accepted but differs from keepalived, or is ignored, is a warning
+ * (`LoadResult.warnings`), never silent.
  *
  * @example
  * ```ts
@@ -25,7 +30,7 @@
 import { parse, TomlError } from "smol-toml";
 import type { ConfigError } from "./errors.ts";
 import { Ctx } from "./fields.ts";
-import { scanKeyLines } from "./scan.ts";
+import { findRedefinition, scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
 
@@ -48,7 +53,10 @@ export { DUAL_STACK_V6_SUFFIX } from "./validate.ts";
  * else console.log(`${r.errors.length} error(s)`);
  * ```
  */
-export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
+export type LoadResult =
+  /** `warnings`: accepted with a difference worth reading (absent = none). */
+  | { ok: true; config: Config; warnings?: readonly ConfigError[] }
+  | { ok: false; errors: ConfigError[] };
 
 /**
  * Parses and validates config text. Pure: `file` is only used in errors and `Config.file`.
@@ -72,6 +80,18 @@ export function parseConfig(source: string, file: string): LoadResult {
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     const what = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
+    const twice = what.includes("redefine") ? findRedefinition(source, e.line) : null;
+    if (twice !== null) {
+      return {
+        ok: false,
+        errors: [{
+          file,
+          line: e.line,
+          path: twice.path,
+          message: `duplicate key: "${twice.path}" is already defined on line ${twice.firstLine}`,
+        }],
+      };
+    }
     return {
       ok: false,
       errors: [{
@@ -89,7 +109,8 @@ export function parseConfig(source: string, file: string): LoadResult {
     const errors = [...ctx.errors].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
     return { ok: false, errors };
   }
-  return { ok: true, config: deepFreeze(config) };
+  const warnings = [...ctx.warnings].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  return { ok: true, config: deepFreeze(config), warnings };
 }
 
 /**
