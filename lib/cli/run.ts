@@ -16,6 +16,7 @@ import { checkConfigScripts } from "../daemon/notify.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import { PreciseClock } from "../sys/clock.ts";
+import { NftAcceptFilter } from "../sys/nft.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
@@ -128,6 +129,13 @@ export async function runCommand(args: string[]): Promise<number> {
     fifoPath: g.notifyFifo,
     onRun: (run) => daemon?.countHookRun(run),
   });
+  // Always there: its first write removes a table a crashed run may have left behind.
+  const acceptFilter = new NftAcceptFilter({
+    onError: (m) => log.warn(m),
+    onApplied: (a) =>
+      log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
+  });
+  acceptFilter.set([]);
   const signals: [Deno.Signal, () => void][] = [];
   try {
     ports = await createSystemPorts();
@@ -142,6 +150,7 @@ export async function runCommand(args: string[]): Promise<number> {
       vmacs: ports.vmacs,
       logger: log,
       notify: notifier,
+      acceptFilter,
       version: VERSION,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
@@ -209,6 +218,8 @@ export async function runCommand(args: string[]): Promise<number> {
     await metrics?.close();
     await control?.close();
     await notifier.close();
+    // After the VIPs are gone: the table goes with the daemon.
+    await acceptFilter.close();
     if (ports) await ports.close();
     await pid.release();
   }
