@@ -10,12 +10,12 @@ Deno.test("nftBatch replaces the table whole: sets per family, ND let through, d
   assert.ok(b.startsWith("add table inet hacore\ndelete table inet hacore\ntable inet hacore {\n"));
   assert.match(
     b,
-    /set vips4 \{\n    type ipv4_addr\n    elements = \{ 192\.0\.2\.10, 192\.0\.2\.11 \}\n/,
+    /set vips4 \{\n {4}type ipv4_addr\n {4}elements = \{ 192\.0\.2\.10, 192\.0\.2\.11 \}\n/,
   );
-  assert.match(b, /set vips6 \{\n    type ipv6_addr\n    elements = \{ fe80::1 \}\n/);
+  assert.match(b, /set vips6 \{\n {4}type ipv6_addr\n {4}elements = \{ fe80::1 \}\n/);
   assert.match(
     b,
-    /ip6 daddr @vips6 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} accept\n    ip6 daddr @vips6 counter drop/,
+    /ip6 daddr @vips6 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} accept\n {4}ip6 daddr @vips6 counter drop/,
   );
   assert.throws(() => nftBatch(["eth0"]), RangeError);
 });
