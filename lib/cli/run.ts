@@ -17,6 +17,7 @@ import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel }
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
+import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
@@ -122,12 +123,30 @@ export async function runCommand(args: string[]): Promise<number> {
   let metrics: MetricsServer | null = null;
   let stopWatchdog: (() => void) | null = null;
   const g = config.global;
+  const hostname = Deno.hostname().split(".")[0];
+  const MAIL_COUNTERS = {
+    sent: "mailSent",
+    retry: "mailRetries",
+    failed: "mailFailed",
+    dropped: "mailDropped",
+  };
+  const mailer = openMailer(config, hostname, (outcome, detail) => {
+    daemon?.countNodeEvent(MAIL_COUNTERS[outcome]);
+    if (outcome === "sent") log.info(`mail alert sent: ${detail}`);
+    else log.warn(`mail alert ${outcome === "retry" ? "failed" : outcome}: ${detail}`);
+  });
   const notifier = new Notifier({
     timeoutMs: g.notifyTimeoutMs,
     logger: log,
     allowInsecure: g.allowInsecureScripts,
     fifoPath: g.notifyFifo,
     onRun: (run) => daemon?.countHookRun(run),
+    mail: mailer === null ? null : new MailAlerts({
+      config: () => daemon?.config() ?? config,
+      sink: mailer,
+      hostname,
+      mailerName: `hacore ${VERSION}`,
+    }),
   });
   // Always there: its first write removes a table a crashed run may have left behind.
   const acceptFilter = new NftAcceptFilter({
@@ -218,6 +237,8 @@ export async function runCommand(args: string[]): Promise<number> {
     await metrics?.close();
     await control?.close();
     await notifier.close();
+    // The STOP alerts get the connect timeout to go out; nothing is retried any more.
+    await mailer?.close(g.mail.connectTimeoutMs);
     // After the VIPs are gone: the table goes with the daemon.
     await acceptFilter.close();
     if (ports) await ports.close();

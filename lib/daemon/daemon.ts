@@ -658,6 +658,19 @@ export class Daemon implements DaemonControl {
   }
 
   /**
+   * Counts one node-wide event by name (e.g. `mailFailed`): shown in status and as
+   * `hacore_node_events_total{event=NAME}`.
+   *
+   * @example
+   * ```ts
+   * const mailer = openMailer(config, host, (o) => daemon.countNodeEvent(`mail_${o}`));
+   * ```
+   */
+  countNodeEvent(name: string): void {
+    bump(this.#counters, name);
+  }
+
+  /**
    * True while the loop turns: it finished an iteration within the last
    * max(2 s, 3 × the smallest advert interval) of the daemon's clock, or it is parked
    * on a deadline that is not overdue by more than that (or on none at all).

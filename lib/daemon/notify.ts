@@ -48,6 +48,7 @@ import type { HookRun } from "../control/api.ts";
 import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { EventStream, type EventStreamStats, formatLvsEventLine } from "./event_stream.ts";
+import type { MailAlerts } from "../notify/alerts.ts";
 import type { LvsNotice } from "../lvs/runtime.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
 import {
@@ -241,6 +242,8 @@ export interface NotifierOptions {
   readonly checkScript?: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   /** Told of every finished (or refused) run, e.g. to count it; must not throw. */
   readonly onRun?: (run: HookRun) => void;
+  /** Mail alerts (`smtp_alert`), told of every event; none by default. */
+  readonly mail?: MailAlerts | null;
 }
 
 /** A script's verdict is trusted this long before the files are checked again. */
@@ -278,6 +281,7 @@ export class Notifier implements NotifySink {
   readonly #killGraceMs: number;
   readonly #check: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   readonly #stream: EventStream | null;
+  readonly #mail: MailAlerts | null;
   readonly #lanes = new Map<string, Lane>();
   /** Per virtual server: the last queued LVS run, which the next one waits for. */
   readonly #lvsLanes = new Map<string, Promise<void>>();
@@ -312,6 +316,7 @@ export class Notifier implements NotifySink {
     this.#queueLimit = opts.queueLimit ?? 100;
     this.#killGraceMs = opts.killGraceMs ?? 1000;
     this.#check = opts.checkScript ?? checkScript;
+    this.#mail = opts.mail ?? null;
     this.#stream = opts.fifoPath === null
       ? null
       : new EventStream({ path: opts.fifoPath, logger: opts.logger });
@@ -335,6 +340,14 @@ export class Notifier implements NotifySink {
         return;
       }
       this.#stream?.write(event);
+      this.#mail?.vrrp({
+        target: event.target,
+        name: event.name,
+        state: event.state,
+        priority: event.priority,
+        reason: event.reason,
+        at: event.at,
+      }, event.hooks.smtpAlert);
       if (hookJobs(event).length === 0) return;
       const key = `${event.target}\0${event.name}`;
       let lane = this.#lanes.get(key);
@@ -381,6 +394,13 @@ export class Notifier implements NotifySink {
       if (this.#closed) return;
       const at = this.#wallClock();
       this.#stream?.writeLine(formatLvsEventLine(notice, at));
+      this.#mail?.lvs({
+        kind: notice.kind,
+        virtualServer: notice.virtualServer,
+        realServer: notice.realServer,
+        up: notice.up,
+        at,
+      });
       const command = notice.command;
       if (command === null) return;
       const key = `LVS\0${notice.virtualServer}`;
