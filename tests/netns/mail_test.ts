@@ -73,8 +73,8 @@ peerTest(
       assert.deepEqual(mail.to, ["ops@example.com"]);
       assert.equal(subjectOf(mail), "[b] VRRP Instance VI_1 - Entering MASTER state");
       const split = mail.data.indexOf("\r\n\r\n");
-    const headers = mail.data.slice(0, split);
-    const body = mail.data.slice(split + 4);
+      const headers = mail.data.slice(0, split);
+      const body = mail.data.slice(split + 4);
       assert.match(headers, /^From: b@example\.com$/m);
       assert.match(headers, /^To: ops@example\.com$/m);
       assert.match(headers, /^Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/m);
