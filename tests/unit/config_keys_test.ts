@@ -14,6 +14,8 @@ import { findRedefinition } from "../../lib/config/scan.ts";
 import { parseVipLine } from "../../lib/config/vip.ts";
 import { describeMissing, missingInterfaces } from "../../lib/cli/host_check.ts";
 import { defaultControlSocket, defaultPidFile } from "../../lib/cli/pidfile.ts";
+import { resolveSocket } from "../../lib/cli/status.ts";
+import { findDaemonSockets } from "../../lib/control/client.ts";
 
 function loaded(source: string): { config: Config; warnings: readonly ConfigError[] } {
   const r = parseConfig(source, "test.toml");
@@ -271,4 +273,45 @@ Deno.test("default pid file and control socket are per config and side by side",
   assert.notEqual(a, b);
   assert.match(a, /^\/run\/hacore\/a-[0-9a-f]{8}\.pid$/);
   assert.equal(await defaultControlSocket("/etc/hacore/a.toml"), a.replace(/\.pid$/, ".sock"));
+});
+
+Deno.test("status finds the one running daemon's socket, and asks which when there are several", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hacore-sockets-" });
+  const listeners: Deno.Listener[] = [];
+  try {
+    const listen = (name: string) => {
+      listeners.push(Deno.listen({ transport: "unix", path: `${dir}/${name}` }));
+    };
+    assert.deepEqual(await resolveSocket({}, dir), { path: `${dir}/hacore.sock` });
+    listen("a-00000001.sock");
+    // A socket file whose daemon is gone refuses connections: not a candidate.
+    const dead = Deno.listen({ transport: "unix", path: `${dir}/dead-00000002.sock` });
+    dead.close();
+    await Deno.writeTextFile(`${dir}/not-a-socket.sock`, "");
+    assert.deepEqual(await findDaemonSockets(dir), [`${dir}/a-00000001.sock`]);
+    assert.deepEqual(await resolveSocket({}, dir), { path: `${dir}/a-00000001.sock` });
+    listen("b-00000003.sock");
+    const several = await resolveSocket({}, dir);
+    assert.ok("usage" in several);
+    assert.match(several.usage, /^2 hacore daemons run on this host; say which with --socket PATH/);
+    assert.match(several.usage, /--socket .*a-00000001\.sock\n {2}--socket .*b-00000003\.sock$/);
+  } finally {
+    for (const l of listeners) l.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("status --config FILE uses that config's own default socket", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hacore-config-" });
+  try {
+    const file = `${dir}/lb.toml`;
+    await Deno.writeTextFile(file, "");
+    assert.deepEqual(await resolveSocket({ config: file }), {
+      path: await defaultControlSocket(file),
+    });
+    await Deno.writeTextFile(file, `[global]\ncontrol_socket = "/run/x.sock"\n`);
+    assert.deepEqual(await resolveSocket({ config: file }), { path: "/run/x.sock" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
