@@ -13,6 +13,8 @@ import {
   type SmtpStep,
 } from "../../lib/notify/smtp_dialogue.ts";
 import { startSmtpSink } from "../fakes/smtp_sink.ts";
+import { Notifier } from "../../lib/daemon/notify.ts";
+import { Logger } from "../../lib/log.ts";
 
 const ENVELOPE: Envelope = {
   from: "lb1@example.com",
@@ -333,4 +335,63 @@ Deno.test("openMailer: none without a server or recipients; IPv6 server unbracke
     assert.equal(connected, "2001:db8::25 2525");
     return m.close(0);
   });
+});
+
+Deno.test("the Notifier mails instance events (smtp_alert from the event's hooks) and LVS events", async () => {
+  const c = config(`[global]
+router_id = "lb1"
+smtp_server = "192.0.2.25"
+notification_email = ["ops@example.com"]
+smtp_alert = false
+[virtual_server.web]
+address = "192.0.2.10"
+port = 80
+[[virtual_server.web.real_server]]
+address = "192.0.2.11"
+smtp_alert = true
+`);
+  const sent: string[] = [];
+  const notifier = new Notifier({
+    timeoutMs: 1000,
+    allowInsecure: false,
+    fifoPath: null,
+    logger: new Logger({ level: "error", sink: () => {} }),
+    mail: new MailAlerts({
+      config: () => c,
+      sink: { send: (subject) => sent.push(subject) },
+      hostname: "lb1",
+      mailerName: "hacore",
+    }),
+  });
+  const hooks = { master: null, backup: null, fault: null, stop: null, generic: null };
+  const ev = {
+    target: "INSTANCE" as const,
+    name: "VI_1",
+    state: "BACKUP" as const,
+    previous: "MASTER" as const,
+    priority: 100,
+    reason: "higher-priority" as const,
+    detail: "",
+    masterIp: null,
+    at: AT,
+  };
+  notifier.notify({ ...ev, hooks: { ...hooks, smtpAlert: null } }); // global: off
+  notifier.notify({ ...ev, hooks: { ...hooks, smtpAlert: true } });
+  const rs = c.virtualServers[0].realServers[0];
+  const notice = {
+    kind: "real_server" as const,
+    virtualServer: "web",
+    realServer: rs.id,
+    up: false,
+    hook: "notify_down" as const,
+    command: null,
+    fifoLine: "",
+  };
+  notifier.notifyLvs(notice);
+  notifier.notifyLvs({ ...notice, kind: "quorum", realServer: null, hook: "quorum_down" });
+  await notifier.close();
+  assert.deepEqual(sent, [
+    "[lb1] VRRP Instance VI_1 - Entering BACKUP state",
+    `[lb1] Realserver ${rs.id} of virtual server web - DOWN`,
+  ]);
 });
