@@ -221,10 +221,10 @@ export function readInstance(
     version,
     family: family === "ipv6" ? "ipv6" : "ipv4",
     advertIntervalMs,
-    initialState: state === "MASTER" ? "master" : "backup",
+    initialState: strictState(r, strict, state, priority) === "MASTER" ? "master" : "backup",
     preempt: !nopreempt,
-    preemptDelayMs: secondsToMs(preemptDelayS),
-    accept: readAccept(r, strict),
+    preemptDelayMs: secondsToMs(strictPreemptDelay(r, strict, preemptDelayS)),
+    accept: readAccept(r, strict, version, priority),
     releaseHold: r.opt("release_hold", releaseHold) ?? "auto",
     srcIp: src?.ip.address ?? null,
     unicastPeers: peers.map((p) => p.ip.address),
@@ -255,7 +255,12 @@ export function readInstance(
  * default (no accept) holds. Without accept, a master drops traffic to VIPs it does not
  * own (`lib/sys/nft.ts`).
  */
-function readAccept(r: TableReader, strict: boolean): boolean {
+function readAccept(
+  r: TableReader,
+  strict: boolean,
+  version: VrrpVersion,
+  priority: number,
+): boolean {
   const accept = r.opt("accept", bool);
   const noAccept = r.opt("no_accept", bool);
   if (accept !== undefined && noAccept !== undefined && accept === noAccept) {
@@ -264,9 +269,45 @@ function readAccept(r: TableReader, strict: boolean): boolean {
       `expected one of accept and no_accept: accept = ${accept} and no_accept = ${noAccept} contradict`,
     );
   }
-  if (accept !== undefined) return accept;
-  if (noAccept !== undefined) return !noAccept;
-  return !strict;
+  const wanted = accept ?? (noAccept === undefined ? undefined : !noAccept);
+  if (!strict) return wanted ?? true;
+  // keepalived's strict rules: Accept Mode is VRRPv3's (RFC 5798); the owner accepts.
+  if (wanted === true && version === 2 && priority !== 255) {
+    r.ctx.warn(
+      r.at(r.has("accept") ? "accept" : "no_accept"),
+      "Accept Mode is cleared under global.vrrp_strict with VRRPv2 (RFC 3768 has none): traffic to the VIPs is dropped while master",
+    );
+    return false;
+  }
+  return wanted ?? priority === 255;
+}
+
+/**
+ * keepalived's strict rule: only the address owner (priority 255) may start as master;
+ * `state = "MASTER"` otherwise is cleared with a warning.
+ */
+function strictState(
+  r: TableReader,
+  strict: boolean,
+  state: "MASTER" | "BACKUP",
+  priority: number,
+): "MASTER" | "BACKUP" {
+  if (!strict || state !== "MASTER" || priority === 255) return state;
+  r.ctx.warn(
+    r.at("state"),
+    `state = "MASTER" is cleared under global.vrrp_strict (only the address owner, priority 255, starts as master): starts as BACKUP`,
+  );
+  return "BACKUP";
+}
+
+/** keepalived's strict rule: no preempt_delay (RFC 5798 has none); cleared with a warning. */
+function strictPreemptDelay(r: TableReader, strict: boolean, delayS: number): number {
+  if (!strict || delayS === 0) return delayS;
+  r.ctx.warn(
+    r.at("preempt_delay"),
+    "preempt_delay is cleared under global.vrrp_strict (RFC 5798 has none): preemption is immediate",
+  );
+  return 0;
 }
 
 /**

@@ -10,8 +10,9 @@
  * - `authentication` is cleared with a warning (RFC 5798 removed it), as keepalived does;
  * - no `unicast_peer` (the RFCs send adverts to the multicast group only);
  * - no `virtual_ipaddress_excluded` (every address the router holds is in its advert);
- * - Accept Mode is off unless `accept = true`: a master drops traffic to VIPs it does
- *   not own (nftables, `lib/sys/nft.ts`).
+ * - Accept Mode is off unless `accept = true` (v3 only; the owner, priority 255,
+ *   accepts): a master drops traffic to VIPs it does not own (nftables, `lib/sys/nft.ts`);
+ * - `state = "MASTER"` below priority 255 and `preempt_delay` are cleared with a warning.
  *
  * What is accepted but differs from keepalived, or is ignored, is a warning
  * (`LoadResult.warnings`), never silent.

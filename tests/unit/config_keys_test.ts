@@ -153,7 +153,7 @@ Deno.test("accept is keepalived's default without vrrp_strict; accept/no_accept 
   assert.equal(accept("", ""), true);
   assert.equal(accept("", "no_accept = true\n"), false);
   assert.equal(accept("[global]\nvrrp_strict = true\n", ""), false);
-  assert.equal(accept("[global]\nvrrp_strict = true\n", "accept = true\n"), true);
+  assert.equal(accept("[global]\nvrrp_strict = true\nvrrp_version = 3\n", "accept = true\n"), true);
   const e = errorsOf(`${VI}virtual_ipaddress = ["192.0.2.10"]\naccept = true\nno_accept = true\n`);
   assert.equal(e[0].path, "vrrp_instance.VI_1.no_accept");
 });
@@ -314,4 +314,43 @@ Deno.test("status --config FILE uses that config's own default socket", async ()
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("vrrp_strict: keepalived's rules on state, preempt_delay and v2 Accept Mode, each a warning", () => {
+  const { config, warnings } = loaded(`[global]
+vrrp_strict = true
+${VI}virtual_ipaddress = ["192.0.2.10"]
+state = "MASTER"
+priority = 200
+preempt_delay = 5
+accept = true
+`);
+  const vi = config.instances[0];
+  assert.equal(vi.initialState, "backup");
+  assert.equal(vi.preemptDelayMs, 0);
+  assert.equal(vi.accept, false);
+  assert.deepEqual(warnings.map((w) => w.path), [
+    "vrrp_instance.VI_1.state",
+    "vrrp_instance.VI_1.preempt_delay",
+    "vrrp_instance.VI_1.accept",
+  ]);
+  // v3 keeps an explicit accept; the owner accepts by default and may start as master.
+  const v3 = loaded(`[global]
+vrrp_strict = true
+vrrp_version = 3
+${VI}virtual_ipaddress = ["192.0.2.10"]
+accept = true
+[vrrp_instance.OWN]
+interface = "eth0"
+virtual_router_id = 52
+priority = 255
+state = "MASTER"
+unicast_src_ip = "192.0.2.20"
+virtual_ipaddress = ["192.0.2.20"]
+`);
+  assert.deepEqual(v3.config.instances.map((i) => [i.accept, i.initialState]), [
+    [true, "backup"],
+    [true, "master"],
+  ]);
+  assert.deepEqual(v3.warnings, []);
 });
