@@ -141,6 +141,7 @@ export async function runCommand(args: string[]): Promise<number> {
     allowInsecure: g.allowInsecureScripts,
     fifoPath: g.notifyFifo,
     onRun: (run) => daemon?.countHookRun(run),
+    scriptUser: g.scriptUser,
     mail: mailer === null ? null : new MailAlerts({
       config: () => daemon?.config() ?? config,
       sink: mailer,

@@ -58,11 +58,13 @@ import {
   type ScriptVerdict,
 } from "../sys/script_security.ts";
 import {
+  lookupUser,
   OUTPUT_CAP_BYTES,
   type ProcessExit,
   type SpawnedProcess,
   spawnProcess,
   type SpawnRequest,
+  type UserIds,
 } from "../sys/spawn.ts";
 
 /**
@@ -77,7 +79,7 @@ import {
  * };
  * ```
  */
-export type HookSpawnRequest = Pick<SpawnRequest, "path" | "args" | "env">;
+export type HookSpawnRequest = Pick<SpawnRequest, "path" | "args" | "env" | "user">;
 
 /**
  * How a hook ended (the shared spawner's {@link ProcessExit}).
@@ -244,6 +246,13 @@ export interface NotifierOptions {
   readonly onRun?: (run: HookRun) => void;
   /** Mail alerts (`smtp_alert`), told of every event; none by default. */
   readonly mail?: MailAlerts | null;
+  /**
+   * `global.script_user`: the user instance and group hooks run as (keepalived runs
+   * its notify scripts as `script_user` too); null or absent = the daemon's (root).
+   */
+  readonly scriptUser?: string | null;
+  /** {@link lookupUser} by default. */
+  readonly lookupUser?: (name: string) => Promise<UserIds>;
 }
 
 /** A script's verdict is trusted this long before the files are checked again. */
@@ -282,6 +291,8 @@ export class Notifier implements NotifySink {
   readonly #check: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   readonly #stream: EventStream | null;
   readonly #mail: MailAlerts | null;
+  readonly #scriptUser: string | null;
+  readonly #lookupUser: (name: string) => Promise<UserIds>;
   readonly #lanes = new Map<string, Lane>();
   /** Per virtual server: the last queued LVS run, which the next one waits for. */
   readonly #lvsLanes = new Map<string, Promise<void>>();
@@ -317,6 +328,8 @@ export class Notifier implements NotifySink {
     this.#killGraceMs = opts.killGraceMs ?? 1000;
     this.#check = opts.checkScript ?? checkScript;
     this.#mail = opts.mail ?? null;
+    this.#scriptUser = opts.scriptUser ?? null;
+    this.#lookupUser = opts.lookupUser ?? lookupUser;
     this.#stream = opts.fifoPath === null
       ? null
       : new EventStream({ path: opts.fifoPath, logger: opts.logger });
@@ -586,6 +599,12 @@ export class Notifier implements NotifySink {
       this.#warnedInsecure.add(job.command);
       this.#logger.warn(verdict.warning);
     }
+    let user: { uid: number; gid: number } | undefined;
+    if (this.#scriptUser !== null) {
+      const ids = await this.#lookupUser(this.#scriptUser);
+      if ("error" in ids) return refused(`script_user: ${ids.error}`);
+      user = ids;
+    }
     const t0 = this.#clock.nowMs();
     let proc: HookProcess;
     try {
@@ -593,6 +612,7 @@ export class Notifier implements NotifySink {
         path: verdict.path,
         args: [...verdict.argv.slice(1), ...job.extraArgs],
         env: hookEnv(event),
+        ...(user === undefined ? {} : { user }),
       });
     } catch (e) {
       // Forget the verdict: whatever made the start fail (file gone) must be re-checked.
