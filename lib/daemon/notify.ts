@@ -445,7 +445,13 @@ export class Notifier implements NotifySink {
         this.#logger.warn(`${who}: ${n.hook} not run: ${verdict.error}`);
         return;
       }
+      const ids = this.#scriptUser === null ? null : await this.#lookupUser(this.#scriptUser);
+      if (ids !== null && "error" in ids) {
+        this.#logger.warn(`${who}: ${n.hook} not run: script_user: ${ids.error}`);
+        return;
+      }
       const proc = this.#spawn({
+        ...(ids === null ? {} : { user: ids }),
         path: verdict.path,
         args: verdict.argv.slice(1),
         env: {
