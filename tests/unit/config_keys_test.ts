@@ -11,6 +11,7 @@ import {
   parseConfig,
 } from "../../lib/config/mod.ts";
 import { findRedefinition } from "../../lib/config/scan.ts";
+import { diffConfigs, diffLines } from "../../lib/config/diff.ts";
 import { parseVipLine } from "../../lib/config/vip.ts";
 import { describeMissing, missingInterfaces } from "../../lib/cli/host_check.ts";
 import { defaultControlSocket, defaultPidFile } from "../../lib/cli/pidfile.ts";
@@ -353,4 +354,18 @@ virtual_ipaddress = ["192.0.2.20"]
     [true, "master"],
   ]);
   assert.deepEqual(v3.warnings, []);
+});
+
+Deno.test("a reload's diff names changed mail settings, and which need a restart", () => {
+  const before =
+    loaded(`[global]\nsmtp_server = "192.0.2.25"\nnotification_email = ["a@b.c"]\n`).config;
+  const after = loaded(
+    `[global]\nsmtp_server = "192.0.2.26"\nnotification_email = ["a@b.c", "d@e.f"]\nsmtp_alert = false\nscript_user = "nobody"\n`,
+  ).config;
+  assert.deepEqual(diffLines(diffConfigs(before, after)), [
+    "global: script_user (none) -> nobody (takes effect at the next restart)",
+    "global: notification_email a@b.c -> a@b.c,d@e.f (takes effect at the next restart)",
+    "global: smtp_server 192.0.2.25:25 -> 192.0.2.26:25 (takes effect at the next restart)",
+    "global: smtp_alert (none) -> false",
+  ]);
 });
