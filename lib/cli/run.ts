@@ -238,8 +238,9 @@ export async function runCommand(args: string[]): Promise<number> {
     await metrics?.close();
     await control?.close();
     await notifier.close();
-    // The STOP alerts get the connect timeout to go out; nothing is retried any more.
-    await mailer?.close(g.mail.connectTimeoutMs);
+    // The STOP alerts get a few seconds to go out (no retries): an unreachable mail
+    // server must not hold up a stop that systemd is timing.
+    await mailer?.close(Math.min(g.mail.connectTimeoutMs, 5000));
     // After the VIPs are gone: the table goes with the daemon.
     await acceptFilter.close();
     if (ports) await ports.close();
