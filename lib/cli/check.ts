@@ -10,7 +10,6 @@
 import { parseArgs } from "node:util";
 import {
   type Config,
-  ERRORS_SHOWN_MAX,
   formatConfigErrors,
   loadConfig,
   type LoadOptions,
@@ -20,6 +19,9 @@ import {
 } from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
+import { formatConfigWarnings } from "../config/errors.ts";
+import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
+import { defaultControlSocket } from "./pidfile.ts";
 import {
   type CliIo,
   parseTimeout,
@@ -99,6 +101,10 @@ export async function checkCommand(args: string[]): Promise<number> {
   const file = files[0];
   const config = await loadOrReport(file);
   if (config === null) return 1;
+  // Checked where it may not run: a missing interface is worth a warning, not a refusal.
+  for (const m of missingInterfaces(config, interfaceExists)) {
+    console.error(`${file}: warning: ${describeMissing(m)}`);
+  }
   console.log(`ok: ${file}`);
   for (const instance of config.instances) console.log(`  ${summarizeInstance(instance)}`);
   for (const script of config.scripts) console.log(`  check ${summarizeScript(script)}`);
@@ -144,7 +150,7 @@ async function runningDiffCommand(
   // FILE first: its errors are worth knowing whether or not a daemon runs.
   const next = await loadOrReport(file);
   if (next === null) return 1;
-  path ??= next.global.controlSocket;
+  path ??= next.global.controlSocket ?? await defaultControlSocket(file);
   let running: unknown;
   try {
     running = await call(path, makeRequest({ cmd: "config" }), { timeoutMs });
@@ -249,8 +255,7 @@ let loadOptions: LoadOptions = {};
  */
 async function loadOrReport(file: string): Promise<Config | null> {
   const result = await loadConfig(file, loadOptions);
-  const warnings = formatConfigErrors(result.warnings ?? [], ERRORS_SHOWN_MAX, "warning");
-  for (const line of warnings) console.error(`warning: ${line}`);
+  for (const line of formatConfigWarnings(result.warnings ?? [])) console.error(line);
   if (result.ok) return result.config;
   for (const line of formatConfigErrors(result.errors)) console.error(line);
   console.error(`${result.errors.length} error(s) in ${file}`);

@@ -26,6 +26,25 @@ export const PID_DIR = "/run/hacore";
  * ```
  */
 export async function defaultPidFile(configFile: string): Promise<string> {
+  return `${await runtimeBase(configFile)}.pid`;
+}
+
+/**
+ * The default control socket of a config, beside its pid file: two daemons with
+ * different configs never collide, and `hacore status` finds either by listing
+ * {@link PID_DIR} (`findDaemonSockets` of `lib/control/client.ts`).
+ *
+ * @example
+ * ```ts
+ * await defaultControlSocket("/etc/hacore/hacore.toml"); // "/run/hacore/hacore-3f2a9c1e.sock"
+ * ```
+ */
+export async function defaultControlSocket(configFile: string): Promise<string> {
+  return `${await runtimeBase(configFile)}.sock`;
+}
+
+/** `/run/hacore/NAME-TAG`: the config's base name and a hash of its real path. */
+async function runtimeBase(configFile: string): Promise<string> {
   let real = configFile;
   try {
     real = await Deno.realPath(configFile);
@@ -37,7 +56,7 @@ export async function defaultPidFile(configFile: string): Promise<string> {
   );
   const tag = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
   const base = real.split("/").pop()!.replace(/\.toml$/, "").replace(/[^A-Za-z0-9_.-]/g, "_");
-  return `${PID_DIR}/${base}-${tag}.pid`;
+  return `${PID_DIR}/${base}-${tag}`;
 }
 
 /**

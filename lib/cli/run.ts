@@ -7,22 +7,25 @@
 import { parseArgs } from "node:util";
 import {
   type Config,
-  ERRORS_SHOWN_MAX,
   formatConfigErrors,
+  formatConfigWarnings,
   loadConfig,
   type LoadOptions,
 } from "../config/mod.ts";
 import type { MetricsServer } from "../control/metrics.ts";
 import type { ControlServer } from "../control/server.ts";
 import type { Daemon } from "../daemon/daemon.ts";
+import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { canonicalIp } from "../net/addr.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
 import { PreciseClock } from "../sys/clock.ts";
+import { NftAcceptFilter } from "../sys/nft.ts";
+import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
-import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
+import { acquirePidFile, defaultControlSocket, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
@@ -105,8 +108,7 @@ export async function runCommand(args: string[]): Promise<number> {
   // Start and every reload read the file alike (format, config id) and log its warnings.
   const load = async (file: string) => {
     const r = await loadConfig(file, opts.load);
-    const warnings = formatConfigErrors(r.warnings ?? [], ERRORS_SHOWN_MAX, "warning");
-    for (const line of warnings) log.warn(line);
+    for (const line of formatConfigWarnings(r.warnings ?? [])) log.warn(line);
     return r;
   };
   const loaded = await load(opts.file);
@@ -116,10 +118,18 @@ export async function runCommand(args: string[]): Promise<number> {
     return 1;
   }
   const config = loaded.config;
+  const missing = missingInterfaces(config, interfaceExists);
+  if (missing.length > 0) {
+    for (const m of missing) log.error(describeMissing(m));
+    log.error(`${missing.length} missing interface(s) for ${opts.file}; nothing was started`);
+    return 1;
+  }
 
   let pid: PidFile;
   try {
-    pid = await acquirePidFile(opts.pidfile ?? await defaultPidFile(opts.file));
+    pid = await acquirePidFile(
+      opts.pidfile ?? config.global.pidFile ?? await defaultPidFile(opts.file),
+    );
   } catch (e) {
     log.error((e as Error).message);
     return 3;
@@ -161,13 +171,39 @@ export async function runCommand(args: string[]): Promise<number> {
   let metrics: MetricsServer | null = null;
   let stopWatchdog: (() => void) | null = null;
   const g = config.global;
+  const hostname = Deno.hostname().split(".")[0];
+  const MAIL_COUNTERS = {
+    sent: "mailSent",
+    retry: "mailRetries",
+    failed: "mailFailed",
+    dropped: "mailDropped",
+  };
+  const mailer = openMailer(config, hostname, (outcome, detail) => {
+    daemon?.countNodeEvent(MAIL_COUNTERS[outcome]);
+    if (outcome === "sent") log.info(`mail alert sent: ${detail}`);
+    else log.warn(`mail alert ${outcome === "retry" ? "failed" : outcome}: ${detail}`);
+  });
   const notifier = new Notifier({
     timeoutMs: g.notifyTimeoutMs,
     logger: log,
     allowInsecure: g.allowInsecureScripts,
     fifoPath: g.notifyFifo,
     onRun: (run) => daemon?.countHookRun(run),
+    scriptUser: g.scriptUser,
+    mail: mailer === null ? null : new MailAlerts({
+      config: () => daemon?.config() ?? config,
+      sink: mailer,
+      hostname,
+      mailerName: `hacore ${VERSION}`,
+    }),
   });
+  // Always there: its first write removes a table a crashed run may have left behind.
+  const acceptFilter = new NftAcceptFilter({
+    onError: (m) => log.warn(m),
+    onApplied: (a) =>
+      log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
+  });
+  acceptFilter.set([]);
   const signals: [Deno.Signal, () => void][] = [];
   try {
     ports ??= await createSystemPorts();
@@ -182,6 +218,7 @@ export async function runCommand(args: string[]): Promise<number> {
       vmacs: ports.vmacs,
       logger: log,
       notify: notifier,
+      acceptFilter,
       version: VERSION,
       loadConfig: load,
       // vrrp_script checks, track files, process scans; links come from the daemon.
@@ -219,7 +256,7 @@ export async function runCommand(args: string[]): Promise<number> {
 
     // Listeners first: a socket or port clash fails here, before any VIP is touched.
     control = startControlServer({
-      path: opts.controlSocket ?? g.controlSocket,
+      path: opts.controlSocket ?? g.controlSocket ?? await defaultControlSocket(opts.file),
       control: d,
       logger: log,
     });
@@ -250,6 +287,11 @@ export async function runCommand(args: string[]): Promise<number> {
     await metrics?.close();
     await control?.close();
     await notifier.close();
+    // The STOP alerts get a few seconds to go out (no retries): an unreachable mail
+    // server must not hold up a stop that systemd is timing.
+    await mailer?.close(Math.min(g.mail.connectTimeoutMs, 5000));
+    // After the VIPs are gone: the table goes with the daemon.
+    await acceptFilter.close();
     if (ports) await ports.close();
     await pid.release();
   }

@@ -13,8 +13,15 @@
  */
 import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
-import { DUAL_STACK_V6_SUFFIX, GLOBAL_DEFAULTS, loadConfig } from "../config/mod.ts";
-import { call, ControlClientError, ControlReplyError, makeRequest } from "../control/client.ts";
+import { DUAL_STACK_V6_SUFFIX, loadConfig } from "../config/mod.ts";
+import {
+  call,
+  ControlClientError,
+  ControlReplyError,
+  findDaemonSockets,
+  makeRequest,
+} from "../control/client.ts";
+import { defaultControlSocket, PID_DIR } from "./pidfile.ts";
 import { outputStyle, renderDetail, renderStatus, renderVirtualServer } from "./format.ts";
 
 const USAGE = "usage: hacore status [NAME] [--json] [--watch [SECONDS]] [--ascii]\n" +
@@ -121,18 +128,21 @@ export const SOCKET_OPTIONS = {
 
 /**
  * The socket path a command talks to: `--socket PATH`; else `global.control_socket`
- * of `--config FILE`; else the default (`/run/hacore/hacore.sock`). A config with
- * errors elsewhere still yields its socket (a reload is how one learns of those
+ * of `--config FILE` (or that config's own default socket); else the one daemon
+ * running on this host, found among the sockets in /run/hacore (each config has its
+ * own). With several running, it asks which, listing them, as a usage error. A config
+ * with errors elsewhere still yields its socket (a reload is how one learns of those
  * errors), read straight from the TOML. Returns an error text instead when the file
  * cannot be read or both flags are given.
  *
  * @example
  * ```ts
- * await resolveSocket({ config: "/etc/hacore/hacore.toml" }); // { path: "/run/hacore/hacore.sock" }
+ * await resolveSocket({ config: "/etc/hacore/hacore.toml" }); // { path: "/run/hacore/hacore-3f2a9c1e.sock" }
  * ```
  */
 export async function resolveSocket(
   values: { socket?: string; config?: string },
+  socketDir: string = PID_DIR,
 ): Promise<{ path: string } | { usage: string } | { error: string }> {
   if (values.socket !== undefined && values.config !== undefined) {
     return { usage: "give --socket or --config, not both" };
@@ -141,10 +151,12 @@ export async function resolveSocket(
     if (values.socket === "") return { usage: "--socket: expected a path" };
     return { path: values.socket };
   }
-  if (values.config === undefined) return { path: GLOBAL_DEFAULTS.controlSocket };
+  if (values.config === undefined) return await discoverSocket(socketDir);
   const file = values.config;
   const loaded = await loadConfig(file);
-  if (loaded.ok) return { path: loaded.config.global.controlSocket };
+  if (loaded.ok) {
+    return { path: loaded.config.global.controlSocket ?? await defaultControlSocket(file) };
+  }
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -156,9 +168,22 @@ export async function resolveSocket(
     const p = doc.global?.control_socket;
     if (typeof p === "string" && p.startsWith("/")) return { path: p };
   } catch {
-    // unreadable TOML: the default socket is the best guess
+    // unreadable TOML: the config's default socket is the best guess
   }
-  return { path: GLOBAL_DEFAULTS.controlSocket };
+  return { path: await defaultControlSocket(file) };
+}
+
+/** The socket of the one running daemon; with none, the old shared default (so "not running"). */
+async function discoverSocket(
+  dir: string,
+): Promise<{ path: string } | { usage: string }> {
+  const found = await findDaemonSockets(dir);
+  if (found.length === 1) return { path: found[0] };
+  if (found.length === 0) return { path: `${dir}/hacore.sock` };
+  return {
+    usage: `${found.length} hacore daemons run on this host; say which with --socket PATH ` +
+      `(or --config FILE):\n${found.map((p) => `  --socket ${p}`).join("\n")}`,
+  };
 }
 
 /**

@@ -532,6 +532,19 @@ const GLOBAL_KEYS: readonly {
   { field: "notifyFifo", key: "notify_fifo", restart: true },
   { field: "notifyTimeoutMs", key: "notify_timeout", ms: true, restart: true },
   { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
+  { field: "pidFile", key: "pid_file", restart: true },
+  { field: "scriptUser", key: "script_user", restart: true },
+];
+
+/** `global.mail` fields with their TOML keys: the mailer is built at start. */
+const MAIL_KEYS: readonly { field: keyof GlobalConfig["mail"]; key: string; restart: boolean }[] = [
+  { field: "to", key: "notification_email", restart: true },
+  { field: "from", key: "notification_email_from", restart: true },
+  { field: "server", key: "smtp_server", restart: true },
+  { field: "heloName", key: "smtp_helo_name", restart: true },
+  { field: "connectTimeoutMs", key: "smtp_connect_timeout", restart: true },
+  // Read at every alert: a reload applies it.
+  { field: "alert", key: "smtp_alert", restart: false },
 ];
 
 function diffGlobal(o: GlobalConfig, n: GlobalConfig): GlobalChange[] {
@@ -546,6 +559,16 @@ function diffGlobal(o: GlobalConfig, n: GlobalConfig): GlobalChange[] {
       to: text(n[k.field], k.ms ?? false),
       needsRestart: k.restart ?? false,
     });
+  }
+  for (const k of MAIL_KEYS) {
+    const a = o.mail[k.field];
+    const b = n.mail[k.field];
+    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    const show = (v: unknown) =>
+      Array.isArray(v)
+        ? (v.length === 0 ? "(none)" : v.join(","))
+        : text(v, k.field === "connectTimeoutMs");
+    out.push({ key: k.key, from: show(a), to: show(b), needsRestart: k.restart });
   }
   return out;
 }

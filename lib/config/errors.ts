@@ -89,12 +89,52 @@ export function cutLongWords(text: string, max = ERROR_WORD_MAX): string {
 export function formatConfigErrors(
   errors: readonly ConfigError[],
   max = ERRORS_SHOWN_MAX,
-  noun = "error",
 ): string[] {
-  const lines = errors.slice(0, max).map(formatConfigError);
-  const more = errors.length - lines.length;
+  return boundedLines(errors, max, formatConfigError, "error");
+}
+
+/**
+ * Warnings as lines, bounded like errors: at most `max`, then "and N more warnings".
+ *
+ * @example
+ * ```ts
+ * formatConfigWarnings([{ file: "a.toml", line: 3, path: "p", message: "m" }]);
+ * // ["a.toml:3: warning: p: m"]
+ * ```
+ */
+export function formatConfigWarnings(
+  warnings: readonly ConfigError[],
+  max = ERRORS_SHOWN_MAX,
+): string[] {
+  return boundedLines(warnings, max, formatConfigWarning, "warning");
+}
+
+function boundedLines(
+  items: readonly ConfigError[],
+  max: number,
+  format: (e: ConfigError) => string,
+  noun: string,
+): string[] {
+  const lines = items.slice(0, max).map(format);
+  const more = items.length - lines.length;
   if (more > 0) lines.push(`and ${more} more ${noun}${more === 1 ? "" : "s"}`);
   return lines;
+}
+
+/**
+ * Formats a warning like an error, marked as one: `FILE:LINE: warning: PATH: MESSAGE`.
+ *
+ * @example
+ * ```ts
+ * formatConfigWarning({ file: "a.toml", line: 3, path: "vrrp_instance.VI_1.preempt", message: "x" });
+ * // "a.toml:3: warning: vrrp_instance.VI_1.preempt: x"
+ * ```
+ */
+export function formatConfigWarning(e: ConfigError): string {
+  const where = e.line === null ? e.file : `${e.file}:${e.line}`;
+  return e.path === ""
+    ? `${where}: warning: ${e.message}`
+    : `${where}: warning: ${e.path}: ${e.message}`;
 }
 
 /**

@@ -42,6 +42,8 @@ export function isTable(v: unknown): v is RawTable {
  */
 export class Ctx {
   readonly errors: ConfigError[] = [];
+  /** What is accepted but differs from what keepalived would do (or is ignored), said by name. */
+  readonly warnings: ConfigError[] = [];
   readonly file: string;
   readonly #lines: ReadonlyMap<string, number>;
 
@@ -53,6 +55,16 @@ export class Ctx {
   /** Records one error at `path`. */
   error(path: KeyPath, message: string): void {
     this.errors.push({
+      file: this.file,
+      line: lineOf(this.#lines, path),
+      path: formatPath(path),
+      message,
+    });
+  }
+
+  /** Records one warning at `path`: the file still loads. */
+  warn(path: KeyPath, message: string): void {
+    this.warnings.push({
       file: this.file,
       line: lineOf(this.#lines, path),
       path: formatPath(path),

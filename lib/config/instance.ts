@@ -42,6 +42,7 @@ const INSTANCE_KEYS = [
   "nopreempt",
   "preempt_delay",
   "accept",
+  "no_accept",
   "release_hold",
   "mcast_src_ip",
   "unicast_src_ip",
@@ -145,7 +146,7 @@ export function readInstance(
   env: InstanceEnv,
 ): InstanceDraft {
   const path: KeyPath = ["vrrp_instance", name];
-  const r = new TableReader(ctx, raw, path, INSTANCE_KEYS);
+  const r = new TableReader(ctx, withoutPreempt(ctx, raw, path), path, INSTANCE_KEYS);
   const strict = env.global.strict;
 
   const iface = r.req("interface", ifname, `an interface name, e.g. "eth0"`) ?? "";
@@ -232,10 +233,10 @@ export function readInstance(
     version,
     family: family === "ipv6" ? "ipv6" : "ipv4",
     advertIntervalMs,
-    initialState: state === "MASTER" ? "master" : "backup",
+    initialState: strictState(r, strict, state, priority) === "MASTER" ? "master" : "backup",
     preempt: !nopreempt,
-    preemptDelayMs: secondsToMs(preemptDelayS),
-    accept: r.opt("accept", bool) ?? false,
+    preemptDelayMs: secondsToMs(strictPreemptDelay(r, strict, preemptDelayS)),
+    accept: readAccept(r, strict, version, priority),
     releaseHold: r.opt("release_hold", releaseHold) ?? "auto",
     srcIp: src?.ip.address ?? null,
     unicastPeers: peers.map((p) => p.ip.address),
@@ -260,6 +261,97 @@ export function readInstance(
     identityOk: r.ok("interface") && r.ok("virtual_router_id") && family !== null &&
       r.has("interface") && r.has("virtual_router_id"),
   };
+}
+
+/**
+ * Accept Mode (RFC 5798 §6.1): `accept = true|false`, or keepalived's `no_accept = true`.
+ * The default is keepalived's: accept, unless `global.vrrp_strict`, where the RFC's
+ * default (no accept) holds. Without accept, a master drops traffic to VIPs it does not
+ * own (`lib/sys/nft.ts`).
+ */
+function readAccept(
+  r: TableReader,
+  strict: boolean,
+  version: VrrpVersion,
+  priority: number,
+): boolean {
+  const accept = r.opt("accept", bool);
+  const noAccept = r.opt("no_accept", bool);
+  if (accept !== undefined && noAccept !== undefined && accept === noAccept) {
+    r.fail(
+      "no_accept",
+      `expected one of accept and no_accept: accept = ${accept} and no_accept = ${noAccept} contradict`,
+    );
+  }
+  const wanted = accept ?? (noAccept === undefined ? undefined : !noAccept);
+  if (!strict) return wanted ?? true;
+  // keepalived's strict rules: Accept Mode is VRRPv3's (RFC 5798); the owner accepts.
+  if (wanted === true && version === 2 && priority !== 255) {
+    r.ctx.warn(
+      r.at(r.has("accept") ? "accept" : "no_accept"),
+      "Accept Mode is cleared under global.vrrp_strict with VRRPv2 (RFC 3768 has none): traffic to the VIPs is dropped while master",
+    );
+    return false;
+  }
+  return wanted ?? priority === 255;
+}
+
+/**
+ * keepalived's strict rule: only the address owner (priority 255) may start as master;
+ * `state = "MASTER"` otherwise is cleared with a warning.
+ */
+function strictState(
+  r: TableReader,
+  strict: boolean,
+  state: "MASTER" | "BACKUP",
+  priority: number,
+): "MASTER" | "BACKUP" {
+  if (!strict || state !== "MASTER" || priority === 255) return state;
+  r.ctx.warn(
+    r.at("state"),
+    `state = "MASTER" is cleared under global.vrrp_strict (only the address owner, priority 255, starts as master): starts as BACKUP`,
+  );
+  return "BACKUP";
+}
+
+/** keepalived's strict rule: no preempt_delay (RFC 5798 has none); cleared with a warning. */
+function strictPreemptDelay(r: TableReader, strict: boolean, delayS: number): number {
+  if (!strict || delayS === 0) return delayS;
+  r.ctx.warn(
+    r.at("preempt_delay"),
+    "preempt_delay is cleared under global.vrrp_strict (RFC 5798 has none): preemption is immediate",
+  );
+  return 0;
+}
+
+/**
+ * `preempt` is not a key: preemption is the default, and its opposite is `nopreempt`.
+ * `preempt = true` asks for the default, so it is accepted with a warning; `preempt =
+ * false` is refused with the key to use, rather than a "did you mean preempt_delay?".
+ */
+function withoutPreempt(ctx: Ctx, raw: RawTable, path: KeyPath): RawTable {
+  if (!Object.hasOwn(raw, "preempt")) return raw;
+  const { preempt, ...rest } = raw;
+  const at = [...path, "preempt"];
+  if (preempt === true) {
+    ctx.warn(
+      at,
+      "preempt = true is the default (preemption is on unless nopreempt = true); remove it",
+    );
+  } else if (preempt === false) {
+    ctx.error(
+      at,
+      `unknown key "preempt": preemption is the default; to turn it off, write nopreempt = true`,
+    );
+  } else {
+    ctx.error(
+      at,
+      `unknown key "preempt": preemption is the default; its opposite is nopreempt = true, got ${
+        describeValue(preempt)
+      }`,
+    );
+  }
+  return rest;
 }
 
 /**
@@ -365,10 +457,12 @@ function readAuth(
   const type = t.req("auth_type", authType, `"PASS"`);
   const pass = t.req("auth_pass", authPass, "a password of 1..8 bytes");
   if (strict) {
-    r.fail(
-      "authentication",
-      "expected no authentication under global.vrrp_strict (RFC 5798 removed it), got an authentication table",
+    // keepalived clears it with a warning: a strict router sends no auth data.
+    r.ctx.warn(
+      r.at("authentication"),
+      "authentication is cleared under global.vrrp_strict (RFC 5798 removed it): adverts carry none",
     );
+    return null;
   } else if (version === 3 && r.ok("version")) {
     r.fail(
       "authentication",

@@ -111,6 +111,7 @@ const VS_KEYS = [
   "quorum",
   "hysteresis",
   "quorum_up",
+  "smtp_alert",
   "quorum_down",
   "virtualhost",
   "sorry_server",
@@ -130,6 +131,7 @@ const RS_KEYS = [
   "uthreshold",
   "lthreshold",
   "notify_up",
+  "smtp_alert",
   "notify_down",
   "check",
 ];
@@ -283,6 +285,7 @@ export function readVirtualServer(
     quorum,
     hysteresis,
     quorumUp: r.opt("quorum_up", cmd) ?? null,
+    smtpAlert: r.opt("smtp_alert", bool) ?? null,
     quorumDown: r.opt("quorum_down", cmd) ?? null,
     virtualhost,
     sorryServer: readSorry(r, base),
@@ -585,6 +588,7 @@ function readRealServer(
     uThreshold,
     lThreshold,
     notifyUp: t.opt("notify_up", cmd) ?? null,
+    smtpAlert: t.opt("smtp_alert", bool) ?? null,
     notifyDown: t.opt("notify_down", cmd) ?? null,
   };
   if (ip === undefined || p === undefined) return undefined;

@@ -89,6 +89,8 @@ export interface RealServerConfig {
   readonly uThreshold: number;
   readonly lThreshold: number;
   readonly notifyUp: string | null;
+  /** `smtp_alert`: mail when it goes up or down; null = the virtual server's. */
+  readonly smtpAlert?: boolean | null;
   readonly notifyDown: string | null;
   /** All must pass for the server to be up; none = always up. */
   readonly checks: readonly RealServerCheck[];
@@ -153,6 +155,8 @@ export interface VirtualServerConfig {
   readonly quorum: number;
   readonly hysteresis: number;
   readonly quorumUp: string | null;
+  /** `smtp_alert`: mail on quorum and real server changes; null = `global.smtp_alert`. */
+  readonly smtpAlert?: boolean | null;
   readonly quorumDown: string | null;
   /** Default Host header of HTTP checks (keepalived's `virtualhost`). */
   readonly virtualhost: string | null;

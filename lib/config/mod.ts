@@ -7,10 +7,16 @@
  * warnings: a misspelt `nopreemt` silently ignored is an outage waiting for a reboot.
  *
  * What `vrrp_strict = true` means here: RFC behaviour only, so that hacore interoperates
- * with any RFC-conformant router:
- * - no `authentication` (RFC 5798 removed it);
+ * with any RFC-conformant router (keepalived's meaning):
+ * - `authentication` is cleared with a warning (RFC 5798 removed it), as keepalived does;
  * - no `unicast_peer` (the RFCs send adverts to the multicast group only);
- * - no `virtual_ipaddress_excluded` (every address the router holds is in its advert).
+ * - no `virtual_ipaddress_excluded` (every address the router holds is in its advert);
+ * - Accept Mode is off unless `accept = true` (v3 only; the owner, priority 255,
+ *   accepts): a master drops traffic to VIPs it does not own (nftables, `lib/sys/nft.ts`);
+ * - `state = "MASTER"` below priority 255 and `preempt_delay` are cleared with a warning.
+ *
+ * What is accepted but differs from keepalived, or is ignored, is a warning
+ * (`LoadResult.warnings`), never silent.
  *
  * @example
  * ```ts
@@ -26,7 +32,7 @@
 import { parse, TomlError } from "smol-toml";
 import type { ConfigError } from "./errors.ts";
 import { Ctx } from "./fields.ts";
-import { scanKeyLines } from "./scan.ts";
+import { findRedefinition, scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
 import { type KeepalivedOptions, looksLikeKeepalived, parseKeepalived } from "./keepalived/mod.ts";
@@ -37,6 +43,8 @@ export {
   ERRORS_SHOWN_MAX,
   formatConfigError,
   formatConfigErrors,
+  formatConfigWarning,
+  formatConfigWarnings,
 } from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
@@ -153,6 +161,18 @@ export function parseConfig(source: string, file: string, options: LoadOptions =
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     const what = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
+    const twice = what.includes("redefine") ? findRedefinition(source, e.line) : null;
+    if (twice !== null) {
+      return {
+        ok: false,
+        errors: [{
+          file,
+          line: e.line,
+          path: twice.path,
+          message: `duplicate key: "${twice.path}" is already defined on line ${twice.firstLine}`,
+        }],
+      };
+    }
     return {
       ok: false,
       errors: [{
@@ -170,7 +190,8 @@ export function parseConfig(source: string, file: string, options: LoadOptions =
     const errors = [...ctx.errors].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
     return { ok: false, errors };
   }
-  return { ok: true, config: deepFreeze(config) };
+  const warnings = [...ctx.warnings].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  return { ok: true, config: deepFreeze(config), warnings };
 }
 
 /**

@@ -71,10 +71,44 @@ export function lineOf(lines: ReadonlyMap<string, number>, path: KeyPath): numbe
   return null;
 }
 
+/** A key or table the document defines twice, as smol-toml's error leaves unnamed. */
+export interface Redefinition {
+  /** Dotted path of the key or table, e.g. `global.router_id`. */
+  path: string;
+  /** 1-based line of its first definition. */
+  firstLine: number;
+}
+
+/**
+ * The key or table defined a second time on `line` (where the TOML parser stopped with
+ * "trying to redefine an already defined table or value"), or null when the scanner
+ * cannot tell. smol-toml names the line but not the key, and in a long file a person
+ * should not have to compare every table header by eye.
+ *
+ * @example
+ * ```ts
+ * findRedefinition('[global]\nrouter_id = "a"\nrouter_id = "b"\n', 3);
+ * // { path: "global.router_id", firstLine: 2 }
+ * ```
+ */
+export function findRedefinition(source: string, line: number): Redefinition | null {
+  const scanner = new Scanner(source);
+  scanner.run();
+  const first = new Map<string, number>();
+  for (const [path, at] of scanner.definitions) {
+    const before = first.get(path);
+    if (before !== undefined && at === line) return { path, firstLine: before };
+    if (before === undefined) first.set(path, at);
+  }
+  return null;
+}
+
 class Scanner {
   readonly #src: string;
   readonly #lineStarts: number[] = [0];
   readonly #out = new Map<string, number>();
+  /** Every key and table header as written (not their prefixes), in order, with its line. */
+  readonly definitions: [string, number][] = [];
   readonly #arrayTableCounts = new Map<string, number>();
   #pos = 0;
 
@@ -127,6 +161,7 @@ class Scanner {
         } else {
           table = resolved;
         }
+        this.definitions.push([formatPath(table), line]);
         this.#record(table, line);
         this.#skipLine();
       } else {
@@ -147,6 +182,7 @@ class Scanner {
     if (this.#src[this.#pos] !== "=") return;
     this.#pos++;
     const path = [...prefix, ...key];
+    this.definitions.push([formatPath(path), line]);
     this.#record(path, line);
     this.#skipSpaces();
     this.#value(path);

@@ -64,6 +64,38 @@ export interface NotifyConfig {
   readonly stop: string | null;
   /** keepalived's `notify`: called on every change with the new state as an argument. */
   readonly generic: string | null;
+  /**
+   * `smtp_alert` of this instance or group: mail on its transitions; null (or absent)
+   * = `global.smtp_alert`.
+   */
+  readonly smtpAlert?: boolean | null;
+}
+
+/**
+ * Mail alerts (keepalived's `notification_email`, `smtp_server`, ...): where state
+ * changes are mailed, for sites whose on-call reads mail rather than metrics.
+ *
+ * @example
+ * ```ts
+ * const m: MailConfig = { ...GLOBAL_DEFAULTS.mail, to: ["ops@example.com"], server: "192.0.2.25:25" };
+ * ```
+ */
+export interface MailConfig {
+  /** `notification_email`: recipients; empty = no mail. */
+  readonly to: readonly string[];
+  /** `notification_email_from`; null = `hacore@` and the host name, as keepalived does. */
+  readonly from: string | null;
+  /** `smtp_server` as `HOST:PORT` (`[V6]:PORT`); null = no mail. */
+  readonly server: string | null;
+  /** `smtp_helo_name`; null = the host name. */
+  readonly heloName: string | null;
+  /** `smtp_connect_timeout`: also bounds each reply of the dialogue. */
+  readonly connectTimeoutMs: number;
+  /**
+   * `smtp_alert`: the default of instances, groups and virtual/real servers; null =
+   * on when a server and recipients are configured (keepalived's default).
+   */
+  readonly alert: boolean | null;
 }
 
 /**
@@ -109,8 +141,12 @@ export interface GlobalConfig {
   readonly checksum: ChecksumMode;
   /** See `vrrp_strict` in the validator: no auth, no unicast, no excluded addresses. */
   readonly strict: boolean;
-  /** Unix socket of `hacore status` and the operator verbs (root only, mode 0600). */
-  readonly controlSocket: string;
+  /**
+   * Unix socket of `hacore status` and the operator verbs (root only, mode 0600); null =
+   * one per config file under /run/hacore (`defaultControlSocket` of `lib/cli/pidfile.ts`),
+   * so two daemons with different configs never share one.
+   */
+  readonly controlSocket: string | null;
   /** `HOST:PORT` (`[V6]:PORT`) of the Prometheus `/metrics` + `/healthz` listener; null = off. */
   readonly metricsListen: string | null;
   /** Path of a FIFO (or file) that receives every notify event as one JSON line; null = off. */
@@ -122,6 +158,11 @@ export interface GlobalConfig {
    * world-writable directory). Off by default: such a script is refused.
    */
   readonly allowInsecureScripts: boolean;
+  /** `script_user`: the user `vrrp_script` checks run as when they name none; null = root. */
+  readonly scriptUser: string | null;
+  /** `pid_file`; null = one per config file under /run/hacore (`--pidfile` wins). */
+  readonly pidFile: string | null;
+  readonly mail: MailConfig;
 }
 
 /**
@@ -321,9 +362,19 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   gnaIntervalMs: 0,
   checksum: "auto",
   strict: false,
-  controlSocket: "/run/hacore/hacore.sock",
+  controlSocket: null,
   metricsListen: null,
   notifyFifo: null,
   notifyTimeoutMs: 10_000,
   allowInsecureScripts: false,
+  scriptUser: null,
+  pidFile: null,
+  mail: Object.freeze({
+    to: Object.freeze([]) as readonly string[],
+    from: null,
+    server: null,
+    heloName: null,
+    connectTimeoutMs: 30_000,
+    alert: null,
+  }),
 });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseIp } from "../net/addr.ts";
+import { formatIp, parseIp } from "../net/addr.ts";
 import { describeValue, didYouMean, quoteList } from "./errors.ts";
 import {
   bool,
@@ -28,6 +28,7 @@ import type { KeyPath } from "./scan.ts";
 import {
   GLOBAL_DEFAULTS,
   type GlobalConfig,
+  type MailConfig,
   type NotifyConfig,
   type TrackFileConfig,
   type TrackProcessConfig,
@@ -118,7 +119,55 @@ const GLOBAL_KEYS = [
   "notify_fifo",
   "notify_timeout",
   "allow_insecure_scripts",
+  "enable_script_security",
+  "script_user",
+  "pid_file",
+  "notification_email",
+  "notification_email_from",
+  "smtp_server",
+  "smtp_helo_name",
+  "smtp_connect_timeout",
+  "smtp_alert",
 ] as const;
+
+/**
+ * `IP`, `IP:PORT`, `[V6]:PORT` or a bare IPv6 address; the port defaults to 25 as in
+ * keepalived. Names are refused: a mail alert must not wait on DNS, and a relay is
+ * configured once.
+ */
+export const smtpServer: Parser<{ host: string; port: number }> = (v) => {
+  const what =
+    `an IP address with an optional port, e.g. "192.0.2.25", "192.0.2.25:2525" or "[2001:db8::25]:25"`;
+  if (typeof v !== "string") return expected(what, v);
+  const bare = parseIp(v);
+  if (bare) return ok({ host: formatIp(bare.bytes), port: 25 });
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(v);
+  if (!m) return expected(what, v);
+  const parsed = parseIp(m[1] ?? m[2]);
+  const port = Number(m[3]);
+  if (!parsed || (m[1] !== undefined) !== (parsed.family === "ipv6") || port < 1 || port > 65535) {
+    return expected(what, v);
+  }
+  return ok({ host: formatIp(parsed.bytes), port });
+};
+
+/** A mail address as an SMTP envelope carries it: no spaces, no angle brackets, one @. */
+const mailAddress: Parser<string> = (v) =>
+  typeof v === "string" && /^[^\s<>@]+@[^\s<>@]+$/.test(v) && !/[\r\n]/.test(v)
+    ? ok(v)
+    : expected(`a mail address, e.g. "ops@example.com"`, v);
+
+/** A user name as the passwd database spells it. */
+const userName: Parser<string> = (v) =>
+  typeof v === "string" && /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/.test(v)
+    ? ok(v)
+    : expected(`a user name, e.g. "keepalived_script"`, v);
+
+/** An SMTP HELO name: a host name (letters, digits, dots, dashes). */
+const heloName: Parser<string> = (v) =>
+  typeof v === "string" && /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(v)
+    ? ok(v)
+    : expected(`a host name, e.g. "lb1.example.com"`, v);
 
 /**
  * `HOST:PORT` with an IPv4 address or a bracketed IPv6 one, e.g. `127.0.0.1:9650` or
@@ -181,7 +230,57 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     metricsListen: r.opt("metrics_listen", listenAddress) ?? d.metricsListen,
     notifyFifo: r.opt("notify_fifo", absolutePath) ?? d.notifyFifo,
     notifyTimeoutMs: ms("notify_timeout", num(0.1, 3600, "seconds"), d.notifyTimeoutMs),
-    allowInsecureScripts: r.opt("allow_insecure_scripts", bool) ?? d.allowInsecureScripts,
+    allowInsecureScripts: readScriptSecurity(r) ?? d.allowInsecureScripts,
+    scriptUser: r.opt("script_user", userName) ?? d.scriptUser,
+    pidFile: r.opt("pid_file", absolutePath) ?? d.pidFile,
+    mail: readMail(r),
+  };
+}
+
+/**
+ * `allow_insecure_scripts`, or keepalived's `enable_script_security` (its inverse:
+ * keepalived without it runs unsafe scripts with a warning, which is hacore's
+ * `allow_insecure_scripts = true`). Both at once must agree.
+ */
+function readScriptSecurity(r: TableReader): boolean | undefined {
+  const allow = r.opt("allow_insecure_scripts", bool);
+  const enable = r.opt("enable_script_security", bool);
+  if (allow !== undefined && enable !== undefined && allow === enable) {
+    r.fail(
+      "enable_script_security",
+      `expected the opposite of allow_insecure_scripts (= ${allow}): enable_script_security = ${enable} says the contrary; keep one`,
+    );
+    return allow;
+  }
+  return allow ?? (enable === undefined ? undefined : !enable);
+}
+
+/** The mail alert settings; a sender without a server or recipients is refused. */
+function readMail(r: TableReader): MailConfig {
+  const d = GLOBAL_DEFAULTS.mail;
+  const to = r.list(
+    "notification_email",
+    (v, path) => check(r.ctx, path, v, mailAddress),
+    `an array of mail addresses, e.g. ["ops@example.com"]`,
+  ) ?? d.to;
+  const server = r.opt("smtp_server", smtpServer) ?? null;
+  const alert = r.opt("smtp_alert", bool) ?? null;
+  if (alert === true && (server === null || to.length === 0) && r.ok("smtp_server")) {
+    r.fail(
+      "smtp_alert",
+      `expected smtp_server and notification_email to be set with smtp_alert = true (there is nowhere to send the mail)`,
+    );
+  }
+  const timeoutS = r.opt("smtp_connect_timeout", int(1, 3600));
+  return {
+    to,
+    from: r.opt("notification_email_from", mailAddress) ?? d.from,
+    server: server === null
+      ? d.server
+      : `${server.host.includes(":") ? `[${server.host}]` : server.host}:${server.port}`,
+    heloName: r.opt("smtp_helo_name", heloName) ?? d.heloName,
+    connectTimeoutMs: timeoutS === undefined ? d.connectTimeoutMs : secondsToMs(timeoutS),
+    alert,
   };
 }
 
@@ -246,6 +345,7 @@ export const NOTIFY_KEYS = [
   "notify_fault",
   "notify_stop",
   "notify",
+  "smtp_alert",
 ] as const;
 
 /**
@@ -266,6 +366,7 @@ export function readNotify(r: TableReader): NotifyConfig {
     fault: r.opt("notify_fault", cmd) ?? null,
     stop: r.opt("notify_stop", cmd) ?? null,
     generic: r.opt("notify", cmd) ?? null,
+    smtpAlert: r.opt("smtp_alert", bool) ?? null,
   };
 }
 

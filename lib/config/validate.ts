@@ -11,7 +11,7 @@ import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } 
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import { readLvs } from "./lvs.ts";
-import type { Config, InstanceConfig, SyncGroupConfig } from "./schema.ts";
+import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig } from "./schema.ts";
 import {
   namedTables,
   NOTIFY_KEYS,
@@ -50,7 +50,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
   new TableReader(ctx, doc, [], TOP_KEYS);
   const global = readGlobal(ctx, doc.global);
   const scripts = namedTables(ctx, doc.vrrp_script, "vrrp_script").map(([n, t]) =>
-    readScript(ctx, n, t)
+    withScriptUser(readScript(ctx, n, t), global.scriptUser)
   );
   const trackFiles = namedTables(ctx, doc.vrrp_track_file, "vrrp_track_file").map(([n, t]) =>
     readTrackFile(ctx, n, t)
@@ -307,4 +307,11 @@ function splitDualStack(
     return more === undefined ? g : { ...g, instances: [...g.instances, ...more] };
   });
   return { instances, groups: [...out, ...implicit] };
+}
+
+/** keepalived's `script_user`: the user of script checks that name none of their own. */
+function withScriptUser(script: ScriptConfig, user: string | null): ScriptConfig {
+  const c = script.check;
+  if (user === null || c.kind !== "script" || c.user !== null) return script;
+  return { ...script, check: { ...c, user } };
 }

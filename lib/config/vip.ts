@@ -1,11 +1,16 @@
 /**
- * Virtual addresses: `"ADDR[/PREFIX]"` or `{ address, prefix, dev, label, scope }`.
+ * Virtual addresses: `"ADDR[/PREFIX]"`, keepalived's whole `virtual_ipaddress` line in
+ * one string (`"10.0.0.200/24 dev eth1 label eth1:vip scope global"`), or
+ * `{ address, prefix, dev, label, scope }`.
+ *
+ * {@link parseVipLine} is pure and shared with the keepalived.conf reader, so both
+ * formats read a VIP line the same way.
  *
  * @module
  */
 
 import { type Family, isLinkLocalV6 } from "../net/addr.ts";
-import { describeValue } from "./errors.ts";
+import { describeValue, didYouMean } from "./errors.ts";
 import {
   check,
   type Ctx,
@@ -16,6 +21,7 @@ import {
   ok,
   oneOf,
   type Parser,
+  type RawTable,
   TableReader,
   unicastIp,
 } from "./fields.ts";
@@ -56,6 +62,9 @@ export function readVip(
   path: KeyPath,
   interfaceName: string,
 ): VipDraft | undefined {
+  if (typeof raw === "string" && /\s/.test(raw.trim())) {
+    return readVipLine(ctx, raw, path, interfaceName);
+  }
   if (typeof raw === "string") {
     const parsed = check(ctx, path, raw, addressWithPrefix);
     if (parsed === undefined) return undefined;
@@ -164,3 +173,261 @@ const addressWithPrefix: Parser<AddressWithPrefix> = (v) => {
   }
   return ok({ ...ip.value, prefix });
 };
+
+/**
+ * One keepalived `virtual_ipaddress` line, as written:
+ * `ADDR[/PREFIX] [brd ADDR|+|-] [dev IFNAME] [scope SCOPE] [label LABEL] [peer ADDR]
+ * [home] [-nodad|nodad] [noprefixroute] [mngtmpaddr] [autojoin] [no_track]
+ * [preferred_lft SECONDS|forever] [track_group NAME]`.
+ *
+ * @example
+ * ```ts
+ * const line: VipLine = parseVipLine("192.0.2.10/24 dev eth1") as VipLine;
+ * ```
+ */
+export interface VipLine {
+  readonly address: string;
+  readonly family: Family;
+  readonly prefix: number | null;
+  readonly dev: string | null;
+  readonly scope: VipScope | null;
+  readonly label: string | null;
+  /** `brd`: an address, `+` (the directed broadcast) or `-` (none); null when absent. */
+  readonly broadcast: string | null;
+  readonly peer: string | null;
+  /** `preferred_lft`: seconds, or "forever"; null when absent. */
+  readonly preferredLft: number | "forever" | null;
+  readonly trackGroup: string | null;
+  /** Bare flags as written: `no_track`, `noprefixroute`, `home`, `nodad`, ... */
+  readonly flags: readonly VipFlag[];
+}
+
+/** The bare words of a keepalived VIP line. */
+export type VipFlag = "no_track" | "noprefixroute" | "home" | "nodad" | "mngtmpaddr" | "autojoin";
+
+const FLAG_WORDS: Readonly<Record<string, VipFlag>> = {
+  no_track: "no_track",
+  noprefixroute: "noprefixroute",
+  home: "home",
+  nodad: "nodad",
+  "-nodad": "nodad",
+  mngtmpaddr: "mngtmpaddr",
+  autojoin: "autojoin",
+};
+
+const VALUE_WORDS = [
+  "brd",
+  "broadcast",
+  "dev",
+  "scope",
+  "label",
+  "peer",
+  "preferred_lft",
+  "track_group",
+];
+
+/** keepalived's numeric scopes, as `/etc/iproute2/rt_scopes` names them. */
+const SCOPE_NUMBERS: Readonly<Record<string, VipScope>> = {
+  "0": "global",
+  "200": "site",
+  "253": "link",
+  "254": "host",
+};
+
+/**
+ * Parses a keepalived `virtual_ipaddress` line. Pure: says what was written, or why it
+ * cannot be read; what hacore does with each part is {@link readVip}'s.
+ *
+ * @example
+ * ```ts
+ * parseVipLine("10.0.0.200/24 dev eth1 label eth1:1 no_track");
+ * // { ok: true, value: { address: "10.0.0.200", prefix: 24, dev: "eth1", label: "eth1:1", flags: ["no_track"], ... } }
+ * parseVipLine("10.0.0.200/24 dev"); // { ok: false, message: 'expected a value after "dev" ...' }
+ * ```
+ */
+export function parseVipLine(
+  text: string,
+): { ok: true; value: VipLine } | { ok: false; message: string } {
+  const words = text.trim().split(/\s+/);
+  const head = addressWithPrefix(words[0]);
+  if (!head.ok) return head;
+  const v: {
+    -readonly [K in keyof VipLine]: VipLine[K];
+  } = {
+    address: head.value.address,
+    family: head.value.family,
+    prefix: head.value.prefix,
+    dev: null,
+    scope: null,
+    label: null,
+    broadcast: null,
+    peer: null,
+    preferredLft: null,
+    trackGroup: null,
+    flags: [],
+  };
+  const flags: VipFlag[] = [];
+  const seen = new Set<string>();
+  for (let i = 1; i < words.length; i++) {
+    const word = words[i];
+    const flag = FLAG_WORDS[word];
+    if (flag !== undefined) {
+      if (!flags.includes(flag)) flags.push(flag);
+      continue;
+    }
+    if (!VALUE_WORDS.includes(word)) {
+      const guess = didYouMean(word, [...VALUE_WORDS, ...Object.keys(FLAG_WORDS)]);
+      return {
+        ok: false,
+        message: `unknown word "${word}" in the VIP line "${text}"${
+          guess === null ? "" : `; did you mean "${guess}"?`
+        } (expected ADDR[/PREFIX] then any of: ${VALUE_WORDS.join(", ")}, ${
+          Object.keys(FLAG_WORDS).join(", ")
+        })`,
+      };
+    }
+    const value = words[i + 1];
+    if (value === undefined) {
+      return { ok: false, message: `expected a value after "${word}" in the VIP line "${text}"` };
+    }
+    const key = word === "broadcast" ? "brd" : word;
+    if (seen.has(key)) {
+      return { ok: false, message: `"${word}" is given twice in the VIP line "${text}"` };
+    }
+    seen.add(key);
+    i++;
+    const bad = setVipWord(v, key, value, head.value.family);
+    if (bad !== null) return { ok: false, message: `${bad} in the VIP line "${text}"` };
+  }
+  v.flags = flags;
+  return { ok: true, value: v };
+}
+
+/** Sets one `WORD VALUE` pair; the error's text (without the line) or null. */
+function setVipWord(
+  v: { -readonly [K in keyof VipLine]: VipLine[K] },
+  key: string,
+  value: string,
+  family: Family,
+): string | null {
+  switch (key) {
+    case "dev": {
+      const r = ifname(value);
+      if (!r.ok) return r.message;
+      v.dev = r.value;
+      return null;
+    }
+    case "scope": {
+      const scope = (SCOPES as readonly string[]).includes(value)
+        ? value as VipScope
+        : SCOPE_NUMBERS[value];
+      if (scope === undefined) {
+        return `expected scope global, site, link or host (or 0, 200, 253, 254), got "${value}"`;
+      }
+      v.scope = scope;
+      return null;
+    }
+    case "label":
+      v.label = value;
+      return null;
+    case "brd": {
+      if (value === "+" || value === "-") {
+        v.broadcast = value;
+        return null;
+      }
+      const ip = unicastIp(value);
+      if (!ip.ok || ip.value.family !== "ipv4" || family !== "ipv4") {
+        return `expected brd with an IPv4 address, "+" or "-" on an IPv4 VIP, got "${value}"`;
+      }
+      v.broadcast = ip.value.address;
+      return null;
+    }
+    case "peer": {
+      const ip = unicastIp(value);
+      if (!ip.ok || ip.value.family !== family) {
+        return `expected peer with an ${familyName(family)} address, got "${value}"`;
+      }
+      v.peer = ip.value.address;
+      return null;
+    }
+    case "preferred_lft": {
+      if (value === "forever") v.preferredLft = "forever";
+      else if (/^\d{1,10}$/.test(value)) v.preferredLft = Number(value);
+      else return `expected preferred_lft with seconds or "forever", got "${value}"`;
+      return null;
+    }
+    default:
+      v.trackGroup = value;
+      return null;
+  }
+}
+
+/** The directed broadcast of an IPv4 address/prefix, as hacore installs it. */
+function directedBroadcast(address: string, prefix: number): string {
+  const parts = address.split(".").map(Number);
+  const n = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+  const host = prefix >= 32 ? 0 : (0xffffffff >>> prefix);
+  const b = (n | host) >>> 0;
+  return [b >>> 24, (b >>> 16) & 255, (b >>> 8) & 255, b & 255].join(".");
+}
+
+/**
+ * A VIP written as a keepalived line: dev, label and scope apply as in the table form;
+ * what hacore does anyway is accepted quietly (`no_track`: hacore never faults an
+ * instance on a VIP's own device; `brd +` or the directed broadcast; `nodad` on IPv6);
+ * every other part is a warning naming what is ignored, and `peer` (a point-to-point
+ * address, which would change what the VIP means) is refused.
+ */
+function readVipLine(
+  ctx: Ctx,
+  raw: string,
+  path: KeyPath,
+  interfaceName: string,
+): VipDraft | undefined {
+  const parsed = parseVipLine(raw);
+  if (!parsed.ok) {
+    ctx.error(path, parsed.message);
+    return undefined;
+  }
+  const line = parsed.value;
+  if (line.peer !== null) {
+    ctx.error(
+      path,
+      `expected no "peer" in a VIP: hacore holds host and subnet addresses only, got "${raw}"`,
+    );
+    return undefined;
+  }
+  const family = line.family;
+  const prefix = line.prefix ?? maxPrefix(family);
+  const dev = line.dev ?? interfaceName;
+  const table: RawTable = { address: line.address, dev };
+  if (line.prefix !== null) table.prefix = BigInt(line.prefix);
+  if (line.scope !== null) table.scope = line.scope;
+  if (line.label !== null) table.label = line.label;
+  const draft = readVip(ctx, table, path, interfaceName);
+  if (draft === undefined) return undefined;
+  const ignored: string[] = [];
+  if (line.broadcast === "-") ignored.push(`brd - (hacore always sets the directed broadcast)`);
+  else if (
+    line.broadcast !== null && line.broadcast !== "+" &&
+    line.broadcast !== directedBroadcast(line.address, prefix)
+  ) {
+    ignored.push(
+      `brd ${line.broadcast} (hacore sets the directed broadcast, ${
+        directedBroadcast(line.address, prefix)
+      })`,
+    );
+  }
+  if (line.preferredLft !== null && line.preferredLft !== "forever") {
+    ignored.push(`preferred_lft ${line.preferredLft} (VIPs are installed with a forever lifetime)`);
+  }
+  if (line.trackGroup !== null) ignored.push(`track_group ${line.trackGroup}`);
+  for (const flag of line.flags) {
+    if (flag === "no_track" || (flag === "nodad" && family === "ipv6")) continue;
+    ignored.push(flag);
+  }
+  if (ignored.length > 0) {
+    ctx.warn(path, `ignored in the VIP line "${raw}": ${ignored.join(", ")}`);
+  }
+  return draft;
+}

@@ -317,3 +317,36 @@ export function makeRequest<R extends DistributiveOmitV<ControlRequest>>(
  * ```
  */
 export type DistributiveOmitV<T> = T extends unknown ? Omit<T, "v"> : never;
+
+/**
+ * The control sockets in `dir` that something accepts on, sorted: the running hacore
+ * daemons, each on its own per-config socket. A socket file left by a killed daemon
+ * refuses the connection and is skipped; so is one we may not open (not root), which
+ * is still listed, since a daemon likely holds it and `permission` is the better error.
+ *
+ * @example
+ * ```ts
+ * await findDaemonSockets("/run/hacore"); // ["/run/hacore/hacore-3f2a9c1e.sock"]
+ * ```
+ */
+export async function findDaemonSockets(dir: string): Promise<string[]> {
+  const candidates: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name.endsWith(".sock")) candidates.push(`${dir}/${entry.name}`);
+    }
+  } catch {
+    return [];
+  }
+  const live = await Promise.all(candidates.map(async (path) => {
+    try {
+      if (!(await Deno.lstat(path)).isSocket) return null;
+      const conn = await Deno.connect({ transport: "unix", path });
+      conn.close();
+      return path;
+    } catch (e) {
+      return e instanceof Deno.errors.PermissionDenied ? path : null;
+    }
+  }));
+  return live.filter((p): p is string => p !== null).sort();
+}

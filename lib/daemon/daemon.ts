@@ -99,6 +99,7 @@ import { NodeRuntime } from "./runtime.ts";
 import { type DaemonStatus, instanceDetail } from "./status.ts";
 import { earliestDeadline, mergeReloads, type Subsystem } from "./subsystem.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
+import type { AcceptFilter } from "../sys/nft.ts";
 
 export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, VipStatus } from "./status.ts";
 
@@ -133,6 +134,8 @@ export interface DaemonOptions {
   readonly version?: string;
   /** Receives every instance and sync-group state change; none by default. */
   readonly notify?: NotifySink;
+  /** Enforces no-accept mode (`lib/sys/nft.ts`); none by default. */
+  readonly acceptFilter?: AcceptFilter | null;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
   /**
@@ -304,6 +307,7 @@ export class Daemon implements DaemonControl {
       wallOffsetMs: this.#wallOffsetMs,
       nowMs: now,
       enqueue: (item) => this.#push(item),
+      acceptFilter: opts.acceptFilter ?? null,
     });
     this.#subsystems = [this.#rt];
     this.#openIpvs = opts.openIpvs ?? null;
@@ -651,6 +655,19 @@ export class Daemon implements DaemonControl {
     const inst = run.target === "INSTANCE" ? this.#rt.table.instance(run.name) : undefined;
     if (inst) bump(inst.extra, hookCounterKey(run.hook, result));
     else bump(this.#counters, groupHookCounterKey(run.name, run.hook, result));
+  }
+
+  /**
+   * Counts one node-wide event by name (e.g. `mailFailed`): shown in status and as
+   * `hacore_node_events_total{event=NAME}`.
+   *
+   * @example
+   * ```ts
+   * const mailer = openMailer(config, host, (o) => daemon.countNodeEvent(`mail_${o}`));
+   * ```
+   */
+  countNodeEvent(name: string): void {
+    bump(this.#counters, name);
   }
 
   /**

@@ -48,6 +48,7 @@ import type { HookRun } from "../control/api.ts";
 import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { EventStream, type EventStreamStats, formatLvsEventLine } from "./event_stream.ts";
+import type { MailAlerts } from "../notify/alerts.ts";
 import type { LvsNotice } from "../lvs/runtime.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
 import {
@@ -57,11 +58,13 @@ import {
   type ScriptVerdict,
 } from "../sys/script_security.ts";
 import {
+  lookupUser,
   OUTPUT_CAP_BYTES,
   type ProcessExit,
   type SpawnedProcess,
   spawnProcess,
   type SpawnRequest,
+  type UserIds,
 } from "../sys/spawn.ts";
 
 /**
@@ -76,7 +79,7 @@ import {
  * };
  * ```
  */
-export type HookSpawnRequest = Pick<SpawnRequest, "path" | "args" | "env">;
+export type HookSpawnRequest = Pick<SpawnRequest, "path" | "args" | "env" | "user">;
 
 /**
  * How a hook ended (the shared spawner's {@link ProcessExit}).
@@ -241,6 +244,15 @@ export interface NotifierOptions {
   readonly checkScript?: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   /** Told of every finished (or refused) run, e.g. to count it; must not throw. */
   readonly onRun?: (run: HookRun) => void;
+  /** Mail alerts (`smtp_alert`), told of every event; none by default. */
+  readonly mail?: MailAlerts | null;
+  /**
+   * `global.script_user`: the user instance and group hooks run as (keepalived runs
+   * its notify scripts as `script_user` too); null or absent = the daemon's (root).
+   */
+  readonly scriptUser?: string | null;
+  /** {@link lookupUser} by default. */
+  readonly lookupUser?: (name: string) => Promise<UserIds>;
 }
 
 /** A script's verdict is trusted this long before the files are checked again. */
@@ -278,6 +290,9 @@ export class Notifier implements NotifySink {
   readonly #killGraceMs: number;
   readonly #check: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   readonly #stream: EventStream | null;
+  readonly #mail: MailAlerts | null;
+  readonly #scriptUser: string | null;
+  readonly #lookupUser: (name: string) => Promise<UserIds>;
   readonly #lanes = new Map<string, Lane>();
   /** Per virtual server: the last queued LVS run, which the next one waits for. */
   readonly #lvsLanes = new Map<string, Promise<void>>();
@@ -312,6 +327,9 @@ export class Notifier implements NotifySink {
     this.#queueLimit = opts.queueLimit ?? 100;
     this.#killGraceMs = opts.killGraceMs ?? 1000;
     this.#check = opts.checkScript ?? checkScript;
+    this.#mail = opts.mail ?? null;
+    this.#scriptUser = opts.scriptUser ?? null;
+    this.#lookupUser = opts.lookupUser ?? lookupUser;
     this.#stream = opts.fifoPath === null
       ? null
       : new EventStream({ path: opts.fifoPath, logger: opts.logger });
@@ -335,6 +353,14 @@ export class Notifier implements NotifySink {
         return;
       }
       this.#stream?.write(event);
+      this.#mail?.vrrp({
+        target: event.target,
+        name: event.name,
+        state: event.state,
+        priority: event.priority,
+        reason: event.reason,
+        at: event.at,
+      }, event.hooks.smtpAlert);
       if (hookJobs(event).length === 0) return;
       const key = `${event.target}\0${event.name}`;
       let lane = this.#lanes.get(key);
@@ -381,6 +407,13 @@ export class Notifier implements NotifySink {
       if (this.#closed) return;
       const at = this.#wallClock();
       this.#stream?.writeLine(formatLvsEventLine(notice, at));
+      this.#mail?.lvs({
+        kind: notice.kind,
+        virtualServer: notice.virtualServer,
+        realServer: notice.realServer,
+        up: notice.up,
+        at,
+      });
       const command = notice.command;
       if (command === null) return;
       const key = `LVS\0${notice.virtualServer}`;
@@ -412,7 +445,13 @@ export class Notifier implements NotifySink {
         this.#logger.warn(`${who}: ${n.hook} not run: ${verdict.error}`);
         return;
       }
+      const ids = this.#scriptUser === null ? null : await this.#lookupUser(this.#scriptUser);
+      if (ids !== null && "error" in ids) {
+        this.#logger.warn(`${who}: ${n.hook} not run: script_user: ${ids.error}`);
+        return;
+      }
       const proc = this.#spawn({
+        ...(ids === null ? {} : { user: ids }),
         path: verdict.path,
         args: verdict.argv.slice(1),
         env: {
@@ -566,6 +605,12 @@ export class Notifier implements NotifySink {
       this.#warnedInsecure.add(job.command);
       this.#logger.warn(verdict.warning);
     }
+    let user: { uid: number; gid: number } | undefined;
+    if (this.#scriptUser !== null) {
+      const ids = await this.#lookupUser(this.#scriptUser);
+      if ("error" in ids) return refused(`script_user: ${ids.error}`);
+      user = ids;
+    }
     const t0 = this.#clock.nowMs();
     let proc: HookProcess;
     try {
@@ -573,6 +618,7 @@ export class Notifier implements NotifySink {
         path: verdict.path,
         args: [...verdict.argv.slice(1), ...job.extraArgs],
         env: hookEnv(event),
+        ...(user === undefined ? {} : { user }),
       });
     } catch (e) {
       // Forget the verdict: whatever made the start fail (file gone) must be re-checked.

@@ -68,6 +68,7 @@ import { checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { wantedVmacs } from "./vmac.ts";
+import type { AcceptFilter } from "../sys/nft.ts";
 
 /**
  * What a {@link NodeRuntime} is built from: the config and its instances (every one
@@ -98,6 +99,11 @@ export interface NodeRuntimeOptions {
   readonly rateLog: RateLog;
   /** Node-wide counters, shared with the daemon (it shows them in status). */
   readonly counters: Record<string, number>;
+  /**
+   * Drops traffic to the VIPs of masters in no-accept mode (`lib/sys/nft.ts`); absent or
+   * null = not enforced (tests, and daemons whose instances all accept).
+   */
+  readonly acceptFilter?: AcceptFilter | null;
   /** Retry a failed kernel operation after this long. */
   readonly retryMs: number;
   /** Wall time minus clock time: labels monotonic times for people. */
@@ -148,6 +154,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #trackers: TrackerGlue;
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
+  readonly #acceptFilter: AcceptFilter | null;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -166,6 +173,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#rateLog = rateLog;
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
+    this.#acceptFilter = opts.acceptFilter ?? null;
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -815,8 +823,23 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   async reconcileNow(): Promise<void> {
     const reason = this.#vips.begin();
     await this.#vmacs.ensure(this.#wantedVmacs());
-    if (!await this.#vips.apply(reason, this.#lookups)) return;
+    const applied = await this.#vips.apply(reason, this.#lookups);
+    this.#acceptFilter?.set(this.#notAccepted());
+    if (!applied) return;
     await this.#vmacs.drop(this.#wantedVmacs());
+  }
+
+  /**
+   * The VIPs to drop traffic to: those held by a master in no-accept mode that does not
+   * own them (RFC 5798 §6.4.3; the owner, priority 255, always accepts).
+   */
+  #notAccepted(): string[] {
+    const out: string[] = [];
+    for (const i of this.table.all()) {
+      if (i.cfg.accept || i.cfg.priority === 255 || !this.table.routerOf(i).holdingVips) continue;
+      for (const v of [...i.cfg.vips, ...i.cfg.excludedVips]) out.push(v.address);
+    }
+    return out;
   }
 
   #wants(): InstanceVips[] {

@@ -65,6 +65,7 @@ Deno.test("a minimal virtual server gets keepalived's defaults", () => {
     hysteresis: 0,
     quorumUp: null,
     quorumDown: null,
+    smtpAlert: null,
     virtualhost: null,
     sorryServer: null,
     realServers: [{
@@ -80,6 +81,7 @@ Deno.test("a minimal virtual server gets keepalived's defaults", () => {
       lThreshold: 0,
       notifyUp: null,
       notifyDown: null,
+      smtpAlert: null,
       checks: [],
     }],
   });

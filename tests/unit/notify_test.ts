@@ -15,6 +15,7 @@ import {
   type HookSpawnRequest,
   Notifier,
   type NotifierOptions,
+  spawnHook,
 } from "../../lib/daemon/notify.ts";
 import { type Clock, type NotifyEvent, systemClock } from "../../lib/daemon/ports.ts";
 import { SCRIPT_PATH, type ScriptVerdict } from "../../lib/sys/script_security.ts";
@@ -795,3 +796,36 @@ withDir(
     ]);
   },
 );
+
+withDir("script_user: hooks run as that user; an unknown user refuses the run", async (dir) => {
+  const hook = await writeScript(dir, "up.sh", "exit 0");
+  const seen: (HookSpawnRequest["user"] | undefined)[] = [];
+  const { logger } = capture();
+  const fake = (req: HookSpawnRequest) => {
+    seen.push(req.user);
+    const { user: _ignored, ...asDaemon } = req;
+    return spawnHook(asDaemon);
+  };
+  const n = notifier({
+    logger,
+    spawn: fake,
+    scriptUser: "keepalived_script",
+    lookupUser: (name) =>
+      Promise.resolve(name === "keepalived_script" ? { uid: 998, gid: 997 } : { error: "no" }),
+  });
+  n.notify(event({ hooks: { ...NO_HOOKS, master: hook } }));
+  await n.settled();
+  assert.deepEqual(seen, [{ uid: 998, gid: 997 }]);
+  await n.close();
+  const refusing = notifier({
+    logger,
+    spawn: fake,
+    scriptUser: "ghost",
+    lookupUser: () => Promise.resolve({ error: `no such user "ghost"` }),
+  });
+  refusing.notify(event({ hooks: { ...NO_HOOKS, master: hook } }));
+  await refusing.settled();
+  assert.equal(seen.length, 1, "not started");
+  assert.equal(refusing.recent("VI_1")[0].error, `script_user: no such user "ghost"`);
+  await refusing.close();
+});

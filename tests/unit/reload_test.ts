@@ -217,7 +217,7 @@ control_socket = "/run/other.sock"`,
     lines: [
       "global: vrrp_garp_master_delay 5s -> 2s",
       "global: checksum auto -> rfc9568",
-      "global: control_socket /run/hacore/hacore.sock -> /run/other.sock (takes effect at the next restart)",
+      "global: control_socket (none) -> /run/other.sock (takes effect at the next restart)",
     ],
     check: (d) => assert.deepEqual(d.unchanged, ["VI_1", "VI_2", "VI_3"]),
   },
@@ -443,7 +443,7 @@ Deno.test("hacore check --diff FILE prints what a reload of the running daemon w
       "  VI_1: removed 192.0.2.102/24",
       "  VI_1: priority 150 -> 160",
       // The running daemon was started without it; FILE names the socket it was reached on.
-      `  global: control_socket /run/hacore/hacore.sock -> ${socket} (takes effect at the next restart)`,
+      `  global: control_socket (none) -> ${socket} (takes effect at the next restart)`,
     ]);
     assert.equal(daemon.asked, 1);
   });

@@ -72,10 +72,12 @@ export function parseKeepalived(
   const parsed = parseKeepalivedTokens(lexed.tokens);
   const translated = translateKeepalived(parsed.nodes);
   const problems = [...lexed.problems, ...parsed.problems, ...translated.problems];
-  const warnings = problems.filter((p) => p.warning).map(toError);
   const early = problems.filter((p) => !p.warning).map(toError);
   const ctx = new SourceCtx(file, translated.locs);
   const config = validateDocument(ctx, translated.doc);
+  // The translator's corrections and the validator's (the same ones a TOML file gets).
+  const warnings = [...problems.filter((p) => p.warning).map(toError), ...ctx.warnings]
+    .sort(byPlace);
   const errors = [...early, ...ctx.errors].sort(byPlace);
   if (errors.length > 0) return { ok: false, errors, warnings };
   return {

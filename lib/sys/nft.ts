@@ -1,0 +1,210 @@
+/**
+ * `accept` / `no_accept` enforced with nftables, as keepalived's `vrrp_nftables` does:
+ * RFC 5798 §6.4.3 says a master that does not own its addresses and is not in Accept
+ * Mode must not accept packets addressed to them. So while such an instance holds its
+ * VIPs, hacore drops IP traffic to them in one table of its own, `inet hacore`.
+ *
+ * What still works: ARP (not IP, so never seen by an `inet` table: the VIP answers it),
+ * IPv6 neighbour solicitations and advertisements to the VIP (neighbour discovery of
+ * the VIP), and VRRP itself (sent to the multicast group, not to a VIP).
+ *
+ * The table is written whole on every change, in one `nft -f` batch (`add table`,
+ * `delete table`, then the table): atomic, idempotent, and a leftover table from a
+ * crashed daemon is replaced by the first write, or removed by the empty one. Writes run
+ * in the background, one at a time, always with the latest wanted set: the daemon's
+ * loop never waits on `nft`.
+ *
+ * @module
+ */
+
+import { parseIp } from "../net/addr.ts";
+import { OUTPUT_CAP_BYTES, spawnProcess } from "./spawn.ts";
+import { SCRIPT_PATH } from "./command_line.ts";
+
+/** The table hacore owns; nothing else in the ruleset is touched. */
+export const NFT_TABLE = "inet hacore";
+
+/**
+ * The addresses whose traffic is dropped: those of every master in no-accept mode.
+ * Reported back through `onError` when `nft` fails; `close` removes the table.
+ *
+ * @example
+ * ```ts
+ * const filter: AcceptFilter = new NftAcceptFilter({ onError: (m) => log.warn(m) });
+ * filter.set(["192.0.2.10"]);
+ * await filter.close();
+ * ```
+ */
+export interface AcceptFilter {
+  /** The addresses to drop from now on (canonical text, either family); returns at once. */
+  set(addresses: readonly string[]): void;
+  /** Waits for pending writes, then removes the table. */
+  close(): Promise<void>;
+}
+
+/**
+ * The `nft -f` batch that makes the kernel hold exactly `addresses` as dropped; with
+ * none, the batch only removes the table. Pure, so the text is tested as it is.
+ *
+ * @example
+ * ```ts
+ * nftBatch([]); // "add table inet hacore\ndelete table inet hacore\n"
+ * nftBatch(["192.0.2.10"]).includes("elements = { 192.0.2.10 }"); // true
+ * ```
+ */
+export function nftBatch(addresses: readonly string[]): string {
+  const reset = `add table ${NFT_TABLE}\ndelete table ${NFT_TABLE}\n`;
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const a of new Set(addresses)) {
+    const ip = parseIp(a);
+    if (ip === null) throw new RangeError(`not an IP address: ${JSON.stringify(a)}`);
+    (ip.family === "ipv4" ? v4 : v6).push(a);
+  }
+  if (v4.length === 0 && v6.length === 0) return reset;
+  const set = (name: string, type: string, members: string[]) =>
+    `  set ${name} {\n    type ${type}\n` +
+    (members.length === 0 ? "" : `    elements = { ${members.sort().join(", ")} }\n`) +
+    "  }\n";
+  return reset +
+    `table ${NFT_TABLE} {\n` +
+    set("vips4", "ipv4_addr", v4) +
+    set("vips6", "ipv6_addr", v6) +
+    "  chain input {\n" +
+    "    type filter hook input priority filter; policy accept;\n" +
+    "    ip daddr @vips4 counter drop\n" +
+    // Neighbour discovery of the VIP itself must keep working, as ARP does for IPv4.
+    "    ip6 daddr @vips6 icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept\n" +
+    "    ip6 daddr @vips6 counter drop\n" +
+    "  }\n" +
+    "}\n";
+}
+
+/**
+ * Runs one batch; resolves with null or the error text. The default runner of
+ * {@link NftAcceptFilter}: `nft -f` on a temporary file, through the shared spawner.
+ */
+export type NftRunner = (batch: string) => Promise<string | null>;
+
+/**
+ * `nft -f FILE` with the batch in a fresh temporary file; null on success, else `nft`'s
+ * last words.
+ *
+ * @example
+ * ```ts
+ * await runNft(nftBatch([])); // null: the table is gone (or was never there)
+ * ```
+ */
+export async function runNft(batch: string): Promise<string | null> {
+  const file = await Deno.makeTempFile({ prefix: "hacore-nft-" });
+  try {
+    await Deno.writeTextFile(file, batch);
+    const nft = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].find((p) => isFile(p));
+    if (nft === undefined) {
+      // Without nft there can be no table of ours to remove; only drops need it.
+      return batch.includes("{") ? "nft not found (install nftables to enforce no_accept)" : null;
+    }
+    const p = spawnProcess({ path: nft, args: ["-f", file], env: { PATH: SCRIPT_PATH } });
+    const exit = await p.exit;
+    const { stderr } = await p.output;
+    if (exit.exitCode === 0) return null;
+    const last = stderr.trim().split("\n").slice(0, 2).join(" / ").slice(0, OUTPUT_CAP_BYTES);
+    return `nft exited ${exit.exitCode ?? exit.signal}: ${last}`;
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Options of {@link NftAcceptFilter}.
+ *
+ * @example
+ * ```ts
+ * const opts: NftAcceptFilterOptions = { onError: (m) => log.warn(m) };
+ * ```
+ */
+export interface NftAcceptFilterOptions {
+  /** Told of a failed write (the next change tries again); must not throw. */
+  readonly onError: (message: string) => void;
+  /** Told of each applied set, e.g. to log it. */
+  readonly onApplied?: (addresses: readonly string[]) => void;
+  /** {@link runNft} by default. */
+  readonly run?: NftRunner;
+}
+
+/**
+ * The {@link AcceptFilter} over `nft`: the first write (even of nothing) replaces any
+ * leftover table; a set equal to the last applied one writes nothing.
+ *
+ * @example
+ * ```ts
+ * const filter = new NftAcceptFilter({ onError: (m) => log.warn(m) });
+ * filter.set([]); // removes a leftover table from an earlier run
+ * ```
+ */
+export class NftAcceptFilter implements AcceptFilter {
+  readonly #onError: (message: string) => void;
+  readonly #onApplied: (addresses: readonly string[]) => void;
+  readonly #run: NftRunner;
+  /** Sorted, joined: what the kernel holds; null before the first write or after a failure. */
+  #applied: string | null = null;
+  #wanted: string[] = [];
+  #worker: Promise<void> | null = null;
+  #closed = false;
+
+  constructor(opts: NftAcceptFilterOptions) {
+    this.#onError = opts.onError;
+    this.#onApplied = opts.onApplied ?? (() => {});
+    this.#run = opts.run ?? runNft;
+  }
+
+  /** See {@link AcceptFilter.set}. */
+  set(addresses: readonly string[]): void {
+    if (this.#closed) return;
+    this.#wanted = [...new Set(addresses)].sort();
+    this.#kick();
+  }
+
+  /** See {@link AcceptFilter.close}: the table is removed whatever was applied. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#worker;
+    const error = await this.#run(nftBatch([])).catch((e) => String(e));
+    if (error !== null) this.#onError(`cannot remove table ${NFT_TABLE}: ${error}`);
+    this.#applied = "";
+  }
+
+  /** Resolves once the latest wanted set is written (or failed). */
+  async idle(): Promise<void> {
+    while (this.#worker !== null) await this.#worker;
+  }
+
+  #kick(): void {
+    if (this.#worker !== null) return;
+    this.#worker = this.#drain().finally(() => (this.#worker = null));
+  }
+
+  async #drain(): Promise<void> {
+    for (;;) {
+      const wanted = this.#wanted;
+      const key = wanted.join(" ");
+      if (key === this.#applied) return;
+      const error = await this.#run(nftBatch(wanted)).catch((e) => String(e));
+      if (error !== null) {
+        this.#applied = null;
+        this.#onError(`cannot write table ${NFT_TABLE} (no_accept): ${error}`);
+        return;
+      }
+      this.#applied = key;
+      this.#onApplied(wanted);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { NftAcceptFilter, nftBatch } from "../../lib/sys/nft.ts";
+
+Deno.test("nftBatch with no address only removes the table (idempotently)", () => {
+  assert.equal(nftBatch([]), "add table inet hacore\ndelete table inet hacore\n");
+});
+
+Deno.test("nftBatch replaces the table whole: sets per family, ND let through, duplicates once", () => {
+  const b = nftBatch(["192.0.2.11", "fe80::1", "192.0.2.10", "192.0.2.11"]);
+  assert.ok(b.startsWith("add table inet hacore\ndelete table inet hacore\ntable inet hacore {\n"));
+  assert.match(
+    b,
+    /set vips4 \{\n {4}type ipv4_addr\n {4}elements = \{ 192\.0\.2\.10, 192\.0\.2\.11 \}\n/,
+  );
+  assert.match(b, /set vips6 \{\n {4}type ipv6_addr\n {4}elements = \{ fe80::1 \}\n/);
+  assert.match(
+    b,
+    /ip6 daddr @vips6 icmpv6 type \{ nd-neighbor-solicit, nd-neighbor-advert \} accept\n {4}ip6 daddr @vips6 counter drop/,
+  );
+  assert.throws(() => nftBatch(["eth0"]), RangeError);
+});
+
+Deno.test("NftAcceptFilter writes the latest set once, skips repeats, retries after a failure", async () => {
+  const batches: string[] = [];
+  const errors: string[] = [];
+  let fail = false;
+  const filter = new NftAcceptFilter({
+    onError: (m) => errors.push(m),
+    run: (batch) => {
+      batches.push(batch);
+      return Promise.resolve(fail ? "boom" : null);
+    },
+  });
+  filter.set([]);
+  filter.set(["192.0.2.10"]); // while the first write runs: only the latest follows
+  filter.set(["192.0.2.10"]);
+  await filter.idle();
+  assert.equal(batches.length, 2);
+  assert.match(batches[1], /192\.0\.2\.10/);
+  filter.set(["192.0.2.10"]);
+  await filter.idle();
+  assert.equal(batches.length, 2, "an unchanged set writes nothing");
+  fail = true;
+  filter.set(["192.0.2.20"]);
+  await filter.idle();
+  assert.match(errors[0], /cannot write table inet hacore \(no_accept\): boom/);
+  fail = false;
+  filter.set(["192.0.2.20"]);
+  await filter.idle();
+  assert.equal(batches.length, 4, "the same set is written again after a failure");
+  await filter.close();
+  assert.equal(batches.at(-1), nftBatch([]));
+  filter.set(["192.0.2.30"]);
+  await filter.idle();
+  assert.equal(batches.length, 5, "nothing is written after close");
+});
