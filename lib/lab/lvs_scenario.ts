@@ -294,13 +294,15 @@ export async function runLvsScenario(
     lab_(clientLine(backClient));
 
     // 4. The master director dies
-    say(`\n== 4. the master director ${master} dies: kill -9 and its cable pulled ==`);
+    say(`\n== 4. the master director ${master} dies: cable pulled, kill -9 ==`);
     const dead = directors.find((d) => d.name === master)!;
     const heir = spec.directors.find((d) => d.name === backup)!;
+    // Cable first: a dead machine's kernel forwards nothing, but a killed daemon's kernel
+    // would keep holding the VIP and balancing with the table it left behind.
     const tCrash = wallMs();
-    await dead.crash();
     await lab.lan.cut(lab.member(master));
-    lab_(`${master}: ${dead.kind} killed (SIGKILL), cable pulled`, tCrash);
+    await dead.crash();
+    lab_(`${master}: cable pulled, ${dead.kind} killed (SIGKILL)`, tCrash);
     const took = await waitForHolders(
       vipWatchers.filter((w) => w.name === backup),
       (h) => h.length === 1,
