@@ -251,7 +251,9 @@ export class CheckScheduler {
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
-    e.anchor = this.#clock.nowMs() + this.#random() * interval;
+    // The first run comes within `warmupMs` (keepalived's warmup), else one interval.
+    const spread = Math.max(0, check.timing.warmupMs ?? interval);
+    e.anchor = this.#clock.nowMs() + this.#random() * spread;
     e.due = Math.round(e.anchor / slot) * slot;
     this.#entries.set(check.id, e);
     this.#heap.push(e);
@@ -440,7 +442,16 @@ export class CheckScheduler {
       const outcome = debounceStep(e.debounce, r, e.check.timing);
       e.debounce = outcome.state;
       const interval = Math.max(1, e.check.timing.intervalMs);
-      e.due = nextDue(e.anchor, interval, this.#clock.nowMs());
+      const now = this.#clock.nowMs();
+      const retryMs = e.check.timing.retryIntervalMs;
+      if (retryMs !== undefined && e.debounce.up && e.debounce.streak > 0) {
+        // A failure still short of `fall`: retried soon, and the schedule starts over
+        // from the retry (keepalived's delay_before_retry).
+        e.anchor = now + Math.max(1, retryMs) - interval;
+        e.due = now + Math.max(1, retryMs);
+      } else {
+        e.due = nextDue(e.anchor, interval, now);
+      }
       this.#heap.push(e);
       if (outcome.changed) this.#notify(e);
     }

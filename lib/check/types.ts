@@ -222,6 +222,17 @@ export interface CheckTiming {
   readonly fall: number;
   /** The state before enough results arrive (keepalived's `init_fail` is `false`). */
   readonly initialUp: boolean;
+  /**
+   * While a healthy check fails short of `fall`, the next run comes this long after the
+   * failure instead of at the next interval (keepalived's `delay_before_retry`): a real
+   * server is declared down within fall retries, not fall intervals. Unset = interval.
+   */
+  readonly retryIntervalMs?: number;
+  /**
+   * The first run comes after a random delay up to this long (keepalived's `warmup`;
+   * 0 = at once). Unset = up to one interval, so checks added together spread out.
+   */
+  readonly warmupMs?: number;
 }
 
 /**

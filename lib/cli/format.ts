@@ -25,7 +25,10 @@ import type {
   DaemonStatus,
   ForeignSenderStatus,
   InstanceStatus,
+  LvsStatus,
+  RealServerStatus,
   VipStatus,
+  VirtualServerStatus,
 } from "../control/status.ts";
 import { contributionsText, type TrackerStatus } from "../track/priority.ts";
 import { DROP_COUNTER, RFC6527_NAME } from "../vrrp/packet.ts";
@@ -539,8 +542,9 @@ function footer(s: StatusView, st: Style): string[] {
 export function renderStatus(status: StatusView, opts: RenderOptions = {}): string {
   const st = style(opts);
   const lines = [header(status, st)];
+  const lvs = status.lvs;
   if (status.instances.length === 0) {
-    lines.push("no instances configured");
+    if (lvs === undefined) lines.push("no instances configured");
   } else {
     const rows = status.instances.map((i) => instanceRow(i, status, st));
     const widths = COLUMNS.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c].length)));
@@ -559,8 +563,92 @@ export function renderStatus(status: StatusView, opts: RenderOptions = {}): stri
       for (const i of status.instances) lines.push(...narrowBlock(i, status, st));
     }
   }
+  if (lvs !== undefined) lines.push(...virtualServerLines(lvs, st));
   lines.push(...footer(status, st));
   return lines.join("\n");
+}
+
+// -------------------------------------------------------------------------------------
+// Virtual servers
+
+function quorumText(v: VirtualServerStatus): string {
+  const band = v.hysteresis === 0 ? `${v.quorum}` : `${v.quorum}±${v.hysteresis}`;
+  return `quorum ${v.quorumUp ? "up" : "DOWN"} ${v.liveWeight}/${band}`;
+}
+
+function vsHead(v: VirtualServerStatus, st: Style): string {
+  const facts = [v.endpoint, v.protocol, v.scheduler, v.method, quorumText(v)];
+  if (v.sorryActive) facts.push(paint(st, `sorry server ${v.sorryServer} in use`, "yellow"));
+  if (!v.checksActive) facts.push("checks suspended (ha_suspend)");
+  if (v.servicesInKernel < v.servicesWanted) {
+    facts.push(paint(st, `${v.servicesInKernel}/${v.servicesWanted} services in kernel`, "red"));
+  }
+  return `${v.name}  ${facts.join("  ")}`;
+}
+
+function weightCell(w: number | null): string {
+  return w === null ? "-" : String(w);
+}
+
+function rsLine(r: RealServerStatus, st: Style, indent: string): string {
+  const failing = r.checks.find((c) => !c.up && c.lastError !== null) ??
+    r.checks.find((c) => !c.up);
+  const health = r.up ? paint(st, "up", "green") : paint(st, "down", "red") +
+    (failing === undefined
+      ? ""
+      : ` (${failing.kind}${failing.lastError ? `: ${failing.lastError}` : ""})`);
+  const mark = r.up ? (st.unicode ? "✓" : "+") : "-";
+  return `${indent}${mark} ${hostPortText(r.address, r.port)}  ${health}  weight ${
+    weightCell(r.desiredWeight)
+  }/${
+    weightCell(r.kernelWeight)
+  }  conns ${r.activeConns}/${r.inactConns}  ${r.cps} cps ${r.inBps}/${r.outBps} Bps`;
+}
+
+function hostPortText(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function virtualServerLines(lvs: LvsStatus, st: Style): string[] {
+  if (lvs.virtualServers.length === 0) return [];
+  const out = [paint(st, "VIRTUAL SERVER", "bold")];
+  for (const v of lvs.virtualServers) {
+    out.push(vsHead(v, st));
+    for (const r of v.realServers) out.push(rsLine(r, st, "  "));
+  }
+  const c = Object.keys(lvs.counters).filter((k) => lvs.counters[k] !== 0).sort();
+  if (c.length > 0) {
+    out.push(...pack(c.map((k) => `${k} ${lvs.counters[k]}`), st.width, "lvs: ", "     ", ", "));
+  }
+  return out;
+}
+
+/**
+ * `hacore status NAME` for a virtual server: its settings and quorum, then each real
+ * server with every check's state and last error, weights, connections, totals and rates.
+ *
+ * @example
+ * ```ts
+ * renderVirtualServer(status.lvs!.virtualServers[0], { unicode: false });
+ * // web  192.0.2.100:80  tcp  wlc  DR  quorum up 3/2
+ * // + 192.0.2.11:80  up  weight 1/1  conns 0/0  0 cps 0/0 Bps
+ * ```
+ */
+export function renderVirtualServer(v: VirtualServerStatus, opts: RenderOptions = {}): string {
+  const st = style(opts);
+  const out = [vsHead(v, st)];
+  out.push(`  sorry server: ${v.sorryServer ?? "none"}${v.sorryActive ? " (in use)" : ""}`);
+  out.push(`  services in kernel: ${v.servicesInKernel} of ${v.servicesWanted}`);
+  for (const r of v.realServers) {
+    out.push(rsLine(r, st, ""));
+    for (const c of r.checks) {
+      out.push(`    ${c.kind}: ${c.up ? "up" : "down"}${c.lastError ? ` (${c.lastError})` : ""}`);
+    }
+    out.push(
+      `    totals: ${r.conns} conns, in ${r.inPackets} pkts ${r.inBytes} B, out ${r.outPackets} pkts ${r.outBytes} B`,
+    );
+  }
+  return out.join("\n");
 }
 
 function narrowBlock(i: InstanceView, s: StatusView, st: Style): string[] {

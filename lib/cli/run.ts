@@ -12,7 +12,7 @@ import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
 import { Notifier } from "../daemon/notify.ts";
 import { checkConfigScripts } from "../daemon/notify.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
-import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
+import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
@@ -134,6 +134,8 @@ export async function runCommand(args: string[]): Promise<number> {
       version: VERSION,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
+      // Opened only when the config has virtual servers.
+      openIpvs: () => openIpvs(),
     });
     const d = daemon;
     let stopping = false;

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { parse as parseToml } from "smol-toml";
 import { DUAL_STACK_V6_SUFFIX, GLOBAL_DEFAULTS, loadConfig } from "../config/mod.ts";
 import { call, ControlClientError, ControlReplyError, makeRequest } from "../control/client.ts";
-import { outputStyle, renderDetail, renderStatus } from "./format.ts";
+import { outputStyle, renderDetail, renderStatus, renderVirtualServer } from "./format.ts";
 
 const USAGE = "usage: hacore status [NAME] [--json] [--watch [SECONDS]] [--ascii]\n" +
   "                     [--socket PATH | --config FILE] [--timeout MS]";
@@ -308,6 +308,12 @@ export async function runStatus(args: string[], io: CliIo): Promise<number> {
   /** One snapshot as text; throws what {@link reportFailure} turns into an exit code. */
   const snapshot = async (): Promise<string> => {
     if (name !== undefined) {
+      // A virtual server's name: its section of the status, in full.
+      const all = await call(path, makeRequest({ cmd: "status" }), { timeoutMs });
+      const vs = all.lvs?.virtualServers.find((v) => v.name === name);
+      if (vs !== undefined) {
+        return values.json ? JSON.stringify(vs, null, 2) : renderVirtualServer(vs, render);
+      }
       const d = await call(path, makeRequest({ cmd: "detail", instance: name }), { timeoutMs });
       if (values.json) return JSON.stringify(d, null, 2);
       // A dual-stack instance is two protocol instances; its name shows both halves.

@@ -22,6 +22,7 @@
  */
 
 import { canonicalIp } from "../net/addr.ts";
+import type { RealServerConfig, VirtualServerConfig } from "./lvs_schema.ts";
 import { formatMs, summarizeInstance } from "./router.ts";
 import type {
   Config,
@@ -155,6 +156,8 @@ export interface ConfigDiff {
   readonly global: readonly GlobalChange[];
   /** Added, removed or changed `vrrp_script` / `vrrp_track_file` / `vrrp_track_process`. */
   readonly trackers: readonly string[];
+  /** Virtual server and real server changes, as lines ({@link diffVirtualServers}). */
+  readonly virtualServers: readonly string[];
 }
 
 /**
@@ -198,6 +201,7 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
     groups: diffGroups(old.syncGroups, next.syncGroups),
     global: diffGlobal(old.global, next.global),
     trackers: diffTrackers(old, next),
+    virtualServers: diffVirtualServers(old.virtualServers, next.virtualServers),
   };
 }
 
@@ -212,7 +216,8 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
 export function isEmptyDiff(d: ConfigDiff): boolean {
   return d.added.length === 0 && d.removed.length === 0 && d.replaced.length === 0 &&
     d.changed.length === 0 && d.groups.added.length === 0 && d.groups.removed.length === 0 &&
-    d.groups.changed.length === 0 && d.global.length === 0 && d.trackers.length === 0;
+    d.groups.changed.length === 0 && d.global.length === 0 && d.trackers.length === 0 &&
+    d.virtualServers.length === 0;
 }
 
 /**
@@ -263,7 +268,93 @@ export function diffLines(d: ConfigDiff): string[] {
     );
   }
   out.push(...d.trackers);
+  out.push(...d.virtualServers);
   return out;
+}
+
+/**
+ * What a reload changes in the virtual servers, one line each, in the style of the
+ * instances' lines: a virtual server matched by name, a real server by address and port.
+ * A changed setting is edited in place by the LVS runtime (never deleted and re-added).
+ *
+ * @example
+ * ```ts
+ * diffVirtualServers(old.virtualServers, next.virtualServers);
+ * // ["virtual_server web: scheduler wlc -> rr", "virtual_server web: real server 192.0.2.12:80 added"]
+ * ```
+ */
+export function diffVirtualServers(
+  old: readonly VirtualServerConfig[],
+  next: readonly VirtualServerConfig[],
+): string[] {
+  const out: string[] = [];
+  const before = new Map(old.map((v) => [v.name, v]));
+  const after = new Set(next.map((v) => v.name));
+  for (const v of old) if (!after.has(v.name)) out.push(`virtual_server ${v.name}: removed`);
+  for (const n of next) {
+    const o = before.get(n.name);
+    const p = `virtual_server ${n.name}: `;
+    if (o === undefined) {
+      const count = `${n.realServers.length} real server${n.realServers.length === 1 ? "" : "s"}`;
+      out.push(`${p}added (${targetText(n)} ${n.protocol} ${n.scheduler} ${n.method}, ${count})`);
+      continue;
+    }
+    for (const key of Object.keys(n) as (keyof VirtualServerConfig)[]) {
+      if (key === "name" || key === "realServers") continue;
+      if (!sameValue(o[key], n[key])) {
+        out.push(`${p}${key} ${valueText(o[key])} -> ${valueText(n[key])}`);
+      }
+    }
+    out.push(...diffRealServers(p, o.realServers, n.realServers));
+  }
+  return out;
+}
+
+function diffRealServers(
+  p: string,
+  old: readonly RealServerConfig[],
+  next: readonly RealServerConfig[],
+): string[] {
+  const out: string[] = [];
+  const key = (r: RealServerConfig) => endpointText(r.address, r.port);
+  const before = new Map(old.map((r) => [key(r), r]));
+  const after = new Set(next.map(key));
+  for (const r of old) if (!after.has(key(r))) out.push(`${p}real server ${key(r)} removed`);
+  for (const n of next) {
+    const o = before.get(key(n));
+    if (o === undefined) {
+      out.push(`${p}real server ${key(n)} added (weight ${n.weight})`);
+      continue;
+    }
+    for (const k of Object.keys(n) as (keyof RealServerConfig)[]) {
+      if (k === "id" || sameValue(o[k], n[k])) continue;
+      const what = k === "checks"
+        ? "checks changed"
+        : `${k} ${valueText(o[k])} -> ${valueText(n[k])}`;
+      out.push(`${p}real server ${key(n)} ${what}`);
+    }
+  }
+  return out;
+}
+
+function targetText(v: VirtualServerConfig): string {
+  const t = v.target;
+  if (t.kind === "fwmark") return `fwmark ${t.fwmark}`;
+  if (t.kind === "group") return `group ${t.group}`;
+  return endpointText(t.address, t.port);
+}
+
+function endpointText(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}
+
+function valueText(v: unknown): string {
+  if (v === null) return "none";
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
 // ---------------------------------------------------------------------------------

@@ -56,6 +56,7 @@
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { DROP_COUNTER, type RouterStateName } from "../vrrp/types.ts";
 import type { DaemonControl } from "./api.ts";
+import type { LvsStatus } from "./status.ts";
 
 /** `Content-Type` of the text exposition format, as Prometheus negotiates it. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -411,7 +412,81 @@ export function renderMetrics(control: DaemonControl): string {
     }
   }
 
+  if (status.lvs !== undefined) addLvs(x, status.lvs);
   return x.toString();
+}
+
+/** The `hacore_lvs_*` families; none at all for a VRRP-only daemon. */
+function addLvs(x: Exposition, lvs: LvsStatus): void {
+  const g = (name: string, help: string) => x.family(`hacore_lvs_${name}`, "gauge", help);
+  const c = (name: string, help: string) => x.family(`hacore_lvs_${name}`, "counter", help);
+  g(
+    "quorum_up",
+    "1 while the virtual server holds quorum (live weight against quorum ± hysteresis).",
+  );
+  g("sorry_server_active", "1 while the sorry server stands in for the real servers.");
+  g("live_weight", "Summed weight of the virtual server's live real servers.");
+  g("real_server_up", "1 while every check of the real server passes.");
+  g(
+    "real_server_weight",
+    "Weight of the real server: wanted by hacore (kind=desired) and held by the kernel (kind=kernel); absent when not in that table.",
+  );
+  g("real_server_active_connections", "Active connections of the real server (kernel, last dump).");
+  g(
+    "real_server_inactive_connections",
+    "Inactive connections of the real server (kernel, last dump).",
+  );
+  c(
+    "real_server_connections_total",
+    "Connections scheduled to the real server (kernel's 64-bit counter).",
+  );
+  c(
+    "real_server_packets_total",
+    "Packets to (direction=in) and from (direction=out) the real server.",
+  );
+  c("real_server_bytes_total", "Bytes to (direction=in) and from (direction=out) the real server.");
+  c(
+    "operations_total",
+    "IPVS operations hacore applied (result=applied) or the kernel refused (result=failed).",
+  );
+  c(
+    "drift_repairs_total",
+    "Entries of the kernel's IPVS table found changed behind hacore's back and repaired.",
+  );
+  for (const v of lvs.virtualServers) {
+    const vl = { virtual_server: v.name };
+    x.add("hacore_lvs_quorum_up", vl, v.quorumUp ? 1 : 0);
+    x.add("hacore_lvs_sorry_server_active", vl, v.sorryActive ? 1 : 0);
+    x.add("hacore_lvs_live_weight", vl, v.liveWeight);
+    for (const r of v.realServers) {
+      const rl = { virtual_server: v.name, real_server: `${r.address}:${r.port}` };
+      x.add("hacore_lvs_real_server_up", rl, r.up ? 1 : 0);
+      if (r.desiredWeight !== null) {
+        x.add("hacore_lvs_real_server_weight", { ...rl, kind: "desired" }, r.desiredWeight);
+      }
+      if (r.kernelWeight !== null) {
+        x.add("hacore_lvs_real_server_weight", { ...rl, kind: "kernel" }, r.kernelWeight);
+      }
+      x.add("hacore_lvs_real_server_active_connections", rl, r.activeConns);
+      x.add("hacore_lvs_real_server_inactive_connections", rl, r.inactConns);
+      x.add("hacore_lvs_real_server_connections_total", rl, Number(r.conns));
+      x.add(
+        "hacore_lvs_real_server_packets_total",
+        { ...rl, direction: "in" },
+        Number(r.inPackets),
+      );
+      x.add(
+        "hacore_lvs_real_server_packets_total",
+        { ...rl, direction: "out" },
+        Number(r.outPackets),
+      );
+      x.add("hacore_lvs_real_server_bytes_total", { ...rl, direction: "in" }, Number(r.inBytes));
+      x.add("hacore_lvs_real_server_bytes_total", { ...rl, direction: "out" }, Number(r.outBytes));
+    }
+  }
+  x.add("hacore_lvs_operations_total", { result: "applied" }, lvs.counters.opsApplied ?? 0);
+  x.add("hacore_lvs_operations_total", { result: "failed" }, lvs.counters.opsFailed ?? 0);
+  x.add("hacore_lvs_drift_repairs_total", {}, lvs.counters.driftRepairs ?? 0);
 }
 
 /**

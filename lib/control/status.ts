@@ -136,4 +136,107 @@ export interface DaemonStatus {
   readonly startedAtWall: string;
   /** hacore's version. */
   readonly version: string;
+  /**
+   * The LVS section: absent when the config has no virtual server, so a VRRP-only
+   * daemon's status stays as it was.
+   */
+  readonly lvs?: LvsStatus;
+}
+
+/**
+ * One health check of a real server as it stands.
+ *
+ * @example
+ * ```ts
+ * const c: RealServerCheckStatus = { kind: "tcp", up: false, lastError: "connect 192.0.2.11:80: ECONNREFUSED" };
+ * ```
+ */
+export interface RealServerCheckStatus {
+  readonly kind: string;
+  /** Debounced (retry applied); the alpha/initial guess before the first result. */
+  readonly up: boolean;
+  /** The last failing run's detail while the last run failed; null otherwise. */
+  readonly lastError: string | null;
+}
+
+/**
+ * One real server: health, the weight hacore wants and the one the kernel holds, and the
+ * kernel's counters for it (summed over the services of a group), from the last dump.
+ *
+ * @example
+ * ```ts
+ * const up = (r: RealServerStatus) => `${r.address}:${r.port} ${r.up ? "up" : "down"}`;
+ * ```
+ */
+export interface RealServerStatus {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  readonly up: boolean;
+  readonly checks: readonly RealServerCheckStatus[];
+  /** Weight in the wanted table; null when it is not wanted there (down, or sorry server in use). */
+  readonly desiredWeight: number | null;
+  /** Weight in the kernel's table; null when the kernel does not hold it. */
+  readonly kernelWeight: number | null;
+  readonly activeConns: number;
+  readonly inactConns: number;
+  /** Totals since the service was added (64-bit kernel counters, as decimal strings). */
+  readonly conns: string;
+  readonly inBytes: string;
+  readonly outBytes: string;
+  readonly inPackets: string;
+  readonly outPackets: string;
+  /** The kernel estimator's rates, per second. */
+  readonly cps: number;
+  readonly inBps: number;
+  readonly outBps: number;
+}
+
+/**
+ * One virtual server.
+ *
+ * @example
+ * ```ts
+ * const line = (v: VirtualServerStatus) => `${v.name} ${v.endpoint} ${v.scheduler}`;
+ * ```
+ */
+export interface VirtualServerStatus {
+  readonly name: string;
+  /** `192.0.2.100:80`, `[2001:db8::1]:80`, `fwmark 5`, `group NAME`. */
+  readonly endpoint: string;
+  readonly protocol: string;
+  readonly scheduler: string;
+  readonly method: string;
+  readonly quorumUp: boolean;
+  /** Summed weight of the live real servers, and the quorum (with hysteresis) it is held to. */
+  readonly liveWeight: number;
+  readonly quorum: number;
+  readonly hysteresis: number;
+  /** `address:port` of the sorry server, null when none is configured. */
+  readonly sorryServer: string | null;
+  /** The sorry server stands in for the real servers (quorum lost). */
+  readonly sorryActive: boolean;
+  /** False while `ha_suspend` holds its checks (this node does not hold its address). */
+  readonly checksActive: boolean;
+  /** Services of it the kernel holds, of those wanted. */
+  readonly servicesInKernel: number;
+  readonly servicesWanted: number;
+  readonly realServers: readonly RealServerStatus[];
+}
+
+/**
+ * The LVS runtime's section of the status: its virtual servers and its own counters
+ * (IPVS operations applied and failed, drift repaired).
+ *
+ * @example
+ * ```ts
+ * const failed = (l: LvsStatus) => l.counters.opsFailed ?? 0;
+ * ```
+ */
+export interface LvsStatus {
+  readonly virtualServers: readonly VirtualServerStatus[];
+  /** `opsApplied`, `opsFailed`, `driftRepairs`, `dumpsFailed` (zeros included). */
+  readonly counters: Readonly<Record<string, number>>;
+  /** Clock time of the last successful dump of the kernel's table; null before the first. */
+  readonly lastDumpMs: number | null;
 }

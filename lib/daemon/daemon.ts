@@ -66,6 +66,8 @@ import {
   type ReloadOutcome,
 } from "../control/api.ts";
 import { type Logger, RateLimiter } from "../log.ts";
+import { LvsRuntime } from "../lvs/runtime.ts";
+import type { IpvsPort } from "../sys/ports.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
 import { bump, errorText, makeRateLog, type RateLog } from "./common.ts";
@@ -150,6 +152,12 @@ export interface DaemonOptions {
    * every reconcile, removed at stop. Needed only when an instance sets `use_vmac`.
    */
   readonly vmacs?: VmacPort;
+  /**
+   * Opens the kernel's IPVS table, at start, when the config has virtual servers (a
+   * VRRP-only config never calls it). A config with virtual servers and no way to open
+   * IPVS, or one that fails, is a start error.
+   */
+  readonly openIpvs?: () => Promise<IpvsPort>;
 }
 
 /**
@@ -214,8 +222,11 @@ export class Daemon implements DaemonControl {
   readonly #counters: Record<string, number> = {};
   /** The instances, the engine state, and the execution of the engine's actions. */
   readonly #rt: NodeRuntime;
-  /** What the loop drives, in order: the VRRP runtime (and the virtual servers next). */
-  readonly #subsystems: readonly Subsystem<unknown>[];
+  /** What the loop drives, in order: the virtual servers (when any), then the VRRP runtime. */
+  readonly #subsystems: Subsystem<unknown>[];
+  /** The virtual servers, once {@link Daemon.start} opened IPVS; null for VRRP only. */
+  #lvs: LvsRuntime | null = null;
+  readonly #openIpvs: (() => Promise<IpvsPort>) | null;
   readonly #inbox = new Inbox();
   /**
    * The one check service: its deadline is part of the loop's wait, a run that ends
@@ -295,6 +306,52 @@ export class Daemon implements DaemonControl {
       enqueue: (item) => this.#push(item),
     });
     this.#subsystems = [this.#rt];
+    this.#openIpvs = opts.openIpvs ?? null;
+  }
+
+  /**
+   * Opens IPVS and builds the LVS subsystem when the config has virtual servers.
+   * @throws {DaemonSetupError} when IPVS cannot be opened.
+   */
+  async #openLvs(): Promise<void> {
+    const config = this.#rt.table.config;
+    if (config.virtualServers.length === 0) return;
+    if (this.#openIpvs === null) {
+      throw new DaemonSetupError(["the config has virtual servers, but this daemon has no IPVS"]);
+    }
+    let ipvs: IpvsPort;
+    try {
+      ipvs = await this.#openIpvs();
+    } catch (e) {
+      throw new DaemonSetupError([
+        `cannot open the kernel's IPVS table for the virtual servers: ${errorText(e)}`,
+      ]);
+    }
+    if (this.#phase !== "new") {
+      await ipvs.close();
+      throw new Error("the daemon was stopped while it started");
+    }
+    this.#lvs = new LvsRuntime({
+      config,
+      ipvs,
+      checks: this.#checks,
+      clock: this.#clock,
+      log: this.#log,
+      rateLog: this.#rateLog,
+      notify: (n) => {
+        try {
+          this.#notify?.notifyLvs?.(n);
+        } catch (e) {
+          this.#log.error(`${n.virtualServer}: notify failed: ${errorText(e)}`);
+        }
+      },
+      enqueue: (run) => this.#push({ kind: "control", run, cancel: () => {} }),
+      localAddresses: async () => (await this.#addresses.list()).map((a) => a.address),
+    });
+    // First in the loop: its table is applied at start before VRRP may take a VIP, so a
+    // director answers for the VIP only with its IPVS table in place (a backup holds the
+    // same table, ready for a failover).
+    this.#subsystems.unshift(this.#lvs);
   }
 
   #wallIso(atMs: number): string {
@@ -336,10 +393,22 @@ export class Daemon implements DaemonControl {
    * ```ts
    * await daemon.start();
    * ```
-   * @throws when a transport cannot be opened (no such interface, no permission);
-   * whatever was opened is closed again.
+   * @throws when a transport cannot be opened (no such interface, no permission), or
+   * IPVS for the virtual servers; whatever was opened is closed again.
    */
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    if (this.#phase !== "new") throw new Error("the daemon was already started");
+    await this.#openLvs();
+    try {
+      await this.#startLoop();
+    } catch (e) {
+      // Nothing ran: closing the LVS side only releases its IPVS socket.
+      await this.#lvs?.close();
+      throw e;
+    }
+  }
+
+  #startLoop(): Promise<void> {
     if (this.#phase !== "new") return Promise.reject(new Error("the daemon was already started"));
     this.#phase = "running";
     this.#startedAtWall = this.#wallIso(this.#clock.nowMs());
@@ -408,8 +477,9 @@ export class Daemon implements DaemonControl {
     return {
       phase: this.#phase,
       nowMs: now,
-      // A second subsystem's section goes beside it once DaemonStatus has a field for it.
       ...this.#rt.status(now),
+      // Absent for VRRP only, so that status stays as it was.
+      ...(this.#lvs === null ? {} : { lvs: this.#lvs.status(now) }),
       configFile: this.#rt.table.config.file,
       startedAtWall: this.#startedAtWall,
       version: this.#version,
@@ -676,6 +746,11 @@ export class Daemon implements DaemonControl {
       return refused(errors);
     }
     const next = loaded.config;
+    if (next.virtualServers.length > 0 && this.#lvs === null) {
+      const error = "virtual servers added to a daemon started without any: restart hacore";
+      this.#log.error(`reload: ${error}; nothing changed`);
+      return refused([error]);
+    }
     // Read before the loop applies anything: an added instance on a dead link must
     // start in Fault, as at startup.
     const down = new Set<string>();

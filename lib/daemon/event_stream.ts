@@ -108,6 +108,50 @@ export function formatEventLine(event: NotifyEvent): string {
   return JSON.stringify({ ...line, detail: "", name }) + "\n";
 }
 
+/**
+ * What an LVS event line is made of (the runtime's `LvsNotice`, structurally).
+ *
+ * @example
+ * ```ts
+ * const e: LvsEventInput = { kind: "real_server", virtualServer: "web", realServer: "web/192.0.2.11:80", up: false, fifoLine: "RS ..." };
+ * ```
+ */
+export interface LvsEventInput {
+  readonly kind: "real_server" | "quorum";
+  readonly virtualServer: string;
+  readonly realServer: string | null;
+  readonly up: boolean;
+  /** keepalived's own line for it (`RS <rs> <vs> UP`, `VS <vs> DOWN`). */
+  readonly fifoLine: string;
+}
+
+/**
+ * One LVS event as one JSON line, beside the instance lines: `type` is keepalived's
+ * `RS` (a real server up or down) or `VS` (a virtual server's quorum), `name` the real
+ * server's id or the virtual server's name, `state` `UP` or `DOWN`, and `line`
+ * keepalived's own FIFO text, its fields in its order, for readers written for it.
+ *
+ * @example
+ * ```ts
+ * formatLvsEventLine(notice, new Date());
+ * // '{"time":"...","type":"RS","name":"web/192.0.2.11:80","virtualServer":"web","state":"DOWN","line":"RS [192.0.2.11]:tcp:80 [192.0.2.100]:tcp:80 DOWN"}\n'
+ * ```
+ */
+export function formatLvsEventLine(e: LvsEventInput, at: Date): string {
+  const line = {
+    time: at.toISOString(),
+    type: e.kind === "real_server" ? "RS" : "VS",
+    name: e.realServer ?? e.virtualServer,
+    virtualServer: e.virtualServer,
+    state: e.up ? "UP" : "DOWN",
+    line: e.fifoLine,
+  };
+  const text = JSON.stringify(line) + "\n";
+  if (encoder.encode(text).length <= PIPE_BUF) return text;
+  // Names are config keys and addresses: only a pathological config gets here.
+  return JSON.stringify({ ...line, line: "" }) + "\n";
+}
+
 /** The longest prefix of `line[key]` (plus the ellipsis) whose line fits PIPE_BUF. */
 function shortenToFit(line: EventLine, key: "detail" | "name"): string {
   const full = Array.from(line[key]); // code points: never cut a surrogate pair
@@ -224,6 +268,24 @@ export class EventStream {
     } catch (e) {
       return this.#drop(`cannot format event: ${describe(e)}`);
     }
+    return this.#writeBytes(bytes);
+  }
+
+  /**
+   * Writes one line already formatted (an LVS event's, {@link formatLvsEventLine}); as
+   * {@link write}: never blocks, never throws, false when dropped.
+   *
+   * @example
+   * ```ts
+   * stream.writeLine(formatLvsEventLine(notice, new Date()));
+   * ```
+   */
+  writeLine(line: string): boolean {
+    if (this.#closed) return false;
+    return this.#writeBytes(encoder.encode(line.endsWith("\n") ? line : line + "\n"));
+  }
+
+  #writeBytes(bytes: Uint8Array): boolean {
     try {
       const info = Deno.statSync(this.#path);
       if (info.isFifo) return this.#writeFifo(bytes);

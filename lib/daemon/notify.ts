@@ -47,7 +47,8 @@
 import type { HookRun } from "../control/api.ts";
 import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
-import { EventStream, type EventStreamStats } from "./event_stream.ts";
+import { EventStream, type EventStreamStats, formatLvsEventLine } from "./event_stream.ts";
+import type { LvsNotice } from "../lvs/runtime.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
 import {
   checkScript,
@@ -278,6 +279,8 @@ export class Notifier implements NotifySink {
   readonly #check: (commandLine: string, opts: CheckScriptOptions) => ScriptVerdict;
   readonly #stream: EventStream | null;
   readonly #lanes = new Map<string, Lane>();
+  /** Per virtual server: the last queued LVS run, which the next one waits for. */
+  readonly #lvsLanes = new Map<string, Promise<void>>();
   readonly #drains = new Set<Promise<void>>();
   readonly #history = new Map<string, HookRun[]>();
   readonly #verdicts = new Map<string, { verdict: ScriptVerdict; atMs: number }>();
@@ -356,6 +359,87 @@ export class Notifier implements NotifySink {
       } catch {
         // Nothing left to do; the caller must not see it.
       }
+    }
+  }
+
+  /**
+   * Writes an LVS event's line to the stream and queues its command (a real server's
+   * `notify_up` / `notify_down`, a virtual server's `quorum_up` / `quorum_down`), run as
+   * keepalived runs them: with exactly the arguments written, nothing appended; one at
+   * a time per virtual server, in order. The environment says what happened:
+   * `HACORE_TYPE` (`RS` or `VS`), `HACORE_NAME` (the virtual server),
+   * `HACORE_REAL_SERVER` (the real server's id, empty for quorum), `HACORE_STATE`
+   * (`UP` / `DOWN`), `HACORE_TIME`, and the fixed `PATH`. Returns at once, never throws.
+   *
+   * @example
+   * ```ts
+   * notifier.notifyLvs(notice);
+   * ```
+   */
+  notifyLvs(notice: LvsNotice): void {
+    try {
+      if (this.#closed) return;
+      const at = this.#wallClock();
+      this.#stream?.writeLine(formatLvsEventLine(notice, at));
+      const command = notice.command;
+      if (command === null) return;
+      const key = `LVS\0${notice.virtualServer}`;
+      const before = this.#lvsLanes.get(key) ?? Promise.resolve();
+      const run = before.then(() => this.#runLvs(notice, command, at));
+      this.#lvsLanes.set(key, run);
+      this.#drains.add(run);
+      run.finally(() => {
+        this.#drains.delete(run);
+        if (this.#lvsLanes.get(key) === run) this.#lvsLanes.delete(key);
+        if (this.#drains.size === 0) this.#wakeIdle();
+      });
+    } catch (e) {
+      try {
+        this.#logger.error(`${notice.virtualServer}: notify failed: ${describe(e)}`);
+      } catch {
+        // Nothing left to do; the caller must not see it.
+      }
+    }
+  }
+
+  async #runLvs(n: LvsNotice, command: string, at: Date): Promise<void> {
+    // close() means no new hook starts.
+    if (this.#closed) return;
+    const who = n.realServer ?? n.virtualServer;
+    try {
+      const verdict = this.#verdict({ hook: n.hook, command, extraArgs: [] });
+      if (!verdict.ok) {
+        this.#logger.warn(`${who}: ${n.hook} not run: ${verdict.error}`);
+        return;
+      }
+      const proc = this.#spawn({
+        path: verdict.path,
+        args: verdict.argv.slice(1),
+        env: {
+          HACORE_TYPE: n.kind === "real_server" ? "RS" : "VS",
+          HACORE_NAME: n.virtualServer.replaceAll("\0", ""),
+          HACORE_REAL_SERVER: (n.realServer ?? "").replaceAll("\0", ""),
+          HACORE_STATE: n.up ? "UP" : "DOWN",
+          HACORE_TIME: at.toISOString(),
+          PATH: SCRIPT_PATH,
+        },
+      });
+      const timedOut = await this.#waitOrKill(proc);
+      const exit = await proc.exit;
+      const { stderr } = await proc.output;
+      if (exit.exitCode === 0 && !timedOut) {
+        this.#logger.info(`${who}: ${n.hook} exited 0`);
+      } else {
+        const how = timedOut
+          ? `timed out after ${this.#timeoutMs} ms, killed`
+          : exit.signal !== null
+          ? `killed by ${exit.signal}`
+          : `exited ${exit.exitCode}`;
+        const last = lastLine(stderr);
+        this.#logger.warn(`${who}: ${n.hook} ${how}${last ? `: ${last}` : ""}`);
+      }
+    } catch (e) {
+      this.#logger.error(`${who}: ${n.hook}: cannot run: ${describe(e)}`);
     }
   }
 

@@ -15,6 +15,7 @@
 import type { NotifyConfig } from "../config/schema.ts";
 import type { HookRun } from "../control/api.ts";
 import type { TransitionReason } from "../vrrp/types.ts";
+import type { LvsNotice } from "../lvs/runtime.ts";
 
 export type {
   AddressPort,
@@ -87,6 +88,12 @@ export interface NotifyEvent {
 export interface NotifySink {
   /** Queues the hooks (and FIFO line) of one event; never blocks. */
   notify(event: NotifyEvent): void;
+  /**
+   * Queues a virtual server's or real server's command (with exactly its written
+   * arguments) and writes its FIFO line; never blocks. Optional: a sink without it
+   * ignores the LVS events.
+   */
+  notifyLvs?(notice: LvsNotice): void;
   /** The most recent finished hook runs for an instance or group name, oldest first. */
   recent(name: string): readonly HookRun[];
   /** Waits for (or kills, past their timeout) running hooks; no hook starts afterwards. */

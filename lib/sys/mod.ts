@@ -21,6 +21,7 @@ export {
   primariesFrom,
   readPrimaryAddresses,
 } from "./interfaces.ts";
+export { IpvsUnavailableError, openIpvs, serviceLabel } from "./ipvs.ts";
 export { SystemTransportFactory, type TransportStats } from "./transport.ts";
 export { procSysctls, type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "./vmac.ts";
 

@@ -542,3 +542,55 @@ Deno.test("service: set keeps equal checks with their state, restarts changed on
   await driver.stop();
   await checks.stop();
 });
+
+Deno.test("scheduler: with retryIntervalMs a failing healthy check is retried that soon until fall, then paced by its interval again", async () => {
+  const clock = new ManualClock();
+  const startedAt: number[] = [];
+  const results = [PASS, FAIL, FAIL, FAIL, PASS];
+  const runner: CheckRunner = () => {
+    startedAt.push(clock.nowMs());
+    return Promise.resolve(results[Math.min(startedAt.length - 1, results.length - 1)]);
+  };
+  const changes: [number, boolean][] = [];
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => changes.push([clock.nowMs(), st.up]),
+    runner,
+    random: () => 0,
+    wake: () => driver.wake(),
+  });
+  driver.start(s);
+  s.set(check("rs", { intervalMs: 1000, fall: 2, rise: 1, retryIntervalMs: 300 }));
+  await runClock(clock, 3500, flush);
+  // 0 pass, 1000 fail (retry at 1300), 1300 fail = down (fall 2), 2300 fail, 3300 pass.
+  assert.deepEqual(startedAt, [0, 1000, 1300, 2300, 3300]);
+  assert.deepEqual(changes, [[1300, false], [3300, true]]);
+  await driver.stop();
+  await s.stop();
+  assert.equal(clock.pendingTimers(), 0);
+});
+
+Deno.test("scheduler: warmupMs bounds the first run's random delay (0 = at once), then the interval paces it", async () => {
+  const clock = new ManualClock();
+  const startedAt: Record<string, number[]> = { a: [], b: [] };
+  const runner: CheckRunner = (spec) => {
+    startedAt[spec.kind === "file" ? spec.path.slice(1) : ""].push(clock.nowMs());
+    return Promise.resolve(PASS);
+  };
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: () => {},
+    runner,
+    random: () => 0.5,
+    wake: () => driver.wake(),
+  });
+  driver.start(s);
+  s.set(check("a", { intervalMs: 1000, warmupMs: 0 }));
+  s.set(check("b", { intervalMs: 1000, warmupMs: 200 }));
+  await runClock(clock, 2500, flush);
+  assert.deepEqual(startedAt, { a: [0, 1000, 2000], b: [100, 1100, 2100] });
+  await driver.stop();
+  await s.stop();
+});

@@ -739,3 +739,59 @@ Deno.test("event lines never exceed PIPE_BUF: an over-long detail is cut", () =>
     assert.ok(detail.startsWith(o.detail.slice(0, -1)));
   }
 });
+
+withDir(
+  "LVS events: the command runs with exactly its written arguments and the RS/VS environment; the stream gets one JSON line with keepalived's text",
+  async (dir) => {
+    const out = `${dir}/rs.out`;
+    const hook = await writeScript(
+      dir,
+      "rs.sh",
+      `echo "$* $HACORE_TYPE $HACORE_NAME $HACORE_REAL_SERVER $HACORE_STATE" >> ${out}`,
+    );
+    const events = `${dir}/events.log`;
+    await Deno.writeTextFile(events, "");
+    const { logger } = capture();
+    const n = notifier({ logger, fifoPath: events, wallClock: () => AT });
+    n.notifyLvs({
+      kind: "real_server",
+      virtualServer: "web",
+      realServer: "web/192.0.2.11:80",
+      up: false,
+      hook: "notify_down",
+      command: `${hook} down now`,
+      fifoLine: "RS [192.0.2.11]:tcp:80 [192.0.2.100]:tcp:80 DOWN",
+    });
+    n.notifyLvs({
+      kind: "quorum",
+      virtualServer: "web",
+      realServer: null,
+      up: false,
+      hook: "quorum_down",
+      command: null,
+      fifoLine: "VS [192.0.2.100]:tcp:80 DOWN",
+    });
+    await n.settled();
+    await n.close();
+    assert.equal(await Deno.readTextFile(out), "down now RS web web/192.0.2.11:80 DOWN\n");
+    const lines = (await Deno.readTextFile(events)).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines, [
+      {
+        time: AT.toISOString(),
+        type: "RS",
+        name: "web/192.0.2.11:80",
+        virtualServer: "web",
+        state: "DOWN",
+        line: "RS [192.0.2.11]:tcp:80 [192.0.2.100]:tcp:80 DOWN",
+      },
+      {
+        time: AT.toISOString(),
+        type: "VS",
+        name: "web",
+        virtualServer: "web",
+        state: "DOWN",
+        line: "VS [192.0.2.100]:tcp:80 DOWN",
+      },
+    ]);
+  },
+);

@@ -1,0 +1,268 @@
+/**
+ * The kernel's IPVS table over generic netlink: {@link IpvsPort} on one NETLINK_GENERIC
+ * socket, with the requests and decoders of `netlink/ipvs.ts`. Every failure names the
+ * operation and the entry, so a log line says which service or real server the kernel
+ * refused and why.
+ *
+ * @module
+ */
+
+import { EBADMSG, ENOENT, ESRCH } from "./errno.ts";
+import { NETLINK_GENERIC } from "./libc.ts";
+import { type ExchangeOptions, NetlinkConnection, NetlinkError } from "./netlink/connection.ts";
+import { resolveGenlFamily } from "./netlink/genl_conn.ts";
+import {
+  buildDelDaemon,
+  buildDelDest,
+  buildDelService,
+  buildGetConfig,
+  buildGetDaemons,
+  buildGetDests,
+  buildGetInfo,
+  buildGetServices,
+  buildNewDaemon,
+  buildNewDest,
+  buildNewService,
+  buildSetConfig,
+  buildSetDest,
+  buildSetService,
+  buildZero,
+  decodeConfig,
+  decodeDaemon,
+  decodeDest,
+  decodeInfo,
+  decodeService,
+  IPVS_GENL_NAME,
+} from "./netlink/ipvs.ts";
+import {
+  AF_INET6,
+  IPPROTO_SCTP,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type IpvsDest,
+  type IpvsInfo,
+  type IpvsService,
+  type IpvsServiceEntry,
+  type IpvsSyncDaemon,
+  type IpvsTimeouts,
+} from "./netlink/ipvs_types.ts";
+import type { IpvsPort } from "./ports.ts";
+
+/**
+ * The kernel has no IPVS (the `ip_vs` module is not loaded, or not built): nothing
+ * hacore's LVS side does can work until it is.
+ *
+ * @example
+ * ```ts
+ * try { await openIpvs(); } catch (e) { if (e instanceof IpvsUnavailableError) log(e.message); }
+ * ```
+ */
+export class IpvsUnavailableError extends Error {
+  constructor() {
+    super(
+      `IPVS is not available in this kernel (no "${IPVS_GENL_NAME}" generic netlink family): ` +
+        "load the ip_vs module",
+    );
+    this.name = "IpvsUnavailableError";
+  }
+}
+
+/**
+ * A service as ipvsadm lists it: `TCP 10.0.0.1:80`, `UDP [2001:db8::1]:53`, `FWM 7`
+ * (`FWM 7 IPv6` for an IPv6 mark service).
+ *
+ * @example
+ * ```ts
+ * serviceLabel({ af: AF_INET, protocol: IPPROTO_TCP, address: "10.0.0.1", port: 80, ... }); // "TCP 10.0.0.1:80"
+ * ```
+ */
+export function serviceLabel(s: IpvsService): string {
+  if (s.fwmark !== 0) return `FWM ${s.fwmark}${s.af === AF_INET6 ? " IPv6" : ""}`;
+  const proto = s.protocol === IPPROTO_TCP
+    ? "TCP"
+    : s.protocol === IPPROTO_UDP
+    ? "UDP"
+    : s.protocol === IPPROTO_SCTP
+    ? "SCTP"
+    : `proto ${s.protocol}`;
+  return `${proto} ${hostPort(s.af, s.address, s.port)}`;
+}
+
+function hostPort(af: number, address: string, port: number): string {
+  return af === AF_INET6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function destLabel(s: IpvsService, d: IpvsDest): string {
+  return `destination ${hostPort(d.af, d.address, d.port)} of ${serviceLabel(s)}`;
+}
+
+class NetlinkIpvs implements IpvsPort {
+  readonly #conn: NetlinkConnection;
+  readonly #family: number;
+
+  constructor(conn: NetlinkConnection, family: number) {
+    this.#conn = conn;
+    this.#family = family;
+  }
+
+  async dump(): Promise<readonly IpvsServiceEntry[]> {
+    const parts = await this.#conn.dump(buildGetServices(this.#family), ask("dump", "services"));
+    const out: IpvsServiceEntry[] = [];
+    for (const p of parts) {
+      const service = decoded(decodeService(p), "dump", "services").service;
+      const what = `destinations of ${serviceLabel(service)}`;
+      const dests = (await this.#conn.dump(buildGetDests(this.#family, service), ask("dump", what)))
+        .map((d) => decoded(decodeDest(d, service.af), "dump", what));
+      out.push({ service, dests });
+    }
+    return out;
+  }
+
+  addService(s: IpvsService): Promise<void> {
+    return this.#request(buildNewService(this.#family, s), "add", `service ${serviceLabel(s)}`, {
+      [ENOENT]: SCHEDULER_MISSING,
+    });
+  }
+
+  editService(s: IpvsService): Promise<void> {
+    return this.#request(buildSetService(this.#family, s), "edit", `service ${serviceLabel(s)}`, {
+      [ENOENT]: SCHEDULER_MISSING,
+      [ESRCH]: NO_SERVICE,
+    });
+  }
+
+  delService(s: IpvsService): Promise<void> {
+    return this.#request(
+      buildDelService(this.#family, s),
+      "delete",
+      `service ${serviceLabel(s)}`,
+      { [ESRCH]: NO_SERVICE },
+    );
+  }
+
+  addDest(s: IpvsService, d: IpvsDest): Promise<void> {
+    const what = `destination ${hostPort(d.af, d.address, d.port)} to ${serviceLabel(s)}`;
+    return this.#request(buildNewDest(this.#family, s, d), "add", what, { [ESRCH]: NO_SERVICE });
+  }
+
+  editDest(s: IpvsService, d: IpvsDest): Promise<void> {
+    return this.#request(buildSetDest(this.#family, s, d), "edit", destLabel(s, d), {
+      [ESRCH]: NO_SERVICE,
+      [ENOENT]: NO_DEST,
+    });
+  }
+
+  delDest(s: IpvsService, d: IpvsDest): Promise<void> {
+    const what = `destination ${hostPort(d.af, d.address, d.port)} from ${serviceLabel(s)}`;
+    return this.#request(buildDelDest(this.#family, s, d), "delete", what, {
+      [ESRCH]: NO_SERVICE,
+      [ENOENT]: NO_DEST,
+    });
+  }
+
+  async info(): Promise<IpvsInfo> {
+    const [p] = await this.#conn.query(buildGetInfo(this.#family), ask("get", "IPVS info"));
+    return decoded(decodeInfo(p ?? new Uint8Array(0)), "get", "IPVS info");
+  }
+
+  async timeouts(): Promise<IpvsTimeouts> {
+    const what = "IPVS timeouts";
+    const [p] = await this.#conn.query(buildGetConfig(this.#family), ask("get", what));
+    return decoded(decodeConfig(p ?? new Uint8Array(0)), "get", what);
+  }
+
+  setTimeouts(t: IpvsTimeouts): Promise<void> {
+    const what = `IPVS timeouts (tcp ${t.tcpS} tcpfin ${t.tcpFinS} udp ${t.udpS})`;
+    return this.#conn.request(buildSetConfig(this.#family, t), ask("set", what));
+  }
+
+  async syncDaemons(): Promise<readonly IpvsSyncDaemon[]> {
+    const what = "sync daemons";
+    const parts = await this.#conn.dump(buildGetDaemons(this.#family), ask("dump", what));
+    return parts.map((p) => decoded(decodeDaemon(p), "dump", what));
+  }
+
+  startSyncDaemon(d: IpvsSyncDaemon): Promise<void> {
+    const what = `${d.state} sync daemon (mcast-interface ${d.ifname}, syncid ${d.syncId})`;
+    return this.#conn.request(buildNewDaemon(this.#family, d), ask("start", what));
+  }
+
+  stopSyncDaemon(state: IpvsSyncDaemon["state"]): Promise<void> {
+    return this.#request(buildDelDaemon(this.#family, state), "stop", `${state} sync daemon`, {
+      [ESRCH]: "no such sync daemon is running",
+    });
+  }
+
+  zero(s?: IpvsService): Promise<void> {
+    const what = s ? `counters of ${serviceLabel(s)}` : "every IPVS counter";
+    return this.#request(buildZero(this.#family, s), "zero", what, { [ESRCH]: NO_SERVICE });
+  }
+
+  close(): Promise<void> {
+    return this.#conn.close();
+  }
+
+  // A command acked or refused; `hints` say what an errno means for this command, where
+  // the kernel's choice (ESRCH "No such process" for a missing service) would puzzle.
+  async #request(
+    msg: Uint8Array,
+    operation: string,
+    target: string,
+    hints: Readonly<Record<number, string>> = {},
+  ): Promise<void> {
+    try {
+      await this.#conn.request(msg, ask(operation, target));
+    } catch (e) {
+      if (!(e instanceof NetlinkError) || hints[e.errno] === undefined) throw e;
+      const hint = hints[e.errno];
+      throw new NetlinkError(e.call, operation, target, e.errno, e.kernelMessage, hint);
+    }
+  }
+}
+
+const NO_SERVICE = "no such service";
+const NO_DEST = "no such destination in the service";
+const SCHEDULER_MISSING =
+  "unknown scheduler or persistence engine (is its ip_vs_* module available?)";
+
+// The request as a NetlinkError names it: `add destination 10.0.0.2:80 to TCP 10.0.0.1:80`.
+function ask(operation: string, target: string): ExchangeOptions {
+  return { what: `${operation} ${target}`, call: "IPVS" };
+}
+
+function decoded<T>(v: T | string, operation: string, target: string): T {
+  // The decoder's reason goes in as the hint: it is hacore's reading, not the kernel's words.
+  if (typeof v === "string") {
+    throw new NetlinkError("IPVS", operation, target, EBADMSG, undefined, v);
+  }
+  return v;
+}
+
+/**
+ * Opens the IPVS port in the calling thread's network namespace: one NETLINK_GENERIC
+ * socket, on which the `IPVS` family is resolved now, so a kernel without IPVS fails here
+ * with an {@link IpvsUnavailableError} rather than at the first reconcile.
+ *
+ * @example
+ * ```ts
+ * const ipvs = await openIpvs();
+ * try {
+ *   for (const { service, dests } of await ipvs.dump()) console.log(service.scheduler, dests.length);
+ * } finally {
+ *   await ipvs.close();
+ * }
+ * ```
+ * @throws {IpvsUnavailableError} when the kernel has no IPVS family.
+ * @throws {NetlinkError} when the socket or the lookup fails otherwise.
+ */
+export async function openIpvs(opts: { timeoutMs?: number } = {}): Promise<IpvsPort> {
+  const conn = NetlinkConnection.open(NETLINK_GENERIC, { timeoutMs: opts.timeoutMs });
+  try {
+    const family = await resolveGenlFamily(conn, IPVS_GENL_NAME);
+    return new NetlinkIpvs(conn, family.id);
+  } catch (e) {
+    await conn.close();
+    if (e instanceof NetlinkError && e.errno === ENOENT) throw new IpvsUnavailableError();
+    throw e;
+  }
+}

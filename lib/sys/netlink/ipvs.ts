@@ -1,0 +1,799 @@
+/**
+ * The IPVS generic netlink codec (uapi `include/uapi/linux/ip_vs.h`): requests for every
+ * command, built from the model of `ipvs_types.ts`, and decoders of the kernel's replies
+ * back into it. Pure functions over bytes; `lib/sys/ipvs.ts` talks to the kernel.
+ *
+ * The requests are the bytes `ipvsadm` 1.31 sends for the same operation (checked against
+ * the captures in `tests/fixtures/ipvs/`), so hacore asks the kernel nothing that the
+ * kernel's own tool has not asked it before:
+ *
+ * - A command that only names a service (delete it, zero it, act on one of its
+ *   destinations) carries ipvsadm's "reference" form of the service: its identity, an
+ *   empty scheduler, no flags (all bits in the mask), timeout 0 and netmask all-ones. The
+ *   kernel reads only the identity there.
+ * - A dump of destinations names the service by its identity alone.
+ * - Byte order: ports are big-endian, the fwmark and every other integer host order, the
+ *   IPv4 persistence netmask is a big-endian mask and the IPv6 one a prefix length.
+ * - Addresses are 16 bytes (`union nf_inet_addr`), an IPv4 address in the first 4.
+ * - Flags travel as `struct ip_vs_flags { u32 flags; u32 mask; }`; hacore always sends the
+ *   full mask, so an edit sets every user flag and clears the others.
+ *
+ * The builders throw a RangeError only for an address that is not of the family it is
+ * declared with (a caller's bug, not a kernel answer). The decoders never throw: a reply
+ * they cannot read comes back as a string naming the attribute that was wrong.
+ *
+ * @module
+ */
+
+import { formatIp } from "../../net/addr.ts";
+import { ipBytes } from "../../net/ip_bytes.ts";
+import { encodeGenlMessage, GENL_HDRLEN } from "./genl.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  IP_VS_CONN_F_FWD_MASK,
+  IP_VS_SVC_F_HASHED,
+  type IpvsAf,
+  type IpvsDest,
+  type IpvsForward,
+  type IpvsInfo,
+  type IpvsProtocol,
+  type IpvsService,
+  type IpvsStats,
+  type IpvsSyncDaemon,
+  type IpvsTimeouts,
+  type IpvsTunnelType,
+} from "./ipvs_types.ts";
+import {
+  attrBe16,
+  attrBe32,
+  attrBytes,
+  attrNested,
+  attrString,
+  attrU16,
+  attrU32,
+  attrU8,
+  type NlAttr,
+  NLM_F_ACK,
+  NLM_F_DUMP,
+  NLM_F_REQUEST,
+  parseAttrs,
+  readBe16,
+  readBe32,
+  readString,
+  readU16,
+  readU32,
+  readU64,
+  readU8,
+} from "./message.ts";
+
+/** The generic netlink family name the kernel registers IPVS under. */
+export const IPVS_GENL_NAME = "IPVS";
+/** `IPVS_GENL_VERSION`: the genlmsghdr version of every IPVS message. */
+export const IPVS_GENL_VERSION = 1;
+
+/** `IPVS_CMD_NEW_SERVICE`: add a virtual service. */
+export const IPVS_CMD_NEW_SERVICE = 1;
+/** `IPVS_CMD_SET_SERVICE`: edit a service in place (also the kernel's dump reply). */
+export const IPVS_CMD_SET_SERVICE = 2;
+/** `IPVS_CMD_DEL_SERVICE`: delete a service and its destinations. */
+export const IPVS_CMD_DEL_SERVICE = 3;
+/** `IPVS_CMD_GET_SERVICE`: one service, or a dump of them all. */
+export const IPVS_CMD_GET_SERVICE = 4;
+/** `IPVS_CMD_NEW_DEST`: add a real server to a service. */
+export const IPVS_CMD_NEW_DEST = 5;
+/** `IPVS_CMD_SET_DEST`: edit a real server in place (also the dump reply). */
+export const IPVS_CMD_SET_DEST = 6;
+/** `IPVS_CMD_DEL_DEST`: delete a real server. */
+export const IPVS_CMD_DEL_DEST = 7;
+/** `IPVS_CMD_GET_DEST`: dump a service's real servers. */
+export const IPVS_CMD_GET_DEST = 8;
+/** `IPVS_CMD_NEW_DAEMON`: start a connection-sync daemon (also the dump reply). */
+export const IPVS_CMD_NEW_DAEMON = 9;
+/** `IPVS_CMD_DEL_DAEMON`: stop one. */
+export const IPVS_CMD_DEL_DAEMON = 10;
+/** `IPVS_CMD_GET_DAEMON`: dump the running sync daemons. */
+export const IPVS_CMD_GET_DAEMON = 11;
+/** `IPVS_CMD_SET_CONFIG`: set the connection timeouts (also the GET_CONFIG reply). */
+export const IPVS_CMD_SET_CONFIG = 12;
+/** `IPVS_CMD_GET_CONFIG`: read the connection timeouts. */
+export const IPVS_CMD_GET_CONFIG = 13;
+/** `IPVS_CMD_SET_INFO`: only ever the GET_INFO reply. */
+export const IPVS_CMD_SET_INFO = 14;
+/** `IPVS_CMD_GET_INFO`: version and connection table size. */
+export const IPVS_CMD_GET_INFO = 15;
+/** `IPVS_CMD_ZERO`: zero the counters of one service, or of all. */
+export const IPVS_CMD_ZERO = 16;
+/** `IPVS_CMD_FLUSH`: delete every service. */
+export const IPVS_CMD_FLUSH = 17;
+
+/** `IPVS_CMD_ATTR_SERVICE`: nest of `IPVS_SVC_ATTR_*`. */
+export const IPVS_CMD_ATTR_SERVICE = 1;
+/** `IPVS_CMD_ATTR_DEST`: nest of `IPVS_DEST_ATTR_*`. */
+export const IPVS_CMD_ATTR_DEST = 2;
+/** `IPVS_CMD_ATTR_DAEMON`: nest of `IPVS_DAEMON_ATTR_*`. */
+export const IPVS_CMD_ATTR_DAEMON = 3;
+/** `IPVS_CMD_ATTR_TIMEOUT_TCP`: u32 seconds. */
+export const IPVS_CMD_ATTR_TIMEOUT_TCP = 4;
+/** `IPVS_CMD_ATTR_TIMEOUT_TCP_FIN`: u32 seconds. */
+export const IPVS_CMD_ATTR_TIMEOUT_TCP_FIN = 5;
+/** `IPVS_CMD_ATTR_TIMEOUT_UDP`: u32 seconds. */
+export const IPVS_CMD_ATTR_TIMEOUT_UDP = 6;
+
+/** `IPVS_SVC_ATTR_AF`: u16 address family. */
+export const IPVS_SVC_ATTR_AF = 1;
+/** `IPVS_SVC_ATTR_PROTOCOL`: u16 IPPROTO_*. */
+export const IPVS_SVC_ATTR_PROTOCOL = 2;
+/** `IPVS_SVC_ATTR_ADDR`: 16-byte `union nf_inet_addr`. */
+export const IPVS_SVC_ATTR_ADDR = 3;
+/** `IPVS_SVC_ATTR_PORT`: be16. */
+export const IPVS_SVC_ATTR_PORT = 4;
+/** `IPVS_SVC_ATTR_FWMARK`: u32, host order. */
+export const IPVS_SVC_ATTR_FWMARK = 5;
+/** `IPVS_SVC_ATTR_SCHED_NAME`: string. */
+export const IPVS_SVC_ATTR_SCHED_NAME = 6;
+/** `IPVS_SVC_ATTR_FLAGS`: `struct ip_vs_flags`. */
+export const IPVS_SVC_ATTR_FLAGS = 7;
+/** `IPVS_SVC_ATTR_TIMEOUT`: u32 persistence seconds. */
+export const IPVS_SVC_ATTR_TIMEOUT = 8;
+/** `IPVS_SVC_ATTR_NETMASK`: IPv4 be32 mask, IPv6 u32 prefix length. */
+export const IPVS_SVC_ATTR_NETMASK = 9;
+/** `IPVS_SVC_ATTR_STATS`: nest of 32-bit `IPVS_STATS_ATTR_*` (bytes are u64). */
+export const IPVS_SVC_ATTR_STATS = 10;
+/** `IPVS_SVC_ATTR_PE_NAME`: string, the persistence engine. */
+export const IPVS_SVC_ATTR_PE_NAME = 11;
+/** `IPVS_SVC_ATTR_STATS64`: nest of 64-bit `IPVS_STATS_ATTR_*`. */
+export const IPVS_SVC_ATTR_STATS64 = 12;
+
+/** `IPVS_DEST_ATTR_ADDR`: 16-byte address. */
+export const IPVS_DEST_ATTR_ADDR = 1;
+/** `IPVS_DEST_ATTR_PORT`: be16. */
+export const IPVS_DEST_ATTR_PORT = 2;
+/** `IPVS_DEST_ATTR_FWD_METHOD`: u32 `IP_VS_CONN_F_*` forwarding bits. */
+export const IPVS_DEST_ATTR_FWD_METHOD = 3;
+/** `IPVS_DEST_ATTR_WEIGHT`: u32. */
+export const IPVS_DEST_ATTR_WEIGHT = 4;
+/** `IPVS_DEST_ATTR_U_THRESH`: u32 upper connection threshold. */
+export const IPVS_DEST_ATTR_U_THRESH = 5;
+/** `IPVS_DEST_ATTR_L_THRESH`: u32 lower connection threshold. */
+export const IPVS_DEST_ATTR_L_THRESH = 6;
+/** `IPVS_DEST_ATTR_ACTIVE_CONNS`: u32, read-only. */
+export const IPVS_DEST_ATTR_ACTIVE_CONNS = 7;
+/** `IPVS_DEST_ATTR_INACT_CONNS`: u32, read-only. */
+export const IPVS_DEST_ATTR_INACT_CONNS = 8;
+/** `IPVS_DEST_ATTR_PERSIST_CONNS`: u32, read-only. */
+export const IPVS_DEST_ATTR_PERSIST_CONNS = 9;
+/** `IPVS_DEST_ATTR_STATS`: nest of 32-bit stats. */
+export const IPVS_DEST_ATTR_STATS = 10;
+/** `IPVS_DEST_ATTR_ADDR_FAMILY`: u16, when the real server's family differs from the service's. */
+export const IPVS_DEST_ATTR_ADDR_FAMILY = 11;
+/** `IPVS_DEST_ATTR_STATS64`: nest of 64-bit stats. */
+export const IPVS_DEST_ATTR_STATS64 = 12;
+/** `IPVS_DEST_ATTR_TUN_TYPE`: u8 `IP_VS_CONN_F_TUNNEL_TYPE_*`. */
+export const IPVS_DEST_ATTR_TUN_TYPE = 13;
+/** `IPVS_DEST_ATTR_TUN_PORT`: be16 GUE port. */
+export const IPVS_DEST_ATTR_TUN_PORT = 14;
+/** `IPVS_DEST_ATTR_TUN_FLAGS`: u16 `IP_VS_TUNNEL_ENCAP_FLAG_*`. */
+export const IPVS_DEST_ATTR_TUN_FLAGS = 15;
+
+/** `IPVS_DAEMON_ATTR_STATE`: u32 `IP_VS_STATE_*`. */
+export const IPVS_DAEMON_ATTR_STATE = 1;
+/** `IPVS_DAEMON_ATTR_MCAST_IFN`: string, the multicast interface. */
+export const IPVS_DAEMON_ATTR_MCAST_IFN = 2;
+/** `IPVS_DAEMON_ATTR_SYNC_ID`: u32. */
+export const IPVS_DAEMON_ATTR_SYNC_ID = 3;
+/** `IPVS_DAEMON_ATTR_SYNC_MAXLEN`: u16. */
+export const IPVS_DAEMON_ATTR_SYNC_MAXLEN = 4;
+/** `IPVS_DAEMON_ATTR_MCAST_GROUP`: 4-byte IPv4 group. */
+export const IPVS_DAEMON_ATTR_MCAST_GROUP = 5;
+/** `IPVS_DAEMON_ATTR_MCAST_GROUP6`: 16-byte IPv6 group. */
+export const IPVS_DAEMON_ATTR_MCAST_GROUP6 = 6;
+/** `IPVS_DAEMON_ATTR_MCAST_PORT`: u16. */
+export const IPVS_DAEMON_ATTR_MCAST_PORT = 7;
+/** `IPVS_DAEMON_ATTR_MCAST_TTL`: u8. */
+export const IPVS_DAEMON_ATTR_MCAST_TTL = 8;
+
+/** `IP_VS_STATE_MASTER`: the daemon sends. */
+export const IP_VS_STATE_MASTER = 1;
+/** `IP_VS_STATE_BACKUP`: the daemon receives. */
+export const IP_VS_STATE_BACKUP = 2;
+
+/** `IPVS_STATS_ATTR_CONNS`. */
+export const IPVS_STATS_ATTR_CONNS = 1;
+/** `IPVS_STATS_ATTR_INPKTS`. */
+export const IPVS_STATS_ATTR_INPKTS = 2;
+/** `IPVS_STATS_ATTR_OUTPKTS`. */
+export const IPVS_STATS_ATTR_OUTPKTS = 3;
+/** `IPVS_STATS_ATTR_INBYTES` (u64 in both nests). */
+export const IPVS_STATS_ATTR_INBYTES = 4;
+/** `IPVS_STATS_ATTR_OUTBYTES` (u64 in both nests). */
+export const IPVS_STATS_ATTR_OUTBYTES = 5;
+/** `IPVS_STATS_ATTR_CPS`. */
+export const IPVS_STATS_ATTR_CPS = 6;
+/** `IPVS_STATS_ATTR_INPPS`. */
+export const IPVS_STATS_ATTR_INPPS = 7;
+/** `IPVS_STATS_ATTR_OUTPPS`. */
+export const IPVS_STATS_ATTR_OUTPPS = 8;
+/** `IPVS_STATS_ATTR_INBPS`. */
+export const IPVS_STATS_ATTR_INBPS = 9;
+/** `IPVS_STATS_ATTR_OUTBPS`. */
+export const IPVS_STATS_ATTR_OUTBPS = 10;
+/** `IPVS_STATS_ATTR_PAD`: alignment filler before a u64 in STATS64. */
+export const IPVS_STATS_ATTR_PAD = 11;
+
+// ipvsadm's request flags: an ack for every command, and ROOT|MATCH (NLM_F_DUMP) on dumps.
+const CMD_FLAGS = NLM_F_REQUEST | NLM_F_ACK;
+const DUMP_FLAGS = CMD_FLAGS | NLM_F_DUMP;
+// The flags mask hacore sends: every bit, so an edit sets the flags exactly.
+const ALL_FLAGS_MASK = 0xffffffff;
+// ipvsadm's netmask when it has none to say (reference form, non-persistent IPv4).
+const NO_NETMASK = 0xffffffff;
+
+function message(
+  family: number,
+  cmd: number,
+  attrs: readonly Uint8Array[],
+  dump = false,
+): Uint8Array {
+  return encodeGenlMessage({
+    family,
+    cmd,
+    version: IPVS_GENL_VERSION,
+    flags: dump ? DUMP_FLAGS : CMD_FLAGS,
+    attrs,
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Service and destination attributes
+// ---------------------------------------------------------------------------------------
+
+function addrAttr(type: number, af: IpvsAf, address: string): Uint8Array {
+  const out = new Uint8Array(16);
+  out.set(ipBytes(address, af === AF_INET ? 4 : 16));
+  return attrBytes(type, out);
+}
+
+/**
+ * The kernel's netmask attribute value for a prefix length: a big-endian mask for IPv4,
+ * the prefix length itself for IPv6.
+ *
+ * @example
+ * ```ts
+ * netmaskToKernel(AF_INET, 24); // 0xffffff00 (sent big-endian)
+ * netmaskToKernel(AF_INET6, 64); // 64
+ * ```
+ */
+export function netmaskToKernel(af: IpvsAf, prefixLen: number): number {
+  if (af === AF_INET6) return prefixLen;
+  return prefixLen <= 0 ? 0 : (0xffffffff << (32 - Math.min(prefixLen, 32))) >>> 0;
+}
+
+/**
+ * The prefix length of the kernel's netmask attribute (see {@link netmaskToKernel}), or
+ * null when an IPv4 mask has holes or an IPv6 length is above 128.
+ *
+ * @example
+ * ```ts
+ * netmaskFromKernel(AF_INET, 0xffffff00); // 24
+ * ```
+ */
+export function netmaskFromKernel(af: IpvsAf, value: number): number | null {
+  if (af === AF_INET6) return value <= 128 ? value : null;
+  const inverted = ~value >>> 0;
+  // A contiguous mask inverted is 2^k - 1: adding one clears every bit.
+  if ((inverted & (inverted + 1)) !== 0) return null;
+  return 32 - Math.log2(inverted + 1);
+}
+
+function identityAttrs(s: IpvsService): Uint8Array[] {
+  const out = [attrU16(IPVS_SVC_ATTR_AF, s.af)];
+  if (s.fwmark !== 0) {
+    out.push(attrU32(IPVS_SVC_ATTR_FWMARK, s.fwmark));
+  } else {
+    out.push(
+      attrU16(IPVS_SVC_ATTR_PROTOCOL, s.protocol),
+      addrAttr(IPVS_SVC_ATTR_ADDR, s.af, s.address),
+      attrBe16(IPVS_SVC_ATTR_PORT, s.port),
+    );
+  }
+  return out;
+}
+
+function flagsAttr(flags: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const dv = new DataView(b.buffer);
+  // HASHED is the kernel's to set; hacore never claims it.
+  dv.setUint32(0, (flags & ~IP_VS_SVC_F_HASHED) >>> 0, true);
+  dv.setUint32(4, ALL_FLAGS_MASK, true);
+  return attrBytes(IPVS_SVC_ATTR_FLAGS, b);
+}
+
+function fullServiceNest(s: IpvsService): Uint8Array {
+  const attrs = identityAttrs(s);
+  attrs.push(attrString(IPVS_SVC_ATTR_SCHED_NAME, s.scheduler));
+  if (s.persistenceEngine) attrs.push(attrString(IPVS_SVC_ATTR_PE_NAME, s.persistenceEngine));
+  attrs.push(
+    flagsAttr(s.flags),
+    attrU32(IPVS_SVC_ATTR_TIMEOUT, s.timeoutS),
+    s.af === AF_INET
+      ? attrBe32(IPVS_SVC_ATTR_NETMASK, netmaskToKernel(s.af, s.netmask))
+      : attrU32(IPVS_SVC_ATTR_NETMASK, netmaskToKernel(s.af, s.netmask)),
+  );
+  return attrNested(IPVS_CMD_ATTR_SERVICE, attrs);
+}
+
+// ipvsadm's way of naming a service in a command about it: the kernel reads the identity
+// only, and the rest is what ipvsadm fills in when the command line gave none.
+function refServiceNest(s: IpvsService): Uint8Array {
+  return attrNested(IPVS_CMD_ATTR_SERVICE, [
+    ...identityAttrs(s),
+    attrString(IPVS_SVC_ATTR_SCHED_NAME, ""),
+    flagsAttr(0),
+    attrU32(IPVS_SVC_ATTR_TIMEOUT, 0),
+    attrU32(IPVS_SVC_ATTR_NETMASK, NO_NETMASK),
+  ]);
+}
+
+function destNest(d: IpvsDest): Uint8Array {
+  // ipvsadm names the real server's family first, always (the kernel needs it only when
+  // it differs from the service's: an IPv4 server tunnelled behind an IPv6 service).
+  return attrNested(IPVS_CMD_ATTR_DEST, [
+    attrU16(IPVS_DEST_ATTR_ADDR_FAMILY, d.af),
+    addrAttr(IPVS_DEST_ATTR_ADDR, d.af, d.address),
+    attrBe16(IPVS_DEST_ATTR_PORT, d.port),
+    attrU32(IPVS_DEST_ATTR_FWD_METHOD, d.forward),
+    attrU32(IPVS_DEST_ATTR_WEIGHT, d.weight),
+    attrU8(IPVS_DEST_ATTR_TUN_TYPE, d.tunnelType),
+    attrBe16(IPVS_DEST_ATTR_TUN_PORT, d.tunnelPort),
+    attrU16(IPVS_DEST_ATTR_TUN_FLAGS, d.tunnelFlags),
+    attrU32(IPVS_DEST_ATTR_U_THRESH, d.uThreshold),
+    attrU32(IPVS_DEST_ATTR_L_THRESH, d.lThreshold),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------------------
+
+/**
+ * `IPVS_CMD_NEW_SERVICE` (`ipvsadm -A`). `family` is the IPVS family id of the lookup.
+ *
+ * @example
+ * ```ts
+ * buildNewService(family.id, service);
+ * ```
+ */
+export function buildNewService(family: number, s: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_NEW_SERVICE, [fullServiceNest(s)]);
+}
+
+/** `IPVS_CMD_SET_SERVICE` (`ipvsadm -E`): scheduler, flags, timeout, netmask, engine. */
+export function buildSetService(family: number, s: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_SET_SERVICE, [fullServiceNest(s)]);
+}
+
+/** `IPVS_CMD_DEL_SERVICE` (`ipvsadm -D`), naming the service in ipvsadm's reference form. */
+export function buildDelService(family: number, s: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_DEL_SERVICE, [refServiceNest(s)]);
+}
+
+/** `IPVS_CMD_GET_SERVICE` as a dump: every service (`ipvsadm -Ln`). */
+export function buildGetServices(family: number): Uint8Array {
+  return message(family, IPVS_CMD_GET_SERVICE, [], true);
+}
+
+/** `IPVS_CMD_GET_SERVICE` of one service, by identity. */
+export function buildGetService(family: number, s: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_GET_SERVICE, [
+    attrNested(IPVS_CMD_ATTR_SERVICE, identityAttrs(s)),
+  ]);
+}
+
+/** `IPVS_CMD_NEW_DEST` (`ipvsadm -a`). */
+export function buildNewDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
+  return message(family, IPVS_CMD_NEW_DEST, [refServiceNest(s), destNest(d)]);
+}
+
+/** `IPVS_CMD_SET_DEST` (`ipvsadm -e`): weight, method, thresholds, tunnel, in place. */
+export function buildSetDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
+  return message(family, IPVS_CMD_SET_DEST, [refServiceNest(s), destNest(d)]);
+}
+
+/** `IPVS_CMD_DEL_DEST` (`ipvsadm -d`). The kernel reads the address and port only. */
+export function buildDelDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
+  return message(family, IPVS_CMD_DEL_DEST, [refServiceNest(s), destNest(d)]);
+}
+
+/** `IPVS_CMD_GET_DEST` as a dump: one service's real servers, the service by identity. */
+export function buildGetDests(family: number, s: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_GET_DEST, [
+    attrNested(IPVS_CMD_ATTR_SERVICE, identityAttrs(s)),
+  ], true);
+}
+
+function daemonState(state: IpvsSyncDaemon["state"]): number {
+  return state === "master" ? IP_VS_STATE_MASTER : IP_VS_STATE_BACKUP;
+}
+
+/** `IPVS_CMD_NEW_DAEMON` (`ipvsadm --start-daemon`). */
+export function buildNewDaemon(family: number, d: IpvsSyncDaemon): Uint8Array {
+  return message(family, IPVS_CMD_NEW_DAEMON, [
+    attrNested(IPVS_CMD_ATTR_DAEMON, [
+      attrU32(IPVS_DAEMON_ATTR_STATE, daemonState(d.state)),
+      attrString(IPVS_DAEMON_ATTR_MCAST_IFN, d.ifname),
+      attrU32(IPVS_DAEMON_ATTR_SYNC_ID, d.syncId),
+    ]),
+  ]);
+}
+
+/**
+ * `IPVS_CMD_DEL_DAEMON` (`ipvsadm --stop-daemon`). The kernel wants the interface and id
+ * attributes present though it reads only the state: empty, as ipvsadm sends them.
+ */
+export function buildDelDaemon(family: number, state: IpvsSyncDaemon["state"]): Uint8Array {
+  return message(family, IPVS_CMD_DEL_DAEMON, [
+    attrNested(IPVS_CMD_ATTR_DAEMON, [
+      attrU32(IPVS_DAEMON_ATTR_STATE, daemonState(state)),
+      attrString(IPVS_DAEMON_ATTR_MCAST_IFN, ""),
+      attrU32(IPVS_DAEMON_ATTR_SYNC_ID, 0),
+    ]),
+  ]);
+}
+
+/** `IPVS_CMD_GET_DAEMON` as a dump. */
+export function buildGetDaemons(family: number): Uint8Array {
+  return message(family, IPVS_CMD_GET_DAEMON, [], true);
+}
+
+/** `IPVS_CMD_SET_CONFIG` (`ipvsadm --set`); a 0 leaves that timeout as it is. */
+export function buildSetConfig(family: number, t: IpvsTimeouts): Uint8Array {
+  return message(family, IPVS_CMD_SET_CONFIG, [
+    attrU32(IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcpS),
+    attrU32(IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpFinS),
+    attrU32(IPVS_CMD_ATTR_TIMEOUT_UDP, t.udpS),
+  ]);
+}
+
+/** `IPVS_CMD_GET_CONFIG`: the timeouts. */
+export function buildGetConfig(family: number): Uint8Array {
+  return message(family, IPVS_CMD_GET_CONFIG, []);
+}
+
+/** `IPVS_CMD_GET_INFO`: version and connection table size. */
+export function buildGetInfo(family: number): Uint8Array {
+  return message(family, IPVS_CMD_GET_INFO, []);
+}
+
+/** `IPVS_CMD_ZERO` (`ipvsadm -Z`): one service's counters, or every counter without one. */
+export function buildZero(family: number, s?: IpvsService): Uint8Array {
+  return message(family, IPVS_CMD_ZERO, s ? [refServiceNest(s)] : []);
+}
+
+/** `IPVS_CMD_FLUSH` (`ipvsadm -C`): every service goes. */
+export function buildFlush(family: number): Uint8Array {
+  return message(family, IPVS_CMD_FLUSH, []);
+}
+
+// ---------------------------------------------------------------------------------------
+// Decoders
+// ---------------------------------------------------------------------------------------
+
+// Thrown inside a decoder only, and turned into its string result at the edge.
+class Malformed extends Error {}
+
+function decoding<T>(what: string, fn: () => T): T | string {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof Malformed) return `${what}: ${e.message}`;
+    throw e;
+  }
+}
+
+type Attrs = Map<number, Uint8Array>;
+
+function attrsOf(payload: Uint8Array, name: string): Attrs {
+  const list = parseAttrs(payload);
+  if (typeof list === "string") throw new Malformed(`${name}: ${list}`);
+  return new Map(list.map((a: NlAttr) => [a.type, a.payload]));
+}
+
+// The kernel answers a GET with its NEW (dumps) or SET (config, info) command; a reply to
+// the other of the pair is read the same way, as the attributes are.
+function genlAttrs(payload: Uint8Array, cmds: readonly number[], cmdName: string): Attrs {
+  if (payload.length < GENL_HDRLEN) {
+    throw new Malformed(`genlmsghdr: ${payload.length} bytes < ${GENL_HDRLEN}`);
+  }
+  if (!cmds.includes(payload[0])) throw new Malformed(`command ${payload[0]}, want ${cmdName}`);
+  return attrsOf(payload.subarray(GENL_HDRLEN), "attributes");
+}
+
+function need<T>(
+  a: Attrs,
+  type: number,
+  name: string,
+  read: (p: Uint8Array) => T | undefined,
+): T {
+  const p = a.get(type);
+  if (p === undefined) throw new Malformed(`${name} missing`);
+  const v = read(p);
+  if (v === undefined) throw new Malformed(`${name}: ${p.length} bytes is too short`);
+  return v;
+}
+
+function optional<T>(
+  a: Attrs,
+  type: number,
+  name: string,
+  read: (p: Uint8Array) => T | undefined,
+): T | undefined {
+  return a.has(type) ? need(a, type, name, read) : undefined;
+}
+
+function readAf(p: Uint8Array): IpvsAf | undefined {
+  const v = readU16(p);
+  if (v === undefined) return undefined;
+  if (v !== AF_INET && v !== AF_INET6) throw new Malformed(`address family ${v} is not IPv4/6`);
+  return v;
+}
+
+function readAddr(af: IpvsAf, name: string): (p: Uint8Array) => string | undefined {
+  const n = af === AF_INET ? 4 : 16;
+  return (p) => {
+    if (p.length < n) throw new Malformed(`${name}: ${p.length} bytes, want ${n}`);
+    return formatIp(p.subarray(0, n));
+  };
+}
+
+function readStats(nest: Uint8Array, wide: boolean, name: string): IpvsStats {
+  const a = attrsOf(nest, name);
+  // The 32-bit nest carries the byte counters as u64 too.
+  const u = (type: number, field: string, always64 = false) => {
+    const read = wide || always64 ? readU64 : (p: Uint8Array) => {
+      const v = readU32(p);
+      return v === undefined ? undefined : BigInt(v);
+    };
+    return optional(a, type, `${name}.${field}`, read) ?? 0n;
+  };
+  return {
+    conns: u(IPVS_STATS_ATTR_CONNS, "CONNS"),
+    inpkts: u(IPVS_STATS_ATTR_INPKTS, "INPKTS"),
+    outpkts: u(IPVS_STATS_ATTR_OUTPKTS, "OUTPKTS"),
+    inbytes: u(IPVS_STATS_ATTR_INBYTES, "INBYTES", true),
+    outbytes: u(IPVS_STATS_ATTR_OUTBYTES, "OUTBYTES", true),
+    cps: u(IPVS_STATS_ATTR_CPS, "CPS"),
+    inpps: u(IPVS_STATS_ATTR_INPPS, "INPPS"),
+    outpps: u(IPVS_STATS_ATTR_OUTPPS, "OUTPPS"),
+    inbps: u(IPVS_STATS_ATTR_INBPS, "INBPS"),
+    outbps: u(IPVS_STATS_ATTR_OUTBPS, "OUTBPS"),
+  };
+}
+
+function statsOf(
+  a: Attrs,
+  stats64: number,
+  stats32: number,
+  prefix: string,
+): IpvsStats | undefined {
+  const wide = a.get(stats64);
+  if (wide !== undefined) return readStats(wide, true, `${prefix}_STATS64`);
+  const narrow = a.get(stats32);
+  return narrow === undefined ? undefined : readStats(narrow, false, `${prefix}_STATS`);
+}
+
+/**
+ * A service with the counters the kernel reports for it (the model's service has none).
+ *
+ * @example
+ * ```ts
+ * const d: DecodedService = { service, stats: undefined };
+ * ```
+ */
+export interface DecodedService {
+  readonly service: IpvsService;
+  readonly stats?: IpvsStats;
+}
+
+function serviceFrom(a: Attrs): DecodedService {
+  const af = need(a, IPVS_SVC_ATTR_AF, "IPVS_SVC_ATTR_AF", readAf);
+  const fwmark = optional(a, IPVS_SVC_ATTR_FWMARK, "IPVS_SVC_ATTR_FWMARK", readU32) ?? 0;
+  const any = af === AF_INET ? "0.0.0.0" : "::";
+  const byAddress = fwmark === 0;
+  const protocol = byAddress
+    ? need(a, IPVS_SVC_ATTR_PROTOCOL, "IPVS_SVC_ATTR_PROTOCOL", readU16) as IpvsProtocol
+    : 0;
+  const address = byAddress
+    ? need(a, IPVS_SVC_ATTR_ADDR, "IPVS_SVC_ATTR_ADDR", readAddr(af, "IPVS_SVC_ATTR_ADDR"))
+    : any;
+  const port = byAddress ? need(a, IPVS_SVC_ATTR_PORT, "IPVS_SVC_ATTR_PORT", readBe16) : 0;
+  const flagsPayload = need(a, IPVS_SVC_ATTR_FLAGS, "IPVS_SVC_ATTR_FLAGS", (p) => p);
+  if (flagsPayload.length !== 8) {
+    throw new Malformed(`IPVS_SVC_ATTR_FLAGS: ${flagsPayload.length} bytes, want 8`);
+  }
+  const rawMask = need(
+    a,
+    IPVS_SVC_ATTR_NETMASK,
+    "IPVS_SVC_ATTR_NETMASK",
+    (p) => af === AF_INET ? readBe32(p) : readU32(p),
+  );
+  const netmask = netmaskFromKernel(af, rawMask);
+  if (netmask === null) throw new Malformed(`IPVS_SVC_ATTR_NETMASK: ${rawMask} is no prefix`);
+  const pe = optional(a, IPVS_SVC_ATTR_PE_NAME, "IPVS_SVC_ATTR_PE_NAME", readString);
+  return {
+    service: {
+      af,
+      protocol,
+      address,
+      port,
+      fwmark,
+      scheduler: need(a, IPVS_SVC_ATTR_SCHED_NAME, "IPVS_SVC_ATTR_SCHED_NAME", readString),
+      flags: readU32(flagsPayload) ?? 0,
+      timeoutS: need(a, IPVS_SVC_ATTR_TIMEOUT, "IPVS_SVC_ATTR_TIMEOUT", readU32),
+      netmask,
+      persistenceEngine: pe ? pe : null,
+    },
+    stats: statsOf(a, IPVS_SVC_ATTR_STATS64, IPVS_SVC_ATTR_STATS, "IPVS_SVC_ATTR"),
+  };
+}
+
+/**
+ * One part of a GET_SERVICE reply or dump (`IPVS_CMD_NEW_SERVICE` or `SET_SERVICE`
+ * payload, the bytes after the nlmsghdr), or why it cannot be read. The flags are the
+ * kernel's, HASHED included.
+ *
+ * @example
+ * ```ts
+ * const r = decodeService(payload);
+ * if (typeof r !== "string") console.log(r.service.scheduler);
+ * ```
+ */
+export function decodeService(payload: Uint8Array): DecodedService | string {
+  return decoding("IPVS service", () => {
+    const top = genlAttrs(
+      payload,
+      [IPVS_CMD_NEW_SERVICE, IPVS_CMD_SET_SERVICE],
+      "IPVS_CMD_NEW_SERVICE",
+    );
+    const nest = need(top, IPVS_CMD_ATTR_SERVICE, "IPVS_CMD_ATTR_SERVICE", (p) => p);
+    return serviceFrom(attrsOf(nest, "IPVS_CMD_ATTR_SERVICE"));
+  });
+}
+
+function destFrom(a: Attrs, serviceAf: IpvsAf): IpvsDest {
+  const af = optional(a, IPVS_DEST_ATTR_ADDR_FAMILY, "IPVS_DEST_ATTR_ADDR_FAMILY", readAf) ??
+    serviceAf;
+  const u32 = (type: number, name: string) => need(a, type, name, readU32);
+  const stats = statsOf(a, IPVS_DEST_ATTR_STATS64, IPVS_DEST_ATTR_STATS, "IPVS_DEST_ATTR");
+  return {
+    af,
+    address: need(
+      a,
+      IPVS_DEST_ATTR_ADDR,
+      "IPVS_DEST_ATTR_ADDR",
+      readAddr(af, "IPVS_DEST_ATTR_ADDR"),
+    ),
+    port: need(a, IPVS_DEST_ATTR_PORT, "IPVS_DEST_ATTR_PORT", readBe16),
+    forward: (u32(IPVS_DEST_ATTR_FWD_METHOD, "IPVS_DEST_ATTR_FWD_METHOD") &
+      IP_VS_CONN_F_FWD_MASK) as IpvsForward,
+    weight: u32(IPVS_DEST_ATTR_WEIGHT, "IPVS_DEST_ATTR_WEIGHT"),
+    uThreshold: u32(IPVS_DEST_ATTR_U_THRESH, "IPVS_DEST_ATTR_U_THRESH"),
+    lThreshold: u32(IPVS_DEST_ATTR_L_THRESH, "IPVS_DEST_ATTR_L_THRESH"),
+    tunnelType: (optional(a, IPVS_DEST_ATTR_TUN_TYPE, "IPVS_DEST_ATTR_TUN_TYPE", readU8) ??
+      0) as IpvsTunnelType,
+    tunnelPort: optional(a, IPVS_DEST_ATTR_TUN_PORT, "IPVS_DEST_ATTR_TUN_PORT", readBe16) ?? 0,
+    tunnelFlags: optional(a, IPVS_DEST_ATTR_TUN_FLAGS, "IPVS_DEST_ATTR_TUN_FLAGS", readU16) ??
+      0,
+    activeConns: optional(a, IPVS_DEST_ATTR_ACTIVE_CONNS, "IPVS_DEST_ATTR_ACTIVE_CONNS", readU32),
+    inactConns: optional(a, IPVS_DEST_ATTR_INACT_CONNS, "IPVS_DEST_ATTR_INACT_CONNS", readU32),
+    persistConns: optional(
+      a,
+      IPVS_DEST_ATTR_PERSIST_CONNS,
+      "IPVS_DEST_ATTR_PERSIST_CONNS",
+      readU32,
+    ),
+    ...(stats ? { stats } : {}),
+  };
+}
+
+/**
+ * One part of a GET_DEST dump (an `IPVS_CMD_NEW_DEST` payload), or why it cannot be read.
+ * `serviceAf` is the family of the service asked about: the kernel names a real server's
+ * own family only in `IPVS_DEST_ATTR_ADDR_FAMILY`, which older kernels leave out.
+ *
+ * @example
+ * ```ts
+ * const d = decodeDest(payload, AF_INET);
+ * ```
+ */
+export function decodeDest(payload: Uint8Array, serviceAf: IpvsAf): IpvsDest | string {
+  return decoding("IPVS destination", () => {
+    const top = genlAttrs(payload, [IPVS_CMD_NEW_DEST, IPVS_CMD_SET_DEST], "IPVS_CMD_NEW_DEST");
+    const nest = need(top, IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST", (p) => p);
+    return destFrom(attrsOf(nest, "IPVS_CMD_ATTR_DEST"), serviceAf);
+  });
+}
+
+/**
+ * The GET_CONFIG reply (an `IPVS_CMD_SET_CONFIG` payload): the timeouts.
+ *
+ * @example
+ * ```ts
+ * decodeConfig(payload); // { tcpS: 900, tcpFinS: 120, udpS: 300 }
+ * ```
+ */
+export function decodeConfig(payload: Uint8Array): IpvsTimeouts | string {
+  return decoding("IPVS config", () => {
+    const a = genlAttrs(payload, [IPVS_CMD_SET_CONFIG], "IPVS_CMD_SET_CONFIG");
+    return {
+      tcpS: need(a, IPVS_CMD_ATTR_TIMEOUT_TCP, "IPVS_CMD_ATTR_TIMEOUT_TCP", readU32),
+      tcpFinS: need(a, IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, "IPVS_CMD_ATTR_TIMEOUT_TCP_FIN", readU32),
+      udpS: need(a, IPVS_CMD_ATTR_TIMEOUT_UDP, "IPVS_CMD_ATTR_TIMEOUT_UDP", readU32),
+    };
+  });
+}
+
+/** `IPVS_INFO_ATTR_VERSION`: u32 version, 0x00MMmmpp. */
+export const IPVS_INFO_ATTR_VERSION = 1;
+/** `IPVS_INFO_ATTR_CONN_TAB_SIZE`: u32 connection hash table size. */
+export const IPVS_INFO_ATTR_CONN_TAB_SIZE = 2;
+
+/**
+ * The kernel's packed IPVS version as text.
+ *
+ * @example
+ * ```ts
+ * ipvsVersionText(0x010201); // "1.2.1"
+ * ```
+ */
+export function ipvsVersionText(v: number): string {
+  return `${(v >>> 16) & 0xff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
+}
+
+/**
+ * The GET_INFO reply (an `IPVS_CMD_SET_INFO` payload).
+ *
+ * @example
+ * ```ts
+ * decodeInfo(payload); // { version: "1.2.1", connTableSize: 4096 }
+ * ```
+ */
+export function decodeInfo(payload: Uint8Array): IpvsInfo | string {
+  return decoding("IPVS info", () => {
+    const a = genlAttrs(payload, [IPVS_CMD_SET_INFO], "IPVS_CMD_SET_INFO");
+    return {
+      version: ipvsVersionText(need(a, IPVS_INFO_ATTR_VERSION, "IPVS_INFO_ATTR_VERSION", readU32)),
+      connTableSize: need(
+        a,
+        IPVS_INFO_ATTR_CONN_TAB_SIZE,
+        "IPVS_INFO_ATTR_CONN_TAB_SIZE",
+        readU32,
+      ),
+    };
+  });
+}
+
+/**
+ * One part of a GET_DAEMON dump (an `IPVS_CMD_NEW_DAEMON` payload).
+ *
+ * @example
+ * ```ts
+ * decodeDaemon(payload); // { state: "master", ifname: "lo", syncId: 5 }
+ * ```
+ */
+export function decodeDaemon(payload: Uint8Array): IpvsSyncDaemon | string {
+  return decoding("IPVS sync daemon", () => {
+    const top = genlAttrs(payload, [IPVS_CMD_NEW_DAEMON], "IPVS_CMD_NEW_DAEMON");
+    const nest = need(top, IPVS_CMD_ATTR_DAEMON, "IPVS_CMD_ATTR_DAEMON", (p) => p);
+    const a = attrsOf(nest, "IPVS_CMD_ATTR_DAEMON");
+    const state = need(a, IPVS_DAEMON_ATTR_STATE, "IPVS_DAEMON_ATTR_STATE", readU32);
+    if (state !== IP_VS_STATE_MASTER && state !== IP_VS_STATE_BACKUP) {
+      throw new Malformed(`IPVS_DAEMON_ATTR_STATE: ${state} is neither master nor backup`);
+    }
+    return {
+      state: state === IP_VS_STATE_MASTER ? "master" : "backup",
+      ifname: need(a, IPVS_DAEMON_ATTR_MCAST_IFN, "IPVS_DAEMON_ATTR_MCAST_IFN", readString),
+      syncId: need(a, IPVS_DAEMON_ATTR_SYNC_ID, "IPVS_DAEMON_ATTR_SYNC_ID", readU32),
+    };
+  });
+}
