@@ -204,7 +204,17 @@ export async function runLvsScenario(
       });
     }
     lab_(`started ${directors.map((d) => `${d.kind} on ${d.name}`).join(", ")}`);
-    const elected = await waitForHolders(vipWatchers, (h) => h.length === 1, budget, "a master");
+    // Started together, either may claim the VIP first until it hears the other: the
+    // master is the one that still holds it a Master_Down_Interval later.
+    const top = [...spec.directors].sort((a, b) => b.priority - a.priority)[0];
+    const settleMs = masterDownIntervalMs(3, top.priority, spec.advertIntS * 1000);
+    let elected = await waitForHolders(vipWatchers, (h) => h.length === 1, budget, "a master");
+    for (;;) {
+      await sleep(settleMs);
+      const now = await waitForHolders(vipWatchers, (h) => h.length === 1, budget, "a master");
+      if (now.holders[0] === elected.holders[0]) break;
+      elected = now;
+    }
     const master = elected.holders[0];
     const backup = spec.directors.find((d) => d.name !== master)!.name;
     lab_(`ELECTED: ${master} holds ${spec.vip}, ${ms(elected.atMs - t0)} after the start`);
