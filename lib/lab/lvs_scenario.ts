@@ -94,8 +94,10 @@ export interface LvsLabReport {
     readonly client: ProbeSummary;
   };
   readonly webBack: {
-    /** ms from the server accepting again to its return to the master's table. */
+    /** ms from the restart's start to the server's return to the master's table. */
     readonly backMs: number;
+    /** ms the web server process took to start (to print that it listens). */
+    readonly startMs: number;
     readonly boundMs: number;
     readonly client: ProbeSummary;
   };
@@ -282,15 +284,17 @@ export async function runLvsScenario(
     await lab.startWeb(victim);
     const tUp = wallMs();
     lab_(`${victim}: web server accepting again (${ms(tUp - tStart)} to start)`, tUp);
+    // From the restart's start: the process's own "listening" line may be read after
+    // the director's check already found it answering.
     const back = await masterWatch.waitFor(
       (t) => !gone(t),
       budget,
       `${victim} back in ${master}'s table`,
-      tUp,
+      tStart,
     );
     lab_(
-      `${victim} back in ${master}'s table ${ms(back.atMs - tUp)} after it answered ` +
-        `(rise 1 × delay_loop = ${ms(riseBoundMs(spec))})`,
+      `${victim} back in ${master}'s table ${ms(back.atMs - tStart)} after its restart began ` +
+        `(${ms(tUp - tStart)} of it to start; then rise 1 × delay_loop = ${ms(riseBoundMs(spec))})`,
       back.atMs,
     );
     const again = await probe.waitFor(
@@ -309,10 +313,16 @@ export async function runLvsScenario(
     const heir = spec.directors.find((d) => d.name === backup)!;
     // Cable first: a dead machine's kernel forwards nothing, but a killed daemon's kernel
     // would keep holding the VIP and balancing with the table it left behind.
-    const tCrash = wallMs();
+    // Timed from the moment the cable is out (`ip link set down` itself can take
+    // hundreds of ms in the guest, while the master still advertises).
+    const tPull = wallMs();
     await lab.lan.cut(lab.member(master));
+    const tCrash = wallMs();
     await dead.crash();
-    lab_(`${master}: cable pulled, ${dead.kind} killed (SIGKILL)`, tCrash);
+    lab_(
+      `${master}: cable pulled (in ${ms(tCrash - tPull)}), ${dead.kind} killed (SIGKILL)`,
+      tCrash,
+    );
     const took = await waitForHolders(
       vipWatchers.filter((w) => w.name === backup),
       (h) => h.length === 1,
@@ -324,7 +334,7 @@ export async function runLvsScenario(
     const tableThen = heirWatch.history.filter((s) => s.atMs <= took.atMs).at(-1)?.table ?? [];
     const readyDests = destAddresses(tableThen, spec.vip, port) ?? [];
     lab_(
-      `TAKEOVER: ${backup} holds the VIP ${ms(took.atMs - tCrash)} after the kill ` +
+      `TAKEOVER: ${backup} holds the VIP ${ms(took.atMs - tCrash)} after the pull ` +
         `(Master_Down_Interval ${ms(expectedMs)}); its table then: ${
           readyDests.length > 0 ? readyDests.join(", ") : "EMPTY"
         }`,
@@ -345,14 +355,19 @@ export async function runLvsScenario(
         ms(boundDown)
       }),` +
       ` ${downClient.failed} failed requests` +
-      ` | back in ${ms(back.atMs - tUp)}` +
+      ` | back ${ms(back.atMs - tStart)} after its restart` +
       ` | ${master} kill -9: ${backup} in ${ms(took.atMs - tCrash)} with ${readyDests.length}` +
       ` real servers ready, client gap ${ms(gapMs)} (${failClient.failed} failed)`;
     return {
       master,
       electionMs: elected.atMs - t0,
       webDown: { web: victim, leftMs: left.atMs - tKill, boundMs: boundDown, client: downClient },
-      webBack: { backMs: back.atMs - tUp, boundMs: riseBoundMs(spec), client: backClient },
+      webBack: {
+        backMs: back.atMs - tStart,
+        startMs: tUp - tStart,
+        boundMs: riseBoundMs(spec),
+        client: backClient,
+      },
       failover: {
         from: master,
         to: backup,

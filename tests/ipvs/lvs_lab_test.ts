@@ -466,8 +466,10 @@ async function failover(spec: LvsLabSpec, kinds: readonly [DirectorKind, Directo
 
     /** Pulls `dead`'s cable and kill -9s it; `heir` (at `priority`) must take over. */
     const crashAndCheck = async (dead: Director, heirName: string, priority: number) => {
-      const tCut = wallMs();
+      // From the moment the cable is out: `ip link set down` itself can take hundreds of
+      // ms in the guest, while the master still advertises and serves.
       await lab.lan.cut(lab.member(dead.name));
+      const tCut = wallMs();
       await dead.crash();
       const took = await waitForHolders(
         holders.filter((h) => h.name === heirName),
