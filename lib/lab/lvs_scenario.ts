@@ -49,6 +49,7 @@ import {
   type IpvsTableView,
   startTableWatch,
   type TableWatch,
+  waitSteady,
 } from "./lvs_table.ts";
 import { SERVICE_PORT } from "./lvs_web.ts";
 import { type ProbeSummary, startProbe, summarizeProbe } from "./probe.ts";
@@ -221,8 +222,11 @@ export async function runLvsScenario(
     const backup = spec.directors.find((d) => d.name !== master)!.name;
     lab_(`ELECTED: ${master} holds ${spec.vip}, ${ms(elected.atMs - t0)} after the start`);
     for (const d of spec.directors) {
-      await watches.get(d.name)!.waitFor(
+      // Steady, too: a starting director may drop and re-add servers while it warms up.
+      await waitSteady(
+        watches.get(d.name)!,
         full,
+        1000,
         budget,
         `${d.name}'s table to list every web server`,
       );

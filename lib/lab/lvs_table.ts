@@ -342,3 +342,32 @@ if (import.meta.main) {
   Deno.addSignalListener("SIGTERM", () => Deno.exit(0));
   await watch(Number(Deno.args[0] ?? "5") || 5);
 }
+
+/**
+ * Waits until `watch`'s table satisfies `pred` and has not changed for `quietMs`, and
+ * returns that table's sighting; throws after `timeoutMs`. A director that just started
+ * may still be settling (first checks, quorum); acting on its first full table would
+ * measure the settling, not the action.
+ *
+ * @example
+ * ```ts
+ * await waitSteady(watch, (t) => t.length === 1, 1000, 20_000, "one service, settled");
+ * ```
+ */
+export async function waitSteady(
+  watch: TableWatch,
+  pred: (t: IpvsTableView) => boolean,
+  quietMs: number,
+  timeoutMs: number,
+  what: string,
+): Promise<TableSighting> {
+  const deadline = wallMs() + timeoutMs;
+  for (;;) {
+    const left = deadline - wallMs();
+    if (left <= 0) throw new Error(`timed out waiting for ${what} within ${timeoutMs} ms`);
+    const seen = await watch.waitFor(pred, left, what, wallMs());
+    const quietUntil = Math.max(seen.atMs, wallMs()) + quietMs;
+    await new Promise((r) => setTimeout(r, Math.max(0, quietUntil - wallMs())));
+    if (watch.history.at(-1) === seen || watch.history.at(-1)!.atMs <= seen.atMs) return seen;
+  }
+}

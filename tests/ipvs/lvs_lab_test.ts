@@ -37,6 +37,7 @@ import {
   parseIpvsList,
   startTableWatch,
   type TableWatch,
+  waitSteady,
 } from "../../lib/lab/lvs_table.ts";
 import { ECHO_PORT, SERVICE_PORT } from "../../lib/lab/lvs_web.ts";
 import { type Probe, startProbe, summarizeProbe } from "../../lib/lab/probe.ts";
@@ -61,6 +62,11 @@ const TABLE_SLACK_MS = 50;
 /** Slack on takeovers: process and scheduling noise of a one-CPU guest. */
 const TAKEOVER_SLACK_MS = 300;
 const WAIT_MS = 20_000;
+/**
+ * How long a table must stay unchanged before a test acts: a starting director may still
+ * drop and re-add its servers (first checks timing out while the process warms up).
+ */
+const STEADY_MS = 1000;
 
 const WEB2 = "192.0.2.22";
 const SORRY = SORRY_WEB.address.split("/")[0];
@@ -253,7 +259,7 @@ ipvsTest(
     await withLvs(spec, async ({ lab, watch, start }) => {
       await start("dir1");
       const w = watch.get("dir1")!;
-      await w.waitFor(full(spec), WAIT_MS, "every web server in dir1's table");
+      await waitSteady(w, full(spec), STEADY_MS, WAIT_MS, "every web server in dir1's table");
       await sleep(2 * spec.delayLoopS * 1000);
 
       const tKill = wallMs();
@@ -309,7 +315,7 @@ ipvsTest("inhibit_on_failure keeps a failed web server in the table with weight 
   await withLvs(spec, async ({ lab, watch, start }) => {
     await start("dir1");
     const w = watch.get("dir1")!;
-    await w.waitFor(full(spec), WAIT_MS, "every web server in dir1's table");
+    await waitSteady(w, full(spec), STEADY_MS, WAIT_MS, "every web server in dir1's table");
     await sleep(2 * spec.delayLoopS * 1000);
 
     const tKill = wallMs();
@@ -340,7 +346,7 @@ ipvsTest("quorum loss swaps the sorry server in and regaining it swaps it out", 
   await withLvs(spec, async ({ lab, watch, start, probe: startClient }) => {
     await start("dir1");
     const w = watch.get("dir1")!;
-    await w.waitFor(full(spec), WAIT_MS, "every web server in dir1's table");
+    await waitSteady(w, full(spec), STEADY_MS, WAIT_MS, "every web server in dir1's table");
     assert.ok(!webDests(spec, w.current()).includes(SORRY), "sorry server in use with quorum");
     const client = await startClient();
     await client.waitFor((r) => r.ok, WAIT_MS, "the client served");
@@ -387,7 +393,13 @@ ipvsTest(
       const w = watch.get("dir1")!;
       const echoFull = (t: IpvsTableView) =>
         (destAddresses(t, spec.vip, ECHO_PORT) ?? []).length === spec.webs.length;
-      await w.waitFor((t) => full(spec)(t) && echoFull(t), WAIT_MS, "both services full");
+      await waitSteady(
+        w,
+        (t) => full(spec)(t) && echoFull(t),
+        STEADY_MS,
+        WAIT_MS,
+        "both services full",
+      );
       await sleep(2 * spec.delayLoopS * 1000);
       const echo = await startEchoClient(box, lab.member("client").ns, spec.vip, ECHO_PORT, 50);
       await echo.proc.waitFor(() => echo.results.length >= 3 || null, WAIT_MS, "three echoes");
@@ -456,7 +468,7 @@ async function failover(spec: LvsLabSpec, kinds: readonly [DirectorKind, Directo
     );
     await waitForHolders(holders, (h) => h.length === 1 && h[0] === "dir1", WAIT_MS, "dir1 master");
     for (const d of ["dir1", "dir2"]) {
-      await watch.get(d)!.waitFor(full(spec), WAIT_MS, `${d}'s table full`);
+      await waitSteady(watch.get(d)!, full(spec), STEADY_MS, WAIT_MS, `${d}'s table full`);
     }
     const client = await startClient();
     for (const w of spec.webs) {
@@ -512,7 +524,7 @@ async function failover(spec: LvsLabSpec, kinds: readonly [DirectorKind, Directo
     };
     const back = await start("dir1", kinds[0], lower);
     await back.waitState("BACKUP", WAIT_MS);
-    await watch.get("dir1")!.waitFor(full(spec), WAIT_MS, "dir1's table full again");
+    await waitSteady(watch.get("dir1")!, full(spec), STEADY_MS, WAIT_MS, "dir1's table full again");
     await sleep(500);
     assert.deepEqual(await vipHolders(holders), ["dir2"]);
     await crashAndCheck(d2, "dir1", low);
