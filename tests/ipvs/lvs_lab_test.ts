@@ -289,7 +289,10 @@ ipvsTest(
       );
       assert.ok(
         leftMs <= fallBoundMs(spec) + TABLE_SLACK_MS,
-        `web2 left after ${leftMs} ms; bound ${fallBoundMs(spec)} + ${TABLE_SLACK_MS}`,
+        `web2 left ${leftMs} ms after its process was gone; bound ${fallBoundMs(spec)} + ` +
+          `${TABLE_SLACK_MS} (killed at ${new Date(tKill).toISOString()}, gone at ${
+            new Date(tDead).toISOString()
+          }, out of the table at ${new Date(out.atMs).toISOString()}: compare with the log below)`,
       );
       // Not before fall checks had a chance to fail: one failure alone must not remove it.
       assert.ok(
