@@ -12,6 +12,7 @@ import {
   type Config,
   formatConfigError,
   loadConfig,
+  type LoadOptions,
   summarizeInstance,
   summarizeScript,
   summarizeVirtualServer,
@@ -29,7 +30,9 @@ import {
 
 const USAGE = "usage: hacore check FILE\n" +
   "       hacore check --diff FILE [--socket PATH | --config FILE] [--timeout MS]\n" +
-  "       hacore check --diff OLD NEW";
+  "       hacore check --diff OLD NEW\n" +
+  "reading a FILE: --format auto|toml|keepalived (default: from its content), --config-id ID " +
+  "(keepalived.conf @ID lines; default: the host name's first part)";
 
 /**
  * Validates FILE. Prints `ok: FILE` and one summary line per instance (exit 0), or every
@@ -51,7 +54,7 @@ export async function checkCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { ...SOCKET_OPTIONS, diff: { type: "boolean" } },
+      options: { ...SOCKET_OPTIONS, ...FORMAT_OPTIONS, diff: { type: "boolean" } },
       allowPositionals: true,
       strict: true,
     });
@@ -65,6 +68,12 @@ export async function checkCommand(args: string[]): Promise<number> {
     return 0;
   }
   const files = parsed.positionals;
+  const load = loadOptionsFrom(values);
+  if (typeof load === "string") {
+    console.error(`hacore check: ${load}\n${USAGE}`);
+    return 2;
+  }
+  loadOptions = load;
   // Only the running-daemon form talks to a socket; elsewhere these flags would be
   // silently ignored, and an operator would believe the daemon was consulted.
   const talks = values.socket !== undefined || values.config !== undefined ||
@@ -196,9 +205,50 @@ function consoleIo(): CliIo {
   };
 }
 
-/** The validated config, or null after printing its errors and their count. */
+/**
+ * The flags that say how to read a config file, shared by `check`, `run` and `import`:
+ * `--format auto|toml|keepalived` and `--config-id ID` (keepalived's `@ID` lines).
+ */
+export const FORMAT_OPTIONS = {
+  format: { type: "string" },
+  "config-id": { type: "string" },
+} as const;
+
+/**
+ * The `LoadOptions` the format flags ask for, or a usage message.
+ *
+ * @example
+ * ```ts
+ * loadOptionsFrom({ format: "keepalived", "config-id": "lb-a" });
+ * // { format: "keepalived", configId: "lb-a" }
+ * loadOptionsFrom({ format: "yaml" }); // '--format: expected auto, toml or keepalived, got "yaml"'
+ * ```
+ */
+export function loadOptionsFrom(
+  values: { format?: string; "config-id"?: string },
+): LoadOptions | string {
+  const format = values.format ?? "auto";
+  if (format !== "auto" && format !== "toml" && format !== "keepalived") {
+    return `--format: expected auto, toml or keepalived, got "${format}"`;
+  }
+  const configId = values["config-id"];
+  if (configId !== undefined && !/^\S+$/.test(configId)) {
+    return `--config-id: expected one word, got "${configId}"`;
+  }
+  return configId === undefined ? { format } : { format, configId };
+}
+
+/** How this run of `check` reads files (set once from its flags). */
+let loadOptions: LoadOptions = {};
+
+/**
+ * The validated config, or null after printing its errors and their count. Warnings
+ * (keepalived.conf keywords that change nothing in hacore, values keepalived corrects)
+ * are printed either way.
+ */
 async function loadOrReport(file: string): Promise<Config | null> {
-  const result = await loadConfig(file);
+  const result = await loadConfig(file, loadOptions);
+  for (const w of result.warnings ?? []) console.error(`warning: ${formatConfigError(w)}`);
   if (result.ok) return result.config;
   for (const e of result.errors) console.error(formatConfigError(e));
   console.error(`${result.errors.length} error(s) in ${file}`);

@@ -32,7 +32,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   check: {
     run: checkCommand,
     summary:
-      "check FILE | check --diff [OLD] NEW: validate, or what a reload would change (no OLD: the running daemon)",
+      "check FILE | check --diff [OLD] NEW: validate (TOML or keepalived.conf), or what a reload would change (no OLD: the running daemon)",
   },
   sim: {
     run: simCommand,
@@ -43,6 +43,12 @@ const COMMANDS: Record<string, CommandEntry> = {
     run: async (args) => (await import("./lab.ts")).labCommand(args),
     summary:
       "lab [FILE]: namespaces + bridge + client, one hacore per node, failover timeline (root)",
+  },
+  import: {
+    // Loaded only when asked for: converting a keepalived.conf is no part of `hacore run`.
+    run: async (args) => (await import("./import.ts")).importCommand(args),
+    summary:
+      "import KEEPALIVED_CONF [--config-id ID]: print the equivalent hacore TOML, with source lines",
   },
   status: {
     run: statusCommand,

@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { formatConfigError, loadConfig } from "../config/mod.ts";
+import { formatConfigError, loadConfig, type LoadOptions } from "../config/mod.ts";
 import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import { Daemon, DaemonSetupError } from "../daemon/daemon.ts";
@@ -17,11 +17,13 @@ import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
+import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
-  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH]";
+  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] " +
+  "[--format auto|toml|keepalived] [--config-id ID]";
 
 interface RunOptions {
   file: string;
@@ -29,6 +31,7 @@ interface RunOptions {
   format: LogFormat;
   pidfile: string | null;
   controlSocket: string | null;
+  load: LoadOptions;
 }
 
 function parseRunArgs(args: string[]): RunOptions | string {
@@ -42,6 +45,7 @@ function parseRunArgs(args: string[]): RunOptions | string {
         "log-format": { type: "string" },
         pidfile: { type: "string" },
         "control-socket": { type: "string" },
+        ...FORMAT_OPTIONS,
       },
     });
   } catch (e) {
@@ -61,7 +65,16 @@ function parseRunArgs(args: string[]): RunOptions | string {
   if (controlSocket !== null && !controlSocket.startsWith("/")) {
     return `--control-socket: expected an absolute path, got "${controlSocket}"`;
   }
-  return { file: positionals[0], level, format, pidfile: values.pidfile ?? null, controlSocket };
+  const load = loadOptionsFrom(values);
+  if (typeof load === "string") return load;
+  return {
+    file: positionals[0],
+    level,
+    format,
+    pidfile: values.pidfile ?? null,
+    controlSocket,
+    load,
+  };
 }
 
 /**
@@ -85,7 +98,13 @@ export async function runCommand(args: string[]): Promise<number> {
   const sd = new SdNotify({ logger: log, unsetEnvironment: true });
 
   // Validate before touching anything: a broken file must not cost a running VIP.
-  const loaded = await loadConfig(opts.file);
+  // Start and every reload read the file alike (format, config id) and log its warnings.
+  const load = async (file: string) => {
+    const r = await loadConfig(file, opts.load);
+    for (const w of r.warnings ?? []) log.warn(formatConfigError(w));
+    return r;
+  };
+  const loaded = await load(opts.file);
   if (!loaded.ok) {
     for (const e of loaded.errors) log.error(formatConfigError(e));
     log.error(`${loaded.errors.length} error(s) in ${opts.file}; nothing was started`);
@@ -132,6 +151,7 @@ export async function runCommand(args: string[]): Promise<number> {
       logger: log,
       notify: notifier,
       version: VERSION,
+      loadConfig: load,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
       // Opened only when the config has virtual servers.

@@ -1,5 +1,6 @@
 /**
- * hacore configuration: TOML file → validated, fully defaulted, deeply frozen `Config`.
+ * hacore configuration: TOML file (or keepalived.conf, recognised by its content) →
+ * validated, fully defaulted, deeply frozen `Config`.
  *
  * Every problem in a file is reported at once, each with its file, line, key path, what
  * was expected and what was seen. Unknown keys are errors (with "did you mean"), never
@@ -28,6 +29,8 @@ import { Ctx } from "./fields.ts";
 import { scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
+import { type KeepalivedOptions, looksLikeKeepalived, parseKeepalived } from "./keepalived/mod.ts";
+import { writeToml } from "./keepalived/toml.ts";
 
 export { type ConfigError, formatConfigError } from "./errors.ts";
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
@@ -37,6 +40,40 @@ export { LVS_SCHEDULERS } from "./lvs_schema.ts";
 export { endpointText, LVS_DEFAULTS, summarizeVirtualServer } from "./lvs.ts";
 export { GLOBAL_DEFAULTS } from "./schema.ts";
 export { DUAL_STACK_V6_SUFFIX } from "./validate.ts";
+export {
+  defaultConfigId,
+  type KeywordInfo,
+  KEYWORDS,
+  type KeywordStatus,
+} from "./keepalived/mod.ts";
+export type { KeepalivedOptions } from "./keepalived/mod.ts";
+
+/**
+ * keepalived.conf text converted to hacore TOML (with "from FILE:LINE" comments), or
+ * every error; warnings either way.
+ *
+ * @example
+ * ```ts
+ * const r = importKeepalived("global_defs {\n router_id a\n}\n", "k.conf", { configId: "a" });
+ * if (r.ok) console.log(r.toml); // ... [global]\nrouter_id = "a" # from k.conf:2
+ * ```
+ */
+export function importKeepalived(
+  source: string,
+  file: string,
+  options: KeepalivedOptions = {},
+):
+  | { ok: true; toml: string; config: Config; warnings: ConfigError[] }
+  | { ok: false; errors: ConfigError[]; warnings: ConfigError[] } {
+  const r = parseKeepalived(source, file, options);
+  if (!r.ok) return r;
+  return {
+    ok: true,
+    toml: writeToml(r.doc, r.locs, file, r.warnings),
+    config: r.config,
+    warnings: r.warnings,
+  };
+}
 
 /**
  * The outcome of loading a config: a `Config`, or every error found.
@@ -48,7 +85,39 @@ export { DUAL_STACK_V6_SUFFIX } from "./validate.ts";
  * else console.log(`${r.errors.length} error(s)`);
  * ```
  */
-export type LoadResult = { ok: true; config: Config } | { ok: false; errors: ConfigError[] };
+export type LoadResult =
+  | { ok: true; config: Config; warnings?: ConfigError[] }
+  | { ok: false; errors: ConfigError[]; warnings?: ConfigError[] };
+
+/** The config languages hacore reads; "auto" tells them apart by content. */
+export type ConfigFormat = "auto" | "toml" | "keepalived";
+
+/**
+ * How to read a config file. A keepalived.conf's `@id` lines depend on `configId`
+ * (keepalived's `--config-id`; default the host name's first label).
+ *
+ * @example
+ * ```ts
+ * const opts: LoadOptions = { format: "keepalived", configId: "lb-a" };
+ * ```
+ */
+export interface LoadOptions {
+  readonly format?: ConfigFormat;
+  readonly configId?: string;
+}
+
+/**
+ * The format of config text: keepalived.conf (`word {` blocks) or TOML.
+ *
+ * @example
+ * ```ts
+ * detectFormat("vrrp_instance VI_1 {\n}\n"); // "keepalived"
+ * detectFormat("[vrrp_instance.VI_1]\n"); // "toml"
+ * ```
+ */
+export function detectFormat(source: string): "toml" | "keepalived" {
+  return looksLikeKeepalived(source) ? "keepalived" : "toml";
+}
 
 /**
  * Parses and validates config text. Pure: `file` is only used in errors and `Config.file`.
@@ -64,7 +133,14 @@ export type LoadResult = { ok: true; config: Config } | { ok: false; errors: Con
  * if (r.ok) r.config.instances[0].priority; // 100
  * ```
  */
-export function parseConfig(source: string, file: string): LoadResult {
+export function parseConfig(source: string, file: string, options: LoadOptions = {}): LoadResult {
+  const format = options.format ?? "auto";
+  if (format === "keepalived" || (format === "auto" && detectFormat(source) === "keepalived")) {
+    const r = parseKeepalived(source, file, { configId: options.configId });
+    return r.ok
+      ? { ok: true, config: r.config, warnings: r.warnings }
+      : { ok: false, errors: r.errors, warnings: r.warnings };
+  }
   let doc: Record<string, unknown>;
   try {
     // Integers as bigint keep TOML's integer/float distinction: `vrid = 51.0` is refused.
@@ -100,7 +176,7 @@ export function parseConfig(source: string, file: string): LoadResult {
  * const r = await loadConfig("examples/unicast.toml");
  * ```
  */
-export async function loadConfig(file: string): Promise<LoadResult> {
+export async function loadConfig(file: string, options: LoadOptions = {}): Promise<LoadResult> {
   let source: string;
   try {
     source = await Deno.readTextFile(file);
@@ -111,7 +187,7 @@ export async function loadConfig(file: string): Promise<LoadResult> {
       errors: [{ file, line: null, path: "", message: `cannot read the file: ${why}` }],
     };
   }
-  return parseConfig(source, file);
+  return parseConfig(source, file, options);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,0 +1,151 @@
+/**
+ * keepalived.conf as a first-class input: lex (comments, includes, conditionals,
+ * parameters, sequences) → parse (blocks) → translate (the keyword table) → the one
+ * validator the TOML reader uses. Errors and warnings carry the keepalived.conf file
+ * and line they come from, included files included.
+ *
+ * @example
+ * ```ts
+ * import { parseKeepalived } from "./mod.ts";
+ * const r = parseKeepalived("vrrp_instance VI_1 {\n interface eth0\n}\n", "keepalived.conf");
+ * if (!r.ok) console.log(r.errors[0].line); // 1: virtual_router_id is missing
+ * ```
+ *
+ * @module
+ */
+
+import type { ConfigError } from "../errors.ts";
+import { Ctx, type RawTable } from "../fields.ts";
+import { formatPath, type KeyPath } from "../scan.ts";
+import type { Config } from "../schema.ts";
+import { validateDocument } from "../validate.ts";
+import {
+  defaultConfigId,
+  diskReader,
+  lexKeepalived,
+  type LexProblem,
+  type SourceReader,
+} from "./lexer.ts";
+import { parseKeepalivedTokens } from "./parser.ts";
+import { type SourceLoc, translateKeepalived } from "./translate.ts";
+
+export { defaultConfigId } from "./lexer.ts";
+export { type KeywordInfo, KEYWORDS, type KeywordStatus } from "./keywords.ts";
+export type { SourceLoc } from "./translate.ts";
+
+/** Options of the keepalived reader. */
+export interface KeepalivedOptions {
+  /** keepalived's `--config-id` (selects `@id` lines); default: the host name's first label. */
+  readonly configId?: string;
+  /** Where included files are read from; default the disk. */
+  readonly reader?: SourceReader;
+}
+
+/** A keepalived.conf read into a `Config`, with what was said about it. */
+export type KeepalivedResult =
+  | {
+    ok: true;
+    config: Config;
+    warnings: ConfigError[];
+    /** The translated hacore document and where each key came from (for `hacore import`). */
+    doc: RawTable;
+    locs: ReadonlyMap<string, SourceLoc>;
+  }
+  | { ok: false; errors: ConfigError[]; warnings: ConfigError[] };
+
+/**
+ * Reads keepalived.conf text (includes relative to `file`) into a validated `Config`.
+ *
+ * @example
+ * ```ts
+ * const r = parseKeepalived("global_defs {\n router_id a\n}\n", "k.conf", { configId: "a" });
+ * if (r.ok) r.config.global.routerId; // "a"
+ * ```
+ */
+export function parseKeepalived(
+  source: string,
+  file: string,
+  options: KeepalivedOptions = {},
+): KeepalivedResult {
+  const configId = options.configId ?? defaultConfigId();
+  const lexed = lexKeepalived(source, file, options.reader ?? diskReader, { configId });
+  const parsed = parseKeepalivedTokens(lexed.tokens);
+  const translated = translateKeepalived(parsed.nodes);
+  const problems = [...lexed.problems, ...parsed.problems, ...translated.problems];
+  const warnings = problems.filter((p) => p.warning).map(toError);
+  const early = problems.filter((p) => !p.warning).map(toError);
+  const ctx = new SourceCtx(file, translated.locs);
+  const config = validateDocument(ctx, translated.doc);
+  const errors = [...early, ...ctx.errors].sort(byPlace);
+  if (errors.length > 0) return { ok: false, errors, warnings };
+  return {
+    ok: true,
+    config: deepFreeze({ ...config, file }),
+    warnings,
+    doc: translated.doc,
+    locs: translated.locs,
+  };
+}
+
+/**
+ * True when `source` reads as keepalived.conf rather than TOML: its first statement is
+ * `word ... {` (or a keepalived line construct), where TOML would have `[table]` or
+ * `key = value`.
+ *
+ * @example
+ * ```ts
+ * looksLikeKeepalived("global_defs {\n}\n"); // true
+ * looksLikeKeepalived("[global]\nrouter_id = \"a\"\n"); // false
+ * ```
+ */
+export function looksLikeKeepalived(source: string): boolean {
+  for (const raw of source.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
+    if (line.startsWith("[")) return false;
+    if (/^[A-Za-z0-9_."'-]+\s*=/.test(line)) return false;
+    if (/^(include\s|@\^?\S+\s|\$[A-Za-z_]|~(SEQ|LST)\()/.test(line)) return true;
+    return /^[A-Za-z_][A-Za-z0-9_]*(\s+[^={}\s]+)*\s*\{?/.test(line) && !line.includes("=");
+  }
+  return false;
+}
+
+function toError(p: LexProblem): ConfigError {
+  return { file: p.file, line: p.line, path: "", message: p.message };
+}
+
+function byPlace(a: ConfigError, b: ConfigError): number {
+  if (a.file !== b.file) return 0;
+  return (a.line ?? Infinity) - (b.line ?? Infinity);
+}
+
+/** A `Ctx` whose errors point at the keepalived.conf file and line each key came from. */
+class SourceCtx extends Ctx {
+  readonly #locs: ReadonlyMap<string, SourceLoc>;
+
+  constructor(file: string, locs: ReadonlyMap<string, SourceLoc>) {
+    super(file, new Map([...locs].map(([k, v]) => [k, v.line])));
+    this.#locs = locs;
+  }
+
+  override error(path: KeyPath, message: string): void {
+    let loc: SourceLoc | undefined;
+    for (let n = path.length; n > 0 && loc === undefined; n--) {
+      loc = this.#locs.get(formatPath(path.slice(0, n)));
+    }
+    this.errors.push({
+      file: loc?.file ?? this.file,
+      line: loc?.line ?? null,
+      path: formatPath(path),
+      message,
+    });
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

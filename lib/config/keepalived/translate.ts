@@ -1,0 +1,872 @@
+/**
+ * keepalived.conf statements → the same raw document the TOML reader produces, plus
+ * where every key came from (file and line), so one validator makes the `Config` and
+ * its errors point back into keepalived.conf.
+ *
+ * What keepalived does with a keyword decides what happens here: a keyword the keyword
+ * table marks `warned` gives a warning that names it, a `refused` one an error, an
+ * unknown one an error with "did you mean". Where keepalived itself corrects a value
+ * and carries on (a long auth_pass, authentication under vrrp_strict, a fractional
+ * VRRPv2 advert_int, a virtual server without a protocol) this does the same, with a
+ * warning in keepalived's spirit.
+ *
+ * @module
+ */
+
+import { didYouMean } from "../errors.ts";
+import type { RawTable } from "../fields.ts";
+import { formatPath, type KeyPath } from "../scan.ts";
+import {
+  CHECKER_SECTION,
+  findKeyword,
+  type KeywordInfo,
+  KEYWORDS,
+  keywordsOf,
+  TOP_SECTION,
+  type ValueKind,
+} from "./keywords.ts";
+import type { LexProblem } from "./lexer.ts";
+import type { KaNode } from "./parser.ts";
+
+/** Where a key of the translated document was written. */
+export interface SourceLoc {
+  readonly file: string;
+  readonly line: number;
+}
+
+/** The translated document, where each key came from, and what was said on the way. */
+export interface Translation {
+  readonly doc: RawTable;
+  /** Formatted key path (as `formatPath` writes it) → source location. */
+  readonly locs: Map<string, SourceLoc>;
+  readonly problems: LexProblem[];
+}
+
+const CHECKERS: Readonly<Record<string, string>> = {
+  TCP_CHECK: "tcp",
+  HTTP_GET: "http",
+  SSL_GET: "https",
+  MISC_CHECK: "script",
+  DNS_CHECK: "dns",
+  SMTP_CHECK: "smtp",
+  PING_CHECK: "icmp",
+  UDP_CHECK: "udp",
+};
+
+/**
+ * Translates a parsed keepalived.conf.
+ *
+ * @example
+ * ```ts
+ * import { diskReader, lexKeepalived } from "./lexer.ts";
+ * import { parseKeepalivedTokens } from "./parser.ts";
+ * const lexed = lexKeepalived("global_defs {\n router_id a\n}\n", "k.conf", diskReader, { configId: "x" });
+ * translateKeepalived(parseKeepalivedTokens(lexed.tokens).nodes).doc; // { global: { router_id: "a" } }
+ * ```
+ */
+export function translateKeepalived(nodes: readonly KaNode[]): Translation {
+  const t = new Translator();
+  t.top(nodes);
+  return { doc: t.doc, locs: t.locs, problems: t.problems };
+}
+
+type Special = (n: KaNode, table: RawTable, path: KeyPath) => void;
+
+interface AdvertFix {
+  table: RawTable;
+  node: KaNode;
+  name: string;
+}
+
+class Translator {
+  readonly doc: RawTable = {};
+  readonly locs = new Map<string, SourceLoc>();
+  readonly problems: LexProblem[] = [];
+  readonly #advertFixes: AdvertFix[] = [];
+  readonly #auths: { table: RawTable; node: KaNode; name: string }[] = [];
+
+  #at(path: KeyPath, n: KaNode): void {
+    this.locs.set(formatPath(path), { file: n.file, line: n.line });
+  }
+
+  #error(n: KaNode, message: string): void {
+    this.problems.push({ file: n.file, line: n.line, message, warning: false });
+  }
+
+  #warn(n: KaNode, message: string): void {
+    this.problems.push({ file: n.file, line: n.line, message, warning: true });
+  }
+
+  top(nodes: readonly KaNode[]): void {
+    const handlers: Record<string, (n: KaNode) => void> = {
+      global_defs: (n) =>
+        this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {
+          notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+          vrrp_notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+        }),
+      vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
+      vrrp_track_process: (n) =>
+        this.#named(n, "vrrp_track_process", "vrrp_track_process", {
+          ...this.#weightSpecial(),
+          process: (c, t, p) => {
+            if (c.args.length !== 1) {
+              this.#error(
+                c,
+                `"process": parameters after the name are not supported by hacore (it matches the name, or the whole command line with full_command), got "${
+                  c.args.join(" ")
+                }"`,
+              );
+              return;
+            }
+            t.process = c.args[0];
+            this.#at([...p, "process"], c);
+          },
+        }),
+      track_file: (n) => this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
+      vrrp_track_file: (n) =>
+        this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
+      vrrp_instance: (n) => this.#instance(n),
+      vrrp_sync_group: (n) =>
+        this.#named(n, "vrrp_sync_group", "vrrp_sync_group", this.#groupSpecials()),
+      virtual_server_group: (n) => this.#vsGroup(n),
+      virtual_server: (n) => this.#virtualServer(n),
+    };
+    for (const n of nodes) {
+      const info = this.#known(TOP_SECTION, n);
+      if (info === undefined || !this.#usable(info, n)) continue;
+      handlers[n.keyword]?.(n);
+    }
+    this.#finishAdverts();
+    this.#finishAuth();
+    this.#finishPreempt();
+    this.#finishGroupWeights();
+  }
+
+  /** Looks a keyword up, reporting an unknown one with a suggestion. */
+  #known(section: string, n: KaNode): KeywordInfo | undefined {
+    const info = findKeyword(section, n.keyword);
+    if (info !== undefined) return info;
+    const where = section === TOP_SECTION ? "at the top level" : `in ${section}`;
+    const guess = didYouMean(n.keyword, keywordsOf(section));
+    this.#error(
+      n,
+      `unknown keyword "${n.keyword}" ${where}${
+        guess === null ? "" : `; did you mean "${guess}"?`
+      }`,
+    );
+    return undefined;
+  }
+
+  /** A keyword of the checker block `checker`, reporting one that block does not take. */
+  #knownIn(checker: string, n: KaNode): KeywordInfo | undefined {
+    const fits = (k: KeywordInfo) => k.checkers === undefined || k.checkers.includes(checker);
+    const info = findKeyword(CHECKER_SECTION, n.keyword);
+    if (info !== undefined && fits(info)) return info;
+    const names = KEYWORDS.filter((k) => k.section === CHECKER_SECTION && fits(k));
+    const guess = didYouMean(n.keyword, names.map((k) => k.keyword));
+    this.#error(
+      n,
+      `unknown keyword "${n.keyword}" in ${checker}${
+        guess === null ? "" : `; did you mean "${guess}"?`
+      }`,
+    );
+    return undefined;
+  }
+
+  /** Reports warned and refused keywords; true when the keyword is carried over. */
+  #usable(info: KeywordInfo, n: KaNode): boolean {
+    if (info.status === "warned") {
+      this.#warn(n, `"${n.keyword}" has no effect in hacore: ${info.note}`);
+      return false;
+    }
+    if (info.deprecated === true) {
+      this.#warn(
+        n,
+        `"${n.keyword}" is deprecated - use "${info.hacore}" (carried over, as keepalived does)`,
+      );
+    }
+    if (info.status === "refused") {
+      this.#error(n, `"${n.keyword}" is not supported by hacore: ${info.note}`);
+      return false;
+    }
+    return true;
+  }
+
+  #table(path: KeyPath, n: KaNode): RawTable {
+    let t = this.doc;
+    for (const seg of path) {
+      const next = t[seg as string];
+      if (typeof next === "object" && next !== null && !Array.isArray(next)) t = next as RawTable;
+      else {
+        const fresh: RawTable = {};
+        t[seg as string] = fresh;
+        t = fresh;
+      }
+    }
+    if (!this.locs.has(formatPath(path))) this.#at(path, n);
+    return t;
+  }
+
+  /**
+   * Reads a block's statements into `table`, keyword by keyword. In a checker block,
+   * `checker` names it, and a keyword of another checker is unknown there, as in keepalived.
+   */
+  #block(
+    n: KaNode,
+    section: string,
+    path: KeyPath,
+    table: RawTable,
+    specials: Record<string, Special>,
+    checker?: string,
+  ): void {
+    if (n.children === null) {
+      this.#error(
+        n,
+        `expected a block: ${[n.keyword, ...n.args].join(" ")} { ... }`,
+      );
+      return;
+    }
+    for (const c of n.children) {
+      const info = checker === undefined ? this.#known(section, c) : this.#knownIn(checker, c);
+      if (info === undefined || !this.#usable(info, c)) continue;
+      const special = specials[c.keyword];
+      if (special !== undefined) special(c, table, path);
+      else this.#simple(c, info, table, path);
+    }
+  }
+
+  /** A keyword whose arguments become one value, by the table's kind. */
+  #simple(n: KaNode, info: KeywordInfo, table: RawTable, path: KeyPath): void {
+    const key = info.hacore ?? n.keyword;
+    const value = this.#value(n, info.kind);
+    if (value === undefined) return;
+    if (key.includes(".")) {
+      const [sub, k] = key.split(".");
+      const inner = (table[sub] ??= {}) as RawTable;
+      inner[k] = value;
+      this.#at([...path, sub, k], n);
+      return;
+    }
+    table[key] = value;
+    this.#at([...path, key], n);
+  }
+
+  #value(n: KaNode, kind: ValueKind): unknown {
+    const one = () => {
+      if (n.args.length === 1) return n.args[0];
+      this.#error(n, `"${n.keyword}": expected one value, got ${n.args.length}`);
+      return undefined;
+    };
+    switch (kind) {
+      case "string":
+        return one();
+      case "upper":
+        return one()?.toUpperCase();
+      case "lower":
+        return one()?.toLowerCase();
+      case "command":
+        if (n.args.length > 0) return n.args.join(" ");
+        this.#error(n, `"${n.keyword}": expected a command, got nothing`);
+        return undefined;
+      case "int":
+      case "number": {
+        const v = one();
+        return v === undefined ? undefined : numberValue(v);
+      }
+      case "flag":
+        return this.#flag(n);
+      case "custom":
+        this.#error(n, `"${n.keyword}": not expected here`);
+        return undefined;
+    }
+  }
+
+  #flag(n: KaNode): boolean | undefined {
+    if (n.args.length === 0) return true;
+    const v = n.args[0].toLowerCase();
+    if (n.args.length === 1 && ["true", "on", "yes", "1"].includes(v)) return true;
+    if (n.args.length === 1 && ["false", "off", "no", "0"].includes(v)) return false;
+    this.#error(n, `"${n.keyword}": expected nothing (or on/off), got "${n.args.join(" ")}"`);
+    return undefined;
+  }
+
+  /** `notify_fifo FILE [USER [GROUP]]`: hacore sets no owner on the FIFO. */
+  #fifo(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.args.length === 0) {
+      this.#error(n, `"${n.keyword}": expected a FIFO path, got nothing`);
+      return;
+    }
+    if (n.args.length > 1) {
+      this.#warn(
+        n,
+        `"${n.keyword}": the owner "${n.args.slice(1).join(" ")}" has no effect in hacore`,
+      );
+    }
+    table.notify_fifo = n.args[0];
+    this.#at([...path, "notify_fifo"], n);
+  }
+
+  #name(n: KaNode): string | undefined {
+    if (n.args.length === 1) return n.args[0];
+    this.#error(n, `${n.keyword}: expected one name, got ${n.args.length}`);
+    return undefined;
+  }
+
+  #named(n: KaNode, section: string, top: string, specials: Record<string, Special>): void {
+    const name = this.#name(n);
+    if (name === undefined) return;
+    const parent = this.#table([top], n);
+    if (parent[name] !== undefined) {
+      this.#error(n, `${n.keyword} ${name} is defined twice`);
+      return;
+    }
+    const path = [top, name];
+    this.#block(n, section, path, this.#table(path, n), specials);
+  }
+
+  #weightSpecial(): Record<string, Special> {
+    return {
+      weight: (c, table, path) => {
+        if (c.args.length === 2 && c.args[1] === "reverse") {
+          this.#error(
+            c,
+            `"weight ... reverse" is not supported by hacore: write the weight's sign`,
+          );
+          return;
+        }
+        if (c.args.length !== 1) {
+          this.#error(c, `"weight": expected one value, got ${c.args.length}`);
+          return;
+        }
+        table.weight = numberValue(c.args[0]);
+        this.#at([...path, "weight"], c);
+      },
+    };
+  }
+
+  #scriptSpecials(): Record<string, Special> {
+    return {
+      ...this.#weightSpecial(),
+      user: (c, table, path) => {
+        if (c.args.length !== 1) {
+          this.#error(c, `"user": a group after the user is not supported by hacore`);
+          return;
+        }
+        table.user = c.args[0];
+        this.#at([...path, "user"], c);
+      },
+    };
+  }
+
+  #trackSpecials(): Record<string, Special> {
+    const list = (key: string): Special => (c, table, path) => {
+      const items: unknown[] = [];
+      for (const item of c.children ?? []) {
+        const ref = this.#trackRef(item);
+        if (ref === undefined) continue;
+        this.#at([...path, key, items.length], item);
+        if (typeof ref !== "string") this.#at([...path, key, items.length, "weight"], item);
+        items.push(ref);
+      }
+      if (c.children === null) this.#error(c, `"${key}": expected a block of names`);
+      table[key] = items;
+      this.#at([...path, key], c);
+    };
+    return {
+      track_script: list("track_script"),
+      track_interface: list("track_interface"),
+      track_file: list("track_file"),
+      track_process: list("track_process"),
+    };
+  }
+
+  /** `NAME [weight N]` → "NAME" or { name, weight }. */
+  #trackRef(item: KaNode): string | RawTable | undefined {
+    const [kw, ...rest] = item.args;
+    if (kw === undefined) return item.keyword;
+    if (kw === "weight" && rest.length === 1) {
+      return { name: item.keyword, weight: numberValue(rest[0]) };
+    }
+    if (kw === "weight" && rest.length === 2 && rest[1] === "reverse") {
+      this.#error(item, `"weight ... reverse" is not supported by hacore: write the weight's sign`);
+      return undefined;
+    }
+    this.#error(
+      item,
+      `expected "${item.keyword}" or "${item.keyword} weight N", got "${
+        [item.keyword, ...item.args].join(" ")
+      }"`,
+    );
+    return undefined;
+  }
+
+  #groupSpecials(): Record<string, Special> {
+    return {
+      ...this.#trackSpecials(),
+      group: (c, table, path) => {
+        table.group = (c.children ?? []).map((m, i) => {
+          this.#at([...path, "group", i], m);
+          for (const extra of m.args) {
+            this.#error(m, `group: expected one instance name per line, got "${extra}" too`);
+          }
+          return m.keyword;
+        });
+        this.#at([...path, "group"], c);
+      },
+    };
+  }
+
+  #instance(n: KaNode): void {
+    const name = this.#name(n);
+    if (name === undefined) return;
+    const parent = this.#table(["vrrp_instance"], n);
+    if (parent[name] !== undefined) {
+      this.#error(n, `vrrp_instance ${name} is defined twice`);
+      return;
+    }
+    const path = ["vrrp_instance", name];
+    const table = this.#table(path, n);
+    const vips = (key: string): Special => (c, t, p) => {
+      const out: unknown[] = [];
+      for (const item of c.children ?? []) {
+        const vip = this.#vip(item);
+        if (vip === undefined) continue;
+        this.#at([...p, key, out.length], item);
+        out.push(vip);
+      }
+      t[key] = out;
+      this.#at([...p, key], c);
+    };
+    this.#block(n, "vrrp_instance", path, table, {
+      ...this.#trackSpecials(),
+      virtual_ipaddress: vips("virtual_ipaddress"),
+      virtual_ipaddress_excluded: vips("virtual_ipaddress_excluded"),
+      advert_int: (c, t, p) => {
+        const v = this.#value(c, "number");
+        if (v === undefined) return;
+        t.advert_int = v;
+        this.#at([...p, "advert_int"], c);
+        this.#advertFixes.push({ table: t, node: c, name });
+      },
+      unicast_peer: (c, t, p) => {
+        const out: string[] = [];
+        for (const item of c.children ?? []) {
+          if (item.args.length > 0) {
+            this.#error(
+              item,
+              `unicast_peer: "${item.args.join(" ")}" after the address is not supported by hacore`,
+            );
+            continue;
+          }
+          this.#at([...p, "unicast_peer", out.length], item);
+          out.push(item.keyword);
+        }
+        t.unicast_peer = out;
+        this.#at([...p, "unicast_peer"], c);
+      },
+      authentication: (c, t, p) => {
+        const auth: RawTable = {};
+        t.authentication = auth;
+        const ap = [...p, "authentication"];
+        this.#at(ap, c);
+        this.#block(c, "authentication", ap, auth, {
+          auth_pass: (a, at, app) => {
+            if (a.args.length !== 1) {
+              this.#error(a, `"auth_pass": expected one value, got ${a.args.length}`);
+              return;
+            }
+            let pass = a.args[0];
+            const bytes = new TextEncoder().encode(pass);
+            if (bytes.length > 8) {
+              pass = new TextDecoder().decode(bytes.slice(0, 8)).replace(/\uFFFD+$/, "");
+              this.#warn(
+                a,
+                `auth_pass is longer than 8 bytes: truncated to "${pass}", as keepalived does`,
+              );
+            }
+            at.auth_pass = pass;
+            this.#at([...app, "auth_pass"], a);
+          },
+        });
+        this.#auths.push({ table: t, node: c, name });
+      },
+      use_vmac: (c, t, p) => {
+        if (c.args.length > 1) {
+          this.#error(
+            c,
+            `"use_vmac": expected nothing or an interface name, got "${c.args.join(" ")}"`,
+          );
+          return;
+        }
+        t.use_vmac = c.args.length === 0 ? true : c.args[0];
+        this.#at([...p, "use_vmac"], c);
+      },
+    });
+  }
+
+  /** `ADDR[/PREFIX] [dev IF] [label L] [scope S]` → a string or a VIP table. */
+  #vip(item: KaNode): string | RawTable | undefined {
+    if (item.args.length === 0) return item.keyword;
+    const out: RawTable = { address: item.keyword };
+    const args = [...item.args];
+    while (args.length > 0) {
+      const opt = args.shift() as string;
+      const v = args.shift();
+      if (v === undefined || !["dev", "label", "scope", "brd", "broadcast"].includes(opt)) {
+        this.#error(
+          item,
+          `virtual address option "${opt}" is not supported by hacore (dev, label and scope are)`,
+        );
+        return undefined;
+      }
+      if (opt === "brd" || opt === "broadcast") {
+        this.#warn(
+          item,
+          `"${opt}" has no effect in hacore: the broadcast address follows the prefix`,
+        );
+        continue;
+      }
+      out[opt] = v;
+    }
+    return out;
+  }
+
+  /** keepalived rounds a fractional VRRPv2 advert_int to whole seconds and warns. */
+  #finishAdverts(): void {
+    const global = this.doc.global as RawTable | undefined;
+    for (const fix of this.#advertFixes) {
+      const version = fix.table.version ?? global?.vrrp_version ?? 2n;
+      const v = fix.table.advert_int;
+      if (version !== 2n || typeof v !== "number") continue;
+      const rounded = BigInt(Math.max(1, Math.round(v)));
+      fix.table.advert_int = rounded;
+      this.#warn(
+        fix.node,
+        `(${fix.name}) advert_int ${v} is not whole seconds, which VRRPv2 needs: rounded to ${rounded}, as keepalived does`,
+      );
+    }
+  }
+
+  /** keepalived drops authentication under vrrp_strict and with VRRPv3, and warns. */
+  #finishAuth(): void {
+    const global = this.doc.global as RawTable | undefined;
+    for (const a of this.#auths) {
+      const version = a.table.version ?? global?.vrrp_version ?? 2n;
+      let why: string | null = null;
+      if (global?.vrrp_strict === true) why = "vrrp_strict does not allow authentication";
+      else if (version === 3n) why = "VRRPv3 has no authentication";
+      if (why === null) continue;
+      delete a.table.authentication;
+      this.#warn(a.node, `(${a.name}) ${why}: authentication ignored, as keepalived does`);
+    }
+  }
+
+  /** keepalived clears nopreempt on an instance that starts as MASTER, and warns. */
+  #finishPreempt(): void {
+    for (const [name, raw] of Object.entries(this.#tables("vrrp_instance"))) {
+      if (raw.nopreempt !== true || raw.state !== "MASTER") continue;
+      delete raw.nopreempt;
+      const loc = this.locs.get(formatPath(["vrrp_instance", name, "nopreempt"]));
+      this.problems.push({
+        file: loc?.file ?? "",
+        line: loc?.line ?? null,
+        message: `(${name}) nopreempt does not work with state MASTER: cleared, as keepalived does`,
+        warning: true,
+      });
+    }
+  }
+
+  /**
+   * In a sync group without sync_group_tracking_weight, keepalived ignores members'
+   * tracker weights (a failing tracker faults the group); hacore does the same, and
+   * says so as keepalived does.
+   */
+  #finishGroupWeights(): void {
+    const instances = this.#tables("vrrp_instance");
+    const scripts = this.#tables("vrrp_script");
+    for (const group of Object.values(this.#tables("vrrp_sync_group"))) {
+      if (group.sync_group_tracking_weight === true || !Array.isArray(group.group)) continue;
+      for (const member of group.group) {
+        const vi = instances[member as string];
+        if (vi === undefined) continue;
+        for (const key of ["track_script", "track_interface"]) {
+          const refs = vi[key];
+          if (!Array.isArray(refs)) continue;
+          refs.forEach((ref, i) => {
+            const name = typeof ref === "string" ? ref : String((ref as RawTable).name);
+            const own = key === "track_script" ? scripts[name]?.weight : undefined;
+            const weight = typeof ref === "string" ? own : (ref as RawTable).weight;
+            if (weight === undefined || weight === 0n) return;
+            const loc = this.locs.get(formatPath(["vrrp_instance", member as string, key, i]));
+            this.problems.push({
+              file: loc?.file ?? "",
+              line: loc?.line ?? null,
+              message:
+                `(${member}) the weight of ${key} ${name} is ignored in a sync group without sync_group_tracking_weight: a failure means FAULT, as in keepalived`,
+              warning: true,
+            });
+          });
+        }
+      }
+    }
+  }
+
+  #tables(section: string): Record<string, RawTable> {
+    const t = this.doc[section];
+    return (typeof t === "object" && t !== null ? t : {}) as Record<string, RawTable>;
+  }
+
+  #vsGroup(n: KaNode): void {
+    const name = this.#name(n);
+    if (name === undefined) return;
+    const path = ["virtual_server_group", name];
+    const table = this.#table(path, n);
+    const addresses: string[] = [];
+    const fwmarks: unknown[] = [];
+    if (n.children === null) this.#error(n, `virtual_server_group ${name}: expected a block`);
+    for (const c of n.children ?? []) {
+      if (c.keyword === "fwmark" && c.args.length === 1) {
+        this.#at([...path, "fwmarks", fwmarks.length], c);
+        fwmarks.push(numberValue(c.args[0]));
+      } else if (c.args.length === 1) {
+        this.#at([...path, "addresses", addresses.length], c);
+        addresses.push(`${bracket(c.keyword)}:${c.args[0]}`);
+      } else {
+        this.#error(
+          c,
+          `virtual_server_group ${name}: expected "ADDRESS PORT", "A.B.C.D-E PORT" or "fwmark N", got "${
+            [c.keyword, ...c.args].join(" ")
+          }"`,
+        );
+      }
+    }
+    if (addresses.length > 0) {
+      table.addresses = addresses;
+      this.#at([...path, "addresses"], n);
+    }
+    if (fwmarks.length > 0) {
+      table.fwmarks = fwmarks;
+      this.#at([...path, "fwmarks"], n);
+    }
+  }
+
+  #virtualServer(n: KaNode): void {
+    const target = this.#vsTarget(n);
+    if (target === undefined) return;
+    const parent = this.#table(["virtual_server"], n);
+    if (parent[target.name] !== undefined) {
+      this.#error(n, `virtual_server ${n.args.join(" ")} is defined twice`);
+      return;
+    }
+    const path = ["virtual_server", target.name];
+    const table = this.#table(path, n);
+    for (const [k, v] of Object.entries(target.keys)) {
+      table[k] = v;
+      this.#at([...path, k], n);
+    }
+    const servers: RawTable[] = [];
+    this.#block(n, "virtual_server", path, table, {
+      persistence_granularity: (c, t, p) => {
+        const v = this.#value(c, "string");
+        if (v === undefined) return;
+        t.persistence_granularity = /^\d+$/.test(v as string) ? BigInt(v as string) : v;
+        this.#at([...p, "persistence_granularity"], c);
+      },
+      sorry_server: (c, t, p) => {
+        const s = (t.sorry_server ??= {}) as RawTable;
+        s.address = c.args[0];
+        if (c.args[1] !== undefined) s.port = numberValue(c.args[1]);
+        this.#at([...p, "sorry_server"], c);
+        if (c.args.length < 1 || c.args.length > 2) {
+          this.#error(c, `sorry_server: expected "ADDRESS [PORT]"`);
+        }
+      },
+      real_server: (c, _t, p) => {
+        const rp = [...p, "real_server", servers.length];
+        const rs = this.#realServer(c, rp, target.keys.address === undefined);
+        if (target.keys.fwmark !== undefined && c.args[1] !== undefined) {
+          this.#warn(
+            c,
+            `fwmark virtual server ${target.keys.fwmark}: real server ${
+              c.args[0]
+            } has a port specified - keepalived clears it; hacore keeps it for checks and the kernel entry (DR and TUN ignore it, NAT rewrites to it)`,
+          );
+        }
+        if (rs !== undefined) servers.push(rs);
+      },
+    });
+    for (const rs of servers) {
+      for (const check of (rs.check ?? []) as RawTable[]) checkerDefaults(check, table);
+    }
+    if (servers.length > 0) {
+      table.real_server = servers;
+      this.#at([...path, "real_server"], n);
+    }
+    if (target.keys.fwmark !== undefined && table.protocol !== undefined) {
+      delete table.protocol;
+      this.#warn(
+        n,
+        `virtual server fwmark ${target.keys.fwmark}: protocol specified for fwmark - protocol ignored, as keepalived does`,
+      );
+    }
+    if (target.keys.fwmark === undefined && table.protocol === undefined) {
+      table.protocol = "udp";
+      this.#warn(
+        n,
+        `virtual server ${
+          n.args.join(" ")
+        }: no protocol set - defaulting to UDP, as keepalived does`,
+      );
+    }
+  }
+
+  #vsTarget(n: KaNode): { name: string; keys: RawTable } | undefined {
+    const [a, b] = n.args;
+    if (n.args.length === 2 && a === "fwmark") {
+      return { name: `fwmark${b}`, keys: { fwmark: numberValue(b) } };
+    }
+    if (n.args.length === 2 && a === "group") return { name: `group_${b}`, keys: { group: b } };
+    if (n.args.length === 2) {
+      // One address and port may carry a TCP and a UDP service (DNS): the protocol,
+      // when not TCP, is part of the name. (No protocol means UDP in keepalived 2.2.)
+      const proto = n.children?.find((c) => c.keyword === "protocol")?.args[0]?.toLowerCase();
+      const base = a.includes(":") ? `${a}.${b}` : `${a}:${b}`;
+      const name = proto === "tcp" ? base : `${base}-${proto ?? "udp"}`;
+      return { name, keys: { address: a, port: numberValue(b) } };
+    }
+    this.#error(
+      n,
+      `virtual_server: expected "ADDRESS PORT", "fwmark N" or "group NAME", got "${
+        n.args.join(" ")
+      }"`,
+    );
+    return undefined;
+  }
+
+  #realServer(n: KaNode, path: KeyPath, portless: boolean): RawTable | undefined {
+    if (n.args.length < 1 || n.args.length > 2) {
+      this.#error(n, `real_server: expected "ADDRESS [PORT]", got "${n.args.join(" ")}"`);
+      return undefined;
+    }
+    const rs: RawTable = { address: n.args[0] };
+    this.#at(path, n);
+    this.#at([...path, "address"], n);
+    if (n.args[1] !== undefined) {
+      rs.port = numberValue(n.args[1]);
+      this.#at([...path, "port"], n);
+    }
+    const checks: RawTable[] = [];
+    // Pacing set on the real server is the default of each of its checks.
+    const pacing: RawTable = {};
+    const specials: Record<string, Special> = {};
+    for (const key of ["connect_timeout", "delay_loop", "retry", "delay_before_retry", "warmup"]) {
+      specials[key] = (c) => {
+        const v = this.#value(c, "number");
+        if (v !== undefined) pacing[key] = v;
+      };
+    }
+    for (const kw of Object.keys(CHECKERS)) {
+      specials[kw] = (c) => {
+        for (const check of this.#checker(c)) {
+          this.#at([...path, "check", checks.length], c);
+          for (const k of Object.keys(check)) this.#at([...path, "check", checks.length, k], c);
+          checks.push(check);
+        }
+      };
+    }
+    if (n.children !== null) this.#block(n, "real_server", path, rs, specials);
+    for (const c of checks) for (const [k, v] of Object.entries(pacing)) c[k] ??= v;
+    if (checks.length > 0) rs.check = checks;
+    // A fwmark or group service has no port; keepalived's checks then say where to
+    // connect, and hacore keeps that port as the real server's.
+    const port = checks.find((c) => c.connect_port !== undefined)?.connect_port;
+    if (portless && rs.port === undefined && port !== undefined) {
+      rs.port = port;
+      this.#at([...path, "port"], n);
+    }
+    return rs;
+  }
+
+  /** One checker block → hacore checks (HTTP_GET/SSL_GET: one per url block). */
+  #checker(n: KaNode): RawTable[] {
+    const type = CHECKERS[n.keyword];
+    const base: RawTable = { type };
+    if (type === "https") base.verify_tls = false; // keepalived's SSL_GET verifies nothing
+    const urls: RawTable[] = [];
+    let sni = false;
+    // The real server records where its checks came from; this path only keeps the
+    // checker's own keys out of the document's index.
+    const path: KeyPath = ["(checker)"];
+    this.#block(n, CHECKER_SECTION, path, base, {
+      url: (c) => {
+        const u: RawTable = {};
+        this.#block(c, "url", path, u, {
+          status_code: (s, t) => {
+            t.status = s.args.map((a) => /^\d+$/.test(a) ? BigInt(a) : a);
+          },
+        });
+        urls.push(u);
+      },
+      enable_sni: () => {
+        sni = true;
+      },
+      payload: (c, t) => {
+        t.payload_hex = c.args.join("");
+      },
+      misc_timeout: (c, t) => {
+        const v = this.#value(c, "number");
+        if (v !== undefined) t.connect_timeout = v;
+      },
+    }, n.keyword);
+    if (base.url !== undefined) delete base.url;
+    if (sni && typeof base.host_header === "string") base.sni = base.host_header;
+    if (type === "http" || type === "https") {
+      if (urls.length === 0) return [base];
+      return urls.map((u) => {
+        const c = { ...base, ...u };
+        if (sni && typeof c.host_header === "string") c.sni = c.host_header;
+        return c;
+      });
+    }
+    return [base];
+  }
+}
+
+/**
+ * keepalived's defaults that differ by checker (keepalived.conf(5)): HTTP_GET and SSL_GET
+ * wait 3 s before a retry; DNS_CHECK retries 3 times, waits delay_loop before a retry and
+ * asks for `. SOA`; MISC_CHECK does not retry. hacore's own defaults are one set for all
+ * checks, so these are written out unless the check, its real server or its virtual
+ * server says otherwise.
+ */
+function checkerDefaults(check: RawTable, vs: RawTable): void {
+  const unset = (key: string) => check[key] === undefined && vs[key] === undefined;
+  switch (check.type) {
+    case "http":
+    case "https":
+      if (unset("delay_before_retry")) check.delay_before_retry = 3n;
+      break;
+    case "dns":
+      if (unset("retry")) check.retry = 3n;
+      if (unset("delay_before_retry")) {
+        check.delay_before_retry = check.delay_loop ?? vs.delay_loop ?? 60n;
+      }
+      check.record_type ??= "SOA";
+      check.query ??= ".";
+      break;
+    case "script":
+      if (unset("retry")) check.retry = 0n;
+      break;
+  }
+}
+
+/** An integer as bigint (as TOML integers are), a decimal as number, else the text. */
+function numberValue(text: string): unknown {
+  if (/^-?\d+$/.test(text)) return BigInt(text);
+  if (/^-?(\d+\.\d*|\.\d+)$/.test(text)) return Number(text);
+  return text;
+}
+
+function bracket(address: string): string {
+  return address.includes(":") ? `[${address}]` : address;
+}
