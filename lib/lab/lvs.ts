@@ -104,7 +104,8 @@ export interface LvsLabSpec {
 
 /**
  * The lab's defaults: VIP 192.0.2.100, VRRPv3 at 100 ms, dir1 (150) and dir2 (100),
- * web1..3 of weight 1, HTTP checks every 200 ms with one retry, no sorry server.
+ * web1..3 of weight 1, HTTP checks every 200 ms (500 ms timeout) with one retry, no sorry
+ * server.
  *
  * @example
  * ```ts
@@ -125,7 +126,9 @@ export function lvsLabSpec(overrides: Partial<LvsLabSpec> = {}): LvsLabSpec {
     scheduler: "rr",
     check: "http",
     delayLoopS: 0.2,
-    connectTimeoutS: 0.2,
+    // Longer than delay_loop: a dead server refuses at once, so this costs the fall bound
+    // nothing, while a shorter one turns a busy one-CPU guest's stalls into false downs.
+    connectTimeoutS: 0.5,
     retry: 1,
     inhibitOnFailure: false,
     quorum: 1,

@@ -206,8 +206,13 @@ Deno.test("the lab's director config is valid hacore config saying what the spec
   assert.equal(rs.inhibitOnFailure, true);
   assert.equal(rs.checks[0].check.kind, "http");
   assert.deepEqual(
-    [rs.checks[0].intervalMs, rs.checks[0].retry, rs.checks[0].delayBeforeRetryMs],
-    [200, 1, 200],
+    [
+      rs.checks[0].intervalMs,
+      rs.checks[0].timeoutMs,
+      rs.checks[0].retry,
+      rs.checks[0].delayBeforeRetryMs,
+    ],
+    [200, 500, 1, 200],
   );
   assert.equal(fallBoundMs(spec), 400);
 });
