@@ -14,14 +14,25 @@
  * VRRPv3 with 100 ms adverts, VIP 192.0.2.100); FILE is a lab spec, see lib/lab/spec.ts.
  * Needs root (namespaces, raw sockets).
  *
+ * `hacore lab --lvs` tells the LVS-DR story instead (lib/lab/lvs_scenario.ts): two
+ * directors (VRRP + IPVS), three web servers, a client; a web server killed and revived,
+ * then the master director killed. It needs the kernel's IPVS, which most test hosts
+ * lack: there it refuses and names the guest that has it (scripts/vm/run.sh).
+ * `--directors K1,K2` runs keepalived instead of hacore on dir1 and/or dir2.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
 import { Sandbox, sweepStaleLabs } from "../lab/host.ts";
+import type { DirectorKind } from "../lab/lvs_director.ts";
+import { lvsLabSpec } from "../lab/lvs.ts";
+import { lvsUnavailable, runLvsScenario } from "../lab/lvs_scenario.ts";
 import { runLabScenario } from "../lab/scenario.ts";
 import { defaultLabSpec, type LabSpec, loadLabSpec } from "../lab/spec.ts";
 
-const USAGE = "usage: hacore lab [FILE]   (as root; FILE is a lab spec, see lib/lab/spec.ts)";
+const USAGE = "usage: hacore lab [FILE]   (as root; FILE is a lab spec, see lib/lab/spec.ts)\n" +
+  "       hacore lab --lvs [--directors hacore|keepalived,hacore|keepalived]\n" +
+  "                        (the LVS-DR story; needs IPVS: scripts/vm/run.sh -- deno run -A main.ts lab --lvs)";
 
 function missingTools(): string[] {
   const out: string[] = [];
@@ -52,7 +63,11 @@ export async function labCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { help: { type: "boolean", short: "h" } },
+      options: {
+        help: { type: "boolean", short: "h" },
+        lvs: { type: "boolean" },
+        directors: { type: "string" },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -81,8 +96,37 @@ export async function labCommand(args: string[]): Promise<number> {
     return 1;
   }
 
-  let spec: LabSpec;
-  if (parsed.positionals.length === 1) {
+  let kinds: [DirectorKind, DirectorKind] = ["hacore", "hacore"];
+  if (parsed.values.directors !== undefined) {
+    const k = parsed.values.directors.split(",");
+    if (
+      !parsed.values.lvs || k.length !== 2 ||
+      !k.every((x) => x === "hacore" || x === "keepalived")
+    ) {
+      console.error(
+        `hacore lab: --directors takes two of hacore|keepalived, with --lvs\n${USAGE}`,
+      );
+      return 2;
+    }
+    kinds = k as [DirectorKind, DirectorKind];
+  }
+  if (parsed.values.lvs) {
+    if (parsed.positionals.length > 0) {
+      console.error(`hacore lab: --lvs takes no FILE\n${USAGE}`);
+      return 2;
+    }
+    const why = lvsUnavailable();
+    if (why !== null) {
+      console.error(
+        `hacore lab --lvs: ${why}. Run it in the IPVS guest instead:\n` +
+          "  bash scripts/vm/run.sh -- deno run -A main.ts lab --lvs",
+      );
+      return 1;
+    }
+  }
+
+  let spec: LabSpec = defaultLabSpec();
+  if (!parsed.values.lvs && parsed.positionals.length === 1) {
     const r = await loadLabSpec(parsed.positionals[0]);
     if (!r.ok) {
       for (const e of r.errors) console.error(e);
@@ -90,8 +134,6 @@ export async function labCommand(args: string[]): Promise<number> {
       return 1;
     }
     spec = r.spec;
-  } else {
-    spec = defaultLabSpec();
   }
 
   const swept = await sweepStaleLabs();
@@ -115,6 +157,28 @@ export async function labCommand(args: string[]): Promise<number> {
   const handlers = (["SIGINT", "SIGTERM"] as const).map((sig) => [sig, onSignal(sig)] as const);
   for (const [sig, fn] of handlers) Deno.addSignalListener(sig, fn);
 
+  if (parsed.values.lvs) {
+    return await runWithCleanup(
+      box,
+      async () => {
+        const lvs = lvsLabSpec();
+        console.log(
+          `hacore lab --lvs: LVS-DR, VIP ${lvs.vip}:8080, checks every ${
+            lvs.delayLoopS * 1000
+          } ms` +
+            ` (fall ${lvs.retry + 1}), VRRPv3 every ${lvs.advertIntS * 1000} ms`,
+        );
+        const report = await runLvsScenario(box, lvs, {
+          say: (l) => console.log(l),
+          directors: kinds,
+        });
+        console.log(`\n${report.summary}`);
+      },
+      () => interrupted !== null,
+      handlers,
+    );
+  }
+
   const describe = spec.nodes.map((n) => {
     const vi = n.config.instances[0];
     return `${n.name} prio ${vi.priority}`;
@@ -124,16 +188,37 @@ export async function labCommand(args: string[]): Promise<number> {
     `hacore lab (${spec.source}): ${spec.nodes.length} nodes (${describe}), ` +
       `VRRPv${vi0.version} every ${vi0.advertIntervalMs} ms, VIP ${spec.vip}`,
   );
+  return await runWithCleanup(
+    box,
+    async () => {
+      const report = await runLabScenario(box, spec, { say: (l) => console.log(l) });
+      console.log(`\n${report.summary}`);
+    },
+    () => interrupted !== null,
+    handlers,
+  );
+}
+
+/**
+ * Runs a story, then cleans the sandbox and removes the signal handlers, unless a signal
+ * came: its handler cleans up and owns the exit. 0 when the story ran through, 1 when it
+ * (or the cleanup) failed.
+ */
+async function runWithCleanup(
+  box: Sandbox,
+  story: () => Promise<void>,
+  interrupted: () => boolean,
+  handlers: readonly (readonly [Deno.Signal, () => void])[],
+): Promise<number> {
   let code = 0;
   try {
-    const report = await runLabScenario(box, spec, { say: (l) => console.log(l) });
-    console.log(`\n${report.summary}`);
+    await story();
   } catch (e) {
-    if (interrupted) return 0; // the signal handler owns the exit
+    if (interrupted()) return 0; // the signal handler owns the exit
     console.error(`\nhacore lab: FAILED: ${(e as Error).message}`);
     code = 1;
   } finally {
-    if (!interrupted) {
+    if (!interrupted()) {
       try {
         await box.cleanup();
       } catch (e) {
