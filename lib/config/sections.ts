@@ -118,6 +118,8 @@ const GLOBAL_KEYS = [
   "notify_fifo",
   "notify_timeout",
   "allow_insecure_scripts",
+  // A table of its own, read by lvs_roles.ts.
+  "lvs_sync_daemon",
 ] as const;
 
 /**
