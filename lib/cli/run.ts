@@ -13,6 +13,7 @@ import { Notifier } from "../daemon/notify.ts";
 import { checkConfigScripts } from "../daemon/notify.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
+import { readKernelFacts } from "../lvs/preflight.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
@@ -134,8 +135,9 @@ export async function runCommand(args: string[]): Promise<number> {
       version: VERSION,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
-      // Opened only when the config has virtual servers.
+      // Opened only when the config has virtual servers (or lvs_sync_daemon).
       openIpvs: () => openIpvs(),
+      kernelFacts: () => readKernelFacts(),
     });
     const d = daemon;
     let stopping = false;
