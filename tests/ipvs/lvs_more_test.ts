@@ -119,6 +119,40 @@ ipvsTest(
   },
 );
 
+ipvsTest(
+  "real_server_role: the VIP on lo and the ARP sysctls while hacore runs, all undone by SIGTERM",
+  async () => {
+    await withPeerLab(async (lab) => {
+      const dir = await lab.tempDir();
+      const ns = await lab.netns();
+      const sysctl = async (key: string) => (await lab.exec(ns, "sysctl", "-n", key)).stdout.trim();
+      const keys = ["lo.arp_ignore", "lo.arp_announce", "all.arp_ignore", "all.arp_announce"]
+        .map((k) => `net.ipv4.conf.${k}`);
+      const before = await Promise.all(keys.map(sysctl));
+      const h = await hacoreFromToml(lab, dir, ns, "rs", `[real_server_role]\nvips = ["${VIP}"]\n`);
+      await h.proc.waitLine(
+        (l) => l.text.includes("added 10.0.0.100/32 dev lo"),
+        30_000,
+        "the VIP",
+      );
+      assert.match(
+        (await lab.exec(ns, "ip", "-4", "addr", "show", "dev", "lo")).stdout,
+        /inet 10\.0\.0\.100\/32 /,
+      );
+      assert.deepEqual(await Promise.all(keys.map(sysctl)), ["1", "2", "1", "2"]);
+      const status = await hacoreCli(lab, ns, "status", "--socket", `${dir}/rs.sock`, "--ascii");
+      assert.match(status.stdout, /^real server role: lo \+ 10\.0\.0\.100\/32$/m, status.stdout);
+      const st = await h.proc.stop("SIGTERM", 10_000);
+      assert.equal(st.code, 0);
+      assert.doesNotMatch(
+        (await lab.exec(ns, "ip", "-4", "addr", "show", "dev", "lo")).stdout,
+        /10\.0\.0\.100/,
+      );
+      assert.deepEqual(await Promise.all(keys.map(sysctl)), before);
+    });
+  },
+);
+
 /** Two directors, a DR real server and a client on one LAN; the VIP moves by VRRP. */
 async function failover(
   sync: boolean,
