@@ -153,6 +153,49 @@ ipvsTest(
   },
 );
 
+ipvsTest(
+  "lvs_sync_daemon: the kernel runs the daemon with the configured id, maxlen, group, port and ttl",
+  async () => {
+    await withPeerLab(async (lab) => {
+      const dir = await lab.tempDir();
+      const lan = await buildLan(lab, { nodes: [{ name: "d", address: "10.0.0.1/24" }] });
+      const ns = lan.nodes[0].ns;
+      const h = await hacoreFromToml(
+        lab,
+        dir,
+        ns,
+        "d",
+        `[global.lvs_sync_daemon]
+interface = "eth0"
+instance = "VI_web"
+sync_id = 9
+maxlen = 1400
+group = "224.0.0.82"
+port = 8849
+ttl = 2
+
+[vrrp_instance.VI_web]
+interface = "eth0"
+virtual_router_id = 51
+version = 3
+priority = 150
+advert_int = 0.1
+virtual_ipaddress = ["${VIP}/24"]
+`,
+      );
+      await h.proc.waitLine((l) => l.text.includes("lvs sync daemon: master"), 30_000, "master");
+      const r = await lab.exec(ns, "ipvsadm", "-L", "--daemon");
+      assert.match(
+        r.stdout,
+        /^master sync daemon \(mcast=eth0, syncid=9, maxlen=1400, group=224\.0\.0\.82, port=8849, ttl=2\)$/m,
+        r.stdout,
+      );
+      await h.proc.stop("SIGTERM", 10_000);
+      assert.equal((await lab.exec(ns, "ipvsadm", "-L", "--daemon")).stdout.trim(), "");
+    });
+  },
+);
+
 /** Two directors, a DR real server and a client on one LAN; the VIP moves by VRRP. */
 async function failover(
   sync: boolean,
