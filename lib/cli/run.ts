@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname } from "node:path";
 import { formatConfigError, loadConfig } from "../config/mod.ts";
 import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
@@ -138,6 +139,8 @@ export async function runCommand(args: string[]): Promise<number> {
       // Opened only when the config has virtual servers (or lvs_sync_daemon).
       openIpvs: () => openIpvs(),
       kernelFacts: () => readKernelFacts(),
+      // Beside the control socket: per node in a lab, /run/hacore in production.
+      stateDir: dirname(opts.controlSocket ?? g.controlSocket),
     });
     const d = daemon;
     let stopping = false;

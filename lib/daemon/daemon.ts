@@ -68,7 +68,7 @@ import {
 import { type Logger, RateLimiter } from "../log.ts";
 import { LvsRuntime } from "../lvs/runtime.ts";
 import { type KernelFacts, preflightFindings, preflightLine } from "../lvs/preflight.ts";
-import { ownsAddress, RealServerRole } from "../lvs/realserver.ts";
+import { fileStateStore, ownsAddress, RealServerRole } from "../lvs/realserver.ts";
 import { LvsSyncRuntime } from "../lvs/sync.ts";
 import type { IpvsPort } from "../sys/ports.ts";
 import { procSysctls, type Sysctls } from "../sys/vmac.ts";
@@ -170,6 +170,11 @@ export interface DaemonOptions {
   readonly kernelFacts?: () => Promise<KernelFacts>;
   /** The sysctls the real-server role sets; /proc/sys by default. */
   readonly sysctls?: Sysctls;
+  /**
+   * Where state that must outlive a crash goes (the real-server role's original
+   * sysctls); the control socket's directory in `hacore run`. None by default (tests).
+   */
+  readonly stateDir?: string;
 }
 
 /**
@@ -311,6 +316,9 @@ export class Daemon implements DaemonControl {
       sysctls: opts.sysctls ?? procSysctls,
       log: opts.logger,
       clock: opts.clock,
+      ...(opts.stateDir === undefined
+        ? {}
+        : { state: fileStateStore(`${opts.stateDir}/real_server_role.json`) }),
     });
     this.#rt = new NodeRuntime({
       config: opts.config,

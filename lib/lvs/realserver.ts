@@ -64,6 +64,63 @@ export function ownsAddress(cfg: RealServerRoleConfig | null, a: KernelAddress):
 }
 
 /**
+ * Where the role keeps the sysctl values it found, so that a run killed before it
+ * could restore them (kill -9, a crash) leaves them for the next run to restore, which
+ * would otherwise take hacore's own values for the originals.
+ *
+ * @example
+ * ```ts
+ * const store: RoleStateStore = fileStateStore("/run/hacore/real_server_role.json");
+ * ```
+ */
+export interface RoleStateStore {
+  /** The saved originals (sysctl path to value), or null when none are saved. */
+  load(): Promise<Record<string, number> | null>;
+  save(previous: Record<string, number>): Promise<void>;
+  clear(): Promise<void>;
+}
+
+/**
+ * A {@link RoleStateStore} in one JSON file (beside the control socket in production).
+ *
+ * @example
+ * ```ts
+ * fileStateStore("/run/hacore/real_server_role.json");
+ * ```
+ */
+export function fileStateStore(path: string): RoleStateStore {
+  return {
+    async load() {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw e;
+      }
+      const v: unknown = JSON.parse(text);
+      if (typeof v !== "object" || v === null) return null;
+      const out: Record<string, number> = {};
+      for (const [k, n] of Object.entries(v)) if (Number.isInteger(n)) out[k] = n as number;
+      return out;
+    },
+    async save(previous) {
+      // At boot the control socket's directory may not be made yet.
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || "/", {
+        recursive: true,
+        mode: 0o700,
+      });
+      await Deno.writeTextFile(path, `${JSON.stringify(previous)}\n`, { mode: 0o600 });
+    },
+    async clear() {
+      await Deno.remove(path).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    },
+  };
+}
+
+/**
  * What {@link RealServerRole} needs from the daemon.
  *
  * @example
@@ -77,6 +134,8 @@ export interface RealServerRoleDeps {
   readonly sysctls: Pick<Sysctls, "read" | "write">;
   readonly log: Logger;
   readonly clock: { nowMs(): number };
+  /** Keeps the originals across a crash; none by default (tests). */
+  readonly state?: RoleStateStore;
   /** After a failed address or sysctl change, the retry comes this late; 1 s by default. */
   readonly retryMs?: number;
 }
@@ -108,6 +167,8 @@ export class RealServerRole {
   #retryAtMs: number | null = null;
   #lastError: string | null = null;
   #closed = false;
+  /** The state store has been read (its originals win over what the kernel holds now). */
+  #loaded = false;
 
   /** A role for `deps.config`; nothing is touched until {@link start}. */
   constructor(deps: RealServerRoleDeps) {
@@ -219,6 +280,7 @@ export class RealServerRole {
     }
     this.#added.clear();
     this.#held.clear();
+    let restored = true;
     for (const [path, old] of this.#previous) {
       if (old === null || this.#current.get(path) === old) continue;
       try {
@@ -226,9 +288,38 @@ export class RealServerRole {
         this.#current.set(path, old);
         log.info(`real server role: restored ${path.replaceAll("/", ".")} = ${old}`);
       } catch (e) {
+        restored = false;
         log.error(`real server role: cannot restore ${path}: ${errorText(e)}`);
       }
     }
+    // Kept when a restore failed, so the next run tries again.
+    if (restored) {
+      await this.#d.state?.clear().catch((e) =>
+        log.warn(`real server role: cannot remove its state file: ${errorText(e)}`)
+      );
+    }
+  }
+
+  /** The originals a run that did not stop cleanly saved, once. */
+  async #loadState(): Promise<void> {
+    if (this.#loaded) return;
+    this.#loaded = true;
+    try {
+      const saved = await this.#d.state?.load();
+      for (const [path, value] of Object.entries(saved ?? {})) this.#previous.set(path, value);
+      if (saved) this.#d.log.notice("real server role: restoring the sysctls an earlier run set");
+    } catch (e) {
+      this.#d.log.warn(`real server role: cannot read its state file: ${errorText(e)}`);
+    }
+  }
+
+  /** Saves the originals (numbers only) before changing anything. */
+  async #saveState(): Promise<void> {
+    const store = this.#d.state;
+    if (store === undefined) return;
+    const out: Record<string, number> = {};
+    for (const [path, v] of this.#previous) if (v !== null) out[path] = v;
+    await store.save(out);
   }
 
   /** Sysctls first (so the VIP never answers ARP), then the VIPs, then the dropped ones out. */
@@ -248,10 +339,26 @@ export class RealServerRole {
 
   async #setSysctls(c: RealServerRoleConfig, errors: string[]): Promise<void> {
     const { sysctls, log } = this.#d;
-    for (const [path, value] of roleSysctls(c)) {
+    await this.#loadState();
+    const known = this.#previous.size;
+    const wanted = roleSysctls(c);
+    try {
+      for (const [path] of wanted) {
+        if (!this.#previous.has(path)) this.#previous.set(path, await sysctls.read(path));
+      }
+    } catch (e) {
+      errors.push(`cannot read the sysctls before setting them: ${errorText(e)}`);
+      return;
+    }
+    if (this.#previous.size !== known) {
+      // Without the file a crash cannot be undone later, but a stop still restores them.
+      await this.#saveState().catch((e) =>
+        log.warn(`real server role: cannot save the original sysctls: ${errorText(e)}`)
+      );
+    }
+    for (const [path, value] of wanted) {
       try {
         const now = await sysctls.read(path);
-        if (!this.#previous.has(path)) this.#previous.set(path, now);
         if (now === null) {
           errors.push(`sysctl ${path.replaceAll("/", ".")} does not exist`);
           continue;

@@ -12,7 +12,7 @@ import { renderStatus } from "../../lib/cli/format.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon } from "../../lib/daemon/daemon.ts";
 import { Logger } from "../../lib/log.ts";
-import { roleSysctls } from "../../lib/lvs/realserver.ts";
+import { fileStateStore, roleSysctls } from "../../lib/lvs/realserver.ts";
 import type { Sysctls } from "../../lib/sys/vmac.ts";
 import {
   FakeAddressPort,
@@ -85,10 +85,15 @@ class FakeSysctls implements Sysctls {
   }
 }
 
-function node(text: string, leftover = false) {
+function node(
+  text: string,
+  leftover = false,
+  stateDir?: string,
+  shared?: FakeSysctls,
+) {
   const clock = new ManualClock(0);
-  const sysctls = new FakeSysctls();
-  for (const dev of ["lo", "all"]) {
+  const sysctls = shared ?? new FakeSysctls();
+  for (const dev of shared === undefined ? ["lo", "all"] : []) {
     sysctls.values.set(`net/ipv4/conf/${dev}/arp_ignore`, 0);
     sysctls.values.set(`net/ipv4/conf/${dev}/arp_announce`, 0);
   }
@@ -119,6 +124,7 @@ function node(text: string, leftover = false) {
     announcer: new RecordingAnnouncer(clock),
     logger: new Logger({ level: "error", sink: () => {} }),
     sysctls,
+    ...(stateDir === undefined ? {} : { stateDir }),
     loadConfig: () => Promise.resolve(parse(file.text)),
   });
   const settle = async () => {
@@ -204,4 +210,32 @@ Deno.test("daemon: a role added by a reload to a daemon started without one is r
   assert.ok(!r.ok);
   assert.match(r.errors[0], /real_server_role added to a daemon started without: restart hacore/);
   await t.daemon.stop();
+});
+
+Deno.test("daemon: after a kill -9 the next run restores the sysctls the first run found, not its own", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "hacore-rs-" });
+  try {
+    const store = fileStateStore(`${dir}/state/real_server_role.json`);
+    const first = node(ROLE, false, `${dir}/state`);
+    await first.daemon.start();
+    await runClock(first.clock, 1000, first.settle);
+    assert.deepEqual(await store.load(), {
+      "net/ipv4/conf/lo/arp_ignore": 0,
+      "net/ipv4/conf/lo/arp_announce": 0,
+      "net/ipv4/conf/all/arp_ignore": 0,
+      "net/ipv4/conf/all/arp_announce": 0,
+    });
+    // "kill -9": the daemon is abandoned; a new one starts on the same kernel.
+    const second = node(ROLE, false, `${dir}/state`, first.sysctls);
+    await second.daemon.start();
+    await runClock(second.clock, 1000, second.settle);
+    assert.equal(second.sysctls.values.get("net/ipv4/conf/all/arp_ignore"), 1);
+    await second.daemon.stop();
+    assert.equal(second.sysctls.values.get("net/ipv4/conf/all/arp_ignore"), 0);
+    assert.equal(second.sysctls.values.get("net/ipv4/conf/lo/arp_announce"), 0);
+    assert.equal(await store.load(), null, "the state goes once restored");
+    await first.daemon.stop();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
