@@ -140,6 +140,9 @@ ipvsTest(
         /inet 10\.0\.0\.100\/32 /,
       );
       assert.deepEqual(await Promise.all(keys.map(sysctl)), ["1", "2", "1", "2"]);
+      // The originals, saved beside the control socket for a run after a crash.
+      const saved = JSON.parse(await Deno.readTextFile(`${dir}/real_server_role.json`));
+      assert.equal(String(saved["net/ipv4/conf/all/arp_ignore"]), before[2]);
       const status = await hacoreCli(lab, ns, "status", "--socket", `${dir}/rs.sock`, "--ascii");
       assert.match(status.stdout, /^real server role: lo \+ 10\.0\.0\.100\/32$/m, status.stdout);
       const st = await h.proc.stop("SIGTERM", 10_000);
@@ -149,6 +152,7 @@ ipvsTest(
         /10\.0\.0\.100/,
       );
       assert.deepEqual(await Promise.all(keys.map(sysctl)), before);
+      await assert.rejects(Deno.stat(`${dir}/real_server_role.json`), Deno.errors.NotFound);
     });
   },
 );
