@@ -7,6 +7,11 @@
  * clock. A subscriber never sees another's checks, so it needs no id prefix of its own
  * and no filtering.
  *
+ * One probe per target: checks whose spec and timing are equal (after the config's
+ * defaults), asked for by several subscribers or under several ids of one, run once,
+ * and every id hears the verdict under its own name. keepalived probes a real server
+ * shared by three virtual servers three times; here it is one connection per interval.
+ *
  * @example
  * ```ts
  * const checks = new CheckService({ clock, wake: () => inbox.poke() });
@@ -104,9 +109,105 @@ export interface CheckServiceOptions {
   readonly random?: () => number;
 }
 
-interface Owned {
+/**
+ * How many probes run for how many checks: several subscribers (or several ids of one)
+ * asking for the same check, spec and timing equal, share one probe.
+ *
+ * @example
+ * ```ts
+ * const { probes, checks: wanted } = checks.stats(); // e.g. 1 probe for 3 checks
+ * ```
+ */
+export interface CheckServiceStats {
+  /** Probes that run (one scheduler entry each). */
+  readonly probes: number;
+  /** Checks the subscribers asked for (one per subscriber and id). */
+  readonly checks: number;
+}
+
+/** One subscriber's id that a probe feeds. */
+interface Member {
   readonly sub: Subscription;
   readonly id: string;
+}
+
+/** One running check and every subscriber id it feeds. */
+interface Probe {
+  /** Its id in the scheduler. */
+  readonly schedId: string;
+  /** {@link probeKey} of its spec and timing. */
+  readonly key: string;
+  readonly members: Set<Member>;
+}
+
+/** Where the subscriptions find, create and leave the shared probes. */
+class ProbePool {
+  readonly scheduler: CheckScheduler;
+  readonly #byKey = new Map<string, Probe>();
+  readonly #bySched = new Map<string, Probe>();
+  #next = 0;
+
+  constructor(scheduler: CheckScheduler) {
+    this.scheduler = scheduler;
+  }
+
+  /** Adds `m` to the probe of `def`, starting one when none runs yet. */
+  join(m: Member, def: CheckDefinition, key: string): Probe {
+    let p = this.#byKey.get(key);
+    if (p === undefined) {
+      p = { schedId: `p${this.#next++}`, key, members: new Set() };
+      this.#byKey.set(key, p);
+      this.#bySched.set(p.schedId, p);
+      this.scheduler.set({ id: p.schedId, spec: def.spec, timing: def.timing });
+    }
+    p.members.add(m);
+    return p;
+  }
+
+  /** Takes `m` off `p`; the last member leaving stops the probe. */
+  leave(p: Probe, m: Member): void {
+    p.members.delete(m);
+    if (p.members.size > 0) return;
+    this.#byKey.delete(p.key);
+    this.#bySched.delete(p.schedId);
+    this.scheduler.remove(p.schedId);
+  }
+
+  bySchedId(id: string): Probe | undefined {
+    return this.#bySched.get(id);
+  }
+
+  stats(): CheckServiceStats {
+    let checks = 0;
+    for (const p of this.#byKey.values()) checks += p.members.size;
+    return { probes: this.#byKey.size, checks };
+  }
+}
+
+/**
+ * The identity of a check for sharing: its spec and timing as canonical JSON (keys
+ * sorted), so two equal definitions built apart (three virtual servers each naming
+ * the same real server and check) give the same key.
+ *
+ * @example
+ * ```ts
+ * probeKey({ spec, timing }) === probeKey({ spec: { ...spec }, timing: { ...timing } }); // true
+ * ```
+ */
+export function probeKey(def: CheckDefinition): string {
+  return canonical([def.spec, def.timing]);
+}
+
+function canonical(v: unknown): string {
+  if (v instanceof Uint8Array) return `b:${Array.from(v).join(",")}`;
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (typeof v === "object" && v !== null) {
+    const r = v as Record<string, unknown>;
+    // An absent optional and one set to undefined are the same check.
+    const keys = Object.keys(r).filter((k) => r[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(r[k])}`).join(",")}}`;
+  }
+  return v === undefined ? "u" : JSON.stringify(v);
 }
 
 /**
@@ -118,10 +219,8 @@ interface Owned {
  * ```
  */
 export class CheckService implements CheckSource {
-  readonly #scheduler: CheckScheduler;
+  readonly #pool: ProbePool;
   readonly #subs = new Map<string, Subscription>();
-  /** Scheduler id to its subscriber and the subscriber's id. */
-  readonly #owned = new Map<string, Owned>();
 
   /**
    * A service with no subscribers yet.
@@ -132,13 +231,15 @@ export class CheckService implements CheckSource {
    * ```
    */
   constructor(opts: CheckServiceOptions) {
-    this.#scheduler = new CheckScheduler({
-      clock: opts.clock,
-      wake: opts.wake,
-      runner: opts.runner,
-      random: opts.random,
-      onChange: (st) => this.#verdict(st),
-    });
+    this.#pool = new ProbePool(
+      new CheckScheduler({
+        clock: opts.clock,
+        wake: opts.wake,
+        runner: opts.runner,
+        random: opts.random,
+        onChange: (st) => this.#verdict(st),
+      }),
+    );
   }
 
   /**
@@ -153,7 +254,7 @@ export class CheckService implements CheckSource {
   subscribe(owner: string, onVerdict: VerdictListener): CheckSubscription {
     if (this.#subs.has(owner)) throw new Error(`checks: ${owner} is subscribed already`);
     if (owner.includes("\u0000")) throw new Error("checks: an owner name holds no NUL");
-    const sub = new Subscription(owner, onVerdict, this.#scheduler, this.#owned, () => {
+    const sub = new Subscription(owner, onVerdict, this.#pool, () => {
       this.#subs.delete(owner);
     });
     this.#subs.set(owner, sub);
@@ -170,7 +271,7 @@ export class CheckService implements CheckSource {
    * ```
    */
   nextDeadlineMs(): number | null {
-    return this.#scheduler.nextDeadlineMs();
+    return this.#pool.scheduler.nextDeadlineMs();
   }
 
   /**
@@ -182,7 +283,7 @@ export class CheckService implements CheckSource {
    * ```
    */
   runDue(): void {
-    this.#scheduler.runDue();
+    this.#pool.scheduler.runDue();
   }
 
   /**
@@ -196,64 +297,93 @@ export class CheckService implements CheckSource {
    */
   async stop(): Promise<void> {
     for (const sub of [...this.#subs.values()]) sub.close();
-    await this.#scheduler.stop();
+    await this.#pool.scheduler.stop();
   }
 
+  /**
+   * How many probes run for how many checks (status and metrics show it).
+   *
+   * @example
+   * ```ts
+   * checks.stats(); // { probes: 1, checks: 3 }
+   * ```
+   */
+  stats(): CheckServiceStats {
+    return this.#pool.stats();
+  }
+
+  /** A probe's verdict goes to every id it feeds, each under its own id. */
   #verdict(st: CheckStatus): void {
-    const o = this.#owned.get(st.id);
-    if (o === undefined || o.sub.closed) return;
-    o.sub.hear(o.id, { ...st, id: o.id });
+    const p = this.#pool.bySchedId(st.id);
+    if (p === undefined) return;
+    for (const m of [...p.members]) {
+      if (!m.sub.closed) m.sub.hear(m.id, { ...st, id: m.id });
+    }
   }
 }
 
-/** One subscriber's view: its ids map to scheduler ids made unique by its owner name. */
+/**
+ * One subscriber's view: each of its ids is a member of the probe of its definition,
+ * shared with every other id (its own or another subscriber's) whose spec and timing
+ * are equal. rise/fall is the probe's: equal timing means equal debouncing.
+ */
 class Subscription implements CheckSubscription {
   readonly owner: string;
   readonly #onVerdict: VerdictListener;
-  readonly #scheduler: CheckScheduler;
-  readonly #owned: Map<string, Owned>;
+  readonly #pool: ProbePool;
   readonly #onClose: () => void;
-  /** Its ids. */
-  #ids = new Set<string>();
+  /** Its ids, each with its membership of a probe. */
+  #ids = new Map<string, { probe: Probe; member: Member }>();
   closed = false;
 
   constructor(
     owner: string,
     onVerdict: VerdictListener,
-    scheduler: CheckScheduler,
-    owned: Map<string, Owned>,
+    pool: ProbePool,
     onClose: () => void,
   ) {
     this.owner = owner;
     this.#onVerdict = onVerdict;
-    this.#scheduler = scheduler;
-    this.#owned = owned;
+    this.#pool = pool;
     this.#onClose = onClose;
   }
 
   set(checks: ReadonlyMap<string, CheckDefinition>): void {
     if (this.closed) return;
-    for (const id of this.#ids) {
+    for (const id of [...this.#ids.keys()]) {
       if (!checks.has(id)) this.#remove(id);
     }
+    const joined: Member[] = [];
     for (const [id, c] of checks) {
-      const key = this.#key(id);
-      this.#owned.set(key, { sub: this, id });
-      this.#ids.add(id);
-      // The scheduler keeps the state of a check whose spec and timing are equal.
-      this.#scheduler.set({ id: key, spec: c.spec, timing: c.timing });
+      const key = probeKey(c);
+      const had = this.#ids.get(id);
+      // Equal spec and timing: the id keeps its probe and that probe's state.
+      if (had !== undefined && had.probe.key === key) continue;
+      if (had !== undefined) this.#remove(id);
+      const member: Member = { sub: this, id };
+      const probe = this.#pool.join(member, c, key);
+      this.#ids.set(id, { probe, member });
+      joined.push(member);
+    }
+    // An id joining a probe that has settled already hears its verdict now, as it
+    // would have heard it from a probe of its own (told only what differs from the start).
+    for (const m of joined) {
+      const st = this.status(m.id);
+      if (st === undefined || !st.settled) continue;
+      if (st.up !== checks.get(m.id)!.timing.initialUp || st.weight !== null) this.hear(m.id, st);
     }
   }
 
   status(id: string): CheckStatus | undefined {
-    if (!this.#ids.has(id)) return undefined;
-    const st = this.#scheduler.status(this.#key(id));
+    const had = this.#ids.get(id);
+    if (had === undefined) return undefined;
+    const st = this.#pool.scheduler.status(had.probe.schedId);
     return st === undefined ? undefined : { ...st, id };
   }
 
   close(): void {
     if (this.closed) return;
-    for (const id of [...this.#ids]) this.#remove(id);
+    for (const id of [...this.#ids.keys()]) this.#remove(id);
     this.closed = true;
     this.#onClose();
   }
@@ -263,14 +393,9 @@ class Subscription implements CheckSubscription {
   }
 
   #remove(id: string): void {
-    const key = this.#key(id);
+    const had = this.#ids.get(id);
+    if (had === undefined) return;
     this.#ids.delete(id);
-    this.#owned.delete(key);
-    this.#scheduler.remove(key);
-  }
-
-  /** Owner names cannot hold a NUL, so no two subscribers' ids collide. */
-  #key(id: string): string {
-    return `${this.owner}\u0000${id}`;
+    this.#pool.leave(had.probe, had.member);
   }
 }

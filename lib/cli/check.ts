@@ -23,6 +23,12 @@ import { formatConfigWarnings } from "../config/errors.ts";
 import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
 import { defaultControlSocket } from "./pidfile.ts";
 import {
+  preflightFindings,
+  preflightLine,
+  readKernelFacts,
+  readTextOrNull,
+} from "../lvs/preflight.ts";
+import {
   type CliIo,
   parseTimeout,
   processIo,
@@ -111,7 +117,19 @@ export async function checkCommand(args: string[]): Promise<number> {
   for (const vs of config.virtualServers) {
     console.log(`  virtual_server ${summarizeVirtualServer(vs)}`);
   }
+  for (const line of await preflightLines(config)) console.log(`  ${line}`);
   return 0;
+}
+
+/**
+ * The preflight's findings (`lib/lvs/preflight.ts`) when this kernel has IPVS: a
+ * machine without it (a CI box checking a director's file) says nothing rather than
+ * warning about a kernel the config will never run on.
+ */
+async function preflightLines(config: Config): Promise<string[]> {
+  if (config.virtualServers.length === 0 && config.lvsSyncDaemon === null) return [];
+  if ((await readTextOrNull("/proc/net/ip_vs")) === null) return [];
+  return preflightFindings(config, await readKernelFacts()).map(preflightLine);
 }
 
 async function diffCommand(oldFile: string, newFile: string): Promise<number> {

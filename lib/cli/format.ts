@@ -544,7 +544,9 @@ export function renderStatus(status: StatusView, opts: RenderOptions = {}): stri
   const lines = [header(status, st)];
   const lvs = status.lvs;
   if (status.instances.length === 0) {
-    if (lvs === undefined) lines.push("no instances configured");
+    if (lvs === undefined && status.realServerRole === undefined) {
+      lines.push("no instances configured");
+    }
   } else {
     const rows = status.instances.map((i) => instanceRow(i, status, st));
     const widths = COLUMNS.map((h, c) => Math.max(h.length, ...rows.map((r) => r.cells[c].length)));
@@ -564,8 +566,54 @@ export function renderStatus(status: StatusView, opts: RenderOptions = {}): stri
     }
   }
   if (lvs !== undefined) lines.push(...virtualServerLines(lvs, st));
+  lines.push(...lvsRoleLines(status, st));
   lines.push(...footer(status, st));
   return lines.join("\n");
+}
+
+// -------------------------------------------------------------------------------------
+// Shared probes, connection sync, the real-server role, preflight
+
+/**
+ * The lines of the LVS roles beside the virtual servers: how many probes serve how
+ * many checks, the sync daemon against its instance, the real-server role's VIPs and
+ * sysctls, and the preflight findings from start.
+ */
+function lvsRoleLines(s: StatusView, st: Style): string[] {
+  const out: string[] = [];
+  const c = s.checks;
+  if (c !== undefined && c.checks > 0) {
+    const shared = c.checks - c.probes;
+    out.push(
+      `checks: ${c.probes} probe${c.probes === 1 ? "" : "s"} for ${c.checks} check${
+        c.checks === 1 ? "" : "s"
+      }${shared > 0 ? ` (${shared} shared)` : ""}`,
+    );
+  }
+  const y = s.lvsSync;
+  if (y !== undefined) {
+    const kernel = y.kernel.length === 0 ? "none" : y.kernel.join("+");
+    const off = y.role !== "none" && !y.kernel.includes(y.role);
+    const text =
+      `lvs sync: ${y.role} (${y.instance} ${y.instanceState ?? "unknown"}) on ${y.interface}` +
+      ` id ${y.syncId}, kernel ${kernel}` + (y.lastError === null ? "" : `: ${y.lastError}`);
+    out.push(off || y.lastError !== null ? paint(st, text, "red") : text);
+  }
+  const r = s.realServerRole;
+  if (r !== undefined) {
+    const mark = (held: boolean) => held ? (st.unicode ? "✓" : "+") : "-";
+    const vips = r.vips.map((v) => `${mark(v.held)} ${v.address}/${v.prefix}`);
+    out.push(...pack(vips, st.width, `real server role: ${r.interface} `, "  ", "  "));
+    const sys = r.sysctls.map((x) =>
+      `${x.name.replace("net.ipv4.conf.", "")}=${x.value ?? "?"}${
+        x.previous !== null && x.previous !== x.value ? ` (was ${x.previous})` : ""
+      }`
+    );
+    if (sys.length > 0) out.push(...pack(sys, st.width, "  sysctl ", "         ", ", "));
+    if (r.lastError !== null) out.push(paint(st, `  error: ${r.lastError}`, "red"));
+  }
+  for (const p of s.preflight ?? []) out.push(...wrapText(p, st.width, "", "  "));
+  return out;
 }
 
 // -------------------------------------------------------------------------------------

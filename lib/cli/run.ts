@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname } from "node:path";
 import {
   type Config,
   formatConfigErrors,
@@ -20,6 +21,7 @@ import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel }
 import { canonicalIp } from "../net/addr.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
+import { readKernelFacts } from "../lvs/preflight.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
@@ -204,6 +206,8 @@ export async function runCommand(args: string[]): Promise<number> {
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
   });
   acceptFilter.set([]);
+  const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
+    await defaultControlSocket(opts.file);
   const signals: [Deno.Signal, () => void][] = [];
   try {
     ports ??= await createSystemPorts();
@@ -223,8 +227,11 @@ export async function runCommand(args: string[]): Promise<number> {
       loadConfig: load,
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
-      // Opened only when the config has virtual servers.
+      // Opened only when the config has virtual servers (or lvs_sync_daemon).
       openIpvs: () => openIpvs(),
+      kernelFacts: () => readKernelFacts(),
+      // Beside the control socket: per node in a lab, /run/hacore in production.
+      stateDir: dirname(controlSocketPath),
     });
     const d = daemon;
     let stopping = false;
@@ -256,7 +263,7 @@ export async function runCommand(args: string[]): Promise<number> {
 
     // Listeners first: a socket or port clash fails here, before any VIP is touched.
     control = startControlServer({
-      path: opts.controlSocket ?? g.controlSocket ?? await defaultControlSocket(opts.file),
+      path: controlSocketPath,
       control: d,
       logger: log,
     });

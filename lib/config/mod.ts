@@ -49,6 +49,7 @@ export {
 export { autoReleaseHoldMs, summarizeInstance, summarizeScript, toRouterConfig } from "./router.ts";
 export type * from "./schema.ts";
 export type * from "./lvs_schema.ts";
+export type * from "./lvs_roles.ts";
 export { LVS_SCHEDULERS } from "./lvs_schema.ts";
 export { endpointText, LVS_DEFAULTS, summarizeVirtualServer } from "./lvs.ts";
 export { GLOBAL_DEFAULTS } from "./schema.ts";

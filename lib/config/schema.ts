@@ -12,6 +12,7 @@
 import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
 import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
+import type { LvsSyncDaemonConfig, RealServerRoleConfig } from "./lvs_roles.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
 export type VipScope = "global" | "site" | "link" | "host";
@@ -346,6 +347,10 @@ export interface Config {
   /** `[virtual_server.*]`: empty for a VRRP-only config. */
   readonly virtualServers: readonly VirtualServerConfig[];
   readonly virtualServerGroups: readonly VirtualServerGroupConfig[];
+  /** `[global.lvs_sync_daemon]`: connection sync between directors; null = off. */
+  readonly lvsSyncDaemon: LvsSyncDaemonConfig | null;
+  /** `[real_server_role]`: the LVS-DR real server's VIPs on `lo` and ARP sysctls; null = off. */
+  readonly realServerRole: RealServerRoleConfig | null;
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */

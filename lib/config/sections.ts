@@ -128,6 +128,8 @@ const GLOBAL_KEYS = [
   "smtp_helo_name",
   "smtp_connect_timeout",
   "smtp_alert",
+  // A table of its own, read by lvs_roles.ts.
+  "lvs_sync_daemon",
 ] as const;
 
 /**

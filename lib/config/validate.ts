@@ -7,11 +7,21 @@
  */
 
 import { formatPath } from "./scan.ts";
-import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
+import {
+  bool,
+  type Ctx,
+  familyName,
+  ifname,
+  isTable,
+  type RawTable,
+  TableReader,
+  text,
+} from "./fields.ts";
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import { readLvs } from "./lvs.ts";
 import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig } from "./schema.ts";
+import { readLvsSyncDaemon, readRealServerRole } from "./lvs_roles.ts";
 import {
   namedTables,
   NOTIFY_KEYS,
@@ -32,6 +42,7 @@ const TOP_KEYS = [
   "vrrp_sync_group",
   "virtual_server",
   "virtual_server_group",
+  "real_server_role",
 ] as const;
 
 /**
@@ -89,6 +100,10 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
   }));
 
   const lvs = readLvs(ctx, doc.virtual_server, doc.virtual_server_group);
+  const rawGlobal = isTable(doc.global) ? doc.global : {};
+  const names = new Set(drafts.map((d) => d.config.name));
+  const lvsSyncDaemon = readLvsSyncDaemon(ctx, rawGlobal.lvs_sync_daemon, names);
+  const realServerRole = readRealServerRole(ctx, doc.real_server_role);
 
   return {
     file: ctx.file,
@@ -99,6 +114,8 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     trackFiles,
     trackProcesses,
     ...lvs,
+    lvsSyncDaemon,
+    realServerRole,
   };
 }
 

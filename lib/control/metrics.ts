@@ -56,7 +56,7 @@
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { DROP_COUNTER, type RouterStateName } from "../vrrp/types.ts";
 import type { DaemonControl } from "./api.ts";
-import type { LvsStatus } from "./status.ts";
+import type { DaemonStatus, LvsStatus } from "./status.ts";
 
 /** `Content-Type` of the text exposition format, as Prometheus negotiates it. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -413,7 +413,48 @@ export function renderMetrics(control: DaemonControl): string {
   }
 
   if (status.lvs !== undefined) addLvs(x, status.lvs);
+  addLvsRoles(x, status);
   return x.toString();
+}
+
+/**
+ * Shared probes (`hacore_check_probes` against `hacore_check_checks`), the sync
+ * daemon's role and the real-server role's VIPs; each only when it is configured.
+ */
+function addLvsRoles(x: Exposition, status: DaemonStatus): void {
+  const c = status.checks;
+  if (c !== undefined) {
+    x.family(
+      "hacore_check_probes",
+      "gauge",
+      "Probes the check service runs (one per distinct check).",
+    );
+    x.add("hacore_check_probes", {}, c.probes);
+    x.family(
+      "hacore_check_checks",
+      "gauge",
+      "Checks subscribers asked for; equal ones share a probe.",
+    );
+    x.add("hacore_check_checks", {}, c.checks);
+  }
+  const y = status.lvsSync;
+  if (y !== undefined) {
+    x.family(
+      "hacore_lvs_sync_daemon",
+      "gauge",
+      "1 for each IPVS sync daemon state the kernel runs (state=master|backup), by hacore's want.",
+    );
+    for (const state of ["master", "backup"]) {
+      x.add("hacore_lvs_sync_daemon", { state }, y.kernel.includes(state) ? 1 : 0);
+    }
+  }
+  const r = status.realServerRole;
+  if (r !== undefined) {
+    x.family("hacore_real_server_vip_held", "gauge", "1 while the real-server role holds the VIP.");
+    for (const v of r.vips) {
+      x.add("hacore_real_server_vip_held", { vip: v.address }, v.held ? 1 : 0);
+    }
+  }
 }
 
 /** The `hacore_lvs_*` families; none at all for a VRRP-only daemon. */

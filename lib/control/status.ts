@@ -141,6 +141,83 @@ export interface DaemonStatus {
    * daemon's status stays as it was.
    */
   readonly lvs?: LvsStatus;
+  /** The check service: probes that run for the checks asked (absent when none are). */
+  readonly checks?: ChecksStatus;
+  /** The IPVS sync daemon following a VRRP instance; absent when not configured. */
+  readonly lvsSync?: LvsSyncStatus;
+  /** The LVS-DR real server's VIPs and ARP sysctls; absent when not configured. */
+  readonly realServerRole?: RealServerRoleStatus;
+  /** Preflight findings at start (`lib/lvs/preflight.ts`), one line each; absent when none. */
+  readonly preflight?: readonly string[];
+}
+
+/**
+ * How many probes run for how many checks: equal checks of several virtual servers
+ * (or trackers) share one probe.
+ *
+ * @example
+ * ```ts
+ * const c: ChecksStatus = { probes: 1, checks: 3 };
+ * ```
+ */
+export interface ChecksStatus {
+  readonly probes: number;
+  readonly checks: number;
+}
+
+/**
+ * The kernel's IPVS sync daemon as hacore runs it.
+ *
+ * @example
+ * ```ts
+ * const s: LvsSyncStatus = {
+ *   instance: "VI_web", instanceState: "master", interface: "eth0", syncId: 5,
+ *   role: "master", kernel: ["master"], lastError: null, changes: 1,
+ * };
+ * ```
+ */
+export interface LvsSyncStatus {
+  /** The VRRP instance it follows, and that instance's state (null when unknown). */
+  readonly instance: string;
+  readonly instanceState: string | null;
+  readonly interface: string;
+  readonly syncId: number;
+  /** What hacore wants the kernel to run. */
+  readonly role: "master" | "backup" | "none";
+  /** What the kernel runs (its sync daemons' states, last read). */
+  readonly kernel: readonly string[];
+  readonly lastError: string | null;
+  /** Times the kernel's daemons were switched. */
+  readonly changes: number;
+}
+
+/**
+ * The real-server role: each VIP on its interface, each sysctl with the value it had
+ * before hacore set it (restored at stop).
+ *
+ * @example
+ * ```ts
+ * const r: RealServerRoleStatus = {
+ *   interface: "lo",
+ *   vips: [{ address: "192.0.2.100", prefix: 32, held: true }],
+ *   sysctls: [{ name: "net.ipv4.conf.all.arp_ignore", value: 1, previous: 0 }],
+ *   lastError: null,
+ * };
+ * ```
+ */
+export interface RealServerRoleStatus {
+  readonly interface: string;
+  readonly vips: readonly {
+    readonly address: string;
+    readonly prefix: number;
+    readonly held: boolean;
+  }[];
+  readonly sysctls: readonly {
+    readonly name: string;
+    readonly value: number | null;
+    readonly previous: number | null;
+  }[];
+  readonly lastError: string | null;
 }
 
 /**

@@ -67,7 +67,11 @@ import {
 } from "../control/api.ts";
 import { type Logger, RateLimiter } from "../log.ts";
 import { LvsRuntime } from "../lvs/runtime.ts";
+import { type KernelFacts, preflightFindings, preflightLine } from "../lvs/preflight.ts";
+import { fileStateStore, ownsAddress, RealServerRole } from "../lvs/realserver.ts";
+import { LvsSyncRuntime } from "../lvs/sync.ts";
 import type { IpvsPort } from "../sys/ports.ts";
+import { procSysctls, type Sysctls } from "../sys/vmac.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
 import { bump, errorText, type FlushingRateLog, makeRateLog } from "./common.ts";
@@ -161,6 +165,19 @@ export interface DaemonOptions {
    * IPVS, or one that fails, is a start error.
    */
   readonly openIpvs?: () => Promise<IpvsPort>;
+  /**
+   * Reads the kernel's IPVS facts for the preflight at start (`lib/lvs/preflight.ts`):
+   * its findings are logged as warnings and shown in status. None by default (tests);
+   * `hacore run` passes `readKernelFacts`.
+   */
+  readonly kernelFacts?: () => Promise<KernelFacts>;
+  /** The sysctls the real-server role sets; /proc/sys by default. */
+  readonly sysctls?: Sysctls;
+  /**
+   * Where state that must outlive a crash goes (the real-server role's original
+   * sysctls); the control socket's directory in `hacore run`. None by default (tests).
+   */
+  readonly stateDir?: string;
 }
 
 /**
@@ -229,7 +246,14 @@ export class Daemon implements DaemonControl {
   readonly #subsystems: Subsystem<unknown>[];
   /** The virtual servers, once {@link Daemon.start} opened IPVS; null for VRRP only. */
   #lvs: LvsRuntime | null = null;
+  /** The IPVS sync daemon following a VRRP instance, once started; null when not configured. */
+  #lvsSync: LvsSyncRuntime | null = null;
+  /** The LVS-DR real server's side; null when not configured. */
+  readonly #realServer: RealServerRole | null;
   readonly #openIpvs: (() => Promise<IpvsPort>) | null;
+  readonly #kernelFacts: (() => Promise<KernelFacts>) | null;
+  /** Preflight findings at start, one line each. */
+  #preflight: string[] = [];
   readonly #inbox = new Inbox();
   /**
    * The one check service: its deadline is part of the loop's wait, a run that ends
@@ -288,13 +312,24 @@ export class Daemon implements DaemonControl {
       clock: opts.clock,
       wake: () => this.#inbox.poke(),
     });
+    const role = opts.config.realServerRole;
+    this.#realServer = role === null ? null : new RealServerRole({
+      config: role,
+      addresses: opts.addresses,
+      sysctls: opts.sysctls ?? procSysctls,
+      log: opts.logger,
+      clock: opts.clock,
+      ...(opts.stateDir === undefined
+        ? {}
+        : { state: fileStateStore(`${opts.stateDir}/real_server_role.json`) }),
+    });
     this.#rt = new NodeRuntime({
       config: opts.config,
       instances,
       primaries: opts.primaryAddresses,
       clock: opts.clock,
       transports: opts.transports,
-      addresses: opts.addresses,
+      addresses: this.#hideRoleAddresses(opts.addresses),
       announcer: opts.announcer,
       vmacs,
       notify: this.#notify,
@@ -310,7 +345,75 @@ export class Daemon implements DaemonControl {
       acceptFilter: opts.acceptFilter ?? null,
     });
     this.#subsystems = [this.#rt];
+    // After the VRRP runtime: its VIPs on lo never depend on an instance.
+    if (this.#realServer !== null) this.#subsystems.push(this.#realServer);
     this.#openIpvs = opts.openIpvs ?? null;
+    this.#kernelFacts = opts.kernelFacts ?? null;
+  }
+
+  /**
+   * The VRRP side's view of the addresses, without the real-server role's VIPs: it
+   * would take them (tagged as hacore's, wanted by no instance) for leftovers.
+   */
+  #hideRoleAddresses(port: AddressPort): AddressPort {
+    const hide = (list: Awaited<ReturnType<AddressPort["list"]>>) =>
+      list.filter((a) => !ownsAddress(this.#rt?.table.config.realServerRole ?? null, a));
+    return {
+      list: async (dev) => hide(await port.list(dev)),
+      add: (spec) => port.add(spec),
+      remove: (a) => port.remove(a),
+      watch: (onEvent) => port.watch(onEvent),
+      ...(port.linkStates === undefined ? {} : { linkStates: () => port.linkStates!() }),
+    };
+  }
+
+  /** Logs the preflight's findings for the config at start and keeps them for status. */
+  async #runPreflight(): Promise<void> {
+    const config = this.#rt.table.config;
+    if (this.#kernelFacts === null) return;
+    if (config.virtualServers.length === 0 && config.lvsSyncDaemon === null) return;
+    try {
+      const findings = preflightFindings(config, await this.#kernelFacts());
+      this.#preflight = findings.map(preflightLine);
+      for (const f of findings) {
+        const line = preflightLine(f);
+        if (f.level === "warn") this.#log.warn(line);
+        else this.#log.info(line);
+      }
+    } catch (e) {
+      this.#log.warn(`preflight: cannot read the kernel's IPVS settings: ${errorText(e)}`);
+    }
+  }
+
+  /**
+   * Opens its own IPVS port and builds the sync subsystem when the config has
+   * `[global.lvs_sync_daemon]`; it runs last in the loop, so it sees an instance's
+   * transition in the turn that made it.
+   * @throws {DaemonSetupError} when IPVS cannot be opened.
+   */
+  async #openLvsSync(): Promise<void> {
+    const cfg = this.#rt.table.config.lvsSyncDaemon;
+    if (cfg === null) return;
+    if (this.#openIpvs === null) {
+      throw new DaemonSetupError(["the config has lvs_sync_daemon, but this daemon has no IPVS"]);
+    }
+    let ipvs: IpvsPort;
+    try {
+      ipvs = await this.#openIpvs();
+    } catch (e) {
+      throw new DaemonSetupError([`cannot open IPVS for lvs_sync_daemon: ${errorText(e)}`]);
+    }
+    this.#lvsSync = new LvsSyncRuntime({
+      config: cfg,
+      ipvs,
+      clock: this.#clock,
+      log: this.#log,
+      instanceState: (name) => {
+        const inst = this.#rt.table.instance(name);
+        return inst === undefined ? null : this.#rt.table.routerOf(inst).state;
+      },
+    });
+    this.#subsystems.push(this.#lvsSync);
   }
 
   /**
@@ -402,12 +505,15 @@ export class Daemon implements DaemonControl {
    */
   async start(): Promise<void> {
     if (this.#phase !== "new") throw new Error("the daemon was already started");
+    await this.#runPreflight();
     await this.#openLvs();
     try {
+      await this.#openLvsSync();
       await this.#startLoop();
     } catch (e) {
       // Nothing ran: closing the LVS side only releases its IPVS socket.
       await this.#lvs?.close();
+      await this.#lvsSync?.close();
       throw e;
     }
   }
@@ -484,9 +590,21 @@ export class Daemon implements DaemonControl {
       ...this.#rt.status(now),
       // Absent for VRRP only, so that status stays as it was.
       ...(this.#lvs === null ? {} : { lvs: this.#lvs.status(now) }),
+      ...this.#lvsRoleStatus(now),
       configFile: this.#rt.table.config.file,
       startedAtWall: this.#startedAtWall,
       version: this.#version,
+    };
+  }
+
+  /** The parts of status only a config with them shows (a VRRP-only status is unchanged). */
+  #lvsRoleStatus(now: number): Partial<DaemonStatus> {
+    const checks = this.#checks.stats();
+    return {
+      ...(checks.checks === 0 ? {} : { checks }),
+      ...(this.#lvsSync === null ? {} : { lvsSync: this.#lvsSync.status(now) }),
+      ...(this.#realServer === null ? {} : { realServerRole: this.#realServer.status(now) }),
+      ...(this.#preflight.length === 0 ? {} : { preflight: [...this.#preflight] }),
     };
   }
 
@@ -764,8 +882,13 @@ export class Daemon implements DaemonControl {
       return refused(errors);
     }
     const next = loaded.config;
-    if (next.virtualServers.length > 0 && this.#lvs === null) {
-      const error = "virtual servers added to a daemon started without any: restart hacore";
+    const added = [
+      ...(next.virtualServers.length > 0 && this.#lvs === null ? ["virtual servers"] : []),
+      ...(next.lvsSyncDaemon !== null && this.#lvsSync === null ? ["lvs_sync_daemon"] : []),
+      ...(next.realServerRole !== null && this.#realServer === null ? ["real_server_role"] : []),
+    ];
+    if (added.length > 0) {
+      const error = `${added.join(", ")} added to a daemon started without: restart hacore`;
       this.#log.error(`reload: ${error}; nothing changed`);
       return refused([error]);
     }

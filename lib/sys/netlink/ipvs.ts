@@ -423,8 +423,24 @@ export function buildNewDaemon(family: number, d: IpvsSyncDaemon): Uint8Array {
       attrU32(IPVS_DAEMON_ATTR_STATE, daemonState(d.state)),
       attrString(IPVS_DAEMON_ATTR_MCAST_IFN, d.ifname),
       attrU32(IPVS_DAEMON_ATTR_SYNC_ID, d.syncId),
+      ...daemonOptions(d),
     ]),
   ]);
+}
+
+/** The optional daemon attributes, only those set (the kernel keeps its defaults otherwise). */
+function daemonOptions(d: IpvsSyncDaemon): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  if (d.maxLen !== undefined) out.push(attrU16(IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.maxLen));
+  if (d.group !== undefined) {
+    const six = d.group.includes(":");
+    const type = six ? IPVS_DAEMON_ATTR_MCAST_GROUP6 : IPVS_DAEMON_ATTR_MCAST_GROUP;
+    out.push(attrBytes(type, ipBytes(d.group, six ? 16 : 4)));
+  }
+  // Host byte order: the kernel converts the port itself.
+  if (d.port !== undefined) out.push(attrU16(IPVS_DAEMON_ATTR_MCAST_PORT, d.port));
+  if (d.ttl !== undefined) out.push(attrU8(IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl));
+  return out;
 }
 
 /**

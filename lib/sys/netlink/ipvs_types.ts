@@ -285,4 +285,12 @@ export interface IpvsSyncDaemon {
   readonly state: "master" | "backup";
   readonly ifname: string;
   readonly syncId: number;
+  /** Largest sync message in bytes; the kernel's default (from the MTU) when absent. */
+  readonly maxLen?: number;
+  /** Multicast group (IPv4 or IPv6); 224.0.0.81 when absent. */
+  readonly group?: string;
+  /** UDP port; 8848 when absent. */
+  readonly port?: number;
+  /** Multicast TTL; 1 when absent. */
+  readonly ttl?: number;
 }
