@@ -66,7 +66,8 @@ export class CheckBudget {
   /** The budget in milliseconds. */
   readonly timeoutMs: number;
   /** When, on the owner's clock, the owner should call {@link CheckBudget.expire}. */
-  readonly expiresAt: number;
+  expiresAt: number;
+  #reprieved = false;
   readonly #controller = new AbortController();
   #settled = false;
 
@@ -95,6 +96,24 @@ export class CheckBudget {
   }
 
   /** The time is up: aborts with {@link TIMED_OUT} (unless already settled). */
+  /**
+   * Moves the expiry to `untilMs`, once per budget: for an owner that wakes late and
+   * finds the budget expired while it could not look at the answer, which may have come
+   * in meanwhile. False when the budget was already reprieved (or is settled): then it
+   * expires as usual, so a daemon late on every turn still times checks out.
+   *
+   * @example
+   * ```ts
+   * if (!b.reprieve(now + 10)) b.expire();
+   * ```
+   */
+  reprieve(untilMs: number): boolean {
+    if (this.#settled || this.#reprieved) return false;
+    this.#reprieved = true;
+    this.expiresAt = Math.max(this.expiresAt, untilMs);
+    return true;
+  }
+
   expire(): void {
     if (this.#settled) return;
     this.#settled = true;

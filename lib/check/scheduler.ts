@@ -139,6 +139,14 @@ export const MAX_IN_FLIGHT = 256;
 const DUE_SLACK_MS = 1;
 
 /**
+ * A loop that runs this much later than the deadline it was handed was stalled (start-up
+ * work, a GC, a starved CPU): answers may be waiting that it has not read yet.
+ */
+export const STALL_MS = 10;
+/** How long a check that expired during a stall gets to have its answer read. */
+export const STALL_GRACE_MS = 20;
+
+/**
  * Due times are rounded to slots of this many milliseconds (less for intervals under
  * 100 ms), so checks due close together run in one timer wake-up instead of one each:
  * 1000 checks a second spread over the second otherwise wake the event loop 1000
@@ -208,6 +216,8 @@ export class CheckScheduler {
   #onIdle: (() => void) | null = null;
   /** The deadline last handed out; an earlier one than this wakes the caller. */
   #promisedAt = Infinity;
+  /** The last deadline handed to the loop, to tell how late the loop came back. */
+  #handedAt = Infinity;
   #stopped = false;
 
   /** A scheduler with no checks yet. */
@@ -312,6 +322,7 @@ export class CheckScheduler {
   nextDeadlineMs(): number | null {
     const at = this.#earliest();
     this.#promisedAt = at;
+    this.#handedAt = at;
     return at === Infinity ? null : at;
   }
 
@@ -330,7 +341,8 @@ export class CheckScheduler {
     // Expiries first, to the exact time (a timeout is never cut short by the slack);
     // aborting only signals the run, which ends (and is counted) later.
     const exact = this.#clock.nowMs();
-    if (this.#nextExpiry <= exact) this.#sweepExpiries(exact);
+    const stalled = exact - this.#handedAt > STALL_MS;
+    if (this.#nextExpiry <= exact) this.#sweepExpiries(exact, stalled);
     const now = exact + DUE_SLACK_MS;
     for (
       let top = this.#heap.peek();
@@ -459,15 +471,22 @@ export class CheckScheduler {
     this.#wakeIfEarlier();
   }
 
-  /** Expires running budgets due by `now`, and recomputes the earliest of the rest. */
-  #sweepExpiries(now: number): void {
+  /**
+   * Expires running budgets due by `now`, and recomputes the earliest of the rest. When
+   * the loop comes back stalled, a budget that ran out meanwhile is first given
+   * {@link STALL_GRACE_MS}, once: its answer may have come in and not been handled yet,
+   * and a starting daemon must not take a healthy real server out for its own slowness.
+   */
+  #sweepExpiries(now: number, stalled = false): void {
     let next = Infinity;
     for (let i = 0; i < this.#running.length; i++) {
       const b = this.#running[i].budget!;
       // Settled: timed out or cancelled already, and only waiting for its run to end.
       if (b.settled) continue;
-      if (b.expiresAt <= now) b.expire();
-      else if (b.expiresAt < next) next = b.expiresAt;
+      if (b.expiresAt <= now) {
+        if (!stalled || !b.reprieve(now + STALL_GRACE_MS)) b.expire();
+      }
+      if (!b.settled && b.expiresAt < next) next = b.expiresAt;
     }
     this.#nextExpiry = next;
   }

@@ -16,6 +16,7 @@ import {
   type CheckStatus,
   MAX_IN_FLIGHT,
   type ScheduledCheck,
+  STALL_GRACE_MS,
 } from "../../lib/check/scheduler.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
@@ -592,5 +593,42 @@ Deno.test("scheduler: warmupMs bounds the first run's random delay (0 = at once)
   await runClock(clock, 2500, flush);
   assert.deepEqual(startedAt, { a: [0, 1000, 2000], b: [100, 1100, 2100] });
   await driver.stop();
+  await s.stop();
+});
+
+Deno.test("scheduler: a loop that comes back stalled lets a run's waiting answer count before timing it out, once", async () => {
+  const clock = new ManualClock();
+  const ends: { id: string; up: boolean }[] = [];
+  const answers = new Map<string, () => void>();
+  const runner: CheckRunner = (spec, _t, signal) =>
+    new Promise((resolve) => {
+      const id = spec.kind === "file" ? spec.path.slice(1) : "";
+      answers.set(id, () => resolve(PASS));
+      signal.addEventListener("abort", () => resolve(FAIL));
+    });
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => ends.push({ id: st.id, up: st.up }),
+    runner,
+    random: () => 0,
+    wake: () => {},
+  });
+  s.set(check("answered", { intervalMs: 60_000, timeoutMs: 200, initialUp: false }));
+  s.set(check("silent", { intervalMs: 60_000, timeoutMs: 200 }));
+  s.runDue();
+  assert.equal(s.nextDeadlineMs(), 200);
+  // The loop was stalled for 300 ms; "answered" got its answer meanwhile, unhandled yet.
+  clock.setNow(500);
+  s.runDue();
+  await flush();
+  assert.deepEqual(ends, [], "nothing expires on the stalled turn");
+  answers.get("answered")!();
+  await flush();
+  assert.equal(s.nextDeadlineMs(), 500 + STALL_GRACE_MS);
+  // Late again on the next turn: the grace was given once, so the silent run times out.
+  clock.setNow(500 + STALL_GRACE_MS + 50);
+  s.runDue();
+  await flush();
+  assert.deepEqual(ends, [{ id: "answered", up: true }, { id: "silent", up: false }]);
   await s.stop();
 });
