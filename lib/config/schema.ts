@@ -11,7 +11,7 @@
 
 import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
-import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
+import type { LvsOptions, VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
 export type VipScope = "global" | "site" | "link" | "host";
@@ -292,6 +292,8 @@ export interface Config {
   /** `[virtual_server.*]`: empty for a VRRP-only config. */
   readonly virtualServers: readonly VirtualServerConfig[];
   readonly virtualServerGroups: readonly VirtualServerGroupConfig[];
+  /** `[lvs]`: keep the table at stop, drain deadline, maintenance directory. */
+  readonly lvs: LvsOptions;
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */

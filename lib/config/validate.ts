@@ -10,7 +10,7 @@ import { formatPath } from "./scan.ts";
 import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } from "./fields.ts";
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
-import { readLvs } from "./lvs.ts";
+import { readLvs, readLvsOptions } from "./lvs.ts";
 import type { Config, InstanceConfig, SyncGroupConfig } from "./schema.ts";
 import {
   namedTables,
@@ -32,6 +32,7 @@ const TOP_KEYS = [
   "vrrp_sync_group",
   "virtual_server",
   "virtual_server_group",
+  "lvs",
 ] as const;
 
 /**
@@ -89,6 +90,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
   }));
 
   const lvs = readLvs(ctx, doc.virtual_server, doc.virtual_server_group);
+  const lvsOptions = readLvsOptions(ctx, doc.lvs);
 
   return {
     file: ctx.file,
@@ -99,6 +101,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     trackFiles,
     trackProcesses,
     ...lvs,
+    lvs: lvsOptions,
   };
 }
 

@@ -81,6 +81,7 @@ Deno.test("a minimal virtual server gets keepalived's defaults", () => {
       notifyUp: null,
       notifyDown: null,
       checks: [],
+      slowStartMs: 0,
     }],
   });
 });
