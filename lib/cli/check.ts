@@ -18,6 +18,9 @@ import {
 } from "../config/mod.ts";
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
+import { ownershipPathFor } from "../lvs/ownership.ts";
+import { planCommand, systemPlanDeps } from "./check_plan.ts";
+import { defaultPidFile } from "./pidfile.ts";
 import {
   type CliIo,
   parseTimeout,
@@ -29,7 +32,8 @@ import {
 
 const USAGE = "usage: hacore check FILE\n" +
   "       hacore check --diff FILE [--socket PATH | --config FILE] [--timeout MS]\n" +
-  "       hacore check --diff OLD NEW";
+  "       hacore check --diff OLD NEW\n" +
+  "       hacore check --plan FILE [--lvs-state PATH] [--socket PATH] [--timeout MS]";
 
 /**
  * Validates FILE. Prints `ok: FILE` and one summary line per instance (exit 0), or every
@@ -51,7 +55,12 @@ export async function checkCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { ...SOCKET_OPTIONS, diff: { type: "boolean" } },
+      options: {
+        ...SOCKET_OPTIONS,
+        diff: { type: "boolean" },
+        plan: { type: "boolean" },
+        "lvs-state": { type: "string" },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -73,6 +82,12 @@ export async function checkCommand(args: string[]): Promise<number> {
     console.error(`hacore check: ${msg}\n${USAGE}`);
     return 2;
   };
+  if (values.plan) {
+    if (values.diff) return usage("give --plan or --diff, not both");
+    if (files.length !== 1) return usage("--plan expects one FILE");
+    return await planFileCommand(files[0], values);
+  }
+  if (values["lvs-state"] !== undefined) return usage("--lvs-state goes with --plan");
   if (values.diff) {
     if (files.length === 1) return await runningDiffCommand(files[0], values);
     if (files.length !== 2) {
@@ -96,6 +111,23 @@ export async function checkCommand(args: string[]): Promise<number> {
     console.log(`  virtual_server ${summarizeVirtualServer(vs)}`);
   }
   return 0;
+}
+
+/** `--plan FILE`: the IPVS operations FILE would cause against the live table. */
+async function planFileCommand(
+  file: string,
+  values: { socket?: string; config?: string; timeout?: string; "lvs-state"?: string },
+): Promise<number> {
+  const timeoutMs = parseTimeout(values.timeout, 1000);
+  if (typeof timeoutMs === "string") {
+    console.error(`hacore check: ${timeoutMs}\n${USAGE}`);
+    return 2;
+  }
+  const config = await loadOrReport(file);
+  if (config === null) return 1;
+  const state = values["lvs-state"] ?? ownershipPathFor(await defaultPidFile(file));
+  const socket = values.socket ?? config.global.controlSocket;
+  return await planCommand(config, state, socket, await systemPlanDeps(timeoutMs));
 }
 
 async function diffCommand(oldFile: string, newFile: string): Promise<number> {

@@ -18,10 +18,12 @@ import { SdNotify } from "../sys/sdnotify.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
 import { acquirePidFile, defaultPidFile, type PidFile } from "./pidfile.ts";
+import { ownershipPathFor } from "../lvs/ownership.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
-  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH]";
+  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
+  "[--lvs-state PATH]";
 
 interface RunOptions {
   file: string;
@@ -29,6 +31,10 @@ interface RunOptions {
   format: LogFormat;
   pidfile: string | null;
   controlSocket: string | null;
+  /** Leave the IPVS table in place at stop. */
+  keepLvs: boolean;
+  /** The LVS ownership file; null: beside the pid file. */
+  lvsState: string | null;
 }
 
 function parseRunArgs(args: string[]): RunOptions | string {
@@ -42,6 +48,8 @@ function parseRunArgs(args: string[]): RunOptions | string {
         "log-format": { type: "string" },
         pidfile: { type: "string" },
         "control-socket": { type: "string" },
+        "keep-lvs": { type: "boolean" },
+        "lvs-state": { type: "string" },
       },
     });
   } catch (e) {
@@ -61,7 +69,19 @@ function parseRunArgs(args: string[]): RunOptions | string {
   if (controlSocket !== null && !controlSocket.startsWith("/")) {
     return `--control-socket: expected an absolute path, got "${controlSocket}"`;
   }
-  return { file: positionals[0], level, format, pidfile: values.pidfile ?? null, controlSocket };
+  const lvsState = values["lvs-state"] ?? null;
+  if (lvsState !== null && !lvsState.startsWith("/")) {
+    return `--lvs-state: expected an absolute path, got "${lvsState}"`;
+  }
+  return {
+    file: positionals[0],
+    level,
+    format,
+    pidfile: values.pidfile ?? null,
+    controlSocket,
+    keepLvs: values["keep-lvs"] ?? false,
+    lvsState,
+  };
 }
 
 /**
@@ -97,8 +117,9 @@ export async function runCommand(args: string[]): Promise<number> {
   for (const problem of checkConfigScripts(config)) log.warn(problem);
 
   let pid: PidFile;
+  const pidPath = opts.pidfile ?? await defaultPidFile(opts.file);
   try {
-    pid = await acquirePidFile(opts.pidfile ?? await defaultPidFile(opts.file));
+    pid = await acquirePidFile(pidPath);
   } catch (e) {
     log.error((e as Error).message);
     return 3;
@@ -136,6 +157,9 @@ export async function runCommand(args: string[]): Promise<number> {
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
       // Opened only when the config has virtual servers.
       openIpvs: () => openIpvs(),
+      // One per config, like the pid file: a restart finds the services it owned.
+      lvsStateFile: opts.lvsState ?? ownershipPathFor(pidPath),
+      keepLvs: opts.keepLvs,
     });
     const d = daemon;
     let stopping = false;

@@ -62,17 +62,16 @@ import {
 import { realServerTransitions, updateQuorum } from "./events.ts";
 import { destKey, type Op, ownedKeys, plan, serviceKey } from "./plan.ts";
 import {
-  configuredKeys,
   type DrainRecord,
   entryKey,
   type HeldOut,
   type LvsPlan,
   nextDrainDeadlineMs,
   parseEndpoint,
-  planLvs,
 } from "./drain.ts";
+import { heldEntries, planConfig, startOwned } from "./plan_config.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
-import { applySlowStart, slowStartNextMs } from "./slow_start.ts";
+import { slowStartNextMs } from "./slow_start.ts";
 
 /** Between two full dumps of the kernel's table (counters for status, drift healing). */
 export const LVS_SYNC_INTERVAL_MS = 5_000;
@@ -358,7 +357,7 @@ export class LvsRuntime {
       path,
       (m) => this.#d.log.warn(`lvs: ownership file: ${m}; treating its services as foreign`),
     );
-    this.#owned = new Set([...listed, ...ownedKeys(this.#wanted())]);
+    this.#owned = startOwned(this.#config, listed);
     await guard(() => this.#readMaintenance());
     await guard(() => this.#sync(true, false));
   }
@@ -537,39 +536,39 @@ export class LvsRuntime {
     this.#dirty = true;
   }
 
-  /** Destination entry keys held out now: operator drains and maintenance files. */
-  #held(): Map<string, HeldOut> {
+  /** Real servers held out now: operator drains first, then maintenance files. */
+  #heldServers(): Map<string, HeldOut> {
     const out = new Map<string, HeldOut>();
     for (const vs of this.#config.virtualServers) {
       for (const rs of vs.realServers) {
         const op = this.#operatorHeld.get(rs.id);
-        const h: HeldOut | null = op !== undefined
-          ? { reason: "operator", deadlineAfterMs: op }
-          : this.#maintenance.has(hostPort(rs.address, rs.port))
-          ? { reason: "maintenance", deadlineAfterMs: null }
-          : null;
-        if (h === null) continue;
-        for (const s of servicesOf(vs, this.#config.virtualServerGroups)) {
-          out.set(entryKey(s, rs), h);
+        if (op !== undefined) out.set(rs.id, { reason: "operator", deadlineAfterMs: op });
+        else if (this.#maintenance.has(hostPort(rs.address, rs.port))) {
+          out.set(rs.id, { reason: "maintenance", deadlineAfterMs: null });
         }
       }
     }
     return out;
   }
 
-  /** The shared plan (`planLvs`) of the wanted table against the known kernel table. */
+  /** Destination entry keys held out now. */
+  #held(): Map<string, HeldOut> {
+    const c = this.#config;
+    return heldEntries(c.virtualServers, c.virtualServerGroups, this.#heldServers());
+  }
+
+  /** The shared plan (`planConfig`) of the wanted table against the known kernel table. */
   #plan(now: number): LvsPlan {
-    const vss = this.#config.virtualServers;
-    const groups = this.#config.virtualServerGroups;
-    return planLvs({
-      wanted: applySlowStart(this.#wanted(), vss, groups, this.#ramps, now),
-      configured: configuredKeys(vss, groups),
-      held: this.#held(),
+    return planConfig({
+      config: this.#config,
+      health: this.#health,
+      quorum: this.#quorum,
+      ramps: this.#ramps,
+      heldServers: this.#heldServers(),
       kernel: this.#kernel,
       owned: this.#owned,
       drains: this.#drains,
       nowMs: now,
-      drainDeadlineMs: this.#config.lvs.drainDeadlineMs,
     });
   }
 
