@@ -282,6 +282,11 @@ export class LvsRuntime {
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
   #dirty = false;
+  /**
+   * A drain began or the config changed: plan against a fresh dump, so the connections a
+   * drain waits for are counted now, not at the last periodic dump.
+   */
+  #dumpSoon = false;
   #addressesStale = false;
   #nextSyncMs: number;
   #retryAtMs: number | null = null;
@@ -297,6 +302,8 @@ export class LvsRuntime {
   #nextMaintenanceMs: number | null = null;
   /** Real server id → when its slow start began. */
   #ramps = new Map<string, number>();
+  /** When the next step of a slow start is due (set after each plan). */
+  #rampDueMs: number | null = null;
   #drift: DriftRecord[] = [];
   /** The ownership file's content as last written (sorted, joined), to write on change only. */
   #ownedWritten: string | null = null;
@@ -365,7 +372,7 @@ export class LvsRuntime {
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
-    if (this.#dirty || this.#addressesStale) return this.#d.clock.nowMs();
+    if (this.#dirty || this.#dumpSoon || this.#addressesStale) return this.#d.clock.nowMs();
     let next = this.#nextSyncMs;
     const at = (t: number | null) => {
       if (t !== null && t < next) next = t;
@@ -374,7 +381,7 @@ export class LvsRuntime {
     at(this.#drainPollDueMs());
     at(nextDrainDeadlineMs(this.#drains));
     at(this.#nextMaintenanceMs);
-    at(this.#nextRampMs(this.#d.clock.nowMs()));
+    at(this.#rampDueMs);
     return next;
   }
 
@@ -419,12 +426,15 @@ export class LvsRuntime {
     if (this.#nextMaintenanceMs !== null && now >= this.#nextMaintenanceMs) {
       await this.#readMaintenance();
     }
-    const ramp = this.#nextRampMs(now);
+    const ramp = this.#rampDueMs;
     const deadline = nextDrainDeadlineMs(this.#drains);
     if ((ramp !== null && now >= ramp) || (deadline !== null && now >= deadline)) {
       this.#dirty = true;
     }
-    if (this.#dirty) await this.#sync(false, false);
+    if (this.#dumpSoon) {
+      this.#dumpSoon = false;
+      await this.#sync(true, this.#retryAtMs === null);
+    } else if (this.#dirty) await this.#sync(false, false);
     now = this.#d.clock.nowMs();
     const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
     const poll = this.#drainPollDueMs();
@@ -447,7 +457,7 @@ export class LvsRuntime {
     }
     this.#operatorHeld.set(rs.id, deadlineMs);
     this.#counters.drainsStarted++;
-    this.#dirty = true;
+    this.#dumpSoon = true;
     const limit = deadlineMs ?? this.#config.lvs.drainDeadlineMs;
     const message = `${vs.name}: draining ${ep}: weight 0, removed once its connections ` +
       `end or in ${Math.round(limit / 1000)} s; hacore undrain puts it back`;
@@ -533,7 +543,7 @@ export class LvsRuntime {
       if (!next.has(x)) this.#d.log.notice(`lvs: maintenance file ${x} gone: back in service`);
     }
     this.#maintenance = next;
-    this.#dirty = true;
+    this.#dumpSoon = true;
   }
 
   /** Real servers held out now: operator drains first, then maintenance files. */
@@ -599,7 +609,7 @@ export class LvsRuntime {
     this.#setChecks();
     for (const k of prevOwned) this.#owned.add(k);
     for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
-    this.#dirty = true;
+    this.#dumpSoon = true;
     if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
@@ -889,6 +899,7 @@ export class LvsRuntime {
       if (this.#nextMaintenanceMs === null) await this.#readMaintenance();
     }
     const p = this.#plan(now);
+    this.#rampDueMs = this.#nextRampMs(now);
     this.#noteDrains(p.drains);
     if (p.ops.length === 0) {
       await this.#setOwned(ownedKeys(p.table));
