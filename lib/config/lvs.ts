@@ -488,7 +488,8 @@ export function readLvsOptions(ctx: Ctx, raw: unknown): LvsOptions {
   const r = new TableReader(ctx, raw, ["lvs"], OPTION_KEYS);
   const d = LVS_OPTIONS_DEFAULTS;
   const deadline = r.opt("drain_deadline", num(0, 86400, "seconds"));
-  const dir = r.opt("maintenance_dir", text("a directory"));
+  // "" turns the directory off: read as text only when it is not empty.
+  const dir = raw.maintenance_dir === "" ? "" : r.opt("maintenance_dir", text("a directory"));
   if (dir !== undefined && dir !== "" && !dir.startsWith("/")) {
     r.fail("maintenance_dir", `expected an absolute path (or "" for none), got "${dir}"`);
   }

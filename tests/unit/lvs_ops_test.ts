@@ -14,6 +14,8 @@ import type { CheckRunner } from "../../lib/check/types.ts";
 import { planCommand, runningLvs } from "../../lib/cli/check_plan.ts";
 import { readOwnership, writeOwnership } from "../../lib/lvs/ownership.ts";
 import { serviceKey } from "../../lib/lvs/plan.ts";
+import { parseEndpoint } from "../../lib/lvs/drain.ts";
+import { validateRequest } from "../../lib/control/protocol.ts";
 import { slowStartNextMs, slowStartWeight } from "../../lib/lvs/slow_start.ts";
 import type { IpvsPort } from "../../lib/sys/ports.ts";
 import {
@@ -559,4 +561,63 @@ Deno.test("slowStartWeight: 1 at the start, whole steps of a tenth (at least 1 s
   assert.equal(slowStartNextMs(1000, 1000, 10_000), 2000);
   assert.equal(slowStartNextMs(1000, 10_500, 10_000), 11_000);
   assert.equal(slowStartNextMs(1000, 11_000, 10_000), null);
+});
+
+Deno.test("config: [lvs] keep_on_stop, drain_deadline and maintenance_dir, with defaults; slow_start per server or virtual server", () => {
+  const d = configOf(web());
+  assert.deepEqual(d.lvs, {
+    keepOnStop: false,
+    drainDeadlineMs: 300_000,
+    maintenanceDir: "/run/hacore/maintenance",
+  });
+  const c = configOf(
+    web({
+      top: '[lvs]\nkeep_on_stop = true\ndrain_deadline = 30\nmaintenance_dir = ""\n',
+      vs: "slow_start = 20",
+    }).replace("weight = 2", "weight = 2\nslow_start = 5"),
+  );
+  assert.deepEqual(c.lvs, { keepOnStop: true, drainDeadlineMs: 30_000, maintenanceDir: null });
+  assert.deepEqual(c.virtualServers[0].realServers.map((r) => r.slowStartMs), [20_000, 5_000]);
+  const bad = parseConfig('[lvs]\nmaintenance_dir = "relative"\nkeep = 1\n', "a.toml");
+  assert.equal(bad.ok, false);
+  const messages = !bad.ok ? bad.errors.map((e) => `${e.path}: ${e.message}`).join("\n") : "";
+  assert.match(messages, /lvs.maintenance_dir: expected an absolute path/);
+  assert.match(messages, /keep/);
+});
+
+Deno.test("control: drain and undrain requests are validated (names, deadline range)", () => {
+  const ok = validateRequest({
+    v: 1,
+    cmd: "drain",
+    virtualServer: "web",
+    realServer: "192.0.2.12:80",
+    deadline: 30,
+  });
+  assert.deepEqual(ok.ok && ok.request, {
+    v: 1,
+    cmd: "drain",
+    virtualServer: "web",
+    realServer: "192.0.2.12:80",
+    deadline: 30,
+  });
+  assert.equal(validateRequest({ v: 1, cmd: "drain", virtualServer: "web" }).ok, false);
+  assert.equal(
+    validateRequest({ v: 1, cmd: "drain", virtualServer: "web", realServer: "x", deadline: -1 })
+      .ok,
+    false,
+  );
+  assert.equal(
+    validateRequest({ v: 1, cmd: "undrain", virtualServer: "web", realServer: "x", deadline: 1 })
+      .ok,
+    false,
+    "undrain takes no deadline",
+  );
+});
+
+Deno.test("parseEndpoint: IP:PORT and [V6]:PORT, canonical; anything else is not a server", () => {
+  assert.deepEqual(parseEndpoint("192.0.2.11:80"), { address: "192.0.2.11", port: 80 });
+  assert.deepEqual(parseEndpoint("[2001:db8::0011]:443"), { address: "2001:db8::11", port: 443 });
+  for (const bad of ["192.0.2.11", "2001:db8::1:80", "192.0.2.11:0", "x:80", ".keep", "a:b:c"]) {
+    assert.equal(parseEndpoint(bad), null, bad);
+  }
 });
