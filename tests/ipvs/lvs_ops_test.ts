@@ -392,3 +392,90 @@ ipvsTest(
     });
   },
 );
+
+/** An echo server in `ns` on `address` (one thread per connection). */
+function echoServer(lab: Lab, ns: string, address: string): void {
+  lab.spawn(
+    ns,
+    "python3",
+    "-c",
+    `import socket,threading
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+s.bind(("${address}",${PORT})); s.listen(16)
+def serve(c):
+  c.sendall(b"x"*16)
+  while True:
+    d=c.recv(64)
+    if not d: break
+    c.sendall(d)
+while True:
+  c,_=s.accept(); threading.Thread(target=serve,args=(c,),daemon=True).start()`,
+  );
+}
+
+ipvsTest(
+  "reload: a real server removed from the config keeps its live connection working at weight 0, then goes",
+  async () => {
+    await withHacore(async (lab, net, dir) => {
+      await runOk("ip", ["-n", net.rs, "addr", "add", "10.62.0.3/24", "dev", await rsDev(net.rs)]);
+      echoServer(lab, net.rs, RIP);
+      echoServer(lab, net.rs, "10.62.0.3");
+      const file = `${dir}/hacore.toml`;
+      await Deno.writeTextFile(file, config(dir));
+      const h = startHacore(lab, net.director, file, dir);
+      await waitFor("the service", 20_000, async () => (await destLine(net.director)) !== null);
+      // A client that says "ping" whenever it reads a line on stdin... kept simple: it
+      // pings every 200 ms and prints each echo, so its output shows the connection alive.
+      const c = new LineProc(
+        "pinger",
+        lab.spawn(
+          net.client,
+          "python3",
+          "-c",
+          `import socket,time,struct
+for i in range(40):
+  try:
+    c=socket.create_connection(("${VIP}",${PORT}),timeout=2); c.recv(16); break
+  except Exception: time.sleep(0.5)
+c.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack("ii",1,0))
+c.settimeout(2)
+n=0
+while True:
+  n+=1; c.sendall(b"ping%d" % n); print(c.recv(64).decode(),flush=True); time.sleep(0.2)`,
+        ),
+      );
+      await c.waitLine((l) => l.text === "ping1", 30_000, "the first echo");
+      await Deno.writeTextFile(file, config(dir, "", ["10.62.0.3"]));
+      const r = await hacoreCli("reload", "--socket", `${dir}/hacore.sock`);
+      assert.equal(r.code, 0, r.out);
+      await waitFor(
+        "weight 0",
+        5_000,
+        async () => /Masq\s+0\s+1\s/.test((await destLine(net.director)) ?? ""),
+      );
+      const seen = c.lines.length;
+      await new Promise((res) => setTimeout(res, 2000));
+      assert.ok(c.lines.length >= seen + 5, "the removed server's connection still echoes");
+      assert.ok(c.lines.every((l) => l.stream === "stdout"), c.lines.map((l) => l.text).join("\n"));
+      assert.ok(
+        opsLogged(h).some((o) => o.startsWith(`addDest ${VIP}:${PORT} -> 10.62.0.3:${PORT}`)),
+      );
+      assert.ok(
+        !opsLogged(h).some((o) => o.startsWith(`delDest ${VIP}:${PORT} -> ${RIP}:${PORT}`)),
+      );
+      lab.children.at(-1)!.kill("SIGKILL");
+      await waitFor(
+        "the drained server removed",
+        30_000,
+        async () => (await destLine(net.director)) === null,
+      );
+      await stop(h);
+    });
+  },
+);
+
+/** The real server namespace's one veth. */
+async function rsDev(ns: string): Promise<string> {
+  const out = await runOk("ip", ["-n", ns, "-o", "link", "show", "type", "veth"]);
+  return out.split(":")[1].trim().split("@")[0];
+}
