@@ -4,7 +4,9 @@
  * back with ipvsadm. A drain waits for a live TCP connection and then removes the server;
  * a drain hits its deadline; a hand-deleted destination is restored and reported; a
  * foreign service is left alone; `check --plan` prints what the reload then applies;
- * `--keep-lvs` keeps the table through a restart that adopts it with no operation.
+ * `--keep-lvs` keeps the table through a restart that adopts it with no operation (and a
+ * client's requests never fail); a real server removed by a reload keeps serving its live
+ * connection at weight 0 until it ends.
  *
  * @module
  */
@@ -424,8 +426,8 @@ ipvsTest(
       await Deno.writeTextFile(file, config(dir));
       const h = startHacore(lab, net.director, file, dir);
       await waitFor("the service", 20_000, async () => (await destLine(net.director)) !== null);
-      // A client that says "ping" whenever it reads a line on stdin... kept simple: it
-      // pings every 200 ms and prints each echo, so its output shows the connection alive.
+      // One connection that pings every 200 ms and prints each echo: its output shows the
+      // connection alive (a timeout or reset would end it with a traceback on stderr).
       const c = new LineProc(
         "pinger",
         lab.spawn(
