@@ -12,7 +12,7 @@ import type { Config } from "../config/schema.ts";
 import { call, makeRequest } from "../control/client.ts";
 import type { DaemonStatus, LvsStatus } from "../control/status.ts";
 import type { HealthMap, IpvsTable } from "../lvs/desired.ts";
-import { describePlan, type HeldOut } from "../lvs/drain.ts";
+import { describePlan, type HeldOut, serviceText } from "../lvs/drain.ts";
 import { readOwnership } from "../lvs/ownership.ts";
 import { serviceKey } from "../lvs/plan.ts";
 import { planConfig, startOwned } from "../lvs/plan_config.ts";
@@ -85,14 +85,10 @@ export function planLines(
   for (const e of kernel) {
     const k = serviceKey(e.service);
     if (!owned.has(k)) {
-      lines.push(`# foreign, left alone: ${describeService(e.service)}`);
+      lines.push(`# foreign, left alone: ${serviceText(e.service)}`);
     }
   }
   return lines;
-}
-
-function describeService(s: IpvsTable[number]["service"]): string {
-  return s.fwmark !== 0 ? `fwmark ${s.fwmark}` : `${s.address}:${s.port} (protocol ${s.protocol})`;
 }
 
 /** What {@link planCommand} reads from the world, injectable for tests. */

@@ -250,7 +250,15 @@ const FORWARD_NAME: Readonly<Record<number, string>> = {
   [IP_VS_CONN_F_DROUTE]: "DR",
 };
 
-function serviceText(s: IpvsEntry["service"]): string {
+/**
+ * A service for people: `tcp 192.0.2.1:80`, `udp [2001:db8::1]:53`, `fwmark 5`.
+ *
+ * @example
+ * ```ts
+ * // serviceText({ protocol: IPPROTO_TCP, address: "192.0.2.1", port: 80, fwmark: 0, ... }) === "tcp 192.0.2.1:80"
+ * ```
+ */
+export function serviceText(s: IpvsEntry["service"]): string {
   if (s.fwmark !== 0) return `fwmark ${s.fwmark}${s.af === AF_INET6 ? " ipv6" : ""}`;
   const proto = s.protocol === IPPROTO_UDP ? "udp" : s.protocol === IPPROTO_SCTP ? "sctp" : "tcp";
   return `${proto} ${hostPort(s.address, s.port)}`;

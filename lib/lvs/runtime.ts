@@ -41,12 +41,7 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsPort, KernelEvent } from "../sys/ports.ts";
-import {
-  IPPROTO_SCTP,
-  IPPROTO_UDP,
-  type IpvsDest,
-  type IpvsStats,
-} from "../sys/netlink/ipvs_types.ts";
+import type { IpvsDest, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -68,6 +63,7 @@ import {
   type LvsPlan,
   nextDrainDeadlineMs,
   parseEndpoint,
+  serviceText,
 } from "./drain.ts";
 import { heldEntries, planConfig, startOwned } from "./plan_config.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
@@ -291,6 +287,8 @@ export class LvsRuntime {
   #nextSyncMs: number;
   #retryAtMs: number | null = null;
   #lastDumpMs: number | null = null;
+  /** When the last dump was tried (a failed one too): the drain poll counts from it. */
+  #lastDumpTryMs: number | null = null;
   #stopping = false;
   #closed = false;
   /** Drains in progress (the last plan's). */
@@ -388,7 +386,8 @@ export class LvsRuntime {
   /** While anything drains, the next dump that refreshes its connection count. */
   #drainPollDueMs(): number | null {
     if (this.#drains.size === 0) return null;
-    return (this.#lastDumpMs ?? this.#d.clock.nowMs()) + this.#drainPollMs;
+    // From the last try, so a failing dump is retried at this pace, not in a tight loop.
+    return (this.#lastDumpTryMs ?? this.#d.clock.nowMs()) + this.#drainPollMs;
   }
 
   #nextRampMs(now: number): number | null {
@@ -868,6 +867,7 @@ export class LvsRuntime {
   }
 
   async #refreshKernel(): Promise<boolean> {
+    this.#lastDumpTryMs = this.#d.clock.nowMs();
     try {
       this.#kernel = await this.#d.ipvs.dump();
       this.#lastDumpMs = this.#d.clock.nowMs();
@@ -1164,11 +1164,4 @@ function opId(op: Op): string {
 function splitDestKey(dk: string): [string, number] {
   const i = dk.lastIndexOf(" ");
   return [dk.slice(0, i), Number(dk.slice(i + 1))];
-}
-
-/** A service for people: `tcp 192.0.2.1:80`, `fwmark 5`. */
-function serviceText(s: IpvsEntry["service"]): string {
-  if (s.fwmark !== 0) return `fwmark ${s.fwmark}`;
-  const proto = s.protocol === IPPROTO_UDP ? "udp" : s.protocol === IPPROTO_SCTP ? "sctp" : "tcp";
-  return `${proto} ${hostPort(s.address, s.port)}`;
 }

@@ -621,3 +621,23 @@ Deno.test("parseEndpoint: IP:PORT and [V6]:PORT, canonical; anything else is not
     assert.equal(parseEndpoint(bad), null, bad);
   }
 });
+
+Deno.test("drain: while dumps fail, the drain's polling keeps its pace (no tight loop)", async () => {
+  const t = new Rt(configOf(web()));
+  await t.start();
+  t.conns(RS12, 1);
+  await t.to(5000); // a dump that sees the connection
+  t.rt.drain("web", "192.0.2.12:80", null);
+  t.ipvs.dumpFailure = "ENOBUFS";
+  await t.to(5001);
+  const dumps = t.ipvs.dumps;
+  await t.to(8001);
+  // One try per 300 ms poll at most (the failed-dump retry is paced too).
+  assert.ok(t.ipvs.dumps - dumps <= 11, `${t.ipvs.dumps - dumps} dumps in 3 s`);
+  assert.ok(t.rt.nextDeadlineMs()! > t.clock.nowMs());
+  t.ipvs.dumpFailure = null;
+  t.conns(RS12, 0);
+  await t.to(9000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  await t.stop();
+});
