@@ -481,3 +481,24 @@ async function rsDev(ns: string): Promise<string> {
   const out = await runOk("ip", ["-n", ns, "-o", "link", "show", "type", "veth"]);
   return out.split(":")[1].trim().split("@")[0];
 }
+
+ipvsTest(
+  "maintenance file: IP:PORT in the directory takes the real server out; removing it puts it back",
+  async () => {
+    await withHacore(async (lab, net, dir) => {
+      const maint = `${dir}/maintenance`;
+      await Deno.mkdir(maint);
+      const file = `${dir}/hacore.toml`;
+      await Deno.writeTextFile(file, config(dir, `[lvs]\nmaintenance_dir = "${maint}"\n`));
+      const h = startHacore(lab, net.director, file, dir);
+      await waitFor("the service", 20_000, async () => (await destLine(net.director)) !== null);
+      await Deno.writeTextFile(`${maint}/${RIP}:${PORT}`, "");
+      await waitFor("the server out", 10_000, async () => (await destLine(net.director)) === null);
+      const st = await hacoreCli("status", "--socket", `${dir}/hacore.sock`);
+      assert.match(st.out, /drained \(maintenance\)/);
+      await Deno.remove(`${maint}/${RIP}:${PORT}`);
+      await waitFor("the server back", 10_000, async () => (await destLine(net.director)) !== null);
+      await stop(h);
+    });
+  },
+);

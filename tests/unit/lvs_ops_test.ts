@@ -16,6 +16,8 @@ import { readOwnership, writeOwnership } from "../../lib/lvs/ownership.ts";
 import { serviceKey } from "../../lib/lvs/plan.ts";
 import { parseEndpoint } from "../../lib/lvs/drain.ts";
 import { validateRequest } from "../../lib/control/protocol.ts";
+import type { DaemonStatus } from "../../lib/control/status.ts";
+import { drainText, renderStatus } from "../../lib/cli/format.ts";
 import { slowStartNextMs, slowStartWeight } from "../../lib/lvs/slow_start.ts";
 import type { IpvsPort } from "../../lib/sys/ports.ts";
 import {
@@ -639,5 +641,43 @@ Deno.test("drain: while dumps fail, the drain's polling keeps its pace (no tight
   t.conns(RS12, 0);
   await t.to(9000);
   assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  await t.stop();
+});
+
+Deno.test("status text: a drain shows its connections and time left; removed entries and foreign services are listed", async () => {
+  const t = new Rt(configOf(web()));
+  t.ipvs.seed({ service: service("198.51.100.1"), dests: [] });
+  await t.start();
+  t.conns(RS12, 3);
+  await t.to(5000);
+  t.rt.drain("web", "192.0.2.12:80", 60_000);
+  await t.to(5001);
+  const text = renderStatus(
+    {
+      phase: "running",
+      nowMs: 15_001,
+      instances: [],
+      counters: {},
+      conflicts: [],
+      maintenance: false,
+      configFile: "lvs.toml",
+      startedAtWall: "2026-01-01T00:00:00.000Z",
+      version: "test",
+      lvs: t.rt.status(15_001),
+    } satisfies DaemonStatus,
+    { unicode: false },
+  );
+  assert.match(text, /192\.0\.2\.12:80 .*draining \(operator\): 3 conns left, 50 s left/);
+  assert.match(text, /tcp 198\.51\.100\.1:80 {2}foreign/);
+  assert.equal(
+    drainText({
+      entry: "x",
+      state: "drained",
+      reason: "maintenance",
+      connections: 0,
+      timeLeftMs: null,
+    }),
+    "drained (maintenance)",
+  );
   await t.stop();
 });
