@@ -352,7 +352,7 @@ export class LvsRuntime {
       LVS_CHECK_OWNER,
       (id, st) => this.#d.enqueue(() => this.#verdict(id, st)),
     );
-    this.#quorum = new Map(updateQuorum(vss, new Map(), this.#health).quorum);
+    this.#quorum = new Map(updateQuorum(this.#quorumView(), new Map(), this.#health).quorum);
     this.#announceInitialQuorum();
     this.#setChecks();
     // Ours: what the ownership file lists (a previous run's, draining what the config
@@ -457,6 +457,7 @@ export class LvsRuntime {
     this.#operatorHeld.set(rs.id, deadlineMs);
     this.#counters.drainsStarted++;
     this.#dumpSoon = true;
+    this.#requorum();
     const limit = deadlineMs ?? this.#config.lvs.drainDeadlineMs;
     const message = `${vs.name}: draining ${ep}: weight 0, removed once its connections ` +
       `end or in ${Math.round(limit / 1000)} s; hacore undrain puts it back`;
@@ -475,6 +476,7 @@ export class LvsRuntime {
     }
     if (rs.slowStartMs > 0) this.#ramps.set(rs.id, this.#d.clock.nowMs());
     this.#dirty = true;
+    this.#requorum();
     const message = `${vs.name}: ${ep} undrained; back in the table as its checks say`;
     this.#d.log.notice(message);
     return { ok: true, message };
@@ -543,6 +545,29 @@ export class LvsRuntime {
     }
     this.#maintenance = next;
     this.#dumpSoon = true;
+    this.#requorum();
+  }
+
+  /**
+   * The virtual servers as quorum counts them: a held-out server serves no new
+   * connection, so it does not count (its checks and notifications still run).
+   */
+  #quorumView(vss: readonly VirtualServerConfig[] = this.#config.virtualServers) {
+    const held = this.#heldServers();
+    if (held.size === 0) return vss;
+    return vss.map((vs) => ({ ...vs, realServers: vs.realServers.filter((r) => !held.has(r.id)) }));
+  }
+
+  /** The live weight quorum is held to (held-out servers aside). */
+  #liveWeight(vs: VirtualServerConfig): number {
+    return liveWeight(this.#quorumView([vs])[0], this.#health);
+  }
+
+  /** A drain began or ended: quorum may have moved (the sorry server in or out). */
+  #requorum(): void {
+    const q = updateQuorum(this.#quorumView(), this.#quorum, this.#health);
+    this.#quorum = new Map(q.quorum);
+    this.#announceQuorum(q.changes);
   }
 
   /** Real servers held out now: operator drains first, then maintenance files. */
@@ -602,7 +627,7 @@ export class LvsRuntime {
       const q = this.#quorum.get(vs.name);
       if (q !== undefined) kept.set(vs.name, q);
     }
-    const q = updateQuorum(next.virtualServers, kept, this.#health);
+    const q = updateQuorum(this.#quorumView(), kept, this.#health);
     this.#quorum = new Map(q.quorum);
     this.#announceQuorum(q.changes);
     this.#setChecks();
@@ -797,7 +822,7 @@ export class LvsRuntime {
       if (t.up && rs.slowStartMs > 0) this.#ramps.set(rs.id, this.#d.clock.nowMs());
       else if (!t.up) this.#ramps.delete(rs.id);
     }
-    const q = updateQuorum(vss, this.#quorum, this.#health);
+    const q = updateQuorum(this.#quorumView(), this.#quorum, this.#health);
     this.#quorum = new Map(q.quorum);
     this.#announceQuorum(q.changes);
     this.#dirty = true;
@@ -848,7 +873,7 @@ export class LvsRuntime {
       const vs = this.#config.virtualServers.find((v) => v.name === c.virtualServer);
       if (vs === undefined) continue;
       const up = this.#quorum.get(vs.name) === true;
-      const w = liveWeight(vs, this.#health);
+      const w = this.#liveWeight(vs);
       this.#d.log.notice(
         `${vs.name}: quorum ${up ? "gained" : "lost"} (live weight ${w}, quorum ${vs.quorum}` +
           ` ± ${vs.hysteresis})${!up && vs.sorryServer !== null ? "; sorry server in use" : ""}`,
@@ -1007,7 +1032,7 @@ export class LvsRuntime {
       scheduler: vs.scheduler,
       method: vs.method,
       quorumUp,
-      liveWeight: liveWeight(vs, this.#health),
+      liveWeight: this.#liveWeight(vs),
       quorum: vs.quorum,
       hysteresis: vs.hysteresis,
       sorryServer: sorry === null ? null : hostPort(sorry.address, sorry.port),

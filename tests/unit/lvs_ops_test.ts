@@ -681,3 +681,27 @@ Deno.test("status text: a drain shows its connections and time left; removed ent
   );
   await t.stop();
 });
+
+Deno.test("drain: a drained server no longer counts for quorum; the sorry server stands in, and leaves at undrain", async () => {
+  const t = new Rt(
+    configOf(
+      web({
+        vs: 'quorum = 3\n[virtual_server.web.sorry_server]\naddress = "192.0.2.99"\nport = 80',
+      }),
+    ),
+  );
+  await t.start();
+  assert.equal(t.rt.status(0).virtualServers[0].quorumUp, true);
+  t.rt.drain("web", "192.0.2.12:80", null);
+  await t.to(1);
+  const vs = t.rt.status(1).virtualServers[0];
+  assert.equal(vs.quorumUp, false);
+  assert.equal(vs.liveWeight, 1);
+  assert.deepEqual(t.dests(), ["192.0.2.99:1"]);
+  assert.ok(t.lines.some((l) => l.includes("web: quorum lost")));
+  t.rt.undrain("web", "192.0.2.12:80");
+  await t.to(2);
+  assert.equal(t.rt.status(2).virtualServers[0].quorumUp, true);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  await t.stop();
+});
