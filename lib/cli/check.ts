@@ -21,13 +21,15 @@ import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
 import { formatConfigWarnings } from "../config/errors.ts";
 import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
-import { defaultControlSocket } from "./pidfile.ts";
+import { defaultControlSocket, defaultPidFile } from "./pidfile.ts";
 import {
   preflightFindings,
   preflightLine,
   readKernelFacts,
   readTextOrNull,
 } from "../lvs/preflight.ts";
+import { ownershipPathFor } from "../lvs/ownership.ts";
+import { planCommand, systemPlanDeps } from "./check_plan.ts";
 import {
   type CliIo,
   parseTimeout,
@@ -40,6 +42,7 @@ import {
 const USAGE = "usage: hacore check FILE\n" +
   "       hacore check --diff FILE [--socket PATH | --config FILE] [--timeout MS]\n" +
   "       hacore check --diff OLD NEW\n" +
+  "       hacore check --plan FILE [--lvs-state PATH] [--socket PATH] [--timeout MS]\n" +
   "reading a FILE: --format auto|toml|keepalived (default: from its content), --config-id ID " +
   "(keepalived.conf @ID lines; default: the host name's first part)";
 
@@ -63,7 +66,13 @@ export async function checkCommand(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { ...SOCKET_OPTIONS, ...FORMAT_OPTIONS, diff: { type: "boolean" } },
+      options: {
+        ...SOCKET_OPTIONS,
+        ...FORMAT_OPTIONS,
+        diff: { type: "boolean" },
+        plan: { type: "boolean" },
+        "lvs-state": { type: "string" },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -91,6 +100,12 @@ export async function checkCommand(args: string[]): Promise<number> {
     console.error(`hacore check: ${msg}\n${USAGE}`);
     return 2;
   };
+  if (values.plan) {
+    if (values.diff) return usage("give --plan or --diff, not both");
+    if (files.length !== 1) return usage("--plan expects one FILE");
+    return await planFileCommand(files[0], values);
+  }
+  if (values["lvs-state"] !== undefined) return usage("--lvs-state goes with --plan");
   if (values.diff) {
     if (files.length === 1) return await runningDiffCommand(files[0], values);
     if (files.length !== 2) {
@@ -130,6 +145,24 @@ async function preflightLines(config: Config): Promise<string[]> {
   if (config.virtualServers.length === 0 && config.lvsSyncDaemon === null) return [];
   if ((await readTextOrNull("/proc/net/ip_vs")) === null) return [];
   return preflightFindings(config, await readKernelFacts()).map(preflightLine);
+}
+
+/** `--plan FILE`: the IPVS operations FILE would cause against the live table. */
+async function planFileCommand(
+  file: string,
+  values: { socket?: string; config?: string; timeout?: string; "lvs-state"?: string },
+): Promise<number> {
+  const timeoutMs = parseTimeout(values.timeout, 1000);
+  if (typeof timeoutMs === "string") {
+    console.error(`hacore check: ${timeoutMs}\n${USAGE}`);
+    return 2;
+  }
+  const config = await loadOrReport(file);
+  if (config === null) return 1;
+  const pidFile = config.global.pidFile ?? await defaultPidFile(file);
+  const state = values["lvs-state"] ?? ownershipPathFor(pidFile);
+  const socket = values.socket ?? config.global.controlSocket ?? await defaultControlSocket(file);
+  return await planCommand(config, state, socket, await systemPlanDeps(timeoutMs));
 }
 
 async function diffCommand(oldFile: string, newFile: string): Promise<number> {

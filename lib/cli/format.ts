@@ -23,6 +23,7 @@
 
 import type {
   DaemonStatus,
+  DrainStatus,
   ForeignSenderStatus,
   InstanceStatus,
   LvsStatus,
@@ -650,7 +651,27 @@ function rsLine(r: RealServerStatus, st: Style, indent: string): string {
     weightCell(r.desiredWeight)
   }/${
     weightCell(r.kernelWeight)
-  }  conns ${r.activeConns}/${r.inactConns}  ${r.cps} cps ${r.inBps}/${r.outBps} Bps`;
+  }  conns ${r.activeConns}/${r.inactConns}  ${r.cps} cps ${r.inBps}/${r.outBps} Bps${
+    r.drain ? `  ${paint(st, drainText(r.drain), "yellow")}` : ""
+  }`;
+}
+
+/**
+ * A drain for people: `draining (operator): 3 conns left, 41 s left`, `drained
+ * (maintenance)`.
+ *
+ * @example
+ * ```ts
+ * drainText({ entry: "x", state: "drained", reason: "operator", connections: 0, timeLeftMs: null });
+ * // "drained (operator)"
+ * ```
+ */
+export function drainText(d: DrainStatus): string {
+  if (d.state === "drained") return `drained (${d.reason})`;
+  const left = d.timeLeftMs === null ? "" : `, ${Math.ceil(d.timeLeftMs / 1000)} s left`;
+  return `draining (${d.reason}): ${d.connections} conn${
+    d.connections === 1 ? "" : "s"
+  } left${left}`;
 }
 
 function hostPortText(address: string, port: number): string {
@@ -664,10 +685,21 @@ function virtualServerLines(lvs: LvsStatus, st: Style): string[] {
     out.push(vsHead(v, st));
     for (const r of v.realServers) out.push(rsLine(r, st, "  "));
   }
+  // Drains of entries no config server stands for (removed servers, old services).
+  const shown = new Set(
+    lvs.virtualServers.flatMap((v) => v.realServers.flatMap((r) => r.drain ? [r.drain.entry] : [])),
+  );
+  for (const d of lvs.drains ?? []) {
+    if (!shown.has(d.entry)) out.push(`  ${d.entry}  ${paint(st, drainText(d), "yellow")}`);
+  }
+  for (const f of lvs.foreign ?? []) out.push(`  ${f}  foreign (not hacore's, left alone)`);
   const c = Object.keys(lvs.counters).filter((k) => lvs.counters[k] !== 0).sort();
   if (c.length > 0) {
     out.push(...pack(c.map((k) => `${k} ${lvs.counters[k]}`), st.width, "lvs: ", "     ", ", "));
   }
+  const drift = lvs.drift ?? [];
+  if (drift.length > 0) out.push(`lvs drift repaired: ${drift[drift.length - 1].repair} (latest)`);
+  if (lvs.keepOnStop) out.push("lvs: the table stays in place at stop (keep-lvs)");
   return out;
 }
 

@@ -10,10 +10,12 @@ import { simCommand } from "./sim.ts";
 import { statusCommand } from "./status.ts";
 import {
   demoteCommand,
+  drainCommand,
   maintenanceCommand,
   promoteCommand,
   reloadCommand,
   resumeCommand,
+  undrainCommand,
 } from "./verbs.ts";
 
 import { VERSION } from "./version.ts";
@@ -68,6 +70,12 @@ const COMMANDS: Record<string, CommandEntry> = {
     run: maintenanceCommand,
     summary: "maintenance on|off: every instance gives up mastership / back to normal",
   },
+  drain: {
+    run: drainCommand,
+    summary:
+      "drain VS RS [--deadline S]: weight 0, removed once its connections end; until undrain",
+  },
+  undrain: { run: undrainCommand, summary: "undrain VS RS: end a drain" },
   reload: {
     run: reloadCommand,
     summary: "reload: re-read the config file (as SIGHUP); prints each change or the errors",

@@ -28,11 +28,12 @@ import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
 import { acquirePidFile, defaultControlSocket, defaultPidFile, type PidFile } from "./pidfile.ts";
+import { ownershipPathFor } from "../lvs/ownership.ts";
 import { VERSION } from "./version.ts";
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
-  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] " +
-  "[--format auto|toml|keepalived] [--config-id ID]";
+  "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
+  "[--lvs-state PATH] [--format auto|toml|keepalived] [--config-id ID]";
 
 interface RunOptions {
   file: string;
@@ -41,6 +42,10 @@ interface RunOptions {
   pidfile: string | null;
   controlSocket: string | null;
   load: LoadOptions;
+  /** Leave the IPVS table in place at stop. */
+  keepLvs: boolean;
+  /** The LVS ownership file; null: beside the pid file. */
+  lvsState: string | null;
 }
 
 function parseRunArgs(args: string[]): RunOptions | string {
@@ -55,6 +60,8 @@ function parseRunArgs(args: string[]): RunOptions | string {
         pidfile: { type: "string" },
         "control-socket": { type: "string" },
         ...FORMAT_OPTIONS,
+        "keep-lvs": { type: "boolean" },
+        "lvs-state": { type: "string" },
       },
     });
   } catch (e) {
@@ -76,6 +83,10 @@ function parseRunArgs(args: string[]): RunOptions | string {
   }
   const load = loadOptionsFrom(values);
   if (typeof load === "string") return load;
+  const lvsState = values["lvs-state"] ?? null;
+  if (lvsState !== null && !lvsState.startsWith("/")) {
+    return `--lvs-state: expected an absolute path, got "${lvsState}"`;
+  }
   return {
     file: positionals[0],
     level,
@@ -83,6 +94,8 @@ function parseRunArgs(args: string[]): RunOptions | string {
     pidfile: values.pidfile ?? null,
     controlSocket,
     load,
+    keepLvs: values["keep-lvs"] ?? false,
+    lvsState,
   };
 }
 
@@ -128,10 +141,9 @@ export async function runCommand(args: string[]): Promise<number> {
   }
 
   let pid: PidFile;
+  const pidPath = opts.pidfile ?? config.global.pidFile ?? await defaultPidFile(opts.file);
   try {
-    pid = await acquirePidFile(
-      opts.pidfile ?? config.global.pidFile ?? await defaultPidFile(opts.file),
-    );
+    pid = await acquirePidFile(pidPath);
   } catch (e) {
     log.error((e as Error).message);
     return 3;
@@ -232,6 +244,9 @@ export async function runCommand(args: string[]): Promise<number> {
       kernelFacts: () => readKernelFacts(),
       // Beside the control socket: per node in a lab, /run/hacore in production.
       stateDir: dirname(controlSocketPath),
+      // One per config, like the pid file: a restart finds the services it owned.
+      lvsStateFile: opts.lvsState ?? ownershipPathFor(pidPath),
+      keepLvs: opts.keepLvs,
     });
     const d = daemon;
     let stopping = false;

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { call, makeRequest } from "../control/client.ts";
 import {
+  MAX_DRAIN_DEADLINE_S,
   OVERRIDE_PRIORITY_MAX,
   OVERRIDE_PRIORITY_MIN,
   type VerbResult,
@@ -229,4 +230,110 @@ export function maintenanceCommand(args: string[]): Promise<number> {
  */
 export function reloadCommand(args: string[]): Promise<number> {
   return runVerb("reload", args, processIo());
+}
+
+/** The LVS verbs, by command name. */
+export type DrainVerb = "drain" | "undrain";
+
+const DRAIN_USAGES: Readonly<Record<DrainVerb, string>> = {
+  drain: `usage: hacore drain VS RS [--deadline S] ${COMMON}`,
+  undrain: `usage: hacore undrain VS RS ${COMMON}`,
+};
+
+/**
+ * Runs `hacore drain VS RS [--deadline S]` or `hacore undrain VS RS` with an injected
+ * {@link CliIo}: VS names a virtual server, RS one of its real servers (`IP:PORT`,
+ * `[V6]:PORT`, or the address alone when it is unique there).
+ *
+ * @example
+ * ```ts
+ * const code = await runDrainVerb("drain", ["web", "192.0.2.12:80", "--deadline", "60"], io);
+ * ```
+ */
+export async function runDrainVerb(verb: DrainVerb, args: string[], io: CliIo): Promise<number> {
+  const usage = DRAIN_USAGES[verb];
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        ...SOCKET_OPTIONS,
+        json: { type: "boolean" },
+        ...(verb === "drain" ? { deadline: { type: "string" as const } } : {}),
+      },
+    });
+  } catch (e) {
+    io.err(`hacore ${verb}: ${(e as Error).message}\n${usage}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const bad = (msg: string) => {
+    io.err(`hacore ${verb}: ${msg}\n${usage}\n`);
+    return 2;
+  };
+  if (values.help) {
+    io.out(`${usage}\n`);
+    return 0;
+  }
+  if (positionals.length !== 2) return bad("expected a virtual server VS and a real server RS");
+  const [virtualServer, realServer] = positionals;
+  let deadline: number | undefined;
+  const deadlineText = (values as { deadline?: string }).deadline;
+  if (deadlineText !== undefined) {
+    const n = Number(deadlineText);
+    if (!/^\d+(\.\d+)?$/.test(deadlineText) || n > MAX_DRAIN_DEADLINE_S) {
+      return bad(`--deadline: expected seconds 0..${MAX_DRAIN_DEADLINE_S}, got "${deadlineText}"`);
+    }
+    deadline = n;
+  }
+  const timeoutMs = parseTimeout(values.timeout, 2000);
+  if (typeof timeoutMs === "string") return bad(timeoutMs);
+  const where = await resolveSocket(values);
+  if ("usage" in where) return bad(where.usage);
+  if ("error" in where) {
+    io.err(`hacore ${verb}: ${where.error}\n`);
+    return 1;
+  }
+  try {
+    const result: VerbResult = await call(
+      where.path,
+      makeRequest(
+        verb === "drain" && deadline !== undefined
+          ? { cmd: verb, virtualServer, realServer, deadline }
+          : { cmd: verb, virtualServer, realServer },
+      ),
+      { timeoutMs },
+    );
+    io.out(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.message}\n`);
+    return 0;
+  } catch (e) {
+    return reportFailure(io, verb, e);
+  }
+}
+
+/**
+ * `hacore drain VS RS [--deadline S]`: the real server gets weight 0 now and is removed
+ * once its connections end (or at the deadline); it stays out until `hacore undrain`.
+ *
+ * @example
+ * ```ts
+ * Deno.exitCode = await drainCommand(["web", "192.0.2.12:80"]);
+ * ```
+ */
+export function drainCommand(args: string[]): Promise<number> {
+  return runDrainVerb("drain", args, processIo());
+}
+
+/**
+ * `hacore undrain VS RS`: ends a drain; the real server is back as its checks say.
+ *
+ * @example
+ * ```ts
+ * Deno.exitCode = await undrainCommand(["web", "192.0.2.12:80"]);
+ * ```
+ */
+export function undrainCommand(args: string[]): Promise<number> {
+  return runDrainVerb("undrain", args, processIo());
 }

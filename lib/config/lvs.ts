@@ -33,8 +33,10 @@ import {
 } from "./fields.ts";
 import {
   type GroupAddress,
+  LVS_OPTIONS_DEFAULTS,
   LVS_SCHEDULERS,
   type LvsMethod,
+  type LvsOptions,
   type LvsPersistence,
   type LvsProtocol,
   type LvsTunnel,
@@ -107,6 +109,7 @@ const VS_KEYS = [
   "alpha",
   "omega",
   "inhibit_on_failure",
+  "slow_start",
   "ha_suspend",
   "quorum",
   "hysteresis",
@@ -133,6 +136,7 @@ const RS_KEYS = [
   "notify_up",
   "smtp_alert",
   "notify_down",
+  "slow_start",
   "check",
 ];
 
@@ -265,6 +269,7 @@ export function readVirtualServer(
     target,
     ports: servicePorts(target, env),
     inhibitOnFailure: r.opt("inhibit_on_failure", bool) ?? false,
+    slowStartMs: slowStart(r) ?? 0,
   };
   const haSuspend = r.opt("ha_suspend", bool) ?? false;
   if (haSuspend && usesFwmark(target, env)) {
@@ -459,6 +464,45 @@ function readPacing(r: TableReader, d: Pacing): Pacing {
   };
 }
 
+/** `slow_start` in seconds (0..3600), as milliseconds. */
+function slowStart(t: TableReader): number | undefined {
+  const s = t.opt("slow_start", num(0, 3600, "seconds"));
+  return s === undefined ? undefined : secondsToMs(s);
+}
+
+const OPTION_KEYS = ["keep_on_stop", "drain_deadline", "maintenance_dir"];
+
+/**
+ * The `[lvs]` table: `keep_on_stop`, `drain_deadline` (seconds), `maintenance_dir` (an
+ * absolute path, or "" for none); see {@link LvsOptions}.
+ *
+ * @example
+ * ```ts
+ * import { Ctx } from "./fields.ts";
+ * readLvsOptions(new Ctx("a.toml", new Map()), { keep_on_stop: true }).keepOnStop; // true
+ * ```
+ */
+export function readLvsOptions(ctx: Ctx, raw: unknown): LvsOptions {
+  if (raw === undefined) return LVS_OPTIONS_DEFAULTS;
+  if (!isTable(raw)) {
+    ctx.error(["lvs"], `expected a table [lvs], got ${describeValue(raw)}`);
+    return LVS_OPTIONS_DEFAULTS;
+  }
+  const r = new TableReader(ctx, raw, ["lvs"], OPTION_KEYS);
+  const d = LVS_OPTIONS_DEFAULTS;
+  const deadline = r.opt("drain_deadline", num(0, 86400, "seconds"));
+  // "" turns the directory off: read as text only when it is not empty.
+  const dir = raw.maintenance_dir === "" ? "" : r.opt("maintenance_dir", text("a directory"));
+  if (dir !== undefined && dir !== "" && !dir.startsWith("/")) {
+    r.fail("maintenance_dir", `expected an absolute path (or "" for none), got "${dir}"`);
+  }
+  return {
+    keepOnStop: r.opt("keep_on_stop", bool) ?? d.keepOnStop,
+    drainDeadlineMs: deadline === undefined ? d.drainDeadlineMs : secondsToMs(deadline),
+    maintenanceDir: dir === undefined ? d.maintenanceDir : dir === "" ? null : dir,
+  };
+}
+
 /** The ports a DR or TUN server must listen on: those of the service's addresses. */
 function servicePorts(target: VirtualServerTarget, env: LvsEnv): number[] {
   if (target.kind === "address") return target.port === 0 ? [] : [target.port];
@@ -492,6 +536,8 @@ function checkForwardedPort(t: TableReader, vs: VsBase, m: LvsMethod, p: number)
 interface VsBase {
   /** `inhibit_on_failure` on the virtual server: the default of its real servers. */
   readonly inhibitOnFailure: boolean;
+  /** `slow_start` on the virtual server: the default of its real servers. */
+  readonly slowStartMs: number;
   /** Ports of the service's addresses; empty for fwmark (and all-port) services. */
   readonly ports: readonly number[];
   readonly name: string;
@@ -602,6 +648,7 @@ function readRealServer(
     port: p,
     ...base,
     checks,
+    slowStartMs: slowStart(t) ?? vs.slowStartMs,
   };
 }
 

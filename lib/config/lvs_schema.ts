@@ -94,6 +94,11 @@ export interface RealServerConfig {
   readonly notifyDown: string | null;
   /** All must pass for the server to be up; none = always up. */
   readonly checks: readonly RealServerCheck[];
+  /**
+   * `slow_start`: after its checks recover, the weight ramps from 1 to `weight` over this
+   * long (0 = at once), so a cold server is not handed its full share in one step.
+   */
+  readonly slowStartMs: number;
 }
 
 /** The `sorry_server` of a virtual server: used while quorum is lost. */
@@ -180,3 +185,38 @@ export interface VirtualServerGroupConfig {
   readonly addresses: readonly GroupAddress[];
   readonly fwmarks: readonly number[];
 }
+
+/**
+ * The `[lvs]` table: how the LVS runtime treats the kernel's table as a whole.
+ *
+ * @example
+ * ```ts
+ * const o: LvsOptions = {
+ *   keepOnStop: false, drainDeadlineMs: 300_000, maintenanceDir: "/run/hacore/maintenance",
+ * };
+ * ```
+ */
+export interface LvsOptions {
+  /**
+   * `keep_on_stop`: leave the IPVS table in place when hacore stops (the ownership file
+   * is kept), so a restart or an upgrade costs no traffic; the next start adopts it.
+   */
+  readonly keepOnStop: boolean;
+  /**
+   * `drain_deadline`: the longest a drained real server (removed from the config, or by
+   * `hacore drain` without `--deadline`) waits for its connections before it is removed.
+   */
+  readonly drainDeadlineMs: number;
+  /**
+   * `maintenance_dir`: a file named `IP:PORT` (`[V6]:PORT`) in it drains that real
+   * server in every virtual server, without touching the config; null = not watched.
+   */
+  readonly maintenanceDir: string | null;
+}
+
+/** The `[lvs]` defaults: drain for up to five minutes; the maintenance directory under /run. */
+export const LVS_OPTIONS_DEFAULTS: LvsOptions = Object.freeze({
+  keepOnStop: false,
+  drainDeadlineMs: 300_000,
+  maintenanceDir: "/run/hacore/maintenance",
+});

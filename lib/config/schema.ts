@@ -11,7 +11,7 @@
 
 import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
-import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
+import type { LvsOptions, VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
 import type { LvsSyncDaemonConfig, RealServerRoleConfig } from "./lvs_roles.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
@@ -351,6 +351,8 @@ export interface Config {
   readonly lvsSyncDaemon: LvsSyncDaemonConfig | null;
   /** `[real_server_role]`: the LVS-DR real server's VIPs on `lo` and ARP sysctls; null = off. */
   readonly realServerRole: RealServerRoleConfig | null;
+  /** `[lvs]`: keep the table at stop, drain deadline, maintenance directory. */
+  readonly lvs: LvsOptions;
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */

@@ -19,7 +19,7 @@ import {
 } from "./fields.ts";
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
-import { readLvs } from "./lvs.ts";
+import { readLvs, readLvsOptions } from "./lvs.ts";
 import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig } from "./schema.ts";
 import { readLvsSyncDaemon, readRealServerRole } from "./lvs_roles.ts";
 import {
@@ -43,6 +43,7 @@ const TOP_KEYS = [
   "virtual_server",
   "virtual_server_group",
   "real_server_role",
+  "lvs",
 ] as const;
 
 /**
@@ -104,6 +105,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
   const names = new Set(drafts.map((d) => d.config.name));
   const lvsSyncDaemon = readLvsSyncDaemon(ctx, rawGlobal.lvs_sync_daemon, names);
   const realServerRole = readRealServerRole(ctx, doc.real_server_role);
+  const lvsOptions = readLvsOptions(ctx, doc.lvs);
 
   return {
     file: ctx.file,
@@ -116,6 +118,7 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     ...lvs,
     lvsSyncDaemon,
     realServerRole,
+    lvs: lvsOptions,
   };
 }
 

@@ -194,6 +194,14 @@ export interface DaemonControl {
   resume(name: string): OperatorResult;
   /** On: every instance releases mastership (priority 0) and stays Backup. Off: normal. */
   maintenance(on: boolean): OperatorResult;
+  /**
+   * Drains a real server of a virtual server: weight 0 now, removed once its connections
+   * end or after `deadlineMs` (default `[lvs] drain_deadline`), kept out until undrained.
+   * Absent on a daemon without virtual servers.
+   */
+  drain?(virtualServer: string, realServer: string, deadlineMs?: number): OperatorResult;
+  /** Ends a drain: the real server is back as its checks say. */
+  undrain?(virtualServer: string, realServer: string): OperatorResult;
   /** Re-reads the config file; see {@link ReloadOutcome}. Same as SIGHUP. */
   reload(): Promise<ReloadOutcome>;
   /**

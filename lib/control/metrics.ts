@@ -494,6 +494,16 @@ function addLvs(x: Exposition, lvs: LvsStatus): void {
     "drift_repairs_total",
     "Entries of the kernel's IPVS table found changed behind hacore's back and repaired.",
   );
+  g("drains", "Entries draining now (state=draining) or held out after draining (state=drained).");
+  c(
+    "drains_ended_total",
+    "Drains that ended: no connection left (outcome=completed) or the deadline hit (outcome=deadline).",
+  );
+  g(
+    "foreign_services",
+    "Services in the kernel's table that hacore neither wants nor owns (left alone).",
+  );
+  g("owned_services", "Services hacore owns (created or adopted; the ownership file's list).");
   for (const v of lvs.virtualServers) {
     const vl = { virtual_server: v.name };
     x.add("hacore_lvs_quorum_up", vl, v.quorumUp ? 1 : 0);
@@ -528,6 +538,22 @@ function addLvs(x: Exposition, lvs: LvsStatus): void {
   x.add("hacore_lvs_operations_total", { result: "applied" }, lvs.counters.opsApplied ?? 0);
   x.add("hacore_lvs_operations_total", { result: "failed" }, lvs.counters.opsFailed ?? 0);
   x.add("hacore_lvs_drift_repairs_total", {}, lvs.counters.driftRepairs ?? 0);
+  const drains = lvs.drains ?? [];
+  for (const state of ["draining", "drained"] as const) {
+    x.add("hacore_lvs_drains", { state }, drains.filter((d) => d.state === state).length);
+  }
+  x.add(
+    "hacore_lvs_drains_ended_total",
+    { outcome: "completed" },
+    lvs.counters.drainsCompleted ?? 0,
+  );
+  x.add(
+    "hacore_lvs_drains_ended_total",
+    { outcome: "deadline" },
+    lvs.counters.drainsDeadlineHit ?? 0,
+  );
+  x.add("hacore_lvs_foreign_services", {}, lvs.foreign?.length ?? 0);
+  if (lvs.owned !== undefined) x.add("hacore_lvs_owned_services", {}, lvs.owned);
 }
 
 /**

@@ -39,6 +39,8 @@ export type ControlCommand =
   | "promote"
   | "resume"
   | "maintenance"
+  | "drain"
+  | "undrain"
   | "reload"
   | "config"
   | "ping";
@@ -58,6 +60,8 @@ export const CONTROL_COMMANDS: readonly ControlCommand[] = Object.freeze([
   "promote",
   "resume",
   "maintenance",
+  "drain",
+  "undrain",
   "reload",
   "config",
   "ping",
@@ -83,6 +87,15 @@ export type ControlRequest =
       readonly priority?: number;
     }
     | { readonly cmd: "maintenance"; readonly on: boolean }
+    | {
+      readonly cmd: "drain" | "undrain";
+      /** The virtual server's name. */
+      readonly virtualServer: string;
+      /** The real server: `IP:PORT`, `[V6]:PORT`, or an address alone when unique. */
+      readonly realServer: string;
+      /** `drain` only: seconds to wait for connections before removing it anyway. */
+      readonly deadline?: number;
+    }
   );
 
 /**
@@ -196,6 +209,10 @@ export interface ControlResultMap {
   resume: VerbResult;
   /** The daemon's sentence about maintenance. */
   maintenance: VerbResult;
+  /** The daemon's sentence about the drain. */
+  drain: VerbResult;
+  /** The daemon's sentence about the undrain. */
+  undrain: VerbResult;
   /** A refused reload is still a successful reply: `ok: false` and the config errors. */
   reload: ReloadOutcome;
   /** The config the daemon runs now, as `DaemonControl.config()` returns it. */
@@ -279,7 +296,12 @@ const FIELDS: Readonly<Record<ControlCommand, readonly string[]>> = {
   demote: ["instance", "priority"],
   promote: ["instance", "priority"],
   maintenance: ["on"],
+  drain: ["virtualServer", "realServer", "deadline"],
+  undrain: ["virtualServer", "realServer"],
 };
+
+/** Longest drain deadline an operator may give, in seconds (a day). */
+export const MAX_DRAIN_DEADLINE_S = 86_400;
 const COMMON_FIELDS = ["v", "id", "cmd"];
 
 function describe(v: unknown): string {
@@ -421,6 +443,35 @@ export function validateRequest(value: unknown): RequestParse {
         return fail("bad-request", `"on" must be true or false, got ${describe(o.on)}`);
       }
       return { ok: true, request: { ...base, cmd, on: o.on } };
+    }
+    case "drain":
+    case "undrain": {
+      for (const f of ["virtualServer", "realServer"] as const) {
+        const v = o[f];
+        if (typeof v !== "string" || v.length === 0 || v.length > MAX_INSTANCE_LENGTH) {
+          return fail(
+            "bad-request",
+            `"${cmd}" needs "${f}": a non-empty string of at most ${MAX_INSTANCE_LENGTH} characters, got ${
+              describe(v)
+            }`,
+          );
+        }
+      }
+      const names = {
+        virtualServer: o.virtualServer as string,
+        realServer: o.realServer as string,
+      };
+      if (cmd === "undrain" || !("deadline" in o)) {
+        return { ok: true, request: { ...base, cmd, ...names } };
+      }
+      const d = o.deadline;
+      if (typeof d !== "number" || !Number.isFinite(d) || d < 0 || d > MAX_DRAIN_DEADLINE_S) {
+        return fail(
+          "bad-request",
+          `"deadline" must be seconds 0..${MAX_DRAIN_DEADLINE_S}, got ${describe(d)}`,
+        );
+      }
+      return { ok: true, request: { ...base, cmd, ...names, deadline: d } };
     }
   }
 }

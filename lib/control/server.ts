@@ -252,6 +252,18 @@ class ControlProtocol {
           `maintenance ${req.on ? "on" : "off"}`,
           ctl.maintenance(req.on),
         );
+      case "drain":
+      case "undrain": {
+        const what = `${req.cmd} ${req.virtualServer} ${req.realServer}`;
+        const r: OperatorResult = req.cmd === "drain"
+          ? ctl.drain?.(
+            req.virtualServer,
+            req.realServer,
+            req.deadline === undefined ? undefined : req.deadline * 1000,
+          ) ?? NO_LVS
+          : ctl.undrain?.(req.virtualServer, req.realServer) ?? NO_LVS;
+        return this.#verbReply(c, req.id, what, r);
+      }
       case "config":
         // Read-only, like status: not logged as an operator action.
         return okReply(req.id, ctl.config());
@@ -291,6 +303,8 @@ class ControlProtocol {
     return errorReply(id, "refused", r.error);
   }
 }
+
+const NO_LVS: OperatorResult = { ok: false, error: "this daemon runs no virtual servers" };
 
 /** One reply line; a reply that cannot be encoded becomes an internal error about it. */
 function encode(reply: ControlReply): string {

@@ -267,6 +267,45 @@ export interface RealServerStatus {
   readonly cps: number;
   readonly inBps: number;
   readonly outBps: number;
+  /** Its drain (`hacore drain`, a maintenance file), or null when it is not held out. */
+  readonly drain?: DrainStatus | null;
+}
+
+/**
+ * A real server (or service) leaving the table without cutting a connection: `draining`
+ * while it has weight 0 and connections, `drained` once removed (held out until undrain).
+ *
+ * @example
+ * ```ts
+ * const d: DrainStatus = {
+ *   entry: "192.0.2.100:80 -> 192.0.2.12:80", state: "draining", reason: "operator",
+ *   connections: 3, timeLeftMs: 41_000,
+ * };
+ * ```
+ */
+export interface DrainStatus {
+  /** `VIP:PORT -> RIP:PORT`, `fwmark 5 -> RIP:PORT`, or the service alone. */
+  readonly entry: string;
+  readonly state: "draining" | "drained";
+  readonly reason: "operator" | "maintenance" | "removed";
+  /** Active + inactive connections the kernel counted at the last dump. */
+  readonly connections: number;
+  /** Until it is removed whatever its connections; null once drained. */
+  readonly timeLeftMs: number | null;
+}
+
+/**
+ * One difference the periodic comparison found between the kernel's table and the one
+ * hacore keeps there, and repaired (a destination deleted by hand, a weight edited).
+ *
+ * @example
+ * ```ts
+ * const d: DriftRecord = { atMs: 5000, repair: "addDest 192.0.2.100:80 -> 192.0.2.11:80 weight 1" };
+ * ```
+ */
+export interface DriftRecord {
+  readonly atMs: number;
+  readonly repair: string;
 }
 
 /**
@@ -316,4 +355,17 @@ export interface LvsStatus {
   readonly counters: Readonly<Record<string, number>>;
   /** Clock time of the last successful dump of the kernel's table; null before the first. */
   readonly lastDumpMs: number | null;
+  /** Every drain in progress or held (removed real servers and services included). */
+  readonly drains?: readonly DrainStatus[];
+  /** The latest drift repairs, oldest first (at most {@link LVS_DRIFT_KEPT}). */
+  readonly drift?: readonly DriftRecord[];
+  /** Services in the kernel that hacore neither wants nor owns: never touched. */
+  readonly foreign?: readonly string[];
+  /** Services hacore owns (created or adopted). */
+  readonly owned?: number;
+  /** The table stays in place at stop (`--keep-lvs`, `[lvs] keep_on_stop`). */
+  readonly keepOnStop?: boolean;
 }
+
+/** How many drift repairs the status keeps. */
+export const LVS_DRIFT_KEPT = 20;

@@ -178,6 +178,10 @@ export interface DaemonOptions {
    * sysctls); the control socket's directory in `hacore run`. None by default (tests).
    */
   readonly stateDir?: string;
+  /** The LVS ownership file (`/run/hacore/NAME.lvs.json`); absent: kept in memory only. */
+  readonly lvsStateFile?: string;
+  /** Leave the IPVS table in place at stop (`hacore run --keep-lvs`). */
+  readonly keepLvs?: boolean;
 }
 
 /**
@@ -254,6 +258,8 @@ export class Daemon implements DaemonControl {
   readonly #kernelFacts: (() => Promise<KernelFacts>) | null;
   /** Preflight findings at start, one line each. */
   #preflight: string[] = [];
+  readonly #lvsStateFile: string | null;
+  readonly #keepLvs: boolean | undefined;
   readonly #inbox = new Inbox();
   /**
    * The one check service: its deadline is part of the loop's wait, a run that ends
@@ -349,6 +355,8 @@ export class Daemon implements DaemonControl {
     if (this.#realServer !== null) this.#subsystems.push(this.#realServer);
     this.#openIpvs = opts.openIpvs ?? null;
     this.#kernelFacts = opts.kernelFacts ?? null;
+    this.#lvsStateFile = opts.lvsStateFile ?? null;
+    this.#keepLvs = opts.keepLvs ? true : undefined;
   }
 
   /**
@@ -454,6 +462,8 @@ export class Daemon implements DaemonControl {
       },
       enqueue: (run) => this.#push({ kind: "control", run, cancel: () => {} }),
       localAddresses: async () => (await this.#addresses.list()).map((a) => a.address),
+      stateFile: this.#lvsStateFile,
+      ...(this.#keepLvs === undefined ? {} : { keepOnStop: this.#keepLvs }),
     });
     // First in the loop: its table is applied at start before VRRP may take a VIP, so a
     // director answers for the VIP only with its IPVS table in place (a backup holds the
@@ -713,6 +723,35 @@ export class Daemon implements DaemonControl {
    * daemon.maintenance(false);
    * ```
    */
+  /**
+   * Drains a real server (the LVS subsystem's {@link LvsRuntime.drain}); the loop applies
+   * its weight 0 in the turn this wakes.
+   *
+   * @example
+   * ```ts
+   * daemon.drain("web", "192.0.2.12:80", 60_000);
+   * ```
+   */
+  drain(virtualServer: string, realServer: string, deadlineMs?: number): OperatorResult {
+    return this.#onLvs((lvs) => lvs.drain(virtualServer, realServer, deadlineMs ?? null));
+  }
+
+  /** Ends a drain (the LVS subsystem's {@link LvsRuntime.undrain}). */
+  undrain(virtualServer: string, realServer: string): OperatorResult {
+    return this.#onLvs((lvs) => lvs.undrain(virtualServer, realServer));
+  }
+
+  #onLvs(run: (lvs: LvsRuntime) => OperatorResult): OperatorResult {
+    const refused = this.#refuseUnlessRunning();
+    if (refused) return refused;
+    const lvs = this.#lvs;
+    if (lvs === null) return { ok: false, error: "this daemon runs no virtual servers" };
+    const r = run(lvs);
+    // Wakes the loop: the runtime's change is due now.
+    if (r.ok) this.#control(() => {});
+    return r;
+  }
+
   maintenance(on: boolean): OperatorResult {
     const refused = this.#refuseUnlessRunning();
     if (refused) return refused;

@@ -29,12 +29,15 @@ import type { CheckStatus } from "../check/scheduler.ts";
 import type { RealServerConfig, VirtualServerConfig } from "../config/lvs_schema.ts";
 import { diffVirtualServers } from "../config/diff.ts";
 import type { Config } from "../config/schema.ts";
-import type { ReloadOutcome } from "../control/api.ts";
-import type {
-  LvsStatus,
-  RealServerCheckStatus,
-  RealServerStatus,
-  VirtualServerStatus,
+import type { OperatorResult, ReloadOutcome } from "../control/api.ts";
+import {
+  type DrainStatus,
+  type DriftRecord,
+  LVS_DRIFT_KEPT,
+  type LvsStatus,
+  type RealServerCheckStatus,
+  type RealServerStatus,
+  type VirtualServerStatus,
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsPort, KernelEvent } from "../sys/ports.ts";
@@ -53,11 +56,27 @@ import {
 } from "./desired.ts";
 import { realServerTransitions, updateQuorum } from "./events.ts";
 import { destKey, type Op, ownedKeys, plan, serviceKey } from "./plan.ts";
+import {
+  type DrainRecord,
+  entryKey,
+  type HeldOut,
+  type LvsPlan,
+  nextDrainDeadlineMs,
+  parseEndpoint,
+  serviceText,
+} from "./drain.ts";
+import { heldEntries, planConfig, startOwned } from "./plan_config.ts";
+import { readOwnership, writeOwnership } from "./ownership.ts";
+import { slowStartNextMs } from "./slow_start.ts";
 
 /** Between two full dumps of the kernel's table (counters for status, drift healing). */
 export const LVS_SYNC_INTERVAL_MS = 5_000;
 /** After a failed operation or dump, the full dump and plan that retries it comes this late. */
 export const LVS_RETRY_MS = 1_000;
+/** While a drain is in progress, the kernel's counters are dumped this often. */
+export const LVS_DRAIN_POLL_MS = 300;
+/** The maintenance directory is read this often. */
+export const LVS_MAINTENANCE_POLL_MS = 1_000;
 /** The check service owner name of the virtual servers' checks. */
 export const LVS_CHECK_OWNER = "lvs";
 
@@ -119,10 +138,29 @@ export interface LvsRuntimeDeps {
   readonly syncIntervalMs?: number;
   /** Overrides {@link LVS_RETRY_MS}. */
   readonly retryMs?: number;
+  /** Overrides {@link LVS_DRAIN_POLL_MS}. */
+  readonly drainPollMs?: number;
+  /** Overrides {@link LVS_MAINTENANCE_POLL_MS}. */
+  readonly maintenancePollMs?: number;
+  /**
+   * The ownership file (`/run/hacore/NAME.lvs.json`); null or absent: ownership is kept
+   * in memory only (what this run created or adopted).
+   */
+  readonly stateFile?: string | null;
+  /** Leave the table in place at stop (`--keep-lvs`); else `[lvs] keep_on_stop`. */
+  readonly keepOnStop?: boolean;
 }
 
 /** Counter names of the runtime (status `lvs.counters`, metrics). */
-export const LVS_COUNTERS = ["opsApplied", "opsFailed", "driftRepairs", "dumpsFailed"] as const;
+export const LVS_COUNTERS = [
+  "opsApplied",
+  "opsFailed",
+  "driftRepairs",
+  "dumpsFailed",
+  "drainsStarted",
+  "drainsCompleted",
+  "drainsDeadlineHit",
+] as const;
 
 /**
  * The check id of a real server's `index`th check among the runtime's checks.
@@ -240,12 +278,33 @@ export class LvsRuntime {
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
   #dirty = false;
+  /**
+   * A drain began or the config changed: plan against a fresh dump, so the connections a
+   * drain waits for are counted now, not at the last periodic dump.
+   */
+  #dumpSoon = false;
   #addressesStale = false;
   #nextSyncMs: number;
   #retryAtMs: number | null = null;
   #lastDumpMs: number | null = null;
+  /** When the last dump was tried (a failed one too): the drain poll counts from it. */
+  #lastDumpTryMs: number | null = null;
   #stopping = false;
   #closed = false;
+  /** Drains in progress (the last plan's). */
+  #drains: ReadonlyMap<string, DrainRecord> = new Map();
+  /** Real server id → drain deadline (ms after it starts; null = the default). */
+  #operatorHeld = new Map<string, number | null>();
+  /** `IP:PORT` names of the maintenance directory's files, canonical. */
+  #maintenance = new Set<string>();
+  #nextMaintenanceMs: number | null = null;
+  /** Real server id → when its slow start began. */
+  #ramps = new Map<string, number>();
+  /** When the next step of a slow start is due (set after each plan). */
+  #rampDueMs: number | null = null;
+  #drift: DriftRecord[] = [];
+  /** The ownership file's content as last written (sorted, joined), to write on change only. */
+  #ownedWritten: string | null = null;
   readonly #counters: Record<string, number> = Object.fromEntries(
     LVS_COUNTERS.map((c) => [c, 0]),
   );
@@ -264,6 +323,14 @@ export class LvsRuntime {
     this.#syncMs = deps.syncIntervalMs ?? LVS_SYNC_INTERVAL_MS;
     this.#retryMs = deps.retryMs ?? LVS_RETRY_MS;
     this.#nextSyncMs = deps.clock.nowMs() + this.#syncMs;
+  }
+
+  get #drainPollMs(): number {
+    return this.#d.drainPollMs ?? LVS_DRAIN_POLL_MS;
+  }
+
+  get #keepOnStop(): boolean {
+    return this.#d.keepOnStop ?? this.#config.lvs.keepOnStop;
   }
 
   /** The config it runs now. */
@@ -285,19 +352,56 @@ export class LvsRuntime {
       LVS_CHECK_OWNER,
       (id, st) => this.#d.enqueue(() => this.#verdict(id, st)),
     );
-    this.#quorum = new Map(updateQuorum(vss, new Map(), this.#health).quorum);
+    this.#quorum = new Map(updateQuorum(this.#quorumView(), new Map(), this.#health).quorum);
     this.#announceInitialQuorum();
     this.#setChecks();
-    this.#owned = ownedKeys(this.#wanted());
+    // Ours: what the ownership file lists (a previous run's, draining what the config
+    // dropped since) and what the config wants (adopted when the kernel has it).
+    const path = this.#d.stateFile ?? null;
+    const listed = path === null ? new Set<string>() : await readOwnership(
+      path,
+      (m) => this.#d.log.warn(`lvs: ownership file: ${m}; treating its services as foreign`),
+    );
+    this.#owned = startOwned(this.#config, listed);
+    await guard(() => this.#readMaintenance());
     await guard(() => this.#sync(true, false));
   }
 
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
-    if (this.#dirty || this.#addressesStale) return this.#d.clock.nowMs();
-    const r = this.#retryAtMs;
-    return r !== null && r < this.#nextSyncMs ? r : this.#nextSyncMs;
+    if (this.#dirty || this.#dumpSoon || this.#addressesStale) return this.#d.clock.nowMs();
+    let next = this.#nextSyncMs;
+    const at = (t: number | null) => {
+      if (t !== null && t < next) next = t;
+    };
+    at(this.#retryAtMs);
+    at(this.#drainPollDueMs());
+    at(nextDrainDeadlineMs(this.#drains));
+    at(this.#nextMaintenanceMs);
+    at(this.#rampDueMs);
+    return next;
+  }
+
+  /** While anything drains, the next dump that refreshes its connection count. */
+  #drainPollDueMs(): number | null {
+    if (this.#drains.size === 0) return null;
+    // From the last try, so a failing dump is retried at this pace, not in a tight loop.
+    return (this.#lastDumpTryMs ?? this.#d.clock.nowMs()) + this.#drainPollMs;
+  }
+
+  #nextRampMs(now: number): number | null {
+    let min: number | null = null;
+    for (const [id, start] of this.#ramps) {
+      const rs = this.#findRs(id)?.rs;
+      const t = rs === undefined ? null : slowStartNextMs(start, now, rs.slowStartMs);
+      if (t === null) {
+        this.#ramps.delete(id);
+        continue;
+      }
+      if (min === null || t < min) min = t;
+    }
+    return min;
   }
 
   onKernel(event: KernelEvent): void {
@@ -317,11 +421,189 @@ export class LvsRuntime {
     }
     // A verdict goes to the kernel first, against the known table: the fast path, and
     // what a dump due in the same turn then finds different is drift, not the verdict.
-    if (this.#dirty) await this.#sync(false, false);
-    const now = this.#d.clock.nowMs();
+    let now = this.#d.clock.nowMs();
+    if (this.#nextMaintenanceMs !== null && now >= this.#nextMaintenanceMs) {
+      await this.#readMaintenance();
+    }
+    const ramp = this.#rampDueMs;
+    const deadline = nextDrainDeadlineMs(this.#drains);
+    if ((ramp !== null && now >= ramp) || (deadline !== null && now >= deadline)) {
+      this.#dirty = true;
+    }
+    if (this.#dumpSoon) {
+      this.#dumpSoon = false;
+      await this.#sync(true, this.#retryAtMs === null);
+    } else if (this.#dirty) await this.#sync(false, false);
+    now = this.#d.clock.nowMs();
     const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
-    const syncDue = now >= this.#nextSyncMs;
+    const poll = this.#drainPollDueMs();
+    const syncDue = now >= this.#nextSyncMs || (poll !== null && now >= poll);
     if (retryDue || syncDue) await this.#sync(true, syncDue && this.#retryAtMs === null);
+  }
+
+  /**
+   * `hacore drain VS RS`: weight 0 now, removed once its connections are gone or at the
+   * deadline (`deadlineMs` after now; null: `[lvs] drain_deadline`), and kept out, checks
+   * or not, until {@link undrain}.
+   */
+  drain(virtualServer: string, realServer: string, deadlineMs: number | null): OperatorResult {
+    const found = this.#operatorTarget(virtualServer, realServer);
+    if ("error" in found) return { ok: false, error: found.error };
+    const { vs, rs } = found;
+    const ep = hostPort(rs.address, rs.port);
+    if (this.#operatorHeld.has(rs.id)) {
+      return { ok: true, message: `${vs.name}: ${ep} is already drained or draining` };
+    }
+    this.#operatorHeld.set(rs.id, deadlineMs);
+    this.#counters.drainsStarted++;
+    this.#dumpSoon = true;
+    this.#requorum();
+    const limit = deadlineMs ?? this.#config.lvs.drainDeadlineMs;
+    const message = `${vs.name}: draining ${ep}: weight 0, removed once its connections ` +
+      `end or in ${Math.round(limit / 1000)} s; hacore undrain puts it back`;
+    this.#d.log.notice(message);
+    return { ok: true, message };
+  }
+
+  /** Ends an operator drain: the server is back as its checks say (slow start applies). */
+  undrain(virtualServer: string, realServer: string): OperatorResult {
+    const found = this.#operatorTarget(virtualServer, realServer);
+    if ("error" in found) return { ok: false, error: found.error };
+    const { vs, rs } = found;
+    const ep = hostPort(rs.address, rs.port);
+    if (!this.#operatorHeld.delete(rs.id)) {
+      return { ok: false, error: `${vs.name}: ${ep} is not drained` };
+    }
+    if (rs.slowStartMs > 0) this.#ramps.set(rs.id, this.#d.clock.nowMs());
+    this.#dirty = true;
+    this.#requorum();
+    const message = `${vs.name}: ${ep} undrained; back in the table as its checks say`;
+    this.#d.log.notice(message);
+    return { ok: true, message };
+  }
+
+  #operatorTarget(
+    virtualServer: string,
+    realServer: string,
+  ): { vs: VirtualServerConfig; rs: RealServerConfig } | { error: string } {
+    if (this.#closed || this.#stopping) return { error: "the daemon is stopping" };
+    const vss = this.#config.virtualServers;
+    const vs = vss.find((v) => v.name === virtualServer);
+    if (vs === undefined) {
+      return {
+        error: `no virtual server ${JSON.stringify(virtualServer)}; virtual servers: ${
+          vss.map((v) => v.name).join(", ") || "none"
+        }`,
+      };
+    }
+    const ep = parseEndpoint(realServer);
+    const rs = vs.realServers.find((r) =>
+      ep === null
+        ? r.address === realServer && vs.realServers.filter((x) => x.address === r.address)
+              .length === 1
+        : r.address === ep.address && r.port === ep.port
+    );
+    if (rs === undefined) {
+      return {
+        error: `${vs.name}: no real server ${JSON.stringify(realServer)}; real servers: ${
+          vs.realServers.map((r) => hostPort(r.address, r.port)).join(", ") || "none"
+        }`,
+      };
+    }
+    return { vs, rs };
+  }
+
+  /** Reads the maintenance directory: each `IP:PORT` file drains that server everywhere. */
+  async #readMaintenance(): Promise<void> {
+    const dir = this.#config.lvs.maintenanceDir;
+    if (dir === null) {
+      this.#nextMaintenanceMs = null;
+      this.#maintenance.clear();
+      return;
+    }
+    this.#nextMaintenanceMs = this.#d.clock.nowMs() +
+      (this.#d.maintenancePollMs ?? LVS_MAINTENANCE_POLL_MS);
+    const next = new Set<string>();
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        const ep = parseEndpoint(e.name);
+        if (ep !== null) next.add(hostPort(ep.address, ep.port));
+      }
+    } catch (e) {
+      // No directory: looked at again with each periodic dump only, not every second.
+      if (e instanceof Deno.errors.NotFound) this.#nextMaintenanceMs = null;
+      else this.#d.rateLog("lvs/maintenance", "warn", `lvs: cannot read ${dir}: ${text(e)}`);
+    }
+    const same = next.size === this.#maintenance.size &&
+      [...next].every((x) => this.#maintenance.has(x));
+    if (same) return;
+    for (const x of next) {
+      if (!this.#maintenance.has(x)) this.#d.log.notice(`lvs: maintenance file ${x}: draining`);
+    }
+    for (const x of this.#maintenance) {
+      if (!next.has(x)) this.#d.log.notice(`lvs: maintenance file ${x} gone: back in service`);
+    }
+    this.#maintenance = next;
+    this.#dumpSoon = true;
+    this.#requorum();
+  }
+
+  /**
+   * The virtual servers as quorum counts them: a held-out server serves no new
+   * connection, so it does not count (its checks and notifications still run).
+   */
+  #quorumView(vss: readonly VirtualServerConfig[] = this.#config.virtualServers) {
+    const held = this.#heldServers();
+    if (held.size === 0) return vss;
+    return vss.map((vs) => ({ ...vs, realServers: vs.realServers.filter((r) => !held.has(r.id)) }));
+  }
+
+  /** The live weight quorum is held to (held-out servers aside). */
+  #liveWeight(vs: VirtualServerConfig): number {
+    return liveWeight(this.#quorumView([vs])[0], this.#health);
+  }
+
+  /** A drain began or ended: quorum may have moved (the sorry server in or out). */
+  #requorum(): void {
+    const q = updateQuorum(this.#quorumView(), this.#quorum, this.#health);
+    this.#quorum = new Map(q.quorum);
+    this.#announceQuorum(q.changes);
+  }
+
+  /** Real servers held out now: operator drains first, then maintenance files. */
+  #heldServers(): Map<string, HeldOut> {
+    const out = new Map<string, HeldOut>();
+    for (const vs of this.#config.virtualServers) {
+      for (const rs of vs.realServers) {
+        const op = this.#operatorHeld.get(rs.id);
+        if (op !== undefined) out.set(rs.id, { reason: "operator", deadlineAfterMs: op });
+        else if (this.#maintenance.has(hostPort(rs.address, rs.port))) {
+          out.set(rs.id, { reason: "maintenance", deadlineAfterMs: null });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Destination entry keys held out now. */
+  #held(): Map<string, HeldOut> {
+    const c = this.#config;
+    return heldEntries(c.virtualServers, c.virtualServerGroups, this.#heldServers());
+  }
+
+  /** The shared plan (`planConfig`) of the wanted table against the known kernel table. */
+  #plan(now: number): LvsPlan {
+    return planConfig({
+      config: this.#config,
+      health: this.#health,
+      quorum: this.#quorum,
+      ramps: this.#ramps,
+      heldServers: this.#heldServers(),
+      kernel: this.#kernel,
+      owned: this.#owned,
+      drains: this.#drains,
+      nowMs: now,
+    });
   }
 
   /** Applies a validated config: the plan edits in place, deletes the removed, adds the new. */
@@ -330,6 +612,13 @@ export class LvsRuntime {
     const changed = diffVirtualServers(before.virtualServers, next.virtualServers).length > 0;
     const prevOwned = ownedKeys(this.#wanted());
     this.#config = next;
+    for (const id of [...this.#operatorHeld.keys()]) {
+      if (this.#findRs(id) === null) this.#operatorHeld.delete(id);
+    }
+    for (const id of [...this.#ramps.keys()]) if (this.#findRs(id) === null) this.#ramps.delete(id);
+    if (before.lvs.maintenanceDir !== next.lvs.maintenanceDir) {
+      this.#nextMaintenanceMs = this.#d.clock.nowMs();
+    }
     // Verdicts of real servers that are gone mean nothing; kept ones keep theirs.
     const ids = new Set(next.virtualServers.flatMap((v) => v.realServers.map((r) => r.id)));
     for (const id of [...this.#health.keys()]) if (!ids.has(id)) this.#health.delete(id);
@@ -338,13 +627,13 @@ export class LvsRuntime {
       const q = this.#quorum.get(vs.name);
       if (q !== undefined) kept.set(vs.name, q);
     }
-    const q = updateQuorum(next.virtualServers, kept, this.#health);
+    const q = updateQuorum(this.#quorumView(), kept, this.#health);
     this.#quorum = new Map(q.quorum);
     this.#announceQuorum(q.changes);
     this.#setChecks();
     for (const k of prevOwned) this.#owned.add(k);
     for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
-    this.#dirty = true;
+    this.#dumpSoon = true;
     if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
@@ -353,11 +642,65 @@ export class LvsRuntime {
 
   status(nowMs: number): LvsStatus {
     const wanted = this.#wanted();
+    const drains = this.#drainStatuses(nowMs);
+    const wantedKeys = ownedKeys(wanted);
     return {
-      virtualServers: this.#config.virtualServers.map((vs) => this.#vsStatus(vs, wanted)),
+      virtualServers: this.#config.virtualServers.map((vs) => this.#vsStatus(vs, wanted, drains)),
       counters: { ...this.#counters },
       lastDumpMs: this.#lastDumpMs === null ? null : Math.min(this.#lastDumpMs, nowMs),
+      drains: [...drains.values()],
+      drift: [...this.#drift],
+      foreign: this.#kernel
+        .filter((e) => {
+          const k = serviceKey(e.service);
+          return !this.#owned.has(k) && !wantedKeys.has(k);
+        })
+        .map((e) => serviceText(e.service)),
+      owned: this.#owned.size,
+      keepOnStop: this.#keepOnStop,
     };
+  }
+
+  /** Entry key → its drain: the plan's drains, then held-out servers already removed. */
+  #drainStatuses(nowMs: number): Map<string, DrainStatus> {
+    const out = new Map<string, DrainStatus>();
+    for (const d of this.#drains.values()) {
+      out.set(d.key, {
+        entry: d.dest === null
+          ? serviceText(d.service)
+          : `${serviceText(d.service)} -> ${hostPort(d.dest.address, d.dest.port)}`,
+        state: "draining",
+        reason: d.reason,
+        connections: d.connections,
+        timeLeftMs: Math.max(0, d.deadlineMs - nowMs),
+      });
+    }
+    for (const [key, h] of this.#held()) {
+      if (out.has(key)) continue;
+      const [sk, dk] = key.split("|");
+      const e = this.#kernel.find((x) => serviceKey(x.service) === sk);
+      const d = e?.dests.find((x) => destKey(x) === dk);
+      const svc = e?.service ?? this.#servicesByKey().get(sk);
+      if (svc === undefined) continue;
+      const [address, port] = splitDestKey(dk);
+      out.set(key, {
+        entry: `${serviceText(svc)} -> ${hostPort(address, port)}`,
+        // Still in the kernel without a drain record: the next turn removes it.
+        state: d === undefined ? "drained" : "draining",
+        reason: h.reason,
+        connections: d === undefined ? 0 : (d.activeConns ?? 0) + (d.inactConns ?? 0),
+        timeLeftMs: null,
+      });
+    }
+    return out;
+  }
+
+  #servicesByKey(): Map<string, IpvsEntry["service"]> {
+    const m = new Map<string, IpvsEntry["service"]>();
+    for (const vs of this.#config.virtualServers) {
+      for (const s of servicesOf(vs, this.#config.virtualServerGroups)) m.set(serviceKey(s), s);
+    }
+    return m;
   }
 
   stopBudgetMs(): number {
@@ -386,17 +729,31 @@ export class LvsRuntime {
     return true;
   }
 
-  /** Stops the checks, removes the services it owns, closes the port. */
+  /**
+   * Stops the checks, removes the services it owns (unless the table is kept: then the
+   * ownership file stays for the next start to adopt from), closes the port.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#sub?.close();
     this.#sub = null;
-    try {
-      await this.#refreshKernel();
-      await this.#applyOps(plan([], this.#kernel, this.#owned), false);
-    } catch (e) {
-      this.#d.log.warn(`lvs: cannot remove the virtual services at stop: ${text(e)}`);
+    if (this.#keepOnStop) {
+      this.#d.log.notice(
+        `lvs: keeping the IPVS table at stop (${this.#owned.size} service(s) owned)`,
+      );
+      await this.#writeOwned();
+    } else {
+      try {
+        await this.#refreshKernel();
+        await this.#applyOps(plan([], this.#kernel, this.#owned), false);
+        this.#owned = new Set(
+          this.#kernel.map((e) => serviceKey(e.service)).filter((k) => this.#owned.has(k)),
+        );
+      } catch (e) {
+        this.#d.log.warn(`lvs: cannot remove the virtual services at stop: ${text(e)}`);
+      }
+      await this.#writeOwned();
     }
     try {
       await this.#d.ipvs.close();
@@ -462,8 +819,10 @@ export class LvsRuntime {
           (t.up ? "" : `: ${this.#failingDetail(rs) ?? "check failed"}`),
       );
       this.#d.notify(rsNotice(vs, rs, t.up));
+      if (t.up && rs.slowStartMs > 0) this.#ramps.set(rs.id, this.#d.clock.nowMs());
+      else if (!t.up) this.#ramps.delete(rs.id);
     }
-    const q = updateQuorum(vss, this.#quorum, this.#health);
+    const q = updateQuorum(this.#quorumView(), this.#quorum, this.#health);
     this.#quorum = new Map(q.quorum);
     this.#announceQuorum(q.changes);
     this.#dirty = true;
@@ -514,7 +873,7 @@ export class LvsRuntime {
       const vs = this.#config.virtualServers.find((v) => v.name === c.virtualServer);
       if (vs === undefined) continue;
       const up = this.#quorum.get(vs.name) === true;
-      const w = liveWeight(vs, this.#health);
+      const w = this.#liveWeight(vs);
       this.#d.log.notice(
         `${vs.name}: quorum ${up ? "gained" : "lost"} (live weight ${w}, quorum ${vs.quorum}` +
           ` ± ${vs.hysteresis})${!up && vs.sorryServer !== null ? "; sorry server in use" : ""}`,
@@ -533,6 +892,7 @@ export class LvsRuntime {
   }
 
   async #refreshKernel(): Promise<boolean> {
+    this.#lastDumpTryMs = this.#d.clock.nowMs();
     try {
       this.#kernel = await this.#d.ipvs.dump();
       this.#lastDumpMs = this.#d.clock.nowMs();
@@ -551,6 +911,9 @@ export class LvsRuntime {
   async #sync(dump: boolean, drift: boolean): Promise<void> {
     this.#dirty = false;
     const now = this.#d.clock.nowMs();
+    // What the known table already called for is intended, not drift: only what the
+    // dump adds to it is.
+    const expected = drift ? new Set(this.#plan(now).ops.map(opId)) : null;
     if (dump) {
       this.#nextSyncMs = now + this.#syncMs;
       this.#retryAtMs = null;
@@ -558,24 +921,75 @@ export class LvsRuntime {
         this.#retryAtMs = now + this.#retryMs;
         return;
       }
+      if (this.#nextMaintenanceMs === null) await this.#readMaintenance();
     }
-    const wanted = this.#wanted();
-    const ops = plan(wanted, this.#kernel, this.#owned);
-    if (ops.length === 0) {
-      this.#owned = ownedKeys(wanted);
+    const p = this.#plan(now);
+    this.#rampDueMs = this.#nextRampMs(now);
+    this.#noteDrains(p.drains);
+    if (p.ops.length === 0) {
+      await this.#setOwned(ownedKeys(p.table));
       return;
     }
-    if (drift) {
-      this.#counters.driftRepairs += ops.length;
-      this.#d.log.warn(
-        `lvs: the IPVS table drifted; repairing ${ops.length} entr${
-          ops.length === 1 ? "y" : "ies"
-        }`,
+    if (expected !== null) this.#noteDrift(p.ops.filter((op) => !expected.has(opId(op))), now);
+    const failed = await this.#applyOps(p.ops, true);
+    if (failed === 0) await this.#setOwned(ownedKeys(p.table));
+    else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
+  }
+
+  /** Counts and logs drains that ended (connections gone, or their deadline hit). */
+  #noteDrains(next: ReadonlyMap<string, DrainRecord>): void {
+    const now = this.#d.clock.nowMs();
+    for (const [key, d] of this.#drains) {
+      if (next.has(key)) continue;
+      const hit = now >= d.deadlineMs;
+      this.#counters[hit ? "drainsDeadlineHit" : "drainsCompleted"]++;
+      const what = d.dest === null
+        ? serviceText(d.service)
+        : `${serviceText(d.service)} -> ${hostPort(d.dest.address, d.dest.port)}`;
+      this.#d.log.notice(
+        `lvs: drained ${what}: ${hit ? "deadline reached, removing it" : "no connection left"}`,
       );
     }
-    const failed = await this.#applyOps(ops, true);
-    if (failed === 0) this.#owned = ownedKeys(wanted);
-    else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
+    for (const [key, d] of next) {
+      if (this.#drains.has(key)) continue;
+      if (d.reason !== "operator") this.#counters.drainsStarted++;
+    }
+    this.#drains = next;
+  }
+
+  #noteDrift(ops: readonly Op[], now: number): void {
+    if (ops.length === 0) return;
+    this.#counters.driftRepairs += ops.length;
+    for (const op of ops) this.#drift.push({ atMs: now, repair: describeOp(op) });
+    if (this.#drift.length > LVS_DRIFT_KEPT) {
+      this.#drift.splice(0, this.#drift.length - LVS_DRIFT_KEPT);
+    }
+    this.#d.rateLog(
+      "lvs/drift",
+      "warn",
+      `lvs: the IPVS table drifted; repairing ${ops.length} entr${
+        ops.length === 1 ? "y" : "ies"
+      }: ${ops.map(describeOp).join("; ")}`,
+    );
+  }
+
+  async #setOwned(keys: Set<string>): Promise<void> {
+    this.#owned = keys;
+    await this.#writeOwned();
+  }
+
+  /** Writes the ownership file when its content changed; a failure is logged, not fatal. */
+  async #writeOwned(): Promise<void> {
+    const path = this.#d.stateFile ?? null;
+    if (path === null) return;
+    const body = [...this.#owned].sort().join("\n");
+    if (body === this.#ownedWritten) return;
+    try {
+      await writeOwnership(path, this.#owned);
+      this.#ownedWritten = body;
+    } catch (e) {
+      this.#d.rateLog("lvs/state", "error", `lvs: cannot write ${path}: ${text(e)}`);
+    }
   }
 
   /** Applies `ops` in order, folding each success into the known table; the failures. */
@@ -600,7 +1014,11 @@ export class LvsRuntime {
     return failed;
   }
 
-  #vsStatus(vs: VirtualServerConfig, wanted: IpvsTable): VirtualServerStatus {
+  #vsStatus(
+    vs: VirtualServerConfig,
+    wanted: IpvsTable,
+    drains: ReadonlyMap<string, DrainStatus>,
+  ): VirtualServerStatus {
     const services = servicesOf(vs, this.#config.virtualServerGroups);
     const keys = new Set(services.map((s) => serviceKey(s)));
     const wantedEntries = wanted.filter((e) => keys.has(serviceKey(e.service)));
@@ -614,7 +1032,7 @@ export class LvsRuntime {
       scheduler: vs.scheduler,
       method: vs.method,
       quorumUp,
-      liveWeight: liveWeight(vs, this.#health),
+      liveWeight: this.#liveWeight(vs),
       quorum: vs.quorum,
       hysteresis: vs.hysteresis,
       sorryServer: sorry === null ? null : hostPort(sorry.address, sorry.port),
@@ -622,7 +1040,11 @@ export class LvsRuntime {
       checksActive: this.#active.has(vs.name),
       servicesInKernel: kernelEntries.length,
       servicesWanted: wantedEntries.length,
-      realServers: vs.realServers.map((rs) => this.#rsStatus(vs, rs, wantedEntries, kernelEntries)),
+      realServers: vs.realServers.map((rs) => ({
+        ...this.#rsStatus(vs, rs, wantedEntries, kernelEntries),
+        drain: services.map((s) => drains.get(entryKey(s, rs))).find((d) => d !== undefined) ??
+          null,
+      })),
     };
   }
 
@@ -758,4 +1180,13 @@ function describeOp(op: Op): string {
 
 function text(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+function opId(op: Op): string {
+  return `${op.op} ${opKey(op)} ${"dest" in op ? op.dest.weight : ""}`;
+}
+
+function splitDestKey(dk: string): [string, number] {
+  const i = dk.lastIndexOf(" ");
+  return [dk.slice(0, i), Number(dk.slice(i + 1))];
 }

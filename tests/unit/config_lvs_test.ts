@@ -83,6 +83,7 @@ Deno.test("a minimal virtual server gets keepalived's defaults", () => {
       notifyDown: null,
       smtpAlert: null,
       checks: [],
+      slowStartMs: 0,
     }],
   });
 });

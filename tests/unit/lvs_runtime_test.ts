@@ -572,3 +572,36 @@ dynamic = true
   assert.equal(t.ipvs.calls.at(-1), "editDest 2 6 192.0.2.100 80 192.0.2.11 80 w9");
   await t.stop();
 });
+
+Deno.test("lvs: the daemon routes drain and undrain to the LVS subsystem and wakes its loop", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  const r = t.daemon.drain("web", "192.0.2.12:80");
+  assert.equal(r.ok, true, JSON.stringify(r));
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"], "no connection: removed at once");
+  assert.equal(t.daemon.status().lvs!.drains!.length, 1);
+  assert.equal(t.daemon.undrain("web", "192.0.2.12:80").ok, true);
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  const bad = t.daemon.drain("nope", "192.0.2.12:80");
+  assert.equal(bad.ok, false);
+  await t.stop();
+  const vrrpOnly = new Lvs(webConfig(), { openIpvs: false });
+  assert.equal(vrrpOnly.daemon.drain("web", "192.0.2.12:80").ok, false);
+});
+
+Deno.test("lvs: a reload with an invalid config applies nothing to the table", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  const mark = t.ipvs.calls.length;
+  t.file.text = webConfig().replace('lb_algo = "wlc"', 'lb_algo = "nope"').replace(
+    "weight = 2",
+    "weight = 5",
+  );
+  const r = await t.daemon.reload();
+  await t.settle();
+  assert.equal(r.ok, false);
+  assert.deepEqual(t.ipvs.calls.slice(mark), []);
+  await t.stop();
+});
