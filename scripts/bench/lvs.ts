@@ -57,14 +57,14 @@ import {
   realAddresses,
   withWeight,
 } from "./lib/lvs_configs.ts";
-import { type LvsDaemon, startLvsDaemon } from "./lib/lvs_daemons.ts";
+import { type HacoreLogLevel, type LvsDaemon, startLvsDaemon } from "./lib/lvs_daemons.ts";
 import { cpuSeconds, hostCpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, percentile, summarize, table } from "./lib/stats.ts";
 
 const USAGE = "usage: lvs.ts [--quick] [--impl hacore|keepalived]... [--only death|cpu|table]... " +
   "[--trials N] [--window S] [--warmup S] [--services N] [--table-services N] [--json FILE] " +
-  "[--logs DIR]";
+  "[--logs DIR] [--hacore-log-level debug|info|notice|warn|error]";
 
 /** The issue's reference figures for keepalived 2.2.7 in such a guest. */
 const REFERENCE = {
@@ -111,6 +111,8 @@ interface Options {
   readonly json: string | null;
   /** Where each daemon's output is saved (one file per run), or null. */
   readonly logs: string | null;
+  /** hacore's --log-level: info as shipped; notice shows what its per-operation lines cost. */
+  readonly hacoreLogLevel: HacoreLogLevel;
 }
 
 function parseOptions(args: string[]): Options | string {
@@ -129,6 +131,7 @@ function parseOptions(args: string[]): Options | string {
         "table-services": { type: "string" },
         json: { type: "string" },
         logs: { type: "string" },
+        "hacore-log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -167,10 +170,19 @@ function parseOptions(args: string[]): Options | string {
       quick,
       json: v.json === undefined ? null : resolve(v.json),
       logs: v.logs === undefined ? null : resolve(v.logs),
+      hacoreLogLevel: logLevel(v["hacore-log-level"] ?? "info"),
     };
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+const LOG_LEVELS: readonly HacoreLogLevel[] = ["debug", "info", "notice", "warn", "error"];
+
+function logLevel(s: string): HacoreLogLevel {
+  const l = LOG_LEVELS.find((x) => x === s);
+  if (l === undefined) throw new Error(`--hacore-log-level: unknown "${s}"`);
+  return l;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -201,8 +213,16 @@ async function startDirector(
   impl: ImplName,
   ns: string,
   w: LvsWorkload,
+  opts: Options,
 ): Promise<LvsDaemon> {
-  const d = await startLvsDaemon(impl, box, await box.tempDir(), ns, configFor(impl, w));
+  const d = await startLvsDaemon(
+    impl,
+    box,
+    await box.tempDir(),
+    ns,
+    configFor(impl, w),
+    opts.hacoreLogLevel,
+  );
   await d.waitChildren(15_000);
   return d;
 }
@@ -269,7 +289,7 @@ async function deathRun(
   const startServers = () =>
     CheckServers.start(box, server, [TCP_PORT, TCP_PORT], [HTTP_PORT, HTTP_PORT], "0.0.0.0");
   let servers = await startServers();
-  const daemon = await startDirector(box, impl, director, w);
+  const daemon = await startDirector(box, impl, director, w, opts);
   const tcp = await ServiceDests.open(director, BENCH_VIP, TCP_PORT);
   const http = await ServiceDests.open(director, BENCH_VIP, HTTP_PORT);
   const link = IpBatch.start(box, server);
@@ -365,7 +385,7 @@ async function cpuRun(
     "0.0.0.0",
   );
   const w = lvsWorkload({ ports, reals, check });
-  const daemon = await startDirector(box, impl, director, w);
+  const daemon = await startDirector(box, impl, director, w, opts);
   try {
     const want = opts.services * opts.reals;
     await until(
@@ -487,7 +507,14 @@ async function tableRun(
   };
   const dir = await box.tempDir();
   const watch = await ServiceDests.open(director, BENCH_VIP, lastPort);
-  let daemon = await startLvsDaemon(impl, box, dir, director, configFor(impl, w));
+  let daemon = await startLvsDaemon(
+    impl,
+    box,
+    dir,
+    director,
+    configFor(impl, w),
+    opts.hacoreLogLevel,
+  );
   try {
     // The last service listed complete is a cheap sign the whole table may be: only then
     // read all of it (650 KB of /proc text that would otherwise compete for the CPU).
@@ -540,7 +567,14 @@ async function tableRun(
     await daemon.reap(15_000);
     await saveLog(opts, daemon, "table");
     let minDests = count().dests;
-    daemon = await startLvsDaemon(impl, box, dir, director, configFor(impl, reloaded));
+    daemon = await startLvsDaemon(
+      impl,
+      box,
+      dir,
+      director,
+      configFor(impl, reloaded),
+      opts.hacoreLogLevel,
+    );
     await daemon.waitChildren(15_000);
     let lastCountMs = wallMs();
     const lastLineMs = await quiet(daemon, 2000, TABLE_TIMEOUT_MS, () => {

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { logMessage, startHacore } from "../../../lib/lab/hacore.ts";
+import { type HacoreOptions, logMessage, startHacore } from "../../../lib/lab/hacore.ts";
 import type { Sandbox } from "../../../lib/lab/host.ts";
 import { type Line, LineProc, sleep, wallMs } from "../../../lib/lab/proc.ts";
 import type { ImplName } from "./daemons.ts";
@@ -123,21 +123,40 @@ export async function startLvsDaemon(
   dir: string,
   ns: string,
   config: string,
+  /** hacore's --log-level; "info" (what it ships with) unless given. */
+  hacoreLogLevel: HacoreLogLevel = "info",
 ): Promise<LvsDaemon> {
   const file = `${dir}/lvs.${impl === "hacore" ? "toml" : "conf"}`;
   await Deno.writeTextFile(file, config);
   return impl === "hacore"
-    ? startHacoreLvs(box, dir, ns, file)
+    ? startHacoreLvs(box, dir, ns, file, hacoreLogLevel)
     : startKeepalivedLvs(box, dir, ns, file);
 }
 
-function startHacoreLvs(box: Sandbox, dir: string, ns: string, file: string): LvsDaemon {
+/**
+ * hacore's log levels, for {@link startLvsDaemon}.
+ *
+ * @example
+ * ```ts
+ * const l: HacoreLogLevel = "notice";
+ * ```
+ */
+export type HacoreLogLevel = NonNullable<HacoreOptions["logLevel"]>;
+
+function startHacoreLvs(
+  box: Sandbox,
+  dir: string,
+  ns: string,
+  file: string,
+  logLevel: HacoreLogLevel,
+): LvsDaemon {
   const pidFile = `${dir}/hacore.pid`;
   const startedAtMs = wallMs();
   const h = startHacore(box, ns, file, {
     name: "director",
     pidFile,
     controlSocket: `${dir}/hacore.sock`,
+    logLevel,
   });
   const proc = h.proc;
   return {
