@@ -41,7 +41,7 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsPort, KernelEvent } from "../sys/ports.ts";
-import type { IpvsDest, IpvsStats } from "../sys/netlink/ipvs_types.ts";
+import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -1143,26 +1143,43 @@ function runOp(ipvs: IpvsPort, op: Op): Promise<void> {
 /**
  * The table after one applied operation: what the kernel holds now, without a dump.
  *
+ * Called once per applied operation, so it must not cost a key string per service: a
+ * first apply of 1,000 services × 10 destinations is 11,000 calls, which took 1.8 s on
+ * a fast host (and most of a minute in the UML guest) when every call built every
+ * service's key.
+ *
  * @example
  * ```ts
  * foldOp([], { op: "addService", service }); // [{ service, dests: [] }]
  * ```
  */
 export function foldOp(table: IpvsTable, op: Op): IpvsTable {
-  const key = serviceKey(op.service);
   if (op.op === "addService") return [...table, { service: op.service, dests: [] }];
-  if (op.op === "delService") return table.filter((e) => serviceKey(e.service) !== key);
-  return table.map((e) => {
-    if (serviceKey(e.service) !== key) return e;
-    if (op.op === "editService") return { service: op.service, dests: e.dests };
+  const i = table.findIndex((e) => sameService(e.service, op.service));
+  if (i < 0) return table;
+  if (op.op === "delService") return table.filter((_, j) => j !== i);
+  const e = table[i];
+  let next: IpvsEntry;
+  if (op.op === "editService") next = { service: op.service, dests: e.dests };
+  else {
     const dk = destKey(op.dest);
     const rest = e.dests.filter((d) => destKey(d) !== dk);
-    if (op.op === "delDest") return { service: e.service, dests: rest };
-    const old = e.dests.find((d) => destKey(d) === dk);
-    // An edit keeps the counters the last dump showed until the next one.
-    const dest = op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest;
-    return { service: e.service, dests: [...rest, dest] };
-  });
+    if (op.op === "delDest") next = { service: e.service, dests: rest };
+    else {
+      const old = e.dests.find((d) => destKey(d) === dk);
+      // An edit keeps the counters the last dump showed until the next one.
+      const dest = op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest;
+      next = { service: e.service, dests: [...rest, dest] };
+    }
+  }
+  return table.map((x, j) => (j === i ? next : x));
+}
+
+/** `serviceKey(a) === serviceKey(b)`, without building the two strings. */
+function sameService(a: IpvsService, b: IpvsService): boolean {
+  if (a.af !== b.af || a.fwmark !== b.fwmark) return false;
+  return a.fwmark !== 0 ||
+    (a.protocol === b.protocol && a.port === b.port && a.address === b.address);
 }
 
 function opKey(op: Op): string {

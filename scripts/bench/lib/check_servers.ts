@@ -12,9 +12,12 @@
  * Run as a script inside the daemon's namespace:
  *
  * ```sh
- * deno run --allow-net scripts/bench/lib/check_servers.ts TCP_PORTS HTTP_PORTS
+ * deno run --allow-net scripts/bench/lib/check_servers.ts TCP_PORTS HTTP_PORTS [HOST]
  * # e.g. check_servers.ts 8001-8010 8080-8081
+ * # or, for checks from another namespace, every address: check_servers.ts 80 - 0.0.0.0
  * ```
+ *
+ * A range of `-` is empty; HOST is 127.0.0.1 unless given.
  *
  * It prints `listening` once every port accepts, then a JSON {@link ServerCounts} line
  * every {@link REPORT_MS} ms, and exits 0 on SIGTERM or SIGINT.
@@ -93,7 +96,8 @@ export function rates(a: ServerCounts, b: ServerCounts): Rates {
 const SCRIPT = new URL(import.meta.url).pathname;
 
 /** `A-B` or `A` as an inclusive port range. */
-function parseRange(s: string): [number, number] {
+function parseRange(s: string): [number, number] | null {
+  if (s === "-") return null;
   const m = /^(\d+)(?:-(\d+))?$/.exec(s);
   if (!m) throw new Error(`expected a port or a range like 8001-8010, got "${s}"`);
   const lo = Number(m[1]);
@@ -102,8 +106,8 @@ function parseRange(s: string): [number, number] {
   return [lo, hi];
 }
 
-const ports = ([lo, hi]: readonly [number, number]) =>
-  Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+const ports = (r: readonly [number, number] | null) =>
+  r === null ? [] : Array.from({ length: r[1] - r[0] + 1 }, (_, i) => r[0] + i);
 
 /**
  * The servers running in a namespace, with their reports as they come.
@@ -132,8 +136,9 @@ export class CheckServers {
   }
 
   /**
-   * Starts the servers in `ns` on the TCP and HTTP port ranges (inclusive) and resolves
-   * once they listen.
+   * Starts the servers in `ns` on the TCP and HTTP port ranges (inclusive; null for
+   * none) and resolves once they listen, on `hostname` (loopback unless given: checks
+   * from another namespace want "0.0.0.0").
    *
    * @example
    * ```ts
@@ -143,9 +148,11 @@ export class CheckServers {
   static async start(
     host: NetnsHost,
     ns: string,
-    tcp: readonly [number, number],
-    http: readonly [number, number],
+    tcp: readonly [number, number] | null,
+    http: readonly [number, number] | null,
+    hostname = "127.0.0.1",
   ): Promise<CheckServers> {
+    const range = (r: readonly [number, number] | null) => r === null ? "-" : `${r[0]}-${r[1]}`;
     const proc = new LineProc(
       "check servers",
       host.spawn(
@@ -154,8 +161,9 @@ export class CheckServers {
         "run",
         "--allow-net",
         SCRIPT,
-        `${tcp[0]}-${tcp[1]}`,
-        `${http[0]}-${http[1]}`,
+        range(tcp),
+        range(http),
+        hostname,
       ),
     );
     await proc.waitLine((l) => l.text === "listening", 15_000, "listening");
@@ -225,7 +233,7 @@ function closeQuietly(c: { close(): void }): void {
   }
 }
 
-async function serve(tcpPorts: number[], httpPorts: number[]): Promise<void> {
+async function serve(tcpPorts: number[], httpPorts: number[], hostname: string): Promise<void> {
   const counts = { tcp: 0, http: 0, httpRequests: 0, httpBad: 0 };
   const listeners: Deno.Listener[] = [];
   const loops: Promise<void>[] = [];
@@ -258,7 +266,7 @@ async function serve(tcpPorts: number[], httpPorts: number[]): Promise<void> {
     }
   };
   for (const port of tcpPorts) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port });
+    const l = Deno.listen({ hostname, port });
     listeners.push(l);
     loops.push(acceptLoop(l, (c) => {
       counts.tcp += 1;
@@ -266,7 +274,7 @@ async function serve(tcpPorts: number[], httpPorts: number[]): Promise<void> {
     }));
   }
   for (const port of httpPorts) {
-    const l = Deno.listen({ hostname: "127.0.0.1", port });
+    const l = Deno.listen({ hostname, port });
     listeners.push(l);
     loops.push(acceptLoop(l, (c) => {
       counts.http += 1;
@@ -288,13 +296,15 @@ async function serve(tcpPorts: number[], httpPorts: number[]): Promise<void> {
 }
 
 if (import.meta.main) {
-  const [tcp, http] = Deno.args;
+  const [tcp, http, host] = Deno.args;
   try {
     if (tcp === undefined || http === undefined) throw new Error("missing port ranges");
-    await serve(ports(parseRange(tcp)), ports(parseRange(http)));
+    await serve(ports(parseRange(tcp)), ports(parseRange(http)), host ?? "127.0.0.1");
   } catch (e) {
     console.error(`check_servers: ${(e as Error).message}`);
-    console.error("usage: check_servers.ts TCP_PORTS HTTP_PORTS   (e.g. 8001-8010 8080-8081)");
+    console.error(
+      "usage: check_servers.ts TCP_PORTS HTTP_PORTS [HOST]   (e.g. 8001-8010 - 0.0.0.0)",
+    );
     Deno.exit(2);
   }
   Deno.exit(0);

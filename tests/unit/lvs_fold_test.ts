@@ -1,0 +1,97 @@
+/**
+ * `foldOp`: the runtime's running copy of the kernel table after each applied operation.
+ * It matches services by identity (family, protocol, address, port; or family and mark)
+ * exactly as `serviceKey` does, and touches only the one service an operation names.
+ */
+import assert from "node:assert/strict";
+import type { IpvsTable } from "../../lib/lvs/desired.ts";
+import { plan, serviceKey } from "../../lib/lvs/plan.ts";
+import { foldOp } from "../../lib/lvs/runtime.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  IP_VS_CONN_F_DROUTE,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  type IpvsDest,
+  type IpvsService,
+} from "../../lib/sys/netlink/ipvs_types.ts";
+
+function svc(address: string, port: number, more: Partial<IpvsService> = {}): IpvsService {
+  return {
+    af: AF_INET,
+    protocol: IPPROTO_TCP,
+    address,
+    port,
+    fwmark: 0,
+    scheduler: "wrr",
+    flags: 0,
+    timeoutS: 0,
+    netmask: 32,
+    persistenceEngine: null,
+    ...more,
+  };
+}
+
+function dst(address: string, weight = 1, more: Partial<IpvsDest> = {}): IpvsDest {
+  return {
+    af: AF_INET,
+    address,
+    port: 80,
+    forward: IP_VS_CONN_F_DROUTE,
+    weight,
+    uThreshold: 0,
+    lThreshold: 0,
+    tunnelType: 0,
+    tunnelPort: 0,
+    tunnelFlags: 0,
+    ...more,
+  };
+}
+
+/** service key → sorted "address port weight" of its destinations. */
+function shape(t: IpvsTable): Map<string, string[]> {
+  return new Map(
+    t.map((e) => [
+      serviceKey(e.service),
+      e.dests.map((d) => `${d.address} ${d.port} ${d.weight}`).sort(),
+    ]),
+  );
+}
+
+Deno.test("folding a first apply's plan from an empty table gives the wanted table", () => {
+  const wanted: IpvsTable = Array.from({ length: 50 }, (_, i) => ({
+    service: svc("192.0.2.100", 10000 + i),
+    dests: Array.from({ length: 10 }, (_, j) => dst(`10.2.0.${11 + j}`, 1 + (i + j) % 3)),
+  }));
+  const ops = plan(wanted, [], new Set());
+  assert.equal(ops.length, 550);
+  let t: IpvsTable = [];
+  for (const op of ops) t = foldOp(t, op);
+  assert.deepEqual(shape(t), shape(wanted));
+});
+
+Deno.test("an operation changes only the service it names, told apart as serviceKey does", () => {
+  const tcp = svc("192.0.2.100", 80);
+  const udp = svc("192.0.2.100", 80, { protocol: IPPROTO_UDP });
+  const v6 = svc("2001:db8::1", 80, { af: AF_INET6 });
+  const mark = svc("0.0.0.0", 0, { fwmark: 7, protocol: 0 });
+  const mark6 = svc("::", 0, { fwmark: 7, protocol: 0, af: AF_INET6 });
+  const t0: IpvsTable = [tcp, udp, v6, mark, mark6].map((service) => ({
+    service,
+    dests: [dst("10.2.0.11", 1, { activeConns: 4 })],
+  }));
+  const edited = foldOp(t0, { op: "editDest", service: mark, dest: dst("10.2.0.11", 9) });
+  assert.deepEqual(edited.map((e) => e.dests[0].weight), [1, 1, 1, 9, 1]);
+  // An edit keeps the counters the table had.
+  assert.equal(edited[3].dests[0].activeConns, 4);
+  const gone = foldOp(t0, { op: "delDest", service: udp, dest: dst("10.2.0.11") });
+  assert.deepEqual(gone.map((e) => e.dests.length), [1, 0, 1, 1, 1]);
+  const noV6 = foldOp(t0, { op: "delService", service: v6 });
+  assert.deepEqual(noV6.map((e) => serviceKey(e.service)), [tcp, udp, mark, mark6].map(serviceKey));
+  const sched = foldOp(t0, { op: "editService", service: { ...tcp, scheduler: "rr" } });
+  assert.deepEqual(sched.map((e) => e.service.scheduler), ["rr", "wrr", "wrr", "wrr", "wrr"]);
+  // A service the table lacks: nothing changes.
+  const other = foldOp(t0, { op: "delService", service: svc("192.0.2.101", 80) });
+  assert.deepEqual(shape(other), shape(t0));
+});
