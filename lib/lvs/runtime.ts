@@ -77,6 +77,24 @@ export const LVS_RETRY_MS = 1_000;
 export const LVS_DRAIN_POLL_MS = 300;
 /** The maintenance directory is read this often. */
 export const LVS_MAINTENANCE_POLL_MS = 1_000;
+/** Operations of one apply logged one line each; the rest are summed up in one line. */
+export const OPS_LOGGED_EACH = 10;
+
+/**
+ * One line for a batch of operations: how many of each kind.
+ *
+ * @example
+ * ```ts
+ * opsSummary(ops); // "applied 11000 operations: 1000 addService, 10000 addDest"
+ * ```
+ */
+export function opsSummary(ops: readonly Op[]): string {
+  const byKind = new Map<string, number>();
+  for (const op of ops) byKind.set(op.op, (byKind.get(op.op) ?? 0) + 1);
+  const kinds = [...byKind].map(([k, n]) => `${n} ${k}`).join(", ");
+  return `applied ${ops.length} operations: ${kinds}`;
+}
+
 /** The check service owner name of the virtual servers' checks. */
 export const LVS_CHECK_OWNER = "lvs";
 
@@ -995,12 +1013,16 @@ export class LvsRuntime {
   /** Applies `ops` in order, folding each success into the known table; the failures. */
   async #applyOps(ops: readonly Op[], log: boolean): Promise<number> {
     let failed = 0;
-    for (const op of ops) {
+    for (const [i, op] of ops.entries()) {
       try {
         await runOp(this.#d.ipvs, op);
         this.#counters.opsApplied++;
         this.#kernel = foldOp(this.#kernel, op);
-        if (log) this.#d.log.info(`lvs: ${describeOp(op)}`);
+        if (!log) continue;
+        // A server leaving is one line an operator wants; a start that builds 10,000
+        // entries is a summary, not 10,000 lines (and ~1 ms of the loop each).
+        if (i < OPS_LOGGED_EACH) this.#d.log.info(`lvs: ${describeOp(op)}`);
+        else this.#d.log.debug(`lvs: ${describeOp(op)}`);
       } catch (e) {
         failed++;
         this.#counters.opsFailed++;
@@ -1010,6 +1032,9 @@ export class LvsRuntime {
           `lvs: ${describeOp(op)} failed: ${text(e)}; retrying in ${this.#retryMs} ms`,
         );
       }
+    }
+    if (log && ops.length > OPS_LOGGED_EACH) {
+      this.#d.log.info(`lvs: ${opsSummary(ops)} (${failed} failed)`);
     }
     return failed;
   }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { IpvsTable } from "../../lib/lvs/desired.ts";
 import { plan, serviceKey } from "../../lib/lvs/plan.ts";
-import { foldOp } from "../../lib/lvs/runtime.ts";
+import { foldOp, opsSummary } from "../../lib/lvs/runtime.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -94,4 +94,13 @@ Deno.test("an operation changes only the service it names, told apart as service
   // A service the table lacks: nothing changes.
   const other = foldOp(t0, { op: "delService", service: svc("192.0.2.101", 80) });
   assert.deepEqual(shape(other), shape(t0));
+});
+
+Deno.test("a big apply is summed up in one line: how many operations of each kind", () => {
+  const wanted: IpvsTable = [1, 2].map((i) => ({
+    service: svc(`10.0.0.${i}`, 80),
+    dests: [dst("10.1.0.1"), dst("10.1.0.2"), dst("10.1.0.3")],
+  }));
+  const ops = plan(wanted, [], new Set());
+  assert.equal(opsSummary(ops), "applied 8 operations: 2 addService, 6 addDest");
 });
