@@ -48,7 +48,7 @@ import { addressWatcher, vipHolders, waitForHolders } from "../../lib/lab/vip.ts
 import { masterDownIntervalMs } from "../../lib/vrrp/timing.ts";
 import { RUN_PREFIX } from "../netns/helpers.ts";
 import { startEchoClient } from "./lvs_echo_client.ts";
-import { ipvsSkipReason, ipvsTest } from "./guest.ts";
+import { ipvsTest } from "./guest.ts";
 
 const HACORE: DirectorKind = Deno.env.get("HACORE_LVS_DIRECTOR") === "keepalived"
   ? "keepalived"
@@ -233,23 +233,6 @@ Deno.test("the keepalived director config names the same VRRP instance and serve
       "delay_loop 0.2",
     ]
   ) assert.ok(conf.includes(want), `missing ${want}`);
-});
-
-Deno.test({
-  name: "hacore lab --lvs refuses on a kernel without IPVS and names the guest that has it",
-  ignore: ipvsSkipReason() === null || Deno.uid() !== 0,
-  async fn() {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../main.ts", import.meta.url).pathname, "lab", "--lvs"],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 1, err);
-    assert.match(err, /no IPVS/);
-    assert.match(err, /scripts\/vm\/run\.sh -- deno run -A main\.ts lab --lvs/);
-  },
 });
 
 /**
