@@ -267,3 +267,57 @@ Deno.test("one address and port may carry a TCP and a UDP virtual server", () =>
     ["192.0.2.1:53-udp", "udp"],
   ]);
 });
+
+Deno.test("mail alerts, script_user and Accept Mode carry over from keepalived's keywords", async () => {
+  const r = await loadConfig(`${DIR}mail_accept.conf`, { configId: "lb-a" });
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  assert.deepEqual(r.warnings ?? [], []);
+  const c = r.config;
+  assert.deepEqual(c.global.mail, {
+    to: ["ops@example.com", "noc@example.com"],
+    from: "lb@example.com",
+    server: "127.0.0.1:2525",
+    heloName: "lb-m.example.com",
+    connectTimeoutMs: 12_000,
+    alert: true,
+  });
+  assert.equal(c.global.scriptUser, "nobody");
+  assert.equal(c.global.allowInsecureScripts, false);
+  const [vi1, vi2] = c.instances;
+  assert.equal(vi1.accept, false, "no_accept");
+  assert.equal(vi2.accept, true);
+  assert.equal(vi1.notify.smtpAlert, true);
+  assert.equal(c.syncGroups[0].notify.smtpAlert, false);
+  assert.equal(c.virtualServers[0].smtpAlert, true);
+  assert.equal(c.virtualServers[0].realServers[0].smtpAlert, false);
+  assert.deepEqual(vi1.vips[0], {
+    address: "192.0.2.33",
+    prefix: 24,
+    dev: "eth1",
+    label: "eth1:vip",
+    scope: "link",
+  });
+});
+
+Deno.test("smtp_server takes keepalived's IP [PORT]; an IPv6 server is bracketed; a group after script_user is refused by name", () => {
+  const g = (body: string) => `global_defs {\n${body}\n}\n${VI("")}`;
+  assert.equal(
+    okConfig(g(" smtp_server 2001:db8::25 587")).global.mail.server,
+    "[2001:db8::25]:587",
+  );
+  assert.equal(okConfig(g(" smtp_server 192.0.2.25")).global.mail.server, "192.0.2.25:25");
+  const r = parseKeepalived(g(" script_user nobody nogroup"), "k.conf", { configId: "x" });
+  assert.ok(!r.ok);
+  assert.match(r.errors[0].message, /"script_user": .*a group after it is not supported/);
+});
+
+Deno.test("a keepalived VIP line with an unknown word is refused naming the word", () => {
+  const r = parseKeepalived(
+    "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.1/24 dev eth0 lable x\n }\n}\n",
+    "k.conf",
+    { configId: "x" },
+  );
+  assert.ok(!r.ok);
+  assert.match(r.errors[0].message, /unknown word "lable" in the VIP line/);
+  assert.equal(r.errors[0].line, 5);
+});

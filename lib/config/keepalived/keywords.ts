@@ -86,10 +86,12 @@ const refused = (keyword: string, note: string): Entry => ({
   note,
 });
 
-const NO_EMAIL = "hacore sends no e-mail; use notify scripts or the notify FIFO";
+const MAIL_SPLIT =
+  "hacore has one smtp_alert for VRRP and checkers alike (global, instance, group, virtual and real server)";
 const NO_SNMP = "hacore has no SNMP or D-Bus agent; use the Prometheus /metrics listener";
 const TUNING = "process tuning that hacore (one Deno process) does not have";
-const NO_FIREWALL = "hacore installs no iptables/nftables rules (vrrp_strict in keepalived does)";
+const NO_FIREWALL =
+  "hacore keeps its own nftables table for no_accept; its name and priority are not settable";
 
 const TOP: Entry[] = [
   renamed("global_defs", "global", "custom", "the [global] table"),
@@ -133,7 +135,11 @@ const GLOBAL: Entry[] = [
   same("vrrp_garp_master_refresh_repeat", "int"),
   same("vrrp_garp_interval", "number"),
   same("vrrp_gna_interval", "number"),
-  same("vrrp_strict", "flag", "RFC behaviour only; hacore installs no firewall rules for it"),
+  same(
+    "vrrp_strict",
+    "flag",
+    "keepalived's RFC rules, each cleared with a warning; no_accept enforced with nftables",
+  ),
   renamed(
     "notify_fifo",
     "notify_fifo",
@@ -145,15 +151,15 @@ const GLOBAL: Entry[] = [
   warned("vrrp_notify_fifo_script", "hacore runs no FIFO reader script"),
   warned("lvs_notify_fifo", "hacore has one notify FIFO (notify_fifo)"),
   warned("lvs_notify_fifo_script", "hacore runs no FIFO reader script"),
-  warned("notification_email", NO_EMAIL),
-  warned("notification_email_from", NO_EMAIL),
-  warned("smtp_server", NO_EMAIL),
-  warned("smtp_helo_name", NO_EMAIL),
-  warned("smtp_connect_timeout", NO_EMAIL),
-  warned("smtp_alert", NO_EMAIL),
-  warned("smtp_alert_vrrp", NO_EMAIL),
-  warned("smtp_alert_checker", NO_EMAIL),
-  warned("no_email_faults", NO_EMAIL),
+  same("notification_email", "custom", "a block of addresses becomes an array"),
+  same("notification_email_from", "string"),
+  renamed("smtp_server", "smtp_server", "custom", `"IP [PORT]" becomes "IP:PORT"`),
+  same("smtp_helo_name", "string"),
+  same("smtp_connect_timeout", "int"),
+  same("smtp_alert", "flag"),
+  warned("smtp_alert_vrrp", MAIL_SPLIT),
+  warned("smtp_alert_checker", MAIL_SPLIT),
+  warned("no_email_faults", "hacore mails FAULT transitions like the others"),
   warned("checker_log_all_failures", "hacore logs every check transition"),
   warned("lvs_timeouts", "hacore leaves IPVS timeouts as they are"),
   refused("lvs_sync_daemon", "hacore does not start the IPVS sync daemon"),
@@ -211,10 +217,11 @@ const GLOBAL: Entry[] = [
   warned("enable_dbus", NO_SNMP),
   warned("enable_dbus_instance", NO_SNMP),
   warned("dynamic_interfaces", "hacore always follows interfaces appearing and going"),
-  warned("script_user", "hacore runs scripts as root unless a script sets user"),
-  warned(
+  same("script_user", "custom", "a group after the user is refused"),
+  same(
     "enable_script_security",
-    "hacore always refuses scripts non-root users could change (allow_insecure_scripts)",
+    "flag",
+    "without it hacore refuses unsafe scripts unless allow_insecure_scripts",
   ),
   warned("vrrp_notify_priority_changes", "hacore's notify FIFO has no priority events"),
   warned("max_auto_priority", "hacore sets no real-time priority"),
@@ -249,7 +256,7 @@ const GLOBAL: Entry[] = [
   warned("nftables_ipvs", NO_FIREWALL),
   warned("nftables_ipvs_priority", NO_FIREWALL),
   warned("nftables_ipvs_start_fwmark", NO_FIREWALL),
-  warned("no_checker_emails", NO_EMAIL),
+  warned("no_checker_emails", MAIL_SPLIT),
   warned("rs_init_notifies", "hacore runs real server notify hooks on changes only"),
   warned("vmac_prefix", "hacore names macvlans with use_vmac"),
   warned("vmac_addr_prefix", "hacore names macvlans with use_vmac"),
@@ -296,10 +303,7 @@ const INSTANCE: Entry[] = [
   warned("preempt", "the default; hacore preempts unless nopreempt"),
   same("preempt_delay", "number"),
   same("accept", "flag"),
-  warned(
-    "no_accept",
-    "hacore installs no firewall rule to drop traffic to the VIPs: they receive it, as with accept",
-  ),
+  same("no_accept", "flag", "traffic to the VIPs dropped with nftables while master"),
   same("mcast_src_ip", "string"),
   same("unicast_src_ip", "string"),
   same("unicast_peer", "custom", "min_ttl / max_ttl are refused"),
@@ -307,8 +311,8 @@ const INSTANCE: Entry[] = [
   warned("unicast_fault_no_peer", "an instance with no peers is refused by hacore anyway"),
   warned("check_unicast_src", "hacore accepts unicast adverts from listed peers only"),
   same("authentication", "custom", "auth_pass longer than 8 bytes is cut, with a warning"),
-  same("virtual_ipaddress", "custom", "dev, label and scope carried over"),
-  same("virtual_ipaddress_excluded", "custom"),
+  same("virtual_ipaddress", "custom", "each line carried over as written (the VIP line syntax)"),
+  same("virtual_ipaddress_excluded", "custom", "each line carried over as written"),
   refused("virtual_routes", "hacore manages no routes"),
   refused("virtual_rules", "hacore manages no routing rules"),
   same("track_script", "custom"),
@@ -323,7 +327,7 @@ const INSTANCE: Entry[] = [
   same("notify", "command"),
   warned("notify_deleted", "hacore has no deleted state"),
   warned("notify_master_rx_lower_pri", "hacore runs no script on a lower-priority advert"),
-  warned("smtp_alert", NO_EMAIL),
+  same("smtp_alert", "flag"),
   same("use_vmac", "custom", "a name or the default vrrp.VRID"),
   warned("vmac_xmit_base", "hacore sends adverts from the macvlan"),
   refused("use_ipvlan", "hacore makes macvlans only"),
@@ -376,7 +380,7 @@ const SYNC_GROUP: Entry[] = [
   same("sync_group_tracking_weight", "flag"),
   warned("global_tracking", "obsolete in keepalived (use sync_group_tracking_weight)"),
   warned("notify_priority_changes", "hacore's notify FIFO has no priority events"),
-  warned("smtp_alert", NO_EMAIL),
+  same("smtp_alert", "flag"),
 ];
 
 const VS: Entry[] = [
@@ -411,7 +415,7 @@ const VS: Entry[] = [
   renamed("mh-fallback", "mh_fallback", "flag", "underscore"),
   renamed("mh-port", "mh_port", "flag", "underscore"),
   same("real_server", "custom", "[[virtual_server.NAME.real_server]]"),
-  warned("smtp_alert", NO_EMAIL),
+  same("smtp_alert", "flag"),
   warned("snmp_name", NO_SNMP),
   warned("ip_family", "hacore decides the family from the addresses"),
 ];
@@ -434,7 +438,7 @@ const RS: Entry[] = [
   renamed("UDP_CHECK", "check type = udp", "custom", "payload carried over"),
   refused("FILE_CHECK", "use a vrrp_track_file or a file check instead"),
   refused("BFD_CHECK", "hacore has no BFD"),
-  warned("smtp_alert", NO_EMAIL),
+  same("smtp_alert", "flag"),
   warned("alpha", "a real server's alpha: hacore's is per virtual server"),
   renamed("connect_timeout", "check.connect_timeout", "custom", "given to each of its checks"),
   renamed("delay_loop", "check.delay_loop", "custom", "given to each of its checks"),
