@@ -30,6 +30,7 @@ import {
 import type { KeyPath } from "./scan.ts";
 import type { AuthConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
 import { NOTIFY_KEYS, readNotify, readTrackRefs, secondsToMs } from "./sections.ts";
+import { readLines, routeLine, ruleLine } from "./routes.ts";
 import { readVip, type VipDraft } from "./vip.ts";
 
 const INSTANCE_KEYS = [
@@ -52,6 +53,8 @@ const INSTANCE_KEYS = [
   "authentication",
   "virtual_ipaddress",
   "virtual_ipaddress_excluded",
+  "virtual_routes",
+  "virtual_rules",
   "track_script",
   "track_interface",
   "track_file",
@@ -245,6 +248,8 @@ export function readInstance(
     auth,
     vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
+    virtualRoutes: readLines(ctx, r.table.virtual_routes, r.at("virtual_routes"), routeLine),
+    virtualRules: readLines(ctx, r.table.virtual_rules, r.at("virtual_rules"), ruleLine),
     trackScripts: readTrackRefs(r, "track_script", "vrrp_script", env.scripts),
     trackInterfaces: readTrackRefs(r, "track_interface", null, null, ifname),
     trackFiles: readTrackRefs(r, "track_file", "vrrp_track_file", env.trackFiles),

@@ -12,6 +12,9 @@
 import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
 import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
+import type { RouteConfig, RuleConfig } from "./routes.ts";
+
+export type { RouteConfig, RuleConfig } from "./routes.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
 export type VipScope = "global" | "site" | "link" | "host";
@@ -273,6 +276,10 @@ export interface InstanceConfig {
   readonly vips: readonly Vip[];
   /** Held with the VIPs but not advertised; may be of either family. */
   readonly excludedVips: readonly Vip[];
+  /** `virtual_routes`: held while Master, like the VIPs (the IPv4 half of a dual stack). */
+  readonly virtualRoutes: readonly RouteConfig[];
+  /** `virtual_rules`: held while Master, like the VIPs. */
+  readonly virtualRules: readonly RuleConfig[];
   readonly trackScripts: readonly TrackRef[];
   readonly trackInterfaces: readonly TrackRef[];
   readonly trackFiles: readonly TrackRef[];
@@ -346,6 +353,12 @@ export interface Config {
   /** `[virtual_server.*]`: empty for a VRRP-only config. */
   readonly virtualServers: readonly VirtualServerConfig[];
   readonly virtualServerGroups: readonly VirtualServerGroupConfig[];
+  /** `static_ipaddress`: held for the daemon's lifetime, whatever the VRRP states. */
+  readonly staticAddresses: readonly Vip[];
+  /** `static_routes`: held for the daemon's lifetime. */
+  readonly staticRoutes: readonly RouteConfig[];
+  /** `static_rules`: held for the daemon's lifetime. */
+  readonly staticRules: readonly RuleConfig[];
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */

@@ -11,7 +11,9 @@ import { bool, type Ctx, familyName, ifname, type RawTable, TableReader, text } 
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import { readLvs } from "./lvs.ts";
-import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig } from "./schema.ts";
+import { readLines, routeLine, ruleLine } from "./routes.ts";
+import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig, Vip } from "./schema.ts";
+import { readVip } from "./vip.ts";
 import {
   namedTables,
   NOTIFY_KEYS,
@@ -32,6 +34,9 @@ const TOP_KEYS = [
   "vrrp_sync_group",
   "virtual_server",
   "virtual_server_group",
+  "static_ipaddress",
+  "static_routes",
+  "static_rules",
 ] as const;
 
 /**
@@ -99,7 +104,34 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     trackFiles,
     trackProcesses,
     ...lvs,
+    staticAddresses: readStaticAddresses(ctx, doc.static_ipaddress),
+    staticRoutes: readLines(ctx, doc.static_routes, ["static_routes"], routeLine),
+    staticRules: readLines(ctx, doc.static_rules, ["static_rules"], ruleLine),
   };
+}
+
+/**
+ * `static_ipaddress`: VIP strings or tables that name their interface (no instance
+ * gives them one).
+ */
+function readStaticAddresses(ctx: Ctx, raw: unknown): Vip[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    ctx.error(["static_ipaddress"], `expected an array of "ADDR/PREFIX dev IF" strings`);
+    return [];
+  }
+  const out: Vip[] = [];
+  raw.forEach((v, i) => {
+    const path = ["static_ipaddress", i];
+    const d = readVip(ctx, v, path, "");
+    if (d === undefined) return;
+    if (d.vip.dev === "") {
+      ctx.error(path, `expected "dev INTERFACE" on a static address (no instance names one)`);
+      return;
+    }
+    out.push(d.vip);
+  });
+  return out;
 }
 
 /**
@@ -279,6 +311,9 @@ function splitDualStack(
         vmac6 !== null && v.dev === c.vmac ? { ...v, dev: vmac6, label: null } : v
       ),
       excludedVips: [],
+      // Like the excluded addresses, routes and rules stay with the IPv4 half.
+      virtualRoutes: [],
+      virtualRules: [],
       srcIp: c.srcIp !== null && c.srcIp.includes(":") ? c.srcIp : null,
       unicastPeers: c.unicastPeers.filter((p) => p.includes(":")),
       allowedPeers: c.allowedPeers.filter((p) => p.includes(":")),

@@ -716,6 +716,8 @@ Deno.test("a minimal instance gets every default", () => {
     auth: null,
     vips: [{ address: "192.0.2.10", prefix: 32, dev: "eth0", label: null, scope: "global" }],
     excludedVips: [],
+    virtualRoutes: [],
+    virtualRules: [],
     trackScripts: [],
     trackInterfaces: [],
     trackFiles: [],

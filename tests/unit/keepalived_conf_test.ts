@@ -211,9 +211,15 @@ Deno.test("hacore import prints TOML with source lines, and refuses what hacore 
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /\[virtual_server\."192\.0\.2\.100:443"\]/);
   assert.match(r.out, /lb_algo = "wlc" # from lvs_only\.conf:13/);
-  const refused = await captured(() => importCommand([`${DIR}refused_static.conf`]));
+  const refused = await captured(() => importCommand([`${DIR}bad_route.conf`]));
   assert.equal(refused.code, 1);
-  assert.match(refused.err, /static_ipaddress/);
+  assert.match(refused.err, /unknown word "metrik"/);
+  const statics = await captured(() => importCommand([`${DIR}routes_rules.conf`]));
+  assert.equal(statics.code, 0, statics.err);
+  assert.match(
+    statics.out,
+    /^static_ipaddress = \["192\.0\.2\.50\/24 dev eth0", .*# from routes_rules\.conf:4$/m,
+  );
 });
 
 Deno.test("comments, quotes and continuation lines read as keepalived reads them", () => {

@@ -133,6 +133,9 @@ class Translator {
         this.#named(n, "vrrp_sync_group", "vrrp_sync_group", this.#groupSpecials()),
       virtual_server_group: (n) => this.#vsGroup(n),
       virtual_server: (n) => this.#virtualServer(n),
+      static_ipaddress: (n) => this.#lines(n, this.doc, []),
+      static_routes: (n) => this.#lines(n, this.doc, []),
+      static_rules: (n) => this.#lines(n, this.doc, []),
     };
     for (const n of nodes) {
       const info = this.#known(TOP_SECTION, n);
@@ -307,6 +310,27 @@ class Translator {
     }
     table.notify_fifo = n.args[0];
     this.#at([...path, "notify_fifo"], n);
+  }
+
+  /**
+   * A block of keepalived lines (routes, rules, static addresses) → an array of the
+   * lines as written: hacore's strings take keepalived's line syntax, so the
+   * validator's errors about a line are the same in both formats.
+   */
+  #lines(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.children === null) {
+      this.#error(n, `"${n.keyword}": expected a block of lines`);
+      return;
+    }
+    // A second block adds to the first, as keepalived reads it.
+    const prev = table[n.keyword];
+    const out: unknown[] = Array.isArray(prev) ? prev : [];
+    for (const item of n.children) {
+      this.#at([...path, n.keyword, out.length], item);
+      out.push([item.keyword, ...item.args].join(" "));
+    }
+    if (!Array.isArray(prev)) this.#at([...path, n.keyword], n);
+    table[n.keyword] = out;
   }
 
   /** `notification_email { ADDR ... }` → an array (one address a line, as keepalived). */
@@ -489,6 +513,8 @@ class Translator {
       ...this.#trackSpecials(),
       virtual_ipaddress: vips("virtual_ipaddress"),
       virtual_ipaddress_excluded: vips("virtual_ipaddress_excluded"),
+      virtual_routes: (c, t, p) => this.#lines(c, t, p),
+      virtual_rules: (c, t, p) => this.#lines(c, t, p),
       advert_int: (c, t, p) => {
         const v = this.#value(c, "number");
         if (v === undefined) return;
