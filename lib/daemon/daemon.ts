@@ -67,7 +67,7 @@ import {
 } from "../control/api.ts";
 import { type Logger, RateLimiter } from "../log.ts";
 import { LvsRuntime } from "../lvs/runtime.ts";
-import type { IpvsPort } from "../sys/ports.ts";
+import type { IpvsPort, RoutePort } from "../sys/ports.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
 import { bump, errorText, type FlushingRateLog, makeRateLog } from "./common.ts";
@@ -136,6 +136,8 @@ export interface DaemonOptions {
   readonly notify?: NotifySink;
   /** Enforces no-accept mode (`lib/sys/nft.ts`); none by default. */
   readonly acceptFilter?: AcceptFilter | null;
+  /** Installs hacore's routes and rules (`lib/sys/routes.ts`); none by default. */
+  readonly routes?: RoutePort | null;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
   /**
@@ -308,6 +310,7 @@ export class Daemon implements DaemonControl {
       nowMs: now,
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
+      routes: opts.routes ?? null,
     });
     this.#subsystems = [this.#rt];
     this.#openIpvs = opts.openIpvs ?? null;

@@ -69,6 +69,12 @@ import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vi
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { wantedVmacs } from "./vmac.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
+import type { KernelRoute, KernelRule, RoutePort } from "../sys/ports.ts";
+import { canonicalIp } from "../net/addr.ts";
+import { type Owned, RouteReconciler } from "./route_reconciler.ts";
+
+/** The owner of the static addresses, routes and rules in logs and the reconcile. */
+const STATIC_OWNER = "static";
 
 /**
  * What a {@link NodeRuntime} is built from: the config and its instances (every one
@@ -104,6 +110,11 @@ export interface NodeRuntimeOptions {
    * null = not enforced (tests, and daemons whose instances all accept).
    */
   readonly acceptFilter?: AcceptFilter | null;
+  /**
+   * hacore's routes and rules (`virtual_routes`, `static_routes`, ...); absent or null =
+   * none installed (tests without routes).
+   */
+  readonly routes?: RoutePort | null;
   /** Retry a failed kernel operation after this long. */
   readonly retryMs: number;
   /** Wall time minus clock time: labels monotonic times for people. */
@@ -155,6 +166,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
+  readonly #routes: RouteReconciler | null;
+  /** The orderly stop has begun: static addresses, routes and rules go too. */
+  #stopping = false;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -174,6 +188,16 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
     this.#acceptFilter = opts.acceptFilter ?? null;
+    this.#routes = opts.routes
+      ? new RouteReconciler({
+        port: opts.routes,
+        log,
+        rateLog,
+        counters,
+        clock,
+        retryMs: opts.retryMs,
+      })
+      : null;
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -316,10 +340,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   nextDeadlineMs(): number | null {
-    const table = this.table.nextDeadline();
-    const retry = this.#vips.retryAtMs;
-    if (retry === null) return table;
-    return table === null || retry < table ? retry : table;
+    const due = [this.table.nextDeadline(), this.#vips.retryAtMs, this.#routes?.dueAtMs ?? null]
+      .filter((d): d is number => d !== null);
+    return due.length === 0 ? null : Math.min(...due);
   }
 
   /**
@@ -404,7 +427,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   shutdown(): void {
+    this.#stopping = true;
     this.feed({ type: "shutdown" });
+    // Static addresses, routes and rules follow no instance: the stop itself removes them.
+    this.#vips.requestAgain();
   }
 
   /**
@@ -416,7 +442,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   settled(): boolean {
-    return !this.reconcileWanted && this.table.settled();
+    return !this.reconcileWanted && this.table.settled() && (this.#routes?.idle ?? true);
   }
 
   /**
@@ -599,6 +625,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     }
     this.#vips.retryIfDue(this.#clock.nowMs());
     if (this.#vips.wanted) await this.reconcileNow();
+    else if ((this.#routes?.dueAtMs ?? Infinity) <= this.#clock.nowMs()) await this.#applyRoutes();
     this.#finishRetired();
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
@@ -740,7 +767,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     switch (e.kind) {
       case "addr-removed": {
         const owners = this.table.vipOwners(e.address);
-        if (!owners) return;
+        if (!owners) {
+          if (this.#isStaticAddress(e.address)) this.#vips.requestForKernel();
+          return;
+        }
         this.#vips.addressRemoved(e, owners, (i) => this.table.routerOf(i).holdingVips);
         return;
       }
@@ -825,6 +855,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     await this.#vmacs.ensure(this.#wantedVmacs());
     const applied = await this.#vips.apply(reason, this.#lookups);
     this.#acceptFilter?.set(this.#notAccepted());
+    // After the addresses: a route's preferred source must exist before it is added.
+    await this.#applyRoutes();
     if (!applied) return;
     await this.#vmacs.drop(this.#wantedVmacs());
   }
@@ -849,10 +881,41 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       vips: i.cfg.vips,
       excluded: i.cfg.excludedVips,
     });
+    const statics = this.table.config.staticAddresses;
     return [
       ...this.table.live.map((i) => want(i, i.cfg.name)),
       ...this.table.retiring.map((i) => want(i, retiredLabel(i.cfg.name))),
+      // Held for the daemon's lifetime, whatever the VRRP states.
+      ...statics.length === 0
+        ? []
+        : [{ name: STATIC_OWNER, holding: !this.#stopping, vips: statics, excluded: [] }],
     ];
+  }
+
+  #isStaticAddress(address: string): boolean {
+    const c = canonicalIp(address);
+    return this.table.config.staticAddresses.some((v) => canonicalIp(v.address) === c);
+  }
+
+  /**
+   * Routes and rules: each instance's while it holds its VIPs (a retiring one too,
+   * through its release), the static ones until the stop.
+   */
+  async #applyRoutes(): Promise<void> {
+    if (this.#routes === null) return;
+    const routes: Owned<KernelRoute>[] = [];
+    const rules: Owned<KernelRule>[] = [];
+    for (const i of this.table.all()) {
+      if (!this.table.routerOf(i).holdingVips) continue;
+      for (const item of i.cfg.virtualRoutes) routes.push({ owner: i.cfg.name, item });
+      for (const item of i.cfg.virtualRules) rules.push({ owner: i.cfg.name, item });
+    }
+    if (!this.#stopping) {
+      const c = this.table.config;
+      for (const item of c.staticRoutes) routes.push({ owner: STATIC_OWNER, item });
+      for (const item of c.staticRules) rules.push({ owner: STATIC_OWNER, item });
+    }
+    await this.#routes.apply({ routes, rules });
   }
 
   /** The macvlans live and retiring instances need. */

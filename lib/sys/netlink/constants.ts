@@ -374,3 +374,5 @@ export const RTN_BLACKHOLE = 6;
 export const RTN_UNREACHABLE = 7;
 /** `RTN_PROHIBIT`. */
 export const RTN_PROHIBIT = 8;
+/** `RTN_THROW`: stop the lookup in this table, as if no route matched. */
+export const RTN_THROW = 9;
