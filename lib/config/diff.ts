@@ -199,7 +199,7 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
     changed,
     unchanged,
     groups: diffGroups(old.syncGroups, next.syncGroups),
-    global: diffGlobal(old.global, next.global),
+    global: [...diffGlobal(old.global, next.global), ...diffStatics(old, next)],
     trackers: diffTrackers(old, next),
     virtualServers: diffVirtualServers(old.virtualServers, next.virtualServers),
   };
@@ -400,6 +400,8 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   setting("track_interface", refsText(o.trackInterfaces), refsText(n.trackInterfaces));
   setting("track_file", refsText(o.trackFiles), refsText(n.trackFiles));
   setting("track_process", refsText(o.trackProcesses), refsText(n.trackProcesses));
+  setting("virtual_routes", linesText(o.virtualRoutes), linesText(n.virtualRoutes));
+  setting("virtual_rules", linesText(o.virtualRules), linesText(n.virtualRules));
   settings.push(...notifyChanges(o.notify, n.notify));
   // Sync-group membership is reported (and applied) with the groups, not here.
   const vipsSame = vips.added.length + vips.removed.length + vips.changed.length === 0 &&
@@ -443,6 +445,24 @@ function vipText(v: Vip, i: InstanceConfig): string {
   if (v.label !== null) t += ` label ${v.label}`;
   if (v.scope !== "global") t += ` scope ${v.scope}`;
   return t;
+}
+
+function linesText(xs: readonly { readonly text: string }[]): string {
+  return listText(xs.map((x) => JSON.stringify(x.text)));
+}
+
+/** The top-level static addresses, routes and rules, reported with `global`'s changes. */
+function diffStatics(o: Config, n: Config): GlobalChange[] {
+  const out: GlobalChange[] = [];
+  const change = (key: string, from: string, to: string) => {
+    if (from !== to) out.push({ key, from, to, needsRestart: false });
+  };
+  const addrs = (c: Config) =>
+    listText(c.staticAddresses.map((v) => `${v.address}/${v.prefix} dev ${v.dev}`));
+  change("static_ipaddress", addrs(o), addrs(n));
+  change("static_routes", linesText(o.staticRoutes), linesText(n.staticRoutes));
+  change("static_rules", linesText(o.staticRules), linesText(n.staticRules));
+  return out;
 }
 
 function holdText(h: "auto" | number): string {

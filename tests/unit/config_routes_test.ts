@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseRouteLine, parseRuleLine } from "../../lib/config/routes.ts";
 import { formatConfigError, parseConfig } from "../../lib/config/mod.ts";
+import { diffConfigs, diffLines } from "../../lib/config/diff.ts";
 
 function route(text: string) {
   const r = parseRouteLine(text);
@@ -177,5 +178,24 @@ virtual_routes = ["10.9.0.0/16 via 192.0.2.1"]
   assert.deepEqual(r.config.instances.map((i) => [i.name, i.virtualRoutes.length]), [
     ["VI_1", 1],
     ["VI_1@v6", 0],
+  ]);
+});
+
+Deno.test("a reload's diff names changed virtual routes and static routes, applied without a restart", () => {
+  const base = (extra: string, statics: string) =>
+    `${statics}[vrrp_instance.VI_1]\ninterface = "eth0"\nvirtual_router_id = 1\nvirtual_ipaddress = ["192.0.2.10/24"]\n${extra}`;
+  const a = parseConfig(base("", ""), "a.toml");
+  const b = parseConfig(
+    base(
+      `virtual_routes = ["10.9.0.0/16 via 192.0.2.1"]\n`,
+      `static_routes = ["blackhole 203.0.113.0/24"]\n`,
+    ),
+    "a.toml",
+  );
+  assert.ok(a.ok && b.ok);
+  const lines = diffLines(diffConfigs(a.config, b.config));
+  assert.deepEqual(lines, [
+    'VI_1: virtual_routes (none) -> "10.9.0.0/16 via 192.0.2.1"',
+    'global: static_routes (none) -> "blackhole 203.0.113.0/24"',
   ]);
 });
