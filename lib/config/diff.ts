@@ -26,6 +26,7 @@ import type { RealServerConfig, VirtualServerConfig } from "./lvs_schema.ts";
 import { formatMs, summarizeInstance } from "./router.ts";
 import type {
   Config,
+  GarpConfig,
   GlobalConfig,
   InstanceConfig,
   NotifyConfig,
@@ -187,7 +188,7 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
       replaced.push({ old: o, next: n, why });
       continue;
     }
-    const d = diffInstance(o, n);
+    const d = diffInstance(o, n, old.global, next.global);
     if (d === null) unchanged.push(n.name);
     else changed.push(d);
   }
@@ -374,7 +375,12 @@ function identityChanges(o: InstanceConfig, n: InstanceConfig): string[] {
   return why;
 }
 
-function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null {
+function diffInstance(
+  o: InstanceConfig,
+  n: InstanceConfig,
+  og: GlobalConfig,
+  ng: GlobalConfig,
+): InstanceDiff | null {
   const vips = diffVips(o.vips, n.vips);
   const excluded = diffVips(o.excludedVips, n.excludedVips);
   const priority = o.priority === n.priority ? null : { from: o.priority, to: n.priority };
@@ -400,6 +406,17 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   setting("track_interface", refsText(o.trackInterfaces), refsText(n.trackInterfaces));
   setting("track_file", refsText(o.trackFiles), refsText(n.trackFiles));
   setting("track_process", refsText(o.trackProcesses), refsText(n.trackProcesses));
+  let garpChanged = false;
+  for (const [key, field] of GARP_KEYS) {
+    if (o.garp[field] === n.garp[field]) continue;
+    garpChanged = true;
+    // Inherited from [global] before and after: the global line says it once.
+    if (o.garp[field] === inheritedGarp(og)[field] && n.garp[field] === inheritedGarp(ng)[field]) {
+      continue;
+    }
+    const text = (g: GarpConfig) => field.endsWith("Ms") ? formatMs(g[field]) : String(g[field]);
+    setting(key, text(o.garp), text(n.garp));
+  }
   setting("virtual_routes", linesText(o.virtualRoutes), linesText(n.virtualRoutes));
   setting("virtual_rules", linesText(o.virtualRules), linesText(n.virtualRules));
   settings.push(...notifyChanges(o.notify, n.notify));
@@ -408,7 +425,9 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
     !vips.reordered;
   const exclSame = excluded.added.length + excluded.removed.length + excluded.changed.length ===
       0 && !excluded.reordered;
-  if (vipsSame && exclSame && priority === null && settings.length === 0) return null;
+  if (vipsSame && exclSame && priority === null && settings.length === 0 && !garpChanged) {
+    return null;
+  }
   return { name: n.name, old: o, next: n, vips, excluded, priority, settings };
 }
 
@@ -445,6 +464,27 @@ function vipText(v: Vip, i: InstanceConfig): string {
   if (v.label !== null) t += ` label ${v.label}`;
   if (v.scope !== "global") t += ` scope ${v.scope}`;
   return t;
+}
+
+const GARP_KEYS: readonly [string, keyof GarpConfig][] = [
+  ["garp_master_delay", "masterDelayMs"],
+  ["garp_master_repeat", "masterRepeat"],
+  ["garp_master_refresh", "masterRefreshMs"],
+  ["garp_master_refresh_repeat", "masterRefreshRepeat"],
+  ["garp_lower_prio_delay", "lowerPrioDelayMs"],
+  ["garp_lower_prio_repeat", "lowerPrioRepeat"],
+];
+
+/** An instance's GARP timing when it sets none of its own (see `readGarp`). */
+function inheritedGarp(g: GlobalConfig): GarpConfig {
+  return {
+    masterDelayMs: g.garpMasterDelayMs,
+    masterRepeat: g.garpMasterRepeat,
+    masterRefreshMs: g.garpMasterRefreshMs,
+    masterRefreshRepeat: g.garpMasterRefreshRepeat,
+    lowerPrioDelayMs: g.garpLowerPrioDelayMs ?? g.garpMasterDelayMs,
+    lowerPrioRepeat: g.garpLowerPrioRepeat ?? 0,
+  };
 }
 
 function linesText(xs: readonly { readonly text: string }[]): string {
@@ -543,6 +583,8 @@ const GLOBAL_KEYS: readonly {
   { field: "garpMasterRepeat", key: "vrrp_garp_master_repeat" },
   { field: "garpMasterRefreshMs", key: "vrrp_garp_master_refresh", ms: true },
   { field: "garpMasterRefreshRepeat", key: "vrrp_garp_master_refresh_repeat" },
+  { field: "garpLowerPrioDelayMs", key: "vrrp_garp_lower_prio_delay", ms: true },
+  { field: "garpLowerPrioRepeat", key: "vrrp_garp_lower_prio_repeat" },
   { field: "garpIntervalMs", key: "vrrp_garp_interval", ms: true },
   { field: "gnaIntervalMs", key: "vrrp_gna_interval", ms: true },
   { field: "checksum", key: "checksum" },

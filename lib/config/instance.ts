@@ -28,7 +28,7 @@ import {
   unicastIp,
 } from "./fields.ts";
 import type { KeyPath } from "./scan.ts";
-import type { AuthConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
+import type { AuthConfig, GarpConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
 import { NOTIFY_KEYS, readNotify, readTrackRefs, secondsToMs } from "./sections.ts";
 import { readLines, routeLine, ruleLine } from "./routes.ts";
 import { readVip, type VipDraft } from "./vip.ts";
@@ -61,6 +61,12 @@ const INSTANCE_KEYS = [
   "track_process",
   ...NOTIFY_KEYS,
   "use_vmac",
+  "garp_master_delay",
+  "garp_master_repeat",
+  "garp_master_refresh",
+  "garp_master_refresh_repeat",
+  "garp_lower_prio_delay",
+  "garp_lower_prio_repeat",
 ] as const;
 
 /** What an instance may refer to outside itself. */
@@ -248,6 +254,7 @@ export function readInstance(
     auth,
     vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
+    garp: readGarp(r, env.global),
     virtualRoutes: readLines(ctx, r.table.virtual_routes, r.at("virtual_routes"), routeLine),
     virtualRules: readLines(ctx, r.table.virtual_rules, r.at("virtual_rules"), ruleLine),
     trackScripts: readTrackRefs(r, "track_script", "vrrp_script", env.scripts),
@@ -441,6 +448,31 @@ function readPeers(
     return { ip, path };
   }, `an array of peer addresses, e.g. ["192.0.2.2"]`);
   return peers ?? [];
+}
+
+/**
+ * keepalived's per-instance GARP settings, each defaulting to the global one; the
+ * lower-priority delay, unset globally, to the global master delay, as keepalived does.
+ */
+function readGarp(r: TableReader, g: GlobalConfig): GarpConfig {
+  const s = (key: string, max: number) => {
+    const v = r.opt(key, int(0, max));
+    return v === undefined ? undefined : secondsToMs(v);
+  };
+  const masterDelayMs = s("garp_master_delay", 3600) ?? g.garpMasterDelayMs;
+  const masterRepeat = r.opt("garp_master_repeat", int(1, 255)) ?? g.garpMasterRepeat;
+  return {
+    masterDelayMs,
+    masterRepeat,
+    masterRefreshMs: s("garp_master_refresh", 86400) ?? g.garpMasterRefreshMs,
+    masterRefreshRepeat: r.opt("garp_master_refresh_repeat", int(1, 255)) ??
+      g.garpMasterRefreshRepeat,
+    lowerPrioDelayMs: s("garp_lower_prio_delay", 3600) ?? g.garpLowerPrioDelayMs ??
+      g.garpMasterDelayMs,
+    // Off unless set: hacore announces again once a rival master has gone quiet (the
+    // engine's `reannounce`), which covers what keepalived's default burst is for.
+    lowerPrioRepeat: r.opt("garp_lower_prio_repeat", int(0, 255)) ?? g.garpLowerPrioRepeat ?? 0,
+  };
 }
 
 function readAuth(

@@ -39,6 +39,36 @@ export interface Vip {
 }
 
 /**
+ * An instance's gratuitous ARP / unsolicited NA timing: keepalived's per-instance
+ * `garp_master_*` and `garp_lower_prio_*`, each defaulting to the global
+ * `vrrp_garp_*` setting.
+ *
+ * @example
+ * ```ts
+ * const g: GarpConfig = {
+ *   masterDelayMs: 5000, masterRepeat: 5, masterRefreshMs: 0, masterRefreshRepeat: 1,
+ *   lowerPrioDelayMs: 5000, lowerPrioRepeat: 5,
+ * };
+ * ```
+ */
+export interface GarpConfig {
+  /** `garp_master_delay`: the burst on becoming master is repeated this long later (0 = not). */
+  readonly masterDelayMs: number;
+  /** `garp_master_repeat`: GARPs/NAs per address per burst. */
+  readonly masterRepeat: number;
+  /** `garp_master_refresh`: a burst every this long while master (0 = never). */
+  readonly masterRefreshMs: number;
+  readonly masterRefreshRepeat: number;
+  /**
+   * `garp_lower_prio_delay`: after a lower-priority advert reaches this master (another
+   * router thinks it is master: its hosts may follow it), the burst is repeated this long later.
+   */
+  readonly lowerPrioDelayMs: number;
+  /** `garp_lower_prio_repeat`: GARPs per burst on a lower-priority advert (0 = none). */
+  readonly lowerPrioRepeat: number;
+}
+
+/**
  * A reference from an instance to a tracker, with an optional weight override.
  *
  * @example
@@ -137,6 +167,17 @@ export interface GlobalConfig {
   /** Re-announce periodically while master (0 = off). */
   readonly garpMasterRefreshMs: number;
   readonly garpMasterRefreshRepeat: number;
+  /**
+   * `vrrp_garp_lower_prio_delay`: after a lower-priority advert reaches a master, its
+   * GARP burst is repeated this long later; null = `garpMasterDelayMs` (keepalived's).
+   */
+  readonly garpLowerPrioDelayMs: number | null;
+  /**
+   * `vrrp_garp_lower_prio_repeat`: GARPs per burst after a lower-priority advert; null =
+   * 0, none: unlike keepalived (whose default is `garpMasterRepeat`), hacore announces
+   * again once the rival master has gone quiet, which is when hosts can be won back.
+   */
+  readonly garpLowerPrioRepeat: number | null;
   /** Gap between GARPs of a burst. */
   readonly garpIntervalMs: number;
   /** Gap between unsolicited NAs of a burst. */
@@ -276,6 +317,8 @@ export interface InstanceConfig {
   readonly vips: readonly Vip[];
   /** Held with the VIPs but not advertised; may be of either family. */
   readonly excludedVips: readonly Vip[];
+  /** GARP/NA timing (`garp_master_*`, `garp_lower_prio_*`, else the global ones). */
+  readonly garp: GarpConfig;
   /** `virtual_routes`: held while Master, like the VIPs (the IPv4 half of a dual stack). */
   readonly virtualRoutes: readonly RouteConfig[];
   /** `virtual_rules`: held while Master, like the VIPs. */
@@ -371,6 +414,8 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   garpMasterRepeat: 5,
   garpMasterRefreshMs: 0,
   garpMasterRefreshRepeat: 1,
+  garpLowerPrioDelayMs: null,
+  garpLowerPrioRepeat: null,
   garpIntervalMs: 0,
   gnaIntervalMs: 0,
   checksum: "auto",

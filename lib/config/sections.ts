@@ -110,6 +110,8 @@ const GLOBAL_KEYS = [
   "vrrp_garp_master_repeat",
   "vrrp_garp_master_refresh",
   "vrrp_garp_master_refresh_repeat",
+  "vrrp_garp_lower_prio_delay",
+  "vrrp_garp_lower_prio_repeat",
   "vrrp_garp_interval",
   "vrrp_gna_interval",
   "checksum",
@@ -221,6 +223,8 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     garpMasterRefreshMs: ms("vrrp_garp_master_refresh", int(0, 86400), d.garpMasterRefreshMs),
     garpMasterRefreshRepeat: r.opt("vrrp_garp_master_refresh_repeat", int(1, 255)) ??
       d.garpMasterRefreshRepeat,
+    garpLowerPrioDelayMs: nullableMs(r.opt("vrrp_garp_lower_prio_delay", int(0, 3600))),
+    garpLowerPrioRepeat: r.opt("vrrp_garp_lower_prio_repeat", int(0, 255)) ?? null,
     garpIntervalMs: ms("vrrp_garp_interval", num(0, 10, "seconds"), d.garpIntervalMs),
     gnaIntervalMs: ms("vrrp_gna_interval", num(0, 10, "seconds"), d.gnaIntervalMs),
     checksum: r.opt("checksum", oneOf(["auto", "pseudo-header", "rfc9568"] as const)) ??
@@ -282,6 +286,10 @@ function readMail(r: TableReader): MailConfig {
     connectTimeoutMs: timeoutS === undefined ? d.connectTimeoutMs : secondsToMs(timeoutS),
     alert,
   };
+}
+
+function nullableMs(s: number | undefined): number | null {
+  return s === undefined ? null : secondsToMs(s);
 }
 
 /** Tracker weights stay inside what a priority can move (1..254 ± 253 still lands in range). */

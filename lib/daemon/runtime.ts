@@ -34,7 +34,15 @@ import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
 import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
-import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
+import {
+  type AnnounceConfig,
+  announceDue,
+  announceNextDeadline,
+  IDLE_ANNOUNCE,
+  instanceAnnounceConfig,
+  lowerPriorityAnnounce,
+  startAnnounce,
+} from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
 import type { InboxItem } from "./inbox.ts";
@@ -572,6 +580,27 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const now = this.#clock.nowMs();
     for (const { inst, action } of this.table.step(event, now)) this.#execute(inst, action, now);
     this.#notifier.stepDone(this.table.node, this.table.config.syncGroups, now);
+    if (event.type === "router" && event.event.type === "advert") {
+      this.#afterAdvert(event.name, event.event.advert.priority, now);
+    }
+  }
+
+  /**
+   * A master that heard a lower-priority advert stays master; another router thinks
+   * it is master too, and hosts may follow it: keepalived's `garp_lower_prio_repeat`
+   * burst (then again after `garp_lower_prio_delay`) wins them back.
+   */
+  #afterAdvert(name: string, priority: number, now: number) {
+    const inst = this.table.instance(name);
+    if (inst === undefined) return;
+    const r = this.table.routerOf(inst);
+    if (r.state !== "master" || priority === 0 || priority > r.priority) return;
+    inst.announce = lowerPriorityAnnounce(inst.announce, this.#announceCfgOf(inst), now);
+    bump(inst.extra, "lowerPriorityAdverts");
+  }
+
+  #announceCfgOf(inst: Instance): AnnounceConfig {
+    return instanceAnnounceConfig(this.table.announceCfg, inst.cfg.garp);
   }
 
   /**
@@ -660,12 +689,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         this.#vips.request("engine");
         break;
       case "announce":
-        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         break;
       case "reannounce":
         // Only a live Master has VIPs to claim back; a retiring router is no Master.
         if (inst.retired !== null) break;
-        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         bump(inst.extra, "reannouncements");
         // A rival is whoever sends adverts: one line per window, however many come.
         this.#rateLog(
@@ -719,7 +748,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     for (const inst of this.table.live) {
       const d = announceNextDeadline(inst.announce);
       if (d === null || d > now) continue;
-      const { state, announcements } = announceDue(inst.announce, this.table.announceCfg, now);
+      const cfg = this.#announceCfgOf(inst);
+      const { state, announcements } = announceDue(inst.announce, cfg, now);
       inst.announce = state;
       for (const a of announcements) {
         // Announcing an address we failed to install would pull traffic into a void.

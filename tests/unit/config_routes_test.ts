@@ -199,3 +199,44 @@ Deno.test("a reload's diff names changed virtual routes and static routes, appli
     'global: static_routes (none) -> "blackhole 203.0.113.0/24"',
   ]);
 });
+
+Deno.test("per-instance garp_* keys default to the global vrrp_garp_* ones; lower_prio to the global master ones", () => {
+  const r = parseConfig(
+    `[global]
+vrrp_garp_master_delay = 2
+vrrp_garp_master_repeat = 3
+vrrp_garp_lower_prio_repeat = 1
+[vrrp_instance.VI_1]
+interface = "eth0"
+virtual_router_id = 1
+virtual_ipaddress = ["192.0.2.10/24"]
+garp_master_repeat = 4
+garp_master_refresh = 60
+[vrrp_instance.VI_2]
+interface = "eth0"
+virtual_router_id = 2
+virtual_ipaddress = ["192.0.2.11/24"]
+garp_lower_prio_delay = 0
+`,
+    "a.toml",
+  );
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  assert.deepEqual(r.config.instances.map((i) => i.garp), [
+    {
+      masterDelayMs: 2000,
+      masterRepeat: 4,
+      masterRefreshMs: 60_000,
+      masterRefreshRepeat: 1,
+      lowerPrioDelayMs: 2000,
+      lowerPrioRepeat: 1,
+    },
+    {
+      masterDelayMs: 2000,
+      masterRepeat: 3,
+      masterRefreshMs: 0,
+      masterRefreshRepeat: 1,
+      lowerPrioDelayMs: 0,
+      lowerPrioRepeat: 1,
+    },
+  ]);
+});
