@@ -189,6 +189,7 @@ export async function runCommand(args: string[]): Promise<number> {
     logger: log,
     allowInsecure: g.allowInsecureScripts,
     fifoPath: g.notifyFifo,
+    fifoFormat: g.notifyFifoFormat,
     onRun: (run) => daemon?.countHookRun(run),
     scriptUser: g.scriptUser,
     mail: mailer === null ? null : new MailAlerts({

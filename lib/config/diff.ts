@@ -592,6 +592,7 @@ const GLOBAL_KEYS: readonly {
   { field: "controlSocket", key: "control_socket", restart: true },
   { field: "metricsListen", key: "metrics_listen", restart: true },
   { field: "notifyFifo", key: "notify_fifo", restart: true },
+  { field: "notifyFifoFormat", key: "notify_fifo_format", restart: true },
   { field: "notifyTimeoutMs", key: "notify_timeout", ms: true, restart: true },
   { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
   { field: "pidFile", key: "pid_file", restart: true },

@@ -193,8 +193,10 @@ export interface GlobalConfig {
   readonly controlSocket: string | null;
   /** `HOST:PORT` (`[V6]:PORT`) of the Prometheus `/metrics` + `/healthz` listener; null = off. */
   readonly metricsListen: string | null;
-  /** Path of a FIFO (or file) that receives every notify event as one JSON line; null = off. */
+  /** Path of a FIFO (or file) that receives every notify event as one line; null = off. */
   readonly notifyFifo: string | null;
+  /** `notify_fifo_format`: "json" (one object per line) or "keepalived" (its text lines). */
+  readonly notifyFifoFormat: "json" | "keepalived";
   /** A notify hook still running after this long is killed (and counted as failed). */
   readonly notifyTimeoutMs: number;
   /**
@@ -423,6 +425,7 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   controlSocket: null,
   metricsListen: null,
   notifyFifo: null,
+  notifyFifoFormat: "json",
   notifyTimeoutMs: 10_000,
   allowInsecureScripts: false,
   scriptUser: null,

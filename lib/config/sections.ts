@@ -119,6 +119,7 @@ const GLOBAL_KEYS = [
   "control_socket",
   "metrics_listen",
   "notify_fifo",
+  "notify_fifo_format",
   "notify_timeout",
   "allow_insecure_scripts",
   "enable_script_security",
@@ -233,6 +234,8 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     controlSocket: r.opt("control_socket", absolutePath) ?? d.controlSocket,
     metricsListen: r.opt("metrics_listen", listenAddress) ?? d.metricsListen,
     notifyFifo: r.opt("notify_fifo", absolutePath) ?? d.notifyFifo,
+    notifyFifoFormat: r.opt("notify_fifo_format", oneOf(["json", "keepalived"] as const)) ??
+      d.notifyFifoFormat,
     notifyTimeoutMs: ms("notify_timeout", num(0.1, 3600, "seconds"), d.notifyTimeoutMs),
     allowInsecureScripts: readScriptSecurity(r) ?? d.allowInsecureScripts,
     scriptUser: r.opt("script_user", userName) ?? d.scriptUser,

@@ -47,7 +47,7 @@
 import type { HookRun } from "../control/api.ts";
 import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
-import { EventStream, type EventStreamStats, formatLvsEventLine } from "./event_stream.ts";
+import { EventStream, type EventStreamStats, type FifoFormat } from "./event_stream.ts";
 import type { MailAlerts } from "../notify/alerts.ts";
 import type { LvsNotice } from "../lvs/runtime.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
@@ -228,6 +228,8 @@ export interface NotifierOptions {
   readonly allowInsecure: boolean;
   /** `global.notify_fifo`, or null for no event stream. */
   readonly fifoPath: string | null;
+  /** `global.notify_fifo_format`: JSON lines (the default) or keepalived's text lines. */
+  readonly fifoFormat?: FifoFormat;
   /** Starts hooks; {@link spawnHook} by default. */
   readonly spawn?: HookSpawner;
   /** Monotonic time for durations, timeouts and the verdict cache; {@link systemClock} by default. */
@@ -332,7 +334,7 @@ export class Notifier implements NotifySink {
     this.#lookupUser = opts.lookupUser ?? lookupUser;
     this.#stream = opts.fifoPath === null
       ? null
-      : new EventStream({ path: opts.fifoPath, logger: opts.logger });
+      : new EventStream({ path: opts.fifoPath, logger: opts.logger, format: opts.fifoFormat });
   }
 
   /**
@@ -406,7 +408,7 @@ export class Notifier implements NotifySink {
     try {
       if (this.#closed) return;
       const at = this.#wallClock();
-      this.#stream?.writeLine(formatLvsEventLine(notice, at));
+      this.#stream?.writeLvs(notice, at);
       this.#mail?.lvs({
         kind: notice.kind,
         virtualServer: notice.virtualServer,

@@ -685,6 +685,7 @@ Deno.test("a minimal instance gets every default", () => {
     controlSocket: null,
     metricsListen: null,
     notifyFifo: null,
+    notifyFifoFormat: "json",
     notifyTimeoutMs: 10_000,
     allowInsecureScripts: false,
     scriptUser: null,

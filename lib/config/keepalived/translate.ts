@@ -310,6 +310,9 @@ class Translator {
     }
     table.notify_fifo = n.args[0];
     this.#at([...path, "notify_fifo"], n);
+    // Its reader was written for keepalived's lines: hacore writes those for it.
+    table.notify_fifo_format = "keepalived";
+    this.#at([...path, "notify_fifo_format"], n);
   }
 
   /**
