@@ -61,6 +61,7 @@ const INSTANCE_KEYS = [
   "track_process",
   ...NOTIFY_KEYS,
   "use_vmac",
+  "vmac_xmit_base",
   "garp_master_delay",
   "garp_master_repeat",
   "garp_master_refresh",
@@ -264,6 +265,7 @@ export function readInstance(
     notify: readNotify(r),
     syncGroup: null,
     vmac,
+    vmacXmitBase: readXmitBase(r, vmac),
     dualStackOf: null,
   };
   return {
@@ -473,6 +475,15 @@ function readGarp(r: TableReader, g: GlobalConfig): GarpConfig {
     // engine's `reannounce`), which covers what keepalived's default burst is for.
     lowerPrioRepeat: r.opt("garp_lower_prio_repeat", int(0, 255)) ?? g.garpLowerPrioRepeat ?? 0,
   };
+}
+
+/** `vmac_xmit_base` means something only with `use_vmac`: said, not silently dropped. */
+function readXmitBase(r: TableReader, vmac: string | null): boolean {
+  const on = r.opt("vmac_xmit_base", bool) ?? false;
+  if (on && vmac === null) {
+    r.ctx.warn(r.at("vmac_xmit_base"), "vmac_xmit_base has no effect without use_vmac");
+  }
+  return on && vmac !== null;
 }
 
 function readAuth(

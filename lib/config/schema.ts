@@ -338,6 +338,12 @@ export interface InstanceConfig {
    */
   readonly vmac: string | null;
   /**
+   * `vmac_xmit_base`: with `use_vmac`, adverts go out of `interface` itself (its own
+   * MAC) rather than the macvlan; the VIPs stay on the macvlan. For switches that must
+   * not see the virtual MAC move with every advert.
+   */
+  readonly vmacXmitBase: boolean;
+  /**
    * For the two halves of a dual-stack instance (IPv4 and IPv6 VIPs in one table): the
    * name written in the file. The IPv4 half keeps that name, the IPv6 half is
    * `NAME@v6`; both share every other setting and move together. null otherwise.

@@ -736,6 +736,7 @@ Deno.test("a minimal instance gets every default", () => {
     notify: { master: null, backup: null, fault: null, stop: null, generic: null, smtpAlert: null },
     syncGroup: null,
     vmac: null,
+    vmacXmitBase: false,
     dualStackOf: null,
   };
   assert.deepEqual(config.instances[0], expected);

@@ -330,7 +330,7 @@ const INSTANCE: Entry[] = [
   warned("notify_master_rx_lower_pri", "hacore runs no script on a lower-priority advert"),
   same("smtp_alert", "flag"),
   same("use_vmac", "custom", "a name or the default vrrp.VRID"),
-  warned("vmac_xmit_base", "hacore sends adverts from the macvlan"),
+  same("vmac_xmit_base", "flag", "adverts from the base interface, VIPs on the macvlan"),
   refused("use_ipvlan", "hacore makes macvlans only"),
   warned("native_ipv6", "hacore decides the family from the VIPs"),
   warned("dont_track_primary", "hacore tracks the instance's interface"),
