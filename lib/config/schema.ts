@@ -314,6 +314,13 @@ export interface InstanceConfig {
    * again after a restart.
    */
   readonly pinPeerMac: boolean;
+  /**
+   * `track_src_ip`: the instance is in FAULT while its advert source address
+   * (`unicast_src_ip`, or the interface's address it started with) is gone from its
+   * interface, as keepalived does: adverts from an address the host no longer has
+   * would be dropped or misrouted.
+   */
+  readonly trackSrcIp: boolean;
   readonly auth: AuthConfig | null;
   /** Advertised VIPs, in configured (wire) order. */
   readonly vips: readonly Vip[];

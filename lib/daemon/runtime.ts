@@ -796,6 +796,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   onKernel(e: KernelEvent): void {
     switch (e.kind) {
       case "addr-removed": {
+        this.#trackSource(e.interface, e.address, true);
         const owners = this.table.vipOwners(e.address);
         if (!owners) {
           if (this.#isStaticAddress(e.address)) this.#vips.requestForKernel();
@@ -805,6 +806,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         return;
       }
       case "addr-added":
+        this.#trackSource(e.interface, e.address, false);
         // Only a VIP's address matters here: a foreign copy of it is a conflict to report.
         if (this.table.vipOwners(e.address) !== undefined) this.#vips.requestForKernel();
         return;
@@ -825,6 +827,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       case "resync":
         this.#vips.requestForKernel();
         return;
+    }
+  }
+
+  /**
+   * `track_src_ip`: an instance whose advert source left its interface is in FAULT
+   * until the address comes back.
+   */
+  #trackSource(iface: string, address: string, gone: boolean) {
+    const ip = canonicalIp(address) ?? address;
+    for (const inst of this.table.live) {
+      if (!inst.cfg.trackSrcIp || inst.cfg.interface !== iface || inst.rc.primaryIp !== ip) {
+        continue;
+      }
+      if (gone) this.#log.warn(`${inst.cfg.name}: source address ${ip} removed from ${iface}`);
+      this.feed({
+        type: "router",
+        name: inst.cfg.name,
+        event: { type: "fault", tracker: `source ${ip}`, failing: gone },
+      });
     }
   }
 

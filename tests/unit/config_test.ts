@@ -716,6 +716,7 @@ Deno.test("a minimal instance gets every default", () => {
     unicastPeers: [],
     allowedPeers: [],
     pinPeerMac: false,
+    trackSrcIp: false,
     auth: null,
     vips: [{ address: "192.0.2.10", prefix: 32, dev: "eth0", label: null, scope: "global" }],
     excludedVips: [],

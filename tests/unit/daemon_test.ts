@@ -1971,3 +1971,24 @@ Deno.test("garp_lower_prio_repeat: a master hearing a lower-priority master send
   assert.equal(a.daemon.detail("VI_1")!.counters.lowerPriorityAdverts, 2);
   await w.stopAll();
 });
+
+Deno.test("track_src_ip: the source address removed puts the instance in FAULT; restored, it comes back", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150, instance: "track_src_ip = true" });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  await w.startAll();
+  await w.run(5000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  assert.ok(a.port.removeByHand("eth0", "192.0.2.11"));
+  await w.run(10_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["fault", "master"]);
+  assert.ok(a.lines.some((l) => l.includes("VI_1: source address 192.0.2.11 removed from eth0")));
+  a.port.addByHand(addr("192.0.2.11", false));
+  await w.run(15_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  // Without track_src_ip the same removal changes nothing.
+  assert.ok(b.port.removeByHand("eth0", "192.0.2.12"));
+  await w.run(20_000);
+  assert.equal(vi(b).state, "backup");
+  await w.stopAll();
+});

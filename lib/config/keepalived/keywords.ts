@@ -349,7 +349,7 @@ const INSTANCE: Entry[] = [
   warned("lvs_sync_daemon_interface", "obsolete in keepalived; hacore has no sync daemon"),
   warned("kernel_rx_buf_size", TUNING),
   warned("promote_secondaries", "hacore leaves the sysctl as it is"),
-  warned("track_src_ip", "hacore does not follow the source address"),
+  same("track_src_ip", "flag", "FAULT while the advert source address is gone"),
   warned("old_unicast_checksum", "hacore computes the RFC checksum (see global checksum)"),
   warned("notify_priority_changes", "hacore's notify FIFO has no priority events"),
   warned("down_timer_adverts", "hacore uses the RFC's Master_Down_Interval"),
