@@ -327,3 +327,22 @@ Deno.test("a keepalived VIP line with an unknown word is refused naming the word
   assert.match(r.errors[0].message, /unknown word "lable" in the VIP line/);
   assert.equal(r.errors[0].line, 5);
 });
+
+Deno.test("per-instance GARP timing, track_src_ip, vmac_xmit_base and keepalived's FIFO lines carry over", async () => {
+  const r = await loadConfig(`${DIR}instance_tuning.conf`, { configId: "lb-a" });
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  const [vi] = r.config.instances;
+  assert.deepEqual(vi.garp, {
+    masterDelayMs: 3000,
+    masterRepeat: 2,
+    masterRefreshMs: 60_000,
+    masterRefreshRepeat: 2,
+    lowerPrioDelayMs: 1000,
+    lowerPrioRepeat: 3,
+  });
+  assert.equal(r.config.global.garpLowerPrioDelayMs, 2000);
+  assert.equal(r.config.global.garpLowerPrioRepeat, 1);
+  assert.equal(vi.trackSrcIp, true);
+  assert.equal(vi.vmacXmitBase, true);
+  assert.equal(r.config.global.notifyFifoFormat, "keepalived");
+});
