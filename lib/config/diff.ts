@@ -399,6 +399,7 @@ function diffInstance(
   setting("pin_peer_mac", String(o.pinPeerMac), String(n.pinPeerMac));
   setting("vmac_xmit_base", String(o.vmacXmitBase), String(n.vmacXmitBase));
   setting("track_src_ip", String(o.trackSrcIp), String(n.trackSrcIp));
+  setting("unicast_ttl", String(o.unicastTtl), String(n.unicastTtl));
   // Never print a password, not even in a diff.
   if (authText(o) !== authText(n) || o.auth?.pass !== n.auth?.pass) {
     settings.push(`authentication changed (${authText(o)} -> ${authText(n)})`);

@@ -51,6 +51,7 @@ const INSTANCE_KEYS = [
   "allowed_peers",
   "pin_peer_mac",
   "track_src_ip",
+  "unicast_ttl",
   "authentication",
   "virtual_ipaddress",
   "virtual_ipaddress_excluded",
@@ -254,6 +255,7 @@ export function readInstance(
     allowedPeers: allowed.map((p) => p.ip.address),
     pinPeerMac: r.opt("pin_peer_mac", bool) ?? false,
     trackSrcIp: r.opt("track_src_ip", bool) ?? false,
+    unicastTtl: readUnicastTtl(r, peers.length > 0, family),
     auth,
     vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
@@ -477,6 +479,20 @@ function readGarp(r: TableReader, g: GlobalConfig): GarpConfig {
     // engine's `reannounce`), which covers what keepalived's default burst is for.
     lowerPrioRepeat: r.opt("garp_lower_prio_repeat", int(0, 255)) ?? g.garpLowerPrioRepeat ?? 0,
   };
+}
+
+/** `unicast_ttl`: IPv4 unicast only (a hop limit per advert would need IPv6 ancillary data). */
+function readUnicastTtl(r: TableReader, unicast: boolean, family: string | null): number {
+  const ttl = r.opt("unicast_ttl", int(1, 255));
+  if (ttl === undefined) return 255;
+  if (!unicast) r.ctx.warn(r.at("unicast_ttl"), "unicast_ttl has no effect without unicast_peer");
+  else if (family !== "ipv4" && ttl !== 255) {
+    r.fail(
+      "unicast_ttl",
+      `expected unicast_ttl only on an IPv4 instance (hacore sends IPv6 adverts with hop limit 255), got ${ttl}`,
+    );
+  }
+  return ttl;
 }
 
 /** `vmac_xmit_base` means something only with `use_vmac`: said, not silently dropped. */

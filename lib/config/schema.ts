@@ -321,6 +321,12 @@ export interface InstanceConfig {
    * would be dropped or misrouted.
    */
   readonly trackSrcIp: boolean;
+  /**
+   * `unicast_ttl`: the IPv4 TTL of unicast adverts (255, the RFC's, unless set), for
+   * peers routers apart. As keepalived, unicast instances do not check the TTL of what
+   * they receive.
+   */
+  readonly unicastTtl: number;
   readonly auth: AuthConfig | null;
   /** Advertised VIPs, in configured (wire) order. */
   readonly vips: readonly Vip[];

@@ -153,9 +153,10 @@ export interface VrrpTransport {
    * `via` names another interface to send out of: an instance's virtual-MAC macvlan
    * (`use_vmac`) on this transport's interface, so the frame carries the virtual
    * router's MAC (RFC 5798 §7.3) while `src` stays the interface's own address and
-   * receiving stays on the transport's interface.
+   * receiving stays on the transport's interface. `ttl` (IPv4) replaces the RFC's 255:
+   * keepalived's `unicast_ttl`, for unicast adverts that cross routers.
    */
-  send(bytes: Uint8Array, dst: string, src: string, via?: string): void;
+  send(bytes: Uint8Array, dst: string, src: string, via?: string, ttl?: number): void;
   /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
   close(): void;
 }

@@ -717,6 +717,7 @@ Deno.test("a minimal instance gets every default", () => {
     allowedPeers: [],
     pinPeerMac: false,
     trackSrcIp: false,
+    unicastTtl: 255,
     auth: null,
     vips: [{ address: "192.0.2.10", prefix: 32, dev: "eth0", label: null, scope: "global" }],
     excludedVips: [],

@@ -308,7 +308,7 @@ const INSTANCE: Entry[] = [
   same("mcast_src_ip", "string"),
   same("unicast_src_ip", "string"),
   same("unicast_peer", "custom", "min_ttl / max_ttl are refused"),
-  warned("unicast_ttl", "hacore sends unicast adverts with TTL 255"),
+  same("unicast_ttl", "int", "IPv4 only; unicast instances do not check the TTL they receive"),
   warned("unicast_fault_no_peer", "an instance with no peers is refused by hacore anyway"),
   warned("check_unicast_src", "hacore accepts unicast adverts from listed peers only"),
   same("authentication", "custom", "auth_pass longer than 8 bytes is cut, with a warning"),
