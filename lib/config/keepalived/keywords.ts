@@ -217,7 +217,10 @@ const GLOBAL: Entry[] = [
   warned("enable_traps", NO_SNMP),
   warned("enable_dbus", NO_SNMP),
   warned("enable_dbus_instance", NO_SNMP),
-  warned("dynamic_interfaces", "hacore always follows interfaces appearing and going"),
+  warned(
+    "dynamic_interfaces",
+    "hacore follows links going down and up, but hacore run refuses an instance whose interface does not exist yet",
+  ),
   same("script_user", "custom", "a group after the user is refused"),
   same(
     "enable_script_security",
