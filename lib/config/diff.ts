@@ -400,6 +400,11 @@ function diffInstance(
   setting("vmac_xmit_base", String(o.vmacXmitBase), String(n.vmacXmitBase));
   setting("track_src_ip", String(o.trackSrcIp), String(n.trackSrcIp));
   setting("unicast_ttl", String(o.unicastTtl), String(n.unicastTtl));
+  setting(
+    "notify_master_rx_lower_pri",
+    o.notify.masterRxLowerPri ?? "(none)",
+    n.notify.masterRxLowerPri ?? "(none)",
+  );
   // Never print a password, not even in a diff.
   if (authText(o) !== authText(n) || o.auth?.pass !== n.auth?.pass) {
     settings.push(`authentication changed (${authText(o)} -> ${authText(n)})`);

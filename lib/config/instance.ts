@@ -25,6 +25,7 @@ import {
   type Parser,
   type RawTable,
   TableReader,
+  text,
   unicastIp,
 } from "./fields.ts";
 import type { KeyPath } from "./scan.ts";
@@ -62,6 +63,7 @@ const INSTANCE_KEYS = [
   "track_file",
   "track_process",
   ...NOTIFY_KEYS,
+  "notify_master_rx_lower_pri",
   "use_vmac",
   "vmac_xmit_base",
   "garp_master_delay",
@@ -266,7 +268,10 @@ export function readInstance(
     trackInterfaces: readTrackRefs(r, "track_interface", null, null, ifname),
     trackFiles: readTrackRefs(r, "track_file", "vrrp_track_file", env.trackFiles),
     trackProcesses: readTrackRefs(r, "track_process", "vrrp_track_process", env.trackProcesses),
-    notify: readNotify(r),
+    notify: {
+      ...readNotify(r),
+      masterRxLowerPri: r.opt("notify_master_rx_lower_pri", text("a command line")) ?? null,
+    },
     syncGroup: null,
     vmac,
     vmacXmitBase: readXmitBase(r, vmac),

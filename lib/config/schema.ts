@@ -102,6 +102,11 @@ export interface NotifyConfig {
    * = `global.smtp_alert`.
    */
   readonly smtpAlert?: boolean | null;
+  /**
+   * `notify_master_rx_lower_pri` (instances only): run each time the master hears a
+   * lower-priority advert, i.e. another router believes it is master.
+   */
+  readonly masterRxLowerPri?: string | null;
 }
 
 /**

@@ -158,6 +158,10 @@ export interface HookJob {
  * ```
  */
 export function hookJobs(event: NotifyEvent): HookJob[] {
+  if (event.lowerPriority === true) {
+    const command = event.hooks.masterRxLowerPri ?? null;
+    return command === null ? [] : [{ hook: "notify_master_rx_lower_pri", command, extraArgs: [] }];
+  }
   const jobs: HookJob[] = [];
   const specific = stateHook(event.hooks, event.state);
   if (specific !== null) jobs.push({ hook: specific[0], command: specific[1], extraArgs: [] });
@@ -354,15 +358,18 @@ export class Notifier implements NotifySink {
         this.#logger.debug(`${event.name}: notifier closed; ${event.state} not notified`);
         return;
       }
-      this.#stream?.write(event);
-      this.#mail?.vrrp({
-        target: event.target,
-        name: event.name,
-        state: event.state,
-        priority: event.priority,
-        reason: event.reason,
-        at: event.at,
-      }, event.hooks.smtpAlert);
+      // A lower-priority advert is no change of state: its own hook only.
+      if (event.lowerPriority !== true) {
+        this.#stream?.write(event);
+        this.#mail?.vrrp({
+          target: event.target,
+          name: event.name,
+          state: event.state,
+          priority: event.priority,
+          reason: event.reason,
+          at: event.at,
+        }, event.hooks.smtpAlert);
+      }
       if (hookJobs(event).length === 0) return;
       const key = `${event.target}\0${event.name}`;
       let lane = this.#lanes.get(key);

@@ -175,6 +175,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
   readonly #routes: RouteReconciler | null;
+  /** Where notify events go; `notify_master_rx_lower_pri` is sent here directly. */
+  readonly #sink: NotifySink | null;
   /** The orderly stop has begun: static addresses, routes and rules go too. */
   #stopping = false;
 
@@ -196,6 +198,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
     this.#acceptFilter = opts.acceptFilter ?? null;
+    this.#sink = opts.notify;
     this.#routes = opts.routes
       ? new RouteReconciler({
         port: opts.routes,
@@ -597,6 +600,20 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     if (r.state !== "master" || priority === 0 || priority > r.priority) return;
     inst.announce = lowerPriorityAnnounce(inst.announce, this.#announceCfgOf(inst), now);
     bump(inst.extra, "lowerPriorityAdverts");
+    if ((inst.cfg.notify.masterRxLowerPri ?? null) === null) return;
+    this.#sink?.notify({
+      target: "INSTANCE",
+      name: inst.cfg.name,
+      state: "MASTER",
+      previous: "MASTER",
+      priority: r.priority,
+      reason: "lower-priority-master",
+      detail: `an advert with priority ${priority} while master`,
+      masterIp: inst.rc.primaryIp,
+      at: new Date(this.#wallOffsetMs + now),
+      hooks: inst.cfg.notify,
+      lowerPriority: true,
+    });
   }
 
   #announceCfgOf(inst: Instance): AnnounceConfig {

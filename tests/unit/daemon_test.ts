@@ -1992,3 +1992,33 @@ Deno.test("track_src_ip: the source address removed puts the instance in FAULT; 
   assert.equal(vi(b).state, "backup");
   await w.stopAll();
 });
+
+Deno.test("notify_master_rx_lower_pri runs each time the master hears a lower-priority advert, and nothing else does", async () => {
+  const w = new World();
+  const a = w.add({
+    name: "a",
+    ip: "192.0.2.11",
+    priority: 150,
+    instance: `notify_master_rx_lower_pri = "/etc/hacore/lower.sh"`,
+  });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  const events: NotifyEvent[] = [];
+  await w.startAll();
+  await w.run(5000);
+  a.notify.events.length = 0;
+  w.lan.setDown("b", true);
+  await w.run(10_000);
+  w.lan.setDown("b", false);
+  await w.run(20_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  events.push(...a.notify.events.filter((e) => e.lowerPriority === true));
+  assert.equal(events.length, 2, "b's advert as master, then its parting one");
+  assert.deepStrictEqual(
+    events.map((e) => [e.name, e.state, e.hooks.masterRxLowerPri, e.detail]),
+    [
+      ["VI_1", "MASTER", "/etc/hacore/lower.sh", "an advert with priority 100 while master"],
+      ["VI_1", "MASTER", "/etc/hacore/lower.sh", "an advert with priority 100 while master"],
+    ],
+  );
+  await w.stopAll();
+});

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { parseKeepalived } from "../../lib/config/keepalived/mod.ts";
 import { EventStream, formatKeepalivedLine } from "../../lib/daemon/event_stream.ts";
+import { hookJobs, Notifier } from "../../lib/daemon/notify.ts";
 import type { NotifyEvent } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
 
@@ -92,4 +93,44 @@ Deno.test("notify_fifo_format: TOML takes json or keepalived; a keepalived.conf'
   );
   assert.ok(ka.ok);
   assert.equal(ka.config.global.notifyFifoFormat, "keepalived");
+});
+
+Deno.test("a lower-priority advert runs notify_master_rx_lower_pri only, and writes no FIFO line", async () => {
+  const hooks = {
+    master: "/bin/up",
+    backup: null,
+    fault: null,
+    stop: null,
+    generic: "/bin/n",
+    masterRxLowerPri: "/bin/lower",
+  };
+  const lower = event({ hooks, lowerPriority: true });
+  assert.deepEqual(hookJobs(lower), [
+    { hook: "notify_master_rx_lower_pri", command: "/bin/lower", extraArgs: [] },
+  ]);
+  assert.deepEqual(hookJobs({ ...lower, hooks: { ...hooks, masterRxLowerPri: null } }), []);
+  assert.deepEqual(hookJobs({ ...lower, lowerPriority: false }).map((j) => j.hook), [
+    "notify_master",
+    "notify",
+  ]);
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/events.log`;
+    await Deno.writeTextFile(path, "");
+    const n = new Notifier({
+      timeoutMs: 1000,
+      logger: new Logger({ sink: () => {} }),
+      allowInsecure: true,
+      fifoPath: path,
+      spawn: () => {
+        throw new Error("no hook runs here");
+      },
+    });
+    n.notify({ ...lower, hooks: { ...hooks, masterRxLowerPri: null } });
+    n.notify(event());
+    await n.close();
+    assert.equal(await Deno.readTextFile(path).then((t) => t.trim().split("\n").length), 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -330,7 +330,7 @@ const INSTANCE: Entry[] = [
   same("notify_stop", "command"),
   same("notify", "command"),
   warned("notify_deleted", "hacore has no deleted state"),
-  warned("notify_master_rx_lower_pri", "hacore runs no script on a lower-priority advert"),
+  same("notify_master_rx_lower_pri", "command"),
   same("smtp_alert", "flag"),
   same("use_vmac", "custom", "a name or the default vrrp.VRID"),
   same("vmac_xmit_base", "flag", "adverts from the base interface, VIPs on the macvlan"),
