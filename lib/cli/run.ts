@@ -24,6 +24,7 @@ import type { AddressPort } from "../sys/ports.ts";
 import { readKernelFacts } from "../lvs/preflight.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
+import { SystemRoutePort } from "../sys/routes.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
@@ -202,6 +203,7 @@ export async function runCommand(args: string[]): Promise<number> {
     logger: log,
     allowInsecure: g.allowInsecureScripts,
     fifoPath: g.notifyFifo,
+    fifoFormat: g.notifyFifoFormat,
     onRun: (run) => daemon?.countHookRun(run),
     scriptUser: g.scriptUser,
     mail: mailer === null ? null : new MailAlerts({
@@ -235,6 +237,7 @@ export async function runCommand(args: string[]): Promise<number> {
       logger: log,
       notify: notifier,
       acceptFilter,
+      routes: new SystemRoutePort(ports.addresses.rtnl),
       version: VERSION,
       loadConfig: load,
       // vrrp_script checks, track files, process scans; links come from the daemon.
@@ -336,9 +339,14 @@ export async function removeLeftovers(
   log: Logger,
 ): Promise<number> {
   const owned = new Set(
-    config.instances.filter((i) => i.priority >= 255).flatMap((i) =>
-      [...i.vips, ...i.excludedVips].map((v) => `${v.dev}|${canonicalIp(v.address) ?? v.address}`)
-    ),
+    [
+      ...config.instances.filter((i) => i.priority >= 255).flatMap((i) => [
+        ...i.vips,
+        ...i.excludedVips,
+      ]),
+      // Static addresses stay: the daemon holds them again at once.
+      ...config.staticAddresses,
+    ].map((v) => `${v.dev}|${canonicalIp(v.address) ?? v.address}`),
   );
   let removed = 0;
   for (const a of await addresses.list()) {

@@ -26,6 +26,7 @@ import type { RealServerConfig, VirtualServerConfig } from "./lvs_schema.ts";
 import { formatMs, summarizeInstance } from "./router.ts";
 import type {
   Config,
+  GarpConfig,
   GlobalConfig,
   InstanceConfig,
   NotifyConfig,
@@ -187,7 +188,7 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
       replaced.push({ old: o, next: n, why });
       continue;
     }
-    const d = diffInstance(o, n);
+    const d = diffInstance(o, n, old.global, next.global);
     if (d === null) unchanged.push(n.name);
     else changed.push(d);
   }
@@ -199,7 +200,7 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
     changed,
     unchanged,
     groups: diffGroups(old.syncGroups, next.syncGroups),
-    global: diffGlobal(old.global, next.global),
+    global: [...diffGlobal(old.global, next.global), ...diffStatics(old, next)],
     trackers: diffTrackers(old, next),
     virtualServers: diffVirtualServers(old.virtualServers, next.virtualServers),
   };
@@ -374,7 +375,12 @@ function identityChanges(o: InstanceConfig, n: InstanceConfig): string[] {
   return why;
 }
 
-function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null {
+function diffInstance(
+  o: InstanceConfig,
+  n: InstanceConfig,
+  og: GlobalConfig,
+  ng: GlobalConfig,
+): InstanceDiff | null {
   const vips = diffVips(o.vips, n.vips);
   const excluded = diffVips(o.excludedVips, n.excludedVips);
   const priority = o.priority === n.priority ? null : { from: o.priority, to: n.priority };
@@ -391,6 +397,14 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   setting("unicast_peer", listText(o.unicastPeers), listText(n.unicastPeers));
   setting("allowed_peers", listText(o.allowedPeers), listText(n.allowedPeers));
   setting("pin_peer_mac", String(o.pinPeerMac), String(n.pinPeerMac));
+  setting("vmac_xmit_base", String(o.vmacXmitBase), String(n.vmacXmitBase));
+  setting("track_src_ip", String(o.trackSrcIp), String(n.trackSrcIp));
+  setting("unicast_ttl", String(o.unicastTtl), String(n.unicastTtl));
+  setting(
+    "notify_master_rx_lower_pri",
+    o.notify.masterRxLowerPri ?? "(none)",
+    n.notify.masterRxLowerPri ?? "(none)",
+  );
   // Never print a password, not even in a diff.
   if (authText(o) !== authText(n) || o.auth?.pass !== n.auth?.pass) {
     settings.push(`authentication changed (${authText(o)} -> ${authText(n)})`);
@@ -400,13 +414,28 @@ function diffInstance(o: InstanceConfig, n: InstanceConfig): InstanceDiff | null
   setting("track_interface", refsText(o.trackInterfaces), refsText(n.trackInterfaces));
   setting("track_file", refsText(o.trackFiles), refsText(n.trackFiles));
   setting("track_process", refsText(o.trackProcesses), refsText(n.trackProcesses));
+  let garpChanged = false;
+  for (const [key, field] of GARP_KEYS) {
+    if (o.garp[field] === n.garp[field]) continue;
+    garpChanged = true;
+    // Inherited from [global] before and after: the global line says it once.
+    if (o.garp[field] === inheritedGarp(og)[field] && n.garp[field] === inheritedGarp(ng)[field]) {
+      continue;
+    }
+    const text = (g: GarpConfig) => field.endsWith("Ms") ? formatMs(g[field]) : String(g[field]);
+    setting(key, text(o.garp), text(n.garp));
+  }
+  setting("virtual_routes", linesText(o.virtualRoutes), linesText(n.virtualRoutes));
+  setting("virtual_rules", linesText(o.virtualRules), linesText(n.virtualRules));
   settings.push(...notifyChanges(o.notify, n.notify));
   // Sync-group membership is reported (and applied) with the groups, not here.
   const vipsSame = vips.added.length + vips.removed.length + vips.changed.length === 0 &&
     !vips.reordered;
   const exclSame = excluded.added.length + excluded.removed.length + excluded.changed.length ===
       0 && !excluded.reordered;
-  if (vipsSame && exclSame && priority === null && settings.length === 0) return null;
+  if (vipsSame && exclSame && priority === null && settings.length === 0 && !garpChanged) {
+    return null;
+  }
   return { name: n.name, old: o, next: n, vips, excluded, priority, settings };
 }
 
@@ -443,6 +472,45 @@ function vipText(v: Vip, i: InstanceConfig): string {
   if (v.label !== null) t += ` label ${v.label}`;
   if (v.scope !== "global") t += ` scope ${v.scope}`;
   return t;
+}
+
+const GARP_KEYS: readonly [string, keyof GarpConfig][] = [
+  ["garp_master_delay", "masterDelayMs"],
+  ["garp_master_repeat", "masterRepeat"],
+  ["garp_master_refresh", "masterRefreshMs"],
+  ["garp_master_refresh_repeat", "masterRefreshRepeat"],
+  ["garp_lower_prio_delay", "lowerPrioDelayMs"],
+  ["garp_lower_prio_repeat", "lowerPrioRepeat"],
+];
+
+/** An instance's GARP timing when it sets none of its own (see `readGarp`). */
+function inheritedGarp(g: GlobalConfig): GarpConfig {
+  return {
+    masterDelayMs: g.garpMasterDelayMs,
+    masterRepeat: g.garpMasterRepeat,
+    masterRefreshMs: g.garpMasterRefreshMs,
+    masterRefreshRepeat: g.garpMasterRefreshRepeat,
+    lowerPrioDelayMs: g.garpLowerPrioDelayMs ?? g.garpMasterDelayMs,
+    lowerPrioRepeat: g.garpLowerPrioRepeat ?? 0,
+  };
+}
+
+function linesText(xs: readonly { readonly text: string }[]): string {
+  return listText(xs.map((x) => JSON.stringify(x.text)));
+}
+
+/** The top-level static addresses, routes and rules, reported with `global`'s changes. */
+function diffStatics(o: Config, n: Config): GlobalChange[] {
+  const out: GlobalChange[] = [];
+  const change = (key: string, from: string, to: string) => {
+    if (from !== to) out.push({ key, from, to, needsRestart: false });
+  };
+  const addrs = (c: Config) =>
+    listText(c.staticAddresses.map((v) => `${v.address}/${v.prefix} dev ${v.dev}`));
+  change("static_ipaddress", addrs(o), addrs(n));
+  change("static_routes", linesText(o.staticRoutes), linesText(n.staticRoutes));
+  change("static_rules", linesText(o.staticRules), linesText(n.staticRules));
+  return out;
 }
 
 function holdText(h: "auto" | number): string {
@@ -523,6 +591,8 @@ const GLOBAL_KEYS: readonly {
   { field: "garpMasterRepeat", key: "vrrp_garp_master_repeat" },
   { field: "garpMasterRefreshMs", key: "vrrp_garp_master_refresh", ms: true },
   { field: "garpMasterRefreshRepeat", key: "vrrp_garp_master_refresh_repeat" },
+  { field: "garpLowerPrioDelayMs", key: "vrrp_garp_lower_prio_delay", ms: true },
+  { field: "garpLowerPrioRepeat", key: "vrrp_garp_lower_prio_repeat" },
   { field: "garpIntervalMs", key: "vrrp_garp_interval", ms: true },
   { field: "gnaIntervalMs", key: "vrrp_gna_interval", ms: true },
   { field: "checksum", key: "checksum" },
@@ -530,6 +600,7 @@ const GLOBAL_KEYS: readonly {
   { field: "controlSocket", key: "control_socket", restart: true },
   { field: "metricsListen", key: "metrics_listen", restart: true },
   { field: "notifyFifo", key: "notify_fifo", restart: true },
+  { field: "notifyFifoFormat", key: "notify_fifo_format", restart: true },
   { field: "notifyTimeoutMs", key: "notify_timeout", ms: true, restart: true },
   { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
   { field: "pidFile", key: "pid_file", restart: true },

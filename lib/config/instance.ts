@@ -25,11 +25,13 @@ import {
   type Parser,
   type RawTable,
   TableReader,
+  text,
   unicastIp,
 } from "./fields.ts";
 import type { KeyPath } from "./scan.ts";
-import type { AuthConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
+import type { AuthConfig, GarpConfig, GlobalConfig, InstanceConfig, Vip } from "./schema.ts";
 import { NOTIFY_KEYS, readNotify, readTrackRefs, secondsToMs } from "./sections.ts";
+import { readLines, routeLine, ruleLine } from "./routes.ts";
 import { readVip, type VipDraft } from "./vip.ts";
 
 const INSTANCE_KEYS = [
@@ -49,15 +51,27 @@ const INSTANCE_KEYS = [
   "unicast_peer",
   "allowed_peers",
   "pin_peer_mac",
+  "track_src_ip",
+  "unicast_ttl",
   "authentication",
   "virtual_ipaddress",
   "virtual_ipaddress_excluded",
+  "virtual_routes",
+  "virtual_rules",
   "track_script",
   "track_interface",
   "track_file",
   "track_process",
   ...NOTIFY_KEYS,
+  "notify_master_rx_lower_pri",
   "use_vmac",
+  "vmac_xmit_base",
+  "garp_master_delay",
+  "garp_master_repeat",
+  "garp_master_refresh",
+  "garp_master_refresh_repeat",
+  "garp_lower_prio_delay",
+  "garp_lower_prio_repeat",
 ] as const;
 
 /** What an instance may refer to outside itself. */
@@ -242,16 +256,25 @@ export function readInstance(
     unicastPeers: peers.map((p) => p.ip.address),
     allowedPeers: allowed.map((p) => p.ip.address),
     pinPeerMac: r.opt("pin_peer_mac", bool) ?? false,
+    trackSrcIp: r.opt("track_src_ip", bool) ?? false,
+    unicastTtl: readUnicastTtl(r, peers.length > 0, family),
     auth,
     vips: (vips ?? []).map((d) => onVmac(d.vip, iface, vmac)),
     excludedVips: (excluded ?? []).map((d) => onVmac(d.vip, iface, vmac)),
+    garp: readGarp(r, env.global),
+    virtualRoutes: readLines(ctx, r.table.virtual_routes, r.at("virtual_routes"), routeLine),
+    virtualRules: readLines(ctx, r.table.virtual_rules, r.at("virtual_rules"), ruleLine),
     trackScripts: readTrackRefs(r, "track_script", "vrrp_script", env.scripts),
     trackInterfaces: readTrackRefs(r, "track_interface", null, null, ifname),
     trackFiles: readTrackRefs(r, "track_file", "vrrp_track_file", env.trackFiles),
     trackProcesses: readTrackRefs(r, "track_process", "vrrp_track_process", env.trackProcesses),
-    notify: readNotify(r),
+    notify: {
+      ...readNotify(r),
+      masterRxLowerPri: r.opt("notify_master_rx_lower_pri", text("a command line")) ?? null,
+    },
     syncGroup: null,
     vmac,
+    vmacXmitBase: readXmitBase(r, vmac),
     dualStackOf: null,
   };
   return {
@@ -436,6 +459,54 @@ function readPeers(
     return { ip, path };
   }, `an array of peer addresses, e.g. ["192.0.2.2"]`);
   return peers ?? [];
+}
+
+/**
+ * keepalived's per-instance GARP settings, each defaulting to the global one; the
+ * lower-priority delay, unset globally, to the global master delay, as keepalived does.
+ */
+function readGarp(r: TableReader, g: GlobalConfig): GarpConfig {
+  const s = (key: string, max: number) => {
+    const v = r.opt(key, int(0, max));
+    return v === undefined ? undefined : secondsToMs(v);
+  };
+  const masterDelayMs = s("garp_master_delay", 3600) ?? g.garpMasterDelayMs;
+  const masterRepeat = r.opt("garp_master_repeat", int(1, 255)) ?? g.garpMasterRepeat;
+  return {
+    masterDelayMs,
+    masterRepeat,
+    masterRefreshMs: s("garp_master_refresh", 86400) ?? g.garpMasterRefreshMs,
+    masterRefreshRepeat: r.opt("garp_master_refresh_repeat", int(1, 255)) ??
+      g.garpMasterRefreshRepeat,
+    lowerPrioDelayMs: s("garp_lower_prio_delay", 3600) ?? g.garpLowerPrioDelayMs ??
+      g.garpMasterDelayMs,
+    // Off unless set: hacore announces again once a rival master has gone quiet (the
+    // engine's `reannounce`), which covers what keepalived's default burst is for.
+    lowerPrioRepeat: r.opt("garp_lower_prio_repeat", int(0, 255)) ?? g.garpLowerPrioRepeat ?? 0,
+  };
+}
+
+/** `unicast_ttl`: IPv4 unicast only (a hop limit per advert would need IPv6 ancillary data). */
+function readUnicastTtl(r: TableReader, unicast: boolean, family: string | null): number {
+  const ttl = r.opt("unicast_ttl", int(1, 255));
+  if (ttl === undefined) return 255;
+  if (!unicast) r.ctx.warn(r.at("unicast_ttl"), "unicast_ttl has no effect without unicast_peer");
+  else if (family !== "ipv4" && ttl !== 255) {
+    r.fail(
+      "unicast_ttl",
+      `expected unicast_ttl only on an IPv4 instance (hacore sends IPv6 adverts with hop limit 255), got ${ttl}`,
+    );
+  }
+  return ttl;
+}
+
+/** `vmac_xmit_base` means something only with `use_vmac`: said, not silently dropped. */
+function readXmitBase(r: TableReader, vmac: string | null): boolean {
+  const on = r.opt("vmac_xmit_base", bool) ?? false;
+  if (on && vmac === null) {
+    r.ctx.warn(r.at("vmac_xmit_base"), "vmac_xmit_base has no effect without use_vmac");
+  }
+  return on && vmac !== null;
 }
 
 function readAuth(

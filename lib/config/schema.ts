@@ -13,6 +13,9 @@ import type { CheckSpec } from "../check/types.ts";
 import type { ChecksumMode, Family, VrrpVersion } from "../vrrp/types.ts";
 import type { LvsOptions, VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
 import type { LvsSyncDaemonConfig, RealServerRoleConfig } from "./lvs_roles.ts";
+import type { RouteConfig, RuleConfig } from "./routes.ts";
+
+export type { RouteConfig, RuleConfig } from "./routes.ts";
 
 /** Address scope of a VIP as `ip addr add ... scope` takes it. */
 export type VipScope = "global" | "site" | "link" | "host";
@@ -34,6 +37,36 @@ export interface Vip {
   /** IPv4 label (`eth0:web`), which must start with `dev`; always null for IPv6. */
   readonly label: string | null;
   readonly scope: VipScope;
+}
+
+/**
+ * An instance's gratuitous ARP / unsolicited NA timing: keepalived's per-instance
+ * `garp_master_*` and `garp_lower_prio_*`, each defaulting to the global
+ * `vrrp_garp_*` setting.
+ *
+ * @example
+ * ```ts
+ * const g: GarpConfig = {
+ *   masterDelayMs: 5000, masterRepeat: 5, masterRefreshMs: 0, masterRefreshRepeat: 1,
+ *   lowerPrioDelayMs: 5000, lowerPrioRepeat: 5,
+ * };
+ * ```
+ */
+export interface GarpConfig {
+  /** `garp_master_delay`: the burst on becoming master is repeated this long later (0 = not). */
+  readonly masterDelayMs: number;
+  /** `garp_master_repeat`: GARPs/NAs per address per burst. */
+  readonly masterRepeat: number;
+  /** `garp_master_refresh`: a burst every this long while master (0 = never). */
+  readonly masterRefreshMs: number;
+  readonly masterRefreshRepeat: number;
+  /**
+   * `garp_lower_prio_delay`: after a lower-priority advert reaches this master (another
+   * router thinks it is master: its hosts may follow it), the burst is repeated this long later.
+   */
+  readonly lowerPrioDelayMs: number;
+  /** `garp_lower_prio_repeat`: GARPs per burst on a lower-priority advert (0 = none). */
+  readonly lowerPrioRepeat: number;
 }
 
 /**
@@ -70,6 +103,11 @@ export interface NotifyConfig {
    * = `global.smtp_alert`.
    */
   readonly smtpAlert?: boolean | null;
+  /**
+   * `notify_master_rx_lower_pri` (instances only): run each time the master hears a
+   * lower-priority advert, i.e. another router believes it is master.
+   */
+  readonly masterRxLowerPri?: string | null;
 }
 
 /**
@@ -135,6 +173,17 @@ export interface GlobalConfig {
   /** Re-announce periodically while master (0 = off). */
   readonly garpMasterRefreshMs: number;
   readonly garpMasterRefreshRepeat: number;
+  /**
+   * `vrrp_garp_lower_prio_delay`: after a lower-priority advert reaches a master, its
+   * GARP burst is repeated this long later; null = `garpMasterDelayMs` (keepalived's).
+   */
+  readonly garpLowerPrioDelayMs: number | null;
+  /**
+   * `vrrp_garp_lower_prio_repeat`: GARPs per burst after a lower-priority advert; null =
+   * 0, none: unlike keepalived (whose default is `garpMasterRepeat`), hacore announces
+   * again once the rival master has gone quiet, which is when hosts can be won back.
+   */
+  readonly garpLowerPrioRepeat: number | null;
   /** Gap between GARPs of a burst. */
   readonly garpIntervalMs: number;
   /** Gap between unsolicited NAs of a burst. */
@@ -150,8 +199,10 @@ export interface GlobalConfig {
   readonly controlSocket: string | null;
   /** `HOST:PORT` (`[V6]:PORT`) of the Prometheus `/metrics` + `/healthz` listener; null = off. */
   readonly metricsListen: string | null;
-  /** Path of a FIFO (or file) that receives every notify event as one JSON line; null = off. */
+  /** Path of a FIFO (or file) that receives every notify event as one line; null = off. */
   readonly notifyFifo: string | null;
+  /** `notify_fifo_format`: "json" (one object per line) or "keepalived" (its text lines). */
+  readonly notifyFifoFormat: "json" | "keepalived";
   /** A notify hook still running after this long is killed (and counted as failed). */
   readonly notifyTimeoutMs: number;
   /**
@@ -269,11 +320,30 @@ export interface InstanceConfig {
    * again after a restart.
    */
   readonly pinPeerMac: boolean;
+  /**
+   * `track_src_ip`: the instance is in FAULT while its advert source address
+   * (`unicast_src_ip`, or the interface's address it started with) is gone from its
+   * interface, as keepalived does: adverts from an address the host no longer has
+   * would be dropped or misrouted.
+   */
+  readonly trackSrcIp: boolean;
+  /**
+   * `unicast_ttl`: the IPv4 TTL of unicast adverts (255, the RFC's, unless set), for
+   * peers routers apart. As keepalived, unicast instances do not check the TTL of what
+   * they receive.
+   */
+  readonly unicastTtl: number;
   readonly auth: AuthConfig | null;
   /** Advertised VIPs, in configured (wire) order. */
   readonly vips: readonly Vip[];
   /** Held with the VIPs but not advertised; may be of either family. */
   readonly excludedVips: readonly Vip[];
+  /** GARP/NA timing (`garp_master_*`, `garp_lower_prio_*`, else the global ones). */
+  readonly garp: GarpConfig;
+  /** `virtual_routes`: held while Master, like the VIPs (the IPv4 half of a dual stack). */
+  readonly virtualRoutes: readonly RouteConfig[];
+  /** `virtual_rules`: held while Master, like the VIPs. */
+  readonly virtualRules: readonly RuleConfig[];
   readonly trackScripts: readonly TrackRef[];
   readonly trackInterfaces: readonly TrackRef[];
   readonly trackFiles: readonly TrackRef[];
@@ -286,6 +356,12 @@ export interface InstanceConfig {
    * `interface` that holds the VIPs and sources the adverts; null = no virtual MAC.
    */
   readonly vmac: string | null;
+  /**
+   * `vmac_xmit_base`: with `use_vmac`, adverts go out of `interface` itself (its own
+   * MAC) rather than the macvlan; the VIPs stay on the macvlan. For switches that must
+   * not see the virtual MAC move with every advert.
+   */
+  readonly vmacXmitBase: boolean;
   /**
    * For the two halves of a dual-stack instance (IPv4 and IPv6 VIPs in one table): the
    * name written in the file. The IPv4 half keeps that name, the IPv6 half is
@@ -353,6 +429,12 @@ export interface Config {
   readonly realServerRole: RealServerRoleConfig | null;
   /** `[lvs]`: keep the table at stop, drain deadline, maintenance directory. */
   readonly lvs: LvsOptions;
+  /** `static_ipaddress`: held for the daemon's lifetime, whatever the VRRP states. */
+  readonly staticAddresses: readonly Vip[];
+  /** `static_routes`: held for the daemon's lifetime. */
+  readonly staticRoutes: readonly RouteConfig[];
+  /** `static_rules`: held for the daemon's lifetime. */
+  readonly staticRules: readonly RuleConfig[];
 }
 
 /** Defaults of `[global]`, in keepalived's spirit. */
@@ -365,6 +447,8 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   garpMasterRepeat: 5,
   garpMasterRefreshMs: 0,
   garpMasterRefreshRepeat: 1,
+  garpLowerPrioDelayMs: null,
+  garpLowerPrioRepeat: null,
   garpIntervalMs: 0,
   gnaIntervalMs: 0,
   checksum: "auto",
@@ -372,6 +456,7 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   controlSocket: null,
   metricsListen: null,
   notifyFifo: null,
+  notifyFifoFormat: "json",
   notifyTimeoutMs: 10_000,
   allowInsecureScripts: false,
   scriptUser: null,

@@ -110,6 +110,8 @@ const GLOBAL_KEYS = [
   "vrrp_garp_master_repeat",
   "vrrp_garp_master_refresh",
   "vrrp_garp_master_refresh_repeat",
+  "vrrp_garp_lower_prio_delay",
+  "vrrp_garp_lower_prio_repeat",
   "vrrp_garp_interval",
   "vrrp_gna_interval",
   "checksum",
@@ -117,6 +119,7 @@ const GLOBAL_KEYS = [
   "control_socket",
   "metrics_listen",
   "notify_fifo",
+  "notify_fifo_format",
   "notify_timeout",
   "allow_insecure_scripts",
   "enable_script_security",
@@ -223,6 +226,8 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     garpMasterRefreshMs: ms("vrrp_garp_master_refresh", int(0, 86400), d.garpMasterRefreshMs),
     garpMasterRefreshRepeat: r.opt("vrrp_garp_master_refresh_repeat", int(1, 255)) ??
       d.garpMasterRefreshRepeat,
+    garpLowerPrioDelayMs: nullableMs(r.opt("vrrp_garp_lower_prio_delay", int(0, 3600))),
+    garpLowerPrioRepeat: r.opt("vrrp_garp_lower_prio_repeat", int(0, 255)) ?? null,
     garpIntervalMs: ms("vrrp_garp_interval", num(0, 10, "seconds"), d.garpIntervalMs),
     gnaIntervalMs: ms("vrrp_gna_interval", num(0, 10, "seconds"), d.gnaIntervalMs),
     checksum: r.opt("checksum", oneOf(["auto", "pseudo-header", "rfc9568"] as const)) ??
@@ -231,6 +236,8 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     controlSocket: r.opt("control_socket", absolutePath) ?? d.controlSocket,
     metricsListen: r.opt("metrics_listen", listenAddress) ?? d.metricsListen,
     notifyFifo: r.opt("notify_fifo", absolutePath) ?? d.notifyFifo,
+    notifyFifoFormat: r.opt("notify_fifo_format", oneOf(["json", "keepalived"] as const)) ??
+      d.notifyFifoFormat,
     notifyTimeoutMs: ms("notify_timeout", num(0.1, 3600, "seconds"), d.notifyTimeoutMs),
     allowInsecureScripts: readScriptSecurity(r) ?? d.allowInsecureScripts,
     scriptUser: r.opt("script_user", userName) ?? d.scriptUser,
@@ -284,6 +291,10 @@ function readMail(r: TableReader): MailConfig {
     connectTimeoutMs: timeoutS === undefined ? d.connectTimeoutMs : secondsToMs(timeoutS),
     alert,
   };
+}
+
+function nullableMs(s: number | undefined): number | null {
+  return s === undefined ? null : secondsToMs(s);
 }
 
 /** Tracker weights stay inside what a priority can move (1..254 ± 253 still lands in range). */

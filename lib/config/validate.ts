@@ -20,8 +20,10 @@ import {
 import { readScript } from "./checks.ts";
 import { type InstanceDraft, readInstance } from "./instance.ts";
 import { readLvs, readLvsOptions } from "./lvs.ts";
-import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig } from "./schema.ts";
+import { readLines, routeLine, ruleLine } from "./routes.ts";
+import type { Config, InstanceConfig, ScriptConfig, SyncGroupConfig, Vip } from "./schema.ts";
 import { readLvsSyncDaemon, readRealServerRole } from "./lvs_roles.ts";
+import { readVip } from "./vip.ts";
 import {
   namedTables,
   NOTIFY_KEYS,
@@ -44,6 +46,9 @@ const TOP_KEYS = [
   "virtual_server_group",
   "real_server_role",
   "lvs",
+  "static_ipaddress",
+  "static_routes",
+  "static_rules",
 ] as const;
 
 /**
@@ -119,7 +124,34 @@ export function validateDocument(ctx: Ctx, doc: RawTable): Config {
     lvsSyncDaemon,
     realServerRole,
     lvs: lvsOptions,
+    staticAddresses: readStaticAddresses(ctx, doc.static_ipaddress),
+    staticRoutes: readLines(ctx, doc.static_routes, ["static_routes"], routeLine),
+    staticRules: readLines(ctx, doc.static_rules, ["static_rules"], ruleLine),
   };
+}
+
+/**
+ * `static_ipaddress`: VIP strings or tables that name their interface (no instance
+ * gives them one).
+ */
+function readStaticAddresses(ctx: Ctx, raw: unknown): Vip[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    ctx.error(["static_ipaddress"], `expected an array of "ADDR/PREFIX dev IF" strings`);
+    return [];
+  }
+  const out: Vip[] = [];
+  raw.forEach((v, i) => {
+    const path = ["static_ipaddress", i];
+    const d = readVip(ctx, v, path, "");
+    if (d === undefined) return;
+    if (d.vip.dev === "") {
+      ctx.error(path, `expected "dev INTERFACE" on a static address (no instance names one)`);
+      return;
+    }
+    out.push(d.vip);
+  });
+  return out;
 }
 
 /**
@@ -299,6 +331,9 @@ function splitDualStack(
         vmac6 !== null && v.dev === c.vmac ? { ...v, dev: vmac6, label: null } : v
       ),
       excludedVips: [],
+      // Like the excluded addresses, routes and rules stay with the IPv4 half.
+      virtualRoutes: [],
+      virtualRules: [],
       srcIp: c.srcIp !== null && c.srcIp.includes(":") ? c.srcIp : null,
       unicastPeers: c.unicastPeers.filter((p) => p.includes(":")),
       allowedPeers: c.allowedPeers.filter((p) => p.includes(":")),

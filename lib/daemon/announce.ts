@@ -29,7 +29,7 @@
  * @module
  */
 
-import type { GlobalConfig } from "../config/schema.ts";
+import type { GarpConfig, GlobalConfig } from "../config/schema.ts";
 import type { Family } from "../net/addr.ts";
 
 /**
@@ -54,6 +54,10 @@ export interface AnnounceConfig {
   readonly garpIntervalMs: number;
   /** `vrrp_gna_interval`: gap between IPv6 rounds. */
   readonly gnaIntervalMs: number;
+  /** `garp_lower_prio_repeat`: rounds per burst on a lower-priority advert; 0 = none. */
+  readonly lowerPrioRepeat: number;
+  /** `garp_lower_prio_delay`: that burst again this long later; 0 = not. */
+  readonly lowerPrioDelayMs: number;
 }
 
 /**
@@ -72,6 +76,29 @@ export function announceConfig(g: GlobalConfig): AnnounceConfig {
     refreshRepeat: g.garpMasterRefreshRepeat,
     garpIntervalMs: g.garpIntervalMs,
     gnaIntervalMs: g.gnaIntervalMs,
+    lowerPrioRepeat: g.garpLowerPrioRepeat ?? 0,
+    lowerPrioDelayMs: g.garpLowerPrioDelayMs ?? g.garpMasterDelayMs,
+  };
+}
+
+/**
+ * One instance's announce settings: the global intervals with its own
+ * `garp_master_*` and `garp_lower_prio_*` (which default to the global ones).
+ *
+ * @example
+ * ```ts
+ * instanceAnnounceConfig(table.announceCfg, vi.garp).repeat; // vi's garp_master_repeat
+ * ```
+ */
+export function instanceAnnounceConfig(base: AnnounceConfig, garp: GarpConfig): AnnounceConfig {
+  return {
+    ...base,
+    repeat: garp.masterRepeat,
+    delayMs: garp.masterDelayMs,
+    refreshMs: garp.masterRefreshMs,
+    refreshRepeat: garp.masterRefreshRepeat,
+    lowerPrioRepeat: garp.lowerPrioRepeat,
+    lowerPrioDelayMs: garp.lowerPrioDelayMs,
   };
 }
 
@@ -193,6 +220,33 @@ export function startAnnounce(
     rounds,
     refreshAtMs: cfg.refreshMs > 0 ? nowMs + cfg.refreshMs : null,
   };
+}
+
+/**
+ * A master heard a lower-priority advert: another router believes it is master, and
+ * hosts may be following it. keepalived answers with a burst of
+ * `garp_lower_prio_repeat` rounds at once and another `garp_lower_prio_delay` later;
+ * this adds those to what is pending (nothing when the repeat is 0 or nothing is held).
+ *
+ * @example
+ * ```ts
+ * inst.announce = lowerPriorityAnnounce(inst.announce, cfg, now);
+ * ```
+ */
+export function lowerPriorityAnnounce(
+  s: AnnounceState,
+  cfg: AnnounceConfig,
+  nowMs: number,
+): AnnounceState {
+  if (cfg.lowerPrioRepeat === 0 || s.targets.length === 0) return s;
+  let rounds = merge(s.rounds, burst(cfg, s.targets, nowMs, cfg.lowerPrioRepeat));
+  if (cfg.lowerPrioDelayMs > 0) {
+    rounds = merge(
+      rounds,
+      burst(cfg, s.targets, nowMs + cfg.lowerPrioDelayMs, cfg.lowerPrioRepeat),
+    );
+  }
+  return { ...s, rounds };
 }
 
 /**

@@ -70,7 +70,7 @@ import { LvsRuntime } from "../lvs/runtime.ts";
 import { type KernelFacts, preflightFindings, preflightLine } from "../lvs/preflight.ts";
 import { fileStateStore, ownsAddress, RealServerRole } from "../lvs/realserver.ts";
 import { LvsSyncRuntime } from "../lvs/sync.ts";
-import type { IpvsPort } from "../sys/ports.ts";
+import type { IpvsPort, RoutePort } from "../sys/ports.ts";
 import { procSysctls, type Sysctls } from "../sys/vmac.ts";
 import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
@@ -140,6 +140,8 @@ export interface DaemonOptions {
   readonly notify?: NotifySink;
   /** Enforces no-accept mode (`lib/sys/nft.ts`); none by default. */
   readonly acceptFilter?: AcceptFilter | null;
+  /** Installs hacore's routes and rules (`lib/sys/routes.ts`); none by default. */
+  readonly routes?: RoutePort | null;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
   /**
@@ -349,6 +351,7 @@ export class Daemon implements DaemonControl {
       nowMs: now,
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
+      routes: opts.routes ?? null,
     });
     this.#subsystems = [this.#rt];
     // After the VRRP runtime: its VIPs on lo never depend on an instance.

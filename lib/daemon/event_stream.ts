@@ -109,6 +109,32 @@ export function formatEventLine(event: NotifyEvent): string {
 }
 
 /**
+ * How events are written: one JSON object per line (hacore's own), or keepalived's
+ * text lines, for readers written for keepalived's `notify_fifo`.
+ *
+ * @example
+ * ```ts
+ * const f: FifoFormat = "keepalived";
+ * ```
+ */
+export type FifoFormat = "json" | "keepalived";
+
+/**
+ * One event as keepalived writes it to its notify FIFO: `INSTANCE "VI_1" MASTER 100`
+ * (the name quoted, then the state and the priority), `GROUP "G1" BACKUP` (a sync
+ * group has no priority). At most {@link PIPE_BUF} bytes: config names are short.
+ *
+ * @example
+ * ```ts
+ * formatKeepalivedLine(event); // 'INSTANCE "VI_1" MASTER 100\n'
+ * ```
+ */
+export function formatKeepalivedLine(event: NotifyEvent): string {
+  const priority = event.target === "INSTANCE" ? ` ${event.priority}` : "";
+  return `${event.target} "${event.name}" ${event.state}${priority}\n`;
+}
+
+/**
  * What an LVS event line is made of (the runtime's `LvsNotice`, structurally).
  *
  * @example
@@ -181,6 +207,8 @@ export interface EventStreamOptions {
   /** `global.notify_fifo`: a FIFO, a regular file, or a path to create a FIFO at. */
   readonly path: string;
   readonly logger: Logger;
+  /** `global.notify_fifo_format`; JSON lines by default. */
+  readonly format?: FifoFormat;
 }
 
 /**
@@ -209,6 +237,7 @@ export interface EventStreamStats {
 export class EventStream {
   readonly #path: string;
   readonly #logger: Logger;
+  readonly #format: FifoFormat;
   /** Open FIFO, kept between events so the reader does not see EOF after each line. */
   #fifoFd: number | null = null;
   #written = 0;
@@ -231,6 +260,7 @@ export class EventStream {
   constructor(opts: EventStreamOptions) {
     this.#path = opts.path;
     this.#logger = opts.logger;
+    this.#format = opts.format ?? "json";
     try {
       Deno.lstatSync(this.#path);
     } catch (e) {
@@ -264,7 +294,8 @@ export class EventStream {
     if (this.#closed) return false;
     let bytes: Uint8Array;
     try {
-      bytes = encoder.encode(formatEventLine(event));
+      const line = this.#format === "json" ? formatEventLine(event) : formatKeepalivedLine(event);
+      bytes = encoder.encode(line);
     } catch (e) {
       return this.#drop(`cannot format event: ${describe(e)}`);
     }
@@ -283,6 +314,19 @@ export class EventStream {
   writeLine(line: string): boolean {
     if (this.#closed) return false;
     return this.#writeBytes(encoder.encode(line.endsWith("\n") ? line : line + "\n"));
+  }
+
+  /**
+   * Writes one LVS event in the stream's format: the JSON line, or keepalived's own
+   * (`RS ... UP`, `VS ... DOWN`) as it is. As {@link write}: never blocks or throws.
+   *
+   * @example
+   * ```ts
+   * stream.writeLvs(notice, new Date());
+   * ```
+   */
+  writeLvs(e: LvsEventInput, at: Date): boolean {
+    return this.writeLine(this.#format === "json" ? formatLvsEventLine(e, at) : e.fifoLine);
   }
 
   #writeBytes(bytes: Uint8Array): boolean {

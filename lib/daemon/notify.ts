@@ -47,7 +47,7 @@
 import type { HookRun } from "../control/api.ts";
 import type { Config, NotifyConfig } from "../config/schema.ts";
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
-import { EventStream, type EventStreamStats, formatLvsEventLine } from "./event_stream.ts";
+import { EventStream, type EventStreamStats, type FifoFormat } from "./event_stream.ts";
 import type { MailAlerts } from "../notify/alerts.ts";
 import type { LvsNotice } from "../lvs/runtime.ts";
 import { type Clock, type NotifyEvent, type NotifySink, systemClock } from "./ports.ts";
@@ -158,6 +158,10 @@ export interface HookJob {
  * ```
  */
 export function hookJobs(event: NotifyEvent): HookJob[] {
+  if (event.lowerPriority === true) {
+    const command = event.hooks.masterRxLowerPri ?? null;
+    return command === null ? [] : [{ hook: "notify_master_rx_lower_pri", command, extraArgs: [] }];
+  }
   const jobs: HookJob[] = [];
   const specific = stateHook(event.hooks, event.state);
   if (specific !== null) jobs.push({ hook: specific[0], command: specific[1], extraArgs: [] });
@@ -228,6 +232,8 @@ export interface NotifierOptions {
   readonly allowInsecure: boolean;
   /** `global.notify_fifo`, or null for no event stream. */
   readonly fifoPath: string | null;
+  /** `global.notify_fifo_format`: JSON lines (the default) or keepalived's text lines. */
+  readonly fifoFormat?: FifoFormat;
   /** Starts hooks; {@link spawnHook} by default. */
   readonly spawn?: HookSpawner;
   /** Monotonic time for durations, timeouts and the verdict cache; {@link systemClock} by default. */
@@ -332,7 +338,7 @@ export class Notifier implements NotifySink {
     this.#lookupUser = opts.lookupUser ?? lookupUser;
     this.#stream = opts.fifoPath === null
       ? null
-      : new EventStream({ path: opts.fifoPath, logger: opts.logger });
+      : new EventStream({ path: opts.fifoPath, logger: opts.logger, format: opts.fifoFormat });
   }
 
   /**
@@ -352,15 +358,18 @@ export class Notifier implements NotifySink {
         this.#logger.debug(`${event.name}: notifier closed; ${event.state} not notified`);
         return;
       }
-      this.#stream?.write(event);
-      this.#mail?.vrrp({
-        target: event.target,
-        name: event.name,
-        state: event.state,
-        priority: event.priority,
-        reason: event.reason,
-        at: event.at,
-      }, event.hooks.smtpAlert);
+      // A lower-priority advert is no change of state: its own hook only.
+      if (event.lowerPriority !== true) {
+        this.#stream?.write(event);
+        this.#mail?.vrrp({
+          target: event.target,
+          name: event.name,
+          state: event.state,
+          priority: event.priority,
+          reason: event.reason,
+          at: event.at,
+        }, event.hooks.smtpAlert);
+      }
       if (hookJobs(event).length === 0) return;
       const key = `${event.target}\0${event.name}`;
       let lane = this.#lanes.get(key);
@@ -406,7 +415,7 @@ export class Notifier implements NotifySink {
     try {
       if (this.#closed) return;
       const at = this.#wallClock();
-      this.#stream?.writeLine(formatLvsEventLine(notice, at));
+      this.#stream?.writeLvs(notice, at);
       this.#mail?.lvs({
         kind: notice.kind,
         virtualServer: notice.virtualServer,

@@ -23,7 +23,7 @@
 import { canonicalIp, type Family } from "../net/addr.ts";
 import type { ForeignDifference } from "../vrrp/foreign.ts";
 import type { NodeEvent } from "../vrrp/node.ts";
-import { decodeAdvert, DROP_COUNTER } from "../vrrp/packet.ts";
+import { decodeAdvert, DROP_COUNTER, VRRP_TTL } from "../vrrp/packet.ts";
 import type { Advert, ChecksumMode, DropReason, RouterEvent } from "../vrrp/types.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import type { ForeignWatch } from "./foreign_watch.ts";
@@ -114,7 +114,12 @@ export interface PacketInput {
  */
 export function routePacket(input: PacketInput): PacketRoute[] {
   const { family, packet: p, candidates } = input;
-  const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl: p.ttl }, {
+  // keepalived checks the TTL of multicast instances' adverts only: a unicast advert
+  // may cross routers (`unicast_ttl`), and its sender is a listed peer anyway.
+  const vridByte = p.bytes.length >= 2 ? p.bytes[1] : -1;
+  const unicast = candidates.some((i) => i.cfg.vrid === vridByte && i.cfg.unicastPeers.length > 0);
+  const ttl = unicast ? VRRP_TTL : p.ttl;
+  const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl }, {
     checksumMode: input.checksumMode,
   });
   if (!res.ok) {

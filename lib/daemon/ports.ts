@@ -69,6 +69,11 @@ export interface NotifyEvent {
   /** Wall time of the change. */
   readonly at: Date;
   readonly hooks: NotifyConfig;
+  /**
+   * Not a transition: a master heard a lower-priority advert (`state` stays MASTER).
+   * Runs `notify_master_rx_lower_pri` only: no FIFO line, no mail, no other hook.
+   */
+  readonly lowerPriority?: boolean;
 }
 
 /**

@@ -34,7 +34,7 @@ import type { Config, InstanceConfig } from "../config/schema.ts";
 import type { ReloadOutcome } from "../control/api.ts";
 import type { Logger } from "../log.ts";
 import type { NodeEvent } from "../vrrp/node.ts";
-import { IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
+import { IDLE_ANNOUNCE, instanceAnnounceConfig, startAnnounce } from "./announce.ts";
 import { errorText } from "./common.ts";
 import {
   type Instance,
@@ -231,7 +231,11 @@ export function applyReload(
       c.excluded.changed.length;
     if (gained > 0 && table.routerOf(inst).state === "master") {
       // Switches and hosts must learn the new addresses as they would on a takeover.
-      inst.announce = startAnnounce(table.announceCfg, inst.targets, now);
+      inst.announce = startAnnounce(
+        instanceAnnounceConfig(table.announceCfg, inst.cfg.garp),
+        inst.targets,
+        now,
+      );
     } else if (inst.announce !== IDLE_ANNOUNCE) {
       inst.announce = { ...inst.announce, targets: inst.targets };
     }

@@ -34,7 +34,15 @@ import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
 import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
-import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
+import {
+  type AnnounceConfig,
+  announceDue,
+  announceNextDeadline,
+  IDLE_ANNOUNCE,
+  instanceAnnounceConfig,
+  lowerPriorityAnnounce,
+  startAnnounce,
+} from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
 import type { InboxItem } from "./inbox.ts";
@@ -69,6 +77,12 @@ import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vi
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { wantedVmacs } from "./vmac.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
+import type { KernelRoute, KernelRule, RoutePort } from "../sys/ports.ts";
+import { canonicalIp } from "../net/addr.ts";
+import { type Owned, RouteReconciler } from "./route_reconciler.ts";
+
+/** The owner of the static addresses, routes and rules in logs and the reconcile. */
+const STATIC_OWNER = "static";
 
 /**
  * What a {@link NodeRuntime} is built from: the config and its instances (every one
@@ -104,6 +118,11 @@ export interface NodeRuntimeOptions {
    * null = not enforced (tests, and daemons whose instances all accept).
    */
   readonly acceptFilter?: AcceptFilter | null;
+  /**
+   * hacore's routes and rules (`virtual_routes`, `static_routes`, ...); absent or null =
+   * none installed (tests without routes).
+   */
+  readonly routes?: RoutePort | null;
   /** Retry a failed kernel operation after this long. */
   readonly retryMs: number;
   /** Wall time minus clock time: labels monotonic times for people. */
@@ -155,6 +174,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
+  readonly #routes: RouteReconciler | null;
+  /** Where notify events go; `notify_master_rx_lower_pri` is sent here directly. */
+  readonly #sink: NotifySink | null;
+  /** The orderly stop has begun: static addresses, routes and rules go too. */
+  #stopping = false;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -174,6 +198,17 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
     this.#acceptFilter = opts.acceptFilter ?? null;
+    this.#sink = opts.notify;
+    this.#routes = opts.routes
+      ? new RouteReconciler({
+        port: opts.routes,
+        log,
+        rateLog,
+        counters,
+        clock,
+        retryMs: opts.retryMs,
+      })
+      : null;
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -316,10 +351,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   nextDeadlineMs(): number | null {
-    const table = this.table.nextDeadline();
-    const retry = this.#vips.retryAtMs;
-    if (retry === null) return table;
-    return table === null || retry < table ? retry : table;
+    const due = [this.table.nextDeadline(), this.#vips.retryAtMs, this.#routes?.dueAtMs ?? null]
+      .filter((d): d is number => d !== null);
+    return due.length === 0 ? null : Math.min(...due);
   }
 
   /**
@@ -404,7 +438,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   shutdown(): void {
+    this.#stopping = true;
     this.feed({ type: "shutdown" });
+    // Static addresses, routes and rules follow no instance: the stop itself removes them.
+    this.#vips.requestAgain();
   }
 
   /**
@@ -416,7 +453,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   settled(): boolean {
-    return !this.reconcileWanted && this.table.settled();
+    return !this.reconcileWanted && this.table.settled() && (this.#routes?.idle ?? true);
   }
 
   /**
@@ -546,6 +583,41 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const now = this.#clock.nowMs();
     for (const { inst, action } of this.table.step(event, now)) this.#execute(inst, action, now);
     this.#notifier.stepDone(this.table.node, this.table.config.syncGroups, now);
+    if (event.type === "router" && event.event.type === "advert") {
+      this.#afterAdvert(event.name, event.event.advert.priority, now);
+    }
+  }
+
+  /**
+   * A master that heard a lower-priority advert stays master; another router thinks
+   * it is master too, and hosts may follow it: keepalived's `garp_lower_prio_repeat`
+   * burst (then again after `garp_lower_prio_delay`) wins them back.
+   */
+  #afterAdvert(name: string, priority: number, now: number) {
+    const inst = this.table.instance(name);
+    if (inst === undefined) return;
+    const r = this.table.routerOf(inst);
+    if (r.state !== "master" || priority === 0 || priority > r.priority) return;
+    inst.announce = lowerPriorityAnnounce(inst.announce, this.#announceCfgOf(inst), now);
+    bump(inst.extra, "lowerPriorityAdverts");
+    if ((inst.cfg.notify.masterRxLowerPri ?? null) === null) return;
+    this.#sink?.notify({
+      target: "INSTANCE",
+      name: inst.cfg.name,
+      state: "MASTER",
+      previous: "MASTER",
+      priority: r.priority,
+      reason: "lower-priority-master",
+      detail: `an advert with priority ${priority} while master`,
+      masterIp: inst.rc.primaryIp,
+      at: new Date(this.#wallOffsetMs + now),
+      hooks: inst.cfg.notify,
+      lowerPriority: true,
+    });
+  }
+
+  #announceCfgOf(inst: Instance): AnnounceConfig {
+    return instanceAnnounceConfig(this.table.announceCfg, inst.cfg.garp);
   }
 
   /**
@@ -599,6 +671,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     }
     this.#vips.retryIfDue(this.#clock.nowMs());
     if (this.#vips.wanted) await this.reconcileNow();
+    else if ((this.#routes?.dueAtMs ?? Infinity) <= this.#clock.nowMs()) await this.#applyRoutes();
     this.#finishRetired();
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
@@ -633,12 +706,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         this.#vips.request("engine");
         break;
       case "announce":
-        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         break;
       case "reannounce":
         // Only a live Master has VIPs to claim back; a retiring router is no Master.
         if (inst.retired !== null) break;
-        inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
+        inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         bump(inst.extra, "reannouncements");
         // A rival is whoever sends adverts: one line per window, however many come.
         this.#rateLog(
@@ -692,7 +765,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     for (const inst of this.table.live) {
       const d = announceNextDeadline(inst.announce);
       if (d === null || d > now) continue;
-      const { state, announcements } = announceDue(inst.announce, this.table.announceCfg, now);
+      const cfg = this.#announceCfgOf(inst);
+      const { state, announcements } = announceDue(inst.announce, cfg, now);
       inst.announce = state;
       for (const a of announcements) {
         // Announcing an address we failed to install would pull traffic into a void.
@@ -739,12 +813,17 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   onKernel(e: KernelEvent): void {
     switch (e.kind) {
       case "addr-removed": {
+        this.#trackSource(e.interface, e.address, true);
         const owners = this.table.vipOwners(e.address);
-        if (!owners) return;
+        if (!owners) {
+          if (this.#isStaticAddress(e.address)) this.#vips.requestForKernel();
+          return;
+        }
         this.#vips.addressRemoved(e, owners, (i) => this.table.routerOf(i).holdingVips);
         return;
       }
       case "addr-added":
+        this.#trackSource(e.interface, e.address, false);
         // Only a VIP's address matters here: a foreign copy of it is a conflict to report.
         if (this.table.vipOwners(e.address) !== undefined) this.#vips.requestForKernel();
         return;
@@ -765,6 +844,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       case "resync":
         this.#vips.requestForKernel();
         return;
+    }
+  }
+
+  /**
+   * `track_src_ip`: an instance whose advert source left its interface is in FAULT
+   * until the address comes back.
+   */
+  #trackSource(iface: string, address: string, gone: boolean) {
+    const ip = canonicalIp(address) ?? address;
+    for (const inst of this.table.live) {
+      if (!inst.cfg.trackSrcIp || inst.cfg.interface !== iface || inst.rc.primaryIp !== ip) {
+        continue;
+      }
+      if (gone) this.#log.warn(`${inst.cfg.name}: source address ${ip} removed from ${iface}`);
+      this.feed({
+        type: "router",
+        name: inst.cfg.name,
+        event: { type: "fault", tracker: `source ${ip}`, failing: gone },
+      });
     }
   }
 
@@ -825,6 +923,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     await this.#vmacs.ensure(this.#wantedVmacs());
     const applied = await this.#vips.apply(reason, this.#lookups);
     this.#acceptFilter?.set(this.#notAccepted());
+    // After the addresses: a route's preferred source must exist before it is added.
+    await this.#applyRoutes();
     if (!applied) return;
     await this.#vmacs.drop(this.#wantedVmacs());
   }
@@ -849,10 +949,41 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       vips: i.cfg.vips,
       excluded: i.cfg.excludedVips,
     });
+    const statics = this.table.config.staticAddresses;
     return [
       ...this.table.live.map((i) => want(i, i.cfg.name)),
       ...this.table.retiring.map((i) => want(i, retiredLabel(i.cfg.name))),
+      // Held for the daemon's lifetime, whatever the VRRP states.
+      ...statics.length === 0
+        ? []
+        : [{ name: STATIC_OWNER, holding: !this.#stopping, vips: statics, excluded: [] }],
     ];
+  }
+
+  #isStaticAddress(address: string): boolean {
+    const c = canonicalIp(address);
+    return this.table.config.staticAddresses.some((v) => canonicalIp(v.address) === c);
+  }
+
+  /**
+   * Routes and rules: each instance's while it holds its VIPs (a retiring one too,
+   * through its release), the static ones until the stop.
+   */
+  async #applyRoutes(): Promise<void> {
+    if (this.#routes === null) return;
+    const routes: Owned<KernelRoute>[] = [];
+    const rules: Owned<KernelRule>[] = [];
+    for (const i of this.table.all()) {
+      if (!this.table.routerOf(i).holdingVips) continue;
+      for (const item of i.cfg.virtualRoutes) routes.push({ owner: i.cfg.name, item });
+      for (const item of i.cfg.virtualRules) rules.push({ owner: i.cfg.name, item });
+    }
+    if (!this.#stopping) {
+      const c = this.table.config;
+      for (const item of c.staticRoutes) routes.push({ owner: STATIC_OWNER, item });
+      for (const item of c.staticRules) rules.push({ owner: STATIC_OWNER, item });
+    }
+    await this.#routes.apply({ routes, rules });
   }
 
   /** The macvlans live and retiring instances need. */

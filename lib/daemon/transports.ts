@@ -228,7 +228,9 @@ export class Transports {
     for (const dst of dsts) {
       try {
         const bytes = encodeAdvert(advert, { family: inst.cfg.family, src, dst }, formFor(dst));
-        t.send(bytes, dst, src, advertVia(inst.cfg));
+        // keepalived's unicast_ttl: a unicast advert may have routers to cross.
+        const ttl = inst.peers.size > 0 ? inst.cfg.unicastTtl : undefined;
+        t.send(bytes, dst, src, advertVia(inst.cfg), ttl);
       } catch (e) {
         bump(inst.extra, "sendErrors");
         this.#deps.rateLog(

@@ -65,7 +65,9 @@ export function vmacSpecOf(cfg: InstanceConfig): VmacSpec | null {
  * ```
  */
 export function advertVia(cfg: InstanceConfig): string | undefined {
-  return cfg.vmac !== null && cfg.unicastPeers.length === 0 ? cfg.vmac : undefined;
+  return cfg.vmac !== null && !cfg.vmacXmitBase && cfg.unicastPeers.length === 0
+    ? cfg.vmac
+    : undefined;
 }
 
 /**

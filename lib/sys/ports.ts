@@ -153,9 +153,10 @@ export interface VrrpTransport {
    * `via` names another interface to send out of: an instance's virtual-MAC macvlan
    * (`use_vmac`) on this transport's interface, so the frame carries the virtual
    * router's MAC (RFC 5798 §7.3) while `src` stays the interface's own address and
-   * receiving stays on the transport's interface.
+   * receiving stays on the transport's interface. `ttl` (IPv4) replaces the RFC's 255:
+   * keepalived's `unicast_ttl`, for unicast adverts that cross routers.
    */
-  send(bytes: Uint8Array, dst: string, src: string, via?: string): void;
+  send(bytes: Uint8Array, dst: string, src: string, via?: string, ttl?: number): void;
   /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
   close(): void;
 }
@@ -276,6 +277,86 @@ export interface AddressPort {
    * down. Optional: a port without it is taken as "all up".
    */
   linkStates?(): Promise<ReadonlyMap<string, boolean>>;
+}
+
+/**
+ * A route as hacore installs it and reads it back: a configured `RouteConfig`
+ * (`lib/config/routes.ts`) without its bookkeeping, spelled out here (like
+ * {@link AddressSpec}) so this room does not import the config's.
+ *
+ * @example
+ * ```ts
+ * const r: KernelRoute = {
+ *   family: "ipv4", dst: "10.9.0.0", dstLen: 16, type: "unicast", src: null, via: "192.0.2.1",
+ *   dev: "eth0", table: 254, metric: null, scope: null,
+ * };
+ * ```
+ */
+export interface KernelRoute {
+  readonly family: Family;
+  readonly dst: string;
+  readonly dstLen: number;
+  readonly type: "unicast" | "blackhole" | "unreachable" | "prohibit" | "throw";
+  /** The preferred source (RTA_PREFSRC). */
+  readonly src: string | null;
+  readonly via: string | null;
+  readonly dev: string | null;
+  readonly table: number;
+  /** null: the kernel's default (0 for IPv4, 1024 for IPv6). */
+  readonly metric: number | null;
+  readonly scope: "global" | "site" | "link" | "host" | null;
+}
+
+/**
+ * A policy routing rule as hacore installs it and reads it back (`RuleConfig` of
+ * `lib/config/routes.ts` without its bookkeeping).
+ *
+ * @example
+ * ```ts
+ * const r: KernelRule = {
+ *   family: "ipv4", from: { address: "10.0.0.0", prefix: 24 }, to: null, iif: null, oif: null,
+ *   fwmark: null, fwmask: null, tos: null, priority: 100, action: "lookup", table: 100, goto: null,
+ *   invert: false,
+ * };
+ * ```
+ */
+export interface KernelRule {
+  readonly family: Family;
+  readonly from: { readonly address: string; readonly prefix: number } | null;
+  readonly to: { readonly address: string; readonly prefix: number } | null;
+  readonly iif: string | null;
+  readonly oif: string | null;
+  readonly fwmark: number | null;
+  readonly fwmask: number | null;
+  readonly tos: number | null;
+  /** null when adding: the kernel picks one. */
+  readonly priority: number | null;
+  readonly action: "lookup" | "goto" | "nop" | "blackhole" | "unreachable" | "prohibit";
+  /** The table of a `lookup` rule; 0 otherwise. */
+  readonly table: number;
+  readonly goto: number | null;
+  readonly invert: boolean;
+}
+
+/**
+ * The kernel's routes and rules that hacore installed (tagged `RTPROT_HACORE`), and
+ * the calls to install and remove them. Only hacore's are ever listed, so nothing
+ * else can be removed.
+ *
+ * @example
+ * ```ts
+ * for (const r of await routes.listRoutes()) await routes.removeRoute(r);
+ * ```
+ */
+export interface RoutePort {
+  /** hacore's routes, every table and family. */
+  listRoutes(): Promise<KernelRoute[]>;
+  addRoute(route: KernelRoute): Promise<void>;
+  removeRoute(route: KernelRoute): Promise<void>;
+  /** hacore's rules, both families. */
+  listRules(): Promise<KernelRule[]>;
+  addRule(rule: KernelRule): Promise<void>;
+  removeRule(rule: KernelRule): Promise<void>;
 }
 
 /**

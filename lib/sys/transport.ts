@@ -202,14 +202,16 @@ class RawTransport implements VrrpTransport {
     this.onPacket = onPacket;
   }
 
-  send(bytes: Uint8Array, dst: string, src: string, via?: string): void {
+  send(bytes: Uint8Array, dst: string, src: string, via?: string, ttl?: number): void {
     if (this.closed) {
       throw new SyscallError("send", EBADF, `VRRP ${this.family} on ${this.interface}, closed`);
     }
+    // `unicast_ttl` (IPv4 only; the config refuses it for IPv6): 255 otherwise, the RFC's.
+    const hops = ttl ?? VRRP_HOP_LIMIT;
     const sent = via !== undefined && via !== this.interface
-      ? this.#sendVia(via, bytes, dst, src)
+      ? this.#sendVia(via, bytes, dst, src, hops)
       : this.family === "ipv4"
-      ? this.#sendV4(bytes, dst, src)
+      ? this.#sendV4(bytes, dst, src, hops)
       : this.#sendV6(bytes, dst, src);
     // A full socket buffer is a local failure the daemon counts, like ENOBUFS.
     if (sent === null) {
@@ -217,8 +219,8 @@ class RawTransport implements VrrpTransport {
     }
   }
 
-  #sendV4(bytes: Uint8Array, dst: string, src: string): number | null {
-    return sendTo(this.fd, this.#v4Packet(bytes, dst, src), this.#sockaddr4(dst));
+  #sendV4(bytes: Uint8Array, dst: string, src: string, ttl: number): number | null {
+    return sendTo(this.fd, this.#v4Packet(bytes, dst, src, ttl), this.#sockaddr4(dst));
   }
 
   /**
@@ -227,10 +229,16 @@ class RawTransport implements VrrpTransport {
    * source stays exactly `src` although that address lives on the parent, and such a
    * socket never queues received packets.
    */
-  #sendVia(via: string, bytes: Uint8Array, dst: string, src: string): number | null {
+  #sendVia(
+    via: string,
+    bytes: Uint8Array,
+    dst: string,
+    src: string,
+    ttl: number,
+  ): number | null {
     const s = this.#viaSocket(via);
     if (this.family === "ipv4") {
-      return sendTo(s.fd, this.#v4Packet(bytes, dst, src), this.#sockaddr4(dst));
+      return sendTo(s.fd, this.#v4Packet(bytes, dst, src, ttl), this.#sockaddr4(dst));
     }
     const header = encodeIpv6Header({
       src,
@@ -282,13 +290,13 @@ class RawTransport implements VrrpTransport {
     return s;
   }
 
-  #v4Packet(bytes: Uint8Array, dst: string, src: string): Uint8Array {
+  #v4Packet(bytes: Uint8Array, dst: string, src: string, ttl: number): Uint8Array {
     // 0 would ask the kernel to pick the identification; keepalived counts from 1.
     this.#ipId = this.#ipId >= 0xffff ? 1 : this.#ipId + 1;
     const header = encodeIpv4Header({
       src,
       dst,
-      ttl: VRRP_HOP_LIMIT,
+      ttl,
       tos: VRRP_TOS,
       protocol: IPPROTO_VRRP,
       id: this.#ipId,

@@ -13,6 +13,8 @@ import {
   type AnnounceState,
   type AnnounceTarget,
   IDLE_ANNOUNCE,
+  instanceAnnounceConfig,
+  lowerPriorityAnnounce,
   startAnnounce,
   stopAnnounce,
 } from "../../lib/daemon/announce.ts";
@@ -49,6 +51,8 @@ Deno.test("the defaults are keepalived's: repeat 5, second burst after 5 s, no r
     refreshRepeat: 1,
     garpIntervalMs: 0,
     gnaIntervalMs: 0,
+    lowerPrioRepeat: 0,
+    lowerPrioDelayMs: 5000,
   });
 });
 
@@ -161,4 +165,43 @@ Deno.test("starting again (re-elected) replaces the old schedule", () => {
     ...times(5, "3000 garp 192.0.2.100"),
     ...times(5, "8000 garp 192.0.2.100"),
   ]);
+});
+
+Deno.test("a lower-priority advert to a master: garp_lower_prio_repeat GARPs at once and again after the delay", () => {
+  const cfg = { ...DEFAULTS, delayMs: 0, lowerPrioRepeat: 2, lowerPrioDelayMs: 3000 };
+  const done = announceDue(startAnnounce(cfg, [V4], 0), cfg, 0).state; // the takeover burst
+  const s = lowerPriorityAnnounce(done, cfg, 10_000);
+  assert.deepStrictEqual(drive(s, cfg, 1_000_000), [
+    ...times(2, "10000 garp 192.0.2.100"),
+    ...times(2, "13000 garp 192.0.2.100"),
+  ]);
+});
+
+Deno.test("garp_lower_prio_repeat 0 sends nothing, and nothing is sent without held addresses", () => {
+  const cfg = { ...DEFAULTS, lowerPrioRepeat: 0 };
+  const s = startAnnounce(cfg, [V4], 0);
+  assert.equal(lowerPriorityAnnounce(s, cfg, 5), s);
+  assert.equal(lowerPriorityAnnounce(IDLE_ANNOUNCE, DEFAULTS, 5), IDLE_ANNOUNCE);
+});
+
+Deno.test("an instance's garp_master_* and garp_lower_prio_* replace the global ones, intervals stay global", () => {
+  const base = { ...DEFAULTS, garpIntervalMs: 7 };
+  const cfg = instanceAnnounceConfig(base, {
+    masterDelayMs: 1000,
+    masterRepeat: 2,
+    masterRefreshMs: 60_000,
+    masterRefreshRepeat: 3,
+    lowerPrioDelayMs: 0,
+    lowerPrioRepeat: 1,
+  });
+  assert.deepStrictEqual(cfg, {
+    repeat: 2,
+    delayMs: 1000,
+    refreshMs: 60_000,
+    refreshRepeat: 3,
+    garpIntervalMs: 7,
+    gnaIntervalMs: 0,
+    lowerPrioRepeat: 1,
+    lowerPrioDelayMs: 0,
+  });
 });

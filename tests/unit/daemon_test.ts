@@ -1939,3 +1939,86 @@ Deno.test("dual master: partitioned, both masters; healed, the winner answers, t
   );
   await w.stopAll();
 });
+
+Deno.test("garp_lower_prio_repeat: a master hearing a lower-priority master sends that burst at once and after garp_lower_prio_delay", async () => {
+  const w = new World();
+  const lowerPrio = "garp_lower_prio_repeat = 2\ngarp_lower_prio_delay = 1";
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150, instance: lowerPrio });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  await w.startAll();
+  await w.run(5000);
+  w.lan.setDown("b", true);
+  await w.run(10_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "master"]);
+  const before = a.announcer.records.length;
+  w.lan.setDown("b", false);
+  await w.run(20_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  const heardAt = w.lan.sent.find((p) => p.host === "b" && p.atMs >= 10_000)!.atMs + 1;
+  const lastHeard = heardAt + 2; // b's parting advert, heard a millisecond after it is sent
+  const again = a.announcer.records.slice(before).map((r) => `${r.atMs} ${r.kind}`);
+  assert.deepStrictEqual(again, [
+    // The lower-priority advert, then b's parting one (also lower): two bursts of 2 each.
+    ...new Array(2).fill(`${heardAt} garp`),
+    ...new Array(2).fill(`${lastHeard} garp`),
+    // Each again garp_lower_prio_delay later.
+    ...new Array(2).fill(`${heardAt + 1000} garp`),
+    ...new Array(2).fill(`${lastHeard + 1000} garp`),
+    // The engine's own re-announcement once b is quiet (it replaces anything pending).
+    ...new Array(5).fill(`${lastHeard + 2000} garp`),
+    ...new Array(5).fill(`${lastHeard + 7000} garp`),
+  ]);
+  assert.equal(a.daemon.detail("VI_1")!.counters.lowerPriorityAdverts, 2);
+  await w.stopAll();
+});
+
+Deno.test("track_src_ip: the source address removed puts the instance in FAULT; restored, it comes back", async () => {
+  const w = new World();
+  const a = w.add({ name: "a", ip: "192.0.2.11", priority: 150, instance: "track_src_ip = true" });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  await w.startAll();
+  await w.run(5000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  assert.ok(a.port.removeByHand("eth0", "192.0.2.11"));
+  await w.run(10_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["fault", "master"]);
+  assert.ok(a.lines.some((l) => l.includes("VI_1: source address 192.0.2.11 removed from eth0")));
+  a.port.addByHand(addr("192.0.2.11", false));
+  await w.run(15_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  // Without track_src_ip the same removal changes nothing.
+  assert.ok(b.port.removeByHand("eth0", "192.0.2.12"));
+  await w.run(20_000);
+  assert.equal(vi(b).state, "backup");
+  await w.stopAll();
+});
+
+Deno.test("notify_master_rx_lower_pri runs each time the master hears a lower-priority advert, and nothing else does", async () => {
+  const w = new World();
+  const a = w.add({
+    name: "a",
+    ip: "192.0.2.11",
+    priority: 150,
+    instance: `notify_master_rx_lower_pri = "/etc/hacore/lower.sh"`,
+  });
+  const b = w.add({ name: "b", ip: "192.0.2.12", priority: 100 });
+  const events: NotifyEvent[] = [];
+  await w.startAll();
+  await w.run(5000);
+  a.notify.events.length = 0;
+  w.lan.setDown("b", true);
+  await w.run(10_000);
+  w.lan.setDown("b", false);
+  await w.run(20_000);
+  assert.deepStrictEqual([vi(a).state, vi(b).state], ["master", "backup"]);
+  events.push(...a.notify.events.filter((e) => e.lowerPriority === true));
+  assert.equal(events.length, 2, "b's advert as master, then its parting one");
+  assert.deepStrictEqual(
+    events.map((e) => [e.name, e.state, e.hooks.masterRxLowerPri, e.detail]),
+    [
+      ["VI_1", "MASTER", "/etc/hacore/lower.sh", "an advert with priority 100 while master"],
+      ["VI_1", "MASTER", "/etc/hacore/lower.sh", "an advert with priority 100 while master"],
+    ],
+  );
+  await w.stopAll();
+});

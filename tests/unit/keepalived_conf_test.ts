@@ -137,9 +137,9 @@ Deno.test("an error in an included file names that file and line", () => {
 });
 
 Deno.test("a keyword with no effect in hacore is a warning naming it; a refused one an error", () => {
-  const warned = parseKeepalived(VI(" garp_master_delay 3"), "k.conf", { configId: "x" });
+  const warned = parseKeepalived(VI(" debug 2"), "k.conf", { configId: "x" });
   assert.ok(warned.ok);
-  assert.match(warned.warnings[0].message, /"garp_master_delay" has no effect in hacore/);
+  assert.match(warned.warnings[0].message, /"debug" has no effect in hacore/);
   const refused = parseKeepalived(VI(" track_bfd {\n  b1\n }"), "k.conf", { configId: "x" });
   assert.ok(!refused.ok);
   assert.match(
@@ -211,9 +211,15 @@ Deno.test("hacore import prints TOML with source lines, and refuses what hacore 
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /\[virtual_server\."192\.0\.2\.100:443"\]/);
   assert.match(r.out, /lb_algo = "wlc" # from lvs_only\.conf:13/);
-  const refused = await captured(() => importCommand([`${DIR}refused_static.conf`]));
+  const refused = await captured(() => importCommand([`${DIR}bad_route.conf`]));
   assert.equal(refused.code, 1);
-  assert.match(refused.err, /static_ipaddress/);
+  assert.match(refused.err, /unknown word "metrik"/);
+  const statics = await captured(() => importCommand([`${DIR}routes_rules.conf`]));
+  assert.equal(statics.code, 0, statics.err);
+  assert.match(
+    statics.out,
+    /^static_ipaddress = \["192\.0\.2\.50\/24 dev eth0", .*# from routes_rules\.conf:4$/m,
+  );
 });
 
 Deno.test("comments, quotes and continuation lines read as keepalived reads them", () => {
@@ -266,4 +272,77 @@ Deno.test("one address and port may carry a TCP and a UDP virtual server", () =>
     ["192.0.2.1:53", "tcp"],
     ["192.0.2.1:53-udp", "udp"],
   ]);
+});
+
+Deno.test("mail alerts, script_user and Accept Mode carry over from keepalived's keywords", async () => {
+  const r = await loadConfig(`${DIR}mail_accept.conf`, { configId: "lb-a" });
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  assert.deepEqual(r.warnings ?? [], []);
+  const c = r.config;
+  assert.deepEqual(c.global.mail, {
+    to: ["ops@example.com", "noc@example.com"],
+    from: "lb@example.com",
+    server: "127.0.0.1:2525",
+    heloName: "lb-m.example.com",
+    connectTimeoutMs: 12_000,
+    alert: true,
+  });
+  assert.equal(c.global.scriptUser, "nobody");
+  assert.equal(c.global.allowInsecureScripts, false);
+  const [vi1, vi2] = c.instances;
+  assert.equal(vi1.accept, false, "no_accept");
+  assert.equal(vi2.accept, true);
+  assert.equal(vi1.notify.smtpAlert, true);
+  assert.equal(c.syncGroups[0].notify.smtpAlert, false);
+  assert.equal(c.virtualServers[0].smtpAlert, true);
+  assert.equal(c.virtualServers[0].realServers[0].smtpAlert, false);
+  assert.deepEqual(vi1.vips[0], {
+    address: "192.0.2.33",
+    prefix: 24,
+    dev: "eth1",
+    label: "eth1:vip",
+    scope: "link",
+  });
+});
+
+Deno.test("smtp_server takes keepalived's IP [PORT]; an IPv6 server is bracketed; a group after script_user is refused by name", () => {
+  const g = (body: string) => `global_defs {\n${body}\n}\n${VI("")}`;
+  assert.equal(
+    okConfig(g(" smtp_server 2001:db8::25 587")).global.mail.server,
+    "[2001:db8::25]:587",
+  );
+  assert.equal(okConfig(g(" smtp_server 192.0.2.25")).global.mail.server, "192.0.2.25:25");
+  const r = parseKeepalived(g(" script_user nobody nogroup"), "k.conf", { configId: "x" });
+  assert.ok(!r.ok);
+  assert.match(r.errors[0].message, /"script_user": .*a group after it is not supported/);
+});
+
+Deno.test("a keepalived VIP line with an unknown word is refused naming the word", () => {
+  const r = parseKeepalived(
+    "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.1/24 dev eth0 lable x\n }\n}\n",
+    "k.conf",
+    { configId: "x" },
+  );
+  assert.ok(!r.ok);
+  assert.match(r.errors[0].message, /unknown word "lable" in the VIP line/);
+  assert.equal(r.errors[0].line, 5);
+});
+
+Deno.test("per-instance GARP timing, track_src_ip, vmac_xmit_base and keepalived's FIFO lines carry over", async () => {
+  const r = await loadConfig(`${DIR}instance_tuning.conf`, { configId: "lb-a" });
+  assert.ok(r.ok, r.ok ? "" : r.errors.map(formatConfigError).join("\n"));
+  const [vi] = r.config.instances;
+  assert.deepEqual(vi.garp, {
+    masterDelayMs: 3000,
+    masterRepeat: 2,
+    masterRefreshMs: 60_000,
+    masterRefreshRepeat: 2,
+    lowerPrioDelayMs: 1000,
+    lowerPrioRepeat: 3,
+  });
+  assert.equal(r.config.global.garpLowerPrioDelayMs, 2000);
+  assert.equal(r.config.global.garpLowerPrioRepeat, 1);
+  assert.equal(vi.trackSrcIp, true);
+  assert.equal(vi.vmacXmitBase, true);
+  assert.equal(r.config.global.notifyFifoFormat, "keepalived");
 });

@@ -86,6 +86,20 @@ Deno.test("advertVia: multicast adverts leave from the macvlan, unicast ones fro
   assert.equal(advertVia({ ...vi, vmac: null }), undefined);
 });
 
+Deno.test("vmac_xmit_base: adverts leave from the base interface, the VIPs stay on the macvlan", () => {
+  const vi = configOf(instanceToml(100, "vmac_xmit_base = true")).instances[0];
+  assert.equal(vi.vmacXmitBase, true);
+  assert.equal(advertVia(vi), undefined);
+  assert.equal(vi.vips[0].dev, "vrrp.51");
+  const r = parseConfig(
+    instanceToml(100, "vmac_xmit_base = true").replace("use_vmac = true", ""),
+    "a.toml",
+  );
+  assert.ok(r.ok);
+  assert.equal(r.config.instances[0].vmacXmitBase, false);
+  assert.match(r.warnings?.[0]?.message ?? "", /vmac_xmit_base has no effect without use_vmac/);
+});
+
 Deno.test("wantedVmacs: one macvlan per name; a name wanted with two MACs is a conflict naming both", () => {
   const a = configOf(instanceToml(100)).instances[0];
   const b: InstanceConfig = { ...a, name: "VI_2", family: "ipv6" };

@@ -55,6 +55,13 @@ export function writeToml(
     '# Each "from FILE:LINE" names the keepalived.conf statement a table or key comes from.',
   ];
   for (const w of warnings) out.push(`# warning: ${formatConfigError(w)}`);
+  // Top-level keys (static_routes, ...) must come before the first [table] header.
+  const bare = Object.entries(doc).filter(([, v]) => !isTable(v));
+  if (bare.length > 0) out.push("");
+  for (const [key, value] of bare) {
+    const from = where([key]);
+    out.push(`${tomlKey(key)} = ${inline(value)}${from === null ? "" : ` # from ${from}`}`);
+  }
   const keys = Object.keys(doc).sort((a, b) => TOP_ORDER.indexOf(a) - TOP_ORDER.indexOf(b));
   for (const top of keys) {
     const value = doc[top];

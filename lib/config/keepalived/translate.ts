@@ -103,6 +103,9 @@ class Translator {
         this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {
           notify_fifo: (c, t, p) => this.#fifo(c, t, p),
           vrrp_notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+          notification_email: (c, t, p) => this.#mailTo(c, t, p),
+          smtp_server: (c, t, p) => this.#smtpServer(c, t, p),
+          script_user: (c, t, p) => this.#scriptUser(c, t, p),
         }),
       vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
       vrrp_track_process: (n) =>
@@ -130,6 +133,9 @@ class Translator {
         this.#named(n, "vrrp_sync_group", "vrrp_sync_group", this.#groupSpecials()),
       virtual_server_group: (n) => this.#vsGroup(n),
       virtual_server: (n) => this.#virtualServer(n),
+      static_ipaddress: (n) => this.#lines(n, this.doc, []),
+      static_routes: (n) => this.#lines(n, this.doc, []),
+      static_rules: (n) => this.#lines(n, this.doc, []),
     };
     for (const n of nodes) {
       const info = this.#known(TOP_SECTION, n);
@@ -304,6 +310,75 @@ class Translator {
     }
     table.notify_fifo = n.args[0];
     this.#at([...path, "notify_fifo"], n);
+    // Its reader was written for keepalived's lines: hacore writes those for it.
+    table.notify_fifo_format = "keepalived";
+    this.#at([...path, "notify_fifo_format"], n);
+  }
+
+  /**
+   * A block of keepalived lines (routes, rules, static addresses) → an array of the
+   * lines as written: hacore's strings take keepalived's line syntax, so the
+   * validator's errors about a line are the same in both formats.
+   */
+  #lines(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.children === null) {
+      this.#error(n, `"${n.keyword}": expected a block of lines`);
+      return;
+    }
+    // A second block adds to the first, as keepalived reads it.
+    const prev = table[n.keyword];
+    const out: unknown[] = Array.isArray(prev) ? prev : [];
+    for (const item of n.children) {
+      this.#at([...path, n.keyword, out.length], item);
+      out.push([item.keyword, ...item.args].join(" "));
+    }
+    if (!Array.isArray(prev)) this.#at([...path, n.keyword], n);
+    table[n.keyword] = out;
+  }
+
+  /** `notification_email { ADDR ... }` → an array (one address a line, as keepalived). */
+  #mailTo(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.children === null) {
+      this.#error(n, `"notification_email": expected a block of mail addresses`);
+      return;
+    }
+    const out: string[] = [];
+    for (const item of n.children) {
+      this.#at([...path, "notification_email", out.length], item);
+      out.push(item.keyword);
+      for (const extra of item.args) {
+        this.#at([...path, "notification_email", out.length], item);
+        out.push(extra);
+      }
+    }
+    table.notification_email = out;
+    this.#at([...path, "notification_email"], n);
+  }
+
+  /** `smtp_server IP [PORT]` → hacore's one string, `IP:PORT` (`[V6]:PORT`). */
+  #smtpServer(n: KaNode, table: RawTable, path: KeyPath): void {
+    const [host, port] = n.args;
+    if (n.args.length < 1 || n.args.length > 2) {
+      this.#error(n, `"smtp_server": expected "IP [PORT]", got "${n.args.join(" ")}"`);
+      return;
+    }
+    table.smtp_server = port === undefined ? host : `${bracket(host)}:${port}`;
+    this.#at([...path, "smtp_server"], n);
+  }
+
+  /** `script_user USER [GROUP]`: hacore runs scripts with the user's own group. */
+  #scriptUser(n: KaNode, table: RawTable, path: KeyPath): void {
+    if (n.args.length !== 1) {
+      this.#error(
+        n,
+        `"script_user": expected one user name (a group after it is not supported by hacore), got "${
+          n.args.join(" ")
+        }"`,
+      );
+      return;
+    }
+    table.script_user = n.args[0];
+    this.#at([...path, "script_user"], n);
   }
 
   #name(n: KaNode): string | undefined {
@@ -441,6 +516,8 @@ class Translator {
       ...this.#trackSpecials(),
       virtual_ipaddress: vips("virtual_ipaddress"),
       virtual_ipaddress_excluded: vips("virtual_ipaddress_excluded"),
+      virtual_routes: (c, t, p) => this.#lines(c, t, p),
+      virtual_rules: (c, t, p) => this.#lines(c, t, p),
       advert_int: (c, t, p) => {
         const v = this.#value(c, "number");
         if (v === undefined) return;
@@ -504,31 +581,12 @@ class Translator {
     });
   }
 
-  /** `ADDR[/PREFIX] [dev IF] [label L] [scope S]` → a string or a VIP table. */
-  #vip(item: KaNode): string | RawTable | undefined {
-    if (item.args.length === 0) return item.keyword;
-    const out: RawTable = { address: item.keyword };
-    const args = [...item.args];
-    while (args.length > 0) {
-      const opt = args.shift() as string;
-      const v = args.shift();
-      if (v === undefined || !["dev", "label", "scope", "brd", "broadcast"].includes(opt)) {
-        this.#error(
-          item,
-          `virtual address option "${opt}" is not supported by hacore (dev, label and scope are)`,
-        );
-        return undefined;
-      }
-      if (opt === "brd" || opt === "broadcast") {
-        this.#warn(
-          item,
-          `"${opt}" has no effect in hacore: the broadcast address follows the prefix`,
-        );
-        continue;
-      }
-      out[opt] = v;
-    }
-    return out;
+  /**
+   * One `virtual_ipaddress` line, as written: hacore's VIP string reads keepalived's
+   * whole line syntax (`parseVipLine`), so its errors and warnings are the validator's.
+   */
+  #vip(item: KaNode): string {
+    return [item.keyword, ...item.args].join(" ");
   }
 
   /** keepalived rounds a fractional VRRPv2 advert_int to whole seconds and warns. */
@@ -547,17 +605,21 @@ class Translator {
     }
   }
 
-  /** keepalived drops authentication under vrrp_strict and with VRRPv3, and warns. */
+  /**
+   * keepalived drops authentication with VRRPv3, and warns; hacore.toml refuses it
+   * there, so it goes here. (Under vrrp_strict the validator clears it, with its one
+   * warning, for both formats.)
+   */
   #finishAuth(): void {
     const global = this.doc.global as RawTable | undefined;
     for (const a of this.#auths) {
       const version = a.table.version ?? global?.vrrp_version ?? 2n;
-      let why: string | null = null;
-      if (global?.vrrp_strict === true) why = "vrrp_strict does not allow authentication";
-      else if (version === 3n) why = "VRRPv3 has no authentication";
-      if (why === null) continue;
+      if (version !== 3n || global?.vrrp_strict === true) continue;
       delete a.table.authentication;
-      this.#warn(a.node, `(${a.name}) ${why}: authentication ignored, as keepalived does`);
+      this.#warn(
+        a.node,
+        `(${a.name}) VRRPv3 has no authentication: authentication ignored, as keepalived does`,
+      );
     }
   }
 

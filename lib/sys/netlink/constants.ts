@@ -295,6 +295,56 @@ export const RTPROT_KEEPALIVED = 18;
 /** hacore's route protocol: 0x48 ('H'), unassigned in iproute2's rt_protos. */
 export const RTPROT_HACORE = 0x48;
 
+// --- fib_rule_hdr (policy routing rules) ---------------------------------------------------
+
+/** `RTM_NEWRULE`. */
+export const RTM_NEWRULE = 32;
+/** `RTM_DELRULE`. */
+export const RTM_DELRULE = 33;
+/** `RTM_GETRULE`. */
+export const RTM_GETRULE = 34;
+/**
+ * sizeof(struct fib_rule_hdr) { u8 family, dst_len, src_len, tos, table, res1, res2,
+ * action; u32 flags }.
+ */
+export const FIB_RULE_HDR_LEN = 12;
+/** `FRA_DST`: destination prefix. */
+export const FRA_DST = 1;
+/** `FRA_SRC`: source prefix. */
+export const FRA_SRC = 2;
+/** `FRA_IIFNAME`: input interface name (NUL-terminated). */
+export const FRA_IIFNAME = 3;
+/** `FRA_GOTO`: u32 target priority of a goto rule. */
+export const FRA_GOTO = 4;
+/** `FRA_PRIORITY`: u32 rule priority (`ip rule ... priority`). */
+export const FRA_PRIORITY = 6;
+/** `FRA_FWMARK`: u32 firewall mark. */
+export const FRA_FWMARK = 10;
+/** `FRA_TABLE`: u32 table id (for ids ≥ 256, which the header's table cannot hold). */
+export const FRA_TABLE = 15;
+/** `FRA_FWMASK`: u32 mask of FRA_FWMARK. */
+export const FRA_FWMASK = 16;
+/** `FRA_OIFNAME`: output interface name (NUL-terminated). */
+export const FRA_OIFNAME = 17;
+/** `FRA_PROTOCOL`: u8 originator of the rule (RTPROT_*, Linux ≥ 4.17). */
+export const FRA_PROTOCOL = 21;
+/** `FR_ACT_UNSPEC`: in a delete, matches any action. */
+export const FR_ACT_UNSPEC = 0;
+/** `FR_ACT_TO_TBL`: look the packet up in the rule's table. */
+export const FR_ACT_TO_TBL = 1;
+/** `FR_ACT_GOTO`: jump to the rule of priority FRA_GOTO. */
+export const FR_ACT_GOTO = 2;
+/** `FR_ACT_NOP`. */
+export const FR_ACT_NOP = 3;
+/** `FR_ACT_BLACKHOLE`: drop silently. */
+export const FR_ACT_BLACKHOLE = 6;
+/** `FR_ACT_UNREACHABLE`: drop with "network unreachable". */
+export const FR_ACT_UNREACHABLE = 7;
+/** `FR_ACT_PROHIBIT`: drop with "administratively prohibited". */
+export const FR_ACT_PROHIBIT = 8;
+/** `FIB_RULE_INVERT`: the rule matches what its selectors do not (`ip rule not ...`). */
+export const FIB_RULE_INVERT = 0x2;
+
 /** `RT_SCOPE_UNIVERSE`: global. */
 export const RT_SCOPE_UNIVERSE = 0;
 /** `RT_SCOPE_SITE`. */
@@ -324,3 +374,5 @@ export const RTN_BLACKHOLE = 6;
 export const RTN_UNREACHABLE = 7;
 /** `RTN_PROHIBIT`. */
 export const RTN_PROHIBIT = 8;
+/** `RTN_THROW`: stop the lookup in this table, as if no route matched. */
+export const RTN_THROW = 9;

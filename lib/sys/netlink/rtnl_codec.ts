@@ -19,6 +19,17 @@ import { parseMac } from "../../net/ether.ts";
 import { ipBytes, type IpInput } from "../../net/ip_bytes.ts";
 import { AF_INET, AF_INET6, AF_PACKET, AF_UNSPEC } from "../constants.ts";
 import {
+  FIB_RULE_HDR_LEN,
+  FRA_DST,
+  FRA_FWMARK,
+  FRA_FWMASK,
+  FRA_GOTO,
+  FRA_IIFNAME,
+  FRA_OIFNAME,
+  FRA_PRIORITY,
+  FRA_PROTOCOL,
+  FRA_SRC,
+  FRA_TABLE,
   IFA_ADDRESS,
   IFA_BROADCAST,
   IFA_CACHEINFO,
@@ -60,12 +71,15 @@ import {
   RTM_DELADDR,
   RTM_DELLINK,
   RTM_DELROUTE,
+  RTM_DELRULE,
   RTM_GETADDR,
   RTM_GETLINK,
   RTM_GETROUTE,
+  RTM_GETRULE,
   RTM_NEWADDR,
   RTM_NEWLINK,
   RTM_NEWROUTE,
+  RTM_NEWRULE,
   RTMSG_LEN,
 } from "./constants.ts";
 
@@ -245,6 +259,55 @@ export interface RouteMessage {
 }
 
 /**
+ * A policy routing rule (RTM_NEWRULE / RTM_DELRULE), as `ip rule` shows it.
+ *
+ * @example
+ * ```ts
+ * const ours = m.kind === "rule" && m.protocol === RTPROT_HACORE;
+ * ```
+ */
+export interface RuleMessage {
+  /** Discriminant. */
+  kind: "rule";
+  /** The netlink header. */
+  header: NlHeader;
+  /** True for RTM_DELRULE. */
+  deleted: boolean;
+  /** family. */
+  family: number;
+  /** dst_len. */
+  dstLen: number;
+  /** src_len. */
+  srcLen: number;
+  /** tos. */
+  tos: number;
+  /** FRA_TABLE when present (full 32 bits), else the header's table. */
+  table: number;
+  /** FR_ACT_*. */
+  action: number;
+  /** Header flags (FIB_RULE_INVERT ...). */
+  flags: number;
+  /** FRA_DST as text. */
+  dst?: string;
+  /** FRA_SRC as text. */
+  src?: string;
+  /** FRA_IIFNAME. */
+  iifname?: string;
+  /** FRA_OIFNAME. */
+  oifname?: string;
+  /** FRA_FWMARK. */
+  fwmark?: number;
+  /** FRA_FWMASK. */
+  fwmask?: number;
+  /** FRA_PRIORITY. */
+  priority?: number;
+  /** FRA_GOTO. */
+  goto?: number;
+  /** FRA_PROTOCOL (RTPROT_*; absent before Linux 4.17). */
+  protocol?: number;
+}
+
+/**
  * A well-formed message of a type this codec does not decode (NLMSG_NOOP, neighbours, …).
  *
  * @example
@@ -274,6 +337,7 @@ export type RtnlMessage =
   | AddrMessage
   | LinkMessage
   | RouteMessage
+  | RuleMessage
   | ErrorMessage
   | DoneMessage
   | OverrunMessage
@@ -591,6 +655,138 @@ export function buildNewRoute(spec: RouteSpec, opts: BuildOptions = {}): Uint8Ar
 export function buildDelRoute(spec: RouteSpec, opts: BuildOptions = {}): Uint8Array {
   const w = new MessageWriter(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, opts);
   routeBody(w, spec);
+  return w.finish();
+}
+
+/**
+ * What a rule request names; the fields of `ip rule add|del`.
+ *
+ * @example
+ * ```ts
+ * const spec: RuleSpec = {
+ *   family: AF_INET, src: "10.0.0.0", srcLen: 24, priority: 100, table: 200,
+ *   action: FR_ACT_TO_TBL, protocol: RTPROT_HACORE,
+ * };
+ * ```
+ */
+export interface RuleSpec {
+  /** AF_INET or AF_INET6. */
+  family: number;
+  /** Source prefix (`from`); omit for any. */
+  src?: IpInput;
+  /** Its length; 0 with no src. */
+  srcLen?: number;
+  /** Destination prefix (`to`); omit for any. */
+  dst?: IpInput;
+  /** Its length; 0 with no dst. */
+  dstLen?: number;
+  /** `tos`. */
+  tos?: number;
+  /** `iif`: input interface name. */
+  iifname?: string;
+  /** `oif`: output interface name. */
+  oifname?: string;
+  /** `fwmark`. */
+  fwmark?: number;
+  /** The mask after `fwmark M/MASK`. */
+  fwmask?: number;
+  /** `priority` (`preference`, `order`); omit to let the kernel choose. */
+  priority?: number;
+  /** `table` (FR_ACT_TO_TBL); 0 for other actions. Ids ≥ 256 travel in FRA_TABLE. */
+  table: number;
+  /** FR_ACT_*. */
+  action: number;
+  /** FRA_PROTOCOL (RTPROT_*); omit for none (kernels before 4.17 refuse it). */
+  protocol?: number;
+  /** FRA_GOTO: the priority a goto rule jumps to. */
+  goto?: number;
+  /** FIB_RULE_INVERT for `not`. */
+  flags?: number;
+}
+
+function ruleBody(w: MessageWriter, spec: RuleSpec): void {
+  const len = familyLength(spec.family);
+  const srcLen = spec.srcLen ?? (spec.src === undefined ? 0 : len * 8);
+  const dstLen = spec.dstLen ?? (spec.dst === undefined ? 0 : len * 8);
+  checkPrefix(srcLen, len);
+  checkPrefix(dstLen, len);
+  if (spec.src === undefined && srcLen !== 0) throw new RangeError("srcLen without src");
+  if (spec.dst === undefined && dstLen !== 0) throw new RangeError("dstLen without dst");
+  // struct fib_rule_hdr
+  w.u8(spec.family);
+  w.u8(dstLen);
+  w.u8(srcLen);
+  w.u8(spec.tos ?? 0);
+  w.u8(spec.table < 256 ? spec.table : RT_TABLE_UNSPEC);
+  w.u8(0); // res1
+  w.u8(0); // res2
+  w.u8(spec.action);
+  w.u32(spec.flags ?? 0);
+  // The order of `ip rule add from S to D iif I oif O fwmark M/K priority P table T
+  // protocol X`, as iproute2 sends it.
+  if (spec.src !== undefined) w.attr(FRA_SRC, ipBytes(spec.src, len));
+  if (spec.dst !== undefined) w.attr(FRA_DST, ipBytes(spec.dst, len));
+  if (spec.iifname !== undefined) {
+    checkIfname(spec.iifname);
+    w.attrString(FRA_IIFNAME, spec.iifname);
+  }
+  if (spec.oifname !== undefined) {
+    checkIfname(spec.oifname);
+    w.attrString(FRA_OIFNAME, spec.oifname);
+  }
+  if (spec.fwmark !== undefined) w.attrU32(FRA_FWMARK, spec.fwmark);
+  if (spec.fwmask !== undefined) w.attrU32(FRA_FWMASK, spec.fwmask);
+  if (spec.priority !== undefined) w.attrU32(FRA_PRIORITY, spec.priority);
+  if (spec.goto !== undefined) w.attrU32(FRA_GOTO, spec.goto);
+  if (spec.table >= 256) w.attrU32(FRA_TABLE, spec.table);
+  if (spec.protocol !== undefined) w.attrU8(FRA_PROTOCOL, spec.protocol);
+}
+
+/**
+ * RTM_NEWRULE with NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, as `ip rule add`.
+ *
+ * @example
+ * ```ts
+ * buildNewRule({ family: AF_INET, src: "10.0.0.0", srcLen: 24, table: 200, action: FR_ACT_TO_TBL });
+ * ```
+ */
+export function buildNewRule(spec: RuleSpec, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(
+    RTM_NEWRULE,
+    NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+    opts,
+  );
+  ruleBody(w, spec);
+  return w.finish();
+}
+
+/**
+ * RTM_DELRULE with NLM_F_REQUEST | NLM_F_ACK, as `ip rule del`: the kernel deletes the
+ * first rule every given selector matches (an unset one matches anything).
+ *
+ * @example
+ * ```ts
+ * buildDelRule({ family: AF_INET, priority: 100, table: 0, action: FR_ACT_UNSPEC });
+ * ```
+ */
+export function buildDelRule(spec: RuleSpec, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, opts);
+  ruleBody(w, spec);
+  return w.finish();
+}
+
+/**
+ * RTM_GETRULE dump request for one family, as `ip rule show` sends it.
+ *
+ * @example
+ * ```ts
+ * buildGetRuleDump(AF_INET6);
+ * ```
+ */
+export function buildGetRuleDump(family: number = AF_UNSPEC, opts: BuildOptions = {}): Uint8Array {
+  const w = new MessageWriter(RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, opts);
+  w.u8(family);
+  for (let i = 1; i < FIB_RULE_HDR_LEN; i++) w.u8(0);
   return w.finish();
 }
 
@@ -1034,6 +1230,59 @@ function parseRoute(header: NlHeader, body: Uint8Array): RouteMessage {
   return m;
 }
 
+function parseRule(header: NlHeader, body: Uint8Array): RuleMessage {
+  const attrs = attrsOf(body, FIB_RULE_HDR_LEN, "fib_rule_hdr");
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const m: RuleMessage = {
+    kind: "rule",
+    header,
+    deleted: header.type === RTM_DELRULE,
+    family: body[0],
+    dstLen: body[1],
+    srcLen: body[2],
+    tos: body[3],
+    table: body[4],
+    action: body[7],
+    flags: dv.getUint32(8, true),
+  };
+  const ipFamily = m.family === AF_INET || m.family === AF_INET6;
+  for (const a of attrs) {
+    switch (a.type) {
+      case FRA_DST:
+        if (ipFamily) m.dst = ip(a.payload, m.family, "FRA_DST");
+        break;
+      case FRA_SRC:
+        if (ipFamily) m.src = ip(a.payload, m.family, "FRA_SRC");
+        break;
+      case FRA_IIFNAME:
+        m.iifname = readString(a.payload);
+        break;
+      case FRA_OIFNAME:
+        m.oifname = readString(a.payload);
+        break;
+      case FRA_FWMARK:
+        m.fwmark = u32(a.payload, "FRA_FWMARK");
+        break;
+      case FRA_FWMASK:
+        m.fwmask = u32(a.payload, "FRA_FWMASK");
+        break;
+      case FRA_PRIORITY:
+        m.priority = u32(a.payload, "FRA_PRIORITY");
+        break;
+      case FRA_GOTO:
+        m.goto = u32(a.payload, "FRA_GOTO");
+        break;
+      case FRA_TABLE:
+        m.table = u32(a.payload, "FRA_TABLE");
+        break;
+      case FRA_PROTOCOL:
+        m.protocol = u8(a.payload, "FRA_PROTOCOL");
+        break;
+    }
+  }
+  return m;
+}
+
 /**
  * Decodes one message of the message layer as rtnetlink: addresses, links and routes
  * become typed items, other protocol types come through as `other`, control items
@@ -1058,6 +1307,9 @@ export function decodeRtnlMessage(m: NetlinkMessage): RtnlMessage {
       case RTM_NEWROUTE:
       case RTM_DELROUTE:
         return parseRoute(header, body);
+      case RTM_NEWRULE:
+      case RTM_DELRULE:
+        return parseRule(header, body);
       default:
         return { kind: "other", header, body: body.slice() };
     }
