@@ -346,6 +346,11 @@ export async function removeLeftovers(
       ]),
       // Static addresses stay: the daemon holds them again at once.
       ...config.staticAddresses,
+      // So do a DR real server's VIPs on lo: without them it drops its share of traffic.
+      ...(config.realServerRole?.vips ?? []).map((v) => ({
+        dev: config.realServerRole!.interface,
+        address: v.address,
+      })),
     ].map((v) => `${v.dev}|${canonicalIp(v.address) ?? v.address}`),
   );
   let removed = 0;

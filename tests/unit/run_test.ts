@@ -126,3 +126,15 @@ virtual_ipaddress = ["192.0.2.200/24"]
     lines.some((l) => l.includes("removed 192.0.2.100/24 dev eth0, left by an earlier run")),
   );
 });
+
+Deno.test("removeLeftovers: a DR real server's VIPs on lo stay through a restart", async () => {
+  const port = new FakeAddressPort([
+    { dev: "lo", address: "192.0.2.100", prefix: 32, family: "ipv4", label: null, hacore: true },
+    { dev: "lo", address: "192.0.2.101", prefix: 32, family: "ipv4", label: null, hacore: true },
+  ]);
+  const r = parseConfig(`[real_server_role]\nvips = ["192.0.2.100"]\n`, "rs.toml");
+  assert.ok(r.ok, r.ok ? "" : r.errors.map((e) => e.message).join("\n"));
+  const log = new Logger({ sink: () => {}, wallClock: () => new Date(0) });
+  assert.equal(await removeLeftovers(port, r.config, log), 1);
+  assert.deepStrictEqual((await port.list()).map((a) => a.address), ["192.0.2.100"]);
+});
