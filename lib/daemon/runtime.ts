@@ -155,6 +155,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
+  readonly #factory: TransportFactory;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -174,6 +175,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
     this.#acceptFilter = opts.acceptFilter ?? null;
+    this.#factory = opts.transports;
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -576,6 +578,36 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   onPacket(iface: string, family: Family, p: ReceivedPacket): void {
     this.#intake.onPacket(iface, family, p);
+  }
+
+  /**
+   * True when a deadline of the engine (a Master_Down or preemption timer, an advert
+   * to send) is due at `nowMs`: the daemon then reads the sockets before
+   * {@link NodeRuntime.advance} fires it.
+   *
+   * @example
+   * ```ts
+   * if (rt.deadlineDue(clock.nowMs())) rt.drainSockets();
+   * ```
+   */
+  deadlineDue(nowMs: number): boolean {
+    const d = nodeNextDeadline(this.table.node);
+    return d !== null && d <= nowMs;
+  }
+
+  /**
+   * Packets before timers: queues (through the transports' callbacks, into the inbox)
+   * every packet the sockets hold right now, synchronously, and returns how many. A loop
+   * that woke late calls it before firing an overdue Master_Down deadline, so adverts
+   * that arrived in time are heard before the timer is judged.
+   *
+   * @example
+   * ```ts
+   * rt.drainSockets(); // 12: the inbox holds them now
+   * ```
+   */
+  drainSockets(): number {
+    return this.#factory.drainNow?.() ?? 0;
   }
 
   /**
