@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { leftoverNamespaces, netnsTest } from "./helpers.ts";
-import { buildLan, type HacoreProc, hacoreFromToml, sleep, wallMs, withPeerLab } from "./peers.ts";
+import { buildLan, hacoreFromToml, type HacoreProc, sleep, wallMs, withPeerLab } from "./peers.ts";
 import { LAN_IFACE } from "../../lib/lab/topology.ts";
 
 const INSTANCES = 50;
@@ -42,10 +42,13 @@ function allIn(h: HacoreProc, state: string): boolean {
   return names.every((n) => h.state(n) === state);
 }
 
-function takeovers(h: HacoreProc, fromIndex: number): string[] {
-  return h.transitions.slice(fromIndex).filter((t) => t.to === "MASTER").map((t) =>
-    `${t.instance}: ${t.reason}: ${t.detail}`
-  );
+/** Takeovers since `fromIndex`, each with its delay after the last SIGCONT before it. */
+function takeovers(h: HacoreProc, fromIndex: number, conts: readonly number[]): string[] {
+  return h.transitions.slice(fromIndex).filter((t) => t.to === "MASTER").map((t) => {
+    const after = conts.filter((c) => c <= t.atMs).at(-1);
+    const when = after === undefined ? "" : ` (${(t.atMs - after).toFixed(0)} ms after SIGCONT)`;
+    return `${t.instance}: ${t.reason}: ${t.detail}${when}`;
+  });
 }
 
 netnsTest(
@@ -65,15 +68,17 @@ netnsTest(
       const fromB = b.transitions.length;
       const fromA = a.transitions.length;
       const pid = b.proc.child.pid;
+      const conts: number[] = [];
       for (let i = 0; i < STALLS; i++) {
         Deno.kill(pid, "SIGSTOP");
         const t0 = wallMs();
         while (wallMs() - t0 < STALL_MS) await sleep(5);
         Deno.kill(pid, "SIGCONT");
+        conts.push(wallMs());
         // Long enough for any takeover to be logged (its MDI is under 40 ms).
         await sleep(400);
       }
-      assert.deepEqual(takeovers(b, fromB), [], "b took over after a stall");
+      assert.deepEqual(takeovers(b, fromB, conts), [], "b took over after a stall");
       assert.ok(allIn(b, "BACKUP") && allIn(a, "MASTER"));
       assert.equal(a.transitions.length, fromA, "a changed state");
     }),
