@@ -672,11 +672,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         if (inst.retired !== null) break;
         inst.announce = startAnnounce(this.table.announceCfg, inst.targets, now);
         bump(inst.extra, "reannouncements");
-        // A rival is whoever sends adverts: one line per window, however many come.
+        // A rival is whoever sends adverts: one line per window, however many come. The
+        // master we just preempted, speaking on for a moment, is no split brain.
         this.#rateLog(
           `${inst.cfg.name}/reannounce`,
-          "notice",
-          `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
+          action.handover ? "info" : "notice",
+          action.handover
+            ? `${inst.cfg.name}: preempted ${action.rival}, which stepped down: ${action.detail}; announcing the VIPs again`
+            : `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
         );
         break;
       case "transition": {

@@ -671,9 +671,11 @@ function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefin
     return;
   }
   if (a.priority > s.priority || (a.priority === s.priority && senderWinsTie(s, src))) {
+    // Said as what it is, a preemption by a better router, so that nobody goes looking
+    // for a split brain that did not happen.
     const why = a.priority > s.priority
-      ? `advert from ${src} priority ${a.priority} > ${s.priority}`
-      : `advert from ${src} priority ${a.priority}, higher address wins the tie`;
+      ? `preempted by ${src} (priority ${a.priority} > ${s.priority})`
+      : `preempted by ${src} (priority ${a.priority}, higher address wins the tie)`;
     // One parting advert (keepalived's higher_prio_send_advert): after a healed
     // partition the winner may never have heard us, and only this tells it that hosts
     // learned our MAC for the VIPs and need its re-announcement.
@@ -704,7 +706,8 @@ function noteRival(d: Draft, a: Advert, src: string) {
   // Within moments of our takeover, this is the old master's parting advert (or one
   // that crossed our first): a handover, whose announcements are going out anyway.
   if (d.now - s.sinceMs < Math.min(s.config.advertIntervalMs, HANDOVER_ECHO_MAX_MS)) return;
-  s.rival = { ip: src, priority: a.priority, atMs: d.now };
+  const firstAtMs = s.rival !== null && s.rival.ip === src ? s.rival.firstAtMs : d.now;
+  s.rival = { ip: src, priority: a.priority, atMs: d.now, firstAtMs };
   const quiet = d.now + RIVAL_QUIET_INTERVALS * a.intervalMs;
   // Two rivals at once: the episode ends when the slower of them is quiet.
   s.rivalQuietDeadlineMs = Math.max(s.rivalQuietDeadlineMs ?? quiet, quiet);
@@ -712,10 +715,25 @@ function noteRival(d: Draft, a: Advert, src: string) {
 
 function reannounce(d: Draft, detail: string) {
   const rival = d.s.rival;
+  const handover = rival !== null && isHandover(d.s, rival);
   d.s.rival = null;
   d.s.rivalQuietDeadlineMs = null;
   if (rival === null) return;
-  d.actions.push({ type: "reannounce", rival: rival.ip, detail });
+  d.actions.push({ type: "reannounce", rival: rival.ip, detail, handover });
+}
+
+/**
+ * Whether a rival was only the master this router preempted (or, as the address owner,
+ * took over from), still speaking for a moment: heard first and last within one
+ * Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS}) after the
+ * takeover. A master that kept advertising longer than a backup waits before declaring
+ * a master down did not step down on hearing us: that is a real dual master.
+ */
+function isHandover(s: RouterState, rival: NonNullable<RouterState["rival"]>): boolean {
+  const reason = s.lastTransition?.reason;
+  if (reason !== "preempt" && reason !== "owner") return false;
+  const windowMs = Math.max(mdi(s), HANDOVER_ECHO_MAX_MS);
+  return rival.firstAtMs - s.sinceMs <= windowMs && rival.atMs - s.sinceMs <= windowMs;
 }
 
 function onPriority(d: Draft, priority: number) {

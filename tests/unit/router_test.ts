@@ -803,7 +803,7 @@ const rows: Row[] = [
     state: "master",
     actions: ["send 100"],
     check: ({ state }) => {
-      assertEquals(state.rival, { ip: "10.0.0.2", priority: 50, atMs: 4000 });
+      assertEquals(state.rival, { ip: "10.0.0.2", priority: 50, atMs: 4000, firstAtMs: 4000 });
       assertEquals(state.rivalQuietDeadlineMs, 4600);
       assertEquals(nextDeadline(state), 4600);
     },
@@ -834,6 +834,7 @@ const rows: Row[] = [
         type: "reannounce",
         rival: "10.0.0.2",
         detail: "10.0.0.2 (priority 50) silent for 600 ms",
+        handover: false,
       });
       assertEquals(state.rival, null);
       assertEquals(state.rivalQuietDeadlineMs, null);
@@ -1653,4 +1654,49 @@ Deno.test("followsLiveMaster: true within MDI of a master we would not preempt",
     run(startedBackup(cfg({ preempt: false })), advertEv("10.0.0.2", { priority: 50 }), 1000)
       .state;
   assert(followsLiveMaster(lowNoPreempt, 1100));
+});
+
+/** A Backup that heard a lower master at 1000 ms and preempted it when its timer ran out. */
+function preempted(): RouterState {
+  const b = run(startedBackup(), advertEv("10.0.0.2", { priority: 50 }), 1000).state;
+  const m = run(b, { type: "tick" }, b.masterDownDeadlineMs!);
+  assertEquals(m.state.lastTransition?.reason, "preempt");
+  return m.state;
+}
+
+Deno.test("a preempted master speaking on briefly is a handover, reannounced as one, not a dual master", () => {
+  const m = preempted();
+  // Past the echo window, within one Master_Down_Interval of the takeover.
+  const heard = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 150).state;
+  assertEquals(heard.rival?.firstAtMs, m.sinceMs + 150);
+  const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, true);
+});
+
+Deno.test("a preempted master still advertising beyond Master_Down_Interval is a dual master", () => {
+  let s = preempted();
+  const since = s.sinceMs;
+  for (let t = since + 150; t <= since + MDI_100 + 1000; t += 1000) {
+    s = run(s, advertEv("10.0.0.2", { priority: 50 }), t).state;
+  }
+  assertEquals(s.rival?.firstAtMs, since + 150);
+  const quiet = run(s, { type: "tick" }, s.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, false);
+});
+
+Deno.test("a lower master heard after a master-down takeover is never called a handover", () => {
+  const m = startedMaster();
+  assertEquals(m.lastTransition?.reason, "master-down-timer");
+  const heard = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 150).state;
+  const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, false);
+});
+
+Deno.test("a master that hears a better router says it was preempted by it", () => {
+  const m = startedMaster();
+  const r = run(m, advertEv("10.0.0.2", { priority: 150 }), m.sinceMs + 500);
+  assertEquals(r.state.lastTransition?.detail, "preempted by 10.0.0.2 (priority 150 > 100)");
 });
