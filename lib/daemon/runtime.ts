@@ -241,6 +241,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       retiredLabels: () => new Set(table.retiring.map((i) => retiredLabel(i.cfg.name))),
       extraOf: (name) => table.instance(name)?.extra,
       isVip: (address) => table.vipOwners(address) !== undefined,
+      releasing: (name) => this.#releasing(name),
     };
     this.#reload = {
       table,
@@ -776,7 +777,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       case "addr-removed": {
         const owners = this.table.vipOwners(e.address);
         if (!owners) return;
-        this.#vips.addressRemoved(e, owners, (i) => this.table.routerOf(i).holdingVips);
+        this.#vips.addressRemoved(
+          e,
+          owners,
+          (i) => this.table.routerOf(i).holdingVips,
+          (name) => this.#releasing(name),
+        );
         return;
       }
       case "addr-added":
@@ -875,6 +881,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       for (const v of [...i.cfg.vips, ...i.cfg.excludedVips]) out.push(v.address);
     }
     return out;
+  }
+
+  /** In a release hold (a stop, or maintenance): its VIPs go, and none comes back. */
+  #releasing(name: string): boolean {
+    const inst = this.table.instance(name);
+    if (inst === undefined) return false;
+    const r = this.table.routerOf(inst);
+    return r.holdingVips && r.releaseDeadlineMs !== null;
   }
 
   #wants(): InstanceVips[] {
