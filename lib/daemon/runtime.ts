@@ -33,7 +33,12 @@ import type { TrackerStatus } from "../track/priority.ts";
 import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
-import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
+import type {
+  OutgoingAdvert,
+  RouterAction,
+  RouterEvent,
+  Transition,
+} from "../vrrp/types.ts";
 import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
@@ -156,6 +161,13 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
   readonly #factory: TransportFactory;
+  /** Instances told to hold their VIPs in this loop turn, not yet reconciled. */
+  #holdPending = new Set<Instance>();
+  /**
+   * Adverts of those instances, sent at the end of the turn: after the VIPs are in the
+   * kernel and the first GARP/NA is out, since the old master releases on hearing them.
+   */
+  #afterHold: { inst: Instance; advert: OutgoingAdvert }[] = [];
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -635,6 +647,23 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#finishRetired();
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
+    this.#sendAfterHold();
+  }
+
+  /** The adverts held back for a reconcile (see `#afterHold`), now that it ran. */
+  #sendAfterHold() {
+    this.#holdPending.clear();
+    for (const { inst, advert } of this.#afterHold.splice(0)) this.#sendAdvert(inst, advert);
+  }
+
+  #sendAdvert(inst: Instance, advert: OutgoingAdvert) {
+    this.#transports.sendAdvert(inst, advert, (dst) =>
+      checksumFormFor(
+        this.table.config.global.checksum,
+        this.table.routerOf(inst).peerChecksum,
+        inst.peers,
+        dst,
+      ));
   }
 
   /**
@@ -653,16 +682,16 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   #execute(inst: Instance, action: RouterAction, now: number) {
     switch (action.type) {
       case "send":
-        this.#transports.sendAdvert(inst, action.advert, (dst) =>
-          checksumFormFor(
-            this.table.config.global.checksum,
-            this.table.routerOf(inst).peerChecksum,
-            inst.peers,
-            dst,
-          ));
+        // A new master's first advert waits for its VIPs and its first announcement.
+        if (this.#holdPending.has(inst)) this.#afterHold.push({ inst, advert: action.advert });
+        else this.#sendAdvert(inst, action.advert);
         break;
       case "hold-vips":
+        this.#holdPending.add(inst);
+        this.#vips.request("engine");
+        break;
       case "release-vips":
+        this.#holdPending.delete(inst);
         this.#vips.request("engine");
         break;
       case "announce":

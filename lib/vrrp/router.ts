@@ -355,9 +355,12 @@ function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
   d.s.releaseDeadlineMs = null;
   // As Master our own interval is the master's interval; a v3 Backup learns it from us.
   d.s.masterAdverIntervalMs = d.s.config.advertIntervalMs;
-  send(d, d.s.priority);
+  // VIPs, then the announcement, then the advert: the old master releases as soon as
+  // it hears us, so by then the VIPs must answer here and hosts must be told where
+  // they are, or clients' connects land in the gap.
   holdVips(d);
   d.actions.push({ type: "announce" });
+  send(d, d.s.priority);
   d.s.adverDeadlineMs = d.now + d.s.config.advertIntervalMs;
 }
 

@@ -166,7 +166,7 @@ const rows: Row[] = [
     event: { type: "startup" },
     at: 0,
     state: "master",
-    actions: ["transition init>master owner", "send 255", "hold-vips", "announce"],
+    actions: ["transition init>master owner", "hold-vips", "announce", "send 255"],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, 1000);
       assertEquals(state.masterDownDeadlineMs, null);
@@ -243,7 +243,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master master-down-timer", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master master-down-timer", "hold-vips", "announce", "send 100"],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, MDI_100 + 1000);
       assertEquals(state.masterDownDeadlineMs, null);
@@ -305,7 +305,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: 2000 + SKEW_100,
     state: "master",
-    actions: ["transition backup>master priority-zero", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master priority-zero", "hold-vips", "announce", "send 100"],
   },
   {
     name:
@@ -376,7 +376,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master master-down-timer", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master master-down-timer", "hold-vips", "announce", "send 100"],
   },
   {
     name: "backup, preempt off: a lower-priority advert is accepted (timer reset)",
@@ -408,7 +408,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master preempt", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 100"],
   },
   {
     name: "backup, preempt delayed: a lower advert is followed and arms the preempt deadline",
@@ -448,7 +448,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: 3500,
     state: "master",
-    actions: ["transition backup>master preempt", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 100"],
     check: ({ state }) => assertEquals(state.preemptDeadlineMs, null),
   },
   {
@@ -975,7 +975,7 @@ const rows: Row[] = [
     // The timer armed at 1000 keeps its old length: a priority change recomputes nothing.
     at: 1000 + MDI_100,
     state: "master",
-    actions: ["transition backup>master preempt", "send 150", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 150"],
   },
 
   // --- Fault
@@ -1037,7 +1037,7 @@ const rows: Row[] = [
     event: { type: "fault", tracker: "eth0", failing: false },
     at: 200,
     state: "master",
-    actions: ["transition fault>master fault-cleared", "send 255", "hold-vips", "announce"],
+    actions: ["transition fault>master fault-cleared", "hold-vips", "announce", "send 255"],
   },
   {
     name: "fault: a repeated report of the same fault changes nothing",
@@ -1055,7 +1055,7 @@ const rows: Row[] = [
     event: { type: "force", state: "master", detail: "g" },
     at: 1000,
     state: "master",
-    actions: ["transition backup>master sync-group", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master sync-group", "hold-vips", "announce", "send 100"],
   },
   {
     name: "force master from Fault is refused",
@@ -1393,9 +1393,9 @@ const rows: Row[] = [
       const r = run(state, { type: "tick" }, 9000 + MDI_100);
       assertEquals(show(r.actions), [
         "transition backup>master master-down-timer",
-        "send 100",
         "hold-vips",
         "announce",
+        "send 100",
       ]);
     },
   },
@@ -1417,7 +1417,7 @@ const rows: Row[] = [
     event: maint(false),
     at: 1500,
     state: "master",
-    actions: ["transition backup>master maintenance", "send 255", "hold-vips", "announce"],
+    actions: ["transition backup>master maintenance", "hold-vips", "announce", "send 255"],
     check: (_r, before) => {
       assertEquals(before.state, "backup");
       assertEquals(before.holdingVips, false);
