@@ -33,12 +33,7 @@ import type { TrackerStatus } from "../track/priority.ts";
 import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
-import type {
-  OutgoingAdvert,
-  RouterAction,
-  RouterEvent,
-  Transition,
-} from "../vrrp/types.ts";
+import type { OutgoingAdvert, RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
 import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
