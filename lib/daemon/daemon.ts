@@ -847,12 +847,10 @@ export class Daemon implements DaemonControl {
   }
 
   async #iteration(): Promise<void> {
-    this.#takeInbox();
-    // Packets before timers: a loop that woke late (a stall, CPU contention) may find a
-    // Master_Down deadline overdue while the master's adverts still sit in the socket
-    // buffers. Read them first, synchronously; only what is still due afterwards fires.
-    if (this.#rt.deadlineDue(this.#clock.nowMs()) && this.#rt.drainSockets() > 0) {
-      this.#takeInbox();
+    for (const item of this.#inbox.drain()) {
+      if (item.kind === "packet") this.#rt.onPacket(item.iface, item.family, item.packet);
+      else if (item.kind === "kernel") this.#onKernel(item.event);
+      else item.run();
     }
     if (this.#stopRequested && !this.#shutdownFed) {
       this.#shutdownFed = true;
@@ -860,14 +858,6 @@ export class Daemon implements DaemonControl {
     }
     for (const s of this.#subsystems) await s.advance();
     this.#checks.runDue();
-  }
-
-  #takeInbox() {
-    for (const item of this.#inbox.drain()) {
-      if (item.kind === "packet") this.#rt.onPacket(item.iface, item.family, item.packet);
-      else if (item.kind === "kernel") this.#onKernel(item.event);
-      else item.run();
-    }
   }
 
   /** Every subsystem hears every kernel event. */

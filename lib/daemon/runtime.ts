@@ -70,6 +70,9 @@ import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { wantedVmacs } from "./vmac.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
 
+/** Reads of the sockets before one firing of the deadlines (see `#packetsFirst`). */
+const PACKETS_FIRST_ROUNDS = 4;
+
 /**
  * What a {@link NodeRuntime} is built from: the config and its instances (every one
  * runnable here), the ports, and the daemon's shared plumbing.
@@ -156,6 +159,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
   readonly #factory: TransportFactory;
+  /** True while `#packetsFirst` reads the sockets: their packets are handled at once. */
+  #direct = false;
   /** Instances told to hold their VIPs in this loop turn, not yet reconciled. */
   #holdPending = new Set<Instance>();
   /**
@@ -189,7 +194,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const applyPriority = (name: string) => this.applyPriority(name);
     this.#transports = new Transports({
       factory: opts.transports,
-      onPacket: (iface, family, packet) => opts.enqueue({ kind: "packet", iface, family, packet }),
+      // Read by `#packetsFirst`, a packet goes straight in: the loop is running it.
+      onPacket: (iface, family, packet) =>
+        this.#direct
+          ? this.onPacket(iface, family, packet)
+          : opts.enqueue({ kind: "packet", iface, family, packet }),
       log,
       rateLog,
       counters,
@@ -589,36 +598,6 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * True when a deadline of the engine (a Master_Down or preemption timer, an advert
-   * to send) is due at `nowMs`: the daemon then reads the sockets before
-   * {@link NodeRuntime.advance} fires it.
-   *
-   * @example
-   * ```ts
-   * if (rt.deadlineDue(clock.nowMs())) rt.drainSockets();
-   * ```
-   */
-  deadlineDue(nowMs: number): boolean {
-    const d = nodeNextDeadline(this.table.node);
-    return d !== null && d <= nowMs;
-  }
-
-  /**
-   * Packets before timers: queues (through the transports' callbacks, into the inbox)
-   * every packet the sockets hold right now, synchronously, and returns how many. A loop
-   * that woke late calls it before firing an overdue Master_Down deadline, so adverts
-   * that arrived in time are heard before the timer is judged.
-   *
-   * @example
-   * ```ts
-   * rt.drainSockets(); // 12: the inbox holds them now
-   * ```
-   */
-  drainSockets(): number {
-    return this.#factory.drainNow?.() ?? 0;
-  }
-
-  /**
    * What is due now, after the inputs: engine and retiring routers' deadlines, the
    * reconcile (wanted, or a retry), retiring instances that are done, quiet foreign
    * senders, and announcements (after the reconcile, so a new master's VIPs exist
@@ -630,7 +609,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async advance(): Promise<void> {
-    const now = this.#clock.nowMs();
+    const now = this.#packetsFirst();
     const due = nodeNextDeadline(this.table.node);
     if (due !== null && due <= now) this.feed({ type: "tick" });
     for (const inst of [...this.table.retiring]) {
@@ -643,6 +622,34 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
     this.#sendAfterHold();
+  }
+
+  /**
+   * Packets before timers: while an engine deadline (a Master_Down or preemption timer)
+   * is due, reads what the sockets hold right now, synchronously, and handles it before
+   * the deadline is judged; returns the time the last read found nothing more. A loop
+   * that woke late (a stall, CPU contention) would otherwise fire a Master_Down timer
+   * while the master's adverts sit in the socket buffer, unread by the poll thread or
+   * their callbacks not yet run. Bounded: a flood cannot hold the loop here.
+   */
+  #packetsFirst(): number {
+    let now = this.#clock.nowMs();
+    if (this.#factory.drainNow === undefined) return now;
+    for (let round = 0; round < PACKETS_FIRST_ROUNDS; round++) {
+      const due = nodeNextDeadline(this.table.node);
+      if (due === null || due > now) break;
+      this.#direct = true;
+      let read: number;
+      try {
+        read = this.#factory.drainNow();
+      } finally {
+        this.#direct = false;
+      }
+      // Handling what was read took time: deadlines due by now get a fresh look too.
+      now = this.#clock.nowMs();
+      if (read === 0) break;
+    }
+    return now;
   }
 
   /** The adverts held back for a reconcile (see `#afterHold`), now that it ran. */
