@@ -375,13 +375,18 @@ function enterBackup(
   d: Draft,
   reason: TransitionReason,
   detail: string,
-  opts: { releaseAdvert: boolean; learnedIntervalMs?: number; hold?: boolean },
+  opts: { releaseAdvert: boolean; learnedIntervalMs?: number; hold?: boolean; heard?: boolean },
 ) {
   const wasMaster = d.s.state === "master";
   transition(d, "backup", reason, detail);
   if (wasMaster && opts.releaseAdvert) send(d, 0);
   if (wasMaster && opts.releaseAdvert && opts.hold && d.s.config.releaseHoldMs > 0) {
     d.s.releaseDeadlineMs = d.now + d.s.config.releaseHoldMs;
+  } else if (wasMaster && opts.heard && d.s.holdingVips) {
+    // Preempted: the new master holds the VIPs and has announced them (it does both
+    // before its first advert), but connects already on their way to us are still
+    // arriving. Keep answering them for the handover grace, then let go.
+    d.s.releaseDeadlineMs = d.now + handoverGraceMs(d.s);
   } else {
     releaseVips(d);
   }
@@ -686,6 +691,7 @@ function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefin
     enterBackup(d, "higher-priority", why, {
       releaseAdvert: false,
       learnedIntervalMs: s.config.version === 3 ? a.intervalMs : undefined,
+      heard: true,
     });
     d.s.lastMaster = heardMaster(src, a.priority, now, srcMac);
     return;
@@ -872,18 +878,24 @@ function stepStopped(d: Draft, event: RouterEvent) {
   }
 }
 
+/** How long a master that heard its successor keeps the VIPs: one interval, at most 20 ms. */
+function handoverGraceMs(s: RouterState): number {
+  return Math.min(s.config.advertIntervalMs, HANDOVER_GRACE_MAX_MS);
+}
+
 /**
- * The new master's first advert ends a release hold, but not at once: it sends its
- * gratuitous ARPs / NAs only after that advert (and after installing the VIPs), and
- * hosts whose neighbour entry still names us would find nobody in between. Measured
- * here, that gap cost 1–2 failed connects in a third of planned handovers; keeping the
- * VIPs one more advert interval (at most {@link HANDOVER_GRACE_MAX_MS}) covers it.
+ * The new master's first advert ends a release hold, but not at once: connects that
+ * hosts sent our way before its gratuitous ARPs / NAs reached them are still arriving
+ * (the new master installs and announces the VIPs before that advert, but the wire and
+ * the hosts take their time). Measured here, letting go at once cost 1–2 failed
+ * connects in a third of planned handovers; keeping the VIPs one more advert interval
+ * (at most {@link HANDOVER_GRACE_MAX_MS}) covers it. A master preempted by a better
+ * router keeps them for the same grace.
  */
 function newMasterHeard(d: Draft) {
   const s = d.s;
   if (s.releaseDeadlineMs === null) return;
-  const grace = Math.min(s.config.advertIntervalMs, HANDOVER_GRACE_MAX_MS);
-  s.releaseDeadlineMs = Math.min(s.releaseDeadlineMs, d.now + grace);
+  s.releaseDeadlineMs = Math.min(s.releaseDeadlineMs, d.now + handoverGraceMs(s));
   if (d.now >= s.releaseDeadlineMs) {
     s.releaseDeadlineMs = null;
     releaseVips(d);

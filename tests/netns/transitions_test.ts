@@ -64,7 +64,8 @@ netnsTest(
       const sock = (n: string) => `${dir}/${n}.sock`;
       let a: HacoreProc = await hacoreFromToml(lab, dir, na.ns, "a", toml("a", 150));
       await a.waitState("MASTER", START_MS);
-      await hacoreFromToml(lab, dir, nb.ns, "b", toml("b", 100));
+      const b = await hacoreFromToml(lab, dir, nb.ns, "b", toml("b", 100));
+      const daemons = [a, b];
       const watchers = [
         addressWatcher("a", na.ns, LAN_IFACE, VIP),
         addressWatcher("b", nb.ns, LAN_IFACE, VIP),
@@ -110,6 +111,7 @@ netnsTest(
         });
         await step("restart a (preempt back)", "a", async () => {
           a = await hacoreFromToml(lab, dir, na.ns, "a", toml("a", 150));
+          daemons.push(a);
           await a.waitState("MASTER", START_MS);
         });
       } finally {
@@ -125,6 +127,13 @@ netnsTest(
       );
       assert.ok(whole.attempts > 100, `only ${whole.attempts} connects`);
       assert.deepEqual(report.filter((r) => r.failed > 0), [], "connects lost");
+      // Every handover here was planned: none is a split brain, and b says who took over.
+      const lines = daemons.flatMap((d) => d.proc.lines.map((l) => `${d.name}: ${l.text}`));
+      assert.deepEqual(lines.filter((l) => l.includes("dual master")), []);
+      assert.ok(
+        b.transitions.some((t) => t.detail.startsWith("preempted by 192.0.2.11 (priority 150")),
+        b.transitions.map((t) => `${t.from} -> ${t.to} (${t.reason}: ${t.detail})`).join("\n"),
+      );
     }),
 );
 

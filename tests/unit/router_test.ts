@@ -702,7 +702,8 @@ const rows: Row[] = [
     },
   },
   {
-    name: "master: higher priority → Backup, release-vips, MDI timer, reason higher-priority",
+    name:
+      "master: higher priority → Backup, VIPs kept for the handover grace, MDI timer, reason higher-priority",
     given: () => startedMaster(),
     event: advertEv("10.0.0.2", { priority: 150 }),
     at: 4000,
@@ -710,12 +711,16 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, null);
       assertEquals(state.masterDownDeadlineMs, 4000 + MDI_100);
-      assertEquals(state.holdingVips, false);
+      // Connects already on their way to us are answered for the grace, then released.
+      assertEquals(state.holdingVips, true);
+      assertEquals(state.releaseDeadlineMs, 4000 + HANDOVER_GRACE_MAX_MS);
+      const later = run(state, { type: "tick" }, 4000 + HANDOVER_GRACE_MAX_MS);
+      assertEquals(show(later.actions), ["release-vips"]);
+      assertEquals(later.state.holdingVips, false);
       assertEquals(state.lastMaster, { ip: "10.0.0.2", priority: 150, atMs: 4000 });
     },
   },
@@ -728,7 +733,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.masterAdverIntervalMs, 200);
@@ -745,7 +749,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
   },
   {
@@ -769,7 +772,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
   },
   {
@@ -891,12 +893,12 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.rival, null);
       assertEquals(state.rivalQuietDeadlineMs, null);
-      assertEquals(show(run(state, { type: "tick" }, 6000).actions), []);
+      // Only the end of the handover grace is left: the VIPs go, nothing is reannounced.
+      assertEquals(show(run(state, { type: "tick" }, 6000).actions), ["release-vips"]);
     },
   },
   {
@@ -1138,8 +1140,8 @@ const rows: Row[] = [
     },
   },
   {
-    // Its GARPs follow its first advert: keep the VIPs one interval more (capped at
-    // HANDOVER_GRACE_MAX_MS) so hosts are never left with nobody answering.
+    // Connects already sent our way still arrive: keep the VIPs one interval more
+    // (capped at HANDOVER_GRACE_MAX_MS) so they are answered.
     name: "release hold: the new master's first advert shortens the hold to the handover grace",
     given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), { type: "shutdown" }, 4000).state,
     event: advertEv("10.0.0.2", { priority: 90 }),
