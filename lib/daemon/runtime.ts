@@ -33,7 +33,13 @@ import type { TrackerStatus } from "../track/priority.ts";
 import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
-import type { OutgoingAdvert, RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
+import type {
+  OutgoingAdvert,
+  RouterAction,
+  RouterEvent,
+  Transition,
+  TransitionReason,
+} from "../vrrp/types.ts";
 import { announceDue, announceNextDeadline, IDLE_ANNOUNCE, startAnnounce } from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
@@ -69,6 +75,19 @@ import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vi
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { wantedVmacs } from "./vmac.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
+
+/**
+ * Whether a takeover for `reason` holds its first advert until the VIPs are in the
+ * kernel and announced. Yes when it displaces a live master, which lets go of the VIPs
+ * on hearing that advert (a preemption, the address owner arriving). No when backups
+ * race for a master that is gone (its timer ran out, it released, a sync group moved):
+ * the advert must go at once to stop the slower backups taking over too, nobody is
+ * left to let go before our VIPs are up, and a releasing master keeps its VIPs for the
+ * handover grace after hearing us.
+ */
+function holdsAdvertBack(reason: TransitionReason | undefined): boolean {
+  return reason !== "master-down-timer" && reason !== "priority-zero" && reason !== "sync-group";
+}
 
 /** Reads of the sockets before one firing of the deadlines (see `#packetsFirst`). */
 const PACKETS_FIRST_ROUNDS = 4;
@@ -161,7 +180,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #factory: TransportFactory;
   /** True while `#packetsFirst` reads the sockets: their packets are handled at once. */
   #direct = false;
-  /** Instances told to hold their VIPs in this loop turn, not yet reconciled. */
+  /** Instances that took over a live master in this loop turn, VIPs not yet reconciled. */
   #holdPending = new Set<Instance>();
   /**
    * Adverts of those instances, sent at the end of the turn: after the VIPs are in the
@@ -689,7 +708,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         else this.#sendAdvert(inst, action.advert);
         break;
       case "hold-vips":
-        this.#holdPending.add(inst);
+        if (holdsAdvertBack(this.table.routerOf(inst).lastTransition?.reason)) {
+          this.#holdPending.add(inst);
+        }
         this.#vips.request("engine");
         break;
       case "release-vips":

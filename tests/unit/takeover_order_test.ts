@@ -1,8 +1,9 @@
 /**
- * Transitions that lose nothing: on every way into Master, the new master's VIP is in
- * the kernel and its first gratuitous ARP is out before its first advert, because the
- * old master releases the moment it hears that advert. Pinned twice: in the engine's
- * action order for every path (pure), and in what a daemon does on the ports.
+ * Transitions that lose nothing. In the engine, every way into Master orders
+ * hold-vips, announce, then the advert. On the ports, a takeover that displaces a live
+ * master (which lets go on hearing that advert) has its VIP in the kernel and its first
+ * gratuitous ARP out before its first advert; a takeover racing other backups for a
+ * master that is gone sends the advert at once, so the slower backups stand down.
  */
 import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config/mod.ts";
@@ -126,7 +127,7 @@ for (const [path, c, events] of PATHS) {
 }
 
 // ---------------------------------------------------------------------------------
-// The daemon: the same order on the ports.
+// The daemon: that order on the ports when a live master is displaced.
 
 const VIP = "192.0.2.100";
 const GROUP = "224.0.0.18";
@@ -148,8 +149,11 @@ function wire(priority: number): ReceivedPacket {
   return { bytes, src: "192.0.2.11", dst: GROUP, ttl: 255 };
 }
 
-/** Runs a backup through `script` and returns the port calls as "add"/"garp"/"send P". */
-async function portCalls(script: (deliver: (p: ReceivedPacket) => void) => number[]) {
+/**
+ * Runs a backup for 20 s, delivering `first` at the start and `every` each second
+ * (a live master's adverts), and returns the port calls as "add"/"garp"/"send P".
+ */
+async function portCalls(first: ReceivedPacket[], every: ReceivedPacket | null = null) {
   const parsed = parseConfig(
     `
 [vrrp_instance.VI_1]
@@ -202,9 +206,11 @@ virtual_ipaddress = ["${VIP}/24"]
   };
   await daemon.start();
   await settle();
-  const times = script((p) => deliver(p));
-  for (const t of times) await runClock(clock, t, settle);
-  await runClock(clock, 20_000, settle);
+  for (const p of first) deliver(p);
+  for (let t = 0; t < 20_000; t += 1000) {
+    if (every !== null) deliver(every);
+    await runClock(clock, t + 1000, settle);
+  }
   const state = daemon.status().instances[0].state;
   let stopped = false;
   daemon.stop().then(() => (stopped = true));
@@ -223,27 +229,25 @@ function assertVipAndGarpFirst(calls: string[]) {
   assert.ok(add >= 0 && garp > add && firstAdvert > garp, calls.slice(0, 6).join(", "));
 }
 
-Deno.test("daemon, master-down takeover: the VIP is added and announced before the first advert", async () => {
-  const { state, calls } = await portCalls(() => []);
+function assertAdvertFirst(calls: string[]) {
+  const firstAdvert = calls.findIndex((c) => c.startsWith("send ") && c !== "send 0");
+  assert.ok(firstAdvert === 0 && calls.includes("add") && calls.includes("garp"), calls.join(", "));
+}
+
+Deno.test("daemon, preempting a live lower master: the VIP is added and announced before the first advert", async () => {
+  const { state, calls } = await portCalls([], wire(50));
   assert.equal(state, "master");
   assertVipAndGarpFirst(calls);
 });
 
-Deno.test("daemon, preempting a lower master: the VIP is added and announced before the first advert", async () => {
-  const { state, calls } = await portCalls((deliver) => {
-    deliver(wire(50));
-    return [];
-  });
+Deno.test("daemon, racing other backups for a master that is gone: the first advert goes at once", async () => {
+  const { state, calls } = await portCalls([]);
   assert.equal(state, "master");
-  assertVipAndGarpFirst(calls);
+  assertAdvertFirst(calls);
 });
 
-Deno.test("daemon, after a priority-0 release: the VIP is added and announced before the first advert", async () => {
-  const { state, calls } = await portCalls((deliver) => {
-    deliver(wire(200));
-    deliver(wire(0));
-    return [];
-  });
+Deno.test("daemon, after a priority-0 release: the first advert goes at once, the releasing master holds on", async () => {
+  const { state, calls } = await portCalls([wire(200), wire(0)]);
   assert.equal(state, "master");
-  assertVipAndGarpFirst(calls);
+  assertAdvertFirst(calls);
 });
