@@ -33,7 +33,13 @@ import type { TrackerStatus } from "../track/priority.ts";
 import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
 import { nextDeadline } from "../vrrp/router.ts";
-import type { RouterAction, RouterEvent, Transition } from "../vrrp/types.ts";
+import type {
+  OutgoingAdvert,
+  RouterAction,
+  RouterEvent,
+  Transition,
+  TransitionReason,
+} from "../vrrp/types.ts";
 import {
   type AnnounceConfig,
   announceDue,
@@ -83,6 +89,22 @@ import { type Owned, RouteReconciler } from "./route_reconciler.ts";
 
 /** The owner of the static addresses, routes and rules in logs and the reconcile. */
 const STATIC_OWNER = "static";
+
+/**
+ * Whether a takeover for `reason` holds its first advert until the VIPs are in the
+ * kernel and announced. Yes when it displaces a live master, which lets go of the VIPs
+ * on hearing that advert (a preemption, the address owner arriving). No when backups
+ * race for a master that is gone (its timer ran out, it released, a sync group moved):
+ * the advert must go at once to stop the slower backups taking over too, nobody is
+ * left to let go before our VIPs are up, and a releasing master keeps its VIPs for the
+ * handover grace after hearing us.
+ */
+function holdsAdvertBack(reason: TransitionReason | undefined): boolean {
+  return reason !== "master-down-timer" && reason !== "priority-zero" && reason !== "sync-group";
+}
+
+/** Reads of the sockets before one firing of the deadlines (see `#packetsFirst`). */
+const PACKETS_FIRST_ROUNDS = 4;
 
 /**
  * What a {@link NodeRuntime} is built from: the config and its instances (every one
@@ -179,6 +201,16 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #sink: NotifySink | null;
   /** The orderly stop has begun: static addresses, routes and rules go too. */
   #stopping = false;
+  readonly #factory: TransportFactory;
+  /** True while `#packetsFirst` reads the sockets: their packets are handled at once. */
+  #direct = false;
+  /** Instances that took over a live master in this loop turn, VIPs not yet reconciled. */
+  #holdPending = new Set<Instance>();
+  /**
+   * Adverts of those instances, sent at the end of the turn: after the VIPs are in the
+   * kernel and the first GARP/NA is out, since the old master releases on hearing them.
+   */
+  #afterHold: { inst: Instance; advert: OutgoingAdvert }[] = [];
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -209,13 +241,18 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         retryMs: opts.retryMs,
       })
       : null;
+    this.#factory = opts.transports;
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
     const applyPriority = (name: string) => this.applyPriority(name);
     this.#transports = new Transports({
       factory: opts.transports,
-      onPacket: (iface, family, packet) => opts.enqueue({ kind: "packet", iface, family, packet }),
+      // Read by `#packetsFirst`, a packet goes straight in: the loop is running it.
+      onPacket: (iface, family, packet) =>
+        this.#direct
+          ? this.onPacket(iface, family, packet)
+          : opts.enqueue({ kind: "packet", iface, family, packet }),
       log,
       rateLog,
       counters,
@@ -274,6 +311,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       retiredLabels: () => new Set(table.retiring.map((i) => retiredLabel(i.cfg.name))),
       extraOf: (name) => table.instance(name)?.extra,
       isVip: (address) => table.vipOwners(address) !== undefined,
+      releasing: (name) => this.#releasing(name),
     };
     this.#reload = {
       table,
@@ -662,7 +700,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async advance(): Promise<void> {
-    const now = this.#clock.nowMs();
+    const now = this.#packetsFirst();
     const due = nodeNextDeadline(this.table.node);
     if (due !== null && due <= now) this.feed({ type: "tick" });
     for (const inst of [...this.table.retiring]) {
@@ -675,6 +713,51 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#finishRetired();
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
+    this.#sendAfterHold();
+  }
+
+  /**
+   * Packets before timers: while an engine deadline (a Master_Down or preemption timer)
+   * is due, reads what the sockets hold right now, synchronously, and handles it before
+   * the deadline is judged; returns the time the last read found nothing more. A loop
+   * that woke late (a stall, CPU contention) would otherwise fire a Master_Down timer
+   * while the master's adverts sit in the socket buffer, unread by the poll thread or
+   * their callbacks not yet run. Bounded: a flood cannot hold the loop here.
+   */
+  #packetsFirst(): number {
+    let now = this.#clock.nowMs();
+    if (this.#factory.drainNow === undefined) return now;
+    for (let round = 0; round < PACKETS_FIRST_ROUNDS; round++) {
+      const due = nodeNextDeadline(this.table.node);
+      if (due === null || due > now) break;
+      this.#direct = true;
+      let read: number;
+      try {
+        read = this.#factory.drainNow();
+      } finally {
+        this.#direct = false;
+      }
+      // Handling what was read took time: deadlines due by now get a fresh look too.
+      now = this.#clock.nowMs();
+      if (read === 0) break;
+    }
+    return now;
+  }
+
+  /** The adverts held back for a reconcile (see `#afterHold`), now that it ran. */
+  #sendAfterHold() {
+    this.#holdPending.clear();
+    for (const { inst, advert } of this.#afterHold.splice(0)) this.#sendAdvert(inst, advert);
+  }
+
+  #sendAdvert(inst: Instance, advert: OutgoingAdvert) {
+    this.#transports.sendAdvert(inst, advert, (dst) =>
+      checksumFormFor(
+        this.table.config.global.checksum,
+        this.table.routerOf(inst).peerChecksum,
+        inst.peers,
+        dst,
+      ));
   }
 
   /**
@@ -693,16 +776,18 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   #execute(inst: Instance, action: RouterAction, now: number) {
     switch (action.type) {
       case "send":
-        this.#transports.sendAdvert(inst, action.advert, (dst) =>
-          checksumFormFor(
-            this.table.config.global.checksum,
-            this.table.routerOf(inst).peerChecksum,
-            inst.peers,
-            dst,
-          ));
+        // A new master's first advert waits for its VIPs and its first announcement.
+        if (this.#holdPending.has(inst)) this.#afterHold.push({ inst, advert: action.advert });
+        else this.#sendAdvert(inst, action.advert);
         break;
       case "hold-vips":
+        if (holdsAdvertBack(this.table.routerOf(inst).lastTransition?.reason)) {
+          this.#holdPending.add(inst);
+        }
+        this.#vips.request("engine");
+        break;
       case "release-vips":
+        this.#holdPending.delete(inst);
         this.#vips.request("engine");
         break;
       case "announce":
@@ -713,11 +798,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         if (inst.retired !== null) break;
         inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         bump(inst.extra, "reannouncements");
-        // A rival is whoever sends adverts: one line per window, however many come.
+        // A rival is whoever sends adverts: one line per window, however many come. The
+        // master we just preempted, speaking on for a moment, is no split brain.
         this.#rateLog(
           `${inst.cfg.name}/reannounce`,
-          "notice",
-          `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
+          action.handover ? "info" : "notice",
+          action.handover
+            ? `${inst.cfg.name}: preempted ${action.rival}, which stepped down: ${action.detail}; announcing the VIPs again`
+            : `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
         );
         break;
       case "transition": {
@@ -819,7 +907,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
           if (this.#isStaticAddress(e.address)) this.#vips.requestForKernel();
           return;
         }
-        this.#vips.addressRemoved(e, owners, (i) => this.table.routerOf(i).holdingVips);
+        this.#vips.addressRemoved(
+          e,
+          owners,
+          (i) => this.table.routerOf(i).holdingVips,
+          (name) => this.#releasing(name),
+        );
         return;
       }
       case "addr-added":
@@ -940,6 +1033,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       for (const v of [...i.cfg.vips, ...i.cfg.excludedVips]) out.push(v.address);
     }
     return out;
+  }
+
+  /** In a release hold (a stop, or maintenance): its VIPs go, and none comes back. */
+  #releasing(name: string): boolean {
+    const inst = this.table.instance(name);
+    if (inst === undefined) return false;
+    const r = this.table.routerOf(inst);
+    return r.holdingVips && r.releaseDeadlineMs !== null;
   }
 
   #wants(): InstanceVips[] {

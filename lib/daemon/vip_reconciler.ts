@@ -26,8 +26,9 @@ import type { Logger } from "../log.ts";
 import { canonicalIp } from "../net/addr.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import type { Instance } from "./instance.ts";
-import type { AddressPort, Clock } from "./ports.ts";
+import type { AddressPort, Clock, KernelAddress } from "./ports.ts";
 import {
+  type AddressOp,
   type Conflict,
   describeConflict,
   type InstanceVips,
@@ -65,6 +66,12 @@ export interface ReconcileLookups {
   extraOf(name: string): Record<string, number> | undefined;
   /** Whether an address (any spelling) is a configured VIP. */
   isVip(address: string): boolean;
+  /**
+   * Whether the live instance `name` is giving its VIPs up (a release hold: it still
+   * holds what the kernel has, but a VIP that vanished meanwhile is not added back).
+   * Absent: no instance ever is.
+   */
+  releasing?(name: string): boolean;
 }
 
 /**
@@ -246,8 +253,10 @@ export class VipReconciler {
   /**
    * A kernel event (`addr-removed`) removed an address that is a VIP of `owners`. Our own removal (a
    * prefix replacement, say) echoing back is not an operator's; otherwise a holder that
-   * had it is told (logged, counted) and the next reconcile restores it. A reconcile
-   * is wanted either way.
+   * had it is told (logged, counted) and the next reconcile restores it, unless the
+   * holder is `releasing` (it is not restored then, and nothing is said). A removal the
+   * kernel made along with a primary address we removed is said once per window, not
+   * warned per address. A reconcile is wanted either way.
    *
    * @example
    * ```ts
@@ -258,19 +267,42 @@ export class VipReconciler {
     e: { readonly interface: string; readonly address: string },
     owners: readonly Instance[],
     holding: (inst: Instance) => boolean,
+    releasing?: (name: string) => boolean,
   ): void {
     const key = vipKey(e.interface, e.address);
     // The reconcile still runs, so a stale entry can cost a log line, never a VIP.
     const ours = this.#selfRemoved.delete(key);
     const holder = ours ? undefined : owners.find((i) => holding(i) && this.#held.has(key));
     if (holder) {
-      this.#deps.log.warn(
-        `${holder.cfg.name}: ${e.address} was removed from ${e.interface} outside hacore; restoring it`,
-      );
-      bump(holder.extra, "vipsRestored");
       this.#held.delete(key);
+      if (releasing?.(holder.cfg.name)) {
+        // Going anyway: nothing to restore, nothing to warn about.
+        this.#deps.log.debug(
+          `${holder.cfg.name}: ${e.address} left ${e.interface} while releasing`,
+        );
+      } else if (this.#removingOn(e.interface)) {
+        // Our own removal of the subnet's primary took it along (promote_secondaries
+        // could not be set): the kernel's doing, one line per window, not a warning each.
+        bump(holder.extra, "vipsRestored");
+        this.#deps.rateLog(
+          `${e.interface}/cascade`,
+          "info",
+          `${holder.cfg.name}: ${e.address} went with a primary address hacore removed from ${e.interface}; restoring it`,
+        );
+      } else {
+        this.#deps.log.warn(
+          `${holder.cfg.name}: ${e.address} was removed from ${e.interface} outside hacore; restoring it`,
+        );
+        bump(holder.extra, "vipsRestored");
+      }
     }
     this.requestForKernel();
+  }
+
+  /** Whether one of our own removals on `dev` still awaits its kernel event. */
+  #removingOn(dev: string): boolean {
+    for (const key of this.#selfRemoved) if (key.startsWith(`${dev}|`)) return true;
+    return false;
   }
 
   /**
@@ -315,7 +347,13 @@ export class VipReconciler {
     const fromReload = this.#reloadRemoved;
     this.#reloadRemoved = new Map();
     let failed = false;
-    for (const op of plan.ops) {
+    let alreadyGone = 0;
+    for (const op of orderOps(plan.ops, kernel)) {
+      if (op.op === "add" && lookups.releasing?.(op.instance)) {
+        // A VIP being given up is never put back, whatever took it away meanwhile.
+        held.delete(vipKey(op.spec.dev, op.spec.address));
+        continue;
+      }
       const extra = op.instance === null ? undefined : lookups.extraOf(op.instance);
       const dropped = op.op === "remove" && op.instance === null
         ? fromReload.get(canonicalIp(op.address.address) ?? op.address.address)
@@ -351,8 +389,13 @@ export class VipReconciler {
           await addresses.remove(a);
           log.info(`${who}: removed ${what}${why}`);
         } catch (e) {
-          failed = true;
           this.#selfRemoved.delete(vipKey(a.dev, a.address));
+          if (isAlreadyGone(e)) {
+            // What we wanted is done: the kernel took it (with its subnet's primary).
+            alreadyGone++;
+            continue;
+          }
+          failed = true;
           if (extra) bump(extra, "vipRemoveErrors");
           else bump(counters, "reconcileErrors");
           rateLog(`${who}/remove`, "error", `${who}: cannot remove ${what}: ${errorText(e)}`);
@@ -360,6 +403,9 @@ export class VipReconciler {
       }
     }
     this.#held = held;
+    if (alreadyGone > 0) {
+      log.info(`${alreadyGone} address(es) to remove were already gone (the kernel removed them)`);
+    }
     if (failed) this.#retryAtMs = clock.nowMs() + this.#deps.retryMs;
     return true;
   }
@@ -385,4 +431,30 @@ export class VipReconciler {
     }
     this.#conflicts = now;
   }
+}
+
+/**
+ * The plan's operations in a kernel-safe order: removals first, IPv4 ones from the end
+ * of the kernel's list back (the kernel lists a subnet's primary before its
+ * secondaries, so the secondaries go first and removing a primary never takes another
+ * VIP with it), then the additions in plan order (a replaced prefix is removed before
+ * it is added again).
+ *
+ * @example
+ * ```ts
+ * for (const op of orderOps(plan.ops, kernel)) await run(op);
+ * ```
+ */
+export function orderOps(ops: readonly AddressOp[], kernel: readonly KernelAddress[]): AddressOp[] {
+  const position = new Map<string, number>();
+  kernel.forEach((k, i) => position.set(`${vipKey(k.dev, k.address)}/${k.prefix}`, i));
+  const at = (a: KernelAddress) => position.get(`${vipKey(a.dev, a.address)}/${a.prefix}`) ?? -1;
+  const removes = ops.filter((o) => o.op === "remove");
+  removes.sort((x, y) => at(y.address) - at(x.address));
+  return [...removes, ...ops.filter((o) => o.op === "add")];
+}
+
+/** EADDRNOTAVAIL on a removal: the address is not there any more. */
+function isAlreadyGone(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "EADDRNOTAVAIL";
 }

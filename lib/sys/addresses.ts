@@ -40,12 +40,17 @@ import {
   type RtnlMessage as NetlinkMessage,
 } from "./netlink/rtnl_codec.ts";
 import { DEFAULT_GROUPS, NetlinkError, Rtnl, type RtnlOptions } from "./netlink/rtnl.ts";
+import { procSysctls, type Sysctls } from "./vmac.ts";
 import {
   type InterfaceInfo,
   interfaceInfo as readInterfaceInfo,
   linkIsUp,
   readPrimaryAddresses,
 } from "./interfaces.ts";
+
+function promotePath(dev: string): string {
+  return `net/ipv4/conf/${dev}/promote_secondaries`;
+}
 
 /** RT_SCOPE_* of each configured VIP scope. */
 export const SCOPE_VALUES: Readonly<Record<AddressScope, number>> = Object.freeze({
@@ -78,6 +83,12 @@ export interface AddressPortOptions {
   ifaProto?: boolean;
   /** Delay before a failed event subscription is opened again; 1000 ms by default. */
   resubscribeDelayMs?: number;
+  /**
+   * Where `promote_secondaries` is set (see {@link RtnlAddressPort.add}); null leaves
+   * it alone. By default /proc/sys, unless `openRtnl` is given: a port whose sockets
+   * live in another namespace cannot reach that namespace's sysctls through ours.
+   */
+  sysctls?: Sysctls | null;
 }
 
 /**
@@ -105,9 +116,19 @@ export class RtnlAddressPort implements AddressPort {
   #liveWatches = 0;
   #watches = new Set<AddressWatch>();
   #closed = false;
+  readonly #sysctls: Sysctls | null;
+  /** Interfaces whose `promote_secondaries` was looked at (set or not). */
+  #promoteSeen = new Set<string>();
+  /** Interfaces whose `promote_secondaries` hacore turned on, with the value to restore. */
+  #promoted = new Map<string, number>();
 
   private constructor(rtnl: Rtnl, opts: AddressPortOptions) {
     this.rtnl = rtnl;
+    this.#sysctls = opts.sysctls !== undefined
+      ? opts.sysctls
+      : opts.openRtnl === undefined
+      ? procSysctls
+      : null;
     this.#openRtnl = opts.openRtnl ?? ((o) => Rtnl.open(o));
     this.#ifaProto = opts.ifaProto ?? kernelSupportsIfaProto(Deno.osRelease());
     this.#resubscribeDelayMs = opts.resubscribeDelayMs ?? RESUBSCRIBE_DELAY_MS;
@@ -166,6 +187,7 @@ export class RtnlAddressPort implements AddressPort {
   async add(spec: AddressSpec): Promise<void> {
     const index = await this.#indexOf(spec.dev, "RTM_NEWADDR", "add", spec);
     const v4 = spec.family === "ipv4";
+    if (v4) await this.#promoteSecondaries(spec.dev);
     const label = v4
       ? (spec.label ?? (this.#ifaProto ? undefined : hacoreLabel(spec.dev)))
       : undefined;
@@ -182,6 +204,19 @@ export class RtnlAddressPort implements AddressPort {
       // holding it during a handover.
       flags: v4 ? 0 : IFA_F_NODAD,
     });
+  }
+
+  /**
+   * The interfaces whose `net.ipv4.conf.DEV.promote_secondaries` this port turned on,
+   * to be put back by {@link RtnlAddressPort.close}.
+   *
+   * @example
+   * ```ts
+   * port.promotedInterfaces(); // ["eth0"]
+   * ```
+   */
+  promotedInterfaces(): string[] {
+    return [...this.#promoted.keys()];
   }
 
   /**
@@ -297,7 +332,42 @@ export class RtnlAddressPort implements AddressPort {
     const watches = [...this.#watches];
     for (const w of watches) w.stop();
     await Promise.all(watches.map((w) => w.done));
+    await this.#restorePromoteSecondaries();
     await this.rtnl.close();
+  }
+
+  /**
+   * Before hacore's first IPv4 address on `dev`: turns `promote_secondaries` on while
+   * hacore runs. Without it, removing the address the kernel made primary for a subnet
+   * deletes every secondary in that subnet: 50 VIPs in one subnet other than the
+   * interface's own would all vanish when the first is released. Best effort: the
+   * reconcile also removes secondaries first.
+   */
+  async #promoteSecondaries(dev: string): Promise<void> {
+    if (this.#sysctls === null || this.#promoteSeen.has(dev)) return;
+    this.#promoteSeen.add(dev);
+    const path = promotePath(dev);
+    try {
+      const old = await this.#sysctls.read(path);
+      if (old !== 0) return;
+      await this.#sysctls.write(path, 1);
+      this.#promoted.set(dev, old);
+    } catch {
+      // Not ours to insist on (a read-only /proc/sys in a container): the removal order
+      // still keeps the cascade away in the common case.
+    }
+  }
+
+  async #restorePromoteSecondaries(): Promise<void> {
+    if (this.#sysctls === null) return;
+    for (const [dev, old] of this.#promoted) {
+      try {
+        await this.#sysctls.write(promotePath(dev), old);
+      } catch {
+        // The interface is gone, and its setting with it.
+      }
+    }
+    this.#promoted.clear();
   }
 
   // -------------------------------------------------------------------------------------

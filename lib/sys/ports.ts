@@ -175,6 +175,13 @@ export interface VrrpTransport {
 export interface TransportFactory {
   /** Throws when the interface does not exist or the socket cannot be set up. */
   open(req: TransportRequest, onPacket: (packet: ReceivedPacket) => void): VrrpTransport;
+  /**
+   * Optional: synchronously delivers (through each transport's `onPacket`) whatever
+   * the sockets hold right now, and returns how many packets that was. The daemon calls
+   * it before firing an overdue deadline, so adverts queued during a stall count
+   * before a Master_Down timer does. Factories without buffered input omit it.
+   */
+  drainNow?(): number;
 }
 
 /**

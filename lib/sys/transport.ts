@@ -134,6 +134,9 @@ const CONTROL_BYTES = cmsgSpace(SIZEOF_IN6_PKTINFO) + cmsgSpace(4) + 64;
 // Reads per fd per wake-up: a flooded socket must not starve the others or the event
 // loop. What is left stays readable, so the next poll returns at once.
 const MAX_READS_PER_WAKE = 256;
+// Reads per fd in one drainNow: a 1 MiB buffer of adverts is about this many frames, so a
+// stalled loop gets all of them, and a flood still cannot hold the loop for long.
+const MAX_READS_PER_DRAIN = 2048;
 
 /**
  * What a factory's receive loop has seen, for status and metrics.
@@ -459,6 +462,29 @@ export class SystemTransportFactory implements TransportFactory {
     await this.settled();
   }
 
+  /**
+   * Reads what every open socket holds now, synchronously (the sockets are
+   * non-blocking, so each read ends at EAGAIN, and errno is read on this thread), and
+   * hands each packet to its transport's `onPacket` before returning. The number of
+   * packets delivered.
+   *
+   * Why: when the JS thread wakes late (a stall, CPU contention), adverts can still sit
+   * in the socket buffers — the poll worker has not reported them yet, or its promise
+   * has not run — while a Master_Down deadline is already overdue. The daemon calls
+   * this before firing an overdue deadline, so a backup that has its master's adverts
+   * queued never declares the master down.
+   *
+   * @example
+   * ```ts
+   * if (deadline <= clock.nowMs()) factory.drainNow(); // packets before timers
+   * ```
+   */
+  drainNow(): number {
+    const before = this.#stats.received;
+    for (const t of [...this.#open.values()]) this.#drain(t, MAX_READS_PER_DRAIN);
+    return this.#stats.received - before;
+  }
+
   #closeTransport(t: RawTransport): void {
     if (this.#open.get(t.rxFd) !== t) return;
     this.#open.delete(t.rxFd);
@@ -508,8 +534,8 @@ export class SystemTransportFactory implements TransportFactory {
     for (const fd of this.#pendingClose.splice(0)) closeQuietly(fd);
   }
 
-  #drain(t: RawTransport): void {
-    for (let i = 0; i < MAX_READS_PER_WAKE && !t.closed; i++) {
+  #drain(t: RawTransport, maxReads: number = MAX_READS_PER_WAKE): void {
+    for (let i = 0; i < maxReads && !t.closed; i++) {
       let got: RecvMsgResult | null;
       try {
         const control = t.family === "ipv6" && !t.linkLayer ? this.#control : undefined;

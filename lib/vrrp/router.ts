@@ -355,9 +355,12 @@ function enterMaster(d: Draft, reason: TransitionReason, detail: string) {
   d.s.releaseDeadlineMs = null;
   // As Master our own interval is the master's interval; a v3 Backup learns it from us.
   d.s.masterAdverIntervalMs = d.s.config.advertIntervalMs;
-  send(d, d.s.priority);
+  // VIPs, then the announcement, then the advert: the old master releases as soon as
+  // it hears us, so by then the VIPs must answer here and hosts must be told where
+  // they are, or clients' connects land in the gap.
   holdVips(d);
   d.actions.push({ type: "announce" });
+  send(d, d.s.priority);
   d.s.adverDeadlineMs = d.now + d.s.config.advertIntervalMs;
 }
 
@@ -372,13 +375,18 @@ function enterBackup(
   d: Draft,
   reason: TransitionReason,
   detail: string,
-  opts: { releaseAdvert: boolean; learnedIntervalMs?: number; hold?: boolean },
+  opts: { releaseAdvert: boolean; learnedIntervalMs?: number; hold?: boolean; heard?: boolean },
 ) {
   const wasMaster = d.s.state === "master";
   transition(d, "backup", reason, detail);
   if (wasMaster && opts.releaseAdvert) send(d, 0);
   if (wasMaster && opts.releaseAdvert && opts.hold && d.s.config.releaseHoldMs > 0) {
     d.s.releaseDeadlineMs = d.now + d.s.config.releaseHoldMs;
+  } else if (wasMaster && opts.heard && d.s.holdingVips) {
+    // Preempted: the new master holds the VIPs and has announced them (it does both
+    // before its first advert), but connects already on their way to us are still
+    // arriving. Keep answering them for the handover grace, then let go.
+    d.s.releaseDeadlineMs = d.now + handoverGraceMs(d.s);
   } else {
     releaseVips(d);
   }
@@ -671,9 +679,11 @@ function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefin
     return;
   }
   if (a.priority > s.priority || (a.priority === s.priority && senderWinsTie(s, src))) {
+    // Said as what it is, a preemption by a better router, so that nobody goes looking
+    // for a split brain that did not happen.
     const why = a.priority > s.priority
-      ? `advert from ${src} priority ${a.priority} > ${s.priority}`
-      : `advert from ${src} priority ${a.priority}, higher address wins the tie`;
+      ? `preempted by ${src} (priority ${a.priority} > ${s.priority})`
+      : `preempted by ${src} (priority ${a.priority}, higher address wins the tie)`;
     // One parting advert (keepalived's higher_prio_send_advert): after a healed
     // partition the winner may never have heard us, and only this tells it that hosts
     // learned our MAC for the VIPs and need its re-announcement.
@@ -681,6 +691,7 @@ function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefin
     enterBackup(d, "higher-priority", why, {
       releaseAdvert: false,
       learnedIntervalMs: s.config.version === 3 ? a.intervalMs : undefined,
+      heard: true,
     });
     d.s.lastMaster = heardMaster(src, a.priority, now, srcMac);
     return;
@@ -704,7 +715,8 @@ function noteRival(d: Draft, a: Advert, src: string) {
   // Within moments of our takeover, this is the old master's parting advert (or one
   // that crossed our first): a handover, whose announcements are going out anyway.
   if (d.now - s.sinceMs < Math.min(s.config.advertIntervalMs, HANDOVER_ECHO_MAX_MS)) return;
-  s.rival = { ip: src, priority: a.priority, atMs: d.now };
+  const firstAtMs = s.rival !== null && s.rival.ip === src ? s.rival.firstAtMs : d.now;
+  s.rival = { ip: src, priority: a.priority, atMs: d.now, firstAtMs };
   const quiet = d.now + RIVAL_QUIET_INTERVALS * a.intervalMs;
   // Two rivals at once: the episode ends when the slower of them is quiet.
   s.rivalQuietDeadlineMs = Math.max(s.rivalQuietDeadlineMs ?? quiet, quiet);
@@ -712,10 +724,25 @@ function noteRival(d: Draft, a: Advert, src: string) {
 
 function reannounce(d: Draft, detail: string) {
   const rival = d.s.rival;
+  const handover = rival !== null && isHandover(d.s, rival);
   d.s.rival = null;
   d.s.rivalQuietDeadlineMs = null;
   if (rival === null) return;
-  d.actions.push({ type: "reannounce", rival: rival.ip, detail });
+  d.actions.push({ type: "reannounce", rival: rival.ip, detail, handover });
+}
+
+/**
+ * Whether a rival was only the master this router preempted (or, as the address owner,
+ * took over from), still speaking for a moment: heard first and last within one
+ * Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS}) after the
+ * takeover. A master that kept advertising longer than a backup waits before declaring
+ * a master down did not step down on hearing us: that is a real dual master.
+ */
+function isHandover(s: RouterState, rival: NonNullable<RouterState["rival"]>): boolean {
+  const reason = s.lastTransition?.reason;
+  if (reason !== "preempt" && reason !== "owner") return false;
+  const windowMs = Math.max(mdi(s), HANDOVER_ECHO_MAX_MS);
+  return rival.firstAtMs - s.sinceMs <= windowMs && rival.atMs - s.sinceMs <= windowMs;
 }
 
 function onPriority(d: Draft, priority: number) {
@@ -851,18 +878,24 @@ function stepStopped(d: Draft, event: RouterEvent) {
   }
 }
 
+/** How long a master that heard its successor keeps the VIPs: one interval, at most 20 ms. */
+function handoverGraceMs(s: RouterState): number {
+  return Math.min(s.config.advertIntervalMs, HANDOVER_GRACE_MAX_MS);
+}
+
 /**
- * The new master's first advert ends a release hold, but not at once: it sends its
- * gratuitous ARPs / NAs only after that advert (and after installing the VIPs), and
- * hosts whose neighbour entry still names us would find nobody in between. Measured
- * here, that gap cost 1–2 failed connects in a third of planned handovers; keeping the
- * VIPs one more advert interval (at most {@link HANDOVER_GRACE_MAX_MS}) covers it.
+ * The new master's first advert ends a release hold, but not at once: connects that
+ * hosts sent our way before its gratuitous ARPs / NAs reached them are still arriving
+ * (the new master installs and announces the VIPs before that advert, but the wire and
+ * the hosts take their time). Measured here, letting go at once cost 1–2 failed
+ * connects in a third of planned handovers; keeping the VIPs one more advert interval
+ * (at most {@link HANDOVER_GRACE_MAX_MS}) covers it. A master preempted by a better
+ * router keeps them for the same grace.
  */
 function newMasterHeard(d: Draft) {
   const s = d.s;
   if (s.releaseDeadlineMs === null) return;
-  const grace = Math.min(s.config.advertIntervalMs, HANDOVER_GRACE_MAX_MS);
-  s.releaseDeadlineMs = Math.min(s.releaseDeadlineMs, d.now + grace);
+  s.releaseDeadlineMs = Math.min(s.releaseDeadlineMs, d.now + handoverGraceMs(s));
   if (d.now >= s.releaseDeadlineMs) {
     s.releaseDeadlineMs = null;
     releaseVips(d);

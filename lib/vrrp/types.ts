@@ -232,9 +232,11 @@ export interface RouterState {
   lastMaster: { ip: string; priority: number; atMs: number; mac?: string } | null;
   /**
    * Master only: the last lower-priority router heard advertising as Master too (a
-   * dual-master episode this router wins, e.g. after a partition heals), or null.
+   * dual-master episode this router wins, e.g. after a partition heals, or the master
+   * this router just preempted, still speaking), or null. `atMs`: its last advert;
+   * `firstAtMs`: its first since it became our rival.
    */
-  rival: { ip: string; priority: number; atMs: number } | null;
+  rival: { ip: string; priority: number; atMs: number; firstAtMs: number } | null;
   /**
    * When the rival counts as gone (it heard us and stepped down, or died): then the
    * Master announces its VIPs again (`reannounce`), so switches and hosts that learned
@@ -311,7 +313,11 @@ export type RouterAction =
    * `rival` went quiet (or released). Start a fresh GARP/NA burst, so what learned
    * the rival's MAC for the VIPs learns ours again; the daemon counts and logs it.
    */
-  | { type: "reannounce"; rival: string; detail: string }
+  /**
+   * `handover`: the rival was the master this router just preempted, heard only within
+   * the handover window after the takeover: a plain preemption, not a split brain.
+   */
+  | { type: "reannounce"; rival: string; detail: string; handover: boolean }
   /** A state change happened; run notify hooks and log it. */
   | { type: "transition"; transition: Transition }
   /**

@@ -160,9 +160,9 @@ Deno.test("node: startup and ticks follow configuration order; nodeNextDeadline 
   const t = run(node, { type: "tick" }, MDI(200));
   assertEquals(show(t.actions), [
     "b: backup>master master-down-timer",
-    "b: send 200",
     "b: hold-vips",
     "b: announce",
+    "b: send 200",
   ]);
   assertEquals(createNode({ routers: [], syncGroups: [] }, 0).order, []);
   assertEquals(nodeNextDeadline(createNode({ routers: [], syncGroups: [] }, 0)), null);
@@ -194,13 +194,13 @@ Deno.test("sync: a member taking over by timer forces the other Backup member to
   const r = run(node, { type: "tick" }, MDI(200));
   assertEquals(show(r.actions), [
     "a: backup>master master-down-timer",
-    "a: send 200",
     "a: hold-vips",
     "a: announce",
+    "a: send 200",
     "b: backup>master sync-group",
-    "b: send 100",
     "b: hold-vips",
     "b: announce",
+    "b: send 100",
   ]);
   // b's own timer is gone with its Backup state: no second takeover later.
   assertEquals(r.node.routers.b.masterDownDeadlineMs, null);
@@ -213,7 +213,6 @@ Deno.test("sync: a Master demoted by a better advert forces the other Masters to
   assertEquals(show(r.actions), [
     "b: send 100",
     "b: master>backup higher-priority",
-    "b: release-vips",
     "a: master>backup sync-group",
     "a: send 0",
     "a: release-vips",

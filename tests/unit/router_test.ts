@@ -166,7 +166,7 @@ const rows: Row[] = [
     event: { type: "startup" },
     at: 0,
     state: "master",
-    actions: ["transition init>master owner", "send 255", "hold-vips", "announce"],
+    actions: ["transition init>master owner", "hold-vips", "announce", "send 255"],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, 1000);
       assertEquals(state.masterDownDeadlineMs, null);
@@ -243,7 +243,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master master-down-timer", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master master-down-timer", "hold-vips", "announce", "send 100"],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, MDI_100 + 1000);
       assertEquals(state.masterDownDeadlineMs, null);
@@ -305,7 +305,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: 2000 + SKEW_100,
     state: "master",
-    actions: ["transition backup>master priority-zero", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master priority-zero", "hold-vips", "announce", "send 100"],
   },
   {
     name:
@@ -376,7 +376,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master master-down-timer", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master master-down-timer", "hold-vips", "announce", "send 100"],
   },
   {
     name: "backup, preempt off: a lower-priority advert is accepted (timer reset)",
@@ -408,7 +408,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: MDI_100,
     state: "master",
-    actions: ["transition backup>master preempt", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 100"],
   },
   {
     name: "backup, preempt delayed: a lower advert is followed and arms the preempt deadline",
@@ -448,7 +448,7 @@ const rows: Row[] = [
     event: { type: "tick" },
     at: 3500,
     state: "master",
-    actions: ["transition backup>master preempt", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 100"],
     check: ({ state }) => assertEquals(state.preemptDeadlineMs, null),
   },
   {
@@ -702,7 +702,8 @@ const rows: Row[] = [
     },
   },
   {
-    name: "master: higher priority → Backup, release-vips, MDI timer, reason higher-priority",
+    name:
+      "master: higher priority → Backup, VIPs kept for the handover grace, MDI timer, reason higher-priority",
     given: () => startedMaster(),
     event: advertEv("10.0.0.2", { priority: 150 }),
     at: 4000,
@@ -710,12 +711,16 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.adverDeadlineMs, null);
       assertEquals(state.masterDownDeadlineMs, 4000 + MDI_100);
-      assertEquals(state.holdingVips, false);
+      // Connects already on their way to us are answered for the grace, then released.
+      assertEquals(state.holdingVips, true);
+      assertEquals(state.releaseDeadlineMs, 4000 + HANDOVER_GRACE_MAX_MS);
+      const later = run(state, { type: "tick" }, 4000 + HANDOVER_GRACE_MAX_MS);
+      assertEquals(show(later.actions), ["release-vips"]);
+      assertEquals(later.state.holdingVips, false);
       assertEquals(state.lastMaster, { ip: "10.0.0.2", priority: 150, atMs: 4000 });
     },
   },
@@ -728,7 +733,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.masterAdverIntervalMs, 200);
@@ -745,7 +749,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
   },
   {
@@ -769,7 +772,6 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
   },
   {
@@ -803,7 +805,7 @@ const rows: Row[] = [
     state: "master",
     actions: ["send 100"],
     check: ({ state }) => {
-      assertEquals(state.rival, { ip: "10.0.0.2", priority: 50, atMs: 4000 });
+      assertEquals(state.rival, { ip: "10.0.0.2", priority: 50, atMs: 4000, firstAtMs: 4000 });
       assertEquals(state.rivalQuietDeadlineMs, 4600);
       assertEquals(nextDeadline(state), 4600);
     },
@@ -834,6 +836,7 @@ const rows: Row[] = [
         type: "reannounce",
         rival: "10.0.0.2",
         detail: "10.0.0.2 (priority 50) silent for 600 ms",
+        handover: false,
       });
       assertEquals(state.rival, null);
       assertEquals(state.rivalQuietDeadlineMs, null);
@@ -890,12 +893,12 @@ const rows: Row[] = [
     actions: [
       "send 100",
       "transition master>backup higher-priority",
-      "release-vips",
     ],
     check: ({ state }) => {
       assertEquals(state.rival, null);
       assertEquals(state.rivalQuietDeadlineMs, null);
-      assertEquals(show(run(state, { type: "tick" }, 6000).actions), []);
+      // Only the end of the handover grace is left: the VIPs go, nothing is reannounced.
+      assertEquals(show(run(state, { type: "tick" }, 6000).actions), ["release-vips"]);
     },
   },
   {
@@ -974,7 +977,7 @@ const rows: Row[] = [
     // The timer armed at 1000 keeps its old length: a priority change recomputes nothing.
     at: 1000 + MDI_100,
     state: "master",
-    actions: ["transition backup>master preempt", "send 150", "hold-vips", "announce"],
+    actions: ["transition backup>master preempt", "hold-vips", "announce", "send 150"],
   },
 
   // --- Fault
@@ -1036,7 +1039,7 @@ const rows: Row[] = [
     event: { type: "fault", tracker: "eth0", failing: false },
     at: 200,
     state: "master",
-    actions: ["transition fault>master fault-cleared", "send 255", "hold-vips", "announce"],
+    actions: ["transition fault>master fault-cleared", "hold-vips", "announce", "send 255"],
   },
   {
     name: "fault: a repeated report of the same fault changes nothing",
@@ -1054,7 +1057,7 @@ const rows: Row[] = [
     event: { type: "force", state: "master", detail: "g" },
     at: 1000,
     state: "master",
-    actions: ["transition backup>master sync-group", "send 100", "hold-vips", "announce"],
+    actions: ["transition backup>master sync-group", "hold-vips", "announce", "send 100"],
   },
   {
     name: "force master from Fault is refused",
@@ -1137,8 +1140,8 @@ const rows: Row[] = [
     },
   },
   {
-    // Its GARPs follow its first advert: keep the VIPs one interval more (capped at
-    // HANDOVER_GRACE_MAX_MS) so hosts are never left with nobody answering.
+    // Connects already sent our way still arrive: keep the VIPs one interval more
+    // (capped at HANDOVER_GRACE_MAX_MS) so they are answered.
     name: "release hold: the new master's first advert shortens the hold to the handover grace",
     given: () => run(startedMaster(cfg({ releaseHoldMs: 2000 })), { type: "shutdown" }, 4000).state,
     event: advertEv("10.0.0.2", { priority: 90 }),
@@ -1392,9 +1395,9 @@ const rows: Row[] = [
       const r = run(state, { type: "tick" }, 9000 + MDI_100);
       assertEquals(show(r.actions), [
         "transition backup>master master-down-timer",
-        "send 100",
         "hold-vips",
         "announce",
+        "send 100",
       ]);
     },
   },
@@ -1416,7 +1419,7 @@ const rows: Row[] = [
     event: maint(false),
     at: 1500,
     state: "master",
-    actions: ["transition backup>master maintenance", "send 255", "hold-vips", "announce"],
+    actions: ["transition backup>master maintenance", "hold-vips", "announce", "send 255"],
     check: (_r, before) => {
       assertEquals(before.state, "backup");
       assertEquals(before.holdingVips, false);
@@ -1653,4 +1656,49 @@ Deno.test("followsLiveMaster: true within MDI of a master we would not preempt",
     run(startedBackup(cfg({ preempt: false })), advertEv("10.0.0.2", { priority: 50 }), 1000)
       .state;
   assert(followsLiveMaster(lowNoPreempt, 1100));
+});
+
+/** A Backup that heard a lower master at 1000 ms and preempted it when its timer ran out. */
+function preempted(): RouterState {
+  const b = run(startedBackup(), advertEv("10.0.0.2", { priority: 50 }), 1000).state;
+  const m = run(b, { type: "tick" }, b.masterDownDeadlineMs!);
+  assertEquals(m.state.lastTransition?.reason, "preempt");
+  return m.state;
+}
+
+Deno.test("a preempted master speaking on briefly is a handover, reannounced as one, not a dual master", () => {
+  const m = preempted();
+  // Past the echo window, within one Master_Down_Interval of the takeover.
+  const heard = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 150).state;
+  assertEquals(heard.rival?.firstAtMs, m.sinceMs + 150);
+  const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, true);
+});
+
+Deno.test("a preempted master still advertising beyond Master_Down_Interval is a dual master", () => {
+  let s = preempted();
+  const since = s.sinceMs;
+  for (let t = since + 150; t <= since + MDI_100 + 1000; t += 1000) {
+    s = run(s, advertEv("10.0.0.2", { priority: 50 }), t).state;
+  }
+  assertEquals(s.rival?.firstAtMs, since + 150);
+  const quiet = run(s, { type: "tick" }, s.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, false);
+});
+
+Deno.test("a lower master heard after a master-down takeover is never called a handover", () => {
+  const m = startedMaster();
+  assertEquals(m.lastTransition?.reason, "master-down-timer");
+  const heard = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 150).state;
+  const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, false);
+});
+
+Deno.test("a master that hears a better router says it was preempted by it", () => {
+  const m = startedMaster();
+  const r = run(m, advertEv("10.0.0.2", { priority: 150 }), m.sinceMs + 500);
+  assertEquals(r.state.lastTransition?.detail, "preempted by 10.0.0.2 (priority 150 > 100)");
 });
