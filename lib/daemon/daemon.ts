@@ -93,6 +93,7 @@ import type {
   NotifySink,
   PrimaryAddresses,
   TransportFactory,
+  VipGuardPort,
   VmacPort,
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
@@ -136,6 +137,8 @@ export interface DaemonOptions {
   readonly notify?: NotifySink;
   /** Enforces no-accept mode (`lib/sys/nft.ts`); none by default. */
   readonly acceptFilter?: AcceptFilter | null;
+  /** Watches for other hosts claiming held VIPs (`lib/sys/vip_guard.ts`); none by default. */
+  readonly vipGuard?: VipGuardPort | null;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
   /**
@@ -308,6 +311,7 @@ export class Daemon implements DaemonControl {
       nowMs: now,
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
+      vipGuard: opts.vipGuard ?? null,
     });
     this.#subsystems = [this.#rt];
     this.#openIpvs = opts.openIpvs ?? null;

@@ -51,6 +51,8 @@ import type {
   PrimaryAddresses,
   ReceivedPacket,
   TransportFactory,
+  VipClaim,
+  VipGuardPort,
   VmacPort,
 } from "./ports.ts";
 import { type InstanceVips, vipKey } from "./reconcile.ts";
@@ -67,7 +69,8 @@ import type { LoopGuard, ReloadFacts, Subsystem } from "./subsystem.ts";
 import { checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
-import { wantedVmacs } from "./vmac.ts";
+import { vmacAddress, wantedVmacs } from "./vmac.ts";
+import { type ClaimOwner, judgeClaim, VipGuard } from "./vip_guard.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
 
 /**
@@ -104,6 +107,11 @@ export interface NodeRuntimeOptions {
    * null = not enforced (tests, and daemons whose instances all accept).
    */
   readonly acceptFilter?: AcceptFilter | null;
+  /**
+   * Watches for other hosts claiming a held VIP (`lib/sys/vip_guard.ts`); absent or
+   * null = no VIP guard.
+   */
+  readonly vipGuard?: VipGuardPort | null;
   /** Retry a failed kernel operation after this long. */
   readonly retryMs: number;
   /** Wall time minus clock time: labels monotonic times for people. */
@@ -155,6 +163,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
   readonly #acceptFilter: AcceptFilter | null;
+  readonly #guard: VipGuard;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -174,6 +183,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#addresses = opts.addresses;
     this.#announcer = opts.announcer;
     this.#acceptFilter = opts.acceptFilter ?? null;
+    this.#guard = new VipGuard(
+      opts.vipGuard ?? null,
+      (claim) =>
+        opts.enqueue({ kind: "control", run: () => this.onClaim(claim), cancel: () => {} }),
+    );
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -358,6 +372,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       override: this.table.overrides.get(inst.cfg.name) ?? null,
       trackers: this.trackersOf(inst),
       wallIso: (atMs) => new Date(this.#wallOffsetMs + atMs).toISOString(),
+      vipClaim: this.#guard.lastClaim(inst.cfg.name),
     });
   }
 
@@ -430,6 +445,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   async close(): Promise<void> {
     await this.removeVmacs();
+    this.#guard.close();
     this.closeTransports();
     this.silenceAnnouncements();
     await this.stopTrackers();
@@ -602,6 +618,94 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#finishRetired();
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
+    this.#guard.sync(
+      this.#guardedDevs(),
+      (dev, e) =>
+        this.#rateLog(
+          `${dev}/vip-guard`,
+          "warn",
+          `${dev}: cannot watch for VIP claims: ${errorText(e)}`,
+        ),
+    );
+  }
+
+  /**
+   * Handles another host's claim to an address (see `vip_guard.ts`): a VIP we hold as
+   * Master claimed from a MAC that is not ours is counted, remembered for status,
+   * logged (rate-limited) and answered at once with a GARP/NA burst for that VIP
+   * (at most one per VIP per 100 ms).
+   *
+   * @example
+   * ```ts
+   * rt.onClaim({ dev: "eth0", address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp", localMac: null });
+   * ```
+   */
+  onClaim(claim: VipClaim): void {
+    const now = this.#clock.nowMs();
+    const owner = this.#claimOwner(claim);
+    const verdict = judgeClaim(claim, owner, this.#guard.lastAnswerMs(claim), now);
+    if (verdict.kind === "ignore") return;
+    const inst = this.table.instance(verdict.instance);
+    if (inst === undefined) return;
+    bump(inst.extra, "vipConflicts");
+    this.#guard.record(inst.cfg.name, claim, now, verdict.reannounce);
+    this.#rateLog(
+      `${inst.cfg.name}/vip-claim/${claim.mac}`,
+      "warn",
+      `${inst.cfg.name}: ${claim.mac} claims VIP ${claim.address} on ${claim.dev} (${claim.kind}); announcing it again`,
+    );
+    if (verdict.reannounce) this.#answerClaim(inst, claim);
+  }
+
+  /** The live Master holding the claimed address on the claim's interface, with its MACs. */
+  #claimOwner(claim: VipClaim): ClaimOwner | undefined {
+    const key = vipKey(claim.dev, claim.address);
+    if (!this.#vips.held.has(key)) return undefined;
+    for (const inst of this.table.vipOwners(claim.address) ?? []) {
+      const r = this.table.routerOf(inst);
+      if (inst.retired !== null || r.state !== "master" || !r.holdingVips) continue;
+      if (!inst.targets.some((t) => t.dev === claim.dev && t.address === claim.address)) continue;
+      const ownMacs = new Set<string>();
+      if (inst.cfg.vmac !== null) {
+        ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv4"));
+        ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv6"));
+      }
+      return { instance: inst.cfg.name, ownMacs };
+    }
+    return undefined;
+  }
+
+  /** One burst (`vrrp_garp_master_repeat` frames, back to back) for the claimed VIP only. */
+  #answerClaim(inst: Instance, claim: VipClaim) {
+    const repeat = Math.max(1, this.table.announceCfg.repeat);
+    bump(inst.extra, "reannouncements");
+    for (let k = 0; k < repeat; k++) {
+      try {
+        if (claim.kind === "na") this.#announcer.unsolicitedNa(claim.dev, claim.address);
+        else this.#announcer.garp(claim.dev, claim.address);
+      } catch (e) {
+        bump(inst.extra, "announceErrors");
+        this.#rateLog(
+          `${inst.cfg.name}/announce`,
+          "warn",
+          `${inst.cfg.name}: cannot announce ${claim.address} on ${claim.dev}: ${errorText(e)}`,
+        );
+        return;
+      }
+    }
+  }
+
+  /** Interfaces where a live Master holds VIPs now: the ones the guard watches. */
+  #guardedDevs(): Set<string> {
+    const devs = new Set<string>();
+    for (const inst of this.table.live) {
+      const r = this.table.routerOf(inst);
+      if (r.state !== "master" || !r.holdingVips) continue;
+      for (const t of inst.targets) {
+        if (this.#vips.held.has(vipKey(t.dev, t.address))) devs.add(t.dev);
+      }
+    }
+    return devs;
   }
 
   /**

@@ -1,0 +1,217 @@
+/**
+ * The VIP guard: while an instance is Master, another host that claims one of its VIPs
+ * (ARP reply, gratuitous ARP, neighbour advertisement from a MAC that is not ours) has
+ * just pulled the LAN's traffic for it. Clients would stay with the impostor until
+ * their neighbour entry ages out (seconds); answering at once with our own GARP/NA
+ * brings them back in milliseconds. Neither keepalived nor FRR watches for this.
+ *
+ * The decision ({@link judgeClaim}) is pure: who owns the address, which MACs are ours,
+ * when we last answered. {@link VipGuard} keeps the watches (one per interface with a
+ * held VIP, opened and closed as mastership moves), the last claimant per instance for
+ * status, and the answer times per VIP, so that a flood of spoofed frames costs at most
+ * one burst per VIP per {@link REANNOUNCE_GAP_MS}: we never amplify a flood.
+ *
+ * @example
+ * ```ts
+ * const guard = new VipGuard(port, (c) => enqueue(c));
+ * guard.sync(new Set(["eth0"])); // a master holds VIPs on eth0
+ * const v = judgeClaim(claim, { instance: "VI_1", ownMacs: new Set([claim.localMac!]) }, guard.lastAnswerMs(claim), now);
+ * ```
+ *
+ * @module
+ */
+
+import type { VipClaim, VipGuardPort } from "../sys/ports.ts";
+
+/** At most one answering burst per VIP in this long, however many claims come. */
+export const REANNOUNCE_GAP_MS = 100;
+
+/**
+ * The live instance holding a claimed address as Master, and the MACs that are ours
+ * for it: the interface's, and the virtual router MAC under `use_vmac`.
+ *
+ * @example
+ * ```ts
+ * const o: ClaimOwner = { instance: "VI_1", ownMacs: new Set(["02:00:00:00:00:11"]) };
+ * ```
+ */
+export interface ClaimOwner {
+  readonly instance: string;
+  readonly ownMacs: ReadonlySet<string>;
+}
+
+/**
+ * What to do about a claim: nothing (not a VIP we hold as Master, or our own MAC), or
+ * a conflict to count and report, answered with a burst unless one went out less than
+ * {@link REANNOUNCE_GAP_MS} ago.
+ *
+ * @example
+ * ```ts
+ * const v: ClaimVerdict = { kind: "conflict", instance: "VI_1", reannounce: true };
+ * ```
+ */
+export type ClaimVerdict =
+  | { readonly kind: "ignore"; readonly why: "not-held" | "own-mac" }
+  | { readonly kind: "conflict"; readonly instance: string; readonly reannounce: boolean };
+
+/**
+ * Judges one claim. `owner` is undefined when no Master of ours holds the address
+ * on the claim's interface; `lastAnswerMs` is when we last answered for this VIP.
+ *
+ * @example
+ * ```ts
+ * judgeClaim(claim, owner, undefined, 1000); // { kind: "conflict", instance: "VI_1", reannounce: true }
+ * ```
+ */
+export function judgeClaim(
+  claim: VipClaim,
+  owner: ClaimOwner | undefined,
+  lastAnswerMs: number | undefined,
+  nowMs: number,
+): ClaimVerdict {
+  if (owner === undefined) return { kind: "ignore", why: "not-held" };
+  const mac = claim.mac.toLowerCase();
+  if (mac === claim.localMac?.toLowerCase() || owner.ownMacs.has(mac)) {
+    return { kind: "ignore", why: "own-mac" };
+  }
+  const reannounce = lastAnswerMs === undefined || nowMs - lastAnswerMs >= REANNOUNCE_GAP_MS;
+  return { kind: "conflict", instance: owner.instance, reannounce };
+}
+
+/**
+ * The last claim against an instance's VIPs, for status.
+ *
+ * @example
+ * ```ts
+ * const c: ClaimRecord = { address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp", atMs: 1234 };
+ * ```
+ */
+export interface ClaimRecord {
+  readonly address: string;
+  readonly mac: string;
+  readonly kind: VipClaim["kind"];
+  /** The daemon's clock. */
+  readonly atMs: number;
+}
+
+/**
+ * The watches and the guard's memory. The port's callback only hands the claim to
+ * `onClaim`, which must queue it for the loop (ports never call back into the loop).
+ *
+ * @example
+ * ```ts
+ * const guard = new VipGuard(port, (c) => enqueue({ kind: "control", run: () => rt.onClaim(c), cancel() {} }));
+ * ```
+ */
+export class VipGuard {
+  readonly #port: VipGuardPort | null;
+  readonly #onClaim: (claim: VipClaim) => void;
+  readonly #watches = new Map<string, () => void>();
+  readonly #answered = new Map<string, number>();
+  readonly #last = new Map<string, ClaimRecord>();
+
+  /**
+   * `port` null: no guard (tests, hosts without packet sockets); everything is a no-op.
+   */
+  constructor(port: VipGuardPort | null, onClaim: (claim: VipClaim) => void) {
+    this.#port = port;
+    this.#onClaim = onClaim;
+  }
+
+  /**
+   * Watches exactly `devs` (the interfaces where a Master of ours holds VIPs). A watch
+   * that cannot be opened is left out and `onError` told; the next sync tries again.
+   *
+   * @example
+   * ```ts
+   * guard.sync(new Set(["eth0"]), (dev, e) => log.warn(`${dev}: ${e}`));
+   * ```
+   */
+  sync(devs: ReadonlySet<string>, onError: (dev: string, e: unknown) => void = () => {}): void {
+    if (this.#port === null) return;
+    for (const [dev, stop] of this.#watches) {
+      if (devs.has(dev)) continue;
+      stop();
+      this.#watches.delete(dev);
+    }
+    for (const dev of devs) {
+      if (this.#watches.has(dev)) continue;
+      try {
+        this.#watches.set(dev, this.#port.watch(dev, this.#onClaim));
+      } catch (e) {
+        onError(dev, e);
+      }
+    }
+    // Answer times of VIPs no longer guarded mean nothing; keep the map small.
+    for (const key of this.#answered.keys()) {
+      if (!devs.has(key.slice(0, key.indexOf("/")))) this.#answered.delete(key);
+    }
+  }
+
+  /**
+   * The interfaces watched now.
+   *
+   * @example
+   * ```ts
+   * [...guard.watched()]; // ["eth0"]
+   * ```
+   */
+  watched(): ReadonlySet<string> {
+    return new Set(this.#watches.keys());
+  }
+
+  /**
+   * When we last answered a claim for this VIP, or undefined.
+   *
+   * @example
+   * ```ts
+   * guard.lastAnswerMs(claim);
+   * ```
+   */
+  lastAnswerMs(claim: VipClaim): number | undefined {
+    return this.#answered.get(`${claim.dev}/${claim.address}`);
+  }
+
+  /**
+   * Remembers a conflict (and that it was answered at `nowMs`, when it was).
+   *
+   * @example
+   * ```ts
+   * guard.record("VI_1", claim, now, true);
+   * ```
+   */
+  record(instance: string, claim: VipClaim, nowMs: number, answered: boolean): void {
+    this.#last.set(instance, {
+      address: claim.address,
+      mac: claim.mac.toLowerCase(),
+      kind: claim.kind,
+      atMs: nowMs,
+    });
+    if (answered) this.#answered.set(`${claim.dev}/${claim.address}`, nowMs);
+  }
+
+  /**
+   * The last conflict against an instance's VIPs, or null.
+   *
+   * @example
+   * ```ts
+   * guard.lastClaim("VI_1")?.mac;
+   * ```
+   */
+  lastClaim(instance: string): ClaimRecord | null {
+    return this.#last.get(instance) ?? null;
+  }
+
+  /**
+   * Stops every watch (at teardown).
+   *
+   * @example
+   * ```ts
+   * guard.close();
+   * ```
+   */
+  close(): void {
+    for (const stop of this.#watches.values()) stop();
+    this.#watches.clear();
+  }
+}
