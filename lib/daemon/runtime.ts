@@ -185,8 +185,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#acceptFilter = opts.acceptFilter ?? null;
     this.#guard = new VipGuard(
       opts.vipGuard ?? null,
-      (claim) =>
-        opts.enqueue({ kind: "control", run: () => this.onClaim(claim), cancel: () => {} }),
+      () => opts.enqueue({ kind: "control", run: () => this.drainClaims(), cancel: () => {} }),
     );
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
@@ -630,7 +629,22 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * Handles another host's claim to an address (see `vip_guard.ts`): a VIP we hold as
+   * Handles the claims the VIP guard collected since the loop last ran (coalesced, see
+   * `VipGuard`); claims dropped in a flood are counted node-wide (`vipClaimsDropped`).
+   *
+   * @example
+   * ```ts
+   * rt.drainClaims();
+   * ```
+   */
+  drainClaims(): void {
+    const { claims, dropped } = this.#guard.take();
+    if (dropped > 0) bump(this.#counters, "vipClaimsDropped", dropped);
+    for (const { claim, count } of claims) this.onClaim(claim, count);
+  }
+
+  /**
+   * Handles another host's claim to an address (see `vip_guard.ts`), seen `count` times: a VIP we hold as
    * Master claimed from a MAC that is not ours is counted, remembered for status,
    * logged (rate-limited) and answered at once with a GARP/NA burst for that VIP
    * (at most one per VIP per 100 ms).
@@ -640,14 +654,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * rt.onClaim({ dev: "eth0", address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp", localMac: null });
    * ```
    */
-  onClaim(claim: VipClaim): void {
+  onClaim(claim: VipClaim, count = 1): void {
     const now = this.#clock.nowMs();
     const owner = this.#claimOwner(claim);
     const verdict = judgeClaim(claim, owner, this.#guard.lastAnswerMs(claim), now);
     if (verdict.kind === "ignore") return;
     const inst = this.table.instance(verdict.instance);
     if (inst === undefined) return;
-    bump(inst.extra, "vipConflicts");
+    bump(inst.extra, "vipConflicts", count);
     this.#guard.record(inst.cfg.name, claim, now, verdict.reannounce);
     this.#rateLog(
       `${inst.cfg.name}/vip-claim/${claim.mac}`,

@@ -9,11 +9,13 @@
  * when we last answered. {@link VipGuard} keeps the watches (one per interface with a
  * held VIP, opened and closed as mastership moves), the last claimant per instance for
  * status, and the answer times per VIP, so that a flood of spoofed frames costs at most
- * one burst per VIP per {@link REANNOUNCE_GAP_MS}: we never amplify a flood.
+ * one burst per VIP per {@link REANNOUNCE_GAP_MS}: we never amplify a flood. Claims are
+ * coalesced before they reach the loop (identical ones counted, distinct ones capped at
+ * {@link PENDING_CLAIMS_MAX}), so a flood cannot grow its queue either.
  *
  * @example
  * ```ts
- * const guard = new VipGuard(port, (c) => enqueue(c));
+ * const guard = new VipGuard(port, () => enqueue(() => rt.drainClaims()));
  * guard.sync(new Set(["eth0"])); // a master holds VIPs on eth0
  * const v = judgeClaim(claim, { instance: "VI_1", ownMacs: new Set([claim.localMac!]) }, guard.lastAnswerMs(claim), now);
  * ```
@@ -25,6 +27,26 @@ import type { VipClaim, VipGuardPort } from "../sys/ports.ts";
 
 /** At most one answering burst per VIP in this long, however many claims come. */
 export const REANNOUNCE_GAP_MS = 100;
+
+/**
+ * Distinct claims (interface, address, MAC, kind) waiting for the loop at most; a flood
+ * of forged senders beyond that is dropped until the loop has run, so the queue (which
+ * operator work shares, with no limit of its own) cannot grow with the flood.
+ */
+export const PENDING_CLAIMS_MAX = 256;
+
+/**
+ * A claim and how many times it arrived since the loop last took them.
+ *
+ * @example
+ * ```ts
+ * const p: PendingClaim = { claim, count: 3 };
+ * ```
+ */
+export interface PendingClaim {
+  readonly claim: VipClaim;
+  count: number;
+}
 
 /**
  * The live instance holding a claimed address as Master, and the MACs that are ours
@@ -95,17 +117,21 @@ export interface ClaimRecord {
 }
 
 /**
- * The watches and the guard's memory. The port's callback only hands the claim to
- * `onClaim`, which must queue it for the loop (ports never call back into the loop).
+ * The watches and the guard's memory. Claims from the port are coalesced: identical
+ * ones are counted, not queued again, and `schedule` is called once per batch to have
+ * the loop {@link VipGuard.take} them (ports never call back into the loop).
  *
  * @example
  * ```ts
- * const guard = new VipGuard(port, (c) => enqueue({ kind: "control", run: () => rt.onClaim(c), cancel() {} }));
+ * const guard = new VipGuard(port, () => enqueue({ kind: "control", run: () => rt.drainClaims(), cancel() {} }));
  * ```
  */
 export class VipGuard {
   readonly #port: VipGuardPort | null;
-  readonly #onClaim: (claim: VipClaim) => void;
+  readonly #schedule: () => void;
+  readonly #onClaim = (claim: VipClaim) => this.#queue(claim);
+  #pending = new Map<string, PendingClaim>();
+  #dropped = 0;
   readonly #watches = new Map<string, () => void>();
   readonly #answered = new Map<string, number>();
   readonly #last = new Map<string, ClaimRecord>();
@@ -113,9 +139,41 @@ export class VipGuard {
   /**
    * `port` null: no guard (tests, hosts without packet sockets); everything is a no-op.
    */
-  constructor(port: VipGuardPort | null, onClaim: (claim: VipClaim) => void) {
+  constructor(port: VipGuardPort | null, schedule: () => void) {
     this.#port = port;
-    this.#onClaim = onClaim;
+    this.#schedule = schedule;
+  }
+
+  /**
+   * The claims that arrived since the last call, each with its count, and how many were
+   * dropped because too many distinct ones were waiting.
+   *
+   * @example
+   * ```ts
+   * for (const { claim, count } of guard.take().claims) rt.onClaim(claim, count);
+   * ```
+   */
+  take(): { claims: PendingClaim[]; dropped: number } {
+    const out = { claims: [...this.#pending.values()], dropped: this.#dropped };
+    this.#pending = new Map();
+    this.#dropped = 0;
+    return out;
+  }
+
+  #queue(claim: VipClaim): void {
+    const key = `${claim.dev}/${claim.address}/${claim.mac}/${claim.kind}`;
+    const p = this.#pending.get(key);
+    if (p) {
+      p.count++;
+      return;
+    }
+    if (this.#pending.size >= PENDING_CLAIMS_MAX) {
+      this.#dropped++;
+      return;
+    }
+    const first = this.#pending.size === 0 && this.#dropped === 0;
+    this.#pending.set(key, { claim, count: 1 });
+    if (first) this.#schedule();
   }
 
   /**

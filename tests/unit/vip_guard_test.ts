@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../lib/config/mod.ts";
 import { Daemon } from "../../lib/daemon/daemon.ts";
 import type { VipClaim } from "../../lib/daemon/ports.ts";
-import { judgeClaim, REANNOUNCE_GAP_MS, VipGuard } from "../../lib/daemon/vip_guard.ts";
+import {
+  judgeClaim,
+  PENDING_CLAIMS_MAX,
+  REANNOUNCE_GAP_MS,
+  VipGuard,
+} from "../../lib/daemon/vip_guard.ts";
 import { Logger } from "../../lib/log.ts";
 import { encodeArp, encodeGratuitousArp, parseMac } from "../../lib/net/arp.ts";
 import { encodeUnsolicitedNa } from "../../lib/net/ndisc.ts";
@@ -79,6 +84,25 @@ Deno.test("VipGuard.sync opens and closes watches to match the wanted interfaces
   assert.deepEqual(port.watched(), ["eth1"]);
   g.close();
   assert.deepEqual(port.watched(), []);
+});
+
+Deno.test("VipGuard: a flood is coalesced: one loop wake-up, identical claims counted, distinct ones capped", () => {
+  const port = new FakeVipGuardPort();
+  let wakes = 0;
+  const g = new VipGuard(port, () => wakes++);
+  g.sync(new Set(["eth0"]));
+  for (let i = 0; i < 50; i++) port.claim(claim());
+  for (let i = 0; i < PENDING_CLAIMS_MAX + 10; i++) {
+    port.claim(claim({ mac: `02:00:00:00:${(i >> 8).toString(16)}:${(i & 255).toString(16)}` }));
+  }
+  assert.equal(wakes, 1);
+  const { claims, dropped } = g.take();
+  assert.equal(claims.length, PENDING_CLAIMS_MAX);
+  assert.equal(claims[0].count, 50);
+  assert.equal(dropped, 11, "the rogue MAC's claim took one slot");
+  port.claim(claim());
+  assert.equal(wakes, 2, "the next batch wakes the loop again");
+  g.close();
 });
 
 const SENDER = parseMac(ROGUE)!;
