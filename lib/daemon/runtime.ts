@@ -371,7 +371,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       override: this.table.overrides.get(inst.cfg.name) ?? null,
       trackers: this.trackersOf(inst),
       wallIso: (atMs) => new Date(this.#wallOffsetMs + atMs).toISOString(),
-      vipClaim: this.#guard.lastClaim(inst.cfg.name),
+      // Absent without a guard: status says "no claim seen" only where one could be.
+      vipClaim: this.#guard.enabled ? this.#guard.lastClaim(inst.cfg.name) : undefined,
     });
   }
 
@@ -692,7 +693,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   /** One burst (`vrrp_garp_master_repeat` frames, back to back) for the claimed VIP only. */
   #answerClaim(inst: Instance, claim: VipClaim) {
     const repeat = Math.max(1, this.table.announceCfg.repeat);
-    bump(inst.extra, "reannouncements");
+    // Not "reannouncements": that one counts dual-master endings, and tests pin it.
+    bump(inst.extra, "vipClaimAnswers");
     for (let k = 0; k < repeat; k++) {
       try {
         if (claim.kind === "na") this.#announcer.unsolicitedNa(claim.dev, claim.address);

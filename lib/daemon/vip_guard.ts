@@ -207,6 +207,18 @@ export class VipGuard {
   }
 
   /**
+   * Whether there is a guard at all (a port was given).
+   *
+   * @example
+   * ```ts
+   * guard.enabled; // false in tests without a VipGuardPort
+   * ```
+   */
+  get enabled(): boolean {
+    return this.#port !== null;
+  }
+
+  /**
    * The interfaces watched now.
    *
    * @example

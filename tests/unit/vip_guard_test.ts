@@ -237,6 +237,7 @@ Deno.test("daemon: a flood of spoofed claims is counted in full but answered onc
   await w.settle();
   assert.equal(w.announcer.records.length - before, 10);
   assert.equal(w.daemon.status().instances[0].counters.vipConflicts, 51);
+  assert.equal(w.daemon.status().instances[0].counters.vipClaimAnswers, 2);
   // One warning line per window, however many claims.
   assert.equal(w.lines.filter((l) => l.includes("claims VIP")).length, 1);
   await w.stop();
