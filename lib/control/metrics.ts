@@ -311,7 +311,7 @@ export function renderMetrics(control: DaemonControl): string {
   x.family(
     "hacore_vrrp_vip_conflicts_total",
     "counter",
-    "ARP replies, gratuitous ARPs or NAs from another MAC claiming a VIP this master holds (the VIP guard answers each with a burst, at most one per VIP per 100 ms).",
+    "ARP replies, gratuitous ARPs or NAs from another MAC claiming a VIP this master holds (the VIP guard answers with a burst, at most one per VIP per 100 ms, backing off to one a second while claims keep coming).",
   );
   x.family(
     "hacore_vrrp_drops_total",

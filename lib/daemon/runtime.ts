@@ -648,7 +648,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * Handles another host's claim to an address (see `vip_guard.ts`), seen `count` times: a VIP we hold as
    * Master claimed from a MAC that is not ours is counted, remembered for status,
    * logged (rate-limited) and answered at once with a GARP/NA burst for that VIP
-   * (at most one per VIP per 100 ms).
+   * (at most one per VIP per 100 ms, the gap doubling to 1 s while claims keep coming).
    *
    * @example
    * ```ts
@@ -658,12 +658,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   onClaim(claim: VipClaim, count = 1): void {
     const now = this.#clock.nowMs();
     const owner = this.#claimOwner(claim);
-    const verdict = judgeClaim(claim, owner, this.#guard.lastAnswerMs(claim), now);
+    const verdict = judgeClaim(claim, owner, this.#guard.memory(claim), now);
     if (verdict.kind === "ignore") return;
     const inst = this.table.instance(verdict.instance);
     if (inst === undefined) return;
     bump(inst.extra, "vipConflicts", count);
-    this.#guard.record(inst.cfg.name, claim, now, verdict.reannounce);
+    this.#guard.record(inst.cfg.name, claim, now, verdict.memory);
     this.#rateLog(
       `${inst.cfg.name}/vip-claim/${claim.mac}`,
       "warn",

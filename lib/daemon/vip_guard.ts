@@ -9,7 +9,12 @@
  * when we last answered. {@link VipGuard} keeps the watches (one per interface with a
  * held VIP, opened and closed as mastership moves), the last claimant per instance for
  * status, and the answer times per VIP, so that a flood of spoofed frames costs at most
- * one burst per VIP per {@link REANNOUNCE_GAP_MS}: we never amplify a flood. Claims are
+ * one burst per VIP per {@link REANNOUNCE_GAP_MS}: we never amplify a flood. The gap
+ * doubles with each answer (up to {@link REANNOUNCE_GAP_MAX_MS}) while claims keep
+ * coming, and starts again after {@link CLAIM_QUIET_MS} without one: two masters of a
+ * partitioned LAN (VRRP cut, ARP still flowing) answering each other's GARPs settle to
+ * one burst a second each instead of ten, while a spoofer is still answered every time
+ * if it is slower than that. Claims are
  * coalesced before they reach the loop (identical ones counted, distinct ones capped at
  * {@link PENDING_CLAIMS_MAX}), so a flood cannot grow its queue either.
  *
@@ -17,7 +22,7 @@
  * ```ts
  * const guard = new VipGuard(port, () => enqueue(() => rt.drainClaims()));
  * guard.sync(new Set(["eth0"])); // a master holds VIPs on eth0
- * const v = judgeClaim(claim, { instance: "VI_1", ownMacs: new Set([claim.localMac!]) }, guard.lastAnswerMs(claim), now);
+ * const v = judgeClaim(claim, { instance: "VI_1", ownMacs: new Set([claim.localMac!]) }, guard.memory(claim), now);
  * ```
  *
  * @module
@@ -27,6 +32,25 @@ import type { VipClaim, VipGuardPort } from "../sys/ports.ts";
 
 /** At most one answering burst per VIP in this long, however many claims come. */
 export const REANNOUNCE_GAP_MS = 100;
+/** The longest gap the back-off reaches. */
+export const REANNOUNCE_GAP_MAX_MS = 1000;
+/** A VIP without claims for this long is answered at once again, the gap reset. */
+export const CLAIM_QUIET_MS = 10_000;
+
+/**
+ * What the guard remembers per VIP: when it last answered, the gap the next answer
+ * needs, and when the last claim came.
+ *
+ * @example
+ * ```ts
+ * const m: AnswerMemory = { answeredAtMs: 1000, gapMs: 200, lastClaimMs: 1050 };
+ * ```
+ */
+export interface AnswerMemory {
+  readonly answeredAtMs: number;
+  readonly gapMs: number;
+  readonly lastClaimMs: number;
+}
 
 /**
  * Distinct claims (interface, address, MAC, kind) waiting for the loop at most; a flood
@@ -64,21 +88,27 @@ export interface ClaimOwner {
 
 /**
  * What to do about a claim: nothing (not a VIP we hold as Master, or our own MAC), or
- * a conflict to count and report, answered with a burst unless one went out less than
- * {@link REANNOUNCE_GAP_MS} ago.
+ * a conflict to count and report, answered with a burst unless the last one went out
+ * less than the current gap ago; `memory` is what to remember for the VIP afterwards.
  *
  * @example
  * ```ts
- * const v: ClaimVerdict = { kind: "conflict", instance: "VI_1", reannounce: true };
+ * const v: ClaimVerdict = { kind: "conflict", instance: "VI_1", reannounce: true,
+ *   memory: { answeredAtMs: 1000, gapMs: 200, lastClaimMs: 1000 } };
  * ```
  */
 export type ClaimVerdict =
   | { readonly kind: "ignore"; readonly why: "not-held" | "own-mac" }
-  | { readonly kind: "conflict"; readonly instance: string; readonly reannounce: boolean };
+  | {
+    readonly kind: "conflict";
+    readonly instance: string;
+    readonly reannounce: boolean;
+    readonly memory: AnswerMemory;
+  };
 
 /**
  * Judges one claim. `owner` is undefined when no Master of ours holds the address
- * on the claim's interface; `lastAnswerMs` is when we last answered for this VIP.
+ * on the claim's interface; `memory` is the guard's for this VIP (undefined: none).
  *
  * @example
  * ```ts
@@ -88,7 +118,7 @@ export type ClaimVerdict =
 export function judgeClaim(
   claim: VipClaim,
   owner: ClaimOwner | undefined,
-  lastAnswerMs: number | undefined,
+  memory: AnswerMemory | undefined,
   nowMs: number,
 ): ClaimVerdict {
   if (owner === undefined) return { kind: "ignore", why: "not-held" };
@@ -96,8 +126,22 @@ export function judgeClaim(
   if (mac === claim.localMac?.toLowerCase() || owner.ownMacs.has(mac)) {
     return { kind: "ignore", why: "own-mac" };
   }
-  const reannounce = lastAnswerMs === undefined || nowMs - lastAnswerMs >= REANNOUNCE_GAP_MS;
-  return { kind: "conflict", instance: owner.instance, reannounce };
+  const instance = owner.instance;
+  if (memory === undefined || nowMs - memory.lastClaimMs >= CLAIM_QUIET_MS) {
+    const fresh = { answeredAtMs: nowMs, gapMs: REANNOUNCE_GAP_MS, lastClaimMs: nowMs };
+    return { kind: "conflict", instance, reannounce: true, memory: fresh };
+  }
+  if (nowMs - memory.answeredAtMs >= memory.gapMs) {
+    const gapMs = Math.min(memory.gapMs * 2, REANNOUNCE_GAP_MAX_MS);
+    const next = { answeredAtMs: nowMs, gapMs, lastClaimMs: nowMs };
+    return { kind: "conflict", instance, reannounce: true, memory: next };
+  }
+  return {
+    kind: "conflict",
+    instance,
+    reannounce: false,
+    memory: { ...memory, lastClaimMs: nowMs },
+  };
 }
 
 /**
@@ -133,7 +177,7 @@ export class VipGuard {
   #pending = new Map<string, PendingClaim>();
   #dropped = 0;
   readonly #watches = new Map<string, () => void>();
-  readonly #answered = new Map<string, number>();
+  readonly #answered = new Map<string, AnswerMemory>();
   readonly #last = new Map<string, ClaimRecord>();
 
   /**
@@ -231,33 +275,33 @@ export class VipGuard {
   }
 
   /**
-   * When we last answered a claim for this VIP, or undefined.
+   * What the guard remembers for the claim's VIP, or undefined.
    *
    * @example
    * ```ts
-   * guard.lastAnswerMs(claim);
+   * guard.memory(claim)?.gapMs;
    * ```
    */
-  lastAnswerMs(claim: VipClaim): number | undefined {
+  memory(claim: VipClaim): AnswerMemory | undefined {
     return this.#answered.get(`${claim.dev}/${claim.address}`);
   }
 
   /**
-   * Remembers a conflict (and that it was answered at `nowMs`, when it was).
+   * Remembers a conflict, and the VIP's answer memory after it.
    *
    * @example
    * ```ts
-   * guard.record("VI_1", claim, now, true);
+   * guard.record("VI_1", claim, now, verdict.memory);
    * ```
    */
-  record(instance: string, claim: VipClaim, nowMs: number, answered: boolean): void {
+  record(instance: string, claim: VipClaim, nowMs: number, memory: AnswerMemory): void {
     this.#last.set(instance, {
       address: claim.address,
       mac: claim.mac.toLowerCase(),
       kind: claim.kind,
       atMs: nowMs,
     });
-    if (answered) this.#answered.set(`${claim.dev}/${claim.address}`, nowMs);
+    this.#answered.set(`${claim.dev}/${claim.address}`, memory);
   }
 
   /**

@@ -9,8 +9,10 @@ import { parseConfig } from "../../lib/config/mod.ts";
 import { Daemon } from "../../lib/daemon/daemon.ts";
 import type { VipClaim } from "../../lib/daemon/ports.ts";
 import {
+  CLAIM_QUIET_MS,
   judgeClaim,
   PENDING_CLAIMS_MAX,
+  REANNOUNCE_GAP_MAX_MS,
   REANNOUNCE_GAP_MS,
   VipGuard,
 } from "../../lib/daemon/vip_guard.ts";
@@ -43,6 +45,7 @@ Deno.test("judgeClaim: another MAC claiming a held VIP is a conflict, answered a
     kind: "conflict",
     instance: "VI_1",
     reannounce: true,
+    memory: { answeredAtMs: 1000, gapMs: REANNOUNCE_GAP_MS, lastClaimMs: 1000 },
   });
 });
 
@@ -62,14 +65,43 @@ Deno.test("judgeClaim: our interface's MAC and the virtual router MAC are ours",
   });
 });
 
+type Conflict = Extract<ReturnType<typeof judgeClaim>, { kind: "conflict" }>;
+
+/** Claims at the given times; the times at which they were answered. */
+function answeredAt(times: number[]): number[] {
+  let memory: Conflict["memory"] | undefined;
+  const out: number[] = [];
+  for (const t of times) {
+    const v = judgeClaim(claim(), owner, memory, t) as Conflict;
+    memory = v.memory;
+    if (v.reannounce) out.push(t);
+  }
+  return out;
+}
+
 Deno.test("judgeClaim: a flood gets at most one answer per VIP per gap", () => {
-  const v = (now: number) => judgeClaim(claim(), owner, 1000, now);
-  assert.deepEqual(v(1000 + REANNOUNCE_GAP_MS - 1), {
-    kind: "conflict",
-    instance: "VI_1",
-    reannounce: false,
-  });
-  assert.equal((v(1000 + REANNOUNCE_GAP_MS) as { reannounce: boolean }).reannounce, true);
+  const first = judgeClaim(claim(), owner, undefined, 1000) as Conflict;
+  const v = (now: number) => judgeClaim(claim(), owner, first.memory, now) as Conflict;
+  assert.equal(v(1000 + REANNOUNCE_GAP_MS - 1).reannounce, false);
+  assert.equal(v(1000 + REANNOUNCE_GAP_MS).reannounce, true);
+});
+
+Deno.test("judgeClaim: while claims keep coming the gap doubles up to its cap; quiet resets it", () => {
+  // Every 10 ms for 3 s: answers at 0, then 100, 200, 400, 800 ms apart, then every 1 s.
+  const flood = Array.from({ length: 301 }, (_, i) => i * 10);
+  assert.deepEqual(answeredAt(flood), [0, 100, 300, 700, 1500, 2500]);
+  assert.equal(REANNOUNCE_GAP_MAX_MS, 1000);
+  // A spoofer slower than the cap is answered every time; after a quiet spell, at once.
+  assert.deepEqual(answeredAt([0, 1000, 2000, 3000, 4000, 5000]), [
+    0,
+    1000,
+    2000,
+    3000,
+    4000,
+    5000,
+  ]);
+  assert.deepEqual(answeredAt([0, 10, 20, 10_030, 10_040]), [0, 10_030]);
+  assert.ok(CLAIM_QUIET_MS <= 10_000);
 });
 
 Deno.test("VipGuard.sync opens and closes watches to match the wanted interfaces", () => {
