@@ -28,6 +28,7 @@ import type {
   InstanceStatus,
   LvsStatus,
   RealServerStatus,
+  VipClaimStatus,
   VipStatus,
   VirtualServerStatus,
 } from "../control/status.ts";
@@ -488,6 +489,11 @@ function subLines(i: InstanceView, s: StatusView, st: Style, indent: string): st
     const first = `${indent}foreign `;
     out.push(...wrapText(foreignText(f), w, paint(st, first, "red"), " ".repeat(first.length)));
   }
+  if (i.vipClaim) {
+    const first = `${indent}claimed `;
+    const text = vipClaimText(i.vipClaim, i.counters.vipConflicts ?? 0);
+    out.push(...wrapText(text, w, paint(st, first, "red"), " ".repeat(first.length)));
+  }
   const errs = errorCounters(i.counters);
   if (errs.length > 0) out.push(...pack(errs, w, paint(st, label("errors"), "red"), cont, ", "));
   return out;
@@ -505,6 +511,20 @@ export function foreignText(f: ForeignSenderStatus): string {
   return `${f.source} (priority ${f.priority}): ${f.differences.join("; ")}; ${f.count} advert${
     f.count === 1 ? "" : "s"
   }, first ${formatDuration(f.firstSeenAgoMs)} ago, last ${formatDuration(f.lastSeenAgoMs)} ago`;
+}
+
+/**
+ * The VIP guard's last conflict in one line: which VIP, by whom, how, when, how many.
+ *
+ * @example
+ * ```ts
+ * vipClaimText(c, 5); // "192.0.2.100 by 02:00:00:00:00:66 (garp) at 2026-01-01T00:00:00.000Z; 5 conflicts"
+ * ```
+ */
+export function vipClaimText(c: VipClaimStatus, conflicts: number): string {
+  return `${c.address} by ${c.mac} (${c.kind}) at ${c.at}; ${conflicts} conflict${
+    conflicts === 1 ? "" : "s"
+  }`;
 }
 
 function footer(s: StatusView, st: Style): string[] {
@@ -831,6 +851,7 @@ export function renderDetail(detail: InstanceDetail, opts: RenderOptions = {}): 
     if (i.foreignSenders.length === 0) kv("foreign", "none");
     for (const f of i.foreignSenders) kv("foreign", foreignText(f));
   }
+  if (i.vipClaim) kv("vip claimed", vipClaimText(i.vipClaim, i.counters.vipConflicts ?? 0));
   if (i.vips.length === 0) kv("vips", "none");
   i.vips.forEach((v, n) => {
     const text = `${vipMark(st, v.held)} ${vipText(v, "")}`;

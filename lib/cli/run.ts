@@ -234,6 +234,7 @@ export async function runCommand(args: string[]): Promise<number> {
       addresses: ports.addresses,
       announcer: ports.announcer,
       vmacs: ports.vmacs,
+      vipGuard: ports.vipGuard,
       logger: log,
       notify: notifier,
       acceptFilter,

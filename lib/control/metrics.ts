@@ -32,6 +32,7 @@
  * | `hacore_vrrp_priority_zero_received_total`| counter | instance                              |
  * | `hacore_vrrp_foreign_adverts_total`       | counter | instance                              |
  * | `hacore_vrrp_reannouncements_total`       | counter | instance                              |
+ * | `hacore_vrrp_vip_conflicts_total`         | counter | instance                              |
  * | `hacore_vrrp_drops_total`                 | counter | instance, reason                      |
  * | `hacore_vrrp_events_total`                | counter | instance, event                       |
  * | `hacore_notify_runs_total`                | counter | name, hook, result                    |
@@ -98,6 +99,7 @@ const COUNTER_FAMILY: Readonly<Record<string, string>> = {
   priorityZeroReceived: "hacore_vrrp_priority_zero_received_total",
   foreignAdverts: "hacore_vrrp_foreign_adverts_total",
   reannouncements: "hacore_vrrp_reannouncements_total",
+  vipConflicts: "hacore_vrrp_vip_conflicts_total",
 };
 
 // Counter naming of hook runs is part of the daemon/metrics contract; it lives in api.ts.
@@ -305,6 +307,11 @@ export function renderMetrics(control: DaemonControl): string {
     "hacore_vrrp_reannouncements_total",
     "counter",
     "GARP/NA bursts sent again after a dual-master episode ended in this master's favour.",
+  );
+  x.family(
+    "hacore_vrrp_vip_conflicts_total",
+    "counter",
+    "ARP replies, gratuitous ARPs or NAs from another MAC claiming a VIP this master holds (the VIP guard answers with a burst, at most one per VIP per 100 ms, backing off to one a second while claims keep coming).",
   );
   x.family(
     "hacore_vrrp_drops_total",

@@ -110,6 +110,31 @@ export interface InstanceStatus {
   readonly foreignSenders: readonly ForeignSenderStatus[];
   /** Every tracker the instance (or its sync group) uses, as it stands now. */
   readonly trackers: readonly TrackerStatus[];
+  /**
+   * The last time another host claimed one of its VIPs while it was Master (the VIP
+   * guard), or null; absent where no guard runs. `at` is wall time (ISO 8601).
+   */
+  readonly vipClaim?: VipClaimStatus | null;
+}
+
+/**
+ * Another host's claim to a held VIP (ARP reply, gratuitous ARP or NA from a MAC that
+ * is not ours), as the VIP guard saw it last.
+ *
+ * @example
+ * ```ts
+ * const c: VipClaimStatus = { address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp",
+ *   atMs: 1234, at: "2026-01-01T00:00:00.000Z" };
+ * ```
+ */
+export interface VipClaimStatus {
+  readonly address: string;
+  /** The claimant's MAC. */
+  readonly mac: string;
+  readonly kind: "arp-reply" | "garp" | "na";
+  /** The daemon's clock, and its wall time. */
+  readonly atMs: number;
+  readonly at: string;
 }
 
 /**

@@ -97,6 +97,7 @@ import type {
   NotifySink,
   PrimaryAddresses,
   TransportFactory,
+  VipGuardPort,
   VmacPort,
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
@@ -142,6 +143,8 @@ export interface DaemonOptions {
   readonly acceptFilter?: AcceptFilter | null;
   /** Installs hacore's routes and rules (`lib/sys/routes.ts`); none by default. */
   readonly routes?: RoutePort | null;
+  /** Watches for other hosts claiming held VIPs (`lib/sys/vip_guard.ts`); none by default. */
+  readonly vipGuard?: VipGuardPort | null;
   /** How {@link Daemon.reload} reads `config.file`; `loadConfig` by default. */
   readonly loadConfig?: (file: string) => Promise<LoadResult>;
   /**
@@ -352,6 +355,7 @@ export class Daemon implements DaemonControl {
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
       routes: opts.routes ?? null,
+      vipGuard: opts.vipGuard ?? null,
     });
     this.#subsystems = [this.#rt];
     // After the VRRP runtime: its VIPs on lo never depend on an instance.

@@ -28,6 +28,8 @@ export type {
   ReceivedPacket,
   TransportFactory,
   TransportRequest,
+  VipClaim,
+  VipGuardPort,
   VmacOutcome,
   VmacPort,
   VmacSpec,

@@ -65,6 +65,8 @@ import type {
   PrimaryAddresses,
   ReceivedPacket,
   TransportFactory,
+  VipClaim,
+  VipGuardPort,
   VmacPort,
 } from "./ports.ts";
 import { type InstanceVips, vipKey } from "./reconcile.ts";
@@ -81,7 +83,8 @@ import type { LoopGuard, ReloadFacts, Subsystem } from "./subsystem.ts";
 import { checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
-import { wantedVmacs } from "./vmac.ts";
+import { vmacAddress, wantedVmacs } from "./vmac.ts";
+import { type ClaimOwner, judgeClaim, VipGuard } from "./vip_guard.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
 import type { KernelRoute, KernelRule, RoutePort } from "../sys/ports.ts";
 import { canonicalIp } from "../net/addr.ts";
@@ -145,6 +148,11 @@ export interface NodeRuntimeOptions {
    * none installed (tests without routes).
    */
   readonly routes?: RoutePort | null;
+  /**
+   * Watches for other hosts claiming a held VIP (`lib/sys/vip_guard.ts`); absent or
+   * null = no VIP guard.
+   */
+  readonly vipGuard?: VipGuardPort | null;
   /** Retry a failed kernel operation after this long. */
   readonly retryMs: number;
   /** Wall time minus clock time: labels monotonic times for people. */
@@ -211,6 +219,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * kernel and the first GARP/NA is out, since the old master releases on hearing them.
    */
   #afterHold: { inst: Instance; advert: OutgoingAdvert }[] = [];
+  readonly #guard: VipGuard;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -242,6 +251,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       })
       : null;
     this.#factory = opts.transports;
+    this.#guard = new VipGuard(
+      opts.vipGuard ?? null,
+      () => opts.enqueue({ kind: "control", run: () => this.drainClaims(), cancel: () => {} }),
+    );
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
     const feed = (event: NodeEvent) => this.feed(event);
@@ -430,6 +443,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       override: this.table.overrides.get(inst.cfg.name) ?? null,
       trackers: this.trackersOf(inst),
       wallIso: (atMs) => new Date(this.#wallOffsetMs + atMs).toISOString(),
+      // Absent without a guard: status says "no claim seen" only where one could be.
+      vipClaim: this.#guard.enabled ? this.#guard.lastClaim(inst.cfg.name) : undefined,
     });
   }
 
@@ -505,6 +520,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   async close(): Promise<void> {
     await this.removeVmacs();
+    this.#guard.close();
     this.closeTransports();
     this.silenceAnnouncements();
     await this.stopTrackers();
@@ -714,6 +730,110 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
     this.#sendAfterHold();
+    this.#guard.sync(
+      this.#guardedDevs(),
+      (dev, e) =>
+        this.#rateLog(
+          `${dev}/vip-guard`,
+          "warn",
+          `${dev}: cannot watch for VIP claims: ${errorText(e)}`,
+        ),
+    );
+  }
+
+  /**
+   * Handles the claims the VIP guard collected since the loop last ran (coalesced, see
+   * `VipGuard`); claims dropped in a flood are counted node-wide (`vipClaimsDropped`).
+   *
+   * @example
+   * ```ts
+   * rt.drainClaims();
+   * ```
+   */
+  drainClaims(): void {
+    const { claims, dropped } = this.#guard.take();
+    if (dropped > 0) bump(this.#counters, "vipClaimsDropped", dropped);
+    for (const { claim, count } of claims) this.onClaim(claim, count);
+  }
+
+  /**
+   * Handles another host's claim to an address (see `vip_guard.ts`), seen `count` times: a VIP we hold as
+   * Master claimed from a MAC that is not ours is counted, remembered for status,
+   * logged (rate-limited) and answered at once with a GARP/NA burst for that VIP
+   * (at most one per VIP per 100 ms, the gap doubling to 1 s while claims keep coming).
+   *
+   * @example
+   * ```ts
+   * rt.onClaim({ dev: "eth0", address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp", localMac: null });
+   * ```
+   */
+  onClaim(claim: VipClaim, count = 1): void {
+    const now = this.#clock.nowMs();
+    const owner = this.#claimOwner(claim);
+    const verdict = judgeClaim(claim, owner, this.#guard.memory(claim), now);
+    if (verdict.kind === "ignore") return;
+    const inst = this.table.instance(verdict.instance);
+    if (inst === undefined) return;
+    bump(inst.extra, "vipConflicts", count);
+    this.#guard.record(inst.cfg.name, claim, now, verdict.memory);
+    this.#rateLog(
+      `${inst.cfg.name}/vip-claim/${claim.mac}`,
+      "warn",
+      `${inst.cfg.name}: ${claim.mac} claims VIP ${claim.address} on ${claim.dev} (${claim.kind}); announcing it again`,
+    );
+    if (verdict.reannounce) this.#answerClaim(inst, claim);
+  }
+
+  /** The live Master holding the claimed address on the claim's interface, with its MACs. */
+  #claimOwner(claim: VipClaim): ClaimOwner | undefined {
+    const key = vipKey(claim.dev, claim.address);
+    if (!this.#vips.held.has(key)) return undefined;
+    for (const inst of this.table.vipOwners(claim.address) ?? []) {
+      const r = this.table.routerOf(inst);
+      if (inst.retired !== null || r.state !== "master" || !r.holdingVips) continue;
+      if (!inst.targets.some((t) => t.dev === claim.dev && t.address === claim.address)) continue;
+      const ownMacs = new Set<string>();
+      if (inst.cfg.vmac !== null) {
+        ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv4"));
+        ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv6"));
+      }
+      return { instance: inst.cfg.name, ownMacs };
+    }
+    return undefined;
+  }
+
+  /** One burst (`vrrp_garp_master_repeat` frames, back to back) for the claimed VIP only. */
+  #answerClaim(inst: Instance, claim: VipClaim) {
+    const repeat = Math.max(1, this.table.announceCfg.repeat);
+    // Not "reannouncements": that one counts dual-master endings, and tests pin it.
+    bump(inst.extra, "vipClaimAnswers");
+    for (let k = 0; k < repeat; k++) {
+      try {
+        if (claim.kind === "na") this.#announcer.unsolicitedNa(claim.dev, claim.address);
+        else this.#announcer.garp(claim.dev, claim.address);
+      } catch (e) {
+        bump(inst.extra, "announceErrors");
+        this.#rateLog(
+          `${inst.cfg.name}/announce`,
+          "warn",
+          `${inst.cfg.name}: cannot announce ${claim.address} on ${claim.dev}: ${errorText(e)}`,
+        );
+        return;
+      }
+    }
+  }
+
+  /** Interfaces where a live Master holds VIPs now: the ones the guard watches. */
+  #guardedDevs(): Set<string> {
+    const devs = new Set<string>();
+    for (const inst of this.table.live) {
+      const r = this.table.routerOf(inst);
+      if (r.state !== "master" || !r.holdingVips) continue;
+      for (const t of inst.targets) {
+        if (this.#vips.held.has(vipKey(t.dev, t.address))) devs.add(t.dev);
+      }
+    }
+    return devs;
   }
 
   /**

@@ -35,6 +35,7 @@ import type { RouterState } from "../vrrp/types.ts";
 import { bump } from "./common.ts";
 import type { Instance } from "./instance.ts";
 import { vipKey } from "./reconcile.ts";
+import type { ClaimRecord } from "./vip_guard.ts";
 
 /** Re-exported so that the daemon's callers keep one import for the daemon and its snapshots. */
 export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, VipStatus };
@@ -49,6 +50,7 @@ const INSTANCE_EXTRA_COUNTERS = [
   "announceErrors",
   "foreignAdverts",
   "reannouncements",
+  "vipConflicts",
 ] as const;
 
 /** How many transitions {@link instanceDetail} lists. */
@@ -94,6 +96,8 @@ export interface InstanceStatusInput {
   readonly trackers: readonly TrackerStatus[];
   /** Labels a clock time with its wall time (ISO 8601). */
   readonly wallIso: (atMs: number) => string;
+  /** The VIP guard's last conflict for the instance (absent: no guard). */
+  readonly vipClaim?: ClaimRecord | null;
 }
 
 /**
@@ -157,6 +161,11 @@ export function instanceStatus(input: InstanceStatusInput): InstanceStatus {
       firstSeen: wallIso(f.firstSeenMs),
       lastSeen: wallIso(f.lastSeenMs),
     })),
+    ...(input.vipClaim === undefined ? {} : {
+      vipClaim: input.vipClaim === null
+        ? null
+        : { ...input.vipClaim, at: wallIso(input.vipClaim.atMs) },
+    }),
   };
 }
 

@@ -832,6 +832,14 @@ export const BPF_LDB_ABS = 0x30;
 export const BPF_JEQ_K = 0x15;
 /** `BPF_RET | BPF_K`: accept k bytes of the packet (0 drops it). */
 export const BPF_RET_K = 0x06;
+/** `BPF_LD | BPF_H | BPF_ABS`: load the big-endian 16 bits at offset k. */
+export const BPF_LDH_ABS = 0x28;
+/** `BPF_LD | BPF_W | BPF_ABS`: load the big-endian 32 bits at offset k. */
+export const BPF_LDW_ABS = 0x20;
+/** `BPF_MISC | BPF_TAX`: copy A into X. */
+export const BPF_TAX = 0x07;
+/** `BPF_JMP | BPF_JEQ | BPF_X`: jump by jt if A == X, else by jf. */
+export const BPF_JEQ_X = 0x1d;
 
 /**
  * One classic BPF instruction (`struct sock_filter`).

@@ -10,6 +10,7 @@ import { type AddressPortOptions, RtnlAddressPort } from "./addresses.ts";
 import { PacketAnnouncer } from "./announcer.ts";
 import { SystemTransportFactory } from "./transport.ts";
 import { SystemVmacPort } from "./vmac.ts";
+import { PacketVipGuard } from "./vip_guard.ts";
 
 export { type AddressPortOptions, RtnlAddressPort, toKernelAddress } from "./addresses.ts";
 export { PacketAnnouncer } from "./announcer.ts";
@@ -23,6 +24,7 @@ export {
 } from "./interfaces.ts";
 export { IpvsUnavailableError, openIpvs, serviceLabel } from "./ipvs.ts";
 export { SystemTransportFactory, type TransportStats } from "./transport.ts";
+export { claimFilter, PacketVipGuard, parseClaimFrame } from "./vip_guard.ts";
 export { procSysctls, type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "./vmac.ts";
 
 /**
@@ -42,6 +44,8 @@ export interface SystemPorts {
   readonly announcer: PacketAnnouncer;
   /** Virtual-MAC macvlans (`use_vmac`), on the address port's request socket. */
   readonly vmacs: SystemVmacPort;
+  /** Packet sockets that watch for other hosts claiming held VIPs. */
+  readonly vipGuard: PacketVipGuard;
   /** Each interface's IPv4 primary and IPv6 link-local address, read now. */
   primaries(): Promise<PrimaryAddresses>;
   /**
@@ -80,17 +84,19 @@ export async function createSystemPorts(opts: AddressPortOptions = {}): Promise<
   const transports = new SystemTransportFactory();
   const announcer = new PacketAnnouncer();
   const vmacs = new SystemVmacPort(addresses.rtnl);
+  const vipGuard = new PacketVipGuard();
   let closing: Promise<void> | null = null;
   return {
     transports,
     addresses,
     announcer,
     vmacs,
+    vipGuard,
     primaries: () => addresses.primaries(),
     close(): Promise<void> {
       closing ??= (async () => {
         announcer.close();
-        await Promise.all([transports.close(), addresses.close()]);
+        await Promise.all([transports.close(), addresses.close(), vipGuard.close()]);
       })();
       return closing;
     },

@@ -385,6 +385,44 @@ export interface Announcer {
 }
 
 /**
+ * A frame seen on an interface that tells the LAN where an address lives: an ARP reply,
+ * a gratuitous ARP (sender IP = target IP) or an IPv6 neighbour advertisement. The VIP
+ * guard compares `mac` with our own: another host claiming a VIP we hold as master.
+ *
+ * @example
+ * ```ts
+ * const c: VipClaim = { dev: "eth0", address: "192.0.2.100", mac: "02:00:00:00:00:66",
+ *   kind: "garp", localMac: "02:00:00:00:00:11" };
+ * ```
+ */
+export interface VipClaim {
+  readonly dev: string;
+  /** The address claimed: the ARP sender IP, or the NA's target. Canonical text. */
+  readonly address: string;
+  /** Who claims it: the ARP sender MAC, or the NA's target link-layer address (else the frame's source). */
+  readonly mac: string;
+  readonly kind: "arp-reply" | "garp" | "na";
+  /** `dev`'s own MAC when the frame arrived, or null when it could not be read. */
+  readonly localMac: string | null;
+}
+
+/**
+ * Watches interfaces for {@link VipClaim}s, for the VIP guard: one packet socket per
+ * watched interface, whose kernel filter keeps ARP replies, gratuitous ARPs and
+ * neighbour advertisements only. Frames we sent ourselves are never reported.
+ *
+ * @example
+ * ```ts
+ * const stop = guard.watch("eth0", (c) => inbox.push(c));
+ * stop(); // no claim is reported afterwards
+ * ```
+ */
+export interface VipGuardPort {
+  /** Throws when the interface does not exist or the socket cannot be set up. */
+  watch(dev: string, onClaim: (claim: VipClaim) => void): () => void;
+}
+
+/**
  * A virtual-MAC interface an instance needs (`use_vmac`): a macvlan named `name` on
  * `parent` with the virtual router MAC, 00:00:5e:00:01:VRID for IPv4 and
  * 00:00:5e:00:02:VRID for IPv6 (RFC 5798 §7.3). Built by `vmacSpecOf` (vmac.ts).

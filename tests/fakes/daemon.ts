@@ -31,6 +31,8 @@ import type {
   ReceivedPacket,
   TransportFactory,
   TransportRequest,
+  VipClaim,
+  VipGuardPort,
   VmacOutcome,
   VmacPort,
   VmacSpec,
@@ -773,5 +775,46 @@ export class RecordingAnnouncer implements Announcer {
    */
   unsolicitedNa(dev: string, ip: string): void {
     this.records.push({ atMs: this.#clock.nowMs(), kind: "na", dev, address: ip });
+  }
+}
+
+/**
+ * A {@link VipGuardPort} in memory: remembers which interfaces are watched, and
+ * {@link FakeVipGuardPort.claim} delivers a claim as if the frame had arrived there.
+ *
+ * @example
+ * ```ts
+ * const guard = new FakeVipGuardPort();
+ * guard.claim({ dev: "eth0", address: "192.0.2.100", mac: "02:00:00:00:00:66", kind: "garp", localMac: null });
+ * ```
+ */
+export class FakeVipGuardPort implements VipGuardPort {
+  readonly #watches = new Map<string, Set<(claim: VipClaim) => void>>();
+  /** Interfaces that cannot be watched (watch throws ENODEV-like errors). */
+  readonly missing = new Set<string>();
+
+  /** Starts delivering claims on `dev` to `onClaim`. */
+  watch(dev: string, onClaim: (claim: VipClaim) => void): () => void {
+    if (this.missing.has(dev)) throw new Error(`if_nametoindex(${dev}): ENODEV`);
+    const set = this.#watches.get(dev) ?? new Set();
+    set.add(onClaim);
+    this.#watches.set(dev, set);
+    return () => {
+      set.delete(onClaim);
+      if (set.size === 0) this.#watches.delete(dev);
+    };
+  }
+
+  /** The interfaces watched now, sorted. */
+  watched(): string[] {
+    return [...this.#watches.keys()].sort();
+  }
+
+  /** Delivers `claim` to the watchers of its interface; false when none watches it. */
+  claim(claim: VipClaim): boolean {
+    const set = this.#watches.get(claim.dev);
+    if (!set) return false;
+    for (const cb of set) cb(claim);
+    return true;
   }
 }

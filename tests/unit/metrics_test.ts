@@ -184,6 +184,7 @@ const EXPECTED_TYPES: Record<string, string> = {
   hacore_vrrp_foreign_senders: "gauge",
   hacore_vrrp_foreign_adverts_total: "counter",
   hacore_vrrp_reannouncements_total: "counter",
+  hacore_vrrp_vip_conflicts_total: "counter",
   hacore_vrrp_master_transitions_total: "counter",
   hacore_vrrp_transitions_total: "counter",
   hacore_vrrp_adverts_sent_total: "counter",

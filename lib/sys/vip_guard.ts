@@ -1,0 +1,293 @@
+/**
+ * The production {@link VipGuardPort}: one `AF_PACKET` socket per watched interface,
+ * read by one {@link Poller} loop, reporting who claims which address on the link.
+ *
+ * Why a packet socket: the kernel's neighbour code consumes ARP and NA frames and tells
+ * no one; only a packet socket sees them with their sender MAC. Its classic BPF filter
+ * ({@link claimFilter}) keeps ARP replies, gratuitous ARP requests and ICMPv6 neighbour
+ * advertisements, so ordinary ARP questions and all other traffic never reach user
+ * space. Frames we sent (`PACKET_OUTGOING`: our own GARPs, those of a macvlan on the
+ * interface included) are skipped here; the daemon still compares the claimant with
+ * the interface's MAC, which each claim carries (read with `getsockname`, so a bond
+ * that changed its MAC is seen as it is now).
+ *
+ * @module
+ */
+
+import type { VipClaim, VipGuardPort } from "./ports.ts";
+import { ARP_OP_REPLY, ARP_OP_REQUEST, decodeArp } from "../net/arp.ts";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV6, macToString } from "../net/ether.ts";
+import { decodeNaFrame, ICMPV6_NEIGHBOR_ADVERTISEMENT } from "../net/ndisc.ts";
+import {
+  AF_PACKET,
+  attachFilter,
+  bindSocket,
+  BPF_JEQ_K,
+  BPF_JEQ_X,
+  BPF_LDB_ABS,
+  BPF_LDH_ABS,
+  BPF_LDW_ABS,
+  BPF_RET_K,
+  BPF_TAX,
+  type BpfInsn,
+  closeFd,
+  ETH_P_ALL,
+  getSockName,
+  ifNameToIndex,
+  openSocket,
+  PACKET_OUTGOING,
+  recvMsg,
+  type RecvMsgResult,
+  SOCK_RAW,
+  sockaddrLl,
+} from "./libc.ts";
+import { Poller } from "./poll.ts";
+
+/** IP protocol number of ICMPv6 (the IPv6 next header of an NA). */
+const IPPROTO_ICMPV6 = 58;
+// Offsets in an untagged Ethernet frame.
+const OFF_ETHERTYPE = 12;
+const OFF_ARP_OP = 20;
+const OFF_ARP_SENDER_IP = 28;
+const OFF_ARP_TARGET_IP = 38;
+const OFF_IPV6_NEXT_HEADER = 20;
+const OFF_ICMPV6_TYPE = 54;
+const FRAME_BYTES = 2048;
+// A LAN storm must not starve the loop: what is left stays readable for the next wake.
+const MAX_READS_PER_WAKE = 256;
+
+/**
+ * The kernel filter of a guard socket: ARP replies, ARP requests whose sender IP equals
+ * their target IP (gratuitous), and ICMPv6 neighbour advertisements; nothing else.
+ *
+ * @example
+ * ```ts
+ * attachFilter(fd, claimFilter());
+ * ```
+ */
+export function claimFilter(): BpfInsn[] {
+  const accept = { code: BPF_RET_K, jt: 0, jf: 0, k: 0xffff };
+  const drop = { code: BPF_RET_K, jt: 0, jf: 0, k: 0 };
+  // Jump offsets count from the next instruction: 14 is accept, 15 is drop.
+  return [
+    /* 0 */ { code: BPF_LDH_ABS, jt: 0, jf: 0, k: OFF_ETHERTYPE },
+    /* 1 */ { code: BPF_JEQ_K, jt: 0, jf: 7, k: ETHERTYPE_ARP },
+    /* 2 */ { code: BPF_LDH_ABS, jt: 0, jf: 0, k: OFF_ARP_OP },
+    /* 3 */ { code: BPF_JEQ_K, jt: 10, jf: 0, k: ARP_OP_REPLY },
+    /* 4 */ { code: BPF_JEQ_K, jt: 0, jf: 10, k: ARP_OP_REQUEST },
+    /* 5 */ { code: BPF_LDW_ABS, jt: 0, jf: 0, k: OFF_ARP_SENDER_IP },
+    /* 6 */ { code: BPF_TAX, jt: 0, jf: 0, k: 0 },
+    /* 7 */ { code: BPF_LDW_ABS, jt: 0, jf: 0, k: OFF_ARP_TARGET_IP },
+    /* 8 */ { code: BPF_JEQ_X, jt: 5, jf: 6, k: 0 },
+    /* 9 */ { code: BPF_JEQ_K, jt: 0, jf: 5, k: ETHERTYPE_IPV6 },
+    /* 10 */ { code: BPF_LDB_ABS, jt: 0, jf: 0, k: OFF_IPV6_NEXT_HEADER },
+    /* 11 */ { code: BPF_JEQ_K, jt: 0, jf: 3, k: IPPROTO_ICMPV6 },
+    /* 12 */ { code: BPF_LDB_ABS, jt: 0, jf: 0, k: OFF_ICMPV6_TYPE },
+    /* 13 */ { code: BPF_JEQ_K, jt: 0, jf: 1, k: ICMPV6_NEIGHBOR_ADVERTISEMENT },
+    /* 14 */ accept,
+    /* 15 */ drop,
+  ];
+}
+
+/**
+ * The claim a frame makes, or null when it makes none (not ARP reply / gratuitous ARP /
+ * valid NA). An NA without a target link-layer option claims for its Ethernet source.
+ *
+ * @example
+ * ```ts
+ * parseClaimFrame(encodeGratuitousArp({ senderMac, ip: "192.0.2.100" }));
+ * // { address: "192.0.2.100", mac: "02:...", kind: "garp" }
+ * ```
+ */
+export function parseClaimFrame(frame: Uint8Array): Omit<VipClaim, "dev" | "localMac"> | null {
+  if (frame.length < OFF_ETHERTYPE + 2) return null;
+  const type = (frame[OFF_ETHERTYPE] << 8) | frame[OFF_ETHERTYPE + 1];
+  if (type === ETHERTYPE_ARP) {
+    const arp = decodeArp(frame);
+    if (!arp.ok) return null;
+    const mac = macToString(arp.senderMac);
+    if (arp.op === ARP_OP_REPLY) return { address: arp.senderIp, mac, kind: "arp-reply" };
+    if (arp.op === ARP_OP_REQUEST && arp.gratuitous) {
+      return { address: arp.senderIp, mac, kind: "garp" };
+    }
+    return null;
+  }
+  if (type !== ETHERTYPE_IPV6) return null;
+  const na = decodeNaFrame(frame);
+  if (!na.ok) return null;
+  const mac = macToString(na.targetMac ?? na.ethSrc);
+  return { address: na.targetIp, mac, kind: "na" };
+}
+
+interface Watch {
+  dev: string;
+  fd: number;
+  onClaim: (claim: VipClaim) => void;
+  closed: boolean;
+}
+
+/**
+ * Guard sockets over one poll loop (started with the first watch, stopped with the
+ * last). A socket is closed only after the poll that may watch it has returned, so its
+ * number is never reused under the poll worker's feet (as `SystemTransportFactory`).
+ *
+ * @example
+ * ```ts
+ * const guard = new PacketVipGuard();
+ * const stop = guard.watch("eth0", (c) => console.log(c.address, c.mac));
+ * stop();
+ * await guard.close();
+ * ```
+ */
+export class PacketVipGuard implements VipGuardPort {
+  #open = new Map<number, Watch>();
+  #pendingClose: number[] = [];
+  #poller: Poller | null = null;
+  #loop: Promise<void> | null = null;
+  #buf = new Uint8Array(FRAME_BYTES);
+
+  /**
+   * Opens the interface's guard socket; claims go to `onClaim` until the returned
+   * function is called.
+   *
+   * @example
+   * ```ts
+   * const stop = guard.watch("eth0", onClaim);
+   * ```
+   * @throws {SyscallError} ENODEV for a missing interface, EPERM without CAP_NET_RAW.
+   */
+  watch(dev: string, onClaim: (claim: VipClaim) => void): () => void {
+    const ifindex = ifNameToIndex(dev);
+    // Protocol 0 queues nothing until the bind, by which time the filter is in place.
+    const fd = openSocket(AF_PACKET, SOCK_RAW, 0);
+    try {
+      attachFilter(fd, claimFilter());
+      bindSocket(fd, sockaddrLl({ protocol: ETH_P_ALL, ifindex }));
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    const w: Watch = { dev, fd, onClaim, closed: false };
+    this.#open.set(fd, w);
+    if (this.#loop) this.#poller?.wake();
+    else this.#start();
+    return () => this.#unwatch(w);
+  }
+
+  /**
+   * Number of watched interfaces.
+   *
+   * @example
+   * ```ts
+   * guard.watchCount(); // 0 once every watch stopped
+   * ```
+   */
+  watchCount(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Stops every watch and waits for the loop to let go of its sockets.
+   *
+   * @example
+   * ```ts
+   * await guard.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    for (const w of [...this.#open.values()]) this.#unwatch(w);
+    while (this.#loop) await this.#loop;
+  }
+
+  #start(): void {
+    this.#poller = new Poller();
+    this.#loop = this.#run().catch(() => {
+      // #run handles its own errors; this keeps a bug from killing the daemon.
+    });
+  }
+
+  #unwatch(w: Watch): void {
+    if (w.closed) return;
+    w.closed = true;
+    this.#open.delete(w.fd);
+    if (this.#loop && this.#poller) {
+      this.#pendingClose.push(w.fd);
+      this.#poller.wake();
+    } else {
+      closeQuietly(w.fd);
+    }
+  }
+
+  async #run(): Promise<void> {
+    const poller = this.#poller!;
+    try {
+      while (this.#open.size > 0) {
+        let ready: number[];
+        try {
+          ready = await poller.wait([...this.#open.keys()], -1);
+        } catch {
+          break;
+        }
+        for (const fd of ready) {
+          const w = this.#open.get(fd);
+          if (w) this.#drain(w);
+        }
+        this.#reap();
+      }
+    } finally {
+      poller.close();
+      await poller.settled();
+      this.#poller = null;
+      this.#loop = null;
+      this.#reap();
+      if (this.#open.size > 0) this.#start();
+    }
+  }
+
+  #reap(): void {
+    for (const fd of this.#pendingClose.splice(0)) closeQuietly(fd);
+  }
+
+  #drain(w: Watch): void {
+    for (let i = 0; i < MAX_READS_PER_WAKE && !w.closed; i++) {
+      let got: RecvMsgResult | null;
+      try {
+        got = recvMsg(w.fd, this.#buf);
+      } catch {
+        // A pending socket error (ENETDOWN) is cleared by the read; go on next wake.
+        return;
+      }
+      if (got === null) return;
+      const from = got.from;
+      if (from.family === AF_PACKET && "pkttype" in from && from.pkttype === PACKET_OUTGOING) {
+        continue;
+      }
+      const claim = parseClaimFrame(this.#buf.subarray(0, got.n));
+      if (claim === null) continue;
+      try {
+        w.onClaim({ ...claim, dev: w.dev, localMac: localMac(w.fd) });
+      } catch {
+        // The port's contract says callbacks do not throw; one that does loses its claim.
+      }
+    }
+  }
+}
+
+function localMac(fd: number): string | null {
+  try {
+    const me = getSockName(fd);
+    return me.family === AF_PACKET && "addr" in me && me.addr.length === 6
+      ? macToString(me.addr)
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeFd(fd);
+  } catch {
+    // close(2) releases the descriptor even when it reports an error.
+  }
+}
