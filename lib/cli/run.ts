@@ -216,6 +216,7 @@ export async function runCommand(args: string[]): Promise<number> {
   // Always there: its first write removes a table a crashed run may have left behind.
   const acceptFilter = new NftAcceptFilter({
     onError: (m) => log.warn(m),
+    onQuietError: (m) => log.debug(m),
     onApplied: (a) =>
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
   });

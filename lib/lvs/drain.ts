@@ -135,7 +135,10 @@ export function planLvs(inputs: LvsPlanInputs): LvsPlan {
     if (table.has(sk)) continue;
     table.set(sk, {
       service: e.service,
-      dests: e.dests.filter((d) => !held.has(entryKey(e.service, d))),
+      // No key per destination when nothing is held out (the usual case).
+      dests: held.size === 0
+        ? [...e.dests]
+        : e.dests.filter((d) => !held.has(entryKey(e.service, d))),
     });
   }
   const drains = new Map<string, DrainRecord>();

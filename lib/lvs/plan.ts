@@ -131,9 +131,10 @@ export function plan(
       if (old === undefined) changes.push({ op: "addDest", service, dest });
       else if (!sameDestSettings(dest, old)) changes.push({ op: "editDest", service, dest });
     }
-    for (const dest of sortedDests(have.dests)) {
-      if (!wantedDests.has(destKey(dest))) destDeletes.push({ op: "delDest", service, dest });
-    }
+    // Only the leaving are sorted: sorting every service's destinations built two keys per
+    // comparison for each plan, where in a steady table nothing leaves.
+    const leaving = have.dests.filter((d) => !wantedDests.has(destKey(d)));
+    for (const dest of sortedDests(leaving)) destDeletes.push({ op: "delDest", service, dest });
   }
   const serviceDeletes: Op[] = [...inKernel]
     .filter(([key]) => owned.has(key) && !wantedKeys.has(key))

@@ -134,6 +134,12 @@ function isFile(path: string): boolean {
 export interface NftAcceptFilterOptions {
   /** Told of a failed write (the next change tries again); must not throw. */
   readonly onError: (message: string) => void;
+  /**
+   * Where a failed removal goes while this run never wrote a table: with nothing of
+   * ours to remove, a kernel or an `nft` without `inet` tables (a User-Mode Linux guest,
+   * a minimal host) is worth a debug line, not a warning at every start and stop.
+   */
+  readonly onQuietError?: (message: string) => void;
   /** Told of each applied set, e.g. to log it. */
   readonly onApplied?: (addresses: readonly string[]) => void;
   /** {@link runNft} by default. */
@@ -160,8 +166,13 @@ export class NftAcceptFilter implements AcceptFilter {
   #worker: Promise<void> | null = null;
   #closed = false;
 
+  /** True once this run wrote a table with addresses in it. */
+  #wroteTable = false;
+  readonly #onQuietError: (message: string) => void;
+
   constructor(opts: NftAcceptFilterOptions) {
     this.#onError = opts.onError;
+    this.#onQuietError = opts.onQuietError ?? opts.onError;
     this.#onApplied = opts.onApplied ?? (() => {});
     this.#run = opts.run ?? runNft;
   }
@@ -177,14 +188,21 @@ export class NftAcceptFilter implements AcceptFilter {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#worker;
+    // Already removed by the last write: no process to start at stop.
+    if (this.#applied === "") return;
     const error = await this.#run(nftBatch([])).catch((e) => String(e));
-    if (error !== null) this.#onError(`cannot remove table ${NFT_TABLE}: ${error}`);
+    if (error !== null) this.#failed(`cannot remove table ${NFT_TABLE}: ${error}`, true);
     this.#applied = "";
   }
 
   /** Resolves once the latest wanted set is written (or failed). */
   async idle(): Promise<void> {
     while (this.#worker !== null) await this.#worker;
+  }
+
+  #failed(message: string, removal: boolean): void {
+    if (removal && !this.#wroteTable) this.#onQuietError(message);
+    else this.#onError(message);
   }
 
   #kick(): void {
@@ -200,9 +218,10 @@ export class NftAcceptFilter implements AcceptFilter {
       const error = await this.#run(nftBatch(wanted)).catch((e) => String(e));
       if (error !== null) {
         this.#applied = null;
-        this.#onError(`cannot write table ${NFT_TABLE} (no_accept): ${error}`);
+        this.#failed(`cannot write table ${NFT_TABLE} (no_accept): ${error}`, wanted.length === 0);
         return;
       }
+      if (wanted.length > 0) this.#wroteTable = true;
       this.#applied = key;
       this.#onApplied(wanted);
     }

@@ -171,6 +171,19 @@ Deno.test("plan: an owned service no longer wanted is deleted, after destination
   ]);
 });
 
+Deno.test("plan: leaving destinations are deleted in key order whatever the kernel's order", () => {
+  const kernel: IpvsEntry = {
+    service: WEB.service,
+    dests: ["192.0.2.14", "192.0.2.12", "192.0.2.13", "192.0.2.11"].map((a) => dst(a)),
+  };
+  const wanted: IpvsTable = [{ ...WEB, dests: [dst("192.0.2.13")] }];
+  assert.deepEqual(brief(plan(wanted, [dumped(kernel)], ownedKeys([WEB]))), [
+    "delDest 192.0.2.100:80 192.0.2.11",
+    "delDest 192.0.2.100:80 192.0.2.12",
+    "delDest 192.0.2.100:80 192.0.2.14",
+  ]);
+});
+
 Deno.test("plan: services hacore does not own are never touched", () => {
   const foreign: IpvsEntry = { service: svc("198.51.100.1", 22), dests: [dst("198.51.100.2")] };
   const foreignMark: IpvsEntry = {

@@ -54,3 +54,42 @@ Deno.test("NftAcceptFilter writes the latest set once, skips repeats, retries af
   await filter.idle();
   assert.equal(batches.length, 5, "nothing is written after close");
 });
+
+Deno.test("NftAcceptFilter: where nft cannot make the table, a run that never wrote one says so quietly and starts nothing at stop", async () => {
+  const batches: string[] = [];
+  const loud: string[] = [];
+  const quiet: string[] = [];
+  const filter = new NftAcceptFilter({
+    onError: (m) => loud.push(m),
+    onQuietError: (m) => quiet.push(m),
+    run: (batch) => {
+      batches.push(batch);
+      return Promise.resolve("Error: Could not process rule: Operation not supported");
+    },
+  });
+  filter.set([]);
+  await filter.idle();
+  assert.deepEqual(loud, []);
+  assert.equal(quiet.length, 1);
+  filter.set(["192.0.2.10"]);
+  await filter.idle();
+  assert.equal(loud.length, 1, "a table hacore needs and cannot write is a warning");
+  await filter.close();
+  assert.equal(loud.length, 1, "removing what was never written is quiet");
+  assert.equal(quiet.length, 2);
+});
+
+Deno.test("NftAcceptFilter: a stop after the table was already removed starts no nft", async () => {
+  const batches: string[] = [];
+  const filter = new NftAcceptFilter({
+    onError: () => {},
+    run: (batch) => {
+      batches.push(batch);
+      return Promise.resolve(null);
+    },
+  });
+  filter.set([]);
+  await filter.idle();
+  await filter.close();
+  assert.equal(batches.length, 1);
+});
