@@ -71,6 +71,25 @@ import { slowStartNextMs } from "./slow_start.ts";
 
 /** Between two full dumps of the kernel's table (counters for status, drift healing). */
 export const LVS_SYNC_INTERVAL_MS = 5_000;
+/**
+ * The periodic comparison waits at least this many times what the last one cost (dump
+ * and plan), so it never takes more than about 5 % of a CPU, however large the table.
+ */
+export const SYNC_COST_SHARE = 20;
+/**
+ * The wait before the next periodic comparison of the kernel's table: `intervalMs`, or
+ * {@link SYNC_COST_SHARE} times what the last one cost when that is longer.
+ *
+ * @example
+ * ```ts
+ * syncPaceMs(5000, 40); // 5000
+ * syncPaceMs(5000, 2500); // 50000: a 40,000-destination dump in a small guest
+ * ```
+ */
+export function syncPaceMs(intervalMs: number, costMs: number): number {
+  return Math.max(intervalMs, costMs * SYNC_COST_SHARE);
+}
+
 /** After a failed operation or dump, the full dump and plan that retries it comes this late. */
 export const LVS_RETRY_MS = 1_000;
 /** While a drain is in progress, the kernel's counters are dumped this often. */
@@ -296,6 +315,8 @@ export class LvsRuntime {
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
   #dirty = false;
+  /** The last plan was applied whole: until something moves, nothing more is intended. */
+  #settledPlan = false;
   /**
    * A drain began or the config changed: plan against a fresh dump, so the connections a
    * drain waits for are counted now, not at the last periodic dump.
@@ -475,6 +496,7 @@ export class LvsRuntime {
     this.#operatorHeld.set(rs.id, deadlineMs);
     this.#counters.drainsStarted++;
     this.#dumpSoon = true;
+    this.#settledPlan = false;
     this.#requorum();
     const limit = deadlineMs ?? this.#config.lvs.drainDeadlineMs;
     const message = `${vs.name}: draining ${ep}: weight 0, removed once its connections ` +
@@ -563,6 +585,7 @@ export class LvsRuntime {
     }
     this.#maintenance = next;
     this.#dumpSoon = true;
+    this.#settledPlan = false;
     this.#requorum();
   }
 
@@ -652,6 +675,7 @@ export class LvsRuntime {
     for (const k of prevOwned) this.#owned.add(k);
     for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
     this.#dumpSoon = true;
+    this.#settledPlan = false;
     if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
@@ -927,31 +951,51 @@ export class LvsRuntime {
    * it; with `drift`, what a dump shows missing or changed is counted as drift repaired.
    */
   async #sync(dump: boolean, drift: boolean): Promise<void> {
+    const wasDirty = this.#dirty;
     this.#dirty = false;
     const now = this.#d.clock.nowMs();
     // What the known table already called for is intended, not drift: only what the
-    // dump adds to it is.
-    const expected = drift ? new Set(this.#plan(now).ops.map(opId)) : null;
+    // dump adds to it is. Nothing is intended when the last plan was applied whole and
+    // nothing moved since (no verdict, drain or ramp): then the plan is not made twice.
+    const idle = !wasDirty && this.#settledPlan && this.#drains.size === 0 &&
+      this.#rampDueMs === null;
+    const expected = drift
+      ? (idle ? new Set<string>() : new Set(this.#plan(now).ops.map(opId)))
+      : null;
     if (dump) {
-      this.#nextSyncMs = now + this.#syncMs;
       this.#retryAtMs = null;
-      if (!(await this.#refreshKernel())) {
+      const ok = await this.#refreshKernel();
+      this.#nextSyncMs = now + this.#syncPace(this.#d.clock.nowMs() - now);
+      if (!ok) {
         this.#retryAtMs = now + this.#retryMs;
         return;
       }
       if (this.#nextMaintenanceMs === null) await this.#readMaintenance();
     }
     const p = this.#plan(now);
+    this.#settledPlan = false;
     this.#rampDueMs = this.#nextRampMs(now);
     this.#noteDrains(p.drains);
     if (p.ops.length === 0) {
+      this.#settledPlan = true;
       await this.#setOwned(ownedKeys(p.table));
       return;
     }
     if (expected !== null) this.#noteDrift(p.ops.filter((op) => !expected.has(opId(op))), now);
     const failed = await this.#applyOps(p.ops, true);
+    this.#settledPlan = failed === 0;
     if (failed === 0) await this.#setOwned(ownedKeys(p.table));
     else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
+  }
+
+  /**
+   * The wait before the next periodic comparison: the configured interval, or longer
+   * when a dump and plan take long (a table of 40,000 destinations: seconds in a small
+   * guest), so that comparing keeps to about 1/{@link SYNC_COST_SHARE} of a CPU
+   * instead of all of it. Verdicts never wait for it.
+   */
+  #syncPace(costMs: number): number {
+    return syncPaceMs(this.#syncMs, costMs);
   }
 
   /** Counts and logs drains that ended (connections gone, or their deadline hit). */

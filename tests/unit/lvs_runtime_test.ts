@@ -13,7 +13,7 @@ import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, DaemonSetupError } from "../../lib/daemon/daemon.ts";
 import type { NotifySink } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
-import { type LvsNotice, LvsRuntime } from "../../lib/lvs/runtime.ts";
+import { type LvsNotice, LvsRuntime, syncPaceMs } from "../../lib/lvs/runtime.ts";
 import { CheckService } from "../../lib/check/service.ts";
 import type { CheckRunner } from "../../lib/check/types.ts";
 import {
@@ -283,6 +283,9 @@ address = "192.0.2.21"
     "editService 2 6 192.0.2.100 80", // back to wlc
     "delService 2 17 192.0.2.101 53",
   ]);
+  // What a reload asked for is intended, not drift, also once the table had settled.
+  await t.to(t.clock.nowMs() + 10_000);
+  assert.equal(t.daemon.status().lvs!.counters.driftRepairs, 0);
   await t.stop();
 });
 
@@ -604,4 +607,9 @@ Deno.test("lvs: a reload with an invalid config applies nothing to the table", a
   assert.equal(r.ok, false);
   assert.deepEqual(t.ipvs.calls.slice(mark), []);
   await t.stop();
+});
+
+Deno.test("lvs: the periodic comparison is paced by its own cost, never above about 5 % of a CPU", () => {
+  assert.equal(syncPaceMs(5000, 40), 5000);
+  assert.equal(syncPaceMs(5000, 2500), 50_000);
 });
