@@ -23,17 +23,28 @@
  * TTL 255, a good checksum and the destination (the group, or the configured unicast
  * peer) are also checked as such, so two equally wrong adverts cannot pass.
  *
- * Corpus files not run here, and why:
- * - vrrp_basic.conf: its sync group makes the failing `pgrep haproxy` script (no
- *   weight in a sync group) put every instance in FAULT on both sides, and it spans
- *   eth1 as well: nothing would be master to compare.
+ * Run: vrrp_equiv_v2.conf and vrrp_equiv_unicast_v3.conf (written for this test: 1 s
+ * and 200 ms adverts, priorities per `@id` line and `$PARAM`), mixed_include.conf
+ * (includes, conditionals, parameters, ~SEQ), vrrp_basic.conf (a sync group across
+ * eth0 and eth1: a second segment is built for eth1; no haproxy runs, since keepalived
+ * drops a weighted track_script of a sync-group member altogether), warnings.conf
+ * (auth_pass truncated, advert_int 1.5 rounded to 2), strict_auth.conf and
+ * bad_include.conf; the last four have no `@id` lines, so both nodes run the same
+ * priority.
+ *
+ * Not run, and why:
  * - vrrp_unicast_v3.conf: one fixed `unicast_src_ip` with no `@id` lines, so two nodes
  *   cannot both run it; vrrp_equiv_unicast_v3.conf covers unicast v3 per config id.
  * - refused_static.conf: hacore refuses it (static_ipaddress), by design.
- * - lvs_only.conf, lvs_fwmark_protocol.conf: no VRRP. bad_*.conf: keepalived rejects them.
+ * - lvs_only.conf, lvs_fwmark_protocol.conf: no VRRP. bad_*.conf but bad_include.conf:
+ *   keepalived rejects them.
  * - mixed_include.conf and warnings.conf run with their LVS sections stripped from the
  *   import, and not directly: `hacore run` on the original would program IPVS, which
  *   this host's kernel lacks (keepalived runs with -P, VRRP only).
+ *
+ * EQUIV_DEBUG=1 prints both daemons' output and the advert shapes compared;
+ * EQUIV_BOTH_KA=1 runs keepalived in hacore's place too, to check what this test
+ * predicts against keepalived alone (the adverts are then held against keepalived's own).
  *
  * @module
  */
@@ -41,10 +52,11 @@
 import assert from "node:assert/strict";
 import { parseKeepalived } from "../../lib/config/keepalived/mod.ts";
 import { writeToml } from "../../lib/config/keepalived/toml.ts";
-import type { InstanceConfig } from "../../lib/config/schema.ts";
+import type { InstanceConfig, Vip } from "../../lib/config/schema.ts";
 import { pollUntil } from "../../lib/lab/proc.ts";
 import { leftoverNamespaces, netnsTest, run } from "./helpers.ts";
-import { bareAddress } from "../../lib/lab/topology.ts";
+import { ipIn } from "../../lib/lab/host.ts";
+import { bareAddress, type Lan } from "../../lib/lab/topology.ts";
 import {
   buildLan,
   type Capture,
@@ -83,6 +95,8 @@ interface WireFile {
   readonly ids: readonly [string, string];
   /** Whether hacore also runs the original file (false where it has LVS sections). */
   readonly direct: boolean;
+  /** A second segment on eth1 (10.0.0.0/24) for instances there. */
+  readonly eth1?: boolean;
 }
 
 const FILES: readonly WireFile[] = [
@@ -92,7 +106,11 @@ const FILES: readonly WireFile[] = [
   { file: "warnings.conf", ids: ["lb-a", "lb-a"], direct: false },
   { file: "strict_auth.conf", ids: ["lb-a", "lb-a"], direct: true },
   { file: "bad_include.conf", ids: ["lb-a", "lb-a"], direct: true },
+  { file: "vrrp_basic.conf", ids: ["lb-a", "lb-a"], direct: true, eth1: true },
 ];
+
+/** n1's and n2's addresses on the eth1 segment. */
+const ETH1 = ["10.0.0.211/24", "10.0.0.212/24"];
 
 /** The instances `file` gives config id `id`, read by hacore's reader. */
 function instancesFor(file: string, id: string): readonly InstanceConfig[] {
@@ -127,6 +145,8 @@ type HacoreMode = "import" | "direct";
 
 interface NodeRun {
   readonly member: LanMember;
+  /** Its address (no prefix) on each of its interfaces. */
+  readonly addresses: Readonly<Record<string, string>>;
   readonly id: string;
   readonly instances: readonly InstanceConfig[];
   start(): Promise<Daemon>;
@@ -147,6 +167,10 @@ async function startKa(
     `${DIR}${file}`,
     { configId: id },
   );
+  if (Deno.env.get("EQUIV_DEBUG")) {
+    for (const l of ka.proc.lines) console.log(`ka-${member.name}: ${l.text}`);
+    ka.proc.onLine((l) => console.log(`ka-${member.name}: ${l.text}`));
+  }
   return { impl: "keepalived", stop: () => ka.stop(), crash: () => ka.crash() };
 }
 
@@ -158,6 +182,7 @@ async function startHc(
   id: string,
   mode: HacoreMode,
 ): Promise<Daemon> {
+  if (Deno.env.get("EQUIV_BOTH_KA")) return startKa(lab, dir, member, file, id);
   const name = `hc-${member.name}`;
   let h: HacoreProc;
   if (mode === "import") {
@@ -170,6 +195,7 @@ async function startHc(
       extraArgs: ["--config-id", id],
     });
   }
+  if (Deno.env.get("EQUIV_DEBUG")) h.proc.onLine((l) => console.log(`${name}: ${l.text}`));
   await h.waitState("BACKUP", START_MS);
   const exited = async (sig: Deno.Signal) => {
     try {
@@ -182,15 +208,15 @@ async function startHc(
   return { impl: "hacore", stop: () => exited("SIGTERM"), crash: () => exited("SIGKILL") };
 }
 
-/** Every VIP address of `instances`. */
-function vipsOf(instances: readonly InstanceConfig[]): string[] {
-  return instances.flatMap((i) => i.vips.map((v) => v.address));
+/** Every VIP of `instances`. */
+function vipsOf(instances: readonly InstanceConfig[]): Vip[] {
+  return instances.flatMap((i) => i.vips);
 }
 
-/** How many of `vips` `member` holds on its eth0. */
-async function held(member: LanMember, vips: readonly string[]): Promise<number> {
+/** How many of `vips` `member` holds, each on its own interface. */
+async function held(member: LanMember, vips: readonly Vip[]): Promise<number> {
   let n = 0;
-  for (const v of vips) if (await hasAddress(member.ns, LAN_IFACE, v)) n++;
+  for (const v of vips) if (await hasAddress(member.ns, v.dev, v.address)) n++;
   return n;
 }
 
@@ -198,7 +224,7 @@ async function held(member: LanMember, vips: readonly string[]): Promise<number>
 async function waitMaster(
   master: LanMember,
   others: readonly LanMember[],
-  vips: readonly string[],
+  vips: readonly Vip[],
   timeoutMs: number,
   what: string,
 ): Promise<number> {
@@ -209,7 +235,7 @@ async function waitMaster(
       return wallMs();
     },
     timeoutMs,
-    `${master.name} alone to hold ${vips.join(", ")} (${what})`,
+    `${master.name} alone to hold ${vips.map((v) => v.address).join(", ")} (${what})`,
     20,
   );
 }
@@ -256,7 +282,8 @@ async function round(
   assert.ok(at - t <= advMs + MARGIN_MS, `${label(backup)} took ${at - t} ms after a SIGTERM`);
   log.push(`SIGTERM ${label(master)} -> ${label(backup)} master in ${(at - t).toFixed(0)} ms`);
 
-  // Back: it preempts if its priority is higher; at equal priority the holder stays.
+  // Back: it preempts if its priority is higher; at equal priority the holder stays
+  // (keepalived's `state MASTER` too starts as backup and does not preempt an equal).
   daemons.set(master, await master.start());
   const preempts = master.instances[0].priority > backup.instances[0].priority;
   const [cur, other] = preempts ? [master, backup] : [backup, master];
@@ -288,7 +315,7 @@ async function round(
   // The crashed daemon left its VIPs behind; the next round starts clean.
   for (const vip of cur.instances.flatMap((i) => i.vips)) {
     const cidr = `${vip.address}/${vip.prefix}`;
-    await run("ip", ["-n", cur.member.ns, "addr", "del", cidr, "dev", LAN_IFACE]);
+    await run("ip", ["-n", cur.member.ns, "addr", "del", cidr, "dev", vip.dev]);
   }
   assert.equal(await held(cur.member, vips), 0, "the crashed node's VIPs removed");
 }
@@ -377,7 +404,6 @@ interface Span {
 }
 
 function compareAdverts(adverts: readonly Advert[], spans: readonly Span[], runs: NodeRun[]) {
-  const bare = (r: NodeRun) => bareAddress(r.member.address);
   // key: vrid|src -> impl -> shapes
   const seen = new Map<string, Map<string, Set<string>>>();
   const prios = new Map<string, Set<number>>();
@@ -396,7 +422,7 @@ function compareAdverts(adverts: readonly Advert[], spans: readonly Span[], runs
   }
   for (const r of runs) {
     for (const i of r.instances) {
-      const key = `VRID ${i.vrid} from ${bare(r)}`;
+      const key = `VRID ${i.vrid} from ${r.addresses[i.interface]}`;
       const byImpl = seen.get(key);
       assert.ok(byImpl !== undefined, `no advert ${key}`);
       const ka = [...(byImpl.get("keepalived") ?? [])].sort();
@@ -424,46 +450,91 @@ function compareAdverts(adverts: readonly Advert[], spans: readonly Span[], runs
   }
 }
 
+/** A second segment: a bridge `br1` beside br0, and an `eth1` in each node on it. */
+async function addEth1(lan: Lan): Promise<string[]> {
+  const ports: string[] = [];
+  await ipIn(lan.bridgeNs, "link", "add", "br1", "type", "bridge", "mcast_snooping", "0");
+  await ipIn(lan.bridgeNs, "link", "set", "br1", "up");
+  for (const [n, m] of lan.nodes.entries()) {
+    const port = `q${n + 1}`;
+    await ipIn(
+      lan.bridgeNs,
+      "link",
+      "add",
+      port,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "eth1",
+      "netns",
+      m.ns,
+    );
+    await ipIn(lan.bridgeNs, "link", "set", port, "master", "br1");
+    await ipIn(lan.bridgeNs, "link", "set", port, "up");
+    await ipIn(m.ns, "addr", "add", ETH1[n], "dev", "eth1");
+    await ipIn(m.ns, "link", "set", "eth1", "up");
+    ports.push(port);
+  }
+  return ports;
+}
+
 async function equivalence(w: WireFile, mode: HacoreMode): Promise<string[]> {
   return await withPeerLab(async (lab) => {
     const lan = await buildLan(lab, { nodes: NODES });
     const dir = await lab.tempDir();
-    const caps = [];
-    for (const m of lan.nodes) {
-      caps.push(await startCapture(lab, dir, lan.bridgeNs, m.port, "ip proto 112"));
+    const eth1Ports = w.eth1 ? await addEth1(lan) : [];
+    const addresses = lan.nodes.map((m, n) => ({
+      [LAN_IFACE]: bareAddress(m.address),
+      ...(w.eth1 ? { eth1: bareAddress(ETH1[n]) } : {}),
+    }));
+    // A pulled cable pulls every cable of the machine.
+    const ports = (m: LanMember) => [m.port, ...(w.eth1 ? [eth1Ports[lan.nodes.indexOf(m)]] : [])];
+    const cut = async (m: LanMember) => {
+      for (const p of ports(m)) await ipIn(lan.bridgeNs, "link", "set", p, "down");
+    };
+    const plug = async (m: LanMember) => {
+      for (const p of ports(m)) await ipIn(lan.bridgeNs, "link", "set", p, "up");
+    };
+    const caps: { cap: Capture; own: Set<string> }[] = [];
+    for (const [n, m] of lan.nodes.entries()) {
+      for (const port of ports(m)) {
+        const cap = await startCapture(lab, dir, lan.bridgeNs, port, "ip proto 112");
+        caps.push({ cap, own: new Set(Object.values(addresses[n])) });
+      }
     }
     const log: string[] = [];
     const spans: Span[] = [];
     let allRuns: NodeRun[] = [];
     for (const kaFirst of [true, false]) {
+      const isKa = (n: number) => (n === 0) === kaFirst;
       const runs: NodeRun[] = lan.nodes.map((member, n) => {
         const id = w.ids[n];
-        const ka = (n === 0) === kaFirst;
         return {
           member,
+          addresses: addresses[n],
           id,
           instances: instancesFor(w.file, id),
           start: () =>
-            ka
+            isKa(n)
               ? startKa(lab, dir, member, w.file, id)
               : startHc(lab, dir, member, w.file, id, mode),
         };
       });
       allRuns = runs;
       const impl: Record<string, "keepalived" | "hacore"> = {};
-      lan.nodes.forEach((m, n) => {
-        impl[bareAddress(m.address)] = (n === 0) === kaFirst ? "keepalived" : "hacore";
+      addresses.forEach((a, n) => {
+        for (const addr of Object.values(a)) impl[addr] = isKa(n) ? "keepalived" : "hacore";
       });
       const fromMs = wallMs();
-      await round(lan.cut, lan.plug, runs, log);
+      await round(cut, plug, runs, log);
       spans.push({ fromMs, toMs: wallMs(), impl });
     }
     await sleep(200);
     const adverts: Advert[] = [];
-    for (const [n, cap] of caps.entries()) {
+    for (const { cap, own } of caps) {
       await cap.stop();
-      const own = bareAddress(lan.nodes[n].address);
-      adverts.push(...(await readAdverts(cap)).filter((a) => a.src === own));
+      adverts.push(...(await readAdverts(cap)).filter((a) => own.has(a.src)));
     }
     compareAdverts(adverts, spans, allRuns);
     log.push(`${adverts.length} adverts compared`);
