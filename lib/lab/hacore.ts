@@ -222,6 +222,8 @@ export interface HacoreOptions {
   readonly controlSocket?: string;
   /** "info" by default. */
   readonly logLevel?: "debug" | "info" | "notice" | "warn" | "error";
+  /** More `hacore run` flags (e.g. `--config-id ID` for a keepalived.conf). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -259,6 +261,7 @@ export function startHacore(
       "--pidfile",
       opts.pidFile,
       ...(opts.controlSocket === undefined ? [] : ["--control-socket", opts.controlSocket]),
+      ...(opts.extraArgs ?? []),
     ),
   );
   const transitions: HacoreTransition[] = [];

@@ -328,12 +328,21 @@ export interface KeepalivedPeer {
   readonly name: string;
   readonly proc: LineProc;
   /** `(VI_1) Entering MASTER STATE` lines, parsed, with when they were read. */
-  readonly states: { readonly state: string; readonly atMs: number }[];
+  readonly states: {
+    readonly instance: string;
+    readonly state: string;
+    readonly atMs: number;
+  }[];
   /**
-   * The first entry into `state` at or after index `fromIndex` of
-   * {@link KeepalivedPeer.states}; throws after `timeoutMs`.
+   * The first entry into `state` (of `instance`, or of any) at or after index
+   * `fromIndex` of {@link KeepalivedPeer.states}; throws after `timeoutMs`.
    */
-  waitState(state: string, timeoutMs: number, fromIndex?: number): Promise<number>;
+  waitState(
+    state: string,
+    timeoutMs: number,
+    fromIndex?: number,
+    instance?: string,
+  ): Promise<number>;
   /** Crash: no priority-0 advert, no cleanup of the VIP (kill -9 of both processes). */
   crash(): Promise<void>;
   /** Orderly stop (SIGTERM): priority 0 and VIPs removed. */
@@ -410,15 +419,49 @@ export async function startKeepalived(
   ns: string,
   spec: KeepalivedSpec,
 ): Promise<KeepalivedPeer> {
-  const base = `${dir}/${spec.routerId}`;
-  const conf = `${base}.keepalived.conf`;
+  const conf = `${dir}/${spec.routerId}.keepalived.conf`;
   await Deno.writeTextFile(conf, keepalivedConf(spec));
+  return await startKeepalivedFile(lab, dir, ns, spec.routerId, conf);
+}
+
+/**
+ * Options of {@link startKeepalivedFile}.
+ *
+ * @example
+ * ```ts
+ * const o: KeepalivedFileOptions = { configId: "lb-a" };
+ * ```
+ */
+export interface KeepalivedFileOptions {
+  /** keepalived's `-i` (selects the file's `@id` lines); none by default. */
+  readonly configId?: string;
+}
+
+/**
+ * Starts keepalived 2.x in `ns` on a config file as it is (a corpus file, includes
+ * and all), with its pid files in `dir` named after `name`; resolves once an instance
+ * has entered BACKUP. Cleanup SIGKILLs the VRRP child too.
+ *
+ * @example
+ * ```ts
+ * const ka = await startKeepalivedFile(lab, dir, ns, "ka", "/path/keepalived.conf", { configId: "lb-a" });
+ * ```
+ */
+export async function startKeepalivedFile(
+  lab: PeerLab,
+  dir: string,
+  ns: string,
+  name: string,
+  conf: string,
+  opts: KeepalivedFileOptions = {},
+): Promise<KeepalivedPeer> {
+  const base = `${dir}/${name}`;
   const pidFile = `${base}.keepalived.pid`;
   const vrrpPidFile = `${base}.vrrp.pid`;
   const checkersPidFile = `${base}.checkers.pid`;
   // -P: the VRRP subsystem only (no checkers, no BFD); -G: console only, no syslog.
   const proc = new LineProc(
-    `keepalived ${spec.routerId}`,
+    `keepalived ${name}`,
     lab.spawn(
       ns,
       "keepalived",
@@ -435,12 +478,13 @@ export async function startKeepalived(
       vrrpPidFile,
       "-c",
       checkersPidFile,
+      ...(opts.configId === undefined ? [] : ["-i", opts.configId]),
     ),
   );
-  const states: { state: string; atMs: number }[] = [];
+  const states: { instance: string; state: string; atMs: number }[] = [];
   proc.onLine((l) => {
     const m = KA_STATE.exec(l.text);
-    if (m) states.push({ state: m[2], atMs: l.atMs });
+    if (m) states.push({ instance: m[1], state: m[2], atMs: l.atMs });
   });
   const killAll = async () => {
     const running = proc.status === null;
@@ -460,14 +504,17 @@ export async function startKeepalived(
   };
   lab.defer(killAll);
   const peer: KeepalivedPeer = {
-    name: spec.routerId,
+    name,
     proc,
     states,
-    async waitState(state, timeoutMs, fromIndex = 0) {
+    async waitState(state, timeoutMs, fromIndex = 0, instance) {
       const hit = await proc.waitFor(
-        () => states.slice(fromIndex).find((s) => s.state === state),
+        () =>
+          states.slice(fromIndex).find((s) =>
+            s.state === state && (instance === undefined || s.instance === instance)
+          ),
         timeoutMs,
-        `keepalived to enter ${state}`,
+        `keepalived to enter ${state}${instance === undefined ? "" : ` (${instance})`}`,
       );
       return hit.atMs;
     },

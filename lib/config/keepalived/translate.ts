@@ -639,9 +639,10 @@ class Translator {
   }
 
   /**
-   * In a sync group without sync_group_tracking_weight, keepalived ignores members'
-   * tracker weights (a failing tracker faults the group); hacore does the same, and
-   * says so as keepalived does.
+   * In a sync group without sync_group_tracking_weight, keepalived zeroes members'
+   * track_interface weights (a down interface faults the group) but drops weighted
+   * track_script entries altogether (vrrp.c frees them: "script ... is not used"), so
+   * such a script never faults anything. hacore does the same, and says so.
    */
   #finishGroupWeights(): void {
     const instances = this.#tables("vrrp_instance");
@@ -654,23 +655,45 @@ class Translator {
         for (const key of ["track_script", "track_interface"]) {
           const refs = vi[key];
           if (!Array.isArray(refs)) continue;
+          const kept: unknown[] = [];
           refs.forEach((ref, i) => {
             const name = typeof ref === "string" ? ref : String((ref as RawTable).name);
             const own = key === "track_script" ? scripts[name]?.weight : undefined;
             const weight = typeof ref === "string" ? own : (ref as RawTable).weight;
-            if (weight === undefined || weight === 0n) return;
-            const loc = this.locs.get(formatPath(["vrrp_instance", member as string, key, i]));
+            const path = ["vrrp_instance", member as string, key];
+            const loc = this.locs.get(formatPath([...path, i]));
+            if (weight === undefined || weight === 0n) {
+              this.#moveLoc([...path, i], [...path, kept.length]);
+              kept.push(ref);
+              return;
+            }
+            const script = key === "track_script";
             this.problems.push({
               file: loc?.file ?? "",
               line: loc?.line ?? null,
-              message:
-                `(${member}) the weight of ${key} ${name} is ignored in a sync group without sync_group_tracking_weight: a failure means FAULT, as in keepalived`,
+              message: script
+                ? `(${member}) track_script ${name} has a weight, and a sync group without sync_group_tracking_weight ignores weighted scripts: not tracked at all, as in keepalived`
+                : `(${member}) the weight of ${key} ${name} is ignored in a sync group without sync_group_tracking_weight: a failure means FAULT, as in keepalived`,
               warning: true,
             });
+            if (!script) {
+              this.#moveLoc([...path, i], [...path, kept.length]);
+              kept.push(ref);
+            }
           });
+          if (kept.length > 0) vi[key] = kept;
+          else delete vi[key];
         }
       }
     }
+  }
+
+  /** Re-keys the source location of `from` (an array element that moved) to `to`. */
+  #moveLoc(from: KeyPath, to: KeyPath): void {
+    const loc = this.locs.get(formatPath(from));
+    if (loc === undefined || formatPath(from) === formatPath(to)) return;
+    this.locs.delete(formatPath(from));
+    this.locs.set(formatPath(to), loc);
   }
 
   #tables(section: string): Record<string, RawTable> {
