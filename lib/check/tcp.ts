@@ -1,12 +1,12 @@
 /**
  * The TCP check: healthy when a connection opens within the timeout. The connection
- * is closed at once; nothing is sent.
+ * is closed at once; nothing is sent. A refused connection is a definitive failure.
  *
  * @module
  */
 
 import { Deadline } from "./deadline.ts";
-import { errorText, failed, formatEndpoint, formatMs, passed } from "./result.ts";
+import { errorText, failedFrom, formatEndpoint, formatMs, isRefusal, passed } from "./result.ts";
 import type { CheckResult, TcpCheck } from "./types.ts";
 
 /**
@@ -36,9 +36,11 @@ export async function checkTcp(
       d.startedAt,
     );
   } catch (e) {
-    return failed(
+    // Refused: nothing listens there, a definitive failure (CheckResult.definitive).
+    return failedFrom(
       `connect ${formatEndpoint(spec.target)}: ${d.expired ? d.reason() : errorText(e)}`,
       d.startedAt,
+      !d.expired && isRefusal(e),
     );
   } finally {
     d.dispose();

@@ -219,6 +219,8 @@ export function lvsCheckDefinition(
       initialUp: !vs.alpha,
       retryIntervalMs: c.delayBeforeRetryMs,
       warmupMs: c.warmupMs,
+      // A refused connection is a dead backend, not a passing hiccup: out at once.
+      failFastOnRefused: true,
     },
   };
 }
