@@ -248,6 +248,13 @@ export interface CheckTiming {
    * VRRP trackers keep keepalived's plain rise/fall. Unset = false.
    */
   readonly failFastOnRefused?: boolean;
+  /**
+   * Between runs, hold an idle connection to the check's target (TCP, HTTP, SMTP kinds)
+   * and run the check at once when it ends: a killed server process closes it, and is
+   * seen within milliseconds rather than at the next interval. The LVS real server
+   * checks set it. Unset = false.
+   */
+  readonly watchConnection?: boolean;
 }
 
 /**

@@ -17,7 +17,9 @@ import {
   MAX_IN_FLIGHT,
   type ScheduledCheck,
   STALL_GRACE_MS,
+  WATCH_STRIKES,
 } from "../../lib/check/scheduler.ts";
+import type { ConnectionWatcher } from "../../lib/check/watch.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
@@ -631,4 +633,123 @@ Deno.test("scheduler: a loop that comes back stalled lets a run's waiting answer
   await flush();
   assert.deepEqual(ends, [{ id: "answered", up: true }, { id: "silent", up: false }]);
   await s.stop();
+});
+
+/** A {@link ConnectionWatcher} whose connections end when the test says so. */
+class FakeWatcher implements ConnectionWatcher {
+  readonly watching = new Map<string, Set<() => void>>();
+  watch(target: { host: string; port: number }, onEnd: () => void): () => void {
+    const key = `${target.host}:${target.port}`;
+    let set = this.watching.get(key);
+    if (set === undefined) this.watching.set(key, set = new Set());
+    const listener = () => onEnd();
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watching.delete(key);
+    };
+  }
+  /** The connection to `key` ends (the server's process died, or it closed it idle). */
+  end(key: string): void {
+    const set = this.watching.get(key);
+    this.watching.delete(key);
+    for (const l of set ?? []) l();
+  }
+  close(): Promise<void> {
+    this.watching.clear();
+    return Promise.resolve();
+  }
+}
+
+const REFUSED: CheckResult = {
+  ok: false,
+  detail: "connect 10.0.0.5:80: ECONNREFUSED",
+  weight: null,
+  durationMs: 0,
+  definitive: true,
+};
+
+/** A manual-clock scheduler over one watched TCP check; `alive` decides its results. */
+function watchedScheduler(over: Partial<CheckTiming> = {}) {
+  const clock = new ManualClock();
+  const watcher = new FakeWatcher();
+  const startedAt: number[] = [];
+  const changes: [number, boolean][] = [];
+  const state = { alive: true };
+  const runner: CheckRunner = () => {
+    startedAt.push(clock.nowMs());
+    return Promise.resolve(state.alive ? PASS : REFUSED);
+  };
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => changes.push([clock.nowMs(), st.up]),
+    runner,
+    random: () => 0,
+    wake: () => driver.wake(),
+    watcher,
+  });
+  driver.start(s);
+  s.set({
+    id: "rs",
+    spec: { kind: "tcp", target: { host: "10.0.0.5", port: 80 } },
+    timing: timing({
+      intervalMs: 1000,
+      fall: 2,
+      retryIntervalMs: 1000,
+      failFastOnRefused: true,
+      watchConnection: true,
+      ...over,
+    }),
+  });
+  const stop = async () => {
+    await driver.stop();
+    await s.stop();
+    assert.equal(clock.pendingTimers(), 0);
+  };
+  return { clock, watcher, startedAt, changes, state, stop };
+}
+
+Deno.test("scheduler: a watched check runs the moment its connection ends; a refusal then takes it down at once", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  assert.deepEqual([...t.watcher.watching.keys()], ["10.0.0.5:80"], "watched after a pass");
+  await runClock(t.clock, 400, flush);
+  t.state.alive = false;
+  t.watcher.end("10.0.0.5:80");
+  await flush();
+  await flush();
+  assert.deepEqual(t.startedAt, [0, 400], "run out of turn, at once");
+  assert.deepEqual(t.changes, [[400, false]], "down at that run, no retry");
+  assert.equal(t.watcher.watching.size, 0, "a failing target is not watched");
+  await runClock(t.clock, 1500, flush);
+  assert.deepEqual(t.startedAt, [0, 400, 1000], "its schedule stands");
+  t.state.alive = true;
+  await runClock(t.clock, 2100, flush);
+  assert.deepEqual(t.changes, [[400, false], [2000, true]]);
+  assert.equal(t.watcher.watching.size, 1, "watched again once it passes");
+  await t.stop();
+  assert.equal(t.watcher.watching.size, 0, "stop lets every connection go");
+});
+
+Deno.test("scheduler: a server that closes idle connections by design is no longer watched after a few ends", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  for (let i = 0; i < 5; i++) {
+    t.watcher.end("10.0.0.5:80");
+    await flush();
+    await flush();
+  }
+  // Each end followed by a pass is a strike; at WATCH_STRIKES the watch stops.
+  assert.equal(t.startedAt.length, 1 + WATCH_STRIKES);
+  assert.equal(t.watcher.watching.size, 0);
+  assert.deepEqual(t.changes, [], "passing all along");
+  await t.stop();
+});
+
+Deno.test("scheduler: without watchConnection no connection is held", async () => {
+  const t = watchedScheduler({ watchConnection: undefined });
+  await runClock(t.clock, 100, flush);
+  assert.equal(t.watcher.watching.size, 0);
+  await t.stop();
 });

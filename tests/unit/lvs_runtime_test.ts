@@ -201,10 +201,11 @@ Deno.test("lvs: a refused connection takes a real server out at its first failur
   await t.stop();
 });
 
-Deno.test("lvs: real server checks fail fast on refusals; the definition says so", () => {
+Deno.test("lvs: real server checks fail fast on refusals and watch their connection; the definition says so", () => {
   const vs = configOf(webConfig()).virtualServers[0];
   const def = lvsCheckDefinition(vs, vs.realServers[0], 0);
   assert.equal(def.timing.failFastOnRefused, true);
+  assert.equal(def.timing.watchConnection, true, "a killed process is heard at once");
   assert.equal(def.timing.fall, 2, "retry still rides out timeouts");
 });
 
