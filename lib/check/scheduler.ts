@@ -30,8 +30,11 @@
  * - Watched targets (`timing.watchConnection`): after a passing run, an idle connection
  *   to the check's target is held ({@link ConnectionWatcher}); when it ends, the check
  *   runs at once instead of at its next interval: a killed server process is seen in
- *   milliseconds. A check that passes after its connection ended (a server closing idle
- *   connections by design) is watched again at most {@link WATCH_STRIKES} times.
+ *   milliseconds. A check that passes after its connection ended soon after it opened (a
+ *   server closing idle connections at once, by design) is watched again at most
+ *   {@link WATCH_STRIKES} times. A definitive failure (a refusal) of one check runs the
+ *   other checks of the same target at once too (identical checks share one probe
+ *   already; these are different checks of one server, e.g. of two virtual servers).
  *
  * @module
  */
@@ -153,6 +156,12 @@ export const MAX_IN_FLIGHT = 256;
  * cost a run for nothing.
  */
 export const WATCH_STRIKES = 3;
+/**
+ * A watched connection that lived at least this long before it ended is no strike: a
+ * server with a long idle timeout (nginx closes an idle connection after 60 s) costs
+ * one extra run per timeout and stays watched.
+ */
+export const WATCH_MIN_LIFE_MS = 10_000;
 
 /** What is due within this runs now: a wake a hair early must not cost a second one. */
 const DUE_SLACK_MS = 1;
@@ -201,8 +210,10 @@ interface Entry {
   unwatch: (() => void) | null;
   /** The run in progress (or next) was started by the end of the watched connection. */
   woken: boolean;
-  /** Connection ends followed by a passing run (see {@link WATCH_STRIKES}). */
+  /** Short-lived connection ends followed by a passing run (see {@link WATCH_STRIKES}). */
   strikes: number;
+  /** The watched connection that woke it ended within {@link WATCH_MIN_LIFE_MS}. */
+  shortLived: boolean;
 }
 
 /**
@@ -297,6 +308,7 @@ export class CheckScheduler {
       unwatch: null,
       woken: false,
       strikes: 0,
+      shortLived: false,
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
@@ -501,6 +513,7 @@ export class CheckScheduler {
       const outcome = debounceStep(e.debounce, r, e.check.timing);
       e.debounce = outcome.state;
       this.#rewatch(e, r.ok);
+      if (r.definitive === true && e.check.timing.watchConnection === true) this.#wakeSiblings(e);
       const interval = Math.max(1, e.check.timing.intervalMs);
       const now = this.#clock.nowMs();
       const retryMs = e.check.timing.retryIntervalMs;
@@ -563,17 +576,43 @@ export class CheckScheduler {
     e.woken = false;
     if (this.#watcher === null || e.check.timing.watchConnection !== true) return;
     if (!ok) return;
-    if (woken && ++e.strikes >= WATCH_STRIKES) return;
+    if (woken && e.shortLived && ++e.strikes >= WATCH_STRIKES) return;
     if (e.unwatch !== null) return;
     const target = watchTarget(e.check.spec);
     if (target === null) return;
+    const since = this.#clock.nowMs();
     e.unwatch = this.#watcher.watch(target, () => {
       e.unwatch = null;
       if (e.state === "removed" || this.#stopped) return;
-      e.woken = true;
-      this.#woken.push(e);
-      this.#wakeIfEarlier();
+      e.shortLived = this.#clock.nowMs() - since < WATCH_MIN_LIFE_MS;
+      this.#wakeUp(e);
     });
+  }
+
+  /** Runs `e` out of turn at the next {@link runDue}. */
+  #wakeUp(e: Entry): void {
+    if (e.woken) return;
+    e.woken = true;
+    this.#woken.push(e);
+    this.#wakeIfEarlier();
+  }
+
+  /**
+   * The target of `e` refused: the other watched checks of that same target (other
+   * specs: identical ones share e's probe) run now rather than at their interval.
+   */
+  #wakeSiblings(e: Entry): void {
+    const target = watchTarget(e.check.spec);
+    if (target === null) return;
+    for (const o of this.#entries.values()) {
+      if (o === e || o.state !== "waiting" || o.check.timing.watchConnection !== true) continue;
+      const t = watchTarget(o.check.spec);
+      if (t === null || t.host !== target.host || t.port !== target.port || !o.debounce.up) {
+        continue;
+      }
+      o.shortLived = false;
+      this.#wakeUp(o);
+    }
   }
 
   /** Runs the checks whose watched connection ended, out of turn. */

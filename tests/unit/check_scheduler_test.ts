@@ -17,6 +17,7 @@ import {
   MAX_IN_FLIGHT,
   type ScheduledCheck,
   STALL_GRACE_MS,
+  WATCH_MIN_LIFE_MS,
   WATCH_STRIKES,
 } from "../../lib/check/scheduler.ts";
 import type { ConnectionWatcher } from "../../lib/check/watch.ts";
@@ -674,10 +675,12 @@ function watchedScheduler(over: Partial<CheckTiming> = {}) {
   const clock = new ManualClock();
   const watcher = new FakeWatcher();
   const startedAt: number[] = [];
+  const byKind: Record<string, number[]> = {};
   const changes: [number, boolean][] = [];
   const state = { alive: true };
-  const runner: CheckRunner = () => {
+  const runner: CheckRunner = (spec) => {
     startedAt.push(clock.nowMs());
+    (byKind[spec.kind] ??= []).push(clock.nowMs());
     return Promise.resolve(state.alive ? PASS : REFUSED);
   };
   const driver = new ClockDriver(clock);
@@ -689,25 +692,26 @@ function watchedScheduler(over: Partial<CheckTiming> = {}) {
     wake: () => driver.wake(),
     watcher,
   });
+  const watchedTiming = timing({
+    intervalMs: 1000,
+    fall: 2,
+    retryIntervalMs: 1000,
+    failFastOnRefused: true,
+    watchConnection: true,
+    ...over,
+  });
   driver.start(s);
   s.set({
     id: "rs",
     spec: { kind: "tcp", target: { host: "10.0.0.5", port: 80 } },
-    timing: timing({
-      intervalMs: 1000,
-      fall: 2,
-      retryIntervalMs: 1000,
-      failFastOnRefused: true,
-      watchConnection: true,
-      ...over,
-    }),
+    timing: watchedTiming,
   });
   const stop = async () => {
     await driver.stop();
     await s.stop();
     assert.equal(clock.pendingTimers(), 0);
   };
-  return { clock, watcher, startedAt, changes, state, stop };
+  return { clock, watcher, startedAt, byKind, changes, state, s, watchedTiming, stop };
 }
 
 Deno.test("scheduler: a watched check runs the moment its connection ends; a refusal then takes it down at once", async () => {
@@ -751,5 +755,49 @@ Deno.test("scheduler: without watchConnection no connection is held", async () =
   const t = watchedScheduler({ watchConnection: undefined });
   await runClock(t.clock, 100, flush);
   assert.equal(t.watcher.watching.size, 0);
+  await t.stop();
+});
+
+Deno.test("scheduler: a watched connection that lived long before it ended is no strike", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  for (let i = 1; i <= WATCH_STRIKES + 2; i++) {
+    await runClock(t.clock, i * (WATCH_MIN_LIFE_MS + 1000) + 100, flush);
+    t.watcher.end("10.0.0.5:80");
+    await flush();
+    await flush();
+    assert.equal(t.watcher.watching.size, 1, `still watched after end ${i}`);
+  }
+  await t.stop();
+});
+
+Deno.test("scheduler: a refusal runs the other watched checks of the same target at once", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 500, flush);
+  // Another check (HTTP) of the same server, on its own schedule: due at 500, 1500, ...
+  t.s.set({
+    id: "rs-http",
+    spec: {
+      kind: "http",
+      tls: false,
+      target: { host: "10.0.0.5", port: 80 },
+      path: "/",
+      hostHeader: null,
+      sni: null,
+      verifyTls: true,
+      statusRanges: [[200, 299]],
+      bodyRegex: null,
+      digest: null,
+    },
+    timing: t.watchedTiming,
+  });
+  await runClock(t.clock, 600, flush);
+  assert.deepEqual(t.byKind.http, [500]);
+  // Dead without its connections ending (watch not yet told): the TCP check at 1000 sees it.
+  t.state.alive = false;
+  await runClock(t.clock, 1100, flush);
+  assert.deepEqual(t.byKind.tcp, [0, 1000]);
+  assert.deepEqual(t.byKind.http, [500, 1000], "run with the refusal, not at 1500");
+  assert.deepEqual(t.changes, [[1000, false], [1000, false]]);
   await t.stop();
 });
