@@ -204,7 +204,7 @@ interface Entry {
   budget: CheckBudget | null;
   /** Index in the scheduler's running list while a run is in progress, else -1. */
   slot: number;
-  /** In the heap (at `due`): a run out of turn leaves it there rather than pushing twice. */
+  /** In the heap (at `due`): a run out of turn takes it out first, never in twice. */
   inHeap: boolean;
   /** Stops the watch of its target's connection; null while not watched. */
   unwatch: (() => void) | null;
@@ -517,10 +517,7 @@ export class CheckScheduler {
       const interval = Math.max(1, e.check.timing.intervalMs);
       const now = this.#clock.nowMs();
       const retryMs = e.check.timing.retryIntervalMs;
-      if (e.inHeap) {
-        // A run out of turn (its connection ended): the entry still waits at its due
-        // time, the next boundary of its schedule, which stands.
-      } else if (retryMs !== undefined && e.debounce.up && e.debounce.streak > 0) {
+      if (retryMs !== undefined && e.debounce.up && e.debounce.streak > 0) {
         // A failure still short of `fall`: retried soon, and the schedule starts over
         // from the retry (keepalived's delay_before_retry).
         e.anchor = now + Math.max(1, retryMs) - interval;
@@ -528,10 +525,8 @@ export class CheckScheduler {
       } else {
         e.due = nextDue(e.anchor, interval, now);
       }
-      if (!e.inHeap) {
-        e.inHeap = true;
-        this.#heap.push(e);
-      }
+      e.inHeap = true;
+      this.#heap.push(e);
       if (outcome.changed) this.#notify(e);
     }
     this.#pump();
@@ -569,7 +564,7 @@ export class CheckScheduler {
 
   /**
    * After a run: a passing watched check holds its target's connection (again, unless
-   * it has passed after too many ends); a failing one lets it go.
+   * it has passed after too many short-lived ends); a failing one is not watched anew.
    */
   #rewatch(e: Entry, ok: boolean): void {
     const woken = e.woken;
@@ -621,6 +616,9 @@ export class CheckScheduler {
     this.#woken = [];
     for (const e of woken) {
       if (e.state !== "waiting") continue;
+      // Out of the heap while it runs: its end schedules it afresh (a retry included).
+      if (e.inHeap) this.#heap.remove(e);
+      e.inHeap = false;
       if (this.#running.length < MAX_IN_FLIGHT) this.#run(e);
       else {
         e.state = "queued";

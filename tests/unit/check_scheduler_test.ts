@@ -21,6 +21,7 @@ import {
   WATCH_STRIKES,
 } from "../../lib/check/scheduler.ts";
 import type { ConnectionWatcher } from "../../lib/check/watch.ts";
+import { MinHeap } from "../../lib/check/heap.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
@@ -677,11 +678,11 @@ function watchedScheduler(over: Partial<CheckTiming> = {}) {
   const startedAt: number[] = [];
   const byKind: Record<string, number[]> = {};
   const changes: [number, boolean][] = [];
-  const state = { alive: true };
+  const state = { alive: true, timeout: false };
   const runner: CheckRunner = (spec) => {
     startedAt.push(clock.nowMs());
     (byKind[spec.kind] ??= []).push(clock.nowMs());
-    return Promise.resolve(state.alive ? PASS : REFUSED);
+    return Promise.resolve(state.alive ? PASS : state.timeout ? FAIL : REFUSED);
   };
   const driver = new ClockDriver(clock);
   const s = new CheckScheduler({
@@ -800,4 +801,34 @@ Deno.test("scheduler: a refusal runs the other watched checks of the same target
   assert.deepEqual(t.byKind.http, [500, 1000], "run with the refusal, not at 1500");
   assert.deepEqual(t.changes, [[1000, false], [1000, false]]);
   await t.stop();
+});
+
+Deno.test("scheduler: a watched check whose out-of-turn run times out is retried delay_before_retry later", async () => {
+  const t = watchedScheduler({ intervalMs: 10_000, retryIntervalMs: 300, fall: 2 });
+  await runClock(t.clock, 100, flush);
+  t.state.alive = false;
+  // A timeout is no refusal: not definitive, so fall (2) applies and the retry paces it.
+  t.state.timeout = true;
+  t.watcher.end("10.0.0.5:80");
+  await runClock(t.clock, 1000, flush);
+  assert.deepEqual(t.startedAt, [0, 100, 400], "the retry 300 ms after, not at 10,000");
+  assert.deepEqual(t.changes, [[400, false]]);
+  await t.stop();
+});
+
+Deno.test("MinHeap.remove takes any item out and keeps the order of the rest", () => {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let round = 0; round < 50; round++) {
+    const heap = new MinHeap<{ k: number }>((x) => x.k);
+    const items = Array.from({ length: 40 }, () => ({ k: Math.floor(rand() * 100) }));
+    for (const it of items) heap.push(it);
+    const gone = items.filter(() => rand() < 0.4);
+    for (const it of gone) assert.equal(heap.remove(it), true);
+    assert.equal(heap.remove({ k: 1 }), false);
+    const out: number[] = [];
+    for (let x = heap.pop(); x !== undefined; x = heap.pop()) out.push(x.k);
+    const want = items.filter((it) => !gone.includes(it)).map((it) => it.k).sort((a, b) => a - b);
+    assert.deepEqual(out, want);
+  }
 });
