@@ -11,6 +11,10 @@
  * - `initialUp = false` (`init_fail`): "failing until proven". The check is treated as
  *   settled down, and needs `rise` passes like any failing check.
  *
+ * With `failFastOnRefused`, a definitive failure (the connection refused, or reset
+ * before any reply) takes a healthy check down at once: `fall` is there to ride out
+ * timeouts and bad replies, which can pass; nothing listening does not pass by itself.
+ *
  * Pure: no clock, no I/O.
  *
  * @module
@@ -81,8 +85,8 @@ export function initialDebounce(initialUp: boolean): DebounceState {
  */
 export function debounceStep(
   state: DebounceState,
-  result: Pick<CheckResult, "ok" | "weight">,
-  timing: Pick<CheckTiming, "rise" | "fall">,
+  result: Pick<CheckResult, "ok" | "weight" | "definitive">,
+  timing: Pick<CheckTiming, "rise" | "fall" | "failFastOnRefused">,
 ): DebounceOutcome {
   let up = state.up;
   let streak = 0;
@@ -97,7 +101,8 @@ export function debounceStep(
       weight = passWeight;
     } else {
       streak = state.streak + 1;
-      if (streak >= Math.max(1, timing.fall)) {
+      const definitive = result.definitive === true && timing.failFastOnRefused === true;
+      if (definitive || streak >= Math.max(1, timing.fall)) {
         up = false;
         streak = 0;
         weight = null;

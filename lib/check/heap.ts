@@ -76,6 +76,51 @@ export class MinHeap<T> {
     return top;
   }
 
+  /**
+   * Removes `item` (found by identity); false when it is not there. O(n): for the rare
+   * item that must leave before its turn (a check run out of turn).
+   */
+  remove(item: T): boolean {
+    const a = this.#items;
+    const i = a.indexOf(item);
+    if (i < 0) return false;
+    const last = a.pop()!;
+    if (i === a.length) return true;
+    a[i] = last;
+    this.#siftUp(i);
+    this.#siftDown(a.indexOf(last));
+    return true;
+  }
+
+  #siftUp(i: number): void {
+    const a = this.#items;
+    const item = a[i];
+    const k = this.#key(item);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.#key(a[parent]) <= k) break;
+      a[i] = a[parent];
+      i = parent;
+    }
+    a[i] = item;
+  }
+
+  #siftDown(i: number): void {
+    const a = this.#items;
+    const item = a[i];
+    const k = this.#key(item);
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= a.length) break;
+      const r = l + 1;
+      const c = r < a.length && this.#key(a[r]) < this.#key(a[l]) ? r : l;
+      if (this.#key(a[c]) >= k) break;
+      a[i] = a[c];
+      i = c;
+    }
+    a[i] = item;
+  }
+
   /** Removes every item. */
   clear(): void {
     this.#items.length = 0;

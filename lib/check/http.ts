@@ -15,7 +15,15 @@ import { createHash } from "node:crypto";
 import { parseIp } from "../net/addr.ts";
 import { Deadline } from "./deadline.ts";
 import { HttpResponseReader, printable } from "./http_response.ts";
-import { errorText, failed, formatEndpoint, formatMs, passed } from "./result.ts";
+import {
+  errorText,
+  failed,
+  failedFrom,
+  formatEndpoint,
+  formatMs,
+  isRefusal,
+  passed,
+} from "./result.ts";
 import { type ByteStream, connectTcp, connectTls } from "./stream.ts";
 import type { CheckResult, HttpCheck } from "./types.ts";
 
@@ -112,6 +120,8 @@ export async function checkHttp(
   }
   let phase = spec.tls ? `TLS ${where}` : `connect ${where}`;
   let stream: ByteStream | null = null;
+  // A refusal, or a reset before the first byte of a reply, is definitive.
+  let replied = false;
   try {
     stream = spec.tls
       ? await connectTls(spec.target, { serverName: p.serverName, verify: spec.verifyTls }, d)
@@ -123,13 +133,21 @@ export async function checkHttp(
     while (!r.finished) {
       const chunk = await stream.read();
       if (chunk === null) r.end();
-      else r.push(chunk);
+      else {
+        replied = true;
+        r.push(chunk);
+      }
     }
     stream.close();
     if (r.phase === "error") return failed(`${phase}: ${r.error}`, d.startedAt);
     return judge(spec, p, r, d.startedAt);
   } catch (e) {
-    return failed(`${phase}: ${d.expired ? d.reason() : errorText(e)}`, d.startedAt);
+    const definitive = !d.expired && !replied && isRefusal(e);
+    return failedFrom(
+      `${phase}: ${d.expired ? d.reason() : errorText(e)}`,
+      d.startedAt,
+      definitive,
+    );
   } finally {
     stream?.close();
     d.dispose();

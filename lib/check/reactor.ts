@@ -1,5 +1,6 @@
 /**
- * Readiness of the FFI sockets of checks (UDP, DNS, ICMP), all in one `poll(2)`.
+ * Readiness of the FFI sockets of checks (TCP connects, UDP, DNS, ICMP), all in one
+ * `poll(2)`.
  *
  * Deno's own UDP sockets need `--unstable-net`, and `node:dgram` does not report the
  * ICMP port-unreachable of a connected socket, so these checks use libc sockets. A
@@ -19,17 +20,18 @@ import {
   closeFd,
   createEventFd,
   drainEventFd,
-  encodePollFds,
+  encodePollEntries,
   pollAsync,
   POLLERR,
   POLLHUP,
   POLLIN,
   POLLNVAL,
+  POLLOUT,
   pollRevents,
   signalEventFd,
 } from "../sys/libc.ts";
 
-const READY = POLLIN | POLLERR | POLLHUP | POLLNVAL;
+const READY = POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL;
 
 /**
  * One poll loop shared by every waiter.
@@ -42,6 +44,8 @@ const READY = POLLIN | POLLERR | POLLHUP | POLLNVAL;
  */
 export class Reactor {
   readonly #waiters = new Map<number, (ready: boolean) => void>();
+  /** What each waiter waits for: POLLIN, or POLLOUT (a connect in progress). */
+  readonly #events = new Map<number, number>();
   #efd = -1;
   #loop: Promise<void> | null = null;
   /** The fds the running poll covers; null between polls. */
@@ -67,11 +71,30 @@ export class Reactor {
    * ```
    */
   readable(fd: number, signal: AbortSignal): Promise<boolean> {
+    return this.#wait(fd, POLLIN, signal);
+  }
+
+  /**
+   * Resolves true once `fd` is writable or has an error pending, false when `signal`
+   * aborts first: a non-blocking `connect` has completed (SO_ERROR says how). One
+   * waiter per fd, as for {@link Reactor.readable}.
+   *
+   * @example
+   * ```ts
+   * if (await reactor.writable(fd, deadline.signal)) getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
+   * ```
+   */
+  writable(fd: number, signal: AbortSignal): Promise<boolean> {
+    return this.#wait(fd, POLLOUT, signal);
+  }
+
+  #wait(fd: number, events: number, signal: AbortSignal): Promise<boolean> {
     if (signal.aborted) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const onAbort = () => {
         if (this.#waiters.get(fd) !== settle) return;
         this.#waiters.delete(fd);
+        this.#events.delete(fd);
         resolve(false);
         // Let the loop end (and its thread go) when nobody waits any more.
         if (this.#waiters.size === 0) this.#wake();
@@ -82,6 +105,7 @@ export class Reactor {
       };
       this.#waiters.get(fd)?.(false);
       this.#waiters.set(fd, settle);
+      this.#events.set(fd, events);
       signal.addEventListener("abort", onAbort, { once: true });
       if (this.#loop === null) this.#loop = this.#run();
       else if (this.#polled !== null && !this.#polled.has(fd)) this.#wake();
@@ -111,7 +135,9 @@ export class Reactor {
     try {
       while (this.#waiters.size > 0) {
         const fds = [...this.#waiters.keys()];
-        const set = encodePollFds([this.#efd, ...fds], POLLIN);
+        const entries = [{ fd: this.#efd, events: POLLIN }];
+        for (const fd of fds) entries.push({ fd, events: this.#events.get(fd) ?? POLLIN });
+        const set = encodePollEntries(entries);
         this.#polled = new Set(fds);
         const n = await pollAsync(set, -1);
         this.#polled = null;
@@ -130,6 +156,7 @@ export class Reactor {
           const settle = this.#waiters.get(fds[i]);
           if (settle === undefined) continue;
           this.#waiters.delete(fds[i]);
+          this.#events.delete(fds[i]);
           settle(true);
         }
       }

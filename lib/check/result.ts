@@ -38,6 +38,45 @@ export function failed(detail: string, startedAt: number): CheckResult {
 }
 
 /**
+ * A failing result that is definitive when `definitive` says so (the target refused
+ * or reset the connection): the same as {@link failed} otherwise.
+ *
+ * @example
+ * ```ts
+ * failedFrom("connect 127.0.0.1:80: ECONNREFUSED", performance.now(), true).definitive; // true
+ * ```
+ */
+export function failedFrom(detail: string, startedAt: number, definitive: boolean): CheckResult {
+  if (!definitive) return failed(detail, startedAt);
+  return {
+    ok: false,
+    detail,
+    weight: null,
+    durationMs: performance.now() - startedAt,
+    definitive: true,
+  };
+}
+
+/**
+ * Whether an error says the peer is not there: the connection was refused
+ * (`ECONNREFUSED`) or reset (`ECONNRESET`). Only the caller knows whether a reset came
+ * before any reply, which is what makes it definitive.
+ *
+ * @example
+ * ```ts
+ * isRefusal(new SyscallError("connect", 111)); // true
+ * isRefusal(new Error("timed out")); // false
+ * ```
+ */
+export function isRefusal(e: unknown): boolean {
+  if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset) {
+    return true;
+  }
+  const code = errorText(e);
+  return code === "ECONNREFUSED" || code === "ECONNRESET";
+}
+
+/**
  * `host:port`, with brackets around an IPv6 host.
  *
  * @example

@@ -27,6 +27,14 @@
  *   most {@link MAX_IN_FLIGHT}) that a run leaves when it ends: keeping ended budgets
  *   until their expiry (a heap with lazy deletion) made every run's controller outlive
  *   a young-generation GC and doubled its pauses.
+ * - Watched targets (`timing.watchConnection`): after a passing run, an idle connection
+ *   to the check's target is held ({@link ConnectionWatcher}); when it ends, the check
+ *   runs at once instead of at its next interval: a killed server process is seen in
+ *   milliseconds. A check that passes after its connection ended soon after it opened (a
+ *   server closing idle connections at once, by design) is watched again at most
+ *   {@link WATCH_STRIKES} times. A definitive failure (a refusal) of one check runs the
+ *   other checks of the same target at once too (identical checks share one probe
+ *   already; these are different checks of one server, e.g. of two virtual servers).
  *
  * @module
  */
@@ -36,7 +44,8 @@ import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts
 import { MinHeap } from "./heap.ts";
 import { errorText } from "./result.ts";
 import { checksIdle, runCheck } from "./run.ts";
-import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "./types.ts";
+import type { CheckResult, CheckRunner, CheckSpec, CheckTiming, Endpoint } from "./types.ts";
+import { type ConnectionWatcher, TcpWatcher } from "./watch.ts";
 
 /**
  * One check to run: `id` is unique within a scheduler (e.g. "vrrp_script:chk_web").
@@ -127,6 +136,12 @@ export interface CheckSchedulerOptions {
   readonly runner?: CheckRunner;
   /** Random in [0, 1) for the start offset; Math.random by default. */
   readonly random?: () => number;
+  /**
+   * Holds the idle connections of checks with `timing.watchConnection`. By default a
+   * {@link TcpWatcher} with the real runner, none with a runner given (a fake runner's
+   * targets are not there to connect to): pass one to test watching.
+   */
+  readonly watcher?: ConnectionWatcher | null;
 }
 
 /**
@@ -134,6 +149,19 @@ export interface CheckSchedulerOptions {
  * one socket or child process, so this bounds the file descriptors checks use.
  */
 export const MAX_IN_FLIGHT = 256;
+
+/**
+ * A watched check that still passes after its connection ended this many times is no
+ * longer watched: its server closes idle connections by design, and each end would
+ * cost a run for nothing.
+ */
+export const WATCH_STRIKES = 3;
+/**
+ * A watched connection that lived at least this long before it ended is no strike: a
+ * server with a long idle timeout (nginx closes an idle connection after 60 s) costs
+ * one extra run per timeout and stays watched.
+ */
+export const WATCH_MIN_LIFE_MS = 10_000;
 
 /** What is due within this runs now: a wake a hair early must not cost a second one. */
 const DUE_SLACK_MS = 1;
@@ -176,6 +204,16 @@ interface Entry {
   budget: CheckBudget | null;
   /** Index in the scheduler's running list while a run is in progress, else -1. */
   slot: number;
+  /** In the heap (at `due`): a run out of turn takes it out first, never in twice. */
+  inHeap: boolean;
+  /** Stops the watch of its target's connection; null while not watched. */
+  unwatch: (() => void) | null;
+  /** The run in progress (or next) was started by the end of the watched connection. */
+  woken: boolean;
+  /** Short-lived connection ends followed by a passing run (see {@link WATCH_STRIKES}). */
+  strikes: number;
+  /** The watched connection that woke it ended within {@link WATCH_MIN_LIFE_MS}. */
+  shortLived: boolean;
 }
 
 /**
@@ -200,6 +238,9 @@ export class CheckScheduler {
   readonly #wake: () => void;
   readonly #runner: CheckRunner;
   readonly #random: () => number;
+  readonly #watcher: ConnectionWatcher | null;
+  /** Entries whose watched connection ended: run at the next {@link runDue}, out of turn. */
+  #woken: Entry[] = [];
   readonly #entries = new Map<string, Entry>();
   readonly #heap = new MinHeap<Entry>((e) => e.due);
   /**
@@ -227,6 +268,11 @@ export class CheckScheduler {
     this.#wake = opts.wake ?? (() => {});
     this.#runner = opts.runner ?? runCheck;
     this.#random = opts.random ?? Math.random;
+    this.#watcher = opts.watcher !== undefined
+      ? opts.watcher
+      : opts.runner === undefined
+      ? new TcpWatcher()
+      : null;
   }
 
   /**
@@ -258,6 +304,11 @@ export class CheckScheduler {
       state: "waiting",
       budget: null,
       slot: -1,
+      inHeap: true,
+      unwatch: null,
+      woken: false,
+      strikes: 0,
+      shortLived: false,
     };
     const interval = Math.max(1, check.timing.intervalMs);
     const slot = slotOf(interval);
@@ -343,6 +394,7 @@ export class CheckScheduler {
     const exact = this.#clock.nowMs();
     const stalled = exact - this.#handedAt > STALL_MS;
     if (this.#nextExpiry <= exact) this.#sweepExpiries(exact, stalled);
+    if (this.#woken.length > 0) this.#runWoken();
     const now = exact + DUE_SLACK_MS;
     for (
       let top = this.#heap.peek();
@@ -350,6 +402,7 @@ export class CheckScheduler {
       top = this.#heap.peek()
     ) {
       this.#heap.pop();
+      top.inHeap = false;
       if (top.state !== "waiting") continue;
       if (this.#running.length < MAX_IN_FLIGHT) this.#run(top);
       else {
@@ -373,6 +426,7 @@ export class CheckScheduler {
     this.#promisedAt = Infinity;
     this.#nextExpiry = Infinity;
     this.#heap.clear();
+    this.#woken = [];
     this.#queue = [];
     this.#queueHead = 0;
     for (const e of this.#entries.values()) this.#drop(e);
@@ -380,6 +434,7 @@ export class CheckScheduler {
     if (this.#running.length > 0) {
       await new Promise<void>((resolve) => (this.#onIdle = resolve));
     }
+    await this.#watcher?.close();
     await checksIdle();
   }
 
@@ -387,6 +442,8 @@ export class CheckScheduler {
     // Entries in the heap or the queue are skipped when they come up.
     e.state = "removed";
     e.budget?.cancel();
+    e.unwatch?.();
+    e.unwatch = null;
   }
 
   /** The earliest due time or running expiry (Infinity when none); drops removed tops. */
@@ -394,8 +451,10 @@ export class CheckScheduler {
     let top = this.#heap.peek();
     while (top !== undefined && top.state === "removed") {
       this.#heap.pop();
+      top.inHeap = false;
       top = this.#heap.peek();
     }
+    if (this.#woken.length > 0) return this.#clock.nowMs();
     return Math.min(top?.due ?? Infinity, this.#nextExpiry);
   }
 
@@ -453,6 +512,8 @@ export class CheckScheduler {
       e.last = r;
       const outcome = debounceStep(e.debounce, r, e.check.timing);
       e.debounce = outcome.state;
+      this.#rewatch(e, r.ok);
+      if (r.definitive === true && e.check.timing.watchConnection === true) this.#wakeSiblings(e);
       const interval = Math.max(1, e.check.timing.intervalMs);
       const now = this.#clock.nowMs();
       const retryMs = e.check.timing.retryIntervalMs;
@@ -464,6 +525,7 @@ export class CheckScheduler {
       } else {
         e.due = nextDue(e.anchor, interval, now);
       }
+      e.inHeap = true;
       this.#heap.push(e);
       if (outcome.changed) this.#notify(e);
     }
@@ -500,6 +562,71 @@ export class CheckScheduler {
     }
   }
 
+  /**
+   * After a run: a passing watched check holds its target's connection (again, unless
+   * it has passed after too many short-lived ends); a failing one is not watched anew.
+   */
+  #rewatch(e: Entry, ok: boolean): void {
+    const woken = e.woken;
+    e.woken = false;
+    if (this.#watcher === null || e.check.timing.watchConnection !== true) return;
+    if (!ok) return;
+    if (woken && e.shortLived && ++e.strikes >= WATCH_STRIKES) return;
+    if (e.unwatch !== null) return;
+    const target = watchTarget(e.check.spec);
+    if (target === null) return;
+    const since = this.#clock.nowMs();
+    e.unwatch = this.#watcher.watch(target, () => {
+      e.unwatch = null;
+      if (e.state === "removed" || this.#stopped) return;
+      e.shortLived = this.#clock.nowMs() - since < WATCH_MIN_LIFE_MS;
+      this.#wakeUp(e);
+    });
+  }
+
+  /** Runs `e` out of turn at the next {@link runDue}. */
+  #wakeUp(e: Entry): void {
+    if (e.woken) return;
+    e.woken = true;
+    this.#woken.push(e);
+    this.#wakeIfEarlier();
+  }
+
+  /**
+   * The target of `e` refused: the other watched checks of that same target (other
+   * specs: identical ones share e's probe) run now rather than at their interval.
+   */
+  #wakeSiblings(e: Entry): void {
+    const target = watchTarget(e.check.spec);
+    if (target === null) return;
+    for (const o of this.#entries.values()) {
+      if (o === e || o.state !== "waiting" || o.check.timing.watchConnection !== true) continue;
+      const t = watchTarget(o.check.spec);
+      if (t === null || t.host !== target.host || t.port !== target.port || !o.debounce.up) {
+        continue;
+      }
+      o.shortLived = false;
+      this.#wakeUp(o);
+    }
+  }
+
+  /** Runs the checks whose watched connection ended, out of turn. */
+  #runWoken(): void {
+    const woken = this.#woken;
+    this.#woken = [];
+    for (const e of woken) {
+      if (e.state !== "waiting") continue;
+      // Out of the heap while it runs: its end schedules it afresh (a retry included).
+      if (e.inHeap) this.#heap.remove(e);
+      e.inHeap = false;
+      if (this.#running.length < MAX_IN_FLIGHT) this.#run(e);
+      else {
+        e.state = "queued";
+        this.#queue.push(e);
+      }
+    }
+  }
+
   /** Starts queued checks while there is room in flight. */
   #pump(): void {
     while (this.#running.length < MAX_IN_FLIGHT && this.#queueHead < this.#queue.length) {
@@ -524,6 +651,18 @@ function nextDue(anchor: number, interval: number, now: number): number {
   for (let k = Math.max(1, Math.floor((now - anchor) / interval) + 1);; k++) {
     const next = Math.round((anchor + k * interval) / slot) * slot;
     if (next > now) return next;
+  }
+}
+
+/** The endpoint whose connection a check of this kind can be watched on, if any. */
+function watchTarget(spec: CheckSpec): Endpoint | null {
+  switch (spec.kind) {
+    case "tcp":
+    case "http":
+    case "smtp":
+      return spec.target;
+    default:
+      return null;
   }
 }
 

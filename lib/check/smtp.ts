@@ -7,7 +7,15 @@
 
 import { Deadline } from "./deadline.ts";
 import { printable } from "./http_response.ts";
-import { errorText, failed, formatEndpoint, formatMs, passed } from "./result.ts";
+import {
+  errorText,
+  failed,
+  failedFrom,
+  formatEndpoint,
+  formatMs,
+  isRefusal,
+  passed,
+} from "./result.ts";
 import { type ByteStream, connectTcp } from "./stream.ts";
 import type { CheckResult, SmtpCheck } from "./types.ts";
 
@@ -94,6 +102,8 @@ export async function checkSmtp(
   const where = formatEndpoint(spec.target);
   let phase = `connect ${where}`;
   let stream: ByteStream | null = null;
+  // A refusal, or a reset before the first byte of the greeting, is definitive.
+  let replied = false;
   try {
     stream = await connectTcp(spec.target, d);
     const s = stream;
@@ -104,6 +114,7 @@ export async function checkSmtp(
         if (r !== null) return r;
         const b = await s.read();
         if (b === null) return { error: "connection closed" };
+        replied = true;
         lines.push(b);
       }
     };
@@ -123,7 +134,12 @@ export async function checkSmtp(
     await s.write(new TextEncoder().encode("QUIT\r\n")).catch(() => {});
     return passed(`SMTP 250 in ${formatMs(performance.now() - d.startedAt)}`, d.startedAt);
   } catch (e) {
-    return failed(`${phase}: ${d.expired ? d.reason() : errorText(e)}`, d.startedAt);
+    const definitive = !d.expired && !replied && isRefusal(e);
+    return failedFrom(
+      `${phase}: ${d.expired ? d.reason() : errorText(e)}`,
+      d.startedAt,
+      definitive,
+    );
   } finally {
     stream?.close();
     d.dispose();

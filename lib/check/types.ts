@@ -203,6 +203,13 @@ export interface CheckResult {
   /** A dynamic weight (script with `dynamic`); null otherwise. */
   readonly weight: number | null;
   readonly durationMs: number;
+  /**
+   * A failure that is not transient: the target refused the connection (nothing
+   * listens, the process is gone) or reset it before any reply. Timeouts and bad
+   * replies can be passing trouble; a refusal says the service is not there. Unset =
+   * false. A timing with `failFastOnRefused` takes the check down on such a failure.
+   */
+  readonly definitive?: boolean;
 }
 
 /**
@@ -233,6 +240,21 @@ export interface CheckTiming {
    * 0 = at once). Unset = up to one interval, so checks added together spread out.
    */
   readonly warmupMs?: number;
+  /**
+   * A healthy check hit by a definitive failure ({@link CheckResult.definitive}: the
+   * connection refused or reset before any reply) turns failing at once, without the
+   * `fall` retries, which are for timeouts and bad replies. The LVS real server checks
+   * set it: a dead backend leaves the table within milliseconds of its next check.
+   * VRRP trackers keep keepalived's plain rise/fall. Unset = false.
+   */
+  readonly failFastOnRefused?: boolean;
+  /**
+   * Between runs, hold an idle connection to the check's target (TCP, HTTP, SMTP kinds)
+   * and run the check at once when it ends: a killed server process closes it, and is
+   * seen within milliseconds rather than at the next interval. The LVS real server
+   * checks set it. Unset = false.
+   */
+  readonly watchConnection?: boolean;
 }
 
 /**

@@ -238,6 +238,10 @@ export function lvsCheckDefinition(
       initialUp: !vs.alpha,
       retryIntervalMs: c.delayBeforeRetryMs,
       warmupMs: c.warmupMs,
+      // A refused connection is a dead backend, not a passing hiccup: out at once.
+      failFastOnRefused: true,
+      // A killed server process closes the idle connection held to it: checked at once.
+      watchConnection: true,
     },
   };
 }

@@ -283,11 +283,8 @@ ipvsTest(
             new Date(tDead).toISOString()
           }, out of the table at ${new Date(out.atMs).toISOString()}: compare with the log below)`,
       );
-      // Not before fall checks had a chance to fail: one failure alone must not remove it.
-      assert.ok(
-        out.atMs - tKill >= spec.retry * spec.delayLoopS * 1000 - TABLE_SLACK_MS,
-        `left ${out.atMs - tKill} ms after the kill`,
-      );
+      // No lower bound: a killed process refuses connections, which is definitive (no
+      // retry), and the idle connection hacore holds to it ends at the kill.
       assert.deepEqual(webDests(spec, out.table).sort(), ["192.0.2.21", "192.0.2.23"]);
 
       await lab.startWeb("web2");

@@ -1,17 +1,24 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { type DebounceState, debounceStep, initialDebounce } from "../../lib/check/debounce.ts";
 
-/** Compact result: "P" pass, "F" fail, "P3" pass with dynamic weight 3. */
-function result(code: string): { ok: boolean; weight: number | null } {
+/** Compact result: "P" pass, "F" fail, "R" refused (definitive fail), "P3" pass with weight 3. */
+function result(code: string): { ok: boolean; weight: number | null; definitive?: boolean } {
+  if (code === "R") return { ok: false, weight: null, definitive: true };
   return { ok: code[0] === "P", weight: code.length > 1 ? Number(code.slice(1)) : null };
 }
 
 /** Runs a sequence; returns the `up` after each step as "U"/"D", changes as "!". */
-function trace(initialUp: boolean, rise: number, fall: number, seq: string): string {
+function trace(
+  initialUp: boolean,
+  rise: number,
+  fall: number,
+  seq: string,
+  failFastOnRefused?: boolean,
+): string {
   let s = initialDebounce(initialUp);
   let out = "";
   for (const code of seq.split(" ").filter((c) => c !== "")) {
-    const o = debounceStep(s, result(code), { rise, fall });
+    const o = debounceStep(s, result(code), { rise, fall, failFastOnRefused });
     s = o.state;
     out += (s.up ? "U" : "D") + (o.changed ? "!" : "");
   }
@@ -49,6 +56,28 @@ const TABLE: [boolean, number, number, string, string][] = [
 for (const [initialUp, rise, fall, seq, want] of TABLE) {
   Deno.test(`debounce initialUp=${initialUp} rise=${rise} fall=${fall}: ${seq} → ${want}`, () => {
     assertEquals(trace(initialUp, rise, fall, seq), want.replaceAll(" ", ""));
+  });
+}
+
+// failFastOnRefused: [initialUp, rise, fall, failFast, results ("R" refused), expected]
+const FAST: [boolean, number, number, boolean | undefined, string, string][] = [
+  // A refusal takes a healthy check down at once, whatever fall says.
+  [true, 1, 3, true, "P R", "U D!"],
+  [true, 1, 3, true, "P F R", "U U D!"],
+  // Plain failures (timeouts, bad replies) still need fall in a row.
+  [true, 1, 3, true, "P F F P F F F", "U U U U U U D!"],
+  // Without the option (VRRP trackers), a refusal is one failure like any other.
+  [true, 1, 3, false, "P R R R", "U U U D!"],
+  [true, 1, 3, undefined, "P R R R", "U U U D!"],
+  // Coming back is untouched: rise passes as ever.
+  [true, 2, 3, true, "P R P P", "U D! D U!"],
+  // A check already down stays down; init_fail needs rise as ever.
+  [false, 2, 3, true, "R P R P P", "D D D D U!"],
+];
+
+for (const [initialUp, rise, fall, fast, seq, want] of FAST) {
+  Deno.test(`debounce failFastOnRefused=${fast} rise=${rise} fall=${fall}: ${seq} → ${want}`, () => {
+    assertEquals(trace(initialUp, rise, fall, seq, fast), want.replaceAll(" ", ""));
   });
 }
 

@@ -16,6 +16,7 @@ import { checkSmtp } from "../../lib/check/smtp.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
 import type { DnsCheck, HttpCheck, UdpCheck } from "../../lib/check/types.ts";
 import { checkUdp } from "../../lib/check/udp.ts";
+import { TcpWatcher } from "../../lib/check/watch.ts";
 import {
   AF_INET,
   bindSocket,
@@ -305,6 +306,68 @@ Deno.test("http: a server that closes without answering, or answers garbage, fai
   l.close();
   assert.match(closed.detail, /^GET \/: (connection closed without a response|ECONNRESET)$/);
   assert.equal(garbage.detail, 'GET /: not an HTTP/1.x response: "SSH-2.0-OpenSSH_9.2"');
+});
+
+Deno.test("refused or reset before any reply is definitive; timeouts and bad replies are not", async () => {
+  // A listener closed: nothing listens on its port any more.
+  const gone = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dead = port(gone);
+  gone.close();
+  const target = { host: "127.0.0.1", port: dead };
+  assert.equal((await checkTcp({ kind: "tcp", target }, 1000, never)).definitive, true);
+  assert.equal((await checkHttp(httpSpec(dead), 1000, never)).definitive, true);
+  const smtp = { kind: "smtp" as const, target, heloName: "h" };
+  assert.equal((await checkSmtp(smtp, 1000, never)).definitive, true);
+  await withBlackHole(async (p) => {
+    const r = await checkTcp({ kind: "tcp", target: { host: "127.0.0.1", port: p } }, 200, never);
+    assert.equal(r.ok, false);
+    assert.equal(r.definitive, undefined, "a timeout may pass: retried");
+  });
+  await withHttpServer(async (p) => {
+    const bad = await checkHttp(httpSpec(p, { path: "/fail" }), 1000, never);
+    assert.equal(bad.ok, false);
+    assert.equal(bad.definitive, undefined, "a bad status may pass: retried");
+  });
+  // A server that hangs up without answering (Deno reads its close as the end of the
+  // stream) may be shedding load: not definitive.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serve = l.accept().then(async (c) => {
+    await new Promise((r) => setTimeout(r, 100));
+    c.close();
+  });
+  const hungUp = await checkHttp(httpSpec(port(l)), 2000, never);
+  await serve;
+  l.close();
+  assert.equal(hungUp.detail, "GET /: connection closed without a response");
+  assert.equal(hungUp.definitive, undefined);
+});
+
+Deno.test("watch: the idle connection's end is heard within milliseconds; unwatched, nothing is", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const target = { host: "127.0.0.1", port: port(l) };
+  const w = new TcpWatcher();
+  let ended = 0;
+  w.watch(target, () => ended++);
+  // A second watcher of the same target shares the connection.
+  const unwatch2 = w.watch(target, () => ended += 10);
+  const server = await l.accept();
+  assert.equal(w.size, 1);
+  unwatch2();
+  const t0 = performance.now();
+  server.close(); // what the kernel does for a process that dies
+  while (ended === 0 && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 1));
+  const took = performance.now() - t0;
+  assert.equal(ended, 1, "heard once, by the one still watching");
+  assert.ok(took < 100, `took ${took} ms`);
+  assert.equal(w.size, 0);
+  // Unwatched before its end: no call, and close() leaves nothing open.
+  w.watch(target, () => ended++)();
+  w.watch(target, () => ended++);
+  const s2 = await l.accept();
+  await w.close();
+  s2.close();
+  l.close();
+  assert.equal(ended, 1);
 });
 
 // ---------------------------------------------------------------------------------------

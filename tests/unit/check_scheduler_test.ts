@@ -17,7 +17,11 @@ import {
   MAX_IN_FLIGHT,
   type ScheduledCheck,
   STALL_GRACE_MS,
+  WATCH_MIN_LIFE_MS,
+  WATCH_STRIKES,
 } from "../../lib/check/scheduler.ts";
+import type { ConnectionWatcher } from "../../lib/check/watch.ts";
+import { MinHeap } from "../../lib/check/heap.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
 
@@ -631,4 +635,200 @@ Deno.test("scheduler: a loop that comes back stalled lets a run's waiting answer
   await flush();
   assert.deepEqual(ends, [{ id: "answered", up: true }, { id: "silent", up: false }]);
   await s.stop();
+});
+
+/** A {@link ConnectionWatcher} whose connections end when the test says so. */
+class FakeWatcher implements ConnectionWatcher {
+  readonly watching = new Map<string, Set<() => void>>();
+  watch(target: { host: string; port: number }, onEnd: () => void): () => void {
+    const key = `${target.host}:${target.port}`;
+    let set = this.watching.get(key);
+    if (set === undefined) this.watching.set(key, set = new Set());
+    const listener = () => onEnd();
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watching.delete(key);
+    };
+  }
+  /** The connection to `key` ends (the server's process died, or it closed it idle). */
+  end(key: string): void {
+    const set = this.watching.get(key);
+    this.watching.delete(key);
+    for (const l of set ?? []) l();
+  }
+  close(): Promise<void> {
+    this.watching.clear();
+    return Promise.resolve();
+  }
+}
+
+const REFUSED: CheckResult = {
+  ok: false,
+  detail: "connect 10.0.0.5:80: ECONNREFUSED",
+  weight: null,
+  durationMs: 0,
+  definitive: true,
+};
+
+/** A manual-clock scheduler over one watched TCP check; `alive` decides its results. */
+function watchedScheduler(over: Partial<CheckTiming> = {}) {
+  const clock = new ManualClock();
+  const watcher = new FakeWatcher();
+  const startedAt: number[] = [];
+  const byKind: Record<string, number[]> = {};
+  const changes: [number, boolean][] = [];
+  const state = { alive: true, timeout: false };
+  const runner: CheckRunner = (spec) => {
+    startedAt.push(clock.nowMs());
+    (byKind[spec.kind] ??= []).push(clock.nowMs());
+    return Promise.resolve(state.alive ? PASS : state.timeout ? FAIL : REFUSED);
+  };
+  const driver = new ClockDriver(clock);
+  const s = new CheckScheduler({
+    clock,
+    onChange: (st) => changes.push([clock.nowMs(), st.up]),
+    runner,
+    random: () => 0,
+    wake: () => driver.wake(),
+    watcher,
+  });
+  const watchedTiming = timing({
+    intervalMs: 1000,
+    fall: 2,
+    retryIntervalMs: 1000,
+    failFastOnRefused: true,
+    watchConnection: true,
+    ...over,
+  });
+  driver.start(s);
+  s.set({
+    id: "rs",
+    spec: { kind: "tcp", target: { host: "10.0.0.5", port: 80 } },
+    timing: watchedTiming,
+  });
+  const stop = async () => {
+    await driver.stop();
+    await s.stop();
+    assert.equal(clock.pendingTimers(), 0);
+  };
+  return { clock, watcher, startedAt, byKind, changes, state, s, watchedTiming, stop };
+}
+
+Deno.test("scheduler: a watched check runs the moment its connection ends; a refusal then takes it down at once", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  assert.deepEqual([...t.watcher.watching.keys()], ["10.0.0.5:80"], "watched after a pass");
+  await runClock(t.clock, 400, flush);
+  t.state.alive = false;
+  t.watcher.end("10.0.0.5:80");
+  await flush();
+  await flush();
+  assert.deepEqual(t.startedAt, [0, 400], "run out of turn, at once");
+  assert.deepEqual(t.changes, [[400, false]], "down at that run, no retry");
+  assert.equal(t.watcher.watching.size, 0, "a failing target is not watched");
+  await runClock(t.clock, 1500, flush);
+  assert.deepEqual(t.startedAt, [0, 400, 1000], "its schedule stands");
+  t.state.alive = true;
+  await runClock(t.clock, 2100, flush);
+  assert.deepEqual(t.changes, [[400, false], [2000, true]]);
+  assert.equal(t.watcher.watching.size, 1, "watched again once it passes");
+  await t.stop();
+  assert.equal(t.watcher.watching.size, 0, "stop lets every connection go");
+});
+
+Deno.test("scheduler: a server that closes idle connections by design is no longer watched after a few ends", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  for (let i = 0; i < 5; i++) {
+    t.watcher.end("10.0.0.5:80");
+    await flush();
+    await flush();
+  }
+  // Each end followed by a pass is a strike; at WATCH_STRIKES the watch stops.
+  assert.equal(t.startedAt.length, 1 + WATCH_STRIKES);
+  assert.equal(t.watcher.watching.size, 0);
+  assert.deepEqual(t.changes, [], "passing all along");
+  await t.stop();
+});
+
+Deno.test("scheduler: without watchConnection no connection is held", async () => {
+  const t = watchedScheduler({ watchConnection: undefined });
+  await runClock(t.clock, 100, flush);
+  assert.equal(t.watcher.watching.size, 0);
+  await t.stop();
+});
+
+Deno.test("scheduler: a watched connection that lived long before it ended is no strike", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 100, flush);
+  for (let i = 1; i <= WATCH_STRIKES + 2; i++) {
+    await runClock(t.clock, i * (WATCH_MIN_LIFE_MS + 1000) + 100, flush);
+    t.watcher.end("10.0.0.5:80");
+    await flush();
+    await flush();
+    assert.equal(t.watcher.watching.size, 1, `still watched after end ${i}`);
+  }
+  await t.stop();
+});
+
+Deno.test("scheduler: a refusal runs the other watched checks of the same target at once", async () => {
+  const t = watchedScheduler();
+  await runClock(t.clock, 500, flush);
+  // Another check (HTTP) of the same server, on its own schedule: due at 500, 1500, ...
+  t.s.set({
+    id: "rs-http",
+    spec: {
+      kind: "http",
+      tls: false,
+      target: { host: "10.0.0.5", port: 80 },
+      path: "/",
+      hostHeader: null,
+      sni: null,
+      verifyTls: true,
+      statusRanges: [[200, 299]],
+      bodyRegex: null,
+      digest: null,
+    },
+    timing: t.watchedTiming,
+  });
+  await runClock(t.clock, 600, flush);
+  assert.deepEqual(t.byKind.http, [500]);
+  // Dead without its connections ending (watch not yet told): the TCP check at 1000 sees it.
+  t.state.alive = false;
+  await runClock(t.clock, 1100, flush);
+  assert.deepEqual(t.byKind.tcp, [0, 1000]);
+  assert.deepEqual(t.byKind.http, [500, 1000], "run with the refusal, not at 1500");
+  assert.deepEqual(t.changes, [[1000, false], [1000, false]]);
+  await t.stop();
+});
+
+Deno.test("scheduler: a watched check whose out-of-turn run times out is retried delay_before_retry later", async () => {
+  const t = watchedScheduler({ intervalMs: 10_000, retryIntervalMs: 300, fall: 2 });
+  await runClock(t.clock, 100, flush);
+  t.state.alive = false;
+  // A timeout is no refusal: not definitive, so fall (2) applies and the retry paces it.
+  t.state.timeout = true;
+  t.watcher.end("10.0.0.5:80");
+  await runClock(t.clock, 1000, flush);
+  assert.deepEqual(t.startedAt, [0, 100, 400], "the retry 300 ms after, not at 10,000");
+  assert.deepEqual(t.changes, [[400, false]]);
+  await t.stop();
+});
+
+Deno.test("MinHeap.remove takes any item out and keeps the order of the rest", () => {
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let round = 0; round < 50; round++) {
+    const heap = new MinHeap<{ k: number }>((x) => x.k);
+    const items = Array.from({ length: 40 }, () => ({ k: Math.floor(rand() * 100) }));
+    for (const it of items) heap.push(it);
+    const gone = items.filter(() => rand() < 0.4);
+    for (const it of gone) assert.equal(heap.remove(it), true);
+    assert.equal(heap.remove({ k: 1 }), false);
+    const out: number[] = [];
+    for (let x = heap.pop(); x !== undefined; x = heap.pop()) out.push(x.k);
+    const want = items.filter((it) => !gone.includes(it)).map((it) => it.k).sort((a, b) => a - b);
+    assert.deepEqual(out, want);
+  }
 });

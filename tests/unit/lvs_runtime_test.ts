@@ -13,7 +13,12 @@ import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, DaemonSetupError } from "../../lib/daemon/daemon.ts";
 import type { NotifySink } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
-import { type LvsNotice, LvsRuntime, syncPaceMs } from "../../lib/lvs/runtime.ts";
+import {
+  lvsCheckDefinition,
+  type LvsNotice,
+  LvsRuntime,
+  syncPaceMs,
+} from "../../lib/lvs/runtime.ts";
 import { CheckService } from "../../lib/check/service.ts";
 import type { CheckRunner } from "../../lib/check/types.ts";
 import {
@@ -74,6 +79,8 @@ class Lvs {
   readonly ipvs = new FakeIpvs();
   /** Check results by real server address: true passes (the default). */
   readonly alive = new Map<string, boolean>();
+  /** Real server addresses whose checks fail refused (a definitive failure). */
+  readonly refused = new Set<string>();
   readonly notices: [number, LvsNotice][] = [];
   /** What a dynamic script check reports. */
   dynamicWeight: number | null = null;
@@ -91,6 +98,16 @@ class Lvs {
         return Promise.resolve({ ok: true, detail: "exit", weight, durationMs: 0.1 });
       }
       const host = spec.kind === "tcp" ? spec.target.host : "";
+      if (this.refused.has(host)) {
+        const detail = `connect ${host}:80: ECONNREFUSED`;
+        return Promise.resolve({
+          ok: false,
+          detail,
+          weight: null,
+          durationMs: 0.1,
+          definitive: true,
+        });
+      }
       const ok = this.alive.get(host) ?? true;
       const detail = ok ? "connected" : `connect ${host}:80: ECONNREFUSED`;
       return Promise.resolve({ ok, detail, weight: null, durationMs: 0.1 });
@@ -171,6 +188,30 @@ Deno.test("lvs: the table is built at start; a real server whose retry fails too
   await t.to(2300);
   assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"], "one pass brings it back");
   await t.stop();
+});
+
+Deno.test("lvs: a refused connection takes a real server out at its first failure, without the retry", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  t.refused.add("192.0.2.12");
+  await t.to(999);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  // retry 1 = fall 2, but nothing listening will not pass by itself: out at 1000.
+  await t.to(1000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  assert.ok(t.lines.some((l) => /real server 192\.0\.2\.12:80 down: .*ECONNREFUSED/.test(l)));
+  t.refused.delete("192.0.2.12");
+  await t.to(2000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"], "one pass brings it back");
+  await t.stop();
+});
+
+Deno.test("lvs: real server checks fail fast on refusals and watch their connection; the definition says so", () => {
+  const vs = configOf(webConfig()).virtualServers[0];
+  const def = lvsCheckDefinition(vs, vs.realServers[0], 0);
+  assert.equal(def.timing.failFastOnRefused, true);
+  assert.equal(def.timing.watchConnection, true, "a killed process is heard at once");
+  assert.equal(def.timing.fall, 2, "retry still rides out timeouts");
 });
 
 Deno.test("lvs: inhibit_on_failure keeps a failed real server with weight 0 (edited in place)", async () => {
