@@ -322,7 +322,9 @@ export class PacketIntake {
         this.#deps.stepRetired(r.inst, { type: "advert", advert, src, checksumForm });
         continue;
       }
-      if (r.srcMac !== undefined && r.inst.cfg.pinPeerMac) learnPeerMac(r.inst, src, r.srcMac);
+      // Learned always (the VIP guard tells peers from spoofers by it); enforced only
+      // with pin_peer_mac.
+      if (r.srcMac !== undefined) learnPeerMac(r.inst, src, r.srcMac);
       // Before the engine: its refusal (counted there) and this report see the same advert.
       this.#deps.foreign.observe(r.inst, advert, src, [], r.srcMac);
       const event: RouterEvent = r.srcMac === undefined

@@ -174,6 +174,13 @@ export interface NodeRuntimeOptions {
 export type VrrpStatus = Pick<DaemonStatus, "instances" | "counters" | "conflicts" | "maintenance">;
 
 /**
+ * How long a VIP claim waits before it is answered: a router taking over sends its GARP
+ * and then, within a millisecond or two, its first advert, which makes this one step
+ * down. Well inside the 50 ms in which a spoofed claim must be undone.
+ */
+export const CLAIM_CONFIRM_MS = 15;
+
+/**
  * The node's effects, over its instance table: the VRRP subsystem.
  *
  * @example
@@ -220,6 +227,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   #afterHold: { inst: Instance; advert: OutgoingAdvert }[] = [];
   readonly #guard: VipGuard;
+  /** Claims to answer once {@link CLAIM_CONFIRM_MS} has shown they are not a handover. */
+  readonly #claimAnswers: { atMs: number; claim: VipClaim }[] = [];
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -402,8 +411,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   nextDeadlineMs(): number | null {
-    const due = [this.table.nextDeadline(), this.#vips.retryAtMs, this.#routes?.dueAtMs ?? null]
-      .filter((d): d is number => d !== null);
+    const due = [
+      this.table.nextDeadline(),
+      this.#vips.retryAtMs,
+      this.#routes?.dueAtMs ?? null,
+      this.#claimAnswers[0]?.atMs ?? null,
+    ].filter((d): d is number => d !== null);
     return due.length === 0 ? null : Math.min(...due);
   }
 
@@ -730,6 +743,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#foreign.expire(this.table.live);
     this.#runAnnouncements();
     this.#sendAfterHold();
+    this.#answerClaims();
     this.#guard.sync(
       this.#guardedDevs(),
       (dev, e) =>
@@ -781,7 +795,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       "warn",
       `${inst.cfg.name}: ${claim.mac} claims VIP ${claim.address} on ${claim.dev} (${claim.kind}); announcing it again`,
     );
-    if (verdict.reannounce) this.#answerClaim(inst, claim);
+    // Answered a moment later, and only if still ours: a router taking over sends its
+    // GARP just before its first advert, and the master it replaces must not pull the
+    // clients back in between.
+    if (verdict.reannounce) this.#claimAnswers.push({ atMs: now + CLAIM_CONFIRM_MS, claim });
   }
 
   /** The live Master holding the claimed address on the claim's interface, with its MACs. */
@@ -797,9 +814,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv4"));
         ownMacs.add(vmacAddress(inst.cfg.vrid, "ipv6"));
       }
+      // A router heard advertising this VRID claims the VIP in a handover (the old
+      // master through its release grace, the new one's GARPs): VRRP decides between
+      // routers, and answering it would pull clients back to the one letting go.
+      for (const mac of inst.peerMacs.values()) ownMacs.add(mac);
       return { instance: inst.cfg.name, ownMacs };
     }
     return undefined;
+  }
+
+  /** The claim answers due now whose VIP is still held here, claimed by no VRRP peer. */
+  #answerClaims() {
+    const now = this.#clock.nowMs();
+    while (this.#claimAnswers.length > 0 && this.#claimAnswers[0].atMs <= now) {
+      const { claim } = this.#claimAnswers.shift()!;
+      const owner = this.#claimOwner(claim);
+      if (owner === undefined || owner.ownMacs.has(claim.mac)) continue;
+      const inst = this.table.instance(owner.instance);
+      if (inst !== undefined) this.#answerClaim(inst, claim);
+    }
   }
 
   /** One burst (`vrrp_garp_master_repeat` frames, back to back) for the claimed VIP only. */

@@ -20,6 +20,7 @@ import { Logger } from "../../lib/log.ts";
 import { encodeArp, encodeGratuitousArp, parseMac } from "../../lib/net/arp.ts";
 import { encodeUnsolicitedNa } from "../../lib/net/ndisc.ts";
 import { parseClaimFrame } from "../../lib/sys/vip_guard.ts";
+import { CLAIM_CONFIRM_MS } from "../../lib/daemon/runtime.ts";
 import {
   FakeAddressPort,
   FakeLan,
@@ -243,9 +244,13 @@ Deno.test("daemon: a master watches its VIPs' interface; a spoofed GARP is count
   const before = w.announcer.records.length;
   assert.ok(w.guard.claim(claim()));
   await w.settle();
+  assert.equal(w.announcer.records.length, before, "no answer before the claim is confirmed");
+  await w.run(t0 + CLAIM_CONFIRM_MS);
   const burst = w.announcer.records.slice(before);
   assert.equal(burst.length, 5, "one burst of vrrp_garp_master_repeat GARPs");
-  assert.ok(burst.every((a) => a.kind === "garp" && a.address === VIP && a.atMs === t0));
+  assert.ok(
+    burst.every((a) => a.kind === "garp" && a.address === VIP && a.atMs === t0 + CLAIM_CONFIRM_MS),
+  );
   const s = w.daemon.status().instances[0];
   assert.equal(s.counters.vipConflicts, 1);
   assert.deepEqual(
@@ -263,10 +268,12 @@ Deno.test("daemon: a flood of spoofed claims is counted in full but answered onc
   const before = w.announcer.records.length;
   for (let i = 0; i < 50; i++) w.guard.claim(claim());
   await w.settle();
+  await w.run(w.clock.nowMs() + CLAIM_CONFIRM_MS);
   assert.equal(w.announcer.records.length - before, 5);
   await w.run(w.clock.nowMs() + REANNOUNCE_GAP_MS);
   w.guard.claim(claim());
   await w.settle();
+  await w.run(w.clock.nowMs() + CLAIM_CONFIRM_MS);
   assert.equal(w.announcer.records.length - before, 10);
   assert.equal(w.daemon.status().instances[0].counters.vipConflicts, 51);
   assert.equal(w.daemon.status().instances[0].counters.vipClaimAnswers, 2);
