@@ -40,7 +40,7 @@ import {
   type VirtualServerStatus,
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
-import type { IpvsPort, KernelEvent } from "../sys/ports.ts";
+import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
 import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
@@ -1010,29 +1010,61 @@ export class LvsRuntime {
     }
   }
 
-  /** Applies `ops` in order, folding each success into the known table; the failures. */
+  /**
+   * Applies `ops` in order in one batch (a service is added before its destinations, as
+   * the plan orders them), folding each success into the known table; the failures.
+   * Destinations refused because their service's add was refused just before are one
+   * line, not one each: the service's line says why.
+   */
   async #applyOps(ops: readonly Op[], log: boolean): Promise<number> {
+    let outcomes: IpvsOpOutcome[];
+    try {
+      outcomes = await this.#d.ipvs.applyBatch(ops);
+    } catch (e) {
+      // The port itself failed (closed socket): nothing is known to have applied.
+      outcomes = ops.map(() => ({ ok: false, error: e instanceof Error ? e : new Error(text(e)) }));
+    }
     let failed = 0;
+    const refusedServices = new Set<string>();
+    const orphans = new Map<string, { label: string; n: number }>();
+    const applied: Op[] = [];
     for (const [i, op] of ops.entries()) {
-      try {
-        await runOp(this.#d.ipvs, op);
+      const o = outcomes[i] ?? { ok: false, error: new Error("no outcome from the IPVS port") };
+      if (o.ok) {
         this.#counters.opsApplied++;
-        this.#kernel = foldOp(this.#kernel, op);
+        applied.push(op);
         if (!log) continue;
         // A server leaving is one line an operator wants; a start that builds 10,000
         // entries is a summary, not 10,000 lines (and ~1 ms of the loop each).
         if (i < OPS_LOGGED_EACH) this.#d.log.info(`lvs: ${describeOp(op)}`);
         else this.#d.log.debug(`lvs: ${describeOp(op)}`);
-      } catch (e) {
-        failed++;
-        this.#counters.opsFailed++;
-        this.#d.rateLog(
-          `lvs/op/${opKey(op)}`,
-          "error",
-          `lvs: ${describeOp(op)} failed: ${text(e)}; retrying in ${this.#retryMs} ms`,
-        );
+        continue;
       }
+      failed++;
+      this.#counters.opsFailed++;
+      const sk = serviceKey(op.service);
+      if (op.op === "addService") refusedServices.add(sk);
+      else if (op.op === "addDest" && refusedServices.has(sk)) {
+        const o = orphans.get(sk) ?? { label: serviceText(op.service), n: 0 };
+        o.n++;
+        orphans.set(sk, o);
+        continue;
+      }
+      this.#d.rateLog(
+        `lvs/op/${opKey(op)}`,
+        "error",
+        `lvs: ${describeOp(op)} failed: ${text(o.error)}; retrying in ${this.#retryMs} ms`,
+      );
     }
+    for (const [sk, { label, n }] of orphans) {
+      this.#d.rateLog(
+        `lvs/op/${sk} dests`,
+        "error",
+        `lvs: ${n} destination${n === 1 ? "" : "s"} of ${label} not added: the service's add ` +
+          `failed; retrying in ${this.#retryMs} ms`,
+      );
+    }
+    this.#kernel = foldOps(this.#kernel, applied);
     if (log && ops.length > OPS_LOGGED_EACH) {
       this.#d.log.info(`lvs: ${opsSummary(ops)} (${failed} failed)`);
     }
@@ -1148,23 +1180,6 @@ function quorumNotice(vs: VirtualServerConfig, up: boolean): LvsNotice {
   };
 }
 
-function runOp(ipvs: IpvsPort, op: Op): Promise<void> {
-  switch (op.op) {
-    case "addService":
-      return ipvs.addService(op.service);
-    case "editService":
-      return ipvs.editService(op.service);
-    case "delService":
-      return ipvs.delService(op.service);
-    case "addDest":
-      return ipvs.addDest(op.service, op.dest);
-    case "editDest":
-      return ipvs.editDest(op.service, op.dest);
-    case "delDest":
-      return ipvs.delDest(op.service, op.dest);
-  }
-}
-
 /**
  * The table after one applied operation: what the kernel holds now, without a dump.
  *
@@ -1199,6 +1214,51 @@ export function foldOp(table: IpvsTable, op: Op): IpvsTable {
   }
   return table.map((x, j) => (j === i ? next : x));
 }
+
+/**
+ * The table after `ops` applied in order: {@link foldOp} of each, in one pass over keyed
+ * maps, so a batch of 11,000 operations costs one key per operation, not one scan of the
+ * table each.
+ *
+ * @example
+ * ```ts
+ * foldOps([], plan(wanted, [], new Set())); // the wanted table
+ * ```
+ */
+export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
+  if (ops.length <= FOLD_ONE_BY_ONE) return ops.reduce(foldOp, table);
+  const byKey = new Map<string, { service: IpvsService; dests: Map<string, IpvsDest> }>();
+  for (const e of table) {
+    byKey.set(serviceKey(e.service), {
+      service: e.service,
+      dests: new Map(e.dests.map((d) => [destKey(d), d])),
+    });
+  }
+  for (const op of ops) {
+    const sk = serviceKey(op.service);
+    if (op.op === "addService") {
+      byKey.delete(sk);
+      byKey.set(sk, { service: op.service, dests: new Map() });
+      continue;
+    }
+    const e = byKey.get(sk);
+    if (e === undefined) continue;
+    if (op.op === "delService") byKey.delete(sk);
+    else if (op.op === "editService") e.service = op.service;
+    else {
+      const dk = destKey(op.dest);
+      const old = e.dests.get(dk);
+      // Deleted and set again, so an edited destination goes last, as foldOp puts it.
+      e.dests.delete(dk);
+      if (op.op === "delDest") continue;
+      e.dests.set(dk, op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest);
+    }
+  }
+  return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
+}
+
+// Up to this many operations, folding one by one (a weight change) beats rebuilding maps.
+const FOLD_ONE_BY_ONE = 8;
 
 /** `serviceKey(a) === serviceKey(b)`, without building the two strings. */
 function sameService(a: IpvsService, b: IpvsService): boolean {

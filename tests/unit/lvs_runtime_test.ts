@@ -605,3 +605,38 @@ Deno.test("lvs: a reload with an invalid config applies nothing to the table", a
   assert.deepEqual(t.ipvs.calls.slice(mark), []);
   await t.stop();
 });
+
+Deno.test("lvs: a start applies its whole plan as one batch, the service before its destinations", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  assert.deepEqual(t.ipvs.batches, [3]);
+  assert.deepEqual(t.ipvs.calls, [
+    "addService 2 6 192.0.2.100 80",
+    "addDest 2 6 192.0.2.100 80 192.0.2.11 80 w1",
+    "addDest 2 6 192.0.2.100 80 192.0.2.12 80 w2",
+  ]);
+  await t.stop();
+});
+
+Deno.test("lvs: a refused service add fails its destinations in one line, leaves the known table clean, and heals on retry", async () => {
+  const t = new Lvs(webConfig());
+  let failing = true;
+  t.ipvs.failure = (op) => (failing && op === "addService" ? "ENOMEM" : null);
+  await t.start();
+  assert.deepEqual(t.ipvs.table(), []);
+  const st = t.daemon.status().lvs!;
+  assert.equal(st.counters.opsFailed, 3);
+  assert.equal(st.virtualServers[0].servicesInKernel, 0, "nothing folded in for a failed add");
+  const errors = t.lines.filter((l) => l.includes("ENOMEM") || l.includes("not added"));
+  assert.equal(errors.length, 2, errors.join("\n"));
+  assert.ok(errors[0].includes("addService 192.0.2.100:80 (wlc) failed"), errors[0]);
+  assert.ok(
+    errors[1].includes("2 destinations of tcp 192.0.2.100:80 not added: the service's add failed"),
+    errors[1],
+  );
+  failing = false;
+  await t.to(1000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  assert.equal(t.daemon.status().lvs!.virtualServers[0].servicesInKernel, 1);
+  await t.stop();
+});
