@@ -640,3 +640,23 @@ Deno.test("lvs: a refused service add fails its destinations in one line, leaves
   assert.equal(t.daemon.status().lvs!.virtualServers[0].servicesInKernel, 1);
   await t.stop();
 });
+
+Deno.test("lvs: a reload that only edits applies against the known table without a dump; one that removes dumps first", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  const dumps = t.ipvs.dumps;
+  t.file.text = webConfig().replace("weight = 2", "weight = 5");
+  await t.daemon.reload();
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:5"]);
+  assert.equal(t.ipvs.dumps, dumps, "no dump for an edit");
+  t.file.text = webConfig().replace(
+    /\[\[virtual_server\.web\.real_server\]\]\naddress = "192\.0\.2\.12"[^]*$/,
+    "",
+  );
+  await t.daemon.reload();
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  assert.equal(t.ipvs.dumps, dumps + 1, "a removal counts today's connections first");
+  await t.stop();
+});
