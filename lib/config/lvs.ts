@@ -258,7 +258,7 @@ export function readVirtualServer(
   const scheduling = readScheduling(r, protocol, target);
   const pacing = readPacing(r, VS_PACING);
   const { quorum, hysteresis } = readQuorum(r);
-  const cmd = text("a command line");
+  const cmd = COMMAND;
   const virtualhost = r.opt("virtualhost", text("a Host header value")) ?? null;
   const base = {
     name,
@@ -326,7 +326,7 @@ function readScheduling(r: TableReader, protocol: LvsProtocol, target: VirtualSe
 
 function readQuorum(r: TableReader): { quorum: number; hysteresis: number } {
   const quorum = r.opt("quorum", int(1, 0xffff_ffff)) ?? LVS_DEFAULTS.quorum;
-  const hysteresis = r.opt("hysteresis", int(0, 0xffff_ffff)) ?? LVS_DEFAULTS.hysteresis;
+  const hysteresis = r.opt("hysteresis", U32) ?? LVS_DEFAULTS.hysteresis;
   if (r.ok("quorum") && r.ok("hysteresis") && hysteresis >= quorum) {
     r.fail("hysteresis", `expected a hysteresis below quorum (${quorum}), got ${hysteresis}`);
   }
@@ -394,7 +394,7 @@ function firstRealServerFamily(table: RawTable): Family | null {
 }
 
 function readPersistence(r: TableReader, family: Family): LvsPersistence | null {
-  const timeoutS = r.opt("persistence_timeout", int(0, 0xffff_ffff));
+  const timeoutS = r.opt("persistence_timeout", U32);
   const engine = r.opt("persistence_engine", engineName);
   const full = family === "ipv4" ? 32 : 128;
   const prefix = r.opt("persistence_granularity", granularity(family));
@@ -466,7 +466,7 @@ function readPacing(r: TableReader, d: Pacing): Pacing {
 
 /** `slow_start` in seconds (0..3600), as milliseconds. */
 function slowStart(t: TableReader): number | undefined {
-  const s = t.opt("slow_start", num(0, 3600, "seconds"));
+  const s = t.opt("slow_start", SLOW_START);
   return s === undefined ? undefined : secondsToMs(s);
 }
 
@@ -548,6 +548,15 @@ interface VsBase {
   readonly target: VirtualServerTarget;
 }
 
+// Parsers built once, not once per real server: 10,000 of them made these a visible
+// share of loading a big file.
+const U32 = int(0, 0xffff_ffff);
+const U16 = int(0, 65535);
+const COMMAND = text("a command line");
+const TUNNEL_TYPE = oneOf(["ipip", "gue", "gre"] as const, true);
+const TUNNEL_CHECKSUM = oneOf(["none", "csum", "remcsum"] as const);
+const SLOW_START = num(0, 3600, "seconds");
+
 function tablesAt(r: TableReader, key: string): [RawTable, KeyPath][] {
   if (!r.has(key)) return [];
   const raw = r.table[key];
@@ -617,17 +626,17 @@ function readRealServer(
   const m = alias(t, "lb_kind", "lvs_method", method) ?? vs.method;
   const tunnel = readTunnel(t, m);
   if (p !== undefined) checkForwardedPort(t, vs, m, p);
-  const uThreshold = t.opt("uthreshold", int(0, 0xffff_ffff)) ?? 0;
-  const lThreshold = t.opt("lthreshold", int(0, 0xffff_ffff)) ?? 0;
+  const uThreshold = t.opt("uthreshold", U32) ?? 0;
+  const lThreshold = t.opt("lthreshold", U32) ?? 0;
   if (uThreshold > 0 && lThreshold > uThreshold) {
     t.fail(
       "lthreshold",
       `expected lthreshold at most uthreshold (${uThreshold}), got ${lThreshold}`,
     );
   }
-  const cmd = text("a command line");
+  const cmd = COMMAND;
   const base = {
-    weight: t.opt("weight", int(0, 65535)) ?? LVS_DEFAULTS.weight,
+    weight: t.opt("weight", U16) ?? LVS_DEFAULTS.weight,
     method: m,
     tunnel,
     inhibitOnFailure: t.opt("inhibit_on_failure", bool) ?? vs.inhibitOnFailure,
@@ -659,7 +668,7 @@ function readTunnel(t: TableReader, m: LvsMethod): LvsTunnel | null {
     }
     return null;
   }
-  const type = t.opt("tunnel_type", oneOf(["ipip", "gue", "gre"] as const, true)) ?? "ipip";
+  const type = t.opt("tunnel_type", TUNNEL_TYPE) ?? "ipip";
   const tport = t.opt("tunnel_port", port);
   if (type === "gue" && tport === undefined && t.ok("tunnel_port")) {
     t.fail("tunnel_port", 'missing required key "tunnel_port": expected the GUE port');
@@ -667,7 +676,7 @@ function readTunnel(t: TableReader, m: LvsMethod): LvsTunnel | null {
   if (type !== "gue" && t.has("tunnel_port")) {
     t.fail("tunnel_port", `"tunnel_port" only applies to tunnel_type = "gue", got "${type}"`);
   }
-  const checksum = t.opt("tunnel_checksum", oneOf(["none", "csum", "remcsum"] as const)) ??
+  const checksum = t.opt("tunnel_checksum", TUNNEL_CHECKSUM) ??
     "none";
   if (type === "ipip" && t.has("tunnel_checksum")) {
     t.fail("tunnel_checksum", '"tunnel_checksum" only applies to tunnel_type "gue" or "gre"');

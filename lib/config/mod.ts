@@ -184,7 +184,8 @@ export function parseConfig(source: string, file: string, options: LoadOptions =
       }],
     };
   }
-  const ctx = new Ctx(file, scanKeyLines(source));
+  // Scanned only when an error or warning needs a line.
+  const ctx = new Ctx(file, () => scanKeyLines(source));
   const config = validateDocument(ctx, doc);
   if (ctx.errors.length > 0) {
     // Stable sort: errors on one line keep the order they were found in.

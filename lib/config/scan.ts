@@ -15,8 +15,6 @@ export type PathSegment = string | number;
 /** A key path, outermost first, e.g. `["vrrp_instance", "VI_1", "virtual_ipaddress", 2]`. */
 export type KeyPath = readonly PathSegment[];
 
-const BARE_KEY = /^[A-Za-z0-9_-]+$/;
-
 /**
  * Formats a key path the way a person would write it in TOML: dotted, with keys that are
  * not bare quoted and indexes in brackets.
@@ -29,14 +27,27 @@ const BARE_KEY = /^[A-Za-z0-9_-]+$/;
  */
 export function formatPath(path: KeyPath): string {
   let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else {
-      const key = BARE_KEY.test(seg) ? seg : JSON.stringify(seg);
-      out += out === "" ? key : `.${key}`;
-    }
-  }
+  for (const seg of path) out = appendSegment(out, seg);
   return out;
+}
+
+/** `formatPath([...path, seg])` from `formatPath(path)`, without formatting `path` again. */
+function appendSegment(formatted: string, seg: PathSegment): string {
+  if (typeof seg === "number") return `${formatted}[${seg}]`;
+  const key = bareKeyLength(seg, 0) === seg.length && seg.length > 0 ? seg : JSON.stringify(seg);
+  return formatted === "" ? key : `${formatted}.${key}`;
+}
+
+/** How many characters of a bare key (A-Z a-z 0-9 _ -) start at `from`. */
+function bareKeyLength(s: string, from: number): number {
+  let i = from;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const bare = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
+      c === 95 || c === 45;
+    if (!bare) break;
+  }
+  return i - from;
 }
 
 /**
@@ -123,17 +134,23 @@ class Scanner {
    */
   #withArrayIndexes(key: PathSegment[]): PathSegment[] {
     const out: PathSegment[] = [];
+    let formatted = "";
     key.forEach((seg, i) => {
       out.push(seg);
+      formatted = appendSegment(formatted, seg);
       if (i === key.length - 1) return;
-      const count = this.#arrayTableCounts.get(formatPath(out));
-      if (count !== undefined) out.push(count - 1);
+      const count = this.#arrayTableCounts.get(formatted);
+      if (count !== undefined) {
+        out.push(count - 1);
+        formatted = appendSegment(formatted, count - 1);
+      }
     });
     return out;
   }
 
   run(): Map<string, number> {
-    let table: PathSegment[] = [];
+    // The current table's path, formatted: every key below it extends this string.
+    let table = "";
     const src = this.#src;
     while (this.#pos < src.length) {
       this.#skipSpaces();
@@ -157,12 +174,10 @@ class Scanner {
           const k = formatPath(resolved);
           const index = this.#arrayTableCounts.get(k) ?? 0;
           this.#arrayTableCounts.set(k, index + 1);
-          table = [...resolved, index];
-        } else {
-          table = resolved;
+          resolved.push(index);
         }
-        this.definitions.push([formatPath(table), line]);
-        this.#record(table, line);
+        table = this.#record("", resolved, line);
+        this.definitions.push([table, line]);
         this.#skipLine();
       } else {
         const start = this.#pos;
@@ -174,25 +189,33 @@ class Scanner {
     return this.#out;
   }
 
-  #keyValue(prefix: KeyPath): void {
+  // `prefix` is formatted, and it and its own prefixes were recorded before (as a table
+  // header, or as the key whose value holds this inline table).
+  #keyValue(prefix: string): void {
     const line = this.#line();
     const key = this.#key();
     if (key === null) return;
     this.#skipSpaces();
     if (this.#src[this.#pos] !== "=") return;
     this.#pos++;
-    const path = [...prefix, ...key];
-    this.definitions.push([formatPath(path), line]);
-    this.#record(path, line);
+    const path = this.#record(prefix, key, line);
+    this.definitions.push([path, line]);
     this.#skipSpaces();
     this.#value(path);
   }
 
-  #record(path: KeyPath, line: number): void {
-    for (let n = 1; n <= path.length; n++) {
-      const k = formatPath(path.slice(0, n));
+  /**
+   * Records `base` extended by each of `segments` in turn (first occurrence wins) and
+   * returns the whole path, formatted. `base` itself is recorded already: building only
+   * the new prefixes keeps a 10,000-server file linear, not quadratic in key depth.
+   */
+  #record(base: string, segments: readonly PathSegment[], line: number): string {
+    let k = base;
+    for (const seg of segments) {
+      k = appendSegment(k, seg);
       if (!this.#out.has(k)) this.#out.set(k, line);
     }
+    return k;
   }
 
   /** A dotted key: bare, "basic" or 'literal' parts joined by dots; null if none here. */
@@ -209,10 +232,10 @@ class Scanner {
         const raw = src.slice(start, this.#pos);
         part = c === "'" ? raw.slice(1, -1) : unescapeBasic(raw);
       } else {
-        const m = /^[A-Za-z0-9_-]+/.exec(src.slice(this.#pos, this.#pos + 256));
-        if (m) {
-          part = m[0];
-          this.#pos += part.length;
+        const n = bareKeyLength(src, this.#pos);
+        if (n > 0) {
+          part = src.slice(this.#pos, this.#pos + n);
+          this.#pos += n;
         }
       }
       if (part === null) return parts.length > 0 ? parts : null;
@@ -223,7 +246,7 @@ class Scanner {
     }
   }
 
-  #value(path: KeyPath): void {
+  #value(path: string): void {
     const src = this.#src;
     const c = src[this.#pos];
     if (src.startsWith('"""', this.#pos) || src.startsWith("'''", this.#pos)) {
@@ -239,7 +262,7 @@ class Scanner {
     }
   }
 
-  #array(path: KeyPath): void {
+  #array(path: string): void {
     const src = this.#src;
     this.#pos++;
     let index = 0;
@@ -255,15 +278,14 @@ class Scanner {
         continue;
       }
       const start = this.#pos;
-      const elementPath = [...path, index];
-      this.#record(elementPath, this.#line());
+      const elementPath = this.#record(path, [index], this.#line());
       this.#value(elementPath);
       index++;
       if (this.#pos === start) this.#pos++;
     }
   }
 
-  #inlineTable(path: KeyPath): void {
+  #inlineTable(path: string): void {
     const src = this.#src;
     this.#pos++;
     while (this.#pos < src.length) {

@@ -40,7 +40,7 @@ import {
   type VirtualServerStatus,
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
-import type { IpvsPort, KernelEvent } from "../sys/ports.ts";
+import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
 import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
@@ -112,6 +112,26 @@ export function opsSummary(ops: readonly Op[]): string {
   for (const op of ops) byKind.set(op.op, (byKind.get(op.op) ?? 0) + 1);
   const kinds = [...byKind].map(([k, n]) => `${n} ${k}`).join(", ");
   return `applied ${ops.length} operations: ${kinds}`;
+}
+
+/** A table by service key, memoized per table: status looks up every virtual server's. */
+const indexes = new WeakMap<IpvsTable, ReadonlyMap<string, IpvsEntry>>();
+function byService(table: IpvsTable): ReadonlyMap<string, IpvsEntry> {
+  let index = indexes.get(table);
+  if (index === undefined) {
+    index = new Map(table.map((e) => [serviceKey(e.service), e]));
+    indexes.set(table, index);
+  }
+  return index;
+}
+
+function entriesOf(index: ReadonlyMap<string, IpvsEntry>, keys: readonly string[]): IpvsEntry[] {
+  const out: IpvsEntry[] = [];
+  for (const k of keys) {
+    const e = index.get(k);
+    if (e !== undefined) out.push(e);
+  }
+  return out;
 }
 
 /** The check service owner name of the virtual servers' checks. */
@@ -618,6 +638,9 @@ export class LvsRuntime {
   /** Real servers held out now: operator drains first, then maintenance files. */
   #heldServers(): Map<string, HeldOut> {
     const out = new Map<string, HeldOut>();
+    // The common case, and asked per virtual server (quorum, status): a walk of 10,000
+    // real servers each time made a 1,000-service reload quadratic.
+    if (this.#operatorHeld.size === 0 && this.#maintenance.size === 0) return out;
     for (const vs of this.#config.virtualServers) {
       for (const rs of vs.realServers) {
         const op = this.#operatorHeld.get(rs.id);
@@ -634,6 +657,21 @@ export class LvsRuntime {
   #held(): Map<string, HeldOut> {
     const c = this.#config;
     return heldEntries(c.virtualServers, c.virtualServerGroups, this.#heldServers());
+  }
+
+  /**
+   * How a reload's changes reach the kernel. Edits and additions go against the known
+   * table at once (a one-weight change is one editDest in ~ms; a dump of 10,000
+   * destinations first cost ~1 s in the UML guest). A reload that deletes or starts a
+   * drain dumps first, so the drain counts the connections of now, not of the last dump.
+   */
+  #planReload(): void {
+    this.#settledPlan = false;
+    const p = this.#plan(this.#d.clock.nowMs());
+    const removes = p.ops.some((op) => op.op === "delService" || op.op === "delDest");
+    const drains = [...p.drains.keys()].some((k) => !this.#drains.has(k));
+    if (removes || drains) this.#dumpSoon = true;
+    else this.#dirty = true;
   }
 
   /** The shared plan (`planConfig`) of the wanted table against the known kernel table. */
@@ -678,8 +716,7 @@ export class LvsRuntime {
     this.#setChecks();
     for (const k of prevOwned) this.#owned.add(k);
     for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
-    this.#dumpSoon = true;
-    this.#settledPlan = false;
+    this.#planReload();
     if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
@@ -691,7 +728,9 @@ export class LvsRuntime {
     const drains = this.#drainStatuses(nowMs);
     const wantedKeys = ownedKeys(wanted);
     return {
-      virtualServers: this.#config.virtualServers.map((vs) => this.#vsStatus(vs, wanted, drains)),
+      virtualServers: this.#config.virtualServers.map((vs) =>
+        this.#vsStatus(vs, byService(wanted), byService(this.#kernel), drains)
+      ),
       counters: { ...this.#counters },
       lastDumpMs: this.#lastDumpMs === null ? null : Math.min(this.#lastDumpMs, nowMs),
       drains: [...drains.values()],
@@ -831,11 +870,14 @@ export class LvsRuntime {
         );
       }
     }
-    for (const name of active) {
-      if (!this.#active.has(name)) this.#d.log.info(`${name}: checks running`);
-    }
+    const started = [...active].filter((name) => !this.#active.has(name));
+    // One line each for a few; a start with a thousand virtual servers is one line.
+    if (started.length > OPS_LOGGED_EACH) {
+      this.#d.log.info(`${started.length} virtual servers: checks running`);
+    } else for (const name of started) this.#d.log.info(`${name}: checks running`);
+    const configured = new Set(this.#config.virtualServers.map((v) => v.name));
     for (const name of this.#active) {
-      if (!active.has(name) && this.#config.virtualServers.some((v) => v.name === name)) {
+      if (!active.has(name) && configured.has(name)) {
         this.#d.log.info(`${name}: checks suspended (ha_suspend: the address is not here)`);
       }
     }
@@ -1058,29 +1100,61 @@ export class LvsRuntime {
     }
   }
 
-  /** Applies `ops` in order, folding each success into the known table; the failures. */
+  /**
+   * Applies `ops` in order in one batch (a service is added before its destinations, as
+   * the plan orders them), folding each success into the known table; the failures.
+   * Destinations refused because their service's add was refused just before are one
+   * line, not one each: the service's line says why.
+   */
   async #applyOps(ops: readonly Op[], log: boolean): Promise<number> {
+    let outcomes: IpvsOpOutcome[];
+    try {
+      outcomes = await this.#d.ipvs.applyBatch(ops);
+    } catch (e) {
+      // The port itself failed (closed socket): nothing is known to have applied.
+      outcomes = ops.map(() => ({ ok: false, error: e instanceof Error ? e : new Error(text(e)) }));
+    }
     let failed = 0;
+    const refusedServices = new Set<string>();
+    const orphans = new Map<string, { label: string; n: number }>();
+    const applied: Op[] = [];
     for (const [i, op] of ops.entries()) {
-      try {
-        await runOp(this.#d.ipvs, op);
+      const o = outcomes[i] ?? { ok: false, error: new Error("no outcome from the IPVS port") };
+      if (o.ok) {
         this.#counters.opsApplied++;
-        this.#kernel = foldOp(this.#kernel, op);
+        applied.push(op);
         if (!log) continue;
         // A server leaving is one line an operator wants; a start that builds 10,000
         // entries is a summary, not 10,000 lines (and ~1 ms of the loop each).
         if (i < OPS_LOGGED_EACH) this.#d.log.info(`lvs: ${describeOp(op)}`);
         else this.#d.log.debug(`lvs: ${describeOp(op)}`);
-      } catch (e) {
-        failed++;
-        this.#counters.opsFailed++;
-        this.#d.rateLog(
-          `lvs/op/${opKey(op)}`,
-          "error",
-          `lvs: ${describeOp(op)} failed: ${text(e)}; retrying in ${this.#retryMs} ms`,
-        );
+        continue;
       }
+      failed++;
+      this.#counters.opsFailed++;
+      const sk = serviceKey(op.service);
+      if (op.op === "addService") refusedServices.add(sk);
+      else if (op.op === "addDest" && refusedServices.has(sk)) {
+        const o = orphans.get(sk) ?? { label: serviceText(op.service), n: 0 };
+        o.n++;
+        orphans.set(sk, o);
+        continue;
+      }
+      this.#d.rateLog(
+        `lvs/op/${opKey(op)}`,
+        "error",
+        `lvs: ${describeOp(op)} failed: ${text(o.error)}; retrying in ${this.#retryMs} ms`,
+      );
     }
+    for (const [sk, { label, n }] of orphans) {
+      this.#d.rateLog(
+        `lvs/op/${sk} dests`,
+        "error",
+        `lvs: ${n} destination${n === 1 ? "" : "s"} of ${label} not added: the service's add ` +
+          `failed; retrying in ${this.#retryMs} ms`,
+      );
+    }
+    this.#kernel = foldOps(this.#kernel, applied);
     if (log && ops.length > OPS_LOGGED_EACH) {
       this.#d.log.info(`lvs: ${opsSummary(ops)} (${failed} failed)`);
     }
@@ -1089,13 +1163,14 @@ export class LvsRuntime {
 
   #vsStatus(
     vs: VirtualServerConfig,
-    wanted: IpvsTable,
+    wanted: ReadonlyMap<string, IpvsEntry>,
+    kernel: ReadonlyMap<string, IpvsEntry>,
     drains: ReadonlyMap<string, DrainStatus>,
   ): VirtualServerStatus {
     const services = servicesOf(vs, this.#config.virtualServerGroups);
-    const keys = new Set(services.map((s) => serviceKey(s)));
-    const wantedEntries = wanted.filter((e) => keys.has(serviceKey(e.service)));
-    const kernelEntries = this.#kernel.filter((e) => keys.has(serviceKey(e.service)));
+    const keys = services.map((s) => serviceKey(s));
+    const wantedEntries = entriesOf(wanted, keys);
+    const kernelEntries = entriesOf(kernel, keys);
     const quorumUp = this.#quorum.get(vs.name) ?? true;
     const sorry = vs.sorryServer;
     return {
@@ -1196,23 +1271,6 @@ function quorumNotice(vs: VirtualServerConfig, up: boolean): LvsNotice {
   };
 }
 
-function runOp(ipvs: IpvsPort, op: Op): Promise<void> {
-  switch (op.op) {
-    case "addService":
-      return ipvs.addService(op.service);
-    case "editService":
-      return ipvs.editService(op.service);
-    case "delService":
-      return ipvs.delService(op.service);
-    case "addDest":
-      return ipvs.addDest(op.service, op.dest);
-    case "editDest":
-      return ipvs.editDest(op.service, op.dest);
-    case "delDest":
-      return ipvs.delDest(op.service, op.dest);
-  }
-}
-
 /**
  * The table after one applied operation: what the kernel holds now, without a dump.
  *
@@ -1247,6 +1305,51 @@ export function foldOp(table: IpvsTable, op: Op): IpvsTable {
   }
   return table.map((x, j) => (j === i ? next : x));
 }
+
+/**
+ * The table after `ops` applied in order: {@link foldOp} of each, in one pass over keyed
+ * maps, so a batch of 11,000 operations costs one key per operation, not one scan of the
+ * table each.
+ *
+ * @example
+ * ```ts
+ * foldOps([], plan(wanted, [], new Set())); // the wanted table
+ * ```
+ */
+export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
+  if (ops.length <= FOLD_ONE_BY_ONE) return ops.reduce(foldOp, table);
+  const byKey = new Map<string, { service: IpvsService; dests: Map<string, IpvsDest> }>();
+  for (const e of table) {
+    byKey.set(serviceKey(e.service), {
+      service: e.service,
+      dests: new Map(e.dests.map((d) => [destKey(d), d])),
+    });
+  }
+  for (const op of ops) {
+    const sk = serviceKey(op.service);
+    if (op.op === "addService") {
+      byKey.delete(sk);
+      byKey.set(sk, { service: op.service, dests: new Map() });
+      continue;
+    }
+    const e = byKey.get(sk);
+    if (e === undefined) continue;
+    if (op.op === "delService") byKey.delete(sk);
+    else if (op.op === "editService") e.service = op.service;
+    else {
+      const dk = destKey(op.dest);
+      const old = e.dests.get(dk);
+      // Deleted and set again, so an edited destination goes last, as foldOp puts it.
+      e.dests.delete(dk);
+      if (op.op === "delDest") continue;
+      e.dests.set(dk, op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest);
+    }
+  }
+  return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
+}
+
+// Up to this many operations, folding one by one (a weight change) beats rebuilding maps.
+const FOLD_ONE_BY_ONE = 8;
 
 /** `serviceKey(a) === serviceKey(b)`, without building the two strings. */
 function sameService(a: IpvsService, b: IpvsService): boolean {

@@ -9,7 +9,12 @@
 
 import { EBADMSG, ENOENT, ESRCH } from "./errno.ts";
 import { NETLINK_GENERIC } from "./libc.ts";
-import { type ExchangeOptions, NetlinkConnection, NetlinkError } from "./netlink/connection.ts";
+import {
+  type BatchRequest,
+  type ExchangeOptions,
+  NetlinkConnection,
+  NetlinkError,
+} from "./netlink/connection.ts";
 import { resolveGenlFamily } from "./netlink/genl_conn.ts";
 import {
   buildDelDaemon,
@@ -46,7 +51,7 @@ import {
   type IpvsSyncDaemon,
   type IpvsTimeouts,
 } from "./netlink/ipvs_types.ts";
-import type { IpvsPort } from "./ports.ts";
+import type { IpvsOp, IpvsOpOutcome, IpvsPort } from "./ports.ts";
 
 /**
  * The kernel has no IPVS (the `ip_vs` module is not loaded, or not built): nothing
@@ -119,45 +124,82 @@ class NetlinkIpvs implements IpvsPort {
   }
 
   addService(s: IpvsService): Promise<void> {
-    return this.#request(buildNewService(this.#family, s), "add", `service ${serviceLabel(s)}`, {
-      [ENOENT]: SCHEDULER_MISSING,
-    });
+    return this.#run(this.#command({ op: "addService", service: s }));
   }
 
   editService(s: IpvsService): Promise<void> {
-    return this.#request(buildSetService(this.#family, s), "edit", `service ${serviceLabel(s)}`, {
-      [ENOENT]: SCHEDULER_MISSING,
-      [ESRCH]: NO_SERVICE,
-    });
+    return this.#run(this.#command({ op: "editService", service: s }));
   }
 
   delService(s: IpvsService): Promise<void> {
-    return this.#request(
-      buildDelService(this.#family, s),
-      "delete",
-      `service ${serviceLabel(s)}`,
-      { [ESRCH]: NO_SERVICE },
-    );
+    return this.#run(this.#command({ op: "delService", service: s }));
   }
 
   addDest(s: IpvsService, d: IpvsDest): Promise<void> {
-    const what = `destination ${hostPort(d.af, d.address, d.port)} to ${serviceLabel(s)}`;
-    return this.#request(buildNewDest(this.#family, s, d), "add", what, { [ESRCH]: NO_SERVICE });
+    return this.#run(this.#command({ op: "addDest", service: s, dest: d }));
   }
 
   editDest(s: IpvsService, d: IpvsDest): Promise<void> {
-    return this.#request(buildSetDest(this.#family, s, d), "edit", destLabel(s, d), {
-      [ESRCH]: NO_SERVICE,
-      [ENOENT]: NO_DEST,
-    });
+    return this.#run(this.#command({ op: "editDest", service: s, dest: d }));
   }
 
   delDest(s: IpvsService, d: IpvsDest): Promise<void> {
-    const what = `destination ${hostPort(d.af, d.address, d.port)} from ${serviceLabel(s)}`;
-    return this.#request(buildDelDest(this.#family, s, d), "delete", what, {
-      [ESRCH]: NO_SERVICE,
-      [ENOENT]: NO_DEST,
-    });
+    return this.#run(this.#command({ op: "delDest", service: s, dest: d }));
+  }
+
+  async applyBatch(ops: readonly IpvsOp[]): Promise<IpvsOpOutcome[]> {
+    const commands = ops.map((op) => this.#command(op));
+    const requests: BatchRequest[] = commands.map((c) => ({
+      msg: c.msg,
+      ...ask(c.operation, c.target),
+    }));
+    const outcomes = await this.#conn.requestBatch(requests);
+    return outcomes.map((o, i) => o.ok ? o : { ok: false, error: hinted(o.error, commands[i]) });
+  }
+
+  // The request of one table change, and how its failure is named.
+  #command(op: IpvsOp): Command {
+    const f = this.#family;
+    const s = op.service;
+    const svc = `service ${serviceLabel(s)}`;
+    switch (op.op) {
+      case "addService":
+        return cmd(buildNewService(f, s), "add", svc, { [ENOENT]: SCHEDULER_MISSING });
+      case "editService":
+        return cmd(buildSetService(f, s), "edit", svc, {
+          [ENOENT]: SCHEDULER_MISSING,
+          [ESRCH]: NO_SERVICE,
+        });
+      case "delService":
+        return cmd(buildDelService(f, s), "delete", svc, { [ESRCH]: NO_SERVICE });
+      case "addDest": {
+        const what = `destination ${hostPort(op.dest.af, op.dest.address, op.dest.port)} to ${
+          serviceLabel(s)
+        }`;
+        return cmd(buildNewDest(f, s, op.dest), "add", what, { [ESRCH]: NO_SERVICE });
+      }
+      case "editDest":
+        return cmd(buildSetDest(f, s, op.dest), "edit", destLabel(s, op.dest), {
+          [ESRCH]: NO_SERVICE,
+          [ENOENT]: NO_DEST,
+        });
+      case "delDest": {
+        const d = op.dest;
+        const what = `destination ${hostPort(d.af, d.address, d.port)} from ${serviceLabel(s)}`;
+        return cmd(buildDelDest(f, s, d), "delete", what, {
+          [ESRCH]: NO_SERVICE,
+          [ENOENT]: NO_DEST,
+        });
+      }
+    }
+  }
+
+  async #run(c: Command): Promise<void> {
+    try {
+      await this.#conn.request(c.msg, ask(c.operation, c.target));
+    } catch (e) {
+      throw e instanceof NetlinkError ? hinted(e, c) : e;
+    }
   }
 
   async info(): Promise<IpvsInfo> {
@@ -202,25 +244,45 @@ class NetlinkIpvs implements IpvsPort {
     return this.#conn.close();
   }
 
-  // A command acked or refused; `hints` say what an errno means for this command, where
-  // the kernel's choice (ESRCH "No such process" for a missing service) would puzzle.
-  async #request(
+  // A command acked or refused, its error named as `cmd` says.
+  #request(
     msg: Uint8Array,
     operation: string,
     target: string,
     hints: Readonly<Record<number, string>> = {},
   ): Promise<void> {
-    try {
-      await this.#conn.request(msg, ask(operation, target));
-    } catch (e) {
-      if (!(e instanceof NetlinkError) || hints[e.errno] === undefined) throw e;
-      const hint = hints[e.errno];
-      throw new NetlinkError(e.call, operation, target, e.errno, e.kernelMessage, hint);
-    }
+    return this.#run(cmd(msg, operation, target, hints));
   }
 }
 
+// One table change: its request, and how a failure names it; `hints` say what an errno
+// means for this command, where the kernel's choice (ESRCH "No such process" for a
+// missing service) would puzzle.
+interface Command {
+  readonly msg: Uint8Array;
+  readonly operation: string;
+  readonly target: string;
+  readonly hints: Readonly<Record<number, string>>;
+}
+
+function cmd(
+  msg: Uint8Array,
+  operation: string,
+  target: string,
+  hints: Readonly<Record<number, string>>,
+): Command {
+  return { msg, operation, target, hints };
+}
+
+// The error as the command names it, with its hint when the errno has one.
+function hinted(e: NetlinkError, c: Command): NetlinkError {
+  const hint = c.hints[e.errno];
+  if (hint === undefined) return e;
+  return new NetlinkError(e.call, c.operation, c.target, e.errno, e.kernelMessage, hint);
+}
+
 const NO_SERVICE = "no such service";
+const IPVS_RCVBUF_BYTES = 1 << 20;
 const NO_DEST = "no such destination in the service";
 const SCHEDULER_MISSING =
   "unknown scheduler or persistence engine (is its ip_vs_* module available?)";
@@ -256,7 +318,11 @@ function decoded<T>(v: T | string, operation: string, target: string): T {
  * @throws {NetlinkError} when the socket or the lookup fails otherwise.
  */
 export async function openIpvs(opts: { timeoutMs?: number } = {}): Promise<IpvsPort> {
-  const conn = NetlinkConnection.open(NETLINK_GENERIC, { timeoutMs: opts.timeoutMs });
+  const conn = NetlinkConnection.open(NETLINK_GENERIC, {
+    timeoutMs: opts.timeoutMs,
+    // A batch's acks all queue before the first is read (see BATCH_MAX_MESSAGES).
+    rcvBufBytes: IPVS_RCVBUF_BYTES,
+  });
   try {
     const family = await resolveGenlFamily(conn, IPVS_GENL_NAME);
     return new NetlinkIpvs(conn, family.id);

@@ -495,11 +495,39 @@ export type PrimaryAddresses = ReadonlyMap<
 >;
 
 /**
+ * One change to the IPVS table, as {@link IpvsPort.applyBatch} takes it (the LVS plan's
+ * operations have this shape).
+ *
+ * @example
+ * ```ts
+ * const op: IpvsOp = { op: "editDest", service, dest: { ...dest, weight: 0 } };
+ * ```
+ */
+export type IpvsOp =
+  | { readonly op: "addService" | "editService" | "delService"; readonly service: IpvsService }
+  | {
+    readonly op: "addDest" | "editDest" | "delDest";
+    readonly service: IpvsService;
+    readonly dest: IpvsDest;
+  };
+
+/**
+ * What became of one operation of a batch: applied, or refused with the error its own
+ * call would have rejected with.
+ *
+ * @example
+ * ```ts
+ * for (const [i, o] of outcomes.entries()) if (!o.ok) log(`${i}: ${o.error.message}`);
+ * ```
+ */
+export type IpvsOpOutcome = { readonly ok: true } | { readonly ok: false; readonly error: Error };
+
+/**
  * The kernel's IPVS table in the daemon's network namespace, over generic netlink. The
  * LVS runtime reads it whole (`dump`), compares it with what it wants and applies only
- * the difference, one operation per call; each call rejects with the kernel's errno name
- * and the entry it was about, and never leaves a partial change behind (one netlink
- * request each). Services and destinations are identified as the kernel does: a
+ * the difference, one operation per call or many in one {@link IpvsPort.applyBatch};
+ * each failure names the kernel's errno and the entry it was about, and no operation
+ * leaves a partial change behind (one netlink request each). Services and destinations are identified as the kernel does: a
  * service by (af, protocol, address, port) or (af, fwmark), a destination by
  * (address, port) within its service.
  *
@@ -520,6 +548,13 @@ export interface IpvsPort {
   /** Weight, forwarding method, thresholds and tunnel settings, in place. */
   editDest(service: IpvsService, dest: IpvsDest): Promise<void>;
   delDest(service: IpvsService, dest: IpvsDest): Promise<void>;
+  /**
+   * Many operations in few round trips (11,000 one-by-one requests cost 5.6 s in the
+   * UML guest), applied in order: a later one sees what the earlier ones did (a service
+   * added before its destinations), and one refused does not stop the rest. Resolves
+   * with one outcome per operation, in order; never rejects for a refused operation.
+   */
+  applyBatch(ops: readonly IpvsOp[]): Promise<IpvsOpOutcome[]>;
   info(): Promise<IpvsInfo>;
   timeouts(): Promise<IpvsTimeouts>;
   setTimeouts(t: IpvsTimeouts): Promise<void>;

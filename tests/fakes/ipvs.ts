@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { IpvsPort } from "../../lib/sys/ports.ts";
+import type { IpvsOp, IpvsOpOutcome, IpvsPort } from "../../lib/sys/ports.ts";
 import {
   IP_VS_SVC_F_HASHED,
   type IpvsDest,
@@ -78,6 +78,8 @@ export class FakeIpvs implements IpvsPort {
   readonly calls: string[] = [];
   /** Dumps served. */
   dumps = 0;
+  /** Batches applied, and the count of operations in each. */
+  readonly batches: number[] = [];
   /** Set to make operations fail; null = none fails. */
   failure: FakeIpvsFailure | null = null;
   /** Set to make dumps reject with this errno name. */
@@ -199,6 +201,17 @@ export class FakeIpvs implements IpvsPort {
     });
   }
 
+  /** Each operation in order, as its own call would run it (and log it in `calls`). */
+  async applyBatch(ops: readonly IpvsOp[]): Promise<IpvsOpOutcome[]> {
+    this.batches.push(ops.length);
+    const out: IpvsOpOutcome[] = [];
+    for (const op of ops) {
+      const run = "dest" in op ? this[op.op](op.service, op.dest) : this[op.op](op.service);
+      out.push(await run.then(() => OK, (error: Error) => ({ ok: false as const, error })));
+    }
+    return out;
+  }
+
   info(): Promise<IpvsInfo> {
     return Promise.resolve({ version: "1.2.1", connTableSize: 4096 });
   }
@@ -251,6 +264,8 @@ export class FakeIpvs implements IpvsPort {
     return Promise.resolve();
   }
 }
+
+const OK: IpvsOpOutcome = { ok: true };
 
 function strip(d: IpvsDest): IpvsDest {
   const { activeConns: _a, inactConns: _i, persistConns: _p, stats: _s, ...rest } = d;

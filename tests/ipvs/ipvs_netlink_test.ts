@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { inNetns, runOk, withLab } from "../netns/helpers.ts";
 import { ipvsTest } from "./guest.ts";
 import { openIpvs } from "../../lib/sys/ipvs.ts";
-import type { IpvsPort } from "../../lib/sys/ports.ts";
+import type { IpvsOp, IpvsPort } from "../../lib/sys/ports.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -466,6 +466,61 @@ ipvsTest(
         ipvs.stopSyncDaemon("master"),
         "stop master sync daemon: ESRCH (No such process); no such sync daemon is running",
       );
+    });
+  },
+);
+
+ipvsTest(
+  "a batch of 3,300 operations applies in order; refused ones are reported at their index, named as their own calls name them",
+  async () => {
+    await withIpvs(async (ipvs, ns) => {
+      const services = Array.from({ length: 300 }, (_, i) => ({
+        ...web,
+        address: `10.9.${1 + (i >> 8)}.${i & 255}`,
+      }));
+      const ops: IpvsOp[] = services.flatMap((service): IpvsOp[] => [
+        { op: "addService", service },
+        ...Array.from({ length: 10 }, (_, j): IpvsOp => ({
+          op: "addDest",
+          service,
+          dest: dest(`10.10.0.${1 + j}`, IP_VS_CONN_F_DROUTE, 1 + j),
+        })),
+      ]);
+      // Refused in the middle: a service added twice, and one whose scheduler is unknown
+      // (its destinations then find no service).
+      const bad = { ...web, address: "10.9.9.9", scheduler: "nope" };
+      ops.splice(1650, 0, { op: "addService", service: services[3] });
+      ops.splice(2000, 0, { op: "addService", service: bad }, {
+        op: "addDest",
+        service: bad,
+        dest: dest("10.10.0.1", IP_VS_CONN_F_DROUTE),
+      });
+      const t0 = performance.now();
+      const outcomes = await ipvs.applyBatch(ops);
+      const took = performance.now() - t0;
+      const refused = outcomes.flatMap((o, i) => (o.ok ? [] : [[i, o.error.message]]));
+      assert.deepEqual(refused, [
+        [1650, "add service TCP 10.9.1.3:80: EEXIST (File exists)"],
+        [
+          2000,
+          "add service TCP 10.9.9.9:80: ENOENT (No such file or directory); unknown scheduler " +
+          "or persistence engine (is its ip_vs_* module available?)",
+        ],
+        [
+          2001,
+          "add destination 10.10.0.1:80 to TCP 10.9.9.9:80: ESRCH (No such process); no such service",
+        ],
+      ]);
+      const table = await ipvs.dump();
+      assert.equal(table.length, 300);
+      assert.equal(table.reduce((n, e) => n + e.dests.length, 0), 3000);
+      assert.deepEqual(
+        find(table, services[299]).dests.map((d) => d.weight).sort((a, b) => a - b),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      );
+      const listed = await ipvsadm(ns, "-Ln");
+      assert.equal(listed.split("\n").filter((l) => l.includes("-> 10.10.0.")).length, 3000);
+      console.log(`applyBatch: ${ops.length} operations in ${took.toFixed(0)} ms`);
     });
   },
 );

@@ -42,6 +42,7 @@ import {
   joinGroupV4,
   joinGroupV6,
   NETLINK_GENERIC,
+  NETLINK_ROUTE,
   NETLINK_USERSOCK,
   openSocket,
   recvFrom,
@@ -63,6 +64,7 @@ import {
 } from "../../lib/sys/libc.ts";
 import {
   type AddrMessage,
+  buildNewAddr,
   hacoreLabel,
   IFA_F_NODAD,
   IFA_PROTO_HACORE,
@@ -848,6 +850,72 @@ netnsTest(
 );
 
 // Last in the file: Deno runs a file's tests in order.
+netnsTest(
+  "a batch of 200 address adds applies all but the one that exists, reported at its index",
+  async () => {
+    await withLab(async (lab) => {
+      const { ns, a, idx, rtnl } = await rtnlLab(lab);
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_ROUTE));
+      try {
+        const addr = (i: number) => `198.51.${100 + (i >> 8)}.${i & 255}`;
+        await rtnl.addAddress({ index: idx, address: addr(117), prefixLen: 32 });
+        const requests = Array.from({ length: 200 }, (_, i) => ({
+          msg: buildNewAddr({ index: idx, family: AF_INET, prefixLen: 32, address: addr(i) }),
+          what: `add ${addr(i)}/32 dev ${a}`,
+          call: "RTM_NEWADDR",
+        }));
+        // Small datagrams, so the batch spans several of them.
+        const outcomes = await conn.requestBatch(requests, { maxMessages: 64 });
+        assert.equal(outcomes.length, 200);
+        const refused = outcomes.flatMap((o, i) => (o.ok ? [] : [{ i, error: o.error }]));
+        assert.deepEqual(refused.map((r) => r.i), [117]);
+        const e = refused[0].error;
+        assert.equal(e.errnoName, "EEXIST");
+        assert.equal(e.call, "RTM_NEWADDR");
+        assert.ok(e.message.startsWith(`add ${addr(117)}/32 dev ${a}: EEXIST`), e.message);
+        const held = (await ipJson(ns, "-4", "addr", "show", "dev", a) as IpJsonAddr[])
+          .flatMap((l) => l.addr_info.map((x) => x.local));
+        assert.equal(new Set(held).size, 200);
+        for (let i = 0; i < 200; i++) assert.ok(held.includes(addr(i)), addr(i));
+        // The connection goes on with ordinary exchanges after a batch.
+        await conn.request(
+          buildNewAddr({ index: idx, family: AF_INET, prefixLen: 32, address: "198.51.101.200" }),
+        );
+      } finally {
+        await conn.close();
+        await rtnl.close();
+      }
+    });
+  },
+);
+
+netnsTest("a batch nobody acks fails every request with ETIMEDOUT, sending no more", async () => {
+  await withLab(async (lab) => {
+    const ns = await lab.netns();
+    const k = fakeKernel(ns);
+    const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_USERSOCK, { peer: k.pid }));
+    try {
+      const requests = Array.from({ length: 5 }, (_, i) => ({
+        msg: encodeNlMessage(FAKE_TYPE, 0, new Uint8Array(4)),
+        what: `ping ${i}`,
+      }));
+      const batch = conn.requestBatch(requests, { maxMessages: 3, timeoutMs: 150 });
+      const first = await nextRequest(k);
+      // The first datagram holds three requests; the fake kernel acks only the first.
+      answer(k, first.from, encodeNlMessage(NLMSG_ERROR, 0, new Uint8Array(20), first.header.seq));
+      const outcomes = await batch;
+      assert.deepEqual(
+        outcomes.map((o) => (o.ok ? "ok" : o.error.message)),
+        ["ok", ...[1, 2, 3, 4].map((i) => `ping ${i}: ETIMEDOUT (Connection timed out)`)],
+      );
+      assert.equal(recvMsg(k.fd, new Uint8Array(4096)), null, "a second datagram was sent");
+    } finally {
+      await conn.close();
+      closeFd(k.fd);
+    }
+  });
+});
+
 netnsTest("no namespace of this run is left behind", async () => {
   assert.deepEqual(await leftoverNamespaces(), []);
 });

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { IpvsTable } from "../../lib/lvs/desired.ts";
-import { plan, serviceKey } from "../../lib/lvs/plan.ts";
-import { foldOp, opsSummary } from "../../lib/lvs/runtime.ts";
+import { type Op, plan, serviceKey } from "../../lib/lvs/plan.ts";
+import { foldOp, foldOps, opsSummary } from "../../lib/lvs/runtime.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -103,4 +103,28 @@ Deno.test("a big apply is summed up in one line: how many operations of each kin
   }));
   const ops = plan(wanted, [], new Set());
   assert.equal(opsSummary(ops), "applied 8 operations: 2 addService, 6 addDest");
+});
+
+Deno.test("folding a batch at once gives what folding it one operation at a time gives", () => {
+  const svcs = Array.from({ length: 20 }, (_, i) => svc("192.0.2.100", 1000 + i));
+  const t0: IpvsTable = svcs.slice(0, 10).map((service) => ({
+    service,
+    dests: [dst("10.2.0.11", 1, { activeConns: 3 }), dst("10.2.0.12", 2)],
+  }));
+  const ops: Op[] = [
+    ...svcs.slice(10).flatMap((service): Op[] => [
+      { op: "addService", service },
+      { op: "addDest", service, dest: dst("10.2.0.20") },
+    ]),
+    { op: "editDest", service: svcs[0], dest: dst("10.2.0.11", 7) },
+    { op: "delDest", service: svcs[1], dest: dst("10.2.0.12") },
+    { op: "delService", service: svcs[2] },
+    { op: "editService", service: { ...svcs[3], scheduler: "rr" } },
+    { op: "addDest", service: svcs[4], dest: dst("10.2.0.13", 4) },
+    { op: "delService", service: svc("192.0.2.101", 80) },
+  ];
+  assert.ok(ops.length > 8, "more than the one-by-one threshold");
+  const oneByOne = ops.reduce(foldOp, t0);
+  assert.deepEqual(foldOps(t0, ops), oneByOne);
+  assert.equal(foldOps(t0, ops)[0].dests.at(-1)?.activeConns, 3, "an edit keeps the counters");
 });

@@ -654,3 +654,58 @@ Deno.test("lvs: the periodic comparison is paced by its own cost, never above ab
   assert.equal(syncPaceMs(5000, 40), 5000);
   assert.equal(syncPaceMs(5000, 2500), 50_000);
 });
+
+Deno.test("lvs: a start applies its whole plan as one batch, the service before its destinations", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  assert.deepEqual(t.ipvs.batches, [3]);
+  assert.deepEqual(t.ipvs.calls, [
+    "addService 2 6 192.0.2.100 80",
+    "addDest 2 6 192.0.2.100 80 192.0.2.11 80 w1",
+    "addDest 2 6 192.0.2.100 80 192.0.2.12 80 w2",
+  ]);
+  await t.stop();
+});
+
+Deno.test("lvs: a refused service add fails its destinations in one line, leaves the known table clean, and heals on retry", async () => {
+  const t = new Lvs(webConfig());
+  let failing = true;
+  t.ipvs.failure = (op) => (failing && op === "addService" ? "ENOMEM" : null);
+  await t.start();
+  assert.deepEqual(t.ipvs.table(), []);
+  const st = t.daemon.status().lvs!;
+  assert.equal(st.counters.opsFailed, 3);
+  assert.equal(st.virtualServers[0].servicesInKernel, 0, "nothing folded in for a failed add");
+  const errors = t.lines.filter((l) => l.includes("ENOMEM") || l.includes("not added"));
+  assert.equal(errors.length, 2, errors.join("\n"));
+  assert.ok(errors[0].includes("addService 192.0.2.100:80 (wlc) failed"), errors[0]);
+  assert.ok(
+    errors[1].includes("2 destinations of tcp 192.0.2.100:80 not added: the service's add failed"),
+    errors[1],
+  );
+  failing = false;
+  await t.to(1000);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  assert.equal(t.daemon.status().lvs!.virtualServers[0].servicesInKernel, 1);
+  await t.stop();
+});
+
+Deno.test("lvs: a reload that only edits applies against the known table without a dump; one that removes dumps first", async () => {
+  const t = new Lvs(webConfig());
+  await t.start();
+  const dumps = t.ipvs.dumps;
+  t.file.text = webConfig().replace("weight = 2", "weight = 5");
+  await t.daemon.reload();
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:5"]);
+  assert.equal(t.ipvs.dumps, dumps, "no dump for an edit");
+  t.file.text = webConfig().replace(
+    /\[\[virtual_server\.web\.real_server\]\]\naddress = "192\.0\.2\.12"[^]*$/,
+    "",
+  );
+  await t.daemon.reload();
+  await t.settle();
+  assert.deepEqual(t.dests(), ["192.0.2.11:1"]);
+  assert.equal(t.ipvs.dumps, dumps + 1, "a removal counts today's connections first");
+  await t.stop();
+});

@@ -154,6 +154,60 @@ export interface ExchangeOptions {
   call?: string;
 }
 
+/**
+ * One request of {@link NetlinkConnection.requestBatch}: the message (its seq, pid and
+ * NLM_F_REQUEST | NLM_F_ACK are set on the wire) and how a failure names it.
+ *
+ * @example
+ * ```ts
+ * const r: BatchRequest = { msg: buildNewAddr(spec), what: "add 192.0.2.1/24 dev eth0" };
+ * ```
+ */
+export interface BatchRequest {
+  readonly msg: Uint8Array;
+  /** The request as its error names it, e.g. `add 192.0.2.1/24 dev veth0`. */
+  readonly what?: string;
+  /** The message type's name for {@link NetlinkError.call}. */
+  readonly call?: string;
+}
+
+/**
+ * Options of {@link NetlinkConnection.requestBatch}.
+ *
+ * @example
+ * ```ts
+ * await conn.requestBatch(reqs, { timeoutMs: 2000, maxBytes: 32 * 1024, maxMessages: 128 });
+ * ```
+ */
+export interface BatchOptions {
+  /** How long each datagram waits for its acks; the connection's default when omitted. */
+  timeoutMs?: number;
+  /** Largest datagram to send; {@link BATCH_MAX_BYTES} when omitted. */
+  maxBytes?: number;
+  /** Most messages in one datagram; {@link BATCH_MAX_MESSAGES} when omitted. */
+  maxMessages?: number;
+}
+
+/** One request's outcome in a batch: acked, or the error it was refused (or lost) with. */
+export type BatchOutcome = { readonly ok: true } | {
+  readonly ok: false;
+  readonly error: NetlinkError;
+};
+
+/**
+ * The default datagram size of a batch: the kernel takes datagrams up to the socket's
+ * send buffer (~208 KiB), but a smaller one keeps one refused datagram cheap.
+ */
+export const BATCH_MAX_BYTES = 32 * 1024;
+/**
+ * The default count of messages per datagram. The kernel handles a whole datagram inside
+ * sendmsg and queues its acks before we can read one: each refused request's ack costs
+ * ~1 KiB of the receive buffer, and an ack that does not fit is dropped (ENOBUFS, and
+ * the datagram's outcomes are lost), so even a datagram refused whole must fit the
+ * receive buffer (~200 acks at the default 208 KiB).
+ */
+export const BATCH_MAX_MESSAGES = 128;
+
 type Mode = "ack" | "dump";
 
 /**
@@ -256,6 +310,31 @@ export class NetlinkConnection {
    */
   async request(msg: Uint8Array, opts: ExchangeOptions = {}): Promise<void> {
     await this.#exchange(msg, NLM_F_ACK, "ack", opts);
+  }
+
+  /**
+   * Many requests in few round trips: messages packed into datagrams of at most
+   * `maxBytes` and `maxMessages` (the kernel handles every message of a datagram, in
+   * order, whatever the earlier ones' outcome), each with its own seq; only the last of
+   * a datagram asks for an ack, the kernel sends one for each refused request anyway,
+   * and a request not refused before the last one's ack was applied. Resolves with one outcome per request, in order; never
+   * rejects for a refused request. When a datagram's acks do not all come within the
+   * timeout (or were dropped), its unacked requests fail with ETIMEDOUT (ENOBUFS) and the
+   * datagrams not yet sent fail with the same errno, unsent.
+   *
+   * @example
+   * ```ts
+   * const outcomes = await conn.requestBatch(specs.map((s) => ({ msg: buildNewAddr(s) })));
+   * const refused = outcomes.filter((o) => !o.ok);
+   * ```
+   */
+  requestBatch(
+    requests: readonly BatchRequest[],
+    opts: BatchOptions = {},
+  ): Promise<BatchOutcome[]> {
+    const run = this.#queue.then(() => this.#batchNow(requests, opts));
+    this.#queue = run.catch(() => {});
+    return run;
   }
 
   /**
@@ -457,9 +536,139 @@ export class NetlinkConnection {
       }
     }
   }
+
+  async #batchNow(requests: readonly BatchRequest[], opts: BatchOptions): Promise<BatchOutcome[]> {
+    const maxBytes = opts.maxBytes ?? BATCH_MAX_BYTES;
+    const maxMessages = Math.max(1, opts.maxMessages ?? BATCH_MAX_MESSAGES);
+    const out: BatchOutcome[] = new Array(requests.length);
+    const wires = requests.map((r) => {
+      const header = decodeHeader(r.msg, 0);
+      if (!header || header.len < NLMSG_HDRLEN || header.len > r.msg.length) {
+        throw new RangeError(`not one netlink message: ${r.msg.length} bytes`);
+      }
+      return { header, bytes: r.msg.subarray(0, header.len) };
+    });
+    const fail = (i: number, errno: number, kernelMessage?: string): BatchOutcome => {
+      const r = requests[i];
+      const type = wires[i].header.type;
+      const error = new NetlinkError(
+        r.call ?? `netlink type ${type}`,
+        "",
+        r.what ?? `request of type ${type}`,
+        errno,
+        kernelMessage,
+      );
+      return { ok: false, error };
+    };
+    let start = 0;
+    let abort = 0; // an errno that ends the batch: what follows fails unsent
+    while (start < requests.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < requests.length && end - start < maxMessages) {
+        const size = align4(wires[end].bytes.length);
+        if (end > start && bytes + size > maxBytes) break;
+        bytes += size;
+        end++;
+      }
+      if (abort !== 0 || this.#closed) {
+        for (let i = start; i < end; i++) out[i] = fail(i, abort || EBADF);
+        start = end;
+        continue;
+      }
+      abort = await this.#sendDatagram(start, end, bytes, wires, out, fail, opts);
+      start = end;
+    }
+    return out;
+  }
+
+  // Sends requests [start, end) as one datagram and fills their outcomes; 0, or the errno
+  // that should end the batch (acks lost or never sent).
+  async #sendDatagram(
+    start: number,
+    end: number,
+    bytes: number,
+    wires: readonly { bytes: Uint8Array }[],
+    out: BatchOutcome[],
+    fail: (i: number, errno: number, kernelMessage?: string) => BatchOutcome,
+    opts: BatchOptions,
+  ): Promise<number> {
+    const datagram = new Uint8Array(bytes);
+    const bySeq = new Map<number, number>();
+    let at = 0;
+    for (let i = start; i < end; i++) {
+      const seq = this.#seq = (this.#seq + 1) >>> 0;
+      bySeq.set(seq, i);
+      // Only the last message asks for an ack; the kernel acks a refused one regardless.
+      // Reading one ack per request (one recvmsg each) cost more than the round trips
+      // it saved: 3,300 IPVS requests took 1.2-1.9 s in the UML guest.
+      const wire = stamp(wires[i].bytes, seq, NLM_F_REQUEST | (i === end - 1 ? NLM_F_ACK : 0));
+      if (i !== end - 1) clearFlags(wire, NLM_F_ACK);
+      datagram.set(wire, at);
+      at += align4(wires[i].bytes.length);
+    }
+    const failRest = (errno: number, kernelMessage?: string) => {
+      for (const i of bySeq.values()) out[i] = fail(i, errno, kernelMessage);
+      return errno;
+    };
+    let sent: number | null;
+    try {
+      sent = sendTo(this.#fd, datagram, this.#peer);
+    } catch (e) {
+      if (e instanceof SyscallError) return failRest(e.errno);
+      throw e;
+    }
+    if (sent === null) return failRest(ENOBUFS);
+    const deadline = performance.now() + (opts.timeoutMs ?? this.#timeoutMs);
+    while (bySeq.size > 0) {
+      if (this.#closed) return failRest(EBADF);
+      let got: ReturnType<typeof recvMsg>;
+      try {
+        got = recvMsg(this.#fd, this.#buf);
+      } catch (e) {
+        // The kernel dropped acks (the receive buffer overflowed): their outcome is unknown.
+        if (e instanceof SyscallError && e.errno === ENOBUFS) return failRest(ENOBUFS);
+        throw e;
+      }
+      if (got === null) {
+        const left = deadline - performance.now();
+        if (left <= 0) return failRest(ETIMEDOUT);
+        await this.#poller.wait([this.#fd], left).catch(() => []);
+        continue;
+      }
+      if (got.flags & MSG_TRUNC) return failRest(EBADMSG, "reply truncated");
+      for (const m of parseMessages(this.#buf.subarray(0, got.n))) {
+        if (!m.header) continue;
+        const i = bySeq.get(m.header.seq);
+        if (i === undefined) continue; // stale reply or notification
+        if (m.kind === "malformed") out[i] = fail(i, EBADMSG, m.reason);
+        else if (m.kind === "error") {
+          out[i] = m.errno === 0 ? OK : fail(i, m.errno, m.extAckMessage);
+        } else continue; // a reply before the ack (an echo): the ack still comes
+        bySeq.delete(m.header.seq);
+        if (i !== end - 1) continue;
+        // The last one's ack: the kernel handled the datagram in order, so every earlier
+        // request not refused by now was applied.
+        for (const j of bySeq.values()) out[j] = OK;
+        bySeq.clear();
+      }
+    }
+    return 0;
+  }
 }
 
-/** A copy of one message with our seq, pid 0 (the kernel fills it) and `flags` or-ed in. */
+const OK: BatchOutcome = { ok: true };
+
+function clearFlags(wire: Uint8Array, flags: number): void {
+  const dv = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
+  dv.setUint16(6, dv.getUint16(6, true) & ~flags, true);
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+/** A copy of one message with our seq/** A copy of one message with our seq, pid 0 (the kernel fills it) and `flags` or-ed in. */
 function stamp(msg: Uint8Array, seq: number, flags: number): Uint8Array {
   const out = msg.slice();
   const dv = new DataView(out.buffer);

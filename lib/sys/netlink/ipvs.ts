@@ -325,7 +325,20 @@ function fullServiceNest(s: IpvsService): Uint8Array {
 
 // ipvsadm's way of naming a service in a command about it: the kernel reads the identity
 // only, and the rest is what ipvsadm fills in when the command line gave none.
+// A service's reference, by object: the ten destinations of one service in a plan share
+// its object, so a big apply encodes each service once, not once per destination.
+const refNests = new WeakMap<IpvsService, Uint8Array>();
+
 function refServiceNest(s: IpvsService): Uint8Array {
+  let nest = refNests.get(s);
+  if (nest === undefined) {
+    nest = encodeRefServiceNest(s);
+    refNests.set(s, nest);
+  }
+  return nest;
+}
+
+function encodeRefServiceNest(s: IpvsService): Uint8Array {
   return attrNested(IPVS_CMD_ATTR_SERVICE, [
     ...identityAttrs(s),
     attrString(IPVS_SVC_ATTR_SCHED_NAME, ""),

@@ -130,7 +130,7 @@ export function encodeNlMessage(
 ): Uint8Array {
   const len = NLMSG_HDRLEN + payload.length;
   const out = new Uint8Array(nlAlign(len));
-  const dv = new DataView(out.buffer);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   // nlmsg_len counts the payload's own trailing padding, as the kernel's nlmsg_end does.
   dv.setUint32(0, out.length, true);
   dv.setUint16(4, type, true);
@@ -199,20 +199,30 @@ export function withSeqPid(buf: Uint8Array, seq: number, pid: number): Uint8Arra
  */
 export function encodeAttr(type: number, payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(nlAlign(NLA_HDRLEN + payload.length));
-  const dv = new DataView(out.buffer);
-  dv.setUint16(0, NLA_HDRLEN + payload.length, true);
-  dv.setUint16(2, type, true);
+  attrHeader(out, NLA_HDRLEN + payload.length, type);
   out.set(payload, NLA_HDRLEN);
   return out;
 }
 
+// Bytes by hand, not a DataView: a view needs the array's ArrayBuffer, which moves a
+// small on-heap array off the heap; an IPVS request of ~20 attributes cost ~25 µs that
+// way, which 11,000 requests of a big table turned into a quarter of a second.
+function attrHeader(out: Uint8Array, len: number, type: number): void {
+  out[0] = len & 0xff;
+  out[1] = len >>> 8;
+  out[2] = type & 0xff;
+  out[3] = (type >>> 8) & 0xff;
+}
+
 function attrInt(type: number, size: 1 | 2 | 4, v: number, littleEndian: boolean): Uint8Array {
-  const b = new Uint8Array(size);
-  const dv = new DataView(b.buffer);
-  if (size === 1) dv.setUint8(0, v);
-  else if (size === 2) dv.setUint16(0, v, littleEndian);
-  else dv.setUint32(0, v >>> 0, littleEndian);
-  return encodeAttr(type, b);
+  const out = new Uint8Array(NLA_HDRLEN + 4);
+  attrHeader(out, NLA_HDRLEN + size, type);
+  const u = v >>> 0;
+  for (let i = 0; i < size; i++) {
+    const shift = 8 * (littleEndian ? i : size - 1 - i);
+    out[NLA_HDRLEN + i] = (u >>> shift) & 0xff;
+  }
+  return out;
 }
 
 /**
