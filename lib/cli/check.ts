@@ -20,7 +20,12 @@ import {
 import { call, ControlClientError, makeRequest } from "../control/client.ts";
 import { diffConfigs, diffLines } from "../config/diff.ts";
 import { formatConfigWarnings } from "../config/errors.ts";
-import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
+import {
+  describeMissing,
+  describeWaited,
+  interfaceExists,
+  missingInterfaces,
+} from "./host_check.ts";
 import { defaultControlSocket, defaultPidFile } from "./pidfile.ts";
 import {
   preflightFindings,
@@ -124,7 +129,9 @@ export async function checkCommand(args: string[]): Promise<number> {
   if (config === null) return 1;
   // Checked where it may not run: a missing interface is worth a warning, not a refusal.
   for (const m of missingInterfaces(config, interfaceExists)) {
-    console.error(`${file}: warning: ${describeMissing(m)}`);
+    // dynamic_interfaces: expected, not wrong; run waits for it in FAULT.
+    if (config.global.dynamicInterfaces) console.error(`${file}: note: ${describeWaited(m)}`);
+    else console.error(`${file}: warning: ${describeMissing(m)}`);
   }
   console.log(`ok: ${file}`);
   for (const instance of config.instances) console.log(`  ${summarizeInstance(instance)}`);

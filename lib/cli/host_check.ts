@@ -83,3 +83,17 @@ export function interfaceExists(name: string): boolean {
 export function describeMissing(m: MissingInterface): string {
   return `${m.path}: interface "${m.name}" does not exist on this host`;
 }
+
+/**
+ * The note `hacore check` gives about a missing interface under `dynamic_interfaces`:
+ * `hacore run` accepts it and its instances wait in FAULT until it appears.
+ *
+ * @example
+ * ```ts
+ * describeWaited({ path: "vrrp_instance.VI_1.interface", name: "eth9" });
+ * // 'vrrp_instance.VI_1.interface: interface "eth9" does not exist on this host yet; ...'
+ * ```
+ */
+export function describeWaited(m: MissingInterface): string {
+  return `${m.path}: interface "${m.name}" does not exist on this host yet; with dynamic_interfaces its instances wait in FAULT until it appears`;
+}

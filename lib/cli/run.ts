@@ -135,7 +135,8 @@ export async function runCommand(args: string[]): Promise<number> {
   }
   const config = loaded.config;
   const missing = missingInterfaces(config, interfaceExists);
-  if (missing.length > 0) {
+  // dynamic_interfaces: the daemon waits for them (FAULT) and says so itself.
+  if (missing.length > 0 && !config.global.dynamicInterfaces) {
     for (const m of missing) log.error(describeMissing(m));
     log.error(`${missing.length} missing interface(s) for ${opts.file}; nothing was started`);
     return 1;

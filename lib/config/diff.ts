@@ -605,6 +605,8 @@ const GLOBAL_KEYS: readonly {
   { field: "allowInsecureScripts", key: "allow_insecure_scripts", restart: true },
   { field: "pidFile", key: "pid_file", restart: true },
   { field: "scriptUser", key: "script_user", restart: true },
+  { field: "dynamicInterfaces", key: "dynamic_interfaces" },
+  { field: "allowIfChanges", key: "allow_if_changes" },
 ];
 
 /** `global.mail` fields with their TOML keys: the mailer is built at start. */

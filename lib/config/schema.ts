@@ -214,6 +214,19 @@ export interface GlobalConfig {
   readonly scriptUser: string | null;
   /** `pid_file`; null = one per config file under /run/hacore (`--pidfile` wins). */
   readonly pidFile: string | null;
+  /**
+   * `dynamic_interfaces`: an instance whose interface (or its address) is missing is
+   * accepted and waits in FAULT until it appears, instead of stopping the start; it
+   * goes back to FAULT when the interface is deleted and resumes when it is re-created.
+   */
+  readonly dynamicInterfaces: boolean;
+  /**
+   * `allow_if_changes` (with `dynamic_interfaces`): keepalived's permission for an
+   * interface to be re-created as another type or over another parent. hacore reopens
+   * its sockets on whatever interface comes back under the name, so this only records
+   * the setting (and `import` carries it over).
+   */
+  readonly allowIfChanges: boolean;
   readonly mail: MailConfig;
 }
 
@@ -461,6 +474,8 @@ export const GLOBAL_DEFAULTS: GlobalConfig = Object.freeze({
   allowInsecureScripts: false,
   scriptUser: null,
   pidFile: null,
+  dynamicInterfaces: false,
+  allowIfChanges: false,
   mail: Object.freeze({
     to: Object.freeze([]) as readonly string[],
     from: null,

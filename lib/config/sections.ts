@@ -131,6 +131,8 @@ const GLOBAL_KEYS = [
   "smtp_helo_name",
   "smtp_connect_timeout",
   "smtp_alert",
+  "dynamic_interfaces",
+  "allow_if_changes",
   // A table of its own, read by lvs_roles.ts.
   "lvs_sync_daemon",
 ] as const;
@@ -242,8 +244,27 @@ export function readGlobal(ctx: Ctx, raw: unknown): GlobalConfig {
     allowInsecureScripts: readScriptSecurity(r) ?? d.allowInsecureScripts,
     scriptUser: r.opt("script_user", userName) ?? d.scriptUser,
     pidFile: r.opt("pid_file", absolutePath) ?? d.pidFile,
+    ...readDynamicInterfaces(r),
     mail: readMail(r),
   };
+}
+
+/**
+ * `dynamic_interfaces` and `allow_if_changes`; the second qualifies the first (as in
+ * keepalived's `dynamic_interfaces allow_if_changes`), so alone it is refused.
+ */
+function readDynamicInterfaces(
+  r: TableReader,
+): Pick<GlobalConfig, "dynamicInterfaces" | "allowIfChanges"> {
+  const dynamic = r.opt("dynamic_interfaces", bool) ?? GLOBAL_DEFAULTS.dynamicInterfaces;
+  const allow = r.opt("allow_if_changes", bool) ?? GLOBAL_DEFAULTS.allowIfChanges;
+  if (allow && !dynamic && r.ok("dynamic_interfaces")) {
+    r.fail(
+      "allow_if_changes",
+      "expected dynamic_interfaces = true with allow_if_changes = true (it only qualifies dynamic interfaces)",
+    );
+  }
+  return { dynamicInterfaces: dynamic, allowIfChanges: allow && dynamic };
 }
 
 /**

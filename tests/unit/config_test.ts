@@ -690,6 +690,8 @@ Deno.test("a minimal instance gets every default", () => {
     allowInsecureScripts: false,
     scriptUser: null,
     pidFile: null,
+    dynamicInterfaces: false,
+    allowIfChanges: false,
     mail: {
       to: [],
       from: null,

@@ -217,9 +217,10 @@ const GLOBAL: Entry[] = [
   warned("enable_traps", NO_SNMP),
   warned("enable_dbus", NO_SNMP),
   warned("enable_dbus_instance", NO_SNMP),
-  warned(
+  same(
     "dynamic_interfaces",
-    "hacore follows links going down and up, but hacore run refuses an instance whose interface does not exist yet",
+    "custom",
+    "an instance waits in FAULT while its interface, or an address on it, is missing; allow_if_changes = true, too",
   ),
   same("script_user", "custom", "a group after the user is refused"),
   same(

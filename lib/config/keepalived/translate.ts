@@ -106,6 +106,7 @@ class Translator {
           notification_email: (c, t, p) => this.#mailTo(c, t, p),
           smtp_server: (c, t, p) => this.#smtpServer(c, t, p),
           script_user: (c, t, p) => this.#scriptUser(c, t, p),
+          dynamic_interfaces: (c, t, p) => this.#dynamicInterfaces(c, t, p),
         }),
       vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
       vrrp_track_process: (n) =>
@@ -379,6 +380,23 @@ class Translator {
     }
     table.script_user = n.args[0];
     this.#at([...path, "script_user"], n);
+  }
+
+  /** `dynamic_interfaces [allow_if_changes]` → two hacore booleans. */
+  #dynamicInterfaces(n: KaNode, table: RawTable, path: KeyPath): void {
+    const allow = n.args.length === 1 && n.args[0] === "allow_if_changes";
+    if (n.args.length > 0 && !allow) {
+      this.#error(
+        n,
+        `"dynamic_interfaces": expected nothing or "allow_if_changes", got "${n.args.join(" ")}"`,
+      );
+      return;
+    }
+    table.dynamic_interfaces = true;
+    this.#at([...path, "dynamic_interfaces"], n);
+    if (!allow) return;
+    table.allow_if_changes = true;
+    this.#at([...path, "allow_if_changes"], n);
   }
 
   #name(n: KaNode): string | undefined {
