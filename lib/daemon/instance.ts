@@ -185,8 +185,80 @@ export function noSourceProblem(name: string, vi: InstanceConfig): string {
 }
 
 /**
+ * The source a waiting instance's engine config holds until its interface has an
+ * address (`dynamic_interfaces`): never sent, since the instance is in FAULT meanwhile.
+ *
+ * @example
+ * ```ts
+ * waitingSource("ipv4"); // "0.0.0.0"
+ * ```
+ */
+export function waitingSource(family: Family): string {
+  return family === "ipv4" ? "0.0.0.0" : "::";
+}
+
+/**
+ * Whether an instance still waits for an address on its interface to send from
+ * (`dynamic_interfaces`): it holds a placeholder source and stays in FAULT.
+ *
+ * @example
+ * ```ts
+ * awaitsSource(inst); // true until eth9 has an IPv4 address
+ * ```
+ */
+export function awaitsSource(inst: Instance): boolean {
+  return inst.rc.primaryIp === waitingSource(inst.cfg.family);
+}
+
+/**
+ * The address an instance's adverts leave from ({@link sourceOf}); under
+ * `dynamic_interfaces`, a placeholder ({@link awaitsSource}) when there is none yet.
+ *
+ * @example
+ * ```ts
+ * sourceOrWait(vi, config, new Map()); // "0.0.0.0" with dynamic_interfaces, else null
+ * ```
+ */
+export function sourceOrWait(
+  vi: InstanceConfig,
+  config: Config,
+  primaries: PrimaryAddresses,
+): string | null {
+  const src = sourceOf(vi, primaries);
+  if (src !== null || !config.global.dynamicInterfaces) return src;
+  return waitingSource(vi.family);
+}
+
+/**
+ * The fault tracker of an instance whose interface does not exist (`dynamic_interfaces`);
+ * shown in status as the fault's cause.
+ *
+ * @example
+ * ```ts
+ * missingInterfaceTracker("eth9"); // "interface eth9 missing"
+ * ```
+ */
+export function missingInterfaceTracker(iface: string): string {
+  return `interface ${iface} missing`;
+}
+
+/**
+ * The fault tracker of an instance waiting for an address to send its adverts from
+ * (`dynamic_interfaces`); shown in status as the fault's cause.
+ *
+ * @example
+ * ```ts
+ * noSourceTracker(vi); // "no ipv4 address on eth9"
+ * ```
+ */
+export function noSourceTracker(vi: InstanceConfig): string {
+  return `no ${vi.family} address on ${vi.interface}`;
+}
+
+/**
  * An instance's runtime record, fresh (idle announcements, no counters, no tracker
- * verdict yet), or the reason it cannot run.
+ * verdict yet), or the reason it cannot run (no source address, unless
+ * `dynamic_interfaces`: then it waits for one, see {@link awaitsSource}).
  *
  * @example
  * ```ts
@@ -199,7 +271,8 @@ export function makeInstance(
   config: Config,
   primaries: PrimaryAddresses,
 ): Instance | string {
-  const src = sourceOf(vi, primaries);
+  // Under dynamic_interfaces an instance without an address waits in FAULT instead.
+  const src = sourceOrWait(vi, config, primaries);
   if (src === null) return noSourceProblem(vi.name, vi);
   return {
     cfg: vi,

@@ -42,7 +42,7 @@ import {
   makeInstance,
   noSourceProblem,
   peersOf,
-  sourceOf,
+  sourceOrWait,
   targetsOf,
 } from "./instance.ts";
 import type { InstanceTable } from "./instance_table.ts";
@@ -50,7 +50,7 @@ import type { Clock, PrimaryAddresses, VrrpTransport } from "./ports.ts";
 import { type ConfigDiff, diffConfigs, diffLines } from "../config/diff.ts";
 import type { StateNotifier } from "./state_notifier.ts";
 import type { TrackerGlue } from "./tracking.ts";
-import type { Transports } from "./transports.ts";
+import { isNoDevice, type Transports } from "./transports.ts";
 import type { VipReconciler } from "./vip_reconciler.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
 
@@ -117,7 +117,7 @@ export function prepareReload(input: ReloadInput): ReloadPrepared {
   }
   const sources = new Map<string, string>();
   for (const c of diff.changed) {
-    const src = sourceOf(c.next, input.primaries);
+    const src = sourceOrWait(c.next, next, input.primaries);
     if (src === null) problems.push(noSourceProblem(c.name, c.next));
     else sources.set(c.name, src);
   }
@@ -128,6 +128,8 @@ export function prepareReload(input: ReloadInput): ReloadPrepared {
       try {
         opened.set(inst.key, input.open(inst));
       } catch (e) {
+        // dynamic_interfaces: an interface that is not there yet is waited for (FAULT).
+        if (next.global.dynamicInterfaces && isNoDevice(e)) continue;
         problems.push(
           `${inst.cfg.name}: cannot open the VRRP socket on ${inst.cfg.interface}: ${errorText(e)}`,
         );
@@ -148,7 +150,7 @@ export function prepareReload(input: ReloadInput): ReloadPrepared {
  * @example
  * ```ts
  * const ctx: ReloadContext = { table, transports, vips, notifier, trackers, primaries,
- *   hasVmacPort: true, log, clock, feed, applyPriority };
+ *   hasVmacPort: true, log, clock, feed, applyPriority, waitingFaults: () => [] };
  * ```
  */
 export interface ReloadContext {
@@ -166,6 +168,11 @@ export interface ReloadContext {
   readonly feed: (event: NodeEvent) => void;
   /** Feeds the engine the priority an instance should have now. */
   readonly applyPriority: (name: string) => void;
+  /**
+   * The fault trackers an added instance starts with because it waits for its
+   * interface or an address there (`dynamic_interfaces`); empty otherwise.
+   */
+  readonly waitingFaults: (inst: Instance) => string[];
 }
 
 /**
@@ -270,6 +277,9 @@ export function applyReload(
         name,
         event: { type: "fault", tracker: linkFaultTracker(inst.cfg.interface), failing: true },
       });
+    }
+    for (const tracker of ctx.waitingFaults(inst)) {
+      feed({ type: "router", name, event: { type: "fault", tracker, failing: true } });
     }
     log.info(summarizeInstance(inst.cfg));
     feed({ type: "router", name, event: { type: "startup" } });

@@ -50,6 +50,7 @@ import {
   startAnnounce,
 } from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
+import { DynamicInterfaces } from "./dynamic_interfaces.ts";
 import { ForeignWatch } from "./foreign_watch.ts";
 import type { InboxItem } from "./inbox.ts";
 import { type Instance, linkFaultTracker, retiredLabel } from "./instance.ts";
@@ -210,6 +211,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #trackers: TrackerGlue;
   readonly #lookups: ReconcileLookups;
   readonly #reload: ReloadContext;
+  /** `dynamic_interfaces`: instances waiting for their interface or its address. */
+  readonly #dynamic: DynamicInterfaces;
   readonly #acceptFilter: AcceptFilter | null;
   readonly #routes: RouteReconciler | null;
   /** Where notify events go; `notify_master_rx_lower_pri` is sent here directly. */
@@ -335,18 +338,29 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       isVip: (address) => table.vipOwners(address) !== undefined,
       releasing: (name) => this.#releasing(name),
     };
+    // Live: the sources dynamic_interfaces learns are what a reload's new instances use.
+    const primaries = new Map([...opts.primaries].map(([k, v]) => [k, { ...v }]));
+    this.#dynamic = new DynamicInterfaces({
+      table,
+      transports: this.#transports,
+      primaries,
+      log,
+      feed,
+      isOwnAddress: (a) => table.vipOwners(a) !== undefined || this.#isStaticAddress(a),
+    });
     this.#reload = {
       table,
       transports: this.#transports,
       vips,
       notifier: this.#notifier,
       trackers: this.#trackers,
-      primaries: opts.primaries,
+      primaries,
       hasVmacPort: opts.vmacs !== null,
       log,
       clock,
       feed,
       applyPriority,
+      waitingFaults: (inst) => this.#dynamic.waitingFaults(inst),
     };
   }
 
@@ -478,6 +492,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.requestReconcile("startup");
     await guard(() => this.reconcileNow());
     await guard(() => this.readLinkStates());
+    this.#dynamic.raiseAtStart();
     await guard(() => Promise.resolve(this.startTrackers()));
     this.feed({ type: "startup" });
   }
@@ -541,7 +556,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   /**
    * Opens the transport of every live instance (throws like the factory; what was
-   * opened stays open for {@link NodeRuntime.closeTransports}).
+   * opened stays open for {@link NodeRuntime.closeTransports}); under
+   * `dynamic_interfaces` a missing interface is waited for instead.
    *
    * @example
    * ```ts
@@ -549,6 +565,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   openTransports(): void {
+    if (this.#dynamic.enabled) return this.#dynamic.openAtStart();
     for (const inst of this.table.live) this.#transports.ensure(inst);
   }
 
@@ -602,6 +619,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const states = await this.#addresses.linkStates();
     // Every link, for track_interface (a missing interface counts as down there).
     this.#trackers.setLinks(states);
+    this.#dynamic.linkStates(states);
     for (const iface of new Set(this.table.live.map((i) => i.cfg.interface))) {
       if (states.get(iface) === false) {
         this.#log.warn(`${iface}: link is down at start`);
@@ -1070,12 +1088,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       }
       case "addr-added":
         this.#trackSource(e.interface, e.address, false);
+        this.#dynamic.addressAdded(e.interface, e.address);
         // Only a VIP's address matters here: a foreign copy of it is a conflict to report.
         if (this.table.vipOwners(e.address) !== undefined) this.#vips.requestForKernel();
         return;
       case "link-up":
         this.#log.info(`${e.interface}: link up`);
         this.#reopenTransports(e.interface);
+        this.#dynamic.linkUp(e.interface);
         this.#setLinkFault(e.interface, false);
         this.#trackers.setLink(e.interface, true);
         this.#vips.requestForKernel();
@@ -1086,6 +1106,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         if (this.#vmacs.isUp(e.interface)) this.#vips.requestForKernel();
         this.#setLinkFault(e.interface, true);
         this.#trackers.setLink(e.interface, false);
+        if (e.removed) this.#dynamic.linkRemoved(e.interface);
         return;
       case "resync":
         this.#vips.requestForKernel();

@@ -61,6 +61,19 @@ export function checksumFormFor(
 }
 
 /**
+ * Whether `e` says the interface does not exist (`ENODEV` from `if_nametoindex` and the
+ * like): what `dynamic_interfaces` waits out rather than refuses.
+ *
+ * @example
+ * ```ts
+ * isNoDevice(new SyscallError("if_nametoindex", 19, "eth9")); // true
+ * ```
+ */
+export function isNoDevice(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENODEV";
+}
+
+/**
  * What {@link Transports} needs.
  *
  * @example
@@ -142,6 +155,42 @@ export class Transports {
    */
   ensure(inst: Instance): void {
     if (!this.#open.has(inst.key)) this.#open.set(inst.key, this.open(inst));
+  }
+
+  /**
+   * Like {@link Transports.ensure}, but false instead of a throw when the instance's
+   * interface does not exist (`dynamic_interfaces` waits for it); other failures throw.
+   *
+   * @example
+   * ```ts
+   * if (!transports.ensureUnlessMissing(inst)) missing.add(inst.cfg.interface);
+   * ```
+   */
+  ensureUnlessMissing(inst: Instance): boolean {
+    try {
+      this.ensure(inst);
+      return true;
+    } catch (e) {
+      if (isNoDevice(e)) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Closes the transports of an interface (it was deleted: their sockets are bound to
+   * an index that no longer exists); a later {@link Transports.ensure} opens them anew.
+   *
+   * @example
+   * ```ts
+   * transports.closeInterface("eth9"); // closes eth9/ipv4 and eth9/ipv6
+   * ```
+   */
+  closeInterface(iface: string): void {
+    for (const [key, t] of this.#open) {
+      if (!key.startsWith(`${iface}/`)) continue;
+      this.#close(key, t);
+      this.#open.delete(key);
+    }
   }
 
   /**

@@ -584,8 +584,9 @@ class AddressWatch {
     const before = this.#up.get(m.index);
     if (m.deleted) {
       this.#up.delete(m.index);
-      if (before === true && name !== undefined) {
-        this.#emit({ kind: "link-down", interface: name });
+      // A deleted link is news even when it was down: its sockets' index is gone.
+      if (before !== undefined && name !== undefined) {
+        this.#emit({ kind: "link-down", interface: name, removed: true });
       }
       return;
     }

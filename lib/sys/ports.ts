@@ -250,7 +250,12 @@ export type KernelEvent =
     readonly interface: string;
     readonly address: string;
   }
-  | { readonly kind: "link-up" | "link-down"; readonly interface: string }
+  | {
+    readonly kind: "link-up" | "link-down";
+    readonly interface: string;
+    /** A link-down because the interface was deleted (RTM_DELLINK), not just down. */
+    readonly removed?: boolean;
+  }
   /** Events were lost (ENOBUFS on the netlink socket): assume anything changed. */
   | { readonly kind: "resync" };
 

@@ -685,6 +685,23 @@ export class FakeAddressPort implements AddressPort {
     this.#emit({ kind: up ? "link-up" : "link-down", interface: dev });
   }
 
+  /**
+   * The interface is deleted (`ip link del`): its addresses go with it (each told), then
+   * the link-down that says it was removed.
+   *
+   * @example
+   * ```ts
+   * port.deleteLink("eth9");
+   * ```
+   */
+  deleteLink(dev: string): void {
+    for (const a of this.#addresses.filter((k) => k.dev === dev)) {
+      this.#drop(dev, a.address, a.prefix, "hand");
+    }
+    this.#links.delete(dev);
+    this.#emit({ kind: "link-down", interface: dev, removed: true });
+  }
+
   #put(a: KernelAddress, by: "hacore" | "hand") {
     this.#addresses.push(a);
     this.ops.push({ op: "add", by, dev: a.dev, address: a.address, prefix: a.prefix });
