@@ -102,6 +102,19 @@ export class DynamicInterfaces {
   }
 
   /**
+   * Whether `iface` is waited for: its instances' sockets could not open, or it was
+   * deleted since. Nothing should be made over it meanwhile (a virtual MAC).
+   *
+   * @example
+   * ```ts
+   * waits.isMissing("eth9"); // true until eth9 appears
+   * ```
+   */
+  isMissing(iface: string): boolean {
+    return this.#missing.has(iface);
+  }
+
+  /**
    * Opens the sockets of every live instance, noting the interfaces that do not exist
    * (any other failure throws, as without the setting).
    *
@@ -183,7 +196,8 @@ export class DynamicInterfaces {
    * ```
    */
   linkUp(iface: string): void {
-    if (!this.enabled || !this.#missing.has(iface)) return;
+    // Not gated on the setting: instances a reload turned it off under still wait.
+    if (!this.#missing.has(iface)) return;
     const users = this.#deps.table.live.filter((i) => i.cfg.interface === iface);
     try {
       if (!users.every((inst) => this.#deps.transports.ensureUnlessMissing(inst))) return;
@@ -235,7 +249,7 @@ export class DynamicInterfaces {
    * ```
    */
   addressAdded(iface: string, address: string): void {
-    if (!this.enabled || this.#deps.isOwnAddress(address)) return;
+    if (this.#deps.isOwnAddress(address)) return;
     const parsed = parseIp(address);
     if (parsed === null) return;
     const ip = canonicalIp(address) ?? address;

@@ -1261,8 +1261,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     await this.#routes.apply({ routes, rules });
   }
 
-  /** The macvlans live and retiring instances need. */
+  /**
+   * The macvlans live and retiring instances need; none over an interface that
+   * `dynamic_interfaces` is waiting for (it is made once the parent is there).
+   */
   #wantedVmacs(): WantedVmacs {
-    return wantedVmacs(this.table.all().map((i) => i.cfg)).vmacs;
+    const users = this.table.all().filter((i) => !this.#dynamic.isMissing(i.cfg.interface));
+    return wantedVmacs(users.map((i) => i.cfg)).vmacs;
   }
 }

@@ -91,7 +91,8 @@ export class VmacKeeper {
   /** Virtual-MAC macvlans ensured since start, to remove when no instance wants them. */
   #up = new Set<string>();
   /** Virtual-MAC macvlans whose last ensure failed: their instances are in Fault. */
-  #faults = new Set<string>();
+  /** With their users, whose fault is cleared if the macvlan stops being wanted. */
+  #faults = new Map<string, readonly string[]>();
 
   /**
    * Nothing made yet.
@@ -155,7 +156,8 @@ export class VmacKeeper {
   }
 
   /**
-   * Removes the macvlans made here that are no longer `wanted`.
+   * Removes the macvlans made here that are no longer `wanted`, and clears the Fault of
+   * the users of one that failed.
    *
    * @example
    * ```ts
@@ -165,10 +167,14 @@ export class VmacKeeper {
   async drop(wanted: WantedVmacs): Promise<void> {
     const port = this.#deps.port;
     if (port === null) return;
+    // Not wanted any more (a reload, or dynamic_interfaces waiting for the parent): its
+    // users must not stay in Fault for it.
+    for (const [name, users] of [...this.#faults]) {
+      if (!wanted.has(name)) this.#setFault(name, users, false);
+    }
     for (const name of [...this.#up]) {
       if (wanted.has(name)) continue;
       this.#up.delete(name);
-      this.#faults.delete(name);
       await this.#remove(port, name);
     }
   }
@@ -192,7 +198,7 @@ export class VmacKeeper {
 
   #setFault(name: string, users: readonly string[], failing: boolean) {
     if (this.#faults.has(name) === failing) return;
-    if (failing) this.#faults.add(name);
+    if (failing) this.#faults.set(name, users);
     else this.#faults.delete(name);
     this.#deps.fault(users, `vmac ${name}`, failing);
   }

@@ -623,3 +623,20 @@ Deno.test("SystemVmacPort: the parent's setting stays while another macvlan stil
   assert.equal(sysctls.get("eth0", "arp_ignore"), 0);
   await port.remove("never-made"); // unknown names are ignored
 });
+
+Deno.test("a macvlan that cannot be made and is then no longer wanted (a reload drops use_vmac) leaves no Fault behind", async () => {
+  const w = new World();
+  const a = w.add("a", "192.0.2.11", instanceToml(150));
+  a.vmacs.failing.add("vrrp.51");
+  await a.daemon.start();
+  await w.run(3000);
+  assert.ok(a.daemon.status().instances[0].faults.includes("vmac vrrp.51"));
+  const r = await reloadWith(w, a, instanceToml(150).replace("use_vmac = true", ""));
+  assert.ok(r.ok, JSON.stringify(r));
+  await w.run(w.clock.nowMs() + 5000);
+  const s = a.daemon.status().instances[0];
+  assert.deepEqual(s.faults, []);
+  assert.equal(s.state, "master");
+  assert.ok(a.port.has("eth0", VIP, 24, true));
+  await w.stop(a);
+});
