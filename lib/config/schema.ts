@@ -221,10 +221,10 @@ export interface GlobalConfig {
    */
   readonly dynamicInterfaces: boolean;
   /**
-   * `allow_if_changes` (with `dynamic_interfaces`): keepalived's permission for an
-   * interface to be re-created as another type or over another parent. hacore reopens
-   * its sockets on whatever interface comes back under the name, so this only records
-   * the setting (and `import` carries it over).
+   * `allow_if_changes` (with `dynamic_interfaces`): as in keepalived, an interface may be
+   * re-created as another kind (a macvlan/ipvlan where it was none, or the reverse) or
+   * over another link; without it such an interface is not used and its instances stay
+   * in FAULT. (Moving an instance to another interface is a reload either way.)
    */
   readonly allowIfChanges: boolean;
   readonly mail: MailConfig;

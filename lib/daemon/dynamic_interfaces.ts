@@ -31,6 +31,7 @@ import { canonicalIp, type Family, isLinkLocalV6, parseIp } from "../net/addr.ts
 import type { NodeEvent } from "../vrrp/node.ts";
 import {
   awaitsSource,
+  changedInterfaceTracker,
   type Instance,
   missingInterfaceTracker,
   noSourceTracker,
@@ -76,6 +77,13 @@ export class DynamicInterfaces {
   readonly #deps: DynamicInterfacesDeps;
   /** Interfaces with instances whose sockets could not open: the interface is missing. */
   readonly #missing = new Set<string>();
+  /**
+   * What each interface was when first seen, for `allow_if_changes`: the link a macvlan
+   * or ipvlan sits on, "" for any other kind (keepalived compares just that).
+   */
+  readonly #shapes = new Map<string, string>();
+  /** Interfaces re-created as another shape and not taken up (no `allow_if_changes`). */
+  readonly #changed = new Set<string>();
 
   /**
    * Nothing is waited for until {@link DynamicInterfaces.openAtStart}.
@@ -186,19 +194,31 @@ export class DynamicInterfaces {
   }
 
   /**
-   * An interface came up: the waiting instances there open their sockets and leave
-   * the missing-interface fault (an open failure other than a missing interface is
-   * logged, and the instances keep waiting for the next link event).
+   * An interface came up (`over`: the link under a macvlan or ipvlan): the waiting
+   * instances there open their sockets and leave the missing-interface fault (an open
+   * failure other than a missing interface is logged, and the instances keep waiting
+   * for the next link event). As in keepalived, an interface re-created as a macvlan
+   * where it was none (or the reverse), or over another link, is not taken up unless
+   * `allow_if_changes`: its instances stay in FAULT, saying so.
    *
    * @example
    * ```ts
    * waits.linkUp("eth9");
    * ```
    */
-  linkUp(iface: string): void {
+  linkUp(iface: string, over?: string): void {
+    const shape = over ?? "";
     // Not gated on the setting: instances a reload turned it off under still wait.
-    if (!this.#missing.has(iface)) return;
+    if (!this.#missing.has(iface)) {
+      if (!this.#shapes.has(iface)) this.#shapes.set(iface, shape);
+      return;
+    }
     const users = this.#deps.table.live.filter((i) => i.cfg.interface === iface);
+    const was = this.#shapes.get(iface);
+    if (was !== undefined && was !== shape && !this.#deps.table.config.global.allowIfChanges) {
+      this.#refuseChanged(iface, users, was, shape);
+      return;
+    }
     try {
       if (!users.every((inst) => this.#deps.transports.ensureUnlessMissing(inst))) return;
     } catch (e) {
@@ -206,10 +226,24 @@ export class DynamicInterfaces {
       return;
     }
     this.#missing.delete(iface);
+    this.#shapes.set(iface, shape);
     this.#deps.log.notice(
       `${iface}: interface present; its instances leave FAULT when it is ready`,
     );
     for (const inst of users) this.#fault(inst, missingInterfaceTracker(iface), false);
+  }
+
+  /** Once per re-creation: the error, and the fault that shows it in status. */
+  #refuseChanged(iface: string, users: readonly Instance[], was: string, now: string) {
+    if (this.#changed.has(iface)) return;
+    this.#changed.add(iface);
+    const shape = (s: string) => s === "" ? "not a macvlan/ipvlan" : `a macvlan/ipvlan over ${s}`;
+    this.#deps.log.error(
+      `${iface}: re-created as ${shape(now)}, it was ${
+        shape(was)
+      }: not used without allow_if_changes (as keepalived); its instances stay in FAULT`,
+    );
+    for (const inst of users) this.#fault(inst, changedInterfaceTracker(iface), true);
   }
 
   /**
@@ -222,10 +256,15 @@ export class DynamicInterfaces {
    * waits.linkRemoved("eth9");
    * ```
    */
-  linkRemoved(iface: string): void {
+  linkRemoved(iface: string, over?: string): void {
     if (!this.enabled) return;
     const users = this.#deps.table.live.filter((i) => i.cfg.interface === iface);
     if (users.length === 0) return;
+    // The first shape seen stays the reference (a refused one never replaces it).
+    if (!this.#shapes.has(iface)) this.#shapes.set(iface, over ?? "");
+    if (this.#changed.delete(iface)) {
+      for (const inst of users) this.#fault(inst, changedInterfaceTracker(iface), false);
+    }
     this.#deps.log.warn(
       `${iface}: interface deleted; its instances wait in FAULT until it is back (dynamic_interfaces)`,
     );

@@ -243,6 +243,19 @@ export function missingInterfaceTracker(iface: string): string {
 }
 
 /**
+ * The fault tracker of an instance whose interface was re-created as another kind, or
+ * over another link, without `allow_if_changes` (keepalived does not use it either).
+ *
+ * @example
+ * ```ts
+ * changedInterfaceTracker("eth9"); // "interface eth9 changed (allow_if_changes)"
+ * ```
+ */
+export function changedInterfaceTracker(iface: string): string {
+  return `interface ${iface} changed (allow_if_changes)`;
+}
+
+/**
  * The fault tracker of an instance waiting for an address to send its adverts from
  * (`dynamic_interfaces`); shown in status as the fault's cause.
  *

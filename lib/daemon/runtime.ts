@@ -1095,7 +1095,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       case "link-up":
         this.#log.info(`${e.interface}: link up`);
         this.#reopenTransports(e.interface);
-        this.#dynamic.linkUp(e.interface);
+        this.#dynamic.linkUp(e.interface, e.over);
         this.#setLinkFault(e.interface, false);
         this.#trackers.setLink(e.interface, true);
         this.#vips.requestForKernel();
@@ -1106,7 +1106,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         if (this.#vmacs.isUp(e.interface)) this.#vips.requestForKernel();
         this.#setLinkFault(e.interface, true);
         this.#trackers.setLink(e.interface, false);
-        if (e.removed) this.#dynamic.linkRemoved(e.interface);
+        if (e.removed) this.#dynamic.linkRemoved(e.interface, e.over);
         return;
       case "resync":
         this.#vips.requestForKernel();

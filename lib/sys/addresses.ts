@@ -580,13 +580,15 @@ class AddressWatch {
 
   #link(m: LinkMessage): void {
     const name = m.name ?? this.#port.linkName(m.index);
+    // Before applyLink: a deleted link's lower device is still named.
+    const over = this.#lowerOf(m);
     this.#port.applyLink(m);
     const before = this.#up.get(m.index);
     if (m.deleted) {
       this.#up.delete(m.index);
       // A deleted link is news even when it was down: its sockets' index is gone.
       if (before !== undefined && name !== undefined) {
-        this.#emit({ kind: "link-down", interface: name, removed: true });
+        this.#emit({ kind: "link-down", interface: name, removed: true, ...over });
       }
       return;
     }
@@ -595,7 +597,16 @@ class AddressWatch {
     // A link seen for the first time is news only when it is up: a new link that is
     // down changes nothing for an instance that could not use it before either.
     if (before === undefined ? up : before !== up) {
-      if (name !== undefined) this.#emit({ kind: up ? "link-up" : "link-down", interface: name });
+      if (name !== undefined) {
+        this.#emit({ kind: up ? "link-up" : "link-down", interface: name, ...over });
+      }
     }
+  }
+
+  /** `over` of a macvlan or ipvlan: its lower link's name (keepalived's allow_if_changes). */
+  #lowerOf(m: LinkMessage): { over?: string } {
+    if (m.linkKind !== "macvlan" && m.linkKind !== "ipvlan") return {};
+    if (m.link === undefined) return { over: "?" };
+    return { over: this.#port.linkName(m.link) ?? `#${m.link}` };
   }
 }

@@ -255,6 +255,11 @@ export type KernelEvent =
     readonly interface: string;
     /** A link-down because the interface was deleted (RTM_DELLINK), not just down. */
     readonly removed?: boolean;
+    /**
+     * For a macvlan or ipvlan: the name of the link it sits on. keepalived's
+     * `allow_if_changes` is about a re-created interface whose kind or lower link changed.
+     */
+    readonly over?: string;
   }
   /** Events were lost (ENOBUFS on the netlink socket): assume anything changed. */
   | { readonly kind: "resync" };

@@ -673,33 +673,36 @@ export class FakeAddressPort implements AddressPort {
   }
 
   /**
-   * The link goes down or up (events only; addresses stay, as IPv4 ones do).
+   * The link goes down or up (events only; addresses stay, as IPv4 ones do); `over`:
+   * the link under it, for a macvlan or ipvlan.
    *
    * @example
    * ```ts
    * port.link("eth0", false);
    * ```
    */
-  link(dev: string, up: boolean): void {
+  link(dev: string, up: boolean, over?: string): void {
     this.#links.set(dev, up);
-    this.#emit({ kind: up ? "link-up" : "link-down", interface: dev });
+    const lower = over === undefined ? {} : { over };
+    this.#emit({ kind: up ? "link-up" : "link-down", interface: dev, ...lower });
   }
 
   /**
    * The interface is deleted (`ip link del`): its addresses go with it (each told), then
-   * the link-down that says it was removed.
+   * the link-down that says it was removed (`over`: the link under a macvlan or ipvlan).
    *
    * @example
    * ```ts
    * port.deleteLink("eth9");
    * ```
    */
-  deleteLink(dev: string): void {
+  deleteLink(dev: string, over?: string): void {
     for (const a of this.#addresses.filter((k) => k.dev === dev)) {
       this.#drop(dev, a.address, a.prefix, "hand");
     }
     this.#links.delete(dev);
-    this.#emit({ kind: "link-down", interface: dev, removed: true });
+    const lower = over === undefined ? {} : { over };
+    this.#emit({ kind: "link-down", interface: dev, removed: true, ...lower });
   }
 
   #put(a: KernelAddress, by: "hacore" | "hand") {

@@ -208,7 +208,7 @@ peerTest(
 );
 
 netnsTest(
-  "the address watch tells a deleted link from one gone down (removed), even a link that was down",
+  "the address watch tells a deleted link from one gone down (removed), even a link that was down, and what a macvlan sits on",
   async () => {
     await withLab(async (lab) => {
       const ns = await lab.netns();
@@ -218,28 +218,36 @@ netnsTest(
       const port = RtnlAddressPort.open({ openRtnl: (o) => inNetns(ns, () => Rtnl.open(o)) });
       const events: KernelEvent[] = [];
       const stop = port.watch((e) => events.push(e));
+      const find = (kind: string, dev: string) =>
+        events.find((e) => e.kind === kind && "interface" in e && e.interface === dev) as
+          | { removed?: boolean; over?: string }
+          | undefined;
+      const removed = (dev: string) =>
+        events.some((e) => e.kind === "link-down" && e.interface === dev && e.removed === true);
       try {
         // Past the watch's baseline: its own link dump has seen both links.
         await until("the watch's baseline", 5000, async () => {
           await ipNs(ns, "addr", "replace", "192.0.2.9/32", "dev", "quiet0");
-          return Promise.resolve(events.some((e) => e.kind === "addr-added"));
+          return events.some((e) => e.kind === "addr-added");
         });
         await ipNs(ns, "link", "set", up, "down");
-        await until(
-          "link-down",
-          5000,
-          () => Promise.resolve(events.some((e) => e.kind === "link-down")),
-        );
+        await until("link-down", 5000, () => Promise.resolve(find("link-down", up) !== undefined));
+        const plainDown = find("link-down", up);
+        assert.equal(plainDown?.removed, undefined, "a link set down is not removed");
+        assert.equal(plainDown?.over, undefined, "a veth sits on nothing");
         await ipNs(ns, "link", "del", up);
         await ipNs(ns, "link", "del", "quiet0");
-        const removed = (dev: string) =>
-          events.some((e) => e.kind === "link-down" && e.interface === dev && e.removed === true);
         await until("both removals", 5000, () => Promise.resolve(removed(up) && removed("quiet0")));
-        const plainDown = events.find((e) => e.kind === "link-down" && e.interface === up);
-        assert.ok(
-          plainDown && !("removed" in plainDown && plainDown.removed),
-          "a link set down is not removed",
-        );
+
+        // A macvlan says what it sits on, coming up and going away (allow_if_changes).
+        const [base] = await lab.veth(ns, ns);
+        await ipNs(ns, "link", "add", "mv0", "link", base, "type", "macvlan");
+        await ipNs(ns, "link", "set", "mv0", "up");
+        await until("mv0 up", 5000, () => Promise.resolve(find("link-up", "mv0") !== undefined));
+        assert.equal(find("link-up", "mv0")?.over, base);
+        await ipNs(ns, "link", "del", "mv0");
+        await until("mv0 removed", 5000, () => Promise.resolve(removed("mv0")));
+        assert.equal(find("link-down", "mv0")?.over, base);
       } finally {
         stop();
         await port.close();

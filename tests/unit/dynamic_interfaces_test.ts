@@ -78,8 +78,8 @@ class Node {
     return this.daemon.status().instances.find((i) => i.name === name)!;
   }
 
-  /** The interface is created, with `ip` on it, and comes up. */
-  create(ip: string) {
+  /** The interface is created (a macvlan when `over` is given), with `ip` on it, and comes up. */
+  create(ip: string, over?: string) {
     this.missing.delete("eth9");
     this.port.addByHand({
       dev: "eth9",
@@ -89,7 +89,7 @@ class Node {
       label: null,
       hacore: false,
     });
-    this.port.link("eth9", true);
+    this.port.link("eth9", true, over);
   }
 
   /** Sources of the adverts sent on eth9 since `fromMs`. */
@@ -235,3 +235,72 @@ ${added}`;
     await n.stop();
   }
 });
+
+Deno.test("a reload may move an instance to another interface, as keepalived's does: its socket there opens, the old one closes", async () => {
+  const toml = (iface: string) =>
+    `[global]\nvrrp_version = 3\ndynamic_interfaces = true\n
+[vrrp_instance.VI_1]
+interface = "${iface}"
+virtual_router_id = 51
+priority = 150
+virtual_ipaddress = ["${VIP}/24"]
+unicast_src_ip = "192.0.2.11"
+`;
+  const n = new Node(configOf("dynamic_interfaces = true", `unicast_src_ip = "192.0.2.11"`));
+  n.missing.clear();
+  await n.daemon.start();
+  await n.run(5000);
+  assert.equal(n.vi().state, "master");
+  n.file.text = toml("eth8");
+  const outcome = n.daemon.reload();
+  await n.run(1000);
+  const r = await outcome;
+  assert.ok(r.ok, r.errors.join("\n"));
+  const t = n.clock.nowMs();
+  await n.run(5000);
+  assert.equal(n.vi().state, "master");
+  const sent = n.lan.sent.filter((p) => p.atMs > t);
+  assert.ok(sent.length > 0 && sent.every((p) => p.interface === "eth8"), "adverts on eth8 only");
+  assert.equal(n.lan.openCount(), 1, "eth9's socket closed, eth8's open");
+  await n.stop();
+});
+
+for (const allow of [false, true]) {
+  Deno.test(`an interface re-created as another kind is ${allow ? "taken up with" : "refused (FAULT, said once) without"} allow_if_changes, as in keepalived`, async () => {
+    const global = `dynamic_interfaces = true\nallow_if_changes = ${allow}`;
+    const n = new Node(configOf(global));
+    await n.daemon.start();
+    n.create("192.0.2.11", "eth1"); // a macvlan over eth1
+    await n.run(5000);
+    assert.equal(n.vi().state, "master");
+
+    n.missing.add("eth9");
+    n.port.deleteLink("eth9", "eth1");
+    await n.settle();
+    n.create("192.0.2.11"); // back as a plain interface
+    await n.run(5000);
+    const changed = "interface eth9 changed (allow_if_changes)";
+    const said = n.lines.filter((l) => l.includes("eth9: re-created as not a macvlan/ipvlan"));
+    if (allow) {
+      assert.equal(n.vi().state, "master");
+      assert.deepEqual(said, []);
+    } else {
+      assert.equal(n.vi().state, "fault");
+      assert.ok(n.vi().faults.includes(changed), n.vi().faults.join());
+      assert.equal(said.length, 1, said.join("\n"));
+      assert.match(
+        said[0],
+        /it was a macvlan\/ipvlan over eth1: not used without allow_if_changes/,
+      );
+      // Deleted again and back as it first was: taken up.
+      n.missing.add("eth9");
+      n.port.deleteLink("eth9");
+      await n.settle();
+      n.create("192.0.2.11", "eth1");
+      await n.run(5000);
+      assert.equal(n.vi().state, "master");
+      assert.deepEqual(n.vi().faults, []);
+    }
+    await n.stop();
+  });
+}
