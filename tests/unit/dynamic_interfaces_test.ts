@@ -304,3 +304,40 @@ for (const allow of [false, true]) {
     await n.stop();
   });
 }
+
+Deno.test("dynamic_interfaces over IPv6: the instance sends from the interface's link-local address, never a global one", async () => {
+  const r = parseConfig(
+    `[global]\nvrrp_version = 3\ndynamic_interfaces = true\n
+[vrrp_instance.VI_1]
+interface = "eth9"
+virtual_router_id = 51
+priority = 150
+virtual_ipaddress = ["fe80::100/64", "2001:db8::100/64"]
+`,
+    "dyn6.toml",
+  );
+  assert.ok(r.ok);
+  const n = new Node(r.config);
+  await n.daemon.start();
+  await n.run(1000);
+  n.missing.delete("eth9");
+  const v6 = (address: string) => ({
+    dev: "eth9",
+    address,
+    prefix: 64,
+    family: "ipv6" as const,
+    label: null,
+    hacore: false,
+  });
+  n.port.addByHand(v6("2001:db8::11"));
+  n.port.link("eth9", true);
+  await n.run(5000);
+  assert.equal(n.vi().state, "fault");
+  assert.deepEqual(n.vi().faults, ["no ipv6 address on eth9"]);
+  n.port.addByHand(v6("fe80::11"));
+  const t = n.clock.nowMs();
+  await n.run(5000);
+  assert.equal(n.vi().state, "master");
+  assert.deepEqual(n.sources(t), new Set(["fe80::11"]));
+  await n.stop();
+});
