@@ -62,6 +62,11 @@ export interface DynamicInterfacesDeps {
   readonly feed: (event: NodeEvent) => void;
   /** A VIP or static address: hacore's own, never an advert source. */
   readonly isOwnAddress: (address: string) => boolean;
+  /**
+   * Has the addresses on an interface told again, as `addr-added` events through the
+   * loop: the ones an instance waits for may have come before their event could be seen.
+   */
+  readonly retellAddresses: (iface: string) => void;
 }
 
 /**
@@ -231,6 +236,23 @@ export class DynamicInterfaces {
       `${iface}: interface present; its instances leave FAULT when it is ready`,
     );
     for (const inst of users) this.#fault(inst, missingInterfaceTracker(iface), false);
+    if (users.some(awaitsSource)) this.#deps.retellAddresses(iface);
+  }
+
+  /**
+   * Kernel events were lost: the addresses of the interfaces that instances wait on
+   * for a source are read again.
+   *
+   * @example
+   * ```ts
+   * waits.resync();
+   * ```
+   */
+  resync(): void {
+    const waiting = this.#deps.table.live.filter((i) => awaitsSource(i));
+    for (const iface of new Set(waiting.map((i) => i.cfg.interface))) {
+      if (!this.#missing.has(iface)) this.#deps.retellAddresses(iface);
+    }
   }
 
   /** Once per re-creation: the error, and the fault that shows it in status. */

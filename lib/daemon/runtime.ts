@@ -347,6 +347,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       log,
       feed,
       isOwnAddress: (a) => table.vipOwners(a) !== undefined || this.#isStaticAddress(a),
+      retellAddresses: (iface) => this.#retellAddresses(iface, opts.enqueue),
     });
     this.#reload = {
       table,
@@ -1110,6 +1111,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         return;
       case "resync":
         this.#vips.requestForKernel();
+        this.#dynamic.resync();
         return;
     }
   }
@@ -1147,6 +1149,22 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         event: { type: "fault", tracker: linkFaultTracker(iface), failing },
       });
     }
+  }
+
+  /** `dynamic_interfaces`: an interface's addresses, told again as events for the loop. */
+  #retellAddresses(iface: string, enqueue: (item: InboxItem) => void) {
+    this.#addresses.list(iface).then(
+      (list) => {
+        for (const a of list) {
+          if (a.hacore) continue;
+          enqueue({
+            kind: "kernel",
+            event: { kind: "addr-added", interface: a.dev, address: a.address },
+          });
+        }
+      },
+      (e) => this.#log.warn(`${iface}: cannot read its addresses: ${errorText(e)}`),
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
 import { Daemon, DaemonSetupError, type InstanceStatus } from "../../lib/daemon/daemon.ts";
-import type { TransportFactory } from "../../lib/daemon/ports.ts";
+import type { KernelAddress, TransportFactory } from "../../lib/daemon/ports.ts";
 import { Logger } from "../../lib/log.ts";
 import { SyscallError } from "../../lib/sys/errno.ts";
 import {
@@ -33,13 +33,15 @@ ${extra}`,
 class Node {
   readonly clock = new ManualClock(0);
   readonly lan = new FakeLan({ clock: this.clock });
-  readonly port = new FakeAddressPort();
+  readonly port: FakeAddressPort;
   readonly missing = new Set<string>(["eth9"]);
   readonly lines: string[] = [];
   readonly file: { text: string };
   readonly daemon: Daemon;
 
-  constructor(config: Config, fileText = "") {
+  /** `initial`: addresses present before the start (no event tells of them). */
+  constructor(config: Config, fileText = "", initial: KernelAddress[] = []) {
+    this.port = new FakeAddressPort(initial);
     this.file = { text: fileText };
     const inner = this.lan.host("a", ["192.0.2.11", "192.0.2.12"]);
     const transports: TransportFactory = {
@@ -339,5 +341,28 @@ virtual_ipaddress = ["fe80::100/64", "2001:db8::100/64"]
   await n.run(5000);
   assert.equal(n.vi().state, "master");
   assert.deepEqual(n.sources(t), new Set(["fe80::11"]));
+  await n.stop();
+});
+
+Deno.test("an address that came before its event could be seen is read when the interface appears", async () => {
+  // On eth9 already, but the daemon's primaries (read before) and its events never saw it.
+  const early: KernelAddress = {
+    dev: "eth9",
+    address: "192.0.2.11",
+    prefix: 24,
+    family: "ipv4",
+    label: null,
+    hacore: false,
+  };
+  const n = new Node(configOf("dynamic_interfaces = true"), "", [early]);
+  await n.daemon.start();
+  await n.run(1000);
+  assert.equal(n.vi().state, "fault");
+  n.missing.delete("eth9");
+  n.port.link("eth9", true);
+  const t = n.clock.nowMs();
+  await n.run(5000);
+  assert.equal(n.vi().state, "master");
+  assert.deepEqual(n.sources(t), new Set(["192.0.2.11"]));
   await n.stop();
 });
