@@ -296,20 +296,7 @@ class RawTransport implements VrrpTransport {
   #v4Packet(bytes: Uint8Array, dst: string, src: string, ttl: number): Uint8Array {
     // 0 would ask the kernel to pick the identification; keepalived counts from 1.
     this.#ipId = this.#ipId >= 0xffff ? 1 : this.#ipId + 1;
-    const header = encodeIpv4Header({
-      src,
-      dst,
-      ttl,
-      tos: VRRP_TOS,
-      protocol: IPPROTO_VRRP,
-      id: this.#ipId,
-      payloadLength: bytes.length,
-      df: false,
-    });
-    const packet = new Uint8Array(IPV4_HEADER_LENGTH + bytes.length);
-    packet.set(header, 0);
-    packet.set(bytes, IPV4_HEADER_LENGTH);
-    return packet;
+    return frameIpv4Advert(bytes, dst, src, ttl, this.#ipId);
   }
 
   #sendV6(bytes: Uint8Array, dst: string, src: string): number | null {
@@ -327,6 +314,38 @@ class RawTransport implements VrrpTransport {
     this.#via.clear();
     this.#closer(this);
   }
+}
+
+/**
+ * The IPv4 packet an advert is sent as with `IP_HDRINCL`: keepalived's header (TOS
+ * 0xc0, DF clear, identification `id`, TTL `ttl`) and the advert after it.
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, frameIpv4Advert(advert, "224.0.0.18", "192.0.2.11", 255, 1), sockaddrIn("224.0.0.18"));
+ * ```
+ */
+export function frameIpv4Advert(
+  bytes: Uint8Array,
+  dst: string,
+  src: string,
+  ttl: number,
+  id: number,
+): Uint8Array {
+  const header = encodeIpv4Header({
+    src,
+    dst,
+    ttl,
+    tos: VRRP_TOS,
+    protocol: IPPROTO_VRRP,
+    id,
+    payloadLength: bytes.length,
+    df: false,
+  });
+  const packet = new Uint8Array(IPV4_HEADER_LENGTH + bytes.length);
+  packet.set(header, 0);
+  packet.set(bytes, IPV4_HEADER_LENGTH);
+  return packet;
 }
 
 /**
