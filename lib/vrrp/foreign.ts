@@ -44,7 +44,7 @@
  * @module
  */
 
-import { canonicalIp } from "../net/addr.ts";
+import { canonicalIp, sameIpSet } from "../net/addr.ts";
 import { outgoingAdvert } from "./router.ts";
 import type { Advert, AuthType, RouterConfig } from "./types.ts";
 
@@ -175,12 +175,6 @@ function canon(ips: readonly string[]): string[] {
   return ips.map((x) => canonicalIp(x) ?? x);
 }
 
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  const sa = new Set(canon(a));
-  const sb = new Set(canon(b));
-  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
-}
-
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -225,7 +219,7 @@ export function foreignDifferences(config: RouterConfig, advert: Advert): Foreig
       text: `VRRPv${advert.version} vs ours VRRPv${config.version}`,
     });
   }
-  if (!sameSet(advert.addresses, config.addresses)) {
+  if (!sameIpSet(advert.addresses, config.addresses)) {
     out.push({
       reason: "addresses",
       text: `VIPs ${list(advert.addresses)} vs ours ${list(config.addresses)}`,

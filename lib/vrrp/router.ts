@@ -19,7 +19,7 @@
  * @module
  */
 
-import { canonicalIp, compareIp } from "../net/addr.ts";
+import { canonicalIp, compareIp, sameIpSet } from "../net/addr.ts";
 import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
@@ -527,7 +527,7 @@ function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
   // dropped unless it comes from the owner (255). We also accept priority 0, so a
   // misconfigured master that steps down still gets a fast takeover. Either way the
   // mismatch is counted (the accepted ones in `onAdvert`).
-  if (!sameSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
+  if (!sameIpSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
     return {
       reason: "address-list",
       detail: `addresses [${a.addresses.join(", ")}], configured [${c.addresses.join(", ")}]`,
@@ -539,15 +539,6 @@ function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  const norm = (xs: string[]) => new Set(xs.map((x) => canonicalIp(x) ?? x));
-  const sa = norm(a);
-  const sb = norm(b);
-  if (sa.size !== sb.size) return false;
-  for (const x of sa) if (!sb.has(x)) return false;
   return true;
 }
 
@@ -584,7 +575,7 @@ function onAdvert(
     d.actions.push({ type: "refused", reason: refused.reason, src, detail: refused.detail });
     return;
   }
-  if (!sameSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
+  if (!sameIpSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
   if (checksumForm && s.peerChecksum[src] !== checksumForm) {
     s.peerChecksum = { ...s.peerChecksum, [src]: checksumForm };
   }
