@@ -24,6 +24,7 @@
  * @module
  */
 
+import { earlierDeadline } from "../vrrp/timing.ts";
 import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
 import type { ReloadOutcome } from "../control/api.ts";
@@ -411,13 +412,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   nextDeadlineMs(): number | null {
-    const due = [
-      this.table.nextDeadline(),
-      this.#vips.retryAtMs,
-      this.#routes?.dueAtMs ?? null,
-      this.#claimAnswers[0]?.atMs ?? null,
-    ].filter((d): d is number => d !== null);
-    return due.length === 0 ? null : Math.min(...due);
+    // Asked on every loop turn: compared in place, no array built.
+    let best = earlierDeadline(this.table.nextDeadline(), this.#vips.retryAtMs);
+    best = earlierDeadline(best, this.#routes?.dueAtMs ?? null);
+    return earlierDeadline(best, this.#claimAnswers.length > 0 ? this.#claimAnswers[0].atMs : null);
   }
 
   /**

@@ -173,6 +173,20 @@ function formatIpv4(a: number, b: number, c: number, d: number): string {
 }
 
 /**
+ * The text of the IPv4 address at `bytes[offset, offset + 4)`, as {@link formatIp}
+ * gives it (the same string each time): for reading addresses out of a received
+ * header without a view per field.
+ *
+ * @example
+ * ```ts
+ * ipv4Text(frame, 12); // the source of the IPv4 header in `frame`, e.g. "192.0.2.11"
+ * ```
+ */
+export function ipv4Text(bytes: Uint8Array, offset: number): string {
+  return formatIpv4(bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]);
+}
+
+/**
  * Formats 4 or 16 address bytes as canonical text (RFC 5952 for IPv6).
  *
  * @example

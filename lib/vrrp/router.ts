@@ -20,12 +20,13 @@
  */
 
 import { canonicalIp, compareIp, sameIpSet } from "../net/addr.ts";
-import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
+import { earlierDeadline, masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
   DROP_COUNTER,
   type DropReason,
   HISTORY_LIMIT,
+  NO_AUTH_DATA,
   type OutgoingAdvert,
   type RouterAction,
   type RouterConfig,
@@ -132,7 +133,7 @@ export function outgoingAdvert(
     intervalMs,
     addresses: [...config.addresses],
     authType: config.version === 2 ? config.authType : 0,
-    authData: config.version === 2 ? authBytes(config) : new Uint8Array(0),
+    authData: config.version === 2 ? authBytes(config) : NO_AUTH_DATA,
   };
 }
 
@@ -147,19 +148,11 @@ export function outgoingAdvert(
  * ```
  */
 export function nextDeadline(state: RouterState): number | null {
-  let best: number | null = null;
-  for (
-    const d of [
-      state.adverDeadlineMs,
-      state.masterDownDeadlineMs,
-      state.preemptDeadlineMs,
-      state.releaseDeadlineMs,
-      state.rivalQuietDeadlineMs,
-    ]
-  ) {
-    if (d !== null && (best === null || d < best)) best = d;
-  }
-  return best;
+  // Asked for every router on every loop turn: compared in place, no array built.
+  let best = earlierDeadline(state.adverDeadlineMs, state.masterDownDeadlineMs);
+  best = earlierDeadline(best, state.preemptDeadlineMs);
+  best = earlierDeadline(best, state.releaseDeadlineMs);
+  return earlierDeadline(best, state.rivalQuietDeadlineMs);
 }
 
 /**

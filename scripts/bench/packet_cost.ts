@@ -67,7 +67,7 @@ function configText(instances: number, priority: number): string {
 }
 
 /** One runtime on a fake transport: what it sends is framed and kept, last per VRID. */
-interface Side {
+export interface Side {
   rt: NodeRuntime;
   readonly clock: ManualClock;
   /** The transport's receive callback (one transport: eth0, IPv4). */
@@ -78,7 +78,7 @@ interface Side {
   sentCount: number;
 }
 
-async function makeSide(instances: number, priority: number, ip: string): Promise<Side> {
+export async function makeSide(instances: number, priority: number, ip: string): Promise<Side> {
   const parsed = parseConfig(configText(instances, priority), "bench.toml");
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   const config: Config = parsed.config;
@@ -146,14 +146,14 @@ async function makeSide(instances: number, priority: number, ip: string): Promis
 }
 
 /** One loop turn of `side` at its next deadline. */
-async function turn(side: Side): Promise<void> {
+export async function turn(side: Side): Promise<void> {
   const due = side.rt.nextDeadlineMs();
   if (due !== null) side.clock.setNow(due);
   await side.rt.advance();
   side.rt.nextDeadlineMs();
 }
 
-const RECV: RecvMsgResult = {
+export const RECV: RecvMsgResult = {
   n: 0,
   flags: 0,
   from: {
