@@ -100,7 +100,7 @@ import {
   openSocket,
   PACKET_OTHERHOST,
   PACKET_OUTGOING,
-  recvMsg,
+  RecvMsgReader,
   type RecvMsgResult,
   sendMsg,
   sendTo,
@@ -382,6 +382,9 @@ export class SystemTransportFactory implements TransportFactory {
   #loop: Promise<void> | null = null;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #control = new Uint8Array(CONTROL_BYTES);
+  /** Reads into `#buf` without allocating (see `RecvMsgReader`); with control data for raw IPv6. */
+  #reader = new RecvMsgReader(this.#buf);
+  #readerV6 = new RecvMsgReader(this.#buf, this.#control);
   #stats = { received: 0, malformed: 0, notForUs: 0, receiveErrors: 0, callbackErrors: 0 };
 
   /**
@@ -560,8 +563,8 @@ export class SystemTransportFactory implements TransportFactory {
     for (let i = 0; i < maxReads && !t.closed; i++) {
       let got: RecvMsgResult | null;
       try {
-        const control = t.family === "ipv6" && !t.linkLayer ? this.#control : undefined;
-        got = recvMsg(t.rxFd, this.#buf, control);
+        const reader = t.family === "ipv6" && !t.linkLayer ? this.#readerV6 : this.#reader;
+        got = reader.read(t.rxFd);
       } catch {
         // A pending socket error (e.g. ENETDOWN) is reported once and cleared by the read.
         this.#stats.receiveErrors++;
