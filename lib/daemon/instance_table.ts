@@ -19,6 +19,7 @@
  * @module
  */
 
+import { earlierDeadline } from "../vrrp/timing.ts";
 import type { Config } from "../config/schema.ts";
 import type { PriorityOverride } from "../control/api.ts";
 import { canonicalIp } from "../net/addr.ts";
@@ -331,13 +332,15 @@ export class InstanceTable {
    * ```
    */
   nextDeadline(): number | null {
+    // Asked on every loop turn: no closure, no array.
     let best = nodeNextDeadline(this.#node);
-    const consider = (d: number | null) => {
-      if (d !== null && (best === null || d < best)) best = d;
-    };
-    for (const inst of this.#live) consider(announceNextDeadline(inst.announce));
-    for (const inst of this.#retiring) consider(inst.retired && nextDeadline(inst.retired));
-    for (const inst of this.#live) consider(foreignNextDeadline(inst.foreign));
+    for (const inst of this.#live) {
+      best = earlierDeadline(best, announceNextDeadline(inst.announce));
+      best = earlierDeadline(best, foreignNextDeadline(inst.foreign));
+    }
+    for (const inst of this.#retiring) {
+      if (inst.retired !== null) best = earlierDeadline(best, nextDeadline(inst.retired));
+    }
     return best;
   }
 

@@ -113,11 +113,16 @@ export interface PacketInput {
  * ```
  */
 export function routePacket(input: PacketInput): PacketRoute[] {
+  // Once per received advert: plain loops, nothing built that a common advert (one
+  // instance of its VRID, no retiring one) does not need.
   const { family, packet: p, candidates } = input;
+  const vridByte = p.bytes.length >= 2 ? p.bytes[1] : -1;
   // keepalived checks the TTL of multicast instances' adverts only: a unicast advert
   // may cross routers (`unicast_ttl`), and its sender is a listed peer anyway.
-  const vridByte = p.bytes.length >= 2 ? p.bytes[1] : -1;
-  const unicast = candidates.some((i) => i.cfg.vrid === vridByte && i.cfg.unicastPeers.length > 0);
+  let unicast = false;
+  for (const i of candidates) {
+    if (i.cfg.vrid === vridByte && i.cfg.unicastPeers.length > 0) unicast = true;
+  }
   const ttl = unicast ? VRRP_TTL : p.ttl;
   const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl }, {
     checksumMode: input.checksumMode,
@@ -125,11 +130,9 @@ export function routePacket(input: PacketInput): PacketRoute[] {
   if (!res.ok) {
     // The VRID byte is only a hint here, but it lets the instance the packet was
     // probably meant for own the counter, as RFC 6527's per-router statistics do.
-    const vrid = p.bytes.length >= 2 ? p.bytes[1] : -1;
-    const targets = candidates.filter((i) => i.cfg.vrid === vrid);
     return [{
       kind: "drop",
-      targets,
+      targets: ofVrid(candidates, vridByte),
       reason: res.error.reason,
       message: res.error.message,
       src: p.src,
@@ -140,29 +143,24 @@ export function routePacket(input: PacketInput): PacketRoute[] {
   const checksumForm = res.checksumForm === "pseudo-header" || res.checksumForm === "rfc9568"
     ? res.checksumForm
     : undefined;
-  const key = transportKey(input.iface, family);
   const routes: PacketRoute[] = [];
   // A removed instance in its release hold waits for the new master's advert.
-  const retiring = input.retiring.filter((i) => i.key === key && i.cfg.vrid === advert.vrid);
-  for (const inst of retiring) {
-    if (src !== inst.rc.primaryIp) {
-      routes.push({ kind: "retired", inst, advert, src, checksumForm });
+  let retiring = 0;
+  if (input.retiring.length > 0) {
+    const key = transportKey(input.iface, family);
+    for (const inst of input.retiring) {
+      if (inst.key !== key || inst.cfg.vrid !== advert.vrid) continue;
+      retiring++;
+      if (src !== inst.rc.primaryIp) {
+        routes.push({ kind: "retired", inst, advert, src, checksumForm });
+      }
     }
   }
-  const targets = candidates.filter((i) => i.cfg.vrid === advert.vrid);
-  if (targets.length === 0) {
-    if (retiring.length > 0) return routes;
-    routes.push({
-      kind: "drop",
-      targets: [],
-      reason: "vrid",
-      message: `no ${family} instance for vrid ${advert.vrid}`,
-      src: p.src,
-    });
-    return routes;
-  }
+  let targets = 0;
   const srcMac = p.srcMac;
-  for (const inst of targets) {
+  for (const inst of candidates) {
+    if (inst.cfg.vrid !== advert.vrid) continue;
+    targets++;
     // Our own advert looped back is not a peer's; the engine would ignore it too.
     if (src === inst.rc.primaryIp) continue;
     const refused = peerRefusal(inst, src, srcMac);
@@ -186,7 +184,21 @@ export function routePacket(input: PacketInput): PacketRoute[] {
         : { kind: "deliver", inst, advert, src, checksumForm, srcMac },
     );
   }
+  if (targets === 0 && retiring === 0) {
+    routes.push({
+      kind: "drop",
+      targets: [],
+      reason: "vrid",
+      message: `no ${family} instance for vrid ${advert.vrid}`,
+      src: p.src,
+    });
+  }
   return routes;
+}
+
+/** The instances of `vrid` among `candidates`, in their order. */
+function ofVrid(candidates: readonly Instance[], vrid: number): Instance[] {
+  return candidates.filter((i) => i.cfg.vrid === vrid);
 }
 
 /**
@@ -302,7 +314,7 @@ export class PacketIntake {
       iface,
       family,
       packet: p,
-      candidates: table.onTransport(transportKey(iface, family)),
+      candidates: table.onTransport(transportKeyOf(iface, family)),
       retiring: table.retiring,
       checksumMode: table.config.global.checksum,
     });
@@ -326,7 +338,7 @@ export class PacketIntake {
       // with pin_peer_mac.
       if (r.srcMac !== undefined) learnPeerMac(r.inst, src, r.srcMac);
       // Before the engine: its refusal (counted there) and this report see the same advert.
-      this.#deps.foreign.observe(r.inst, advert, src, [], r.srcMac);
+      this.#deps.foreign.observe(r.inst, advert, src, NO_EXTRA, r.srcMac);
       const event: RouterEvent = r.srcMac === undefined
         ? { type: "advert", advert, src, checksumForm }
         : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };
@@ -364,6 +376,26 @@ export class PacketIntake {
       );
     }
   }
+}
+
+/** Nothing the intake found wrong with an advert (shared: one per packet was garbage). */
+const NO_EXTRA: readonly ForeignDifference[] = Object.freeze([]);
+
+/**
+ * {@link transportKey}, remembered by interface: the key is needed for every packet,
+ * and the interface names are the few the config names.
+ */
+const transportKeys = new Map<string, { ipv4: string; ipv6: string }>();
+
+function transportKeyOf(iface: string, family: Family): string {
+  let keys = transportKeys.get(iface);
+  if (keys === undefined) {
+    // Bounded by the interfaces that ever had a transport; cleared should that grow.
+    if (transportKeys.size >= 4096) transportKeys.clear();
+    keys = { ipv4: transportKey(iface, "ipv4"), ipv6: transportKey(iface, "ipv6") };
+    transportKeys.set(iface, keys);
+  }
+  return keys[family];
 }
 
 /** Pins a peer's MAC on first sight (the table is bounded; see {@link PEER_MACS_MAX}). */

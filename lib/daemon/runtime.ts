@@ -24,6 +24,7 @@
  * @module
  */
 
+import { earlierDeadline } from "../vrrp/timing.ts";
 import type { CheckSource } from "../check/service.ts";
 import type { Config } from "../config/schema.ts";
 import type { ReloadOutcome } from "../control/api.ts";
@@ -230,6 +231,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   #afterHold: { inst: Instance; advert: OutgoingAdvert }[] = [];
   readonly #guard: VipGuard;
+  /** What the VIP guard watches may have changed since it was last synced. */
+  #guardDirty = true;
   /** Claims to answer once {@link CLAIM_CONFIRM_MS} has shown they are not a handover. */
   readonly #claimAnswers: { atMs: number; claim: VipClaim }[] = [];
 
@@ -426,13 +429,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   nextDeadlineMs(): number | null {
-    const due = [
-      this.table.nextDeadline(),
-      this.#vips.retryAtMs,
-      this.#routes?.dueAtMs ?? null,
-      this.#claimAnswers[0]?.atMs ?? null,
-    ].filter((d): d is number => d !== null);
-    return due.length === 0 ? null : Math.min(...due);
+    // Asked on every loop turn: compared in place, no array built.
+    let best = earlierDeadline(this.table.nextDeadline(), this.#vips.retryAtMs);
+    best = earlierDeadline(best, this.#routes?.dueAtMs ?? null);
+    return earlierDeadline(best, this.#claimAnswers.length > 0 ? this.#claimAnswers[0].atMs : null);
   }
 
   /**
@@ -751,9 +751,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const now = this.#packetsFirst();
     const due = nodeNextDeadline(this.table.node);
     if (due !== null && due <= now) this.feed({ type: "tick" });
-    for (const inst of [...this.table.retiring]) {
-      const d = inst.retired === null ? null : nextDeadline(inst.retired);
-      if (d !== null && d <= now) this.#stepRetired(inst, { type: "tick" });
+    if (this.table.retiring.length > 0) {
+      for (const inst of [...this.table.retiring]) {
+        const d = inst.retired === null ? null : nextDeadline(inst.retired);
+        if (d !== null && d <= now) this.#stepRetired(inst, { type: "tick" });
+      }
     }
     this.#vips.retryIfDue(this.#clock.nowMs());
     if (this.#vips.wanted) await this.reconcileNow();
@@ -763,15 +765,27 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#runAnnouncements();
     this.#sendAfterHold();
     this.#answerClaims();
-    this.#guard.sync(
-      this.#guardedDevs(),
-      (dev, e) =>
-        this.#rateLog(
-          `${dev}/vip-guard`,
-          "warn",
-          `${dev}: cannot watch for VIP claims: ${errorText(e)}`,
-        ),
-    );
+    this.#syncGuard();
+  }
+
+  /**
+   * Points the VIP guard at the interfaces where a live Master holds VIPs, when that
+   * may have changed: what it depends on (states, held VIPs, the instances) moves
+   * only with an engine action other than a send, a reconcile, a kernel event, a
+   * claim or a reload, not with the adverts of every turn. A watch that failed is
+   * tried again on the next turn.
+   */
+  #syncGuard() {
+    if (!this.#guardDirty || !this.#guard.enabled) return;
+    this.#guardDirty = false;
+    this.#guard.sync(this.#guardedDevs(), (dev, e) => {
+      this.#guardDirty = true;
+      this.#rateLog(
+        `${dev}/vip-guard`,
+        "warn",
+        `${dev}: cannot watch for VIP claims: ${errorText(e)}`,
+      );
+    });
   }
 
   /**
@@ -801,6 +815,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   onClaim(claim: VipClaim, count = 1): void {
+    this.#guardDirty = true;
     const now = this.#clock.nowMs();
     const owner = this.#claimOwner(claim);
     const verdict = judgeClaim(claim, owner, this.#guard.memory(claim), now);
@@ -918,7 +933,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   /** The adverts held back for a reconcile (see `#afterHold`), now that it ran. */
   #sendAfterHold() {
-    this.#holdPending.clear();
+    if (this.#holdPending.size > 0) this.#holdPending.clear();
+    if (this.#afterHold.length === 0) return;
     for (const { inst, advert } of this.#afterHold.splice(0)) this.#sendAdvert(inst, advert);
   }
 
@@ -942,10 +958,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   reload(next: Config, facts: ReloadFacts): ReloadOutcome {
+    this.#guardDirty = true;
     return applyReload(this.#reload, next, facts.linksDown);
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
+    if (action.type !== "send") this.#guardDirty = true;
     switch (action.type) {
       case "send":
         // A new master's first advert waits for its VIPs and its first announcement.
@@ -1071,6 +1089,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   onKernel(e: KernelEvent): void {
+    this.#guardDirty = true;
     switch (e.kind) {
       case "addr-removed": {
         this.#trackSource(e.interface, e.address, true);
@@ -1204,6 +1223,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async reconcileNow(): Promise<void> {
+    this.#guardDirty = true;
     const reason = this.#vips.begin();
     await this.#vmacs.ensure(this.#wantedVmacs());
     const applied = await this.#vips.apply(reason, this.#lookups);

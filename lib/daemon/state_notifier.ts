@@ -166,7 +166,7 @@ export class StateNotifier {
    */
   stepDone(node: NodeState, declaredGroups: readonly SyncGroupConfig[], now: number): void {
     const moved = this.#moved;
-    this.#moved = [];
+    if (moved.length > 0) this.#moved = [];
     for (const g of node.syncGroups) {
       const rs = g.members.map((m) => node.routers[m]);
       const active = rs.filter((r) => !r.stopped && r.state !== "init");

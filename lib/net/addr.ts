@@ -19,19 +19,34 @@ export type Family = "ipv4" | "ipv6";
  * ```
  */
 export function parseIpv4(text: string): Uint8Array | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
+  // A scan by character code: the receive path parses sources and groups, and a split
+  // plus a regular expression per octet was a third of a backup's CPU at 10 ms adverts.
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i];
-    // Leading zeros are refused: inet_aton would read them as octal, which surprises people.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
+  let octet = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      // Leading zeros are refused: inet_aton would read them as octal, which surprises people.
+      if (digits === 0 || value > 255 || octet > 3) return null;
+      out[octet++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= ZERO && c <= NINE) {
+      if (digits === 3 || (digits === 1 && value === 0)) return null;
+      value = value * 10 + (c - ZERO);
+      digits++;
+    } else {
+      return null;
+    }
   }
-  return out;
+  return octet === 4 ? out : null;
 }
+
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
 
 /**
  * Parses IPv6 text (RFC 4291 forms, including `::` and a trailing dotted quad)
@@ -132,6 +147,46 @@ export function parseIpCached(text: string): ParsedIp | null {
 }
 
 /**
+ * IPv4 texts by first octet, then by the other three as one small integer (a Smi: no
+ * number is allocated to look one up). Every advert carries a source and a VIP list
+ * decoded to text; handing out the same string each time allocates nothing and keeps
+ * its hash for the lookups that follow. Bounded like {@link PARSE_CACHE_LIMIT}.
+ */
+const v4Texts: (Map<number, string> | undefined)[] = new Array(256);
+let v4TextCount = 0;
+
+function formatIpv4(a: number, b: number, c: number, d: number): string {
+  const key = (b << 16) | (c << 8) | d;
+  let m = v4Texts[a];
+  const hit = m?.get(key);
+  if (hit !== undefined) return hit;
+  const text = `${a}.${b}.${c}.${d}`;
+  if (v4TextCount >= PARSE_CACHE_LIMIT) {
+    v4Texts.fill(undefined);
+    v4TextCount = 0;
+    m = undefined;
+  }
+  if (m === undefined) v4Texts[a] = m = new Map();
+  m.set(key, text);
+  v4TextCount++;
+  return text;
+}
+
+/**
+ * The text of the IPv4 address at `bytes[offset, offset + 4)`, as {@link formatIp}
+ * gives it (the same string each time): for reading addresses out of a received
+ * header without a view per field.
+ *
+ * @example
+ * ```ts
+ * ipv4Text(frame, 12); // the source of the IPv4 header in `frame`, e.g. "192.0.2.11"
+ * ```
+ */
+export function ipv4Text(bytes: Uint8Array, offset: number): string {
+  return formatIpv4(bytes[offset], bytes[offset + 1], bytes[offset + 2], bytes[offset + 3]);
+}
+
+/**
  * Formats 4 or 16 address bytes as canonical text (RFC 5952 for IPv6).
  *
  * @example
@@ -140,7 +195,7 @@ export function parseIpCached(text: string): ParsedIp | null {
  * ```
  */
 export function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return Array.from(bytes).join(".");
+  if (bytes.length === 4) return formatIpv4(bytes[0], bytes[1], bytes[2], bytes[3]);
   if (bytes.length !== 16) {
     throw new RangeError(`address must be 4 or 16 bytes, got ${bytes.length}`);
   }
@@ -176,8 +231,44 @@ export function formatIp(bytes: Uint8Array): string {
  * ```
  */
 export function canonicalIp(text: string): string | null {
+  const hit = canonicalCache.get(text);
+  if (hit !== undefined) return hit;
   const p = parseIp(text);
-  return p ? formatIp(p.bytes) : null;
+  const canonical = p ? formatIp(p.bytes) : null;
+  if (canonicalCache.size >= PARSE_CACHE_LIMIT) canonicalCache.clear();
+  canonicalCache.set(text, canonical);
+  return canonical;
+}
+
+/**
+ * {@link canonicalIp} remembered (strings are immutable, so sharing them is safe): the
+ * engine canonicalises every advert's source and VIPs, 100 times a second per
+ * instance at 10 ms adverts. Bounded like the parse cache.
+ */
+const canonicalCache = new Map<string, string | null>();
+
+/**
+ * Whether two address lists hold the same set of addresses, compared canonically
+ * (duplicates and order do not count). The lists an advert and the config carry are
+ * nearly always the same texts in the same order: that is answered without building a
+ * set.
+ *
+ * @example
+ * ```ts
+ * sameIpSet(["192.0.2.1", "fe80::1"], ["FE80:0::1", "192.0.2.1"]); // true
+ * ```
+ */
+export function sameIpSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length === b.length) {
+    let i = 0;
+    while (i < a.length && a[i] === b[i]) i++;
+    if (i === a.length) return true;
+  }
+  const sa = new Set(a.map((x) => canonicalIp(x) ?? x));
+  const sb = new Set(b.map((x) => canonicalIp(x) ?? x));
+  if (sa.size !== sb.size) return false;
+  for (const x of sa) if (!sb.has(x)) return false;
+  return true;
 }
 
 /**

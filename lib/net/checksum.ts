@@ -46,6 +46,81 @@ export function internetChecksum(...parts: Uint8Array[]): number {
  */
 
 /**
+ * The internet checksum of `bytes[start, end)` on top of `sum`, a partial sum of
+ * 16-bit words such as {@link ipv4PseudoSum} returns: {@link internetChecksum} of the
+ * pseudo-header and the message without building either into one buffer. The packet
+ * path checks and makes a checksum per advert, and those buffers were its garbage.
+ *
+ * @example
+ * ```ts
+ * checksumFrom(ipv4PseudoSum(src, dst, 112, msg.length), msg) === 0; // a good VRRPv3 checksum
+ * ```
+ */
+export function checksumFrom(
+  sum: number,
+  bytes: Uint8Array,
+  start = 0,
+  end: number = bytes.length,
+): number {
+  let i = start;
+  for (; i + 1 < end; i += 2) {
+    sum += (bytes[i] << 8) | bytes[i + 1];
+    if (sum > 0x7fffffff) sum = (sum & 0xffff) + (sum >>> 16);
+  }
+  if (i < end) sum += bytes[i] << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+/**
+ * The 16-bit words of the IPv4 pseudo-header ({@link ipv4PseudoHeader}) summed,
+ * unfolded, for {@link checksumFrom}.
+ *
+ * @example
+ * ```ts
+ * ipv4PseudoSum(new Uint8Array([192, 0, 2, 1]), new Uint8Array([224, 0, 0, 18]), 112, 12);
+ * ```
+ */
+export function ipv4PseudoSum(
+  src: Uint8Array,
+  dst: Uint8Array,
+  protocol: number,
+  length: number,
+): number {
+  if (src.length !== 4 || dst.length !== 4) {
+    throw new RangeError(`IPv4 pseudo-header needs 4-byte addresses`);
+  }
+  return ((src[0] << 8) | src[1]) + ((src[2] << 8) | src[3]) + ((dst[0] << 8) | dst[1]) +
+    ((dst[2] << 8) | dst[3]) + protocol + (length & 0xffff);
+}
+
+/**
+ * The 16-bit words of the IPv6 pseudo-header ({@link ipv6PseudoHeader}) summed,
+ * unfolded, for {@link checksumFrom}.
+ *
+ * @example
+ * ```ts
+ * checksumFrom(ipv6PseudoSum(src, dst, 112, msg.length), msg);
+ * ```
+ */
+export function ipv6PseudoSum(
+  src: Uint8Array,
+  dst: Uint8Array,
+  nextHeader: number,
+  length: number,
+): number {
+  if (src.length !== 16 || dst.length !== 16) {
+    throw new RangeError(`IPv6 pseudo-header needs 16-byte addresses`);
+  }
+  let sum = 0;
+  for (let i = 0; i < 16; i += 2) {
+    sum += ((src[i] << 8) | src[i + 1]) + ((dst[i] << 8) | dst[i + 1]);
+  }
+  const len = length >>> 0;
+  return sum + (len >>> 16) + (len & 0xffff) + nextHeader;
+}
+
+/**
  * The 12-byte IPv4 pseudo-header for `protocol` carrying `length` bytes.
  *
  * @example

@@ -32,6 +32,32 @@ export const BROADCAST_MAC: Uint8Array = new Uint8Array([0xff, 0xff, 0xff, 0xff,
  * ```
  */
 export function macToString(mac: Uint8Array): string {
+  if (mac.length !== 6) return formatMac(mac);
+  // Every received advert names its sender's MAC: the same few senders, so the same
+  // few strings, each handed out again rather than built (keys are two Smis).
+  const hi = (mac[0] << 16) | (mac[1] << 8) | mac[2];
+  const lo = (mac[3] << 16) | (mac[4] << 8) | mac[5];
+  let byLo = macTexts.get(hi);
+  const hit = byLo?.get(lo);
+  if (hit !== undefined) return hit;
+  const text = formatMac(mac);
+  if (macTextCount >= MAC_TEXTS_MAX) {
+    macTexts.clear();
+    macTextCount = 0;
+    byLo = undefined;
+  }
+  if (byLo === undefined) macTexts.set(hi, byLo = new Map());
+  byLo.set(lo, text);
+  macTextCount++;
+  return text;
+}
+
+/** Distinct MACs {@link macToString} remembers before it starts over. */
+const MAC_TEXTS_MAX = 1024;
+const macTexts = new Map<number, Map<number, string>>();
+let macTextCount = 0;
+
+function formatMac(mac: Uint8Array): string {
   return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join(":");
 }
 

@@ -1750,3 +1750,123 @@ export function icmp6FilterPassing(types: readonly number[]): Uint8Array {
   words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
   return b;
 }
+
+/**
+ * {@link recvMsg} for one socket read over and over (a VRRP transport): the message
+ * header, I/O vector and address buffers are made once with their pointers, and the
+ * result is one object refilled by each read, so a read allocates nothing when the
+ * sender is a packet socket's (`AF_PACKET`) and no control data is asked for. A
+ * backup at 10 ms adverts reads 100 adverts a second per instance; the buffers,
+ * views and BigInts a {@link recvMsg} makes per call were most of that read's cost.
+ *
+ * What {@link RecvMsgReader.read} returns, `from.addr` included, is valid until the
+ * next read: read what you need from it before then.
+ *
+ * @example
+ * ```ts
+ * const reader = new RecvMsgReader(new Uint8Array(65536));
+ * for (let got = reader.read(fd); got !== null; got = reader.read(fd)) handle(got);
+ * ```
+ */
+export class RecvMsgReader {
+  readonly #name = new Uint8Array(SIZEOF_SOCKADDR_STORAGE);
+  readonly #iov = new Uint8Array(SIZEOF_IOVEC);
+  readonly #msg = new Uint8Array(SIZEOF_MSGHDR);
+  readonly #mv = new DataView(this.#msg.buffer);
+  readonly #nv = new DataView(this.#name.buffer);
+  readonly #control: Uint8Array;
+  /** `from.addr` views of the name buffer, by hardware address length (0..8). */
+  readonly #addrs: Uint8Array[] = [];
+  readonly #from = {
+    family: AF_PACKET as typeof AF_PACKET,
+    protocol: 0,
+    ifindex: 0,
+    hatype: 0,
+    pkttype: 0,
+    addr: new Uint8Array(0) as Uint8Array,
+  };
+  readonly #result: RecvMsgResult = { n: 0, from: this.#from, flags: 0, cmsgs: [] };
+  #errno: Deno.UnsafePointerView | null = null;
+
+  /**
+   * Reads into `buf`, with control data into `control` (none by default); both must
+   * stay the same for the reader's life, as its header points at them.
+   *
+   * @example
+   * ```ts
+   * new RecvMsgReader(buf, new Uint8Array(256)); // with IPV6_PKTINFO and hop limits
+   * ```
+   */
+  constructor(buf: Uint8Array, control: Uint8Array = new Uint8Array(0)) {
+    this.#control = control;
+    const iv = new DataView(this.#iov.buffer);
+    iv.setBigUint64(0, buf.length ? ptrValue(buf) : 0n, true);
+    iv.setBigUint64(8, BigInt(buf.length), true);
+    const mv = this.#mv;
+    mv.setBigUint64(MSGHDR_NAME, ptrValue(this.#name), true);
+    mv.setBigUint64(MSGHDR_IOV, ptrValue(this.#iov), true);
+    mv.setBigUint64(MSGHDR_IOVLEN, 1n, true);
+    mv.setBigUint64(MSGHDR_CONTROL, control.length ? ptrValue(control) : 0n, true);
+    for (let i = 0; i <= 8; i++) this.#addrs.push(this.#name.subarray(12, 12 + i));
+  }
+
+  /**
+   * Receives one datagram, as {@link recvMsg} does: null when nothing is queued.
+   *
+   * @example
+   * ```ts
+   * const got = reader.read(fd); // { n, from, flags, cmsgs } or null
+   * ```
+   * @throws {SyscallError} on an error other than EAGAIN (EINTR is retried).
+   */
+  read(fd: number): RecvMsgResult | null {
+    const mv = this.#mv;
+    for (;;) {
+      mv.setUint32(MSGHDR_NAMELEN, SIZEOF_SOCKADDR_STORAGE, true);
+      mv.setBigUint64(MSGHDR_CONTROLLEN, BigInt(this.#control.length), true);
+      mv.setInt32(MSGHDR_FLAGS, 0, true);
+      const r = Number(libc().recvmsg(fd, this.#msg, 0));
+      if (r >= 0) return this.#fill(r);
+      const errno = this.#lastErrno();
+      if (errno === EINTR) continue;
+      if (errno === EAGAIN) return null;
+      throw new SyscallError("recvmsg", errno, label(fd));
+    }
+  }
+
+  #fill(n: number): RecvMsgResult {
+    const res = this.#result;
+    res.n = n;
+    res.flags = this.#mv.getInt32(MSGHDR_FLAGS, true);
+    const nameLen = Math.min(this.#mv.getUint32(MSGHDR_NAMELEN, true), SIZEOF_SOCKADDR_STORAGE);
+    const nv = this.#nv;
+    if (nameLen >= 12 && nv.getUint16(0, true) === AF_PACKET) {
+      const f = this.#from;
+      f.protocol = nv.getUint16(2, false);
+      f.ifindex = nv.getInt32(4, true);
+      f.hatype = nv.getUint16(8, true);
+      f.pkttype = this.#name[10];
+      f.addr = this.#addrs[Math.min(this.#name[11], 8, nameLen - 12)];
+      res.from = f;
+    } else {
+      res.from = decodeSockaddr(this.#name, nameLen);
+    }
+    res.cmsgs = this.#control.length === 0
+      ? NO_CMSGS
+      : parseCmsgs(this.#control, Number(this.#mv.getBigUint64(MSGHDR_CONTROLLEN, true)));
+    return res;
+  }
+
+  /** errno of this thread, its location asked once (it does not move). */
+  #lastErrno(): number {
+    if (this.#errno === null) {
+      const p = libc().__errno_location();
+      if (p === null) return 0;
+      this.#errno = new Deno.UnsafePointerView(p);
+    }
+    return this.#errno.getInt32(0);
+  }
+}
+
+/** No control data: shared, and frozen so that no caller can add to it. */
+const NO_CMSGS = Object.freeze([]) as unknown as Cmsg[];

@@ -42,15 +42,15 @@
  */
 
 import type { ReceivedPacket, TransportFactory, TransportRequest, VrrpTransport } from "./ports.ts";
-import { canonicalIp, formatIp, parseIp } from "../net/addr.ts";
+import { canonicalIp, formatIp, ipv4Text, parseIp, parseIpCached } from "../net/addr.ts";
 import { macToString } from "../net/ether.ts";
 import {
-  decodeIpv4Header,
   decodeIpv6Header,
-  encodeIpv4Header,
   encodeIpv6Header,
   IPV4_HEADER_LENGTH,
+  ipv4HeaderLength,
   IPV6_HEADER_LENGTH,
+  writeIpv4Header,
 } from "../net/ip.ts";
 import { EAGAIN, EBADF, SyscallError } from "./errno.ts";
 import {
@@ -100,7 +100,7 @@ import {
   openSocket,
   PACKET_OTHERHOST,
   PACKET_OUTGOING,
-  recvMsg,
+  RecvMsgReader,
   type RecvMsgResult,
   sendMsg,
   sendTo,
@@ -185,6 +185,8 @@ class RawTransport implements VrrpTransport {
   /** The last IPv4 destination and its sockaddr: an instance sends to one group. */
   #lastDst = "";
   #lastSockaddr: Uint8Array | null = null;
+  /** The last IPv4 packet framed, reused when the next has its length. */
+  #frame: Uint8Array | undefined = undefined;
 
   constructor(
     closer: (t: RawTransport) => void,
@@ -296,20 +298,9 @@ class RawTransport implements VrrpTransport {
   #v4Packet(bytes: Uint8Array, dst: string, src: string, ttl: number): Uint8Array {
     // 0 would ask the kernel to pick the identification; keepalived counts from 1.
     this.#ipId = this.#ipId >= 0xffff ? 1 : this.#ipId + 1;
-    const header = encodeIpv4Header({
-      src,
-      dst,
-      ttl,
-      tos: VRRP_TOS,
-      protocol: IPPROTO_VRRP,
-      id: this.#ipId,
-      payloadLength: bytes.length,
-      df: false,
-    });
-    const packet = new Uint8Array(IPV4_HEADER_LENGTH + bytes.length);
-    packet.set(header, 0);
-    packet.set(bytes, IPV4_HEADER_LENGTH);
-    return packet;
+    // An instance's adverts keep their length: one buffer serves every send.
+    this.#frame = frameIpv4Advert(bytes, dst, src, ttl, this.#ipId, this.#frame);
+    return this.#frame;
   }
 
   #sendV6(bytes: Uint8Array, dst: string, src: string): number | null {
@@ -327,6 +318,37 @@ class RawTransport implements VrrpTransport {
     this.#via.clear();
     this.#closer(this);
   }
+}
+
+/**
+ * The IPv4 packet an advert is sent as with `IP_HDRINCL`: keepalived's header (TOS
+ * 0xc0, DF clear, identification `id`, TTL `ttl`) and the advert after it; written
+ * into `into` when it has the packet's length (a buffer kept from one send to the
+ * next: `sendto` copies it to the kernel before returning), a new array otherwise.
+ *
+ * @example
+ * ```ts
+ * sendTo(fd, frameIpv4Advert(advert, "224.0.0.18", "192.0.2.11", 255, 1), sockaddrIn("224.0.0.18"));
+ * ```
+ */
+export function frameIpv4Advert(
+  bytes: Uint8Array,
+  dst: string,
+  src: string,
+  ttl: number,
+  id: number,
+  into?: Uint8Array,
+): Uint8Array {
+  const s = parseIpCached(src);
+  const d = parseIpCached(dst);
+  if (s?.family !== "ipv4" || d?.family !== "ipv4") {
+    throw new RangeError(`IPv4 header needs IPv4 addresses, got ${src} and ${dst}`);
+  }
+  const length = IPV4_HEADER_LENGTH + bytes.length;
+  const packet = into !== undefined && into.length === length ? into : new Uint8Array(length);
+  writeIpv4Header(packet, s.bytes, d.bytes, ttl, VRRP_TOS, IPPROTO_VRRP, id, false, bytes.length);
+  packet.set(bytes, IPV4_HEADER_LENGTH);
+  return packet;
 }
 
 /**
@@ -360,6 +382,9 @@ export class SystemTransportFactory implements TransportFactory {
   #loop: Promise<void> | null = null;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #control = new Uint8Array(CONTROL_BYTES);
+  /** Reads into `#buf` without allocating (see `RecvMsgReader`); with control data for raw IPv6. */
+  #reader = new RecvMsgReader(this.#buf);
+  #readerV6 = new RecvMsgReader(this.#buf, this.#control);
   #stats = { received: 0, malformed: 0, notForUs: 0, receiveErrors: 0, callbackErrors: 0 };
 
   /**
@@ -538,8 +563,8 @@ export class SystemTransportFactory implements TransportFactory {
     for (let i = 0; i < maxReads && !t.closed; i++) {
       let got: RecvMsgResult | null;
       try {
-        const control = t.family === "ipv6" && !t.linkLayer ? this.#control : undefined;
-        got = recvMsg(t.rxFd, this.#buf, control);
+        const reader = t.family === "ipv6" && !t.linkLayer ? this.#readerV6 : this.#reader;
+        got = reader.read(t.rxFd);
       } catch {
         // A pending socket error (e.g. ENETDOWN) is reported once and cleared by the read.
         this.#stats.receiveErrors++;
@@ -685,9 +710,15 @@ function openV6(ifname: string, ifindex: number, group: string): number {
  */
 export function parseV4(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | null {
   if (got.flags & MSG_TRUNC) return null;
-  const ip = decodeIpv4Header(buf.subarray(0, got.n));
-  if (!ip.ok || ip.protocol !== IPPROTO_VRRP) return null;
-  return { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.ttl };
+  const frame = buf.subarray(0, got.n);
+  const hl = ipv4HeaderLength(frame);
+  if (hl < 0 || frame[9] !== IPPROTO_VRRP) return null;
+  return {
+    bytes: copyOut(frame, hl, (frame[2] << 8) | frame[3]),
+    src: ipv4Text(frame, 12),
+    dst: ipv4Text(frame, 16),
+    ttl: frame[8],
+  };
 }
 
 /**
@@ -746,20 +777,59 @@ export function parseLinkFrame(
   if (from.family !== AF_PACKET || !("pkttype" in from)) return null;
   if (from.pkttype === PACKET_OUTGOING || from.pkttype === PACKET_OTHERHOST) return NOT_FOR_US;
   const frame = buf.subarray(0, got.n);
-  let p: { bytes: Uint8Array; src: string; dst: string; ttl: number };
-  if (family === "ipv4") {
-    // The checksum is verified: the IP layer would have dropped a bad one.
-    const ip = decodeIpv4Header(frame);
-    if (!ip.ok || ip.protocol !== IPPROTO_VRRP) return null;
-    if (ip.mf || ip.fragmentOffset !== 0) return NOT_FOR_US;
-    p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.ttl };
-  } else {
-    const ip = decodeIpv6Header(frame);
-    if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
-    p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
-  }
+  if (family === "ipv4") return parseLinkV4(group, frame, from.addr);
+  const ip = decodeIpv6Header(frame);
+  if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
+  const p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
   if (isMulticastText(p.dst) && p.dst !== group) return NOT_FOR_US;
   return from.addr.length === 6 ? { ...p, srcMac: macToString(from.addr) } : p;
+}
+
+/**
+ * {@link parseLinkFrame} for IPv4, read straight from the header's bytes: one object
+ * per packet, and the addresses' texts shared (see `ipv4Text`).
+ */
+function parseLinkV4(
+  group: string,
+  frame: Uint8Array,
+  mac: Uint8Array,
+): ReceivedPacket | typeof NOT_FOR_US | null {
+  // The checksum is verified: the IP layer would have dropped a bad one.
+  const hl = ipv4HeaderLength(frame);
+  if (hl < 0 || frame[9] !== IPPROTO_VRRP) return null;
+  // MF set or a fragment offset: the IP layer would have reassembled it first.
+  if ((((frame[6] << 8) | frame[7]) & 0x3fff) !== 0) return NOT_FOR_US;
+  const dst = ipv4Text(frame, 16);
+  if (frame[16] >= 224 && frame[16] <= 239 && dst !== group) return NOT_FOR_US;
+  const bytes = copyOut(frame, hl, (frame[2] << 8) | frame[3]);
+  const src = ipv4Text(frame, 12);
+  const ttl = frame[8];
+  return mac.length === 6
+    ? { bytes, src, dst, ttl, srcMac: macToString(mac) }
+    : { bytes, src, dst, ttl };
+}
+
+/**
+ * Received messages are copied out of the receive buffer (the next read overwrites
+ * it) into views of one larger buffer, a slab, rather than each into an array of its
+ * own: an ArrayBuffer per advert cost more than the rest of its decoding. A slab is
+ * freed once no message in it is referenced any more.
+ */
+const SLAB_BYTES = 16 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabUsed = 0;
+
+function copyOut(from: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n > SLAB_BYTES / 4) return from.slice(start, end);
+  if (slabUsed + n > SLAB_BYTES) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = slab.subarray(slabUsed, slabUsed + n);
+  out.set(from.subarray(start, end));
+  slabUsed += n;
+  return out;
 }
 
 function isMulticastText(ip: string): boolean {

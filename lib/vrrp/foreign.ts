@@ -44,7 +44,7 @@
  * @module
  */
 
-import { canonicalIp } from "../net/addr.ts";
+import { canonicalIp, sameIpSet } from "../net/addr.ts";
 import { outgoingAdvert } from "./router.ts";
 import type { Advert, AuthType, RouterConfig } from "./types.ts";
 
@@ -171,14 +171,11 @@ function authName(t: number): string {
   return AUTH_NAME[t as AuthType] ?? `type ${t}`;
 }
 
+/** No difference: shared, and frozen so that no caller can add one to it. */
+const NO_DIFFERENCES: readonly ForeignDifference[] = Object.freeze([]);
+
 function canon(ips: readonly string[]): string[] {
   return ips.map((x) => canonicalIp(x) ?? x);
-}
-
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  const sa = new Set(canon(a));
-  const sb = new Set(canon(b));
-  return sa.size === sb.size && [...sa].every((x) => sb.has(x));
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -216,7 +213,17 @@ export function quietWindowMs(intervalMs: number): number {
  * // [{ reason: "addresses", text: "VIPs 192.0.2.10,192.0.2.11 vs ours 192.0.2.10" }]
  * ```
  */
-export function foreignDifferences(config: RouterConfig, advert: Advert): ForeignDifference[] {
+export function foreignDifferences(
+  config: RouterConfig,
+  advert: Advert,
+): readonly ForeignDifference[] {
+  // Most adverts agree: the answer is then the one shared empty list.
+  if (
+    advert.version === config.version && advert.intervalMs === config.advertIntervalMs &&
+    config.version === 3 && sameIpSet(advert.addresses, config.addresses)
+  ) {
+    return NO_DIFFERENCES;
+  }
   const out: ForeignDifference[] = [];
   const sameVersion = advert.version === config.version;
   if (!sameVersion) {
@@ -225,7 +232,7 @@ export function foreignDifferences(config: RouterConfig, advert: Advert): Foreig
       text: `VRRPv${advert.version} vs ours VRRPv${config.version}`,
     });
   }
-  if (!sameSet(advert.addresses, config.addresses)) {
+  if (!sameIpSet(advert.addresses, config.addresses)) {
     out.push({
       reason: "addresses",
       text: `VIPs ${list(advert.addresses)} vs ours ${list(config.addresses)}`,
@@ -288,11 +295,17 @@ export function observeForeign(
   advert: Advert,
   src: string,
   nowMs: number,
-  extra: readonly ForeignDifference[] = [],
+  extra: readonly ForeignDifference[] = NO_DIFFERENCES,
   mac?: string,
 ): { table: ForeignTable; conflicting: boolean; change: ForeignChange | null } {
+  const own = foreignDifferences(config, advert);
+  // Every advert a backup hears comes through here, nearly always agreeing, from a
+  // sender not listed: that answer costs one object.
+  if (own.length === 0 && extra.length === 0 && table.length === 0) {
+    return { table, conflicting: false, change: null };
+  }
   const from = canonicalIp(src) ?? src;
-  const differences = [...extra, ...foreignDifferences(config, advert)];
+  const differences = extra.length === 0 ? own : [...extra, ...own];
   const i = table.findIndex((s) => s.src === from && s.mac === mac);
   if (differences.length === 0) {
     if (i < 0) return { table, conflicting: false, change: null };

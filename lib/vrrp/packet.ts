@@ -21,15 +21,24 @@
  */
 
 import { type Family, formatIp, parseIpCached } from "../net/addr.ts";
-import { hex16, internetChecksum, ipv4PseudoHeader, ipv6PseudoHeader } from "../net/checksum.ts";
+import {
+  checksumFrom,
+  hex16,
+  internetChecksum,
+  ipv4PseudoHeader,
+  ipv4PseudoSum,
+  ipv6PseudoHeader,
+  ipv6PseudoSum,
+} from "../net/checksum.ts";
 import { IPPROTO_VRRP } from "../net/ip.ts";
-import type {
-  Advert,
-  AuthType,
-  ChecksumMode,
-  DropReason,
-  OutgoingAdvert,
-  PacketContext,
+import {
+  type Advert,
+  type AuthType,
+  type ChecksumMode,
+  type DropReason,
+  NO_AUTH_DATA,
+  type OutgoingAdvert,
+  type PacketContext,
 } from "./types.ts";
 
 /*
@@ -252,27 +261,37 @@ function decode(bytes: Uint8Array, ctx: PacketContext, opts: DecodeOptions): Dec
   const alen = addressLength(ctx.family);
   const expectedLength = VRRP_HEADER_LENGTH + count * alen +
     (version === 2 ? VRRP_V2_AUTH_LENGTH : 0);
-  const shape = `VRRPv${version} with ${count} ${ctx.family === "ipv4" ? "IPv4" : "IPv6"} address${
-    count === 1 ? "" : "es"
-  }`;
+  // Words for a refusal only: built per packet, they were most of a good advert's garbage.
+  const shape = () =>
+    `VRRPv${version} with ${count} ${ctx.family === "ipv4" ? "IPv4" : "IPv6"} address${
+      count === 1 ? "" : "es"
+    }`;
   if (bytes.length < expectedLength) {
-    return refuse("truncated", "count", `${bytes.length} bytes`, `${expectedLength} bytes`, shape);
+    return refuse(
+      "truncated",
+      "count",
+      `${bytes.length} bytes`,
+      `${expectedLength} bytes`,
+      shape(),
+    );
   }
   if (bytes.length > expectedLength) {
-    return refuse("length", "length", `${bytes.length} bytes`, `${expectedLength} bytes`, shape);
+    return refuse("length", "length", `${bytes.length} bytes`, `${expectedLength} bytes`, shape());
   }
 
   const wire = (bytes[6] << 8) | bytes[7];
   let checksumForm: ChecksumForm;
   if (version === 2) {
     checksumForm = "v2";
-    if (internetChecksum(bytes) !== 0) {
+    if (checksumFrom(0, bytes) !== 0) {
       return refuse("checksum", "checksum", hex16(wire), hex16(checksumOf(bytes, null)), "VRRPv2");
     }
   } else if (ctx.family === "ipv6") {
     checksumForm = "v6";
-    const pseudo = ipv6PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length);
-    if (internetChecksum(pseudo, bytes) !== 0) {
+    if (
+      checksumFrom(ipv6PseudoSum(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length), bytes) !== 0
+    ) {
+      const pseudo = ipv6PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length);
       return refuse(
         "checksum",
         "checksum",
@@ -282,13 +301,14 @@ function decode(bytes: Uint8Array, ctx: PacketContext, opts: DecodeOptions): Dec
       );
     }
   } else {
-    const pseudo = ipv4PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length);
-    const withPseudo = opts.checksumMode !== "rfc9568" && internetChecksum(pseudo, bytes) === 0;
+    const withPseudo = opts.checksumMode !== "rfc9568" &&
+      checksumFrom(ipv4PseudoSum(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length), bytes) === 0;
     const plain = !withPseudo && opts.checksumMode !== "pseudo-header" &&
-      internetChecksum(bytes) === 0;
+      checksumFrom(0, bytes) === 0;
     if (withPseudo) checksumForm = "pseudo-header";
     else if (plain) checksumForm = "rfc9568";
     else {
+      const pseudo = ipv4PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, bytes.length);
       const ph = hex16(checksumOf(bytes, pseudo));
       const np = hex16(checksumOf(bytes, null));
       if (opts.checksumMode === "pseudo-header") {
@@ -321,7 +341,7 @@ function decode(bytes: Uint8Array, ctx: PacketContext, opts: DecodeOptions): Dec
 
   let authType: AuthType = 0;
   let intervalMs: number;
-  let authData = new Uint8Array(0);
+  let authData = NO_AUTH_DATA;
   if (version === 2) {
     const at = bytes[4];
     if (at !== 0 && at !== 1) {
@@ -449,14 +469,14 @@ export function encodeAdvert(
     out.set(a.bytes, VRRP_HEADER_LENGTH + i * alen);
   }
   if (version === 2) out.set(advert.authData, length - VRRP_V2_AUTH_LENGTH);
-  let pseudo: Uint8Array | null = null;
+  let pseudo = 0;
   if (version === 3 && ctx.family === "ipv6") {
-    pseudo = ipv6PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, length);
+    pseudo = ipv6PseudoSum(src.bytes, dst.bytes, IPPROTO_VRRP, length);
   } else if (version === 3 && form === "pseudo-header") {
-    pseudo = ipv4PseudoHeader(src.bytes, dst.bytes, IPPROTO_VRRP, length);
+    pseudo = ipv4PseudoSum(src.bytes, dst.bytes, IPPROTO_VRRP, length);
   }
   // The checksum field of a fresh message is still zero: sum it as it is.
-  const sum = pseudo ? internetChecksum(pseudo, out) : internetChecksum(out);
+  const sum = checksumFrom(pseudo, out);
   out[6] = sum >> 8;
   out[7] = sum & 0xff;
   return out;

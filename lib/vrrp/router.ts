@@ -19,13 +19,14 @@
  * @module
  */
 
-import { canonicalIp, compareIp } from "../net/addr.ts";
-import { masterDownIntervalMs, skewTimeMs } from "./timing.ts";
+import { canonicalIp, compareIp, sameIpSet } from "../net/addr.ts";
+import { earlierDeadline, masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
   DROP_COUNTER,
   type DropReason,
   HISTORY_LIMIT,
+  NO_AUTH_DATA,
   type OutgoingAdvert,
   type RouterAction,
   type RouterConfig,
@@ -132,7 +133,7 @@ export function outgoingAdvert(
     intervalMs,
     addresses: [...config.addresses],
     authType: config.version === 2 ? config.authType : 0,
-    authData: config.version === 2 ? authBytes(config) : new Uint8Array(0),
+    authData: config.version === 2 ? authBytes(config) : NO_AUTH_DATA,
   };
 }
 
@@ -147,19 +148,11 @@ export function outgoingAdvert(
  * ```
  */
 export function nextDeadline(state: RouterState): number | null {
-  let best: number | null = null;
-  for (
-    const d of [
-      state.adverDeadlineMs,
-      state.masterDownDeadlineMs,
-      state.preemptDeadlineMs,
-      state.releaseDeadlineMs,
-      state.rivalQuietDeadlineMs,
-    ]
-  ) {
-    if (d !== null && (best === null || d < best)) best = d;
-  }
-  return best;
+  // Asked for every router on every loop turn: compared in place, no array built.
+  let best = earlierDeadline(state.adverDeadlineMs, state.masterDownDeadlineMs);
+  best = earlierDeadline(best, state.preemptDeadlineMs);
+  best = earlierDeadline(best, state.releaseDeadlineMs);
+  return earlierDeadline(best, state.rivalQuietDeadlineMs);
 }
 
 /**
@@ -527,7 +520,7 @@ function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
   // dropped unless it comes from the owner (255). We also accept priority 0, so a
   // misconfigured master that steps down still gets a fast takeover. Either way the
   // mismatch is counted (the accepted ones in `onAdvert`).
-  if (!sameSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
+  if (!sameIpSet(a.addresses, c.addresses) && a.priority !== 255 && a.priority !== 0) {
     return {
       reason: "address-list",
       detail: `addresses [${a.addresses.join(", ")}], configured [${c.addresses.join(", ")}]`,
@@ -539,15 +532,6 @@ function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  const norm = (xs: string[]) => new Set(xs.map((x) => canonicalIp(x) ?? x));
-  const sa = norm(a);
-  const sb = norm(b);
-  if (sa.size !== sb.size) return false;
-  for (const x of sa) if (!sb.has(x)) return false;
   return true;
 }
 
@@ -584,7 +568,7 @@ function onAdvert(
     d.actions.push({ type: "refused", reason: refused.reason, src, detail: refused.detail });
     return;
   }
-  if (!sameSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
+  if (!sameIpSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
   if (checksumForm && s.peerChecksum[src] !== checksumForm) {
     s.peerChecksum = { ...s.peerChecksum, [src]: checksumForm };
   }

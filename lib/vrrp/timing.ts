@@ -49,3 +49,17 @@ export function masterDownIntervalMs(
 ): number {
   return 3 * masterAdverIntervalMs + skewTimeMs(version, priority, masterAdverIntervalMs);
 }
+
+/**
+ * The earlier of two deadlines, null meaning none: for the deadline scans run on every
+ * loop turn, which compare in place rather than build an array to take its minimum.
+ *
+ * @example
+ * ```ts
+ * earlierDeadline(null, 20); // 20
+ * earlierDeadline(10, 20); // 10
+ * ```
+ */
+export function earlierDeadline(a: number | null, b: number | null): number | null {
+  return a === null || (b !== null && b < a) ? b : a;
+}

@@ -31,6 +31,13 @@ export type ChecksumMode = "auto" | "pseudo-header" | "rfc9568";
 /** v2 authentication types (RFC 3768 §5.2.6; type 2 is deprecated and refused). */
 export type AuthType = 0 | 1 | 2;
 
+/**
+ * The auth data of a VRRPv3 advert (it has none): one shared empty array, since every
+ * advert sent and received carries it and an array of its own cost an ArrayBuffer
+ * each. Empty, so there is nothing in it to change.
+ */
+export const NO_AUTH_DATA: Uint8Array = new Uint8Array(0);
+
 /** A decoded VRRP advertisement (the part after the IP header). */
 export interface Advert {
   version: VrrpVersion;
