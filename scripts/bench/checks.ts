@@ -74,7 +74,7 @@ const TARGET_CPU_CORES = 0.25;
 const TARGET_P99_MS = 2;
 const TARGET_RSS_MIB = 64;
 /** A daemon "ran" the asked rate when the servers counted at least this share of it. */
-const RATE_TOLERANCE = 0.97;
+export const RATE_TOLERANCE = 0.97;
 
 /**
  * The run's options, as {@link parseOptions} reads them.
@@ -257,7 +257,8 @@ async function startNode(box: Sandbox, s: StartSpec, ka: KeepalivedTools): Promi
   const ns = lan.nodes[0].ns;
   const dir = await box.tempDir();
   const servers = s.checks.length > 0
-    ? await CheckServers.start(box, ns, TCP_PORTS, HTTP_PORTS)
+    // Every address: each check has a loopback address of its own (check_configs.ts).
+    ? await CheckServers.start(box, ns, TCP_PORTS, HTTP_PORTS, "0.0.0.0")
     : null;
   // On the node's veth peer in the bridge namespace: the wire side of its eth0.
   const cap = s.capture

@@ -75,6 +75,7 @@ import {
   type LoadResult,
   loadRun,
   parseOptions as parseChecksOptions,
+  RATE_TOLERANCE,
   type RssResult,
   rssRun,
 } from "./checks.ts";
@@ -545,6 +546,16 @@ function both<T>(rows: readonly T[] | undefined, impl: (r: T) => ImplName) {
   return { h: find("hacore"), k: find("keepalived") };
 }
 
+/** Checks served short of the asked rates (as checks.ts judges them), or null. */
+function loadShortfall(l: LoadResult): string | null {
+  const r = l.window.rates;
+  if (r === null) return "no check rates counted";
+  if (r.tcpPerS >= 1000 * RATE_TOLERANCE && r.httpRequestsPerS >= 200 * RATE_TOLERANCE) return null;
+  return `hacore's checks ran ${r.tcpPerS.toFixed(0)} TCP/s + ${
+    r.httpRequestsPerS.toFixed(0)
+  } HTTP/s, not 1,000 + 200`;
+}
+
 /** The figures each target is judged on, from whatever sections ran. */
 function figures(r: Results): Map<TargetId, Figures> {
   const f = new Map<TargetId, Figures>();
@@ -566,7 +577,12 @@ function figures(r: Results): Map<TargetId, Figures> {
   }
   if (r.checks) {
     const { load, rss } = r.checks;
-    put("late.checks", load.hacore.lateness.p99Ms, load.keepalived.lateness.p99Ms);
+    const short = loadShortfall(load.hacore);
+    f.set("late.checks", {
+      hacore: load.hacore.lateness.p99Ms,
+      keepalived: load.keepalived.lateness.p99Ms,
+      ...(short === null ? {} : { void: short }),
+    });
     put("rss.255", rss.hacore.rssKiB / MIB, rss.keepalived.rssKiB / MIB);
   }
   if (r.contention) {

@@ -30,6 +30,14 @@ Deno.test("checkSet spreads TCP and HTTP checks round-robin over their ports", (
   assert.deepEqual(c.slice(12).map((x) => x.port), [HTTP_PORTS[0], HTTP_PORTS[1], HTTP_PORTS[0]]);
 });
 
+Deno.test("every check of the workload has a target of its own, so none is merged into another", () => {
+  const c = checkSet(1000, 200);
+  assert.equal(new Set(c.map((x) => `${x.host}:${x.port}`)).size, 1200);
+  assert.deepEqual(c.slice(0, 2).map((x) => x.host), ["127.1.0.1", "127.1.0.2"]);
+  assert.equal(c[250].host, "127.1.1.1");
+  assert.ok(c.every((x) => /^127\.1\.\d+\.([1-9]\d*)$/.test(x.host) && !x.host.endsWith(".255")));
+});
+
 Deno.test("manyInstances gives every check to exactly one instance", () => {
   const checks = checkSet(800, 200);
   const inst = manyInstances(255, checks, 1);
@@ -49,7 +57,7 @@ Deno.test("hacore's config of the workload loads with every check tracked", () =
   assert.equal(r.config.instances.length, 255);
   assert.equal(r.config.scripts.length, 1000);
   const tcp1 = r.config.scripts.find((s) => s.name === "tcp_1")!;
-  assert.deepEqual(tcp1.check, { kind: "tcp", target: { host: "127.0.0.1", port: 8001 } });
+  assert.deepEqual(tcp1.check, { kind: "tcp", target: { host: "127.1.0.1", port: 8001 } });
   assert.equal(tcp1.intervalMs, 1000);
   assert.equal(tcp1.weight, -1);
   const http1 = r.config.scripts.find((s) => s.name === "http_1")!;
@@ -101,8 +109,11 @@ Deno.test({
       { nc: null, curl: "/usr/bin/curl" },
     );
     assert.equal(text.match(/^vrrp_script /gm)?.length, 25);
-    assert.match(text, /script "\/bin\/bash -c '<\/dev\/tcp\/127\.0\.0\.1\/8001'"/);
-    assert.match(text, /script "\/usr\/bin\/curl -sf -o \/dev\/null --max-time 1 http:/);
+    assert.match(text, /script "\/bin\/bash -c '<\/dev\/tcp\/127\.1\.0\.1\/8001'"/);
+    assert.match(
+      text,
+      /script "\/usr\/bin\/curl -sf -o \/dev\/null --max-time 1 http:\/\/127\.1\.0\.21:8080\//,
+    );
     const file = await Deno.makeTempFile({ suffix: ".conf" });
     try {
       await Deno.writeTextFile(file, text);

@@ -93,3 +93,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a figure measured off the target's conditions is VOID, with the reason below the table", () => {
+  assert.equal(
+    verdict({ kind: "max", limit: 2 }, { hacore: 1, keepalived: 5, void: "1% load" }),
+    "VOID",
+  );
+  const out = renderVerdicts(
+    new Map([["late.checks", { hacore: 1, keepalived: 5, void: "1% load" }]]),
+  );
+  assert.match(out, /VOID$/m);
+  assert.match(
+    out.split("\n").at(-1)!,
+    /^VOID advert lateness p99, 1,000 TCP \+ 200 HTTP\/s: 1% load$/,
+  );
+});

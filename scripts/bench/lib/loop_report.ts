@@ -233,10 +233,13 @@ export interface Figures {
   readonly keepalived: number | null;
   readonly hacoreText?: string;
   readonly keepalivedText?: string;
+  /** Why hacore's figure does not measure the target (its workload fell short), if so. */
+  readonly void?: string;
 }
 
 /**
- * "PASS", "FAIL", "-" (nothing to judge) or "n/a" (not measured).
+ * "PASS", "FAIL", "-" (nothing to judge), "n/a" (not measured) or "VOID" (measured, but
+ * not under the conditions the target names).
  *
  * @example
  * ```ts
@@ -246,6 +249,7 @@ export interface Figures {
 export function verdict(rule: Rule, f: Figures | undefined): string {
   if (rule.kind === "info") return "-";
   if (f === undefined || f.hacore === null) return "n/a";
+  if (f.void !== undefined) return "VOID";
   switch (rule.kind) {
     case "max":
       return f.hacore <= rule.limit ? "PASS" : "FAIL";
@@ -316,8 +320,15 @@ export function renderVerdicts(figures: ReadonlyMap<TargetId, Figures>): string 
       verdict(t.rule, f),
     ];
   });
-  return table([
-    ["target", "bound", "today", "hacore", "keepalived", "ratio", "verdict"],
-    ...rows,
-  ], [0, 1]);
+  const voids = TARGETS.flatMap((t) => {
+    const why = figures.get(t.id)?.void;
+    return why === undefined ? [] : [`VOID ${t.label}: ${why}`];
+  });
+  return [
+    table([["target", "bound", "today", "hacore", "keepalived", "ratio", "verdict"], ...rows], [
+      0,
+      1,
+    ]),
+    ...voids,
+  ].join("\n");
 }
