@@ -220,7 +220,7 @@ export function keepalivedTools(): KeepalivedTools {
     nc,
     curl: which("curl") ?? "/usr/bin/curl",
     how: `vrrp_scripts, ${
-      nc ? `\`${nc} -z\`` : "`/bin/bash -c '</dev/tcp/127.0.0.1/PORT'` (no nc installed)"
+      nc ? `\`${nc} -z\`` : "`/bin/bash -c '</dev/tcp/HOST/PORT'` (no nc installed)"
     } for TCP and \`curl -sf\` for HTTP, a fork+exec per check`,
   };
 }

@@ -306,7 +306,9 @@ async function steadyBlock(
     say(
       `[steady] ${impl} ${count} inst.: CPU-s/min master ${r.cpuPerMin[0].toFixed(2)} backup ${
         r.cpuPerMin[1].toFixed(2)
-      }; RSS master ${mib(mem[0]).toFixed(1)} backup ${mib(mem[1]).toFixed(1)} MiB; ` +
+      }; RSS master ${mib(mem[0]).toFixed(1)} backup ${mib(mem[1]).toFixed(1)} MiB (PSS ${
+        (mem[0].pssKiB / MIB).toFixed(1)
+      } / ${(mem[1].pssKiB / MIB).toFixed(1)}); ` +
         `${takeovers} takeovers` +
         (lateness
           ? `; lateness p50 ${fmtMs(lateness.p50Ms, 2)} p99 ${fmtMs(lateness.p99Ms, 2)} max ${
@@ -612,6 +614,23 @@ function figures(r: Results): Map<TargetId, Figures> {
   return f;
 }
 
+/** How each figure was taken, printed under the table. */
+const NOTES = [
+  "note: spawn → BACKUP: from just before the spawn (through `ip netns exec`) to the daemon's " +
+  "first BACKUP log line as read here (a pipe: sub-ms, a few ms on a loaded host), a live " +
+  "keepalived master on the LAN; first trial of each discarded (cold caches).",
+  "note: CPU: utime + stime from /proc/PID/stat (10 ms ticks) of the daemon's processes and " +
+  "their reaped children, per minute of the window; RSS: VmRSS, keepalived's parent and VRRP " +
+  "child summed (PSS in the lines above and the JSON); the 50-instance RSS is the larger of " +
+  "master and backup.",
+  "note: lateness: gap between consecutive adverts − 10 ms, dumpcap's kernel stamps on the " +
+  "master's bridge port; p99 nearest-rank.",
+  "note: lost connects: failed client connects (one every 1-2 ms, 50 ms timeout) from the " +
+  "action until the new holder answers, plus 300 ms; keepalived has no demote/promote.",
+  "note: on a machine shared with other work every figure is indicative; compare a run's two " +
+  "columns, not runs.",
+];
+
 async function runSections(box: Sandbox, opts: Options, say: Say, r: Results): Promise<void> {
   const mode = opts.mode;
   const on = (s: Section) => opts.only.includes(s);
@@ -672,10 +691,10 @@ async function main(args: string[]): Promise<number> {
     }
     const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
     console.log(`\n${renderVerdicts(figures(results))}`);
+    console.log(`\n${NOTES.join("\n")}`);
     console.log(
       `\nran ${((wallMs() - t0) / 1000).toFixed(0)} s on ${navigator.hardwareConcurrency} CPUs; ` +
-        `loadavg before ${loadBefore}, after ${loadAfter}. CPU in CPU-s per minute; ` +
-        "keepalived's figures sum its parent and VRRP child.",
+        `loadavg before ${loadBefore}, after ${loadAfter}.`,
     );
     if (opts.json) {
       const json = {
