@@ -32,7 +32,7 @@
  * @module
  */
 
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { preflight, runSandboxed } from "./lib/run_sandboxed.ts";
 import { parseArgs } from "node:util";
 import { runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { logMessage, parseTransition } from "../../lib/lab/hacore.ts";
@@ -916,18 +916,8 @@ function render(
 
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
-  if (opts === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  if (typeof opts === "string") {
-    console.error(`checks: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
-    console.error("checks: needs root on Linux (network namespaces, raw sockets)");
-    return 1;
-  }
+  const early = preflight("checks", opts, USAGE);
+  if (early !== null || typeof opts === "string") return early ?? 2;
   const needKa = opts.impls.includes("keepalived");
   const missing = ["ip", "dumpcap", ...(needKa ? ["keepalived", "curl"] : [])].filter((t) =>
     which(t) === null

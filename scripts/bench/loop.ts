@@ -68,7 +68,7 @@ import { AddrMonitor } from "./lib/ip.ts";
 import { type Figures, renderVerdicts, type TargetId } from "./lib/loop_report.ts";
 import { countIn, manyInstancesConfig, stateTracker } from "./lib/many_instances.ts";
 import { cpuSeconds, type Memory, memory } from "./lib/resources.ts";
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { preflight, runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, summarize, type Summary } from "./lib/stats.ts";
 import {
   keepalivedTools,
@@ -658,18 +658,8 @@ async function runSections(box: Sandbox, opts: Options, say: Say, r: Results): P
 
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
-  if (opts === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  if (typeof opts === "string") {
-    console.error(`loop: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
-    console.error("loop: needs root on Linux (network namespaces, raw sockets)");
-    return 1;
-  }
+  const early = preflight("loop", opts, USAGE);
+  if (early !== null || typeof opts === "string") return early ?? 2;
   return await runSandboxed("loop", "hlb", async (box, interrupted) => {
     const t0 = wallMs();
     const say = (s: string) =>

@@ -17,6 +17,10 @@ import {
   TCP_PORTS,
 } from "../../scripts/bench/lib/check_configs.ts";
 import { rates } from "../../scripts/bench/lib/check_servers.ts";
+import {
+  keepalivedConfigTest,
+  keepalivedMissing,
+} from "../../scripts/bench/lib/keepalived_check.ts";
 
 Deno.test("checkSet spreads TCP and HTTP checks round-robin over their ports", () => {
   const c = checkSet(12, 3);
@@ -90,15 +94,7 @@ Deno.test("the one-instance load config advertises every 10 ms", () => {
 
 Deno.test({
   name: "keepalived's config of the workload passes keepalived -t",
-  ignore: (() => {
-    try {
-      Deno.statSync("/usr/sbin/keepalived");
-      return false;
-    } catch {
-      console.log("skipped: keepalived is not installed at /usr/sbin/keepalived");
-      return true;
-    }
-  })(),
+  ignore: keepalivedMissing(),
   fn: async () => {
     const checks = checkSet(20, 5);
     const text = keepalivedChecksConf(
@@ -114,20 +110,9 @@ Deno.test({
       text,
       /script "\/usr\/bin\/curl -sf -o \/dev\/null --max-time 1 http:\/\/127\.1\.0\.21:8080\//,
     );
-    const file = await Deno.makeTempFile({ suffix: ".conf" });
-    try {
-      await Deno.writeTextFile(file, text);
-      const out = await new Deno.Command("/usr/sbin/keepalived", {
-        args: ["-t", "-f", file],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const err = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, err);
-      assert.doesNotMatch(err, /not found|Unknown keyword/);
-    } finally {
-      await Deno.remove(file);
-    }
+    const r = await keepalivedConfigTest(text);
+    assert.equal(r.code, 0, r.output);
+    assert.doesNotMatch(r.output, /not found|Unknown keyword/);
   },
 });
 

@@ -13,6 +13,10 @@ import {
   verdict,
 } from "../../scripts/bench/lib/loop_report.ts";
 import { manyInstancesConfig } from "../../scripts/bench/lib/many_instances.ts";
+import {
+  keepalivedConfigTest,
+  keepalivedMissing,
+} from "../../scripts/bench/lib/keepalived_check.ts";
 
 Deno.test("an absolute bound passes at the limit and fails above it", () => {
   const rule = { kind: "max", limit: 60 } as const;
@@ -67,30 +71,12 @@ Deno.test("hacore's many-instance config loads as that many instances at the int
 
 Deno.test({
   name: "keepalived's many-instance config passes keepalived -t",
-  ignore: (() => {
-    try {
-      Deno.statSync("/usr/sbin/keepalived");
-      return false;
-    } catch {
-      return true;
-    }
-  })(),
+  ignore: keepalivedMissing(),
   fn: async () => {
     const text = manyInstancesConfig("keepalived", "node1", 100, 3, 0.01);
     assert.equal(text.match(/^vrrp_instance /gm)?.length, 3);
-    const file = await Deno.makeTempFile({ suffix: ".conf" });
-    try {
-      await Deno.writeTextFile(file, text);
-      const out = await new Deno.Command("/usr/sbin/keepalived", {
-        args: ["-t", "-f", file],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const err = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, err);
-    } finally {
-      await Deno.remove(file);
-    }
+    const r = await keepalivedConfigTest(text);
+    assert.equal(r.code, 0, r.output);
   },
 });
 
