@@ -159,9 +159,10 @@ type PerImpl<T> = Record<ImplName, T>;
 
 const mib = (m: Memory) => m.rssKiB / MIB;
 
-/** Stops a daemon however it can: SIGTERM, then SIGKILL. */
+/** Stops a daemon however it can: SIGTERM (or at once SIGKILL with `crash`), then SIGKILL. */
 async function stop(d: BenchDaemon, crash = false): Promise<void> {
-  if (d.alive()) crash ? d.crash() : d.terminate();
+  if (d.alive() && crash) d.crash();
+  else if (d.alive()) d.terminate();
   await d.reap(10_000).catch(async () => {
     d.crash();
     await d.reap(5000).catch(() => {});
@@ -614,6 +615,16 @@ function figures(r: Results): Map<TargetId, Figures> {
   return f;
 }
 
+/**
+ * The backups' takeovers during the steady windows: a window with any measured a backup
+ * that was (part of the time) master, and the host was too busy for the figures to hold.
+ */
+function steadyTakeovers(r: Results): string[] {
+  if (r.steady === undefined) return [];
+  const parts = r.steady.map((s) => `${s.impl} ${s.instances} inst. ${s.takeovers}`);
+  return [`steady windows, takeovers by the backup: ${parts.join(", ")} (expected 0 each)`];
+}
+
 /** How each figure was taken, printed under the table. */
 const NOTES = [
   "note: spawn → BACKUP: from just before the spawn (through `ip netns exec`) to the daemon's " +
@@ -681,7 +692,7 @@ async function main(args: string[]): Promise<number> {
     }
     const loadAfter = (await Deno.readTextFile("/proc/loadavg")).trim();
     console.log(`\n${renderVerdicts(figures(results))}`);
-    console.log(`\n${NOTES.join("\n")}`);
+    console.log(`\n${[...steadyTakeovers(results), ...NOTES].join("\n")}`);
     console.log(
       `\nran ${((wallMs() - t0) / 1000).toFixed(0)} s on ${navigator.hardwareConcurrency} CPUs; ` +
         `loadavg before ${loadBefore}, after ${loadAfter}.`,
