@@ -29,8 +29,9 @@
  * - `contention`: scripts/bench/contention.ts's block: 50 instances at 10 ms on two
  *   nodes beside 2 CPU hogs (quick 1 min, full 5 min each); the backup's takeovers.
  * - `coldstart`: 3 nodes (150/100/50) at 100 ms started together (one Promise.all,
- *   spawns within about a millisecond), 10 trials: the first advert on the wire (a
- *   dumpcap on the bridge; only a master advertises) names who was master first.
+ *   spawns within about a millisecond), 10 trials of each daemon, alternating: the
+ *   first advert on the wire (a dumpcap on the bridge; only a master advertises) names
+ *   who was master first.
  * - `transitions`: two nodes at 10 ms and a client connecting to the VIP every 1-2 ms:
  *   preempt back (node1 stopped with SIGTERM, then restarted; exec → node1's kernel holds
  *   the VIP, from `ip monitor` as read here), demote and promote (hacore's operator
@@ -51,7 +52,7 @@ import { parseArgs } from "node:util";
 import { runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { pollUntil, sleep, wallMs } from "../../lib/lab/proc.ts";
 import { startTcpService } from "../../lib/lab/tcp_service.ts";
-import { buildLan, LAN_IFACE } from "../../lib/lab/topology.ts";
+import { buildLan, type Lan, LAN_IFACE } from "../../lib/lab/topology.ts";
 import { hasAddress } from "../../lib/lab/vip.ts";
 import { advertLateness, type Lateness } from "./lib/adverts.ts";
 import { Capture, decodeVrrp } from "./lib/capture.ts";
@@ -368,51 +369,64 @@ interface ColdResult {
   readonly firsts: readonly string[];
 }
 
-async function coldBlock(box: Sandbox, impl: ImplName, trials: number, say: Say) {
+interface ColdLan {
+  readonly lan: Lan;
+  readonly dir: string;
+  readonly cap: Capture;
+}
+
+/** One cold start of `impl`'s three nodes on `c`: who sent the first advert. */
+async function coldTrial(box: Sandbox, impl: ImplName, c: ColdLan): Promise<string> {
+  const specs = [150, 100, 50].map((p, i) => oneInstance(`node${i + 1}`, p, 0.1));
+  const t0 = wallMs();
+  const ds = await Promise.all(
+    specs.map((s, i) => startDaemon(impl, box, c.dir, c.lan.nodes[i].ns, s)),
+  );
+  try {
+    await ds[0].waitState("MASTER", 0, 10_000).catch(() => {});
+    await sleep(300);
+    await c.cap.caughtUp(wallMs() - 200, 3000);
+    const first = c.cap.frames.map(decodeVrrp).find((a) =>
+      a !== null && a.realMs >= t0 && a.vrid === 51 && a.priority > 0
+    );
+    return first ? `node${NODE_IPS.indexOf(first.src) + 1}` : "none";
+  } finally {
+    // kill -9: a SIGTERM'd master would wait to hand over to peers that are stopping.
+    await Promise.all(ds.map((d) => stop(d, true)));
+    await Promise.all(
+      c.lan.nodes.map((n) => runCmd("ip", ["-n", n.ns, "addr", "del", VIP_CIDR, "dev", LAN_IFACE])),
+    );
+    c.cap.prune(wallMs());
+    await sleep(200);
+  }
+}
+
+/** `trials` cold starts of each daemon on one LAN, alternating (a b b a ...). */
+async function coldSection(box: Sandbox, trials: number, say: Say): Promise<ColdResult[]> {
   const lan = await buildLan(box, {
     nodes: NODE_IPS.map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
   });
-  const dir = await box.tempDir();
-  const cap = await Capture.start(box, lan.bridgeNs, lan.bridge, "ip proto 112");
-  const specs = [150, 100, 50].map((p, i) => oneInstance(`node${i + 1}`, p, 0.1));
-  const firsts: string[] = [];
+  const c: ColdLan = {
+    lan,
+    dir: await box.tempDir(),
+    cap: await Capture.start(box, lan.bridgeNs, lan.bridge, "ip proto 112"),
+  };
+  const firsts: PerImpl<string[]> = { hacore: [], keepalived: [] };
   try {
     for (let t = 0; t < trials; t++) {
-      const t0 = wallMs();
-      const ds = await Promise.all(
-        specs.map((s, i) => startDaemon(impl, box, dir, lan.nodes[i].ns, s)),
-      );
-      try {
-        await ds[0].waitState("MASTER", 0, 10_000).catch(() => {});
-        await sleep(300);
-        await cap.caughtUp(wallMs() - 200, 3000);
-        const first = cap.frames.map(decodeVrrp).find((a) =>
-          a !== null && a.realMs >= t0 && a.vrid === 51 && a.priority > 0
-        );
-        firsts.push(first ? `node${NODE_IPS.indexOf(first.src) + 1}` : "none");
-      } finally {
-        // kill -9: a SIGTERM'd master would wait to hand over to peers that are stopping.
-        await Promise.all(ds.map((d) => stop(d, true)));
-        await Promise.all(
-          lan.nodes.map((n) =>
-            runCmd("ip", ["-n", n.ns, "addr", "del", VIP_CIDR, "dev", LAN_IFACE])
-          ),
-        );
-        cap.prune(wallMs());
+      for (const impl of t % 2 === 0 ? IMPLS : [...IMPLS].reverse()) {
+        firsts[impl].push(await coldTrial(box, impl, c));
       }
-      await sleep(200);
     }
   } finally {
-    await cap.stop();
+    await c.cap.stop();
   }
-  const r: ColdResult = {
-    impl,
-    trials,
-    right: firsts.filter((f) => f === "node1").length,
-    firsts,
-  };
-  say(`[coldstart] ${impl}: right first ${r.right}/${trials} (${firsts.join(" ")})`);
-  return r;
+  return IMPLS.map((impl) => {
+    const f = firsts[impl];
+    const right = f.filter((x) => x === "node1").length;
+    say(`[coldstart] ${impl}: right first ${right}/${trials} (${f.join(" ")})`);
+    return { impl, trials, right, firsts: f };
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -658,8 +672,7 @@ async function runSections(box: Sandbox, opts: Options, say: Say, r: Results): P
     }
   }
   if (on("coldstart")) {
-    r.coldstart = [];
-    for (const impl of IMPLS) r.coldstart.push(await coldBlock(box, impl, mode.coldTrials, say));
+    r.coldstart = await coldSection(box, mode.coldTrials, say);
   }
   if (on("transitions")) {
     r.transitions = [];
