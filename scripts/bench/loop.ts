@@ -170,6 +170,14 @@ async function stop(d: BenchDaemon, crash = false): Promise<void> {
   });
 }
 
+/** A LAN of `count` nodes (node1 = 192.0.2.11, ...), and a client (192.0.2.50) if asked. */
+function nodesLan(box: Sandbox, count: number, client = false): Promise<Lan> {
+  return buildLan(box, {
+    nodes: NODE_IPS.slice(0, count).map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
+    ...(client ? { client: { name: "client", address: "192.0.2.50/24" } } : {}),
+  });
+}
+
 /** One instance on eth0 (VRID 51, the VIP) for `name` at `priority`. */
 function oneInstance(name: string, priority: number, advertIntS: number): NodeSpec {
   return { name, priority, version: 3, advertIntS, vip: VIP_CIDR };
@@ -185,9 +193,7 @@ interface SpawnResult {
 }
 
 async function spawnSection(box: Sandbox, mode: Mode, say: Say): Promise<SpawnResult> {
-  const lan = await buildLan(box, {
-    nodes: NODE_IPS.map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
-  });
+  const lan = await nodesLan(box, 3);
   const dir = await box.tempDir();
   const ns = lan.nodes.map((n) => n.ns);
   const master = await startDaemon("keepalived", box, dir, ns[0], oneInstance("master", 150, 1));
@@ -249,9 +255,7 @@ async function steadyBlock(
   seconds: number,
   say: Say,
 ): Promise<SteadyResult> {
-  const lan = await buildLan(box, {
-    nodes: NODE_IPS.slice(0, 2).map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
-  });
+  const lan = await nodesLan(box, 2);
   const dir = await box.tempDir();
   const spec = (name: string, priority: number): NodeSpec => ({
     ...oneInstance(name, priority, 0.01),
@@ -403,9 +407,7 @@ async function coldTrial(box: Sandbox, impl: ImplName, c: ColdLan): Promise<stri
 
 /** `trials` cold starts of each daemon on one LAN, alternating (a b b a ...). */
 async function coldSection(box: Sandbox, trials: number, say: Say): Promise<ColdResult[]> {
-  const lan = await buildLan(box, {
-    nodes: NODE_IPS.map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
-  });
+  const lan = await nodesLan(box, 3);
   const c: ColdLan = {
     lan,
     dir: await box.tempDir(),
@@ -452,10 +454,7 @@ async function transitionsBlock(
   mode: Mode,
   say: Say,
 ): Promise<TransitionsResult> {
-  const lan = await buildLan(box, {
-    nodes: NODE_IPS.slice(0, 2).map((ip, i) => ({ name: `node${i + 1}`, address: `${ip}/24` })),
-    client: { name: "client", address: "192.0.2.50/24" },
-  });
+  const lan = await nodesLan(box, 2, true);
   const dir = await box.tempDir();
   const [ns1, ns2] = lan.nodes.map((n) => n.ns);
   await Promise.all(lan.nodes.map((m) => startTcpService(box, m.ns, m.name)));
