@@ -32,7 +32,7 @@
  * @module
  */
 
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { preflight, runSandboxed } from "./lib/run_sandboxed.ts";
 import { parseArgs } from "node:util";
 import { runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { logMessage, parseTransition } from "../../lib/lab/hacore.ts";
@@ -74,9 +74,17 @@ const TARGET_CPU_CORES = 0.25;
 const TARGET_P99_MS = 2;
 const TARGET_RSS_MIB = 64;
 /** A daemon "ran" the asked rate when the servers counted at least this share of it. */
-const RATE_TOLERANCE = 0.97;
+export const RATE_TOLERANCE = 0.97;
 
-interface Options {
+/**
+ * The run's options, as {@link parseOptions} reads them.
+ *
+ * @example
+ * ```ts
+ * const o = parseOptions(["--quick"]);
+ * ```
+ */
+export interface Options {
   readonly impls: readonly ImplName[];
   readonly tcp: number;
   readonly http: number;
@@ -91,7 +99,16 @@ interface Options {
   readonly logs: string | null;
 }
 
-function parseOptions(args: string[]): Options | string {
+/**
+ * The options of `args`; "help", or an error message.
+ *
+ * @example
+ * ```ts
+ * const o = parseOptions(["--quick"]);
+ * if (typeof o !== "string") o.windowS; // 12
+ * ```
+ */
+export function parseOptions(args: string[]): Options | string {
   let parsed;
   try {
     parsed = parseArgs({
@@ -174,11 +191,38 @@ async function hasIpvs(): Promise<boolean> {
   }
 }
 
-interface KeepalivedTools {
+/**
+ * The commands keepalived's vrrp_scripts check with on this machine.
+ *
+ * @example
+ * ```ts
+ * const ka: KeepalivedTools = keepalivedTools();
+ * ```
+ */
+export interface KeepalivedTools {
   readonly nc: string | null;
   readonly curl: string;
   /** How its checks run, for the report. */
   readonly how: string;
+}
+
+/**
+ * Finds the check commands on PATH: `nc -z` (else bash's /dev/tcp) and curl.
+ *
+ * @example
+ * ```ts
+ * keepalivedTools().how;
+ * ```
+ */
+export function keepalivedTools(): KeepalivedTools {
+  const nc = which("nc");
+  return {
+    nc,
+    curl: which("curl") ?? "/usr/bin/curl",
+    how: `vrrp_scripts, ${
+      nc ? `\`${nc} -z\`` : "`/bin/bash -c '</dev/tcp/HOST/PORT'` (no nc installed)"
+    } for TCP and \`curl -sf\` for HTTP, a fork+exec per check`,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -213,7 +257,8 @@ async function startNode(box: Sandbox, s: StartSpec, ka: KeepalivedTools): Promi
   const ns = lan.nodes[0].ns;
   const dir = await box.tempDir();
   const servers = s.checks.length > 0
-    ? await CheckServers.start(box, ns, TCP_PORTS, HTTP_PORTS)
+    // Every address: each check has a loopback address of its own (check_configs.ts).
+    ? await CheckServers.start(box, ns, TCP_PORTS, HTTP_PORTS, "0.0.0.0")
     : null;
   // On the node's veth peer in the bridge namespace: the wire side of its eth0.
   const cap = s.capture
@@ -318,7 +363,16 @@ async function measureWindow(n: Node, seconds: number): Promise<Window> {
 // ---------------------------------------------------------------------------------------
 // The three measurements
 
-interface LoadResult {
+/**
+ * What a {@link loadRun} measured.
+ *
+ * @example
+ * ```ts
+ * const r: LoadResult = await loadRun(box, "hacore", checks, 12, opts, ka, say, "x");
+ * r.lateness.p99Ms;
+ * ```
+ */
+export interface LoadResult {
   readonly impl: ImplName;
   readonly withChecks: boolean;
   readonly window: Window;
@@ -353,7 +407,16 @@ function windowLines(d: BenchDaemon, w: Window): Line[] {
   return d.proc.lines.filter((l) => l.atMs >= w.fromMs && l.atMs <= w.toMs);
 }
 
-async function loadRun(
+/**
+ * One VRRPv3 master at 10 ms tracking `checks` (none: the baseline) on its own LAN, for
+ * `seconds`: its CPU, the check rates served and its advert lateness on the wire.
+ *
+ * @example
+ * ```ts
+ * const r = await loadRun(box, "keepalived", checkSet(1000, 200), 12, opts, ka, say, "ka-load");
+ * ```
+ */
+export async function loadRun(
   box: Sandbox,
   impl: ImplName,
   checks: readonly CheckDef[],
@@ -470,7 +533,16 @@ async function hacoreSelfCounts(n: Node): Promise<SelfCounts | null> {
   return states.size > 0 ? { checks: states.size, down } : null;
 }
 
-interface RssResult {
+/**
+ * What a {@link rssRun} measured.
+ *
+ * @example
+ * ```ts
+ * const r: RssResult = await rssRun(box, "hacore", opts, ka, say);
+ * r.rssKiB;
+ * ```
+ */
+export interface RssResult {
   readonly impl: ImplName;
   readonly instances: number;
   readonly masters: number;
@@ -496,7 +568,15 @@ async function statusKiB(pids: readonly number[], key: string): Promise<number> 
   return sum;
 }
 
-async function rssRun(
+/**
+ * 255 instances tracking 1,000 checks on one node: its memory once they all run.
+ *
+ * @example
+ * ```ts
+ * const r = await rssRun(box, "hacore", opts, ka, say);
+ * ```
+ */
+export async function rssRun(
   box: Sandbox,
   impl: ImplName,
   opts: Options,
@@ -836,18 +916,8 @@ function render(
 
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
-  if (opts === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  if (typeof opts === "string") {
-    console.error(`checks: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
-    console.error("checks: needs root on Linux (network namespaces, raw sockets)");
-    return 1;
-  }
+  const early = preflight("checks", opts, USAGE);
+  if (early !== null || typeof opts === "string") return early ?? 2;
   const needKa = opts.impls.includes("keepalived");
   const missing = ["ip", "dumpcap", ...(needKa ? ["keepalived", "curl"] : [])].filter((t) =>
     which(t) === null
@@ -856,14 +926,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`checks: needs ${missing.join(", ")} on PATH`);
     return 1;
   }
-  const nc = which("nc");
-  const ka: KeepalivedTools = {
-    nc,
-    curl: which("curl") ?? "/usr/bin/curl",
-    how: `vrrp_scripts, ${
-      nc ? `\`${nc} -z\`` : "`/bin/bash -c '</dev/tcp/127.0.0.1/PORT'` (no nc installed)"
-    } for TCP and \`curl -sf\` for HTTP, a fork+exec per check`,
-  };
+  const ka = keepalivedTools();
   const ipvs = await hasIpvs();
 
   return await runSandboxed("checks", "hk", async (box, interrupted) => {

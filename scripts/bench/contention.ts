@@ -29,10 +29,10 @@
 
 import { parseArgs } from "node:util";
 import type { Sandbox } from "../../lib/lab/host.ts";
-import { parseTransition } from "../../lib/lab/hacore.ts";
-import { type Line, pollUntil, sleep, wallMs } from "../../lib/lab/proc.ts";
-import { buildLan, LAN_IFACE } from "../../lib/lab/topology.ts";
-import { type BenchDaemon, type ImplName, startDaemon } from "./lib/daemons.ts";
+import { pollUntil, sleep, wallMs } from "../../lib/lab/proc.ts";
+import { buildLan } from "../../lib/lab/topology.ts";
+import { type ImplName, startDaemon } from "./lib/daemons.ts";
+import { countIn, manyInstancesConfig, stateTracker } from "./lib/many_instances.ts";
 import { cpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { table } from "./lib/stats.ts";
@@ -47,8 +47,16 @@ const MASTER_PRIO = 150;
 const BACKUP_PRIO = 100;
 const START_MS = 60_000;
 
-/** What one implementation's block measured. */
-interface BlockResult {
+/**
+ * What one implementation's block measured.
+ *
+ * @example
+ * ```ts
+ * const r: ContentionResult = await runContention(box, "hacore", 1, 2, false);
+ * r.takeovers;
+ * ```
+ */
+export interface ContentionResult {
   readonly impl: ImplName;
   readonly minutes: number;
   readonly hogs: number;
@@ -63,83 +71,26 @@ interface BlockResult {
   readonly cpuPerMin: readonly [number, number];
 }
 
-function hacoreConfig(name: string, priority: number): string {
-  const lines = ["[global]", `router_id = ${JSON.stringify(name)}`, "vrrp_garp_master_delay = 0"];
-  for (let i = 1; i <= INSTANCES; i++) {
-    lines.push(
-      "",
-      `[vrrp_instance.VI_${i}]`,
-      `interface = ${JSON.stringify(LAN_IFACE)}`,
-      `virtual_router_id = ${i}`,
-      "version = 3",
-      `priority = ${priority}`,
-      `advert_int = ${ADVERT_INT_S}`,
-      `virtual_ipaddress = ["198.51.100.${i}/24"]`,
-    );
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-function keepalivedConfig(name: string, priority: number): string {
-  const lines = [
-    "global_defs {",
-    `  router_id ${name}`,
-    "  vrrp_version 3",
-    "  vrrp_garp_master_delay 0",
-    "}",
-  ];
-  for (let i = 1; i <= INSTANCES; i++) {
-    lines.push(
-      `vrrp_instance VI_${i} {`,
-      "  state BACKUP",
-      `  interface ${LAN_IFACE}`,
-      `  virtual_router_id ${i}`,
-      `  priority ${priority}`,
-      `  advert_int ${ADVERT_INT_S}`,
-      "  virtual_ipaddress {",
-      `    198.51.100.${i}/24`,
-      "  }",
-      "}",
-    );
-  }
-  return `${lines.join("\n")}\n`;
-}
-
-/** Instance → state, from the daemon's log lines (either implementation's wording). */
-function stateTracker(d: BenchDaemon): Map<string, string> {
-  const states = new Map<string, string>();
-  const see = (l: Line) => {
-    if (d.impl === "hacore") {
-      const t = parseTransition(l);
-      if (t) states.set(t.instance, t.to);
-    } else {
-      const m = /\((\S+)\) Entering (\S+) STATE/.exec(l.text);
-      if (m) states.set(m[1], m[2]);
-    }
-  };
-  // What it logged before we listened, then what comes.
-  for (const l of d.proc.lines) see(l);
-  d.proc.onLine(see);
-  return states;
-}
-
-function countIn(states: Map<string, string>, state: string): number {
-  let n = 0;
-  for (const s of states.values()) if (s === state) n++;
-  return n;
-}
-
 async function loadAvg1(): Promise<number> {
   return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
 }
 
-async function block(
+/**
+ * One implementation's block: two nodes of {@link INSTANCES} instances at 10 ms beside
+ * `hogs` busy loops for `minutes`; everything it starts stops before it returns.
+ *
+ * @example
+ * ```ts
+ * const r = await runContention(box, "keepalived", 1, 2, false);
+ * ```
+ */
+export async function runContention(
   box: Sandbox,
   impl: ImplName,
   minutes: number,
   hogs: number,
   rtMaster: boolean,
-): Promise<BlockResult> {
+): Promise<ContentionResult> {
   const lan = await buildLan(box, {
     nodes: [{ name: "node1", address: "192.0.2.11/24" }, {
       name: "node2",
@@ -148,7 +99,7 @@ async function block(
   });
   const dir = await box.tempDir();
   const config = (name: string, prio: number) =>
-    impl === "hacore" ? hacoreConfig(name, prio) : keepalivedConfig(name, prio);
+    manyInstancesConfig(impl, name, prio, INSTANCES, ADVERT_INT_S);
   const spec = (name: string, priority: number) => ({
     name,
     priority,
@@ -185,7 +136,11 @@ async function block(
     if (/MASTER -> |Entering (BACKUP|FAULT) STATE/.test(l.text)) losses++;
   });
   const hogNs = await box.netns();
-  for (let i = 0; i < hogs; i++) box.spawn(hogNs, "sh", "-c", "exec yes > /dev/null");
+  // Stopped at the end of the block: the next block (or benchmark) must start without them.
+  const hogProcs = Array.from(
+    { length: hogs },
+    () => box.spawn(hogNs, "sh", "-c", "exec yes > /dev/null"),
+  );
   const cpu0 = [await cpuSeconds(master.pids(), true), await cpuSeconds(backup.pids(), true)];
   const t0 = wallMs();
   const loads: number[] = [];
@@ -199,7 +154,7 @@ async function block(
   }
   const elapsedMin = (wallMs() - t0) / 60_000;
   const cpu1 = [await cpuSeconds(master.pids(), true), await cpuSeconds(backup.pids(), true)];
-  const result: BlockResult = {
+  const result: ContentionResult = {
     impl,
     minutes: elapsedMin,
     hogs,
@@ -209,6 +164,8 @@ async function block(
     loadAvg1: loads,
     cpuPerMin: [(cpu1[0] - cpu0[0]) / elapsedMin, (cpu1[1] - cpu0[1]) / elapsedMin],
   };
+  for (const h of hogProcs) h.kill("SIGKILL");
+  await Promise.all(hogProcs.map((h) => h.status));
   master.terminate();
   backup.terminate();
   await Promise.all([master.reap(10_000), backup.reap(10_000)]).catch(() => {});
@@ -252,11 +209,11 @@ async function main(args: string[]): Promise<number> {
     `contention: ${INSTANCES} instances at ${ADVERT_INT_S * 1000} ms, ${hogs} CPU hogs, ` +
       `${minutes} min per implementation${values["rt-master"] ? ", node1 real-time" : ""}`,
   );
-  const results: BlockResult[] = [];
+  const results: ContentionResult[] = [];
   return await runSandboxed("contention", "hcc", async (box, interrupted) => {
     try {
       for (const impl of impls) {
-        results.push(await block(box, impl, minutes, hogs, values["rt-master"] ?? false));
+        results.push(await runContention(box, impl, minutes, hogs, values["rt-master"] ?? false));
       }
     } catch (e) {
       if (!interrupted()) console.error(`contention: ${(e as Error).message}`);

@@ -38,7 +38,7 @@
  * @module
  */
 
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { preflight, runSandboxed } from "./lib/run_sandboxed.ts";
 import { parseArgs } from "node:util";
 import { runChecked, runCmd, type Sandbox } from "../../lib/lab/host.ts";
 import { type LineProc, pollUntil, sleep, wallMs } from "../../lib/lab/proc.ts";
@@ -1184,18 +1184,8 @@ function missingTools(): string[] {
 
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
-  if (opts === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  if (typeof opts === "string") {
-    console.error(`failover: ${opts}\n${USAGE}`);
-    return 2;
-  }
-  if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
-    console.error("failover: needs root on Linux (network namespaces, raw sockets)");
-    return 1;
-  }
+  const early = preflight("failover", opts, USAGE);
+  if (early !== null || typeof opts === "string") return early ?? 2;
   const missing = missingTools().filter((t) =>
     t !== "keepalived" || opts.impls.includes("keepalived")
   );

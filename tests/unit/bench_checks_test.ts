@@ -17,6 +17,10 @@ import {
   TCP_PORTS,
 } from "../../scripts/bench/lib/check_configs.ts";
 import { rates } from "../../scripts/bench/lib/check_servers.ts";
+import {
+  keepalivedConfigTest,
+  keepalivedMissing,
+} from "../../scripts/bench/lib/keepalived_check.ts";
 
 Deno.test("checkSet spreads TCP and HTTP checks round-robin over their ports", () => {
   const c = checkSet(12, 3);
@@ -28,6 +32,14 @@ Deno.test("checkSet spreads TCP and HTTP checks round-robin over their ports", (
   // 10 TCP ports: the 11th check wraps to the first.
   assert.equal(c[10].port, TCP_PORTS[0]);
   assert.deepEqual(c.slice(12).map((x) => x.port), [HTTP_PORTS[0], HTTP_PORTS[1], HTTP_PORTS[0]]);
+});
+
+Deno.test("every check of the workload has a target of its own, so none is merged into another", () => {
+  const c = checkSet(1000, 200);
+  assert.equal(new Set(c.map((x) => `${x.host}:${x.port}`)).size, 1200);
+  assert.deepEqual(c.slice(0, 2).map((x) => x.host), ["127.1.0.1", "127.1.0.2"]);
+  assert.equal(c[250].host, "127.1.1.1");
+  assert.ok(c.every((x) => /^127\.1\.\d+\.([1-9]\d*)$/.test(x.host) && !x.host.endsWith(".255")));
 });
 
 Deno.test("manyInstances gives every check to exactly one instance", () => {
@@ -49,7 +61,7 @@ Deno.test("hacore's config of the workload loads with every check tracked", () =
   assert.equal(r.config.instances.length, 255);
   assert.equal(r.config.scripts.length, 1000);
   const tcp1 = r.config.scripts.find((s) => s.name === "tcp_1")!;
-  assert.deepEqual(tcp1.check, { kind: "tcp", target: { host: "127.0.0.1", port: 8001 } });
+  assert.deepEqual(tcp1.check, { kind: "tcp", target: { host: "127.1.0.1", port: 8001 } });
   assert.equal(tcp1.intervalMs, 1000);
   assert.equal(tcp1.weight, -1);
   const http1 = r.config.scripts.find((s) => s.name === "http_1")!;
@@ -82,15 +94,7 @@ Deno.test("the one-instance load config advertises every 10 ms", () => {
 
 Deno.test({
   name: "keepalived's config of the workload passes keepalived -t",
-  ignore: (() => {
-    try {
-      Deno.statSync("/usr/sbin/keepalived");
-      return false;
-    } catch {
-      console.log("skipped: keepalived is not installed at /usr/sbin/keepalived");
-      return true;
-    }
-  })(),
+  ignore: keepalivedMissing(),
   fn: async () => {
     const checks = checkSet(20, 5);
     const text = keepalivedChecksConf(
@@ -101,22 +105,14 @@ Deno.test({
       { nc: null, curl: "/usr/bin/curl" },
     );
     assert.equal(text.match(/^vrrp_script /gm)?.length, 25);
-    assert.match(text, /script "\/bin\/bash -c '<\/dev\/tcp\/127\.0\.0\.1\/8001'"/);
-    assert.match(text, /script "\/usr\/bin\/curl -sf -o \/dev\/null --max-time 1 http:/);
-    const file = await Deno.makeTempFile({ suffix: ".conf" });
-    try {
-      await Deno.writeTextFile(file, text);
-      const out = await new Deno.Command("/usr/sbin/keepalived", {
-        args: ["-t", "-f", file],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const err = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-      assert.equal(out.code, 0, err);
-      assert.doesNotMatch(err, /not found|Unknown keyword/);
-    } finally {
-      await Deno.remove(file);
-    }
+    assert.match(text, /script "\/bin\/bash -c '<\/dev\/tcp\/127\.1\.0\.1\/8001'"/);
+    assert.match(
+      text,
+      /script "\/usr\/bin\/curl -sf -o \/dev\/null --max-time 1 http:\/\/127\.1\.0\.21:8080\//,
+    );
+    const r = await keepalivedConfigTest(text);
+    assert.equal(r.code, 0, r.output);
+    assert.doesNotMatch(r.output, /not found|Unknown keyword/);
   },
 });
 

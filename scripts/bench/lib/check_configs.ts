@@ -53,6 +53,11 @@ export const HTTP_PORTS: readonly [number, number] = [8080, 8081];
 export interface CheckDef {
   readonly name: string;
   readonly kind: "tcp" | "http";
+  /**
+   * A loopback address of its own (127.1.0.0/16): hacore runs checks with an equal target
+   * and timing once, so checks sharing a host and port would be one probe, not N.
+   */
+  readonly host: string;
   readonly port: number;
 }
 
@@ -113,11 +118,12 @@ export interface InstanceDef {
 
 /**
  * `tcp` TCP checks and `http` HTTP checks, round-robin over {@link TCP_PORTS} and
- * {@link HTTP_PORTS}.
+ * {@link HTTP_PORTS}, each to a loopback address of its own (see {@link CheckDef.host};
+ * the servers listen on every address of the namespace).
  *
  * @example
  * ```ts
- * checkSet(2, 1); // tcp_1 → 8001, tcp_2 → 8002, http_1 → 8080
+ * checkSet(2, 1); // tcp_1 → 127.1.0.1:8001, tcp_2 → 127.1.0.2:8002, http_1 → 127.1.0.3:8080
  * ```
  */
 export function checkSet(tcp: number, http: number): CheckDef[] {
@@ -126,14 +132,21 @@ export function checkSet(tcp: number, http: number): CheckDef[] {
     ...Array.from({ length: tcp }, (_, i) => ({
       name: `tcp_${i + 1}`,
       kind: "tcp" as const,
+      host: checkHost(i),
       port: spread(TCP_PORTS, i),
     })),
     ...Array.from({ length: http }, (_, i) => ({
       name: `http_${i + 1}`,
       kind: "http" as const,
+      host: checkHost(tcp + i),
       port: spread(HTTP_PORTS, i),
     })),
   ];
+}
+
+/** The `k`-th check's address: 127.1.0.1, 127.1.0.2, ... (no .0 or .255 last byte). */
+function checkHost(k: number): string {
+  return `127.1.${Math.floor(k / 250)}.${(k % 250) + 1}`;
 }
 
 /**
@@ -189,8 +202,8 @@ export function hacoreChecksToml(
       `[vrrp_script.${c.name}]`,
       `type = ${q(c.kind)}`,
       c.kind === "tcp"
-        ? `connect = ${q(`127.0.0.1:${c.port}`)}`
-        : `url = ${q(`http://127.0.0.1:${c.port}/`)}`,
+        ? `connect = ${q(`${c.host}:${c.port}`)}`
+        : `url = ${q(`http://${c.host}:${c.port}/`)}`,
       `interval = ${timing.intervalS}`,
       `timeout = ${timing.timeoutS}`,
       `rise = ${timing.rise}`,
@@ -221,13 +234,18 @@ export function hacoreChecksToml(
  *
  * @example
  * ```ts
- * tcpScript(null, 8001, 1); // "/bin/bash -c '</dev/tcp/127.0.0.1/8001'"
+ * tcpScript(null, "127.1.0.1", 8001, 1); // "/bin/bash -c '</dev/tcp/127.1.0.1/8001'"
  * ```
  */
-export function tcpScript(ncPath: string | null, port: number, timeoutS: number): string {
+export function tcpScript(
+  ncPath: string | null,
+  host: string,
+  port: number,
+  timeoutS: number,
+): string {
   return ncPath === null
-    ? `/bin/bash -c '</dev/tcp/127.0.0.1/${port}'`
-    : `${ncPath} -z -w ${timeoutS} 127.0.0.1 ${port}`;
+    ? `/bin/bash -c '</dev/tcp/${host}/${port}'`
+    : `${ncPath} -z -w ${timeoutS} ${host} ${port}`;
 }
 
 /**
@@ -235,11 +253,11 @@ export function tcpScript(ncPath: string | null, port: number, timeoutS: number)
  *
  * @example
  * ```ts
- * httpScript("/usr/bin/curl", 8080, 1);
+ * httpScript("/usr/bin/curl", "127.1.0.3", 8080, 1);
  * ```
  */
-export function httpScript(curlPath: string, port: number, timeoutS: number): string {
-  return `${curlPath} -sf -o /dev/null --max-time ${timeoutS} http://127.0.0.1:${port}/`;
+export function httpScript(curlPath: string, host: string, port: number, timeoutS: number): string {
+  return `${curlPath} -sf -o /dev/null --max-time ${timeoutS} http://${host}:${port}/`;
 }
 
 /**
@@ -269,8 +287,8 @@ export function keepalivedChecksConf(
   ];
   for (const c of checks) {
     const cmd = c.kind === "tcp"
-      ? tcpScript(tools.nc, c.port, timing.timeoutS)
-      : httpScript(tools.curl, c.port, timing.timeoutS);
+      ? tcpScript(tools.nc, c.host, c.port, timing.timeoutS)
+      : httpScript(tools.curl, c.host, c.port, timing.timeoutS);
     out.push(
       `vrrp_script ${c.name} {`,
       `  script "${cmd}"`,

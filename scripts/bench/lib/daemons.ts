@@ -5,7 +5,8 @@
  *
  * hacore runs through `startHacore` (lib/lab/hacore.ts), so with the V8 flags of
  * `lib/sys/runtime_flags.ts` that the compiled binary bakes in: what is measured is
- * what is shipped.
+ * what is shipped. With `HACORE_BIN` set (e.g. `dist/hacore` from `deno task compile`)
+ * that binary runs instead, with the same arguments.
  *
  * Both get the same instance: interface eth0, VRID 51, the given priority, version and
  * advert interval, one VIP, BACKUP at start with preemption, and a single GARP burst on
@@ -27,7 +28,7 @@
  */
 
 import { parseTransition, startHacore } from "../../../lib/lab/hacore.ts";
-import type { Sandbox } from "../../../lib/lab/host.ts";
+import { type Output, runCmd, type Sandbox } from "../../../lib/lab/host.ts";
 import { LineProc, sleep, wallMs } from "../../../lib/lab/proc.ts";
 import { LAN_IFACE } from "../../../lib/lab/topology.ts";
 import { keepalivedConf } from "../../../tests/netns/peers.ts";
@@ -78,6 +79,10 @@ export interface BenchDaemon {
   readonly name: string;
   /** The spawned process (hacore itself; keepalived's parent). */
   readonly proc: LineProc;
+  /** {@link wallMs} just before the spawn: the start of a spawn-to-state measurement. */
+  readonly spawnedAtMs: number;
+  /** hacore's control socket (for its operator verbs); null for keepalived, which has none. */
+  readonly controlSocket: string | null;
   /** The state per its last logged transition: "INIT" before any. */
   state(): string;
   /** How many transitions it has logged; a start index for {@link BenchDaemon.waitState}. */
@@ -98,6 +103,8 @@ export interface BenchDaemon {
   crash(): number;
   /** SIGTERM; returns {@link wallMs} just before it is sent. */
   terminate(): number;
+  /** SIGHUP, both daemons' reload; returns {@link wallMs} just before it is sent. */
+  reload(): number;
   /** Waits until every process has exited and clears its pid files; the main exit status. */
   reap(timeoutMs: number): Promise<Deno.CommandStatus>;
   /** The end of its output, for error messages. */
@@ -178,49 +185,114 @@ async function startHacoreNode(
   const pidFile = `${dir}/${spec.name}.pid`;
   await Deno.writeTextFile(file, spec.config ?? hacoreToml(spec));
   // Its own control socket: the default path is one per machine, and a lab runs several.
-  const h = startHacore(box, ns, file, {
-    name: spec.name,
-    pidFile,
-    controlSocket: `${dir}/${spec.name}.sock`,
-  });
+  const controlSocket = `${dir}/${spec.name}.sock`;
+  const spawnedAtMs = wallMs();
+  const proc = spawnHacore(box, ns, file, spec.name, pidFile, controlSocket);
   const arrivals: { state: string; atMs: number }[] = [];
-  h.proc.onLine((l) => {
+  proc.onLine((l) => {
     const t = parseTransition(l);
     if (t) arrivals.push({ state: t.to, atMs: l.atMs });
   });
+  const find = (state: string, from: number) => arrivals.slice(from).find((a) => a.state === state);
   const d: BenchDaemon = {
     impl: "hacore",
     name: spec.name,
-    proc: h.proc,
-    state: () => h.proc.status !== null ? "STOPPED" : h.state(),
-    transitionCount: () => h.transitions.length,
-    loggedAt: (state, from) => arrivals.slice(from).find((a) => a.state === state)?.atMs ?? null,
+    proc,
+    spawnedAtMs,
+    controlSocket,
+    state: () => proc.status !== null ? "STOPPED" : arrivals.at(-1)?.state ?? "INIT",
+    transitionCount: () => arrivals.length,
+    loggedAt: (state, from) => find(state, from)?.atMs ?? null,
     async waitState(state, from, timeoutMs) {
-      return (await h.waitState(state, timeoutMs, { fromIndex: from })).atMs;
+      const hit = await proc.waitFor(
+        () => find(state, from),
+        timeoutMs,
+        `${spec.name} to become ${state}`,
+      );
+      return hit.atMs;
     },
-    alive: () => h.proc.status === null,
-    pids: () => [h.proc.pid],
+    alive: () => proc.status === null,
+    pids: () => [proc.pid],
     crash() {
       const t = wallMs();
-      signalProc(h.proc, "SIGKILL");
+      signalProc(proc, "SIGKILL");
       return t;
     },
     terminate() {
       const t = wallMs();
-      signalProc(h.proc, "SIGTERM");
+      signalProc(proc, "SIGTERM");
+      return t;
+    },
+    reload() {
+      const t = wallMs();
+      signalProc(proc, "SIGHUP");
       return t;
     },
     async reap(timeoutMs) {
-      const s = await h.proc.exited(timeoutMs);
+      const s = await proc.exited(timeoutMs);
       // A killed daemon leaves its pid file; hacore would cope, but start clean anyway.
       await Deno.remove(pidFile).catch(() => {});
       return s;
     },
-    tail: () => h.proc.tail(10),
+    tail: () => proc.tail(10),
   };
   await d.waitState("BACKUP", 0, 15_000);
   return d;
 }
+
+/** The compiled binary to run instead of `deno run main.ts`, when `HACORE_BIN` names one. */
+function hacoreBin(): string | null {
+  return Deno.env.get("HACORE_BIN") || null;
+}
+
+/** `hacore run` as production starts it: {@link startHacore}, or the `HACORE_BIN` binary. */
+function spawnHacore(
+  box: Sandbox,
+  ns: string,
+  file: string,
+  name: string,
+  pidFile: string,
+  controlSocket: string,
+): LineProc {
+  const bin = hacoreBin();
+  if (bin === null) return startHacore(box, ns, file, { name, pidFile, controlSocket }).proc;
+  // The binary bakes in the V8 flags; the arguments are startHacore's.
+  return new LineProc(
+    `hacore ${name}`,
+    box.spawn(
+      ns,
+      bin,
+      "run",
+      file,
+      "--log-level",
+      "info",
+      "--log-format",
+      "json",
+      "--pidfile",
+      pidFile,
+      "--control-socket",
+      controlSocket,
+    ),
+  );
+}
+
+/**
+ * Runs a hacore control command (`demote VI_1 --socket PATH`, ...) to completion, with
+ * the same hacore a {@link startDaemon} runs (`HACORE_BIN` or `deno run main.ts`).
+ *
+ * @example
+ * ```ts
+ * const r = await hacoreCli(["demote", "VI_1", "--socket", d.controlSocket!]);
+ * ```
+ */
+export function hacoreCli(args: readonly string[]): Promise<Output> {
+  const bin = hacoreBin();
+  return bin === null
+    ? runCmd(Deno.execPath(), ["run", "-A", MAIN, ...args])
+    : runCmd(bin, [...args]);
+}
+
+const MAIN = new URL("../../../main.ts", import.meta.url).pathname;
 
 const KA_STATE = /\((\S+)\) Entering (\S+) STATE/;
 
@@ -260,6 +332,7 @@ async function startKeepalivedNode(
     }),
   );
   // -n foreground, -l log to the console, -G no syslog, -P the VRRP subsystem only.
+  const spawnedAtMs = wallMs();
   const proc = new LineProc(
     `keepalived ${spec.name}`,
     box.spawn(
@@ -316,6 +389,8 @@ async function startKeepalivedNode(
     impl: "keepalived",
     name: spec.name,
     proc,
+    spawnedAtMs,
+    controlSocket: null,
     state: () => proc.status !== null ? "STOPPED" : states.at(-1)?.state ?? "INIT",
     transitionCount: () => states.length,
     loggedAt: (state, from) => states.slice(from).find((a) => a.state === state)?.atMs ?? null,
@@ -334,6 +409,12 @@ async function startKeepalivedNode(
       const t = wallMs();
       // The parent relays it to the VRRP child, which sends priority 0 and drops the VIPs.
       signalProc(proc, "SIGTERM");
+      return t;
+    },
+    reload() {
+      const t = wallMs();
+      // The parent rereads the config and restarts its VRRP child's configuration.
+      signalProc(proc, "SIGHUP");
       return t;
     },
     async reap(timeoutMs) {

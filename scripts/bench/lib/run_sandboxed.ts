@@ -9,6 +9,33 @@
 import { Sandbox, sweepStaleNamespaces, sweepStaleTempDirs } from "../../../lib/lab/host.ts";
 
 /**
+ * What a benchmark's main does before anything else: `parsed` is its options, "help",
+ * or a usage error. Returns the exit code to leave with (0 after help, 2 on bad usage, 1
+ * without root on Linux), or null to go on.
+ *
+ * @example
+ * ```ts
+ * const early = preflight("loop", opts, USAGE);
+ * if (early !== null || typeof opts === "string") return early ?? 2;
+ * ```
+ */
+export function preflight(name: string, parsed: unknown, usage: string): number | null {
+  if (parsed === "help") {
+    console.log(usage);
+    return 0;
+  }
+  if (typeof parsed === "string") {
+    console.error(`${name}: ${parsed}\n${usage}`);
+    return 2;
+  }
+  if (Deno.build.os !== "linux" || Deno.uid() !== 0) {
+    console.error(`${name}: needs root on Linux (network namespaces, raw sockets)`);
+    return 1;
+  }
+  return null;
+}
+
+/**
  * Runs `body` in a fresh sandbox whose namespaces start with `${tag}-PID-`; returns its
  * exit code, 130/143 after a signal, 1 when the cleanup fails.
  *
