@@ -9,7 +9,7 @@
  *   Only `poll` and `ppoll` are `nonblocking: true`, and nothing reads errno after them
  *   (`ppoll_sync`, the same ppoll on the JS thread, is the reactor's blocking wait).
  * - Sockets are opened `SOCK_NONBLOCK | SOCK_CLOEXEC`: reads return null on EAGAIN and
- *   readiness comes from {@link pollAsync} (see poll.ts), never from a parked `recv`.
+ *   readiness comes from the reactor (see reactor.ts), never from a parked `recv`.
  * - The library is opened lazily on first use, so pure modules (the netlink codec, the
  *   simulator) may import the constants below without `--allow-ffi`.
  *
