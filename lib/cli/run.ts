@@ -274,7 +274,10 @@ export async function runCommand(args: string[]): Promise<number> {
       () => {
         log.notice("SIGHUP: reloading the configuration");
         sd.reloading();
+        // Reading the files awaits Deno's ops: keep the reactor's waits async meanwhile.
+        const release = reactor.hold();
         d.reload()
+          .finally(release)
           .then((r) => sd.ready(r.ok ? "reloaded" : "reload refused; configuration unchanged"))
           .catch((e) => {
             log.error(`reload failed: ${(e as Error).message}`);

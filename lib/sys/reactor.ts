@@ -366,6 +366,21 @@ export class Reactor implements Clock {
   }
 
   /**
+   * True while the loop runs (something is watched, polled or timed, or the loop is
+   * about to notice that nothing is): a finished user leaves it false.
+   *
+   * @example
+   * ```ts
+   * w.close();
+   * await reactor.sleepUntil(reactor.nowMs() + 1, signal);
+   * reactor.running; // false soon after the last watch and timer are gone
+   * ```
+   */
+  get running(): boolean {
+    return this.#loop !== null;
+  }
+
+  /**
    * Wait counters since creation: all waits, the blocking ones, event-loop yields.
    *
    * @example

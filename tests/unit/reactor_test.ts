@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { BLOCK_CAP_MS, Reactor } from "../../lib/sys/reactor.ts";
 import { closeFd, createEventFd, drainEventFd, signalEventFd } from "../../lib/sys/libc.ts";
+import { Inbox } from "../../lib/daemon/inbox.ts";
 
 /** Spins the JS thread (a stalled loop) for `ms`. */
 function stall(ms: number): void {
@@ -224,6 +225,7 @@ Deno.test("reactor: close resolves pending polls and leaves nothing pending", as
   await new Promise((res) => setTimeout(res, 5));
   await r.close();
   assert.equal(await pending, false);
+  assert.equal(r.running, false, "the loop still runs after close()");
   closeFd(efd);
 });
 
@@ -232,8 +234,29 @@ Deno.test("reactor: the loop ends by itself once nothing is watched or timed", a
   const efd = createEventFd();
   const w = r.watch(efd, () => {});
   await new Promise((res) => setTimeout(res, 5));
+  assert.equal(r.running, true);
   w.close();
-  // No close(): the sanitizers fail this test if an async ppoll is left running.
+  // No close(): the async ppoll must end by itself (Deno's sanitizers do not see FFI calls).
   await new Promise((res) => setTimeout(res, 20));
+  assert.equal(r.running, false, "the loop still runs with nothing to wait for");
   closeFd(efd);
+});
+
+Deno.test("reactor: the daemon's inbox parks on it until the deadline or a push, leaving no timer", async () => {
+  const r = new Reactor();
+  const inbox = new Inbox();
+  const t0 = r.nowMs();
+  await inbox.park(t0 + 10, r);
+  assert.ok(r.nowMs() - t0 >= 10, "woke before its deadline");
+  const t1 = r.nowMs();
+  const parked = inbox.park(t1 + 60_000, r);
+  assert.equal(inbox.idle, true);
+  assert.equal(inbox.parkedUntil, t1 + 60_000);
+  inbox.push({ kind: "kernel", event: { kind: "resync" } });
+  await parked;
+  assert.ok(r.nowMs() - t1 < 1000, "a push did not end the park");
+  assert.equal(inbox.drain().length, 1);
+  // No close(): the 60 s timer must be gone with the park, and the loop with it.
+  await new Promise((res) => setTimeout(res, 20));
+  assert.equal(r.running, false, "a timer of the park was left pending");
 });
