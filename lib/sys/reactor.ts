@@ -17,8 +17,11 @@
  *   of the async one's CPU here). Only when the process opted in ({@link
  *   Reactor.blocking}), no Deno-side work is in flight ({@link Reactor.hold}), and the
  *   registered idle checks ({@link Reactor.addIdleCheck}) say the JS side has settled.
- *   Blocking waits are cut at {@link BLOCK_CAP_MS} and end with a macrotask yield, so
- *   signal listeners, the metrics listener and any stray Deno timer still get a turn.
+ *   Blocking waits add up to at most {@link BLOCK_CAP_MS}; then one wait is async, so
+ *   signal listeners, the metrics listener and any stray Deno timer get their turn.
+ *   (Not a macrotask yield through a MessageChannel: that turn never parks tokio, so
+ *   its I/O driver — sockets accepted by Deno.serve, the signal pipe — may not be
+ *   polled, and a metrics scrape waited 10 s. An async wait parks it.)
  *
  * After a wake the readable fds are dispatched first, then the due timers: a backup
  * whose loop woke late with adverts queued must hear them before its master-down timer
@@ -46,11 +49,12 @@ import {
 import { EINTR } from "./errno.ts";
 
 /**
- * Longest blocking wait before Deno's event loop gets a turn. It bounds how late a
- * signal delivered to another thread (SIGTERM, SIGHUP: Deno's listeners run only on an
- * event-loop turn), a metrics scrape, or a Deno timer nobody moved onto the reactor
- * can be seen: at most this much. A turn costs ~140 µs of CPU here, so 4 a second is
- * ~0.03 CPU-s per minute, a fraction of keepalived's own idle cost.
+ * Longest stretch of blocking waits before one async wait lets Deno's event loop turn.
+ * It bounds how late a signal delivered to another thread (SIGTERM, SIGHUP: Deno's
+ * listeners run only on an event-loop turn), a metrics scrape, or a Deno timer nobody
+ * moved onto the reactor is seen: this much, plus the async wait's own length (until
+ * the next packet or deadline). An async wait costs ~150 µs more CPU than a blocking
+ * one here, so 4 a second is ~0.04 CPU-s per minute.
  */
 export const BLOCK_CAP_MS = 250;
 
@@ -170,10 +174,9 @@ export class Reactor implements Clock {
   #signalled = false;
   #closed = false;
   readonly #ts = new Uint8Array(SIZEOF_TIMESPEC);
-  #lastYield = performance.now();
-  #yieldChannel: MessageChannel | null = null;
-  #yieldResolve: (() => void) | null = null;
-  #stats = { waits: 0, blockingWaits: 0, yields: 0, failedWaits: 0 };
+  /** When the last async wait ended: Deno's event loop last turned then. */
+  #lastTurn = performance.now();
+  #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
 
   /**
    * Monotonic milliseconds (`performance.now()`), sub-millisecond.
@@ -381,14 +384,15 @@ export class Reactor implements Clock {
   }
 
   /**
-   * Wait counters since creation: all waits, the blocking ones, event-loop yields.
+   * Wait counters since creation: all waits, the blocking ones, the async ones, and
+   * blocking waits that failed (other than EINTR).
    *
    * @example
    * ```ts
    * reactor.stats().blockingWaits; // 1234
    * ```
    */
-  stats(): { waits: number; blockingWaits: number; yields: number; failedWaits: number } {
+  stats(): { waits: number; blockingWaits: number; asyncWaits: number; failedWaits: number } {
     return { ...this.#stats };
   }
 
@@ -458,7 +462,7 @@ export class Reactor implements Clock {
         // What the last dispatch resolved runs first (microtasks), so that the daemon has
         // parked on its next deadline before that deadline is read (and before an empty
         // reactor is taken for a finished one).
-        const block = this.blocking && this.#holds === 0
+        const block = this.blocking && this.#holds === 0 && !this.#turnDue()
           ? await this.#settled()
           : await settleBriefly();
         if (!this.#active()) break;
@@ -468,29 +472,26 @@ export class Reactor implements Clock {
         let n: number;
         this.#stats.waits++;
         if (block) {
-          const left = BLOCK_CAP_MS - (performance.now() - this.#lastYield);
-          if (left <= 0) {
-            await this.#yieldToEventLoop();
-            continue;
-          }
+          const left = BLOCK_CAP_MS - (performance.now() - this.#lastTurn);
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           n = ppollSync(ps.set, timeoutMs, this.#ts);
           if (n < 0) {
-            // EINTR: a signal landed on this thread, let Deno's listener run now. Any
-            // other failure: yield too, so that it cannot spin the JS thread.
+            // EINTR: a signal landed on this thread; the next wait is async, so Deno's
+            // listener runs now. Any other failure: the same, so it cannot spin.
             if (n !== -EINTR) this.#stats.failedWaits++;
-            await this.#yieldToEventLoop();
+            this.#lastTurn = -Infinity;
             continue;
           }
         } else {
+          this.#stats.asyncWaits++;
           this.#asyncUntil = next;
           try {
             n = await ppollAsync(ps.set, timeoutMs, this.#ts);
           } finally {
             this.#asyncUntil = null;
           }
-          this.#lastYield = performance.now();
+          this.#lastTurn = performance.now();
         }
         if (n > 0) this.#dispatch(ps);
         this.#fireTimers();
@@ -498,7 +499,6 @@ export class Reactor implements Clock {
     } finally {
       this.#loop = null;
       this.#poll = null;
-      this.#closeYieldChannel();
       if (this.#efd >= 0) {
         closeFd(this.#efd);
         this.#efd = -1;
@@ -527,32 +527,9 @@ export class Reactor implements Clock {
     return true;
   }
 
-  /** One macrotask turn of Deno's event loop, through a MessageChannel (setTimeout(0) takes ms). */
-  async #yieldToEventLoop(): Promise<void> {
-    this.#stats.yields++;
-    if (this.#yieldChannel === null) {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = () => {
-        const r = this.#yieldResolve;
-        this.#yieldResolve = null;
-        r?.();
-      };
-      this.#yieldChannel = ch;
-    }
-    const ch = this.#yieldChannel;
-    await new Promise<void>((resolve) => {
-      this.#yieldResolve = resolve;
-      ch.port2.postMessage(null);
-    });
-    this.#lastYield = performance.now();
-  }
-
-  #closeYieldChannel(): void {
-    const ch = this.#yieldChannel;
-    if (ch === null) return;
-    this.#yieldChannel = null;
-    ch.port1.close();
-    ch.port2.close();
+  /** True when Deno's event loop is owed a turn: the last async wait is a cap ago. */
+  #turnDue(): boolean {
+    return performance.now() - this.#lastTurn >= BLOCK_CAP_MS;
   }
 
   #encode(): PollSet {

@@ -260,3 +260,34 @@ Deno.test("reactor: the daemon's inbox parks on it until the deadline or a push,
   await new Promise((res) => setTimeout(res, 20));
   assert.equal(r.running, false, "a timer of the park was left pending");
 });
+
+Deno.test("reactor: Deno's own I/O (an HTTP server) still progresses while blocking", async () => {
+  const r = new Reactor();
+  r.blocking = true;
+  const efd = createEventFd();
+  const w = r.watch(efd, () => drainEventFd(efd));
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+    return new Response("ok\n");
+  });
+  try {
+    await sleepOn(r, 5);
+    const port = (server.addr as Deno.NetAddr).port;
+    // A client in another process: its connect, the accept and the reply all wait on
+    // Deno's event loop turning in this one.
+    const t0 = performance.now();
+    const out = await new Deno.Command("curl", {
+      args: ["-s", "-m", "20", `http://127.0.0.1:${port}/`],
+      stdout: "piped",
+    }).output();
+    const took = performance.now() - t0;
+    assert.equal(new TextDecoder().decode(out.stdout), "ok\n");
+    // Each step waits at most for the next async wait (one per BLOCK_CAP_MS).
+    assert.ok(took < 8 * BLOCK_CAP_MS, `the request took ${took.toFixed(0)} ms`);
+    assert.ok(r.stats().blockingWaits > 0, "no blocking wait was taken");
+  } finally {
+    await server.shutdown();
+    w.close();
+    closeFd(efd);
+    await r.close();
+  }
+});
