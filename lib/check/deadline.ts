@@ -18,6 +18,8 @@
  * @module
  */
 
+import { defaultReactor } from "../sys/reactor.ts";
+
 /**
  * The abort reason of a check that ran out of time: made once, shared by every abort.
  *
@@ -155,7 +157,8 @@ export class Deadline {
   /** Null when the budget is adopted from a {@link CheckBudget}. */
   readonly #controller: AbortController | null;
   readonly #parent: AbortSignal;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the timeout's reactor timer (a Deno timer would fire late in a blocking wait). */
+  #timer: (() => void) | undefined;
   #timedOut = false;
   #done: Promise<void> | null = null;
 
@@ -182,7 +185,7 @@ export class Deadline {
       return;
     }
     parent.addEventListener("abort", this.#onParentAbort, { once: true });
-    this.#timer = setTimeout(this.#onTimeout, Math.max(0, timeoutMs));
+    this.#timer = defaultReactor().at(this.startedAt + Math.max(0, timeoutMs), this.#onTimeout);
   }
 
   /** True when the timeout (not the caller) ended the budget. */
@@ -238,7 +241,7 @@ export class Deadline {
     // An adopted budget has nothing of its own to release: its owner settles it.
     if (this.#controller === null) return;
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#timer();
       this.#timer = undefined;
     }
     this.#parent.removeEventListener("abort", this.#onParentAbort);
@@ -252,7 +255,7 @@ export class Deadline {
   };
 
   #onParentAbort = (): void => {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#timer();
     this.#timer = undefined;
     this.#controller?.abort(CANCELLED);
   };

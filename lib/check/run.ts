@@ -10,6 +10,7 @@ import { checkHttp } from "./http.ts";
 import { checkIcmp } from "./icmp.ts";
 import { pinger4, pinger6 } from "./pinger.ts";
 import { checkReactor } from "./reactor.ts";
+import { defaultReactor } from "../sys/reactor.ts";
 import { errorText, failed } from "./result.ts";
 import { checkScript } from "./script.ts";
 import { checkSmtp } from "./smtp.ts";
@@ -58,12 +59,21 @@ export const runCheck: CheckRunner = (
   const startedAt = performance.now();
   const unexpected = (e: unknown) =>
     failed(`${spec.kind} check failed unexpectedly: ${errorText(e)}`, startedAt);
+  // These kinds wait on Deno's own ops (fetch, node:tls, Deno.connect, a child process,
+  // a file read), which complete only while Deno's event loop turns: the reactor keeps
+  // its waits async until they are done. The others wait on the reactor itself.
+  const release = DENO_KINDS.has(spec.kind) ? defaultReactor().hold() : null;
   try {
-    return dispatch(spec, timeoutMs, signal).catch(unexpected);
+    const run = dispatch(spec, timeoutMs, signal).catch(unexpected);
+    return release === null ? run : run.finally(release);
   } catch (e) {
+    release?.();
     return Promise.resolve(unexpected(e));
   }
 };
+
+/** Check kinds whose I/O is Deno's (see runCheck). */
+const DENO_KINDS: ReadonlySet<CheckSpec["kind"]> = new Set(["http", "smtp", "file", "script"]);
 
 /**
  * Resolves once the shared socket machinery of the checks is idle: no poll on a

@@ -22,7 +22,7 @@ import { canonicalIp } from "../net/addr.ts";
 import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
 import { readKernelFacts } from "../lvs/preflight.ts";
-import { PreciseClock } from "../sys/clock.ts";
+import { defaultReactor } from "../sys/reactor.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
@@ -225,13 +225,17 @@ export async function runCommand(args: string[]): Promise<number> {
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
     await defaultControlSocket(opts.file);
   const signals: [Deno.Signal, () => void][] = [];
+  // The production ports, the checks and the control socket wait on the process-wide
+  // reactor; the daemon runs on it as its clock.
+  const reactor = defaultReactor();
   try {
     ports ??= await createSystemPorts();
     daemon = new Daemon({
       config,
       primaryAddresses: await ports.primaries(),
-      // setTimeout fires up to milliseconds late; adverts and takeovers must not.
-      clock: new PreciseClock(),
+      // The one wait of the process: every socket and timer, deadlines to ~0.1 ms
+      // (setTimeout fires milliseconds late; adverts and takeovers must not).
+      clock: reactor,
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,
@@ -271,7 +275,10 @@ export async function runCommand(args: string[]): Promise<number> {
       () => {
         log.notice("SIGHUP: reloading the configuration");
         sd.reloading();
+        // Reading the files awaits Deno's ops: keep the reactor's waits async meanwhile.
+        const release = reactor.hold();
         d.reload()
+          .finally(release)
           .then((r) => sd.ready(r.ok ? "reloaded" : "reload refused; configuration unchanged"))
           .catch((e) => {
             log.error(`reload failed: ${(e as Error).message}`);
@@ -294,9 +301,14 @@ export async function runCommand(args: string[]): Promise<number> {
     }
 
     await daemon.start();
+    // Started: from here the reactor may block in ppoll on this thread whenever the
+    // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
+    // before (loading and start-up await Deno's own ops).
+    reactor.blocking = true;
     sd.ready(`${config.instances.length} instance(s) from ${opts.file}`);
     stopWatchdog = sd.startWatchdog(() => d.isLive());
     await daemon.done;
+    reactor.blocking = false;
     // STOP hooks were queued while stopping; give them their timeout to finish.
     await settledWithin(notifier.settled(), g.notifyTimeoutMs + 1000);
     return 0;
@@ -309,6 +321,8 @@ export async function runCommand(args: string[]): Promise<number> {
     if (daemon) await daemon.stop();
     return 1;
   } finally {
+    // What follows awaits Deno's ops (closing listeners, hooks, mail): async waits only.
+    reactor.blocking = false;
     for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
     stopWatchdog?.();
     // Metrics and status stay up through the release hold; they close after the daemon.

@@ -57,6 +57,7 @@
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { DROP_COUNTER, type RouterStateName } from "../vrrp/types.ts";
 import type { DaemonControl } from "./api.ts";
+import { defaultReactor, type Reactor } from "../sys/reactor.ts";
 import type { DaemonStatus, LvsStatus } from "./status.ts";
 
 /** `Content-Type` of the text exposition format, as Prometheus negotiates it. */
@@ -595,6 +596,8 @@ export interface MetricsServerOptions {
   readonly listen: string;
   readonly control: DaemonControl;
   readonly logger: Logger;
+  /** The daemon's reactor, held while a reply is written (the process-wide one by default). */
+  readonly reactor?: Reactor;
 }
 
 /**
@@ -617,6 +620,12 @@ export interface MetricsServer {
 
 /** Render failures are logged at most this often: a broken scrape repeats every 15 s. */
 const ERROR_LOG_WINDOW_MS = 60_000;
+
+/**
+ * How long after a request the reactor's waits stay async so that Deno's HTTP server
+ * can write the reply (it does so on its event loop, after the handler returned).
+ */
+const RESPONSE_HOLD_MS = 20;
 
 function text(body: string, status: number, extra: Record<string, string> = {}): Response {
   return new Response(body, {
@@ -644,6 +653,19 @@ function text(body: string, status: number, extra: Record<string, string> = {}):
  */
 export function startMetricsServer(opts: MetricsServerOptions): MetricsServer {
   const { hostname, port } = parseListen(opts.listen);
+  const reactor = opts.reactor ?? defaultReactor();
+  let release: (() => void) | null = null;
+  let releaseTimer: ReturnType<typeof setTimeout> | undefined;
+  // The reply is written by Deno's HTTP server on its event loop, after the handler
+  // returned: the reactor's waits stay async (so that loop turns) a little while.
+  const holdWhileResponding = () => {
+    release ??= reactor.hold();
+    clearTimeout(releaseTimer);
+    releaseTimer = setTimeout(() => {
+      release?.();
+      release = null;
+    }, RESPONSE_HOLD_MS);
+  };
   const log = opts.logger;
   const limiter = new RateLimiter(ERROR_LOG_WINDOW_MS);
   const logError = (what: string, e: unknown) => {
@@ -655,6 +677,7 @@ export function startMetricsServer(opts: MetricsServerOptions): MetricsServer {
   };
 
   const handler = (req: Request): Response => {
+    holdWhileResponding();
     const path = new URL(req.url).pathname;
     if (path !== "/metrics" && path !== "/healthz") return text("not found\n", 404);
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -695,7 +718,11 @@ export function startMetricsServer(opts: MetricsServerOptions): MetricsServer {
     hostname: addr.hostname,
     port: addr.port,
     close(): Promise<void> {
-      closing ??= server.shutdown().then(() => server.finished);
+      closing ??= server.shutdown().then(() => server.finished).finally(() => {
+        clearTimeout(releaseTimer);
+        release?.();
+        release = null;
+      });
       return closing;
     },
   };

@@ -76,6 +76,7 @@ import { TrackerHub } from "../track/hub.ts";
 import { systemProbes } from "../track/system.ts";
 import { bump, errorText, type FlushingRateLog, makeRateLog } from "./common.ts";
 import { Inbox, type InboxItem } from "./inbox.ts";
+import { Reactor } from "../sys/reactor.ts";
 import { type Instance, makeInstance } from "./instance.ts";
 import {
   dualStackHalves,
@@ -983,6 +984,11 @@ export class Daemon implements DaemonControl {
   }
 
   async #loop(started: () => void): Promise<void> {
+    // A reactor clock may block its next wait on the JS thread only once this loop is
+    // parked (packets and timers reach it through the reactor's own dispatch).
+    const offIdle = this.#clock instanceof Reactor
+      ? this.#clock.addIdleCheck(() => this.#inbox.idle)
+      : null;
     try {
       for (const s of this.#subsystems) await s.start((work) => this.#guarded(work));
       started();
@@ -1000,6 +1006,7 @@ export class Daemon implements DaemonControl {
       for (const s of this.#subsystems) await s.close();
       this.#teardown();
       await this.#checks.stop();
+      offIdle?.();
       started();
     }
   }

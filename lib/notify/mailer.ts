@@ -12,6 +12,7 @@
  */
 
 import { type Envelope, parseReplies, SmtpDialogue, type SmtpReply } from "./smtp_dialogue.ts";
+import { defaultReactor } from "../sys/reactor.ts";
 
 /**
  * A byte stream to the server: what `Deno.connect` returns, reduced to what SMTP needs,
@@ -131,7 +132,15 @@ export class Mailer {
       this.#dropped++;
       this.#report("dropped", `queue full (${this.#limit}): dropped "${old.subject}"`);
     }
-    this.#worker ??= this.#drain().finally(() => (this.#worker = null));
+    if (this.#worker === null) {
+      // Deno.connect, its reads and the retry sleeps run on Deno's event loop: the
+      // reactor's waits stay async (never blocking) until the queue is empty.
+      const release = defaultReactor().hold();
+      this.#worker = this.#drain().finally(() => {
+        this.#worker = null;
+        release();
+      });
+    }
   }
 
   /** See {@link MailerStats}. */

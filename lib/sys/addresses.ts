@@ -15,6 +15,8 @@
  * @module
  */
 
+import { defaultReactor } from "./reactor.ts";
+
 import type {
   AddressPort,
   AddressScope,
@@ -511,19 +513,9 @@ class AddressWatch {
   }
 
   #pause(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const signal = this.#sleep.signal;
-      if (signal.aborted) return resolve();
-      const id = setTimeout(() => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, this.#port.resubscribeDelayMs);
-      const onAbort = () => {
-        clearTimeout(id);
-        resolve();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
+    // On the reactor's clock: a blocking wait would hold a Deno timer back.
+    const reactor = defaultReactor();
+    return reactor.sleepUntil(reactor.nowMs() + this.#port.resubscribeDelayMs, this.#sleep.signal);
   }
 
   // Re-reads the links and, unless this is the first baseline, reports every link

@@ -6,9 +6,10 @@
  * Rules this module keeps (see DESIGN.md, "Facts that bite"):
  * - errno is per thread. Every call whose error matters is declared synchronous, so it
  *   runs on the JS thread and `__errno_location()` read right after it sees its errno.
- *   Only `poll` is `nonblocking: true`, and nothing reads errno after it.
+ *   Only `poll` and `ppoll` are `nonblocking: true`, and nothing reads errno after them
+ *   (`ppoll_sync`, the same ppoll on the JS thread, is the reactor's blocking wait).
  * - Sockets are opened `SOCK_NONBLOCK | SOCK_CLOEXEC`: reads return null on EAGAIN and
- *   readiness comes from {@link pollAsync} (see poll.ts), never from a parked `recv`.
+ *   readiness comes from the reactor (see reactor.ts), never from a parked `recv`.
  * - The library is opened lazily on first use, so pure modules (the netlink codec, the
  *   simulator) may import the constants below without `--allow-ffi`.
  *
@@ -349,6 +350,9 @@ export const SYMBOLS = {
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   // ppoll takes a timespec: nanosecond timeouts, where poll's are whole milliseconds.
   ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32", nonblocking: true },
+  // The same ppoll, blocking the JS thread: the reactor's cheap wait (no thread handoff),
+  // used only when nothing else needs the event loop; its errno (EINTR) is readable.
+  ppoll_sync: { name: "ppoll", parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -1395,6 +1399,33 @@ export function ppollAsync(
   timeoutMs: number,
   ts: Uint8Array = new Uint8Array(SIZEOF_TIMESPEC),
 ): Promise<number> {
+  encodeTimeout(ts, timeoutMs);
+  return libc().ppoll(set, BigInt(set.length / SIZEOF_POLLFD), ts, null);
+}
+
+/**
+ * `ppoll(2)` on the JS thread, blocking it for up to `timeoutMs` (fractional; negative:
+ * for ever): poll's return value, or minus errno when it failed (`-EINTR` when a signal
+ * arrived on this thread). Nothing else runs meanwhile, not even Deno's event loop: only
+ * for a caller that knows nothing but its fds can happen (the reactor's blocking mode).
+ *
+ * @example
+ * ```ts
+ * const n = ppollSync(encodePollFds([efd], POLLIN), 2.5); // 0 after 2.5 ms
+ * ```
+ */
+export function ppollSync(
+  set: Uint8Array,
+  timeoutMs: number,
+  ts: Uint8Array = new Uint8Array(SIZEOF_TIMESPEC),
+): number {
+  encodeTimeout(ts, timeoutMs);
+  const n = libc().ppoll_sync(set, BigInt(set.length / SIZEOF_POLLFD), ts, null);
+  return n < 0 ? -lastErrno() : n;
+}
+
+/** Writes `timeoutMs` (negative: for ever) into the `struct timespec` `ts`. */
+function encodeTimeout(ts: Uint8Array, timeoutMs: number): void {
   // "For ever" is a timespec of ~36 years rather than NULL, so one code path. Plain
   // numbers rather than BigInt: whole nanoseconds stay exact far below 2^53.
   const ns = timeoutMs < 0 ? FOREVER_NS : Math.round(timeoutMs * 1e6);
@@ -1404,7 +1435,6 @@ export function ppollAsync(
   dv.setUint32(4, Math.floor(sec / 2 ** 32), true);
   dv.setUint32(8, ns - sec * 1e9, true);
   dv.setUint32(12, 0, true);
-  return libc().ppoll(set, BigInt(set.length / SIZEOF_POLLFD), ts, null);
 }
 
 /** ppoll's "for ever": 2^60 ns, about 36 years. */

@@ -9,15 +9,17 @@
  * connect) and by the kernel's record of the peer's uid.
  *
  * Why it can never stall its owner: every socket is non-blocking and readiness comes
- * from one `poll(2)` on a worker thread (the one nonblocking libc symbol). The JS thread
+ * from the daemon's reactor (one `ppoll` over every fd the daemon owns). The JS thread
  * only ever does bounded work per wake-up: at most one 64 KiB read and a few request
  * lines per client, each line capped at `maxRequestBytes` before it is handed on. A
  * client that sends nothing, sends half a line, or stops reading its replies is cut off
  * after `readTimeoutMs`; past `maxClients`, new connections get a refusal line and are
  * closed, so idle connections cannot lock others out for longer than that timeout.
  *
- * Fds are closed only between two polls, never while the worker thread may be polling
- * them: a closed fd number can be reused at once by another socket of the process.
+ * Fds are closed only between two polls of this server: a closed fd number can be
+ * reused at once by another socket of the process. While a request's answer is pending
+ * the server holds the reactor (its handler may wait on Deno's own ops, which complete
+ * only while the event loop turns).
  *
  * @example
  * ```ts
@@ -32,6 +34,7 @@
  */
 
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
+import { defaultReactor, type Reactor } from "./reactor.ts";
 import {
   acceptSocket,
   AF_UNIX,
@@ -44,7 +47,6 @@ import {
   listenSocket,
   openSocket,
   peerCredentials,
-  pollAsync,
   POLLERR,
   POLLHUP,
   POLLIN,
@@ -140,6 +142,8 @@ export interface LineServerOptions {
    * not root (an unprivileged test daemon): the socket file is that uid's alone anyway.
    */
   readonly allowedUids?: readonly number[];
+  /** Where the socket's waits happen: the process-wide reactor when omitted. */
+  readonly reactor?: Reactor;
 }
 
 /**
@@ -400,6 +404,9 @@ class Server implements LineServer {
   readonly #limiter = new RateLimiter(10_000);
   readonly #scratch = new Uint8Array(READ_CHUNK);
   readonly #done: Promise<void>;
+  readonly #reactor: Reactor;
+  /** Per busy client: releases its reactor hold (the handler may wait on Deno's ops). */
+  readonly #holds = new Map<Client, () => void>();
   #closing = false;
   #nextId = 1;
 
@@ -420,6 +427,7 @@ class Server implements LineServer {
     this.#listenFd = listenFd;
     this.#identity = identity;
     this.#efd = createEventFd();
+    this.#reactor = opts.reactor ?? defaultReactor();
     this.#done = this.#run();
   }
 
@@ -485,13 +493,7 @@ class Server implements LineServer {
       if (c.deadline !== null) soonest(c.deadline - now);
     }
     const set = encodePollEntries(entries);
-    const n = await pollAsync(set, timeout);
-    if (n < 0) {
-      // EINTR, the one expected cause (its errno is another thread's): poll again, after
-      // yielding so that a persistent failure cannot spin.
-      await new Promise((r) => setTimeout(r, 1));
-      return;
-    }
+    await this.#reactor.poll(set, timeout);
     if (pollRevents(set, 0) & POLLIN) drainEventFd(this.#efd);
     if (this.#closing) return;
     polled.forEach((c, i) => {
@@ -748,8 +750,14 @@ class Server implements LineServer {
       return;
     }
     c.busy = true;
-    answer.then((reply) => {
+    this.#holds.set(c, this.#reactor.hold());
+    const done = () => {
       c.busy = false;
+      this.#holds.get(c)?.();
+      this.#holds.delete(c);
+    };
+    answer.then((reply) => {
+      done();
       if (this.#closing || c.dead) return;
       this.#send(c, reply);
       this.#pump(c);
@@ -758,7 +766,7 @@ class Server implements LineServer {
       // read its next line and to expect this output.
       this.#wake();
     }, (e) => {
-      c.busy = false;
+      done();
       this.#broken(c, e);
       this.#wake();
     });

@@ -31,6 +31,8 @@
  * @module
  */
 
+import { defaultReactor, type Reactor } from "./reactor.ts";
+
 import { Logger } from "../log.ts";
 import {
   AF_UNIX,
@@ -343,7 +345,8 @@ export class SdNotify {
   /**
    * Pings the watchdog every half interval while `isLive()` says the daemon's loop is
    * turning; returns the function that stops it. A no-op stopper when systemd wants no
-   * pings. The timer is unref'd: it never keeps a stopping process alive.
+   * pings. A timer on `reactor` (a blocking wait of the daemon's reactor would hold a
+   * Deno timer back): call the stopper, or it keeps the reactor's loop running.
    *
    * @example
    * ```ts
@@ -352,10 +355,13 @@ export class SdNotify {
    * stop();
    * ```
    */
-  startWatchdog(isLive: () => boolean): () => void {
+  startWatchdog(isLive: () => boolean, reactor: Reactor = defaultReactor()): () => void {
     const interval = this.#watchdogMs;
     if (interval === null) return () => {};
-    const id = setInterval(() => {
+    // On the reactor's clock: a blocking wait would hold a Deno timer back.
+    const every = Math.max(1, Math.floor(interval / 2));
+    let cancel: (() => void) | null = null;
+    const tick = () => {
       let live = false;
       try {
         live = isLive();
@@ -363,9 +369,10 @@ export class SdNotify {
         // A throwing liveness probe is a sick daemon: withholding the ping is right.
       }
       if (live) this.watchdog();
-    }, Math.max(1, Math.floor(interval / 2)));
-    Deno.unrefTimer(id);
-    return () => clearInterval(id);
+      cancel = reactor.at(reactor.nowMs() + every, tick);
+    };
+    cancel = reactor.at(reactor.nowMs() + every, tick);
+    return () => cancel?.();
   }
 
   #failOnce(what: string, e: unknown): false {

@@ -25,6 +25,8 @@
  * @module
  */
 
+import { defaultReactor } from "./reactor.ts";
+
 import { SCRIPT_PATH } from "./command_line.ts";
 
 /**
@@ -130,6 +132,9 @@ export function spawnProcess(req: SpawnRequest): SpawnedProcess {
     detached: true,
     ...(req.user === undefined ? {} : { uid: req.user.uid, gid: req.user.gid }),
   }).spawn();
+  // Its exit and output arrive through Deno's ops, which complete only while the event
+  // loop turns: the reactor's waits stay async (never blocking) until both are in.
+  const release = defaultReactor().hold();
   let ended = false;
   const exit = child.status.then(
     (s): ProcessExit => ({ exitCode: s.signal === null ? s.code : null, signal: s.signal }),
@@ -137,10 +142,12 @@ export function spawnProcess(req: SpawnRequest): SpawnedProcess {
   ).finally(() => {
     ended = true;
   });
+  const output = keep ? tails(child, exit) : NO_OUTPUT;
+  Promise.all([exit, output]).then(release, release);
   const p: SpawnedProcess = {
     pid: child.pid,
     exit,
-    output: keep ? tails(child, exit) : NO_OUTPUT,
+    output,
     kill(signal) {
       if (!ended) signalGroup(child, child.pid, signal);
     },

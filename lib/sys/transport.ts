@@ -1,6 +1,6 @@
 /**
  * The production {@link TransportFactory}: raw IP protocol 112 sockets, one per
- * (interface, family), all read by one {@link Poller} loop per factory.
+ * (interface, family), each watched on the daemon's {@link Reactor}.
  *
  * IPv4 sends with `IP_HDRINCL`: hacore writes the IPv4 header itself, as keepalived
  * does. The source address is part of the VRRPv3 checksum the daemon already computed,
@@ -118,7 +118,7 @@ import {
   SOL_IPV6,
   SOL_SOCKET,
 } from "./libc.ts";
-import { Poller } from "./poll.ts";
+import { defaultReactor, type Reactor, watchSocket } from "./reactor.ts";
 
 /** TTL / hop limit of every VRRP packet (RFC 5798 §5.1.1.3, §5.1.2.3). */
 export const VRRP_HOP_LIMIT = 255;
@@ -352,16 +352,15 @@ export function frameIpv4Advert(
 }
 
 /**
- * Opens VRRP transports on raw sockets and reads them all with one poll loop.
+ * Opens VRRP transports on raw sockets, each watched on the reactor: a readable socket
+ * is drained (up to a bound) on the JS thread, packets handed to `onPacket`.
  *
  * Sockets live in the network namespace of the calling thread at the time of
- * {@link SystemTransportFactory.open}; the loop reads them wherever they live, so one
- * factory can serve transports in several namespaces (the namespace tests do).
+ * {@link SystemTransportFactory.open}; the reactor reads them wherever they live, so
+ * one factory can serve transports in several namespaces (the namespace tests do).
  *
- * The loop starts with the first transport and stops when the last one closes. A
- * transport closed while the loop waits wakes it at once; its socket is closed only
- * after the wait has returned, so a new socket can never reuse the number of one the
- * poll worker thread is still watching.
+ * A closed transport's watch ends before its socket is closed; a wait that still
+ * covers the old number (an async one, on a worker thread) wakes once for nothing.
  *
  * @example
  * ```ts
@@ -370,16 +369,16 @@ export function frameIpv4Advert(
  *   (p) => inbox.push(p));
  * t.send(advert, "224.0.0.18", "192.0.2.11");
  * t.close();
- * await factory.settled(); // the loop has let go of every socket
+ * await factory.close();
  * ```
  */
 export class SystemTransportFactory implements TransportFactory {
   /** By receiving fd. */
   #open = new Map<number, RawTransport>();
+  /** Per receiving fd: stops its watch and closes it. */
+  #stops = new Map<number, () => void>();
   readonly #linkLayer: boolean;
-  #pendingClose: number[] = [];
-  #poller: Poller | null = null;
-  #loop: Promise<void> | null = null;
+  readonly #reactor: Reactor;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #control = new Uint8Array(CONTROL_BYTES);
   /** Reads into `#buf` without allocating (see `RecvMsgReader`); with control data for raw IPv6. */
@@ -390,14 +389,16 @@ export class SystemTransportFactory implements TransportFactory {
   /**
    * `linkLayer` (true by default): receive on a packet socket, so that each packet
    * names its sender's MAC; false receives on the raw IP socket, without it.
+   * `reactor`: where the sockets are watched (the process-wide one by default).
    *
    * @example
    * ```ts
    * const factory = new SystemTransportFactory({ linkLayer: false });
    * ```
    */
-  constructor(opts: { linkLayer?: boolean } = {}) {
+  constructor(opts: { linkLayer?: boolean; reactor?: Reactor } = {}) {
     this.#linkLayer = opts.linkLayer ?? true;
+    this.#reactor = opts.reactor ?? defaultReactor();
   }
 
   /**
@@ -423,16 +424,7 @@ export class SystemTransportFactory implements TransportFactory {
     const rxFd = this.#linkLayer ? openLinkReceiver(fd, req.family, ifindex) : fd;
     const t = new RawTransport((x) => this.#closeTransport(x), fd, rxFd, req, ifindex, onPacket);
     this.#open.set(rxFd, t);
-    if (this.#loop) {
-      // The running wait does not watch the new socket yet; make it start over.
-      this.#poller?.wake();
-    } else {
-      this.#poller = new Poller();
-      this.#loop = this.#run().catch(() => {
-        // #run handles its own errors; this only keeps a bug from becoming an
-        // unhandled rejection that would kill the daemon.
-      });
-    }
+    this.#stops.set(rxFd, watchSocket(this.#reactor, rxFd, () => this.#drain(t)));
     return t;
   }
 
@@ -461,8 +453,8 @@ export class SystemTransportFactory implements TransportFactory {
   }
 
   /**
-   * Resolves once the receive loop has stopped (at once when it is not running): every
-   * closed transport's socket is closed and no poll is pending.
+   * Resolves at once: a closed transport's socket is closed with it and the reactor
+   * holds nothing of it (kept for callers written when a poll loop had to let go).
    *
    * @example
    * ```ts
@@ -470,21 +462,21 @@ export class SystemTransportFactory implements TransportFactory {
    * await factory.settled();
    * ```
    */
-  async settled(): Promise<void> {
-    while (this.#loop) await this.#loop;
+  settled(): Promise<void> {
+    return Promise.resolve();
   }
 
   /**
-   * Closes every transport and waits for the loop to stop.
+   * Closes every transport.
    *
    * @example
    * ```ts
    * await factory.close();
    * ```
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const t of [...this.#open.values()]) t.close();
-    await this.settled();
+    return Promise.resolve();
   }
 
   /**
@@ -513,50 +505,11 @@ export class SystemTransportFactory implements TransportFactory {
   #closeTransport(t: RawTransport): void {
     if (this.#open.get(t.rxFd) !== t) return;
     this.#open.delete(t.rxFd);
-    // Only the receiving socket is polled; a separate sending one can go at once.
     if (t.rxFd !== t.fd) closeQuietly(t.fd);
-    if (this.#loop && this.#poller) {
-      this.#pendingClose.push(t.rxFd);
-      this.#poller.wake();
-    } else {
-      closeQuietly(t.rxFd);
-    }
-  }
-
-  async #run(): Promise<void> {
-    const poller = this.#poller!;
-    try {
-      while (this.#open.size > 0) {
-        let ready: number[];
-        try {
-          ready = await poller.wait([...this.#open.keys()], -1);
-        } catch {
-          // Only a closed poller refuses to wait, and only this loop closes it.
-          break;
-        }
-        for (const fd of ready) {
-          const t = this.#open.get(fd);
-          if (t) this.#drain(t);
-        }
-        this.#reap();
-      }
-    } finally {
-      poller.close();
-      await poller.settled();
-      this.#poller = null;
-      this.#loop = null;
-      this.#reap();
-      // A transport opened while the loop was shutting down found #loop still set and
-      // only woke the old poller: start a fresh loop for it.
-      if (this.#open.size > 0) {
-        this.#poller = new Poller();
-        this.#loop = this.#run().catch(() => {});
-      }
-    }
-  }
-
-  #reap(): void {
-    for (const fd of this.#pendingClose.splice(0)) closeQuietly(fd);
+    const stop = this.#stops.get(t.rxFd);
+    this.#stops.delete(t.rxFd);
+    if (stop) stop();
+    else closeQuietly(t.rxFd);
   }
 
   #drain(t: RawTransport, maxReads: number = MAX_READS_PER_WAKE): void {

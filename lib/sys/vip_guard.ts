@@ -1,6 +1,6 @@
 /**
  * The production {@link VipGuardPort}: one `AF_PACKET` socket per watched interface,
- * read by one {@link Poller} loop, reporting who claims which address on the link.
+ * watched on the reactor, reporting who claims which address on the link.
  *
  * Why a packet socket: the kernel's neighbour code consumes ARP and NA frames and tells
  * no one; only a packet socket sees them with their sender MAC. Its classic BPF filter
@@ -41,7 +41,7 @@ import {
   SOCK_RAW,
   sockaddrLl,
 } from "./libc.ts";
-import { Poller } from "./poll.ts";
+import { defaultReactor, type Reactor, watchSocket } from "./reactor.ts";
 
 /** IP protocol number of ICMPv6 (the IPv6 next header of an NA). */
 const IPPROTO_ICMPV6 = 58;
@@ -124,12 +124,13 @@ interface Watch {
   fd: number;
   onClaim: (claim: VipClaim) => void;
   closed: boolean;
+  /** Ends the reactor's watch and closes the socket. */
+  stop: () => void;
 }
 
 /**
- * Guard sockets over one poll loop (started with the first watch, stopped with the
- * last). A socket is closed only after the poll that may watch it has returned, so its
- * number is never reused under the poll worker's feet (as `SystemTransportFactory`).
+ * Guard sockets, each watched on the reactor (see `watchSocket`, shared with the VRRP
+ * transports).
  *
  * @example
  * ```ts
@@ -141,10 +142,20 @@ interface Watch {
  */
 export class PacketVipGuard implements VipGuardPort {
   #open = new Map<number, Watch>();
-  #pendingClose: number[] = [];
-  #poller: Poller | null = null;
-  #loop: Promise<void> | null = null;
+  readonly #reactor: Reactor;
   #buf = new Uint8Array(FRAME_BYTES);
+
+  /**
+   * A guard watching its sockets on `reactor` (the process-wide one by default).
+   *
+   * @example
+   * ```ts
+   * const guard = new PacketVipGuard(reactor);
+   * ```
+   */
+  constructor(reactor: Reactor = defaultReactor()) {
+    this.#reactor = reactor;
+  }
 
   /**
    * Opens the interface's guard socket; claims go to `onClaim` until the returned
@@ -167,10 +178,9 @@ export class PacketVipGuard implements VipGuardPort {
       closeQuietly(fd);
       throw e;
     }
-    const w: Watch = { dev, fd, onClaim, closed: false };
+    const w: Watch = { dev, fd, onClaim, closed: false, stop: () => {} };
+    w.stop = watchSocket(this.#reactor, fd, () => this.#drain(w));
     this.#open.set(fd, w);
-    if (this.#loop) this.#poller?.wake();
-    else this.#start();
     return () => this.#unwatch(w);
   }
 
@@ -187,65 +197,23 @@ export class PacketVipGuard implements VipGuardPort {
   }
 
   /**
-   * Stops every watch and waits for the loop to let go of its sockets.
+   * Stops every watch (their sockets are closed at once).
    *
    * @example
    * ```ts
    * await guard.close();
    * ```
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const w of [...this.#open.values()]) this.#unwatch(w);
-    while (this.#loop) await this.#loop;
-  }
-
-  #start(): void {
-    this.#poller = new Poller();
-    this.#loop = this.#run().catch(() => {
-      // #run handles its own errors; this keeps a bug from killing the daemon.
-    });
+    return Promise.resolve();
   }
 
   #unwatch(w: Watch): void {
     if (w.closed) return;
     w.closed = true;
     this.#open.delete(w.fd);
-    if (this.#loop && this.#poller) {
-      this.#pendingClose.push(w.fd);
-      this.#poller.wake();
-    } else {
-      closeQuietly(w.fd);
-    }
-  }
-
-  async #run(): Promise<void> {
-    const poller = this.#poller!;
-    try {
-      while (this.#open.size > 0) {
-        let ready: number[];
-        try {
-          ready = await poller.wait([...this.#open.keys()], -1);
-        } catch {
-          break;
-        }
-        for (const fd of ready) {
-          const w = this.#open.get(fd);
-          if (w) this.#drain(w);
-        }
-        this.#reap();
-      }
-    } finally {
-      poller.close();
-      await poller.settled();
-      this.#poller = null;
-      this.#loop = null;
-      this.#reap();
-      if (this.#open.size > 0) this.#start();
-    }
-  }
-
-  #reap(): void {
-    for (const fd of this.#pendingClose.splice(0)) closeQuietly(fd);
+    w.stop();
   }
 
   #drain(w: Watch): void {

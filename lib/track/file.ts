@@ -18,6 +18,8 @@
  * @module
  */
 
+import { defaultReactor } from "../sys/reactor.ts";
+
 /**
  * What a track file says now.
  *
@@ -142,7 +144,11 @@ export class FileWatcher {
   #watches = new Map<string, Deno.FsWatcher>();
   /** Directories whose watch failed; retried at each re-read. */
   #unwatched = new Set<string>();
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Cancels the armed re-read: a reactor timer, which a blocking wait of the daemon's
+   * reactor never delays (a Deno timer would wait for its next event-loop turn).
+   */
+  #timer: (() => void) | null = null;
   #closed = false;
   #reading = false;
   #again = false;
@@ -253,18 +259,19 @@ export class FileWatcher {
   }
 
   #arm() {
-    this.#timer = setTimeout(() => {
+    const reactor = defaultReactor();
+    this.#timer = reactor.at(reactor.nowMs() + this.#rereadMs, () => {
       this.#timer = null;
       if (this.#closed) return;
       for (const dir of [...this.#unwatched]) this.#watch(dir);
       void this.#rereadAll().finally(() => {
         if (!this.#closed && this.#timer === null && this.#readings.size > 0) this.#arm();
       });
-    }, this.#rereadMs);
+    });
   }
 
   #stopTimer() {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = null;
   }
 
@@ -275,6 +282,8 @@ export class FileWatcher {
       return;
     }
     this.#reading = true;
+    // The reads are Deno's async ops: the reactor's waits stay async until they are done.
+    const release = defaultReactor().hold();
     try {
       do {
         this.#again = false;
@@ -291,6 +300,7 @@ export class FileWatcher {
       } while (this.#again && !this.#closed);
     } finally {
       this.#reading = false;
+      release();
     }
   }
 }

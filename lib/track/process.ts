@@ -20,6 +20,8 @@
  * @module
  */
 
+import { defaultReactor } from "../sys/reactor.ts";
+
 /**
  * What a tracker looks for.
  *
@@ -227,7 +229,11 @@ export class ProcessWatcher {
   readonly #root: string;
   #matchers: ProcessMatcher[] = [];
   #counts = new Map<string, number>();
-  #timer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Cancels the armed re-read: a reactor timer, which a blocking wait of the daemon's
+   * reactor never delays (a Deno timer would wait for its next event-loop turn).
+   */
+  #timer: (() => void) | null = null;
   #closed = false;
   #failing = false;
 
@@ -300,24 +306,32 @@ export class ProcessWatcher {
   }
 
   #arm() {
-    this.#timer = setTimeout(async () => {
-      this.#timer = null;
-      if (this.#closed) return;
-      const matchers = this.#matchers;
-      try {
-        const counts = await scanProcesses(matchers, this.#root);
-        this.#failing = false;
-        // set() may have changed the matchers meanwhile: then this scan is stale.
-        if (!this.#closed && matchers === this.#matchers) {
-          const changed = [...counts].some(([k, n]) => this.#counts.get(k) !== n);
-          this.#counts = counts;
-          if (changed) this.#onCounts();
-        }
-      } catch (e) {
-        this.#warn(e);
+    const reactor = defaultReactor();
+    this.#timer = reactor.at(reactor.nowMs() + this.#intervalMs, () => void this.#scan());
+  }
+
+  /** One scan, then the next one armed. */
+  async #scan(): Promise<void> {
+    this.#timer = null;
+    if (this.#closed) return;
+    const matchers = this.#matchers;
+    // The scan reads /proc with Deno's async ops: the reactor's waits stay async meanwhile.
+    const release = defaultReactor().hold();
+    try {
+      const counts = await scanProcesses(matchers, this.#root);
+      this.#failing = false;
+      // set() may have changed the matchers meanwhile: then this scan is stale.
+      if (!this.#closed && matchers === this.#matchers) {
+        const changed = [...counts].some(([k, n]) => this.#counts.get(k) !== n);
+        this.#counts = counts;
+        if (changed) this.#onCounts();
       }
-      if (!this.#closed && this.#timer === null && this.#matchers.length > 0) this.#arm();
-    }, this.#intervalMs);
+    } catch (e) {
+      this.#warn(e);
+    } finally {
+      release();
+    }
+    if (!this.#closed && this.#timer === null && this.#matchers.length > 0) this.#arm();
   }
 
   #warn(e: unknown) {
@@ -331,7 +345,7 @@ export class ProcessWatcher {
   }
 
   #stopTimer() {
-    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = null;
   }
 }

@@ -1,5 +1,5 @@
 /**
- * rtnetlink, the poller and raw VRRP sockets against the real kernel, inside network
+ * rtnetlink and raw VRRP sockets against the real kernel, inside network
  * namespaces this file creates and always deletes.
  *
  * How code runs "inside" a namespace: {@link inNetns} moves the JS thread there with
@@ -22,7 +22,6 @@ import {
   buildCmsgs,
   closeFd,
   cmsgInt,
-  createEventFd,
   decodeIn6Pktinfo,
   getSockName,
   ifNameToIndex,
@@ -51,7 +50,6 @@ import {
   sendTo,
   setsockoptBuf,
   setsockoptInt,
-  signalEventFd,
   SO_RCVBUF,
   SOCK_RAW,
   sockaddrIn,
@@ -104,7 +102,7 @@ import {
   NLMSG_ERROR,
   NLMSGERR_ATTR_MSG,
 } from "../../lib/sys/netlink/message.ts";
-import { Poller } from "../../lib/sys/poll.ts";
+import { Reactor } from "../../lib/sys/reactor.ts";
 import {
   inNetns,
   ipJson,
@@ -405,59 +403,6 @@ netnsTest("closing an Rtnl ends an events() iteration promptly", async () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// Poller (no privileges needed)
-// ---------------------------------------------------------------------------------------
-
-Deno.test("Poller.wake() ends a long wait on an idle fd within 100 ms", async () => {
-  const idle = createEventFd();
-  const poller = new Poller();
-  try {
-    const t0 = performance.now();
-    const waiting = poller.wait([idle], 10_000);
-    await new Promise((r) => setTimeout(r, 10));
-    poller.wake();
-    const ready = await waiting;
-    const elapsed = performance.now() - t0;
-    assert.deepEqual(ready, []);
-    assert.ok(elapsed < 100, `wake took ${elapsed} ms`);
-  } finally {
-    poller.close();
-    await poller.settled();
-    closeFd(idle);
-  }
-});
-
-Deno.test("Poller reports readable fds, honours timeouts, and remembers an early wake", async () => {
-  const a = createEventFd();
-  const b = createEventFd();
-  const poller = new Poller();
-  try {
-    signalEventFd(b);
-    assert.deepEqual(await poller.wait([a, b], 1000), [b]);
-
-    const t0 = performance.now();
-    assert.deepEqual(await poller.wait([a], 50), []);
-    assert.ok(performance.now() - t0 >= 45, "timeout honoured");
-
-    poller.wake(); // no wait running: the next one returns at once
-    const t1 = performance.now();
-    assert.deepEqual(await poller.wait([a], 5000), []);
-    assert.ok(performance.now() - t1 < 100);
-
-    const first = poller.wait([a], 5000);
-    await assert.rejects(poller.wait([a], 10), /already running/);
-    poller.close();
-    assert.deepEqual(await first, []);
-    await assert.rejects(poller.wait([a], 10), /closed/);
-  } finally {
-    poller.close();
-    await poller.settled();
-    closeFd(a);
-    closeFd(b);
-  }
-});
-
-// ---------------------------------------------------------------------------------------
 // Raw VRRP sockets
 // ---------------------------------------------------------------------------------------
 
@@ -484,7 +429,7 @@ netnsTest(
       const { nsA, nsB, a, b, idxA, idxB } = await pairLab(lab);
       const tx = inNetns(nsA, () => openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP));
       const rx = inNetns(nsB, () => openSocket(AF_INET, SOCK_RAW, IPPROTO_VRRP));
-      const poller = new Poller();
+      const reactor = new Reactor();
       try {
         bindToDevice(tx, a);
         setsockoptBuf(tx, SOL_IP, IP_MULTICAST_IF, ipMreqn("0.0.0.0", idxA));
@@ -502,7 +447,7 @@ netnsTest(
         const deadline = performance.now() + EVENT_TIMEOUT_MS;
         while (!got && performance.now() < deadline) {
           got = recvFrom(rx, buf);
-          if (!got) await poller.wait([rx], deadline - performance.now());
+          if (!got) await reactor.readable(rx, deadline - performance.now());
         }
         assert.ok(got, "advert received");
         const ihl = (buf[0] & 0x0f) * 4;
@@ -518,8 +463,7 @@ netnsTest(
         assert.equal(got.from.family, AF_INET);
         assert.equal(recvFrom(rx, buf), null, "nothing else queued: EAGAIN is null");
       } finally {
-        poller.close();
-        await poller.settled();
+        await reactor.close();
         closeFd(tx);
         closeFd(rx);
       }
@@ -534,7 +478,7 @@ netnsTest(
       const { nsA, nsB, a, b, idxA, idxB } = await pairLab(lab);
       const tx = inNetns(nsA, () => openSocket(AF_INET6, SOCK_RAW, IPPROTO_VRRP));
       const rx = inNetns(nsB, () => openSocket(AF_INET6, SOCK_RAW, IPPROTO_VRRP));
-      const poller = new Poller();
+      const reactor = new Reactor();
       try {
         bindToDevice(tx, a);
         setsockoptInt(tx, SOL_IPV6, IPV6_MULTICAST_IF, idxA);
@@ -561,7 +505,7 @@ netnsTest(
           } catch (e) {
             if (!(e instanceof SyscallError && e.code === "EADDRNOTAVAIL")) throw e;
           }
-          await poller.wait([rx], 200);
+          await reactor.readable(rx, 200);
           got = recvMsg(rx, buf, control);
         }
         assert.ok(got, "advert received");
@@ -574,8 +518,7 @@ netnsTest(
         assert.equal(decodeIn6Pktinfo(info.data)?.ifindex, idxB);
         assert.equal(got.from.family, AF_INET6);
       } finally {
-        poller.close();
-        await poller.settled();
+        await reactor.close();
         closeFd(tx);
         closeFd(rx);
       }

@@ -7,8 +7,8 @@
  *
  * Nothing here blocks the JS thread: the socket is non-blocking, each read is a
  * synchronous `recvmsg` (so its errno is ours, see DESIGN.md "Facts that bite"), and
- * between reads a {@link Poller} waits for readiness on a worker thread, wakeable by
- * {@link NetlinkConnection.close}.
+ * between reads the daemon's {@link Reactor} waits for readiness (one wait for every fd
+ * the daemon owns), cut short by {@link NetlinkConnection.close}.
  *
  * @module
  */
@@ -33,7 +33,7 @@ import {
   SOL_NETLINK,
   SOL_SOCKET,
 } from "../libc.ts";
-import { Poller } from "../poll.ts";
+import { defaultReactor, type Reactor } from "../reactor.ts";
 import {
   type DataMessage,
   decodeHeader,
@@ -135,6 +135,8 @@ export interface NetlinkOpenOptions {
    * netlink socket (NETLINK_USERSOCK), as when a test plays the kernel.
    */
   peer?: number;
+  /** Where the socket's waits happen: the process-wide reactor when omitted. */
+  reactor?: Reactor;
 }
 
 /**
@@ -233,7 +235,9 @@ export class NetlinkConnection {
   /** The NETLINK_* protocol the socket speaks. */
   readonly protocol: number;
   #fd: number;
-  #poller = new Poller();
+  readonly #reactor: Reactor;
+  /** Aborted by close(): ends every wait on the socket. */
+  readonly #closing = new AbortController();
   #seq: number;
   #timeoutMs: number;
   #queue: Promise<unknown> = Promise.resolve();
@@ -242,8 +246,15 @@ export class NetlinkConnection {
   #iterating = false;
   #peer: Uint8Array;
 
-  private constructor(fd: number, protocol: number, timeoutMs: number, peer: number) {
+  private constructor(
+    fd: number,
+    protocol: number,
+    timeoutMs: number,
+    peer: number,
+    reactor: Reactor,
+  ) {
     this.#fd = fd;
+    this.#reactor = reactor;
     this.protocol = protocol;
     this.#timeoutMs = timeoutMs;
     this.#peer = sockaddrNl(peer);
@@ -289,6 +300,7 @@ export class NetlinkConnection {
       protocol,
       opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       opts.peer ?? 0,
+      opts.reactor ?? defaultReactor(),
     );
   }
 
@@ -427,8 +439,8 @@ export class NetlinkConnection {
           throw e;
         }
         if (got === null) {
-          // close() wakes this wait; a wait refused because close() just ran ends the loop too.
-          await this.#poller.wait([this.#fd], -1).catch(() => []);
+          // close() ends this wait; a wait refused because close() just ran ends the loop too.
+          await this.#readable(-1);
           continue;
         }
         if (got.flags & MSG_TRUNC) {
@@ -462,9 +474,20 @@ export class NetlinkConnection {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#poller.close();
-    await this.#poller.settled();
+    this.#closing.abort();
+    // Lets the ended waits' callers run before the number can be reused.
+    await null;
     closeFd(this.#fd);
+  }
+
+  /** Waits (on the reactor) for the socket to be readable, a timeout, or close(). */
+  async #readable(timeoutMs: number): Promise<void> {
+    try {
+      await this.#reactor.readable(this.#fd, timeoutMs, this.#closing.signal);
+    } catch {
+      // A closed reactor (the process is ending): pause rather than spin on the reads.
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -513,7 +536,7 @@ export class NetlinkConnection {
       if (got === null) {
         const left = deadline - performance.now();
         if (left <= 0) throw fail(ETIMEDOUT);
-        await this.#poller.wait([this.#fd], left).catch(() => []);
+        await this.#readable(left);
         continue;
       }
       if (got.flags & MSG_TRUNC) throw fail(EBADMSG, "reply truncated");
@@ -633,7 +656,7 @@ export class NetlinkConnection {
       if (got === null) {
         const left = deadline - performance.now();
         if (left <= 0) return failRest(ETIMEDOUT);
-        await this.#poller.wait([this.#fd], left).catch(() => []);
+        await this.#readable(left);
         continue;
       }
       if (got.flags & MSG_TRUNC) return failRest(EBADMSG, "reply truncated");

@@ -1,0 +1,730 @@
+/**
+ * The one place the daemon waits: a single `ppoll(2)` over every fd it owns (sockets,
+ * netlink, the control socket, check sockets) plus one eventfd, with the nearest timer
+ * as its nanosecond timeout — a classic reactor, as keepalived's own scheduler is.
+ *
+ * Why one wait: every poll thread costs a wake and a thread handoff per event, and on a
+ * backup at 10 ms adverts that is 100 packets a second each crossing up to three
+ * threads (poller, clock, event loop). Here a packet costs one ppoll return and one
+ * read, on the JS thread.
+ *
+ * Two wait modes:
+ * - *async*: `ppoll` as a nonblocking FFI call on a worker thread, so Deno's event loop
+ *   keeps turning (its timers, child processes, TLS, HTTP). The eventfd cuts it short
+ *   when the JS thread adds a watch or a nearer timer. The default, and what every
+ *   library user (tests running daemons in-process, the lab) gets.
+ * - *blocking*: `ppoll` on the JS thread itself, the cheapest wait there is (a third
+ *   of the async one's CPU here). Only when the process opted in ({@link
+ *   Reactor.blocking}), no Deno-side work is in flight ({@link Reactor.hold}), and the
+ *   registered idle checks ({@link Reactor.addIdleCheck}) say the JS side has settled.
+ *   Blocking waits add up to at most {@link BLOCK_CAP_MS}; then one wait is async, so
+ *   signal listeners, the metrics listener and any stray Deno timer get their turn.
+ *   (Not a macrotask yield through a MessageChannel: that turn never parks tokio, so
+ *   its I/O driver — sockets accepted by Deno.serve, the signal pipe — may not be
+ *   polled, and a metrics scrape waited 10 s. An async wait parks it.)
+ *
+ * After a wake the readable fds are dispatched first, then the due timers: a backup
+ * whose loop woke late with adverts queued must hear them before its master-down timer
+ * fires.
+ *
+ * @module
+ */
+
+import type { Clock } from "./ports.ts";
+import {
+  closeFd,
+  createEventFd,
+  drainEventFd,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
+  POLLNVAL,
+  POLLOUT,
+  ppollAsync,
+  ppollSync,
+  signalEventFd,
+  SIZEOF_POLLFD,
+  SIZEOF_TIMESPEC,
+} from "./libc.ts";
+import { EINTR } from "./errno.ts";
+
+/**
+ * Longest stretch of blocking waits before one async wait lets Deno's event loop turn.
+ * It bounds how late a signal delivered to another thread (SIGTERM, SIGHUP: Deno's
+ * listeners run only on an event-loop turn), a metrics scrape, or a Deno timer nobody
+ * moved onto the reactor is seen: this much, plus the async wait's own length (until
+ * the next packet or deadline). An async wait costs ~150 µs more CPU than a blocking
+ * one here, so 4 a second is ~0.04 CPU-s per minute.
+ */
+export const BLOCK_CAP_MS = 250;
+
+/**
+ * Microtask turns always given after a dispatch before a blocking wait: callbacks
+ * resolve promises, and short continuations (a check's read, the control server's
+ * reply) run before the JS thread blocks again. Longer chains are covered by idle
+ * checks and holds, or resume at the next wake (at most {@link BLOCK_CAP_MS} away).
+ * Each turn costs ~0.7 µs here, and this is paid on every wake.
+ */
+const MIN_SETTLE_TURNS = 8;
+
+/**
+ * Microtask turns beyond which the JS side is taken as waiting on something outside
+ * the reactor (a Deno op, a netlink ack awaited through {@link Reactor.poll}): the
+ * next wait is then the async one, so the event loop keeps turning.
+ */
+const MAX_SETTLE_TURNS = 1000;
+
+/** Revents that make a watched fd's callback run: its read then reports the error. */
+const READY = POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL;
+
+/** Past this many cancelled timers left in the heap, it is rebuilt without them. */
+const DEAD_TIMERS_COMPACT = 1024;
+
+/**
+ * What {@link Reactor.watch} returns.
+ *
+ * @example
+ * ```ts
+ * const w = reactor.watch(fd, () => drain(fd));
+ * w.close();
+ * closeFd(fd);
+ * ```
+ */
+export interface WatchHandle {
+  /** Stops watching; the callback is not called again, even from the current dispatch. */
+  close(): void;
+}
+
+/**
+ * Options of {@link Reactor.watch}.
+ *
+ * @example
+ * ```ts
+ * const opts: WatchOptions = { writable: true };
+ * ```
+ */
+export interface WatchOptions {
+  /** Also wake for POLLOUT (a non-blocking connect in progress, a queued reply). */
+  readonly writable?: boolean;
+}
+
+interface Watch {
+  readonly fd: number;
+  readonly events: number;
+  readonly cb: (revents: number) => void;
+  open: boolean;
+}
+
+interface PollRequest {
+  readonly set: Uint8Array;
+  readonly resolve: (n: number) => void;
+  cancelTimer: (() => void) | null;
+  open: boolean;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | null;
+}
+
+interface Timer {
+  readonly at: number;
+  readonly seq: number;
+  readonly fn: () => void;
+  live: boolean;
+}
+
+/** One wait's pollfd array and who owns each entry (index 0 is the eventfd). */
+interface PollSet {
+  readonly set: Uint8Array;
+  readonly owners: (Watch | { req: PollRequest; index: number } | null)[];
+}
+
+/**
+ * A reactor: fd watches, timers, one wait. Implements {@link Clock}, so the daemon,
+ * the check service and the trackers can all run on it.
+ *
+ * @example
+ * ```ts
+ * const reactor = new Reactor();
+ * const w = reactor.watch(sock, () => drainSocket(sock));
+ * const cancel = reactor.at(reactor.nowMs() + 10, () => sendAdvert());
+ * await reactor.sleepUntil(reactor.nowMs() + 5, new AbortController().signal);
+ * w.close();
+ * cancel();
+ * await reactor.close();
+ * ```
+ */
+export class Reactor implements Clock {
+  /**
+   * Opt-in to blocking waits (see the module doc). `hacore run` sets it once the daemon
+   * has started; library users keep the async mode unless they set it.
+   */
+  blocking = false;
+  readonly #watches = new Set<Watch>();
+  readonly #requests = new Set<PollRequest>();
+  #timers: Timer[] = [];
+  #liveTimers = 0;
+  #deadTimers = 0;
+  #seq = 0;
+  #holds = 0;
+  readonly #idleChecks = new Set<() => boolean>();
+  #efd = -1;
+  #poll: PollSet | null = null;
+  #loop: Promise<void> | null = null;
+  /** While an async wait runs: the time it sleeps to (Infinity: no timeout). */
+  #asyncUntil: number | null = null;
+  #signalled = false;
+  #closed = false;
+  readonly #ts = new Uint8Array(SIZEOF_TIMESPEC);
+  /** When the last async wait ended: Deno's event loop last turned then. */
+  #lastTurn = performance.now();
+  #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
+
+  /**
+   * Monotonic milliseconds (`performance.now()`), sub-millisecond.
+   *
+   * @example
+   * ```ts
+   * reactor.nowMs();
+   * ```
+   */
+  nowMs(): number {
+    return performance.now();
+  }
+
+  /**
+   * Resolves at `atMs` (to about 0.1 ms) or as soon as `signal` aborts; never rejects.
+   * An aborted sleep leaves no timer behind.
+   *
+   * @example
+   * ```ts
+   * await reactor.sleepUntil(reactor.nowMs() + 36.09, signal);
+   * ```
+   */
+  sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted || atMs <= performance.now()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const onAbort = () => {
+        cancel();
+        resolve();
+      };
+      const cancel = this.at(atMs, () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Calls `fn` once at `atMs` (after the readable fds of that wake); returns a cancel.
+   * Cheaper than {@link Reactor.sleepUntil} for code that needs no promise.
+   *
+   * @example
+   * ```ts
+   * const cancel = reactor.at(reactor.nowMs() + 15, () => answerClaim());
+   * ```
+   */
+  at(atMs: number, fn: () => void): () => void {
+    const t: Timer = { at: atMs, seq: this.#seq++, fn, live: true };
+    this.#pushTimer(t);
+    this.#liveTimers++;
+    this.#changed(atMs);
+    return () => {
+      if (!t.live) return;
+      t.live = false;
+      this.#liveTimers--;
+      this.#deadTimers++;
+      if (this.#deadTimers > DEAD_TIMERS_COMPACT) this.#compactTimers();
+      this.#changed(null);
+    };
+  }
+
+  /**
+   * Calls `onReady(revents)` whenever `fd` is readable (level-triggered), or in error
+   * (POLLERR/POLLHUP/POLLNVAL count as readable: the callback's read reports what
+   * happened), or writable when asked. The callback must not throw and should drain
+   * what it can: an fd left readable wakes the next wait at once.
+   *
+   * @example
+   * ```ts
+   * const w = reactor.watch(sock, () => { while (recv(sock)); });
+   * ```
+   * @throws {Error} when the reactor is closed.
+   */
+  watch(
+    fd: number,
+    onReady: (revents: number) => void,
+    opts: WatchOptions = {},
+  ): WatchHandle {
+    if (this.#closed) throw new Error("Reactor is closed");
+    const w: Watch = {
+      fd,
+      events: POLLIN | (opts.writable ? POLLOUT : 0),
+      cb: onReady,
+      open: true,
+    };
+    this.#watches.add(w);
+    this.#setChanged();
+    return {
+      close: () => {
+        if (!w.open) return;
+        w.open = false;
+        this.#watches.delete(w);
+        this.#setChanged();
+      },
+    };
+  }
+
+  /**
+   * One poll of an encoded `struct pollfd` array (see `encodePollEntries`) folded into
+   * the reactor's next waits: resolves with how many entries have revents (written into
+   * `set`), or 0 after `timeoutMs` (negative: none) or once `signal` aborts. For loops
+   * written around `poll(2)` (the control server, the check sockets, netlink) and
+   * one-shot waits.
+   *
+   * @example
+   * ```ts
+   * const set = encodePollEntries([{ fd, events: POLLIN }]);
+   * if (await reactor.poll(set, 1000) > 0) read(fd);
+   * ```
+   */
+  poll(set: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (this.#closed) return Promise.reject(new Error("Reactor is closed"));
+    if (signal?.aborted) return Promise.resolve(0);
+    return new Promise<number>((resolve) => {
+      const req: PollRequest = {
+        set,
+        resolve,
+        cancelTimer: null,
+        open: true,
+        signal,
+        onAbort: null,
+      };
+      this.#requests.add(req);
+      if (timeoutMs >= 0) {
+        req.cancelTimer = this.at(performance.now() + timeoutMs, () => {
+          req.cancelTimer = null;
+          this.#finish(req, 0);
+        });
+      }
+      if (signal) {
+        req.onAbort = () => this.#finish(req, 0);
+        signal.addEventListener("abort", req.onAbort, { once: true });
+      }
+      this.#setChanged();
+    });
+  }
+
+  /**
+   * True once `fd` is readable (or in error), false after `timeoutMs` (negative: none)
+   * or once `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * if (await reactor.readable(nlFd, 2000)) readReply(nlFd);
+   * ```
+   */
+  async readable(fd: number, timeoutMs = -1, signal?: AbortSignal): Promise<boolean> {
+    const set = new Uint8Array(SIZEOF_POLLFD);
+    const dv = new DataView(set.buffer);
+    dv.setInt32(0, fd, true);
+    dv.setInt16(4, POLLIN, true);
+    return (await this.poll(set, timeoutMs, signal)) > 0;
+  }
+
+  /**
+   * Marks Deno-side work in flight (a child process, a TLS or mail connection, an HTTP
+   * request, an async file read): until every hold is released, waits are async, so
+   * the event loop that completes that work keeps turning. Returns the release
+   * (idempotent).
+   *
+   * @example
+   * ```ts
+   * const release = reactor.hold();
+   * try { await child.status; } finally { release(); }
+   * ```
+   */
+  hold(): () => void {
+    this.#holds++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#holds--;
+    };
+  }
+
+  /**
+   * Registers a check that is true once the caller's async code has settled (the
+   * daemon: its loop is parked); a blocking wait is taken only when every check is true
+   * after a dispatch's microtasks. Returns the unregister.
+   *
+   * @example
+   * ```ts
+   * const off = reactor.addIdleCheck(() => inbox.idle);
+   * ```
+   */
+  addIdleCheck(isIdle: () => boolean): () => void {
+    this.#idleChecks.add(isIdle);
+    return () => this.#idleChecks.delete(isIdle);
+  }
+
+  /**
+   * True while the loop runs (something is watched, polled or timed, or the loop is
+   * about to notice that nothing is): a finished user leaves it false.
+   *
+   * @example
+   * ```ts
+   * w.close();
+   * await reactor.sleepUntil(reactor.nowMs() + 1, signal);
+   * reactor.running; // false soon after the last watch and timer are gone
+   * ```
+   */
+  get running(): boolean {
+    return this.#loop !== null;
+  }
+
+  /**
+   * Wait counters since creation: all waits, the blocking ones, the async ones, and
+   * blocking waits that failed (other than EINTR).
+   *
+   * @example
+   * ```ts
+   * reactor.stats().blockingWaits; // 1234
+   * ```
+   */
+  stats(): { waits: number; blockingWaits: number; asyncWaits: number; failedWaits: number } {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Stops the loop: pending {@link Reactor.poll}s resolve 0, watches and timers are
+   * dropped (their owners should have closed them), the eventfd is closed once the
+   * running wait returned. Resolves when nothing is pending.
+   *
+   * @example
+   * ```ts
+   * await reactor.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return await this.#loop?.catch(() => {});
+    this.#closed = true;
+    this.#watches.clear();
+    for (const req of [...this.#requests]) this.#finish(req, 0);
+    this.#timers = [];
+    this.#liveTimers = 0;
+    this.#deadTimers = 0;
+    this.#wake();
+    await this.#loop?.catch(() => {});
+  }
+
+  // --- the loop ---
+
+  #active(): boolean {
+    return !this.#closed &&
+      (this.#watches.size > 0 || this.#requests.size > 0 || this.#liveTimers > 0);
+  }
+
+  /** Something changed the fd set: re-encode before the next wait, start or wake it. */
+  #setChanged(): void {
+    this.#poll = null;
+    this.#changed(-Infinity);
+  }
+
+  /**
+   * Starts the loop if it is not running; wakes a running async wait when `nearAt` is
+   * before the time it sleeps to (-Infinity: always), or when nothing is left to wait
+   * for (so the process and a test can end). `null`: only the latter.
+   */
+  #changed(nearAt: number | null): void {
+    if (this.#loop === null) {
+      if (this.#active()) this.#loop = this.#run();
+      return;
+    }
+    const until = this.#asyncUntil;
+    if (until === null) return;
+    if ((nearAt !== null && nearAt < until) || !this.#active()) this.#wake();
+  }
+
+  #wake(): void {
+    if (this.#efd < 0 || this.#signalled) return;
+    this.#signalled = true;
+    signalEventFd(this.#efd);
+  }
+
+  async #run(): Promise<void> {
+    try {
+      // Starts on a microtask: what the caller registers in the same turn joins the
+      // first wait.
+      await null;
+      if (this.#efd < 0) this.#efd = createEventFd();
+      for (;;) {
+        // What the last dispatch resolved runs first (microtasks), so that the daemon has
+        // parked on its next deadline before that deadline is read (and before an empty
+        // reactor is taken for a finished one).
+        const block = this.blocking && this.#holds === 0 && !this.#turnDue()
+          ? await this.#settled()
+          : await settleBriefly();
+        if (!this.#active()) break;
+        const ps = this.#poll ??= this.#encode();
+        const next = this.#nextTimer();
+        let timeoutMs = next === Infinity ? -1 : Math.max(0, next - performance.now());
+        let n: number;
+        this.#stats.waits++;
+        if (block) {
+          const left = BLOCK_CAP_MS - (performance.now() - this.#lastTurn);
+          timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
+          this.#stats.blockingWaits++;
+          n = ppollSync(ps.set, timeoutMs, this.#ts);
+          if (n < 0) {
+            // EINTR: a signal landed on this thread; the next wait is async, so Deno's
+            // listener runs now. Any other failure: the same, so it cannot spin.
+            if (n !== -EINTR) this.#stats.failedWaits++;
+            this.#lastTurn = -Infinity;
+            continue;
+          }
+        } else {
+          this.#stats.asyncWaits++;
+          this.#asyncUntil = next;
+          try {
+            n = await ppollAsync(ps.set, timeoutMs, this.#ts);
+          } finally {
+            this.#asyncUntil = null;
+          }
+          this.#lastTurn = performance.now();
+        }
+        if (n > 0) this.#dispatch(ps);
+        this.#fireTimers();
+      }
+    } finally {
+      this.#loop = null;
+      this.#poll = null;
+      if (this.#efd >= 0) {
+        closeFd(this.#efd);
+        this.#efd = -1;
+        this.#signalled = false;
+      }
+      // Something registered while the loop was ending: start a fresh one.
+      if (this.#active()) this.#loop = this.#run();
+    }
+  }
+
+  /**
+   * Gives the microtasks a dispatch queued room to run, then waits (a bounded number
+   * of turns) for every idle check; false when they did not settle.
+   */
+  async #settled(): Promise<boolean> {
+    for (let i = 0; i < MIN_SETTLE_TURNS; i++) await null;
+    for (let i = MIN_SETTLE_TURNS; i < MAX_SETTLE_TURNS; i++) {
+      if (this.#allIdle()) return true;
+      await null;
+    }
+    return this.#allIdle();
+  }
+
+  #allIdle(): boolean {
+    for (const check of this.#idleChecks) if (!check()) return false;
+    return true;
+  }
+
+  /** True when Deno's event loop is owed a turn: the last async wait is a cap ago. */
+  #turnDue(): boolean {
+    return performance.now() - this.#lastTurn >= BLOCK_CAP_MS;
+  }
+
+  #encode(): PollSet {
+    const owners: PollSet["owners"] = [null];
+    let count = 1 + this.#watches.size;
+    for (const req of this.#requests) count += req.set.length / SIZEOF_POLLFD;
+    const set = new Uint8Array(count * SIZEOF_POLLFD);
+    const dv = new DataView(set.buffer);
+    let i = 0;
+    const put = (fd: number, events: number) => {
+      dv.setInt32(i * SIZEOF_POLLFD, fd, true);
+      dv.setInt16(i * SIZEOF_POLLFD + 4, events, true);
+      i++;
+    };
+    put(this.#efd, POLLIN);
+    for (const w of this.#watches) {
+      put(w.fd, w.events);
+      owners.push(w);
+    }
+    for (const req of this.#requests) {
+      const rdv = new DataView(req.set.buffer, req.set.byteOffset, req.set.length);
+      for (let k = 0; k < req.set.length / SIZEOF_POLLFD; k++) {
+        put(rdv.getInt32(k * SIZEOF_POLLFD, true), rdv.getInt16(k * SIZEOF_POLLFD + 4, true));
+        owners.push({ req, index: k });
+      }
+    }
+    return { set, owners };
+  }
+
+  /** Runs the callbacks of every ready entry of the wait that just returned. */
+  #dispatch(ps: PollSet): void {
+    const dv = new DataView(ps.set.buffer);
+    if (dv.getUint16(6, true) & POLLIN) {
+      drainEventFd(this.#efd);
+      this.#signalled = false;
+    }
+    let doneReqs: Map<PollRequest, number> | null = null;
+    for (let i = 1; i < ps.owners.length; i++) {
+      const revents = dv.getUint16(i * SIZEOF_POLLFD + 6, true);
+      if ((revents & READY) === 0) continue;
+      const owner = ps.owners[i]!;
+      if ("cb" in owner) {
+        if (!owner.open) continue;
+        try {
+          owner.cb(revents);
+        } catch {
+          // A callback must not throw (see watch); one that does must not end the loop.
+        }
+      } else if (owner.req.open) {
+        const r = owner.req.set;
+        new DataView(r.buffer, r.byteOffset, r.length).setUint16(
+          owner.index * SIZEOF_POLLFD + 6,
+          revents,
+          true,
+        );
+        doneReqs ??= new Map();
+        doneReqs.set(owner.req, (doneReqs.get(owner.req) ?? 0) + 1);
+      }
+    }
+    if (doneReqs) { for (const [req, count] of doneReqs) this.#finish(req, count); }
+  }
+
+  #finish(req: PollRequest, n: number): void {
+    if (!req.open) return;
+    req.open = false;
+    req.cancelTimer?.();
+    req.cancelTimer = null;
+    if (req.onAbort) req.signal?.removeEventListener("abort", req.onAbort);
+    req.onAbort = null;
+    this.#requests.delete(req);
+    this.#poll = null;
+    req.resolve(n);
+  }
+
+  // --- timers: a binary heap keyed by time, ties by creation order ---
+
+  #nextTimer(): number {
+    const h = this.#timers;
+    while (h.length > 0 && !h[0].live) {
+      this.#popTimer();
+      this.#deadTimers--;
+    }
+    return h.length > 0 ? h[0].at : Infinity;
+  }
+
+  /** Fires every timer due now, in order; timers they add for now fire next wake. */
+  #fireTimers(): void {
+    const now = performance.now();
+    const due: Timer[] = [];
+    while (this.#nextTimer() <= now) {
+      const t = this.#popTimer()!;
+      due.push(t);
+    }
+    for (const t of due) {
+      if (!t.live) continue;
+      t.live = false;
+      this.#liveTimers--;
+      try {
+        t.fn();
+      } catch {
+        // A timer callback must not throw; one that does must not end the loop.
+      }
+    }
+  }
+
+  #compactTimers(): void {
+    const live = this.#timers.filter((t) => t.live);
+    this.#timers = [];
+    this.#deadTimers = 0;
+    for (const t of live) this.#pushTimer(t);
+  }
+
+  #pushTimer(t: Timer): void {
+    const h = this.#timers;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(t, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = t;
+  }
+
+  #popTimer(): Timer | undefined {
+    const h = this.#timers;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && before(h[r], h[l]) ? r : l;
+      if (!before(h[c], last)) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}
+
+/** The microtask turns every wait gives first (see {@link MIN_SETTLE_TURNS}); always false (no
+ * blocking wait). */
+async function settleBriefly(): Promise<false> {
+  for (let i = 0; i < MIN_SETTLE_TURNS; i++) await null;
+  return false;
+}
+
+function before(a: Timer, b: Timer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
+/**
+ * Watches the socket `fd` and calls `drain` whenever it is readable (or in error); the
+ * returned stop ends the watch, then closes `fd`. The one shape of every packet-socket
+ * reader (the VRRP transports, the VIP guard): the reactor holds no reference to a
+ * closed watch, and a wait that still covers the old number only wakes once for nothing.
+ *
+ * @example
+ * ```ts
+ * const stop = watchSocket(reactor, fd, () => { while (recvMsg(fd, buf)) handle(buf); });
+ * stop(); // fd closed
+ * ```
+ */
+export function watchSocket(reactor: Reactor, fd: number, drain: () => void): () => void {
+  const w = reactor.watch(fd, drain);
+  let open = true;
+  return () => {
+    if (!open) return;
+    open = false;
+    w.close();
+    try {
+      closeFd(fd);
+    } catch {
+      // close(2) releases the descriptor even when it reports an error.
+    }
+  };
+}
+
+let shared: Reactor | null = null;
+
+/**
+ * The process-wide reactor, made on first use (async mode): what the production ports
+ * use when none is given, so every daemon of a process shares one wait.
+ *
+ * @example
+ * ```ts
+ * const reactor = defaultReactor();
+ * ```
+ */
+export function defaultReactor(): Reactor {
+  shared ??= new Reactor();
+  return shared;
+}
