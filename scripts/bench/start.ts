@@ -23,9 +23,10 @@
  *    sockets are open). By then both have opened their sockets and joined the group.
  *    Both go through the same `ip netns exec`. Then SIGTERM, and the next trial once it
  *    has exited.
+ *    Also the CPU (user + system) each had used by then, from /proc/PID/stat.
  * 2. Cold start (default 10 trials each): three nodes on one bridge, priorities 150,
- *    100 and 50, 100 ms adverts, all spawned in the same tick; which node logs MASTER
- *    first, and how long after the spawn. The target: the 150 node in ≥ 9 of 10.
+ *    100 and 50, 100 ms adverts, all spawned in the same tick (in an order that turns
+ *    from trial to trial); which node logs MASTER first, and how long after the spawn. The target: the 150 node in ≥ 9 of 10.
  *
  * Exits 0 when the benchmark ran (whether targets pass or not), 1 on errors, 2 on bad
  * usage, 130/143 when interrupted; everything it made is removed in every case.
@@ -40,6 +41,7 @@ import { LineProc, wallMs } from "../../lib/lab/proc.ts";
 import { buildLan, type LanMember } from "../../lib/lab/topology.ts";
 import { v8FlagsArg } from "../../lib/sys/runtime_flags.ts";
 import { keepalivedConf } from "../../tests/netns/peers.ts";
+import { cpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, percentile, table } from "./lib/stats.ts";
 
@@ -74,6 +76,8 @@ interface Started {
   /** Arrival ({@link wallMs}) of the first line logging entry into `state`, or null. */
   firstAt(state: string): number | null;
   waitState(state: string): Promise<number>;
+  /** CPU seconds of its processes so far (keepalived: the parent and its VRRP child). */
+  cpuSeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -166,6 +170,16 @@ async function spawnNode(
         firstAt,
         waitState: (state) =>
           proc.waitFor(() => firstAt(state), STATE_TIMEOUT_MS, `${node.name} ${state}`),
+        async cpuSeconds() {
+          const pids = [proc.pid];
+          if (impl === "keepalived") {
+            const child = Number(
+              (await Deno.readTextFile(`${base}.vrrp.pid`).catch(() => "")).trim(),
+            );
+            if (Number.isInteger(child) && child > 0) pids.push(child);
+          }
+          return await cpuSeconds(pids);
+        },
         async stop() {
           try {
             proc.child.kill("SIGTERM");
@@ -184,15 +198,22 @@ async function spawnNode(
   };
 }
 
+/** Spawn → BACKUP times, and the CPU each had used when its BACKUP line arrived. */
+interface SpawnResult {
+  readonly ms: number[];
+  /** 10 ms resolution (USER_HZ): a mean over many trials says more than any one. */
+  readonly cpuMs: number[];
+}
+
 /** Spawn → BACKUP, `trials` times per implementation, interleaved. */
 async function spawnToBackup(
   box: Sandbox,
   impls: readonly Impl[],
   trials: number,
-): Promise<Map<Impl, number[]>> {
+): Promise<Map<Impl, SpawnResult>> {
   const lan = await buildLan(box, { nodes: [{ name: "node1", address: "192.0.2.11/24" }] });
   const dir = await box.tempDir();
-  const out = new Map<Impl, number[]>(impls.map((i) => [i, []]));
+  const out = new Map<Impl, SpawnResult>(impls.map((i) => [i, { ms: [], cpuMs: [] }]));
   const node: NodeRun = { name: "node1", member: lan.nodes[0], priority: 100, advertIntS: 1 };
   const starters = new Map<Impl, () => Started>();
   for (const impl of impls) {
@@ -203,7 +224,9 @@ async function spawnToBackup(
       const d = starters.get(impl)!();
       try {
         const at = await d.waitState("BACKUP");
-        out.get(impl)!.push(at - d.spawnedAt);
+        const r = out.get(impl)!;
+        r.ms.push(at - d.spawnedAt);
+        r.cpuMs.push((await d.cpuSeconds()) * 1000);
       } finally {
         await d.stop();
       }
@@ -251,10 +274,14 @@ async function coldStarts(
   }
   for (let t = 0; t < trials; t++) {
     for (const impl of impls) {
-      // The same tick: no await between the three spawns.
-      const nodes = starters.get(impl)!.map((spawn) => spawn());
+      // The same tick: no await between the three spawns, whose order turns with the
+      // trial: the first spawned has a head start on a loaded machine.
+      const spawns = starters.get(impl)!;
+      const order = spawns.map((_, i) => (i + t) % spawns.length);
+      const byOrder = order.map((i) => ({ i, node: spawns[i]() }));
+      const nodes = byOrder.sort((a, b) => a.i - b.i).map((x) => x.node);
       try {
-        const t0 = nodes[0].spawnedAt;
+        const t0 = Math.min(...nodes.map((n) => n.spawnedAt));
         await Promise.race(nodes.map((n) => n.waitState("MASTER")));
         const firsts = nodes
           .map((n, i) => ({ i, at: n.firstAt("MASTER") }))
@@ -300,11 +327,21 @@ async function ensureBundle(): Promise<void> {
   }
 }
 
-function spawnTable(results: Map<Impl, number[]>): string {
+function spawnTable(results: Map<Impl, SpawnResult>): string {
   const ka = results.get("keepalived");
-  const kaMedian = ka === undefined ? null : percentile(ka, 50);
-  const rows = [["impl", "n", "median ms", "p90", "p99", "max", "min", "median / keepalived"]];
-  for (const [impl, v] of results) {
+  const kaMedian = ka === undefined ? null : percentile(ka.ms, 50);
+  const rows = [[
+    "impl",
+    "n",
+    "median ms",
+    "p90",
+    "p99",
+    "max",
+    "min",
+    "median / keepalived",
+    "mean CPU ms",
+  ]];
+  for (const [impl, { ms: v, cpuMs }] of results) {
     const med = percentile(v, 50);
     rows.push([
       impl,
@@ -315,6 +352,7 @@ function spawnTable(results: Map<Impl, number[]>): string {
       fmtMs(percentile(v, 100)),
       fmtMs(v.length === 0 ? null : Math.min(...v)),
       med === null || kaMedian === null ? "-" : `${(med / kaMedian).toFixed(1)}×`,
+      fmtMs(cpuMs.length === 0 ? null : cpuMs.reduce((a, b) => a + b, 0) / cpuMs.length, 0),
     ]);
   }
   return table(rows, [0]);
