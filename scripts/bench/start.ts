@@ -39,8 +39,8 @@ import type { Sandbox } from "../../lib/lab/host.ts";
 import { hacoreConfigToml, parseTransition } from "../../lib/lab/hacore.ts";
 import { LineProc, wallMs } from "../../lib/lab/proc.ts";
 import { buildLan, type LanMember } from "../../lib/lab/topology.ts";
-import { v8FlagsArg } from "../../lib/sys/runtime_flags.ts";
 import { keepalivedConf } from "../../tests/netns/peers.ts";
+import { ensureBundle, hacoreCommand } from "./lib/launch.ts";
 import { cpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, percentile, table } from "./lib/stats.ts";
@@ -48,10 +48,6 @@ import { fmtMs, percentile, table } from "./lib/stats.ts";
 const USAGE = "usage: start.ts [--trials N] [--cold N] [--impl hacore|bundle|keepalived]... " +
   "[--json FILE]";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-const MAIN = `${ROOT}main.ts`;
-const LAUNCHER = `${ROOT}dist/hacore`;
-const BUNDLE = `${ROOT}dist/hacore.js`;
 const KA_STATE = /\((\S+)\) Entering (\S+) STATE/;
 const VIP = "192.0.2.100/24";
 const STATE_TIMEOUT_MS = 15_000;
@@ -92,9 +88,7 @@ function hacoreArgs(impl: "hacore" | "bundle", file: string, dir: string, name: 
     "--control-socket",
     `${dir}/${name}.sock`,
   ];
-  return impl === "bundle"
-    ? [LAUNCHER, ...run]
-    : [Deno.execPath(), "run", "-A", v8FlagsArg(), MAIN, ...run];
+  return hacoreCommand(impl, run);
 }
 
 async function spawnNode(
@@ -303,30 +297,6 @@ async function coldStarts(
   return out;
 }
 
-/** Builds the bundle when it is missing or older than any source file. */
-async function ensureBundle(): Promise<void> {
-  const built = (await Deno.stat(BUNDLE).catch(() => null))?.mtime?.getTime() ?? 0;
-  let newest = 0;
-  const walk = async (dir: string) => {
-    for await (const e of Deno.readDir(dir)) {
-      const p = `${dir}/${e.name}`;
-      if (e.isDirectory) await walk(p);
-      else if (e.name.endsWith(".ts")) {
-        newest = Math.max(newest, (await Deno.stat(p)).mtime?.getTime() ?? 0);
-      }
-    }
-  };
-  await walk(`${ROOT}lib`);
-  newest = Math.max(newest, (await Deno.stat(MAIN)).mtime?.getTime() ?? 0);
-  if (built > newest && await Deno.stat(LAUNCHER).then(() => true, () => false)) return;
-  console.log("start: building the bundle (scripts/compile.sh --bundle)");
-  const r = await new Deno.Command("bash", { args: [`${ROOT}scripts/compile.sh`, "--bundle"] })
-    .output();
-  if (!r.success) {
-    throw new Error(`compile.sh --bundle failed:\n${new TextDecoder().decode(r.stderr)}`);
-  }
-}
-
 function spawnTable(results: Map<Impl, SpawnResult>): string {
   const ka = results.get("keepalived");
   const kaMedian = ka === undefined ? null : percentile(ka.ms, 50);
@@ -405,7 +375,7 @@ async function main(args: string[]): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  if (impls.includes("bundle")) await ensureBundle();
+  if (impls.includes("bundle")) await ensureBundle((m) => console.log(`start: ${m}`));
   return await runSandboxed("start", "hst", async (box, interrupted) => {
     try {
       const load0 = await loadAvg();
