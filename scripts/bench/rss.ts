@@ -4,7 +4,7 @@
  *
  * ```sh
  * sudo .tools/bin/deno run -A scripts/bench/rss.ts [--settle S] [--workload one|fifty|checks]...
- *   [--impl hacore|bundle|keepalived]... [--v8-flags F,F] [--json FILE]
+ *   [--impl hacore|bundle|other|keepalived]... [--v8-flags F,F] [--json FILE]
  * ```
  *
  * Workloads (one node alone on a bridge, so master of every instance; VRRPv3):
@@ -20,7 +20,8 @@
  * (V8's heap, malloc's arenas), thread stacks; hacore's V8 heap figures come from its
  * metrics (`hacore_process_memory_bytes`). CPU is the daemon's over the settle window.
  * `hacore` is `deno run main.ts`, `bundle` the launcher of `scripts/compile.sh --bundle`;
- * `--v8-flags` replaces the production V8 flags of `hacore` (to compare flag sets).
+ * `--v8-flags` replaces the production V8 flags of `hacore` (to compare flag sets);
+ * `--other DIR` adds `other`, `deno run` of another checkout's main.ts (before/after).
  *
  * Exits 0 when the benchmark ran, 1 on errors, 2 on bad usage, 130/143 when
  * interrupted; everything it made is removed in every case.
@@ -44,17 +45,17 @@ import {
   TCP_PORTS,
 } from "./lib/check_configs.ts";
 import { CheckServers } from "./lib/check_servers.ts";
-import { ensureBundle, hacoreCommand } from "./lib/launch.ts";
+import { ensureBundle, hacoreCommand, setOtherRoot } from "./lib/launch.ts";
 import { cpuSeconds } from "./lib/resources.ts";
 import { type RssByKind, rssByKind } from "./lib/smaps.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { table } from "./lib/stats.ts";
 
 const USAGE = "usage: rss.ts [--settle S] [--workload one|fifty|checks]... " +
-  "[--impl hacore|bundle|keepalived]... [--v8-flags F,F] [--json FILE]";
+  "[--impl hacore|bundle|other|keepalived]... [--v8-flags F,F] [--json FILE] [--other DIR]";
 
 type Workload = "one" | "fifty" | "checks";
-type Impl = "hacore" | "bundle" | "keepalived";
+type Impl = "hacore" | "bundle" | "other" | "keepalived";
 const WORKLOADS: readonly Workload[] = ["one", "fifty", "checks"];
 const IMPLS: readonly Impl[] = ["hacore", "bundle", "keepalived"];
 const METRICS = "127.0.0.1:9650";
@@ -287,6 +288,7 @@ async function main(args: string[]): Promise<number> {
         impl: { type: "string", multiple: true },
         "v8-flags": { type: "string" },
         json: { type: "string" },
+        other: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -300,15 +302,18 @@ async function main(args: string[]): Promise<number> {
   }
   const settleS = Number(values.settle ?? 30);
   const workloads = (values.workload ?? WORKLOADS) as Workload[];
-  const impls = (values.impl ?? IMPLS) as Impl[];
+  const impls = (values.impl ??
+    (values.other === undefined ? IMPLS : ["other", ...IMPLS])) as Impl[];
   const v8Flags = values["v8-flags"]?.split(",").filter((f) => f !== "");
   if (
     !(settleS > 0) || workloads.some((w) => !WORKLOADS.includes(w)) ||
-    impls.some((i) => !IMPLS.includes(i))
+    impls.some((i) => !IMPLS.includes(i) && i !== "other") ||
+    (impls.includes("other") !== (values.other !== undefined))
   ) {
     console.error(USAGE);
     return 2;
   }
+  if (values.other !== undefined) setOtherRoot(values.other);
   if (impls.includes("bundle")) await ensureBundle((m) => console.log(`rss: ${m}`));
   const results: Result[] = [];
   return await runSandboxed("rss", "hrs", async (box, interrupted) => {

@@ -4,7 +4,7 @@
  *
  * ```sh
  * sudo .tools/bin/deno run -A scripts/bench/start.ts [--trials N] [--cold N]
- *   [--impl hacore|bundle|keepalived]... [--json FILE]
+ *   [--impl hacore|bundle|other|keepalived]... [--json FILE]
  * ```
  *
  * Implementations:
@@ -13,7 +13,9 @@
  * - `bundle`: `dist/hacore run FILE`, the launcher `scripts/compile.sh --bundle` writes
  *   (`deno run` of the one-file bundle dist/hacore.js, same flags); built first when
  *   missing or older than the sources;
- * - `keepalived`: `keepalived -n -l -G -P` (foreground, console log, VRRP only).
+ * - `keepalived`: `keepalived -n -l -G -P` (foreground, console log, VRRP only);
+ * - `other` (with `--other DIR`, and then by default): `deno run` of DIR/main.ts like
+ *   `hacore`, for another checkout (the code before a change) measured in the same run.
  *
  * 1. Spawn → BACKUP (default 30 trials each, implementations interleaved trial by trial
  *    so that they share the machine's load): one node on a bridge, one VRRPv3 instance
@@ -40,20 +42,21 @@ import { hacoreConfigToml, parseTransition } from "../../lib/lab/hacore.ts";
 import { LineProc, wallMs } from "../../lib/lab/proc.ts";
 import { buildLan, type LanMember } from "../../lib/lab/topology.ts";
 import { keepalivedConf } from "../../tests/netns/peers.ts";
-import { ensureBundle, hacoreCommand } from "./lib/launch.ts";
+import { ensureBundle, hacoreCommand, setOtherRoot } from "./lib/launch.ts";
 import { cpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, percentile, table } from "./lib/stats.ts";
 
-const USAGE = "usage: start.ts [--trials N] [--cold N] [--impl hacore|bundle|keepalived]... " +
-  "[--json FILE]";
+const USAGE =
+  "usage: start.ts [--trials N] [--cold N] [--impl hacore|bundle|other|keepalived]... " +
+  "[--json FILE] [--other DIR]";
 
 const KA_STATE = /\((\S+)\) Entering (\S+) STATE/;
 const VIP = "192.0.2.100/24";
 const STATE_TIMEOUT_MS = 15_000;
 
 /** Which start is measured. */
-type Impl = "hacore" | "bundle" | "keepalived";
+type Impl = "hacore" | "bundle" | "other" | "keepalived";
 const IMPLS: readonly Impl[] = ["hacore", "bundle", "keepalived"];
 
 /** One node of a trial: where it runs and what it runs. */
@@ -77,7 +80,7 @@ interface Started {
   stop(): Promise<void>;
 }
 
-function hacoreArgs(impl: "hacore" | "bundle", file: string, dir: string, name: string) {
+function hacoreArgs(impl: "hacore" | "bundle" | "other", file: string, dir: string, name: string) {
   const run = [
     "run",
     file,
@@ -360,6 +363,7 @@ async function main(args: string[]): Promise<number> {
         cold: { type: "string" },
         impl: { type: "string", multiple: true },
         json: { type: "string" },
+        other: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -373,14 +377,17 @@ async function main(args: string[]): Promise<number> {
   }
   const trials = Number(values.trials ?? 30);
   const cold = Number(values.cold ?? 10);
-  const impls = (values.impl ?? IMPLS) as Impl[];
+  const impls = (values.impl ??
+    (values.other === undefined ? IMPLS : ["other", ...IMPLS])) as Impl[];
   if (
     !Number.isInteger(trials) || trials < 0 || !Number.isInteger(cold) || cold < 0 ||
-    impls.some((i) => !IMPLS.includes(i))
+    impls.some((i) => !IMPLS.includes(i) && i !== "other") ||
+    (impls.includes("other") !== (values.other !== undefined))
   ) {
     console.error(USAGE);
     return 2;
   }
+  if (values.other !== undefined) setOtherRoot(values.other);
   if (impls.includes("bundle")) await ensureBundle((m) => console.log(`start: ${m}`));
   return await runSandboxed("start", "hst", async (box, interrupted) => {
     try {

@@ -14,14 +14,29 @@ const LAUNCHER = `${ROOT}dist/hacore`;
 const BUNDLE = `${ROOT}dist/hacore.js`;
 
 /**
- * How hacore is started: from the sources, or from the one-file bundle.
+ * How hacore is started: from the sources, from the one-file bundle, or from the
+ * sources of another checkout (`--other DIR`: before/after in one run).
  *
  * @example
  * ```ts
  * const how: HacoreLaunch = "bundle";
  * ```
  */
-export type HacoreLaunch = "hacore" | "bundle";
+export type HacoreLaunch = "hacore" | "bundle" | "other";
+
+let otherRoot: string | null = null;
+
+/**
+ * Sets the checkout that {@link HacoreLaunch} "other" runs (its main.ts).
+ *
+ * @example
+ * ```ts
+ * setOtherRoot("/tmp/hacore-before");
+ * ```
+ */
+export function setOtherRoot(dir: string): void {
+  otherRoot = dir.replace(/\/+$/, "");
+}
 
 /**
  * The command line (program first) that runs `hacore ARGS` the `how` way.
@@ -37,9 +52,10 @@ export function hacoreCommand(
   /** V8 flags instead of the production ones (`deno run main.ts` only: the bundle's launcher has its own). */
   v8Flags?: readonly string[],
 ): string[] {
-  return how === "bundle"
-    ? [LAUNCHER, ...args]
-    : [Deno.execPath(), "run", "-A", v8FlagsArg(v8Flags), MAIN, ...args];
+  if (how === "bundle") return [LAUNCHER, ...args];
+  if (how === "other" && otherRoot === null) throw new Error("no --other checkout given");
+  const main = how === "other" ? `${otherRoot}/main.ts` : MAIN;
+  return [Deno.execPath(), "run", "-A", v8FlagsArg(v8Flags), main, ...args];
 }
 
 /**
