@@ -1,28 +1,69 @@
 #!/usr/bin/env bash
-# Builds the single hacore binary into dist/hacore with `deno compile`.
+# Builds hacore for installation into dist/.
+#
+#   scripts/compile.sh            dist/hacore, one binary, with `deno compile`
+#   scripts/compile.sh --bundle   dist/hacore.js, the whole module graph in one file, and
+#                                 dist/hacore, a launcher: `deno run` of that file
+#
 # deno compile needs the `denort` runtime for the target: it downloads it, or uses the
 # file named by DENORT_BIN (a denort of the same version, 2.9.6). On a machine that
-# can reach neither, this fails with that reason; run hacore with `deno run -A main.ts`.
+# can reach neither (the npm registry carries no denort build either), this fails with
+# that reason: build the bundle instead.
+#
+# Why the bundle: `deno run main.ts` reads, hashes and looks up ~180 modules before the
+# first line runs, and a backup cannot take over until it has started; one file (with
+# V8's code cache, which Deno keeps for it after its first run) starts in a fraction of
+# that time. The bundle needs no deno.json, lock file or npm cache at run time.
+# `hacore lab` spawns daemons from the source tree and is not for the bundle.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deno="$("$root/scripts/setup.sh")"
 cd "$root"
 mkdir -p dist
+# The V8 flags every launcher uses (lib/sys/runtime_flags.ts), baked into the binary.
+v8flags="$("$deno" run lib/sys/runtime_flags.ts)"
+
+# A launcher or binary that does not answer as hacore must fail here, not on an appliance.
+verify() {
+  local out
+  if ! out="$(timeout 10 dist/hacore --version </dev/null 2>&1)" || [[ "$out" != hacore* ]]; then
+    echo "compile: dist/hacore does not run as hacore (got: ${out%%$'\n'*}); $1" >&2
+    exit 1
+  fi
+  echo "compile: built dist/hacore ($out, $v8flags)"
+}
+
+if [ "${1:-}" = "--bundle" ]; then
+  rm -f dist/hacore dist/hacore.js
+  # Minified (names kept, for stack traces and logs; the source map for line numbers):
+  # half the text for V8 to hold and scan at every start.
+  rm -f dist/hacore.js.map
+  "$deno" bundle --quiet --platform deno --minify --keep-names --sourcemap=linked \
+    --output dist/hacore.js main.ts
+  # The deno that built it is the fallback when none is on PATH at run time; HACORE_DENO
+  # names another. --no-config: no deno.json lookup from the operator's cwd.
+  cat >dist/hacore <<EOF
+#!/bin/sh
+# hacore launcher, written by scripts/compile.sh --bundle: deno run of hacore.js beside it.
+deno="\${HACORE_DENO:-\$(command -v deno || echo '$deno')}"
+exec "\$deno" run --allow-all --no-config --cached-only $v8flags "\$(dirname "\$0")/hacore.js" "\$@"
+EOF
+  chmod 0755 dist/hacore
+  # Also the first run, which leaves V8's code cache for hacore.js behind.
+  verify "see the error above"
+  exit 0
+fi
+
 if [ -n "${DENORT_BIN:-}" ]; then
   [ -x "$DENORT_BIN" ] || { echo "compile: DENORT_BIN=$DENORT_BIN is not an executable file" >&2; exit 1; }
   echo "compile: using denort from DENORT_BIN=$DENORT_BIN" >&2
 fi
-# The V8 flags every launcher uses (lib/sys/runtime_flags.ts), baked into the binary.
-v8flags="$("$deno" run lib/sys/runtime_flags.ts)"
 if ! "$deno" compile --allow-all "$v8flags" --output dist/hacore main.ts; then
   echo "compile: deno compile failed. It needs denort 2.9.6: set DENORT_BIN to a local copy" >&2
   echo "compile: when the download is not reachable. (The deno binary itself is not a denort.)" >&2
+  echo "compile: without one, 'scripts/compile.sh --bundle' builds a bundle and its launcher." >&2
   exit 1
 fi
 # A denort of another build, or a plain deno passed as DENORT_BIN, yields a binary that
 # starts Deno's REPL instead of hacore: catch that here rather than on an appliance.
-if ! out="$(timeout 10 dist/hacore --version </dev/null 2>&1)" || [[ "$out" != hacore* ]]; then
-  echo "compile: dist/hacore does not run as hacore (got: ${out%%$'\n'*}); is DENORT_BIN a denort 2.9.6?" >&2
-  exit 1
-fi
-echo "compile: built dist/hacore ($out, $v8flags)"
+verify "is DENORT_BIN a denort 2.9.6?"

@@ -10,7 +10,8 @@
  * @module
  */
 
-import * as tls from "node:tls";
+// Type only: node:tls is loaded by the first TLS connection (see connectTls).
+import type * as tls from "node:tls";
 import type { Deadline } from "./deadline.ts";
 import type { Endpoint } from "./types.ts";
 
@@ -124,6 +125,17 @@ export interface TlsOptions {
  * @throws an Error whose message says what failed (`self-signed certificate`, ...).
  */
 export function connectTls(
+  target: Endpoint,
+  opts: TlsOptions,
+  deadline: Deadline,
+): Promise<ByteStream> {
+  // Loaded here, not at the top: a `node:` import sets up Deno's Node compatibility
+  // layer, ~10-20 ms that every daemon start paid when this was a static import.
+  return import("node:tls").then((tls) => openTls(tls, target, opts, deadline));
+}
+
+function openTls(
+  tls: typeof import("node:tls"),
   target: Endpoint,
   opts: TlsOptions,
   deadline: Deadline,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import {
   type Config,
   formatConfigErrors,
@@ -35,6 +35,7 @@ import {
 } from "../lvs/preflight.ts";
 import { ownershipPathFor } from "../lvs/ownership.ts";
 import { planCommand, systemPlanDeps } from "./check_plan.ts";
+import { FORMAT_OPTIONS, loadOptionsFrom } from "./load_options.ts";
 import {
   type CliIo,
   parseTimeout,
@@ -270,38 +271,7 @@ function consoleIo(): CliIo {
   };
 }
 
-/**
- * The flags that say how to read a config file, shared by `check`, `run` and `import`:
- * `--format auto|toml|keepalived` and `--config-id ID` (keepalived's `@ID` lines).
- */
-export const FORMAT_OPTIONS = {
-  format: { type: "string" },
-  "config-id": { type: "string" },
-} as const;
-
-/**
- * The `LoadOptions` the format flags ask for, or a usage message.
- *
- * @example
- * ```ts
- * loadOptionsFrom({ format: "keepalived", "config-id": "lb-a" });
- * // { format: "keepalived", configId: "lb-a" }
- * loadOptionsFrom({ format: "yaml" }); // '--format: expected auto, toml or keepalived, got "yaml"'
- * ```
- */
-export function loadOptionsFrom(
-  values: { format?: string; "config-id"?: string },
-): LoadOptions | string {
-  const format = values.format ?? "auto";
-  if (format !== "auto" && format !== "toml" && format !== "keepalived") {
-    return `--format: expected auto, toml or keepalived, got "${format}"`;
-  }
-  const configId = values["config-id"];
-  if (configId !== undefined && !/^\S+$/.test(configId)) {
-    return `--config-id: expected one word, got "${configId}"`;
-  }
-  return configId === undefined ? { format } : { format, configId };
-}
+export { FORMAT_OPTIONS, loadOptionsFrom } from "./load_options.ts";
 
 /** How this run of `check` reads files (set once from its flags). */
 let loadOptions: LoadOptions = {};

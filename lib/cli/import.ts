@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { formatConfigError, importKeepalived } from "../config/mod.ts";
 
 const USAGE = "usage: hacore import KEEPALIVED_CONF [--config-id ID] > hacore.toml";

@@ -22,7 +22,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { Sandbox, sweepStaleLabs } from "../lab/host.ts";
 import type { DirectorKind } from "../lab/lvs_director.ts";
 import { lvsLabSpec } from "../lab/lvs.ts";

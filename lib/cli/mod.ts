@@ -1,28 +1,32 @@
 /**
  * Command dispatch: the first argument names a command, one file per command.
  *
+ * Each command's module is imported only when that command runs: `hacore run` must not
+ * pay for compiling `status`, `check`, the simulator or the lab (nor `hacore --version`
+ * for any of them); start time is most of what a backup costs before it can take over.
+ *
  * @module
  */
-import { parseArgs } from "node:util";
-import { checkCommand } from "./check.ts";
-import { runCommand } from "./run.ts";
-import { simCommand } from "./sim.ts";
-import { statusCommand } from "./status.ts";
-import {
-  demoteCommand,
-  drainCommand,
-  maintenanceCommand,
-  promoteCommand,
-  reloadCommand,
-  resumeCommand,
-  undrainCommand,
-} from "./verbs.ts";
-
+import { parseArgs } from "./args.ts";
 import { VERSION } from "./version.ts";
 export { VERSION };
 
 /** A command takes its own arguments and returns the process exit code. */
 export type Command = (args: string[]) => Promise<number>;
+
+type VerbName =
+  | "demoteCommand"
+  | "drainCommand"
+  | "maintenanceCommand"
+  | "promoteCommand"
+  | "reloadCommand"
+  | "resumeCommand"
+  | "undrainCommand";
+
+/** An operator verb of verbs.ts, loaded when it runs. */
+function verb(name: VerbName): Command {
+  return async (args) => (await import("./verbs.ts"))[name](args);
+}
 
 interface CommandEntry {
   run: Command;
@@ -30,54 +34,55 @@ interface CommandEntry {
 }
 
 const COMMANDS: Record<string, CommandEntry> = {
-  run: { run: runCommand, summary: "run FILE: run the daemon in the foreground (root)" },
+  run: {
+    run: async (args) => (await import("./run.ts")).runCommand(args),
+    summary: "run FILE: run the daemon in the foreground (root)",
+  },
   check: {
-    run: checkCommand,
+    run: async (args) => (await import("./check.ts")).checkCommand(args),
     summary:
       "check FILE | check --diff [OLD] NEW: validate (TOML or keepalived.conf), or what a reload would change (no OLD: the running daemon)",
   },
   sim: {
-    run: simCommand,
+    run: async (args) => (await import("./sim.ts")).simCommand(args),
     summary: "sim [--seed N]: run a failover scenario in the deterministic simulator",
   },
   lab: {
-    // Loaded only when asked for: the lab harness is no part of what `hacore run` loads.
     run: async (args) => (await import("./lab.ts")).labCommand(args),
     summary:
       "lab [FILE]: namespaces + bridge + client, one hacore per node, failover timeline (root)",
   },
   import: {
-    // Loaded only when asked for: converting a keepalived.conf is no part of `hacore run`.
     run: async (args) => (await import("./import.ts")).importCommand(args),
     summary:
       "import KEEPALIVED_CONF [--config-id ID]: print the equivalent hacore TOML, with source lines",
   },
   status: {
-    run: statusCommand,
+    run: async (args) => (await import("./status.ts")).statusCommand(args),
     summary: "status [NAME] [--json] [--watch [S]]: what the running daemon is doing",
   },
   demote: {
-    run: demoteCommand,
+    run: verb("demoteCommand"),
     summary:
       "demote NAME [--priority N]: lower NAME's priority (1) until resume; a peer takes over",
   },
   promote: {
-    run: promoteCommand,
+    run: verb("promoteCommand"),
     summary: "promote NAME [--priority N]: raise NAME's priority (254) until resume",
   },
-  resume: { run: resumeCommand, summary: "resume NAME: clear a demote or promote" },
+  resume: { run: verb("resumeCommand"), summary: "resume NAME: clear a demote or promote" },
   maintenance: {
-    run: maintenanceCommand,
+    run: verb("maintenanceCommand"),
     summary: "maintenance on|off: every instance gives up mastership / back to normal",
   },
   drain: {
-    run: drainCommand,
+    run: verb("drainCommand"),
     summary:
       "drain VS RS [--deadline S]: weight 0, removed once its connections end; until undrain",
   },
-  undrain: { run: undrainCommand, summary: "undrain VS RS: end a drain" },
+  undrain: { run: verb("undrainCommand"), summary: "undrain VS RS: end a drain" },
   reload: {
-    run: reloadCommand,
+    run: verb("reloadCommand"),
     summary: "reload: re-read the config file (as SIGHUP); prints each change or the errors",
   },
 };

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { dirname } from "node:path";
+import { parseArgs } from "./args.ts";
 import {
   type Config,
   formatConfigErrors,
@@ -27,7 +26,8 @@ import { NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
-import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
+// startup: flag parsing without check.ts (and its status client) or node:util.
+import { FORMAT_OPTIONS, loadOptionsFrom } from "./load_options.ts";
 import { acquirePidFile, defaultControlSocket, defaultPidFile, type PidFile } from "./pidfile.ts";
 import { ownershipPathFor } from "../lvs/ownership.ts";
 import { VERSION } from "./version.ts";
@@ -253,7 +253,7 @@ export async function runCommand(args: string[]): Promise<number> {
       openIpvs: () => openIpvs(),
       kernelFacts: () => readKernelFacts(),
       // Beside the control socket: per node in a lab, /run/hacore in production.
-      stateDir: dirname(controlSocketPath),
+      stateDir: parentDir(controlSocketPath),
       // One per config, like the pid file: a restart finds the services it owned.
       lvsStateFile: opts.lvsState ?? ownershipPathFor(pidPath),
       keepLvs: opts.keepLvs,
@@ -382,6 +382,17 @@ export async function removeLeftovers(
     }
   }
   return removed;
+}
+
+/**
+ * The directory part of an absolute path, as `node:path`'s `dirname` (startup: a
+ * `node:` import costs ~10 ms of Node compatibility set-up at every start).
+ */
+function parentDir(path: string): string {
+  const trimmed = path.replace(/\/+$/, "");
+  const i = trimmed.lastIndexOf("/");
+  if (i < 0) return ".";
+  return i === 0 ? "/" : trimmed.slice(0, i);
 }
 
 /** Waits for `p`, but no longer than `ms`; clears its timer either way. */

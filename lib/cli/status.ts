@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { parse as parseToml } from "smol-toml";
 import { DUAL_STACK_V6_SUFFIX, loadConfig } from "../config/mod.ts";
 import {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs } from "./args.ts";
 import { call, makeRequest } from "../control/client.ts";
 import {
   MAX_DRAIN_DEADLINE_S,

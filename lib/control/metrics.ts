@@ -12,6 +12,7 @@
  * | `hacore_build_info`                       | gauge   | version                               |
  * | `hacore_live`                             | gauge   |                                       |
  * | `hacore_start_time_seconds`               | gauge   |                                       |
+ * | `hacore_process_memory_bytes`             | gauge   | kind (rss, heap_total, heap_used, external) |
  * | `hacore_maintenance`                      | gauge   |                                       |
  * | `hacore_vip_conflicts`                    | gauge   |                                       |
  * | `hacore_vrrp_instance_info`               | gauge   | instance, interface, vrid, version, family, transport |
@@ -211,6 +212,7 @@ export function renderMetrics(control: DaemonControl): string {
   x.add("hacore_build_info", { version: status.version || "unknown" }, 1);
   x.family("hacore_live", "gauge", "1 while the daemon's event loop is turning (as /healthz).");
   x.add("hacore_live", {}, control.isLive() ? 1 : 0);
+  addMemory(x);
   x.family(
     "hacore_start_time_seconds",
     "gauge",
@@ -429,6 +431,21 @@ export function renderMetrics(control: DaemonControl): string {
  * Shared probes (`hacore_check_probes` against `hacore_check_checks`), the sync
  * daemon's role and the real-server role's VIPs; each only when it is configured.
  */
+// The RSS is the kernel's figure for the whole process (the runtime's own code pages
+// included); the heap figures are V8's, so a rise shows whether it is our objects.
+function addMemory(x: Exposition): void {
+  const m = Deno.memoryUsage();
+  x.family(
+    "hacore_process_memory_bytes",
+    "gauge",
+    "Resident set size, and V8's heap reserved (total), in use and external (buffers).",
+  );
+  x.add("hacore_process_memory_bytes", { kind: "rss" }, m.rss);
+  x.add("hacore_process_memory_bytes", { kind: "heap_total" }, m.heapTotal);
+  x.add("hacore_process_memory_bytes", { kind: "heap_used" }, m.heapUsed);
+  x.add("hacore_process_memory_bytes", { kind: "external" }, m.external);
+}
+
 function addLvsRoles(x: Exposition, status: DaemonStatus): void {
   const c = status.checks;
   if (c !== undefined) {

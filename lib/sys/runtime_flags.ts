@@ -21,6 +21,14 @@
  *   instead of 3-5 ms, so the worst advert of a minute can be a few ms later.
  *   `--max-semi-space-size=1` alone (~100 MiB) and `--single-threaded-gc` (no
  *   change) were measured too.
+ * - Measured again with `deno task bench:rss` (50 instances at 10 ms, one node master
+ *   of all, on top of this flag, several runs on a shared 2-core machine; baseline
+ *   72.5-77.0 MiB RSS, 5.0-7.7 CPU-s per minute): `--no-opt --no-maglev` 63.8-65.3 MiB
+ *   (TurboFan's and Maglev's pages and code gone) but 8.5-9.6 CPU-s/min; `--no-opt`
+ *   alone 70.5-76.9 MiB, `--no-maglev` 70.8-73.8, `--single-threaded` 70.3-72.5 (two
+ *   threads fewer; every GC then marks on the loop's own thread), `--max-lazy` 74.2:
+ *   within the noise. None is taken: CPU at 10 ms adverts may not get worse. No flag
+ *   moved the start time either.
  * - No cap on the old space (`--max-old-space-size`): the live heap is ~12-15 MB and
  *   the old generation is collected long before any cap, so a cap would not lower the
  *   RSS; reaching one kills the daemon (and with it the VIPs) on the day a reload or

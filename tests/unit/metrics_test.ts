@@ -173,6 +173,7 @@ const EXPECTED_TYPES: Record<string, string> = {
   hacore_build_info: "gauge",
   hacore_live: "gauge",
   hacore_start_time_seconds: "gauge",
+  hacore_process_memory_bytes: "gauge",
   hacore_maintenance: "gauge",
   hacore_vip_conflicts: "gauge",
   hacore_vrrp_instance_info: "gauge",
@@ -226,6 +227,7 @@ Deno.test("render: every family has exactly its documented label set", () => {
     hacore_build_info: ["version"],
     hacore_live: [],
     hacore_start_time_seconds: [],
+    hacore_process_memory_bytes: ["kind"],
     hacore_maintenance: [],
     hacore_vip_conflicts: [],
     hacore_vrrp_instance_info: ["family", "instance", "interface", "transport", "version", "vrid"],
@@ -259,6 +261,16 @@ Deno.test("render: process gauges, build info, start time, maintenance and confl
   assert.equal(value(after, "hacore_live", {}), 0);
   assert.equal(value(after, "hacore_maintenance", {}), 1);
   assert.equal(value(after, "hacore_build_info", { version: "unknown" }), 1);
+});
+
+Deno.test("render: the process's memory, by kind, as this process measures it", () => {
+  const fams = parseBoth(renderMetrics(new FakeControl()));
+  const rss = value(fams, "hacore_process_memory_bytes", { kind: "rss" });
+  const total = value(fams, "hacore_process_memory_bytes", { kind: "heap_total" });
+  const used = value(fams, "hacore_process_memory_bytes", { kind: "heap_used" });
+  // A live process: some heap in use, within what V8 reserved, within the RSS.
+  assert.ok(used > 0 && used <= total && total < rss, `${used} ${total} ${rss}`);
+  assert.ok(value(fams, "hacore_process_memory_bytes", { kind: "external" }) >= 0);
 });
 
 Deno.test("render: one state series per possible state, 1 for the current one", () => {
@@ -489,7 +501,9 @@ Deno.test("server: /metrics, /healthz (200 live, 503 not), HEAD, 404, 405, then 
     assert.equal(m.status, 200);
     assert.equal(m.headers.get("content-type"), METRICS_CONTENT_TYPE);
     const body = await m.text();
-    assert.equal(body, renderMetrics(control));
+    // The memory gauges move between two renders; everything else is the same text.
+    const steady = (t: string) => t.replace(/^hacore_process_memory_bytes\{.*$/gm, "");
+    assert.equal(steady(body), steady(renderMetrics(control)));
     assert.equal(value(parseBoth(body), "hacore_up", {}), 1);
 
     const withQuery = await fetch(`${base}/metrics?x=1`);
