@@ -27,7 +27,7 @@
 import type { CheckDefinition, CheckSource, CheckSubscription } from "../check/service.ts";
 import type { CheckStatus } from "../check/scheduler.ts";
 import type { RealServerConfig, VirtualServerConfig } from "../config/lvs_schema.ts";
-import { diffVirtualServers } from "../config/diff.ts";
+import { virtualServerChanges } from "../config/diff.ts";
 import type { Config } from "../config/schema.ts";
 import type { OperatorResult, ReloadOutcome } from "../control/api.ts";
 import {
@@ -65,7 +65,8 @@ import {
   parseEndpoint,
   serviceText,
 } from "./drain.ts";
-import { heldEntries, planConfig, startOwned } from "./plan_config.ts";
+import { type ConfigPlanInputs, heldEntries, planConfig, startOwned } from "./plan_config.ts";
+import { configServiceKeys, scopePlanInputs } from "./reload_scope.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
 import { slowStartNextMs } from "./slow_start.ts";
 
@@ -347,6 +348,11 @@ export class LvsRuntime {
    */
   #dumpSoon = false;
   #addressesStale = false;
+  /**
+   * A reload's plan, narrowed to the virtual servers it changed, for the next turn to
+   * apply; dropped when a full plan comes first (it covers the reload too).
+   */
+  #reloadOps: readonly Op[] | null = null;
   #nextSyncMs: number;
   #retryAtMs: number | null = null;
   #lastDumpMs: number | null = null;
@@ -433,7 +439,9 @@ export class LvsRuntime {
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
-    if (this.#dirty || this.#dumpSoon || this.#addressesStale) return this.#d.clock.nowMs();
+    if (this.#dirty || this.#dumpSoon || this.#addressesStale || this.#reloadOps !== null) {
+      return this.#d.clock.nowMs();
+    }
     let next = this.#nextSyncMs;
     const at = (t: number | null) => {
       if (t !== null && t < next) next = t;
@@ -493,10 +501,13 @@ export class LvsRuntime {
     if ((ramp !== null && now >= ramp) || (deadline !== null && now >= deadline)) {
       this.#dirty = true;
     }
+    const reloadOps = this.#reloadOps;
+    this.#reloadOps = null;
     if (this.#dumpSoon) {
       this.#dumpSoon = false;
       await this.#sync(true, this.#retryAtMs === null);
     } else if (this.#dirty) await this.#sync(false, false);
+    else if (reloadOps !== null) await this.#applyReloadOps(reloadOps);
     now = this.#d.clock.nowMs();
     const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
     const poll = this.#drainPollDueMs();
@@ -664,19 +675,40 @@ export class LvsRuntime {
    * table at once (a one-weight change is one editDest in ~ms; a dump of 10,000
    * destinations first cost ~1 s in the UML guest). A reload that deletes or starts a
    * drain dumps first, so the drain counts the connections of now, not of the last dump.
+   * From a settled table the plan covers only the virtual servers the reload changed
+   * (`names`, {@link scopePlanInputs}): the others' entries are as wanted already.
    */
-  #planReload(): void {
+  #planReload(before: Config, names: ReadonlySet<string>): void {
+    const settled = this.#settledPlan && !this.#dirty && !this.#dumpSoon &&
+      this.#reloadOps === null && this.#drains.size === 0 && this.#rampDueMs === null;
     this.#settledPlan = false;
-    const p = this.#plan(this.#d.clock.nowMs());
+    const inputs = this.#planInputs(this.#d.clock.nowMs());
+    const scoped = settled ? scopePlanInputs(inputs, before, names) : null;
+    const p = planConfig(scoped ?? inputs);
     const removes = p.ops.some((op) => op.op === "delService" || op.op === "delDest");
     const drains = [...p.drains.keys()].some((k) => !this.#drains.has(k));
     if (removes || drains) this.#dumpSoon = true;
-    else this.#dirty = true;
+    else if (scoped === null) this.#dirty = true;
+    else if (p.ops.length === 0) this.#settledPlan = true;
+    else this.#reloadOps = p.ops;
+  }
+
+  /** Applies a narrowed reload plan; the table is settled again once all of it applied. */
+  async #applyReloadOps(ops: readonly Op[]): Promise<void> {
+    const failed = await this.#applyOps(ops, true);
+    this.#settledPlan = failed === 0;
+    // The services it owns were added to `#owned` by the reload already.
+    if (failed === 0) await this.#writeOwned();
+    else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
   }
 
   /** The shared plan (`planConfig`) of the wanted table against the known kernel table. */
   #plan(now: number): LvsPlan {
-    return planConfig({
+    return planConfig(this.#planInputs(now));
+  }
+
+  #planInputs(now: number): ConfigPlanInputs {
+    return {
       config: this.#config,
       health: this.#health,
       quorum: this.#quorum,
@@ -686,14 +718,14 @@ export class LvsRuntime {
       owned: this.#owned,
       drains: this.#drains,
       nowMs: now,
-    });
+    };
   }
 
   /** Applies a validated config: the plan edits in place, deletes the removed, adds the new. */
   reload(next: Config, _facts: unknown): ReloadOutcome {
     const before = this.#config;
-    const changed = diffVirtualServers(before.virtualServers, next.virtualServers).length > 0;
-    const prevOwned = ownedKeys(this.#wanted());
+    const changes = virtualServerChanges(before.virtualServers, next.virtualServers);
+    const prevOwned = configServiceKeys(before.virtualServers, before.virtualServerGroups);
     this.#config = next;
     for (const id of [...this.#operatorHeld.keys()]) {
       if (this.#findRs(id) === null) this.#operatorHeld.delete(id);
@@ -715,9 +747,15 @@ export class LvsRuntime {
     this.#announceQuorum(q.changes);
     this.#setChecks();
     for (const k of prevOwned) this.#owned.add(k);
-    for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
-    this.#planReload();
-    if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
+    for (const k of configServiceKeys(next.virtualServers, next.virtualServerGroups)) {
+      this.#owned.add(k);
+    }
+    const names = new Set(changes.names);
+    for (const c of q.changes) names.add(c.virtualServer);
+    this.#planReload(before, names);
+    if (changes.lines.length > 0) {
+      this.#d.log.info("lvs: reload: planning the virtual servers' changes");
+    }
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
     return { ok: true, errors: [], changes: [] };
