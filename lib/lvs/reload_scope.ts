@@ -13,33 +13,8 @@
  */
 
 import type { Config } from "../config/schema.ts";
-import type { VirtualServerConfig, VirtualServerGroupConfig } from "../config/lvs_schema.ts";
-import { servicesOf } from "./desired.ts";
 import { serviceKey } from "./plan.ts";
-import type { ConfigPlanInputs } from "./plan_config.ts";
-
-/**
- * The kernel service keys of `virtualServers` (only those in `names` when given): the
- * keys `ownedKeys` would give for their wanted table, without building its destinations.
- *
- * @example
- * ```ts
- * configServiceKeys(config.virtualServers, config.virtualServerGroups);
- * // Set { "2 6 192.0.2.100 80" }
- * ```
- */
-export function configServiceKeys(
-  virtualServers: readonly VirtualServerConfig[],
-  groups: readonly VirtualServerGroupConfig[],
-  names?: ReadonlySet<string>,
-): Set<string> {
-  const out = new Set<string>();
-  for (const vs of virtualServers) {
-    if (names !== undefined && !names.has(vs.name)) continue;
-    for (const s of servicesOf(vs, groups)) out.add(serviceKey(s));
-  }
-  return out;
-}
+import { type ConfigPlanInputs, configServiceKeys } from "./plan_config.ts";
 
 /**
  * `inputs` (planned with the new config) narrowed to the virtual servers in `names`,

@@ -65,8 +65,14 @@ import {
   parseEndpoint,
   serviceText,
 } from "./drain.ts";
-import { type ConfigPlanInputs, heldEntries, planConfig, startOwned } from "./plan_config.ts";
-import { configServiceKeys, scopePlanInputs } from "./reload_scope.ts";
+import {
+  type ConfigPlanInputs,
+  configServiceKeys,
+  heldEntries,
+  planConfig,
+  startOwned,
+} from "./plan_config.ts";
+import { scopePlanInputs } from "./reload_scope.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
 import { slowStartNextMs } from "./slow_start.ts";
 

@@ -10,8 +10,8 @@ import type { Config } from "../../lib/config/schema.ts";
 import { virtualServerChanges } from "../../lib/config/diff.ts";
 import { desiredTable } from "../../lib/lvs/desired.ts";
 import { type Op, ownedKeys } from "../../lib/lvs/plan.ts";
-import { type ConfigPlanInputs, planConfig } from "../../lib/lvs/plan_config.ts";
-import { configServiceKeys, scopePlanInputs } from "../../lib/lvs/reload_scope.ts";
+import { type ConfigPlanInputs, configServiceKeys, planConfig } from "../../lib/lvs/plan_config.ts";
+import { scopePlanInputs } from "../../lib/lvs/reload_scope.ts";
 
 function configOf(text: string): Config {
   const r = parseConfig(text, "lvs.toml");
