@@ -571,7 +571,10 @@ export class CheckScheduler {
     e.woken = false;
     if (this.#watcher === null || e.check.timing.watchConnection !== true) return;
     if (!ok) return;
-    if (woken && e.shortLived && ++e.strikes >= WATCH_STRIKES) return;
+    if (woken && e.shortLived) e.strikes++;
+    // For good: a regular run that passes must not watch it again, or a server closing
+    // idle connections at once costs a connection and a run per interval for nothing.
+    if (e.strikes >= WATCH_STRIKES) return;
     if (e.unwatch !== null) return;
     const target = watchTarget(e.check.spec);
     if (target === null) return;

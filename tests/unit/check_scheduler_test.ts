@@ -779,6 +779,9 @@ Deno.test("scheduler: a server that closes idle connections by design is no long
   // Each end followed by a pass is a strike; at WATCH_STRIKES the watch stops.
   assert.equal(t.startedAt.length, 1 + WATCH_STRIKES);
   assert.equal(t.watcher.watching.size, 0);
+  await runClock(t.clock, 3100, flush);
+  assert.equal(t.startedAt.length, 1 + WATCH_STRIKES + 3, "its regular runs go on");
+  assert.equal(t.watcher.watching.size, 0, "and passing ones do not watch it again");
   assert.deepEqual(t.changes, [], "passing all along");
   await t.stop();
 });
