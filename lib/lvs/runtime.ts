@@ -73,6 +73,8 @@ import {
   startOwned,
 } from "./plan_config.ts";
 import { scopePlanInputs } from "./reload_scope.ts";
+import { DeadLinks, readProcRoutes } from "./dead_links.ts";
+import type { LinkRoute } from "./link_routes.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
 import { slowStartNextMs } from "./slow_start.ts";
 
@@ -198,6 +200,8 @@ export interface LvsRuntimeDeps {
   readonly enqueue: (run: () => void) => void;
   /** The addresses configured on this node now (for `ha_suspend`). */
   readonly localAddresses: () => Promise<readonly string[]>;
+  /** The routing table, to tell which link reaches a real server; `/proc/net` by default. */
+  readonly readRoutes?: () => Promise<readonly LinkRoute[]>;
   /** Overrides {@link LVS_SYNC_INTERVAL_MS}. */
   readonly syncIntervalMs?: number;
   /** Overrides {@link LVS_RETRY_MS}. */
@@ -343,6 +347,8 @@ export class LvsRuntime {
   /** Service keys hacore may delete: those it wanted last (and, over a reload, before). */
   #owned = new Set<string>();
   #local = new Set<string>();
+  /** Links without carrier: the real servers reached through one are down at once. */
+  readonly #links: DeadLinks;
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
   #dirty = false;
@@ -398,6 +404,7 @@ export class LvsRuntime {
     this.#syncMs = deps.syncIntervalMs ?? LVS_SYNC_INTERVAL_MS;
     this.#retryMs = deps.retryMs ?? LVS_RETRY_MS;
     this.#nextSyncMs = deps.clock.nowMs() + this.#syncMs;
+    this.#links = new DeadLinks(deps.readRoutes ?? readProcRoutes);
   }
 
   get #drainPollMs(): number {
@@ -423,6 +430,7 @@ export class LvsRuntime {
       `lvs starting: ${vss.length} virtual server${vss.length === 1 ? "" : "s"}`,
     );
     await guard(() => this.#readAddresses());
+    await guard(() => this.#links.refresh());
     this.#sub = this.#d.checks.subscribe(
       LVS_CHECK_OWNER,
       (id, st) => this.#d.enqueue(() => this.#verdict(id, st)),
@@ -482,6 +490,15 @@ export class LvsRuntime {
   }
 
   onKernel(event: KernelEvent): void {
+    if (event.kind === "link-up" || event.kind === "link-down") {
+      if (this.#closed || this.#stopping) return;
+      const up = event.kind === "link-up";
+      if (this.#links.set(event.interface, up)) this.#reassessLink(event.interface);
+      if (up) void this.#links.refresh();
+      return;
+    }
+    // Addresses come and go with their connected routes.
+    void this.#links.refresh();
     if (event.kind === "addr-added") this.#local.add(event.address);
     else if (event.kind === "addr-removed") this.#local.delete(event.address);
     else if (event.kind === "resync") this.#addressesStale = true;
@@ -931,9 +948,24 @@ export class LvsRuntime {
 
   /** A check's verdict changed: fold it into its real server's, then into the table. */
   #verdict(id: string, _st: CheckStatus): void {
-    if (this.#closed || this.#stopping) return;
     const hash = id.lastIndexOf("#");
-    const rsId = hash < 0 ? id : id.slice(0, hash);
+    this.#reassess(hash < 0 ? id : id.slice(0, hash));
+  }
+
+  /** A link lost or regained its carrier: the checked real servers reached through it. */
+  #reassessLink(iface: string): void {
+    for (const vs of this.#config.virtualServers) {
+      for (const rs of vs.realServers) {
+        if (rs.checks.length > 0 && this.#links.reachedBy(rs.address, iface)) {
+          this.#reassess(rs.id);
+        }
+      }
+    }
+  }
+
+  /** A real server's health from its checks and its link, folded into the table. */
+  #reassess(rsId: string): void {
+    if (this.#closed || this.#stopping) return;
     const found = this.#findRs(rsId);
     if (found === null) return;
     const next = this.#rsHealth(found.rs);
@@ -975,10 +1007,14 @@ export class LvsRuntime {
       if (weight === undefined && st.weight !== null) weight = st.weight;
     }
     if (!settled) return null;
+    // Nothing reaches it through a dead link, whatever its checks say yet.
+    if (up && this.#links.cutting(rs.address) !== null) return { up: false };
     return weight === undefined ? { up } : { up, weight };
   }
 
   #failingDetail(rs: RealServerConfig): string | null {
+    const link = this.#links.cutting(rs.address);
+    if (link !== null) return `its link ${link} has no carrier`;
     for (let i = 0; i < rs.checks.length; i++) {
       const st = this.#sub?.status(lvsCheckId(rs.id, i));
       if (st?.last !== null && st?.last !== undefined && !st.last.ok) return st.last.detail;

@@ -1,20 +1,35 @@
 /**
  * A real server that goes silent (its link down: no FIN, no RST, connects just time
- * out) leaves the kernel table within fall × delay_loop of its last answer, on the
- * guest's real IPVS: the watched connection's TCP keepalive probes, paced by the check's
- * own delay_loop and delay_before_retry, go unanswered and the kernel aborts it. The
- * checks alone would take a delay_loop phase, connect_timeout, delay_before_retry and a
- * second connect_timeout (3-4 s here, as keepalived).
+ * out) leaves the kernel table within fall × delay_loop, on the guest's real IPVS. Two
+ * ways, each tested alone:
+ * - behind a switch (a bridge: the director's link stays up), the watched connection's
+ *   TCP keepalive probes, paced by the check's own delay_loop and delay_before_retry, go
+ *   unanswered and the kernel aborts it;
+ * - on the director's own link (a veth, whose carrier goes with its peer), the carrier's
+ *   loss takes the servers routed through it out at once, even a server that closes
+ *   idle connections at once (so is not watched).
+ * The checks alone would take a delay_loop phase, connect_timeout, delay_before_retry
+ * and a second connect_timeout (3-4 s here, as keepalived).
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { buildLan, LAN_IFACE, LineProc, sleep, wallMs, withPeerLab } from "../netns/peers.ts";
+import {
+  buildLan,
+  LAN_IFACE,
+  LineProc,
+  type PeerLab,
+  sleep,
+  wallMs,
+  withPeerLab,
+} from "../netns/peers.ts";
 import { hacoreFromToml } from "../netns/peers.ts";
 import { ipvsTest } from "./guest.ts";
 
 const PEER = new URL("./lvs_more_peer.ts", import.meta.url).pathname;
+/** TCP ports that accept and close at once (scripts/bench/lib/check_servers.ts). */
+const CLOSING = new URL("../../scripts/bench/lib/check_servers.ts", import.meta.url).pathname;
 const VIP = "10.0.0.100";
 const RS = "10.0.0.11";
 
@@ -77,6 +92,63 @@ ipvsTest(
         h.proc.lines.some((l) => l.text.includes("TCP keepalive probe")),
         "the log says why",
       );
+    });
+  },
+);
+
+/** Waits until `present()` says what `want` says, polling; the ms it took. */
+async function until(what: string, present: () => Promise<boolean>, want: boolean) {
+  const t0 = wallMs();
+  while ((await present()) !== want) {
+    assert.ok(wallMs() - t0 < 10_000, `${what}: not ${want ? "in" : "out of"} the table`);
+    await sleep(20);
+  }
+  return wallMs() - t0;
+}
+
+function inTable(lab: PeerLab, ns: string) {
+  return async () => (await lab.exec(ns, "ipvsadm", "-Ln")).stdout.includes(`${RS}:80`);
+}
+
+ipvsTest(
+  "a real server behind the director's own link leaves the table as the link loses its carrier, and comes back with it",
+  async () => {
+    await withPeerLab(async (lab) => {
+      const dir = await lab.tempDir();
+      const director = await lab.netns();
+      const rs = await lab.netns();
+      await lab.exec(
+        director,
+        "ip",
+        "link",
+        "add",
+        "eth0",
+        "type",
+        "veth",
+        "peer",
+        "eth0",
+        "netns",
+        rs,
+      );
+      await lab.exec(director, "ip", "addr", "add", "10.0.0.1/24", "dev", "eth0");
+      await lab.exec(director, "ip", "link", "set", "eth0", "up");
+      await lab.exec(rs, "ip", "addr", "add", `${RS}/24`, "dev", "eth0");
+      await lab.exec(rs, "ip", "link", "set", "eth0", "up");
+      // Accepts and closes at once: a server that is never watched.
+      lab.spawn(rs, Deno.execPath(), "run", "-A", CLOSING, "80-80", "-", "0.0.0.0");
+      const h = await hacoreFromToml(lab, dir, director, "director", CONFIG);
+      await h.proc.waitLine((l) => l.text.includes("lvs starting"), 30_000, "lvs start");
+      await until("at start", inTable(lab, director), true);
+      await sleep(1500);
+      await lab.exec(rs, "ip", "link", "set", "eth0", "down");
+      const took = await until("link down", inTable(lab, director), false);
+      assert.ok(took <= 1000, `removed ${Math.round(took)} ms after the carrier went`);
+      assert.ok(
+        h.proc.lines.some((l) => l.text.includes("its link eth0 has no carrier")),
+        "the log says why",
+      );
+      await lab.exec(rs, "ip", "link", "set", "eth0", "up");
+      await until("link back up", inTable(lab, director), true);
     });
   },
 );
