@@ -41,7 +41,7 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
-import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
+import type { IpvsDest, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -73,10 +73,13 @@ import {
   startOwned,
 } from "./plan_config.ts";
 import { scopePlanInputs } from "./reload_scope.ts";
+import { foldOps, opsSummary } from "./fold.ts";
 import { DeadLinks, readProcRoutes } from "./dead_links.ts";
 import type { LinkRoute } from "./link_routes.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
 import { slowStartNextMs } from "./slow_start.ts";
+
+export { foldOp, foldOps, opsSummary } from "./fold.ts";
 
 /** Between two full dumps of the kernel's table (counters for status, drift healing). */
 export const LVS_SYNC_INTERVAL_MS = 5_000;
@@ -107,21 +110,6 @@ export const LVS_DRAIN_POLL_MS = 300;
 export const LVS_MAINTENANCE_POLL_MS = 1_000;
 /** Operations of one apply logged one line each; the rest are summed up in one line. */
 export const OPS_LOGGED_EACH = 10;
-
-/**
- * One line for a batch of operations: how many of each kind.
- *
- * @example
- * ```ts
- * opsSummary(ops); // "applied 11000 operations: 1000 addService, 10000 addDest"
- * ```
- */
-export function opsSummary(ops: readonly Op[]): string {
-  const byKind = new Map<string, number>();
-  for (const op of ops) byKind.set(op.op, (byKind.get(op.op) ?? 0) + 1);
-  const kinds = [...byKind].map(([k, n]) => `${n} ${k}`).join(", ");
-  return `applied ${ops.length} operations: ${kinds}`;
-}
 
 /** A table by service key, memoized per table: status looks up every virtual server's. */
 const indexes = new WeakMap<IpvsTable, ReadonlyMap<string, IpvsEntry>>();
@@ -1349,93 +1337,6 @@ function quorumNotice(vs: VirtualServerConfig, up: boolean): LvsNotice {
     command: up ? vs.quorumUp : vs.quorumDown,
     fifoLine: `VS ${formatVs(vs)} ${up ? "UP" : "DOWN"}`,
   };
-}
-
-/**
- * The table after one applied operation: what the kernel holds now, without a dump.
- *
- * Called once per applied operation, so it must not cost a key string per service: a
- * first apply of 1,000 services × 10 destinations is 11,000 calls, which took 1.8 s on
- * a fast host (and most of a minute in the UML guest) when every call built every
- * service's key.
- *
- * @example
- * ```ts
- * foldOp([], { op: "addService", service }); // [{ service, dests: [] }]
- * ```
- */
-export function foldOp(table: IpvsTable, op: Op): IpvsTable {
-  if (op.op === "addService") return [...table, { service: op.service, dests: [] }];
-  const i = table.findIndex((e) => sameService(e.service, op.service));
-  if (i < 0) return table;
-  if (op.op === "delService") return table.filter((_, j) => j !== i);
-  const e = table[i];
-  let next: IpvsEntry;
-  if (op.op === "editService") next = { service: op.service, dests: e.dests };
-  else {
-    const dk = destKey(op.dest);
-    const rest = e.dests.filter((d) => destKey(d) !== dk);
-    if (op.op === "delDest") next = { service: e.service, dests: rest };
-    else {
-      const old = e.dests.find((d) => destKey(d) === dk);
-      // An edit keeps the counters the last dump showed until the next one.
-      const dest = op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest;
-      next = { service: e.service, dests: [...rest, dest] };
-    }
-  }
-  return table.map((x, j) => (j === i ? next : x));
-}
-
-/**
- * The table after `ops` applied in order: {@link foldOp} of each, in one pass over keyed
- * maps, so a batch of 11,000 operations costs one key per operation, not one scan of the
- * table each.
- *
- * @example
- * ```ts
- * foldOps([], plan(wanted, [], new Set())); // the wanted table
- * ```
- */
-export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
-  if (ops.length <= FOLD_ONE_BY_ONE) return ops.reduce(foldOp, table);
-  const byKey = new Map<string, { service: IpvsService; dests: Map<string, IpvsDest> }>();
-  for (const e of table) {
-    byKey.set(serviceKey(e.service), {
-      service: e.service,
-      dests: new Map(e.dests.map((d) => [destKey(d), d])),
-    });
-  }
-  for (const op of ops) {
-    const sk = serviceKey(op.service);
-    if (op.op === "addService") {
-      byKey.delete(sk);
-      byKey.set(sk, { service: op.service, dests: new Map() });
-      continue;
-    }
-    const e = byKey.get(sk);
-    if (e === undefined) continue;
-    if (op.op === "delService") byKey.delete(sk);
-    else if (op.op === "editService") e.service = op.service;
-    else {
-      const dk = destKey(op.dest);
-      const old = e.dests.get(dk);
-      // Deleted and set again, so an edited destination goes last, as foldOp puts it.
-      e.dests.delete(dk);
-      if (op.op === "delDest") continue;
-      e.dests.set(dk, op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest);
-    }
-  }
-  return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
-}
-
-// Up to this many operations, folding one by one (a weight change) beats rebuilding maps.
-const FOLD_ONE_BY_ONE = 8;
-
-/** `serviceKey(a) === serviceKey(b)`, without building the two strings. */
-function sameService(a: IpvsService, b: IpvsService): boolean {
-  if (a.af !== b.af || a.fwmark !== b.fwmark) return false;
-  return a.fwmark !== 0 ||
-    (a.protocol === b.protocol && a.port === b.port && a.address === b.address);
 }
 
 function opKey(op: Op): string {
