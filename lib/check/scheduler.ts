@@ -42,10 +42,10 @@
 import { CheckBudget } from "./deadline.ts";
 import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
 import { MinHeap } from "./heap.ts";
-import { errorText } from "./result.ts";
+import { errorText, formatEndpoint } from "./result.ts";
 import { checksIdle, runCheck } from "./run.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming, Endpoint } from "./types.ts";
-import { type ConnectionWatcher, TcpWatcher } from "./watch.ts";
+import { type ConnectionWatcher, TcpWatcher, type WatchProbe } from "./watch.ts";
 
 /**
  * One check to run: `id` is unique within a scheduler (e.g. "vrrp_script:chk_web").
@@ -571,17 +571,43 @@ export class CheckScheduler {
     e.woken = false;
     if (this.#watcher === null || e.check.timing.watchConnection !== true) return;
     if (!ok) return;
-    if (woken && e.shortLived && ++e.strikes >= WATCH_STRIKES) return;
+    if (woken && e.shortLived) e.strikes++;
+    // For good: a regular run that passes must not watch it again, or a server closing
+    // idle connections at once costs a connection and a run per interval for nothing.
+    if (e.strikes >= WATCH_STRIKES) return;
     if (e.unwatch !== null) return;
     const target = watchTarget(e.check.spec);
     if (target === null) return;
     const since = this.#clock.nowMs();
-    e.unwatch = this.#watcher.watch(target, () => {
+    e.unwatch = this.#watcher.watch(target, (end) => {
       e.unwatch = null;
       if (e.state === "removed" || this.#stopped) return;
+      if (end === "silent") return this.#silent(e, this.#clock.nowMs() - since);
       e.shortLived = this.#clock.nowMs() - since < WATCH_MIN_LIFE_MS;
       this.#wakeUp(e);
-    });
+    }, watchProbe(e.check.timing));
+  }
+
+  /**
+   * The watched connection's keepalive probes went unanswered for the check's whole
+   * retry schedule ({@link watchProbe}): a definitive failure now, as a refusal is, since
+   * a run now would only wait out its timeout (the regular runs go on meanwhile).
+   */
+  #silent(e: Entry, heldMs: number): void {
+    const p = watchProbe(e.check.timing);
+    const r: CheckResult = {
+      ok: false,
+      detail: `no answer to ${p.count} TCP keepalive probe(s) on the connection held to ` +
+        `${formatWatchTarget(e.check.spec)} (${Math.round(heldMs)} ms open)`,
+      weight: null,
+      durationMs: (p.idleS + p.count * p.intervalS) * 1000,
+      definitive: true,
+    };
+    e.failures++;
+    e.last = r;
+    const outcome = debounceStep(e.debounce, r, e.check.timing);
+    e.debounce = outcome.state;
+    if (outcome.changed) this.#notify(e);
   }
 
   /** Runs `e` out of turn at the next {@link runDue}. */
@@ -652,6 +678,26 @@ function nextDue(anchor: number, interval: number, now: number): number {
     const next = Math.round((anchor + k * interval) / slot) * slot;
     if (next > now) return next;
   }
+}
+
+/**
+ * The keepalive timing of a watched check's connection, on the check's own pacing: a
+ * probe after each interval of quiet, retried `fall - 1` times (at least once) spaced
+ * by the retry delay (keepalived's `delay_before_retry`, else the interval). A server
+ * gone silent is then noticed within `interval + (fall - 1) × retry delay` of its last
+ * answer, where the checks alone would also wait out each attempt's timeout.
+ */
+export function watchProbe(timing: CheckTiming): WatchProbe {
+  return {
+    idleS: timing.intervalMs / 1000,
+    intervalS: (timing.retryIntervalMs ?? timing.intervalMs) / 1000,
+    count: Math.max(1, timing.fall - 1),
+  };
+}
+
+function formatWatchTarget(spec: CheckSpec): string {
+  const t = watchTarget(spec);
+  return t === null ? spec.kind : formatEndpoint(t);
 }
 
 /** The endpoint whose connection a check of this kind can be watched on, if any. */

@@ -151,7 +151,8 @@ export class TableReader {
   readonly ctx: Ctx;
   readonly table: RawTable;
   readonly path: KeyPath;
-  readonly #bad = new Set<string>();
+  /** Keys with an error; made at the first (a big LVS config reads 10,000+ clean tables). */
+  #bad: Set<string> | null = null;
 
   constructor(ctx: Ctx, table: RawTable, path: KeyPath, allowed: readonly string[]) {
     this.ctx = ctx;
@@ -159,7 +160,7 @@ export class TableReader {
     this.path = path;
     for (const key of Object.keys(table)) {
       if (allowed.includes(key)) continue;
-      this.#bad.add(key);
+      this.#markBad(key);
       const where = path.length === 0 ? "at the top level" : `in [${formatPath(path)}]`;
       const guess = didYouMean(key, allowed);
       ctx.error(
@@ -169,6 +170,10 @@ export class TableReader {
           : `unknown key "${key}" ${where}; expected one of: ${allowed.join(", ")}`,
       );
     }
+  }
+
+  #markBad(key: string): void {
+    (this.#bad ??= new Set()).add(key);
   }
 
   /** Path of a key of this table. */
@@ -182,12 +187,12 @@ export class TableReader {
 
   /** False once an error was recorded for `key`. Absent keys are ok. */
   ok(key: string): boolean {
-    return !this.#bad.has(key);
+    return this.#bad === null || !this.#bad.has(key);
   }
 
   /** Records an error for `key` and marks it bad. */
   fail(key: string, message: string): void {
-    this.#bad.add(key);
+    this.#markBad(key);
     this.ctx.error(this.at(key), message);
   }
 
@@ -203,7 +208,7 @@ export class TableReader {
   /** The value of a required key; a missing key is an error saying what to put there. */
   req<T>(key: string, parser: Parser<T>, what: string): T | undefined {
     if (!this.has(key)) {
-      this.#bad.add(key);
+      this.#markBad(key);
       this.ctx.error(this.at(key), `missing required key "${key}": expected ${what}`);
       return undefined;
     }
@@ -229,7 +234,7 @@ export class TableReader {
     raw.forEach((v, i) => {
       const before = this.ctx.errors.length;
       const value = each(v, [...this.path, key, i]);
-      if (this.ctx.errors.length > before) this.#bad.add(key);
+      if (this.ctx.errors.length > before) this.#markBad(key);
       if (value !== undefined) out.push(value);
     });
     return out;

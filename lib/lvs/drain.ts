@@ -66,8 +66,11 @@ export interface HeldOut {
 export interface LvsPlanInputs {
   /** The table the config and the checks want (`desiredTable`), slow start applied. */
   readonly wanted: IpvsTable;
-  /** Entry keys the config lists at all, whatever the checks say (`configuredKeys`). */
-  readonly configured: ReadonlySet<string>;
+  /**
+   * Entry keys the config lists at all, whatever the checks say (`configuredKeys`); asked
+   * only about kernel destinations the wanted table lacks, so it may be built lazily.
+   */
+  readonly configured: Pick<ReadonlySet<string>, "has">;
   /** Destination entry keys held out by the operator. */
   readonly held: ReadonlyMap<string, HeldOut>;
   readonly kernel: IpvsTable;

@@ -17,7 +17,7 @@ import {
   type LvsPlan,
   planLvs,
 } from "./drain.ts";
-import { ownedKeys } from "./plan.ts";
+import { serviceKey } from "./plan.ts";
 import { applySlowStart } from "./slow_start.ts";
 
 /** What {@link planConfig} needs besides the config: the runtime's state, or a guess of it. */
@@ -88,7 +88,7 @@ export function planConfig(i: ConfigPlanInputs): LvsPlan {
   const groups = i.config.virtualServerGroups;
   return planLvs({
     wanted: wantedOf(i),
-    configured: configuredKeys(vss, groups),
+    configured: lazyConfiguredKeys(vss, groups),
     held: heldEntries(vss, groups, i.heldServers),
     kernel: i.kernel,
     owned: i.owned,
@@ -99,6 +99,19 @@ export function planConfig(i: ConfigPlanInputs): LvsPlan {
 }
 
 /**
+ * {@link configuredKeys}, built at the first question: a plan asks only about kernel
+ * destinations it does not want (a failed or removed server), and building the keys of
+ * 10,000 destinations cost ~0.3 s of a small guest's CPU at each start and periodic sync.
+ */
+function lazyConfiguredKeys(
+  vss: readonly VirtualServerConfig[],
+  groups: readonly VirtualServerGroupConfig[],
+): Pick<ReadonlySet<string>, "has"> {
+  let keys: Set<string> | null = null;
+  return { has: (key) => (keys ??= configuredKeys(vss, groups)).has(key) };
+}
+
+/**
  * The services a start with `config` takes as its own: the ownership file's and the
  * config's (adopted where the kernel has them already).
  */
@@ -106,11 +119,30 @@ export function startOwned(
   config: Pick<Config, "virtualServers" | "virtualServerGroups">,
   listed: ReadonlySet<string>,
 ): Set<string> {
-  const wanted = desiredTable({
-    virtualServers: config.virtualServers,
-    groups: config.virtualServerGroups,
-    health: new Map(),
-    quorum: new Map(),
-  });
-  return new Set([...listed, ...ownedKeys(wanted)]);
+  const keys = configServiceKeys(config.virtualServers, config.virtualServerGroups);
+  for (const k of listed) keys.add(k);
+  return keys;
+}
+
+/**
+ * The kernel service keys of `virtualServers` (only those in `names` when given): the
+ * keys `ownedKeys` would give for their wanted table, without building its destinations.
+ *
+ * @example
+ * ```ts
+ * configServiceKeys(config.virtualServers, config.virtualServerGroups);
+ * // Set { "2 6 192.0.2.100 80" }
+ * ```
+ */
+export function configServiceKeys(
+  virtualServers: readonly VirtualServerConfig[],
+  groups: readonly VirtualServerGroupConfig[],
+  names?: ReadonlySet<string>,
+): Set<string> {
+  const out = new Set<string>();
+  for (const vs of virtualServers) {
+    if (names !== undefined && !names.has(vs.name)) continue;
+    for (const s of servicesOf(vs, groups)) out.add(serviceKey(s));
+  }
+  return out;
 }

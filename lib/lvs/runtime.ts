@@ -27,7 +27,7 @@
 import type { CheckDefinition, CheckSource, CheckSubscription } from "../check/service.ts";
 import type { CheckStatus } from "../check/scheduler.ts";
 import type { RealServerConfig, VirtualServerConfig } from "../config/lvs_schema.ts";
-import { diffVirtualServers } from "../config/diff.ts";
+import { virtualServerChanges } from "../config/diff.ts";
 import type { Config } from "../config/schema.ts";
 import type { OperatorResult, ReloadOutcome } from "../control/api.ts";
 import {
@@ -41,7 +41,7 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
-import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
+import type { IpvsDest, IpvsStats } from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -65,9 +65,21 @@ import {
   parseEndpoint,
   serviceText,
 } from "./drain.ts";
-import { heldEntries, planConfig, startOwned } from "./plan_config.ts";
+import {
+  type ConfigPlanInputs,
+  configServiceKeys,
+  heldEntries,
+  planConfig,
+  startOwned,
+} from "./plan_config.ts";
+import { scopePlanInputs } from "./reload_scope.ts";
+import { foldOps, opsSummary } from "./fold.ts";
+import { DeadLinks, readProcRoutes } from "./dead_links.ts";
+import type { LinkRoute } from "./link_routes.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
 import { slowStartNextMs } from "./slow_start.ts";
+
+export { foldOp, foldOps, opsSummary } from "./fold.ts";
 
 /** Between two full dumps of the kernel's table (counters for status, drift healing). */
 export const LVS_SYNC_INTERVAL_MS = 5_000;
@@ -98,21 +110,6 @@ export const LVS_DRAIN_POLL_MS = 300;
 export const LVS_MAINTENANCE_POLL_MS = 1_000;
 /** Operations of one apply logged one line each; the rest are summed up in one line. */
 export const OPS_LOGGED_EACH = 10;
-
-/**
- * One line for a batch of operations: how many of each kind.
- *
- * @example
- * ```ts
- * opsSummary(ops); // "applied 11000 operations: 1000 addService, 10000 addDest"
- * ```
- */
-export function opsSummary(ops: readonly Op[]): string {
-  const byKind = new Map<string, number>();
-  for (const op of ops) byKind.set(op.op, (byKind.get(op.op) ?? 0) + 1);
-  const kinds = [...byKind].map(([k, n]) => `${n} ${k}`).join(", ");
-  return `applied ${ops.length} operations: ${kinds}`;
-}
 
 /** A table by service key, memoized per table: status looks up every virtual server's. */
 const indexes = new WeakMap<IpvsTable, ReadonlyMap<string, IpvsEntry>>();
@@ -191,6 +188,8 @@ export interface LvsRuntimeDeps {
   readonly enqueue: (run: () => void) => void;
   /** The addresses configured on this node now (for `ha_suspend`). */
   readonly localAddresses: () => Promise<readonly string[]>;
+  /** The routing table, to tell which link reaches a real server; `/proc/net` by default. */
+  readonly readRoutes?: () => Promise<readonly LinkRoute[]>;
   /** Overrides {@link LVS_SYNC_INTERVAL_MS}. */
   readonly syncIntervalMs?: number;
   /** Overrides {@link LVS_RETRY_MS}. */
@@ -336,6 +335,8 @@ export class LvsRuntime {
   /** Service keys hacore may delete: those it wanted last (and, over a reload, before). */
   #owned = new Set<string>();
   #local = new Set<string>();
+  /** Links without carrier: the real servers reached through one are down at once. */
+  readonly #links: DeadLinks;
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
   #dirty = false;
@@ -347,6 +348,11 @@ export class LvsRuntime {
    */
   #dumpSoon = false;
   #addressesStale = false;
+  /**
+   * A reload's plan, narrowed to the virtual servers it changed, for the next turn to
+   * apply; dropped when a full plan comes first (it covers the reload too).
+   */
+  #reloadOps: readonly Op[] | null = null;
   #nextSyncMs: number;
   #retryAtMs: number | null = null;
   #lastDumpMs: number | null = null;
@@ -386,6 +392,7 @@ export class LvsRuntime {
     this.#syncMs = deps.syncIntervalMs ?? LVS_SYNC_INTERVAL_MS;
     this.#retryMs = deps.retryMs ?? LVS_RETRY_MS;
     this.#nextSyncMs = deps.clock.nowMs() + this.#syncMs;
+    this.#links = new DeadLinks(deps.readRoutes ?? readProcRoutes);
   }
 
   get #drainPollMs(): number {
@@ -411,6 +418,7 @@ export class LvsRuntime {
       `lvs starting: ${vss.length} virtual server${vss.length === 1 ? "" : "s"}`,
     );
     await guard(() => this.#readAddresses());
+    await guard(() => this.#links.refresh());
     this.#sub = this.#d.checks.subscribe(
       LVS_CHECK_OWNER,
       (id, st) => this.#d.enqueue(() => this.#verdict(id, st)),
@@ -433,7 +441,9 @@ export class LvsRuntime {
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
-    if (this.#dirty || this.#dumpSoon || this.#addressesStale) return this.#d.clock.nowMs();
+    if (this.#dirty || this.#dumpSoon || this.#addressesStale || this.#reloadOps !== null) {
+      return this.#d.clock.nowMs();
+    }
     let next = this.#nextSyncMs;
     const at = (t: number | null) => {
       if (t !== null && t < next) next = t;
@@ -468,6 +478,15 @@ export class LvsRuntime {
   }
 
   onKernel(event: KernelEvent): void {
+    if (event.kind === "link-up" || event.kind === "link-down") {
+      if (this.#closed || this.#stopping) return;
+      const up = event.kind === "link-up";
+      if (this.#links.set(event.interface, up)) this.#reassessLink(event.interface);
+      if (up) void this.#links.refresh();
+      return;
+    }
+    // Addresses come and go with their connected routes.
+    void this.#links.refresh();
     if (event.kind === "addr-added") this.#local.add(event.address);
     else if (event.kind === "addr-removed") this.#local.delete(event.address);
     else if (event.kind === "resync") this.#addressesStale = true;
@@ -493,10 +512,13 @@ export class LvsRuntime {
     if ((ramp !== null && now >= ramp) || (deadline !== null && now >= deadline)) {
       this.#dirty = true;
     }
+    const reloadOps = this.#reloadOps;
+    this.#reloadOps = null;
     if (this.#dumpSoon) {
       this.#dumpSoon = false;
       await this.#sync(true, this.#retryAtMs === null);
     } else if (this.#dirty) await this.#sync(false, false);
+    else if (reloadOps !== null) await this.#applyReloadOps(reloadOps);
     now = this.#d.clock.nowMs();
     const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
     const poll = this.#drainPollDueMs();
@@ -664,19 +686,40 @@ export class LvsRuntime {
    * table at once (a one-weight change is one editDest in ~ms; a dump of 10,000
    * destinations first cost ~1 s in the UML guest). A reload that deletes or starts a
    * drain dumps first, so the drain counts the connections of now, not of the last dump.
+   * From a settled table the plan covers only the virtual servers the reload changed
+   * (`names`, {@link scopePlanInputs}): the others' entries are as wanted already.
    */
-  #planReload(): void {
+  #planReload(before: Config, names: ReadonlySet<string>): void {
+    const settled = this.#settledPlan && !this.#dirty && !this.#dumpSoon &&
+      this.#reloadOps === null && this.#drains.size === 0 && this.#rampDueMs === null;
     this.#settledPlan = false;
-    const p = this.#plan(this.#d.clock.nowMs());
+    const inputs = this.#planInputs(this.#d.clock.nowMs());
+    const scoped = settled ? scopePlanInputs(inputs, before, names) : null;
+    const p = planConfig(scoped ?? inputs);
     const removes = p.ops.some((op) => op.op === "delService" || op.op === "delDest");
     const drains = [...p.drains.keys()].some((k) => !this.#drains.has(k));
     if (removes || drains) this.#dumpSoon = true;
-    else this.#dirty = true;
+    else if (scoped === null) this.#dirty = true;
+    else if (p.ops.length === 0) this.#settledPlan = true;
+    else this.#reloadOps = p.ops;
+  }
+
+  /** Applies a narrowed reload plan; the table is settled again once all of it applied. */
+  async #applyReloadOps(ops: readonly Op[]): Promise<void> {
+    const failed = await this.#applyOps(ops, true);
+    this.#settledPlan = failed === 0;
+    // The services it owns were added to `#owned` by the reload already.
+    if (failed === 0) await this.#writeOwned();
+    else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
   }
 
   /** The shared plan (`planConfig`) of the wanted table against the known kernel table. */
   #plan(now: number): LvsPlan {
-    return planConfig({
+    return planConfig(this.#planInputs(now));
+  }
+
+  #planInputs(now: number): ConfigPlanInputs {
+    return {
       config: this.#config,
       health: this.#health,
       quorum: this.#quorum,
@@ -686,14 +729,14 @@ export class LvsRuntime {
       owned: this.#owned,
       drains: this.#drains,
       nowMs: now,
-    });
+    };
   }
 
   /** Applies a validated config: the plan edits in place, deletes the removed, adds the new. */
   reload(next: Config, _facts: unknown): ReloadOutcome {
     const before = this.#config;
-    const changed = diffVirtualServers(before.virtualServers, next.virtualServers).length > 0;
-    const prevOwned = ownedKeys(this.#wanted());
+    const changes = virtualServerChanges(before.virtualServers, next.virtualServers);
+    const prevOwned = configServiceKeys(before.virtualServers, before.virtualServerGroups);
     this.#config = next;
     for (const id of [...this.#operatorHeld.keys()]) {
       if (this.#findRs(id) === null) this.#operatorHeld.delete(id);
@@ -715,9 +758,15 @@ export class LvsRuntime {
     this.#announceQuorum(q.changes);
     this.#setChecks();
     for (const k of prevOwned) this.#owned.add(k);
-    for (const k of ownedKeys(this.#wanted())) this.#owned.add(k);
-    this.#planReload();
-    if (changed) this.#d.log.info("lvs: reload: planning the virtual servers' changes");
+    for (const k of configServiceKeys(next.virtualServers, next.virtualServerGroups)) {
+      this.#owned.add(k);
+    }
+    const names = new Set(changes.names);
+    for (const c of q.changes) names.add(c.virtualServer);
+    this.#planReload(before, names);
+    if (changes.lines.length > 0) {
+      this.#d.log.info("lvs: reload: planning the virtual servers' changes");
+    }
     // The lines are the config diff's (`diffVirtualServers`), which the VRRP side already
     // reports with the rest of the diff: told once.
     return { ok: true, errors: [], changes: [] };
@@ -887,9 +936,24 @@ export class LvsRuntime {
 
   /** A check's verdict changed: fold it into its real server's, then into the table. */
   #verdict(id: string, _st: CheckStatus): void {
-    if (this.#closed || this.#stopping) return;
     const hash = id.lastIndexOf("#");
-    const rsId = hash < 0 ? id : id.slice(0, hash);
+    this.#reassess(hash < 0 ? id : id.slice(0, hash));
+  }
+
+  /** A link lost or regained its carrier: the checked real servers reached through it. */
+  #reassessLink(iface: string): void {
+    for (const vs of this.#config.virtualServers) {
+      for (const rs of vs.realServers) {
+        if (rs.checks.length > 0 && this.#links.reachedBy(rs.address, iface)) {
+          this.#reassess(rs.id);
+        }
+      }
+    }
+  }
+
+  /** A real server's health from its checks and its link, folded into the table. */
+  #reassess(rsId: string): void {
+    if (this.#closed || this.#stopping) return;
     const found = this.#findRs(rsId);
     if (found === null) return;
     const next = this.#rsHealth(found.rs);
@@ -931,10 +995,14 @@ export class LvsRuntime {
       if (weight === undefined && st.weight !== null) weight = st.weight;
     }
     if (!settled) return null;
+    // Nothing reaches it through a dead link, whatever its checks say yet.
+    if (up && this.#links.cutting(rs.address) !== null) return { up: false };
     return weight === undefined ? { up } : { up, weight };
   }
 
   #failingDetail(rs: RealServerConfig): string | null {
+    const link = this.#links.cutting(rs.address);
+    if (link !== null) return `its link ${link} has no carrier`;
     for (let i = 0; i < rs.checks.length; i++) {
       const st = this.#sub?.status(lvsCheckId(rs.id, i));
       if (st?.last !== null && st?.last !== undefined && !st.last.ok) return st.last.detail;
@@ -1269,93 +1337,6 @@ function quorumNotice(vs: VirtualServerConfig, up: boolean): LvsNotice {
     command: up ? vs.quorumUp : vs.quorumDown,
     fifoLine: `VS ${formatVs(vs)} ${up ? "UP" : "DOWN"}`,
   };
-}
-
-/**
- * The table after one applied operation: what the kernel holds now, without a dump.
- *
- * Called once per applied operation, so it must not cost a key string per service: a
- * first apply of 1,000 services × 10 destinations is 11,000 calls, which took 1.8 s on
- * a fast host (and most of a minute in the UML guest) when every call built every
- * service's key.
- *
- * @example
- * ```ts
- * foldOp([], { op: "addService", service }); // [{ service, dests: [] }]
- * ```
- */
-export function foldOp(table: IpvsTable, op: Op): IpvsTable {
-  if (op.op === "addService") return [...table, { service: op.service, dests: [] }];
-  const i = table.findIndex((e) => sameService(e.service, op.service));
-  if (i < 0) return table;
-  if (op.op === "delService") return table.filter((_, j) => j !== i);
-  const e = table[i];
-  let next: IpvsEntry;
-  if (op.op === "editService") next = { service: op.service, dests: e.dests };
-  else {
-    const dk = destKey(op.dest);
-    const rest = e.dests.filter((d) => destKey(d) !== dk);
-    if (op.op === "delDest") next = { service: e.service, dests: rest };
-    else {
-      const old = e.dests.find((d) => destKey(d) === dk);
-      // An edit keeps the counters the last dump showed until the next one.
-      const dest = op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest;
-      next = { service: e.service, dests: [...rest, dest] };
-    }
-  }
-  return table.map((x, j) => (j === i ? next : x));
-}
-
-/**
- * The table after `ops` applied in order: {@link foldOp} of each, in one pass over keyed
- * maps, so a batch of 11,000 operations costs one key per operation, not one scan of the
- * table each.
- *
- * @example
- * ```ts
- * foldOps([], plan(wanted, [], new Set())); // the wanted table
- * ```
- */
-export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
-  if (ops.length <= FOLD_ONE_BY_ONE) return ops.reduce(foldOp, table);
-  const byKey = new Map<string, { service: IpvsService; dests: Map<string, IpvsDest> }>();
-  for (const e of table) {
-    byKey.set(serviceKey(e.service), {
-      service: e.service,
-      dests: new Map(e.dests.map((d) => [destKey(d), d])),
-    });
-  }
-  for (const op of ops) {
-    const sk = serviceKey(op.service);
-    if (op.op === "addService") {
-      byKey.delete(sk);
-      byKey.set(sk, { service: op.service, dests: new Map() });
-      continue;
-    }
-    const e = byKey.get(sk);
-    if (e === undefined) continue;
-    if (op.op === "delService") byKey.delete(sk);
-    else if (op.op === "editService") e.service = op.service;
-    else {
-      const dk = destKey(op.dest);
-      const old = e.dests.get(dk);
-      // Deleted and set again, so an edited destination goes last, as foldOp puts it.
-      e.dests.delete(dk);
-      if (op.op === "delDest") continue;
-      e.dests.set(dk, op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest);
-    }
-  }
-  return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
-}
-
-// Up to this many operations, folding one by one (a weight change) beats rebuilding maps.
-const FOLD_ONE_BY_ONE = 8;
-
-/** `serviceKey(a) === serviceKey(b)`, without building the two strings. */
-function sameService(a: IpvsService, b: IpvsService): boolean {
-  if (a.af !== b.af || a.fwmark !== b.fwmark) return false;
-  return a.fwmark !== 0 ||
-    (a.protocol === b.protocol && a.port === b.port && a.address === b.address);
 }
 
 function opKey(op: Op): string {

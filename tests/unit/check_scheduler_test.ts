@@ -20,7 +20,7 @@ import {
   WATCH_MIN_LIFE_MS,
   WATCH_STRIKES,
 } from "../../lib/check/scheduler.ts";
-import type { ConnectionWatcher } from "../../lib/check/watch.ts";
+import type { ConnectionWatcher, WatchEnd, WatchProbe } from "../../lib/check/watch.ts";
 import { MinHeap } from "../../lib/check/heap.ts";
 import { TIMED_OUT } from "../../lib/check/deadline.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming } from "../../lib/check/types.ts";
@@ -639,23 +639,35 @@ Deno.test("scheduler: a loop that comes back stalled lets a run's waiting answer
 
 /** A {@link ConnectionWatcher} whose connections end when the test says so. */
 class FakeWatcher implements ConnectionWatcher {
-  readonly watching = new Map<string, Set<() => void>>();
-  watch(target: { host: string; port: number }, onEnd: () => void): () => void {
+  readonly watching = new Map<string, Set<(end: WatchEnd) => void>>();
+  /** The keepalive timing each target was first watched with. */
+  readonly probes = new Map<string, WatchProbe | undefined>();
+  watch(
+    target: { host: string; port: number },
+    onEnd: (end: WatchEnd) => void,
+    probe?: WatchProbe,
+  ): () => void {
     const key = `${target.host}:${target.port}`;
     let set = this.watching.get(key);
-    if (set === undefined) this.watching.set(key, set = new Set());
-    const listener = () => onEnd();
+    if (set === undefined) {
+      this.watching.set(key, set = new Set());
+      this.probes.set(key, probe);
+    }
+    const listener = (end: WatchEnd) => onEnd(end);
     set.add(listener);
     return () => {
       set.delete(listener);
       if (set.size === 0) this.watching.delete(key);
     };
   }
-  /** The connection to `key` ends (the server's process died, or it closed it idle). */
-  end(key: string): void {
+  /**
+   * The connection to `key` ends: "closed" (the server's process died, or it closed it
+   * idle) or "silent" (its keepalive probes went unanswered).
+   */
+  end(key: string, how: WatchEnd = "closed"): void {
     const set = this.watching.get(key);
     this.watching.delete(key);
-    for (const l of set ?? []) l();
+    for (const l of set ?? []) l(how);
   }
   close(): Promise<void> {
     this.watching.clear();
@@ -737,6 +749,25 @@ Deno.test("scheduler: a watched check runs the moment its connection ends; a ref
   assert.equal(t.watcher.watching.size, 0, "stop lets every connection go");
 });
 
+Deno.test("scheduler: a watched connection gone silent takes the check down at once, without a run; it is watched with the check's pacing", async () => {
+  const t = watchedScheduler({ fall: 3, retryIntervalMs: 300 });
+  await runClock(t.clock, 100, flush);
+  assert.deepEqual(t.watcher.probes.get("10.0.0.5:80"), { idleS: 1, intervalS: 0.3, count: 2 });
+  await runClock(t.clock, 400, flush);
+  t.state.alive = false;
+  t.watcher.end("10.0.0.5:80", "silent");
+  await flush();
+  assert.deepEqual(t.changes, [[400, false]], "down at the silence, no fall retries");
+  assert.deepEqual(t.startedAt, [0], "no run out of turn: a connect would only time out");
+  const st = t.s.status("rs")!;
+  assert.match(st.last?.detail ?? "", /no answer to 2 TCP keepalive probe/);
+  t.state.alive = true;
+  await runClock(t.clock, 1100, flush);
+  assert.deepEqual(t.changes, [[400, false], [1000, true]], "back at its next passing run");
+  assert.equal(t.watcher.watching.size, 1, "and watched again");
+  await t.stop();
+});
+
 Deno.test("scheduler: a server that closes idle connections by design is no longer watched after a few ends", async () => {
   const t = watchedScheduler();
   await runClock(t.clock, 100, flush);
@@ -748,6 +779,9 @@ Deno.test("scheduler: a server that closes idle connections by design is no long
   // Each end followed by a pass is a strike; at WATCH_STRIKES the watch stops.
   assert.equal(t.startedAt.length, 1 + WATCH_STRIKES);
   assert.equal(t.watcher.watching.size, 0);
+  await runClock(t.clock, 3100, flush);
+  assert.equal(t.startedAt.length, 1 + WATCH_STRIKES + 3, "its regular runs go on");
+  assert.equal(t.watcher.watching.size, 0, "and passing ones do not watch it again");
   assert.deepEqual(t.changes, [], "passing all along");
   await t.stop();
 });
