@@ -20,9 +20,8 @@
  *
  * A libc socket rather than `Deno.connect`: Deno sets SO_KEEPALIVE but not the probe
  * timing (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT), whose defaults (2 hours) would never
- * fire. The held connections wait in a poll of their own ({@link Reactor}), apart from
- * the checks' reactor: its set changes only when a watch starts or ends, not with each
- * of the thousand checks a second a big director runs.
+ * fire. The held connections wait on the daemon's one reactor, through the checks'
+ * thin {@link Reactor} layer, like every other check socket.
  *
  * @module
  */
