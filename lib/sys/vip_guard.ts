@@ -41,7 +41,7 @@ import {
   SOCK_RAW,
   sockaddrLl,
 } from "./libc.ts";
-import { defaultReactor, type Reactor, watchSocket } from "./reactor.ts";
+import { defaultReactor, type Reactor } from "./reactor.ts";
 
 /** IP protocol number of ICMPv6 (the IPv6 next header of an NA). */
 const IPPROTO_ICMPV6 = 58;
@@ -121,16 +121,27 @@ export function parseClaimFrame(frame: Uint8Array): Omit<VipClaim, "dev" | "loca
 
 interface Watch {
   dev: string;
+  ifindex: number;
   fd: number;
   onClaim: (claim: VipClaim) => void;
   closed: boolean;
-  /** Ends the reactor's watch and closes the socket. */
+  /** Ends the reactor's watch (the socket stays open: see {@link PacketVipGuard}). */
   stop: () => void;
 }
 
+/** A guard socket kept for its interface between watches, filtering out every frame. */
+interface Parked {
+  fd: number;
+  ifindex: number;
+}
+
 /**
- * Guard sockets, each watched on the reactor (see `watchSocket`, shared with the VRRP
- * transports).
+ * Guard sockets, each watched on the reactor.
+ *
+ * A watch that stops keeps its socket, parked with a filter that drops every frame, for
+ * the next watch of the same interface: closing a packet socket waits for an RCU grace
+ * period in the kernel (`synchronize_net`, ~100 ms here), which would stall the loop on
+ * every transition out of Master, exactly when adverts must keep flowing.
  *
  * @example
  * ```ts
@@ -142,6 +153,7 @@ interface Watch {
  */
 export class PacketVipGuard implements VipGuardPort {
   #open = new Map<number, Watch>();
+  #parked = new Map<string, Parked>();
   readonly #reactor: Reactor;
   #buf = new Uint8Array(FRAME_BYTES);
 
@@ -169,17 +181,10 @@ export class PacketVipGuard implements VipGuardPort {
    */
   watch(dev: string, onClaim: (claim: VipClaim) => void): () => void {
     const ifindex = ifNameToIndex(dev);
-    // Protocol 0 queues nothing until the bind, by which time the filter is in place.
-    const fd = openSocket(AF_PACKET, SOCK_RAW, 0);
-    try {
-      attachFilter(fd, claimFilter());
-      bindSocket(fd, sockaddrLl({ protocol: ETH_P_ALL, ifindex }));
-    } catch (e) {
-      closeQuietly(fd);
-      throw e;
-    }
-    const w: Watch = { dev, fd, onClaim, closed: false, stop: () => {} };
-    w.stop = watchSocket(this.#reactor, fd, () => this.#drain(w));
+    const fd = this.#unpark(dev, ifindex) ?? openGuardSocket(ifindex);
+    const w: Watch = { dev, ifindex, fd, onClaim, closed: false, stop: () => {} };
+    const handle = this.#reactor.watch(fd, () => this.#drain(w));
+    w.stop = () => handle.close();
     this.#open.set(fd, w);
     return () => this.#unwatch(w);
   }
@@ -197,7 +202,7 @@ export class PacketVipGuard implements VipGuardPort {
   }
 
   /**
-   * Stops every watch (their sockets are closed at once).
+   * Stops every watch and closes every socket, parked ones included.
    *
    * @example
    * ```ts
@@ -206,6 +211,8 @@ export class PacketVipGuard implements VipGuardPort {
    */
   close(): Promise<void> {
     for (const w of [...this.#open.values()]) this.#unwatch(w);
+    for (const p of this.#parked.values()) closeQuietly(p.fd);
+    this.#parked.clear();
     return Promise.resolve();
   }
 
@@ -214,6 +221,36 @@ export class PacketVipGuard implements VipGuardPort {
     w.closed = true;
     this.#open.delete(w.fd);
     w.stop();
+    try {
+      attachFilter(w.fd, DROP_ALL);
+    } catch {
+      closeQuietly(w.fd);
+      return;
+    }
+    const old = this.#parked.get(w.dev);
+    if (old !== undefined) closeQuietly(old.fd);
+    this.#parked.set(w.dev, { fd: w.fd, ifindex: w.ifindex });
+  }
+
+  /** The parked socket of `dev`, emptied and filtering claims again; null when none fits. */
+  #unpark(dev: string, ifindex: number): number | null {
+    const p = this.#parked.get(dev);
+    if (p === undefined) return null;
+    this.#parked.delete(dev);
+    // A re-created interface has a new index: the old socket is bound to a dead one.
+    if (p.ifindex !== ifindex) {
+      closeQuietly(p.fd);
+      return null;
+    }
+    try {
+      // Frames queued before parking are stale claims: dropped, not judged.
+      while (recvMsg(p.fd, this.#buf) !== null);
+      attachFilter(p.fd, claimFilter());
+      return p.fd;
+    } catch {
+      closeQuietly(p.fd);
+      return null;
+    }
   }
 
   #drain(w: Watch): void {
@@ -239,6 +276,23 @@ export class PacketVipGuard implements VipGuardPort {
       }
     }
   }
+}
+
+/** The filter of a parked guard socket: every frame dropped in the kernel. */
+const DROP_ALL: BpfInsn[] = [{ code: BPF_RET_K, jt: 0, jf: 0, k: 0 }];
+
+/** A packet socket on `ifindex` that queues only claims ({@link claimFilter}). */
+function openGuardSocket(ifindex: number): number {
+  // Protocol 0 queues nothing until the bind, by which time the filter is in place.
+  const fd = openSocket(AF_PACKET, SOCK_RAW, 0);
+  try {
+    attachFilter(fd, claimFilter());
+    bindSocket(fd, sockaddrLl({ protocol: ETH_P_ALL, ifindex }));
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+  return fd;
 }
 
 function localMac(fd: number): string | null {
