@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds hacore for installation into dist/.
 #
-#   scripts/compile.sh            dist/hacore, one binary, with `deno compile`
+#   scripts/compile.sh            dist/hacore, one binary, with `deno compile` (of the bundle)
 #   scripts/compile.sh --bundle   dist/hacore.js, the whole module graph in one file, and
 #                                 dist/hacore, a launcher: `deno run` of that file
 #
@@ -33,13 +33,17 @@ verify() {
   echo "compile: built dist/hacore ($out, $v8flags)"
 }
 
-if [ "${1:-}" = "--bundle" ]; then
-  rm -f dist/hacore dist/hacore.js
-  # Minified (names kept, for stack traces and logs; the source map for line numbers):
-  # half the text for V8 to hold and scan at every start.
-  rm -f dist/hacore.js.map
+# The whole module graph in dist/hacore.js. Minified (names kept, for stack traces and
+# logs; the source map for line numbers): half the text for V8 to hold and scan at every
+# start.
+bundle() {
+  rm -f dist/hacore dist/hacore.js dist/hacore.js.map
   "$deno" bundle --quiet --platform deno --minify --keep-names --sourcemap=linked \
     --output dist/hacore.js main.ts
+}
+
+if [ "${1:-}" = "--bundle" ]; then
+  bundle
   # The deno that built it is the fallback when none is on PATH at run time; HACORE_DENO
   # names another. --no-config: no deno.json lookup from the operator's cwd.
   cat >dist/hacore <<EOF
@@ -58,7 +62,10 @@ if [ -n "${DENORT_BIN:-}" ]; then
   [ -x "$DENORT_BIN" ] || { echo "compile: DENORT_BIN=$DENORT_BIN is not an executable file" >&2; exit 1; }
   echo "compile: using denort from DENORT_BIN=$DENORT_BIN" >&2
 fi
-if ! "$deno" compile --allow-all "$v8flags" --output dist/hacore main.ts; then
+# The binary embeds the bundle rather than main.ts's ~180 modules: one module to load
+# and instantiate at every start instead of a graph.
+bundle
+if ! "$deno" compile --allow-all "$v8flags" --output dist/hacore dist/hacore.js; then
   echo "compile: deno compile failed. It needs denort 2.9.6: set DENORT_BIN to a local copy" >&2
   echo "compile: when the download is not reachable. (The deno binary itself is not a denort.)" >&2
   echo "compile: without one, 'scripts/compile.sh --bundle' builds a bundle and its launcher." >&2
