@@ -25,6 +25,7 @@ import { readKernelFacts } from "../lvs/preflight.ts";
 import { PreciseClock } from "../sys/clock.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
+import { processStartedAtMs } from "../sys/process_start.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./check.ts";
@@ -232,6 +233,8 @@ export async function runCommand(args: string[]): Promise<number> {
       primaryAddresses: await ports.primaries(),
       // setTimeout fires up to milliseconds late; adverts and takeovers must not.
       clock: new PreciseClock(),
+      // PreciseClock reads performance.now(): the process's start on that scale.
+      startedAtMs: processStartedAtMs(performance.now()),
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,

@@ -128,6 +128,12 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** Retry a failed kernel operation after this long; 1000 ms by default. */
   readonly retryMs?: number;
+  /**
+   * When the process started, on `clock`'s scale (`processStartedAtMs`): the first
+   * Master_Down deadlines count from it, so nodes started together decide by priority.
+   * Absent or null: from the first loop turn.
+   */
+  readonly startedAtMs?: number | null;
   /** Window of the drop-log rate limiter; 10 000 ms by default. */
   readonly dropLogWindowMs?: number;
   /**
@@ -352,6 +358,7 @@ export class Daemon implements DaemonControl {
       retryMs: opts.retryMs ?? 1000,
       wallOffsetMs: this.#wallOffsetMs,
       nowMs: now,
+      startedAtMs: opts.startedAtMs ?? null,
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
       routes: opts.routes ?? null,

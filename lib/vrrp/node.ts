@@ -115,7 +115,8 @@ export interface NodeState {
  * ```
  */
 export type NodeEvent =
-  | { type: "startup" }
+  /** Every router starts; `startedAtMs` as the router's `startup` event has it. */
+  | { type: "startup"; startedAtMs?: number }
   | { type: "tick" }
   | { type: "shutdown" }
   /** Operator maintenance for every router at once (see the router's `maintenance`). */
@@ -215,6 +216,8 @@ export function stepNode(
   const routers = w.node.routers;
   switch (event.type) {
     case "startup":
+      for (const name of node.order) apply(w, name, event);
+      break;
     case "shutdown":
       for (const name of node.order) apply(w, name, { type: event.type });
       break;

@@ -269,7 +269,12 @@ export interface RouterState {
 
 /** Inputs to the engine. */
 export type RouterEvent =
-  | { type: "startup" }
+  /**
+   * Start the router. `startedAtMs`: when the router's process started (its exec), on
+   * the caller's clock; the first Master_Down deadline counts from it (see
+   * `firstMasterDownMs`). Absent: from now, as a router added by a reload starts.
+   */
+  | { type: "startup"; startedAtMs?: number }
   /** Time has advanced; the engine fires whichever deadlines are due. */
   | { type: "tick" }
   /**
