@@ -11,7 +11,9 @@ import {
   formatConfigErrors,
   formatConfigWarnings,
   loadConfig,
+  loadConfigSync,
   type LoadOptions,
+  type LoadResult,
 } from "../config/mod.ts";
 import type { MetricsServer } from "../control/metrics.ts";
 import type { ControlServer } from "../control/server.ts";
@@ -123,11 +125,11 @@ export async function runCommand(args: string[]): Promise<number> {
 
   // Validate before touching anything: a broken file must not cost a running VIP.
   // Start and every reload read the file alike (format, config id) and log its warnings.
-  const load = async (file: string) => {
-    const r = await loadConfig(file, opts.load);
+  const warned = (r: LoadResult) => {
     for (const line of formatConfigWarnings(r.warnings ?? [])) log.warn(line);
     return r;
   };
+  const load = async (file: string) => warned(await loadConfig(file, opts.load));
   const loaded = await load(opts.file);
   if (!loaded.ok) {
     for (const line of formatConfigErrors(loaded.errors)) log.error(line);
@@ -245,7 +247,8 @@ export async function runCommand(args: string[]): Promise<number> {
       acceptFilter,
       routes: new SystemRoutePort(ports.addresses.rtnl),
       version: VERSION,
-      loadConfig: load,
+      // A reload reads and parses in one loop turn, right after the adverts it sends.
+      loadConfig: (file) => Promise.resolve(warned(loadConfigSync(file, opts.load))),
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
       // Opened only when the config has virtual servers (or lvs_sync_daemon).

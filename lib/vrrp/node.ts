@@ -118,6 +118,8 @@ export type NodeEvent =
   /** Every router starts; `startedAtMs` as the router's `startup` event has it. */
   | { type: "startup"; startedAtMs?: number }
   | { type: "tick" }
+  /** Every Master sends an extra advert now (see the router's `advertise`). */
+  | { type: "advertise" }
   | { type: "shutdown" }
   /** Operator maintenance for every router at once (see the router's `maintenance`). */
   | { type: "maintenance"; on: boolean }
@@ -219,6 +221,7 @@ export function stepNode(
       for (const name of node.order) apply(w, name, event);
       break;
     case "shutdown":
+    case "advertise":
       for (const name of node.order) apply(w, name, { type: event.type });
       break;
     case "maintenance":

@@ -165,6 +165,7 @@ export function nextDeadline(state: RouterState): number | null {
  *   Master_Down_Interval, counted from `startedAtMs` when given (see
  *   `firstMasterDownMs`); pending faults → Fault.
  * - `tick`: fires whichever deadlines are due.
+ * - `advertise`: a Master sends an extra advert now; its schedule is unchanged.
  * - `advert`: validated (version, unicast peer, v2 auth, v2 interval, address list),
  *   then the RFC §6.4.2/§6.4.3 rules, with the RFC 9568 immediate reply by a Master.
  *   A Master that hears a lower-priority master (a dual-master episode it wins) also
@@ -203,6 +204,10 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
       break;
     case "tick":
       onTick(d);
+      break;
+    case "advertise":
+      // An extra advert: the periodic schedule stays as it was.
+      if (d.s.state === "master") send(d, d.s.priority);
       break;
     case "advert":
       onAdvert(d, event.advert, event.src, event.checksumForm, event.srcMac);

@@ -278,6 +278,14 @@ export type RouterEvent =
   /** Time has advanced; the engine fires whichever deadlines are due. */
   | { type: "tick" }
   /**
+   * A Master sends an extra advert now (its periodic schedule unchanged); anyone else
+   * ignores it. Fed before work that keeps the caller's loop busy (a reload reading,
+   * parsing and applying a config): the Backups' Master_Down timers restart, so the work
+   * has a whole Master_Down_Interval before a Backup would take over, not what is left
+   * of the current advert interval.
+   */
+  | { type: "advertise" }
+  /**
    * A received advert that passed codec validation. `srcMac`: the sender's link-layer
    * address ("aa:bb:cc:dd:ee:ff") when the transport can tell it.
    */
