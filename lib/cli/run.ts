@@ -236,7 +236,7 @@ export async function runCommand(args: string[]): Promise<number> {
       // setTimeout fires up to milliseconds late; adverts and takeovers must not.
       clock: new PreciseClock(),
       // PreciseClock reads performance.now(): the process's start on that scale.
-      startedAtMs: processStartedAtMs(performance.now()),
+      startedAtMs: processStartedAtMs(),
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,

@@ -37,19 +37,22 @@ export function statStartTicks(stat: string): number | null {
 }
 
 /**
- * This process's start on the scale of `nowMs` (`performance.now()` read just before);
- * null when it cannot be told (no procfs), and never later than `nowMs`.
+ * This process's start on `performance.now()`'s scale (the daemon's clock); null when
+ * it cannot be told (no procfs), and never later than now.
  *
  * @example
  * ```ts
- * const startedAtMs = processStartedAtMs(performance.now()); // e.g. -41.2
+ * const startedAtMs = processStartedAtMs(); // e.g. -41.2
  * ```
  */
-export function processStartedAtMs(nowMs: number): number | null {
+export function processStartedAtMs(): number | null {
   try {
     const ticks = statStartTicks(Deno.readTextFileSync("/proc/self/stat"));
     if (ticks === null) return null;
+    // The first call opens libc (milliseconds): not between the two readings below.
+    clockBoottimeUsec();
     const sinceBootMs = Number(clockBoottimeUsec()) / 1000;
+    const nowMs = performance.now();
     const agoMs = sinceBootMs - (ticks * 1000) / USER_HZ;
     return nowMs - Math.max(0, agoMs);
   } catch {
