@@ -10,7 +10,9 @@ import {
   formatConfigErrors,
   formatConfigWarnings,
   loadConfig,
+  loadConfigSync,
   type LoadOptions,
+  type LoadResult,
 } from "../config/mod.ts";
 import type { MetricsServer } from "../control/metrics.ts";
 import type { ControlServer } from "../control/server.ts";
@@ -24,6 +26,7 @@ import { readKernelFacts } from "../lvs/preflight.ts";
 import { defaultReactor } from "../sys/reactor.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
+import { processStartedAtMs } from "../sys/process_start.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 // startup: flag parsing without check.ts (and its status client) or node:util.
@@ -122,11 +125,11 @@ export async function runCommand(args: string[]): Promise<number> {
 
   // Validate before touching anything: a broken file must not cost a running VIP.
   // Start and every reload read the file alike (format, config id) and log its warnings.
-  const load = async (file: string) => {
-    const r = await loadConfig(file, opts.load);
+  const warned = (r: LoadResult) => {
     for (const line of formatConfigWarnings(r.warnings ?? [])) log.warn(line);
     return r;
   };
+  const load = async (file: string) => warned(await loadConfig(file, opts.load));
   const loaded = await load(opts.file);
   if (!loaded.ok) {
     for (const line of formatConfigErrors(loaded.errors)) log.error(line);
@@ -236,6 +239,8 @@ export async function runCommand(args: string[]): Promise<number> {
       // The one wait of the process: every socket and timer, deadlines to ~0.1 ms
       // (setTimeout fires milliseconds late; adverts and takeovers must not).
       clock: reactor,
+      // The reactor reads performance.now(): the process's start on that scale.
+      startedAtMs: processStartedAtMs(),
       transports: ports.transports,
       addresses: ports.addresses,
       announcer: ports.announcer,
@@ -246,7 +251,8 @@ export async function runCommand(args: string[]): Promise<number> {
       acceptFilter,
       routes: new SystemRoutePort(ports.addresses.rtnl),
       version: VERSION,
-      loadConfig: load,
+      // A reload reads and parses in one loop turn, right after the adverts it sends.
+      loadConfig: (file) => Promise.resolve(warned(loadConfigSync(file, opts.load))),
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
       // Opened only when the config has virtual servers (or lvs_sync_daemon).
@@ -275,7 +281,7 @@ export async function runCommand(args: string[]): Promise<number> {
       () => {
         log.notice("SIGHUP: reloading the configuration");
         sd.reloading();
-        // Reading the files awaits Deno's ops: keep the reactor's waits async meanwhile.
+        // A reload may await Deno's ops (its notify hooks): keep the reactor's waits async.
         const release = reactor.hold();
         d.reload()
           .finally(release)

@@ -209,13 +209,37 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
   try {
     source = await Deno.readTextFile(file);
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    return {
-      ok: false,
-      errors: [{ file, line: null, path: "", message: `cannot read the file: ${why}` }],
-    };
+    return unreadable(file, e);
   }
   return parseConfig(source, file, options);
+}
+
+/**
+ * {@link loadConfig} reading the file synchronously: for a daemon's reload, which runs
+ * the whole of it in one loop turn right after its Masters advertised, rather than
+ * parse at whatever moment an asynchronous read completes.
+ *
+ * @example
+ * ```ts
+ * const r = loadConfigSync("examples/unicast.toml");
+ * ```
+ */
+export function loadConfigSync(file: string, options: LoadOptions = {}): LoadResult {
+  let source: string;
+  try {
+    source = Deno.readTextFileSync(file);
+  } catch (e) {
+    return unreadable(file, e);
+  }
+  return parseConfig(source, file, options);
+}
+
+function unreadable(file: string, e: unknown): LoadResult {
+  const why = e instanceof Error ? e.message : String(e);
+  return {
+    ok: false,
+    errors: [{ file, line: null, path: "", message: `cannot read the file: ${why}` }],
+  };
 }
 
 function deepFreeze<T>(value: T): T {

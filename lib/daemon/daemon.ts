@@ -129,6 +129,12 @@ export interface DaemonOptions {
   readonly logger: Logger;
   /** Retry a failed kernel operation after this long; 1000 ms by default. */
   readonly retryMs?: number;
+  /**
+   * When the process started, on `clock`'s scale (`processStartedAtMs`): the first
+   * Master_Down deadlines count from it, so nodes started together decide by priority.
+   * Absent or null: from the first loop turn.
+   */
+  readonly startedAtMs?: number | null;
   /** Window of the drop-log rate limiter; 10 000 ms by default. */
   readonly dropLogWindowMs?: number;
   /**
@@ -353,6 +359,7 @@ export class Daemon implements DaemonControl {
       retryMs: opts.retryMs ?? 1000,
       wallOffsetMs: this.#wallOffsetMs,
       nowMs: now,
+      startedAtMs: opts.startedAtMs ?? null,
       enqueue: (item) => this.#push(item),
       acceptFilter: opts.acceptFilter ?? null,
       routes: opts.routes ?? null,
@@ -914,7 +921,7 @@ export class Daemon implements DaemonControl {
     this.#log.notice(`reload: reading ${file}`);
     let loaded: LoadResult;
     try {
-      loaded = await this.#load(file);
+      loaded = await this.#afterAdverts(() => this.#load(file));
     } catch (e) {
       loaded = {
         ok: false,
@@ -960,6 +967,26 @@ export class Daemon implements DaemonControl {
           }
         },
         () => resolve(refused(["the daemon stopped before the reload was applied"])),
+      );
+    });
+  }
+
+  /**
+   * Starts `work` in a loop turn right after every Master sent an extra advert: what it
+   * does before its first await (a reload's read and parse with the loader `run` gives,
+   * and the apply that follows a netlink dump later) then has a whole
+   * Master_Down_Interval before a Backup would take over, not just what was left of an
+   * advert interval. At 10 ms adverts a parse whose code had gone cold took longer than
+   * that remainder on a busy host, and a reload of an unchanged file moved the VIP.
+   */
+  #afterAdverts<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#control(
+        () => {
+          this.#rt.feed({ type: "advertise" });
+          work().then(resolve, reject);
+        },
+        () => reject(new Error("the daemon stopped")),
       );
     });
   }

@@ -161,6 +161,11 @@ export interface NodeRuntimeOptions {
   readonly wallOffsetMs: number;
   /** The clock's time the engine's node starts at. */
   readonly nowMs: number;
+  /**
+   * When the process started, on the clock's scale (`processStartedAtMs`): the first
+   * Master_Down deadlines count from it. Absent or null: from the startup step.
+   */
+  readonly startedAtMs?: number | null;
   /** Queues an input for the loop (received packets, tracker recomputes). */
   readonly enqueue: (item: InboxItem) => void;
 }
@@ -199,6 +204,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #clock: Clock;
   readonly #counters: Record<string, number>;
   readonly #wallOffsetMs: number;
+  readonly #startedAtMs: number | null;
   readonly #log: Logger;
   readonly #rateLog: RateLog;
   readonly #addresses: AddressPort;
@@ -249,6 +255,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#clock = clock;
     this.#counters = counters;
     this.#wallOffsetMs = opts.wallOffsetMs;
+    this.#startedAtMs = opts.startedAtMs ?? null;
     this.#log = log;
     this.#rateLog = rateLog;
     this.#addresses = opts.addresses;
@@ -495,7 +502,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     await guard(() => this.readLinkStates());
     this.#dynamic.raiseAtStart();
     await guard(() => Promise.resolve(this.startTrackers()));
-    this.feed({ type: "startup" });
+    this.feed(
+      this.#startedAtMs === null
+        ? { type: "startup" }
+        : { type: "startup", startedAtMs: this.#startedAtMs },
+    );
   }
 
   /**

@@ -253,6 +253,8 @@ export const IF_NAMESIZE = 16;
 
 /** `CLOCK_MONOTONIC`: the clock systemd's `MONOTONIC_USEC=` is read from. */
 export const CLOCK_MONOTONIC = 1;
+/** `CLOCK_BOOTTIME`: the clock a process's start time in `/proc/PID/stat` counts on. */
+export const CLOCK_BOOTTIME = 7;
 
 // ---------------------------------------------------------------------------------------
 // Struct sizes (LP64 Linux)
@@ -1534,6 +1536,22 @@ export function setNs(fd: number, nstype: number): void {
 export function clockMonotonicUsec(): bigint {
   const ts = new Uint8Array(SIZEOF_TIMESPEC);
   if (libc().clock_gettime(CLOCK_MONOTONIC, ts) < 0) fail("clock_gettime", "CLOCK_MONOTONIC");
+  const dv = new DataView(ts.buffer);
+  return dv.getBigInt64(0, true) * 1_000_000n + dv.getBigInt64(8, true) / 1000n;
+}
+
+/**
+ * `clock_gettime(CLOCK_BOOTTIME)` in microseconds: the scale of `/proc/PID/stat`'s
+ * `starttime`, so that how long ago the process started can be told.
+ *
+ * @example
+ * ```ts
+ * const usec = clockBoottimeUsec(); // e.g. 13345678901n
+ * ```
+ */
+export function clockBoottimeUsec(): bigint {
+  const ts = new Uint8Array(SIZEOF_TIMESPEC);
+  if (libc().clock_gettime(CLOCK_BOOTTIME, ts) < 0) fail("clock_gettime", "CLOCK_BOOTTIME");
   const dv = new DataView(ts.buffer);
   return dv.getBigInt64(0, true) * 1_000_000n + dv.getBigInt64(8, true) / 1000n;
 }

@@ -115,8 +115,11 @@ export interface NodeState {
  * ```
  */
 export type NodeEvent =
-  | { type: "startup" }
+  /** Every router starts; `startedAtMs` as the router's `startup` event has it. */
+  | { type: "startup"; startedAtMs?: number }
   | { type: "tick" }
+  /** Every Master sends an extra advert now (see the router's `advertise`). */
+  | { type: "advertise" }
   | { type: "shutdown" }
   /** Operator maintenance for every router at once (see the router's `maintenance`). */
   | { type: "maintenance"; on: boolean }
@@ -215,7 +218,10 @@ export function stepNode(
   const routers = w.node.routers;
   switch (event.type) {
     case "startup":
+      for (const name of node.order) apply(w, name, event);
+      break;
     case "shutdown":
+    case "advertise":
       for (const name of node.order) apply(w, name, { type: event.type });
       break;
     case "maintenance":

@@ -20,7 +20,7 @@
  */
 
 import { canonicalIp, compareIp, sameIpSet } from "../net/addr.ts";
-import { earlierDeadline, masterDownIntervalMs, skewTimeMs } from "./timing.ts";
+import { earlierDeadline, firstMasterDownMs, masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
   DROP_COUNTER,
@@ -162,8 +162,10 @@ export function nextDeadline(state: RouterState): number | null {
  *
  * Events:
  * - `startup`: owner (priority 255) → Master; anyone else → Backup with a full
- *   Master_Down_Interval; pending faults → Fault.
+ *   Master_Down_Interval, counted from `startedAtMs` when given (see
+ *   `firstMasterDownMs`); pending faults → Fault.
  * - `tick`: fires whichever deadlines are due.
+ * - `advertise`: a Master sends an extra advert now; its schedule is unchanged.
  * - `advert`: validated (version, unicast peer, v2 auth, v2 interval, address list),
  *   then the RFC §6.4.2/§6.4.3 rules, with the RFC 9568 immediate reply by a Master.
  *   A Master that hears a lower-priority master (a dual-master episode it wins) also
@@ -198,10 +200,14 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
   }
   switch (event.type) {
     case "startup":
-      onStartup(d);
+      onStartup(d, event.startedAtMs ?? null);
       break;
     case "tick":
       onTick(d);
+      break;
+    case "advertise":
+      // An extra advert: the periodic schedule stays as it was.
+      if (d.s.state === "master") send(d, d.s.priority);
       break;
     case "advert":
       onAdvert(d, event.advert, event.src, event.checksumForm, event.srcMac);
@@ -404,7 +410,7 @@ function leaveFault(d: Draft, reason: TransitionReason, detail: string) {
   else enterBackup(d, reason, detail, { releaseAdvert: false });
 }
 
-function onStartup(d: Draft) {
+function onStartup(d: Draft, startedAtMs: number | null) {
   if (d.s.state !== "init") return;
   if (d.s.faults.length > 0) {
     enterFault(d, "fault", `failing at startup: ${d.s.faults.join(", ")}`);
@@ -418,6 +424,18 @@ function onStartup(d: Draft) {
       ? "maintenance: staying backup"
       : `initial state hint ${d.s.config.initialState}`;
     enterBackup(d, "startup", detail, { releaseAdvert: false });
+    // Counted from the process's start, not from whenever its sockets opened: routers
+    // started together then decide by priority, not by start-up jitter.
+    if (d.s.masterDownDeadlineMs !== null) {
+      const s = d.s;
+      s.masterDownDeadlineMs = firstMasterDownMs(
+        s.config.version,
+        s.priority,
+        s.masterAdverIntervalMs,
+        startedAtMs,
+        d.now,
+      );
+    }
   }
 }
 

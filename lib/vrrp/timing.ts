@@ -51,6 +51,37 @@ export function masterDownIntervalMs(
 }
 
 /**
+ * The first Master_Down deadline of a Backup that just started: Master_Down_Interval
+ * from the moment the router started (`startedAtMs`, the process's exec), so that
+ * routers started together decide by priority however long each took to open its
+ * sockets; but never sooner than one advert interval plus Skew_Time after `nowMs`
+ * (sockets open and joined), so a restarting Backup always hears a live Master's
+ * advert before it may take over, even when starting took longer than the interval.
+ * Without `startedAtMs` (or one in the future) it is the RFC's full
+ * Master_Down_Interval from `nowMs`.
+ *
+ * @example
+ * ```ts
+ * firstMasterDownMs(3, 150, 100, 0, 135); // 341.40625: 0 + 3 × 100 + 41.40625
+ * firstMasterDownMs(3, 150, 10, 0, 135); // 149.140625: 135 + 10 + 4.140625
+ * firstMasterDownMs(3, 150, 100, null, 135); // 476.40625
+ * ```
+ */
+export function firstMasterDownMs(
+  version: VrrpVersion,
+  priority: number,
+  masterAdverIntervalMs: number,
+  startedAtMs: number | null,
+  nowMs: number,
+): number {
+  const full = masterDownIntervalMs(version, priority, masterAdverIntervalMs);
+  if (startedAtMs === null || startedAtMs >= nowMs) return nowMs + full;
+  const floor = nowMs + masterAdverIntervalMs +
+    skewTimeMs(version, priority, masterAdverIntervalMs);
+  return Math.max(startedAtMs + full, floor);
+}
+
+/**
  * The earlier of two deadlines, null meaning none: for the deadline scans run on every
  * loop turn, which compare in place rather than build an array to take its minimum.
  *

@@ -269,9 +269,22 @@ export interface RouterState {
 
 /** Inputs to the engine. */
 export type RouterEvent =
-  | { type: "startup" }
+  /**
+   * Start the router. `startedAtMs`: when the router's process started (its exec), on
+   * the caller's clock; the first Master_Down deadline counts from it (see
+   * `firstMasterDownMs`). Absent: from now, as a router added by a reload starts.
+   */
+  | { type: "startup"; startedAtMs?: number }
   /** Time has advanced; the engine fires whichever deadlines are due. */
   | { type: "tick" }
+  /**
+   * A Master sends an extra advert now (its periodic schedule unchanged); anyone else
+   * ignores it. Fed before work that keeps the caller's loop busy (a reload reading,
+   * parsing and applying a config): the Backups' Master_Down timers restart, so the work
+   * has a whole Master_Down_Interval before a Backup would take over, not what is left
+   * of the current advert interval.
+   */
+  | { type: "advertise" }
   /**
    * A received advert that passed codec validation. `srcMac`: the sender's link-layer
    * address ("aa:bb:cc:dd:ee:ff") when the transport can tell it.

@@ -4,10 +4,14 @@
  * operator makes: demote and resume, promote and resume, maintenance on and off, a
  * reload that lowers and restores the priority, and a restart that preempts back. The
  * new master holds the VIP and has announced it before its first advert, and the old
- * master lets go only once it hears that advert, so not one connect may fail.
+ * master lets go only once it hears that advert, so not one connect may fail. And a
+ * reload of an unchanged file at 10 ms adverts, with a connect every 1 ms: nothing
+ * moves (the reload's parse once stalled the master's loop past the Backup's
+ * Master_Down_Interval, which took over and was preempted back).
  */
 
 import assert from "node:assert/strict";
+import { pollUntil } from "../../lib/lab/proc.ts";
 import { leftoverNamespaces, netnsTest } from "./helpers.ts";
 import {
   addressWatcher,
@@ -133,6 +137,56 @@ netnsTest(
       assert.ok(
         b.transitions.some((t) => t.detail.startsWith("preempted by 192.0.2.11 (priority 150")),
         b.transitions.map((t) => `${t.from} -> ${t.to} (${t.reason}: ${t.detail})`).join("\n"),
+      );
+    }),
+);
+
+/** A reload changes nothing here: the same file, re-read this many times. */
+const RELOADS = 10;
+
+netnsTest(
+  "a reload with the same config at 10 ms adverts disturbs nothing: no transition, 0 lost connects at one every 1 ms",
+  () =>
+    withPeerLab(async (lab) => {
+      const lan = await buildLan(lab, {
+        nodes: [{ name: "a", address: "192.0.2.11/24" }, { name: "b", address: "192.0.2.12/24" }],
+        client: { name: "client", address: "192.0.2.50/24" },
+      });
+      const [na, nb] = lan.nodes;
+      await Promise.all([startTcpService(lab, na.ns, "a"), startTcpService(lab, nb.ns, "b")]);
+      const dir = await lab.tempDir();
+      const fast = (name: string, priority: number) =>
+        hacoreConfigToml({ routerId: name, priority, vips: [`${VIP}/24`], advertIntS: 0.01 });
+      const a = await hacoreFromToml(lab, dir, na.ns, "a", fast("a", 150));
+      await a.waitState("MASTER", START_MS);
+      const b = await hacoreFromToml(lab, dir, nb.ns, "b", fast("b", 100));
+      await b.waitState("BACKUP", START_MS);
+      await sleep(1000); // b follows a
+      const [aFrom, bFrom] = [a.transitions.length, b.transitions.length];
+      const probe = await startProbe(lab, lan.client!.ns, VIP, { intervalMs: 1, timeoutMs: 50 });
+      const from = wallMs();
+      try {
+        await sleep(SETTLE_MS);
+        for (let i = 0; i < RELOADS; i++) {
+          const applied = () => a.proc.lines.filter((l) => l.text.includes("no changes")).length;
+          const before = applied();
+          a.proc.child.kill("SIGHUP");
+          await pollUntil(() => applied() > before || null, MOVE_MS, `reload ${i + 1} applied`);
+          await sleep(200);
+        }
+        await sleep(SETTLE_MS);
+      } finally {
+        await probe.stop();
+      }
+      const sum = summarizeProbe(probe.results, from);
+      const show = (d: HacoreProc, i: number) =>
+        d.transitions.slice(i).map((t) => `${d.name}: ${t.from} -> ${t.to} (${t.detail})`);
+      assert.deepEqual([...show(a, aFrom), ...show(b, bFrom)], [], "transitions during reloads");
+      assert.ok(sum.attempts > 1000, `only ${sum.attempts} connects`);
+      assert.equal(
+        sum.failed,
+        0,
+        `${sum.failed} of ${sum.attempts} connects failed: ${sum.errors}`,
       );
     }),
 );

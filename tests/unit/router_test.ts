@@ -14,7 +14,7 @@ import {
   step,
   SYNC_GROUP_FAULT,
 } from "../../lib/vrrp/router.ts";
-import { masterDownIntervalMs, skewTimeMs } from "../../lib/vrrp/timing.ts";
+import { firstMasterDownMs, masterDownIntervalMs, skewTimeMs } from "../../lib/vrrp/timing.ts";
 import {
   type Advert,
   HISTORY_LIMIT,
@@ -144,6 +144,30 @@ Deno.test("timing: higher priority waits less", () => {
   assert(masterDownIntervalMs(3, 254, 1000) < masterDownIntervalMs(3, 1, 1000));
 });
 
+Deno.test("timing: the first Master_Down counts from the process start when starting was quick", () => {
+  // v3 priority 150 at 100 ms: MDI 341.40625; sockets open 135 ms after exec.
+  assertEquals(firstMasterDownMs(3, 150, 100, 0, 135), 341.40625);
+});
+
+Deno.test("timing: the first Master_Down leaves one interval plus skew after the sockets open", () => {
+  // At 10 ms adverts starting takes longer than the MDI: hear a live master first.
+  assertEquals(firstMasterDownMs(3, 150, 10, 0, 135), 135 + 10 + skewTimeMs(3, 150, 10));
+});
+
+Deno.test("timing: without a start anchor (or one in the future) the first Master_Down is a full MDI from now", () => {
+  assertEquals(firstMasterDownMs(2, 100, 1000, null, 50), 50 + MDI_100);
+  assertEquals(firstMasterDownMs(2, 100, 1000, 60, 50), 50 + MDI_100);
+});
+
+Deno.test("timing: routers started together take over in priority order whatever their start-up took", () => {
+  // Exec at 0; the sockets of the best router open last, 160 ms after the worst's (up
+  // to two intervals after exec the anchor decides; later the floor does).
+  const at = (priority: number, openedAt: number) =>
+    firstMasterDownMs(3, priority, 100, 0, openedAt);
+  assert(at(150, 190) < at(100, 120));
+  assert(at(100, 120) < at(50, 30));
+});
+
 // ---------------------------------------------------------------------------------
 // The table. Each row: a given state, one event at a time, the expected state name
 // and action list, and any extra checks.
@@ -188,6 +212,59 @@ const rows: Row[] = [
       assertEquals(state.holdingVips, false);
       assertEquals(nextDeadline(state), MDI_100);
     },
+  },
+  {
+    name: "advertise: a Master sends an extra advert and keeps its schedule",
+    given: () => startedMaster(),
+    event: { type: "advertise" },
+    at: MDI_100 + 400,
+    state: "master",
+    actions: ["send 100"],
+    check: ({ state }, before) => assertEquals(state.adverDeadlineMs, before.adverDeadlineMs),
+  },
+  {
+    name: "advertise: a Backup sends nothing and keeps its Master_Down_Timer",
+    given: () => startedBackup(),
+    event: { type: "advertise" },
+    at: 400,
+    state: "backup",
+    actions: [],
+    check: ({ state }) => assertEquals(state.masterDownDeadlineMs, MDI_100),
+  },
+  {
+    name: "startup: a process start anchor makes the Master_Down_Timer count from it",
+    given: () => createRouter(cfg(), 300),
+    event: { type: "startup", startedAtMs: 100 },
+    at: 300,
+    state: "backup",
+    actions: ["transition init>backup startup"],
+    check: ({ state }) => assertEquals(state.masterDownDeadlineMs, 100 + MDI_100),
+  },
+  {
+    name: "startup: an anchor never leaves less than one interval plus skew to hear a master",
+    given: () => createRouter(cfg(), 5000),
+    event: { type: "startup", startedAtMs: 0 },
+    at: 5000,
+    state: "backup",
+    actions: ["transition init>backup startup"],
+    check: ({ state }) => assertEquals(state.masterDownDeadlineMs, 5000 + 1000 + SKEW_100),
+  },
+  {
+    name: "startup: the owner ignores the anchor and is Master at once",
+    given: () => createRouter(cfg({ priority: 255 }), 300),
+    event: { type: "startup", startedAtMs: 0 },
+    at: 300,
+    state: "master",
+    actions: ["transition init>master owner", "hold-vips", "announce", "send 255"],
+  },
+  {
+    name: "startup: maintenance arms no Master_Down_Timer even with an anchor",
+    given: () => ({ ...createRouter(cfg(), 300), maintenance: true }),
+    event: { type: "startup", startedAtMs: 0 },
+    at: 300,
+    state: "backup",
+    actions: ["transition init>backup startup"],
+    check: ({ state }) => assertEquals(state.masterDownDeadlineMs, null),
   },
   {
     name: "startup: initialState master is only a hint, the non-owner still waits as Backup",
