@@ -14,6 +14,10 @@
  * | `hacore_start_time_seconds`               | gauge   |                                       |
  * | `hacore_maintenance`                      | gauge   |                                       |
  * | `hacore_vip_conflicts`                    | gauge   |                                       |
+ * | `hacore_process_resident_memory_bytes`    | gauge   |                                       |
+ * | `hacore_process_heap_used_bytes`          | gauge   |                                       |
+ * | `hacore_process_heap_total_bytes`         | gauge   |                                       |
+ * | `hacore_process_external_memory_bytes`    | gauge   |                                       |
  * | `hacore_vrrp_instance_info`               | gauge   | instance, interface, vrid, version, family, transport |
  * | `hacore_vrrp_state`                       | gauge   | instance, interface, vrid, state      |
  * | `hacore_vrrp_priority`                    | gauge   | instance, kind (base, effective)      |
@@ -57,7 +61,7 @@
 import { type Logger, RateLimiter, suppressedNote } from "../log.ts";
 import { DROP_COUNTER, type RouterStateName } from "../vrrp/types.ts";
 import type { DaemonControl } from "./api.ts";
-import type { DaemonStatus, LvsStatus } from "./status.ts";
+import type { DaemonStatus, LvsStatus, ProcessStatus } from "./status.ts";
 
 /** `Content-Type` of the text exposition format, as Prometheus negotiates it. */
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -421,7 +425,37 @@ export function renderMetrics(control: DaemonControl): string {
 
   if (status.lvs !== undefined) addLvs(x, status.lvs);
   addLvsRoles(x, status);
+  if (status.process !== undefined) addProcess(x, status.process);
   return x.toString();
+}
+
+/**
+ * The process's memory, as status read it for this scrape. The resident size takes
+ * the standard process collector's name (with our prefix), so dashboards built for it
+ * apply; the heap families are V8's, told apart so that a leak in JavaScript objects
+ * (heap used rising after each collection) is not mistaken for V8 reserving pages.
+ */
+function addProcess(x: Exposition, p: ProcessStatus): void {
+  const g = (name: string, help: string, v: number) => {
+    x.family(`hacore_process_${name}`, "gauge", help);
+    x.add(`hacore_process_${name}`, {}, v);
+  };
+  g("resident_memory_bytes", "Resident memory of the daemon process (VmRSS), bytes.", p.rssBytes);
+  g(
+    "heap_used_bytes",
+    "V8 heap in use (live objects and garbage not yet collected), bytes.",
+    p.heapUsedBytes,
+  );
+  g(
+    "heap_total_bytes",
+    "V8 heap reserved (in use plus free pages V8 keeps), bytes.",
+    p.heapTotalBytes,
+  );
+  g(
+    "external_memory_bytes",
+    "Memory outside the V8 heap owned by JavaScript objects (ArrayBuffers), bytes.",
+    p.externalBytes,
+  );
 }
 
 /**
