@@ -45,8 +45,12 @@
  *   metric is its level; after the plateau (`--plateau S`, default a sixth of the run,
  *   20 s to 10 min) the highest level may exceed the plateau's highest by at most the
  *   bound, and the least-squares slope of the levels times their span by at most
- *   `STEP_FIT` (1.5) times it. Bounds (`STEADY_BOUNDS`): RSS 8 MiB, heap used 4 MiB, fds
- *   3, threads 2; heap total and external memory are reported, not judged;
+ *   `STEP_FIT` (1.5) times it. Bounds (`STEADY_BOUNDS`): RSS 8 MiB, live heap 4 MiB,
+ *   fds 3, threads 2. The live heap is V8's heap after each full collection, from the
+ *   `--trace-gc` lines a steady daemon prints (`DENO_V8_FLAGS`, its own flags
+ *   unchanged): heap used is not it, its floor climbing with promoted garbage for the
+ *   minutes between full collections. Heap used, heap total and external memory are
+ *   reported, not judged;
  * - for the longest-lived process of every node, a least-squares slope after its
  *   plateau (the first 10 % of the run, at most 10 min, at least 20 s), as before;
  *   steady nodes are judged by the rule above instead.
@@ -80,6 +84,7 @@ import {
   explain,
   fitGrowth,
   type Growth,
+  heapAfterFullGc,
   holderEpisodes,
   type HolderEvent,
   judgeSteady,
@@ -108,7 +113,7 @@ const DEFAULT_STEADY = ["node2"];
  * growth: above the noise measured on this machine (see the README's soak figures),
  * far below what a leak of one object per advert or per chaos action adds in an hour.
  */
-const STEADY_BOUNDS = { rssKiB: 8192, heapUsedKiB: 4096, fds: 3, threads: 2 };
+const STEADY_BOUNDS = { rssKiB: 8192, heapLiveKiB: 4096, fds: 3, threads: 2 };
 const SAMPLE_MS = 10;
 /** A process is judged on its growth only over at least this long after its plateau. */
 const MIN_FIT_SPAN_S = 30;
@@ -203,6 +208,8 @@ interface Node {
 interface Run {
   readonly daemon: HacoreProc;
   readonly pid: number;
+  /** Output lines already scanned for full collections. */
+  gcLinesSeen: number;
   readonly startMs: number;
   killedOnPurpose: boolean;
   stoppedOnPurpose: boolean;
@@ -284,15 +291,25 @@ function variantToml(node: Node, variant: 0 | 1 | "invalid"): string {
 }
 
 function launch(box: Sandbox, node: Node): void {
-  const daemon = startHacore(box, node.member.ns, node.file, {
-    name: node.name,
-    pidFile: node.pidFile,
-    controlSocket: node.socket,
-  });
+  // A steady daemon prints V8's collections: the heap after each full one is the live
+  // heap (the flag only adds those lines; the daemon's own flags are unchanged). The
+  // environment is read at spawn, so only this child sees it.
+  if (node.steady) Deno.env.set("DENO_V8_FLAGS", "--trace-gc");
+  let daemon: HacoreProc;
+  try {
+    daemon = startHacore(box, node.member.ns, node.file, {
+      name: node.name,
+      pidFile: node.pidFile,
+      controlSocket: node.socket,
+    });
+  } finally {
+    if (node.steady) Deno.env.delete("DENO_V8_FLAGS");
+  }
   node.daemon = daemon;
   node.runs.push({
     daemon,
     pid: daemon.proc.child.pid,
+    gcLinesSeen: 0,
     startMs: wallMs(),
     killedOnPurpose: false,
     stoppedOnPurpose: false,
@@ -648,7 +665,10 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
           const atMs = wallMs();
           const r = await readResources(run.pid);
           // After /proc: the status call's own connection is not among the fds counted.
-          if (r) run.samples.push({ atMs, ...r, ...await readHeap(n.socket) });
+          const fresh = run.daemon.proc.lines.slice(run.gcLinesSeen).map((l) => l.text);
+          run.gcLinesSeen += fresh.length;
+          const heapLiveKiB = n.steady ? heapAfterFullGc(fresh) : null;
+          if (r) run.samples.push({ atMs, ...r, ...await readHeap(n.socket), heapLiveKiB });
         }
         countClient();
         await sleep(RESOURCE_EVERY_MS);

@@ -7,6 +7,7 @@ import {
   type Cause,
   explain,
   fitGrowth,
+  heapAfterFullGc,
   holderEpisodes,
   type HolderEvent,
   judgeSteady,
@@ -99,6 +100,8 @@ function healthy(n = 600): ResourceSample[] {
       atMs: 1_000_000 + i * 2000,
       rssKiB: 40_000 + warm * 20_000 + (i % 7) * 9,
       heapUsedKiB: 4096 * warm + 8192 + (i % 15) * 273,
+      // A full collection every 30 s leaves the live heap.
+      heapLiveKiB: i % 15 === 0 ? 4096 * warm + 8192 : null,
       heapTotalKiB: 16_384,
       externalKiB: 2048,
       fds: 30 + (i % 50 === 0 ? 1 : 0),
@@ -107,7 +110,7 @@ function healthy(n = 600): ResourceSample[] {
   });
 }
 
-const BOUNDS = { rssKiB: 4096, heapUsedKiB: 2048, fds: 3, threads: 2 };
+const BOUNDS = { rssKiB: 4096, heapLiveKiB: 2048, fds: 3, threads: 2 };
 
 Deno.test("levels: the floor of each window, stamped at its middle; missing readings skipped", () => {
   const s = (atMs: number, rssKiB: number, heapUsedKiB: number | null): ResourceSample => ({
@@ -137,20 +140,20 @@ Deno.test("judgeSteady: warm-up inside the plateau, a sawtooth heap and passing 
     if (f.bound !== null) assert.ok(Math.abs(f.growth) < 1 && f.excess <= 0, JSON.stringify(f));
   }
   const judged = j.fits.filter((f) => f.bound !== null).map((f) => f.metric);
-  assert.deepEqual(judged, ["rssKiB", "heapUsedKiB", "fds", "threads"]);
+  assert.deepEqual(judged, ["rssKiB", "heapLiveKiB", "fds", "threads"]);
 });
 
 Deno.test("judgeSteady: a creep still under the plateau's warm-up peak is caught by the slope", () => {
-  // The heap's floor overshoots to 16 MiB while warming up, then creeps from 8 MiB by
+  // The live heap overshoots to 16 MiB while warming up, then creeps from 8 MiB by
   // 10 KiB a sample (18 MiB an hour): 4.2 MiB over the fitted 14 minutes, under the peak.
   const samples = healthy().map((x, i) => ({
     ...x,
-    heapUsedKiB: i < 100 ? 16_384 : 8192 + Math.max(0, i - 150) * 10,
+    heapLiveKiB: i % 15 !== 0 ? null : i < 100 ? 16_384 : 8192 + Math.max(0, i - 150) * 10,
   }));
-  const heap = judgeSteady(samples, 300_000, BOUNDS).fits.find((f) => f.metric === "heapUsedKiB")!;
+  const heap = judgeSteady(samples, 300_000, BOUNDS).fits.find((f) => f.metric === "heapLiveKiB")!;
   assert.ok(heap.excess < 0, String(heap.excess));
   assert.ok(Math.abs(heap.perHour - 18_000) < 1, String(heap.perHour));
-  assert.ok(heap.growth > 1.5 * BOUNDS.heapUsedKiB);
+  assert.ok(heap.growth > 1.5 * BOUNDS.heapLiveKiB);
   assert.ok(heap.grew);
 });
 
@@ -177,4 +180,16 @@ Deno.test("judgeSteady: a metric without a bound, or too short a run, is reporte
   assert.ok(ext.perHour > 100_000);
   const short = judgeSteady(healthy(40), 60_000, BOUNDS);
   assert.ok(short.fits.every((f) => f.bound === null && !f.grew));
+});
+
+Deno.test("heapAfterFullGc: the smallest heap after a mark-compact, in KiB; scavenges and other lines are not", () => {
+  const lines = [
+    "[26573:0x561a6aa8e000]    30637 ms: Incremental Mark-Compact (reduce) 11.0 (11.8) -> 10.3 (11.0) MB, pooled: 0.0 MB, 7.98 / 0.00 ms",
+    "[26573:0x561a6aa8e000]    99051 ms: Scavenge 11.2 (12.8) -> 10.8 (12.2) MB, pooled: 0.5 MB, 0.21 / 0.00 ms",
+    "[26573:0x561a6aa8e000]   267651 ms: Incremental Mark-Compact 5.5 (6.4) -> 10.5 (6.1) MB, pooled: 1.2 MB",
+    '{"level":"info","msg":"VI_1: BACKUP -> MASTER"}',
+  ];
+  assert.equal(heapAfterFullGc(lines), 10.3 * 1024);
+  assert.equal(heapAfterFullGc(lines.slice(1, 2)), null);
+  assert.equal(heapAfterFullGc([]), null);
 });

@@ -159,6 +159,34 @@ export interface ResourceSample {
   readonly heapUsedKiB?: number | null;
   readonly heapTotalKiB?: number | null;
   readonly externalKiB?: number | null;
+  /**
+   * V8's heap right after the last full collection (mark-compact) since the previous
+   * sample: the live heap, which heap used is not (garbage promoted to the old space
+   * stays counted until a full collection, minutes apart in an idle daemon). From the
+   * daemon's `--trace-gc` lines (steady nodes only); null when none ran.
+   */
+  readonly heapLiveKiB?: number | null;
+}
+
+/** A `--trace-gc` line of a full collection: `... Mark-Compact [(reduce)] 11.0 (11.8) -> 10.3 (11.0) MB`. */
+const MARK_COMPACT = /Mark-Compact(?: \([a-z ]+\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+
+/**
+ * The heap after the smallest full collection among V8 `--trace-gc` lines, in KiB
+ * (V8 prints MB of 2^20 bytes); null when none of them is one.
+ *
+ * @example
+ * ```ts
+ * heapAfterFullGc(["[1:0x1] 30637 ms: Mark-Compact (reduce) 11.0 (11.8) -> 10.5 (11.0) MB, ..."]); // 10752
+ * ```
+ */
+export function heapAfterFullGc(lines: readonly string[]): number | null {
+  let min: number | null = null;
+  for (const l of lines) {
+    const m = MARK_COMPACT.exec(l);
+    if (m) min = Math.min(min ?? Infinity, Number(m[1]) * 1024);
+  }
+  return min;
 }
 
 /**
@@ -244,15 +272,17 @@ export function fitGrowth(samples: readonly ResourceSample[], plateauMs: number)
 }
 
 /**
- * What the steady process is judged on (RSS, V8 heap used, fds, threads) and what is
- * only reported beside them (V8 heap reserved, external memory: V8 sizes those to its
- * own heuristics, so they move in steps a leak would show in heap used first).
+ * What the steady process is judged on (RSS, the live heap after full collections,
+ * fds, threads) and what is only reported beside them: heap used, whose floor climbs
+ * with uncollected garbage between full collections; heap reserved and external
+ * memory, which V8 sizes to its own heuristics.
  */
 export const STEADY_METRICS = [
   "rssKiB",
-  "heapUsedKiB",
+  "heapLiveKiB",
   "fds",
   "threads",
+  "heapUsedKiB",
   "heapTotalKiB",
   "externalKiB",
 ] as const;
