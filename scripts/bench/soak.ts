@@ -918,6 +918,14 @@ function steadyLines(st: SoakReport["steady"][number]): string[] {
       const mem = f.metric.endsWith("KiB");
       const v = (x: number) => (mem ? kib(x) : x.toFixed(2));
       const rate = mem ? `${f.perHour.toFixed(0)} KiB/h` : `${f.perHour.toFixed(2)}/h`;
+      if (f.windowsBefore < 2 || f.windowsAfter < 2) {
+        const judged = Object.hasOwn(st.bounds, f.metric);
+        return `    ${
+          f.metric.padEnd(12)
+        } ${f.windowsBefore} minute(s) with a reading in the plateau, ${f.windowsAfter} after it: ${
+          judged ? "NOT JUDGED" : "reported"
+        }${f.metric === "heapLiveKiB" ? " (no full collection ran)" : ""}`;
+      }
       const verdict = f.bound === null
         ? "reported"
         : `${f.grew ? "GREW" : "no growth"} (bound ${mem ? kib(f.bound) : f.bound})`;

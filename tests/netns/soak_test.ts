@@ -38,7 +38,10 @@ netnsTest(
       assert.deepEqual(r.dual.unexplained, [], "every dual-holder episode has a cause");
       assert.ok(r.client.attempts > DURATION_S * 20, `the client ran: ${r.client.attempts}`);
       for (const g of r.resources) {
-        if (g.spanS < 30) continue;
+        // The steady node is judged by the steady rule, over its whole life (a 2-minute
+        // run is too short for it): its threads and fds swing with mastership, which it
+        // takes on every disruption of node1, and it is not restarted to reset them.
+        if (g.spanS < 30 || r.steady.some((s) => s.node === g.node)) continue;
         assert.ok(g.fdRise <= 3, `${g.node}: fd floor rose by ${g.fdRise}`);
         assert.ok(g.threadRise <= 2, `${g.node}: thread floor rose by ${g.threadRise}`);
         // Loose: two minutes are mostly warm-up for V8.

@@ -180,6 +180,15 @@ Deno.test("judgeSteady: a metric without a bound, or too short a run, is reporte
   assert.ok(ext.perHour > 100_000);
   const short = judgeSteady(healthy(40), 60_000, BOUNDS);
   assert.ok(short.fits.every((f) => f.bound === null && !f.grew));
+  // No full collection after the plateau: the live heap has nothing to be judged on.
+  const noGc = healthy().map((x, i) => ({ ...x, heapLiveKiB: i < 150 ? x.heapLiveKiB : null }));
+  const live = judgeSteady(noGc, 300_000, BOUNDS).fits.find((f) => f.metric === "heapLiveKiB")!;
+  assert.deepEqual([live.windowsBefore, live.windowsAfter, live.bound, live.grew], [
+    5,
+    0,
+    null,
+    false,
+  ]);
 });
 
 Deno.test("heapAfterFullGc: the smallest heap after a mark-compact, in KiB; scavenges and other lines are not", () => {

@@ -339,6 +339,12 @@ export function levels(
  */
 export interface LevelFit {
   readonly metric: SteadyMetric;
+  /**
+   * Windows with a reading, in the plateau and after it (the live heap has one only
+   * where a full collection ran: none after the plateau means it cannot be judged).
+   */
+  readonly windowsBefore: number;
+  readonly windowsAfter: number;
   /** The highest window floor of the plateau, and of the time after it. */
   readonly plateauLevel: number;
   readonly afterLevel: number;
@@ -423,6 +429,8 @@ export function judgeSteady(
     const growth = perHour * span / 3_600_000;
     return {
       metric,
+      windowsBefore: before.length,
+      windowsAfter: after.length,
       plateauLevel: Number.isFinite(plateauLevel) ? plateauLevel : 0,
       afterLevel: Number.isFinite(afterLevel) ? afterLevel : 0,
       excess,
