@@ -174,6 +174,37 @@ export interface DaemonStatus {
   readonly realServerRole?: RealServerRoleStatus;
   /** Preflight findings at start (`lib/lvs/preflight.ts`), one line each; absent when none. */
   readonly preflight?: readonly string[];
+  /**
+   * The daemon process's memory, read when status is asked for (absent from a daemon
+   * that predates it): what a leak grows, with V8's heap told apart from the rest.
+   */
+  readonly process?: ProcessStatus;
+}
+
+/**
+ * One reading of the daemon process's memory, in bytes (`Deno.memoryUsage()`): a soak
+ * or a dashboard tells a leak in JavaScript objects (heap used rising after each
+ * collection) from V8 merely reserving more heap (heap total) or from native buffers
+ * (external) and from everything else (RSS).
+ *
+ * @example
+ * ```ts
+ * const p: ProcessStatus = {
+ *   pid: 4242, rssBytes: 62_000_000, heapUsedBytes: 9_000_000,
+ *   heapTotalBytes: 14_000_000, externalBytes: 2_500_000,
+ * };
+ * ```
+ */
+export interface ProcessStatus {
+  readonly pid: number;
+  /** Resident set size (the kernel's VmRSS). */
+  readonly rssBytes: number;
+  /** V8 heap holding live and not yet collected objects. */
+  readonly heapUsedBytes: number;
+  /** V8 heap reserved (used plus free pages V8 keeps). */
+  readonly heapTotalBytes: number;
+  /** Memory outside the V8 heap owned by JavaScript objects (ArrayBuffers and the like). */
+  readonly externalBytes: number;
 }
 
 /**

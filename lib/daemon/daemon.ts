@@ -102,7 +102,7 @@ import type {
   VmacPort,
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
-import { type DaemonStatus, instanceDetail } from "./status.ts";
+import { type DaemonStatus, instanceDetail, processStatus } from "./status.ts";
 import { earliestDeadline, mergeReloads, type Subsystem } from "./subsystem.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
@@ -619,6 +619,7 @@ export class Daemon implements DaemonControl {
       configFile: this.#rt.table.config.file,
       startedAtWall: this.#startedAtWall,
       version: this.#version,
+      process: processStatus(),
     };
   }
 

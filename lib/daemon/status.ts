@@ -27,6 +27,7 @@ import type {
   DaemonStatus,
   ForeignSenderStatus,
   InstanceStatus,
+  ProcessStatus,
   VipStatus,
 } from "../control/status.ts";
 import type { InstanceConfig } from "../config/schema.ts";
@@ -38,7 +39,7 @@ import { vipKey } from "./reconcile.ts";
 import type { ClaimRecord } from "./vip_guard.ts";
 
 /** Re-exported so that the daemon's callers keep one import for the daemon and its snapshots. */
-export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, VipStatus };
+export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, ProcessStatus, VipStatus };
 
 /** Counters the daemon keeps per instance beside the engine's; shown even at zero. */
 const INSTANCE_EXTRA_COUNTERS = [
@@ -52,6 +53,31 @@ const INSTANCE_EXTRA_COUNTERS = [
   "reannouncements",
   "vipConflicts",
 ] as const;
+
+/**
+ * The process section of status from one memory reading: taken on request only (a
+ * status call or a scrape), never on the daemon's loop, so it costs nothing between
+ * them. The defaults read this process; tests pass a reading.
+ *
+ * @example
+ * ```ts
+ * processStatus().heapUsedBytes; // e.g. 9_412_000
+ * processStatus({ rss: 1, heapUsed: 2, heapTotal: 3, external: 4 }, 42).rssBytes; // 1
+ * ```
+ */
+export function processStatus(
+  usage: Pick<Deno.MemoryUsage, "rss" | "heapUsed" | "heapTotal" | "external"> = Deno
+    .memoryUsage(),
+  pid: number = Deno.pid,
+): ProcessStatus {
+  return {
+    pid,
+    rssBytes: usage.rss,
+    heapUsedBytes: usage.heapUsed,
+    heapTotalBytes: usage.heapTotal,
+    externalBytes: usage.external,
+  };
+}
 
 /** How many transitions {@link instanceDetail} lists. */
 const HISTORY_LENGTH = 50;

@@ -18,7 +18,7 @@
  * 30); then its /proc/PID/smaps is summed by kind (scripts/bench/lib/smaps.ts): the
  * executable's code and data, other files, malloc's brk heap, other anonymous memory
  * (V8's heap, malloc's arenas), thread stacks; hacore's V8 heap figures come from its
- * metrics (`hacore_process_memory_bytes`). CPU is the daemon's over the settle window.
+ * metrics (`hacore_process_{heap_total,heap_used,external_memory}_bytes`). CPU is the daemon's over the settle window.
  * `hacore` is `deno run main.ts`, `bundle` the launcher of `scripts/compile.sh --bundle`;
  * `--v8-flags` replaces the production V8 flags of `hacore` (to compare flag sets);
  * `--other DIR` adds `other`, `deno run` of another checkout's main.ts (before/after).
@@ -135,9 +135,8 @@ async function v8Figures(ns: string): Promise<Record<string, number> | null> {
     `http://${METRICS}/metrics`,
   ]);
   const figures: Record<string, number> = {};
-  for (const m of out.stdout.matchAll(/^hacore_process_memory_bytes\{kind="(\w+)"\} (\S+)$/gm)) {
-    figures[m[1]] = Number(m[2]);
-  }
+  const kinds = /^hacore_process_(heap_total|heap_used|external)(?:_memory)?_bytes (\S+)$/gm;
+  for (const m of out.stdout.matchAll(kinds)) figures[m[1]] = Number(m[2]);
   return Object.keys(figures).length === 0 ? null : figures;
 }
 

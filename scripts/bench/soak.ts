@@ -26,11 +26,34 @@
  * advert are reported with the chaos actions that overlap them (each action's window
  * extended by that bound); every dual-holder episode, of any length, must have one.
  *
+ * `--steady` (default node2) names nodes that are never killed -9 nor restarted (a kill
+ * aimed at one goes to another node, the master among them if any) but get everything
+ * else: loss, link flaps, reloads, operator verbs. Their one process lives the whole
+ * run, so a leak has the time to show. node2 by default: the middle priority changes
+ * state the most (master whenever node1 is killed, flapped, demoted or in maintenance,
+ * backup again when node1 returns), so it runs both roles' code and every transition
+ * in between, while node1, the usual master, stays killable, so kill -9 of the master
+ * (the failover the soak is about) keeps its frequency. `--steady none` kills any node.
+ * `--calm` runs the same LAN, client and sampling with no loss and no action: the
+ * noise the resource judgement must stay above (every node may then be steady).
+ *
  * Every 2 s each daemon's RSS (VmRSS), open fds (/proc/PID/fd) and threads
- * (/proc/PID/status) are read; at the end a least-squares slope is fitted per process
- * after its plateau (the first 10 % of the run, at most 10 min, at least 20 s), for the longest-lived
- * process of each node. hacore exposes no heap figure (status and metrics carry none),
- * so heap is not sampled.
+ * (/proc/PID/status) are read, and its V8 heap (used, total) and external memory from
+ * its status over the control socket (the `process` section). At the end:
+ *
+ * - each steady process is judged by `judgeSteady`: the floor of each minute of a
+ *   metric is its level; after the plateau (`--plateau S`, default a sixth of the run,
+ *   20 s to 10 min) the highest level may exceed the plateau's highest by at most the
+ *   bound, and the least-squares slope of the levels times their span by at most
+ *   `STEP_FIT` (1.5) times it. Bounds (`STEADY_BOUNDS`): RSS 8 MiB, live heap 4 MiB,
+ *   fds 3, threads 2. The live heap is V8's heap after each full collection, from the
+ *   `--trace-gc` lines a steady daemon prints (`DENO_V8_FLAGS`, its own flags
+ *   unchanged): heap used is not it, its floor climbing with promoted garbage for the
+ *   minutes between full collections. Heap used, heap total and external memory are
+ *   reported, not judged;
+ * - for the longest-lived process of every node, a least-squares slope after its
+ *   plateau (the first 10 % of the run, at most 10 min, at least 20 s), as before;
+ *   steady nodes are judged by the rule above instead.
  *
  * Exits 0 when the soak passed, 3 when it ran but failed a check, 1 on errors, 2 on bad
  * usage, 130/143 when interrupted; everything it made is removed in every case.
@@ -61,12 +84,17 @@ import {
   explain,
   fitGrowth,
   type Growth,
+  heapAfterFullGc,
   holderEpisodes,
   type HolderEvent,
+  judgeSteady,
   type ResourceSample,
+  type SteadyJudgement,
+  STEP_FIT,
 } from "./lib/soak_analysis.ts";
 
-const USAGE = "usage: soak.ts [--duration S] [--seed N] [--json FILE] [--logs DIR]";
+const USAGE =
+  "usage: soak.ts [--duration S] [--seed N] [--steady NODE[,NODE...]|none] [--plateau S] [--calm] [--json FILE] [--logs DIR]";
 const VIP = "192.0.2.100";
 const VIP2 = "192.0.2.101";
 const ADVERT_S = 0.1;
@@ -77,6 +105,15 @@ const CLIENT_ADDRESS = "192.0.2.50/24";
 const LOSS_EVERY_MS = 10_000;
 const LOSS_MAX_PERCENT = 30;
 const RESOURCE_EVERY_MS = 2_000;
+/** The node never killed nor restarted by default: see `--steady` in the module doc. */
+const DEFAULT_STEADY = ["node2"];
+/**
+ * How far a steady process's level (the floor of each minute) may rise after the
+ * plateau, and its fitted slope amount to (times `STEP_FIT`), before it counts as
+ * growth: above the noise measured on this machine (see the README's soak figures),
+ * far below what a leak of one object per advert or per chaos action adds in an hour.
+ */
+const STEADY_BOUNDS = { rssKiB: 8192, heapLiveKiB: 4096, fds: 3, threads: 2 };
 const SAMPLE_MS = 10;
 /** A process is judged on its growth only over at least this long after its plateau. */
 const MIN_FIT_SPAN_S = 30;
@@ -95,6 +132,12 @@ const SLACK_MS = 500;
 interface Options {
   readonly durationS: number;
   readonly seed: number;
+  /** Nodes never killed -9 nor restarted: their one process lives the whole run. */
+  readonly steady: readonly string[];
+  /** The steady process's warm-up, left out of the fit (null: the default). */
+  readonly plateauS: number | null;
+  /** No loss and no actions: the noise floor of the resource judgement. */
+  readonly calm: boolean;
   readonly json: string | null;
   readonly logs: string | null;
 }
@@ -106,6 +149,9 @@ function parseOptions(args: string[]): Options | string {
       options: {
         duration: { type: "string" },
         seed: { type: "string" },
+        steady: { type: "string" },
+        plateau: { type: "string" },
+        calm: { type: "boolean" },
         json: { type: "string" },
         logs: { type: "string" },
       },
@@ -114,7 +160,29 @@ function parseOptions(args: string[]): Options | string {
     const seed = Number(values.seed ?? 1);
     if (!Number.isFinite(durationS) || durationS < 20) return "--duration: at least 20 s";
     if (!Number.isInteger(seed)) return "--seed: an integer";
-    return { durationS, seed, json: values.json ?? null, logs: values.logs ?? null };
+    const steady = values.steady === undefined
+      ? DEFAULT_STEADY
+      : values.steady === "none"
+      ? []
+      : values.steady.split(",").map((n) => n.trim());
+    const names = NODE_ADDRESSES.map((_, i) => `node${i + 1}`);
+    const unknown = steady.find((n) => !names.includes(n));
+    if (unknown !== undefined) return `--steady: no node ${unknown} (${names.join(", ")})`;
+    const calm = values.calm ?? false;
+    if (steady.length === names.length && !calm) {
+      return "--steady: at least one node must be killable";
+    }
+    const plateauS = values.plateau === undefined ? null : Number(values.plateau);
+    if (plateauS !== null && !(plateauS >= 0)) return "--plateau: seconds, 0 or more";
+    return {
+      durationS,
+      seed,
+      steady,
+      plateauS,
+      calm,
+      json: values.json ?? null,
+      logs: values.logs ?? null,
+    };
   } catch (e) {
     return (e as Error).message;
   }
@@ -128,6 +196,8 @@ interface Node {
   readonly file: string;
   readonly socket: string;
   readonly pidFile: string;
+  /** Never killed nor restarted (`--steady`). */
+  readonly steady: boolean;
   daemon: HacoreProc;
   /** Every process this node ran: pid, start, whether we killed it on purpose. */
   readonly runs: Run[];
@@ -138,6 +208,8 @@ interface Node {
 interface Run {
   readonly daemon: HacoreProc;
   readonly pid: number;
+  /** Output lines already scanned for full collections. */
+  gcLinesSeen: number;
   readonly startMs: number;
   killedOnPurpose: boolean;
   stoppedOnPurpose: boolean;
@@ -169,6 +241,20 @@ export interface SoakReport {
     longRuns: { atS: number; ms: number; errors: string[]; causes: string[] }[];
   };
   readonly resources: ({ node: string; pid: number } & Growth)[];
+  /**
+   * Each steady node's one process, judged for growth after its plateau (see
+   * `judgeSteady`), with its samples for a second look.
+   */
+  readonly steady: {
+    node: string;
+    pid: number;
+    /** Processes the node ran: 1 unless it crashed (a crash is reported as such). */
+    processes: number;
+    plateauS: number;
+    bounds: typeof STEADY_BOUNDS;
+    judgement: SteadyJudgement;
+    samples: ResourceSample[];
+  }[];
   readonly verdict: { ok: boolean; problems: string[] };
 }
 
@@ -205,20 +291,52 @@ function variantToml(node: Node, variant: 0 | 1 | "invalid"): string {
 }
 
 function launch(box: Sandbox, node: Node): void {
-  const daemon = startHacore(box, node.member.ns, node.file, {
-    name: node.name,
-    pidFile: node.pidFile,
-    controlSocket: node.socket,
-  });
+  // A steady daemon prints V8's collections: the heap after each full one is the live
+  // heap (the flag only adds those lines; the daemon's own flags are unchanged). The
+  // environment is read at spawn, so only this child sees it.
+  if (node.steady) Deno.env.set("DENO_V8_FLAGS", "--trace-gc");
+  let daemon: HacoreProc;
+  try {
+    daemon = startHacore(box, node.member.ns, node.file, {
+      name: node.name,
+      pidFile: node.pidFile,
+      controlSocket: node.socket,
+    });
+  } finally {
+    if (node.steady) Deno.env.delete("DENO_V8_FLAGS");
+  }
   node.daemon = daemon;
   node.runs.push({
     daemon,
     pid: daemon.proc.child.pid,
+    gcLinesSeen: 0,
     startMs: wallMs(),
     killedOnPurpose: false,
     stoppedOnPurpose: false,
     samples: [],
   });
+}
+
+/**
+ * The process's V8 heap and external memory from its status (a sample of its own: the
+ * kernel cannot see inside the heap), in KiB; nulls when the socket does not answer.
+ */
+async function readHeap(
+  socket: string,
+): Promise<Pick<ResourceSample, "heapUsedKiB" | "heapTotalKiB" | "externalKiB">> {
+  try {
+    const p = (await call(socket, makeRequest({ cmd: "status" }), { timeoutMs: 1000 })).process;
+    if (p !== undefined) {
+      return {
+        heapUsedKiB: p.heapUsedBytes / 1024,
+        heapTotalKiB: p.heapTotalBytes / 1024,
+        externalKiB: p.externalBytes / 1024,
+      };
+    }
+  } catch {
+    // mid-restart, or too busy to answer in a second: a gap in the heap's series
+  }
+  return { heapUsedKiB: null, heapTotalKiB: null, externalKiB: null };
 }
 
 async function readResources(pid: number): Promise<Omit<ResourceSample, "atMs"> | null> {
@@ -322,9 +440,10 @@ class Chaos {
   async step(): Promise<void> {
     const kind = this.#pick(["flap", "kill", "reload", "reload", "invalid", "verb", "maintenance"]);
     // The master most of the time: that is where an action hurts.
-    const node = this.#rng.next() < 0.6
+    let node = this.#rng.next() < 0.6
       ? (this.master() ?? this.#pick(this.#nodes))
       : this.#pick(this.#nodes);
+    if (kind === "kill" && node.steady) node = this.#killable();
     const startMs = wallMs();
     let detail = "";
     switch (kind) {
@@ -401,6 +520,15 @@ class Chaos {
     this.#count(kind);
   }
 
+  /**
+   * A kill aimed at a steady node goes to another one, the master among them if any:
+   * the kill stays as frequent and as often on a master as without `--steady`.
+   */
+  #killable(): Node {
+    const others = this.#nodes.filter((n) => !n.steady);
+    return others.find((n) => n.daemon.state("VI_1") === "MASTER") ?? this.#pick(others);
+  }
+
   #hup(node: Node) {
     try {
       node.daemon.proc.child.kill("SIGHUP");
@@ -416,6 +544,14 @@ class Chaos {
       // A daemon mid-restart has no socket yet; the action is still a cause.
     }
   }
+}
+
+/**
+ * The steady process's plateau by default: a sixth of the run, at least 20 s and at most
+ * 10 min (an hour's run fits its last 50 minutes, as issue 14 asks).
+ */
+function defaultPlateauS(durationS: number): number {
+  return Math.min(Math.max(durationS / 6, 20), 600);
 }
 
 function episodeReport(
@@ -454,6 +590,7 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
       file: `${dir}/${member.name}.toml`,
       socket: `${dir}/${member.name}.sock`,
       pidFile: `${dir}/${member.name}.pid`,
+      steady: opts.steady.includes(member.name),
       daemon: null as unknown as HacoreProc,
       runs: [],
       variant: 0,
@@ -471,7 +608,11 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
   const chaos = new Chaos(box, nodes, rng, lan.bridgeNs, lan.cut, lan.plug);
   const t0 = wallMs();
   const endAt = t0 + opts.durationS * 1000;
-  console.log(`soak: ${opts.durationS} s, seed ${opts.seed}, bound ${boundMs.toFixed(0)} ms`);
+  console.log(
+    `soak: ${opts.durationS} s, seed ${opts.seed}, bound ${boundMs.toFixed(0)} ms, steady ${
+      opts.steady.join(",") || "none"
+    }${opts.calm ? ", calm (no loss, no action)" : ""}`,
+  );
 
   // The client's results, counted and pruned as the run goes (an hour is ~360,000).
   let attempts = 0, failed = 0, longestFail = 0, failRunStart: number | null = null;
@@ -510,7 +651,7 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
   const loops = [
     guarded(async () => {
       while (running) {
-        await chaos.setLoss(rng.int(0, LOSS_MAX_PERCENT));
+        await chaos.setLoss(opts.calm ? 0 : rng.int(0, LOSS_MAX_PERCENT));
         const until = wallMs() + LOSS_EVERY_MS;
         while (running && wallMs() < until) await sleep(200);
       }
@@ -521,8 +662,13 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
         for (const n of nodes) {
           const run = n.runs[n.runs.length - 1];
           if (run.daemon.proc.status !== null) continue;
+          const atMs = wallMs();
           const r = await readResources(run.pid);
-          if (r) run.samples.push({ atMs: wallMs(), ...r });
+          // After /proc: the status call's own connection is not among the fds counted.
+          const fresh = run.daemon.proc.lines.slice(run.gcLinesSeen).map((l) => l.text);
+          run.gcLinesSeen += fresh.length;
+          const heapLiveKiB = n.steady ? heapAfterFullGc(fresh) : null;
+          if (r) run.samples.push({ atMs, ...r, ...await readHeap(n.socket), heapLiveKiB });
         }
         countClient();
         await sleep(RESOURCE_EVERY_MS);
@@ -531,7 +677,7 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
   ];
   let lastReport = t0;
   while (running && wallMs() < endAt - 8000 && !interrupted()) {
-    await chaos.step();
+    if (!opts.calm) await chaos.step();
     await sleep(1000 + rng.next() * 3000);
     if (wallMs() - lastReport > 60_000) {
       lastReport = wallMs();
@@ -603,6 +749,19 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
     const run = [...n.runs].sort((a, b) => b.samples.length - a.samples.length)[0];
     resources.push({ node: n.name, pid: run.pid, ...fitGrowth(run.samples, plateauMs) });
   }
+  const steadyPlateauS = opts.plateauS ?? defaultPlateauS(opts.durationS);
+  const steady: SoakReport["steady"] = nodes.filter((n) => n.steady).map((n) => {
+    const run = n.runs[0];
+    return {
+      node: n.name,
+      pid: run.pid,
+      processes: n.runs.length,
+      plateauS: steadyPlateauS,
+      bounds: STEADY_BOUNDS,
+      judgement: judgeSteady(run.samples, steadyPlateauS * 1000, STEADY_BOUNDS),
+      samples: run.samples,
+    };
+  });
   const report: SoakReport = {
     durationS: opts.durationS,
     seed: opts.seed,
@@ -633,6 +792,7 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
       }),
     },
     resources,
+    steady,
     verdict: { ok: true, problems: [] },
   };
   const problems = verdictProblems(report);
@@ -647,8 +807,10 @@ async function soak(box: Sandbox, opts: Options, interrupted: () => boolean): Pr
 
 /**
  * What makes a soak fail: a crash, an invalid config accepted, an unexplained
- * dual-holder episode, a long no-holder episode without a cause, fd or thread growth
- * (one or more over the fitted span, with the floor risen by more than what the
+ * dual-holder episode, a long no-holder episode without a cause; a steady node that
+ * ran more than one process, or whose process grew after its plateau (`judgeSteady`
+ * against `STEADY_BOUNDS`); for the other nodes' longest-lived process, fd or thread
+ * growth (one or more over the fitted span, with the floor risen by more than what the
  * daemon's state explains: see `sustainedRise`), RSS growth beyond max(5 % of its mean,
  * 4 MiB). A process is judged only over 30 s or more after its plateau.
  */
@@ -663,8 +825,21 @@ function verdictProblems(r: SoakReport): string[] {
   }
   const lonely = r.none.long.filter((e) => e.causes.length === 0);
   if (lonely.length > 0) out.push(`${lonely.length} long no-holder episode(s) without a cause`);
+  for (const st of r.steady) {
+    if (st.processes > 1) out.push(`${st.node}: steady, but ran ${st.processes} processes`);
+    for (const f of st.judgement.fits) {
+      if (!f.grew) continue;
+      out.push(
+        `${st.node}: ${f.metric} grew after the plateau: level +${f.excess.toFixed(0)}, fit ${
+          f.growth.toFixed(0)
+        } over ${st.judgement.spanS.toFixed(0)} s (bound ${f.bound}, fit ${STEP_FIT} × bound)`,
+      );
+    }
+  }
   for (const g of r.resources) {
     if (g.samples < 5 || g.spanS < MIN_FIT_SPAN_S) continue;
+    // A steady node is judged by the rule above, on its whole life.
+    if (r.steady.some((st) => st.node === g.node)) continue;
     if (g.fdGrowth >= 1 && g.fdRise > FD_STATE_SWING) {
       out.push(`${g.node}: fds grew by ${g.fdGrowth.toFixed(1)} (floor up ${g.fdRise})`);
     }
@@ -722,9 +897,43 @@ function print(r: SoakReport): void {
         g.threadsPerMin.toFixed(3)
       }/min; floor rise: fds ${g.fdRise}, threads ${g.threadRise}`
     ),
+    ...r.steady.flatMap(steadyLines),
     ...r.verdict.problems.map((p) => `  problem: ${p}`),
   ];
   console.log(lines.join("\n"));
+}
+
+/** Units as the judgement counts them: KiB for memory, a count for fds and threads. */
+function steadyLines(st: SoakReport["steady"][number]): string[] {
+  const j = st.judgement;
+  const head = `  steady ${st.node} pid ${st.pid} (${st.processes} process${
+    st.processes === 1 ? "" : "es"
+  }): plateau ${st.plateauS.toFixed(0)} s, then ${j.windows} one-minute floors over ${
+    j.spanS.toFixed(0)
+  } s`;
+  const kib = (v: number) => `${(v / 1024).toFixed(2)} MiB`;
+  return [
+    head,
+    ...j.fits.map((f) => {
+      const mem = f.metric.endsWith("KiB");
+      const v = (x: number) => (mem ? kib(x) : x.toFixed(2));
+      const rate = mem ? `${f.perHour.toFixed(0)} KiB/h` : `${f.perHour.toFixed(2)}/h`;
+      if (f.windowsBefore < 2 || f.windowsAfter < 2) {
+        const judged = Object.hasOwn(st.bounds, f.metric);
+        return `    ${
+          f.metric.padEnd(12)
+        } ${f.windowsBefore} minute(s) with a reading in the plateau, ${f.windowsAfter} after it: ${
+          judged ? "NOT JUDGED" : "reported"
+        }${f.metric === "heapLiveKiB" ? " (no full collection ran)" : ""}`;
+      }
+      const verdict = f.bound === null
+        ? "reported"
+        : `${f.grew ? "GREW" : "no growth"} (bound ${mem ? kib(f.bound) : f.bound})`;
+      return `    ${f.metric.padEnd(12)} plateau ${v(f.plateauLevel)}, after ${v(f.afterLevel)} (${
+        f.excess >= 0 ? "+" : ""
+      }${v(f.excess)}); slope ${rate} = ${v(f.growth)}: ${verdict}`;
+    }),
+  ];
 }
 
 if (import.meta.main) {

@@ -115,6 +115,14 @@ const NODE_COUNTERS: Record<string, number> = {
   [groupHookCounterKey('G "web"\\x.y', "notify_backup", "ok")]: 5,
 };
 
+const PROCESS = {
+  pid: 4242,
+  rssBytes: 62_914_560,
+  heapUsedBytes: 9_437_184,
+  heapTotalBytes: 14_680_064,
+  externalBytes: 2_621_440,
+};
+
 class FakeControl implements DaemonControl {
   live = true;
   version = "0.1.0";
@@ -131,6 +139,7 @@ class FakeControl implements DaemonControl {
       configFile: "/etc/hacore/hacore.toml",
       startedAtWall: "2026-11-21T22:59:03.414Z",
       version: this.version,
+      process: PROCESS,
     };
   }
   detail(name: string): InstanceDetail | null {
@@ -173,9 +182,12 @@ const EXPECTED_TYPES: Record<string, string> = {
   hacore_build_info: "gauge",
   hacore_live: "gauge",
   hacore_start_time_seconds: "gauge",
-  hacore_process_memory_bytes: "gauge",
   hacore_maintenance: "gauge",
   hacore_vip_conflicts: "gauge",
+  hacore_process_resident_memory_bytes: "gauge",
+  hacore_process_heap_used_bytes: "gauge",
+  hacore_process_heap_total_bytes: "gauge",
+  hacore_process_external_memory_bytes: "gauge",
   hacore_vrrp_instance_info: "gauge",
   hacore_vrrp_state: "gauge",
   hacore_vrrp_priority: "gauge",
@@ -227,9 +239,12 @@ Deno.test("render: every family has exactly its documented label set", () => {
     hacore_build_info: ["version"],
     hacore_live: [],
     hacore_start_time_seconds: [],
-    hacore_process_memory_bytes: ["kind"],
     hacore_maintenance: [],
     hacore_vip_conflicts: [],
+    hacore_process_resident_memory_bytes: [],
+    hacore_process_heap_used_bytes: [],
+    hacore_process_heap_total_bytes: [],
+    hacore_process_external_memory_bytes: [],
     hacore_vrrp_instance_info: ["family", "instance", "interface", "transport", "version", "vrid"],
     hacore_vrrp_state: ["instance", "interface", "state", "vrid"],
     hacore_vrrp_priority: ["instance", "kind"],
@@ -263,14 +278,17 @@ Deno.test("render: process gauges, build info, start time, maintenance and confl
   assert.equal(value(after, "hacore_build_info", { version: "unknown" }), 1);
 });
 
-Deno.test("render: the process's memory, by kind, as this process measures it", () => {
-  const fams = parseBoth(renderMetrics(new FakeControl()));
-  const rss = value(fams, "hacore_process_memory_bytes", { kind: "rss" });
-  const total = value(fams, "hacore_process_memory_bytes", { kind: "heap_total" });
-  const used = value(fams, "hacore_process_memory_bytes", { kind: "heap_used" });
-  // A live process: some heap in use, within what V8 reserved, within the RSS.
-  assert.ok(used > 0 && used <= total && total < rss, `${used} ${total} ${rss}`);
-  assert.ok(value(fams, "hacore_process_memory_bytes", { kind: "external" }) >= 0);
+Deno.test("render: the process's memory from status, one gauge each; none from a status without it", () => {
+  const c = new FakeControl();
+  const fams = parseBoth(renderMetrics(c));
+  assert.equal(value(fams, "hacore_process_resident_memory_bytes", {}), PROCESS.rssBytes);
+  assert.equal(value(fams, "hacore_process_heap_used_bytes", {}), PROCESS.heapUsedBytes);
+  assert.equal(value(fams, "hacore_process_heap_total_bytes", {}), PROCESS.heapTotalBytes);
+  assert.equal(value(fams, "hacore_process_external_memory_bytes", {}), PROCESS.externalBytes);
+  const old = c.status();
+  c.status = () => ({ ...old, process: undefined });
+  const without = parseBoth(renderMetrics(c));
+  assert.ok(![...without.keys()].some((k) => k.startsWith("hacore_process_")));
 });
 
 Deno.test("render: one state series per possible state, 1 for the current one", () => {
@@ -501,9 +519,7 @@ Deno.test("server: /metrics, /healthz (200 live, 503 not), HEAD, 404, 405, then 
     assert.equal(m.status, 200);
     assert.equal(m.headers.get("content-type"), METRICS_CONTENT_TYPE);
     const body = await m.text();
-    // The memory gauges move between two renders; everything else is the same text.
-    const steady = (t: string) => t.replace(/^hacore_process_memory_bytes\{.*$/gm, "");
-    assert.equal(steady(body), steady(renderMetrics(control)));
+    assert.equal(body, renderMetrics(control));
     assert.equal(value(parseBoth(body), "hacore_up", {}), 1);
 
     const withQuery = await fetch(`${base}/metrics?x=1`);
@@ -658,6 +674,12 @@ Deno.test("render: two real daemons on a fake LAN expose one master, adverts and
   assert.ok(value(b, "hacore_vrrp_adverts_received_total", { instance: "VI_1" }) >= 5);
   assert.equal(value(a, "hacore_vrrp_master_transitions_total", { instance: "VI_1" }), 1);
   assert.equal(value(a, "hacore_live", {}), 1);
+  // Read from this process at the scrape: a live reading, not a placeholder.
+  const heapUsed = value(a, "hacore_process_heap_used_bytes", {});
+  assert.ok(heapUsed > 1024 * 1024, String(heapUsed));
+  assert.ok(value(a, "hacore_process_heap_total_bytes", {}) >= heapUsed);
+  assert.ok(value(a, "hacore_process_resident_memory_bytes", {}) > heapUsed);
+  assert.equal(daemons[0].status().process?.pid, Deno.pid);
   for (const f of [a, b]) {
     const drops = f.get("hacore_vrrp_drops_total")!.samples;
     assert.equal(drops.length, DROP_NAMES.length);

@@ -151,6 +151,42 @@ export interface ResourceSample {
   readonly rssKiB: number;
   readonly fds: number;
   readonly threads: number;
+  /**
+   * V8's heap (used, reserved) and the memory JavaScript objects hold outside it, from
+   * the daemon's status over the control socket; null (or absent) when it did not
+   * answer in time (a daemon mid-restart, or one that predates the process section).
+   */
+  readonly heapUsedKiB?: number | null;
+  readonly heapTotalKiB?: number | null;
+  readonly externalKiB?: number | null;
+  /**
+   * V8's heap right after the last full collection (mark-compact) since the previous
+   * sample: the live heap, which heap used is not (garbage promoted to the old space
+   * stays counted until a full collection, minutes apart in an idle daemon). From the
+   * daemon's `--trace-gc` lines (steady nodes only); null when none ran.
+   */
+  readonly heapLiveKiB?: number | null;
+}
+
+/** A `--trace-gc` line of a full collection: `... Mark-Compact [(reduce)] 11.0 (11.8) -> 10.3 (11.0) MB`. */
+const MARK_COMPACT = /Mark-Compact(?: \([a-z ]+\))? [\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/;
+
+/**
+ * The heap after the smallest full collection among V8 `--trace-gc` lines, in KiB
+ * (V8 prints MB of 2^20 bytes); null when none of them is one.
+ *
+ * @example
+ * ```ts
+ * heapAfterFullGc(["[1:0x1] 30637 ms: Mark-Compact (reduce) 11.0 (11.8) -> 10.5 (11.0) MB, ..."]); // 10752
+ * ```
+ */
+export function heapAfterFullGc(lines: readonly string[]): number | null {
+  let min: number | null = null;
+  for (const l of lines) {
+    const m = MARK_COMPACT.exec(l);
+    if (m) min = Math.min(min ?? Infinity, Number(m[1]) * 1024);
+  }
+  return min;
 }
 
 /**
@@ -233,4 +269,176 @@ export function fitGrowth(samples: readonly ResourceSample[], plateauMs: number)
     fdRise: sustainedRise(s.map((x) => x.fds)),
     threadRise: sustainedRise(s.map((x) => x.threads)),
   };
+}
+
+/**
+ * What the steady process is judged on (RSS, the live heap after full collections,
+ * fds, threads) and what is only reported beside them: heap used, whose floor climbs
+ * with uncollected garbage between full collections; heap reserved and external
+ * memory, which V8 sizes to its own heuristics.
+ */
+export const STEADY_METRICS = [
+  "rssKiB",
+  "heapLiveKiB",
+  "fds",
+  "threads",
+  "heapUsedKiB",
+  "heapTotalKiB",
+  "externalKiB",
+] as const;
+
+/**
+ * One metric of {@link ResourceSample} that {@link judgeSteady} fits.
+ *
+ * @example
+ * ```ts
+ * const m: SteadyMetric = "heapUsedKiB";
+ * ```
+ */
+export type SteadyMetric = typeof STEADY_METRICS[number];
+
+/**
+ * A metric's level over time: the lowest reading of each window of `windowMs` (from
+ * the first sample), stamped at the window's middle. The floor, not the mean: a heap
+ * is a sawtooth between collections, fds and threads blip with a control connection or
+ * a parked worker, and a leak shows as the floor rising. Windows without a reading of
+ * the metric are left out.
+ *
+ * @example
+ * ```ts
+ * levels([{ atMs: 0, rssKiB: 5, fds: 1, threads: 1 }], "rssKiB", 60_000); // [{ atMs: 30_000, value: 5 }]
+ * ```
+ */
+export function levels(
+  samples: readonly ResourceSample[],
+  metric: SteadyMetric,
+  windowMs: number,
+): { atMs: number; value: number }[] {
+  const t0 = samples[0]?.atMs ?? 0;
+  const floors = new Map<number, number>();
+  for (const s of samples) {
+    const v = s[metric];
+    if (typeof v !== "number") continue;
+    const w = Math.floor((s.atMs - t0) / windowMs);
+    floors.set(w, Math.min(floors.get(w) ?? Infinity, v));
+  }
+  return [...floors].sort((a, b) => a[0] - b[0]).map(([w, value]) => ({
+    atMs: t0 + (w + 0.5) * windowMs,
+    value,
+  }));
+}
+
+/**
+ * One metric of a steady process, fitted after its plateau.
+ *
+ * @example
+ * ```ts
+ * const f: LevelFit = judgeSteady(samples, 600_000, { rssKiB: 8192 }).fits[0];
+ * f.grew; // false
+ * ```
+ */
+export interface LevelFit {
+  readonly metric: SteadyMetric;
+  /**
+   * Windows with a reading, in the plateau and after it (the live heap has one only
+   * where a full collection ran: none after the plateau means it cannot be judged).
+   */
+  readonly windowsBefore: number;
+  readonly windowsAfter: number;
+  /** The highest window floor of the plateau, and of the time after it. */
+  readonly plateauLevel: number;
+  readonly afterLevel: number;
+  /** `afterLevel - plateauLevel`: how far the level climbed past the plateau's. */
+  readonly excess: number;
+  /** Least-squares slope of the window floors after the plateau, per hour. */
+  readonly perHour: number;
+  /** `perHour` times the fitted span: the growth the slope amounts to. */
+  readonly growth: number;
+  /** The bound both `excess` and `growth` must stay within; null: reported, not judged. */
+  readonly bound: number | null;
+  readonly grew: boolean;
+}
+
+/**
+ * The judgement of "no growth after the plateau" for one process that lived the whole
+ * run (`--steady`).
+ *
+ * @example
+ * ```ts
+ * const j: SteadyJudgement = judgeSteady(samples, 600_000, { fds: 3 });
+ * j.fits.filter((f) => f.grew); // []
+ * ```
+ */
+export interface SteadyJudgement {
+  /** From the first window floor after the plateau to the last. */
+  readonly spanS: number;
+  /** Window floors after the plateau (the points each slope is fitted to). */
+  readonly windows: number;
+  readonly fits: readonly LevelFit[];
+}
+
+/**
+ * What a least-squares line fitted to one step of height h amounts to over its span: at
+ * most 1.5 h (6 p (1 - p) h for a step at fraction p of the span, largest at the
+ * middle). A level that moves once within its bound (a node becoming master opens its
+ * VIP guard's socket) must not read as a creep, so the slope's allowance is this times
+ * the bound.
+ */
+export const STEP_FIT = 1.5;
+
+/**
+ * The rule: cut the samples into windows of `windowMs` (60 s) from the process's first
+ * sample and take each window's floor ({@link levels}); the plateau is the windows that
+ * start before `plateauMs`, the rest come after. A metric grew when, after the plateau,
+ * either its highest floor exceeds the plateau's highest by more than its bound (a rise
+ * that stayed), or the least-squares slope of its floors, times their span, exceeds
+ * {@link STEP_FIT} times the bound (a creep, even one still under a peak the plateau
+ * reached while warming up). "No growth" is neither. A metric without a bound, or without two floors on each side, is reported
+ * and not judged.
+ *
+ * @example
+ * ```ts
+ * judgeSteady(samples, 600_000, { rssKiB: 8192, heapUsedKiB: 4096, fds: 3, threads: 2 });
+ * ```
+ */
+export function judgeSteady(
+  samples: readonly ResourceSample[],
+  plateauMs: number,
+  bounds: Readonly<Partial<Record<SteadyMetric, number>>>,
+  windowMs = 60_000,
+): SteadyJudgement {
+  const t0 = samples[0]?.atMs ?? 0;
+  // A window belongs to the plateau when it starts inside it.
+  const inPlateau = (atMs: number) => atMs - windowMs / 2 - t0 < plateauMs;
+  let spanS = 0, windows = 0;
+  const fits = STEADY_METRICS.map((metric): LevelFit => {
+    const all = levels(samples, metric, windowMs);
+    const before = all.filter((l) => inPlateau(l.atMs));
+    const after = all.filter((l) => !inPlateau(l.atMs));
+    const span = after.length >= 2 ? after[after.length - 1].atMs - after[0].atMs : 0;
+    if (metric === "rssKiB") {
+      spanS = span / 1000;
+      windows = after.length;
+    }
+    const perHour = slope(after.map((l) => (l.atMs - t0) / 3_600_000), after.map((l) => l.value));
+    const plateauLevel = Math.max(-Infinity, ...before.map((l) => l.value));
+    const afterLevel = Math.max(-Infinity, ...after.map((l) => l.value));
+    const judged = bounds[metric] !== undefined && before.length >= 2 && after.length >= 2;
+    const bound = judged ? bounds[metric]! : null;
+    const excess = before.length > 0 && after.length > 0 ? afterLevel - plateauLevel : 0;
+    const growth = perHour * span / 3_600_000;
+    return {
+      metric,
+      windowsBefore: before.length,
+      windowsAfter: after.length,
+      plateauLevel: Number.isFinite(plateauLevel) ? plateauLevel : 0,
+      afterLevel: Number.isFinite(afterLevel) ? afterLevel : 0,
+      excess,
+      perHour,
+      growth,
+      bound,
+      grew: bound !== null && (excess > bound || growth > STEP_FIT * bound),
+    };
+  });
+  return { spanS, windows, fits };
 }
