@@ -6,7 +6,7 @@
  * Rules this module keeps (see DESIGN.md, "Facts that bite"):
  * - errno is per thread. Every call whose error matters is declared synchronous, so it
  *   runs on the JS thread and `__errno_location()` read right after it sees its errno.
- *   Only `poll` and `ppoll` are `nonblocking: true`, and nothing reads errno after them
+ *   Only `ppoll` is `nonblocking: true`, and nothing reads errno after it
  *   (`ppoll_sync`, the same ppoll on the JS thread, is the reactor's blocking wait).
  * - Sockets are opened `SOCK_NONBLOCK | SOCK_CLOEXEC`: reads return null on EAGAIN and
  *   readiness comes from the reactor (see reactor.ts), never from a parked `recv`.
@@ -348,9 +348,8 @@ export const SYMBOLS = {
   },
   sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  // The only nonblocking symbol: it runs on a worker thread, so its errno is unreadable.
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
-  // ppoll takes a timespec: nanosecond timeouts, where poll's are whole milliseconds.
+  // The only nonblocking symbol (the reactor's async wait): it runs on a worker thread,
+  // so its errno is unreadable. A timespec: nanosecond timeouts, where poll's are whole ms.
   ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32", nonblocking: true },
   // The same ppoll, blocking the JS thread: the reactor's cheap wait (no thread handoff),
   // used only when nothing else needs the event loop; its errno (EINTR) is readable.
@@ -1370,24 +1369,11 @@ export function drainEventFd(fd: number): number {
 }
 
 /**
- * `poll(2)` on a worker thread: resolves with poll's return value (ready count, 0 on
- * timeout, -1 on error, whose errno is lost by design). `set` must stay untouched until
- * it resolves; revents are read from it afterwards with {@link pollRevents}.
- *
- * @example
- * ```ts
- * const set = encodePollFds([fd, efd], POLLIN);
- * const n = await pollAsync(set, 1000);
- * ```
- */
-export function pollAsync(set: Uint8Array, timeoutMs: number): Promise<number> {
-  return libc().poll(set, BigInt(set.length / SIZEOF_POLLFD), timeoutMs);
-}
-
-/**
  * `ppoll(2)` on a worker thread with a timeout in (fractional) milliseconds, resolved
- * to the nanosecond: for timers that must not fire a millisecond late. Same contract
- * as {@link pollAsync}; a negative timeout waits for ever. `ts` is the
+ * to the nanosecond: for timers that must not fire a millisecond late. Resolves with
+ * ppoll's return value (ready count, 0 on timeout, -1 on error, whose errno is lost by
+ * design: another thread's); `set` must stay untouched until it resolves, revents are
+ * read from it afterwards. A negative timeout waits for ever. `ts` is the
  * `struct timespec` to fill (a caller sleeping 100 times a second keeps one, which
  * must then not be shared by two polls at once).
  *
