@@ -174,6 +174,11 @@ export interface DaemonStatus {
   readonly realServerRole?: RealServerRoleStatus;
   /** Preflight findings at start (`lib/lvs/preflight.ts`), one line each; absent when none. */
   readonly preflight?: readonly string[];
+  /**
+   * Daemon loop iterations since start: a routine advert handled in place turns none,
+   * so a quiet Backup's count stays still (a climbing one shows work per advert).
+   */
+  readonly loopTurns?: number;
 }
 
 /**

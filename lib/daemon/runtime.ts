@@ -235,6 +235,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   #guardDirty = true;
   /** Claims to answer once {@link CLAIM_CONFIRM_MS} has shown they are not a handover. */
   readonly #claimAnswers: { atMs: number; claim: VipClaim }[] = [];
+  /**
+   * Something was done that only {@link NodeRuntime.advance} finishes (an engine
+   * action, a line logged, a peer's MAC learned, a retiring router stepped): see
+   * {@link NodeRuntime.takeTurnWanted}.
+   */
+  #turnWanted = false;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -245,7 +251,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   constructor(opts: NodeRuntimeOptions) {
-    const { log, rateLog, counters, clock } = opts;
+    const { log, counters, clock } = opts;
+    // A line logged may owe a summary, and whatever logs is news the loop must see.
+    const rateLog: RateLog = (key, level, msg) => {
+      this.#turnWanted = true;
+      opts.rateLog(key, level, msg);
+    };
     this.#clock = clock;
     this.#counters = counters;
     this.#wallOffsetMs = opts.wallOffsetMs;
@@ -324,6 +335,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       rateLog,
       feed,
       stepRetired: (inst, event) => this.#stepRetired(inst, event),
+      changed: () => (this.#turnWanted = true),
     });
     this.#trackers = new TrackerGlue({
       hub: opts.trackers,
@@ -684,6 +696,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     if (inst === undefined) return;
     const r = this.table.routerOf(inst);
     if (r.state !== "master" || priority === 0 || priority > r.priority) return;
+    this.#turnWanted = true;
     inst.announce = lowerPriorityAnnounce(inst.announce, this.#announceCfgOf(inst), now);
     bump(inst.extra, "lowerPriorityAdverts");
     if ((inst.cfg.notify.masterRxLowerPri ?? null) === null) return;
@@ -722,6 +735,28 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const want = wantedPriority(override, inst.track?.effective, inst.rc.priority);
     if (this.table.routerOf(inst).priority === want) return;
     this.feed({ type: "router", name, event: { type: "priority", priority: want } });
+  }
+
+  /**
+   * True when something since the last call needs a loop turn ({@link NodeRuntime.advance})
+   * to be finished: an engine action (a send, a transition, VIPs wanted, an
+   * announcement), a lower-priority advert heard as Master, a line logged (a drop, a
+   * foreign sender seen or resolved, an internal error), a peer's MAC newly learned, a
+   * retiring router stepped. False after a routine advert: the engine only moved its
+   * Master_Down deadline and bumped counters, which a re-armed park covers. Clears the
+   * signal. The daemon's fast path asks it after handling a packet while parked.
+   *
+   * @example
+   * ```ts
+   * rt.takeTurnWanted();
+   * rt.onPacket("eth0", "ipv4", packet);
+   * if (rt.takeTurnWanted()) inbox.poke();
+   * ```
+   */
+  takeTurnWanted(): boolean {
+    const wanted = this.#turnWanted;
+    this.#turnWanted = false;
+    return wanted;
   }
 
   /**
@@ -963,6 +998,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
+    this.#turnWanted = true;
     if (action.type !== "send") this.#guardDirty = true;
     switch (action.type) {
       case "send":
@@ -1034,6 +1070,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   #stepRetired(inst: Instance, event: RouterEvent) {
     if (inst.retired === null) return;
+    this.#turnWanted = true;
     const now = this.#clock.nowMs();
     for (const a of this.table.stepRetired(inst, event, now)) this.#execute(inst, a, now);
   }
