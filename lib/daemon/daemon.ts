@@ -1023,14 +1023,39 @@ export class Daemon implements DaemonControl {
   #fastPacket(item: Extract<InboxItem, { kind: "packet" }>): boolean {
     if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
     if (!this.#inbox.idle) return false;
-    const rt = this.#rt;
-    rt.takeTurnWanted();
-    rt.onPacket(item.iface, item.family, item.packet);
-    const due = this.#summaryDueMs;
-    if (rt.takeTurnWanted() || (due !== null && this.#clock.nowMs() >= due)) {
-      this.#inbox.poke();
-    } else if (!this.#inbox.repark(this.#nextDeadline())) this.#inbox.poke();
+    this.#rt.takeTurnWanted();
+    this.#rt.onPacket(item.iface, item.family, item.packet);
+    if (!this.#stayParked()) this.#inbox.poke();
     return true;
+  }
+
+  /**
+   * The park's deadline came: when it is only the engine's (a Master's next advert, a
+   * timer that turns out to need nothing else), the tick runs here, as the turn would
+   * run it first (`NodeRuntime.tickDue`), and the loop stays parked unless what it did
+   * needs the rest of a turn. False: the loop wakes, as before.
+   */
+  #fastDeadline(): boolean {
+    if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
+    if (!this.#inbox.idle) return false;
+    this.#rt.takeTurnWanted();
+    this.#rt.tickDue();
+    return this.#stayParked();
+  }
+
+  /**
+   * After work done in place while parked: true when it needs no loop turn (nothing
+   * wanted by the runtime, no log summary owed, no other deadline due now), and the
+   * park was moved to the next deadline.
+   */
+  #stayParked(): boolean {
+    if (this.#rt.takeTurnWanted()) return false;
+    const now = this.#clock.nowMs();
+    const owed = this.#summaryDueMs;
+    if (owed !== null && now >= owed) return false;
+    const next = this.#nextDeadline();
+    if (next !== null && next <= now) return false;
+    return this.#inbox.repark(next);
   }
 
   /** `rateLog`, noting when the summaries it may owe are due (see `#summaryDueMs`). */
@@ -1053,6 +1078,7 @@ export class Daemon implements DaemonControl {
     const offIdle = this.#clock instanceof Reactor
       ? this.#clock.addIdleCheck(() => this.#inbox.idle)
       : null;
+    this.#inbox.onDeadline(() => this.#fastDeadline());
     try {
       for (const s of this.#subsystems) await s.start((work) => this.#guarded(work));
       started();
@@ -1071,6 +1097,7 @@ export class Daemon implements DaemonControl {
       for (const s of this.#subsystems) await s.close();
       this.#teardown();
       await this.#checks.stop();
+      this.#inbox.onDeadline(null);
       offIdle?.();
       started();
     }

@@ -30,6 +30,12 @@ import { Reactor } from "../sys/reactor.ts";
 const PARK_OVER = new DOMException("park over", "AbortError");
 
 /**
+ * The park's timer resolves no promise itself: it either wakes the loop (a poke,
+ * which the daemon's idle check sees) or handles the deadline in place.
+ */
+const QUIET_TIMER = { quiet: true } as const;
+
+/**
  * One queued input.
  *
  * @example
@@ -71,7 +77,11 @@ export class Inbox {
   #parkedUntil: number | null | undefined = undefined;
   /** While parked: moves the park's wake-up to another deadline (see {@link Inbox.repark}). */
   #rearm: ((deadline: number | null) => void) | null = null;
-  readonly #pokeFn = () => this.poke();
+  /** Handles a park's deadline in place (see {@link Inbox.onDeadline}); null: wake. */
+  #dueHandler: (() => boolean) | null = null;
+  readonly #dueFn = () => {
+    if (this.#dueHandler?.() !== true) this.poke();
+  };
 
   /**
    * An empty inbox holding at most `limit` packets.
@@ -156,6 +166,20 @@ export class Inbox {
   }
 
   /**
+   * Sets what runs when a park's deadline comes (null: nothing, the loop wakes): true
+   * when it handled what was due in place and moved the park on ({@link Inbox.repark}),
+   * so the loop stays parked; false wakes the loop.
+   *
+   * @example
+   * ```ts
+   * inbox.onDeadline(() => inbox.repark(clock.nowMs() + 10));
+   * ```
+   */
+  onDeadline(handler: (() => boolean) | null): void {
+    this.#dueHandler = handler;
+  }
+
+  /**
    * While parked and idle, moves the wake-up to `deadline` (null: none) without
    * waking the loop: an input handled in place (a routine advert) moved the next
    * deadline, and nothing else is due. False (and nothing done) when not parked.
@@ -210,7 +234,7 @@ export class Inbox {
       ac = mine;
       clock.sleepUntil(d, mine.signal).then(
         () => {
-          if (!mine.signal.aborted) this.poke();
+          if (!mine.signal.aborted) this.#dueFn();
         },
         () => {},
       );
@@ -242,7 +266,7 @@ export class Inbox {
     // A re-arm is one timer moved on the reactor's heap: no promise, no wake.
     const arm = (d: number | null) => {
       cancel?.();
-      cancel = d === null ? null : reactor.at(d, this.#pokeFn);
+      cancel = d === null ? null : reactor.at(d, this.#dueFn, QUIET_TIMER);
     };
     arm(deadline);
     this.#rearm = arm;

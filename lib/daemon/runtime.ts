@@ -739,12 +739,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   /**
    * True when something since the last call needs a loop turn ({@link NodeRuntime.advance})
-   * to be finished: an engine action (a send, a transition, VIPs wanted, an
-   * announcement), a lower-priority advert heard as Master, a line logged (a drop, a
+   * to be finished: an engine action other than an advert sent at once (a transition,
+   * VIPs wanted, an announcement, an advert held back), a reconcile wanted, the VIP
+   * guard to re-point, a lower-priority advert heard as Master, a line logged (a drop, a
    * foreign sender seen or resolved, an internal error), a peer's MAC newly learned, a
-   * retiring router stepped. False after a routine advert: the engine only moved its
-   * Master_Down deadline and bumped counters, which a re-armed park covers. Clears the
-   * signal. The daemon's fast path asks it after handling a packet while parked.
+   * retiring router stepped. False after a routine advert (the engine only moved its
+   * Master_Down deadline and bumped counters) or a Master's routine tick (an advert
+   * sent), which a re-armed park covers. Clears the signal. The daemon's fast path
+   * asks it after handling a packet or a deadline while parked.
    *
    * @example
    * ```ts
@@ -754,7 +756,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   takeTurnWanted(): boolean {
-    const wanted = this.#turnWanted;
+    const wanted = this.#turnWanted || this.#vips.wanted ||
+      (this.#guardDirty && this.#guard.enabled);
     this.#turnWanted = false;
     return wanted;
   }
@@ -783,9 +786,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async advance(): Promise<void> {
-    const now = this.#packetsFirst();
-    const due = nodeNextDeadline(this.table.node);
-    if (due !== null && due <= now) this.feed({ type: "tick" });
+    const now = this.tickDue();
     if (this.table.retiring.length > 0) {
       for (const inst of [...this.table.retiring]) {
         const d = inst.retired === null ? null : nextDeadline(inst.retired);
@@ -801,6 +802,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#sendAfterHold();
     this.#answerClaims();
     this.#syncGuard();
+  }
+
+  /**
+   * The engine's part of {@link NodeRuntime.advance}, run first there: packets first
+   * (see `#packetsFirst`), then a tick when the engine's deadline is due. Returns the
+   * time it judged at. On its own, the daemon's in-place handling of a deadline (a
+   * Master's next advert), after which {@link NodeRuntime.takeTurnWanted} tells
+   * whether the rest of a turn is needed.
+   *
+   * @example
+   * ```ts
+   * rt.tickDue();
+   * ```
+   */
+  tickDue(): number {
+    const now = this.#packetsFirst();
+    const due = nodeNextDeadline(this.table.node);
+    if (due !== null && due <= now) this.feed({ type: "tick" });
+    return now;
   }
 
   /**
@@ -998,7 +1018,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
-    this.#turnWanted = true;
+    // An advert sent at once is all its action asks; anything else needs the turn.
+    if (action.type !== "send" || this.#holdPending.has(inst)) this.#turnWanted = true;
     if (action.type !== "send") this.#guardDirty = true;
     switch (action.type) {
       case "send":

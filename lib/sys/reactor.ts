@@ -137,6 +137,7 @@ interface Timer {
   readonly at: number;
   readonly seq: number;
   readonly fn: () => void;
+  readonly quiet: boolean;
   live: boolean;
 }
 
@@ -230,15 +231,17 @@ export class Reactor implements Clock {
 
   /**
    * Calls `fn` once at `atMs` (after the readable fds of that wake); returns a cancel.
-   * Cheaper than {@link Reactor.sleepUntil} for code that needs no promise.
+   * Cheaper than {@link Reactor.sleepUntil} for code that needs no promise. `quiet`:
+   * `fn` resolves no promise itself (as {@link WatchOptions.quiet}), so its firing
+   * alone does not cost the settle turns.
    *
    * @example
    * ```ts
    * const cancel = reactor.at(reactor.nowMs() + 15, () => answerClaim());
    * ```
    */
-  at(atMs: number, fn: () => void): () => void {
-    const t: Timer = { at: atMs, seq: this.#seq++, fn, live: true };
+  at(atMs: number, fn: () => void, opts: { readonly quiet?: boolean } = {}): () => void {
+    const t: Timer = { at: atMs, seq: this.#seq++, fn, quiet: opts.quiet === true, live: true };
     this.#pushTimer(t);
     this.#liveTimers++;
     this.#changed(atMs);
@@ -647,7 +650,7 @@ export class Reactor implements Clock {
     }
     for (const t of due) {
       if (!t.live) continue;
-      this.#quiet = false;
+      if (!t.quiet) this.#quiet = false;
       t.live = false;
       this.#liveTimers--;
       try {
