@@ -1023,10 +1023,23 @@ export class Daemon implements DaemonControl {
   #fastPacket(item: Extract<InboxItem, { kind: "packet" }>): boolean {
     if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
     if (!this.#inbox.idle) return false;
-    this.#rt.takeTurnWanted();
-    this.#rt.onPacket(item.iface, item.family, item.packet);
-    if (!this.#stayParked()) this.#inbox.poke();
+    let parked = false;
+    try {
+      this.#rt.takeTurnWanted();
+      this.#rt.onPacket(item.iface, item.family, item.packet);
+      parked = this.#stayParked();
+    } catch (e) {
+      // Called from the transport's callback: the loop must still wake.
+      this.#inPlaceFailed(e);
+    }
+    if (!parked) this.#inbox.poke();
     return true;
+  }
+
+  /** A bug in work done in place: counted and logged as the loop's own, and the loop wakes. */
+  #inPlaceFailed(e: unknown): void {
+    bump(this.#counters, "internalErrors");
+    this.#rateLog("loop/internal", "error", `internal error in the daemon loop: ${errorText(e)}`);
   }
 
   /**
@@ -1038,9 +1051,15 @@ export class Daemon implements DaemonControl {
   #fastDeadline(): boolean {
     if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
     if (!this.#inbox.idle) return false;
-    this.#rt.takeTurnWanted();
-    this.#rt.tickDue();
-    return this.#stayParked();
+    try {
+      this.#rt.takeTurnWanted();
+      this.#rt.tickDue();
+      return this.#stayParked();
+    } catch (e) {
+      // Called from the park's timer: the loop must still wake, or it would sleep on.
+      this.#inPlaceFailed(e);
+      return false;
+    }
   }
 
   /**
