@@ -179,6 +179,11 @@ export interface DaemonStatus {
    * that predates it): what a leak grows, with V8's heap told apart from the rest.
    */
   readonly process?: ProcessStatus;
+  /**
+   * Daemon loop iterations since start: a routine advert handled in place turns none,
+   * so a quiet Backup's count stays still (a climbing one shows work per advert).
+   */
+  readonly loopTurns?: number;
 }
 
 /**

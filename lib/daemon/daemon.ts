@@ -103,7 +103,7 @@ import type {
 } from "./ports.ts";
 import { NodeRuntime } from "./runtime.ts";
 import { type DaemonStatus, instanceDetail, processStatus } from "./status.ts";
-import { earliestDeadline, mergeReloads, type Subsystem } from "./subsystem.ts";
+import { mergeReloads, type Subsystem } from "./subsystem.ts";
 import { vmacProblems } from "./vmac_keeper.ts";
 import type { AcceptFilter } from "../sys/nft.ts";
 
@@ -287,6 +287,16 @@ export class Daemon implements DaemonControl {
   #reloadChain: Promise<unknown> = Promise.resolve();
   /** Clock time the loop last finished an iteration. */
   #lastTurnMs: number;
+  /** Loop iterations since start (see {@link Daemon.loopTurns}). */
+  #loopTurns = 0;
+  /**
+   * From this clock time on, a rate-limited line may owe its "suppressed" summary (a
+   * window after the last line); null when none may. A packet handled in place then
+   * takes a loop turn, whose flush prints it, as every packet's turn did before.
+   */
+  #summaryDueMs: number | null = null;
+  /** The loop is parked in its pause after an error: packets are queued, not handled. */
+  #pausing = false;
 
   /**
    * Builds the daemon; nothing is opened until {@link Daemon.start}.
@@ -302,7 +312,10 @@ export class Daemon implements DaemonControl {
     this.#addresses = opts.addresses;
     this.#log = opts.logger;
     const limiter = new RateLimiter(opts.dropLogWindowMs ?? 10_000);
-    this.#rateLog = makeRateLog(opts.logger, limiter, () => this.#clock.nowMs());
+    this.#rateLog = this.#owingSummaries(
+      makeRateLog(opts.logger, limiter, () => this.#clock.nowMs()),
+      limiter.windowMs,
+    );
     this.#notify = opts.notify ?? null;
     this.#load = opts.loadConfig ?? loadConfig;
     this.#version = opts.version ?? "unknown";
@@ -517,6 +530,19 @@ export class Daemon implements DaemonControl {
   }
 
   /**
+   * Loop iterations since start: a routine advert handled in place (see `#fastPacket`)
+   * turns no loop, so on a quiet Backup this stays still while adverts arrive.
+   *
+   * @example
+   * ```ts
+   * daemon.loopTurns; // 3
+   * ```
+   */
+  get loopTurns(): number {
+    return this.#loopTurns;
+  }
+
+  /**
    * Opens the transports, subscribes to kernel events, removes hacore leftovers from
    * an earlier run, starts every instance, and resolves once they are started (the
    * loop keeps running until {@link Daemon.stop}).
@@ -620,6 +646,7 @@ export class Daemon implements DaemonControl {
       startedAtWall: this.#startedAtWall,
       version: this.#version,
       process: processStatus(),
+      loopTurns: this.#loopTurns,
     };
   }
 
@@ -1008,7 +1035,88 @@ export class Daemon implements DaemonControl {
       if (item.kind === "control") item.cancel();
       return;
     }
+    if (item.kind === "packet" && this.#fastPacket(item)) return;
     if (!this.#inbox.push(item)) bump(this.#counters, "inboxOverflows");
+  }
+
+  /**
+   * A packet arriving while the loop is parked is handled here, in the transport's
+   * callback, as the loop would (the same `onPacket`): the loop is parked, so nothing
+   * else runs, and a routine advert (it only moved the Master_Down deadline and
+   * bumped counters) then just moves the park's wake-up, with no loop turn, no
+   * promise and no microtask: at 10 ms adverts that turn was most of a Backup's CPU.
+   * Anything else the packet did (see `NodeRuntime.takeTurnWanted`), or a summary the
+   * rate-limited log may owe, wakes the loop. False: not parked, queue it.
+   */
+  #fastPacket(item: Extract<InboxItem, { kind: "packet" }>): boolean {
+    if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
+    if (!this.#inbox.idle) return false;
+    let parked = false;
+    try {
+      this.#rt.takeTurnWanted();
+      this.#rt.onPacket(item.iface, item.family, item.packet);
+      parked = this.#stayParked();
+    } catch (e) {
+      // Called from the transport's callback: the loop must still wake.
+      this.#inPlaceFailed(e);
+    }
+    if (!parked) this.#inbox.poke();
+    return true;
+  }
+
+  /** A bug in work done in place: counted and logged as the loop's own, and the loop wakes. */
+  #inPlaceFailed(e: unknown): void {
+    bump(this.#counters, "internalErrors");
+    this.#rateLog("loop/internal", "error", `internal error in the daemon loop: ${errorText(e)}`);
+  }
+
+  /**
+   * The park's deadline came: when it is only the engine's (a Master's next advert, a
+   * timer that turns out to need nothing else), the tick runs here, as the turn would
+   * run it first (`NodeRuntime.tickDue`), and the loop stays parked unless what it did
+   * needs the rest of a turn. False: the loop wakes, as before.
+   */
+  #fastDeadline(): boolean {
+    if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
+    if (!this.#inbox.idle) return false;
+    try {
+      this.#rt.takeTurnWanted();
+      this.#rt.tickDue();
+      return this.#stayParked();
+    } catch (e) {
+      // Called from the park's timer: the loop must still wake, or it would sleep on.
+      this.#inPlaceFailed(e);
+      return false;
+    }
+  }
+
+  /**
+   * After work done in place while parked: true when it needs no loop turn (nothing
+   * wanted by the runtime, no log summary owed, no other deadline due now), and the
+   * park was moved to the next deadline.
+   */
+  #stayParked(): boolean {
+    if (this.#rt.takeTurnWanted()) return false;
+    const now = this.#clock.nowMs();
+    const owed = this.#summaryDueMs;
+    if (owed !== null && now >= owed) return false;
+    const next = this.#nextDeadline();
+    if (next !== null && next <= now) return false;
+    return this.#inbox.repark(next);
+  }
+
+  /** `rateLog`, noting when the summaries it may owe are due (see `#summaryDueMs`). */
+  #owingSummaries(rateLog: FlushingRateLog, windowMs: number): FlushingRateLog {
+    const log = (key: string, level: Parameters<FlushingRateLog>[1], msg: string) => {
+      this.#summaryDueMs = this.#clock.nowMs() + windowMs;
+      rateLog(key, level, msg);
+    };
+    const flush = () => {
+      const due = this.#summaryDueMs;
+      rateLog.flush();
+      if (due !== null && this.#clock.nowMs() >= due) this.#summaryDueMs = null;
+    };
+    return Object.assign(log, { flush });
   }
 
   async #loop(started: () => void): Promise<void> {
@@ -1017,11 +1125,13 @@ export class Daemon implements DaemonControl {
     const offIdle = this.#clock instanceof Reactor
       ? this.#clock.addIdleCheck(() => this.#inbox.idle)
       : null;
+    this.#inbox.onDeadline(() => this.#fastDeadline());
     try {
       for (const s of this.#subsystems) await s.start((work) => this.#guarded(work));
       started();
       for (;;) {
         await this.#guarded(() => this.#iteration());
+        this.#loopTurns++;
         this.#lastTurnMs = this.#clock.nowMs();
         // A flood that stopped still gets its "N similar lines suppressed" line.
         this.#rateLog.flush();
@@ -1034,6 +1144,7 @@ export class Daemon implements DaemonControl {
       for (const s of this.#subsystems) await s.close();
       this.#teardown();
       await this.#checks.stop();
+      this.#inbox.onDeadline(null);
       offIdle?.();
       started();
     }
@@ -1046,7 +1157,13 @@ export class Daemon implements DaemonControl {
     } catch (e) {
       bump(this.#counters, "internalErrors");
       this.#rateLog("loop/internal", "error", `internal error in the daemon loop: ${errorText(e)}`);
-      await this.#wait(this.#clock.nowMs() + LOOP_ERROR_PAUSE_MS);
+      // Not shortened by a packet handled in place: the pause is what stops a spin.
+      this.#pausing = true;
+      try {
+        await this.#wait(this.#clock.nowMs() + LOOP_ERROR_PAUSE_MS);
+      } finally {
+        this.#pausing = false;
+      }
     }
   }
 
@@ -1079,11 +1196,15 @@ export class Daemon implements DaemonControl {
   }
 
   #nextDeadline(): number | null {
-    return earliestDeadline([
-      ...this.#subsystems.map((s) => s.nextDeadlineMs()),
-      this.#checks.nextDeadlineMs(),
-      this.#stopHardAtMs,
-    ]);
+    // Asked on every turn and every packet handled in place: no array built.
+    let best = this.#checks.nextDeadlineMs();
+    const hard = this.#stopHardAtMs;
+    if (hard !== null && (best === null || hard < best)) best = hard;
+    for (const s of this.#subsystems) {
+      const d = s.nextDeadlineMs();
+      if (d !== null && (best === null || d < best)) best = d;
+    }
+    return best;
   }
 
   #wait(deadline: number | null): Promise<void> {

@@ -30,6 +30,12 @@ import { Reactor } from "../sys/reactor.ts";
 const PARK_OVER = new DOMException("park over", "AbortError");
 
 /**
+ * The park's timer resolves no promise itself: it either wakes the loop (a poke,
+ * which the daemon's idle check sees) or handles the deadline in place.
+ */
+const QUIET_TIMER = { quiet: true } as const;
+
+/**
  * One queued input.
  *
  * @example
@@ -69,6 +75,13 @@ export class Inbox {
   #idle = false;
   /** While parked: the deadline it waits for (null: none). Undefined while turning. */
   #parkedUntil: number | null | undefined = undefined;
+  /** While parked: moves the park's wake-up to another deadline (see {@link Inbox.repark}). */
+  #rearm: ((deadline: number | null) => void) | null = null;
+  /** Handles a park's deadline in place (see {@link Inbox.onDeadline}); null: wake. */
+  #dueHandler: (() => boolean) | null = null;
+  readonly #dueFn = () => {
+    if (this.#dueHandler?.() !== true) this.poke();
+  };
 
   /**
    * An empty inbox holding at most `limit` packets.
@@ -145,8 +158,45 @@ export class Inbox {
    */
   poke(): void {
     const w = this.#wake;
+    if (w === null) return;
     this.#wake = null;
-    w?.();
+    // The loop turns from here on, before the park's own cleanup has run.
+    this.#idle = false;
+    w();
+  }
+
+  /**
+   * Sets what runs when a park's deadline comes (null: nothing, the loop wakes): true
+   * when it handled what was due in place and moved the park on ({@link Inbox.repark}),
+   * so the loop stays parked; false wakes the loop.
+   *
+   * @example
+   * ```ts
+   * inbox.onDeadline(() => inbox.repark(clock.nowMs() + 10));
+   * ```
+   */
+  onDeadline(handler: (() => boolean) | null): void {
+    this.#dueHandler = handler;
+  }
+
+  /**
+   * While parked and idle, moves the wake-up to `deadline` (null: none) without
+   * waking the loop: an input handled in place (a routine advert) moved the next
+   * deadline, and nothing else is due. False (and nothing done) when not parked.
+   *
+   * @example
+   * ```ts
+   * if (!inbox.repark(nextDeadline())) inbox.poke();
+   * ```
+   */
+  repark(deadline: number | null): boolean {
+    const rearm = this.#rearm;
+    if (rearm === null || !this.idle) return false;
+    if (deadline !== this.#parkedUntil) {
+      this.#parkedUntil = deadline;
+      rearm(deadline);
+    }
+    return true;
   }
 
   /**
@@ -174,20 +224,34 @@ export class Inbox {
   async park(deadline: number | null, clock: Clock): Promise<void> {
     if (this.#items.length > 0) return;
     if (clock instanceof Reactor) return await this.#parkOn(deadline, clock);
-    const ac = new AbortController();
     const woken = new Promise<void>((resolve) => (this.#wake = resolve));
-    const waits = [woken];
-    if (deadline !== null) waits.push(clock.sleepUntil(deadline, ac.signal));
+    let ac: AbortController | null = null;
+    const arm = (d: number | null) => {
+      ac?.abort(PARK_OVER);
+      ac = null;
+      if (d === null) return;
+      const mine = new AbortController();
+      ac = mine;
+      clock.sleepUntil(d, mine.signal).then(
+        () => {
+          if (!mine.signal.aborted) this.#dueFn();
+        },
+        () => {},
+      );
+    };
+    arm(deadline);
+    this.#rearm = arm;
     this.#idle = true;
     this.#parkedUntil = deadline;
     try {
-      await Promise.race(waits);
+      await woken;
     } finally {
       this.#idle = false;
       this.#parkedUntil = undefined;
       this.#wake = null;
+      this.#rearm = null;
       // Cancels the sleep's timer: a stopped daemon leaves nothing pending.
-      ac.abort(PARK_OVER);
+      arm(null);
     }
   }
 
@@ -198,7 +262,14 @@ export class Inbox {
    */
   async #parkOn(deadline: number | null, reactor: Reactor): Promise<void> {
     const woken = new Promise<void>((resolve) => (this.#wake = resolve));
-    const cancel = deadline === null ? null : reactor.at(deadline, () => this.poke());
+    let cancel: (() => void) | null = null;
+    // A re-arm is one timer moved on the reactor's heap: no promise, no wake.
+    const arm = (d: number | null) => {
+      cancel?.();
+      cancel = d === null ? null : reactor.at(d, this.#dueFn, QUIET_TIMER);
+    };
+    arm(deadline);
+    this.#rearm = arm;
     this.#idle = true;
     this.#parkedUntil = deadline;
     try {
@@ -207,8 +278,9 @@ export class Inbox {
       this.#idle = false;
       this.#parkedUntil = undefined;
       this.#wake = null;
+      this.#rearm = null;
       // A stopped daemon leaves no timer pending.
-      cancel?.();
+      arm(null);
     }
   }
 }

@@ -255,6 +255,11 @@ export interface PacketIntakeDeps {
   readonly feed: (event: NodeEvent) => void;
   /** Steps a retiring instance's router and carries out its actions. */
   readonly stepRetired: (inst: Instance, event: RouterEvent) => void;
+  /**
+   * Told when a packet changed what only a loop turn acts on and no engine action or
+   * log line shows (a peer's MAC newly learned: the VIP guard's view of its peers).
+   */
+  readonly changed?: () => void;
 }
 
 /**
@@ -336,7 +341,7 @@ export class PacketIntake {
       }
       // Learned always (the VIP guard tells peers from spoofers by it); enforced only
       // with pin_peer_mac.
-      if (r.srcMac !== undefined) learnPeerMac(r.inst, src, r.srcMac);
+      if (r.srcMac !== undefined && learnPeerMac(r.inst, src, r.srcMac)) this.#deps.changed?.();
       // Before the engine: its refusal (counted there) and this report see the same advert.
       this.#deps.foreign.observe(r.inst, advert, src, NO_EXTRA, r.srcMac);
       const event: RouterEvent = r.srcMac === undefined
@@ -399,7 +404,9 @@ function transportKeyOf(iface: string, family: Family): string {
 }
 
 /** Pins a peer's MAC on first sight (the table is bounded; see {@link PEER_MACS_MAX}). */
-function learnPeerMac(inst: Instance, src: string, mac: string) {
-  if (inst.peerMacs.has(src) || inst.peerMacs.size >= PEER_MACS_MAX) return;
+/** True when the MAC is newly learned. */
+function learnPeerMac(inst: Instance, src: string, mac: string): boolean {
+  if (inst.peerMacs.has(src) || inst.peerMacs.size >= PEER_MACS_MAX) return false;
   inst.peerMacs.set(src, mac);
+  return true;
 }

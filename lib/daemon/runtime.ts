@@ -241,6 +241,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   #guardDirty = true;
   /** Claims to answer once {@link CLAIM_CONFIRM_MS} has shown they are not a handover. */
   readonly #claimAnswers: { atMs: number; claim: VipClaim }[] = [];
+  /**
+   * Something was done that only {@link NodeRuntime.advance} finishes (an engine
+   * action, a line logged, a peer's MAC learned, a retiring router stepped): see
+   * {@link NodeRuntime.takeTurnWanted}.
+   */
+  #turnWanted = false;
 
   /**
    * Builds the instance table and the collaborators; nothing is opened.
@@ -251,7 +257,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   constructor(opts: NodeRuntimeOptions) {
-    const { log, rateLog, counters, clock } = opts;
+    const { log, counters, clock } = opts;
+    // A line logged may owe a summary, and whatever logs is news the loop must see.
+    const rateLog: RateLog = (key, level, msg) => {
+      this.#turnWanted = true;
+      opts.rateLog(key, level, msg);
+    };
     this.#clock = clock;
     this.#counters = counters;
     this.#wallOffsetMs = opts.wallOffsetMs;
@@ -331,6 +342,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       rateLog,
       feed,
       stepRetired: (inst, event) => this.#stepRetired(inst, event),
+      changed: () => (this.#turnWanted = true),
     });
     this.#trackers = new TrackerGlue({
       hub: opts.trackers,
@@ -695,6 +707,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     if (inst === undefined) return;
     const r = this.table.routerOf(inst);
     if (r.state !== "master" || priority === 0 || priority > r.priority) return;
+    this.#turnWanted = true;
     inst.announce = lowerPriorityAnnounce(inst.announce, this.#announceCfgOf(inst), now);
     bump(inst.extra, "lowerPriorityAdverts");
     if ((inst.cfg.notify.masterRxLowerPri ?? null) === null) return;
@@ -736,6 +749,31 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
+   * True when something since the last call needs a loop turn ({@link NodeRuntime.advance})
+   * to be finished: an engine action other than an advert sent at once (a transition,
+   * VIPs wanted, an announcement, an advert held back), a reconcile wanted, the VIP
+   * guard to re-point, a lower-priority advert heard as Master, a line logged (a drop, a
+   * foreign sender seen or resolved, an internal error), a peer's MAC newly learned, a
+   * retiring router stepped. False after a routine advert (the engine only moved its
+   * Master_Down deadline and bumped counters) or a Master's routine tick (an advert
+   * sent), which a re-armed park covers. Clears the signal. The daemon's fast path
+   * asks it after handling a packet or a deadline while parked.
+   *
+   * @example
+   * ```ts
+   * rt.takeTurnWanted();
+   * rt.onPacket("eth0", "ipv4", packet);
+   * if (rt.takeTurnWanted()) inbox.poke();
+   * ```
+   */
+  takeTurnWanted(): boolean {
+    const wanted = this.#turnWanted || this.#vips.wanted ||
+      (this.#guardDirty && this.#guard.enabled);
+    this.#turnWanted = false;
+    return wanted;
+  }
+
+  /**
    * Handles one received packet (see `PacketIntake`); never throws.
    *
    * @example
@@ -759,9 +797,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async advance(): Promise<void> {
-    const now = this.#packetsFirst();
-    const due = nodeNextDeadline(this.table.node);
-    if (due !== null && due <= now) this.feed({ type: "tick" });
+    const now = this.tickDue();
     if (this.table.retiring.length > 0) {
       for (const inst of [...this.table.retiring]) {
         const d = inst.retired === null ? null : nextDeadline(inst.retired);
@@ -777,6 +813,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#sendAfterHold();
     this.#answerClaims();
     this.#syncGuard();
+  }
+
+  /**
+   * The engine's part of {@link NodeRuntime.advance}, run first there: packets first
+   * (see `#packetsFirst`), then a tick when the engine's deadline is due. Returns the
+   * time it judged at. On its own, the daemon's in-place handling of a deadline (a
+   * Master's next advert), after which {@link NodeRuntime.takeTurnWanted} tells
+   * whether the rest of a turn is needed.
+   *
+   * @example
+   * ```ts
+   * rt.tickDue();
+   * ```
+   */
+  tickDue(): number {
+    const now = this.#packetsFirst();
+    const due = nodeNextDeadline(this.table.node);
+    if (due !== null && due <= now) this.feed({ type: "tick" });
+    return now;
   }
 
   /**
@@ -974,6 +1029,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
+    // An advert sent at once is all its action asks; anything else needs the turn.
+    if (action.type !== "send" || this.#holdPending.has(inst)) this.#turnWanted = true;
     if (action.type !== "send") this.#guardDirty = true;
     switch (action.type) {
       case "send":
@@ -1045,6 +1102,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   #stepRetired(inst: Instance, event: RouterEvent) {
     if (inst.retired === null) return;
+    this.#turnWanted = true;
     const now = this.#clock.nowMs();
     for (const a of this.table.stepRetired(inst, event, now)) this.#execute(inst, a, now);
   }

@@ -106,12 +106,21 @@ export interface WatchHandle {
 export interface WatchOptions {
   /** Also wake for POLLOUT (a non-blocking connect in progress, a queued reply). */
   readonly writable?: boolean;
+  /**
+   * The callback resolves no promise itself: whatever it hands on shows in the idle
+   * checks ({@link Reactor.addIdleCheck}; the daemon's packet callbacks either handle
+   * a packet in place or queue it in the inbox, which un-idles it). A dispatch that
+   * ran only quiet callbacks and fired no timer, after which every idle check holds,
+   * blocks again at once, without the settle turns.
+   */
+  readonly quiet?: boolean;
 }
 
 interface Watch {
   readonly fd: number;
   readonly events: number;
   readonly cb: (revents: number) => void;
+  readonly quiet: boolean;
   open: boolean;
 }
 
@@ -128,6 +137,7 @@ interface Timer {
   readonly at: number;
   readonly seq: number;
   readonly fn: () => void;
+  readonly quiet: boolean;
   live: boolean;
 }
 
@@ -177,6 +187,11 @@ export class Reactor implements Clock {
   /** When the last async wait ended: Deno's event loop last turned then. */
   #lastTurn = performance.now();
   #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
+  /**
+   * The last wait's dispatch ran only quiet watches (see {@link WatchOptions.quiet}),
+   * finished no poll and fired no timer: the next wait may skip the settle turns.
+   */
+  #quiet = false;
 
   /**
    * Monotonic milliseconds (`performance.now()`), sub-millisecond.
@@ -216,15 +231,17 @@ export class Reactor implements Clock {
 
   /**
    * Calls `fn` once at `atMs` (after the readable fds of that wake); returns a cancel.
-   * Cheaper than {@link Reactor.sleepUntil} for code that needs no promise.
+   * Cheaper than {@link Reactor.sleepUntil} for code that needs no promise. `quiet`:
+   * `fn` resolves no promise itself (as {@link WatchOptions.quiet}), so its firing
+   * alone does not cost the settle turns.
    *
    * @example
    * ```ts
    * const cancel = reactor.at(reactor.nowMs() + 15, () => answerClaim());
    * ```
    */
-  at(atMs: number, fn: () => void): () => void {
-    const t: Timer = { at: atMs, seq: this.#seq++, fn, live: true };
+  at(atMs: number, fn: () => void, opts: { readonly quiet?: boolean } = {}): () => void {
+    const t: Timer = { at: atMs, seq: this.#seq++, fn, quiet: opts.quiet === true, live: true };
     this.#pushTimer(t);
     this.#liveTimers++;
     this.#changed(atMs);
@@ -260,6 +277,7 @@ export class Reactor implements Clock {
       fd,
       events: POLLIN | (opts.writable ? POLLOUT : 0),
       cb: onReady,
+      quiet: opts.quiet === true,
       open: true,
     };
     this.#watches.add(w);
@@ -463,8 +481,9 @@ export class Reactor implements Clock {
         // parked on its next deadline before that deadline is read (and before an empty
         // reactor is taken for a finished one).
         const block = this.blocking && this.#holds === 0 && !this.#turnDue()
-          ? await this.#settled()
+          ? (this.#quiet && this.#allIdle()) || await this.#settled()
           : await settleBriefly();
+        this.#quiet = true;
         if (!this.#active()) break;
         const ps = this.#poll ??= this.#encode();
         const next = this.#nextTimer();
@@ -481,6 +500,7 @@ export class Reactor implements Clock {
             // listener runs now. Any other failure: the same, so it cannot spin.
             if (n !== -EINTR) this.#stats.failedWaits++;
             this.#lastTurn = -Infinity;
+            this.#quiet = false;
             continue;
           }
         } else {
@@ -492,6 +512,8 @@ export class Reactor implements Clock {
             this.#asyncUntil = null;
           }
           this.#lastTurn = performance.now();
+          // Deno's event loop turned meanwhile: settle as usual after it.
+          this.#quiet = false;
         }
         if (n > 0) this.#dispatch(ps);
         this.#fireTimers();
@@ -565,6 +587,7 @@ export class Reactor implements Clock {
     if (dv.getUint16(6, true) & POLLIN) {
       drainEventFd(this.#efd);
       this.#signalled = false;
+      this.#quiet = false;
     }
     let doneReqs: Map<PollRequest, number> | null = null;
     for (let i = 1; i < ps.owners.length; i++) {
@@ -573,6 +596,7 @@ export class Reactor implements Clock {
       const owner = ps.owners[i]!;
       if ("cb" in owner) {
         if (!owner.open) continue;
+        if (!owner.quiet) this.#quiet = false;
         try {
           owner.cb(revents);
         } catch {
@@ -594,6 +618,7 @@ export class Reactor implements Clock {
 
   #finish(req: PollRequest, n: number): void {
     if (!req.open) return;
+    this.#quiet = false;
     req.open = false;
     req.cancelTimer?.();
     req.cancelTimer = null;
@@ -625,6 +650,7 @@ export class Reactor implements Clock {
     }
     for (const t of due) {
       if (!t.live) continue;
+      if (!t.quiet) this.#quiet = false;
       t.live = false;
       this.#liveTimers--;
       try {
@@ -698,8 +724,13 @@ function before(a: Timer, b: Timer): boolean {
  * stop(); // fd closed
  * ```
  */
-export function watchSocket(reactor: Reactor, fd: number, drain: () => void): () => void {
-  const w = reactor.watch(fd, drain);
+export function watchSocket(
+  reactor: Reactor,
+  fd: number,
+  drain: () => void,
+  opts: WatchOptions = {},
+): () => void {
+  const w = reactor.watch(fd, drain, opts);
   let open = true;
   return () => {
     if (!open) return;

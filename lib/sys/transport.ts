@@ -424,7 +424,12 @@ export class SystemTransportFactory implements TransportFactory {
     const rxFd = this.#linkLayer ? openLinkReceiver(fd, req.family, ifindex) : fd;
     const t = new RawTransport((x) => this.#closeTransport(x), fd, rxFd, req, ifindex, onPacket);
     this.#open.set(rxFd, t);
-    this.#stops.set(rxFd, watchSocket(this.#reactor, rxFd, () => this.#drain(t)));
+    // Quiet: the daemon's callback handles a packet in place or queues it in its inbox
+    // (which its idle check sees), so a dispatch of adverts alone needs no settle turns.
+    this.#stops.set(
+      rxFd,
+      watchSocket(this.#reactor, rxFd, () => this.#drain(t), { quiet: true }),
+    );
     return t;
   }
 
