@@ -59,6 +59,15 @@ import { EINTR } from "./errno.ts";
 export const BLOCK_CAP_MS = 250;
 
 /**
+ * Async waits in a row after a blocking stretch ends (the cap, or EINTR: a signal on
+ * this thread). One is not always a turn for Deno's callbacks: a wait that returns at
+ * once (a packet was already there) resumes this loop in the same event-loop tick as
+ * the signal's completion, and blocking again from there would hold the listener back
+ * for another cap (seen: 495 ms under load). The second wait yields to that tick.
+ */
+const TURNS_AFTER_BREAK = 2;
+
+/**
  * Microtask turns always given after a dispatch before a blocking wait: callbacks
  * resolve promises, and short continuations (a check's read, the control server's
  * reply) run before the JS thread blocks again. Longer chains are covered by idle
@@ -186,6 +195,8 @@ export class Reactor implements Clock {
   readonly #ts = new Uint8Array(SIZEOF_TIMESPEC);
   /** When the last async wait ended: Deno's event loop last turned then. */
   #lastTurn = performance.now();
+  /** Async waits still owed to Deno's event loop before the next blocking one. */
+  #turnsOwed = 0;
   #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
   /**
    * The last wait's dispatch ran only quiet watches (see {@link WatchOptions.quiet}),
@@ -480,7 +491,8 @@ export class Reactor implements Clock {
         // What the last dispatch resolved runs first (microtasks), so that the daemon has
         // parked on its next deadline before that deadline is read (and before an empty
         // reactor is taken for a finished one).
-        const block = this.blocking && this.#holds === 0 && !this.#turnDue()
+        const block = this.blocking && this.#holds === 0 && this.#turnsOwed === 0 &&
+            !this.#turnDue()
           ? (this.#quiet && this.#allIdle()) || await this.#settled()
           : await settleBriefly();
         this.#quiet = true;
@@ -499,12 +511,14 @@ export class Reactor implements Clock {
             // EINTR: a signal landed on this thread; the next wait is async, so Deno's
             // listener runs now. Any other failure: the same, so it cannot spin.
             if (n !== -EINTR) this.#stats.failedWaits++;
-            this.#lastTurn = -Infinity;
+            this.#turnsOwed = TURNS_AFTER_BREAK;
             this.#quiet = false;
             continue;
           }
         } else {
           this.#stats.asyncWaits++;
+          if (this.#turnsOwed > 0) this.#turnsOwed--;
+          else if (this.blocking && this.#turnDue()) this.#turnsOwed = TURNS_AFTER_BREAK - 1;
           this.#asyncUntil = next;
           try {
             n = await ppollAsync(ps.set, timeoutMs, this.#ts);
