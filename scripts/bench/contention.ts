@@ -34,7 +34,7 @@ import { buildLan } from "../../lib/lab/topology.ts";
 import { type ImplName, startDaemon } from "./lib/daemons.ts";
 import { countIn, manyInstancesConfig, stateTracker } from "./lib/many_instances.ts";
 import { cpuSeconds } from "./lib/resources.ts";
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { benchOptions, runSandboxed } from "./lib/run_sandboxed.ts";
 import { table } from "./lib/stats.ts";
 
 const USAGE =
@@ -173,9 +173,8 @@ export async function runContention(
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const values = benchOptions(USAGE, () =>
+    parseArgs({
       args,
       options: {
         minutes: { type: "string" },
@@ -186,15 +185,8 @@ async function main(args: string[]): Promise<number> {
         "rt-master": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+    }).values);
+  if (typeof values === "number") return values;
   const minutes = values.quick ? 1 : Number(values.minutes ?? 5);
   const hogs = Number(values.hogs ?? 2);
   const impls = (values.impl ?? ["hacore", "keepalived"]) as ImplName[];

@@ -48,7 +48,7 @@ import { CheckServers } from "./lib/check_servers.ts";
 import { ensureBundle, hacoreCommand, setOtherRoot } from "./lib/launch.ts";
 import { cpuSeconds } from "./lib/resources.ts";
 import { type RssByKind, rssByKind } from "./lib/smaps.ts";
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { benchOptions, runSandboxed } from "./lib/run_sandboxed.ts";
 import { table } from "./lib/stats.ts";
 
 const USAGE = "usage: rss.ts [--settle S] [--workload one|fifty|checks]... " +
@@ -277,9 +277,8 @@ function report(results: readonly Result[]): string {
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const values = benchOptions(USAGE, () =>
+    parseArgs({
       args,
       options: {
         settle: { type: "string" },
@@ -290,15 +289,8 @@ async function main(args: string[]): Promise<number> {
         other: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+    }).values);
+  if (typeof values === "number") return values;
   const settleS = Number(values.settle ?? 30);
   const workloads = (values.workload ?? WORKLOADS) as Workload[];
   const impls = (values.impl ??

@@ -44,7 +44,7 @@ import { buildLan, type LanMember } from "../../lib/lab/topology.ts";
 import { keepalivedConf } from "../../tests/netns/peers.ts";
 import { ensureBundle, hacoreCommand, setOtherRoot } from "./lib/launch.ts";
 import { cpuSeconds } from "./lib/resources.ts";
-import { runSandboxed } from "./lib/run_sandboxed.ts";
+import { benchOptions, runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, percentile, table } from "./lib/stats.ts";
 
 const USAGE =
@@ -354,9 +354,8 @@ function coldTable(results: Map<Impl, ColdResult[]>): string {
 }
 
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const values = benchOptions(USAGE, () =>
+    parseArgs({
       args,
       options: {
         trials: { type: "string" },
@@ -366,15 +365,8 @@ async function main(args: string[]): Promise<number> {
         other: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
-    }));
-  } catch (e) {
-    console.error(`${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+    }).values);
+  if (typeof values === "number") return values;
   const trials = Number(values.trials ?? 30);
   const cold = Number(values.cold ?? 10);
   const impls = (values.impl ??

@@ -36,6 +36,34 @@ export function preflight(name: string, parsed: unknown, usage: string): number 
 }
 
 /**
+ * A benchmark's options from `parse` (a `parseArgs` call), or the exit code to leave
+ * with: 2 after a usage error (printed with `usage`), 0 after `--help`.
+ *
+ * @example
+ * ```ts
+ * const values = benchOptions(USAGE, () => parseArgs({ args, options }).values);
+ * if (typeof values === "number") return values;
+ * ```
+ */
+export function benchOptions<V extends { help?: boolean }>(
+  usage: string,
+  parse: () => V,
+): V | number {
+  let values: V;
+  try {
+    values = parse();
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${usage}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  return values;
+}
+
+/**
  * Runs `body` in a fresh sandbox whose namespaces start with `${tag}-PID-`; returns its
  * exit code, 130/143 after a signal, 1 when the cleanup fails.
  *
