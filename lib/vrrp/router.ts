@@ -491,8 +491,17 @@ function takeoverReason(s: RouterState, now: number): [TransitionReason, string]
       return ["preempt", `lower-priority master ${m.ip} priority ${m.priority}`];
     }
   }
+  if (m === null && now - s.sinceMs < mdi(s)) return ["master-down-timer", NO_MASTER_SINCE_START];
   return ["master-down-timer", m ? `last heard ${m.ip} at ${m.atMs}` : "no master heard"];
 }
+
+/**
+ * A takeover by the first Master_Down deadline after start, shorter than a full
+ * interval (it counts from exec, see `firstMasterDownMs`) with no advert heard yet: a
+ * live master's first advert may simply not have reached us, and one that steps down
+ * on hearing us was handed over from, not a split brain.
+ */
+const NO_MASTER_SINCE_START = "no master heard since start (a shortened first wait)";
 
 /** Why an advert is refused, as the counter to bump, or null when it is acceptable. */
 /** Why an instance refuses a well-formed advert, with words for the log. */
@@ -735,14 +744,16 @@ function reannounce(d: Draft, detail: string) {
 
 /**
  * Whether a rival was only the master this router preempted (or, as the address owner,
- * took over from), still speaking for a moment: heard first and last within one
- * Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS}) after the
- * takeover. A master that kept advertising longer than a backup waits before declaring
- * a master down did not step down on hearing us: that is a real dual master.
+ * took over from, or, just started, took over from before its first advert arrived:
+ * see {@link NO_MASTER_SINCE_START}), still speaking for a moment: heard first and last
+ * within one Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS}) after
+ * the takeover. A master that kept advertising longer than a backup waits before
+ * declaring a master down did not step down on hearing us: that is a real dual master.
  */
 function isHandover(s: RouterState, rival: NonNullable<RouterState["rival"]>): boolean {
-  const reason = s.lastTransition?.reason;
-  if (reason !== "preempt" && reason !== "owner") return false;
+  const t = s.lastTransition;
+  const early = t?.reason === "master-down-timer" && t.detail === NO_MASTER_SINCE_START;
+  if (t?.reason !== "preempt" && t?.reason !== "owner" && !early) return false;
   const windowMs = Math.max(mdi(s), HANDOVER_ECHO_MAX_MS);
   return rival.firstAtMs - s.sinceMs <= windowMs && rival.atMs - s.sinceMs <= windowMs;
 }

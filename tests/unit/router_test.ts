@@ -1774,6 +1774,18 @@ Deno.test("a lower master heard after a master-down takeover is never called a h
   assertEquals(r?.type === "reannounce" && r.handover, false);
 });
 
+Deno.test("a takeover by a shortened first wait, then the live lower master stepping down, is a handover", () => {
+  // Started (exec) at 0, sockets open at 2,000 ms: the first deadline is the floor, one
+  // advert plus skew after the open, far less than a full Master_Down_Interval.
+  const s = run(createRouter(cfg(), 0), { type: "startup", startedAtMs: 0 }, 2000).state;
+  const m = run(s, { type: "tick" }, s.masterDownDeadlineMs!).state;
+  assertEquals(m.lastTransition?.reason, "master-down-timer");
+  const heard = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 150).state;
+  const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, true);
+});
+
 Deno.test("a master that hears a better router says it was preempted by it", () => {
   const m = startedMaster();
   const r = run(m, advertEv("10.0.0.2", { priority: 150 }), m.sinceMs + 500);
