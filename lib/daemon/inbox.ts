@@ -223,10 +223,41 @@ export class Inbox {
    */
   async park(deadline: number | null, clock: Clock): Promise<void> {
     if (this.#items.length > 0) return;
-    if (clock instanceof Reactor) return await this.#parkOn(deadline, clock);
+    const arm = clock instanceof Reactor ? this.#reactorArm(clock) : this.#clockArm(clock);
     const woken = new Promise<void>((resolve) => (this.#wake = resolve));
+    arm(deadline);
+    this.#rearm = arm;
+    this.#idle = true;
+    this.#parkedUntil = deadline;
+    try {
+      await woken;
+    } finally {
+      this.#idle = false;
+      this.#parkedUntil = undefined;
+      this.#wake = null;
+      this.#rearm = null;
+      // Cancels the park's timer: a stopped daemon leaves nothing pending.
+      arm(null);
+    }
+  }
+
+  /**
+   * The park's timer on the reactor: a re-arm is one timer moved on its heap, no
+   * promise, AbortController or listener (the loop parks 100 times a second at 10 ms
+   * adverts, and those were a tenth of a backup's time per advert).
+   */
+  #reactorArm(reactor: Reactor): (deadline: number | null) => void {
+    let cancel: (() => void) | null = null;
+    return (d) => {
+      cancel?.();
+      cancel = d === null ? null : reactor.at(d, this.#dueFn, QUIET_TIMER);
+    };
+  }
+
+  /** The park's timer on any other clock: a sleep, cancelled through its signal. */
+  #clockArm(clock: Clock): (deadline: number | null) => void {
     let ac: AbortController | null = null;
-    const arm = (d: number | null) => {
+    return (d) => {
       ac?.abort(PARK_OVER);
       ac = null;
       if (d === null) return;
@@ -239,48 +270,5 @@ export class Inbox {
         () => {},
       );
     };
-    arm(deadline);
-    this.#rearm = arm;
-    this.#idle = true;
-    this.#parkedUntil = deadline;
-    try {
-      await woken;
-    } finally {
-      this.#idle = false;
-      this.#parkedUntil = undefined;
-      this.#wake = null;
-      this.#rearm = null;
-      // Cancels the sleep's timer: a stopped daemon leaves nothing pending.
-      arm(null);
-    }
-  }
-
-  /**
-   * {@link Inbox.park} on the reactor: its timer pokes, as a push does. One promise per
-   * park, no AbortController, listener or race: the loop parks 100 times a second at
-   * 10 ms adverts, and those were a tenth of a backup's time per advert.
-   */
-  async #parkOn(deadline: number | null, reactor: Reactor): Promise<void> {
-    const woken = new Promise<void>((resolve) => (this.#wake = resolve));
-    let cancel: (() => void) | null = null;
-    // A re-arm is one timer moved on the reactor's heap: no promise, no wake.
-    const arm = (d: number | null) => {
-      cancel?.();
-      cancel = d === null ? null : reactor.at(d, this.#dueFn, QUIET_TIMER);
-    };
-    arm(deadline);
-    this.#rearm = arm;
-    this.#idle = true;
-    this.#parkedUntil = deadline;
-    try {
-      await woken;
-    } finally {
-      this.#idle = false;
-      this.#parkedUntil = undefined;
-      this.#wake = null;
-      this.#rearm = null;
-      // A stopped daemon leaves no timer pending.
-      arm(null);
-    }
   }
 }
