@@ -1049,19 +1049,32 @@ export class Daemon implements DaemonControl {
    * rate-limited log may owe, wakes the loop. False: not parked, queue it.
    */
   #fastPacket(item: Extract<InboxItem, { kind: "packet" }>): boolean {
-    if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
-    if (!this.#inbox.idle) return false;
-    let parked = false;
+    if (!this.#inPlaceAllowed()) return false;
+    if (!this.#inPlace(() => this.#rt.onPacket(item.iface, item.family, item.packet))) {
+      this.#inbox.poke();
+    }
+    return true;
+  }
+
+  /** Work may be done in place: the loop runs, is parked, and no stop or pause is on. */
+  #inPlaceAllowed(): boolean {
+    return this.#phase === "running" && !this.#stopRequested && !this.#pausing &&
+      this.#inbox.idle;
+  }
+
+  /**
+   * Runs `work` while the loop stays parked; true when it needs no turn (see
+   * `#stayParked`). A bug in it is the loop's own, and the loop must then wake.
+   */
+  #inPlace(work: () => void): boolean {
     try {
       this.#rt.takeTurnWanted();
-      this.#rt.onPacket(item.iface, item.family, item.packet);
-      parked = this.#stayParked();
+      work();
+      return this.#stayParked();
     } catch (e) {
-      // Called from the transport's callback: the loop must still wake.
       this.#inPlaceFailed(e);
+      return false;
     }
-    if (!parked) this.#inbox.poke();
-    return true;
   }
 
   /** A bug in work done in place: counted and logged as the loop's own, and the loop wakes. */
@@ -1077,17 +1090,7 @@ export class Daemon implements DaemonControl {
    * needs the rest of a turn. False: the loop wakes, as before.
    */
   #fastDeadline(): boolean {
-    if (this.#phase !== "running" || this.#stopRequested || this.#pausing) return false;
-    if (!this.#inbox.idle) return false;
-    try {
-      this.#rt.takeTurnWanted();
-      this.#rt.tickDue();
-      return this.#stayParked();
-    } catch (e) {
-      // Called from the park's timer: the loop must still wake, or it would sleep on.
-      this.#inPlaceFailed(e);
-      return false;
-    }
+    return this.#inPlaceAllowed() && this.#inPlace(() => this.#rt.tickDue());
   }
 
   /**
