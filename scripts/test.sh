@@ -11,8 +11,8 @@
 #
 # Arguments that name an existing file or directory choose what runs (paths under tests/ipvs
 # go to the IPVS run, the rest to the host run, and tests/ or . to both); every other
-# argument is passed to both `deno test` runs. HACORE_VM_TIMEOUT (seconds, default 1200)
-# bounds the guest.
+# argument is passed to both `deno test` runs. HACORE_HOST_TIMEOUT (seconds, default 2400)
+# bounds the host run, HACORE_VM_TIMEOUT (default 1200) the guest.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deno="$("$root/scripts/setup.sh")"
@@ -64,12 +64,17 @@ run_tests() {
   skipped=$((skipped + ${n:-0}))
   if [ "$code" != 0 ]; then
     status=1
+    if [ "$code" = 124 ] || [ "$code" = 137 ]; then
+      echo "tests: the $name run ran out of time; the test it hung in is the last one named above" >&2
+    fi
     [ -n "$summary" ] || echo "tests: the $name run exited $code before deno's summary" >&2
   fi
 }
 
 if [ "${#host_paths[@]}" -gt 0 ]; then
-  run_tests host "$deno" test -A --ignore=tests/ipvs/ "${flags[@]}" "${host_paths[@]}"
+  # A hung test must fail the run with its name on the last line, not eat CI's budget.
+  run_tests host timeout -k 30 "${HACORE_HOST_TIMEOUT:-2400}" \
+    "$deno" test -A --ignore=tests/ipvs/ "${flags[@]}" "${host_paths[@]}"
 fi
 if [ "${#ipvs_paths[@]}" -gt 0 ]; then
   if [ -e /proc/net/ip_vs ] || [ ! -x "${UML_ROOT:-}/usr/bin/linux.uml" ]; then

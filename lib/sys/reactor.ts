@@ -503,7 +503,10 @@ export class Reactor implements Clock {
         let n: number;
         this.#stats.waits++;
         if (block) {
-          const left = BLOCK_CAP_MS - (performance.now() - this.#lastTurn);
+          // The settle turns above may have outlasted the cap (a descheduled process, a
+          // long GC): the cap is then spent, not negative, which ppoll would take for
+          // "for ever" on a thread nothing else can wake (CI hung here).
+          const left = Math.max(0, BLOCK_CAP_MS - (performance.now() - this.#lastTurn));
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           n = ppollSync(ps.set, timeoutMs, this.#ts);

@@ -291,3 +291,35 @@ Deno.test("reactor: Deno's own I/O (an HTTP server) still progresses while block
     await r.close();
   }
 });
+
+Deno.test("reactor: settle turns that outlast the cap still end the blocking wait in time", async () => {
+  // With the bug this guards against, the blocking wait got a negative timeout (ppoll's
+  // "for ever") on the JS thread, and nothing could wake it: run it in a child that a
+  // hang cannot take the test runner with.
+  const script = `
+    import { Reactor } from ${JSON.stringify(new URL("../../lib/sys/reactor.ts", import.meta.url).href)};
+    const r = new Reactor();
+    r.blocking = true;
+    let slow = true;
+    r.addIdleCheck(() => {
+      if (slow) { slow = false; const end = performance.now() + 400; while (performance.now() < end); }
+      return true;
+    });
+    const t0 = performance.now();
+    await r.sleepUntil(t0 + 500, new AbortController().signal);
+    console.log(Math.round(performance.now() - t0));
+    await r.close();
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-check", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assert.ok(out.success, `the child hung or failed: ${new TextDecoder().decode(out.stderr)}`);
+  const took = Number(text);
+  assert.ok(took >= 500 && took < 500 + BLOCK_CAP_MS + 500, `the timer fired after ${text} ms`);
+});
