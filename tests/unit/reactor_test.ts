@@ -296,8 +296,9 @@ Deno.test("reactor: settle turns that outlast the cap still end the blocking wai
   // With the bug this guards against, the blocking wait got a negative timeout (ppoll's
   // "for ever") on the JS thread, and nothing could wake it: run it in a child that a
   // hang cannot take the test runner with.
+  const module = JSON.stringify(new URL("../../lib/sys/reactor.ts", import.meta.url).href);
   const script = `
-    import { Reactor } from ${JSON.stringify(new URL("../../lib/sys/reactor.ts", import.meta.url).href)};
+    import { Reactor } from ${module};
     const r = new Reactor();
     r.blocking = true;
     let slow = true;
