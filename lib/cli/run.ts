@@ -24,6 +24,7 @@ import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
 import { readKernelFacts } from "../lvs/preflight.ts";
 import { defaultReactor } from "../sys/reactor.ts";
+import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
 import { NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
@@ -189,6 +190,7 @@ export async function runCommand(args: string[]): Promise<number> {
   let control: ControlServer | null = null;
   let metrics: MetricsServer | null = null;
   let stopWatchdog: (() => void) | null = null;
+  let stopHousekeeping: (() => void) | null = null;
   const g = config.global;
   const hostname = Deno.hostname().split(".")[0];
   const MAIL_COUNTERS = {
@@ -313,6 +315,7 @@ export async function runCommand(args: string[]): Promise<number> {
     reactor.blocking = true;
     sd.ready(`${config.instances.length} instance(s) from ${opts.file}`);
     stopWatchdog = sd.startWatchdog(() => d.isLive());
+    stopHousekeeping = startHeapHousekeeping(reactor);
     await daemon.done;
     reactor.blocking = false;
     // STOP hooks were queued while stopping; give them their timeout to finish.
@@ -331,6 +334,7 @@ export async function runCommand(args: string[]): Promise<number> {
     reactor.blocking = false;
     for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
     stopWatchdog?.();
+    stopHousekeeping?.();
     // Metrics and status stay up through the release hold; they close after the daemon.
     await metrics?.close();
     await control?.close();

@@ -18,6 +18,7 @@
  * | `hacore_process_heap_used_bytes`          | gauge   |                                       |
  * | `hacore_process_heap_total_bytes`         | gauge   |                                       |
  * | `hacore_process_external_memory_bytes`    | gauge   |                                       |
+ * | `hacore_process_heap_live_bytes`          | gauge   | (after the first full collection)     |
  * | `hacore_vrrp_instance_info`               | gauge   | instance, interface, vrid, version, family, transport |
  * | `hacore_vrrp_state`                       | gauge   | instance, interface, vrid, state      |
  * | `hacore_vrrp_priority`                    | gauge   | instance, kind (base, effective)      |
@@ -457,6 +458,13 @@ function addProcess(x: Exposition, p: ProcessStatus): void {
     "Memory outside the V8 heap owned by JavaScript objects (ArrayBuffers), bytes.",
     p.externalBytes,
   );
+  if (p.heapLiveBytes !== undefined) {
+    g(
+      "heap_live_bytes",
+      "V8 heap in use right after the last full collection (the live objects), bytes.",
+      p.heapLiveBytes,
+    );
+  }
 }
 
 /**

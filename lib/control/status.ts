@@ -210,6 +210,12 @@ export interface ProcessStatus {
   readonly heapTotalBytes: number;
   /** Memory outside the V8 heap owned by JavaScript objects (ArrayBuffers and the like). */
   readonly externalBytes: number;
+  /**
+   * V8 heap in use right after the last full collection (`lib/sys/heap_housekeeping.ts`
+   * runs one a minute): the live objects, the number a leak moves. Absent before the
+   * first collection, or where the runtime cannot collect on demand.
+   */
+  readonly heapLiveBytes?: number;
 }
 
 /**

@@ -37,6 +37,7 @@ import { bump } from "./common.ts";
 import type { Instance } from "./instance.ts";
 import { vipKey } from "./reconcile.ts";
 import type { ClaimRecord } from "./vip_guard.ts";
+import { heapLiveBytes } from "../sys/heap_housekeeping.ts";
 
 /** Re-exported so that the daemon's callers keep one import for the daemon and its snapshots. */
 export type { DaemonStatus, ForeignSenderStatus, InstanceStatus, ProcessStatus, VipStatus };
@@ -69,6 +70,7 @@ export function processStatus(
   usage: Pick<Deno.MemoryUsage, "rss" | "heapUsed" | "heapTotal" | "external"> = Deno
     .memoryUsage(),
   pid: number = Deno.pid,
+  heapLive: number | null = heapLiveBytes(),
 ): ProcessStatus {
   return {
     pid,
@@ -76,6 +78,7 @@ export function processStatus(
     heapUsedBytes: usage.heapUsed,
     heapTotalBytes: usage.heapTotal,
     externalBytes: usage.external,
+    ...(heapLive === null ? {} : { heapLiveBytes: heapLive }),
   };
 }
 

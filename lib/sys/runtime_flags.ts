@@ -5,7 +5,7 @@
  * them to `deno run`. Run this file to print the argument:
  *
  * ```sh
- * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size
+ * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size,--expose-gc
  * ```
  *
  * Why these (measured with the workloads of scripts/bench/checks.ts: 255 instances
@@ -33,6 +33,11 @@
  *   the old generation is collected long before any cap, so a cap would not lower the
  *   RSS; reaching one kills the daemon (and with it the VIPs) on the day a reload or
  *   a burst of checks needs more.
+ * - `--expose-gc`: the daemon runs a full collection once a minute itself
+ *   (`lib/sys/heap_housekeeping.ts`): in a quiet daemon V8 may not run one for an hour,
+ *   and the old generation fills with dead promoted objects meanwhile (RSS +5 MiB in a
+ *   soak's first hour); collecting keeps the heap at its live size and reports that
+ *   size.
  *
  * @module
  */
@@ -45,7 +50,10 @@
  * HACORE_V8_FLAGS.includes("--optimize-for-size"); // true
  * ```
  */
-export const HACORE_V8_FLAGS: readonly string[] = Object.freeze(["--optimize-for-size"]);
+export const HACORE_V8_FLAGS: readonly string[] = Object.freeze([
+  "--optimize-for-size",
+  "--expose-gc",
+]);
 
 /**
  * The `deno run` / `deno compile` argument carrying {@link HACORE_V8_FLAGS}.

@@ -121,6 +121,7 @@ const PROCESS = {
   heapUsedBytes: 9_437_184,
   heapTotalBytes: 14_680_064,
   externalBytes: 2_621_440,
+  heapLiveBytes: 8_388_608,
 };
 
 class FakeControl implements DaemonControl {
@@ -188,6 +189,7 @@ const EXPECTED_TYPES: Record<string, string> = {
   hacore_process_heap_used_bytes: "gauge",
   hacore_process_heap_total_bytes: "gauge",
   hacore_process_external_memory_bytes: "gauge",
+  hacore_process_heap_live_bytes: "gauge",
   hacore_vrrp_instance_info: "gauge",
   hacore_vrrp_state: "gauge",
   hacore_vrrp_priority: "gauge",
@@ -245,6 +247,7 @@ Deno.test("render: every family has exactly its documented label set", () => {
     hacore_process_heap_used_bytes: [],
     hacore_process_heap_total_bytes: [],
     hacore_process_external_memory_bytes: [],
+    hacore_process_heap_live_bytes: [],
     hacore_vrrp_instance_info: ["family", "instance", "interface", "transport", "version", "vrid"],
     hacore_vrrp_state: ["instance", "interface", "state", "vrid"],
     hacore_vrrp_priority: ["instance", "kind"],
@@ -285,7 +288,10 @@ Deno.test("render: the process's memory from status, one gauge each; none from a
   assert.equal(value(fams, "hacore_process_heap_used_bytes", {}), PROCESS.heapUsedBytes);
   assert.equal(value(fams, "hacore_process_heap_total_bytes", {}), PROCESS.heapTotalBytes);
   assert.equal(value(fams, "hacore_process_external_memory_bytes", {}), PROCESS.externalBytes);
+  assert.equal(value(fams, "hacore_process_heap_live_bytes", {}), PROCESS.heapLiveBytes);
   const old = c.status();
+  c.status = () => ({ ...old, process: { ...PROCESS, heapLiveBytes: undefined } });
+  assert.ok(!parseBoth(renderMetrics(c)).has("hacore_process_heap_live_bytes"));
   c.status = () => ({ ...old, process: undefined });
   const without = parseBoth(renderMetrics(c));
   assert.ok(![...without.keys()].some((k) => k.startsWith("hacore_process_")));

@@ -1,0 +1,101 @@
+/**
+ * A full V8 collection once a minute, on the daemon's loop, and the live heap it leaves.
+ *
+ * Why: a daemon this quiet (a few kilobytes promoted a second at 10 ms adverts) may run
+ * an hour without V8 deciding on a full collection of its own, so its old generation
+ * fills with garbage that was promoted and then died: RSS climbed ~5 MiB in the first
+ * hour of a soak and only a full collection would have told a leak from that garbage.
+ * Collecting every minute keeps the heap at its live size (a flat RSS, as an appliance's
+ * operator expects) and reports that size (`heapLiveBytes` in status,
+ * `hacore_process_heap_live_bytes`), which is the number a leak moves.
+ *
+ * The price: one mark-compact of a ~10 MB heap a minute, a few milliseconds of the loop
+ * (V8 pauses as long for its own full collections, which this makes rarer). It needs
+ * the `--expose-gc` V8 flag (see `lib/sys/runtime_flags.ts`); without it nothing runs
+ * and the live heap stays unknown (null).
+ *
+ * @module
+ */
+
+/** How often the full collection runs. */
+export const HEAP_COLLECT_EVERY_MS = 60_000;
+
+/** What the housekeeping needs of the loop: its clock and a one-shot timer. */
+export interface HousekeepingClock {
+  nowMs(): number;
+  at(atMs: number, fn: () => void, opts?: { readonly quiet?: boolean }): () => void;
+}
+
+/**
+ * Options of {@link startHeapHousekeeping}; the defaults are the runtime's own.
+ *
+ * @example
+ * ```ts
+ * const opts: HeapHousekeepingOptions = { everyMs: 1000, collect: () => {}, heapUsed: () => 1 };
+ * ```
+ */
+export interface HeapHousekeepingOptions {
+  readonly everyMs?: number;
+  /** A full collection (default: V8's `gc()` when exposed, else none). */
+  readonly collect?: (() => void) | null;
+  /** Heap in use now (default: `Deno.memoryUsage().heapUsed`). */
+  readonly heapUsed?: () => number;
+}
+
+let lastLiveBytes: number | null = null;
+
+/**
+ * The heap in use right after the last full collection this module ran (null before
+ * the first, or when the runtime exposes no `gc`).
+ *
+ * @example
+ * ```ts
+ * heapLiveBytes(); // e.g. 8_912_000
+ * ```
+ */
+export function heapLiveBytes(): number | null {
+  return lastLiveBytes;
+}
+
+/**
+ * Starts the minute's collections on `clock`; returns the stop. A runtime without
+ * `gc` gets a no-op.
+ *
+ * @example
+ * ```ts
+ * const stop = startHeapHousekeeping(reactor);
+ * stop();
+ * ```
+ */
+export function startHeapHousekeeping(
+  clock: HousekeepingClock,
+  opts: HeapHousekeepingOptions = {},
+): () => void {
+  const collect = opts.collect === undefined ? exposedGc() : opts.collect;
+  if (collect === null) return () => {};
+  const everyMs = opts.everyMs ?? HEAP_COLLECT_EVERY_MS;
+  const heapUsed = opts.heapUsed ?? (() => Deno.memoryUsage().heapUsed);
+  let cancel: (() => void) | null = null;
+  const arm = () => {
+    cancel = clock.at(clock.nowMs() + everyMs, run, { quiet: true });
+  };
+  const run = () => {
+    try {
+      collect();
+      lastLiveBytes = heapUsed();
+    } catch {
+      // A collection cannot fail in a way the daemon could act on; try again next time.
+    }
+    arm();
+  };
+  arm();
+  return () => {
+    cancel?.();
+    cancel = null;
+  };
+}
+
+function exposedGc(): (() => void) | null {
+  const gc = (globalThis as { gc?: unknown }).gc;
+  return typeof gc === "function" ? () => (gc as () => void)() : null;
+}
