@@ -193,6 +193,8 @@ export class Reactor implements Clock {
   #signalled = false;
   #closed = false;
   readonly #ts = new Uint8Array(SIZEOF_TIMESPEC);
+  /** When the last completed wait returned (see {@link Reactor.lastPolledMs}). */
+  #polledMs = -Infinity;
   /** When the last async wait ended: Deno's event loop last turned then. */
   #lastTurn = performance.now();
   /** Async waits still owed to Deno's event loop before the next blocking one. */
@@ -413,6 +415,22 @@ export class Reactor implements Clock {
   }
 
   /**
+   * When the last wait over every watched fd returned ({@link Reactor.nowMs} scale;
+   * -Infinity before the first): the kernel reported every readable fd then, and their
+   * callbacks ran before any timer of that wake. A timer callback may take a socket
+   * read just before for one it need not repeat (see `drainNow` in
+   * `lib/sys/transport.ts`). A wait cut short by a signal does not count.
+   *
+   * @example
+   * ```ts
+   * reactor.nowMs() - reactor.lastPolledMs < 0.25; // inside a timer fired on a fresh wake
+   * ```
+   */
+  get lastPolledMs(): number {
+    return this.#polledMs;
+  }
+
+  /**
    * Wait counters since creation: all waits, the blocking ones, the async ones, and
    * blocking waits that failed (other than EINTR).
    *
@@ -518,6 +536,7 @@ export class Reactor implements Clock {
             this.#quiet = false;
             continue;
           }
+          this.#polledMs = performance.now();
         } else {
           this.#stats.asyncWaits++;
           if (this.#turnsOwed > 0) this.#turnsOwed--;
@@ -529,6 +548,7 @@ export class Reactor implements Clock {
             this.#asyncUntil = null;
           }
           this.#lastTurn = performance.now();
+          if (n >= 0) this.#polledMs = this.#lastTurn;
           // Deno's event loop turned meanwhile: settle as usual after it.
           this.#quiet = false;
         }

@@ -32,7 +32,13 @@ import {
   type LinkMessage,
 } from "../../lib/sys/netlink/rtnl_codec.ts";
 import { NetlinkError, Rtnl, type RtnlOptions } from "../../lib/sys/netlink/rtnl.ts";
-import { parseV4, parseV6, SystemTransportFactory } from "../../lib/sys/transport.ts";
+import {
+  parseV4,
+  parseV6,
+  POLL_FRESH_MS,
+  SystemTransportFactory,
+} from "../../lib/sys/transport.ts";
+import { Reactor } from "../../lib/sys/reactor.ts";
 import { parseIp } from "../../lib/net/addr.ts";
 import { decodeIpv4Header, decodeIpv6Header, encodeIpv4Header } from "../../lib/net/ip.ts";
 import {
@@ -542,6 +548,51 @@ netnsTest(
         await factory.close();
       }
       // Deno's sanitizers now check that no poll op or socket resource is left pending.
+    });
+  },
+);
+
+netnsTest(
+  "drainNow reads a socket unless the reactor's wait covered it just now; nothing is lost either way",
+  async () => {
+    await withLab(async (lab) => {
+      const { nsA, nsB, a, b } = await pairLab(lab);
+      const reactor = new Reactor();
+      const factory = new SystemTransportFactory({ reactor });
+      const atB: number[] = [];
+      const group = { family: "ipv4" as const, group: VRRP_GROUP_IPV4 };
+      const tA = inNetns(nsA, () => factory.open({ interface: a, ...group }, () => {}));
+      inNetns(nsB, () => factory.open({ interface: b, ...group }, (p) => atB.push(p.bytes[1])));
+      try {
+        // Opened after the last wait: not covered, so a queued packet is read at once.
+        tA.send(advert("ipv4", "192.0.2.1", VRRP_GROUP_IPV4, 1), VRRP_GROUP_IPV4, "192.0.2.1");
+        await waitFor(() => factory.drainNow() > 0 || atB.length > 0, () => "VRID 1 at B");
+        const onTimer = (vrid: number, stallMs: number) =>
+          new Promise<{ got: number; staleMs: number }>((resolve) => {
+            reactor.at(reactor.nowMs() + 5, () => {
+              tA.send(
+                advert("ipv4", "192.0.2.1", VRRP_GROUP_IPV4, vrid),
+                VRRP_GROUP_IPV4,
+                "192.0.2.1",
+              );
+              const end = performance.now() + stallMs;
+              while (performance.now() < end) { /* a late timer */ }
+              const got = factory.drainNow();
+              resolve({ got, staleMs: reactor.nowMs() - reactor.lastPolledMs });
+            });
+          });
+        // A timer late after its wake (a stall): the socket is read before it acts.
+        const late = await onTimer(2, 2 * POLL_FRESH_MS + 1);
+        assert.equal(late.got, 1, "a stale wake's drainNow must read the queued advert");
+        // On a fresh wake the read is skipped (when it was read, the wake had gone stale).
+        const fresh = await onTimer(3, 0);
+        assert.ok(fresh.got === 0 || fresh.staleMs >= POLL_FRESH_MS, JSON.stringify(fresh));
+        await waitFor(() => atB.includes(3), () => `VRID 3 at B, got ${atB}`);
+        assert.deepEqual(atB.filter((v) => v === 3), [3], "delivered once, by the next wake");
+      } finally {
+        await factory.close();
+        await reactor.close();
+      }
     });
   },
 );
