@@ -33,6 +33,8 @@ export interface TomlBlocks {
   readonly looseVirtualServers: boolean;
   /** Something other than blank lines and comments comes before the first header. */
   readonly rootKeys: boolean;
+  /** Offset of the first header's `[` (-1: none): the statement that says "TOML". */
+  readonly firstBracket: number;
 }
 
 /** Characters that may open a header or a value spanning lines, or hide one. */
@@ -66,6 +68,8 @@ export function tomlBlocks(source: string): TomlBlocks | null {
     if (source.charCodeAt(first) === BRACKET_OPEN) {
       const path = headerPath(source, first);
       if (path === null) return null;
+      // A long slice would keep the whole text alive for as long as the name lives.
+      if (path.length > 1 && path[1].length >= 13) path[1] = JSON.parse(JSON.stringify(path[1]));
       if (path[0] === "virtual_server" && path.length === 1) loose = true;
       const name = path[0] === "virtual_server" && path.length > 1 ? path[1] : null;
       // A virtual server's own headers in a row are one block: 1,000 blocks, not 11,000.
@@ -86,6 +90,7 @@ export function tomlBlocks(source: string): TomlBlocks | null {
     names,
     looseVirtualServers: loose || root.includes("virtual_server"),
     rootKeys: ROOT_KEY.test(root.replace(/^[ \t]*#.*$/gm, "")),
+    firstBracket: starts.length > 1 ? skipSpaces(source, starts[1]) : -1,
   };
 }
 

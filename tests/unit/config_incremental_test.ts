@@ -183,3 +183,39 @@ Deno.test("random edits: the loader always agrees with a whole parse", () => {
   // The test must exercise the shortcut, not only the fallback.
   assert.ok(modes.incremental > 50, JSON.stringify(modes));
 });
+
+Deno.test("files: reloads through the two buffers agree with a whole parse, a file that grows too", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/lb.toml`;
+    const loader = new ConfigLoader();
+    const texts = [
+      BASE,
+      BASE.replace("port = 8080", "port = 8081"),
+      BASE.replace("port = 8080", "port = 8082"),
+      // Bigger than both buffers: they grow.
+      BASE + Array.from({ length: 40 }, (_, i) => vs(`v${i}`, 9000 + i, ["10.0.1.1"])).join(""),
+      BASE,
+      "\ufeff" + BASE, // a byte order mark: not ASCII, parsed whole
+    ];
+    const modes: LoadMode[] = [];
+    for (const text of texts) {
+      Deno.writeTextFileSync(file, text);
+      assert.deepStrictEqual(loader.load(file), parseConfig(Deno.readTextFileSync(file), file));
+      modes.push(loader.lastMode);
+    }
+    assert.deepEqual(modes, [
+      "full",
+      "incremental",
+      "incremental",
+      "incremental",
+      "incremental",
+      "full",
+    ]);
+    Deno.removeSync(file);
+    const gone = loader.load(file);
+    assert.ok(!gone.ok && gone.errors[0].message.startsWith("cannot read the file"));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
