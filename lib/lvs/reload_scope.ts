@@ -13,6 +13,7 @@
  */
 
 import type { Config } from "../config/schema.ts";
+import { type IpvsEntry, servicesOf } from "./desired.ts";
 import { serviceKey } from "./plan.ts";
 import { type ConfigPlanInputs, configServiceKeys } from "./plan_config.ts";
 
@@ -33,22 +34,37 @@ export function scopePlanInputs(
   names: ReadonlySet<string>,
 ): ConfigPlanInputs | null {
   const next = inputs.config;
-  if (JSON.stringify(before.virtualServerGroups) !== JSON.stringify(next.virtualServerGroups)) {
+  const groups = before.virtualServerGroups;
+  if (
+    groups !== next.virtualServerGroups &&
+    JSON.stringify(groups) !== JSON.stringify(next.virtualServerGroups)
+  ) {
     return null;
   }
   const keys = configServiceKeys(next.virtualServers, next.virtualServerGroups, names);
-  for (const k of configServiceKeys(before.virtualServers, before.virtualServerGroups, names)) {
-    keys.add(k);
-  }
+  for (const k of configServiceKeys(before.virtualServers, groups, names)) keys.add(k);
   const inScope = (key: string) => keys.has(key.split("|", 1)[0]);
+  // Only services on a port (or mark) in scope can be: no key built for the others.
+  const ports = new Set<number>();
+  const marks = new Set<number>();
+  for (const list of [before.virtualServers, next.virtualServers]) {
+    for (const vs of list) {
+      if (!names.has(vs.name)) continue;
+      for (const s of servicesOf(vs, groups)) {
+        (s.fwmark !== 0 ? marks : ports).add(s.fwmark || s.port);
+      }
+    }
+  }
+  const maybe = (s: IpvsEntry["service"]) =>
+    s.fwmark !== 0 ? marks.has(s.fwmark) : ports.has(s.port);
   return {
     ...inputs,
     config: {
       ...next,
       virtualServers: next.virtualServers.filter((vs) => names.has(vs.name)),
     },
-    kernel: inputs.kernel.filter((e) => keys.has(serviceKey(e.service))),
-    owned: new Set([...inputs.owned].filter((k) => keys.has(k))),
+    kernel: inputs.kernel.filter((e) => maybe(e.service) && keys.has(serviceKey(e.service))),
+    owned: new Set([...keys].filter((k) => inputs.owned.has(k))),
     drains: new Map([...inputs.drains].filter(([k]) => inScope(k))),
   };
 }

@@ -749,9 +749,8 @@ export class LvsRuntime {
     const changes = virtualServerChanges(before.virtualServers, next.virtualServers);
     const scope = reloadScope(before, next, changes.names);
     const prevOwned = configServiceKeys(
-      before.virtualServers,
+      scope?.before ?? before.virtualServers,
       before.virtualServerGroups,
-      scope?.names,
     );
     this.#config = next;
     for (const id of [...this.#operatorHeld.keys()]) {
@@ -776,7 +775,7 @@ export class LvsRuntime {
     this.#setChecks(scope);
     for (const k of prevOwned) this.#owned.add(k);
     for (
-      const k of configServiceKeys(next.virtualServers, next.virtualServerGroups, scope?.names)
+      const k of configServiceKeys(scope?.next ?? next.virtualServers, next.virtualServerGroups)
     ) {
       this.#owned.add(k);
     }
@@ -943,16 +942,17 @@ export class LvsRuntime {
 
   /**
    * The checks of every virtual server whose checks run now (ha_suspend aside, all).
-   * With a reload's `scope`, only its virtual servers' are worked out again.
+   * With a reload's `scope`, only its virtual servers' are worked out again, in place.
    */
   #setChecks(scope: ReloadScope | null = null): void {
     const sub = this.#sub;
     if (sub === null || this.#closed) return;
     const groups = this.#config.virtualServerGroups;
-    const wanted = new Map<string, CheckDefinition>(scope === null ? [] : this.#checkDefs);
-    const active = new Set<string>(scope === null ? [] : this.#active);
+    const was = this.#active;
+    // The subscription reads the map while it is set, and keeps nothing of it.
+    const wanted = scope === null ? new Map<string, CheckDefinition>() : this.#checkDefs;
+    const active = new Set<string>();
     for (const vs of scope?.before ?? []) {
-      active.delete(vs.name);
       for (const rs of vs.realServers) {
         rs.checks.forEach((_, i) => wanted.delete(lvsCheckId(rs.id, i)));
       }
@@ -967,20 +967,22 @@ export class LvsRuntime {
         );
       }
     }
-    const started = candidates.map((v) => v.name).filter((n) =>
-      active.has(n) && !this.#active.has(n)
-    );
+    const started = candidates.map((v) => v.name).filter((n) => active.has(n) && !was.has(n));
     // One line each for a few; a start with a thousand virtual servers is one line.
     if (started.length > OPS_LOGGED_EACH) {
       this.#d.log.info(`${started.length} virtual servers: checks running`);
     } else for (const name of started) this.#d.log.info(`${name}: checks running`);
     const configured = new Set(candidates.map((v) => v.name));
-    for (const name of scope === null ? this.#active : scope.before.map((v) => v.name)) {
-      if (this.#active.has(name) && !active.has(name) && configured.has(name)) {
+    for (const name of scope === null ? was : scope.before.map((v) => v.name)) {
+      if (was.has(name) && !active.has(name) && configured.has(name)) {
         this.#d.log.info(`${name}: checks suspended (ha_suspend: the address is not here)`);
       }
     }
-    this.#active = active;
+    if (scope === null) this.#active = active;
+    else {
+      for (const vs of scope.before) was.delete(vs.name);
+      for (const name of active) was.add(name);
+    }
     this.#checkDefs = wanted;
     sub.set(wanted);
   }
