@@ -315,17 +315,9 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
     }
   }
 
-  const delta = text.length - (end - start);
-  const nextStarts = starts.slice(0, i);
-  const nextNames = names.slice(0, i);
-  for (let k = 1; k < read.blocks.starts.length; k++) {
-    nextStarts.push(start + read.blocks.starts[k]);
-    nextNames.push(read.blocks.names[k]);
-  }
-  for (let k = j + 1; k < starts.length; k++) {
-    nextStarts.push(starts[k] + delta);
-    nextNames.push(names[k]);
-  }
+  const nextBlocks = sameBlocks(blocks, i, j, read.blocks, text.length - (end - start))
+    ? blocks
+    : spliceBlocks(blocks, i, j, read.blocks, text.length - (end - start));
   // The old maps go with the old state: updated in place, once nothing can fail.
   for (const name of chunkCounts.keys()) counts.delete(name);
   for (const [name, n] of read.counts) counts.set(name, n);
@@ -336,10 +328,53 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
     file: last.file,
     bytes,
     result: { ok: true, config, warnings: [] },
-    blocks: { ...blocks, starts: nextStarts, names: nextNames },
+    blocks: nextBlocks,
     counts,
     owners,
   };
+}
+
+/**
+ * The changed blocks' new text has the blocks it had, where it had them (an edit that
+ * keeps the length, as a weight 1 -> 5): the index stands as it is.
+ */
+function sameBlocks(
+  blocks: TomlBlocks,
+  i: number,
+  j: number,
+  fresh: TomlBlocks,
+  delta: number,
+): boolean {
+  if (delta !== 0 || fresh.starts.length - 1 !== j - i + 1) return false;
+  for (let k = 1; k < fresh.starts.length; k++) {
+    const at = i + k - 1;
+    const offset = blocks.starts[at] - blocks.starts[i];
+    if (fresh.starts[k] !== offset || fresh.names[k] !== blocks.names[at]) return false;
+  }
+  return true;
+}
+
+/** The index with blocks `i..j` replaced by the changed text's, the later ones moved. */
+function spliceBlocks(
+  blocks: TomlBlocks,
+  i: number,
+  j: number,
+  fresh: TomlBlocks,
+  delta: number,
+): TomlBlocks {
+  const { starts, names } = blocks;
+  const start = starts[i];
+  const nextStarts = starts.slice(0, i);
+  const nextNames = names.slice(0, i);
+  for (let k = 1; k < fresh.starts.length; k++) {
+    nextStarts.push(start + fresh.starts[k]);
+    nextNames.push(fresh.names[k]);
+  }
+  for (let k = j + 1; k < starts.length; k++) {
+    nextStarts.push(starts[k] + delta);
+    nextNames.push(names[k]);
+  }
+  return { ...blocks, starts: nextStarts, names: nextNames };
 }
 
 /**

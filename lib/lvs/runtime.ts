@@ -72,7 +72,7 @@ import {
   planConfig,
   startOwned,
 } from "./plan_config.ts";
-import { scopePlanInputs } from "./reload_scope.ts";
+import { type ScopedServers, scopePlanInputs } from "./reload_scope.ts";
 import { foldOps, opsSummary } from "./fold.ts";
 import { DeadLinks, readProcRoutes } from "./dead_links.ts";
 import type { LinkRoute } from "./link_routes.ts";
@@ -691,12 +691,12 @@ export class LvsRuntime {
    * From a settled table the plan covers only the virtual servers the reload changed
    * (`names`, {@link scopePlanInputs}): the others' entries are as wanted already.
    */
-  #planReload(before: Config, names: ReadonlySet<string>): void {
+  #planReload(before: Config, names: ReadonlySet<string>, lists?: ScopedServers): void {
     const settled = this.#settledPlan && !this.#dirty && !this.#dumpSoon &&
       this.#reloadOps === null && this.#drains.size === 0 && this.#rampDueMs === null;
     this.#settledPlan = false;
     const inputs = this.#planInputs(this.#d.clock.nowMs());
-    const scoped = settled ? scopePlanInputs(inputs, before, names) : null;
+    const scoped = settled ? scopePlanInputs(inputs, before, names, lists) : null;
     const p = planConfig(scoped ?? inputs);
     const removes = p.ops.some((op) => op.op === "delService" || op.op === "delDest");
     const drains = [...p.drains.keys()].some((k) => !this.#drains.has(k));
@@ -781,7 +781,12 @@ export class LvsRuntime {
     }
     const names = new Set(changes.names);
     for (const c of q.changes) names.add(c.virtualServer);
-    this.#planReload(before, names);
+    // Quorum changes are of virtual servers the diff names already, when scoped.
+    this.#planReload(
+      before,
+      names,
+      scope !== null && names.size === scope.names.size ? scope : undefined,
+    );
     if (changes.lines.length > 0) {
       this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     }

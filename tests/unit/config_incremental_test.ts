@@ -157,12 +157,19 @@ const POOL = [
   "bogus = 1",
 ];
 
+/** Groups, checks with a multi-line array, comments with brackets: more shapes to edit. */
+const RICH = HEAD + '[virtual_server_group.g]\naddresses = ["192.0.2.50-51:443"]\n\n' +
+  vs("web", 80, ["10.0.0.1", "10.0.0.2"], "# [not a header]\n") +
+  '[[virtual_server.web.real_server.check]]\ntype = "http"\nurl = "/[x]"\nstatus = [\n  200, # ok [\n  301,\n]\n\n' +
+  '[virtual_server.grp]\ngroup = "g"\nlb_kind = "NAT"\n\n[[virtual_server.grp.real_server]]\naddress = "10.0.0.9"\nport = 8443\n\n' +
+  vs("db", 5432, ["10.0.0.4", "10.0.0.5"]);
+
 Deno.test("random edits: the loader always agrees with a whole parse", () => {
   const rng = createRng(11);
   let modes = { full: 0, incremental: 0, unchanged: 0 };
   for (let run = 0; run < 40; run++) {
     const loader = new ConfigLoader();
-    let text = BASE;
+    let text = run % 2 === 0 ? BASE : RICH;
     loader.parse(text, FILE);
     for (let step = 0; step < 25; step++) {
       const lines = text.split("\n");
@@ -218,4 +225,11 @@ Deno.test("files: reloads through the two buffers agree with a whole parse, a fi
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("groups, checks and bracketed text: a checked server's edit is re-read alone", () => {
+  assert.ok(parseConfig(RICH, FILE).ok, JSON.stringify(parseConfig(RICH, FILE)));
+  assert.equal(reload(RICH, RICH.replace("301", "302")).mode, "incremental");
+  assert.equal(reload(RICH, RICH.replace("port = 8443", "port = 8444")).mode, "incremental");
+  assert.equal(reload(RICH, RICH.replace("192.0.2.50-51:443", "192.0.2.50-52:443")).mode, "full");
 });
