@@ -27,6 +27,7 @@
 import { parseArgs } from "node:util";
 import { parse } from "smol-toml";
 import { diffConfigs, diffLines, virtualServerChanges } from "../../lib/config/diff.ts";
+import { tomlBlocks } from "../../lib/config/blocks.ts";
 import { Ctx } from "../../lib/config/fields.ts";
 import { ConfigLoader } from "../../lib/config/incremental.ts";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
@@ -102,6 +103,7 @@ function round(dir: string, opts: Options, texts: readonly [string, string]): Ro
     timed(r, "start: validate", () => validateDocument(new Ctx(file, () => new Map()), doc));
   }
   timed(r, "start: parseConfig (all of it)", () => loaded(parseConfig(source, file)));
+  if (opts.format === "toml") timed(r, "start: block index (tomlBlocks)", () => tomlBlocks(source));
   const loader = new ConfigLoader();
   const before = timed(r, "start: loader.load (+ its index)", () => loaded(loader.load(file)));
   const plan = timed(r, "start: plan against an empty kernel", () =>
