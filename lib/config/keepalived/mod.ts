@@ -131,7 +131,9 @@ class SourceCtx extends Ctx {
   readonly #locs: ReadonlyMap<string, SourceLoc>;
 
   constructor(file: string, locs: ReadonlyMap<string, SourceLoc>) {
-    super(file, new Map([...locs].map(([k, v]) => [k, v.line])));
+    // Lines are looked up only for a warning (errors use `locs`): the copy of every
+    // key's line (40,000 for 1,000 virtual servers) is made then, not for every file.
+    super(file, () => new Map([...locs].map(([k, v]) => [k, v.line])));
     this.#locs = locs;
   }
 
