@@ -304,7 +304,7 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
   if (read === null) return null;
   const vss = spliceServers(last.result.config.virtualServers, chunkCounts, read.servers);
   if (vss === null) return null;
-  // Each kernel service once (`checkUniqueServices`): the others were unique already.
+  // Each kernel service once (as `readLvs` checks): the others were unique already.
   const groups = new Map(last.result.config.virtualServerGroups.map((g) => [g.name, g]));
   const keys = new Map<string, string>();
   for (const vs of read.servers) {

@@ -820,16 +820,9 @@ export function readLvs(
 
 /**
  * Two virtual servers (or group entries) that stand for one kernel service would fight
- * over it: each service once, across every virtual server. Apart from {@link readLvs}
- * for the incremental reload, which re-reads some virtual servers and checks them all.
- *
- * @example
- * ```ts
- * import { Ctx } from "./fields.ts";
- * checkUniqueServices(new Ctx("a.toml", new Map()), [], new Map()); // no error
- * ```
+ * over it: each service once, across every virtual server.
  */
-export function checkUniqueServices(
+function checkUniqueServices(
   ctx: Ctx,
   virtualServers: readonly VirtualServerConfig[],
   groups: ReadonlyMap<string, VirtualServerGroupConfig>,
