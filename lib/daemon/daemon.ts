@@ -949,7 +949,11 @@ export class Daemon implements DaemonControl {
     this.#log.notice(`reload: reading ${file}`);
     let loaded: LoadResult;
     try {
-      loaded = await this.#afterAdverts(() => this.#load(file));
+      // Without instances no Master's advert waits on it: read at once, not a loop turn
+      // later (behind a dump of the IPVS table, say).
+      loaded = this.#rt.table.config.instances.length === 0
+        ? await this.#load(file)
+        : await this.#afterAdverts(() => this.#load(file));
     } catch (e) {
       loaded = {
         ok: false,
