@@ -5,12 +5,11 @@
  * @module
  */
 import { parseArgs } from "./args.ts";
+import { ConfigLoader } from "../config/incremental.ts";
 import {
   type Config,
   formatConfigErrors,
   formatConfigWarnings,
-  loadConfig,
-  loadConfigSync,
   type LoadOptions,
   type LoadResult,
 } from "../config/mod.ts";
@@ -130,7 +129,9 @@ export async function runCommand(args: string[]): Promise<number> {
     for (const line of formatConfigWarnings(r.warnings ?? [])) log.warn(line);
     return r;
   };
-  const load = async (file: string) => warned(await loadConfig(file, opts.load));
+  // One loader for the start and every reload: a reload re-reads only what changed.
+  const loader = new ConfigLoader(opts.load);
+  const load = async (file: string) => warned(await loader.loadAsync(file));
   const loaded = await load(opts.file);
   if (!loaded.ok) {
     for (const line of formatConfigErrors(loaded.errors)) log.error(line);
@@ -254,7 +255,7 @@ export async function runCommand(args: string[]): Promise<number> {
       routes: new SystemRoutePort(ports.addresses.rtnl),
       version: VERSION,
       // A reload reads and parses in one loop turn, right after the adverts it sends.
-      loadConfig: (file) => Promise.resolve(warned(loadConfigSync(file, opts.load))),
+      loadConfig: (file) => Promise.resolve(warned(loader.load(file))),
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
       // Opened only when the config has virtual servers (or lvs_sync_daemon).

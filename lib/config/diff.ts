@@ -333,6 +333,57 @@ export function virtualServerChanges(
   if (lastChanges !== null && lastChanges.old === old && lastChanges.next === next) {
     return lastChanges.changes;
   }
+  const changes = sameNames(old, next) ? pairwiseChanges(old, next) : matchedChanges(old, next);
+  lastChanges = { old, next, changes };
+  return changes;
+}
+
+/** The same virtual servers in the same order: the usual reload. */
+function sameNames(
+  old: readonly VirtualServerConfig[],
+  next: readonly VirtualServerConfig[],
+): boolean {
+  if (old.length !== next.length) return false;
+  for (let i = 0; i < old.length; i++) if (old[i].name !== next[i].name) return false;
+  return true;
+}
+
+/**
+ * {@link matchedChanges} for lists of the same names in the same order, without the maps:
+ * nothing is added or removed, and an unchanged virtual server (the same frozen object
+ * when the incremental loader kept it) costs one comparison.
+ */
+function pairwiseChanges(
+  old: readonly VirtualServerConfig[],
+  next: readonly VirtualServerConfig[],
+): VirtualServerChanges {
+  const lines: string[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < next.length; i++) {
+    if (old[i] === next[i]) continue;
+    if (changedLines(lines, old[i], next[i])) names.add(next[i].name);
+  }
+  return { lines, names };
+}
+
+/** Appends the lines of a virtual server present before and after; whether any. */
+function changedLines(lines: string[], o: VirtualServerConfig, n: VirtualServerConfig): boolean {
+  const p = `virtual_server ${n.name}: `;
+  const at = lines.length;
+  for (const key of Object.keys(n) as (keyof VirtualServerConfig)[]) {
+    if (key === "name" || key === "realServers") continue;
+    if (!sameValue(o[key], n[key])) {
+      lines.push(`${p}${key} ${valueText(o[key])} -> ${valueText(n[key])}`);
+    }
+  }
+  lines.push(...diffRealServers(p, o.realServers, n.realServers));
+  return lines.length > at;
+}
+
+function matchedChanges(
+  old: readonly VirtualServerConfig[],
+  next: readonly VirtualServerConfig[],
+): VirtualServerChanges {
   const lines: string[] = [];
   const names = new Set<string>();
   const before = new Map(old.map((v) => [v.name, v]));
@@ -349,20 +400,10 @@ export function virtualServerChanges(
     if (o === undefined) {
       const count = `${n.realServers.length} real server${n.realServers.length === 1 ? "" : "s"}`;
       lines.push(`${p}added (${targetText(n)} ${n.protocol} ${n.scheduler} ${n.method}, ${count})`);
-    } else if (o !== n) {
-      for (const key of Object.keys(n) as (keyof VirtualServerConfig)[]) {
-        if (key === "name" || key === "realServers") continue;
-        if (!sameValue(o[key], n[key])) {
-          lines.push(`${p}${key} ${valueText(o[key])} -> ${valueText(n[key])}`);
-        }
-      }
-      lines.push(...diffRealServers(p, o.realServers, n.realServers));
-    }
+    } else if (o !== n) changedLines(lines, o, n);
     if (lines.length > at) names.add(n.name);
   }
-  const changes = { lines, names };
-  lastChanges = { old, next, changes };
-  return changes;
+  return { lines, names };
 }
 
 function diffRealServers(

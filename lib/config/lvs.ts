@@ -814,6 +814,19 @@ export function readLvs(
   const virtualServers = namedTables(ctx, rawServers, "virtual_server").map(([n, t]) =>
     readVirtualServer(ctx, n, t, { groups })
   );
+  checkUniqueServices(ctx, virtualServers, groups);
+  return { virtualServers, virtualServerGroups };
+}
+
+/**
+ * Two virtual servers (or group entries) that stand for one kernel service would fight
+ * over it: each service once, across every virtual server.
+ */
+function checkUniqueServices(
+  ctx: Ctx,
+  virtualServers: readonly VirtualServerConfig[],
+  groups: ReadonlyMap<string, VirtualServerGroupConfig>,
+): void {
   const owner = new Map<string, string>();
   for (const vs of virtualServers) {
     for (const key of serviceKeys(vs, groups)) {
@@ -832,7 +845,6 @@ export function readLvs(
       break;
     }
   }
-  return { virtualServers, virtualServerGroups };
 }
 
 /**

@@ -54,7 +54,7 @@ import {
   realServerUp,
   servicesOf,
 } from "./desired.ts";
-import { realServerTransitions, updateQuorum } from "./events.ts";
+import { type QuorumUpdate, realServerTransitions, updateQuorum } from "./events.ts";
 import { destKey, type Op, ownedKeys, plan, serviceKey } from "./plan.ts";
 import {
   type DrainRecord,
@@ -72,7 +72,7 @@ import {
   planConfig,
   startOwned,
 } from "./plan_config.ts";
-import { scopePlanInputs } from "./reload_scope.ts";
+import { type ScopedServers, scopePlanInputs } from "./reload_scope.ts";
 import { foldOps, opsSummary } from "./fold.ts";
 import { DeadLinks, readProcRoutes } from "./dead_links.ts";
 import type { LinkRoute } from "./link_routes.ts";
@@ -339,6 +339,8 @@ export class LvsRuntime {
   readonly #links: DeadLinks;
   /** Virtual server names whose checks run now. */
   #active = new Set<string>();
+  /** The checks last handed to the subscription, by check id. */
+  #checkDefs = new Map<string, CheckDefinition>();
   #dirty = false;
   /** The last plan was applied whole: until something moves, nothing more is intended. */
   #settledPlan = false;
@@ -689,12 +691,12 @@ export class LvsRuntime {
    * From a settled table the plan covers only the virtual servers the reload changed
    * (`names`, {@link scopePlanInputs}): the others' entries are as wanted already.
    */
-  #planReload(before: Config, names: ReadonlySet<string>): void {
+  #planReload(before: Config, names: ReadonlySet<string>, lists?: ScopedServers): void {
     const settled = this.#settledPlan && !this.#dirty && !this.#dumpSoon &&
       this.#reloadOps === null && this.#drains.size === 0 && this.#rampDueMs === null;
     this.#settledPlan = false;
     const inputs = this.#planInputs(this.#d.clock.nowMs());
-    const scoped = settled ? scopePlanInputs(inputs, before, names) : null;
+    const scoped = settled ? scopePlanInputs(inputs, before, names, lists) : null;
     const p = planConfig(scoped ?? inputs);
     const removes = p.ops.some((op) => op.op === "delService" || op.op === "delDest");
     const drains = [...p.drains.keys()].some((k) => !this.#drains.has(k));
@@ -732,11 +734,24 @@ export class LvsRuntime {
     };
   }
 
-  /** Applies a validated config: the plan edits in place, deletes the removed, adds the new. */
+  /**
+   * Applies a validated config: the plan edits in place, deletes the removed, adds the new.
+   *
+   * When the virtual server groups stay, only the virtual servers the diff names are
+   * worked out again (`ReloadScope`): every other one is equal to what it was, and so are
+   * its verdicts, quorum (the quorum map is always stepped to the current health, so
+   * stepping it again changes nothing), checks and owned services. A one-weight reload of
+   * 1,000 virtual servers then costs one virtual server, not ten walks of 10,000 real
+   * servers (~70 ms of a small guest's CPU before the kernel heard of it).
+   */
   reload(next: Config, _facts: unknown): ReloadOutcome {
     const before = this.#config;
     const changes = virtualServerChanges(before.virtualServers, next.virtualServers);
-    const prevOwned = configServiceKeys(before.virtualServers, before.virtualServerGroups);
+    const scope = reloadScope(before, next, changes.names);
+    const prevOwned = configServiceKeys(
+      scope?.before ?? before.virtualServers,
+      before.virtualServerGroups,
+    );
     this.#config = next;
     for (const id of [...this.#operatorHeld.keys()]) {
       if (this.#findRs(id) === null) this.#operatorHeld.delete(id);
@@ -746,24 +761,32 @@ export class LvsRuntime {
       this.#nextMaintenanceMs = this.#d.clock.nowMs();
     }
     // Verdicts of real servers that are gone mean nothing; kept ones keep theirs.
-    const ids = new Set(next.virtualServers.flatMap((v) => v.realServers.map((r) => r.id)));
-    for (const id of [...this.#health.keys()]) if (!ids.has(id)) this.#health.delete(id);
-    const kept = new Map<string, boolean>();
-    for (const vs of next.virtualServers) {
-      const q = this.#quorum.get(vs.name);
-      if (q !== undefined) kept.set(vs.name, q);
+    if (this.#health.size > 0) {
+      const ids = new Set(
+        (scope?.next ?? next.virtualServers).flatMap((v) => v.realServers.map((r) => r.id)),
+      );
+      const gone = scope === null
+        ? [...this.#health.keys()]
+        : scope.before.flatMap((v) => v.realServers.map((r) => r.id));
+      for (const id of gone) if (!ids.has(id)) this.#health.delete(id);
     }
-    const q = updateQuorum(this.#quorumView(), kept, this.#health);
-    this.#quorum = new Map(q.quorum);
+    const q = this.#requorumFor(scope, next);
     this.#announceQuorum(q.changes);
-    this.#setChecks();
+    this.#setChecks(scope);
     for (const k of prevOwned) this.#owned.add(k);
-    for (const k of configServiceKeys(next.virtualServers, next.virtualServerGroups)) {
+    for (
+      const k of configServiceKeys(scope?.next ?? next.virtualServers, next.virtualServerGroups)
+    ) {
       this.#owned.add(k);
     }
     const names = new Set(changes.names);
     for (const c of q.changes) names.add(c.virtualServer);
-    this.#planReload(before, names);
+    // Quorum changes are of virtual servers the diff names already, when scoped.
+    this.#planReload(
+      before,
+      names,
+      scope !== null && names.size === scope.names.size ? scope : undefined,
+    );
     if (changes.lines.length > 0) {
       this.#d.log.info("lvs: reload: planning the virtual servers' changes");
     }
@@ -903,14 +926,44 @@ export class LvsRuntime {
     this.#local = new Set(await this.#d.localAddresses());
   }
 
-  /** The checks of every virtual server whose checks run now (ha_suspend aside, all). */
-  #setChecks(): void {
+  /**
+   * The reload's quorum: stepped for the virtual servers in `scope` (null: all), every
+   * other one kept, the removed ones dropped.
+   */
+  #requorumFor(scope: ReloadScope | null, next: Config): QuorumUpdate {
+    const kept = new Map<string, boolean>();
+    for (const vs of scope?.next ?? next.virtualServers) {
+      const q = this.#quorum.get(vs.name);
+      if (q !== undefined) kept.set(vs.name, q);
+    }
+    const q = updateQuorum(this.#quorumView(scope?.next), kept, this.#health);
+    if (scope === null) this.#quorum = new Map(q.quorum);
+    else {
+      for (const vs of scope.before) this.#quorum.delete(vs.name);
+      for (const [name, up] of q.quorum) this.#quorum.set(name, up);
+    }
+    return q;
+  }
+
+  /**
+   * The checks of every virtual server whose checks run now (ha_suspend aside, all).
+   * With a reload's `scope`, only its virtual servers' are worked out again, in place.
+   */
+  #setChecks(scope: ReloadScope | null = null): void {
     const sub = this.#sub;
     if (sub === null || this.#closed) return;
     const groups = this.#config.virtualServerGroups;
-    const wanted = new Map<string, CheckDefinition>();
+    const was = this.#active;
+    // The subscription reads the map while it is set, and keeps nothing of it.
+    const wanted = scope === null ? new Map<string, CheckDefinition>() : this.#checkDefs;
     const active = new Set<string>();
-    for (const vs of this.#config.virtualServers) {
+    for (const vs of scope?.before ?? []) {
+      for (const rs of vs.realServers) {
+        rs.checks.forEach((_, i) => wanted.delete(lvsCheckId(rs.id, i)));
+      }
+    }
+    const candidates = scope?.next ?? this.#config.virtualServers;
+    for (const vs of candidates) {
       if (!checksActive(vs, groups, this.#local)) continue;
       active.add(vs.name);
       for (const rs of vs.realServers) {
@@ -919,18 +972,23 @@ export class LvsRuntime {
         );
       }
     }
-    const started = [...active].filter((name) => !this.#active.has(name));
+    const started = candidates.map((v) => v.name).filter((n) => active.has(n) && !was.has(n));
     // One line each for a few; a start with a thousand virtual servers is one line.
     if (started.length > OPS_LOGGED_EACH) {
       this.#d.log.info(`${started.length} virtual servers: checks running`);
     } else for (const name of started) this.#d.log.info(`${name}: checks running`);
-    const configured = new Set(this.#config.virtualServers.map((v) => v.name));
-    for (const name of this.#active) {
-      if (!active.has(name) && configured.has(name)) {
+    const configured = new Set(candidates.map((v) => v.name));
+    for (const name of scope === null ? was : scope.before.map((v) => v.name)) {
+      if (was.has(name) && !active.has(name) && configured.has(name)) {
         this.#d.log.info(`${name}: checks suspended (ha_suspend: the address is not here)`);
       }
     }
-    this.#active = active;
+    if (scope === null) this.#active = active;
+    else {
+      for (const vs of scope.before) was.delete(vs.name);
+      for (const name of active) was.add(name);
+    }
+    this.#checkDefs = wanted;
     sub.set(wanted);
   }
 
@@ -1183,6 +1241,9 @@ export class LvsRuntime {
       outcomes = ops.map(() => ({ ok: false, error: e instanceof Error ? e : new Error(text(e)) }));
     }
     let failed = 0;
+    // Asked once: a start's 11,000 lines at debug are 11,000 strings built for nothing
+    // when debug is off.
+    const debug = log && this.#d.log.enabled("debug");
     const refusedServices = new Set<string>();
     const orphans = new Map<string, { label: string; n: number }>();
     const applied: Op[] = [];
@@ -1195,7 +1256,7 @@ export class LvsRuntime {
         // A server leaving is one line an operator wants; a start that builds 10,000
         // entries is a summary, not 10,000 lines (and ~1 ms of the loop each).
         if (i < OPS_LOGGED_EACH) this.#d.log.info(`lvs: ${describeOp(op)}`);
-        else this.#d.log.debug(`lvs: ${describeOp(op)}`);
+        else if (debug) this.#d.log.debug(`lvs: ${describeOp(op)}`);
         continue;
       }
       failed++;
@@ -1313,6 +1374,31 @@ export class LvsRuntime {
       lastError: last !== null && !last.ok ? last.detail : null,
     };
   }
+}
+
+/**
+ * The virtual servers a reload changed, before and after (by name, in config order),
+ * when only they need working out again: the groups are the same (a group's change can
+ * move every virtual server using it) and the diff names them.
+ */
+interface ReloadScope {
+  readonly names: ReadonlySet<string>;
+  readonly before: readonly VirtualServerConfig[];
+  readonly next: readonly VirtualServerConfig[];
+}
+
+function reloadScope(before: Config, next: Config, names: ReadonlySet<string>): ReloadScope | null {
+  const g = before.virtualServerGroups;
+  if (
+    g !== next.virtualServerGroups && JSON.stringify(g) !== JSON.stringify(next.virtualServerGroups)
+  ) {
+    return null;
+  }
+  return {
+    names,
+    before: before.virtualServers.filter((v) => names.has(v.name)),
+    next: next.virtualServers.filter((v) => names.has(v.name)),
+  };
 }
 
 function rsNotice(vs: VirtualServerConfig, rs: RealServerConfig, up: boolean): LvsNotice {

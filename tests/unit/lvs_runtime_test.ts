@@ -514,6 +514,57 @@ Deno.test("lvs: status, the rendered table and the metrics show health with the 
   await t.stop();
 });
 
+Deno.test("lvs: a reload re-works only the changed virtual servers; the others keep verdicts, quorum and checks", async () => {
+  const other = (weight: number) =>
+    `[virtual_server.dns]
+address = "192.0.2.101"
+port = 53
+protocol = "udp"
+quorum = 5
+[[virtual_server.dns.real_server]]
+address = "192.0.2.21"
+weight = ${weight}
+`;
+  const sorry = '[virtual_server.web.sorry_server]\naddress = "192.0.2.200"\n';
+  // web: quorum 3 ± 1, so with .11 failed (live weight 2) it keeps its quorum only
+  // because it had it: a quorum worked out afresh would be lost (the sorry server in).
+  const web = (more: string) => webConfig("quorum = 3\nhysteresis = 1", "", sorry + more);
+  const t = new Lvs(web(other(1)));
+  await t.start();
+  t.alive.set("192.0.2.11", false);
+  await t.to(1300);
+  assert.deepEqual(t.dests(), ["192.0.2.12:2"]);
+  const notices = t.notices.length;
+  const lines = t.lines.length;
+  const calls = t.ipvs.calls.length;
+  t.file.text = web(other(3));
+  assert.equal((await t.daemon.reload()).ok, true);
+  await t.settle();
+  assert.deepEqual(t.ipvs.calls.slice(calls), ["editDest 2 17 192.0.2.101 53 192.0.2.21 53 w3"]);
+  assert.ok(!t.lines.slice(lines).some((l) => l.includes("checks running")));
+  // Past a periodic comparison, which plans the whole table.
+  await t.to(t.clock.nowMs() + 6000);
+  assert.deepEqual(t.dests(), ["192.0.2.12:2"], "web keeps its quorum and its failed server out");
+  assert.equal(t.notices.length, notices, "no quorum or real server notice again");
+  const status = (name: string) =>
+    t.daemon.status().lvs!.virtualServers.find((v) => v.name === name)!;
+  assert.equal(status("dns").quorumUp, false);
+  // web's checks still run: .11 comes back.
+  t.alive.set("192.0.2.11", true);
+  await t.to(t.clock.nowMs() + 2500);
+  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
+  // A changed virtual server is worked out again: dns gains its quorum with weight 5.
+  const mark = t.notices.length;
+  t.file.text = web(other(5));
+  await t.daemon.reload();
+  await t.settle();
+  assert.equal(status("dns").quorumUp, true);
+  assert.deepEqual(t.notices.slice(mark).map(([, n]) => `${n.hook} ${n.virtualServer}`), [
+    "quorum_up dns",
+  ]);
+  await t.stop();
+});
+
 Deno.test("lvs: the config diff (check --diff, reload) lists virtual and real server changes", () => {
   const a = configOf(webConfig());
   const b = configOf(

@@ -86,7 +86,31 @@ class Translator {
   readonly #auths: { table: RawTable; node: KaNode; name: string }[] = [];
 
   #at(path: KeyPath, n: KaNode): void {
-    this.locs.set(formatPath(path), { file: n.file, line: n.line });
+    this.locs.set(this.#formatted(path), { file: n.file, line: n.line });
+  }
+
+  /** The last key path's parent, and that parent formatted. */
+  #parent: KeyPath = [];
+  #parentText = "";
+
+  /**
+   * `formatPath(path)`, with the parent's text kept from the call before: keys come
+   * table by table, and formatting each whole path again (40,000 of them for 1,000
+   * virtual servers) was a fifth of reading the file.
+   */
+  #formatted(path: KeyPath): string {
+    const k = path.length - 1;
+    if (k < 0) return "";
+    let same = this.#parent.length === k;
+    for (let i = 0; same && i < k; i++) same = this.#parent[i] === path[i];
+    if (!same) {
+      this.#parent = path.slice(0, k);
+      this.#parentText = formatPath(this.#parent);
+    }
+    const last = formatPath([path[k]]);
+    return typeof path[k] === "number" || this.#parentText === ""
+      ? this.#parentText + last
+      : `${this.#parentText}.${last}`;
   }
 
   #error(n: KaNode, message: string): void {
