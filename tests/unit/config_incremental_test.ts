@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { tomlBlocks } from "../../lib/config/blocks.ts";
-import { ConfigLoader, type LoadMode } from "../../lib/config/incremental.ts";
+import {
+  commonPrefix,
+  commonSuffix,
+  ConfigLoader,
+  type LoadMode,
+} from "../../lib/config/incremental.ts";
 import { type LoadResult, parseConfig } from "../../lib/config/mod.ts";
 import { createRng } from "../../lib/sim/rng.ts";
 
@@ -232,4 +237,37 @@ Deno.test("groups, checks and bracketed text: a checked server's edit is re-read
   assert.equal(reload(RICH, RICH.replace("301", "302")).mode, "incremental");
   assert.equal(reload(RICH, RICH.replace("port = 8443", "port = 8444")).mode, "incremental");
   assert.equal(reload(RICH, RICH.replace("192.0.2.50-51:443", "192.0.2.50-52:443")).mode, "full");
+});
+
+Deno.test("commonPrefix and commonSuffix agree with a byte-by-byte scan at every alignment", () => {
+  const naivePrefix = (a: Uint8Array, b: Uint8Array) => {
+    let i = 0;
+    while (i < Math.min(a.length, b.length) && a[i] === b[i]) i++;
+    return i;
+  };
+  const naiveSuffix = (a: Uint8Array, b: Uint8Array, max: number) => {
+    let k = 0;
+    while (k < max && a[a.length - 1 - k] === b[b.length - 1 - k]) k++;
+    return k;
+  };
+  let seed = 1;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+  const view = (len: number) => {
+    const off = rnd(4);
+    return new Uint8Array(len + 8).subarray(off, off + len);
+  };
+  for (let t = 0; t < 5000; t++) {
+    const a = view(rnd(60));
+    a.forEach((_, i) => (a[i] = rnd(3)));
+    const b = view(Math.max(0, a.length + rnd(9) - 4));
+    b.forEach((_, i) => (b[i] = i < a.length ? a[i] : rnd(3)));
+    for (let k = 0; k < Math.min(a.length, b.length); k++) {
+      if (rnd(2)) b[b.length - 1 - k] = a[a.length - 1 - k];
+    }
+    if (b.length > 0 && rnd(2)) b[rnd(b.length)] = rnd(3);
+    const p = commonPrefix(a, b);
+    assert.equal(p, naivePrefix(a, b), `prefix, case ${t}`);
+    const max = Math.min(a.length, b.length) - p;
+    assert.equal(commonSuffix(a, b, max), naiveSuffix(a, b, max), `suffix, case ${t}`);
+  }
 });
