@@ -6,7 +6,8 @@
  * The result is always what {@link parseConfig} would return for the new text; the
  * shortcut is taken only where that is provable, and anything else parses the whole
  * file:
- * - the same bytes as last time: the same `Config` (it is frozen);
+ * - the same bytes of a TOML file as last time: the same `Config` (it is frozen; a
+ *   keepalived.conf may include other files, so it is parsed again);
  * - an ASCII TOML file whose changed bytes all lie in `[virtual_server.NAME...]` blocks
  *   (`blocks.ts`) that hold every header of their virtual servers: the new text of those
  *   blocks is parsed alone (it starts at a header line, as in the whole file, and the
@@ -58,6 +59,11 @@ interface Last {
   readonly counts: Map<string, number>;
   /** Kernel service key → the virtual server that stands for it. */
   readonly owners: Map<string, string>;
+  /**
+   * TOML: the file is all there is. keepalived.conf may `include` other files, so the
+   * same bytes in it do not mean the same config.
+   */
+  readonly toml: boolean;
 }
 
 /** As `Deno.readTextFile` decodes: a byte order mark stays, bad bytes become U+FFFD. */
@@ -131,7 +137,8 @@ export class ConfigLoader {
     const last = this.#last;
     const same = last !== null && last.file === file;
     if (
-      same && last.bytes.length === bytes.length && commonPrefix(last.bytes, bytes) === bytes.length
+      same && last.toml && last.bytes.length === bytes.length &&
+      commonPrefix(last.bytes, bytes) === bytes.length
     ) {
       this.#mode = "unchanged";
       return last.result;
@@ -193,7 +200,7 @@ function remember(
   const ok = result as LoadResult & { ok: true };
   const counts = new Map<string, number>();
   const owners = new Map<string, string>();
-  const whole = { file, bytes, result: ok, blocks: null, counts, owners };
+  const whole = { file, bytes, result: ok, blocks: null, counts, owners, toml };
   const usable = toml && (result.warnings ?? []).length === 0 && !NOT_ASCII.test(source);
   const blocks = usable ? tomlBlocks(source) : null;
   if (blocks === null || blocks.looseVirtualServers || blocks.rootKeys) return whole;
@@ -205,7 +212,7 @@ function remember(
   const { virtualServers, virtualServerGroups } = ok.config;
   const groups = new Map(virtualServerGroups.map((g) => [g.name, g]));
   for (const vs of virtualServers) for (const k of serviceKeys(vs, groups)) owners.set(k, vs.name);
-  return { file, bytes, result: ok, blocks, counts, owners };
+  return { file, bytes, result: ok, blocks, counts, owners, toml };
 }
 
 /**
@@ -349,6 +356,7 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
     blocks: nextBlocks,
     counts,
     owners,
+    toml: true,
   };
 }
 

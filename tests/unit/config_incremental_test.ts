@@ -46,6 +46,28 @@ Deno.test("the same text again returns the same frozen config", () => {
   assert.ok(a.ok && b.ok && a.config === b.config);
 });
 
+Deno.test("a keepalived.conf whose bytes did not change is read again: an included file may have", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "hacore-incremental-" });
+  try {
+    const inst = (prio: number) =>
+      `vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority ${prio}\n` +
+      ` virtual_ipaddress {\n  192.0.2.100/24\n }\n}\n`;
+    Deno.writeTextFileSync(`${dir}/keepalived.conf`, "include vrrp.conf\n");
+    Deno.writeTextFileSync(`${dir}/vrrp.conf`, inst(100));
+    const loader = new ConfigLoader();
+    const first = loader.load(`${dir}/keepalived.conf`);
+    assert.ok(first.ok, JSON.stringify(first));
+    assert.equal(first.config.instances[0].priority, 100);
+    Deno.writeTextFileSync(`${dir}/vrrp.conf`, inst(120));
+    const next = loader.load(`${dir}/keepalived.conf`);
+    assert.ok(next.ok, JSON.stringify(next));
+    assert.equal(loader.lastMode, "full");
+    assert.equal(next.config.instances[0].priority, 120);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("virtual servers that did not change keep their objects (the diff skips them)", () => {
   const loader = new ConfigLoader();
   const a = loader.parse(BASE, FILE);
