@@ -11,6 +11,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import type { createHash as CreateHash } from "node:crypto";
 import { parseIp } from "../net/addr.ts";
 import { Deadline } from "./deadline.ts";
@@ -144,9 +145,12 @@ export async function checkHttp(
       }
     }
     stream.close();
+    checkClock.fresh();
     if (r.phase === "error") return failed(`${phase}: ${r.error}`, d.startedAt);
     return judge(spec, p, r, d.startedAt);
   } catch (e) {
+    // The failure's duration ends now (the result reads the turn's latest reading).
+    checkClock.fresh();
     const definitive = !d.expired && !replied && isRefusal(e);
     return failedFrom(
       `${phase}: ${d.expired ? d.reason() : errorText(e)}`,
@@ -188,5 +192,6 @@ function judge(
       return failed(`HTTP ${status}: body does not match /${spec.bodyRegex}/`, startedAt);
     }
   }
-  return passed(`HTTP ${status} in ${formatMs(performance.now() - startedAt)}`, startedAt);
+  // The response was read to its end just now (checkHttp read the clock then).
+  return passed(`HTTP ${status} in ${formatMs(checkClock.now() - startedAt)}`, startedAt);
 }

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { SyscallError } from "../sys/errno.ts";
 import {
   AF_INET,
@@ -58,10 +59,12 @@ export async function checkTcp(
       if (err !== 0) throw new SyscallError("connect", err);
     }
     return passed(
-      `connected to ${formatEndpoint(target)} in ${formatMs(performance.now() - d.startedAt)}`,
+      `connected to ${formatEndpoint(target)} in ${formatMs(checkClock.fresh() - d.startedAt)}`,
       d.startedAt,
     );
   } catch (e) {
+    // The failure's duration ends now (the result reads the turn's latest reading).
+    checkClock.fresh();
     // Refused: nothing listens there, a definitive failure (CheckResult.definitive).
     return failedFrom(
       `connect ${formatEndpoint(spec.target)}: ${d.expired ? d.reason() : errorText(e)}`,
