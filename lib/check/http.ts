@@ -14,6 +14,7 @@
 import { checkClock } from "./clock.ts";
 import type { createHash as CreateHash } from "node:crypto";
 import { parseIp } from "../net/addr.ts";
+import { defaultReactor } from "../sys/reactor.ts";
 import { Deadline } from "./deadline.ts";
 import { HttpResponseReader, printable } from "./http_response.ts";
 import {
@@ -128,7 +129,15 @@ export async function checkHttp(
   // A refusal, or a reset before the first byte of a reply, is definitive.
   let replied = false;
   try {
-    if (spec.digest !== null) createHash ??= (await import("node:crypto")).createHash;
+    if (spec.digest !== null && createHash === null) {
+      // A module load is Deno's own op: the reactor's waits stay async until it is in.
+      const release = defaultReactor().hold();
+      try {
+        createHash = (await import("node:crypto")).createHash;
+      } finally {
+        release();
+      }
+    }
     stream = spec.tls
       ? await connectTls(spec.target, { serverName: p.serverName, verify: spec.verifyTls }, d)
       : await connectTcp(spec.target, d);

@@ -2,7 +2,7 @@
  * A fresh TCP (or TLS over TCP) connection per check, as a minimal byte stream whose
  * every wait ends with the check's deadline.
  *
- * Plain TCP is `Deno.connect`. TLS is `node:tls`: it is the one TLS client in Deno that
+ * Plain TCP is a libc socket on the daemon's reactor. TLS is `node:tls`: it is the one TLS client in Deno that
  * can skip certificate verification (`rejectUnauthorized: false`, for self-signed
  * backends, as keepalived's SSL_GET does) and can send an SNI name other than the
  * address it connects to.
@@ -12,7 +12,10 @@
 
 // Type only: node:tls is loaded by the first TLS connection (see connectTls).
 import type * as tls from "node:tls";
+import { closeFd, recvStream, sendStream } from "../sys/libc.ts";
 import type { Deadline } from "./deadline.ts";
+import { checkReactor } from "./reactor.ts";
+import { connectFd, openTcpSocket } from "./socket.ts";
 import type { Endpoint } from "./types.ts";
 
 /**
@@ -35,14 +38,15 @@ export interface ByteStream {
   close(): void;
 }
 
-/** First read buffer: a response head or an SMTP reply fits. */
-const READ_BUFFER_BYTES = 4 * 1024;
-/** A read that fills the buffer doubles it, up to this. */
+/** The most one read takes. */
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 
 /**
- * Opens a TCP connection; the deadline aborts the connect and later closes the
- * connection, which ends a pending read.
+ * Opens a TCP connection on a libc socket (./socket.ts), read and written on the
+ * daemon's reactor: a plain HTTP or SMTP check is then a handful of syscalls on the JS
+ * thread (`Deno.connect` made ten, and its reads and writes crossed to Deno's I/O
+ * threads, which kept the reactor's waits async for as long as any such check ran).
+ * Each wait ends with the deadline.
  *
  * @example
  * ```ts
@@ -51,52 +55,64 @@ const READ_BUFFER_MAX_BYTES = 64 * 1024;
  * @throws the connect error (`error.code` is e.g. `ECONNREFUSED`), or an abort error.
  */
 export async function connectTcp(target: Endpoint, deadline: Deadline): Promise<ByteStream> {
-  const conn = await Deno.connect({
-    hostname: target.host,
-    port: target.port,
-    signal: deadline.signal,
-  });
-  return new ConnStream(conn, deadline);
+  if (deadline.expired) throw new Error(deadline.reason());
+  const fd = openTcpSocket(target);
+  try {
+    await connectFd(fd, target, deadline.signal);
+  } catch (e) {
+    closeFd(fd);
+    throw e;
+  }
+  return new SocketStream(fd, deadline);
 }
 
-class ConnStream implements ByteStream {
-  readonly #conn: Deno.Conn;
+/**
+ * The read buffer of every {@link SocketStream}: reads happen on the JS thread one at
+ * a time and each chunk is copied out, so one buffer serves them all.
+ */
+let sharedReadBuffer: Uint8Array | null = null;
+
+class SocketStream implements ByteStream {
+  readonly #fd: number;
   readonly #deadline: Deadline;
-  #buf: Uint8Array | null = null;
   #closed = false;
 
-  constructor(conn: Deno.Conn, deadline: Deadline) {
-    this.#conn = conn;
+  constructor(fd: number, deadline: Deadline) {
+    this.#fd = fd;
     this.#deadline = deadline;
-    if (deadline.expired) this.close();
-    else deadline.signal.addEventListener("abort", this.close, { once: true });
   }
 
   async read(): Promise<Uint8Array | null> {
-    let buf = this.#buf ??= new Uint8Array(READ_BUFFER_BYTES);
-    const n = await this.#conn.read(buf);
-    if (n === null) return null;
-    const out = buf.slice(0, n);
-    if (n === buf.length && buf.length < READ_BUFFER_MAX_BYTES) {
-      buf = this.#buf = new Uint8Array(buf.length * 2);
+    const buf = sharedReadBuffer ??= new Uint8Array(READ_BUFFER_MAX_BYTES);
+    for (;;) {
+      this.#usable();
+      const n = recvStream(this.#fd, buf);
+      if (n === 0) return null;
+      if (n !== null) return buf.slice(0, n);
+      if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
     }
-    return out;
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+    for (let off = 0; off < bytes.length;) {
+      this.#usable();
+      const n = sendStream(this.#fd, bytes.subarray(off));
+      if (n !== null) off += n;
+      else if (!(await checkReactor.writable(this.#fd, this.#deadline.signal))) this.#usable();
+    }
   }
 
-  close = (): void => {
+  /** Throws once the deadline has ended or the stream is closed. */
+  #usable(): void {
+    if (this.#deadline.expired) throw new Error(this.#deadline.reason());
+    if (this.#closed) throw new Error("closed");
+  }
+
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#deadline.signal.removeEventListener("abort", this.close);
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed by the peer's reset.
-    }
-  };
+    closeFd(this.#fd);
+  }
 }
 
 /**
