@@ -7,9 +7,10 @@
  *
  * A {@link TurnClock} reads its clock once and hands that reading out until the
  * current microtask checkpoint has passed: the checks a scheduler starts in one batch,
- * and the runs that end in one reactor wake, share one reading. Where the time must be
- * exact (a check's end, which its duration shows), {@link TurnClock.fresh} reads it
- * anew and the rest of the turn sees that newer reading.
+ * and the runs that end in one reactor wake, share one reading, so a check's duration
+ * is exact to the length of the turn it ended in (a connect that completed within its
+ * own calls shows 0). Where a turn begins (the scheduler's `runDue`),
+ * {@link TurnClock.fresh} reads it anew and the rest of the turn sees that reading.
  *
  * @module
  */
@@ -76,8 +77,8 @@ export class TurnClock {
  * @example
  * ```ts
  * const startedAt = checkClock.now();
- * // ... the check ...
- * const took = checkClock.fresh() - startedAt;
+ * // ... the check, across awaits ...
+ * const took = checkClock.now() - startedAt;
  * ```
  */
 export const checkClock: TurnClock = new TurnClock({ nowMs: () => performance.now() });

@@ -97,7 +97,7 @@ function verdict(
       return failed(`${what}: answer ${got}${more}, expected ${spec.expect}`, startedAt);
     }
   }
-  const took = checkClock.fresh() - startedAt;
+  const took = checkClock.now() - startedAt;
   return passed(`${what}: ${answers[0].text || "answer"} in ${formatMs(took)}`, startedAt);
 }
 

@@ -138,11 +138,19 @@ export async function checkHttp(
         release();
       }
     }
-    stream = spec.tls
-      ? await connectTls(spec.target, { serverName: p.serverName, verify: spec.verifyTls }, d)
-      : await connectTcp(spec.target, d);
-    phase = `GET ${spec.path}`;
-    await stream.write(p.request);
+    if (spec.tls) {
+      stream = await connectTls(
+        spec.target,
+        { serverName: p.serverName, verify: spec.verifyTls },
+        d,
+      );
+      phase = `GET ${spec.path}`;
+      await stream.write(p.request);
+    } else {
+      // The request goes out with the connect (its first send tells the connect is done).
+      stream = await connectTcp(spec.target, d, p.request);
+      phase = `GET ${spec.path}`;
+    }
     const needBody = spec.bodyRegex !== null || spec.digest !== null;
     const r = new HttpResponseReader({ needBody, bodyCapBytes: BODY_CAP_BYTES });
     while (!r.finished) {
@@ -154,12 +162,9 @@ export async function checkHttp(
       }
     }
     stream.close();
-    checkClock.fresh();
     if (r.phase === "error") return failed(`${phase}: ${r.error}`, d.startedAt);
     return judge(spec, p, r, d.startedAt);
   } catch (e) {
-    // The failure's duration ends now (the result reads the turn's latest reading).
-    checkClock.fresh();
     const definitive = !d.expired && !replied && isRefusal(e);
     return failedFrom(
       `${phase}: ${d.expired ? d.reason() : errorText(e)}`,
@@ -201,6 +206,5 @@ function judge(
       return failed(`HTTP ${status}: body does not match /${spec.bodyRegex}/`, startedAt);
     }
   }
-  // The response was read to its end just now (checkHttp read the clock then).
   return passed(`HTTP ${status} in ${formatMs(checkClock.now() - startedAt)}`, startedAt);
 }

@@ -22,6 +22,8 @@ type Framing = "none" | "length" | "chunked" | "close";
 
 // Made once: constructing a decoder costs more than decoding a response head.
 const LATIN1 = new TextDecoder("latin1");
+/** Nothing (shared: never written to). */
+const EMPTY = new Uint8Array(0);
 type ChunkState = "size" | "data" | "data-end" | "trailer";
 
 /**
@@ -39,7 +41,10 @@ type ChunkState = "size" | "data" | "data-end" | "trailer";
 export class HttpResponseReader {
   /** The status code, once the head is read. */
   status = 0;
-  /** Header names lower-cased; repeated headers joined with ", ". */
+  /**
+   * Header names lower-cased; repeated headers joined with ", ". Filled only when the
+   * body is read (`needBody`): a status-only check parses the status line alone.
+   */
   readonly headers: Map<string, string> = new Map();
   /** True when the body was longer than the cap (only the first `bodyCapBytes` kept). */
   truncated = false;
@@ -158,10 +163,13 @@ export class HttpResponseReader {
       else this.#head = joined.slice();
       return new Uint8Array(0);
     }
-    this.#head = new Uint8Array(0);
+    this.#head = EMPTY;
     const rest = joined.subarray(end.bodyStart);
-    const text = LATIN1.decode(joined.subarray(0, end.headEnd));
-    const lines = text.split(/\r?\n/);
+    // A status-only check decodes the status line alone: the headers matter only to
+    // the framing of a body it does not read.
+    const headEnd = this.#needBody ? end.headEnd : lineEnd(joined, end.headEnd);
+    const text = LATIN1.decode(joined.subarray(0, headEnd));
+    const lines = this.#needBody ? text.split(/\r?\n/) : [text];
     const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
     if (m === null) {
       this.#fail(`not an HTTP/1.x response: "${printable(lines[0].slice(0, 40))}"`);
@@ -173,7 +181,8 @@ export class HttpResponseReader {
       return rest;
     }
     this.status = status;
-    for (const line of lines.slice(1)) {
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
       const colon = line.indexOf(":");
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();
@@ -304,6 +313,13 @@ export class HttpResponseReader {
 }
 
 /** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
+/** Where the first line of `b` ends (before its CR LF or LF), at most `limit`. */
+function lineEnd(b: Uint8Array, limit: number): number {
+  const nl = b.indexOf(0x0a);
+  if (nl < 0 || nl > limit) return limit;
+  return nl > 0 && b[nl - 1] === 0x0d ? nl - 1 : nl;
+}
+
 function findHeadEnd(b: Uint8Array, from: number): { headEnd: number; bodyStart: number } | null {
   for (let i = b.indexOf(0x0a, from); i >= 0; i = b.indexOf(0x0a, i + 1)) {
     // headEnd excludes the line break that ends the last header line.

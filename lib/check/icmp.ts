@@ -30,7 +30,7 @@ export async function checkIcmp(
     const r = await (spec.host.includes(":") ? pinger6 : pinger4).ping(spec.host, d);
     if (!r.ok) return failed(`ping ${spec.host}: ${r.error}`, d.startedAt);
     return passed(
-      `echo reply from ${spec.host} in ${formatMs(checkClock.fresh() - d.startedAt)}`,
+      `echo reply from ${spec.host} in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } finally {

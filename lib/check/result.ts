@@ -11,9 +11,9 @@ import type { CheckResult, Endpoint } from "./types.ts";
 
 /**
  * A passing result, timed from `startedAt` (a `performance.now()` reading) to the
- * turn's latest {@link checkClock} reading: a check that shows its time reads
- * `checkClock.fresh()` for it first, and its result ends there too, with no second
- * reading.
+ * turn's {@link checkClock} reading: the runs that end in one wake share one reading
+ * of the clock (a syscall in the UML guest), so a duration is exact to the length of
+ * that turn.
  *
  * @example
  * ```ts
@@ -30,8 +30,8 @@ export function passed(
 }
 
 /**
- * A failing result, timed from `startedAt` to the turn's latest {@link checkClock}
- * reading (as {@link passed}).
+ * A failing result, timed from `startedAt` to the turn's {@link checkClock} reading
+ * (as {@link passed}).
  *
  * @example
  * ```ts

@@ -133,7 +133,7 @@ export async function checkSmtp(
       return failed(`${phase}: ${helo.code} ${printable(helo.text)} (expected 250)`, d.startedAt);
     }
     await s.write(new TextEncoder().encode("QUIT\r\n")).catch(() => {});
-    return passed(`SMTP 250 in ${formatMs(checkClock.fresh() - d.startedAt)}`, d.startedAt);
+    return passed(`SMTP 250 in ${formatMs(checkClock.now() - d.startedAt)}`, d.startedAt);
   } catch (e) {
     const definitive = !d.expired && !replied && isRefusal(e);
     return failedFrom(

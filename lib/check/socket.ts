@@ -40,6 +40,20 @@ export function openTcpSocket(target: Endpoint): number {
 }
 
 /**
+ * One non-blocking `connect`: 0 when it completed at once, EINPROGRESS when under
+ * way, else the error. For a caller whose next syscall finds out by itself whether the
+ * connect is done (a first `send` fails with EAGAIN while it is under way).
+ *
+ * @example
+ * ```ts
+ * const err = connectStart(fd, { host: "10.0.0.5", port: 80 });
+ * ```
+ */
+export function connectStart(fd: number, target: Endpoint): number {
+  return connectErrno(fd, sockaddrOf(target));
+}
+
+/**
  * Starts the connect: 0 when it completed at once, EALREADY while under way, else the
  * error. A connect under way is asked once more at once (a second `connect` says
  * EISCONN when done, EALREADY while under way, or the error): a nearby server (same

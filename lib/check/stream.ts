@@ -12,10 +12,11 @@
 
 // Type only: node:tls is loaded by the first TLS connection (see connectTls).
 import type * as tls from "node:tls";
-import { closeFd, recvStream, sendStream } from "../sys/libc.ts";
+import { SyscallError } from "../sys/errno.ts";
+import { closeFd, EINPROGRESS, recvStream, sendStream } from "../sys/libc.ts";
 import type { Deadline } from "./deadline.ts";
 import { checkReactor } from "./reactor.ts";
-import { connectFd, openTcpSocket } from "./socket.ts";
+import { awaitConnect, connectFd, connectStart, openTcpSocket } from "./socket.ts";
 import type { Endpoint } from "./types.ts";
 
 /**
@@ -48,22 +49,56 @@ const READ_BUFFER_MAX_BYTES = 64 * 1024;
  * threads, which kept the reactor's waits async for as long as any such check ran).
  * Each wait ends with the deadline.
  *
+ * `first`, when given, is written as part of the connect: a `send` on a socket still
+ * connecting fails with EAGAIN, so the first write tells whether the connect is done
+ * and saves the second `connect` that would ask. Its errors are the connect's.
+ *
  * @example
  * ```ts
  * const s = await connectTcp({ host: "::1", port: 25 }, deadline);
+ * const h = await connectTcp({ host: "10.0.0.5", port: 80 }, deadline, request);
  * ```
  * @throws the connect error (`error.code` is e.g. `ECONNREFUSED`), or an abort error.
  */
-export async function connectTcp(target: Endpoint, deadline: Deadline): Promise<ByteStream> {
+export async function connectTcp(
+  target: Endpoint,
+  deadline: Deadline,
+  first?: Uint8Array,
+): Promise<ByteStream> {
   if (deadline.expired) throw new Error(deadline.reason());
   const fd = openTcpSocket(target);
+  const stream = new SocketStream(fd, deadline);
   try {
-    await connectFd(fd, target, deadline.signal);
+    if (first === undefined) {
+      await connectFd(fd, target, deadline.signal);
+      return stream;
+    }
+    let sent = 0;
+    const err = connectStart(fd, target);
+    if (err === EINPROGRESS) {
+      const n = sendWhileConnecting(fd, first);
+      if (n === null) await awaitConnect(fd, deadline.signal);
+      else sent = n;
+    } else if (err !== 0) {
+      throw new SyscallError("connect", err);
+    }
+    if (sent < first.length) await stream.write(first.subarray(sent));
+    return stream;
   } catch (e) {
-    closeFd(fd);
+    stream.close();
     throw e;
   }
-  return new SocketStream(fd, deadline);
+}
+
+/** A first send: null while the connect is under way (EAGAIN), else as sendStream. */
+function sendWhileConnecting(fd: number, bytes: Uint8Array): number | null {
+  try {
+    return sendStream(fd, bytes);
+  } catch (e) {
+    // The connect failed (ECONNREFUSED, EHOSTUNREACH, ...): the connect's error.
+    if (e instanceof SyscallError) throw new SyscallError("connect", e.errno);
+    throw e;
+  }
 }
 
 /**

@@ -40,23 +40,15 @@ export async function checkTcp(
     const target = spec.target;
     fd = openTcpSocket(target);
     const err = connectNow(fd, target);
-    // Connected within the calls: timed on the turn's reading (the batch's start, or a
-    // check that ended before it), as a clock reading costs as much as a connect in the
-    // UML guest. A connect that waited reads the clock when it ends.
-    let endedAt = checkClock.now();
-    if (err === EALREADY) {
-      await awaitConnect(fd, d.signal);
-      endedAt = checkClock.fresh();
-    } else if (err !== 0) {
-      throw new SyscallError("connect", err);
-    }
+    if (err === EALREADY) await awaitConnect(fd, d.signal);
+    else if (err !== 0) throw new SyscallError("connect", err);
+    // Timed on the turn's clock reading (see ./clock.ts): a connect that completed
+    // within its calls ends in the turn it started in.
     return passed(
-      `connected to ${formatEndpoint(target)} in ${formatMs(endedAt - d.startedAt)}`,
+      `connected to ${formatEndpoint(target)} in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } catch (e) {
-    // The failure's duration ends now (the result reads the turn's latest reading).
-    checkClock.fresh();
     // Refused: nothing listens there, a definitive failure (CheckResult.definitive).
     return failedFrom(
       `connect ${formatEndpoint(spec.target)}: ${d.expired ? d.reason() : errorText(e)}`,

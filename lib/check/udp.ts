@@ -111,7 +111,7 @@ export async function checkUdp(
       );
     }
     return passed(
-      `${what}: reply of ${r.value.length} bytes in ${formatMs(checkClock.fresh() - d.startedAt)}`,
+      `${what}: reply of ${r.value.length} bytes in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } finally {
