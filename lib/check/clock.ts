@@ -15,6 +15,8 @@
  * @module
  */
 
+import { defaultReactor } from "../sys/reactor.ts";
+
 /**
  * What a {@link TurnClock} reads: the daemon's clock (`performance.now()` in
  * production, a manual one in tests).
@@ -70,9 +72,30 @@ export class TurnClock {
   }
 }
 
+const turnClocks = new WeakMap<ClockSource, TurnClock>();
+
 /**
- * The checks' own clock over `performance.now()` (what durations and per-check
- * deadlines are measured on).
+ * The one {@link TurnClock} over `source`: the daemon's check scheduler and the checks
+ * themselves (on the process reactor, the daemon's clock) then share each reading.
+ *
+ * @example
+ * ```ts
+ * turnClockOf(reactor) === turnClockOf(reactor); // true
+ * ```
+ */
+export function turnClockOf(source: ClockSource): TurnClock {
+  let clock = turnClocks.get(source);
+  if (clock === undefined) {
+    clock = new TurnClock(source);
+    turnClocks.set(source, clock);
+  }
+  return clock;
+}
+
+/**
+ * The checks' own clock: `performance.now()` as the process reactor (the daemon's
+ * clock) reads it, through the same {@link TurnClock} as a scheduler on that reactor.
+ * What durations and per-check deadlines are measured on.
  *
  * @example
  * ```ts
@@ -81,4 +104,7 @@ export class TurnClock {
  * const took = checkClock.now() - startedAt;
  * ```
  */
-export const checkClock: TurnClock = new TurnClock({ nowMs: () => performance.now() });
+export const checkClock: Pick<TurnClock, "now" | "fresh"> = {
+  now: () => turnClockOf(defaultReactor()).now(),
+  fresh: () => turnClockOf(defaultReactor()).fresh(),
+};

@@ -39,7 +39,7 @@
  * @module
  */
 
-import { TurnClock } from "./clock.ts";
+import { type TurnClock, turnClockOf } from "./clock.ts";
 import { CheckBudget } from "./deadline.ts";
 import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
 import { MinHeap } from "./heap.ts";
@@ -272,7 +272,7 @@ export class CheckScheduler {
   constructor(opts: CheckSchedulerOptions) {
     this.#onChange = opts.onChange;
     this.#clock = opts.clock;
-    this.#turn = new TurnClock(opts.clock);
+    this.#turn = turnClockOf(opts.clock);
     this.#wake = opts.wake ?? (() => {});
     this.#runner = opts.runner ?? runCheck;
     this.#random = opts.random ?? Math.random;

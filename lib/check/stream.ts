@@ -111,6 +111,7 @@ class SocketStream implements ByteStream {
   readonly #fd: number;
   readonly #deadline: Deadline;
   #closed = false;
+  #readBefore = false;
 
   constructor(fd: number, deadline: Deadline) {
     this.#fd = fd;
@@ -118,14 +119,26 @@ class SocketStream implements ByteStream {
   }
 
   async read(): Promise<Uint8Array | null> {
+    if (!this.#readBefore) {
+      // The first read waits for the socket to be readable first: right after the
+      // request (or the connect) the reply is hardly ever there yet, since the server
+      // has not run, and a wait shared with the other checks of the turn costs less
+      // than a recv per check that says EAGAIN.
+      this.#readBefore = true;
+      await this.#readable();
+    }
     const buf = sharedReadBuffer ??= new Uint8Array(READ_BUFFER_MAX_BYTES);
     for (;;) {
       this.#usable();
       const n = recvStream(this.#fd, buf);
       if (n === 0) return null;
       if (n !== null) return buf.slice(0, n);
-      if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
+      await this.#readable();
     }
+  }
+
+  async #readable(): Promise<void> {
+    if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
