@@ -161,25 +161,35 @@ export class HttpResponseReader {
     if (end === null) {
       if (joined.length > HEAD_CAP_BYTES) this.#fail(`response head over ${HEAD_CAP_BYTES} bytes`);
       else this.#head = joined.slice();
-      return new Uint8Array(0);
+      return EMPTY;
     }
     this.#head = EMPTY;
     const rest = joined.subarray(end.bodyStart);
-    // A status-only check decodes the status line alone: the headers matter only to
-    // the framing of a body it does not read.
-    const headEnd = this.#needBody ? end.headEnd : lineEnd(joined, end.headEnd);
-    const text = LATIN1.decode(joined.subarray(0, headEnd));
-    const lines = this.#needBody ? text.split(/\r?\n/) : [text];
+    if (!this.#needBody) {
+      // A status-only check reads the status code from the bytes of the status line:
+      // the headers matter only to the framing of a body it does not read, and a
+      // decode, a split and a match per run were most of what a check allocated.
+      const lineLen = lineEnd(joined, end.headEnd);
+      const status = statusCode(joined, lineLen);
+      if (status < 0) {
+        const line = LATIN1.decode(joined.subarray(0, lineLen));
+        this.#fail(`not an HTTP/1.x response: "${printable(line.slice(0, 40))}"`);
+      } else if (!isInterim(status)) {
+        this.status = status;
+        this.#phase = "done";
+      }
+      return rest;
+    }
+    const text = LATIN1.decode(joined.subarray(0, end.headEnd));
+    const lines = text.split(/\r?\n/);
     const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
     if (m === null) {
       this.#fail(`not an HTTP/1.x response: "${printable(lines[0].slice(0, 40))}"`);
       return rest;
     }
     const status = Number(m[1]);
-    if (status >= 100 && status < 200 && status !== 101) {
-      // An interim response (100 Continue, 103 Early Hints): the real one follows.
-      return rest;
-    }
+    // An interim response (100 Continue, 103 Early Hints): the real one follows.
+    if (isInterim(status)) return rest;
     this.status = status;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
@@ -313,6 +323,30 @@ export class HttpResponseReader {
 }
 
 /** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
+/** An interim response (1xx but 101 Switching Protocols): the real one follows it. */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
+}
+
+const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e]; // "HTTP/1."
+
+/**
+ * The status code of a status line (`b[0, len)`), as `/^HTTP\/1\.[01] (\d{3})(?: |$)/`
+ * reads it, or -1 when it is not one.
+ */
+function statusCode(b: Uint8Array, len: number): number {
+  if (len < 12) return -1;
+  for (let i = 0; i < HTTP_1.length; i++) if (b[i] !== HTTP_1[i]) return -1;
+  if ((b[7] !== 0x30 && b[7] !== 0x31) || b[8] !== 0x20) return -1;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = b[i] - 0x30;
+    if (d < 0 || d > 9) return -1;
+    status = status * 10 + d;
+  }
+  return len === 12 || b[12] === 0x20 ? status : -1;
+}
+
 /** Where the first line of `b` ends (before its CR LF or LF), at most `limit`. */
 function lineEnd(b: Uint8Array, limit: number): number {
   const nl = b.indexOf(0x0a);

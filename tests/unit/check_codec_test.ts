@@ -427,3 +427,28 @@ Deno.test("heap pops in key order", () => {
   for (let x = h.pop(); x !== undefined; x = h.pop()) out.push(x.due);
   assert.deepEqual(out, [...keys].sort((a, b) => a - b));
 });
+
+Deno.test("http: a status-only check reads the status line as a body check does", () => {
+  const lines = [
+    "HTTP/1.1 200 OK",
+    "HTTP/1.0 503",
+    "HTTP/1.1 404 Not Found here",
+    "HTTP/1.1 200OK",
+    "HTTP/1.2 200 OK",
+    "HTTP/2 200",
+    "HTTP/1.1 20 OK",
+    "HTTP/1.1 2x0 OK",
+    "http/1.1 200 OK",
+    "ICY 200 OK",
+  ];
+  for (const line of lines) {
+    const text = `${line}\r\nContent-Length: 0\r\n\r\n`;
+    const statusOnly = read(text, false, 1000);
+    const withBody = read(text, true, 1000);
+    assert.equal(statusOnly.phase, withBody.phase, line);
+    assert.equal(statusOnly.status, withBody.status, line);
+    assert.equal(statusOnly.error, withBody.error, line);
+  }
+  const interim = read("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 3);
+  assert.equal(interim.status, 204, "a 100 Continue is skipped");
+});
