@@ -19,6 +19,7 @@
  */
 
 import { defaultReactor } from "../sys/reactor.ts";
+import { checkClock } from "./clock.ts";
 
 /**
  * The abort reason of a check that ran out of time: made once, shared by every abort.
@@ -151,7 +152,10 @@ export class CheckBudget {
 export class Deadline {
   /** Aborted once the timeout passes or the caller's signal aborts. */
   readonly signal: AbortSignal;
-  /** `performance.now()` when the budget started. */
+  /**
+   * `performance.now()` when the budget started, as the turn's {@link checkClock} read
+   * it (the checks started in one batch share a reading).
+   */
   readonly startedAt: number;
   readonly #timeoutMs: number;
   /** Null when the budget is adopted from a {@link CheckBudget}. */
@@ -170,7 +174,7 @@ export class Deadline {
    * @param timeoutMs the budget; the signal aborts this long from now.
    */
   constructor(parent: AbortSignal, timeoutMs: number) {
-    this.startedAt = performance.now();
+    this.startedAt = checkClock.now();
     this.#timeoutMs = timeoutMs;
     this.#parent = parent;
     if ((parent as BudgetSignal)[BUDGET]?.timeoutMs === timeoutMs) {

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { canonicalIp } from "../net/addr.ts";
 import { exchangeDatagram } from "./datagram.ts";
 import { Deadline } from "./deadline.ts";
@@ -96,7 +97,7 @@ function verdict(
       return failed(`${what}: answer ${got}${more}, expected ${spec.expect}`, startedAt);
     }
   }
-  const took = performance.now() - startedAt;
+  const took = checkClock.now() - startedAt;
   return passed(`${what}: ${answers[0].text || "answer"} in ${formatMs(took)}`, startedAt);
 }
 

@@ -11,8 +11,10 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import type { createHash as CreateHash } from "node:crypto";
 import { parseIp } from "../net/addr.ts";
+import { defaultReactor } from "../sys/reactor.ts";
 import { Deadline } from "./deadline.ts";
 import { HttpResponseReader, printable } from "./http_response.ts";
 import {
@@ -39,6 +41,9 @@ const UTF8 = new TextDecoder();
 /** What a spec needs at every run, worked out once per spec. */
 interface Prepared {
   readonly request: Uint8Array;
+  /** The phases a failure names: connecting (or the TLS handshake), then the request. */
+  readonly connectPhase: string;
+  readonly getPhase: string;
   readonly regex: RegExp | null;
   readonly serverName: string | null;
   readonly expected: string;
@@ -70,8 +75,11 @@ function prepare(spec: HttpCheck): Prepared {
     `GET ${spec.path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: hacore-check\r\n` +
       `Accept: */*\r\nConnection: close\r\n\r\n`,
   );
+  const where = formatEndpoint(spec.target);
   p = {
     request,
+    connectPhase: spec.tls ? `TLS ${where}` : `connect ${where}`,
+    getPhase: `GET ${spec.path}`,
     regex,
     serverName: spec.sni ?? hostName(spec.hostHeader),
     expected: spec.statusRanges.map(([lo, hi]) => lo === hi ? `${lo}` : `${lo}-${hi}`).join(", "),
@@ -116,23 +124,39 @@ export async function checkHttp(
 ): Promise<CheckResult> {
   const p = prepare(spec);
   const d = new Deadline(signal, timeoutMs);
-  const where = formatEndpoint(spec.target);
   if (p.error !== null) {
     // Before the try below: its finally would not release the deadline's timer.
     d.dispose();
     return failed(p.error, d.startedAt);
   }
-  let phase = spec.tls ? `TLS ${where}` : `connect ${where}`;
+  // Texts made once per spec (prepare): a run builds a string only for its result.
+  let phase = p.connectPhase;
   let stream: ByteStream | null = null;
   // A refusal, or a reset before the first byte of a reply, is definitive.
   let replied = false;
   try {
-    if (spec.digest !== null) createHash ??= (await import("node:crypto")).createHash;
-    stream = spec.tls
-      ? await connectTls(spec.target, { serverName: p.serverName, verify: spec.verifyTls }, d)
-      : await connectTcp(spec.target, d);
-    phase = `GET ${spec.path}`;
-    await stream.write(p.request);
+    if (spec.digest !== null && createHash === null) {
+      // A module load is Deno's own op: the reactor's waits stay async until it is in.
+      const release = defaultReactor().hold();
+      try {
+        createHash = (await import("node:crypto")).createHash;
+      } finally {
+        release();
+      }
+    }
+    if (spec.tls) {
+      stream = await connectTls(
+        spec.target,
+        { serverName: p.serverName, verify: spec.verifyTls },
+        d,
+      );
+      phase = p.getPhase;
+      await stream.write(p.request);
+    } else {
+      // The request goes out with the connect (its first send tells the connect is done).
+      stream = await connectTcp(spec.target, d, p.request);
+      phase = p.getPhase;
+    }
     const needBody = spec.bodyRegex !== null || spec.digest !== null;
     const r = new HttpResponseReader({ needBody, bodyCapBytes: BODY_CAP_BYTES });
     while (!r.finished) {
@@ -166,7 +190,7 @@ function judge(
   startedAt: number,
 ): CheckResult {
   const status = r.status;
-  if (!spec.statusRanges.some(([lo, hi]) => status >= lo && status <= hi)) {
+  if (!inRanges(status, spec.statusRanges)) {
     return failed(`HTTP ${status} (expected ${p.expected})`, startedAt);
   }
   if (spec.digest !== null || p.regex !== null) {
@@ -188,5 +212,10 @@ function judge(
       return failed(`HTTP ${status}: body does not match /${spec.bodyRegex}/`, startedAt);
     }
   }
-  return passed(`HTTP ${status} in ${formatMs(performance.now() - startedAt)}`, startedAt);
+  return passed(`HTTP ${status} in ${formatMs(checkClock.now() - startedAt)}`, startedAt);
+}
+
+function inRanges(status: number, ranges: HttpCheck["statusRanges"]): boolean {
+  for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
+  return false;
 }

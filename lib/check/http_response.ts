@@ -22,6 +22,8 @@ type Framing = "none" | "length" | "chunked" | "close";
 
 // Made once: constructing a decoder costs more than decoding a response head.
 const LATIN1 = new TextDecoder("latin1");
+/** Nothing (shared: never written to). */
+const EMPTY = new Uint8Array(0);
 type ChunkState = "size" | "data" | "data-end" | "trailer";
 
 /**
@@ -39,7 +41,10 @@ type ChunkState = "size" | "data" | "data-end" | "trailer";
 export class HttpResponseReader {
   /** The status code, once the head is read. */
   status = 0;
-  /** Header names lower-cased; repeated headers joined with ", ". */
+  /**
+   * Header names lower-cased; repeated headers joined with ", ". Filled only when the
+   * body is read (`needBody`): a status-only check parses the status line alone.
+   */
   readonly headers: Map<string, string> = new Map();
   /** True when the body was longer than the cap (only the first `bodyCapBytes` kept). */
   truncated = false;
@@ -156,10 +161,25 @@ export class HttpResponseReader {
     if (end === null) {
       if (joined.length > HEAD_CAP_BYTES) this.#fail(`response head over ${HEAD_CAP_BYTES} bytes`);
       else this.#head = joined.slice();
-      return new Uint8Array(0);
+      return EMPTY;
     }
-    this.#head = new Uint8Array(0);
+    this.#head = EMPTY;
     const rest = joined.subarray(end.bodyStart);
+    if (!this.#needBody) {
+      // A status-only check reads the status code from the bytes of the status line:
+      // the headers matter only to the framing of a body it does not read, and a
+      // decode, a split and a match per run were most of what a check allocated.
+      const lineLen = lineEnd(joined, end.headEnd);
+      const status = statusCode(joined, lineLen);
+      if (status < 0) {
+        const line = LATIN1.decode(joined.subarray(0, lineLen));
+        this.#fail(`not an HTTP/1.x response: "${printable(line.slice(0, 40))}"`);
+      } else if (!isInterim(status)) {
+        this.status = status;
+        this.#phase = "done";
+      }
+      return rest;
+    }
     const text = LATIN1.decode(joined.subarray(0, end.headEnd));
     const lines = text.split(/\r?\n/);
     const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
@@ -168,12 +188,11 @@ export class HttpResponseReader {
       return rest;
     }
     const status = Number(m[1]);
-    if (status >= 100 && status < 200 && status !== 101) {
-      // An interim response (100 Continue, 103 Early Hints): the real one follows.
-      return rest;
-    }
+    // An interim response (100 Continue, 103 Early Hints): the real one follows.
+    if (isInterim(status)) return rest;
     this.status = status;
-    for (const line of lines.slice(1)) {
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
       const colon = line.indexOf(":");
       if (colon <= 0) continue;
       const name = line.slice(0, colon).trim().toLowerCase();
@@ -304,6 +323,37 @@ export class HttpResponseReader {
 }
 
 /** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
+/** An interim response (1xx but 101 Switching Protocols): the real one follows it. */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
+}
+
+const HTTP_1 = [0x48, 0x54, 0x54, 0x50, 0x2f, 0x31, 0x2e]; // "HTTP/1."
+
+/**
+ * The status code of a status line (`b[0, len)`), as `/^HTTP\/1\.[01] (\d{3})(?: |$)/`
+ * reads it, or -1 when it is not one.
+ */
+function statusCode(b: Uint8Array, len: number): number {
+  if (len < 12) return -1;
+  for (let i = 0; i < HTTP_1.length; i++) if (b[i] !== HTTP_1[i]) return -1;
+  if ((b[7] !== 0x30 && b[7] !== 0x31) || b[8] !== 0x20) return -1;
+  let status = 0;
+  for (let i = 9; i < 12; i++) {
+    const d = b[i] - 0x30;
+    if (d < 0 || d > 9) return -1;
+    status = status * 10 + d;
+  }
+  return len === 12 || b[12] === 0x20 ? status : -1;
+}
+
+/** Where the first line of `b` ends (before its CR LF or LF), at most `limit`. */
+function lineEnd(b: Uint8Array, limit: number): number {
+  const nl = b.indexOf(0x0a);
+  if (nl < 0 || nl > limit) return limit;
+  return nl > 0 && b[nl - 1] === 0x0d ? nl - 1 : nl;
+}
+
 function findHeadEnd(b: Uint8Array, from: number): { headEnd: number; bodyStart: number } | null {
   for (let i = b.indexOf(0x0a, from); i >= 0; i = b.indexOf(0x0a, i + 1)) {
     // headEnd excludes the line break that ends the last header line.

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { Deadline } from "./deadline.ts";
 import { pinger4, pinger6 } from "./pinger.ts";
 import { failed, formatMs, passed } from "./result.ts";
@@ -29,7 +30,7 @@ export async function checkIcmp(
     const r = await (spec.host.includes(":") ? pinger6 : pinger4).ping(spec.host, d);
     if (!r.ok) return failed(`ping ${spec.host}: ${r.error}`, d.startedAt);
     return passed(
-      `echo reply from ${spec.host} in ${formatMs(performance.now() - d.startedAt)}`,
+      `echo reply from ${spec.host} in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } finally {

@@ -6,10 +6,14 @@
  */
 
 import { SyscallError } from "../sys/errno.ts";
+import { checkClock } from "./clock.ts";
 import type { CheckResult, Endpoint } from "./types.ts";
 
 /**
- * A passing result, timed from `startedAt` (a `performance.now()` reading).
+ * A passing result, timed from `startedAt` (a `performance.now()` reading) to the
+ * turn's {@link checkClock} reading: the runs that end in one wake share one reading
+ * of the clock (a syscall in the UML guest), so a duration is exact to the length of
+ * that turn.
  *
  * @example
  * ```ts
@@ -22,11 +26,12 @@ export function passed(
   startedAt: number,
   weight: number | null = null,
 ): CheckResult {
-  return { ok: true, detail, weight, durationMs: performance.now() - startedAt };
+  return { ok: true, detail, weight, durationMs: checkClock.now() - startedAt };
 }
 
 /**
- * A failing result, timed from `startedAt`.
+ * A failing result, timed from `startedAt` to the turn's {@link checkClock} reading
+ * (as {@link passed}).
  *
  * @example
  * ```ts
@@ -34,7 +39,7 @@ export function passed(
  * ```
  */
 export function failed(detail: string, startedAt: number): CheckResult {
-  return { ok: false, detail, weight: null, durationMs: performance.now() - startedAt };
+  return { ok: false, detail, weight: null, durationMs: checkClock.now() - startedAt };
 }
 
 /**
@@ -52,7 +57,7 @@ export function failedFrom(detail: string, startedAt: number, definitive: boolea
     ok: false,
     detail,
     weight: null,
-    durationMs: performance.now() - startedAt,
+    durationMs: checkClock.now() - startedAt,
     definitive: true,
   };
 }

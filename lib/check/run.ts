@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { checkDns } from "./dns.ts";
 import { checkFile } from "./file.ts";
 import { checkHttp } from "./http.ts";
@@ -56,13 +57,13 @@ export const runCheck: CheckRunner = (
 ): Promise<CheckResult> => {
   // Not an async function: its frame and the promises of an `await` were a twentieth of
   // what the daemon allocated under 1,200 checks a second.
-  const startedAt = performance.now();
+  const startedAt = checkClock.now();
   const unexpected = (e: unknown) =>
     failed(`${spec.kind} check failed unexpectedly: ${errorText(e)}`, startedAt);
-  // These kinds wait on Deno's own ops (fetch, node:tls, Deno.connect, a child process,
-  // a file read), which complete only while Deno's event loop turns: the reactor keeps
-  // its waits async until they are done. The others wait on the reactor itself.
-  const release = DENO_KINDS.has(spec.kind) ? defaultReactor().hold() : null;
+  // These wait on Deno's own ops (node:tls, a child process, a file read), which
+  // complete only while Deno's event loop turns: the reactor keeps its waits async until
+  // they are done. The others (plain HTTP and SMTP included) wait on the reactor itself.
+  const release = usesDenoOps(spec) ? defaultReactor().hold() : null;
   try {
     const run = dispatch(spec, timeoutMs, signal).catch(unexpected);
     return release === null ? run : run.finally(release);
@@ -72,8 +73,18 @@ export const runCheck: CheckRunner = (
   }
 };
 
-/** Check kinds whose I/O is Deno's (see runCheck). */
-const DENO_KINDS: ReadonlySet<CheckSpec["kind"]> = new Set(["http", "smtp", "file", "script"]);
+/** Whether a check's I/O is Deno's (see runCheck). */
+function usesDenoOps(spec: CheckSpec): boolean {
+  switch (spec.kind) {
+    case "http":
+      return spec.tls;
+    case "file":
+    case "script":
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * Resolves once the shared socket machinery of the checks is idle: no poll on a

@@ -39,6 +39,7 @@
  * @module
  */
 
+import { type TurnClock, turnClockOf } from "./clock.ts";
 import { CheckBudget } from "./deadline.ts";
 import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
 import { MinHeap } from "./heap.ts";
@@ -235,6 +236,12 @@ interface Entry {
 export class CheckScheduler {
   readonly #onChange: (status: CheckStatus) => void;
   readonly #clock: CheckClock;
+  /**
+   * The clock read once per turn: the runs that end in one wake (and the checks they
+   * start from the queue) share a reading (see ./clock.ts: each reading is a syscall
+   * in the UML guest). {@link runDue} and {@link set} always read it anew.
+   */
+  readonly #turn: TurnClock;
   readonly #wake: () => void;
   readonly #runner: CheckRunner;
   readonly #random: () => number;
@@ -265,6 +272,7 @@ export class CheckScheduler {
   constructor(opts: CheckSchedulerOptions) {
     this.#onChange = opts.onChange;
     this.#clock = opts.clock;
+    this.#turn = turnClockOf(opts.clock);
     this.#wake = opts.wake ?? (() => {});
     this.#runner = opts.runner ?? runCheck;
     this.#random = opts.random ?? Math.random;
@@ -314,7 +322,7 @@ export class CheckScheduler {
     const slot = slotOf(interval);
     // The first run comes within `warmupMs` (keepalived's warmup), else one interval.
     const spread = Math.max(0, check.timing.warmupMs ?? interval);
-    e.anchor = this.#clock.nowMs() + this.#random() * spread;
+    e.anchor = this.#turn.fresh() + this.#random() * spread;
     e.due = Math.round(e.anchor / slot) * slot;
     this.#entries.set(check.id, e);
     this.#heap.push(e);
@@ -391,10 +399,10 @@ export class CheckScheduler {
     if (this.#stopped) return;
     // Expiries first, to the exact time (a timeout is never cut short by the slack);
     // aborting only signals the run, which ends (and is counted) later.
-    const exact = this.#clock.nowMs();
+    const exact = this.#turn.fresh();
     const stalled = exact - this.#handedAt > STALL_MS;
     if (this.#nextExpiry <= exact) this.#sweepExpiries(exact, stalled);
-    if (this.#woken.length > 0) this.#runWoken();
+    if (this.#woken.length > 0) this.#runWoken(exact);
     const now = exact + DUE_SLACK_MS;
     for (
       let top = this.#heap.peek();
@@ -404,7 +412,7 @@ export class CheckScheduler {
       this.#heap.pop();
       top.inHeap = false;
       if (top.state !== "waiting") continue;
-      if (this.#running.length < MAX_IN_FLIGHT) this.#run(top);
+      if (this.#running.length < MAX_IN_FLIGHT) this.#run(top, exact);
       else {
         top.state = "queued";
         this.#queue.push(top);
@@ -454,7 +462,7 @@ export class CheckScheduler {
       top.inHeap = false;
       top = this.#heap.peek();
     }
-    if (this.#woken.length > 0) return this.#clock.nowMs();
+    if (this.#woken.length > 0) return this.#turn.now();
     return Math.min(top?.due ?? Infinity, this.#nextExpiry);
   }
 
@@ -466,10 +474,11 @@ export class CheckScheduler {
     this.#wake();
   }
 
-  #run(e: Entry): void {
+  /** Starts a run of `e` at `now` (the batch's reading: a budget starts with its batch). */
+  #run(e: Entry, now: number): void {
     e.state = "running";
     const { spec, timing } = e.check;
-    const budget = new CheckBudget(timing.timeoutMs, this.#clock.nowMs());
+    const budget = new CheckBudget(timing.timeoutMs, now);
     e.budget = budget;
     e.slot = this.#running.length;
     this.#running.push(e);
@@ -483,7 +492,7 @@ export class CheckScheduler {
     }
     result.then(
       (r) => this.#finish(e, r),
-      (err) => this.#finish(e, crashed(err, this.#clock.nowMs() - budget.startedAt)),
+      (err) => this.#finish(e, crashed(err, this.#turn.now() - budget.startedAt)),
     );
   }
 
@@ -515,7 +524,7 @@ export class CheckScheduler {
       this.#rewatch(e, r.ok);
       if (r.definitive === true && e.check.timing.watchConnection === true) this.#wakeSiblings(e);
       const interval = Math.max(1, e.check.timing.intervalMs);
-      const now = this.#clock.nowMs();
+      const now = this.#turn.now();
       const retryMs = e.check.timing.retryIntervalMs;
       if (retryMs !== undefined && e.debounce.up && e.debounce.streak > 0) {
         // A failure still short of `fall`: retried soon, and the schedule starts over
@@ -578,12 +587,13 @@ export class CheckScheduler {
     if (e.unwatch !== null) return;
     const target = watchTarget(e.check.spec);
     if (target === null) return;
-    const since = this.#clock.nowMs();
+    const since = this.#turn.now();
     e.unwatch = this.#watcher.watch(target, (end) => {
       e.unwatch = null;
       if (e.state === "removed" || this.#stopped) return;
-      if (end === "silent") return this.#silent(e, this.#clock.nowMs() - since);
-      e.shortLived = this.#clock.nowMs() - since < WATCH_MIN_LIFE_MS;
+      const heldMs = this.#turn.fresh() - since;
+      if (end === "silent") return this.#silent(e, heldMs);
+      e.shortLived = heldMs < WATCH_MIN_LIFE_MS;
       this.#wakeUp(e);
     }, watchProbe(e.check.timing));
   }
@@ -637,7 +647,7 @@ export class CheckScheduler {
   }
 
   /** Runs the checks whose watched connection ended, out of turn. */
-  #runWoken(): void {
+  #runWoken(now: number): void {
     const woken = this.#woken;
     this.#woken = [];
     for (const e of woken) {
@@ -645,7 +655,7 @@ export class CheckScheduler {
       // Out of the heap while it runs: its end schedules it afresh (a retry included).
       if (e.inHeap) this.#heap.remove(e);
       e.inHeap = false;
-      if (this.#running.length < MAX_IN_FLIGHT) this.#run(e);
+      if (this.#running.length < MAX_IN_FLIGHT) this.#run(e, now);
       else {
         e.state = "queued";
         this.#queue.push(e);
@@ -657,7 +667,7 @@ export class CheckScheduler {
   #pump(): void {
     while (this.#running.length < MAX_IN_FLIGHT && this.#queueHead < this.#queue.length) {
       const e = this.#queue[this.#queueHead++];
-      if (e.state === "queued") this.#run(e);
+      if (e.state === "queued") this.#run(e, this.#turn.now());
     }
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#queueHead);

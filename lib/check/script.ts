@@ -20,6 +20,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { resolveExecutable, SCRIPT_PATH, splitCommandLine } from "../sys/command_line.ts";
 import {
   lookupUser,
@@ -113,7 +114,7 @@ function judge(
   startedAt: number,
 ): CheckResult {
   if (s.exitCode === null) return failed(`${path}: killed by ${s.signal}`, startedAt);
-  const took = formatMs(performance.now() - startedAt);
+  const took = formatMs(checkClock.now() - startedAt);
   if (s.exitCode === 0) return passed(`exit 0 in ${took}`, startedAt);
   if (spec.dynamic && s.exitCode >= 2) {
     return passed(

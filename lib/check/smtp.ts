@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { Deadline } from "./deadline.ts";
 import { printable } from "./http_response.ts";
 import {
@@ -132,7 +133,7 @@ export async function checkSmtp(
       return failed(`${phase}: ${helo.code} ${printable(helo.text)} (expected 250)`, d.startedAt);
     }
     await s.write(new TextEncoder().encode("QUIT\r\n")).catch(() => {});
-    return passed(`SMTP 250 in ${formatMs(performance.now() - d.startedAt)}`, d.startedAt);
+    return passed(`SMTP 250 in ${formatMs(checkClock.now() - d.startedAt)}`, d.startedAt);
   } catch (e) {
     const definitive = !d.expired && !replied && isRefusal(e);
     return failedFrom(

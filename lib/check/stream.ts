@@ -2,7 +2,7 @@
  * A fresh TCP (or TLS over TCP) connection per check, as a minimal byte stream whose
  * every wait ends with the check's deadline.
  *
- * Plain TCP is `Deno.connect`. TLS is `node:tls`: it is the one TLS client in Deno that
+ * Plain TCP is a libc socket on the daemon's reactor. TLS is `node:tls`: it is the one TLS client in Deno that
  * can skip certificate verification (`rejectUnauthorized: false`, for self-signed
  * backends, as keepalived's SSL_GET does) and can send an SNI name other than the
  * address it connects to.
@@ -12,7 +12,11 @@
 
 // Type only: node:tls is loaded by the first TLS connection (see connectTls).
 import type * as tls from "node:tls";
+import { SyscallError } from "../sys/errno.ts";
+import { closeFd, EINPROGRESS, recvStream, sendStream } from "../sys/libc.ts";
 import type { Deadline } from "./deadline.ts";
+import { checkReactor } from "./reactor.ts";
+import { awaitConnect, connectFd, connectStart, openTcpSocket } from "./socket.ts";
 import type { Endpoint } from "./types.ts";
 
 /**
@@ -35,68 +39,122 @@ export interface ByteStream {
   close(): void;
 }
 
-/** First read buffer: a response head or an SMTP reply fits. */
-const READ_BUFFER_BYTES = 4 * 1024;
-/** A read that fills the buffer doubles it, up to this. */
+/** The most one read takes. */
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 
 /**
- * Opens a TCP connection; the deadline aborts the connect and later closes the
- * connection, which ends a pending read.
+ * Opens a TCP connection on a libc socket (./socket.ts), read and written on the
+ * daemon's reactor: a plain HTTP or SMTP check is then a handful of syscalls on the JS
+ * thread (`Deno.connect` made ten, and its reads and writes crossed to Deno's I/O
+ * threads, which kept the reactor's waits async for as long as any such check ran).
+ * Each wait ends with the deadline.
+ *
+ * `first`, when given, is written as part of the connect: a `send` on a socket still
+ * connecting fails with EAGAIN, so the first write tells whether the connect is done
+ * and saves the second `connect` that would ask. Its errors are the connect's.
  *
  * @example
  * ```ts
  * const s = await connectTcp({ host: "::1", port: 25 }, deadline);
+ * const h = await connectTcp({ host: "10.0.0.5", port: 80 }, deadline, request);
  * ```
  * @throws the connect error (`error.code` is e.g. `ECONNREFUSED`), or an abort error.
  */
-export async function connectTcp(target: Endpoint, deadline: Deadline): Promise<ByteStream> {
-  const conn = await Deno.connect({
-    hostname: target.host,
-    port: target.port,
-    signal: deadline.signal,
-  });
-  return new ConnStream(conn, deadline);
+export async function connectTcp(
+  target: Endpoint,
+  deadline: Deadline,
+  first?: Uint8Array,
+): Promise<ByteStream> {
+  if (deadline.expired) throw new Error(deadline.reason());
+  const fd = openTcpSocket(target);
+  const stream = new SocketStream(fd, deadline);
+  try {
+    if (first === undefined) {
+      await connectFd(fd, target, deadline.signal);
+      return stream;
+    }
+    let sent = 0;
+    const err = connectStart(fd, target);
+    if (err === EINPROGRESS) {
+      const n = sendWhileConnecting(fd, first);
+      if (n === null) await awaitConnect(fd, deadline.signal);
+      else sent = n;
+    } else if (err !== 0) {
+      throw new SyscallError("connect", err);
+    }
+    if (sent < first.length) await stream.write(first.subarray(sent));
+    return stream;
+  } catch (e) {
+    stream.close();
+    throw e;
+  }
 }
 
-class ConnStream implements ByteStream {
-  readonly #conn: Deno.Conn;
+/** A first send: null while the connect is under way (EAGAIN), else as sendStream. */
+function sendWhileConnecting(fd: number, bytes: Uint8Array): number | null {
+  try {
+    return sendStream(fd, bytes);
+  } catch (e) {
+    // The connect failed (ECONNREFUSED, EHOSTUNREACH, ...): the connect's error.
+    if (e instanceof SyscallError) throw new SyscallError("connect", e.errno);
+    throw e;
+  }
+}
+
+/**
+ * The read buffer of every {@link SocketStream}: reads happen on the JS thread one at
+ * a time and each chunk is copied out, so one buffer serves them all.
+ */
+let sharedReadBuffer: Uint8Array | null = null;
+
+class SocketStream implements ByteStream {
+  readonly #fd: number;
   readonly #deadline: Deadline;
-  #buf: Uint8Array | null = null;
   #closed = false;
 
-  constructor(conn: Deno.Conn, deadline: Deadline) {
-    this.#conn = conn;
+  constructor(fd: number, deadline: Deadline) {
+    this.#fd = fd;
     this.#deadline = deadline;
-    if (deadline.expired) this.close();
-    else deadline.signal.addEventListener("abort", this.close, { once: true });
   }
 
   async read(): Promise<Uint8Array | null> {
-    let buf = this.#buf ??= new Uint8Array(READ_BUFFER_BYTES);
-    const n = await this.#conn.read(buf);
-    if (n === null) return null;
-    const out = buf.slice(0, n);
-    if (n === buf.length && buf.length < READ_BUFFER_MAX_BYTES) {
-      buf = this.#buf = new Uint8Array(buf.length * 2);
+    const buf = sharedReadBuffer ??= new Uint8Array(READ_BUFFER_MAX_BYTES);
+    // A read before any wait: on one CPU a nearby server woken by the request often
+    // answers before the send returns (the wakeup preempts the sender), and the check
+    // then ends without waiting on the reactor at all.
+    for (;;) {
+      this.#usable();
+      const n = recvStream(this.#fd, buf);
+      if (n === 0) return null;
+      if (n !== null) return buf.slice(0, n);
+      await this.#readable();
     }
-    return out;
+  }
+
+  async #readable(): Promise<void> {
+    if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
-    for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+    for (let off = 0; off < bytes.length;) {
+      this.#usable();
+      const n = sendStream(this.#fd, bytes.subarray(off));
+      if (n !== null) off += n;
+      else if (!(await checkReactor.writable(this.#fd, this.#deadline.signal))) this.#usable();
+    }
   }
 
-  close = (): void => {
+  /** Throws once the deadline has ended or the stream is closed. */
+  #usable(): void {
+    if (this.#deadline.expired) throw new Error(this.#deadline.reason());
+    if (this.#closed) throw new Error("closed");
+  }
+
+  close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#deadline.signal.removeEventListener("abort", this.close);
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed by the peer's reset.
-    }
-  };
+    closeFd(this.#fd);
+  }
 }
 
 /**

@@ -2,10 +2,9 @@
  * The TCP check: healthy when a connection opens within the timeout. The connection
  * is closed at once; nothing is sent. A refused connection is a definitive failure.
  *
- * A libc socket, not `Deno.connect`: `socket`, a non-blocking `connect`, a second
- * `connect` that finds it done (a nearby server), else the shared {@link checkReactor}
- * poll for its completion and `getsockopt(SO_ERROR)`; `close`. Four syscalls per check
- * to a nearby server; `Deno.connect` made ten (its runtime also registers and removes
+ * A libc socket, not `Deno.connect` (./socket.ts): `socket`, two `connect`s, `close`:
+ * four syscalls per check to a nearby server, and no clock reading of its own (it is
+ * timed on the turn's). `Deno.connect` made ten (its runtime also registers and removes
  * the socket with epoll, asks for both addresses and shuts down before closing, and
  * hands the wait to another thread), and in the User-Mode Linux guest every syscall is
  * a ptrace round-trip.
@@ -13,24 +12,13 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { SyscallError } from "../sys/errno.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  closeFd,
-  connectSocket,
-  getsockoptInt,
-  openSocket,
-  SO_ERROR,
-  SOCK_STREAM,
-  sockaddrIn,
-  sockaddrIn6,
-  SOL_SOCKET,
-} from "../sys/libc.ts";
+import { closeFd, EALREADY } from "../sys/libc.ts";
 import { Deadline } from "./deadline.ts";
-import { checkReactor } from "./reactor.ts";
 import { errorText, failedFrom, formatEndpoint, formatMs, isRefusal, passed } from "./result.ts";
-import type { CheckResult, Endpoint, TcpCheck } from "./types.ts";
+import { awaitConnect, connectNow, openTcpSocket } from "./socket.ts";
+import type { CheckResult, TcpCheck } from "./types.ts";
 
 /**
  * Runs one TCP check. Never rejects.
@@ -50,15 +38,14 @@ export async function checkTcp(
   let fd = -1;
   try {
     const target = spec.target;
-    const v6 = target.host.includes(":");
-    fd = openSocket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
-    if (!connectNow(fd, target)) {
-      if (!(await checkReactor.writable(fd, d.signal))) throw new Error("aborted");
-      const err = getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
-      if (err !== 0) throw new SyscallError("connect", err);
-    }
+    fd = openTcpSocket(target);
+    const err = connectNow(fd, target);
+    if (err === EALREADY) await awaitConnect(fd, d.signal);
+    else if (err !== 0) throw new SyscallError("connect", err);
+    // Timed on the turn's clock reading (see ./clock.ts): a connect that completed
+    // within its calls ends in the turn it started in.
     return passed(
-      `connected to ${formatEndpoint(target)} in ${formatMs(performance.now() - d.startedAt)}`,
+      `connected to ${formatEndpoint(target)} in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } catch (e) {
@@ -72,47 +59,4 @@ export async function checkTcp(
     if (fd >= 0) closeFd(fd);
     d.dispose();
   }
-}
-
-/**
- * Starts the connect: true when it completed at once, false when under way. A connect
- * under way is asked once more at once (a second `connect` says EISCONN when done,
- * EALREADY while under way, or the error): a nearby server (same host, a veth, often
- * the LAN) has answered the SYN by then, and the check never waits on the poll thread.
- */
-function connectNow(fd: number, target: Endpoint): boolean {
-  const sa = sockaddrOf(target);
-  try {
-    connectSocket(fd, sa);
-    return true;
-  } catch (e) {
-    if (!(e instanceof SyscallError) || e.code !== "EINPROGRESS") throw e;
-  }
-  try {
-    connectSocket(fd, sa);
-    return true;
-  } catch (e) {
-    if (e instanceof SyscallError && e.code === "EISCONN") return true;
-    if (e instanceof SyscallError && (e.code === "EALREADY" || e.code === "EINPROGRESS")) {
-      return false;
-    }
-    throw e;
-  }
-}
-
-/**
- * Endpoints live as long as their check: the sockaddr is built once per endpoint. The
- * kernel copies it at connect, so one buffer serves every run.
- */
-const sockaddrs = new WeakMap<Endpoint, Uint8Array>();
-
-function sockaddrOf(target: Endpoint): Uint8Array {
-  let sa = sockaddrs.get(target);
-  if (sa === undefined) {
-    sa = target.host.includes(":")
-      ? sockaddrIn6(target.host, target.port)
-      : sockaddrIn(target.host, target.port);
-    sockaddrs.set(target, sa);
-  }
-  return sa;
 }

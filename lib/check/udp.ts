@@ -7,6 +7,7 @@
  * @module
  */
 
+import { checkClock } from "./clock.ts";
 import { exchangeDatagram } from "./datagram.ts";
 import { Deadline } from "./deadline.ts";
 import { failed, formatEndpoint, formatMs, passed } from "./result.ts";
@@ -110,7 +111,7 @@ export async function checkUdp(
       );
     }
     return passed(
-      `${what}: reply of ${r.value.length} bytes in ${formatMs(performance.now() - d.startedAt)}`,
+      `${what}: reply of ${r.value.length} bytes in ${formatMs(checkClock.now() - d.startedAt)}`,
       d.startedAt,
     );
   } finally {

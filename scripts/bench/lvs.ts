@@ -65,8 +65,7 @@ import { fmtMs, median, percentile, summarize, table } from "./lib/stats.ts";
 
 const USAGE = "usage: lvs.ts [--quick] [--impl hacore|keepalived]... [--only death|cpu|table]... " +
   "[--trials N] [--window S] [--warmup S] [--services N] [--table-services N] [--reloads N] " +
-  "[--json FILE] " +
-  "[--logs DIR] [--hacore-log-level debug|info|notice|warn|error]";
+  "[--json FILE] [--logs DIR] [--hacore-log-level debug|info|notice|warn|error] [--strace DIR]";
 
 /** The issue's reference figures for keepalived 2.2.7 in such a guest. */
 const REFERENCE = {
@@ -117,6 +116,12 @@ interface Options {
   readonly logs: string | null;
   /** hacore's --log-level: info as shipped; notice shows what its per-operation lines cost. */
   readonly hacoreLogLevel: HacoreLogLevel;
+  /**
+   * Where `strace -c -f` summaries of each daemon's checker CPU window go (syscalls per
+   * check), or null. strace slows every syscall: the CPU figures of such a run are not
+   * comparable with a run without it.
+   */
+  readonly strace: string | null;
 }
 
 function parseOptions(args: string[]): Options | string {
@@ -137,6 +142,7 @@ function parseOptions(args: string[]): Options | string {
         json: { type: "string" },
         logs: { type: "string" },
         "hacore-log-level": { type: "string" },
+        strace: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -177,6 +183,7 @@ function parseOptions(args: string[]): Options | string {
       json: v.json === undefined ? null : resolve(v.json),
       logs: v.logs === undefined ? null : resolve(v.logs),
       hacoreLogLevel: logLevel(v["hacore-log-level"] ?? "info"),
+      strace: v.strace === undefined ? null : resolve(v.strace),
     };
   } catch (e) {
     return (e as Error).message;
@@ -406,7 +413,11 @@ async function cpuRun(
     const before = await Promise.all(pids.map((p) => cpuSeconds([p])));
     const [s1, h1] = await Promise.all([cpuSeconds([servers.pid]), hostCpuSeconds()]);
     const counts1 = servers.at(t1);
+    const trace = opts.strace === null
+      ? null
+      : startStrace(pids, `${opts.strace}/${impl}-${check}.txt`);
     await sleep(opts.windowS * 1000);
+    await trace?.stop();
     const t2 = wallMs();
     const after = await Promise.all(pids.map((p) => cpuSeconds([p])));
     const [s2, h2] = await Promise.all([cpuSeconds([servers.pid]), hostCpuSeconds()]);
@@ -445,6 +456,30 @@ async function cpuRun(
     await saveLog(opts, daemon, `cpu-${check}`);
     await servers.stop();
   }
+}
+
+/**
+ * `strace -c -f` attached to `pids` until stopped: the syscall counts of the window (the
+ * summary is written when strace is interrupted).
+ */
+function startStrace(pids: readonly number[], file: string): { stop(): Promise<void> } {
+  Deno.mkdirSync(resolve(file, ".."), { recursive: true });
+  const child = new Deno.Command("strace", {
+    args: ["-c", "-f", "-o", file, ...pids.flatMap((p) => ["-p", `${p}`])],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  return {
+    async stop() {
+      try {
+        child.kill("SIGINT");
+      } catch {
+        // Ended already (it said why on stderr).
+      }
+      await child.status;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -832,10 +867,11 @@ async function main(args: string[]): Promise<number> {
       return 1;
     }
     // Paths resolved here: the guest writes through to the host's repository only.
-    const pathOpts = ["--json", "--logs"];
+    const pathOpts = ["--json", "--logs", "--strace"];
     const fwd = args.filter((a, i) => !pathOpts.includes(a) && !pathOpts.includes(args[i - 1]));
     if (opts.json) fwd.push("--json", opts.json);
     if (opts.logs) fwd.push("--logs", opts.logs);
+    if (opts.strace) fwd.push("--strace", opts.strace);
     return await inGuest(fwd);
   }
   return await runSandboxed("lvs", "lb", async (box) => {

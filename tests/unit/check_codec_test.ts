@@ -193,12 +193,27 @@ function read(text: string | Uint8Array, needBody: boolean, step = 1e9, cap = 1 
   return r;
 }
 
-Deno.test("http: status only stops after the head", () => {
+Deno.test("http: status only stops after the head, having parsed the status line alone", () => {
   const r = new HttpResponseReader({ needBody: false, bodyCapBytes: 10 });
   r.push(enc.encode("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n\r\n"));
   assert.equal(r.phase, "done");
   assert.equal(r.status, 503);
-  assert.equal(r.headers.get("content-length"), "5");
+  assert.equal(r.headers.size, 0, "the headers frame a body it does not read");
+});
+
+Deno.test("http: status only still waits for the end of the head, in any split", () => {
+  const text = "HTTP/1.0 204 No Content\nServer: x\n\n";
+  for (const step of [1, 2, 5, 1000]) {
+    const r = new HttpResponseReader({ needBody: false, bodyCapBytes: 10 });
+    const bytes = enc.encode(text);
+    for (let i = 0; i < bytes.length - 1; i += step) {
+      r.push(bytes.subarray(i, Math.min(i + step, bytes.length - 1)));
+    }
+    assert.equal(r.phase, "head", `step ${step}: the head has not ended yet`);
+    r.push(bytes.subarray(bytes.length - 1));
+    assert.equal(r.phase, "done", `step ${step}`);
+    assert.equal(r.status, 204);
+  }
 });
 
 Deno.test("http: Content-Length body, in any split", () => {
@@ -411,4 +426,29 @@ Deno.test("heap pops in key order", () => {
   const out: number[] = [];
   for (let x = h.pop(); x !== undefined; x = h.pop()) out.push(x.due);
   assert.deepEqual(out, [...keys].sort((a, b) => a - b));
+});
+
+Deno.test("http: a status-only check reads the status line as a body check does", () => {
+  const lines = [
+    "HTTP/1.1 200 OK",
+    "HTTP/1.0 503",
+    "HTTP/1.1 404 Not Found here",
+    "HTTP/1.1 200OK",
+    "HTTP/1.2 200 OK",
+    "HTTP/2 200",
+    "HTTP/1.1 20 OK",
+    "HTTP/1.1 2x0 OK",
+    "http/1.1 200 OK",
+    "ICY 200 OK",
+  ];
+  for (const line of lines) {
+    const text = `${line}\r\nContent-Length: 0\r\n\r\n`;
+    const statusOnly = read(text, false, 1000);
+    const withBody = read(text, true, 1000);
+    assert.equal(statusOnly.phase, withBody.phase, line);
+    assert.equal(statusOnly.status, withBody.status, line);
+    assert.equal(statusOnly.error, withBody.error, line);
+  }
+  const interim = read("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false, 3);
+  assert.equal(interim.status, 204, "a 100 Continue is skipped");
 });
