@@ -41,7 +41,13 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
-import type { IpvsDest, IpvsService, IpvsStats } from "../sys/netlink/ipvs_types.ts";
+import {
+  IPPROTO_SCTP,
+  IPPROTO_UDP,
+  type IpvsDest,
+  type IpvsService,
+  type IpvsStats,
+} from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -463,10 +469,11 @@ export class LvsRuntime {
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
-    if (
-      this.#dirty || this.#dumpSoon || this.#addressesStale || this.#reloadOps !== null ||
-      this.#dump !== null
-    ) {
+    // Due since it began, not "now": the loop compares a deadline with a time it took
+    // before asking, and a clock read here is later than that, so would look not due
+    // yet (the loop stayed parked, re-arming its timer, until a packet woke it).
+    if (this.#dump !== null) return this.#dump.startedMs;
+    if (this.#dirty || this.#dumpSoon || this.#addressesStale || this.#reloadOps !== null) {
       return this.#d.clock.nowMs();
     }
     let next = this.#nextSyncMs;
@@ -1642,11 +1649,17 @@ interface SlicedDump {
 function withoutRemovals(ops: readonly Op[]): Op[] {
   const out: Op[] = [];
   for (const op of ops) {
-    if (op.op === "delService") continue;
-    if (op.op !== "delDest") out.push(op);
+    // No connection end to wait for (UDP, SCTP): they go at once, as a drain has them.
+    if (datagram(op.service)) out.push(op);
+    else if (op.op === "delService") continue;
+    else if (op.op !== "delDest") out.push(op);
     else if (op.dest.weight !== 0) {
       out.push({ op: "editDest", service: op.service, dest: { ...op.dest, weight: 0 } });
     }
   }
   return out;
+}
+
+function datagram(s: IpvsService): boolean {
+  return s.fwmark === 0 && (s.protocol === IPPROTO_UDP || s.protocol === IPPROTO_SCTP);
 }
