@@ -10,6 +10,9 @@
  * - The known kernel table is the last dump with each applied operation folded in; a
  *   periodic dump ({@link LVS_SYNC_INTERVAL_MS}) refreshes the counters shown in status
  *   and metrics, and heals drift (a destination deleted by hand is restored, counted).
+ *   It is read in slices across loop turns ({@link DUMP_SLICE_SERVICES}, {@link DUMP_SLICE_MS}),
+ *   so a big table never holds the daemon loop (a Master's adverts); what is applied
+ *   meanwhile goes out at once and is folded into what the dump has read.
  * - A failed operation is logged with the kernel's error (rate-limited per entry),
  *   counted, and retried by a full dump and plan a second later: never a tight loop.
  * - Only services the config owns are touched; at start matching entries are adopted

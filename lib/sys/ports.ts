@@ -534,7 +534,8 @@ export type IpvsOpOutcome = { readonly ok: true } | { readonly ok: false; readon
 
 /**
  * The kernel's IPVS table in the daemon's network namespace, over generic netlink. The
- * LVS runtime reads it whole (`dump`), compares it with what it wants and applies only
+ * LVS runtime reads it (whole with `dump`, or in slices: `dumpServices` then
+ * `dumpDests`), compares it with what it wants and applies only
  * the difference, one operation per call or many in one {@link IpvsPort.applyBatch};
  * each failure names the kernel's errno and the entry it was about, and no operation
  * leaves a partial change behind (one netlink request each). Services and destinations are identified as the kernel does: a
