@@ -102,6 +102,46 @@ export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
   return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
 }
 
+/**
+ * `table` with the connection counts and stats of `from` (a fresh dump) on each
+ * destination both hold: the known table as it would be planned with today's counts,
+ * so that comparing plans of the two tells structural drift from a drain that only
+ * today's counts call for.
+ *
+ * @example
+ * ```ts
+ * withCountersOf(known, dumped); // known's entries, dumped's activeConns/inactConns/stats
+ * ```
+ */
+export function withCountersOf(table: IpvsTable, from: IpvsTable): IpvsTable {
+  const fresh = new Map<string, Map<string, IpvsDest>>();
+  for (const e of from) {
+    fresh.set(serviceKey(e.service), new Map(e.dests.map((d) => [destKey(d), d])));
+  }
+  return table.map((e) => {
+    const dests = fresh.get(serviceKey(e.service));
+    if (dests === undefined) return e;
+    return {
+      service: e.service,
+      dests: e.dests.map((d) => {
+        const f = dests.get(destKey(d));
+        if (f === undefined) return d;
+        return { ...d, ...countersOf(f) };
+      }),
+    };
+  });
+}
+
+/** The counters a dump reports of a destination, only those it has. */
+function countersOf(d: IpvsDest): Partial<IpvsDest> {
+  const out: { -readonly [K in keyof IpvsDest]?: IpvsDest[K] } = {};
+  if (d.activeConns !== undefined) out.activeConns = d.activeConns;
+  if (d.inactConns !== undefined) out.inactConns = d.inactConns;
+  if (d.persistConns !== undefined) out.persistConns = d.persistConns;
+  if (d.stats !== undefined) out.stats = d.stats;
+  return out;
+}
+
 // Up to this many operations, folding one by one (a weight change) beats rebuilding maps.
 const FOLD_ONE_BY_ONE = 8;
 

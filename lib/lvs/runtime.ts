@@ -10,6 +10,9 @@
  * - The known kernel table is the last dump with each applied operation folded in; a
  *   periodic dump ({@link LVS_SYNC_INTERVAL_MS}) refreshes the counters shown in status
  *   and metrics, and heals drift (a destination deleted by hand is restored, counted).
+ *   It is read in slices across loop turns ({@link DUMP_SLICE_SERVICES}, {@link DUMP_SLICE_MS}),
+ *   so a big table never holds the daemon loop (a Master's adverts); what is applied
+ *   meanwhile goes out at once and is folded into what the dump has read.
  * - A failed operation is logged with the kernel's error (rate-limited per entry),
  *   counted, and retried by a full dump and plan a second later: never a tight loop.
  * - Only services the config owns are touched; at start matching entries are adopted
@@ -41,7 +44,13 @@ import {
 } from "../control/status.ts";
 import type { Logger } from "../log.ts";
 import type { IpvsOpOutcome, IpvsPort, KernelEvent } from "../sys/ports.ts";
-import type { IpvsDest, IpvsStats } from "../sys/netlink/ipvs_types.ts";
+import {
+  IPPROTO_SCTP,
+  IPPROTO_UDP,
+  type IpvsDest,
+  type IpvsService,
+  type IpvsStats,
+} from "../sys/netlink/ipvs_types.ts";
 import {
   checksActive,
   desiredTable,
@@ -73,7 +82,7 @@ import {
   startOwned,
 } from "./plan_config.ts";
 import { type ScopedServers, scopePlanInputs } from "./reload_scope.ts";
-import { foldOps, opsSummary } from "./fold.ts";
+import { foldOps, opsSummary, withCountersOf } from "./fold.ts";
 import { DeadLinks, readProcRoutes } from "./dead_links.ts";
 import type { LinkRoute } from "./link_routes.ts";
 import { readOwnership, writeOwnership } from "./ownership.ts";
@@ -101,6 +110,15 @@ export const SYNC_COST_SHARE = 20;
 export function syncPaceMs(intervalMs: number, costMs: number): number {
   return Math.max(intervalMs, costMs * SYNC_COST_SHARE);
 }
+
+/**
+ * A dump of the kernel's table is read in slices across loop turns, so that the VRRP
+ * subsystem runs between them (a Master's adverts must not wait for a 1,000-service
+ * read): each turn reads at most this many services' destinations...
+ */
+export const DUMP_SLICE_SERVICES = 32;
+/** ...and stops a slice early once it has taken this long. */
+export const DUMP_SLICE_MS = 5;
 
 /** After a failed operation or dump, the full dump and plan that retries it comes this late. */
 export const LVS_RETRY_MS = 1_000;
@@ -356,6 +374,8 @@ export class LvsRuntime {
    */
   #reloadOps: readonly Op[] | null = null;
   #nextSyncMs: number;
+  /** The dump being read in slices, one per loop turn; null when none is. */
+  #dump: SlicedDump | null = null;
   #retryAtMs: number | null = null;
   #lastDumpMs: number | null = null;
   /** When the last dump was tried (a failed one too): the drain poll counts from it. */
@@ -405,6 +425,15 @@ export class LvsRuntime {
     return this.#d.keepOnStop ?? this.#config.lvs.keepOnStop;
   }
 
+  /**
+   * The kernel's table as the runtime knows it: the last dump with every operation
+   * applied since folded in (what verdicts are planned against). For tests and
+   * debugging: it must equal the kernel's whenever nobody edited the table by hand.
+   */
+  knownTable(): IpvsTable {
+    return this.#kernel;
+  }
+
   /** The config it runs now. */
   get config(): Config {
     return this.#config;
@@ -443,6 +472,10 @@ export class LvsRuntime {
   nextDeadlineMs(): number | null {
     // Stopping: nothing more is applied (the table goes at close), so nothing is due.
     if (this.#closed || this.#stopping) return null;
+    // Due since it began, not "now": the loop compares a deadline with a time it took
+    // before asking, and a clock read here is later than that, so would look not due
+    // yet (the loop stayed parked, re-arming its timer, until a packet woke it).
+    if (this.#dump !== null) return this.#dump.startedMs;
     if (this.#dirty || this.#dumpSoon || this.#addressesStale || this.#reloadOps !== null) {
       return this.#d.clock.nowMs();
     }
@@ -517,15 +550,144 @@ export class LvsRuntime {
     const reloadOps = this.#reloadOps;
     this.#reloadOps = null;
     if (this.#dumpSoon) {
+      // Counts of now: a dump already under way read some of its services before. What
+      // the change calls for goes out meanwhile (removals held for the counts).
       this.#dumpSoon = false;
-      await this.#sync(true, this.#retryAtMs === null);
-    } else if (this.#dirty) await this.#sync(false, false);
-    else if (reloadOps !== null) await this.#applyReloadOps(reloadOps);
+      this.#beginDump(true, this.#retryAtMs === null);
+      this.#dirty = true;
+    }
+    if (this.#dirty) {
+      if (!this.#freshDumpPending()) await this.#sync(false, false);
+    } else if (reloadOps !== null) await this.#applyReloadOps(reloadOps);
     now = this.#d.clock.nowMs();
-    const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
-    const poll = this.#drainPollDueMs();
-    const syncDue = now >= this.#nextSyncMs || (poll !== null && now >= poll);
-    if (retryDue || syncDue) await this.#sync(true, syncDue && this.#retryAtMs === null);
+    if (this.#dump === null) {
+      const retryDue = this.#retryAtMs !== null && now >= this.#retryAtMs;
+      const poll = this.#drainPollDueMs();
+      const syncDue = now >= this.#nextSyncMs || (poll !== null && now >= poll);
+      if (retryDue || syncDue) this.#beginDump(false, syncDue && this.#retryAtMs === null);
+    }
+    if (this.#dump !== null) await this.#dumpSlice(this.#dump);
+    // A verdict heard while a dump for fresh counts is still being read goes out now,
+    // its removals held back (at weight 0) until the counts are in.
+    if (this.#dirty && this.#freshDumpPending()) await this.#sync(false, false, true);
+  }
+
+  /** A dump for fresh connection counts (a drain began, the config changed) is being read. */
+  #freshDumpPending(): boolean {
+    return this.#dump !== null && this.#dump.fresh;
+  }
+
+  /**
+   * Begins a dump read in slices by {@link #dumpSlice} (one that was under way is
+   * dropped: a dump for fresh counts must not keep what was read before it).
+   */
+  #beginDump(fresh: boolean, drift: boolean): void {
+    this.#retryAtMs = null;
+    const now = this.#d.clock.nowMs();
+    this.#lastDumpTryMs = now;
+    this.#dump = {
+      startedMs: now,
+      costMs: 0,
+      fresh,
+      drift: drift && (this.#dump?.drift ?? true),
+      pending: null,
+      read: [],
+    };
+  }
+
+  /**
+   * Reads the next slice of the dump: the service list first, then the destinations of
+   * at most {@link DUMP_SLICE_SERVICES} services, within about {@link DUMP_SLICE_MS};
+   * the last slice ends the dump (plan and apply against it).
+   */
+  async #dumpSlice(d: SlicedDump): Promise<void> {
+    const clock = this.#d.clock;
+    const t0 = clock.nowMs();
+    try {
+      if (d.pending === null) {
+        d.pending = new Map((await this.#d.ipvs.dumpServices()).map((s) => [serviceKey(s), s]));
+      }
+      let n = 0;
+      while (d.pending.size > 0 && n < DUMP_SLICE_SERVICES && clock.nowMs() - t0 < DUMP_SLICE_MS) {
+        const [key, service] = d.pending.entries().next().value!;
+        const entries = await this.#d.ipvs.dumpDests([service]);
+        // Dropped or replaced while it was read (a stop, a fresh dump): nothing to keep.
+        if (this.#dump !== d) return;
+        d.pending.delete(key);
+        d.read.push(...entries);
+        n++;
+      }
+    } catch (e) {
+      if (this.#dump !== d) return;
+      this.#dump = null;
+      d.costMs += clock.nowMs() - t0;
+      this.#dumpFailed(e, d);
+      return;
+    }
+    d.costMs += clock.nowMs() - t0;
+    if (d.pending.size === 0 && this.#dump === d) await this.#finishDump(d);
+  }
+
+  #dumpFailed(e: unknown, d: SlicedDump): void {
+    const now = this.#d.clock.nowMs();
+    this.#counters.dumpsFailed++;
+    this.#d.rateLog("lvs/dump", "error", `lvs: cannot dump the IPVS table: ${text(e)}`);
+    this.#lastDumpTryMs = now;
+    this.#nextSyncMs = d.startedMs + this.#syncPace(d.costMs);
+    this.#retryAtMs = now + this.#retryMs;
+  }
+
+  /**
+   * The dump is read whole: it becomes the known table, and the plan against it is
+   * applied; with `drift`, what it calls for that the known table did not is drift.
+   */
+  async #finishDump(d: SlicedDump): Promise<void> {
+    this.#dump = null;
+    const t0 = this.#d.clock.nowMs();
+    const wasDirty = this.#dirty;
+    this.#dirty = false;
+    // Planned with the dump's counts: a drain they call for is not drift.
+    const expected = d.drift
+      ? this.#expectedOps(wasDirty, t0, withCountersOf(this.#kernel, d.read))
+      : null;
+    this.#kernel = d.read;
+    this.#lastDumpMs = t0;
+    this.#lastDumpTryMs = t0;
+    if (this.#nextMaintenanceMs === null) await this.#readMaintenance();
+    await this.#applyPlan(t0, expected, false);
+    this.#nextSyncMs = d.startedMs + this.#syncPace(d.costMs + this.#d.clock.nowMs() - t0);
+  }
+
+  /**
+   * What the known table already calls for: intended, not drift (only what a dump adds
+   * to it is). Nothing is intended when the last plan was applied whole and nothing
+   * moved since (no verdict, drain or ramp): then the plan is not made twice.
+   */
+  #expectedOps(wasDirty: boolean, now: number, known: IpvsTable = this.#kernel): Set<string> {
+    const idle = !wasDirty && this.#settledPlan && this.#drains.size === 0 &&
+      this.#rampDueMs === null;
+    if (idle) return new Set<string>();
+    return new Set(planConfig({ ...this.#planInputs(now), kernel: known }).ops.map(opId));
+  }
+
+  /**
+   * Folds operations applied while a dump is being read into what it read: onto the
+   * services read already, and as the list's change for those not read yet (a deleted
+   * one is not read; an edited one keeps its new settings); the destinations of a
+   * service read later come from the kernel as it is then, with these already in.
+   */
+  #foldIntoDump(ops: readonly Op[]): void {
+    const d = this.#dump;
+    if (d === null || d.pending === null || ops.length === 0) return;
+    const pending = d.pending;
+    const rest: Op[] = [];
+    for (const op of ops) {
+      const sk = serviceKey(op.service);
+      if (!pending.has(sk)) rest.push(op);
+      else if (op.op === "delService") pending.delete(sk);
+      else if (op.op === "editService") pending.set(sk, op.service);
+    }
+    if (rest.length > 0) d.read = [...foldOps(d.read, rest)];
   }
 
   /**
@@ -893,6 +1055,8 @@ export class LvsRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A dump under way is dropped: the stop dumps whole below.
+    this.#dump = null;
     this.#sub?.close();
     this.#sub = null;
     if (this.#keepOnStop) {
@@ -1119,21 +1283,15 @@ export class LvsRuntime {
   }
 
   /**
-   * Plans the wanted table against the kernel's (dumped first when `dump`) and applies
-   * it; with `drift`, what a dump shows missing or changed is counted as drift repaired.
+   * Plans the wanted table against the kernel's and applies it: dumped whole first when
+   * `dump` (the start: nothing else runs yet), else the known table (a verdict's fast
+   * path); `holdRemovals` while fresh counts are being read (see {@link #applyPlan}).
    */
-  async #sync(dump: boolean, drift: boolean): Promise<void> {
+  async #sync(dump: boolean, drift: boolean, holdRemovals = false): Promise<void> {
     const wasDirty = this.#dirty;
     this.#dirty = false;
     const now = this.#d.clock.nowMs();
-    // What the known table already called for is intended, not drift: only what the
-    // dump adds to it is. Nothing is intended when the last plan was applied whole and
-    // nothing moved since (no verdict, drain or ramp): then the plan is not made twice.
-    const idle = !wasDirty && this.#settledPlan && this.#drains.size === 0 &&
-      this.#rampDueMs === null;
-    const expected = drift
-      ? (idle ? new Set<string>() : new Set(this.#plan(now).ops.map(opId)))
-      : null;
+    const expected = drift ? this.#expectedOps(wasDirty, now) : null;
     if (dump) {
       this.#retryAtMs = null;
       const ok = await this.#refreshKernel();
@@ -1144,20 +1302,38 @@ export class LvsRuntime {
       }
       if (this.#nextMaintenanceMs === null) await this.#readMaintenance();
     }
+    await this.#applyPlan(now, expected, holdRemovals);
+  }
+
+  /**
+   * Applies the plan against the known table; ops not in `expected` are counted as
+   * drift. With `holdRemovals` (a dump for fresh connection counts is under way), a
+   * removal waits for them: a destination goes to weight 0 now and out when the dump is
+   * in, so a drain never cuts a connection the last counts did not show.
+   */
+  async #applyPlan(
+    now: number,
+    expected: Set<string> | null,
+    holdRemovals: boolean,
+  ): Promise<void> {
     const p = this.#plan(now);
     this.#settledPlan = false;
     this.#rampDueMs = this.#nextRampMs(now);
-    this.#noteDrains(p.drains);
-    if (p.ops.length === 0) {
+    if (!holdRemovals) this.#noteDrains(p.drains);
+    const ops = holdRemovals ? withoutRemovals(p.ops) : p.ops;
+    if (ops.length === 0) {
+      if (holdRemovals) return;
       this.#settledPlan = true;
       await this.#setOwned(ownedKeys(p.table));
       return;
     }
-    if (expected !== null) this.#noteDrift(p.ops.filter((op) => !expected.has(opId(op))), now);
-    const failed = await this.#applyOps(p.ops, true);
-    this.#settledPlan = failed === 0;
-    if (failed === 0) await this.#setOwned(ownedKeys(p.table));
-    else if (this.#retryAtMs === null) this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
+    if (expected !== null) this.#noteDrift(ops.filter((op) => !expected.has(opId(op))), now);
+    const failed = await this.#applyOps(ops, true);
+    this.#settledPlan = failed === 0 && !holdRemovals;
+    if (this.#settledPlan) await this.#setOwned(ownedKeys(p.table));
+    else if (failed > 0 && this.#retryAtMs === null) {
+      this.#retryAtMs = this.#d.clock.nowMs() + this.#retryMs;
+    }
   }
 
   /**
@@ -1284,6 +1460,7 @@ export class LvsRuntime {
       );
     }
     this.#kernel = foldOps(this.#kernel, applied);
+    this.#foldIntoDump(applied);
     if (log && ops.length > OPS_LOGGED_EACH) {
       this.#d.log.info(`lvs: ${opsSummary(ops)} (${failed} failed)`);
     }
@@ -1449,4 +1626,43 @@ function opId(op: Op): string {
 function splitDestKey(dk: string): [string, number] {
   const i = dk.lastIndexOf(" ");
   return [dk.slice(0, i), Number(dk.slice(i + 1))];
+}
+
+/**
+ * A dump being read in slices: the services still to read (in the kernel's order, by
+ * key; null until the list is read) and the entries read so far, with the operations
+ * applied since folded in.
+ */
+interface SlicedDump {
+  readonly startedMs: number;
+  /** For fresh connection counts: removals wait for it. */
+  readonly fresh: boolean;
+  /** What its plan adds to the known table's is counted as drift. */
+  readonly drift: boolean;
+  /** Time spent reading it so far (its slices), for {@link syncPaceMs}. */
+  costMs: number;
+  pending: Map<string, IpvsService> | null;
+  read: IpvsEntry[];
+}
+
+/**
+ * The plan with its removals held back: a destination it deletes goes to weight 0
+ * instead (no new connection reaches it), a service it deletes stays as it is.
+ */
+function withoutRemovals(ops: readonly Op[]): Op[] {
+  const out: Op[] = [];
+  for (const op of ops) {
+    // No connection end to wait for (UDP, SCTP): they go at once, as a drain has them.
+    if (datagram(op.service)) out.push(op);
+    else if (op.op === "delService") continue;
+    else if (op.op !== "delDest") out.push(op);
+    else if (op.dest.weight !== 0) {
+      out.push({ op: "editDest", service: op.service, dest: { ...op.dest, weight: 0 } });
+    }
+  }
+  return out;
+}
+
+function datagram(s: IpvsService): boolean {
+  return s.fwmark === 0 && (s.protocol === IPPROTO_UDP || s.protocol === IPPROTO_SCTP);
 }

@@ -111,10 +111,17 @@ class NetlinkIpvs implements IpvsPort {
   }
 
   async dump(): Promise<readonly IpvsServiceEntry[]> {
+    return await this.dumpDests(await this.dumpServices());
+  }
+
+  async dumpServices(): Promise<readonly IpvsService[]> {
     const parts = await this.#conn.dump(buildGetServices(this.#family), ask("dump", "services"));
+    return parts.map((p) => decoded(decodeService(p), "dump", "services").service);
+  }
+
+  async dumpDests(services: readonly IpvsService[]): Promise<readonly IpvsServiceEntry[]> {
     const out: IpvsServiceEntry[] = [];
-    for (const p of parts) {
-      const service = decoded(decodeService(p), "dump", "services").service;
+    for (const service of services) {
       const what = `destinations of ${serviceLabel(service)}`;
       const dests = (await this.#conn.dump(buildGetDests(this.#family, service), ask("dump", what)))
         .map((d) => decoded(decodeDest(d, service.af), "dump", what));

@@ -76,13 +76,15 @@ export class FakeIpvs implements IpvsPort {
   readonly #counters = new Map<string, FakeDestCounters>();
   /** Every mutating call in order, failed ones with " !ERRNO" appended. */
   readonly calls: string[] = [];
-  /** Dumps served. */
+  /** Dumps begun (a whole `dump` or a `dumpServices`). */
   dumps = 0;
+  /** Netlink round trips the reads would cost: one per service list, one per service's destinations. */
+  exchanges = 0;
   /** Batches applied, and the count of operations in each. */
   readonly batches: number[] = [];
   /** Set to make operations fail; null = none fails. */
   failure: FakeIpvsFailure | null = null;
-  /** Set to make dumps reject with this errno name. */
+  /** Set to make dumps (and each slice of one) reject with this errno name. */
   dumpFailure: string | null = null;
   closed = false;
 
@@ -125,26 +127,42 @@ export class FakeIpvs implements IpvsPort {
     return this.#table.get(serviceKey(service))?.dests.get(destKey({ address, port }));
   }
 
-  dump(): Promise<readonly IpvsServiceEntry[]> {
+  async dump(): Promise<readonly IpvsServiceEntry[]> {
+    return await this.dumpDests(await this.dumpServices());
+  }
+
+  /** Counts a dump begun (`dumps`) and one exchange. */
+  dumpServices(): Promise<readonly IpvsService[]> {
     this.dumps++;
-    if (this.closed) return Promise.reject(new Error("closed"));
-    if (this.dumpFailure !== null) {
-      return Promise.reject(new FakeIpvsError(this.dumpFailure, "dump"));
-    }
+    this.exchanges++;
+    const failed = this.#readFailure("dump services");
+    if (failed !== null) return Promise.reject(failed);
+    return Promise.resolve(this.table().map((e) => e.service));
+  }
+
+  /** One exchange per service, as the kernel's; a service not held has no destination. */
+  dumpDests(services: readonly IpvsService[]): Promise<readonly IpvsServiceEntry[]> {
+    this.exchanges += services.length;
+    const failed = this.#readFailure("dump destinations");
+    if (failed !== null) return Promise.reject(failed);
     const sk = (s: IpvsService) => serviceKey(s);
-    return Promise.resolve(
-      this.table().map((e) => ({
-        service: e.service,
-        dests: e.dests.map((d) => ({
-          ...d,
-          activeConns: 0,
-          inactConns: 0,
-          persistConns: 0,
-          stats: ZERO_STATS,
-          ...this.#counters.get(`${sk(e.service)}|${destKey(d)}`),
-        })),
+    return Promise.resolve(services.map((service) => ({
+      service,
+      dests: [...(this.#table.get(sk(service))?.dests.values() ?? [])].map((d) => ({
+        ...d,
+        activeConns: 0,
+        inactConns: 0,
+        persistConns: 0,
+        stats: ZERO_STATS,
+        ...this.#counters.get(`${sk(service)}|${destKey(d)}`),
       })),
-    );
+    })));
+  }
+
+  #readFailure(what: string): Error | null {
+    if (this.closed) return new Error("closed");
+    if (this.dumpFailure !== null) return new FakeIpvsError(this.dumpFailure, what);
+    return null;
   }
 
   addService(service: IpvsService): Promise<void> {

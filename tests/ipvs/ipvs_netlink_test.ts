@@ -524,3 +524,30 @@ ipvsTest(
     });
   },
 );
+
+ipvsTest(
+  "a dump in slices: the service list, then the destinations of the services asked; a service gone since has none",
+  async () => {
+    await withIpvs(async (ipvs) => {
+      const other: IpvsService = { ...web, address: "10.9.0.9" };
+      await ipvs.addService(web);
+      await ipvs.addService(other);
+      await ipvs.addDest(web, dest("10.9.0.2", IP_VS_CONN_F_DROUTE, 3));
+      await ipvs.addDest(other, dest("10.9.0.3", IP_VS_CONN_F_DROUTE));
+      const services = await ipvs.dumpServices();
+      assert.deepEqual(services.map((s) => s.address).sort(), ["10.9.0.1", "10.9.0.9"]);
+      const listed = services.find((s) => s.address === other.address)!;
+      const [entry] = await ipvs.dumpDests([listed]);
+      assert.equal(entry.service, listed);
+      assert.deepEqual(entry.dests.map(configured), [dest("10.9.0.3", IP_VS_CONN_F_DROUTE)]);
+      // Read whole, a dump is the same list with each one's destinations.
+      const whole = await ipvs.dump();
+      assert.deepEqual(whole.map((e) => e.service), services);
+      assert.deepEqual(find(whole, web).dests.map(configured), [
+        dest("10.9.0.2", IP_VS_CONN_F_DROUTE, 3),
+      ]);
+      await ipvs.delService(other);
+      assert.deepEqual(await ipvs.dumpDests([listed]), [{ service: listed, dests: [] }]);
+    });
+  },
+);

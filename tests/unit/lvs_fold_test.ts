@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { IpvsTable } from "../../lib/lvs/desired.ts";
 import { type Op, plan, serviceKey } from "../../lib/lvs/plan.ts";
 import { foldOp, foldOps, opsSummary } from "../../lib/lvs/runtime.ts";
+import { withCountersOf } from "../../lib/lvs/fold.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -127,4 +128,19 @@ Deno.test("folding a batch at once gives what folding it one operation at a time
   const oneByOne = ops.reduce(foldOp, t0);
   assert.deepEqual(foldOps(t0, ops), oneByOne);
   assert.equal(foldOps(t0, ops)[0].dests.at(-1)?.activeConns, 3, "an edit keeps the counters");
+});
+
+Deno.test("withCountersOf: the known table keeps its entries and weights, with a fresh dump's counts where it holds the same destination", () => {
+  const a = svc("10.0.0.1", 80);
+  const known: IpvsTable = [
+    { service: a, dests: [dst("192.0.2.11", 0), dst("192.0.2.12", 2)] },
+    { service: svc("10.0.0.2", 80), dests: [dst("192.0.2.13")] },
+  ];
+  const dumped: IpvsTable = [
+    { service: a, dests: [dst("192.0.2.11", 5, { activeConns: 3, inactConns: 1 })] },
+  ];
+  const t = withCountersOf(known, dumped);
+  assert.deepEqual(t[0].dests[0], dst("192.0.2.11", 0, { activeConns: 3, inactConns: 1 }));
+  assert.deepEqual(t[0].dests[1], known[0].dests[1], "not in the dump: as known");
+  assert.equal(t[1], known[1], "a service the dump lacks: as known");
 });
