@@ -1105,10 +1105,12 @@ export class Daemon implements DaemonControl {
    */
   #stayParked(): boolean {
     if (this.#rt.takeTurnWanted()) return false;
+    // The deadlines first, then the clock: a subsystem that wants a turn at once says so
+    // with the clock's own "now", which must not look a hair in the future here.
+    const next = this.#nextDeadline();
     const now = this.#clock.nowMs();
     const owed = this.#summaryDueMs;
     if (owed !== null && now >= owed) return false;
-    const next = this.#nextDeadline();
     if (next !== null && next <= now) return false;
     return this.#inbox.repark(next);
   }
