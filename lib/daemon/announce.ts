@@ -250,6 +250,33 @@ export function lowerPriorityAnnounce(
 }
 
 /**
+ * One more burst at `atMs`, added to what is pending: after a Master preempted a live
+ * lower-priority master, whose own takeover GARPs can trail ours until it hears our
+ * first advert and steps down (seen on a cold start: the clients then followed the old
+ * master for seconds). Nothing when nothing is held.
+ *
+ * @example
+ * ```ts
+ * inst.announce = followUpAnnounce(inst.announce, cfg, now + PREEMPT_FOLLOW_UP_MS);
+ * ```
+ */
+export function followUpAnnounce(
+  s: AnnounceState,
+  cfg: AnnounceConfig,
+  atMs: number,
+): AnnounceState {
+  if (s.targets.length === 0) return s;
+  return { ...s, rounds: merge(s.rounds, burst(cfg, s.targets, atMs, cfg.repeat)) };
+}
+
+/**
+ * How long after preempting a live master its GARPs are answered once more (see
+ * {@link followUpAnnounce}): it steps down on our first advert, sent right after our
+ * first burst, within a few milliseconds of a loaded loop.
+ */
+export const PREEMPT_FOLLOW_UP_MS = 60;
+
+/**
  * Cancels everything pending (the router left Master).
  *
  * @example

@@ -45,9 +45,11 @@ import {
   type AnnounceConfig,
   announceDue,
   announceNextDeadline,
+  followUpAnnounce,
   IDLE_ANNOUNCE,
   instanceAnnounceConfig,
   lowerPriorityAnnounce,
+  PREEMPT_FOLLOW_UP_MS,
   startAnnounce,
 } from "./announce.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
@@ -1048,9 +1050,14 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         this.#holdPending.delete(inst);
         this.#vips.request("engine");
         break;
-      case "announce":
-        inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
+      case "announce": {
+        const cfg = this.#announceCfgOf(inst);
+        inst.announce = startAnnounce(cfg, inst.targets, now);
+        if (this.table.routerOf(inst).lastTransition?.reason === "preempt") {
+          inst.announce = followUpAnnounce(inst.announce, cfg, now + PREEMPT_FOLLOW_UP_MS);
+        }
         break;
+      }
       case "reannounce":
         // Only a live Master has VIPs to claim back; a retiring router is no Master.
         if (inst.retired !== null) break;

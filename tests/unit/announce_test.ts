@@ -12,6 +12,7 @@ import {
   announceNextDeadline,
   type AnnounceState,
   type AnnounceTarget,
+  followUpAnnounce,
   IDLE_ANNOUNCE,
   instanceAnnounceConfig,
   lowerPriorityAnnounce,
@@ -175,6 +176,16 @@ Deno.test("a lower-priority advert to a master: garp_lower_prio_repeat GARPs at 
     ...times(2, "10000 garp 192.0.2.100"),
     ...times(2, "13000 garp 192.0.2.100"),
   ]);
+});
+
+Deno.test("a follow-up burst after preempting a live master goes out once, at its time, beside the schedule", () => {
+  const s = followUpAnnounce(startAnnounce(DEFAULTS, [V4], 0), DEFAULTS, 60);
+  assert.deepStrictEqual(drive(s, DEFAULTS, 1e9), [
+    ...times(5, "0 garp 192.0.2.100"),
+    ...times(5, "60 garp 192.0.2.100"),
+    ...times(5, "5000 garp 192.0.2.100"),
+  ]);
+  assert.equal(followUpAnnounce(IDLE_ANNOUNCE, DEFAULTS, 60), IDLE_ANNOUNCE);
 });
 
 Deno.test("garp_lower_prio_repeat 0 sends nothing, and nothing is sent without held addresses", () => {
