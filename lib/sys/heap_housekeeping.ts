@@ -10,7 +10,8 @@
  * `hacore_process_heap_live_bytes`), which is the number a leak moves.
  *
  * The price: one mark-compact of a ~10 MB heap a minute, a few milliseconds of the loop
- * (V8 pauses as long for its own full collections, which this makes rarer). It needs
+ * (V8 pauses as long for its own full collections, which this makes rarer). A big heap
+ * is left to V8 (see {@link HEAP_COLLECT_MAX_BYTES}). It needs
  * the `--expose-gc` V8 flag (see `lib/sys/runtime_flags.ts`); without it nothing runs
  * and the live heap stays unknown (null).
  *
@@ -19,6 +20,14 @@
 
 /** How often the full collection runs. */
 export const HEAP_COLLECT_EVERY_MS = 60_000;
+
+/**
+ * Above this much heap in use, no collection is forced: a forced one stops the loop for
+ * all of its marking (tens of ms for a big LVS table's heap, far more in a small guest),
+ * where V8's own, incremental, collections pause for little; and a heap this big
+ * allocates enough to get them. The quiet daemon this is for holds ~10 MiB.
+ */
+export const HEAP_COLLECT_MAX_BYTES = 32 * 1024 * 1024;
 
 /** What the housekeeping needs of the loop: its clock and a one-shot timer. */
 export interface HousekeepingClock {
@@ -36,6 +45,8 @@ export interface HousekeepingClock {
  */
 export interface HeapHousekeepingOptions {
   readonly everyMs?: number;
+  /** Heap in use above which a round is skipped (see {@link HEAP_COLLECT_MAX_BYTES}). */
+  readonly maxHeapBytes?: number;
   /** A full collection (default: V8's `gc()` when exposed, else none). */
   readonly collect?: (() => void) | null;
   /** Heap in use now (default: `Deno.memoryUsage().heapUsed`). */
@@ -75,14 +86,17 @@ export function startHeapHousekeeping(
   if (collect === null) return () => {};
   const everyMs = opts.everyMs ?? HEAP_COLLECT_EVERY_MS;
   const heapUsed = opts.heapUsed ?? (() => Deno.memoryUsage().heapUsed);
+  const maxHeap = opts.maxHeapBytes ?? HEAP_COLLECT_MAX_BYTES;
   let cancel: (() => void) | null = null;
   const arm = () => {
     cancel = clock.at(clock.nowMs() + everyMs, run, { quiet: true });
   };
   const run = () => {
     try {
-      collect();
-      lastLiveBytes = heapUsed();
+      if (heapUsed() <= maxHeap) {
+        collect();
+        lastLiveBytes = heapUsed();
+      }
     } catch {
       // A collection cannot fail in a way the daemon could act on; try again next time.
     }

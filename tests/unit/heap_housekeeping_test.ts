@@ -58,6 +58,25 @@ Deno.test("heap housekeeping collects every period and reports the heap it leave
   assert.equal(collections, 2, "a stopped housekeeping collected");
 });
 
+Deno.test("heap housekeeping leaves a big heap to V8, and collects again once it is small", () => {
+  const clock = new StepClock();
+  let collections = 0;
+  let used = 40 * 1024 * 1024;
+  const stop = startHeapHousekeeping(clock, {
+    everyMs: 1000,
+    maxHeapBytes: 32 * 1024 * 1024,
+    collect: () => collections++,
+    heapUsed: () => used,
+  });
+  clock.advance(1000);
+  clock.advance(1000);
+  assert.equal(collections, 0, "a forced collection of a big heap would stop the loop for long");
+  used = 12 * 1024 * 1024;
+  clock.advance(1000);
+  assert.equal(collections, 1);
+  stop();
+});
+
 Deno.test("heap housekeeping without a collector arms nothing", () => {
   const clock = new StepClock();
   const stop = startHeapHousekeeping(clock, { collect: null });
