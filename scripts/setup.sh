@@ -31,7 +31,9 @@ fi
 
 # One stable path for scripts and docs, whichever deno was chosen.
 mkdir -p "$tools/bin"
-[ "$deno_bin" = "$tools/bin/deno" ] || ln -sf "$deno_bin" "$tools/bin/deno"
+# -ef, not =: the same file by another path (a .tools that is a symlink) must not be
+# linked to itself.
+[ "$deno_bin" -ef "$tools/bin/deno" ] || ln -sf "$deno_bin" "$tools/bin/deno"
 deno_bin="$tools/bin/deno"
 
 cd "$root"
