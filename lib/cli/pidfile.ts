@@ -64,9 +64,9 @@ async function runtimeBase(configFile: string): Promise<string> {
  * gone. Only a missing /proc entry means gone: any other failure to look (permissions)
  * assumes alive, because wrongly taking a live daemon's pid file would let two run.
  */
-async function processAlive(pid: number): Promise<boolean> {
+function processAlive(pid: number): boolean {
   try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // Field 3, after the parenthesised command name (which may itself hold spaces).
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
     return state !== "Z" && state !== "X";
@@ -85,23 +85,27 @@ async function processAlive(pid: number): Promise<boolean> {
  * ```
  * @throws Error "another hacore (pid N) already runs with this config (PATH)"
  */
-export async function acquirePidFile(path: string): Promise<PidFile> {
+export function acquirePidFile(path: string): Promise<PidFile> {
+  try {
+    return Promise.resolve(takePidFile(path));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * {@link acquirePidFile}'s work, in synchronous calls: it is on the start path, where
+ * Deno's async file ops cost a loop turn each and load its streams machinery (a few ms
+ * of a start that must join the LAN in tens of them).
+ */
+function takePidFile(path: string): PidFile {
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-  await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+  Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const mine = `${Deno.pid}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await Deno.writeTextFile(path, mine, { createNew: true, mode: 0o644 });
-      return {
-        path,
-        async release() {
-          try {
-            if ((await Deno.readTextFile(path)) === mine) await Deno.remove(path);
-          } catch {
-            // Already gone: nothing to release.
-          }
-        },
-      };
+      Deno.writeTextFileSync(path, mine, { createNew: true, mode: 0o644 });
+      return { path, release: () => releasePidFile(path, mine) };
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) {
         throw new Error(`cannot create pid file ${path}: ${(e as Error).message}`);
@@ -109,15 +113,27 @@ export async function acquirePidFile(path: string): Promise<PidFile> {
     }
     let other = NaN;
     try {
-      other = Number((await Deno.readTextFile(path)).trim());
+      other = Number(Deno.readTextFileSync(path).trim());
     } catch {
       continue; // removed between our create and read: try again
     }
-    if (Number.isInteger(other) && other > 0 && other !== Deno.pid && await processAlive(other)) {
+    if (Number.isInteger(other) && other > 0 && other !== Deno.pid && processAlive(other)) {
       throw new Error(`another hacore (pid ${other}) already runs with this config (${path})`);
     }
     // Stale (its process is gone) or unreadable garbage: take it over.
-    await Deno.remove(path).catch(() => {});
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Gone already, or not ours to remove: the next attempt tells.
+    }
   }
   throw new Error(`cannot take pid file ${path}: it keeps reappearing`);
+}
+
+async function releasePidFile(path: string, mine: string): Promise<void> {
+  try {
+    if ((await Deno.readTextFile(path)) === mine) await Deno.remove(path);
+  } catch {
+    // Already gone: nothing to release.
+  }
 }
