@@ -49,8 +49,14 @@ if [ "${1:-}" = "--bundle" ]; then
   cat >dist/hacore <<EOF
 #!/bin/sh
 # hacore launcher, written by scripts/compile.sh --bundle: deno run of hacore.js beside it.
-deno="\${HACORE_DENO:-\$(command -v deno || echo '$deno')}"
-exec "\$deno" run --allow-all --no-config --cached-only $v8flags "\$(dirname "\$0")/hacore.js" "\$@"
+# No command substitution and no dirname: each is a fork (and an exec) on every start.
+here="\${0%/*}"
+[ "\$here" = "\$0" ] && here=.
+if [ -n "\${HACORE_DENO:-}" ]; then deno="\$HACORE_DENO"
+elif command -v deno >/dev/null 2>&1; then deno=deno
+else deno='$deno'
+fi
+exec "\$deno" run --allow-all --no-config --cached-only $v8flags "\$here/hacore.js" "\$@"
 EOF
   chmod 0755 dist/hacore
   # Also the first run, which leaves V8's code cache for hacore.js behind.
