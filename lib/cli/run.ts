@@ -35,6 +35,13 @@ import { acquirePidFile, defaultControlSocket, defaultPidFile, type PidFile } fr
 import { ownershipPathFor } from "../lvs/ownership.ts";
 import { VERSION } from "./version.ts";
 
+/**
+ * How long after the start a leftover no_accept table is removed: after the daemon has
+ * joined its LAN (tens of ms), before anyone would notice (a Master writes its own set
+ * at once in any case).
+ */
+const NFT_LEFTOVER_DELAY_MS = 150;
+
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
   "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
   "[--lvs-state PATH] [--format auto|toml|keepalived] [--config-id ID]";
@@ -220,12 +227,15 @@ export async function runCommand(args: string[]): Promise<number> {
       mailerName: `hacore ${VERSION}`,
     }),
   });
-  // Always there: its first write removes a table a crashed run may have left behind.
+  // Always there: its first write removes a table a crashed run may have left behind
+  // (soon after the start, unless a VIP to protect comes first).
   const acceptFilter = new NftAcceptFilter({
     onError: (m) => log.warn(m),
     onQuietError: (m) => log.debug(m),
     onApplied: (a) =>
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
+    // Off the start path: joining the LAN as Backup does not wait for nft.
+    leftoverDelayMs: NFT_LEFTOVER_DELAY_MS,
   });
   acceptFilter.set([]);
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??

@@ -144,6 +144,13 @@ export interface NftAcceptFilterOptions {
   readonly onApplied?: (addresses: readonly string[]) => void;
   /** {@link runNft} by default. */
   readonly run?: NftRunner;
+  /**
+   * How long a first write that only removes a leftover table (an empty set, before
+   * anything was applied) waits; 0 (default): none. Starting `nft` costs the loop
+   * milliseconds that a daemon joining its LAN should not spend on a table that, if it
+   * exists at all, holds no address of this run; a non-empty set writes at once.
+   */
+  readonly leftoverDelayMs?: number;
 }
 
 /**
@@ -169,12 +176,17 @@ export class NftAcceptFilter implements AcceptFilter {
   /** True once this run wrote a table with addresses in it. */
   #wroteTable = false;
   readonly #onQuietError: (message: string) => void;
+  readonly #leftoverDelayMs: number;
+  #leftoverTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Only the first write can be a leftover's removal: it is delayed once at most. */
+  #leftoverDelayed = false;
 
   constructor(opts: NftAcceptFilterOptions) {
     this.#onError = opts.onError;
     this.#onQuietError = opts.onQuietError ?? opts.onError;
     this.#onApplied = opts.onApplied ?? (() => {});
     this.#run = opts.run ?? runNft;
+    this.#leftoverDelayMs = opts.leftoverDelayMs ?? 0;
   }
 
   /** See {@link AcceptFilter.set}. */
@@ -187,6 +199,7 @@ export class NftAcceptFilter implements AcceptFilter {
   /** See {@link AcceptFilter.close}: the table is removed whatever was applied. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cancelLeftover();
     await this.#worker;
     // Already removed by the last write: no process to start at stop.
     if (this.#applied === "") return;
@@ -197,6 +210,10 @@ export class NftAcceptFilter implements AcceptFilter {
 
   /** Resolves once the latest wanted set is written (or failed). */
   async idle(): Promise<void> {
+    if (this.#leftoverTimer !== null) {
+      this.#cancelLeftover();
+      this.#kick();
+    }
     while (this.#worker !== null) await this.#worker;
   }
 
@@ -207,7 +224,30 @@ export class NftAcceptFilter implements AcceptFilter {
 
   #kick(): void {
     if (this.#worker !== null) return;
+    if (this.#leftoverTimer !== null) {
+      if (this.#wanted.length === 0) return;
+      this.#cancelLeftover();
+    } else if (
+      this.#leftoverDelayMs > 0 && !this.#leftoverDelayed && this.#applied === null &&
+      this.#wanted.length === 0
+    ) {
+      this.#leftoverDelayed = true;
+      const timer = setTimeout(() => {
+        this.#leftoverTimer = null;
+        if (!this.#closed) this.#kick();
+      }, this.#leftoverDelayMs);
+      // A pending removal must not keep a finished process alive (close removes anyway).
+      Deno.unrefTimer(timer);
+      this.#leftoverTimer = timer;
+      return;
+    }
     this.#worker = this.#drain().finally(() => (this.#worker = null));
+  }
+
+  #cancelLeftover(): void {
+    if (this.#leftoverTimer === null) return;
+    clearTimeout(this.#leftoverTimer);
+    this.#leftoverTimer = null;
   }
 
   async #drain(): Promise<void> {

@@ -93,3 +93,62 @@ Deno.test("NftAcceptFilter: a stop after the table was already removed starts no
   await filter.close();
   assert.equal(batches.length, 1);
 });
+
+Deno.test("NftAcceptFilter with leftoverDelayMs: the first empty write waits; a VIP to drop writes at once", async () => {
+  const batches: string[] = [];
+  const filter = new NftAcceptFilter({
+    onError: () => {},
+    leftoverDelayMs: 40,
+    run: (batch) => {
+      batches.push(batch);
+      return Promise.resolve(null);
+    },
+  });
+  filter.set([]);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(batches.length, 0, "the leftover removal is not on the start path");
+  await new Promise((r) => setTimeout(r, 80));
+  assert.deepEqual(batches, [nftBatch([])], "it runs once the delay is over");
+
+  const second: string[] = [];
+  const early = new NftAcceptFilter({
+    onError: () => {},
+    leftoverDelayMs: 10_000,
+    run: (batch) => {
+      second.push(batch);
+      return Promise.resolve(null);
+    },
+  });
+  early.set([]);
+  early.set(["192.0.2.10"]);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(second.length, 1, "a set with a VIP replaces the table at once");
+  assert.match(second[0], /192\.0\.2\.10/);
+  early.set([]);
+  await early.idle();
+  assert.equal(second.at(-1), nftBatch([]), "after a write, an empty set is not delayed");
+  await early.close();
+});
+
+Deno.test("NftAcceptFilter: a pending leftover removal is run by idle() and replaced by close()", async () => {
+  const batches: string[] = [];
+  const make = () =>
+    new NftAcceptFilter({
+      onError: () => {},
+      leftoverDelayMs: 10_000,
+      run: (batch) => {
+        batches.push(batch);
+        return Promise.resolve(null);
+      },
+    });
+  const a = make();
+  a.set([]);
+  await a.idle();
+  assert.deepEqual(batches, [nftBatch([])]);
+  await a.close();
+  assert.equal(batches.length, 1, "already removed: close writes nothing");
+  const b = make();
+  b.set([]);
+  await b.close();
+  assert.deepEqual(batches, [nftBatch([]), nftBatch([])], "close removes it once, not twice");
+});
