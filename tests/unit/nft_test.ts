@@ -94,61 +94,51 @@ Deno.test("NftAcceptFilter: a stop after the table was already removed starts no
   assert.equal(batches.length, 1);
 });
 
-Deno.test("NftAcceptFilter with leftoverDelayMs: the first empty write waits; a VIP to drop writes at once", async () => {
+/** A filter whose writes only record their batches, with the given leftover delay. */
+function recordingFilter(leftoverDelayMs: number): { filter: NftAcceptFilter; batches: string[] } {
   const batches: string[] = [];
   const filter = new NftAcceptFilter({
     onError: () => {},
-    leftoverDelayMs: 40,
+    leftoverDelayMs,
     run: (batch) => {
       batches.push(batch);
       return Promise.resolve(null);
     },
   });
+  return { filter, batches };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("NftAcceptFilter with leftoverDelayMs: the first empty write waits; a VIP to drop writes at once", async () => {
+  const { filter, batches } = recordingFilter(40);
   filter.set([]);
-  await new Promise((r) => setTimeout(r, 5));
+  await sleep(5);
   assert.equal(batches.length, 0, "the leftover removal is not on the start path");
-  await new Promise((r) => setTimeout(r, 80));
+  await sleep(80);
   assert.deepEqual(batches, [nftBatch([])], "it runs once the delay is over");
 
-  const second: string[] = [];
-  const early = new NftAcceptFilter({
-    onError: () => {},
-    leftoverDelayMs: 10_000,
-    run: (batch) => {
-      second.push(batch);
-      return Promise.resolve(null);
-    },
-  });
-  early.set([]);
-  early.set(["192.0.2.10"]);
-  await new Promise((r) => setTimeout(r, 5));
-  assert.equal(second.length, 1, "a set with a VIP replaces the table at once");
-  assert.match(second[0], /192\.0\.2\.10/);
-  early.set([]);
-  await early.idle();
-  assert.equal(second.at(-1), nftBatch([]), "after a write, an empty set is not delayed");
-  await early.close();
+  const early = recordingFilter(10_000);
+  early.filter.set([]);
+  early.filter.set(["192.0.2.10"]);
+  await sleep(5);
+  assert.equal(early.batches.length, 1, "a set with a VIP replaces the table at once");
+  assert.match(early.batches[0], /192\.0\.2\.10/);
+  early.filter.set([]);
+  await early.filter.idle();
+  assert.equal(early.batches.at(-1), nftBatch([]), "after a write, an empty set is not delayed");
+  await early.filter.close();
 });
 
 Deno.test("NftAcceptFilter: a pending leftover removal is run by idle() and replaced by close()", async () => {
-  const batches: string[] = [];
-  const make = () =>
-    new NftAcceptFilter({
-      onError: () => {},
-      leftoverDelayMs: 10_000,
-      run: (batch) => {
-        batches.push(batch);
-        return Promise.resolve(null);
-      },
-    });
-  const a = make();
-  a.set([]);
-  await a.idle();
-  assert.deepEqual(batches, [nftBatch([])]);
-  await a.close();
-  assert.equal(batches.length, 1, "already removed: close writes nothing");
-  const b = make();
-  b.set([]);
-  await b.close();
-  assert.deepEqual(batches, [nftBatch([]), nftBatch([])], "close removes it once, not twice");
+  const a = recordingFilter(10_000);
+  a.filter.set([]);
+  await a.filter.idle();
+  assert.deepEqual(a.batches, [nftBatch([])]);
+  await a.filter.close();
+  assert.equal(a.batches.length, 1, "already removed: close writes nothing");
+  const b = recordingFilter(10_000);
+  b.filter.set([]);
+  await b.filter.close();
+  assert.deepEqual(b.batches, [nftBatch([])], "close removes it once, not twice");
 });
