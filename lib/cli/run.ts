@@ -227,6 +227,9 @@ export async function runCommand(args: string[]): Promise<number> {
       mailerName: `hacore ${VERSION}`,
     }),
   });
+  // The production ports, the checks and the control socket wait on the process-wide
+  // reactor; the daemon runs on it as its clock.
+  const reactor = defaultReactor();
   // Always there: its first write removes a table a crashed run may have left behind
   // (soon after the start, unless a VIP to protect comes first).
   const acceptFilter = new NftAcceptFilter({
@@ -236,14 +239,12 @@ export async function runCommand(args: string[]): Promise<number> {
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
     // Off the start path: joining the LAN as Backup does not wait for nft.
     leftoverDelayMs: NFT_LEFTOVER_DELAY_MS,
+    schedule: (ms, fn) => reactor.at(reactor.nowMs() + ms, fn),
   });
   acceptFilter.set([]);
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
     await defaultControlSocket(opts.file);
   const signals: [Deno.Signal, () => void][] = [];
-  // The production ports, the checks and the control socket wait on the process-wide
-  // reactor; the daemon runs on it as its clock.
-  const reactor = defaultReactor();
   try {
     ports ??= await createSystemPorts();
     daemon = new Daemon({

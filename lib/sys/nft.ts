@@ -151,6 +151,19 @@ export interface NftAcceptFilterOptions {
    * exists at all, holds no address of this run; a non-empty set writes at once.
    */
   readonly leftoverDelayMs?: number;
+  /**
+   * Runs `fn` in `delayMs`, returning a cancel: the daemon's reactor in `hacore run`
+   * (a first `setTimeout` loads Deno's Node timers, ~8 ms, on the start path this delay
+   * exists to keep clear); an unreferenced `setTimeout` by default.
+   */
+  readonly schedule?: (delayMs: number, fn: () => void) => () => void;
+}
+
+function unrefTimeout(delayMs: number, fn: () => void): () => void {
+  const timer = setTimeout(fn, delayMs);
+  // A pending removal must not keep a finished process alive (close removes anyway).
+  Deno.unrefTimer(timer);
+  return () => clearTimeout(timer);
 }
 
 /**
@@ -177,7 +190,9 @@ export class NftAcceptFilter implements AcceptFilter {
   #wroteTable = false;
   readonly #onQuietError: (message: string) => void;
   readonly #leftoverDelayMs: number;
-  #leftoverTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #schedule: (delayMs: number, fn: () => void) => () => void;
+  /** Cancels the pending leftover removal; null when none is pending. */
+  #leftoverTimer: (() => void) | null = null;
   /** Only the first write can be a leftover's removal: it is delayed once at most. */
   #leftoverDelayed = false;
 
@@ -187,6 +202,7 @@ export class NftAcceptFilter implements AcceptFilter {
     this.#onApplied = opts.onApplied ?? (() => {});
     this.#run = opts.run ?? runNft;
     this.#leftoverDelayMs = opts.leftoverDelayMs ?? 0;
+    this.#schedule = opts.schedule ?? unrefTimeout;
   }
 
   /** See {@link AcceptFilter.set}. */
@@ -232,13 +248,10 @@ export class NftAcceptFilter implements AcceptFilter {
       this.#wanted.length === 0
     ) {
       this.#leftoverDelayed = true;
-      const timer = setTimeout(() => {
+      this.#leftoverTimer = this.#schedule(this.#leftoverDelayMs, () => {
         this.#leftoverTimer = null;
         if (!this.#closed) this.#kick();
-      }, this.#leftoverDelayMs);
-      // A pending removal must not keep a finished process alive (close removes anyway).
-      Deno.unrefTimer(timer);
-      this.#leftoverTimer = timer;
+      });
       return;
     }
     this.#worker = this.#drain().finally(() => (this.#worker = null));
@@ -246,7 +259,7 @@ export class NftAcceptFilter implements AcceptFilter {
 
   #cancelLeftover(): void {
     if (this.#leftoverTimer === null) return;
-    clearTimeout(this.#leftoverTimer);
+    this.#leftoverTimer();
     this.#leftoverTimer = null;
   }
 
