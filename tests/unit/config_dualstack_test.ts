@@ -5,6 +5,7 @@
  * instance. These tests pin the split as the daemon sees it.
  */
 import assert from "node:assert/strict";
+import { configOf } from "../fakes/config.ts";
 import {
   type Config,
   type ConfigError,
@@ -12,14 +13,6 @@ import {
   type InstanceConfig,
   parseConfig,
 } from "../../lib/config/mod.ts";
-
-function configOf(source: string): Config {
-  const r = parseConfig(source, "test.toml");
-  if (!r.ok) {
-    throw new Error(`expected a valid config, got:\n${r.errors.map(formatConfigError).join("\n")}`);
-  }
-  return r.config;
-}
 
 function errorsOf(source: string): ConfigError[] {
   const r = parseConfig(source, "test.toml");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { configOf } from "../fakes/config.ts";
 import { checkCommand } from "../../lib/cli/check.ts";
 import {
-  type Config,
   type ConfigError,
   formatConfigError,
   formatConfigErrors,
@@ -20,14 +20,6 @@ function errorsOf(source: string): ConfigError[] {
   const r = parseConfig(source, "test.toml");
   if (r.ok) throw new Error("expected errors, got a valid config");
   return r.errors;
-}
-
-function configOf(source: string): Config {
-  const r = parseConfig(source, "test.toml");
-  if (!r.ok) {
-    throw new Error(`expected a valid config, got:\n${r.errors.map(formatConfigError).join("\n")}`);
-  }
-  return r.config;
 }
 
 /** A valid v2 instance header; broken cases append or replace lines after it. */

@@ -6,8 +6,9 @@
  * exit codes.
  */
 import assert from "node:assert/strict";
+import { configOf } from "../fakes/config.ts";
 import { type CliIo, runStatus } from "../../lib/cli/status.ts";
-import { type Config, loadConfig, parseConfig } from "../../lib/config/mod.ts";
+import { type Config, loadConfig } from "../../lib/config/mod.ts";
 import { runVerb, type Verb } from "../../lib/cli/verbs.ts";
 import type {
   DaemonControl,
@@ -44,6 +45,9 @@ import {
   SOCK_STREAM,
   sockaddrUn,
 } from "../../lib/sys/libc.ts";
+
+/** The config file the control tests load from, as a daemon would name it in status. */
+const CONFIG_FILE = "/etc/hacore/hacore.toml";
 
 // ---------------------------------------------------------------------------------------
 // Protocol validation
@@ -227,12 +231,6 @@ group = ["VI_1"]
 notify_backup = "/etc/hacore/notify.sh backup"
 `;
 
-function configOf(source: string, file = "/etc/hacore/hacore.toml"): Config {
-  const r = parseConfig(source, file);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors, null, 2));
-  return r.config;
-}
-
 class FakeDaemon implements DaemonControl {
   calls: string[] = [];
   statusCalls = 0;
@@ -285,7 +283,7 @@ class FakeDaemon implements DaemonControl {
     if (this.reloadGate) await this.reloadGate;
     return this.reloadOutcome;
   }
-  running: Config = configOf(EVERY_FIELD);
+  running: Config = configOf(EVERY_FIELD, CONFIG_FILE);
   config(): Config {
     return this.running;
   }
@@ -401,7 +399,7 @@ Deno.test("server: ping, status and detail round trip; an unknown instance names
 
 Deno.test("config: every example and a config of every field survive JSON unchanged", async () => {
   const examples = new URL("../../examples/", import.meta.url);
-  const configs: Config[] = [configOf(EVERY_FIELD)];
+  const configs: Config[] = [configOf(EVERY_FIELD, CONFIG_FILE)];
   for await (const e of Deno.readDir(examples)) {
     if (!e.name.endsWith(".toml")) continue;
     const r = await loadConfig(new URL(e.name, examples).pathname);

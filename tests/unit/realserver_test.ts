@@ -7,6 +7,7 @@
  * and restores every sysctl to the value it found, leaving a foreign address alone.
  */
 import assert from "node:assert/strict";
+import { configOf as configOfToml } from "../fakes/config.ts";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
 import { renderStatus } from "../../lib/cli/format.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
@@ -31,9 +32,7 @@ function parse(text: string) {
 }
 
 function configOf(text: string): Config {
-  const r = parse(text);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
+  return configOfToml(text, "rs.toml");
 }
 
 Deno.test("config: [real_server_role] holds host VIPs on lo with arp_ignore 1 and arp_announce 2 by default", () => {

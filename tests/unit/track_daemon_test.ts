@@ -7,7 +7,8 @@
  * `vrrp_script` run for real by the daemon's check service, on the manual clock.
  */
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
+import { parseConfig } from "../../lib/config/mod.ts";
 import { renderDetail, renderStatus } from "../../lib/cli/format.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon, type InstanceStatus } from "../../lib/daemon/daemon.ts";
@@ -36,12 +37,6 @@ interface Host {
   probes: FakeTrackProbes;
   lines: string[];
   file: { text: string };
-}
-
-function configOf(text: string, file: string): Config {
-  const r = parseConfig(text, file);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
 }
 
 function addr(address: string): KernelAddress {

@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
+import { parseConfig } from "../../lib/config/mod.ts";
 import type { InstanceConfig } from "../../lib/config/schema.ts";
 import { Daemon, DaemonSetupError } from "../../lib/daemon/daemon.ts";
 import {
@@ -31,12 +32,6 @@ import {
 import { type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "../../lib/sys/vmac.ts";
 
 const VIP = "192.0.2.100";
-
-function configOf(text: string): Config {
-  const r = parseConfig(text, "test.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
-}
 
 function instanceToml(priority: number, extra = ""): string {
   return `
