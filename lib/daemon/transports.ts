@@ -56,8 +56,13 @@ export function checksumFormFor(
 ): ChecksumForm {
   if (mode !== "auto") return mode;
   if (peers.size > 0) return learned[dst] ?? "pseudo-header";
-  const forms = Object.values(learned);
-  return forms.length > 0 && forms.every((f) => f === "rfc9568") ? "rfc9568" : "pseudo-header";
+  // Once per advert sent: a loop, not an array of the values.
+  let heard = false;
+  for (const peer in learned) {
+    if (learned[peer] !== "rfc9568") return "pseudo-header";
+    heard = true;
+  }
+  return heard ? "rfc9568" : "pseudo-header";
 }
 
 /**
