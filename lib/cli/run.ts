@@ -36,9 +36,9 @@ import { ownershipPathFor } from "../lvs/ownership.ts";
 import { VERSION } from "./version.ts";
 
 /**
- * How long after the start a leftover no_accept table is removed: after the daemon has
- * joined its LAN (tens of ms), before anyone would notice (a Master writes its own set
- * at once in any case).
+ * How long after the daemon's start a leftover no_accept table is removed: its first
+ * turns are the VRRP and LVS work that matters, and a table that would drop traffic to
+ * a VIP is replaced at once anyway by the Master that takes the VIP.
  */
 const NFT_LEFTOVER_DELAY_MS = 150;
 
@@ -237,7 +237,9 @@ export async function runCommand(args: string[]): Promise<number> {
     onQuietError: (m) => log.debug(m),
     onApplied: (a) =>
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
-    // Off the start path: joining the LAN as Backup does not wait for nft.
+    // Off the start path: joining the LAN (and applying an IPVS table) does not wait
+    // for nft; released once the daemon has started.
+    holdLeftover: true,
     leftoverDelayMs: NFT_LEFTOVER_DELAY_MS,
     schedule: (ms, fn) => reactor.at(reactor.nowMs() + ms, fn),
   });
@@ -321,6 +323,7 @@ export async function runCommand(args: string[]): Promise<number> {
     }
 
     await daemon.start();
+    acceptFilter.releaseLeftover();
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).

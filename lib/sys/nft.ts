@@ -145,16 +145,20 @@ export interface NftAcceptFilterOptions {
   /** {@link runNft} by default. */
   readonly run?: NftRunner;
   /**
-   * How long a first write that only removes a leftover table (an empty set, before
-   * anything was applied) waits; 0 (default): none. Starting `nft` costs the loop
-   * milliseconds that a daemon joining its LAN should not spend on a table that, if it
-   * exists at all, holds no address of this run; a non-empty set writes at once.
+   * Holds a first write that only removes a leftover table (an empty set, before
+   * anything was applied) until {@link NftAcceptFilter.releaseLeftover}, then waits
+   * `leftoverDelayMs` more. Starting `nft` costs milliseconds of CPU that a daemon
+   * joining its LAN (or applying a big IPVS table) should not spend on a table that,
+   * if it exists at all, holds no address of this run. A non-empty set writes at once.
+   * False (default): no hold.
    */
+  readonly holdLeftover?: boolean;
+  /** See {@link NftAcceptFilterOptions.holdLeftover}; 0 by default. */
   readonly leftoverDelayMs?: number;
   /**
    * Runs `fn` in `delayMs`, returning a cancel: the daemon's reactor in `hacore run`
-   * (a first `setTimeout` loads Deno's Node timers, ~8 ms, on the start path this delay
-   * exists to keep clear); an unreferenced `setTimeout` by default.
+   * (a first `setTimeout` loads Deno's Node timers, ~8 ms of the loop); an unreferenced
+   * `setTimeout` by default.
    */
   readonly schedule?: (delayMs: number, fn: () => void) => () => void;
 }
@@ -193,8 +197,8 @@ export class NftAcceptFilter implements AcceptFilter {
   readonly #schedule: (delayMs: number, fn: () => void) => () => void;
   /** Cancels the pending leftover removal; null when none is pending. */
   #leftoverTimer: (() => void) | null = null;
-  /** Only the first write can be a leftover's removal: it is delayed once at most. */
-  #leftoverDelayed = false;
+  /** A first empty write waits for {@link NftAcceptFilter.releaseLeftover}. */
+  #leftoverHeld: boolean;
 
   constructor(opts: NftAcceptFilterOptions) {
     this.#onError = opts.onError;
@@ -203,6 +207,27 @@ export class NftAcceptFilter implements AcceptFilter {
     this.#run = opts.run ?? runNft;
     this.#leftoverDelayMs = opts.leftoverDelayMs ?? 0;
     this.#schedule = opts.schedule ?? unrefTimeout;
+    this.#leftoverHeld = opts.holdLeftover === true;
+  }
+
+  /**
+   * Lets a held leftover removal go, `leftoverDelayMs` from now (see
+   * {@link NftAcceptFilterOptions.holdLeftover}); nothing when none is held.
+   *
+   * @example
+   * ```ts
+   * await daemon.start();
+   * filter.releaseLeftover();
+   * ```
+   */
+  releaseLeftover(): void {
+    if (!this.#leftoverHeld) return;
+    this.#leftoverHeld = false;
+    if (this.#closed) return;
+    this.#leftoverTimer = this.#schedule(this.#leftoverDelayMs, () => {
+      this.#leftoverTimer = null;
+      if (!this.#closed) this.#kick();
+    });
   }
 
   /** See {@link AcceptFilter.set}. */
@@ -226,7 +251,8 @@ export class NftAcceptFilter implements AcceptFilter {
 
   /** Resolves once the latest wanted set is written (or failed). */
   async idle(): Promise<void> {
-    if (this.#leftoverTimer !== null) {
+    if (this.#leftoverHeld || this.#leftoverTimer !== null) {
+      this.#leftoverHeld = false;
       this.#cancelLeftover();
       this.#kick();
     }
@@ -240,20 +266,11 @@ export class NftAcceptFilter implements AcceptFilter {
 
   #kick(): void {
     if (this.#worker !== null) return;
-    if (this.#leftoverTimer !== null) {
-      if (this.#wanted.length === 0) return;
-      this.#cancelLeftover();
-    } else if (
-      this.#leftoverDelayMs > 0 && !this.#leftoverDelayed && this.#applied === null &&
-      this.#wanted.length === 0
-    ) {
-      this.#leftoverDelayed = true;
-      this.#leftoverTimer = this.#schedule(this.#leftoverDelayMs, () => {
-        this.#leftoverTimer = null;
-        if (!this.#closed) this.#kick();
-      });
-      return;
-    }
+    const onlyLeftover = this.#wanted.length === 0 && this.#applied === null;
+    if (onlyLeftover && (this.#leftoverHeld || this.#leftoverTimer !== null)) return;
+    // A set to enforce: the table is replaced now, which removes any leftover too.
+    this.#leftoverHeld = false;
+    this.#cancelLeftover();
     this.#worker = this.#drain().finally(() => (this.#worker = null));
   }
 

@@ -94,11 +94,12 @@ Deno.test("NftAcceptFilter: a stop after the table was already removed starts no
   assert.equal(batches.length, 1);
 });
 
-/** A filter whose writes only record their batches, with the given leftover delay. */
+/** A filter whose writes only record their batches, holding a leftover removal. */
 function recordingFilter(leftoverDelayMs: number): { filter: NftAcceptFilter; batches: string[] } {
   const batches: string[] = [];
   const filter = new NftAcceptFilter({
     onError: () => {},
+    holdLeftover: true,
     leftoverDelayMs,
     run: (batch) => {
       batches.push(batch);
@@ -110,27 +111,37 @@ function recordingFilter(leftoverDelayMs: number): { filter: NftAcceptFilter; ba
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-Deno.test("NftAcceptFilter with leftoverDelayMs: the first empty write waits; a VIP to drop writes at once", async () => {
+Deno.test("NftAcceptFilter holding the leftover removal: it waits for the release and its delay", async () => {
   const { filter, batches } = recordingFilter(40);
   filter.set([]);
+  await sleep(60);
+  assert.equal(batches.length, 0, "held until the daemon has started");
+  filter.releaseLeftover();
   await sleep(5);
-  assert.equal(batches.length, 0, "the leftover removal is not on the start path");
+  assert.equal(batches.length, 0, "then the delay");
   await sleep(80);
-  assert.deepEqual(batches, [nftBatch([])], "it runs once the delay is over");
-
-  const early = recordingFilter(10_000);
-  early.filter.set([]);
-  early.filter.set(["192.0.2.10"]);
-  await sleep(5);
-  assert.equal(early.batches.length, 1, "a set with a VIP replaces the table at once");
-  assert.match(early.batches[0], /192\.0\.2\.10/);
-  early.filter.set([]);
-  await early.filter.idle();
-  assert.equal(early.batches.at(-1), nftBatch([]), "after a write, an empty set is not delayed");
-  await early.filter.close();
+  assert.deepEqual(batches, [nftBatch([])], "then it runs, once");
+  filter.set([]);
+  await filter.idle();
+  assert.equal(batches.length, 1, "nothing more: the table is gone");
 });
 
-Deno.test("NftAcceptFilter: a pending leftover removal is run by idle() and replaced by close()", async () => {
+Deno.test("NftAcceptFilter holding the leftover removal: a VIP to drop writes at once, and ends the hold", async () => {
+  const { filter, batches } = recordingFilter(10_000);
+  filter.set([]);
+  filter.set(["192.0.2.10"]);
+  await sleep(5);
+  assert.equal(batches.length, 1, "a set with a VIP replaces the table at once");
+  assert.match(batches[0], /192\.0\.2\.10/);
+  filter.set([]);
+  await sleep(5);
+  assert.equal(batches.at(-1), nftBatch([]), "after a write, an empty set is not held");
+  filter.releaseLeftover();
+  await filter.close();
+  assert.equal(batches.length, 2, "already removed: close writes nothing");
+});
+
+Deno.test("NftAcceptFilter: a held leftover removal is run by idle() and replaced by close()", async () => {
   const a = recordingFilter(10_000);
   a.filter.set([]);
   await a.filter.idle();
@@ -139,6 +150,7 @@ Deno.test("NftAcceptFilter: a pending leftover removal is run by idle() and repl
   assert.equal(a.batches.length, 1, "already removed: close writes nothing");
   const b = recordingFilter(10_000);
   b.filter.set([]);
+  b.filter.releaseLeftover();
   await b.filter.close();
   assert.deepEqual(b.batches, [nftBatch([])], "close removes it once, not twice");
 });
