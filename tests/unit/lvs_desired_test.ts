@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Config, formatConfigError, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
+import type { Config } from "../../lib/config/mod.ts";
 import {
   checksActive,
   desiredTable,
@@ -22,12 +23,6 @@ import {
   IPPROTO_TCP,
   IPPROTO_UDP,
 } from "../../lib/sys/netlink/ipvs_types.ts";
-
-function configOf(source: string): Config {
-  const r = parseConfig(source, "test.toml");
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config;
-}
 
 /** Three DR real servers with checks, weights 1, 2, 3; extra keys go on the virtual server. */
 function pool(extra = "", rsExtra: [string, string, string] = ["", "", ""]): Config {

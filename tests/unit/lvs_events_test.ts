@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import { type Config, formatConfigError, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
 import { realServerTransitions, updateQuorum } from "../../lib/lvs/events.ts";
-
-function configOf(source: string): Config {
-  const r = parseConfig(source, "test.toml");
-  if (!r.ok) throw new Error(r.errors.map(formatConfigError).join("\n"));
-  return r.config;
-}
 
 const C = configOf(`[virtual_server.web]
 address = "192.0.2.100"

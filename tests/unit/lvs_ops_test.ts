@@ -6,6 +6,7 @@
  * with zero operations, slow start.
  */
 import assert from "node:assert/strict";
+import { configOf } from "../fakes/config.ts";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
 import { Logger } from "../../lib/log.ts";
 import { LvsRuntime } from "../../lib/lvs/runtime.ts";
@@ -59,12 +60,6 @@ retry = 0
 warmup = 0
 ${opts.vs ?? ""}
 ${(opts.servers ?? [1, 2]).map(rs).join("")}`;
-}
-
-function configOf(text: string): Config {
-  const r = parseConfig(text, "lvs.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
 }
 
 const flush = async () => {

@@ -5,19 +5,13 @@
  * the reading of those facts from /proc and /lib/modules through a fake reader.
  */
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
 import {
   type KernelFacts,
   preflightFindings,
   preflightLine,
   readKernelFacts,
 } from "../../lib/lvs/preflight.ts";
-
-function configOf(text: string): Config {
-  const r = parseConfig(text, "lvs.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
-}
 
 function vs(name: string, extra = "", rsExtra = "", address = "192.0.2.100"): string {
   return `[virtual_server.${name}]

@@ -5,19 +5,13 @@
  * narrowing when the groups changed.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
 import type { Config } from "../../lib/config/schema.ts";
 import { virtualServerChanges } from "../../lib/config/diff.ts";
 import { desiredTable } from "../../lib/lvs/desired.ts";
 import { type Op, ownedKeys } from "../../lib/lvs/plan.ts";
 import { type ConfigPlanInputs, configServiceKeys, planConfig } from "../../lib/lvs/plan_config.ts";
 import { scopePlanInputs } from "../../lib/lvs/reload_scope.ts";
-
-function configOf(text: string): Config {
-  const r = parseConfig(text, "lvs.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
-}
 
 function vs(name: string, port: number, weight = 1): string {
   return `[virtual_server.${name}]

@@ -6,7 +6,8 @@
  * FIFO lines, status, the rendered table and the metrics.
  */
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
+import { parseConfig } from "../../lib/config/mod.ts";
 import { renderStatus, renderVirtualServer } from "../../lib/cli/format.ts";
 import { diffConfigs, diffLines } from "../../lib/config/diff.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
@@ -66,12 +67,6 @@ delay_before_retry = 0.3
 warmup = 0
 ${vsExtra}
 ${rs(1)}${rs(2)}${more}`;
-}
-
-function configOf(text: string): Config {
-  const r = parseConfig(text, "lvs.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
 }
 
 class Lvs {

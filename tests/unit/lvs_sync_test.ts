@@ -7,7 +7,8 @@
  * it is demoted, nothing left running after stop.
  */
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
+import { configOf } from "../fakes/config.ts";
+import { parseConfig } from "../../lib/config/mod.ts";
 import { renderStatus } from "../../lib/cli/format.ts";
 import { renderMetrics } from "../../lib/control/metrics.ts";
 import { Daemon } from "../../lib/daemon/daemon.ts";
@@ -33,12 +34,6 @@ virtual_ipaddress = ["192.0.2.100/24"]
 
 function parse(text: string) {
   return parseConfig(text, "a.toml");
-}
-
-function configOf(text: string): Config {
-  const r = parse(text);
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
 }
 
 const SYNC = `[global.lvs_sync_daemon]
