@@ -24,7 +24,7 @@ import type { AddressPort } from "../sys/ports.ts";
 import { readKernelFacts } from "../lvs/preflight.ts";
 import { defaultReactor } from "../sys/reactor.ts";
 import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
-import { NftAcceptFilter } from "../sys/nft.ts";
+import { type AcceptFilter, NftAcceptFilter } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
@@ -221,13 +221,22 @@ export async function runCommand(args: string[]): Promise<number> {
     }),
   });
   // Always there: its first write removes a table a crashed run may have left behind.
+  // That write is made after the daemon's start unless the daemon made one first: an
+  // `nft` process started before competed for the CPU with a big IPVS table's apply.
+  let filterWritten = false;
   const acceptFilter = new NftAcceptFilter({
     onError: (m) => log.warn(m),
     onQuietError: (m) => log.debug(m),
     onApplied: (a) =>
       log.info(`no_accept: dropping traffic to ${a.length === 0 ? "no VIP" : a.join(", ")}`),
   });
-  acceptFilter.set([]);
+  const daemonFilter: AcceptFilter = {
+    set: (addresses) => {
+      filterWritten = true;
+      acceptFilter.set(addresses);
+    },
+    close: () => acceptFilter.close(),
+  };
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
     await defaultControlSocket(opts.file);
   const signals: [Deno.Signal, () => void][] = [];
@@ -251,7 +260,7 @@ export async function runCommand(args: string[]): Promise<number> {
       vipGuard: ports.vipGuard,
       logger: log,
       notify: notifier,
-      acceptFilter,
+      acceptFilter: daemonFilter,
       routes: new SystemRoutePort(ports.addresses.rtnl),
       version: VERSION,
       // A reload reads and parses in one loop turn, right after the adverts it sends.
@@ -310,6 +319,7 @@ export async function runCommand(args: string[]): Promise<number> {
     }
 
     await daemon.start();
+    if (!filterWritten) acceptFilter.set([]);
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).
