@@ -231,7 +231,8 @@ export async function runCommand(args: string[]): Promise<number> {
   // reactor; the daemon runs on it as its clock.
   const reactor = defaultReactor();
   // Always there: its first write removes a table a crashed run may have left behind
-  // (soon after the start, unless a VIP to protect comes first).
+  // (after the start: an nft process competes for the CPU with the VRRP start and a big
+  // IPVS table's apply), unless a VIP to protect comes first.
   const acceptFilter = new NftAcceptFilter({
     onError: (m) => log.warn(m),
     onQuietError: (m) => log.debug(m),
@@ -243,7 +244,6 @@ export async function runCommand(args: string[]): Promise<number> {
     leftoverDelayMs: NFT_LEFTOVER_DELAY_MS,
     schedule: (ms, fn) => reactor.at(reactor.nowMs() + ms, fn),
   });
-  acceptFilter.set([]);
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
     await defaultControlSocket(opts.file);
   const signals: [Deno.Signal, () => void][] = [];

@@ -26,7 +26,7 @@ import {
   type IpvsService,
   userFlags,
 } from "../sys/netlink/ipvs_types.ts";
-import type { IpvsTable } from "./desired.ts";
+import type { IpvsEntry, IpvsTable } from "./desired.ts";
 
 /** One IPVS operation; `service` names the service (and holds its wanted values). */
 export type Op =
@@ -91,6 +91,39 @@ export function sameDestSettings(a: IpvsDest, b: IpvsDest): boolean {
   if (!same || fa !== IP_VS_CONN_F_TUNNEL) return same;
   return a.tunnelType === b.tunnelType && a.tunnelPort === b.tunnelPort &&
     a.tunnelFlags === b.tunnelFlags;
+}
+
+/**
+ * True when a plan sees no difference between two readings of one kernel service (the
+ * caller matched them by {@link serviceKey}): the same settings and the same destinations with the same settings (counters aside). A
+ * periodic dump that reads every service the same as the known table, when nothing
+ * moved since a plan applied whole, needs no plan: it would be empty.
+ *
+ * @example
+ * ```ts
+ * sameEntry(known, { ...known, dests: known.dests.map((d) => ({ ...d, activeConns: 3 })) }); // true
+ * ```
+ */
+export function sameEntry(a: IpvsEntry, b: IpvsEntry): boolean {
+  if (!sameServiceSettings(a.service, b.service) || a.dests.length !== b.dests.length) {
+    return false;
+  }
+  // Usually in the same order (the kernel lists them as it did before): a map only if not.
+  let inOrder = true;
+  for (let i = 0; i < a.dests.length && inOrder; i++) {
+    const x = a.dests[i];
+    const y = b.dests[i];
+    if (x.address !== y.address || x.port !== y.port) inOrder = false;
+    else if (!sameDestSettings(x, y)) return false;
+  }
+  if (inOrder) return true;
+  const byKey = new Map(a.dests.map((d) => [destKey(d), d]));
+  if (byKey.size !== a.dests.length) return false;
+  for (const y of b.dests) {
+    const x = byKey.get(destKey(y));
+    if (x === undefined || !sameDestSettings(x, y)) return false;
+  }
+  return true;
 }
 
 /**

@@ -38,6 +38,7 @@ import {
   decodeInfo,
   decodeService,
   IPVS_GENL_NAME,
+  MessageArena,
 } from "./netlink/ipvs.ts";
 import {
   AF_INET6,
@@ -157,7 +158,11 @@ class NetlinkIpvs implements IpvsPort {
   async applyBatch(ops: readonly IpvsOp[]): Promise<IpvsOpOutcome[]> {
     // The messages only: how a request is named (two strings each) is built for the
     // refused ones, not for the 11,000 of a big table's start that all pass.
-    const requests: BatchRequest[] = ops.map((op) => ({ msg: this.#message(op), call: "IPVS" }));
+    const arena = new MessageArena();
+    const requests: BatchRequest[] = ops.map((op) => ({
+      msg: this.#message(op, arena),
+      call: "IPVS",
+    }));
     const outcomes = await this.#conn.requestBatch(requests);
     return outcomes.map((o, i) => {
       if (o.ok) return o;
@@ -175,7 +180,7 @@ class NetlinkIpvs implements IpvsPort {
   }
 
   // The request of one table change.
-  #message(op: IpvsOp): Uint8Array {
+  #message(op: IpvsOp, arena: MessageArena): Uint8Array {
     const f = this.#family;
     switch (op.op) {
       case "addService":
@@ -185,11 +190,11 @@ class NetlinkIpvs implements IpvsPort {
       case "delService":
         return buildDelService(f, op.service);
       case "addDest":
-        return buildNewDest(f, op.service, op.dest);
+        return buildNewDest(f, op.service, op.dest, arena);
       case "editDest":
-        return buildSetDest(f, op.service, op.dest);
+        return buildSetDest(f, op.service, op.dest, arena);
       case "delDest":
-        return buildDelDest(f, op.service, op.dest);
+        return buildDelDest(f, op.service, op.dest, arena);
     }
   }
 

@@ -4,6 +4,7 @@
  *
  * ```sh
  * deno task bench:lvs [--quick] [--json FILE]      # boots the IPVS guest when needed
+ * HACORE_BIN=dist/hacore deno task bench:lvs ...   # the installed build (deno task bundle)
  * bash scripts/vm/run.sh --timeout 1500 -- deno run -A scripts/bench/lvs.ts [--quick]
  * ```
  *
@@ -880,7 +881,8 @@ async function main(args: string[]): Promise<number> {
     say(
       `LVS benchmark${opts.quick ? " (quick)" : ""}: ${opts.impls.join(", ")}; ${cpus} CPU(s); ` +
         `pacing delay_loop ${BENCH_PACING.delayLoopS} s, retry ${BENCH_PACING.retry}, ` +
-        `delay_before_retry ${BENCH_PACING.delayBeforeRetryS} s, connect_timeout ${BENCH_PACING.connectTimeoutS} s`,
+        `delay_before_retry ${BENCH_PACING.delayBeforeRetryS} s, connect_timeout ${BENCH_PACING.connectTimeoutS} s` +
+        `; hacore is ${Deno.env.get("HACORE_BIN") || "deno run main.ts"}`,
     );
     const death: DeathResult[] = [];
     const cpu: CpuResult[] = [];

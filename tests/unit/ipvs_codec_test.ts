@@ -32,6 +32,7 @@ import {
   decodeService,
   IPVS_GENL_NAME,
   ipvsVersionText,
+  MessageArena,
   netmaskFromKernel,
   netmaskToKernel,
 } from "../../lib/sys/netlink/ipvs.ts";
@@ -226,6 +227,30 @@ Deno.test("add destination: NAT with another port and both thresholds", async ()
 Deno.test("add destination: IP-in-IP tunnel", async () => {
   const { c, req } = await operation("add-dest-tunnel");
   same(buildNewDest(c.family, web, dest("10.9.0.4", 80, IP_VS_CONN_F_TUNNEL, 1)), req);
+});
+
+Deno.test("destination commands built in a shared arena are ipvsadm's bytes, each its own and aligned", async () => {
+  const add = await operation("add-dest-route");
+  const edit = await operation("edit-dest");
+  const del = await operation("del-dest");
+  // A small arena: the third message starts a new chunk.
+  const arena = new MessageArena(2 * add.req.length + 8);
+  const d = dest("10.9.0.2", 80, IP_VS_CONN_F_DROUTE, 3);
+  const msgs = [
+    buildNewDest(add.c.family, web, d, arena),
+    buildSetDest(edit.c.family, web, { ...d, weight: 0 }, arena),
+    buildDelDest(del.c.family, web, dest("10.9.0.4", 80, IP_VS_CONN_F_DROUTE, 1), arena),
+  ];
+  same(msgs[0], add.req);
+  same(msgs[1], edit.req);
+  same(msgs[2], del.req);
+  assert.equal(msgs[0].buffer, msgs[1].buffer);
+  assert.notEqual(msgs[1].buffer, msgs[2].buffer);
+  assert.equal(msgs[1].byteOffset % 4, 0);
+  assert.ok(msgs[1].byteOffset >= msgs[0].byteOffset + msgs[0].length);
+  // Writing one leaves its neighbour alone.
+  msgs[1].fill(0xff);
+  same(msgs[0], add.req);
 });
 
 Deno.test("edit destination: weight 0 in place is ipvsadm -e", async () => {

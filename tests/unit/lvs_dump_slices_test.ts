@@ -203,6 +203,41 @@ Deno.test("dump slices: a 1,000-service table's periodic sync is read over many 
   await t.stop();
 });
 
+Deno.test("dump slices: a weight changed by hand in the service read last is repaired by the periodic dump, as drift", async () => {
+  const t = new Rt(tableConfig(200));
+  await t.start();
+  await t.to(4999);
+  const service = dumpOrder(t).at(-1)!;
+  const held = t.ipvs.table().find((e) => serviceKey(e.service) === serviceKey(service))!;
+  const [first, ...rest] = held.dests;
+  t.ipvs.seed({ service, dests: [{ ...first, weight: first.weight + 5 }, ...rest] });
+  t.clock.setNow(5000);
+  await t.turnsNow();
+  assert.equal(t.ipvs.dest(service, first.address, first.port)?.weight, first.weight);
+  assert.equal(t.rt.status(5000).counters.driftRepairs, 1);
+  assertKnownIsKernel(t);
+  await t.stop();
+});
+
+Deno.test("dump slices: a settled table's periodic dump changes nothing and takes the kernel's fresh counts", async () => {
+  const t = new Rt(tableConfig(50));
+  await t.start();
+  await t.to(4999);
+  const calls = t.ipvs.calls.length;
+  const service = dumpOrder(t)[7];
+  t.ipvs.setCounters(service, { address: rsAddress(vsIndex(service), 1), port: 80 }, {
+    activeConns: 4,
+  });
+  t.clock.setNow(5000);
+  await t.turnsNow();
+  assert.equal(t.ipvs.calls.length, calls, "nothing to change");
+  const vs = t.rt.status(5000).virtualServers.find((v) => v.name === `vs${vsIndex(service)}`)!;
+  assert.deepEqual(vs.realServers.map((r) => r.activeConns), [4, 0]);
+  assert.equal(t.rt.status(5000).counters.driftRepairs, 0);
+  assertKnownIsKernel(t);
+  await t.stop();
+});
+
 Deno.test("dump slices: a slice stops early once it has taken its time", async () => {
   const clock = new ManualClock(0);
   class SlowIpvs extends FakeIpvs {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { IpvsEntry, IpvsTable } from "../../lib/lvs/desired.ts";
-import { type Op, ownedKeys, plan, serviceKey } from "../../lib/lvs/plan.ts";
+import { type Op, ownedKeys, plan, sameEntry, serviceKey } from "../../lib/lvs/plan.ts";
 import {
   AF_INET,
   AF_INET6,
@@ -83,6 +83,20 @@ Deno.test("plan: an empty kernel gets each service before its destinations", () 
 
 Deno.test("plan: a kernel that holds the wanted table needs nothing (HASHED and counters aside)", () => {
   assert.deepEqual(plan([WEB], [dumped(WEB)], ownedKeys([WEB])), []);
+});
+
+Deno.test("sameEntry: what a plan compares of one service, whatever the order of its destinations", () => {
+  const known = dumped(WEB);
+  assert.equal(sameEntry(known, dumped(WEB)), true, "HASHED and counters aside");
+  assert.equal(sameEntry(known, { ...known, dests: [...known.dests].reverse() }), true);
+  const weighted = { ...WEB, dests: [dst("192.0.2.11"), dst("192.0.2.12", 5)] };
+  assert.equal(sameEntry(known, dumped(weighted)), false, "a weight");
+  assert.equal(sameEntry(known, dumped({ ...WEB, dests: [...weighted.dests].reverse() })), false);
+  const swapped = { ...WEB, dests: [dst("192.0.2.11"), dst("192.0.2.13")] };
+  assert.equal(sameEntry(known, dumped(swapped)), false, "another destination");
+  assert.equal(sameEntry(known, dumped({ ...WEB, dests: [dst("192.0.2.11")] })), false);
+  const rr = { ...WEB, service: svc("192.0.2.100", 80, { scheduler: "rr" }) };
+  assert.equal(sameEntry(known, dumped(rr)), false, "the scheduler");
 });
 
 interface EditCase {

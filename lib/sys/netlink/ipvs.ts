@@ -363,10 +363,16 @@ const DEST_NEST_LEN = NLA_HDRLEN + 9 * 8 + (NLA_HDRLEN + 16);
  * ipvsadm names the real server's family first, always (the kernel needs it only when
  * it differs from the service's: an IPv4 server tunnelled behind an IPv6 service).
  */
-function destMessage(family: number, cmd: number, s: IpvsService, d: IpvsDest): Uint8Array {
+function destMessage(
+  family: number,
+  cmd: number,
+  s: IpvsService,
+  d: IpvsDest,
+  arena: MessageArena | undefined,
+): Uint8Array {
   const svc = refServiceNest(s);
   const len = NLMSG_HDRLEN + GENL_HDRLEN + svc.length + DEST_NEST_LEN;
-  const out = new Uint8Array(len);
+  const out = arena === undefined ? new Uint8Array(len) : arena.take(len);
   putInt(out, 0, 4, len, true);
   putInt(out, 4, 2, family, true);
   putInt(out, 6, 2, CMD_FLAGS, true);
@@ -390,6 +396,43 @@ function destMessage(family: number, cmd: number, s: IpvsService, d: IpvsDest): 
   at = putAttrInt(out, at, IPVS_DEST_ATTR_U_THRESH, 4, d.uThreshold, true);
   putAttrInt(out, at, IPVS_DEST_ATTR_L_THRESH, 4, d.lThreshold, true);
   return out;
+}
+
+/**
+ * Room for many messages in a few shared buffers: a message of over 64 bytes in a
+ * `Uint8Array` of its own gets a backing store off V8's heap, and the 10,000 of a big
+ * table's start (then copied once more into datagrams) were most of that apply's
+ * garbage-collection time. Each message is a view of a chunk, zero-filled as a fresh
+ * array is; a chunk lives as long as a view of it does.
+ *
+ * @example
+ * ```ts
+ * const arena = new MessageArena();
+ * const msgs = dests.map((d) => buildNewDest(family, service, d, arena));
+ * ```
+ */
+export class MessageArena {
+  readonly #chunkBytes: number;
+  #chunk = new Uint8Array(0);
+  #at = 0;
+
+  /** `chunkBytes`: the size of each shared buffer (a bigger message gets its own). */
+  constructor(chunkBytes = 64 * 1024) {
+    this.#chunkBytes = chunkBytes;
+  }
+
+  /** `len` zeroed bytes no other message shares. */
+  take(len: number): Uint8Array {
+    if (len > this.#chunkBytes) return new Uint8Array(len);
+    if (this.#at + len > this.#chunk.length) {
+      this.#chunk = new Uint8Array(this.#chunkBytes);
+      this.#at = 0;
+    }
+    const out = this.#chunk.subarray(this.#at, this.#at + len);
+    // Aligned, so every message starts on a netlink boundary of its chunk.
+    this.#at += (len + 3) & ~3;
+    return out;
+  }
 }
 
 function attrHead(out: Uint8Array, at: number, len: number, type: number): void {
@@ -455,19 +498,34 @@ export function buildGetService(family: number, s: IpvsService): Uint8Array {
   ]);
 }
 
-/** `IPVS_CMD_NEW_DEST` (`ipvsadm -a`). */
-export function buildNewDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
-  return destMessage(family, IPVS_CMD_NEW_DEST, s, d);
+/** `IPVS_CMD_NEW_DEST` (`ipvsadm -a`); in `arena` when given (a batch's many). */
+export function buildNewDest(
+  family: number,
+  s: IpvsService,
+  d: IpvsDest,
+  arena?: MessageArena,
+): Uint8Array {
+  return destMessage(family, IPVS_CMD_NEW_DEST, s, d, arena);
 }
 
 /** `IPVS_CMD_SET_DEST` (`ipvsadm -e`): weight, method, thresholds, tunnel, in place. */
-export function buildSetDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
-  return destMessage(family, IPVS_CMD_SET_DEST, s, d);
+export function buildSetDest(
+  family: number,
+  s: IpvsService,
+  d: IpvsDest,
+  arena?: MessageArena,
+): Uint8Array {
+  return destMessage(family, IPVS_CMD_SET_DEST, s, d, arena);
 }
 
 /** `IPVS_CMD_DEL_DEST` (`ipvsadm -d`). The kernel reads the address and port only. */
-export function buildDelDest(family: number, s: IpvsService, d: IpvsDest): Uint8Array {
-  return destMessage(family, IPVS_CMD_DEL_DEST, s, d);
+export function buildDelDest(
+  family: number,
+  s: IpvsService,
+  d: IpvsDest,
+  arena?: MessageArena,
+): Uint8Array {
+  return destMessage(family, IPVS_CMD_DEL_DEST, s, d, arena);
 }
 
 /** `IPVS_CMD_GET_DEST` as a dump: one service's real servers, the service by identity. */

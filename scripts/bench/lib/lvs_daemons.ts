@@ -5,7 +5,9 @@
  * programs IPVS).
  *
  * hacore runs through `startHacore` (lib/lab/hacore.ts: `deno run` with the shipped V8
- * flags) at log level info; keepalived runs `-C` (checkers only) in the foreground,
+ * flags) at log level info, or the `HACORE_BIN` build when set (e.g. `dist/hacore` from
+ * `deno task bundle`: what is installed, one file, no module graph to load and no
+ * transpiling in a guest whose writes to Deno's cache vanish); keepalived runs `-C` (checkers only) in the foreground,
  * logging to the console, so both logs are read as lines here.
  *
  * @example
@@ -151,14 +153,21 @@ function startHacoreLvs(
   logLevel: HacoreLogLevel,
 ): LvsDaemon {
   const pidFile = `${dir}/hacore.pid`;
+  const controlSocket = `${dir}/hacore.sock`;
+  const bin = Deno.env.get("HACORE_BIN") || null;
   const startedAtMs = wallMs();
-  const h = startHacore(box, ns, file, {
-    name: "director",
-    pidFile,
-    controlSocket: `${dir}/hacore.sock`,
-    logLevel,
-  });
-  const proc = h.proc;
+  // The build bakes in the V8 flags; the arguments are startHacore's.
+  const proc = bin === null
+    ? startHacore(box, ns, file, { name: "director", pidFile, controlSocket, logLevel }).proc
+    : new LineProc(
+      "hacore director",
+      box.spawn(ns, bin, "run", file, "--log-level", logLevel, "--log-format", "json", ...[
+        "--pidfile",
+        pidFile,
+        "--control-socket",
+        controlSocket,
+      ]),
+    );
   return {
     impl: "hacore",
     proc,
