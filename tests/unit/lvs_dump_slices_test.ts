@@ -6,21 +6,15 @@
  * fake kernel table and the manual clock.
  */
 import assert from "node:assert/strict";
-import { type Config, parseConfig } from "../../lib/config/mod.ts";
-import { Logger } from "../../lib/log.ts";
-import {
-  DUMP_SLICE_MS,
-  DUMP_SLICE_SERVICES,
-  LVS_RETRY_MS,
-  LvsRuntime,
-} from "../../lib/lvs/runtime.ts";
+import type { Config } from "../../lib/config/mod.ts";
+import { DUMP_SLICE_MS, DUMP_SLICE_SERVICES, LVS_RETRY_MS } from "../../lib/lvs/runtime.ts";
 import type { IpvsTable } from "../../lib/lvs/desired.ts";
 import { destKey, serviceKey } from "../../lib/lvs/plan.ts";
-import { CheckService } from "../../lib/check/service.ts";
-import type { CheckRunner } from "../../lib/check/types.ts";
 import type { IpvsService, IpvsServiceEntry } from "../../lib/sys/netlink/ipvs_types.ts";
 import { ManualClock } from "../fakes/daemon.ts";
 import { FakeIpvs } from "../fakes/ipvs.ts";
+import { configOf } from "../fakes/config.ts";
+import { LvsHarness } from "../fakes/lvs_runtime.ts";
 
 /** Virtual server `i`'s address, and its two real servers'. */
 const vsAddress = (i: number) => `10.${1 + (i >> 8)}.${i & 255}.1`;
@@ -54,76 +48,10 @@ function tableConfig(count: number, opts: { checks?: boolean; top?: string } = {
   return configOf(tableText(count, opts));
 }
 
-function configOf(text: string): Config {
-  const r = parseConfig(text, "lvs.toml");
-  if (!r.ok) throw new Error(JSON.stringify(r.errors));
-  return r.config;
-}
-
-const flush = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
-};
-
-/** A runtime alone over the fake kernel, stepped by hand one loop turn at a time. */
-class Rt {
-  readonly lines: string[] = [];
-  /** Check results by real server address: true passes (the default). */
-  readonly alive = new Map<string, boolean>();
-  readonly checks: CheckService;
-  readonly rt: LvsRuntime;
-
-  constructor(
-    config: Config,
-    readonly ipvs: FakeIpvs = new FakeIpvs(),
-    readonly clock: ManualClock = new ManualClock(0),
-  ) {
-    const runner: CheckRunner = (spec) => {
-      const host = spec.kind === "tcp" ? spec.target.host : "";
-      const ok = this.alive.get(host) ?? true;
-      return Promise.resolve({ ok, detail: ok ? "ok" : "refused", weight: null, durationMs: 0 });
-    };
-    this.checks = new CheckService({ clock: this.clock, runner, random: () => 0 });
-    this.rt = new LvsRuntime({
-      config,
-      ipvs,
-      checks: this.checks,
-      clock: this.clock,
-      log: new Logger({ level: "info", sink: (l) => this.lines.push(l) }),
-      rateLog: (_k, _l, m) => this.lines.push(m),
-      notify: () => {},
-      enqueue: (run) => run(),
-      localAddresses: () => Promise.resolve([]),
-    });
-  }
-
-  async start(): Promise<void> {
-    await this.rt.start((w) => w());
-    await this.to(0);
-  }
-
-  /** Moves the clock to `ms` running the checks due, without a runtime turn. */
-  async checksTo(ms: number): Promise<void> {
-    while (this.clock.fireNext(ms)) await flush();
-    this.clock.setNow(ms);
-    this.checks.runDue();
-    await flush();
-  }
-
-  /** Runs the loop to `ms`: check timers, then the runtime's deadlines, in time order. */
-  async to(ms: number): Promise<void> {
-    for (let i = 0; i < 100_000; i++) {
-      const d = this.rt.nextDeadlineMs();
-      const c = this.checks.nextDeadlineMs();
-      const next = Math.max(this.clock.nowMs(), Math.min(d ?? Infinity, c ?? Infinity, ms));
-      await this.checksTo(next);
-      if (d !== null && d <= next) await this.rt.advance();
-      const after = Math.min(
-        this.rt.nextDeadlineMs() ?? Infinity,
-        this.checks.nextDeadlineMs() ?? Infinity,
-      );
-      if (next >= ms && after > ms) return;
-    }
-    throw new Error("the loop never settled");
+/** The runtime over the fake kernel, turned one loop turn at a time. */
+class Rt extends LvsHarness {
+  constructor(config: Config, ipvs: FakeIpvs = new FakeIpvs(), clock = new ManualClock(0)) {
+    super(config, { ipvs, clock });
   }
 
   /** One loop turn of the runtime; the exchanges with the kernel it cost. */
@@ -146,12 +74,6 @@ class Rt {
   /** A dump is under way: the runtime asks for the next turn now (due since it began). */
   dumping(): boolean {
     return (this.rt.nextDeadlineMs() ?? Infinity) <= this.clock.nowMs();
-  }
-
-  async stop(): Promise<void> {
-    this.rt.shutdown();
-    await this.rt.close();
-    await this.checks.stop();
   }
 }
 

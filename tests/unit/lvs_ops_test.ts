@@ -8,10 +8,6 @@
 import assert from "node:assert/strict";
 import { configOf } from "../fakes/config.ts";
 import { type Config, parseConfig } from "../../lib/config/mod.ts";
-import { Logger } from "../../lib/log.ts";
-import { LvsRuntime } from "../../lib/lvs/runtime.ts";
-import { CheckService } from "../../lib/check/service.ts";
-import type { CheckRunner } from "../../lib/check/types.ts";
 import { planCommand, runningLvs } from "../../lib/cli/check_plan.ts";
 import { readOwnership, writeOwnership } from "../../lib/lvs/ownership.ts";
 import { serviceKey } from "../../lib/lvs/plan.ts";
@@ -30,8 +26,8 @@ import {
   type IpvsDest,
   type IpvsService,
 } from "../../lib/sys/netlink/ipvs_types.ts";
-import { ManualClock } from "../fakes/daemon.ts";
 import { FakeIpvs } from "../fakes/ipvs.ts";
+import { LvsHarness } from "../fakes/lvs_runtime.ts";
 
 type Key = Pick<IpvsService, "af" | "protocol" | "address" | "port" | "fwmark">;
 const WEB: Key = {
@@ -62,69 +58,14 @@ ${opts.vs ?? ""}
 ${(opts.servers ?? [1, 2]).map(rs).join("")}`;
 }
 
-const flush = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
-};
-
-/** A runtime alone, stepped like the daemon's loop: its deadlines and the checks' timers. */
-class Rt {
-  readonly clock = new ManualClock(0);
-  readonly lines: string[] = [];
-  /** Check results by real server address: true passes (the default). */
-  readonly alive = new Map<string, boolean>();
-  readonly checks: CheckService;
-  readonly rt: LvsRuntime;
-
+/** The runtime over the fake kernel, with web's lookups. */
+class Rt extends LvsHarness {
   constructor(
-    readonly config: Config,
-    readonly ipvs = new FakeIpvs(),
+    config: Config,
+    ipvs = new FakeIpvs(),
     opts: { stateFile?: string; keepOnStop?: boolean } = {},
   ) {
-    const runner: CheckRunner = (spec) => {
-      const host = spec.kind === "tcp" ? spec.target.host : "";
-      const ok = this.alive.get(host) ?? true;
-      return Promise.resolve({ ok, detail: ok ? "ok" : "refused", weight: null, durationMs: 0 });
-    };
-    this.checks = new CheckService({ clock: this.clock, runner, random: () => 0 });
-    this.rt = new LvsRuntime({
-      config,
-      ipvs: this.ipvs,
-      checks: this.checks,
-      clock: this.clock,
-      log: new Logger({ level: "debug", sink: (l) => this.lines.push(l) }),
-      rateLog: (_k, _l, m) => this.lines.push(m),
-      notify: () => {},
-      enqueue: (run) => run(),
-      localAddresses: () => Promise.resolve([]),
-      stateFile: opts.stateFile ?? null,
-      ...(opts.keepOnStop === undefined ? {} : { keepOnStop: opts.keepOnStop }),
-    });
-  }
-
-  async start(): Promise<void> {
-    await this.rt.start((w) => w());
-    await this.to(0);
-  }
-
-  /** Runs the loop to `ms`: check timers, then the runtime's deadlines, in time order. */
-  async to(ms: number): Promise<void> {
-    for (let i = 0; i < 10_000; i++) {
-      await flush();
-      const d = this.rt.nextDeadlineMs();
-      const c = this.checks.nextDeadlineMs();
-      const next = Math.max(this.clock.nowMs(), Math.min(d ?? Infinity, c ?? Infinity, ms));
-      while (this.clock.fireNext(next)) await flush();
-      this.clock.setNow(next);
-      if (c !== null && c <= next) this.checks.runDue();
-      await flush();
-      if (d !== null && d <= next) await this.rt.advance();
-      const after = Math.min(
-        this.rt.nextDeadlineMs() ?? Infinity,
-        this.checks.nextDeadlineMs() ?? Infinity,
-      );
-      if (next >= ms && after > ms) return;
-    }
-    throw new Error("the loop never settled");
+    super(config, { ...opts, ipvs, logLevel: "debug" });
   }
 
   /** "address:weight" of web's destinations, in address order. */
@@ -135,12 +76,6 @@ class Rt {
 
   conns(dest: { address: string; port: number }, active: number, service: Key = WEB): void {
     this.ipvs.setCounters(service, dest, { activeConns: active, inactConns: 0 });
-  }
-
-  async stop(): Promise<void> {
-    this.rt.shutdown();
-    await this.rt.close();
-    await this.checks.stop();
   }
 }
 
