@@ -24,7 +24,7 @@ import type { AddressPort } from "../sys/ports.ts";
 import { readKernelFacts } from "../lvs/preflight.ts";
 import { defaultReactor } from "../sys/reactor.ts";
 import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
-import { NftAcceptFilter } from "../sys/nft.ts";
+import { NftAcceptFilter, nftTableExists } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
 import { MailAlerts, openMailer } from "../notify/alerts.ts";
@@ -243,6 +243,8 @@ export async function runCommand(args: string[]): Promise<number> {
     holdLeftover: true,
     leftoverDelayMs: NFT_LEFTOVER_DELAY_MS,
     schedule: (ms, fn) => reactor.at(reactor.nowMs() + ms, fn),
+    // Asked over netlink first: a clean start and stop start no nft at all.
+    tableExists: nftTableExists,
   });
   const controlSocketPath = opts.controlSocket ?? g.controlSocket ??
     await defaultControlSocket(opts.file);

@@ -20,9 +20,75 @@
 import { parseIp } from "../net/addr.ts";
 import { OUTPUT_CAP_BYTES, spawnProcess } from "./spawn.ts";
 import { SCRIPT_PATH } from "./command_line.ts";
+import { ENOENT } from "./errno.ts";
+import { NetlinkConnection, NetlinkError } from "./netlink/connection.ts";
+import { attrString, encodeNlMessage, NLM_F_REQUEST } from "./netlink/message.ts";
 
 /** The table hacore owns; nothing else in the ruleset is touched. */
 export const NFT_TABLE = "inet hacore";
+
+// nfnetlink, as far as asking whether a table exists takes it (linux/netfilter/*.h).
+/** The netlink protocol of netfilter (nfnetlink). */
+export const NETLINK_NETFILTER = 12;
+const NFNL_SUBSYS_NFTABLES = 10;
+const NFT_MSG_GETTABLE = 1;
+const NFPROTO_INET = 1;
+const NFNETLINK_V0 = 0;
+const NFTA_TABLE_NAME = 1;
+/** The probe's socket: a second at most, it is only ever a shortcut. */
+const NFNL_OPEN = { timeoutMs: 1000 };
+
+/**
+ * NFT_MSG_GETTABLE for one table (`struct nfgenmsg`, then its name), as `nft list
+ * table` asks the kernel.
+ *
+ * @example
+ * ```ts
+ * buildGetTable(1, "hacore"); // inet hacore
+ * ```
+ */
+export function buildGetTable(family: number, name: string): Uint8Array {
+  const attr = attrString(NFTA_TABLE_NAME, name);
+  const payload = new Uint8Array(4 + attr.length);
+  payload[0] = family;
+  payload[1] = NFNETLINK_V0; // res_id (big-endian 0) stays zero
+  payload.set(attr, 4);
+  return encodeNlMessage((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE, NLM_F_REQUEST, payload);
+}
+
+/**
+ * Whether the kernel holds hacore's table, asked over nfnetlink (on the connection
+ * `open` gives, which this closes): no process to start
+ * for the common case of a clean start and stop (starting `nft` costs milliseconds of
+ * the loop, hundreds in a small guest). Null when the kernel cannot say (no nf_tables,
+ * no permission): then `nft` is run as before and tells.
+ *
+ * @example
+ * ```ts
+ * if ((await nftTableExists()) === false) console.log("nothing to remove");
+ * ```
+ */
+export async function nftTableExists(
+  open: () => NetlinkConnection = () => NetlinkConnection.open(NETLINK_NETFILTER, NFNL_OPEN),
+): Promise<boolean | null> {
+  let conn: NetlinkConnection;
+  try {
+    conn = open();
+  } catch {
+    return null;
+  }
+  try {
+    await conn.query(buildGetTable(NFPROTO_INET, NFT_TABLE.split(" ")[1]), {
+      what: `table ${NFT_TABLE}`,
+      call: "NFT_MSG_GETTABLE",
+    });
+    return true;
+  } catch (e) {
+    return e instanceof NetlinkError && e.errno === ENOENT ? false : null;
+  } finally {
+    await conn.close();
+  }
+}
 
 /**
  * The addresses whose traffic is dropped: those of every master in no-accept mode.
@@ -156,6 +222,12 @@ export interface NftAcceptFilterOptions {
   /** See {@link NftAcceptFilterOptions.holdLeftover}; 0 by default. */
   readonly leftoverDelayMs?: number;
   /**
+   * Whether the table exists now (true/false), or null when unknown: a removal of a
+   * table known to be absent starts no `nft`. Unknown by default ({@link nftTableExists}
+   * in `hacore run`).
+   */
+  readonly tableExists?: () => Promise<boolean | null>;
+  /**
    * Runs `fn` in `delayMs`, returning a cancel: the daemon's reactor in `hacore run`
    * (a first `setTimeout` loads Deno's Node timers, ~8 ms of the loop); an unreferenced
    * `setTimeout` by default.
@@ -195,6 +267,7 @@ export class NftAcceptFilter implements AcceptFilter {
   readonly #onQuietError: (message: string) => void;
   readonly #leftoverDelayMs: number;
   readonly #schedule: (delayMs: number, fn: () => void) => () => void;
+  readonly #tableExists: () => Promise<boolean | null>;
   /** Cancels the pending leftover removal; null when none is pending. */
   #leftoverTimer: (() => void) | null = null;
   /** A first empty write waits for {@link NftAcceptFilter.releaseLeftover}. */
@@ -208,6 +281,7 @@ export class NftAcceptFilter implements AcceptFilter {
     this.#leftoverDelayMs = opts.leftoverDelayMs ?? 0;
     this.#schedule = opts.schedule ?? unrefTimeout;
     this.#leftoverHeld = opts.holdLeftover === true;
+    this.#tableExists = opts.tableExists ?? (() => Promise.resolve(null));
   }
 
   /**
@@ -242,8 +316,8 @@ export class NftAcceptFilter implements AcceptFilter {
     this.#closed = true;
     this.#cancelLeftover();
     await this.#worker;
-    // Already removed by the last write: no process to start at stop.
-    if (this.#applied === "") return;
+    // Already removed by the last write, or never there: no process to start at stop.
+    if (this.#applied === "" || (this.#applied === null && await this.#absent())) return;
     const error = await this.#run(nftBatch([])).catch((e) => String(e));
     if (error !== null) this.#failed(`cannot remove table ${NFT_TABLE}: ${error}`, true);
     this.#applied = "";
@@ -274,6 +348,11 @@ export class NftAcceptFilter implements AcceptFilter {
     this.#worker = this.#drain().finally(() => (this.#worker = null));
   }
 
+  /** True when the table is known to be absent (see {@link NftAcceptFilterOptions.tableExists}). */
+  async #absent(): Promise<boolean> {
+    return (await this.#tableExists().catch(() => null)) === false;
+  }
+
   #cancelLeftover(): void {
     if (this.#leftoverTimer === null) return;
     this.#leftoverTimer();
@@ -285,6 +364,11 @@ export class NftAcceptFilter implements AcceptFilter {
       const wanted = this.#wanted;
       const key = wanted.join(" ");
       if (key === this.#applied) return;
+      if (key === "" && this.#applied === null && await this.#absent()) {
+        // Nothing to remove: nothing to run, nothing to tell.
+        this.#applied = "";
+        continue;
+      }
       const error = await this.#run(nftBatch(wanted)).catch((e) => String(e));
       if (error !== null) {
         this.#applied = null;

@@ -6,7 +6,16 @@
  */
 
 import assert from "node:assert/strict";
-import { hasCommand, leftoverNamespaces, netnsTest, run as runArgs } from "./helpers.ts";
+import {
+  hasCommand,
+  inNetns,
+  leftoverNamespaces,
+  netnsTest,
+  run as runArgs,
+  withLab,
+} from "./helpers.ts";
+import { NETLINK_NETFILTER, nftTableExists } from "../../lib/sys/nft.ts";
+import { NetlinkConnection } from "../../lib/sys/netlink/connection.ts";
 import {
   buildLan,
   hacoreConfigToml,
@@ -148,6 +157,22 @@ peerTest(
       assert.equal(await connects(lan.client!.ns, VIP), true);
       await h.proc.stop("SIGTERM", 15_000);
     }),
+);
+
+netnsTest(
+  "nftTableExists: the kernel's answer over nfnetlink, for hacore's table only",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      const probe = () =>
+        nftTableExists(() => inNetns(ns, () => NetlinkConnection.open(NETLINK_NETFILTER)));
+      assert.equal(await probe(), false, "a fresh namespace has none");
+      assert.equal((await run("ip", "netns", "exec", ns, "nft", "add table inet hacore")).code, 0);
+      assert.equal(await probe(), true);
+      await run("ip", "netns", "exec", ns, "nft", "add table inet other; delete table inet hacore");
+      assert.equal(await probe(), false, "another table is not ours");
+    });
+  },
 );
 
 netnsTest("no namespace of this run is left behind (accept)", async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NftAcceptFilter, nftBatch } from "../../lib/sys/nft.ts";
+import { buildGetTable, NftAcceptFilter, nftBatch } from "../../lib/sys/nft.ts";
 
 Deno.test("nftBatch with no address only removes the table (idempotently)", () => {
   assert.equal(nftBatch([]), "add table inet hacore\ndelete table inet hacore\n");
@@ -153,4 +153,54 @@ Deno.test("NftAcceptFilter: a held leftover removal is run by idle() and replace
   b.filter.releaseLeftover();
   await b.filter.close();
   assert.deepEqual(b.batches, [nftBatch([])], "close removes it once, not twice");
+});
+
+Deno.test("NftAcceptFilter: a removal of a table the kernel says is absent starts no nft, at the start or at stop", async () => {
+  const batches: string[] = [];
+  const applied: string[][] = [];
+  let exists: boolean | null = false;
+  const make = () =>
+    new NftAcceptFilter({
+      onError: () => {},
+      onApplied: (a) => applied.push([...a]),
+      tableExists: () => Promise.resolve(exists),
+      run: (batch) => {
+        batches.push(batch);
+        return Promise.resolve(null);
+      },
+    });
+  const clean = make();
+  clean.set([]);
+  await clean.idle();
+  await clean.close();
+  assert.deepEqual(batches, [], "absent: nothing to run, at the start or at stop");
+  assert.deepEqual(applied, [], "and nothing to tell");
+
+  exists = true;
+  const leftover = make();
+  leftover.set([]);
+  await leftover.idle();
+  assert.deepEqual(batches, [nftBatch([])], "present: removed");
+  await leftover.close();
+  assert.equal(batches.length, 1, "removed already: nothing at stop");
+
+  exists = null;
+  const unknown = make();
+  unknown.set(["192.0.2.10"]);
+  await unknown.idle();
+  await unknown.close();
+  assert.equal(batches.length, 3, "a set is written whatever the probe says, and removed at stop");
+});
+
+Deno.test("buildGetTable: nfgenmsg (family, version 0, res_id 0), then the name as NFTA_TABLE_NAME", () => {
+  const m = buildGetTable(1, "hacore");
+  const dv = new DataView(m.buffer);
+  assert.equal(dv.getUint32(0, true), m.length);
+  assert.equal(dv.getUint16(4, true), (10 << 8) | 1, "NFNL_SUBSYS_NFTABLES, NFT_MSG_GETTABLE");
+  assert.equal(dv.getUint16(6, true), 1, "NLM_F_REQUEST (the connection adds ACK)");
+  assert.deepEqual([...m.subarray(16, 20)], [1, 0, 0, 0]);
+  assert.equal(dv.getUint16(20, true), 4 + 7, "attribute length: header + name + NUL");
+  assert.equal(dv.getUint16(22, true), 1, "NFTA_TABLE_NAME");
+  assert.equal(new TextDecoder().decode(m.subarray(24, 30)), "hacore");
+  assert.equal(m[30], 0);
 });
