@@ -140,56 +140,34 @@ export function checkHttp(
     return Promise.resolve(failed(p.error, d.startedAt));
   }
   if (!p.plainStatus) return runHttp(spec, p, d, null);
-  // A plain status-only run (most HTTP checks) first tries to end within its syscalls:
-  // socket, connect, the request sent with it, the reply's first read. To a nearby
-  // server that is the whole run, judged from the shared read buffer: no promise
-  // awaited, no stream or response reader, no copy of the reply (an HTTP run allocated
-  // ~5 KB against a TCP run's ~2 KB, and its collections were a tenth of the CPU in the
-  // User-Mode Linux guest).
-  let stream: StartedStream | null = null;
-  // Set when runHttp takes the stream over: it closes it and releases the deadline.
-  let handed = false;
-  let phase = p.connectPhase;
+  // A plain status-only run (most HTTP checks) is socket, connect, the request sent with
+  // it, one read at the next sweep of replies (ReplyWait), close, judged from the shared
+  // read buffer: no promise awaited, no stream or response reader, no copy of the reply
+  // (an HTTP run allocated ~5 KB against a TCP run's ~2 KB, and its collections were a
+  // tenth of the CPU in the User-Mode Linux guest).
+  let stream: StartedStream;
   try {
     stream = startTcp(spec.target, d, p.request);
-    if (!stream.started) {
-      handed = true;
-      return runHttp(spec, p, d, { stream, reader: null });
-    }
-    phase = p.getPhase;
-    const n = stream.readNow();
-    if (n < 0) {
-      handed = true;
-      return new ReplyWait(spec, p, d, stream).result;
-    }
-    const status = n === 0 ? -1 : statusOfHead(readBuffer().subarray(0, n));
-    if (status >= 0) return Promise.resolve(judgeStatus(spec, p, status, d.startedAt));
-    // Not a complete final head in this read: a reader takes it from here.
-    const r = new HttpResponseReader(STATUS_ONLY);
-    if (n === 0) r.end();
-    else r.push(readBuffer().slice(0, n));
-    if (!r.finished) {
-      handed = true;
-      return runHttp(spec, p, d, { stream, reader: r });
-    }
-    return Promise.resolve(verdict(spec, p, r, phase, d.startedAt));
   } catch (e) {
-    return Promise.resolve(failure(e, d, phase, false));
-  } finally {
-    if (!handed) {
-      stream?.close();
-      d.dispose();
-    }
+    d.dispose();
+    return Promise.resolve(failure(e, d, p.connectPhase, false));
   }
+  // A connect under way (a server across a network): runHttp waits for it.
+  if (!stream.started) return runHttp(spec, p, d, { stream, reader: null });
+  return new ReplyWait(spec, p, d, stream).result;
 }
 
 /**
- * A plain status-only run waiting for its reply, on callbacks: a watch on the process
- * reactor and the deadline's end hook, no promise but the result's. The reply of a
- * server across a network (and in the benchmark's guest, of a loopback server, ~90 %
- * of runs) is not there when the request has gone: this is how most HTTP runs end.
- * What it cannot judge from one read (a head in several reads, an interim response, not
- * HTTP) goes on in {@link runHttp}.
+ * A plain status-only run waiting for its reply, on callbacks: no promise but the
+ * result's. Its first read is made at the next sweep of replies ({@link REPLY_SWEEP_MS}
+ * boundary, where the scheduler starts its next batch of checks anyway), for every run
+ * waiting then at once; a run whose reply is not there by then watches its socket on
+ * the process reactor. A nearby server's reply is there by the sweep: it costs one
+ * read, where a read at once mostly found nothing (EAGAIN: ~90 % of runs in the
+ * benchmark's guest) and a watch woke the loop for each reply (250-570 wakes a second
+ * for 1,000 checks, against the scheduler's 100). The check's own deadline (its
+ * end hook) stops it wherever it is. What one read cannot settle (a head in several
+ * reads, an interim response, not HTTP) goes on in {@link runHttp}.
  */
 class ReplyWait {
   /** The run's result. */
@@ -200,6 +178,7 @@ class ReplyWait {
   readonly #stream: StartedStream;
   #resolve!: (r: CheckResult | Promise<CheckResult>) => void;
   #watch: WatchHandle | null = null;
+  #done = false;
 
   constructor(spec: HttpCheck, p: Prepared, d: Deadline, stream: StartedStream) {
     this.#spec = spec;
@@ -208,17 +187,27 @@ class ReplyWait {
     this.#stream = stream;
     this.result = new Promise((resolve) => this.#resolve = resolve);
     checkReactor.enter();
+    d.onEnd(this.#onEnd);
+    sweepLater(this);
+  }
+
+  /** The sweep's read: the reply, or a watch for it. */
+  firstRead(): void {
+    if (this.#done || this.#read()) return;
     try {
-      this.#watch = defaultReactor().watch(stream.fd, this.#onReadable);
+      this.#watch = defaultReactor().watch(this.#stream.fd, this.#onReadable);
     } catch (e) {
       // The reactor is closed (shutting down).
-      this.#end(failure(e, d, p.getPhase, false));
-      return;
+      this.#end(failure(e, this.#d, this.#p.getPhase, false));
     }
-    d.onEnd(this.#onEnd);
   }
 
   readonly #onReadable = (): void => {
+    this.#read();
+  };
+
+  /** One read: true when the run has ended (or gone on in runHttp). */
+  #read(): boolean {
     const spec = this.#spec;
     const p = this.#p;
     const d = this.#d;
@@ -227,31 +216,33 @@ class ReplyWait {
       n = this.#stream.readNow();
     } catch (e) {
       this.#end(failure(e, d, p.getPhase, false));
-      return;
+      return true;
     }
-    if (n < 0) return;
+    if (n < 0) return false;
     const status = n === 0 ? -1 : statusOfHead(readBuffer().subarray(0, n));
     if (status >= 0) {
       this.#end(judgeStatus(spec, p, status, d.startedAt));
-      return;
+      return true;
     }
     const r = new HttpResponseReader(STATUS_ONLY);
     if (n === 0) r.end();
     else r.push(readBuffer().slice(0, n));
     if (r.finished) {
       this.#end(verdict(spec, p, r, p.getPhase, d.startedAt));
-      return;
+      return true;
     }
     // runHttp reads on; it closes the stream and releases the deadline.
     this.#stop();
     this.#resolve(runHttp(spec, p, d, { stream: this.#stream, reader: r }));
-  };
+    return true;
+  }
 
   readonly #onEnd = (): void => {
     this.#end(failure(new Error(this.#d.reason()), this.#d, this.#p.getPhase, false));
   };
 
   #stop(): void {
+    this.#done = true;
     this.#watch?.close();
     this.#watch = null;
     this.#d.onEnd(null);
@@ -259,11 +250,39 @@ class ReplyWait {
   }
 
   #end(result: CheckResult): void {
+    if (this.#done) return;
     this.#stop();
     this.#stream.close();
     this.#d.dispose();
     this.#resolve(result);
   }
+}
+
+/**
+ * Replies are first read on boundaries of this many milliseconds of the check clock:
+ * the scheduler's due-time slot (`SLOT_MS` of ./scheduler.ts), so the sweep falls in
+ * the wake that starts the next batch of checks. A run's reply is read at most this
+ * much after it came, within the run's own timeout as ever.
+ */
+export const REPLY_SWEEP_MS = 10;
+
+/** Runs waiting for the next sweep; one reactor timer for all of them. */
+let sweepList: ReplyWait[] = [];
+let sweepArmed = false;
+
+function sweepLater(w: ReplyWait): void {
+  sweepList.push(w);
+  if (sweepArmed) return;
+  sweepArmed = true;
+  const at = (Math.floor(checkClock.now() / REPLY_SWEEP_MS) + 1) * REPLY_SWEEP_MS;
+  defaultReactor().at(at, sweepReplies);
+}
+
+function sweepReplies(): void {
+  const list = sweepList;
+  sweepList = [];
+  sweepArmed = false;
+  for (let i = 0; i < list.length; i++) list[i].firstRead();
 }
 
 /** How a status-only run reads (one options object for every run). */
