@@ -16,6 +16,7 @@ import type { createHash as CreateHash } from "node:crypto";
 import { parseIp } from "../net/addr.ts";
 import { defaultReactor, type WatchHandle } from "../sys/reactor.ts";
 import { checkReactor } from "./reactor.ts";
+import { atNextSweep, type Sweepable } from "./sweep.ts";
 import { Deadline } from "./deadline.ts";
 import { HttpResponseReader, printable, statusOfHead } from "./http_response.ts";
 import {
@@ -159,17 +160,15 @@ export function checkHttp(
 
 /**
  * A plain status-only run waiting for its reply, on callbacks: no promise but the
- * result's. Its first read is made at the next sweep of replies ({@link REPLY_SWEEP_MS}
- * boundary, where the scheduler starts its next batch of checks anyway), for every run
- * waiting then at once; a run whose reply is not there by then watches its socket on
- * the process reactor. A nearby server's reply is there by the sweep: it costs one
- * read, where a read at once mostly found nothing (EAGAIN: ~90 % of runs in the
- * benchmark's guest) and a watch woke the loop for each reply (250-570 wakes a second
- * for 1,000 checks, against the scheduler's 100). The check's own deadline (its
- * end hook) stops it wherever it is. What one read cannot settle (a head in several
+ * result's. Its first read is made at the next sweep (./sweep.ts), with every run
+ * waiting then; a run whose reply is not there by then watches its socket on the
+ * process reactor. A nearby server's reply is there by the sweep: it costs one read,
+ * where a read at once mostly found nothing (EAGAIN: ~90 % of runs in the benchmark's
+ * guest) and a watch woke the loop for each reply. The check's own deadline (its end
+ * hook) stops it wherever it is. What one read cannot settle (a head in several
  * reads, an interim response, not HTTP) goes on in {@link runHttp}.
  */
-class ReplyWait {
+class ReplyWait implements Sweepable {
   /** The run's result. */
   readonly result: Promise<CheckResult>;
   readonly #spec: HttpCheck;
@@ -188,11 +187,11 @@ class ReplyWait {
     this.result = new Promise((resolve) => this.#resolve = resolve);
     checkReactor.enter();
     d.onEnd(this.#onEnd);
-    sweepLater(this);
+    atNextSweep(this);
   }
 
   /** The sweep's read: the reply, or a watch for it. */
-  firstRead(): void {
+  swept(): void {
     if (this.#done || this.#read()) return;
     try {
       this.#watch = defaultReactor().watch(this.#stream.fd, this.#onReadable);
@@ -256,33 +255,6 @@ class ReplyWait {
     this.#d.dispose();
     this.#resolve(result);
   }
-}
-
-/**
- * Replies are first read on boundaries of this many milliseconds of the check clock:
- * the scheduler's due-time slot (`SLOT_MS` of ./scheduler.ts), so the sweep falls in
- * the wake that starts the next batch of checks. A run's reply is read at most this
- * much after it came, within the run's own timeout as ever.
- */
-export const REPLY_SWEEP_MS = 10;
-
-/** Runs waiting for the next sweep; one reactor timer for all of them. */
-let sweepList: ReplyWait[] = [];
-let sweepArmed = false;
-
-function sweepLater(w: ReplyWait): void {
-  sweepList.push(w);
-  if (sweepArmed) return;
-  sweepArmed = true;
-  const at = (Math.floor(checkClock.now() / REPLY_SWEEP_MS) + 1) * REPLY_SWEEP_MS;
-  defaultReactor().at(at, sweepReplies);
-}
-
-function sweepReplies(): void {
-  const list = sweepList;
-  sweepList = [];
-  sweepArmed = false;
-  for (let i = 0; i < list.length; i++) list[i].firstRead();
 }
 
 /** How a status-only run reads (one options object for every run). */
