@@ -57,7 +57,7 @@ interface Prepared {
   readonly serverName: string | null;
   readonly expected: string;
   readonly error: string | null;
-  /** Plain HTTP, status only: the run that may end within its first calls. */
+  /** Plain HTTP, status only: the run read on callbacks at the sweep (ReplyWait). */
   readonly plainStatus: boolean;
 }
 

@@ -119,9 +119,9 @@ export interface StartedStream extends ByteStream {
  * the connect, all without waiting: a `send` on a socket still connecting fails with
  * EAGAIN, so the first send tells whether the connect is done and saves the second
  * `connect` that would ask. To a nearby server (same host, a veth, often the LAN) the
- * connect is done by then, and a run whose reply is also there at its first
- * {@link StartedStream.readNow} ends with no promise awaited. Its errors are the
- * connect's.
+ * connect is done by then, and the caller reads the reply with
+ * {@link StartedStream.readNow} when it chooses (the HTTP check: at the next sweep),
+ * with no promise awaited. Its errors are the connect's.
  *
  * @example
  * ```ts
@@ -186,7 +186,6 @@ export function readBuffer(): Uint8Array {
 
 class SocketStream implements StartedStream {
   readonly fd: number;
-  readonly #fd: number;
   readonly #deadline: Deadline;
   #closed = false;
   /** First bytes not sent yet (see startTcp). */
@@ -196,7 +195,6 @@ class SocketStream implements StartedStream {
 
   constructor(fd: number, deadline: Deadline) {
     this.fd = fd;
-    this.#fd = fd;
     this.#deadline = deadline;
   }
 
@@ -206,7 +204,7 @@ class SocketStream implements StartedStream {
 
   async finishStart(): Promise<void> {
     if (this.connecting) {
-      await awaitConnect(this.#fd, this.#deadline.signal);
+      await awaitConnect(this.fd, this.#deadline.signal);
       this.connecting = false;
     }
     const rest = this.pending;
@@ -216,7 +214,7 @@ class SocketStream implements StartedStream {
 
   readNow(): number {
     this.#usable();
-    const n = recvStream(this.#fd, readBuffer());
+    const n = recvStream(this.fd, readBuffer());
     return n === null ? -1 : n;
   }
 
@@ -233,15 +231,15 @@ class SocketStream implements StartedStream {
   }
 
   async #readable(): Promise<void> {
-    if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
+    if (!(await checkReactor.readable(this.fd, this.#deadline.signal))) this.#usable();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
     for (let off = 0; off < bytes.length;) {
       this.#usable();
-      const n = sendStream(this.#fd, bytes.subarray(off));
+      const n = sendStream(this.fd, bytes.subarray(off));
       if (n !== null) off += n;
-      else if (!(await checkReactor.writable(this.#fd, this.#deadline.signal))) this.#usable();
+      else if (!(await checkReactor.writable(this.fd, this.#deadline.signal))) this.#usable();
     }
   }
 
@@ -254,7 +252,7 @@ class SocketStream implements StartedStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeFd(this.#fd);
+    closeFd(this.fd);
   }
 }
 
