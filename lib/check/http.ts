@@ -230,9 +230,11 @@ class ReplyWait implements Sweepable {
       this.#end(verdict(spec, p, r, p.getPhase, d.startedAt));
       return true;
     }
-    // runHttp reads on; it closes the stream and releases the deadline.
+    // runHttp reads on; it closes the stream and releases the deadline. Started before
+    // this run stops counting as a wait: checksIdle() sees no gap.
+    const rest = runHttp(spec, p, d, { stream: this.#stream, reader: r });
     this.#stop();
-    this.#resolve(runHttp(spec, p, d, { stream: this.#stream, reader: r }));
+    this.#resolve(rest);
     return true;
   }
 

@@ -126,8 +126,10 @@ class ConnectWait {
 
   /** The connect is still under way: the reactor tells when it ends, or the deadline. */
   #wait(): void {
+    // Started before this run stops counting as a wait: checksIdle() sees no gap.
+    const connecting = awaitConnect(this.fd, this.#d.signal);
     this.#settle();
-    awaitConnect(this.fd, this.#d.signal).then(
+    connecting.then(
       () => this.#resolve(connected(this.#spec, this.#d, this.fd)),
       (e) => {
         closeFd(this.fd);
