@@ -142,8 +142,8 @@ export function checkHttp(
   }
   if (!p.plainStatus) return runHttp(spec, p, d, null);
   // A plain status-only run (most HTTP checks) is socket, connect, the request sent with
-  // it, one read at the next sweep of replies (ReplyWait), close, judged from the shared
-  // read buffer: no promise awaited, no stream or response reader, no copy of the reply
+  // it (or at the sweep, when the connect was under way), one read at the next sweep of
+  // replies (ReplyWait), close, judged from the shared read buffer: no promise awaited, no stream or response reader, no copy of the reply
   // (an HTTP run allocated ~5 KB against a TCP run's ~2 KB, and its collections were a
   // tenth of the CPU in the User-Mode Linux guest).
   let stream: StartedStream;
@@ -153,16 +153,15 @@ export function checkHttp(
     d.dispose();
     return Promise.resolve(failure(e, d, p.connectPhase, false));
   }
-  // A connect under way (a server across a network): runHttp waits for it.
-  if (!stream.started) return runHttp(spec, p, d, { stream, reader: null });
   return new ReplyWait(spec, p, d, stream).result;
 }
 
 /**
- * A plain status-only run waiting for its reply, on callbacks: no promise but the
- * result's. Its first read is made at the next sweep (./sweep.ts), with every run
- * waiting then; a run whose reply is not there by then watches its socket on the
- * process reactor. A nearby server's reply is there by the sweep: it costs one read,
+ * A plain status-only run waiting for its connect and reply, on callbacks: no promise
+ * but the result's. At the next sweep (./sweep.ts), with every run waiting then, it
+ * sends its request if the connect was still under way at the start, and reads the
+ * reply; what is not there by then (a connect to a server across a network, a reply)
+ * is watched for on the process reactor. A nearby server's reply is there by the sweep: it costs one read,
  * where a read at once mostly found nothing (EAGAIN: ~90 % of runs in the benchmark's
  * guest) and a watch woke the loop for each reply. The check's own deadline (its end
  * hook) stops it wherever it is. What one read cannot settle (a head in several
@@ -190,20 +189,53 @@ class ReplyWait implements Sweepable {
     atNextSweep(this);
   }
 
-  /** The sweep's read: the reply, or a watch for it. */
+  /**
+   * The sweep's look: the connect done and the request sent (a server across a network
+   * may not have answered the SYN yet: then a watch for writability), then the reply
+   * read, or a watch for it.
+   */
   swept(): void {
-    if (this.#done || this.#read()) return;
+    if (this.#done) return;
+    if (!this.#started()) {
+      this.#watchFor(true);
+      return;
+    }
+    if (!this.#read()) this.#watchFor(false);
+  }
+
+  /** Watches the socket for writability (the connect) or for the reply. */
+  #watchFor(writable: boolean): void {
+    this.#watch?.close();
+    this.#watch = null;
     try {
-      this.#watch = defaultReactor().watch(this.#stream.fd, this.#onReadable);
+      this.#watch = writable
+        ? defaultReactor().watch(this.#stream.fd, this.#onWritable, { writable: true })
+        : defaultReactor().watch(this.#stream.fd, this.#onReadable);
     } catch (e) {
       // The reactor is closed (shutting down).
-      this.#end(failure(e, this.#d, this.#p.getPhase, false));
+      this.#end(failure(e, this.#d, writable ? this.#p.connectPhase : this.#p.getPhase, false));
     }
   }
+
+  readonly #onWritable = (): void => {
+    if (this.#done || !this.#started()) return;
+    // Sent: the reply comes later, after a round trip at least.
+    this.#watchFor(false);
+  };
 
   readonly #onReadable = (): void => {
     this.#read();
   };
+
+  /** True once the request has gone; on a failed connect the run has ended. */
+  #started(): boolean {
+    try {
+      return this.#stream.startNow();
+    } catch (e) {
+      this.#end(failure(e, this.#d, this.#p.connectPhase, false));
+      return false;
+    }
+  }
 
   /** One read: true when the run has ended (or gone on in runHttp). */
   #read(): boolean {
@@ -239,7 +271,8 @@ class ReplyWait implements Sweepable {
   }
 
   readonly #onEnd = (): void => {
-    this.#end(failure(new Error(this.#d.reason()), this.#d, this.#p.getPhase, false));
+    const phase = this.#stream.started ? this.#p.getPhase : this.#p.connectPhase;
+    this.#end(failure(new Error(this.#d.reason()), this.#d, phase, false));
   };
 
   #stop(): void {

@@ -105,6 +105,13 @@ export interface StartedStream extends ByteStream {
    */
   finishStart(): Promise<void>;
   /**
+   * One step of the start without waiting: sends what it can of the first bytes; true
+   * once started. For a caller that waits for writability itself.
+   *
+   * @throws the connect's error (a send on a socket whose connect failed reports it).
+   */
+  startNow(): boolean;
+  /**
    * One read without waiting, into {@link readBuffer}: the byte count (0 at the end
    * of the stream), or -1 when nothing is there yet. The bytes are valid until the next
    * read of any stream.
@@ -210,6 +217,17 @@ class SocketStream implements StartedStream {
     const rest = this.pending;
     this.pending = null;
     if (rest !== null) await this.write(rest);
+  }
+
+  startNow(): boolean {
+    const rest = this.pending;
+    if (rest === null) return true;
+    this.#usable();
+    const n = this.connecting ? sendWhileConnecting(this.fd, rest) : sendStream(this.fd, rest);
+    if (n === null) return false;
+    this.connecting = false;
+    this.pending = n < rest.length ? rest.subarray(n) : null;
+    return this.pending === null;
   }
 
   readNow(): number {

@@ -11,6 +11,19 @@ import { HttpResponseReader, statusOfHead } from "../../lib/check/http_response.
 import { checkReactor } from "../../lib/check/reactor.ts";
 import { checksIdle } from "../../lib/check/run.ts";
 import type { HttpCheck } from "../../lib/check/types.ts";
+import {
+  acceptSocket,
+  AF_INET,
+  bindSocket,
+  closeFd,
+  getSockName,
+  listenSocket,
+  openSocket,
+  recvStream,
+  sendStream,
+  SOCK_STREAM,
+  sockaddrIn,
+} from "../../lib/sys/libc.ts";
 
 const enc = new TextEncoder();
 const never = new AbortController().signal;
@@ -157,4 +170,61 @@ Deno.test("http: a reply that never comes times out on the scheduler's budget, l
     budget.cancel();
     assert.equal((await run).detail, "GET /: aborted");
   });
+});
+
+Deno.test("http: a connect still under way at its sweep sends the request once done, then reads the reply", async () => {
+  const lfd = openSocket(AF_INET, SOCK_STREAM, 0);
+  const fillers: Deno.Conn[] = [];
+  const served: number[] = [];
+  try {
+    bindSocket(lfd, sockaddrIn("127.0.0.1", 0));
+    listenSocket(lfd, 0);
+    const name = getSockName(lfd);
+    const port = "port" in name ? name.port : 0;
+    // A full backlog: the check's SYN is dropped until there is room, then sent again.
+    for (let i = 0; i < 4; i++) {
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), 200);
+      try {
+        fillers.push(await Deno.connect({ hostname: "127.0.0.1", port, signal: ac.signal }));
+      } catch {
+        break;
+      } finally {
+        clearTimeout(t);
+      }
+    }
+    const short = await checkHttp(spec(port), 150, never);
+    assert.equal(short.detail, `connect 127.0.0.1:${port}: timed out after 150 ms`);
+    const run = checkHttp(spec(port), 5000, never);
+    await new Promise((r) => setTimeout(r, 50));
+    // Room for one: the fillers' connections are accepted (and dropped) one by one until
+    // the check's arrives with its request, which is answered.
+    let answered = false;
+    const serve = (async () => {
+      const buf = new Uint8Array(4096);
+      for (let i = 0; i < 400 && !answered; i++) {
+        const c = acceptSocket(lfd);
+        if (c !== null) served.push(c);
+        for (const fd of served) {
+          const n = recvStream(fd, buf);
+          if (
+            n !== null && n > 0 && new TextDecoder().decode(buf.subarray(0, n)).startsWith("GET /")
+          ) {
+            sendStream(fd, enc.encode("HTTP/1.1 204 No Content\r\n\r\n"));
+            answered = true;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const r = await run;
+    await serve;
+    assert.equal(r.detail.startsWith("HTTP 204 in "), true, r.detail);
+    assert.ok(r.durationMs > 50, `${r.durationMs} ms: the connect was under way at its sweep`);
+  } finally {
+    for (const c of fillers) c.close();
+    for (const fd of served) closeFd(fd);
+    closeFd(lfd);
+  }
+  await checksIdle();
 });
