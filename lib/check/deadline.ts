@@ -73,6 +73,8 @@ export class CheckBudget {
   #reprieved = false;
   readonly #controller = new AbortController();
   #settled = false;
+  /** See {@link CheckBudget.onAbort}. */
+  #onAbort: (() => void) | null = null;
 
   /**
    * Starts a budget now.
@@ -98,7 +100,15 @@ export class CheckBudget {
     return this.#settled;
   }
 
-  /** The time is up: aborts with {@link TIMED_OUT} (unless already settled). */
+  /**
+   * Called once the signal aborts (after its listeners), while set: one callback, set
+   * and cleared by the one wait the run has at a time ({@link Deadline.onEnd}), where
+   * a listener on the signal cost an event-listener record per wait.
+   */
+  set onAbort(fn: (() => void) | null) {
+    this.#onAbort = fn;
+  }
+
   /**
    * Moves the expiry to `untilMs`, once per budget: for an owner that wakes late and
    * finds the budget expired while it could not look at the answer, which may have come
@@ -117,10 +127,12 @@ export class CheckBudget {
     return true;
   }
 
+  /** The time is up: aborts with {@link TIMED_OUT} (unless already settled). */
   expire(): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#controller.abort(TIMED_OUT);
+    this.#aborted();
   }
 
   /** The owner gives up on the run: aborts with {@link CANCELLED} (unless settled). */
@@ -128,6 +140,13 @@ export class CheckBudget {
     if (this.#settled) return;
     this.#settled = true;
     this.#controller.abort(CANCELLED);
+    this.#aborted();
+  }
+
+  #aborted(): void {
+    const fn = this.#onAbort;
+    this.#onAbort = null;
+    fn?.();
   }
 
   /** The run has ended: nothing will abort the signal any more. */
@@ -160,7 +179,11 @@ export class Deadline {
   readonly #timeoutMs: number;
   /** Null when the budget is adopted from a {@link CheckBudget}. */
   readonly #controller: AbortController | null;
+  /** The adopted budget, when there is one. */
+  readonly #budget: CheckBudget | null = null;
   readonly #parent: AbortSignal;
+  /** See {@link Deadline.onEnd} (own budget only; an adopted one keeps its own). */
+  #onEnd: (() => void) | null = null;
   /** Cancels the timeout's reactor timer (a Deno timer would fire late in a blocking wait). */
   #timer: (() => void) | undefined;
   #timedOut = false;
@@ -177,7 +200,9 @@ export class Deadline {
     this.startedAt = checkClock.now();
     this.#timeoutMs = timeoutMs;
     this.#parent = parent;
-    if ((parent as BudgetSignal)[BUDGET]?.timeoutMs === timeoutMs) {
+    const budget = (parent as BudgetSignal)[BUDGET];
+    if (budget !== undefined && budget.timeoutMs === timeoutMs) {
+      this.#budget = budget;
       this.#controller = null;
       this.signal = parent;
       return;
@@ -233,6 +258,29 @@ export class Deadline {
   }
 
   /**
+   * Calls `fn` once when the budget ends, while set (null clears it): for a wait kept
+   * with callbacks, at most one at a time (a second replaces the first). Not called
+   * when the budget has ended already: look at {@link Deadline.expired} first.
+   *
+   * @example
+   * ```ts
+   * d.onEnd(() => stopWaiting());
+   * // ... the wait ended otherwise:
+   * d.onEnd(null);
+   * ```
+   */
+  onEnd(fn: (() => void) | null): void {
+    if (this.#budget !== null) this.#budget.onAbort = fn;
+    else this.#onEnd = fn;
+  }
+
+  #ended(): void {
+    const fn = this.#onEnd;
+    this.#onEnd = null;
+    fn?.();
+  }
+
+  /**
    * Releases the timer and the listener on the caller's signal. Idempotent. The
    * signal stays as it is: a connection tied to it is not closed by this.
    *
@@ -256,11 +304,13 @@ export class Deadline {
     this.#timedOut = true;
     this.#parent.removeEventListener("abort", this.#onParentAbort);
     this.#controller?.abort(TIMED_OUT);
+    this.#ended();
   };
 
   #onParentAbort = (): void => {
     if (this.#timer !== undefined) this.#timer();
     this.#timer = undefined;
     this.#controller?.abort(CANCELLED);
+    this.#ended();
   };
 }

@@ -322,6 +322,27 @@ export class HttpResponseReader {
   }
 }
 
+/**
+ * The status code of a response whose first bytes are `b`, as a status-only
+ * {@link HttpResponseReader} fed `b` would have it: -1 whenever that reader would not
+ * be done with a status (the head is not complete yet, the response is interim, the
+ * status line is not HTTP/1.x), so the caller hands the bytes to a reader. No
+ * allocation: a plain HTTP check reads its reply into a shared buffer and judges it
+ * there, and most replies are one read.
+ *
+ * @example
+ * ```ts
+ * statusOfHead(new TextEncoder().encode("HTTP/1.1 204 No Content\r\n\r\n")); // 204
+ * statusOfHead(new TextEncoder().encode("HTTP/1.1 200 OK\r\n")); // -1 (head not complete)
+ * ```
+ */
+export function statusOfHead(b: Uint8Array): number {
+  const end = findHeadEnd(b, 0);
+  if (end === null) return -1;
+  const status = statusCode(b, lineEnd(b, end.headEnd));
+  return status < 0 || isInterim(status) ? -1 : status;
+}
+
 /** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
 /** An interim response (1xx but 101 Switching Protocols): the real one follows it. */
 function isInterim(status: number): boolean {

@@ -132,6 +132,27 @@ export class Reactor {
       });
   }
 
+  /**
+   * Counts a wait its owner keeps on the process reactor itself (a watch with a
+   * callback: no promise, no signal listener) until {@link Reactor.leave}:
+   * {@link Reactor.idle} waits for it as for the others.
+   *
+   * @example
+   * ```ts
+   * checkReactor.enter();
+   * const w = defaultReactor().watch(fd, onReadable);
+   * // ... once done: w.close(); checkReactor.leave();
+   * ```
+   */
+  enter(): void {
+    this.#pendingCount++;
+  }
+
+  /** Ends a wait counted by {@link Reactor.enter}. */
+  leave(): void {
+    this.#settle();
+  }
+
   #settle(): void {
     if (--this.#pendingCount > 0) return;
     const waiting = this.#onIdle;

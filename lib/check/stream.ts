@@ -65,24 +65,93 @@ export async function connectTcp(
   deadline: Deadline,
   first?: Uint8Array,
 ): Promise<ByteStream> {
+  if (first === undefined) {
+    if (deadline.expired) throw new Error(deadline.reason());
+    const fd = openTcpSocket(target);
+    const stream = new SocketStream(fd, deadline);
+    try {
+      await connectFd(fd, target, deadline.signal);
+    } catch (e) {
+      stream.close();
+      throw e;
+    }
+    return stream;
+  }
+  const stream = startTcp(target, deadline, first);
+  if (!stream.started) {
+    try {
+      await stream.finishStart();
+    } catch (e) {
+      stream.close();
+      throw e;
+    }
+  }
+  return stream;
+}
+
+/**
+ * A plain TCP connection begun by {@link startTcp}: the connect and the send of its
+ * first bytes may still be under way ({@link StartedStream.started}), and its reads can
+ * be tried without a promise ({@link StartedStream.readNow}).
+ */
+export interface StartedStream extends ByteStream {
+  /** The socket, for a wait kept on the reactor with a callback. */
+  readonly fd: number;
+  /** True once connected with all of the first bytes sent. */
+  readonly started: boolean;
+  /**
+   * Waits for the connect and sends the rest of the first bytes. Rejects with the
+   * connect's error, or once the deadline ends.
+   */
+  finishStart(): Promise<void>;
+  /**
+   * One step of the start without waiting: sends what it can of the first bytes; true
+   * once started. For a caller that waits for writability itself.
+   *
+   * @throws the connect's error (a send on a socket whose connect failed reports it).
+   */
+  startNow(): boolean;
+  /**
+   * One read without waiting, into {@link readBuffer}: the byte count (0 at the end
+   * of the stream), or -1 when nothing is there yet. The bytes are valid until the next
+   * read of any stream.
+   *
+   * @throws the read's error (ECONNRESET, ...), or an Error once the deadline ended.
+   */
+  readNow(): number;
+}
+
+/**
+ * Begins a plain TCP connection on a libc socket (./socket.ts) and sends `first` with
+ * the connect, all without waiting: a `send` on a socket still connecting fails with
+ * EAGAIN, so the first send tells whether the connect is done and saves the second
+ * `connect` that would ask. To a nearby server (same host, a veth, often the LAN) the
+ * connect is done by then, and the caller reads the reply with
+ * {@link StartedStream.readNow} when it chooses (the HTTP check: at the next sweep),
+ * with no promise awaited. Its errors are the connect's.
+ *
+ * @example
+ * ```ts
+ * const s = startTcp({ host: "10.0.0.5", port: 80 }, deadline, request);
+ * if (!s.started) await s.finishStart();
+ * ```
+ * @throws the connect error (`error.code` is e.g. `ECONNREFUSED`), or an abort error.
+ */
+export function startTcp(target: Endpoint, deadline: Deadline, first: Uint8Array): StartedStream {
   if (deadline.expired) throw new Error(deadline.reason());
   const fd = openTcpSocket(target);
   const stream = new SocketStream(fd, deadline);
   try {
-    if (first === undefined) {
-      await connectFd(fd, target, deadline.signal);
-      return stream;
-    }
-    let sent = 0;
     const err = connectStart(fd, target);
     if (err === EINPROGRESS) {
       const n = sendWhileConnecting(fd, first);
-      if (n === null) await awaitConnect(fd, deadline.signal);
-      else sent = n;
-    } else if (err !== 0) {
+      stream.pending = n === null ? first : n < first.length ? first.subarray(n) : null;
+      stream.connecting = n === null;
+    } else if (err === 0) {
+      stream.pending = first;
+    } else {
       throw new SyscallError("connect", err);
     }
-    if (sent < first.length) await stream.write(first.subarray(sent));
     return stream;
   } catch (e) {
     stream.close();
@@ -103,44 +172,92 @@ function sendWhileConnecting(fd: number, bytes: Uint8Array): number | null {
 
 /**
  * The read buffer of every {@link SocketStream}: reads happen on the JS thread one at
- * a time and each chunk is copied out, so one buffer serves them all.
+ * a time and each chunk is copied out (or parsed before the next read), so one buffer
+ * serves them all.
  */
 let sharedReadBuffer: Uint8Array | null = null;
 
-class SocketStream implements ByteStream {
-  readonly #fd: number;
+/**
+ * The buffer {@link StartedStream.readNow} reads into: its first `n` bytes are the
+ * last read's, until the next read of any stream.
+ *
+ * @example
+ * ```ts
+ * const n = stream.readNow();
+ * if (n > 0) parse(readBuffer().subarray(0, n));
+ * ```
+ */
+export function readBuffer(): Uint8Array {
+  return sharedReadBuffer ??= new Uint8Array(READ_BUFFER_MAX_BYTES);
+}
+
+class SocketStream implements StartedStream {
+  readonly fd: number;
   readonly #deadline: Deadline;
   #closed = false;
+  /** First bytes not sent yet (see startTcp). */
+  pending: Uint8Array | null = null;
+  /** The connect is under way (see startTcp). */
+  connecting = false;
 
   constructor(fd: number, deadline: Deadline) {
-    this.#fd = fd;
+    this.fd = fd;
     this.#deadline = deadline;
   }
 
+  get started(): boolean {
+    return this.pending === null && !this.connecting;
+  }
+
+  async finishStart(): Promise<void> {
+    if (this.connecting) {
+      await awaitConnect(this.fd, this.#deadline.signal);
+      this.connecting = false;
+    }
+    const rest = this.pending;
+    this.pending = null;
+    if (rest !== null) await this.write(rest);
+  }
+
+  startNow(): boolean {
+    const rest = this.pending;
+    if (rest === null) return true;
+    this.#usable();
+    const n = this.connecting ? sendWhileConnecting(this.fd, rest) : sendStream(this.fd, rest);
+    if (n === null) return false;
+    this.connecting = false;
+    this.pending = n < rest.length ? rest.subarray(n) : null;
+    return this.pending === null;
+  }
+
+  readNow(): number {
+    this.#usable();
+    const n = recvStream(this.fd, readBuffer());
+    return n === null ? -1 : n;
+  }
+
   async read(): Promise<Uint8Array | null> {
-    const buf = sharedReadBuffer ??= new Uint8Array(READ_BUFFER_MAX_BYTES);
     // A read before any wait: on one CPU a nearby server woken by the request often
     // answers before the send returns (the wakeup preempts the sender), and the check
     // then ends without waiting on the reactor at all.
     for (;;) {
-      this.#usable();
-      const n = recvStream(this.#fd, buf);
+      const n = this.readNow();
       if (n === 0) return null;
-      if (n !== null) return buf.slice(0, n);
+      if (n > 0) return readBuffer().slice(0, n);
       await this.#readable();
     }
   }
 
   async #readable(): Promise<void> {
-    if (!(await checkReactor.readable(this.#fd, this.#deadline.signal))) this.#usable();
+    if (!(await checkReactor.readable(this.fd, this.#deadline.signal))) this.#usable();
   }
 
   async write(bytes: Uint8Array): Promise<void> {
     for (let off = 0; off < bytes.length;) {
       this.#usable();
-      const n = sendStream(this.#fd, bytes.subarray(off));
+      const n = sendStream(this.fd, bytes.subarray(off));
       if (n !== null) off += n;
-      else if (!(await checkReactor.writable(this.#fd, this.#deadline.signal))) this.#usable();
+      else if (!(await checkReactor.writable(this.fd, this.#deadline.signal))) this.#usable();
     }
   }
 
@@ -153,7 +270,7 @@ class SocketStream implements ByteStream {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeFd(this.#fd);
+    closeFd(this.fd);
   }
 }
 

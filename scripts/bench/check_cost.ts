@@ -103,10 +103,12 @@ reactor.blocking = true;
 const count = () => s.all().reduce((a, st) => a + st.runs, 0);
 await new Promise((r) => setTimeout(r, 3000));
 const r0 = count();
+const w0 = reactor.stats();
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const c1 = process.cpuUsage(c0);
+const w1 = reactor.stats();
 const elapsed = (performance.now() - t0) / 1000;
 runs = count() - r0;
 fails = s.all().reduce((a, st) => a + st.failures, 0);
@@ -116,7 +118,10 @@ console.log(
     `CPU ${(cpuMs / elapsed / 10).toFixed(1)} % of a core, ${
       (cpuMs * 1000 / runs).toFixed(0)
     } µs/check ` +
-    `(user ${(c1.user / runs).toFixed(0)}, sys ${(c1.system / runs).toFixed(0)})`,
+    `(user ${(c1.user / runs).toFixed(0)}, sys ${(c1.system / runs).toFixed(0)}); ` +
+    `reactor waits ${((w1.waits - w0.waits) / elapsed).toFixed(0)}/s (blocking ${
+      ((w1.blockingWaits - w0.blockingWaits) / elapsed).toFixed(0)
+    }/s, async ${((w1.asyncWaits - w0.asyncWaits) / elapsed).toFixed(0)}/s)`,
 );
 cancel?.();
 reactor.blocking = false;

@@ -1,0 +1,230 @@
+/**
+ * The plain status-only HTTP run that ends within its first calls or waits for its
+ * reply on callbacks (lib/check/http.ts): it judges a reply as the response reader
+ * does, hands what one read cannot settle to the reader, times out on the scheduler's
+ * budget, and leaves no wait behind.
+ */
+import assert from "node:assert/strict";
+import { CheckBudget } from "../../lib/check/deadline.ts";
+import { checkHttp } from "../../lib/check/http.ts";
+import { HttpResponseReader, statusOfHead } from "../../lib/check/http_response.ts";
+import { checkReactor } from "../../lib/check/reactor.ts";
+import { checksIdle } from "../../lib/check/run.ts";
+import type { HttpCheck } from "../../lib/check/types.ts";
+import {
+  acceptSocket,
+  AF_INET,
+  bindSocket,
+  closeFd,
+  getSockName,
+  listenSocket,
+  openSocket,
+  recvStream,
+  sendStream,
+  SOCK_STREAM,
+  sockaddrIn,
+} from "../../lib/sys/libc.ts";
+
+const enc = new TextEncoder();
+const never = new AbortController().signal;
+
+function spec(port: number, over: Partial<HttpCheck> = {}): HttpCheck {
+  return {
+    kind: "http",
+    tls: false,
+    target: { host: "127.0.0.1", port },
+    path: "/",
+    hostHeader: null,
+    sni: null,
+    verifyTls: true,
+    statusRanges: [[200, 299]],
+    bodyRegex: null,
+    digest: null,
+    ...over,
+  };
+}
+
+/**
+ * A server that answers each connection with `parts`, written `gapMs` apart (so that
+ * they arrive as separate reads), then closes; null parts: never answers.
+ */
+async function withServer(
+  parts: string[] | null,
+  gapMs: number,
+  fn: (port: number) => Promise<void>,
+): Promise<void> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serve = (async () => {
+    for await (const c of l) {
+      conns.push(c);
+      if (parts === null) continue;
+      (async () => {
+        try {
+          await c.read(new Uint8Array(4096));
+          for (const p of parts) {
+            await c.write(enc.encode(p));
+            await new Promise((r) => setTimeout(r, gapMs));
+          }
+        } catch {
+          // the check hung up first
+        }
+        try {
+          c.close();
+        } catch {
+          // closed already
+        }
+      })();
+    }
+  })();
+  try {
+    await fn((l.addr as Deno.NetAddr).port);
+  } finally {
+    l.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch {
+        // closed already
+      }
+    }
+    await serve.catch(() => {});
+  }
+}
+
+Deno.test("http: statusOfHead reads a complete final head as a status-only reader does", () => {
+  const texts = [
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.0 503\r\n\r\nbody",
+    "HTTP/1.1 404 Not Found here\n\n",
+    "HTTP/1.1 200OK\r\n\r\n",
+    "HTTP/1.2 200 OK\r\n\r\n",
+    "HTTP/1.1 2x0 OK\r\n\r\n",
+    "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+    "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+    "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nServer: x\r\n",
+    "HTTP/1.1 200 OK\r\n",
+    "",
+  ];
+  for (const text of texts) {
+    const bytes = enc.encode(text);
+    const r = new HttpResponseReader({ needBody: false, bodyCapBytes: 1000 });
+    r.push(bytes);
+    const status = statusOfHead(bytes);
+    if (status >= 0) {
+      assert.equal(r.phase, "done", text);
+      assert.equal(status, r.status, text);
+    } else {
+      // -1 whenever the reader is not done with a final status from these bytes alone
+      // (an interim response, an error, a head not complete): the reader takes over.
+      assert.ok(
+        r.phase !== "done" || text.startsWith("HTTP/1.1 100"),
+        `${JSON.stringify(text)}: ${r.phase}`,
+      );
+    }
+  }
+});
+
+Deno.test("http: a reply split across reads, or after a 100 Continue, is read to its status", async () => {
+  await withServer(["HTTP/1.1 2", "00 OK\r\nContent-Le", "ngth: 0\r\n\r\n"], 20, async (p) => {
+    const r = await checkHttp(spec(p), 2000, never);
+    assert.equal(r.ok, true, r.detail);
+    assert.match(r.detail, /^HTTP 200 in /);
+  });
+  await withServer(
+    ["HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n"],
+    20,
+    async (p) => {
+      const r = await checkHttp(spec(p), 2000, never);
+      assert.equal(r.detail, "HTTP 503 (expected 200-299)");
+    },
+  );
+  await withServer([], 0, async (p) => {
+    const r = await checkHttp(spec(p), 2000, never);
+    assert.equal(r.ok, false);
+    assert.match(r.detail, /^GET \/: (connection closed without a response|ECONNRESET)$/);
+  });
+  await checksIdle();
+  assert.equal(checkReactor.waiting, 0);
+});
+
+Deno.test("http: a reply that never comes times out on the scheduler's budget, leaving no wait", async () => {
+  await withServer(null, 0, async (p) => {
+    const budget = new CheckBudget(150);
+    const run = checkHttp(spec(p), 150, budget.signal);
+    let settled = false;
+    const idle = checksIdle().then(() => settled = true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(settled, false, "the run's wait counts until it ends");
+    // The scheduler expires a budget on its own deadline: no timer of the run's own.
+    budget.expire();
+    const r = await run;
+    assert.equal(r.detail, "GET /: timed out after 150 ms");
+    assert.equal(r.definitive, undefined);
+    await idle;
+  });
+  await withServer(null, 0, async (p) => {
+    const budget = new CheckBudget(1000);
+    const run = checkHttp(spec(p), 1000, budget.signal);
+    budget.cancel();
+    assert.equal((await run).detail, "GET /: aborted");
+  });
+});
+
+Deno.test("http: a connect still under way at its sweep sends the request once done, then reads the reply", async () => {
+  const lfd = openSocket(AF_INET, SOCK_STREAM, 0);
+  const fillers: Deno.Conn[] = [];
+  const served: number[] = [];
+  try {
+    bindSocket(lfd, sockaddrIn("127.0.0.1", 0));
+    listenSocket(lfd, 0);
+    const name = getSockName(lfd);
+    const port = "port" in name ? name.port : 0;
+    // A full backlog: the check's SYN is dropped until there is room, then sent again.
+    for (let i = 0; i < 4; i++) {
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), 200);
+      try {
+        fillers.push(await Deno.connect({ hostname: "127.0.0.1", port, signal: ac.signal }));
+      } catch {
+        break;
+      } finally {
+        clearTimeout(t);
+      }
+    }
+    const short = await checkHttp(spec(port), 150, never);
+    assert.equal(short.detail, `connect 127.0.0.1:${port}: timed out after 150 ms`);
+    const run = checkHttp(spec(port), 5000, never);
+    await new Promise((r) => setTimeout(r, 50));
+    // Room for one: the fillers' connections are accepted (and dropped) one by one until
+    // the check's arrives with its request, which is answered.
+    let answered = false;
+    const serve = (async () => {
+      const buf = new Uint8Array(4096);
+      for (let i = 0; i < 400 && !answered; i++) {
+        const c = acceptSocket(lfd);
+        if (c !== null) served.push(c);
+        for (const fd of served) {
+          const n = recvStream(fd, buf);
+          if (
+            n !== null && n > 0 && new TextDecoder().decode(buf.subarray(0, n)).startsWith("GET /")
+          ) {
+            sendStream(fd, enc.encode("HTTP/1.1 204 No Content\r\n\r\n"));
+            answered = true;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const r = await run;
+    await serve;
+    assert.equal(r.detail.startsWith("HTTP 204 in "), true, r.detail);
+    assert.ok(r.durationMs > 50, `${r.durationMs} ms: the connect was under way at its sweep`);
+  } finally {
+    for (const c of fillers) c.close();
+    for (const fd of served) closeFd(fd);
+    closeFd(lfd);
+  }
+  await checksIdle();
+});
