@@ -197,6 +197,8 @@ export class Reactor implements Clock {
   #polledMs = -Infinity;
   /** When the last async wait ended: Deno's event loop last turned then. */
   #lastTurn = performance.now();
+  /** The clock reading the last firing of the due timers judged by. */
+  #firedAtMs = this.#lastTurn;
   /** Async waits still owed to Deno's event loop before the next blocking one. */
   #turnsOwed = 0;
   #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
@@ -509,22 +511,26 @@ export class Reactor implements Clock {
         // What the last dispatch resolved runs first (microtasks), so that the daemon has
         // parked on its next deadline before that deadline is read (and before an empty
         // reactor is taken for a finished one).
+        // The clock as the last timers were judged: a reading less per wake (each is a
+        // syscall where there is no vDSO, as in a User-Mode Linux guest). Stale by the
+        // settle turns at most, which the time left of the cap below accounts for.
         const block = this.blocking && this.#holds === 0 && this.#turnsOwed === 0 &&
-            !this.#turnDue()
+            !this.#turnDue(this.#firedAtMs)
           ? (this.#quiet && this.#allIdle()) || await this.#settled()
           : await settleBriefly();
         this.#quiet = true;
         if (!this.#active()) break;
         const ps = this.#poll ??= this.#encode();
         const next = this.#nextTimer();
-        let timeoutMs = next === Infinity ? -1 : Math.max(0, next - performance.now());
+        const now = performance.now();
+        let timeoutMs = next === Infinity ? -1 : Math.max(0, next - now);
         let n: number;
         this.#stats.waits++;
         if (block) {
           // The settle turns above may have outlasted the cap (a descheduled process, a
           // long GC): the cap is then spent, not negative, which ppoll would take for
           // "for ever" on a thread nothing else can wake (CI hung here).
-          const left = Math.max(0, BLOCK_CAP_MS - (performance.now() - this.#lastTurn));
+          const left = Math.max(0, BLOCK_CAP_MS - (now - this.#lastTurn));
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           n = ppollSync(ps.set, timeoutMs, this.#ts);
@@ -587,8 +593,8 @@ export class Reactor implements Clock {
   }
 
   /** True when Deno's event loop is owed a turn: the last async wait is a cap ago. */
-  #turnDue(): boolean {
-    return performance.now() - this.#lastTurn >= BLOCK_CAP_MS;
+  #turnDue(now: number = performance.now()): boolean {
+    return now - this.#lastTurn >= BLOCK_CAP_MS;
   }
 
   #encode(): PollSet {
@@ -680,6 +686,7 @@ export class Reactor implements Clock {
   /** Fires every timer due now, in order; timers they add for now fire next wake. */
   #fireTimers(): void {
     const now = performance.now();
+    this.#firedAtMs = now;
     const due: Timer[] = [];
     while (this.#nextTimer() <= now) {
       const t = this.#popTimer()!;
