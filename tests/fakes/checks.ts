@@ -15,6 +15,7 @@
  */
 
 import { CheckScheduler, type CheckSchedulerOptions } from "../../lib/check/scheduler.ts";
+import type { HttpCheck } from "../../lib/check/types.ts";
 import { type Clock, systemClock } from "../../lib/daemon/ports.ts";
 
 /** What a {@link ClockDriver} drives: a scheduler, or the check service. */
@@ -146,5 +147,33 @@ export function drivenScheduler(
       await d.stop();
       await s.stop();
     },
+  };
+}
+
+/**
+ * A plain HTTP check of `GET /` on `host:port` expecting a 2xx, with `over` on top.
+ *
+ * @example
+ * ```ts
+ * const spec = httpCheckSpec(8080, { path: "/health" });
+ * ```
+ */
+export function httpCheckSpec(
+  port: number,
+  over: Partial<HttpCheck> = {},
+  host = "127.0.0.1",
+): HttpCheck {
+  return {
+    kind: "http",
+    tls: false,
+    target: { host, port },
+    path: "/",
+    hostHeader: null,
+    sni: null,
+    verifyTls: true,
+    statusRanges: [[200, 299]],
+    bodyRegex: null,
+    digest: null,
+    ...over,
   };
 }

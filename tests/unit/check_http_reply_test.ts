@@ -5,44 +5,19 @@
  * budget, and leaves no wait behind.
  */
 import assert from "node:assert/strict";
+import { httpCheckSpec } from "../fakes/checks.ts";
+import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
 import { checkHttp } from "../../lib/check/http.ts";
 import { HttpResponseReader, statusOfHead } from "../../lib/check/http_response.ts";
 import { checkReactor } from "../../lib/check/reactor.ts";
 import { checksIdle } from "../../lib/check/run.ts";
-import type { HttpCheck } from "../../lib/check/types.ts";
-import {
-  acceptSocket,
-  AF_INET,
-  bindSocket,
-  closeFd,
-  getSockName,
-  listenSocket,
-  openSocket,
-  recvStream,
-  sendStream,
-  SOCK_STREAM,
-  sockaddrIn,
-} from "../../lib/sys/libc.ts";
+import { recvStream, sendStream } from "../../lib/sys/libc.ts";
 
 const enc = new TextEncoder();
 const never = new AbortController().signal;
 
-function spec(port: number, over: Partial<HttpCheck> = {}): HttpCheck {
-  return {
-    kind: "http",
-    tls: false,
-    target: { host: "127.0.0.1", port },
-    path: "/",
-    hostHeader: null,
-    sni: null,
-    verifyTls: true,
-    statusRanges: [[200, 299]],
-    bodyRegex: null,
-    digest: null,
-    ...over,
-  };
-}
+const spec = httpCheckSpec;
 
 /**
  * A server that answers each connection with `parts`, written `gapMs` apart (so that
@@ -173,37 +148,19 @@ Deno.test("http: a reply that never comes times out on the scheduler's budget, l
 });
 
 Deno.test("http: a connect still under way at its sweep sends the request once done, then reads the reply", async () => {
-  const lfd = openSocket(AF_INET, SOCK_STREAM, 0);
-  const fillers: Deno.Conn[] = [];
-  const served: number[] = [];
-  try {
-    bindSocket(lfd, sockaddrIn("127.0.0.1", 0));
-    listenSocket(lfd, 0);
-    const name = getSockName(lfd);
-    const port = "port" in name ? name.port : 0;
-    // A full backlog: the check's SYN is dropped until there is room, then sent again.
-    for (let i = 0; i < 4; i++) {
-      const ac = new AbortController();
-      const t = setTimeout(() => ac.abort(), 200);
-      try {
-        fillers.push(await Deno.connect({ hostname: "127.0.0.1", port, signal: ac.signal }));
-      } catch {
-        break;
-      } finally {
-        clearTimeout(t);
-      }
-    }
-    const short = await checkHttp(spec(port), 150, never);
-    assert.equal(short.detail, `connect 127.0.0.1:${port}: timed out after 150 ms`);
-    const run = checkHttp(spec(port), 5000, never);
+  await withFullBacklog(async (l) => {
+    const short = await checkHttp(spec(l.port), 150, never);
+    assert.equal(short.detail, `connect 127.0.0.1:${l.port}: timed out after 150 ms`);
+    const run = checkHttp(spec(l.port), 5000, never);
     await new Promise((r) => setTimeout(r, 50));
     // Room for one: the fillers' connections are accepted (and dropped) one by one until
     // the check's arrives with its request, which is answered.
     let answered = false;
+    const served: number[] = [];
     const serve = (async () => {
       const buf = new Uint8Array(4096);
       for (let i = 0; i < 400 && !answered; i++) {
-        const c = acceptSocket(lfd);
+        const c = l.accept();
         if (c !== null) served.push(c);
         for (const fd of served) {
           const n = recvStream(fd, buf);
@@ -221,10 +178,6 @@ Deno.test("http: a connect still under way at its sweep sends the request once d
     await serve;
     assert.equal(r.detail.startsWith("HTTP 204 in "), true, r.detail);
     assert.ok(r.durationMs > 50, `${r.durationMs} ms: the connect was under way at its sweep`);
-  } finally {
-    for (const c of fillers) c.close();
-    for (const fd of served) closeFd(fd);
-    closeFd(lfd);
-  }
+  });
   await checksIdle();
 });

@@ -11,22 +11,13 @@ import { checkHttp } from "../../lib/check/http.ts";
 import { checkIcmp } from "../../lib/check/icmp.ts";
 import { checksIdle } from "../../lib/check/run.ts";
 import type { CheckStatus } from "../../lib/check/scheduler.ts";
-import { drivenScheduler } from "../fakes/checks.ts";
+import { drivenScheduler, httpCheckSpec } from "../fakes/checks.ts";
+import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { checkSmtp } from "../../lib/check/smtp.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
 import type { DnsCheck, HttpCheck, UdpCheck } from "../../lib/check/types.ts";
 import { checkUdp } from "../../lib/check/udp.ts";
 import { TcpWatcher } from "../../lib/check/watch.ts";
-import {
-  AF_INET,
-  bindSocket,
-  closeFd,
-  getSockName,
-  listenSocket,
-  openSocket,
-  SOCK_STREAM,
-  sockaddrIn,
-} from "../../lib/sys/libc.ts";
 
 const never = new AbortController().signal;
 const enc = new TextEncoder();
@@ -60,31 +51,8 @@ Deno.test("tcp: up while a listener is there (v4 and v6), ECONNREFUSED once it i
 });
 
 /** A listener whose accept queue is full: further connects hang (their SYNs are dropped). */
-async function withBlackHole(fn: (port: number) => Promise<void>): Promise<void> {
-  const fd = openSocket(AF_INET, SOCK_STREAM, 0);
-  const fillers: Deno.Conn[] = [];
-  try {
-    bindSocket(fd, sockaddrIn("127.0.0.1", 0));
-    listenSocket(fd, 0);
-    const name = getSockName(fd);
-    const p = "port" in name ? name.port : 0;
-    // backlog 0 still queues one; fill until a connect no longer completes.
-    for (let i = 0; i < 4; i++) {
-      const ac = new AbortController();
-      const t = setTimeout(() => ac.abort(), 200);
-      try {
-        fillers.push(await Deno.connect({ hostname: "127.0.0.1", port: p, signal: ac.signal }));
-      } catch {
-        break;
-      } finally {
-        clearTimeout(t);
-      }
-    }
-    await fn(p);
-  } finally {
-    for (const c of fillers) c.close();
-    closeFd(fd);
-  }
+function withBlackHole(fn: (port: number) => Promise<void>): Promise<void> {
+  return withFullBacklog(({ port }) => fn(port));
 }
 
 Deno.test("tcp: a connect that hangs fails at the timeout", async () => {
@@ -141,21 +109,7 @@ Deno.test("tcp: aborting ends a hanging connect at once", async () => {
 
 const BODY = "all systems go";
 
-function httpSpec(p: number, over: Partial<HttpCheck> = {}): HttpCheck {
-  return {
-    kind: "http",
-    tls: false,
-    target: { host: "127.0.0.1", port: p },
-    path: "/",
-    hostHeader: null,
-    sni: null,
-    verifyTls: true,
-    statusRanges: [[200, 299]],
-    bodyRegex: null,
-    digest: null,
-    ...over,
-  };
-}
+const httpSpec = httpCheckSpec;
 
 /** A server with a few routes; `release` lets the slow route finish. */
 async function withHttpServer(fn: (p: number, seen: Request[]) => Promise<void>): Promise<void> {

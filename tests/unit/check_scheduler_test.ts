@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import process from "node:process";
-import { ClockDriver, drivenScheduler } from "../fakes/checks.ts";
+import { ClockDriver, drivenScheduler, httpCheckSpec } from "../fakes/checks.ts";
 import { ManualClock, runClock } from "../fakes/daemon.ts";
 import { CheckService } from "../../lib/check/service.ts";
 import {
@@ -812,18 +812,7 @@ Deno.test("scheduler: a refusal runs the other watched checks of the same target
   // Another check (HTTP) of the same server, on its own schedule: due at 500, 1500, ...
   t.s.set({
     id: "rs-http",
-    spec: {
-      kind: "http",
-      tls: false,
-      target: { host: "10.0.0.5", port: 80 },
-      path: "/",
-      hostHeader: null,
-      sni: null,
-      verifyTls: true,
-      statusRanges: [[200, 299]],
-      bodyRegex: null,
-      digest: null,
-    },
+    spec: httpCheckSpec(80, {}, "10.0.0.5"),
     timing: t.watchedTiming,
   });
   await runClock(t.clock, 600, flush);

@@ -4,64 +4,17 @@
  * at its sweep waits on the reactor, and a deadline ends a run waiting for its sweep.
  */
 import assert from "node:assert/strict";
+import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
 import { checksIdle } from "../../lib/check/run.ts";
 import { SWEEP_MS } from "../../lib/check/sweep.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
-import {
-  acceptSocket,
-  AF_INET,
-  bindSocket,
-  closeFd,
-  getSockName,
-  listenSocket,
-  openSocket,
-  SOCK_STREAM,
-  sockaddrIn,
-} from "../../lib/sys/libc.ts";
 import { defaultReactor } from "../../lib/sys/reactor.ts";
 
 const never = new AbortController().signal;
 
 function tcp(port: number) {
   return { kind: "tcp" as const, target: { host: "127.0.0.1", port } };
-}
-
-/**
- * A listener whose backlog is full: a connect to it stays under way (its SYN dropped)
- * until the listener accepts one, and then completes when the SYN is sent again (~1 s).
- */
-async function withFullBacklog(
-  fn: (port: number, acceptOne: () => void) => Promise<void>,
-): Promise<void> {
-  const fd = openSocket(AF_INET, SOCK_STREAM, 0);
-  const fillers: Deno.Conn[] = [];
-  const accepted: number[] = [];
-  try {
-    bindSocket(fd, sockaddrIn("127.0.0.1", 0));
-    listenSocket(fd, 0);
-    const name = getSockName(fd);
-    const p = "port" in name ? name.port : 0;
-    for (let i = 0; i < 4; i++) {
-      const ac = new AbortController();
-      const t = setTimeout(() => ac.abort(), 200);
-      try {
-        fillers.push(await Deno.connect({ hostname: "127.0.0.1", port: p, signal: ac.signal }));
-      } catch {
-        break;
-      } finally {
-        clearTimeout(t);
-      }
-    }
-    await fn(p, () => {
-      const c = acceptSocket(fd);
-      if (c !== null) accepted.push(c);
-    });
-  } finally {
-    for (const c of fillers) c.close();
-    for (const c of accepted) closeFd(c);
-    closeFd(fd);
-  }
 }
 
 Deno.test("tcp: connects started together are judged at one sweep, with no wake per connect", async () => {
@@ -93,7 +46,7 @@ Deno.test("tcp: connects started together are judged at one sweep, with no wake 
 });
 
 Deno.test("tcp: a connect still under way at its sweep passes once the reactor sees it done", async () => {
-  await withFullBacklog(async (port, acceptOne) => {
+  await withFullBacklog(async ({ port, accept: acceptOne }) => {
     const run = checkTcp(tcp(port), 5000, never);
     await new Promise((r) => setTimeout(r, 3 * SWEEP_MS));
     // Room in the backlog: the connect's next SYN (about a second in) gets through.
@@ -106,7 +59,7 @@ Deno.test("tcp: a connect still under way at its sweep passes once the reactor s
 });
 
 Deno.test("tcp: the scheduler's budget ends a run waiting for its sweep, or on the reactor", async () => {
-  await withFullBacklog(async (port) => {
+  await withFullBacklog(async ({ port }) => {
     // Expired before its sweep: ended by the deadline's hook, not by the sweep.
     const early = new CheckBudget(1000);
     const first = checkTcp(tcp(port), 1000, early.signal);
