@@ -24,7 +24,7 @@ import {
   sockaddrIn6,
   SOL_SOCKET,
 } from "../sys/libc.ts";
-import { checkReactor } from "./reactor.ts";
+import { checkReactor, type Reactor } from "./reactor.ts";
 import type { Endpoint } from "./types.ts";
 
 /**
@@ -76,7 +76,8 @@ export function connectNow(fd: number, target: Endpoint): number {
 }
 
 /**
- * Waits for a connect under way ({@link connectNow} said EALREADY) to end.
+ * Waits for a connect under way ({@link connectNow} said EALREADY) to end, on
+ * `reactor` (the checks' shared one by default).
  *
  * @example
  * ```ts
@@ -85,8 +86,12 @@ export function connectNow(fd: number, target: Endpoint): number {
  * @throws {SyscallError} the connect's error (ECONNREFUSED, EHOSTUNREACH, ...), or an
  *   Error when `signal` aborted first.
  */
-export async function awaitConnect(fd: number, signal: AbortSignal): Promise<void> {
-  if (!(await checkReactor.writable(fd, signal))) throw new Error("aborted");
+export async function awaitConnect(
+  fd: number,
+  signal: AbortSignal,
+  reactor: Reactor = checkReactor,
+): Promise<void> {
+  if (!(await reactor.writable(fd, signal))) throw new Error("aborted");
   const err = getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
   if (err !== 0) throw new SyscallError("connect", err);
 }

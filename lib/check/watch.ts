@@ -27,22 +27,9 @@
  */
 
 import { SyscallError } from "../sys/errno.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  closeFd,
-  connectSocket,
-  getsockoptInt,
-  openSocket,
-  recvStream,
-  setsockoptInt,
-  SO_ERROR,
-  SOCK_STREAM,
-  sockaddrIn,
-  sockaddrIn6,
-  SOL_SOCKET,
-} from "../sys/libc.ts";
+import { closeFd, EALREADY, recvStream, setsockoptInt, SOL_SOCKET } from "../sys/libc.ts";
 import { Reactor } from "./reactor.ts";
+import { awaitConnect, connectNow, openTcpSocket } from "./socket.ts";
 import { formatEndpoint } from "./result.ts";
 import type { Endpoint } from "./types.ts";
 
@@ -178,7 +165,7 @@ export class TcpWatcher implements ConnectionWatcher {
     let fd = -1;
     let end: WatchEnd = "closed";
     try {
-      fd = openSocket(target.host.includes(":") ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+      fd = openTcpSocket(target);
       if (probe !== undefined) setKeepalive(fd, probe);
       if (!(await this.#connect(fd, target, w.stop.signal))) return;
       // Bytes the server volunteers are dropped; only the end matters.
@@ -200,24 +187,19 @@ export class TcpWatcher implements ConnectionWatcher {
 
   /** A non-blocking connect: true once established, false when stopped or too slow. */
   async #connect(fd: number, target: Endpoint, stop: AbortSignal): Promise<boolean> {
-    const sa = target.host.includes(":")
-      ? sockaddrIn6(target.host, target.port)
-      : sockaddrIn(target.host, target.port);
+    const err = connectNow(fd, target);
+    if (err === 0) return true;
+    if (err !== EALREADY) throw new SyscallError("connect", err);
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(OPEN_TIMEOUT_MS)]);
     try {
-      connectSocket(fd, sa);
+      await awaitConnect(fd, signal, this.#reactor);
       return true;
     } catch (e) {
-      if (!(e instanceof SyscallError) || e.code !== "EINPROGRESS") throw e;
-    }
-    const signal = AbortSignal.any([stop, AbortSignal.timeout(OPEN_TIMEOUT_MS)]);
-    if (!(await this.#reactor.writable(fd, signal))) {
       if (stop.aborted) return false;
+      if (e instanceof SyscallError) throw e;
       // An open that timed out is not silence: the watch just did not start.
       throw new Error("connect timed out");
     }
-    const err = getsockoptInt(fd, SOL_SOCKET, SO_ERROR);
-    if (err !== 0) throw new SyscallError("connect", err);
-    return true;
   }
 }
 
