@@ -55,6 +55,7 @@ import { CheckServers, type Rates, rates } from "./lib/check_servers.ts";
 import { type BenchDaemon, type ImplName, startDaemon } from "./lib/daemons.ts";
 import { cpuSeconds, hostCpuSeconds, memory } from "./lib/resources.ts";
 import { fmtMs, table } from "./lib/stats.ts";
+import { hasIpvs } from "./lib/ipvs_guest.ts";
 
 const USAGE = "usage: checks.ts [--quick] [--impl hacore|keepalived]... [--window S] " +
   "[--warmup S] [--baseline S] [--settle S] [--tcp N] [--http N] [--json FILE] [--logs DIR] " +
@@ -179,16 +180,6 @@ function which(cmd: string): string | null {
     }
   }
   return null;
-}
-
-/** Whether this kernel has IPVS (keepalived's checkers need it). */
-async function hasIpvs(): Promise<boolean> {
-  try {
-    await Deno.stat("/proc/net/ip_vs");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

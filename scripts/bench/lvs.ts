@@ -63,6 +63,7 @@ import { type HacoreLogLevel, type LvsDaemon, startLvsDaemon } from "./lib/lvs_d
 import { cpuSeconds, hostCpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, median, percentile, summarize, table } from "./lib/stats.ts";
+import { GUEST_ENV, hasIpvs, rerunInGuest } from "./lib/ipvs_guest.ts";
 
 const USAGE = "usage: lvs.ts [--quick] [--impl hacore|keepalived]... [--only death|cpu|table]... " +
   "[--trials N] [--window S] [--warmup S] [--services N] [--table-services N] [--reloads N] " +
@@ -830,28 +831,6 @@ function tableTable(results: readonly TableResult[]): string {
 // ---------------------------------------------------------------------------------------
 // Main
 
-async function hasIpvs(): Promise<boolean> {
-  try {
-    await Deno.stat("/proc/net/ip_vs");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Without IPVS here, runs this same command in the UML guest (which has it). */
-async function inGuest(args: string[]): Promise<number> {
-  const runSh = new URL("../vm/run.sh", import.meta.url).pathname;
-  const self = new URL(import.meta.url).pathname;
-  console.log("no IPVS in this kernel: running in the UML guest (scripts/vm/run.sh)");
-  const child = new Deno.Command("bash", {
-    args: [runSh, "--timeout", "1500", "--", "deno", "run", "-A", self, ...args],
-    env: { HACORE_LVS_BENCH_GUEST: "1" },
-    stdin: "null",
-  }).spawn();
-  return (await child.status).code;
-}
-
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
   if (opts === "help") {
@@ -863,7 +842,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   if (!(await hasIpvs())) {
-    if (Deno.env.get("HACORE_LVS_BENCH_GUEST") === "1") {
+    if (Deno.env.get(GUEST_ENV) === "1") {
       console.error("lvs: no IPVS even in the guest (/proc/net/ip_vs missing)");
       return 1;
     }
@@ -873,7 +852,7 @@ async function main(args: string[]): Promise<number> {
     if (opts.json) fwd.push("--json", opts.json);
     if (opts.logs) fwd.push("--logs", opts.logs);
     if (opts.strace) fwd.push("--strace", opts.strace);
-    return await inGuest(fwd);
+    return await rerunInGuest(import.meta.url, fwd);
   }
   return await runSandboxed("lvs", "lb", async (box) => {
     const say = (s: string) => console.log(`${new Date().toISOString().slice(11, 23)} ${s}`);

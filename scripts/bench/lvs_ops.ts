@@ -57,6 +57,7 @@ import {
 import { cpuSeconds } from "./lib/resources.ts";
 import { runSandboxed } from "./lib/run_sandboxed.ts";
 import { fmtMs, median, table } from "./lib/stats.ts";
+import { GUEST_ENV, hasIpvs, rerunInGuest } from "./lib/ipvs_guest.ts";
 
 const USAGE = "usage: lvs_ops.ts [--quick] [--impl hacore|keepalived]... [--only load|table]... " +
   "[--runs N] [--load-seconds S] [--conns N] [--table-services N] [--window S] " +
@@ -573,28 +574,6 @@ function bigTable(results: readonly TableResult[]): string {
 // ---------------------------------------------------------------------------------------
 // Main
 
-async function hasIpvs(): Promise<boolean> {
-  try {
-    await Deno.stat("/proc/net/ip_vs");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Without IPVS here, runs this same command in the UML guest (which has it). */
-async function inGuest(args: string[]): Promise<number> {
-  const runSh = new URL("../vm/run.sh", import.meta.url).pathname;
-  const self = new URL(import.meta.url).pathname;
-  console.log("no IPVS in this kernel: running in the UML guest (scripts/vm/run.sh)");
-  const child = new Deno.Command("bash", {
-    args: [runSh, "--timeout", "1500", "--", "deno", "run", "-A", self, ...args],
-    env: { HACORE_LVS_BENCH_GUEST: "1" },
-    stdin: "null",
-  }).spawn();
-  return (await child.status).code;
-}
-
 async function main(args: string[]): Promise<number> {
   const opts = parseOptions(args);
   if (opts === "help") {
@@ -606,7 +585,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   if (!(await hasIpvs())) {
-    if (Deno.env.get("HACORE_LVS_BENCH_GUEST") === "1") {
+    if (Deno.env.get(GUEST_ENV) === "1") {
       console.error("lvs_ops: no IPVS even in the guest (/proc/net/ip_vs missing)");
       return 1;
     }
@@ -615,7 +594,7 @@ async function main(args: string[]): Promise<number> {
     const fwd = args.filter((a, i) => !pathOpts.includes(a) && !pathOpts.includes(args[i - 1]));
     if (opts.json) fwd.push("--json", opts.json);
     if (opts.logs) fwd.push("--logs", opts.logs);
-    return await inGuest(fwd);
+    return await rerunInGuest(import.meta.url, fwd);
   }
   return await runSandboxed("lvs_ops", "lo", async (box) => {
     const say = (s: string) => console.log(`${new Date().toISOString().slice(11, 23)} ${s}`);
