@@ -143,9 +143,10 @@ export function checkHttp(
   if (!p.plainStatus) return runHttp(spec, p, d, null);
   // A plain status-only run (most HTTP checks) is socket, connect, the request sent with
   // it (or at the sweep, when the connect was under way), one read at the next sweep of
-  // replies (ReplyWait), close, judged from the shared read buffer: no promise awaited, no stream or response reader, no copy of the reply
-  // (an HTTP run allocated ~5 KB against a TCP run's ~2 KB, and its collections were a
-  // tenth of the CPU in the User-Mode Linux guest).
+  // replies (ReplyWait), close, judged from the shared read buffer: no promise awaited,
+  // no stream or response reader, no copy of the reply (an HTTP run allocated ~5 KB
+  // against a TCP run's ~2 KB, and its collections were a tenth of the CPU in the
+  // User-Mode Linux guest).
   let stream: StartedStream;
   try {
     stream = startTcp(spec.target, d, p.request);
@@ -161,11 +162,12 @@ export function checkHttp(
  * but the result's. At the next sweep (./sweep.ts), with every run waiting then, it
  * sends its request if the connect was still under way at the start, and reads the
  * reply; what is not there by then (a connect to a server across a network, a reply)
- * is watched for on the process reactor. A nearby server's reply is there by the sweep: it costs one read,
- * where a read at once mostly found nothing (EAGAIN: ~90 % of runs in the benchmark's
- * guest) and a watch woke the loop for each reply. The check's own deadline (its end
- * hook) stops it wherever it is. What one read cannot settle (a head in several
- * reads, an interim response, not HTTP) goes on in {@link runHttp}.
+ * is watched for on the process reactor. A nearby server's reply is there by the
+ * sweep: it costs one read, where a read at once mostly found nothing (EAGAIN: ~90 %
+ * of runs in the benchmark's guest) and a watch woke the loop for each reply. The
+ * check's own deadline (its end hook) stops it wherever it is. What one read cannot
+ * settle (a head in several reads, an interim response, not HTTP) goes on in
+ * {@link runHttp}.
  */
 class ReplyWait implements Sweepable {
   /** The run's result. */

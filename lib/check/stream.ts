@@ -2,10 +2,10 @@
  * A fresh TCP (or TLS over TCP) connection per check, as a minimal byte stream whose
  * every wait ends with the check's deadline.
  *
- * Plain TCP is a libc socket on the daemon's reactor. TLS is `node:tls`: it is the one TLS client in Deno that
- * can skip certificate verification (`rejectUnauthorized: false`, for self-signed
- * backends, as keepalived's SSL_GET does) and can send an SNI name other than the
- * address it connects to.
+ * Plain TCP is a libc socket on the daemon's reactor. TLS is `node:tls`: it is the one
+ * TLS client in Deno that can skip certificate verification (`rejectUnauthorized:
+ * false`, for self-signed backends, as keepalived's SSL_GET does) and can send an SNI
+ * name other than the address it connects to.
  *
  * @module
  */

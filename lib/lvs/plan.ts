@@ -95,9 +95,10 @@ export function sameDestSettings(a: IpvsDest, b: IpvsDest): boolean {
 
 /**
  * True when a plan sees no difference between two readings of one kernel service (the
- * caller matched them by {@link serviceKey}): the same settings and the same destinations with the same settings (counters aside). A
- * periodic dump that reads every service the same as the known table, when nothing
- * moved since a plan applied whole, needs no plan: it would be empty.
+ * caller matched them by {@link serviceKey}): the same settings, and the same
+ * destinations with the same settings (counters aside). A periodic dump that reads
+ * every service the same as the known table, when nothing moved since a plan applied
+ * whole, needs no plan: it would be empty.
  *
  * @example
  * ```ts
