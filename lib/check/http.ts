@@ -391,33 +391,30 @@ function judge(
   startedAt: number,
 ): CheckResult {
   const status = r.status;
-  if (spec.digest === null && p.regex === null) return judgeStatus(spec, p, status, startedAt);
-  if (!inRanges(status, spec.statusRanges)) {
-    return failed(`HTTP ${status} (expected ${p.expected})`, startedAt);
+  if (inRanges(status, spec.statusRanges)) {
+    const wrong = bodyFault(spec, p, r);
+    if (wrong !== null) return failed(`HTTP ${status}: ${wrong}`, startedAt);
   }
-  {
-    const body = r.body();
-    if (spec.digest !== null) {
-      if (r.truncated) {
-        return failed(
-          `HTTP ${status}: body over ${BODY_CAP_BYTES} bytes, digest not computed`,
-          startedAt,
-        );
-      }
-      const algo = spec.digest.length === 32 ? "md5" : "sha256";
-      const got = createHash!(algo).update(body).digest("hex");
-      if (got !== spec.digest) {
-        return failed(`HTTP ${status}: digest mismatch (${algo} ${got})`, startedAt);
-      }
-    }
-    if (p.regex !== null && !p.regex.test(UTF8.decode(body))) {
-      return failed(`HTTP ${status}: body does not match /${spec.bodyRegex}/`, startedAt);
-    }
-  }
-  return passed(`HTTP ${status} in ${formatMs(checkClock.now() - startedAt)}`, startedAt);
+  return judgeStatus(spec, p, status, startedAt);
 }
 
-/** The result of a status-only run that read `status`. */
+/** What is wrong with the body (its digest, its match), or null; only when a check asks. */
+function bodyFault(spec: HttpCheck, p: Prepared, r: HttpResponseReader): string | null {
+  if (spec.digest === null && p.regex === null) return null;
+  const body = r.body();
+  if (spec.digest !== null) {
+    if (r.truncated) return `body over ${BODY_CAP_BYTES} bytes, digest not computed`;
+    const algo = spec.digest.length === 32 ? "md5" : "sha256";
+    const got = createHash!(algo).update(body).digest("hex");
+    if (got !== spec.digest) return `digest mismatch (${algo} ${got})`;
+  }
+  if (p.regex !== null && !p.regex.test(UTF8.decode(body))) {
+    return `body does not match /${spec.bodyRegex}/`;
+  }
+  return null;
+}
+
+/** The verdict on `status` alone: a status-only run's, and a body check's once its body passed. */
 function judgeStatus(spec: HttpCheck, p: Prepared, status: number, startedAt: number): CheckResult {
   if (!inRanges(status, spec.statusRanges)) {
     return failed(`HTTP ${status} (expected ${p.expected})`, startedAt);

@@ -165,32 +165,24 @@ export class HttpResponseReader {
     }
     this.#head = EMPTY;
     const rest = joined.subarray(end.bodyStart);
-    if (!this.#needBody) {
-      // A status-only check reads the status code from the bytes of the status line:
-      // the headers matter only to the framing of a body it does not read, and a
-      // decode, a split and a match per run were most of what a check allocated.
-      const lineLen = lineEnd(joined, end.headEnd);
-      const status = statusCode(joined, lineLen);
-      if (status < 0) {
-        const line = LATIN1.decode(joined.subarray(0, lineLen));
-        this.#fail(`not an HTTP/1.x response: "${printable(line.slice(0, 40))}"`);
-      } else if (!isInterim(status)) {
-        this.status = status;
-        this.#phase = "done";
-      }
+    // The status code from the bytes of the status line. A status-only check reads no
+    // more: the headers matter only to the framing of a body it does not read, and a
+    // decode, a split and a match per run were most of what a check allocated.
+    const lineLen = lineEnd(joined, end.headEnd);
+    const status = statusCode(joined, lineLen);
+    if (status < 0) {
+      const line = LATIN1.decode(joined.subarray(0, lineLen));
+      this.#fail(`not an HTTP/1.x response: "${printable(line.slice(0, 40))}"`);
       return rest;
     }
-    const text = LATIN1.decode(joined.subarray(0, end.headEnd));
-    const lines = text.split(/\r?\n/);
-    const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]);
-    if (m === null) {
-      this.#fail(`not an HTTP/1.x response: "${printable(lines[0].slice(0, 40))}"`);
-      return rest;
-    }
-    const status = Number(m[1]);
     // An interim response (100 Continue, 103 Early Hints): the real one follows.
     if (isInterim(status)) return rest;
     this.status = status;
+    if (!this.#needBody) {
+      this.#phase = "done";
+      return rest;
+    }
+    const lines = LATIN1.decode(joined.subarray(0, end.headEnd)).split(/\r?\n/);
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i];
       const colon = line.indexOf(":");
@@ -199,10 +191,6 @@ export class HttpResponseReader {
       const value = line.slice(colon + 1).trim();
       const had = this.headers.get(name);
       this.headers.set(name, had === undefined ? value : `${had}, ${value}`);
-    }
-    if (!this.#needBody) {
-      this.#phase = "done";
-      return rest;
     }
     const te = this.headers.get("transfer-encoding");
     const cl = this.headers.get("content-length");
@@ -343,7 +331,6 @@ export function statusOfHead(b: Uint8Array): number {
   return status < 0 || isInterim(status) ? -1 : status;
 }
 
-/** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
 /** An interim response (1xx but 101 Switching Protocols): the real one follows it. */
 function isInterim(status: number): boolean {
   return status >= 100 && status < 200 && status !== 101;
@@ -375,6 +362,7 @@ function lineEnd(b: Uint8Array, limit: number): number {
   return nl > 0 && b[nl - 1] === 0x0d ? nl - 1 : nl;
 }
 
+/** Where the head ends ("\r\n\r\n", or a bare "\n\n"), searching from `from`. */
 function findHeadEnd(b: Uint8Array, from: number): { headEnd: number; bodyStart: number } | null {
   for (let i = b.indexOf(0x0a, from); i >= 0; i = b.indexOf(0x0a, i + 1)) {
     // headEnd excludes the line break that ends the last header line.

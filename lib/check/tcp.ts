@@ -131,11 +131,7 @@ class ConnectWait {
     this.#settle();
     connecting.then(
       () => this.#resolve(connected(this.#spec, this.#d, this.fd)),
-      (e) => {
-        closeFd(this.fd);
-        this.#d.dispose();
-        this.#resolve(notConnected(this.#spec, this.#d, e));
-      },
+      (e) => this.#resolve(this.#failure(e)),
     );
   }
 
@@ -144,10 +140,14 @@ class ConnectWait {
   };
 
   #fail(e: unknown): void {
-    if (this.done) return;
+    if (!this.done) this.#end(this.#failure(e));
+  }
+
+  /** The failing result of `e`; closes the socket and releases the deadline. */
+  #failure(e: unknown): CheckResult {
     closeFd(this.fd);
     this.#d.dispose();
-    this.#end(notConnected(this.#spec, this.#d, e));
+    return notConnected(this.#spec, this.#d, e);
   }
 
   #end(r: CheckResult): void {
