@@ -43,6 +43,7 @@ import { type TurnClock, turnClockOf } from "./clock.ts";
 import { CheckBudget } from "./deadline.ts";
 import { type DebounceState, debounceStep, initialDebounce } from "./debounce.ts";
 import { MinHeap } from "./heap.ts";
+import { SWEEP_MS } from "./sweep.ts";
 import { errorText, formatEndpoint } from "./result.ts";
 import { checksIdle, runCheck } from "./run.ts";
 import type { CheckResult, CheckRunner, CheckSpec, CheckTiming, Endpoint } from "./types.ts";
@@ -179,9 +180,10 @@ export const STALL_GRACE_MS = 20;
  * Due times are rounded to slots of this many milliseconds (less for intervals under
  * 100 ms), so checks due close together run in one timer wake-up instead of one each:
  * 1000 checks a second spread over the second otherwise wake the event loop 1000
- * times. Rounding to the nearest slot keeps the average period exact.
+ * times. Rounding to the nearest slot keeps the average period exact. The slots are
+ * the sweeps' (./sweep.ts): a sweep then falls in the wake that starts the next batch.
  */
-const SLOT_MS = 10;
+const SLOT_MS = SWEEP_MS;
 
 /** The due-time slot of a check with this interval. */
 function slotOf(intervalMs: number): number {

@@ -1,9 +1,10 @@
 /**
  * The sweep: the moment, every {@link SWEEP_MS} of the check clock, when the checks
  * started in earlier turns look at what their sockets have for them (a TCP connect
- * done, an HTTP reply in) all at once. The boundaries are the scheduler's due-time
- * slots (`SLOT_MS` of ./scheduler.ts), so a sweep falls in the wake that starts the
- * next batch of checks anyway; one reactor timer serves every waiting run.
+ * done, an HTTP reply in) all at once. The check scheduler rounds due times to the
+ * same boundaries (its `SLOT_MS` is {@link SWEEP_MS}), so a sweep falls in the wake
+ * that starts the next batch of checks anyway; one reactor timer serves every waiting
+ * run.
  *
  * Why: a nearby server (same host, a veth, the LAN) has answered by the next sweep. A
  * look at once mostly found nothing yet (EAGAIN, a syscall for nothing), and a watch per
@@ -19,7 +20,7 @@
 import { defaultReactor } from "../sys/reactor.ts";
 import { checkClock } from "./clock.ts";
 
-/** Milliseconds between sweeps: the check scheduler's slot. */
+/** Milliseconds between sweeps, and the check scheduler's due-time slot. */
 export const SWEEP_MS = 10;
 
 /**
