@@ -8,14 +8,11 @@
  * @module
  */
 
-import { SyscallError } from "../sys/errno.ts";
+import { EALREADY, EINPROGRESS, EISCONN, SyscallError } from "../sys/errno.ts";
 import {
   AF_INET,
   AF_INET6,
   connectErrno,
-  EALREADY,
-  EINPROGRESS,
-  EISCONN,
   getsockoptInt,
   openSocket,
   SO_ERROR,

@@ -12,8 +12,8 @@
 
 // Type only: node:tls is loaded by the first TLS connection (see connectTls).
 import type * as tls from "node:tls";
-import { SyscallError } from "../sys/errno.ts";
-import { closeFd, EINPROGRESS, recvStream, sendStream } from "../sys/libc.ts";
+import { EINPROGRESS, SyscallError } from "../sys/errno.ts";
+import { closeFd, recvStream, sendStream } from "../sys/libc.ts";
 import type { Deadline } from "./deadline.ts";
 import { checkReactor } from "./reactor.ts";
 import { awaitConnect, connectFd, connectStart, openTcpSocket } from "./socket.ts";

@@ -16,10 +16,9 @@
  */
 
 import { checkClock } from "./clock.ts";
-import { SyscallError } from "../sys/errno.ts";
+import { EINPROGRESS, SyscallError } from "../sys/errno.ts";
 import {
   closeFd,
-  EINPROGRESS,
   getsockoptInt,
   POLLOUT,
   ppollSync,

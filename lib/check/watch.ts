@@ -26,8 +26,8 @@
  * @module
  */
 
-import { SyscallError } from "../sys/errno.ts";
-import { closeFd, EALREADY, recvStream, setsockoptInt, SOL_SOCKET } from "../sys/libc.ts";
+import { EALREADY, SyscallError } from "../sys/errno.ts";
+import { closeFd, recvStream, setsockoptInt, SOL_SOCKET } from "../sys/libc.ts";
 import { Reactor } from "./reactor.ts";
 import { awaitConnect, connectNow, openTcpSocket } from "./socket.ts";
 import { formatEndpoint } from "./result.ts";

@@ -123,6 +123,12 @@ export const ETIMEDOUT = 110;
 export const EBADMSG = 74;
 /** `EPERM`: the caller lacks a capability (CAP_NET_RAW, CAP_NET_ADMIN). */
 export const EPERM = 1;
+/** `EINPROGRESS`: a non-blocking `connect` has started and is not done yet. */
+export const EINPROGRESS = 115;
+/** `EALREADY`: the `connect` started earlier is still under way. */
+export const EALREADY = 114;
+/** `EISCONN`: the socket is connected (a `connect` started earlier completed). */
+export const EISCONN = 106;
 
 /**
  * The table entry for an errno value; unknown numbers get a synthetic `E<n>` code so

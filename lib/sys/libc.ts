@@ -1720,13 +1720,6 @@ export function connectSocket(fd: number, sockaddr: Uint8Array): void {
   }
 }
 
-/** `connect(2)`: a non-blocking connect has started and is not done yet. */
-export const EINPROGRESS = 115;
-/** `connect(2)`: the connect started earlier is still under way. */
-export const EALREADY = 114;
-/** `connect(2)`: the socket is connected (a connect started earlier completed). */
-export const EISCONN = 106;
-
 /**
  * `connect(2)` on a non-blocking socket, for the health checks' hot path: the errno
  * (0 when connected) instead of a {@link SyscallError}. Most calls "fail" with
