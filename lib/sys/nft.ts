@@ -24,8 +24,10 @@ import { ENOENT } from "./errno.ts";
 import { NetlinkConnection, NetlinkError } from "./netlink/connection.ts";
 import { attrString, encodeNlMessage, NLM_F_REQUEST } from "./netlink/message.ts";
 
-/** The table hacore owns; nothing else in the ruleset is touched. */
-export const NFT_TABLE = "inet hacore";
+/** The name of hacore's table, as nfnetlink asks for it (the family goes apart). */
+const NFT_TABLE_NAME = "hacore";
+/** The table hacore owns, as `nft` names it; nothing else in the ruleset is touched. */
+export const NFT_TABLE = `inet ${NFT_TABLE_NAME}`;
 
 // nfnetlink, as far as asking whether a table exists takes it (linux/netfilter/*.h).
 /** The netlink protocol of netfilter (nfnetlink). */
@@ -78,7 +80,7 @@ export async function nftTableExists(
     return null;
   }
   try {
-    await conn.query(buildGetTable(NFPROTO_INET, NFT_TABLE.split(" ")[1]), {
+    await conn.query(buildGetTable(NFPROTO_INET, NFT_TABLE_NAME), {
       what: `table ${NFT_TABLE}`,
       call: "NFT_MSG_GETTABLE",
     });
