@@ -27,7 +27,7 @@
  * @module
  */
 
-import { parseTransition, startHacore } from "../../../lib/lab/hacore.ts";
+import { type HacoreOptions, parseTransition, startHacore } from "../../../lib/lab/hacore.ts";
 import { type Output, runCmd, type Sandbox } from "../../../lib/lab/host.ts";
 import { LineProc, sleep, wallMs } from "../../../lib/lab/proc.ts";
 import { LAN_IFACE } from "../../../lib/lab/topology.ts";
@@ -240,23 +240,43 @@ async function startHacoreNode(
   return d;
 }
 
+/**
+ * hacore's log levels, for {@link spawnHacore} (and the LVS benchmark's daemons).
+ *
+ * @example
+ * ```ts
+ * const l: HacoreLogLevel = "notice";
+ * ```
+ */
+export type HacoreLogLevel = NonNullable<HacoreOptions["logLevel"]>;
+
 /** The compiled binary to run instead of `deno run main.ts`, when `HACORE_BIN` names one. */
 function hacoreBin(): string | null {
   return Deno.env.get("HACORE_BIN") || null;
 }
 
-/** `hacore run` as production starts it: {@link startHacore}, or the `HACORE_BIN` binary. */
-function spawnHacore(
+/**
+ * `hacore run` as production starts it: {@link startHacore}, or the `HACORE_BIN` binary
+ * (with `startHacore`'s arguments; the binary bakes in the V8 flags).
+ *
+ * @example
+ * ```ts
+ * const proc = spawnHacore(box, ns, file, "node1", pidFile, controlSocket);
+ * ```
+ */
+export function spawnHacore(
   box: Sandbox,
   ns: string,
   file: string,
   name: string,
   pidFile: string,
   controlSocket: string,
+  logLevel: HacoreLogLevel = "info",
 ): LineProc {
   const bin = hacoreBin();
-  if (bin === null) return startHacore(box, ns, file, { name, pidFile, controlSocket }).proc;
-  // The binary bakes in the V8 flags; the arguments are startHacore's.
+  if (bin === null) {
+    return startHacore(box, ns, file, { name, pidFile, controlSocket, logLevel }).proc;
+  }
   return new LineProc(
     `hacore ${name}`,
     box.spawn(
@@ -265,7 +285,7 @@ function spawnHacore(
       "run",
       file,
       "--log-level",
-      "info",
+      logLevel,
       "--log-format",
       "json",
       "--pidfile",

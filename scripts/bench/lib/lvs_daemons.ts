@@ -7,7 +7,8 @@
  * hacore runs through `startHacore` (lib/lab/hacore.ts: `deno run` with the shipped V8
  * flags) at log level info, or the `HACORE_BIN` build when set (e.g. `dist/hacore` from
  * `deno task bundle`: what is installed, one file, no module graph to load and no
- * transpiling in a guest whose writes to Deno's cache vanish); keepalived runs `-C` (checkers only) in the foreground,
+ * transpiling in a guest whose writes to Deno's cache vanish), as `spawnHacore` of
+ * ./daemons.ts starts it; keepalived runs `-C` (checkers only) in the foreground,
  * logging to the console, so both logs are read as lines here.
  *
  * @example
@@ -21,10 +22,12 @@
  * @module
  */
 
-import { type HacoreOptions, logMessage, startHacore } from "../../../lib/lab/hacore.ts";
+import { logMessage } from "../../../lib/lab/hacore.ts";
 import type { Sandbox } from "../../../lib/lab/host.ts";
 import { type Line, LineProc, sleep, wallMs } from "../../../lib/lab/proc.ts";
-import type { ImplName } from "./daemons.ts";
+import { type HacoreLogLevel, type ImplName, spawnHacore } from "./daemons.ts";
+
+export type { HacoreLogLevel };
 
 /**
  * A running LVS director of either kind.
@@ -135,16 +138,6 @@ export async function startLvsDaemon(
     : startKeepalivedLvs(box, dir, ns, file);
 }
 
-/**
- * hacore's log levels, for {@link startLvsDaemon}.
- *
- * @example
- * ```ts
- * const l: HacoreLogLevel = "notice";
- * ```
- */
-export type HacoreLogLevel = NonNullable<HacoreOptions["logLevel"]>;
-
 function startHacoreLvs(
   box: Sandbox,
   dir: string,
@@ -154,20 +147,8 @@ function startHacoreLvs(
 ): LvsDaemon {
   const pidFile = `${dir}/hacore.pid`;
   const controlSocket = `${dir}/hacore.sock`;
-  const bin = Deno.env.get("HACORE_BIN") || null;
   const startedAtMs = wallMs();
-  // The build bakes in the V8 flags; the arguments are startHacore's.
-  const proc = bin === null
-    ? startHacore(box, ns, file, { name: "director", pidFile, controlSocket, logLevel }).proc
-    : new LineProc(
-      "hacore director",
-      box.spawn(ns, bin, "run", file, "--log-level", logLevel, "--log-format", "json", ...[
-        "--pidfile",
-        pidFile,
-        "--control-socket",
-        controlSocket,
-      ]),
-    );
+  const proc = spawnHacore(box, ns, file, "director", pidFile, controlSocket, logLevel);
   return {
     impl: "hacore",
     proc,
