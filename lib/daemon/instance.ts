@@ -27,7 +27,7 @@ import { canonicalIp, type Family, parseIp } from "../net/addr.ts";
 import type { ForeignTable } from "../vrrp/foreign.ts";
 import type { RouterConfig, RouterState } from "../vrrp/types.ts";
 import { type AnnounceState, type AnnounceTarget, IDLE_ANNOUNCE } from "./announce.ts";
-import type { PrimaryAddresses } from "./ports.ts";
+import type { PrimaryAddresses, RoutineAdvert } from "./ports.ts";
 
 /**
  * One instance's runtime record. Mutable: the daemon updates it in its loop (a reload
@@ -65,6 +65,11 @@ export interface Instance {
   retired: RouterState | null;
   /** The trackers' verdict last fed to the engine; null before the first. */
   track: PriorityResult | null;
+  /**
+   * As a Backup: its Master's advert as last heard, which its transport need not wake
+   * the loop for (see `VrrpTransport.expectRoutine`); null otherwise.
+   */
+  routine: RoutineAdvert | null;
 }
 
 /** Tracker name of an instance's own link; shown in status as the fault's cause. */
@@ -300,6 +305,7 @@ export function makeInstance(
     peerMacs: new Map(),
     retired: null,
     track: null,
+    routine: null,
   };
 }
 

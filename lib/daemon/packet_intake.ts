@@ -251,8 +251,11 @@ export interface PacketIntakeDeps {
   /** Node-wide counters (drops no instance owns, `internalErrors`). */
   readonly counters: Record<string, number>;
   readonly rateLog: RateLog;
-  /** Steps the engine and carries out its actions. */
-  readonly feed: (event: NodeEvent) => void;
+  /**
+   * Steps the engine and carries out its actions; `atMs`: when the packet arrived
+   * (the engine judges it then), absent for now.
+   */
+  readonly feed: (event: NodeEvent, atMs?: number) => void;
   /** Steps a retiring instance's router and carries out its actions. */
   readonly stepRetired: (inst: Instance, event: RouterEvent) => void;
   /**
@@ -260,6 +263,12 @@ export interface PacketIntakeDeps {
    * log line shows (a peer's MAC newly learned: the VIP guard's view of its peers).
    */
   readonly changed?: () => void;
+  /**
+   * Told after an advert from `src` (its VRRP bytes) reached a live instance's engine:
+   * whether a Backup's Master sent it is the runtime's to judge (see
+   * `Instance.routine`).
+   */
+  readonly heard?: (inst: Instance, src: string, bytes: Uint8Array) => void;
 }
 
 /**
@@ -347,7 +356,8 @@ export class PacketIntake {
       const event: RouterEvent = r.srcMac === undefined
         ? { type: "advert", advert, src, checksumForm }
         : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };
-      this.#deps.feed({ type: "router", name: r.inst.cfg.name, event });
+      this.#deps.feed({ type: "router", name: r.inst.cfg.name, event }, p.atMs);
+      this.#deps.heard?.(r.inst, src, p.bytes);
     }
   }
 

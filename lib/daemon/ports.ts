@@ -26,6 +26,7 @@ export type {
   KernelEvent,
   PrimaryAddresses,
   ReceivedPacket,
+  RoutineAdvert,
   TransportFactory,
   TransportRequest,
   VipClaim,

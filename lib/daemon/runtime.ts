@@ -68,6 +68,7 @@ import type {
   NotifySink,
   PrimaryAddresses,
   ReceivedPacket,
+  RoutineAdvert,
   TransportFactory,
   VipClaim,
   VipGuardPort,
@@ -108,6 +109,14 @@ const STATIC_OWNER = "static";
  */
 function holdsAdvertBack(reason: TransitionReason | undefined): boolean {
   return reason !== "master-down-timer" && reason !== "priority-zero" && reason !== "sync-group";
+}
+
+/** A routine advert's bytes compared: version and type, VRID, priority, count, interval. */
+const ROUTINE_HEAD_BYTES = 6;
+
+function sameHead(head: Uint8Array, bytes: Uint8Array): boolean {
+  for (let i = 0; i < ROUTINE_HEAD_BYTES; i++) if (head[i] !== bytes[i]) return false;
+  return true;
 }
 
 /** Reads of the sockets before one firing of the deadlines (see `#packetsFirst`). */
@@ -241,6 +250,10 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   readonly #guard: VipGuard;
   /** What the VIP guard watches may have changed since it was last synced. */
   #guardDirty = true;
+  /** Which adverts are routine may have changed since the transports were told. */
+  #routineDirty = true;
+  /** The time the engine was last stepped at: a late-read packet is not judged before. */
+  #steppedAtMs = -Infinity;
   /** Claims to answer once {@link CLAIM_CONFIRM_MS} has shown they are not a handover. */
   readonly #claimAnswers: { atMs: number; claim: VipClaim }[] = [];
   /**
@@ -292,7 +305,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     );
     const table = new InstanceTable(opts.config, opts.instances, opts.nowMs);
     this.table = table;
-    const feed = (event: NodeEvent) => this.feed(event);
+    const feed = (event: NodeEvent, atMs?: number) => this.feed(event, atMs);
     const applyPriority = (name: string) => this.applyPriority(name);
     this.#transports = new Transports({
       factory: opts.transports,
@@ -345,6 +358,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       feed,
       stepRetired: (inst, event) => this.#stepRetired(inst, event),
       changed: () => (this.#turnWanted = true),
+      heard: (inst, src, bytes) => this.#heard(inst, src, bytes),
     });
     this.#trackers = new TrackerGlue({
       hub: opts.trackers,
@@ -690,8 +704,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * rt.feed({ type: "tick" });
    * ```
    */
-  feed(event: NodeEvent): void {
-    const now = this.#clock.nowMs();
+  feed(event: NodeEvent, atMs?: number): void {
+    const now = atMs === undefined ? this.#clock.nowMs() : Math.max(atMs, this.#steppedAtMs);
+    this.#steppedAtMs = now;
     for (const { inst, action } of this.table.step(event, now)) this.#execute(inst, action, now);
     this.#notifier.stepDone(this.table.node, this.table.config.syncGroups, now);
     if (event.type === "router" && event.event.type === "advert") {
@@ -769,7 +784,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   takeTurnWanted(): boolean {
-    const wanted = this.#turnWanted || this.#vips.wanted ||
+    const wanted = this.#turnWanted || this.#vips.wanted || this.#routineDirty ||
       (this.#guardDirty && this.#guard.enabled);
     this.#turnWanted = false;
     return wanted;
@@ -815,6 +830,55 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#sendAfterHold();
     this.#answerClaims();
     this.#syncGuard();
+    this.#syncRoutine();
+  }
+
+  /**
+   * After an advert reached `inst`'s engine: when it came from the Master this Backup
+   * follows and was taken (its time is the Master's last), adverts like it are
+   * routine. A priority 0 never is: the takeover it starts is a timer's.
+   */
+  #heard(inst: Instance, src: string, bytes: Uint8Array): void {
+    const r = this.table.routerOf(inst);
+    const m = r.lastMaster;
+    const routine = r.state === "backup" && m !== null && m.ip === src &&
+      m.atMs === this.#steppedAtMs && bytes.length >= ROUTINE_HEAD_BYTES && bytes[2] !== 0;
+    const known = inst.routine;
+    if (!routine) {
+      if (known !== null) this.#setRoutine(inst, null);
+      return;
+    }
+    if (known !== null && known.src === src && sameHead(known.head, bytes)) return;
+    this.#setRoutine(inst, { src, head: bytes.slice(0, ROUTINE_HEAD_BYTES) });
+  }
+
+  #setRoutine(inst: Instance, routine: Instance["routine"]): void {
+    inst.routine = routine;
+    this.#routineDirty = true;
+  }
+
+  /**
+   * Tells each transport the routine adverts of its Backups (see
+   * `VrrpTransport.expectRoutine`): a Backup's only while it is one and follows that
+   * Master.
+   */
+  #syncRoutine(): void {
+    if (!this.#routineDirty) return;
+    this.#routineDirty = false;
+    const byKey = new Map<string, RoutineAdvert[]>();
+    for (const inst of this.table.live) {
+      const r = this.table.routerOf(inst);
+      const routine = inst.routine;
+      if (routine === null) continue;
+      if (r.state !== "backup" || r.lastMaster?.ip !== routine.src) {
+        inst.routine = null;
+        continue;
+      }
+      const list = byKey.get(inst.key);
+      if (list === undefined) byKey.set(inst.key, [routine]);
+      else list.push(routine);
+    }
+    this.#transports.expectRoutine(byKey);
   }
 
   /**
@@ -1027,13 +1091,17 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   reload(next: Config, facts: ReloadFacts): ReloadOutcome {
     this.#guardDirty = true;
+    this.#routineDirty = true;
     return applyReload(this.#reload, next, facts.linksDown);
   }
 
   #execute(inst: Instance, action: RouterAction, now: number) {
     // An advert sent at once is all its action asks; anything else needs the turn.
     if (action.type !== "send" || this.#holdPending.has(inst)) this.#turnWanted = true;
-    if (action.type !== "send") this.#guardDirty = true;
+    if (action.type !== "send") {
+      this.#guardDirty = true;
+      this.#routineDirty = true;
+    }
     switch (action.type) {
       case "send":
         // A new master's first advert waits for its VIPs and its first announcement.
@@ -1166,6 +1234,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   onKernel(e: KernelEvent): void {
     this.#guardDirty = true;
+    // A transport may be opened again: it starts with every packet waking the loop.
+    this.#routineDirty = true;
     switch (e.kind) {
       case "addr-removed": {
         this.#trackSource(e.interface, e.address, true);

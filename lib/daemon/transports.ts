@@ -25,7 +25,7 @@ import { encodeAdvert } from "../vrrp/packet.ts";
 import type { OutgoingAdvert } from "../vrrp/types.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import type { Instance } from "./instance.ts";
-import type { ReceivedPacket, TransportFactory, VrrpTransport } from "./ports.ts";
+import type { ReceivedPacket, RoutineAdvert, TransportFactory, VrrpTransport } from "./ports.ts";
 import { advertVia } from "./vmac.ts";
 
 /**
@@ -77,6 +77,8 @@ export function checksumFormFor(
 export function isNoDevice(e: unknown): boolean {
   return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENODEV";
 }
+
+const NO_ROUTINE: readonly RoutineAdvert[] = Object.freeze([]);
 
 /**
  * What {@link Transports} needs.
@@ -274,6 +276,19 @@ export class Transports {
    * transports.sendAdvert(inst, advert, () => "pseudo-header");
    * ```
    */
+  /**
+   * Tells every open transport its Backups' routine adverts (see
+   * `VrrpTransport.expectRoutine`); a transport without any gets an empty list.
+   *
+   * @example
+   * ```ts
+   * transports.expectRoutine(new Map([["eth0/ipv4", [{ src: "192.0.2.1", head }]]]));
+   * ```
+   */
+  expectRoutine(byKey: ReadonlyMap<string, readonly RoutineAdvert[]>): void {
+    for (const [key, t] of this.#open) t.expectRoutine?.(byKey.get(key) ?? NO_ROUTINE);
+  }
+
   sendAdvert(inst: Instance, advert: OutgoingAdvert, formFor: (dst: string) => ChecksumForm) {
     const t = this.#open.get(inst.key);
     if (t === undefined) return;

@@ -121,6 +121,11 @@ export const SO_BINDTODEVICE = 25;
 export const SO_RCVBUFFORCE = 33;
 /** `SO_ATTACH_FILTER`: a classic BPF program deciding what the socket queues. */
 export const SO_ATTACH_FILTER = 26;
+/**
+ * `SO_TIMESTAMPNS` (x86-64): each datagram comes with the kernel's receive time, a
+ * `CLOCK_REALTIME` timespec in an `SCM_TIMESTAMPNS` control message of the same number.
+ */
+export const SO_TIMESTAMPNS = 35;
 /** `SO_PEERCRED`: the pid, uid and gid of the process at the other end of a unix socket. */
 export const SO_PEERCRED = 17;
 
@@ -255,6 +260,8 @@ export const IF_NAMESIZE = 16;
 export const CLOCK_MONOTONIC = 1;
 /** `CLOCK_BOOTTIME`: the clock a process's start time in `/proc/PID/stat` counts on. */
 export const CLOCK_BOOTTIME = 7;
+/** `CLOCK_REALTIME`: the clock socket receive timestamps are taken on. */
+export const CLOCK_REALTIME = 0;
 
 // ---------------------------------------------------------------------------------------
 // Struct sizes (LP64 Linux)
@@ -887,6 +894,17 @@ export const BPF_LDW_ABS = 0x20;
 export const BPF_TAX = 0x07;
 /** `BPF_JMP | BPF_JEQ | BPF_X`: jump by jt if A == X, else by jf. */
 export const BPF_JEQ_X = 0x1d;
+/** `BPF_LDX | BPF_B | BPF_MSH`: X = 4 × (the byte at k & 0xf), an IPv4 header's length. */
+export const BPF_LDX_MSH = 0xb1;
+/** `BPF_LD | BPF_W | BPF_IND`: load the big-endian 32 bits at offset X + k. */
+export const BPF_LDW_IND = 0x40;
+/** `BPF_LD | BPF_H | BPF_IND`: load the big-endian 16 bits at offset X + k. */
+export const BPF_LDH_IND = 0x48;
+/**
+ * The `k` of a `BPF_LD | BPF_W | BPF_ABS` that loads the packet's type (`SKF_AD_OFF +
+ * SKF_AD_PKTTYPE`): PACKET_HOST, PACKET_OUTGOING, ….
+ */
+export const BPF_K_PKTTYPE = (-0x1000 + 4) >>> 0;
 
 /**
  * One classic BPF instruction (`struct sock_filter`).
@@ -1213,6 +1231,11 @@ export interface RecvMsgResult {
   flags: number;
   /** Ancillary data: IPV6_HOPLIMIT, IPV6_PKTINFO, IP_PKTINFO, …. */
   cmsgs: Cmsg[];
+  /**
+   * The kernel's receive time, `CLOCK_REALTIME` in milliseconds, from a reader made
+   * with `stamps` on a socket with {@link SO_TIMESTAMPNS}; NaN otherwise.
+   */
+  stampMs?: number;
 }
 
 function ptrValue(b: Uint8Array): bigint {
@@ -1596,6 +1619,26 @@ export function clockBoottimeUsec(): bigint {
   return dv.getBigInt64(0, true) * 1_000_000n + dv.getBigInt64(8, true) / 1000n;
 }
 
+const realtimeBuf = new Uint8Array(SIZEOF_TIMESPEC);
+const realtimeView = new DataView(realtimeBuf.buffer);
+
+/**
+ * `clock_gettime(CLOCK_REALTIME)` in milliseconds (fractional): the scale of receive
+ * timestamps ({@link SO_TIMESTAMPNS}), to tell how long ago a datagram arrived.
+ *
+ * @example
+ * ```ts
+ * const ageMs = clockRealtimeMs() - got.stampMs;
+ * ```
+ */
+export function clockRealtimeMs(): number {
+  if (libc().clock_gettime(CLOCK_REALTIME, realtimeBuf) < 0) {
+    fail("clock_gettime", "CLOCK_REALTIME");
+  }
+  return Number(realtimeView.getBigInt64(0, true)) * 1000 +
+    Number(realtimeView.getBigInt64(8, true)) / 1e6;
+}
+
 /**
  * The process id.
  *
@@ -1892,6 +1935,7 @@ export class RecvMsgReader {
   readonly #msg = new Uint8Array(SIZEOF_MSGHDR);
   readonly #mv = new DataView(this.#msg.buffer);
   readonly #nv = new DataView(this.#name.buffer);
+  readonly #buf: Uint8Array;
   readonly #control: Uint8Array;
   /** `from.addr` views of the name buffer, by hardware address length (0..8). */
   readonly #addrs: Uint8Array[] = [];
@@ -1903,20 +1947,35 @@ export class RecvMsgReader {
     pkttype: 0,
     addr: new Uint8Array(0) as Uint8Array,
   };
-  readonly #result: RecvMsgResult = { n: 0, from: this.#from, flags: 0, cmsgs: [] };
+  readonly #result: RecvMsgResult = { n: 0, from: this.#from, flags: 0, cmsgs: [], stampMs: NaN };
+  /** Control data holds only receive timestamps: read straight, not as a cmsg list. */
+  readonly #stamps: boolean;
+  readonly #cv: DataView;
   #errno: Deno.UnsafePointerView | null = null;
 
   /**
    * Reads into `buf`, with control data into `control` (none by default); both must
-   * stay the same for the reader's life, as its header points at them.
+   * stay the same for the reader's life, as its header points at them. `stamps`: the
+   * sockets read have {@link SO_TIMESTAMPNS} and nothing else that sends control data;
+   * each result's `stampMs` is then the receive time, without a cmsg list built per
+   * datagram (`control` needs room for one timestamp, {@link STAMP_CONTROL_BYTES}).
    *
    * @example
    * ```ts
    * new RecvMsgReader(buf, new Uint8Array(256)); // with IPV6_PKTINFO and hop limits
+   * new RecvMsgReader(buf, new Uint8Array(STAMP_CONTROL_BYTES), { stamps: true });
    * ```
    */
-  constructor(buf: Uint8Array, control: Uint8Array = new Uint8Array(0)) {
+  constructor(
+    buf: Uint8Array,
+    control: Uint8Array = new Uint8Array(0),
+    opts: { stamps?: boolean } = {},
+  ) {
+    // Both are held here: the header points at them, so they must outlive the reader.
+    this.#buf = buf;
     this.#control = control;
+    this.#stamps = opts.stamps === true;
+    this.#cv = new DataView(control.buffer, control.byteOffset, control.length);
     const iv = new DataView(this.#iov.buffer);
     iv.setBigUint64(0, buf.length ? ptrValue(buf) : 0n, true);
     iv.setBigUint64(8, BigInt(buf.length), true);
@@ -1969,10 +2028,33 @@ export class RecvMsgReader {
     } else {
       res.from = decodeSockaddr(this.#name, nameLen);
     }
-    res.cmsgs = this.#control.length === 0
-      ? NO_CMSGS
-      : parseCmsgs(this.#control, Number(this.#mv.getBigUint64(MSGHDR_CONTROLLEN, true)));
+    const controlLen = this.#control.length === 0
+      ? 0
+      : Number(this.#mv.getBigUint64(MSGHDR_CONTROLLEN, true));
+    if (this.#stamps) {
+      res.cmsgs = NO_CMSGS;
+      res.stampMs = this.#stampOf(controlLen);
+    } else {
+      res.cmsgs = controlLen === 0 ? NO_CMSGS : parseCmsgs(this.#control, controlLen);
+    }
     return res;
+  }
+
+  /** The `SCM_TIMESTAMPNS` among the control messages, in ms; NaN without one. */
+  #stampOf(controlLen: number): number {
+    const cv = this.#cv;
+    for (let at = 0; at + STAMP_CONTROL_BYTES <= controlLen;) {
+      const len = Number(cv.getBigUint64(at, true));
+      if (len < SIZEOF_CMSGHDR) break;
+      if (
+        cv.getInt32(at + 8, true) === SOL_SOCKET && cv.getInt32(at + 12, true) === SO_TIMESTAMPNS
+      ) {
+        return Number(cv.getBigInt64(at + 16, true)) * 1000 +
+          Number(cv.getBigInt64(at + 24, true)) / 1e6;
+      }
+      at += cmsgAlign(len);
+    }
+    return NaN;
   }
 
   /** errno of this thread, its location asked once (it does not move). */
@@ -1985,6 +2067,9 @@ export class RecvMsgReader {
     return this.#errno.getInt32(0);
   }
 }
+
+/** Control room for one `SCM_TIMESTAMPNS` (a cmsghdr and a timespec). */
+export const STAMP_CONTROL_BYTES = SIZEOF_CMSGHDR + SIZEOF_TIMESPEC;
 
 /** No control data: shared, and frozen so that no caller can add to it. */
 const NO_CMSGS = Object.freeze([]) as unknown as Cmsg[];

@@ -115,6 +115,13 @@ export interface ReceivedPacket {
    * it: peer MAC pinning and the priority-0 rule use it, and do without it otherwise.
    */
   readonly srcMac?: string;
+  /**
+   * When the kernel received it, on the daemon's clock (`performance.now()` scale),
+   * when the transport can tell; never later than when it was read. A packet read
+   * late (a stall, or a Backup's routine advert read on the next wake) counts from
+   * then, so its Master_Down timer runs from the advert, not from the read.
+   */
+  readonly atMs?: number;
 }
 
 /**
@@ -157,8 +164,31 @@ export interface VrrpTransport {
    * keepalived's `unicast_ttl`, for unicast adverts that cross routers.
    */
   send(bytes: Uint8Array, dst: string, src: string, via?: string, ttl?: number): void;
+  /**
+   * Optional: the adverts a Backup here hears from its Master every interval, which
+   * change nothing but a timer. Such an advert need not wake the loop: it is delivered
+   * (with its {@link ReceivedPacket.atMs}) on the next wake, which every deadline is;
+   * any other packet wakes the loop as before. An empty list: every packet wakes it.
+   * Transports that cannot tell when a packet arrived omit it.
+   */
+  expectRoutine?(routine: readonly RoutineAdvert[]): void;
   /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
   close(): void;
+}
+
+/**
+ * A Backup's routine advert: from its Master's address, with the first six bytes of
+ * the VRRP header (version and type, VRID, priority, count, and the VRRPv3 interval or
+ * the VRRPv2 auth type and interval) as last heard.
+ *
+ * @example
+ * ```ts
+ * const r: RoutineAdvert = { src: "192.0.2.1", head: Uint8Array.of(0x31, 51, 150, 1, 0, 1) };
+ * ```
+ */
+export interface RoutineAdvert {
+  readonly src: string;
+  readonly head: Uint8Array;
 }
 
 /**

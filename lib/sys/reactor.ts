@@ -185,6 +185,8 @@ export class Reactor implements Clock {
   #seq = 0;
   #holds = 0;
   readonly #idleChecks = new Set<() => boolean>();
+  /** Run after every wait, before its callbacks and timers (see {@link Reactor.onWake}). */
+  #wakeHooks: (() => void)[] = [];
   #efd = -1;
   #poll: PollSet | null = null;
   #loop: Promise<void> | null = null;
@@ -402,6 +404,24 @@ export class Reactor implements Clock {
   }
 
   /**
+   * Registers `fn` to run right after every wait returns, before that wake's callbacks
+   * and timers: for sockets read on every wake rather than watched (a Backup's routine
+   * adverts, see `lib/sys/transport.ts`), so that whatever the wake was for sees what
+   * they hold. `fn` must not throw. Returns the unregister.
+   *
+   * @example
+   * ```ts
+   * const off = reactor.onWake(() => drainUnwatched());
+   * ```
+   */
+  onWake(fn: () => void): () => void {
+    this.#wakeHooks = [...this.#wakeHooks, fn];
+    return () => {
+      this.#wakeHooks = this.#wakeHooks.filter((h) => h !== fn);
+    };
+  }
+
+  /**
    * True while the loop runs (something is watched, polled or timed, or the loop is
    * about to notice that nothing is): a finished user leaves it false.
    *
@@ -558,6 +578,7 @@ export class Reactor implements Clock {
           // Deno's event loop turned meanwhile: settle as usual after it.
           this.#quiet = false;
         }
+        if (n >= 0) { for (const hook of this.#wakeHooks) hook(); }
         if (n > 0) this.#dispatch(ps);
         this.#fireTimers();
       }

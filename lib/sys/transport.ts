@@ -41,7 +41,13 @@
  * @module
  */
 
-import type { ReceivedPacket, TransportFactory, TransportRequest, VrrpTransport } from "./ports.ts";
+import type {
+  ReceivedPacket,
+  RoutineAdvert,
+  TransportFactory,
+  TransportRequest,
+  VrrpTransport,
+} from "./ports.ts";
 import { canonicalIp, formatIp, ipv4Text, parseIp, parseIpCached } from "../net/addr.ts";
 import { macToString } from "../net/ether.ts";
 import {
@@ -61,10 +67,17 @@ import {
   bindSocket,
   bindToDevice,
   BPF_JEQ_K,
+  BPF_K_PKTTYPE,
   BPF_LDB_ABS,
+  BPF_LDH_ABS,
+  BPF_LDH_IND,
+  BPF_LDW_ABS,
+  BPF_LDW_IND,
+  BPF_LDX_MSH,
   BPF_RET_K,
   type BpfInsn,
   buildCmsgs,
+  clockRealtimeMs,
   closeFd,
   cmsgInt,
   cmsgSpace,
@@ -109,6 +122,7 @@ import {
   SIZEOF_IN6_PKTINFO,
   SO_RCVBUF,
   SO_RCVBUFFORCE,
+  SO_TIMESTAMPNS,
   SOCK_DGRAM,
   SOCK_RAW,
   sockaddrIn,
@@ -117,8 +131,9 @@ import {
   SOL_IP,
   SOL_IPV6,
   SOL_SOCKET,
+  STAMP_CONTROL_BYTES,
 } from "./libc.ts";
-import { defaultReactor, type Reactor, watchSocket } from "./reactor.ts";
+import { defaultReactor, type Reactor, type WatchHandle } from "./reactor.ts";
 
 /** TTL / hop limit of every VRRP packet (RFC 5798 §5.1.1.3, §5.1.2.3). */
 export const VRRP_HOP_LIMIT = 255;
@@ -186,9 +201,23 @@ class RawTransport implements VrrpTransport {
   readonly ifindex: number;
   readonly interface: string;
   readonly onPacket: (packet: ReceivedPacket) => void;
+  /** The receive socket stamps each packet with its arrival (`SO_TIMESTAMPNS`). */
+  readonly stamps: boolean;
   closed = false;
+  /** The receive socket's watch; null while routine adverts are read on each wake. */
+  rxWatch: WatchHandle | null = null;
+  /** The doorbell socket (see `SystemTransportFactory.expectRoutine`); -1 without one. */
+  bellFd = -1;
+  bellWatch: WatchHandle | null = null;
+  /** The routine adverts the doorbell lets pass, as compared (empty: none). */
+  routineKey = "";
+  /**
+   * When a read of the receive socket last found it empty, on the reactor's clock: no
+   * packet read later arrived before it.
+   */
+  emptyAtMs = -Infinity;
   #ipId = 0;
-  #closer: (t: RawTransport) => void;
+  #owner: TransportOwner;
   /** Send-only sockets per `via` interface (virtual-MAC macvlans). */
   #via = new Map<string, { fd: number; ifindex: number }>();
   /** The last IPv4 destination and its sockaddr: an instance sends to one group. */
@@ -198,17 +227,18 @@ class RawTransport implements VrrpTransport {
   #frame: Uint8Array | undefined = undefined;
 
   constructor(
-    closer: (t: RawTransport) => void,
+    owner: TransportOwner,
     fd: number,
-    rxFd: number,
+    rx: { fd: number; stamps: boolean },
     req: TransportRequest,
     ifindex: number,
     onPacket: (packet: ReceivedPacket) => void,
   ) {
-    this.#closer = closer;
+    this.#owner = owner;
     this.fd = fd;
-    this.rxFd = rxFd;
-    this.linkLayer = rxFd !== fd;
+    this.rxFd = rx.fd;
+    this.stamps = rx.stamps;
+    this.linkLayer = rx.fd !== fd;
     this.group = canonicalIp(req.group) ?? req.group;
     this.family = req.family;
     this.interface = req.interface;
@@ -325,8 +355,18 @@ class RawTransport implements VrrpTransport {
     // Send-only sockets are never polled: they can go at once.
     for (const s of this.#via.values()) closeQuietly(s.fd);
     this.#via.clear();
-    this.#closer(this);
+    this.#owner.close(this);
   }
+
+  expectRoutine(routine: readonly RoutineAdvert[]): void {
+    if (!this.closed) this.#owner.expectRoutine(this, routine);
+  }
+}
+
+/** What a transport asks of the factory that opened it. */
+interface TransportOwner {
+  close(t: RawTransport): void;
+  expectRoutine(t: RawTransport, routine: readonly RoutineAdvert[]): void;
 }
 
 /**
@@ -384,15 +424,27 @@ export function frameIpv4Advert(
 export class SystemTransportFactory implements TransportFactory {
   /** By receiving fd. */
   #open = new Map<number, RawTransport>();
-  /** Per receiving fd: stops its watch and closes it. */
-  #stops = new Map<number, () => void>();
+  /** Transports whose routine adverts are read on every wake, not watched. */
+  #quiet = new Set<RawTransport>();
+  #offWake: (() => void) | null = null;
   readonly #linkLayer: boolean;
   readonly #reactor: Reactor;
   #buf = new Uint8Array(RECV_BUFFER_BYTES);
   #control = new Uint8Array(CONTROL_BYTES);
-  /** Reads into `#buf` without allocating (see `RecvMsgReader`); with control data for raw IPv6. */
-  #reader = new RecvMsgReader(this.#buf);
+  /**
+   * Reads into `#buf` without allocating (see `RecvMsgReader`): with receive stamps
+   * for packet sockets (and raw IPv4 ones, which have none), with control data for
+   * raw IPv6.
+   */
+  #reader = new RecvMsgReader(this.#buf, new Uint8Array(STAMP_CONTROL_BYTES), { stamps: true });
   #readerV6 = new RecvMsgReader(this.#buf, this.#control);
+  /** Empties doorbell sockets: what they hold only says "wake up". */
+  #bellReader = new RecvMsgReader(new Uint8Array(BELL_SNAP_BYTES));
+  readonly #stampClock: StampClock;
+  readonly #owner: TransportOwner = {
+    close: (t) => this.#closeTransport(t),
+    expectRoutine: (t, routine) => this.#expectRoutine(t, routine),
+  };
   #stats = { received: 0, malformed: 0, notForUs: 0, receiveErrors: 0, callbackErrors: 0 };
   /**
    * Last time a socket may hold packets the reactor's last wait did not cover: one was
@@ -413,6 +465,7 @@ export class SystemTransportFactory implements TransportFactory {
   constructor(opts: { linkLayer?: boolean; reactor?: Reactor } = {}) {
     this.#linkLayer = opts.linkLayer ?? true;
     this.#reactor = opts.reactor ?? defaultReactor();
+    this.#stampClock = new StampClock(this.#reactor);
   }
 
   /**
@@ -436,16 +489,99 @@ export class SystemTransportFactory implements TransportFactory {
       ? openV4(req.interface, ifindex, req.group)
       : openV6(req.interface, ifindex, req.group);
     const rxFd = this.#linkLayer ? openLinkReceiver(fd, req.family, ifindex) : fd;
-    const t = new RawTransport((x) => this.#closeTransport(x), fd, rxFd, req, ifindex, onPacket);
+    // Only a packet socket's stamps are used: routine adverts need them (see
+    // expectRoutine), and a stall's backlog is then timed right too.
+    const stamps = rxFd !== fd && trySetInt(rxFd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    const t = new RawTransport(this.#owner, fd, { fd: rxFd, stamps }, req, ifindex, onPacket);
+    // Opened now, in the namespace the interface is in (a test's, say), though it queues
+    // nothing until routine adverts are expected.
+    if (stamps) t.bellFd = tryOpenBell(req.family, ifindex);
     this.#open.set(rxFd, t);
     this.#uncoveredMs = this.#reactor.nowMs();
+    this.#watchRx(t);
+    return t;
+  }
+
+  #watchRx(t: RawTransport): void {
     // Quiet: the daemon's callback handles a packet in place or queues it in its inbox
     // (which its idle check sees), so a dispatch of adverts alone needs no settle turns.
-    this.#stops.set(
-      rxFd,
-      watchSocket(this.#reactor, rxFd, () => this.#drain(t), { quiet: true }),
-    );
-    return t;
+    t.rxWatch = this.#reactor.watch(t.rxFd, () => this.#drain(t), { quiet: true });
+  }
+
+  /**
+   * Routine adverts stop waking the loop: the receive socket is no longer watched but
+   * read on every wake (the reactor's `onWake`), before that wake's callbacks and
+   * timers; a Backup's Master_Down deadline is such a wake, and each advert read
+   * counts from its receive stamp, so the timer runs from the advert as before. What
+   * is not routine (another sender, a priority or interval that changed, a VRID
+   * without an entry) is also queued on a second packet socket, the doorbell, whose
+   * filter ({@link routineBell}) lets only that through; the doorbell is watched, and
+   * its wake reads the receive socket. A steady Backup at 10 ms adverts wakes about
+   * once per Master_Down interval instead of once per advert.
+   */
+  #expectRoutine(t: RawTransport, routine: readonly RoutineAdvert[]): void {
+    if (t.bellFd < 0) return;
+    const key = routineKey(routine);
+    if (key === t.routineKey) return;
+    if (routine.length === 0) {
+      this.#wakeEveryPacket(t);
+      return;
+    }
+    try {
+      attachFilter(t.bellFd, routineBell(t.family, routine));
+    } catch {
+      // Without a doorbell every packet wakes the loop, as before.
+      this.#wakeEveryPacket(t);
+      return;
+    }
+    t.routineKey = key;
+    if (t.bellWatch !== null) return;
+    const bellFd = t.bellFd;
+    t.bellWatch = this.#reactor.watch(bellFd, () => this.#ring(t, bellFd), { quiet: true });
+    t.rxWatch?.close();
+    t.rxWatch = null;
+    this.#quiet.add(t);
+    this.#offWake ??= this.#reactor.onWake(() => this.#drainQuiet());
+    // Packets that came in before the switch wait for the next wake, as routine ones.
+    this.#uncoveredMs = this.#reactor.nowMs();
+  }
+
+  #wakeEveryPacket(t: RawTransport): void {
+    t.routineKey = "";
+    if (t.bellWatch === null) return;
+    t.bellWatch.close();
+    t.bellWatch = null;
+    try {
+      attachFilter(t.bellFd, QUEUE_NOTHING);
+    } catch {
+      // Unwatched, what it still queues is never read; closing it frees that.
+    }
+    this.#quiet.delete(t);
+    this.#stopWakeHook();
+    if (!t.closed) this.#watchRx(t);
+    this.#uncoveredMs = this.#reactor.nowMs();
+  }
+
+  #stopWakeHook(): void {
+    if (this.#quiet.size > 0 || this.#offWake === null) return;
+    this.#offWake();
+    this.#offWake = null;
+  }
+
+  /** The doorbell rang: empty it, then read what it rang for. */
+  #ring(t: RawTransport, bellFd: number): void {
+    for (let i = 0; i < MAX_READS_PER_WAKE; i++) {
+      try {
+        if (this.#bellReader.read(bellFd) === null) break;
+      } catch {
+        break;
+      }
+    }
+    this.#drain(t);
+  }
+
+  #drainQuiet(): void {
+    for (const t of this.#quiet) this.#drain(t);
   }
 
   /**
@@ -532,14 +668,17 @@ export class SystemTransportFactory implements TransportFactory {
   #closeTransport(t: RawTransport): void {
     if (this.#open.get(t.rxFd) !== t) return;
     this.#open.delete(t.rxFd);
+    this.#wakeEveryPacket(t);
+    t.rxWatch?.close();
+    t.rxWatch = null;
+    if (t.bellFd >= 0) closeQuietly(t.bellFd);
+    t.bellFd = -1;
     if (t.rxFd !== t.fd) closeQuietly(t.fd);
-    const stop = this.#stops.get(t.rxFd);
-    this.#stops.delete(t.rxFd);
-    if (stop) stop();
-    else closeQuietly(t.rxFd);
+    closeQuietly(t.rxFd);
   }
 
   #drain(t: RawTransport, maxReads: number = MAX_READS_PER_WAKE): void {
+    const clock = this.#stampClock.begin(t.emptyAtMs);
     for (let i = 0; !t.closed; i++) {
       if (i === maxReads) {
         this.#uncoveredMs = this.#reactor.nowMs();
@@ -556,9 +695,12 @@ export class SystemTransportFactory implements TransportFactory {
         this.#uncoveredMs = this.#reactor.nowMs();
         return;
       }
-      if (got === null) return;
+      if (got === null) {
+        t.emptyAtMs = Math.max(t.emptyAtMs, clock.readSince(this.#reactor.lastPolledMs));
+        return;
+      }
       const packet = t.linkLayer
-        ? parseLinkFrame(t.family, t.group, this.#buf, got)
+        ? parseLinkFrame(t.family, t.group, this.#buf, got, t.stamps ? clock : undefined)
         : t.family === "ipv4"
         ? parseV4(this.#buf, got)
         : parseV6(this.#buf, got);
@@ -615,6 +757,86 @@ function vrrpFilter(family: "ipv4" | "ipv6"): BpfInsn[] {
 }
 
 const QUEUE_NOTHING: BpfInsn[] = [{ code: BPF_RET_K, jt: 0, jf: 0, k: 0 }];
+
+/** What a doorbell queues of a packet: its presence is the message. */
+const BELL_SNAP_BYTES = 1;
+
+const ld = (code: number, k: number): BpfInsn => ({ code, jt: 0, jf: 0, k });
+const ret = (k: number): BpfInsn => ({ code: BPF_RET_K, jt: 0, jf: 0, k });
+/** Falls through when A == k, jumps `skip` instructions ahead otherwise. */
+const onlyIf = (k: number, skip: number): BpfInsn => ({ code: BPF_JEQ_K, jt: 0, jf: skip, k });
+
+/**
+ * The doorbell's filter: queues every VRRP packet from another host except the
+ * routine adverts listed (same source, same first six header bytes). Frames we sent
+ * and frames for other hosts ring nothing; neither would be delivered. An entry is
+ * seven instructions (IPv4) or thirteen (IPv6), so 255 of them fit the kernel's
+ * 4,096; jumps stay within an entry.
+ *
+ * @example
+ * ```ts
+ * attachFilter(bellFd, routineBell("ipv4", [{ src: "192.0.2.1", head }]));
+ * ```
+ */
+export function routineBell(family: "ipv4" | "ipv6", routine: readonly RoutineAdvert[]): BpfInsn[] {
+  const v4 = family === "ipv4";
+  const prog: BpfInsn[] = [
+    ld(BPF_LDW_ABS, BPF_K_PKTTYPE),
+    { code: BPF_JEQ_K, jt: 3, jf: 0, k: PACKET_OUTGOING },
+    { code: BPF_JEQ_K, jt: 2, jf: 0, k: PACKET_OTHERHOST },
+    ld(BPF_LDB_ABS, v4 ? 9 : 6),
+    { code: BPF_JEQ_K, jt: 1, jf: 0, k: IPPROTO_VRRP },
+    ret(0),
+  ];
+  // X: where the VRRP header starts (IPv4's header has options; IPv6's is 40 bytes).
+  if (v4) prog.push(ld(BPF_LDX_MSH, 0));
+  for (const r of routine) prog.push(...routineEntry(v4, r));
+  prog.push(ret(BELL_SNAP_BYTES));
+  return prog;
+}
+
+/** One routine advert: refused (ret 0) when every word matches, else on to the next. */
+function routineEntry(v4: boolean, r: RoutineAdvert): BpfInsn[] {
+  const src = parseIp(r.src)?.bytes ?? new Uint8Array(v4 ? 4 : 16);
+  const hv = new DataView(r.head.buffer, r.head.byteOffset, 6);
+  const words: [number, number, number][] = [];
+  for (let i = 0; i < src.length; i += 4) {
+    const w = ((src[i] << 24) | (src[i + 1] << 16) | (src[i + 2] << 8) | src[i + 3]) >>> 0;
+    words.push([BPF_LDW_ABS, (v4 ? 12 : 8) + i, w]);
+  }
+  const at = v4 ? 0 : IPV6_HEADER_LENGTH;
+  words.push([v4 ? BPF_LDW_IND : BPF_LDW_ABS, at, hv.getUint32(0)]);
+  words.push([v4 ? BPF_LDH_IND : BPF_LDH_ABS, at + 4, hv.getUint16(4)]);
+  const out: BpfInsn[] = [];
+  words.forEach(([code, k, value], i) => {
+    out.push(ld(code, k), onlyIf(value, 2 * (words.length - i) - 1));
+  });
+  out.push(ret(0));
+  return out;
+}
+
+/** Compares routine lists: equal keys, equal filters. */
+function routineKey(routine: readonly RoutineAdvert[]): string {
+  return routine.map((r) => `${r.src}/${Array.from(r.head.subarray(0, 6)).join(".")}`).join(" ");
+}
+
+/**
+ * A doorbell: a packet socket on the interface for the family's ethertype, with a
+ * filter that queues nothing until {@link routineBell}'s replaces it; -1 when one cannot
+ * be had (every packet then wakes the loop).
+ */
+function tryOpenBell(family: "ipv4" | "ipv6", ifindex: number): number {
+  let fd = -1;
+  try {
+    fd = openSocket(AF_PACKET, SOCK_DGRAM, 0);
+    attachFilter(fd, QUEUE_NOTHING);
+    bindSocket(fd, sockaddrLl({ protocol: family === "ipv4" ? ETH_P_IP : ETH_P_IPV6, ifindex }));
+    return fd;
+  } catch {
+    if (fd >= 0) closeQuietly(fd);
+    return -1;
+  }
+}
 
 /**
  * The packet socket a transport receives on, or `rawFd` when one cannot be had (the
@@ -757,19 +979,23 @@ export function parseLinkFrame(
   group: string,
   buf: Uint8Array,
   got: RecvMsgResult,
+  stamps?: StampClock,
 ): ReceivedPacket | typeof NOT_FOR_US | null {
   if (got.flags & MSG_TRUNC) return null;
   const from = got.from;
   if (from.family !== AF_PACKET || !("pkttype" in from)) return null;
   if (from.pkttype === PACKET_OUTGOING || from.pkttype === PACKET_OTHERHOST) return NOT_FOR_US;
   const frame = buf.subarray(0, got.n);
-  if (family === "ipv4") return parseLinkV4(group, frame, from.addr);
-  const ip = decodeIpv6Header(frame);
-  if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
-  const p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
-  if (isMulticastText(p.dst) && p.dst !== group) return NOT_FOR_US;
-  return from.addr.length === 6 ? { ...p, srcMac: macToString(from.addr) } : p;
+  const p = family === "ipv4"
+    ? parseLinkV4(group, frame, from.addr)
+    : parseLinkV6(group, frame, from.addr);
+  if (p === null || p === NOT_FOR_US || stamps === undefined) return p;
+  p.atMs = stamps.arrival(got.stampMs ?? NaN);
+  return p;
 }
+
+/** A packet as parsed, before its arrival time is known. */
+type Parsed = { -readonly [K in keyof ReceivedPacket]: ReceivedPacket[K] };
 
 /**
  * {@link parseLinkFrame} for IPv4, read straight from the header's bytes: one object
@@ -779,7 +1005,7 @@ function parseLinkV4(
   group: string,
   frame: Uint8Array,
   mac: Uint8Array,
-): ReceivedPacket | typeof NOT_FOR_US | null {
+): Parsed | typeof NOT_FOR_US | null {
   // The checksum is verified: the IP layer would have dropped a bad one.
   const hl = ipv4HeaderLength(frame);
   if (hl < 0 || frame[9] !== IPPROTO_VRRP) return null;
@@ -793,6 +1019,70 @@ function parseLinkV4(
   return mac.length === 6
     ? { bytes, src, dst, ttl, srcMac: macToString(mac) }
     : { bytes, src, dst, ttl };
+}
+
+function parseLinkV6(
+  group: string,
+  frame: Uint8Array,
+  mac: Uint8Array,
+): Parsed | typeof NOT_FOR_US | null {
+  const ip = decodeIpv6Header(frame);
+  if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
+  const p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
+  if (isMulticastText(p.dst) && p.dst !== group) return NOT_FOR_US;
+  return mac.length === 6 ? { ...p, srcMac: macToString(mac) } : p;
+}
+
+/**
+ * Turns receive stamps (`CLOCK_REALTIME`) into the reactor's clock for one drain of a
+ * socket: both clocks are read once, at the first stamped packet. An arrival is kept
+ * between when the socket was last found empty (nothing read now can be older) and
+ * now, so a step of the wall clock cannot make an advert look older than it is, which
+ * could fire a Master_Down deadline, nor newer than its read.
+ *
+ * @example
+ * ```ts
+ * const clock = new StampClock(reactor).begin(t.emptyAtMs);
+ * clock.arrival(got.stampMs); // e.g. reactor.nowMs() - 7.3
+ * ```
+ */
+export class StampClock {
+  readonly #clock: { nowMs(): number };
+  #floorMs = -Infinity;
+  #nowMs = NaN;
+  #offsetMs = NaN;
+
+  /** Stamps over `clock` (the reactor's); see {@link StampClock.begin}. */
+  constructor(clock: { nowMs(): number }) {
+    this.#clock = clock;
+  }
+
+  /** A drain starts: none of its packets is older than `floorMs`. */
+  begin(floorMs: number): this {
+    this.#floorMs = floorMs;
+    this.#nowMs = NaN;
+    this.#offsetMs = NaN;
+    return this;
+  }
+
+  /** The arrival of a packet stamped `stampMs` (wall ms; NaN: unstamped, now). */
+  arrival(stampMs: number): number {
+    if (Number.isNaN(this.#offsetMs)) {
+      this.#nowMs = this.#clock.nowMs();
+      this.#offsetMs = this.#nowMs - clockRealtimeMs();
+    }
+    const at = stampMs + this.#offsetMs;
+    if (!(at <= this.#nowMs)) return this.#nowMs;
+    return at < this.#floorMs ? Math.min(this.#floorMs, this.#nowMs) : at;
+  }
+
+  /**
+   * A time the socket was read at or after: the first stamp's reading, else
+   * `otherwise` (a reading taken before the drain, which costs no clock read).
+   */
+  readSince(otherwise: number): number {
+    return Number.isNaN(this.#nowMs) ? otherwise : this.#nowMs;
+  }
 }
 
 /**
