@@ -1619,6 +1619,15 @@ export function clockBoottimeUsec(): bigint {
   return dv.getBigInt64(0, true) * 1_000_000n + dv.getBigInt64(8, true) / 1000n;
 }
 
+/**
+ * A timespec at `at` in milliseconds, read as 32-bit halves: no BigInt on a path taken
+ * per received packet. Exact while seconds stay below 2^53 / 1000.
+ */
+function timespecMs(dv: DataView, at: number): number {
+  const sec = dv.getUint32(at, true) + dv.getInt32(at + 4, true) * 2 ** 32;
+  return sec * 1000 + dv.getUint32(at + 8, true) / 1e6;
+}
+
 const realtimeBuf = new Uint8Array(SIZEOF_TIMESPEC);
 const realtimeView = new DataView(realtimeBuf.buffer);
 
@@ -1635,8 +1644,7 @@ export function clockRealtimeMs(): number {
   if (libc().clock_gettime(CLOCK_REALTIME, realtimeBuf) < 0) {
     fail("clock_gettime", "CLOCK_REALTIME");
   }
-  return Number(realtimeView.getBigInt64(0, true)) * 1000 +
-    Number(realtimeView.getBigInt64(8, true)) / 1e6;
+  return timespecMs(realtimeView, 0);
 }
 
 /**
@@ -2000,7 +2008,9 @@ export class RecvMsgReader {
     const mv = this.#mv;
     for (;;) {
       mv.setUint32(MSGHDR_NAMELEN, SIZEOF_SOCKADDR_STORAGE, true);
-      mv.setBigUint64(MSGHDR_CONTROLLEN, BigInt(this.#control.length), true);
+      // Both halves: the kernel writes the whole size_t back.
+      mv.setUint32(MSGHDR_CONTROLLEN, this.#control.length, true);
+      mv.setUint32(MSGHDR_CONTROLLEN + 4, 0, true);
       mv.setInt32(MSGHDR_FLAGS, 0, true);
       const r = Number(libc().recvmsg(fd, this.#msg, 0));
       if (r >= 0) return this.#fill(r);
@@ -2028,9 +2038,8 @@ export class RecvMsgReader {
     } else {
       res.from = decodeSockaddr(this.#name, nameLen);
     }
-    const controlLen = this.#control.length === 0
-      ? 0
-      : Number(this.#mv.getBigUint64(MSGHDR_CONTROLLEN, true));
+    // msg_controllen is a size_t no larger than the buffer: its low half is all of it.
+    const controlLen = this.#control.length === 0 ? 0 : this.#mv.getUint32(MSGHDR_CONTROLLEN, true);
     if (this.#stamps) {
       res.cmsgs = NO_CMSGS;
       res.stampMs = this.#stampOf(controlLen);
@@ -2044,13 +2053,13 @@ export class RecvMsgReader {
   #stampOf(controlLen: number): number {
     const cv = this.#cv;
     for (let at = 0; at + STAMP_CONTROL_BYTES <= controlLen;) {
-      const len = Number(cv.getBigUint64(at, true));
-      if (len < SIZEOF_CMSGHDR) break;
+      // cmsg_len is a size_t; a control buffer this small needs only its low half.
+      const len = cv.getUint32(at, true);
+      if (len < SIZEOF_CMSGHDR || cv.getUint32(at + 4, true) !== 0) break;
       if (
         cv.getInt32(at + 8, true) === SOL_SOCKET && cv.getInt32(at + 12, true) === SO_TIMESTAMPNS
       ) {
-        return Number(cv.getBigInt64(at + 16, true)) * 1000 +
-          Number(cv.getBigInt64(at + 24, true)) / 1e6;
+        return timespecMs(cv, at + SIZEOF_CMSGHDR);
       }
       at += cmsgAlign(len);
     }
