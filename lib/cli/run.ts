@@ -313,18 +313,23 @@ export async function runCommand(args: string[]): Promise<number> {
     ]);
     for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
 
-    // Listeners first: a socket or port clash fails here, before any VIP is touched.
+    // The metrics port first: a port clash (the likely one) fails here, before any VIP
+    // is touched.
+    if (g.metricsListen !== null) {
+      metrics = startMetricsServer({ listen: g.metricsListen, control: d, logger: log });
+      log.info(`metrics on http://${g.metricsListen}/metrics`);
+    }
+    await daemon.start();
+    // The control socket right after the start, not before: a Backup is one ~2 ms
+    // sooner (the socket's calls and code). Status and the verbs answer before systemd
+    // hears READY; a client earlier than that finds no socket yet (tests and labs wait
+    // for it). A clash (another daemon's control_socket, a file on the path) still
+    // fails the run: the stop releases whatever the start took.
     control = startControlServer({
       path: controlSocketPath,
       control: d,
       logger: log,
     });
-    if (g.metricsListen !== null) {
-      metrics = startMetricsServer({ listen: g.metricsListen, control: d, logger: log });
-      log.info(`metrics on http://${g.metricsListen}/metrics`);
-    }
-
-    await daemon.start();
     acceptFilter.releaseLeftover();
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
