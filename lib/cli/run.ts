@@ -19,15 +19,13 @@ import type { Daemon } from "../daemon/daemon.ts";
 import { describeMissing, interfaceExists, missingInterfaces } from "./host_check.ts";
 import { journaldFromEnv, type LogFormat, Logger, type LogLevel, parseLogLevel } from "../log.ts";
 import { canonicalIp } from "../net/addr.ts";
-import { createSystemPorts, openIpvs, type SystemPorts } from "../sys/mod.ts";
+import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
-import { readKernelFacts } from "../lvs/preflight.ts";
 import { defaultReactor } from "../sys/reactor.ts";
 import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
 import { NftAcceptFilter, nftTableExists } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
-import { MailAlerts, openMailer } from "../notify/alerts.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 // startup: flag parsing without check.ts (and its status client) or node:util.
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./load_options.ts";
@@ -175,19 +173,16 @@ export async function runCommand(args: string[]): Promise<number> {
     log.warn(`cannot remove an earlier run's addresses yet: ${(e as Error).message}`);
   }
   // Loaded only now: they are most of what `hacore run` loads, and the leftovers above
-  // must not wait for them.
+  // must not wait for them. The control socket's, the metrics' and the mail's modules
+  // come later still, or never: loaded where they start, when configured.
   const [
     { Daemon, DaemonSetupError },
     { checkConfigScripts, Notifier },
-    { startControlServer },
-    { startMetricsServer },
     { TrackerHub },
     { systemProbes },
   ] = await Promise.all([
     import("../daemon/daemon.ts"),
     import("../daemon/notify.ts"),
-    import("../control/server.ts"),
-    import("../control/metrics.ts"),
     import("../track/hub.ts"),
     import("../track/system.ts"),
   ]);
@@ -207,11 +202,16 @@ export async function runCommand(args: string[]): Promise<number> {
     failed: "mailFailed",
     dropped: "mailDropped",
   };
-  const mailer = openMailer(config, hostname, (outcome, detail) => {
+  // A server and a recipient make a mailer (openMailer's own test): without them the
+  // mail modules are not even loaded.
+  const alerts = g.mail.server === null || g.mail.to.length === 0
+    ? null
+    : await import("../notify/alerts.ts");
+  const mailer = alerts?.openMailer(config, hostname, (outcome, detail) => {
     daemon?.countNodeEvent(MAIL_COUNTERS[outcome]);
     if (outcome === "sent") log.info(`mail alert sent: ${detail}`);
     else log.warn(`mail alert ${outcome === "retry" ? "failed" : outcome}: ${detail}`);
-  });
+  }) ?? null;
   const notifier = new Notifier({
     timeoutMs: g.notifyTimeoutMs,
     logger: log,
@@ -220,7 +220,7 @@ export async function runCommand(args: string[]): Promise<number> {
     fifoFormat: g.notifyFifoFormat,
     onRun: (run) => daemon?.countHookRun(run),
     scriptUser: g.scriptUser,
-    mail: mailer === null ? null : new MailAlerts({
+    mail: alerts === null || mailer === null ? null : new alerts.MailAlerts({
       config: () => daemon?.config() ?? config,
       sink: mailer,
       hostname,
@@ -273,9 +273,10 @@ export async function runCommand(args: string[]): Promise<number> {
       loadConfig: (file) => Promise.resolve(warned(loader.load(file))),
       // vrrp_script checks, track files, process scans; links come from the daemon.
       trackers: new TrackerHub({ probes: systemProbes(), logger: log }),
-      // Opened only when the config has virtual servers (or lvs_sync_daemon).
-      openIpvs: () => openIpvs(),
-      kernelFacts: () => readKernelFacts(),
+      // Opened only when the config has virtual servers (or lvs_sync_daemon), and only
+      // then loaded: a VRRP-only start does not pay for the IPVS codec.
+      openIpvs: async () => (await import("../sys/ipvs.ts")).openIpvs(),
+      kernelFacts: async () => (await import("../lvs/preflight.ts")).readKernelFacts(),
       // Beside the control socket: per node in a lab, /run/hacore in production.
       stateDir: parentDir(controlSocketPath),
       // One per config, like the pid file: a restart finds the services it owned.
@@ -313,18 +314,25 @@ export async function runCommand(args: string[]): Promise<number> {
     ]);
     for (const [sig, fn] of signals) Deno.addSignalListener(sig, fn);
 
-    // Listeners first: a socket or port clash fails here, before any VIP is touched.
+    // The metrics port first: a port clash (the likely one) fails here, before any VIP
+    // is touched.
+    if (g.metricsListen !== null) {
+      const { startMetricsServer } = await import("../control/metrics.ts");
+      metrics = startMetricsServer({ listen: g.metricsListen, control: d, logger: log });
+      log.info(`metrics on http://${g.metricsListen}/metrics`);
+    }
+    await daemon.start();
+    // The control socket right after the start, not before: a Backup is one ~2 ms
+    // sooner (the socket's calls and code). Status and the verbs answer before systemd
+    // hears READY; a client earlier than that finds no socket yet (tests and labs wait
+    // for it). A clash (another daemon's control_socket, a file on the path) still
+    // fails the run: the stop releases whatever the start took.
+    const { startControlServer } = await import("../control/server.ts");
     control = startControlServer({
       path: controlSocketPath,
       control: d,
       logger: log,
     });
-    if (g.metricsListen !== null) {
-      metrics = startMetricsServer({ listen: g.metricsListen, control: d, logger: log });
-      log.info(`metrics on http://${g.metricsListen}/metrics`);
-    }
-
-    await daemon.start();
     acceptFilter.releaseLeftover();
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not

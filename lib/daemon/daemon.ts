@@ -66,10 +66,12 @@ import {
   type ReloadOutcome,
 } from "../control/api.ts";
 import { type Logger, RateLimiter } from "../log.ts";
-import { LvsRuntime } from "../lvs/runtime.ts";
-import { type KernelFacts, preflightFindings, preflightLine } from "../lvs/preflight.ts";
+// The LVS subsystems and the preflight are loaded by a start whose config has them: a
+// VRRP-only start does not pay for their modules (start time is what a Backup costs).
+import type { LvsRuntime } from "../lvs/runtime.ts";
+import type { KernelFacts } from "../lvs/preflight.ts";
 import { fileStateStore, ownsAddress, RealServerRole } from "../lvs/realserver.ts";
-import { LvsSyncRuntime } from "../lvs/sync.ts";
+import type { LvsSyncRuntime } from "../lvs/sync.ts";
 import type { IpvsPort, RoutePort } from "../sys/ports.ts";
 import { procSysctls, type Sysctls } from "../sys/vmac.ts";
 import { TrackerHub } from "../track/hub.ts";
@@ -408,6 +410,7 @@ export class Daemon implements DaemonControl {
     const config = this.#rt.table.config;
     if (this.#kernelFacts === null) return;
     if (config.virtualServers.length === 0 && config.lvsSyncDaemon === null) return;
+    const { preflightFindings, preflightLine } = await import("../lvs/preflight.ts");
     try {
       const findings = preflightFindings(config, await this.#kernelFacts());
       this.#preflight = findings.map(preflightLine);
@@ -433,6 +436,7 @@ export class Daemon implements DaemonControl {
     if (this.#openIpvs === null) {
       throw new DaemonSetupError(["the config has lvs_sync_daemon, but this daemon has no IPVS"]);
     }
+    const { LvsSyncRuntime } = await import("../lvs/sync.ts");
     let ipvs: IpvsPort;
     try {
       ipvs = await this.#openIpvs();
@@ -462,6 +466,7 @@ export class Daemon implements DaemonControl {
     if (this.#openIpvs === null) {
       throw new DaemonSetupError(["the config has virtual servers, but this daemon has no IPVS"]);
     }
+    const { LvsRuntime } = await import("../lvs/runtime.ts");
     let ipvs: IpvsPort;
     try {
       ipvs = await this.#openIpvs();

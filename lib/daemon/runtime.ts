@@ -515,9 +515,15 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   // Lifecycle
 
   /**
-   * Before the loop's first turn: the first reconcile (hacore leftovers from an earlier
-   * run go), the links' states, the trackers' first verdict, then the startup step.
-   * Each step runs under `guard`, so one that fails does not skip the others.
+   * Before the loop's first turn: the virtual MACs, the links' states and the trackers'
+   * first verdict (each can start an instance in Fault), the startup step, then the
+   * first reconcile (hacore leftovers from an earlier run go; an owner's VIPs are
+   * added). Each step runs under `guard`, so one that fails does not skip the others.
+   *
+   * The startup step comes before the reconcile's dumps (addresses, routes, rules):
+   * they decide nothing it needs, and a Backup is one from that step on (its sockets
+   * are open), a few milliseconds sooner. `hacore run` has removed the last run's
+   * addresses before the daemon was even loaded.
    *
    * @example
    * ```ts
@@ -525,8 +531,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async start(guard: LoopGuard): Promise<void> {
-    this.requestReconcile("startup");
-    await guard(() => this.reconcileNow());
+    await guard(() => this.#vmacs.ensure(this.#wantedVmacs()));
     await guard(() => this.readLinkStates());
     this.#dynamic.raiseAtStart();
     await guard(() => Promise.resolve(this.startTrackers()));
@@ -535,6 +540,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         ? { type: "startup" }
         : { type: "startup", startedAtMs: this.#startedAtMs },
     );
+    // Asked after the step, whose transitions ask too: the reason names the leftovers.
+    this.requestReconcile("startup");
+    await guard(() => this.reconcileNow());
   }
 
   /**

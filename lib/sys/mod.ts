@@ -22,7 +22,6 @@ export {
   primariesFrom,
   readPrimaryAddresses,
 } from "./interfaces.ts";
-export { IpvsUnavailableError, openIpvs, serviceLabel } from "./ipvs.ts";
 export { SystemTransportFactory, type TransportStats } from "./transport.ts";
 export { claimFilter, PacketVipGuard, parseClaimFrame } from "./vip_guard.ts";
 export { procSysctls, type Sysctls, SystemVmacPort, VMAC_ALIAS, type VmacLinks } from "./vmac.ts";

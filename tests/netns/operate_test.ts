@@ -148,7 +148,7 @@ async function startNode(
   return { name: member.name, member, file, socket, hacore };
 }
 
-/** Waits for the control socket to exist (it is bound before any VIP is touched). */
+/** Waits for the control socket to exist (it is bound right after the daemon's start). */
 async function waitForSocket(path: string): Promise<void> {
   const deadline = wallMs() + START_MS;
   for (;;) {

@@ -25,7 +25,6 @@ Deno.test("bundle: built without the source tree, it checks a config and names i
       "--platform",
       "deno",
       "--minify",
-      "--keep-names",
       "--output",
       js,
       `${ROOT}main.ts`,
