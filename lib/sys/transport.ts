@@ -34,6 +34,14 @@
  * so the hop limit and the destination come as `IPV6_HOPLIMIT` and `IPV6_PKTINFO`
  * control messages, and no MAC is known.
  *
+ * A steady Backup's routine adverts (its Master's, unchanged) need not wake the loop:
+ * told which they are (`expectRoutine`), a transport stops watching its packet socket
+ * and reads it on every wake of the reactor instead, before that wake's callbacks and
+ * timers; the kernel's receive stamp (`SO_TIMESTAMPNS`) says when each arrived, so the
+ * Master_Down timer runs from the advert, not from its read. A second packet socket,
+ * the doorbell, queues (one byte of) whatever is not routine, and is what is watched.
+ * A Backup at 10 ms adverts then wakes about once per Master_Down interval.
+ *
  * Nothing that arrives is validated as VRRP here; the daemon does all of it, so every
  * drop is counted in one place. Only packets whose IP facts cannot be read are
  * skipped, and counted in {@link TransportStats}.
