@@ -6,20 +6,16 @@
  * master that is gone sends the advert at once, so the slower backups stand down.
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../lib/config/mod.ts";
-import { Daemon } from "../../lib/daemon/daemon.ts";
 import type {
   AddressSpec,
   Announcer,
-  KernelAddress,
   ReceivedPacket,
   TransportFactory,
 } from "../../lib/daemon/ports.ts";
-import { Logger } from "../../lib/log.ts";
 import { createRouter, step } from "../../lib/vrrp/router.ts";
-import { encodeAdvert } from "../../lib/vrrp/packet.ts";
 import type { RouterAction, RouterConfig, RouterEvent, RouterState } from "../../lib/vrrp/types.ts";
-import { FakeAddressPort, ManualClock, runClock } from "../fakes/daemon.ts";
+import { runClock } from "../fakes/daemon.ts";
+import { masterAdvert, soloBackup, soloOwnAddress } from "../fakes/solo_backup.ts";
 
 // ---------------------------------------------------------------------------------
 // The engine: every path into Master orders hold-vips, announce, then the advert.
@@ -129,46 +125,12 @@ for (const [path, c, events] of PATHS) {
 // ---------------------------------------------------------------------------------
 // The daemon: that order on the ports when a live master is displaced.
 
-const VIP = "192.0.2.100";
-const GROUP = "224.0.0.18";
-
-function wire(priority: number): ReceivedPacket {
-  const bytes = encodeAdvert(
-    {
-      version: 3,
-      vrid: 51,
-      priority,
-      intervalMs: 1000,
-      addresses: [VIP],
-      authType: 0,
-      authData: new Uint8Array(0),
-    },
-    { family: "ipv4", src: "192.0.2.11", dst: GROUP },
-    "pseudo-header",
-  );
-  return { bytes, src: "192.0.2.11", dst: GROUP, ttl: 255 };
-}
-
 /**
  * Runs a backup for 20 s, delivering `first` at the start and `every` each second
  * (a live master's adverts), and returns the port calls as "add"/"garp"/"send P".
  */
 async function portCalls(first: ReceivedPacket[], every: ReceivedPacket | null = null) {
-  const parsed = parseConfig(
-    `
-[vrrp_instance.VI_1]
-interface = "eth0"
-virtual_router_id = 51
-version = 3
-priority = 100
-advert_int = 1
-virtual_ipaddress = ["${VIP}/24"]
-`,
-    "b.toml",
-  );
-  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   const calls: string[] = [];
-  const clock = new ManualClock(0);
   let deliver: (p: ReceivedPacket) => void = () => {};
   const transports: TransportFactory = {
     open: (_req, onPacket) => {
@@ -176,15 +138,7 @@ virtual_ipaddress = ["${VIP}/24"]
       return { send: (bytes) => calls.push(`send ${bytes[2]}`), close: () => {} };
     },
   };
-  const own: KernelAddress = {
-    dev: "eth0",
-    address: "192.0.2.12",
-    prefix: 24,
-    family: "ipv4",
-    label: null,
-    hacore: false,
-  };
-  const addresses = new FakeAddressPort([own]);
+  const addresses = soloOwnAddress();
   const add = addresses.add.bind(addresses);
   addresses.add = (spec: AddressSpec) =>
     add(spec).then(() => void calls.push("add")) as Promise<void>;
@@ -192,33 +146,14 @@ virtual_ipaddress = ["${VIP}/24"]
     garp: () => calls.push("garp"),
     unsolicitedNa: () => calls.push("na"),
   };
-  const daemon = new Daemon({
-    config: parsed.config,
-    primaryAddresses: new Map([["eth0", { ipv4: "192.0.2.12" }]]),
-    clock,
-    transports,
-    addresses,
-    announcer,
-    logger: new Logger({ level: "error", sink: () => {} }),
-  });
-  const settle = async () => {
-    for (let i = 0; i < 1000 && !daemon.idle; i++) await new Promise((r) => setTimeout(r, 0));
-  };
-  await daemon.start();
-  await settle();
+  const b = await soloBackup({ transports, addresses, announcer, logLevel: "error" });
   for (const p of first) deliver(p);
   for (let t = 0; t < 20_000; t += 1000) {
     if (every !== null) deliver(every);
-    await runClock(clock, t + 1000, settle);
+    await runClock(b.clock, t + 1000, b.settle);
   }
-  const state = daemon.status().instances[0].state;
-  let stopped = false;
-  daemon.stop().then(() => (stopped = true));
-  for (let i = 0; i < 1000 && !stopped; i++) {
-    await settle();
-    clock.fireNext(Infinity);
-    await new Promise((r) => setTimeout(r, 0));
-  }
+  const state = b.state();
+  await b.stop();
   return { state, calls };
 }
 
@@ -235,7 +170,7 @@ function assertAdvertFirst(calls: string[]) {
 }
 
 Deno.test("daemon, preempting a live lower master: the VIP is added and announced before the first advert", async () => {
-  const { state, calls } = await portCalls([], wire(50));
+  const { state, calls } = await portCalls([], masterAdvert(50));
   assert.equal(state, "master");
   assertVipAndGarpFirst(calls);
 });
@@ -247,7 +182,7 @@ Deno.test("daemon, racing other backups for a master that is gone: the first adv
 });
 
 Deno.test("daemon, after a priority-0 release: the first advert goes at once, the releasing master holds on", async () => {
-  const { state, calls } = await portCalls([wire(200), wire(0)]);
+  const { state, calls } = await portCalls([masterAdvert(200), masterAdvert(0)]);
   assert.equal(state, "master");
   assertAdvertFirst(calls);
 });
