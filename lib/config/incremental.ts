@@ -36,12 +36,11 @@
  * @module
  */
 
-import { parse } from "smol-toml";
 import { type TomlBlocks, tomlBlocks } from "./blocks.ts";
 import { Ctx } from "./fields.ts";
 import { readVirtualServer, serviceKeys } from "./lvs.ts";
 import type { VirtualServerConfig } from "./lvs_schema.ts";
-import { detectFormat, type LoadOptions, type LoadResult, parseConfig } from "./mod.ts";
+import { detectFormat, type LoadOptions, type LoadResult, parseConfig, parseToml } from "./mod.ts";
 import type { Config } from "./schema.ts";
 import { namedTables } from "./sections.ts";
 
@@ -414,7 +413,7 @@ function readChunk(
 ): { servers: VirtualServerConfig[]; blocks: TomlBlocks; counts: Map<string, number> } | null {
   let doc: Record<string, unknown>;
   try {
-    doc = parse(text, { integersAsBigInt: true, unsafeKeyBehaviour: "keep" });
+    doc = parseToml(text);
   } catch {
     return null;
   }

@@ -32,6 +32,7 @@
 import { parse, TomlError } from "smol-toml";
 import type { ConfigError } from "./errors.ts";
 import { Ctx } from "./fields.ts";
+import { parsePlainToml } from "./plain_toml.ts";
 import { findRedefinition, scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
 import { validateDocument } from "./validate.ts";
@@ -157,8 +158,7 @@ export function parseConfig(source: string, file: string, options: LoadOptions =
   }
   let doc: Record<string, unknown>;
   try {
-    // Integers as bigint keep TOML's integer/float distinction: `vrid = 51.0` is refused.
-    doc = parse(source, { integersAsBigInt: true, unsafeKeyBehaviour: "keep" });
+    doc = parseToml(source);
   } catch (e) {
     if (!(e instanceof TomlError)) throw e;
     const what = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
@@ -232,6 +232,21 @@ export function loadConfigSync(file: string, options: LoadOptions = {}): LoadRes
     return unreadable(file, e);
   }
   return parseConfig(source, file, options);
+}
+
+/**
+ * The TOML document of `source`: the plain subset by the lean reader, anything else (an
+ * error too) by smol-toml, which throws the `TomlError` the messages are made from.
+ *
+ * @example
+ * ```ts
+ * parseToml("[global]\nrouter_id = \"a\"\n").global; // { router_id: "a" }
+ * ```
+ */
+export function parseToml(source: string): Record<string, unknown> {
+  // Integers as bigint keep TOML's integer/float distinction: `vrid = 51.0` is refused.
+  return parsePlainToml(source) ??
+    parse(source, { integersAsBigInt: true, unsafeKeyBehaviour: "keep" });
 }
 
 function unreadable(file: string, e: unknown): LoadResult {
