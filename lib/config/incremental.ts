@@ -40,7 +40,14 @@ import { type TomlBlocks, tomlBlocks } from "./blocks.ts";
 import { Ctx } from "./fields.ts";
 import { readVirtualServer, serviceKeys } from "./lvs.ts";
 import type { VirtualServerConfig } from "./lvs_schema.ts";
-import { detectFormat, type LoadOptions, type LoadResult, parseConfig, parseToml } from "./mod.ts";
+import {
+  deepFreeze,
+  detectFormat,
+  type LoadOptions,
+  type LoadResult,
+  parseConfig,
+  parseToml,
+} from "./mod.ts";
 import type { Config } from "./schema.ts";
 import { namedTables } from "./sections.ts";
 
@@ -460,12 +467,4 @@ function spliceServers(
     list: Object.freeze([...old.slice(0, first), ...fresh, ...old.slice(last + 1)]),
     removed: old.slice(first, last + 1),
   };
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }

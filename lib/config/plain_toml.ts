@@ -174,20 +174,21 @@ class PlainTomlReader {
     const s = this.#s;
     const array = s.charCodeAt(++this.#p) === 0x5b;
     if (array) this.#p++;
-    const keys: string[] = [];
+    // Down the path as it is read: no array of its keys per header.
+    let t = root;
     for (;;) {
       this.#skipSpaces();
-      keys.push(this.#bareKey());
+      const key = this.#bareKey();
       this.#skipSpaces();
       const c = s.charCodeAt(this.#p++);
-      if (c === 0x5d) break;
-      if (c !== 0x2e) outside();
+      if (c === 0x2e) {
+        t = this.#descend(t, key);
+        continue;
+      }
+      if (c !== 0x5d) outside();
+      if (array && s.charCodeAt(this.#p++) !== 0x5d) outside();
+      return array ? this.#arrayElement(t, key) : this.#defineTable(t, key);
     }
-    if (array && s.charCodeAt(this.#p++) !== 0x5d) outside();
-    let t = root;
-    const last = keys.length - 1;
-    for (let i = 0; i < last; i++) t = this.#descend(t, keys[i]);
-    return array ? this.#arrayElement(t, keys[last]) : this.#defineTable(t, keys[last]);
   }
 
   /** The table under `key` on a header's way down, made (implicitly) if absent. */
