@@ -23,7 +23,9 @@
  *
  * The file is read into one of two buffers kept from load to load and compared byte for
  * byte (natively) with the last one, and only the changed blocks are decoded: in a small
- * guest, a fresh 850 KiB buffer and string cost ~25 ms of page faults per reload.
+ * guest, a fresh 850 KiB buffer and string cost ~25 ms of page faults per reload. The
+ * second buffer and the block index are made by {@link ConfigLoader.prepare} once the
+ * daemon has started (or by the first reload), not on the start's way to its table.
  *
  * @example
  * ```ts
@@ -54,17 +56,28 @@ import { namedTables } from "./sections.ts";
 /** How the last {@link ConfigLoader} load was made. */
 export type LoadMode = "full" | "incremental" | "unchanged";
 
+/** What a reload by blocks needs of the last load besides its bytes and config. */
+interface BlockIndex {
+  readonly blocks: TomlBlocks;
+  /** Virtual server name → how many blocks it has. */
+  readonly counts: Map<string, number>;
+  /** Kernel service key → the virtual server that stands for it. */
+  readonly owners: Map<string, string>;
+}
+
 /** What the loader keeps of its last successful load. */
 interface Last {
   readonly file: string;
   readonly bytes: Uint8Array;
   readonly result: LoadResult & { ok: true };
-  /** Null: the file cannot be reloaded by blocks (see the module notes). */
-  readonly blocks: TomlBlocks | null;
-  /** Virtual server name → how many blocks it has. */
-  readonly counts: Map<string, number>;
-  /** Kernel service key → the virtual server that stands for it. */
-  readonly owners: Map<string, string>;
+  /**
+   * Null: the file cannot be reloaded by blocks (see the module notes). Undefined: not
+   * built yet, from `source` (a whole load builds it when a reload or
+   * {@link ConfigLoader.prepare} first needs it, not on a start's way to its table).
+   */
+  index: BlockIndex | null | undefined;
+  /** The text the index is still to be built from; null once it is. */
+  source: string | null;
   /**
    * TOML: the file is all there is. keepalived.conf may `include` other files, so the
    * same bytes in it do not mean the same config.
@@ -119,16 +132,31 @@ export class ConfigLoader {
   }
 
   /**
-   * The file's bytes, in the spare buffer (grown, and its pages touched, when too small:
-   * at the start, not in a reload).
+   * Readies the next reload: the last load's block index, and a spare buffer as big as
+   * its file with its pages touched (a fresh 850 KiB buffer cost ~25 ms of page faults
+   * in a reload in a small guest). For after the start: a big table's start reaches the
+   * kernel ~0.1-0.2 s sooner in such a guest without this on its way. A reload that
+   * comes first does it itself.
    */
+  prepare(): void {
+    const last = this.#last;
+    if (last === null) return;
+    indexOf(last);
+    const size = last.bytes.buffer.byteLength;
+    if (this.#spare.buffer !== last.bytes.buffer && this.#spare.length < size) {
+      this.#spare = new Uint8Array(size).fill(0);
+    }
+  }
+
+  /** The file's bytes, in the spare buffer (grown when too small). */
   #read(file: string): Uint8Array {
     using f = Deno.openSync(file);
     let n = 0;
     for (;;) {
       if (n === this.#spare.length) {
         const size = Math.max(f.statSync().size, n) + 1;
-        const grown = new Uint8Array(Math.ceil(size * 1.25) + 4096).fill(0);
+        // Not filled first: the read touches the pages anyway.
+        const grown = new Uint8Array(Math.ceil(size * 1.25) + 4096);
         grown.set(this.#spare.subarray(0, n));
         this.#spare = grown;
       }
@@ -149,7 +177,8 @@ export class ConfigLoader {
       this.#mode = "unchanged";
       return last.result;
     }
-    const quick = same && last.blocks !== null ? reloadBlocks(last, bytes, this.#options) : null;
+    const index = same ? indexOf(last) : null;
+    const quick = same && index !== null ? reloadBlocks(last, index, bytes, this.#options) : null;
     let r: LoadResult;
     if (quick !== null) {
       this.#mode = "incremental";
@@ -166,8 +195,9 @@ export class ConfigLoader {
   }
 
   /**
-   * `next` becomes the last load; the buffer of the one before is the next read's, at
-   * least as big as this one's and with its pages touched (now, not in a reload).
+   * `next` becomes the last load; the buffer of the one before is the next read's when
+   * it is at least as big as this one's (its pages touched by then), else there is none
+   * until {@link prepare} or the next read makes one.
    */
   #keep(next: Last): void {
     const old = this.#last?.bytes.buffer;
@@ -176,7 +206,7 @@ export class ConfigLoader {
     const size = next.bytes.buffer.byteLength;
     this.#spare = old instanceof ArrayBuffer && old.byteLength >= size
       ? new Uint8Array(old)
-      : new Uint8Array(size).fill(0);
+      : new Uint8Array(0);
   }
 
   #toml(source: string): boolean {
@@ -196,6 +226,7 @@ function unreadable(file: string, e: unknown): LoadResult {
 /** Numeric keys come first in an object's key order, not in file order. */
 const INDEX_LIKE = /^\d+$/;
 
+/** A whole load, its block index to be built when first needed (see {@link indexOf}). */
 function remember(
   file: string,
   bytes: Uint8Array,
@@ -204,21 +235,41 @@ function remember(
   toml: boolean,
 ): Last {
   const ok = result as LoadResult & { ok: true };
+  const usable = toml && (result.warnings ?? []).length === 0;
+  return {
+    file,
+    bytes,
+    result: ok,
+    index: usable ? undefined : null,
+    source: usable ? source : null,
+    toml,
+  };
+}
+
+/** The block index of `last`, built now if it was not yet; null: not reloadable by blocks. */
+function indexOf(last: Last): BlockIndex | null {
+  if (last.index === undefined) {
+    last.index = last.source === null ? null : buildIndex(last.source, last.result.config);
+    last.source = null;
+  }
+  return last.index;
+}
+
+function buildIndex(source: string, config: Config): BlockIndex | null {
+  if (NOT_ASCII.test(source)) return null;
+  const blocks = tomlBlocks(source);
+  if (blocks === null || blocks.looseVirtualServers || blocks.rootKeys) return null;
   const counts = new Map<string, number>();
   const owners = new Map<string, string>();
-  const whole = { file, bytes, result: ok, blocks: null, counts, owners, toml };
-  const usable = toml && (result.warnings ?? []).length === 0 && !NOT_ASCII.test(source);
-  const blocks = usable ? tomlBlocks(source) : null;
-  if (blocks === null || blocks.looseVirtualServers || blocks.rootKeys) return whole;
   for (const name of blocks.names) {
     if (name === null) continue;
-    if (INDEX_LIKE.test(name)) return whole;
+    if (INDEX_LIKE.test(name)) return null;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  const { virtualServers, virtualServerGroups } = ok.config;
+  const { virtualServers, virtualServerGroups } = config;
   const groups = new Map(virtualServerGroups.map((g) => [g.name, g]));
   for (const vs of virtualServers) for (const k of serviceKeys(vs, groups)) owners.set(k, vs.name);
-  return { file, bytes, result: ok, blocks, counts, owners, toml };
+  return { blocks, counts, owners };
 }
 
 /**
@@ -306,9 +357,13 @@ function changedBlocks(blocks: TomlBlocks, p: number, end: number): [number, num
  * The load of `bytes` from `last` by re-reading the changed blocks, or null when that
  * is not provably what a whole parse gives (the caller then parses the whole file).
  */
-function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last | null {
-  const { blocks, counts, owners } = last;
-  if (blocks === null) return null;
+function reloadBlocks(
+  last: Last,
+  index: BlockIndex,
+  bytes: Uint8Array,
+  options: LoadOptions,
+): Last | null {
+  const { blocks, counts, owners } = index;
   const old = last.bytes;
   const now = bytes;
   const p = commonPrefix(old, now);
@@ -331,7 +386,7 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
   const text = DECODER.decode(bytes.subarray(start, bytes.length - (old.length - end)));
   if (NOT_ASCII.test(text)) return null;
   if (end < old.length && text.length > 0 && !text.endsWith("\n")) return null;
-  const read = readChunk(last, text, chunkCounts);
+  const read = readChunk(last, counts, text, chunkCounts);
   if (read === null) return null;
   const vss = spliceServers(last.result.config.virtualServers, chunkCounts, read.servers);
   if (vss === null) return null;
@@ -359,9 +414,8 @@ function reloadBlocks(last: Last, bytes: Uint8Array, options: LoadOptions): Last
     file: last.file,
     bytes,
     result: { ok: true, config, warnings: [] },
-    blocks: nextBlocks,
-    counts,
-    owners,
+    index: { blocks: nextBlocks, counts, owners },
+    source: null,
     toml: true,
   };
 }
@@ -415,6 +469,7 @@ function spliceBlocks(
  */
 function readChunk(
   last: Last,
+  lastCounts: ReadonlyMap<string, number>,
   text: string,
   chunkCounts: ReadonlyMap<string, number>,
 ): { servers: VirtualServerConfig[]; blocks: TomlBlocks; counts: Map<string, number> } | null {
@@ -431,7 +486,7 @@ function readChunk(
     const name = blocks.names[k];
     if (name === null || INDEX_LIKE.test(name)) return null;
     // A name the rest of the file uses too would merge with (or clash with) that use.
-    if (!chunkCounts.has(name) && last.counts.has(name)) return null;
+    if (!chunkCounts.has(name) && lastCounts.has(name)) return null;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   if (Object.keys(doc).some((k) => k !== "virtual_server")) return null;

@@ -106,7 +106,8 @@ function round(dir: string, opts: Options, texts: readonly [string, string]): Ro
   timed(r, "start: parseConfig (all of it)", () => loaded(parseConfig(source, file)));
   if (opts.format === "toml") timed(r, "start: block index (tomlBlocks)", () => tomlBlocks(source));
   const loader = new ConfigLoader();
-  const before = timed(r, "start: loader.load (+ its index)", () => loaded(loader.load(file)));
+  const before = timed(r, "start: loader.load", () => loaded(loader.load(file)));
+  timed(r, "after the start: loader.prepare (index, buffer)", () => loader.prepare());
   const plan = timed(r, "start: plan against an empty kernel", () =>
     planConfig({
       config: before,
