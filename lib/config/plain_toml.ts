@@ -99,6 +99,8 @@ class PlainTomlReader {
   readonly #implicit = new Set<Table>();
   /** Inline tables (`{ k = v }`): complete as written, no header may add to one. */
   readonly #inline = new Set<Table>();
+  /** Keys read, by length and first and last characters (see #bareKey). */
+  readonly #keys = new Map<number, string>();
   /** Recurring strings, shared: 10,000 real servers name the same ten addresses. */
   readonly #strings = new Map<string, string>();
 
@@ -162,10 +164,17 @@ class PlainTomlReader {
     const s = this.#s;
     const start = this.#p;
     while (isBareKeyChar(s.charCodeAt(this.#p))) this.#p++;
-    if (this.#p === start) outside();
+    const length = this.#p - start;
+    if (length === 0) outside();
+    // The last key of this length and first and last characters, if it is this one:
+    // no slice for the 26,000 `address`, `weight`, ... of a big file.
+    const slot = length * 65536 + s.charCodeAt(start) * 256 + s.charCodeAt(this.#p - 1);
+    const seen = this.#keys.get(slot);
+    if (seen !== undefined && s.startsWith(seen, start)) return seen;
     const key = s.slice(start, this.#p);
     // smol-toml makes it an own property ("keep"); not worth copying here.
     if (key === "__proto__") outside();
+    this.#keys.set(slot, key);
     return key;
   }
 

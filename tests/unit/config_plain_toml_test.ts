@@ -126,6 +126,10 @@ Deno.test("text outside the plain subset or invalid is left to smol-toml (null)"
 Deno.test("tables defined through a deeper header first, arrays of tables and empty arrays read as smol-toml reads them", () => {
   const source = [
     "top = true",
+    // Keys alike in length and first and last characters: each read as itself.
+    "abc = 1",
+    "axc = 2",
+    "abc2 = 3",
     "ratio = -0.25",
     'auth = { type = "PASS", pass = "x", n = 1, list = [1, 2] }',
     "vips = [",
