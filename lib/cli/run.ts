@@ -39,6 +39,8 @@ import { VERSION } from "./version.ts";
  * a VIP is replaced at once anyway by the Master that takes the VIP.
  */
 const NFT_LEFTOVER_DELAY_MS = 150;
+/** After the start, when the config loader readies its next reload (ConfigLoader.prepare). */
+const LOADER_PREPARE_DELAY_MS = 200;
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
   "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
@@ -334,6 +336,8 @@ export async function runCommand(args: string[]): Promise<number> {
       logger: log,
     });
     acceptFilter.releaseLeftover();
+    // What a reload by blocks needs (an index, a buffer), made once started, not before.
+    reactor.at(reactor.nowMs() + LOADER_PREPARE_DELAY_MS, () => loader.prepare());
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).

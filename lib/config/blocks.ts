@@ -37,8 +37,8 @@ export interface TomlBlocks {
   readonly firstBracket: number;
 }
 
-/** Characters that may open a header or a value spanning lines, or hide one. */
-const SPECIAL = /[[{]|"""|'''/g;
+/** What may open a header or a value spanning lines, or hide one. */
+const SPECIAL = ["[", "{", '"""', "'''"] as const;
 const ROOT_KEY = /^[ \t]*[^#\s]/m;
 
 /**
@@ -58,20 +58,27 @@ export function tomlBlocks(source: string): TomlBlocks | null {
   let loose = false;
   let pos = 0;
   const n = source.length;
+  const special = new NextSpecial(source);
   while (pos < n) {
-    SPECIAL.lastIndex = pos;
-    const m = SPECIAL.exec(source);
-    if (m === null) break;
+    const at = special.from(pos);
+    if (at < 0) break;
     // The lines from `pos` to this one hold nothing that spans lines: each ends clean.
-    const line = source.lastIndexOf("\n", m.index - 1) + 1;
+    const line = source.lastIndexOf("\n", at - 1) + 1;
     const first = skipSpaces(source, line);
     if (source.charCodeAt(first) === BRACKET_OPEN) {
-      const path = headerPath(source, first);
-      if (path === null) return null;
-      // A long slice would keep the whole text alive for as long as the name lives.
-      if (path.length > 1 && path[1].length >= 13) path[1] = JSON.parse(JSON.stringify(path[1]));
-      if (path[0] === "virtual_server" && path.length === 1) loose = true;
-      const name = path[0] === "virtual_server" && path.length > 1 ? path[1] : null;
+      const last = names[names.length - 1];
+      let name: string | null;
+      if (sameVirtualServer(source, first, last)) name = last;
+      else {
+        const path = headerPath(source, first);
+        if (path === null) return null;
+        // A long slice would keep the whole text alive for as long as the name lives.
+        if (path.length > 1 && path[1].length >= 13) {
+          path[1] = JSON.parse(JSON.stringify(path[1]));
+        }
+        if (path[0] === "virtual_server" && path.length === 1) loose = true;
+        name = path[0] === "virtual_server" && path.length > 1 ? path[1] : null;
+      }
       // A virtual server's own headers in a row are one block: 1,000 blocks, not 11,000.
       if (name === null || name !== names[names.length - 1]) {
         starts.push(line);
@@ -95,6 +102,53 @@ export function tomlBlocks(source: string): TomlBlocks | null {
 }
 
 const BRACKET_OPEN = 0x5b;
+
+/**
+ * The next offset of any of {@link SPECIAL}, by native `indexOf`s whose answers are
+ * kept until passed: no match object per header (a regular expression's `exec` made
+ * one for each of 11,000 headers).
+ */
+class NextSpecial {
+  readonly #s: string;
+  readonly #at: number[] = SPECIAL.map(() => -2);
+
+  constructor(source: string) {
+    this.#s = source;
+  }
+
+  /** The first offset at or after `pos` where one begins, or -1. */
+  from(pos: number): number {
+    let best = -1;
+    for (let k = 0; k < SPECIAL.length; k++) {
+      let at = this.#at[k];
+      if (at !== -1 && at < pos) this.#at[k] = at = this.#s.indexOf(SPECIAL[k], pos);
+      if (at >= 0 && (best < 0 || at < best)) best = at;
+    }
+    return best;
+  }
+}
+
+/**
+ * The header at `i` is `[virtual_server.NAME...]` or `[[virtual_server.NAME...]]` of
+ * bare keys only, with NAME `name`: the block goes on, found without a slice or an
+ * array (a virtual server's real server headers). Anything else: false, and the
+ * header is read in full.
+ */
+function sameVirtualServer(s: string, i: number, name: string | null): boolean {
+  if (name === null) return false;
+  i++;
+  if (s.charCodeAt(i) === BRACKET_OPEN) i++;
+  if (!s.startsWith("virtual_server.", i) || !s.startsWith(name, i + 15)) return false;
+  i += 15 + name.length;
+  // The name ends there; the rest of the path is `.KEY`s of bare keys up to the `]`.
+  for (;;) {
+    const c = s.charCodeAt(i);
+    if (c === 0x5d) return true;
+    if (c !== 0x2e || !isBare(s.charCodeAt(i + 1))) return false;
+    i += 2;
+    while (isBare(s.charCodeAt(i))) i++;
+  }
+}
 
 function skipSpaces(s: string, i: number): number {
   while (i < s.length && (s.charCodeAt(i) === 0x20 || s.charCodeAt(i) === 0x09)) i++;

@@ -158,7 +158,10 @@ export class TableReader {
     this.ctx = ctx;
     this.table = table;
     this.path = path;
-    for (const key of Object.keys(table)) {
+    // Indexed: for...of allocates an iterator in the interpreter, once per table.
+    const keys = Object.keys(table);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
       if (allowed.includes(key)) continue;
       this.#markBad(key);
       const where = path.length === 0 ? "at the top level" : `in [${formatPath(path)}]`;
@@ -178,7 +181,8 @@ export class TableReader {
 
   /** Path of a key of this table. */
   at(key: string): KeyPath {
-    return [...this.path, key];
+    // concat, not a spread: no iterator per call in the interpreter.
+    return this.path.concat(key);
   }
 
   has(key: string): boolean {
@@ -369,13 +373,19 @@ export const unicastIp: Parser<Ip> = (v) => {
   if (p === null) return expected(what, v);
   const b = p.bytes;
   const isV4 = p.family === "ipv4";
-  if (b.every((x) => x === 0)) return expected(`${what}, not the unspecified address`, v);
+  if (isZero(b)) return expected(`${what}, not the unspecified address`, v);
   if (isV4 ? b[0] >= 224 && b[0] <= 239 : b[0] === 0xff) {
     return expected(`${what}, not a multicast address`, v);
   }
   if (isV4 && b[0] >= 240) return expected(`${what}, not a reserved/broadcast address`, v);
   return ok({ address: canonicalText(v, b), family: p.family });
 };
+
+/** All bytes zero: a loop, not `every` and a closure per address read. */
+function isZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
 
 const canonicalCache = new Map<string, string>();
 const CANONICAL_CACHE_LIMIT = 65536;

@@ -117,8 +117,10 @@ export function liveWeightOf(rs: RealServerConfig, health: HealthMap): number {
  */
 export function liveWeight(vs: VirtualServerConfig, health: HealthMap): number {
   let sum = 0;
-  for (const rs of vs.realServers) {
-    if (realServerUp(vs, rs, health)) sum += liveWeightOf(rs, health);
+  // Indexed, as in desiredDests: a big start runs these loops in the interpreter.
+  const rss = vs.realServers;
+  for (let i = 0; i < rss.length; i++) {
+    if (realServerUp(vs, rss[i], health)) sum += liveWeightOf(rss[i], health);
   }
   return sum;
 }
@@ -208,7 +210,11 @@ function desiredDests(vs: VirtualServerConfig, inputs: DesiredInputs): IpvsDest[
   const sorry = vs.sorryServer;
   if (!quorumHeld && sorry !== null) return [sorryDest(vs.family, sorry, 1)];
   const dests: IpvsDest[] = [];
-  for (const rs of vs.realServers) {
+  // Indexed: a big start runs this once per real server, mostly in the interpreter,
+  // where for...of allocates an iterator result per element.
+  const rss = vs.realServers;
+  for (let i = 0; i < rss.length; i++) {
+    const rs = rss[i];
     if (realServerUp(vs, rs, inputs.health)) {
       dests.push(dest(rs.family, rs, liveWeightOf(rs, inputs.health)));
     } else if (rs.inhibitOnFailure) {

@@ -145,20 +145,26 @@ export function plan(
   const wantedKeys = new Set<string>();
   const changes: Op[] = [];
   const destDeletes: Op[] = [];
-  for (const { service, dests } of wanted) {
+  // Indexed loops: a big start plans 10,000 destinations here, mostly in the
+  // interpreter, where for...of allocates an iterator result per element.
+  for (let w = 0; w < wanted.length; w++) {
+    const { service, dests } = wanted[w];
     const key = serviceKey(service);
     if (wantedKeys.has(key)) continue;
     wantedKeys.add(key);
     const have = inKernel.get(key);
     if (have === undefined) {
       changes.push({ op: "addService", service });
-      for (const dest of dests) changes.push({ op: "addDest", service, dest });
+      for (let d = 0; d < dests.length; d++) {
+        changes.push({ op: "addDest", service, dest: dests[d] });
+      }
       continue;
     }
     if (!sameServiceSettings(service, have.service)) changes.push({ op: "editService", service });
     const haveDests = new Map(have.dests.map((d) => [destKey(d), d]));
     const wantedDests = new Set<string>();
-    for (const dest of dests) {
+    for (let d = 0; d < dests.length; d++) {
+      const dest = dests[d];
       const dk = destKey(dest);
       wantedDests.add(dk);
       const old = haveDests.get(dk);

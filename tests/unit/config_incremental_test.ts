@@ -254,6 +254,34 @@ Deno.test("files: reloads through the two buffers agree with a whole parse, a fi
   }
 });
 
+Deno.test("prepare after a start: the next reloads still re-read only what changed, and agree with a whole parse", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const file = `${dir}/lb.toml`;
+    const texts = [
+      BASE,
+      BASE.replace("port = 8080", "port = 8081"),
+      BASE + vs("late", 9100, ["10.0.1.1"]),
+      BASE,
+    ];
+    for (const prepareAfter of [[0], [0, 1, 2], [1], []]) {
+      const loader = new ConfigLoader();
+      const modes: LoadMode[] = [];
+      texts.forEach((text, i) => {
+        Deno.writeTextFileSync(file, text);
+        assert.deepStrictEqual(loader.load(file), parseConfig(text, file));
+        modes.push(loader.lastMode);
+        if (prepareAfter.includes(i)) loader.prepare();
+      });
+      assert.deepEqual(modes, ["full", "incremental", "incremental", "incremental"]);
+    }
+    // Nothing loaded yet: nothing to prepare.
+    new ConfigLoader().prepare();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("groups, checks and bracketed text: a checked server's edit is re-read alone", () => {
   assert.ok(parseConfig(RICH, FILE).ok, JSON.stringify(parseConfig(RICH, FILE)));
   assert.equal(reload(RICH, RICH.replace("301", "302")).mode, "incremental");

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { toHex } from "../../scripts/vm/strace_netlink.ts";
-import { GENL_ID_CTRL, parseFamilyReply } from "../../lib/sys/netlink/genl.ts";
+import { encodeGenlMessage, GENL_ID_CTRL, parseFamilyReply } from "../../lib/sys/netlink/genl.ts";
 import {
   buildDelDaemon,
   buildDelDest,
@@ -30,7 +30,19 @@ import {
   decodeDest,
   decodeInfo,
   decodeService,
+  IPVS_CMD_ATTR_SERVICE,
   IPVS_GENL_NAME,
+  IPVS_GENL_VERSION,
+  IPVS_SVC_ATTR_ADDR,
+  IPVS_SVC_ATTR_AF,
+  IPVS_SVC_ATTR_FLAGS,
+  IPVS_SVC_ATTR_FWMARK,
+  IPVS_SVC_ATTR_NETMASK,
+  IPVS_SVC_ATTR_PE_NAME,
+  IPVS_SVC_ATTR_PORT,
+  IPVS_SVC_ATTR_PROTOCOL,
+  IPVS_SVC_ATTR_SCHED_NAME,
+  IPVS_SVC_ATTR_TIMEOUT,
   ipvsVersionText,
   MessageArena,
   netmaskFromKernel,
@@ -52,7 +64,18 @@ import {
   type IpvsDest,
   type IpvsService,
 } from "../../lib/sys/netlink/ipvs_types.ts";
-import { NLMSG_HDRLEN, withSeqPid } from "../../lib/sys/netlink/message.ts";
+import {
+  attrBe16,
+  attrBe32,
+  attrBytes,
+  attrNested,
+  attrString,
+  attrU16,
+  attrU32,
+  NLMSG_HDRLEN,
+  withSeqPid,
+} from "../../lib/sys/netlink/message.ts";
+import { NLM_F_ACK, NLM_F_REQUEST } from "../../lib/sys/netlink/constants.ts";
 import { readIpvsFixture } from "../ipvs/fixtures.ts";
 
 interface Capture {
@@ -418,4 +441,73 @@ Deno.test("malformed replies give a reason naming the attribute, never an except
   const info = c.replies[0];
   const noVersion = Uint8Array.of(...info.subarray(0, 4), ...info.subarray(12));
   assert.match(decodeInfo(noVersion) as string, /IPVS_INFO_ATTR_VERSION missing/);
+});
+
+/**
+ * The service commands as the attribute encoders build them (how hacore built them
+ * before they were written in place): the reference the in-place writer must equal.
+ */
+function serviceByAttributes(family: number, cmd: number, s: IpvsService, full: boolean) {
+  const identity = [attrU16(IPVS_SVC_ATTR_AF, s.af)];
+  if (s.fwmark !== 0) identity.push(attrU32(IPVS_SVC_ATTR_FWMARK, s.fwmark));
+  else {
+    const addr = new Uint8Array(16);
+    addr.set(s.af === AF_INET ? Uint8Array.from(s.address.split(".").map(Number)) : V6_BYTES);
+    identity.push(
+      attrU16(IPVS_SVC_ATTR_PROTOCOL, s.protocol),
+      attrBytes(IPVS_SVC_ATTR_ADDR, addr),
+      attrBe16(IPVS_SVC_ATTR_PORT, s.port),
+    );
+  }
+  const flags = (f: number) => {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setUint32(0, (f & ~IP_VS_SVC_F_HASHED) >>> 0, true);
+    new DataView(b.buffer).setUint32(4, 0xffffffff, true);
+    return attrBytes(IPVS_SVC_ATTR_FLAGS, b);
+  };
+  const rest = full
+    ? [
+      attrString(IPVS_SVC_ATTR_SCHED_NAME, s.scheduler),
+      ...(s.persistenceEngine ? [attrString(IPVS_SVC_ATTR_PE_NAME, s.persistenceEngine)] : []),
+      flags(s.flags),
+      attrU32(IPVS_SVC_ATTR_TIMEOUT, s.timeoutS),
+      s.af === AF_INET
+        ? attrBe32(IPVS_SVC_ATTR_NETMASK, netmaskToKernel(s.af, s.netmask))
+        : attrU32(IPVS_SVC_ATTR_NETMASK, netmaskToKernel(s.af, s.netmask)),
+    ]
+    : [
+      attrString(IPVS_SVC_ATTR_SCHED_NAME, ""),
+      flags(0),
+      attrU32(IPVS_SVC_ATTR_TIMEOUT, 0),
+      attrU32(IPVS_SVC_ATTR_NETMASK, 0xffffffff),
+    ];
+  return encodeGenlMessage({
+    family,
+    cmd,
+    version: IPVS_GENL_VERSION,
+    flags: NLM_F_REQUEST | NLM_F_ACK,
+    attrs: [attrNested(IPVS_CMD_ATTR_SERVICE, [...identity, ...rest])],
+  });
+}
+
+const V6_BYTES = Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, ...new Array(11).fill(0), 1);
+
+Deno.test("service commands written in place are the attribute encoders' bytes, an engine and odd scheduler names too", () => {
+  const sip: IpvsService = { ...dns, netmask: 24, persistenceEngine: "sip", flags: 0xff };
+  const long: IpvsService = {
+    ...web,
+    scheduler: "weighted-x",
+    af: AF_INET6,
+    address: "2001:db8::1",
+  };
+  for (const s of [web, dns, v6, fwm, sip, long, { ...web, scheduler: "wlc\u00e9" }]) {
+    for (const [cmd, full] of [[1, true], [2, true], [3, false]] as const) {
+      const build = cmd === 1 ? buildNewService : cmd === 2 ? buildSetService : buildDelService;
+      assert.equal(
+        toHex(build(0x23, s)),
+        toHex(serviceByAttributes(0x23, cmd, s, full)),
+        `${s.scheduler} ${s.address} cmd ${cmd}`,
+      );
+    }
+  }
 });
