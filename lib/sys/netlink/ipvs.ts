@@ -403,16 +403,16 @@ function serviceNestInto(
 ): number {
   const start = at;
   at += NLA_HDRLEN;
-  at = putAttrInt16(out, at, IPVS_SVC_ATTR_AF, s.af, true);
-  if (s.fwmark !== 0) at = putAttrInt32(out, at, IPVS_SVC_ATTR_FWMARK, s.fwmark, true);
+  at = putAttrInt(out, at, IPVS_SVC_ATTR_AF, 2, s.af, true);
+  if (s.fwmark !== 0) at = putAttrInt(out, at, IPVS_SVC_ATTR_FWMARK, 4, s.fwmark, true);
   else {
-    at = putAttrInt16(out, at, IPVS_SVC_ATTR_PROTOCOL, s.protocol, true);
+    at = putAttrInt(out, at, IPVS_SVC_ATTR_PROTOCOL, 2, s.protocol, true);
     if (out !== null) {
       attrHead(out, at, NLA_HDRLEN + 16, IPVS_SVC_ATTR_ADDR);
       out.set(ipBytes(s.address, s.af === AF_INET ? 4 : 16), at + NLA_HDRLEN);
     }
     at += NLA_HDRLEN + 16;
-    at = putAttrInt16(out, at, IPVS_SVC_ATTR_PORT, s.port, false);
+    at = putAttrInt(out, at, IPVS_SVC_ATTR_PORT, 2, s.port, false);
   }
   at = putAttrString(out, at, IPVS_SVC_ATTR_SCHED_NAME, full ? s.scheduler : "");
   if (full && s.persistenceEngine) {
@@ -425,38 +425,19 @@ function serviceNestInto(
     putInt(out, at + NLA_HDRLEN + 4, 4, ALL_FLAGS_MASK, true);
   }
   at += NLA_HDRLEN + 8;
-  at = putAttrInt32(out, at, IPVS_SVC_ATTR_TIMEOUT, full ? s.timeoutS : 0, true);
+  at = putAttrInt(out, at, IPVS_SVC_ATTR_TIMEOUT, 4, full ? s.timeoutS : 0, true);
   at = full
-    ? putAttrInt32(
+    ? putAttrInt(
       out,
       at,
       IPVS_SVC_ATTR_NETMASK,
+      4,
       netmaskToKernel(s.af, s.netmask),
       s.af !== AF_INET,
     )
-    : putAttrInt32(out, at, IPVS_SVC_ATTR_NETMASK, NO_NETMASK, true);
+    : putAttrInt(out, at, IPVS_SVC_ATTR_NETMASK, 4, NO_NETMASK, true);
   if (out !== null) attrHead(out, start, at - start, IPVS_CMD_ATTR_SERVICE | NLA_F_NESTED);
   return at;
-}
-
-function putAttrInt16(
-  out: Uint8Array | null,
-  at: number,
-  type: number,
-  v: number,
-  le: boolean,
-): number {
-  return out === null ? at + NLA_HDRLEN + 4 : putAttrInt(out, at, type, 2, v, le);
-}
-
-function putAttrInt32(
-  out: Uint8Array | null,
-  at: number,
-  type: number,
-  v: number,
-  le: boolean,
-): number {
-  return out === null ? at + NLA_HDRLEN + 4 : putAttrInt(out, at, type, 4, v, le);
 }
 
 /** A NUL-terminated string attribute, padded to 4; ASCII written in place. */
@@ -514,17 +495,22 @@ function attrHead(out: Uint8Array, at: number, len: number, type: number): void 
   putInt(out, at + 2, 2, type, true);
 }
 
-/** An integer attribute of `size` bytes at `at` (padded to 8 in all); the offset after it. */
+/**
+ * An integer attribute of `size` bytes at `at` (padded to 8 in all); the offset after it.
+ * With `out` null it only measures (see serviceNestInto).
+ */
 function putAttrInt(
-  out: Uint8Array,
+  out: Uint8Array | null,
   at: number,
   type: number,
   size: 1 | 2 | 4,
   v: number,
   littleEndian: boolean,
 ): number {
-  attrHead(out, at, NLA_HDRLEN + size, type);
-  putInt(out, at + NLA_HDRLEN, size, v, littleEndian);
+  if (out !== null) {
+    attrHead(out, at, NLA_HDRLEN + size, type);
+    putInt(out, at + NLA_HDRLEN, size, v, littleEndian);
+  }
   return at + NLA_HDRLEN + 4;
 }
 
