@@ -209,8 +209,11 @@ class RawTransport implements VrrpTransport {
   readonly ifindex: number;
   readonly interface: string;
   readonly onPacket: (packet: ReceivedPacket) => void;
-  /** The receive socket stamps each packet with its arrival (`SO_TIMESTAMPNS`). */
-  readonly stamps: boolean;
+  /**
+   * Receive stamps to the reactor's clock, when the receive socket stamps each packet
+   * with its arrival (`SO_TIMESTAMPNS`); null otherwise.
+   */
+  readonly stamps: StampClock | null;
   closed = false;
   /** The receive socket's watch; null while routine adverts are read on each wake. */
   rxWatch: WatchHandle | null = null;
@@ -219,11 +222,6 @@ class RawTransport implements VrrpTransport {
   bellWatch: WatchHandle | null = null;
   /** The routine adverts the doorbell lets pass, as compared (empty: none). */
   routineKey = "";
-  /**
-   * When a read of the receive socket last found it empty, on the reactor's clock: no
-   * packet read later arrived before it.
-   */
-  emptyAtMs = -Infinity;
   #ipId = 0;
   #owner: TransportOwner;
   /** Send-only sockets per `via` interface (virtual-MAC macvlans). */
@@ -237,7 +235,7 @@ class RawTransport implements VrrpTransport {
   constructor(
     owner: TransportOwner,
     fd: number,
-    rx: { fd: number; stamps: boolean },
+    rx: { fd: number; stamps: StampClock | null },
     req: TransportRequest,
     ifindex: number,
     onPacket: (packet: ReceivedPacket) => void,
@@ -448,7 +446,6 @@ export class SystemTransportFactory implements TransportFactory {
   #readerV6 = new RecvMsgReader(this.#buf, this.#control);
   /** Empties doorbell sockets: what they hold only says "wake up". */
   #bellReader = new RecvMsgReader(new Uint8Array(BELL_SNAP_BYTES));
-  readonly #stampClock: StampClock;
   readonly #owner: TransportOwner = {
     close: (t) => this.#closeTransport(t),
     expectRoutine: (t, routine) => this.#expectRoutine(t, routine),
@@ -473,7 +470,6 @@ export class SystemTransportFactory implements TransportFactory {
   constructor(opts: { linkLayer?: boolean; reactor?: Reactor } = {}) {
     this.#linkLayer = opts.linkLayer ?? true;
     this.#reactor = opts.reactor ?? defaultReactor();
-    this.#stampClock = new StampClock(this.#reactor);
   }
 
   /**
@@ -499,11 +495,13 @@ export class SystemTransportFactory implements TransportFactory {
     const rxFd = this.#linkLayer ? openLinkReceiver(fd, req.family, ifindex) : fd;
     // Only a packet socket's stamps are used: routine adverts need them (see
     // expectRoutine), and a stall's backlog is then timed right too.
-    const stamps = rxFd !== fd && trySetInt(rxFd, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+    const stamps = rxFd !== fd && trySetInt(rxFd, SOL_SOCKET, SO_TIMESTAMPNS, 1)
+      ? new StampClock(this.#reactor)
+      : null;
     const t = new RawTransport(this.#owner, fd, { fd: rxFd, stamps }, req, ifindex, onPacket);
     // Opened now, in the namespace the interface is in (a test's, say), though it queues
     // nothing until routine adverts are expected.
-    if (stamps) t.bellFd = tryOpenBell(req.family, ifindex);
+    if (stamps !== null) t.bellFd = tryOpenBell(req.family, ifindex);
     this.#open.set(rxFd, t);
     this.#uncoveredMs = this.#reactor.nowMs();
     this.#watchRx(t);
@@ -555,25 +553,28 @@ export class SystemTransportFactory implements TransportFactory {
   }
 
   #wakeEveryPacket(t: RawTransport): void {
-    t.routineKey = "";
-    if (t.bellWatch === null) return;
-    t.bellWatch.close();
-    t.bellWatch = null;
+    if (!this.#leaveQuiet(t)) return;
     try {
       attachFilter(t.bellFd, QUEUE_NOTHING);
     } catch {
       // Unwatched, what it still queues is never read; closing it frees that.
     }
-    this.#quiet.delete(t);
-    this.#stopWakeHook();
-    if (!t.closed) this.#watchRx(t);
+    this.#watchRx(t);
     this.#uncoveredMs = this.#reactor.nowMs();
   }
 
-  #stopWakeHook(): void {
-    if (this.#quiet.size > 0 || this.#offWake === null) return;
-    this.#offWake();
-    this.#offWake = null;
+  /** Stops reading `t` on every wake and watching its doorbell; false if it was not. */
+  #leaveQuiet(t: RawTransport): boolean {
+    t.routineKey = "";
+    if (t.bellWatch === null) return false;
+    t.bellWatch.close();
+    t.bellWatch = null;
+    this.#quiet.delete(t);
+    if (this.#quiet.size === 0 && this.#offWake !== null) {
+      this.#offWake();
+      this.#offWake = null;
+    }
+    return true;
   }
 
   /** The doorbell rang: empty it, then read what it rang for. */
@@ -676,7 +677,7 @@ export class SystemTransportFactory implements TransportFactory {
   #closeTransport(t: RawTransport): void {
     if (this.#open.get(t.rxFd) !== t) return;
     this.#open.delete(t.rxFd);
-    this.#wakeEveryPacket(t);
+    this.#leaveQuiet(t);
     t.rxWatch?.close();
     t.rxWatch = null;
     if (t.bellFd >= 0) closeQuietly(t.bellFd);
@@ -686,7 +687,7 @@ export class SystemTransportFactory implements TransportFactory {
   }
 
   #drain(t: RawTransport, maxReads: number = MAX_READS_PER_WAKE): void {
-    const clock = this.#stampClock.begin(t.emptyAtMs);
+    t.stamps?.begin();
     for (let i = 0; !t.closed; i++) {
       if (i === maxReads) {
         this.#uncoveredMs = this.#reactor.nowMs();
@@ -704,11 +705,11 @@ export class SystemTransportFactory implements TransportFactory {
         return;
       }
       if (got === null) {
-        t.emptyAtMs = Math.max(t.emptyAtMs, clock.readSince(this.#reactor.lastPolledMs));
+        t.stamps?.emptied(this.#reactor.lastPolledMs);
         return;
       }
       const packet = t.linkLayer
-        ? parseLinkFrame(t.family, t.group, this.#buf, got, t.stamps ? clock : undefined)
+        ? parseLinkFrame(t.family, t.group, this.#buf, got, t.stamps ?? undefined)
         : t.family === "ipv4"
         ? parseV4(this.#buf, got)
         : parseV6(this.#buf, got);
@@ -834,15 +835,27 @@ function routineKey(routine: readonly RoutineAdvert[]): string {
  * be had (every packet then wakes the loop).
  */
 function tryOpenBell(family: "ipv4" | "ipv6", ifindex: number): number {
-  let fd = -1;
   try {
-    fd = openSocket(AF_PACKET, SOCK_DGRAM, 0);
-    attachFilter(fd, QUEUE_NOTHING);
+    return openPacketSocket(family, ifindex, QUEUE_NOTHING);
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * A "cooked" packet socket on `ifindex` for the family's ethertype, filtered by
+ * `filter` from the start: protocol 0 receives nothing until the bind, and the filter
+ * is in place by then.
+ */
+function openPacketSocket(family: "ipv4" | "ipv6", ifindex: number, filter: BpfInsn[]): number {
+  const fd = openSocket(AF_PACKET, SOCK_DGRAM, 0);
+  try {
+    attachFilter(fd, filter);
     bindSocket(fd, sockaddrLl({ protocol: family === "ipv4" ? ETH_P_IP : ETH_P_IPV6, ifindex }));
     return fd;
-  } catch {
-    if (fd >= 0) closeQuietly(fd);
-    return -1;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
   }
 }
 
@@ -854,10 +867,7 @@ function tryOpenBell(family: "ipv4" | "ipv6", ifindex: number): number {
 function openLinkReceiver(rawFd: number, family: "ipv4" | "ipv6", ifindex: number): number {
   let fd = -1;
   try {
-    // Protocol 0 receives nothing until the bind: the filter is in place by then.
-    fd = openSocket(AF_PACKET, SOCK_DGRAM, 0);
-    attachFilter(fd, vrrpFilter(family));
-    bindSocket(fd, sockaddrLl({ protocol: family === "ipv4" ? ETH_P_IP : ETH_P_IPV6, ifindex }));
+    fd = openPacketSocket(family, ifindex, vrrpFilter(family));
     setReceiveBuffer(fd);
     attachFilter(rawFd, QUEUE_NOTHING);
     return fd;
@@ -1046,20 +1056,23 @@ const OFFSET_TRIES = 3;
 const OFFSET_TIGHT_MS = 0.25;
 
 /**
- * Turns receive stamps (`CLOCK_REALTIME`) into the reactor's clock for one drain of a
- * socket: the clocks are read at the first stamped packet only. An arrival is kept
- * between when the socket was last found empty (nothing read now can be older) and
- * now, so a step of the wall clock cannot make an advert look older than it is, which
- * could fire a Master_Down deadline, nor newer than its read.
+ * Turns one socket's receive stamps (`CLOCK_REALTIME`) into the reactor's clock, drain
+ * by drain: the clocks are read at a drain's first stamped packet only. An arrival is
+ * kept between when the socket was last found empty (nothing read since can be older)
+ * and now, so a step of the wall clock cannot make an advert look older than it is,
+ * which could fire a Master_Down deadline, nor newer than its read.
  *
  * @example
  * ```ts
- * const clock = new StampClock(reactor).begin(t.emptyAtMs);
- * clock.arrival(got.stampMs); // e.g. reactor.nowMs() - 7.3
+ * const stamps = new StampClock(reactor);
+ * stamps.begin();
+ * stamps.arrival(got.stampMs); // e.g. reactor.nowMs() - 7.3
+ * stamps.emptied(reactor.lastPolledMs); // the read found nothing more
  * ```
  */
 export class StampClock {
   readonly #clock: { nowMs(): number };
+  /** When a read last found the socket empty, on the reactor's clock. */
   #floorMs = -Infinity;
   #nowMs = NaN;
   #offsetMs = NaN;
@@ -1069,12 +1082,10 @@ export class StampClock {
     this.#clock = clock;
   }
 
-  /** A drain starts: none of its packets is older than `floorMs`. */
-  begin(floorMs: number): this {
-    this.#floorMs = floorMs;
+  /** A drain starts: its first stamped packet reads the clocks again. */
+  begin(): void {
     this.#nowMs = NaN;
     this.#offsetMs = NaN;
-    return this;
   }
 
   /** The arrival of a packet stamped `stampMs` (wall ms; NaN: unstamped, now). */
@@ -1105,11 +1116,12 @@ export class StampClock {
   }
 
   /**
-   * A time the socket was read at or after: the first stamp's reading, else
-   * `otherwise` (a reading taken before the drain, which costs no clock read).
+   * The drain's read found the socket empty, at or after `polledMs` (a reading taken
+   * before the drain, which costs no clock read) and the first stamp's reading.
    */
-  readSince(otherwise: number): number {
-    return Number.isNaN(this.#nowMs) ? otherwise : this.#nowMs;
+  emptied(polledMs: number): void {
+    const at = Number.isNaN(this.#nowMs) ? polledMs : this.#nowMs;
+    if (at > this.#floorMs) this.#floorMs = at;
   }
 }
 
