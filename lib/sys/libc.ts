@@ -1959,7 +1959,6 @@ export class RecvMsgReader {
   /** Control data holds only receive timestamps: read straight, not as a cmsg list. */
   readonly #stamps: boolean;
   readonly #cv: DataView;
-  #errno: Deno.UnsafePointerView | null = null;
 
   /**
    * Reads into `buf`, with control data into `control` (none by default); both must
@@ -2014,7 +2013,7 @@ export class RecvMsgReader {
       mv.setInt32(MSGHDR_FLAGS, 0, true);
       const r = Number(libc().recvmsg(fd, this.#msg, 0));
       if (r >= 0) return this.#fill(r);
-      const errno = this.#lastErrno();
+      const errno = lastErrno();
       if (errno === EINTR) continue;
       if (errno === EAGAIN) return null;
       throw new SyscallError("recvmsg", errno, label(fd));
@@ -2064,16 +2063,6 @@ export class RecvMsgReader {
       at += cmsgAlign(len);
     }
     return NaN;
-  }
-
-  /** errno of this thread, its location asked once (it does not move). */
-  #lastErrno(): number {
-    if (this.#errno === null) {
-      const p = libc().__errno_location();
-      if (p === null) return 0;
-      this.#errno = new Deno.UnsafePointerView(p);
-    }
-    return this.#errno.getInt32(0);
   }
 }
 
