@@ -21,6 +21,7 @@
 
 import type { Logger } from "../log.ts";
 import type { Family } from "../net/addr.ts";
+import { sameBytes } from "../net/bytes.ts";
 import { encodeAdvert } from "../vrrp/packet.ts";
 import type { OutgoingAdvert } from "../vrrp/types.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
@@ -93,10 +94,9 @@ function sameAdvert(a: OutgoingAdvert, b: OutgoingAdvert): boolean {
   if (
     a.version !== b.version || a.vrid !== b.vrid || a.priority !== b.priority ||
     a.intervalMs !== b.intervalMs || a.authType !== b.authType ||
-    a.addresses.length !== b.addresses.length || a.authData.length !== b.authData.length
+    a.addresses.length !== b.addresses.length || !sameBytes(a.authData, b.authData)
   ) return false;
   for (let i = 0; i < a.addresses.length; i++) if (a.addresses[i] !== b.addresses[i]) return false;
-  for (let i = 0; i < a.authData.length; i++) if (a.authData[i] !== b.authData[i]) return false;
   return true;
 }
 

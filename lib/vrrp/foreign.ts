@@ -45,6 +45,7 @@
  */
 
 import { canonicalIp, sameIpSet } from "../net/addr.ts";
+import { sameBytes } from "../net/bytes.ts";
 import { outgoingAdvert } from "./router.ts";
 import type { Advert, AuthType, RouterConfig } from "./types.ts";
 
@@ -176,10 +177,6 @@ const NO_DIFFERENCES: readonly ForeignDifference[] = Object.freeze([]);
 
 function canon(ips: readonly string[]): string[] {
   return ips.map((x) => canonicalIp(x) ?? x);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function list(ips: readonly string[]): string {

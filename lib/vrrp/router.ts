@@ -20,6 +20,7 @@
  */
 
 import { canonicalIp, compareIp, sameIpSet } from "../net/addr.ts";
+import { sameBytes } from "../net/bytes.ts";
 import { earlierDeadline, firstMasterDownMs, masterDownIntervalMs, skewTimeMs } from "./timing.ts";
 import {
   type Advert,
@@ -554,12 +555,6 @@ function refusal(s: RouterState, a: Advert, src: string): Refusal | null {
     };
   }
   return null;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function isOwnAdvert(s: RouterState, src: string): boolean {
