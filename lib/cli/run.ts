@@ -6,6 +6,7 @@
  */
 import { parseArgs } from "./args.ts";
 import { ConfigLoader } from "../config/incremental.ts";
+import { mailConfigured } from "../config/schema.ts";
 import {
   type Config,
   formatConfigErrors,
@@ -204,11 +205,8 @@ export async function runCommand(args: string[]): Promise<number> {
     failed: "mailFailed",
     dropped: "mailDropped",
   };
-  // A server and a recipient make a mailer (openMailer's own test): without them the
-  // mail modules are not even loaded.
-  const alerts = g.mail.server === null || g.mail.to.length === 0
-    ? null
-    : await import("../notify/alerts.ts");
+  // Without a server and a recipient no mailer is made: the mail modules are not loaded.
+  const alerts = mailConfigured(g.mail) ? await import("../notify/alerts.ts") : null;
   const mailer = alerts?.openMailer(config, hostname, (outcome, detail) => {
     daemon?.countNodeEvent(MAIL_COUNTERS[outcome]);
     if (outcome === "sent") log.info(`mail alert sent: ${detail}`);

@@ -138,6 +138,19 @@ export interface MailConfig {
 }
 
 /**
+ * Whether mail can be sent at all: a server and at least one recipient. Without them no
+ * mailer is made, no alert is wanted, and the mail modules are not even loaded.
+ *
+ * @example
+ * ```ts
+ * mailConfigured(GLOBAL_DEFAULTS.mail); // false
+ * ```
+ */
+export function mailConfigured(mail: MailConfig): boolean {
+  return mail.server !== null && mail.to.length > 0;
+}
+
+/**
  * VRRPv2 simple-text authentication (RFC 2338 type 1).
  *
  * @example

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Config, MailConfig } from "../config/schema.ts";
+import { type Config, type MailConfig, mailConfigured } from "../config/schema.ts";
 import {
   alertWanted,
   formatMail,
@@ -119,7 +119,7 @@ export function openMailer(
   extra: Partial<MailerOptions> = {},
 ): Mailer | null {
   const m = config.global.mail;
-  if (m.server === null || m.to.length === 0) return null;
+  if (m.server === null || !mailConfigured(m)) return null;
   const at = m.server.lastIndexOf(":");
   const host = m.server.slice(0, at).replace(/^\[(.*)\]$/, "$1");
   return new Mailer({

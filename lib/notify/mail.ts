@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MailConfig } from "../config/schema.ts";
+import { type MailConfig, mailConfigured } from "../config/schema.ts";
 
 /**
  * A mail to send: subject and body lines (no headers, no envelope).
@@ -149,7 +149,7 @@ export function alertWanted(
   mail: MailConfig,
   levels: readonly (boolean | null | undefined)[],
 ): boolean {
-  if (mail.server === null || mail.to.length === 0) return false;
+  if (!mailConfigured(mail)) return false;
   for (const v of levels) if (v !== null && v !== undefined) return v;
   return mail.alert ?? true;
 }
