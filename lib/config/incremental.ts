@@ -42,14 +42,8 @@ import { type TomlBlocks, tomlBlocks } from "./blocks.ts";
 import { Ctx } from "./fields.ts";
 import { readVirtualServer, serviceKeys } from "./lvs.ts";
 import type { VirtualServerConfig } from "./lvs_schema.ts";
-import {
-  deepFreeze,
-  detectFormat,
-  type LoadOptions,
-  type LoadResult,
-  parseConfig,
-  parseToml,
-} from "./mod.ts";
+import { deepFreeze } from "./freeze.ts";
+import { detectFormat, type LoadOptions, type LoadResult, parseConfig, parseToml } from "./mod.ts";
 import type { Config } from "./schema.ts";
 import { namedTables } from "./sections.ts";
 

@@ -32,6 +32,7 @@
 import { parse, TomlError } from "smol-toml";
 import type { ConfigError } from "./errors.ts";
 import { Ctx } from "./fields.ts";
+import { deepFreeze } from "./freeze.ts";
 import { parsePlainToml } from "./plain_toml.ts";
 import { findRedefinition, scanKeyLines } from "./scan.ts";
 import type { Config } from "./schema.ts";
@@ -255,22 +256,4 @@ function unreadable(file: string, e: unknown): LoadResult {
     ok: false,
     errors: [{ file, line: null, path: "", message: `cannot read the file: ${why}` }],
   };
-}
-
-/**
- * Freezes `value` and everything in it. Walks keys with `for...in` and arrays by index,
- * not `Object.values`: an array per object, 2.9 MB of garbage for a 10,000-real-server
- * config (plain data: nothing enumerable is inherited).
- */
-export function deepFreeze<T>(value: T): T {
-  if (typeof value !== "object" || value === null) return value;
-  Object.freeze(value);
-  // Recurse even into frozen objects: a frozen parent may hold a mutable child.
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) deepFreeze(value[i]);
-  } else {
-    const o = value as Record<string, unknown>;
-    for (const k in o) deepFreeze(o[k]);
-  }
-  return value;
 }

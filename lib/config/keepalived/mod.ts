@@ -16,6 +16,7 @@
 
 import type { ConfigError } from "../errors.ts";
 import { Ctx, type RawTable } from "../fields.ts";
+import { deepFreeze } from "../freeze.ts";
 import { formatPath, type KeyPath } from "../scan.ts";
 import type { Config } from "../schema.ts";
 import { validateDocument } from "../validate.ts";
@@ -149,12 +150,4 @@ class SourceCtx extends Ctx {
       message,
     });
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null) {
-    Object.freeze(value);
-    for (const v of Object.values(value)) deepFreeze(v);
-  }
-  return value;
 }
