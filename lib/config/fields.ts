@@ -11,6 +11,7 @@
  */
 
 import { canonicalIp, type Family, formatIp, parseIp, parseIpCached } from "../net/addr.ts";
+import { allZero } from "../net/bytes.ts";
 import { type ConfigError, describeValue, didYouMean, quoteList } from "./errors.ts";
 import { formatPath, type KeyPath, lineOf } from "./scan.ts";
 
@@ -373,19 +374,13 @@ export const unicastIp: Parser<Ip> = (v) => {
   if (p === null) return expected(what, v);
   const b = p.bytes;
   const isV4 = p.family === "ipv4";
-  if (isZero(b)) return expected(`${what}, not the unspecified address`, v);
+  if (allZero(b)) return expected(`${what}, not the unspecified address`, v);
   if (isV4 ? b[0] >= 224 && b[0] <= 239 : b[0] === 0xff) {
     return expected(`${what}, not a multicast address`, v);
   }
   if (isV4 && b[0] >= 240) return expected(`${what}, not a reserved/broadcast address`, v);
   return ok({ address: canonicalText(v, b), family: p.family });
 };
-
-/** All bytes zero: a loop, not `every` and a closure per address read. */
-function isZero(bytes: Uint8Array): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
-  return true;
-}
 
 const canonicalCache = new Map<string, string>();
 const CANONICAL_CACHE_LIMIT = 65536;

@@ -1,5 +1,5 @@
 /**
- * Byte-array helpers shared by the codecs and the engine.
+ * Byte-array helpers shared by the codecs, the config reader and the engine.
  *
  * @module
  */
@@ -16,5 +16,19 @@
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether every byte is zero (the unspecified address, an all-zero MAC); a loop, not
+ * `every` and a closure per byte.
+ *
+ * @example
+ * ```ts
+ * allZero(new Uint8Array(4)); // true
+ * ```
+ */
+export function allZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
   return true;
 }

@@ -40,6 +40,7 @@ import {
 } from "./libc.ts";
 import { encodeUnsolicitedNa } from "../net/ndisc.ts";
 import { parseIp } from "../net/addr.ts";
+import { allZero } from "../net/bytes.ts";
 
 /** Destination of unsolicited NAs: all nodes (RFC 4861 §7.2.6). */
 export const ALL_NODES = "ff02::1";
@@ -175,7 +176,7 @@ function macOf(fd: number, dev: string): Uint8Array {
   if (mac.length !== ETHER_ADDR_LEN) {
     throw new Error(`${dev} has no Ethernet address (link-layer address of ${mac.length} bytes)`);
   }
-  if (mac.every((b) => b === 0)) {
+  if (allZero(mac)) {
     throw new Error(`${dev} has the all-zero MAC ${macToString(mac)}: nothing to announce`);
   }
   return mac;
