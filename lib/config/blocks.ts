@@ -18,6 +18,8 @@
  * @module
  */
 
+import { isBareKeyChar } from "./scan.ts";
+
 /**
  * The blocks of a document: `starts[k]` is the offset of block k's first line, `names[k]`
  * the virtual server its headers belong to (`[virtual_server.NAME...]`), or null for any
@@ -144,9 +146,9 @@ function sameVirtualServer(s: string, i: number, name: string | null): boolean {
   for (;;) {
     const c = s.charCodeAt(i);
     if (c === 0x5d) return true;
-    if (c !== 0x2e || !isBare(s.charCodeAt(i + 1))) return false;
+    if (c !== 0x2e || !isBareKeyChar(s.charCodeAt(i + 1))) return false;
     i += 2;
-    while (isBare(s.charCodeAt(i))) i++;
+    while (isBareKeyChar(s.charCodeAt(i))) i++;
   }
 }
 
@@ -191,7 +193,7 @@ function readKey(s: string, i: number): { parts: string[]; end: number } | null 
       i = end;
     } else {
       const from = i;
-      while (i < s.length && isBare(s.charCodeAt(i))) i++;
+      while (i < s.length && isBareKeyChar(s.charCodeAt(i))) i++;
       if (i === from) return null;
       parts.push(s.slice(from, i));
     }
@@ -199,11 +201,6 @@ function readKey(s: string, i: number): { parts: string[]; end: number } | null 
     if (s.charCodeAt(i) !== 0x2e) return { parts, end: i };
     i++;
   }
-}
-
-function isBare(c: number): boolean {
-  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 ||
-    c === 45;
 }
 
 /** End (past the closing quote) of a one-line string at `i`, or null. */

@@ -128,9 +128,9 @@ export class ConfigLoader {
   /**
    * Readies the next reload: the last load's block index, a spare buffer as big as its
    * file with its pages touched (a fresh 850 KiB buffer cost ~25 ms of page faults in a
-   * reload in a small guest), and the byte comparisons' code compiled. For after the start: a big table's start reaches the
-   * kernel ~0.1-0.2 s sooner in such a guest without this on its way. A reload that
-   * comes first does it itself.
+   * reload in a small guest), and the byte comparisons' code compiled. For after the
+   * start: a big table's start reaches the kernel ~0.1-0.2 s sooner in such a guest
+   * without this on its way. A reload that comes first does it itself.
    */
   prepare(): void {
     const last = this.#last;

@@ -31,6 +31,8 @@
  * @module
  */
 
+import { isBareKeyChar } from "./scan.ts";
+
 /** A TOML table as this reader (and smol-toml) builds it: it inherits nothing. */
 type Table = Record<string, unknown>;
 
@@ -67,11 +69,6 @@ export function parsePlainToml(source: string): Table | null {
     if (e === OUTSIDE) return null;
     throw e;
   }
-}
-
-function isBareKeyChar(c: number): boolean {
-  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) ||
-    c === 0x5f || c === 0x2d;
 }
 
 /** Where a value stands: what may end it, and which structures it may be. */

@@ -41,13 +41,21 @@ function appendSegment(formatted: string, seg: PathSegment): string {
 /** How many characters of a bare key (A-Z a-z 0-9 _ -) start at `from`. */
 function bareKeyLength(s: string, from: number): number {
   let i = from;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const bare = (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) ||
-      c === 95 || c === 45;
-    if (!bare) break;
-  }
+  while (i < s.length && isBareKeyChar(s.charCodeAt(i))) i++;
   return i - from;
+}
+
+/**
+ * Whether the UTF-16 code `c` may stand in a bare TOML key: A-Z a-z 0-9 _ -.
+ *
+ * @example
+ * ```ts
+ * isBareKeyChar("_".charCodeAt(0)); // true
+ * ```
+ */
+export function isBareKeyChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 ||
+    c === 45;
 }
 
 /**
