@@ -26,8 +26,9 @@ import {
   lexKeepalived,
   type LexProblem,
   type SourceReader,
+  TapeReader,
 } from "./lexer.ts";
-import { parseKeepalivedTokens } from "./parser.ts";
+import { TreeBuilder } from "./parser.ts";
 import { type SourceLoc, translateKeepalived } from "./translate.ts";
 
 export { defaultConfigId } from "./lexer.ts";
@@ -50,7 +51,8 @@ export type KeepalivedResult =
     warnings: ConfigError[];
     /** The translated hacore document and where each key came from (for `hacore import`). */
     doc: RawTable;
-    locs: ReadonlyMap<string, SourceLoc>;
+    /** Made when first read: a file that is only loaded never needs it. */
+    readonly locs: ReadonlyMap<string, SourceLoc>;
   }
   | { ok: false; errors: ConfigError[]; warnings: ConfigError[] };
 
@@ -69,10 +71,19 @@ export function parseKeepalived(
   options: KeepalivedOptions = {},
 ): KeepalivedResult {
   const configId = options.configId ?? defaultConfigId();
-  const lexed = lexKeepalived(source, file, options.reader ?? diskReader, { configId });
-  const parsed = parseKeepalivedTokens(lexed.tokens);
-  const translated = translateKeepalived(parsed.nodes);
-  const problems = [...lexed.problems, ...parsed.problems, ...translated.problems];
+  // What was read is kept: an error or warning reads the file again for its keys' lines.
+  const tape = new TapeReader(options.reader ?? diskReader);
+  const lexParse: LexProblem[] = [];
+  let reads = 0;
+  const translated = translateKeepalived((onStatement) => {
+    const tree = new TreeBuilder(onStatement);
+    const reader = reads++ === 0 ? tape : tape.replay();
+    const lexed = lexKeepalived(source, file, reader, { configId }, tree);
+    const parsed = tree.finish();
+    // A second reading finds the same problems.
+    if (reads === 1) lexParse.push(...lexed.problems, ...parsed);
+  });
+  const problems = [...lexParse, ...translated.problems];
   const early = problems.filter((p) => !p.warning).map(toError);
   const ctx = new SourceCtx(file, translated.locs);
   const config = validateDocument(ctx, translated.doc);
@@ -86,7 +97,9 @@ export function parseKeepalived(
     config: deepFreeze({ ...config, file }),
     warnings,
     doc: translated.doc,
-    locs: translated.locs,
+    get locs() {
+      return translated.locs();
+    },
   };
 }
 
@@ -129,19 +142,20 @@ function byPlace(a: ConfigError, b: ConfigError): number {
 
 /** A `Ctx` whose errors point at the keepalived.conf file and line each key came from. */
 class SourceCtx extends Ctx {
-  readonly #locs: ReadonlyMap<string, SourceLoc>;
+  readonly #locs: () => ReadonlyMap<string, SourceLoc>;
 
-  constructor(file: string, locs: ReadonlyMap<string, SourceLoc>) {
+  constructor(file: string, locs: () => ReadonlyMap<string, SourceLoc>) {
     // Lines are looked up only for a warning (errors use `locs`): the copy of every
     // key's line (40,000 for 1,000 virtual servers) is made then, not for every file.
-    super(file, () => new Map([...locs].map(([k, v]) => [k, v.line])));
+    super(file, () => new Map([...locs()].map(([k, v]) => [k, v.line])));
     this.#locs = locs;
   }
 
   override error(path: KeyPath, message: string): void {
+    const locs = this.#locs();
     let loc: SourceLoc | undefined;
     for (let n = path.length; n > 0 && loc === undefined; n--) {
-      loc = this.#locs.get(formatPath(path.slice(0, n)));
+      loc = locs.get(formatPath(path.slice(0, n)));
     }
     this.errors.push({
       file: loc?.file ?? this.file,
