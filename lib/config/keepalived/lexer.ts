@@ -200,6 +200,13 @@ class Lexer {
   /** The words of the line being read: kept until the line is known to be plain. */
   readonly #texts: string[] = [];
   readonly #quoted: boolean[] = [];
+  /**
+   * Short words seen recently, by a hash of their length and end characters: the same
+   * keywords and values (`real_server`, `weight`, `1`, the same real servers' addresses
+   * under each virtual server) come back on almost every line, and a new string for
+   * each was a fifth of what reading a big file allocated.
+   */
+  readonly #recent: string[] = new Array(RECENT).fill("");
 
   constructor(reader: SourceReader, options: LexOptions, sink: WordSink) {
     this.#reader = reader;
@@ -234,14 +241,6 @@ class Lexer {
       at = nl + 1;
     }
   }
-
-  /**
-   * Short words seen recently, by a hash of their length and end characters: the same
-   * keywords and values (`real_server`, `weight`, `1`, the same real servers' addresses
-   * under each virtual server) come back on almost every line, and a new string for
-   * each was a fifth of what reading a big file allocated.
-   */
-  readonly #recent: string[] = new Array(RECENT).fill("");
 
   /** `source.slice(start, end)`, the same string as the last time these characters came. */
   #text(source: string, start: number, end: number): string {

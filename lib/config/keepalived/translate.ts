@@ -117,6 +117,15 @@ class Translator {
   readonly #record: boolean;
   readonly #advertFixes: AdvertFix[] = [];
   readonly #auths: { table: RawTable; node: KaNode; name: string }[] = [];
+  /**
+   * The checks of the real server being read, and the pacing set on it (each check's
+   * default); null until its block has one. Real servers do not nest, so one pair
+   * serves: closures made per real server were a tenth of reading 10,000 of them.
+   */
+  #checks: RawTable[] | null = null;
+  #pacing: RawTable | null = null;
+  /** A real server's keywords with code of their own, made once per translation. */
+  readonly #realServerSpecials: Readonly<Record<string, Special>> = this.#makeRealServerSpecials();
 
   /** `record`: keep where each key was written (`locs`); otherwise `locs` stays empty. */
   constructor(record: boolean) {
@@ -971,16 +980,6 @@ class Translator {
     }
     return rs;
   }
-
-  /**
-   * The checks of the real server being read, and the pacing set on it (each check's
-   * default); null until its block has one. Real servers do not nest, so one pair
-   * serves: closures made per real server were a tenth of reading 10,000 of them.
-   */
-  #checks: RawTable[] | null = null;
-  #pacing: RawTable | null = null;
-
-  readonly #realServerSpecials: Readonly<Record<string, Special>> = this.#makeRealServerSpecials();
 
   #makeRealServerSpecials(): Record<string, Special> {
     const specials: Record<string, Special> = {};
