@@ -547,21 +547,23 @@ export const KEYWORDS: readonly KeywordInfo[] = Object.entries(SECTIONS).flatMap
  * ```
  */
 export function findKeyword(section: string, keyword: string): KeywordInfo | undefined {
-  return (byName ??= keywordIndex()).get(`${section}\0${keyword}`);
+  return (byName ??= keywordIndex()).get(section)?.get(keyword);
 }
 
 /**
- * `section NUL keyword` → its entry (the first, as a scan of {@link KEYWORDS} finds):
- * asked once per keyword of a file, a scan of ~500 entries each was a tenth of reading
- * a 1,000-service keepalived.conf.
+ * section → keyword → its entry (the first, as a scan of {@link KEYWORDS} finds): asked
+ * once per keyword of a file, a scan of ~500 entries each was a tenth of reading a
+ * 1,000-service keepalived.conf, and a `section NUL keyword` string built per look-up
+ * was still a few percent of it.
  */
-let byName: Map<string, KeywordInfo> | null = null;
+let byName: Map<string, Map<string, KeywordInfo>> | null = null;
 
-function keywordIndex(): Map<string, KeywordInfo> {
-  const m = new Map<string, KeywordInfo>();
+function keywordIndex(): Map<string, Map<string, KeywordInfo>> {
+  const m = new Map<string, Map<string, KeywordInfo>>();
   for (const k of KEYWORDS) {
-    const key = `${k.section}\0${k.keyword}`;
-    if (!m.has(key)) m.set(key, k);
+    let section = m.get(k.section);
+    if (section === undefined) m.set(k.section, section = new Map());
+    if (!section.has(k.keyword)) section.set(k.keyword, k);
   }
   return m;
 }

@@ -2,7 +2,7 @@
  * keepalived.conf's line language, before any block structure: comments, quoting,
  * `include` (globs and braces, relative to the including file), `@id` / `@^id`
  * conditional lines, `$NAME=value` parameters (and the predefined ones), and
- * `~SEQ(...)` / `~LST(...)` line repetition. The output is a flat list of tokens, each
+ * `~SEQ(...)` / `~LST(...)` line repetition. The output is the stream of words, each
  * with the file and line it came from, so every later error points back at the source.
  *
  * File access goes through a `SourceReader` so the lexer stays testable without a disk.
@@ -10,15 +10,17 @@
  * @module
  */
 
-/** One word of keepalived.conf, with where it was written. */
-export interface Token {
-  readonly text: string;
-  readonly file: string;
-  readonly line: number;
-  /** Written in double quotes: never a brace, never a keyword. */
-  readonly quoted: boolean;
-  /** First token of its source line: a statement starts here. */
-  readonly first: boolean;
+/**
+ * Where the lexer hands each word, in order. The parser takes them as they come: a
+ * list of every word of a 10,000-server file (a token object each) lived until the
+ * tree was built, and the collector copied it on every pass.
+ */
+export interface WordSink {
+  /**
+   * One word: `quoted` when written in double quotes (never a brace, never a keyword),
+   * `first` when it starts its source line (a statement starts there).
+   */
+  word(text: string, quoted: boolean, first: boolean, file: string, line: number): void;
 }
 
 /** A problem found while lexing: always an error (keepalived -t fails on these too). */
@@ -46,9 +48,8 @@ export interface LexOptions {
   readonly instance?: string;
 }
 
-/** Result of lexing a file and everything it includes. */
+/** Result of lexing a file and everything it includes (the words went to the sink). */
 export interface LexResult {
-  readonly tokens: Token[];
   readonly problems: LexProblem[];
   /** Every file read, the top one first. */
   readonly files: string[];
@@ -98,12 +99,68 @@ export const diskReader: SourceReader = {
 };
 
 /**
- * Lexes `file` (whose text is `source`) and every file it includes.
+ * A reader that keeps what it answered, so that a file and its includes can be lexed
+ * again exactly as they were read the first time (the error path reads the file again
+ * for the lines of its keys), whatever happens on the disk in between.
  *
  * @example
  * ```ts
- * const r = lexKeepalived("vrrp_instance VI_1 {\n}\n", "k.conf", diskReader, { configId: "a" });
- * r.tokens.map((t) => t.text); // ["vrrp_instance", "VI_1", "{", "}"]
+ * const tape = new TapeReader(diskReader);
+ * lexKeepalived(text, "k.conf", tape, { configId: "a" }, sink);
+ * lexKeepalived(text, "k.conf", tape.replay(), { configId: "a" }, sink2); // the same words
+ * ```
+ */
+export class TapeReader implements SourceReader {
+  readonly #base: SourceReader;
+  readonly #tape: { readonly path: string; readonly answer: string | string[] | null }[] = [];
+
+  constructor(base: SourceReader) {
+    this.#base = base;
+  }
+
+  read(path: string): string | null {
+    const answer = this.#base.read(path);
+    this.#tape.push({ path, answer });
+    return answer;
+  }
+
+  list(dir: string): string[] | null {
+    const answer = this.#base.list(dir);
+    this.#tape.push({ path: dir, answer: answer === null ? null : [...answer] });
+    return answer;
+  }
+
+  /** A reader that gives the same answers to the same questions, asked in the same order. */
+  replay(): SourceReader {
+    const tape = this.#tape;
+    let at = 0;
+    const next = (path: string) => {
+      const entry = tape[at++];
+      // The lexer is a function of what it reads: a second reading asks the same.
+      if (entry?.path !== path) throw new Error(`keepalived.conf re-read asked for ${path}`);
+      return entry.answer;
+    };
+    return {
+      read: (path) => next(path) as string | null,
+      list: (dir) => {
+        const names = next(dir) as string[] | null;
+        return names === null ? null : [...names];
+      },
+    };
+  }
+}
+
+/**
+ * Lexes `file` (whose text is `source`) and every file it includes, handing the words
+ * to `sink`.
+ *
+ * @example
+ * ```ts
+ * const words: string[] = [];
+ * lexKeepalived("vrrp_instance VI_1 {\n}\n", "k.conf", diskReader, { configId: "a" }, {
+ *   word: (text) => words.push(text),
+ * });
+ * words; // ["vrrp_instance", "VI_1", "{", "}"]
  * ```
  */
 export function lexKeepalived(
@@ -111,37 +168,165 @@ export function lexKeepalived(
   file: string,
   reader: SourceReader,
   options: LexOptions,
+  sink: WordSink,
 ): LexResult {
-  const lexer = new Lexer(reader, options);
+  const lexer = new Lexer(reader, options, sink);
   lexer.lexFile(source, file, 0);
-  return { tokens: lexer.tokens, problems: lexer.problems, files: lexer.files };
+  return { problems: lexer.problems, files: lexer.files };
 }
 
+const CR = 13;
+const SPACE = 32;
+const TAB = 9;
+const QUOTE = 34;
+const BANG = 33;
+const HASH = 35;
+const DOLLAR = 36;
+const AT = 64;
+const TILDE = 126;
+const OPEN = 123;
+const CLOSE = 125;
+const BACKSLASH = 92;
+/** Size of the recent-words table (a power of two). */
+const RECENT = 512;
+
 class Lexer {
-  readonly tokens: Token[] = [];
   readonly problems: LexProblem[] = [];
   readonly files: string[] = [];
   readonly #reader: SourceReader;
   readonly #options: LexOptions;
+  readonly #sink: WordSink;
   readonly #params = new Map<string, string>();
+  /** The words of the line being read: kept until the line is known to be plain. */
+  readonly #texts: string[] = [];
+  readonly #quoted: boolean[] = [];
+  /**
+   * Short words seen recently, by a hash of their length and end characters: the same
+   * keywords and values (`real_server`, `weight`, `1`, the same real servers' addresses
+   * under each virtual server) come back on almost every line, and a new string for
+   * each was a fifth of what reading a big file allocated.
+   */
+  readonly #recent: string[] = new Array(RECENT).fill("");
 
-  constructor(reader: SourceReader, options: LexOptions) {
+  constructor(reader: SourceReader, options: LexOptions, sink: WordSink) {
     this.#reader = reader;
     this.#options = options;
+    this.#sink = sink;
   }
 
+  /**
+   * Line by line, as `split("\n")` would cut them, without the array: the 25,000 lines
+   * of a 1,000-service file, alive together, were copied by every collection.
+   */
   lexFile(source: string, file: string, depth: number): void {
     this.files.push(file);
-    const lines = source.split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      let text = lines[i].replace(/\r$/, "");
-      const line = i + 1;
-      // A trailing backslash joins the next line (keepalived's multi-line parameters).
-      while (text.endsWith("\\") && i + 1 < lines.length) {
-        text = text.slice(0, -1) + " " + lines[++i].replace(/\r$/, "");
+    let line = 0;
+    for (let at = 0;;) {
+      const nl = source.indexOf("\n", at);
+      let end = nl < 0 ? source.length : nl;
+      line++;
+      if (end > at && source.charCodeAt(end - 1) === CR) end--;
+      if (nl >= 0 && end > at && source.charCodeAt(end - 1) === BACKSLASH) {
+        // A trailing backslash joins the next line (keepalived's multi-line parameters).
+        const next = this.#joined(source, at, file, line, depth);
+        if (next.at < 0) return;
+        at = next.at;
+        line += next.joined;
+        continue;
       }
-      this.#logicalLine(text, file, line, depth);
+      if (!this.#plainLine(source, at, end, file, line)) {
+        this.#logicalLine(source.slice(at, end), file, line, depth);
+      }
+      if (nl < 0) return;
+      at = nl + 1;
     }
+  }
+
+  /** `source.slice(start, end)`, the same string as the last time these characters came. */
+  #text(source: string, start: number, end: number): string {
+    const length = end - start;
+    if (length > 32) return source.slice(start, end);
+    const h = (length * 31 + source.charCodeAt(start) * 7 + source.charCodeAt(end - 1)) &
+      (RECENT - 1);
+    const seen = this.#recent[h];
+    if (seen.length === length && source.startsWith(seen, start)) return seen;
+    return this.#recent[h] = source.slice(start, end);
+  }
+
+  /**
+   * Reads the line at `at` (which ends in a backslash, and another line follows) and the
+   * lines it joins as one logical line. Returns where the next line starts (-1: the end
+   * of the file) and how many lines were joined to the first.
+   */
+  #joined(
+    source: string,
+    at: number,
+    file: string,
+    line: number,
+    depth: number,
+  ): { at: number; joined: number } {
+    let nl = source.indexOf("\n", at);
+    let text = source.slice(at, nl).replace(/\r$/, "");
+    let joined = 0;
+    while (text.endsWith("\\") && nl >= 0) {
+      at = nl + 1;
+      nl = source.indexOf("\n", at);
+      const piece = source.slice(at, nl < 0 ? source.length : nl).replace(/\r$/, "");
+      text = text.slice(0, -1) + " " + piece;
+      joined++;
+    }
+    this.#logicalLine(text, file, line, depth);
+    return { at: nl < 0 ? -1 : nl + 1, joined };
+  }
+
+  /**
+   * The common line, read in place: no conditional, parameter, repetition or include,
+   * no `$`, quotes closed, and nothing but ASCII blanks around it. Returns false, having
+   * handed over nothing, for any other line: the general path reads that one.
+   */
+  #plainLine(source: string, start: number, end: number, file: string, line: number): boolean {
+    while (start < end && isBlank(source.charCodeAt(start))) start++;
+    while (end > start && isBlank(source.charCodeAt(end - 1))) end--;
+    if (start === end) return true;
+    const c0 = source.charCodeAt(start);
+    if (c0 === AT || c0 === DOLLAR || c0 === TILDE || c0 >= 0x80) return false;
+    if (source.charCodeAt(end - 1) >= 0x80 || source.startsWith("include", start)) return false;
+    const texts = this.#texts;
+    const quoted = this.#quoted;
+    let n = 0;
+    for (let i = start; i < end;) {
+      const c = source.charCodeAt(i);
+      if (c === SPACE || c === TAB) i++;
+      else if (c === BANG || c === HASH) break;
+      else if (c === OPEN || c === CLOSE) {
+        texts[n] = c === OPEN ? "{" : "}";
+        quoted[n++] = false;
+        i++;
+      } else if (c === QUOTE) {
+        let j = i + 1;
+        while (j < end && source.charCodeAt(j) !== QUOTE) {
+          if (source.charCodeAt(j) === DOLLAR) return false;
+          j++;
+        }
+        if (j === end) return false;
+        texts[n] = source.slice(i + 1, j);
+        quoted[n++] = true;
+        i = j + 1;
+      } else {
+        let j = i;
+        for (; j < end; j++) {
+          const w = source.charCodeAt(j);
+          if (w === SPACE || w === TAB || w === OPEN || w === CLOSE || w === QUOTE) break;
+          if (w === DOLLAR) return false;
+        }
+        // A comment character inside a word (e.g. a URL's #fragment) is part of the word.
+        texts[n] = this.#text(source, i, j);
+        quoted[n++] = false;
+        i = j;
+      }
+    }
+    for (let k = 0; k < n; k++) this.#sink.word(texts[k], quoted[k], k === 0, file, line);
+    return true;
   }
 
   #problem(file: string, line: number | null, message: string, warning = false): void {
@@ -247,7 +432,7 @@ class Lexer {
       this.#include(words.slice(1).map((w) => w.text), file, line, depth);
       return;
     }
-    words.forEach((w, i) => this.tokens.push({ ...w, file, line, first: i === 0 }));
+    words.forEach((w, i) => this.#sink.word(w.text, w.quoted, i === 0, file, line));
   }
 
   #include(args: string[], file: string, line: number, depth: number): void {
@@ -318,6 +503,11 @@ function splitWords(text: string): Word[] | null {
 function stripComment(text: string): string {
   const m = /^[^"!#]*(?:"[^"]*"[^"!#]*)*/.exec(text);
   return m ? m[0] : text;
+}
+
+/** The ASCII characters `String.prototype.trim` removes. */
+function isBlank(c: number): boolean {
+  return c === SPACE || (c >= TAB && c <= CR);
 }
 
 function dirname(path: string): string {

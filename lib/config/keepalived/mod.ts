@@ -4,6 +4,12 @@
  * validator the TOML reader uses. Errors and warnings carry the keepalived.conf file
  * and line they come from, included files included.
  *
+ * It costs about what the same config as TOML costs: the three first steps run as one
+ * stream (words go to the parser as they are read, each top-level statement to the
+ * translator as soon as it is complete), and where each key was written is only worked
+ * out when something needs it (an error, a warning, `hacore import`), by reading the
+ * file again, from what the first reading read, with recording on.
+ *
  * @example
  * ```ts
  * import { parseKeepalived } from "./mod.ts";
@@ -26,8 +32,9 @@ import {
   lexKeepalived,
   type LexProblem,
   type SourceReader,
+  TapeReader,
 } from "./lexer.ts";
-import { parseKeepalivedTokens } from "./parser.ts";
+import { TreeBuilder } from "./parser.ts";
 import { type SourceLoc, translateKeepalived } from "./translate.ts";
 
 export { defaultConfigId } from "./lexer.ts";
@@ -50,7 +57,8 @@ export type KeepalivedResult =
     warnings: ConfigError[];
     /** The translated hacore document and where each key came from (for `hacore import`). */
     doc: RawTable;
-    locs: ReadonlyMap<string, SourceLoc>;
+    /** Made when first read: a file that is only loaded never needs it. */
+    readonly locs: ReadonlyMap<string, SourceLoc>;
   }
   | { ok: false; errors: ConfigError[]; warnings: ConfigError[] };
 
@@ -69,10 +77,19 @@ export function parseKeepalived(
   options: KeepalivedOptions = {},
 ): KeepalivedResult {
   const configId = options.configId ?? defaultConfigId();
-  const lexed = lexKeepalived(source, file, options.reader ?? diskReader, { configId });
-  const parsed = parseKeepalivedTokens(lexed.tokens);
-  const translated = translateKeepalived(parsed.nodes);
-  const problems = [...lexed.problems, ...parsed.problems, ...translated.problems];
+  // What was read is kept: an error or warning reads the file again for its keys' lines.
+  const tape = new TapeReader(options.reader ?? diskReader);
+  const lexParse: LexProblem[] = [];
+  let reads = 0;
+  const translated = translateKeepalived((onStatement) => {
+    const tree = new TreeBuilder(onStatement);
+    const reader = reads++ === 0 ? tape : tape.replay();
+    const lexed = lexKeepalived(source, file, reader, { configId }, tree);
+    const parsed = tree.finish();
+    // A second reading finds the same problems.
+    if (reads === 1) lexParse.push(...lexed.problems, ...parsed);
+  });
+  const problems = [...lexParse, ...translated.problems];
   const early = problems.filter((p) => !p.warning).map(toError);
   const ctx = new SourceCtx(file, translated.locs);
   const config = validateDocument(ctx, translated.doc);
@@ -86,7 +103,9 @@ export function parseKeepalived(
     config: deepFreeze({ ...config, file }),
     warnings,
     doc: translated.doc,
-    locs: translated.locs,
+    get locs() {
+      return translated.locs();
+    },
   };
 }
 
@@ -129,19 +148,20 @@ function byPlace(a: ConfigError, b: ConfigError): number {
 
 /** A `Ctx` whose errors point at the keepalived.conf file and line each key came from. */
 class SourceCtx extends Ctx {
-  readonly #locs: ReadonlyMap<string, SourceLoc>;
+  readonly #locs: () => ReadonlyMap<string, SourceLoc>;
 
-  constructor(file: string, locs: ReadonlyMap<string, SourceLoc>) {
+  constructor(file: string, locs: () => ReadonlyMap<string, SourceLoc>) {
     // Lines are looked up only for a warning (errors use `locs`): the copy of every
     // key's line (40,000 for 1,000 virtual servers) is made then, not for every file.
-    super(file, () => new Map([...locs].map(([k, v]) => [k, v.line])));
+    super(file, () => new Map([...locs()].map(([k, v]) => [k, v.line])));
     this.#locs = locs;
   }
 
   override error(path: KeyPath, message: string): void {
+    const locs = this.#locs();
     let loc: SourceLoc | undefined;
     for (let n = path.length; n > 0 && loc === undefined; n--) {
-      loc = this.#locs.get(formatPath(path.slice(0, n)));
+      loc = locs.get(formatPath(path.slice(0, n)));
     }
     this.errors.push({
       file: loc?.file ?? this.file,

@@ -37,8 +37,12 @@ export interface SourceLoc {
 /** The translated document, where each key came from, and what was said on the way. */
 export interface Translation {
   readonly doc: RawTable;
-  /** Formatted key path (as `formatPath` writes it) → source location. */
-  readonly locs: Map<string, SourceLoc>;
+  /**
+   * Formatted key path (as `formatPath` writes it) → source location, made on the first
+   * call: only an error, a warning or `hacore import` needs one, and recording each key's
+   * place for a file that loads cleanly was half of the collector's work reading it.
+   */
+  locs(): ReadonlyMap<string, SourceLoc>;
   readonly problems: LexProblem[];
 }
 
@@ -54,23 +58,49 @@ const CHECKERS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Translates a parsed keepalived.conf.
+ * Hands each top-level statement of a file to `onStatement`, in order (it lexes and
+ * parses the file as it goes). Called again, it reads the same statements.
+ */
+export type StatementSource = (onStatement: (n: KaNode) => void) => void;
+
+/**
+ * Translates a parsed keepalived.conf, statement by statement as `read` produces them:
+ * the statement tree of a big file is never whole in memory.
  *
  * @example
  * ```ts
  * import { diskReader, lexKeepalived } from "./lexer.ts";
- * import { parseKeepalivedTokens } from "./parser.ts";
- * const lexed = lexKeepalived("global_defs {\n router_id a\n}\n", "k.conf", diskReader, { configId: "x" });
- * translateKeepalived(parseKeepalivedTokens(lexed.tokens).nodes).doc; // { global: { router_id: "a" } }
+ * import { TreeBuilder } from "./parser.ts";
+ * const t = translateKeepalived((onStatement) => {
+ *   const tree = new TreeBuilder(onStatement);
+ *   lexKeepalived("global_defs {\n router_id a\n}\n", "k.conf", diskReader, { configId: "x" }, tree);
+ *   tree.finish();
+ * });
+ * t.doc; // { global: { router_id: "a" } }
  * ```
  */
-export function translateKeepalived(nodes: readonly KaNode[]): Translation {
-  const t = new Translator();
-  t.top(nodes);
-  return { doc: t.doc, locs: t.locs, problems: t.problems };
+export function translateKeepalived(read: StatementSource): Translation {
+  const fast = new Translator(false);
+  read((n) => fast.statement(n));
+  fast.finish();
+  let recorded: Translator | null = null;
+  const record = () => {
+    if (recorded !== null) return recorded;
+    const t = recorded = new Translator(true);
+    read((n) => t.statement(n));
+    t.finish();
+    return t;
+  };
+  // A warning of the finishing steps names a key's line: the recording pass says it.
+  // The translation is a function of the statements, so both make the same document.
+  const t = fast.incomplete ? record() : fast;
+  return { doc: t.doc, locs: () => record().locs, problems: t.problems };
 }
 
 type Special = (n: KaNode, table: RawTable, path: KeyPath) => void;
+
+/** A key path's step. */
+type Key = string | number;
 
 interface AdvertFix {
   table: RawTable;
@@ -82,11 +112,46 @@ class Translator {
   readonly doc: RawTable = {};
   readonly locs = new Map<string, SourceLoc>();
   readonly problems: LexProblem[] = [];
+  /** Set when a location was asked for without recording: the result needs a recording pass. */
+  incomplete = false;
+  readonly #record: boolean;
   readonly #advertFixes: AdvertFix[] = [];
   readonly #auths: { table: RawTable; node: KaNode; name: string }[] = [];
+  /**
+   * The checks of the real server being read, and the pacing set on it (each check's
+   * default); null until its block has one. Real servers do not nest, so one pair
+   * serves: closures made per real server were a tenth of reading 10,000 of them.
+   */
+  #checks: RawTable[] | null = null;
+  #pacing: RawTable | null = null;
+  /** A real server's keywords with code of their own, made once per translation. */
+  readonly #realServerSpecials: Readonly<Record<string, Special>> = this.#makeRealServerSpecials();
 
-  #at(path: KeyPath, n: KaNode): void {
-    this.locs.set(this.#formatted(path), { file: n.file, line: n.line });
+  /** `record`: keep where each key was written (`locs`); otherwise `locs` stays empty. */
+  constructor(record: boolean) {
+    this.#record = record;
+  }
+
+  /**
+   * Records `path` (and the keys after it, given one by one so that nothing is built
+   * unless recording) as written at `n`.
+   */
+  #at(path: KeyPath, n: KaNode, k1?: Key, k2?: Key, k3?: Key): void {
+    if (!this.#record) return;
+    const full = k1 === undefined
+      ? path
+      : k2 === undefined
+      ? [...path, k1]
+      : k3 === undefined
+      ? [...path, k1, k2]
+      : [...path, k1, k2, k3];
+    this.locs.set(this.#formatted(full), { file: n.file, line: n.line });
+  }
+
+  /** Where `path` was written; without recording, marks the result for a recording pass. */
+  #loc(path: KeyPath): SourceLoc | undefined {
+    if (!this.#record) this.incomplete = true;
+    return this.locs.get(formatPath(path));
   }
 
   /** The last key path's parent, and that parent formatted. */
@@ -121,52 +186,56 @@ class Translator {
     this.problems.push({ file: n.file, line: n.line, message, warning: true });
   }
 
-  top(nodes: readonly KaNode[]): void {
-    const handlers: Record<string, (n: KaNode) => void> = {
-      global_defs: (n) =>
-        this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {
-          notify_fifo: (c, t, p) => this.#fifo(c, t, p),
-          vrrp_notify_fifo: (c, t, p) => this.#fifo(c, t, p),
-          notification_email: (c, t, p) => this.#mailTo(c, t, p),
-          smtp_server: (c, t, p) => this.#smtpServer(c, t, p),
-          script_user: (c, t, p) => this.#scriptUser(c, t, p),
-          dynamic_interfaces: (c, t, p) => this.#dynamicInterfaces(c, t, p),
-        }),
-      vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
-      vrrp_track_process: (n) =>
-        this.#named(n, "vrrp_track_process", "vrrp_track_process", {
-          ...this.#weightSpecial(),
-          process: (c, t, p) => {
-            if (c.args.length !== 1) {
-              this.#error(
-                c,
-                `"process": parameters after the name are not supported by hacore (it matches the name, or the whole command line with full_command), got "${
-                  c.args.join(" ")
-                }"`,
-              );
-              return;
-            }
-            t.process = c.args[0];
-            this.#at([...p, "process"], c);
-          },
-        }),
-      track_file: (n) => this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
-      vrrp_track_file: (n) =>
-        this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
-      vrrp_instance: (n) => this.#instance(n),
-      vrrp_sync_group: (n) =>
-        this.#named(n, "vrrp_sync_group", "vrrp_sync_group", this.#groupSpecials()),
-      virtual_server_group: (n) => this.#vsGroup(n),
-      virtual_server: (n) => this.#virtualServer(n),
-      static_ipaddress: (n) => this.#lines(n, this.doc, []),
-      static_routes: (n) => this.#lines(n, this.doc, []),
-      static_rules: (n) => this.#lines(n, this.doc, []),
-    };
-    for (const n of nodes) {
-      const info = this.#known(TOP_SECTION, n);
-      if (info === undefined || !this.#usable(info, n)) continue;
-      handlers[n.keyword]?.(n);
-    }
+  /** What each top-level keyword does. */
+  readonly #handlers: Readonly<Record<string, (n: KaNode) => void>> = {
+    global_defs: (n) =>
+      this.#block(n, "global_defs", ["global"], this.#table(["global"], n), {
+        notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+        vrrp_notify_fifo: (c, t, p) => this.#fifo(c, t, p),
+        notification_email: (c, t, p) => this.#mailTo(c, t, p),
+        smtp_server: (c, t, p) => this.#smtpServer(c, t, p),
+        script_user: (c, t, p) => this.#scriptUser(c, t, p),
+        dynamic_interfaces: (c, t, p) => this.#dynamicInterfaces(c, t, p),
+      }),
+    vrrp_script: (n) => this.#named(n, "vrrp_script", "vrrp_script", this.#scriptSpecials()),
+    vrrp_track_process: (n) =>
+      this.#named(n, "vrrp_track_process", "vrrp_track_process", {
+        ...this.#weightSpecial(),
+        process: (c, t, p) => {
+          if (c.args.length !== 1) {
+            this.#error(
+              c,
+              `"process": parameters after the name are not supported by hacore (it matches the name, or the whole command line with full_command), got "${
+                c.args.join(" ")
+              }"`,
+            );
+            return;
+          }
+          t.process = c.args[0];
+          this.#at(p, c, "process");
+        },
+      }),
+    track_file: (n) => this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
+    vrrp_track_file: (n) => this.#named(n, "track_file", "vrrp_track_file", this.#weightSpecial()),
+    vrrp_instance: (n) => this.#instance(n),
+    vrrp_sync_group: (n) =>
+      this.#named(n, "vrrp_sync_group", "vrrp_sync_group", this.#groupSpecials()),
+    virtual_server_group: (n) => this.#vsGroup(n),
+    virtual_server: (n) => this.#virtualServer(n),
+    static_ipaddress: (n) => this.#lines(n, this.doc, []),
+    static_routes: (n) => this.#lines(n, this.doc, []),
+    static_rules: (n) => this.#lines(n, this.doc, []),
+  };
+
+  /** One top-level statement, in file order. */
+  statement(n: KaNode): void {
+    const info = this.#known(TOP_SECTION, n);
+    if (info === undefined || !this.#usable(info, n)) return;
+    this.#handlers[n.keyword]?.(n);
+  }
+
+  /** The corrections keepalived makes once the whole file is read. */
+  finish(): void {
     this.#finishAdverts();
     this.#finishAuth();
     this.#finishPreempt();
@@ -225,7 +294,8 @@ class Translator {
 
   #table(path: KeyPath, n: KaNode): RawTable {
     let t = this.doc;
-    for (const seg of path) {
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
       const next = t[seg as string];
       if (typeof next === "object" && next !== null && !Array.isArray(next)) t = next as RawTable;
       else {
@@ -234,7 +304,7 @@ class Translator {
         t = fresh;
       }
     }
-    if (!this.locs.has(formatPath(path))) this.#at(path, n);
+    if (this.#record && !this.locs.has(formatPath(path))) this.#at(path, n);
     return t;
   }
 
@@ -257,7 +327,11 @@ class Translator {
       );
       return;
     }
-    for (const c of n.children) {
+    // Indexed, as the other loops a statement at a time: this runs once, mostly before
+    // the optimiser, where `for...of` allocates an iterator and a result per element.
+    const children = n.children;
+    for (let i = 0; i < children.length; i++) {
+      const c = children[i];
       const info = checker === undefined ? this.#known(section, c) : this.#knownIn(checker, c);
       if (info === undefined || !this.#usable(info, c)) continue;
       const special = specials[c.keyword];
@@ -275,33 +349,35 @@ class Translator {
       const [sub, k] = key.split(".");
       const inner = (table[sub] ??= {}) as RawTable;
       inner[k] = value;
-      this.#at([...path, sub, k], n);
+      this.#at(path, n, sub, k);
       return;
     }
     table[key] = value;
-    this.#at([...path, key], n);
+    this.#at(path, n, key);
+  }
+
+  /** The one argument of `n`, or undefined (reported) when it has another count. */
+  #one(n: KaNode): string | undefined {
+    if (n.args.length === 1) return n.args[0];
+    this.#error(n, `"${n.keyword}": expected one value, got ${n.args.length}`);
+    return undefined;
   }
 
   #value(n: KaNode, kind: ValueKind): unknown {
-    const one = () => {
-      if (n.args.length === 1) return n.args[0];
-      this.#error(n, `"${n.keyword}": expected one value, got ${n.args.length}`);
-      return undefined;
-    };
     switch (kind) {
       case "string":
-        return one();
+        return this.#one(n);
       case "upper":
-        return one()?.toUpperCase();
+        return this.#one(n)?.toUpperCase();
       case "lower":
-        return one()?.toLowerCase();
+        return this.#one(n)?.toLowerCase();
       case "command":
         if (n.args.length > 0) return n.args.join(" ");
         this.#error(n, `"${n.keyword}": expected a command, got nothing`);
         return undefined;
       case "int":
       case "number": {
-        const v = one();
+        const v = this.#one(n);
         return v === undefined ? undefined : numberValue(v);
       }
       case "flag":
@@ -334,10 +410,10 @@ class Translator {
       );
     }
     table.notify_fifo = n.args[0];
-    this.#at([...path, "notify_fifo"], n);
+    this.#at(path, n, "notify_fifo");
     // Its reader was written for keepalived's lines: hacore writes those for it.
     table.notify_fifo_format = "keepalived";
-    this.#at([...path, "notify_fifo_format"], n);
+    this.#at(path, n, "notify_fifo_format");
   }
 
   /**
@@ -354,10 +430,10 @@ class Translator {
     const prev = table[n.keyword];
     const out: unknown[] = Array.isArray(prev) ? prev : [];
     for (const item of n.children) {
-      this.#at([...path, n.keyword, out.length], item);
+      this.#at(path, item, n.keyword, out.length);
       out.push([item.keyword, ...item.args].join(" "));
     }
-    if (!Array.isArray(prev)) this.#at([...path, n.keyword], n);
+    if (!Array.isArray(prev)) this.#at(path, n, n.keyword);
     table[n.keyword] = out;
   }
 
@@ -369,15 +445,15 @@ class Translator {
     }
     const out: string[] = [];
     for (const item of n.children) {
-      this.#at([...path, "notification_email", out.length], item);
+      this.#at(path, item, "notification_email", out.length);
       out.push(item.keyword);
       for (const extra of item.args) {
-        this.#at([...path, "notification_email", out.length], item);
+        this.#at(path, item, "notification_email", out.length);
         out.push(extra);
       }
     }
     table.notification_email = out;
-    this.#at([...path, "notification_email"], n);
+    this.#at(path, n, "notification_email");
   }
 
   /** `smtp_server IP [PORT]` → hacore's one string, `IP:PORT` (`[V6]:PORT`). */
@@ -388,7 +464,7 @@ class Translator {
       return;
     }
     table.smtp_server = port === undefined ? host : `${bracket(host)}:${port}`;
-    this.#at([...path, "smtp_server"], n);
+    this.#at(path, n, "smtp_server");
   }
 
   /** `script_user USER [GROUP]`: hacore runs scripts with the user's own group. */
@@ -403,7 +479,7 @@ class Translator {
       return;
     }
     table.script_user = n.args[0];
-    this.#at([...path, "script_user"], n);
+    this.#at(path, n, "script_user");
   }
 
   /** `dynamic_interfaces [allow_if_changes]` → two hacore booleans. */
@@ -417,10 +493,10 @@ class Translator {
       return;
     }
     table.dynamic_interfaces = true;
-    this.#at([...path, "dynamic_interfaces"], n);
+    this.#at(path, n, "dynamic_interfaces");
     if (!allow) return;
     table.allow_if_changes = true;
-    this.#at([...path, "allow_if_changes"], n);
+    this.#at(path, n, "allow_if_changes");
   }
 
   #name(n: KaNode): string | undefined {
@@ -456,7 +532,7 @@ class Translator {
           return;
         }
         table.weight = numberValue(c.args[0]);
-        this.#at([...path, "weight"], c);
+        this.#at(path, c, "weight");
       },
     };
   }
@@ -470,7 +546,7 @@ class Translator {
           return;
         }
         table.user = c.args[0];
-        this.#at([...path, "user"], c);
+        this.#at(path, c, "user");
       },
     };
   }
@@ -481,13 +557,13 @@ class Translator {
       for (const item of c.children ?? []) {
         const ref = this.#trackRef(item);
         if (ref === undefined) continue;
-        this.#at([...path, key, items.length], item);
-        if (typeof ref !== "string") this.#at([...path, key, items.length, "weight"], item);
+        this.#at(path, item, key, items.length);
+        if (typeof ref !== "string") this.#at(path, item, key, items.length, "weight");
         items.push(ref);
       }
       if (c.children === null) this.#error(c, `"${key}": expected a block of names`);
       table[key] = items;
-      this.#at([...path, key], c);
+      this.#at(path, c, key);
     };
     return {
       track_script: list("track_script"),
@@ -522,13 +598,13 @@ class Translator {
       ...this.#trackSpecials(),
       group: (c, table, path) => {
         table.group = (c.children ?? []).map((m, i) => {
-          this.#at([...path, "group", i], m);
+          this.#at(path, m, "group", i);
           for (const extra of m.args) {
             this.#error(m, `group: expected one instance name per line, got "${extra}" too`);
           }
           return m.keyword;
         });
-        this.#at([...path, "group"], c);
+        this.#at(path, c, "group");
       },
     };
   }
@@ -548,11 +624,11 @@ class Translator {
       for (const item of c.children ?? []) {
         const vip = this.#vip(item);
         if (vip === undefined) continue;
-        this.#at([...p, key, out.length], item);
+        this.#at(p, item, key, out.length);
         out.push(vip);
       }
       t[key] = out;
-      this.#at([...p, key], c);
+      this.#at(p, c, key);
     };
     this.#block(n, "vrrp_instance", path, table, {
       ...this.#trackSpecials(),
@@ -564,7 +640,7 @@ class Translator {
         const v = this.#value(c, "number");
         if (v === undefined) return;
         t.advert_int = v;
-        this.#at([...p, "advert_int"], c);
+        this.#at(p, c, "advert_int");
         this.#advertFixes.push({ table: t, node: c, name });
       },
       unicast_peer: (c, t, p) => {
@@ -577,11 +653,11 @@ class Translator {
             );
             continue;
           }
-          this.#at([...p, "unicast_peer", out.length], item);
+          this.#at(p, item, "unicast_peer", out.length);
           out.push(item.keyword);
         }
         t.unicast_peer = out;
-        this.#at([...p, "unicast_peer"], c);
+        this.#at(p, c, "unicast_peer");
       },
       authentication: (c, t, p) => {
         const auth: RawTable = {};
@@ -604,7 +680,7 @@ class Translator {
               );
             }
             at.auth_pass = pass;
-            this.#at([...app, "auth_pass"], a);
+            this.#at(app, a, "auth_pass");
           },
         });
         this.#auths.push({ table: t, node: c, name });
@@ -618,7 +694,7 @@ class Translator {
           return;
         }
         t.use_vmac = c.args.length === 0 ? true : c.args[0];
-        this.#at([...p, "use_vmac"], c);
+        this.#at(p, c, "use_vmac");
       },
     });
   }
@@ -670,7 +746,7 @@ class Translator {
     for (const [name, raw] of Object.entries(this.#tables("vrrp_instance"))) {
       if (raw.nopreempt !== true || raw.state !== "MASTER") continue;
       delete raw.nopreempt;
-      const loc = this.locs.get(formatPath(["vrrp_instance", name, "nopreempt"]));
+      const loc = this.#loc(["vrrp_instance", name, "nopreempt"]);
       this.problems.push({
         file: loc?.file ?? "",
         line: loc?.line ?? null,
@@ -703,13 +779,13 @@ class Translator {
             const own = key === "track_script" ? scripts[name]?.weight : undefined;
             const weight = typeof ref === "string" ? own : (ref as RawTable).weight;
             const path = ["vrrp_instance", member as string, key];
-            const loc = this.locs.get(formatPath([...path, i]));
             if (weight === undefined || weight === 0n) {
               this.#moveLoc([...path, i], [...path, kept.length]);
               kept.push(ref);
               return;
             }
             const script = key === "track_script";
+            const loc = this.#loc([...path, i]);
             this.problems.push({
               file: loc?.file ?? "",
               line: loc?.line ?? null,
@@ -732,6 +808,7 @@ class Translator {
 
   /** Re-keys the source location of `from` (an array element that moved) to `to`. */
   #moveLoc(from: KeyPath, to: KeyPath): void {
+    if (!this.#record) return;
     const loc = this.locs.get(formatPath(from));
     if (loc === undefined || formatPath(from) === formatPath(to)) return;
     this.locs.delete(formatPath(from));
@@ -753,10 +830,10 @@ class Translator {
     if (n.children === null) this.#error(n, `virtual_server_group ${name}: expected a block`);
     for (const c of n.children ?? []) {
       if (c.keyword === "fwmark" && c.args.length === 1) {
-        this.#at([...path, "fwmarks", fwmarks.length], c);
+        this.#at(path, c, "fwmarks", fwmarks.length);
         fwmarks.push(numberValue(c.args[0]));
       } else if (c.args.length === 1) {
-        this.#at([...path, "addresses", addresses.length], c);
+        this.#at(path, c, "addresses", addresses.length);
         addresses.push(`${bracket(c.keyword)}:${c.args[0]}`);
       } else {
         this.#error(
@@ -769,11 +846,11 @@ class Translator {
     }
     if (addresses.length > 0) {
       table.addresses = addresses;
-      this.#at([...path, "addresses"], n);
+      this.#at(path, n, "addresses");
     }
     if (fwmarks.length > 0) {
       table.fwmarks = fwmarks;
-      this.#at([...path, "fwmarks"], n);
+      this.#at(path, n, "fwmarks");
     }
   }
 
@@ -787,9 +864,9 @@ class Translator {
     }
     const path = ["virtual_server", target.name];
     const table = this.#table(path, n);
-    for (const [k, v] of Object.entries(target.keys)) {
-      table[k] = v;
-      this.#at([...path, k], n);
+    for (const k in target.keys) {
+      table[k] = target.keys[k];
+      this.#at(path, n, k);
     }
     const servers: RawTable[] = [];
     this.#block(n, "virtual_server", path, table, {
@@ -797,19 +874,20 @@ class Translator {
         const v = this.#value(c, "string");
         if (v === undefined) return;
         t.persistence_granularity = /^\d+$/.test(v as string) ? BigInt(v as string) : v;
-        this.#at([...p, "persistence_granularity"], c);
+        this.#at(p, c, "persistence_granularity");
       },
       sorry_server: (c, t, p) => {
         const s = (t.sorry_server ??= {}) as RawTable;
         s.address = c.args[0];
         if (c.args[1] !== undefined) s.port = numberValue(c.args[1]);
-        this.#at([...p, "sorry_server"], c);
+        this.#at(p, c, "sorry_server");
         if (c.args.length < 1 || c.args.length > 2) {
           this.#error(c, `sorry_server: expected "ADDRESS [PORT]"`);
         }
       },
       real_server: (c, _t, p) => {
-        const rp = [...p, "real_server", servers.length];
+        // Paths are only read to record where keys were written.
+        const rp = this.#record ? p.concat("real_server", servers.length) : p;
         const rs = this.#realServer(c, rp, target.keys.address === undefined);
         if (target.keys.fwmark !== undefined && c.args[1] !== undefined) {
           this.#warn(
@@ -822,12 +900,13 @@ class Translator {
         if (rs !== undefined) servers.push(rs);
       },
     });
-    for (const rs of servers) {
-      for (const check of (rs.check ?? []) as RawTable[]) checkerDefaults(check, table);
+    for (let i = 0; i < servers.length; i++) {
+      const checks = servers[i].check as RawTable[] | undefined;
+      for (let j = 0; j < (checks?.length ?? 0); j++) checkerDefaults(checks![j], table);
     }
     if (servers.length > 0) {
       table.real_server = servers;
-      this.#at([...path, "real_server"], n);
+      this.#at(path, n, "real_server");
     }
     if (target.keys.fwmark !== undefined && table.protocol !== undefined) {
       delete table.protocol;
@@ -856,7 +935,7 @@ class Translator {
     if (n.args.length === 2) {
       // One address and port may carry a TCP and a UDP service (DNS): the protocol,
       // when not TCP, is part of the name. (No protocol means UDP in keepalived 2.2.)
-      const proto = n.children?.find((c) => c.keyword === "protocol")?.args[0]?.toLowerCase();
+      const proto = protocolOf(n);
       const base = a.includes(":") ? `${a}.${b}` : `${a}:${b}`;
       const name = proto === "tcp" ? base : `${base}-${proto ?? "udp"}`;
       return { name, keys: { address: a, port: numberValue(b) } };
@@ -877,41 +956,52 @@ class Translator {
     }
     const rs: RawTable = { address: n.args[0] };
     this.#at(path, n);
-    this.#at([...path, "address"], n);
+    this.#at(path, n, "address");
     if (n.args[1] !== undefined) {
       rs.port = numberValue(n.args[1]);
-      this.#at([...path, "port"], n);
+      this.#at(path, n, "port");
     }
-    const checks: RawTable[] = [];
-    // Pacing set on the real server is the default of each of its checks.
-    const pacing: RawTable = {};
-    const specials: Record<string, Special> = {};
-    for (const key of ["connect_timeout", "delay_loop", "retry", "delay_before_retry", "warmup"]) {
-      specials[key] = (c) => {
-        const v = this.#value(c, "number");
-        if (v !== undefined) pacing[key] = v;
-      };
+    this.#checks = null;
+    this.#pacing = null;
+    if (n.children !== null) this.#block(n, "real_server", path, rs, this.#realServerSpecials);
+    const checks = this.#checks as RawTable[] | null;
+    if (checks === null) return rs;
+    const pacing = this.#pacing as RawTable | null;
+    if (pacing !== null) {
+      for (const c of checks) for (const [k, v] of Object.entries(pacing)) c[k] ??= v;
     }
-    for (const kw of Object.keys(CHECKERS)) {
-      specials[kw] = (c) => {
-        for (const check of this.#checker(c)) {
-          this.#at([...path, "check", checks.length], c);
-          for (const k of Object.keys(check)) this.#at([...path, "check", checks.length, k], c);
-          checks.push(check);
-        }
-      };
-    }
-    if (n.children !== null) this.#block(n, "real_server", path, rs, specials);
-    for (const c of checks) for (const [k, v] of Object.entries(pacing)) c[k] ??= v;
-    if (checks.length > 0) rs.check = checks;
+    rs.check = checks;
     // A fwmark or group service has no port; keepalived's checks then say where to
     // connect, and hacore keeps that port as the real server's.
     const port = checks.find((c) => c.connect_port !== undefined)?.connect_port;
     if (portless && rs.port === undefined && port !== undefined) {
       rs.port = port;
-      this.#at([...path, "port"], n);
+      this.#at(path, n, "port");
     }
     return rs;
+  }
+
+  #makeRealServerSpecials(): Record<string, Special> {
+    const specials: Record<string, Special> = {};
+    for (const key of ["connect_timeout", "delay_loop", "retry", "delay_before_retry", "warmup"]) {
+      specials[key] = (c) => {
+        const v = this.#value(c, "number");
+        if (v !== undefined) (this.#pacing ??= {})[key] = v;
+      };
+    }
+    for (const kw of Object.keys(CHECKERS)) {
+      specials[kw] = (c, _t, path) => {
+        const checks = this.#checks ??= [];
+        for (const check of this.#checker(c)) {
+          this.#at(path, c, "check", checks.length);
+          if (this.#record) {
+            for (const k of Object.keys(check)) this.#at(path, c, "check", checks.length, k);
+          }
+          checks.push(check);
+        }
+      };
+    }
+    return specials;
   }
 
   /** One checker block → hacore checks (HTTP_GET/SSL_GET: one per url block). */
@@ -987,11 +1077,54 @@ function checkerDefaults(check: RawTable, vs: RawTable): void {
   }
 }
 
+/** The protocol of the first `protocol` statement of a virtual server's block, in lower case. */
+function protocolOf(vs: KaNode): string | undefined {
+  const children = vs.children ?? [];
+  for (let i = 0; i < children.length; i++) {
+    if (children[i].keyword === "protocol") return children[i].args[0]?.toLowerCase();
+  }
+  return undefined;
+}
+
 /** An integer as bigint (as TOML integers are), a decimal as number, else the text. */
 function numberValue(text: string): unknown {
-  if (/^-?\d+$/.test(text)) return BigInt(text);
+  const n = smallInteger(text);
+  if (n !== undefined) return n;
+  if (isInteger(text)) return BigInt(text);
   if (/^-?(\d+\.\d*|\.\d+)$/.test(text)) return Number(text);
   return text;
+}
+
+/**
+ * The bigints of the small integers read so far, shared: every port, weight and delay
+ * of a file passes here, and a new bigint parsed from text for each cost a tenth of the
+ * translation.
+ */
+const SMALL_INTEGERS: bigint[] = [];
+const SMALL_LIMIT = 1 << 16;
+
+/** `text` as a bigint when it is a whole number in [0, 65536) written in decimal digits. */
+function smallInteger(text: string): bigint | undefined {
+  if (text.length === 0 || text.length > 5) return undefined;
+  let v = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    v = v * 10 + c - 48;
+  }
+  if (v >= SMALL_LIMIT) return undefined;
+  return SMALL_INTEGERS[v] ??= BigInt(v);
+}
+
+/** `/^-?\d+$/`, without a regular expression. */
+function isInteger(text: string): boolean {
+  let i = text.charCodeAt(0) === 45 ? 1 : 0;
+  if (i >= text.length) return false;
+  for (; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 function bracket(address: string): string {
