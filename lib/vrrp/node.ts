@@ -380,6 +380,8 @@ function propagate(w: Work, name: string, from: string, to: string, reason: stri
  *   back from a group fault, after the Master took over), subject to the guard.
  */
 function reconcileGroups(w: Work) {
+  // Run after every event: most nodes have no group, and then nothing is made here.
+  if (w.node.syncGroups.length === 0) return;
   const routers = w.node.routers;
   const ownFault = (n: string) =>
     !routers[n].stopped && routers[n].faults.some((f) => f !== SYNC_GROUP_FAULT);
