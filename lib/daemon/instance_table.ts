@@ -32,10 +32,11 @@ import {
   nodeRemoveRouter,
   nodeSetSyncGroups,
   type NodeState,
+  routineNodeTick,
   stepNode,
 } from "../vrrp/node.ts";
 import { nextDeadline, step } from "../vrrp/router.ts";
-import type { RouterAction, RouterEvent, RouterState } from "../vrrp/types.ts";
+import type { OutgoingAdvert, RouterAction, RouterEvent, RouterState } from "../vrrp/types.ts";
 import {
   type AnnounceConfig,
   announceConfig,
@@ -231,6 +232,27 @@ export class InstanceTable {
   }
 
   /**
+   * A tick that only sends one Master's periodic advert (see `routineNodeTick`), taken
+   * without a full step: that instance and the advert to send; null when the tick must
+   * be a full step (nothing changed then).
+   *
+   * @example
+   * ```ts
+   * const hit = table.routineTick(now);
+   * if (hit === null) table.step({ type: "tick" }, now);
+   * ```
+   */
+  routineTick(now: number): { inst: Instance; advert: OutgoingAdvert } | null {
+    const res = routineNodeTick(this.#node, now);
+    if (res === null) return null;
+    const { router, action } = res.actions[0];
+    const inst = this.#index.byName.get(router);
+    if (inst === undefined || action.type !== "send") return null;
+    this.#node = res.node;
+    return { inst, advert: action.advert };
+  }
+
+  /**
    * Steps a retiring instance's stopped router; its actions (none for a live one).
    *
    * @example
@@ -332,14 +354,17 @@ export class InstanceTable {
    * ```
    */
   nextDeadline(): number | null {
-    // Asked on every loop turn: no closure, no array.
+    // Asked on every loop turn: no closure, no array, no iterator.
     let best = nodeNextDeadline(this.#node);
-    for (const inst of this.#live) {
-      best = earlierDeadline(best, announceNextDeadline(inst.announce));
-      best = earlierDeadline(best, foreignNextDeadline(inst.foreign));
+    const live = this.#live;
+    for (let i = 0; i < live.length; i++) {
+      best = earlierDeadline(best, announceNextDeadline(live[i].announce));
+      best = earlierDeadline(best, foreignNextDeadline(live[i].foreign));
     }
-    for (const inst of this.#retiring) {
-      if (inst.retired !== null) best = earlierDeadline(best, nextDeadline(inst.retired));
+    const retiring = this.#retiring;
+    for (let i = 0; i < retiring.length; i++) {
+      const r = retiring[i].retired;
+      if (r !== null) best = earlierDeadline(best, nextDeadline(r));
     }
     return best;
   }

@@ -21,9 +21,10 @@
  */
 
 import { canonicalIp, type Family } from "../net/addr.ts";
+import { sameBytes } from "../net/bytes.ts";
 import type { ForeignDifference } from "../vrrp/foreign.ts";
 import type { NodeEvent } from "../vrrp/node.ts";
-import { decodeAdvert, DROP_COUNTER, VRRP_TTL } from "../vrrp/packet.ts";
+import { decodeAdvert, type DecodeResult, DROP_COUNTER, VRRP_TTL } from "../vrrp/packet.ts";
 import type { Advert, ChecksumMode, DropReason, RouterEvent } from "../vrrp/types.ts";
 import { bump, errorText, type RateLog } from "./common.ts";
 import type { ForeignWatch } from "./foreign_watch.ts";
@@ -124,9 +125,7 @@ export function routePacket(input: PacketInput): PacketRoute[] {
     if (i.cfg.vrid === vridByte && i.cfg.unicastPeers.length > 0) unicast = true;
   }
   const ttl = unicast ? VRRP_TTL : p.ttl;
-  const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl }, {
-    checksumMode: input.checksumMode,
-  });
+  const res = decodeRepeat(p, family, ttl, input.checksumMode);
   if (!res.ok) {
     // The VRID byte is only a hint here, but it lets the instance the packet was
     // probably meant for own the counter, as RFC 6527's per-router statistics do.
@@ -194,6 +193,49 @@ export function routePacket(input: PacketInput): PacketRoute[] {
     });
   }
   return routes;
+}
+
+/** The last advert decoded, with what its decode depended on (see `decodeRepeat`). */
+interface LastDecode {
+  readonly bytes: Uint8Array;
+  readonly family: Family;
+  readonly src: string;
+  readonly dst: string;
+  readonly ttl: number;
+  readonly mode: ChecksumMode;
+  readonly res: DecodeResult;
+}
+
+let lastDecode: LastDecode | null = null;
+
+/**
+ * `decodeAdvert`, answered from the last good decode when the packet and everything
+ * its decode depends on are the same: a Backup hears the same advert from its Master
+ * every interval, and decoding each afresh (its addresses formatted, its objects made)
+ * was a third of the garbage per advert. The advert is frozen, being shared.
+ */
+function decodeRepeat(
+  p: ReceivedPacket,
+  family: Family,
+  ttl: number,
+  mode: ChecksumMode,
+): DecodeResult {
+  const l = lastDecode;
+  if (
+    l !== null && l.ttl === ttl && l.src === p.src && l.dst === p.dst && l.family === family &&
+    l.mode === mode && sameBytes(l.bytes, p.bytes)
+  ) {
+    return l.res;
+  }
+  const res = decodeAdvert(p.bytes, { family, src: p.src, dst: p.dst, ttl }, {
+    checksumMode: mode,
+  });
+  if (res.ok) {
+    Object.freeze(res.advert.addresses);
+    Object.freeze(res.advert);
+    lastDecode = { bytes: p.bytes.slice(), family, src: p.src, dst: p.dst, ttl, mode, res };
+  }
+  return res;
 }
 
 /** The instances of `vrid` among `candidates`, in their order. */

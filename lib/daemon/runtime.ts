@@ -904,8 +904,23 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   tickDue(): number {
     const now = this.#packetsFirst();
     const due = nodeNextDeadline(this.table.node);
-    if (due !== null && due <= now) this.feed({ type: "tick" });
+    if (due !== null && due <= now && !this.#routineTick()) this.feed({ type: "tick" });
     return now;
+  }
+
+  /**
+   * A Master's periodic advert without a full engine step (see `routineNodeTick`):
+   * what {@link NodeRuntime.feed} would do with that tick, which is to send it. False
+   * when the tick is more than that, or an advert is being held back for a reconcile.
+   */
+  #routineTick(): boolean {
+    if (this.#holdPending.size > 0) return false;
+    const now = Math.max(this.#clock.nowMs(), this.#steppedAtMs);
+    const hit = this.table.routineTick(now);
+    if (hit === null) return false;
+    this.#steppedAtMs = now;
+    this.#sendAdvert(hit.inst, hit.advert);
+    return true;
   }
 
   /**

@@ -167,6 +167,8 @@ export class StateNotifier {
   stepDone(node: NodeState, declaredGroups: readonly SyncGroupConfig[], now: number): void {
     const moved = this.#moved;
     if (moved.length > 0) this.#moved = [];
+    // Told after every engine step, most often on a node without groups.
+    if (node.syncGroups.length === 0) return;
     for (const g of node.syncGroups) {
       const rs = g.members.map((m) => node.routers[m]);
       const active = rs.filter((r) => !r.stopped && r.state !== "init");

@@ -314,22 +314,31 @@ export class Transports {
   sendAdvert(inst: Instance, advert: OutgoingAdvert, formFor: (dst: string) => ChecksumForm) {
     const t = this.#open.get(inst.key);
     if (t === undefined) return;
+    // Multicast (every interval of every Master) without a list of one made per send.
+    if (inst.peers.size === 0) this.#sendOne(t, inst, advert, inst.group, formFor);
+    else for (const dst of inst.peers) this.#sendOne(t, inst, advert, dst, formFor);
+  }
+
+  #sendOne(
+    t: VrrpTransport,
+    inst: Instance,
+    advert: OutgoingAdvert,
+    dst: string,
+    formFor: (dst: string) => ChecksumForm,
+  ) {
     const src = inst.rc.primaryIp;
-    const dsts = inst.peers.size > 0 ? [...inst.peers] : [inst.group];
-    for (const dst of dsts) {
-      try {
-        const bytes = this.#encoded(inst, advert, src, dst, formFor(dst));
-        // keepalived's unicast_ttl: a unicast advert may have routers to cross.
-        const ttl = inst.peers.size > 0 ? inst.cfg.unicastTtl : undefined;
-        t.send(bytes, dst, src, advertVia(inst.cfg), ttl);
-      } catch (e) {
-        bump(inst.extra, "sendErrors");
-        this.#deps.rateLog(
-          `${inst.cfg.name}/send`,
-          "warn",
-          `${inst.cfg.name}: cannot send an advert to ${dst}: ${errorText(e)}`,
-        );
-      }
+    try {
+      const bytes = this.#encoded(inst, advert, src, dst, formFor(dst));
+      // keepalived's unicast_ttl: a unicast advert may have routers to cross.
+      const ttl = inst.peers.size > 0 ? inst.cfg.unicastTtl : undefined;
+      t.send(bytes, dst, src, advertVia(inst.cfg), ttl);
+    } catch (e) {
+      bump(inst.extra, "sendErrors");
+      this.#deps.rateLog(
+        `${inst.cfg.name}/send`,
+        "warn",
+        `${inst.cfg.name}: cannot send an advert to ${dst}: ${errorText(e)}`,
+      );
     }
   }
 

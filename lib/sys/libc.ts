@@ -1495,12 +1495,19 @@ function encodeTimeout(ts: Uint8Array, timeoutMs: number): void {
   // numbers rather than BigInt: whole nanoseconds stay exact far below 2^53.
   const ns = timeoutMs < 0 ? FOREVER_NS : Math.round(timeoutMs * 1e6);
   const sec = Math.floor(ns / 1e9);
-  const dv = new DataView(ts.buffer, ts.byteOffset, SIZEOF_TIMESPEC);
+  // Every wait writes the same few buffers (the reactor's one): a view kept per buffer.
+  let dv = timespecViews.get(ts);
+  if (dv === undefined) {
+    dv = new DataView(ts.buffer, ts.byteOffset, SIZEOF_TIMESPEC);
+    timespecViews.set(ts, dv);
+  }
   dv.setUint32(0, sec % 2 ** 32, true);
   dv.setUint32(4, Math.floor(sec / 2 ** 32), true);
   dv.setUint32(8, ns - sec * 1e9, true);
   dv.setUint32(12, 0, true);
 }
+
+const timespecViews = new WeakMap<Uint8Array, DataView>();
 
 /** ppoll's "for ever": 2^60 ns, about 36 years. */
 const FOREVER_NS = 2 ** 60;

@@ -180,6 +180,8 @@ export class Reactor implements Clock {
   readonly #watches = new Set<Watch>();
   readonly #requests = new Set<PollRequest>();
   #timers: Timer[] = [];
+  /** The timers one wake fires (see `#fireTimers`). */
+  readonly #due: Timer[] = [];
   #liveTimers = 0;
   #deadTimers = 0;
   #seq = 0;
@@ -708,12 +710,11 @@ export class Reactor implements Clock {
   #fireTimers(): void {
     const now = performance.now();
     this.#firedAtMs = now;
-    const due: Timer[] = [];
-    while (this.#nextTimer() <= now) {
-      const t = this.#popTimer()!;
-      due.push(t);
-    }
-    for (const t of due) {
+    // One array for every wake: only the loop fires timers, and never from a callback.
+    const due = this.#due;
+    while (this.#nextTimer() <= now) due.push(this.#popTimer()!);
+    for (let i = 0; i < due.length; i++) {
+      const t = due[i];
       if (!t.live) continue;
       if (!t.quiet) this.#quiet = false;
       t.live = false;
@@ -724,6 +725,7 @@ export class Reactor implements Clock {
         // A timer callback must not throw; one that does must not end the loop.
       }
     }
+    due.length = 0;
   }
 
   #compactTimers(): void {

@@ -382,6 +382,9 @@ export function expireForeign(
  */
 export function foreignNextDeadline(table: ForeignTable): number | null {
   let best: number | null = null;
-  for (const s of table) if (best === null || s.quietDeadlineMs < best) best = s.quietDeadlineMs;
+  for (let i = 0; i < table.length; i++) {
+    const at = table[i].quietDeadlineMs;
+    if (best === null || at < best) best = at;
+  }
   return best;
 }

@@ -44,6 +44,7 @@ import {
   deferTakeover,
   followsLiveMaster,
   nextDeadline,
+  routineAdvertTick,
   step,
   SYNC_GROUP_FAULT,
 } from "./router.ts";
@@ -182,11 +183,49 @@ export function createNode(config: NodeConfig, nowMs: number): NodeState {
  */
 export function nodeNextDeadline(node: NodeState): number | null {
   let best: number | null = null;
-  for (const name of node.order) {
-    const d = nextDeadline(node.routers[name]);
+  // Asked several times a wake: an indexed loop allocates no iterator where the code
+  // is not optimised yet.
+  for (let i = 0; i < node.order.length; i++) {
+    const d = nextDeadline(node.routers[node.order[i]]);
     if (d !== null && (best === null || d < best)) best = d;
   }
   return best;
+}
+
+/**
+ * The node's tick when all it does is one Master's periodic advert (see
+ * {@link routineAdvertTick}): the node and the one action {@link stepNode} gives for
+ * `{ type: "tick" }` at `nowMs`. Null when another router is due too, when the due
+ * router is in a sync group (its rules then have a say), or when its tick is not
+ * routine: step the node then.
+ *
+ * @example
+ * ```ts
+ * const hit = routineNodeTick(node, now) ?? stepNode(node, { type: "tick" }, now);
+ * ```
+ */
+export function routineNodeTick(
+  node: NodeState,
+  nowMs: number,
+): { node: NodeState; actions: NodeAction[] } | null {
+  let due: string | null = null;
+  for (let i = 0; i < node.order.length; i++) {
+    const name = node.order[i];
+    const d = nextDeadline(node.routers[name]);
+    if (d === null || d > nowMs) continue;
+    if (due !== null) return null;
+    due = name;
+  }
+  if (due === null) return null;
+  for (let i = 0; i < node.syncGroups.length; i++) {
+    if (node.syncGroups[i].members.includes(due)) return null;
+  }
+  const res = routineAdvertTick(node.routers[due], nowMs);
+  if (res === null) return null;
+  return {
+    node: { ...node, routers: { ...node.routers, [due]: res.state } },
+    actions: [{ router: due, action: res.actions[0] }],
+  };
 }
 
 /**
@@ -341,6 +380,8 @@ function propagate(w: Work, name: string, from: string, to: string, reason: stri
  *   back from a group fault, after the Master took over), subject to the guard.
  */
 function reconcileGroups(w: Work) {
+  // Run after every event: most nodes have no group, and then nothing is made here.
+  if (w.node.syncGroups.length === 0) return;
   const routers = w.node.routers;
   const ownFault = (n: string) =>
     !routers[n].stopped && routers[n].faults.some((f) => f !== SYNC_GROUP_FAULT);

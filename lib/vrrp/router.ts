@@ -319,12 +319,52 @@ function transition(d: Draft, to: RouterStateName, reason: TransitionReason, det
 }
 
 function send(d: Draft, priority: number) {
-  d.actions.push({
-    type: "send",
-    advert: outgoingAdvert(d.s.config, priority, d.s.config.advertIntervalMs),
-  });
+  d.actions.push({ type: "send", advert: advertToSend(d.s.config, priority) });
   d.s.counters.advertisementsSent++;
   if (priority === 0) d.s.counters.priorityZeroSent++;
+}
+
+/**
+ * The last advert made for each config, handed out again while the priority is the
+ * same: a Master sends the same advert every interval, and a fresh object (its address
+ * list copied, a v2 password encoded) was most of its tick's garbage. Frozen, since
+ * every send of it shares it.
+ */
+const lastAdvert = new WeakMap<RouterConfig, Readonly<OutgoingAdvert>>();
+
+function advertToSend(config: RouterConfig, priority: number): OutgoingAdvert {
+  const last = lastAdvert.get(config);
+  if (last !== undefined && last.priority === priority) return last;
+  const advert = outgoingAdvert(config, priority, config.advertIntervalMs);
+  Object.freeze(advert.addresses);
+  lastAdvert.set(config, Object.freeze(advert));
+  return advert;
+}
+
+/**
+ * A Master's tick when all it does is send the periodic advert: the state and the one
+ * `send` action {@link step} gives for `{ type: "tick" }` at `nowMs`, without the
+ * general step's draft and dispatch (at 10 ms adverts this is most of what a Master
+ * does). Null when that tick would do anything else or nothing (not a Master, stopped,
+ * the advert not due, a rival's quiet deadline due): step then.
+ *
+ * @example
+ * ```ts
+ * const res = routineAdvertTick(master, master.adverDeadlineMs!) ?? step(master, { type: "tick" }, t);
+ * ```
+ */
+export function routineAdvertTick(state: RouterState, nowMs: number): StepResult | null {
+  if (state.state !== "master" || state.stopped || state.priority === 0) return null;
+  const due = state.adverDeadlineMs;
+  if (due === null || nowMs < due) return null;
+  const quiet = state.rivalQuietDeadlineMs;
+  if (quiet !== null && nowMs >= quiet && state.rival !== null) return null;
+  const counters = { ...state.counters };
+  counters.advertisementsSent++;
+  return {
+    state: { ...state, counters, adverDeadlineMs: nowMs + state.config.advertIntervalMs },
+    actions: [{ type: "send", advert: advertToSend(state.config, state.priority) }],
+  };
 }
 
 function holdVips(d: Draft) {
