@@ -366,6 +366,9 @@ export class PacketIntake {
 
   #handle(iface: string, family: Family, p: ReceivedPacket) {
     const { table } = this.#deps;
+    // A run of identical routine adverts (see `ReceivedPacket.repeats`): the engine
+    // counts them in one step; everything else here is done once per advert, as ever.
+    const count = p.repeats ?? 1;
     const routes = routePacket({
       iface,
       family,
@@ -376,28 +379,33 @@ export class PacketIntake {
     });
     for (const r of routes) {
       if (r.kind === "drop") {
-        this.#drop(iface, r.targets, r.reason, r.message, r.src);
+        for (let k = 0; k < count; k++) this.#drop(iface, r.targets, r.reason, r.message, r.src);
         continue;
       }
       if (r.kind === "refuse") {
         // Reported like any sender that disagrees with us, then dropped.
-        this.#deps.foreign.observe(r.inst, r.advert, r.src, [r.difference], r.srcMac);
-        this.#drop(iface, [r.inst], r.reason, r.message, r.src);
+        for (let k = 0; k < count; k++) {
+          this.#deps.foreign.observe(r.inst, r.advert, r.src, [r.difference], r.srcMac);
+          this.#drop(iface, [r.inst], r.reason, r.message, r.src);
+        }
         continue;
       }
       const { advert, src, checksumForm } = r;
       if (r.kind === "retired") {
-        this.#deps.stepRetired(r.inst, { type: "advert", advert, src, checksumForm });
+        this.#deps.stepRetired(r.inst, { type: "advert", advert, src, checksumForm, count });
         continue;
       }
       // Learned always (the VIP guard tells peers from spoofers by it); enforced only
       // with pin_peer_mac.
       if (r.srcMac !== undefined && learnPeerMac(r.inst, src, r.srcMac)) this.#deps.changed?.();
       // Before the engine: its refusal (counted there) and this report see the same advert.
-      this.#deps.foreign.observe(r.inst, advert, src, NO_EXTRA, r.srcMac);
+      for (let k = 0; k < count; k++) {
+        this.#deps.foreign.observe(r.inst, advert, src, NO_EXTRA, r.srcMac);
+      }
       const event: RouterEvent = r.srcMac === undefined
         ? { type: "advert", advert, src, checksumForm }
         : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };
+      if (count > 1) event.count = count;
       this.#deps.feed({ type: "router", name: r.inst.cfg.name, event }, p.atMs);
       this.#deps.heard?.(r.inst, src, p.bytes);
     }

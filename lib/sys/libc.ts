@@ -417,6 +417,8 @@ export function libc(): LibcSymbols {
     );
   }
   opened = lazySymbols();
+  // Made before any call can fail, so that making it cannot touch an errno to be read.
+  errnoCell ??= errnoOfThisThread();
   return opened;
 }
 
@@ -452,20 +454,22 @@ function lazySymbols(): LibcSymbols {
  * ```
  */
 export function lastErrno(): number {
-  if (errnoView === null) {
-    const p = libc().__errno_location();
-    if (p === null) return 0;
-    errnoView = new Deno.UnsafePointerView(p);
-  }
-  return errnoView.getInt32(0);
+  return (errnoCell ??= errnoOfThisThread())[0];
 }
 
 /**
- * The JS thread's errno, looked up once: synchronous FFI calls all run on that thread,
- * whose errno lives at one address for its whole life. A lookup per call was an FFI
- * call and two objects for every connect in progress and every EAGAIN of the checks.
+ * The JS thread's errno as an array over its own memory: synchronous FFI calls all run
+ * on that thread, whose errno lives at one address for its whole life. Reading it is
+ * then a plain array read, where a pointer view's read is a call into the runtime (a
+ * lookup per call was an FFI call and two objects, for every EAGAIN of every drain).
  */
-let errnoView: Deno.UnsafePointerView | null = null;
+let errnoCell: Int32Array | null = null;
+
+function errnoOfThisThread(): Int32Array {
+  const p = libc().__errno_location();
+  if (p === null) return new Int32Array(1);
+  return new Int32Array(Deno.UnsafePointerView.getArrayBuffer(p, 4));
+}
 
 // ---------------------------------------------------------------------------------------
 // Struct encoders and decoders

@@ -122,6 +122,12 @@ export interface ReceivedPacket {
    * then, so its Master_Down timer runs from the advert, not from the read.
    */
   readonly atMs?: number;
+  /**
+   * How many identical routine adverts (see {@link VrrpTransport.expectRoutine}) this
+   * one stands for: read back to back, byte for byte the same, handed on once with
+   * the last one's arrival. Counted as that many; absent: one.
+   */
+  readonly repeats?: number;
 }
 
 /**

@@ -211,7 +211,7 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
       if (d.s.state === "master") send(d, d.s.priority);
       break;
     case "advert":
-      onAdvert(d, event.advert, event.src, event.checksumForm, event.srcMac);
+      onAdvert(d, event.advert, event.src, event.checksumForm, event.srcMac, event.count ?? 1);
       break;
     case "dropped": {
       // A VRID nobody serves has no router to charge; the node counts those.
@@ -617,24 +617,25 @@ function onAdvert(
   src: string,
   checksumForm: "pseudo-header" | "rfc9568" | undefined,
   srcMac: string | undefined,
+  count: number,
 ) {
   const s = d.s;
   // Our own multicast looped back is not a peer's advert: no counter, no effect.
   if (isOwnAdvert(s, src)) return;
-  s.counters.advertisementsReceived++;
+  s.counters.advertisementsReceived += count;
   if (s.state === "fault" || s.state === "init") return;
   const refused = refusal(s, a, src);
   if (refused) {
     const counter = DROP_COUNTER[refused.reason];
-    if (counter !== "vridErrors") s.counters[counter]++;
+    if (counter !== "vridErrors") s.counters[counter] += count;
     d.actions.push({ type: "refused", reason: refused.reason, src, detail: refused.detail });
     return;
   }
-  if (!sameIpSet(a.addresses, s.config.addresses)) s.counters.addressListErrors++;
+  if (!sameIpSet(a.addresses, s.config.addresses)) s.counters.addressListErrors += count;
   if (checksumForm && s.peerChecksum[src] !== checksumForm) {
     s.peerChecksum = { ...s.peerChecksum, [src]: checksumForm };
   }
-  if (a.priority === 0) s.counters.priorityZeroReceived++;
+  if (a.priority === 0) s.counters.priorityZeroReceived += count;
   // RFC 3768/5798/9568 §7.1: the address owner MUST discard adverts; it is Master
   // whatever anyone else says. It still notes a rival master, to announce again once
   // the rival has stepped down.

@@ -295,6 +295,12 @@ export type RouterEvent =
     src: string;
     checksumForm?: "pseudo-header" | "rfc9568";
     srcMac?: string;
+    /**
+     * How many identical copies arrived back to back, the last now (default 1): they
+     * are counted as that many and judged once, since each after the first changes
+     * nothing but the counters and the time it was heard.
+     */
+    count?: number;
   }
   /** A packet for this instance dropped before it reached the engine (codec error). */
   | { type: "dropped"; reason: DropReason }

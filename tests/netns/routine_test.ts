@@ -168,6 +168,57 @@ for (const c of CASES) {
   );
 }
 
+for (const c of CASES) {
+  netnsTest(
+    `${c.family}: identical routine adverts read in one drain come as one, counted, with the last one's arrival`,
+    async () => {
+      await withLab(async (lab) => {
+        const { nsA, nsB, a, b } = await pairLab(lab, c);
+        const reactor = new Reactor();
+        const factory = new SystemTransportFactory({ reactor });
+        const sender = new SystemTransportFactory({ reactor: new Reactor() });
+        const got: ReceivedPacket[] = [];
+        const req = { family: c.family, group: c.group };
+        const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
+        const tB = inNetns(nsB, () => factory.open({ interface: b, ...req }, (p) => got.push(p)));
+        const high = advert(c, c.a, 150);
+        const low = advert(c, c.a, 140);
+        const send = (bytes: Uint8Array) => tA.send(bytes, c.group, c.a);
+        try {
+          send(high);
+          await waitFor(() => got.length === 1, "the first advert");
+          tB.expectRoutine!([
+            { src: c.a, head: high.slice(0, 6) },
+            { src: c.a, head: low.slice(0, 6) },
+          ]);
+          await sleep(50);
+          // Five routine adverts, none waking the loop: two alike, one other, two alike.
+          const sentAt: number[] = [];
+          for (const bytes of [high, high, low, high, high]) {
+            sentAt.push(reactor.nowMs());
+            send(bytes);
+            await sleep(20);
+          }
+          assert.equal(got.length, 1, "routine adverts wake nobody");
+          reactor.at(reactor.nowMs() + 1, () => {});
+          await waitFor(() => got.length === 4, "three runs on the timer's wake");
+          const runs = got.slice(1);
+          assert.deepEqual(runs.map((p) => p.bytes[2]), [150, 140, 150], "in arrival order");
+          assert.deepEqual(runs.map((p) => p.repeats ?? 1), [2, 1, 2]);
+          // Each run is judged from its last advert: sent 20 ms after the run's first.
+          assert.ok(runs[0].atMs! >= sentAt[1] - 1 && runs[0].atMs! < sentAt[2], "first run");
+          assert.ok(runs[2].atMs! >= sentAt[4] - 1, "last run");
+          assert.equal(factory.stats().received, 6, "every advert read is counted");
+        } finally {
+          await factory.close();
+          await sender.close();
+          await reactor.close();
+        }
+      });
+    },
+  );
+}
+
 Deno.test("routineBell: 255 routine adverts of either family fit the kernel's 4,096 instructions", () => {
   const head = Uint8Array.of(0x31, 1, 100, 1, 0, 1);
   for (const family of ["ipv4", "ipv6"] as const) {

@@ -88,3 +88,20 @@ Deno.test("an advert read late is judged from its arrival: Master_Down runs from
   assert.equal(b.state(), "master", "taken over at arrival + Master_Down_Interval");
   await b.stop();
 });
+
+Deno.test("a run of identical adverts counts as many and is judged from its last arrival", async () => {
+  const b = await backup();
+  b.socket.deliver(masterAdvert(200));
+  await runClock(b.clock, 2500, b.settle);
+  const received = () => b.daemon.status().instances[0].counters.advertisementsReceived ?? 0;
+  assert.equal(received(), 1);
+  b.socket.deliver({ ...masterAdvert(200, { atMs: 2400 }), repeats: 5 });
+  await b.settle();
+  assert.equal(received(), 6, "five adverts, handed on once");
+  assert.equal(b.daemon.status().instances[0].lastMaster?.agoMs, 100);
+  await runClock(b.clock, 2400 + MDI - 1, b.settle);
+  assert.equal(b.state(), "backup", "Master_Down runs from the run's last advert");
+  await runClock(b.clock, 2400 + MDI + 1, b.settle);
+  assert.equal(b.state(), "master");
+  await b.stop();
+});
