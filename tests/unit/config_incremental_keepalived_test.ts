@@ -288,3 +288,58 @@ Deno.test("keepalived.conf: random single edits: the loader always agrees with a
   // The test must exercise the shortcut, not only the fallback.
   assert.ok(modes.incremental > 100, JSON.stringify(modes));
 });
+
+/**
+ * More shapes: parameters and conditional lines (with a config id), a group, a fwmark
+ * service, quoted braces, comments with braces and quotes, CRLF line ends.
+ */
+const RICH =
+  "# lb\r\n$DELAY=5\r\nglobal_defs {\r\n  router_id lb\r\n  @lb vrrp_version 2\r\n}\r\n" +
+  "virtual_server_group g {\r\n  192.0.2.50 443\r\n}\r\n" +
+  'virtual_server group g {\r\n  lb_kind NAT\r\n  protocol TCP\r\n  quorum_up "echo { up }"\r\n' +
+  "  real_server 10.0.9.1 443 {\r\n    weight 1 # } {\r\n  }\r\n}\r\n" +
+  "virtual_server fwmark 7 {\r\n  lb_kind DR\r\n  real_server 10.0.9.2 {\r\n    weight 2\r\n    TCP_CHECK {\r\n      connect_port 80\r\n    }\r\n  }\r\n}\r\n" +
+  conf(4, 2).replaceAll("\n", "\r\n").replace("delay_loop 5", "delay_loop $DELAY");
+
+/** Lines a rich edit may insert: some that change what the lines after them mean. */
+const RICH_POOL = [
+  "  weight 4",
+  "$DELAY=6",
+  "@lb virtual_server fwmark 9 {",
+  "@other }",
+  "  lb_kind \\",
+  '  quorum_down "{ x"',
+  "  ! note {",
+  "virtual_server 192.0.2.100 8001 {",
+  "}",
+  "  real_server 10.7.7.7 8003 {",
+  "  delay_loop ${DELAY}",
+  "~SEQ(i, 1, 2) # x",
+];
+
+Deno.test("keepalived.conf: random edits of a file with parameters, conditions, groups and CRLF agree with a whole parse", () => {
+  const options = { configId: "lb" };
+  const first = parseConfig(RICH, FILE, options);
+  // A warning would make every reload whole.
+  assert.ok(first.ok && first.warnings?.length === 0, JSON.stringify(first));
+  const rng = createRng(13);
+  const modes = { full: 0, incremental: 0, unchanged: 0 };
+  for (let run = 0; run < 20; run++) {
+    const loader = new ConfigLoader(options);
+    let text = RICH;
+    loader.parse(text, FILE);
+    for (let step = 0; step < 20; step++) {
+      let next = randomEdit(rng, text);
+      if (rng.chance(0.3)) {
+        const lines = next.split("\r\n");
+        lines.splice(rng.int(0, lines.length - 1), 0, rng.pick(RICH_POOL));
+        next = lines.join("\r\n");
+      }
+      const got = loader.parse(next, FILE);
+      modes[loader.lastMode]++;
+      assert.deepStrictEqual(got, parseConfig(next, FILE, options), `run ${run} step ${step}`);
+      if (got.ok || rng.chance(0.3)) text = next;
+    }
+  }
+  assert.ok(modes.incremental > 20, JSON.stringify(modes));
+});
