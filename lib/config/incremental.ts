@@ -1,13 +1,15 @@
 /**
  * A config loader that remembers its last file, so that a reload re-reads only what
- * changed: a one-weight edit of a 1,000-service file parses and validates one virtual
- * server, not the whole file (~100 ms on a fast host, ~0.6 s in a small guest).
+ * changed: a one-weight edit of a 1,000-service file (TOML or keepalived.conf) parses
+ * and validates one virtual server, not the whole file (~100 ms on a fast host, ~0.6 s
+ * in a small guest).
  *
  * The result is always what {@link parseConfig} would return for the new text; the
  * shortcut is taken only where that is provable, and anything else parses the whole
  * file:
- * - the same bytes of a TOML file as last time: the same `Config` (it is frozen; a
- *   keepalived.conf may include other files, so it is parsed again);
+ * - the same bytes as last time: the same `Config` (it is frozen), for a keepalived.conf
+ *   only when it read no other file (an included one may have changed) and nothing the
+ *   host name decides (see below);
  * - an ASCII TOML file whose changed bytes all lie in `[virtual_server.NAME...]` blocks
  *   (`blocks.ts`) that hold every header of their virtual servers: the new text of those
  *   blocks is parsed alone (it starts at a header line, as in the whole file, and the
@@ -18,8 +20,20 @@
  *   virtual servers run over the new list. Any error or warning in the new blocks, a
  *   name used outside them, a `[virtual_server]` header or keys before the first
  *   header, numeric names (objects list those first), a last load with warnings, a
- *   non-ASCII file (offsets are bytes and characters at once) or keepalived.conf: the
- *   whole file, so every message has its line.
+ *   non-ASCII file (offsets are bytes and characters at once): the whole file, so every
+ *   message has its line;
+ * - a keepalived.conf whose changed bytes all lie in `virtual_server` statements
+ *   (`keepalived/statements.ts`: a statement runs from its keyword's line to the next
+ *   one's, and the last whole read said where those are): the new text of those
+ *   statements is read alone (it starts and ends where the reader is at the top level
+ *   with nothing pending) and replaces their virtual servers in place, as for TOML.
+ *   The whole file instead when the last read included a file, had a warning, began a
+ *   statement after a `}` on its line or was not ASCII; when the changed text (old or
+ *   new) has a `$`, a conditional, sequence or include line or a joined line, or
+ *   anything but virtual servers, or any problem; when the line that says
+ *   "keepalived.conf" changed; when a name or kernel service is taken elsewhere; and
+ *   when the file has conditional lines or parameters and no config id was given (its
+ *   default, the host name, may have changed).
  *
  * The file is read into one of two buffers kept from load to load and compared byte for
  * byte (natively) with the last one, and only the changed blocks are decoded: in a small
@@ -39,22 +53,49 @@
  */
 
 import { type TomlBlocks, tomlBlocks } from "./blocks.ts";
-import { Ctx } from "./fields.ts";
+import { Ctx, type RawTable } from "./fields.ts";
 import { readVirtualServer, serviceKeys } from "./lvs.ts";
-import type { VirtualServerConfig } from "./lvs_schema.ts";
+import type { VirtualServerConfig, VirtualServerGroupConfig } from "./lvs_schema.ts";
 import { deepFreeze } from "./freeze.ts";
 import { detectFormat, type LoadOptions, type LoadResult, parseConfig, parseToml } from "./mod.ts";
 import type { Config } from "./schema.ts";
 import { namedTables } from "./sections.ts";
+import { type KeepalivedOutline, parseKeepalived } from "./keepalived/mod.ts";
+import {
+  formatLineEnd,
+  lineOffsets,
+  plainStatements,
+  readStatements,
+  statementStarts,
+} from "./keepalived/statements.ts";
+import { translateKeepalived } from "./keepalived/translate.ts";
 
 /** How the last {@link ConfigLoader} load was made. */
 export type LoadMode = "full" | "incremental" | "unchanged";
 
 /** What a reload by blocks needs of the last load besides its bytes and config. */
 interface BlockIndex {
+  readonly kind: "toml";
   readonly blocks: TomlBlocks;
   /** Virtual server name → how many blocks it has. */
   readonly counts: Map<string, number>;
+  /** Kernel service key → the virtual server that stands for it. */
+  readonly owners: Map<string, string>;
+}
+
+/**
+ * What a reload by statements needs of the last keepalived.conf load besides its bytes
+ * and config (see `keepalived/statements.ts`).
+ */
+interface StatementIndex {
+  readonly kind: "keepalived";
+  /** Offset of the line of each top-level statement's keyword. */
+  readonly starts: readonly number[];
+  readonly keywords: readonly string[];
+  /** Offset just past the line that says "keepalived.conf" (-1: none). */
+  readonly formatEnd: number;
+  /** The virtual servers' names. */
+  readonly names: Set<string>;
   /** Kernel service key → the virtual server that stands for it. */
   readonly owners: Map<string, string>;
 }
@@ -65,16 +106,16 @@ interface Last {
   readonly bytes: Uint8Array;
   readonly result: LoadResult & { ok: true };
   /**
-   * Null: the file cannot be reloaded by blocks (see the module notes). Undefined: not
-   * built yet, from `source` (a whole load builds it when a reload or
+   * Null: the file cannot be reloaded by parts (see the module notes). Undefined: not
+   * built yet, by `build` (a whole load builds it when a reload or
    * {@link ConfigLoader.prepare} first needs it, not on a start's way to its table).
    */
-  index: BlockIndex | null | undefined;
-  /** The text the index is still to be built from; null once it is. */
-  source: string | null;
+  index: BlockIndex | StatementIndex | null | undefined;
+  /** Builds the index from the whole load's text; null once it has. */
+  build: (() => BlockIndex | StatementIndex | null) | null;
   /**
    * TOML: the file is all there is. keepalived.conf may `include` other files, so the
-   * same bytes in it do not mean the same config.
+   * same bytes in it mean the same config only when it read none (its index says so).
    */
   readonly toml: boolean;
 }
@@ -171,14 +212,22 @@ export class ConfigLoader {
     const same = last !== null && last.file === file;
     // The common start, scanned once for both questions below.
     const p = same ? commonPrefix(last.bytes, bytes) : 0;
-    if (same && last.toml && last.bytes.length === bytes.length && p === bytes.length) {
+    const sameBytes = same && last.bytes.length === bytes.length && p === bytes.length;
+    if (sameBytes && last.toml) {
       this.#mode = "unchanged";
       return last.result;
     }
     const index = same ? indexOf(last) : null;
-    const quick = same && index !== null
+    // A keepalived.conf with an index read no other file, and nothing the host decides.
+    if (sameBytes && index !== null) {
+      this.#mode = "unchanged";
+      return last.result;
+    }
+    const quick = last === null || index === null
+      ? null
+      : index.kind === "toml"
       ? reloadBlocks(last, index, bytes, p, this.#options)
-      : null;
+      : reloadStatements(last, index, bytes, p, this.#options);
     let r: LoadResult;
     if (quick !== null) {
       this.#mode = "incremental";
@@ -187,11 +236,24 @@ export class ConfigLoader {
     } else {
       this.#mode = "full";
       const source = text();
-      r = parseConfig(source, file, this.#options);
+      const toml = this.#toml(source);
+      const whole = toml
+        ? { r: parseConfig(source, file, this.#options), outline: null }
+        : this.#keepalived(source, file);
+      r = whole.r;
       // A refused file changes nothing: the next load compares with the last good one.
-      if (r.ok) this.#keep(remember(file, bytes, source, r, this.#toml(source)));
+      if (r.ok) this.#keep(remember(file, bytes, source, r, whole.outline, this.#options));
     }
     return r;
+  }
+
+  /** `parseConfig` of a keepalived.conf, and where its statements are. */
+  #keepalived(source: string, file: string): { r: LoadResult; outline: KeepalivedOutline | null } {
+    const k = parseKeepalived(source, file, { configId: this.#options.configId });
+    // As parseConfig makes its result (the tests hold the two equal).
+    return k.ok
+      ? { r: { ok: true, config: k.config, warnings: k.warnings }, outline: k.outline }
+      : { r: { ok: false, errors: k.errors, warnings: k.warnings }, outline: null };
   }
 
   /**
@@ -226,33 +288,82 @@ function unreadable(file: string, e: unknown): LoadResult {
 /** Numeric keys come first in an object's key order, not in file order. */
 const INDEX_LIKE = /^\d+$/;
 
-/** A whole load, its block index to be built when first needed (see {@link indexOf}). */
+/**
+ * A whole load, its index to be built when first needed (see {@link indexOf}).
+ * `outline`: a keepalived.conf's (null: TOML).
+ */
 function remember(
   file: string,
   bytes: Uint8Array,
   source: string,
   result: LoadResult,
-  toml: boolean,
+  outline: KeepalivedOutline | null,
+  options: LoadOptions,
 ): Last {
   const ok = result as LoadResult & { ok: true };
-  const usable = toml && (result.warnings ?? []).length === 0;
+  const usable = (result.warnings ?? []).length === 0;
+  const config = ok.config;
+  const build = !usable
+    ? null
+    : outline === null
+    ? () => buildIndex(source, config)
+    : () => buildStatementIndex(source, outline, config, options.configId);
   return {
     file,
     bytes,
     result: ok,
-    index: usable ? undefined : null,
-    source: usable ? source : null,
-    toml,
+    index: build === null ? null : undefined,
+    build,
+    toml: outline === null,
   };
 }
 
-/** The block index of `last`, built now if it was not yet; null: not reloadable by blocks. */
-function indexOf(last: Last): BlockIndex | null {
+/** The index of `last`, built now if it was not yet; null: not reloadable by parts. */
+function indexOf(last: Last): BlockIndex | StatementIndex | null {
   if (last.index === undefined) {
-    last.index = last.source === null ? null : buildIndex(last.source, last.result.config);
-    last.source = null;
+    last.index = last.build === null ? null : last.build();
+    last.build = null;
   }
   return last.index;
+}
+
+/** Kernel service key → the virtual server that stands for it. */
+function serviceOwners(config: Config): Map<string, string> {
+  const owners = new Map<string, string>();
+  const groups = groupMap(config.virtualServerGroups);
+  for (const vs of config.virtualServers) {
+    for (const k of serviceKeys(vs, groups)) owners.set(k, vs.name);
+  }
+  return owners;
+}
+
+function groupMap(
+  groups: readonly VirtualServerGroupConfig[],
+): Map<string, VirtualServerGroupConfig> {
+  return new Map(groups.map((g) => [g.name, g]));
+}
+
+function buildStatementIndex(
+  source: string,
+  outline: KeepalivedOutline,
+  config: Config,
+  configId: string | undefined,
+): StatementIndex | null {
+  const found = statementStarts(source, outline, configId);
+  if (found === null) return null;
+  const names = new Set<string>();
+  for (const vs of config.virtualServers) {
+    if (INDEX_LIKE.test(vs.name)) return null;
+    names.add(vs.name);
+  }
+  return {
+    kind: "keepalived",
+    starts: found.starts,
+    keywords: found.keywords,
+    formatEnd: formatLineEnd(source),
+    names,
+    owners: serviceOwners(config),
+  };
 }
 
 function buildIndex(source: string, config: Config): BlockIndex | null {
@@ -260,16 +371,12 @@ function buildIndex(source: string, config: Config): BlockIndex | null {
   const blocks = tomlBlocks(source);
   if (blocks === null || blocks.looseVirtualServers || blocks.rootKeys) return null;
   const counts = new Map<string, number>();
-  const owners = new Map<string, string>();
   for (const name of blocks.names) {
     if (name === null) continue;
     if (INDEX_LIKE.test(name)) return null;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
-  const { virtualServers, virtualServerGroups } = config;
-  const groups = new Map(virtualServerGroups.map((g) => [g.name, g]));
-  for (const vs of virtualServers) for (const k of serviceKeys(vs, groups)) owners.set(k, vs.name);
-  return { blocks, counts, owners };
+  return { kind: "toml", blocks, counts, owners: serviceOwners(config) };
 }
 
 /**
@@ -392,7 +499,7 @@ function reloadBlocks(
   const vss = spliceServers(last.result.config.virtualServers, chunkCounts, read.servers);
   if (vss === null) return null;
   // Each kernel service once (as `readLvs` checks): the others were unique already.
-  const groups = new Map(last.result.config.virtualServerGroups.map((g) => [g.name, g]));
+  const groups = groupMap(last.result.config.virtualServerGroups);
   const keys = new Map<string, string>();
   for (const vs of read.servers) {
     for (const k of serviceKeys(vs, groups)) {
@@ -415,8 +522,8 @@ function reloadBlocks(
     file: last.file,
     bytes,
     result: { ok: true, config, warnings: [] },
-    index: { blocks: nextBlocks, counts, owners },
-    source: null,
+    index: { kind: "toml", blocks: nextBlocks, counts, owners },
+    build: null,
     toml: true,
   };
 }
@@ -491,14 +598,24 @@ function readChunk(
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   if (Object.keys(doc).some((k) => k !== "virtual_server")) return null;
+  const servers = readServers(last, doc.virtual_server);
+  return servers === null ? null : { servers, blocks, counts };
+}
+
+/**
+ * The virtual servers of a document's `virtual_server` table, each read as the
+ * whole-file path reads it (with the groups of the last load) and frozen; null on any
+ * error or warning (the whole file then says where it is).
+ */
+function readServers(last: Last, raw: unknown): VirtualServerConfig[] | null {
   const ctx = new Ctx(last.file, () => new Map());
-  const groups = new Map(last.result.config.virtualServerGroups.map((g) => [g.name, g]));
-  const servers = namedTables(ctx, doc.virtual_server, "virtual_server").map(([n, t]) =>
+  const groups = groupMap(last.result.config.virtualServerGroups);
+  const servers = namedTables(ctx, raw, "virtual_server").map(([n, t]) =>
     readVirtualServer(ctx, n, t, { groups })
   );
   if (ctx.errors.length > 0 || ctx.warnings.length > 0) return null;
   for (const vs of servers) deepFreeze(vs);
-  return { servers, blocks, counts };
+  return servers;
 }
 
 /**
@@ -525,4 +642,117 @@ function spliceServers(
     list: Object.freeze(old.slice(0, first).concat(fresh, old.slice(last + 1))),
     removed: old.slice(first, last + 1),
   };
+}
+
+/**
+ * The load of a keepalived.conf's `bytes` from `last` by re-reading the changed
+ * top-level statements alone, or null when that is not provably what a whole parse
+ * gives: the changed text must lie in `virtual_server` statements, and their new text
+ * be plain (see `keepalived/statements.ts`), read without a problem, hold only virtual
+ * servers, each read without an error or warning, of names and kernel services no
+ * other virtual server has. `p`: the length of the common start.
+ */
+function reloadStatements(
+  last: Last,
+  index: StatementIndex,
+  bytes: Uint8Array,
+  p: number,
+  options: LoadOptions,
+): Last | null {
+  const { starts, keywords, names, owners } = index;
+  const old = last.bytes;
+  // The first statement says TOML or keepalived.conf: it must be the same one.
+  if ((options.format ?? "auto") === "auto" && !(index.formatEnd >= 0 && p >= index.formatEnd)) {
+    return null;
+  }
+  // Text before the first statement is never re-read alone.
+  if (starts.length === 0 || starts[0] > p) return null;
+  const s = commonSuffix(old, bytes, Math.min(old.length, bytes.length) - p);
+  const end = old.length - s;
+  const i = blockAt(starts, p);
+  const j = Math.max(i, end > 0 ? blockAt(starts, end - 1) : 0);
+  for (let k = i; k <= j; k++) if (keywords[k] !== "virtual_server") return null;
+  const from = starts[i];
+  const to = j + 1 < starts.length ? starts[j + 1] : old.length;
+  const delta = bytes.length - old.length;
+  const text = DECODER.decode(bytes.subarray(from, to + delta));
+  // The next statement's line must still start a line.
+  if (to < old.length && text.length > 0 && !text.endsWith("\n")) return null;
+  if (!plainStatements(text) || !plainStatements(DECODER.decode(old.subarray(from, to)))) {
+    return null;
+  }
+  const read = readVirtualServerStatements(last, text, options);
+  if (read === null) return null;
+
+  // The old statements' virtual servers, a run in the list (one per statement, in order).
+  const list = last.result.config.virtualServers;
+  let first = 0;
+  for (let k = 0; k < i; k++) if (keywords[k] === "virtual_server") first++;
+  const removed = list.slice(first, first + j - i + 1);
+  const replaced = new Set(removed.map((vs) => vs.name));
+  const groups = groupMap(last.result.config.virtualServerGroups);
+  const keys = new Map<string, string>();
+  for (const vs of read.servers) {
+    // A name or kernel service another virtual server has: the whole file says where.
+    if (names.has(vs.name) && !replaced.has(vs.name)) return null;
+    for (const k of serviceKeys(vs, groups)) {
+      const owner = owners.get(k);
+      if (keys.has(k) || (owner !== undefined && !replaced.has(owner))) return null;
+      keys.set(k, vs.name);
+    }
+  }
+
+  const nextStarts = starts.slice(0, i);
+  const nextKeywords = keywords.slice(0, i);
+  for (const at of read.starts) {
+    nextStarts.push(from + at);
+    nextKeywords.push("virtual_server");
+  }
+  for (let k = j + 1; k < starts.length; k++) {
+    nextStarts.push(starts[k] + delta);
+    nextKeywords.push(keywords[k]);
+  }
+  // The old sets go with the old state: updated in place, once nothing can fail.
+  for (const vs of removed) {
+    names.delete(vs.name);
+    for (const k of serviceKeys(vs, groups)) owners.delete(k);
+  }
+  for (const vs of read.servers) names.add(vs.name);
+  for (const [k, name] of keys) owners.set(k, name);
+  const virtualServers = Object.freeze(
+    list.slice(0, first).concat(read.servers, list.slice(first + removed.length)),
+  );
+  const config: Config = Object.freeze({ ...last.result.config, virtualServers });
+  return {
+    file: last.file,
+    bytes,
+    result: { ok: true, config, warnings: [] },
+    index: { ...index, starts: nextStarts, keywords: nextKeywords },
+    build: null,
+    toml: false,
+  };
+}
+
+/**
+ * The virtual servers of `text` (whole top-level statements, plain) read alone, and
+ * where each statement's line starts in it; null when anything in it is not a
+ * virtual server, or gives a problem.
+ */
+function readVirtualServerStatements(
+  last: Last,
+  text: string,
+  options: LoadOptions,
+): { servers: VirtualServerConfig[]; starts: number[] } | null {
+  // Plain text has no conditional line: the config id changes nothing in it.
+  const nodes = readStatements(text, last.file, options.configId ?? "");
+  if (nodes === null || nodes.some((n) => n.keyword !== "virtual_server")) return null;
+  const starts = lineOffsets(text, nodes.map((n) => n.line));
+  if (starts === null) return null;
+  const t = translateKeepalived((onStatement) => nodes.forEach(onStatement));
+  if (t.problems.length > 0) return null;
+  for (const k in t.doc) if (k !== "virtual_server") return null;
+  const servers = readServers(last, (t.doc as RawTable).virtual_server);
+  if (servers === null || servers.length !== nodes.length) return null;
+  for (const vs of servers) if (INDEX_LIKE.test(vs.name)) return null;
+  return { servers, starts };
 }

@@ -87,6 +87,8 @@ function loaded(r: ReturnType<typeof parseConfig>): Config {
 }
 
 const EMPTY = new Map();
+/** How the loader made each round's reload: it should re-read one virtual server. */
+const reloadModes = new Set<string>();
 
 /** One start and one reload, each stage timed. */
 function round(dir: string, opts: Options, texts: readonly [string, string]): Round {
@@ -128,6 +130,7 @@ function round(dir: string, opts: Options, texts: readonly [string, string]): Ro
     () => loaded(parseConfig(Deno.readTextFileSync(file), file)),
   );
   const next = timed(r, "reload: loader.load", () => loaded(loader.load(file)));
+  reloadModes.add(loader.lastMode);
   timed(r, "reload: diffConfigs + diffLines", () => diffLines(diffConfigs(before, next)));
   const changes = timed(
     r,
@@ -176,6 +179,7 @@ if (import.meta.main) {
         `(${(texts[0].length / 1024).toFixed(0)} KiB), ${opts.rounds} rounds`,
     );
     console.log(table(rows, [0]));
+    console.log(`reload: loader.load made the reload as: ${[...reloadModes].join(", ")}`);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

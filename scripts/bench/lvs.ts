@@ -6,6 +6,7 @@
  * deno task bench:lvs [--quick] [--json FILE]      # boots the IPVS guest when needed
  * HACORE_BIN=dist/hacore deno task bench:lvs ...   # the installed build (deno task bundle)
  * bash scripts/vm/run.sh --timeout 1500 -- deno run -A scripts/bench/lvs.ts [--quick]
+ * ... --hacore-format keepalived                   # hacore given keepalived's own file
  * ```
  *
  * Three measurements per daemon (issue 11's targets):
@@ -67,7 +68,8 @@ import { GUEST_ENV, hasIpvs, rerunInGuest } from "./lib/ipvs_guest.ts";
 
 const USAGE = "usage: lvs.ts [--quick] [--impl hacore|keepalived]... [--only death|cpu|table]... " +
   "[--trials N] [--window S] [--warmup S] [--services N] [--table-services N] [--reloads N] " +
-  "[--json FILE] [--logs DIR] [--hacore-log-level debug|info|notice|warn|error] [--strace DIR]";
+  "[--json FILE] [--logs DIR] [--hacore-log-level debug|info|notice|warn|error] [--strace DIR] " +
+  "[--hacore-format toml|keepalived]";
 
 /** The issue's reference figures for keepalived 2.2.7 in such a guest. */
 const REFERENCE = {
@@ -124,6 +126,11 @@ interface Options {
    * comparable with a run without it.
    */
   readonly strace: string | null;
+  /**
+   * The config language hacore is given: its own TOML, or the keepalived.conf keepalived
+   * gets (as operators run it on their existing file).
+   */
+  readonly hacoreFormat: "toml" | "keepalived";
 }
 
 function parseOptions(args: string[]): Options | string {
@@ -145,6 +152,7 @@ function parseOptions(args: string[]): Options | string {
         logs: { type: "string" },
         "hacore-log-level": { type: "string" },
         strace: { type: "string" },
+        "hacore-format": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -186,10 +194,16 @@ function parseOptions(args: string[]): Options | string {
       logs: v.logs === undefined ? null : resolve(v.logs),
       hacoreLogLevel: logLevel(v["hacore-log-level"] ?? "info"),
       strace: v.strace === undefined ? null : resolve(v.strace),
+      hacoreFormat: hacoreFormat(v["hacore-format"] ?? "toml"),
     };
   } catch (e) {
     return (e as Error).message;
   }
+}
+
+function hacoreFormat(s: string): "toml" | "keepalived" {
+  if (s !== "toml" && s !== "keepalived") throw new Error(`--hacore-format: unknown "${s}"`);
+  return s;
 }
 
 const LOG_LEVELS: readonly HacoreLogLevel[] = ["debug", "info", "notice", "warn", "error"];
@@ -219,8 +233,14 @@ async function veth(
   await runChecked("ip", ["-n", b, "link", "set", ifB, "up"]);
 }
 
-function configFor(impl: ImplName, w: LvsWorkload): string {
-  return impl === "hacore" ? hacoreLvsToml(w) : keepalivedLvsConf(w);
+/**
+ * Each daemon's config for `w`; hacore's in the language `--hacore-format` asks for
+ * (hacore tells them apart by content, whatever the file's name).
+ */
+function configFor(impl: ImplName, w: LvsWorkload, opts: Options): string {
+  return impl === "hacore" && opts.hacoreFormat === "toml"
+    ? hacoreLvsToml(w)
+    : keepalivedLvsConf(w);
 }
 
 async function startDirector(
@@ -235,7 +255,7 @@ async function startDirector(
     box,
     await box.tempDir(),
     ns,
-    configFor(impl, w),
+    configFor(impl, w, opts),
     opts.hacoreLogLevel,
   );
   await d.waitChildren(15_000);
@@ -557,7 +577,7 @@ async function tableRun(
     box,
     dir,
     director,
-    configFor(impl, w),
+    configFor(impl, w, opts),
     opts.hacoreLogLevel,
   );
   try {
@@ -588,7 +608,7 @@ async function tableRun(
     let reloaded = w;
     for (let k = 0; k < opts.reloads; k++) {
       reloaded = withWeight(w, lastPort, reals[0], 5 + k);
-      await daemon.writeConfig(configFor(impl, reloaded));
+      await daemon.writeConfig(configFor(impl, reloaded, opts));
       const hup = daemon.reload();
       const appliedAt = await until(
         async () => (await watch.dests()).get(key) === 5 + k,
@@ -628,7 +648,7 @@ async function tableRun(
       box,
       dir,
       director,
-      configFor(impl, reloaded),
+      configFor(impl, reloaded, opts),
       opts.hacoreLogLevel,
     );
     await daemon.waitChildren(15_000);
@@ -861,7 +881,8 @@ async function main(args: string[]): Promise<number> {
       `LVS benchmark${opts.quick ? " (quick)" : ""}: ${opts.impls.join(", ")}; ${cpus} CPU(s); ` +
         `pacing delay_loop ${BENCH_PACING.delayLoopS} s, retry ${BENCH_PACING.retry}, ` +
         `delay_before_retry ${BENCH_PACING.delayBeforeRetryS} s, connect_timeout ${BENCH_PACING.connectTimeoutS} s` +
-        `; hacore is ${Deno.env.get("HACORE_BIN") || "deno run main.ts"}`,
+        `; hacore is ${Deno.env.get("HACORE_BIN") || "deno run main.ts"} ` +
+        `with its config as ${opts.hacoreFormat === "toml" ? "TOML" : "keepalived.conf"}`,
     );
     const death: DeathResult[] = [];
     const cpu: CpuResult[] = [];

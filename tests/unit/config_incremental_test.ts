@@ -157,7 +157,8 @@ Deno.test("blocks: one per virtual server in a row; loose definitions and root k
   assert.deepEqual(arr.names, [null, null, "w x"]);
 });
 
-Deno.test("keepalived.conf always parses whole", () => {
+Deno.test("a keepalived.conf whose last load had a warning parses whole (more in config_incremental_keepalived_test.ts)", () => {
+  // No protocol: keepalived's default (UDP), with a warning.
   const conf = "virtual_server 192.0.2.1 80 {\n  real_server 10.0.0.1 80 {\n    weight 1\n  }\n}\n";
   assert.equal(reload(conf, conf.replace("weight 1", "weight 2")).mode, "full");
 });

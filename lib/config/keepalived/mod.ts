@@ -59,8 +59,24 @@ export type KeepalivedResult =
     doc: RawTable;
     /** Made when first read: a file that is only loaded never needs it. */
     readonly locs: ReadonlyMap<string, SourceLoc>;
+    readonly outline: KeepalivedOutline;
   }
   | { ok: false; errors: ConfigError[]; warnings: ConfigError[] };
+
+/**
+ * Where a read's top-level statements begin: what a reload that re-reads only the
+ * statements whose text changed (lib/config/incremental.ts) needs of the last read.
+ */
+export interface KeepalivedOutline {
+  /** Every file read, the top one first: more than one means an include was read. */
+  readonly files: readonly string[];
+  /** Each top-level statement's keyword, in order. */
+  readonly keywords: readonly string[];
+  /** The line of each one's keyword, in the file it came from. */
+  readonly lines: readonly number[];
+  /** Each statement's keyword was the first word of its line (see `TreeBuilder`). */
+  readonly startLines: boolean;
+}
 
 /**
  * Reads keepalived.conf text (includes relative to `file`) into a validated `Config`.
@@ -81,13 +97,27 @@ export function parseKeepalived(
   const tape = new TapeReader(options.reader ?? diskReader);
   const lexParse: LexProblem[] = [];
   let reads = 0;
+  const keywords: string[] = [];
+  const lines: number[] = [];
+  const outline = { files: [] as string[], keywords, lines, startLines: false };
   const translated = translateKeepalived((onStatement) => {
-    const tree = new TreeBuilder(onStatement);
-    const reader = reads++ === 0 ? tape : tape.replay();
-    const lexed = lexKeepalived(source, file, reader, { configId }, tree);
+    const first = reads++ === 0;
+    const tree = new TreeBuilder(
+      first
+        ? (n) => {
+          keywords.push(n.keyword);
+          lines.push(n.line);
+          onStatement(n);
+        }
+        : onStatement,
+    );
+    const lexed = lexKeepalived(source, file, first ? tape : tape.replay(), { configId }, tree);
     const parsed = tree.finish();
+    if (!first) return;
     // A second reading finds the same problems.
-    if (reads === 1) lexParse.push(...lexed.problems, ...parsed);
+    lexParse.push(...lexed.problems, ...parsed);
+    outline.files = lexed.files;
+    outline.startLines = tree.statementsStartLines;
   });
   const problems = [...lexParse, ...translated.problems];
   const early = problems.filter((p) => !p.warning).map(toError);
@@ -106,6 +136,7 @@ export function parseKeepalived(
     get locs() {
       return translated.locs();
     },
+    outline,
   };
 }
 

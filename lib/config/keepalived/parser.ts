@@ -70,6 +70,7 @@ export class TreeBuilder implements WordSink {
   #last: MutableNode | null = null;
   /** The top-level statement being read: it may still get a block (or its block, statements). */
   #statement: MutableNode | null = null;
+  #statementsStartLines = true;
 
   /**
    * `onStatement` takes each top-level statement as soon as it is complete, so a big
@@ -77,6 +78,16 @@ export class TreeBuilder implements WordSink {
    */
   constructor(onStatement: (n: KaNode) => void) {
     this.#onStatement = onStatement;
+  }
+
+  /**
+   * Every top-level statement so far began its line (none came after a `}` on the line
+   * before it): the start of each statement's line is then a point where the reader is
+   * at the top level with nothing pending, so the text from there can be read alone
+   * (the keepalived.conf reload that re-reads only the changed statements needs this).
+   */
+  get statementsStartLines(): boolean {
+    return this.#statementsStartLines;
   }
 
   word(text: string, quoted: boolean, first: boolean, file: string, line: number): void {
@@ -98,6 +109,7 @@ export class TreeBuilder implements WordSink {
       else {
         if (this.#statement !== null) this.#onStatement(this.#statement);
         this.#statement = node;
+        if (!first) this.#statementsStartLines = false;
       }
       this.#current = node;
       this.#last = node;
