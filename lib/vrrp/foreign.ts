@@ -175,6 +175,13 @@ function authName(t: number): string {
 /** No difference: shared, and frozen so that no caller can add one to it. */
 const NO_DIFFERENCES: readonly ForeignDifference[] = Object.freeze([]);
 
+/** {@link observeForeign}'s answer for an agreeing advert to an empty table. */
+const AGREED = Object.freeze({
+  table: Object.freeze([]) as ForeignTable,
+  conflicting: false,
+  change: null,
+});
+
 function canon(ips: readonly string[]): string[] {
   return ips.map((x) => canonicalIp(x) ?? x);
 }
@@ -297,10 +304,8 @@ export function observeForeign(
 ): { table: ForeignTable; conflicting: boolean; change: ForeignChange | null } {
   const own = foreignDifferences(config, advert);
   // Every advert a backup hears comes through here, nearly always agreeing, from a
-  // sender not listed: that answer costs one object.
-  if (own.length === 0 && extra.length === 0 && table.length === 0) {
-    return { table, conflicting: false, change: null };
-  }
+  // sender not listed, to an empty table: that answer is one shared object.
+  if (own.length === 0 && extra.length === 0 && table.length === 0) return AGREED;
   const from = canonicalIp(src) ?? src;
   const differences = extra.length === 0 ? own : [...extra, ...own];
   const i = table.findIndex((s) => s.src === from && s.mac === mac);
