@@ -597,29 +597,50 @@ const SLOW_START = num(0, 3600, "seconds");
  * iterator and a result per element (5.6 MB of garbage for 10,000 real servers).
  */
 function tablesAt(r: TableReader, key: string): { table: RawTable; path: KeyPath }[] {
-  if (!r.has(key)) return [];
-  const raw = r.table[key];
-  if (!Array.isArray(raw) || !raw.every(isTable)) {
-    const what = `[[${r.at(key).join(".")}]] tables`;
-    r.fail(key, `expected ${what}, got ${describeValue(raw)}`);
-    return [];
-  }
+  const raw = tableArray(r, key);
+  if (raw === null) return [];
   const base = r.at(key);
   const out: { table: RawTable; path: KeyPath }[] = [];
   for (let i = 0; i < raw.length; i++) out.push({ table: raw[i], path: base.concat(i) });
   return out;
 }
 
+/** The `[[key]]` tables of `r`; null (and an error unless absent) when it has none. */
+function tableArray(r: TableReader, key: string): RawTable[] | null {
+  if (!r.has(key)) return null;
+  const raw = r.table[key];
+  if (!Array.isArray(raw) || !raw.every(isTable)) {
+    const what = `[[${r.at(key).join(".")}]] tables`;
+    r.fail(key, `expected ${what}, got ${describeValue(raw)}`);
+    return null;
+  }
+  return raw;
+}
+
+/**
+ * Up to this many real servers, a repeated one is looked for by comparing addresses and
+ * ports; past it, by their ids in a map. A map per virtual server, keyed by ids that
+ * each had to be flattened and hashed, was ~70 bytes of garbage per real server.
+ */
+const RS_SCAN_MAX = 16;
+
 function readRealServers(r: TableReader, vs: VsBase): RealServerConfig[] {
-  const seen = new Map<string, number>();
   const out: RealServerConfig[] = [];
-  const tables = tablesAt(r, "real_server");
-  for (let i = 0; i < tables.length; i++) {
-    const { table, path } = tables[i];
-    const rs = readRealServer(r.ctx, table, path, vs);
+  const raw = tableArray(r, "real_server");
+  if (raw === null) return out;
+  const base = r.at("real_server");
+  // Where each of `out` was in the file, for the message naming a repeated one.
+  const indexes: number[] = [];
+  let byId: Map<string, number> | null = null;
+  for (let i = 0; i < raw.length; i++) {
+    const path = base.concat(i);
+    const rs = readRealServer(r.ctx, raw[i], path, vs);
     if (rs === undefined) continue;
-    const index = path[path.length - 1] as number;
-    const previous = seen.get(rs.id);
+    if (byId === null && out.length >= RS_SCAN_MAX) {
+      byId = new Map();
+      for (let k = 0; k < out.length; k++) byId.set(out[k].id, indexes[k]);
+    }
+    const previous = byId === null ? scanFor(out, indexes, rs) : byId.get(rs.id);
     if (previous !== undefined) {
       r.ctx.error(
         [...path, "address"],
@@ -629,10 +650,23 @@ function readRealServers(r: TableReader, vs: VsBase): RealServerConfig[] {
       );
       continue;
     }
-    seen.set(rs.id, index);
+    byId?.set(rs.id, i);
     out.push(rs);
+    indexes.push(i);
   }
   return out;
+}
+
+/** The file index of the server in `out` at `rs`'s address and port (its id), if any. */
+function scanFor(
+  out: readonly RealServerConfig[],
+  indexes: readonly number[],
+  rs: RealServerConfig,
+): number | undefined {
+  for (let k = 0; k < out.length; k++) {
+    if (out[k].port === rs.port && out[k].address === rs.address) return indexes[k];
+  }
+  return undefined;
 }
 
 /** `ADDR:PORT`, with brackets around an IPv6 address. */
