@@ -25,6 +25,7 @@ import {
   num,
   ok,
   oneOf,
+  type Parsed,
   type Parser,
   type RawTable,
   TableReader,
@@ -674,8 +675,25 @@ export function endpointText(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/**
+ * {@link unicastIp} remembering what it accepted: 10,000 real servers name the same few
+ * addresses, and each answer was two new objects. The answers are frozen, as shared.
+ */
+const serverAddress: Parser<Ip> = (v) => {
+  const known = typeof v === "string" ? acceptedAddresses.get(v) : undefined;
+  if (known !== undefined) return known;
+  const r = unicastIp(v);
+  if (!r.ok || typeof v !== "string") return r;
+  if (acceptedAddresses.size >= ACCEPTED_ADDRESSES_MAX) acceptedAddresses.clear();
+  const frozen = Object.freeze({ ok: true as const, value: Object.freeze(r.value) });
+  acceptedAddresses.set(v, frozen);
+  return frozen;
+};
+const acceptedAddresses = new Map<string, Parsed<Ip>>();
+const ACCEPTED_ADDRESSES_MAX = 65536;
+
 function readAddress(t: TableReader, family: Family): Ip | undefined {
-  const ip = t.req("address", unicastIp, 'an IP address, e.g. "192.0.2.11"');
+  const ip = t.req("address", serverAddress, 'an IP address, e.g. "192.0.2.11"');
   if (ip !== undefined && ip.family !== family) {
     t.fail(
       "address",
