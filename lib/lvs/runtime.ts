@@ -1446,7 +1446,11 @@ export class LvsRuntime {
     const refusedServices = new Set<string>();
     const orphans = new Map<string, { label: string; n: number }>();
     const applied: Op[] = [];
-    for (const [i, op] of ops.entries()) {
+    // Indexed, not ops.entries(): a start's 11,000 outcomes are read right after the
+    // table is in the kernel, in the interpreter, where each step allocated an iterator
+    // result and an [i, op] pair.
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
       const o = outcomes[i] ?? { ok: false, error: new Error("no outcome from the IPVS port") };
       if (o.ok) {
         this.#counters.opsApplied++;
