@@ -159,11 +159,10 @@ export class TableReader {
     this.ctx = ctx;
     this.table = table;
     this.path = path;
-    // Indexed: for...of allocates an iterator in the interpreter, once per table.
-    const keys = Object.keys(table);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i];
-      if (allowed.includes(key)) continue;
+    // for...in, not Object.keys: no array per table (a big LVS start reads 11,000), and
+    // tables of one shape share V8's enumeration cache. Own keys only, as Object.keys.
+    for (const key in table) {
+      if (!Object.hasOwn(table, key) || allowed.includes(key)) continue;
       this.#markBad(key);
       const where = path.length === 0 ? "at the top level" : `in [${formatPath(path)}]`;
       const guess = didYouMean(key, allowed);

@@ -25,6 +25,7 @@ import {
   num,
   ok,
   oneOf,
+  type Parsed,
   type Parser,
   type RawTable,
   TableReader,
@@ -76,6 +77,21 @@ const MAX_RANGE = 256;
 const METHODS = ["NAT", "DR", "TUN"] as const satisfies readonly LvsMethod[];
 const method: Parser<LvsMethod> = oneOf(METHODS, true);
 const port: Parser<number> = int(1, 65535);
+
+// Parsers made once, not per table: a big start reads 1,000 virtual servers, and each
+// int(), num() or oneOf() made in place is a closure and its bounds (num's message text
+// too), ~3 KB of garbage per virtual server with the closures below.
+const PROTOCOL = oneOf(["tcp", "udp", "sctp"] as const, true);
+const SCHEDULER = oneOf(LVS_SCHEDULERS);
+const QUORUM = int(1, 0xffff_ffff);
+const FAMILY = oneOf(["ipv4", "ipv6"] as const);
+/** A virtual server's port; 0 ("every port") only with persistence. */
+const PERSISTENT_PORT = int(0, 65535);
+const RETRY = int(0, 1000);
+const DELAY_LOOP = num(0.01, 86400, "seconds");
+const CONNECT_TIMEOUT = num(0.01, 3600, "seconds");
+const DELAY_BEFORE_RETRY = num(0, 3600, "seconds");
+const WARMUP = num(0, 86400, "seconds");
 
 const PACING_KEYS = [
   "delay_loop",
@@ -242,7 +258,7 @@ export function readVirtualServer(
   env: LvsEnv,
 ): VirtualServerConfig {
   const r = new TableReader(ctx, raw, ["virtual_server", name], VS_KEYS);
-  const protocol = r.opt("protocol", oneOf(["tcp", "udp", "sctp"] as const, true)) ??
+  const protocol = r.opt("protocol", PROTOCOL) ??
     LVS_DEFAULTS.protocol;
   // Port 0 ("every port") needs persistence, which is read once the family is known.
   const persistent = typeof raw.persistence_timeout === "bigint" && raw.persistence_timeout > 0n;
@@ -300,32 +316,35 @@ export function readVirtualServer(
 
 /** The scheduler with its flags: sh/mh flags only with their scheduler, ops only for UDP. */
 function readScheduling(r: TableReader, protocol: LvsProtocol, target: VirtualServerTarget) {
-  const scheduler = alias(r, "lb_algo", "lvs_sched", oneOf(LVS_SCHEDULERS)) ??
-    LVS_DEFAULTS.scheduler;
-  const flag = (key: string, sched: string) => {
-    const on = r.opt(key, bool) ?? false;
-    if (on && scheduler !== sched) {
-      r.fail(key, `"${key}" only applies to lb_algo = "${sched}", got lb_algo = "${scheduler}"`);
-    }
-    return on;
-  };
+  const scheduler = alias(r, "lb_algo", "lvs_sched", SCHEDULER) ?? LVS_DEFAULTS.scheduler;
   // Every flag is read (no short-circuit), so a misplaced one is always reported.
-  const fallback = [flag("sh_fallback", "sh"), flag("mh_fallback", "mh")];
-  const port = [flag("sh_port", "sh"), flag("mh_port", "mh")];
+  const shFallback = schedulerFlag(r, scheduler, "sh_fallback", "sh");
+  const mhFallback = schedulerFlag(r, scheduler, "mh_fallback", "mh");
+  const shPort = schedulerFlag(r, scheduler, "sh_port", "sh");
+  const mhPort = schedulerFlag(r, scheduler, "mh_port", "mh");
   const onePacket = r.opt("ops", bool) ?? false;
   if (onePacket && protocol !== "udp" && target.kind === "address") {
     r.fail("ops", `"ops" (one-packet scheduling) only applies to protocol = "udp"`);
   }
   return {
     scheduler,
-    schedFallback: fallback.some((f) => f),
-    schedPort: port.some((f) => f),
+    schedFallback: shFallback || mhFallback,
+    schedPort: shPort || mhPort,
     onePacket,
   };
 }
 
+/** A scheduler flag (`sh_port`, ...): an error unless `sched` is the scheduler. */
+function schedulerFlag(r: TableReader, scheduler: string, key: string, sched: string): boolean {
+  const on = r.opt(key, bool) ?? false;
+  if (on && scheduler !== sched) {
+    r.fail(key, `"${key}" only applies to lb_algo = "${sched}", got lb_algo = "${scheduler}"`);
+  }
+  return on;
+}
+
 function readQuorum(r: TableReader): { quorum: number; hysteresis: number } {
-  const quorum = r.opt("quorum", int(1, 0xffff_ffff)) ?? LVS_DEFAULTS.quorum;
+  const quorum = r.opt("quorum", QUORUM) ?? LVS_DEFAULTS.quorum;
   const hysteresis = r.opt("hysteresis", U32) ?? LVS_DEFAULTS.hysteresis;
   if (r.ok("quorum") && r.ok("hysteresis") && hysteresis >= quorum) {
     r.fail("hysteresis", `expected a hysteresis below quorum (${quorum}), got ${hysteresis}`);
@@ -344,8 +363,10 @@ function readTarget(
   env: LvsEnv,
   persistent: boolean,
 ): { target: VirtualServerTarget; family: Family } {
-  const given = ["address", "fwmark", "group"].filter((k) => r.has(k));
-  if (given.length !== 1) {
+  // Counted first: the list (for the message) only when it is not exactly one.
+  const count = (r.has("address") ? 1 : 0) + (r.has("fwmark") ? 1 : 0) + (r.has("group") ? 1 : 0);
+  if (count !== 1) {
+    const given = ["address", "fwmark", "group"].filter((k) => r.has(k));
     r.ctx.error(
       r.path,
       given.length === 0
@@ -353,14 +374,14 @@ function readTarget(
         : `expected one of "address", "fwmark" or "group", got ${given.join(" and ")}`,
     );
   }
-  const familyKey = r.opt("family", oneOf(["ipv4", "ipv6"] as const));
+  const familyKey = r.opt("family", FAMILY);
   // keepalived takes a fwmark service's family from its real servers: so does hacore.
   const inferred = familyKey ?? firstRealServerFamily(r.table) ?? "ipv4";
   const fallback = { target: { kind: "fwmark", fwmark: 1 } as const, family: inferred };
   if (r.has("address")) {
     if (r.has("family")) r.fail("family", '"family" only applies to fwmark virtual servers');
     const ip = r.opt("address", unicastIp);
-    const p = r.req("port", int(persistent ? 0 : 1, 65535), "a port, e.g. 80");
+    const p = r.req("port", persistent ? PERSISTENT_PORT : port, "a port, e.g. 80");
     if (ip === undefined) return fallback;
     return { target: { kind: "address", address: ip.address, port: p ?? 1 }, family: ip.family };
   }
@@ -397,14 +418,21 @@ function readPersistence(r: TableReader, family: Family): LvsPersistence | null 
   const timeoutS = r.opt("persistence_timeout", U32);
   const engine = r.opt("persistence_engine", engineName);
   const full = family === "ipv4" ? 32 : 128;
-  const prefix = r.opt("persistence_granularity", granularity(family));
+  const prefix = r.opt(
+    "persistence_granularity",
+    family === "ipv4" ? GRANULARITY_V4 : GRANULARITY_V6,
+  );
   if (timeoutS === undefined || timeoutS === 0) {
-    for (const key of ["persistence_granularity", "persistence_engine"]) {
-      if (r.has(key)) r.fail(key, `"${key}" needs persistence: set persistence_timeout above 0`);
-    }
+    // Two tests, not a loop over a list: this is every virtual server without persistence.
+    if (r.has("persistence_granularity")) needsPersistence(r, "persistence_granularity");
+    if (r.has("persistence_engine")) needsPersistence(r, "persistence_engine");
     return null;
   }
   return { timeoutS, granularityPrefix: prefix ?? full, engine: engine ?? null };
+}
+
+function needsPersistence(r: TableReader, key: string): void {
+  r.fail(key, `"${key}" needs persistence: set persistence_timeout above 0`);
 }
 
 const engineName: Parser<string> = (v) =>
@@ -432,6 +460,9 @@ function granularity(family: Family): Parser<number> {
   };
 }
 
+const GRANULARITY_V4 = granularity("ipv4");
+const GRANULARITY_V6 = granularity("ipv6");
+
 /** Pacing of checks: a table's own keys, else what its virtual server says. */
 interface Pacing {
   readonly intervalMs: number;
@@ -451,17 +482,20 @@ const VS_PACING: Pacing = {
 };
 
 function readPacing(r: TableReader, d: Pacing): Pacing {
-  const ms = (key: string, min: number, max: number): number | undefined => {
-    const s = r.opt(key, num(min, max, "seconds"));
-    return s === undefined ? undefined : secondsToMs(s);
-  };
   return {
-    intervalMs: ms("delay_loop", 0.01, 86400) ?? d.intervalMs,
-    timeoutMs: ms("connect_timeout", 0.01, 3600) ?? d.timeoutMs,
-    retry: alias(r, "retry", "nb_get_retry", int(0, 1000)) ?? d.retry,
-    delayBeforeRetryMs: ms("delay_before_retry", 0, 3600) ?? d.delayBeforeRetryMs,
-    warmupMs: ms("warmup", 0, 86400) ?? d.warmupMs,
+    intervalMs: msOf(r, "delay_loop", DELAY_LOOP) ?? d.intervalMs,
+    timeoutMs: msOf(r, "connect_timeout", CONNECT_TIMEOUT) ?? d.timeoutMs,
+    retry: alias(r, "retry", "nb_get_retry", RETRY) ?? d.retry,
+    delayBeforeRetryMs: msOf(r, "delay_before_retry", DELAY_BEFORE_RETRY) ??
+      d.delayBeforeRetryMs,
+    warmupMs: msOf(r, "warmup", WARMUP) ?? d.warmupMs,
   };
+}
+
+/** A key in seconds, as milliseconds. */
+function msOf(r: TableReader, key: string, seconds: Parser<number>): number | undefined {
+  const s = r.opt(key, seconds);
+  return s === undefined ? undefined : secondsToMs(s);
 }
 
 /** `slow_start` in seconds (0..3600), as milliseconds. */
@@ -564,29 +598,50 @@ const SLOW_START = num(0, 3600, "seconds");
  * iterator and a result per element (5.6 MB of garbage for 10,000 real servers).
  */
 function tablesAt(r: TableReader, key: string): { table: RawTable; path: KeyPath }[] {
-  if (!r.has(key)) return [];
-  const raw = r.table[key];
-  if (!Array.isArray(raw) || !raw.every(isTable)) {
-    const what = `[[${r.at(key).join(".")}]] tables`;
-    r.fail(key, `expected ${what}, got ${describeValue(raw)}`);
-    return [];
-  }
+  const raw = tableArray(r, key);
+  if (raw === null) return [];
   const base = r.at(key);
   const out: { table: RawTable; path: KeyPath }[] = [];
   for (let i = 0; i < raw.length; i++) out.push({ table: raw[i], path: base.concat(i) });
   return out;
 }
 
+/** The `[[key]]` tables of `r`; null (and an error unless absent) when it has none. */
+function tableArray(r: TableReader, key: string): RawTable[] | null {
+  if (!r.has(key)) return null;
+  const raw = r.table[key];
+  if (!Array.isArray(raw) || !raw.every(isTable)) {
+    const what = `[[${r.at(key).join(".")}]] tables`;
+    r.fail(key, `expected ${what}, got ${describeValue(raw)}`);
+    return null;
+  }
+  return raw;
+}
+
+/**
+ * Up to this many real servers, a repeated one is looked for by comparing addresses and
+ * ports; past it, by their ids in a map. A map per virtual server, keyed by ids that
+ * each had to be flattened and hashed, was ~70 bytes of garbage per real server.
+ */
+const RS_SCAN_MAX = 16;
+
 function readRealServers(r: TableReader, vs: VsBase): RealServerConfig[] {
-  const seen = new Map<string, number>();
   const out: RealServerConfig[] = [];
-  const tables = tablesAt(r, "real_server");
-  for (let i = 0; i < tables.length; i++) {
-    const { table, path } = tables[i];
-    const rs = readRealServer(r.ctx, table, path, vs);
+  const raw = tableArray(r, "real_server");
+  if (raw === null) return out;
+  const base = r.at("real_server");
+  // Where each of `out` was in the file, for the message naming a repeated one.
+  const indexes: number[] = [];
+  let byId: Map<string, number> | null = null;
+  for (let i = 0; i < raw.length; i++) {
+    const path = base.concat(i);
+    const rs = readRealServer(r.ctx, raw[i], path, vs);
     if (rs === undefined) continue;
-    const index = path[path.length - 1] as number;
-    const previous = seen.get(rs.id);
+    if (byId === null && out.length >= RS_SCAN_MAX) {
+      byId = new Map();
+      for (let k = 0; k < out.length; k++) byId.set(out[k].id, indexes[k]);
+    }
+    const previous = byId === null ? scanFor(out, indexes, rs) : byId.get(rs.id);
     if (previous !== undefined) {
       r.ctx.error(
         [...path, "address"],
@@ -596,10 +651,23 @@ function readRealServers(r: TableReader, vs: VsBase): RealServerConfig[] {
       );
       continue;
     }
-    seen.set(rs.id, index);
+    byId?.set(rs.id, i);
     out.push(rs);
+    indexes.push(i);
   }
   return out;
+}
+
+/** The file index of the server in `out` at `rs`'s address and port (its id), if any. */
+function scanFor(
+  out: readonly RealServerConfig[],
+  indexes: readonly number[],
+  rs: RealServerConfig,
+): number | undefined {
+  for (let k = 0; k < out.length; k++) {
+    if (out[k].port === rs.port && out[k].address === rs.address) return indexes[k];
+  }
+  return undefined;
 }
 
 /** `ADDR:PORT`, with brackets around an IPv6 address. */
@@ -607,8 +675,25 @@ export function endpointText(address: string, port: number): string {
   return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/**
+ * {@link unicastIp} remembering what it accepted: 10,000 real servers name the same few
+ * addresses, and each answer was two new objects. The answers are frozen, as shared.
+ */
+const serverAddress: Parser<Ip> = (v) => {
+  const known = typeof v === "string" ? acceptedAddresses.get(v) : undefined;
+  if (known !== undefined) return known;
+  const r = unicastIp(v);
+  if (!r.ok || typeof v !== "string") return r;
+  if (acceptedAddresses.size >= ACCEPTED_ADDRESSES_MAX) acceptedAddresses.clear();
+  const frozen = Object.freeze({ ok: true as const, value: Object.freeze(r.value) });
+  acceptedAddresses.set(v, frozen);
+  return frozen;
+};
+const acceptedAddresses = new Map<string, Parsed<Ip>>();
+const ACCEPTED_ADDRESSES_MAX = 65536;
+
 function readAddress(t: TableReader, family: Family): Ip | undefined {
-  const ip = t.req("address", unicastIp, 'an IP address, e.g. "192.0.2.11"');
+  const ip = t.req("address", serverAddress, 'an IP address, e.g. "192.0.2.11"');
   if (ip !== undefined && ip.family !== family) {
     t.fail(
       "address",

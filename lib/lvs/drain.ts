@@ -133,14 +133,19 @@ function datagram(service: IpvsEntry["service"]): boolean {
 export function planLvs(inputs: LvsPlanInputs): LvsPlan {
   const { held, configured, nowMs } = inputs;
   const table = new Map<string, { service: IpvsEntry["service"]; dests: IpvsDest[] }>();
-  for (const e of inputs.wanted) {
+  // Indexed, and slice() rather than a spread: a big start plans 1,000 services and
+  // 10,000 destinations here in the interpreter, where each for...of and spread step
+  // allocates an iterator result.
+  const wanted = inputs.wanted;
+  for (let w = 0; w < wanted.length; w++) {
+    const e = wanted[w];
     const sk = serviceKey(e.service);
     if (table.has(sk)) continue;
     table.set(sk, {
       service: e.service,
       // No key per destination when nothing is held out (the usual case).
       dests: held.size === 0
-        ? [...e.dests]
+        ? e.dests.slice()
         : e.dests.filter((d) => !held.has(entryKey(e.service, d))),
     });
   }
@@ -201,7 +206,7 @@ export function planLvs(inputs: LvsPlanInputs): LvsPlan {
       }
     }
   }
-  const wantedTable: IpvsTable = [...table.values()];
+  const wantedTable: IpvsTable = Array.from(table.values());
   return { ops: plan(wantedTable, inputs.kernel, inputs.owned), table: wantedTable, drains };
 }
 

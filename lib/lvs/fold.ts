@@ -79,8 +79,17 @@ export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
       dests: new Map(e.dests.map((d) => [destKey(d), d])),
     });
   }
-  for (const op of ops) {
-    const sk = serviceKey(op.service);
+  // A service's key once for the run of operations naming it (a start adds a service,
+  // then its destinations): not a key string per operation, 11,000 of them.
+  let lastService: IpvsService | null = null;
+  let lastKey = "";
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
+    if (op.service !== lastService) {
+      lastService = op.service;
+      lastKey = serviceKey(op.service);
+    }
+    const sk = lastKey;
     if (op.op === "addService") {
       byKey.delete(sk);
       byKey.set(sk, { service: op.service, dests: new Map() });
@@ -99,7 +108,10 @@ export function foldOps(table: IpvsTable, ops: readonly Op[]): IpvsTable {
       e.dests.set(dk, op.op === "editDest" && old !== undefined ? { ...old, ...op.dest } : op.dest);
     }
   }
-  return [...byKey.values()].map((e) => ({ service: e.service, dests: [...e.dests.values()] }));
+  return Array.from(byKey.values(), (e) => ({
+    service: e.service,
+    dests: Array.from(e.dests.values()),
+  }));
 }
 
 /**

@@ -180,7 +180,8 @@ export function plan(
     .filter(([key]) => owned.has(key) && !wantedKeys.has(key))
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, e]) => ({ op: "delService", service: e.service }));
-  return [...changes, ...destDeletes, ...serviceDeletes];
+  // concat, not spreads: a start's 11,000 changes would be 11,000 iterator steps.
+  return changes.concat(destDeletes, serviceDeletes);
 }
 
 function sortedDests(dests: readonly IpvsDest[]): IpvsDest[] {

@@ -423,6 +423,26 @@ const BROKEN: BrokenCase[] = [
     message: "expected each real server once: 192.0.2.11:80 is already real_server[0]",
   },
   {
+    // Past 16 real servers a repeated one is found by id, not by a scan: the same error.
+    name: "a real server listed twice among twenty is refused, naming the first",
+    toml: VS +
+      Array.from(
+        { length: 20 },
+        (_, k) => `[[virtual_server.web.real_server]]\naddress = "192.0.2.${10 + k}"\n`,
+      ).join("") +
+      `[[virtual_server.web.real_server]]\naddress = "192.0.2.13"\n`,
+    path: "virtual_server.web.real_server[20].address",
+    line: 45,
+    message: "expected each real server once: 192.0.2.13:80 is already real_server[3]",
+  },
+  {
+    name: "a real server listed twice after a refused one names the first by its place",
+    toml: `${VS}[[virtual_server.web.real_server]]\naddress = "2001:db8::11"\n${RS}${RS}`,
+    path: "virtual_server.web.real_server[2].address",
+    line: 9,
+    message: "expected each real server once: 192.0.2.11:80 is already real_server[1]",
+  },
+  {
     name: "a real server of the other family is refused",
     toml: `${VS}[[virtual_server.web.real_server]]\naddress = "2001:db8::11"\n`,
     path: "virtual_server.web.real_server[0].address",

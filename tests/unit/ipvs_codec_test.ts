@@ -47,6 +47,9 @@ import {
   MessageArena,
   netmaskFromKernel,
   netmaskToKernel,
+  type TableChange,
+  tableChangeLength,
+  writeTableChange,
 } from "../../lib/sys/netlink/ipvs.ts";
 import {
   AF_INET,
@@ -274,6 +277,31 @@ Deno.test("destination commands built in a shared arena are ipvsadm's bytes, eac
   // Writing one leaves its neighbour alone.
   msgs[1].fill(0xff);
   same(msgs[0], add.req);
+});
+
+Deno.test("table changes written into a shared buffer are their builders' bytes, back to back", () => {
+  const sip: IpvsService = { ...dns, netmask: 24, persistenceEngine: "sip", flags: 0xff };
+  const d = dest("10.9.0.2", 80, IP_VS_CONN_F_DROUTE, 3);
+  const d6 = { ...dest("2001:db8::2", 443, IP_VS_CONN_F_DROUTE, 2), af: AF_INET6 } as IpvsDest;
+  const cases: [TableChange, Uint8Array][] = [
+    [{ op: "addService", service: sip }, buildNewService(0x23, sip)],
+    [{ op: "editService", service: v6 }, buildSetService(0x23, v6)],
+    [{ op: "delService", service: fwm }, buildDelService(0x23, fwm)],
+    [{ op: "addDest", service: web, dest: d }, buildNewDest(0x23, web, d)],
+    [{ op: "editDest", service: v6, dest: d6 }, buildSetDest(0x23, v6, d6)],
+    [{ op: "delDest", service: fwm, dest: d }, buildDelDest(0x23, fwm, d)],
+  ];
+  // An odd start: a writer must not assume an aligned buffer, nor write past its length.
+  let at = 3;
+  const out = new Uint8Array(at + cases.reduce((n, [c]) => n + tableChangeLength(c), 0) + 5);
+  for (const [c, built] of cases) {
+    assert.equal(tableChangeLength(c), built.length, c.op);
+    writeTableChange(out, at, 0x23, c);
+    assert.equal(toHex(out.subarray(at, at + built.length)), toHex(built), c.op);
+    at += built.length;
+  }
+  assert.deepEqual([...out.subarray(0, 3)], [0, 0, 0]);
+  assert.deepEqual([...out.subarray(at)], [0, 0, 0, 0, 0]);
 });
 
 Deno.test("edit destination: weight 0 in place is ipvsadm -e", async () => {

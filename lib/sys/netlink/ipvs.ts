@@ -342,15 +342,33 @@ function destMessage(
   d: IpvsDest,
   arena: MessageArena | undefined,
 ): Uint8Array {
+  const len = destMessageLength(s);
+  const out = arena === undefined ? new Uint8Array(len) : arena.take(len);
+  destMessageInto(out, 0, family, cmd, s, d);
+  return out;
+}
+
+function destMessageLength(s: IpvsService): number {
+  return NLMSG_HDRLEN + GENL_HDRLEN + refServiceNest(s).length + DEST_NEST_LEN;
+}
+
+/** {@link destMessage} written at `base` of `out` (zeroed there). */
+function destMessageInto(
+  out: Uint8Array,
+  base: number,
+  family: number,
+  cmd: number,
+  s: IpvsService,
+  d: IpvsDest,
+): void {
   const svc = refServiceNest(s);
   const len = NLMSG_HDRLEN + GENL_HDRLEN + svc.length + DEST_NEST_LEN;
-  const out = arena === undefined ? new Uint8Array(len) : arena.take(len);
-  putInt(out, 0, 4, len, true);
-  putInt(out, 4, 2, family, true);
-  putInt(out, 6, 2, CMD_FLAGS, true);
-  out[NLMSG_HDRLEN] = cmd;
-  out[NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
-  let at = NLMSG_HDRLEN + GENL_HDRLEN;
+  putInt(out, base, 4, len, true);
+  putInt(out, base + 4, 2, family, true);
+  putInt(out, base + 6, 2, CMD_FLAGS, true);
+  out[base + NLMSG_HDRLEN] = cmd;
+  out[base + NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
+  let at = base + NLMSG_HDRLEN + GENL_HDRLEN;
   out.set(svc, at);
   at += svc.length;
   attrHead(out, at, DEST_NEST_LEN, IPVS_CMD_ATTR_DEST | NLA_F_NESTED);
@@ -367,7 +385,6 @@ function destMessage(
   at = putAttrInt(out, at, IPVS_DEST_ATTR_TUN_FLAGS, 2, d.tunnelFlags, true);
   at = putAttrInt(out, at, IPVS_DEST_ATTR_U_THRESH, 4, d.uThreshold, true);
   putAttrInt(out, at, IPVS_DEST_ATTR_L_THRESH, 4, d.lThreshold, true);
-  return out;
 }
 
 /**
@@ -378,15 +395,95 @@ function destMessage(
  * `full`: every setting (NEW/SET); else ipvsadm's reference form (see refServiceNest).
  */
 function serviceMessage(family: number, cmd: number, s: IpvsService, full: boolean): Uint8Array {
-  const len = NLMSG_HDRLEN + GENL_HDRLEN + serviceNestInto(null, 0, s, full);
-  const out = new Uint8Array(len);
-  putInt(out, 0, 4, len, true);
-  putInt(out, 4, 2, family, true);
-  putInt(out, 6, 2, CMD_FLAGS, true);
-  out[NLMSG_HDRLEN] = cmd;
-  out[NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
-  serviceNestInto(out, NLMSG_HDRLEN + GENL_HDRLEN, s, full);
+  const out = new Uint8Array(serviceMessageLength(s, full));
+  serviceMessageInto(out, 0, family, cmd, s, full);
   return out;
+}
+
+function serviceMessageLength(s: IpvsService, full: boolean): number {
+  return NLMSG_HDRLEN + GENL_HDRLEN + serviceNestInto(null, 0, s, full);
+}
+
+/** {@link serviceMessage} written at `base` of `out` (zeroed there). */
+function serviceMessageInto(
+  out: Uint8Array,
+  base: number,
+  family: number,
+  cmd: number,
+  s: IpvsService,
+  full: boolean,
+): void {
+  const end = serviceNestInto(out, base + NLMSG_HDRLEN + GENL_HDRLEN, s, full);
+  putInt(out, base, 4, end - base, true);
+  putInt(out, base + 4, 2, family, true);
+  putInt(out, base + 6, 2, CMD_FLAGS, true);
+  out[base + NLMSG_HDRLEN] = cmd;
+  out[base + NLMSG_HDRLEN + 1] = IPVS_GENL_VERSION;
+}
+
+/**
+ * One table change as {@link writeTableChange} writes it: the command and its service
+ * (and destination), as `IpvsOp` of lib/sys/ports.ts has them.
+ */
+export type TableChange =
+  | { readonly op: "addService" | "editService" | "delService"; readonly service: IpvsService }
+  | {
+    readonly op: "addDest" | "editDest" | "delDest";
+    readonly service: IpvsService;
+    readonly dest: IpvsDest;
+  };
+
+/**
+ * The length of the request of `c` (the bytes `buildNewService`, `buildNewDest`, ... of
+ * it would be), for a batch written into its datagrams.
+ *
+ * @example
+ * ```ts
+ * tableChangeLength({ op: "addService", service }) === buildNewService(family, service).length;
+ * ```
+ */
+export function tableChangeLength(c: TableChange): number {
+  switch (c.op) {
+    case "addService":
+    case "editService":
+      return serviceMessageLength(c.service, true);
+    case "delService":
+      return serviceMessageLength(c.service, false);
+    default:
+      return destMessageLength(c.service);
+  }
+}
+
+/**
+ * Writes the request of `c` at `at` of `out`, whose bytes there are zero: the same bytes
+ * as its builder's (`buildNewService`, `buildSetDest`, ...), with no array of its own.
+ *
+ * @example
+ * ```ts
+ * const out = new Uint8Array(tableChangeLength(c));
+ * writeTableChange(out, 0, family, c); // the bytes of buildNewDest(family, s, d)
+ * ```
+ */
+export function writeTableChange(
+  out: Uint8Array,
+  at: number,
+  family: number,
+  c: TableChange,
+): void {
+  switch (c.op) {
+    case "addService":
+      return serviceMessageInto(out, at, family, IPVS_CMD_NEW_SERVICE, c.service, true);
+    case "editService":
+      return serviceMessageInto(out, at, family, IPVS_CMD_SET_SERVICE, c.service, true);
+    case "delService":
+      return serviceMessageInto(out, at, family, IPVS_CMD_DEL_SERVICE, c.service, false);
+    case "addDest":
+      return destMessageInto(out, at, family, IPVS_CMD_NEW_DEST, c.service, c.dest);
+    case "editDest":
+      return destMessageInto(out, at, family, IPVS_CMD_SET_DEST, c.service, c.dest);
+    case "delDest":
+      return destMessageInto(out, at, family, IPVS_CMD_DEL_DEST, c.service, c.dest);
+  }
 }
 
 /**
