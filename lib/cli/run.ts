@@ -295,6 +295,9 @@ export async function runCommand(args: string[]): Promise<number> {
     const onStop = (sig: Deno.Signal) => () => {
       if (stopping) return;
       stopping = true;
+      // What the stop awaits besides the loop (files, hooks, closing) are Deno's ops:
+      // each would wait for the next async wait, up to a blocking stretch, in turn.
+      reactor.blocking = false;
       log.notice(`${sig}: releasing (priority 0) and stopping`);
       sd.stopping("releasing (priority 0)");
       void d.stop();
