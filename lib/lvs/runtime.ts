@@ -449,12 +449,14 @@ export class LvsRuntime {
       `lvs starting: ${vss.length} virtual server${vss.length === 1 ? "" : "s"}`,
     );
     await guard(() => this.#readAddresses());
+    await guard(() => this.#links.refresh());
     this.#sub = this.#d.checks.subscribe(
       LVS_CHECK_OWNER,
       (id, st) => this.#d.enqueue(() => this.#verdict(id, st)),
     );
     this.#quorum = new Map(updateQuorum(this.#quorumView(), new Map(), this.#health).quorum);
     this.#announceInitialQuorum();
+    this.#setChecks();
     // Ours: what the ownership file lists (a previous run's, draining what the config
     // dropped since) and what the config wants (adopted when the kernel has it).
     const path = this.#d.stateFile ?? null;
@@ -465,13 +467,6 @@ export class LvsRuntime {
     this.#owned = startOwned(this.#config, listed);
     await guard(() => this.#readMaintenance());
     await guard(() => this.#sync(true, false));
-    // After the table, which needs neither: the first plan takes a checked real server
-    // as up or down from alpha, not from its checks, and no link is dead before a link
-    // event. Their work (a routing table read; a walk of every real server, which starts
-    // the checks' first probes) no longer delays a big table's apply (~20-70 ms in a
-    // small guest at 1,000 services).
-    await guard(() => this.#links.refresh());
-    this.#setChecks();
   }
 
   nextDeadlineMs(): number | null {

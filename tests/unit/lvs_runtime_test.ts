@@ -185,17 +185,6 @@ Deno.test("lvs: the table is built at start; a real server whose retry fails too
   await t.stop();
 });
 
-Deno.test("lvs: the start applies the IPVS table before its checks start", async () => {
-  const t = new Lvs(webConfig());
-  await t.start();
-  const applied = t.lines.findIndex((l) => l.includes("lvs: addService 192.0.2.100:80"));
-  const checks = t.lines.findIndex((l) => l.includes("web: checks running"));
-  assert.ok(applied >= 0 && checks >= 0, t.lines.join("\n"));
-  assert.ok(applied < checks, "the table is in the kernel before the first probe is planned");
-  assert.deepEqual(t.dests(), ["192.0.2.11:1", "192.0.2.12:2"]);
-  await t.stop();
-});
-
 Deno.test("lvs: a refused connection takes a real server out at its first failure, without the retry", async () => {
   const t = new Lvs(webConfig());
   await t.start();
