@@ -206,10 +206,14 @@ interface LastDecode {
   readonly res: DecodeResult;
 }
 
-let lastDecode: LastDecode | null = null;
+/**
+ * The last decode per family and VRID: a Backup of many instances hears their Masters'
+ * adverts interleaved, so one entry alone would never match. At most 512.
+ */
+const lastDecodes = new Map<number, LastDecode>();
 
 /**
- * `decodeAdvert`, answered from the last good decode when the packet and everything
+ * `decodeAdvert`, answered from the last good decode of its VRID when the packet and everything
  * its decode depends on are the same: a Backup hears the same advert from its Master
  * every interval, and decoding each afresh (its addresses formatted, its objects made)
  * was a third of the garbage per advert. The advert is frozen, being shared.
@@ -220,9 +224,10 @@ function decodeRepeat(
   ttl: number,
   mode: ChecksumMode,
 ): DecodeResult {
-  const l = lastDecode;
+  const key = (family === "ipv4" ? 0 : 256) + (p.bytes.length >= 2 ? p.bytes[1] : 0);
+  const l = lastDecodes.get(key);
   if (
-    l !== null && l.ttl === ttl && l.src === p.src && l.dst === p.dst && l.family === family &&
+    l !== undefined && l.ttl === ttl && l.src === p.src && l.dst === p.dst && l.family === family &&
     l.mode === mode && sameBytes(l.bytes, p.bytes)
   ) {
     return l.res;
@@ -233,7 +238,15 @@ function decodeRepeat(
   if (res.ok) {
     Object.freeze(res.advert.addresses);
     Object.freeze(res.advert);
-    lastDecode = { bytes: p.bytes.slice(), family, src: p.src, dst: p.dst, ttl, mode, res };
+    lastDecodes.set(key, {
+      bytes: p.bytes.slice(),
+      family,
+      src: p.src,
+      dst: p.dst,
+      ttl,
+      mode,
+      res,
+    });
   }
   return res;
 }

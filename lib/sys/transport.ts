@@ -766,8 +766,8 @@ export class SystemTransportFactory implements TransportFactory {
  * adverts a few at a time (on its wakes), and all but their count and the last one's
  * arrival is the same for the engine, so it hears them once (a third of a Backup's
  * CPU went to handing each on). Only a routine advert starts a run, on a packet
- * socket (the frame and sender's MAC compared); a run ends at the first other read
- * and with the drain.
+ * socket whose transport has one routine advert (the frame and sender's MAC
+ * compared); a run ends at the first other read and with the drain.
  */
 class RepeatRun {
   #t: RawTransport | null = null;
@@ -782,7 +782,10 @@ class RepeatRun {
 
   /** Starts a run with `packet`, read as `got` into `buf`, if it is routine for `t`. */
   hold(t: RawTransport, packet: ReceivedPacket, buf: Uint8Array, got: RecvMsgResult): boolean {
-    if (!t.linkLayer || got.n > RUN_FRAME_MAX || !isRoutine(t.routine, packet)) return false;
+    // One routine advert only: several instances' Masters interleave their adverts, so
+    // two in a row are rarely the same, and holding each would only cost.
+    if (!t.linkLayer || t.routine.length !== 1 || got.n > RUN_FRAME_MAX) return false;
+    if (!isRoutine(t.routine, packet)) return false;
     const from = got.from;
     if (!("pkttype" in from) || from.addr.length > this.#mac.length) return false;
     this.#frame.set(buf.subarray(0, got.n));
