@@ -213,10 +213,11 @@ interface LastDecode {
 const lastDecodes = new Map<number, LastDecode>();
 
 /**
- * `decodeAdvert`, answered from the last good decode of its VRID when the packet and everything
- * its decode depends on are the same: a Backup hears the same advert from its Master
- * every interval, and decoding each afresh (its addresses formatted, its objects made)
- * was a third of the garbage per advert. The advert is frozen, being shared.
+ * `decodeAdvert`, answered from the last good decode of its VRID when the packet and
+ * everything its decode depends on are the same: a Backup hears the same advert from
+ * its Master every interval, and decoding each afresh (its addresses formatted, its
+ * objects made) was a third of the garbage per advert. The advert is frozen, being
+ * shared.
  */
 function decodeRepeat(
   p: ReceivedPacket,
