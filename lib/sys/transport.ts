@@ -807,6 +807,9 @@ class RepeatRun {
     const from = got.from;
     if (!("pkttype" in from) || from.pkttype !== this.#pkttype) return false;
     if (!this.#sameMac(from.addr) || !this.#sameFrame(t.family, buf)) return false;
+    // Its header's checksum is its own: checked as the parse would have (the frame is
+    // the same length as the held one, whose total length was checked).
+    if (t.family === "ipv4" && ipv4HeaderLength(buf) < 0) return false;
     this.#repeats++;
     if (t.stamps !== null) this.#atMs = t.stamps.arrival(got.stampMs ?? NaN);
     return true;
