@@ -85,6 +85,33 @@ async function pairLab(lab: Lab, c: FamilyCase) {
   return { nsA, nsB, a, b };
 }
 
+/**
+ * On a lab pair: B's transport on a reactor of its own, and A's to send from on another
+ * (the sender's packet socket sees what it sends, and that wake would read B's sockets).
+ */
+async function openPair(
+  lab: Lab,
+  c: FamilyCase,
+  onPacket: (p: ReceivedPacket, reactor: Reactor) => void,
+) {
+  const { nsA, nsB, a, b } = await pairLab(lab, c);
+  const reactor = new Reactor();
+  const factory = new SystemTransportFactory({ reactor });
+  const sender = new SystemTransportFactory({ reactor: new Reactor() });
+  const req = { family: c.family, group: c.group };
+  const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
+  const tB = inNetns(
+    nsB,
+    () => factory.open({ interface: b, ...req }, (p) => onPacket(p, reactor)),
+  );
+  const close = async () => {
+    await factory.close();
+    await sender.close();
+    await reactor.close();
+  };
+  return { reactor, factory, tA, tB, close };
+}
+
 interface Got {
   readonly p: ReceivedPacket;
   /** When the callback ran (the reactor's clock). */
@@ -96,22 +123,11 @@ for (const c of CASES) {
     `${c.family}: a routine advert waits for the next wake with its receive time; anything else wakes the loop`,
     async () => {
       await withLab(async (lab) => {
-        const { nsA, nsB, a, b } = await pairLab(lab, c);
-        // The sender has a loop of its own: its packet socket sees what it sends, and that
-        // wake would read B's sockets too.
-        const reactor = new Reactor();
-        const factory = new SystemTransportFactory({ reactor });
-        const sender = new SystemTransportFactory({ reactor: new Reactor() });
         const got: Got[] = [];
-        const req = { family: c.family, group: c.group };
-        const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
-        const tB = inNetns(
-          nsB,
-          () =>
-            factory.open(
-              { interface: b, ...req },
-              (p) => got.push({ p, readAtMs: reactor.nowMs() }),
-            ),
+        const { reactor, tA, tB, close } = await openPair(
+          lab,
+          c,
+          (p, r) => got.push({ p, readAtMs: r.nowMs() }),
         );
         const routine = advert(c, c.a, 150);
         const send = (bytes: Uint8Array, src = c.a) => tA.send(bytes, c.group, src);
@@ -159,9 +175,7 @@ for (const c of CASES) {
           send(routine);
           await waitFor(() => got.length === 6, "a routine advert once none is expected");
         } finally {
-          await factory.close();
-          await sender.close();
-          await reactor.close();
+          await close();
         }
       });
     },
@@ -173,14 +187,8 @@ for (const c of CASES) {
     `${c.family}: identical routine adverts read in one drain come as one, counted, with the last one's arrival, before what rang`,
     async () => {
       await withLab(async (lab) => {
-        const { nsA, nsB, a, b } = await pairLab(lab, c);
-        const reactor = new Reactor();
-        const factory = new SystemTransportFactory({ reactor });
-        const sender = new SystemTransportFactory({ reactor: new Reactor() });
         const got: ReceivedPacket[] = [];
-        const req = { family: c.family, group: c.group };
-        const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
-        const tB = inNetns(nsB, () => factory.open({ interface: b, ...req }, (p) => got.push(p)));
+        const { reactor, factory, tA, tB, close } = await openPair(lab, c, (p) => got.push(p));
         const high = advert(c, c.a, 150);
         const low = advert(c, c.a, 140);
         const send = (bytes: Uint8Array) => tA.send(bytes, c.group, c.a);
@@ -218,9 +226,7 @@ for (const c of CASES) {
           assert.ok(got[3].atMs! >= lastSent - 1, "judged from its last advert");
           assert.equal(factory.stats().received, 7, "every advert read is counted");
         } finally {
-          await factory.close();
-          await sender.close();
-          await reactor.close();
+          await close();
         }
       });
     },

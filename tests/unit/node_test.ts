@@ -18,6 +18,7 @@ import {
 import { SYNC_GROUP_FAULT } from "../../lib/vrrp/router.ts";
 import { masterDownIntervalMs } from "../../lib/vrrp/timing.ts";
 import type { Advert, RouterConfig, RouterStateName } from "../../lib/vrrp/types.ts";
+import { routerConfig } from "../fakes/router_config.ts";
 
 const assertEquals: <T>(actual: unknown, expected: T, message?: string) => void =
   assert.deepStrictEqual;
@@ -34,24 +35,7 @@ function rc(
   priority: number,
   over: Partial<RouterConfig> = {},
 ): RouterConfig {
-  return {
-    name,
-    vrid,
-    version: 3,
-    family: "ipv4",
-    priority,
-    advertIntervalMs: 1000,
-    preempt: true,
-    preemptDelayMs: 0,
-    addresses: [`192.0.2.${vrid}`],
-    primaryIp: "10.0.0.1",
-    unicastPeers: [],
-    authType: 0,
-    authPass: "",
-    initialState: "backup",
-    releaseHoldMs: 0,
-    ...over,
-  };
+  return routerConfig({ name, vrid, priority, addresses: [`192.0.2.${vrid}`], ...over });
 }
 
 function advert(vrid: number, priority: number): Advert {

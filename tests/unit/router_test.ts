@@ -24,6 +24,7 @@ import {
   type RouterState,
   type StepResult,
 } from "../../lib/vrrp/types.ts";
+import { routerConfig } from "../fakes/router_config.ts";
 
 // ---------------------------------------------------------------------------------
 // Helpers
@@ -38,24 +39,7 @@ function deepFreeze<T>(value: T): T {
 }
 
 function cfg(over: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    name: "vi1",
-    vrid: 1,
-    version: 2,
-    family: "ipv4",
-    priority: 100,
-    advertIntervalMs: 1000,
-    preempt: true,
-    preemptDelayMs: 0,
-    addresses: ["192.0.2.100"],
-    primaryIp: "10.0.0.1",
-    unicastPeers: [],
-    authType: 0,
-    authPass: "",
-    initialState: "backup",
-    releaseHoldMs: 0,
-    ...over,
-  };
+  return routerConfig({ version: 2, ...over });
 }
 
 function adv(over: Partial<Advert> = {}): Advert {

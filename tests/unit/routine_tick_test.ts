@@ -13,27 +13,17 @@ import {
   stepNode,
 } from "../../lib/vrrp/node.ts";
 import type { Advert, RouterConfig } from "../../lib/vrrp/types.ts";
+import { routerConfig } from "../fakes/router_config.ts";
 
 function rc(name: string, vrid: number, priority: number, over: Partial<RouterConfig> = {}) {
-  const config: RouterConfig = {
+  return routerConfig({
     name,
     vrid,
-    version: 3,
-    family: "ipv4",
     priority,
     advertIntervalMs: 10,
-    preempt: true,
-    preemptDelayMs: 0,
     addresses: [`192.0.2.${vrid}`],
-    primaryIp: "10.0.0.1",
-    unicastPeers: [],
-    authType: 0,
-    authPass: "",
-    initialState: "backup",
-    releaseHoldMs: 0,
     ...over,
-  };
-  return config;
+  });
 }
 
 function started(routers: RouterConfig[], groups: string[][] = []): NodeState {

@@ -16,29 +16,13 @@ import { createRouter, step } from "../../lib/vrrp/router.ts";
 import type { RouterAction, RouterConfig, RouterEvent, RouterState } from "../../lib/vrrp/types.ts";
 import { runClock } from "../fakes/daemon.ts";
 import { masterAdvert, soloBackup, soloOwnAddress } from "../fakes/solo_backup.ts";
+import { routerConfig } from "../fakes/router_config.ts";
 
 // ---------------------------------------------------------------------------------
 // The engine: every path into Master orders hold-vips, announce, then the advert.
 
 function cfg(over: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    name: "vi1",
-    vrid: 1,
-    version: 3,
-    family: "ipv4",
-    priority: 100,
-    advertIntervalMs: 1000,
-    preempt: true,
-    preemptDelayMs: 0,
-    addresses: ["192.0.2.100"],
-    primaryIp: "10.0.0.1",
-    unicastPeers: [],
-    authType: 0,
-    authPass: "",
-    initialState: "backup",
-    releaseHoldMs: 0,
-    ...over,
-  };
+  return routerConfig(over);
 }
 
 const advert = (src: string, priority: number): RouterEvent => ({

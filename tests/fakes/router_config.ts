@@ -1,0 +1,36 @@
+/**
+ * An engine `RouterConfig` for tests of the pure core: one IPv4 router, VRID 1,
+ * priority 100, VRRPv3 at 1 s, preempting, with whatever the test overrides.
+ *
+ * @module
+ */
+import type { RouterConfig } from "../../lib/vrrp/types.ts";
+
+/**
+ * The test router's config, with `over` applied.
+ *
+ * @example
+ * ```ts
+ * const rc = routerConfig({ version: 2, authType: 1, authPass: "secret" });
+ * ```
+ */
+export function routerConfig(over: Partial<RouterConfig> = {}): RouterConfig {
+  return {
+    name: "vi1",
+    vrid: 1,
+    version: 3,
+    family: "ipv4",
+    priority: 100,
+    advertIntervalMs: 1000,
+    preempt: true,
+    preemptDelayMs: 0,
+    addresses: ["192.0.2.100"],
+    primaryIp: "10.0.0.1",
+    unicastPeers: [],
+    authType: 0,
+    authPass: "",
+    initialState: "backup",
+    releaseHoldMs: 0,
+    ...over,
+  };
+}
