@@ -4,7 +4,7 @@
  *
  * Each case has:
  * - `config.json`: `{ "untilMs": N, "nodes": { "A": { "routers": [...], "syncGroups": [...] } } }`,
- *   router configs given as overrides of `ROUTER_DEFAULTS` below;
+ *   router configs given as overrides of `routerConfig` (tests/fakes/router_config.ts);
  * - `input.jsonl`: one `{"at": ms, "node": "A", "event": {...}}` per line, where the
  *   event is a `NodeEvent` or one of the runner's own: `{"type": "crash"}` (the host
  *   vanishes silently) and `{"type": "restart"}` (a fresh node, then startup);
@@ -27,25 +27,9 @@ import {
   stepNode,
 } from "../../lib/vrrp/node.ts";
 import type { RouterAction, RouterConfig } from "../../lib/vrrp/types.ts";
+import { routerConfig } from "../fakes/router_config.ts";
 
 const GOLDEN_DIR = new URL("../golden/", import.meta.url);
-
-const ROUTER_DEFAULTS: Omit<RouterConfig, "primaryIp"> = {
-  name: "vi1",
-  vrid: 1,
-  version: 3,
-  family: "ipv4",
-  priority: 100,
-  advertIntervalMs: 1000,
-  preempt: true,
-  preemptDelayMs: 0,
-  addresses: ["192.0.2.100"],
-  unicastPeers: [],
-  authType: 0,
-  authPass: "",
-  initialState: "backup",
-  releaseHoldMs: 0,
-};
 
 interface CaseConfig {
   untilMs: number;
@@ -67,7 +51,7 @@ function nodeConfig(spec: CaseConfig["nodes"][string]): NodeConfig {
   return {
     routers: spec.routers.map((r) => {
       if (!r.primaryIp) throw new Error("golden config: every router needs primaryIp");
-      return { ...ROUTER_DEFAULTS, ...r } as RouterConfig;
+      return routerConfig(r);
     }),
     syncGroups: spec.syncGroups ?? [],
   };

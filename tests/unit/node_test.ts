@@ -18,7 +18,7 @@ import {
 import { SYNC_GROUP_FAULT } from "../../lib/vrrp/router.ts";
 import { masterDownIntervalMs } from "../../lib/vrrp/timing.ts";
 import type { Advert, RouterConfig, RouterStateName } from "../../lib/vrrp/types.ts";
-import { routerConfig } from "../fakes/router_config.ts";
+import { engineAdvert, routerConfig } from "../fakes/router_config.ts";
 
 const assertEquals: <T>(actual: unknown, expected: T, message?: string) => void =
   assert.deepStrictEqual;
@@ -39,16 +39,7 @@ function rc(
 }
 
 function advert(vrid: number, priority: number): Advert {
-  return {
-    version: 3,
-    vrid,
-    priority,
-    intervalMs: 1000,
-    addresses: [`192.0.2.${vrid}`],
-    authType: 0,
-    authData: new Uint8Array(0),
-    checksum: 0,
-  };
+  return engineAdvert(vrid, priority);
 }
 
 function advEv(vrid: number, priority: number, src = "10.0.0.2"): NodeEvent {

@@ -13,7 +13,7 @@ import {
   stepNode,
 } from "../../lib/vrrp/node.ts";
 import type { Advert, RouterConfig } from "../../lib/vrrp/types.ts";
-import { routerConfig } from "../fakes/router_config.ts";
+import { engineAdvert, routerConfig } from "../fakes/router_config.ts";
 
 function rc(name: string, vrid: number, priority: number, over: Partial<RouterConfig> = {}) {
   return routerConfig({
@@ -35,16 +35,7 @@ function started(routers: RouterConfig[], groups: string[][] = []): NodeState {
 }
 
 function advert(vrid: number, priority: number): Advert {
-  return {
-    version: 3,
-    vrid,
-    priority,
-    intervalMs: 10,
-    addresses: [`192.0.2.${vrid}`],
-    authType: 0,
-    authData: new Uint8Array(0),
-    checksum: 0,
-  };
+  return engineAdvert(vrid, priority, 10);
 }
 
 /**
