@@ -26,6 +26,7 @@
  */
 
 import { formatIp } from "../../net/addr.ts";
+import type { IpvsOp } from "../ports.ts";
 import { ipBytes } from "../../net/ip_bytes.ts";
 import { NLA_ALIGNTO, NLA_F_NESTED, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN } from "./constants.ts";
 import { encodeGenlMessage, GENL_HDRLEN } from "./genl.ts";
@@ -423,15 +424,9 @@ function serviceMessageInto(
 
 /**
  * One table change as {@link writeTableChange} writes it: the command and its service
- * (and destination), as `IpvsOp` of lib/sys/ports.ts has them.
+ * (and destination), the port's `IpvsOp` itself.
  */
-export type TableChange =
-  | { readonly op: "addService" | "editService" | "delService"; readonly service: IpvsService }
-  | {
-    readonly op: "addDest" | "editDest" | "delDest";
-    readonly service: IpvsService;
-    readonly dest: IpvsDest;
-  };
+export type TableChange = IpvsOp;
 
 /**
  * The length of the request of `c` (the bytes `buildNewService`, `buildNewDest`, ... of
