@@ -40,12 +40,6 @@ import { VERSION } from "./version.ts";
  * a VIP is replaced at once anyway by the Master that takes the VIP.
  */
 const NFT_LEFTOVER_DELAY_MS = 150;
-/**
- * The reactor's stretch of blocking waits when no metrics listener is open: Deno's
- * event loop then has signal listeners (whose signals wake this thread anyway), the
- * systemd watchdog and stray timers to serve, none of which needs it more often.
- */
-const QUIET_BLOCK_CAP_MS = 1000;
 
 /** After the start, when the config loader readies its next reload (ConfigLoader.prepare). */
 const LOADER_PREPARE_DELAY_MS = 200;
@@ -350,9 +344,6 @@ export async function runCommand(args: string[]): Promise<number> {
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).
     reactor.blocking = true;
-    // Without a metrics listener nothing on Deno's event loop is waited for by a peer
-    // (a signal to the process lands on this thread and cuts the wait short).
-    if (metrics === null) reactor.blockCapMs = QUIET_BLOCK_CAP_MS;
     sd.ready(`${config.instances.length} instance(s) from ${opts.file}`);
     stopWatchdog = sd.startWatchdog(() => d.isLive());
     stopHousekeeping = startHeapHousekeeping(reactor);
