@@ -17,7 +17,7 @@
  *   of the async one's CPU here). Only when the process opted in ({@link
  *   Reactor.blocking}), no Deno-side work is in flight ({@link Reactor.hold}), and the
  *   registered idle checks ({@link Reactor.addIdleCheck}) say the JS side has settled.
- *   Blocking waits add up to at most {@link Reactor.blockCapMs}; then one wait is async, so
+ *   Blocking waits add up to at most {@link BLOCK_CAP_MS}; then one wait is async, so
  *   signal listeners, the metrics listener and any stray Deno timer get their turn.
  *   (Not a macrotask yield through a MessageChannel: that turn never parks tokio, so
  *   its I/O driver — sockets accepted by Deno.serve, the signal pipe — may not be
@@ -71,7 +71,7 @@ const TURNS_AFTER_BREAK = 2;
  * Microtask turns always given after a dispatch before a blocking wait: callbacks
  * resolve promises, and short continuations (a check's read, the control server's
  * reply) run before the JS thread blocks again. Longer chains are covered by idle
- * checks and holds, or resume at the next wake (at most {@link Reactor.blockCapMs} away).
+ * checks and holds, or resume at the next wake (at most {@link BLOCK_CAP_MS} away).
  * Each turn costs ~0.7 µs here, and this is paid on every wake.
  */
 const MIN_SETTLE_TURNS = 8;
@@ -177,12 +177,6 @@ export class Reactor implements Clock {
    * has started; library users keep the async mode unless they set it.
    */
   blocking = false;
-  /**
-   * The longest stretch of blocking waits (default {@link BLOCK_CAP_MS}). Every await
-   * of a Deno op that holds nothing waits up to this long: `hacore run` at 1 s made an
-   * LVS director's takeover 640 ms late once in the guest, so it keeps the default.
-   */
-  blockCapMs = BLOCK_CAP_MS;
   readonly #watches = new Set<Watch>();
   readonly #requests = new Set<PollRequest>();
   #timers: Timer[] = [];
@@ -558,7 +552,7 @@ export class Reactor implements Clock {
           // The settle turns above may have outlasted the cap (a descheduled process, a
           // long GC): the cap is then spent, not negative, which ppoll would take for
           // "for ever" on a thread nothing else can wake (CI hung here).
-          const left = Math.max(0, this.blockCapMs - (now - this.#lastTurn));
+          const left = Math.max(0, BLOCK_CAP_MS - (now - this.#lastTurn));
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           n = ppollSync(ps.set, timeoutMs, this.#ts);
@@ -623,7 +617,7 @@ export class Reactor implements Clock {
 
   /** True when Deno's event loop is owed a turn: the last async wait is a cap ago. */
   #turnDue(now: number = performance.now()): boolean {
-    return now - this.#lastTurn >= this.blockCapMs;
+    return now - this.#lastTurn >= BLOCK_CAP_MS;
   }
 
   #encode(): PollSet {
