@@ -416,10 +416,16 @@ export class PacketIntake {
       for (let k = 0; k < count; k++) {
         this.#deps.foreign.observe(r.inst, advert, src, NO_EXTRA, r.srcMac);
       }
-      const event: RouterEvent = r.srcMac === undefined
-        ? { type: "advert", advert, src, checksumForm }
-        : { type: "advert", advert, src, checksumForm, srcMac: r.srcMac };
-      if (count > 1) event.count = count;
+      // One shape, whatever is known: a field added later gives a hidden class only
+      // short-lived events hold, and its loss deoptimised the engine (see `received`).
+      const event: RouterEvent = {
+        type: "advert",
+        advert,
+        src,
+        checksumForm,
+        srcMac: r.srcMac,
+        count,
+      };
       this.#deps.feed({ type: "router", name: r.inst.cfg.name, event }, p.atMs);
       this.#deps.heard?.(r.inst, src, p.bytes);
     }

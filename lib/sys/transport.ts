@@ -771,7 +771,7 @@ export class SystemTransportFactory implements TransportFactory {
  */
 class RepeatRun {
   #t: RawTransport | null = null;
-  #packet: ReceivedPacket | null = null;
+  #packet: Parsed | null = null;
   #repeats = 0;
   #atMs: number | undefined;
   readonly #frame = new Uint8Array(RUN_FRAME_MAX);
@@ -794,7 +794,8 @@ class RepeatRun {
     this.#macLen = from.addr.length;
     this.#pkttype = from.pkttype;
     this.#t = t;
-    this.#packet = packet;
+    // Made by this module's parsers (see `received`), so filled in place at `take`.
+    this.#packet = packet as Parsed;
     this.#repeats = 1;
     this.#atMs = packet.atMs;
     return true;
@@ -822,7 +823,11 @@ class RepeatRun {
     const n = this.#repeats;
     this.#packet = null;
     this.#t = null;
-    return n === 1 ? p : { ...p, atMs: this.#atMs, repeats: n };
+    if (n === 1) return p;
+    // Not yet handed to anyone: filled in place, keeping its hidden class (see `received`).
+    p.atMs = this.#atMs;
+    p.repeats = n;
+    return p;
   }
 
   #sameMac(addr: Uint8Array): boolean {
@@ -1069,12 +1074,8 @@ export function parseV4(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | n
   const frame = buf.subarray(0, got.n);
   const hl = ipv4HeaderLength(frame);
   if (hl < 0 || frame[9] !== IPPROTO_VRRP) return null;
-  return {
-    bytes: copyOut(frame, hl, (frame[2] << 8) | frame[3]),
-    src: ipv4Text(frame, 12),
-    dst: ipv4Text(frame, 16),
-    ttl: frame[8],
-  };
+  const bytes = copyOut(frame, hl, (frame[2] << 8) | frame[3]);
+  return received(bytes, ipv4Text(frame, 12), ipv4Text(frame, 16), frame[8], undefined);
 }
 
 /**
@@ -1101,7 +1102,7 @@ export function parseV6(buf: Uint8Array, got: RecvMsgResult): ReceivedPacket | n
     }
   }
   if (ttl === null || dst === null) return null;
-  return { bytes: buf.slice(0, got.n), src: formatIp(got.from.address), dst, ttl };
+  return received(buf.slice(0, got.n), formatIp(got.from.address), dst, ttl, undefined);
 }
 
 /**
@@ -1162,11 +1163,8 @@ function parseLinkV4(
   const dst = ipv4Text(frame, 16);
   if (frame[16] >= 224 && frame[16] <= 239 && dst !== group) return NOT_FOR_US;
   const bytes = copyOut(frame, hl, (frame[2] << 8) | frame[3]);
-  const src = ipv4Text(frame, 12);
-  const ttl = frame[8];
-  return mac.length === 6
-    ? { bytes, src, dst, ttl, srcMac: macToString(mac) }
-    : { bytes, src, dst, ttl };
+  const srcMac = mac.length === 6 ? macToString(mac) : undefined;
+  return received(bytes, ipv4Text(frame, 12), dst, frame[8], srcMac);
 }
 
 function parseLinkV6(
@@ -1176,9 +1174,27 @@ function parseLinkV6(
 ): Parsed | typeof NOT_FOR_US | null {
   const ip = decodeIpv6Header(frame);
   if (!ip.ok || ip.nextHeader !== IPPROTO_VRRP) return null;
-  const p = { bytes: ip.payload.slice(), src: ip.src, dst: ip.dst, ttl: ip.hopLimit };
-  if (isMulticastText(p.dst) && p.dst !== group) return NOT_FOR_US;
-  return mac.length === 6 ? { ...p, srcMac: macToString(mac) } : p;
+  if (isMulticastText(ip.dst) && ip.dst !== group) return NOT_FOR_US;
+  const srcMac = mac.length === 6 ? macToString(mac) : undefined;
+  return received(ip.payload.slice(), ip.src, ip.dst, ip.hopLimit, srcMac);
+}
+
+/**
+ * Every received packet is made here, with all of its fields (unknown ones undefined)
+ * and never one added later: V8's optimised code checks an object's hidden class, and
+ * a class that only a field added after the literal gives is held by nothing but
+ * short-lived packets. A full collection between two drains then dropped it, and
+ * every function a packet passes through was deoptimised at once (seen each time the
+ * memory reducer ran, ~30 s into a Backup's life), to be optimised again from cold.
+ */
+function received(
+  bytes: Uint8Array,
+  src: string,
+  dst: string,
+  ttl: number,
+  srcMac: string | undefined,
+): Parsed {
+  return { bytes, src, dst, ttl, srcMac, atMs: undefined, repeats: undefined };
 }
 
 /** Clock pairs read for one offset at most, and a gap (ms) that ends the tries early. */

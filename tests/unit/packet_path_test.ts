@@ -71,6 +71,19 @@ function referenceParseLinkV4(
   return from.addr.length === 6 ? { ...p, srcMac: macToString(from.addr) } : p;
 }
 
+/**
+ * Every packet's own keys, in order, whatever is known of it: one hidden class for V8
+ * (a field added later made one that only short-lived packets held; a full collection
+ * dropped it and deoptimised every function a packet passes through).
+ */
+const PACKET_KEYS = ["bytes", "src", "dst", "ttl", "srcMac", "atMs", "repeats"];
+
+/** `p` without its unknown (undefined) fields, as the reference parser gives it. */
+function known<T>(p: T): T {
+  if (p === null || typeof p !== "object") return p;
+  return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as T;
+}
+
 function advertFrame(src: string, dst: string, id: number): Uint8Array {
   const advert = encodeAdvert(
     {
@@ -156,8 +169,9 @@ Deno.test("parseLinkFrame reads IPv4 frames as the decode-based parser did", () 
       cmsgs: [],
     };
     const p = parseLinkFrame("ipv4", GROUP, buf, got);
-    assert.deepEqual(p, referenceParseLinkV4(GROUP, buf, got), `frame ${n}`);
-    seen.add(p === null ? "null" : p === NOT_FOR_US ? p : "srcMac" in p ? "mac" : "packet");
+    assert.deepEqual(known(p), referenceParseLinkV4(GROUP, buf, got), `frame ${n}`);
+    if (p !== null && p !== NOT_FOR_US) assert.deepEqual(Object.keys(p), PACKET_KEYS);
+    seen.add(p === null ? "null" : p === NOT_FOR_US ? p : p.srcMac ? "mac" : "packet");
   }
   // Every outcome came up, so the comparison covered each.
   assert.deepEqual([...seen].sort(), ["mac", "not-for-us", "null", "packet"]);
