@@ -718,6 +718,10 @@ Deno.test("parseV4 cuts Ethernet padding off and refuses unreadable IP headers",
     src: "192.0.2.1",
     dst: VRRP_GROUP_IPV4,
     ttl: 254,
+    // Every field at once, unknown ones undefined: one hidden class for every packet.
+    srcMac: undefined,
+    atMs: undefined,
+    repeats: undefined,
   });
   assert.equal(parseV4(buf, got(padded, MSG_TRUNC)), null, "truncated");
   assert.equal(parseV4(buf, got(10)), null, "shorter than a header");
@@ -751,6 +755,10 @@ Deno.test("parseV6 needs the hop limit and packet info control messages", () => 
     src: "fe80::1",
     dst: VRRP_GROUP_IPV6,
     ttl: 255,
+    // Every field at once, unknown ones undefined: one hidden class for every packet.
+    srcMac: undefined,
+    atMs: undefined,
+    repeats: undefined,
   });
   assert.equal(parseV6(buf, got([pkt])), null, "no hop limit");
   assert.equal(parseV6(buf, got([hop])), null, "no destination");
