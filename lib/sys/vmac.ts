@@ -108,28 +108,40 @@ export interface Sysctls {
 /**
  * {@link Sysctls} over /proc/sys of the calling process's network namespace.
  *
+ * Read and written synchronously, behind the async interface: a /proc/sys file is
+ * answered by the kernel at once, and a Deno async op on a takeover's path (a VIP's
+ * first add turns `promote_secondaries` on) costs a worker thread's round trip, and
+ * up to a blocking stretch of the reactor if nothing holds it (lib/sys/reactor.ts).
+ *
  * @example
  * ```ts
  * await procSysctls.read("net/ipv4/conf/all/rp_filter"); // 0
  * ```
  */
 export const procSysctls: Sysctls = Object.freeze({
-  async read(path: string): Promise<number | null> {
+  read(path: string): Promise<number | null> {
     try {
-      const n = parseInt((await Deno.readTextFile(`/proc/sys/${path}`)).trim(), 10);
-      return Number.isNaN(n) ? null : n;
+      const n = parseInt(Deno.readTextFileSync(`/proc/sys/${path}`).trim(), 10);
+      return Promise.resolve(Number.isNaN(n) ? null : n);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return null;
-      throw e;
+      if (e instanceof Deno.errors.NotFound) return Promise.resolve(null);
+      return Promise.reject(e);
     }
   },
-  async write(path: string, value: number): Promise<void> {
-    await Deno.writeTextFile(`/proc/sys/${path}`, `${value}\n`);
+  write(path: string, value: number): Promise<void> {
+    try {
+      Deno.writeTextFileSync(`/proc/sys/${path}`, `${value}\n`);
+      return Promise.resolve();
+    } catch (e) {
+      return Promise.reject(e);
+    }
   },
-  async list(dir: string): Promise<string[]> {
-    const out: string[] = [];
-    for await (const e of Deno.readDir(`/proc/sys/${dir}`)) out.push(e.name);
-    return out;
+  list(dir: string): Promise<string[]> {
+    try {
+      return Promise.resolve([...Deno.readDirSync(`/proc/sys/${dir}`)].map((e) => e.name));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   },
 });
 
