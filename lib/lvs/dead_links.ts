@@ -8,6 +8,7 @@
  * @module
  */
 
+import { defaultReactor } from "../sys/reactor.ts";
 import { linkOf, type LinkRoute, parseProcRoutes } from "./link_routes.ts";
 
 /**
@@ -19,8 +20,16 @@ import { linkOf, type LinkRoute, parseProcRoutes } from "./link_routes.ts";
  * ```
  */
 export async function readProcRoutes(): Promise<LinkRoute[]> {
-  const read = (p: string) => Deno.readTextFile(p).catch(() => "");
-  return parseProcRoutes(await read("/proc/net/route"), await read("/proc/net/ipv6_route"));
+  // Deno's file ops, awaited off the daemon's loop (an address event starts a read):
+  // the reactor's waits stay async until they are back, or a blocking one would hold
+  // their answers up to its stretch (lib/sys/reactor.ts).
+  const release = defaultReactor().hold();
+  try {
+    const read = (p: string) => Deno.readTextFile(p).catch(() => "");
+    return parseProcRoutes(await read("/proc/net/route"), await read("/proc/net/ipv6_route"));
+  } finally {
+    release();
+  }
 }
 
 /**
