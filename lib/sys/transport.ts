@@ -773,7 +773,6 @@ class RepeatRun {
   #t: RawTransport | null = null;
   #packet: Parsed | null = null;
   #repeats = 0;
-  #atMs: number | undefined;
   readonly #frame = new Uint8Array(RUN_FRAME_MAX);
   #len = 0;
   readonly #mac = new Uint8Array(8);
@@ -794,16 +793,17 @@ class RepeatRun {
     this.#macLen = from.addr.length;
     this.#pkttype = from.pkttype;
     this.#t = t;
-    // Made by this module's parsers (see `received`), so filled in place at `take`.
+    // Made by this module's parsers (see `received`) and handed to no one until `take`,
+    // so the run's arrival and count are filled in place, keeping its hidden class.
     this.#packet = packet as Parsed;
     this.#repeats = 1;
-    this.#atMs = packet.atMs;
     return true;
   }
 
   /** True when `got` repeats the held advert (then counted, its arrival kept). */
   extend(t: RawTransport, buf: Uint8Array, got: RecvMsgResult): boolean {
-    if (this.#packet === null || this.#t !== t || got.n !== this.#len) return false;
+    const p = this.#packet;
+    if (p === null || this.#t !== t || got.n !== this.#len) return false;
     if (got.flags & MSG_TRUNC) return false;
     const from = got.from;
     if (!("pkttype" in from) || from.pkttype !== this.#pkttype) return false;
@@ -812,7 +812,7 @@ class RepeatRun {
     // the same length as the held one, whose total length was checked).
     if (t.family === "ipv4" && ipv4HeaderLength(buf) < 0) return false;
     this.#repeats++;
-    if (t.stamps !== null) this.#atMs = t.stamps.arrival(got.stampMs ?? NaN);
+    if (t.stamps !== null) p.atMs = t.stamps.arrival(got.stampMs ?? NaN);
     return true;
   }
 
@@ -823,10 +823,7 @@ class RepeatRun {
     const n = this.#repeats;
     this.#packet = null;
     this.#t = null;
-    if (n === 1) return p;
-    // Not yet handed to anyone: filled in place, keeping its hidden class (see `received`).
-    p.atMs = this.#atMs;
-    p.repeats = n;
+    if (n > 1) p.repeats = n;
     return p;
   }
 
