@@ -195,10 +195,12 @@ export function routePacket(input: PacketInput): PacketRoute[] {
   return routes;
 }
 
-/** The last advert decoded, with what its decode depended on (see `decodeRepeat`). */
+/**
+ * The last advert decoded, with what its decode depended on (see `decodeRepeat`); its
+ * family is in its key.
+ */
 interface LastDecode {
   readonly bytes: Uint8Array;
-  readonly family: Family;
   readonly src: string;
   readonly dst: string;
   readonly ttl: number;
@@ -228,7 +230,7 @@ function decodeRepeat(
   const key = (family === "ipv4" ? 0 : 256) + (p.bytes.length >= 2 ? p.bytes[1] : 0);
   const l = lastDecodes.get(key);
   if (
-    l !== undefined && l.ttl === ttl && l.src === p.src && l.dst === p.dst && l.family === family &&
+    l !== undefined && l.ttl === ttl && l.src === p.src && l.dst === p.dst &&
     l.mode === mode && sameBytes(l.bytes, p.bytes)
   ) {
     return l.res;
@@ -241,7 +243,6 @@ function decodeRepeat(
     Object.freeze(res.advert);
     lastDecodes.set(key, {
       bytes: p.bytes.slice(),
-      family,
       src: p.src,
       dst: p.dst,
       ttl,
