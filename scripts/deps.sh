@@ -9,23 +9,23 @@
 #
 # What each package is for: iproute2 (namespaces), keepalived and frr (interop peers),
 # tshark (wire captures), curl and openssl (vmac and HTTPS check tests), ipvsadm,
-# user-mode-linux and kmod (the IPVS guest of scripts/vm/run.sh), nftables, strace
-# (scripts/vm/capture-ipvsadm.sh).
+# user-mode-linux and kmod (the IPVS guest of scripts/vm/run.sh), gcc and libc6-dev (its
+# ptrace shim, scripts/vm/uml_xstate.c), nftables, strace (scripts/vm/capture-ipvsadm.sh).
 # HACORE_NO_INSTALL=1 turns installing off (report only, exit 0).
 set -euo pipefail
 
-# package:probe, where the probe is a command name or an absolute path that the package
-# installs. Probing files, not dpkg, keeps this working where dpkg is not the package manager.
+# package:probe, where the probe is a command name or an absolute path (of any file) that
+# the package installs. Probing files, not dpkg, keeps this working where dpkg is not the package manager.
 PACKAGES=(
   iproute2:ip keepalived:keepalived tshark:tshark frr:/usr/lib/frr/vrrpd curl:curl
   openssl:openssl ipvsadm:ipvsadm user-mode-linux:linux.uml kmod:modprobe nftables:nft
-  strace:strace
+  strace:strace gcc:cc libc6-dev:/usr/include/elf.h
 )
 
 have() {
   local probe="$1"
   if [[ "$probe" == /* ]]; then
-    [ -x "$probe" ]
+    [ -e "$probe" ]
   else
     command -v "$probe" >/dev/null 2>&1 || [ -x "/usr/sbin/$probe" ] || [ -x "/sbin/$probe" ]
   fi

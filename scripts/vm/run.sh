@@ -64,6 +64,23 @@ for p in "$root" "$mods"; do
 done
 [ "$(id -u)" = 0 ] || echo "vm: warning: not root; the guest's files are only as writable as yours" >&2
 
+# The ptrace shim (see scripts/vm/uml_xstate.c): without it UML dies at boot on hosts whose
+# XSAVE area is larger than it knows (AVX-512, AMX). Built once per change of its source, next
+# to the pinned Deno; without a C compiler UML runs as it is, which works on smaller hosts.
+shim="$root/.tools/uml_xstate.so"
+if [ ! -f "$shim" ] || [ "$root/scripts/vm/uml_xstate.c" -nt "$shim" ]; then
+  mkdir -p "$root/.tools"
+  if command -v cc >/dev/null 2>&1 &&
+    cc -O2 -shared -fPIC -o "$shim.$$" "$root/scripts/vm/uml_xstate.c" -ldl 2>"$shim.$$.log"; then
+    mv -f "$shim.$$" "$shim"
+  else
+    echo "vm: warning: could not build the UML ptrace shim (no cc, or: $(head -c 300 "$shim.$$.log" 2>/dev/null))" >&2
+  fi
+  rm -f "$shim.$$" "$shim.$$.log"
+fi
+preload=()
+[ -f "$shim" ] && preload=("LD_PRELOAD=$shim")
+
 # The job directory must be visible inside the guest through hostfs, so not under /dev.
 work="$(mktemp -d /tmp/hacore-vm.XXXXXX)"
 vm=""
@@ -121,7 +138,7 @@ fi
 
 # A background child of a script is not a process-group leader, so setsid execs in place and
 # $! is the kernel process and its new group's id.
-setsid setpriv --pdeathsig KILL env TMPDIR="$ram_dir" "$uml" "${cmdline[@]}" \
+setsid setpriv --pdeathsig KILL env TMPDIR="$ram_dir" "${preload[@]}" "$uml" "${cmdline[@]}" \
   </dev/null 4>&1 5>&2 3>>"$work/console.log" 6>"$work/status" >>"$work/console.log" 2>&1 &
 vm=$!
 
@@ -150,4 +167,8 @@ if [ -e "$work/timed-out" ]; then
 fi
 echo "vm: the guest ended without an exit status; its console said:" >&2
 tail -n 30 "$work/console.log" >&2
+if grep -q "ptrace set fp regs failed" "$work/console.log" && [ ! -f "$shim" ]; then
+  echo "vm: this host's FPU state is larger than UML knows; install a C compiler (gcc) so that" \
+    "the shim scripts/vm/uml_xstate.c can be built" >&2
+fi
 exit 125
