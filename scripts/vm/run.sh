@@ -65,7 +65,7 @@ done
 [ "$(id -u)" = 0 ] || echo "vm: warning: not root; the guest's files are only as writable as yours" >&2
 
 # The ptrace shim (see scripts/vm/uml_xstate.c): without it UML dies at boot on hosts whose
-# XSAVE area is larger than it knows (AVX-512, AMX). Built once per change of its source, next
+# XSAVE area is larger than it knows (AMX's). Built once per change of its source, next
 # to the pinned Deno; without a C compiler UML runs as it is, which works on smaller hosts.
 shim="$root/.tools/uml_xstate.so"
 if [ ! -f "$shim" ] || [ "$root/scripts/vm/uml_xstate.c" -nt "$shim" ]; then

@@ -4,15 +4,16 @@
  * Why: UML saves and restores each guest process's FPU state with ptrace's
  * PTRACE_GETREGSET/PTRACE_SETREGSET (NT_X86_XSTATE), using a buffer sized for the
  * XSAVE features it knows. The host kernel refuses a SETREGSET whose length is not
- * its whole XSAVE area (EFAULT), and on hosts with larger state (AVX-512, AMX) the
- * guest's first process dies at boot ("userspace - ptrace set fp regs failed,
- * errno = 14"). A short GETREGSET is fine (the kernel copies what fits).
+ * its whole XSAVE area (EFAULT). On a host with AMX that area also holds the tiles
+ * (seen: 11,008 bytes where UML passes 2,696), and the guest's first process dies at
+ * boot ("userspace - ptrace set fp regs failed, errno = 14"). A short GETREGSET is
+ * fine (the kernel copies what fits).
  *
  * What: a SETREGSET NT_X86_XSTATE shorter than the host's area is completed from the
  * tracee's current state (read whole), with UML's bytes over its start (the legacy
  * area, the header and the state UML knows), and set whole. Every other ptrace call
- * goes to libc unchanged. The state UML does not know (AVX-512's upper registers, AMX
- * tiles) is left as it was, which is what UML assumed of it anyway.
+ * goes to libc unchanged. The state UML does not know (the AMX tiles) is left as it
+ * was, which is what UML assumed of it anyway.
  *
  * Built by scripts/vm/run.sh (cc -shared -fPIC) when a C compiler is there.
  */
