@@ -15,7 +15,8 @@
 set -euo pipefail
 
 # package:probe, where the probe is a command name or an absolute path (of any file) that
-# the package installs. Probing files, not dpkg, keeps this working where dpkg is not the package manager.
+# the package installs. Probing files, not dpkg, keeps this working where dpkg is not the
+# package manager.
 PACKAGES=(
   iproute2:ip keepalived:keepalived tshark:tshark frr:/usr/lib/frr/vrrpd curl:curl
   openssl:openssl ipvsadm:ipvsadm user-mode-linux:linux.uml kmod:modprobe nftables:nft
