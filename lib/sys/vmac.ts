@@ -119,31 +119,30 @@ export interface Sysctls {
  * ```
  */
 export const procSysctls: Sysctls = Object.freeze({
-  read(path: string): Promise<number | null> {
-    try {
-      const n = parseInt(Deno.readTextFileSync(`/proc/sys/${path}`).trim(), 10);
-      return Promise.resolve(Number.isNaN(n) ? null : n);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return Promise.resolve(null);
-      return Promise.reject(e);
-    }
-  },
-  write(path: string, value: number): Promise<void> {
-    try {
-      Deno.writeTextFileSync(`/proc/sys/${path}`, `${value}\n`);
-      return Promise.resolve();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  },
-  list(dir: string): Promise<string[]> {
-    try {
-      return Promise.resolve([...Deno.readDirSync(`/proc/sys/${dir}`)].map((e) => e.name));
-    } catch (e) {
-      return Promise.reject(e);
-    }
-  },
+  read: (path: string): Promise<number | null> =>
+    settled(() => {
+      try {
+        const n = parseInt(Deno.readTextFileSync(`/proc/sys/${path}`).trim(), 10);
+        return Number.isNaN(n) ? null : n;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return null;
+        throw e;
+      }
+    }),
+  write: (path: string, value: number): Promise<void> =>
+    settled(() => Deno.writeTextFileSync(`/proc/sys/${path}`, `${value}\n`)),
+  list: (dir: string): Promise<string[]> =>
+    settled(() => [...Deno.readDirSync(`/proc/sys/${dir}`)].map((e) => e.name)),
 });
+
+/** What `fn` returns or throws, as a settled promise (the sysctl ops run synchronously). */
+function settled<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
 
 // One sysctl changed, and the value to put back.
 interface Saved {
