@@ -292,9 +292,11 @@ export async function runCommand(args: string[]): Promise<number> {
       // What the stop awaits besides the loop (files, hooks, closing) are Deno's ops:
       // each would wait for the next async wait, up to a blocking stretch, in turn.
       reactor.blocking = false;
+      // The stop first: a parked daemon sends its priority-0 adverts in this call, and
+      // the peers' takeover should not wait for this line's write.
+      void d.stop();
       log.notice(`${sig}: releasing (priority 0) and stopping`);
       sd.stopping("releasing (priority 0)");
-      void d.stop();
     };
     for (const sig of ["SIGTERM", "SIGINT"] as const) signals.push([sig, onStop(sig)]);
     // SIGHUP reloads (its default action would kill us and drop every VIP). The

@@ -625,12 +625,29 @@ export class Daemon implements DaemonControl {
       return this.#done;
     }
     if (this.#stopRequested || this.#phase === "stopped") return this.#done;
+    const parked = this.#inPlaceAllowed();
     this.#stopRequested = true;
     this.#phase = "stopping";
-    const hold = Math.max(0, ...this.#subsystems.map((s) => s.stopBudgetMs()));
+    let hold = 0;
+    for (const s of this.#subsystems) hold = Math.max(hold, s.stopBudgetMs());
     this.#stopHardAtMs = this.#clock.nowMs() + hold + STOP_GRACE_MS;
+    if (parked) this.#shutdownInPlace();
     this.#inbox.poke();
     return this.#done;
+  }
+
+  /**
+   * The stop's first step, taken in the caller's turn when the loop is parked (as a
+   * packet is handled in place): the priority-0 adverts leave now rather than after the
+   * loop's wake-up, which is most of a signal's way to the wire at 10 ms adverts.
+   */
+  #shutdownInPlace(): void {
+    this.#shutdownFed = true;
+    try {
+      for (const s of this.#subsystems) s.shutdown();
+    } catch (e) {
+      this.#inPlaceFailed(e);
+    }
   }
 
   /**

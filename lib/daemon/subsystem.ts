@@ -83,7 +83,7 @@ export interface Subsystem<S> {
    * stop is asked: the daemon gives up waiting for it that long (and a grace) later.
    */
   stopBudgetMs(): number;
-  /** Starts the orderly stop, in the loop. */
+  /** Starts the orderly stop, in the loop's turn or while it is parked (synchronous). */
   shutdown(): void;
   /** True once its orderly stop is complete: the loop ends when every subsystem is. */
   settled(): boolean;

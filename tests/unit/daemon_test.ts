@@ -337,11 +337,13 @@ Deno.test("master stop: priority 0 goes out, the best backup takes over after Sk
   assert.equal(vi(a).state, "master");
 
   const stopping = a.daemon.stop();
-  await w.settle();
-  // The priority-0 advert leaves at once.
+  // The priority-0 advert leaves at once: the parked daemon sends it in the stop call,
+  // before any loop turn, and before the line that tells of it.
   const zero = w.lan.sent.find((p) => p.host === "a" && p.bytes[2] === 0);
-  assert.ok(zero, "no priority-0 advert");
+  assert.ok(zero, "no priority-0 advert sent by the stop call");
   assert.equal(zero.atMs, 10_000);
+  assert.ok(a.lines.at(-1)?.endsWith("VI_1: MASTER -> INIT (shutdown: stopped while master)"));
+  await w.settle();
 
   // B hears it 1 ms later and waits Skew_Time = (256 - 100) / 256 * 1000 ms.
   const takeover = 10_001 + (156 * 1000) / 256;
