@@ -150,10 +150,15 @@ interface Timer {
   live: boolean;
 }
 
-/** One wait's pollfd array and who owns each entry (index 0 is the eventfd). */
+/**
+ * One wait's pollfd array and who owns each entry (index 0 is the eventfd). After the
+ * owned entries come Deno's own epoll fds ({@link runtimeEpollFds}), polled only by a
+ * blocking wait: `ownedBytes` is the array without them.
+ */
 interface PollSet {
   readonly set: Uint8Array;
   readonly owners: (Watch | { req: PollRequest; index: number } | null)[];
+  readonly ownedBytes: number;
 }
 
 /**
@@ -556,6 +561,13 @@ export class Reactor implements Clock {
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           n = ppollSync(ps.set, timeoutMs, this.#ts);
+          if (n > 0 && runtimeReady(ps)) {
+            // Deno's event loop has work this thread would not see for a cap: a signal
+            // that landed while this thread ran, or on another thread, or a connection
+            // to the metrics server. The next waits are async, so its listeners run.
+            this.#turnsOwed = TURNS_AFTER_BREAK;
+            this.#quiet = false;
+          }
           if (n < 0) {
             // EINTR: a signal landed on this thread; the next wait is async, so Deno's
             // listener runs now. Any other failure: the same, so it cannot spin.
@@ -571,7 +583,7 @@ export class Reactor implements Clock {
           else if (this.blocking && this.#turnDue()) this.#turnsOwed = TURNS_AFTER_BREAK - 1;
           this.#asyncUntil = next;
           try {
-            n = await ppollAsync(ps.set, timeoutMs, this.#ts);
+            n = await ppollAsync(ps.set.subarray(0, ps.ownedBytes), timeoutMs, this.#ts);
           } finally {
             this.#asyncUntil = null;
           }
@@ -624,7 +636,8 @@ export class Reactor implements Clock {
     const owners: PollSet["owners"] = [null];
     let count = 1 + this.#watches.size;
     for (const req of this.#requests) count += req.set.length / SIZEOF_POLLFD;
-    const set = new Uint8Array(count * SIZEOF_POLLFD);
+    const runtime = runtimeEpollFds();
+    const set = new Uint8Array((count + runtime.length) * SIZEOF_POLLFD);
     const dv = new DataView(set.buffer);
     let i = 0;
     const put = (fd: number, events: number) => {
@@ -644,7 +657,8 @@ export class Reactor implements Clock {
         owners.push({ req, index: k });
       }
     }
-    return { set, owners };
+    for (const fd of runtime) put(fd, POLLIN);
+    return { set, owners, ownedBytes: count * SIZEOF_POLLFD };
   }
 
   /** Runs the callbacks of every ready entry of the wait that just returned. */
@@ -765,6 +779,50 @@ export class Reactor implements Clock {
     }
     h[i] = last;
     return top;
+  }
+}
+
+/** True when a wait's revents show one of Deno's epoll fds readable. */
+function runtimeReady(ps: PollSet): boolean {
+  const dv = new DataView(ps.set.buffer);
+  for (let off = ps.ownedBytes; off < ps.set.length; off += SIZEOF_POLLFD) {
+    if (dv.getUint16(off + 6, true) !== 0) return true;
+  }
+  return false;
+}
+
+let epollFds: readonly number[] | null = null;
+
+/**
+ * The epoll fds of Deno's own event loop (tokio's I/O driver: its waker eventfd, the
+ * signal pipe, Deno's sockets), read once from /proc/self/fd; they live as long as the
+ * process. An epoll fd is readable while events wait in it, so a blocking wait that
+ * polls it ends as soon as Deno has something to do: without it, a SIGTERM that did
+ * not interrupt this thread's own ppoll (it arrived while the thread ran, or went to
+ * another thread) was heard only at the next async wait, up to {@link BLOCK_CAP_MS}
+ * later (seen: 140 ms in 2 of 40 stops). Tokio registers its fds edge-triggered, so the
+ * epoll fd goes quiet once the event loop has looked. None without /proc.
+ */
+function runtimeEpollFds(): readonly number[] {
+  if (epollFds !== null) return epollFds;
+  const found: number[] = [];
+  try {
+    for (const e of Deno.readDirSync("/proc/self/fd")) {
+      const fd = Number(e.name);
+      if (isEpoll(fd)) found.push(fd);
+    }
+  } catch {
+    // No /proc: the cap alone bounds how late Deno's work is seen, as before.
+  }
+  epollFds = found;
+  return found;
+}
+
+function isEpoll(fd: number): boolean {
+  try {
+    return Deno.readLinkSync(`/proc/self/fd/${fd}`) === "anon_inode:[eventpoll]";
+  } catch {
+    return false; // the directory's own fd, closed by now
   }
 }
 

@@ -183,6 +183,40 @@ Deno.test("reactor: a signal is handled within the cap while blocking", async ()
   }
 });
 
+Deno.test("reactor: a signal that lands while this thread runs ends the next blocking wait", async () => {
+  // kill(2) of its own process delivers the signal to this thread as the call returns:
+  // Deno's handler runs then, no ppoll of this thread is interrupted, and before the
+  // reactor polled Deno's epoll fds the listener waited for the cap's async wait.
+  const r = new Reactor();
+  r.blocking = true;
+  const efd = createEventFd();
+  const w = r.watch(efd, () => drainEventFd(efd));
+  let got = 0;
+  const onSig = () => got++;
+  Deno.addSignalListener("SIGUSR2", onSig);
+  try {
+    // Deno hears a signal through its listener's op, which registers for wake-ups on
+    // its first poll: an event-loop turn, as the daemon has had long before any stop.
+    await new Promise((res) => setTimeout(res, 1));
+    for (let i = 1; i <= 3; i++) {
+      await sleepOn(r, 20);
+      const blocked = r.stats().blockingWaits;
+      const t0 = performance.now();
+      Deno.kill(Deno.pid, "SIGUSR2");
+      while (got < i && performance.now() - t0 < 2000) await sleepOn(r, 50);
+      const took = performance.now() - t0;
+      assert.equal(got, i, "the signal listener never ran");
+      assert.ok(r.stats().blockingWaits > blocked, "no blocking wait after the signal");
+      assert.ok(took < BLOCK_CAP_MS / 2, `signal ${i}: the listener waited ${took.toFixed(1)} ms`);
+    }
+  } finally {
+    Deno.removeSignalListener("SIGUSR2", onSig);
+    w.close();
+    closeFd(efd);
+    await r.close();
+  }
+});
+
 Deno.test("reactor: a hold forces async waits, an unsettled idle check too", async () => {
   const r = new Reactor();
   r.blocking = true;
