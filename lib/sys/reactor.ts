@@ -17,8 +17,10 @@
  *   of the async one's CPU here). Only when the process opted in ({@link
  *   Reactor.blocking}), no Deno-side work is in flight ({@link Reactor.hold}), and the
  *   registered idle checks ({@link Reactor.addIdleCheck}) say the JS side has settled.
- *   Blocking waits add up to at most {@link BLOCK_CAP_MS}; then one wait is async, so
- *   signal listeners, the metrics listener and any stray Deno timer get their turn.
+ *   A blocking wait also polls Deno's own epoll fds (`runtimeEpollFds`), which turn
+ *   readable when Deno has work (a signal, a metrics connection); the next waits are
+ *   then async. Blocking waits add up to at most {@link BLOCK_CAP_MS}; then one wait
+ *   is async, so that a stray Deno timer (no fd tells of those) gets its turn.
  *   (Not a macrotask yield through a MessageChannel: that turn never parks tokio, so
  *   its I/O driver — sockets accepted by Deno.serve, the signal pipe — may not be
  *   polled, and a metrics scrape waited 10 s. An async wait parks it.)
@@ -50,13 +52,16 @@ import { EINTR } from "./errno.ts";
 
 /**
  * Longest stretch of blocking waits before one async wait lets Deno's event loop turn.
- * It bounds how late a signal delivered to another thread (SIGTERM, SIGHUP: Deno's
- * listeners run only on an event-loop turn), a metrics scrape, or a Deno timer nobody
- * moved onto the reactor is seen: this much, plus the async wait's own length (until
- * the next packet or deadline). An async wait costs ~150 µs more CPU than a blocking
+ * It bounds how late a Deno timer nobody moved onto the reactor is seen (and, should
+ * Deno's epoll fds not be found or sit out, a signal or a metrics scrape: Deno's
+ * listeners run only on an event-loop turn): this much, plus the async wait's own
+ * length (until the next packet or deadline). An async wait costs ~150 µs more CPU than a blocking
  * one here, so 4 a second is ~0.04 CPU-s per minute.
  */
 export const BLOCK_CAP_MS = 250;
+
+/** Blocking waits Deno's own epoll fds may end in one cap (see `Reactor.#runtimeMuted`). */
+const RUNTIME_WAKES_MAX = 32;
 
 /**
  * Async waits in a row after a blocking stretch ends (the cap, or EINTR: a signal on
@@ -210,6 +215,9 @@ export class Reactor implements Clock {
   #firedAtMs = this.#lastTurn;
   /** Async waits still owed to Deno's event loop before the next blocking one. */
   #turnsOwed = 0;
+  /** Blocking waits Deno's epoll fds ended since `#runtimeWindowMs` (see `#runtimeMuted`). */
+  #runtimeWakes = 0;
+  #runtimeWindowMs = -Infinity;
   #stats = { waits: 0, blockingWaits: 0, asyncWaits: 0, failedWaits: 0 };
   /**
    * The last wait's dispatch ran only quiet watches (see {@link WatchOptions.quiet}),
@@ -560,11 +568,13 @@ export class Reactor implements Clock {
           const left = Math.max(0, BLOCK_CAP_MS - (now - this.#lastTurn));
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
-          n = ppollSync(ps.set, timeoutMs, this.#ts);
-          if (n > 0 && runtimeReady(ps)) {
+          const set = this.#runtimeMuted(now) ? ps.set.subarray(0, ps.ownedBytes) : ps.set;
+          n = ppollSync(set, timeoutMs, this.#ts);
+          if (n > 0 && set.length > ps.ownedBytes && runtimeReady(ps)) {
             // Deno's event loop has work this thread would not see for a cap: a signal
             // that landed while this thread ran, or on another thread, or a connection
             // to the metrics server. The next waits are async, so its listeners run.
+            this.#runtimeWakes++;
             this.#turnsOwed = TURNS_AFTER_BREAK;
             this.#quiet = false;
           }
@@ -625,6 +635,19 @@ export class Reactor implements Clock {
   #allIdle(): boolean {
     for (const check of this.#idleChecks) if (!check()) return false;
     return true;
+  }
+
+  /**
+   * True when Deno's epoll fds ended more than {@link RUNTIME_WAKES_MAX} blocking waits
+   * in this cap's window: one that stayed readable would make every wait async (a
+   * wake and two async waits each), so they sit out the rest of the window.
+   */
+  #runtimeMuted(now: number): boolean {
+    if (now - this.#runtimeWindowMs >= BLOCK_CAP_MS) {
+      this.#runtimeWindowMs = now;
+      this.#runtimeWakes = 0;
+    }
+    return this.#runtimeWakes >= RUNTIME_WAKES_MAX;
   }
 
   /** True when Deno's event loop is owed a turn: the last async wait is a cap ago. */
