@@ -47,7 +47,7 @@ export function openTcpSocket(target: Endpoint): number {
  * ```
  */
 export function connectStart(fd: number, target: Endpoint): number {
-  return connectErrno(fd, sockaddrOf(target));
+  return connectErrno(fd, sockaddrFor(target));
 }
 
 /**
@@ -64,7 +64,7 @@ export function connectStart(fd: number, target: Endpoint): number {
  * ```
  */
 export function connectNow(fd: number, target: Endpoint): number {
-  const sa = sockaddrOf(target);
+  const sa = sockaddrFor(target);
   const first = connectErrno(fd, sa);
   if (first !== EINPROGRESS) return first;
   const second = connectErrno(fd, sa);
@@ -115,7 +115,15 @@ export async function connectFd(fd: number, target: Endpoint, signal: AbortSigna
  */
 const sockaddrs = new WeakMap<Endpoint, Uint8Array>();
 
-function sockaddrOf(target: Endpoint): Uint8Array {
+/**
+ * The `sockaddr` of `target`, made once per endpoint (do not change it).
+ *
+ * @example
+ * ```ts
+ * sockaddrFor({ host: "10.0.0.5", port: 80 }).length; // 16
+ * ```
+ */
+export function sockaddrFor(target: Endpoint): Uint8Array {
   let sa = sockaddrs.get(target);
   if (sa === undefined) {
     sa = target.host.includes(":")

@@ -129,6 +129,8 @@ export const EINPROGRESS = 115;
 export const EALREADY = 114;
 /** `EISCONN`: the socket is connected (a `connect` started earlier completed). */
 export const EISCONN = 106;
+/** `ECANCELED`: an io_uring request cancelled (or its linked predecessor failed). */
+export const ECANCELED = 125;
 
 /**
  * The table entry for an errno value; unknown numbers get a synthetic `E<n>` code so

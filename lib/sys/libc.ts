@@ -386,6 +386,21 @@ export const SYMBOLS = {
     parameters: ["i32", "buffer", "u32", "i32", "pointer", "u32"],
     result: "i32",
   },
+  // io_uring's three calls have no libc wrapper: syscall(2), every argument a full
+  // register (the variadic syscall moves registers as they are: a 32-bit argument's
+  // upper half would be garbage). Results fit 32 bits.
+  uring_setup: { name: "syscall", parameters: ["i64", "i64", "buffer"], result: "i32" },
+  uring_enter: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i32",
+  },
+  uring_register: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "buffer", "i64"],
+    result: "i32",
+  },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -2082,3 +2097,100 @@ export const STAMP_CONTROL_BYTES = SIZEOF_CMSGHDR + SIZEOF_TIMESPEC;
 
 /** No control data: shared, and frozen so that no caller can add to it. */
 const NO_CMSGS = Object.freeze([]) as unknown as Cmsg[];
+
+// ---------------------------------------------------------------------------------------
+// io_uring (lib/sys/uring.ts builds the rings on these)
+// ---------------------------------------------------------------------------------------
+
+const NR_IO_URING_SETUP = 425;
+const NR_IO_URING_ENTER = 426;
+const NR_IO_URING_REGISTER = 427;
+
+/**
+ * `io_uring_setup(2)`: the ring's fd, or -errno. `params` is the 120-byte
+ * `struct io_uring_params`, filled in by the kernel.
+ *
+ * @example
+ * ```ts
+ * const fd = ioUringSetup(256, new Uint8Array(120));
+ * ```
+ */
+export function ioUringSetup(entries: number, params: Uint8Array): number {
+  const fd = libc().uring_setup(BigInt(NR_IO_URING_SETUP), BigInt(entries), params);
+  return fd < 0 ? -lastErrno() : fd;
+}
+
+/**
+ * `io_uring_enter(2)` without a signal mask: how many entries the kernel took, or -errno.
+ *
+ * @example
+ * ```ts
+ * ioUringEnter(fd, 2, 0, 0);
+ * ```
+ */
+export function ioUringEnter(
+  fd: number,
+  toSubmit: number,
+  minComplete: number,
+  flags: number,
+): number {
+  const n = libc().uring_enter(
+    BigInt(NR_IO_URING_ENTER),
+    BigInt(fd),
+    BigInt(toSubmit),
+    BigInt(minComplete),
+    BigInt(flags),
+    0n,
+    0n,
+  );
+  return n < 0 ? -lastErrno() : n;
+}
+
+/**
+ * `io_uring_register(2)`: 0 (or the opcode's count), or -errno.
+ *
+ * @example
+ * ```ts
+ * ioUringRegister(fd, 2, new Uint8Array(new Int32Array(64).fill(-1).buffer), 64);
+ * ```
+ */
+export function ioUringRegister(fd: number, opcode: number, arg: Uint8Array, nr: number): number {
+  const r = libc().uring_register(
+    BigInt(NR_IO_URING_REGISTER),
+    BigInt(fd),
+    BigInt(opcode),
+    arg,
+    BigInt(nr),
+  );
+  return r < 0 ? -lastErrno() : r;
+}
+
+const PROT_READ_WRITE = 0x3;
+const MAP_SHARED = 0x1;
+const MAP_PRIVATE = 0x2;
+const MAP_POPULATE = 0x8000;
+const MAP_ANONYMOUS = 0x20;
+
+/**
+ * Memory outside the JS heap, for the kernel to read or write while no call is made
+ * (an io_uring's rings, the addresses its connects read): `fd`'s pages at `offset`
+ * shared, or anonymous ones when `fd` is -1. The view and its address; never unmapped
+ * (a ring lives as long as the process).
+ *
+ * @example
+ * ```ts
+ * const { buffer, address } = mapMemory(-1, 0, 4096);
+ * ```
+ * @throws {SyscallError} when mmap fails.
+ */
+export function mapMemory(
+  fd: number,
+  offset: number,
+  length: number,
+): { buffer: ArrayBuffer; address: bigint } {
+  const flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_SHARED | MAP_POPULATE;
+  const p = libc().mmap(null, BigInt(length), PROT_READ_WRITE, flags, fd, BigInt(offset));
+  const address = p === null ? 0n : Deno.UnsafePointer.value(p);
+  if (p === null || address === 0xffffffffffffffffn) throw new SyscallError("mmap", lastErrno());
+  return { buffer: Deno.UnsafePointerView.getArrayBuffer(p, length), address: BigInt(address) };
+}
