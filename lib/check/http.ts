@@ -37,6 +37,8 @@ import {
   startTcp,
 } from "./stream.ts";
 import type { CheckResult, HttpCheck } from "./types.ts";
+import { ENDED, ringConnects, type RingRun } from "./ring_connect.ts";
+import { SyscallError } from "../sys/errno.ts";
 
 // Loaded by the first digest check: a `node:` import sets up Deno's Node compatibility
 // layer, ~10-20 ms that every daemon start paid when this was a static import.
@@ -147,6 +149,8 @@ export function checkHttp(
   // no stream or response reader, no copy of the reply (an HTTP run allocated ~5 KB
   // against a TCP run's ~2 KB, and its collections were a tenth of the CPU in the
   // User-Mode Linux guest).
+  const run = ringConnects()?.start(spec.target, p.request);
+  if (run) return viaRing(spec, p, d, run);
   let stream: StartedStream;
   try {
     stream = startTcp(spec.target, d, p.request);
@@ -291,6 +295,96 @@ class ReplyWait implements Sweepable {
     this.#stream.close();
     this.#d.dispose();
     this.#resolve(result);
+  }
+}
+
+/**
+ * A plain status-only run through the ring (./ring_connect.ts): connect, request and
+ * the reply's first read are one chain, answered at the sweep after the start; judged
+ * as {@link ReplyWait} judges its read. What one read cannot settle goes on in
+ * {@link runHttp}, reading through the ring.
+ */
+async function viaRing(
+  spec: HttpCheck,
+  p: Prepared,
+  d: Deadline,
+  run: RingRun,
+): Promise<CheckResult> {
+  d.onEnd(run.end);
+  const n = await run.result;
+  d.onEnd(null);
+  if (n < 0) {
+    run.close();
+    d.dispose();
+    return failure(ringError(run, n, d), d, ringPhase(run, n, p), false);
+  }
+  const bytes = run.bytes(n);
+  const status = n === 0 ? -1 : statusOfHead(bytes);
+  const r = status >= 0 ? null : new HttpResponseReader(STATUS_ONLY);
+  if (r !== null) {
+    if (n === 0) r.end();
+    else r.push(bytes.slice());
+    // runHttp reads on; it closes the stream and releases the deadline.
+    if (!r.finished) return runHttp(spec, p, d, { stream: new RingStream(run, d), reader: r });
+  }
+  run.close();
+  d.dispose();
+  return r === null
+    ? judgeStatus(spec, p, status, d.startedAt)
+    : verdict(spec, p, r, p.getPhase, d.startedAt);
+}
+
+/** What a failed ring answer says, as the classic path's error would. */
+function ringError(run: RingRun, answer: number, d: Deadline): Error {
+  if (answer === ENDED) return new Error(d.reason());
+  return new SyscallError(run.failedOp === "recv" ? "read" : run.failedOp, -answer);
+}
+
+/** The phase a failed ring answer belongs to: the connect's until the request went. */
+function ringPhase(run: RingRun, answer: number, p: Prepared): string {
+  if (answer === ENDED) return run.connected ? p.getPhase : p.connectPhase;
+  return run.failedOp === "recv" ? p.getPhase : p.connectPhase;
+}
+
+/** The rest of a reply read through the ring, for {@link runHttp}. */
+class RingStream implements StartedStream {
+  readonly fd = -1;
+  readonly started = true;
+  readonly #run: RingRun;
+  readonly #d: Deadline;
+
+  constructor(run: RingRun, d: Deadline) {
+    this.#run = run;
+    this.#d = d;
+  }
+
+  finishStart(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  startNow(): boolean {
+    return true;
+  }
+
+  readNow(): number {
+    throw new Error("a ring stream is read with read()");
+  }
+
+  async read(): Promise<Uint8Array | null> {
+    if (this.#d.expired) throw new Error(this.#d.reason());
+    this.#d.onEnd(this.#run.end);
+    const n = await this.#run.read();
+    this.#d.onEnd(null);
+    if (n < 0) throw ringError(this.#run, n, this.#d);
+    return n === 0 ? null : this.#run.bytes(n).slice();
+  }
+
+  write(): Promise<void> {
+    return Promise.reject(new Error("a ring stream sent its request with its connect"));
+  }
+
+  close(): void {
+    this.#run.close();
   }
 }
 

@@ -1,16 +1,21 @@
 /**
- * TCP connects of the checks through an io_uring (`lib/sys/uring.ts`): each check queues
- * a linked `socket` (into a direct-descriptor slot) and `connect`, and its `close` once
- * the connect's answer is read. Everything a wake of the check scheduler queued goes to
- * the kernel in one `io_uring_enter` (a microtask after the starts), and answers are
- * read at the next sweep (./sweep.ts), as the classic path reads its poll; a connect
- * still under way then is waited for on the ring's fd. About 0.2 syscalls a check
- * against three (`socket`, `connect`, `close`): in the User-Mode Linux guest, where each
- * is a ptrace round trip, those were most of a TCP check's cost.
+ * The checks' TCP connections through an io_uring (`lib/sys/uring.ts`). A TCP check
+ * queues a linked `socket` (into a direct-descriptor slot) and `connect`; a plain HTTP
+ * check adds the request's `send` and the reply's first `recv` to the same chain. The
+ * slot's `close` goes with a later submission. Everything one wake of the check
+ * scheduler queued goes to the kernel in one `io_uring_enter` (a microtask after the
+ * starts), and answers are read at the next sweep (./sweep.ts), as the classic path
+ * reads its poll; a chain still under way then is waited for on the ring's fd. About
+ * 0.2 syscalls a check against three to five: in the User-Mode Linux guest, where each
+ * is a ptrace round trip, those were most of a check's cost.
+ *
+ * Each chain posts one completion when it goes well (the others are skipped on
+ * success), its last op's; an op that fails posts its own first, and the ops linked
+ * after it end ECANCELED.
  *
  * Used when the kernel has what it needs (io_uring with `IORING_OP_SOCKET`: Linux 5.19)
  * and `HACORE_IO_URING` is not `off`; anything else, and a check the ring cannot take
- * (every slot busy), uses the classic path (./tcp.ts).
+ * (every slot busy, a request too long), uses the classic path (./tcp.ts, ./stream.ts).
  *
  * @module
  */
@@ -24,12 +29,16 @@ import { sockaddrFor } from "./socket.ts";
 import { atNextSweep, type Sweepable } from "./sweep.ts";
 import type { Endpoint } from "./types.ts";
 
-/** Connects in flight at most (direct-descriptor slots); more use the classic path. */
+/** Connections open at most (direct-descriptor slots); more use the classic path. */
 const SLOTS = 1024;
 /** Bytes per slot's sockaddr (a `sockaddr_in6` is 28). */
 const ADDR_STRIDE = 32;
+/** The longest request sent through the ring (a longer one goes the classic way). */
+export const RING_REQUEST_MAX = 1024;
+/** Bytes one `recv` of a slot takes (a reply's head, mostly all of it). */
+const RECV_BYTES = 4096;
 const SQ_ENTRIES = 512;
-/** Room for every slot's answer and a failed close or cancel each. */
+/** Room for every slot's answer, and failures besides. */
 const CQ_ENTRIES = 4096;
 
 /** What a request was, in the low bits of its `user_data` (the slot above them). */
@@ -37,35 +46,87 @@ const KIND_SOCKET = 0;
 const KIND_CONNECT = 1;
 const KIND_CLOSE = 2;
 const KIND_CANCEL = 3;
+const KIND_SEND = 4;
+const KIND_RECV = 5;
+const KIND_BITS = 3;
 
-/** The answer of a connect ended by its budget (a timeout or its owner's abort). */
-export const ENDED = -1;
+/** The answer of a chain ended by its budget (a timeout or its owner's abort). */
+export const ENDED = -0x40000000;
+
+/** The op of a chain whose failure ended it. */
+export type RingOp = "connect" | "send" | "recv";
 
 /**
- * One connect through the ring: its answer (0, an errno, or {@link ENDED}) and the call
- * that ends it early.
+ * One connection through the ring. Its answer: for a connect, 0; for a chain with a
+ * `recv`, the bytes read (0 at the end of the stream), in {@link RingRun.bytes}; else
+ * -errno (of {@link RingRun.failedOp}), or {@link ENDED}.
  */
-export interface RingRun {
-  readonly result: Promise<number>;
-  readonly end: () => void;
-}
+export class RingRun {
+  readonly #owner: RingConnects;
+  readonly slot: number;
+  /** The answer of the chain (or of the last {@link RingRun.read}). */
+  result: Promise<number>;
+  /** Which op failed, when the answer is -errno. */
+  failedOp: RingOp = "connect";
+  resolve: (answer: number) => void = () => {};
+  /** The op whose completion is the answer. */
+  finalKind = KIND_CONNECT;
+  /** The first failure's errno and op (ops linked after it then say ECANCELED). */
+  firstErr = 0;
+  firstErrKind = KIND_CONNECT;
+  /** The kind of each op of the current wait, for a cancel. */
+  inFlight: readonly number[] = [];
+  /** The current wait's last op has not answered yet (an ended wait's too). */
+  awaitingAnswer = false;
+  /** The connect succeeded (known for a chain that goes on after it). */
+  connected = false;
+  closeWhenAnswered = false;
+  closed = false;
 
-interface Pending {
-  readonly resolve: (err: number) => void;
-  /** The `socket`'s errno when it failed (the linked connect then says ECANCELED). */
-  socketErr: number;
+  constructor(owner: RingConnects, slot: number) {
+    this.#owner = owner;
+    this.slot = slot;
+    this.result = this.#next();
+  }
+
+  #next(): Promise<number> {
+    return new Promise<number>((r) => this.resolve = r);
+  }
+
+  /** Ends the chain now (its budget ended): cancelled, answered {@link ENDED}. */
+  readonly end = (): void => this.#owner.end(this);
+
+  /** The last `recv`'s bytes (valid until the next read of this run). */
+  bytes(n: number): Uint8Array {
+    return this.#owner.recvArea(this.slot).subarray(0, n);
+  }
+
+  /** Another `recv`: its answer as the chain's (bytes read, -errno, ENDED). */
+  read(): Promise<number> {
+    this.result = this.#next();
+    this.#owner.read(this);
+    return this.result;
+  }
+
+  /** Closes the connection (with the next submission); idempotent. */
+  close(): void {
+    this.#owner.close(this);
+  }
 }
 
 class RingConnects implements Sweepable {
   readonly #ring: Uring;
-  readonly #addrs: Uint8Array;
-  readonly #addrBase: bigint;
+  readonly #mem: Uint8Array;
+  readonly #base: bigint;
   readonly #free: number[] = [];
   /** Slots whose close is queued: free once it has been handed to the kernel. */
   #closing: number[] = [];
-  readonly #pending: (Pending | null)[] = new Array(SLOTS).fill(null);
+  /** The run waiting for its answer, per slot. */
+  readonly #waiting: (RingRun | null)[] = new Array(SLOTS).fill(null);
+  /** The run holding the slot, per slot (answered or not, until its close). */
+  readonly #runs: (RingRun | null)[] = new Array(SLOTS).fill(null);
   #inflight = 0;
-  /** Connects whose answer has not come yet (a cancelled one's too). */
+  /** Answers not come yet (cancelled chains' too): the ring is watched while any are. */
   #outstanding = 0;
   #connects = 0;
   #submits = 0;
@@ -77,77 +138,123 @@ class RingConnects implements Sweepable {
 
   constructor(ring: Uring) {
     this.#ring = ring;
-    const mem = mapMemory(-1, 0, SLOTS * ADDR_STRIDE);
-    this.#addrs = new Uint8Array(mem.buffer);
-    this.#addrBase = mem.address;
+    const mem = mapMemory(-1, 0, SLOTS * (ADDR_STRIDE + RING_REQUEST_MAX + RECV_BYTES));
+    this.#mem = new Uint8Array(mem.buffer);
+    this.#base = mem.address;
     for (let s = SLOTS - 1; s >= 0; s--) this.#free.push(s);
   }
 
   /**
-   * Starts a connect to `target`: resolves with 0 (connected), an errno, or
-   * {@link ENDED} once `onEnd` was called; null when no slot or entry is free.
+   * Starts a connect to `target`, and with `request` its send and the reply's first
+   * `recv`; null when no slot or submission entry is free, or the request is too long.
    */
-  start(target: Endpoint): RingRun | null {
+  start(target: Endpoint, request: Uint8Array | null = null): RingRun | null {
+    if (request !== null && request.length > RING_REQUEST_MAX) return null;
     const slot = this.#free.pop();
     if (slot === undefined) return null;
-    const sockAt = this.#entry();
-    const connAt = sockAt < 0 ? -1 : this.#entry();
-    if (connAt < 0) {
-      // A socket entry taken alone would run unlinked: it must not. Both, or none.
+    const count = request === null ? 2 : 4;
+    const at = this.#entries(count);
+    if (at === null) {
       this.#free.push(slot);
-      if (sockAt >= 0) this.#ring.prepNop(sockAt, SQE_CQE_SKIP_SUCCESS, data(slot, KIND_CANCEL));
       return null;
     }
-    const sa = sockaddrFor(target);
-    this.#addrs.set(sa, slot * ADDR_STRIDE);
-    const domain = sa.length > 16 ? AF_INET6 : AF_INET;
     const ring = this.#ring;
-    ring.prepSocket(
-      sockAt,
-      domain,
-      SOCK_STREAM,
-      slot,
-      SQE_IO_LINK | SQE_CQE_SKIP_SUCCESS,
-      data(slot, KIND_SOCKET),
-    );
-    const address = this.#addrBase + BigInt(slot * ADDR_STRIDE);
-    ring.prepConnect(connAt, slot, address, sa.length, 0, data(slot, KIND_CONNECT));
-    let resolve!: (err: number) => void;
-    const result = new Promise<number>((r) => resolve = r);
-    this.#pending[slot] = { resolve, socketErr: 0 };
+    const sa = sockaddrFor(target);
+    this.#mem.set(sa, this.#addrOffset(slot));
+    const link = SQE_IO_LINK | SQE_CQE_SKIP_SUCCESS;
+    const domain = sa.length > 16 ? AF_INET6 : AF_INET;
+    ring.prepSocket(at[0], domain, SOCK_STREAM, slot, link, data(slot, KIND_SOCKET));
+    const addr = this.#base + BigInt(this.#addrOffset(slot));
+    const run = new RingRun(this, slot);
+    if (request === null) {
+      ring.prepConnect(at[1], slot, addr, sa.length, 0, data(slot, KIND_CONNECT));
+      run.closeWhenAnswered = true;
+      run.inFlight = CONNECT_ONLY;
+    } else {
+      // Its success is told too: a budget that ends later ends the request, not the connect.
+      ring.prepConnect(at[1], slot, addr, sa.length, SQE_IO_LINK, data(slot, KIND_CONNECT));
+      const req = this.#requestOffset(slot);
+      this.#mem.set(request, req);
+      ring.prepSend(
+        at[2],
+        slot,
+        this.#base + BigInt(req),
+        request.length,
+        link,
+        data(slot, KIND_SEND),
+      );
+      this.#prepRecv(at[3], slot, 0);
+      run.finalKind = KIND_RECV;
+      run.inFlight = EXCHANGE;
+    }
+    this.#runs[slot] = run;
+    this.#wait(run);
+    this.#connects++;
+    return run;
+  }
+
+  /** The slot's receive area (its last `recv`'s bytes at the start). */
+  recvArea(slot: number): Uint8Array {
+    const at = this.#recvOffset(slot);
+    return this.#mem.subarray(at, at + RECV_BYTES);
+  }
+
+  /** A further `recv` for `run` (see {@link RingRun.read}). */
+  read(run: RingRun): void {
+    const at = run.closed ? -1 : this.#entry();
+    if (at < 0) {
+      // Closed, or no entry: as a reset (the classic path's reader would fail too).
+      run.resolve(run.closed ? ENDED : -ECANCELED);
+      return;
+    }
+    run.failedOp = "recv";
+    run.finalKind = KIND_RECV;
+    run.firstErr = 0;
+    run.inFlight = RECV_ONLY;
+    this.#prepRecv(at, run.slot, 0);
+    this.#wait(run);
+  }
+
+  #prepRecv(at: number, slot: number, flags: number): void {
+    const buf = this.#base + BigInt(this.#recvOffset(slot));
+    this.#ring.prepRecv(at, slot, buf, RECV_BYTES, flags, data(slot, KIND_RECV));
+  }
+
+  #wait(run: RingRun): void {
+    this.#waiting[run.slot] = run;
+    run.awaitingAnswer = true;
     this.#inflight++;
     this.#outstanding++;
-    this.#connects++;
     checkReactor.enter();
     this.#armFlush();
     this.#armSweep();
-    return { result, end: () => this.#end(slot) };
   }
 
-  /** Ends the connect in `slot` now (its budget ended): cancelled, answered ENDED. */
-  #end(slot: number): void {
-    const p = this.#pending[slot];
-    if (p === null) return;
-    this.#settle(slot, p, ENDED);
-    const at = this.#entry();
-    // No entry: the connect ends by itself (refused, or the kernel's own timeout), and
-    // its answer finds no one waiting.
-    if (at >= 0) {
-      this.#ring.prepCancel(
-        at,
-        data(slot, KIND_CONNECT),
-        SQE_CQE_SKIP_SUCCESS,
-        data(slot, KIND_CANCEL),
-      );
-      this.#armFlush();
+  /** Ends `run`'s wait now (its budget ended): its ops cancelled, answered ENDED. */
+  end(run: RingRun): void {
+    if (this.#waiting[run.slot] !== run) return;
+    this.#settle(run, ENDED);
+    // No entry: the ops end by themselves (refused, reset, the kernel's own timeout),
+    // and their answer finds no one waiting.
+    for (const kind of run.inFlight) {
+      const at = this.#entry();
+      if (at < 0) break;
+      const target = data(run.slot, kind);
+      this.#ring.prepCancel(at, target, SQE_CQE_SKIP_SUCCESS, data(run.slot, KIND_CANCEL));
     }
-    // Its answer (ECANCELED) frees the slot: read at the next sweep, or on the ring.
+    this.#armFlush();
+    // The cancelled answer (ECANCELED) frees the slot: read at the next sweep, or on the ring.
     this.#armSweep();
   }
 
   /**
-   * Connects started, submissions made (`io_uring_enter` calls), connects in flight,
-   * free slots: for tests and benchmarks.
+   * Connects started, submissions made (`io_uring_enter` calls), answers awaited, free
+   * slots: for tests and benchmarks.
+   *
+   * @example
+   * ```ts
+   * ringConnects()?.stats().submits;
+   * ```
    */
   stats(): { connects: number; submits: number; inflight: number; free: number } {
     return {
@@ -170,38 +277,73 @@ class RingConnects implements Sweepable {
   }
 
   #completed(userData: number, res: number): void {
-    const slot = userData >>> 2;
-    const kind = userData & 3;
-    if (slot >= SLOTS) return;
-    if (kind === KIND_SOCKET) {
-      const p = this.#pending[slot];
-      if (p !== null) p.socketErr = -res;
+    const slot = userData >>> KIND_BITS;
+    const kind = userData & ((1 << KIND_BITS) - 1);
+    const run = slot < SLOTS ? this.#runs[slot] : null;
+    if (run === null || kind === KIND_CLOSE || kind === KIND_CANCEL) return;
+    if (kind !== run.finalKind) {
+      if (kind === KIND_CONNECT && res === 0) {
+        run.connected = true;
+        return;
+      }
+      // Only failures post before the last op (the rest skip success).
+      if (res < 0 && run.firstErr === 0) {
+        run.firstErr = -res;
+        run.firstErrKind = kind;
+      }
       return;
     }
-    if (kind !== KIND_CONNECT) return; // a close or cancel that found nothing: no matter
     this.#outstanding--;
-    const p = this.#pending[slot];
-    if (p !== null) {
-      const err = res === 0 ? 0 : res === -ECANCELED && p.socketErr !== 0 ? p.socketErr : -res;
-      this.#settle(slot, p, err);
+    run.awaitingAnswer = false;
+    if (this.#waiting[slot] === run) {
+      let answer = res;
+      if (res < 0) {
+        const cancelled = res === -ECANCELED && run.firstErr !== 0;
+        answer = cancelled ? -run.firstErr : res;
+        run.failedOp = opOf(cancelled ? run.firstErrKind : kind);
+      }
+      this.#settle(run, answer);
     }
-    this.#close(slot);
+    if (run.closeWhenAnswered || run.closed) this.#closeNow(run);
   }
 
-  #settle(slot: number, p: Pending, err: number): void {
-    this.#pending[slot] = null;
+  #settle(run: RingRun, answer: number): void {
+    this.#waiting[run.slot] = null;
     this.#inflight--;
     checkReactor.leave();
-    p.resolve(err);
+    run.resolve(answer);
   }
 
-  /** The slot's socket is closed (and the slot freed) with the next submission. */
-  #close(slot: number): void {
+  /**
+   * Closes `run`'s slot with the next submission, once no op of it is in flight; the
+   * slot is free again after that submission.
+   */
+  close(run: RingRun): void {
+    if (this.#runs[run.slot] !== run || run.closed) return;
+    run.closed = true;
+    // An op still out (an ended wait's): its answer closes the slot.
+    if (!run.awaitingAnswer) this.#closeNow(run);
+  }
+
+  #closeNow(run: RingRun): void {
+    if (this.#runs[run.slot] !== run) return;
+    this.#runs[run.slot] = null;
     const at = this.#entry();
     // No entry: the slot's next socket replaces (and so closes) this one.
-    if (at >= 0) this.#ring.prepClose(at, slot, SQE_CQE_SKIP_SUCCESS, data(slot, KIND_CLOSE));
-    this.#closing.push(slot);
+    if (at >= 0) {
+      this.#ring.prepClose(at, run.slot, SQE_CQE_SKIP_SUCCESS, data(run.slot, KIND_CLOSE));
+    }
+    this.#closing.push(run.slot);
     this.#armFlush();
+  }
+
+  /** `count` free submission entries in a row, handing queued ones over when short. */
+  #entries(count: number): number[] | null {
+    if (this.#ring.free < count) this.#flushNow();
+    if (this.#ring.free < count) return null;
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) out.push(this.#ring.sqe());
+    return out;
   }
 
   /** A free submission entry, handing the queued ones to the kernel when full. */
@@ -210,6 +352,18 @@ class RingConnects implements Sweepable {
     if (at >= 0) return at;
     this.#flushNow();
     return this.#ring.sqe();
+  }
+
+  #addrOffset(slot: number): number {
+    return slot * ADDR_STRIDE;
+  }
+
+  #requestOffset(slot: number): number {
+    return SLOTS * ADDR_STRIDE + slot * RING_REQUEST_MAX;
+  }
+
+  #recvOffset(slot: number): number {
+    return SLOTS * (ADDR_STRIDE + RING_REQUEST_MAX) + slot * RECV_BYTES;
   }
 
   #armFlush(): void {
@@ -249,15 +403,23 @@ class RingConnects implements Sweepable {
   }
 }
 
+const CONNECT_ONLY: readonly number[] = [KIND_CONNECT];
+const EXCHANGE: readonly number[] = [KIND_CONNECT, KIND_SEND, KIND_RECV];
+const RECV_ONLY: readonly number[] = [KIND_RECV];
+
+function opOf(kind: number): RingOp {
+  return kind === KIND_SEND ? "send" : kind === KIND_RECV ? "recv" : "connect";
+}
+
 function data(slot: number, kind: number): number {
-  return ((slot << 2) | kind) >>> 0;
+  return ((slot << KIND_BITS) | kind) >>> 0;
 }
 
 let shared: RingConnects | null | undefined;
 let enabled = true;
 
 /**
- * Turns the ring off (or back on) for the checks started from now on; connects in
+ * Turns the ring off (or back on) for the checks started from now on; connections in
  * flight finish where they are. For tests of the classic path.
  *
  * @example
@@ -270,8 +432,8 @@ export function useRingConnects(on: boolean): void {
 }
 
 /**
- * The process's ring of check connects, made at first use; null when io_uring cannot
- * serve (see the module doc).
+ * The process's ring of check connections, made at first use; null when io_uring
+ * cannot serve (see the module doc) or is turned off.
  *
  * @example
  * ```ts
@@ -288,6 +450,8 @@ export function ringConnects(): RingConnects | null {
   shared = new RingConnects(ring);
   return shared;
 }
+
+export type { RingConnects };
 
 /**
  * Whether the kernel makes sockets in the ring (`IORING_OP_SOCKET`, Linux 5.19; an
@@ -306,8 +470,6 @@ function socketsWork(ring: Uring): boolean {
   });
   return socketRes === 0;
 }
-
-export type { RingConnects };
 
 function envSaysOff(): boolean {
   try {

@@ -75,14 +75,14 @@ export function checkTcp(
 /** The run of a connect through the ring (./ring_connect.ts): its budget ends it there. */
 async function viaRing(spec: TcpCheck, d: Deadline, run: RingRun): Promise<CheckResult> {
   d.onEnd(run.end);
-  const err = await run.result;
+  const answer = await run.result;
   d.onEnd(null);
   d.dispose();
-  if (err === 0) return passedConnect(spec, d);
+  if (answer >= 0) return passedConnect(spec, d);
   return notConnected(
     spec,
     d,
-    err === ENDED ? new Error(d.reason()) : new SyscallError("connect", err),
+    answer === ENDED ? new Error(d.reason()) : new SyscallError("connect", -answer),
   );
 }
 

@@ -22,6 +22,8 @@ export const OP_NOP = 0;
 export const OP_ASYNC_CANCEL = 14;
 export const OP_CONNECT = 16;
 export const OP_CLOSE = 19;
+export const OP_SEND = 26;
+export const OP_RECV = 27;
 export const OP_SOCKET = 45;
 
 /** `IOSQE_*` flags. */
@@ -135,6 +137,11 @@ export class Uring {
     }
   }
 
+  /** Submission entries free now. */
+  get free(): number {
+    return this.#sqEntries - this.#queued;
+  }
+
   /** Submissions queued and not yet handed to the kernel. */
   get queued(): number {
     return this.#queued;
@@ -168,6 +175,20 @@ export class Uring {
     this.#head(at, OP_CONNECT, flags | SQE_FIXED_FILE, slot, data);
     v.setUint32(at + 8, len, true); // addr2: the address length
     v.setBigUint64(at + 16, address, true);
+  }
+
+  /** `send` of `len` bytes at `address` on direct slot `slot`. */
+  prepSend(at: number, slot: number, address: bigint, len: number, flags: number, data: number) {
+    this.#head(at, OP_SEND, flags | SQE_FIXED_FILE, slot, data);
+    this.#sqes.setBigUint64(at + 16, address, true);
+    this.#sqes.setUint32(at + 24, len, true);
+  }
+
+  /** `recv` of at most `len` bytes into `address` on direct slot `slot`. */
+  prepRecv(at: number, slot: number, address: bigint, len: number, flags: number, data: number) {
+    this.#head(at, OP_RECV, flags | SQE_FIXED_FILE, slot, data);
+    this.#sqes.setBigUint64(at + 16, address, true);
+    this.#sqes.setUint32(at + 24, len, true);
   }
 
   /** `close` of direct slot `slot`. */

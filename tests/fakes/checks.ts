@@ -14,6 +14,7 @@
  * @module
  */
 
+import { ringConnects, useRingConnects } from "../../lib/check/ring_connect.ts";
 import { CheckScheduler, type CheckSchedulerOptions } from "../../lib/check/scheduler.ts";
 import type { HttpCheck } from "../../lib/check/types.ts";
 import { type Clock, systemClock } from "../../lib/daemon/ports.ts";
@@ -176,4 +177,32 @@ export function httpCheckSpec(
     digest: null,
     ...over,
   };
+}
+
+/**
+ * `fn` as two tests, one per way a check's TCP connection is made: through the io_uring
+ * (lib/check/ring_connect.ts; in CI the kernel must have it, elsewhere a kernel without
+ * it skips that half with a message) and the classic libc path.
+ *
+ * @example
+ * ```ts
+ * bothConnectPaths("tcp: refused is definitive", async () => { ... });
+ * ```
+ */
+export function bothConnectPaths(name: string, fn: () => Promise<void>): void {
+  for (const ring of [true, false]) {
+    Deno.test(`${name} (${ring ? "io_uring" : "classic"})`, async () => {
+      useRingConnects(ring);
+      try {
+        if (ring && ringConnects() === null) {
+          if (Deno.env.get("CI")) throw new Error("io_uring with IORING_OP_SOCKET is needed in CI");
+          console.warn("skipped: this kernel has no io_uring with IORING_OP_SOCKET (Linux 5.19)");
+          return;
+        }
+        await fn();
+      } finally {
+        useRingConnects(true);
+      }
+    });
+  }
 }

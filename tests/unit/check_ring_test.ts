@@ -4,7 +4,9 @@
  * get comes back as the classic path gives it, and every slot comes back.
  */
 import assert from "node:assert/strict";
+import { httpCheckSpec } from "../fakes/checks.ts";
 import { withFullBacklog } from "../fakes/full_backlog.ts";
+import { checkHttp } from "../../lib/check/http.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
 import { ringConnects } from "../../lib/check/ring_connect.ts";
 import { checksIdle } from "../../lib/check/run.ts";
@@ -95,4 +97,36 @@ Deno.test("ring: a hanging connect ends at its timeout or its abort, and its slo
   }
   assert.equal(ring.stats().inflight, 0);
   assert.equal(ring.stats().free, before.free, "a cancelled connect kept its slot");
+});
+
+Deno.test("ring: 100 HTTP checks are a chain each (connect, request, first read), submitted together", async () => {
+  const ring = ringOrSkip();
+  if (ring === null) return;
+  let status = 200;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("ok\n", { status }),
+  );
+  try {
+    const port = (server.addr as Deno.NetAddr).port;
+    const before = ring.stats();
+    const runs = await Promise.all(
+      Array.from({ length: 100 }, () => checkHttp(httpCheckSpec(port), 2000, never)),
+    );
+    for (const r of runs) assert.equal(r.ok, true, r.detail);
+    const after = ring.stats();
+    assert.equal(after.connects - before.connects, 100);
+    assert.ok(after.submits - before.submits <= 3, `${after.submits - before.submits} submissions`);
+    status = 503;
+    const down = await checkHttp(httpCheckSpec(port), 2000, never);
+    assert.equal(down.ok, false);
+    assert.match(down.detail, /503/);
+  } finally {
+    await server.shutdown();
+  }
+  await checksIdle();
+  for (let i = 0; i < 50 && ring.stats().inflight !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(ring.stats().inflight, 0);
 });

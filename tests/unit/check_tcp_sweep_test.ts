@@ -5,40 +5,21 @@
  * deadline ends a run waiting for its sweep. Each test runs on both paths.
  */
 import assert from "node:assert/strict";
+import { bothConnectPaths } from "../fakes/checks.ts";
 import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
 import { checksIdle } from "../../lib/check/run.ts";
 import { SWEEP_MS } from "../../lib/check/sweep.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
-import { ringConnects, useRingConnects } from "../../lib/check/ring_connect.ts";
 import { defaultReactor } from "../../lib/sys/reactor.ts";
 
 const never = new AbortController().signal;
-
-/** `fn` as two tests: through the io_uring (where the kernel has one), and classic. */
-function bothPaths(name: string, fn: () => Promise<void>): void {
-  for (const ring of [true, false]) {
-    Deno.test(`${name} (${ring ? "io_uring" : "classic"})`, async () => {
-      useRingConnects(ring);
-      try {
-        if (ring && ringConnects() === null) {
-          if (Deno.env.get("CI")) throw new Error("io_uring with IORING_OP_SOCKET is needed in CI");
-          console.warn("skipped: this kernel has no io_uring with IORING_OP_SOCKET (Linux 5.19)");
-          return;
-        }
-        await fn();
-      } finally {
-        useRingConnects(true);
-      }
-    });
-  }
-}
 
 function tcp(port: number) {
   return { kind: "tcp" as const, target: { host: "127.0.0.1", port } };
 }
 
-bothPaths(
+bothConnectPaths(
   "tcp: connects started together are judged at one sweep, with no wake per connect",
   async () => {
     const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -69,7 +50,7 @@ bothPaths(
   },
 );
 
-bothPaths(
+bothConnectPaths(
   "tcp: a connect still under way at its sweep passes once the reactor sees it done",
   async () => {
     await withFullBacklog(async ({ port, accept: acceptOne }) => {
@@ -85,7 +66,7 @@ bothPaths(
   },
 );
 
-bothPaths(
+bothConnectPaths(
   "tcp: the scheduler's budget ends a run waiting for its sweep, or on the reactor",
   async () => {
     await withFullBacklog(async ({ port }) => {
