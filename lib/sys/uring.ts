@@ -32,6 +32,7 @@ export const SQE_IO_LINK = 1 << 2;
 export const SQE_CQE_SKIP_SUCCESS = 1 << 6;
 
 const SETUP_CQSIZE = 1 << 3;
+const MSG_NOSIGNAL = 0x4000;
 const ENTER_GETEVENTS = 1 << 0;
 const FEAT_SINGLE_MMAP = 1 << 0;
 const FEAT_NODROP = 1 << 1;
@@ -177,11 +178,12 @@ export class Uring {
     v.setBigUint64(at + 16, address, true);
   }
 
-  /** `send` of `len` bytes at `address` on direct slot `slot`. */
+  /** `send` of `len` bytes at `address` on direct slot `slot`, never raising SIGPIPE. */
   prepSend(at: number, slot: number, address: bigint, len: number, flags: number, data: number) {
     this.#head(at, OP_SEND, flags | SQE_FIXED_FILE, slot, data);
     this.#sqes.setBigUint64(at + 16, address, true);
     this.#sqes.setUint32(at + 24, len, true);
+    this.#sqes.setUint32(at + 28, MSG_NOSIGNAL, true);
   }
 
   /** `recv` of at most `len` bytes into `address` on direct slot `slot`. */
