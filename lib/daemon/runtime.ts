@@ -595,6 +595,8 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   async close(): Promise<void> {
+    // Whatever the last turn left untold (a stop that gave up on its hold).
+    this.#notifier.flush();
     await this.removeVmacs();
     this.#guard.close();
     this.closeTransports();
@@ -797,7 +799,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   takeTurnWanted(): boolean {
     const wanted = this.#turnWanted || this.#vips.wanted || this.#routineDirty ||
-      (this.#guardDirty && this.#guard.enabled);
+      (this.#guardDirty && this.#guard.enabled) || this.#notifier.pending;
     this.#turnWanted = false;
     return wanted;
   }
@@ -843,6 +845,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     this.#answerClaims();
     this.#syncGuard();
     this.#syncRoutine();
+    // Last: the hooks and mails of the turn's transitions start once its VIPs, adverts
+    // and announcements are out.
+    this.#notifier.flush();
   }
 
   /**

@@ -206,7 +206,40 @@ export class StateNotifier {
   }
 
   /** Hands an event to the sink; a misbehaving sink costs a counter, never the loop. */
+  /**
+   * Queues `event` until {@link StateNotifier.flush}: the runtime tells a turn's events
+   * once its kernel work is done, so that a new master's VIP is in place before its
+   * notify_master starts (as keepalived orders them). A hook's first start forks the
+   * daemon: ~6 ms, which came before the VIP.
+   */
   #emit(event: NotifyEvent) {
+    if (this.#deps.sink !== null) this.#queued.push(event);
+  }
+
+  /** Events told but not yet handed to the sink. */
+  #queued: NotifyEvent[] = [];
+
+  /** True while events wait for {@link StateNotifier.flush}. */
+  get pending(): boolean {
+    return this.#queued.length > 0;
+  }
+
+  /**
+   * Hands the queued events to the sink, in order.
+   *
+   * @example
+   * ```ts
+   * await rt.reconcileNow(); notifier.flush();
+   * ```
+   */
+  flush(): void {
+    if (this.#queued.length === 0) return;
+    const events = this.#queued;
+    this.#queued = [];
+    for (const event of events) this.#tell(event);
+  }
+
+  #tell(event: NotifyEvent) {
     try {
       this.#deps.sink?.notify(event);
     } catch (e) {

@@ -1368,6 +1368,25 @@ Deno.test("maintenance on a backup: it does not take over on the master's priori
   await w.stopAll();
 });
 
+Deno.test("notify: a new master's hooks are told once its VIP is in place and its first advert out", async () => {
+  const w = threeNodes();
+  const [a] = w.hosts;
+  const seen: string[] = [];
+  const tell = a.notify.notify.bind(a.notify);
+  a.notify.notify = (e) => {
+    const sent = w.lan.sent.filter((p) => p.host === "a").length;
+    seen.push(`${e.state} vip=${hasVip(a)} adverts=${sent}`);
+    tell(e);
+  };
+  await w.startAll();
+  await w.run(5000);
+  assert.deepStrictEqual(seen.slice(0, 2), [
+    "BACKUP vip=false adverts=0",
+    "MASTER vip=true adverts=1",
+  ]);
+  await w.stopAll();
+});
+
 Deno.test("notify: every transition, INIT->BACKUP at startup included, STOP on stop; a throwing sink is contained", async () => {
   const w = threeNodes();
   const [a, b] = w.hosts;
