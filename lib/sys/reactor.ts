@@ -55,8 +55,8 @@ import { EINTR } from "./errno.ts";
  * It bounds how late a Deno timer nobody moved onto the reactor is seen (and, should
  * Deno's epoll fds not be found or sit out, a signal or a metrics scrape: Deno's
  * listeners run only on an event-loop turn): this much, plus the async wait's own
- * length (until the next packet or deadline). An async wait costs ~150 µs more CPU than a blocking
- * one here, so 4 a second is ~0.04 CPU-s per minute.
+ * length (until the next packet or deadline). An async wait costs ~150 µs more CPU
+ * than a blocking one here, so 4 a second is ~0.04 CPU-s per minute.
  */
 export const BLOCK_CAP_MS = 250;
 
@@ -164,6 +164,8 @@ interface PollSet {
   readonly set: Uint8Array;
   readonly owners: (Watch | { req: PollRequest; index: number } | null)[];
   readonly ownedBytes: number;
+  /** The owned entries alone: what an async wait (and a muted blocking one) polls. */
+  readonly owned: Uint8Array;
 }
 
 /**
@@ -568,7 +570,7 @@ export class Reactor implements Clock {
           const left = Math.max(0, BLOCK_CAP_MS - (now - this.#lastTurn));
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
-          const set = this.#runtimeMuted(now) ? ps.set.subarray(0, ps.ownedBytes) : ps.set;
+          const set = this.#runtimeMuted(now) ? ps.owned : ps.set;
           n = ppollSync(set, timeoutMs, this.#ts);
           if (n > 0 && set.length > ps.ownedBytes && runtimeReady(ps)) {
             // Deno's event loop has work this thread would not see for a cap: a signal
@@ -593,7 +595,7 @@ export class Reactor implements Clock {
           else if (this.blocking && this.#turnDue()) this.#turnsOwed = TURNS_AFTER_BREAK - 1;
           this.#asyncUntil = next;
           try {
-            n = await ppollAsync(ps.set.subarray(0, ps.ownedBytes), timeoutMs, this.#ts);
+            n = await ppollAsync(ps.owned, timeoutMs, this.#ts);
           } finally {
             this.#asyncUntil = null;
           }
@@ -681,7 +683,8 @@ export class Reactor implements Clock {
       }
     }
     for (const fd of runtime) put(fd, POLLIN);
-    return { set, owners, ownedBytes: count * SIZEOF_POLLFD };
+    const ownedBytes = count * SIZEOF_POLLFD;
+    return { set, owners, ownedBytes, owned: set.subarray(0, ownedBytes) };
   }
 
   /** Runs the callbacks of every ready entry of the wait that just returned. */
