@@ -206,3 +206,27 @@ export function bothConnectPaths(name: string, fn: () => Promise<void>): void {
     });
   }
 }
+
+/**
+ * Runs `fn` with a TCP listener on 127.0.0.1 that accepts every connection and holds
+ * it until `fn` is done; then closes them all.
+ *
+ * @example
+ * ```ts
+ * await withHoldingListener(async (port) => { await checkTcp(tcpSpec(port), 1000, never); });
+ * ```
+ */
+export async function withHoldingListener(fn: (port: number) => Promise<void>): Promise<void> {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const c of l) conns.push(c);
+  })();
+  try {
+    await fn((l.addr as Deno.NetAddr).port);
+  } finally {
+    l.close();
+    await serving.catch(() => {});
+    for (const c of conns) c.close();
+  }
+}

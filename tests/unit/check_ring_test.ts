@@ -4,7 +4,7 @@
  * get comes back as the classic path gives it, and every slot comes back.
  */
 import assert from "node:assert/strict";
-import { httpCheckSpec } from "../fakes/checks.ts";
+import { httpCheckSpec, withHoldingListener } from "../fakes/checks.ts";
 import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { checkHttp } from "../../lib/check/http.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
@@ -31,13 +31,7 @@ function tcp(host: string, port: number) {
 Deno.test("ring: 200 checks started together are one submission, and their closes one more", async () => {
   const ring = ringOrSkip();
   if (ring === null) return;
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  const conns: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const c of l) conns.push(c);
-  })();
-  try {
+  await withHoldingListener(async (port) => {
     const before = ring.stats();
     const runs = await Promise.all(
       Array.from({ length: 200 }, () => checkTcp(tcp("127.0.0.1", port), 1000, never)),
@@ -50,11 +44,7 @@ Deno.test("ring: 200 checks started together are one submission, and their close
     assert.ok(after.submits - before.submits <= 3, `${after.submits - before.submits} submissions`);
     assert.equal(after.inflight, 0);
     assert.equal(after.free, before.free, "a slot was not given back");
-  } finally {
-    l.close();
-    await serving.catch(() => {});
-    for (const c of conns) c.close();
-  }
+  });
 });
 
 Deno.test("ring: refused is a definitive ECONNREFUSED, over IPv4 and IPv6", async () => {

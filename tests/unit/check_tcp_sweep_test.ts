@@ -5,7 +5,7 @@
  * deadline ends a run waiting for its sweep. Each test runs on both paths.
  */
 import assert from "node:assert/strict";
-import { bothConnectPaths } from "../fakes/checks.ts";
+import { bothConnectPaths, withHoldingListener } from "../fakes/checks.ts";
 import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
 import { checksIdle } from "../../lib/check/run.ts";
@@ -22,13 +22,7 @@ function tcp(port: number) {
 bothConnectPaths(
   "tcp: connects started together are judged at one sweep, with no wake per connect",
   async () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (l.addr as Deno.NetAddr).port;
-    const conns: Deno.Conn[] = [];
-    const serving = (async () => {
-      for await (const c of l) conns.push(c);
-    })();
-    try {
+    await withHoldingListener(async (port) => {
       const reactor = defaultReactor();
       const before = reactor.stats().waits;
       const t0 = performance.now();
@@ -41,11 +35,7 @@ bothConnectPaths(
       // connect; and no later than a sweep after they began.
       assert.ok(reactor.stats().waits - before <= 4, `${reactor.stats().waits - before} waits`);
       assert.ok(took < SWEEP_MS + 200, `${took} ms`);
-    } finally {
-      l.close();
-      await serving.catch(() => {});
-      for (const c of conns) c.close();
-    }
+    });
     await checksIdle();
   },
 );
