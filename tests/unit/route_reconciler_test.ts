@@ -37,7 +37,9 @@ class FakeRoutePort implements RoutePort {
       throw new Error("EPERM");
     }
   }
+  lists = 0;
   listRoutes() {
+    this.lists++;
     return Promise.resolve([...this.routes]);
   }
   listRules() {
@@ -135,6 +137,27 @@ Deno.test("the reconciler adds, keeps, restores a route deleted by hand, and rem
   assert.deepEqual(port.rules, []);
   assert.equal(routes.idle, true);
   assert.equal(routes.dueAtMs, null);
+});
+
+Deno.test("with nothing wanted, the kernel is read once (a crash's leftovers go), then not at every VIP reconcile", async () => {
+  const { port, routes } = setup();
+  port.routes = [route("10.9.0.0/16 via 192.0.2.1 table 100")]; // a crash's leftover
+  const none = { routes: [], rules: [] };
+  await routes.apply(none);
+  assert.deepEqual(port.routes, []);
+  assert.equal(port.lists, 1);
+  await routes.apply(none);
+  await routes.apply(none);
+  assert.equal(port.lists, 1, "read again with nothing wanted and nothing held");
+  // Something wanted again: read, added; then nothing wanted: read once more, removed.
+  const want = {
+    routes: [{ owner: "VI_1", item: route("10.9.0.0/16 via 192.0.2.1 table 100") }],
+    rules: [],
+  };
+  await routes.apply(want);
+  await routes.apply(none);
+  assert.deepEqual(port.routes, []);
+  assert.equal(port.lists, 3);
 });
 
 Deno.test("a failed add is logged, counted, and retried after retryMs; the stop is not idle until it succeeds", async () => {
