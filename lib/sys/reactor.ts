@@ -60,6 +60,13 @@ import { EINTR } from "./errno.ts";
  */
 export const BLOCK_CAP_MS = 250;
 
+/**
+ * The longest an async wait lasts when it is only Deno's event loop's turn (see
+ * {@link BLOCK_CAP_MS}, {@link TURNS_AFTER_BREAK}): long enough for one pass of its I/O
+ * driver and timers.
+ */
+const TURN_WAIT_MS = 1;
+
 /** Blocking waits Deno's own epoll fds may end in one cap (see `Reactor.#runtimeMuted`). */
 const RUNTIME_WAKES_MAX = 32;
 
@@ -591,9 +598,18 @@ export class Reactor implements Clock {
           this.#polledMs = performance.now();
         } else {
           this.#stats.asyncWaits++;
+          // Async only so that Deno's event loop turns (the cap, a signal): a short wait
+          // is that turn, and the timers go back to a blocking wait, which fires them on
+          // time; one async wait to the next timer fired it 0.5-4 ms late (a 1 s
+          // Backup's Master_Down, most of its takeover's lateness).
+          const turnOnly = this.blocking && this.#holds === 0 &&
+            (this.#turnsOwed > 0 || this.#turnDue());
+          if (turnOnly) {
+            timeoutMs = timeoutMs < 0 ? TURN_WAIT_MS : Math.min(timeoutMs, TURN_WAIT_MS);
+          }
           if (this.#turnsOwed > 0) this.#turnsOwed--;
           else if (this.blocking && this.#turnDue()) this.#turnsOwed = TURNS_AFTER_BREAK - 1;
-          this.#asyncUntil = next;
+          this.#asyncUntil = turnOnly ? Math.min(next, now + TURN_WAIT_MS) : next;
           try {
             n = await ppollAsync(ps.owned, timeoutMs, this.#ts);
           } finally {

@@ -217,6 +217,30 @@ Deno.test("reactor: a signal that lands while this thread runs ends the next blo
   }
 });
 
+Deno.test("reactor: the cap's async turn is short; a timer due after it fires from a blocking wait", async () => {
+  const r = new Reactor();
+  r.blocking = true;
+  const efd = createEventFd();
+  const w = r.watch(efd, () => drainEventFd(efd));
+  try {
+    const before = r.stats();
+    // Due well past the cap: the cap's async turn comes first, and returns to blocking.
+    await sleepOn(r, BLOCK_CAP_MS + 150);
+    const after = r.stats();
+    assert.ok(after.asyncWaits - before.asyncWaits >= 1, "no async turn within the cap");
+    assert.ok(
+      after.blockingWaits - before.blockingWaits >= 2,
+      `${
+        after.blockingWaits - before.blockingWaits
+      } blocking waits: the async turn lasted to the timer`,
+    );
+  } finally {
+    w.close();
+    closeFd(efd);
+    await r.close();
+  }
+});
+
 Deno.test("reactor: a hold forces async waits, an unsettled idle check too", async () => {
   const r = new Reactor();
   r.blocking = true;
