@@ -141,104 +141,99 @@ Deno.test("reactor: a nearer deadline added during an async wait wakes it", asyn
   await r.close();
 });
 
-Deno.test("reactor: blocking waits still let the event loop turn within the cap", async () => {
-  const r = new Reactor();
-  r.blocking = true;
-  const efd = createEventFd();
-  // A watch that never fires keeps the loop blocking.
-  const w = r.watch(efd, () => drainEventFd(efd));
-  await sleepOn(r, 5);
-  const t0 = performance.now();
-  // A Deno timer can only fire on an event-loop turn.
-  await new Promise((res) => setTimeout(res, 1));
-  const took = performance.now() - t0;
-  assert.ok(took < BLOCK_CAP_MS + 200, `a Deno timer waited ${took} ms`);
-  assert.ok(r.stats().blockingWaits > 0, "no blocking wait was taken");
-  w.close();
-  closeFd(efd);
-  await r.close();
-});
-
-Deno.test("reactor: a signal is handled within the cap while blocking", async () => {
+/**
+ * Runs `fn` on a blocking reactor that a watch which never fires keeps running, then
+ * closes the watch, its eventfd and the reactor.
+ */
+async function withBlockingReactor(fn: (r: Reactor) => Promise<void>): Promise<void> {
   const r = new Reactor();
   r.blocking = true;
   const efd = createEventFd();
   const w = r.watch(efd, () => drainEventFd(efd));
-  let got = false;
-  const onSig = () => (got = true);
-  Deno.addSignalListener("SIGUSR2", onSig);
   try {
-    await sleepOn(r, 5);
-    const t0 = performance.now();
-    Deno.kill(Deno.pid, "SIGUSR2");
-    while (!got && performance.now() - t0 < 2000) await sleepOn(r, 1);
-    const took = performance.now() - t0;
-    assert.ok(got, "the signal listener never ran");
-    assert.ok(took < BLOCK_CAP_MS + 200, `the signal listener waited ${took} ms`);
+    await fn(r);
   } finally {
-    Deno.removeSignalListener("SIGUSR2", onSig);
     w.close();
     closeFd(efd);
     await r.close();
   }
+}
+
+/** Runs `fn` with a SIGUSR2 listener that counts; the listener goes after. */
+async function withSignalCount(fn: (count: () => number) => Promise<void>): Promise<void> {
+  let got = 0;
+  const onSig = () => got++;
+  Deno.addSignalListener("SIGUSR2", onSig);
+  try {
+    await fn(() => got);
+  } finally {
+    Deno.removeSignalListener("SIGUSR2", onSig);
+  }
+}
+
+Deno.test("reactor: blocking waits still let the event loop turn within the cap", async () => {
+  await withBlockingReactor(async (r) => {
+    await sleepOn(r, 5);
+    const t0 = performance.now();
+    // A Deno timer can only fire on an event-loop turn.
+    await new Promise((res) => setTimeout(res, 1));
+    const took = performance.now() - t0;
+    assert.ok(took < BLOCK_CAP_MS + 200, `a Deno timer waited ${took} ms`);
+    assert.ok(r.stats().blockingWaits > 0, "no blocking wait was taken");
+  });
+});
+
+Deno.test("reactor: a signal is handled within the cap while blocking", async () => {
+  await withBlockingReactor((r) =>
+    withSignalCount(async (got) => {
+      await sleepOn(r, 5);
+      const t0 = performance.now();
+      Deno.kill(Deno.pid, "SIGUSR2");
+      while (got() === 0 && performance.now() - t0 < 2000) await sleepOn(r, 1);
+      const took = performance.now() - t0;
+      assert.ok(got() > 0, "the signal listener never ran");
+      assert.ok(took < BLOCK_CAP_MS + 200, `the signal listener waited ${took} ms`);
+    })
+  );
 });
 
 Deno.test("reactor: a signal that lands while this thread runs ends the next blocking wait", async () => {
   // kill(2) of its own process delivers the signal to this thread as the call returns:
   // Deno's handler runs then, no ppoll of this thread is interrupted, and before the
   // reactor polled Deno's epoll fds the listener waited for the cap's async wait.
-  const r = new Reactor();
-  r.blocking = true;
-  const efd = createEventFd();
-  const w = r.watch(efd, () => drainEventFd(efd));
-  let got = 0;
-  const onSig = () => got++;
-  Deno.addSignalListener("SIGUSR2", onSig);
-  try {
-    // Deno hears a signal through its listener's op, which registers for wake-ups on
-    // its first poll: an event-loop turn, as the daemon has had long before any stop.
-    await new Promise((res) => setTimeout(res, 1));
-    for (let i = 1; i <= 3; i++) {
-      await sleepOn(r, 20);
-      const blocked = r.stats().blockingWaits;
-      const t0 = performance.now();
-      Deno.kill(Deno.pid, "SIGUSR2");
-      while (got < i && performance.now() - t0 < 2000) await sleepOn(r, 50);
-      const took = performance.now() - t0;
-      assert.equal(got, i, "the signal listener never ran");
-      assert.ok(r.stats().blockingWaits > blocked, "no blocking wait after the signal");
-      assert.ok(took < BLOCK_CAP_MS / 2, `signal ${i}: the listener waited ${took.toFixed(1)} ms`);
-    }
-  } finally {
-    Deno.removeSignalListener("SIGUSR2", onSig);
-    w.close();
-    closeFd(efd);
-    await r.close();
-  }
+  await withBlockingReactor((r) =>
+    withSignalCount(async (got) => {
+      // Deno hears a signal through its listener's op, which registers for wake-ups on
+      // its first poll: an event-loop turn, as the daemon has had long before any stop.
+      await new Promise((res) => setTimeout(res, 1));
+      for (let i = 1; i <= 3; i++) {
+        await sleepOn(r, 20);
+        const blocked = r.stats().blockingWaits;
+        const t0 = performance.now();
+        Deno.kill(Deno.pid, "SIGUSR2");
+        while (got() < i && performance.now() - t0 < 2000) await sleepOn(r, 50);
+        const took = performance.now() - t0;
+        assert.equal(got(), i, "the signal listener never ran");
+        assert.ok(r.stats().blockingWaits > blocked, "no blocking wait after the signal");
+        assert.ok(
+          took < BLOCK_CAP_MS / 2,
+          `signal ${i}: the listener waited ${took.toFixed(1)} ms`,
+        );
+      }
+    })
+  );
 });
 
 Deno.test("reactor: the cap's async turn is short; a timer due after it fires from a blocking wait", async () => {
-  const r = new Reactor();
-  r.blocking = true;
-  const efd = createEventFd();
-  const w = r.watch(efd, () => drainEventFd(efd));
-  try {
+  await withBlockingReactor(async (r) => {
     const before = r.stats();
     // Due well past the cap: the cap's async turn comes first, and returns to blocking.
     await sleepOn(r, BLOCK_CAP_MS + 150);
     const after = r.stats();
     assert.ok(after.asyncWaits - before.asyncWaits >= 1, "no async turn within the cap");
-    assert.ok(
-      after.blockingWaits - before.blockingWaits >= 2,
-      `${
-        after.blockingWaits - before.blockingWaits
-      } blocking waits: the async turn lasted to the timer`,
-    );
-  } finally {
-    w.close();
-    closeFd(efd);
-    await r.close();
-  }
+    const blocking = after.blockingWaits - before.blockingWaits;
+    assert.ok(blocking >= 2, `${blocking} blocking waits: the async turn lasted to the timer`);
+  });
 });
 
 Deno.test("reactor: a hold forces async waits, an unsettled idle check too", async () => {
@@ -320,34 +315,29 @@ Deno.test("reactor: the daemon's inbox parks on it until the deadline or a push,
 });
 
 Deno.test("reactor: Deno's own I/O (an HTTP server) still progresses while blocking", async () => {
-  const r = new Reactor();
-  r.blocking = true;
-  const efd = createEventFd();
-  const w = r.watch(efd, () => drainEventFd(efd));
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
-    return new Response("ok\n");
+  await withBlockingReactor(async (r) => {
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
+      return new Response("ok\n");
+    });
+    try {
+      await sleepOn(r, 5);
+      const port = (server.addr as Deno.NetAddr).port;
+      // A client in another process: its connect, the accept and the reply all wait on
+      // Deno's event loop turning in this one.
+      const t0 = performance.now();
+      const out = await new Deno.Command("curl", {
+        args: ["-s", "-m", "20", `http://127.0.0.1:${port}/`],
+        stdout: "piped",
+      }).output();
+      const took = performance.now() - t0;
+      assert.equal(new TextDecoder().decode(out.stdout), "ok\n");
+      // Each step waits at most for the next async wait (one per BLOCK_CAP_MS).
+      assert.ok(took < 8 * BLOCK_CAP_MS, `the request took ${took.toFixed(0)} ms`);
+      assert.ok(r.stats().blockingWaits > 0, "no blocking wait was taken");
+    } finally {
+      await server.shutdown();
+    }
   });
-  try {
-    await sleepOn(r, 5);
-    const port = (server.addr as Deno.NetAddr).port;
-    // A client in another process: its connect, the accept and the reply all wait on
-    // Deno's event loop turning in this one.
-    const t0 = performance.now();
-    const out = await new Deno.Command("curl", {
-      args: ["-s", "-m", "20", `http://127.0.0.1:${port}/`],
-      stdout: "piped",
-    }).output();
-    const took = performance.now() - t0;
-    assert.equal(new TextDecoder().decode(out.stdout), "ok\n");
-    // Each step waits at most for the next async wait (one per BLOCK_CAP_MS).
-    assert.ok(took < 8 * BLOCK_CAP_MS, `the request took ${took.toFixed(0)} ms`);
-    assert.ok(r.stats().blockingWaits > 0, "no blocking wait was taken");
-  } finally {
-    await server.shutdown();
-    w.close();
-    closeFd(efd);
-    await r.close();
-  }
 });
 
 Deno.test("reactor: settle turns that outlast the cap still end the blocking wait in time", async () => {
