@@ -34,7 +34,7 @@ const SLOTS = 1024;
 /** Bytes per slot's sockaddr (a `sockaddr_in6` is 28). */
 const ADDR_STRIDE = 32;
 /** The longest request sent through the ring (a longer one goes the classic way). */
-export const RING_REQUEST_MAX = 1024;
+const RING_REQUEST_MAX = 1024;
 /** Bytes one `recv` of a slot takes (a reply's head, mostly all of it). */
 const RECV_BYTES = 4096;
 const SQ_ENTRIES = 512;

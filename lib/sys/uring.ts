@@ -18,13 +18,12 @@
 import { closeFd, ioUringEnter, ioUringRegister, ioUringSetup, mapMemory } from "./libc.ts";
 
 /** Opcodes (`enum io_uring_op`, include/uapi/linux/io_uring.h). */
-export const OP_NOP = 0;
-export const OP_ASYNC_CANCEL = 14;
-export const OP_CONNECT = 16;
-export const OP_CLOSE = 19;
-export const OP_SEND = 26;
-export const OP_RECV = 27;
-export const OP_SOCKET = 45;
+const OP_ASYNC_CANCEL = 14;
+const OP_CONNECT = 16;
+const OP_CLOSE = 19;
+const OP_SEND = 26;
+const OP_RECV = 27;
+const OP_SOCKET = 45;
 
 /** `IOSQE_*` flags. */
 export const SQE_FIXED_FILE = 1 << 0;
@@ -199,11 +198,6 @@ export class Uring {
     this.#sqes.setUint32(at + 44, slot + 1, true);
   }
 
-  /** Nothing: an entry taken and not needed after all. */
-  prepNop(at: number, flags: number, data: number) {
-    this.#head(at, OP_NOP, flags, -1, data);
-  }
-
   /** Cancels the request whose `user_data` is `target` (its low 32 bits). */
   prepCancel(at: number, target: number, flags: number, data: number) {
     this.#head(at, OP_ASYNC_CANCEL, flags, -1, data);
@@ -223,11 +217,7 @@ export class Uring {
    * (every one, or a failed call's -errno: the entries stay queued for the next call).
    */
   submit(): number {
-    if (this.#queued === 0) return 0;
-    this.#sqTail[0] = this.#tail;
-    const n = ioUringEnter(this.fd, this.#queued, 0, 0);
-    if (n > 0) this.#queued -= Math.min(n, this.#queued);
-    return n;
+    return this.#queued === 0 ? 0 : this.#enter(0, 0);
   }
 
   /**
@@ -235,8 +225,13 @@ export class Uring {
    * probe at setup: the daemon never waits in the kernel but in its reactor).
    */
   submitAndWait(minComplete: number): number {
+    return this.#enter(minComplete, ENTER_GETEVENTS);
+  }
+
+  /** Publishes the tail and enters the kernel; what it took leaves the queue. */
+  #enter(minComplete: number, flags: number): number {
     this.#sqTail[0] = this.#tail;
-    const n = ioUringEnter(this.fd, this.#queued, minComplete, ENTER_GETEVENTS);
+    const n = ioUringEnter(this.fd, this.#queued, minComplete, flags);
     if (n > 0) this.#queued -= Math.min(n, this.#queued);
     return n;
   }
