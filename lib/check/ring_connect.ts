@@ -183,7 +183,7 @@ class RingConnects implements Sweepable {
         link,
         data(slot, KIND_SEND),
       );
-      this.#prepRecv(at[3], slot, 0);
+      this.#prepRecv(at[3], slot);
       run.finalKind = KIND_RECV;
       run.inFlight = EXCHANGE;
     }
@@ -211,13 +211,13 @@ class RingConnects implements Sweepable {
     run.finalKind = KIND_RECV;
     run.firstErr = 0;
     run.inFlight = RECV_ONLY;
-    this.#prepRecv(at, run.slot, 0);
+    this.#prepRecv(at, run.slot);
     this.#wait(run);
   }
 
-  #prepRecv(at: number, slot: number, flags: number): void {
+  #prepRecv(at: number, slot: number): void {
     const buf = this.#base + BigInt(this.#recvOffset(slot));
-    this.#ring.prepRecv(at, slot, buf, RECV_BYTES, flags, data(slot, KIND_RECV));
+    this.#ring.prepRecv(at, slot, buf, RECV_BYTES, 0, data(slot, KIND_RECV));
   }
 
   #wait(run: RingRun): void {

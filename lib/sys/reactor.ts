@@ -182,6 +182,8 @@ interface PollSet {
   readonly ownedBytes: number;
   /** The owned entries alone: what an async wait (and a muted blocking one) polls. */
   readonly owned: Uint8Array;
+  /** A view of `set`, for reading revents after each wait. */
+  readonly view: DataView;
 }
 
 /**
@@ -709,12 +711,12 @@ export class Reactor implements Clock {
     }
     for (const fd of runtime) put(fd, POLLIN);
     const ownedBytes = count * SIZEOF_POLLFD;
-    return { set, owners, ownedBytes, owned: set.subarray(0, ownedBytes) };
+    return { set, owners, ownedBytes, owned: set.subarray(0, ownedBytes), view: dv };
   }
 
   /** Runs the callbacks of every ready entry of the wait that just returned. */
   #dispatch(ps: PollSet): void {
-    const dv = new DataView(ps.set.buffer);
+    const dv = ps.view;
     if (dv.getUint16(6, true) & POLLIN) {
       drainEventFd(this.#efd);
       this.#signalled = false;
@@ -835,7 +837,7 @@ export class Reactor implements Clock {
 
 /** True when a wait's revents show one of Deno's epoll fds readable. */
 function runtimeReady(ps: PollSet): boolean {
-  const dv = new DataView(ps.set.buffer);
+  const dv = ps.view;
   for (let off = ps.ownedBytes; off < ps.set.length; off += SIZEOF_POLLFD) {
     if (dv.getUint16(off + 6, true) !== 0) return true;
   }
