@@ -92,6 +92,8 @@ export class StateNotifier {
   #groupStates = new Map<string, GroupState>();
   /** Transitions of the current step, by router, for the group event that may follow. */
   #moved: { name: string; t: Transition }[] = [];
+  /** Events told but not yet handed to the sink (see `#emit`). */
+  #queued: NotifyEvent[] = [];
 
   /**
    * No group known yet (see {@link StateNotifier.setGroups}).
@@ -205,7 +207,6 @@ export class StateNotifier {
     }
   }
 
-  /** Hands an event to the sink; a misbehaving sink costs a counter, never the loop. */
   /**
    * Queues `event` until {@link StateNotifier.flush}: the runtime tells a turn's events
    * once its kernel work is done, so that a new master's VIP is in place before its
@@ -215,9 +216,6 @@ export class StateNotifier {
   #emit(event: NotifyEvent) {
     if (this.#deps.sink !== null) this.#queued.push(event);
   }
-
-  /** Events told but not yet handed to the sink. */
-  #queued: NotifyEvent[] = [];
 
   /** True while events wait for {@link StateNotifier.flush}. */
   get pending(): boolean {
@@ -239,6 +237,7 @@ export class StateNotifier {
     for (const event of events) this.#tell(event);
   }
 
+  /** Hands an event to the sink; a misbehaving sink costs a counter, never the loop. */
   #tell(event: NotifyEvent) {
     try {
       this.#deps.sink?.notify(event);
