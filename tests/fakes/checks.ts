@@ -180,6 +180,25 @@ export function httpCheckSpec(
 }
 
 /**
+ * The checks' io_uring, or null after saying why a test of it does not run (never in
+ * CI, where the kernel must have it).
+ *
+ * @example
+ * ```ts
+ * const ring = ringOrSkip();
+ * if (ring === null) return;
+ * ```
+ */
+export function ringOrSkip(): ReturnType<typeof ringConnects> {
+  const ring = ringConnects();
+  if (ring === null) {
+    if (Deno.env.get("CI")) throw new Error("io_uring with IORING_OP_SOCKET is needed in CI");
+    console.warn("skipped: this kernel has no io_uring with IORING_OP_SOCKET (Linux 5.19)");
+  }
+  return ring;
+}
+
+/**
  * `fn` as two tests, one per way a check's TCP connection is made: through the io_uring
  * (lib/check/ring_connect.ts; in CI the kernel must have it, elsewhere a kernel without
  * it skips that half with a message) and the classic libc path.
@@ -194,11 +213,7 @@ export function bothConnectPaths(name: string, fn: () => Promise<void>): void {
     Deno.test(`${name} (${ring ? "io_uring" : "classic"})`, async () => {
       useRingConnects(ring);
       try {
-        if (ring && ringConnects() === null) {
-          if (Deno.env.get("CI")) throw new Error("io_uring with IORING_OP_SOCKET is needed in CI");
-          console.warn("skipped: this kernel has no io_uring with IORING_OP_SOCKET (Linux 5.19)");
-          return;
-        }
+        if (ring && ringOrSkip() === null) return;
         await fn();
       } finally {
         useRingConnects(true);

@@ -4,25 +4,14 @@
  * get comes back as the classic path gives it, and every slot comes back.
  */
 import assert from "node:assert/strict";
-import { httpCheckSpec, withHoldingListener } from "../fakes/checks.ts";
+import { httpCheckSpec, ringOrSkip, withHoldingListener } from "../fakes/checks.ts";
 import { withFullBacklog } from "../fakes/full_backlog.ts";
 import { checkHttp } from "../../lib/check/http.ts";
 import { CheckBudget } from "../../lib/check/deadline.ts";
-import { ringConnects } from "../../lib/check/ring_connect.ts";
 import { checksIdle } from "../../lib/check/run.ts";
 import { checkTcp } from "../../lib/check/tcp.ts";
 
 const never = new AbortController().signal;
-
-/** The ring, or null after saying why these tests do not run (never in CI). */
-function ringOrSkip(): ReturnType<typeof ringConnects> {
-  const ring = ringConnects();
-  if (ring === null) {
-    if (Deno.env.get("CI")) throw new Error("io_uring with IORING_OP_SOCKET is needed in CI");
-    console.warn("skipped: this kernel has no io_uring with IORING_OP_SOCKET (Linux 5.19)");
-  }
-  return ring;
-}
 
 function tcp(host: string, port: number) {
   return { kind: "tcp" as const, target: { host, port } };
