@@ -1173,12 +1173,13 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
         inst.announce = startAnnounce(this.#announceCfgOf(inst), inst.targets, now);
         bump(inst.extra, "reannouncements");
         // A rival is whoever sends adverts: one line per window, however many come. The
-        // master we just preempted, speaking on for a moment, is no split brain.
+        // master we just preempted, or one that took over at the same moment, speaking
+        // on for a moment, is no split brain.
         this.#rateLog(
           `${inst.cfg.name}/reannounce`,
           action.handover ? "info" : "notice",
           action.handover
-            ? `${inst.cfg.name}: preempted ${action.rival}, which stepped down: ${action.detail}; announcing the VIPs again`
+            ? `${inst.cfg.name}: ${action.rival} stepped down on hearing us: ${action.detail}; announcing the VIPs again`
             : `${inst.cfg.name}: dual master over: ${action.detail}; announcing the VIPs again`,
         );
         break;

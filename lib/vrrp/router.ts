@@ -533,7 +533,7 @@ function takeoverReason(s: RouterState, now: number): [TransitionReason, string]
     }
   }
   if (m === null && now - s.sinceMs < mdi(s)) return ["master-down-timer", NO_MASTER_SINCE_START];
-  return ["master-down-timer", m ? `last heard ${m.ip} at ${m.atMs}` : "no master heard"];
+  return ["master-down-timer", m ? `last heard ${m.ip} at ${m.atMs}` : NO_MASTER_HEARD];
 }
 
 /**
@@ -543,6 +543,23 @@ function takeoverReason(s: RouterState, now: number): [TransitionReason, string]
  * on hearing us was handed over from, not a split brain.
  */
 const NO_MASTER_SINCE_START = "no master heard since start (a shortened first wait)";
+const NO_MASTER_HEARD = "no master heard";
+
+/**
+ * Whether this Master took over with no master heard at all: another router may have
+ * taken over at the same moment (a cold start of several), and its GARPs may then have
+ * reached the hosts after ours.
+ */
+function tookOverBlind(s: RouterState): boolean {
+  const t = s.lastTransition;
+  return t?.reason === "master-down-timer" &&
+    (t.detail === NO_MASTER_HEARD || t.detail === NO_MASTER_SINCE_START);
+}
+
+/** How soon after our takeover a lower master's advert counts as crossing ours. */
+function echoWindowMs(s: RouterState): number {
+  return Math.min(s.config.advertIntervalMs, HANDOVER_ECHO_MAX_MS);
+}
 
 /** Why an advert is refused, as the counter to bump, or null when it is acceptable. */
 /** Why an instance refuses a well-formed advert, with words for the log. */
@@ -759,9 +776,15 @@ function masterAdvert(d: Draft, a: Advert, src: string, srcMac: string | undefin
 function noteRival(d: Draft, a: Advert, src: string) {
   const s = d.s;
   if (a.priority === 0) return;
-  // Within moments of our takeover, this is the old master's parting advert (or one
-  // that crossed our first): a handover, whose announcements are going out anyway.
-  if (d.now - s.sinceMs < Math.min(s.config.advertIntervalMs, HANDOVER_ECHO_MAX_MS)) return;
+  if (d.now - s.sinceMs < echoWindowMs(s)) {
+    // Within moments of a preemption this is the old master's parting advert (or one
+    // that crossed our first): its GARPs are long over, ours went out at the takeover.
+    if (!tookOverBlind(s)) return;
+    // A router that took over at the same moment as we did: its GARPs went out before
+    // its advert, so they may have reached the hosts after ours. Announce again now,
+    // and once more when it has gone quiet (the rival noted below).
+    if (s.rival === null) d.actions.push({ type: "announce" });
+  }
   const firstAtMs = s.rival !== null && s.rival.ip === src ? s.rival.firstAtMs : d.now;
   s.rival = { ip: src, priority: a.priority, atMs: d.now, firstAtMs };
   const quiet = d.now + RIVAL_QUIET_INTERVALS * a.intervalMs;
@@ -781,15 +804,17 @@ function reannounce(d: Draft, detail: string) {
 /**
  * Whether a rival was only the master this router preempted (or, as the address owner,
  * took over from, or, just started, took over from before its first advert arrived:
- * see {@link NO_MASTER_SINCE_START}), still speaking for a moment: heard first and last
- * within one Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS}) after
- * the takeover. A master that kept advertising longer than a backup waits before
+ * see {@link NO_MASTER_SINCE_START}; or one that took over at the same moment as this
+ * router, heard within the echo window), still speaking for a moment: heard first and
+ * last within one Master_Down_Interval of ours (at least {@link HANDOVER_ECHO_MAX_MS})
+ * after the takeover. A master that kept advertising longer than a backup waits before
  * declaring a master down did not step down on hearing us: that is a real dual master.
  */
 function isHandover(s: RouterState, rival: NonNullable<RouterState["rival"]>): boolean {
   const t = s.lastTransition;
   const early = t?.reason === "master-down-timer" && t.detail === NO_MASTER_SINCE_START;
-  if (t?.reason !== "preempt" && t?.reason !== "owner" && !early) return false;
+  const together = tookOverBlind(s) && rival.firstAtMs - s.sinceMs < echoWindowMs(s);
+  if (t?.reason !== "preempt" && t?.reason !== "owner" && !early && !together) return false;
   const windowMs = Math.max(mdi(s), HANDOVER_ECHO_MAX_MS);
   return rival.firstAtMs - s.sinceMs <= windowMs && rival.atMs - s.sinceMs <= windowMs;
 }

@@ -978,9 +978,9 @@ const rows: Row[] = [
   },
 
   {
-    name: "master, just taken over: a lower master's parting advert is a handover, not a rival",
-    given: () => startedMaster(),
-    // startedMaster took over at its Master_Down_Interval (3609.375 ms).
+    name: "master, just preempted: a lower master's parting advert is a handover, not a rival",
+    given: () => preempted(),
+    // preempted() ignored the lower master heard at 1000 ms; its timer ran out at 3609.375 ms.
     event: advertEv("10.0.0.2", { priority: 50 }),
     at: 3650,
     state: "master",
@@ -1756,6 +1756,20 @@ Deno.test("a lower master heard after a master-down takeover is never called a h
   const quiet = run(heard, { type: "tick" }, heard.rivalQuietDeadlineMs!);
   const r = quiet.actions.find((a) => a.type === "reannounce");
   assertEquals(r?.type === "reannounce" && r.handover, false);
+});
+
+Deno.test("a lower master that took over at the same moment is announced over at once and again when quiet, as a handover", () => {
+  // Three routers started together: both timers ran out with no master heard, and the
+  // other one's GARPs, sent before its first advert, may have reached the hosts last.
+  const m = startedMaster();
+  assertEquals(m.lastTransition?.detail, "no master heard");
+  const first = run(m, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 2);
+  assertEquals(show(first.actions), ["send 100", "announce"]);
+  const again = run(first.state, advertEv("10.0.0.2", { priority: 50 }), m.sinceMs + 5);
+  assertEquals(show(again.actions), ["send 100"]); // one announce per rival
+  const quiet = run(again.state, { type: "tick" }, again.state.rivalQuietDeadlineMs!);
+  const r = quiet.actions.find((a) => a.type === "reannounce");
+  assertEquals(r?.type === "reannounce" && r.handover, true);
 });
 
 Deno.test("a takeover by a shortened first wait, then the live lower master stepping down, is a handover", () => {
