@@ -4,7 +4,12 @@
  * operator makes: demote and resume, promote and resume, maintenance on and off, a
  * reload that lowers and restores the priority, and a restart that preempts back. The
  * new master holds the VIP and has announced it before its first advert, and the old
- * master lets go only once it hears that advert, so not one connect may fail. And a
+ * master lets go only once it hears that advert, so no connect may find the VIP missing
+ * or black-holed. The one thing no VRRP daemon can carry across is a connection in
+ * flight at the instant the client's ARP entry moves: a capture of such a failure shows
+ * the handshake and the answer done with the old master, then the client's ACK of that
+ * answer reaching the new one, which resets it. Attempts do not overlap at this cadence,
+ * so each handover may cost at most one such reset (ECONNRESET), and nothing else. And a
  * reload of an unchanged file at 10 ms adverts, with a connect every 1 ms: nothing
  * moves (the reload's parse once stalled the master's loop past the Backup's
  * Master_Down_Interval, which took over and was preempted back).
@@ -127,10 +132,15 @@ netnsTest(
       });
       const whole = summarizeProbe(probe.results, steps[0].from);
       console.log(
-        report.map((r) => `  ${r.what}: ${r.failed}/${r.attempts} failed`).join("\n"),
+        report.map((r) =>
+          `  ${r.what}: ${r.failed}/${r.attempts} failed${
+            r.failed > 0 ? ` ${JSON.stringify(r.errors)}` : ""
+          }`
+        ).join("\n"),
       );
       assert.ok(whole.attempts > 100, `only ${whole.attempts} connects`);
-      assert.deepEqual(report.filter((r) => r.failed > 0), [], "connects lost");
+      const lost = report.filter((r) => r.failed > (r.errors.ECONNRESET === 1 ? 1 : 0));
+      assert.deepEqual(lost, [], "connects lost");
       // Every handover here was planned: none is a split brain, and b says who took over.
       const lines = daemons.flatMap((d) => d.proc.lines.map((l) => `${d.name}: ${l.text}`));
       assert.deepEqual(lines.filter((l) => l.includes("dual master")), []);
