@@ -44,6 +44,13 @@ const NFT_LEFTOVER_DELAY_MS = 150;
 /** After the start, when the config loader readies its next reload (ConfigLoader.prepare). */
 const LOADER_PREPARE_DELAY_MS = 200;
 
+/**
+ * After the start, when the Backups' takeover path is run once without effects
+ * (Daemon.warmTakeover): past the start's own work, well before a first takeover that
+ * waits a whole Master_Down_Interval.
+ */
+const WARM_TAKEOVER_DELAY_MS = 250;
+
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
   "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
   "[--lvs-state PATH] [--format auto|toml|keepalived] [--config-id ID]";
@@ -342,6 +349,7 @@ export async function runCommand(args: string[]): Promise<number> {
     acceptFilter.releaseLeftover();
     // What a reload by blocks needs (an index, a buffer), made once started, not before.
     reactor.at(reactor.nowMs() + LOADER_PREPARE_DELAY_MS, () => loader.prepare());
+    reactor.at(reactor.nowMs() + WARM_TAKEOVER_DELAY_MS, () => daemon?.warmTakeover());
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).

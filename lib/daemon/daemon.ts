@@ -402,6 +402,7 @@ export class Daemon implements DaemonControl {
       remove: (a) => port.remove(a),
       watch: (onEvent) => port.watch(onEvent),
       ...(port.linkStates === undefined ? {} : { linkStates: () => port.linkStates!() }),
+      ...(port.prepare === undefined ? {} : { prepare: (dev, f) => port.prepare!(dev, f) }),
     };
   }
 
@@ -893,6 +894,24 @@ export class Daemon implements DaemonControl {
    */
   countNodeEvent(name: string): void {
     bump(this.#counters, name);
+  }
+
+  /**
+   * Readies the Backups' takeover path (see `NodeRuntime.warmTakeover`) while the loop
+   * is parked; a failure here is a bug logged as the loop's own, never a stop.
+   *
+   * @example
+   * ```ts
+   * daemon.warmTakeover();
+   * ```
+   */
+  warmTakeover(): void {
+    if (this.#finished()) return;
+    try {
+      this.#rt.warmTakeover();
+    } catch (e) {
+      this.#inPlaceFailed(e);
+    }
   }
 
   /**

@@ -33,7 +33,7 @@ import type { TrackerHub } from "../track/hub.ts";
 import type { TrackerStatus } from "../track/priority.ts";
 import type { Family } from "../net/addr.ts";
 import { type NodeEvent, nodeNextDeadline } from "../vrrp/node.ts";
-import { nextDeadline } from "../vrrp/router.ts";
+import { nextDeadline, step } from "../vrrp/router.ts";
 import type {
   OutgoingAdvert,
   RouterAction,
@@ -1100,6 +1100,37 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     if (this.#holdPending.size > 0) this.#holdPending.clear();
     if (this.#afterHold.length === 0) return;
     for (const { inst, advert } of this.#afterHold.splice(0)) this.#sendAdvert(inst, advert);
+  }
+
+  /**
+   * Runs a Backup's takeover once without its effects: the engine's step at the
+   * Master_Down deadline, the first advert's bytes, the announcement schedule, the
+   * announcer's socket and frames and the interface's set-up for each VIP, nothing
+   * sent or added. A Backup may wait days
+   * for its one takeover, and the first run of that code (compiling it, opening the
+   * packet socket) was milliseconds between its timer and its advert and GARPs.
+   *
+   * @example
+   * ```ts
+   * rt.warmTakeover(); // once the daemon has settled as Backup
+   * ```
+   */
+  warmTakeover(): void {
+    const now = this.#clock.nowMs();
+    for (const inst of this.table.live) {
+      const r = this.table.routerOf(inst);
+      if (r.state !== "backup" || r.masterDownDeadlineMs === null) continue;
+      const { actions } = step(r, { type: "tick" }, Math.max(now, r.masterDownDeadlineMs));
+      for (const a of actions) {
+        if (a.type === "send") this.#transports.encodeOnly(inst, a.advert, () => "pseudo-header");
+      }
+      const cfg = this.#announceCfgOf(inst);
+      const { announcements } = announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
+      for (const a of announcements) {
+        this.#announcer.prepare?.(a.dev, a.kind, a.address);
+        this.#addresses.prepare?.(a.dev, a.kind === "garp" ? "ipv4" : "ipv6").catch(() => {});
+      }
+    }
   }
 
   #sendAdvert(inst: Instance, advert: OutgoingAdvert) {

@@ -311,6 +311,27 @@ export class Transports {
     for (const [key, t] of this.#open) t.expectRoutine?.(byKey.get(key) ?? NO_ROUTINE);
   }
 
+  /**
+   * The bytes {@link Transports.sendAdvert} would send first, made and dropped: what
+   * a Backup's takeover warm-up runs (see `NodeRuntime.warmTakeover`).
+   *
+   * @example
+   * ```ts
+   * transports.encodeOnly(inst, advert, () => "pseudo-header");
+   * ```
+   */
+  encodeOnly(inst: Instance, advert: OutgoingAdvert, formFor: (dst: string) => ChecksumForm) {
+    const dst = inst.peers.size === 0 ? inst.group : inst.peers.values().next().value;
+    const t = this.#open.get(inst.key);
+    if (dst === undefined || t === undefined) return;
+    const src = inst.rc.primaryIp;
+    t.prepareSend?.(
+      encodeAdvert(advert, { family: inst.cfg.family, src, dst }, formFor(dst)),
+      dst,
+      src,
+    );
+  }
+
   sendAdvert(inst: Instance, advert: OutgoingAdvert, formFor: (dst: string) => ChecksumForm) {
     const t = this.#open.get(inst.key);
     if (t === undefined) return;

@@ -16,6 +16,7 @@
  */
 
 import { defaultReactor } from "./reactor.ts";
+import type { Family } from "../net/addr.ts";
 
 import type {
   AddressPort,
@@ -206,6 +207,20 @@ export class RtnlAddressPort implements AddressPort {
       // holding it during a handover.
       flags: v4 ? 0 : IFA_F_NODAD,
     });
+  }
+
+  /**
+   * Turns `promote_secondaries` on for `dev` ahead of its first IPv4 VIP (see
+   * {@link RtnlAddressPort.add}), so that a takeover's add does not read and write the
+   * sysctl on its way.
+   *
+   * @example
+   * ```ts
+   * await port.prepare("eth0", "ipv4");
+   * ```
+   */
+  async prepare(dev: string, family: Family): Promise<void> {
+    if (family === "ipv4") await this.#promoteSecondaries(dev);
   }
 
   /**

@@ -27,6 +27,7 @@ import { EAGAIN, SyscallError } from "./errno.ts";
 import { BROADCAST_MAC, ipv6MulticastMac, macToString } from "../net/ether.ts";
 import {
   AF_PACKET,
+  bindNow,
   bindSocket,
   closeFd,
   ETH_P_ARP,
@@ -111,6 +112,38 @@ export class PacketAnnouncer implements Announcer {
       dst: ALL_NODES,
     });
     this.#send(s, frame, ETH_P_IPV6, ALL_NODES_MAC, dev);
+  }
+
+  /**
+   * Opens `dev`'s socket and builds the frame a first GARP or NA for `ip` would be,
+   * without sending it: a Backup's takeover then sends at once. Quiet on any error
+   * (a missing interface, no MAC yet): the real send reports it.
+   *
+   * @example
+   * ```ts
+   * announcer.prepare("eth0", "garp", "192.0.2.100");
+   * ```
+   */
+  prepare(dev: string, kind: "garp" | "na", ip: string): void {
+    try {
+      const s = this.#socket(dev);
+      const mac = macOf(s.fd, dev);
+      bindNow("sendto");
+      if (kind === "garp") encodeGratuitousArp({ senderMac: mac, ip });
+      else {
+        encodeUnsolicitedNa({
+          srcMac: mac,
+          srcIp: ip,
+          targetIp: ip,
+          router: true,
+          solicited: false,
+          override: true,
+          dst: ALL_NODES,
+        });
+      }
+    } catch {
+      // The first real announcement tries again and says what is wrong.
+    }
   }
 
   /**

@@ -438,6 +438,32 @@ export function libc(): LibcSymbols {
 }
 
 /**
+ * Binds `names` now rather than at their first call: for a path that must be fast the
+ * first time it runs (a Backup's takeover sends its first advert and GARPs with
+ * symbols it never called before).
+ *
+ * @example
+ * ```ts
+ * bindNow("sendto", "getsockname");
+ * ```
+ */
+export function bindNow(...names: (keyof typeof SYMBOLS)[]): void {
+  const table = libc() as unknown as Record<string, unknown>;
+  for (const name of names) {
+    const fn = table[name];
+    if (typeof fn === "function" && lazyThunks.has(fn)) table[name] = bindSymbol(name);
+  }
+}
+
+/** The placeholders {@link lazySymbols} puts in the table, each until its first call. */
+const lazyThunks = new WeakSet<object>();
+
+function bindSymbol<K extends keyof typeof SYMBOLS>(name: K): unknown {
+  return Deno.dlopen("libc.so.6", { [name]: SYMBOLS[name] } as Pick<typeof SYMBOLS, K>)
+    .symbols[name];
+}
+
+/**
  * The symbol table with each symbol bound at its first call. Binding costs ~0.25 ms a
  * symbol (Deno builds a call trampoline for each), and a start calls fewer than half
  * of them before it joins its LAN. `__errno_location` is bound at once: binding it
@@ -445,17 +471,16 @@ export function libc(): LibcSymbols {
  */
 function lazySymbols(): LibcSymbols {
   const table: Record<string, unknown> = {};
-  const bind = <K extends keyof typeof SYMBOLS>(name: K) =>
-    Deno.dlopen("libc.so.6", { [name]: SYMBOLS[name] } as Pick<typeof SYMBOLS, K>)
-      .symbols[name];
   for (const name of Object.keys(SYMBOLS) as (keyof typeof SYMBOLS)[]) {
-    table[name] = (...args: unknown[]) => {
-      const fn = bind(name) as unknown as (...a: unknown[]) => unknown;
+    const thunk = (...args: unknown[]) => {
+      const fn = bindSymbol(name) as (...a: unknown[]) => unknown;
       table[name] = fn;
       return fn(...args);
     };
+    lazyThunks.add(thunk);
+    table[name] = thunk;
   }
-  table.__errno_location = bind("__errno_location");
+  table.__errno_location = bindSymbol("__errno_location");
   return table as LibcSymbols;
 }
 

@@ -178,6 +178,12 @@ export interface VrrpTransport {
    * Transports that cannot tell when a packet arrived omit it.
    */
   expectRoutine?(routine: readonly RoutineAdvert[]): void;
+  /**
+   * Optional: readies what a first {@link VrrpTransport.send} of `bytes` needs (the
+   * packet's framing, the call itself), sending nothing: a Backup's takeover then
+   * sends at once.
+   */
+  prepareSend?(bytes: Uint8Array, dst: string, src: string): void;
   /** Leaves the group and closes; no packet is delivered afterwards. Idempotent. */
   close(): void;
 }
@@ -330,6 +336,12 @@ export interface AddressPort {
    * down. Optional: a port without it is taken as "all up".
    */
   linkStates?(): Promise<ReadonlyMap<string, boolean>>;
+  /**
+   * Optional: readies `dev` for a first VIP of `family` (what a first
+   * {@link AddressPort.add} there would set up), adding nothing: a Backup's takeover
+   * then adds at once. Never fails; the add reports what is wrong.
+   */
+  prepare?(dev: string, family: Family): Promise<void>;
 }
 
 /**
@@ -428,6 +440,11 @@ export interface RoutePort {
 export interface Announcer {
   garp(dev: string, ip: string): void;
   unsolicitedNa(dev: string, ip: string): void;
+  /**
+   * Readies what a first GARP or NA for `ip` on `dev` needs (its socket, the frame's
+   * code) without sending anything; errors are the first send's to report, not this.
+   */
+  prepare?(dev: string, kind: "garp" | "na", ip: string): void;
 }
 
 /**

@@ -72,6 +72,7 @@ import {
   AF_INET6,
   AF_PACKET,
   attachFilter,
+  bindNow,
   bindSocket,
   bindToDevice,
   BPF_JEQ_K,
@@ -368,6 +369,18 @@ class RawTransport implements VrrpTransport {
 
   expectRoutine(routine: readonly RoutineAdvert[]): void {
     if (!this.closed) this.#owner.expectRoutine(this, routine);
+  }
+
+  prepareSend(bytes: Uint8Array, dst: string, src: string): void {
+    if (this.closed) return;
+    if (this.family === "ipv4") {
+      this.#v4Packet(bytes, dst, src, VRRP_HOP_LIMIT);
+      this.#sockaddr4(dst);
+      bindNow("sendto");
+    } else {
+      sockaddrIn6(dst, 0, this.ifindex);
+      bindNow("sendmsg");
+    }
   }
 }
 
