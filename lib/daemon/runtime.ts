@@ -1306,6 +1306,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    * ```
    */
   onKernel(e: KernelEvent): void {
+    this.#vips.kernelChanged();
     this.#guardDirty = true;
     // A transport may be opened again: it starts with every packet waking the loop.
     this.#routineDirty = true;

@@ -114,6 +114,11 @@ export class VipReconciler {
   /** Canonical VIP → instance that a reload took it from, to name it in the removal log. */
   #reloadRemoved = new Map<string, string>();
   #conflicts = new Map<string, string>();
+  /**
+   * The kernel's addresses as the last reconcile left them (its read, then its own
+   * operations), or null once a kernel event came since: see {@link VipReconciler.apply}.
+   */
+  #kernel: KernelAddress[] | null = null;
 
   /**
    * Nothing held, nothing wanted yet.
@@ -199,6 +204,19 @@ export class VipReconciler {
   requestForKernel(): void {
     if (!this.#wanted) this.#reason = "kernel";
     this.#wanted = true;
+  }
+
+  /**
+   * Any kernel event arrived (an address or a link came or went, events were lost): the
+   * addresses the last reconcile left are no longer known to be the kernel's.
+   *
+   * @example
+   * ```ts
+   * vips.kernelChanged();
+   * ```
+   */
+  kernelChanged(): void {
+    this.#kernel = null;
   }
 
   /**
@@ -325,6 +343,12 @@ export class VipReconciler {
    * counted (on the instance when it has one) and retried later. False when the
    * kernel's addresses could not be read (nothing was done).
    *
+   * A state change (`engine`) with no kernel event since the last reconcile plans
+   * against what that reconcile left instead of reading again: a takeover's VIPs then go
+   * in without a dump before them (a third of the time from its timer to its GARPs).
+   * Should the kernel have changed unseen (an add finds the address there), the pass
+   * reads the kernel and plans again at once, with nothing logged as an error.
+   *
    * @example
    * ```ts
    * if (await vips.apply(vips.begin(), lookups)) await dropUnusedVmacs();
@@ -332,15 +356,20 @@ export class VipReconciler {
    */
   async apply(reason: ReconcileReason, lookups: ReconcileLookups): Promise<boolean> {
     const { addresses, log, counters, rateLog, clock } = this.#deps;
+    const cached = reason === "engine" ? this.#kernel : null;
+    this.#kernel = null;
     let kernel;
     try {
-      kernel = await addresses.list();
+      kernel = cached ?? await addresses.list();
     } catch (e) {
       bump(counters, "reconcileErrors");
       rateLog("reconcile/list", "error", `cannot read the kernel's addresses: ${errorText(e)}`);
       this.retryLater();
       return false;
     }
+    // What the kernel holds once this pass is done, for the next state change's plan.
+    const after = [...kernel];
+    let stale = false;
     const plan = reconcile(lookups.wants(), kernel);
     this.#reportConflicts(plan.conflicts, lookups.retiredLabels());
     const held = new Set(plan.held);
@@ -364,10 +393,22 @@ export class VipReconciler {
         const what = `${s.address}/${s.prefix} dev ${s.dev}`;
         try {
           await addresses.add(s);
+          after.push({
+            dev: s.dev,
+            address: s.address,
+            prefix: s.prefix,
+            family: s.family,
+            label: s.label,
+            hacore: true,
+          });
           log.info(`${who}: ${reason === "kernel" ? "restored" : "added"} ${what}`);
         } catch (e) {
-          failed = true;
           held.delete(vipKey(s.dev, s.address));
+          if (cached !== null && isPresent(e)) {
+            stale = true;
+            continue;
+          }
+          failed = true;
           if (extra) bump(extra, "vipAddErrors");
           else bump(counters, "reconcileErrors");
           rateLog(`${who}/add`, "error", `${who}: cannot add ${what}: ${errorText(e)}`);
@@ -387,6 +428,8 @@ export class VipReconciler {
         try {
           if (lookups.isVip(a.address)) this.#selfRemoved.add(vipKey(a.dev, a.address));
           await addresses.remove(a);
+          const at = after.indexOf(a);
+          if (at >= 0) after.splice(at, 1);
           log.info(`${who}: removed ${what}${why}`);
         } catch (e) {
           this.#selfRemoved.delete(vipKey(a.dev, a.address));
@@ -407,6 +450,9 @@ export class VipReconciler {
       log.info(`${alreadyGone} address(es) to remove were already gone (the kernel removed them)`);
     }
     if (failed) this.#retryAtMs = clock.nowMs() + this.#deps.retryMs;
+    // Known only when every operation did what the plan said.
+    if (stale) this.requestAgain();
+    else if (!failed && alreadyGone === 0) this.#kernel = after;
     return true;
   }
 
@@ -452,6 +498,11 @@ export function orderOps(ops: readonly AddressOp[], kernel: readonly KernelAddre
   const removes = ops.filter((o) => o.op === "remove");
   removes.sort((x, y) => at(y.address) - at(x.address));
   return [...removes, ...ops.filter((o) => o.op === "add")];
+}
+
+/** EEXIST on an add: the address is there already. */
+function isPresent(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "EEXIST";
 }
 
 /** EADDRNOTAVAIL on a removal: the address is not there any more. */
