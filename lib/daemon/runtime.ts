@@ -1126,7 +1126,11 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
       }
       const cfg = this.#announceCfgOf(inst);
       const { announcements } = announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
+      const readied = new Set<string>();
       for (const a of announcements) {
+        const key = `${a.kind} ${vipKey(a.dev, a.address)}`;
+        if (readied.has(key)) continue;
+        readied.add(key);
         this.#announcer.prepare?.(a.dev, a.kind, a.address);
         this.#addresses.prepare?.(a.dev, a.kind === "garp" ? "ipv4" : "ipv6").catch(() => {});
       }

@@ -796,6 +796,21 @@ export class RecordingAnnouncer implements Announcer {
   unsolicitedNa(dev: string, ip: string): void {
     this.records.push({ atMs: this.#clock.nowMs(), kind: "na", dev, address: ip });
   }
+
+  /** What was readied with {@link RecordingAnnouncer.prepare}: "garp eth0 192.0.2.100". */
+  readonly prepared: string[] = [];
+
+  /**
+   * Records a preparation (nothing is announced).
+   *
+   * @example
+   * ```ts
+   * ann.prepare("eth0", "garp", "192.0.2.100");
+   * ```
+   */
+  prepare(dev: string, kind: "garp" | "na", ip: string): void {
+    this.prepared.push(`${kind} ${dev} ${ip}`);
+  }
 }
 
 /**

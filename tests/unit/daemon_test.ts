@@ -444,6 +444,32 @@ Deno.test("a backup never holds a VIP: leftovers at start and hand-added copies 
   await w.stopAll();
 });
 
+Deno.test("the takeover warm-up readies a backup's GARPs and changes nothing: no packet, no address, no state", async () => {
+  const w = threeNodes();
+  const [a, b] = w.hosts;
+  await w.startAll();
+  await w.run(6000);
+  assert.equal(vi(a).state, "master");
+  assert.equal(vi(b).state, "backup");
+  const sent = w.lan.sent.filter((p) => p.host === b.name).length;
+  const ops = b.port.ops.length;
+  const events = b.notify.events.length;
+  b.daemon.warmTakeover();
+  await w.settle();
+  assert.deepEqual(b.announcer.prepared, [`garp eth0 ${VIP}`]);
+  assert.deepEqual(b.announcer.records, []);
+  assert.equal(w.lan.sent.filter((p) => p.host === b.name).length, sent);
+  assert.equal(b.port.ops.length, ops);
+  assert.equal(vi(b).state, "backup");
+  assert.equal(b.notify.events.length, events);
+  // And the takeover it readied still happens when the master goes.
+  await w.until(a.daemon.stop());
+  await w.run(w.clock.nowMs() + 5000);
+  assert.equal(vi(b).state, "master");
+  assert.ok(hasVip(b));
+  await w.stopAll();
+});
+
 Deno.test("an address hacore did not install is never removed, even if it equals the VIP", async () => {
   const w = threeNodes({ b: { initial: [addr(VIP, false)] } });
   const [a, b] = w.hosts;

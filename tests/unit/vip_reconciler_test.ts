@@ -133,3 +133,61 @@ Deno.test("removing what the kernel already took is no error and no retry", asyn
   assert.deepEqual(lines.filter((l) => /error|cannot/.test(l)), []);
   assert.equal(lines.filter((l) => l.includes("already gone")).length, 1);
 });
+
+/** {@link Kernel} that counts its reads and can be changed behind the reconciler's back. */
+class CountingKernel extends Kernel {
+  lists = 0;
+  override list(): Promise<KernelAddress[]> {
+    this.lists++;
+    return super.list();
+  }
+  override add(spec: AddressSpec): Promise<void> {
+    if (this.table.some((k) => k.address === spec.address)) {
+      return Promise.reject(Object.assign(new Error("EEXIST"), { code: "EEXIST" }));
+    }
+    return super.add(spec);
+  }
+}
+
+Deno.test("a takeover with no kernel event since the last reconcile adds its VIPs without reading the kernel first", async () => {
+  const kernel = new CountingKernel([kaddr("192.0.2.11", false)]);
+  const vips = reconciler(kernel, []);
+  await vips.apply("startup", lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]));
+  assert.equal(kernel.lists, 1);
+  await vips.apply("engine", lookups([{ name: "VI_1", holding: true, vips: ["192.0.2.100"] }]));
+  assert.equal(kernel.lists, 1, "planned against what the startup read");
+  assert.deepEqual(kernel.done, ["add 192.0.2.100"]);
+  assert.ok(vips.held.has("eth0|192.0.2.100"));
+  // Its own add known too: the release that follows removes it, still without a read.
+  await vips.apply("engine", lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]));
+  assert.equal(kernel.lists, 1);
+  assert.deepEqual(kernel.done, ["add 192.0.2.100", "remove 192.0.2.100"]);
+});
+
+Deno.test("after a kernel event, or for any other reason than a state change, the kernel is read again", async () => {
+  const kernel = new CountingKernel([]);
+  const vips = reconciler(kernel, []);
+  const held = lookups([{ name: "VI_1", holding: true, vips: ["192.0.2.100"] }]);
+  await vips.apply("startup", lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]));
+  vips.kernelChanged();
+  await vips.apply("engine", held);
+  assert.equal(kernel.lists, 2);
+  await vips.apply("kernel", held);
+  assert.equal(kernel.lists, 3);
+});
+
+Deno.test("an address added unseen since the last read: the takeover's add finds it, re-reads at once and logs no error", async () => {
+  const kernel = new CountingKernel([]);
+  const lines: string[] = [];
+  const vips = reconciler(kernel, lines);
+  await vips.apply("startup", lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]));
+  kernel.table.push(kaddr("192.0.2.100")); // its event not yet read
+  const held = lookups([{ name: "VI_1", holding: true, vips: ["192.0.2.100"] }]);
+  await vips.apply("engine", held);
+  assert.deepEqual(lines.filter((l) => l.startsWith("error")), []);
+  assert.equal(vips.wanted, true, "another pass, at once");
+  assert.equal(vips.retryAtMs, null);
+  await vips.apply(vips.begin(), held);
+  assert.equal(kernel.lists, 2);
+  assert.ok(vips.held.has("eth0|192.0.2.100"));
+});
