@@ -465,7 +465,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
    */
   nextDeadlineMs(): number | null {
     // Asked on every loop turn: compared in place, no array built.
-    let best = earlierDeadline(this.table.nextDeadline(), this.#vips.retryAtMs);
+    let best = earlierDeadline(this.table.nextDeadline(), this.#vips.dueAtMs);
     best = earlierDeadline(best, this.#routes?.dueAtMs ?? null);
     return earlierDeadline(best, this.#claimAnswers.length > 0 ? this.#claimAnswers[0].atMs : null);
   }

@@ -119,6 +119,8 @@ export class VipReconciler {
    * operations), or null once a kernel event came since: see {@link VipReconciler.apply}.
    */
   #kernel: KernelAddress[] | null = null;
+  /** When to read the kernel again after events left its addresses unknown, or null. */
+  #primeAtMs: number | null = null;
 
   /**
    * Nothing held, nothing wanted yet.
@@ -217,6 +219,9 @@ export class VipReconciler {
    */
   kernelChanged(): void {
     this.#kernel = null;
+    // Read again once the events have been quiet a while (most are no VIP's, and ask
+    // for no reconcile), so that a takeover then finds the kernel known.
+    this.#primeAtMs = this.#deps.clock.nowMs() + KERNEL_PRIME_DELAY_MS;
   }
 
   /**
@@ -253,6 +258,25 @@ export class VipReconciler {
    */
   retryIfDue(now: number): void {
     if (this.#retryAtMs !== null && this.#retryAtMs <= now) this.request("retry");
+    if (this.#primeAtMs !== null && this.#primeAtMs <= now) {
+      this.#primeAtMs = null;
+      if (this.#kernel === null) this.requestForKernel();
+    }
+  }
+
+  /**
+   * When {@link VipReconciler.retryIfDue} next has something to do (a retry, or a read
+   * of the kernel after events), or null.
+   *
+   * @example
+   * ```ts
+   * const wake = vips.dueAtMs;
+   * ```
+   */
+  get dueAtMs(): number | null {
+    const r = this.#retryAtMs;
+    const p = this.#primeAtMs;
+    return r === null ? p : p === null ? r : Math.min(r, p);
   }
 
   /**
@@ -499,6 +523,13 @@ export function orderOps(ops: readonly AddressOp[], kernel: readonly KernelAddre
   removes.sort((x, y) => at(y.address) - at(x.address));
   return [...removes, ...ops.filter((o) => o.op === "add")];
 }
+
+/**
+ * How long kernel events must be quiet before the kernel's addresses are read again
+ * for the next state change's plan: a burst (an interface coming up with its
+ * addresses) costs one read, not one per event.
+ */
+const KERNEL_PRIME_DELAY_MS = 1000;
 
 /** EEXIST on an add: the address is there already. */
 function isPresent(e: unknown): boolean {

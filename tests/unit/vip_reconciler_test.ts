@@ -191,3 +191,33 @@ Deno.test("an address added unseen since the last read: the takeover's add finds
   assert.equal(kernel.lists, 2);
   assert.ok(vips.held.has("eth0|192.0.2.100"));
 });
+
+Deno.test("after kernel events, the kernel is read again once they have been quiet a second, so a takeover then plans without a read", async () => {
+  const clock = new ManualClock(0);
+  const kernel = new CountingKernel([]);
+  const vips = new VipReconciler({
+    addresses: kernel,
+    log: new Logger({ level: "debug", sink: () => {} }),
+    rateLog: () => {},
+    counters: {},
+    clock,
+    retryMs: 1000,
+  });
+  const backup = lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]);
+  await vips.apply("startup", backup);
+  vips.kernelChanged(); // an unrelated address came, at 0 ms
+  clock.setNow(500);
+  vips.kernelChanged(); // and another at 500 ms: the read waits for quiet
+  assert.equal(vips.dueAtMs, 1500);
+  vips.retryIfDue(1499);
+  assert.equal(vips.wanted, false);
+  clock.setNow(1500);
+  vips.retryIfDue(1500);
+  assert.equal(vips.wanted, true);
+  await vips.apply(vips.begin(), backup);
+  assert.equal(kernel.lists, 2);
+  assert.equal(vips.dueAtMs, null);
+  await vips.apply("engine", lookups([{ name: "VI_1", holding: true, vips: ["192.0.2.100"] }]));
+  assert.equal(kernel.lists, 2, "the takeover planned on the fresh read");
+  assert.deepEqual(kernel.done, ["add 192.0.2.100"]);
+});
