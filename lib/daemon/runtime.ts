@@ -1437,9 +1437,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * Reconciles now: the virtual MACs first (a VIP may live on one), then the VIPs, then
-   * the virtual MACs no instance wants any more (a VIP moving off a macvlan on a reload
-   * is added elsewhere first).
+   * Reconciles now: the virtual MACs first (a VIP may live on one), then the VIPs and
+   * their announcements, then the virtual MACs no instance wants any more (a VIP moving
+   * off a macvlan on a reload is added elsewhere first).
    *
    * @example
    * ```ts
@@ -1451,6 +1451,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const reason = this.#vips.begin();
     await this.#vmacs.ensure(this.#wantedVmacs());
     const applied = await this.#vips.apply(reason, this.#lookups);
+    // A takeover's GARPs as soon as its VIPs are in, not after the filter and routes:
+    // until then hosts still send to the old master's MAC.
+    if (applied) this.#runAnnouncements();
     this.#acceptFilter?.set(this.#notAccepted());
     // After the addresses: a route's preferred source must exist before it is added.
     await this.#applyRoutes();
