@@ -111,6 +111,20 @@ function holdsAdvertBack(reason: TransitionReason | undefined): boolean {
   return reason !== "master-down-timer" && reason !== "priority-zero" && reason !== "sync-group";
 }
 
+/**
+ * Whether a step's adverts may go before its other actions: it has a takeover, and
+ * none whose first advert waits for its VIPs (see {@link holdsAdvertBack}).
+ */
+function advertsLead(steps: readonly { action: RouterAction }[]): boolean {
+  let takeover = false;
+  for (const { action } of steps) {
+    if (action.type !== "transition" || action.transition.to !== "master") continue;
+    if (holdsAdvertBack(action.transition.reason)) return false;
+    takeover = true;
+  }
+  return takeover;
+}
+
 /** A routine advert's bytes compared: version and type, VRID, priority, count, interval. */
 const ROUTINE_HEAD_BYTES = 6;
 
@@ -720,7 +734,9 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const steps = this.table.step(event, now);
     // At a stop, every priority-0 advert leaves before the lines and hooks that tell of
     // it: the peers' Skew_Time starts when it arrives, and a cold log write is ~0.2 ms.
-    if (event.type === "shutdown") this.#executeSendsFirst(steps, now);
+    // So does a takeover's first advert when nothing holds it back (the slower backups
+    // must hear it before their own timers run out).
+    if (event.type === "shutdown" || advertsLead(steps)) this.#executeSendsFirst(steps, now);
     else for (const { inst, action } of steps) this.#execute(inst, action, now);
     this.#notifier.stepDone(this.table.node, this.table.config.syncGroups, now);
     if (event.type === "router" && event.event.type === "advert") {

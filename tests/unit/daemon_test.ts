@@ -470,6 +470,27 @@ Deno.test("the takeover warm-up readies a backup's GARPs and changes nothing: no
   await w.stopAll();
 });
 
+Deno.test("a takeover by Master_Down_Timer sends its first advert before it logs the transition", async () => {
+  const w = threeNodes();
+  const [a, b] = w.hosts;
+  await w.startAll();
+  await w.run(6000);
+  assert.equal(vi(b).state, "backup");
+  const advertsOfB = () => w.lan.sent.filter((p) => p.host === b.name).length;
+  let sentWhenLogged = -1;
+  const push = b.lines.push.bind(b.lines);
+  b.lines.push = (...ls: string[]) => {
+    if (ls.some((l) => l.includes("BACKUP -> MASTER"))) sentWhenLogged = advertsOfB();
+    return push(...ls);
+  };
+  w.lan.setDown(a.name, true);
+  await w.run(20_000);
+  assert.equal(vi(b).state, "master");
+  assert.equal(vi(b).lastTransition?.reason, "master-down-timer");
+  assert.equal(sentWhenLogged, 1, "the advert was on the wire when the line was written");
+  await w.stopAll();
+});
+
 Deno.test("an address hacore did not install is never removed, even if it equals the VIP", async () => {
   const w = threeNodes({ b: { initial: [addr(VIP, false)] } });
   const [a, b] = w.hosts;
