@@ -38,6 +38,7 @@ import type {
   OutgoingAdvert,
   RouterAction,
   RouterEvent,
+  RouterState,
   Transition,
   TransitionReason,
 } from "../vrrp/types.ts";
@@ -1119,12 +1120,12 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * Runs a Backup's takeover once without its effects: the engine's step at the
-   * Master_Down deadline, the first advert's bytes, the announcement schedule, the
-   * announcer's socket and frames and the interface's set-up for each VIP, nothing
-   * sent or added. A Backup may wait days
-   * for its one takeover, and the first run of that code (compiling it, opening the
-   * packet socket) was milliseconds between its timer and its advert and GARPs.
+   * Runs each Backup's takeover once without its effects: the engine's step at the
+   * Master_Down deadline, the first advert's bytes, the announcement schedule, and for
+   * each VIP the announcer's socket and frame and the interface's set-up; nothing is
+   * sent or added. A Backup may wait days for its one takeover, and the first run of
+   * that code (compiling it, binding its calls, opening the packet socket) was
+   * milliseconds between its timer and its advert and GARPs.
    *
    * @example
    * ```ts
@@ -1135,21 +1136,25 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const now = this.#clock.nowMs();
     for (const inst of this.table.live) {
       const r = this.table.routerOf(inst);
-      if (r.state !== "backup" || r.masterDownDeadlineMs === null) continue;
-      const { actions } = step(r, { type: "tick" }, Math.max(now, r.masterDownDeadlineMs));
-      for (const a of actions) {
-        if (a.type === "send") this.#transports.encodeOnly(inst, a.advert, () => "pseudo-header");
+      if (r.state === "backup" && r.masterDownDeadlineMs !== null) {
+        this.#warmInstance(inst, r, Math.max(now, r.masterDownDeadlineMs), now);
       }
-      const cfg = this.#announceCfgOf(inst);
-      const { announcements } = announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
-      const readied = new Set<string>();
-      for (const a of announcements) {
-        const key = `${a.kind} ${vipKey(a.dev, a.address)}`;
-        if (readied.has(key)) continue;
-        readied.add(key);
-        this.#announcer.prepare?.(a.dev, a.kind, a.address);
-        this.#addresses.prepare?.(a.dev, a.kind === "garp" ? "ipv4" : "ipv6").catch(() => {});
-      }
+    }
+  }
+
+  #warmInstance(inst: Instance, r: RouterState, dueMs: number, now: number) {
+    for (const a of step(r, { type: "tick" }, dueMs).actions) {
+      if (a.type === "send") this.#transports.encodeOnly(inst, a.advert, () => "pseudo-header");
+    }
+    const cfg = this.#announceCfgOf(inst);
+    const { announcements } = announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
+    const readied = new Set<string>();
+    for (const a of announcements) {
+      const key = `${a.kind} ${vipKey(a.dev, a.address)}`;
+      if (readied.has(key)) continue;
+      readied.add(key);
+      this.#announcer.prepare?.(a.dev, a.kind, a.address);
+      this.#addresses.prepare?.(a.dev, a.kind === "garp" ? "ipv4" : "ipv6").catch(() => {});
     }
   }
 
