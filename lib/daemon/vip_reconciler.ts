@@ -121,6 +121,8 @@ export class VipReconciler {
   #kernel: KernelAddress[] | null = null;
   /** When to read the kernel again after events left its addresses unknown, or null. */
   #primeAtMs: number | null = null;
+  /** Kernel events so far: a pass during which one came cannot vouch for its view. */
+  #kernelEvents = 0;
 
   /**
    * Nothing held, nothing wanted yet.
@@ -219,6 +221,7 @@ export class VipReconciler {
    */
   kernelChanged(): void {
     this.#kernel = null;
+    this.#kernelEvents++;
     // Read again once the events have been quiet a while (most are no VIP's, and ask
     // for no reconcile), so that a takeover then finds the kernel known.
     this.#primeAtMs = this.#deps.clock.nowMs() + KERNEL_PRIME_DELAY_MS;
@@ -382,6 +385,7 @@ export class VipReconciler {
     const { addresses, log, counters, rateLog, clock } = this.#deps;
     const cached = reason === "engine" ? this.#kernel : null;
     this.#kernel = null;
+    const events = this.#kernelEvents;
     let kernel;
     try {
       kernel = cached ?? await addresses.list();
@@ -474,9 +478,9 @@ export class VipReconciler {
       log.info(`${alreadyGone} address(es) to remove were already gone (the kernel removed them)`);
     }
     if (failed) this.#retryAtMs = clock.nowMs() + this.#deps.retryMs;
-    // Known only when every operation did what the plan said.
+    // Known only when every operation did what the plan said, and nothing else moved.
     if (stale) this.requestAgain();
-    else if (!failed && alreadyGone === 0) this.#kernel = after;
+    else if (!failed && alreadyGone === 0 && events === this.#kernelEvents) this.#kernel = after;
     return true;
   }
 

@@ -221,3 +221,18 @@ Deno.test("after kernel events, the kernel is read again once they have been qui
   assert.equal(kernel.lists, 2, "the takeover planned on the fresh read");
   assert.deepEqual(kernel.done, ["add 192.0.2.100"]);
 });
+
+Deno.test("a kernel event during a pass leaves the kernel unknown after it: the next takeover reads", async () => {
+  const kernel = new CountingKernel([]);
+  const vips = reconciler(kernel, []);
+  const backup = lookups([{ name: "VI_1", holding: false, vips: ["192.0.2.100"] }]);
+  const list = kernel.list.bind(kernel);
+  kernel.list = () => {
+    vips.kernelChanged(); // an event handled while the read was under way
+    return list();
+  };
+  await vips.apply("startup", backup);
+  kernel.list = list;
+  await vips.apply("engine", lookups([{ name: "VI_1", holding: true, vips: ["192.0.2.100"] }]));
+  assert.equal(kernel.lists, 2);
+});
