@@ -444,6 +444,8 @@ interface TransitionsResult {
     readonly promote: number[] | null;
     readonly reload: number[];
   };
+  /** Failed connects that were resets of connections in flight at an ARP move (all handovers). */
+  readonly cut: number;
 }
 
 const BUDGET_MS = 15_000;
@@ -466,11 +468,18 @@ async function transitionsBlock(
   const client = await Client.start(box, lan.client!.ns, VIP, { intervalMs: 1, timeoutMs: 50 });
   const answered = (who: string, after: number) =>
     client.waitFor((a) => a.ok && a.who === who && a.startMs > after, BUDGET_MS, `${who} answers`);
-  /** Failed connects started from `t0` until `who` answers again, plus 300 ms. */
+  let cut = 0;
+  /**
+   * Failed connects started from `t0` until `who` answers again, plus 300 ms; a reset
+   * (a connection in flight when the client's ARP entry moved) is counted in `cut`.
+   */
   const lostUntil = async (who: string, t0: number) => {
     await answered(who, t0);
     await sleep(300);
-    return client.window(t0, wallMs()).attempts.filter((a) => !a.ok).length;
+    const failed = client.window(t0, wallMs()).attempts.filter((a) => !a.ok);
+    const resets = failed.filter((a) => a.error === "ECONNRESET").length;
+    cut += resets;
+    return failed.length - resets;
   };
   const preemptMs: number[] = [];
   const lost = {
@@ -538,9 +547,9 @@ async function transitionsBlock(
       fmtMs(s.max)
     } ms; lost connects preempt [${lost.preempt}] demote [${lost.demote ?? "n/a"}] promote [${
       lost.promote ?? "n/a"
-    }] reload [${lost.reload}]`,
+    }] reload [${lost.reload}]; connections cut in flight (ECONNRESET) ${cut}`,
   );
-  return { impl, preemptMs, lost };
+  return { impl, preemptMs, lost, cut };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -624,6 +633,7 @@ function figures(r: Results): Map<TargetId, Figures> {
     put("lost.demote", w(h, "demote"), null);
     put("lost.promote", w(h, "promote"), null);
     put("lost.reload", w(h, "reload"), w(k, "reload"));
+    put("cut.inflight", h?.cut ?? null, k?.cut ?? null);
   }
   return f;
 }
@@ -650,7 +660,9 @@ const NOTES = [
   "note: lateness: gap between consecutive adverts − 10 ms, dumpcap's kernel stamps on the " +
   "master's bridge port; p99 nearest-rank.",
   "note: lost connects: failed client connects (one every 1-2 ms, 50 ms timeout) from the " +
-  "action until the new holder answers, plus 300 ms; keepalived has no demote/promote.",
+  "action until the new holder answers, plus 300 ms, but for resets (ECONNRESET): a connection " +
+  "whose packets were in flight when the client's ARP entry moved, which the new holder resets " +
+  "whatever the daemon, counted apart as cut in flight; keepalived has no demote/promote.",
   "note: on a machine shared with other work every figure is indicative; compare a run's two " +
   "columns, not runs.",
 ];
