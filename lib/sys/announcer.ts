@@ -101,17 +101,7 @@ export class PacketAnnouncer implements Announcer {
    */
   unsolicitedNa(dev: string, ip: string): void {
     const s = this.#socket(dev);
-    const mac = macOf(s.fd, dev);
-    const frame = encodeUnsolicitedNa({
-      srcMac: mac,
-      srcIp: ip,
-      targetIp: ip,
-      router: true,
-      solicited: false,
-      override: true,
-      dst: ALL_NODES,
-    });
-    this.#send(s, frame, ETH_P_IPV6, ALL_NODES_MAC, dev);
+    this.#send(s, naFrame(macOf(s.fd, dev), ip), ETH_P_IPV6, ALL_NODES_MAC, dev);
   }
 
   /**
@@ -130,17 +120,7 @@ export class PacketAnnouncer implements Announcer {
       const mac = macOf(s.fd, dev);
       bindNow("sendto");
       if (kind === "garp") encodeGratuitousArp({ senderMac: mac, ip });
-      else {
-        encodeUnsolicitedNa({
-          srcMac: mac,
-          srcIp: ip,
-          targetIp: ip,
-          router: true,
-          solicited: false,
-          override: true,
-          dst: ALL_NODES,
-        });
-      }
+      else naFrame(mac, ip);
     } catch {
       // The first real announcement tries again and says what is wrong.
     }
@@ -201,6 +181,19 @@ export class PacketAnnouncer implements Announcer {
       throw new SyscallError("sendto", EAGAIN, `AF_PACKET on ${dev}`);
     }
   }
+}
+
+/** An unsolicited NA for `ip` from `ip` itself, to all nodes, as a router (R=1 S=0 O=1). */
+function naFrame(mac: Uint8Array, ip: string): Uint8Array {
+  return encodeUnsolicitedNa({
+    srcMac: mac,
+    srcIp: ip,
+    targetIp: ip,
+    router: true,
+    solicited: false,
+    override: true,
+    dst: ALL_NODES,
+  });
 }
 
 function macOf(fd: number, dev: string): Uint8Array {

@@ -444,13 +444,19 @@ Deno.test("a backup never holds a VIP: leftovers at start and hand-added copies 
   await w.stopAll();
 });
 
-Deno.test("the takeover warm-up readies a backup's GARPs and changes nothing: no packet, no address, no state", async () => {
+/** Three nodes run to a steady state: a the master, b a backup (the takeover tests' start). */
+async function steadyBackup(): Promise<{ w: World; a: Host; b: Host }> {
   const w = threeNodes();
   const [a, b] = w.hosts;
   await w.startAll();
   await w.run(6000);
   assert.equal(vi(a).state, "master");
   assert.equal(vi(b).state, "backup");
+  return { w, a, b };
+}
+
+Deno.test("the takeover warm-up readies a backup's GARPs and changes nothing: no packet, no address, no state", async () => {
+  const { w, a, b } = await steadyBackup();
   const sent = w.lan.sent.filter((p) => p.host === b.name).length;
   const ops = b.port.ops.length;
   const events = b.notify.events.length;
@@ -471,11 +477,7 @@ Deno.test("the takeover warm-up readies a backup's GARPs and changes nothing: no
 });
 
 Deno.test("a takeover by Master_Down_Timer sends its first advert before it logs the transition", async () => {
-  const w = threeNodes();
-  const [a, b] = w.hosts;
-  await w.startAll();
-  await w.run(6000);
-  assert.equal(vi(b).state, "backup");
+  const { w, a, b } = await steadyBackup();
   const advertsOfB = () => w.lan.sent.filter((p) => p.host === b.name).length;
   let sentWhenLogged = -1;
   const push = b.lines.push.bind(b.lines);
