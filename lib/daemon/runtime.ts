@@ -1136,8 +1136,13 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
     const now = this.#clock.nowMs();
     for (const inst of this.table.live) {
       const r = this.table.routerOf(inst);
-      if (r.state === "backup" && r.masterDownDeadlineMs !== null) {
+      if (r.state !== "backup" || r.masterDownDeadlineMs === null) continue;
+      try {
         this.#warmInstance(inst, r, Math.max(now, r.masterDownDeadlineMs), now);
+      } catch (e) {
+        // Whatever cannot be readied now (no source address yet, say) the takeover
+        // itself reports, as it did before there was a warm-up.
+        this.#log.debug(`${inst.cfg.name}: takeover warm-up: ${errorText(e)}`);
       }
     }
   }
