@@ -44,6 +44,7 @@ import {
   POLLOUT,
   ppollAsync,
   ppollSync,
+  setTimerSlackNs,
   signalEventFd,
   SIZEOF_POLLFD,
   SIZEOF_TIMESPEC,
@@ -207,6 +208,8 @@ export class Reactor implements Clock {
    * has started; library users keep the async mode unless they set it.
    */
   blocking = false;
+  /** Whether this thread's timer slack was asked down for its blocking waits. */
+  #slackSet = false;
   readonly #watches = new Set<Watch>();
   readonly #requests = new Set<PollRequest>();
   #timers: Timer[] = [];
@@ -589,6 +592,7 @@ export class Reactor implements Clock {
           timeoutMs = timeoutMs < 0 ? left : Math.min(timeoutMs, left);
           this.#stats.blockingWaits++;
           const set = this.#runtimeMuted(now) ? ps.owned : ps.set;
+          if (!this.#slackSet) this.#lowerSlack();
           n = ppollSync(set, timeoutMs, this.#ts);
           if (n > 0 && set.length > ps.ownedBytes && runtimeReady(ps)) {
             // Deno's event loop has work this thread would not see for a cap: a signal
@@ -659,6 +663,20 @@ export class Reactor implements Clock {
       await null;
     }
     return this.#allIdle();
+  }
+
+  /**
+   * A blocking wait ends on its deadline, not up to the default 50 µs after it that the
+   * kernel may add to batch wake-ups: a Backup's Master_Down_Timer, a Master's next
+   * advert. Once, for this (the JS) thread; a refusal changes nothing else.
+   */
+  #lowerSlack(): void {
+    this.#slackSet = true;
+    try {
+      setTimerSlackNs(1);
+    } catch {
+      // No prctl (not Linux): the default slack.
+    }
   }
 
   #allIdle(): boolean {

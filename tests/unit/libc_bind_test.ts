@@ -4,7 +4,7 @@
  * is the first real announcement's to report.
  */
 import assert from "node:assert/strict";
-import { bindNow, libc } from "../../lib/sys/libc.ts";
+import { bindNow, libc, setTimerSlackNs } from "../../lib/sys/libc.ts";
 import { PacketAnnouncer } from "../../lib/sys/announcer.ts";
 
 Deno.test("bindNow: a symbol bound ahead answers like one bound at its first call, and twice is harmless", () => {
@@ -23,5 +23,17 @@ Deno.test("PacketAnnouncer.prepare never throws: a missing interface, or one wit
     a.prepare("lo", "na", "2001:db8::100");
   } finally {
     a.close();
+  }
+});
+
+Deno.test("setTimerSlackNs sets this thread's timer slack, as PR_GET_TIMERSLACK reads it back", () => {
+  // Read with prctl, not /proc/self: under `deno test` the JS does not run on the main thread.
+  const get = () => libc().prctl(30, 0n, 0n, 0n, 0n); // PR_GET_TIMERSLACK
+  const before = get();
+  try {
+    assert.equal(setTimerSlackNs(1000), true);
+    assert.equal(get(), 1000);
+  } finally {
+    setTimerSlackNs(before);
   }
 });
