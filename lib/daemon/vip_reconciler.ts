@@ -116,13 +116,14 @@ export class VipReconciler {
   #conflicts = new Map<string, string>();
   /**
    * The kernel's addresses as the last reconcile left them (its read, then its own
-   * operations), or null once a kernel event came since: see {@link VipReconciler.apply}.
+   * operations), with the count of kernel events when that pass began: they are known
+   * only while no event came since (see {@link VipReconciler.apply}).
    */
-  #kernel: KernelAddress[] | null = null;
+  #kernel: { readonly addresses: KernelAddress[]; readonly events: number } | null = null;
+  /** Kernel events so far. */
+  #kernelEvents = 0;
   /** When to read the kernel again after events left its addresses unknown, or null. */
   #primeAtMs: number | null = null;
-  /** Kernel events so far: a pass during which one came cannot vouch for its view. */
-  #kernelEvents = 0;
 
   /**
    * Nothing held, nothing wanted yet.
@@ -220,7 +221,6 @@ export class VipReconciler {
    * ```
    */
   kernelChanged(): void {
-    this.#kernel = null;
     this.#kernelEvents++;
     // Read again once the events have been quiet a while (most are no VIP's, and ask
     // for no reconcile), so that a takeover then finds the kernel known.
@@ -263,7 +263,7 @@ export class VipReconciler {
     if (this.#retryAtMs !== null && this.#retryAtMs <= now) this.request("retry");
     if (this.#primeAtMs !== null && this.#primeAtMs <= now) {
       this.#primeAtMs = null;
-      if (this.#kernel === null) this.requestForKernel();
+      if (this.#knownKernel() === null) this.requestForKernel();
     }
   }
 
@@ -383,7 +383,7 @@ export class VipReconciler {
    */
   async apply(reason: ReconcileReason, lookups: ReconcileLookups): Promise<boolean> {
     const { addresses, log, counters, rateLog, clock } = this.#deps;
-    const cached = reason === "engine" ? this.#kernel : null;
+    const cached = reason === "engine" ? this.#knownKernel() : null;
     this.#kernel = null;
     const events = this.#kernelEvents;
     let kernel;
@@ -432,7 +432,7 @@ export class VipReconciler {
           log.info(`${who}: ${reason === "kernel" ? "restored" : "added"} ${what}`);
         } catch (e) {
           held.delete(vipKey(s.dev, s.address));
-          if (cached !== null && isPresent(e)) {
+          if (cached !== null && hasCode(e, "EEXIST")) {
             stale = true;
             continue;
           }
@@ -461,7 +461,7 @@ export class VipReconciler {
           log.info(`${who}: removed ${what}${why}`);
         } catch (e) {
           this.#selfRemoved.delete(vipKey(a.dev, a.address));
-          if (isAlreadyGone(e)) {
+          if (hasCode(e, "EADDRNOTAVAIL")) {
             // What we wanted is done: the kernel took it (with its subnet's primary).
             alreadyGone++;
             continue;
@@ -478,10 +478,17 @@ export class VipReconciler {
       log.info(`${alreadyGone} address(es) to remove were already gone (the kernel removed them)`);
     }
     if (failed) this.#retryAtMs = clock.nowMs() + this.#deps.retryMs;
-    // Known only when every operation did what the plan said, and nothing else moved.
+    // Known only when every operation did what the plan said (and, see #knownKernel,
+    // until a kernel event: one during this pass already counts).
     if (stale) this.requestAgain();
-    else if (!failed && alreadyGone === 0 && events === this.#kernelEvents) this.#kernel = after;
+    else if (!failed && alreadyGone === 0) this.#kernel = { addresses: after, events };
     return true;
+  }
+
+  /** The addresses the last reconcile left, while no kernel event came since; else null. */
+  #knownKernel(): KernelAddress[] | null {
+    const k = this.#kernel;
+    return k !== null && k.events === this.#kernelEvents ? k.addresses : null;
   }
 
   #reportConflicts(conflicts: readonly Conflict[], retiring: ReadonlySet<string>) {
@@ -535,12 +542,10 @@ export function orderOps(ops: readonly AddressOp[], kernel: readonly KernelAddre
  */
 const KERNEL_PRIME_DELAY_MS = 1000;
 
-/** EEXIST on an add: the address is there already. */
-function isPresent(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "EEXIST";
-}
-
-/** EADDRNOTAVAIL on a removal: the address is not there any more. */
-function isAlreadyGone(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "EADDRNOTAVAIL";
+/**
+ * Whether a kernel operation failed with errno `code`: EEXIST on an add (the address is
+ * there already), EADDRNOTAVAIL on a removal (it is not there any more).
+ */
+function hasCode(e: unknown, code: "EEXIST" | "EADDRNOTAVAIL"): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
 }
