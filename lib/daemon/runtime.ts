@@ -86,7 +86,7 @@ import {
   nonZeroCounters,
 } from "./status.ts";
 import type { LoopGuard, ReloadFacts, Subsystem } from "./subsystem.ts";
-import { checksumFormFor, Transports } from "./transports.ts";
+import { type ChecksumForm, checksumFormFor, Transports } from "./transports.ts";
 import { type ReconcileLookups, type ReconcileReason, VipReconciler } from "./vip_reconciler.ts";
 import { VmacKeeper, type WantedVmacs } from "./vmac_keeper.ts";
 import { vmacAddress, wantedVmacs } from "./vmac.ts";
@@ -1149,28 +1149,30 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
 
   #warmInstance(inst: Instance, r: RouterState, dueMs: number, now: number) {
     for (const a of step(r, { type: "tick" }, dueMs).actions) {
-      if (a.type === "send") this.#transports.encodeOnly(inst, a.advert, () => "pseudo-header");
+      if (a.type === "send") this.#transports.encodeOnly(inst, a.advert, this.#formFor(inst));
     }
+    // The schedule's code, run once; its rounds are dropped.
     const cfg = this.#announceCfgOf(inst);
-    const { announcements } = announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
-    const readied = new Set<string>();
-    for (const a of announcements) {
-      const key = `${a.kind} ${vipKey(a.dev, a.address)}`;
-      if (readied.has(key)) continue;
-      readied.add(key);
-      this.#announcer.prepare?.(a.dev, a.kind, a.address);
-      this.#addresses.prepare?.(a.dev, a.kind === "garp" ? "ipv4" : "ipv6").catch(() => {});
+    announceDue(startAnnounce(cfg, inst.targets, now), cfg, now);
+    for (const t of inst.targets) {
+      this.#announcer.prepare?.(t.dev, t.family === "ipv4" ? "garp" : "na", t.address);
+      this.#addresses.prepare?.(t.dev, t.family).catch(() => {});
     }
   }
 
   #sendAdvert(inst: Instance, advert: OutgoingAdvert) {
-    this.#transports.sendAdvert(inst, advert, (dst) =>
+    this.#transports.sendAdvert(inst, advert, this.#formFor(inst));
+  }
+
+  /** The checksum form of `inst`'s adverts, per destination. */
+  #formFor(inst: Instance): (dst: string) => ChecksumForm {
+    return (dst) =>
       checksumFormFor(
         this.table.config.global.checksum,
         this.table.routerOf(inst).peerChecksum,
         inst.peers,
         dst,
-      ));
+      );
   }
 
   /**
