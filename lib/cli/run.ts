@@ -27,6 +27,7 @@ import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
 import { NftAcceptFilter, nftTableExists } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
+import { releaseStartupPages } from "../sys/resident.ts";
 import { SdNotify } from "../sys/sdnotify.ts";
 // startup: flag parsing without check.ts (and its status client) or node:util.
 import { FORMAT_OPTIONS, loadOptionsFrom } from "./load_options.ts";
@@ -50,6 +51,19 @@ const LOADER_PREPARE_DELAY_MS = 200;
  * waits a whole Master_Down_Interval.
  */
 const WARM_TAKEOVER_DELAY_MS = 250;
+
+/** Drops what only the start touched from the resident set (see lib/sys/resident.ts). */
+function giveBackStartupPages(log: Logger): void {
+  try {
+    const r = releaseStartupPages();
+    log.debug(
+      `resident set: ${(r.droppedKb / 1024).toFixed(1)} MiB of start-up file pages dropped ` +
+        `(${r.mappings} mappings)${r.trimmed ? ", malloc trimmed" : ""}`,
+    );
+  } catch (e) {
+    log.debug(`resident set: start-up pages kept: ${(e as Error).message}`);
+  }
+}
 
 const USAGE = "usage: hacore run FILE [--log-level debug|info|notice|warn|error] " +
   "[--log-format human|json] [--pidfile PATH] [--control-socket PATH] [--keep-lvs] " +
@@ -349,7 +363,12 @@ export async function runCommand(args: string[]): Promise<number> {
     acceptFilter.releaseLeftover();
     // What a reload by blocks needs (an index, a buffer), made once started, not before.
     reactor.at(reactor.nowMs() + LOADER_PREPARE_DELAY_MS, () => loader.prepare());
-    reactor.at(reactor.nowMs() + WARM_TAKEOVER_DELAY_MS, () => daemon?.warmTakeover());
+    reactor.at(reactor.nowMs() + WARM_TAKEOVER_DELAY_MS, () => {
+      // The start's pages first, so that the takeover path's are mapped back by its
+      // warm-up, not by a takeover.
+      giveBackStartupPages(log);
+      daemon?.warmTakeover();
+    });
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).

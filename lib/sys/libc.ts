@@ -404,6 +404,8 @@ export const SYMBOLS = {
   // Variadic in C; its arguments are integers, which both 64-bit ABIs pass in the same
   // registers as fixed ones (so prctl's va_arg reads them where they were put).
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  malloc_trim: { parameters: ["usize"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -2237,4 +2239,35 @@ const PR_SET_TIMERSLACK = 29;
  */
 export function setTimerSlackNs(ns: number): boolean {
   return libc().prctl(PR_SET_TIMERSLACK, BigInt(ns), 0n, 0n, 0n) === 0;
+}
+
+const MADV_DONTNEED = 4;
+
+/**
+ * Drops this process's page-table entries for `[start, end)` (`MADV_DONTNEED`): resident
+ * pages of a file mapping leave the resident set and stay in the page cache, so a later
+ * touch maps them back with a minor fault. Only for mappings nothing ever wrote: on a
+ * private mapping with written pages, those writes would be lost (see
+ * `lib/sys/resident.ts`). False when the kernel refused.
+ *
+ * @example
+ * ```ts
+ * dropPages(0x5612_0000_0000n, 0x5612_0010_0000n);
+ * ```
+ */
+export function dropPages(start: bigint, end: bigint): boolean {
+  return libc().madvise(start, end - start, MADV_DONTNEED) === 0;
+}
+
+/**
+ * Gives malloc's free memory back to the kernel (`malloc_trim(0)`: every arena, not only
+ * the top of the brk heap). True when some was released.
+ *
+ * @example
+ * ```ts
+ * trimMalloc();
+ * ```
+ */
+export function trimMalloc(): boolean {
+  return libc().malloc_trim(0n) === 1;
 }
