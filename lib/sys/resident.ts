@@ -4,12 +4,13 @@
  *
  * Why: the Deno executable is ~140 MB, and starting the runtime (the V8 snapshot, module
  * loading, the compiler tiers the start runs) maps ~35 MiB of it into the resident set,
- * where it stays for the life of the daemon although a running hacore touches about a
- * third of it again. Dropping this process's page-table entries for read-only file
- * mappings (`MADV_DONTNEED`) leaves those pages in the page cache: what the loop still
- * runs is mapped back by minor faults within its first turns (a few hundred, well under
- * a millisecond on a host), and the rest stops counting against the daemon. malloc's
- * free memory goes back too (`malloc_trim`).
+ * where it stays for the life of the daemon. Dropping this process's page-table entries
+ * for read-only file mappings (`MADV_DONTNEED`) leaves those pages in the page cache:
+ * what the loop still runs is mapped back by minor faults as it runs it (with the
+ * kernel's fault-around, 64 KiB at a time: about two thirds of the 35 MiB come back
+ * within a minute), and the rest stops counting against the daemon. No disk read, unlike
+ * `MADV_PAGEOUT`, which would evict them and could make a takeover wait for one.
+ * malloc's free memory goes back too (`malloc_trim`).
  *
  * Only mappings that cannot hold a write are dropped: no `w` permission and no anonymous
  * page. A private mapping made read-only after the loader wrote it (RELRO) has anonymous
