@@ -56,10 +56,14 @@ import { EINTR } from "./errno.ts";
  * It bounds how late a Deno timer nobody moved onto the reactor is seen (and, should
  * Deno's epoll fds not be found or sit out, a signal or a metrics scrape: Deno's
  * listeners run only on an event-loop turn): this much, plus the async wait's own
- * length (until the next packet or deadline). An async wait costs ~150 µs more CPU
- * than a blocking one here, so 4 a second is ~0.04 CPU-s per minute.
+ * length (until the next packet or deadline). In `hacore run` nothing waits on such a
+ * timer: the daemon's timers are the reactor's, and whatever awaits Deno's own work (a
+ * hook, a mail, a check through Deno's sockets, a metrics reply, a reload) holds the
+ * reactor in async waits meanwhile. Each cap's turn costs two async waits and a wake,
+ * ~0.4 ms of CPU here: at 250 ms they were half of an idle 1 s instance's CPU (0.21
+ * CPU-s per minute, 0.115 at 1 s), and ~0.1 CPU-s per minute of one at 10 ms adverts.
  */
-export const BLOCK_CAP_MS = 250;
+export const BLOCK_CAP_MS = 1000;
 
 /**
  * The longest an async wait lasts when it is only Deno's event loop's turn (see
