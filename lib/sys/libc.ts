@@ -2252,11 +2252,11 @@ const MADV_DONTNEED = 4;
  *
  * @example
  * ```ts
- * dropPages(0x5612_0000_0000n, 0x5612_0010_0000n);
+ * dropPages(0x5612_0000_0000, 0x5612_0010_0000);
  * ```
  */
-export function dropPages(start: bigint, end: bigint): boolean {
-  return libc().madvise(start, end - start, MADV_DONTNEED) === 0;
+export function dropPages(start: number, end: number): boolean {
+  return libc().madvise(BigInt(start), BigInt(end - start), MADV_DONTNEED) === 0;
 }
 
 /**

@@ -21,69 +21,73 @@
 
 import { dropPages, trimMalloc } from "./libc.ts";
 
-/** One mapping of `/proc/self/smaps` this module may drop. */
-export interface FileMapping {
-  readonly start: bigint;
-  readonly end: bigint;
+/** One mapping of a `/proc/PID/smaps`. Addresses are below 2^47: exact as numbers. */
+export interface SmapsMapping {
+  readonly start: number;
+  readonly end: number;
+  /** As smaps shows them, e.g. `r-xp`. */
+  readonly perms: string;
+  /** The file, `[heap]` and the like, or "" for anonymous memory. */
   readonly path: string;
   /** Resident, KiB. */
-  readonly rssKb: number;
+  rssKb: number;
+  /** Anonymous pages (copies written by this process), KiB; -1 when not reported. */
+  anonKb: number;
 }
 
 const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/;
 
-interface Parsing {
-  start: bigint;
-  end: bigint;
-  path: string;
-  readOnly: boolean;
-  rssKb: number;
-  anonKb: number;
-}
-
 /**
- * The read-only file mappings in `smaps` (the text of `/proc/PID/smaps`) that hold no
- * anonymous page, with their resident size: what {@link releaseStartupPages} may drop.
+ * The mappings of `text`, the contents of a `/proc/PID/smaps`, with their resident and
+ * anonymous sizes. Also what `scripts/bench/lib/smaps.ts` sorts a daemon's memory by.
  *
  * @example
  * ```ts
- * droppableMappings(Deno.readTextFileSync("/proc/self/smaps")).length > 0; // true
+ * parseSmaps("7f00-7f01 rw-p 00000000 00:00 0 \nRss: 4 kB\n")[0].rssKb; // 4
  * ```
  */
-export function droppableMappings(smaps: string): FileMapping[] {
-  const out: FileMapping[] = [];
-  let cur: Parsing | null = null;
-  const flush = () => {
-    if (cur !== null && cur.readOnly && cur.anonKb === 0 && cur.path.startsWith("/")) {
-      out.push({ start: cur.start, end: cur.end, path: cur.path, rssKb: cur.rssKb });
-    }
-  };
-  for (const line of smaps.split("\n")) {
+export function parseSmaps(text: string): SmapsMapping[] {
+  const out: SmapsMapping[] = [];
+  let cur: SmapsMapping | null = null;
+  for (const line of text.split("\n")) {
     const h = HEADER.exec(line);
     if (h !== null) {
-      flush();
-      const perms = h[3];
       cur = {
-        start: BigInt(`0x${h[1]}`),
-        end: BigInt(`0x${h[2]}`),
-        path: h[4],
-        readOnly: perms[0] === "r" && perms[1] === "-",
+        start: Number.parseInt(h[1], 16),
+        end: Number.parseInt(h[2], 16),
+        perms: h[3],
+        path: h[4].trim(),
         rssKb: 0,
-        // Unknown until its line is read: a mapping without one is never dropped.
         anonKb: -1,
       };
+      out.push(cur);
     } else if (cur !== null) {
       if (line.startsWith("Rss:")) cur.rssKb = kb(line);
       else if (line.startsWith("Anonymous:")) cur.anonKb = kb(line);
     }
   }
-  flush();
   return out;
 }
 
 function kb(line: string): number {
   const n = Number.parseInt(line.slice(line.indexOf(":") + 1), 10);
   return Number.isFinite(n) ? n : -1;
+}
+
+/**
+ * The read-only file mappings in `smaps` (the text of `/proc/PID/smaps`) known to hold
+ * no anonymous page: what {@link releaseStartupPages} may drop. A mapping whose
+ * `Anonymous:` line is missing is not known clean, and kept.
+ *
+ * @example
+ * ```ts
+ * droppableMappings(Deno.readTextFileSync("/proc/self/smaps")).length > 0; // true
+ * ```
+ */
+export function droppableMappings(smaps: string): SmapsMapping[] {
+  return parseSmaps(smaps).filter((m) =>
+    m.perms[0] === "r" && m.perms[1] === "-" && m.anonKb === 0 && m.path.startsWith("/")
+  );
 }
 
 /** What one {@link releaseStartupPages} did. */

@@ -4,7 +4,7 @@
  * resident set while everything keeps running.
  */
 import assert from "node:assert/strict";
-import { droppableMappings, releaseStartupPages } from "../../lib/sys/resident.ts";
+import { droppableMappings, parseSmaps, releaseStartupPages } from "../../lib/sys/resident.ts";
 
 const EXE = "/usr/bin/deno";
 
@@ -30,16 +30,25 @@ Deno.test("droppableMappings: read-only file mappings without anonymous pages, n
     // A kernel that reports no Anonymous line: not known to be clean, kept.
     mapping("7fa35a40d000-7fa35a563000", "r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6", 1228),
   ].join("\n");
-  assert.deepEqual(droppableMappings(smaps), [
-    { start: 0x561200d61000n, end: 0x5612028ef000n, path: EXE, rssKb: 11796 },
-    { start: 0x561202b65000n, end: 0x561206859000n, path: EXE, rssKb: 20940 },
-    {
-      start: 0x7fa358400000n,
-      end: 0x7fa3589b9000n,
-      path: "/root/.cache/deno/v8_code_cache_v2",
-      rssKb: 1056,
-    },
-    { start: 0x7fa33bdc0000n, end: 0x7fa33bfe6000n, path: `${EXE} (deleted)`, rssKb: 2112 },
+  const kept = droppableMappings(smaps).map((m) => [m.start, m.end, m.path, m.rssKb]);
+  assert.deepEqual(kept, [
+    [0x561200d61000, 0x5612028ef000, EXE, 11796],
+    [0x561202b65000, 0x561206859000, EXE, 20940],
+    [0x7fa358400000, 0x7fa3589b9000, "/root/.cache/deno/v8_code_cache_v2", 1056],
+    [0x7fa33bdc0000, 0x7fa33bfe6000, `${EXE} (deleted)`, 2112],
+  ]);
+});
+
+Deno.test("parseSmaps: every mapping with its resident and anonymous sizes, -1 when not reported", () => {
+  const smaps = [
+    mapping("561206859000-56120685a000", "r--p", EXE, 4, 4),
+    mapping("7fa354000000-7fa35413a000", "rw-p", "", 1244, 1244),
+    mapping("7fa35a40d000-7fa35a563000", "r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6", 1228),
+  ].join("\n");
+  assert.deepEqual(parseSmaps(smaps).map((m) => [m.perms, m.path, m.rssKb, m.anonKb]), [
+    ["r--p", EXE, 4, 4],
+    ["rw-p", "", 1244, 1244],
+    ["r-xp", "/usr/lib/x86_64-linux-gnu/libc.so.6", 1228, -1],
   ]);
 });
 

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { parseSmaps, type SmapsMapping } from "../../../lib/sys/resident.ts";
+
 /**
  * Resident KiB per kind of mapping.
  *
@@ -34,42 +36,6 @@ export interface RssByKind {
   readonly totalKiB: number;
 }
 
-interface Mapping {
-  readonly start: number;
-  readonly end: number;
-  readonly perms: string;
-  readonly path: string;
-  rss: number;
-}
-
-/**
- * Parses the text of /proc/PID/smaps into its mappings (Rss in KiB).
- *
- * @example
- * ```ts
- * parseSmaps("7f00-7f01 rw-p 00000000 00:00 0 \nRss: 4 kB\n")[0].rss; // 4
- * ```
- */
-export function parseSmaps(text: string): Mapping[] {
-  const out: Mapping[] = [];
-  for (const line of text.split("\n")) {
-    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ \S+\s*(.*)$/.exec(line);
-    if (head) {
-      out.push({
-        start: parseInt(head[1], 16),
-        end: parseInt(head[2], 16),
-        perms: head[3],
-        path: head[4].trim(),
-        rss: 0,
-      });
-      continue;
-    }
-    const rss = /^Rss:\s+(\d+) kB/.exec(line);
-    if (rss && out.length > 0) out[out.length - 1].rss = Number(rss[1]);
-  }
-  return out;
-}
-
 /**
  * Sums `mappings` by kind; `exe` is the path of the process's executable.
  *
@@ -78,17 +44,21 @@ export function parseSmaps(text: string): Mapping[] {
  * classify(parseSmaps(text), "/usr/bin/deno", 4).anon;
  * ```
  */
-export function classify(mappings: readonly Mapping[], exe: string, threads: number): RssByKind {
+export function classify(
+  mappings: readonly SmapsMapping[],
+  exe: string,
+  threads: number,
+): RssByKind {
   let exeText = 0, exeData = 0, otherFiles = 0, heap = 0, anon = 0, stacks = 0;
   mappings.forEach((m, i) => {
     if (m.path === exe) {
-      if (m.perms.includes("w")) exeData += m.rss;
-      else exeText += m.rss;
-    } else if (m.path === "[heap]") heap += m.rss;
-    else if (m.path === "[stack]") stacks += m.rss;
-    else if (m.path.startsWith("/")) otherFiles += m.rss;
-    else if (m.path === "" && isThreadStack(mappings, i)) stacks += m.rss;
-    else anon += m.rss;
+      if (m.perms.includes("w")) exeData += m.rssKb;
+      else exeText += m.rssKb;
+    } else if (m.path === "[heap]") heap += m.rssKb;
+    else if (m.path === "[stack]") stacks += m.rssKb;
+    else if (m.path.startsWith("/")) otherFiles += m.rssKb;
+    else if (m.path === "" && isThreadStack(mappings, i)) stacks += m.rssKb;
+    else anon += m.rssKb;
   });
   const totalKiB = exeText + exeData + otherFiles + heap + anon + stacks;
   return { exeText, exeData, otherFiles, heap, anon, stacks, threads, totalKiB };
@@ -96,7 +66,7 @@ export function classify(mappings: readonly Mapping[], exe: string, threads: num
 
 // A thread's stack: a private read-write anonymous mapping of a thread stack's size
 // (Rust's 2 MiB, glibc's 8 MiB, with a page or two of slack) right above a ---p guard.
-function isThreadStack(mappings: readonly Mapping[], i: number): boolean {
+function isThreadStack(mappings: readonly SmapsMapping[], i: number): boolean {
   const m = mappings[i];
   const below = mappings[i - 1];
   if (below === undefined || below.perms !== "---p" || below.end !== m.start) return false;
