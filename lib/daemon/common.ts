@@ -45,6 +45,19 @@ export function errorText(e: unknown): string {
 }
 
 /**
+ * Whether a caught value carries errno `code` (a `SyscallError`, or a netlink error the
+ * ports raise with the same `code`).
+ *
+ * @example
+ * ```ts
+ * hasErrorCode(new SyscallError("if_nametoindex", 19, "eth9"), "ENODEV"); // true
+ * ```
+ */
+export function hasErrorCode(e: unknown, code: string): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
+}
+
+/**
  * Logs `msg` at `level` unless another line with the same `key` went out within the
  * limiter's window; the next one that goes out says how many were held back.
  *

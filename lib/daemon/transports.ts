@@ -24,7 +24,7 @@ import type { Family } from "../net/addr.ts";
 import { sameBytes } from "../net/bytes.ts";
 import { encodeAdvert } from "../vrrp/packet.ts";
 import type { OutgoingAdvert } from "../vrrp/types.ts";
-import { bump, errorText, type RateLog } from "./common.ts";
+import { bump, errorText, hasErrorCode, type RateLog } from "./common.ts";
 import type { Instance } from "./instance.ts";
 import type { ReceivedPacket, RoutineAdvert, TransportFactory, VrrpTransport } from "./ports.ts";
 import { advertVia } from "./vmac.ts";
@@ -76,7 +76,7 @@ export function checksumFormFor(
  * ```
  */
 export function isNoDevice(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === "ENODEV";
+  return hasErrorCode(e, "ENODEV");
 }
 
 const NO_ROUTINE: readonly RoutineAdvert[] = Object.freeze([]);

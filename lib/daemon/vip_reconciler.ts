@@ -24,7 +24,7 @@
 
 import type { Logger } from "../log.ts";
 import { canonicalIp } from "../net/addr.ts";
-import { bump, errorText, type RateLog } from "./common.ts";
+import { bump, errorText, hasErrorCode, type RateLog } from "./common.ts";
 import type { Instance } from "./instance.ts";
 import type { AddressPort, Clock, KernelAddress } from "./ports.ts";
 import {
@@ -432,7 +432,7 @@ export class VipReconciler {
           log.info(`${who}: ${reason === "kernel" ? "restored" : "added"} ${what}`);
         } catch (e) {
           held.delete(vipKey(s.dev, s.address));
-          if (cached !== null && hasCode(e, "EEXIST")) {
+          if (cached !== null && hasErrorCode(e, "EEXIST")) {
             stale = true;
             continue;
           }
@@ -461,7 +461,7 @@ export class VipReconciler {
           log.info(`${who}: removed ${what}${why}`);
         } catch (e) {
           this.#selfRemoved.delete(vipKey(a.dev, a.address));
-          if (hasCode(e, "EADDRNOTAVAIL")) {
+          if (hasErrorCode(e, "EADDRNOTAVAIL")) {
             // What we wanted is done: the kernel took it (with its subnet's primary).
             alreadyGone++;
             continue;
@@ -541,11 +541,3 @@ export function orderOps(ops: readonly AddressOp[], kernel: readonly KernelAddre
  * addresses) costs one read, not one per event.
  */
 const KERNEL_PRIME_DELAY_MS = 1000;
-
-/**
- * Whether a kernel operation failed with errno `code`: EEXIST on an add (the address is
- * there already), EADDRNOTAVAIL on a removal (it is not there any more).
- */
-function hasCode(e: unknown, code: "EEXIST" | "EADDRNOTAVAIL"): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: unknown }).code === code;
-}
