@@ -10,7 +10,11 @@
 import assert from "node:assert/strict";
 import type { ReceivedPacket, RoutineAdvert } from "../../lib/sys/ports.ts";
 import { Reactor } from "../../lib/sys/reactor.ts";
-import { routineBell, SystemTransportFactory } from "../../lib/sys/transport.ts";
+import {
+  DOORBELL_MIN_ROUTINE,
+  routineBell,
+  SystemTransportFactory,
+} from "../../lib/sys/transport.ts";
 import { encodeAdvert, VRRP_GROUP_IPV4, VRRP_GROUP_IPV6 } from "../../lib/vrrp/packet.ts";
 import { inNetns, ipNs, type Lab, netnsTest, withLab } from "./helpers.ts";
 
@@ -88,15 +92,17 @@ async function pairLab(lab: Lab, c: FamilyCase) {
 /**
  * On a lab pair: B's transport on a reactor of its own, and A's to send from on another
  * (the sender's packet socket sees what it sends, and that wake would read B's sockets).
+ * B uses the doorbell from one routine advert on unless `doorbellMin` says otherwise.
  */
 async function openPair(
   lab: Lab,
   c: FamilyCase,
   onPacket: (p: ReceivedPacket, reactor: Reactor) => void,
+  doorbellMin = 1,
 ) {
   const { nsA, nsB, a, b } = await pairLab(lab, c);
   const reactor = new Reactor();
-  const factory = new SystemTransportFactory({ reactor });
+  const factory = new SystemTransportFactory({ reactor, doorbellMin });
   const sender = new SystemTransportFactory({ reactor: new Reactor() });
   const req = { family: c.family, group: c.group };
   const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
@@ -225,6 +231,54 @@ for (const c of CASES) {
           assert.equal(got[3].repeats, 2);
           assert.ok(got[3].atMs! >= lastSent - 1, "judged from its last advert");
           assert.equal(factory.stats().received, 7, "every advert read is counted");
+        } finally {
+          await close();
+        }
+      });
+    },
+  );
+}
+
+for (const c of CASES) {
+  netnsTest(
+    `${c.family}: by default one routine advert still wakes the loop; the doorbell takes over from ${DOORBELL_MIN_ROUTINE}`,
+    async () => {
+      await withLab(async (lab) => {
+        const got: ReceivedPacket[] = [];
+        const { tA, tB, close } = await openPair(
+          lab,
+          c,
+          (p) => got.push(p),
+          DOORBELL_MIN_ROUTINE,
+        );
+        const routine = advert(c, c.a, 150);
+        const other = advert(c, c.other, 150);
+        const send = (bytes: Uint8Array, src = c.a) => tA.send(bytes, c.group, src);
+        try {
+          send(routine);
+          await waitFor(() => got.length === 1, "the first advert");
+          tB.expectRoutine!([{ src: c.a, head: routine.slice(0, 6) }]);
+          await sleep(50);
+          send(routine);
+          await waitFor(() => got.length === 2, "a lone routine advert, on its own wake");
+
+          tB.expectRoutine!([
+            { src: c.a, head: routine.slice(0, 6) },
+            { src: c.other, head: other.slice(0, 6) },
+          ]);
+          await sleep(50);
+          send(routine);
+          await sleep(QUIET_MS);
+          assert.equal(got.length, 2, "with two routine adverts, one wakes nobody");
+          send(advert(c, c.a, 0));
+          await waitFor(() => got.length === 4, "a release rings, the routine one before it");
+          assert.deepEqual(got.slice(2).map((p) => p.bytes[2]), [150, 0], "in arrival order");
+
+          // Back to one: every advert wakes the loop again.
+          tB.expectRoutine!([{ src: c.a, head: routine.slice(0, 6) }]);
+          await sleep(50);
+          send(routine);
+          await waitFor(() => got.length === 5, "a lone routine advert once more");
         } finally {
           await close();
         }
