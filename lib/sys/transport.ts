@@ -428,10 +428,11 @@ export function frameIpv4Advert(
  * Master followed (a single Backup on the interface), waking on each of its adverts is
  * cheaper than the doorbell's wake per Master_Down interval: a timer's wake costs more
  * than a packet's, and that wake reads the ~3 adverts queued meanwhile. One instance at
- * 10 ms adverts beside keepalived, CPU-s per minute over 15 s, 7 alternating runs each:
- * 0.45 with the doorbell (33 wakes a second), 0.31 without (100). With 50 instances the
- * doorbell wins by far (1.36-1.56 against 3.1-3.6 at 4,000 wakes a second); with 2 the
- * two were within the noise.
+ * 10 ms adverts, CPU-s per minute over 15 s, alternating runs: beside a keepalived
+ * Master 0.45 with the doorbell (33 wakes a second), 0.31 without (100), 7 runs each;
+ * beside a hacore Master 0.45 and 0.42, 5 runs each, within the noise. With 50
+ * instances the doorbell wins by far (1.36-1.56 against 3.1-3.6 at 4,000 wakes a
+ * second); with 2 the two were within the noise.
  */
 export const DOORBELL_MIN_ROUTINE = 2;
 
