@@ -92,17 +92,19 @@ async function pairLab(lab: Lab, c: FamilyCase) {
 /**
  * On a lab pair: B's transport on a reactor of its own, and A's to send from on another
  * (the sender's packet socket sees what it sends, and that wake would read B's sockets).
- * B uses the doorbell from one routine advert on unless `doorbellMin` says otherwise.
+ * B uses the doorbell from one routine advert on, or as the factory does by default.
  */
 async function openPair(
   lab: Lab,
   c: FamilyCase,
   onPacket: (p: ReceivedPacket, reactor: Reactor) => void,
-  doorbellMin = 1,
+  doorbell: "from one" | "default" = "from one",
 ) {
   const { nsA, nsB, a, b } = await pairLab(lab, c);
   const reactor = new Reactor();
-  const factory = new SystemTransportFactory({ reactor, doorbellMin });
+  const factory = new SystemTransportFactory(
+    doorbell === "default" ? { reactor } : { reactor, doorbellMin: 1 },
+  );
   const sender = new SystemTransportFactory({ reactor: new Reactor() });
   const req = { family: c.family, group: c.group };
   const tA = inNetns(nsA, () => sender.open({ interface: a, ...req }, () => {}));
@@ -245,12 +247,7 @@ for (const c of CASES) {
     async () => {
       await withLab(async (lab) => {
         const got: ReceivedPacket[] = [];
-        const { tA, tB, close } = await openPair(
-          lab,
-          c,
-          (p) => got.push(p),
-          DOORBELL_MIN_ROUTINE,
-        );
+        const { tA, tB, close } = await openPair(lab, c, (p) => got.push(p), "default");
         const routine = advert(c, c.a, 150);
         const other = advert(c, c.other, 150);
         const send = (bytes: Uint8Array, src = c.a) => tA.send(bytes, c.group, src);
