@@ -172,9 +172,11 @@ export interface VrrpTransport {
   send(bytes: Uint8Array, dst: string, src: string, via?: string, ttl?: number): void;
   /**
    * Optional: the adverts a Backup here hears from its Master every interval, which
-   * change nothing but a timer. Such an advert need not wake the loop: it is delivered
-   * (with its {@link ReceivedPacket.atMs}) on the next wake, which every deadline is;
-   * any other packet wakes the loop as before. An empty list: every packet wakes it.
+   * change nothing but a timer. Such an advert need not wake the loop: it may be
+   * delivered (with its {@link ReceivedPacket.atMs}) on the next wake, which every
+   * deadline is; any other packet wakes the loop as before. An empty list: every packet
+   * wakes it. The system transport lets them wait only where it follows several
+   * (`DOORBELL_MIN_ROUTINE` in `lib/sys/transport.ts`).
    * Transports that cannot tell when a packet arrived omit it.
    */
   expectRoutine?(routine: readonly RoutineAdvert[]): void;

@@ -800,10 +800,10 @@ export class SystemTransportFactory implements TransportFactory {
 }
 
 /**
- * A run of identical routine adverts within one drain: a Backup reads its Master's
- * adverts a few at a time (on its wakes), and all but their count and the last one's
- * arrival is the same for the engine, so it hears them once (a third of a Backup's
- * CPU went to handing each on). Only a routine advert starts a run, on a packet
+ * A run of identical routine adverts within one drain: a lone Backup wakes on each of
+ * its Master's adverts, but a wake that comes late (a stall, a busy host) finds several
+ * queued, and all but their count and the last one's arrival is the same for the
+ * engine, so it hears them once. Only a routine advert starts a run, on a packet
  * socket whose transport has one routine advert (the frame and sender's MAC
  * compared); a run ends at the first other read and with the drain.
  */
