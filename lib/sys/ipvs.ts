@@ -120,8 +120,12 @@ class NetlinkIpvs implements IpvsPort {
     const out: IpvsServiceEntry[] = [];
     for (const service of services) {
       const what = `destinations of ${serviceLabel(service)}`;
-      const dests = (await this.#conn.dump(buildGetDests(this.#family, service), ask("dump", what)))
-        .map((d) => decoded(decodeDest(d, service.af), "dump", what));
+      const parts = await this.#conn.dumpDecoded(
+        buildGetDests(this.#family, service),
+        (p) => decodeDest(p, service.af),
+        ask("dump", what),
+      );
+      const dests = parts.map((d) => decoded(d, "dump", what));
       out.push({ service, dests });
     }
     return out;

@@ -62,6 +62,7 @@ import {
 } from "../../lib/sys/libc.ts";
 import {
   type AddrMessage,
+  buildGetAddrDump,
   buildNewAddr,
   hacoreLabel,
   IFA_F_NODAD,
@@ -619,6 +620,45 @@ netnsTest(
         );
         assert.ok(names.includes("nlctrl"), names.join(", "));
         assert.ok(names.length > 1, names.join(", "));
+      } finally {
+        await conn.close();
+      }
+    });
+  },
+);
+
+netnsTest(
+  "a decoded dump hands every part to its decoder, in order, as a copied dump returns them",
+  async () => {
+    await withLab(async (lab) => {
+      const ns = await lab.netns();
+      // Enough addresses for the dump to span several datagrams (~32 KiB each): the
+      // receive buffer is reused between them, and each part is decoded before the next.
+      const batch = await Deno.makeTempFile({ prefix: "hacore-addrs-" });
+      try {
+        const lines = [];
+        for (let i = 0; i < 1000; i++) {
+          lines.push(`addr add 10.77.${i >> 8}.${i & 255}/32 dev lo`);
+        }
+        await Deno.writeTextFile(batch, lines.join("\n") + "\n");
+        await ipNs(ns, "-batch", batch);
+      } finally {
+        await Deno.remove(batch);
+      }
+      const conn = inNetns(ns, () => NetlinkConnection.open(NETLINK_ROUTE));
+      try {
+        const copied = await conn.dump(buildGetAddrDump(AF_INET));
+        const sizes: number[] = [];
+        const decoded = await conn.dumpDecoded(buildGetAddrDump(AF_INET), (p) => {
+          sizes.push(p.length);
+          return Array.from(p).join(",");
+        });
+        assert.ok(copied.length > 1000, `${copied.length} addresses dumped`);
+        assert.equal(decoded.length, copied.length);
+        assert.deepEqual(decoded, copied.map((p) => Array.from(p).join(",")));
+        assert.deepEqual(sizes, copied.map((p) => p.length));
+        const bytes = sizes.reduce((a, b) => a + b, 0);
+        assert.ok(bytes > 32 * 1024, `${bytes} bytes: more than one datagram holds`);
       } finally {
         await conn.close();
       }

@@ -408,6 +408,29 @@ Deno.test("list --stats: 64-bit counters are read, zero on a fresh table", async
   assert.deepEqual(Object.values(d.stats), new Array(10).fill(0n));
 });
 
+Deno.test("dests decoded one after another keep nothing of the one before", async () => {
+  const { c } = await operation("list-stats");
+  const withStats = c.replies[5];
+  const gue = {
+    ...dest("10.9.0.9", 443, IP_VS_CONN_F_TUNNEL, 3),
+    uThreshold: 7,
+    tunnelType: 1,
+    tunnelPort: 6080,
+    tunnelFlags: 1,
+  } satisfies IpvsDest;
+  const plain = dest("10.9.0.8", 80, IP_VS_CONN_F_MASQ, 2);
+  // A request carries no stats and no counters: decoded right after a reply that has
+  // them (and after a tunnelled dest), it must not inherit any.
+  const request = (d: IpvsDest) => buildNewDest(c.family, web, d).subarray(NLMSG_HDRLEN);
+  const none = { activeConns: undefined, inactConns: undefined, persistConns: undefined };
+  for (let round = 0; round < 2; round++) {
+    const replied = unwrap(decodeDest(withStats, AF_INET));
+    assert.ok(replied.stats && replied.activeConns === 0, "the reply's stats and counters");
+    assert.deepEqual(unwrap(decodeDest(request(gue), AF_INET)), { ...gue, ...none });
+    assert.deepEqual(unwrap(decodeDest(request(plain), AF_INET)), { ...plain, ...none });
+  }
+});
+
 Deno.test("decoded services, dests and daemons re-encode to the request that made them", async () => {
   const { c } = await operation("list");
   const [tcp] = c.replies.slice(1, 2).map((p) => unwrap(decodeService(p)).service);

@@ -466,6 +466,35 @@ export class NetlinkConnection {
   }
 
   /**
+   * {@link NetlinkConnection.dump}, each part's payload handed to `decode` as it is read,
+   * in the receive buffer itself: `decode` must not keep the view (the next read
+   * overwrites it). What it returns is collected in order. For big dumps read often (an
+   * IPVS table's destinations, a service at a time): no copy of each datagram, no
+   * message kept past its decode.
+   *
+   * @example
+   * ```ts
+   * const dests = await conn.dumpDecoded(buildGetDests(family, service), (p) => decodeDest(p, af));
+   * ```
+   * @throws {NetlinkError} as {@link NetlinkConnection.request}.
+   */
+  async dumpDecoded<T>(
+    msg: Uint8Array,
+    decode: (payload: Uint8Array) => T,
+    opts: ExchangeOptions = {},
+  ): Promise<T[]> {
+    for (let attempt = 1;; attempt++) {
+      const out: T[] = [];
+      let interrupted = false;
+      await this.#exchange(msg, NLM_F_DUMP, "dump", opts, (m) => {
+        if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
+        out.push(decode(m.payload));
+      });
+      if (!interrupted || attempt >= DUMP_ATTEMPTS) return out;
+    }
+  }
+
+  /**
    * Messages from the joined groups, in kernel order. An `{ kind: "overrun" }` item
    * means the kernel dropped some (ENOBUFS): re-dump. A datagram too big for the buffer
    * comes as a `malformed` item. Ends when {@link NetlinkConnection.close} is called.
@@ -552,19 +581,25 @@ export class NetlinkConnection {
     extraFlags: number,
     mode: Mode,
     opts: ExchangeOptions,
+    each?: (m: DataMessage) => void,
   ): Promise<DataMessage[]> {
     // One exchange in flight per socket: replies are matched by sequence number, but a
     // dump's parts must be read by the one waiter that asked for them.
-    const run = this.#queue.then(() => this.#exchangeNow(msg, extraFlags, mode, opts));
+    const run = this.#queue.then(() => this.#exchangeNow(msg, extraFlags, mode, opts, each));
     this.#queue = run.catch(() => {});
     return run;
   }
 
+  /**
+   * Sends `msg` and reads its replies: collected (copied out of the receive buffer),
+   * or, with `each`, handed to it in place and not collected.
+   */
   async #exchangeNow(
     msg: Uint8Array,
     extraFlags: number,
     mode: Mode,
     opts: ExchangeOptions,
+    each?: (m: DataMessage) => void,
   ): Promise<DataMessage[]> {
     const header = decodeHeader(msg, 0);
     if (!header || header.len < NLMSG_HDRLEN || header.len > msg.length) {
@@ -595,8 +630,9 @@ export class NetlinkConnection {
         continue;
       }
       if (got.flags & MSG_TRUNC) throw fail(EBADMSG, "reply truncated");
-      // Copied: replies outlive this buffer, which the next recv overwrites.
-      for (const m of parseMessages(this.#buf.slice(0, got.n))) {
+      // Copied when collected: replies outlive this buffer, which the next recv overwrites.
+      const bytes = each === undefined ? this.#buf.slice(0, got.n) : this.#buf.subarray(0, got.n);
+      for (const m of parseMessages(bytes)) {
         if (m.kind === "malformed") {
           if (m.header && m.header.seq !== seq) continue;
           throw fail(EBADMSG, m.reason);
@@ -610,7 +646,9 @@ export class NetlinkConnection {
           if (m.errno !== 0) throw fail(m.errno);
           return collected;
         }
-        if (m.kind === "data") collected.push(m);
+        if (m.kind !== "data") continue;
+        if (each === undefined) collected.push(m);
+        else each(m);
       }
     }
   }

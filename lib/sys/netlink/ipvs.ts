@@ -960,13 +960,21 @@ export function decodeService(payload: Uint8Array): DecodedService | string {
 class Nest {
   readonly #dv: DataView;
   readonly #base: number;
-  readonly #off = new Int32Array(NEST_TYPES).fill(-1);
-  readonly #len = new Int32Array(NEST_TYPES);
+  /** Each type's payload offset (-1: absent), then each type's payload length. */
+  readonly #ix: Int32Array;
 
-  /** The attributes of `buf` (a nest's payload); types past {@link NEST_TYPES} are skipped. */
+  /**
+   * The attributes of `buf` (a nest's payload); types past {@link NEST_TYPES} are
+   * skipped. Its index comes from {@link nestIndexes}: valid until the next
+   * {@link beginNests}, so a nest must not outlive the decode that read it.
+   */
   constructor(buf: Uint8Array, name: string) {
     this.#dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.#base = buf.byteOffset;
+    const ix = this.#ix = nestIndexes[nestsInUse] ??= new Int32Array(2 * NEST_TYPES);
+    nestsInUse++;
+    ix.fill(-1, 0, NEST_TYPES);
+    ix.fill(0, NEST_TYPES);
     let off = 0;
     while (off + NLA_HDRLEN <= buf.length) {
       const len = this.#dv.getUint16(off, true);
@@ -982,8 +990,8 @@ class Nest {
         );
       }
       if (type < NEST_TYPES) {
-        this.#off[type] = off + NLA_HDRLEN;
-        this.#len[type] = len - NLA_HDRLEN;
+        this.#ix[type] = off + NLA_HDRLEN;
+        this.#ix[NEST_TYPES + type] = len - NLA_HDRLEN;
       }
       off += (len + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
     }
@@ -992,19 +1000,24 @@ class Nest {
     }
   }
 
+  /** The payload length of `type` (0 when absent). */
+  #length(type: number): number {
+    return this.#ix[NEST_TYPES + type];
+  }
+
   has(type: number): boolean {
-    return this.#off[type] >= 0;
+    return this.#ix[type] >= 0;
   }
 
   /** The payload offset of `type`, at least `size` bytes long; undefined when absent. */
   #at(type: number, name: string, size: number, required: boolean): number | undefined {
-    const at = this.#off[type];
+    const at = this.#ix[type];
     if (at < 0) {
       if (required) throw new Malformed(`${name} missing`);
       return undefined;
     }
-    if (this.#len[type] < size) {
-      throw new Malformed(`${name}: ${this.#len[type]} bytes is too short`);
+    if (this.#length(type) < size) {
+      throw new Malformed(`${name}: ${this.#length(type)} bytes is too short`);
     }
     return at;
   }
@@ -1024,17 +1037,24 @@ class Nest {
     return at === undefined ? undefined : this.#dv.getUint32(at, true);
   }
 
+  /** Zero is the one shared `0n`: most of an idle table's counters and rates are. */
   u64(type: number, name: string): bigint | undefined {
     const at = this.#at(type, name, 8, false);
-    return at === undefined ? undefined : this.#dv.getBigUint64(at, true);
+    if (at === undefined) return undefined;
+    const dv = this.#dv;
+    return dv.getUint32(at, true) === 0 && dv.getUint32(at + 4, true) === 0
+      ? 0n
+      : dv.getBigUint64(at, true);
   }
 
   /** An address of `af`: IPv4 ones (all but a few) formatted from one u32, cached. */
   address(type: number, name: string, af: IpvsAf): string {
     const n = af === AF_INET ? 4 : 16;
-    const at = this.#off[type];
+    const at = this.#ix[type];
     if (at < 0) throw new Malformed(`${name} missing`);
-    if (this.#len[type] < n) throw new Malformed(`${name}: ${this.#len[type]} bytes, want ${n}`);
+    if (this.#length(type) < n) {
+      throw new Malformed(`${name}: ${this.#length(type)} bytes, want ${n}`);
+    }
     if (n === 16) {
       return formatIp(new Uint8Array(this.#dv.buffer, this.#base + at, 16));
     }
@@ -1049,14 +1069,32 @@ class Nest {
   }
 
   nest(type: number, name: string): Nest | undefined {
-    const at = this.#off[type];
+    const at = this.#ix[type];
     if (at < 0) return undefined;
-    return new Nest(new Uint8Array(this.#dv.buffer, this.#base + at, this.#len[type]), name);
+    return new Nest(
+      new Uint8Array(this.#dv.buffer, this.#base + at, this.#length(type)),
+      name,
+    );
   }
 }
 
 /** Attribute types a {@link Nest} indexes: every destination and stats attribute. */
 const NEST_TYPES = 32;
+
+/**
+ * The nests' offset and length tables, reused by every decode: a dump of 10,000
+ * destinations made three nests each, and each table of its own was an ArrayBuffer
+ * (128 bytes, past V8's on-heap size) with malloc'd memory and a finalizer: 60,000 a
+ * dump, paid in page faults where those are dear (~0.2 ms each in the IPVS guest).
+ */
+const nestIndexes: Int32Array[] = [];
+/** Tables of {@link nestIndexes} the current decode holds. */
+let nestsInUse = 0;
+
+/** Starts a decode: the nests of the one before are done with. */
+function beginNests(): void {
+  nestsInUse = 0;
+}
 /** Dotted quads by address: a dump names the same few real servers thousands of times. */
 const ipv4Texts = new Map<number, string>();
 const IPV4_TEXTS_MAX = 4096;
@@ -1066,7 +1104,7 @@ function nestStats(n: Nest, wide: boolean, name: string): IpvsStats {
   const u = (type: number, field: string, always64 = false): bigint => {
     if (wide || always64) return n.u64(type, `${name}.${field}`) ?? 0n;
     const v = n.u32(type, `${name}.${field}`, false);
-    return v === undefined ? 0n : BigInt(v);
+    return v === undefined || v === 0 ? 0n : BigInt(v);
   };
   return {
     conns: u(IPVS_STATS_ATTR_CONNS, "CONNS"),
@@ -1137,6 +1175,7 @@ export function decodeDest(payload: Uint8Array, serviceAf: IpvsAf): IpvsDest | s
     if (payload[0] !== IPVS_CMD_NEW_DEST && payload[0] !== IPVS_CMD_SET_DEST) {
       throw new Malformed(`command ${payload[0]}, want IPVS_CMD_NEW_DEST`);
     }
+    beginNests();
     const top = new Nest(payload.subarray(GENL_HDRLEN), "attributes");
     const nest = top.nest(IPVS_CMD_ATTR_DEST, "IPVS_CMD_ATTR_DEST");
     if (nest === undefined) throw new Malformed("IPVS_CMD_ATTR_DEST missing");
