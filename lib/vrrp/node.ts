@@ -208,6 +208,28 @@ export function routineNodeTick(
   node: NodeState,
   nowMs: number,
 ): { node: NodeState; actions: NodeAction[] } | null {
+  const hit = routineRouterTick(node, nowMs);
+  if (hit === null) return null;
+  return {
+    node: { ...node, routers: { ...node.routers, [hit.router]: hit.state } },
+    actions: [{ router: hit.router, action: hit.action }],
+  };
+}
+
+/**
+ * {@link routineNodeTick} without the new node: which router's state the tick replaces,
+ * with what, and its one action. For an owner that keeps the routers itself and need
+ * not copy them all for one advert (see `InstanceTable`).
+ *
+ * @example
+ * ```ts
+ * const hit = routineRouterTick(node, now); // { router: "VI_1", state, action: { type: "send", ... } }
+ * ```
+ */
+export function routineRouterTick(
+  node: NodeState,
+  nowMs: number,
+): { router: string; state: RouterState; action: RouterAction } | null {
   let due: string | null = null;
   for (let i = 0; i < node.order.length; i++) {
     const name = node.order[i];
@@ -222,10 +244,7 @@ export function routineNodeTick(
   }
   const res = routineAdvertTick(node.routers[due], nowMs);
   if (res === null) return null;
-  return {
-    node: { ...node, routers: { ...node.routers, [due]: res.state } },
-    actions: [{ router: due, action: res.actions[0] }],
-  };
+  return { router: due, state: res.state, action: res.actions[0] };
 }
 
 /**
