@@ -92,7 +92,9 @@ export interface NodeCounters {
 }
 
 /**
- * The state of all routers on the host. Pure data, never mutated by `stepNode`.
+ * The state of all routers on the host. Pure data, never mutated by `stepNode`. (Its one
+ * holder in the daemon, `InstanceTable`, keeps no earlier version, and writes a router's
+ * new state into `routers` itself where no group rule applies: see its `step`.)
  *
  * @example
  * ```ts
