@@ -5,7 +5,7 @@
  * them to `deno run`. Run this file to print the argument:
  *
  * ```sh
- * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size,--expose-gc,--no-flush-bytecode,...
+ * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size,--expose-gc,--no-flush-bytecode
  * ```
  *
  * Why these (measured with the workloads of scripts/bench/checks.ts: 255 instances
@@ -46,15 +46,6 @@
  *   went 4 ms after its timer and its GARPs 8 ms (2 and 5 ms a second after the start;
  *   keepalived 0.2 and 0.8). The bytecode kept is that of code that ran once, a few
  *   hundred KB at most.
- * - `--no-allocation-site-pretenuring`: V8 watches where objects are made, and where
- *   most survive a young collection it makes them in the old generation from then on.
- *   A Backup following 50 Masters at 10 ms got such a verdict in about two runs of three
- *   (its per-advert states, replaced every 10 ms, survive a scavenge often enough): its
- *   old generation then filled with them and V8 collected it every ~20 s, its RSS a
- *   sawtooth of 45-55 MiB. Without it, 7 runs of 7 kept a flat 47-50 MiB and used 1.51
- *   CPU-s a minute (mean) against 1.72; 255 instances with 1,000 checks 58.3 MiB against
- *   57.3, a 1,000-service table's start in the IPVS guest no slower (3.1-3.2 s against
- *   3.4-3.9 that day, keepalived 1.6-2.6).
  *
  * @module
  */
@@ -71,7 +62,6 @@ export const HACORE_V8_FLAGS: readonly string[] = Object.freeze([
   "--optimize-for-size",
   "--expose-gc",
   "--no-flush-bytecode",
-  "--no-allocation-site-pretenuring",
 ]);
 
 /**
