@@ -935,7 +935,7 @@ export class NodeRuntime implements Subsystem<VrrpStatus> {
   }
 
   /**
-   * A Master's periodic advert without a full engine step (see `routineNodeTick`):
+   * A Master's periodic advert without a full engine step (see `InstanceTable.routineTick`):
    * what {@link NodeRuntime.feed} would do with that tick, which is to send it. False
    * when the tick is more than that, or an advert is being held back for a reconcile.
    */
