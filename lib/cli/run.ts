@@ -52,6 +52,13 @@ const LOADER_PREPARE_DELAY_MS = 200;
  */
 const WARM_TAKEOVER_DELAY_MS = 250;
 
+/**
+ * After the start, when a reload by parts is rehearsed (ConfigLoader.rehearse): after the
+ * start-up pages are given back (which the rehearsal's code then maps again), in a turn
+ * of its own.
+ */
+const LOADER_REHEARSE_DELAY_MS = 300;
+
 /** Drops what only the start touched from the resident set (see lib/sys/resident.ts). */
 function giveBackStartupPages(log: Logger): void {
   try {
@@ -369,6 +376,7 @@ export async function runCommand(args: string[]): Promise<number> {
       giveBackStartupPages(log);
       daemon?.warmTakeover();
     });
+    reactor.at(reactor.nowMs() + LOADER_REHEARSE_DELAY_MS, () => loader.rehearse());
     // Started: from here the reactor may block in ppoll on this thread whenever the
     // daemon is parked and nothing else is in flight (see lib/sys/reactor.ts), not
     // before (loading and start-up await Deno's own ops).

@@ -272,21 +272,27 @@ Deno.test("keepalived.conf: random single edits: the loader always agrees with a
   const rng = createRng(12);
   const modes = { full: 0, incremental: 0, unchanged: 0 };
   const start = conf(8, 2);
+  let rehearsals = 0;
   for (let run = 0; run < 30; run++) {
     const loader = new ConfigLoader();
     let text = start;
     loader.parse(text, FILE);
+    let rehearsed = 0;
     for (let step = 0; step < 20; step++) {
       const next = randomEdit(rng, text);
+      // A rehearsal between reloads must leave the loader as it was.
+      if (step % 3 === 0 && loader.rehearse()) rehearsed++;
       const got = loader.parse(next, FILE);
       modes[loader.lastMode]++;
       assert.deepStrictEqual(got, parseConfig(next, FILE), `run ${run} step ${step}:\n${next}`);
       // Keep editing from a text that loads, as an operator would after an error.
       if (got.ok || rng.chance(0.3)) text = next;
     }
+    rehearsals += rehearsed;
   }
   // The test must exercise the shortcut, not only the fallback.
   assert.ok(modes.incremental > 100, JSON.stringify(modes));
+  assert.ok(rehearsals > 50, `${rehearsals} rehearsals re-read a virtual server`);
 });
 
 /**

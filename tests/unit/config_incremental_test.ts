@@ -208,6 +208,8 @@ Deno.test("random edits: the loader always agrees with a whole parse", () => {
       else if (edit === 2) lines[at] = rng.pick(POOL);
       else lines[at] = lines[at].replace(/\d+/, String(rng.int(1, 99)));
       const next = lines.join("\n");
+      // A rehearsal between reloads must leave the loader as it was.
+      if (step % 3 === 0) loader.rehearse();
       const got = loader.parse(next, FILE);
       modes = { ...modes, [loader.lastMode]: modes[loader.lastMode] + 1 };
       assert.deepStrictEqual(got, parseConfig(next, FILE), `run ${run} step ${step}:\n${next}`);
@@ -281,6 +283,27 @@ Deno.test("prepare after a start: the next reloads still re-read only what chang
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("a rehearsal re-reads the last virtual server and changes nothing", () => {
+  const loader = new ConfigLoader();
+  assert.equal(loader.rehearse(), false, "nothing loaded yet");
+  const first = loader.parse(BASE, FILE);
+  assert.equal(loader.rehearse(), true);
+  assert.equal(loader.lastMode, "full");
+  // The same bytes still give the same frozen config, and an edit is still re-read alone.
+  assert.equal(loader.parse(BASE, FILE), first);
+  const next = BASE.replace("port = 5432", "port = 5433");
+  assert.deepStrictEqual(loader.parse(next, FILE), parseConfig(next, FILE));
+  assert.equal(loader.lastMode, "incremental");
+  assert.equal(loader.rehearse(), true, "after a reload by parts too");
+  // Nothing to re-read: no virtual server, or a file that reloads only whole.
+  const vrrpOnly = new ConfigLoader();
+  assert.ok(vrrpOnly.parse(HEAD, FILE).ok);
+  assert.equal(vrrpOnly.rehearse(), false);
+  const loose = new ConfigLoader();
+  assert.ok(loose.parse(HEAD + "[virtual_server]\n" + vs("x", 80, ["10.0.0.1"]), FILE).ok);
+  assert.equal(loose.rehearse(), false);
 });
 
 Deno.test("groups, checks and bracketed text: a checked server's edit is re-read alone", () => {
