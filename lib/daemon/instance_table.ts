@@ -45,6 +45,9 @@ import {
 } from "./announce.ts";
 import { groupOf, indexInstances, type Instance, type InstanceIndex } from "./instance.ts";
 
+/** What a lookup that finds no instance returns (shared, never written). */
+const NO_INSTANCES: readonly Instance[] = Object.freeze([]);
+
 /**
  * The node's instances and engine state.
  *
@@ -172,6 +175,18 @@ export class InstanceTable {
    */
   onTransport(key: string): readonly Instance[] {
     return this.#index.byTransport.get(key) ?? [];
+  }
+
+  /**
+   * The live instances on a transport with VRID `vrid`, in config order.
+   *
+   * @example
+   * ```ts
+   * table.onTransportVrid("eth0/ipv4", 51);
+   * ```
+   */
+  onTransportVrid(key: string, vrid: number): readonly Instance[] {
+    return this.#index.byTransportVrid.get(key)?.get(vrid) ?? NO_INSTANCES;
   }
 
   /**

@@ -97,7 +97,10 @@ export interface PacketInput {
   readonly iface: string;
   readonly family: Family;
   readonly packet: ReceivedPacket;
-  /** The live instances on this transport (`iface/family`), in config order. */
+  /**
+   * The live instances on this transport (`iface/family`), in config order. Only those
+   * of the packet's VRID byte matter: a caller may pass just those.
+   */
   readonly candidates: readonly Instance[];
   /** Every retiring instance (a reload removed them; they finish their release hold). */
   readonly retiring: readonly Instance[];
@@ -388,7 +391,10 @@ export class PacketIntake {
       iface,
       family,
       packet: p,
-      candidates: table.onTransport(transportKeyOf(iface, family)),
+      candidates: table.onTransportVrid(
+        transportKeyOf(iface, family),
+        p.bytes.length >= 2 ? p.bytes[1] : -1,
+      ),
       retiring: table.retiring,
       checksumMode: table.config.global.checksum,
     });

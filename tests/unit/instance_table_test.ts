@@ -127,3 +127,39 @@ Deno.test("with a sync group, every event still goes through the node's rules", 
   const { transitions } = run('[vrrp_sync_group.G]\ngroup = ["VI_1", "VI_2", "VI_3"]\n');
   assert.ok(transitions > 50, `${transitions} transitions`);
 });
+
+Deno.test("the instances of a transport and VRID are those of the transport with that VRID", () => {
+  const blocks = [
+    ["A", "eth0", 1, "198.51.100.1/24"],
+    ["B", "eth0", 2, "198.51.100.2/24"],
+    ["C", "eth1", 1, "203.0.113.1/24"],
+    ["D", "eth0", 1, "fe80::1/64"],
+    ["E", "eth0", 3, "198.51.100.3/24"],
+  ].map(([name, iface, vrid, vip]) =>
+    `[vrrp_instance.${name}]\ninterface = "${iface}"\nvirtual_router_id = ${vrid}\n` +
+    `version = 3\npriority = 100\nvirtual_ipaddress = ["${vip}"]\n`
+  );
+  const config = configOf(blocks.join("\n"));
+  const primaries = new Map([
+    ["eth0", { ipv4: "192.0.2.2", ipv6: "fe80::2" }],
+    ["eth1", { ipv4: "192.0.2.66" }],
+  ]);
+  const instances = config.instances.map((vi) => {
+    const inst = makeInstance(vi, config, primaries);
+    if (typeof inst === "string") throw new Error(inst);
+    return inst;
+  });
+  const table = new InstanceTable(config, instances, 0);
+  const keys = [...new Set(instances.map((i) => i.key)), "eth2/ipv4"];
+  let found = 0;
+  for (const key of keys) {
+    for (let vrid = -1; vrid <= 256; vrid++) {
+      const want = table.onTransport(key).filter((i) => i.cfg.vrid === vrid);
+      const got = table.onTransportVrid(key, vrid);
+      assert.deepEqual(got.map((i) => i.cfg.name), want.map((i) => i.cfg.name), `${key} ${vrid}`);
+      found += got.length;
+    }
+  }
+  assert.equal(found, instances.length, "each instance under its transport and VRID once");
+  assert.deepEqual(table.onTransportVrid("eth0/ipv4", 1).map((i) => i.cfg.name), ["A"]);
+});
