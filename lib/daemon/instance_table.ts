@@ -35,7 +35,7 @@ import {
   routineRouterTick,
   stepNode,
 } from "../vrrp/node.ts";
-import { nextDeadline, step } from "../vrrp/router.ts";
+import { nextDeadline, step, stepInPlace } from "../vrrp/router.ts";
 import type { OutgoingAdvert, RouterAction, RouterEvent, RouterState } from "../vrrp/types.ts";
 import {
   type AnnounceConfig,
@@ -253,8 +253,10 @@ export class InstanceTable {
    * verdict): that router stepped alone, its new state written into the node in place.
    * `stepNode` would do the same to it (no group rule can apply), but first copies every
    * router's entry to keep the node it was given: O(instances) an event, the largest
-   * allocation of a Backup following 50 Masters (~0.7 KB an advert). The table is its
-   * node's one holder and keeps no earlier version, so nothing can see the write.
+   * allocation of a Backup following 50 Masters (~0.7 KB an advert). The router's own
+   * state is stepped in place too (`stepInPlace`): no copy of it and its counters. The
+   * table is its node's one holder and keeps no earlier version, so nothing can see the
+   * writes.
    * Null: not such an event; step the node.
    */
   #stepAlone(event: NodeEvent, now: number): { inst: Instance; action: RouterAction }[] | null {
@@ -262,8 +264,7 @@ export class InstanceTable {
     const before = this.#node.routers[event.name];
     const inst = this.#index.byName.get(event.name);
     if (before === undefined || inst === undefined) return null;
-    const { state, actions } = step(before, event.event, now);
-    this.#node.routers[event.name] = state;
+    const actions = stepInPlace(before, event.event, now);
     const out: { inst: Instance; action: RouterAction }[] = [];
     for (let i = 0; i < actions.length; i++) out.push({ inst, action: actions[i] });
     return out;

@@ -195,9 +195,33 @@ export function nextDeadline(state: RouterState): number | null {
  */
 export function step(state: RouterState, event: RouterEvent, nowMs: number): StepResult {
   const d: Draft = { s: { ...state, counters: { ...state.counters } }, actions: [], now: nowMs };
-  if (state.stopped) {
+  stepDraft(d, event);
+  return { state: d.s, actions: d.actions };
+}
+
+/**
+ * {@link step}, with `state` itself (and its counters) as the next state: the same
+ * changes and actions, without the copy. Only for a holder that keeps no earlier
+ * version of the state and lends it to nobody who does: the daemon's instance table,
+ * where a Backup following 50 Masters copied ~0.5 KB of state for each advert, a
+ * quarter of what it allocated.
+ *
+ * @example
+ * ```ts
+ * const actions = stepInPlace(router, { type: "tick" }, nextDeadline(router)!);
+ * ```
+ */
+export function stepInPlace(state: RouterState, event: RouterEvent, nowMs: number): RouterAction[] {
+  const d: Draft = { s: state, actions: [], now: nowMs };
+  stepDraft(d, event);
+  return d.actions;
+}
+
+/** One event applied to the draft's state. */
+function stepDraft(d: Draft, event: RouterEvent): void {
+  if (d.s.stopped) {
     stepStopped(d, event);
-    return { state: d.s, actions: d.actions };
+    return;
   }
   switch (event.type) {
     case "startup":
@@ -238,7 +262,6 @@ export function step(state: RouterState, event: RouterEvent, nowMs: number): Ste
       onReconfigure(d, event.config);
       break;
   }
-  return { state: d.s, actions: d.actions };
 }
 
 /**
