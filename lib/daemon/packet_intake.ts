@@ -116,7 +116,7 @@ export interface PacketInput {
  * routePacket(input); // [{ kind: "deliver", inst, advert, src: "192.0.2.2", checksumForm: undefined }]
  * ```
  */
-export function routePacket(input: PacketInput): PacketRoute[] {
+export function routePacket(input: PacketInput): readonly PacketRoute[] {
   // Once per received advert: plain loops, nothing built that a common advert (one
   // instance of its VRID, no retiring one) does not need.
   const { family, packet: p, candidates } = input;
@@ -145,7 +145,9 @@ export function routePacket(input: PacketInput): PacketRoute[] {
   const checksumForm = res.checksumForm === "pseudo-header" || res.checksumForm === "rfc9568"
     ? res.checksumForm
     : undefined;
-  const routes: PacketRoute[] = [];
+  // Most packets have one route: an array made with its first element holds just it
+  // (pushed onto `[]`, room for 17 is allocated).
+  let routes: PacketRoute[] | null = null;
   // A removed instance in its release hold waits for the new master's advert.
   let retiring = 0;
   if (input.retiring.length > 0) {
@@ -154,7 +156,7 @@ export function routePacket(input: PacketInput): PacketRoute[] {
       if (inst.key !== key || inst.cfg.vrid !== advert.vrid) continue;
       retiring++;
       if (src !== inst.rc.primaryIp) {
-        routes.push({ kind: "retired", inst, advert, src, checksumForm });
+        routes = withRoute(routes, { kind: "retired", inst, advert, src, checksumForm });
       }
     }
   }
@@ -167,11 +169,11 @@ export function routePacket(input: PacketInput): PacketRoute[] {
     if (src === inst.rc.primaryIp) continue;
     const refused = peerRefusal(inst, src, srcMac);
     if (refused !== null) {
-      routes.push({ kind: "refuse", inst, advert, src, ...refused, srcMac });
+      routes = withRoute(routes, { kind: "refuse", inst, advert, src, ...refused, srcMac });
       continue;
     }
     if (inst.peers.size > 0 && !inst.peers.has(src)) {
-      routes.push({
+      routes = withRoute(routes, {
         kind: "drop",
         targets: [inst],
         reason: "unicast-peer",
@@ -180,14 +182,15 @@ export function routePacket(input: PacketInput): PacketRoute[] {
       });
       continue;
     }
-    routes.push(
+    routes = withRoute(
+      routes,
       srcMac === undefined
         ? { kind: "deliver", inst, advert, src, checksumForm }
         : { kind: "deliver", inst, advert, src, checksumForm, srcMac },
     );
   }
   if (targets === 0 && retiring === 0) {
-    routes.push({
+    routes = withRoute(routes, {
       kind: "drop",
       targets: [],
       reason: "vrid",
@@ -195,6 +198,16 @@ export function routePacket(input: PacketInput): PacketRoute[] {
       src: p.src,
     });
   }
+  return routes ?? NO_ROUTES;
+}
+
+/** What {@link routePacket} returns for a packet with nowhere to go. */
+const NO_ROUTES: readonly PacketRoute[] = Object.freeze([]);
+
+/** `routes` with `r` added: the array made by the first. */
+function withRoute(routes: PacketRoute[] | null, r: PacketRoute): PacketRoute[] {
+  if (routes === null) return [r];
+  routes.push(r);
   return routes;
 }
 
