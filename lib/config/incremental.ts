@@ -214,10 +214,15 @@ export class ConfigLoader {
       ? lastStart(index.blocks.starts, (k) => index.blocks.names[k] !== null)
       : lastStart(index.starts, (k) => index.keywords[k] === "virtual_server");
     if (at < 0) return false;
-    const next = index.kind === "toml"
-      ? reloadBlocks(last, index, last.bytes, at + 1, this.#options)
-      : reloadStatements(last, index, last.bytes, at + 1, this.#options);
-    return next !== null;
+    try {
+      const next = index.kind === "toml"
+        ? reloadBlocks(last, index, last.bytes, at + 1, this.#options)
+        : reloadStatements(last, index, last.bytes, at + 1, this.#options);
+      return next !== null;
+    } catch {
+      // Only a warm-up: whatever a real reload would meet, it meets and reports itself.
+      return false;
+    }
   }
 
   /** The file's bytes, in the spare buffer (grown when too small). */
