@@ -6,15 +6,7 @@ import assert from "node:assert/strict";
 import { createRouter, nextDeadline, step, stepInPlace } from "../../lib/vrrp/router.ts";
 import type { RouterConfig, RouterEvent, RouterState } from "../../lib/vrrp/types.ts";
 import { engineAdvert, routerConfig } from "../fakes/router_config.ts";
-
-/** A fixed pseudo-random sequence: the same run every time. */
-function* lcg(seed: number): Generator<number> {
-  let x = seed;
-  for (;;) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    yield x;
-  }
-}
+import { createRng } from "../../lib/sim/rng.ts";
 
 function eventOf(r: number, config: RouterConfig): RouterEvent {
   const pick = <T>(xs: readonly T[]): T => xs[(r >> 12) % xs.length];
@@ -52,10 +44,10 @@ function run(config: RouterConfig, seed: number): Set<string> {
   let pure: RouterState = step(createRouter(config, 0), { type: "startup" }, 0).state;
   const mine: RouterState = step(createRouter(config, 0), { type: "startup" }, 0).state;
   const kinds = new Set<string>();
-  const rnd = lcg(seed);
+  const rnd = createRng(seed);
   let now = 0;
   for (let k = 0; k < 4000; k++) {
-    const r = rnd.next().value as number;
+    const r = rnd.int(0, 2 ** 31 - 1);
     const due = nextDeadline(pure);
     now += r % 6;
     // A shutdown stops the router for good: near the end only.
