@@ -209,16 +209,14 @@ export class ConfigLoader {
     if (last === null) return false;
     const index = indexOf(last);
     if (index === null) return false;
-    // One byte into the last virtual server's block or statement: as an edit there.
-    const at = index.kind === "toml"
-      ? lastStart(index.blocks.starts, (k) => index.blocks.names[k] !== null)
-      : lastStart(index.starts, (k) => index.keywords[k] === "virtual_server");
-    if (at < 0) return false;
     try {
-      const next = index.kind === "toml"
-        ? reloadBlocks(last, index, last.bytes, at + 1, this.#options)
-        : reloadStatements(last, index, last.bytes, at + 1, this.#options);
-      return next !== null;
+      // One byte into the last virtual server's block or statement: as an edit there.
+      if (index.kind === "toml") {
+        const at = lastStart(index.blocks.starts, (k) => index.blocks.names[k] !== null);
+        return at >= 0 && reloadBlocks(last, index, last.bytes, at + 1, this.#options) !== null;
+      }
+      const at = lastStart(index.starts, (k) => index.keywords[k] === "virtual_server");
+      return at >= 0 && reloadStatements(last, index, last.bytes, at + 1, this.#options) !== null;
     } catch {
       // Only a warm-up: whatever a real reload would meet, it meets and reports itself.
       return false;

@@ -166,18 +166,6 @@ export class InstanceTable {
   }
 
   /**
-   * The live instances on a transport, in config order.
-   *
-   * @example
-   * ```ts
-   * table.onTransport("eth0/ipv4");
-   * ```
-   */
-  onTransport(key: string): readonly Instance[] {
-    return this.#index.byTransport.get(key) ?? [];
-  }
-
-  /**
    * The live instances on a transport with VRID `vrid`, in config order.
    *
    * @example

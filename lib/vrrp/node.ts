@@ -93,8 +93,9 @@ export interface NodeCounters {
 
 /**
  * The state of all routers on the host. Pure data, never mutated by `stepNode`. (Its one
- * holder in the daemon, `InstanceTable`, keeps no earlier version, and writes a router's
- * new state into `routers` itself where no group rule applies: see its `step`.)
+ * holder in the daemon, `InstanceTable`, keeps no earlier version, and where no group
+ * rule applies writes into `routers` itself and steps a router's state in place:
+ * see its `step`.)
  *
  * @example
  * ```ts

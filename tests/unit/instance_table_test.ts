@@ -154,7 +154,7 @@ Deno.test("the instances of a transport and VRID are those of the transport with
   let found = 0;
   for (const key of keys) {
     for (let vrid = -1; vrid <= 256; vrid++) {
-      const want = table.onTransport(key).filter((i) => i.cfg.vrid === vrid);
+      const want = table.live.filter((i) => i.key === key && i.cfg.vrid === vrid);
       const got = table.onTransportVrid(key, vrid);
       assert.deepEqual(got.map((i) => i.cfg.name), want.map((i) => i.cfg.name), `${key} ${vrid}`);
       found += got.length;
