@@ -10,6 +10,8 @@ import {
 } from "../../lib/sys/heap_housekeeping.ts";
 import { processStatus } from "../../lib/daemon/status.ts";
 
+const MIB = 1024 * 1024;
+
 /** A clock whose timers fire only when the test advances it. */
 class StepClock implements HousekeepingClock {
   now = 0;
@@ -41,6 +43,7 @@ Deno.test("heap housekeeping collects every period and reports the heap it leave
       used = 4_000_000 + collections;
     },
     heapUsed: () => used,
+    anonBytes: () => 20_000_000,
   });
   // The first soon after the start (its garbage), then one a period.
   clock.advance(4_999);
@@ -72,6 +75,7 @@ Deno.test("heap housekeeping leaves a big heap to V8, and collects again once it
     maxHeapBytes: 32 * 1024 * 1024,
     collect: () => collections++,
     heapUsed: () => used,
+    anonBytes: () => null,
   });
   clock.advance(1000);
   clock.advance(1000);
@@ -79,6 +83,38 @@ Deno.test("heap housekeeping leaves a big heap to V8, and collects again once it
   used = 12 * 1024 * 1024;
   clock.advance(1000);
   assert.equal(collections, 1);
+  stop();
+});
+
+Deno.test("heap housekeeping gives back what grew past the start's memory, once per growth", () => {
+  const clock = new StepClock();
+  const giveBacks: boolean[] = [];
+  let anon = 30 * MIB; // the start's own memory: the first mark
+  const stop = startHeapHousekeeping(clock, {
+    everyMs: 60_000,
+    firstMs: 5_000,
+    checkEveryMs: 2_500,
+    growthBytes: 8 * MIB,
+    collect: (giveBack) => {
+      giveBacks.push(giveBack);
+      anon -= 10 * MIB;
+    },
+    heapUsed: () => 10 * MIB,
+    anonBytes: () => anon,
+  });
+  anon += 7 * MIB; // under the growth: the first round comes when due, and is plain
+  clock.advance(2_500);
+  assert.deepEqual(giveBacks, []);
+  clock.advance(2_500);
+  assert.deepEqual(giveBacks, [false]);
+  anon += 11 * MIB; // 27 left, 38 now: all 255 instances took over at once
+  clock.advance(2_500);
+  assert.deepEqual(giveBacks, [false, true], "growth past the bound was not given back at once");
+  // It left 28: that is the new mark, and the next round is due a minute after it.
+  for (let i = 0; i < 23; i++) clock.advance(2_500);
+  assert.deepEqual(giveBacks, [false, true]);
+  clock.advance(2_500);
+  assert.deepEqual(giveBacks, [false, true, false], "the minute's round did not follow");
   stop();
 });
 
@@ -96,4 +132,48 @@ Deno.test("the runtime flags expose gc: a daemon started with them can collect",
     stdout: "piped",
   }).output();
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "function");
+});
+
+Deno.test("a round's collection gives back the pages a burst of allocation grew the heap by", async () => {
+  const { v8FlagsArg } = await import("../../lib/sys/runtime_flags.ts");
+  const mod = new URL("../../lib/sys/heap_housekeeping.ts", import.meta.url).href;
+  const code = `
+    import { exposedGc } from "${mod}";
+    const rss = () => Deno.memoryUsage().rss;
+    let keep = [];
+    for (let r = 0; r < 200; r++) {
+      const a = [];
+      for (let i = 0; i < 20000; i++) a.push({ i, s: "x" + i, b: [i, i] });
+      keep.push(a);
+      if (keep.length > 20) keep.shift();
+    }
+    keep = [];
+    const before = rss();
+    exposedGc()(true);
+    console.log(JSON.stringify({ before, after: rss() }));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", v8FlagsArg(), code],
+    stdout: "piped",
+  }).output();
+  const { before, after } = JSON.parse(new TextDecoder().decode(out.stdout));
+  // A plain gc() left this at ~136 MiB of ~190; the last-resort one at ~45.
+  assert.ok(before - after > 64 * MIB, `RSS ${before} → ${after}: the pages were kept`);
+});
+
+Deno.test("a plain round is a full collection, not a scavenge", async () => {
+  const { v8FlagsArg, HACORE_V8_FLAGS } = await import("../../lib/sys/runtime_flags.ts");
+  const mod = new URL("../../lib/sys/heap_housekeeping.ts", import.meta.url).href;
+  const code = `
+    import { exposedGc } from "${mod}";
+    exposedGc()(false);`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", v8FlagsArg([...HACORE_V8_FLAGS, "--trace-gc"]), code],
+    stdout: "piped",
+  }).output();
+  // V8 marks the collections `gc()` asks for as "testing".
+  const asked = new TextDecoder().decode(out.stdout).split("\n").filter((l) =>
+    l.includes("testing")
+  );
+  assert.equal(asked.length, 1, asked.join("\n"));
+  assert.match(asked[0], /Mark-Compact/);
 });
