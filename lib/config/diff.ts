@@ -207,6 +207,24 @@ export function diffConfigs(old: Config, next: Config): ConfigDiff {
 }
 
 /**
+ * Whether a reload to `next` starts any instance: one added, or one replaced (see
+ * {@link diffConfigs}). Cheaper than the whole diff, for what only a started instance
+ * needs (its link's state, read before the apply).
+ *
+ * @example
+ * ```ts
+ * startsInstances(running, candidate); // false for a reload that changed one weight
+ * ```
+ */
+export function startsInstances(old: Config, next: Config): boolean {
+  const before = new Map(old.instances.map((i) => [i.name, i]));
+  return next.instances.some((n) => {
+    const o = before.get(n.name);
+    return o === undefined || identityChanges(o, n).length > 0;
+  });
+}
+
+/**
  * True when the reload would change nothing at all.
  *
  * @example

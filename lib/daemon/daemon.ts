@@ -53,6 +53,7 @@
 import { CheckService, type CheckServiceOptions } from "../check/service.ts";
 import { formatConfigErrors, loadConfig, type LoadResult } from "../config/mod.ts";
 import { summarizeInstance } from "../config/router.ts";
+import { startsInstances } from "../config/diff.ts";
 import type { Config } from "../config/schema.ts";
 import {
   type DaemonControl,
@@ -1023,11 +1024,13 @@ export class Daemon implements DaemonControl {
       return refused([error]);
     }
     // Read before the loop applies anything: an added instance on a dead link must
-    // start in Fault, as at startup. Without instances nothing can be added: no query
-    // (a netlink round trip of a one-weight LVS reload, ~2-4 ms in a small guest).
+    // start in Fault, as at startup. When none starts: no query (a netlink round trip
+    // of a one-weight LVS reload, ~2-4 ms in a small guest).
     const down = new Set<string>();
     try {
-      const states = next.instances.length > 0 ? await this.#addresses.linkStates?.() : [];
+      const states = startsInstances(this.#rt.table.config, next)
+        ? await this.#addresses.linkStates?.()
+        : [];
       for (const [iface, up] of states ?? []) if (!up) down.add(iface);
     } catch (e) {
       this.#log.warn(`reload: cannot read link states: ${errorText(e)}`);

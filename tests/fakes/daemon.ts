@@ -617,8 +617,12 @@ export class FakeAddressPort implements AddressPort {
    * ```
    */
   linkStates(): Promise<ReadonlyMap<string, boolean>> {
+    this.linkStateReads++;
     return Promise.resolve(new Map(this.#links));
   }
+
+  /** How many times {@link FakeAddressPort.linkStates} was asked. */
+  linkStateReads = 0;
 
   /**
    * Number of watchers, for checking a stopped daemon unsubscribed.

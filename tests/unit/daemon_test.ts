@@ -1739,6 +1739,29 @@ Deno.test("reload: a new interface opens its transport, and the last instance on
   await w.stopAll();
 });
 
+Deno.test("reload: an instance added on a link that is down starts in Fault; a reload that starts none reads no link state", async () => {
+  const { w, a } = multiWorld();
+  await w.startAll();
+  await w.run(5000);
+  a.port.link("eth1", false);
+  await w.settle();
+  const reads = a.port.linkStateReads;
+  a.file.text = multiText(150, { VI_9: { vrid: 9, iface: "eth1", vips: ["198.51.100.100/24"] } });
+  assert.ok((await reloadNow(w, [a]))[0].ok);
+  assert.equal(a.port.linkStateReads, reads + 1);
+  assert.equal(a.daemon.status().instances[3].state, "fault");
+  assert.ok(a.lines.some((l) => l.includes("eth1: link is down")), a.lines.join("\n"));
+  await w.run(5000 + A_TAKEOVER);
+  assert.equal(a.daemon.status().instances[3].state, "fault", "took over on a dead link");
+
+  // A priority changed in place: nothing starts, and no netlink round trip is made.
+  a.file.text = multiText(140, { VI_9: { vrid: 9, iface: "eth1", vips: ["198.51.100.100/24"] } });
+  const [r] = await reloadNow(w, [a]);
+  assert.ok(r.ok && r.changes.length > 0, JSON.stringify(r));
+  assert.equal(a.port.linkStateReads, reads + 1);
+  await w.stopAll();
+});
+
 Deno.test("reload: a new VRID replaces the instance (release, then a fresh start); settings change in place", async () => {
   const { w, a } = multiWorld();
   await w.startAll();

@@ -16,7 +16,13 @@ import type {
 import { startControlServer } from "../../lib/control/server.ts";
 import type { DaemonStatus } from "../../lib/daemon/daemon.ts";
 import { Logger } from "../../lib/log.ts";
-import { type ConfigDiff, diffConfigs, diffLines, isEmptyDiff } from "../../lib/config/diff.ts";
+import {
+  type ConfigDiff,
+  diffConfigs,
+  diffLines,
+  isEmptyDiff,
+  startsInstances,
+} from "../../lib/config/diff.ts";
 
 interface Vi {
   vrid: number;
@@ -249,9 +255,12 @@ control_socket = "/run/other.sock"`,
 
 for (const row of rows) {
   Deno.test(`diff: ${row.name}`, () => {
-    const d = diffConfigs(config(row.old ?? text(BASE)), config(row.next));
+    const [old, next] = [config(row.old ?? text(BASE)), config(row.next)];
+    const d = diffConfigs(old, next);
     assert.deepEqual(diffLines(d), row.lines);
     assert.equal(isEmptyDiff(d), row.lines.length === 0);
+    // What the daemon reads link states for: any instance to start.
+    assert.equal(startsInstances(old, next), d.added.length + d.replaced.length > 0);
     row.check?.(d);
   });
 }
