@@ -93,7 +93,7 @@ export interface HeapHousekeepingOptions {
   readonly checkEveryMs?: number;
   /** Growth that brings a collection forward (default {@link HEAP_GROWTH_COLLECT_BYTES}). */
   readonly growthBytes?: number;
-  /** The process's anonymous resident bytes, null when unknown (default: `/proc/self/statm`). */
+  /** The process's anonymous resident bytes, null when unknown (default: `RssAnon`). */
   readonly anonBytes?: () => number | null;
 }
 
@@ -170,12 +170,11 @@ export function startHeapHousekeeping(
   };
 }
 
-/** Resident minus file-backed pages, from `/proc/self/statm` (pages of 4 KiB). */
+/** `RssAnon` of `/proc/self/status`: the anonymous resident memory, what V8's heap is in. */
 function anonResidentBytes(): number | null {
   try {
-    const f = Deno.readTextFileSync("/proc/self/statm").split(" ");
-    const pages = Number(f[1]) - Number(f[2]);
-    return Number.isFinite(pages) ? pages * 4096 : null;
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(Deno.readTextFileSync("/proc/self/status"));
+    return m === null ? null : Number(m[1]) * 1024;
   } catch {
     return null;
   }

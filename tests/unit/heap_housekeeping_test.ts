@@ -118,6 +118,22 @@ Deno.test("heap housekeeping gives back what grew past the start's memory, once 
   stop();
 });
 
+Deno.test("heap housekeeping sees this process's own anonymous memory grow", () => {
+  const clock = new StepClock();
+  const giveBacks: boolean[] = [];
+  const stop = startHeapHousekeeping(clock, {
+    everyMs: 60_000,
+    checkEveryMs: 5_000,
+    growthBytes: 8 * MIB,
+    collect: (giveBack) => giveBacks.push(giveBack),
+    heapUsed: () => MIB,
+  });
+  const grown = new Uint8Array(24 * MIB).fill(1); // 24 MiB of pages written: resident
+  clock.advance(5_000);
+  assert.deepEqual(giveBacks, [true], `RssAnon did not show ${grown.length} bytes`);
+  stop();
+});
+
 Deno.test("heap housekeeping without a collector arms nothing", () => {
   const clock = new StepClock();
   const stop = startHeapHousekeeping(clock, { collect: null });
