@@ -219,6 +219,8 @@ export class Reactor implements Clock {
   #timers: Timer[] = [];
   /** The timers one wake fires (see `#fireTimers`). */
   readonly #due: Timer[] = [];
+  /** The index in `#due` of the timer firing now; -1 between wakes. */
+  #firing = -1;
   #liveTimers = 0;
   #deadTimers = 0;
   #seq = 0;
@@ -492,6 +494,23 @@ export class Reactor implements Clock {
    */
   get lastPolledMs(): number {
     return this.#polledMs;
+  }
+
+  /**
+   * When the next live timer is due ({@link Reactor.nowMs} scale; Infinity: none). Called
+   * from a timer's callback, it counts the timers of the same wake still to fire. For
+   * work that pauses the loop (a full collection), so that it can run just after a
+   * Master's advert rather than just before one.
+   *
+   * @example
+   * ```ts
+   * reactor.nextTimerAtMs() - reactor.nowMs(); // 9.8 right after a 10 ms Master's advert
+   * ```
+   */
+  nextTimerAtMs(): number {
+    const due = this.#due;
+    for (let i = this.#firing + 1; i < due.length; i++) if (due[i].live) return due[i].at;
+    return this.#nextTimer();
   }
 
   /**
@@ -808,12 +827,14 @@ export class Reactor implements Clock {
       if (!t.quiet) this.#quiet = false;
       t.live = false;
       this.#liveTimers--;
+      this.#firing = i;
       try {
         t.fn();
       } catch {
         // A timer callback must not throw; one that does must not end the loop.
       }
     }
+    this.#firing = -1;
     due.length = 0;
   }
 

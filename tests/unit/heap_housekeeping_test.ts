@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import {
+  HEAP_COLLECT_CLEARANCE_MS,
+  HEAP_COLLECT_MAX_DEFERRALS,
   heapLiveBytes,
   type HousekeepingClock,
   startHeapHousekeeping,
@@ -131,6 +133,79 @@ Deno.test("heap housekeeping sees this process's own anonymous memory grow", () 
   const grown = new Uint8Array(24 * MIB).fill(1); // 24 MiB of pages written: resident
   clock.advance(5_000);
   assert.deepEqual(giveBacks, [true], `RssAnon did not show ${grown.length} bytes`);
+  stop();
+});
+
+/** A clock that fires its timers one by one, each at its own time, and tells the next. */
+class EventClock implements HousekeepingClock {
+  now = 0;
+  timers: { at: number; fn: () => void; live: boolean }[] = [];
+  nowMs(): number {
+    return this.now;
+  }
+  at(atMs: number, fn: () => void): () => void {
+    const t = { at: atMs, fn, live: true };
+    this.timers.push(t);
+    return () => (t.live = false);
+  }
+  nextTimerAtMs(): number {
+    return Math.min(Infinity, ...this.timers.filter((t) => t.live).map((t) => t.at));
+  }
+  /** Every `everyMs` from `firstMs`, like a Master's adverts. */
+  every(firstMs: number, everyMs: number): void {
+    const tick = (at: number) => this.at(at, () => tick(at + everyMs));
+    tick(firstMs);
+  }
+  runUntil(endMs: number): void {
+    for (;;) {
+      const t = this.timers.filter((x) => x.live && x.at <= endMs).sort((a, b) => a.at - b.at)[0];
+      if (t === undefined) break;
+      t.live = false;
+      this.now = Math.max(this.now, t.at);
+      t.fn();
+    }
+    this.now = endMs;
+  }
+}
+
+Deno.test("heap housekeeping collects just after a 10 ms Master's advert, not just before one", () => {
+  const clock = new EventClock();
+  clock.every(3, 10); // adverts at 3, 13, ... 4993, 5003
+  const at: number[] = [];
+  const stop = startHeapHousekeeping(clock, {
+    everyMs: 60_000,
+    firstMs: 5_000,
+    collect: () => at.push(clock.now),
+    heapUsed: () => MIB,
+    anonBytes: () => null,
+  });
+  clock.runUntil(5_100);
+  assert.equal(at.length, 1);
+  assert.ok(Math.abs(at[0] - 5_003.2) < 1e-9, `collected at ${at[0]}`);
+  // The gap it pauses in reaches the next advert.
+  assert.ok(5_013 - at[0] >= HEAP_COLLECT_CLEARANCE_MS);
+  stop();
+});
+
+Deno.test("heap housekeeping collects anyway when timers never leave it room", () => {
+  const clock = new EventClock();
+  clock.every(0.5, 1); // a check every millisecond
+  const at: number[] = [];
+  const stop = startHeapHousekeeping(clock, {
+    everyMs: 60_000,
+    firstMs: 5_000,
+    collect: () => at.push(clock.now),
+    heapUsed: () => MIB,
+    anonBytes: () => null,
+  });
+  clock.runUntil(5_100);
+  assert.equal(at.length, 1);
+  // Put off once per timer, up to the bound: a millisecond each.
+  const late = at[0] - 5_000;
+  assert.ok(
+    late > HEAP_COLLECT_MAX_DEFERRALS - 1 && late < HEAP_COLLECT_MAX_DEFERRALS + 1,
+    `${late}`,
+  );
   stop();
 });
 

@@ -60,6 +60,24 @@ Deno.test("reactor: timers fire in time order, ties in creation order, never ear
   await r.close();
 });
 
+Deno.test("reactor: nextTimerAtMs is the next live timer, the same wake's still to fire first", async () => {
+  const r = new Reactor();
+  const t0 = r.nowMs();
+  assert.equal(r.nextTimerAtMs(), Infinity);
+  const seen: number[] = [];
+  const done = new Promise<void>((resolve) => r.at(t0 + 40, resolve));
+  const cancel = r.at(t0 + 5, () => {});
+  r.at(t0 + 10, () => seen.push(r.nextTimerAtMs()));
+  r.at(t0 + 10, () => seen.push(r.nextTimerAtMs()));
+  assert.equal(r.nextTimerAtMs(), t0 + 5);
+  cancel();
+  assert.equal(r.nextTimerAtMs(), t0 + 10);
+  // Both at +10 fire in one wake: the first sees the second, the second the one at +40.
+  await done;
+  assert.deepEqual(seen, [t0 + 10, t0 + 40]);
+  await r.close();
+});
+
 Deno.test("reactor: on a late wake, readable fds are dispatched before due timers", async () => {
   for (const blocking of [false, true]) {
     const r = new Reactor();
