@@ -136,18 +136,8 @@ Deno.test("heap housekeeping sees this process's own anonymous memory grow", () 
   stop();
 });
 
-/** A clock that fires its timers one by one, each at its own time, and tells the next. */
-class EventClock implements HousekeepingClock {
-  now = 0;
-  timers: { at: number; fn: () => void; live: boolean }[] = [];
-  nowMs(): number {
-    return this.now;
-  }
-  at(atMs: number, fn: () => void): () => void {
-    const t = { at: atMs, fn, live: true };
-    this.timers.push(t);
-    return () => (t.live = false);
-  }
+/** A {@link StepClock} that can also fire its timers one by one, each at its own time, and tells the next. */
+class EventClock extends StepClock {
   nextTimerAtMs(): number {
     return Math.min(Infinity, ...this.timers.filter((t) => t.live).map((t) => t.at));
   }
@@ -168,9 +158,13 @@ class EventClock implements HousekeepingClock {
   }
 }
 
-Deno.test("heap housekeeping collects just after a 10 ms Master's advert, not just before one", () => {
+/**
+ * When the first round's collection ran (to 5,100 ms), beside a timer every `everyMs` from
+ * `firstMs`.
+ */
+function collectionsBeside(firstMs: number, everyMs: number): number[] {
   const clock = new EventClock();
-  clock.every(3, 10); // adverts at 3, 13, ... 4993, 5003
+  clock.every(firstMs, everyMs);
   const at: number[] = [];
   const stop = startHeapHousekeeping(clock, {
     everyMs: 60_000,
@@ -180,25 +174,20 @@ Deno.test("heap housekeeping collects just after a 10 ms Master's advert, not ju
     anonBytes: () => null,
   });
   clock.runUntil(5_100);
+  stop();
+  return at;
+}
+
+Deno.test("heap housekeeping collects just after a 10 ms Master's advert, not just before one", () => {
+  const at = collectionsBeside(3, 10); // adverts at 3, 13, ... 4993, 5003
   assert.equal(at.length, 1);
   assert.ok(Math.abs(at[0] - 5_003.2) < 1e-9, `collected at ${at[0]}`);
   // The gap it pauses in reaches the next advert.
   assert.ok(5_013 - at[0] >= HEAP_COLLECT_CLEARANCE_MS);
-  stop();
 });
 
 Deno.test("heap housekeeping collects anyway when timers never leave it room", () => {
-  const clock = new EventClock();
-  clock.every(0.5, 1); // a check every millisecond
-  const at: number[] = [];
-  const stop = startHeapHousekeeping(clock, {
-    everyMs: 60_000,
-    firstMs: 5_000,
-    collect: () => at.push(clock.now),
-    heapUsed: () => MIB,
-    anonBytes: () => null,
-  });
-  clock.runUntil(5_100);
+  const at = collectionsBeside(0.5, 1); // a check every millisecond
   assert.equal(at.length, 1);
   // Put off once per timer, up to the bound: a millisecond each.
   const late = at[0] - 5_000;
@@ -206,7 +195,6 @@ Deno.test("heap housekeeping collects anyway when timers never leave it room", (
     late > HEAP_COLLECT_MAX_DEFERRALS - 1 && late < HEAP_COLLECT_MAX_DEFERRALS + 1,
     `${late}`,
   );
-  stop();
 });
 
 Deno.test("heap housekeeping without a collector arms nothing", () => {
