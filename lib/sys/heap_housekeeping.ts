@@ -15,7 +15,7 @@
  * back the pages the heap grew by and no longer uses (a plain `gc()` keeps them pooled:
  * after a burst of allocation a test process stayed at 136 MiB with a plain one and fell
  * to 45 MiB with it). It is two mark-compacts, not one (9.3 + 7.9 ms for a 50-instance
- * daemon's, against one of ~9 ms), a pause a Master at 10 ms adverts should not take
+ * daemon's, against one of 6.1 ms), a pause a Master at 10 ms adverts should not take
  * for nothing: the other rounds are plain. Each is followed by a `malloc_trim`, which
  * hands the collector's own freed memory back.
  *
