@@ -11,6 +11,7 @@ import {
   startHeapHousekeeping,
 } from "../../lib/sys/heap_housekeeping.ts";
 import { processStatus } from "../../lib/daemon/status.ts";
+import { HACORE_V8_FLAGS, v8FlagsArg } from "../../lib/sys/runtime_flags.ts";
 
 const MIB = 1024 * 1024;
 
@@ -204,20 +205,29 @@ Deno.test("heap housekeeping without a collector arms nothing", () => {
   stop();
 });
 
-Deno.test("the runtime flags expose gc: a daemon started with them can collect", async () => {
-  const { v8FlagsArg } = await import("../../lib/sys/runtime_flags.ts");
+/**
+ * What `code` prints when run as a daemon is (its V8 flags, and `extraFlags`), with
+ * `exposedGc` imported from the housekeeping module.
+ */
+async function evalAsDaemon(code: string, extraFlags: readonly string[] = []): Promise<string> {
+  const mod = new URL("../../lib/sys/heap_housekeeping.ts", import.meta.url).href;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", v8FlagsArg(), "console.log(typeof globalThis.gc)"],
+    args: [
+      "eval",
+      v8FlagsArg([...HACORE_V8_FLAGS, ...extraFlags]),
+      `import { exposedGc } from "${mod}";\n${code}`,
+    ],
     stdout: "piped",
   }).output();
-  assert.equal(new TextDecoder().decode(out.stdout).trim(), "function");
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test("the runtime flags expose gc: a daemon started with them can collect", async () => {
+  assert.equal((await evalAsDaemon("console.log(typeof globalThis.gc)")).trim(), "function");
 });
 
 Deno.test("a round's collection gives back the pages a burst of allocation grew the heap by", async () => {
-  const { v8FlagsArg } = await import("../../lib/sys/runtime_flags.ts");
-  const mod = new URL("../../lib/sys/heap_housekeeping.ts", import.meta.url).href;
-  const code = `
-    import { exposedGc } from "${mod}";
+  const out = await evalAsDaemon(`
     const rss = () => Deno.memoryUsage().rss;
     let keep = [];
     for (let r = 0; r < 200; r++) {
@@ -229,30 +239,16 @@ Deno.test("a round's collection gives back the pages a burst of allocation grew 
     keep = [];
     const before = rss();
     exposedGc()(true);
-    console.log(JSON.stringify({ before, after: rss() }));`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", v8FlagsArg(), code],
-    stdout: "piped",
-  }).output();
-  const { before, after } = JSON.parse(new TextDecoder().decode(out.stdout));
+    console.log(JSON.stringify({ before, after: rss() }));`);
+  const { before, after } = JSON.parse(out);
   // A plain gc() left this at ~136 MiB of ~190; the last-resort one at ~45.
   assert.ok(before - after > 64 * MIB, `RSS ${before} → ${after}: the pages were kept`);
 });
 
 Deno.test("a plain round is a full collection, not a scavenge", async () => {
-  const { v8FlagsArg, HACORE_V8_FLAGS } = await import("../../lib/sys/runtime_flags.ts");
-  const mod = new URL("../../lib/sys/heap_housekeeping.ts", import.meta.url).href;
-  const code = `
-    import { exposedGc } from "${mod}";
-    exposedGc()(false);`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", v8FlagsArg([...HACORE_V8_FLAGS, "--trace-gc"]), code],
-    stdout: "piped",
-  }).output();
+  const out = await evalAsDaemon("exposedGc()(false);", ["--trace-gc"]);
   // V8 marks the collections `gc()` asks for as "testing".
-  const asked = new TextDecoder().decode(out.stdout).split("\n").filter((l) =>
-    l.includes("testing")
-  );
+  const asked = out.split("\n").filter((l) => l.includes("testing"));
   assert.equal(asked.length, 1, asked.join("\n"));
   assert.match(asked[0], /Mark-Compact/);
 });
