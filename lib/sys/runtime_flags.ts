@@ -5,7 +5,7 @@
  * them to `deno run`. Run this file to print the argument:
  *
  * ```sh
- * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size,--expose-gc,--no-flush-bytecode
+ * deno run lib/sys/runtime_flags.ts   # --v8-flags=--optimize-for-size,--expose-gc,--no-flush-bytecode,--no-opt
  * ```
  *
  * Why these (measured with the workloads of scripts/bench/checks.ts: 255 instances
@@ -33,6 +33,20 @@
  *   the old generation is collected long before any cap, so a cap would not lower the
  *   RSS; reaching one kills the daemon (and with it the VIPs) on the day a reload or
  *   a burst of checks needs more.
+ * - `--no-opt`: no TurboFan, Maglev stays. TurboFan spends its CPU on worker threads
+ *   compiling what a start runs once (the config reader, the IPVS table's plan): `hacore
+ *   check` of 1,000 services × 10 real servers took 210 ms of CPU on the host with it,
+ *   116 without, and ~1,100 page faults fewer. In a one-CPU guest those threads take
+ *   the loop's only CPU: exec → a complete 1,000 × 10 IPVS table (`scripts/bench/lvs.ts`,
+ *   5 runs each, interleaved) went from a median of 1,967 ms to 1,601 (keepalived
+ *   ~1,500), and the checker's CPU for 100 × 10 real servers from 10.2-14.5 % to
+ *   9.1-10.1 % (TCP) and 35.7-46.3 % to 30.9-31.8 % (HTTP): the compile time left the
+ *   window. At 10 ms adverts (`deno task bench:loop`: 1 and 50 instances, 1,000 TCP +
+ *   200 HTTP checks a second) CPU, RSS and lateness stayed within the runs' noise; the
+ *   worst advert under checks was 1.1 and 1.5 ms against 3.5 and 6.7 with TurboFan.
+ *   `--single-threaded` as well took the table to 1,523 ms, but marks on the loop's
+ *   thread: one advert under checks then went 32.5 ms late, at a 10 ms Backup's
+ *   Master_Down_Interval. Not taken.
  * - `--expose-gc`: the daemon runs a full collection once a minute itself
  *   (`lib/sys/heap_housekeeping.ts`): in a quiet daemon V8 may not run one for an hour,
  *   and the old generation fills with dead promoted objects meanwhile (RSS +5 MiB in a
@@ -62,6 +76,7 @@ export const HACORE_V8_FLAGS: readonly string[] = Object.freeze([
   "--optimize-for-size",
   "--expose-gc",
   "--no-flush-bytecode",
+  "--no-opt",
 ]);
 
 /**
