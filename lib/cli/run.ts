@@ -24,6 +24,7 @@ import { createSystemPorts, type SystemPorts } from "../sys/mod.ts";
 import type { AddressPort } from "../sys/ports.ts";
 import { defaultReactor, type Reactor } from "../sys/reactor.ts";
 import { startHeapHousekeeping } from "../sys/heap_housekeeping.ts";
+import { commonPrefixNative, commonSuffixNative } from "../sys/byte_scan.ts";
 import { NftAcceptFilter, nftTableExists } from "../sys/nft.ts";
 import { SystemRoutePort } from "../sys/routes.ts";
 import { processStartedAtMs } from "../sys/process_start.ts";
@@ -167,7 +168,10 @@ export async function runCommand(args: string[]): Promise<number> {
     return r;
   };
   // One loader for the start and every reload: a reload re-reads only what changed.
-  const loader = new ConfigLoader(opts.load);
+  const loader = new ConfigLoader(opts.load, {
+    prefix: commonPrefixNative,
+    suffix: commonSuffixNative,
+  });
   const load = async (file: string) => warned(await loader.loadAsync(file));
   const loaded = await load(opts.file);
   if (!loaded.ok) {

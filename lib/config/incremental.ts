@@ -126,18 +126,33 @@ const DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 const NOT_ASCII = /[^\t\n\r -~]/;
 
 /**
+ * How a reload finds where a file changed: the common start of the last load's bytes and
+ * the new ones, and their common end (at most `max`).
+ */
+export interface ByteScan {
+  prefix(a: Uint8Array, b: Uint8Array): number;
+  suffix(a: Uint8Array, b: Uint8Array, max: number): number;
+}
+
+/** {@link commonPrefix} and {@link commonSuffix}: no FFI, as fast as V8's tier of them. */
+export const JS_BYTE_SCAN: ByteScan = { prefix: commonPrefix, suffix: commonSuffix };
+
+/**
  * Loads config files like {@link parseConfig}, re-reading only the changed virtual
- * servers of a file it loaded before (see the module notes).
+ * servers of a file it loaded before (see the module notes). `scan`: the daemon gives
+ * memcmp's (`lib/sys/byte_scan.ts`), whose speed no garbage collection takes away.
  */
 export class ConfigLoader {
   readonly #options: LoadOptions;
+  readonly #scan: ByteScan;
   #last: Last | null = null;
   #mode: LoadMode = "full";
   /** The buffer the next read goes to; the other one holds `#last.bytes`. */
   #spare = new Uint8Array(0);
 
-  constructor(options: LoadOptions = {}) {
+  constructor(options: LoadOptions = {}, scan: ByteScan = JS_BYTE_SCAN) {
     this.#options = options;
+    this.#scan = scan;
   }
 
   /** How the last load was made: for tests and benchmarks. */
@@ -177,11 +192,11 @@ export class ConfigLoader {
     const last = this.#last;
     if (last === null) return;
     indexOf(last);
-    // Each comparison once over the whole file, so that their code is compiled before a
-    // reload needs it: the first reload's scans of 850 KiB, left to the interpreter,
-    // took ~70 ms in a small guest.
-    commonPrefix(last.bytes, last.bytes);
-    commonSuffix(last.bytes, last.bytes, last.bytes.length);
+    // Each comparison once over the whole file: the JavaScript scan's code is then
+    // compiled before a reload needs it (its first scans of 850 KiB, left to the
+    // interpreter, took ~70 ms in a small guest); memcmp's calls get bound.
+    this.#scan.prefix(last.bytes, last.bytes);
+    this.#scan.suffix(last.bytes, last.bytes, last.bytes.length);
     const size = last.bytes.buffer.byteLength;
     if (this.#spare.buffer !== last.bytes.buffer && this.#spare.length < size) {
       this.#spare = new Uint8Array(size).fill(0);
@@ -213,10 +228,13 @@ export class ConfigLoader {
       // One byte into the last virtual server's block or statement: as an edit there.
       if (index.kind === "toml") {
         const at = lastStart(index.blocks.starts, (k) => index.blocks.names[k] !== null);
-        return at >= 0 && reloadBlocks(last, index, last.bytes, at + 1, this.#options) !== null;
+        return at >= 0 &&
+          reloadBlocks(last, index, last.bytes, at + 1, this.#options, this.#scan) !== null;
       }
       const at = lastStart(index.starts, (k) => index.keywords[k] === "virtual_server");
-      return at >= 0 && reloadStatements(last, index, last.bytes, at + 1, this.#options) !== null;
+      return at >= 0 &&
+        reloadStatements(last, index, last.bytes, at + 1, this.#options, this.#scan) !==
+          null;
     } catch {
       // Only a warm-up: whatever a real reload would meet, it meets and reports itself.
       return false;
@@ -246,7 +264,7 @@ export class ConfigLoader {
     const last = this.#last;
     const same = last !== null && last.file === file;
     // The common start, scanned once for both questions below.
-    const p = same ? commonPrefix(last.bytes, bytes) : 0;
+    const p = same ? this.#scan.prefix(last.bytes, bytes) : 0;
     const sameBytes = same && last.bytes.length === bytes.length && p === bytes.length;
     if (sameBytes && last.toml) {
       this.#mode = "unchanged";
@@ -261,8 +279,8 @@ export class ConfigLoader {
     const quick = last === null || index === null
       ? null
       : index.kind === "toml"
-      ? reloadBlocks(last, index, bytes, p, this.#options)
-      : reloadStatements(last, index, bytes, p, this.#options);
+      ? reloadBlocks(last, index, bytes, p, this.#options, this.#scan)
+      : reloadStatements(last, index, bytes, p, this.#options, this.#scan);
     let r: LoadResult;
     if (quick !== null) {
       this.#mode = "incremental";
@@ -512,11 +530,12 @@ function reloadBlocks(
   bytes: Uint8Array,
   p: number,
   options: LoadOptions,
+  scan: ByteScan,
 ): Last | null {
   const { blocks, counts, owners } = index;
   const old = last.bytes;
   const now = bytes;
-  const s = commonSuffix(old, now, Math.min(old.length, now.length) - p);
+  const s = scan.suffix(old, now, Math.min(old.length, now.length) - p);
   // The first statement says TOML or keepalived.conf: it must be the same one.
   if ((options.format ?? "auto") === "auto" && !(p > blocks.firstBracket)) return null;
   const range = changedBlocks(blocks, p, old.length - s);
@@ -699,6 +718,7 @@ function reloadStatements(
   bytes: Uint8Array,
   p: number,
   options: LoadOptions,
+  scan: ByteScan,
 ): Last | null {
   const { starts, keywords, names, owners } = index;
   const old = last.bytes;
@@ -708,7 +728,7 @@ function reloadStatements(
   }
   // Text before the first statement is never re-read alone.
   if (starts.length === 0 || starts[0] > p) return null;
-  const s = commonSuffix(old, bytes, Math.min(old.length, bytes.length) - p);
+  const s = scan.suffix(old, bytes, Math.min(old.length, bytes.length) - p);
   const end = old.length - s;
   const i = blockAt(starts, p);
   const j = Math.max(i, end > 0 ? blockAt(starts, end - 1) : 0);
