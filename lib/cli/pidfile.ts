@@ -6,6 +6,8 @@
  * @module
  */
 
+import { sha256 } from "./sha256.ts";
+
 /** A held pid file; `release` removes it if it is still ours. */
 export interface PidFile {
   readonly path: string;
@@ -25,8 +27,8 @@ export const PID_DIR = "/run/hacore";
  * await defaultPidFile("/etc/hacore/hacore.toml"); // "/run/hacore/hacore-3f2a9c1e.pid"
  * ```
  */
-export async function defaultPidFile(configFile: string): Promise<string> {
-  return `${await runtimeBase(configFile)}.pid`;
+export function defaultPidFile(configFile: string): Promise<string> {
+  return Promise.resolve(`${runtimeBase(configFile)}.pid`);
 }
 
 /**
@@ -39,21 +41,23 @@ export async function defaultPidFile(configFile: string): Promise<string> {
  * await defaultControlSocket("/etc/hacore/hacore.toml"); // "/run/hacore/hacore-3f2a9c1e.sock"
  * ```
  */
-export async function defaultControlSocket(configFile: string): Promise<string> {
-  return `${await runtimeBase(configFile)}.sock`;
+export function defaultControlSocket(configFile: string): Promise<string> {
+  return Promise.resolve(`${runtimeBase(configFile)}.sock`);
 }
 
-/** `/run/hacore/NAME-TAG`: the config's base name and a hash of its real path. */
-async function runtimeBase(configFile: string): Promise<string> {
+/**
+ * `/run/hacore/NAME-TAG`: the config's base name and a hash of its real path (SHA-256's
+ * first 4 bytes: the tag every version has used, so that a new one finds an old one's
+ * pid file). In synchronous calls: on the start path each async op costs a loop turn.
+ */
+function runtimeBase(configFile: string): string {
   let real = configFile;
   try {
-    real = await Deno.realPath(configFile);
+    real = Deno.realPathSync(configFile);
   } catch {
     // The config was read a moment ago; if it vanished since, its name still identifies it.
   }
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(real)),
-  );
+  const digest = sha256(new TextEncoder().encode(real));
   const tag = Array.from(digest.slice(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
   const base = real.split("/").pop()!.replace(/\.toml$/, "").replace(/[^A-Za-z0-9_.-]/g, "_");
   return `${PID_DIR}/${base}-${tag}`;
